@@ -1,0 +1,144 @@
+# Osprey top-level Makefile.
+#   make            build libraries (build/lib/libosp_<name>.a) and apps (build/bin/)
+#   make check      install packages, build, run every test (what CI runs)
+#   make run        install packages, build, start osprey_tgt with a default config
+#   make unittest   build and run the unit tests only
+#   make install    install binaries, headers, libraries and osprey.pc under PREFIX
+
+TOP := $(CURDIR)
+-include $(TOP)/mk/config.mk
+
+BUILD ?= build
+PREFIX ?= $(CONFIG_PREFIX)
+ifeq ($(PREFIX),)
+PREFIX := /usr/local
+endif
+
+CC ?= cc
+ifeq ($(CC),cc)
+CC := gcc
+endif
+
+# Libraries in dependency order (lowest first). drivers/<type>/<name> become <type>_<name>.
+LIB_NAMES := util log env_dpdk thread json jsonrpc rpc event
+DRIVER_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard drivers/*/*/*.c))))
+DRIVER_NAMES := $(subst /,_,$(patsubst drivers/%,%,$(DRIVER_DIRS)))
+# Upper layers that exist in the tree, added after event in order.
+EXTRA_LIBS := $(filter-out $(LIB_NAMES),$(notdir $(patsubst %/,%,$(dir $(wildcard lib/*/*.c)))))
+ALL_LIBS := $(LIB_NAMES) $(EXTRA_LIBS) $(DRIVER_NAMES)
+APPS := $(notdir $(patsubst %/,%,$(dir $(wildcard app/*/*.c))))
+
+OPT := -O2
+ifeq ($(CONFIG_DEBUG),y)
+OPT := -O0 -DDEBUG
+else
+OPT += -DNDEBUG
+endif
+SAN_FLAGS :=
+ifeq ($(CONFIG_ASAN),y)
+SAN_FLAGS += -fsanitize=address -fno-omit-frame-pointer
+endif
+ifeq ($(CONFIG_UBSAN),y)
+SAN_FLAGS += -fsanitize=undefined -fno-sanitize-recover=undefined
+endif
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers \
+	-Wformat=2 -Wshadow=local -Wmissing-prototypes -Wstrict-prototypes
+CFLAGS_COMMON := -std=gnu11 $(OPT) -g $(WARN) -fno-strict-aliasing -D_GNU_SOURCE \
+	-msse4.2 -I$(TOP)/include $(CJSON_CFLAGS) $(SAN_FLAGS) \
+	-DOSP_VERSION_STRING='"$(CONFIG_VERSION)"' $(EXTRA_CFLAGS)
+CFLAGS_env_dpdk := $(DPDK_CFLAGS) -DALLOW_EXPERIMENTAL_API -Wno-shadow=local
+
+DPDK_LIBS := -Wl,--whole-archive -l:librte_mempool_ring.a -l:librte_bus_vdev.a \
+	-l:librte_bus_pci.a -Wl,--no-whole-archive -l:librte_pci.a -l:librte_mempool.a \
+	-l:librte_ring.a -l:librte_eal.a -l:librte_kvargs.a -l:librte_telemetry.a \
+	-lbsd -lnuma
+SYS_LIBS := $(DPDK_LIBS) $(CJSON_LIBS) -laio $(URING_LIBS) $(RDMA_LIBS) -lpthread -ldl -lm -lrt
+LDFLAGS_COMMON := $(SAN_FLAGS) $(EXTRA_LDFLAGS)
+
+lib_src = $(if $(filter $(1),$(DRIVER_NAMES)),$(wildcard drivers/$(subst _,/,$(word 1,$(subst _, ,$(1))))/$(patsubst $(word 1,$(subst _, ,$(1)))_%,%,$(1))/*.c),$(wildcard lib/$(1)/*.c))
+lib_obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_src,$(1)))
+LIB_FILES := $(foreach l,$(ALL_LIBS),$(BUILD)/lib/libosp_$(l).a)
+
+.PHONY: all libs apps unittest check run install clean distclean e2e bench
+all: apps
+
+$(TOP)/mk/config.mk:
+	@echo "mk/config.mk missing: running ./configure"
+	./configure
+
+define LIB_RULE
+$(BUILD)/lib/libosp_$(1).a: $(call lib_obj,$(1))
+	@mkdir -p $$(dir $$@)
+	@rm -f $$@
+	@echo "  AR $$@"
+	@ar rcs $$@ $$^
+$(call lib_obj,$(1)): EXTRA_OBJ_CFLAGS := $(CFLAGS_$(1))
+endef
+$(foreach l,$(ALL_LIBS),$(eval $(call LIB_RULE,$(l))))
+
+$(BUILD)/obj/%.o: %.c $(TOP)/mk/config.mk
+	@mkdir -p $(dir $@)
+	@echo "  CC $<"
+	@$(CC) $(CFLAGS_COMMON) $(EXTRA_OBJ_CFLAGS) -MMD -MP -c $< -o $@
+
+libs: $(LIB_FILES)
+
+LINK_OSP_WHOLE := -L$(BUILD)/lib -Wl,--whole-archive $(foreach l,$(ALL_LIBS),-losp_$(l)) -Wl,--no-whole-archive
+
+define APP_RULE
+$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/$(1)/*.c)) $(LIB_FILES)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LDFLAGS_COMMON) -o $$@ $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/$(1)/*.c)) $(LINK_OSP_WHOLE) $(SYS_LIBS)
+endef
+$(foreach a,$(APPS),$(eval $(call APP_RULE,$(a))))
+apps: libs $(foreach a,$(APPS),$(BUILD)/bin/$(a))
+
+# Unit tests: test/unit/lib/<lib>/<file>_ut.c links every library except <lib>
+# (the test #includes the .c files it exercises) plus test/common helpers.
+UT_SRCS := $(wildcard test/unit/lib/*/*_ut.c)
+UT_COMMON := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard test/common/*.c))
+UT_BINS := $(patsubst test/unit/lib/%.c,$(BUILD)/test/unit/%,$(UT_SRCS))
+# env_dpdk's sources need DPDK's flags: its test links the library instead.
+UT_KEEP_OWN := env_dpdk
+ut_lib = $(filter-out $(UT_KEEP_OWN),$(word 1,$(subst /, ,$(patsubst $(BUILD)/test/unit/%,%,$(1)))))
+$(BUILD)/test/unit/%: $(BUILD)/obj/test/unit/lib/%.o $(UT_COMMON) $(LIB_FILES)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_COMMON) -o $@ $< $(UT_COMMON) -L$(BUILD)/lib -Wl,--start-group \
+		$(foreach l,$(filter-out $(call ut_lib,$@),$(ALL_LIBS)),-losp_$(l)) -Wl,--end-group \
+		$(CUNIT_LIBS) $(SYS_LIBS)
+$(BUILD)/obj/test/%.o: EXTRA_OBJ_CFLAGS := -I$(TOP)/test/common -I$(TOP)/lib -Wno-missing-prototypes
+
+unittest: $(UT_BINS)
+	@BUILD=$(BUILD) test/unit/run.sh $(UT_BINS)
+
+check:
+	scripts/pkgdep.sh
+	@[ -f mk/config.mk ] || ./configure
+	$(MAKE) all
+	test/run_all.sh
+
+run:
+	scripts/pkgdep.sh
+	@[ -f mk/config.mk ] || ./configure
+	$(MAKE) all
+	scripts/run_default.sh
+
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/osprey
+	install -m 0755 $(foreach a,$(APPS),$(BUILD)/bin/$(a)) $(DESTDIR)$(PREFIX)/bin/
+	install -m 0644 $(LIB_FILES) $(DESTDIR)$(PREFIX)/lib/
+	install -m 0644 include/osprey/*.h $(DESTDIR)$(PREFIX)/include/osprey/
+	install -m 0755 scripts/rpc.py $(DESTDIR)$(PREFIX)/bin/osprey-rpc.py
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(CONFIG_VERSION)|g' \
+		-e 's|@LIBS@|$(foreach l,$(ALL_LIBS),-losp_$(l))|g' \
+		-e 's|@SYS_LIBS@|$(SYS_LIBS)|g' -e 's|@CFLAGS@|$(CJSON_CFLAGS)|g' \
+		mk/osprey.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/osprey.pc
+
+clean:
+	rm -rf $(BUILD)
+
+distclean: clean
+	rm -f mk/config.mk
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

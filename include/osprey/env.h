@@ -1,0 +1,173 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Osprey environment: memory, rings, mempools, cores and time.
+ *
+ * This is the only layer that talks to DPDK; nothing else in Osprey includes a
+ * DPDK header. Every function returns a negative errno on failure unless said
+ * otherwise.
+ */
+#ifndef OSPREY_ENV_H
+#define OSPREY_ENV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define OSP_ENV_SOCKET_ID_ANY	(-1)
+#define OSP_ENV_LCORE_ID_ANY	UINT32_MAX
+#define OSP_VTOPHYS_ERROR	UINT64_MAX
+#define OSP_CACHE_LINE_SIZE	64
+
+struct osp_env_opts {
+	/* Size of this struct, for ABI compatibility: set by osp_env_opts_init(). */
+	size_t opts_size;
+	/* Process name given to the EAL (default "osprey"). */
+	const char *name;
+	/* Core mask "0x3" or core list "0-1,3" / "[0,1]" (default "0x1"). */
+	const char *core_mask;
+	/* Memory to reserve in MiB; 0 = default (256 MiB without hugepages). */
+	int mem_size_mb;
+	/* Shared memory id: makes the DPDK file prefix unique; -1 = use the PID. */
+	int shm_id;
+	/* Never use hugepages even when free ones exist. */
+	bool no_huge;
+	/* Enable the PCI bus; when false (default) the EAL gets --no-pci. */
+	bool pci_enabled;
+	/* PCI addresses to allow ("0000:00:04.0"), when pci_enabled. */
+	const char **pci_allowed;
+	size_t num_pci_allowed;
+	/* Master (main) core; -1 = first core of the mask. */
+	int main_core;
+	/* Extra raw EAL arguments, space separated (advanced). */
+	const char *env_context;
+};
+
+/* Fill opts with defaults. */
+void osp_env_opts_init(struct osp_env_opts *opts);
+
+/*
+ * Initialize the environment (DPDK EAL). Hugepages are used when
+ * free 2 MiB hugepages exist and opts->no_huge is false, otherwise anonymous
+ * memory is used (--no-huge). Can be called once per process.
+ */
+int osp_env_init(const struct osp_env_opts *opts);
+
+/* Tear down the environment. */
+void osp_env_fini(void);
+
+/* True when osp_env_init() chose hugepage-backed memory. */
+bool osp_env_uses_hugepages(void);
+
+/*
+ * DMA-safe memory. align must be a power of two (0 = cache line). phys_addr,
+ * when not NULL, receives the IO address of the start of the buffer.
+ * Returns NULL on failure.
+ */
+void *osp_dma_malloc(size_t size, size_t align, uint64_t *phys_addr);
+void *osp_dma_zmalloc(size_t size, size_t align, uint64_t *phys_addr);
+void *osp_dma_realloc(void *buf, size_t size, size_t align);
+void osp_dma_free(void *buf);
+
+/*
+ * IO address of vaddr. If size is not NULL, on input it holds the length of
+ * the region, on output the number of bytes contiguous in IO space from vaddr
+ * (clamped to the input). Returns OSP_VTOPHYS_ERROR if unknown.
+ */
+uint64_t osp_vtophys(const void *vaddr, uint64_t *size);
+
+/* Plain (non-DMA) allocations on a NUMA socket, from the env's heap. */
+void *osp_zmalloc(size_t size, size_t align, int socket_id);
+void osp_free(void *buf);
+
+/* ---- mempools ---- */
+struct osp_mempool;
+
+#define OSP_MEMPOOL_DEFAULT_CACHE_SIZE	512
+
+typedef void (osp_mempool_obj_cb_t)(struct osp_mempool *mp, void *cb_arg, void *obj,
+				    unsigned obj_idx);
+
+/*
+ * Create a pool of count elements of ele_size bytes with a per-core cache of
+ * cache_size (0 = none). Names must be unique within the process.
+ */
+struct osp_mempool *osp_mempool_create(const char *name, size_t count, size_t ele_size,
+				       size_t cache_size, int socket_id);
+struct osp_mempool *osp_mempool_create_ctor(const char *name, size_t count, size_t ele_size,
+		size_t cache_size, int socket_id, osp_mempool_obj_cb_t *obj_init, void *obj_init_arg);
+void osp_mempool_free(struct osp_mempool *mp);
+/* Returns NULL when empty. */
+void *osp_mempool_get(struct osp_mempool *mp);
+/* All or nothing: returns 0 or -ENOMEM. */
+int osp_mempool_get_bulk(struct osp_mempool *mp, void **ele_arr, size_t count);
+void osp_mempool_put(struct osp_mempool *mp, void *ele);
+void osp_mempool_put_bulk(struct osp_mempool *mp, void **ele_arr, size_t count);
+/* Number of free elements (approximate while other cores use the pool). */
+size_t osp_mempool_count(const struct osp_mempool *mp);
+const char *osp_mempool_get_name(const struct osp_mempool *mp);
+
+/* ---- rings ---- */
+struct osp_ring;
+
+enum osp_ring_type {
+	OSP_RING_TYPE_SP_SC,	/* single producer, single consumer */
+	OSP_RING_TYPE_MP_SC,	/* multi producer, single consumer */
+	OSP_RING_TYPE_MP_MC,	/* multi producer, multi consumer */
+};
+
+/* count is rounded up to a power of two; the ring holds count - 1 objects. */
+struct osp_ring *osp_ring_create(enum osp_ring_type type, size_t count, int socket_id);
+void osp_ring_free(struct osp_ring *ring);
+size_t osp_ring_count(struct osp_ring *ring);
+/*
+ * Enqueue up to count objects; returns the number enqueued (all or nothing).
+ * free_space, if not NULL, receives the room left afterwards.
+ */
+size_t osp_ring_enqueue(struct osp_ring *ring, void **objs, size_t count, size_t *free_space);
+/* Dequeue up to count objects; returns how many were dequeued (may be fewer). */
+size_t osp_ring_dequeue(struct osp_ring *ring, void **objs, size_t count);
+
+/* ---- cores ---- */
+uint32_t osp_env_get_core_count(void);
+/* Core the caller runs on, or OSP_ENV_LCORE_ID_ANY for a non-EAL thread. */
+uint32_t osp_env_get_current_core(void);
+uint32_t osp_env_get_first_core(void);
+uint32_t osp_env_get_last_core(void);
+/* Next enabled core after prev_core, or UINT32_MAX. */
+uint32_t osp_env_get_next_core(uint32_t prev_core);
+uint32_t osp_env_get_main_core(void);
+int32_t osp_env_get_socket_id(uint32_t core);
+
+#define OSP_ENV_FOREACH_CORE(i) \
+	for ((i) = osp_env_get_first_core(); (i) < UINT32_MAX; (i) = osp_env_get_next_core(i))
+
+/* Run fn(arg) on a pinned thread of core (not the main core). */
+int osp_env_thread_launch_pinned(uint32_t core, int (*fn)(void *), void *arg);
+/* Wait for every thread launched with osp_env_thread_launch_pinned(). */
+void osp_env_thread_wait_all(void);
+
+/* ---- time ---- */
+uint64_t osp_get_ticks(void);
+uint64_t osp_get_ticks_hz(void);
+void osp_delay_us(unsigned int us);
+
+/* Parse a core mask or list into a 1024-bit set; returns 0 or -EINVAL. */
+struct osp_cpuset {
+	uint64_t bits[16];
+};
+int osp_cpuset_parse(struct osp_cpuset *set, const char *mask);
+void osp_cpuset_zero(struct osp_cpuset *set);
+void osp_cpuset_set_cpu(struct osp_cpuset *set, uint32_t cpu, bool state);
+bool osp_cpuset_get_cpu(const struct osp_cpuset *set, uint32_t cpu);
+uint32_t osp_cpuset_count(const struct osp_cpuset *set);
+/* Format as hex mask without 0x; returns a pointer to a static buffer of the thread. */
+const char *osp_cpuset_fmt(const struct osp_cpuset *set);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OSPREY_ENV_H */
