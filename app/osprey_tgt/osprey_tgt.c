@@ -1,0 +1,35 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* osprey_tgt: the daemon with every subsystem linked in. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "osprey/event.h"
+#include "osprey/rpc.h"
+
+static struct osp_app_opts g_opts;
+
+static void
+tgt_started(void *ctx)
+{
+	const char *addr = osp_rpc_get_listen_addr();
+
+	OSP_NOTICELOG("osprey_tgt ready; RPC socket %s\n", addr ? addr : "(disabled)");
+	printf("osprey_tgt: ready, RPC socket %s\n", addr ? addr : "(disabled)");
+	fflush(stdout);
+}
+
+int
+main(int argc, char **argv)
+{
+	int rc;
+
+	osp_app_opts_init(&g_opts, sizeof(g_opts));
+	g_opts.name = "osprey_tgt";
+	rc = osp_app_parse_args(argc, argv, &g_opts, NULL, NULL, NULL, NULL);
+	if (rc != OSP_APP_PARSE_ARGS_SUCCESS) {
+		return rc == OSP_APP_PARSE_ARGS_HELP ? 0 : 1;
+	}
+	rc = osp_app_start(&g_opts, tgt_started, NULL);
+	osp_app_fini();
+	return rc == 0 ? 0 : 1;
+}
