@@ -60,7 +60,7 @@ lib_src = $(if $(filter $(1),$(DRIVER_NAMES)),$(wildcard drivers/$(subst _,/,$(w
 lib_obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_src,$(1)))
 LIB_FILES := $(foreach l,$(ALL_LIBS),$(BUILD)/lib/libosp_$(l).a)
 
-.PHONY: all libs apps unittest check run install clean distclean e2e bench
+.PHONY: all libs apps unittest unittest-bins print-unittests check run install clean distclean e2e bench
 all: apps
 
 $(TOP)/mk/config.mk:
@@ -109,8 +109,11 @@ $(BUILD)/test/unit/%: $(BUILD)/obj/test/unit/lib/%.o $(UT_COMMON) $(LIB_FILES)
 		$(CUNIT_LIBS) $(SYS_LIBS)
 $(BUILD)/obj/test/%.o: EXTRA_OBJ_CFLAGS := -I$(TOP)/test/common -I$(TOP)/lib -Wno-missing-prototypes
 
+unittest-bins: $(UT_BINS)
+print-unittests:
+	@echo $(UT_BINS)
 unittest: $(UT_BINS)
-	@BUILD=$(BUILD) test/unit/run.sh $(UT_BINS)
+	@test/unit/run.sh $(UT_BINS)
 
 check:
 	scripts/pkgdep.sh

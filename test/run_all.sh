@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Run every test: unit tests (plain and under ASan+UBSan), then the
+# end-to-end suites (test/<area>/test_*.sh). Prints "N passed, N failed".
+set -u
+cd "$(dirname "$0")/.."
+JOBS=${JOBS:-2}
+pass=0
+fail=0
+failed=()
+
+record() { # record <name> <rc>
+	if [ "$2" -eq 0 ]; then
+		pass=$((pass + 1)); echo "PASS $1"
+	else
+		fail=$((fail + 1)); failed+=("$1"); echo "FAIL $1"
+	fi
+}
+
+run_units() { # run_units <build dir> <label> [make vars...]
+	local build=$1 label=$2
+	shift 2
+	if ! make -s -j"$JOBS" BUILD="$build" "$@" unittest-bins >"/tmp/osp_build_$label.log" 2>&1; then
+		cat "/tmp/osp_build_$label.log"
+		record "build $label" 1
+		return
+	fi
+	local t log
+	for t in $(make -s BUILD="$build" "$@" print-unittests); do
+		log=$(mktemp)
+		if timeout 300 "$t" >"$log" 2>&1; then
+			record "$label $(basename "$t")" 0
+		else
+			record "$label $(basename "$t")" 1
+			tail -50 "$log" | sed 's/^/    | /'
+		fi
+		rm -f "$log"
+	done
+}
+
+echo "== unit tests"
+run_units build unit
+echo "== unit tests under ASan+UBSan"
+ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
+UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
+	run_units build/san unit-san CONFIG_ASAN=y CONFIG_UBSAN=y
+
+echo "== end-to-end tests"
+for t in test/*/test_*.sh; do
+	[ -e "$t" ] || continue
+	log=$(mktemp)
+	start=$(date +%s)
+	if timeout 900 bash "$t" >"$log" 2>&1; then
+		record "$t ($(( $(date +%s) - start ))s)" 0
+	else
+		record "$t ($(( $(date +%s) - start ))s)" 1
+		tail -60 "$log" | sed 's/^/    | /'
+	fi
+	rm -f "$log"
+done
+
+echo
+if [ "$fail" -gt 0 ]; then
+	echo "failed: ${failed[*]}"
+fi
+echo "$pass passed, $fail failed"
+[ "$fail" -eq 0 ]
