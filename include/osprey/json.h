@@ -77,7 +77,20 @@ int osp_json_decode_raw(const cJSON *val, void *out, char *err, size_t errlen);
  */
 cJSON *osp_json_parse(const char *text, size_t len);
 
-/* Add members with typed values; all return the added item or NULL on ENOMEM. */
+/*
+ * Like cJSON_PrintUnformatted() (free the result with free()), but every
+ * number is written exactly: cJSON itself rounds numbers to 15 significant
+ * digits. Integers below 1e21 are written in full ("9007199254740992" rather
+ * than "9.00719925474099e+15"), other numbers with the shortest text that
+ * reads back as the same double. NULL on ENOMEM. item is modified while
+ * printing and restored before return.
+ */
+char *osp_json_print(const cJSON *item);
+
+/*
+ * Add members with typed values; all return the added item or NULL on ENOMEM.
+ * osp_json_add_uint64 stores a double: exact up to 2^53.
+ */
 cJSON *osp_json_add_uint64(cJSON *obj, const char *name, uint64_t val);
 cJSON *osp_json_add_string_fmt(cJSON *obj, const char *name, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));

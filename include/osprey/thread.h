@@ -52,7 +52,10 @@ typedef bool (*osp_thread_op_supported_fn)(enum osp_thread_op op);
 /*
  * Initialize the library. new_thread_fn may be NULL (the caller then polls
  * the threads it creates itself, as unit tests do). ctx_sz bytes of
- * scheduler context are reserved in every thread (osp_thread_get_ctx()).
+ * scheduler context are reserved in every thread (osp_thread_get_ctx(),
+ * cache-line aligned, zeroed). In the _ext form thread_op_fn and
+ * thread_op_supported_fn are both given or both NULL; msg_mempool_size 0
+ * means OSP_DEFAULT_MSG_MEMPOOL_SIZE. Returns -EALREADY if already done.
  */
 int osp_thread_lib_init(int (*new_thread_fn)(struct osp_thread *thread), size_t ctx_sz);
 int osp_thread_lib_init_ext(osp_thread_op_fn thread_op_fn,
@@ -73,8 +76,12 @@ void osp_set_thread(struct osp_thread *thread);
 
 /*
  * Ask thread to exit. It keeps being polled until its pollers are
- * unregistered and its I/O channels released; then osp_thread_is_exited()
- * is true and its owner calls osp_thread_destroy(). Must be called on thread.
+ * unregistered, its I/O channels released, its queued messages run and the
+ * osp_for_each_*() / io_device unregistrations it started completed; then
+ * osp_thread_is_exited() is true and its owner calls osp_thread_destroy().
+ * After 5 s of ticks (counted from its last poll) it is forced to exited and
+ * what it still held is logged as errors. Must be called on thread
+ * (-EINVAL otherwise); 0 if it already exits.
  */
 int osp_thread_exit(struct osp_thread *thread);
 bool osp_thread_is_running(struct osp_thread *thread);
@@ -96,7 +103,11 @@ int osp_thread_set_cpumask(struct osp_cpuset *cpumask);
  */
 int osp_thread_poll(struct osp_thread *thread, uint32_t max_msgs, uint64_t now);
 
-/* Tick of the earliest timed poller, or 0 if there is none. */
+/*
+ * Tick of the earliest timed poller, or 0 if there is none. For an exiting
+ * thread, no later than its forced-exit deadline, so a sleeping owner wakes
+ * up in time to retire it.
+ */
 uint64_t osp_thread_next_poller_expiration(struct osp_thread *thread);
 /* Number of registered, unpaused active (period 0) pollers. */
 int osp_thread_has_active_pollers(struct osp_thread *thread);
@@ -110,6 +121,15 @@ bool osp_thread_is_idle(struct osp_thread *thread);
  * it returns false if work arrived meanwhile (then do not sleep). Senders of
  * messages to a sleeping thread write its wake-up eventfd. After waking, the
  * owner calls osp_thread_end_sleep().
+ *
+ * prepare_sleep only looks at queued messages: deciding that the pollers are
+ * idle (their return codes) is the owner's business, and a poller that waits
+ * for an fd must register it with osp_thread_add_wake_fd(). A thread that
+ * cannot sleep (no interrupt fd) always returns false. When the owner sleeps
+ * on several threads, it calls end_sleep on every thread whose prepare_sleep
+ * returned true, whether it then slept or not; end_sleep is idempotent and
+ * makes one non-blocking read(). A late wake-up can leave the eventfd
+ * readable for one spurious wake-up, never a lost one.
  */
 bool osp_thread_prepare_sleep(struct osp_thread *thread);
 void osp_thread_end_sleep(struct osp_thread *thread);
@@ -121,7 +141,9 @@ void osp_thread_end_sleep(struct osp_thread *thread);
 int osp_thread_get_interrupt_fd(struct osp_thread *thread);
 /*
  * Make the current thread wake up when fd has one of events (EPOLLIN, ...)
- * ready. Level triggered: whoever polls the fd must drain it.
+ * ready. Level triggered: whoever polls the fd must drain it. Return 0 or
+ * -errno of epoll_ctl (-EEXIST, -ENOENT, ...); -EINVAL without a current
+ * thread.
  */
 int osp_thread_add_wake_fd(int fd, uint32_t events);
 int osp_thread_mod_wake_fd(int fd, uint32_t events);
@@ -152,9 +174,11 @@ void osp_thread_get_stats_of(struct osp_thread *thread, struct osp_thread_stats 
 uint64_t osp_thread_get_last_tsc(struct osp_thread *thread);
 
 /*
- * Send fn(ctx) to run on thread. May be called from any OS thread.
- * Returns 0, -ENOMEM when the message pool is exhausted, -EIO if thread
- * exited.
+ * Send fn(ctx) to run on thread. May be called from any OS thread (not from
+ * a signal handler). Messages from one sender run in the order sent.
+ * Returns 0, -ENOMEM when the message pool is exhausted or thread's ring is
+ * full, -EIO if thread exited. Never blocks, takes no lock, allocates
+ * nothing (messages come from a per-thread free list over a global pool).
  */
 int osp_thread_send_msg(const struct osp_thread *thread, osp_msg_fn fn, void *ctx);
 /*
@@ -164,7 +188,8 @@ int osp_thread_send_msg(const struct osp_thread *thread, osp_msg_fn fn, void *ct
 int osp_thread_send_critical_msg(struct osp_thread *thread, osp_msg_fn fn);
 
 /*
- * Run fn(ctx) on every thread in turn, then cpl(ctx) on the calling thread.
+ * Run fn(ctx) on every thread in turn (creation order, one after the other,
+ * skipping exited threads), then cpl(ctx) on the calling thread.
  */
 void osp_for_each_thread(osp_msg_fn fn, void *ctx, osp_msg_fn cpl);
 
@@ -177,7 +202,15 @@ void osp_for_each_thread(osp_msg_fn fn, void *ctx, osp_msg_fn cpl);
 struct osp_poller *osp_poller_register(osp_poller_fn fn, void *arg, uint64_t period_microseconds);
 struct osp_poller *osp_poller_register_named(osp_poller_fn fn, void *arg,
 		uint64_t period_microseconds, const char *name);
-/* Unregister and set *ppoller to NULL. Safe from inside the poller itself. */
+/* Register a poller named after its function (as shown by thread_get_pollers). */
+#define OSP_POLLER_REGISTER(fn, arg, period_microseconds) \
+	osp_poller_register_named(fn, arg, period_microseconds, #fn)
+/*
+ * Unregister and set *ppoller to NULL. Safe from inside the poller itself
+ * and from any other poller or message of the same thread; it must be called
+ * on the poller's thread. Pause/resume too; pausing twice is harmless, and a
+ * resumed timed poller is next due one period after the resume.
+ */
 void osp_poller_unregister(struct osp_poller **ppoller);
 void osp_poller_pause(struct osp_poller *poller);
 void osp_poller_resume(struct osp_poller *poller);
@@ -214,7 +247,9 @@ void osp_io_device_register(void *io_device, osp_io_channel_create_cb create_cb,
 			    const char *name);
 /*
  * Unregister io_device. unregister_cb runs on the calling thread once every
- * channel to it has been released.
+ * channel to it has been released and every osp_for_each_channel() on it has
+ * completed; always from a message, never inside this call. From this call
+ * on, osp_get_io_channel() on it returns NULL.
  */
 void osp_io_device_unregister(void *io_device, osp_io_device_unregister_cb unregister_cb);
 const char *osp_io_device_get_name(void *io_device);
@@ -225,7 +260,11 @@ const char *osp_io_device_get_name(void *io_device);
  * create_cb failed.
  */
 struct osp_io_channel *osp_get_io_channel(void *io_device);
-/* Drop a reference; the channel is destroyed (deferred) at zero. */
+/*
+ * Drop a reference; at zero the channel is destroyed by a message to its
+ * thread, so the caller may still use it until it returns, and a get before
+ * that message runs revives it. Must be called on the channel's thread.
+ */
 void osp_put_io_channel(struct osp_io_channel *ch);
 void *osp_io_channel_get_ctx(struct osp_io_channel *ch);
 struct osp_io_channel *osp_io_channel_from_ctx(void *ctx);
@@ -239,8 +278,11 @@ typedef void (*osp_channel_for_each_cpl)(struct osp_io_channel_iter *i, int stat
 /*
  * Call fn on every thread that has a channel to io_device, one at a time,
  * each on the channel's thread; each fn must end with
- * osp_for_each_channel_continue(). cpl then runs on the calling thread with
- * the first non-zero status (which also stops the iteration early).
+ * osp_for_each_channel_continue() (then or later, on that thread). cpl then
+ * runs on the calling thread with the first non-zero status (which also
+ * stops the iteration early). Channels released before the iteration reaches
+ * their thread are skipped. cpl always runs from a message; an io_device that
+ * is not registered gives cpl status -ENODEV.
  */
 void osp_for_each_channel(void *io_device, osp_channel_msg fn, void *ctx,
 			  osp_channel_for_each_cpl cpl);

@@ -33,9 +33,14 @@ osp_mempool_create_ctor(const char *name, size_t count, size_t ele_size, size_t 
 	/* Names are short in DPDK: keep a unique suffix so truncation cannot collide. */
 	snprintf(mp_name, sizeof(mp_name), "%.*s_%x", (int)(sizeof(mp_name) - 10),
 		 name ? name : "osp", atomic_fetch_add(&g_pool_seq, 1));
+	/*
+	 * Small elements (messages, events) would be padded to a cache line or
+	 * more each; pack them instead and keep alignment for larger ones.
+	 */
 	mp = rte_mempool_create(mp_name, count, ele_size, cache_size, 0, NULL, NULL,
 				(rte_mempool_obj_cb_t *)obj_init, obj_init_arg,
-				socket_id == OSP_ENV_SOCKET_ID_ANY ? SOCKET_ID_ANY : socket_id, 0);
+				socket_id == OSP_ENV_SOCKET_ID_ANY ? SOCKET_ID_ANY : socket_id,
+				ele_size < RTE_CACHE_LINE_SIZE ? RTE_MEMPOOL_F_NO_CACHE_ALIGN : 0);
 	return (struct osp_mempool *)mp;
 }
 

@@ -56,6 +56,7 @@ struct reactor {
 	int evfd;
 	atomic_int sleeping;
 	bool in_interrupt;
+	bool exiting;
 	TAILQ_HEAD(, lw_thread) threads;
 	uint32_t thread_count;
 	uint64_t busy_tsc;
@@ -286,7 +287,9 @@ reactor_sleep(struct reactor *r, uint64_t now)
 
 	atomic_store(&r->sleeping, 1);
 	atomic_thread_fence(memory_order_seq_cst);
-	if (osp_ring_count(r->events) > 0) {
+	/* reactors_stop() may have run on this very reactor: it could not wake us. */
+	if (osp_ring_count(r->events) > 0 || (r->exiting && TAILQ_EMPTY(&r->threads)) ||
+	    (!r->exiting && atomic_load(&g_reactor_state) != REACTOR_STATE_RUNNING)) {
 		atomic_store(&r->sleeping, 0);
 		return false;
 	}
@@ -419,6 +422,7 @@ reactor_run(void *arg)
 		reactor_run_once(r);
 	}
 	/* Exiting: ask every thread here to exit and poll them until they have. */
+	r->exiting = true;
 	reactor_exit_threads(r);
 	while (!TAILQ_EMPTY(&r->threads)) {
 		reactor_run_once(r);
