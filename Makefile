@@ -60,7 +60,7 @@ lib_src = $(if $(filter $(1),$(DRIVER_NAMES)),$(wildcard drivers/$(subst _,/,$(w
 lib_obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_src,$(1)))
 LIB_FILES := $(foreach l,$(ALL_LIBS),$(BUILD)/lib/libosp_$(l).a)
 
-.PHONY: all libs apps unittest unittest-bins print-unittests check run install clean distclean e2e bench
+.PHONY: all libs apps unittest unittest-bins print-unittests benches check run install clean distclean e2e bench
 all: apps
 
 $(TOP)/mk/config.mk:
@@ -92,7 +92,17 @@ $(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/$(1)/*.c)) $(L
 	$(CC) $(LDFLAGS_COMMON) -o $$@ $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/$(1)/*.c)) $(LINK_OSP_WHOLE) $(SYS_LIBS)
 endef
 $(foreach a,$(APPS),$(eval $(call APP_RULE,$(a))))
-apps: libs $(foreach a,$(APPS),$(BUILD)/bin/$(a))
+apps: libs $(foreach a,$(APPS),$(BUILD)/bin/$(a)) benches
+
+# Benchmark programs: bench/<name>/*.c -> build/bench/<name>, linked like apps.
+BENCHES := $(notdir $(patsubst %/,%,$(dir $(wildcard bench/*/*.c))))
+define BENCH_RULE
+$(BUILD)/bench/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bench/$(1)/*.c)) $(LIB_FILES)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LDFLAGS_COMMON) -o $$@ $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bench/$(1)/*.c)) $(LINK_OSP_WHOLE) $(SYS_LIBS)
+endef
+$(foreach b,$(BENCHES),$(eval $(call BENCH_RULE,$(b))))
+benches: $(foreach b,$(BENCHES),$(BUILD)/bench/$(b))
 
 # Unit tests: test/unit/lib/<lib>/<file>_ut.c links every library except <lib>
 # (the test #includes the .c files it exercises) plus test/common helpers.
