@@ -1,0 +1,245 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The block device layer, as seen by the modules that implement bdevs
+ * (drivers/bdev/<name>). drivers/bdev/passthru is the smallest complete
+ * example of a virtual bdev; copy it to start a new module.
+ *
+ * A module fills a struct osp_bdev (name, geometry, fn_table, ctxt) and
+ * calls osp_bdev_register(). The layer then calls fn_table->submit_request
+ * on the thread of the channel the I/O was submitted on; the module
+ * completes it with osp_bdev_io_complete() on that same thread.
+ */
+#ifndef OSPREY_BDEV_MODULE_H
+#define OSPREY_BDEV_MODULE_H
+
+#include "osprey/bdev.h"
+#include "osprey/json.h"
+#include "osprey/nvme_spec.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum osp_bdev_io_status {
+	OSP_BDEV_IO_STATUS_ABORTED = -6,
+	OSP_BDEV_IO_STATUS_MISCOMPARE = -5,
+	/* The module ran out of resources: the layer queues and resubmits the I/O. */
+	OSP_BDEV_IO_STATUS_NOMEM = -4,
+	OSP_BDEV_IO_STATUS_NVME_ERROR = -3,
+	OSP_BDEV_IO_STATUS_FAILED = -1,
+	OSP_BDEV_IO_STATUS_PENDING = 0,
+	OSP_BDEV_IO_STATUS_SUCCESS = 1,
+};
+
+struct osp_bdev_module {
+	const char *name;
+	/* Called once when the bdev subsystem starts; 0 or -errno. */
+	int (*module_init)(void);
+	/* Called after every module's init (and its async init) finished. */
+	void (*init_complete)(void);
+	/* Called when the subsystem stops, after all bdevs are unregistered. */
+	void (*module_fini)(void);
+	/* Start of subsystem fini, before bdevs are unregistered (may be NULL). */
+	void (*fini_start)(void);
+	/* Bytes of per-I/O scratch space the module wants (bdev_io->driver_ctx). */
+	int (*get_ctx_size)(void);
+	/*
+	 * Examine a new bdev. examine_config: synchronous, from configuration
+	 * only (no I/O); must call osp_bdev_module_examine_done(). examine_disk:
+	 * may do I/O; must call osp_bdev_module_examine_done() when finished.
+	 */
+	void (*examine_config)(struct osp_bdev *bdev);
+	void (*examine_disk)(struct osp_bdev *bdev);
+	/*
+	 * Append RPC calls recreating module-wide settings and bdevs that are
+	 * not written per bdev by fn_table->write_config_json (may be NULL).
+	 */
+	void (*config_json)(cJSON *array);
+	/* module_init returns before init is done: call osp_bdev_module_init_done(). */
+	bool async_init;
+	/* module_fini returns before fini is done: call osp_bdev_module_fini_done(). */
+	bool async_fini;
+	/* Private to the layer. */
+	struct {
+		TAILQ_ENTRY(osp_bdev_module) link;
+		uint32_t action_in_progress;
+	} internal;
+};
+
+void osp_bdev_module_list_add(struct osp_bdev_module *module);
+struct osp_bdev_module *osp_bdev_module_list_find(const char *name);
+void osp_bdev_module_init_done(struct osp_bdev_module *module);
+void osp_bdev_module_fini_done(void);
+void osp_bdev_module_examine_done(struct osp_bdev_module *module);
+
+#define OSP_BDEV_MODULE_REGISTER(name, module) \
+	__attribute__((constructor)) static void osp_bdev_module_register_##name(void) \
+	{ osp_bdev_module_list_add(module); }
+
+struct osp_bdev_fn_table {
+	/*
+	 * Free the module's resources for bdev ctx. Return 0 when done, 1 if it
+	 * will finish later with osp_bdev_destruct_done(), or -errno.
+	 */
+	int (*destruct)(void *ctx);
+	void (*submit_request)(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io);
+	bool (*io_type_supported)(void *ctx, enum osp_bdev_io_type type);
+	/* The module's channel for this thread (an io_device's channel). */
+	struct osp_io_channel *(*get_io_channel)(void *ctx);
+	/* Module-specific info for bdev_get_bdevs ("driver_specific"). May be NULL. */
+	void (*dump_info_json)(void *ctx, cJSON *obj);
+	/* Append the RPC call that recreates this bdev (bdev_malloc_create ...). May be NULL. */
+	void (*write_config_json)(struct osp_bdev *bdev, cJSON *array);
+};
+
+struct osp_bdev_alias {
+	char *alias;
+	TAILQ_ENTRY(osp_bdev_alias) link;
+};
+
+struct osp_bdev_internal;
+
+struct osp_bdev {
+	/* Module context handed back in fn_table calls. */
+	void *ctxt;
+	/* Unique name (also looked up by aliases). */
+	char *name;
+	char *product_name;
+	uint32_t blocklen;
+	uint64_t blockcnt;
+	bool write_cache;
+	/* Writes must be multiples of this many blocks (default 1). */
+	uint32_t write_unit_size;
+	/* I/O is split so that no piece crosses a multiple of this (blocks, 0 = none)... */
+	uint32_t optimal_io_boundary;
+	/* ...when this is set. */
+	bool split_on_optimal_io_boundary;
+	/* Largest read/write the module takes, in blocks (0 = unlimited): the layer splits. */
+	uint32_t max_rw_size;
+	/* log2 of the buffer alignment the module needs (0 = byte aligned): the layer bounces. */
+	uint8_t required_alignment;
+	struct osp_uuid uuid;
+	struct osp_bdev_module *module;
+	const struct osp_bdev_fn_table *fn_table;
+	TAILQ_HEAD(, osp_bdev_alias) aliases;
+	/* Owned by the layer; set by osp_bdev_register(). */
+	struct osp_bdev_internal *internal;
+};
+
+typedef void (*osp_bdev_unregister_cb)(void *cb_arg, int rc);
+
+/*
+ * Register bdev: name must be unique, blocklen a power of two >= 512 (or
+ * any multiple of 512 for modules that allow it), blockcnt > 0. A null
+ * uuid is replaced by a random one. Examine runs for every module.
+ * Returns 0, -EEXIST, -EINVAL, -ENOMEM.
+ */
+int osp_bdev_register(struct osp_bdev *bdev);
+/*
+ * Hot-remove bdev: descriptors get OSP_BDEV_EVENT_REMOVE, new I/O fails with
+ * -ENODEV, outstanding I/O completes; when the last descriptor closes the
+ * module's destruct runs and then cb_fn(cb_arg, rc) on the calling thread.
+ */
+void osp_bdev_unregister(struct osp_bdev *bdev, osp_bdev_unregister_cb cb_fn, void *cb_arg);
+/* As above by name; -ENODEV if no such bdev, -ENODEV if it belongs to another module. */
+int osp_bdev_unregister_by_name(const char *bdev_name, struct osp_bdev_module *module,
+				osp_bdev_unregister_cb cb_fn, void *cb_arg);
+/* Asynchronous destruct finished. */
+void osp_bdev_destruct_done(struct osp_bdev *bdev, int bdeverrno);
+/* The size changed: descriptors get OSP_BDEV_EVENT_RESIZE. -EBUSY if shrinking while claimed. */
+int osp_bdev_notify_blockcnt_change(struct osp_bdev *bdev, uint64_t size);
+int osp_bdev_alias_add(struct osp_bdev *bdev, const char *alias);
+int osp_bdev_alias_del(struct osp_bdev *bdev, const char *alias);
+
+/* Claim bdev exclusively for writes by module (e.g. split on its base). -EPERM if claimed. */
+int osp_bdev_module_claim_bdev(struct osp_bdev *bdev, struct osp_bdev_desc *desc,
+			       struct osp_bdev_module *module);
+void osp_bdev_module_release_bdev(struct osp_bdev *bdev);
+/* Module that claimed bdev, or NULL. */
+struct osp_bdev_module *osp_bdev_get_claim_module(struct osp_bdev *bdev);
+
+/* ---- inside an I/O ---- */
+
+struct osp_bdev_io_internal;
+
+struct osp_bdev_io {
+	struct osp_bdev *bdev;
+	uint8_t type;		/* enum osp_bdev_io_type */
+	union {
+		struct {
+			struct iovec *iovs;
+			int iovcnt;
+			/* COMPARE_AND_WRITE: iovs is the compare data, fused_iovs the write data. */
+			struct iovec *fused_iovs;
+			int fused_iovcnt;
+			uint64_t offset_blocks;
+			uint64_t num_blocks;
+			/* The single iovec used when the user passed a flat buffer. */
+			struct iovec iov;
+			struct iovec fused_iov;
+		} bdev;
+		struct {
+			struct osp_nvme_cmd *cmd;
+			void *buf;
+			size_t nbytes;
+		} nvme_passthru;
+	} u;
+	/* Private to the layer (completion, status, timing, splitting, queues). */
+	struct osp_bdev_io_internal *internal;
+	/* Module scratch space (get_ctx_size bytes). */
+	uint8_t driver_ctx[] __attribute__((aligned(8)));
+};
+
+/* Complete bdev_io with status (on the thread it was submitted on). */
+void osp_bdev_io_complete(struct osp_bdev_io *bdev_io, enum osp_bdev_io_status status);
+/* Complete with an NVMe status (success when sct == 0 && sc == 0). */
+void osp_bdev_io_complete_nvme_status(struct osp_bdev_io *bdev_io, uint32_t cdw0, int sct,
+				      int sc);
+/* The io channel of the layer this I/O was submitted on. */
+struct osp_io_channel *osp_bdev_io_get_io_channel(struct osp_bdev_io *bdev_io);
+struct osp_thread *osp_bdev_io_get_thread(struct osp_bdev_io *bdev_io);
+/* Module context from an I/O's driver_ctx. */
+static inline void *
+osp_bdev_io_get_driver_ctx(struct osp_bdev_io *bdev_io)
+{
+	return bdev_io->driver_ctx;
+}
+static inline struct osp_bdev_io *
+osp_bdev_io_from_ctx(void *ctx)
+{
+	return OSP_CONTAINEROF(ctx, struct osp_bdev_io, driver_ctx);
+}
+
+typedef void (*osp_bdev_io_get_buf_cb)(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io,
+				       bool success);
+/*
+ * Make sure a read has a data buffer of len bytes: if the user gave none,
+ * one is taken from the thread's buffer pool (waiting if it is empty) and
+ * released when the I/O is freed. cb runs when the buffer is there (at once
+ * if the user gave one); success false if len is too large.
+ */
+void osp_bdev_io_get_buf(struct osp_bdev_io *bdev_io, osp_bdev_io_get_buf_cb cb, uint64_t len);
+
+/* iobuf: per-thread caches over global buffer pools, for modules that need scratch buffers. */
+void *osp_bdev_buf_get(size_t len);
+void osp_bdev_buf_put(void *buf, size_t len);
+
+/* Copy helpers for modules that move data between iovecs and flat buffers. */
+size_t osp_iov_copy_to_buf(void *buf, size_t len, const struct iovec *iovs, int iovcnt);
+size_t osp_iov_copy_from_buf(const void *buf, size_t len, struct iovec *iovs, int iovcnt);
+void osp_iov_memset(struct iovec *iovs, int iovcnt, int c);
+size_t osp_iov_len(const struct iovec *iovs, int iovcnt);
+
+/*
+ * Submit an I/O to a base bdev on behalf of a virtual bdev, reusing the
+ * original request's parameters (type, iovs, offsets) with an offset shift.
+ * Convenience for passthru/split-like modules.
+ */
+int osp_bdev_io_resubmit_to(struct osp_bdev_io *bdev_io, struct osp_bdev_desc *base_desc,
+			    struct osp_io_channel *base_ch, uint64_t offset_shift,
+			    osp_bdev_io_completion_cb cb, void *cb_arg);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* OSPREY_BDEV_MODULE_H */
