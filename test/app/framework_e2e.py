@@ -12,7 +12,7 @@ import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-TGT = os.path.join(ROOT, "build", "bin", "osprey_tgt")
+TGT = os.path.join(os.environ.get("OSPREY_BIN_DIR", os.path.join(ROOT, "build", "bin")), "osprey_tgt")
 RPC = os.path.join(ROOT, "scripts", "rpc.py")
 TMP = tempfile.mkdtemp(prefix="osp_e2e_")
 
@@ -375,6 +375,13 @@ def main():
                 p.kill()
                 p.wait()
                 print("  (killed a daemon that was still running)")
+        sanitizer_reports = [i for i, p in enumerate(procs)
+                             if any(k in tgt_log(p) for k in ("ERROR: AddressSanitizer",
+                                                              "ERROR: LeakSanitizer",
+                                                              "runtime error:"))]
+        check(not sanitizer_reports, "no sanitizer reports in daemon logs %s" % sanitizer_reports)
+        for i in sanitizer_reports:
+            print(tgt_log(procs[i])[-3000:])
     print("%d passed, %d failed" % (passed, failed))
     return 1 if failed else 0
 
