@@ -86,9 +86,11 @@ test_config_json(void)
 	CU_ASSERT_STRING_EQUAL(text, "[{\"method\":\"b_create\",\"params\":{\"name\":\"x\"}}]");
 	free(text);
 	cJSON_Delete(cfg);
-	text = cJSON_PrintUnformatted(subsystem_depends_json("c"));
+	cfg = subsystem_depends_json("c");
+	text = cJSON_PrintUnformatted(cfg);
 	CU_ASSERT_STRING_EQUAL(text, "[\"b\"]");
 	free(text);
+	cJSON_Delete(cfg);
 }
 
 static void
@@ -106,6 +108,8 @@ test_missing_dependency_and_cycle(void)
 	CU_ASSERT(subsystems_sort() == -ELOOP);
 	g_depends = cyc.next;
 	CU_ASSERT(subsystems_sort() == 0);
+	free(g_sorted);
+	g_sorted = NULL;
 }
 
 int
