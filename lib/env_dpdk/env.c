@@ -22,7 +22,7 @@
 #include "osprey/env.h"
 
 #define ENV_MAX_ARGS 64
-#define ENV_DEFAULT_MEM_MB 256
+#define ENV_DEFAULT_MEM_MB 1024
 
 static bool g_env_initialized;
 static bool g_env_hugepages;
