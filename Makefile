@@ -24,7 +24,7 @@ LIB_NAMES := util log env_dpdk thread json jsonrpc rpc event
 DRIVER_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard drivers/*/*/*.c))))
 DRIVER_NAMES := $(subst /,_,$(patsubst drivers/%,%,$(DRIVER_DIRS)))
 # Upper layers that exist in the tree, added after event in order.
-EXTRA_LIBS := $(filter-out $(LIB_NAMES),$(notdir $(patsubst %/,%,$(dir $(wildcard lib/*/*.c)))))
+EXTRA_LIBS := $(sort $(filter-out $(LIB_NAMES),$(notdir $(patsubst %/,%,$(dir $(wildcard lib/*/*.c))))))
 ALL_LIBS := $(LIB_NAMES) $(EXTRA_LIBS) $(DRIVER_NAMES)
 APPS := $(notdir $(patsubst %/,%,$(dir $(wildcard app/*/*.c))))
 

@@ -6,11 +6,24 @@
  * A user opens a descriptor, gets a per-thread I/O channel with
  * osp_bdev_get_io_channel() and submits I/O on the thread that owns the
  * channel. Every submitted I/O completes exactly once, through cb on that
- * same thread; the callback must release it with osp_bdev_free_io().
+ * same thread; the callback must release it with osp_bdev_free_io(). The
+ * callback never runs inside the submit call: an I/O the module completes at
+ * once is called back on the thread's next poll (so a poller that submits
+ * I/O must report itself busy).
  *
- * Submission returns 0, -EINVAL (bad range or arguments), -EBADF (write on
- * a read-only descriptor), -ENODEV (bdev being removed) or -ENOMEM (no
- * bdev_io available: wait with osp_bdev_queue_io_wait() and resubmit).
+ * Submission returns 0, -EINVAL (bad range or arguments, including
+ * num_blocks 0 except for flush), -EBADF (write on a read-only descriptor),
+ * -ENODEV (bdev being removed), -ENOTSUP (type neither supported by the
+ * module nor emulated by the layer) or -ENOMEM (no bdev_io available: wait
+ * with osp_bdev_queue_io_wait() and resubmit). Any other trouble, including
+ * running out of data buffers, is handled by the layer (the I/O waits) or
+ * reported through the callback.
+ *
+ * The layer emulates what a module lacks: write zeroes (writes of a zero
+ * buffer), compare (a read and memcmp) and compare-and-write (under an LBA
+ * range lock); it splits I/O larger than the module's max_rw_size or crossing
+ * its optimal_io_boundary, and bounces buffers that miss the module's
+ * required alignment.
  */
 #ifndef OSPREY_BDEV_H
 #define OSPREY_BDEV_H
@@ -85,11 +98,26 @@ struct osp_bdev_opts {
 	/* Buffers of OSP_BDEV_SMALL/LARGE_BUF_MAX_SIZE for reads without a buffer and bounces. */
 	uint32_t small_buf_pool_size;	/* default 8191 */
 	uint32_t large_buf_pool_size;	/* default 1023 */
+	/* Buffers of each size cached per thread (default 128 and 16). */
+	uint32_t iobuf_small_cache_size;
+	uint32_t iobuf_large_cache_size;
 };
 
 void osp_bdev_get_opts(struct osp_bdev_opts *opts, size_t opts_size);
 /* Only before the bdev subsystem is initialized (RPC bdev_set_options at startup). */
 int osp_bdev_set_opts(const struct osp_bdev_opts *opts);
+
+/*
+ * Start the layer on the current thread (what the "bdev" subsystem does):
+ * create the pools and run every module's module_init in registration order.
+ * cb(cb_arg, rc) once every (async) init finished.
+ */
+void osp_bdev_initialize(void (*cb)(void *cb_arg, int rc), void *cb_arg);
+/*
+ * Stop the layer: unregister every bdev (virtual ones before their bases),
+ * run every module's module_fini and free the pools; then cb(cb_arg).
+ */
+void osp_bdev_finish(void (*cb)(void *cb_arg), void *cb_arg);
 
 /* ---- lookup ---- */
 
@@ -110,7 +138,10 @@ int osp_bdev_open_ext(const char *bdev_name, bool write, osp_bdev_event_cb_t eve
 /* Close on the thread that opened it. */
 void osp_bdev_close(struct osp_bdev_desc *desc);
 struct osp_bdev *osp_bdev_desc_get_bdev(struct osp_bdev_desc *desc);
-/* The current thread's channel for this bdev (release with osp_put_io_channel). */
+/*
+ * The current thread's channel for this bdev (release with osp_put_io_channel,
+ * only once the I/O submitted on it has completed).
+ */
 struct osp_io_channel *osp_bdev_get_io_channel(struct osp_bdev_desc *desc);
 
 /* ---- properties ---- */
@@ -156,7 +187,14 @@ int osp_bdev_unmap_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ch,
 int osp_bdev_flush_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ch,
 			  uint64_t offset_blocks, uint64_t num_blocks,
 			  osp_bdev_io_completion_cb cb, void *cb_arg);
-/* Abort outstanding I/O on every channel, then reset the device. */
+/*
+ * Reset the bdev: every channel is frozen (I/O submitted meanwhile completes
+ * with status ABORTED), I/O queued in the layer (NOMEM retries, QoS, range
+ * locks) completes ABORTED, the I/O inside the module on every channel is
+ * waited for (at most 2 s, then the module's reset must abort it), the
+ * module's reset runs, and the channels are unfrozen. Resets arriving
+ * meanwhile complete with the status of the one running. cb on this thread.
+ */
 int osp_bdev_reset(struct osp_bdev_desc *desc, struct osp_io_channel *ch,
 		   osp_bdev_io_completion_cb cb, void *cb_arg);
 int osp_bdev_compare_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ch, void *buf,
@@ -166,9 +204,12 @@ int osp_bdev_comparev_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *
 			     struct iovec *iov, int iovcnt, uint64_t offset_blocks,
 			     uint64_t num_blocks, osp_bdev_io_completion_cb cb, void *cb_arg);
 /*
- * Compare, and write only if equal, atomically with respect to other writes
- * to the same blocks through this layer. A mismatch completes with
- * success == false and status MISCOMPARE.
+ * Compare, and write only if equal, atomically with respect to other writes,
+ * write zeroes, unmaps and compare-and-writes of the same blocks through this
+ * layer, on any thread (reads are not held back). Without a native one in
+ * the module the layer locks the block range on every channel for the
+ * duration. A mismatch completes with success == false and status
+ * MISCOMPARE (NVMe: media error / compare failure).
  */
 int osp_bdev_comparev_and_writev_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ch,
 		struct iovec *compare_iov, int compare_iovcnt, struct iovec *write_iov,
@@ -205,8 +246,8 @@ struct osp_bdev_io_wait_entry {
 
 /*
  * After a submit returned -ENOMEM: call entry->cb_fn(entry->cb_arg) on this
- * thread when a bdev_io is free again. entry must stay valid until then.
- * Returns -EINVAL if bdev_ios are in fact available.
+ * thread when a bdev_io is free again (entry->bdev is set to bdev). entry must
+ * stay valid until then. Returns -EINVAL if bdev_ios are in fact available.
  */
 int osp_bdev_queue_io_wait(struct osp_bdev *bdev, struct osp_io_channel *ch,
 			   struct osp_bdev_io_wait_entry *entry);
@@ -253,7 +294,12 @@ enum osp_bdev_qos_rate_limit_type {
 
 /*
  * limits[type]: IOPS or bytes per second; 0 = no limit, UINT64_MAX = leave
- * as is. cb(cb_arg, status) on the calling thread.
+ * as is. cb(cb_arg, status) on the calling thread (-EAGAIN while another
+ * change is in progress). The limits hold for the bdev as a whole: while any
+ * is set, I/O of every thread goes through the calling thread (the QoS
+ * thread), which starts it as the 1 ms time slices give credit (reads,
+ * writes, compares, unmaps and write zeroes count; flush, reset and
+ * passthru do not).
  */
 void osp_bdev_set_qos_rate_limits(struct osp_bdev *bdev, const uint64_t *limits,
 				  void (*cb)(void *cb_arg, int status), void *cb_arg);

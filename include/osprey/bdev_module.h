@@ -7,7 +7,16 @@
  * A module fills a struct osp_bdev (name, geometry, fn_table, ctxt) and
  * calls osp_bdev_register(). The layer then calls fn_table->submit_request
  * on the thread of the channel the I/O was submitted on; the module
- * completes it with osp_bdev_io_complete() on that same thread.
+ * completes it with osp_bdev_io_complete() on that same thread, either from
+ * inside submit_request (the layer defers the user's callback) or later.
+ *
+ * The layer only sends a module what it supports (io_type_supported, asked
+ * once at registration), within max_rw_size and optimal_io_boundary, with
+ * buffers aligned to required_alignment; a READ may come without a buffer
+ * (iovs[0].iov_base NULL): call osp_bdev_io_get_buf(). A module that
+ * supports RESET gets it once the I/O of every channel has completed, or
+ * after 2 s with I/O still inside the module, which its reset must then
+ * complete (ABORTED).
  */
 #ifndef OSPREY_BDEV_MODULE_H
 #define OSPREY_BDEV_MODULE_H
@@ -59,6 +68,11 @@ struct osp_bdev_module {
 	bool async_init;
 	/* module_fini returns before fini is done: call osp_bdev_module_fini_done(). */
 	bool async_fini;
+	/*
+	 * Its bdevs may have a block size that is any multiple of 512 (1536,
+	 * 3072...) rather than only a power of two.
+	 */
+	bool allow_non_pow2_blocklen;
 	/* Private to the layer. */
 	struct {
 		TAILQ_ENTRY(osp_bdev_module) link;
@@ -129,16 +143,21 @@ struct osp_bdev {
 typedef void (*osp_bdev_unregister_cb)(void *cb_arg, int rc);
 
 /*
- * Register bdev: name must be unique, blocklen a power of two >= 512 (or
- * any multiple of 512 for modules that allow it), blockcnt > 0. A null
- * uuid is replaced by a random one. Examine runs for every module.
- * Returns 0, -EEXIST, -EINVAL, -ENOMEM.
+ * Register bdev: name must be unique (among names, aliases and UUIDs; the
+ * UUID string also finds the bdev), blocklen a power of two >= 512 (or any
+ * multiple of 512 for modules with allow_non_pow2_blocklen), blockcnt > 0,
+ * required_alignment <= 12. A null uuid is replaced by a random one;
+ * write_unit_size 0 means 1. Examine runs for every module, from a message
+ * to the app thread. Returns 0, -EEXIST, -EINVAL, -ENOMEM. Any thread.
  */
 int osp_bdev_register(struct osp_bdev *bdev);
 /*
- * Hot-remove bdev: descriptors get OSP_BDEV_EVENT_REMOVE, new I/O fails with
- * -ENODEV, outstanding I/O completes; when the last descriptor closes the
- * module's destruct runs and then cb_fn(cb_arg, rc) on the calling thread.
+ * Hot-remove bdev: its name is free at once, descriptors get
+ * OSP_BDEV_EVENT_REMOVE, new I/O fails with -ENODEV, outstanding I/O
+ * completes; when the last descriptor closes and every channel is released
+ * the module's destruct runs on the calling thread, then cb_fn(cb_arg, rc)
+ * (-EBUSY at once if already being removed). After destruct returned 0 the
+ * layer no longer touches bdev, so the module may free it there.
  */
 void osp_bdev_unregister(struct osp_bdev *bdev, osp_bdev_unregister_cb cb_fn, void *cb_arg);
 /* As above by name; -ENODEV if no such bdev, -ENODEV if it belongs to another module. */
@@ -151,7 +170,12 @@ int osp_bdev_notify_blockcnt_change(struct osp_bdev *bdev, uint64_t size);
 int osp_bdev_alias_add(struct osp_bdev *bdev, const char *alias);
 int osp_bdev_alias_del(struct osp_bdev *bdev, const char *alias);
 
-/* Claim bdev exclusively for writes by module (e.g. split on its base). -EPERM if claimed. */
+/*
+ * Claim bdev exclusively for writes by module (e.g. split on its base):
+ * -EPERM if claimed already or open for writing by another descriptor than
+ * desc. desc (may be NULL) becomes a write descriptor, and closing it
+ * releases the claim. Later write opens of bdev get -EPERM.
+ */
 int osp_bdev_module_claim_bdev(struct osp_bdev *bdev, struct osp_bdev_desc *desc,
 			       struct osp_bdev_module *module);
 void osp_bdev_module_release_bdev(struct osp_bdev *bdev);
@@ -160,7 +184,101 @@ struct osp_bdev_module *osp_bdev_get_claim_module(struct osp_bdev *bdev);
 
 /* ---- inside an I/O ---- */
 
-struct osp_bdev_io_internal;
+/* Layer channel (private to lib/bdev). */
+struct osp_bdev_channel;
+
+/*
+ * Called when the buffer asked for with osp_bdev_io_get_buf() is there; ch
+ * is the module's own channel the I/O was submitted on.
+ */
+typedef void (*osp_bdev_io_get_buf_cb)(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io,
+				       bool success);
+
+/* iovecs a child I/O of a split (or a bounce) can carry. */
+#define OSP_BDEV_IO_CHILD_IOVS	16
+
+/*
+ * Private to the layer: modules never touch it. It is inline (not behind a
+ * pointer) so that the submit and completion paths touch as few cache lines
+ * as possible; the hot fields come first.
+ */
+struct osp_bdev_io_internal {
+	osp_bdev_io_completion_cb cb;
+	void *cb_arg;
+	/* Channel the I/O runs on (the QoS thread's for I/O funneled there). */
+	struct osp_bdev_channel *ch;
+	/* Channel the user submitted it on: statistics and completion thread. */
+	struct osp_bdev_channel *user_ch;
+	struct osp_bdev_desc *desc;
+	uint64_t submit_tsc;
+	int8_t status;
+	uint8_t gen;
+	uint16_t flags;
+	uint32_t nvme_cdw0;
+	union {
+		TAILQ_ENTRY(osp_bdev_io) tq;
+		STAILQ_ENTRY(osp_bdev_io) stq;
+	} link;
+
+	/* ---- cold: slow paths only ---- */
+	struct osp_bdev_io *parent;
+	uint8_t nvme_sct;
+	uint8_t nvme_sc;
+	/* Buffer the layer provided (osp_bdev_io_get_buf), released with the I/O. */
+	void *buf;
+	size_t buf_len;
+	osp_bdev_io_get_buf_cb get_buf_cb;
+	/* Who waits for a buffer of buf_wait_len bytes (osp_bdev_io_get_buf, bounce...). */
+	void (*buf_done)(struct osp_bdev_io *bdev_io, void *buf);
+	size_t buf_wait_len;
+	/* Waiting for a bdev_io for the layer's own needs (children, emulation). */
+	struct osp_bdev_io_wait_entry waitq;
+	/* Bounce: the caller's iovecs while the module works on an aligned copy. */
+	struct iovec *orig_iovs;
+	int orig_iovcnt;
+	struct iovec bounce_iov;
+	void *bounce_buf;
+	size_t bounce_len;
+	union {
+		/* Split (and write-zeroes emulation): children issued from a cursor. */
+		struct {
+			uint64_t offset;
+			uint64_t remaining;
+			size_t iov_off;
+			int iov_idx;
+			uint32_t outstanding;
+			int8_t status;
+			uint8_t mode;
+			uint8_t child_type;
+		} split;
+		/* Compare-and-write emulation: the LBA range lock it holds. */
+		struct {
+			TAILQ_ENTRY(osp_bdev_io) link;
+			STAILQ_ENTRY(osp_bdev_io) drain_link;
+			struct osp_io_channel_iter *iter;
+			struct osp_thread *thread;
+			bool releasing;
+		} lock;
+		/* Compare emulation: the data read back. */
+		struct {
+			void *buf;
+			size_t len;
+		} cmp;
+		/* A reset: gives up waiting for outstanding I/O when this fires. */
+		struct {
+			struct osp_poller *drain_timer;
+		} reset;
+		/* osp_bdev_io_resubmit_to() of a read waiting for its buffer. */
+		struct {
+			struct osp_bdev_desc *desc;
+			struct osp_io_channel *ch;
+			uint64_t offset_shift;
+			osp_bdev_io_completion_cb cb;
+			void *cb_arg;
+		} resubmit;
+	} u;
+	struct iovec child_iovs[OSP_BDEV_IO_CHILD_IOVS];
+};
 
 struct osp_bdev_io {
 	struct osp_bdev *bdev;
@@ -185,7 +303,7 @@ struct osp_bdev_io {
 		} nvme_passthru;
 	} u;
 	/* Private to the layer (completion, status, timing, splitting, queues). */
-	struct osp_bdev_io_internal *internal;
+	struct osp_bdev_io_internal internal;
 	/* Module scratch space (get_ctx_size bytes). */
 	uint8_t driver_ctx[] __attribute__((aligned(8)));
 };
@@ -195,7 +313,7 @@ void osp_bdev_io_complete(struct osp_bdev_io *bdev_io, enum osp_bdev_io_status s
 /* Complete with an NVMe status (success when sct == 0 && sc == 0). */
 void osp_bdev_io_complete_nvme_status(struct osp_bdev_io *bdev_io, uint32_t cdw0, int sct,
 				      int sc);
-/* The io channel of the layer this I/O was submitted on. */
+/* The layer's channel the I/O runs on (osp_io_channel_get_ctx() is layer-private). */
 struct osp_io_channel *osp_bdev_io_get_io_channel(struct osp_bdev_io *bdev_io);
 struct osp_thread *osp_bdev_io_get_thread(struct osp_bdev_io *bdev_io);
 /* Module context from an I/O's driver_ctx. */
@@ -210,8 +328,6 @@ osp_bdev_io_from_ctx(void *ctx)
 	return OSP_CONTAINEROF(ctx, struct osp_bdev_io, driver_ctx);
 }
 
-typedef void (*osp_bdev_io_get_buf_cb)(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io,
-				       bool success);
 /*
  * Make sure a read has a data buffer of len bytes: if the user gave none,
  * one is taken from the thread's buffer pool (waiting if it is empty) and
@@ -220,7 +336,11 @@ typedef void (*osp_bdev_io_get_buf_cb)(struct osp_io_channel *ch, struct osp_bde
  */
 void osp_bdev_io_get_buf(struct osp_bdev_io *bdev_io, osp_bdev_io_get_buf_cb cb, uint64_t len);
 
-/* iobuf: per-thread caches over global buffer pools, for modules that need scratch buffers. */
+/*
+ * Scratch buffers (<= OSP_BDEV_LARGE_BUF_MAX_SIZE, 4 KiB aligned) from the
+ * layer's global pools, for modules; any thread, lock-free. NULL when the
+ * pool is empty (the module decides to wait or fail) or len is too large.
+ */
 void *osp_bdev_buf_get(size_t len);
 void osp_bdev_buf_put(void *buf, size_t len);
 
@@ -233,7 +353,11 @@ size_t osp_iov_len(const struct iovec *iovs, int iovcnt);
 /*
  * Submit an I/O to a base bdev on behalf of a virtual bdev, reusing the
  * original request's parameters (type, iovs, offsets) with an offset shift.
- * Convenience for passthru/split-like modules.
+ * Convenience for passthru/split-like modules. Returns what the submit
+ * returned: on -ENOMEM complete bdev_io with OSP_BDEV_IO_STATUS_NOMEM (the
+ * layer resubmits it later). A READ without a buffer first gets one for
+ * bdev_io (so the data lands there) and returns 0; a failure after that
+ * completes bdev_io itself (NOMEM or FAILED) without calling cb.
  */
 int osp_bdev_io_resubmit_to(struct osp_bdev_io *bdev_io, struct osp_bdev_desc *base_desc,
 			    struct osp_io_channel *base_ch, uint64_t offset_shift,

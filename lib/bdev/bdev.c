@@ -1,0 +1,4686 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The block device layer: registration of bdevs, descriptors and claims,
+ * per-thread channels, the I/O path (with splitting, bouncing, emulation of
+ * write zeroes / compare / compare-and-write, NOMEM retries, resets, QoS and
+ * LBA range locks), statistics, examine and the "bdev" subsystem.
+ *
+ * The I/O path
+ * ------------
+ * Each thread has a management channel (the io_device &g_bdev) holding the
+ * thread's bdev_io cache (a LIFO array over a global ring), its data buffer
+ * caches, the io_wait queue and a list of deferred completions drained by a
+ * poller. Each bdev is an io_device whose per-thread channel holds the
+ * module's channel, statistics, and the per-channel state of the slow paths.
+ *
+ * A read or write on a channel whose flags are 0 (no QoS, no locked range,
+ * no reset, no NOMEM backlog, no split/bounce/write-unit checks needed by
+ * the bdev) takes a bdev_io from the cache, counts it, reads the TSC and
+ * calls the module: no lock, atomic, syscall, allocation or message.
+ * A module that completes an I/O from a poller gets the user's callback
+ * called directly; one that completes inside submit_request (counted by
+ * mgmt->in_submit) has the completion queued on the thread's deferred list,
+ * which the management poller drains on the next iteration, so callbacks
+ * never run inside the submit call and recursion stays bounded.
+ *
+ * Slow paths, in the order a user I/O meets them:
+ *  - reset in progress (channel frozen): the I/O completes with ABORTED;
+ *  - LBA range locks (compare-and-write emulation): a write overlapping a
+ *    range locked on this channel waits on the channel's locked_io list;
+ *  - the I/O is then counted in the channel's current generation
+ *    (gen_outstanding[gen]);
+ *  - QoS: the I/O is sent to the bdev's QoS thread, queued there and
+ *    started when the time slice has credit; its completion is sent back;
+ *  - execution: split (max_rw_size, optimal_io_boundary, bounce size),
+ *    emulation (write zeroes with writes of a zero buffer, compare with a
+ *    read and memcmp), bounce through an aligned buffer, then the module.
+ *
+ * Range locks: a compare-and-write on a bdev that has no native one locks
+ * its LBA range. The lock is recorded per bdev (conflicting locks wait) and
+ * propagated to every channel with osp_for_each_channel(). On each channel
+ * the lock flips the generation counter and waits until every I/O counted
+ * in the previous generation has completed, so no write that started before
+ * the lock can still be running; writes that overlap the range and arrive
+ * later wait on the channel until the lock is released (again on every
+ * channel). I/O is counted only once past the lock stage, so a write
+ * waiting for one lock never holds up the draining of another.
+ *
+ * Reset: the reset freezes every channel (new I/O completes with ABORTED,
+ * I/O queued in the layer for NOMEM, QoS or a range lock is aborted), waits
+ * for the I/O running on every channel to complete, submits the reset to
+ * the module and unfreezes the channels when it completes. Resets arriving
+ * meanwhile complete with the status of the running one.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+
+#include "osprey/bdev.h"
+#include "osprey/bdev_module.h"
+#include "osprey/env.h"
+#include "osprey/event.h"
+#include "osprey/json.h"
+#include "osprey/log.h"
+#include "osprey/thread.h"
+#include "osprey/util.h"
+
+#include "bdev_internal.h"
+
+OSP_LOG_REGISTER_COMPONENT(bdev)
+
+#define BDEV_DEFAULT_IO_POOL_SIZE		65535
+#define BDEV_DEFAULT_IO_CACHE_SIZE		256
+#define BDEV_DEFAULT_SMALL_BUF_POOL_SIZE	8191
+#define BDEV_DEFAULT_LARGE_BUF_POOL_SIZE	1023
+#define BDEV_DEFAULT_SMALL_CACHE_SIZE		128
+#define BDEV_DEFAULT_LARGE_CACHE_SIZE		16
+
+struct bdev_examine_waiter {
+	void (*cb)(void *cb_arg);
+	void *cb_arg;
+	TAILQ_ENTRY(bdev_examine_waiter) link;
+};
+
+struct bdev_examine_allow {
+	char *name;
+	TAILQ_ENTRY(bdev_examine_allow) link;
+};
+
+static struct {
+	struct osp_bdev_opts opts;
+	TAILQ_HEAD(osp_bdev_module_tailq, osp_bdev_module) modules;
+	/* Registered bdevs in registration order, and those being removed. */
+	TAILQ_HEAD(osp_bdev_internal_tailq, osp_bdev_internal) bdevs;
+	struct osp_bdev_internal_tailq removing;
+	pthread_mutex_t mutex;
+	bool init_started;
+	bool initialized;
+	bool finishing;
+	/* bdev_io pool: a lazily touched region and a ring of free elements. */
+	size_t io_size;
+	uint32_t io_count;
+	uint8_t *io_region;
+	size_t io_region_len;
+	struct osp_ring *io_ring;
+	struct bdev_buf_pool small;
+	struct bdev_buf_pool large;
+	void *zero_buf;
+	/* Examine actions in progress (including examines not yet started). */
+	uint32_t examine_in_progress;
+	TAILQ_HEAD(, bdev_examine_waiter) examine_waiters;
+	TAILQ_HEAD(, bdev_examine_allow) examine_allow;
+	/* Initialization and teardown. */
+	uint32_t init_pending;
+	void (*init_cb)(void *cb_arg, int rc);
+	void *init_cb_arg;
+	int init_rc;
+	void (*fini_cb)(void *cb_arg);
+	void *fini_cb_arg;
+	struct osp_bdev_module *fini_module;
+	struct osp_thread *fini_thread;
+	bool fini_waiting_removal;
+} g_bdev = {
+	.opts = {
+		.opts_size = sizeof(struct osp_bdev_opts),
+		.bdev_io_pool_size = BDEV_DEFAULT_IO_POOL_SIZE,
+		.bdev_io_cache_size = BDEV_DEFAULT_IO_CACHE_SIZE,
+		.bdev_auto_examine = true,
+		.small_buf_pool_size = BDEV_DEFAULT_SMALL_BUF_POOL_SIZE,
+		.large_buf_pool_size = BDEV_DEFAULT_LARGE_BUF_POOL_SIZE,
+		.iobuf_small_cache_size = BDEV_DEFAULT_SMALL_CACHE_SIZE,
+		.iobuf_large_cache_size = BDEV_DEFAULT_LARGE_CACHE_SIZE,
+	},
+	.modules = TAILQ_HEAD_INITIALIZER(g_bdev.modules),
+	.bdevs = TAILQ_HEAD_INITIALIZER(g_bdev.bdevs),
+	.removing = TAILQ_HEAD_INITIALIZER(g_bdev.removing),
+	.mutex = PTHREAD_MUTEX_INITIALIZER,
+	.examine_waiters = TAILQ_HEAD_INITIALIZER(g_bdev.examine_waiters),
+	.examine_allow = TAILQ_HEAD_INITIALIZER(g_bdev.examine_allow),
+};
+
+/* A variable so that tests can shorten it. */
+static uint64_t g_bdev_reset_drain_timeout_us = BDEV_RESET_DRAIN_TIMEOUT_US;
+
+static const char *const g_io_type_names[OSP_BDEV_NUM_IO_TYPES] = {
+	[OSP_BDEV_IO_TYPE_INVALID] = "invalid",
+	[OSP_BDEV_IO_TYPE_READ] = "read",
+	[OSP_BDEV_IO_TYPE_WRITE] = "write",
+	[OSP_BDEV_IO_TYPE_UNMAP] = "unmap",
+	[OSP_BDEV_IO_TYPE_FLUSH] = "flush",
+	[OSP_BDEV_IO_TYPE_RESET] = "reset",
+	[OSP_BDEV_IO_TYPE_NVME_ADMIN] = "nvme_admin",
+	[OSP_BDEV_IO_TYPE_NVME_IO] = "nvme_io",
+	[OSP_BDEV_IO_TYPE_WRITE_ZEROES] = "write_zeroes",
+	[OSP_BDEV_IO_TYPE_COMPARE] = "compare",
+	[OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE] = "compare_and_write",
+};
+
+static const char *const g_qos_limit_names[OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES] = {
+	"rw_ios_per_sec", "rw_mbytes_per_sec", "r_mbytes_per_sec", "w_mbytes_per_sec",
+};
+
+static void bdev_io_done(struct osp_bdev_io *bdev_io);
+static void bdev_io_exec(struct osp_bdev_io *bdev_io);
+static void bdev_io_dispatch(struct osp_bdev_io *bdev_io);
+static void bdev_io_complete_user(struct osp_bdev_io *bdev_io);
+static void bdev_unregister_finish(void *ctx);
+static void bdev_finish_next(void *ctx);
+static void bdev_examine_done_one(void);
+static void bdev_qos_release(struct bdev_qos *qos);
+static void bdev_buf_put(struct bdev_mgmt_channel *mgmt, void *buf, size_t len);
+
+const char *
+osp_bdev_io_type_name(enum osp_bdev_io_type type)
+{
+	if ((int)type < 0 || type >= OSP_BDEV_NUM_IO_TYPES) {
+		return "invalid";
+	}
+	return g_io_type_names[type];
+}
+
+enum osp_bdev_io_type
+osp_bdev_io_type_from_name(const char *name)
+{
+	int i;
+
+	for (i = 1; name != NULL && i < OSP_BDEV_NUM_IO_TYPES; i++) {
+		if (strcmp(name, g_io_type_names[i]) == 0) {
+			return (enum osp_bdev_io_type)i;
+		}
+	}
+	return OSP_BDEV_IO_TYPE_INVALID;
+}
+
+/* ---- iovec helpers ---- */
+
+size_t
+osp_iov_len(const struct iovec *iovs, int iovcnt)
+{
+	size_t len = 0;
+	int i;
+
+	for (i = 0; i < iovcnt; i++) {
+		len += iovs[i].iov_len;
+	}
+	return len;
+}
+
+size_t
+osp_iov_copy_to_buf(void *buf, size_t len, const struct iovec *iovs, int iovcnt)
+{
+	size_t done = 0, n;
+	int i;
+
+	for (i = 0; i < iovcnt && done < len; i++) {
+		n = OSP_MIN(iovs[i].iov_len, len - done);
+		memcpy((uint8_t *)buf + done, iovs[i].iov_base, n);
+		done += n;
+	}
+	return done;
+}
+
+size_t
+osp_iov_copy_from_buf(const void *buf, size_t len, struct iovec *iovs, int iovcnt)
+{
+	size_t done = 0, n;
+	int i;
+
+	for (i = 0; i < iovcnt && done < len; i++) {
+		n = OSP_MIN(iovs[i].iov_len, len - done);
+		memcpy(iovs[i].iov_base, (const uint8_t *)buf + done, n);
+		done += n;
+	}
+	return done;
+}
+
+void
+osp_iov_memset(struct iovec *iovs, int iovcnt, int c)
+{
+	int i;
+
+	for (i = 0; i < iovcnt; i++) {
+		memset(iovs[i].iov_base, c, iovs[i].iov_len);
+	}
+}
+
+/* memcmp of len bytes of iovs against buf. */
+static int
+bdev_iov_cmp_buf(const struct iovec *iovs, int iovcnt, const void *buf, size_t len)
+{
+	size_t done = 0, n;
+	int i, rc;
+
+	for (i = 0; i < iovcnt && done < len; i++) {
+		n = OSP_MIN(iovs[i].iov_len, len - done);
+		rc = memcmp(iovs[i].iov_base, (const uint8_t *)buf + done, n);
+		if (rc != 0) {
+			return rc;
+		}
+		done += n;
+	}
+	return done == len ? 0 : -1;
+}
+
+/* ---- options ---- */
+
+void
+osp_bdev_get_opts(struct osp_bdev_opts *opts, size_t opts_size)
+{
+	struct osp_bdev_opts tmp = g_bdev.opts;
+
+	if (opts == NULL || opts_size == 0) {
+		return;
+	}
+	tmp.opts_size = opts_size;
+	memcpy(opts, &tmp, OSP_MIN(opts_size, sizeof(tmp)));
+}
+
+void
+bdev_get_opts_internal(struct osp_bdev_opts *opts)
+{
+	*opts = g_bdev.opts;
+}
+
+int
+osp_bdev_set_opts(const struct osp_bdev_opts *opts)
+{
+	struct osp_bdev_opts tmp = g_bdev.opts;
+
+	if (opts == NULL || opts->opts_size == 0) {
+		return -EINVAL;
+	}
+	if (g_bdev.init_started) {
+		OSP_ERRLOG("bdev options can only be changed before the bdev layer starts\n");
+		return -EPERM;
+	}
+	memcpy(&tmp, opts, OSP_MIN(opts->opts_size, sizeof(tmp)));
+	tmp.opts_size = sizeof(tmp);
+	if (tmp.bdev_io_pool_size == 0 || tmp.small_buf_pool_size == 0 ||
+	    tmp.large_buf_pool_size == 0) {
+		OSP_ERRLOG("bdev_io_pool_size, small_buf_pool_size and large_buf_pool_size "
+			   "must be at least 1\n");
+		return -EINVAL;
+	}
+	if (tmp.bdev_io_cache_size > tmp.bdev_io_pool_size) {
+		OSP_ERRLOG("bdev_io_cache_size %" PRIu32 " exceeds bdev_io_pool_size %" PRIu32
+			   "\n", tmp.bdev_io_cache_size, tmp.bdev_io_pool_size);
+		return -EINVAL;
+	}
+	if ((uint64_t)tmp.bdev_io_pool_size > (1u << 26) ||
+	    (uint64_t)tmp.small_buf_pool_size > (1u << 24) ||
+	    (uint64_t)tmp.large_buf_pool_size > (1u << 22)) {
+		OSP_ERRLOG("pool size too large\n");
+		return -EINVAL;
+	}
+	g_bdev.opts = tmp;
+	return 0;
+}
+
+bool
+bdev_is_initialized(void)
+{
+	return g_bdev.initialized;
+}
+
+/* ---- pools ---- */
+
+static void *
+bdev_region_alloc(size_t len, bool dma, bool *mmapped)
+{
+	void *p;
+
+	*mmapped = false;
+	if (dma) {
+		p = osp_dma_malloc(len, BDEV_BUF_ALIGN, NULL);
+		if (p != NULL) {
+			return p;
+		}
+	}
+	/* Anonymous memory is only committed as it is touched. */
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED) {
+		return NULL;
+	}
+	*mmapped = true;
+	return p;
+}
+
+static void
+bdev_region_free(void *p, size_t len, bool mmapped)
+{
+	if (p == NULL) {
+		return;
+	}
+	if (mmapped) {
+		munmap(p, len);
+	} else {
+		osp_dma_free(p);
+	}
+}
+
+static int
+bdev_ring_fill(struct osp_ring **ringp, uint8_t *region, size_t stride, uint32_t count)
+{
+	void *batch[64];
+	uint32_t i, n = 0;
+
+	*ringp = osp_ring_create(OSP_RING_TYPE_MP_MC, osp_align64pow2((uint64_t)count + 1),
+				 OSP_ENV_SOCKET_ID_ANY);
+	if (*ringp == NULL) {
+		return -ENOMEM;
+	}
+	for (i = 0; i < count; i++) {
+		batch[n++] = region + (size_t)i * stride;
+		if (n == OSP_COUNTOF(batch) || i + 1 == count) {
+			if (osp_ring_enqueue(*ringp, batch, n, NULL) != n) {
+				return -ENOMEM;
+			}
+			n = 0;
+		}
+	}
+	return 0;
+}
+
+static int
+bdev_buf_pool_create(struct bdev_buf_pool *pool, size_t buf_size, uint32_t count,
+		     const char *what)
+{
+	/*
+	 * DMA memory only pays off on hugepages: without them the env's memory
+	 * is anonymous memory with IOVA = VA too, and a DPDK allocation of the
+	 * default pools (192 MiB) would be zeroed page by page when freed.
+	 * Anonymous memory is committed only as buffers are first used.
+	 */
+	bool dma = osp_env_uses_hugepages();
+
+	pool->buf_size = buf_size;
+	pool->count = count;
+	pool->region_len = buf_size * count;
+	pool->region = bdev_region_alloc(pool->region_len, dma, &pool->mmapped);
+	if (pool->region == NULL) {
+		OSP_ERRLOG("cannot allocate %s buffer pool (%zu bytes)\n", what, pool->region_len);
+		return -ENOMEM;
+	}
+	if (dma && pool->mmapped) {
+		OSP_NOTICELOG("%s buffer pool (%zu MiB) does not fit in DMA memory: using "
+			      "ordinary memory\n", what, pool->region_len >> 20);
+	}
+	return bdev_ring_fill(&pool->ring, pool->region, buf_size, count);
+}
+
+static void
+bdev_buf_pool_free(struct bdev_buf_pool *pool)
+{
+	if (pool->ring != NULL) {
+		osp_ring_free(pool->ring);
+	}
+	bdev_region_free(pool->region, pool->region_len, pool->mmapped);
+	memset(pool, 0, sizeof(*pool));
+}
+
+static void
+bdev_pools_free(void)
+{
+	if (g_bdev.io_ring != NULL) {
+		osp_ring_free(g_bdev.io_ring);
+		g_bdev.io_ring = NULL;
+	}
+	bdev_region_free(g_bdev.io_region, g_bdev.io_region_len, true);
+	g_bdev.io_region = NULL;
+	bdev_buf_pool_free(&g_bdev.small);
+	bdev_buf_pool_free(&g_bdev.large);
+	if (g_bdev.zero_buf != NULL) {
+		osp_dma_free(g_bdev.zero_buf);
+		g_bdev.zero_buf = NULL;
+	}
+}
+
+static int
+bdev_pools_create(void)
+{
+	struct osp_bdev_module *m;
+	size_t ctx = 0;
+	int rc, sz;
+	bool mmapped;
+
+	TAILQ_FOREACH(m, &g_bdev.modules, internal.link) {
+		if (m->get_ctx_size != NULL) {
+			sz = m->get_ctx_size();
+			if (sz > 0 && (size_t)sz > ctx) {
+				ctx = (size_t)sz;
+			}
+		}
+	}
+	g_bdev.io_size = (sizeof(struct osp_bdev_io) + ctx + OSP_CACHE_LINE_SIZE - 1) &
+			 ~(size_t)(OSP_CACHE_LINE_SIZE - 1);
+	g_bdev.io_count = g_bdev.opts.bdev_io_pool_size;
+	g_bdev.io_region_len = g_bdev.io_size * g_bdev.io_count;
+	/* bdev_ios need no DMA memory: a lazily committed region keeps RSS small. */
+	g_bdev.io_region = bdev_region_alloc(g_bdev.io_region_len, false, &mmapped);
+	if (g_bdev.io_region == NULL) {
+		OSP_ERRLOG("cannot allocate the bdev_io pool (%zu bytes)\n", g_bdev.io_region_len);
+		return -ENOMEM;
+	}
+	rc = bdev_ring_fill(&g_bdev.io_ring, g_bdev.io_region, g_bdev.io_size, g_bdev.io_count);
+	rc = rc ?: bdev_buf_pool_create(&g_bdev.small, OSP_BDEV_SMALL_BUF_MAX_SIZE,
+					g_bdev.opts.small_buf_pool_size, "small");
+	rc = rc ?: bdev_buf_pool_create(&g_bdev.large, OSP_BDEV_LARGE_BUF_MAX_SIZE,
+					g_bdev.opts.large_buf_pool_size, "large");
+	if (rc == 0) {
+		g_bdev.zero_buf = osp_dma_zmalloc(OSP_BDEV_LARGE_BUF_MAX_SIZE, BDEV_BUF_ALIGN, NULL);
+		if (g_bdev.zero_buf == NULL) {
+			rc = -ENOMEM;
+		}
+	}
+	if (rc != 0) {
+		OSP_ERRLOG("cannot create the bdev pools: %s\n", strerror(-rc));
+		bdev_pools_free();
+	}
+	return rc;
+}
+
+/* ---- management channel: bdev_io and buffer caches ---- */
+
+static int
+bdev_mgmt_poll(void *arg);
+
+static int
+bdev_mgmt_channel_create(void *io_device, void *ctx_buf)
+{
+	struct bdev_mgmt_channel *mgmt = ctx_buf;
+
+	mgmt->thread = osp_get_thread();
+	mgmt->io_cache_size = g_bdev.opts.bdev_io_cache_size;
+	mgmt->io_cache = calloc(mgmt->io_cache_size + 1, sizeof(*mgmt->io_cache));
+	mgmt->small.size = g_bdev.opts.iobuf_small_cache_size;
+	mgmt->small.bufs = calloc(mgmt->small.size + 1, sizeof(void *));
+	mgmt->large.size = g_bdev.opts.iobuf_large_cache_size;
+	mgmt->large.bufs = calloc(mgmt->large.size + 1, sizeof(void *));
+	STAILQ_INIT(&mgmt->deferred);
+	TAILQ_INIT(&mgmt->io_wait_queue);
+	STAILQ_INIT(&mgmt->small_wait);
+	STAILQ_INIT(&mgmt->large_wait);
+	mgmt->poller = OSP_POLLER_REGISTER(bdev_mgmt_poll, mgmt, 0);
+	if (mgmt->io_cache == NULL || mgmt->small.bufs == NULL || mgmt->large.bufs == NULL ||
+	    mgmt->poller == NULL) {
+		osp_poller_unregister(&mgmt->poller);
+		free(mgmt->io_cache);
+		free(mgmt->small.bufs);
+		free(mgmt->large.bufs);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void
+bdev_mgmt_channel_destroy(void *io_device, void *ctx_buf)
+{
+	struct bdev_mgmt_channel *mgmt = ctx_buf;
+
+	if (!STAILQ_EMPTY(&mgmt->deferred)) {
+		/* Only if a user released its channel with I/O still outstanding. */
+		OSP_ERRLOG("thread %s: deferred completions pending at channel release\n",
+			   osp_thread_get_name(mgmt->thread));
+		bdev_mgmt_poll(mgmt);
+	}
+	if (!TAILQ_EMPTY(&mgmt->io_wait_queue)) {
+		OSP_ERRLOG("thread %s: io_wait entries left at channel release\n",
+			   osp_thread_get_name(mgmt->thread));
+	}
+	if (mgmt->io_cache_count > 0) {
+		osp_ring_enqueue(g_bdev.io_ring, (void **)mgmt->io_cache, mgmt->io_cache_count, NULL);
+	}
+	if (mgmt->small.count > 0) {
+		osp_ring_enqueue(g_bdev.small.ring, mgmt->small.bufs, mgmt->small.count, NULL);
+	}
+	if (mgmt->large.count > 0) {
+		osp_ring_enqueue(g_bdev.large.ring, mgmt->large.bufs, mgmt->large.count, NULL);
+	}
+	osp_poller_unregister(&mgmt->poller);
+	free(mgmt->io_cache);
+	free(mgmt->small.bufs);
+	free(mgmt->large.bufs);
+}
+
+static void
+bdev_io_run_waiters(struct bdev_mgmt_channel *mgmt)
+{
+	struct osp_bdev_io_wait_entry *entry;
+
+	while (mgmt->io_cache_count > 0 && (entry = TAILQ_FIRST(&mgmt->io_wait_queue)) != NULL) {
+		TAILQ_REMOVE(&mgmt->io_wait_queue, entry, link);
+		entry->cb_fn(entry->cb_arg);
+	}
+}
+
+static struct osp_bdev_io *
+bdev_io_get_slow(struct bdev_mgmt_channel *mgmt)
+{
+	void *one;
+	size_t n, want;
+
+	want = OSP_MIN((size_t)BDEV_IO_CACHE_BATCH, (size_t)mgmt->io_cache_size);
+	if (want > 1) {
+		n = osp_ring_dequeue(g_bdev.io_ring, (void **)mgmt->io_cache, want);
+		if (n > 0) {
+			mgmt->io_cache_count = (uint32_t)n - 1;
+			return mgmt->io_cache[n - 1];
+		}
+		return NULL;
+	}
+	return osp_ring_dequeue(g_bdev.io_ring, &one, 1) == 1 ? one : NULL;
+}
+
+static inline struct osp_bdev_io *
+bdev_io_get(struct bdev_mgmt_channel *mgmt)
+{
+	if (osp_likely(mgmt->io_cache_count > 0)) {
+		return mgmt->io_cache[--mgmt->io_cache_count];
+	}
+	return bdev_io_get_slow(mgmt);
+}
+
+static void
+bdev_io_put_slow(struct bdev_mgmt_channel *mgmt, struct osp_bdev_io *bdev_io)
+{
+	uint32_t keep;
+
+	if (mgmt->io_cache_size == 0) {
+		osp_ring_enqueue(g_bdev.io_ring, (void **)&bdev_io, 1, NULL);
+		return;
+	}
+	/* Cache full: hand the older half back to the pool. */
+	keep = mgmt->io_cache_size / 2;
+	osp_ring_enqueue(g_bdev.io_ring, (void **)mgmt->io_cache, mgmt->io_cache_count - keep, NULL);
+	memmove(mgmt->io_cache, mgmt->io_cache + (mgmt->io_cache_count - keep),
+		keep * sizeof(*mgmt->io_cache));
+	mgmt->io_cache_count = keep;
+	mgmt->io_cache[mgmt->io_cache_count++] = bdev_io;
+}
+
+static inline void
+bdev_io_put(struct bdev_mgmt_channel *mgmt, struct osp_bdev_io *bdev_io)
+{
+	if (osp_likely(mgmt->io_cache_count < mgmt->io_cache_size)) {
+		mgmt->io_cache[mgmt->io_cache_count++] = bdev_io;
+	} else {
+		bdev_io_put_slow(mgmt, bdev_io);
+	}
+	if (osp_unlikely(!TAILQ_EMPTY(&mgmt->io_wait_queue))) {
+		if (mgmt->io_cache_count == 0) {
+			struct osp_bdev_io *io = bdev_io_get_slow(mgmt);
+
+			if (io != NULL) {
+				mgmt->io_cache[mgmt->io_cache_count++] = io;
+			}
+		}
+		bdev_io_run_waiters(mgmt);
+	}
+}
+
+static void *
+bdev_buf_cache_get(struct bdev_buf_cache *cache, struct bdev_buf_pool *pool)
+{
+	size_t n, want;
+	void *one;
+
+	if (cache->count > 0) {
+		return cache->bufs[--cache->count];
+	}
+	want = OSP_MIN((size_t)BDEV_IO_CACHE_BATCH, (size_t)cache->size);
+	if (want > 1) {
+		n = osp_ring_dequeue(pool->ring, cache->bufs, want);
+		if (n == 0) {
+			return NULL;
+		}
+		cache->count = (uint32_t)n - 1;
+		return cache->bufs[n - 1];
+	}
+	return osp_ring_dequeue(pool->ring, &one, 1) == 1 ? one : NULL;
+}
+
+static void
+bdev_buf_cache_put(struct bdev_buf_cache *cache, struct bdev_buf_pool *pool, void *buf)
+{
+	uint32_t keep;
+
+	if (cache->count < cache->size) {
+		cache->bufs[cache->count++] = buf;
+		return;
+	}
+	if (cache->size == 0) {
+		osp_ring_enqueue(pool->ring, &buf, 1, NULL);
+		return;
+	}
+	keep = cache->size / 2;
+	osp_ring_enqueue(pool->ring, cache->bufs, cache->count - keep, NULL);
+	memmove(cache->bufs, cache->bufs + (cache->count - keep), keep * sizeof(void *));
+	cache->count = keep;
+	cache->bufs[cache->count++] = buf;
+}
+
+/* Serve one waiter of a buffer class; false if none waits. */
+static bool
+bdev_buf_serve_waiter(struct bdev_io_stailq *waitq, void *buf)
+{
+	struct osp_bdev_io *bdev_io = STAILQ_FIRST(waitq);
+
+	if (bdev_io == NULL) {
+		return false;
+	}
+	STAILQ_REMOVE_HEAD(waitq, internal.link.stq);
+	bdev_io->internal.buf_done(bdev_io, buf);
+	return true;
+}
+
+static void
+bdev_buf_put(struct bdev_mgmt_channel *mgmt, void *buf, size_t len)
+{
+	if (len <= OSP_BDEV_SMALL_BUF_MAX_SIZE) {
+		if (!bdev_buf_serve_waiter(&mgmt->small_wait, buf)) {
+			bdev_buf_cache_put(&mgmt->small, &g_bdev.small, buf);
+		}
+	} else {
+		if (!bdev_buf_serve_waiter(&mgmt->large_wait, buf)) {
+			bdev_buf_cache_put(&mgmt->large, &g_bdev.large, buf);
+		}
+	}
+}
+
+/*
+ * Get a buffer of len bytes (<= OSP_BDEV_LARGE_BUF_MAX_SIZE) for bdev_io on
+ * its channel's thread; done(bdev_io, buf) runs now or when one is free.
+ */
+static void
+bdev_buf_get(struct osp_bdev_io *bdev_io, size_t len,
+	     void (*done)(struct osp_bdev_io *bdev_io, void *buf))
+{
+	struct bdev_mgmt_channel *mgmt = bdev_io->internal.ch->mgmt;
+	void *buf;
+
+	bdev_io->internal.buf_done = done;
+	bdev_io->internal.buf_wait_len = len;
+	if (len <= OSP_BDEV_SMALL_BUF_MAX_SIZE) {
+		buf = STAILQ_EMPTY(&mgmt->small_wait) ?
+		      bdev_buf_cache_get(&mgmt->small, &g_bdev.small) : NULL;
+		if (buf == NULL) {
+			STAILQ_INSERT_TAIL(&mgmt->small_wait, bdev_io, internal.link.stq);
+			return;
+		}
+	} else {
+		buf = STAILQ_EMPTY(&mgmt->large_wait) ?
+		      bdev_buf_cache_get(&mgmt->large, &g_bdev.large) : NULL;
+		if (buf == NULL) {
+			STAILQ_INSERT_TAIL(&mgmt->large_wait, bdev_io, internal.link.stq);
+			return;
+		}
+	}
+	done(bdev_io, buf);
+}
+
+void *
+osp_bdev_buf_get(size_t len)
+{
+	struct bdev_buf_pool *pool;
+	void *buf;
+
+	if (len > OSP_BDEV_LARGE_BUF_MAX_SIZE || g_bdev.small.ring == NULL) {
+		return NULL;
+	}
+	pool = len <= OSP_BDEV_SMALL_BUF_MAX_SIZE ? &g_bdev.small : &g_bdev.large;
+	return osp_ring_dequeue(pool->ring, &buf, 1) == 1 ? buf : NULL;
+}
+
+void
+osp_bdev_buf_put(void *buf, size_t len)
+{
+	struct bdev_buf_pool *pool;
+
+	if (buf == NULL) {
+		return;
+	}
+	pool = len <= OSP_BDEV_SMALL_BUF_MAX_SIZE ? &g_bdev.small : &g_bdev.large;
+	osp_ring_enqueue(pool->ring, &buf, 1, NULL);
+}
+
+/* Run deferred completions; a completion queued by a callback waits for the next round. */
+static int
+bdev_mgmt_run_deferred(struct bdev_mgmt_channel *mgmt)
+{
+	struct bdev_io_stailq list;
+	struct osp_bdev_io *bdev_io;
+	int n = 0;
+
+	if (STAILQ_EMPTY(&mgmt->deferred)) {
+		return 0;
+	}
+	STAILQ_INIT(&list);
+	STAILQ_CONCAT(&list, &mgmt->deferred);
+	while ((bdev_io = STAILQ_FIRST(&list)) != NULL) {
+		STAILQ_REMOVE_HEAD(&list, internal.link.stq);
+		n++;
+		if (osp_unlikely(bdev_io->internal.flags & BDEV_IO_DEFER_DONE)) {
+			bdev_io->internal.flags &= ~BDEV_IO_DEFER_DONE;
+			bdev_io_done(bdev_io);
+		} else {
+			bdev_io->internal.cb(bdev_io,
+					     bdev_io->internal.status == OSP_BDEV_IO_STATUS_SUCCESS,
+					     bdev_io->internal.cb_arg);
+		}
+	}
+	return n;
+}
+
+/*
+ * Buffers and bdev_ios freed on other threads go back to the global pools:
+ * waiters of this thread retry those here.
+ */
+static int
+bdev_mgmt_retry_waiters(struct bdev_mgmt_channel *mgmt)
+{
+	int busy = 0;
+	void *buf;
+
+	if (!TAILQ_EMPTY(&mgmt->io_wait_queue) && mgmt->io_cache_count == 0) {
+		struct osp_bdev_io *bdev_io = bdev_io_get_slow(mgmt);
+
+		if (bdev_io != NULL) {
+			mgmt->io_cache[mgmt->io_cache_count++] = bdev_io;
+			bdev_io_run_waiters(mgmt);
+			busy = 1;
+		}
+	}
+	while (!STAILQ_EMPTY(&mgmt->small_wait) &&
+	       (buf = bdev_buf_cache_get(&mgmt->small, &g_bdev.small)) != NULL) {
+		bdev_buf_serve_waiter(&mgmt->small_wait, buf);
+		busy = 1;
+	}
+	while (!STAILQ_EMPTY(&mgmt->large_wait) &&
+	       (buf = bdev_buf_cache_get(&mgmt->large, &g_bdev.large)) != NULL) {
+		bdev_buf_serve_waiter(&mgmt->large_wait, buf);
+		busy = 1;
+	}
+	return busy;
+}
+
+static int
+bdev_mgmt_poll(void *arg)
+{
+	struct bdev_mgmt_channel *mgmt = arg;
+	int busy = 0;
+
+	if (bdev_mgmt_run_deferred(mgmt) > 0) {
+		busy = 1;
+	}
+	if (osp_unlikely(!TAILQ_EMPTY(&mgmt->io_wait_queue) || !STAILQ_EMPTY(&mgmt->small_wait) ||
+			 !STAILQ_EMPTY(&mgmt->large_wait))) {
+		busy |= bdev_mgmt_retry_waiters(mgmt);
+	}
+	return busy ? OSP_POLLER_BUSY : OSP_POLLER_IDLE;
+}
+
+/* ---- modules ---- */
+
+void
+osp_bdev_module_list_add(struct osp_bdev_module *module)
+{
+	if (module == NULL || module->name == NULL) {
+		return;
+	}
+	if (osp_bdev_module_list_find(module->name) != NULL) {
+		OSP_ERRLOG("bdev module %s registered twice\n", module->name);
+		return;
+	}
+	module->internal.action_in_progress = 0;
+	TAILQ_INSERT_TAIL(&g_bdev.modules, module, internal.link);
+}
+
+struct osp_bdev_module *
+osp_bdev_module_list_find(const char *name)
+{
+	struct osp_bdev_module *m;
+
+	TAILQ_FOREACH(m, &g_bdev.modules, internal.link) {
+		if (name != NULL && strcmp(m->name, name) == 0) {
+			return m;
+		}
+	}
+	return NULL;
+}
+
+/* ---- lookup ---- */
+
+static bool
+bdev_name_matches(struct osp_bdev *bdev, const char *name)
+{
+	struct osp_bdev_alias *a;
+
+	if (strcmp(bdev->name, name) == 0 || strcmp(bdev->internal->uuid_str, name) == 0) {
+		return true;
+	}
+	TAILQ_FOREACH(a, &bdev->aliases, link) {
+		if (strcmp(a->alias, name) == 0) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* With g_bdev.mutex held. */
+static struct osp_bdev *
+bdev_find_locked(const char *name)
+{
+	struct osp_bdev_internal *in;
+
+	if (name == NULL) {
+		return NULL;
+	}
+	TAILQ_FOREACH(in, &g_bdev.bdevs, link) {
+		if (bdev_name_matches(in->bdev, name)) {
+			return in->bdev;
+		}
+	}
+	return NULL;
+}
+
+struct osp_bdev *
+osp_bdev_get_by_name(const char *bdev_name)
+{
+	struct osp_bdev *bdev;
+
+	pthread_mutex_lock(&g_bdev.mutex);
+	bdev = bdev_find_locked(bdev_name);
+	pthread_mutex_unlock(&g_bdev.mutex);
+	return bdev;
+}
+
+struct osp_bdev *
+osp_bdev_first(void)
+{
+	struct osp_bdev_internal *in;
+
+	pthread_mutex_lock(&g_bdev.mutex);
+	in = TAILQ_FIRST(&g_bdev.bdevs);
+	pthread_mutex_unlock(&g_bdev.mutex);
+	return in != NULL ? in->bdev : NULL;
+}
+
+struct osp_bdev *
+osp_bdev_next(struct osp_bdev *prev)
+{
+	struct osp_bdev_internal *in;
+
+	if (prev == NULL || prev->internal == NULL) {
+		return NULL;
+	}
+	pthread_mutex_lock(&g_bdev.mutex);
+	in = prev->internal->status == BDEV_STATUS_READY ? TAILQ_NEXT(prev->internal, link) : NULL;
+	pthread_mutex_unlock(&g_bdev.mutex);
+	return in != NULL ? in->bdev : NULL;
+}
+
+/* ---- registration ---- */
+
+static int bdev_channel_create(void *io_device, void *ctx_buf);
+static void bdev_channel_destroy(void *io_device, void *ctx_buf);
+static void bdev_examine_msg(void *ctx);
+
+static bool
+bdev_name_taken_locked(const char *name)
+{
+	return bdev_find_locked(name) != NULL;
+}
+
+static int
+bdev_validate(struct osp_bdev *bdev)
+{
+	if (bdev->name == NULL || bdev->name[0] == '\0') {
+		OSP_ERRLOG("bdev has no name\n");
+		return -EINVAL;
+	}
+	if (bdev->module == NULL || bdev->fn_table == NULL ||
+	    bdev->fn_table->submit_request == NULL || bdev->fn_table->destruct == NULL ||
+	    bdev->fn_table->io_type_supported == NULL || bdev->fn_table->get_io_channel == NULL) {
+		OSP_ERRLOG("bdev %s: module and fn_table (destruct, submit_request, "
+			   "io_type_supported, get_io_channel) are required\n", bdev->name);
+		return -EINVAL;
+	}
+	if (bdev->blocklen == 0 || bdev->blocklen % 512 != 0 ||
+	    (!osp_is_pow2_64(bdev->blocklen) && !bdev->module->allow_non_pow2_blocklen)) {
+		OSP_ERRLOG("bdev %s: block size %" PRIu32 " must be a power of two and a "
+			   "multiple of 512\n", bdev->name, bdev->blocklen);
+		return -EINVAL;
+	}
+	if (bdev->blockcnt == 0) {
+		OSP_ERRLOG("bdev %s: block count must not be 0\n", bdev->name);
+		return -EINVAL;
+	}
+	if (bdev->required_alignment > BDEV_MAX_REQUIRED_ALIGNMENT) {
+		OSP_ERRLOG("bdev %s: required alignment 2^%u is more than the layer's buffers "
+			   "provide (2^%u)\n", bdev->name, bdev->required_alignment,
+			   BDEV_MAX_REQUIRED_ALIGNMENT);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int
+osp_bdev_register(struct osp_bdev *bdev)
+{
+	struct osp_bdev_internal *in;
+	struct osp_bdev_alias *a;
+	char uuid[OSP_UUID_STRING_LEN];
+	int rc, t;
+
+	if (bdev == NULL) {
+		return -EINVAL;
+	}
+	rc = bdev_validate(bdev);
+	if (rc != 0) {
+		return rc;
+	}
+	if (bdev->aliases.tqh_last == NULL) {
+		TAILQ_INIT(&bdev->aliases);
+	}
+	if (osp_uuid_is_null(&bdev->uuid)) {
+		osp_uuid_generate(&bdev->uuid);
+	}
+	osp_uuid_fmt_lower(uuid, sizeof(uuid), &bdev->uuid);
+	if (bdev->write_unit_size == 0) {
+		bdev->write_unit_size = 1;
+	}
+
+	in = calloc(1, sizeof(*in));
+	if (in == NULL) {
+		return -ENOMEM;
+	}
+	in->bdev = bdev;
+	pthread_mutex_init(&in->mutex, NULL);
+	TAILQ_INIT(&in->open_descs);
+	TAILQ_INIT(&in->locked_ranges);
+	TAILQ_INIT(&in->pending_locks);
+	TAILQ_INIT(&in->queued_resets);
+	memcpy(in->uuid_str, uuid, sizeof(in->uuid_str));
+	in->stat_closed.min_read_latency_ticks = UINT64_MAX;
+	in->stat_closed.min_write_latency_ticks = UINT64_MAX;
+	in->stat_closed.min_unmap_latency_ticks = UINT64_MAX;
+
+	for (t = 1; t < OSP_BDEV_NUM_IO_TYPES; t++) {
+		if (bdev->fn_table->io_type_supported(bdev->ctxt, (enum osp_bdev_io_type)t)) {
+			in->supported_types |= 1u << t;
+		}
+	}
+	/* What the module can take without the layer's help. */
+	in->direct_types = in->supported_types & ((1u << OSP_BDEV_IO_TYPE_READ) |
+			   (1u << OSP_BDEV_IO_TYPE_WRITE) | (1u << OSP_BDEV_IO_TYPE_UNMAP) |
+			   (1u << OSP_BDEV_IO_TYPE_FLUSH) | (1u << OSP_BDEV_IO_TYPE_NVME_ADMIN) |
+			   (1u << OSP_BDEV_IO_TYPE_NVME_IO) | (1u << OSP_BDEV_IO_TYPE_WRITE_ZEROES) |
+			   (1u << OSP_BDEV_IO_TYPE_COMPARE) |
+			   (1u << OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE));
+	if (bdev->max_rw_size != 0 || bdev->required_alignment != 0 ||
+	    bdev->write_unit_size > 1 ||
+	    (bdev->split_on_optimal_io_boundary && bdev->optimal_io_boundary != 0)) {
+		in->ch_flags |= BDEV_CH_CHECK_IO;
+	}
+
+	pthread_mutex_lock(&g_bdev.mutex);
+	rc = 0;
+	if (bdev_name_taken_locked(bdev->name) || bdev_name_taken_locked(uuid)) {
+		rc = -EEXIST;
+	}
+	TAILQ_FOREACH(a, &bdev->aliases, link) {
+		if (bdev_name_taken_locked(a->alias) || strcmp(a->alias, bdev->name) == 0) {
+			rc = -EEXIST;
+		}
+	}
+	if (rc != 0) {
+		pthread_mutex_unlock(&g_bdev.mutex);
+		OSP_ERRLOG("bdev name %s (or one of its aliases or its UUID) already exists\n",
+			   bdev->name);
+		pthread_mutex_destroy(&in->mutex);
+		free(in);
+		return rc;
+	}
+	bdev->internal = in;
+	TAILQ_INSERT_TAIL(&g_bdev.bdevs, in, link);
+	/* Counted from now so that bdev_wait_for_examine waits for it. */
+	g_bdev.examine_in_progress++;
+	in->examine_msgs++;
+	pthread_mutex_unlock(&g_bdev.mutex);
+
+	osp_io_device_register(bdev, bdev_channel_create, bdev_channel_destroy,
+			       sizeof(struct osp_bdev_channel), bdev->name);
+	OSP_DEBUGLOG(bdev, "registered bdev %s (%" PRIu64 " blocks of %" PRIu32 ")\n",
+		     bdev->name, bdev->blockcnt, bdev->blocklen);
+
+	if (osp_thread_get_app_thread() == NULL ||
+	    osp_thread_send_msg(osp_thread_get_app_thread(), bdev_examine_msg, in) != 0) {
+		bdev_examine_msg(in);
+	}
+	return 0;
+}
+
+int
+osp_bdev_alias_add(struct osp_bdev *bdev, const char *alias)
+{
+	struct osp_bdev_alias *a;
+
+	if (bdev == NULL || alias == NULL || alias[0] == '\0') {
+		return -EINVAL;
+	}
+	a = calloc(1, sizeof(*a));
+	if (a == NULL || (a->alias = strdup(alias)) == NULL) {
+		free(a);
+		return -ENOMEM;
+	}
+	if (bdev->aliases.tqh_last == NULL) {
+		TAILQ_INIT(&bdev->aliases);
+	}
+	pthread_mutex_lock(&g_bdev.mutex);
+	if (bdev_name_taken_locked(alias) || strcmp(bdev->name, alias) == 0) {
+		pthread_mutex_unlock(&g_bdev.mutex);
+		free(a->alias);
+		free(a);
+		return -EEXIST;
+	}
+	TAILQ_INSERT_TAIL(&bdev->aliases, a, link);
+	pthread_mutex_unlock(&g_bdev.mutex);
+	return 0;
+}
+
+int
+osp_bdev_alias_del(struct osp_bdev *bdev, const char *alias)
+{
+	struct osp_bdev_alias *a;
+
+	if (bdev == NULL || alias == NULL) {
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&g_bdev.mutex);
+	TAILQ_FOREACH(a, &bdev->aliases, link) {
+		if (strcmp(a->alias, alias) == 0) {
+			TAILQ_REMOVE(&bdev->aliases, a, link);
+			pthread_mutex_unlock(&g_bdev.mutex);
+			free(a->alias);
+			free(a);
+			return 0;
+		}
+	}
+	pthread_mutex_unlock(&g_bdev.mutex);
+	return -ENOENT;
+}
+
+/* ---- examine ---- */
+
+static bool
+bdev_examine_allowed(struct osp_bdev *bdev)
+{
+	struct bdev_examine_allow *a;
+
+	if (g_bdev.opts.bdev_auto_examine) {
+		return true;
+	}
+	TAILQ_FOREACH(a, &g_bdev.examine_allow, link) {
+		if (bdev_name_matches(bdev, a->name)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+bdev_examine_begin_one(void)
+{
+	pthread_mutex_lock(&g_bdev.mutex);
+	g_bdev.examine_in_progress++;
+	pthread_mutex_unlock(&g_bdev.mutex);
+}
+
+static void
+bdev_examine(struct osp_bdev *bdev)
+{
+	struct osp_bdev_module *m, *claim;
+
+	bdev->internal->examined = true;
+	TAILQ_FOREACH(m, &g_bdev.modules, internal.link) {
+		if (m->examine_config != NULL) {
+			m->internal.action_in_progress++;
+			bdev_examine_begin_one();
+			m->examine_config(bdev);
+		}
+	}
+	claim = osp_bdev_get_claim_module(bdev);
+	TAILQ_FOREACH(m, &g_bdev.modules, internal.link) {
+		if (m->examine_disk == NULL || (claim != NULL && claim != m)) {
+			continue;
+		}
+		if (bdev->internal->status != BDEV_STATUS_READY) {
+			break;
+		}
+		m->internal.action_in_progress++;
+		bdev_examine_begin_one();
+		m->examine_disk(bdev);
+	}
+}
+
+static void bdev_internal_free(struct osp_bdev_internal *in);
+
+/* Runs on the app thread for each new bdev. */
+static void
+bdev_examine_msg(void *ctx)
+{
+	struct osp_bdev_internal *in = ctx;
+	bool gone;
+
+	pthread_mutex_lock(&g_bdev.mutex);
+	in->examine_msgs--;
+	gone = in->destroyed;
+	pthread_mutex_unlock(&g_bdev.mutex);
+	if (gone) {
+		/* Removed before it could be examined: the message held the last reference. */
+		bdev_internal_free(in);
+	} else if (in->status == BDEV_STATUS_READY && !in->examined &&
+		   bdev_examine_allowed(in->bdev)) {
+		bdev_examine(in->bdev);
+	}
+	bdev_examine_done_one();
+}
+
+static void
+bdev_examine_done_one(void)
+{
+	struct bdev_examine_waiter *w;
+
+	pthread_mutex_lock(&g_bdev.mutex);
+	if (g_bdev.examine_in_progress == 0) {
+		pthread_mutex_unlock(&g_bdev.mutex);
+		OSP_ERRLOG("examine_done called more often than examine\n");
+		return;
+	}
+	g_bdev.examine_in_progress--;
+	while (g_bdev.examine_in_progress == 0 &&
+	       (w = TAILQ_FIRST(&g_bdev.examine_waiters)) != NULL) {
+		TAILQ_REMOVE(&g_bdev.examine_waiters, w, link);
+		pthread_mutex_unlock(&g_bdev.mutex);
+		w->cb(w->cb_arg);
+		free(w);
+		pthread_mutex_lock(&g_bdev.mutex);
+	}
+	pthread_mutex_unlock(&g_bdev.mutex);
+}
+
+void
+osp_bdev_module_examine_done(struct osp_bdev_module *module)
+{
+	if (module != NULL && module->internal.action_in_progress > 0) {
+		module->internal.action_in_progress--;
+	}
+	bdev_examine_done_one();
+}
+
+int
+osp_bdev_wait_for_examine(void (*cb)(void *cb_arg), void *cb_arg)
+{
+	struct bdev_examine_waiter *w;
+
+	if (cb == NULL) {
+		return -EINVAL;
+	}
+	w = calloc(1, sizeof(*w));
+	if (w == NULL) {
+		return -ENOMEM;
+	}
+	w->cb = cb;
+	w->cb_arg = cb_arg;
+	pthread_mutex_lock(&g_bdev.mutex);
+	if (g_bdev.examine_in_progress == 0) {
+		pthread_mutex_unlock(&g_bdev.mutex);
+		free(w);
+		cb(cb_arg);
+		return 0;
+	}
+	TAILQ_INSERT_TAIL(&g_bdev.examine_waiters, w, link);
+	pthread_mutex_unlock(&g_bdev.mutex);
+	return 0;
+}
+
+int
+osp_bdev_examine(const char *bdev_name)
+{
+	struct bdev_examine_allow *a;
+	struct osp_bdev *bdev;
+
+	if (bdev_name == NULL) {
+		return -EINVAL;
+	}
+	if (g_bdev.opts.bdev_auto_examine) {
+		OSP_DEBUGLOG(bdev, "manual examine is not allowed while auto examine is on\n");
+		return -EINVAL;
+	}
+	TAILQ_FOREACH(a, &g_bdev.examine_allow, link) {
+		if (strcmp(a->name, bdev_name) == 0) {
+			return -EEXIST;
+		}
+	}
+	a = calloc(1, sizeof(*a));
+	if (a == NULL || (a->name = strdup(bdev_name)) == NULL) {
+		free(a);
+		return -ENOMEM;
+	}
+	TAILQ_INSERT_TAIL(&g_bdev.examine_allow, a, link);
+	bdev = osp_bdev_get_by_name(bdev_name);
+	if (bdev != NULL && !bdev->internal->examined) {
+		bdev_examine_begin_one();
+		bdev_examine(bdev);
+		bdev_examine_done_one();
+	}
+	return 0;
+}
+
+/* ---- descriptors and events ---- */
+
+struct bdev_event_msg {
+	struct osp_bdev_desc *desc;
+	enum osp_bdev_event_type type;
+};
+
+static void
+bdev_desc_free(struct osp_bdev_desc *desc)
+{
+	free(desc);
+}
+
+static void
+bdev_event_deliver(void *ctx)
+{
+	struct bdev_event_msg *ev = ctx;
+	struct osp_bdev_desc *desc = ev->desc;
+	struct osp_bdev_internal *in = desc->bdev->internal;
+	bool closed, last;
+
+	pthread_mutex_lock(&in->mutex);
+	desc->refs--;
+	closed = desc->closed;
+	last = closed && desc->refs == 0;
+	pthread_mutex_unlock(&in->mutex);
+	if (!closed) {
+		desc->event_cb(ev->type, desc->bdev, desc->event_ctx);
+	} else if (last) {
+		bdev_desc_free(desc);
+	}
+	free(ev);
+}
+
+/* With in->mutex held. */
+static void
+bdev_desc_send_event(struct osp_bdev_desc *desc, enum osp_bdev_event_type type)
+{
+	struct bdev_event_msg *ev = calloc(1, sizeof(*ev));
+
+	if (ev == NULL) {
+		OSP_ERRLOG("out of memory for an event of bdev %s\n", desc->bdev->name);
+		return;
+	}
+	ev->desc = desc;
+	ev->type = type;
+	desc->refs++;
+	if (osp_thread_send_msg(desc->thread, bdev_event_deliver, ev) != 0) {
+		desc->refs--;
+		free(ev);
+		OSP_ERRLOG("cannot send an event of bdev %s\n", desc->bdev->name);
+	}
+}
+
+int
+osp_bdev_open_ext(const char *bdev_name, bool write, osp_bdev_event_cb_t event_cb,
+		  void *event_ctx, struct osp_bdev_desc **_desc)
+{
+	struct osp_bdev_desc *desc;
+	struct osp_bdev *bdev;
+	struct osp_bdev_internal *in;
+
+	if (_desc == NULL) {
+		return -EINVAL;
+	}
+	*_desc = NULL;
+	if (event_cb == NULL) {
+		OSP_ERRLOG("open of bdev %s without an event callback\n",
+			   bdev_name ? bdev_name : "(null)");
+		return -EINVAL;
+	}
+	if (osp_get_thread() == NULL) {
+		OSP_ERRLOG("osp_bdev_open_ext needs a current thread\n");
+		return -EINVAL;
+	}
+	desc = calloc(1, sizeof(*desc));
+	if (desc == NULL) {
+		return -ENOMEM;
+	}
+	pthread_mutex_lock(&g_bdev.mutex);
+	bdev = bdev_find_locked(bdev_name);
+	if (bdev == NULL) {
+		pthread_mutex_unlock(&g_bdev.mutex);
+		free(desc);
+		OSP_DEBUGLOG(bdev, "no bdev named %s\n", bdev_name ? bdev_name : "(null)");
+		return -ENODEV;
+	}
+	in = bdev->internal;
+	pthread_mutex_lock(&in->mutex);
+	if (in->status != BDEV_STATUS_READY) {
+		pthread_mutex_unlock(&in->mutex);
+		pthread_mutex_unlock(&g_bdev.mutex);
+		free(desc);
+		return -ENODEV;
+	}
+	if (write && in->claim_module != NULL) {
+		pthread_mutex_unlock(&in->mutex);
+		pthread_mutex_unlock(&g_bdev.mutex);
+		free(desc);
+		OSP_ERRLOG("bdev %s is claimed by module %s: it cannot be opened for writing\n",
+			   bdev->name, in->claim_module->name);
+		return -EPERM;
+	}
+	desc->bdev = bdev;
+	desc->write = write;
+	desc->event_cb = event_cb;
+	desc->event_ctx = event_ctx;
+	desc->thread = osp_get_thread();
+	TAILQ_INSERT_TAIL(&in->open_descs, desc, link);
+	pthread_mutex_unlock(&in->mutex);
+	pthread_mutex_unlock(&g_bdev.mutex);
+	*_desc = desc;
+	return 0;
+}
+
+void
+osp_bdev_close(struct osp_bdev_desc *desc)
+{
+	struct osp_bdev_internal *in;
+	bool last, free_now;
+
+	if (desc == NULL) {
+		return;
+	}
+	in = desc->bdev->internal;
+	if (osp_get_thread() != desc->thread) {
+		OSP_ERRLOG("descriptor of bdev %s closed on thread %s, opened on %s\n",
+			   desc->bdev->name, osp_thread_get_name(osp_get_thread()),
+			   osp_thread_get_name(desc->thread));
+	}
+	pthread_mutex_lock(&in->mutex);
+	TAILQ_REMOVE(&in->open_descs, desc, link);
+	desc->closed = true;
+	if (in->claim_desc == desc) {
+		/* A module's claim goes with the descriptor it was taken with. */
+		in->claim_desc = NULL;
+		in->claim_module = NULL;
+	}
+	last = in->status == BDEV_STATUS_REMOVING && TAILQ_EMPTY(&in->open_descs);
+	free_now = desc->refs == 0;
+	pthread_mutex_unlock(&in->mutex);
+	if (free_now) {
+		bdev_desc_free(desc);
+	}
+	if (last) {
+		if (osp_thread_send_msg(in->unregister_thread, bdev_unregister_finish, in) != 0) {
+			OSP_ERRLOG("cannot finish the removal of bdev %s\n", in->bdev->name);
+		}
+	}
+}
+
+struct osp_bdev *
+osp_bdev_desc_get_bdev(struct osp_bdev_desc *desc)
+{
+	return desc != NULL ? desc->bdev : NULL;
+}
+
+struct osp_bdev_desc *
+bdev_desc_first(struct osp_bdev *bdev)
+{
+	return TAILQ_FIRST(&bdev->internal->open_descs);
+}
+
+struct osp_io_channel *
+osp_bdev_get_io_channel(struct osp_bdev_desc *desc)
+{
+	if (desc == NULL) {
+		return NULL;
+	}
+	return osp_get_io_channel(desc->bdev);
+}
+
+int
+osp_bdev_notify_blockcnt_change(struct osp_bdev *bdev, uint64_t size)
+{
+	struct osp_bdev_internal *in;
+	struct osp_bdev_desc *desc;
+
+	if (bdev == NULL || bdev->internal == NULL || size == 0) {
+		return -EINVAL;
+	}
+	in = bdev->internal;
+	pthread_mutex_lock(&in->mutex);
+	if (size < bdev->blockcnt && in->claim_module != NULL) {
+		pthread_mutex_unlock(&in->mutex);
+		return -EBUSY;
+	}
+	if (size == bdev->blockcnt) {
+		pthread_mutex_unlock(&in->mutex);
+		return 0;
+	}
+	bdev->blockcnt = size;
+	TAILQ_FOREACH(desc, &in->open_descs, link) {
+		bdev_desc_send_event(desc, OSP_BDEV_EVENT_RESIZE);
+	}
+	pthread_mutex_unlock(&in->mutex);
+	return 0;
+}
+
+/* ---- claims ---- */
+
+int
+osp_bdev_module_claim_bdev(struct osp_bdev *bdev, struct osp_bdev_desc *desc,
+			   struct osp_bdev_module *module)
+{
+	struct osp_bdev_internal *in;
+	struct osp_bdev_desc *d;
+
+	if (bdev == NULL || module == NULL) {
+		return -EINVAL;
+	}
+	in = bdev->internal;
+	pthread_mutex_lock(&in->mutex);
+	if (in->claim_module != NULL) {
+		pthread_mutex_unlock(&in->mutex);
+		OSP_ERRLOG("bdev %s already claimed by module %s\n", bdev->name,
+			   in->claim_module->name);
+		return -EPERM;
+	}
+	TAILQ_FOREACH(d, &in->open_descs, link) {
+		if (d != desc && d->write) {
+			pthread_mutex_unlock(&in->mutex);
+			OSP_ERRLOG("bdev %s is open for writing elsewhere: module %s cannot claim "
+				   "it\n", bdev->name, module->name);
+			return -EPERM;
+		}
+	}
+	if (desc != NULL) {
+		desc->write = true;
+	}
+	in->claim_module = module;
+	in->claim_desc = desc;
+	pthread_mutex_unlock(&in->mutex);
+	return 0;
+}
+
+void
+osp_bdev_module_release_bdev(struct osp_bdev *bdev)
+{
+	if (bdev == NULL || bdev->internal == NULL) {
+		return;
+	}
+	pthread_mutex_lock(&bdev->internal->mutex);
+	bdev->internal->claim_module = NULL;
+	bdev->internal->claim_desc = NULL;
+	pthread_mutex_unlock(&bdev->internal->mutex);
+}
+
+struct osp_bdev_module *
+osp_bdev_get_claim_module(struct osp_bdev *bdev)
+{
+	struct osp_bdev_module *m;
+
+	if (bdev == NULL || bdev->internal == NULL) {
+		return NULL;
+	}
+	pthread_mutex_lock(&bdev->internal->mutex);
+	m = bdev->internal->claim_module;
+	pthread_mutex_unlock(&bdev->internal->mutex);
+	return m;
+}
+
+/* ---- unregistration ---- */
+
+static void
+bdev_internal_free(struct osp_bdev_internal *in)
+{
+	pthread_mutex_destroy(&in->mutex);
+	free(in);
+}
+
+static void
+bdev_unregister_complete(struct osp_bdev_internal *in, int rc)
+{
+	osp_bdev_unregister_cb cb = in->unregister_cb;
+	void *cb_arg = in->unregister_ctx;
+	bool keep;
+
+	pthread_mutex_lock(&g_bdev.mutex);
+	TAILQ_REMOVE(&g_bdev.removing, in, link);
+	/* An examine message still on its way frees it. */
+	in->destroyed = true;
+	keep = in->examine_msgs > 0;
+	pthread_mutex_unlock(&g_bdev.mutex);
+	if (!keep) {
+		bdev_internal_free(in);
+	}
+	if (cb != NULL) {
+		cb(cb_arg, rc);
+	}
+	if (g_bdev.fini_waiting_removal) {
+		g_bdev.fini_waiting_removal = false;
+		bdev_finish_next(NULL);
+	}
+}
+
+struct bdev_destruct_done_ctx {
+	struct osp_bdev_internal *in;
+	int rc;
+};
+
+static void
+bdev_destruct_done_msg(void *ctx)
+{
+	struct bdev_destruct_done_ctx *d = ctx;
+
+	bdev_unregister_complete(d->in, d->rc);
+	free(d);
+}
+
+void
+osp_bdev_destruct_done(struct osp_bdev *bdev, int bdeverrno)
+{
+	struct osp_bdev_internal *in = bdev->internal;
+	struct bdev_destruct_done_ctx *d;
+
+	if (osp_get_thread() == in->unregister_thread) {
+		bdev_unregister_complete(in, bdeverrno);
+		return;
+	}
+	d = calloc(1, sizeof(*d));
+	if (d == NULL) {
+		OSP_ERRLOG("out of memory finishing the removal of a bdev\n");
+		return;
+	}
+	d->in = in;
+	d->rc = bdeverrno;
+	if (osp_thread_send_msg(in->unregister_thread, bdev_destruct_done_msg, d) != 0) {
+		free(d);
+		OSP_ERRLOG("cannot finish the removal of a bdev\n");
+	}
+}
+
+static void
+bdev_io_device_unregistered(void *io_device)
+{
+	struct osp_bdev *bdev = io_device;
+	struct osp_bdev_internal *in = bdev->internal;
+	int rc;
+
+	OSP_DEBUGLOG(bdev, "destructing bdev %s\n", bdev->name);
+	/* After destruct returns 0 the module may have freed bdev: use only `in`. */
+	rc = bdev->fn_table->destruct(bdev->ctxt);
+	if (rc == 1) {
+		return;	/* osp_bdev_destruct_done() follows */
+	}
+	bdev_unregister_complete(in, rc);
+}
+
+static void
+bdev_unregister_finish(void *ctx)
+{
+	struct osp_bdev_internal *in = ctx;
+	struct bdev_qos *qos;
+
+	pthread_mutex_lock(&in->mutex);
+	qos = in->qos;
+	in->qos = NULL;
+	pthread_mutex_unlock(&in->mutex);
+	if (qos != NULL) {
+		bdev_qos_release(qos);
+	}
+	osp_io_device_unregister(in->bdev, bdev_io_device_unregistered);
+}
+
+void
+osp_bdev_unregister(struct osp_bdev *bdev, osp_bdev_unregister_cb cb_fn, void *cb_arg)
+{
+	struct osp_bdev_internal *in;
+	struct osp_bdev_desc *desc;
+	bool no_descs;
+
+	if (bdev == NULL || bdev->internal == NULL) {
+		if (cb_fn != NULL) {
+			cb_fn(cb_arg, -EINVAL);
+		}
+		return;
+	}
+	in = bdev->internal;
+	if (osp_get_thread() == NULL) {
+		OSP_ERRLOG("osp_bdev_unregister needs a current thread\n");
+		if (cb_fn != NULL) {
+			cb_fn(cb_arg, -EINVAL);
+		}
+		return;
+	}
+	pthread_mutex_lock(&g_bdev.mutex);
+	pthread_mutex_lock(&in->mutex);
+	if (in->status != BDEV_STATUS_READY) {
+		pthread_mutex_unlock(&in->mutex);
+		pthread_mutex_unlock(&g_bdev.mutex);
+		if (cb_fn != NULL) {
+			cb_fn(cb_arg, -EBUSY);
+		}
+		return;
+	}
+	in->status = BDEV_STATUS_REMOVING;
+	in->unregister_cb = cb_fn;
+	in->unregister_ctx = cb_arg;
+	in->unregister_thread = osp_get_thread();
+	/* Out of name lookups at once: the name may be reused. */
+	TAILQ_REMOVE(&g_bdev.bdevs, in, link);
+	TAILQ_INSERT_TAIL(&g_bdev.removing, in, link);
+	TAILQ_FOREACH(desc, &in->open_descs, link) {
+		__atomic_store_n(&desc->removed, true, __ATOMIC_RELAXED);
+		bdev_desc_send_event(desc, OSP_BDEV_EVENT_REMOVE);
+	}
+	no_descs = TAILQ_EMPTY(&in->open_descs);
+	pthread_mutex_unlock(&in->mutex);
+	pthread_mutex_unlock(&g_bdev.mutex);
+	OSP_DEBUGLOG(bdev, "unregistering bdev %s\n", bdev->name);
+	if (no_descs) {
+		bdev_unregister_finish(in);
+	}
+}
+
+int
+osp_bdev_unregister_by_name(const char *bdev_name, struct osp_bdev_module *module,
+			    osp_bdev_unregister_cb cb_fn, void *cb_arg)
+{
+	struct osp_bdev *bdev = osp_bdev_get_by_name(bdev_name);
+
+	if (bdev == NULL || (module != NULL && bdev->module != module)) {
+		return -ENODEV;
+	}
+	osp_bdev_unregister(bdev, cb_fn, cb_arg);
+	return 0;
+}
+
+/* ---- properties ---- */
+
+const char *
+osp_bdev_get_name(const struct osp_bdev *bdev)
+{
+	return bdev->name;
+}
+
+const char *
+osp_bdev_get_product_name(const struct osp_bdev *bdev)
+{
+	return bdev->product_name != NULL ? bdev->product_name : "";
+}
+
+const char *
+osp_bdev_get_module_name(const struct osp_bdev *bdev)
+{
+	return bdev->module->name;
+}
+
+uint32_t
+osp_bdev_get_block_size(const struct osp_bdev *bdev)
+{
+	return bdev->blocklen;
+}
+
+uint64_t
+osp_bdev_get_num_blocks(const struct osp_bdev *bdev)
+{
+	return bdev->blockcnt;
+}
+
+const struct osp_uuid *
+osp_bdev_get_uuid(const struct osp_bdev *bdev)
+{
+	return &bdev->uuid;
+}
+
+uint32_t
+osp_bdev_get_write_unit_size(const struct osp_bdev *bdev)
+{
+	return bdev->write_unit_size ? bdev->write_unit_size : 1;
+}
+
+uint32_t
+osp_bdev_get_optimal_io_boundary(const struct osp_bdev *bdev)
+{
+	return bdev->optimal_io_boundary;
+}
+
+uint32_t
+osp_bdev_get_max_rw_size(const struct osp_bdev *bdev)
+{
+	return bdev->max_rw_size;
+}
+
+size_t
+osp_bdev_get_buf_align(const struct osp_bdev *bdev)
+{
+	return (size_t)1 << bdev->required_alignment;
+}
+
+bool
+osp_bdev_has_write_cache(const struct osp_bdev *bdev)
+{
+	return bdev->write_cache;
+}
+
+bool
+osp_bdev_io_type_supported(struct osp_bdev *bdev, enum osp_bdev_io_type io_type)
+{
+	uint32_t mask;
+
+	if (bdev == NULL || (int)io_type <= 0 || io_type >= OSP_BDEV_NUM_IO_TYPES) {
+		return false;
+	}
+	mask = bdev->internal != NULL ? bdev->internal->supported_types : 0;
+	if (mask & (1u << io_type)) {
+		return true;
+	}
+	/* What the layer emulates. */
+	switch (io_type) {
+	case OSP_BDEV_IO_TYPE_WRITE_ZEROES:
+		return (mask & (1u << OSP_BDEV_IO_TYPE_WRITE)) != 0;
+	case OSP_BDEV_IO_TYPE_COMPARE:
+		return (mask & (1u << OSP_BDEV_IO_TYPE_READ)) != 0;
+	case OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE:
+		return (mask & (1u << OSP_BDEV_IO_TYPE_READ)) != 0 &&
+		       (mask & (1u << OSP_BDEV_IO_TYPE_WRITE)) != 0;
+	default:
+		return false;
+	}
+}
+
+void
+osp_bdev_dump_info_json(struct osp_bdev *bdev, cJSON *obj)
+{
+	struct osp_bdev_internal *in = bdev->internal;
+	struct osp_bdev_alias *a;
+	cJSON *arr, *o;
+	uint64_t limits[OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES];
+	int t;
+
+	cJSON_AddStringToObject(obj, "name", bdev->name);
+	arr = cJSON_AddArrayToObject(obj, "aliases");
+	pthread_mutex_lock(&g_bdev.mutex);
+	TAILQ_FOREACH(a, &bdev->aliases, link) {
+		cJSON_AddItemToArray(arr, cJSON_CreateString(a->alias));
+	}
+	pthread_mutex_unlock(&g_bdev.mutex);
+	cJSON_AddStringToObject(obj, "product_name", osp_bdev_get_product_name(bdev));
+	osp_json_add_uint64(obj, "block_size", bdev->blocklen);
+	osp_json_add_uint64(obj, "num_blocks", bdev->blockcnt);
+	cJSON_AddStringToObject(obj, "uuid", in->uuid_str);
+	if (bdev->write_unit_size > 1) {
+		osp_json_add_uint64(obj, "write_unit_size", bdev->write_unit_size);
+	}
+	if (bdev->optimal_io_boundary != 0) {
+		osp_json_add_uint64(obj, "optimal_io_boundary", bdev->optimal_io_boundary);
+	}
+	if (bdev->max_rw_size != 0) {
+		osp_json_add_uint64(obj, "max_rw_size", bdev->max_rw_size);
+	}
+	if (bdev->required_alignment != 0) {
+		osp_json_add_uint64(obj, "required_alignment", bdev->required_alignment);
+	}
+	cJSON_AddBoolToObject(obj, "write_cache", bdev->write_cache);
+	o = cJSON_AddObjectToObject(obj, "assigned_rate_limits");
+	osp_bdev_get_qos_rate_limits(bdev, limits);
+	osp_json_add_uint64(o, g_qos_limit_names[0], limits[0]);
+	for (t = 1; t < OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES; t++) {
+		osp_json_add_uint64(o, g_qos_limit_names[t], limits[t] / (1024 * 1024));
+	}
+	pthread_mutex_lock(&in->mutex);
+	cJSON_AddBoolToObject(obj, "claimed", in->claim_module != NULL);
+	if (in->claim_module != NULL) {
+		cJSON_AddStringToObject(obj, "claim_type", "exclusive_write");
+		cJSON_AddStringToObject(obj, "claim_module", in->claim_module->name);
+	}
+	pthread_mutex_unlock(&in->mutex);
+	cJSON_AddBoolToObject(obj, "zoned", false);
+	o = cJSON_AddObjectToObject(obj, "supported_io_types");
+	for (t = 1; t < OSP_BDEV_NUM_IO_TYPES; t++) {
+		cJSON_AddBoolToObject(o, g_io_type_names[t],
+				      osp_bdev_io_type_supported(bdev, (enum osp_bdev_io_type)t));
+	}
+	o = cJSON_AddObjectToObject(obj, "driver_specific");
+	if (bdev->fn_table->dump_info_json != NULL) {
+		bdev->fn_table->dump_info_json(bdev->ctxt, o);
+	}
+}
+
+/* ---- bdev channels ---- */
+
+static void
+bdev_stat_init(struct osp_bdev_io_stat *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->min_read_latency_ticks = UINT64_MAX;
+	s->min_write_latency_ticks = UINT64_MAX;
+	s->min_unmap_latency_ticks = UINT64_MAX;
+	s->ticks_rate = osp_get_ticks_hz();
+}
+
+static void
+bdev_stat_add(struct osp_bdev_io_stat *to, const struct osp_bdev_io_stat *from)
+{
+	to->bytes_read += from->bytes_read;
+	to->num_read_ops += from->num_read_ops;
+	to->bytes_written += from->bytes_written;
+	to->num_write_ops += from->num_write_ops;
+	to->bytes_unmapped += from->bytes_unmapped;
+	to->num_unmap_ops += from->num_unmap_ops;
+	to->num_other_ops += from->num_other_ops;
+	to->num_io_errors += from->num_io_errors;
+	to->read_latency_ticks += from->read_latency_ticks;
+	to->write_latency_ticks += from->write_latency_ticks;
+	to->unmap_latency_ticks += from->unmap_latency_ticks;
+	to->max_read_latency_ticks = OSP_MAX(to->max_read_latency_ticks,
+					     from->max_read_latency_ticks);
+	to->max_write_latency_ticks = OSP_MAX(to->max_write_latency_ticks,
+					      from->max_write_latency_ticks);
+	to->max_unmap_latency_ticks = OSP_MAX(to->max_unmap_latency_ticks,
+					      from->max_unmap_latency_ticks);
+	to->min_read_latency_ticks = OSP_MIN(to->min_read_latency_ticks,
+					     from->min_read_latency_ticks);
+	to->min_write_latency_ticks = OSP_MIN(to->min_write_latency_ticks,
+					      from->min_write_latency_ticks);
+	to->min_unmap_latency_ticks = OSP_MIN(to->min_unmap_latency_ticks,
+					      from->min_unmap_latency_ticks);
+	to->ticks_rate = osp_get_ticks_hz();
+}
+
+/* Report "no operations yet" minimums as 0. */
+void
+bdev_stat_finalize(struct osp_bdev_io_stat *s)
+{
+	if (s->min_read_latency_ticks == UINT64_MAX) {
+		s->min_read_latency_ticks = 0;
+	}
+	if (s->min_write_latency_ticks == UINT64_MAX) {
+		s->min_write_latency_ticks = 0;
+	}
+	if (s->min_unmap_latency_ticks == UINT64_MAX) {
+		s->min_unmap_latency_ticks = 0;
+	}
+	s->ticks_rate = osp_get_ticks_hz();
+}
+
+static int
+bdev_channel_create(void *io_device, void *ctx_buf)
+{
+	struct osp_bdev *bdev = io_device;
+	struct osp_bdev_internal *in = bdev->internal;
+	struct osp_bdev_channel *ch = ctx_buf;
+	struct osp_bdev_io *lock;
+
+	ch->bdev = bdev;
+	ch->thread = osp_get_thread();
+	ch->module_ch = bdev->fn_table->get_io_channel(bdev->ctxt);
+	if (ch->module_ch == NULL) {
+		OSP_ERRLOG("bdev %s: the module gave no I/O channel\n", bdev->name);
+		return -ENOMEM;
+	}
+	ch->mgmt_ioch = osp_get_io_channel(&g_bdev);
+	if (ch->mgmt_ioch == NULL) {
+		osp_put_io_channel(ch->module_ch);
+		return -ENOMEM;
+	}
+	ch->mgmt = osp_io_channel_get_ctx(ch->mgmt_ioch);
+	bdev_stat_init(&ch->stat);
+	TAILQ_INIT(&ch->nomem_io);
+	TAILQ_INIT(&ch->locked_io);
+	STAILQ_INIT(&ch->drain_waiters);
+	ch->direct_types = in->direct_types;
+
+	pthread_mutex_lock(&in->mutex);
+	ch->flags = in->ch_flags;
+	if (in->reset_frozen) {
+		ch->flags |= BDEV_CH_FROZEN;
+	}
+	if (in->qos != NULL && !in->qos->disabling) {
+		ch->qos = in->qos;
+		ch->flags |= BDEV_CH_QOS;
+	}
+	TAILQ_FOREACH(lock, &in->locked_ranges, internal.u.lock.link) {
+		if (lock->internal.u.lock.releasing) {
+			continue;
+		}
+		if (ch->nranges == ch->ranges_cap) {
+			uint32_t cap = ch->ranges_cap ? ch->ranges_cap * 2 : 4;
+			struct osp_bdev_io **r = realloc(ch->ranges, cap * sizeof(*r));
+
+			if (r == NULL) {
+				break;
+			}
+			ch->ranges = r;
+			ch->ranges_cap = cap;
+		}
+		ch->ranges[ch->nranges++] = lock;
+		ch->flags |= BDEV_CH_LOCKED;
+	}
+	pthread_mutex_unlock(&in->mutex);
+	return 0;
+}
+
+static void
+bdev_channel_destroy(void *io_device, void *ctx_buf)
+{
+	struct osp_bdev *bdev = io_device;
+	struct osp_bdev_internal *in = bdev->internal;
+	struct osp_bdev_channel *ch = ctx_buf;
+
+	if (ch->io_outstanding != 0 || !TAILQ_EMPTY(&ch->nomem_io)) {
+		OSP_ERRLOG("bdev %s: channel released with %" PRIu64 " I/O outstanding\n",
+			   bdev->name, ch->io_outstanding);
+	}
+	pthread_mutex_lock(&in->mutex);
+	bdev_stat_add(&in->stat_closed, &ch->stat);
+	pthread_mutex_unlock(&in->mutex);
+	osp_poller_unregister(&ch->nomem_poller);
+	free(ch->ranges);
+	osp_put_io_channel(ch->module_ch);
+	osp_put_io_channel(ch->mgmt_ioch);
+}
+
+/* ---- the I/O path: completion ---- */
+
+#define BDEV_SPLIT_ZEROES	0x1
+#define BDEV_SPLIT_CLAMP	0x2
+
+static void bdev_lock_release(struct osp_bdev_io *bdev_io);
+static void bdev_qos_submit(struct osp_bdev_io *bdev_io);
+static void bdev_qos_io_done(struct osp_bdev_io *bdev_io);
+static void bdev_reset_start(struct osp_bdev_io *bdev_io);
+static void bdev_reset_module_done(struct osp_bdev_io *bdev_io);
+static void bdev_cw_lock(struct osp_bdev_io *bdev_io);
+static void bdev_cw_exec(void *arg);
+
+static inline void
+bdev_io_stat_update(struct osp_bdev_channel *ch, struct osp_bdev_io *bdev_io, uint64_t now)
+{
+	struct osp_bdev_io_stat *s = &ch->stat;
+	uint64_t ticks = now - bdev_io->internal.submit_tsc;
+	uint64_t bytes;
+
+	if (osp_unlikely(bdev_io->internal.status != OSP_BDEV_IO_STATUS_SUCCESS)) {
+		s->num_io_errors++;
+		return;
+	}
+	switch (bdev_io->type) {
+	case OSP_BDEV_IO_TYPE_READ:
+		bytes = bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen;
+		s->bytes_read += bytes;
+		s->num_read_ops++;
+		s->read_latency_ticks += ticks;
+		if (ticks > s->max_read_latency_ticks) {
+			s->max_read_latency_ticks = ticks;
+		}
+		if (ticks < s->min_read_latency_ticks) {
+			s->min_read_latency_ticks = ticks;
+		}
+		break;
+	case OSP_BDEV_IO_TYPE_WRITE:
+		bytes = bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen;
+		s->bytes_written += bytes;
+		s->num_write_ops++;
+		s->write_latency_ticks += ticks;
+		if (ticks > s->max_write_latency_ticks) {
+			s->max_write_latency_ticks = ticks;
+		}
+		if (ticks < s->min_write_latency_ticks) {
+			s->min_write_latency_ticks = ticks;
+		}
+		break;
+	case OSP_BDEV_IO_TYPE_UNMAP:
+		bytes = bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen;
+		s->bytes_unmapped += bytes;
+		s->num_unmap_ops++;
+		s->unmap_latency_ticks += ticks;
+		if (ticks > s->max_unmap_latency_ticks) {
+			s->max_unmap_latency_ticks = ticks;
+		}
+		if (ticks < s->min_unmap_latency_ticks) {
+			s->min_unmap_latency_ticks = ticks;
+		}
+		break;
+	default:
+		s->num_other_ops++;
+		break;
+	}
+}
+
+/* Call the completion callback, or defer it when a submit_request is on the stack. */
+static inline void
+bdev_io_finish(struct osp_bdev_io *bdev_io)
+{
+	struct bdev_mgmt_channel *mgmt = bdev_io->internal.ch->mgmt;
+
+	if (osp_unlikely(mgmt->in_submit != 0)) {
+		STAILQ_INSERT_TAIL(&mgmt->deferred, bdev_io, internal.link.stq);
+		return;
+	}
+	bdev_io->internal.cb(bdev_io, bdev_io->internal.status == OSP_BDEV_IO_STATUS_SUCCESS,
+			     bdev_io->internal.cb_arg);
+}
+
+static void bdev_channel_drain_check(struct osp_bdev_channel *ch);
+
+/* A user's I/O is complete: account for it on its channel and call back. */
+static inline void
+bdev_io_complete_user(struct osp_bdev_io *bdev_io)
+{
+	struct osp_bdev_channel *ch = bdev_io->internal.user_ch;
+
+	bdev_io_stat_update(ch, bdev_io, osp_get_ticks());
+	if (osp_likely(bdev_io->internal.flags & BDEV_IO_GEN)) {
+		ch->gen_outstanding[bdev_io->internal.gen]--;
+		if (osp_unlikely(ch->flags & BDEV_CH_DRAIN)) {
+			bdev_channel_drain_check(ch);
+		}
+	}
+	if (osp_unlikely(bdev_io->internal.flags & BDEV_IO_LOCKED)) {
+		bdev_lock_release(bdev_io);
+		return;
+	}
+	bdev_io_finish(bdev_io);
+}
+
+static void
+bdev_bounce_finish(struct osp_bdev_io *bdev_io)
+{
+	if (bdev_io->type == OSP_BDEV_IO_TYPE_READ &&
+	    bdev_io->internal.status == OSP_BDEV_IO_STATUS_SUCCESS) {
+		osp_iov_copy_from_buf(bdev_io->internal.bounce_buf, bdev_io->internal.bounce_len,
+				      bdev_io->internal.orig_iovs, bdev_io->internal.orig_iovcnt);
+	}
+	bdev_io->u.bdev.iovs = bdev_io->internal.orig_iovs;
+	bdev_io->u.bdev.iovcnt = bdev_io->internal.orig_iovcnt;
+	bdev_buf_put(bdev_io->internal.ch->mgmt, bdev_io->internal.bounce_buf,
+		     bdev_io->internal.bounce_len);
+	bdev_io->internal.bounce_buf = NULL;
+	bdev_io->internal.flags &= ~BDEV_IO_BOUNCED;
+}
+
+/* bdev_io (status set) has left the module, or never reached it: finish it. */
+static void
+bdev_io_done(struct osp_bdev_io *bdev_io)
+{
+	uint16_t flags = bdev_io->internal.flags;
+
+	if (flags & BDEV_IO_BOUNCED) {
+		bdev_bounce_finish(bdev_io);
+	}
+	if (flags & BDEV_IO_CHILD) {
+		bdev_io_finish(bdev_io);
+		return;
+	}
+	if (flags & BDEV_IO_RESET) {
+		bdev_reset_module_done(bdev_io);
+		return;
+	}
+	if (flags & BDEV_IO_FUNNELED) {
+		bdev_qos_io_done(bdev_io);
+		return;
+	}
+	bdev_io_complete_user(bdev_io);
+}
+
+/* Complete bdev_io (which is not in the module) with status on a later poll. */
+static void
+bdev_io_fail_deferred(struct osp_bdev_io *bdev_io, int8_t status)
+{
+	struct bdev_mgmt_channel *mgmt = bdev_io->internal.ch->mgmt;
+
+	bdev_io->internal.status = status;
+	bdev_io->internal.flags |= BDEV_IO_DEFER_DONE;
+	STAILQ_INSERT_TAIL(&mgmt->deferred, bdev_io, internal.link.stq);
+}
+
+static void bdev_io_submit_module(struct osp_bdev_io *bdev_io);
+
+static void
+bdev_nomem_resubmit(struct osp_bdev_channel *ch);
+
+static int
+bdev_nomem_poll(void *arg)
+{
+	struct osp_bdev_channel *ch = arg;
+
+	bdev_nomem_resubmit(ch);
+	return OSP_POLLER_BUSY;
+}
+
+static void
+bdev_nomem_resubmit(struct osp_bdev_channel *ch)
+{
+	struct osp_bdev_io *bdev_io;
+
+	ch->flags &= ~BDEV_CH_NOMEM;
+	while (!(ch->flags & BDEV_CH_NOMEM) && (bdev_io = TAILQ_FIRST(&ch->nomem_io)) != NULL) {
+		TAILQ_REMOVE(&ch->nomem_io, bdev_io, internal.link.tq);
+		bdev_io_submit_module(bdev_io);
+	}
+	if (TAILQ_EMPTY(&ch->nomem_io)) {
+		ch->flags &= ~BDEV_CH_NOMEM;
+		osp_poller_unregister(&ch->nomem_poller);
+	} else {
+		ch->flags |= BDEV_CH_NOMEM;
+		if (ch->io_outstanding == 0 && ch->nomem_poller == NULL) {
+			ch->nomem_poller = OSP_POLLER_REGISTER(bdev_nomem_poll, ch, BDEV_NOMEM_RETRY_US);
+		}
+	}
+}
+
+static void
+bdev_io_nomem(struct osp_bdev_io *bdev_io)
+{
+	struct osp_bdev_channel *ch = bdev_io->internal.ch;
+	uint64_t out = ch->io_outstanding;
+
+	TAILQ_INSERT_HEAD(&ch->nomem_io, bdev_io, internal.link.tq);
+	ch->flags |= BDEV_CH_NOMEM;
+	/* Retry once the module has worked off part of what it holds. */
+	ch->nomem_threshold = out > BDEV_NOMEM_THRESHOLD_COUNT ?
+			      OSP_MAX(out / 2, out - BDEV_NOMEM_THRESHOLD_COUNT) : 0;
+	if (out == 0 && ch->nomem_poller == NULL) {
+		ch->nomem_poller = OSP_POLLER_REGISTER(bdev_nomem_poll, ch, BDEV_NOMEM_RETRY_US);
+	}
+}
+
+void
+osp_bdev_io_complete(struct osp_bdev_io *bdev_io, enum osp_bdev_io_status status)
+{
+	struct osp_bdev_channel *ch = bdev_io->internal.ch;
+
+	ch->io_outstanding--;
+	if (osp_unlikely(status == OSP_BDEV_IO_STATUS_NOMEM)) {
+		bdev_io_nomem(bdev_io);
+		return;
+	}
+	bdev_io->internal.status = (int8_t)status;
+	if (osp_likely(!(bdev_io->internal.flags & BDEV_IO_DONE_SLOW))) {
+		bdev_io_complete_user(bdev_io);
+	} else {
+		bdev_io_done(bdev_io);
+	}
+	if (osp_unlikely(ch->flags & BDEV_CH_NOMEM) && ch->io_outstanding <= ch->nomem_threshold) {
+		bdev_nomem_resubmit(ch);
+	}
+}
+
+void
+osp_bdev_io_complete_nvme_status(struct osp_bdev_io *bdev_io, uint32_t cdw0, int sct, int sc)
+{
+	bdev_io->internal.nvme_cdw0 = cdw0;
+	bdev_io->internal.nvme_sct = (uint8_t)sct;
+	bdev_io->internal.nvme_sc = (uint8_t)sc;
+	osp_bdev_io_complete(bdev_io, sct == 0 && sc == 0 ? OSP_BDEV_IO_STATUS_SUCCESS :
+			     OSP_BDEV_IO_STATUS_NVME_ERROR);
+}
+
+void
+osp_bdev_io_get_nvme_status(const struct osp_bdev_io *bdev_io, uint32_t *cdw0, int *sct, int *sc)
+{
+	int t = OSP_NVME_SCT_GENERIC, c;
+
+	switch (bdev_io->internal.status) {
+	case OSP_BDEV_IO_STATUS_SUCCESS:
+		c = OSP_NVME_SC_SUCCESS;
+		break;
+	case OSP_BDEV_IO_STATUS_NVME_ERROR:
+		t = bdev_io->internal.nvme_sct;
+		c = bdev_io->internal.nvme_sc;
+		break;
+	case OSP_BDEV_IO_STATUS_MISCOMPARE:
+		t = OSP_NVME_SCT_MEDIA_ERROR;
+		c = OSP_NVME_SC_COMPARE_FAILURE;
+		break;
+	case OSP_BDEV_IO_STATUS_ABORTED:
+		c = OSP_NVME_SC_ABORTED_BY_REQUEST;
+		break;
+	default:
+		c = OSP_NVME_SC_INTERNAL_DEVICE_ERROR;
+		break;
+	}
+	if (cdw0 != NULL) {
+		*cdw0 = (bdev_io->type == OSP_BDEV_IO_TYPE_NVME_ADMIN ||
+			 bdev_io->type == OSP_BDEV_IO_TYPE_NVME_IO) ? bdev_io->internal.nvme_cdw0 : 0;
+	}
+	if (sct != NULL) {
+		*sct = t;
+	}
+	if (sc != NULL) {
+		*sc = c;
+	}
+}
+
+int
+osp_bdev_io_get_status(const struct osp_bdev_io *bdev_io)
+{
+	return bdev_io->internal.status;
+}
+
+enum osp_bdev_io_type
+osp_bdev_io_get_type(const struct osp_bdev_io *bdev_io)
+{
+	return (enum osp_bdev_io_type)bdev_io->type;
+}
+
+void
+osp_bdev_io_get_iovec(struct osp_bdev_io *bdev_io, struct iovec **iovp, int *iovcntp)
+{
+	switch (bdev_io->type) {
+	case OSP_BDEV_IO_TYPE_READ:
+	case OSP_BDEV_IO_TYPE_WRITE:
+	case OSP_BDEV_IO_TYPE_COMPARE:
+	case OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE:
+		if (iovp != NULL) {
+			*iovp = bdev_io->u.bdev.iovs;
+		}
+		if (iovcntp != NULL) {
+			*iovcntp = bdev_io->u.bdev.iovcnt;
+		}
+		break;
+	default:
+		if (iovp != NULL) {
+			*iovp = NULL;
+		}
+		if (iovcntp != NULL) {
+			*iovcntp = 0;
+		}
+		break;
+	}
+}
+
+struct osp_io_channel *
+osp_bdev_io_get_io_channel(struct osp_bdev_io *bdev_io)
+{
+	return osp_io_channel_from_ctx(bdev_io->internal.ch);
+}
+
+struct osp_thread *
+osp_bdev_io_get_thread(struct osp_bdev_io *bdev_io)
+{
+	return bdev_io->internal.ch->thread;
+}
+
+/* Release a bdev_io of the layer (a child) or of a user. */
+static inline void
+bdev_io_release(struct osp_bdev_io *bdev_io)
+{
+	struct bdev_mgmt_channel *mgmt = bdev_io->internal.ch->mgmt;
+
+	if (osp_unlikely(bdev_io->internal.buf != NULL)) {
+		void *buf = bdev_io->internal.buf;
+
+		bdev_io->internal.buf = NULL;
+		bdev_buf_put(mgmt, buf, bdev_io->internal.buf_len);
+	}
+	bdev_io_put(mgmt, bdev_io);
+}
+
+void
+osp_bdev_free_io(struct osp_bdev_io *bdev_io)
+{
+	if (bdev_io == NULL) {
+		return;
+	}
+	bdev_io_release(bdev_io);
+}
+
+/* ---- the I/O path: submission ---- */
+
+static void
+bdev_io_submit_module(struct osp_bdev_io *bdev_io)
+{
+	struct osp_bdev_channel *ch = bdev_io->internal.ch;
+	struct bdev_mgmt_channel *mgmt = ch->mgmt;
+
+	if (osp_unlikely(ch->flags & BDEV_CH_NOMEM)) {
+		TAILQ_INSERT_TAIL(&ch->nomem_io, bdev_io, internal.link.tq);
+		return;
+	}
+	ch->io_outstanding++;
+	mgmt->in_submit++;
+	bdev_io->bdev->fn_table->submit_request(ch->module_ch, bdev_io);
+	mgmt->in_submit--;
+}
+
+static bool
+bdev_io_needs_bounce(const struct osp_bdev_io *bdev_io)
+{
+	uintptr_t mask;
+	int i;
+
+	if (bdev_io->bdev->required_alignment == 0) {
+		return false;
+	}
+	mask = ((uintptr_t)1 << bdev_io->bdev->required_alignment) - 1;
+	for (i = 0; i < bdev_io->u.bdev.iovcnt; i++) {
+		if ((uintptr_t)bdev_io->u.bdev.iovs[i].iov_base & mask) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static inline bool
+bdev_ch_native(const struct osp_bdev_channel *ch, uint8_t type)
+{
+	return (ch->direct_types & (1u << type)) != 0;
+}
+
+static bool
+bdev_io_needs_split(const struct osp_bdev_io *bdev_io)
+{
+	const struct osp_bdev *bdev = bdev_io->bdev;
+	uint64_t off = bdev_io->u.bdev.offset_blocks, n = bdev_io->u.bdev.num_blocks;
+
+	if (bdev->max_rw_size != 0 && n > bdev->max_rw_size) {
+		return true;
+	}
+	if (bdev->split_on_optimal_io_boundary && bdev->optimal_io_boundary != 0 &&
+	    off / bdev->optimal_io_boundary != (off + n - 1) / bdev->optimal_io_boundary) {
+		return true;
+	}
+	if (n * bdev->blocklen > OSP_BDEV_LARGE_BUF_MAX_SIZE && n > 1) {
+		if (bdev_io->type == OSP_BDEV_IO_TYPE_COMPARE &&
+		    !bdev_ch_native(bdev_io->internal.ch, OSP_BDEV_IO_TYPE_COMPARE)) {
+			return true;
+		}
+		if (bdev_io_needs_bounce(bdev_io)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+bdev_child_init(struct osp_bdev_io *child, struct osp_bdev_io *parent, uint8_t type,
+		uint64_t offset, uint64_t num_blocks, osp_bdev_io_completion_cb cb)
+{
+	child->bdev = parent->bdev;
+	child->type = type;
+	child->u.bdev.iovs = child->internal.child_iovs;
+	child->u.bdev.iovcnt = 0;
+	child->u.bdev.fused_iovs = NULL;
+	child->u.bdev.fused_iovcnt = 0;
+	child->u.bdev.offset_blocks = offset;
+	child->u.bdev.num_blocks = num_blocks;
+	child->internal.cb = cb;
+	child->internal.cb_arg = parent;
+	child->internal.ch = parent->internal.ch;
+	child->internal.user_ch = parent->internal.user_ch;
+	child->internal.desc = parent->internal.desc;
+	child->internal.submit_tsc = parent->internal.submit_tsc;
+	child->internal.status = OSP_BDEV_IO_STATUS_PENDING;
+	child->internal.flags = BDEV_IO_CHILD;
+	child->internal.parent = parent;
+}
+
+static void
+bdev_io_wait_internal(struct osp_bdev_io *bdev_io, osp_bdev_io_wait_cb cb)
+{
+	struct bdev_mgmt_channel *mgmt = bdev_io->internal.ch->mgmt;
+
+	bdev_io->internal.waitq.bdev = bdev_io->bdev;
+	bdev_io->internal.waitq.cb_fn = cb;
+	bdev_io->internal.waitq.cb_arg = bdev_io;
+	TAILQ_INSERT_TAIL(&mgmt->io_wait_queue, &bdev_io->internal.waitq, link);
+}
+
+/* ---- split ---- */
+
+static void bdev_split_next(struct osp_bdev_io *parent);
+
+static uint64_t
+bdev_split_max_blocks(const struct osp_bdev_io *parent, uint64_t offset)
+{
+	const struct osp_bdev *bdev = parent->bdev;
+	uint64_t max = UINT64_MAX, b;
+
+	if (bdev->max_rw_size != 0) {
+		max = bdev->max_rw_size;
+	}
+	if (bdev->split_on_optimal_io_boundary && bdev->optimal_io_boundary != 0) {
+		b = bdev->optimal_io_boundary;
+		max = OSP_MIN(max, b - offset % b);
+	}
+	if (parent->internal.u.split.mode & (BDEV_SPLIT_ZEROES | BDEV_SPLIT_CLAMP)) {
+		max = OSP_MIN(max, OSP_MAX((uint64_t)1, OSP_BDEV_LARGE_BUF_MAX_SIZE / bdev->blocklen));
+	}
+	return max;
+}
+
+/* Child iovecs for up to want bytes from the parent's cursor; returns the bytes taken. */
+static size_t
+bdev_split_fill_iovs(const struct osp_bdev_io *parent, struct iovec *iovs, int *iovcnt,
+		     size_t want, int *idx_out, size_t *off_out)
+{
+	int idx = parent->internal.u.split.iov_idx, n = 0;
+	size_t off = parent->internal.u.split.iov_off, got = 0, take;
+
+	while (got < want && idx < parent->u.bdev.iovcnt) {
+		const struct iovec *p = &parent->u.bdev.iovs[idx];
+
+		if (off >= p->iov_len) {
+			idx++;
+			off = 0;
+			continue;
+		}
+		if (n == OSP_BDEV_IO_CHILD_IOVS) {
+			break;
+		}
+		take = OSP_MIN(p->iov_len - off, want - got);
+		iovs[n].iov_base = (uint8_t *)p->iov_base + off;
+		iovs[n].iov_len = take;
+		n++;
+		got += take;
+		off += take;
+		if (off == p->iov_len) {
+			idx++;
+			off = 0;
+		}
+	}
+	*iovcnt = n;
+	*idx_out = idx;
+	*off_out = off;
+	return got;
+}
+
+static void
+bdev_split_resume(void *arg)
+{
+	bdev_split_next(arg);
+}
+
+static void
+bdev_split_child_done(struct osp_bdev_io *child, bool success, void *arg)
+{
+	struct osp_bdev_io *parent = arg;
+	__typeof__(parent->internal.u.split) *s = &parent->internal.u.split;
+
+	if (!success && s->status == OSP_BDEV_IO_STATUS_SUCCESS) {
+		s->status = child->internal.status;
+		parent->internal.nvme_sct = child->internal.nvme_sct;
+		parent->internal.nvme_sc = child->internal.nvme_sc;
+	}
+	bdev_io_release(child);
+	s->outstanding--;
+	if (s->outstanding == 0 && (s->remaining == 0 || s->status != OSP_BDEV_IO_STATUS_SUCCESS)) {
+		parent->internal.status = s->status;
+		bdev_io_done(parent);
+		return;
+	}
+	if (s->status == OSP_BDEV_IO_STATUS_SUCCESS) {
+		bdev_split_next(parent);
+	}
+}
+
+static void
+bdev_split_next(struct osp_bdev_io *parent)
+{
+	struct osp_bdev_channel *ch = parent->internal.ch;
+	uint32_t blocklen = parent->bdev->blocklen;
+	__typeof__(parent->internal.u.split) *s = &parent->internal.u.split;
+	struct osp_bdev_io *child;
+	uint64_t nblocks;
+	size_t want, got, keep, off = 0;
+	int iovcnt = 0, idx = 0;
+
+	while (s->remaining > 0 && s->outstanding < BDEV_SPLIT_MAX_INFLIGHT &&
+	       s->status == OSP_BDEV_IO_STATUS_SUCCESS) {
+		nblocks = OSP_MIN(s->remaining, bdev_split_max_blocks(parent, s->offset));
+		child = bdev_io_get(ch->mgmt);
+		if (child == NULL) {
+			if (s->outstanding == 0) {
+				bdev_io_wait_internal(parent, bdev_split_resume);
+			}
+			return;
+		}
+		want = nblocks * blocklen;
+		if (s->mode & BDEV_SPLIT_ZEROES) {
+			child->internal.child_iovs[0].iov_base = g_bdev.zero_buf;
+			child->internal.child_iovs[0].iov_len = want;
+			iovcnt = 1;
+		} else {
+			got = bdev_split_fill_iovs(parent, child->internal.child_iovs, &iovcnt, want,
+						   &idx, &off);
+			if (got < want) {
+				keep = got - got % blocklen;
+				if (idx >= parent->u.bdev.iovcnt || keep == 0) {
+					OSP_ERRLOG("bdev %s: %s buffers do not cover the I/O, or a block "
+						   "spans more than %d iovecs\n", parent->bdev->name,
+						   idx >= parent->u.bdev.iovcnt ? "the" : "",
+						   OSP_BDEV_IO_CHILD_IOVS);
+					bdev_io_put(ch->mgmt, child);
+					s->status = OSP_BDEV_IO_STATUS_FAILED;
+					break;
+				}
+				nblocks = keep / blocklen;
+				bdev_split_fill_iovs(parent, child->internal.child_iovs, &iovcnt, keep,
+						     &idx, &off);
+			}
+			s->iov_idx = idx;
+			s->iov_off = off;
+		}
+		bdev_child_init(child, parent, s->child_type, s->offset, nblocks,
+				bdev_split_child_done);
+		child->u.bdev.iovcnt = iovcnt;
+		s->offset += nblocks;
+		s->remaining -= nblocks;
+		s->outstanding++;
+		bdev_io_exec(child);
+	}
+	if (s->outstanding == 0 && s->status != OSP_BDEV_IO_STATUS_SUCCESS) {
+		bdev_io_fail_deferred(parent, s->status);
+	}
+}
+
+static void
+bdev_split_start(struct osp_bdev_io *bdev_io, uint8_t mode, uint8_t child_type)
+{
+	__typeof__(bdev_io->internal.u.split) *s = &bdev_io->internal.u.split;
+
+	s->offset = bdev_io->u.bdev.offset_blocks;
+	s->remaining = bdev_io->u.bdev.num_blocks;
+	s->iov_idx = 0;
+	s->iov_off = 0;
+	s->outstanding = 0;
+	s->status = OSP_BDEV_IO_STATUS_SUCCESS;
+	s->mode = mode;
+	s->child_type = child_type;
+	if (!(mode & BDEV_SPLIT_ZEROES) && (bdev_io_needs_bounce(bdev_io) ||
+					    (bdev_io->type == OSP_BDEV_IO_TYPE_COMPARE &&
+					     !bdev_ch_native(bdev_io->internal.ch,
+							     OSP_BDEV_IO_TYPE_COMPARE)))) {
+		s->mode |= BDEV_SPLIT_CLAMP;
+	}
+	bdev_split_next(bdev_io);
+}
+
+/* ---- bounce ---- */
+
+static void
+bdev_bounce_buf_ready(struct osp_bdev_io *bdev_io, void *buf)
+{
+	size_t len = bdev_io->internal.buf_wait_len;
+
+	bdev_io->internal.bounce_buf = buf;
+	bdev_io->internal.bounce_len = len;
+	bdev_io->internal.orig_iovs = bdev_io->u.bdev.iovs;
+	bdev_io->internal.orig_iovcnt = bdev_io->u.bdev.iovcnt;
+	if (bdev_io->type != OSP_BDEV_IO_TYPE_READ) {
+		osp_iov_copy_to_buf(buf, len, bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt);
+	}
+	bdev_io->internal.bounce_iov.iov_base = buf;
+	bdev_io->internal.bounce_iov.iov_len = len;
+	bdev_io->u.bdev.iovs = &bdev_io->internal.bounce_iov;
+	bdev_io->u.bdev.iovcnt = 1;
+	bdev_io->internal.flags |= BDEV_IO_BOUNCED;
+	bdev_io_submit_module(bdev_io);
+}
+
+static void
+bdev_bounce_start(struct osp_bdev_io *bdev_io)
+{
+	size_t len = bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen;
+
+	if (len > OSP_BDEV_LARGE_BUF_MAX_SIZE) {
+		bdev_io_fail_deferred(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
+		return;
+	}
+	bdev_buf_get(bdev_io, len, bdev_bounce_buf_ready);
+}
+
+/* ---- compare emulation: read and memcmp ---- */
+
+static void
+bdev_compare_read_done(struct osp_bdev_io *child, bool success, void *arg)
+{
+	struct osp_bdev_io *bdev_io = arg;
+	int8_t status = child->internal.status;
+
+	bdev_io_release(child);
+	if (success) {
+		status = bdev_iov_cmp_buf(bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt,
+					  bdev_io->internal.u.cmp.buf,
+					  bdev_io->internal.u.cmp.len) == 0 ?
+			 OSP_BDEV_IO_STATUS_SUCCESS : OSP_BDEV_IO_STATUS_MISCOMPARE;
+	}
+	bdev_buf_put(bdev_io->internal.ch->mgmt, bdev_io->internal.u.cmp.buf,
+		     bdev_io->internal.u.cmp.len);
+	bdev_io->internal.u.cmp.buf = NULL;
+	bdev_io->internal.status = status;
+	bdev_io_done(bdev_io);
+}
+
+static void
+bdev_compare_submit_read(void *arg)
+{
+	struct osp_bdev_io *bdev_io = arg, *child;
+
+	child = bdev_io_get(bdev_io->internal.ch->mgmt);
+	if (child == NULL) {
+		bdev_io_wait_internal(bdev_io, bdev_compare_submit_read);
+		return;
+	}
+	bdev_child_init(child, bdev_io, OSP_BDEV_IO_TYPE_READ, bdev_io->u.bdev.offset_blocks,
+			bdev_io->u.bdev.num_blocks, bdev_compare_read_done);
+	child->internal.child_iovs[0].iov_base = bdev_io->internal.u.cmp.buf;
+	child->internal.child_iovs[0].iov_len = bdev_io->internal.u.cmp.len;
+	child->u.bdev.iovcnt = 1;
+	bdev_io_exec(child);
+}
+
+static void
+bdev_compare_buf_ready(struct osp_bdev_io *bdev_io, void *buf)
+{
+	bdev_io->internal.u.cmp.buf = buf;
+	bdev_io->internal.u.cmp.len = bdev_io->internal.buf_wait_len;
+	bdev_compare_submit_read(bdev_io);
+}
+
+static void
+bdev_compare_emulate(struct osp_bdev_io *bdev_io)
+{
+	size_t len = bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen;
+
+	if (len > OSP_BDEV_LARGE_BUF_MAX_SIZE) {
+		bdev_io_fail_deferred(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
+		return;
+	}
+	bdev_buf_get(bdev_io, len, bdev_compare_buf_ready);
+}
+
+/* ---- execution ---- */
+
+static void
+bdev_io_exec_got_buf(struct osp_bdev_io *bdev_io, void *buf)
+{
+	bdev_io->internal.buf = buf;
+	bdev_io->internal.buf_len = bdev_io->internal.buf_wait_len;
+	bdev_io->u.bdev.iovs[0].iov_base = buf;
+	bdev_io->u.bdev.iovs[0].iov_len = bdev_io->internal.buf_len;
+	bdev_io_exec(bdev_io);
+}
+
+/* Run bdev_io on its channel (the user's or the QoS thread's); user I/O or child. */
+static void
+bdev_io_exec(struct osp_bdev_io *bdev_io)
+{
+	struct osp_bdev_channel *ch = bdev_io->internal.ch;
+
+	if (osp_unlikely(ch->flags & BDEV_CH_FROZEN)) {
+		bdev_io_fail_deferred(bdev_io, OSP_BDEV_IO_STATUS_ABORTED);
+		return;
+	}
+	switch (bdev_io->type) {
+	case OSP_BDEV_IO_TYPE_READ:
+	case OSP_BDEV_IO_TYPE_WRITE:
+	case OSP_BDEV_IO_TYPE_COMPARE:
+		if (!(ch->flags & BDEV_CH_CHECK_IO) && bdev_ch_native(ch, bdev_io->type)) {
+			break;
+		}
+		if (bdev_io->type == OSP_BDEV_IO_TYPE_READ && bdev_io->u.bdev.iovcnt == 1 &&
+		    bdev_io->u.bdev.iovs[0].iov_base == NULL) {
+			/* The module gets the buffer itself, unless the layer splits. */
+			if (bdev_io_needs_split(bdev_io)) {
+				bdev_buf_get(bdev_io, bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen,
+					     bdev_io_exec_got_buf);
+				return;
+			}
+			break;
+		}
+		if (bdev_io_needs_split(bdev_io)) {
+			bdev_split_start(bdev_io, 0, bdev_io->type);
+			return;
+		}
+		if (bdev_io->type == OSP_BDEV_IO_TYPE_COMPARE &&
+		    !bdev_ch_native(ch, OSP_BDEV_IO_TYPE_COMPARE)) {
+			bdev_compare_emulate(bdev_io);
+			return;
+		}
+		if (bdev_io_needs_bounce(bdev_io)) {
+			bdev_bounce_start(bdev_io);
+			return;
+		}
+		break;
+	case OSP_BDEV_IO_TYPE_WRITE_ZEROES:
+		if (!bdev_ch_native(ch, OSP_BDEV_IO_TYPE_WRITE_ZEROES)) {
+			bdev_split_start(bdev_io, BDEV_SPLIT_ZEROES, OSP_BDEV_IO_TYPE_WRITE);
+			return;
+		}
+		break;
+	case OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE:
+		if (!bdev_ch_native(ch, OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE)) {
+			bdev_cw_exec(bdev_io);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	bdev_io_submit_module(bdev_io);
+}
+
+static bool
+bdev_io_type_writes(uint8_t type)
+{
+	return type == OSP_BDEV_IO_TYPE_WRITE || type == OSP_BDEV_IO_TYPE_WRITE_ZEROES ||
+	       type == OSP_BDEV_IO_TYPE_UNMAP;
+}
+
+static inline bool
+bdev_ranges_overlap(uint64_t o1, uint64_t n1, uint64_t o2, uint64_t n2)
+{
+	return o1 < o2 + n2 && o2 < o1 + n1;
+}
+
+static bool
+bdev_io_blocked_by_lock(const struct osp_bdev_channel *ch, const struct osp_bdev_io *bdev_io)
+{
+	uint32_t i;
+
+	if (!bdev_io_type_writes(bdev_io->type)) {
+		return false;
+	}
+	for (i = 0; i < ch->nranges; i++) {
+		const struct osp_bdev_io *l = ch->ranges[i];
+
+		if (bdev_ranges_overlap(bdev_io->u.bdev.offset_blocks, bdev_io->u.bdev.num_blocks,
+					l->u.bdev.offset_blocks, l->u.bdev.num_blocks)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+/* A user I/O past the lock stage: count it and send it on. */
+static void
+bdev_io_dispatch(struct osp_bdev_io *bdev_io)
+{
+	struct osp_bdev_channel *ch = bdev_io->internal.user_ch;
+
+	if (bdev_io->type == OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE &&
+	    !bdev_ch_native(ch, OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE)) {
+		bdev_cw_lock(bdev_io);
+		return;
+	}
+	bdev_io->internal.flags |= BDEV_IO_GEN;
+	bdev_io->internal.gen = ch->gen;
+	ch->gen_outstanding[ch->gen]++;
+	if (ch->flags & BDEV_CH_QOS) {
+		bdev_qos_submit(bdev_io);
+		return;
+	}
+	bdev_io_exec(bdev_io);
+}
+
+static void
+bdev_io_submit_slow(struct osp_bdev_io *bdev_io)
+{
+	struct osp_bdev_channel *ch = bdev_io->internal.ch;
+
+	if (bdev_io->type == OSP_BDEV_IO_TYPE_RESET) {
+		bdev_reset_start(bdev_io);
+		return;
+	}
+	if (ch->flags & BDEV_CH_FROZEN) {
+		bdev_io_fail_deferred(bdev_io, OSP_BDEV_IO_STATUS_ABORTED);
+		return;
+	}
+	if ((ch->flags & BDEV_CH_LOCKED) && bdev_io_blocked_by_lock(ch, bdev_io)) {
+		TAILQ_INSERT_TAIL(&ch->locked_io, bdev_io, internal.link.tq);
+		return;
+	}
+	bdev_io_dispatch(bdev_io);
+}
+
+/* Entry point of every user I/O, on the thread of its channel. */
+static inline void
+bdev_io_submit(struct osp_bdev_io *bdev_io)
+{
+	struct osp_bdev_channel *ch = bdev_io->internal.ch;
+	struct bdev_mgmt_channel *mgmt;
+
+	bdev_io->internal.submit_tsc = osp_get_ticks();
+	if (osp_likely((ch->flags & BDEV_CH_SUBMIT_SLOW) == 0 &&
+		       (ch->direct_types & (1u << bdev_io->type)))) {
+		mgmt = ch->mgmt;
+		bdev_io->internal.flags = BDEV_IO_GEN;
+		bdev_io->internal.gen = ch->gen;
+		ch->gen_outstanding[ch->gen]++;
+		ch->io_outstanding++;
+		mgmt->in_submit++;
+		bdev_io->bdev->fn_table->submit_request(ch->module_ch, bdev_io);
+		mgmt->in_submit--;
+		return;
+	}
+	bdev_io->internal.flags = 0;
+	mgmt = ch->mgmt;
+	/* Layer work may complete children inline: keep callbacks out of this call. */
+	mgmt->in_submit++;
+	bdev_io_submit_slow(bdev_io);
+	mgmt->in_submit--;
+}
+
+static inline struct osp_bdev_io *
+bdev_io_alloc(struct osp_bdev_desc *desc, struct osp_bdev_channel *ch, uint8_t type,
+	      osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	struct osp_bdev_io *bdev_io = bdev_io_get(ch->mgmt);
+
+	if (osp_unlikely(bdev_io == NULL)) {
+		return NULL;
+	}
+	bdev_io->bdev = desc->bdev;
+	bdev_io->type = type;
+	bdev_io->internal.cb = cb;
+	bdev_io->internal.cb_arg = cb_arg;
+	bdev_io->internal.ch = ch;
+	bdev_io->internal.user_ch = ch;
+	bdev_io->internal.desc = desc;
+	bdev_io->internal.status = OSP_BDEV_IO_STATUS_PENDING;
+	return bdev_io;
+}
+
+static inline int
+bdev_check_range(const struct osp_bdev *bdev, uint64_t offset, uint64_t num, bool allow_zero)
+{
+	if (osp_unlikely(offset + num < offset || offset + num > bdev->blockcnt ||
+			 (num == 0 && !allow_zero))) {
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static inline int
+bdev_check_desc(const struct osp_bdev_desc *desc, bool write)
+{
+	if (osp_unlikely(__atomic_load_n(&desc->removed, __ATOMIC_RELAXED))) {
+		return -ENODEV;
+	}
+	if (osp_unlikely(write && !desc->write)) {
+		return -EBADF;
+	}
+	return 0;
+}
+
+static inline int
+bdev_rw_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ioch, uint8_t type,
+	       void *buf, struct iovec *iov, int iovcnt, uint64_t offset, uint64_t num,
+	       osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	struct osp_bdev *bdev = desc->bdev;
+	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(ioch);
+	struct osp_bdev_io *bdev_io;
+	int rc;
+
+	rc = bdev_check_range(bdev, offset, num, false);
+	rc = rc ?: bdev_check_desc(desc, type != OSP_BDEV_IO_TYPE_READ &&
+				   type != OSP_BDEV_IO_TYPE_COMPARE);
+	if (osp_unlikely(rc != 0)) {
+		return rc;
+	}
+	if (osp_unlikely(bdev->write_unit_size > 1) && type == OSP_BDEV_IO_TYPE_WRITE &&
+	    (offset % bdev->write_unit_size != 0 || num % bdev->write_unit_size != 0)) {
+		return -EINVAL;
+	}
+	if (osp_unlikely(!(ch->direct_types & (1u << type))) &&
+	    !osp_bdev_io_type_supported(bdev, (enum osp_bdev_io_type)type)) {
+		return -ENOTSUP;
+	}
+	bdev_io = bdev_io_alloc(desc, ch, type, cb, cb_arg);
+	if (osp_unlikely(bdev_io == NULL)) {
+		return -ENOMEM;
+	}
+	if (iov == NULL || (iovcnt == 1 && iov[0].iov_base == NULL)) {
+		if (osp_unlikely(buf == NULL && iov == NULL && type != OSP_BDEV_IO_TYPE_READ)) {
+			bdev_io_put(ch->mgmt, bdev_io);
+			return -EINVAL;
+		}
+		bdev_io->u.bdev.iov.iov_base = iov != NULL ? NULL : buf;
+		bdev_io->u.bdev.iov.iov_len = num * bdev->blocklen;
+		bdev_io->u.bdev.iovs = &bdev_io->u.bdev.iov;
+		bdev_io->u.bdev.iovcnt = 1;
+		if (bdev_io->u.bdev.iov.iov_base == NULL &&
+		    (type != OSP_BDEV_IO_TYPE_READ ||
+		     bdev_io->u.bdev.iov.iov_len > OSP_BDEV_LARGE_BUF_MAX_SIZE)) {
+			/* The layer's buffers are no larger than that. */
+			bdev_io_put(ch->mgmt, bdev_io);
+			return -EINVAL;
+		}
+	} else {
+		if (osp_unlikely(iovcnt <= 0)) {
+			bdev_io_put(ch->mgmt, bdev_io);
+			return -EINVAL;
+		}
+		bdev_io->u.bdev.iovs = iov;
+		bdev_io->u.bdev.iovcnt = iovcnt;
+	}
+	bdev_io->u.bdev.offset_blocks = offset;
+	bdev_io->u.bdev.num_blocks = num;
+	bdev_io_submit(bdev_io);
+	return 0;
+}
+
+int
+osp_bdev_read_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ch, void *buf,
+		     uint64_t offset_blocks, uint64_t num_blocks,
+		     osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	return bdev_rw_blocks(desc, ch, OSP_BDEV_IO_TYPE_READ, buf, NULL, 0, offset_blocks,
+			      num_blocks, cb, cb_arg);
+}
+
+int
+osp_bdev_readv_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ch,
+		      struct iovec *iov, int iovcnt, uint64_t offset_blocks,
+		      uint64_t num_blocks, osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	if (iov == NULL) {
+		return -EINVAL;
+	}
+	return bdev_rw_blocks(desc, ch, OSP_BDEV_IO_TYPE_READ, NULL, iov, iovcnt, offset_blocks,
+			      num_blocks, cb, cb_arg);
+}
+
+int
+osp_bdev_write_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ch, void *buf,
+		      uint64_t offset_blocks, uint64_t num_blocks,
+		      osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	return bdev_rw_blocks(desc, ch, OSP_BDEV_IO_TYPE_WRITE, buf, NULL, 0, offset_blocks,
+			      num_blocks, cb, cb_arg);
+}
+
+int
+osp_bdev_writev_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ch,
+		       struct iovec *iov, int iovcnt, uint64_t offset_blocks,
+		       uint64_t num_blocks, osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	if (iov == NULL || (iovcnt == 1 && iov[0].iov_base == NULL)) {
+		return -EINVAL;
+	}
+	return bdev_rw_blocks(desc, ch, OSP_BDEV_IO_TYPE_WRITE, NULL, iov, iovcnt, offset_blocks,
+			      num_blocks, cb, cb_arg);
+}
+
+int
+osp_bdev_compare_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ch, void *buf,
+			uint64_t offset_blocks, uint64_t num_blocks,
+			osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	if (buf == NULL || !osp_bdev_io_type_supported(desc->bdev, OSP_BDEV_IO_TYPE_COMPARE)) {
+		return buf == NULL ? -EINVAL : -ENOTSUP;
+	}
+	return bdev_rw_blocks(desc, ch, OSP_BDEV_IO_TYPE_COMPARE, buf, NULL, 0, offset_blocks,
+			      num_blocks, cb, cb_arg);
+}
+
+int
+osp_bdev_comparev_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ch,
+			 struct iovec *iov, int iovcnt, uint64_t offset_blocks,
+			 uint64_t num_blocks, osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	if (iov == NULL || (iovcnt == 1 && iov[0].iov_base == NULL)) {
+		return -EINVAL;
+	}
+	if (!osp_bdev_io_type_supported(desc->bdev, OSP_BDEV_IO_TYPE_COMPARE)) {
+		return -ENOTSUP;
+	}
+	return bdev_rw_blocks(desc, ch, OSP_BDEV_IO_TYPE_COMPARE, NULL, iov, iovcnt,
+			      offset_blocks, num_blocks, cb, cb_arg);
+}
+
+/* I/O without data (write zeroes, unmap, flush, reset). */
+static int
+bdev_nodata_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ioch, uint8_t type,
+		   uint64_t offset, uint64_t num, osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(ioch);
+	struct osp_bdev_io *bdev_io;
+	int rc;
+
+	rc = bdev_check_range(desc->bdev, offset, num, type == OSP_BDEV_IO_TYPE_FLUSH ||
+			      type == OSP_BDEV_IO_TYPE_RESET);
+	rc = rc ?: bdev_check_desc(desc, type != OSP_BDEV_IO_TYPE_RESET);
+	if (rc != 0) {
+		return rc;
+	}
+	if (type != OSP_BDEV_IO_TYPE_RESET && !osp_bdev_io_type_supported(desc->bdev, type)) {
+		return -ENOTSUP;
+	}
+	if (type == OSP_BDEV_IO_TYPE_WRITE_ZEROES &&
+	    !(desc->bdev->internal->supported_types & (1u << OSP_BDEV_IO_TYPE_WRITE_ZEROES)) &&
+	    desc->bdev->blocklen > OSP_BDEV_LARGE_BUF_MAX_SIZE) {
+		return -ENOTSUP;
+	}
+	bdev_io = bdev_io_alloc(desc, ch, type, cb, cb_arg);
+	if (bdev_io == NULL) {
+		return -ENOMEM;
+	}
+	bdev_io->u.bdev.iovs = NULL;
+	bdev_io->u.bdev.iovcnt = 0;
+	bdev_io->u.bdev.fused_iovs = NULL;
+	bdev_io->u.bdev.fused_iovcnt = 0;
+	bdev_io->u.bdev.offset_blocks = offset;
+	bdev_io->u.bdev.num_blocks = num;
+	bdev_io_submit(bdev_io);
+	return 0;
+}
+
+int
+osp_bdev_write_zeroes_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ch,
+			     uint64_t offset_blocks, uint64_t num_blocks,
+			     osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	return bdev_nodata_blocks(desc, ch, OSP_BDEV_IO_TYPE_WRITE_ZEROES, offset_blocks,
+				  num_blocks, cb, cb_arg);
+}
+
+int
+osp_bdev_unmap_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ch,
+		      uint64_t offset_blocks, uint64_t num_blocks,
+		      osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	return bdev_nodata_blocks(desc, ch, OSP_BDEV_IO_TYPE_UNMAP, offset_blocks, num_blocks,
+				  cb, cb_arg);
+}
+
+int
+osp_bdev_flush_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ch,
+		      uint64_t offset_blocks, uint64_t num_blocks,
+		      osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	return bdev_nodata_blocks(desc, ch, OSP_BDEV_IO_TYPE_FLUSH, offset_blocks, num_blocks,
+				  cb, cb_arg);
+}
+
+int
+osp_bdev_reset(struct osp_bdev_desc *desc, struct osp_io_channel *ch,
+	       osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	return bdev_nodata_blocks(desc, ch, OSP_BDEV_IO_TYPE_RESET, 0, 0, cb, cb_arg);
+}
+
+int
+osp_bdev_comparev_and_writev_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ioch,
+				    struct iovec *compare_iov, int compare_iovcnt,
+				    struct iovec *write_iov, int write_iovcnt,
+				    uint64_t offset_blocks, uint64_t num_blocks,
+				    osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(ioch);
+	struct osp_bdev_io *bdev_io;
+	int rc;
+
+	if (compare_iov == NULL || write_iov == NULL || compare_iovcnt <= 0 || write_iovcnt <= 0) {
+		return -EINVAL;
+	}
+	rc = bdev_check_range(desc->bdev, offset_blocks, num_blocks, false);
+	rc = rc ?: bdev_check_desc(desc, true);
+	if (rc != 0) {
+		return rc;
+	}
+	if (!osp_bdev_io_type_supported(desc->bdev, OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE)) {
+		return -ENOTSUP;
+	}
+	bdev_io = bdev_io_alloc(desc, ch, OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE, cb, cb_arg);
+	if (bdev_io == NULL) {
+		return -ENOMEM;
+	}
+	bdev_io->u.bdev.iovs = compare_iov;
+	bdev_io->u.bdev.iovcnt = compare_iovcnt;
+	bdev_io->u.bdev.fused_iovs = write_iov;
+	bdev_io->u.bdev.fused_iovcnt = write_iovcnt;
+	bdev_io->u.bdev.offset_blocks = offset_blocks;
+	bdev_io->u.bdev.num_blocks = num_blocks;
+	bdev_io_submit(bdev_io);
+	return 0;
+}
+
+static int
+bdev_nvme_passthru(struct osp_bdev_desc *desc, struct osp_io_channel *ioch, uint8_t type,
+		   const struct osp_nvme_cmd *cmd, void *buf, size_t nbytes,
+		   osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(ioch);
+	struct osp_bdev_io *bdev_io;
+	int rc;
+
+	if (cmd == NULL || (nbytes > 0 && buf == NULL)) {
+		return -EINVAL;
+	}
+	rc = bdev_check_desc(desc, true);
+	if (rc != 0) {
+		return rc;
+	}
+	if (!osp_bdev_io_type_supported(desc->bdev, type)) {
+		return -ENOTSUP;
+	}
+	bdev_io = bdev_io_alloc(desc, ch, type, cb, cb_arg);
+	if (bdev_io == NULL) {
+		return -ENOMEM;
+	}
+	bdev_io->u.nvme_passthru.cmd = (struct osp_nvme_cmd *)(uintptr_t)cmd;
+	bdev_io->u.nvme_passthru.buf = buf;
+	bdev_io->u.nvme_passthru.nbytes = nbytes;
+	bdev_io->internal.nvme_cdw0 = 0;
+	bdev_io_submit(bdev_io);
+	return 0;
+}
+
+int
+osp_bdev_nvme_admin_passthru(struct osp_bdev_desc *desc, struct osp_io_channel *ch,
+			     const struct osp_nvme_cmd *cmd, void *buf, size_t nbytes,
+			     osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	return bdev_nvme_passthru(desc, ch, OSP_BDEV_IO_TYPE_NVME_ADMIN, cmd, buf, nbytes, cb,
+				  cb_arg);
+}
+
+int
+osp_bdev_nvme_io_passthru(struct osp_bdev_desc *desc, struct osp_io_channel *ch,
+			  const struct osp_nvme_cmd *cmd, void *buf, size_t nbytes,
+			  osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	return bdev_nvme_passthru(desc, ch, OSP_BDEV_IO_TYPE_NVME_IO, cmd, buf, nbytes, cb,
+				  cb_arg);
+}
+
+int
+osp_bdev_queue_io_wait(struct osp_bdev *bdev, struct osp_io_channel *ioch,
+		       struct osp_bdev_io_wait_entry *entry)
+{
+	struct osp_bdev_channel *ch;
+	struct bdev_mgmt_channel *mgmt;
+
+	if (bdev == NULL || ioch == NULL || entry == NULL || entry->cb_fn == NULL) {
+		return -EINVAL;
+	}
+	ch = osp_io_channel_get_ctx(ioch);
+	mgmt = ch->mgmt;
+	if (mgmt->io_cache_count > 0 || osp_ring_count(g_bdev.io_ring) > 0) {
+		return -EINVAL;
+	}
+	entry->bdev = bdev;
+	TAILQ_INSERT_TAIL(&mgmt->io_wait_queue, entry, link);
+	return 0;
+}
+
+/* ---- buffers for modules ---- */
+
+static void
+bdev_io_get_buf_done(struct osp_bdev_io *bdev_io, void *buf)
+{
+	bdev_io->internal.buf = buf;
+	bdev_io->internal.buf_len = bdev_io->internal.buf_wait_len;
+	bdev_io->u.bdev.iovs[0].iov_base = buf;
+	bdev_io->u.bdev.iovs[0].iov_len = bdev_io->internal.buf_len;
+	bdev_io->internal.get_buf_cb(bdev_io->internal.ch->module_ch, bdev_io, true);
+}
+
+void
+osp_bdev_io_get_buf(struct osp_bdev_io *bdev_io, osp_bdev_io_get_buf_cb cb, uint64_t len)
+{
+	struct osp_io_channel *mch = bdev_io->internal.ch->module_ch;
+
+	if (bdev_io->u.bdev.iovs != NULL && bdev_io->u.bdev.iovcnt > 0 &&
+	    bdev_io->u.bdev.iovs[0].iov_base != NULL) {
+		cb(mch, bdev_io, true);
+		return;
+	}
+	if (len > OSP_BDEV_LARGE_BUF_MAX_SIZE || bdev_io->u.bdev.iovs == NULL ||
+	    bdev_io->u.bdev.iovcnt <= 0) {
+		cb(mch, bdev_io, false);
+		return;
+	}
+	bdev_io->internal.get_buf_cb = cb;
+	bdev_buf_get(bdev_io, (size_t)len, bdev_io_get_buf_done);
+}
+
+/* ---- resubmission for virtual bdevs ---- */
+
+static void
+bdev_resubmit_buf_cb(struct osp_io_channel *mch, struct osp_bdev_io *bdev_io, bool success)
+{
+	__typeof__(bdev_io->internal.u.resubmit) r = bdev_io->internal.u.resubmit;
+	int rc;
+
+	if (!success) {
+		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
+		return;
+	}
+	rc = osp_bdev_readv_blocks(r.desc, r.ch, bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt,
+				   bdev_io->u.bdev.offset_blocks + r.offset_shift,
+				   bdev_io->u.bdev.num_blocks, r.cb, r.cb_arg);
+	if (rc != 0) {
+		osp_bdev_io_complete(bdev_io, rc == -ENOMEM ? OSP_BDEV_IO_STATUS_NOMEM :
+				     OSP_BDEV_IO_STATUS_FAILED);
+	}
+}
+
+int
+osp_bdev_io_resubmit_to(struct osp_bdev_io *bdev_io, struct osp_bdev_desc *base_desc,
+			struct osp_io_channel *base_ch, uint64_t offset_shift,
+			osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	uint64_t off = bdev_io->u.bdev.offset_blocks + offset_shift;
+	uint64_t n = bdev_io->u.bdev.num_blocks;
+
+	switch (bdev_io->type) {
+	case OSP_BDEV_IO_TYPE_READ:
+		if (bdev_io->u.bdev.iovcnt == 1 && bdev_io->u.bdev.iovs[0].iov_base == NULL) {
+			/* The data must land in this I/O's buffer, not the base I/O's. */
+			bdev_io->internal.u.resubmit.desc = base_desc;
+			bdev_io->internal.u.resubmit.ch = base_ch;
+			bdev_io->internal.u.resubmit.offset_shift = offset_shift;
+			bdev_io->internal.u.resubmit.cb = cb;
+			bdev_io->internal.u.resubmit.cb_arg = cb_arg;
+			osp_bdev_io_get_buf(bdev_io, bdev_resubmit_buf_cb, n * bdev_io->bdev->blocklen);
+			return 0;
+		}
+		return osp_bdev_readv_blocks(base_desc, base_ch, bdev_io->u.bdev.iovs,
+					     bdev_io->u.bdev.iovcnt, off, n, cb, cb_arg);
+	case OSP_BDEV_IO_TYPE_WRITE:
+		return osp_bdev_writev_blocks(base_desc, base_ch, bdev_io->u.bdev.iovs,
+					      bdev_io->u.bdev.iovcnt, off, n, cb, cb_arg);
+	case OSP_BDEV_IO_TYPE_COMPARE:
+		return osp_bdev_comparev_blocks(base_desc, base_ch, bdev_io->u.bdev.iovs,
+						bdev_io->u.bdev.iovcnt, off, n, cb, cb_arg);
+	case OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE:
+		return osp_bdev_comparev_and_writev_blocks(base_desc, base_ch, bdev_io->u.bdev.iovs,
+				bdev_io->u.bdev.iovcnt, bdev_io->u.bdev.fused_iovs,
+				bdev_io->u.bdev.fused_iovcnt, off, n, cb, cb_arg);
+	case OSP_BDEV_IO_TYPE_WRITE_ZEROES:
+		return osp_bdev_write_zeroes_blocks(base_desc, base_ch, off, n, cb, cb_arg);
+	case OSP_BDEV_IO_TYPE_UNMAP:
+		return osp_bdev_unmap_blocks(base_desc, base_ch, off, n, cb, cb_arg);
+	case OSP_BDEV_IO_TYPE_FLUSH:
+		return osp_bdev_flush_blocks(base_desc, base_ch, off, n, cb, cb_arg);
+	case OSP_BDEV_IO_TYPE_RESET:
+		return osp_bdev_reset(base_desc, base_ch, cb, cb_arg);
+	case OSP_BDEV_IO_TYPE_NVME_ADMIN:
+		return osp_bdev_nvme_admin_passthru(base_desc, base_ch, bdev_io->u.nvme_passthru.cmd,
+						    bdev_io->u.nvme_passthru.buf,
+						    bdev_io->u.nvme_passthru.nbytes, cb, cb_arg);
+	case OSP_BDEV_IO_TYPE_NVME_IO:
+		return osp_bdev_nvme_io_passthru(base_desc, base_ch, bdev_io->u.nvme_passthru.cmd,
+						 bdev_io->u.nvme_passthru.buf,
+						 bdev_io->u.nvme_passthru.nbytes, cb, cb_arg);
+	default:
+		return -EINVAL;
+	}
+}
+
+/* ---- compare-and-write emulation and LBA range locks ---- */
+
+static void
+bdev_cw_write_done(struct osp_bdev_io *child, bool success, void *arg)
+{
+	struct osp_bdev_io *bdev_io = arg;
+
+	bdev_io->internal.status = child->internal.status;
+	bdev_io_release(child);
+	bdev_io_done(bdev_io);
+}
+
+static void
+bdev_cw_submit_write(void *arg)
+{
+	struct osp_bdev_io *bdev_io = arg, *child;
+
+	child = bdev_io_get(bdev_io->internal.ch->mgmt);
+	if (child == NULL) {
+		bdev_io_wait_internal(bdev_io, bdev_cw_submit_write);
+		return;
+	}
+	bdev_child_init(child, bdev_io, OSP_BDEV_IO_TYPE_WRITE, bdev_io->u.bdev.offset_blocks,
+			bdev_io->u.bdev.num_blocks, bdev_cw_write_done);
+	child->u.bdev.iovs = bdev_io->u.bdev.fused_iovs;
+	child->u.bdev.iovcnt = bdev_io->u.bdev.fused_iovcnt;
+	bdev_io_exec(child);
+}
+
+static void
+bdev_cw_compare_done(struct osp_bdev_io *child, bool success, void *arg)
+{
+	struct osp_bdev_io *bdev_io = arg;
+
+	bdev_io->internal.status = child->internal.status;
+	bdev_io_release(child);
+	if (!success) {
+		bdev_io_done(bdev_io);
+		return;
+	}
+	bdev_cw_submit_write(bdev_io);
+}
+
+/* Runs with the range locked, on the executing channel. */
+static void
+bdev_cw_exec(void *arg)
+{
+	struct osp_bdev_io *bdev_io = arg, *child;
+
+	child = bdev_io_get(bdev_io->internal.ch->mgmt);
+	if (child == NULL) {
+		bdev_io_wait_internal(bdev_io, bdev_cw_exec);
+		return;
+	}
+	bdev_child_init(child, bdev_io, OSP_BDEV_IO_TYPE_COMPARE, bdev_io->u.bdev.offset_blocks,
+			bdev_io->u.bdev.num_blocks, bdev_cw_compare_done);
+	child->u.bdev.iovs = bdev_io->u.bdev.iovs;
+	child->u.bdev.iovcnt = bdev_io->u.bdev.iovcnt;
+	bdev_io_exec(child);
+}
+
+static bool
+bdev_lock_conflicts(struct bdev_io_tailq *list, const struct osp_bdev_io *lock,
+		    const struct osp_bdev_io *stop)
+{
+	const struct osp_bdev_io *l;
+
+	TAILQ_FOREACH(l, list, internal.u.lock.link) {
+		if (l == stop) {
+			break;
+		}
+		if (l != lock && bdev_ranges_overlap(l->u.bdev.offset_blocks, l->u.bdev.num_blocks,
+						     lock->u.bdev.offset_blocks,
+						     lock->u.bdev.num_blocks)) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static bool
+bdev_channel_has_range(const struct osp_bdev_channel *ch, const struct osp_bdev_io *lock)
+{
+	uint32_t i;
+
+	for (i = 0; i < ch->nranges; i++) {
+		if (ch->ranges[i] == lock) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static int
+bdev_channel_add_range(struct osp_bdev_channel *ch, struct osp_bdev_io *lock)
+{
+	if (ch->nranges == ch->ranges_cap) {
+		uint32_t cap = ch->ranges_cap ? ch->ranges_cap * 2 : 4;
+		struct osp_bdev_io **r = realloc(ch->ranges, cap * sizeof(*r));
+
+		if (r == NULL) {
+			return -ENOMEM;
+		}
+		ch->ranges = r;
+		ch->ranges_cap = cap;
+	}
+	ch->ranges[ch->nranges++] = lock;
+	ch->flags |= BDEV_CH_LOCKED;
+	return 0;
+}
+
+/* Wait for the I/O counted in ch's current generation; new I/O goes to the other one. */
+static void
+bdev_lock_drain_begin(struct osp_bdev_channel *ch, struct osp_bdev_io *lock)
+{
+	if (ch->gen_outstanding[ch->gen] == 0) {
+		osp_for_each_channel_continue(lock->internal.u.lock.iter, 0);
+		return;
+	}
+	ch->drain_gen = ch->gen;
+	ch->gen ^= 1;
+	ch->drain_owner = lock;
+	ch->flags |= BDEV_CH_DRAIN;
+}
+
+static void
+bdev_channel_drain_check(struct osp_bdev_channel *ch)
+{
+	struct osp_bdev_io *lock;
+	struct osp_io_channel_iter *it;
+
+	for (;;) {
+		if (ch->drain_owner != NULL) {
+			if (ch->gen_outstanding[ch->drain_gen] != 0) {
+				break;
+			}
+			lock = ch->drain_owner;
+			ch->drain_owner = NULL;
+			osp_for_each_channel_continue(lock->internal.u.lock.iter, 0);
+		}
+		lock = STAILQ_FIRST(&ch->drain_waiters);
+		if (lock == NULL) {
+			break;
+		}
+		STAILQ_REMOVE_HEAD(&ch->drain_waiters, internal.u.lock.drain_link);
+		bdev_lock_drain_begin(ch, lock);
+	}
+	if (ch->reset_iter != NULL && ch->gen_outstanding[0] + ch->gen_outstanding[1] == 0) {
+		it = ch->reset_iter;
+		ch->reset_iter = NULL;
+		osp_for_each_channel_continue(it, 0);
+	}
+	if (ch->drain_owner == NULL && ch->reset_iter == NULL &&
+	    STAILQ_EMPTY(&ch->drain_waiters)) {
+		ch->flags &= ~BDEV_CH_DRAIN;
+	}
+}
+
+static void
+bdev_lock_add_step(struct osp_io_channel_iter *i)
+{
+	struct osp_bdev_io *lock = osp_io_channel_iter_get_ctx(i);
+	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(i));
+
+	if (bdev_channel_has_range(ch, lock)) {
+		/* Copied when the channel was created: all its I/O was checked against it. */
+		osp_for_each_channel_continue(i, 0);
+		return;
+	}
+	if (bdev_channel_add_range(ch, lock) != 0) {
+		osp_for_each_channel_continue(i, -ENOMEM);
+		return;
+	}
+	lock->internal.u.lock.iter = i;
+	if (ch->drain_owner != NULL) {
+		STAILQ_INSERT_TAIL(&ch->drain_waiters, lock, internal.u.lock.drain_link);
+		return;
+	}
+	bdev_lock_drain_begin(ch, lock);
+}
+
+static void
+bdev_lock_add_done(struct osp_io_channel_iter *i, int status)
+{
+	struct osp_bdev_io *bdev_io = osp_io_channel_iter_get_ctx(i);
+	struct osp_bdev_channel *ch = bdev_io->internal.user_ch;
+
+	bdev_io->internal.flags |= BDEV_IO_LOCKED;
+	if (status != 0) {
+		OSP_ERRLOG("bdev %s: cannot lock blocks %" PRIu64 "+%" PRIu64 ": %d\n",
+			   bdev_io->bdev->name, bdev_io->u.bdev.offset_blocks,
+			   bdev_io->u.bdev.num_blocks, status);
+		bdev_io->internal.status = OSP_BDEV_IO_STATUS_FAILED;
+		bdev_io_complete_user(bdev_io);
+		return;
+	}
+	bdev_io->internal.flags |= BDEV_IO_GEN;
+	bdev_io->internal.gen = ch->gen;
+	ch->gen_outstanding[ch->gen]++;
+	if (ch->flags & BDEV_CH_QOS) {
+		bdev_qos_submit(bdev_io);
+		return;
+	}
+	bdev_io_exec(bdev_io);
+}
+
+static void
+bdev_lock_propagate(void *arg)
+{
+	struct osp_bdev_io *bdev_io = arg;
+
+	osp_for_each_channel(bdev_io->bdev, bdev_lock_add_step, bdev_io, bdev_lock_add_done);
+}
+
+static void
+bdev_cw_lock(struct osp_bdev_io *bdev_io)
+{
+	struct osp_bdev_internal *in = bdev_io->bdev->internal;
+
+	bdev_io->internal.u.lock.thread = bdev_io->internal.user_ch->thread;
+	bdev_io->internal.u.lock.releasing = false;
+	bdev_io->internal.u.lock.iter = NULL;
+	pthread_mutex_lock(&in->mutex);
+	if (bdev_lock_conflicts(&in->locked_ranges, bdev_io, NULL) ||
+	    bdev_lock_conflicts(&in->pending_locks, bdev_io, NULL)) {
+		TAILQ_INSERT_TAIL(&in->pending_locks, bdev_io, internal.u.lock.link);
+		pthread_mutex_unlock(&in->mutex);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&in->locked_ranges, bdev_io, internal.u.lock.link);
+	pthread_mutex_unlock(&in->mutex);
+	bdev_lock_propagate(bdev_io);
+}
+
+static void
+bdev_lock_remove_step(struct osp_io_channel_iter *i)
+{
+	struct osp_bdev_io *lock = osp_io_channel_iter_get_ctx(i), *w;
+	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(i));
+	struct bdev_io_tailq waiting;
+	uint32_t k;
+
+	for (k = 0; k < ch->nranges; k++) {
+		if (ch->ranges[k] == lock) {
+			ch->ranges[k] = ch->ranges[--ch->nranges];
+			break;
+		}
+	}
+	if (ch->nranges == 0) {
+		ch->flags &= ~BDEV_CH_LOCKED;
+	}
+	TAILQ_INIT(&waiting);
+	TAILQ_CONCAT(&waiting, &ch->locked_io, internal.link.tq);
+	while ((w = TAILQ_FIRST(&waiting)) != NULL) {
+		TAILQ_REMOVE(&waiting, w, internal.link.tq);
+		if (bdev_io_blocked_by_lock(ch, w)) {
+			TAILQ_INSERT_TAIL(&ch->locked_io, w, internal.link.tq);
+		} else {
+			bdev_io_dispatch(w);
+		}
+	}
+	osp_for_each_channel_continue(i, 0);
+}
+
+static void
+bdev_lock_remove_done(struct osp_io_channel_iter *i, int status)
+{
+	struct osp_bdev_io *bdev_io = osp_io_channel_iter_get_ctx(i), *p, *tmp;
+	struct osp_bdev_internal *in = bdev_io->bdev->internal;
+
+	pthread_mutex_lock(&in->mutex);
+	TAILQ_REMOVE(&in->locked_ranges, bdev_io, internal.u.lock.link);
+	TAILQ_FOREACH_SAFE(p, &in->pending_locks, internal.u.lock.link, tmp) {
+		if (bdev_lock_conflicts(&in->locked_ranges, p, NULL) ||
+		    bdev_lock_conflicts(&in->pending_locks, p, p)) {
+			continue;
+		}
+		TAILQ_REMOVE(&in->pending_locks, p, internal.u.lock.link);
+		TAILQ_INSERT_TAIL(&in->locked_ranges, p, internal.u.lock.link);
+		if (osp_thread_send_msg(p->internal.u.lock.thread, bdev_lock_propagate, p) != 0) {
+			OSP_ERRLOG("cannot start a range lock of bdev %s\n", p->bdev->name);
+		}
+	}
+	pthread_mutex_unlock(&in->mutex);
+	bdev_io->internal.flags &= ~BDEV_IO_LOCKED;
+	bdev_io_finish(bdev_io);
+}
+
+static void
+bdev_lock_release(struct osp_bdev_io *bdev_io)
+{
+	struct osp_bdev_internal *in = bdev_io->bdev->internal;
+
+	pthread_mutex_lock(&in->mutex);
+	bdev_io->internal.u.lock.releasing = true;
+	pthread_mutex_unlock(&in->mutex);
+	osp_for_each_channel(bdev_io->bdev, bdev_lock_remove_step, bdev_io,
+			     bdev_lock_remove_done);
+}
+
+/* ---- reset ---- */
+
+static void
+bdev_abort_list(struct bdev_io_tailq *list)
+{
+	struct osp_bdev_io *bdev_io;
+
+	while ((bdev_io = TAILQ_FIRST(list)) != NULL) {
+		TAILQ_REMOVE(list, bdev_io, internal.link.tq);
+		bdev_io->internal.status = OSP_BDEV_IO_STATUS_ABORTED;
+		bdev_io_done(bdev_io);
+	}
+}
+
+static void
+bdev_reset_freeze_step(struct osp_io_channel_iter *i)
+{
+	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(i));
+	struct bdev_io_tailq list;
+
+	ch->flags |= BDEV_CH_FROZEN;
+	TAILQ_INIT(&list);
+	TAILQ_CONCAT(&list, &ch->nomem_io, internal.link.tq);
+	ch->flags &= ~BDEV_CH_NOMEM;
+	osp_poller_unregister(&ch->nomem_poller);
+	bdev_abort_list(&list);
+	TAILQ_CONCAT(&list, &ch->locked_io, internal.link.tq);
+	bdev_abort_list(&list);
+	if (ch->qos_owned != NULL) {
+		TAILQ_CONCAT(&list, &ch->qos_owned->queued, internal.link.tq);
+		bdev_abort_list(&list);
+	}
+	osp_for_each_channel_continue(i, 0);
+}
+
+static void
+bdev_reset_drain_step(struct osp_io_channel_iter *i)
+{
+	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(i));
+
+	if (ch->gen_outstanding[0] + ch->gen_outstanding[1] == 0) {
+		osp_for_each_channel_continue(i, 0);
+		return;
+	}
+	ch->reset_iter = i;
+	ch->flags |= BDEV_CH_DRAIN;
+}
+
+static void bdev_reset_finish(struct osp_bdev_io *bdev_io);
+
+/* Release a drain parked on this channel (the drain iteration is always ahead of us). */
+static void
+bdev_reset_force_step(struct osp_io_channel_iter *i)
+{
+	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(i));
+	struct osp_io_channel_iter *it = ch->reset_iter;
+
+	if (it != NULL && osp_io_channel_iter_get_ctx(it) == osp_io_channel_iter_get_ctx(i)) {
+		ch->reset_iter = NULL;
+		if (ch->drain_owner == NULL && STAILQ_EMPTY(&ch->drain_waiters)) {
+			ch->flags &= ~BDEV_CH_DRAIN;
+		}
+		osp_for_each_channel_continue(it, 0);
+	}
+	osp_for_each_channel_continue(i, 0);
+}
+
+static int
+bdev_reset_drain_timeout(void *arg)
+{
+	struct osp_bdev_io *bdev_io = arg;
+
+	OSP_WARNLOG("bdev %s: I/O still outstanding %u s into a reset: resetting anyway\n",
+		    bdev_io->bdev->name, BDEV_RESET_DRAIN_TIMEOUT_US / 1000000);
+	osp_poller_unregister(&bdev_io->internal.u.reset.drain_timer);
+	osp_for_each_channel(bdev_io->bdev, bdev_reset_force_step, bdev_io, NULL);
+	return OSP_POLLER_BUSY;
+}
+
+static void
+bdev_reset_drain_done(struct osp_io_channel_iter *i, int status)
+{
+	struct osp_bdev_io *bdev_io = osp_io_channel_iter_get_ctx(i);
+
+	osp_poller_unregister(&bdev_io->internal.u.reset.drain_timer);
+	bdev_io->internal.ch = bdev_io->internal.user_ch;
+	if (status != 0) {
+		bdev_io->internal.status = OSP_BDEV_IO_STATUS_FAILED;
+		bdev_reset_finish(bdev_io);
+		return;
+	}
+	if (!(bdev_io->bdev->internal->supported_types & (1u << OSP_BDEV_IO_TYPE_RESET))) {
+		/* Nothing to reset in the module: aborting and draining was the reset. */
+		bdev_io->internal.status = OSP_BDEV_IO_STATUS_SUCCESS;
+		bdev_reset_finish(bdev_io);
+		return;
+	}
+	bdev_io_submit_module(bdev_io);
+}
+
+static void
+bdev_reset_freeze_done(struct osp_io_channel_iter *i, int status)
+{
+	struct osp_bdev_io *bdev_io = osp_io_channel_iter_get_ctx(i);
+
+	if (status != 0) {
+		bdev_io->internal.status = OSP_BDEV_IO_STATUS_FAILED;
+		bdev_reset_finish(bdev_io);
+		return;
+	}
+	bdev_io->internal.u.reset.drain_timer = OSP_POLLER_REGISTER(bdev_reset_drain_timeout,
+						bdev_io, g_bdev_reset_drain_timeout_us);
+	osp_for_each_channel(bdev_io->bdev, bdev_reset_drain_step, bdev_io, bdev_reset_drain_done);
+}
+
+static void
+bdev_reset_queued_complete(void *arg)
+{
+	bdev_io_complete_user(arg);
+}
+
+static void
+bdev_reset_unfreeze_step(struct osp_io_channel_iter *i)
+{
+	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(i));
+
+	ch->flags &= ~BDEV_CH_FROZEN;
+	osp_for_each_channel_continue(i, 0);
+}
+
+static void
+bdev_reset_unfreeze_done(struct osp_io_channel_iter *i, int status)
+{
+	struct osp_bdev_io *bdev_io = osp_io_channel_iter_get_ctx(i), *q;
+	struct osp_bdev_internal *in = bdev_io->bdev->internal;
+	struct bdev_io_tailq queued;
+
+	TAILQ_INIT(&queued);
+	pthread_mutex_lock(&in->mutex);
+	in->reset_in_progress = NULL;
+	TAILQ_CONCAT(&queued, &in->queued_resets, internal.link.tq);
+	pthread_mutex_unlock(&in->mutex);
+	while ((q = TAILQ_FIRST(&queued)) != NULL) {
+		TAILQ_REMOVE(&queued, q, internal.link.tq);
+		q->internal.status = bdev_io->internal.status;
+		if (osp_thread_send_msg(q->internal.user_ch->thread, bdev_reset_queued_complete,
+					q) != 0) {
+			OSP_ERRLOG("cannot complete a queued reset of bdev %s\n", q->bdev->name);
+		}
+	}
+	bdev_io_complete_user(bdev_io);
+}
+
+static void
+bdev_reset_finish(struct osp_bdev_io *bdev_io)
+{
+	struct osp_bdev_internal *in = bdev_io->bdev->internal;
+
+	pthread_mutex_lock(&in->mutex);
+	in->reset_frozen = false;
+	pthread_mutex_unlock(&in->mutex);
+	osp_for_each_channel(bdev_io->bdev, bdev_reset_unfreeze_step, bdev_io,
+			     bdev_reset_unfreeze_done);
+}
+
+static void
+bdev_reset_module_done(struct osp_bdev_io *bdev_io)
+{
+	bdev_reset_finish(bdev_io);
+}
+
+static void
+bdev_reset_start(struct osp_bdev_io *bdev_io)
+{
+	struct osp_bdev_internal *in = bdev_io->bdev->internal;
+
+	bdev_io->internal.flags = BDEV_IO_RESET;
+	pthread_mutex_lock(&in->mutex);
+	if (in->reset_in_progress != NULL) {
+		TAILQ_INSERT_TAIL(&in->queued_resets, bdev_io, internal.link.tq);
+		pthread_mutex_unlock(&in->mutex);
+		return;
+	}
+	in->reset_in_progress = bdev_io;
+	in->reset_frozen = true;
+	pthread_mutex_unlock(&in->mutex);
+	osp_for_each_channel(bdev_io->bdev, bdev_reset_freeze_step, bdev_io,
+			     bdev_reset_freeze_done);
+}
+
+/* ---- QoS ---- */
+
+static void
+bdev_qos_free(struct bdev_qos *qos)
+{
+	qos->ch->qos_owned = NULL;
+	osp_put_io_channel(qos->ioch);
+	free(qos);
+}
+
+/* a * b, saturated well below INT64_MAX so that sums of two cannot overflow. */
+static inline int64_t
+bdev_qos_mul(uint64_t a, uint64_t b)
+{
+	__int128 r = (__int128)a * b;
+
+	return r > INT64_MAX / 4 ? INT64_MAX / 4 : (int64_t)r;
+}
+
+static bool
+bdev_qos_try(struct bdev_qos *qos, const struct osp_bdev_io *bdev_io)
+{
+	int64_t cost[OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES] = {0};
+	int64_t hz = (int64_t)osp_get_ticks_hz();
+	int64_t bytes_cost;
+	bool rd = false, wr = false;
+	int t;
+
+	switch (bdev_io->type) {
+	case OSP_BDEV_IO_TYPE_READ:
+	case OSP_BDEV_IO_TYPE_COMPARE:
+		rd = true;
+		break;
+	case OSP_BDEV_IO_TYPE_WRITE:
+	case OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE:
+		wr = true;
+		break;
+	case OSP_BDEV_IO_TYPE_UNMAP:
+	case OSP_BDEV_IO_TYPE_WRITE_ZEROES:
+		break;
+	default:
+		return true;	/* flush, passthru: not limited */
+	}
+	bytes_cost = bdev_qos_mul(bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen,
+				  (uint64_t)hz);
+	if (qos->limits[OSP_BDEV_QOS_RW_IOPS_RATE_LIMIT]) {
+		cost[OSP_BDEV_QOS_RW_IOPS_RATE_LIMIT] = hz;
+	}
+	if (qos->limits[OSP_BDEV_QOS_RW_BPS_RATE_LIMIT] && (rd || wr)) {
+		cost[OSP_BDEV_QOS_RW_BPS_RATE_LIMIT] = bytes_cost;
+	}
+	if (qos->limits[OSP_BDEV_QOS_R_BPS_RATE_LIMIT] && rd) {
+		cost[OSP_BDEV_QOS_R_BPS_RATE_LIMIT] = bytes_cost;
+	}
+	if (qos->limits[OSP_BDEV_QOS_W_BPS_RATE_LIMIT] && wr) {
+		cost[OSP_BDEV_QOS_W_BPS_RATE_LIMIT] = bytes_cost;
+	}
+	for (t = 0; t < OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES; t++) {
+		if (cost[t] != 0 && qos->credit[t] <= 0) {
+			return false;
+		}
+	}
+	for (t = 0; t < OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES; t++) {
+		qos->credit[t] -= cost[t];
+	}
+	return true;
+}
+
+static void
+bdev_qos_dispatch(struct bdev_qos *qos)
+{
+	struct osp_bdev_io *bdev_io;
+
+	while ((bdev_io = TAILQ_FIRST(&qos->queued)) != NULL) {
+		if (!qos->disabling && !bdev_qos_try(qos, bdev_io)) {
+			break;
+		}
+		TAILQ_REMOVE(&qos->queued, bdev_io, internal.link.tq);
+		bdev_io_exec(bdev_io);
+	}
+}
+
+/* Credit accrues with time, up to one time slice's worth. */
+static void
+bdev_qos_refill(struct bdev_qos *qos, uint64_t now)
+{
+	uint64_t elapsed = now > qos->last_tsc ? now - qos->last_tsc : 0;
+	int64_t cap;
+	int t;
+
+	qos->last_tsc = now;
+	elapsed = OSP_MIN(elapsed, qos->slice_ticks);
+	for (t = 0; t < OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES; t++) {
+		if (qos->limits[t] == 0) {
+			qos->credit[t] = 0;
+			continue;
+		}
+		cap = bdev_qos_mul(qos->limits[t], qos->slice_ticks);
+		qos->credit[t] = OSP_MIN(cap, qos->credit[t] + bdev_qos_mul(qos->limits[t], elapsed));
+	}
+}
+
+static int
+bdev_qos_poll(void *arg)
+{
+	struct bdev_qos *qos = arg;
+	bool busy = !TAILQ_EMPTY(&qos->queued);
+
+	bdev_qos_refill(qos, osp_thread_get_last_tsc(NULL));
+	bdev_qos_dispatch(qos);
+	return busy ? OSP_POLLER_BUSY : OSP_POLLER_IDLE;
+}
+
+static void
+bdev_qos_queue(struct bdev_qos *qos, struct osp_bdev_io *bdev_io)
+{
+	if (qos->disabling) {
+		bdev_io_exec(bdev_io);
+		return;
+	}
+	TAILQ_INSERT_TAIL(&qos->queued, bdev_io, internal.link.tq);
+	bdev_qos_dispatch(qos);
+}
+
+static void
+bdev_qos_receive_msg(void *arg)
+{
+	struct osp_bdev_io *bdev_io = arg;
+	struct bdev_qos *qos = bdev_io->internal.ch->qos_owned;
+
+	qos->inflight++;
+	bdev_qos_queue(qos, bdev_io);
+}
+
+/* On the user's thread: send the I/O to the QoS thread (or queue it here if that is us). */
+static void
+bdev_qos_submit(struct osp_bdev_io *bdev_io)
+{
+	struct osp_bdev_channel *ch = bdev_io->internal.user_ch;
+	struct bdev_qos *qos = ch->qos;
+
+	if (qos->thread == ch->thread) {
+		bdev_qos_queue(qos, bdev_io);
+		return;
+	}
+	bdev_io->internal.ch = qos->ch;
+	bdev_io->internal.flags |= BDEV_IO_FUNNELED;
+	if (osp_thread_send_msg(qos->thread, bdev_qos_receive_msg, bdev_io) != 0) {
+		/* Cannot reach the QoS thread: run the I/O here, unlimited. */
+		bdev_io->internal.ch = ch;
+		bdev_io->internal.flags &= ~BDEV_IO_FUNNELED;
+		bdev_io_exec(bdev_io);
+	}
+}
+
+static void
+bdev_qos_complete_msg(void *arg)
+{
+	bdev_io_complete_user(arg);
+}
+
+/* On the QoS thread: a funneled I/O is done; send it back. */
+static void
+bdev_qos_io_done(struct osp_bdev_io *bdev_io)
+{
+	struct bdev_qos *qos = bdev_io->internal.ch->qos_owned;
+
+	bdev_io->internal.flags &= ~BDEV_IO_FUNNELED;
+	bdev_io->internal.ch = bdev_io->internal.user_ch;
+	if (osp_thread_send_msg(bdev_io->internal.user_ch->thread, bdev_qos_complete_msg,
+				bdev_io) != 0) {
+		OSP_ERRLOG("bdev %s: cannot send a completion back to thread %s\n",
+			   bdev_io->bdev->name, osp_thread_get_name(bdev_io->internal.user_ch->thread));
+	}
+	qos->inflight--;
+	if (qos->torn_down && qos->inflight == 0) {
+		bdev_qos_free(qos);
+	}
+}
+
+/* On the QoS thread: stop limiting and free once nothing funneled is left. */
+static void
+bdev_qos_teardown(struct bdev_qos *qos)
+{
+	qos->disabling = true;
+	bdev_qos_dispatch(qos);
+	osp_poller_unregister(&qos->poller);
+	qos->torn_down = true;
+	if (qos->inflight == 0) {
+		bdev_qos_free(qos);
+	}
+}
+
+static void
+bdev_qos_teardown_msg(void *arg)
+{
+	bdev_qos_teardown(arg);
+}
+
+static void
+bdev_qos_release(struct bdev_qos *qos)
+{
+	qos->disabling = true;
+	if (osp_thread_send_msg(qos->thread, bdev_qos_teardown_msg, qos) != 0) {
+		OSP_ERRLOG("cannot tear down QoS of bdev %s\n", qos->bdev->name);
+	}
+}
+
+struct bdev_qos_set_ctx {
+	struct osp_bdev *bdev;
+	uint64_t limits[OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES];
+	void (*cb)(void *cb_arg, int status);
+	void *cb_arg;
+	struct osp_thread *thread;
+	struct bdev_qos *qos;
+	int status;
+};
+
+static void
+bdev_qos_set_done(struct bdev_qos_set_ctx *ctx, int status)
+{
+	struct osp_bdev_internal *in = ctx->bdev->internal;
+
+	pthread_mutex_lock(&in->mutex);
+	in->qos_changing = false;
+	if (status == 0) {
+		memcpy(in->qos_limits, ctx->limits, sizeof(in->qos_limits));
+	}
+	pthread_mutex_unlock(&in->mutex);
+	if (ctx->cb != NULL) {
+		ctx->cb(ctx->cb_arg, status);
+	}
+	free(ctx);
+}
+
+static void
+bdev_qos_set_done_msg(void *arg)
+{
+	struct bdev_qos_set_ctx *ctx = arg;
+
+	bdev_qos_set_done(ctx, ctx->status);
+}
+
+static void
+bdev_qos_enable_step(struct osp_io_channel_iter *i)
+{
+	struct bdev_qos_set_ctx *ctx = osp_io_channel_iter_get_ctx(i);
+	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(i));
+
+	ch->qos = ctx->qos;
+	ch->flags |= BDEV_CH_QOS;
+	osp_for_each_channel_continue(i, 0);
+}
+
+static void
+bdev_qos_enable_done(struct osp_io_channel_iter *i, int status)
+{
+	bdev_qos_set_done(osp_io_channel_iter_get_ctx(i), status);
+}
+
+static void
+bdev_qos_disable_step(struct osp_io_channel_iter *i)
+{
+	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(i));
+
+	ch->qos = NULL;
+	ch->flags &= ~BDEV_CH_QOS;
+	osp_for_each_channel_continue(i, 0);
+}
+
+static void
+bdev_qos_disable_teardown_msg(void *arg)
+{
+	struct bdev_qos_set_ctx *ctx = arg;
+
+	bdev_qos_teardown(ctx->qos);
+	if (osp_thread_send_msg(ctx->thread, bdev_qos_set_done_msg, ctx) != 0) {
+		bdev_qos_set_done(ctx, 0);
+	}
+}
+
+static void
+bdev_qos_disable_done(struct osp_io_channel_iter *i, int status)
+{
+	struct bdev_qos_set_ctx *ctx = osp_io_channel_iter_get_ctx(i);
+
+	ctx->status = 0;
+	if (osp_thread_send_msg(ctx->qos->thread, bdev_qos_disable_teardown_msg, ctx) != 0) {
+		OSP_ERRLOG("cannot reach the QoS thread of bdev %s\n", ctx->bdev->name);
+		bdev_qos_set_done(ctx, -EIO);
+	}
+}
+
+static void
+bdev_qos_update_msg(void *arg)
+{
+	struct bdev_qos_set_ctx *ctx = arg;
+	struct bdev_qos *qos = ctx->qos;
+	int t;
+
+	for (t = 0; t < OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES; t++) {
+		if (qos->limits[t] != ctx->limits[t]) {
+			qos->limits[t] = ctx->limits[t];
+			qos->credit[t] = bdev_qos_mul(qos->limits[t], qos->slice_ticks);
+		}
+	}
+	bdev_qos_dispatch(qos);
+	ctx->status = 0;
+	if (osp_thread_send_msg(ctx->thread, bdev_qos_set_done_msg, ctx) != 0) {
+		bdev_qos_set_done(ctx, 0);
+	}
+}
+
+static int
+bdev_qos_enable(struct bdev_qos_set_ctx *ctx)
+{
+	struct osp_bdev_internal *in = ctx->bdev->internal;
+	struct bdev_qos *qos;
+	uint64_t hz = osp_get_ticks_hz();
+	int t;
+
+	qos = calloc(1, sizeof(*qos));
+	if (qos == NULL) {
+		return -ENOMEM;
+	}
+	qos->bdev = ctx->bdev;
+	qos->thread = osp_get_thread();
+	TAILQ_INIT(&qos->queued);
+	memcpy(qos->limits, ctx->limits, sizeof(qos->limits));
+	qos->slice_ticks = OSP_MAX((uint64_t)1, hz * BDEV_QOS_TIMESLICE_US / 1000000);
+	qos->last_tsc = osp_thread_get_last_tsc(NULL);
+	for (t = 0; t < OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES; t++) {
+		qos->credit[t] = bdev_qos_mul(qos->limits[t], qos->slice_ticks);
+	}
+	qos->ioch = osp_get_io_channel(ctx->bdev);
+	if (qos->ioch == NULL) {
+		free(qos);
+		return -ENODEV;
+	}
+	qos->ch = osp_io_channel_get_ctx(qos->ioch);
+	qos->poller = OSP_POLLER_REGISTER(bdev_qos_poll, qos, BDEV_QOS_TIMESLICE_US);
+	if (qos->poller == NULL) {
+		osp_put_io_channel(qos->ioch);
+		free(qos);
+		return -ENOMEM;
+	}
+	qos->ch->qos_owned = qos;
+	ctx->qos = qos;
+	pthread_mutex_lock(&in->mutex);
+	in->qos = qos;
+	pthread_mutex_unlock(&in->mutex);
+	osp_for_each_channel(ctx->bdev, bdev_qos_enable_step, ctx, bdev_qos_enable_done);
+	return 0;
+}
+
+void
+osp_bdev_set_qos_rate_limits(struct osp_bdev *bdev, const uint64_t *limits,
+			     void (*cb)(void *cb_arg, int status), void *cb_arg)
+{
+	struct osp_bdev_internal *in;
+	struct bdev_qos_set_ctx *ctx;
+	bool any = false;
+	int t, rc;
+
+	if (bdev == NULL || limits == NULL || osp_get_thread() == NULL) {
+		if (cb != NULL) {
+			cb(cb_arg, -EINVAL);
+		}
+		return;
+	}
+	in = bdev->internal;
+	ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL) {
+		if (cb != NULL) {
+			cb(cb_arg, -ENOMEM);
+		}
+		return;
+	}
+	ctx->bdev = bdev;
+	ctx->cb = cb;
+	ctx->cb_arg = cb_arg;
+	ctx->thread = osp_get_thread();
+	pthread_mutex_lock(&in->mutex);
+	if (in->qos_changing || in->status != BDEV_STATUS_READY) {
+		rc = in->qos_changing ? -EAGAIN : -ENODEV;
+		pthread_mutex_unlock(&in->mutex);
+		free(ctx);
+		if (cb != NULL) {
+			cb(cb_arg, rc);
+		}
+		return;
+	}
+	for (t = 0; t < OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES; t++) {
+		ctx->limits[t] = limits[t] == UINT64_MAX ? in->qos_limits[t] : limits[t];
+		any |= ctx->limits[t] != 0;
+	}
+	in->qos_changing = true;
+	ctx->qos = in->qos;
+	if (ctx->qos != NULL && !any) {
+		ctx->qos->disabling = true;
+		in->qos = NULL;
+	}
+	pthread_mutex_unlock(&in->mutex);
+
+	if (ctx->qos == NULL && any) {
+		rc = bdev_qos_enable(ctx);
+		if (rc != 0) {
+			bdev_qos_set_done(ctx, rc);
+		}
+	} else if (ctx->qos != NULL && any) {
+		if (osp_thread_send_msg(ctx->qos->thread, bdev_qos_update_msg, ctx) != 0) {
+			bdev_qos_set_done(ctx, -EIO);
+		}
+	} else if (ctx->qos != NULL) {
+		osp_for_each_channel(bdev, bdev_qos_disable_step, ctx, bdev_qos_disable_done);
+	} else {
+		bdev_qos_set_done(ctx, 0);
+	}
+}
+
+void
+osp_bdev_get_qos_rate_limits(struct osp_bdev *bdev, uint64_t *limits)
+{
+	pthread_mutex_lock(&bdev->internal->mutex);
+	memcpy(limits, bdev->internal->qos_limits, sizeof(bdev->internal->qos_limits));
+	pthread_mutex_unlock(&bdev->internal->mutex);
+}
+
+/* ---- statistics ---- */
+
+struct bdev_stat_ctx {
+	struct osp_bdev *bdev;
+	struct osp_bdev_io_stat *stat;
+	osp_bdev_get_device_stat_cb cb;
+	void *cb_arg;
+};
+
+static void
+bdev_stat_step(struct osp_io_channel_iter *i)
+{
+	struct bdev_stat_ctx *ctx = osp_io_channel_iter_get_ctx(i);
+	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(i));
+
+	bdev_stat_add(ctx->stat, &ch->stat);
+	osp_for_each_channel_continue(i, 0);
+}
+
+static void
+bdev_stat_done(struct osp_io_channel_iter *i, int status)
+{
+	struct bdev_stat_ctx *ctx = osp_io_channel_iter_get_ctx(i);
+	struct osp_bdev_internal *in = ctx->bdev->internal;
+
+	pthread_mutex_lock(&in->mutex);
+	bdev_stat_add(ctx->stat, &in->stat_closed);
+	pthread_mutex_unlock(&in->mutex);
+	bdev_stat_finalize(ctx->stat);
+	ctx->cb(ctx->bdev, ctx->stat, ctx->cb_arg, status == -ENODEV ? 0 : status);
+	free(ctx);
+}
+
+void
+osp_bdev_get_device_stat(struct osp_bdev *bdev, struct osp_bdev_io_stat *stat,
+			 osp_bdev_get_device_stat_cb cb, void *cb_arg)
+{
+	struct bdev_stat_ctx *ctx;
+
+	if (bdev == NULL || stat == NULL || cb == NULL) {
+		return;
+	}
+	ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL) {
+		cb(bdev, stat, cb_arg, -ENOMEM);
+		return;
+	}
+	bdev_stat_init(stat);
+	ctx->bdev = bdev;
+	ctx->stat = stat;
+	ctx->cb = cb;
+	ctx->cb_arg = cb_arg;
+	osp_for_each_channel(bdev, bdev_stat_step, ctx, bdev_stat_done);
+}
+
+void
+osp_bdev_get_io_stat(struct osp_bdev *bdev, struct osp_io_channel *ioch,
+		     struct osp_bdev_io_stat *stat)
+{
+	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(ioch);
+
+	*stat = ch->stat;
+	bdev_stat_finalize(stat);
+}
+
+struct bdev_chstat_ctx {
+	void (*fn)(struct osp_bdev_channel *ch, void *ctx);
+	void *ctx;
+	void (*cpl)(void *ctx, int status);
+};
+
+static void
+bdev_chstat_step(struct osp_io_channel_iter *i)
+{
+	struct bdev_chstat_ctx *c = osp_io_channel_iter_get_ctx(i);
+
+	c->fn(osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(i)), c->ctx);
+	osp_for_each_channel_continue(i, 0);
+}
+
+static void
+bdev_chstat_done(struct osp_io_channel_iter *i, int status)
+{
+	struct bdev_chstat_ctx *c = osp_io_channel_iter_get_ctx(i);
+
+	c->cpl(c->ctx, status);
+	free(c);
+}
+
+void
+bdev_get_channel_stats(struct osp_bdev *bdev, void (*fn)(struct osp_bdev_channel *ch, void *ctx),
+		       void *ctx, void (*cpl)(void *ctx, int status))
+{
+	struct bdev_chstat_ctx *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		cpl(ctx, -ENOMEM);
+		return;
+	}
+	c->fn = fn;
+	c->ctx = ctx;
+	c->cpl = cpl;
+	osp_for_each_channel(bdev, bdev_chstat_step, c, bdev_chstat_done);
+}
+
+void
+bdev_stat_to_json(const struct osp_bdev_io_stat *s, cJSON *o)
+{
+	osp_json_add_uint64(o, "bytes_read", s->bytes_read);
+	osp_json_add_uint64(o, "num_read_ops", s->num_read_ops);
+	osp_json_add_uint64(o, "bytes_written", s->bytes_written);
+	osp_json_add_uint64(o, "num_write_ops", s->num_write_ops);
+	osp_json_add_uint64(o, "bytes_unmapped", s->bytes_unmapped);
+	osp_json_add_uint64(o, "num_unmap_ops", s->num_unmap_ops);
+	osp_json_add_uint64(o, "bytes_copied", 0);
+	osp_json_add_uint64(o, "num_copy_ops", 0);
+	osp_json_add_uint64(o, "read_latency_ticks", s->read_latency_ticks);
+	osp_json_add_uint64(o, "max_read_latency_ticks", s->max_read_latency_ticks);
+	osp_json_add_uint64(o, "min_read_latency_ticks", s->min_read_latency_ticks);
+	osp_json_add_uint64(o, "write_latency_ticks", s->write_latency_ticks);
+	osp_json_add_uint64(o, "max_write_latency_ticks", s->max_write_latency_ticks);
+	osp_json_add_uint64(o, "min_write_latency_ticks", s->min_write_latency_ticks);
+	osp_json_add_uint64(o, "unmap_latency_ticks", s->unmap_latency_ticks);
+	osp_json_add_uint64(o, "max_unmap_latency_ticks", s->max_unmap_latency_ticks);
+	osp_json_add_uint64(o, "min_unmap_latency_ticks", s->min_unmap_latency_ticks);
+	osp_json_add_uint64(o, "copy_latency_ticks", 0);
+	osp_json_add_uint64(o, "max_copy_latency_ticks", 0);
+	osp_json_add_uint64(o, "min_copy_latency_ticks", 0);
+	osp_json_add_uint64(o, "num_other_ops", s->num_other_ops);
+	osp_json_add_uint64(o, "num_io_errors", s->num_io_errors);
+}
+
+/* ---- initialization and teardown ---- */
+
+static void
+bdev_init_complete(int rc)
+{
+	struct osp_bdev_module *m;
+	void (*cb)(void *, int) = g_bdev.init_cb;
+
+	if (rc == 0) {
+		TAILQ_FOREACH(m, &g_bdev.modules, internal.link) {
+			if (m->init_complete != NULL) {
+				m->init_complete();
+			}
+		}
+		g_bdev.initialized = true;
+	}
+	g_bdev.init_cb = NULL;
+	if (cb != NULL) {
+		cb(g_bdev.init_cb_arg, rc);
+	}
+}
+
+static void
+bdev_init_check_done(void)
+{
+	if (g_bdev.init_pending == 0 && g_bdev.init_cb != NULL) {
+		bdev_init_complete(g_bdev.init_rc);
+	}
+}
+
+void
+osp_bdev_module_init_done(struct osp_bdev_module *module)
+{
+	if (g_bdev.init_pending == 0) {
+		OSP_ERRLOG("module %s: init_done without a pending init\n",
+			   module ? module->name : "?");
+		return;
+	}
+	g_bdev.init_pending--;
+	bdev_init_check_done();
+}
+
+void
+osp_bdev_initialize(void (*cb)(void *cb_arg, int rc), void *cb_arg)
+{
+	struct osp_bdev_module *m;
+	int rc;
+
+	if (g_bdev.init_started) {
+		cb(cb_arg, -EALREADY);
+		return;
+	}
+	g_bdev.init_started = true;
+	g_bdev.finishing = false;
+	g_bdev.init_rc = 0;
+	rc = bdev_pools_create();
+	if (rc != 0) {
+		g_bdev.init_started = false;
+		cb(cb_arg, rc);
+		return;
+	}
+	osp_io_device_register(&g_bdev, bdev_mgmt_channel_create, bdev_mgmt_channel_destroy,
+			       sizeof(struct bdev_mgmt_channel), "bdev_mgmt");
+	g_bdev.init_cb = cb;
+	g_bdev.init_cb_arg = cb_arg;
+	/* Held while the modules start so an early init_done cannot finish the init. */
+	g_bdev.init_pending = 1;
+	TAILQ_FOREACH(m, &g_bdev.modules, internal.link) {
+		if (m->module_init == NULL) {
+			continue;
+		}
+		if (m->async_init) {
+			g_bdev.init_pending++;
+		}
+		rc = m->module_init();
+		if (rc != 0) {
+			OSP_ERRLOG("bdev module %s failed to initialize: %s\n", m->name, strerror(-rc));
+			if (m->async_init) {
+				g_bdev.init_pending--;
+			}
+			g_bdev.init_rc = rc;
+			break;
+		}
+	}
+	g_bdev.init_pending--;
+	bdev_init_check_done();
+}
+
+static void
+bdev_mgmt_unregistered(void *io_device)
+{
+	void (*cb)(void *) = g_bdev.fini_cb;
+
+	bdev_pools_free();
+	g_bdev.init_started = false;
+	g_bdev.initialized = false;
+	g_bdev.finishing = false;
+	g_bdev.fini_cb = NULL;
+	if (cb != NULL) {
+		cb(g_bdev.fini_cb_arg);
+	}
+}
+
+static void bdev_finish_modules(void *ctx);
+
+void
+osp_bdev_module_fini_done(void)
+{
+	if (osp_get_thread() == g_bdev.fini_thread) {
+		bdev_finish_modules(NULL);
+	} else if (osp_thread_send_msg(g_bdev.fini_thread, bdev_finish_modules, NULL) != 0) {
+		OSP_ERRLOG("cannot continue the bdev layer teardown\n");
+	}
+}
+
+/* Finish modules in reverse registration order, waiting for async ones. */
+static void
+bdev_finish_modules(void *ctx)
+{
+	struct osp_bdev_module *m;
+
+	m = g_bdev.fini_module == NULL ? TAILQ_LAST(&g_bdev.modules, osp_bdev_module_tailq) :
+	    TAILQ_PREV(g_bdev.fini_module, osp_bdev_module_tailq, internal.link);
+	for (; m != NULL; m = TAILQ_PREV(m, osp_bdev_module_tailq, internal.link)) {
+		g_bdev.fini_module = m;
+		if (m->module_fini == NULL) {
+			continue;
+		}
+		m->module_fini();
+		if (m->async_fini) {
+			return;	/* osp_bdev_module_fini_done() continues */
+		}
+	}
+	g_bdev.fini_module = NULL;
+	if (g_bdev.init_started) {
+		osp_io_device_unregister(&g_bdev, bdev_mgmt_unregistered);
+	} else {
+		bdev_mgmt_unregistered(NULL);
+	}
+}
+
+static void
+bdev_finish_unregistered(void *cb_arg, int rc)
+{
+	if (osp_thread_send_msg(g_bdev.fini_thread, bdev_finish_next, NULL) != 0) {
+		bdev_finish_next(NULL);
+	}
+}
+
+/*
+ * Unregister bdevs one at a time from the most recently registered, skipping
+ * those still claimed (a claimed base goes after the bdevs built on it).
+ */
+static void
+bdev_finish_next(void *ctx)
+{
+	struct osp_bdev_internal *in, *pick = NULL;
+
+	pthread_mutex_lock(&g_bdev.mutex);
+	TAILQ_FOREACH_REVERSE(in, &g_bdev.bdevs, osp_bdev_internal_tailq, link) {
+		if (in->claim_module == NULL) {
+			pick = in;
+			break;
+		}
+	}
+	if (pick == NULL) {
+		pick = TAILQ_LAST(&g_bdev.bdevs, osp_bdev_internal_tailq);
+		if (pick != NULL) {
+			OSP_WARNLOG("bdev %s is still claimed by %s at shutdown: removing it anyway\n",
+				    pick->bdev->name, pick->claim_module->name);
+		}
+	}
+	if (pick == NULL && !TAILQ_EMPTY(&g_bdev.removing)) {
+		/* Removals started by others: wait for them. */
+		g_bdev.fini_waiting_removal = true;
+		pthread_mutex_unlock(&g_bdev.mutex);
+		return;
+	}
+	pthread_mutex_unlock(&g_bdev.mutex);
+	if (pick != NULL) {
+		osp_bdev_unregister(pick->bdev, bdev_finish_unregistered, NULL);
+		return;
+	}
+	g_bdev.fini_module = NULL;
+	bdev_finish_modules(NULL);
+}
+
+void
+osp_bdev_finish(void (*cb)(void *cb_arg), void *cb_arg)
+{
+	struct osp_bdev_module *m;
+
+	if (g_bdev.finishing) {
+		OSP_ERRLOG("bdev layer teardown already in progress\n");
+		return;
+	}
+	g_bdev.finishing = true;
+	bdev_rpc_cancel_waits();
+	g_bdev.fini_cb = cb;
+	g_bdev.fini_cb_arg = cb_arg;
+	g_bdev.fini_thread = osp_get_thread();
+	TAILQ_FOREACH(m, &g_bdev.modules, internal.link) {
+		if (m->fini_start != NULL) {
+			m->fini_start();
+		}
+	}
+	bdev_finish_next(NULL);
+}
+
+/* ---- JSON configuration ---- */
+
+void
+bdev_write_config_json(cJSON *array)
+{
+	struct osp_bdev_internal *in;
+	struct osp_bdev_module *m;
+	struct osp_bdev_opts *o = &g_bdev.opts;
+	uint64_t limits[OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES];
+	cJSON *params;
+	int t;
+	bool any;
+
+	params = cJSON_CreateObject();
+	osp_json_add_uint64(params, "bdev_io_pool_size", o->bdev_io_pool_size);
+	osp_json_add_uint64(params, "bdev_io_cache_size", o->bdev_io_cache_size);
+	cJSON_AddBoolToObject(params, "bdev_auto_examine", o->bdev_auto_examine);
+	if (o->small_buf_pool_size != BDEV_DEFAULT_SMALL_BUF_POOL_SIZE) {
+		osp_json_add_uint64(params, "small_buf_pool_size", o->small_buf_pool_size);
+	}
+	if (o->large_buf_pool_size != BDEV_DEFAULT_LARGE_BUF_POOL_SIZE) {
+		osp_json_add_uint64(params, "large_buf_pool_size", o->large_buf_pool_size);
+	}
+	osp_json_add_uint64(params, "iobuf_small_cache_size", o->iobuf_small_cache_size);
+	osp_json_add_uint64(params, "iobuf_large_cache_size", o->iobuf_large_cache_size);
+	osp_json_add_rpc_call(array, "bdev_set_options", params);
+
+	TAILQ_FOREACH(m, &g_bdev.modules, internal.link) {
+		if (m->config_json != NULL) {
+			m->config_json(array);
+		}
+	}
+	/* Registration order: bases come before the virtual bdevs built on them. */
+	pthread_mutex_lock(&g_bdev.mutex);
+	TAILQ_FOREACH(in, &g_bdev.bdevs, link) {
+		if (in->bdev->fn_table->write_config_json != NULL) {
+			in->bdev->fn_table->write_config_json(in->bdev, array);
+		}
+	}
+	TAILQ_FOREACH(in, &g_bdev.bdevs, link) {
+		pthread_mutex_lock(&in->mutex);
+		memcpy(limits, in->qos_limits, sizeof(limits));
+		pthread_mutex_unlock(&in->mutex);
+		any = false;
+		for (t = 0; t < OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES; t++) {
+			any |= limits[t] != 0;
+		}
+		if (!any) {
+			continue;
+		}
+		params = cJSON_CreateObject();
+		cJSON_AddStringToObject(params, "name", in->bdev->name);
+		for (t = 0; t < OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES; t++) {
+			if (limits[t] != 0) {
+				osp_json_add_uint64(params, g_qos_limit_names[t],
+						    t == 0 ? limits[t] : limits[t] / (1024 * 1024));
+			}
+		}
+		osp_json_add_rpc_call(array, "bdev_set_qos_limit", params);
+	}
+	pthread_mutex_unlock(&g_bdev.mutex);
+	osp_json_add_rpc_call(array, "bdev_wait_for_examine", NULL);
+}
+
+/* ---- the "bdev" subsystem ---- */
+
+static void
+bdev_subsystem_init_done(void *cb_arg, int rc)
+{
+	osp_subsystem_init_next(rc);
+}
+
+static void
+bdev_subsystem_init(void)
+{
+	osp_bdev_initialize(bdev_subsystem_init_done, NULL);
+}
+
+static void
+bdev_subsystem_fini_done(void *cb_arg)
+{
+	osp_subsystem_fini_next();
+}
+
+static void
+bdev_subsystem_fini(void)
+{
+	osp_bdev_finish(bdev_subsystem_fini_done, NULL);
+}
+
+static struct osp_subsystem g_bdev_subsystem = {
+	.name = "bdev",
+	.init = bdev_subsystem_init,
+	.fini = bdev_subsystem_fini,
+	.write_config_json = bdev_write_config_json,
+};
+
+OSP_SUBSYSTEM_REGISTER(g_bdev_subsystem)

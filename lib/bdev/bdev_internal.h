@@ -1,0 +1,238 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Private structures of the block device layer (lib/bdev). Only the files of
+ * lib/bdev and their unit tests include this header.
+ */
+#ifndef OSPREY_BDEV_INTERNAL_H
+#define OSPREY_BDEV_INTERNAL_H
+
+#include <pthread.h>
+
+#include "osprey/bdev.h"
+#include "osprey/bdev_module.h"
+#include "osprey/queue.h"
+#include "osprey/thread.h"
+
+/* Length of the QoS time slice: credits are refilled this often. */
+#define BDEV_QOS_TIMESLICE_US		1000
+/* Children of one split I/O in flight at once. */
+#define BDEV_SPLIT_MAX_INFLIGHT		8
+/* A channel whose module said NOMEM with nothing outstanding retries this often. */
+#define BDEV_NOMEM_RETRY_US		100
+/* Resubmit NOMEM-queued I/O once the module's queue fell this far below where it failed. */
+#define BDEV_NOMEM_THRESHOLD_COUNT	8
+/* bdev_ios moved between a thread's cache and the global pool at once. */
+#define BDEV_IO_CACHE_BATCH		32
+/*
+ * A reset waits this long for the I/O outstanding on every channel; then it
+ * goes to the module anyway (whose reset must abort what it still holds), so
+ * that a hung device is reset rather than waited for.
+ */
+#define BDEV_RESET_DRAIN_TIMEOUT_US	(2 * 1000 * 1000)
+/* How long bdev_get_bdevs re-checks for a bdev to appear. */
+#define BDEV_GET_BDEVS_POLL_US		1000
+/* Buffers of the pools are aligned to this (the largest required_alignment we bounce to). */
+#define BDEV_BUF_ALIGN			4096
+#define BDEV_MAX_REQUIRED_ALIGNMENT	12
+
+/* ---- bdev channel flags ---- */
+/* A reset is in progress: new I/O completes with ABORTED. */
+#define BDEV_CH_FROZEN		(1u << 0)
+/* QoS limits are set: I/O is funneled to the QoS thread. */
+#define BDEV_CH_QOS		(1u << 1)
+/* LBA ranges are locked (compare-and-write): writes check for overlaps. */
+#define BDEV_CH_LOCKED		(1u << 2)
+/* The module said NOMEM: I/O queues behind the retried ones. */
+#define BDEV_CH_NOMEM		(1u << 3)
+/* The bdev needs per-I/O checks (split, bounce, write unit). */
+#define BDEV_CH_CHECK_IO	(1u << 4)
+/* Somebody waits for I/O of this channel to drain (range lock, reset). */
+#define BDEV_CH_DRAIN		(1u << 5)
+/* Any of these sends a user's I/O down the slow submit path. */
+#define BDEV_CH_SUBMIT_SLOW	(BDEV_CH_FROZEN | BDEV_CH_QOS | BDEV_CH_LOCKED | \
+				 BDEV_CH_NOMEM | BDEV_CH_CHECK_IO)
+
+/* ---- bdev_io internal flags ---- */
+/* Counted in its user channel's outstanding generation counters. */
+#define BDEV_IO_GEN		(1u << 0)
+/* A child of another I/O of the layer (split, emulation): no stats, no checks. */
+#define BDEV_IO_CHILD		(1u << 1)
+/* Executed on the QoS thread: completion goes back by message. */
+#define BDEV_IO_FUNNELED	(1u << 2)
+/* Module works on a bounce buffer. */
+#define BDEV_IO_BOUNCED		(1u << 3)
+/* A reset being carried out. */
+#define BDEV_IO_RESET		(1u << 4)
+/* Holds an LBA range lock to release at completion. */
+#define BDEV_IO_LOCKED		(1u << 5)
+/* Queued on the deferred list to run bdev_io_done() rather than its callback. */
+#define BDEV_IO_DEFER_DONE	(1u << 6)
+/* Completion needs more than the plain user completion. */
+#define BDEV_IO_DONE_SLOW	(BDEV_IO_CHILD | BDEV_IO_FUNNELED | BDEV_IO_BOUNCED | \
+				 BDEV_IO_RESET)
+
+struct bdev_qos;
+
+STAILQ_HEAD(bdev_io_stailq, osp_bdev_io);
+TAILQ_HEAD(bdev_io_tailq, osp_bdev_io);
+
+struct bdev_buf_pool {
+	uint8_t *region;
+	size_t region_len;
+	bool mmapped;
+	size_t buf_size;
+	uint32_t count;
+	struct osp_ring *ring;
+};
+
+struct bdev_buf_cache {
+	void **bufs;
+	uint32_t count;
+	uint32_t size;
+};
+
+/* Per thread: the bdev_io cache, buffer caches and the waiting queues. */
+struct bdev_mgmt_channel {
+	/* Module submit_request calls on the stack: completions are deferred meanwhile. */
+	uint32_t in_submit;
+	uint32_t io_cache_count;
+	uint32_t io_cache_size;
+	struct osp_bdev_io **io_cache;
+	struct bdev_io_stailq deferred;
+	TAILQ_HEAD(, osp_bdev_io_wait_entry) io_wait_queue;
+	struct bdev_buf_cache small;
+	struct bdev_buf_cache large;
+	struct bdev_io_stailq small_wait;
+	struct bdev_io_stailq large_wait;
+	struct osp_poller *poller;
+	struct osp_thread *thread;
+};
+
+/* Per bdev and thread (the context of the bdev's io_device channel). */
+struct osp_bdev_channel {
+	/* Hot: read on every I/O. */
+	uint32_t flags;
+	/* I/O types the module takes as they are (bit per enum osp_bdev_io_type). */
+	uint32_t direct_types;
+	uint8_t gen;
+	uint8_t drain_gen;
+	/* User I/O past the lock stage and not yet completed, per generation. */
+	uint64_t gen_outstanding[2];
+	/* I/O inside the module. */
+	uint64_t io_outstanding;
+	struct osp_bdev *bdev;
+	struct osp_io_channel *module_ch;
+	struct bdev_mgmt_channel *mgmt;
+	struct osp_bdev_io_stat stat;
+
+	/* Slow paths. */
+	struct bdev_io_tailq nomem_io;
+	uint64_t nomem_threshold;
+	struct osp_poller *nomem_poller;
+	/* Writes waiting for a locked range to be released. */
+	struct bdev_io_tailq locked_io;
+	/* Locked ranges (the compare-and-write I/O holding each). */
+	struct osp_bdev_io **ranges;
+	uint32_t nranges;
+	uint32_t ranges_cap;
+	/* The lock waiting for generation drain_gen to drain, and those behind it. */
+	struct osp_bdev_io *drain_owner;
+	struct bdev_io_stailq drain_waiters;
+	/* A reset waits for everything to drain here. */
+	struct osp_io_channel_iter *reset_iter;
+	/* QoS of the bdev when limits are set; qos_owned on the QoS thread's channel. */
+	struct bdev_qos *qos;
+	struct bdev_qos *qos_owned;
+	struct osp_io_channel *mgmt_ioch;
+	struct osp_thread *thread;
+};
+
+enum bdev_status {
+	BDEV_STATUS_READY,
+	BDEV_STATUS_REMOVING,
+};
+
+struct osp_bdev_desc {
+	struct osp_bdev *bdev;
+	bool write;
+	/* Set (relaxed) by unregister: new I/O fails with -ENODEV. */
+	bool removed;
+	bool closed;
+	/* Event messages in flight to the desc's thread. */
+	uint32_t refs;
+	osp_bdev_event_cb_t event_cb;
+	void *event_ctx;
+	struct osp_thread *thread;
+	TAILQ_ENTRY(osp_bdev_desc) link;
+};
+
+struct bdev_qos {
+	/* Per second; 0 = no limit. */
+	uint64_t limits[OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES];
+	/* Credit in (units x ticks_hz); an I/O may start while every credit it uses is > 0. */
+	int64_t credit[OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES];
+	uint64_t last_tsc;
+	uint64_t slice_ticks;
+	struct osp_bdev *bdev;
+	struct osp_thread *thread;
+	struct osp_io_channel *ioch;
+	struct osp_bdev_channel *ch;
+	struct osp_poller *poller;
+	struct bdev_io_tailq queued;
+	/* Funneled I/O received and not yet sent back. */
+	uint64_t inflight;
+	bool disabling;
+	bool torn_down;
+};
+
+struct osp_bdev_internal {
+	struct osp_bdev *bdev;
+	/* Protects descs, claim, status, qos pointer, lock lists, reset state. */
+	pthread_mutex_t mutex;
+	enum bdev_status status;
+	TAILQ_HEAD(, osp_bdev_desc) open_descs;
+	struct osp_bdev_module *claim_module;
+	struct osp_bdev_desc *claim_desc;
+	char uuid_str[OSP_UUID_STRING_LEN];
+	/* Types the module supports (cached at registration). */
+	uint32_t supported_types;
+	uint32_t direct_types;
+	uint32_t ch_flags;
+	/* Unregistration. */
+	osp_bdev_unregister_cb unregister_cb;
+	void *unregister_ctx;
+	struct osp_thread *unregister_thread;
+	/* QoS: configured limits and the active state. */
+	uint64_t qos_limits[OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES];
+	struct bdev_qos *qos;
+	bool qos_changing;
+	/* Statistics of channels already destroyed. */
+	struct osp_bdev_io_stat stat_closed;
+	/* Range locks held (or being propagated) and those waiting for a conflict. */
+	struct bdev_io_tailq locked_ranges;
+	struct bdev_io_tailq pending_locks;
+	/* Reset. */
+	struct osp_bdev_io *reset_in_progress;
+	bool reset_frozen;
+	struct bdev_io_tailq queued_resets;
+	bool examined;
+	/* Examine messages in flight (g_bdev.mutex); destroyed: freed by the last one. */
+	uint32_t examine_msgs;
+	bool destroyed;
+	TAILQ_ENTRY(osp_bdev_internal) link;
+};
+
+/* Used by bdev_rpc.c. */
+bool bdev_is_initialized(void);
+void bdev_get_opts_internal(struct osp_bdev_opts *opts);
+struct osp_bdev_desc *bdev_desc_first(struct osp_bdev *bdev);
+void bdev_get_channel_stats(struct osp_bdev *bdev,
+			    void (*fn)(struct osp_bdev_channel *ch, void *ctx), void *ctx,
+			    void (*cpl)(void *ctx, int status));
+void bdev_stat_finalize(struct osp_bdev_io_stat *stat);
+void bdev_stat_to_json(const struct osp_bdev_io_stat *stat, cJSON *obj);
+void bdev_write_config_json(cJSON *array);
+/* Answer bdev_get_bdevs requests still waiting for a bdev to appear (teardown). */
+void bdev_rpc_cancel_waits(void);
+
+#endif /* OSPREY_BDEV_INTERNAL_H */
