@@ -1,0 +1,682 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Split bdev: N equal slices of a base bdev, each a bdev of its own.
+ *
+ * Built like passthru (see bdev_passthru.c for the general pattern): a
+ * config list survives the bdevs, examine_config builds a split when its base
+ * appears, the base is opened once and claimed, and its hot remove
+ * unregisters every part. The differences:
+ *
+ *  - One base descriptor and one io_device (struct split_base) serve all
+ *    the parts: a thread has one channel to the base whatever part it uses.
+ *  - I/O is forwarded with the part's offset added. A part never lets an
+ *    I/O leave its range: the layer checked it against the part's size.
+ *  - The base is released when the last part is destructed, whoever
+ *    unregistered the parts (bdev_split_delete, hot remove, shutdown).
+ *  - Parts write no per-bdev config: the module writes one
+ *    bdev_split_create per split (built or still waiting for its base).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "osprey/bdev_module.h"
+#include "osprey/json.h"
+#include "osprey/log.h"
+#include "osprey/queue.h"
+#include "osprey/thread.h"
+#include "osprey/util.h"
+
+#include "bdev_split.h"
+
+struct split_base;
+
+struct split_config {
+	char *base_name;
+	uint32_t split_count;
+	uint64_t split_size_mb;
+	struct split_base *sb;		/* built, or NULL */
+	TAILQ_ENTRY(split_config) link;
+};
+
+struct split_part {
+	struct osp_bdev bdev;
+	struct split_base *sb;
+	uint64_t offset_blocks;
+	bool destructed;
+};
+
+struct split_base {
+	struct split_config *config;	/* NULL once deleted */
+	struct osp_bdev *base;
+	struct osp_bdev_desc *desc;
+	struct osp_thread *desc_thread;
+	uint32_t num_parts;
+	uint32_t parts_registered;	/* registered and not yet destructed */
+	struct split_part *parts;
+	bool unregistering;
+	osp_bdev_unregister_cb done_cb;	/* bdev_split_delete's callback */
+	void *done_cb_arg;
+};
+
+struct split_channel {
+	struct osp_io_channel *base_ch;
+};
+
+struct split_io {
+	struct osp_bdev_io_wait_entry wait;
+	struct osp_io_channel *ch;
+};
+
+static TAILQ_HEAD(, split_config) g_split_configs = TAILQ_HEAD_INITIALIZER(g_split_configs);
+
+static void split_examine_config(struct osp_bdev *bdev);
+static void split_config_json(cJSON *array);
+static int split_get_ctx_size(void);
+static void split_fini(void);
+
+static struct osp_bdev_module g_split_module = {
+	.name = "split",
+	.module_fini = split_fini,
+	.get_ctx_size = split_get_ctx_size,
+	.examine_config = split_examine_config,
+	.config_json = split_config_json,
+};
+OSP_BDEV_MODULE_REGISTER(split, &g_split_module)
+
+/* ---- I/O ---- */
+
+static void split_submit(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io);
+
+static void
+split_base_io_done(struct osp_bdev_io *base_io, bool success, void *cb_arg)
+{
+	struct osp_bdev_io *bdev_io = cb_arg;
+	int status = osp_bdev_io_get_status(base_io);
+	uint32_t cdw0 = 0;
+	int sct = 0, sc = 0;
+
+	if (status == OSP_BDEV_IO_STATUS_NVME_ERROR) {
+		osp_bdev_io_get_nvme_status(base_io, &cdw0, &sct, &sc);
+	}
+	osp_bdev_free_io(base_io);
+	if (status == OSP_BDEV_IO_STATUS_NVME_ERROR) {
+		osp_bdev_io_complete_nvme_status(bdev_io, cdw0, sct, sc);
+	} else if (success) {
+		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_SUCCESS);
+	} else {
+		osp_bdev_io_complete(bdev_io, status < OSP_BDEV_IO_STATUS_PENDING ? status :
+				     OSP_BDEV_IO_STATUS_FAILED);
+	}
+}
+
+static void
+split_resubmit(void *arg)
+{
+	struct osp_bdev_io *bdev_io = arg;
+	struct split_io *io = (struct split_io *)bdev_io->driver_ctx;
+
+	split_submit(io->ch, bdev_io);
+}
+
+static void
+split_submit(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io)
+{
+	struct split_part *part = bdev_io->bdev->ctxt;
+	struct split_channel *sch = osp_io_channel_get_ctx(ch);
+	struct split_io *io = (struct split_io *)bdev_io->driver_ctx;
+	int rc;
+
+	/* The only translation a split does: part block N is base block offset + N. */
+	rc = osp_bdev_io_resubmit_to(bdev_io, part->sb->desc, sch->base_ch, part->offset_blocks,
+				     split_base_io_done, bdev_io);
+	if (osp_likely(rc == 0)) {
+		return;
+	}
+	if (rc == -ENOMEM) {
+		io->ch = ch;
+		io->wait.bdev = part->sb->base;
+		io->wait.cb_fn = split_resubmit;
+		io->wait.cb_arg = bdev_io;
+		if (osp_bdev_queue_io_wait(part->sb->base, sch->base_ch, &io->wait) == 0) {
+			return;
+		}
+		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
+		return;
+	}
+	osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
+}
+
+static bool
+split_io_type_supported(void *ctx, enum osp_bdev_io_type type)
+{
+	struct split_part *part = ctx;
+
+	switch (type) {
+	case OSP_BDEV_IO_TYPE_NVME_ADMIN:
+	case OSP_BDEV_IO_TYPE_NVME_IO:
+		/* Commands carry base LBAs (and admin commands act on the whole device). */
+		return false;
+	default:
+		return osp_bdev_io_type_supported(part->sb->base, type);
+	}
+}
+
+static struct osp_io_channel *
+split_get_io_channel(void *ctx)
+{
+	struct split_part *part = ctx;
+
+	return osp_get_io_channel(part->sb);
+}
+
+static int
+split_channel_create(void *io_device, void *ctx_buf)
+{
+	struct split_base *sb = io_device;
+	struct split_channel *sch = ctx_buf;
+
+	sch->base_ch = osp_bdev_get_io_channel(sb->desc);
+	return sch->base_ch != NULL ? 0 : -ENOMEM;
+}
+
+static void
+split_channel_destroy(void *io_device, void *ctx_buf)
+{
+	struct split_channel *sch = ctx_buf;
+
+	osp_put_io_channel(sch->base_ch);
+}
+
+/* ---- info and config ---- */
+
+static void
+split_dump_info_json(void *ctx, cJSON *obj)
+{
+	struct split_part *part = ctx;
+	cJSON *o = cJSON_AddObjectToObject(obj, "split");
+
+	if (o != NULL) {
+		cJSON_AddStringToObject(o, "base_bdev", part->sb->base->name);
+		osp_json_add_uint64(o, "offset_blocks", part->offset_blocks);
+	}
+}
+
+static void
+split_config_json(cJSON *array)
+{
+	struct split_config *cfg;
+	cJSON *params;
+
+	TAILQ_FOREACH(cfg, &g_split_configs, link) {
+		params = cJSON_CreateObject();
+		if (params == NULL) {
+			return;
+		}
+		cJSON_AddStringToObject(params, "base_bdev", cfg->base_name);
+		osp_json_add_uint64(params, "split_count", cfg->split_count);
+		osp_json_add_uint64(params, "split_size_mb", cfg->split_size_mb);
+		osp_json_add_rpc_call(array, "bdev_split_create", params);
+	}
+}
+
+/* ---- teardown ---- */
+
+static void
+split_base_free(struct split_base *sb)
+{
+	uint32_t i;
+
+	if (sb->parts != NULL) {
+		for (i = 0; i < sb->num_parts; i++) {
+			free(sb->parts[i].bdev.name);
+		}
+	}
+	free(sb->parts);
+	free(sb);
+}
+
+static void
+split_release_base(void *arg)
+{
+	struct split_base *sb = arg;
+	osp_bdev_unregister_cb cb = sb->done_cb;
+	void *cb_arg = sb->done_cb_arg;
+
+	osp_bdev_module_release_bdev(sb->base);
+	osp_bdev_close(sb->desc);
+	split_base_free(sb);
+	if (cb != NULL) {
+		cb(cb_arg, 0);
+	}
+}
+
+static void
+split_io_device_unregistered(void *io_device)
+{
+	struct split_base *sb = io_device;
+
+	if (osp_get_thread() == sb->desc_thread) {
+		split_release_base(sb);
+	} else if (osp_thread_send_msg(sb->desc_thread, split_release_base, sb) != 0) {
+		OSP_ERRLOG("split of %s: cannot reach the thread of its base descriptor\n",
+			   sb->base->name);
+	}
+}
+
+/* All parts are gone: let go of the base once the channels are too. */
+static void
+split_base_teardown(struct split_base *sb)
+{
+	if (sb->config != NULL) {
+		sb->config->sb = NULL;
+		sb->config = NULL;
+	}
+	osp_io_device_unregister(sb, split_io_device_unregistered);
+}
+
+static int
+split_destruct(void *ctx)
+{
+	struct split_part *part = ctx;
+	struct split_base *sb = part->sb;
+
+	/* The part's memory belongs to sb and lives until sb is freed. */
+	part->destructed = true;
+	if (--sb->parts_registered == 0) {
+		/*
+		 * Whoever unregistered the parts (us, or the layer at shutdown),
+		 * a REMOVE event of the base arriving now must not start again.
+		 */
+		sb->unregistering = true;
+		split_base_teardown(sb);
+	}
+	return 0;
+}
+
+/* Unregister every registered part; the last destruct releases the base. */
+static void
+split_base_unregister(struct split_base *sb)
+{
+	uint32_t i, n = sb->parts_registered;
+
+	if (sb->unregistering) {
+		return;
+	}
+	sb->unregistering = true;
+	if (n == 0) {
+		split_base_teardown(sb);
+		return;
+	}
+	/*
+	 * Parts are registered in order, so the first n are the registered ones.
+	 * sb outlives the loop even if the last destruct runs inside it: the
+	 * io_device's unregister callback always comes from a message.
+	 */
+	for (i = 0; i < n; i++) {
+		if (!sb->parts[i].destructed) {
+			osp_bdev_unregister(&sb->parts[i].bdev, NULL, NULL);
+		}
+	}
+}
+
+static void
+split_base_event_cb(enum osp_bdev_event_type type, struct osp_bdev *base, void *ctx)
+{
+	struct split_base *sb = ctx;
+
+	if (type == OSP_BDEV_EVENT_REMOVE) {
+		OSP_NOTICELOG("base bdev %s is going away: removing its %" PRIu32 " split parts\n",
+			      base->name, sb->num_parts);
+		split_base_unregister(sb);
+	}
+	/* A resize leaves the parts as they are: they still fit if it grew. */
+}
+
+/* ---- building ---- */
+
+static const struct osp_bdev_fn_table g_split_fn_table = {
+	.destruct = split_destruct,
+	.submit_request = split_submit,
+	.io_type_supported = split_io_type_supported,
+	.get_io_channel = split_get_io_channel,
+	.dump_info_json = split_dump_info_json,
+	.write_config_json = NULL,	/* the module writes one call per split */
+};
+
+static void __attribute__((format(printf, 3, 4)))
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* Part size in blocks for cfg on base; 0 with err set if it does not fit. */
+static uint64_t
+split_part_blocks(const struct split_config *cfg, const struct osp_bdev *base, char *err,
+		  size_t errlen)
+{
+	uint64_t blocks;
+
+	if (cfg->split_size_mb == 0) {
+		blocks = base->blockcnt / cfg->split_count;
+		if (blocks == 0) {
+			seterr(err, errlen, "base bdev %s has %" PRIu64 " blocks: too few for %" PRIu32
+			       " parts", base->name, base->blockcnt, cfg->split_count);
+		}
+		return blocks;
+	}
+	if (cfg->split_size_mb > (UINT64_MAX >> 20) ||
+	    (cfg->split_size_mb << 20) % base->blocklen != 0) {
+		seterr(err, errlen, "split_size_mb %" PRIu64 " is not a whole number of %" PRIu32
+		       "-byte blocks", cfg->split_size_mb, base->blocklen);
+		return 0;
+	}
+	blocks = (cfg->split_size_mb << 20) / base->blocklen;
+	if (blocks > base->blockcnt / cfg->split_count) {
+		seterr(err, errlen, "%" PRIu32 " parts of %" PRIu64 " MiB do not fit in base bdev %s "
+		       "(%" PRIu64 " MiB)", cfg->split_count, cfg->split_size_mb, base->name,
+		       (base->blockcnt * base->blocklen) >> 20);
+		return 0;
+	}
+	return blocks;
+}
+
+static uint64_t
+mix64(uint64_t x)
+{
+	x += 0x9e3779b97f4a7c15ULL;
+	x = (x ^ (x >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	x = (x ^ (x >> 27)) * 0x94d049bb133111ebULL;
+	return x ^ (x >> 31);
+}
+
+/*
+ * A part's uuid is derived from its base's and its index, so that it is the
+ * same after a restart (the parts are not saved one by one) and differs
+ * between parts and from the base. RFC 9562 version 8 (vendor-specific).
+ */
+static void
+split_part_uuid(struct osp_uuid *out, const struct osp_uuid *base, uint32_t index)
+{
+	uint64_t lo, hi;
+
+	memcpy(&lo, &base->u[0], 8);
+	memcpy(&hi, &base->u[8], 8);
+	lo = mix64(lo ^ mix64(hi ^ index));
+	hi = mix64(hi ^ mix64(lo + index + 1));
+	memcpy(&out->u[0], &lo, 8);
+	memcpy(&out->u[8], &hi, 8);
+	out->u[6] = (uint8_t)((out->u[6] & 0x0f) | 0x80);
+	out->u[8] = (uint8_t)((out->u[8] & 0x3f) | 0x80);
+}
+
+/*
+ * Build cfg's parts if its base exists. 0 when built, -ENODEV when the base
+ * is missing (the split waits for it), another -errno on failure.
+ */
+static int
+split_build(struct split_config *cfg, char *err, size_t errlen)
+{
+	struct split_base *sb;
+	struct osp_bdev *base;
+	struct split_part *part;
+	uint64_t part_blocks;
+	uint32_t i;
+	int rc;
+
+	if (cfg->sb != NULL) {
+		return 0;
+	}
+	sb = calloc(1, sizeof(*sb));
+	if (sb == NULL) {
+		return -ENOMEM;
+	}
+	rc = osp_bdev_open_ext(cfg->base_name, true, split_base_event_cb, sb, &sb->desc);
+	if (rc != 0) {
+		free(sb);
+		if (rc == -EPERM) {
+			/* A claimed bdev cannot be opened for writing. */
+			base = osp_bdev_get_by_name(cfg->base_name);
+			seterr(err, errlen, "base bdev %s is already claimed by module %s", cfg->base_name,
+			       base && osp_bdev_get_claim_module(base) ?
+			       osp_bdev_get_claim_module(base)->name : "unknown");
+		} else if (rc != -ENODEV) {
+			seterr(err, errlen, "cannot open base bdev %s: %s", cfg->base_name, strerror(-rc));
+		}
+		return rc;
+	}
+	sb->desc_thread = osp_get_thread();
+	base = osp_bdev_desc_get_bdev(sb->desc);
+	part_blocks = split_part_blocks(cfg, base, err, errlen);
+	if (part_blocks == 0) {
+		rc = -EINVAL;
+		goto err_close;
+	}
+	sb->num_parts = cfg->split_count;
+	sb->parts = calloc(sb->num_parts, sizeof(*sb->parts));
+	if (sb->parts == NULL) {
+		rc = -ENOMEM;
+		goto err_close;
+	}
+	for (i = 0; i < sb->num_parts; i++) {
+		part = &sb->parts[i];
+		part->bdev.name = osp_sprintf_alloc("%sp%" PRIu32, base->name, i);
+		if (part->bdev.name == NULL) {
+			rc = -ENOMEM;
+			goto err_close;
+		}
+		if (osp_bdev_get_by_name(part->bdev.name) != NULL) {
+			seterr(err, errlen, "a bdev named %s already exists", part->bdev.name);
+			rc = -EEXIST;
+			goto err_close;
+		}
+	}
+	rc = osp_bdev_module_claim_bdev(base, sb->desc, &g_split_module);
+	if (rc != 0) {
+		struct osp_bdev_module *owner = osp_bdev_get_claim_module(base);
+
+		seterr(err, errlen, "base bdev %s is already claimed by module %s", base->name,
+		       owner != NULL ? owner->name : "unknown");
+		goto err_close;
+	}
+	sb->base = base;
+	sb->config = cfg;
+	cfg->sb = sb;
+	osp_io_device_register(sb, split_channel_create, split_channel_destroy,
+			       sizeof(struct split_channel), base->name);
+
+	for (i = 0; i < sb->num_parts; i++) {
+		part = &sb->parts[i];
+		part->sb = sb;
+		part->offset_blocks = (uint64_t)i * part_blocks;
+		part->bdev.product_name = "Split Disk";
+		part->bdev.blocklen = base->blocklen;
+		part->bdev.blockcnt = part_blocks;
+		part->bdev.write_cache = base->write_cache;
+		part->bdev.write_unit_size = base->write_unit_size;
+		part->bdev.max_rw_size = base->max_rw_size;
+		part->bdev.required_alignment = base->required_alignment;
+		/* The base's boundary only carries over if the part starts on one. */
+		if (base->optimal_io_boundary != 0 &&
+		    part->offset_blocks % base->optimal_io_boundary == 0) {
+			part->bdev.optimal_io_boundary = base->optimal_io_boundary;
+			part->bdev.split_on_optimal_io_boundary = base->split_on_optimal_io_boundary;
+		}
+		split_part_uuid(&part->bdev.uuid, &base->uuid, i);
+		part->bdev.ctxt = part;
+		part->bdev.module = &g_split_module;
+		part->bdev.fn_table = &g_split_fn_table;
+		rc = osp_bdev_register(&part->bdev);
+		if (rc != 0) {
+			seterr(err, errlen, "registering %s failed: %s", part->bdev.name, strerror(-rc));
+			/* Undo the parts registered so far; the last destruct releases the base. */
+			cfg->sb = NULL;
+			sb->config = NULL;
+			split_base_unregister(sb);
+			return rc;
+		}
+		sb->parts_registered++;
+	}
+	OSP_NOTICELOG("split %s into %" PRIu32 " parts of %" PRIu64 " blocks\n", base->name,
+		      sb->num_parts, part_blocks);
+	return 0;
+
+err_close:
+	osp_bdev_close(sb->desc);
+	split_base_free(sb);
+	return rc;
+}
+
+static struct split_config *
+split_config_find(const char *base_name)
+{
+	struct split_config *cfg;
+
+	TAILQ_FOREACH(cfg, &g_split_configs, link) {
+		if (strcmp(cfg->base_name, base_name) == 0) {
+			return cfg;
+		}
+	}
+	return NULL;
+}
+
+static void
+split_config_free(struct split_config *cfg)
+{
+	free(cfg->base_name);
+	free(cfg);
+}
+
+int
+bdev_split_create(const char *base_name, uint32_t split_count, uint64_t split_size_mb,
+		  char *err, size_t errlen)
+{
+	struct split_config *cfg;
+	int rc;
+
+	seterr(err, errlen, "%s", "");
+	if (base_name == NULL || base_name[0] == '\0') {
+		seterr(err, errlen, "base_bdev must not be empty");
+		return -EINVAL;
+	}
+	if (split_count == 0 || split_count > BDEV_SPLIT_MAX_PARTS) {
+		seterr(err, errlen, "split_count %" PRIu32 " is out of range: 1 to %d", split_count,
+		       BDEV_SPLIT_MAX_PARTS);
+		return -EINVAL;
+	}
+	if (split_config_find(base_name) != NULL) {
+		seterr(err, errlen, "%s is already split (bdev_split_delete %s first)", base_name,
+		       base_name);
+		return -EEXIST;
+	}
+	cfg = calloc(1, sizeof(*cfg));
+	if (cfg == NULL) {
+		return -ENOMEM;
+	}
+	cfg->base_name = strdup(base_name);
+	if (cfg->base_name == NULL) {
+		free(cfg);
+		return -ENOMEM;
+	}
+	cfg->split_count = split_count;
+	cfg->split_size_mb = split_size_mb;
+	TAILQ_INSERT_TAIL(&g_split_configs, cfg, link);
+
+	rc = split_build(cfg, err, errlen);
+	if (rc == -ENODEV) {
+		OSP_NOTICELOG("split of %s waits for that bdev to appear\n", base_name);
+		return 0;
+	}
+	if (rc != 0) {
+		TAILQ_REMOVE(&g_split_configs, cfg, link);
+		split_config_free(cfg);
+	}
+	return rc;
+}
+
+int
+bdev_split_delete(const char *base_name, osp_bdev_unregister_cb cb_fn, void *cb_arg)
+{
+	struct split_config *cfg = split_config_find(base_name);
+	struct split_base *sb;
+
+	if (cfg == NULL) {
+		return -ENODEV;
+	}
+	TAILQ_REMOVE(&g_split_configs, cfg, link);
+	sb = cfg->sb;
+	split_config_free(cfg);
+	if (sb == NULL || sb->done_cb != NULL) {
+		/* Never built, or its removal (and answer) is already under way. */
+		if (cb_fn != NULL) {
+			cb_fn(cb_arg, 0);
+		}
+		return 0;
+	}
+	sb->config = NULL;
+	sb->done_cb = cb_fn;
+	sb->done_cb_arg = cb_arg;
+	split_base_unregister(sb);
+	return 0;
+}
+
+uint32_t
+bdev_split_foreach_part(const char *base_name, void (*fn)(const char *name, void *ctx),
+			void *ctx)
+{
+	struct split_config *cfg = split_config_find(base_name);
+	uint32_t i;
+
+	if (cfg == NULL || cfg->sb == NULL) {
+		return 0;
+	}
+	for (i = 0; i < cfg->sb->num_parts; i++) {
+		fn(cfg->sb->parts[i].bdev.name, ctx);
+	}
+	return cfg->sb->num_parts;
+}
+
+static void
+split_examine_config(struct osp_bdev *bdev)
+{
+	struct split_config *cfg = split_config_find(bdev->name);
+	char err[256];
+	int rc;
+
+	if (cfg != NULL && cfg->sb == NULL) {
+		rc = split_build(cfg, err, sizeof(err));
+		if (rc != 0) {
+			OSP_ERRLOG("cannot split %s: %s\n", bdev->name, err[0] ? err : strerror(-rc));
+		}
+	}
+	osp_bdev_module_examine_done(&g_split_module);
+}
+
+/* ---- module ---- */
+
+static int
+split_get_ctx_size(void)
+{
+	return sizeof(struct split_io);
+}
+
+static void
+split_fini(void)
+{
+	struct split_config *cfg;
+
+	while ((cfg = TAILQ_FIRST(&g_split_configs)) != NULL) {
+		TAILQ_REMOVE(&g_split_configs, cfg, link);
+		split_config_free(cfg);
+	}
+}

@@ -1,0 +1,495 @@
+#!/usr/bin/env python3
+"""End-to-end test of the bdev modules malloc, null, passthru, split, delay and
+error: osprey_tgt driven with scripts/rpc.py (SPDK's command-line forms) and raw
+JSON-RPC for inputs rpc.py refuses to send.
+
+Covers creation and deletion of every type, what bdev_get_bdevs reports,
+virtual bdevs whose base appears later, hot removal of bases, save_config ->
+restart with --json -> the same bdevs, and bad input answered with a clear
+error while the daemon keeps serving. Prints "N passed, N failed" last and
+exits non-zero on failure. Only processes it started are stopped, by PID.
+
+Environment: OSPREY_BIN_DIR (default build/bin) picks the osprey_tgt to test.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN_DIR = os.environ.get("OSPREY_BIN_DIR", os.path.join(ROOT, "build", "bin"))
+TGT = os.path.join(BIN_DIR, "osprey_tgt")
+RPC = os.path.join(ROOT, "scripts", "rpc.py")
+TMP = tempfile.mkdtemp(prefix="osp_bdev_mod_")
+SOCK = os.path.join(TMP, "rpc.sock")
+DEADLINE = time.time() + 420   # the whole run, whatever hangs
+
+passed = 0
+failed = 0
+procs = []
+
+
+def check(cond, what):
+    global passed, failed
+    if cond:
+        passed += 1
+        print("  ok   " + what)
+    else:
+        failed += 1
+        print("  FAIL " + what)
+    sys.stdout.flush()
+    return cond
+
+
+def time_left():
+    return max(1.0, DEADLINE - time.time())
+
+
+# ---- the daemon ----
+
+def start_tgt(*args):
+    log = open(os.path.join(TMP, "tgt_%d.log" % len(procs)), "w+")
+    p = subprocess.Popen([TGT, "-r", SOCK, "-m", "0x1", *args], stdout=log,
+                         stderr=subprocess.STDOUT)
+    p.logfile = log
+    procs.append(p)
+    deadline = time.time() + min(30, time_left())
+    while time.time() < deadline:
+        if p.poll() is not None:
+            break
+        try:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(SOCK)
+            s.close()
+            # The JSON config is loaded before the daemon reports it is ready.
+            if rpc_ok("framework_wait_init"):
+                return p
+        except OSError:
+            pass
+        time.sleep(0.05)
+    raise RuntimeError("osprey_tgt did not come up:\n" + tgt_log(p))
+
+
+def tgt_log(p):
+    p.logfile.flush()
+    p.logfile.seek(0)
+    return p.logfile.read()
+
+
+def stop_tgt(p, timeout=15.0):
+    """SIGTERM the daemon we started; returns its exit code (SIGKILL after timeout)."""
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+    try:
+        return p.wait(min(timeout, time_left()))
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+        return None
+
+
+def alive(p):
+    return p.poll() is None and rpc_ok("spdk_get_version")
+
+
+# ---- RPC helpers ----
+
+def rpc(*args):
+    return subprocess.run([sys.executable, RPC, "-s", SOCK, "-t", "20", *args],
+                          capture_output=True, text=True, timeout=min(60, time_left()))
+
+
+def rpc_ok(*args):
+    return rpc(*args).returncode == 0
+
+
+def rpc_out(*args):
+    """stdout of a successful command, or None."""
+    r = rpc(*args)
+    if r.returncode != 0:
+        print("    rpc.py %s failed: %s%s" % (" ".join(args), r.stdout, r.stderr))
+        return None
+    return r.stdout.strip()
+
+
+def rpc_json(*args):
+    out = rpc_out(*args)
+    return json.loads(out) if out else None
+
+
+def raw_call(method, params=None):
+    """One JSON-RPC request on a fresh connection; returns the response object."""
+    req = {"jsonrpc": "2.0", "method": method, "id": 1}
+    if params is not None:
+        req["params"] = params
+    s = socket.socket(socket.AF_UNIX)
+    s.settimeout(min(20, time_left()))
+    s.connect(SOCK)
+    s.sendall(json.dumps(req).encode())
+    buf = b""
+    dec = json.JSONDecoder()
+    try:
+        while True:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            buf += chunk
+            try:
+                obj, _ = dec.raw_decode(buf.decode().lstrip())
+                return obj
+            except ValueError:
+                continue
+    finally:
+        s.close()
+    return {}
+
+
+def bdevs():
+    """name -> bdev_get_bdevs entry."""
+    out = rpc_json("bdev_get_bdevs") or []
+    return {b.get("name", {}): b for b in out}
+
+
+def check_error(p, what, args, *needles, raw=None):
+    """args (an rpc.py command) or raw (method, params) must fail with a message
+    holding every needle (case-insensitive); the daemon must still answer."""
+    if raw is not None:
+        resp = raw_call(*raw)
+        err = resp.get("error")
+        text = json.dumps(err) if err else ""
+        failed_ok = err is not None
+    else:
+        r = rpc(*args)
+        text = r.stdout + r.stderr
+        failed_ok = r.returncode != 0
+    low = text.lower()
+    missing = [n for n in needles if n.lower() not in low]
+    ok = failed_ok and not missing
+    check(ok, "%s -> error naming %s" % (what, ", ".join(repr(n) for n in needles)))
+    if not ok:
+        print("    got: %s" % text.strip().replace("\n", " ")[:400])
+    check(alive(p), "  daemon still serving after: %s" % what)
+
+
+def wait_for(cond, timeout=10.0):
+    deadline = time.time() + min(timeout, time_left())
+    while time.time() < deadline:
+        if cond():
+            return True
+        time.sleep(0.05)
+    return cond()
+
+
+# ---- the tests ----
+
+MiB = 1024 * 1024
+
+
+def test_malloc_null(p):
+    print("malloc and null bdevs")
+    check(rpc_out("bdev_malloc_create", "-b", "Malloc0", "8", "512") == "Malloc0",
+          "bdev_malloc_create -b Malloc0 8 512 prints Malloc0")
+    auto = rpc_out("bdev_malloc_create", "4", "4096")
+    check(auto is not None and auto.startswith("Malloc") and auto != "Malloc0",
+          "bdev_malloc_create without a name picks MallocN (%s)" % auto)
+    uuid = "8a3c1e7e-3b2f-4c55-9d6e-0123456789ab"
+    check(rpc_out("bdev_malloc_create", "-b", "MallocU", "-u", uuid, "-o", "8", "2", "4096")
+          == "MallocU", "bdev_malloc_create with uuid and optimal io boundary")
+    b = bdevs()
+    m0 = b.get("Malloc0", {})
+    check(m0.get("num_blocks") == 8 * MiB // 512 and m0.get("block_size") == 512,
+          "Malloc0 has 16384 blocks of 512 bytes (%s/%s)"
+          % (m0.get("num_blocks"), m0.get("block_size")))
+    check(m0.get("product_name") == "Malloc disk", "Malloc0 product name 'Malloc disk'")
+    sup = m0.get("supported_io_types", {})
+    check(all(sup.get(t) for t in ("read", "write", "unmap", "write_zeroes", "flush", "reset")),
+          "malloc supports read/write/unmap/write_zeroes/flush/reset (%s)" % sup)
+    mu = b.get("MallocU", {})
+    check(mu.get("uuid") == uuid, "MallocU keeps its uuid (%s)" % mu.get("uuid"))
+    check(mu.get("optimal_io_boundary", 8) == 8, "MallocU optimal_io_boundary 8")
+
+    check(rpc_out("bdev_null_create", "Null0", "64", "4096") == "Null0",
+          "bdev_null_create Null0 64 4096 prints Null0")
+    n0 = bdevs().get("Null0", {})
+    check(n0.get("num_blocks") == 64 * MiB // 4096 and n0.get("block_size") == 4096,
+          "Null0 has 16384 blocks of 4096 bytes")
+    check(rpc_ok("bdev_null_resize", "Null0", "128"), "bdev_null_resize Null0 128")
+    n0 = bdevs().get("Null0", {})
+    check(n0.get("num_blocks") == 128 * MiB // 4096, "Null0 grew to 128 MiB (%s blocks)"
+          % n0.get("num_blocks"))
+    check(rpc_out("bdev_null_create", "NullDel", "1", "512") == "NullDel", "bdev_null_create NullDel")
+    check(rpc_ok("bdev_null_delete", "NullDel") and "NullDel" not in bdevs(),
+          "bdev_null_delete NullDel removes it")
+    check(rpc_ok("bdev_malloc_delete", auto) and auto not in bdevs(),
+          "bdev_malloc_delete %s removes it" % auto)
+
+
+def test_virtual(p):
+    print("passthru, split, delay and error bdevs on existing bases")
+    check(rpc_out("bdev_passthru_create", "-b", "Malloc0", "-p", "PT0") == "PT0",
+          "bdev_passthru_create -b Malloc0 -p PT0 prints PT0")
+    b = bdevs()
+    pt = b.get("PT0", {})
+    check(pt.get("num_blocks") == b.get("Malloc0", {}).get("num_blocks") and pt.get("block_size") == 512,
+          "PT0 has its base's geometry")
+    check(b.get("Malloc0", {}).get("claimed") is True, "Malloc0 is claimed by the passthru")
+    check(pt.get("driver_specific", {}).get("passthru", {}).get("base_bdev_name") == "Malloc0",
+          "PT0 driver_specific names its base")
+
+    out = rpc_out("bdev_split_create", "Null0", "4")
+    check(out == "Null0p0 Null0p1 Null0p2 Null0p3", "bdev_split_create Null0 4 prints the parts (%s)"
+          % out)
+    b = bdevs()
+    check(all(b.get("Null0p%d" % i, {}).get("num_blocks") == (b.get("Null0", {}).get("num_blocks") or 0) // 4
+              for i in range(4)), "each part holds a quarter of Null0")
+    check(b.get("Null0", {}).get("claimed") is True, "Null0 is claimed by split")
+    check(rpc_out("bdev_malloc_create", "-b", "Malloc1", "8", "512") == "Malloc1", "Malloc1")
+    out = rpc_out("bdev_split_create", "Malloc1", "3", "-s", "2")
+    check(out == "Malloc1p0 Malloc1p1 Malloc1p2", "bdev_split_create Malloc1 3 -s 2 (%s)" % out)
+    check(bdevs().get("Malloc1p2", {}).get("num_blocks") == 2 * MiB // 512,
+          "a 2 MiB part has 4096 blocks of 512")
+
+    check(rpc_out("bdev_malloc_create", "-b", "Malloc2", "4", "512") == "Malloc2", "Malloc2")
+    check(rpc_out("bdev_delay_create", "-b", "Malloc2", "-d", "Delay0", "-r", "100", "-t", "200",
+                  "-w", "300", "-n", "400") == "Delay0",
+          "bdev_delay_create -b Malloc2 -d Delay0 ... prints Delay0")
+    check(rpc_ok("bdev_delay_update_latency", "Delay0", "avg_read", "150"),
+          "bdev_delay_update_latency Delay0 avg_read 150")
+    d = bdevs().get("Delay0", {}).get("driver_specific", {}).get("delay", {})
+    check(d.get("avg_read_latency") == 150 and d.get("p99_write_latency") == 400,
+          "Delay0 reports its latencies (%s)" % d)
+
+    check(rpc_out("bdev_malloc_create", "-b", "Malloc3", "4", "512") == "Malloc3", "Malloc3")
+    check(rpc_ok("bdev_error_create", "Malloc3"), "bdev_error_create Malloc3")
+    check("EE_Malloc3" in bdevs(), "EE_Malloc3 exists")
+    check(rpc_ok("bdev_error_inject_error", "EE_Malloc3", "write", "failure", "-n", "3"),
+          "bdev_error_inject_error EE_Malloc3 write failure -n 3")
+    check(rpc_ok("bdev_error_inject_error", "EE_Malloc3", "all", "pending"),
+          "bdev_error_inject_error EE_Malloc3 all pending")
+    check(rpc_ok("bdev_error_inject_error", "EE_Malloc3", "read", "corrupt_data", "-o", "4",
+                 "-v", "255"), "inject read corrupt_data -o 4 -v 255")
+    check(rpc_ok("bdev_error_inject_error", "EE_Malloc3", "clear", "failure"),
+          "bdev_error_inject_error EE_Malloc3 clear failure")
+
+    # Stacking: a passthru on a split part, an error bdev on a passthru.
+    check(rpc_out("bdev_passthru_create", "-b", "Null0p1", "-p", "PTpart") == "PTpart",
+          "passthru on a split part")
+    check(rpc_ok("bdev_error_create", "PTpart") and "EE_PTpart" in bdevs(),
+          "error bdev on that passthru (EE_PTpart)")
+
+
+def test_deferred(p):
+    print("virtual bdevs configured before their base exists")
+    check(rpc_out("bdev_passthru_create", "-b", "Late0", "-p", "PTLate") == "PTLate",
+          "bdev_passthru_create on a missing base succeeds (waits, as in SPDK)")
+    check(rpc_json("bdev_split_create", "Late1", "2") in ([], None) and
+          rpc_ok("bdev_get_bdevs"), "bdev_split_create on a missing base waits")
+    check(rpc_out("bdev_delay_create", "-b", "Late2", "-d", "DelayLate", "-r", "10", "-t", "20",
+                  "-w", "10", "-n", "20") == "DelayLate", "bdev_delay_create on a missing base waits")
+    check(rpc_ok("bdev_error_create", "Late3"), "bdev_error_create on a missing base waits")
+    b = bdevs()
+    check(not any(n in b for n in ("PTLate", "Late1p0", "DelayLate", "EE_Late3")),
+          "none of them exists yet")
+    for base in ("Late0", "Late1", "Late2", "Late3"):
+        rpc_out("bdev_malloc_create", "-b", base, "2", "512")
+    b = bdevs()
+    check("PTLate" in b and b.get("Late0", {}).get("claimed") is True, "PTLate built when Late0 appeared")
+    check("Late1p0" in b and "Late1p1" in b, "Late1 split when it appeared")
+    check("DelayLate" in b, "DelayLate built when Late2 appeared")
+    check("EE_Late3" in b, "EE_Late3 built when Late3 appeared")
+    # A passthru still waiting at save time must survive a restart too.
+    check(rpc_out("bdev_passthru_create", "-b", "Never0", "-p", "PTNever") == "PTNever",
+          "PTNever waits for Never0")
+
+
+def test_bad_input(p):
+    print("bad input gets a clear error and the daemon goes on")
+    check_error(p, "duplicate malloc name", ("bdev_malloc_create", "-b", "Malloc0", "1", "512"),
+                "Malloc0", "already exists")
+    check_error(p, "duplicate null name (name of a malloc)", ("bdev_null_create", "Malloc0", "1", "512"),
+                "Malloc0", "already exists")
+    check_error(p, "block size 1000", ("bdev_malloc_create", "-b", "Bad0", "1", "1000"),
+                "block_size", "power of two")
+    check_error(p, "block size 256", ("bdev_null_create", "Bad1", "1", "256"),
+                "block_size", "512")
+    check_error(p, "zero blocks (malloc)", None, "num_blocks",
+                raw=("bdev_malloc_create", {"name": "Bad2", "num_blocks": 0, "block_size": 512}))
+    check_error(p, "zero blocks (null)", None, "num_blocks",
+                raw=("bdev_null_create", {"name": "Bad3", "num_blocks": 0, "block_size": 512}))
+    check_error(p, "negative num_blocks", None, "num_blocks",
+                raw=("bdev_malloc_create", {"name": "Bad4", "num_blocks": -5, "block_size": 512}))
+    check_error(p, "unknown parameter", None, "bogus",
+                raw=("bdev_malloc_create", {"num_blocks": 8, "block_size": 512, "bogus": 1}))
+    check_error(p, "missing block_size", None, "block_size",
+                raw=("bdev_null_create", {"name": "Bad5", "num_blocks": 8}))
+    check_error(p, "bad uuid", ("bdev_malloc_create", "-b", "Bad6", "-u", "not-a-uuid", "1", "512"),
+                "uuid")
+    check_error(p, "metadata not supported", ("bdev_malloc_create", "-b", "Bad7", "-m", "8", "1", "512"),
+                "md_size")
+    check_error(p, "malloc bigger than memory", None, "memory",
+                raw=("bdev_malloc_create", {"name": "Huge", "num_blocks": 1 << 40, "block_size": 4096}))
+    check_error(p, "split count 0", ("bdev_split_create", "Malloc2", "0"), "split_count")
+    check_error(p, "split size too large", ("bdev_split_create", "MallocU", "2", "-s", "1000"),
+                "not fit")
+    check_error(p, "split of a claimed base", ("bdev_split_create", "Malloc0", "2"),
+                "Malloc0", "claimed")
+    check_error(p, "splitting a bdev twice", ("bdev_split_create", "Null0", "2"),
+                "Null0", "already split")
+    check_error(p, "passthru on a claimed base", ("bdev_passthru_create", "-b", "Malloc0", "-p", "PT9"),
+                "claimed")
+    check_error(p, "passthru with a taken name", ("bdev_passthru_create", "-b", "MallocU", "-p", "Malloc0"),
+                "Malloc0", "already exists")
+    check_error(p, "delay with a taken name", ("bdev_delay_create", "-b", "MallocU", "-d", "PT0",
+                                               "-r", "1", "-t", "1", "-w", "1", "-n", "1"),
+                "PT0", "already exists")
+    check_error(p, "second error bdev on a base", ("bdev_error_create", "Malloc3"),
+                "EE_Malloc3", "already exists")
+    check_error(p, "bad latency type", None, "latency_type",
+                raw=("bdev_delay_update_latency", {"delay_bdev_name": "Delay0",
+                                                   "latency_type": "median", "latency_us": 5}))
+    check_error(p, "latency of a missing delay bdev", ("bdev_delay_update_latency", "Nope",
+                                                       "avg_read", "5"), "Nope")
+    check_error(p, "bad io_type", ("bdev_error_inject_error", "EE_Malloc3", "zap", "failure"),
+                "io_type")
+    check_error(p, "bad error_type", ("bdev_error_inject_error", "EE_Malloc3", "read", "explode"),
+                "error_type")
+    check_error(p, "corrupt_data without a value", ("bdev_error_inject_error", "EE_Malloc3", "read",
+                                                    "corrupt_data"), "corrupt_value")
+    check_error(p, "inject into a missing error bdev", ("bdev_error_inject_error", "EE_Nope", "read",
+                                                         "failure"), "EE_Nope")
+    check_error(p, "resize a missing null bdev", ("bdev_null_resize", "Nope", "8"), "Nope")
+    for cmd in ("bdev_malloc_delete", "bdev_null_delete", "bdev_passthru_delete",
+                "bdev_delay_delete", "bdev_error_delete"):
+        check_error(p, "%s of a missing bdev" % cmd, (cmd, "Nope"), "Nope")
+    check_error(p, "bdev_malloc_delete of a null bdev", ("bdev_malloc_delete", "Null0"), "Null0")
+    check_error(p, "bdev_split_delete of an unsplit bdev", ("bdev_split_delete", "Malloc2"), "Malloc2")
+
+
+def snapshot():
+    """What a restart must reproduce: name -> (num_blocks, block_size, uuid, claimed)."""
+    return {n: (b.get("num_blocks"), b.get("block_size"), b.get("uuid"), b.get("claimed"))
+            for n, b in bdevs().items()}
+
+
+def test_save_restart(p):
+    print("save_config -> restart with --json -> the same bdevs")
+    before = snapshot()
+    cfg_path = os.path.join(TMP, "config.json")
+    r = rpc("save_config", "-o", cfg_path)
+    check(r.returncode == 0 and os.path.exists(cfg_path), "save_config -o %s" % cfg_path)
+    with open(cfg_path) as f:
+        cfg = json.load(f)
+    bdev_cfg = [s for s in cfg.get("subsystems", []) if s.get("subsystem") == "bdev"]
+    methods = [c["method"] for s in bdev_cfg for c in (s.get("config") or [])]
+    for m in ("bdev_malloc_create", "bdev_null_create", "bdev_passthru_create",
+              "bdev_split_create", "bdev_delay_create", "bdev_error_create"):
+        check(m in methods, "saved config holds %s" % m)
+    check(methods.count("bdev_split_create") == 3,
+          "one bdev_split_create per split, not per part (%d)" % methods.count("bdev_split_create"))
+    check(any(c["method"] == "bdev_passthru_create" and c["params"].get("name") == "PTNever"
+              for s in bdev_cfg for c in s.get("config") or []),
+          "a passthru still waiting for its base is saved too")
+    rc = stop_tgt(p)
+    check(rc == 0, "osprey_tgt exits 0 on SIGTERM with every module's bdevs (rc %s)" % rc)
+    p2 = start_tgt("--json", cfg_path)
+    after = snapshot()
+    check(after == before, "the restarted daemon has the same bdevs, sizes, uuids and claims")
+    if after != before:
+        for n in sorted(set(before) | set(after)):
+            if before.get(n) != after.get(n):
+                print("    %s: before %s after %s" % (n, before.get(n), after.get(n)))
+    check(rpc_out("bdev_malloc_create", "-b", "Never0", "1", "512") == "Never0" and
+          "PTNever" in bdevs(), "the restored waiting passthru is built when its base appears")
+    return p2
+
+
+def test_hot_remove(p):
+    print("deleting a base removes what is built on it")
+    check(rpc_ok("bdev_malloc_delete", "Malloc0"), "bdev_malloc_delete Malloc0 (under PT0)")
+    check(wait_for(lambda: "PT0" not in bdevs() and "Malloc0" not in bdevs()),
+          "PT0 is gone with Malloc0")
+    check(rpc_ok("bdev_null_delete", "Null0"), "bdev_null_delete Null0 (split, with a stack on a part)")
+    check(wait_for(lambda: not any(n.startswith("Null0p") or n in ("PTpart", "EE_PTpart")
+                                   for n in bdevs())),
+          "its parts and the stack on Null0p1 are gone")
+    check(rpc_ok("bdev_malloc_delete", "Malloc2"), "bdev_malloc_delete Malloc2 (under Delay0)")
+    check(wait_for(lambda: "Delay0" not in bdevs()), "Delay0 is gone")
+    check(rpc_ok("bdev_malloc_delete", "Malloc3"), "bdev_malloc_delete Malloc3 (under EE_Malloc3)")
+    check(wait_for(lambda: "EE_Malloc3" not in bdevs()), "EE_Malloc3 is gone")
+    # The passthru's config outlives its base, so it returns with the base (SPDK does the same).
+    check(rpc_out("bdev_malloc_create", "-b", "Malloc0", "8", "512") == "Malloc0" and
+          "PT0" in bdevs(), "PT0 is rebuilt when Malloc0 comes back")
+    check(alive(p), "daemon still serving after the hot removals")
+
+
+def test_deletes(p):
+    print("deleting virtual bdevs releases their bases")
+    check(rpc_ok("bdev_passthru_delete", "PT0") and "PT0" not in bdevs(), "bdev_passthru_delete PT0")
+    check(bdevs().get("Malloc0", {}).get("claimed") is False, "Malloc0 is no longer claimed")
+    check(rpc_ok("bdev_split_delete", "Malloc1"), "bdev_split_delete Malloc1")
+    b = bdevs()
+    check(not any(n.startswith("Malloc1p") for n in b) and b.get("Malloc1", {}).get("claimed") is False,
+          "Malloc1's parts are gone and it is free")
+    check(rpc_ok("bdev_delay_delete", "DelayLate") and "DelayLate" not in bdevs(),
+          "bdev_delay_delete DelayLate")
+    check(rpc_ok("bdev_error_delete", "EE_Late3") and "EE_Late3" not in bdevs(),
+          "bdev_error_delete EE_Late3")
+    check(rpc_ok("bdev_passthru_delete", "PTLate") and rpc_ok("bdev_split_delete", "Late1"),
+          "delete the other late ones")
+    b = bdevs()
+    check(all(b.get(n, {}).get("claimed") is False for n in ("Late0", "Late1", "Late2", "Late3")),
+          "every Late base is free again")
+    # Deleted configs must not come back: recreate a base, nothing appears on it.
+    rpc_ok("bdev_malloc_delete", "Late2")
+    check(rpc_out("bdev_malloc_create", "-b", "Late2", "1", "512") == "Late2" and
+          "DelayLate" not in bdevs(), "a deleted delay bdev does not come back with its base")
+    check(alive(p), "daemon still serving")
+
+
+def main():
+    if not os.access(TGT, os.X_OK):
+        print("no %s: build first (make)" % TGT)
+        print("0 passed, 1 failed")
+        return 1
+    p = None
+    try:
+        p = start_tgt()
+        test_malloc_null(p)
+        test_virtual(p)
+        test_deferred(p)
+        test_bad_input(p)
+        p = test_save_restart(p)
+        test_hot_remove(p)
+        test_deletes(p)
+        rc = stop_tgt(p)
+        check(rc == 0, "osprey_tgt exits 0 on SIGTERM (rc %s)" % rc)
+    except Exception as e:   # a crash of the daemon or a hang ends the run, counted as a failure
+        check(False, "unexpected: %r" % e)
+    finally:
+        for q in procs:
+            if q.poll() is None:
+                stop_tgt(q, timeout=5)
+        bad = False
+        for i, q in enumerate(procs):
+            log = tgt_log(q)
+            if "AddressSanitizer" in log or "runtime error:" in log or "LeakSanitizer" in log:
+                bad = True
+                print("---- sanitizer report in daemon log %d ----\n%s" % (i, log[-4000:]))
+        check(not bad, "no sanitizer reports in the daemon logs")
+        if failed:
+            for i, q in enumerate(procs):
+                print("---- daemon log %d (tail) ----" % i)
+                print(tgt_log(q)[-3000:])
+        shutil.rmtree(TMP, ignore_errors=True)
+    print("%d passed, %d failed" % (passed, failed))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
