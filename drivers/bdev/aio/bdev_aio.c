@@ -1,0 +1,982 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The aio bdev module: a file or block device accessed with Linux AIO
+ * (io_submit) and O_DIRECT.
+ *
+ * Threading: every thread that does I/O on any aio bdev gets one "group"
+ * channel (one io_context, one eventfd, one poller) shared by all aio bdevs;
+ * each bdev also has a small per-thread channel that counts its own I/O in
+ * flight (for reset).
+ *
+ * Submission is batched: submit_request only queues the iocb, and the group
+ * poller hands everything queued to the kernel with one io_submit() per pass,
+ * after reaping completions (so that I/O resubmitted from completion
+ * callbacks goes out in the same call).
+ *
+ * Completions are read straight from the completion ring the kernel maps at
+ * the io_context address (struct aio_ring below: the layout is the kernel's
+ * ABI, fs/aio.c): no system call per pass. If the ring header does not look
+ * like the one we know (magic, no incompatible features), io_getevents() with
+ * a zero timeout is used instead.
+ *
+ * Sleeping: each iocb carries IOCB_FLAG_RESFD, so the kernel signals the
+ * group's eventfd on completion; it is a wake fd of the thread, so a reactor
+ * asleep in epoll wakes up. The eventfd is drained lazily, only after a run
+ * of idle passes, then the ring is checked again; under load it costs nothing.
+ *
+ * Flush is IOCB_CMD_FDSYNC. A kernel that refuses it (EINVAL) gets
+ * fdatasync() on a helper pthread instead, and so do the fallocate()-based
+ * unmap and write_zeroes: none of them ever blocks a reactor. The helper
+ * completes the I/O with a message to the thread that submitted it.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <libaio.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "bdev_aio.h"
+#include "bdev_file.h"
+#include "osprey/env.h"
+#include "osprey/json.h"
+#include "osprey/log.h"
+#include "osprey/thread.h"
+
+OSP_LOG_REGISTER_COMPONENT(bdev_aio)
+
+/* Events per io_context (per thread). */
+#define AIO_GROUP_DEPTH		1024
+/* Completions handled per batch. */
+#define AIO_REAP_BATCH		128
+/* Idle poller passes before the eventfd is drained. */
+#define AIO_DRAIN_IDLE_PASSES	64
+
+#define AIO_RING_MAGIC		0xa10a10a1u
+
+/* The kernel's completion ring header (fs/aio.c, struct aio_ring). */
+struct aio_ring {
+	uint32_t id;
+	uint32_t nr;
+	uint32_t head;
+	uint32_t tail;
+	uint32_t magic;
+	uint32_t compat_features;
+	uint32_t incompat_features;
+	uint32_t header_length;
+	struct io_event events[];
+};
+
+struct aio_disk {
+	struct osp_bdev bdev;
+	struct bdev_file file;
+	/* Our per-thread channels' io_device: not the bdev, which the layer registers. */
+	int io_dev;
+	char *filename;
+	bool block_size_given;
+	bool readonly;
+	bool fallocate;
+	/* The kernel refused IOCB_CMD_FDSYNC on this file: flush on the helper. */
+	bool fdsync_refused;
+	TAILQ_ENTRY(aio_disk) link;
+};
+
+/* Per thread, shared by every aio bdev. */
+struct aio_group {
+	io_context_t ctx;
+	int efd;
+	bool efd_dirty;
+	uint32_t idle_passes;
+	struct osp_poller *poller;
+	/* iocbs the kernel holds. */
+	uint32_t inflight;
+	/* iocbs waiting for the next io_submit(). */
+	uint32_t nqueued;
+	struct iocb *queue[AIO_GROUP_DEPTH];
+};
+
+/* Per thread and bdev. */
+struct aio_channel {
+	struct aio_group *group;
+	struct osp_io_channel *group_ch;
+	uint64_t inflight;
+	/* A reset waiting for this channel's I/O to drain. */
+	struct osp_io_channel_iter *reset_iter;
+};
+
+enum aio_helper_op {
+	AIO_HELPER_FDATASYNC,
+	AIO_HELPER_PUNCH_HOLE,
+	AIO_HELPER_ZERO_RANGE,
+	AIO_HELPER_STOP,
+};
+
+struct aio_task {
+	struct iocb iocb;
+	struct aio_channel *ch;
+	/* Bytes the I/O must transfer (0 for flush and helper operations). */
+	uint64_t len;
+	/* Helper operations. */
+	struct osp_thread *thread;
+	struct aio_disk *disk;
+	enum aio_helper_op op;
+	int result;
+};
+
+static TAILQ_HEAD(, aio_disk) g_aio_disks = TAILQ_HEAD_INITIALIZER(g_aio_disks);
+static int g_aio_group_dev;
+/* Read the completion ring from userspace when its header is the known one (tests clear it). */
+static bool g_aio_user_reap = true;
+
+static int aio_module_init(void);
+static void aio_module_fini(void);
+static int aio_get_ctx_size(void);
+
+static struct osp_bdev_module g_aio_module = {
+	.name = "aio",
+	.module_init = aio_module_init,
+	.module_fini = aio_module_fini,
+	.get_ctx_size = aio_get_ctx_size,
+};
+OSP_BDEV_MODULE_REGISTER(aio, &g_aio_module)
+
+/* ---- the helper thread for calls that block ---- */
+
+static struct {
+	pthread_mutex_t lock;	/* start/stop only */
+	bool running;
+	pthread_t tid;
+	struct osp_ring *ring;
+	int efd;
+	struct aio_task stop;
+} g_helper = { .lock = PTHREAD_MUTEX_INITIALIZER, .efd = -1 };
+
+static void aio_task_done(struct aio_task *task, int64_t res);
+
+static void
+aio_helper_done_msg(void *arg)
+{
+	struct aio_task *task = arg;
+
+	aio_task_done(task, task->result);
+}
+
+static int
+aio_helper_run(struct aio_task *task)
+{
+	int fd = task->disk->file.fd, mode;
+	struct osp_bdev_io *bdev_io;
+	uint64_t off, len;
+
+	if (task->op == AIO_HELPER_FDATASYNC) {
+		return fdatasync(fd) == 0 ? 0 : -errno;
+	}
+	bdev_io = osp_bdev_io_from_ctx(task);
+	off = bdev_io->u.bdev.offset_blocks * bdev_io->bdev->blocklen;
+	len = bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen;
+	mode = task->op == AIO_HELPER_PUNCH_HOLE ? FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE :
+	       FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE;
+	if (fallocate(fd, mode, (off_t)off, (off_t)len) == 0) {
+		return 0;
+	}
+	/* No ZERO_RANGE here: a hole reads back as zeroes too. */
+	if (task->op == AIO_HELPER_ZERO_RANGE && (errno == EOPNOTSUPP || errno == EINVAL) &&
+	    fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, (off_t)off, (off_t)len) == 0) {
+		return 0;
+	}
+	return -errno;
+}
+
+static void *
+aio_helper_main(void *arg)
+{
+	void *objs[32];
+	uint64_t val;
+	size_t n, i;
+
+	pthread_setname_np(pthread_self(), "aio_helper");
+	for (;;) {
+		if (read(g_helper.efd, &val, sizeof(val)) < 0 && errno != EAGAIN && errno != EINTR) {
+			OSP_ERRLOG("aio helper: read: %s\n", strerror(errno));
+		}
+		while ((n = osp_ring_dequeue(g_helper.ring, objs, OSP_COUNTOF(objs))) > 0) {
+			for (i = 0; i < n; i++) {
+				struct aio_task *task = objs[i];
+
+				if (task == &g_helper.stop) {
+					return NULL;
+				}
+				task->result = aio_helper_run(task);
+				/* The pool can be empty for a moment: this thread may wait. */
+				while (osp_thread_send_msg(task->thread, aio_helper_done_msg, task) == -ENOMEM) {
+					usleep(100);
+				}
+			}
+		}
+	}
+	return NULL;
+}
+
+static int
+aio_helper_start(void)
+{
+	int rc = 0;
+
+	pthread_mutex_lock(&g_helper.lock);
+	if (g_helper.running) {
+		goto out;
+	}
+	g_helper.ring = osp_ring_create(OSP_RING_TYPE_MP_SC, 4096, OSP_ENV_SOCKET_ID_ANY);
+	g_helper.efd = eventfd(0, EFD_CLOEXEC);	/* blocking: the helper sleeps in read() */
+	if (g_helper.ring == NULL || g_helper.efd < 0) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	rc = -pthread_create(&g_helper.tid, NULL, aio_helper_main, NULL);
+	if (rc != 0) {
+		goto fail;
+	}
+	g_helper.running = true;
+	goto out;
+fail:
+	if (g_helper.ring != NULL) {
+		osp_ring_free(g_helper.ring);
+		g_helper.ring = NULL;
+	}
+	if (g_helper.efd >= 0) {
+		close(g_helper.efd);
+		g_helper.efd = -1;
+	}
+out:
+	pthread_mutex_unlock(&g_helper.lock);
+	return rc;
+}
+
+static int
+aio_helper_enqueue(struct aio_task *task)
+{
+	uint64_t one = 1;
+	void *obj = task;
+	int rc;
+
+	/* Only the first use pays for the lock; the flag is never cleared while I/O runs. */
+	if (!__atomic_load_n(&g_helper.running, __ATOMIC_ACQUIRE)) {
+		rc = aio_helper_start();
+		if (rc != 0) {
+			return rc;
+		}
+	}
+	if (osp_ring_enqueue(g_helper.ring, &obj, 1, NULL) != 1) {
+		return -ENOMEM;
+	}
+	if (write(g_helper.efd, &one, sizeof(one)) < 0) {
+		/* Counter saturated: the helper is awake anyway. */
+	}
+	return 0;
+}
+
+static void
+aio_helper_stop(void)
+{
+	uint64_t one = 1;
+	void *obj = &g_helper.stop;
+
+	pthread_mutex_lock(&g_helper.lock);
+	if (g_helper.running) {
+		while (osp_ring_enqueue(g_helper.ring, &obj, 1, NULL) != 1) {
+			usleep(100);
+		}
+		if (write(g_helper.efd, &one, sizeof(one)) < 0) {
+			/* see above */
+		}
+		pthread_join(g_helper.tid, NULL);
+		osp_ring_free(g_helper.ring);
+		close(g_helper.efd);
+		g_helper.ring = NULL;
+		g_helper.efd = -1;
+		g_helper.running = false;
+	}
+	pthread_mutex_unlock(&g_helper.lock);
+}
+
+/* ---- completion ---- */
+
+static void
+aio_task_done(struct aio_task *task, int64_t res)
+{
+	struct osp_bdev_io *bdev_io = osp_bdev_io_from_ctx(task);
+	struct aio_channel *ch = task->ch;
+	enum osp_bdev_io_status status = OSP_BDEV_IO_STATUS_SUCCESS;
+
+	if (osp_unlikely(res != (int64_t)task->len)) {
+		if (res < 0) {
+			OSP_DEBUGLOG(bdev_aio, "%s: I/O type %d failed: %s\n", bdev_io->bdev->name,
+				     bdev_io->type, strerror((int)-res));
+		} else {
+			OSP_DEBUGLOG(bdev_aio, "%s: short I/O: %" PRId64 " of %" PRIu64 " bytes\n",
+				     bdev_io->bdev->name, res, task->len);
+		}
+		status = OSP_BDEV_IO_STATUS_FAILED;
+	}
+	if (--ch->inflight == 0 && osp_unlikely(ch->reset_iter != NULL)) {
+		struct osp_io_channel_iter *iter = ch->reset_iter;
+
+		ch->reset_iter = NULL;
+		osp_for_each_channel_continue(iter, 0);
+	}
+	osp_bdev_io_complete(bdev_io, status);
+}
+
+/* Hand the queued iocbs to the kernel. Returns the number submitted. */
+static int
+aio_group_flush(struct aio_group *g)
+{
+	uint32_t done = 0;
+	int rc, total = 0;
+
+	while (done < g->nqueued) {
+		rc = io_submit(g->ctx, (long)(g->nqueued - done), &g->queue[done]);
+		if (osp_likely(rc > 0)) {
+			done += (uint32_t)rc;
+			g->inflight += (uint32_t)rc;
+			total += rc;
+			continue;
+		}
+		if (rc == -EAGAIN || rc == 0) {
+			/* The kernel is out of room: try again on the next pass. */
+			break;
+		}
+		if (rc == -EINTR) {
+			continue;
+		}
+		/* The first iocb was refused: fail or reroute it, go on with the rest. */
+		{
+			struct iocb *iocb = g->queue[done];
+			struct aio_task *task = iocb->data;
+
+			done++;
+			if (iocb->aio_lio_opcode == IO_CMD_FDSYNC && rc == -EINVAL) {
+				OSP_NOTICELOG("%s: the kernel refuses asynchronous fdsync on %s; "
+					      "flushing with fdatasync on a helper thread\n",
+					      task->disk->bdev.name, task->disk->filename);
+				task->disk->fdsync_refused = true;
+				task->op = AIO_HELPER_FDATASYNC;
+				task->thread = osp_get_thread();
+				if (aio_helper_enqueue(task) == 0) {
+					continue;
+				}
+			}
+			aio_task_done(task, rc);
+		}
+	}
+	if (done > 0 && done < g->nqueued) {
+		memmove(g->queue, &g->queue[done], (g->nqueued - done) * sizeof(g->queue[0]));
+	}
+	g->nqueued -= done;
+	return total;
+}
+
+static int
+aio_group_reap(struct aio_group *g)
+{
+	struct aio_ring *ring = (struct aio_ring *)g->ctx;
+	struct aio_task *tasks[AIO_REAP_BATCH];
+	int64_t res[AIO_REAP_BATCH];
+	int n = 0, i;
+
+	if (osp_likely(g_aio_user_reap && ring->magic == AIO_RING_MAGIC &&
+		       ring->incompat_features == 0)) {
+		uint32_t head = ring->head, nr = ring->nr;
+		uint32_t tail = __atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE);
+
+		while (head != tail && n < AIO_REAP_BATCH) {
+			struct io_event *ev = &ring->events[head];
+
+			tasks[n] = ev->data;
+			res[n] = (int64_t)ev->res;
+			n++;
+			head = head + 1 == nr ? 0 : head + 1;
+		}
+		if (n == 0) {
+			return 0;
+		}
+		/* Give the slots back before completing: callbacks queue new I/O. */
+		__atomic_store_n(&ring->head, head, __ATOMIC_RELEASE);
+	} else {
+		struct io_event events[AIO_REAP_BATCH];
+		struct timespec zero = { 0, 0 };
+
+		n = io_getevents(g->ctx, 0, AIO_REAP_BATCH, events, &zero);
+		if (n <= 0) {
+			return 0;
+		}
+		for (i = 0; i < n; i++) {
+			tasks[i] = events[i].data;
+			res[i] = (int64_t)events[i].res;
+		}
+	}
+	g->inflight -= (uint32_t)n;
+	g->efd_dirty = true;
+	for (i = 0; i < n; i++) {
+		aio_task_done(tasks[i], res[i]);
+	}
+	return n;
+}
+
+static int
+aio_group_poll(void *arg)
+{
+	struct aio_group *g = arg;
+	int n = 0, r;
+
+	if (g->nqueued > 0) {
+		n += aio_group_flush(g);
+	}
+	if (g->inflight > 0) {
+		while ((r = aio_group_reap(g)) > 0) {
+			n += r;
+			if (r < AIO_REAP_BATCH) {
+				break;
+			}
+		}
+		if (g->nqueued > 0) {
+			n += aio_group_flush(g);
+		}
+	}
+	if (n > 0) {
+		g->idle_passes = 0;
+		return OSP_POLLER_BUSY;
+	}
+	if (g->efd_dirty && ++g->idle_passes >= AIO_DRAIN_IDLE_PASSES) {
+		uint64_t val;
+
+		/*
+		 * Reset the counter so that the reactor can sleep, then look at the
+		 * ring again: an event that came before the read is in the ring,
+		 * one after it signals the eventfd again.
+		 */
+		if (read(g->efd, &val, sizeof(val)) < 0) {
+			/* EAGAIN: already zero. */
+		}
+		g->efd_dirty = false;
+		g->idle_passes = 0;
+		if (g->inflight > 0 && aio_group_reap(g) > 0) {
+			aio_group_flush(g);
+			return OSP_POLLER_BUSY;
+		}
+	}
+	return OSP_POLLER_IDLE;
+}
+
+static int
+aio_group_create_cb(void *io_device, void *ctx_buf)
+{
+	struct aio_group *g = ctx_buf;
+	int rc;
+
+	g->efd = -1;
+	rc = io_setup(AIO_GROUP_DEPTH, &g->ctx);
+	if (rc < 0) {
+		OSP_ERRLOG("io_setup(%d) failed: %s (see /proc/sys/fs/aio-max-nr)\n",
+			   AIO_GROUP_DEPTH, strerror(-rc));
+		return rc;
+	}
+	g->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (g->efd < 0) {
+		rc = -errno;
+		goto fail;
+	}
+	rc = osp_thread_add_wake_fd(g->efd, EPOLLIN);
+	if (rc != 0) {
+		OSP_ERRLOG("cannot watch the aio eventfd: %s\n", strerror(-rc));
+		goto fail;
+	}
+	g->poller = OSP_POLLER_REGISTER(aio_group_poll, g, 0);
+	if (g->poller == NULL) {
+		osp_thread_remove_wake_fd(g->efd);
+		rc = -ENOMEM;
+		goto fail;
+	}
+	return 0;
+fail:
+	if (g->efd >= 0) {
+		close(g->efd);
+	}
+	io_destroy(g->ctx);
+	return rc;
+}
+
+static void
+aio_group_destroy_cb(void *io_device, void *ctx_buf)
+{
+	struct aio_group *g = ctx_buf;
+
+	if (g->inflight > 0 || g->nqueued > 0) {
+		OSP_ERRLOG("aio channel destroyed with %u I/O in flight and %u queued\n",
+			   g->inflight, g->nqueued);
+	}
+	osp_poller_unregister(&g->poller);
+	osp_thread_remove_wake_fd(g->efd);
+	close(g->efd);
+	/* Waits for what the kernel still holds: nothing, unless the line above fired. */
+	io_destroy(g->ctx);
+}
+
+/* ---- per-bdev channels ---- */
+
+static int
+aio_channel_create_cb(void *io_device, void *ctx_buf)
+{
+	struct aio_channel *ch = ctx_buf;
+
+	ch->group_ch = osp_get_io_channel(&g_aio_group_dev);
+	if (ch->group_ch == NULL) {
+		return -ENOMEM;
+	}
+	ch->group = osp_io_channel_get_ctx(ch->group_ch);
+	return 0;
+}
+
+static void
+aio_channel_destroy_cb(void *io_device, void *ctx_buf)
+{
+	struct aio_channel *ch = ctx_buf;
+
+	osp_put_io_channel(ch->group_ch);
+}
+
+/* ---- submission ---- */
+
+static inline void
+aio_queue(struct aio_channel *ch, struct aio_task *task)
+{
+	struct aio_group *g = ch->group;
+
+	if (osp_unlikely(g->nqueued + g->inflight >= AIO_GROUP_DEPTH)) {
+		/* The layer queues NOMEM I/O and resubmits it later. */
+		osp_bdev_io_complete(osp_bdev_io_from_ctx(task), OSP_BDEV_IO_STATUS_NOMEM);
+		return;
+	}
+	io_set_eventfd(&task->iocb, g->efd);
+	task->iocb.data = task;
+	task->ch = ch;
+	ch->inflight++;
+	g->queue[g->nqueued++] = &task->iocb;
+}
+
+static void
+aio_rw(struct aio_channel *ch, struct aio_disk *disk, struct osp_bdev_io *bdev_io)
+{
+	struct aio_task *task = (struct aio_task *)bdev_io->driver_ctx;
+	uint64_t off = bdev_io->u.bdev.offset_blocks * disk->bdev.blocklen;
+	uint64_t len = bdev_io->u.bdev.num_blocks * disk->bdev.blocklen;
+	struct iovec *iov = bdev_io->u.bdev.iovs;
+	int iovcnt = bdev_io->u.bdev.iovcnt;
+
+	task->len = len;
+	task->disk = disk;
+	if (bdev_io->type == OSP_BDEV_IO_TYPE_READ) {
+		if (iovcnt == 1) {
+			io_prep_pread(&task->iocb, disk->file.fd, iov->iov_base, len, (long long)off);
+		} else {
+			io_prep_preadv(&task->iocb, disk->file.fd, iov, iovcnt, (long long)off);
+		}
+	} else {
+		if (iovcnt == 1) {
+			io_prep_pwrite(&task->iocb, disk->file.fd, iov->iov_base, len, (long long)off);
+		} else {
+			io_prep_pwritev(&task->iocb, disk->file.fd, iov, iovcnt, (long long)off);
+		}
+	}
+	aio_queue(ch, task);
+}
+
+static void
+aio_get_buf_cb(struct osp_io_channel *ioch, struct osp_bdev_io *bdev_io, bool success)
+{
+	if (!success) {
+		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
+		return;
+	}
+	aio_rw(osp_io_channel_get_ctx(ioch), bdev_io->bdev->ctxt, bdev_io);
+}
+
+static void
+aio_helper_submit(struct aio_channel *ch, struct aio_disk *disk, struct osp_bdev_io *bdev_io,
+		  enum aio_helper_op op)
+{
+	struct aio_task *task = (struct aio_task *)bdev_io->driver_ctx;
+
+	task->ch = ch;
+	task->disk = disk;
+	task->len = 0;
+	task->op = op;
+	task->thread = osp_get_thread();
+	ch->inflight++;
+	if (aio_helper_enqueue(task) != 0) {
+		ch->inflight--;
+		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
+	}
+}
+
+static void
+aio_flush(struct aio_channel *ch, struct aio_disk *disk, struct osp_bdev_io *bdev_io)
+{
+	struct aio_task *task = (struct aio_task *)bdev_io->driver_ctx;
+
+	if (disk->fdsync_refused) {
+		aio_helper_submit(ch, disk, bdev_io, AIO_HELPER_FDATASYNC);
+		return;
+	}
+	task->len = 0;
+	task->disk = disk;
+	io_prep_fdsync(&task->iocb, disk->file.fd);
+	aio_queue(ch, task);
+}
+
+static void
+aio_reset_channel(struct osp_io_channel_iter *iter)
+{
+	struct aio_channel *ch = osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(iter));
+
+	if (ch->inflight == 0) {
+		osp_for_each_channel_continue(iter, 0);
+	} else if (ch->reset_iter != NULL) {
+		/* The layer runs one reset at a time; a second one has nothing to wait on. */
+		osp_for_each_channel_continue(iter, -EBUSY);
+	} else {
+		ch->reset_iter = iter;
+	}
+}
+
+static void
+aio_reset_done(struct osp_io_channel_iter *iter, int status)
+{
+	struct osp_bdev_io *bdev_io = osp_io_channel_iter_get_ctx(iter);
+
+	osp_bdev_io_complete(bdev_io, status == 0 ? OSP_BDEV_IO_STATUS_SUCCESS :
+			     OSP_BDEV_IO_STATUS_FAILED);
+}
+
+static void
+aio_submit_request(struct osp_io_channel *ioch, struct osp_bdev_io *bdev_io)
+{
+	struct aio_channel *ch = osp_io_channel_get_ctx(ioch);
+	struct aio_disk *disk = bdev_io->bdev->ctxt;
+
+	switch (bdev_io->type) {
+	case OSP_BDEV_IO_TYPE_READ:
+		if (osp_unlikely(bdev_io->u.bdev.iovs == NULL ||
+				 bdev_io->u.bdev.iovs[0].iov_base == NULL)) {
+			osp_bdev_io_get_buf(bdev_io, aio_get_buf_cb,
+					    bdev_io->u.bdev.num_blocks * disk->bdev.blocklen);
+			return;
+		}
+		aio_rw(ch, disk, bdev_io);
+		return;
+	case OSP_BDEV_IO_TYPE_WRITE:
+		aio_rw(ch, disk, bdev_io);
+		return;
+	case OSP_BDEV_IO_TYPE_FLUSH:
+		aio_flush(ch, disk, bdev_io);
+		return;
+	case OSP_BDEV_IO_TYPE_RESET:
+		/* Kernel AIO cannot be aborted: a reset waits for what is in flight. */
+		osp_for_each_channel(&disk->io_dev, aio_reset_channel, bdev_io, aio_reset_done);
+		return;
+	case OSP_BDEV_IO_TYPE_UNMAP:
+		if (disk->fallocate) {
+			aio_helper_submit(ch, disk, bdev_io, AIO_HELPER_PUNCH_HOLE);
+			return;
+		}
+		break;
+	case OSP_BDEV_IO_TYPE_WRITE_ZEROES:
+		if (disk->fallocate) {
+			aio_helper_submit(ch, disk, bdev_io, AIO_HELPER_ZERO_RANGE);
+			return;
+		}
+		break;
+	default:
+		break;
+	}
+	osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
+}
+
+/* ---- bdev function table ---- */
+
+static void
+aio_disk_free(struct aio_disk *disk)
+{
+	if (disk->file.fd >= 0) {
+		close(disk->file.fd);
+	}
+	free(disk->bdev.name);
+	free(disk->filename);
+	free(disk);
+}
+
+static void
+aio_disk_free_msg(void *arg)
+{
+	aio_disk_free(arg);
+}
+
+static void
+aio_disk_free_cb(void *io_device)
+{
+	aio_disk_free(OSP_CONTAINEROF(io_device, struct aio_disk, io_dev));
+}
+
+static void
+aio_disk_unregistered(void *io_device)
+{
+	struct aio_disk *disk = OSP_CONTAINEROF(io_device, struct aio_disk, io_dev);
+
+	osp_bdev_destruct_done(&disk->bdev, 0);
+	/* From a message: the layer may still look at the bdev on the way out. */
+	if (osp_thread_send_msg(osp_get_thread(), aio_disk_free_msg, disk) != 0) {
+		aio_disk_free(disk);
+	}
+}
+
+static int
+aio_destruct(void *ctx)
+{
+	struct aio_disk *disk = ctx;
+
+	TAILQ_REMOVE(&g_aio_disks, disk, link);
+	osp_io_device_unregister(&disk->io_dev, aio_disk_unregistered);
+	return 1;
+}
+
+static bool
+aio_io_type_supported(void *ctx, enum osp_bdev_io_type type)
+{
+	struct aio_disk *disk = ctx;
+
+	switch (type) {
+	case OSP_BDEV_IO_TYPE_READ:
+	case OSP_BDEV_IO_TYPE_WRITE:
+	case OSP_BDEV_IO_TYPE_FLUSH:
+	case OSP_BDEV_IO_TYPE_RESET:
+		return true;
+	case OSP_BDEV_IO_TYPE_UNMAP:
+	case OSP_BDEV_IO_TYPE_WRITE_ZEROES:
+		return disk->fallocate;
+	default:
+		return false;
+	}
+}
+
+static struct osp_io_channel *
+aio_get_io_channel(void *ctx)
+{
+	struct aio_disk *disk = ctx;
+
+	return osp_get_io_channel(&disk->io_dev);
+}
+
+static void
+aio_dump_info_json(void *ctx, cJSON *obj)
+{
+	struct aio_disk *disk = ctx;
+	cJSON *aio = cJSON_AddObjectToObject(obj, "aio");
+
+	if (aio == NULL) {
+		return;
+	}
+	cJSON_AddStringToObject(aio, "filename", disk->filename);
+	cJSON_AddNumberToObject(aio, "block_size", disk->bdev.blocklen);
+	cJSON_AddBoolToObject(aio, "block_size_override", disk->block_size_given);
+	cJSON_AddBoolToObject(aio, "readonly", disk->readonly);
+	cJSON_AddBoolToObject(aio, "fallocate", disk->fallocate);
+	cJSON_AddBoolToObject(aio, "direct_io", disk->file.direct);
+	cJSON_AddBoolToObject(aio, "block_device", disk->file.is_blockdev);
+}
+
+static void
+aio_write_config_json(struct osp_bdev *bdev, cJSON *array)
+{
+	struct aio_disk *disk = bdev->ctxt;
+	char uuid[OSP_UUID_STRING_LEN];
+	cJSON *params = cJSON_CreateObject();
+
+	if (params == NULL) {
+		return;
+	}
+	cJSON_AddStringToObject(params, "name", bdev->name);
+	cJSON_AddStringToObject(params, "filename", disk->filename);
+	if (disk->block_size_given) {
+		cJSON_AddNumberToObject(params, "block_size", bdev->blocklen);
+	}
+	cJSON_AddBoolToObject(params, "readonly", disk->readonly);
+	cJSON_AddBoolToObject(params, "fallocate", disk->fallocate);
+	if (osp_uuid_fmt_lower(uuid, sizeof(uuid), &bdev->uuid) == 0) {
+		cJSON_AddStringToObject(params, "uuid", uuid);
+	}
+	osp_json_add_rpc_call(array, "bdev_aio_create", params);
+}
+
+static const struct osp_bdev_fn_table g_aio_fn_table = {
+	.destruct = aio_destruct,
+	.submit_request = aio_submit_request,
+	.io_type_supported = aio_io_type_supported,
+	.get_io_channel = aio_get_io_channel,
+	.dump_info_json = aio_dump_info_json,
+	.write_config_json = aio_write_config_json,
+};
+
+/* ---- create / delete / rescan ---- */
+
+int
+bdev_aio_create(const struct bdev_aio_opts *opts, struct osp_bdev **bdevp, char *err,
+		size_t errlen)
+{
+	struct aio_disk *disk;
+	uint32_t block_size;
+	int rc;
+
+	if (opts->name == NULL || opts->name[0] == '\0') {
+		snprintf(err, errlen, "A bdev name is required");
+		return -EINVAL;
+	}
+	if (opts->filename == NULL || opts->filename[0] == '\0') {
+		snprintf(err, errlen, "A filename is required");
+		return -EINVAL;
+	}
+	if (osp_bdev_get_by_name(opts->name) != NULL) {
+		snprintf(err, errlen, "A bdev named '%s' already exists", opts->name);
+		return -EEXIST;
+	}
+	disk = calloc(1, sizeof(*disk));
+	if (disk == NULL) {
+		snprintf(err, errlen, "Out of memory");
+		return -ENOMEM;
+	}
+	disk->file.fd = -1;
+	rc = bdev_file_open(&disk->file, opts->filename, opts->readonly, opts->name, err, errlen);
+	if (rc != 0) {
+		goto fail;
+	}
+	rc = bdev_file_block_size(&disk->file, opts->filename, opts->block_size, &block_size,
+				  err, errlen);
+	if (rc != 0) {
+		goto fail;
+	}
+	disk->filename = strdup(opts->filename);
+	disk->bdev.name = strdup(opts->name);
+	if (disk->filename == NULL || disk->bdev.name == NULL) {
+		snprintf(err, errlen, "Out of memory");
+		rc = -ENOMEM;
+		goto fail;
+	}
+	disk->block_size_given = opts->block_size != 0;
+	disk->readonly = opts->readonly;
+	disk->fallocate = opts->fallocate;
+	disk->bdev.product_name = "AIO disk";
+	disk->bdev.blocklen = block_size;
+	disk->bdev.blockcnt = disk->file.size / block_size;
+	disk->bdev.write_cache = true;
+	disk->bdev.write_unit_size = 1;
+	/* O_DIRECT needs block-aligned buffers: the layer bounces the others. */
+	disk->bdev.required_alignment = disk->file.direct ? (uint8_t)osp_u32log2(block_size) : 0;
+	if (opts->uuid != NULL) {
+		disk->bdev.uuid = *opts->uuid;
+	}
+	disk->bdev.ctxt = disk;
+	disk->bdev.module = &g_aio_module;
+	disk->bdev.fn_table = &g_aio_fn_table;
+
+	osp_io_device_register(&disk->io_dev, aio_channel_create_cb, aio_channel_destroy_cb,
+			       sizeof(struct aio_channel), disk->bdev.name);
+	rc = osp_bdev_register(&disk->bdev);
+	if (rc != 0) {
+		snprintf(err, errlen, "Could not register bdev '%s': %s", opts->name,
+			 rc == -EEXIST ? "the name is taken" : strerror(-rc));
+		/* Nothing uses the io_device yet: free once it is gone. */
+		osp_io_device_unregister(&disk->io_dev, aio_disk_free_cb);
+		return rc;
+	}
+	TAILQ_INSERT_TAIL(&g_aio_disks, disk, link);
+	OSP_NOTICELOG("aio bdev %s on %s: %" PRIu64 " blocks of %u bytes%s\n", opts->name,
+		      opts->filename, disk->bdev.blockcnt, block_size,
+		      disk->file.direct ? "" : " (buffered)");
+	*bdevp = &disk->bdev;
+	return 0;
+fail:
+	aio_disk_free(disk);
+	return rc;
+}
+
+static struct aio_disk *
+aio_disk_find(const char *name)
+{
+	struct aio_disk *disk;
+
+	TAILQ_FOREACH(disk, &g_aio_disks, link) {
+		if (strcmp(disk->bdev.name, name) == 0) {
+			return disk;
+		}
+	}
+	return NULL;
+}
+
+int
+bdev_aio_delete(const char *name, osp_bdev_unregister_cb cb, void *cb_arg)
+{
+	return osp_bdev_unregister_by_name(name, &g_aio_module, cb, cb_arg);
+}
+
+int
+bdev_aio_rescan(const char *name)
+{
+	struct aio_disk *disk = aio_disk_find(name);
+	uint64_t size, blockcnt;
+	int rc;
+
+	if (disk == NULL) {
+		return -ENODEV;
+	}
+	rc = bdev_file_get_size(disk->file.fd, &size);
+	if (rc != 0) {
+		return rc;
+	}
+	blockcnt = size / disk->bdev.blocklen;
+	if (blockcnt == disk->bdev.blockcnt) {
+		return 0;
+	}
+	if (blockcnt == 0) {
+		return -EINVAL;
+	}
+	OSP_NOTICELOG("aio bdev %s: size changed from %" PRIu64 " to %" PRIu64 " blocks\n",
+		      name, disk->bdev.blockcnt, blockcnt);
+	return osp_bdev_notify_blockcnt_change(&disk->bdev, blockcnt);
+}
+
+/* ---- module ---- */
+
+static int
+aio_get_ctx_size(void)
+{
+	return (int)sizeof(struct aio_task);
+}
+
+static int
+aio_module_init(void)
+{
+	osp_io_device_register(&g_aio_group_dev, aio_group_create_cb, aio_group_destroy_cb,
+			       sizeof(struct aio_group), "aio_group");
+	return 0;
+}
+
+static void
+aio_module_fini(void)
+{
+	osp_io_device_unregister(&g_aio_group_dev, NULL);
+	aio_helper_stop();
+}
