@@ -22,6 +22,10 @@ endif
 # Libraries in dependency order (lowest first). drivers/<type>/<name> become <type>_<name>.
 LIB_NAMES := util log env_dpdk thread json jsonrpc rpc event
 DRIVER_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard drivers/*/*/*.c))))
+# Without liburing the uring module still builds and refuses to create bdevs.
+ifneq ($(CONFIG_URING),y)
+URING_LIBS :=
+endif
 DRIVER_NAMES := $(subst /,_,$(patsubst drivers/%,%,$(DRIVER_DIRS)))
 # Upper layers that exist in the tree, added after event in order.
 EXTRA_LIBS := $(sort $(filter-out $(LIB_NAMES),$(notdir $(patsubst %/,%,$(dir $(wildcard lib/*/*.c))))))
@@ -47,6 +51,11 @@ WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializ
 CFLAGS_COMMON := -std=gnu11 $(OPT) -g $(WARN) -fno-strict-aliasing -D_GNU_SOURCE \
 	-msse4.2 -I$(TOP)/include $(CJSON_CFLAGS) $(SAN_FLAGS) \
 	-DOSP_VERSION_STRING='"$(CONFIG_VERSION)"' $(EXTRA_CFLAGS)
+ifeq ($(CONFIG_URING),y)
+CFLAGS_COMMON += -DOSP_HAVE_URING
+else
+CFLAGS_COMMON += -DOSP_NO_URING
+endif
 CFLAGS_env_dpdk := $(DPDK_CFLAGS) -DALLOW_EXPERIMENTAL_API -Wno-shadow=local
 
 DPDK_LIBS := -Wl,--whole-archive -l:librte_mempool_ring.a -l:librte_bus_vdev.a \

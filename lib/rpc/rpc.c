@@ -26,6 +26,7 @@
  * when idle: the poller reports IDLE and the sockets are wake fds.
  */
 #define RPC_POLL_PERIOD_US	0
+#define RPC_POLL_INTERVAL_US	1000
 
 struct rpc_method {
 	struct rpc_method *next;
@@ -298,10 +299,26 @@ osp_rpc_call(const char *method, const cJSON *params, osp_rpc_call_cb cb, void *
 static int
 rpc_poll(void *ctx)
 {
+	static uint64_t next_poll;
+	uint64_t now;
+	int did;
+
 	if (g_server == NULL) {
 		return OSP_POLLER_IDLE;
 	}
-	return osp_jsonrpc_server_poll(g_server) > 0 ? OSP_POLLER_BUSY : OSP_POLLER_IDLE;
+	/*
+	 * The app thread may share its core with I/O: polling the sockets costs
+	 * syscalls, so do it at most every RPC_POLL_INTERVAL_US unless the last
+	 * poll found work (pipelined requests). An idle reactor sleeps on the
+	 * sockets as wake fds, and its first poll after waking is always due.
+	 */
+	now = osp_thread_get_last_tsc(osp_get_thread());
+	if (now < next_poll) {
+		return OSP_POLLER_IDLE;
+	}
+	did = osp_jsonrpc_server_poll(g_server);
+	next_poll = did > 0 ? 0 : now + RPC_POLL_INTERVAL_US * osp_get_ticks_hz() / 1000000;
+	return did > 0 ? OSP_POLLER_BUSY : OSP_POLLER_IDLE;
 }
 
 int

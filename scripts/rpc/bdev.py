@@ -144,6 +144,10 @@ def _file_backed(subparsers):
     p = add_command(subparsers, 'bdev_uring_delete', 'Delete a uring bdev', output=QUIET)
     p.add_argument('name', help='bdev name')
 
+    p = add_command(subparsers, 'bdev_uring_rescan', 'Pick up a new size of the file under a '
+                    'uring bdev', output=TEXT)
+    p.add_argument('name', help='bdev name')
+
 
 def _virtual(subparsers):
     p = add_command(subparsers, 'bdev_split_create', 'Split a bdev into equal parts; prints '

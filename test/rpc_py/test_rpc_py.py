@@ -88,6 +88,7 @@ DRY_RUN_CASES = [
       'fallocate': True}),
     ('bdev_aio_delete Aio0', {'name': 'Aio0'}),
     ('bdev_aio_rescan Aio0', {'name': 'Aio0'}),
+    ('bdev_uring_rescan Uring0', {'name': 'Uring0'}),
     ('bdev_uring_create /dev/nvme0n1 Uring0 512 -u ' + UUID,
      {'filename': '/dev/nvme0n1', 'name': 'Uring0', 'block_size': 512, 'uuid': UUID}),
     ('bdev_uring_delete Uring0', {'name': 'Uring0'}),
