@@ -35,4 +35,14 @@ if ! command -v fio >/dev/null 2>&1; then
 	apt-get install -y fio >/dev/null 2>&1 || echo "run_bdev.sh: fio not available: no ratios" >&2
 fi
 
-OSPREY_BIN_DIR="$B/bin" NULL_DIRECT="$B/bench/null_direct" exec python3 bench/bdev/bdev_bench.py
+# HUGEPAGES=N reserves N 2 MiB hugepages for the run (machine-wide; restored after):
+# malloc's random copies are TLB-bound on 4 KiB pages (measured here: 1.15 M IOPS on
+# 4 KiB pages, 1.7 M with hugepages). The env uses hugepages whenever free ones exist.
+nr=/proc/sys/vm/nr_hugepages
+if [ -n "${HUGEPAGES:-}" ] && [ -w "$nr" ]; then
+	old=$(cat "$nr")
+	trap 'echo "$old" > "$nr"' EXIT
+	echo "$HUGEPAGES" > "$nr"
+	echo "run_bdev.sh: $(grep HugePages_Free /proc/meminfo | awk '{print $2}') free hugepages for this run" >&2
+fi
+OSPREY_BIN_DIR="$B/bin" NULL_DIRECT="$B/bench/null_direct" python3 bench/bdev/bdev_bench.py
