@@ -5,6 +5,7 @@
  * of this directory).
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,8 +222,13 @@ out:
 void
 osp_env_fini(void)
 {
+	char dir[PATH_MAX];
+
 	if (g_env_initialized) {
+		/* DPDK leaves its (empty) per-prefix runtime directory behind. */
+		snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
 		rte_eal_cleanup();
+		rmdir(dir);
 		g_env_initialized = false;
 	}
 }
