@@ -166,12 +166,26 @@ DRY_RUN_CASES = [
     ('nvmf_subsystem_get_controllers ' + NQN, {'nqn': NQN}),
     ('nvmf_subsystem_get_qpairs ' + NQN, {'nqn': NQN}),
     ('nvmf_subsystem_get_listeners ' + NQN, {'nqn': NQN}),
-    ('nvmf_subsystem_get_listeners %s -t tgt1' % NQN, {'nqn': NQN, 'tgt_name': 'tgt1'}),
+    ('nvmf_subsystem_get_listeners %s -t tgt1' % NQN, {'nqn': NQN, 'tgt_name': 'tgt1'}),    # sock
+    ('sock_impl_get_options -i posix', {'impl_name': 'posix'}),
+    ('sock_impl_set_options -i posix -r 65536 -s 131072 --enable-zerocopy-send-server '
+     '--no-recv-pipe --zerocopy-threshold 16384',
+     {'impl_name': 'posix', 'recv_buf_size': 65536, 'send_buf_size': 131072,
+      'enable_zerocopy_send_server': True, 'enable_recv_pipe': False,
+      'zerocopy_threshold': 16384}),
+    ('sock_impl_set_options -i posix -p 1 --quickack --disable-zerocopy-send-client '
+     '--tls-version 0 --no-ktls',
+     {'impl_name': 'posix', 'enable_placement_id': 1, 'enable_quickack': True,
+      'enable_zerocopy_send_client': False, 'tls_version': 0, 'enable_ktls': False}),
+    ('sock_impl_set_options --impl posix --enable-recv-pipe --zerocopy-send-client',
+     {'impl_name': 'posix', 'enable_recv_pipe': True, 'enable_zerocopy_send_client': True}),
+    ('sock_set_default_impl -i posix', {'impl_name': 'posix'}),
+    ('sock_get_default_impl', None),
 ]
 
 # Commands whose dry run is checked by their own tests below.
 MULTI_REQUEST = {'save_config', 'load_config'}
-OWN_MODULES = ('app', 'bdev', 'log', 'nvmf')
+OWN_MODULES = ('app', 'bdev', 'log', 'nvmf', 'sock')
 
 
 def run(args, stdin=None, timeout=30):
