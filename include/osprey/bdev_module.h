@@ -163,6 +163,18 @@ void osp_bdev_unregister(struct osp_bdev *bdev, osp_bdev_unregister_cb cb_fn, vo
 /* As above by name; -ENODEV if no such bdev, -ENODEV if it belongs to another module. */
 int osp_bdev_unregister_by_name(const char *bdev_name, struct osp_bdev_module *module,
 				osp_bdev_unregister_cb cb_fn, void *cb_arg);
+/*
+ * The whole of a module's bdev_<module>_delete RPC: decode {"<param>": name}
+ * (param NULL: "name"), call delete_fn(name, cb, cb_arg) and answer request:
+ * true once the bdev is gone; if delete_fn refuses, an error (code: its
+ * return value) with not_found_fmt (one %s: the name); if the deletion fails
+ * later, "Deleting the <what> failed: <reason>".
+ */
+struct osp_jsonrpc_request;
+typedef int (*osp_bdev_delete_fn)(const char *name, osp_bdev_unregister_cb cb_fn, void *cb_arg);
+void osp_bdev_rpc_delete(struct osp_jsonrpc_request *request, const cJSON *params,
+			 const char *param, osp_bdev_delete_fn delete_fn, const char *what,
+			 const char *not_found_fmt) __attribute__((format(printf, 6, 0)));
 /* Asynchronous destruct finished. */
 void osp_bdev_destruct_done(struct osp_bdev *bdev, int bdeverrno);
 /* The size changed: descriptors get OSP_BDEV_EVENT_RESIZE. -EBUSY if shrinking while claimed. */
@@ -181,6 +193,31 @@ int osp_bdev_module_claim_bdev(struct osp_bdev *bdev, struct osp_bdev_desc *desc
 void osp_bdev_module_release_bdev(struct osp_bdev *bdev);
 /* Module that claimed bdev, or NULL. */
 struct osp_bdev_module *osp_bdev_get_claim_module(struct osp_bdev *bdev);
+
+/*
+ * For a virtual bdev (bdev, named already) on base_name: open the base for
+ * writing into *desc, with event_cb(ctx) for its hot remove and resize, and
+ * claim it for module so that nobody else writes to it. 0, or the -errno of
+ * the open (-ENODEV: no such bdev, yet) or of the claim (-EPERM: claimed
+ * already; logged, and *desc closed again).
+ */
+int osp_bdev_module_open_base(struct osp_bdev *bdev, const char *base_name,
+			      osp_bdev_event_cb_t event_cb, void *ctx,
+			      struct osp_bdev_module *module, struct osp_bdev_desc **desc);
+
+/* Give a virtual bdev the geometry of its base: everything but name and uuid. */
+static inline void
+osp_bdev_copy_geometry(struct osp_bdev *bdev, const struct osp_bdev *base)
+{
+	bdev->blocklen = base->blocklen;
+	bdev->blockcnt = base->blockcnt;
+	bdev->write_cache = base->write_cache;
+	bdev->write_unit_size = base->write_unit_size;
+	bdev->optimal_io_boundary = base->optimal_io_boundary;
+	bdev->split_on_optimal_io_boundary = base->split_on_optimal_io_boundary;
+	bdev->max_rw_size = base->max_rw_size;
+	bdev->required_alignment = base->required_alignment;
+}
 
 /* ---- inside an I/O ---- */
 
@@ -313,6 +350,36 @@ void osp_bdev_io_complete(struct osp_bdev_io *bdev_io, enum osp_bdev_io_status s
 /* Complete with an NVMe status (success when sct == 0 && sc == 0). */
 void osp_bdev_io_complete_nvme_status(struct osp_bdev_io *bdev_io, uint32_t cdw0, int sct,
 				      int sc);
+/*
+ * Completing I/O from a poller instead of from submit_request (no recursion
+ * when a callback resubmits; one list insert per I/O, no allocation): a
+ * module puts a struct osp_bdev_cpl_entry at the start of its driver_ctx and
+ * one struct osp_bdev_cpl_list in its per-thread channel. _add queues the
+ * I/O with its status; the list's poller completes everything queued in one
+ * batch. _init registers the poller (named poller_name) on the calling
+ * thread, _fini completes what is left and unregisters it.
+ */
+struct osp_bdev_cpl_entry {
+	STAILQ_ENTRY(osp_bdev_cpl_entry) link;
+	int8_t status;		/* enum osp_bdev_io_status */
+};
+
+struct osp_bdev_cpl_list {
+	STAILQ_HEAD(, osp_bdev_cpl_entry) done;
+	struct osp_poller *poller;
+};
+
+int osp_bdev_cpl_list_init(struct osp_bdev_cpl_list *list, const char *poller_name);
+void osp_bdev_cpl_list_fini(struct osp_bdev_cpl_list *list);
+
+static inline void
+osp_bdev_cpl_list_add(struct osp_bdev_cpl_list *list, struct osp_bdev_cpl_entry *entry,
+		      int status)
+{
+	entry->status = (int8_t)status;
+	STAILQ_INSERT_TAIL(&list->done, entry, link);
+}
+
 /* The layer's channel the I/O runs on (osp_io_channel_get_ctx() is layer-private). */
 struct osp_io_channel *osp_bdev_io_get_io_channel(struct osp_bdev_io *bdev_io);
 struct osp_thread *osp_bdev_io_get_thread(struct osp_bdev_io *bdev_io);

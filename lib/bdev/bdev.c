@@ -1481,6 +1481,29 @@ osp_bdev_notify_blockcnt_change(struct osp_bdev *bdev, uint64_t size)
 /* ---- claims ---- */
 
 int
+osp_bdev_module_open_base(struct osp_bdev *bdev, const char *base_name,
+			  osp_bdev_event_cb_t event_cb, void *ctx,
+			  struct osp_bdev_module *module, struct osp_bdev_desc **desc)
+{
+	struct osp_bdev *base;
+	int rc;
+
+	rc = osp_bdev_open_ext(base_name, true, event_cb, ctx, desc);
+	if (rc != 0) {
+		return rc;
+	}
+	base = osp_bdev_desc_get_bdev(*desc);
+	rc = osp_bdev_module_claim_bdev(base, *desc, module);
+	if (rc != 0) {
+		OSP_ERRLOG("%s: cannot claim base bdev %s: already claimed\n", bdev->name,
+			   base->name);
+		osp_bdev_close(*desc);
+		*desc = NULL;
+	}
+	return rc;
+}
+
+int
 osp_bdev_module_claim_bdev(struct osp_bdev *bdev, struct osp_bdev_desc *desc,
 			   struct osp_bdev_module *module)
 {
@@ -4684,3 +4707,40 @@ static struct osp_subsystem g_bdev_subsystem = {
 };
 
 OSP_SUBSYSTEM_REGISTER(g_bdev_subsystem)
+
+/* ---- per-channel completion lists of the modules ---- */
+
+static int
+bdev_cpl_list_poll(void *arg)
+{
+	struct osp_bdev_cpl_list *list = arg;
+	STAILQ_HEAD(, osp_bdev_cpl_entry) batch = STAILQ_HEAD_INITIALIZER(batch);
+	struct osp_bdev_cpl_entry *entry;
+
+	if (STAILQ_EMPTY(&list->done)) {
+		return OSP_POLLER_IDLE;
+	}
+	/* Take the whole list: callbacks may submit (and queue) new I/O meanwhile. */
+	STAILQ_CONCAT(&batch, &list->done);
+	while ((entry = STAILQ_FIRST(&batch)) != NULL) {
+		STAILQ_REMOVE_HEAD(&batch, link);
+		osp_bdev_io_complete(osp_bdev_io_from_ctx(entry), entry->status);
+	}
+	return OSP_POLLER_BUSY;
+}
+
+int
+osp_bdev_cpl_list_init(struct osp_bdev_cpl_list *list, const char *poller_name)
+{
+	STAILQ_INIT(&list->done);
+	list->poller = osp_poller_register_named(bdev_cpl_list_poll, list, 0, poller_name);
+	return list->poller != NULL ? 0 : -ENOMEM;
+}
+
+void
+osp_bdev_cpl_list_fini(struct osp_bdev_cpl_list *list)
+{
+	/* The layer releases a channel only when its I/O is done; be safe anyway. */
+	bdev_cpl_list_poll(list);
+	osp_poller_unregister(&list->poller);
+}

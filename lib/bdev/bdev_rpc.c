@@ -594,3 +594,60 @@ rpc_bdev_wait_for_examine(struct osp_jsonrpc_request *request, const cJSON *para
 	}
 }
 OSP_RPC_REGISTER("bdev_wait_for_examine", rpc_bdev_wait_for_examine, OSP_RPC_RUNTIME)
+
+/* ---- the modules' delete RPCs ---- */
+
+struct rpc_delete_ctx {
+	struct osp_jsonrpc_request *request;
+	const char *what;
+};
+
+static void
+rpc_bdev_delete_done(void *cb_arg, int rc)
+{
+	struct rpc_delete_ctx *ctx = cb_arg;
+
+	if (rc != 0) {
+		osp_jsonrpc_send_error_response_fmt(ctx->request, rc, "Deleting the %s failed: %s",
+						    ctx->what, strerror(-rc));
+	} else {
+		osp_jsonrpc_send_bool_response(ctx->request, true);
+	}
+	free(ctx);
+}
+
+void
+osp_bdev_rpc_delete(struct osp_jsonrpc_request *request, const cJSON *params,
+		    const char *param, osp_bdev_delete_fn delete_fn, const char *what,
+		    const char *not_found_fmt)
+{
+	const struct osp_json_object_decoder decoder = {
+		param != NULL ? param : "name", 0, osp_json_decode_string, false
+	};
+	struct rpc_delete_ctx *ctx;
+	char *name = NULL;
+	int rc;
+
+	if (!osp_rpc_decode_params(request, params, &decoder, 1, &name)) {
+		return;
+	}
+	ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL) {
+		osp_jsonrpc_send_error_response(request, OSP_JSONRPC_ERROR_INTERNAL_ERROR,
+						"Out of memory");
+		goto out;
+	}
+	ctx->request = request;
+	ctx->what = what;
+	rc = delete_fn(name, rpc_bdev_delete_done, ctx);
+	if (rc != 0) {
+		free(ctx);
+		/* not_found_fmt is checked at the callers (format attribute). */
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wformat-nonliteral"
+		osp_jsonrpc_send_error_response_fmt(request, rc, not_found_fmt, name);
+#pragma GCC diagnostic pop
+	}
+out:
+	osp_json_free_object(&decoder, 1, &name);
+}

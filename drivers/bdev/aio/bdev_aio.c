@@ -5,7 +5,8 @@
  *
  * Threading: every thread that does I/O on any aio bdev gets one "group"
  * channel (one io_context, one eventfd, one poller) shared by all aio bdevs;
- * each bdev also has a small per-thread channel that counts its own I/O in
+ * each bdev also has a small per-thread channel (osprey/bdev_file.h, shared
+ * with the uring module) that counts its own I/O in
  * flight (for reset).
  *
  * Submission is batched: submit_request only queues the iocb, and the group
@@ -30,6 +31,7 @@
  * completes the I/O with a message to the thread that submitted it.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <inttypes.h>
 #include <libaio.h>
 #include <pthread.h>
@@ -42,7 +44,7 @@
 #include <unistd.h>
 
 #include "bdev_aio.h"
-#include "bdev_file.h"
+#include "osprey/bdev_file.h"
 #include "osprey/env.h"
 #include "osprey/json.h"
 #include "osprey/log.h"
@@ -74,7 +76,7 @@ struct aio_ring {
 
 struct aio_disk {
 	struct osp_bdev bdev;
-	struct bdev_file file;
+	struct osp_bdev_file file;
 	/* Our per-thread channels' io_device: not the bdev, which the layer registers. */
 	int io_dev;
 	char *filename;
@@ -100,15 +102,6 @@ struct aio_group {
 	struct iocb *queue[AIO_GROUP_DEPTH];
 };
 
-/* Per thread and bdev. */
-struct aio_channel {
-	struct aio_group *group;
-	struct osp_io_channel *group_ch;
-	uint64_t inflight;
-	/* A reset waiting for this channel's I/O to drain. */
-	struct osp_io_channel_iter *reset_iter;
-};
-
 enum aio_helper_op {
 	AIO_HELPER_FDATASYNC,
 	AIO_HELPER_PUNCH_HOLE,
@@ -118,7 +111,7 @@ enum aio_helper_op {
 
 struct aio_task {
 	struct iocb iocb;
-	struct aio_channel *ch;
+	struct osp_bdev_file_channel *ch;
 	/* Bytes the I/O must transfer (0 for flush and helper operations). */
 	uint64_t len;
 	/* Helper operations. */
@@ -310,7 +303,7 @@ static void
 aio_task_done(struct aio_task *task, int64_t res)
 {
 	struct osp_bdev_io *bdev_io = osp_bdev_io_from_ctx(task);
-	struct aio_channel *ch = task->ch;
+	struct osp_bdev_file_channel *ch = task->ch;
 	enum osp_bdev_io_status status = OSP_BDEV_IO_STATUS_SUCCESS;
 
 	if (osp_unlikely(res != (int64_t)task->len)) {
@@ -323,12 +316,7 @@ aio_task_done(struct aio_task *task, int64_t res)
 		}
 		status = OSP_BDEV_IO_STATUS_FAILED;
 	}
-	if (--ch->inflight == 0 && osp_unlikely(ch->reset_iter != NULL)) {
-		struct osp_io_channel_iter *iter = ch->reset_iter;
-
-		ch->reset_iter = NULL;
-		osp_for_each_channel_continue(iter, 0);
-	}
+	osp_bdev_file_channel_io_done(ch);
 	osp_bdev_io_complete(bdev_io, status);
 }
 
@@ -532,28 +520,23 @@ aio_group_destroy_cb(void *io_device, void *ctx_buf)
 static int
 aio_channel_create_cb(void *io_device, void *ctx_buf)
 {
-	struct aio_channel *ch = ctx_buf;
+	struct osp_bdev_file_channel *ch = ctx_buf;
 
-	ch->group_ch = osp_get_io_channel(&g_aio_group_dev);
-	if (ch->group_ch == NULL) {
-		return -ENOMEM;
-	}
-	ch->group = osp_io_channel_get_ctx(ch->group_ch);
-	return 0;
+	return osp_bdev_file_channel_create(ch, &g_aio_group_dev);
 }
 
 static void
 aio_channel_destroy_cb(void *io_device, void *ctx_buf)
 {
-	struct aio_channel *ch = ctx_buf;
+	struct osp_bdev_file_channel *ch = ctx_buf;
 
-	osp_put_io_channel(ch->group_ch);
+	osp_bdev_file_channel_destroy(ch);
 }
 
 /* ---- submission ---- */
 
 static inline void
-aio_queue(struct aio_channel *ch, struct aio_task *task)
+aio_queue(struct osp_bdev_file_channel *ch, struct aio_task *task)
 {
 	struct aio_group *g = ch->group;
 
@@ -570,7 +553,8 @@ aio_queue(struct aio_channel *ch, struct aio_task *task)
 }
 
 static void
-aio_rw(struct aio_channel *ch, struct aio_disk *disk, struct osp_bdev_io *bdev_io)
+aio_rw(struct osp_bdev_file_channel *ch, struct aio_disk *disk,
+       struct osp_bdev_io *bdev_io)
 {
 	struct aio_task *task = (struct aio_task *)bdev_io->driver_ctx;
 	uint64_t off = bdev_io->u.bdev.offset_blocks * disk->bdev.blocklen;
@@ -607,8 +591,8 @@ aio_get_buf_cb(struct osp_io_channel *ioch, struct osp_bdev_io *bdev_io, bool su
 }
 
 static void
-aio_helper_submit(struct aio_channel *ch, struct aio_disk *disk, struct osp_bdev_io *bdev_io,
-		  enum aio_helper_op op)
+aio_helper_submit(struct osp_bdev_file_channel *ch, struct aio_disk *disk,
+		  struct osp_bdev_io *bdev_io, enum aio_helper_op op)
 {
 	struct aio_task *task = (struct aio_task *)bdev_io->driver_ctx;
 
@@ -625,7 +609,8 @@ aio_helper_submit(struct aio_channel *ch, struct aio_disk *disk, struct osp_bdev
 }
 
 static void
-aio_flush(struct aio_channel *ch, struct aio_disk *disk, struct osp_bdev_io *bdev_io)
+aio_flush(struct osp_bdev_file_channel *ch, struct aio_disk *disk,
+	  struct osp_bdev_io *bdev_io)
 {
 	struct aio_task *task = (struct aio_task *)bdev_io->driver_ctx;
 
@@ -640,33 +625,9 @@ aio_flush(struct aio_channel *ch, struct aio_disk *disk, struct osp_bdev_io *bde
 }
 
 static void
-aio_reset_channel(struct osp_io_channel_iter *iter)
-{
-	struct aio_channel *ch = osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(iter));
-
-	if (ch->inflight == 0) {
-		osp_for_each_channel_continue(iter, 0);
-	} else if (ch->reset_iter != NULL) {
-		/* The layer runs one reset at a time; a second one has nothing to wait on. */
-		osp_for_each_channel_continue(iter, -EBUSY);
-	} else {
-		ch->reset_iter = iter;
-	}
-}
-
-static void
-aio_reset_done(struct osp_io_channel_iter *iter, int status)
-{
-	struct osp_bdev_io *bdev_io = osp_io_channel_iter_get_ctx(iter);
-
-	osp_bdev_io_complete(bdev_io, status == 0 ? OSP_BDEV_IO_STATUS_SUCCESS :
-			     OSP_BDEV_IO_STATUS_FAILED);
-}
-
-static void
 aio_submit_request(struct osp_io_channel *ioch, struct osp_bdev_io *bdev_io)
 {
-	struct aio_channel *ch = osp_io_channel_get_ctx(ioch);
+	struct osp_bdev_file_channel *ch = osp_io_channel_get_ctx(ioch);
 	struct aio_disk *disk = bdev_io->bdev->ctxt;
 
 	switch (bdev_io->type) {
@@ -687,7 +648,7 @@ aio_submit_request(struct osp_io_channel *ioch, struct osp_bdev_io *bdev_io)
 		return;
 	case OSP_BDEV_IO_TYPE_RESET:
 		/* Kernel AIO cannot be aborted: a reset waits for what is in flight. */
-		osp_for_each_channel(&disk->io_dev, aio_reset_channel, bdev_io, aio_reset_done);
+		osp_bdev_file_reset(&disk->io_dev, bdev_io);
 		return;
 	case OSP_BDEV_IO_TYPE_UNMAP:
 		if (disk->fallocate) {
@@ -838,20 +799,11 @@ bdev_aio_create(const struct bdev_aio_opts *opts, struct osp_bdev **bdevp, char 
 		size_t errlen)
 {
 	struct aio_disk *disk;
-	uint32_t block_size;
 	int rc;
 
-	if (opts->name == NULL || opts->name[0] == '\0') {
-		snprintf(err, errlen, "A bdev name is required");
-		return -EINVAL;
-	}
-	if (opts->filename == NULL || opts->filename[0] == '\0') {
-		snprintf(err, errlen, "A filename is required");
-		return -EINVAL;
-	}
-	if (osp_bdev_get_by_name(opts->name) != NULL) {
-		snprintf(err, errlen, "A bdev named '%s' already exists", opts->name);
-		return -EEXIST;
+	rc = osp_bdev_file_check_create(opts->name, opts->filename, err, errlen);
+	if (rc != 0) {
+		return rc;
 	}
 	disk = calloc(1, sizeof(*disk));
 	if (disk == NULL) {
@@ -859,15 +811,6 @@ bdev_aio_create(const struct bdev_aio_opts *opts, struct osp_bdev **bdevp, char 
 		return -ENOMEM;
 	}
 	disk->file.fd = -1;
-	rc = bdev_file_open(&disk->file, opts->filename, opts->readonly, opts->name, err, errlen);
-	if (rc != 0) {
-		goto fail;
-	}
-	rc = bdev_file_block_size(&disk->file, opts->filename, opts->block_size, &block_size,
-				  err, errlen);
-	if (rc != 0) {
-		goto fail;
-	}
 	disk->filename = strdup(opts->filename);
 	disk->bdev.name = strdup(opts->name);
 	if (disk->filename == NULL || disk->bdev.name == NULL) {
@@ -875,25 +818,21 @@ bdev_aio_create(const struct bdev_aio_opts *opts, struct osp_bdev **bdevp, char 
 		rc = -ENOMEM;
 		goto fail;
 	}
+	rc = osp_bdev_file_setup(&disk->bdev, &disk->file, opts->filename, opts->readonly,
+				 opts->block_size, opts->uuid, err, errlen);
+	if (rc != 0) {
+		goto fail;
+	}
 	disk->block_size_given = opts->block_size != 0;
 	disk->readonly = opts->readonly;
 	disk->fallocate = opts->fallocate;
 	disk->bdev.product_name = "AIO disk";
-	disk->bdev.blocklen = block_size;
-	disk->bdev.blockcnt = disk->file.size / block_size;
-	disk->bdev.write_cache = true;
-	disk->bdev.write_unit_size = 1;
-	/* O_DIRECT needs block-aligned buffers: the layer bounces the others. */
-	disk->bdev.required_alignment = disk->file.direct ? (uint8_t)osp_u32log2(block_size) : 0;
-	if (opts->uuid != NULL) {
-		disk->bdev.uuid = *opts->uuid;
-	}
 	disk->bdev.ctxt = disk;
 	disk->bdev.module = &g_aio_module;
 	disk->bdev.fn_table = &g_aio_fn_table;
 
 	osp_io_device_register(&disk->io_dev, aio_channel_create_cb, aio_channel_destroy_cb,
-			       sizeof(struct aio_channel), disk->bdev.name);
+			       sizeof(struct osp_bdev_file_channel), disk->bdev.name);
 	rc = osp_bdev_register(&disk->bdev);
 	if (rc != 0) {
 		snprintf(err, errlen, "Could not register bdev '%s': %s", opts->name,
@@ -904,7 +843,7 @@ bdev_aio_create(const struct bdev_aio_opts *opts, struct osp_bdev **bdevp, char 
 	}
 	TAILQ_INSERT_TAIL(&g_aio_disks, disk, link);
 	OSP_NOTICELOG("aio bdev %s on %s: %" PRIu64 " blocks of %u bytes%s\n", opts->name,
-		      opts->filename, disk->bdev.blockcnt, block_size,
+		      opts->filename, disk->bdev.blockcnt, disk->bdev.blocklen,
 		      disk->file.direct ? "" : " (buffered)");
 	*bdevp = &disk->bdev;
 	return 0;
@@ -936,26 +875,11 @@ int
 bdev_aio_rescan(const char *name)
 {
 	struct aio_disk *disk = aio_disk_find(name);
-	uint64_t size, blockcnt;
-	int rc;
 
 	if (disk == NULL) {
 		return -ENODEV;
 	}
-	rc = bdev_file_get_size(disk->file.fd, &size);
-	if (rc != 0) {
-		return rc;
-	}
-	blockcnt = size / disk->bdev.blocklen;
-	if (blockcnt == disk->bdev.blockcnt) {
-		return 0;
-	}
-	if (blockcnt == 0) {
-		return -EINVAL;
-	}
-	OSP_NOTICELOG("aio bdev %s: size changed from %" PRIu64 " to %" PRIu64 " blocks\n",
-		      name, disk->bdev.blockcnt, blockcnt);
-	return osp_bdev_notify_blockcnt_change(&disk->bdev, blockcnt);
+	return osp_bdev_file_rescan(&disk->bdev, &disk->file);
 }
 
 /* ---- module ---- */

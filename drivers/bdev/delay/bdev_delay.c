@@ -549,30 +549,19 @@ delay_build(struct delay_config *cfg)
 		free(db);
 		return -ENOMEM;
 	}
-	rc = osp_bdev_open_ext(cfg->base_name, true, delay_base_event_cb, db, &db->base_desc);
+	rc = osp_bdev_module_open_base(&db->bdev, cfg->base_name, delay_base_event_cb, db,
+				       &g_delay_module, &db->base_desc);
 	if (rc != 0) {
 		goto err_free;
 	}
 	db->desc_thread = osp_get_thread();
 	base = osp_bdev_desc_get_bdev(db->base_desc);
-	rc = osp_bdev_module_claim_bdev(base, db->base_desc, &g_delay_module);
-	if (rc != 0) {
-		OSP_ERRLOG("%s: cannot claim base bdev %s: already claimed\n", cfg->name, base->name);
-		goto err_close;
-	}
 	db->base = base;
 	for (i = 0; i < BDEV_DELAY_NUM_LATENCIES; i++) {
 		db->latency_ticks[i] = us_to_ticks(cfg->latency_us[i]);
 	}
 	db->bdev.product_name = "delay";
-	db->bdev.blocklen = base->blocklen;
-	db->bdev.blockcnt = base->blockcnt;
-	db->bdev.write_cache = base->write_cache;
-	db->bdev.write_unit_size = base->write_unit_size;
-	db->bdev.optimal_io_boundary = base->optimal_io_boundary;
-	db->bdev.split_on_optimal_io_boundary = base->split_on_optimal_io_boundary;
-	db->bdev.max_rw_size = base->max_rw_size;
-	db->bdev.required_alignment = base->required_alignment;
+	osp_bdev_copy_geometry(&db->bdev, base);
 	if (osp_uuid_is_null(&cfg->uuid)) {
 		osp_uuid_generate(&cfg->uuid);
 	}

@@ -150,42 +150,10 @@ out:
 }
 OSP_RPC_REGISTER("bdev_delay_update_latency", rpc_bdev_delay_update_latency, OSP_RPC_RUNTIME)
 
-struct rpc_delay_delete {
-	char *name;
-};
-
-static const struct osp_json_object_decoder g_delay_delete_decoders[] = {
-	{"name", offsetof(struct rpc_delay_delete, name), osp_json_decode_string},
-};
-
-static void
-rpc_bdev_delay_delete_cb(void *cb_arg, int rc)
-{
-	struct osp_jsonrpc_request *request = cb_arg;
-
-	if (rc != 0) {
-		osp_jsonrpc_send_error_response_fmt(request, rc, "Deleting the delay bdev failed: %s",
-						    strerror(-rc));
-		return;
-	}
-	osp_jsonrpc_send_bool_response(request, true);
-}
-
 static void
 rpc_bdev_delay_delete(struct osp_jsonrpc_request *request, const cJSON *params)
 {
-	struct rpc_delay_delete req = {};
-	int rc;
-
-	if (!osp_rpc_decode_params(request, params, g_delay_delete_decoders,
-				   OSP_COUNTOF(g_delay_delete_decoders), &req)) {
-		return;
-	}
-	rc = bdev_delay_delete(req.name, rpc_bdev_delay_delete_cb, request);
-	if (rc != 0) {
-		osp_jsonrpc_send_error_response_fmt(request, rc,
-						    "No delay bdev named '%s' (see bdev_get_bdevs)", req.name);
-	}
-	osp_json_free_object(g_delay_delete_decoders, OSP_COUNTOF(g_delay_delete_decoders), &req);
+	osp_bdev_rpc_delete(request, params, NULL, bdev_delay_delete, "delay bdev",
+			    "No delay bdev named '%s' (see bdev_get_bdevs)");
 }
 OSP_RPC_REGISTER("bdev_delay_delete", rpc_bdev_delay_delete, OSP_RPC_RUNTIME)

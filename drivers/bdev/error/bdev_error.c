@@ -511,28 +511,16 @@ error_build(struct error_config *cfg)
 		free(eb);
 		return -ENOMEM;
 	}
-	rc = osp_bdev_open_ext(cfg->base_name, true, error_base_event_cb, eb, &eb->base_desc);
+	rc = osp_bdev_module_open_base(&eb->bdev, cfg->base_name, error_base_event_cb, eb,
+				       &g_error_module, &eb->base_desc);
 	if (rc != 0) {
 		goto err_free;
 	}
 	eb->desc_thread = osp_get_thread();
 	base = osp_bdev_desc_get_bdev(eb->base_desc);
-	rc = osp_bdev_module_claim_bdev(base, eb->base_desc, &g_error_module);
-	if (rc != 0) {
-		OSP_ERRLOG("%s: cannot claim base bdev %s: already claimed\n", eb->bdev.name,
-			   base->name);
-		goto err_close;
-	}
 	eb->base = base;
 	eb->bdev.product_name = "Error Injection Disk";
-	eb->bdev.blocklen = base->blocklen;
-	eb->bdev.blockcnt = base->blockcnt;
-	eb->bdev.write_cache = base->write_cache;
-	eb->bdev.write_unit_size = base->write_unit_size;
-	eb->bdev.optimal_io_boundary = base->optimal_io_boundary;
-	eb->bdev.split_on_optimal_io_boundary = base->split_on_optimal_io_boundary;
-	eb->bdev.max_rw_size = base->max_rw_size;
-	eb->bdev.required_alignment = base->required_alignment;
+	osp_bdev_copy_geometry(&eb->bdev, base);
 	if (osp_uuid_is_null(&cfg->uuid)) {
 		osp_uuid_generate(&cfg->uuid);
 	}

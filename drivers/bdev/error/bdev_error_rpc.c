@@ -166,42 +166,10 @@ out:
 }
 OSP_RPC_REGISTER("bdev_error_inject_error", rpc_bdev_error_inject_error, OSP_RPC_RUNTIME)
 
-struct rpc_error_delete {
-	char *name;
-};
-
-static const struct osp_json_object_decoder g_error_delete_decoders[] = {
-	{"name", offsetof(struct rpc_error_delete, name), osp_json_decode_string},
-};
-
-static void
-rpc_bdev_error_delete_cb(void *cb_arg, int rc)
-{
-	struct osp_jsonrpc_request *request = cb_arg;
-
-	if (rc != 0) {
-		osp_jsonrpc_send_error_response_fmt(request, rc, "Deleting the error bdev failed: %s",
-						    strerror(-rc));
-		return;
-	}
-	osp_jsonrpc_send_bool_response(request, true);
-}
-
 static void
 rpc_bdev_error_delete(struct osp_jsonrpc_request *request, const cJSON *params)
 {
-	struct rpc_error_delete req = {};
-	int rc;
-
-	if (!osp_rpc_decode_params(request, params, g_error_delete_decoders,
-				   OSP_COUNTOF(g_error_delete_decoders), &req)) {
-		return;
-	}
-	rc = bdev_error_delete(req.name, rpc_bdev_error_delete_cb, request);
-	if (rc != 0) {
-		osp_jsonrpc_send_error_response_fmt(request, rc,
-						    "No error bdev named '%s' (see bdev_get_bdevs)", req.name);
-	}
-	osp_json_free_object(g_error_delete_decoders, OSP_COUNTOF(g_error_delete_decoders), &req);
+	osp_bdev_rpc_delete(request, params, NULL, bdev_error_delete, "error bdev",
+			    "No error bdev named '%s' (see bdev_get_bdevs)");
 }
 OSP_RPC_REGISTER("bdev_error_delete", rpc_bdev_error_delete, OSP_RPC_RUNTIME)

@@ -37,14 +37,12 @@ struct malloc_disk {
 
 /* Per-I/O state in bdev_io->driver_ctx. */
 struct malloc_io {
-	STAILQ_ENTRY(malloc_io) link;
+	struct osp_bdev_cpl_entry cpl;	/* first: the completion list's entry */
 	struct malloc_channel *ch;
-	int8_t status;		/* enum osp_bdev_io_status */
 };
 
 struct malloc_channel {
-	STAILQ_HEAD(, malloc_io) done;
-	struct osp_poller *poller;
+	struct osp_bdev_cpl_list done;
 };
 
 static TAILQ_HEAD(, malloc_disk) g_malloc_disks = TAILQ_HEAD_INITIALIZER(g_malloc_disks);
@@ -67,8 +65,7 @@ OSP_BDEV_MODULE_REGISTER(malloc, &g_malloc_module)
 static inline void
 malloc_io_done(struct malloc_channel *ch, struct malloc_io *mio, int status)
 {
-	mio->status = (int8_t)status;
-	STAILQ_INSERT_TAIL(&ch->done, mio, link);
+	osp_bdev_cpl_list_add(&ch->done, &mio->cpl, status);
 }
 
 /* Copy between the disk at mem and the iovecs, len bytes at most. */
@@ -172,26 +169,6 @@ bdev_malloc_submit_request(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_
 	malloc_io_done(ch, mio, status);
 }
 
-/* Complete every queued I/O of this channel. */
-static int
-malloc_completion_poller(void *arg)
-{
-	struct malloc_channel *ch = arg;
-	STAILQ_HEAD(, malloc_io) batch = STAILQ_HEAD_INITIALIZER(batch);
-	struct malloc_io *mio;
-
-	if (STAILQ_EMPTY(&ch->done)) {
-		return OSP_POLLER_IDLE;
-	}
-	/* Take the whole list: callbacks may submit (and queue) new I/O meanwhile. */
-	STAILQ_CONCAT(&batch, &ch->done);
-	while ((mio = STAILQ_FIRST(&batch)) != NULL) {
-		STAILQ_REMOVE_HEAD(&batch, link);
-		osp_bdev_io_complete(osp_bdev_io_from_ctx(mio), mio->status);
-	}
-	return OSP_POLLER_BUSY;
-}
-
 static bool
 bdev_malloc_io_type_supported(void *ctx, enum osp_bdev_io_type type)
 {
@@ -221,9 +198,7 @@ malloc_channel_create(void *io_device, void *ctx_buf)
 {
 	struct malloc_channel *ch = ctx_buf;
 
-	STAILQ_INIT(&ch->done);
-	ch->poller = OSP_POLLER_REGISTER(malloc_completion_poller, ch, 0);
-	return ch->poller != NULL ? 0 : -ENOMEM;
+	return osp_bdev_cpl_list_init(&ch->done, "malloc_completion_poller");
 }
 
 static void
@@ -231,9 +206,7 @@ malloc_channel_destroy(void *io_device, void *ctx_buf)
 {
 	struct malloc_channel *ch = ctx_buf;
 
-	/* The layer releases a channel only when its I/O is done; be safe anyway. */
-	malloc_completion_poller(ch);
-	osp_poller_unregister(&ch->poller);
+	osp_bdev_cpl_list_fini(&ch->done);
 }
 
 /* ---- bdev life cycle ---- */

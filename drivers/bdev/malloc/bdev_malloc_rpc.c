@@ -125,42 +125,10 @@ out:
 }
 OSP_RPC_REGISTER("bdev_malloc_create", rpc_bdev_malloc_create, OSP_RPC_RUNTIME)
 
-struct rpc_delete {
-	char *name;
-};
-
-static const struct osp_json_object_decoder g_delete_decoders[] = {
-	{"name", offsetof(struct rpc_delete, name), osp_json_decode_string},
-};
-
-static void
-rpc_bdev_malloc_delete_cb(void *cb_arg, int rc)
-{
-	struct osp_jsonrpc_request *request = cb_arg;
-
-	if (rc != 0) {
-		osp_jsonrpc_send_error_response_fmt(request, rc, "Deleting the malloc bdev failed: %s",
-						    strerror(-rc));
-		return;
-	}
-	osp_jsonrpc_send_bool_response(request, true);
-}
-
 static void
 rpc_bdev_malloc_delete(struct osp_jsonrpc_request *request, const cJSON *params)
 {
-	struct rpc_delete req = {};
-	int rc;
-
-	if (!osp_rpc_decode_params(request, params, g_delete_decoders,
-				   OSP_COUNTOF(g_delete_decoders), &req)) {
-		return;
-	}
-	rc = bdev_malloc_delete(req.name, rpc_bdev_malloc_delete_cb, request);
-	if (rc != 0) {
-		osp_jsonrpc_send_error_response_fmt(request, rc,
-						    "No malloc bdev named '%s' (see bdev_get_bdevs)", req.name);
-	}
-	osp_json_free_object(g_delete_decoders, OSP_COUNTOF(g_delete_decoders), &req);
+	osp_bdev_rpc_delete(request, params, NULL, bdev_malloc_delete, "malloc bdev",
+			    "No malloc bdev named '%s' (see bdev_get_bdevs)");
 }
 OSP_RPC_REGISTER("bdev_malloc_delete", rpc_bdev_malloc_delete, OSP_RPC_RUNTIME)

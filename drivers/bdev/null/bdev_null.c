@@ -33,14 +33,12 @@ struct null_disk {
 };
 
 struct null_io {
-	STAILQ_ENTRY(null_io) link;
+	struct osp_bdev_cpl_entry cpl;	/* first: the completion list's entry */
 	struct null_channel *ch;
-	int8_t status;
 };
 
 struct null_channel {
-	STAILQ_HEAD(, null_io) done;
-	struct osp_poller *poller;
+	struct osp_bdev_cpl_list done;
 };
 
 static TAILQ_HEAD(, null_disk) g_null_disks = TAILQ_HEAD_INITIALIZER(g_null_disks);
@@ -66,8 +64,8 @@ null_read_get_buf_cb(struct osp_io_channel *unused, struct osp_bdev_io *bdev_io,
 {
 	struct null_io *nio = (struct null_io *)bdev_io->driver_ctx;
 
-	nio->status = success ? OSP_BDEV_IO_STATUS_SUCCESS : OSP_BDEV_IO_STATUS_FAILED;
-	STAILQ_INSERT_TAIL(&nio->ch->done, nio, link);
+	osp_bdev_cpl_list_add(&nio->ch->done, &nio->cpl, success ? OSP_BDEV_IO_STATUS_SUCCESS :
+			      OSP_BDEV_IO_STATUS_FAILED);
 }
 
 static void
@@ -76,7 +74,6 @@ bdev_null_submit_request(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_io
 	struct null_channel *ch = osp_io_channel_get_ctx(_ch);
 	struct null_io *nio = (struct null_io *)bdev_io->driver_ctx;
 
-	nio->status = OSP_BDEV_IO_STATUS_SUCCESS;
 	if (osp_unlikely(bdev_io->type == OSP_BDEV_IO_TYPE_READ &&
 			 bdev_io->u.bdev.iovs[0].iov_base == NULL)) {
 		uint64_t len = bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen;
@@ -94,25 +91,7 @@ bdev_null_submit_request(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_io
 		bdev_io->u.bdev.iovs[0].iov_base = g_null_zero_buf;
 		bdev_io->u.bdev.iovs[0].iov_len = len;
 	}
-	STAILQ_INSERT_TAIL(&ch->done, nio, link);
-}
-
-static int
-null_completion_poller(void *arg)
-{
-	struct null_channel *ch = arg;
-	STAILQ_HEAD(, null_io) batch = STAILQ_HEAD_INITIALIZER(batch);
-	struct null_io *nio;
-
-	if (STAILQ_EMPTY(&ch->done)) {
-		return OSP_POLLER_IDLE;
-	}
-	STAILQ_CONCAT(&batch, &ch->done);
-	while ((nio = STAILQ_FIRST(&batch)) != NULL) {
-		STAILQ_REMOVE_HEAD(&batch, link);
-		osp_bdev_io_complete(osp_bdev_io_from_ctx(nio), nio->status);
-	}
-	return OSP_POLLER_BUSY;
+	osp_bdev_cpl_list_add(&ch->done, &nio->cpl, OSP_BDEV_IO_STATUS_SUCCESS);
 }
 
 static bool
@@ -142,9 +121,7 @@ null_channel_create(void *io_device, void *ctx_buf)
 {
 	struct null_channel *ch = ctx_buf;
 
-	STAILQ_INIT(&ch->done);
-	ch->poller = OSP_POLLER_REGISTER(null_completion_poller, ch, 0);
-	return ch->poller != NULL ? 0 : -ENOMEM;
+	return osp_bdev_cpl_list_init(&ch->done, "null_completion_poller");
 }
 
 static void
@@ -152,8 +129,7 @@ null_channel_destroy(void *io_device, void *ctx_buf)
 {
 	struct null_channel *ch = ctx_buf;
 
-	null_completion_poller(ch);
-	osp_poller_unregister(&ch->poller);
+	osp_bdev_cpl_list_fini(&ch->done);
 }
 
 /* ---- life cycle ---- */

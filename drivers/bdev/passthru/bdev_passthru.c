@@ -481,31 +481,22 @@ pt_build(struct pt_config *cfg)
 		free(pt);
 		return -ENOMEM;
 	}
-	/* Open for writing (we forward writes), with a callback for hot remove. */
-	rc = osp_bdev_open_ext(cfg->base_name, true, pt_base_event_cb, pt, &pt->base_desc);
+	/*
+	 * Open the base for writing (we forward writes), with a callback for hot
+	 * remove, and claim it: nobody else may write to it from now on.
+	 */
+	rc = osp_bdev_module_open_base(&pt->bdev, cfg->base_name, pt_base_event_cb, pt,
+				       &g_pt_module, &pt->base_desc);
 	if (rc != 0) {
 		goto err_free;
 	}
 	pt->desc_thread = osp_get_thread();
 	base = osp_bdev_desc_get_bdev(pt->base_desc);
-	/* Nobody else may write to the base from now on (-EPERM if someone claimed it). */
-	rc = osp_bdev_module_claim_bdev(base, pt->base_desc, &g_pt_module);
-	if (rc != 0) {
-		OSP_ERRLOG("%s: cannot claim base bdev %s: already claimed\n", cfg->name, base->name);
-		goto err_close;
-	}
 	pt->base = base;
 
 	/* Look exactly like the base, apart from name and uuid. */
 	pt->bdev.product_name = "passthru";
-	pt->bdev.blocklen = base->blocklen;
-	pt->bdev.blockcnt = base->blockcnt;
-	pt->bdev.write_cache = base->write_cache;
-	pt->bdev.write_unit_size = base->write_unit_size;
-	pt->bdev.optimal_io_boundary = base->optimal_io_boundary;
-	pt->bdev.split_on_optimal_io_boundary = base->split_on_optimal_io_boundary;
-	pt->bdev.max_rw_size = base->max_rw_size;
-	pt->bdev.required_alignment = base->required_alignment;
+	osp_bdev_copy_geometry(&pt->bdev, base);
 	if (osp_uuid_is_null(&cfg->uuid)) {
 		/* Pick one now and keep it, so a rebuild after hot remove keeps it too. */
 		osp_uuid_generate(&cfg->uuid);

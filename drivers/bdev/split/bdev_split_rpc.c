@@ -60,43 +60,10 @@ out:
 }
 OSP_RPC_REGISTER("bdev_split_create", rpc_bdev_split_create, OSP_RPC_RUNTIME)
 
-struct rpc_split_delete {
-	char *base_bdev;
-};
-
-static const struct osp_json_object_decoder g_split_delete_decoders[] = {
-	{"base_bdev", offsetof(struct rpc_split_delete, base_bdev), osp_json_decode_string},
-};
-
-static void
-rpc_bdev_split_delete_cb(void *cb_arg, int rc)
-{
-	struct osp_jsonrpc_request *request = cb_arg;
-
-	if (rc != 0) {
-		osp_jsonrpc_send_error_response_fmt(request, rc, "Deleting the split failed: %s",
-						    strerror(-rc));
-		return;
-	}
-	osp_jsonrpc_send_bool_response(request, true);
-}
-
 static void
 rpc_bdev_split_delete(struct osp_jsonrpc_request *request, const cJSON *params)
 {
-	struct rpc_split_delete req = {};
-	int rc;
-
-	if (!osp_rpc_decode_params(request, params, g_split_delete_decoders,
-				   OSP_COUNTOF(g_split_delete_decoders), &req)) {
-		return;
-	}
-	rc = bdev_split_delete(req.base_bdev, rpc_bdev_split_delete_cb, request);
-	if (rc != 0) {
-		osp_jsonrpc_send_error_response_fmt(request, rc,
-						    "Bdev '%s' is not split (bdev_split_delete takes the base bdev's name)",
-						    req.base_bdev);
-	}
-	osp_json_free_object(g_split_delete_decoders, OSP_COUNTOF(g_split_delete_decoders), &req);
+	osp_bdev_rpc_delete(request, params, "base_bdev", bdev_split_delete, "split",
+			    "Bdev '%s' is not split (bdev_split_delete takes the base bdev's name)");
 }
 OSP_RPC_REGISTER("bdev_split_delete", rpc_bdev_split_delete, OSP_RPC_RUNTIME)

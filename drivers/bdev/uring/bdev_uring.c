@@ -43,7 +43,7 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include "../aio/bdev_file.h"
+#include "osprey/bdev_file.h"
 
 OSP_LOG_REGISTER_COMPONENT(bdev_uring)
 
@@ -54,7 +54,7 @@ OSP_LOG_REGISTER_COMPONENT(bdev_uring)
 
 struct uring_disk {
 	struct osp_bdev bdev;
-	struct bdev_file file;
+	struct osp_bdev_file file;
 	/* Our per-thread channels' io_device: not the bdev, which the layer registers. */
 	int io_dev;
 	char *filename;
@@ -74,15 +74,8 @@ struct uring_group {
 	uint32_t inflight;
 };
 
-struct uring_channel {
-	struct uring_group *group;
-	struct osp_io_channel *group_ch;
-	uint64_t inflight;
-	struct osp_io_channel_iter *reset_iter;
-};
-
 struct uring_task {
-	struct uring_channel *ch;
+	struct osp_bdev_file_channel *ch;
 	uint64_t len;
 };
 
@@ -107,7 +100,7 @@ static void
 uring_task_done(struct uring_task *task, int64_t res)
 {
 	struct osp_bdev_io *bdev_io = osp_bdev_io_from_ctx(task);
-	struct uring_channel *ch = task->ch;
+	struct osp_bdev_file_channel *ch = task->ch;
 	enum osp_bdev_io_status status = OSP_BDEV_IO_STATUS_SUCCESS;
 
 	if (osp_unlikely(res != (int64_t)task->len)) {
@@ -120,12 +113,7 @@ uring_task_done(struct uring_task *task, int64_t res)
 		}
 		status = OSP_BDEV_IO_STATUS_FAILED;
 	}
-	if (--ch->inflight == 0 && osp_unlikely(ch->reset_iter != NULL)) {
-		struct osp_io_channel_iter *iter = ch->reset_iter;
-
-		ch->reset_iter = NULL;
-		osp_for_each_channel_continue(iter, 0);
-	}
+	osp_bdev_file_channel_io_done(ch);
 	osp_bdev_io_complete(bdev_io, status);
 }
 
@@ -284,22 +272,17 @@ uring_group_destroy_cb(void *io_device, void *ctx_buf)
 static int
 uring_channel_create_cb(void *io_device, void *ctx_buf)
 {
-	struct uring_channel *ch = ctx_buf;
+	struct osp_bdev_file_channel *ch = ctx_buf;
 
-	ch->group_ch = osp_get_io_channel(&g_uring_group_dev);
-	if (ch->group_ch == NULL) {
-		return -ENOMEM;
-	}
-	ch->group = osp_io_channel_get_ctx(ch->group_ch);
-	return 0;
+	return osp_bdev_file_channel_create(ch, &g_uring_group_dev);
 }
 
 static void
 uring_channel_destroy_cb(void *io_device, void *ctx_buf)
 {
-	struct uring_channel *ch = ctx_buf;
+	struct osp_bdev_file_channel *ch = ctx_buf;
 
-	osp_put_io_channel(ch->group_ch);
+	osp_bdev_file_channel_destroy(ch);
 }
 
 /* ---- submission ---- */
@@ -318,7 +301,8 @@ uring_get_sqe(struct uring_group *g)
 }
 
 static void
-uring_rw(struct uring_channel *ch, struct uring_disk *disk, struct osp_bdev_io *bdev_io)
+uring_rw(struct osp_bdev_file_channel *ch, struct uring_disk *disk,
+	 struct osp_bdev_io *bdev_io)
 {
 	struct uring_task *task = (struct uring_task *)bdev_io->driver_ctx;
 	struct uring_group *g = ch->group;
@@ -354,7 +338,8 @@ uring_rw(struct uring_channel *ch, struct uring_disk *disk, struct osp_bdev_io *
 }
 
 static void
-uring_flush(struct uring_channel *ch, struct uring_disk *disk, struct osp_bdev_io *bdev_io)
+uring_flush(struct osp_bdev_file_channel *ch, struct uring_disk *disk,
+	    struct osp_bdev_io *bdev_io)
 {
 	struct uring_task *task = (struct uring_task *)bdev_io->driver_ctx;
 	struct uring_group *g = ch->group;
@@ -383,32 +368,9 @@ uring_get_buf_cb(struct osp_io_channel *ioch, struct osp_bdev_io *bdev_io, bool 
 }
 
 static void
-uring_reset_channel(struct osp_io_channel_iter *iter)
-{
-	struct uring_channel *ch = osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(iter));
-
-	if (ch->inflight == 0) {
-		osp_for_each_channel_continue(iter, 0);
-	} else if (ch->reset_iter != NULL) {
-		osp_for_each_channel_continue(iter, -EBUSY);
-	} else {
-		ch->reset_iter = iter;
-	}
-}
-
-static void
-uring_reset_done(struct osp_io_channel_iter *iter, int status)
-{
-	struct osp_bdev_io *bdev_io = osp_io_channel_iter_get_ctx(iter);
-
-	osp_bdev_io_complete(bdev_io, status == 0 ? OSP_BDEV_IO_STATUS_SUCCESS :
-			     OSP_BDEV_IO_STATUS_FAILED);
-}
-
-static void
 uring_submit_request(struct osp_io_channel *ioch, struct osp_bdev_io *bdev_io)
 {
-	struct uring_channel *ch = osp_io_channel_get_ctx(ioch);
+	struct osp_bdev_file_channel *ch = osp_io_channel_get_ctx(ioch);
 	struct uring_disk *disk = bdev_io->bdev->ctxt;
 
 	switch (bdev_io->type) {
@@ -428,7 +390,7 @@ uring_submit_request(struct osp_io_channel *ioch, struct osp_bdev_io *bdev_io)
 		uring_flush(ch, disk, bdev_io);
 		return;
 	case OSP_BDEV_IO_TYPE_RESET:
-		osp_for_each_channel(&disk->io_dev, uring_reset_channel, bdev_io, uring_reset_done);
+		osp_bdev_file_reset(&disk->io_dev, bdev_io);
 		return;
 	default:
 		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
@@ -570,20 +532,11 @@ bdev_uring_create(const struct bdev_uring_opts *opts, struct osp_bdev **bdevp, c
 		  size_t errlen)
 {
 	struct uring_disk *disk;
-	uint32_t block_size;
 	int rc;
 
-	if (opts->name == NULL || opts->name[0] == '\0') {
-		snprintf(err, errlen, "A bdev name is required");
-		return -EINVAL;
-	}
-	if (opts->filename == NULL || opts->filename[0] == '\0') {
-		snprintf(err, errlen, "A filename is required");
-		return -EINVAL;
-	}
-	if (osp_bdev_get_by_name(opts->name) != NULL) {
-		snprintf(err, errlen, "A bdev named '%s' already exists", opts->name);
-		return -EEXIST;
+	rc = osp_bdev_file_check_create(opts->name, opts->filename, err, errlen);
+	if (rc != 0) {
+		return rc;
 	}
 	rc = uring_probe();
 	if (rc != 0) {
@@ -596,15 +549,6 @@ bdev_uring_create(const struct bdev_uring_opts *opts, struct osp_bdev **bdevp, c
 		return -ENOMEM;
 	}
 	disk->file.fd = -1;
-	rc = bdev_file_open(&disk->file, opts->filename, false, opts->name, err, errlen);
-	if (rc != 0) {
-		goto fail;
-	}
-	rc = bdev_file_block_size(&disk->file, opts->filename, opts->block_size, &block_size,
-				  err, errlen);
-	if (rc != 0) {
-		goto fail;
-	}
 	disk->filename = strdup(opts->filename);
 	disk->bdev.name = strdup(opts->name);
 	if (disk->filename == NULL || disk->bdev.name == NULL) {
@@ -612,22 +556,19 @@ bdev_uring_create(const struct bdev_uring_opts *opts, struct osp_bdev **bdevp, c
 		rc = -ENOMEM;
 		goto fail;
 	}
+	rc = osp_bdev_file_setup(&disk->bdev, &disk->file, opts->filename, false,
+				 opts->block_size, opts->uuid, err, errlen);
+	if (rc != 0) {
+		goto fail;
+	}
 	disk->block_size_given = opts->block_size != 0;
 	disk->bdev.product_name = "URING disk";
-	disk->bdev.blocklen = block_size;
-	disk->bdev.blockcnt = disk->file.size / block_size;
-	disk->bdev.write_cache = true;
-	disk->bdev.write_unit_size = 1;
-	disk->bdev.required_alignment = disk->file.direct ? (uint8_t)osp_u32log2(block_size) : 0;
-	if (opts->uuid != NULL) {
-		disk->bdev.uuid = *opts->uuid;
-	}
 	disk->bdev.ctxt = disk;
 	disk->bdev.module = &g_uring_module;
 	disk->bdev.fn_table = &g_uring_fn_table;
 
 	osp_io_device_register(&disk->io_dev, uring_channel_create_cb, uring_channel_destroy_cb,
-			       sizeof(struct uring_channel), disk->bdev.name);
+			       sizeof(struct osp_bdev_file_channel), disk->bdev.name);
 	rc = osp_bdev_register(&disk->bdev);
 	if (rc != 0) {
 		snprintf(err, errlen, "Could not register bdev '%s': %s", opts->name,
@@ -637,7 +578,7 @@ bdev_uring_create(const struct bdev_uring_opts *opts, struct osp_bdev **bdevp, c
 	}
 	TAILQ_INSERT_TAIL(&g_uring_disks, disk, link);
 	OSP_NOTICELOG("uring bdev %s on %s: %" PRIu64 " blocks of %u bytes%s\n", opts->name,
-		      opts->filename, disk->bdev.blockcnt, block_size,
+		      opts->filename, disk->bdev.blockcnt, disk->bdev.blocklen,
 		      disk->file.direct ? "" : " (buffered)");
 	*bdevp = &disk->bdev;
 	return 0;
@@ -656,8 +597,6 @@ int
 bdev_uring_rescan(const char *name)
 {
 	struct uring_disk *disk;
-	uint64_t size, blockcnt;
-	int rc;
 
 	TAILQ_FOREACH(disk, &g_uring_disks, link) {
 		if (strcmp(disk->bdev.name, name) == 0) {
@@ -667,18 +606,7 @@ bdev_uring_rescan(const char *name)
 	if (disk == NULL) {
 		return -ENODEV;
 	}
-	rc = bdev_file_get_size(disk->file.fd, &size);
-	if (rc != 0) {
-		return rc;
-	}
-	blockcnt = size / disk->bdev.blocklen;
-	if (blockcnt == disk->bdev.blockcnt) {
-		return 0;
-	}
-	if (blockcnt == 0) {
-		return -EINVAL;
-	}
-	return osp_bdev_notify_blockcnt_change(&disk->bdev, blockcnt);
+	return osp_bdev_file_rescan(&disk->bdev, &disk->file);
 }
 
 static int

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "bdev_uring.h"
+#include "osprey/bdev_file.h"
 #include "osprey/json.h"
 #include "osprey/rpc.h"
 #include "osprey/util.h"
@@ -29,7 +30,7 @@ rpc_bdev_uring_create(struct osp_jsonrpc_request *request, const cJSON *params)
 	struct rpc_uring_create req = {};
 	struct bdev_uring_opts opts = {};
 	struct osp_uuid uuid;
-	struct osp_bdev *bdev;
+	struct osp_bdev *bdev = NULL;
 	char err[512] = "";
 	int rc;
 
@@ -37,99 +38,28 @@ rpc_bdev_uring_create(struct osp_jsonrpc_request *request, const cJSON *params)
 				   OSP_COUNTOF(g_uring_create_decoders), &req)) {
 		return;
 	}
-	if (req.uuid != NULL) {
-		if (osp_uuid_parse(&uuid, req.uuid) != 0) {
-			osp_jsonrpc_send_error_response_fmt(request, OSP_JSONRPC_ERROR_INVALID_PARAMS,
-							    "Invalid parameter 'uuid': '%s' is not a UUID",
-							    req.uuid);
-			goto out;
-		}
-		opts.uuid = &uuid;
+	if (osp_bdev_file_rpc_check_create_params(request, params, req.uuid, req.block_size, &uuid,
+						  &opts.uuid)) {
+		opts.filename = req.filename;
+		opts.name = req.name;
+		opts.block_size = req.block_size;
+		rc = bdev_uring_create(&opts, &bdev, err, sizeof(err));
+		osp_bdev_file_rpc_create_done(request, rc, err, bdev);
 	}
-	if (req.block_size == 0 && cJSON_GetObjectItemCaseSensitive(params, "block_size") != NULL) {
-		osp_jsonrpc_send_error_response(request, OSP_JSONRPC_ERROR_INVALID_PARAMS,
-						"Invalid block_size 0: omit it to detect the block size");
-		goto out;
-	}
-	opts.filename = req.filename;
-	opts.name = req.name;
-	opts.block_size = req.block_size;
-	rc = bdev_uring_create(&opts, &bdev, err, sizeof(err));
-	if (rc != 0) {
-		osp_jsonrpc_send_error_response(request, rc == -ENOMEM ?
-						OSP_JSONRPC_ERROR_INTERNAL_ERROR :
-						OSP_JSONRPC_ERROR_INVALID_PARAMS,
-						err[0] ? err : strerror(-rc));
-		goto out;
-	}
-	osp_jsonrpc_send_result(request, cJSON_CreateString(osp_bdev_get_name(bdev)));
-out:
 	osp_json_free_object(g_uring_create_decoders, OSP_COUNTOF(g_uring_create_decoders), &req);
 }
 OSP_RPC_REGISTER("bdev_uring_create", rpc_bdev_uring_create, OSP_RPC_RUNTIME)
 
-struct rpc_uring_name {
-	char *name;
-};
-
-static const struct osp_json_object_decoder g_uring_name_decoders[] = {
-	{"name", offsetof(struct rpc_uring_name, name), osp_json_decode_string, false},
-};
-
-static void
-uring_delete_done(void *cb_arg, int rc)
-{
-	struct osp_jsonrpc_request *request = cb_arg;
-
-	if (rc != 0) {
-		osp_jsonrpc_send_error_response_fmt(request, OSP_JSONRPC_ERROR_INTERNAL_ERROR,
-						    "Could not delete the bdev: %s", strerror(-rc));
-		return;
-	}
-	osp_jsonrpc_send_bool_response(request, true);
-}
-
 static void
 rpc_bdev_uring_delete(struct osp_jsonrpc_request *request, const cJSON *params)
 {
-	struct rpc_uring_name req = {};
-	int rc;
-
-	if (!osp_rpc_decode_params(request, params, g_uring_name_decoders,
-				   OSP_COUNTOF(g_uring_name_decoders), &req)) {
-		return;
-	}
-	rc = bdev_uring_delete(req.name, uring_delete_done, request);
-	if (rc != 0) {
-		osp_jsonrpc_send_error_response_fmt(request, OSP_JSONRPC_ERROR_INVALID_PARAMS,
-						    rc == -ENODEV ? "No uring bdev named '%s'" :
-						    "Could not delete uring bdev '%s'", req.name);
-	}
-	osp_json_free_object(g_uring_name_decoders, OSP_COUNTOF(g_uring_name_decoders), &req);
+	osp_bdev_file_rpc_delete(request, params, "uring", bdev_uring_delete);
 }
 OSP_RPC_REGISTER("bdev_uring_delete", rpc_bdev_uring_delete, OSP_RPC_RUNTIME)
 
 static void
 rpc_bdev_uring_rescan(struct osp_jsonrpc_request *request, const cJSON *params)
 {
-	struct rpc_uring_name req = {};
-	int rc;
-
-	if (!osp_rpc_decode_params(request, params, g_uring_name_decoders,
-				   OSP_COUNTOF(g_uring_name_decoders), &req)) {
-		return;
-	}
-	rc = bdev_uring_rescan(req.name);
-	if (rc == -ENODEV) {
-		osp_jsonrpc_send_error_response_fmt(request, OSP_JSONRPC_ERROR_INVALID_PARAMS,
-						    "No uring bdev named '%s'", req.name);
-	} else if (rc != 0) {
-		osp_jsonrpc_send_error_response_fmt(request, OSP_JSONRPC_ERROR_INTERNAL_ERROR,
-						    "Could not rescan uring bdev '%s': %s", req.name,
-						    strerror(-rc));
-	} else {
-		osp_jsonrpc_send_bool_response(request, true);
-	}
-	osp_json_free_object(g_uring_name_decoders, OSP_COUNTOF(g_uring_name_decoders), &req);
+	osp_bdev_file_rpc_rescan(request, params, "uring", bdev_uring_rescan);
 }
 OSP_RPC_REGISTER("bdev_uring_rescan", rpc_bdev_uring_rescan, OSP_RPC_RUNTIME)
