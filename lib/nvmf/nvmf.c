@@ -1,0 +1,1225 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * NVMe-oF target control plane: the target, its subsystems (namespaces,
+ * hosts, listeners, states), NQN and address checks, and the discovery log
+ * page. Everything runs on the target's (app) thread.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "osprey/bdev.h"
+#include "osprey/log.h"
+#include "osprey/nvmf.h"
+#include "osprey/nvmf_transport.h"
+#include "osprey/util.h"
+
+#include "nvmf_internal.h"
+
+static TAILQ_HEAD(, osp_nvmf_tgt) g_tgts = TAILQ_HEAD_INITIALIZER(g_tgts);
+static struct osp_nvmf_tgt *g_default_tgt;
+
+static void __attribute__((format(printf, 3, 4)))
+seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+/* ---- NQNs ---- */
+
+int
+osp_nvmf_nqn_check(const char *nqn, char *err, size_t errlen)
+{
+	size_t len, plen = strlen(OSP_NVMF_NQN_UUID_PREFIX);
+	const char *p;
+
+	if (nqn == NULL || nqn[0] == '\0') {
+		seterr(err, errlen, "NQN is empty");
+		return -EINVAL;
+	}
+	len = strnlen(nqn, OSP_NVMF_NQN_MAX_LEN + 1);
+	if (len > OSP_NVMF_NQN_MAX_LEN) {
+		seterr(err, errlen, "NQN is %zu bytes long, the limit is %d", strlen(nqn),
+		       OSP_NVMF_NQN_MAX_LEN);
+		return -EINVAL;
+	}
+	if (strcmp(nqn, OSP_NVMF_DISCOVERY_NQN) == 0) {
+		return 0;
+	}
+	if (strncmp(nqn, "nqn.", 4) != 0) {
+		seterr(err, errlen, "NQN '%s' does not start with 'nqn.'", nqn);
+		return -EINVAL;
+	}
+	if (strncmp(nqn, OSP_NVMF_NQN_UUID_PREFIX, plen) == 0) {
+		struct osp_uuid u;
+
+		p = nqn + plen;
+		if (strlen(p) != 36 || osp_uuid_parse(&u, p) != 0 ||
+		    !osp_nvmf_nqn_is_valid(nqn)) {
+			seterr(err, errlen, "NQN '%s': expected a UUID (8-4-4-4-12 hex digits) "
+			       "after '%s'", nqn, OSP_NVMF_NQN_UUID_PREFIX);
+			return -EINVAL;
+		}
+		return 0;
+	}
+	p = nqn + 4;
+	if (len < 12 || strspn(p, "0123456789") != 4 || p[4] != '-' ||
+	    strspn(p + 5, "0123456789") != 2 || p[7] != '.' ||
+	    (p[5] - '0') * 10 + (p[6] - '0') < 1 || (p[5] - '0') * 10 + (p[6] - '0') > 12) {
+		seterr(err, errlen, "NQN '%s': expected 'nqn.yyyy-mm.' (a year and month when "
+		       "the naming authority owned the domain), e.g. "
+		       "nqn.2016-06.io.spdk:cnode1", nqn);
+		return -EINVAL;
+	}
+	if (strchr(p + 8, ':') == NULL) {
+		seterr(err, errlen, "NQN '%s': expected a reverse domain name then ':' and a "
+		       "name, e.g. nqn.2016-06.io.spdk:cnode1", nqn);
+		return -EINVAL;
+	}
+	/* One source of truth for the fine rules (labels, UTF-8): the spec helper. */
+	if (!osp_nvmf_nqn_is_valid(nqn)) {
+		seterr(err, errlen, "NQN '%s': the domain must be dot-separated labels of letters, "
+		       "digits and '-' (not at either end of a label), followed by ':' and a "
+		       "non-empty valid UTF-8 name", nqn);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- addresses ---- */
+
+static const struct {
+	const char *name;
+	int val;
+} g_trtypes[] = {
+	{"RDMA", OSP_NVMF_TRTYPE_RDMA}, {"FC", OSP_NVMF_TRTYPE_FC},
+	{"TCP", OSP_NVMF_TRTYPE_TCP}, {"INTRA_HOST", OSP_NVMF_TRTYPE_INTRA_HOST},
+}, g_adrfams[] = {
+	{"IPv4", OSP_NVMF_ADRFAM_IPV4}, {"IPv6", OSP_NVMF_ADRFAM_IPV6},
+	{"IB", OSP_NVMF_ADRFAM_IB}, {"FC", OSP_NVMF_ADRFAM_FC},
+	{"INTRA_HOST", OSP_NVMF_ADRFAM_INTRA_HOST},
+};
+
+const char *
+osp_nvmf_trtype_str(enum osp_nvmf_trtype trtype)
+{
+	size_t i;
+
+	for (i = 0; i < OSP_COUNTOF(g_trtypes); i++) {
+		if (g_trtypes[i].val == (int)trtype) {
+			return g_trtypes[i].name;
+		}
+	}
+	return NULL;
+}
+
+const char *
+osp_nvmf_adrfam_str(enum osp_nvmf_adrfam adrfam)
+{
+	size_t i;
+
+	for (i = 0; i < OSP_COUNTOF(g_adrfams); i++) {
+		if (g_adrfams[i].val == (int)adrfam) {
+			return g_adrfams[i].name;
+		}
+	}
+	return NULL;
+}
+
+int
+osp_nvmf_listen_addr_parse(struct osp_nvmf_listen_addr *addr, const char *trtype,
+			   const char *adrfam, const char *traddr, const char *trsvcid,
+			   char *err, size_t errlen)
+{
+	unsigned char buf[sizeof(struct in6_addr)];
+	char *end;
+	unsigned long port;
+	size_t i;
+	int af;
+
+	memset(addr, 0, sizeof(*addr));
+	for (i = 0; trtype != NULL && i < OSP_COUNTOF(g_trtypes); i++) {
+		if (strcasecmp(trtype, g_trtypes[i].name) == 0) {
+			addr->trtype = g_trtypes[i].val;
+			break;
+		}
+	}
+	if (addr->trtype == 0) {
+		seterr(err, errlen, "Invalid trtype '%s': expected TCP or RDMA",
+		       trtype ? trtype : "");
+		return -EINVAL;
+	}
+	if (adrfam == NULL) {
+		addr->adrfam = OSP_NVMF_ADRFAM_IPV4;
+	} else {
+		for (i = 0; i < OSP_COUNTOF(g_adrfams); i++) {
+			if (strcasecmp(adrfam, g_adrfams[i].name) == 0) {
+				addr->adrfam = g_adrfams[i].val;
+				break;
+			}
+		}
+		if (addr->adrfam == 0) {
+			seterr(err, errlen, "Invalid adrfam '%s': expected ipv4, ipv6, ib or fc",
+			       adrfam);
+			return -EINVAL;
+		}
+	}
+	if (traddr == NULL || traddr[0] == '\0' || strlen(traddr) > OSP_NVMF_TRADDR_MAX_LEN) {
+		seterr(err, errlen, "Invalid traddr: expected a non-empty address of at most %d "
+		       "characters", OSP_NVMF_TRADDR_MAX_LEN);
+		return -EINVAL;
+	}
+	if (addr->adrfam == OSP_NVMF_ADRFAM_IPV4 || addr->adrfam == OSP_NVMF_ADRFAM_IPV6) {
+		af = addr->adrfam == OSP_NVMF_ADRFAM_IPV4 ? AF_INET : AF_INET6;
+		if (inet_pton(af, traddr, buf) != 1) {
+			seterr(err, errlen, "Invalid traddr '%s': not an %s address", traddr,
+			       osp_nvmf_adrfam_str(addr->adrfam));
+			return -EINVAL;
+		}
+	}
+	snprintf(addr->traddr, sizeof(addr->traddr), "%s", traddr);
+	if (trsvcid == NULL) {
+		trsvcid = "4420";
+	}
+	if (addr->trtype == OSP_NVMF_TRTYPE_TCP || addr->trtype == OSP_NVMF_TRTYPE_RDMA) {
+		errno = 0;
+		port = strtoul(trsvcid, &end, 10);
+		if (trsvcid[0] < '0' || trsvcid[0] > '9' || *end != '\0' || errno != 0 ||
+		    port == 0 || port > 65535) {
+			seterr(err, errlen, "Invalid trsvcid '%s': expected a port number 1-65535",
+			       trsvcid);
+			return -EINVAL;
+		}
+		snprintf(addr->trsvcid, sizeof(addr->trsvcid), "%lu", port);
+	} else {
+		if (strlen(trsvcid) > OSP_NVMF_TRSVCID_MAX_LEN) {
+			seterr(err, errlen, "Invalid trsvcid: at most %d characters",
+			       OSP_NVMF_TRSVCID_MAX_LEN);
+			return -EINVAL;
+		}
+		snprintf(addr->trsvcid, sizeof(addr->trsvcid), "%s", trsvcid);
+	}
+	return 0;
+}
+
+bool
+osp_nvmf_listen_addr_equal(const struct osp_nvmf_listen_addr *a,
+			   const struct osp_nvmf_listen_addr *b)
+{
+	return a->trtype == b->trtype && a->adrfam == b->adrfam &&
+	       strcasecmp(a->traddr, b->traddr) == 0 && strcmp(a->trsvcid, b->trsvcid) == 0;
+}
+
+/* ---- the target ---- */
+
+void
+nvmf_set_default_tgt(struct osp_nvmf_tgt *tgt)
+{
+	g_default_tgt = tgt;
+}
+
+struct osp_nvmf_tgt *
+osp_nvmf_get_tgt(const char *name)
+{
+	struct osp_nvmf_tgt *tgt;
+
+	if (name == NULL) {
+		return g_default_tgt != NULL ? g_default_tgt : TAILQ_FIRST(&g_tgts);
+	}
+	TAILQ_FOREACH(tgt, &g_tgts, link) {
+		if (strcmp(tgt->name, name) == 0) {
+			return tgt;
+		}
+	}
+	return NULL;
+}
+
+static struct osp_nvmf_subsystem *subsystem_alloc(struct osp_nvmf_tgt *tgt, const char *nqn,
+		enum osp_nvmf_subsystem_type type);
+
+struct osp_nvmf_tgt *
+osp_nvmf_tgt_create(const char *name, uint32_t max_subsystems)
+{
+	struct osp_nvmf_tgt *tgt = calloc(1, sizeof(*tgt));
+
+	if (tgt == NULL) {
+		return NULL;
+	}
+	tgt->name = strdup(name != NULL ? name : "nvmf_tgt");
+	tgt->max_subsystems = max_subsystems != 0 ? max_subsystems : 1024;
+	TAILQ_INIT(&tgt->subsystems);
+	TAILQ_INIT(&tgt->transports);
+	TAILQ_INIT(&tgt->ports);
+	tgt->discovery = tgt->name ? subsystem_alloc(tgt, OSP_NVMF_DISCOVERY_NQN,
+			 OSP_NVMF_SUBTYPE_KIND_DISCOVERY) : NULL;
+	if (tgt->discovery == NULL) {
+		free(tgt->name);
+		free(tgt);
+		return NULL;
+	}
+	tgt->discovery->allow_any_host = true;
+	TAILQ_INSERT_TAIL(&tgt->subsystems, tgt->discovery, link);
+	TAILQ_INSERT_TAIL(&g_tgts, tgt, link);
+	return tgt;
+}
+
+static void subsystem_free(struct osp_nvmf_subsystem *s);
+
+void
+osp_nvmf_tgt_destroy(struct osp_nvmf_tgt *tgt)
+{
+	struct osp_nvmf_subsystem *s, *tmp;
+
+	if (tgt == NULL) {
+		return;
+	}
+	TAILQ_FOREACH_SAFE(s, &tgt->subsystems, link, tmp) {
+		TAILQ_REMOVE(&tgt->subsystems, s, link);
+		subsystem_free(s);
+	}
+	nvmf_tgt_destroy_transports(tgt);
+	TAILQ_REMOVE(&g_tgts, tgt, link);
+	if (g_default_tgt == tgt) {
+		g_default_tgt = NULL;
+	}
+	free(tgt->name);
+	free(tgt);
+}
+
+const char *
+osp_nvmf_tgt_get_name(const struct osp_nvmf_tgt *tgt)
+{
+	return tgt->name;
+}
+
+uint64_t
+osp_nvmf_tgt_get_discovery_genctr(const struct osp_nvmf_tgt *tgt)
+{
+	return tgt->discovery_genctr;
+}
+
+void
+nvmf_tgt_discovery_changed(struct osp_nvmf_tgt *tgt)
+{
+	tgt->discovery_genctr++;
+}
+
+/* ---- subsystems ---- */
+
+void
+osp_nvmf_subsystem_opts_init(struct osp_nvmf_subsystem_opts *opts, size_t opts_size)
+{
+	memset(opts, 0, opts_size);
+	opts->opts_size = opts_size;
+}
+
+static bool
+ascii_printable(const char *s)
+{
+	for (; *s != '\0'; s++) {
+		if (*s < 0x20 || *s > 0x7e) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static struct osp_nvmf_subsystem *
+subsystem_alloc(struct osp_nvmf_tgt *tgt, const char *nqn, enum osp_nvmf_subsystem_type type)
+{
+	struct osp_nvmf_subsystem *s = calloc(1, sizeof(*s));
+
+	if (s == NULL) {
+		return NULL;
+	}
+	s->tgt = tgt;
+	s->type = type;
+	s->state = OSP_NVMF_SUBSYSTEM_INACTIVE;
+	snprintf(s->nqn, sizeof(s->nqn), "%s", nqn);
+	snprintf(s->sn, sizeof(s->sn), "%s", OSP_NVMF_DEFAULT_SN);
+	snprintf(s->mn, sizeof(s->mn), "%s", OSP_NVMF_DEFAULT_MN);
+	s->min_cntlid = 1;
+	s->max_cntlid = OSP_NVMF_CNTLID_MAX;
+	TAILQ_INIT(&s->namespaces);
+	TAILQ_INIT(&s->hosts);
+	TAILQ_INIT(&s->listeners);
+	return s;
+}
+
+int
+osp_nvmf_subsystem_create(struct osp_nvmf_tgt *tgt, const char *nqn,
+			  const struct osp_nvmf_subsystem_opts *opts,
+			  struct osp_nvmf_subsystem **subsystem, char *err, size_t errlen)
+{
+	struct osp_nvmf_subsystem_opts o;
+	struct osp_nvmf_subsystem *s;
+	int rc;
+
+	osp_nvmf_subsystem_opts_init(&o, sizeof(o));
+	if (opts != NULL) {
+		memcpy(&o, opts, OSP_MIN(sizeof(o), opts->opts_size));
+	}
+	rc = osp_nvmf_nqn_check(nqn, err, errlen);
+	if (rc != 0) {
+		return rc;
+	}
+	if (strcmp(nqn, OSP_NVMF_DISCOVERY_NQN) == 0) {
+		seterr(err, errlen, "NQN %s is the built-in discovery subsystem", nqn);
+		return -EEXIST;
+	}
+	if (osp_nvmf_tgt_find_subsystem(tgt, nqn) != NULL) {
+		seterr(err, errlen, "Subsystem %s already exists", nqn);
+		return -EEXIST;
+	}
+	if (o.serial_number != NULL && (strlen(o.serial_number) > OSP_NVMF_SN_MAX_LEN ||
+					!ascii_printable(o.serial_number))) {
+		seterr(err, errlen, "Invalid serial_number '%s': at most %d printable ASCII "
+		       "characters", o.serial_number, OSP_NVMF_SN_MAX_LEN);
+		return -EINVAL;
+	}
+	if (o.model_number != NULL && (strlen(o.model_number) > OSP_NVMF_MN_MAX_LEN ||
+				       !ascii_printable(o.model_number) ||
+				       o.model_number[0] == '\0')) {
+		seterr(err, errlen, "Invalid model_number '%s': 1 to %d printable ASCII "
+		       "characters", o.model_number, OSP_NVMF_MN_MAX_LEN);
+		return -EINVAL;
+	}
+	if (o.min_cntlid == 0) {
+		o.min_cntlid = 1;
+	}
+	if (o.max_cntlid == 0) {
+		o.max_cntlid = OSP_NVMF_CNTLID_MAX;
+	}
+	if (o.min_cntlid > o.max_cntlid || o.max_cntlid > OSP_NVMF_CNTLID_MAX) {
+		seterr(err, errlen, "Invalid controller ID range %u-%u: expected "
+		       "1 <= min_cntlid <= max_cntlid <= %u", o.min_cntlid, o.max_cntlid,
+		       OSP_NVMF_CNTLID_MAX);
+		return -EINVAL;
+	}
+	if (tgt->num_subsystems >= tgt->max_subsystems) {
+		seterr(err, errlen, "The target already has its maximum of %u subsystems",
+		       tgt->max_subsystems);
+		return -ENOSPC;
+	}
+	s = subsystem_alloc(tgt, nqn, OSP_NVMF_SUBTYPE_KIND_NVME);
+	if (s == NULL) {
+		seterr(err, errlen, "Out of memory");
+		return -ENOMEM;
+	}
+	if (o.serial_number != NULL) {
+		snprintf(s->sn, sizeof(s->sn), "%s", o.serial_number);
+	}
+	if (o.model_number != NULL) {
+		snprintf(s->mn, sizeof(s->mn), "%s", o.model_number);
+	}
+	s->allow_any_host = o.allow_any_host;
+	s->max_namespaces = o.max_namespaces;
+	s->min_cntlid = o.min_cntlid;
+	s->max_cntlid = o.max_cntlid;
+	s->ana_reporting = o.ana_reporting;
+	TAILQ_INSERT_TAIL(&tgt->subsystems, s, link);
+	tgt->num_subsystems++;
+	nvmf_tgt_discovery_changed(tgt);
+	if (subsystem != NULL) {
+		*subsystem = s;
+	}
+	return 0;
+}
+
+static void ns_free(struct osp_nvmf_ns *ns);
+static void listener_free(struct osp_nvmf_subsystem *s, struct nvmf_listener *l);
+
+static void
+subsystem_free(struct osp_nvmf_subsystem *s)
+{
+	struct osp_nvmf_ns *ns;
+	struct nvmf_host *h;
+	struct nvmf_listener *l;
+
+	while ((ns = TAILQ_FIRST(&s->namespaces)) != NULL) {
+		TAILQ_REMOVE(&s->namespaces, ns, link);
+		ns_free(ns);
+	}
+	while ((h = TAILQ_FIRST(&s->hosts)) != NULL) {
+		TAILQ_REMOVE(&s->hosts, h, link);
+		free(h);
+	}
+	while ((l = TAILQ_FIRST(&s->listeners)) != NULL) {
+		listener_free(s, l);
+	}
+	free(s);
+}
+
+int
+osp_nvmf_subsystem_destroy(struct osp_nvmf_subsystem *s)
+{
+	struct osp_nvmf_tgt *tgt = s->tgt;
+
+	if (s->type == OSP_NVMF_SUBTYPE_KIND_DISCOVERY) {
+		return -EPERM;
+	}
+	/* No connections exist yet, so stopping completes at once. */
+	s->state = OSP_NVMF_SUBSYSTEM_INACTIVE;
+	TAILQ_REMOVE(&tgt->subsystems, s, link);
+	tgt->num_subsystems--;
+	subsystem_free(s);
+	nvmf_tgt_discovery_changed(tgt);
+	return 0;
+}
+
+struct osp_nvmf_subsystem *
+osp_nvmf_tgt_find_subsystem(struct osp_nvmf_tgt *tgt, const char *nqn)
+{
+	struct osp_nvmf_subsystem *s;
+
+	if (nqn == NULL) {
+		return NULL;
+	}
+	TAILQ_FOREACH(s, &tgt->subsystems, link) {
+		if (strcmp(s->nqn, nqn) == 0) {
+			return s;
+		}
+	}
+	return NULL;
+}
+
+struct osp_nvmf_subsystem *
+osp_nvmf_subsystem_first(struct osp_nvmf_tgt *tgt)
+{
+	return TAILQ_FIRST(&tgt->subsystems);
+}
+
+struct osp_nvmf_subsystem *
+osp_nvmf_subsystem_next(struct osp_nvmf_subsystem *s)
+{
+	return TAILQ_NEXT(s, link);
+}
+
+const char *
+osp_nvmf_subsystem_get_nqn(const struct osp_nvmf_subsystem *s)
+{
+	return s->nqn;
+}
+
+enum osp_nvmf_subsystem_type
+osp_nvmf_subsystem_get_type(const struct osp_nvmf_subsystem *s)
+{
+	return s->type;
+}
+
+const char *
+osp_nvmf_subsystem_get_sn(const struct osp_nvmf_subsystem *s)
+{
+	return s->sn;
+}
+
+const char *
+osp_nvmf_subsystem_get_mn(const struct osp_nvmf_subsystem *s)
+{
+	return s->mn;
+}
+
+uint32_t
+osp_nvmf_subsystem_get_max_namespaces(const struct osp_nvmf_subsystem *s)
+{
+	return s->max_namespaces;
+}
+
+uint16_t
+osp_nvmf_subsystem_get_min_cntlid(const struct osp_nvmf_subsystem *s)
+{
+	return s->min_cntlid;
+}
+
+uint16_t
+osp_nvmf_subsystem_get_max_cntlid(const struct osp_nvmf_subsystem *s)
+{
+	return s->max_cntlid;
+}
+
+bool
+osp_nvmf_subsystem_get_ana_reporting(const struct osp_nvmf_subsystem *s)
+{
+	return s->ana_reporting;
+}
+
+enum osp_nvmf_subsystem_state
+osp_nvmf_subsystem_get_state(const struct osp_nvmf_subsystem *s)
+{
+	return s->state;
+}
+
+const char *
+osp_nvmf_subsystem_state_str(enum osp_nvmf_subsystem_state state)
+{
+	switch (state) {
+	case OSP_NVMF_SUBSYSTEM_INACTIVE:
+		return "inactive";
+	case OSP_NVMF_SUBSYSTEM_ACTIVE:
+		return "active";
+	case OSP_NVMF_SUBSYSTEM_PAUSED:
+		return "paused";
+	}
+	return "unknown";
+}
+
+/*
+ * State changes complete at once today: there are no poll groups yet. Once
+ * there are, each poll group applies the change through a channel iteration
+ * and cb_fn runs when the last one did.
+ */
+static int
+subsystem_change_state(struct osp_nvmf_subsystem *s, enum osp_nvmf_subsystem_state from,
+		       enum osp_nvmf_subsystem_state to,
+		       osp_nvmf_subsystem_state_change_done cb_fn, void *cb_arg)
+{
+	if (s->state != from) {
+		return -EINVAL;
+	}
+	s->state = to;
+	if (cb_fn != NULL) {
+		cb_fn(s, cb_arg, 0);
+	}
+	return 0;
+}
+
+int
+osp_nvmf_subsystem_start(struct osp_nvmf_subsystem *s,
+			 osp_nvmf_subsystem_state_change_done cb_fn, void *cb_arg)
+{
+	return subsystem_change_state(s, OSP_NVMF_SUBSYSTEM_INACTIVE, OSP_NVMF_SUBSYSTEM_ACTIVE,
+				      cb_fn, cb_arg);
+}
+
+int
+osp_nvmf_subsystem_stop(struct osp_nvmf_subsystem *s,
+			osp_nvmf_subsystem_state_change_done cb_fn, void *cb_arg)
+{
+	if (s->state == OSP_NVMF_SUBSYSTEM_PAUSED) {
+		return subsystem_change_state(s, OSP_NVMF_SUBSYSTEM_PAUSED,
+					      OSP_NVMF_SUBSYSTEM_INACTIVE, cb_fn, cb_arg);
+	}
+	return subsystem_change_state(s, OSP_NVMF_SUBSYSTEM_ACTIVE, OSP_NVMF_SUBSYSTEM_INACTIVE,
+				      cb_fn, cb_arg);
+}
+
+int
+osp_nvmf_subsystem_pause(struct osp_nvmf_subsystem *s,
+			 osp_nvmf_subsystem_state_change_done cb_fn, void *cb_arg)
+{
+	return subsystem_change_state(s, OSP_NVMF_SUBSYSTEM_ACTIVE, OSP_NVMF_SUBSYSTEM_PAUSED,
+				      cb_fn, cb_arg);
+}
+
+int
+osp_nvmf_subsystem_resume(struct osp_nvmf_subsystem *s,
+			  osp_nvmf_subsystem_state_change_done cb_fn, void *cb_arg)
+{
+	return subsystem_change_state(s, OSP_NVMF_SUBSYSTEM_PAUSED, OSP_NVMF_SUBSYSTEM_ACTIVE,
+				      cb_fn, cb_arg);
+}
+
+/* ---- hosts ---- */
+
+static struct nvmf_host *
+host_find(const struct osp_nvmf_subsystem *s, const char *hostnqn)
+{
+	struct nvmf_host *h;
+
+	TAILQ_FOREACH(h, &s->hosts, link) {
+		if (strcmp(h->nqn, hostnqn) == 0) {
+			return h;
+		}
+	}
+	return NULL;
+}
+
+int
+osp_nvmf_subsystem_add_host(struct osp_nvmf_subsystem *s, const char *hostnqn, char *err,
+			    size_t errlen)
+{
+	struct nvmf_host *h;
+	int rc;
+
+	rc = osp_nvmf_nqn_check(hostnqn, err, errlen);
+	if (rc != 0) {
+		return rc;
+	}
+	if (s->type == OSP_NVMF_SUBTYPE_KIND_DISCOVERY) {
+		seterr(err, errlen, "The discovery subsystem allows any host");
+		return -EINVAL;
+	}
+	if (host_find(s, hostnqn) != NULL) {
+		seterr(err, errlen, "Host %s is already allowed on %s", hostnqn, s->nqn);
+		return -EEXIST;
+	}
+	if (s->num_hosts >= OSP_NVMF_MAX_HOSTS) {
+		seterr(err, errlen, "Subsystem %s already lists %d hosts", s->nqn,
+		       OSP_NVMF_MAX_HOSTS);
+		return -ENOSPC;
+	}
+	h = calloc(1, sizeof(*h));
+	if (h == NULL) {
+		seterr(err, errlen, "Out of memory");
+		return -ENOMEM;
+	}
+	snprintf(h->nqn, sizeof(h->nqn), "%s", hostnqn);
+	TAILQ_INSERT_TAIL(&s->hosts, h, link);
+	s->num_hosts++;
+	nvmf_tgt_discovery_changed(s->tgt);
+	return 0;
+}
+
+int
+osp_nvmf_subsystem_remove_host(struct osp_nvmf_subsystem *s, const char *hostnqn)
+{
+	struct nvmf_host *h = hostnqn != NULL ? host_find(s, hostnqn) : NULL;
+
+	if (h == NULL) {
+		return -ENOENT;
+	}
+	TAILQ_REMOVE(&s->hosts, h, link);
+	s->num_hosts--;
+	free(h);
+	nvmf_tgt_discovery_changed(s->tgt);
+	return 0;
+}
+
+void
+osp_nvmf_subsystem_set_allow_any_host(struct osp_nvmf_subsystem *s, bool allow)
+{
+	if (s->type == OSP_NVMF_SUBTYPE_KIND_DISCOVERY || s->allow_any_host == allow) {
+		return;
+	}
+	s->allow_any_host = allow;
+	nvmf_tgt_discovery_changed(s->tgt);
+}
+
+bool
+osp_nvmf_subsystem_get_allow_any_host(const struct osp_nvmf_subsystem *s)
+{
+	return s->allow_any_host;
+}
+
+bool
+osp_nvmf_subsystem_host_allowed(const struct osp_nvmf_subsystem *s, const char *hostnqn)
+{
+	if (hostnqn == NULL) {
+		return false;
+	}
+	return s->allow_any_host || host_find(s, hostnqn) != NULL;
+}
+
+const char *
+osp_nvmf_subsystem_host_first(const struct osp_nvmf_subsystem *s)
+{
+	struct nvmf_host *h = TAILQ_FIRST(&s->hosts);
+
+	return h != NULL ? h->nqn : NULL;
+}
+
+const char *
+osp_nvmf_subsystem_host_next(const struct osp_nvmf_subsystem *s, const char *prev)
+{
+	struct nvmf_host *h = (struct nvmf_host *)(uintptr_t)prev; /* nqn is the first member */
+
+	(void)s;
+	h = TAILQ_NEXT(h, link);
+	return h != NULL ? h->nqn : NULL;
+}
+
+/* ---- namespaces ---- */
+
+void
+osp_nvmf_ns_opts_init(struct osp_nvmf_ns_opts *opts, size_t opts_size)
+{
+	memset(opts, 0, opts_size);
+	opts->opts_size = opts_size;
+}
+
+static void
+ns_free(struct osp_nvmf_ns *ns)
+{
+	if (ns->desc != NULL) {
+		osp_bdev_close(ns->desc);
+	}
+	free(ns->bdev_name);
+	free(ns);
+}
+
+/* Remove ns from its subsystem, pausing an active subsystem around the change. */
+static void
+ns_remove(struct osp_nvmf_ns *ns)
+{
+	struct osp_nvmf_subsystem *s = ns->subsystem;
+	bool active = s->state == OSP_NVMF_SUBSYSTEM_ACTIVE;
+
+	if (active) {
+		osp_nvmf_subsystem_pause(s, NULL, NULL);
+	}
+	TAILQ_REMOVE(&s->namespaces, ns, link);
+	s->num_ns--;
+	ns_free(ns);
+	if (active) {
+		osp_nvmf_subsystem_resume(s, NULL, NULL);
+	}
+}
+
+static void
+ns_bdev_event(enum osp_bdev_event_type type, struct osp_bdev *bdev, void *ctx)
+{
+	struct osp_nvmf_ns *ns = ctx;
+
+	if (type != OSP_BDEV_EVENT_REMOVE) {
+		return;
+	}
+	OSP_NOTICELOG("bdev %s removed: removing namespace %u of %s\n", ns->bdev_name, ns->nsid,
+		      ns->subsystem->nqn);
+	ns_remove(ns);
+}
+
+static bool
+bytes_zero(const uint8_t *b, size_t n)
+{
+	while (n-- > 0) {
+		if (*b++ != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+int
+osp_nvmf_subsystem_add_ns(struct osp_nvmf_subsystem *s, const char *bdev_name,
+			  const struct osp_nvmf_ns_opts *opts, char *err, size_t errlen)
+{
+	struct osp_nvmf_ns_opts o;
+	struct osp_nvmf_ns *ns, *cur, *after = NULL;
+	uint32_t nsid, limit;
+	int rc;
+
+	osp_nvmf_ns_opts_init(&o, sizeof(o));
+	if (opts != NULL) {
+		memcpy(&o, opts, OSP_MIN(sizeof(o), opts->opts_size));
+		o.opts_size = sizeof(o);
+	}
+	if (s->type == OSP_NVMF_SUBTYPE_KIND_DISCOVERY) {
+		seterr(err, errlen, "The discovery subsystem has no namespaces");
+		return -EINVAL;
+	}
+	if (s->state == OSP_NVMF_SUBSYSTEM_ACTIVE) {
+		seterr(err, errlen, "Subsystem %s is active: pause it first", s->nqn);
+		return -EBUSY;
+	}
+	limit = s->max_namespaces != 0 ? s->max_namespaces : OSP_NVMF_NSID_MAX;
+	nsid = o.nsid;
+	if (nsid == 0xffffffffu) {
+		seterr(err, errlen, "Invalid nsid 0xffffffff: it is the broadcast value");
+		return -EINVAL;
+	}
+	if (nsid > limit) {
+		seterr(err, errlen, "Invalid nsid %u: subsystem %s allows nsid 1 to %u "
+		       "(max_namespaces)", nsid, s->nqn, limit);
+		return -ERANGE;
+	}
+	if (nsid == 0) {
+		/* Lowest free nsid (the list is in ascending nsid order). */
+		nsid = 1;
+		TAILQ_FOREACH(cur, &s->namespaces, link) {
+			if (cur->nsid != nsid) {
+				break;
+			}
+			after = cur;
+			nsid++;
+		}
+		if (nsid > limit) {
+			seterr(err, errlen, "Subsystem %s has no free nsid: all %u are in use "
+			       "(max_namespaces)", s->nqn, limit);
+			return -ENOSPC;
+		}
+	} else {
+		TAILQ_FOREACH(cur, &s->namespaces, link) {
+			if (cur->nsid == nsid) {
+				seterr(err, errlen, "nsid %u of %s is already in use by bdev %s",
+				       nsid, s->nqn, cur->bdev_name);
+				return -EEXIST;
+			}
+			if (cur->nsid > nsid) {
+				break;
+			}
+			after = cur;
+		}
+	}
+	if (!bytes_zero(o.nguid, sizeof(o.nguid)) || !bytes_zero(o.eui64, sizeof(o.eui64)) ||
+	    !osp_uuid_is_null(&o.uuid)) {
+		TAILQ_FOREACH(cur, &s->namespaces, link) {
+			if ((!bytes_zero(o.nguid, sizeof(o.nguid)) &&
+			     memcmp(cur->opts.nguid, o.nguid, sizeof(o.nguid)) == 0) ||
+			    (!bytes_zero(o.eui64, sizeof(o.eui64)) &&
+			     memcmp(cur->opts.eui64, o.eui64, sizeof(o.eui64)) == 0) ||
+			    (!osp_uuid_is_null(&o.uuid) &&
+			     osp_uuid_compare(&cur->opts.uuid, &o.uuid) == 0)) {
+				seterr(err, errlen, "Namespace %u of %s already has that uuid, "
+				       "nguid or eui64: identifiers must be unique", cur->nsid,
+				       s->nqn);
+				return -EEXIST;
+			}
+		}
+	}
+	ns = calloc(1, sizeof(*ns));
+	if (ns == NULL || (ns->bdev_name = strdup(bdev_name)) == NULL) {
+		free(ns);
+		seterr(err, errlen, "Out of memory");
+		return -ENOMEM;
+	}
+	ns->nsid = nsid;
+	ns->subsystem = s;
+	rc = osp_bdev_open_ext(bdev_name, true, ns_bdev_event, ns, &ns->desc);
+	if (rc != 0) {
+		ns->desc = NULL;
+		ns_free(ns);
+		if (rc == -ENODEV) {
+			seterr(err, errlen, "No bdev named '%s'", bdev_name);
+		} else if (rc == -EPERM) {
+			seterr(err, errlen, "bdev %s is claimed by another module and cannot be "
+			       "opened for writing", bdev_name);
+		} else {
+			seterr(err, errlen, "Cannot open bdev %s: %s", bdev_name, strerror(-rc));
+		}
+		return rc;
+	}
+	/* Use the canonical name even if an alias was given. */
+	free(ns->bdev_name);
+	ns->bdev_name = strdup(osp_bdev_get_name(osp_bdev_desc_get_bdev(ns->desc)));
+	if (ns->bdev_name == NULL) {
+		ns_free(ns);
+		seterr(err, errlen, "Out of memory");
+		return -ENOMEM;
+	}
+	/* One bdev backs at most one namespace of a subsystem (they would share a UUID). */
+	TAILQ_FOREACH(cur, &s->namespaces, link) {
+		if (strcmp(cur->bdev_name, ns->bdev_name) == 0) {
+			seterr(err, errlen, "bdev %s is already namespace %u of %s", ns->bdev_name,
+			       cur->nsid, s->nqn);
+			ns_free(ns);
+			return -EEXIST;
+		}
+	}
+	if (osp_uuid_is_null(&o.uuid)) {
+		o.uuid = *osp_bdev_get_uuid(osp_bdev_desc_get_bdev(ns->desc));
+	}
+	o.nsid = nsid;
+	ns->opts = o;
+	if (after != NULL) {
+		TAILQ_INSERT_AFTER(&s->namespaces, after, ns, link);
+	} else {
+		TAILQ_INSERT_HEAD(&s->namespaces, ns, link);
+	}
+	s->num_ns++;
+	return (int)nsid;
+}
+
+int
+osp_nvmf_subsystem_remove_ns(struct osp_nvmf_subsystem *s, uint32_t nsid)
+{
+	struct osp_nvmf_ns *ns = osp_nvmf_subsystem_get_ns(s, nsid);
+
+	if (ns == NULL) {
+		return -ENOENT;
+	}
+	if (s->state == OSP_NVMF_SUBSYSTEM_ACTIVE) {
+		return -EBUSY;
+	}
+	TAILQ_REMOVE(&s->namespaces, ns, link);
+	s->num_ns--;
+	ns_free(ns);
+	return 0;
+}
+
+struct osp_nvmf_ns *
+osp_nvmf_subsystem_get_ns(struct osp_nvmf_subsystem *s, uint32_t nsid)
+{
+	struct osp_nvmf_ns *ns;
+
+	TAILQ_FOREACH(ns, &s->namespaces, link) {
+		if (ns->nsid == nsid) {
+			return ns;
+		}
+	}
+	return NULL;
+}
+
+struct osp_nvmf_ns *
+osp_nvmf_subsystem_ns_first(struct osp_nvmf_subsystem *s)
+{
+	return TAILQ_FIRST(&s->namespaces);
+}
+
+struct osp_nvmf_ns *
+osp_nvmf_subsystem_ns_next(struct osp_nvmf_subsystem *s, struct osp_nvmf_ns *prev)
+{
+	(void)s;
+	return TAILQ_NEXT(prev, link);
+}
+
+uint32_t
+osp_nvmf_ns_get_id(const struct osp_nvmf_ns *ns)
+{
+	return ns->nsid;
+}
+
+const char *
+osp_nvmf_ns_get_bdev_name(const struct osp_nvmf_ns *ns)
+{
+	return ns->bdev_name;
+}
+
+const struct osp_nvmf_ns_opts *
+osp_nvmf_ns_get_opts(const struct osp_nvmf_ns *ns)
+{
+	return &ns->opts;
+}
+
+/* ---- listeners ---- */
+
+static struct nvmf_listener *
+listener_find(const struct osp_nvmf_subsystem *s, const struct osp_nvmf_listen_addr *addr)
+{
+	struct nvmf_listener *l;
+
+	TAILQ_FOREACH(l, &s->listeners, link) {
+		if (osp_nvmf_listen_addr_equal(&l->addr, addr)) {
+			return l;
+		}
+	}
+	return NULL;
+}
+
+static void
+listener_free(struct osp_nvmf_subsystem *s, struct nvmf_listener *l)
+{
+	struct nvmf_port *port = l->port;
+
+	TAILQ_REMOVE(&s->listeners, l, link);
+	free(l);
+	if (--port->refcnt == 0) {
+		if (port->transport->ops->stop_listen != NULL) {
+			port->transport->ops->stop_listen(port->transport, &port->addr);
+		}
+		TAILQ_REMOVE(&s->tgt->ports, port, link);
+		free(port);
+	}
+}
+
+/* The port for addr, created (and listened on) on first use; lowest free port id. */
+static int
+port_get(struct osp_nvmf_tgt *tgt, struct osp_nvmf_transport *transport,
+	 const struct osp_nvmf_listen_addr *addr, struct nvmf_port **out, char *err,
+	 size_t errlen)
+{
+	struct nvmf_port *port, *p, *after = NULL;
+	uint16_t id = 0;
+	int rc;
+
+	TAILQ_FOREACH(port, &tgt->ports, link) {
+		if (osp_nvmf_listen_addr_equal(&port->addr, addr)) {
+			port->refcnt++;
+			*out = port;
+			return 0;
+		}
+	}
+	TAILQ_FOREACH(p, &tgt->ports, link) {	/* ascending id */
+		if (p->id != id) {
+			break;
+		}
+		after = p;
+		id++;
+	}
+	port = calloc(1, sizeof(*port));
+	if (port == NULL) {
+		seterr(err, errlen, "Out of memory");
+		return -ENOMEM;
+	}
+	port->addr = *addr;
+	port->transport = transport;
+	port->id = id;
+	port->refcnt = 1;
+	if (transport->ops->listen != NULL) {
+		rc = transport->ops->listen(transport, addr);
+		if (rc != 0) {
+			seterr(err, errlen, "Transport %s cannot listen on %s:%s: %s",
+			       transport->ops->name, addr->traddr, addr->trsvcid, strerror(-rc));
+			free(port);
+			return rc;
+		}
+	}
+	if (after != NULL) {
+		TAILQ_INSERT_AFTER(&tgt->ports, after, port, link);
+	} else {
+		TAILQ_INSERT_HEAD(&tgt->ports, port, link);
+	}
+	*out = port;
+	return 0;
+}
+
+int
+osp_nvmf_subsystem_add_listener(struct osp_nvmf_subsystem *s,
+				const struct osp_nvmf_listen_addr *addr, char *err, size_t errlen)
+{
+	const char *trname = osp_nvmf_trtype_str(addr->trtype);
+	struct osp_nvmf_transport *transport;
+	struct nvmf_listener *l;
+	int rc;
+
+	if (trname == NULL) {
+		seterr(err, errlen, "Invalid trtype %d", (int)addr->trtype);
+		return -EINVAL;
+	}
+	if (osp_nvmf_transport_ops_find(trname) == NULL) {
+		seterr(err, errlen, "transport %s is not available in this build", trname);
+		return -ENOTSUP;
+	}
+	transport = osp_nvmf_tgt_get_transport(s->tgt, trname);
+	if (transport == NULL) {
+		seterr(err, errlen, "Transport %s has not been created: call "
+		       "nvmf_create_transport -t %s first", trname, trname);
+		return -ENODEV;
+	}
+	if (listener_find(s, addr) != NULL) {
+		seterr(err, errlen, "Subsystem %s already listens on %s %s:%s", s->nqn, trname,
+		       addr->traddr, addr->trsvcid);
+		return -EEXIST;
+	}
+	l = calloc(1, sizeof(*l));
+	if (l == NULL) {
+		seterr(err, errlen, "Out of memory");
+		return -ENOMEM;
+	}
+	l->addr = *addr;
+	rc = port_get(s->tgt, transport, addr, &l->port, err, errlen);
+	if (rc != 0) {
+		free(l);
+		return rc;
+	}
+	TAILQ_INSERT_TAIL(&s->listeners, l, link);
+	nvmf_tgt_discovery_changed(s->tgt);
+	return 0;
+}
+
+int
+osp_nvmf_subsystem_remove_listener(struct osp_nvmf_subsystem *s,
+				   const struct osp_nvmf_listen_addr *addr)
+{
+	struct nvmf_listener *l = listener_find(s, addr);
+
+	if (l == NULL) {
+		return -ENOENT;
+	}
+	listener_free(s, l);
+	nvmf_tgt_discovery_changed(s->tgt);
+	return 0;
+}
+
+const struct osp_nvmf_listen_addr *
+osp_nvmf_subsystem_listener_first(const struct osp_nvmf_subsystem *s)
+{
+	struct nvmf_listener *l = TAILQ_FIRST(&s->listeners);
+
+	return l != NULL ? &l->addr : NULL;
+}
+
+const struct osp_nvmf_listen_addr *
+osp_nvmf_subsystem_listener_next(const struct osp_nvmf_subsystem *s,
+				 const struct osp_nvmf_listen_addr *prev)
+{
+	const struct nvmf_listener *l = (const struct nvmf_listener *)prev; /* addr is first */
+
+	(void)s;
+	l = TAILQ_NEXT(l, link);
+	return l != NULL ? &l->addr : NULL;
+}
+
+/* ---- discovery log page (NVMe Base Specification 2.0, §5.16.1.23) ---- */
+
+static void
+discovery_fill_entry(struct osp_nvmf_discovery_log_page_entry *e,
+		     const struct osp_nvmf_subsystem *s, const struct nvmf_listener *l)
+{
+	struct osp_nvmf_transport *transport = l->port->transport;
+
+	memset(e, 0, sizeof(*e));
+	e->trtype = (uint8_t)l->addr.trtype;
+	e->adrfam = (uint8_t)l->addr.adrfam;
+	e->subtype = OSP_NVMF_SUBTYPE_NVME;
+	e->treq = OSP_NVMF_TREQ_SECURE_CHANNEL_NOT_REQUIRED;
+	e->portid = l->port->id;
+	e->cntlid = OSP_NVMF_CNTLID_DYNAMIC;
+	e->asqsz = (uint16_t)(transport->opts.max_aq_depth != 0 ?
+			      OSP_MIN(transport->opts.max_aq_depth, 0xffffu) : 32);
+	/* TRSVCID and TRADDR are space padded ASCII; SUBNQN is NUL terminated. */
+	osp_strcpy_pad(e->trsvcid, l->addr.trsvcid, sizeof(e->trsvcid), ' ');
+	osp_strcpy_pad(e->traddr, l->addr.traddr, sizeof(e->traddr), ' ');
+	snprintf(e->subnqn, sizeof(e->subnqn), "%s", s->nqn);
+	if (transport->ops->listener_discover != NULL) {
+		transport->ops->listener_discover(transport, &l->addr, e);
+	}
+}
+
+size_t
+osp_nvmf_get_discovery_log_page(struct osp_nvmf_tgt *tgt, const char *hostnqn, void *buf,
+				uint64_t offset, size_t length)
+{
+	struct osp_nvmf_discovery_log_page *page;
+	struct osp_nvmf_subsystem *s;
+	struct nvmf_listener *l;
+	uint64_t numrec = 0;
+	size_t size, n;
+
+	TAILQ_FOREACH(s, &tgt->subsystems, link) {
+		if (s->type != OSP_NVMF_SUBTYPE_KIND_NVME ||
+		    !osp_nvmf_subsystem_host_allowed(s, hostnqn)) {
+			continue;
+		}
+		TAILQ_FOREACH(l, &s->listeners, link) {
+			numrec++;
+		}
+	}
+	size = sizeof(*page) + numrec * sizeof(page->entries[0]);
+	page = calloc(1, size);
+	if (page == NULL) {
+		return 0;
+	}
+	page->genctr = tgt->discovery_genctr;
+	page->numrec = numrec;
+	page->recfmt = 0;
+	numrec = 0;
+	TAILQ_FOREACH(s, &tgt->subsystems, link) {
+		if (s->type != OSP_NVMF_SUBTYPE_KIND_NVME ||
+		    !osp_nvmf_subsystem_host_allowed(s, hostnqn)) {
+			continue;
+		}
+		TAILQ_FOREACH(l, &s->listeners, link) {
+			discovery_fill_entry(&page->entries[numrec++], s, l);
+		}
+	}
+	if (buf != NULL && length > 0) {
+		memset(buf, 0, length);
+		if (offset < size) {
+			n = OSP_MIN(length, size - (size_t)offset);
+			memcpy(buf, (uint8_t *)page + offset, n);
+		}
+	}
+	free(page);
+	return size;
+}
