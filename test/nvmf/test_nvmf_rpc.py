@@ -18,21 +18,10 @@ Environment: OSPREY_BIN_DIR (default build/bin) picks the osprey_tgt to test.
 
 import json
 import os
-import shutil
-import signal
-import socket
-import subprocess
 import sys
-import tempfile
-import time
 
-ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-BIN_DIR = os.environ.get("OSPREY_BIN_DIR", os.path.join(ROOT, "build", "bin"))
-TGT = os.path.join(BIN_DIR, "osprey_tgt")
-RPC = os.path.join(ROOT, "scripts", "rpc.py")
-TMP = tempfile.mkdtemp(prefix="osp_nvmf_rpc_")
-SOCK = os.path.join(TMP, "rpc.sock")
-DEADLINE = time.time() + 420
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from osp_e2e import *  # noqa: E402,F401,F403  (check, start_tgt, rpc, ...)
 
 DISC = "nqn.2014-08.org.nvmexpress.discovery"
 NQN1 = "nqn.2016-06.io.spdk:cnode1"
@@ -40,145 +29,11 @@ NQN2 = "nqn.2016-06.io.spdk:cnode2"
 HOST1 = "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555"
 NO_TCP = "transport TCP is not available in this build"
 
-passed = 0
-failed = 0
-procs = []
-
-
-def check(cond, what):
-    global passed, failed
-    if cond:
-        passed += 1
-        print("  ok   " + what)
-    else:
-        failed += 1
-        print("  FAIL " + what)
-    sys.stdout.flush()
-    return cond
-
-
-def time_left():
-    return max(1.0, DEADLINE - time.time())
-
-
-# ---- the daemon ----
-
-def start_tgt(*args):
-    log = open(os.path.join(TMP, "tgt_%d.log" % len(procs)), "w+")
-    p = subprocess.Popen([TGT, "-r", SOCK, "-m", "0x1", *args], stdout=log,
-                         stderr=subprocess.STDOUT)
-    p.logfile = log
-    procs.append(p)
-    deadline = time.time() + min(30, time_left())
-    while time.time() < deadline:
-        if p.poll() is not None:
-            break
-        try:
-            s = socket.socket(socket.AF_UNIX)
-            s.connect(SOCK)
-            s.close()
-            if rpc_ok("framework_wait_init"):
-                return p
-        except OSError:
-            pass
-        time.sleep(0.05)
-    raise RuntimeError("osprey_tgt did not come up:\n" + tgt_log(p))
-
-
-def tgt_log(p):
-    p.logfile.flush()
-    p.logfile.seek(0)
-    return p.logfile.read()
-
-
-def stop_tgt(p, timeout=15.0):
-    """SIGTERM the daemon we started; its exit code (SIGKILL after timeout: None)."""
-    if p.poll() is None:
-        p.send_signal(signal.SIGTERM)
-    try:
-        return p.wait(min(timeout, time_left()))
-    except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
-        return None
-
-
-# ---- RPC helpers ----
-
-def rpc(*args):
-    return subprocess.run([sys.executable, RPC, "-s", SOCK, "-t", "20", *args],
-                          capture_output=True, text=True, timeout=min(60, time_left()))
-
-
-def rpc_ok(*args):
-    return rpc(*args).returncode == 0
-
-
 def rpc_run(what, *args):
     r = rpc(*args)
     if not check(r.returncode == 0, what):
         print("    rpc.py %s: %s%s" % (" ".join(args), r.stdout, r.stderr))
     return r.returncode == 0
-
-
-def rpc_json(*args):
-    r = rpc(*args)
-    if r.returncode != 0:
-        print("    rpc.py %s failed: %s%s" % (" ".join(args), r.stdout, r.stderr))
-        return None
-    return json.loads(r.stdout) if r.stdout.strip() else None
-
-
-def raw_call(method, params=None):
-    """One JSON-RPC request on a fresh connection; returns the response object."""
-    req = {"jsonrpc": "2.0", "method": method, "id": 1}
-    if params is not None:
-        req["params"] = params
-    s = socket.socket(socket.AF_UNIX)
-    s.settimeout(min(20, time_left()))
-    s.connect(SOCK)
-    s.sendall(json.dumps(req).encode())
-    buf = b""
-    dec = json.JSONDecoder()
-    try:
-        while True:
-            chunk = s.recv(65536)
-            if not chunk:
-                break
-            buf += chunk
-            try:
-                obj, _ = dec.raw_decode(buf.decode().lstrip())
-                return obj
-            except ValueError:
-                continue
-    finally:
-        s.close()
-    return {}
-
-
-def alive(p):
-    return p.poll() is None and rpc_ok("spdk_get_version")
-
-
-def check_error(p, what, args, *needles, raw=None):
-    """args (an rpc.py command) or raw (method, params) must fail with a message
-    holding every needle (case-insensitive); the daemon must still answer."""
-    if raw is not None:
-        resp = raw_call(*raw)
-        err = resp.get("error")
-        text = json.dumps(err) if err else ""
-        failed_ok = err is not None
-    else:
-        r = rpc(*args)
-        text = r.stdout + r.stderr
-        failed_ok = r.returncode != 0
-    low = text.lower()
-    missing = [n for n in needles if n.lower() not in low]
-    ok = failed_ok and not missing
-    check(ok, "%s -> error naming %s" % (what, ", ".join(repr(n) for n in needles)))
-    if not ok:
-        print("    got: %s" % text.strip().replace("\n", " ")[:400])
-    check(alive(p), "  daemon still serving after: %s" % what)
 
 
 def subsystems():
@@ -374,36 +229,16 @@ def test_hot_remove(p):
     rpc_run("bdev_malloc_delete Malloc0", "bdev_malloc_delete", "Malloc0")
 
 
-def main():
-    if not os.path.exists(TGT):
-        print("missing %s: build first" % TGT)
-        return 1
-    p = None
-    try:
-        p = start_tgt()
-        test_empty_target(p)
-        test_build(p)
-        test_bad_input(p)
-        p = test_save_restart(p)
-        test_hot_remove(p)
-        rc = stop_tgt(p)
-        check(rc == 0, "osprey_tgt exits 0 at the end (%s)" % rc)
-    except Exception as e:  # report, then clean up
-        check(False, "unexpected exception: %r" % e)
-        if p is not None:
-            print(tgt_log(p)[-3000:])
-    finally:
-        for q in procs:
-            if q.poll() is None:
-                stop_tgt(q, 5)
-        if failed:
-            for i, q in enumerate(procs):
-                print("---- osprey_tgt log %d ----" % i)
-                print(tgt_log(q)[-2000:])
-        shutil.rmtree(TMP, ignore_errors=True)
-    print("%d passed, %d failed" % (passed, failed))
-    return 0 if failed == 0 else 1
+def body():
+    p = start_tgt()
+    test_empty_target(p)
+    test_build(p)
+    test_bad_input(p)
+    p = test_save_restart(p)
+    test_hot_remove(p)
+    rc = stop_tgt(p)
+    check(rc == 0, "osprey_tgt exits 0 at the end (%s)" % rc)
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(run(body))
