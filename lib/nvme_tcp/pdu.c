@@ -588,12 +588,18 @@ recv_advance(struct osp_nvme_tcp_recv *r, size_t n, const uint8_t *src)
 			struct iovec *iov = &r->iov[r->iov_idx];
 			size_t chunk = OSP_MIN(n, iov->iov_len - r->iov_off);
 
+			if (chunk == 0) {
+				/* An empty iovec ({NULL, 0} is allowed): no pointer arithmetic on it. */
+				r->iov_idx++;
+				r->iov_off = 0;
+				continue;
+			}
 			dst = (uint8_t *)iov->iov_base + r->iov_off;
-			if (src != NULL && chunk) {
+			if (src != NULL) {
 				memcpy(dst, src, chunk);
 				src += chunk;
 			}
-			if (r->has_ddgst && chunk) {
+			if (r->has_ddgst) {
 				r->crc = osp_crc32c_update(dst, chunk, r->crc);
 			}
 			r->iov_off += chunk;

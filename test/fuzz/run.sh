@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Build and run the libFuzzer harness for the NVMe/TCP PDU receiver
+# (test/fuzz/nvme_tcp_recv_fuzz.c) under ASan+UBSan.
+#
+#   FUZZ_SECONDS  how long to fuzz (default 20)
+#   FUZZ_JOBS     parallel fuzzing workers (default 1)
+#   FUZZ_OUT      build/work directory (default build/fuzz)
+#   FUZZ_CFLAGS   extra compiler flags for the harness, e.g. -DFUZZ_NO_NULL_EMPTY_IOV
+#
+# Seeds: made by test/fuzz/gen_seeds.c with the codec's builders, plus any
+# files committed in test/fuzz/corpus/nvme_tcp_recv/ and the saved crash
+# reproducers in test/fuzz/crashes/ (replayed first; they must not crash).
+# New crash inputs are written to $FUZZ_OUT/artifacts/.
+# Prints "1 passed, 0 failed" or "0 passed, 1 failed" last.
+set -u
+cd "$(dirname "$0")/../.."
+
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+FUZZ_JOBS=${FUZZ_JOBS:-1}
+OUT=${FUZZ_OUT:-build/fuzz}
+CC=${FUZZ_CC:-clang}
+
+result() { # result <rc>
+	if [ "$1" -eq 0 ]; then
+		echo "1 passed, 0 failed"
+	else
+		echo "0 passed, 1 failed"
+	fi
+	exit "$1"
+}
+
+if ! command -v "$CC" >/dev/null 2>&1; then
+	echo "fuzz: '$CC' not found; install clang and libclang-rt-14-dev (scripts/pkgdep.sh)" >&2
+	result 1
+fi
+
+mkdir -p "$OUT/corpus" "$OUT/artifacts" || result 1
+
+CFLAGS=(-std=gnu11 -g -O1 -D_GNU_SOURCE -msse4.2 -fno-omit-frame-pointer
+	-I include -I /usr/include/cjson -Wall -Wno-unused-parameter)
+SRCS=(lib/nvme_tcp/*.c lib/util/util.c)
+
+echo "fuzz: building harness"
+if ! "$CC" "${CFLAGS[@]}" ${FUZZ_CFLAGS:-} -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined test/fuzz/nvme_tcp_recv_fuzz.c "${SRCS[@]}" -o "$OUT/nvme_tcp_recv_fuzz"; then
+	echo "fuzz: harness build failed (is libclang-rt-14-dev installed? see scripts/pkgdep.sh)" >&2
+	result 1
+fi
+if ! "$CC" "${CFLAGS[@]}" -fsanitize=address,undefined test/fuzz/gen_seeds.c "${SRCS[@]}" \
+	-o "$OUT/gen_seeds"; then
+	echo "fuzz: seed generator build failed" >&2
+	result 1
+fi
+
+seeds=$(mktemp -d)
+trap 'rm -rf "$seeds"' EXIT
+if ! "$OUT/gen_seeds" "$seeds"; then
+	echo "fuzz: seed generation failed" >&2
+	result 1
+fi
+for d in test/fuzz/corpus/nvme_tcp_recv test/fuzz/crashes; do
+	[ -d "$d" ] && find "$d" -type f ! -name '*.md' -exec cp {} "$seeds/" \;
+done
+echo "fuzz: $(ls "$seeds" | wc -l) seed inputs"
+
+# Replay the seeds and known reproducers alone first: a regression shows up
+# even if the timed run does not reach it.
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+if ! "$OUT/nvme_tcp_recv_fuzz" -runs=0 "$seeds"/* >"$OUT/replay.log" 2>&1; then
+	tail -40 "$OUT/replay.log"
+	echo "fuzz: a seed or saved reproducer crashes (see $OUT/replay.log)" >&2
+	result 1
+fi
+
+echo "fuzz: running for ${FUZZ_SECONDS}s"
+args=(-max_total_time="$FUZZ_SECONDS" -max_len=8192 -timeout=10 -rss_limit_mb=2048
+	-print_final_stats=1 -artifact_prefix="$OUT/artifacts/")
+if [ "$FUZZ_JOBS" -gt 1 ]; then
+	args+=(-jobs="$FUZZ_JOBS" -workers="$FUZZ_JOBS")
+fi
+"$OUT/nvme_tcp_recv_fuzz" "${args[@]}" "$OUT/corpus" "$seeds" >"$OUT/fuzz.log" 2>&1
+rc=$?
+grep -E '^#[0-9]+.*(DONE|pulse)|stat::' "$OUT/fuzz.log" | tail -8
+if [ "$rc" -ne 0 ]; then
+	tail -60 "$OUT/fuzz.log"
+	echo "fuzz: FAILED (rc $rc); reproducer in $OUT/artifacts/:" >&2
+	ls -1 "$OUT/artifacts/" >&2
+	result 1
+fi
+result 0
