@@ -2031,11 +2031,26 @@ static void bdev_cw_lock(struct osp_bdev_io *bdev_io);
 static void bdev_cw_exec(void *arg);
 
 static inline void
+stat_account(uint64_t *bytes, uint64_t *ops, uint64_t *lat, uint64_t *max_lat, uint64_t *min_lat,
+	     uint64_t nbytes, uint64_t ticks)
+{
+	*bytes += nbytes;
+	(*ops)++;
+	*lat += ticks;
+	if (ticks > *max_lat) {
+		*max_lat = ticks;
+	}
+	if (ticks < *min_lat) {
+		*min_lat = ticks;
+	}
+}
+
+static inline void
 bdev_io_stat_update(struct osp_bdev_channel *ch, struct osp_bdev_io *bdev_io, uint64_t now)
 {
 	struct osp_bdev_io_stat *s = &ch->stat;
 	uint64_t ticks = now - bdev_io->internal.submit_tsc;
-	uint64_t bytes;
+	uint64_t bytes = bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen;
 
 	if (osp_unlikely(bdev_io->internal.status != OSP_BDEV_IO_STATUS_SUCCESS)) {
 		s->num_io_errors++;
@@ -2043,40 +2058,16 @@ bdev_io_stat_update(struct osp_bdev_channel *ch, struct osp_bdev_io *bdev_io, ui
 	}
 	switch (bdev_io->type) {
 	case OSP_BDEV_IO_TYPE_READ:
-		bytes = bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen;
-		s->bytes_read += bytes;
-		s->num_read_ops++;
-		s->read_latency_ticks += ticks;
-		if (ticks > s->max_read_latency_ticks) {
-			s->max_read_latency_ticks = ticks;
-		}
-		if (ticks < s->min_read_latency_ticks) {
-			s->min_read_latency_ticks = ticks;
-		}
+		stat_account(&s->bytes_read, &s->num_read_ops, &s->read_latency_ticks,
+			     &s->max_read_latency_ticks, &s->min_read_latency_ticks, bytes, ticks);
 		break;
 	case OSP_BDEV_IO_TYPE_WRITE:
-		bytes = bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen;
-		s->bytes_written += bytes;
-		s->num_write_ops++;
-		s->write_latency_ticks += ticks;
-		if (ticks > s->max_write_latency_ticks) {
-			s->max_write_latency_ticks = ticks;
-		}
-		if (ticks < s->min_write_latency_ticks) {
-			s->min_write_latency_ticks = ticks;
-		}
+		stat_account(&s->bytes_written, &s->num_write_ops, &s->write_latency_ticks,
+			     &s->max_write_latency_ticks, &s->min_write_latency_ticks, bytes, ticks);
 		break;
 	case OSP_BDEV_IO_TYPE_UNMAP:
-		bytes = bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen;
-		s->bytes_unmapped += bytes;
-		s->num_unmap_ops++;
-		s->unmap_latency_ticks += ticks;
-		if (ticks > s->max_unmap_latency_ticks) {
-			s->max_unmap_latency_ticks = ticks;
-		}
-		if (ticks < s->min_unmap_latency_ticks) {
-			s->min_unmap_latency_ticks = ticks;
-		}
+		stat_account(&s->bytes_unmapped, &s->num_unmap_ops, &s->unmap_latency_ticks,
+			     &s->max_unmap_latency_ticks, &s->min_unmap_latency_ticks, bytes, ticks);
 		break;
 	default:
 		s->num_other_ops++;

@@ -447,12 +447,6 @@ app_init_finished(int rc)
 }
 
 static void
-app_runtime_config_done(int rc)
-{
-	app_init_finished(rc);
-}
-
-static void
 app_subsystems_ready(int rc, void *ctx)
 {
 	if (rc != 0) {
@@ -460,7 +454,7 @@ app_subsystems_ready(int rc, void *ctx)
 		return;
 	}
 	osp_rpc_set_state(OSP_RPC_RUNTIME);
-	config_run(OSP_RPC_RUNTIME, app_runtime_config_done);
+	config_run(OSP_RPC_RUNTIME, app_init_finished);
 }
 
 void

@@ -17,6 +17,19 @@
 #include "osprey/rpc.h"
 #include "osprey/util.h"
 
+/* Methods without parameters accept none, null or {}; anything else is -32602. */
+bool
+app_rpc_no_params(struct osp_jsonrpc_request *request, const cJSON *params)
+{
+	if (params != NULL && !(cJSON_IsObject(params) && params->child == NULL)) {
+		osp_jsonrpc_send_error_response_fmt(request, OSP_JSONRPC_ERROR_INVALID_PARAMS,
+						    "%s takes no parameters",
+						    osp_jsonrpc_request_get_method(request));
+		return false;
+	}
+	return true;
+}
+
 static void
 start_init_done(int rc, void *ctx)
 {
@@ -37,9 +50,7 @@ start_init_done(int rc, void *ctx)
 static void
 rpc_framework_start_init(struct osp_jsonrpc_request *request, const cJSON *params)
 {
-	if (params != NULL && !(cJSON_IsObject(params) && params->child == NULL)) {
-		osp_jsonrpc_send_error_response(request, OSP_JSONRPC_ERROR_INVALID_PARAMS,
-						"framework_start_init takes no parameters");
+	if (!app_rpc_no_params(request, params)) {
 		return;
 	}
 	app_start_init(start_init_done, request);
@@ -55,26 +66,13 @@ wait_init_done(void *ctx)
 static void
 rpc_framework_wait_init(struct osp_jsonrpc_request *request, const cJSON *params)
 {
-	if (params != NULL && !(cJSON_IsObject(params) && params->child == NULL)) {
-		osp_jsonrpc_send_error_response(request, OSP_JSONRPC_ERROR_INVALID_PARAMS,
-						"framework_wait_init takes no parameters");
+	if (!app_rpc_no_params(request, params)) {
 		return;
 	}
 	app_wait_init(wait_init_done, request);
 }
 OSP_RPC_REGISTER("framework_wait_init", rpc_framework_wait_init, OSP_RPC_STARTUP | OSP_RPC_RUNTIME)
 
-static bool
-no_params(struct osp_jsonrpc_request *request, const cJSON *params)
-{
-	if (params != NULL && !(cJSON_IsObject(params) && params->child == NULL)) {
-		osp_jsonrpc_send_error_response_fmt(request, OSP_JSONRPC_ERROR_INVALID_PARAMS,
-						    "%s takes no parameters",
-						    osp_jsonrpc_request_get_method(request));
-		return false;
-	}
-	return true;
-}
 
 static void
 rpc_framework_get_subsystems(struct osp_jsonrpc_request *request, const cJSON *params)
@@ -82,7 +80,7 @@ rpc_framework_get_subsystems(struct osp_jsonrpc_request *request, const cJSON *p
 	struct osp_subsystem *s;
 	cJSON *arr;
 
-	if (!no_params(request, params)) {
+	if (!app_rpc_no_params(request, params)) {
 		return;
 	}
 	if (subsystems_sort() != 0) {
@@ -141,7 +139,7 @@ rpc_save_config(struct osp_jsonrpc_request *request, const cJSON *params)
 {
 	cJSON *cfg;
 
-	if (!no_params(request, params)) {
+	if (!app_rpc_no_params(request, params)) {
 		return;
 	}
 	cfg = subsystems_get_config();
@@ -197,7 +195,7 @@ rpc_framework_get_reactors(struct osp_jsonrpc_request *request, const cJSON *par
 {
 	struct get_reactors_ctx *ctx;
 
-	if (!no_params(request, params)) {
+	if (!app_rpc_no_params(request, params)) {
 		return;
 	}
 	ctx = calloc(1, sizeof(*ctx));
@@ -308,7 +306,7 @@ thread_walk(struct osp_jsonrpc_request *request, const cJSON *params, bool polle
 {
 	struct thread_walk_ctx *ctx;
 
-	if (!no_params(request, params)) {
+	if (!app_rpc_no_params(request, params)) {
 		return;
 	}
 	ctx = calloc(1, sizeof(*ctx));

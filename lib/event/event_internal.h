@@ -4,6 +4,7 @@
 #define OSP_EVENT_INTERNAL_H
 
 #include "osprey/event.h"
+#include "osprey/jsonrpc.h"
 
 /* reactor.c */
 int reactors_init(void);
@@ -23,6 +24,9 @@ struct osp_subsystem *subsystem_next(struct osp_subsystem *s);
 void subsystem_write_config(struct osp_subsystem *s, cJSON *config);
 cJSON *subsystems_get_config(void);
 cJSON *subsystem_depends_json(const char *name);
+
+/* app_rpc.c: answer -32602 and return false unless params is absent or empty. */
+bool app_rpc_no_params(struct osp_jsonrpc_request *request, const cJSON *params);
 
 /* app.c */
 void app_start_init(void (*done)(int rc, void *ctx), void *ctx);

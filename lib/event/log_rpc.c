@@ -62,22 +62,10 @@ rpc_log_set_print_level(struct osp_jsonrpc_request *request, const cJSON *params
 }
 OSP_RPC_REGISTER("log_set_print_level", rpc_log_set_print_level, OSP_RPC_STARTUP | OSP_RPC_RUNTIME)
 
-static bool
-log_no_params(struct osp_jsonrpc_request *request, const cJSON *params)
-{
-	if (params != NULL && !(cJSON_IsObject(params) && params->child == NULL)) {
-		osp_jsonrpc_send_error_response_fmt(request, OSP_JSONRPC_ERROR_INVALID_PARAMS,
-						    "%s takes no parameters",
-						    osp_jsonrpc_request_get_method(request));
-		return false;
-	}
-	return true;
-}
-
 static void
 rpc_log_get_level(struct osp_jsonrpc_request *request, const cJSON *params)
 {
-	if (log_no_params(request, params)) {
+	if (app_rpc_no_params(request, params)) {
 		osp_jsonrpc_send_result(request,
 					cJSON_CreateString(osp_log_level_name(osp_log_get_level())));
 	}
@@ -87,7 +75,7 @@ OSP_RPC_REGISTER("log_get_level", rpc_log_get_level, OSP_RPC_STARTUP | OSP_RPC_R
 static void
 rpc_log_get_print_level(struct osp_jsonrpc_request *request, const cJSON *params)
 {
-	if (log_no_params(request, params)) {
+	if (app_rpc_no_params(request, params)) {
 		osp_jsonrpc_send_result(request,
 			cJSON_CreateString(osp_log_level_name(osp_log_get_print_level())));
 	}
@@ -144,7 +132,7 @@ rpc_log_get_flags(struct osp_jsonrpc_request *request, const cJSON *params)
 	struct osp_log_flag *f;
 	cJSON *obj;
 
-	if (!log_no_params(request, params)) {
+	if (!app_rpc_no_params(request, params)) {
 		return;
 	}
 	obj = cJSON_CreateObject();
