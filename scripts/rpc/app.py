@@ -30,6 +30,12 @@ def add_parser(subparsers):
     add_command(subparsers, 'thread_get_stats', 'Show the statistics of every thread')
     add_command(subparsers, 'thread_get_pollers', 'Show the pollers of every thread')
 
+    p = add_command(subparsers, 'thread_set_cpumask', 'Move a thread to a reactor of a core mask',
+                    output=QUIET)
+    p.add_argument('-i', '--id', dest='id', type=int, required=True, help='thread id')
+    p.add_argument('-m', '--cpumask', dest='cpumask', required=True,
+                   help='core mask (0x2) or list ([1])')
+
     p = add_command(subparsers, 'spdk_kill_instance', 'Send a signal to the daemon',
                     output=QUIET)
     p.add_argument('sig_name', help='SIGINT, SIGTERM, SIGQUIT, SIGHUP or SIGKILL')

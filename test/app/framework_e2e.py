@@ -181,6 +181,17 @@ def test_basic(sock):
             for k in ("active_pollers", "timed_pollers", "paused_pollers") for p in t[k]]
     check(any("rpc" in n for n in allp), "thread_get_pollers shows the rpc poller (%s)" % allp)
 
+    app_id = [t["id"] for t in stats["threads"] if t["name"] == "app_thread"][0]
+    r = rpc(sock, "thread_set_cpumask", "-i", str(app_id), "-m", "0x2", check_rc=False)
+    check(r.returncode != 0 and "app thread" in (r.stdout + r.stderr),
+          "thread_set_cpumask refuses to move the app thread")
+    r = rpc(sock, "thread_set_cpumask", "-i", "9999", "-m", "0x2", check_rc=False)
+    check(r.returncode != 0 and "9999" in (r.stdout + r.stderr),
+          "thread_set_cpumask names an unknown thread id")
+    r = rpc(sock, "thread_set_cpumask", "-i", str(app_id), "-m", "0x10", check_rc=False)
+    check(r.returncode != 0 and "cpumask" in (r.stdout + r.stderr),
+          "thread_set_cpumask refuses a mask with no reactor")
+
     subs = rpc_json(sock, "framework_get_subsystems")
     check(any(s["subsystem"] == "log" for s in subs), "framework_get_subsystems lists log")
 

@@ -44,6 +44,7 @@ DRY_RUN_CASES = [
     ('framework_get_reactors', None),
     ('thread_get_stats', None),
     ('thread_get_pollers', None),
+    ('thread_set_cpumask -i 2 -m 0x2', {'id': 2, 'cpumask': '0x2'}),
     ('spdk_kill_instance SIGTERM', {'sig_name': 'SIGTERM'}),
     # log
     ('log_set_level DEBUG', {'level': 'DEBUG'}),
