@@ -245,6 +245,35 @@ struct osp_nvmf_transport *osp_nvmf_transport_first(struct osp_nvmf_tgt *tgt);
 struct osp_nvmf_transport *osp_nvmf_transport_next(struct osp_nvmf_transport *transport);
 
 /*
+ * Queue pair life cycle (the contract between the core and a transport):
+ *  1. The transport accepts a connection and hands a new qpair to the core
+ *     (new_qpair of ops->accept, target thread). The core picks a poll group
+ *     (round robin over the target's poll group threads) and, on that thread,
+ *     calls ops->poll_group_add(). If that fails it calls ops->qpair_fini().
+ *  2. The transport receives capsules and calls osp_nvmf_request_exec() for
+ *     each (group's thread). The first command of every qpair must be a
+ *     Fabrics Connect; the core refuses anything else with a Command
+ *     Sequence Error. The transport keeps one request per submission queue
+ *     entry, so it never has more than sq_size requests in the core.
+ *  3. The connection ends: either the transport sees it (peer closed, socket
+ *     error, fatal protocol error after a TermReq) or the core wants it gone
+ *     (keep alive timeout, controller teardown, subsystem or listener
+ *     removed, target shutdown). Both call osp_nvmf_qpair_disconnect(). The
+ *     transport then stops calling osp_nvmf_request_exec() for that qpair but
+ *     still takes ops->req_complete() for requests the core holds (it frees
+ *     them without sending anything on a dead socket).
+ *  4. Once the core holds no request of the qpair, it detaches it from its
+ *     controller, calls ops->poll_group_remove() and then ops->qpair_fini();
+ *     the transport closes the socket and frees the qpair and its requests.
+ */
+
+/*
+ * Start tearing qpair down (any time after poll_group_add, on the group's
+ * thread). Idempotent: later calls are ignored. Sets qpair->disconnecting.
+ */
+void osp_nvmf_qpair_disconnect(struct osp_nvmf_qpair *qpair);
+
+/*
  * Hand a request with its capsule (and host-to-controller data) to the core.
  * Called by the transport on the poll group's thread. The core answers
  * through ops->req_complete(), possibly before this returns.
