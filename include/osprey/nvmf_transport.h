@@ -116,6 +116,14 @@ struct osp_nvmf_request {
 	struct iovec iov[OSP_NVMF_MAX_REQ_IOVS];
 	uint32_t iovcnt;
 	void *transport_ctx;	/* the transport's own per-request state */
+	/* Owned by the core (lib/nvmf): its list linkage and per-request state. */
+	TAILQ_ENTRY(osp_nvmf_request) link;
+	void *core_ctx;
+	/*
+	 * Scratch owned by the core's bdev back end (lib/nvmf/ctrlr_bdev.c): its
+	 * io-wait entry and range counters, so no I/O allocates.
+	 */
+	uint64_t bdev_ctx[16];
 };
 
 typedef void (*osp_nvmf_transport_destroy_done_cb)(void *cb_arg);
