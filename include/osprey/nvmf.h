@@ -76,7 +76,8 @@ struct osp_nvmf_tgt *osp_nvmf_get_tgt(const char *name);
 struct osp_nvmf_tgt *osp_nvmf_tgt_create(const char *name, uint32_t max_subsystems);
 /*
  * Destroy tgt: every subsystem (closing the namespaces' bdevs) and transport.
- * Synchronous for the transports implemented so far.
+ * Its poll groups must be gone first (the "nvmf" subsystem's fini shuts them
+ * down, disconnecting every connection, before calling this).
  */
 void osp_nvmf_tgt_destroy(struct osp_nvmf_tgt *tgt);
 const char *osp_nvmf_tgt_get_name(const struct osp_nvmf_tgt *tgt);
@@ -144,11 +145,20 @@ int osp_nvmf_subsystem_create(struct osp_nvmf_tgt *tgt, const char *nqn,
 			      const struct osp_nvmf_subsystem_opts *opts,
 			      struct osp_nvmf_subsystem **subsystem, char *err, size_t errlen);
 /*
- * Remove and free subsystem (stopping it first), closing its namespaces and
- * telling transports to stop listening on addresses no longer used.
+ * Remove subsystem from the target at once (hosts no longer find it, the
+ * discovery log changes), disconnect its connections, and free it (closing
+ * its namespaces, telling transports to stop listening on addresses no
+ * longer used) once its last controller is gone and every poll group
+ * released it; without connections that is before the call returns.
  * -EPERM for the discovery subsystem.
  */
 int osp_nvmf_subsystem_destroy(struct osp_nvmf_subsystem *subsystem);
+/*
+ * Same, with cb_fn(cb_arg) on the target's thread once the subsystem is
+ * freed (its connections gone). Not called when the return is not 0.
+ */
+int osp_nvmf_subsystem_destroy_ext(struct osp_nvmf_subsystem *subsystem,
+				   void (*cb_fn)(void *cb_arg), void *cb_arg);
 struct osp_nvmf_subsystem *osp_nvmf_tgt_find_subsystem(struct osp_nvmf_tgt *tgt,
 		const char *nqn);
 /* Creation order, discovery subsystem first. */
@@ -168,11 +178,15 @@ enum osp_nvmf_subsystem_state osp_nvmf_subsystem_get_state(const struct osp_nvmf
 const char *osp_nvmf_subsystem_state_str(enum osp_nvmf_subsystem_state state);
 
 /*
- * State changes. cb_fn(subsystem, cb_arg, status) runs when the change is
- * complete (today before the call returns; once poll groups exist, after
- * every poll group applied it). Returns 0, or -EINVAL for a change not
- * allowed from the current state (then cb_fn is not called). Pausing stops
- * new I/O from being started; the namespace set may then change safely.
+ * State changes. cb_fn(subsystem, cb_arg, status) runs on the target's
+ * thread when every poll group applied the change (before the call returns
+ * when the target has no poll group). Returns 0, -EINVAL for a change not
+ * allowed from the current state, -EBUSY while another change runs or the
+ * subsystem is being deleted, -ENOMEM (then cb_fn is not called). Pausing
+ * holds new commands of the subsystem (they run on resume, they do not fail)
+ * and completes once the commands in flight finished; the namespace set may
+ * then change safely. Resuming (and starting) gives every poll group the
+ * current namespace set's I/O channels.
  */
 typedef void (*osp_nvmf_subsystem_state_change_done)(struct osp_nvmf_subsystem *subsystem,
 		void *cb_arg, int status);
@@ -225,7 +239,12 @@ void osp_nvmf_ns_opts_init(struct osp_nvmf_ns_opts *opts, size_t opts_size);
  */
 int osp_nvmf_subsystem_add_ns(struct osp_nvmf_subsystem *subsystem, const char *bdev_name,
 			      const struct osp_nvmf_ns_opts *opts, char *err, size_t errlen);
-/* -ENOENT (no such nsid), -EBUSY (active: pause first). */
+/*
+ * -ENOENT (no such nsid), -EBUSY (active: pause first). The namespace's bdev
+ * is closed once no poll group holds its channel (at the next resume). Both
+ * add and remove queue a Namespace Attribute Changed event for every
+ * controller of the subsystem.
+ */
 int osp_nvmf_subsystem_remove_ns(struct osp_nvmf_subsystem *subsystem, uint32_t nsid);
 struct osp_nvmf_ns *osp_nvmf_subsystem_get_ns(struct osp_nvmf_subsystem *subsystem,
 		uint32_t nsid);

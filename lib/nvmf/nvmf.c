@@ -261,9 +261,14 @@ osp_nvmf_tgt_create(const char *name, uint32_t max_subsystems)
 	TAILQ_INIT(&tgt->subsystems);
 	TAILQ_INIT(&tgt->transports);
 	TAILQ_INIT(&tgt->ports);
-	tgt->discovery = tgt->name ? subsystem_alloc(tgt, OSP_NVMF_DISCOVERY_NQN,
-			 OSP_NVMF_SUBTYPE_KIND_DISCOVERY) : NULL;
+	TAILQ_INIT(&tgt->poll_groups);
+	tgt->thread = osp_get_thread();
+	/* Subsystem ids index the poll groups' per-subsystem state; 0 is discovery. */
+	tgt->subsys_ids = calloc((tgt->max_subsystems + 1 + 7) / 8, 1);
+	tgt->discovery = tgt->name && tgt->subsys_ids ? subsystem_alloc(tgt,
+			 OSP_NVMF_DISCOVERY_NQN, OSP_NVMF_SUBTYPE_KIND_DISCOVERY) : NULL;
 	if (tgt->discovery == NULL) {
+		free(tgt->subsys_ids);
 		free(tgt->name);
 		free(tgt);
 		return NULL;
@@ -288,11 +293,13 @@ osp_nvmf_tgt_destroy(struct osp_nvmf_tgt *tgt)
 		TAILQ_REMOVE(&tgt->subsystems, s, link);
 		subsystem_free(s);
 	}
+	osp_poller_unregister(&tgt->acceptor);
 	nvmf_tgt_destroy_transports(tgt);
 	TAILQ_REMOVE(&g_tgts, tgt, link);
 	if (g_default_tgt == tgt) {
 		g_default_tgt = NULL;
 	}
+	free(tgt->subsys_ids);
 	free(tgt->name);
 	free(tgt);
 }
@@ -313,6 +320,7 @@ void
 nvmf_tgt_discovery_changed(struct osp_nvmf_tgt *tgt)
 {
 	tgt->discovery_genctr++;
+	nvmf_tgt_discovery_aen(tgt);
 }
 
 /* ---- subsystems ---- */
@@ -339,10 +347,24 @@ static struct osp_nvmf_subsystem *
 subsystem_alloc(struct osp_nvmf_tgt *tgt, const char *nqn, enum osp_nvmf_subsystem_type type)
 {
 	struct osp_nvmf_subsystem *s = calloc(1, sizeof(*s));
+	uint32_t id;
 
 	if (s == NULL) {
 		return NULL;
 	}
+	for (id = 0; id <= tgt->max_subsystems; id++) {
+		if ((tgt->subsys_ids[id / 8] & (1u << (id % 8))) == 0) {
+			break;
+		}
+	}
+	if (id > tgt->max_subsystems) {
+		free(s);
+		return NULL;
+	}
+	tgt->subsys_ids[id / 8] |= (uint8_t)(1u << (id % 8));
+	s->id = id;
+	TAILQ_INIT(&s->ctrlrs);
+	TAILQ_INIT(&s->zombie_ns);
 	s->tgt = tgt;
 	s->type = type;
 	s->state = OSP_NVMF_SUBSYSTEM_INACTIVE;
@@ -458,23 +480,71 @@ subsystem_free(struct osp_nvmf_subsystem *s)
 	while ((l = TAILQ_FIRST(&s->listeners)) != NULL) {
 		listener_free(s, l);
 	}
+	while ((ns = TAILQ_FIRST(&s->zombie_ns)) != NULL) {
+		TAILQ_REMOVE(&s->zombie_ns, ns, link);
+		ns_free(ns);
+	}
+	s->tgt->subsys_ids[s->id / 8] &= (uint8_t)~(1u << (s->id % 8));
+	if (s->destroy_cb != NULL) {
+		s->destroy_cb(s->destroy_cb_arg);
+	}
 	free(s);
+}
+
+void
+nvmf_subsystem_maybe_free(struct osp_nvmf_subsystem *s)
+{
+	if (s->destroying && s->groups_released && s->num_ctrlrs == 0) {
+		subsystem_free(s);
+	}
+}
+
+static void
+subsystem_groups_released(void *ctx, int status)
+{
+	struct osp_nvmf_subsystem *s = ctx;
+
+	(void)status;
+	s->groups_released = true;
+	nvmf_subsystem_maybe_free(s);
 }
 
 int
 osp_nvmf_subsystem_destroy(struct osp_nvmf_subsystem *s)
+{
+	return osp_nvmf_subsystem_destroy_ext(s, NULL, NULL);
+}
+
+int
+osp_nvmf_subsystem_destroy_ext(struct osp_nvmf_subsystem *s, void (*cb_fn)(void *cb_arg),
+			       void *cb_arg)
 {
 	struct osp_nvmf_tgt *tgt = s->tgt;
 
 	if (s->type == OSP_NVMF_SUBTYPE_KIND_DISCOVERY) {
 		return -EPERM;
 	}
-	/* No connections exist yet, so stopping completes at once. */
+	if (s->destroying) {
+		return -EBUSY;
+	}
+	s->destroy_cb = cb_fn;
+	s->destroy_cb_arg = cb_arg;
+	/*
+	 * Hosts no longer find it at once; it is freed when its connections
+	 * are gone and every poll group released its namespace channels.
+	 */
+	s->destroying = true;
 	s->state = OSP_NVMF_SUBSYSTEM_INACTIVE;
 	TAILQ_REMOVE(&tgt->subsystems, s, link);
 	tgt->num_subsystems--;
-	subsystem_free(s);
 	nvmf_tgt_discovery_changed(tgt);
+	if (TAILQ_EMPTY(&tgt->poll_groups)) {
+		s->groups_released = true;
+		nvmf_subsystem_maybe_free(s);
+		return 0;
+	}
+	nvmf_subsystem_disconnect_qpairs(s, NULL);
+	nvmf_subsystem_update_groups(s, OSP_NVMF_SUBSYSTEM_INACTIVE, subsystem_groups_released, s);
 	return 0;
 }
 
@@ -574,23 +644,84 @@ osp_nvmf_subsystem_state_str(enum osp_nvmf_subsystem_state state)
 	return "unknown";
 }
 
+struct state_change_ctx {
+	struct osp_nvmf_subsystem *s;
+	enum osp_nvmf_subsystem_state to;
+	osp_nvmf_subsystem_state_change_done cb_fn;
+	void *cb_arg;
+};
+
+/* Namespaces removed while poll groups held channels: every group let go now. */
+static void
+subsystem_free_zombies(struct osp_nvmf_subsystem *s)
+{
+	struct osp_nvmf_ns *ns;
+
+	while ((ns = TAILQ_FIRST(&s->zombie_ns)) != NULL) {
+		TAILQ_REMOVE(&s->zombie_ns, ns, link);
+		ns_free(ns);
+	}
+}
+
+static void
+subsystem_state_changed(void *ctx, int status)
+{
+	struct state_change_ctx *c = ctx;
+	struct osp_nvmf_subsystem *s = c->s;
+
+	s->changing = false;
+	s->state = c->to;
+	if (status != 0) {
+		OSP_ERRLOG("subsystem %s: a poll group failed the change to %s: %s\n", s->nqn,
+			   osp_nvmf_subsystem_state_str(c->to), strerror(-status));
+	}
+	if (c->to != OSP_NVMF_SUBSYSTEM_PAUSED) {
+		subsystem_free_zombies(s);
+	}
+	if (c->cb_fn != NULL) {
+		c->cb_fn(s, c->cb_arg, status);
+	}
+	free(c);
+}
+
 /*
- * State changes complete at once today: there are no poll groups yet. Once
- * there are, each poll group applies the change through a channel iteration
- * and cb_fn runs when the last one did.
+ * Every poll group applies the change (pausing waits for the subsystem's
+ * outstanding commands on each); cb_fn runs when the last one did. Without
+ * poll groups the change is immediate.
  */
 static int
 subsystem_change_state(struct osp_nvmf_subsystem *s, enum osp_nvmf_subsystem_state from,
 		       enum osp_nvmf_subsystem_state to,
 		       osp_nvmf_subsystem_state_change_done cb_fn, void *cb_arg)
 {
+	struct state_change_ctx *c;
+
+	if (s->changing || s->destroying) {
+		return -EBUSY;
+	}
 	if (s->state != from) {
 		return -EINVAL;
 	}
-	s->state = to;
-	if (cb_fn != NULL) {
-		cb_fn(s, cb_arg, 0);
+	if (TAILQ_EMPTY(&s->tgt->poll_groups)) {
+		s->state = to;
+		if (to != OSP_NVMF_SUBSYSTEM_PAUSED) {
+			subsystem_free_zombies(s);
+		}
+		if (cb_fn != NULL) {
+			cb_fn(s, cb_arg, 0);
+		}
+		return 0;
 	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		return -ENOMEM;
+	}
+	c->s = s;
+	c->to = to;
+	c->cb_fn = cb_fn;
+	c->cb_arg = cb_arg;
+	s->changing = true;
+	nvmf_subsystem_update_groups(s, to, subsystem_state_changed, c);
 	return 0;
 }
 
@@ -758,22 +889,66 @@ ns_free(struct osp_nvmf_ns *ns)
 	free(ns);
 }
 
-/* Remove ns from its subsystem, pausing an active subsystem around the change. */
+/* Unlink ns; free it now or once the poll groups released its channels. */
+static void
+ns_unlink(struct osp_nvmf_ns *ns)
+{
+	struct osp_nvmf_subsystem *s = ns->subsystem;
+	uint32_t nsid = ns->nsid;
+
+	TAILQ_REMOVE(&s->namespaces, ns, link);
+	s->num_ns--;
+	if (TAILQ_EMPTY(&s->tgt->poll_groups) ||
+	    (s->state == OSP_NVMF_SUBSYSTEM_INACTIVE && !s->changing)) {
+		ns_free(ns);
+	} else {
+		TAILQ_INSERT_TAIL(&s->zombie_ns, ns, link);
+	}
+	nvmf_subsystem_ns_changed(s, nsid);
+}
+
+static void ns_remove(struct osp_nvmf_ns *ns);
+
+static void
+ns_remove_resumed(struct osp_nvmf_subsystem *s, void *cb_arg, int status)
+{
+	(void)s;
+	(void)cb_arg;
+	(void)status;
+}
+
+static void
+ns_remove_paused(struct osp_nvmf_subsystem *s, void *cb_arg, int status)
+{
+	struct osp_nvmf_ns *ns = cb_arg;
+
+	(void)status;
+	ns_unlink(ns);
+	osp_nvmf_subsystem_resume(s, ns_remove_resumed, NULL);
+}
+
+static void
+ns_remove_retry(void *arg)
+{
+	ns_remove(arg);
+}
+
+/* Remove ns (its bdev is going away), pausing an active subsystem around the change. */
 static void
 ns_remove(struct osp_nvmf_ns *ns)
 {
 	struct osp_nvmf_subsystem *s = ns->subsystem;
-	bool active = s->state == OSP_NVMF_SUBSYSTEM_ACTIVE;
 
-	if (active) {
-		osp_nvmf_subsystem_pause(s, NULL, NULL);
+	if (s->changing) {
+		/* Another state change is running: try again once it is done. */
+		osp_thread_send_msg(osp_get_thread(), ns_remove_retry, ns);
+		return;
 	}
-	TAILQ_REMOVE(&s->namespaces, ns, link);
-	s->num_ns--;
-	ns_free(ns);
-	if (active) {
-		osp_nvmf_subsystem_resume(s, NULL, NULL);
+	if (s->state == OSP_NVMF_SUBSYSTEM_ACTIVE &&
+	    osp_nvmf_subsystem_pause(s, ns_remove_paused, ns) == 0) {
+		return;
 	}
+	ns_unlink(ns);
 }
 
 static void
@@ -818,7 +993,7 @@ osp_nvmf_subsystem_add_ns(struct osp_nvmf_subsystem *s, const char *bdev_name,
 		seterr(err, errlen, "The discovery subsystem has no namespaces");
 		return -EINVAL;
 	}
-	if (s->state == OSP_NVMF_SUBSYSTEM_ACTIVE) {
+	if (s->state == OSP_NVMF_SUBSYSTEM_ACTIVE || s->changing) {
 		seterr(err, errlen, "Subsystem %s is active: pause it first", s->nqn);
 		return -EBUSY;
 	}
@@ -927,6 +1102,7 @@ osp_nvmf_subsystem_add_ns(struct osp_nvmf_subsystem *s, const char *bdev_name,
 		TAILQ_INSERT_HEAD(&s->namespaces, ns, link);
 	}
 	s->num_ns++;
+	nvmf_subsystem_ns_changed(s, nsid);
 	return (int)nsid;
 }
 
@@ -938,12 +1114,10 @@ osp_nvmf_subsystem_remove_ns(struct osp_nvmf_subsystem *s, uint32_t nsid)
 	if (ns == NULL) {
 		return -ENOENT;
 	}
-	if (s->state == OSP_NVMF_SUBSYSTEM_ACTIVE) {
+	if (s->state == OSP_NVMF_SUBSYSTEM_ACTIVE || s->changing) {
 		return -EBUSY;
 	}
-	TAILQ_REMOVE(&s->namespaces, ns, link);
-	s->num_ns--;
-	ns_free(ns);
+	ns_unlink(ns);
 	return 0;
 }
 
@@ -1125,6 +1299,10 @@ osp_nvmf_subsystem_remove_listener(struct osp_nvmf_subsystem *s,
 
 	if (l == NULL) {
 		return -ENOENT;
+	}
+	/* Hosts connected through it lose their connections (as in SPDK). */
+	if (!TAILQ_EMPTY(&s->tgt->poll_groups)) {
+		nvmf_subsystem_disconnect_qpairs(s, addr);
 	}
 	listener_free(s, l);
 	nvmf_tgt_discovery_changed(s->tgt);

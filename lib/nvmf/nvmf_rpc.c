@@ -336,24 +336,94 @@ static const struct osp_json_object_decoder g_tgt_only_decoders[] = {
 	{"tgt_name", offsetof(struct rpc_tgt_only, tgt_name), osp_json_decode_string, true},
 };
 
+/* State of a data-plane RPC that visits every poll group. */
+struct rpc_pg_ctx {
+	struct osp_jsonrpc_request *request;
+	struct osp_nvmf_subsystem *subsystem;
+	cJSON *res;
+	cJSON *arr;
+};
+
+static void
+rpc_pg_stats(struct nvmf_poll_group *pg, struct nvmf_pg_iter *it)
+{
+	struct rpc_pg_ctx *c = nvmf_pg_iter_ctx(it);
+	struct osp_nvmf_transport_poll_group *tg;
+	struct nvmf_subsystem_pg *sg;
+	cJSON *g = cJSON_CreateObject(), *ta = cJSON_CreateArray(), *t;
+	uint64_t pending = 0;
+	struct osp_nvmf_request *req;
+	uint32_t i;
+
+	for (i = 0; i < pg->num_sgroups; i++) {
+		sg = &pg->sgroups[i];
+		TAILQ_FOREACH(req, &sg->queued, link) {
+			pending++;
+		}
+	}
+	cJSON_AddStringToObject(g, "name", osp_thread_get_name(pg->thread));
+	osp_json_add_uint64(g, "admin_qpairs", pg->admin_qpairs);
+	osp_json_add_uint64(g, "io_qpairs", pg->io_qpairs);
+	osp_json_add_uint64(g, "current_admin_qpairs", pg->current_admin_qpairs);
+	osp_json_add_uint64(g, "current_io_qpairs", pg->current_io_qpairs);
+	osp_json_add_uint64(g, "pending_bdev_io", pending);
+	osp_json_add_uint64(g, "completed_nvme_io", pg->completed_nvme_io);
+	TAILQ_FOREACH(tg, &pg->tgroups, link) {
+		t = cJSON_CreateObject();
+		cJSON_AddStringToObject(t, "trtype", tg->transport->ops->name);
+		if (tg->transport->ops->poll_group_dump_stat != NULL) {
+			tg->transport->ops->poll_group_dump_stat(tg, t);
+		}
+		cJSON_AddItemToArray(ta, t);
+	}
+	cJSON_AddItemToObject(g, "transports", ta);
+	cJSON_AddItemToArray(c->arr, g);
+	nvmf_pg_iter_next(it, 0);
+}
+
+static void
+rpc_pg_done(void *ctx, int status)
+{
+	struct rpc_pg_ctx *c = ctx;
+
+	if (status != 0) {
+		cJSON_Delete(c->res);
+		osp_jsonrpc_send_error_response_fmt(c->request, OSP_JSONRPC_ERROR_INTERNAL_ERROR,
+						    "Poll group iteration failed: %s",
+						    strerror(-status));
+	} else {
+		osp_jsonrpc_send_result(c->request, c->res);
+	}
+	free(c);
+}
+
 static void
 rpc_nvmf_get_stats(struct osp_jsonrpc_request *request, const cJSON *params)
 {
 	struct rpc_tgt_only req = {};
-	cJSON *res;
+	struct osp_nvmf_tgt *tgt;
+	struct rpc_pg_ctx *c;
 
 	if (!osp_rpc_decode_params(request, params, g_tgt_only_decoders,
 				   OSP_COUNTOF(g_tgt_only_decoders), &req)) {
 		goto out;
 	}
-	if (rpc_get_tgt(request, req.tgt_name) == NULL) {
+	tgt = rpc_get_tgt(request, req.tgt_name);
+	if (tgt == NULL) {
 		goto out;
 	}
-	res = cJSON_CreateObject();
-	osp_json_add_uint64(res, "tick_rate", osp_get_ticks_hz());
-	/* Poll groups come with the first transport's data path. */
-	cJSON_AddItemToObject(res, "poll_groups", cJSON_CreateArray());
-	osp_jsonrpc_send_result(request, res);
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		osp_jsonrpc_send_error_response(request, OSP_JSONRPC_ERROR_INTERNAL_ERROR,
+						"Out of memory");
+		goto out;
+	}
+	c->request = request;
+	c->res = cJSON_CreateObject();
+	osp_json_add_uint64(c->res, "tick_rate", osp_get_ticks_hz());
+	c->arr = cJSON_CreateArray();
+	cJSON_AddItemToObject(c->res, "poll_groups", c->arr);
+	nvmf_pg_for_each(tgt, rpc_pg_stats, c, rpc_pg_done);
 out:
 	osp_json_free_object(g_tgt_only_decoders, OSP_COUNTOF(g_tgt_only_decoders), &req);
 }
@@ -393,6 +463,14 @@ static const struct osp_json_object_decoder g_create_subsystem_decoders[] = {
 };
 
 static void
+rpc_subsystem_started(struct osp_nvmf_subsystem *s, void *cb_arg, int status)
+{
+	(void)s;
+	(void)status;
+	osp_jsonrpc_send_bool_response(cb_arg, true);
+}
+
+static void
 rpc_nvmf_create_subsystem(struct osp_jsonrpc_request *request, const cJSON *params)
 {
 	struct rpc_create_subsystem req = {};
@@ -427,9 +505,10 @@ rpc_nvmf_create_subsystem(struct osp_jsonrpc_request *request, const cJSON *para
 		osp_jsonrpc_send_error_response(request, rpc_errcode(rc), err);
 		goto out;
 	}
-	/* As in SPDK, a new subsystem is active at once. */
-	osp_nvmf_subsystem_start(s, NULL, NULL);
-	osp_jsonrpc_send_bool_response(request, true);
+	/* As in SPDK, a new subsystem is active at once (on every poll group). */
+	if (osp_nvmf_subsystem_start(s, rpc_subsystem_started, request) != 0) {
+		osp_jsonrpc_send_bool_response(request, true);
+	}
 out:
 	osp_json_free_object(g_create_subsystem_decoders, OSP_COUNTOF(g_create_subsystem_decoders),
 			     &req);
@@ -447,6 +526,12 @@ static const struct osp_json_object_decoder g_nqn_decoders[] = {
 };
 
 static void
+rpc_subsystem_deleted(void *cb_arg)
+{
+	osp_jsonrpc_send_bool_response(cb_arg, true);
+}
+
+static void
 rpc_nvmf_delete_subsystem(struct osp_jsonrpc_request *request, const cJSON *params)
 {
 	struct rpc_nqn req = {};
@@ -460,12 +545,12 @@ rpc_nvmf_delete_subsystem(struct osp_jsonrpc_request *request, const cJSON *para
 	if (s == NULL) {
 		goto out;
 	}
-	if (osp_nvmf_subsystem_destroy(s) != 0) {
+	/* Answer once its connections are gone and it is freed, as SPDK does. */
+	if (osp_nvmf_subsystem_destroy_ext(s, rpc_subsystem_deleted, request) != 0) {
 		osp_jsonrpc_send_error_response(request, INVALID,
 						"The discovery subsystem cannot be deleted");
 		goto out;
 	}
-	osp_jsonrpc_send_bool_response(request, true);
 out:
 	osp_json_free_object(g_nqn_decoders, OSP_COUNTOF(g_nqn_decoders), &req);
 }
@@ -705,36 +790,106 @@ out:
 OSP_RPC_REGISTER("nvmf_subsystem_get_listeners", rpc_nvmf_subsystem_get_listeners,
 		 OSP_RPC_RUNTIME)
 
-/* Controllers and qpairs exist once a transport accepts connections: empty lists today. */
 static void
-rpc_nvmf_subsystem_empty_list(struct osp_jsonrpc_request *request, const cJSON *params)
+rpc_nvmf_subsystem_get_controllers(struct osp_jsonrpc_request *request, const cJSON *params)
 {
 	struct rpc_nqn req = {};
+	struct osp_nvmf_subsystem *s;
+	struct nvmf_ctrlr *ctrlr;
+	struct osp_uuid hostid;
+	char buf[64];
+	cJSON *arr, *o;
 
 	if (!osp_rpc_decode_params(request, params, g_nqn_decoders, OSP_COUNTOF(g_nqn_decoders),
 				   &req)) {
 		goto out;
 	}
-	if (rpc_get_subsystem(request, req.tgt_name, req.nqn) == NULL) {
+	s = rpc_get_subsystem(request, req.tgt_name, req.nqn);
+	if (s == NULL) {
 		goto out;
 	}
-	osp_jsonrpc_send_result(request, cJSON_CreateArray());
+	arr = cJSON_CreateArray();
+	/* The list and these fields belong to this (the target's) thread. */
+	TAILQ_FOREACH(ctrlr, &s->ctrlrs, link) {
+		if (ctrlr->destroying || ctrlr->thread == NULL) {
+			continue;
+		}
+		o = cJSON_CreateObject();
+		osp_json_add_uint64(o, "cntlid", ctrlr->cntlid);
+		cJSON_AddStringToObject(o, "hostnqn", ctrlr->hostnqn);
+		memcpy(&hostid, ctrlr->hostid, sizeof(hostid));
+		osp_uuid_fmt_lower(buf, sizeof(buf), &hostid);
+		cJSON_AddStringToObject(o, "hostid", buf);
+		osp_json_add_uint64(o, "num_io_qpairs",
+				    __atomic_load_n(&ctrlr->num_io_qpairs, __ATOMIC_RELAXED));
+		cJSON_AddItemToArray(arr, o);
+	}
+	osp_jsonrpc_send_result(request, arr);
 out:
 	osp_json_free_object(g_nqn_decoders, OSP_COUNTOF(g_nqn_decoders), &req);
-}
-
-static void
-rpc_nvmf_subsystem_get_controllers(struct osp_jsonrpc_request *request, const cJSON *params)
-{
-	rpc_nvmf_subsystem_empty_list(request, params);
 }
 OSP_RPC_REGISTER("nvmf_subsystem_get_controllers", rpc_nvmf_subsystem_get_controllers,
 		 OSP_RPC_RUNTIME)
 
 static void
+rpc_pg_qpairs(struct nvmf_poll_group *pg, struct nvmf_pg_iter *it)
+{
+	struct rpc_pg_ctx *c = nvmf_pg_iter_ctx(it);
+	struct osp_nvmf_listen_addr a;
+	struct nvmf_qpair *qp;
+	cJSON *o;
+
+	TAILQ_FOREACH(qp, &pg->qpairs, link) {
+		const struct osp_nvmf_transport_ops *ops = qp->qpair->transport->ops;
+
+		if (qp->ctrlr == NULL || qp->ctrlr->subsys != c->subsystem) {
+			continue;
+		}
+		o = cJSON_CreateObject();
+		osp_json_add_uint64(o, "cntlid", qp->ctrlr->cntlid);
+		osp_json_add_uint64(o, "qid", qp->qpair->qid);
+		cJSON_AddStringToObject(o, "hostnqn", qp->ctrlr->hostnqn);
+		cJSON_AddStringToObject(o, "state", qp->disconnecting ? "deactivating" : "active");
+		cJSON_AddStringToObject(o, "thread", osp_thread_get_name(pg->thread));
+		if (ops->qpair_get_local_addr != NULL && ops->qpair_get_local_addr(qp->qpair, &a) == 0) {
+			cJSON_AddItemToObject(o, "listen_address", listen_addr_json(&a));
+		}
+		if (ops->qpair_get_peer_addr != NULL && ops->qpair_get_peer_addr(qp->qpair, &a) == 0) {
+			cJSON_AddItemToObject(o, "peer_address", listen_addr_json(&a));
+		}
+		cJSON_AddItemToArray(c->arr, o);
+	}
+	nvmf_pg_iter_next(it, 0);
+}
+
+static void
 rpc_nvmf_subsystem_get_qpairs(struct osp_jsonrpc_request *request, const cJSON *params)
 {
-	rpc_nvmf_subsystem_empty_list(request, params);
+	struct rpc_nqn req = {};
+	struct osp_nvmf_subsystem *s;
+	struct rpc_pg_ctx *c;
+
+	if (!osp_rpc_decode_params(request, params, g_nqn_decoders, OSP_COUNTOF(g_nqn_decoders),
+				   &req)) {
+		goto out;
+	}
+	s = rpc_get_subsystem(request, req.tgt_name, req.nqn);
+	if (s == NULL) {
+		goto out;
+	}
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		osp_jsonrpc_send_error_response(request, OSP_JSONRPC_ERROR_INTERNAL_ERROR,
+						"Out of memory");
+		goto out;
+	}
+	c->request = request;
+	c->subsystem = s;
+	c->arr = cJSON_CreateArray();
+	c->res = c->arr;
+	nvmf_pg_for_each(s->tgt, rpc_pg_qpairs, c, rpc_pg_done);
+out:
+	osp_json_free_object(g_nqn_decoders, OSP_COUNTOF(g_nqn_decoders), &req);
 }
 OSP_RPC_REGISTER("nvmf_subsystem_get_qpairs", rpc_nvmf_subsystem_get_qpairs, OSP_RPC_RUNTIME)
 
@@ -775,6 +930,78 @@ static const struct osp_json_object_decoder g_ns_decoders[] = {
 	 true},
 };
 
+/* A namespace change through the RPC: pause an active subsystem, change, resume. */
+struct rpc_ns_change {
+	struct osp_jsonrpc_request *request;
+	bool add;
+	bool was_active;
+	char *bdev_name;
+	struct osp_nvmf_ns_opts opts;
+	uint32_t nsid;
+	int rc;
+	char err[ERRLEN];
+};
+
+static void
+rpc_ns_change_reply(struct rpc_ns_change *c)
+{
+	if (c->rc < 0) {
+		osp_jsonrpc_send_error_response(c->request, rpc_errcode(c->rc), c->err);
+	} else if (c->add) {
+		osp_jsonrpc_send_result(c->request, cJSON_CreateNumber(c->rc));
+	} else {
+		osp_jsonrpc_send_bool_response(c->request, true);
+	}
+	free(c->bdev_name);
+	free(c);
+}
+
+static void
+rpc_ns_change_resumed(struct osp_nvmf_subsystem *s, void *cb_arg, int status)
+{
+	(void)s;
+	(void)status;
+	rpc_ns_change_reply(cb_arg);
+}
+
+static void
+rpc_ns_change_apply(struct osp_nvmf_subsystem *s, void *cb_arg, int status)
+{
+	struct rpc_ns_change *c = cb_arg;
+
+	(void)status;
+	if (c->add) {
+		c->rc = osp_nvmf_subsystem_add_ns(s, c->bdev_name, &c->opts, c->err, sizeof(c->err));
+	} else {
+		c->rc = osp_nvmf_subsystem_remove_ns(s, c->nsid);
+		snprintf(c->err, sizeof(c->err), "Subsystem %s has no namespace %u",
+			 osp_nvmf_subsystem_get_nqn(s), c->nsid);
+	}
+	if (c->was_active && osp_nvmf_subsystem_resume(s, rpc_ns_change_resumed, c) == 0) {
+		return;
+	}
+	rpc_ns_change_reply(c);
+}
+
+static void
+rpc_ns_change_start(struct osp_nvmf_subsystem *s, struct rpc_ns_change *c)
+{
+	int rc;
+
+	if (osp_nvmf_subsystem_get_state(s) == OSP_NVMF_SUBSYSTEM_ACTIVE) {
+		c->was_active = true;
+		rc = osp_nvmf_subsystem_pause(s, rpc_ns_change_apply, c);
+		if (rc != 0) {
+			c->rc = rc;
+			snprintf(c->err, sizeof(c->err), "Subsystem %s is changing state: try again",
+				 osp_nvmf_subsystem_get_nqn(s));
+			rpc_ns_change_reply(c);
+		}
+		return;
+	}
+	rpc_ns_change_apply(s, c, 0);
+}
+
 static void
 rpc_nvmf_subsystem_add_ns(struct osp_jsonrpc_request *request, const cJSON *params)
 {
@@ -782,9 +1009,8 @@ rpc_nvmf_subsystem_add_ns(struct osp_jsonrpc_request *request, const cJSON *para
 	struct rpc_ns_params nsp = {};
 	struct osp_nvmf_ns_opts opts;
 	struct osp_nvmf_subsystem *s;
+	struct rpc_ns_change *c;
 	char err[ERRLEN] = "";
-	bool active;
-	int rc;
 
 	if (!osp_rpc_decode_params(request, params, g_add_ns_decoders,
 				   OSP_COUNTOF(g_add_ns_decoders), &req)) {
@@ -828,19 +1054,17 @@ rpc_nvmf_subsystem_add_ns(struct osp_jsonrpc_request *request, const cJSON *para
 		goto out;
 	}
 	/* The namespace set changes only while no I/O is being started: pause around it. */
-	active = osp_nvmf_subsystem_get_state(s) == OSP_NVMF_SUBSYSTEM_ACTIVE;
-	if (active) {
-		osp_nvmf_subsystem_pause(s, NULL, NULL);
-	}
-	rc = osp_nvmf_subsystem_add_ns(s, nsp.bdev_name, &opts, err, sizeof(err));
-	if (active) {
-		osp_nvmf_subsystem_resume(s, NULL, NULL);
-	}
-	if (rc < 0) {
-		osp_jsonrpc_send_error_response(request, rpc_errcode(rc), err);
+	c = calloc(1, sizeof(*c));
+	if (c == NULL || (c->bdev_name = strdup(nsp.bdev_name)) == NULL) {
+		free(c);
+		osp_jsonrpc_send_error_response(request, OSP_JSONRPC_ERROR_INTERNAL_ERROR,
+						"Out of memory");
 		goto out;
 	}
-	osp_jsonrpc_send_result(request, cJSON_CreateNumber(rc));
+	c->request = request;
+	c->opts = opts;
+	c->add = true;
+	rpc_ns_change_start(s, c);
 out:
 	osp_json_free_object(g_ns_decoders, OSP_COUNTOF(g_ns_decoders), &nsp);
 	osp_json_free_object(g_add_ns_decoders, OSP_COUNTOF(g_add_ns_decoders), &req);
@@ -864,8 +1088,7 @@ rpc_nvmf_subsystem_remove_ns(struct osp_jsonrpc_request *request, const cJSON *p
 {
 	struct rpc_remove_ns req = {};
 	struct osp_nvmf_subsystem *s;
-	bool active;
-	int rc;
+	struct rpc_ns_change *c;
 
 	if (!osp_rpc_decode_params(request, params, g_remove_ns_decoders,
 				   OSP_COUNTOF(g_remove_ns_decoders), &req)) {
@@ -875,20 +1098,20 @@ rpc_nvmf_subsystem_remove_ns(struct osp_jsonrpc_request *request, const cJSON *p
 	if (s == NULL) {
 		goto out;
 	}
-	active = osp_nvmf_subsystem_get_state(s) == OSP_NVMF_SUBSYSTEM_ACTIVE;
-	if (active) {
-		osp_nvmf_subsystem_pause(s, NULL, NULL);
-	}
-	rc = osp_nvmf_subsystem_remove_ns(s, req.nsid);
-	if (active) {
-		osp_nvmf_subsystem_resume(s, NULL, NULL);
-	}
-	if (rc != 0) {
+	if (osp_nvmf_subsystem_get_ns(s, req.nsid) == NULL) {
 		osp_jsonrpc_send_error_response_fmt(request, INVALID, "Subsystem %s has no "
 						    "namespace %u", req.nqn, req.nsid);
 		goto out;
 	}
-	osp_jsonrpc_send_bool_response(request, true);
+	c = calloc(1, sizeof(*c));
+	if (c == NULL) {
+		osp_jsonrpc_send_error_response(request, OSP_JSONRPC_ERROR_INTERNAL_ERROR,
+						"Out of memory");
+		goto out;
+	}
+	c->request = request;
+	c->nsid = req.nsid;
+	rpc_ns_change_start(s, c);
 out:
 	osp_json_free_object(g_remove_ns_decoders, OSP_COUNTOF(g_remove_ns_decoders), &req);
 }
@@ -1056,10 +1279,34 @@ nvmf_write_config_json(cJSON *config)
 	}
 }
 
+static uint32_t g_pg_pending;
+static int g_pg_rc;
+
+static void
+nvmf_poll_group_created(void *arg, int rc)
+{
+	(void)arg;
+	if (rc != 0) {
+		g_pg_rc = rc;
+	}
+	if (--g_pg_pending == 0) {
+		if (g_pg_rc != 0) {
+			OSP_ERRLOG("cannot create the NVMe-oF poll groups: %s\n", strerror(-g_pg_rc));
+		}
+		osp_subsystem_init_next(g_pg_rc);
+	}
+}
+
+/* One poll group thread per core of the app, pinned to it. */
 static void
 nvmf_subsystem_init(void)
 {
 	struct osp_nvmf_tgt *tgt = osp_nvmf_tgt_create(NULL, 0);
+	struct osp_cpuset mask;
+	struct osp_thread *thread;
+	char name[OSP_THREAD_NAME_MAX];
+	uint32_t core;
+	int rc;
 
 	if (tgt == NULL) {
 		OSP_ERRLOG("cannot create the NVMe-oF target: out of memory\n");
@@ -1067,15 +1314,49 @@ nvmf_subsystem_init(void)
 		return;
 	}
 	nvmf_set_default_tgt(tgt);
-	osp_subsystem_init_next(0);
+	g_pg_pending = 1;	/* held until every group was asked for */
+	g_pg_rc = 0;
+	OSP_ENV_FOREACH_CORE(core) {
+		osp_cpuset_zero(&mask);
+		osp_cpuset_set_cpu(&mask, core, true);
+		snprintf(name, sizeof(name), "nvmf_tgt_poll_group_%03u", core);
+		thread = osp_thread_create(name, &mask);
+		if (thread == NULL) {
+			g_pg_rc = -ENOMEM;
+			break;
+		}
+		g_pg_pending++;
+		rc = nvmf_tgt_add_poll_group(tgt, thread, true, nvmf_poll_group_created, NULL);
+		if (rc != 0) {
+			g_pg_pending--;
+			g_pg_rc = rc;
+			break;
+		}
+	}
+	nvmf_poll_group_created(NULL, 0);
 }
 
 static void
-nvmf_subsystem_fini(void)
+nvmf_tgt_shut_down(void *arg)
 {
-	osp_nvmf_tgt_destroy(osp_nvmf_get_tgt(NULL));
+	struct osp_nvmf_tgt *tgt = arg;
+
+	osp_nvmf_tgt_destroy(tgt);
 	nvmf_set_default_tgt(NULL);
 	osp_subsystem_fini_next();
+}
+
+/* Connections may be open: disconnect them and wait before freeing the target. */
+static void
+nvmf_subsystem_fini(void)
+{
+	struct osp_nvmf_tgt *tgt = osp_nvmf_get_tgt(NULL);
+
+	if (tgt == NULL) {
+		osp_subsystem_fini_next();
+		return;
+	}
+	nvmf_tgt_shutdown(tgt, nvmf_tgt_shut_down, tgt);
 }
 
 static struct osp_subsystem g_nvmf_subsystem = {

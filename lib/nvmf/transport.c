@@ -160,6 +160,8 @@ osp_nvmf_transport_create(struct osp_nvmf_tgt *tgt, const char *trtype,
 	t->opts = o;
 	t->opts.transport_specific = NULL;
 	TAILQ_INSERT_TAIL(&tgt->transports, t, link);
+	/* Every poll group gets the transport's per-thread state; the acceptor starts. */
+	nvmf_tgt_transport_added(tgt, t);
 	if (out != NULL) {
 		*out = t;
 	}
@@ -182,23 +184,5 @@ nvmf_tgt_destroy_transports(struct osp_nvmf_tgt *tgt)
 		if (t->ops->destroy != NULL) {
 			t->ops->destroy(t, transport_destroyed, NULL);
 		}
-	}
-}
-
-/*
- * No controllers exist yet (they come with the first transport), so any
- * command reaching the core is out of sequence: answer it as the spec says
- * a command before Connect is answered, and let the transport send it.
- */
-void
-osp_nvmf_request_exec(struct osp_nvmf_request *req)
-{
-	memset(&req->rsp, 0, sizeof(req->rsp));
-	req->rsp.cid = req->cmd.cid;
-	req->rsp.status.sct = OSP_NVME_SCT_GENERIC;
-	req->rsp.status.sc = OSP_NVME_SC_COMMAND_SEQUENCE_ERROR;
-	if (req->qpair != NULL && req->qpair->transport != NULL &&
-	    req->qpair->transport->ops->req_complete != NULL) {
-		req->qpair->transport->ops->req_complete(req);
 	}
 }

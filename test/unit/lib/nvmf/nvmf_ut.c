@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Unit tests of the NVMe-oF target control plane (lib/nvmf/nvmf.c,
- * transport.c, nvmf_rpc.c compiled in): NQN checks, subsystem options and
- * states, the host allow list, namespace nsid allocation and hot removal
+ * transport.c, nvmf_rpc.c compiled in, with the data plane files they call
+ * but no poll group): NQN checks, subsystem options and states, the host allow list, namespace nsid allocation and hot removal
  * through the real bdev layer with malloc bdevs, listeners through a fake
  * transport, the discovery log page as different hosts see it, its
  * generation counter, the RPC error messages and the saved configuration.
@@ -16,6 +16,9 @@
 #include "nvmf/nvmf.c"
 #include "nvmf/transport.c"
 #include "nvmf/nvmf_rpc.c"
+#include "nvmf/poll_group.c"
+#include "nvmf/ctrlr.c"
+#include "nvmf/ctrlr_bdev.c"
 
 #define H1 "nqn.2014-08.org.nvmexpress:uuid:11111111-1111-1111-1111-111111111111"
 #define H2 "nqn.2014-08.org.nvmexpress:uuid:22222222-2222-2222-2222-222222222222"
