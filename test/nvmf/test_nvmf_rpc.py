@@ -53,8 +53,12 @@ def test_empty_target(p):
           "discovery subsystem: subtype Discovery, allow_any_host, no listeners")
     check(rpc_json("nvmf_get_transports") == [], "nvmf_get_transports: []")
     stats = rpc_json("nvmf_get_stats") or {}
-    check(stats.get("poll_groups") == [] and stats.get("tick_rate", 0) > 0,
-          "nvmf_get_stats: tick_rate and no poll groups yet")
+    groups = stats.get("poll_groups") or []
+    check(stats.get("tick_rate", 0) > 0 and len(groups) == 1 and
+          groups[0].get("name", "").startswith("nvmf_tgt_poll_group") and
+          groups[0].get("current_admin_qpairs") == 0 and
+          groups[0].get("current_io_qpairs") == 0,
+          "nvmf_get_stats: tick_rate, one idle poll group per core (%s)" % groups)
     check_error(p, "nvmf_create_transport -t tcp (no TCP in this build)",
                 ["nvmf_create_transport", "-t", "tcp"], NO_TCP)
     check(rpc_json("nvmf_get_transports") == [], "still no transport")
