@@ -69,7 +69,7 @@ else
 fi
 
 echo "== end-to-end tests"
-for t in test/*/test_*.sh; do
+for t in test/*/test_*.sh test/nvmf/kernel_initiator.sh; do
 	[ -e "$t" ] || continue
 	log=$(mktemp)
 	start=$(date +%s)

@@ -1,0 +1,330 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# End-to-end test of nvmf_tgt's NVMe/TCP target with a third-party initiator:
+# the Linux kernel's nvme-tcp driver in a QEMU guest (TCG, no KVM needed).
+#
+#   host: nvmf_tgt, an aio bdev on a file in a temp dir, TCP transport, one
+#         subsystem that allows one host NQN, a listener on 127.0.0.1:KI_PORT
+#   guest (test/nvmf/guest/ki_test.sh, reaching the host as 10.0.2.2):
+#         a wrong host NQN is refused; connect; Identify data as configured;
+#         write a random pattern (made by the host for this run) with O_DIRECT,
+#         read it back and compare; disconnect; again with header and data
+#         digests; the result is an OSPREY-RESULT line on the serial console
+#   host: stop nvmf_tgt (it must exit cleanly) and compare the backing file
+#         byte for byte with what the guest should have written (zeros
+#         elsewhere)
+# The guest kernel and initramfs are cached in $OSPREY_GUEST_DIR (build/guest;
+# test/nvmf/guest/build.sh downloads Debian's kernel package once).
+#
+# Env: OSPREY_BIN_DIR   nvmf_tgt's folder (default build/bin)
+#      OSPREY_GUEST_DIR guest cache (default build/guest)
+#      KI_PORT          first port to try (default 4480; the next free one up to 4499)
+#      KI_TIMEOUT       seconds for the guest run (default 300)
+#      KI_DIGEST=0      skip the digest connection
+#      KI_CPUMASK       nvmf_tgt's -m (default 0x1; 0x3 spreads the guest's
+#                       queues over two reactors)
+#      KI_SELFTEST=guest|host|allowbad  break one thing on purpose: the test
+#                       must then FAIL (guest: the guest compares against a
+#                       pattern with one byte changed; host: the host does;
+#                       allowbad: the "wrong" host NQN is allowed too)
+#      KI_KEEP=1        keep the temp dir (logs, backing file)
+#      KI_NO_TARGET=1   harness check: start no target; the guest's connect
+#                       must be refused and the test FAIL saying so
+#      KI_REFERENCE=1   run the guest steps against the Linux kernel's own
+#                       target (nvmet-tcp inside the guest) instead of
+#                       nvmf_tgt: tells a harness problem from a target bug
+#      OSPREY_SKIP_QEMU=1 (or OSPREY_PKGDEP_QEMU=0) skip: no QEMU wanted here
+# Exit status 0 when everything matched, 1 otherwise.
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT" || exit 1
+export LC_ALL=C
+
+BIN_DIR=${OSPREY_BIN_DIR:-$ROOT/build/bin}
+TGT=$BIN_DIR/nvmf_tgt
+RPC=$ROOT/scripts/rpc.py
+GUEST_DIR=${OSPREY_GUEST_DIR:-$ROOT/build/guest}
+TIMEOUT=${KI_TIMEOUT:-300}
+DIGEST=${KI_DIGEST:-1}
+SELFTEST=${KI_SELFTEST:-}
+CPUMASK=${KI_CPUMASK:-0x1}
+NS_MB=64		# backing file / namespace size
+LEN_MB=4		# pattern size
+OFF_MB=1		# where the plain connection writes it
+OFF2_MB=40		# where the digest connection writes it
+OFF3_MB=20		# 16 single 4 KiB writes (pattern blocks 0-15) at every other block
+BS=4096
+
+ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
+T_START=$(ms)
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f s", (b - a) / 1000 }'; }
+log() { echo "kernel_initiator: $*"; }
+PHASES=()
+flip_byte() { # file offset: invert one byte (for KI_SELFTEST)
+	local b
+	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
+	printf '%b' "\\x$(printf %02x $((255 - b)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}
+phase() { # name start_ms
+	PHASES+=("$1 $(secs "$2" "$(ms)")")
+	log "phase $1: $(secs "$2" "$(ms)")"
+}
+
+if [ "${OSPREY_SKIP_QEMU:-0}" = 1 ] || [ "${OSPREY_PKGDEP_QEMU:-1}" = 0 ]; then
+	log "SKIP (OSPREY_SKIP_QEMU=1 or OSPREY_PKGDEP_QEMU=0: no QEMU guests on this machine)"
+	exit 0
+fi
+
+TMP=$(mktemp -d /tmp/osp_ki.XXXXXX)
+TPID=
+QPID=
+RESULT=1
+
+# shellcheck disable=SC2317 # run by the EXIT trap
+cleanup() {
+	if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then
+		kill "$QPID" 2>/dev/null
+		wait "$QPID" 2>/dev/null
+	fi
+	if [ -n "$TPID" ] && kill -0 "$TPID" 2>/dev/null; then
+		kill -TERM "$TPID" 2>/dev/null
+		for _ in $(seq 50); do kill -0 "$TPID" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$TPID" 2>/dev/null
+		wait "$TPID" 2>/dev/null
+	fi
+	if [ "${KI_KEEP:-0}" = 1 ]; then
+		log "kept $TMP"
+	else
+		rm -rf "$TMP"
+	fi
+}
+trap cleanup EXIT
+trap 'exit 1' INT TERM
+
+show_logs() {
+	if [ -s "$TMP/guest.log" ]; then
+		echo "---- guest serial console (last 60 lines) ----"
+		tr -d '\r' < "$TMP/guest.log" | grep -v $'\e' | tail -60
+	fi
+	if [ -s "$TMP/tgt.log" ]; then
+		echo "---- nvmf_tgt log (last 60 lines) ----"
+		tail -60 "$TMP/tgt.log"
+	fi
+	echo "---- (KI_KEEP=1 keeps every log and the backing file)"
+}
+die() {
+	log "FAIL: $*"
+	show_logs
+	exit 1
+}
+
+for tool in qemu-system-x86_64 cpio gzip; do
+	command -v "$tool" >/dev/null || die "$tool not found: run scripts/pkgdep.sh"
+done
+[ -x "$TGT" ] || die "no $TGT: build first (make)"
+
+# ---- 1. the guest (cached) ------------------------------------------------
+t=$(ms)
+"$ROOT/test/nvmf/guest/build.sh" "$GUEST_DIR" || die "could not build the guest (test/nvmf/guest/build.sh)"
+KERNEL=$GUEST_DIR/vmlinux
+[ -s "$KERNEL" ] || KERNEL=$GUEST_DIR/vmlinuz
+phase "guest-image" "$t"
+
+# ---- 2. the target ----------------------------------------------------------
+t=$(ms)
+port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+PORT=${KI_PORT:-4480}
+while port_busy "$PORT"; do
+	PORT=$((PORT + 1))
+	[ "$PORT" -le 4499 ] || die "no free port in ${KI_PORT:-4480}-4499"
+done
+SOCK=$TMP/rpc.sock
+SUBNQN=nqn.2016-06.io.osprey:kernel-initiator
+HOSTNQN=nqn.2014-08.org.nvmexpress:uuid:$(cat /proc/sys/kernel/random/uuid)
+BADHOSTNQN=nqn.2014-08.org.nvmexpress:uuid:$(cat /proc/sys/kernel/random/uuid)
+SERIAL=OSPKI$$
+IMG=$TMP/ns.img
+
+# The RPCs go through scripts/rpc.py's own main(), all in one Python process:
+# a Python start-up costs 0.1-2 s on a loaded machine. One command per line;
+# the first failure stops the batch with rpc.py's error message.
+RPC_BATCH_PY=$(cat <<'PY'
+import contextlib, importlib.util, io, os, shlex, sys
+spec = importlib.util.spec_from_file_location("osp_rpc_cli", sys.argv[1])
+cli = importlib.util.module_from_spec(spec)
+sys.path.insert(0, os.path.dirname(sys.argv[1]))
+spec.loader.exec_module(cli)
+n = 0
+for line in sys.stdin.read().splitlines():
+    if not line.strip():
+        continue
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            rc = cli.main(["-s", sys.argv[2], "-t", "30"] + shlex.split(line))
+        except SystemExit as e:
+            rc = e.code if isinstance(e.code, int) else 1
+    text = (out.getvalue() + err.getvalue()).strip()
+    if rc != 0:
+        print("rpc.py %s: %s" % (line, " ".join(text.split())[:400]))
+        sys.exit(1)
+    print("  rpc: %s%s" % (line.split()[0], (" -> " + " ".join(text.split())[:100]) if text else ""))
+    n += 1
+if n == 0:
+    sys.exit("rpc batch: no commands")
+PY
+)
+rpc_batch() {
+	python3 -c "$RPC_BATCH_PY" "$RPC" "$SOCK"
+}
+
+start_target() {
+	"$TGT" -m "$CPUMASK" -r "$SOCK" > "$TMP/tgt.log" 2>&1 &
+	TPID=$!
+	for _ in $(seq 300); do
+		[ -S "$SOCK" ] && break
+		kill -0 "$TPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$TPID" 2>/dev/null || die "nvmf_tgt exited at start-up"
+	local extra=
+	if [ "$SELFTEST" = allowbad ]; then
+		extra="nvmf_subsystem_add_host $SUBNQN $BADHOSTNQN"
+	fi
+	rpc_batch > "$TMP/rpc.out" 2>&1 <<-EOF
+		framework_wait_init
+		bdev_aio_create $IMG aio0 $BS
+		nvmf_create_transport -t tcp
+		nvmf_create_subsystem $SUBNQN -s $SERIAL -d 'Osprey kernel initiator test'
+		nvmf_subsystem_add_ns $SUBNQN aio0
+		nvmf_subsystem_add_host $SUBNQN $HOSTNQN
+		$extra
+		nvmf_subsystem_add_listener $SUBNQN -t tcp -a 127.0.0.1 -s $PORT
+	EOF
+	local rc=$?
+	cat "$TMP/rpc.out"
+	[ $rc -eq 0 ] || die "configuring nvmf_tgt failed: $(tail -1 "$TMP/rpc.out")"
+	log "nvmf_tgt -m $CPUMASK (pid $TPID) serves $SUBNQN (aio0: $NS_MB MiB file, $BS-byte blocks) on 127.0.0.1:$PORT for $HOSTNQN"
+}
+
+truncate -s "${NS_MB}M" "$IMG"
+REFERENCE=${KI_REFERENCE:-0}
+if [ "$REFERENCE" = 1 ]; then
+	log "KI_REFERENCE=1: the guest serves itself with the Linux nvmet-tcp target; nvmf_tgt is not used"
+elif [ "${KI_NO_TARGET:-0}" = 1 ]; then
+	log "KI_NO_TARGET=1: no target on 127.0.0.1:$PORT, the guest must fail to connect"
+else
+	start_target
+fi
+phase "target-setup" "$t"
+
+# ---- 3. the guest run -------------------------------------------------------
+t=$(ms)
+L=$TMP/layer
+mkdir -p "$L/ki"
+head -c $((LEN_MB * 1048576)) /dev/urandom > "$L/ki/pattern.bin"
+if [ "$SELFTEST" = guest ]; then
+	cp "$L/ki/pattern.bin" "$L/ki/expect.bin"
+	flip_byte "$L/ki/expect.bin" 12345
+fi
+install -m 0755 "$ROOT/test/nvmf/guest/ki_test.sh" "$L/ki/test.sh"
+cat > "$L/ki/env" <<EOF
+KI_PORT=$PORT
+KI_SUBNQN=$SUBNQN
+KI_HOSTNQN=$HOSTNQN
+KI_BADHOSTNQN=$BADHOSTNQN
+KI_SERIAL=$SERIAL
+KI_NS_BYTES=$((NS_MB * 1048576))
+KI_BS=$BS
+KI_LEN_MB=$LEN_MB
+KI_OFF_MB=$OFF_MB
+KI_OFF2_MB=$OFF2_MB
+KI_OFF3_MB=$OFF3_MB
+KI_DIGEST=$DIGEST
+KI_REFERENCE=$REFERENCE
+EOF
+# The kernel unpacks concatenated archives in order: the cached base, then
+# this run's files.
+(cd "$L" && find . -print0 | cpio --null -o -H newc --quiet --owner 0:0) | gzip -1 > "$TMP/layer.cpio.gz"
+cat "$GUEST_DIR/initramfs.cpio.gz" "$TMP/layer.cpio.gz" > "$TMP/initrd.img"
+
+: > "$TMP/guest.log"
+timeout -k 5 "$TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m 512M \
+	-kernel "$KERNEL" -initrd "$TMP/initrd.img" -nographic -no-reboot \
+	-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= \
+	-append "console=ttyS0 panic=-1 loglevel=4 osprey.watchdog=$((TIMEOUT - 20))" \
+	< /dev/null > "$TMP/guest.log" 2>&1 &
+QPID=$!
+# Show the guest's progress with host-side times as it happens.
+tail -n +1 -f --pid="$QPID" "$TMP/guest.log" 2>/dev/null | while IFS= read -r line; do
+	line=${line%$'\r'}
+	case "$line" in
+	*OSPREY-*|*dmesg:*|*nvme*|*Kernel\ panic*|*BUG:*|*qemu-system*)
+		printf '  [%6s] %s\n' "$(secs "$t" "$(ms)")" "$line" ;;
+	esac
+done
+wait "$QPID"
+qrc=$?
+QPID=
+tr -d '\r' < "$TMP/guest.log" > "$TMP/guest.txt"
+phase "guest-run" "$t"
+boot_line=$(grep -m1 'OSPREY-BOOT' "$TMP/guest.txt")
+[ -n "$boot_line" ] || die "the guest never reached its init (QEMU exit $qrc)"
+[ "$qrc" -eq 124 ] && die "QEMU did not finish within ${TIMEOUT}s (timeout)"
+[ -z "$TPID" ] || kill -0 "$TPID" 2>/dev/null || die "nvmf_tgt died during the guest run"
+result=$(grep -m1 'OSPREY-RESULT:' "$TMP/guest.txt")
+[ -n "$result" ] || die "the guest printed no OSPREY-RESULT line (QEMU exit $qrc)"
+case "$result" in
+*"OSPREY-RESULT: PASS"*) log "guest: ${result#*OSPREY-RESULT: }" ;;
+*) die "guest: ${result#*OSPREY-RESULT: }" ;;
+esac
+
+if [ "$REFERENCE" = 1 ]; then
+	log "PASS (reference run against the Linux kernel's target) in $(secs "$T_START" "$(ms)")"
+	exit 0
+fi
+
+# ---- 4. stop the target, check the backing file ----------------------------
+t=$(ms)
+kill -TERM "$TPID"
+trc=
+for _ in $(seq 150); do
+	if ! kill -0 "$TPID" 2>/dev/null; then
+		wait "$TPID"
+		trc=$?
+		break
+	fi
+	sleep 0.1
+done
+[ -n "$trc" ] || die "nvmf_tgt did not exit within 15 s of SIGTERM"
+TPID=
+[ "$trc" -eq 0 ] || die "nvmf_tgt exited with status $trc on SIGTERM"
+if grep -qE 'AddressSanitizer|LeakSanitizer|runtime error:' "$TMP/tgt.log"; then
+	die "sanitizer report in the nvmf_tgt log"
+fi
+phase "target-stop" "$t"
+t=$(ms)
+EXP=$TMP/expected.img
+truncate -s "${NS_MB}M" "$EXP"
+dd if="$L/ki/pattern.bin" of="$EXP" bs=1M seek="$OFF_MB" conv=notrunc status=none
+if [ "$DIGEST" = 1 ]; then
+	dd if="$L/ki/pattern.bin" of="$EXP" bs=1M seek="$OFF2_MB" conv=notrunc status=none
+fi
+for i in $(seq 0 15); do
+	dd if="$L/ki/pattern.bin" of="$EXP" bs=4k count=1 skip="$i" seek=$((OFF3_MB * 256 + 2 * i)) \
+		conv=notrunc status=none
+done
+if [ "$SELFTEST" = host ]; then
+	flip_byte "$EXP" $((OFF_MB * 1048576 + 777))
+fi
+[ "$(stat -c %s "$IMG")" -eq $((NS_MB * 1048576)) ] || die "the backing file changed size: $(stat -c %s "$IMG") bytes"
+if ! cmp "$EXP" "$IMG" > "$TMP/cmp.out" 2>&1; then
+	n=$(cmp -l "$EXP" "$IMG" 2>/dev/null | wc -l)
+	die "the backing file differs from what the guest wrote: $(cat "$TMP/cmp.out") ($n bytes differ)"
+fi
+log "backing file matches: pattern at $OFF_MB MiB$([ "$DIGEST" = 1 ] && echo " and $OFF2_MB MiB"), 4 KiB blocks at $OFF3_MB MiB, zeros elsewhere"
+phase "verify" "$t"
+
+RESULT=0
+log "PASS in $(secs "$T_START" "$(ms)") (${PHASES[*]/%/;})"
+exit $RESULT
