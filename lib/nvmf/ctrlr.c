@@ -920,7 +920,8 @@ ctrlr_identify(struct nvmf_ctrlr *ctrlr, struct osp_nvmf_request *req)
 	} else if (ctrlr_is_discovery(ctrlr)) {
 		req_status(req, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INVALID_FIELD);
 	} else if (cns == OSP_NVME_IDENTIFY_NS) {
-		if (nsid == 0 || nsid == 0xffffffffu) {
+		if (nsid == 0 || nsid == 0xffffffffu || nsid > ctrlr_nn(ctrlr->subsys)) {
+			/* Not a valid nsid at all (above NN), as opposed to a valid inactive one. */
 			req_status(req, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INVALID_NAMESPACE_OR_FORMAT);
 		} else if ((ns = osp_nvmf_subsystem_get_ns(ctrlr->subsys, nsid)) != NULL) {
 			nvmf_bdev_identify_ns(ns, osp_bdev_desc_get_bdev(ns->desc),

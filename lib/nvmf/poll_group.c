@@ -575,6 +575,13 @@ nvmf_request_complete(struct osp_nvmf_request *req)
 
 	req->rsp.cid = req->cmd.cid;
 	req->rsp.sqid = qpair->qid;
+	/*
+	 * The command's entry is consumed: the host may reuse it once it sees
+	 * the new head (NVMe-oF 1.1 §3.3: SQHD in every response).
+	 */
+	if (qpair->sq_size != 0) {
+		qpair->sq_head = (uint16_t)((qpair->sq_head + 1) % qpair->sq_size);
+	}
 	req->rsp.sqhd = qpair->sq_head;
 	if (qp != NULL && qp->outstanding > 0) {
 		qp->outstanding--;

@@ -3,9 +3,10 @@
 with scripts/rpc.py's SPDK command-line forms (and raw JSON-RPC for inputs
 rpc.py would refuse to send).
 
-Covers: the built-in discovery subsystem; nvmf_create_transport -t tcp and
-nvmf_subsystem_add_listener -t tcp failing cleanly while this build has no TCP
-transport (listeners need a created transport, as in SPDK); subsystems with
+Covers: the built-in discovery subsystem; listeners refused until their
+transport is created (as in SPDK); nvmf_create_transport -t tcp, its options in
+nvmf_get_transports, a second create refused, unknown transports refused;
+listeners added, listed, refused twice, removed; subsystems with
 serial/model numbers, allow_any_host and host lists; namespaces with automatic
 and explicit nsids; what nvmf_get_subsystems reports; bad input answered with
 an error a person can act on while the daemon keeps serving; save_config ->
@@ -27,7 +28,8 @@ DISC = "nqn.2014-08.org.nvmexpress.discovery"
 NQN1 = "nqn.2016-06.io.spdk:cnode1"
 NQN2 = "nqn.2016-06.io.spdk:cnode2"
 HOST1 = "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555"
-NO_TCP = "transport TCP is not available in this build"
+NO_RDMA = "transport RDMA is not available in this build"
+PORT = "4415"
 
 def rpc_run(what, *args):
     r = rpc(*args)
@@ -59,8 +61,8 @@ def test_empty_target(p):
           groups[0].get("current_admin_qpairs") == 0 and
           groups[0].get("current_io_qpairs") == 0,
           "nvmf_get_stats: tick_rate, one idle poll group per core (%s)" % groups)
-    check_error(p, "nvmf_create_transport -t tcp (no TCP in this build)",
-                ["nvmf_create_transport", "-t", "tcp"], NO_TCP)
+    check_error(p, "nvmf_create_transport -t rdma (no RDMA in this build)",
+                ["nvmf_create_transport", "-t", "rdma"], NO_RDMA)
     check(rpc_json("nvmf_get_transports") == [], "still no transport")
 
 
@@ -86,10 +88,28 @@ def test_build(p):
           "nsid, 1 (%s)" % r)
     rpc_run("nvmf_subsystem_add_host %s HOST1" % NQN2, "nvmf_subsystem_add_host", NQN2, HOST1)
 
-    # Listeners need a created transport (as in SPDK); there is none for TCP yet.
+    # Listeners need a created transport (as in SPDK).
+    listen = ["nvmf_subsystem_add_listener", NQN1, "-t", "tcp", "-f", "ipv4", "-a",
+              "127.0.0.1", "-s", PORT]
     check_error(p, "nvmf_subsystem_add_listener -t tcp before a TCP transport exists",
-                ["nvmf_subsystem_add_listener", NQN1, "-t", "tcp", "-f", "ipv4", "-a",
-                 "127.0.0.1", "-s", "4420"], NO_TCP)
+                listen, "has not been created")
+    rpc_run("nvmf_create_transport -t tcp -u 16384 -c 8192", "nvmf_create_transport", "-t",
+            "tcp", "-u", "16384", "-c", "8192")
+    tr = rpc_json("nvmf_get_transports") or []
+    check(len(tr) == 1 and tr[0].get("trtype") == "TCP" and
+          tr[0].get("io_unit_size") == 16384 and tr[0].get("in_capsule_data_size") == 8192,
+          "nvmf_get_transports: TCP with the given io_unit_size and in_capsule_data_size (%s)"
+          % tr)
+    check_error(p, "a second TCP transport", ["nvmf_create_transport", "-t", "tcp"], "exists")
+    rpc_run("add_listener 127.0.0.1:" + PORT, *listen)
+    check_error(p, "the same listener twice", listen, "127.0.0.1")
+    lst = rpc_json("nvmf_subsystem_get_listeners", NQN1) or []
+    check(len(lst) == 1 and lst[0].get("address", {}).get("traddr") == "127.0.0.1" and
+          lst[0].get("address", {}).get("trsvcid") == PORT,
+          "nvmf_subsystem_get_listeners shows it (%s)" % lst)
+    rpc_run("remove_listener", "nvmf_subsystem_remove_listener", *listen[1:])
+    check(rpc_json("nvmf_subsystem_get_listeners", NQN1) == [], "listener removed")
+    rpc_run("add_listener again", *listen)
 
     subs = subsystems()
     s1, s2 = subs.get(NQN1, {}), subs.get(NQN2, {})
@@ -107,10 +127,12 @@ def test_build(p):
     check(s2.get("allow_any_host") is False and s2.get("hosts") == [{"nqn": HOST1}] and
           s2.get("max_namespaces") == 4 and s2.get("serial_number") == "SN2",
           "cnode2: host list, max_namespaces 4")
-    check(s1.get("listen_addresses") == [], "no listener was recorded")
+    la = s1.get("listen_addresses") or [{}]
+    check(len(la) == 1 and la[0].get("trtype") == "TCP" and la[0].get("trsvcid") == PORT,
+          "nvmf_get_subsystems lists the listener (%s)" % la)
     one = rpc_json("nvmf_get_subsystems", NQN2) or []
     check(len(one) == 1 and one[0].get("nqn") == NQN2, "nvmf_get_subsystems NQN shows one")
-    for what in ("listeners", "controllers", "qpairs"):
+    for what in ("controllers", "qpairs"):
         check(rpc_json("nvmf_subsystem_get_" + what, NQN1) == [],
               "nvmf_subsystem_get_%s: []" % what)
 
@@ -191,7 +213,9 @@ def test_save_restart(p):
     methods = [c["method"] for c in (nvmf[0]["config"] if nvmf else [])]
     check(methods.count("nvmf_create_subsystem") == 2 and
           methods.count("nvmf_subsystem_add_ns") == 3 and
-          methods.count("nvmf_subsystem_add_host") == 1,
+          methods.count("nvmf_subsystem_add_host") == 1 and
+          methods.count("nvmf_create_transport") == 1 and
+          methods.count("nvmf_subsystem_add_listener") == 1,
           "nvmf config: 2 subsystems, 3 namespaces, 1 host (%s)" % methods)
     names = [s.get("subsystem") for s in (cfg or {}).get("subsystems", [])]
     check("bdev" in names and "nvmf" in names and names.index("bdev") < names.index("nvmf"),
