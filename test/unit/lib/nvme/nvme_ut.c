@@ -1,0 +1,248 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unit tests of lib/nvme/nvme.c: transport id parsing (every accepted form
+ * and every kind of bad input), formatting and comparison, controller
+ * option defaults and opts_size handling, status strings.
+ */
+#include <CUnit/Basic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "nvme/nvme.c"
+#include "nvme/nvme_ctrlr.c"
+#include "nvme/nvme_qpair.c"
+#include "nvme/nvme_tcp.c"
+
+#define NQN1 "nqn.2016-06.io.osprey:cnode1"
+
+static void
+test_trid_parse_good(void)
+{
+	struct osp_nvme_transport_id t;
+	char buf[512];
+
+	CU_ASSERT(osp_nvme_transport_id_parse(&t, "trtype:TCP adrfam:IPv4 traddr:127.0.0.1 "
+					      "trsvcid:4420 subnqn:" NQN1) == 0);
+	CU_ASSERT(t.trtype == OSP_NVME_TRANSPORT_TCP);
+	CU_ASSERT_STRING_EQUAL(t.trstring, "TCP");
+	CU_ASSERT(t.adrfam == OSP_NVMF_ADRFAM_IPV4);
+	CU_ASSERT_STRING_EQUAL(t.traddr, "127.0.0.1");
+	CU_ASSERT_STRING_EQUAL(t.trsvcid, "4420");
+	CU_ASSERT_STRING_EQUAL(t.subnqn, NQN1);
+
+	/* keys and trtype/adrfam values are case-insensitive; tabs and extra spaces */
+	CU_ASSERT(osp_nvme_transport_id_parse(&t, "  TrType:tcp\tADRFAM:ipv4   TRADDR:10.0.0.1 "
+					      "SubNQN:" NQN1 "  TRSVCID:8009 ") == 0);
+	CU_ASSERT(t.trtype == OSP_NVME_TRANSPORT_TCP);
+	CU_ASSERT_STRING_EQUAL(t.trstring, "TCP");
+	CU_ASSERT_STRING_EQUAL(t.trsvcid, "8009");
+
+	/* defaults: adrfam from traddr, port 4420, discovery NQN */
+	CU_ASSERT(osp_nvme_transport_id_parse(&t, "trtype:tcp traddr:127.0.0.1") == 0);
+	CU_ASSERT(t.adrfam == OSP_NVMF_ADRFAM_IPV4);
+	CU_ASSERT_STRING_EQUAL(t.trsvcid, "4420");
+	CU_ASSERT_STRING_EQUAL(t.subnqn, OSP_NVMF_DISCOVERY_NQN);
+	CU_ASSERT(osp_nvme_transport_id_parse(&t, "trtype:tcp traddr:::1 trsvcid:4421") == 0);
+	CU_ASSERT(t.adrfam == OSP_NVMF_ADRFAM_IPV6);
+	CU_ASSERT_STRING_EQUAL(t.traddr, "::1");
+
+	/* PCIe needs no port */
+	CU_ASSERT(osp_nvme_transport_id_parse(&t, "trtype:PCIe traddr:0000:00:04.0") == 0);
+	CU_ASSERT(t.trtype == OSP_NVME_TRANSPORT_PCIE);
+	CU_ASSERT_STRING_EQUAL(t.trsvcid, "");
+
+	/* round trip through fmt */
+	CU_ASSERT(osp_nvme_transport_id_parse(&t, "trtype:tcp traddr:127.0.0.1 trsvcid:4460 "
+					      "subnqn:" NQN1) == 0);
+	CU_ASSERT(osp_nvme_transport_id_fmt(&t, buf, sizeof(buf)) > 0);
+	CU_ASSERT_STRING_EQUAL(buf, "trtype:TCP adrfam:IPv4 traddr:127.0.0.1 trsvcid:4460 "
+			       "subnqn:" NQN1);
+	{
+		struct osp_nvme_transport_id t2;
+
+		CU_ASSERT(osp_nvme_transport_id_parse(&t2, buf) == 0);
+		CU_ASSERT(osp_nvme_transport_id_compare(&t, &t2) == 0);
+		strcpy(t2.trsvcid, "4461");
+		CU_ASSERT(osp_nvme_transport_id_compare(&t, &t2) < 0);
+		CU_ASSERT(osp_nvme_transport_id_compare(&t2, &t) > 0);
+	}
+	CU_ASSERT(osp_nvme_transport_id_fmt(&t, buf, 10) == -ENOSPC);
+}
+
+static void
+test_trid_parse_bad(void)
+{
+	struct osp_nvme_transport_id t;
+	char longaddr[400], s[600];
+	static const char *bad[] = {
+		"",						/* nothing */
+		"   ",
+		"traddr:127.0.0.1",				/* no trtype */
+		"trtype:tcp",					/* no traddr */
+		"trtype:xyz traddr:127.0.0.1",			/* unknown trtype */
+		"trtype: traddr:127.0.0.1",			/* empty value */
+		"trtype:tcp traddr:",
+		"trtype:tcp adrfam:ipv5 traddr:127.0.0.1",	/* unknown adrfam */
+		"trtype:tcp adrfam:IB traddr:127.0.0.1",	/* adrfam not IP for TCP */
+		"trtype:tcp traddr:127.0.0.1 trsvcid:0",	/* port range */
+		"trtype:tcp traddr:127.0.0.1 trsvcid:65536",
+		"trtype:tcp traddr:127.0.0.1 trsvcid:44x",
+		"trtype:tcp traddr:127.0.0.1 trsvcid:-1",
+		"trtype:tcp traddr:127.0.0.1 subnqn:notannqn",	/* bad NQN */
+		"trtype:tcp traddr:127.0.0.1 subnqn:nqn.2016-13.io.x:y",
+		"trtype:tcp traddr:127.0.0.1 bogus:1",		/* unknown key */
+		"trtype:tcp traddr:127.0.0.1 trtype:tcp",	/* duplicate key */
+		"trtype:tcp traddr:127.0.0.1 TRADDR:10.0.0.1",
+		"trtype:tcp 127.0.0.1",				/* not key:value */
+		"trtype:tcp traddr:127.0.0.1 trsvcid:123456789012345678901234567890123",
+	};
+	size_t i;
+
+	for (i = 0; i < OSP_COUNTOF(bad); i++) {
+		memset(&t, 0xa5, sizeof(t));
+		if (osp_nvme_transport_id_parse(&t, bad[i]) != -EINVAL) {
+			printf("accepted bad trid '%s'\n", bad[i]);
+			CU_FAIL("bad trid accepted");
+		}
+	}
+	CU_ASSERT(osp_nvme_transport_id_parse(NULL, "trtype:tcp traddr:1.1.1.1") == -EINVAL);
+	CU_ASSERT(osp_nvme_transport_id_parse(&t, NULL) == -EINVAL);
+
+	/* values longer than their fields */
+	memset(longaddr, 'a', sizeof(longaddr) - 1);
+	longaddr[sizeof(longaddr) - 1] = '\0';
+	snprintf(s, sizeof(s), "trtype:tcp traddr:%s", longaddr);
+	CU_ASSERT(osp_nvme_transport_id_parse(&t, s) == -EINVAL);
+	snprintf(s, sizeof(s), "trtype:tcp traddr:1.1.1.1 subnqn:nqn.2016-06.io.osprey:%s",
+		 longaddr);
+	CU_ASSERT(osp_nvme_transport_id_parse(&t, s) == -EINVAL);
+	snprintf(s, sizeof(s), "trtype:%.40s traddr:1.1.1.1", longaddr);
+	CU_ASSERT(osp_nvme_transport_id_parse(&t, s) == -EINVAL);
+}
+
+static void
+test_trtype_adrfam_strings(void)
+{
+	enum osp_nvme_transport_type tt;
+	enum osp_nvmf_adrfam af;
+
+	CU_ASSERT(osp_nvme_transport_id_parse_trtype(&tt, "rdma") == 0 &&
+		  tt == OSP_NVME_TRANSPORT_RDMA);
+	CU_ASSERT(osp_nvme_transport_id_parse_trtype(&tt, "pcie") == 0 &&
+		  tt == OSP_NVME_TRANSPORT_PCIE);
+	CU_ASSERT(osp_nvme_transport_id_parse_trtype(&tt, "tcpx") == -EINVAL);
+	CU_ASSERT(osp_nvme_transport_id_parse_adrfam(&af, "IPV6") == 0 &&
+		  af == OSP_NVMF_ADRFAM_IPV6);
+	CU_ASSERT(osp_nvme_transport_id_parse_adrfam(&af, "") == -EINVAL);
+	CU_ASSERT_STRING_EQUAL(osp_nvme_transport_id_trtype_str(OSP_NVME_TRANSPORT_TCP), "TCP");
+	CU_ASSERT_STRING_EQUAL(osp_nvme_transport_id_adrfam_str(OSP_NVMF_ADRFAM_IPV4), "IPv4");
+	CU_ASSERT(osp_nvme_transport_id_trtype_str((enum osp_nvme_transport_type)77) == NULL);
+}
+
+static void
+test_ctrlr_opts(void)
+{
+	struct osp_nvme_ctrlr_opts o, o2;
+	struct {
+		size_t opts_size;
+		uint32_t num_io_queues;
+		uint32_t canary;
+	} small;
+
+	osp_nvme_ctrlr_opts_init(&o, sizeof(o));
+	CU_ASSERT(o.opts_size == sizeof(o));
+	CU_ASSERT(o.num_io_queues == 64);
+	CU_ASSERT(o.io_queue_size == 128);
+	CU_ASSERT(o.admin_queue_size == 32);
+	CU_ASSERT(o.keep_alive_timeout_ms == 10000);
+	CU_ASSERT(!o.header_digest && !o.data_digest);
+	CU_ASSERT(o.maxr2t == 1);
+	CU_ASSERT(osp_nvmf_nqn_is_valid(o.hostnqn));
+	CU_ASSERT(strncmp(o.hostnqn, OSP_NVMF_NQN_UUID_PREFIX,
+			  strlen(OSP_NVMF_NQN_UUID_PREFIX)) == 0);
+	/* the same host identity for the whole process */
+	osp_nvme_ctrlr_opts_init(&o2, sizeof(o2));
+	CU_ASSERT_STRING_EQUAL(o.hostnqn, o2.hostnqn);
+	CU_ASSERT(memcmp(o.hostid, o2.hostid, 16) == 0);
+
+	/* an older, shorter struct: nothing past it is written */
+	small.canary = 0xdeadbeef;
+	osp_nvme_ctrlr_opts_init((struct osp_nvme_ctrlr_opts *)&small,
+				 offsetof(struct osp_nvme_ctrlr_opts, num_io_queues) + 4);
+	CU_ASSERT(small.num_io_queues == 64);
+	CU_ASSERT(small.canary == 0xdeadbeef);
+}
+
+static void
+test_status_strings(void)
+{
+	struct osp_nvme_cpl cpl;
+
+	memset(&cpl, 0, sizeof(cpl));
+	CU_ASSERT_STRING_EQUAL(osp_nvme_cpl_status_string(&cpl), "SUCCESS");
+	CU_ASSERT(!osp_nvme_cpl_is_error(&cpl));
+	cpl.status.sct = OSP_NVME_SCT_COMMAND_SPECIFIC;
+	cpl.status.sc = OSP_NVMF_SC_INVALID_HOST;
+	CU_ASSERT(osp_nvme_cpl_is_error(&cpl));
+	CU_ASSERT_STRING_EQUAL(osp_nvme_cpl_status_string(&cpl), "CONNECT INVALID HOST");
+	cpl.status.sct = OSP_NVME_SCT_GENERIC;
+	cpl.status.sc = OSP_NVME_SC_ABORTED_SQ_DELETION;
+	CU_ASSERT_STRING_EQUAL(osp_nvme_cpl_status_string(&cpl), "ABORTED - SQ DELETION");
+	cpl.status.sct = OSP_NVME_SCT_VENDOR_SPECIFIC;
+	cpl.status.sc = 0x12;
+	CU_ASSERT_STRING_EQUAL(osp_nvme_cpl_status_string(&cpl), "UNKNOWN");
+}
+
+static void
+test_connect_bad_args(void)
+{
+	struct osp_nvme_transport_id t;
+	struct osp_nvme_ctrlr_opts o;
+	struct osp_nvme_connect_error err;
+
+	/* unsupported transport: refused before any connection */
+	CU_ASSERT(osp_nvme_transport_id_parse(&t, "trtype:fc traddr:nn-0x1:pn-0x2") == 0);
+	CU_ASSERT(osp_nvme_connect_ext(&t, NULL, 0, &err) == NULL);
+	CU_ASSERT(errno == ENOTSUP);
+	CU_ASSERT(err.rc == -ENOTSUP);
+
+	/* invalid host NQN in the options */
+	CU_ASSERT(osp_nvme_transport_id_parse(&t, "trtype:tcp traddr:127.0.0.1 trsvcid:4479") == 0);
+	osp_nvme_ctrlr_opts_init(&o, sizeof(o));
+	strcpy(o.hostnqn, "bad");
+	CU_ASSERT(osp_nvme_connect(&t, &o, sizeof(o)) == NULL);
+	CU_ASSERT(errno == EINVAL);
+	osp_nvme_ctrlr_opts_init(&o, sizeof(o));
+	o.admin_queue_size = 1;
+	CU_ASSERT(osp_nvme_connect(&t, &o, sizeof(o)) == NULL);
+	CU_ASSERT(errno == EINVAL);
+	CU_ASSERT(osp_nvme_connect_async(NULL, NULL, 0, NULL, NULL) == NULL);
+	CU_ASSERT(errno == EINVAL);
+	CU_ASSERT(osp_nvme_detach(NULL) == -EINVAL);
+}
+
+int
+main(void)
+{
+	CU_pSuite suite;
+	unsigned failures;
+
+	/* pull in the posix socket implementation (it registers from a constructor) */
+	g_osp_sock_posix_sendmsg_calls = 0;
+	if (CU_initialize_registry() != CUE_SUCCESS) {
+		return 1;
+	}
+	suite = CU_add_suite("nvme", NULL, NULL);
+	CU_ADD_TEST(suite, test_trid_parse_good);
+	CU_ADD_TEST(suite, test_trid_parse_bad);
+	CU_ADD_TEST(suite, test_trtype_adrfam_strings);
+	CU_ADD_TEST(suite, test_ctrlr_opts);
+	CU_ADD_TEST(suite, test_status_strings);
+	CU_ADD_TEST(suite, test_connect_bad_args);
+	CU_basic_set_mode(CU_BRM_VERBOSE);
+	CU_basic_run_tests();
+	failures = CU_get_number_of_failures();
+	CU_cleanup_registry();
+	return failures != 0;
+}
