@@ -60,11 +60,11 @@ else
 	record "build san apps" 1
 fi
 
-echo "== fuzz: NVMe/TCP PDU receiver (libFuzzer, ASan+UBSan)"
+echo "== fuzz: NVMe/TCP PDU receiver and target transport (libFuzzer, ASan+UBSan)"
 if FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash test/fuzz/run.sh >/tmp/osp_fuzz_nvme_tcp_recv.log 2>&1; then
-	record "fuzz nvme_tcp_recv (${FUZZ_SECONDS:-20}s)" 0
+	record "fuzz nvme_tcp_recv + nvmf_tcp (${FUZZ_SECONDS:-20}s)" 0
 else
-	record "fuzz nvme_tcp_recv (${FUZZ_SECONDS:-20}s)" 1
+	record "fuzz nvme_tcp_recv + nvmf_tcp (${FUZZ_SECONDS:-20}s)" 1
 	tail -60 /tmp/osp_fuzz_nvme_tcp_recv.log | sed 's/^/    | /'
 fi
 

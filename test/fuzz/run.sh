@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Build and run the libFuzzer harness for the NVMe/TCP PDU receiver
-# (test/fuzz/nvme_tcp_recv_fuzz.c) under ASan+UBSan.
+# Build and run the libFuzzer harnesses under ASan+UBSan: the NVMe/TCP PDU
+# receiver (test/fuzz/nvme_tcp_recv_fuzz.c) and the NVMe-oF target's TCP
+# transport receive path with a fake core (test/fuzz/nvmf_tcp_fuzz.c), each
+# for FUZZ_SECONDS.
 #
 #   FUZZ_SECONDS  how long to fuzz (default 20)
 #   FUZZ_JOBS     parallel fuzzing workers (default 1)
@@ -10,6 +12,8 @@
 # Seeds: made by test/fuzz/gen_seeds.c with the codec's builders, plus any
 # files committed in test/fuzz/corpus/nvme_tcp_recv/ and the saved crash
 # reproducers in test/fuzz/crashes/ (replayed first; they must not crash).
+# The transport harness has its own seed writer (built with
+# -DNVMF_TCP_FUZZ_GEN_SEEDS) and reproducers in test/fuzz/crashes_nvmf_tcp/.
 # New crash inputs are written to $FUZZ_OUT/artifacts/.
 # Prints "1 passed, 0 failed" or "0 passed, 1 failed" last.
 set -u
@@ -86,6 +90,42 @@ if [ "$rc" -ne 0 ]; then
 	tail -60 "$OUT/fuzz.log"
 	echo "fuzz: FAILED (rc $rc); reproducer in $OUT/artifacts/:" >&2
 	ls -1 "$OUT/artifacts/" >&2
+	result 1
+fi
+
+echo "fuzz: building the target transport harness"
+TSRCS=(lib/nvme_tcp/pdu.c lib/util/util.c)
+if ! "$CC" "${CFLAGS[@]}" ${FUZZ_CFLAGS:-} -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined test/fuzz/nvmf_tcp_fuzz.c "${TSRCS[@]}" -lcjson \
+	-o "$OUT/nvmf_tcp_fuzz" ||
+	! "$CC" "${CFLAGS[@]}" -DNVMF_TCP_FUZZ_GEN_SEEDS -fsanitize=address,undefined \
+	test/fuzz/nvmf_tcp_fuzz.c "${TSRCS[@]}" -lcjson -o "$OUT/nvmf_tcp_fuzz_seeds"; then
+	echo "fuzz: transport harness build failed" >&2
+	result 1
+fi
+tseeds=$(mktemp -d)
+trap 'rm -rf "$seeds" "$tseeds"' EXIT
+if ! "$OUT/nvmf_tcp_fuzz_seeds" "$tseeds"; then
+	echo "fuzz: transport seed generation failed" >&2
+	result 1
+fi
+[ -d test/fuzz/crashes_nvmf_tcp ] &&
+	find test/fuzz/crashes_nvmf_tcp -type f ! -name '*.md' -exec cp {} "$tseeds/" \;
+mkdir -p "$OUT/corpus_nvmf_tcp"
+if ! "$OUT/nvmf_tcp_fuzz" -runs=0 "$tseeds"/* >"$OUT/replay_tcp.log" 2>&1; then
+	tail -40 "$OUT/replay_tcp.log"
+	echo "fuzz: a transport seed or saved reproducer crashes (see $OUT/replay_tcp.log)" >&2
+	result 1
+fi
+echo "fuzz: transport harness running for ${FUZZ_SECONDS}s"
+targs=(-max_total_time="$FUZZ_SECONDS" -max_len=8192 -timeout=10 -rss_limit_mb=2048
+	-print_final_stats=1 -artifact_prefix="$OUT/artifacts/nvmf_tcp-")
+"$OUT/nvmf_tcp_fuzz" "${targs[@]}" "$OUT/corpus_nvmf_tcp" "$tseeds" >"$OUT/fuzz_tcp.log" 2>&1
+rc=$?
+grep -E '^#[0-9]+.*(DONE|pulse)|stat::' "$OUT/fuzz_tcp.log" | tail -8
+if [ "$rc" -ne 0 ]; then
+	tail -60 "$OUT/fuzz_tcp.log"
+	echo "fuzz: transport harness FAILED (rc $rc); reproducer in $OUT/artifacts/" >&2
 	result 1
 fi
 result 0
