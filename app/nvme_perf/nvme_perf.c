@@ -1,0 +1,1342 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * nvme_perf: drive NVMe controllers (NVMe/TCP today) with a fixed queue
+ * depth from one pinned pthread per core and report IOPS, throughput and
+ * latency in the layout of SPDK's perf tool. See doc/nvme_perf.md.
+ *
+ * It is a plain program on lib/nvme: no reactor, no env (TCP needs no DMA
+ * memory). Each worker thread owns its qpairs and polls them; completions
+ * resubmit from the callback, so the I/O path takes no lock and makes no
+ * allocation. The main thread connects the controllers, then polls their
+ * admin queues (keep alive, namespace change events) while the workers run.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "osprey/log.h"
+#include "osprey/nvme.h"
+#include "osprey/queue.h"
+#include "osprey/util.h"
+
+#define MAX_TRIDS 16
+#define MAX_CORES 128
+#define HIST_SUB_BITS 5
+#define HIST_BUCKETS (64 << HIST_SUB_BITS)
+/* Verify I/O stays in the first VERIFY_REGION bytes so that the prefill stays short. */
+#define VERIFY_REGION (1ull << 30)
+
+enum pattern { PAT_READ, PAT_WRITE, PAT_RANDREAD, PAT_RANDWRITE, PAT_RW, PAT_RANDRW };
+
+struct perf_ctrlr {
+	struct osp_nvme_transport_id trid;
+	struct osp_nvme_ctrlr *ctrlr;
+};
+
+struct perf_ns {
+	struct perf_ctrlr *pc;
+	struct osp_nvme_ns *ns;
+	uint32_t nsid;
+	uint32_t sector_size;
+	uint64_t num_io;	/* I/O units of io_size in the namespace (or the verify region) */
+	uint32_t lbas_per_io;
+	char name[400];
+	/* Set by the admin thread when the namespace went away (AER). */
+	atomic_bool removed;
+	bool announced;
+};
+
+struct histogram {
+	uint64_t b[HIST_BUCKETS];
+};
+
+struct ns_worker;
+
+struct task {
+	struct ns_worker *nw;
+	struct osp_nvme_qpair *qp;
+	void *buf;
+	uint64_t lba;
+	uint64_t submit_ns;
+	bool is_read;
+	/* Verify: this read checks the data of the write that just completed. */
+	bool readback;
+	STAILQ_ENTRY(task) link;
+};
+
+struct ns_worker {
+	struct perf_ns *pns;
+	struct worker *w;
+	struct osp_nvme_qpair *qpairs[64];
+	uint32_t num_qpairs;
+	struct task *tasks;
+	uint32_t num_tasks;
+	uint64_t seq_next;
+	uint32_t outstanding;
+	bool dead;	/* namespace gone or qpair failed: no more submissions */
+	STAILQ_HEAD(, task) retry;
+	/* statistics */
+	uint64_t io_completed;
+	uint64_t lat_total_ns;
+	uint64_t lat_min_ns;
+	uint64_t lat_max_ns;
+	uint64_t errors;
+	uint64_t miscompares;
+	uint64_t ns_gone_errors;
+	struct histogram hist;
+};
+
+struct worker {
+	uint32_t core;
+	pthread_t tid;
+	struct ns_worker *nws;
+	uint32_t num_nws;
+	uint64_t rand_state;
+	volatile bool stop;
+	int rc;
+	uint64_t run_ns;
+	atomic_bool ready;
+	atomic_bool done;
+};
+
+static struct {
+	uint32_t qd;
+	uint32_t io_size;
+	enum pattern pattern;
+	int rwmix_read;
+	int seconds;
+	char *core_mask;
+	uint32_t qpairs_per_ns;
+	bool latency;
+	bool hdgst;
+	bool ddgst;
+	bool verify;
+	bool json;
+	uint64_t seed;
+	bool seed_set;
+	bool no_prefill;
+	char hostnqn[OSP_NVME_NQN_MAX_LEN + 1];
+	uint32_t io_queue_size;
+} g_opts = {
+	.qd = 0, .io_size = 0, .rwmix_read = -1, .seconds = 0, .qpairs_per_ns = 1,
+};
+
+static struct perf_ctrlr g_ctrlrs[MAX_TRIDS];
+static uint32_t g_num_ctrlrs;
+static struct perf_ns *g_ns;
+static uint32_t g_num_ns;
+static struct worker g_workers[MAX_CORES];
+static uint32_t g_num_workers;
+static atomic_bool g_go;
+static volatile sig_atomic_t g_interrupted;
+
+static uint64_t
+now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* xorshift64*: cheap per-worker random numbers, no shared state. */
+static inline uint64_t
+rand64(uint64_t *s)
+{
+	uint64_t x = *s;
+
+	x ^= x >> 12;
+	x ^= x << 25;
+	x ^= x >> 27;
+	*s = x;
+	return x * 0x2545F4914F6CDD1Dull;
+}
+
+/* ------------------------------------------------------------ latency histogram */
+
+/* Log-linear buckets: 2^HIST_SUB_BITS linear steps per power of two (~3% error). */
+static inline uint32_t
+hist_index(uint64_t v)
+{
+	uint32_t msb;
+
+	if (v < (1u << HIST_SUB_BITS)) {
+		return (uint32_t)v;
+	}
+	msb = 63 - (uint32_t)__builtin_clzll(v);
+	return ((msb - HIST_SUB_BITS + 1) << HIST_SUB_BITS) |
+	       (uint32_t)((v >> (msb - HIST_SUB_BITS)) & ((1u << HIST_SUB_BITS) - 1));
+}
+
+/* Upper end of bucket i (what a percentile reports). */
+static uint64_t
+hist_bucket_top(uint32_t i)
+{
+	uint32_t shift = i >> HIST_SUB_BITS, sub = i & ((1u << HIST_SUB_BITS) - 1);
+
+	if (shift == 0) {
+		return sub;
+	}
+	return (((uint64_t)(1u << HIST_SUB_BITS) | sub) << (shift - 1)) + (1ull << (shift - 1)) - 1;
+}
+
+static uint64_t
+hist_percentile(const struct histogram *h, uint64_t total, double pct)
+{
+	uint64_t want, seen = 0;
+	uint32_t i;
+
+	if (total == 0) {
+		return 0;
+	}
+	want = (uint64_t)((double)total * pct / 100.0);
+	if (want == 0) {
+		want = 1;
+	}
+	for (i = 0; i < HIST_BUCKETS; i++) {
+		seen += h->b[i];
+		if (seen >= want) {
+			return hist_bucket_top(i);
+		}
+	}
+	return hist_bucket_top(HIST_BUCKETS - 1);
+}
+
+/* ------------------------------------------------------------ verify pattern */
+
+/* Every 8-byte word depends on the seed, the LBA and its place in the block. */
+static inline uint64_t
+pattern_word(uint64_t lba, uint32_t word)
+{
+	return (g_opts.seed ^ (lba * 0x9E3779B97F4A7C15ull)) + word;
+}
+
+static void
+pattern_fill(void *buf, uint64_t lba, uint32_t lbas, uint32_t sector_size)
+{
+	uint64_t *p = buf;
+	uint32_t words = sector_size / 8, i, w;
+
+	for (i = 0; i < lbas; i++) {
+		for (w = 0; w < words; w++) {
+			*p++ = pattern_word(lba + i, w);
+		}
+	}
+}
+
+/* Returns the LBA of the first bad block, or UINT64_MAX if the data is right. */
+static uint64_t
+pattern_check(const void *buf, uint64_t lba, uint32_t lbas, uint32_t sector_size)
+{
+	const uint64_t *p = buf;
+	uint32_t words = sector_size / 8, i, w;
+
+	for (i = 0; i < lbas; i++) {
+		for (w = 0; w < words; w++) {
+			if (*p++ != pattern_word(lba + i, w)) {
+				return lba + i;
+			}
+		}
+	}
+	return UINT64_MAX;
+}
+
+/* ------------------------------------------------------------ I/O path */
+
+static void io_complete(void *arg, const struct osp_nvme_cpl *cpl);
+
+static bool
+pattern_is_random(void)
+{
+	return g_opts.pattern == PAT_RANDREAD || g_opts.pattern == PAT_RANDWRITE ||
+	       g_opts.pattern == PAT_RANDRW;
+}
+
+static bool
+choose_read(struct worker *w)
+{
+	switch (g_opts.pattern) {
+	case PAT_READ:
+	case PAT_RANDREAD:
+		return true;
+	case PAT_WRITE:
+	case PAT_RANDWRITE:
+		return false;
+	default:
+		return (int)(rand64(&w->rand_state) % 100) < g_opts.rwmix_read;
+	}
+}
+
+static int
+task_submit_raw(struct task *t)
+{
+	struct perf_ns *pns = t->nw->pns;
+	uint64_t lba = t->lba * pns->lbas_per_io;
+
+	t->submit_ns = now_ns();
+	if (t->is_read) {
+		return osp_nvme_ns_cmd_read(pns->ns, t->qp, t->buf, lba, pns->lbas_per_io,
+					    io_complete, t, 0);
+	}
+	return osp_nvme_ns_cmd_write(pns->ns, t->qp, t->buf, lba, pns->lbas_per_io, io_complete,
+				     t, 0);
+}
+
+static void
+task_fail_submit(struct task *t, int rc)
+{
+	struct ns_worker *nw = t->nw;
+
+	if (atomic_load(&nw->pns->removed)) {
+		/* The namespace went away between the check and the submit. */
+		nw->dead = true;
+		return;
+	}
+	if (!nw->dead) {
+		fprintf(stderr, "%s from core %u: submit failed: %s\n", nw->pns->name,
+			nw->w->core, strerror(-rc));
+	}
+	nw->errors++;
+	nw->dead = true;
+}
+
+/* Submit t (a fresh I/O or a verify read-back); queue it when the qpair is full. */
+static void
+task_submit(struct task *t)
+{
+	int rc = task_submit_raw(t);
+
+	if (rc == 0) {
+		t->nw->outstanding++;
+	} else if (rc == -ENOMEM) {
+		STAILQ_INSERT_TAIL(&t->nw->retry, t, link);
+	} else {
+		task_fail_submit(t, rc);
+	}
+}
+
+static void
+task_start_new(struct task *t)
+{
+	struct ns_worker *nw = t->nw;
+	struct perf_ns *pns = nw->pns;
+
+	if (nw->w->stop || nw->dead) {
+		return;
+	}
+	if (atomic_load_explicit(&pns->removed, memory_order_relaxed)) {
+		nw->dead = true;
+		return;
+	}
+	if (pattern_is_random()) {
+		t->lba = rand64(&nw->w->rand_state) % pns->num_io;
+	} else {
+		t->lba = nw->seq_next++;
+		if (nw->seq_next >= pns->num_io) {
+			nw->seq_next = 0;
+		}
+	}
+	t->is_read = choose_read(nw->w);
+	t->readback = false;
+	if (g_opts.verify && !t->is_read) {
+		pattern_fill(t->buf, t->lba * pns->lbas_per_io, pns->lbas_per_io,
+			     pns->sector_size);
+	}
+	task_submit(t);
+}
+
+/* Status of a command to a namespace that no longer exists. */
+static bool
+cpl_ns_gone(const struct osp_nvme_cpl *cpl)
+{
+	return cpl->status.sct == OSP_NVME_SCT_GENERIC &&
+	       cpl->status.sc == OSP_NVME_SC_INVALID_NAMESPACE_OR_FORMAT;
+}
+
+static void
+io_complete(void *arg, const struct osp_nvme_cpl *cpl)
+{
+	struct task *t = arg;
+	struct ns_worker *nw = t->nw;
+	struct perf_ns *pns = nw->pns;
+	uint64_t lat = now_ns() - t->submit_ns;
+
+	nw->outstanding--;
+	if (osp_nvme_cpl_is_error(cpl)) {
+		if (cpl_ns_gone(cpl) || atomic_load(&pns->removed)) {
+			/* The namespace was removed on the target: stop using it (not an error). */
+			nw->ns_gone_errors++;
+			if (!nw->dead) {
+				fprintf(stderr, "%s from core %u: namespace gone (%s): stopping I/O to it\n",
+					pns->name, nw->w->core, osp_nvme_cpl_status_string(cpl));
+			}
+			nw->dead = true;
+			return;
+		}
+		if (!nw->w->stop || cpl->status.sc != OSP_NVME_SC_ABORTED_SQ_DELETION) {
+			if (nw->errors < 5) {
+				fprintf(stderr, "%s from core %u: %s LBA %" PRIu64 " failed: %s (sct %u sc 0x%02x)\n",
+					pns->name, nw->w->core, t->is_read ? "read" : "write",
+					t->lba * pns->lbas_per_io, osp_nvme_cpl_status_string(cpl),
+					cpl->status.sct, cpl->status.sc);
+			}
+			nw->errors++;
+		}
+		task_start_new(t);
+		return;
+	}
+
+	nw->io_completed++;
+	nw->lat_total_ns += lat;
+	if (lat < nw->lat_min_ns) {
+		nw->lat_min_ns = lat;
+	}
+	if (lat > nw->lat_max_ns) {
+		nw->lat_max_ns = lat;
+	}
+	nw->hist.b[hist_index(lat)]++;
+
+	if (g_opts.verify) {
+		if (t->is_read) {
+			uint64_t bad = pattern_check(t->buf, t->lba * pns->lbas_per_io,
+						     pns->lbas_per_io, pns->sector_size);
+
+			if (bad != UINT64_MAX) {
+				if (nw->miscompares < 5) {
+					fprintf(stderr, "%s from core %u: MISCOMPARE at LBA %" PRIu64 "%s\n",
+						pns->name, nw->w->core, bad,
+						t->readback ? " (reading back a write)" : "");
+				}
+				nw->miscompares++;
+			}
+		} else if (!nw->w->stop && !nw->dead) {
+			/* Read back what was just written, into the same buffer. */
+			memset(t->buf, 0, (size_t)pns->lbas_per_io * pns->sector_size);
+			t->is_read = true;
+			t->readback = true;
+			task_submit(t);
+			return;
+		}
+	}
+	task_start_new(t);
+}
+
+static int
+worker_poll_once(struct worker *w)
+{
+	uint32_t i, j;
+	int total = 0;
+
+	for (i = 0; i < w->num_nws; i++) {
+		struct ns_worker *nw = &w->nws[i];
+
+		for (j = 0; j < nw->num_qpairs; j++) {
+			int32_t rc;
+
+			if (nw->qpairs[j] == NULL) {
+				continue;
+			}
+			rc = osp_nvme_qpair_process_completions(nw->qpairs[j], 0);
+			if (rc < 0) {
+				if (!w->stop) {
+					fprintf(stderr, "%s from core %u: qpair %u failed: %s\n",
+						nw->pns->name, w->core,
+						osp_nvme_qpair_get_id(nw->qpairs[j]), strerror(-rc));
+					if (!atomic_load(&nw->pns->removed)) {
+						nw->errors++;
+					}
+				}
+				nw->dead = true;
+				osp_nvme_ctrlr_free_io_qpair(nw->qpairs[j]);
+				nw->qpairs[j] = NULL;
+				continue;
+			}
+			total += rc;
+		}
+		/* Resubmit what found the queue full, now that completions made room. */
+		while (!STAILQ_EMPTY(&nw->retry)) {
+			struct task *t = STAILQ_FIRST(&nw->retry);
+			int rc;
+
+			if (w->stop || nw->dead || t->qp == NULL) {
+				STAILQ_REMOVE_HEAD(&nw->retry, link);
+				continue;
+			}
+			rc = task_submit_raw(t);
+			if (rc == -ENOMEM) {
+				break;
+			}
+			STAILQ_REMOVE_HEAD(&nw->retry, link);
+			if (rc == 0) {
+				nw->outstanding++;
+			} else {
+				task_fail_submit(t, rc);
+			}
+		}
+	}
+	return total;
+}
+
+static void
+pin_to_core(uint32_t core)
+{
+	cpu_set_t set;
+
+	CPU_ZERO(&set);
+	CPU_SET(core, &set);
+	if (pthread_setaffinity_np(pthread_self(), sizeof(set), &set) != 0) {
+		fprintf(stderr, "warning: cannot pin to core %u\n", core);
+	}
+}
+
+static int
+worker_alloc(struct worker *w)
+{
+	struct osp_nvme_io_qpair_opts qo;
+	uint32_t i, j, k;
+
+	for (i = 0; i < w->num_nws; i++) {
+		struct ns_worker *nw = &w->nws[i];
+		struct perf_ns *pns = nw->pns;
+		size_t buf_len = (size_t)pns->lbas_per_io * pns->sector_size;
+
+		osp_nvme_ctrlr_get_default_io_qpair_opts(pns->pc->ctrlr, &qo, sizeof(qo));
+		if (g_opts.io_queue_size) {
+			qo.io_queue_size = g_opts.io_queue_size;
+		}
+		for (j = 0; j < nw->num_qpairs; j++) {
+			nw->qpairs[j] = osp_nvme_ctrlr_alloc_io_qpair(pns->pc->ctrlr, &qo, sizeof(qo));
+			if (nw->qpairs[j] == NULL) {
+				fprintf(stderr, "%s from core %u: cannot allocate I/O qpair: %s\n",
+					pns->name, w->core, strerror(errno));
+				return -1;
+			}
+		}
+		nw->tasks = calloc(nw->num_tasks, sizeof(*nw->tasks));
+		if (nw->tasks == NULL) {
+			return -1;
+		}
+		for (k = 0; k < nw->num_tasks; k++) {
+			struct task *t = &nw->tasks[k];
+
+			t->nw = nw;
+			t->qp = nw->qpairs[k % nw->num_qpairs];
+			if (posix_memalign(&t->buf, 4096, buf_len) != 0) {
+				return -1;
+			}
+			memset(t->buf, 0, buf_len);
+		}
+	}
+	return 0;
+}
+
+static void
+worker_drain(struct worker *w, uint64_t timeout_ns)
+{
+	uint64_t end = now_ns() + timeout_ns;
+	uint32_t i, outstanding;
+
+	do {
+		worker_poll_once(w);
+		outstanding = 0;
+		for (i = 0; i < w->num_nws; i++) {
+			outstanding += w->nws[i].outstanding;
+		}
+	} while (outstanding > 0 && now_ns() < end);
+}
+
+static void
+prefill_complete(void *arg, const struct osp_nvme_cpl *cpl)
+{
+	struct task *t = arg;
+
+	t->nw->outstanding--;
+	t->submit_ns = 0;
+	if (osp_nvme_cpl_is_error(cpl)) {
+		if (cpl_ns_gone(cpl) || atomic_load(&t->nw->pns->removed)) {
+			t->nw->dead = true;
+		} else {
+			t->nw->errors++;
+		}
+	}
+}
+
+/*
+ * Verify with reads: write the pattern over the verify region first
+ * (untimed), so that every read has known data to check. Worker 0 does it
+ * for every namespace; the others wait for the start signal.
+ */
+static int
+worker_prefill(struct worker *w)
+{
+	uint32_t i, k;
+
+	if (w != &g_workers[0]) {
+		return 0;
+	}
+	for (i = 0; i < w->num_nws; i++) {
+		struct ns_worker *nw = &w->nws[i];
+		struct perf_ns *pns = nw->pns;
+		uint64_t next = 0;
+
+		while ((next < pns->num_io || nw->outstanding > 0) && nw->errors == 0 &&
+		       !g_interrupted) {
+			if (nw->dead || atomic_load(&pns->removed)) {
+				/* Removed on the target: no more prefill; the run skips it too. */
+				nw->dead = true;
+				next = pns->num_io;
+			}
+			for (k = 0; k < nw->num_tasks && next < pns->num_io; k++) {
+				struct task *t = &nw->tasks[k];
+				int rc;
+
+				if (t->submit_ns != 0) {
+					continue;
+				}
+				pattern_fill(t->buf, next * pns->lbas_per_io, pns->lbas_per_io,
+					     pns->sector_size);
+				t->submit_ns = 1;
+				rc = osp_nvme_ns_cmd_write(pns->ns, t->qp, t->buf, next * pns->lbas_per_io,
+							   pns->lbas_per_io, prefill_complete, t, 0);
+				if (rc != 0) {
+					t->submit_ns = 0;
+					if (rc != -ENOMEM) {
+						nw->errors++;
+					}
+					break;
+				}
+				next++;
+				nw->outstanding++;
+			}
+			for (k = 0; k < nw->num_qpairs; k++) {
+				if (osp_nvme_qpair_process_completions(nw->qpairs[k], 0) < 0) {
+					nw->errors++;
+					break;
+				}
+			}
+		}
+		if (nw->errors) {
+			fprintf(stderr, "%s: prefill (writing the verify pattern) failed\n", pns->name);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+static bool g_prefilling;
+
+/* Nothing left to drive (every namespace gone or failed): end the run early. */
+static bool
+worker_all_dead(struct worker *w)
+{
+	uint32_t i;
+
+	for (i = 0; i < w->num_nws; i++) {
+		if (!w->nws[i].dead || w->nws[i].outstanding > 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static void *
+worker_main(void *arg)
+{
+	struct worker *w = arg;
+	uint64_t start, end, now;
+	uint32_t i, k, iter = 0;
+
+	pin_to_core(w->core);
+	if (worker_alloc(w) != 0) {
+		w->rc = 1;
+		atomic_store(&w->ready, true);
+		atomic_store(&w->done, true);
+		return NULL;
+	}
+	if (g_prefilling && worker_prefill(w) != 0) {
+		w->rc = 1;
+	}
+	atomic_store(&w->ready, true);
+	while (!atomic_load(&g_go)) {
+		if (w->rc != 0) {
+			break;
+		}
+		sched_yield();
+	}
+
+	if (w->rc == 0) {
+		for (i = 0; i < w->num_nws; i++) {
+			for (k = 0; k < w->nws[i].num_tasks; k++) {
+				task_start_new(&w->nws[i].tasks[k]);
+			}
+		}
+		start = now_ns();
+		end = start + (uint64_t)g_opts.seconds * 1000000000ull;
+		for (;;) {
+			worker_poll_once(w);
+			if ((++iter & 63) == 0) {
+				now = now_ns();
+				if (now >= end || g_interrupted || worker_all_dead(w)) {
+					break;
+				}
+			}
+		}
+		w->run_ns = now_ns() - start;
+		w->stop = true;
+		worker_drain(w, 5000000000ull);
+		for (i = 0; i < w->num_nws; i++) {
+			struct ns_worker *nw = &w->nws[i];
+
+			if (nw->outstanding > 0 && !atomic_load(&nw->pns->removed)) {
+				/* Lost: they are aborted when the qpairs are freed below. */
+				fprintf(stderr, "%s from core %u: %u I/Os did not complete within 5 s\n",
+					nw->pns->name, w->core, nw->outstanding);
+				nw->errors += nw->outstanding;
+			}
+		}
+	}
+	for (i = 0; i < w->num_nws; i++) {
+		for (k = 0; k < w->nws[i].num_qpairs; k++) {
+			if (w->nws[i].qpairs[k] != NULL) {
+				osp_nvme_ctrlr_free_io_qpair(w->nws[i].qpairs[k]);
+				w->nws[i].qpairs[k] = NULL;
+			}
+		}
+	}
+	atomic_store(&w->done, true);
+	return NULL;
+}
+
+/* ------------------------------------------------------------ admin side */
+
+static void
+ns_change_cb(void *cb_arg, struct osp_nvme_ctrlr *ctrlr, uint32_t nsid,
+	     enum osp_nvme_ns_event event)
+{
+	uint32_t i;
+
+	for (i = 0; i < g_num_ns; i++) {
+		struct perf_ns *pns = &g_ns[i];
+
+		if (pns->pc->ctrlr != ctrlr || pns->nsid != nsid) {
+			continue;
+		}
+		if (event == OSP_NVME_NS_EVENT_REMOVED) {
+			atomic_store(&pns->removed, true);
+		}
+		return;
+	}
+	if (event == OSP_NVME_NS_EVENT_ADDED) {
+		/* Namespaces are chosen at start: a new one is reported, not used. */
+		printf("Note: NSID %u was added to %s during the run (not used)\n", nsid,
+		       ((struct perf_ctrlr *)cb_arg)->trid.subnqn);
+	}
+}
+
+static void
+poll_admin(void)
+{
+	uint32_t i;
+
+	for (i = 0; i < g_num_ctrlrs; i++) {
+		if (g_ctrlrs[i].ctrlr != NULL) {
+			osp_nvme_ctrlr_process_admin_completions(g_ctrlrs[i].ctrlr);
+		}
+	}
+	for (i = 0; i < g_num_ns; i++) {
+		if (atomic_load(&g_ns[i].removed) && !g_ns[i].announced) {
+			g_ns[i].announced = true;
+			fprintf(stderr, "%s: namespace removed on the target: stopping I/O to it\n",
+				g_ns[i].name);
+		}
+	}
+}
+
+/* ------------------------------------------------------------ set-up */
+
+static void
+usage(const char *prog)
+{
+	printf("Usage: %s -q <depth> -o <bytes> -w <pattern> -t <seconds> -r <trid> [options]\n"
+	       "  -q, --io-depth <n>        outstanding I/Os per namespace per core\n"
+	       "  -o, --io-size <bytes>     I/O size (a multiple of the sector size)\n"
+	       "  -w, --io-pattern <p>      read, write, randread, randwrite, rw, randrw\n"
+	       "  -M, --rwmixread <0-100>   read percentage of rw/randrw (default 50)\n"
+	       "  -t, --time <sec>          run time\n"
+	       "  -c, --core-mask <mask>    cores for the workers, e.g. 0x2 (default 0x1)\n"
+	       "  -r, --transport <trid>    'trtype:TCP traddr:127.0.0.1 trsvcid:4420 subnqn:...'\n"
+	       "                            (repeat for several controllers)\n"
+	       "  -P, --num-qpairs <n>      I/O qpairs per namespace per core (default 1)\n"
+	       "  -L, --latency             print latency percentiles\n"
+	       "  -H, --enable-tcp-hdgst    NVMe/TCP header digest\n"
+	       "  -I, --enable-tcp-ddgst    NVMe/TCP data digest\n"
+	       "  -V, --verify              write a pattern (seed + LBA), read back and check\n"
+	       "      --seed <n>            verify pattern seed (default: random)\n"
+	       "      --no-prefill          verify reads against data an earlier run wrote\n"
+	       "                            with the same --seed (no pattern prefill)\n"
+	       "      --hostnqn <nqn>       host NQN\n"
+	       "      --io-queue-size <n>   entries per I/O queue\n"
+	       "      --json                also print one JSON line per result\n"
+	       "Exit status: 0 when every I/O succeeded and verified, 1 otherwise.\n"
+	       "A namespace removed on the target during the run is reported and no longer\n"
+	       "used; its failed I/Os are not counted as errors.\n", prog);
+}
+
+static int
+parse_pattern(const char *s)
+{
+	static const char *names[] = {"read", "write", "randread", "randwrite", "rw", "randrw"};
+	uint32_t i;
+
+	for (i = 0; i < OSP_COUNTOF(names); i++) {
+		if (strcmp(s, names[i]) == 0) {
+			g_opts.pattern = (enum pattern)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static int
+parse_cores(const char *mask, uint32_t *cores, uint32_t max)
+{
+	uint32_t n = 0, bit = 0;
+	const char *p;
+	size_t len;
+
+	if (strncmp(mask, "0x", 2) == 0 || strncmp(mask, "0X", 2) == 0) {
+		mask += 2;
+	}
+	len = strlen(mask);
+	if (len == 0) {
+		return -1;
+	}
+	for (p = mask + len; p > mask; p--) {
+		char c = p[-1];
+		int v, b;
+
+		if (c >= '0' && c <= '9') {
+			v = c - '0';
+		} else if (c >= 'a' && c <= 'f') {
+			v = c - 'a' + 10;
+		} else if (c >= 'A' && c <= 'F') {
+			v = c - 'A' + 10;
+		} else {
+			return -1;
+		}
+		for (b = 0; b < 4; b++, bit++) {
+			if ((v & (1 << b)) && n < max) {
+				cores[n++] = bit;
+			}
+		}
+	}
+	return (int)n;
+}
+
+static const char *
+pattern_name(void)
+{
+	static const char *names[] = {"read", "write", "randread", "randwrite", "rw", "randrw"};
+
+	return names[g_opts.pattern];
+}
+
+static int
+connect_all(char **trid_strs, uint32_t n)
+{
+	struct osp_nvme_ctrlr_opts copts;
+	uint32_t i, total_qpairs;
+
+	for (i = 0; i < n; i++) {
+		struct perf_ctrlr *pc = &g_ctrlrs[i];
+		struct osp_nvme_connect_error err = {};
+
+		if (osp_nvme_transport_id_parse(&pc->trid, trid_strs[i]) != 0) {
+			fprintf(stderr, "Invalid transport ID '%s'\n", trid_strs[i]);
+			return -1;
+		}
+		osp_nvme_ctrlr_opts_init(&copts, sizeof(copts));
+		/* Namespaces are not known yet: room for up to 32 per core. */
+		total_qpairs = g_num_workers * g_opts.qpairs_per_ns * 32;
+		copts.num_io_queues = total_qpairs > 1024 ? 1024 : total_qpairs;
+		copts.header_digest = g_opts.hdgst;
+		copts.data_digest = g_opts.ddgst;
+		if (g_opts.io_queue_size) {
+			copts.io_queue_size = g_opts.io_queue_size;
+		} else if (g_opts.qd / g_opts.qpairs_per_ns + 2 > copts.io_queue_size) {
+			copts.io_queue_size = g_opts.qd / g_opts.qpairs_per_ns + 2;
+		}
+		if (g_opts.hostnqn[0]) {
+			snprintf(copts.hostnqn, sizeof(copts.hostnqn), "%s", g_opts.hostnqn);
+		}
+		pc->ctrlr = osp_nvme_connect_ext(&pc->trid, &copts, sizeof(copts), &err);
+		if (pc->ctrlr == NULL) {
+			fprintf(stderr, "Cannot connect to '%s': %s at step '%s'%s%s\n", trid_strs[i],
+				strerror(-err.rc), err.step ? err.step : "?",
+				err.has_cpl ? ": " : "",
+				err.has_cpl ? osp_nvme_cpl_status_string(&err.cpl) : "");
+			return -1;
+		}
+		g_num_ctrlrs++;
+		osp_nvme_ctrlr_register_ns_change_callback(pc->ctrlr, ns_change_cb, pc);
+	}
+	return 0;
+}
+
+static int
+collect_namespaces(void)
+{
+	uint32_t i, nsid, total = 0;
+
+	for (i = 0; i < g_num_ctrlrs; i++) {
+		total += osp_nvme_ctrlr_get_num_active_ns(g_ctrlrs[i].ctrlr);
+	}
+	g_ns = calloc(total ? total : 1, sizeof(*g_ns));
+	if (g_ns == NULL) {
+		return -1;
+	}
+	for (i = 0; i < g_num_ctrlrs; i++) {
+		struct perf_ctrlr *pc = &g_ctrlrs[i];
+
+		for (nsid = osp_nvme_ctrlr_get_first_active_ns(pc->ctrlr);
+		     nsid != 0 && g_num_ns < total;
+		     nsid = osp_nvme_ctrlr_get_next_active_ns(pc->ctrlr, nsid)) {
+			struct perf_ns *pns = &g_ns[g_num_ns];
+			uint64_t size;
+
+			pns->pc = pc;
+			pns->nsid = nsid;
+			pns->ns = osp_nvme_ctrlr_get_ns(pc->ctrlr, nsid);
+			if (pns->ns == NULL) {
+				continue;
+			}
+			pns->sector_size = osp_nvme_ns_get_sector_size(pns->ns);
+			snprintf(pns->name, sizeof(pns->name), "TCP (addr:%s subnqn:%s) NSID %u",
+				 pc->trid.traddr, pc->trid.subnqn, nsid);
+			if (pns->sector_size == 0 || g_opts.io_size % pns->sector_size != 0) {
+				fprintf(stderr, "Skipping %s: I/O size %u is not a multiple of its sector size %u\n",
+					pns->name, g_opts.io_size, pns->sector_size);
+				continue;
+			}
+			if (osp_nvme_ns_get_md_size(pns->ns) != 0) {
+				fprintf(stderr, "Skipping %s: namespaces with metadata are not supported\n",
+					pns->name);
+				continue;
+			}
+			if (g_opts.io_size > osp_nvme_ns_get_max_io_xfer_size(pns->ns)) {
+				fprintf(stderr, "Skipping %s: I/O size %u is above its max transfer size %u\n",
+					pns->name, g_opts.io_size,
+					osp_nvme_ns_get_max_io_xfer_size(pns->ns));
+				continue;
+			}
+			size = osp_nvme_ns_get_size(pns->ns);
+			if (g_opts.verify && size > VERIFY_REGION) {
+				size = VERIFY_REGION;
+			}
+			pns->lbas_per_io = g_opts.io_size / pns->sector_size;
+			pns->num_io = size / g_opts.io_size;
+			if (pns->num_io == 0) {
+				fprintf(stderr, "Skipping %s: smaller than one I/O\n", pns->name);
+				continue;
+			}
+			g_num_ns++;
+		}
+	}
+	return g_num_ns > 0 ? 0 : -1;
+}
+
+/* ------------------------------------------------------------ report */
+
+struct result {
+	uint64_t ios, lat_total, lat_min, lat_max;
+	double secs;
+	struct histogram hist;
+};
+
+static void
+print_json(const char *device, int core, const struct result *r)
+{
+	double iops = r->secs > 0 ? (double)r->ios / r->secs : 0;
+	double avg = r->ios ? (double)r->lat_total / (double)r->ios / 1000.0 : 0;
+
+	printf("{\"tool\":\"nvme_perf\",\"device\":\"%s\",\"core\":%d,\"pattern\":\"%s\","
+	       "\"io_size\":%u,\"queue_depth\":%u,\"ios\":%" PRIu64 ",\"iops\":%.2f,\"mibps\":%.2f,"
+	       "\"avg_us\":%.2f,\"min_us\":%.2f,\"max_us\":%.2f,\"p50_us\":%.2f,\"p90_us\":%.2f,"
+	       "\"p99_us\":%.2f,\"p99_9_us\":%.2f}\n",
+	       device, core, pattern_name(), g_opts.io_size, g_opts.qd, r->ios, iops,
+	       iops * g_opts.io_size / (1024.0 * 1024.0), avg,
+	       r->ios ? (double)r->lat_min / 1000.0 : 0, (double)r->lat_max / 1000.0,
+	       hist_percentile(&r->hist, r->ios, 50) / 1000.0,
+	       hist_percentile(&r->hist, r->ios, 90) / 1000.0,
+	       hist_percentile(&r->hist, r->ios, 99) / 1000.0,
+	       hist_percentile(&r->hist, r->ios, 99.9) / 1000.0);
+}
+
+static void
+print_line(int width, const char *label, const struct result *r)
+{
+	double iops = r->secs > 0 ? (double)r->ios / r->secs : 0;
+
+	printf("%-*s: %10.2f %10.2f %10.2f %10.2f %10.2f\n", width, label, iops,
+	       iops * g_opts.io_size / (1024.0 * 1024.0),
+	       r->ios ? (double)r->lat_total / (double)r->ios / 1000.0 : 0,
+	       r->ios ? (double)r->lat_min / 1000.0 : 0, (double)r->lat_max / 1000.0);
+}
+
+static void
+print_percentiles(const char *label, const struct result *r)
+{
+	static const double pcts[] = {1, 10, 25, 50, 75, 90, 99, 99.9, 99.99};
+	uint32_t i;
+
+	printf("Summary latency data for %s:\n", label);
+	printf("=================================================================================\n");
+	for (i = 0; i < OSP_COUNTOF(pcts); i++) {
+		printf("%9.5f%% : %12.3fus\n", pcts[i],
+		       hist_percentile(&r->hist, r->ios, pcts[i]) / 1000.0);
+	}
+	printf("\n");
+}
+
+static int
+report(void)
+{
+	struct result total = {.lat_min = UINT64_MAX};
+	char label[512];
+	int width = 69, rc = 0;
+	uint32_t i, j, b;
+	uint64_t errors = 0, miscompares = 0;
+	double max_secs = 0;
+
+	for (i = 0; i < g_num_workers; i++) {
+		for (j = 0; j < g_workers[i].num_nws; j++) {
+			int n = snprintf(label, sizeof(label), "%s from core %2u",
+					 g_workers[i].nws[j].pns->name, g_workers[i].core);
+
+			width = OSP_MAX(width, n);
+		}
+	}
+	printf("========================================================\n");
+	printf("%*s\n", width + 34, "Latency(us)");
+	printf("%-*s: %10s %10s %10s %10s %10s\n", width, "Device Information", "IOPS", "MiB/s",
+	       "Average", "min", "max");
+	for (i = 0; i < g_num_workers; i++) {
+		struct worker *w = &g_workers[i];
+		double secs = (double)w->run_ns / 1e9;
+
+		max_secs = OSP_MAX(max_secs, secs);
+		for (j = 0; j < w->num_nws; j++) {
+			struct ns_worker *nw = &w->nws[j];
+			struct result r = {
+				.ios = nw->io_completed, .lat_total = nw->lat_total_ns,
+				.lat_min = nw->lat_min_ns, .lat_max = nw->lat_max_ns, .secs = secs,
+			};
+
+			r.hist = nw->hist;
+			snprintf(label, sizeof(label), "%s from core %2u", nw->pns->name, w->core);
+			print_line(width, label, &r);
+			total.ios += r.ios;
+			total.lat_total += r.lat_total;
+			total.lat_min = OSP_MIN(total.lat_min, r.lat_min);
+			total.lat_max = OSP_MAX(total.lat_max, r.lat_max);
+			/* Total IOPS is the sum of the per-line rates. */
+			total.secs += secs > 0 ? (double)r.ios / secs : 0;
+			for (b = 0; b < HIST_BUCKETS; b++) {
+				total.hist.b[b] += nw->hist.b[b];
+			}
+			errors += nw->errors;
+			miscompares += nw->miscompares;
+		}
+	}
+	printf("========================================================\n");
+	/* print_line() divides ios by secs: give it the time that yields the summed rate. */
+	total.secs = total.secs > 0 ? (double)total.ios / total.secs : 0;
+	print_line(width, "Total", &total);
+	printf("\n");
+
+	if (g_opts.latency) {
+		for (i = 0; i < g_num_workers; i++) {
+			for (j = 0; j < g_workers[i].num_nws; j++) {
+				struct ns_worker *nw = &g_workers[i].nws[j];
+				struct result r = {.ios = nw->io_completed};
+
+				r.hist = nw->hist;
+				snprintf(label, sizeof(label), "%s from core %u", nw->pns->name,
+					 g_workers[i].core);
+				print_percentiles(label, &r);
+			}
+		}
+	}
+	if (g_opts.json) {
+		for (i = 0; i < g_num_workers; i++) {
+			for (j = 0; j < g_workers[i].num_nws; j++) {
+				struct ns_worker *nw = &g_workers[i].nws[j];
+				struct result r = {
+					.ios = nw->io_completed, .lat_total = nw->lat_total_ns,
+					.lat_min = nw->lat_min_ns, .lat_max = nw->lat_max_ns,
+					.secs = (double)g_workers[i].run_ns / 1e9,
+				};
+
+				r.hist = nw->hist;
+				print_json(nw->pns->name, (int)g_workers[i].core, &r);
+			}
+		}
+		print_json("Total", -1, &total);
+	}
+	if (g_opts.verify) {
+		printf("Verify: seed 0x%016" PRIx64 ", %" PRIu64 " miscompares\n", g_opts.seed,
+		       miscompares);
+	}
+	if (errors || miscompares) {
+		fprintf(stderr, "nvme_perf: %" PRIu64 " I/O errors, %" PRIu64 " miscompares\n", errors,
+			miscompares);
+		rc = 1;
+	}
+	for (i = 0; i < g_num_workers; i++) {
+		if (g_workers[i].rc) {
+			rc = 1;
+		}
+	}
+	return rc;
+}
+
+static void
+on_signal(int sig)
+{
+	g_interrupted = 1;
+}
+
+int
+main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{"io-depth", required_argument, NULL, 'q'},
+		{"io-size", required_argument, NULL, 'o'},
+		{"io-pattern", required_argument, NULL, 'w'},
+		{"rwmixread", required_argument, NULL, 'M'},
+		{"time", required_argument, NULL, 't'},
+		{"core-mask", required_argument, NULL, 'c'},
+		{"transport", required_argument, NULL, 'r'},
+		{"num-qpairs", required_argument, NULL, 'P'},
+		{"latency", no_argument, NULL, 'L'},
+		{"enable-tcp-hdgst", no_argument, NULL, 'H'},
+		{"enable-tcp-ddgst", no_argument, NULL, 'I'},
+		{"verify", no_argument, NULL, 'V'},
+		{"help", no_argument, NULL, 'h'},
+		{"seed", required_argument, NULL, 1000},
+		{"hostnqn", required_argument, NULL, 1001},
+		{"io-queue-size", required_argument, NULL, 1002},
+		{"json", no_argument, NULL, 1003},
+		{"no-prefill", no_argument, NULL, 1004},
+		{NULL, 0, NULL, 0},
+	};
+	char *trids[MAX_TRIDS];
+	uint32_t num_trids = 0, cores[MAX_CORES], i, j;
+	int opt, n, rc;
+	uint64_t v;
+	bool all_done;
+
+	while ((opt = getopt_long(argc, argv, "q:o:w:M:t:c:r:P:LlHIVh", longopts, NULL)) != -1) {
+		switch (opt) {
+		case 'q':
+		case 'o':
+		case 'M':
+		case 't':
+		case 'P':
+		case 1000:
+		case 1002:
+			if (osp_parse_u64(optarg, 0, &v) != 0 || (opt != 1000 && v > UINT32_MAX)) {
+				fprintf(stderr, "Invalid number '%s' for -%c\n", optarg,
+					opt < 256 ? opt : '-');
+				return 1;
+			}
+			if (opt == 'q') {
+				g_opts.qd = (uint32_t)v;
+			} else if (opt == 'o') {
+				g_opts.io_size = (uint32_t)v;
+			} else if (opt == 'M') {
+				g_opts.rwmix_read = (int)OSP_MIN(v, 1000);
+			} else if (opt == 't') {
+				g_opts.seconds = (int)OSP_MIN(v, 100000);
+			} else if (opt == 'P') {
+				g_opts.qpairs_per_ns = (uint32_t)v;
+			} else if (opt == 1000) {
+				g_opts.seed = v;
+				g_opts.seed_set = true;
+			} else {
+				g_opts.io_queue_size = (uint32_t)v;
+			}
+			break;
+		case 'w':
+			if (parse_pattern(optarg) != 0) {
+				fprintf(stderr, "Invalid I/O pattern '%s'\n", optarg);
+				return 1;
+			}
+			break;
+		case 'c':
+			g_opts.core_mask = optarg;
+			break;
+		case 'r':
+			if (num_trids == MAX_TRIDS) {
+				fprintf(stderr, "At most %d -r options\n", MAX_TRIDS);
+				return 1;
+			}
+			trids[num_trids++] = optarg;
+			break;
+		case 'L':
+		case 'l':
+			g_opts.latency = true;
+			break;
+		case 'H':
+			g_opts.hdgst = true;
+			break;
+		case 'I':
+			g_opts.ddgst = true;
+			break;
+		case 'V':
+			g_opts.verify = true;
+			break;
+		case 1001:
+			snprintf(g_opts.hostnqn, sizeof(g_opts.hostnqn), "%s", optarg);
+			break;
+		case 1003:
+			g_opts.json = true;
+			break;
+		case 1004:
+			g_opts.no_prefill = true;
+			break;
+		case 'h':
+			usage(argv[0]);
+			return 0;
+		default:
+			usage(argv[0]);
+			return 1;
+		}
+	}
+	if (g_opts.qd == 0 || g_opts.io_size == 0 || g_opts.seconds == 0 || num_trids == 0) {
+		fprintf(stderr, "-q, -o, -t and -r are required (and not 0)\n");
+		usage(argv[0]);
+		return 1;
+	}
+	if (g_opts.pattern == PAT_RW || g_opts.pattern == PAT_RANDRW) {
+		if (g_opts.rwmix_read < 0) {
+			g_opts.rwmix_read = 50;
+		}
+		if (g_opts.rwmix_read > 100) {
+			fprintf(stderr, "-M must be 0..100\n");
+			return 1;
+		}
+	}
+	if (g_opts.qpairs_per_ns == 0 || g_opts.qpairs_per_ns > 64) {
+		fprintf(stderr, "-P must be 1..64\n");
+		return 1;
+	}
+	if (g_opts.io_size % 512 != 0) {
+		fprintf(stderr, "-o must be a multiple of 512\n");
+		return 1;
+	}
+	n = parse_cores(g_opts.core_mask ? g_opts.core_mask : "0x1", cores, MAX_CORES);
+	if (n <= 0) {
+		fprintf(stderr, "Invalid core mask '%s'\n", g_opts.core_mask);
+		return 1;
+	}
+	g_num_workers = (uint32_t)n;
+	if (!g_opts.seed_set) {
+		g_opts.seed = now_ns() ^ ((uint64_t)getpid() << 32);
+	}
+	signal(SIGINT, on_signal);
+	signal(SIGTERM, on_signal);
+	signal(SIGPIPE, SIG_IGN);
+
+	if (connect_all(trids, num_trids) != 0 || collect_namespaces() != 0) {
+		if (g_num_ns == 0 && g_num_ctrlrs == num_trids) {
+			fprintf(stderr, "No usable namespace found\n");
+		}
+		for (i = 0; i < g_num_ctrlrs; i++) {
+			osp_nvme_detach(g_ctrlrs[i].ctrlr);
+		}
+		return 1;
+	}
+	/* Queue depth is per namespace per core, spread over its qpairs. */
+	g_prefilling = g_opts.verify && !g_opts.no_prefill && g_opts.pattern != PAT_WRITE &&
+		       g_opts.pattern != PAT_RANDWRITE;
+	for (i = 0; i < g_num_workers; i++) {
+		struct worker *w = &g_workers[i];
+
+		w->core = cores[i];
+		w->rand_state = g_opts.seed ^ (0x9E3779B97F4A7C15ull * (i + 1));
+		if (w->rand_state == 0) {
+			w->rand_state = 1;
+		}
+		w->num_nws = g_num_ns;
+		w->nws = calloc(g_num_ns, sizeof(*w->nws));
+		if (w->nws == NULL) {
+			return 1;
+		}
+		for (j = 0; j < g_num_ns; j++) {
+			struct ns_worker *nw = &w->nws[j];
+
+			nw->pns = &g_ns[j];
+			nw->w = w;
+			nw->num_qpairs = g_opts.qpairs_per_ns;
+			nw->num_tasks = g_opts.qd;
+			nw->lat_min_ns = UINT64_MAX;
+			STAILQ_INIT(&nw->retry);
+		}
+	}
+	printf("Initializing NVMe Controllers\n");
+	for (i = 0; i < g_num_ctrlrs; i++) {
+		printf("Attached to NVMe over Fabrics controller at %s:%s: %s\n",
+		       g_ctrlrs[i].trid.traddr, g_ctrlrs[i].trid.trsvcid, g_ctrlrs[i].trid.subnqn);
+	}
+	for (i = 0; i < g_num_ns; i++) {
+		printf("Associating %s with lcore %u%s\n", g_ns[i].name, cores[0],
+		       g_num_workers > 1 ? " (and every other core of the mask)" : "");
+	}
+	printf("Initialization complete. Launching workers.\n");
+	fflush(stdout);
+
+	for (i = 0; i < g_num_workers; i++) {
+		if (pthread_create(&g_workers[i].tid, NULL, worker_main, &g_workers[i]) != 0) {
+			fprintf(stderr, "Cannot start worker thread\n");
+			return 1;
+		}
+	}
+	/* Keep the admin queues polled while workers connect and prefill. */
+	do {
+		all_done = true;
+		for (i = 0; i < g_num_workers; i++) {
+			all_done &= atomic_load(&g_workers[i].ready);
+		}
+		poll_admin();
+		usleep(1000);
+	} while (!all_done);
+	atomic_store(&g_go, true);
+	do {
+		all_done = true;
+		for (i = 0; i < g_num_workers; i++) {
+			all_done &= atomic_load(&g_workers[i].done);
+		}
+		poll_admin();
+		usleep(1000);
+	} while (!all_done);
+	for (i = 0; i < g_num_workers; i++) {
+		pthread_join(g_workers[i].tid, NULL);
+	}
+
+	rc = report();
+	for (i = 0; i < g_num_ctrlrs; i++) {
+		osp_nvme_detach(g_ctrlrs[i].ctrlr);
+	}
+	fflush(stdout);
+	return rc;
+}
