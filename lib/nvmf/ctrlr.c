@@ -127,6 +127,7 @@ struct connect_ctx {
 	uint16_t qid;
 	uint16_t sqsize;
 	uint32_t kato;
+	bool sq_fc_disabled;
 	struct nvmf_ctrlr *ctrlr;
 	uint8_t sct;
 	uint8_t sc;
@@ -163,6 +164,7 @@ connect_finish(void *arg)
 		qp->qpair->ctrlr = qp;
 		qp->qpair->qid = c->qid;
 		qp->qpair->sq_size = (uint32_t)c->sqsize + 1;
+		qp->sq_fc_disabled = c->sq_fc_disabled;
 		req->rsp.cdw0 = ctrlr->cntlid;
 		if (c->qid == 0) {
 			ctrlr->admin = qp;
@@ -369,6 +371,7 @@ ctrlr_connect(struct nvmf_qpair *qp, struct osp_nvmf_request *req)
 	c->qid = cmd->qid;
 	c->sqsize = cmd->sqsize;
 	c->kato = cmd->kato;
+	c->sq_fc_disabled = (cmd->cattr & OSP_NVMF_CONNECT_CATTR_DISABLE_SQ_FLOW_CONTROL) != 0;
 	if (cmd->recfmt != 0) {
 		c->sct = OSP_NVME_SCT_COMMAND_SPECIFIC;
 		c->sc = OSP_NVMF_SC_INCOMPATIBLE_FORMAT;
@@ -380,7 +383,9 @@ ctrlr_connect(struct nvmf_qpair *qp, struct osp_nvmf_request *req)
 		   c->data.subnqn[0] == '\0') {
 		connect_invalid_param(c, true, offsetof(struct osp_nvmf_connect_data, subnqn));
 	} else if (strnlen(c->data.hostnqn, sizeof(c->data.hostnqn)) > OSP_NVMF_NQN_MAX_LEN ||
-		   c->data.hostnqn[0] == '\0') {
+		   c->data.hostnqn[0] == '\0' ||
+		   osp_nvmf_nqn_check(c->data.hostnqn, NULL, 0) != 0) {
+		/* Also keeps bytes that are not an NQN out of logs and RPC output. */
 		connect_invalid_param(c, true, offsetof(struct osp_nvmf_connect_data, hostnqn));
 	} else if (cmd->sqsize == 0 ||
 		   (cmd->qid == 0 && (uint32_t)cmd->sqsize + 1 > o->max_aq_depth) ||
@@ -871,8 +876,10 @@ ctrlr_identify_ctrlr(struct nvmf_ctrlr *ctrlr, struct osp_nvme_ctrlr_data *cd)
 	cd->sqes = 0x66;
 	cd->cqes = 0x44;
 	cd->maxcmd = (uint16_t)o->max_queue_depth;
+	/* Bit 18: a data SGL longer than the transfer is accepted (ctrlr_bdev.c). */
 	cd->sgls = 1 | OSP_NVME_CTRLR_SGLS_ADDRESS_AS_OFFSET |
-		   OSP_NVME_CTRLR_SGLS_TRANSPORT_DATA_BLOCK;
+		   OSP_NVME_CTRLR_SGLS_TRANSPORT_DATA_BLOCK |
+		   OSP_NVME_CTRLR_SGLS_LENGTH_LARGER_THAN_DATA;
 	snprintf(cd->subnqn, sizeof(cd->subnqn), "%s", s->nqn);
 	cd->ioccsz = (uint32_t)(sizeof(struct osp_nvme_cmd) + o->in_capsule_data_size) / 16;
 	cd->iorcsz = sizeof(struct osp_nvme_cpl) / 16;

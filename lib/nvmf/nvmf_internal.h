@@ -159,6 +159,7 @@ struct nvmf_qpair {
 	bool connected;
 	bool disconnecting;
 	bool fini_scheduled;
+	bool sq_fc_disabled;		/* the host's Connect asked for it (CATTR bit 2) */
 	struct osp_nvmf_request *fused_first;
 	TAILQ_ENTRY(nvmf_qpair) link;
 };

@@ -582,7 +582,8 @@ nvmf_request_complete(struct osp_nvmf_request *req)
 	if (qpair->sq_size != 0) {
 		qpair->sq_head = (uint16_t)((qpair->sq_head + 1) % qpair->sq_size);
 	}
-	req->rsp.sqhd = qpair->sq_head;
+	/* FFFFh tells a host that asked for it that SQ flow control is off (NVMe-oF 1.1 §3.3.1). */
+	req->rsp.sqhd = qp != NULL && qp->sq_fc_disabled ? 0xffff : qpair->sq_head;
 	if (qp != NULL && qp->outstanding > 0) {
 		qp->outstanding--;
 		if (qpair->qid != 0) {

@@ -333,7 +333,8 @@ static void
 nvmf_tcp_listener_discover(struct osp_nvmf_transport *t, const struct osp_nvmf_listen_addr *addr,
 			   struct osp_nvmf_discovery_log_page_entry *entry)
 {
-	entry->treq = OSP_NVMF_TREQ_SECURE_CHANNEL_NOT_REQUIRED;
+	/* The core honours a Connect that disables SQ flow control (SQHD FFFFh). */
+	entry->treq = OSP_NVMF_TREQ_SECURE_CHANNEL_NOT_REQUIRED | OSP_NVMF_TREQ_DISABLE_SQ_FLOW_CONTROL;
 	memset(&entry->tsas, 0, sizeof(entry->tsas));
 	entry->tsas.tcp.sectype = OSP_NVMF_TCP_SECTYPE_NONE;
 }

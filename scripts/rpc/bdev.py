@@ -254,3 +254,7 @@ def _nvme(subparsers):
     p = add_command(subparsers, 'bdev_nvme_get_controllers', 'List NVMe controllers, or '
                     'show one', output=JSON)
     p.add_argument('-n', '--name', help='controller name')
+
+    p = add_command(subparsers, 'bdev_nvme_reset_controller', 'Reset an NVMe controller: '
+                    'reconnect its queues and resume I/O', output=JSON)
+    p.add_argument('name', help='controller name')

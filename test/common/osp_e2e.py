@@ -57,7 +57,7 @@ def wait_for(cond, timeout=10.0):
 
 def start_tgt(*args):
     """Start osprey_tgt -m 0x1 on SOCK; return once its JSON config is loaded."""
-    log = open(os.path.join(TMP, "tgt_%d.log" % len(procs)), "w+")
+    log = open(os.path.join(TMP, "tgt_%d.log" % len(procs)), "w+", errors="replace")
     p = subprocess.Popen([TGT, "-r", SOCK, "-m", "0x1", *args], stdout=log,
                          stderr=subprocess.STDOUT)
     p.logfile = log

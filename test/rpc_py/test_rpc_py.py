@@ -124,6 +124,7 @@ DRY_RUN_CASES = [
     ('bdev_nvme_detach_controller Nvme0', {'name': 'Nvme0'}),
     ('bdev_nvme_get_controllers', None),
     ('bdev_nvme_get_controllers -n Nvme0', {'name': 'Nvme0'}),
+    ('bdev_nvme_reset_controller Nvme0', {'name': 'Nvme0'}),
     # nvmf
     ('nvmf_create_transport -t TCP', {'trtype': 'TCP'}),
     ('nvmf_create_transport -t TCP -u 16384 -m 8 -c 8192 -q 128 -o -z',

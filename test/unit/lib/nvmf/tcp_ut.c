@@ -649,7 +649,8 @@ test_opts_and_create(void)
 	CU_ASSERT(t->ops->listen(t, &a) == -EEXIST);
 	memset(&e, 0xff, sizeof(e));
 	t->ops->listener_discover(t, &a, &e);
-	CU_ASSERT(e.treq == OSP_NVMF_TREQ_SECURE_CHANNEL_NOT_REQUIRED);
+	CU_ASSERT(e.treq == (OSP_NVMF_TREQ_SECURE_CHANNEL_NOT_REQUIRED |
+			     OSP_NVMF_TREQ_DISABLE_SQ_FLOW_CONTROL));
 	CU_ASSERT(e.tsas.tcp.sectype == OSP_NVMF_TCP_SECTYPE_NONE);
 	t->ops->stop_listen(t, &a);
 	a.adrfam = OSP_NVMF_ADRFAM_IB;
