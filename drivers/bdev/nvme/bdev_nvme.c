@@ -8,9 +8,9 @@
  * qpair of its own, polled by that channel's poller, so the I/O path takes
  * no lock. Qpairs connect asynchronously (submits return NOMEM meanwhile and
  * the bdev layer retries), and a failed qpair is replaced the same way, so
- * nothing here blocks a reactor for a network round trip, except a
- * controller reset, which lib/nvme only offers blocking: it runs on a
- * short-lived pthread of its own while the admin poller stands aside.
+ * nothing here blocks a reactor for a network round trip; a controller
+ * reset is driven by a poller on the admin thread through lib/nvme's async
+ * reset, while the admin poller stands aside.
  *
  * Namespace events come from lib/nvme on the admin thread with the
  * controller lock held; they are turned into messages so that bdevs are
@@ -18,7 +18,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,6 +36,7 @@
 
 #define ADMINQ_POLL_US 10000
 #define PROBE_POLL_US 1000
+#define RESET_POLL_US 100
 #define QPAIR_RETRY_US 100000
 #define UNMAP_RANGES 16
 
@@ -66,12 +66,11 @@ struct nvme_bdev_ctrlr {
 	TAILQ_HEAD(, nvme_bdev) bdevs;
 	/* Bumped by each successful reset: channels rebuild their qpair. */
 	uint32_t generation;
-	/* Reset: the pthread running it and the RESET bdev_ios waiting for it. */
-	pthread_t reset_tid;
+	/* Reset: the poller driving it and the RESET bdev_ios waiting for it. */
+	struct osp_poller *reset_poller;
 	int reset_rc;
 	TAILQ_HEAD(, nvme_bdev_io) reset_waiters;
 	TAILQ_HEAD(, nvme_reset_rpc_waiter) reset_rpc_waiters;
-	bool reset_thread_started;
 	/* Detach in progress: who to tell when it is done. */
 	void (*detach_cb)(void *cb_arg, int rc);
 	void *detach_cb_arg;
@@ -475,7 +474,7 @@ nvme_reset_complete_io(void *arg)
 
 static void nvme_ctrlr_detach_continue(struct nvme_bdev_ctrlr *nctrlr);
 
-/* On the admin thread, once the reset pthread ended. */
+/* On the admin thread, once the reset finished (or could not start). */
 static void
 nvme_reset_done(void *arg)
 {
@@ -483,10 +482,6 @@ nvme_reset_done(void *arg)
 	struct nvme_bdev_io *nio;
 	struct nvme_reset_rpc_waiter *w;
 
-	if (nctrlr->reset_thread_started) {
-		pthread_join(nctrlr->reset_tid, NULL);
-		nctrlr->reset_thread_started = false;
-	}
 	if (nctrlr->reset_rc == 0) {
 		OSP_NOTICELOG("%s: controller reset done\n", nctrlr->opts.name);
 		nctrlr->state = NCTRLR_ENABLED;
@@ -515,16 +510,20 @@ nvme_reset_done(void *arg)
 	}
 }
 
-static void *
-nvme_reset_thread(void *arg)
+/* Admin thread: advance the reset until lib/nvme says it is over. */
+static int
+nvme_reset_poll(void *arg)
 {
 	struct nvme_bdev_ctrlr *nctrlr = arg;
+	int rc = osp_nvme_ctrlr_reset_poll_async(nctrlr->ctrlr);
 
-	nctrlr->reset_rc = osp_nvme_ctrlr_reset(nctrlr->ctrlr);
-	while (osp_thread_send_msg(nctrlr->thread, nvme_reset_done, nctrlr) != 0) {
-		usleep(1000);
+	if (rc == -EAGAIN) {
+		return OSP_POLLER_BUSY;
 	}
-	return NULL;
+	osp_poller_unregister(&nctrlr->reset_poller);
+	nctrlr->reset_rc = rc;
+	nvme_reset_done(nctrlr);
+	return OSP_POLLER_BUSY;
 }
 
 /* On the admin thread, with a waiter queued: start a reset unless one runs. */
@@ -536,14 +535,22 @@ nvme_reset_begin(struct nvme_bdev_ctrlr *nctrlr)
 	}
 	OSP_NOTICELOG("%s: resetting the controller\n", nctrlr->opts.name);
 	nctrlr->state = NCTRLR_RESETTING;
-	/* The reset polls the admin queue itself: keep our poller off it meanwhile. */
+	/* The reset owns the admin queue: keep our poller off it meanwhile. */
 	osp_poller_pause(nctrlr->adminq_poller);
-	if (pthread_create(&nctrlr->reset_tid, NULL, nvme_reset_thread, nctrlr) != 0) {
-		nctrlr->reset_rc = -ENOMEM;
+	nctrlr->reset_rc = osp_nvme_ctrlr_reset_async(nctrlr->ctrlr);
+	if (nctrlr->reset_rc != 0) {
 		nvme_reset_done(nctrlr);
 		return;
 	}
-	nctrlr->reset_thread_started = true;
+	nctrlr->reset_poller = osp_poller_register_named(nvme_reset_poll, nctrlr, RESET_POLL_US,
+			       "bdev_nvme_reset");
+	if (nctrlr->reset_poller == NULL) {
+		/* lib/nvme's reset is under way; finish it the slow way rather than leak it. */
+		while ((nctrlr->reset_rc = osp_nvme_ctrlr_reset_poll_async(nctrlr->ctrlr)) == -EAGAIN) {
+			usleep(100);
+		}
+		nvme_reset_done(nctrlr);
+	}
 }
 
 int
