@@ -225,6 +225,21 @@ def test_target_killed(p):
     check(TOTAL_RE.search(out) is not None, "it still prints the table of what completed")
 
 
+def test_multicore():
+    print("target on two cores: qpairs spread over both poll groups")
+    p = start_tgt("-m", "0x3")
+    if not setup(p):
+        return
+    r = perf("-q", "16", "-o", "4096", "-w", "randrw", "-M", "50", "-P", "3", "-V", "-t", "2",
+             "-r", TRID)
+    check_run("4 KiB randrw verify, -P 3, target -m 0x3", r, nsids=2)
+    groups = (rpc_json("nvmf_get_stats") or {}).get("poll_groups") or []
+    check(len(groups) == 2 and all(g.get("io_qpairs", 0) > 0 for g in groups),
+          "both poll groups served I/O qpairs (%s)"
+          % [(g.get("name"), g.get("io_qpairs")) for g in groups])
+    check(stop_tgt(p) == 0, "nvmf_tgt -m 0x3 exits 0 on SIGTERM")
+
+
 def body():
     p = start_tgt()
     if not setup(p):
@@ -236,6 +251,7 @@ def body():
     test_sigkill(p)
     test_ns_hotplug(p)
     check(stop_tgt(p) == 0, "nvmf_tgt exits 0 on SIGTERM")
+    test_multicore()
     p2 = start_tgt()
     if setup(p2):
         test_target_killed(p2)
