@@ -85,6 +85,12 @@ void osp_app_fini(void);
 /* True once subsystems are initialized and the JSON config is loaded. */
 bool osp_app_is_initialized(void);
 const char *osp_app_get_name(void);
+/*
+ * Print "<app name>: ready, RPC socket <path>" and then one
+ * "<app name>: serving <subsystem>: <method> <name>" line per object the
+ * loaded configuration creates. For a daemon's start_fn (app thread).
+ */
+void osp_app_print_ready(void);
 
 /* ---- reactors and events ---- */
 
