@@ -34,6 +34,15 @@
 #define NVMF_VERSION OSP_NVME_VERSION(1, 3, 0)
 #define NVMF_CAP_TO 30		/* CAP.TO, 500 ms units: 15 s */
 #define NVMF_KAS 10		/* KAS, 100 ms units */
+
+/* The controller keeps KATO in KAS granularity, rounded up (NVMe Base 2.0 §3.9). */
+static uint32_t
+kato_round(uint32_t kato_ms)
+{
+	const uint64_t g = NVMF_KAS * 100;
+
+	return (uint32_t)OSP_MIN((((uint64_t)kato_ms + g - 1) / g) * g, UINT32_MAX / g * g);
+}
 #define NVMF_ELPE 127
 #define NVMF_OAES_NS_ATTR (1u << 8)
 #define NVMF_OAES_DISCOVERY_LOG (1u << 31)
@@ -275,7 +284,7 @@ ctrlr_create(struct connect_ctx *c, struct osp_nvmf_subsystem *s)
 	ctrlr->cntlid = id;
 	ctrlr->subsys = s;
 	ctrlr->transport = t;
-	ctrlr->kato = c->kato;
+	ctrlr->kato = kato_round(c->kato);
 	memcpy(ctrlr->hostid, c->data.hostid, sizeof(ctrlr->hostid));
 	/* Checked to be NUL terminated; longer than an NQN may be is cut. */
 	memcpy(ctrlr->hostnqn, c->data.hostnqn, sizeof(ctrlr->hostnqn) - 1);
@@ -1221,6 +1230,7 @@ static void
 ctrlr_set_kato(struct nvmf_ctrlr *ctrlr, uint32_t kato)
 {
 	osp_poller_unregister(&ctrlr->ka_poller);
+	kato = kato_round(kato);
 	ctrlr->kato = kato;
 	ctrlr->last_keep_alive = ctrlr_now();
 	if (kato != 0) {

@@ -574,9 +574,9 @@ def test_features():
     r = a.set_features(0x0F, 1500)
     r2 = a.get_features(0x0F)
     gran = kas * 100
-    if r.ok and gran and r2.cdw0 % gran:
-        print("  note: KATO 1500 ms reads back as %d, not a multiple of the KAS granularity "
-              "%d ms" % (r2.cdw0, gran))
+    check(r.ok and r2.ok and gran and r2.cdw0 >= 1500 and r2.cdw0 % gran == 0,
+          "KATO 1500 ms reads back rounded up to the KAS granularity of %d ms (%s)"
+          % (gran, r2.cdw0))
     # KATO 0 turns keep alive off again: the later sections (fuzz) run longer
     # than 30 s without Keep Alive commands on this controller.
     r = a.set_features(0x0F, 0)

@@ -755,6 +755,13 @@ test_features(void)
 	CU_ASSERT_EQUAL(fr->req.rsp.cdw0, 2u | (2u << 16));
 	fr = admin_cmd(a, 1, OSP_NVME_OPC_GET_FEATURES, 0, OSP_NVME_FEAT_KEEP_ALIVE_TIMER, 0);
 	CU_ASSERT_EQUAL(fr->req.rsp.cdw0, 10000);
+	/* KATO is kept in KAS (1 s) granularity, rounded up. */
+	fr = admin_cmd(a, 1, OSP_NVME_OPC_SET_FEATURES, 0, OSP_NVME_FEAT_KEEP_ALIVE_TIMER, 1500);
+	CU_ASSERT_EQUAL(status(fr), OK);
+	fr = admin_cmd(a, 1, OSP_NVME_OPC_GET_FEATURES, 0, OSP_NVME_FEAT_KEEP_ALIVE_TIMER, 0);
+	CU_ASSERT_EQUAL(fr->req.rsp.cdw0, 2000);
+	fr = admin_cmd(a, 1, OSP_NVME_OPC_SET_FEATURES, 0, OSP_NVME_FEAT_KEEP_ALIVE_TIMER, 10000);
+	CU_ASSERT_EQUAL(status(fr), OK);
 	fr = admin_cmd(a, 1, OSP_NVME_OPC_SET_FEATURES, 0, OSP_NVME_FEAT_ARBITRATION, 0x3);
 	CU_ASSERT_EQUAL(status(fr), OK);
 	fr = admin_cmd(a, 1, OSP_NVME_OPC_GET_FEATURES, 0, OSP_NVME_FEAT_ARBITRATION, 0);
