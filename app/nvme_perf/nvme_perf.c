@@ -118,6 +118,7 @@ static struct {
 	uint32_t qpairs_per_ns;
 	bool latency;
 	bool hdgst;
+	bool no_sq_fc;
 	bool ddgst;
 	bool verify;
 	bool json;
@@ -786,6 +787,8 @@ usage(const char *prog)
 	       "      --hostnqn <nqn>       host NQN\n"
 	       "      --io-queue-size <n>   entries per I/O queue\n"
 	       "      --json                also print one JSON line per result\n"
+	       "      --disable-sq-fc       ask I/O queues to disable SQ flow control (lets an\n"
+	       "                            NVMe/TCP target end reads with C2HData SUCCESS)\n"
 	       "Exit status: 0 when every I/O succeeded and verified, 1 otherwise.\n"
 	       "A namespace removed on the target during the run is reported and no longer\n"
 	       "used; its failed I/Os are not counted as errors.\n", prog);
@@ -870,6 +873,7 @@ connect_all(char **trid_strs, uint32_t n)
 		copts.num_io_queues = total_qpairs > 1024 ? 1024 : total_qpairs;
 		copts.header_digest = g_opts.hdgst;
 		copts.data_digest = g_opts.ddgst;
+		copts.disable_sq_flow_control = g_opts.no_sq_fc;
 		if (g_opts.io_queue_size) {
 			copts.io_queue_size = g_opts.io_queue_size;
 		} else if (g_opts.qd / g_opts.qpairs_per_ns + 2 > copts.io_queue_size) {
@@ -1137,6 +1141,7 @@ main(int argc, char **argv)
 		{"io-queue-size", required_argument, NULL, 1002},
 		{"json", no_argument, NULL, 1003},
 		{"no-prefill", no_argument, NULL, 1004},
+		{"disable-sq-fc", no_argument, NULL, 1005},
 		{NULL, 0, NULL, 0},
 	};
 	char *trids[MAX_TRIDS];
@@ -1204,6 +1209,9 @@ main(int argc, char **argv)
 			break;
 		case 'V':
 			g_opts.verify = true;
+			break;
+		case 1005:
+			g_opts.no_sq_fc = true;
 			break;
 		case 1001:
 			snprintf(g_opts.hostnqn, sizeof(g_opts.hostnqn), "%s", optarg);

@@ -172,6 +172,15 @@ struct osp_nvme_ctrlr_opts {
 	 * per command at a time); must be at least 1.
 	 */
 	uint32_t maxr2t;
+	/*
+	 * Ask, in each I/O queue's Connect, that SQ flow control be disabled
+	 * (NVMe-oF 1.1, CATTR bit 2; default false). The library never relies
+	 * on SQHD (it keeps at most io_queue_size - 1 commands outstanding), and
+	 * an NVMe/TCP controller may then end a read with a C2HData PDU that
+	 * carries the SUCCESS flag instead of a separate CapsuleResp. A
+	 * controller that does not support it refuses the Connect.
+	 */
+	bool disable_sq_flow_control;
 };
 
 /*

@@ -269,6 +269,8 @@ qpair_send_connect(struct nvme_qpair *qpair)
 	c.sqsize = (uint16_t)(qpair->qsize - 1);
 	if (qpair->id == 0) {
 		c.kato = ctrlr->opts.keep_alive_timeout_ms;
+	} else if (ctrlr->opts.disable_sq_flow_control) {
+		c.cattr |= OSP_NVMF_CONNECT_CATTR_DISABLE_SQ_FLOW_CONTROL;
 	}
 	memset(d, 0, sizeof(*d));
 	memcpy(d->hostid, ctrlr->opts.hostid, sizeof(d->hostid));

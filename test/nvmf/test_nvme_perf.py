@@ -102,6 +102,8 @@ def test_verify(p):
                                                   "-H", "-I", "-P", "2"]),
         ("128 KiB rw verify, -P 2", ["-q", "4", "-o", "131072", "-w", "rw", "-P", "2"]),
         ("4 KiB write verify, data digest", ["-q", "32", "-o", "4096", "-w", "write", "-I"]),
+        ("4 KiB randrw verify, SQ flow control disabled (reads end with C2HData SUCCESS)",
+         ["-q", "32", "-o", "4096", "-w", "randrw", "--disable-sq-fc"]),
     ]
     for what, args in runs:
         check_run(what, perf(*args, "-V", "-t", "2", "-r", TRID), nsids=2)
