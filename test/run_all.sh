@@ -44,17 +44,19 @@ ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	run_units build/san unit-san CONFIG_ASAN=y CONFIG_UBSAN=y
 
-echo "== osprey_tgt under ASan+UBSan: framework end-to-end"
+echo "== daemons under ASan+UBSan: framework end-to-end, NVMe/TCP protocol and bad input"
 if make -s -j"$JOBS" BUILD=build/san CONFIG_ASAN=y CONFIG_UBSAN=y apps >/tmp/osp_build_san_apps.log 2>&1; then
-	log=$(mktemp)
-	if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 OSPREY_BIN_DIR=build/san/bin \
-		timeout 600 python3 test/app/framework_e2e.py >"$log" 2>&1; then
-		record "san test/app/framework_e2e.py" 0
-	else
-		record "san test/app/framework_e2e.py" 1
-		tail -60 "$log" | sed 's/^/    | /'
-	fi
-	rm -f "$log"
+	for t in test/app/framework_e2e.py test/nvmf/test_nvmf_tcp_proto.py; do
+		log=$(mktemp)
+		if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 OSPREY_BIN_DIR=build/san/bin \
+			timeout 600 python3 "$t" >"$log" 2>&1; then
+			record "san $t" 0
+		else
+			record "san $t" 1
+			tail -60 "$log" | sed 's/^/    | /'
+		fi
+		rm -f "$log"
+	done
 else
 	cat /tmp/osp_build_san_apps.log
 	record "build san apps" 1
