@@ -83,6 +83,12 @@ struct osp_sock_opts {
 	 * socket is then usable once osp_sock_is_connected() says so.
 	 */
 	uint32_t connect_timeout_ms;
+	/*
+	 * SO_PRIORITY of the socket's packets (Linux: 0-6 without
+	 * CAP_NET_ADMIN; default 0 = leave the kernel's default). Accepted
+	 * sockets take their listener's.
+	 */
+	int priority;
 };
 
 /* Fill opts with the defaults; opts_size is the caller's sizeof(*opts). */

@@ -285,6 +285,7 @@ nvmf_tcp_listen(struct osp_nvmf_transport *t, const struct osp_nvmf_listen_addr 
 {
 	struct nvmf_tcp_transport *tt = tcp_transport(t);
 	struct nvmf_tcp_listener *l;
+	struct osp_sock_opts sopts;
 	int port;
 
 	if (addr->adrfam != OSP_NVMF_ADRFAM_IPV4 && addr->adrfam != OSP_NVMF_ADRFAM_IPV6) {
@@ -304,7 +305,10 @@ nvmf_tcp_listen(struct osp_nvmf_transport *t, const struct osp_nvmf_listen_addr 
 		return -ENOMEM;
 	}
 	l->addr = *addr;
-	l->sock = osp_sock_listen(addr->traddr, port, NULL, NULL);
+	osp_sock_get_default_opts(&sopts, sizeof(sopts));
+	/* Accepted connections inherit it: every PDU of this listener's queues. */
+	sopts.priority = (int)tt->sock_priority;
+	l->sock = osp_sock_listen(addr->traddr, port, NULL, &sopts);
 	if (l->sock == NULL) {
 		int rc = errno != 0 ? -errno : -EINVAL;
 

@@ -129,6 +129,9 @@ posix_sock_setup(struct posix_sock *ps, bool server)
 		posix_setsockopt_int(ps->fd, SOL_SOCKET, SO_SNDBUF, (int)o->send_buf_size);
 	}
 	posix_setsockopt_int(ps->fd, IPPROTO_TCP, TCP_NODELAY, 1);
+	if (ps->base.opts.priority != 0) {
+		posix_setsockopt_int(ps->fd, SOL_SOCKET, SO_PRIORITY, ps->base.opts.priority);
+	}
 	if (o->enable_quickack) {
 		posix_setsockopt_int(ps->fd, IPPROTO_TCP, TCP_QUICKACK, 1);
 	}

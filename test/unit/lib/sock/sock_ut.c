@@ -45,13 +45,13 @@ struct pair {
 };
 
 static int
-pair_open(struct pair *p, const char *ip)
+pair_open_opts(struct pair *p, const char *ip, const struct osp_sock_opts *opts)
 {
 	char addr[OSP_SOCK_ADDR_STRLEN];
 	int i;
 
 	memset(p, 0, sizeof(*p));
-	p->listen = osp_sock_listen(ip, 0, NULL, NULL);
+	p->listen = osp_sock_listen(ip, 0, NULL, opts);
 	if (p->listen == NULL) {
 		return -errno;
 	}
@@ -72,6 +72,12 @@ pair_open(struct pair *p, const char *ip)
 	}
 	CU_ASSERT_PTR_NOT_NULL_FATAL(p->server);
 	return 0;
+}
+
+static int
+pair_open(struct pair *p, const char *ip)
+{
+	return pair_open_opts(p, ip, NULL);
 }
 
 static void
@@ -148,6 +154,27 @@ wreq_init(struct wreq *w, int idx, int *order, int *count)
 }
 
 /* ---- tests ---- */
+
+/* SO_PRIORITY from the options, inherited by accepted sockets; 0 leaves the default. */
+static void
+test_priority(void)
+{
+	struct osp_sock_opts opts;
+	struct pair p;
+	int v = -1;
+	socklen_t len = sizeof(v);
+
+	osp_sock_get_default_opts(&opts, sizeof(opts));
+	CU_ASSERT_EQUAL(opts.priority, 0);
+	opts.priority = 3;
+	CU_ASSERT_EQUAL_FATAL(pair_open_opts(&p, "127.0.0.1", &opts), 0);
+	CU_ASSERT_EQUAL(getsockopt(__posix(p.server)->fd, SOL_SOCKET, SO_PRIORITY, &v, &len), 0);
+	CU_ASSERT_EQUAL(v, 3);
+	v = -1;
+	CU_ASSERT_EQUAL(getsockopt(__posix(p.client)->fd, SOL_SOCKET, SO_PRIORITY, &v, &len), 0);
+	CU_ASSERT_EQUAL(v, 0);
+	pair_close(&p);
+}
 
 static void
 test_bad_addresses(void)
@@ -933,6 +960,7 @@ main(void)
 	}
 	suite = CU_add_suite("sock", NULL, NULL);
 	CU_ADD_TEST(suite, test_bad_addresses);
+	CU_ADD_TEST(suite, test_priority);
 	CU_ADD_TEST(suite, test_connect_refused);
 	CU_ADD_TEST(suite, test_listen_connect_data);
 	CU_ADD_TEST(suite, test_ipv6);
