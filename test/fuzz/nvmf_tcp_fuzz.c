@@ -200,6 +200,13 @@ struct osp_sock_group {
 
 static struct fsock *g_conn;
 
+void
+osp_sock_get_default_opts(struct osp_sock_opts *opts, size_t opts_size)
+{
+	memset(opts, 0, opts_size);
+	opts->opts_size = opts_size;
+}
+
 struct osp_sock *
 osp_sock_listen(const char *ip, int port, const char *impl_name, const struct osp_sock_opts *opts)
 {
