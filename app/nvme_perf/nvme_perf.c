@@ -119,6 +119,7 @@ static struct {
 	bool latency;
 	bool hdgst;
 	bool no_sq_fc;
+	uint32_t kato_ms;	/* 0: the library's default */
 	bool ddgst;
 	bool verify;
 	bool json;
@@ -787,6 +788,8 @@ usage(const char *prog)
 	       "      --hostnqn <nqn>       host NQN\n"
 	       "      --io-queue-size <n>   entries per I/O queue\n"
 	       "      --json                also print one JSON line per result\n"
+	       "      --keep-alive-ms <ms>  keep alive timeout (default 10000): a target that\n"
+	       "                            does not answer Keep Alive within it fails the run\n"
 	       "      --disable-sq-fc       ask I/O queues to disable SQ flow control (lets an\n"
 	       "                            NVMe/TCP target end reads with C2HData SUCCESS)\n"
 	       "Exit status: 0 when every I/O succeeded and verified, 1 otherwise.\n"
@@ -874,6 +877,9 @@ connect_all(char **trid_strs, uint32_t n)
 		copts.header_digest = g_opts.hdgst;
 		copts.data_digest = g_opts.ddgst;
 		copts.disable_sq_flow_control = g_opts.no_sq_fc;
+		if (g_opts.kato_ms != 0) {
+			copts.keep_alive_timeout_ms = g_opts.kato_ms;
+		}
 		if (g_opts.io_queue_size) {
 			copts.io_queue_size = g_opts.io_queue_size;
 		} else if (g_opts.qd / g_opts.qpairs_per_ns + 2 > copts.io_queue_size) {
@@ -1142,6 +1148,7 @@ main(int argc, char **argv)
 		{"json", no_argument, NULL, 1003},
 		{"no-prefill", no_argument, NULL, 1004},
 		{"disable-sq-fc", no_argument, NULL, 1005},
+		{"keep-alive-ms", required_argument, NULL, 1006},
 		{NULL, 0, NULL, 0},
 	};
 	char *trids[MAX_TRIDS];
@@ -1212,6 +1219,13 @@ main(int argc, char **argv)
 			break;
 		case 1005:
 			g_opts.no_sq_fc = true;
+			break;
+		case 1006:
+			if (osp_parse_u64(optarg, 0, &v) != 0 || v == 0 || v > 3600000) {
+				fprintf(stderr, "--keep-alive-ms: a number of ms from 1 to 3600000\n");
+				return 1;
+			}
+			g_opts.kato_ms = (uint32_t)v;
 			break;
 		case 1001:
 			snprintf(g_opts.hostnqn, sizeof(g_opts.hostnqn), "%s", optarg);

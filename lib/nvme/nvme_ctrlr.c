@@ -907,16 +907,36 @@ keep_alive_cb(void *arg, const struct osp_nvme_cpl *cpl)
 	}
 }
 
+/*
+ * Send Keep Alive every KATO/2. A Keep Alive the controller has not answered
+ * within KATO means the association is dead (a hung or unreachable target
+ * whose TCP connection stays up): fail the controller so that I/O qpairs
+ * abort their commands instead of waiting forever. Returns -ENXIO then.
+ */
 static int
 keep_alive(struct osp_nvme_ctrlr *ctrlr)
 {
 	struct osp_nvme_cmd cmd;
 	uint64_t now;
 
-	if (ctrlr->opts.keep_alive_timeout_ms == 0 || ctrlr->keep_alive_outstanding) {
+	if (ctrlr->opts.keep_alive_timeout_ms == 0) {
 		return 0;
 	}
 	now = nvme_now_us();
+	if (ctrlr->keep_alive_outstanding) {
+		if (now - ctrlr->keep_alive_sent_us <=
+		    (uint64_t)ctrlr->opts.keep_alive_timeout_ms * 1000) {
+			return 0;
+		}
+		OSP_ERRLOG("controller %s: no answer to Keep Alive within %u ms: failing it\n",
+			   ctrlr->trid.subnqn, ctrlr->opts.keep_alive_timeout_ms);
+		nvme_set_connect_error(&ctrlr->err, -ETIMEDOUT, "keep alive", NULL);
+		ctrlr->state = NVME_CTRLR_STATE_FAILED;
+		/* I/O qpairs of this association notice it on their next poll. */
+		__atomic_add_fetch(&ctrlr->reset_gen, 1, __ATOMIC_RELEASE);
+		nvme_qpair_disconnect(ctrlr->adminq, NVME_QPAIR_FAILED);
+		return -ENXIO;
+	}
 	if (now < ctrlr->next_keep_alive_us) {
 		return 0;
 	}
@@ -925,6 +945,7 @@ keep_alive(struct osp_nvme_ctrlr *ctrlr)
 	if (nvme_qpair_submit(ctrlr->adminq, &cmd, NULL, 0, NULL, 0, keep_alive_cb, ctrlr,
 			      false) == 0) {
 		ctrlr->keep_alive_outstanding = true;
+		ctrlr->keep_alive_sent_us = now;
 		ctrlr->next_keep_alive_us = now + (uint64_t)ctrlr->opts.keep_alive_timeout_ms * 500;
 		return 1;
 	}
@@ -968,8 +989,9 @@ osp_nvme_ctrlr_process_admin_completions(struct osp_nvme_ctrlr *ctrlr)
 		nvme_ctrlr_unlock(ctrlr);
 		return -ENXIO;
 	}
-	if (ctrlr->state == NVME_CTRLR_STATE_READY) {
-		keep_alive(ctrlr);
+	if (ctrlr->state == NVME_CTRLR_STATE_READY && keep_alive(ctrlr) < 0) {
+		nvme_ctrlr_unlock(ctrlr);
+		return -ENXIO;
 	}
 	nvme_ctrlr_unlock(ctrlr);
 	return n < 0 ? 0 : n;

@@ -274,6 +274,7 @@ struct osp_nvme_ctrlr {
 	uint32_t aers_outstanding;
 	bool rescan_pending;
 	uint64_t next_keep_alive_us;
+	uint64_t keep_alive_sent_us;	/* when the outstanding Keep Alive went out */
 	bool keep_alive_outstanding;
 	struct osp_nvme_ns_list changed_ns_log;
 };

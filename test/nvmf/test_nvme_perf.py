@@ -227,6 +227,32 @@ def test_target_killed(p):
     check(TOTAL_RE.search(out) is not None, "it still prints the table of what completed")
 
 
+def test_target_hung(p):
+    print("target hung (SIGSTOP) mid-run: keep alive times out")
+    cmd = [PERF, "-c", CORES, "-q", "16", "-o", "4096", "-w", "randrw", "-V", "-t", "30",
+           "--keep-alive-ms", "2000", "-r", TRID]
+    k = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    time.sleep(2.5)
+    os.kill(p.pid, signal.SIGSTOP)
+    t0 = time.time()
+    try:
+        out, err = k.communicate(timeout=min(20, time_left()))
+    except subprocess.TimeoutExpired:
+        k.kill()
+        out, err = k.communicate()
+    finally:
+        os.kill(p.pid, signal.SIGCONT)
+    took = time.time() - t0
+    check(k.returncode == 1 and 2.0 <= took < 8,
+          "nvme_perf fails the run after KATO 2 s without a Keep Alive answer, not before and "
+          "not hanging (rc %s, %.1f s)" % (k.returncode, took))
+    check("Keep Alive" in err or "keep alive" in err,
+          "it says why (%s)" % err.strip().splitlines()[-3:])
+    check(TOTAL_RE.search(out) is not None, "it still prints the table of what completed")
+    r = perf("-q", "8", "-o", "4096", "-w", "randrw", "-V", "-t", "1", "-r", TRID)
+    check_run("the target, resumed, serves the next run", r, nsids=2)
+
+
 def test_multicore():
     print("target on two cores: qpairs spread over both poll groups")
     p = start_tgt("-m", "0x3")
@@ -256,6 +282,7 @@ def body():
     test_multicore()
     p2 = start_tgt()
     if setup(p2):
+        test_target_hung(p2)
         test_target_killed(p2)
 
 

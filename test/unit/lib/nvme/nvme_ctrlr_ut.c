@@ -47,6 +47,7 @@ struct fake_ctrlr {
 	/* counters */
 	int connects;
 	int keep_alives;
+	bool hold_keep_alive;	/* leave Keep Alive unanswered (a hung target) */
 	int aers_held;
 	int log_reads;
 	int changed_ns_reads;
@@ -275,7 +276,7 @@ fake_handle(struct fake_qpair *fq, struct nvme_request *req, struct osp_nvme_cpl
 		return false;
 	case OSP_NVME_OPC_KEEP_ALIVE:
 		g_fc.keep_alives++;
-		return true;
+		return !g_fc.hold_keep_alive;
 	case OSP_NVME_OPC_GET_LOG_PAGE: {
 		uint8_t lid = cmd->cdw10 & 0xff;
 		uint32_t numd = ((cmd->cdw10 >> 16) | (cmd->cdw11 << 16)) + 1;
@@ -885,6 +886,50 @@ test_io_qpair_and_cid_exhaustion(void)
 	CU_ASSERT(g_fake_qpairs == 0);
 }
 
+/* A controller that stops answering Keep Alive is failed after KATO; its I/O is aborted. */
+static void
+test_keep_alive_timeout(void)
+{
+	struct osp_nvme_ctrlr *ctrlr;
+	struct osp_nvme_qpair *qp;
+	struct osp_nvme_ns *ns;
+	static uint8_t buf[4096];
+	uint64_t start, end;
+	int32_t rc = 0;
+
+	fc_reset();
+	ctrlr = connect_fake(NQN1, NULL);	/* KATO 100 ms */
+	CU_ASSERT_FATAL(ctrlr != NULL);
+	ns = osp_nvme_ctrlr_get_ns(ctrlr, 1);
+	qp = osp_nvme_ctrlr_alloc_io_qpair(ctrlr, NULL, 0);
+	CU_ASSERT_FATAL(qp != NULL);
+	g_io_done = 0;
+	CU_ASSERT(osp_nvme_ns_cmd_read(ns, qp, buf, 0, 1, io_cb, NULL, 0) == 0);
+
+	g_fc.hold_keep_alive = true;
+	start = nvme_now_us();
+	end = start + 2000000;
+	while (nvme_now_us() < end &&
+	       (rc = osp_nvme_ctrlr_process_admin_completions(ctrlr)) >= 0) {
+		usleep(1000);
+	}
+	CU_ASSERT(rc == -ENXIO);
+	/* Not before KATO has passed without an answer. */
+	CU_ASSERT(nvme_now_us() - start >= 100000);
+	CU_ASSERT(g_fc.keep_alives >= 1);
+	CU_ASSERT(osp_nvme_ctrlr_is_failed(ctrlr));
+	CU_ASSERT(osp_nvme_ctrlr_process_admin_completions(ctrlr) == -ENXIO);
+	/* The I/O qpair notices on its next poll: the read completes, aborted. */
+	CU_ASSERT(osp_nvme_qpair_process_completions(qp, 0) == -ENXIO);
+	CU_ASSERT(g_io_done == 1);
+	CU_ASSERT(g_io_cpl.status.sct == OSP_NVME_SCT_GENERIC &&
+		  g_io_cpl.status.sc == OSP_NVME_SC_ABORTED_SQ_DELETION);
+	CU_ASSERT(osp_nvme_ns_cmd_read(ns, qp, buf, 0, 1, io_cb, NULL, 0) != 0);
+	osp_nvme_ctrlr_free_io_qpair(qp);
+	osp_nvme_detach(ctrlr);
+	CU_ASSERT(g_fake_qpairs == 0);
+}
+
 static void
 test_io_qpair_async(void)
 {
@@ -984,6 +1029,7 @@ main(void)
 	}
 	suite = CU_add_suite("nvme_ctrlr", NULL, NULL);
 	CU_ADD_TEST(suite, test_init_ok);
+	CU_ADD_TEST(suite, test_keep_alive_timeout);
 	CU_ADD_TEST(suite, test_init_failures);
 	CU_ADD_TEST(suite, test_async_connect);
 	CU_ADD_TEST(suite, test_aer_rescan);
