@@ -128,14 +128,15 @@ def rpc_json(*args):
     return json.loads(r.stdout) if r.stdout.strip() else None
 
 
-def raw_call(method, params=None):
-    """One JSON-RPC request on a fresh connection; returns the response object."""
+def raw_call(method, params=None, sock=None, timeout=20):
+    """One JSON-RPC request on a fresh connection to sock (default: the
+    daemon's SOCK); returns the response object."""
     req = {"jsonrpc": "2.0", "method": method, "id": 1}
     if params is not None:
         req["params"] = params
     s = socket.socket(socket.AF_UNIX)
-    s.settimeout(min(20, time_left()))
-    s.connect(SOCK)
+    s.settimeout(min(timeout, time_left()))
+    s.connect(sock or SOCK)
     s.sendall(json.dumps(req).encode())
     buf = b""
     dec = json.JSONDecoder()

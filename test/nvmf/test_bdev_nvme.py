@@ -20,7 +20,6 @@ Environment: OSPREY_BIN_DIR (default build/bin) picks the binaries to test.
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -76,28 +75,7 @@ class App:
 
     def raw(self, method, params=None):
         """One JSON-RPC call (methods rpc.py has no command for)."""
-        req = {"jsonrpc": "2.0", "method": method, "id": 1}
-        if params is not None:
-            req["params"] = params
-        s = socket.socket(socket.AF_UNIX)
-        s.settimeout(min(30, time_left()))
-        s.connect(self.sock)
-        s.sendall(json.dumps(req).encode())
-        buf = b""
-        dec = json.JSONDecoder()
-        try:
-            while True:
-                chunk = s.recv(65536)
-                if not chunk:
-                    break
-                buf += chunk
-                try:
-                    return dec.raw_decode(buf.decode().lstrip())[0]
-                except ValueError:
-                    continue
-        finally:
-            s.close()
-        return {}
+        return osp_e2e.raw_call(method, params, sock=self.sock, timeout=30)
 
     def state(self, name="Nvme0"):
         c = self.rpc_json("bdev_nvme_get_controllers", "-n", name) or [{}]
