@@ -277,8 +277,11 @@ struct osp_bdev_io_stat {
 
 typedef void (*osp_bdev_get_device_stat_cb)(struct osp_bdev *bdev,
 		struct osp_bdev_io_stat *stat, void *cb_arg, int rc);
-/* Sum of every channel's stats plus those of closed channels; cb on this thread. */
-void osp_bdev_get_device_stat(struct osp_bdev *bdev, struct osp_bdev_io_stat *stat,
+/*
+ * Sum of every channel's stats plus those of closed channels; cb on this
+ * thread, later. Returns 0, or -EINVAL / -ENOMEM at once (cb not called).
+ */
+int osp_bdev_get_device_stat(struct osp_bdev *bdev, struct osp_bdev_io_stat *stat,
 			      osp_bdev_get_device_stat_cb cb, void *cb_arg);
 /* Stats of one channel (this thread). */
 void osp_bdev_get_io_stat(struct osp_bdev *bdev, struct osp_io_channel *ch,
@@ -294,15 +297,17 @@ enum osp_bdev_qos_rate_limit_type {
 
 /*
  * limits[type]: IOPS or bytes per second; 0 = no limit, UINT64_MAX = leave
- * as is. cb(cb_arg, status) on the calling thread (-EAGAIN while another
- * change is in progress). The limits hold for the bdev as a whole: while any
+ * as is. Returns 0 when the change was accepted, then cb(cb_arg, status) on
+ * the calling thread, later; or at once, without cb: -EINVAL (no bdev or
+ * limits, no current thread), -ENOMEM, -EAGAIN (another change is in
+ * progress), -ENODEV (the bdev is being removed). The limits hold for the bdev as a whole: while any
  * is set, I/O of every thread goes through the calling thread (the QoS
  * thread), which starts it as the 1 ms time slices give credit (reads,
  * writes, compares, unmaps and write zeroes count; flush, reset and
  * passthru do not).
  */
-void osp_bdev_set_qos_rate_limits(struct osp_bdev *bdev, const uint64_t *limits,
-				  void (*cb)(void *cb_arg, int status), void *cb_arg);
+int osp_bdev_set_qos_rate_limits(struct osp_bdev *bdev, const uint64_t *limits,
+				 void (*cb)(void *cb_arg, int status), void *cb_arg);
 void osp_bdev_get_qos_rate_limits(struct osp_bdev *bdev, uint64_t *limits);
 
 /* ---- examine ---- */

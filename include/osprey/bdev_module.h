@@ -155,12 +155,20 @@ int osp_bdev_register(struct osp_bdev *bdev);
  * Hot-remove bdev: its name is free at once, descriptors get
  * OSP_BDEV_EVENT_REMOVE, new I/O fails with -ENODEV, outstanding I/O
  * completes; when the last descriptor closes and every channel is released
- * the module's destruct runs on the calling thread, then cb_fn(cb_arg, rc)
- * (-EBUSY at once if already being removed). After destruct returned 0 the
- * layer no longer touches bdev, so the module may free it there.
+ * the module's destruct runs on the calling thread, then cb_fn(cb_arg, rc).
+ * After destruct returned 0 the layer no longer touches bdev, so the module
+ * may free it there. Must be called on an osp_thread.
+ *
+ * Returns 0 when the removal was accepted (cb_fn then runs exactly once,
+ * later), or an error found at once, in which case cb_fn is never called:
+ * -EINVAL (not a registered bdev, or no current thread), -EBUSY (already
+ * being removed).
  */
-void osp_bdev_unregister(struct osp_bdev *bdev, osp_bdev_unregister_cb cb_fn, void *cb_arg);
-/* As above by name; -ENODEV if no such bdev, -ENODEV if it belongs to another module. */
+int osp_bdev_unregister(struct osp_bdev *bdev, osp_bdev_unregister_cb cb_fn, void *cb_arg);
+/*
+ * As above by name; -ENODEV if no such bdev or it belongs to another module,
+ * else what osp_bdev_unregister() returns.
+ */
 int osp_bdev_unregister_by_name(const char *bdev_name, struct osp_bdev_module *module,
 				osp_bdev_unregister_cb cb_fn, void *cb_arg);
 /*

@@ -101,7 +101,11 @@ struct osp_event;
 struct osp_event *osp_event_allocate(uint32_t lcore, osp_event_fn fn, void *arg1, void *arg2);
 /* Send it (any OS thread). */
 void osp_event_call(struct osp_event *event);
-/* Run fn on every reactor in turn, then cpl on the calling reactor. */
+/*
+ * Run fn on every reactor in turn, then cpl on the calling reactor. Cannot
+ * fail: running out of memory or events here aborts (cpl is a continuation
+ * that must not be lost).
+ */
 void osp_for_each_reactor(osp_event_fn fn, void *arg1, void *arg2, osp_event_fn cpl);
 /* Whether reactors may sleep when idle (default yes, --polling disables). */
 void osp_reactor_set_interrupt_mode(bool enabled);

@@ -176,9 +176,19 @@ uint64_t osp_thread_get_last_tsc(struct osp_thread *thread);
 /*
  * Send fn(ctx) to run on thread. May be called from any OS thread (not from
  * a signal handler). Messages from one sender run in the order sent.
- * Returns 0, -ENOMEM when the message pool is exhausted or thread's ring is
- * full, -EIO if thread exited. Never blocks, takes no lock, allocates
- * nothing (messages come from a per-thread free list over a global pool).
+ * Never blocks, takes no lock, allocates nothing (messages come from a
+ * per-thread free list over a global pool).
+ *
+ * Sending to a live thread cannot fail: the message pool is sized at start-up
+ * (osp_thread_lib_init_ext()'s msg_mempool_size) and every thread's ring
+ * holds 65536 pending messages. A send that finds the pool empty or the ring
+ * full means that sizing is broken; it aborts the process with both thread
+ * names instead of dropping a continuation nobody could retry. Callers
+ * therefore need not check for -ENOMEM.
+ *
+ * Returns 0, or -EIO if thread has already exited. Sending to an exited
+ * thread is the caller's bug (threads are torn down after their users); it is
+ * logged as an error with both thread names.
  */
 int osp_thread_send_msg(const struct osp_thread *thread, osp_msg_fn fn, void *ctx);
 /*
@@ -189,7 +199,9 @@ int osp_thread_send_critical_msg(struct osp_thread *thread, osp_msg_fn fn);
 
 /*
  * Run fn(ctx) on every thread in turn (creation order, one after the other,
- * skipping exited threads), then cpl(ctx) on the calling thread.
+ * skipping exited threads), then cpl(ctx) on the calling thread. Must be
+ * called on an osp_thread; cannot fail (cpl is a continuation: a call outside
+ * a thread or out of memory for the iterator aborts instead of losing it).
  */
 void osp_for_each_thread(osp_msg_fn fn, void *ctx, osp_msg_fn cpl);
 
@@ -282,7 +294,8 @@ typedef void (*osp_channel_for_each_cpl)(struct osp_io_channel_iter *i, int stat
  * runs on the calling thread with the first non-zero status (which also
  * stops the iteration early). Channels released before the iteration reaches
  * their thread are skipped. cpl always runs from a message; an io_device that
- * is not registered gives cpl status -ENODEV.
+ * is not registered gives cpl status -ENODEV. Must be called on an
+ * osp_thread; cannot fail otherwise (as osp_for_each_thread()).
  */
 void osp_for_each_channel(void *io_device, osp_channel_msg fn, void *ctx,
 			  osp_channel_for_each_cpl cpl);

@@ -1667,7 +1667,7 @@ bdev_unregister_finish(void *ctx)
 	osp_io_device_unregister(in->bdev, bdev_io_device_unregistered);
 }
 
-void
+int
 osp_bdev_unregister(struct osp_bdev *bdev, osp_bdev_unregister_cb cb_fn, void *cb_arg)
 {
 	struct osp_bdev_internal *in;
@@ -1675,28 +1675,19 @@ osp_bdev_unregister(struct osp_bdev *bdev, osp_bdev_unregister_cb cb_fn, void *c
 	bool no_descs;
 
 	if (bdev == NULL || bdev->internal == NULL) {
-		if (cb_fn != NULL) {
-			cb_fn(cb_arg, -EINVAL);
-		}
-		return;
+		return -EINVAL;
 	}
 	in = bdev->internal;
 	if (osp_get_thread() == NULL) {
 		OSP_ERRLOG("osp_bdev_unregister needs a current thread\n");
-		if (cb_fn != NULL) {
-			cb_fn(cb_arg, -EINVAL);
-		}
-		return;
+		return -EINVAL;
 	}
 	pthread_mutex_lock(&g_bdev.mutex);
 	pthread_mutex_lock(&in->mutex);
 	if (in->status != BDEV_STATUS_READY) {
 		pthread_mutex_unlock(&in->mutex);
 		pthread_mutex_unlock(&g_bdev.mutex);
-		if (cb_fn != NULL) {
-			cb_fn(cb_arg, -EBUSY);
-		}
-		return;
+		return -EBUSY;
 	}
 	in->status = BDEV_STATUS_REMOVING;
 	in->unregister_cb = cb_fn;
@@ -1716,6 +1707,7 @@ osp_bdev_unregister(struct osp_bdev *bdev, osp_bdev_unregister_cb cb_fn, void *c
 	if (no_descs) {
 		bdev_unregister_finish(in);
 	}
+	return 0;
 }
 
 int
@@ -1727,8 +1719,7 @@ osp_bdev_unregister_by_name(const char *bdev_name, struct osp_bdev_module *modul
 	if (bdev == NULL || (module != NULL && bdev->module != module)) {
 		return -ENODEV;
 	}
-	osp_bdev_unregister(bdev, cb_fn, cb_arg);
-	return 0;
+	return osp_bdev_unregister(bdev, cb_fn, cb_arg);
 }
 
 /* ---- properties ---- */
@@ -4186,7 +4177,7 @@ bdev_qos_enable(struct bdev_qos_set_ctx *ctx)
 	return 0;
 }
 
-void
+int
 osp_bdev_set_qos_rate_limits(struct osp_bdev *bdev, const uint64_t *limits,
 			     void (*cb)(void *cb_arg, int status), void *cb_arg)
 {
@@ -4196,18 +4187,12 @@ osp_bdev_set_qos_rate_limits(struct osp_bdev *bdev, const uint64_t *limits,
 	int t, rc;
 
 	if (bdev == NULL || limits == NULL || osp_get_thread() == NULL) {
-		if (cb != NULL) {
-			cb(cb_arg, -EINVAL);
-		}
-		return;
+		return -EINVAL;
 	}
 	in = bdev->internal;
 	ctx = calloc(1, sizeof(*ctx));
 	if (ctx == NULL) {
-		if (cb != NULL) {
-			cb(cb_arg, -ENOMEM);
-		}
-		return;
+		return -ENOMEM;
 	}
 	ctx->bdev = bdev;
 	ctx->cb = cb;
@@ -4218,10 +4203,7 @@ osp_bdev_set_qos_rate_limits(struct osp_bdev *bdev, const uint64_t *limits,
 		rc = in->qos_changing ? -EAGAIN : -ENODEV;
 		pthread_mutex_unlock(&in->mutex);
 		free(ctx);
-		if (cb != NULL) {
-			cb(cb_arg, rc);
-		}
-		return;
+		return rc;
 	}
 	for (t = 0; t < OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES; t++) {
 		ctx->limits[t] = limits[t] == UINT64_MAX ? in->qos_limits[t] : limits[t];
@@ -4249,6 +4231,7 @@ osp_bdev_set_qos_rate_limits(struct osp_bdev *bdev, const uint64_t *limits,
 	} else {
 		bdev_qos_set_done(ctx, 0);
 	}
+	return 0;
 }
 
 void
@@ -4292,19 +4275,18 @@ bdev_stat_done(struct osp_io_channel_iter *i, int status)
 	free(ctx);
 }
 
-void
+int
 osp_bdev_get_device_stat(struct osp_bdev *bdev, struct osp_bdev_io_stat *stat,
 			 osp_bdev_get_device_stat_cb cb, void *cb_arg)
 {
 	struct bdev_stat_ctx *ctx;
 
 	if (bdev == NULL || stat == NULL || cb == NULL) {
-		return;
+		return -EINVAL;
 	}
 	ctx = calloc(1, sizeof(*ctx));
 	if (ctx == NULL) {
-		cb(bdev, stat, cb_arg, -ENOMEM);
-		return;
+		return -ENOMEM;
 	}
 	bdev_stat_init(stat);
 	ctx->bdev = bdev;
@@ -4312,6 +4294,7 @@ osp_bdev_get_device_stat(struct osp_bdev *bdev, struct osp_bdev_io_stat *stat,
 	ctx->cb = cb;
 	ctx->cb_arg = cb_arg;
 	osp_for_each_channel(bdev, bdev_stat_step, ctx, bdev_stat_done);
+	return 0;
 }
 
 void
@@ -4571,7 +4554,10 @@ bdev_finish_next(void *ctx)
 	}
 	pthread_mutex_unlock(&g_bdev.mutex);
 	if (pick != NULL) {
-		osp_bdev_unregister(pick->bdev, bdev_finish_unregistered, NULL);
+		if (osp_bdev_unregister(pick->bdev, bdev_finish_unregistered, NULL) != 0) {
+			/* Someone else started removing it since: pick again. */
+			osp_thread_send_msg(osp_get_thread(), bdev_finish_next, NULL);
+		}
 		return;
 	}
 	g_bdev.fini_module = NULL;

@@ -334,9 +334,15 @@ rpc_iostat_one_done(struct osp_bdev *bdev, struct osp_bdev_io_stat *stat, void *
 static void
 rpc_iostat_next(struct rpc_iostat_ctx *ctx)
 {
+	struct osp_bdev *bdev;
+	int rc;
+
 	if (ctx->next < ctx->n) {
-		osp_bdev_get_device_stat(osp_bdev_desc_get_bdev(ctx->descs[ctx->next++]), &ctx->stat,
-					 rpc_iostat_one_done, ctx);
+		bdev = osp_bdev_desc_get_bdev(ctx->descs[ctx->next++]);
+		rc = osp_bdev_get_device_stat(bdev, &ctx->stat, rpc_iostat_one_done, ctx);
+		if (rc != 0) {
+			rpc_iostat_one_done(bdev, &ctx->stat, ctx, rc);
+		}
 		return;
 	}
 	osp_jsonrpc_send_result(ctx->request, ctx->result);
@@ -477,7 +483,7 @@ rpc_bdev_set_qos_limit(struct osp_jsonrpc_request *request, const cJSON *params)
 {
 	struct rpc_set_qos p;
 	struct rpc_set_qos_ctx *ctx;
-	int t;
+	int t, rc;
 	bool any = false;
 
 	memset(&p, 0, sizeof(p));
@@ -532,8 +538,11 @@ rpc_bdev_set_qos_limit(struct osp_jsonrpc_request *request, const cJSON *params)
 		return;
 	}
 	free(p.name);
-	osp_bdev_set_qos_rate_limits(osp_bdev_desc_get_bdev(ctx->desc), p.limits,
-				     rpc_set_qos_done, ctx);
+	rc = osp_bdev_set_qos_rate_limits(osp_bdev_desc_get_bdev(ctx->desc), p.limits,
+					  rpc_set_qos_done, ctx);
+	if (rc != 0) {
+		rpc_set_qos_done(ctx, rc);
+	}
 }
 OSP_RPC_REGISTER("bdev_set_qos_limit", rpc_bdev_set_qos_limit, OSP_RPC_RUNTIME)
 

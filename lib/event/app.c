@@ -342,7 +342,7 @@ config_call_done(void *arg, const cJSON *response)
 	run->idx++;
 	/* Continue from a message so that long configs never grow the stack. */
 	if (osp_thread_send_msg(g_app.app_thread, config_run_next, run) != 0) {
-		run->done(-ENOMEM);
+		run->done(-EIO);	/* the app thread exited under us */
 		free(run);
 	}
 }

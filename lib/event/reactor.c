@@ -595,8 +595,9 @@ osp_for_each_reactor(osp_event_fn fn, void *arg1, void *arg2, osp_event_fn cpl)
 	struct osp_event *ev;
 
 	if (ctx == NULL) {
-		OSP_ERRLOG("out of memory\n");
-		return;
+		/* cpl could never run: see osp_for_each_reactor() in event.h. */
+		OSP_ERRLOG("for_each_reactor: out of memory for the iterator\n");
+		abort();
 	}
 	ctx->fn = fn;
 	ctx->arg1 = arg1;
@@ -606,8 +607,8 @@ osp_for_each_reactor(osp_event_fn fn, void *arg1, void *arg2, osp_event_fn cpl)
 	ctx->cur_core = osp_env_get_first_core();
 	ev = osp_event_allocate(ctx->cur_core, for_each_reactor_step, ctx, NULL);
 	if (ev == NULL) {
-		free(ctx);
-		return;
+		OSP_ERRLOG("event pool exhausted in for_each_reactor\n");
+		abort();
 	}
 	osp_event_call(ev);
 }

@@ -171,6 +171,7 @@ static uint64_t g_next_thread_id = 1;
 static struct osp_thread *g_app_thread;
 
 static struct osp_mempool *g_msg_mempool;
+static size_t g_msg_mempool_size;
 static size_t g_ctx_sz;
 static int (*g_new_thread_fn)(struct osp_thread *thread);
 static osp_thread_op_fn g_thread_op_fn;
@@ -245,6 +246,7 @@ osp_thread_lib_init_ext(osp_thread_op_fn thread_op_fn,
 		OSP_ERRLOG("cannot create the message pool (%zu messages)\n", msg_mempool_size);
 		return -ENOMEM;
 	}
+	g_msg_mempool_size = msg_mempool_size;
 	g_new_thread_fn = NULL;
 	g_thread_op_fn = thread_op_fn;
 	g_thread_op_supported_fn = thread_op_supported_fn;
@@ -621,18 +623,6 @@ thread_wake(struct osp_thread *thread)
 	}
 }
 
-/* Overload is reported, but a storm of sends must not become a storm of log lines. */
-static bool
-msg_error_should_log(atomic_uint_fast64_t *counter)
-{
-	uint_fast64_t n = atomic_fetch_add_explicit(counter, 1, memory_order_relaxed) + 1;
-
-	return (n & (n - 1)) == 0;	/* 1st, 2nd, 4th, 8th, ... */
-}
-
-static atomic_uint_fast64_t g_msg_pool_empty;
-static atomic_uint_fast64_t g_msg_ring_full;
-
 static struct osp_msg *
 msg_get_slow(struct osp_thread *local)
 {
@@ -646,15 +636,37 @@ msg_get_slow(struct osp_thread *local)
 	return osp_mempool_get(g_msg_mempool);
 }
 
-int
-osp_thread_send_msg(const struct osp_thread *thread, osp_msg_fn fn, void *ctx)
+/*
+ * The message budget (pool size at init, ring size per thread) is an
+ * invariant of the configuration, not a load condition: every sender is a
+ * continuation (a Connect's next hop, an I/O's completion, a teardown step)
+ * that no caller can sensibly retry. Losing one hangs or leaks silently, so
+ * breaking the budget stops the process here, naming both threads, where a
+ * core dump shows who flooded whom.
+ */
+static void __attribute__((noreturn, cold))
+msg_budget_broken(const struct osp_thread *target, const char *what)
+{
+	struct osp_thread *local = tls_thread;
+
+	OSP_ERRLOG("message budget broken: %s sending from thread %s to thread %s "
+		   "(%zu messages pending on the target, %zu of %zu free in the pool, "
+		   "ring of %u per thread); aborting rather than losing a continuation\n", what,
+		   local != NULL ? local->name : "(not an osp_thread)", target->name,
+		   osp_ring_count(target->messages), osp_mempool_count(g_msg_mempool),
+		   g_msg_mempool_size, (unsigned)THREAD_MSG_RING_SIZE);
+	abort();
+}
+
+/* Send to a thread that may have exited (for_each_*): -EIO then, nothing logged. */
+static int
+thread_send_msg(const struct osp_thread *thread, osp_msg_fn fn, void *ctx)
 {
 	struct osp_thread *target = (struct osp_thread *)(uintptr_t)thread;
 	struct osp_thread *local = tls_thread;
 	struct osp_msg *msg;
 
 	if (osp_unlikely(thread_state(target) == THREAD_STATE_EXITED)) {
-		OSP_DEBUGLOG(thread, "message to exited thread %s dropped\n", target->name);
 		return -EIO;
 	}
 
@@ -663,30 +675,32 @@ osp_thread_send_msg(const struct osp_thread *thread, osp_msg_fn fn, void *ctx)
 	} else {
 		msg = msg_get_slow(local);
 		if (osp_unlikely(msg == NULL)) {
-			if (msg_error_should_log(&g_msg_pool_empty)) {
-				OSP_ERRLOG("message pool exhausted (%" PRIuFAST64 " times)\n",
-					   atomic_load(&g_msg_pool_empty));
-			}
-			return -ENOMEM;
+			msg_budget_broken(target, "message pool exhausted");
 		}
 	}
 	msg->fn = fn;
 	msg->arg = ctx;
 
 	if (osp_unlikely(osp_ring_enqueue(target->messages, (void **)&msg, 1, NULL) != 1)) {
-		if (local != NULL) {
-			msg_cache_put(local, msg);
-		} else {
-			osp_mempool_put(g_msg_mempool, msg);
-		}
-		if (msg_error_should_log(&g_msg_ring_full)) {
-			OSP_ERRLOG("message ring of thread %s is full (%" PRIuFAST64 " times)\n",
-				   target->name, atomic_load(&g_msg_ring_full));
-		}
-		return -ENOMEM;
+		msg_budget_broken(target, "message ring full");
 	}
 	thread_wake(target);
 	return 0;
+}
+
+int
+osp_thread_send_msg(const struct osp_thread *thread, osp_msg_fn fn, void *ctx)
+{
+	int rc = thread_send_msg(thread, fn, ctx);
+
+	if (osp_unlikely(rc != 0)) {
+		/* The caller's bug (see thread.h), but never a silent one. */
+		OSP_ERRLOG("message %p(%p) from thread %s to exited thread %s dropped\n",
+			   (void *)(uintptr_t)fn, ctx,
+			   tls_thread != NULL ? tls_thread->name : "(not an osp_thread)",
+			   thread->name);
+	}
+	return rc;
 }
 
 int
@@ -1454,7 +1468,7 @@ for_each_thread_send(struct for_each_thread_ctx *it, struct osp_thread *after)
 	thread = after != NULL ? TAILQ_NEXT(after, link) : TAILQ_FIRST(&g_threads);
 	for (; thread != NULL; thread = TAILQ_NEXT(thread, link)) {
 		it->cur_thread = thread;
-		if (osp_thread_send_msg(thread, for_each_thread_call, it) == 0) {
+		if (thread_send_msg(thread, for_each_thread_call, it) == 0) {
 			break;
 		}
 	}
@@ -1475,21 +1489,36 @@ for_each_thread_call(void *arg)
 	for_each_thread_send(it, it->cur_thread);
 }
 
+/*
+ * An iteration's completion is a continuation nobody could retry: rather than
+ * return without ever calling it, a misuse (no current thread) or a failed
+ * allocation of a few dozen bytes on the control path stops the process.
+ */
+static void *
+for_each_alloc(struct osp_thread *thread, size_t size, const char *what)
+{
+	void *it;
+
+	if (thread == NULL) {
+		OSP_ERRLOG("%s called outside an osp_thread: its completion could never run\n",
+			   what);
+		abort();
+	}
+	it = calloc(1, size);
+	if (it == NULL) {
+		OSP_ERRLOG("%s on thread %s: out of memory for the iterator\n", what, thread->name);
+		abort();
+	}
+	return it;
+}
+
 void
 osp_for_each_thread(osp_msg_fn fn, void *ctx, osp_msg_fn cpl)
 {
 	struct osp_thread *thread = tls_thread;
 	struct for_each_thread_ctx *it;
 
-	if (thread == NULL) {
-		OSP_ERRLOG("no current thread\n");
-		return;
-	}
-	it = calloc(1, sizeof(*it));
-	if (it == NULL) {
-		OSP_ERRLOG("out of memory\n");
-		return;
-	}
+	it = for_each_alloc(thread, sizeof(*it), "osp_for_each_thread");
 	it->fn = fn;
 	it->ctx = ctx;
 	it->cpl = cpl;
@@ -1835,7 +1864,7 @@ for_each_channel_next(struct osp_io_channel_iter *i, struct osp_thread *after)
 		}
 		i->cur_thread = thread;
 		/* Under g_lock, so thread cannot be destroyed before the send. */
-		if (osp_thread_send_msg(thread, for_each_channel_call, i) == 0) {
+		if (thread_send_msg(thread, for_each_channel_call, i) == 0) {
 			break;
 		}
 	}
@@ -1869,15 +1898,7 @@ osp_for_each_channel(void *io_device, osp_channel_msg fn, void *ctx,
 	struct osp_io_channel_iter *i;
 	struct io_device *dev;
 
-	if (thread == NULL) {
-		OSP_ERRLOG("no current thread\n");
-		return;
-	}
-	i = calloc(1, sizeof(*i));
-	if (i == NULL) {
-		OSP_ERRLOG("out of memory\n");
-		return;
-	}
+	i = for_each_alloc(thread, sizeof(*i), "osp_for_each_channel");
 	i->io_device = io_device;
 	i->fn = fn;
 	i->ctx = ctx;

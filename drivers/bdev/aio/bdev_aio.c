@@ -205,10 +205,7 @@ aio_helper_main(void *arg)
 					return NULL;
 				}
 				task->result = aio_helper_run(task);
-				/* The pool can be empty for a moment: this thread may wait. */
-				while (osp_thread_send_msg(task->thread, aio_helper_done_msg, task) == -ENOMEM) {
-					usleep(100);
-				}
+				osp_thread_send_msg(task->thread, aio_helper_done_msg, task);
 			}
 		}
 	}

@@ -491,6 +491,8 @@ delay_destruct(void *ctx)
 static void
 delay_unregister(struct delay_bdev *db, osp_bdev_unregister_cb cb_fn, void *cb_arg)
 {
+	int rc;
+
 	if (db->unregistering) {
 		if (cb_fn != NULL) {
 			cb_fn(cb_arg, 0);
@@ -498,7 +500,10 @@ delay_unregister(struct delay_bdev *db, osp_bdev_unregister_cb cb_fn, void *cb_a
 		return;
 	}
 	db->unregistering = true;
-	osp_bdev_unregister(&db->bdev, cb_fn, cb_arg);
+	rc = osp_bdev_unregister(&db->bdev, cb_fn, cb_arg);
+	if (rc != 0 && cb_fn != NULL) {
+		cb_fn(cb_arg, rc);
+	}
 }
 
 static void

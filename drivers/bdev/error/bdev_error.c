@@ -444,8 +444,12 @@ static void
 error_pending_aborted(struct osp_io_channel_iter *i, int status)
 {
 	struct error_bdev *eb = osp_io_channel_iter_get_io_device(i);
+	int rc;
 
-	osp_bdev_unregister(&eb->bdev, eb->unregister_cb, eb->unregister_cb_arg);
+	rc = osp_bdev_unregister(&eb->bdev, eb->unregister_cb, eb->unregister_cb_arg);
+	if (rc != 0 && eb->unregister_cb != NULL) {
+		eb->unregister_cb(eb->unregister_cb_arg, rc);
+	}
 }
 
 static void

@@ -754,7 +754,9 @@ nvme_bdev_remove(struct nvme_bdev *nbdev)
 		return;
 	}
 	nbdev->removing = true;
-	osp_bdev_unregister(&nbdev->bdev, nvme_bdev_unregister_done, NULL);
+	if (osp_bdev_unregister(&nbdev->bdev, nvme_bdev_unregister_done, NULL) != 0) {
+		OSP_ERRLOG("cannot remove bdev %s: it is already being removed\n", nbdev->bdev.name);
+	}
 }
 
 struct ns_event_msg {

@@ -414,6 +414,8 @@ pt_destruct(void *ctx)
 static void
 pt_unregister(struct pt_bdev *pt, osp_bdev_unregister_cb cb_fn, void *cb_arg)
 {
+	int rc;
+
 	if (pt->unregistering) {
 		/* Already on its way out (hot remove raced with delete). */
 		if (cb_fn != NULL) {
@@ -422,7 +424,10 @@ pt_unregister(struct pt_bdev *pt, osp_bdev_unregister_cb cb_fn, void *cb_arg)
 		return;
 	}
 	pt->unregistering = true;
-	osp_bdev_unregister(&pt->bdev, cb_fn, cb_arg);
+	rc = osp_bdev_unregister(&pt->bdev, cb_fn, cb_arg);
+	if (rc != 0 && cb_fn != NULL) {
+		cb_fn(cb_arg, rc);
+	}
 }
 
 /* Events on the base, on the thread that opened it. */

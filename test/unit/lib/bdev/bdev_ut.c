@@ -647,8 +647,12 @@ test_register(void)
 
 	/* Unregister frees the name at once. */
 	g_unregister_calls = 0;
-	osp_bdev_unregister(&a->bdev, ut_unregister_done, NULL);
+	CU_ASSERT(osp_bdev_unregister(&a->bdev, ut_unregister_done, NULL) == 0);
 	CU_ASSERT(osp_bdev_get_by_name("A") == NULL);
+	/* Errors found at once come back as the return value, never through the callback. */
+	CU_ASSERT(osp_bdev_unregister(&a->bdev, ut_unregister_done, NULL) == -EBUSY);
+	CU_ASSERT(osp_bdev_unregister(NULL, ut_unregister_done, NULL) == -EINVAL);
+	CU_ASSERT(g_unregister_calls == 0);
 	ut_poll_threads();
 	CU_ASSERT(g_unregister_calls == 1 && g_unregister_rc == 0);
 	CU_ASSERT(a->destructed);
@@ -1516,10 +1520,13 @@ test_qos(void)
 	/* A byte limit: 1 MiB/s read is 1048 bytes per ms; a 64 KiB read then waits ~62 ms. */
 	limits[0] = UINT64_MAX;
 	limits[2] = 1024 * 1024;
-	osp_bdev_set_qos_rate_limits(&e.ub->bdev, limits, ut_qos_done, NULL);
+	CU_ASSERT(osp_bdev_set_qos_rate_limits(&e.ub->bdev, limits, ut_qos_done, NULL) == 0);
 	ut_set_thread(0);
 	g_qos_rc = 1;
-	osp_bdev_set_qos_rate_limits(&e.ub->bdev, limits, ut_qos_done, NULL);
+	/* A second change while one is in progress is refused at once, without the callback. */
+	CU_ASSERT(osp_bdev_set_qos_rate_limits(&e.ub->bdev, limits, ut_qos_done, NULL) == -EAGAIN);
+	CU_ASSERT(g_qos_rc == 1);
+	CU_ASSERT(osp_bdev_set_qos_rate_limits(&e.ub->bdev, NULL, ut_qos_done, NULL) == -EINVAL);
 	ut_poll_at(t0 + 3 * slice);
 	CU_ASSERT(g_qos_rc == 0);
 	osp_bdev_get_qos_rate_limits(&e.ub->bdev, got);

@@ -1,16 +1,39 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 #include <errno.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <fcntl.h>
+#include <setjmp.h>
+
 #include <CUnit/Basic.h>
 
+/*
+ * A broken message budget calls abort(): here it jumps back into the test,
+ * which checks what was logged. Only the budget check in thread.c aborts.
+ */
+static jmp_buf g_abort_jmp;
+static bool g_abort_armed;
+
+static void __attribute__((noreturn))
+ut_abort(void)
+{
+	if (g_abort_armed) {
+		g_abort_armed = false;
+		longjmp(g_abort_jmp, 1);
+	}
+	abort();
+}
+#define abort() ut_abort()
 #include "thread/thread.c"
+#undef abort
 
 #include "ut_env.h"
 #include "ut_thread.h"
@@ -247,35 +270,85 @@ test_send_msg(void)
 	ut_free_threads();
 }
 
+
+/*
+ * Send up to max_sends messages to t (from t itself or from no thread) and
+ * expect the budget to break: abort() reached, the reason and the thread
+ * names on stderr.
+ */
 static void
-test_send_msg_pool_exhausted(void)
+expect_send_abort(struct osp_thread *t, bool from_thread, size_t max_sends, const char *why)
+{
+	static char out[8192];
+	volatile size_t i = 0;
+	volatile bool aborted = false;
+	int pfd[2], saved;
+	ssize_t n;
+
+	CU_ASSERT_EQUAL_FATAL(pipe2(pfd, O_NONBLOCK), 0);
+	fflush(stderr);
+	saved = dup(STDERR_FILENO);
+	dup2(pfd[1], STDERR_FILENO);
+	osp_set_thread(from_thread ? t : NULL);
+	g_abort_armed = true;
+	if (setjmp(g_abort_jmp) == 0) {
+		for (i = 0; i < max_sends; i++) {
+			osp_thread_send_msg(t, log_msg, NULL);
+		}
+	} else {
+		aborted = true;
+	}
+	g_abort_armed = false;
+	osp_set_thread(NULL);
+	fflush(stderr);
+	dup2(saved, STDERR_FILENO);
+	close(saved);
+	n = read(pfd[0], out, sizeof(out) - 1);
+	out[n > 0 ? n : 0] = '\0';
+	close(pfd[0]);
+	close(pfd[1]);
+	CU_ASSERT(aborted);
+	CU_ASSERT(i < max_sends);
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, why));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, osp_thread_get_name(t)));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, from_thread ? osp_thread_get_name(t) :
+				      "(not an osp_thread)"));
+	CU_ASSERT_PTR_NOT_NULL(strstr(out, "aborting rather than losing a continuation"));
+}
+
+static void
+test_send_msg_budget(void)
 {
 	struct osp_thread *t;
-	size_t sent = 0;
-	int rc;
 
-	/* A tiny pool: sends fail with -ENOMEM and work again once drained. */
+	/* A tiny pool: the send that finds it empty aborts; it never returns -ENOMEM. */
 	CU_ASSERT_EQUAL(osp_thread_lib_init_ext(NULL, NULL, 0, 127), 0);
 	t = osp_thread_create("tiny", NULL);
 	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
-	g_msg_log_len = 0;
-	while ((rc = osp_thread_send_msg(t, log_msg, NULL)) == 0 && sent < 1000) {
-		sent++;
-	}
-	CU_ASSERT_EQUAL(rc, -ENOMEM);
-	CU_ASSERT(sent > 50 && sent < 127);
-	while (osp_thread_poll(t, 0, 0) > 0) {
-	}
-	CU_ASSERT_EQUAL((size_t)g_msg_log_len, sent);
-	/* The drained messages sit on t's free list, ready for t's own sends. */
+	expect_send_abort(t, false, 1000, "message pool exhausted");
 	osp_set_thread(t);
-	CU_ASSERT_EQUAL(osp_thread_send_msg(t, log_msg, NULL), 0);
+	osp_thread_exit(t);
+	while (osp_thread_poll(t, 0, 0) >= 0) {
+	}
+	osp_set_thread(NULL);
+	/* Exited: the send is refused with -EIO (and logged), nothing queued. */
+	CU_ASSERT_EQUAL(osp_thread_send_msg(t, log_msg, NULL), -EIO);
+	osp_thread_destroy(t);
+	osp_thread_lib_fini();
+
+	/* A big pool: a thread that never polls fills its ring first. */
+	CU_ASSERT_EQUAL(osp_thread_lib_init_ext(NULL, NULL, 0, 2 * THREAD_MSG_RING_SIZE), 0);
+	t = osp_thread_create("flooded", NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(t);
+	expect_send_abort(t, true, THREAD_MSG_RING_SIZE + 1, "message ring full");
+	osp_set_thread(t);
 	osp_thread_exit(t);
 	while (osp_thread_poll(t, 0, 0) >= 0) {
 	}
 	osp_set_thread(NULL);
 	osp_thread_destroy(t);
 	osp_thread_lib_fini();
+	g_msg_log_len = 0;
 }
 
 static int g_critical_calls;
@@ -1358,7 +1431,7 @@ main(int argc, char **argv)
 	CU_ADD_TEST(suite, test_thread_create);
 	CU_ADD_TEST(suite, test_thread_lib_ext);
 	CU_ADD_TEST(suite, test_send_msg);
-	CU_ADD_TEST(suite, test_send_msg_pool_exhausted);
+	CU_ADD_TEST(suite, test_send_msg_budget);
 	CU_ADD_TEST(suite, test_critical_msg);
 	CU_ADD_TEST(suite, test_active_pollers);
 	CU_ADD_TEST(suite, test_timed_pollers);
