@@ -72,10 +72,13 @@ void nvmf_bdev_ns_id_desc_list(const struct osp_nvmf_ns *ns, struct osp_bdev *bd
 			       void *buf, size_t len);
 
 /*
- * Map a finished bdev I/O to the completion queue entry's status: NVMe
- * status carried by the bdev I/O when it has one, else SUCCESS, ABORTED ->
- * Command Aborted by Request / SQ Deletion, MISCOMPARE -> Compare Failure,
- * FAILED -> Internal Error (or Data Transfer Error), NOMEM never reaches here.
+ * Map a finished bdev I/O to the completion queue entry's status:
+ *   SUCCESS     -> Successful Completion
+ *   NVME_ERROR  -> the NVMe status (and CDW0) the bdev I/O carries
+ *   MISCOMPARE  -> Media and Data Integrity Errors / Compare Failure, DNR set
+ *   ABORTED     -> Command Aborted by Request
+ *   FAILED      -> Internal Error (anything else, NOMEM included, which the
+ *                  bdev layer retries and never completes with)
  */
 void nvmf_bdev_set_status(struct osp_nvme_cpl *rsp, const struct osp_bdev_io *bdev_io);
 
