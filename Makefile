@@ -3,7 +3,11 @@
 #   make check      install packages, build, run every test (what CI runs)
 #   make run        install packages, build, start osprey_tgt with a default config
 #   make unittest   build and run the unit tests only
-#   make install    install binaries, headers, libraries and osprey.pc under PREFIX
+#   make install    install binaries, headers, libraries, osprey.pc and rpc.py under PREFIX
+#   make uninstall  remove what make install put there
+# CFLAGS, CPPFLAGS and LDFLAGS from the command line or environment are added
+# after Osprey's own; PREFIX, BINDIR, LIBDIR, INCLUDEDIR, DATADIR and DESTDIR
+# place the installed files.
 
 TOP := $(CURDIR)
 -include $(TOP)/mk/config.mk
@@ -13,6 +17,10 @@ PREFIX ?= $(CONFIG_PREFIX)
 ifeq ($(PREFIX),)
 PREFIX := /usr/local
 endif
+BINDIR ?= $(PREFIX)/bin
+LIBDIR ?= $(if $(CONFIG_LIBDIR),$(CONFIG_LIBDIR),$(PREFIX)/lib)
+INCLUDEDIR ?= $(PREFIX)/include
+DATADIR ?= $(PREFIX)/share
 
 CC ?= cc
 ifeq ($(CC),cc)
@@ -63,13 +71,13 @@ DPDK_LIBS := -Wl,--whole-archive -l:librte_mempool_ring.a -l:librte_bus_vdev.a \
 	-l:librte_ring.a -l:librte_eal.a -l:librte_kvargs.a -l:librte_telemetry.a \
 	-lbsd -lnuma
 SYS_LIBS := $(DPDK_LIBS) $(CJSON_LIBS) -laio $(URING_LIBS) $(RDMA_LIBS) -lpthread -ldl -lm -lrt
-LDFLAGS_COMMON := $(SAN_FLAGS) $(EXTRA_LDFLAGS)
+LDFLAGS_COMMON := $(SAN_FLAGS) $(EXTRA_LDFLAGS) $(LDFLAGS)
 
 lib_src = $(if $(filter $(1),$(DRIVER_NAMES)),$(wildcard drivers/$(subst _,/,$(word 1,$(subst _, ,$(1))))/$(patsubst $(word 1,$(subst _, ,$(1)))_%,%,$(1))/*.c),$(wildcard lib/$(1)/*.c))
 lib_obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_src,$(1)))
 LIB_FILES := $(foreach l,$(ALL_LIBS),$(BUILD)/lib/libosp_$(l).a)
 
-.PHONY: all libs apps unittest unittest-bins print-unittests benches check run install clean distclean e2e bench
+.PHONY: uninstall all libs apps unittest unittest-bins print-unittests benches check run install clean distclean e2e bench
 all: apps
 
 $(TOP)/mk/config.mk:
@@ -89,7 +97,7 @@ $(foreach l,$(ALL_LIBS),$(eval $(call LIB_RULE,$(l))))
 $(BUILD)/obj/%.o: %.c $(TOP)/mk/config.mk
 	@mkdir -p $(dir $@)
 	@echo "  CC $<"
-	@$(CC) $(CFLAGS_COMMON) $(EXTRA_OBJ_CFLAGS) -MMD -MP -c $< -o $@
+	@$(CC) $(CFLAGS_COMMON) $(EXTRA_OBJ_CFLAGS) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 libs: $(LIB_FILES)
 
@@ -128,11 +136,17 @@ $(BUILD)/test/unit/%: $(BUILD)/obj/test/unit/lib/%.o $(UT_COMMON) $(LIB_FILES)
 		$(CUNIT_LIBS) $(SYS_LIBS)
 $(BUILD)/obj/test/%.o: EXTRA_OBJ_CFLAGS := -I$(TOP)/test/common -I$(TOP)/lib -Wno-missing-prototypes
 
+ifeq ($(CONFIG_UNIT_TESTS),n)
+unittest-bins unittest:
+	@echo "unit tests are off: ./configure found no CUnit (apt-get install libcunit1-dev, then ./configure)"
+	@exit 1
+else
 unittest-bins: $(UT_BINS)
-print-unittests:
-	@echo $(UT_BINS)
 unittest: $(UT_BINS)
 	@test/unit/run.sh $(UT_BINS)
+endif
+print-unittests:
+	@echo $(UT_BINS)
 
 check:
 	scripts/pkgdep.sh
@@ -146,16 +160,35 @@ run:
 	$(MAKE) all
 	scripts/run_default.sh
 
+# Installed layout: binaries in BINDIR, libosp_*.a and pkgconfig/osprey.pc in
+# LIBDIR, public headers in INCLUDEDIR/osprey, rpc.py with its package in
+# DATADIR/osprey/scripts behind a BINDIR/osprey-rpc.py launcher.
+PC_REQUIRES_PRIVATE := libcjson $(if $(URING_LIBS),liburing) $(if $(RDMA_LIBS),libibverbs librdmacm)
+PC_LIBS_PRIVATE := $(DPDK_LIBS) -laio -lpthread -ldl -lm -lrt
+RPC_PY_FILES := $(wildcard scripts/rpc/*.py)
 install: all
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/lib/pkgconfig $(DESTDIR)$(PREFIX)/include/osprey
-	install -m 0755 $(foreach a,$(APPS),$(BUILD)/bin/$(a)) $(DESTDIR)$(PREFIX)/bin/
-	install -m 0644 $(LIB_FILES) $(DESTDIR)$(PREFIX)/lib/
-	install -m 0644 include/osprey/*.h $(DESTDIR)$(PREFIX)/include/osprey/
-	install -m 0755 scripts/rpc.py $(DESTDIR)$(PREFIX)/bin/osprey-rpc.py
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(CONFIG_VERSION)|g' \
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(INCLUDEDIR)/osprey \
+		$(DESTDIR)$(DATADIR)/osprey/scripts/rpc
+	install -m 0755 $(foreach a,$(APPS),$(BUILD)/bin/$(a)) $(DESTDIR)$(BINDIR)/
+	install -m 0644 $(LIB_FILES) $(DESTDIR)$(LIBDIR)/
+	install -m 0644 include/osprey/*.h $(DESTDIR)$(INCLUDEDIR)/osprey/
+	install -m 0755 scripts/rpc.py scripts/bdevperf.py $(DESTDIR)$(DATADIR)/osprey/scripts/
+	install -m 0644 $(RPC_PY_FILES) $(DESTDIR)$(DATADIR)/osprey/scripts/rpc/
+	printf '#!/bin/sh\nexec python3 %s "$$@"\n' '$(DATADIR)/osprey/scripts/rpc.py' \
+		> $(DESTDIR)$(BINDIR)/osprey-rpc.py
+	chmod 0755 $(DESTDIR)$(BINDIR)/osprey-rpc.py
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(CONFIG_VERSION)|g' \
 		-e 's|@LIBS@|$(foreach l,$(ALL_LIBS),-losp_$(l))|g' \
-		-e 's|@SYS_LIBS@|$(SYS_LIBS)|g' -e 's|@CFLAGS@|$(CJSON_CFLAGS)|g' \
-		mk/osprey.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/osprey.pc
+		-e 's|@REQUIRES_PRIVATE@|$(strip $(PC_REQUIRES_PRIVATE))|g' \
+		-e 's|@LIBS_PRIVATE@|$(PC_LIBS_PRIVATE)|g' \
+		mk/osprey.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/osprey.pc
+
+uninstall:
+	rm -f $(foreach a,$(APPS),$(DESTDIR)$(BINDIR)/$(a)) $(DESTDIR)$(BINDIR)/osprey-rpc.py
+	rm -f $(foreach l,$(ALL_LIBS),$(DESTDIR)$(LIBDIR)/libosp_$(l).a) \
+		$(DESTDIR)$(LIBDIR)/pkgconfig/osprey.pc
+	rm -rf $(DESTDIR)$(INCLUDEDIR)/osprey $(DESTDIR)$(DATADIR)/osprey
 
 clean:
 	rm -rf $(BUILD)

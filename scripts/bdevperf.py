@@ -15,7 +15,7 @@ import os
 import sys
 
 sys.dont_write_bytecode = True
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
 from rpc.client import (DEFAULT_SOCKET, JsonRpcClient, RpcClientError,  # noqa: E402
                         RpcError)

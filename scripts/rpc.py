@@ -11,7 +11,8 @@ import os
 import sys
 
 sys.dont_write_bytecode = True   # leave no __pycache__ in the source tree
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+# realpath: an installed launcher or symlink still finds the package beside this file.
+sys.path.insert(0, os.path.dirname(os.path.realpath(__file__)))
 
 import rpc  # noqa: E402  (the package scripts/rpc/, not this file)
 from rpc.client import (DEFAULT_PORT, DEFAULT_SOCKET, DEFAULT_TIMEOUT,  # noqa: E402
