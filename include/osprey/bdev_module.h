@@ -202,16 +202,187 @@ void osp_bdev_module_release_bdev(struct osp_bdev *bdev);
 /* Module that claimed bdev, or NULL. */
 struct osp_bdev_module *osp_bdev_get_claim_module(struct osp_bdev *bdev);
 
+/* Name of the module that claimed the bdev named bdev_name ("unknown" if none or no such bdev). */
+const char *osp_bdev_claimer_name(const char *bdev_name);
+
 /*
- * For a virtual bdev (bdev, named already) on base_name: open the base for
- * writing into *desc, with event_cb(ctx) for its hot remove and resize, and
- * claim it for module so that nobody else writes to it. 0, or the -errno of
- * the open (-ENODEV: no such bdev, yet) or of the claim (-EPERM: claimed
- * already; logged, and *desc closed again).
+ * ---- Virtual bdevs: the scaffolding shared by passthru, delay, error, split ----
+ *
+ * A virtual bdev sits on a "base" bdev. What every such module has to do,
+ * done here once:
+ *
+ *  - Configuration outlives the bdevs. A module keeps its creates as
+ *    struct osp_vbdev_config in a struct osp_vbdev_list (usually embedded in
+ *    a bigger struct of its own); osp_vbdev_config_add() builds one at once
+ *    if its base exists and otherwise leaves it waiting, and
+ *    osp_vbdev_examine() (the module's examine_config) builds the waiting
+ *    ones when their base is registered. A config goes away only with
+ *    osp_vbdev_config_delete() (the module's delete RPC) or osp_vbdev_fini().
+ *
+ *  - Owning the base (struct osp_vbdev_base, embedded in the module's built
+ *    object): osp_vbdev_base_open() opens the base for writing, claims it for
+ *    the module, remembers the opening thread and registers the base as an
+ *    io_device whose per-thread channel (struct osp_vbdev_channel, first
+ *    member of the module's channel) holds that thread's base channel.
+ *    The module then registers its bdev(s) with osp_vbdev_base_add_bdev().
+ *
+ *  - Teardown: each bdev's fn_table->destruct returns
+ *    osp_vbdev_base_destruct(); when the last one is gone and every channel
+ *    is released, the claim is released and the base descriptor closed on
+ *    the thread that opened it, the last bdev's destruct is completed, and
+ *    ops->free frees the module's object.
+ *
+ *  - Hot remove: a REMOVE event of the base unregisters every bdev of the
+ *    base (ops->quiesce first, if set); the config stays, so the bdevs come
+ *    back when the base does. A RESIZE is followed when ops->follow_resize.
+ *
+ * Threads: configs, building, events and teardown run on the app thread
+ * (RPCs and examine do); the release runs on the base descriptor's thread.
  */
-int osp_bdev_module_open_base(struct osp_bdev *bdev, const char *base_name,
-			      osp_bdev_event_cb_t event_cb, void *ctx,
-			      struct osp_bdev_module *module, struct osp_bdev_desc **desc);
+struct osp_vbdev_base;
+struct osp_vbdev_list;
+
+/* One create of a virtual bdev, built or waiting for its base. */
+struct osp_vbdev_config {
+	/* The virtual bdev's name (may be NULL where it derives from base_name). */
+	char *name;
+	char *base_name;
+	/* Null until first built (then kept, so a rebuild keeps it), unless given. */
+	struct osp_uuid uuid;
+	/* The built base, or NULL while waiting. */
+	struct osp_vbdev_base *base;
+	TAILQ_ENTRY(osp_vbdev_config) link;
+};
+
+struct osp_vbdev_list {
+	struct osp_bdev_module *module;
+	/* For log lines: "passthru", "delay bdev"... */
+	const char *what;
+	/*
+	 * Build cfg: 0, -ENODEV if its base does not exist (yet), another -errno
+	 * (with a message in err, or err left empty). On failure after
+	 * osp_vbdev_base_open() the module closes or unregisters the base itself.
+	 */
+	int (*build)(struct osp_vbdev_config *cfg, char *err, size_t errlen);
+	/* Free cfg (the module's struct around it) with its name and base_name. */
+	void (*config_free)(struct osp_vbdev_config *cfg);
+	/* Append the create RPC for cfg (config_json of waiting configs). May be NULL. */
+	void (*write_config)(struct osp_vbdev_config *cfg, cJSON *array);
+	TAILQ_HEAD(, osp_vbdev_config) configs;
+};
+
+#define OSP_VBDEV_LIST_INITIALIZER(list, mod, what_, build_, free_, write_) \
+	{ .module = (mod), .what = (what_), .build = (build_), .config_free = (free_), \
+	  .write_config = (write_), .configs = TAILQ_HEAD_INITIALIZER((list).configs) }
+
+/*
+ * Add cfg (name, base_name, uuid filled; the caller checked for duplicates)
+ * and build it if its base exists: 0 (built, or waiting for the base), or
+ * the build's -errno, cfg then freed with list->config_free.
+ */
+int osp_vbdev_config_add(struct osp_vbdev_list *list, struct osp_vbdev_config *cfg,
+			 char *err, size_t errlen);
+/* The config whose name (base_name with by_base) is name, or NULL. */
+struct osp_vbdev_config *osp_vbdev_config_find(struct osp_vbdev_list *list, const char *name,
+		bool by_base);
+/*
+ * Forget cfg and unregister what was built of it; cb_fn(cb_arg, rc) once
+ * the bdevs are gone and the base released (at once if it was waiting).
+ */
+void osp_vbdev_config_delete(struct osp_vbdev_list *list, struct osp_vbdev_config *cfg,
+			     osp_bdev_unregister_cb cb_fn, void *cb_arg);
+/* The module's examine_config: build the configs waiting for bdev; examine_done. */
+void osp_vbdev_examine(struct osp_vbdev_list *list, struct osp_bdev *bdev);
+/* The module's config_json: list->write_config for every config waiting for its base. */
+void osp_vbdev_config_json(struct osp_vbdev_list *list, cJSON *array);
+/* The module's module_fini: free every config (all bdevs are gone by then). */
+void osp_vbdev_fini(struct osp_vbdev_list *list);
+
+/* Per-thread channel of a base; the first member of the module's channel struct. */
+struct osp_vbdev_channel {
+	struct osp_io_channel *base_ch;
+};
+
+struct osp_vbdev_base_ops {
+	/* Size of the module's channel struct (>= sizeof(struct osp_vbdev_channel)). */
+	size_t channel_size;
+	/* After base_ch is taken / before it is put (may be NULL). create: 0 or -errno. */
+	int (*channel_create)(struct osp_vbdev_base *base, struct osp_vbdev_channel *ch);
+	void (*channel_destroy)(struct osp_vbdev_base *base, struct osp_vbdev_channel *ch);
+	/*
+	 * Unregistering starts (delete or hot remove): release what the bdevs
+	 * hold back, then call osp_vbdev_base_quiesced(). NULL: nothing to do.
+	 */
+	void (*quiesce)(struct osp_vbdev_base *base);
+	/* Free the module's object around base (the base is released by now). */
+	void (*free)(struct osp_vbdev_base *base);
+	/* The bdevs take the base's new size when it is resized (single-bdev modules). */
+	bool follow_resize;
+};
+
+struct osp_vbdev_base {
+	const struct osp_vbdev_base_ops *ops;
+	struct osp_bdev_module *module;
+	/* The base bdev and our write descriptor on it, opened (and closed) on thread. */
+	struct osp_bdev *bdev;
+	struct osp_bdev_desc *desc;
+	struct osp_thread *thread;
+	/* What it was built from; NULL once the config is deleted or the base torn down. */
+	struct osp_vbdev_config *config;
+	/* The virtual bdevs registered on it; nregistered not yet destructed. */
+	struct osp_bdev **bdevs;
+	uint32_t nbdevs;
+	uint32_t nregistered;
+	/* Set (atomically: I/O threads may read it) once unregistering started. */
+	bool unregistering;
+	bool io_device;
+	/* The last bdev destructed asynchronously (destruct_done after the release). */
+	struct osp_bdev *last;
+	/* Who waits for the base to be released (config delete). */
+	osp_bdev_unregister_cb done_cb;
+	void *done_cb_arg;
+};
+
+/*
+ * Open base_name for writing with an event callback for hot remove and
+ * resize, claim it for module, and register base as the io_device of the
+ * base channels (io_name names it). 0; -ENODEV: no such bdev (yet); -EPERM:
+ * claimed already (err says by whom); another -errno. On success
+ * base->config = cfg and cfg->base = base (cfg may be NULL).
+ */
+int osp_vbdev_base_open(struct osp_vbdev_base *base, const struct osp_vbdev_base_ops *ops,
+			struct osp_bdev_module *module, struct osp_vbdev_config *cfg,
+			const char *base_name, const char *io_name, char *err, size_t errlen);
+/*
+ * Undo osp_vbdev_base_open() at once, before any bdev was added (a build
+ * that fails): the caller frees its object afterwards.
+ */
+void osp_vbdev_base_close(struct osp_vbdev_base *base);
+/* Register bdev (module, ctxt, fn_table... filled) on base. 0 or osp_bdev_register's -errno. */
+int osp_vbdev_base_add_bdev(struct osp_vbdev_base *base, struct osp_bdev *bdev);
+/*
+ * Unregister every bdev of base (ops->quiesce first); cb_fn(cb_arg, 0)
+ * once the base is released (at once if unregistering already went on
+ * with another waiter). With no bdev registered the base is released.
+ */
+void osp_vbdev_base_unregister(struct osp_vbdev_base *base, osp_bdev_unregister_cb cb_fn,
+			       void *cb_arg);
+/* ops->quiesce is finished: unregister the bdevs now. */
+void osp_vbdev_base_quiesced(struct osp_vbdev_base *base);
+/* fn_table->destruct of a bdev of base: return what this returns. */
+int osp_vbdev_base_destruct(struct osp_vbdev_base *base, struct osp_bdev *bdev);
+/* This thread's channel to base (fn_table->get_io_channel). */
+struct osp_io_channel *osp_vbdev_base_get_io_channel(struct osp_vbdev_base *base);
+/* Whether unregistering started (any thread). */
+static inline bool
+osp_vbdev_base_unregistering(const struct osp_vbdev_base *base)
+{
+	return __atomic_load_n(&base->unregistering, __ATOMIC_ACQUIRE);
+}
+/*
+ * The io_device of the base channels is base itself: osp_for_each_channel(base, ...)
+ * visits every thread's struct osp_vbdev_channel.
+ */
 
 /* Give a virtual bdev the geometry of its base: everything but name and uuid. */
 static inline void

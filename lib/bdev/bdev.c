@@ -1481,29 +1481,6 @@ osp_bdev_notify_blockcnt_change(struct osp_bdev *bdev, uint64_t size)
 /* ---- claims ---- */
 
 int
-osp_bdev_module_open_base(struct osp_bdev *bdev, const char *base_name,
-			  osp_bdev_event_cb_t event_cb, void *ctx,
-			  struct osp_bdev_module *module, struct osp_bdev_desc **desc)
-{
-	struct osp_bdev *base;
-	int rc;
-
-	rc = osp_bdev_open_ext(base_name, true, event_cb, ctx, desc);
-	if (rc != 0) {
-		return rc;
-	}
-	base = osp_bdev_desc_get_bdev(*desc);
-	rc = osp_bdev_module_claim_bdev(base, *desc, module);
-	if (rc != 0) {
-		OSP_ERRLOG("%s: cannot claim base bdev %s: already claimed\n", bdev->name,
-			   base->name);
-		osp_bdev_close(*desc);
-		*desc = NULL;
-	}
-	return rc;
-}
-
-int
 osp_bdev_module_claim_bdev(struct osp_bdev *bdev, struct osp_bdev_desc *desc,
 			   struct osp_bdev_module *module)
 {

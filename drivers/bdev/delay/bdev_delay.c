@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Delay bdev: a passthru (see bdev_passthru.c for the skeleton) whose read
- * and write completions wait before reaching the user.
+ * Delay bdev: a passthru (see bdev_passthru.c for the skeleton, and the
+ * virtual-bdev helper in osprey/bdev_module.h) whose read and write
+ * completions wait before reaching the user.
  *
  * When the base completes a read or a write, the I/O gets a deadline
  * (now + the average latency, or the p99 one for about 1 in 100 I/Os) and
@@ -34,30 +35,18 @@
 /* How often a channel with waiting I/O looks at its queues. */
 #define DELAY_POLL_PERIOD_US	1
 
-struct delay_bdev;
-
 struct delay_config {
-	char *name;
-	char *base_name;
-	struct osp_uuid uuid;
+	struct osp_vbdev_config vcfg;
 	uint64_t latency_us[BDEV_DELAY_NUM_LATENCIES];
-	struct delay_bdev *db;
-	TAILQ_ENTRY(delay_config) link;
 };
 
-/* Our io_device; bdev is not first because the layer registers &bdev as its own. */
+/* The base (the helper's, also the io_device of our channels) and our bdev. */
 struct delay_bdev {
-	struct delay_config *config;
+	struct osp_vbdev_base base;
 	struct osp_bdev bdev;
-	struct osp_bdev *base;
-	struct osp_bdev_desc *base_desc;
-	struct osp_thread *desc_thread;
-	bool unregistering;
 	/* Written on the app thread, read by every I/O thread (atomically). */
 	uint64_t latency_ticks[BDEV_DELAY_NUM_LATENCIES];
 };
-
-OSP_STATIC_ASSERT(offsetof(struct delay_bdev, bdev) != 0, "distinct io_devices");
 
 struct delay_io {
 	STAILQ_ENTRY(delay_io) link;
@@ -73,14 +62,12 @@ struct delay_io {
 STAILQ_HEAD(delay_queue, delay_io);
 
 struct delay_channel {
-	struct osp_io_channel *base_ch;
+	struct osp_vbdev_channel vch;
 	struct delay_queue queues[BDEV_DELAY_NUM_LATENCIES];
 	uint64_t waiting;
 	uint64_t rng;
 	struct osp_poller *poller;
 };
-
-static TAILQ_HEAD(, delay_config) g_delay_configs = TAILQ_HEAD_INITIALIZER(g_delay_configs);
 
 static const char *const g_latency_names[BDEV_DELAY_NUM_LATENCIES] = {
 	[BDEV_DELAY_AVG_READ] = "avg_read",
@@ -94,6 +81,9 @@ static void delay_fini_start(void);
 static void delay_examine_config(struct osp_bdev *bdev);
 static void delay_config_json(cJSON *array);
 static void delay_fini(void);
+static int delay_build(struct osp_vbdev_config *vcfg, char *err, size_t errlen);
+static void delay_config_free(struct osp_vbdev_config *vcfg);
+static void delay_write_config(struct osp_vbdev_config *vcfg, cJSON *array);
 
 static struct osp_bdev_module g_delay_module = {
 	.name = "delay",
@@ -104,6 +94,15 @@ static struct osp_bdev_module g_delay_module = {
 	.config_json = delay_config_json,
 };
 OSP_BDEV_MODULE_REGISTER(delay, &g_delay_module)
+
+static struct osp_vbdev_list g_delay_list = OSP_VBDEV_LIST_INITIALIZER(g_delay_list,
+		&g_delay_module, "delay bdev", delay_build, delay_config_free, delay_write_config);
+
+static inline struct delay_config *
+delay_config(struct osp_vbdev_config *vcfg)
+{
+	return vcfg != NULL ? OSP_CONTAINEROF(vcfg, struct delay_config, vcfg) : NULL;
+}
 
 static uint64_t
 us_to_ticks(uint64_t us)
@@ -237,16 +236,16 @@ delay_submit(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io)
 
 	dio->ch = ch;
 	/* Same blocks on the base; a read without a buffer gets one first. */
-	rc = osp_bdev_io_resubmit_to(bdev_io, db->base_desc, dch->base_ch, 0,
+	rc = osp_bdev_io_resubmit_to(bdev_io, db->base.desc, dch->vch.base_ch, 0,
 				     delay_base_io_done, bdev_io);
 	if (osp_likely(rc == 0)) {
 		return;
 	}
 	if (rc == -ENOMEM) {
-		dio->wait.bdev = db->base;
+		dio->wait.bdev = db->base.bdev;
 		dio->wait.cb_fn = delay_resubmit;
 		dio->wait.cb_arg = bdev_io;
-		if (osp_bdev_queue_io_wait(db->base, dch->base_ch, &dio->wait) == 0) {
+		if (osp_bdev_queue_io_wait(db->base.bdev, dch->vch.base_ch, &dio->wait) == 0) {
 			return;
 		}
 		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
@@ -287,11 +286,11 @@ delay_flush_at_fini_done(struct osp_io_channel_iter *i, int status)
 static void
 delay_fini_start(void)
 {
-	struct delay_config *cfg;
+	struct osp_vbdev_config *vcfg;
 
-	TAILQ_FOREACH(cfg, &g_delay_configs, link) {
-		if (cfg->db != NULL) {
-			osp_for_each_channel(cfg->db, delay_flush_channel, NULL,
+	TAILQ_FOREACH(vcfg, &g_delay_list.configs, link) {
+		if (vcfg->base != NULL) {
+			osp_for_each_channel(vcfg->base, delay_flush_channel, NULL,
 					     delay_flush_at_fini_done);
 		}
 	}
@@ -313,8 +312,8 @@ delay_submit_request(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io)
 	dio->ch = ch;
 	if (bdev_io->type == OSP_BDEV_IO_TYPE_RESET) {
 		/* What waits here is done on the base: complete it before the base resets. */
-		osp_for_each_channel(bdev_io->bdev->ctxt, delay_flush_channel, bdev_io,
-				     delay_flush_done);
+		osp_for_each_channel(&((struct delay_bdev *)bdev_io->bdev->ctxt)->base,
+				     delay_flush_channel, bdev_io, delay_flush_done);
 		return;
 	}
 	delay_submit(ch, bdev_io);
@@ -325,33 +324,30 @@ delay_io_type_supported(void *ctx, enum osp_bdev_io_type type)
 {
 	struct delay_bdev *db = ctx;
 
-	return osp_bdev_io_type_supported(db->base, type);
+	return osp_bdev_io_type_supported(db->base.bdev, type);
 }
 
 static struct osp_io_channel *
 delay_get_io_channel(void *ctx)
 {
-	return osp_get_io_channel(ctx);
+	struct delay_bdev *db = ctx;
+
+	return osp_vbdev_base_get_io_channel(&db->base);
 }
 
+/* After the helper took this thread's base channel (vch.base_ch). */
 static int
-delay_channel_create(void *io_device, void *ctx_buf)
+delay_channel_create(struct osp_vbdev_base *base, struct osp_vbdev_channel *vch)
 {
-	struct delay_bdev *db = io_device;
-	struct delay_channel *dch = ctx_buf;
+	struct delay_channel *dch = OSP_CONTAINEROF(vch, struct delay_channel, vch);
 	int i;
 
 	for (i = 0; i < BDEV_DELAY_NUM_LATENCIES; i++) {
 		STAILQ_INIT(&dch->queues[i]);
 	}
 	dch->rng = (osp_get_ticks() ^ (uintptr_t)dch) | 1;
-	dch->base_ch = osp_bdev_get_io_channel(db->base_desc);
-	if (dch->base_ch == NULL) {
-		return -ENOMEM;
-	}
 	dch->poller = OSP_POLLER_REGISTER(delay_poller, dch, DELAY_POLL_PERIOD_US);
 	if (dch->poller == NULL) {
-		osp_put_io_channel(dch->base_ch);
 		return -ENOMEM;
 	}
 	osp_poller_pause(dch->poller);
@@ -359,9 +355,9 @@ delay_channel_create(void *io_device, void *ctx_buf)
 }
 
 static void
-delay_channel_destroy(void *io_device, void *ctx_buf)
+delay_channel_destroy(struct osp_vbdev_base *base, struct osp_vbdev_channel *vch)
 {
-	struct delay_channel *dch = ctx_buf;
+	struct delay_channel *dch = OSP_CONTAINEROF(vch, struct delay_channel, vch);
 	struct delay_io *dio;
 	int i;
 
@@ -373,7 +369,6 @@ delay_channel_destroy(void *io_device, void *ctx_buf)
 		}
 	}
 	osp_poller_unregister(&dch->poller);
-	osp_put_io_channel(dch->base_ch);
 }
 
 /* ---- info and config ---- */
@@ -405,30 +400,32 @@ static void
 delay_write_config_json(struct osp_bdev *bdev, cJSON *array)
 {
 	struct delay_bdev *db = bdev->ctxt;
+	struct delay_config *cfg = delay_config(db->base.config);
 
-	if (db->config != NULL) {
-		delay_write_params(array, bdev->name, db->base->name, &bdev->uuid,
-				   db->config->latency_us);
+	if (cfg != NULL) {
+		delay_write_params(array, bdev->name, db->base.bdev->name, &bdev->uuid,
+				   cfg->latency_us);
 	}
+}
+
+static void
+delay_write_config(struct osp_vbdev_config *vcfg, cJSON *array)
+{
+	delay_write_params(array, vcfg->name, vcfg->base_name, &vcfg->uuid,
+			   delay_config(vcfg)->latency_us);
 }
 
 static void
 delay_config_json(cJSON *array)
 {
-	struct delay_config *cfg;
-
-	TAILQ_FOREACH(cfg, &g_delay_configs, link) {
-		if (cfg->db == NULL) {
-			delay_write_params(array, cfg->name, cfg->base_name, &cfg->uuid,
-					   cfg->latency_us);
-		}
-	}
+	osp_vbdev_config_json(&g_delay_list, array);
 }
 
 static void
 delay_dump_info_json(void *ctx, cJSON *obj)
 {
 	struct delay_bdev *db = ctx;
+	struct delay_config *cfg = delay_config(db->base.config);
 	cJSON *o = cJSON_AddObjectToObject(obj, "delay");
 	int i;
 
@@ -436,41 +433,27 @@ delay_dump_info_json(void *ctx, cJSON *obj)
 		return;
 	}
 	cJSON_AddStringToObject(o, "name", db->bdev.name);
-	cJSON_AddStringToObject(o, "base_bdev_name", db->base->name);
-	if (db->config != NULL) {
+	cJSON_AddStringToObject(o, "base_bdev_name", db->base.bdev->name);
+	if (cfg != NULL) {
 		for (i = 0; i < BDEV_DELAY_NUM_LATENCIES; i++) {
 			char key[32];
 
 			snprintf(key, sizeof(key), "%s_latency", g_latency_names[i]);
-			osp_json_add_uint64(o, key, db->config->latency_us[i]);
+			osp_json_add_uint64(o, key, cfg->latency_us[i]);
 		}
 	}
 }
 
 /* ---- teardown ---- */
 
+/* The base is released (on the thread that opened it). */
 static void
-delay_release_base(void *arg)
+delay_free(struct osp_vbdev_base *base)
 {
-	struct delay_bdev *db = arg;
+	struct delay_bdev *db = OSP_CONTAINEROF(base, struct delay_bdev, base);
 
-	osp_bdev_module_release_bdev(db->base);
-	osp_bdev_close(db->base_desc);
-	osp_bdev_destruct_done(&db->bdev, 0);
 	free(db->bdev.name);
 	free(db);
-}
-
-static void
-delay_io_device_unregistered(void *io_device)
-{
-	struct delay_bdev *db = io_device;
-
-	if (osp_get_thread() == db->desc_thread) {
-		delay_release_base(db);
-	} else if (osp_thread_send_msg(db->desc_thread, delay_release_base, db) != 0) {
-		OSP_ERRLOG("%s: cannot reach the thread of its base descriptor\n", db->bdev.name);
-	}
 }
 
 static int
@@ -478,51 +461,16 @@ delay_destruct(void *ctx)
 {
 	struct delay_bdev *db = ctx;
 
-	/* Unregistered by the layer (shutdown) or by us: no second unregister on REMOVE. */
-	db->unregistering = true;
-	if (db->config != NULL) {
-		db->config->db = NULL;
-		db->config = NULL;
-	}
-	osp_io_device_unregister(db, delay_io_device_unregistered);
-	return 1;
+	return osp_vbdev_base_destruct(&db->base, &db->bdev);
 }
 
-static void
-delay_unregister(struct delay_bdev *db, osp_bdev_unregister_cb cb_fn, void *cb_arg)
-{
-	int rc;
-
-	if (db->unregistering) {
-		if (cb_fn != NULL) {
-			cb_fn(cb_arg, 0);
-		}
-		return;
-	}
-	db->unregistering = true;
-	rc = osp_bdev_unregister(&db->bdev, cb_fn, cb_arg);
-	if (rc != 0 && cb_fn != NULL) {
-		cb_fn(cb_arg, rc);
-	}
-}
-
-static void
-delay_base_event_cb(enum osp_bdev_event_type type, struct osp_bdev *base, void *ctx)
-{
-	struct delay_bdev *db = ctx;
-
-	switch (type) {
-	case OSP_BDEV_EVENT_REMOVE:
-		OSP_NOTICELOG("%s: base bdev %s is going away\n", db->bdev.name, base->name);
-		delay_unregister(db, NULL, NULL);
-		break;
-	case OSP_BDEV_EVENT_RESIZE:
-		osp_bdev_notify_blockcnt_change(&db->bdev, base->blockcnt);
-		break;
-	default:
-		break;
-	}
-}
+static const struct osp_vbdev_base_ops g_delay_base_ops = {
+	.channel_size = sizeof(struct delay_channel),
+	.channel_create = delay_channel_create,
+	.channel_destroy = delay_channel_destroy,
+	.free = delay_free,
+	.follow_resize = true,
+};
 
 /* ---- building ---- */
 
@@ -536,62 +484,48 @@ static const struct osp_bdev_fn_table g_delay_fn_table = {
 };
 
 static int
-delay_build(struct delay_config *cfg)
+delay_build(struct osp_vbdev_config *vcfg, char *err, size_t errlen)
 {
+	struct delay_config *cfg = delay_config(vcfg);
 	struct delay_bdev *db;
 	struct osp_bdev *base;
 	int rc, i;
 
-	if (cfg->db != NULL) {
-		return 0;
-	}
 	db = calloc(1, sizeof(*db));
 	if (db == NULL) {
 		return -ENOMEM;
 	}
-	db->bdev.name = strdup(cfg->name);
+	db->bdev.name = strdup(vcfg->name);
 	if (db->bdev.name == NULL) {
 		free(db);
 		return -ENOMEM;
 	}
-	rc = osp_bdev_module_open_base(&db->bdev, cfg->base_name, delay_base_event_cb, db,
-				       &g_delay_module, &db->base_desc);
-	if (rc != 0) {
-		goto err_free;
-	}
-	db->desc_thread = osp_get_thread();
-	base = osp_bdev_desc_get_bdev(db->base_desc);
-	db->base = base;
 	for (i = 0; i < BDEV_DELAY_NUM_LATENCIES; i++) {
 		db->latency_ticks[i] = us_to_ticks(cfg->latency_us[i]);
 	}
+	rc = osp_vbdev_base_open(&db->base, &g_delay_base_ops, &g_delay_module, vcfg,
+				 vcfg->base_name, vcfg->name, err, errlen);
+	if (rc != 0) {
+		goto err_free;
+	}
+	base = db->base.bdev;
 	db->bdev.product_name = "delay";
 	osp_bdev_copy_geometry(&db->bdev, base);
-	if (osp_uuid_is_null(&cfg->uuid)) {
-		osp_uuid_generate(&cfg->uuid);
+	if (osp_uuid_is_null(&vcfg->uuid)) {
+		osp_uuid_generate(&vcfg->uuid);
 	}
-	db->bdev.uuid = cfg->uuid;
+	db->bdev.uuid = vcfg->uuid;
 	db->bdev.ctxt = db;
 	db->bdev.module = &g_delay_module;
 	db->bdev.fn_table = &g_delay_fn_table;
-
-	osp_io_device_register(db, delay_channel_create, delay_channel_destroy,
-			       sizeof(struct delay_channel), cfg->name);
-	db->config = cfg;
-	cfg->db = db;
-	rc = osp_bdev_register(&db->bdev);
+	rc = osp_vbdev_base_add_bdev(&db->base, &db->bdev);
 	if (rc != 0) {
-		OSP_ERRLOG("%s: registering failed: %s\n", cfg->name, strerror(-rc));
-		cfg->db = NULL;
-		osp_io_device_unregister(db, NULL);
-		osp_bdev_module_release_bdev(base);
-		goto err_close;
+		osp_vbdev_base_close(&db->base);
+		goto err_free;
 	}
-	OSP_NOTICELOG("delay bdev %s created on %s\n", cfg->name, base->name);
+	OSP_NOTICELOG("delay bdev %s created on %s\n", vcfg->name, base->name);
 	return 0;
 
-err_close:
-	osp_bdev_close(db->base_desc);
 err_free:
 	free(db->bdev.name);
 	free(db);
@@ -601,22 +535,15 @@ err_free:
 static struct delay_config *
 delay_config_find(const char *name)
 {
-	struct delay_config *cfg;
-
-	TAILQ_FOREACH(cfg, &g_delay_configs, link) {
-		if (strcmp(cfg->name, name) == 0) {
-			return cfg;
-		}
-	}
-	return NULL;
+	return delay_config(osp_vbdev_config_find(&g_delay_list, name, false));
 }
 
 static void
-delay_config_free(struct delay_config *cfg)
+delay_config_free(struct osp_vbdev_config *vcfg)
 {
-	free(cfg->name);
-	free(cfg->base_name);
-	free(cfg);
+	free(vcfg->name);
+	free(vcfg->base_name);
+	free(delay_config(vcfg));
 }
 
 int
@@ -637,7 +564,7 @@ bdev_delay_create(const char *name, const char *base_name, const struct osp_uuid
 		  const uint64_t latencies_us[BDEV_DELAY_NUM_LATENCIES])
 {
 	struct delay_config *cfg;
-	int rc, i;
+	int i;
 
 	if (name == NULL || name[0] == '\0' || base_name == NULL || base_name[0] == '\0') {
 		return -EINVAL;
@@ -654,50 +581,28 @@ bdev_delay_create(const char *name, const char *base_name, const struct osp_uuid
 	if (cfg == NULL) {
 		return -ENOMEM;
 	}
-	cfg->name = strdup(name);
-	cfg->base_name = strdup(base_name);
-	if (cfg->name == NULL || cfg->base_name == NULL) {
-		delay_config_free(cfg);
+	cfg->vcfg.name = strdup(name);
+	cfg->vcfg.base_name = strdup(base_name);
+	if (cfg->vcfg.name == NULL || cfg->vcfg.base_name == NULL) {
+		delay_config_free(&cfg->vcfg);
 		return -ENOMEM;
 	}
 	if (uuid != NULL) {
-		cfg->uuid = *uuid;
+		cfg->vcfg.uuid = *uuid;
 	}
 	memcpy(cfg->latency_us, latencies_us, sizeof(cfg->latency_us));
-	TAILQ_INSERT_TAIL(&g_delay_configs, cfg, link);
-
-	rc = delay_build(cfg);
-	if (rc == -ENODEV) {
-		OSP_NOTICELOG("delay bdev %s waits for its base bdev %s\n", name, base_name);
-		return 0;
-	}
-	if (rc != 0) {
-		TAILQ_REMOVE(&g_delay_configs, cfg, link);
-		delay_config_free(cfg);
-	}
-	return rc;
+	return osp_vbdev_config_add(&g_delay_list, &cfg->vcfg, NULL, 0);
 }
 
 int
 bdev_delay_delete(const char *name, osp_bdev_unregister_cb cb_fn, void *cb_arg)
 {
 	struct delay_config *cfg = delay_config_find(name);
-	struct delay_bdev *db;
 
 	if (cfg == NULL) {
 		return -ENODEV;
 	}
-	TAILQ_REMOVE(&g_delay_configs, cfg, link);
-	db = cfg->db;
-	delay_config_free(cfg);
-	if (db == NULL) {
-		if (cb_fn != NULL) {
-			cb_fn(cb_arg, 0);
-		}
-		return 0;
-	}
-	db->config = NULL;
-	delay_unregister(db, cb_fn, cb_arg);
+	osp_vbdev_config_delete(&g_delay_list, &cfg->vcfg, cb_fn, cb_arg);
 	return 0;
 }
 
@@ -713,8 +618,10 @@ bdev_delay_update_latency(const char *name, enum bdev_delay_latency which, uint6
 		return -EINVAL;
 	}
 	cfg->latency_us[which] = latency_us;
-	if (cfg->db != NULL) {
-		__atomic_store_n(&cfg->db->latency_ticks[which], us_to_ticks(latency_us),
+	if (cfg->vcfg.base != NULL) {
+		struct delay_bdev *db = OSP_CONTAINEROF(cfg->vcfg.base, struct delay_bdev, base);
+
+		__atomic_store_n(&db->latency_ticks[which], us_to_ticks(latency_us),
 				 __ATOMIC_RELAXED);
 	}
 	return 0;
@@ -723,19 +630,7 @@ bdev_delay_update_latency(const char *name, enum bdev_delay_latency which, uint6
 static void
 delay_examine_config(struct osp_bdev *bdev)
 {
-	struct delay_config *cfg;
-	int rc;
-
-	TAILQ_FOREACH(cfg, &g_delay_configs, link) {
-		if (cfg->db == NULL && strcmp(cfg->base_name, bdev->name) == 0) {
-			rc = delay_build(cfg);
-			if (rc != 0) {
-				OSP_ERRLOG("delay bdev %s on %s: %s\n", cfg->name, bdev->name,
-					   strerror(-rc));
-			}
-		}
-	}
-	osp_bdev_module_examine_done(&g_delay_module);
+	osp_vbdev_examine(&g_delay_list, bdev);
 }
 
 static int
@@ -747,10 +642,5 @@ delay_get_ctx_size(void)
 static void
 delay_fini(void)
 {
-	struct delay_config *cfg;
-
-	while ((cfg = TAILQ_FIRST(&g_delay_configs)) != NULL) {
-		TAILQ_REMOVE(&g_delay_configs, cfg, link);
-		delay_config_free(cfg);
-	}
+	osp_vbdev_fini(&g_delay_list);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "osprey/bdev.h"
+#include "osprey/bdev_module.h"
 #include "osprey/rpc.h"
 #include "osprey/util.h"
 
@@ -30,15 +31,6 @@ static const struct osp_json_object_decoder g_delay_create_decoders[] = {
 	{"avg_write_latency", offsetof(struct rpc_delay_create, avg_write_latency), osp_json_decode_uint64},
 	{"p99_write_latency", offsetof(struct rpc_delay_create, p99_write_latency), osp_json_decode_uint64},
 };
-
-static const char *
-claimer_name(const char *bdev_name)
-{
-	struct osp_bdev *bdev = osp_bdev_get_by_name(bdev_name);
-	struct osp_bdev_module *module = bdev ? osp_bdev_get_claim_module(bdev) : NULL;
-
-	return module != NULL ? module->name : "unknown";
-}
 
 static void
 rpc_bdev_delay_create(struct osp_jsonrpc_request *request, const cJSON *params)
@@ -88,7 +80,7 @@ rpc_bdev_delay_create(struct osp_jsonrpc_request *request, const cJSON *params)
 	case -EPERM:
 		osp_jsonrpc_send_error_response_fmt(request, rc,
 						    "Cannot create delay bdev '%s': base bdev '%s' is already claimed by module '%s'",
-						    req.name, req.base_bdev_name, claimer_name(req.base_bdev_name));
+						    req.name, req.base_bdev_name, osp_bdev_claimer_name(req.base_bdev_name));
 		break;
 	default:
 		osp_jsonrpc_send_error_response_fmt(request, rc, "Cannot create delay bdev '%s' on '%s': %s",

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Error bdev: a passthru (see bdev_passthru.c for the skeleton) named
- * EE_<base> that can be told to misbehave.
+ * Error bdev: a passthru (see bdev_passthru.c for the skeleton, and the
+ * virtual-bdev helper in osprey/bdev_module.h) named EE_<base> that can be
+ * told to misbehave.
  *
  * bdev_error_inject_error arms, per I/O type, an error kind and a count.
  * Each submitted I/O of an armed type takes one from the count (an atomic
@@ -31,15 +32,6 @@
 
 #include "bdev_error.h"
 
-struct error_bdev;
-
-struct error_config {
-	char *base_name;
-	struct osp_uuid uuid;
-	struct error_bdev *eb;
-	TAILQ_ENTRY(error_config) link;
-};
-
 struct error_injection {
 	uint32_t num;			/* atomic: I/Os still to hit */
 	uint8_t type;			/* enum bdev_error_type */
@@ -48,20 +40,14 @@ struct error_injection {
 	uint64_t corrupt_offset;
 };
 
-/* Our io_device; bdev is not first because the layer registers &bdev as its own. */
+/* The base (the helper's, also the io_device of our channels) and our bdev. */
 struct error_bdev {
-	struct error_config *config;
+	struct osp_vbdev_base base;
 	struct osp_bdev bdev;
-	struct osp_bdev *base;
-	struct osp_bdev_desc *base_desc;
-	struct osp_thread *desc_thread;
-	bool unregistering;		/* atomic: read by I/O threads */
-	osp_bdev_unregister_cb unregister_cb;
-	void *unregister_cb_arg;
+	/* Shutting down (atomic: read by I/O threads); base.unregistering says the same. */
+	bool stopping;
 	struct error_injection inj[OSP_BDEV_NUM_IO_TYPES];
 };
-
-OSP_STATIC_ASSERT(offsetof(struct error_bdev, bdev) != 0, "distinct io_devices");
 
 struct error_io {
 	TAILQ_ENTRY(error_io) link;
@@ -73,18 +59,19 @@ struct error_io {
 };
 
 struct error_channel {
-	struct osp_io_channel *base_ch;
+	struct osp_vbdev_channel vch;
 	TAILQ_HEAD(, error_io) pending;
 	uint32_t in_flight;
 };
-
-static TAILQ_HEAD(, error_config) g_error_configs = TAILQ_HEAD_INITIALIZER(g_error_configs);
 
 static int error_get_ctx_size(void);
 static void error_fini_start(void);
 static void error_examine_config(struct osp_bdev *bdev);
 static void error_config_json(cJSON *array);
 static void error_fini(void);
+static int error_build(struct osp_vbdev_config *cfg, char *err, size_t errlen);
+static void error_config_free(struct osp_vbdev_config *cfg);
+static void error_write_config(struct osp_vbdev_config *cfg, cJSON *array);
 
 static struct osp_bdev_module g_error_module = {
 	.name = "error",
@@ -95,6 +82,10 @@ static struct osp_bdev_module g_error_module = {
 	.config_json = error_config_json,
 };
 OSP_BDEV_MODULE_REGISTER(error, &g_error_module)
+
+/* Configs are named EE_<base>, like the bdev they build. */
+static struct osp_vbdev_list g_error_list = OSP_VBDEV_LIST_INITIALIZER(g_error_list,
+		&g_error_module, "error bdev", error_build, error_config_free, error_write_config);
 
 /* ---- I/O ---- */
 
@@ -173,16 +164,16 @@ error_submit(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io)
 	struct error_io *eio = (struct error_io *)bdev_io->driver_ctx;
 	int rc;
 
-	rc = osp_bdev_io_resubmit_to(bdev_io, eb->base_desc, ech->base_ch, 0,
+	rc = osp_bdev_io_resubmit_to(bdev_io, eb->base.desc, ech->vch.base_ch, 0,
 				     error_base_io_done, bdev_io);
 	if (osp_likely(rc == 0)) {
 		return;
 	}
 	if (rc == -ENOMEM) {
-		eio->wait.bdev = eb->base;
+		eio->wait.bdev = eb->base.bdev;
 		eio->wait.cb_fn = error_resubmit;
 		eio->wait.cb_arg = bdev_io;
-		if (osp_bdev_queue_io_wait(eb->base, ech->base_ch, &eio->wait) == 0) {
+		if (osp_bdev_queue_io_wait(eb->base.bdev, ech->vch.base_ch, &eio->wait) == 0) {
 			return;
 		}
 		error_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
@@ -232,7 +223,8 @@ error_submit_injected(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io)
 		error_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
 		return;
 	case BDEV_ERROR_PENDING:
-		if (__atomic_load_n(&eb->unregistering, __ATOMIC_ACQUIRE)) {
+		if (osp_vbdev_base_unregistering(&eb->base) ||
+		    __atomic_load_n(&eb->stopping, __ATOMIC_ACQUIRE)) {
 			/* Nobody would come to release it any more. */
 			error_complete(bdev_io, OSP_BDEV_IO_STATUS_ABORTED);
 			return;
@@ -288,8 +280,8 @@ error_submit_request(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io)
 	ech->in_flight++;
 	if (bdev_io->type == OSP_BDEV_IO_TYPE_RESET) {
 		/* A reset releases whatever "pending" held back, then resets the base. */
-		osp_for_each_channel(bdev_io->bdev->ctxt, error_abort_pending, bdev_io,
-				     error_reset_pending_done);
+		osp_for_each_channel(&((struct error_bdev *)bdev_io->bdev->ctxt)->base,
+				     error_abort_pending, bdev_io, error_reset_pending_done);
 		return;
 	}
 	error_submit_injected(ch, bdev_io);
@@ -300,32 +292,24 @@ error_io_type_supported(void *ctx, enum osp_bdev_io_type type)
 {
 	struct error_bdev *eb = ctx;
 
-	return osp_bdev_io_type_supported(eb->base, type);
+	return osp_bdev_io_type_supported(eb->base.bdev, type);
 }
 
 static struct osp_io_channel *
 error_get_io_channel(void *ctx)
 {
-	return osp_get_io_channel(ctx);
+	struct error_bdev *eb = ctx;
+
+	return osp_vbdev_base_get_io_channel(&eb->base);
 }
 
 static int
-error_channel_create(void *io_device, void *ctx_buf)
+error_channel_create(struct osp_vbdev_base *base, struct osp_vbdev_channel *vch)
 {
-	struct error_bdev *eb = io_device;
-	struct error_channel *ech = ctx_buf;
+	struct error_channel *ech = OSP_CONTAINEROF(vch, struct error_channel, vch);
 
 	TAILQ_INIT(&ech->pending);
-	ech->base_ch = osp_bdev_get_io_channel(eb->base_desc);
-	return ech->base_ch != NULL ? 0 : -ENOMEM;
-}
-
-static void
-error_channel_destroy(void *io_device, void *ctx_buf)
-{
-	struct error_channel *ech = ctx_buf;
-
-	osp_put_io_channel(ech->base_ch);
+	return 0;
 }
 
 /* ---- info and config ---- */
@@ -352,19 +336,19 @@ error_write_config_json(struct osp_bdev *bdev, cJSON *array)
 {
 	struct error_bdev *eb = bdev->ctxt;
 
-	error_write_params(array, eb->base->name, &bdev->uuid);
+	error_write_params(array, eb->base.bdev->name, &bdev->uuid);
+}
+
+static void
+error_write_config(struct osp_vbdev_config *cfg, cJSON *array)
+{
+	error_write_params(array, cfg->base_name, &cfg->uuid);
 }
 
 static void
 error_config_json(cJSON *array)
 {
-	struct error_config *cfg;
-
-	TAILQ_FOREACH(cfg, &g_error_configs, link) {
-		if (cfg->eb == NULL) {
-			error_write_params(array, cfg->base_name, &cfg->uuid);
-		}
-	}
+	osp_vbdev_config_json(&g_error_list, array);
 }
 
 static void
@@ -374,34 +358,20 @@ error_dump_info_json(void *ctx, cJSON *obj)
 	cJSON *o = cJSON_AddObjectToObject(obj, "error_disk");
 
 	if (o != NULL) {
-		cJSON_AddStringToObject(o, "base_bdev", eb->base->name);
+		cJSON_AddStringToObject(o, "base_bdev", eb->base.bdev->name);
 	}
 }
 
 /* ---- teardown ---- */
 
+/* The base is released (on the thread that opened it). */
 static void
-error_release_base(void *arg)
+error_free(struct osp_vbdev_base *base)
 {
-	struct error_bdev *eb = arg;
+	struct error_bdev *eb = OSP_CONTAINEROF(base, struct error_bdev, base);
 
-	osp_bdev_module_release_bdev(eb->base);
-	osp_bdev_close(eb->base_desc);
-	osp_bdev_destruct_done(&eb->bdev, 0);
 	free(eb->bdev.name);
 	free(eb);
-}
-
-static void
-error_io_device_unregistered(void *io_device)
-{
-	struct error_bdev *eb = io_device;
-
-	if (osp_get_thread() == eb->desc_thread) {
-		error_release_base(eb);
-	} else if (osp_thread_send_msg(eb->desc_thread, error_release_base, eb) != 0) {
-		OSP_ERRLOG("%s: cannot reach the thread of its base descriptor\n", eb->bdev.name);
-	}
 }
 
 static int
@@ -409,14 +379,7 @@ error_destruct(void *ctx)
 {
 	struct error_bdev *eb = ctx;
 
-	/* Unregistered by the layer (shutdown) or by us: no second unregister on REMOVE. */
-	__atomic_store_n(&eb->unregistering, true, __ATOMIC_RELEASE);
-	if (eb->config != NULL) {
-		eb->config->eb = NULL;
-		eb->config = NULL;
-	}
-	osp_io_device_unregister(eb, error_io_device_unregistered);
-	return 1;
+	return osp_vbdev_base_destruct(&eb->base, &eb->bdev);
 }
 
 static void
@@ -428,62 +391,40 @@ error_abort_at_fini_done(struct osp_io_channel_iter *i, int status)
 static void
 error_fini_start(void)
 {
-	struct error_config *cfg;
+	struct osp_vbdev_config *cfg;
 
-	TAILQ_FOREACH(cfg, &g_error_configs, link) {
-		if (cfg->eb != NULL) {
-			__atomic_store_n(&cfg->eb->unregistering, true, __ATOMIC_RELEASE);
-			osp_for_each_channel(cfg->eb, error_abort_pending, NULL,
+	TAILQ_FOREACH(cfg, &g_error_list.configs, link) {
+		if (cfg->base != NULL) {
+			struct error_bdev *eb = OSP_CONTAINEROF(cfg->base, struct error_bdev, base);
+
+			__atomic_store_n(&eb->stopping, true, __ATOMIC_RELEASE);
+			osp_for_each_channel(&eb->base, error_abort_pending, NULL,
 					     error_abort_at_fini_done);
 		}
 	}
 }
 
-/* Held I/Os are released on every thread, then the bdev is unregistered. */
+/* Held I/Os are released on every thread: now the bdev can be unregistered. */
 static void
 error_pending_aborted(struct osp_io_channel_iter *i, int status)
 {
-	struct error_bdev *eb = osp_io_channel_iter_get_io_device(i);
-	int rc;
-
-	rc = osp_bdev_unregister(&eb->bdev, eb->unregister_cb, eb->unregister_cb_arg);
-	if (rc != 0 && eb->unregister_cb != NULL) {
-		eb->unregister_cb(eb->unregister_cb_arg, rc);
-	}
+	osp_vbdev_base_quiesced(osp_io_channel_iter_get_io_device(i));
 }
 
+/* Unregistering starts (delete, hot remove): new "pending" I/O is aborted from now on. */
 static void
-error_unregister(struct error_bdev *eb, osp_bdev_unregister_cb cb_fn, void *cb_arg)
+error_quiesce(struct osp_vbdev_base *base)
 {
-	if (eb->unregistering) {
-		if (cb_fn != NULL) {
-			cb_fn(cb_arg, 0);
-		}
-		return;
-	}
-	__atomic_store_n(&eb->unregistering, true, __ATOMIC_RELEASE);
-	eb->unregister_cb = cb_fn;
-	eb->unregister_cb_arg = cb_arg;
-	osp_for_each_channel(eb, error_abort_pending, NULL, error_pending_aborted);
+	osp_for_each_channel(base, error_abort_pending, NULL, error_pending_aborted);
 }
 
-static void
-error_base_event_cb(enum osp_bdev_event_type type, struct osp_bdev *base, void *ctx)
-{
-	struct error_bdev *eb = ctx;
-
-	switch (type) {
-	case OSP_BDEV_EVENT_REMOVE:
-		OSP_NOTICELOG("%s: base bdev %s is going away\n", eb->bdev.name, base->name);
-		error_unregister(eb, NULL, NULL);
-		break;
-	case OSP_BDEV_EVENT_RESIZE:
-		osp_bdev_notify_blockcnt_change(&eb->bdev, base->blockcnt);
-		break;
-	default:
-		break;
-	}
-}
+static const struct osp_vbdev_base_ops g_error_base_ops = {
+	.channel_size = sizeof(struct error_channel),
+	.channel_create = error_channel_create,
+	.quiesce = error_quiesce,
+	.free = error_free,
+	.follow_resize = true,
+};
 
 /* ---- building ---- */
 
@@ -497,32 +438,27 @@ static const struct osp_bdev_fn_table g_error_fn_table = {
 };
 
 static int
-error_build(struct error_config *cfg)
+error_build(struct osp_vbdev_config *cfg, char *err, size_t errlen)
 {
 	struct error_bdev *eb;
 	struct osp_bdev *base;
 	int rc;
 
-	if (cfg->eb != NULL) {
-		return 0;
-	}
 	eb = calloc(1, sizeof(*eb));
 	if (eb == NULL) {
 		return -ENOMEM;
 	}
-	eb->bdev.name = osp_sprintf_alloc(BDEV_ERROR_PREFIX "%s", cfg->base_name);
+	eb->bdev.name = strdup(cfg->name);
 	if (eb->bdev.name == NULL) {
 		free(eb);
 		return -ENOMEM;
 	}
-	rc = osp_bdev_module_open_base(&eb->bdev, cfg->base_name, error_base_event_cb, eb,
-				       &g_error_module, &eb->base_desc);
+	rc = osp_vbdev_base_open(&eb->base, &g_error_base_ops, &g_error_module, cfg,
+				 cfg->base_name, cfg->name, err, errlen);
 	if (rc != 0) {
 		goto err_free;
 	}
-	eb->desc_thread = osp_get_thread();
-	base = osp_bdev_desc_get_bdev(eb->base_desc);
-	eb->base = base;
+	base = eb->base.bdev;
 	eb->bdev.product_name = "Error Injection Disk";
 	osp_bdev_copy_geometry(&eb->bdev, base);
 	if (osp_uuid_is_null(&cfg->uuid)) {
@@ -532,58 +468,36 @@ error_build(struct error_config *cfg)
 	eb->bdev.ctxt = eb;
 	eb->bdev.module = &g_error_module;
 	eb->bdev.fn_table = &g_error_fn_table;
-
-	osp_io_device_register(eb, error_channel_create, error_channel_destroy,
-			       sizeof(struct error_channel), eb->bdev.name);
-	eb->config = cfg;
-	cfg->eb = eb;
-	rc = osp_bdev_register(&eb->bdev);
+	rc = osp_vbdev_base_add_bdev(&eb->base, &eb->bdev);
 	if (rc != 0) {
-		OSP_ERRLOG("%s: registering failed: %s\n", eb->bdev.name, strerror(-rc));
-		cfg->eb = NULL;
-		osp_io_device_unregister(eb, NULL);
-		osp_bdev_module_release_bdev(base);
-		goto err_close;
+		osp_vbdev_base_close(&eb->base);
+		goto err_free;
 	}
 	OSP_NOTICELOG("error bdev %s created on %s\n", eb->bdev.name, base->name);
 	return 0;
 
-err_close:
-	osp_bdev_close(eb->base_desc);
 err_free:
 	free(eb->bdev.name);
 	free(eb);
 	return rc;
 }
 
-static struct error_config *
-error_config_find_base(const char *base_name)
+/* The built error bdev named name ("EE_<base>"), or NULL. */
+static struct error_bdev *
+error_bdev_find(const char *name)
 {
-	struct error_config *cfg;
+	struct osp_vbdev_config *cfg = osp_vbdev_config_find(&g_error_list, name, false);
 
-	TAILQ_FOREACH(cfg, &g_error_configs, link) {
-		if (strcmp(cfg->base_name, base_name) == 0) {
-			return cfg;
-		}
-	}
-	return NULL;
-}
-
-/* By the error bdev's name, "EE_<base>". */
-static struct error_config *
-error_config_find(const char *name)
-{
-	size_t plen = strlen(BDEV_ERROR_PREFIX);
-
-	if (name == NULL || strncmp(name, BDEV_ERROR_PREFIX, plen) != 0) {
+	if (cfg == NULL || cfg->base == NULL) {
 		return NULL;
 	}
-	return error_config_find_base(name + plen);
+	return OSP_CONTAINEROF(cfg->base, struct error_bdev, base);
 }
 
 static void
-error_config_free(struct error_config *cfg)
+error_config_free(struct osp_vbdev_config *cfg)
 {
+	free(cfg->name);
 	free(cfg->base_name);
 	free(cfg);
 }
@@ -591,71 +505,43 @@ error_config_free(struct error_config *cfg)
 int
 bdev_error_create(const char *base_name, const struct osp_uuid *uuid)
 {
-	struct error_config *cfg;
-	char *name;
-	int rc;
+	struct osp_vbdev_config *cfg;
 
 	if (base_name == NULL || base_name[0] == '\0') {
 		return -EINVAL;
 	}
-	if (error_config_find_base(base_name) != NULL) {
+	if (osp_vbdev_config_find(&g_error_list, base_name, true) != NULL) {
 		return -EEXIST;
-	}
-	name = osp_sprintf_alloc(BDEV_ERROR_PREFIX "%s", base_name);
-	if (name == NULL) {
-		return -ENOMEM;
-	}
-	rc = osp_bdev_get_by_name(name) != NULL ? -EEXIST : 0;
-	free(name);
-	if (rc != 0) {
-		return rc;
 	}
 	cfg = calloc(1, sizeof(*cfg));
 	if (cfg == NULL) {
 		return -ENOMEM;
 	}
+	cfg->name = osp_sprintf_alloc(BDEV_ERROR_PREFIX "%s", base_name);
 	cfg->base_name = strdup(base_name);
-	if (cfg->base_name == NULL) {
-		free(cfg);
+	if (cfg->name == NULL || cfg->base_name == NULL) {
+		error_config_free(cfg);
 		return -ENOMEM;
+	}
+	if (osp_bdev_get_by_name(cfg->name) != NULL) {
+		error_config_free(cfg);
+		return -EEXIST;
 	}
 	if (uuid != NULL) {
 		cfg->uuid = *uuid;
 	}
-	TAILQ_INSERT_TAIL(&g_error_configs, cfg, link);
-	rc = error_build(cfg);
-	if (rc == -ENODEV) {
-		OSP_NOTICELOG("error bdev " BDEV_ERROR_PREFIX "%s waits for its base bdev %s\n",
-			      base_name, base_name);
-		return 0;
-	}
-	if (rc != 0) {
-		TAILQ_REMOVE(&g_error_configs, cfg, link);
-		error_config_free(cfg);
-	}
-	return rc;
+	return osp_vbdev_config_add(&g_error_list, cfg, NULL, 0);
 }
 
 int
 bdev_error_delete(const char *name, osp_bdev_unregister_cb cb_fn, void *cb_arg)
 {
-	struct error_config *cfg = error_config_find(name);
-	struct error_bdev *eb;
+	struct osp_vbdev_config *cfg = osp_vbdev_config_find(&g_error_list, name, false);
 
 	if (cfg == NULL) {
 		return -ENODEV;
 	}
-	TAILQ_REMOVE(&g_error_configs, cfg, link);
-	eb = cfg->eb;
-	error_config_free(cfg);
-	if (eb == NULL) {
-		if (cb_fn != NULL) {
-			cb_fn(cb_arg, 0);
-		}
-		return 0;
-	}
-	eb->config = NULL;
-	error_unregister(eb, cb_fn, cb_arg);
+	osp_vbdev_config_delete(&g_error_list, cfg, cb_fn, cb_arg);
 	return 0;
 }
 
@@ -697,10 +583,10 @@ bdev_error_inject(const char *name, const struct bdev_error_inject_opts *opts)
 		OSP_BDEV_IO_TYPE_READ, OSP_BDEV_IO_TYPE_WRITE,
 		OSP_BDEV_IO_TYPE_UNMAP, OSP_BDEV_IO_TYPE_FLUSH,
 	};
-	struct error_config *cfg = error_config_find(name);
+	struct error_bdev *eb = error_bdev_find(name);
 	size_t i;
 
-	if (cfg == NULL || cfg->eb == NULL) {
+	if (eb == NULL) {
 		return -ENODEV;
 	}
 	if (opts->error_type == BDEV_ERROR_NONE || opts->error_type > BDEV_ERROR_NOMEM) {
@@ -711,13 +597,13 @@ bdev_error_inject(const char *name, const struct bdev_error_inject_opts *opts)
 	}
 	if (opts->io_type == OSP_BDEV_IO_TYPE_INVALID) {
 		for (i = 0; i < OSP_COUNTOF(injectable); i++) {
-			error_arm(&cfg->eb->inj[injectable[i]], opts);
+			error_arm(&eb->inj[injectable[i]], opts);
 		}
 		return 0;
 	}
 	for (i = 0; i < OSP_COUNTOF(injectable); i++) {
 		if (opts->io_type == injectable[i]) {
-			error_arm(&cfg->eb->inj[opts->io_type], opts);
+			error_arm(&eb->inj[opts->io_type], opts);
 			return 0;
 		}
 	}
@@ -727,14 +613,14 @@ bdev_error_inject(const char *name, const struct bdev_error_inject_opts *opts)
 int
 bdev_error_clear(const char *name)
 {
-	struct error_config *cfg = error_config_find(name);
+	struct error_bdev *eb = error_bdev_find(name);
 	int i;
 
-	if (cfg == NULL || cfg->eb == NULL) {
+	if (eb == NULL) {
 		return -ENODEV;
 	}
 	for (i = 0; i < OSP_BDEV_NUM_IO_TYPES; i++) {
-		__atomic_store_n(&cfg->eb->inj[i].num, 0, __ATOMIC_RELEASE);
+		__atomic_store_n(&eb->inj[i].num, 0, __ATOMIC_RELEASE);
 	}
 	return 0;
 }
@@ -742,16 +628,7 @@ bdev_error_clear(const char *name)
 static void
 error_examine_config(struct osp_bdev *bdev)
 {
-	struct error_config *cfg = error_config_find_base(bdev->name);
-	int rc;
-
-	if (cfg != NULL && cfg->eb == NULL) {
-		rc = error_build(cfg);
-		if (rc != 0) {
-			OSP_ERRLOG("error bdev on %s: %s\n", bdev->name, strerror(-rc));
-		}
-	}
-	osp_bdev_module_examine_done(&g_error_module);
+	osp_vbdev_examine(&g_error_list, bdev);
 }
 
 static int
@@ -763,10 +640,5 @@ error_get_ctx_size(void)
 static void
 error_fini(void)
 {
-	struct error_config *cfg;
-
-	while ((cfg = TAILQ_FIRST(&g_error_configs)) != NULL) {
-		TAILQ_REMOVE(&g_error_configs, cfg, link);
-		error_config_free(cfg);
-	}
+	osp_vbdev_fini(&g_error_list);
 }

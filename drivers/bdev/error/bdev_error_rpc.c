@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "osprey/bdev.h"
+#include "osprey/bdev_module.h"
 #include "osprey/rpc.h"
 #include "osprey/util.h"
 
@@ -20,15 +21,6 @@ static const struct osp_json_object_decoder g_error_create_decoders[] = {
 	{"base_name", offsetof(struct rpc_error_create, base_name), osp_json_decode_string},
 	{"uuid", offsetof(struct rpc_error_create, uuid), osp_json_decode_string, true},
 };
-
-static const char *
-claimer_name(const char *bdev_name)
-{
-	struct osp_bdev *bdev = osp_bdev_get_by_name(bdev_name);
-	struct osp_bdev_module *module = bdev ? osp_bdev_get_claim_module(bdev) : NULL;
-
-	return module != NULL ? module->name : "unknown";
-}
 
 static void
 rpc_bdev_error_create(struct osp_jsonrpc_request *request, const cJSON *params)
@@ -65,7 +57,7 @@ rpc_bdev_error_create(struct osp_jsonrpc_request *request, const cJSON *params)
 	case -EPERM:
 		osp_jsonrpc_send_error_response_fmt(request, rc,
 						    "Cannot create error bdev: base bdev '%s' is already claimed by module '%s'",
-						    req.base_name, claimer_name(req.base_name));
+						    req.base_name, osp_bdev_claimer_name(req.base_name));
 		break;
 	default:
 		osp_jsonrpc_send_error_response_fmt(request, rc, "Cannot create error bdev on '%s': %s",

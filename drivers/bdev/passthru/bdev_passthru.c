@@ -5,21 +5,28 @@
  *
  * What a virtual bdev has to get right, and where this file does it:
  *
+ * The layer's virtual-bdev helper (osprey/bdev_module.h, lib/bdev/vbdev.c)
+ * does the parts every such module shares; this file shows how to use it.
+ *
  *  1. Configuration outlives the bdev.  `bdev_passthru_create` may name a
  *     base that does not exist yet (it appears later from the JSON config,
  *     an NVMe attach, ...). So the module keeps a list of *configs*
- *     (struct pt_config), and builds the bdev (struct pt_bdev) whenever the
- *     base is there: at create time, or in examine_config when the base is
- *     registered later. A config only goes away with bdev_passthru_delete.
+ *     (struct osp_vbdev_config in g_pt_list), and builds the bdev
+ *     (struct pt_bdev) whenever the base is there: at create time
+ *     (osp_vbdev_config_add), or in examine_config when the base is
+ *     registered later (osp_vbdev_examine). A config only goes away with
+ *     bdev_passthru_delete.
  *
- *  2. Owning the base.  Building opens a descriptor on the base (with an
- *     event callback, for hot remove) and *claims* it, so nobody else can
- *     write to it behind our back. Teardown releases the claim and closes
- *     the descriptor, on the thread that opened it.
+ *  2. Owning the base.  Building (pt_build) opens a descriptor on the base
+ *     (with an event callback, for hot remove) and *claims* it, so nobody
+ *     else can write to it behind our back: osp_vbdev_base_open. Teardown
+ *     releases the claim and closes the descriptor, on the thread that
+ *     opened it, then calls our free (ops->free).
  *
- *  3. Channels.  The passthru bdev is an io_device of its own. Its per-thread
- *     channel (struct pt_channel) holds that thread's channel to the base,
- *     so submitting to the base needs no lookup and no lock.
+ *  3. Channels.  The base (struct osp_vbdev_base in pt_bdev) is an io_device
+ *     of its own. Its per-thread channel (struct osp_vbdev_channel) holds
+ *     that thread's channel to the base, so submitting to the base needs no
+ *     lookup and no lock.
  *
  *  4. The I/O path.  submit_request forwards each I/O type with the public
  *     bdev API on the base descriptor and the base channel; the base's
@@ -30,11 +37,11 @@
  *     call, with an optional block offset; split, delay and error use it.
  *     It is spelled out here so that you can see what each type carries.)
  *
- *  5. Hot remove.  When the base goes away the layer calls our event
- *     callback with REMOVE: we unregister our bdev. The layer then tells our
+ *  5. Hot remove.  When the base goes away the layer calls the helper's event
+ *     callback with REMOVE: it unregisters our bdev. The layer then tells our
  *     users, waits for them to close (their outstanding I/O still completes,
- *     the base completes what it was given), and calls destruct, where we let
- *     go of the base. The config stays, so the passthru comes back if the
+ *     the base completes what it was given), and calls destruct, where the
+ *     helper lets go of the base. The config stays, so the passthru comes back if the
  *     base does (SPDK behaves the same).
  *
  *  6. Configuration output.  write_config_json writes the RPC call that
@@ -46,8 +53,8 @@
  * thread's channels.
  *
  * One trap: the layer registers each struct osp_bdev as an io_device of its
- * own, so a module's io_device must have another address (struct pt_bdev
- * does not start with its bdev; see the static assert below).
+ * own, so a module's io_device (here the helper's struct osp_vbdev_base)
+ * must have another address.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -62,36 +69,13 @@
 
 #include "bdev_passthru.h"
 
-struct pt_bdev;
-
-/* One bdev_passthru_create, built or not. */
-struct pt_config {
-	char *name;
-	char *base_name;
-	struct osp_uuid uuid;		/* null until first built, unless given */
-	struct pt_bdev *pt;		/* the built bdev, or NULL */
-	TAILQ_ENTRY(pt_config) link;
-};
-
 /*
- * A built passthru bdev. It is also our io_device (its address keys the
- * per-thread channels). The layer registers &bdev as an io_device of its
- * own, so bdev must not be the first member: the two addresses must differ.
+ * A built passthru bdev: the base it owns (the helper's; also the io_device
+ * of the per-thread base channels) and the bdev registered with the layer.
  */
 struct pt_bdev {
-	struct pt_config *config;	/* NULL once deleted (or being torn down) */
-	struct osp_bdev bdev;		/* registered with the layer; bdev.ctxt == this */
-	struct osp_bdev *base;
-	struct osp_bdev_desc *base_desc;
-	struct osp_thread *desc_thread;	/* where base_desc was opened: close it there */
-	bool unregistering;
-};
-
-OSP_STATIC_ASSERT(offsetof(struct pt_bdev, bdev) != 0, "pt_bdev and its bdev are distinct io_devices");
-
-/* Per-thread channel: this thread's channel to the base. */
-struct pt_channel {
-	struct osp_io_channel *base_ch;
+	struct osp_vbdev_base base;
+	struct osp_bdev bdev;		/* bdev.ctxt == this */
 };
 
 /* Per-I/O state, in bdev_io->driver_ctx. */
@@ -101,13 +85,14 @@ struct pt_io {
 	struct osp_io_channel *ch;
 };
 
-static TAILQ_HEAD(, pt_config) g_pt_configs = TAILQ_HEAD_INITIALIZER(g_pt_configs);
-
 static int pt_init(void);
 static void pt_fini(void);
 static int pt_get_ctx_size(void);
 static void pt_examine_config(struct osp_bdev *bdev);
 static void pt_config_json(cJSON *array);
+static int pt_build(struct osp_vbdev_config *cfg, char *err, size_t errlen);
+static void pt_config_free(struct osp_vbdev_config *cfg);
+static void pt_write_config(struct osp_vbdev_config *cfg, cJSON *array);
 
 static struct osp_bdev_module g_pt_module = {
 	.name = "passthru",
@@ -119,6 +104,10 @@ static struct osp_bdev_module g_pt_module = {
 	.config_json = pt_config_json,
 };
 OSP_BDEV_MODULE_REGISTER(passthru, &g_pt_module)
+
+/* Every bdev_passthru_create, built or waiting for its base. */
+static struct osp_vbdev_list g_pt_list = OSP_VBDEV_LIST_INITIALIZER(g_pt_list, &g_pt_module,
+		"passthru", pt_build, pt_config_free, pt_write_config);
 
 /* ---- the I/O path ---- */
 
@@ -167,7 +156,7 @@ pt_resubmit(void *arg)
 static int
 pt_forward(struct pt_bdev *pt, struct osp_io_channel *base_ch, struct osp_bdev_io *bdev_io)
 {
-	struct osp_bdev_desc *desc = pt->base_desc;
+	struct osp_bdev_desc *desc = pt->base.desc;
 	uint64_t offset = bdev_io->u.bdev.offset_blocks;
 	uint64_t num = bdev_io->u.bdev.num_blocks;
 
@@ -219,7 +208,7 @@ static void
 pt_submit_request(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io)
 {
 	struct pt_bdev *pt = bdev_io->bdev->ctxt;
-	struct pt_channel *pch = osp_io_channel_get_ctx(ch);
+	struct osp_vbdev_channel *pch = osp_io_channel_get_ctx(ch);
 	struct pt_io *io = (struct pt_io *)bdev_io->driver_ctx;
 	int rc;
 
@@ -230,10 +219,10 @@ pt_submit_request(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io)
 	if (rc == -ENOMEM) {
 		/* The base's bdev_io pool is empty: retry when one is freed. */
 		io->ch = ch;
-		io->wait.bdev = pt->base;
+		io->wait.bdev = pt->base.bdev;
 		io->wait.cb_fn = pt_resubmit;
 		io->wait.cb_arg = bdev_io;
-		if (osp_bdev_queue_io_wait(pt->base, pch->base_ch, &io->wait) == 0) {
+		if (osp_bdev_queue_io_wait(pt->base.bdev, pch->base_ch, &io->wait) == 0) {
 			return;
 		}
 		/* Cannot wait there: let our own layer queue and retry it. */
@@ -281,32 +270,16 @@ pt_io_type_supported(void *ctx, enum osp_bdev_io_type type)
 {
 	struct pt_bdev *pt = ctx;
 
-	return osp_bdev_io_type_supported(pt->base, type);
+	return osp_bdev_io_type_supported(pt->base.bdev, type);
 }
 
+/* A thread's first I/O to this passthru gets that thread's channel to the base. */
 static struct osp_io_channel *
 pt_get_io_channel(void *ctx)
 {
-	return osp_get_io_channel(ctx);
-}
+	struct pt_bdev *pt = ctx;
 
-/* A thread's first I/O to this passthru: get that thread's channel to the base. */
-static int
-pt_channel_create(void *io_device, void *ctx_buf)
-{
-	struct pt_bdev *pt = io_device;
-	struct pt_channel *pch = ctx_buf;
-
-	pch->base_ch = osp_bdev_get_io_channel(pt->base_desc);
-	return pch->base_ch != NULL ? 0 : -ENOMEM;
-}
-
-static void
-pt_channel_destroy(void *io_device, void *ctx_buf)
-{
-	struct pt_channel *pch = ctx_buf;
-
-	osp_put_io_channel(pch->base_ch);
+	return osp_vbdev_base_get_io_channel(&pt->base);
 }
 
 /* ---- configuration output ---- */
@@ -335,20 +308,20 @@ pt_write_config_json(struct osp_bdev *bdev, cJSON *array)
 {
 	struct pt_bdev *pt = bdev->ctxt;
 
-	pt_write_params(array, bdev->name, pt->base->name, &bdev->uuid);
+	pt_write_params(array, bdev->name, pt->base.bdev->name, &bdev->uuid);
+}
+
+static void
+pt_write_config(struct osp_vbdev_config *cfg, cJSON *array)
+{
+	pt_write_params(array, cfg->name, cfg->base_name, &cfg->uuid);
 }
 
 /* Passthrus still waiting for their base (built ones are written per bdev). */
 static void
 pt_config_json(cJSON *array)
 {
-	struct pt_config *cfg;
-
-	TAILQ_FOREACH(cfg, &g_pt_configs, link) {
-		if (cfg->pt == NULL) {
-			pt_write_params(array, cfg->name, cfg->base_name, &cfg->uuid);
-		}
-	}
+	osp_vbdev_config_json(&g_pt_list, array);
 }
 
 static void
@@ -359,41 +332,25 @@ pt_dump_info_json(void *ctx, cJSON *obj)
 
 	if (o != NULL) {
 		cJSON_AddStringToObject(o, "name", pt->bdev.name);
-		cJSON_AddStringToObject(o, "base_bdev_name", pt->base->name);
+		cJSON_AddStringToObject(o, "base_bdev_name", pt->base.bdev->name);
 	}
 }
 
 /* ---- teardown ---- */
 
-/* Last step, on the thread that opened the base. */
+/* The base is released (on the thread that opened it): nothing refers to pt any more. */
 static void
-pt_release_base(void *arg)
+pt_free(struct osp_vbdev_base *base)
 {
-	struct pt_bdev *pt = arg;
+	struct pt_bdev *pt = OSP_CONTAINEROF(base, struct pt_bdev, base);
 
-	osp_bdev_module_release_bdev(pt->base);
-	osp_bdev_close(pt->base_desc);
-	osp_bdev_destruct_done(&pt->bdev, 0);
 	free(pt->bdev.name);
 	free(pt);
 }
 
-/* Every channel to us is gone, hence every base channel we held. */
-static void
-pt_io_device_unregistered(void *io_device)
-{
-	struct pt_bdev *pt = io_device;
-
-	if (osp_get_thread() == pt->desc_thread) {
-		pt_release_base(pt);
-	} else if (osp_thread_send_msg(pt->desc_thread, pt_release_base, pt) != 0) {
-		OSP_ERRLOG("%s: cannot reach the thread of its base descriptor\n", pt->bdev.name);
-	}
-}
-
 /*
  * Called by the layer once nobody has us open. Finishing is asynchronous
- * (return 1, then osp_bdev_destruct_done()): channels to us may still be
+ * (the helper calls osp_bdev_destruct_done()): channels to us may still be
  * on their way out, and the base must stay open until they are.
  */
 static int
@@ -401,55 +358,15 @@ pt_destruct(void *ctx)
 {
 	struct pt_bdev *pt = ctx;
 
-	/* Unregistered by the layer (shutdown) or by us: no second unregister on REMOVE. */
-	pt->unregistering = true;
-	if (pt->config != NULL) {
-		pt->config->pt = NULL;
-		pt->config = NULL;
-	}
-	osp_io_device_unregister(pt, pt_io_device_unregistered);
-	return 1;
+	return osp_vbdev_base_destruct(&pt->base, &pt->bdev);
 }
 
-static void
-pt_unregister(struct pt_bdev *pt, osp_bdev_unregister_cb cb_fn, void *cb_arg)
-{
-	int rc;
-
-	if (pt->unregistering) {
-		/* Already on its way out (hot remove raced with delete). */
-		if (cb_fn != NULL) {
-			cb_fn(cb_arg, 0);
-		}
-		return;
-	}
-	pt->unregistering = true;
-	rc = osp_bdev_unregister(&pt->bdev, cb_fn, cb_arg);
-	if (rc != 0 && cb_fn != NULL) {
-		cb_fn(cb_arg, rc);
-	}
-}
-
-/* Events on the base, on the thread that opened it. */
-static void
-pt_base_event_cb(enum osp_bdev_event_type type, struct osp_bdev *base, void *ctx)
-{
-	struct pt_bdev *pt = ctx;
-
-	switch (type) {
-	case OSP_BDEV_EVENT_REMOVE:
-		OSP_NOTICELOG("%s: base bdev %s is going away, removing %s\n", pt->bdev.name,
-			      base->name, pt->bdev.name);
-		pt_unregister(pt, NULL, NULL);
-		break;
-	case OSP_BDEV_EVENT_RESIZE:
-		/* Follow the base's size; our users get a RESIZE event in turn. */
-		osp_bdev_notify_blockcnt_change(&pt->bdev, base->blockcnt);
-		break;
-	default:
-		break;
-	}
-}
+static const struct osp_vbdev_base_ops g_pt_base_ops = {
+	.channel_size = sizeof(struct osp_vbdev_channel),
+	.free = pt_free,
+	/* Follow the base's size; our users get a RESIZE event in turn. */
+	.follow_resize = true,
+};
 
 /* ---- building ---- */
 
@@ -468,15 +385,12 @@ static const struct osp_bdev_fn_table g_pt_fn_table = {
  * another -errno.
  */
 static int
-pt_build(struct pt_config *cfg)
+pt_build(struct osp_vbdev_config *cfg, char *err, size_t errlen)
 {
 	struct pt_bdev *pt;
 	struct osp_bdev *base;
 	int rc;
 
-	if (cfg->pt != NULL) {
-		return 0;
-	}
 	pt = calloc(1, sizeof(*pt));
 	if (pt == NULL) {
 		return -ENOMEM;
@@ -486,18 +400,12 @@ pt_build(struct pt_config *cfg)
 		free(pt);
 		return -ENOMEM;
 	}
-	/*
-	 * Open the base for writing (we forward writes), with a callback for hot
-	 * remove, and claim it: nobody else may write to it from now on.
-	 */
-	rc = osp_bdev_module_open_base(&pt->bdev, cfg->base_name, pt_base_event_cb, pt,
-				       &g_pt_module, &pt->base_desc);
+	rc = osp_vbdev_base_open(&pt->base, &g_pt_base_ops, &g_pt_module, cfg, cfg->base_name,
+				 cfg->name, err, errlen);
 	if (rc != 0) {
 		goto err_free;
 	}
-	pt->desc_thread = osp_get_thread();
-	base = osp_bdev_desc_get_bdev(pt->base_desc);
-	pt->base = base;
+	base = pt->base.bdev;
 
 	/* Look exactly like the base, apart from name and uuid. */
 	pt->bdev.product_name = "passthru";
@@ -510,46 +418,22 @@ pt_build(struct pt_config *cfg)
 	pt->bdev.ctxt = pt;
 	pt->bdev.module = &g_pt_module;
 	pt->bdev.fn_table = &g_pt_fn_table;
-
-	osp_io_device_register(pt, pt_channel_create, pt_channel_destroy,
-			       sizeof(struct pt_channel), cfg->name);
-	pt->config = cfg;
-	cfg->pt = pt;
-	rc = osp_bdev_register(&pt->bdev);
+	rc = osp_vbdev_base_add_bdev(&pt->base, &pt->bdev);
 	if (rc != 0) {
-		OSP_ERRLOG("%s: registering failed: %s\n", cfg->name, strerror(-rc));
-		cfg->pt = NULL;
-		/* No channel can exist yet: unregistering is immediate (from a message). */
-		osp_io_device_unregister(pt, NULL);
-		osp_bdev_module_release_bdev(base);
-		goto err_close;
+		osp_vbdev_base_close(&pt->base);
+		goto err_free;
 	}
 	OSP_NOTICELOG("passthru %s created on %s\n", cfg->name, base->name);
 	return 0;
 
-err_close:
-	osp_bdev_close(pt->base_desc);
 err_free:
 	free(pt->bdev.name);
 	free(pt);
 	return rc;
 }
 
-static struct pt_config *
-pt_config_find(const char *name)
-{
-	struct pt_config *cfg;
-
-	TAILQ_FOREACH(cfg, &g_pt_configs, link) {
-		if (strcmp(cfg->name, name) == 0) {
-			return cfg;
-		}
-	}
-	return NULL;
-}
-
 static void
-pt_config_free(struct pt_config *cfg)
+pt_config_free(struct osp_vbdev_config *cfg)
 {
 	free(cfg->name);
 	free(cfg->base_name);
@@ -559,13 +443,13 @@ pt_config_free(struct pt_config *cfg)
 int
 bdev_passthru_create(const char *name, const char *base_name, const struct osp_uuid *uuid)
 {
-	struct pt_config *cfg;
-	int rc;
+	struct osp_vbdev_config *cfg;
 
 	if (name == NULL || name[0] == '\0' || base_name == NULL || base_name[0] == '\0') {
 		return -EINVAL;
 	}
-	if (pt_config_find(name) != NULL || osp_bdev_get_by_name(name) != NULL) {
+	if (osp_vbdev_config_find(&g_pt_list, name, false) != NULL ||
+	    osp_bdev_get_by_name(name) != NULL) {
 		return -EEXIST;
 	}
 	cfg = calloc(1, sizeof(*cfg));
@@ -581,41 +465,18 @@ bdev_passthru_create(const char *name, const char *base_name, const struct osp_u
 	if (uuid != NULL) {
 		cfg->uuid = *uuid;
 	}
-	TAILQ_INSERT_TAIL(&g_pt_configs, cfg, link);
-
-	rc = pt_build(cfg);
-	if (rc == -ENODEV) {
-		/* Like SPDK: not an error, the base may show up later. */
-		OSP_NOTICELOG("passthru %s waits for its base bdev %s\n", name, base_name);
-		return 0;
-	}
-	if (rc != 0) {
-		TAILQ_REMOVE(&g_pt_configs, cfg, link);
-		pt_config_free(cfg);
-	}
-	return rc;
+	return osp_vbdev_config_add(&g_pt_list, cfg, NULL, 0);
 }
 
 int
 bdev_passthru_delete(const char *name, osp_bdev_unregister_cb cb_fn, void *cb_arg)
 {
-	struct pt_config *cfg = pt_config_find(name);
-	struct pt_bdev *pt;
+	struct osp_vbdev_config *cfg = osp_vbdev_config_find(&g_pt_list, name, false);
 
 	if (cfg == NULL) {
 		return -ENODEV;
 	}
-	TAILQ_REMOVE(&g_pt_configs, cfg, link);
-	pt = cfg->pt;
-	pt_config_free(cfg);
-	if (pt == NULL) {
-		if (cb_fn != NULL) {
-			cb_fn(cb_arg, 0);
-		}
-		return 0;
-	}
-	pt->config = NULL;
-	pt_unregister(pt, cb_fn, cb_arg);
+	osp_vbdev_config_delete(&g_pt_list, cfg, cb_fn, cb_arg);
 	return 0;
 }
 
@@ -623,20 +484,7 @@ bdev_passthru_delete(const char *name, osp_bdev_unregister_cb cb_fn, void *cb_ar
 static void
 pt_examine_config(struct osp_bdev *bdev)
 {
-	struct pt_config *cfg;
-	int rc;
-
-	TAILQ_FOREACH(cfg, &g_pt_configs, link) {
-		if (cfg->pt == NULL && strcmp(cfg->base_name, bdev->name) == 0) {
-			rc = pt_build(cfg);
-			if (rc != 0) {
-				OSP_ERRLOG("passthru %s on %s: %s\n", cfg->name, bdev->name,
-					   strerror(-rc));
-			}
-		}
-	}
-	/* Always: the layer waits for every module's answer. */
-	osp_bdev_module_examine_done(&g_pt_module);
+	osp_vbdev_examine(&g_pt_list, bdev);
 }
 
 /* ---- module ---- */
@@ -657,10 +505,5 @@ pt_init(void)
 static void
 pt_fini(void)
 {
-	struct pt_config *cfg;
-
-	while ((cfg = TAILQ_FIRST(&g_pt_configs)) != NULL) {
-		TAILQ_REMOVE(&g_pt_configs, cfg, link);
-		pt_config_free(cfg);
-	}
+	osp_vbdev_fini(&g_pt_list);
 }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "osprey/bdev.h"
+#include "osprey/bdev_module.h"
 #include "osprey/rpc.h"
 #include "osprey/util.h"
 
@@ -21,15 +22,6 @@ static const struct osp_json_object_decoder g_pt_create_decoders[] = {
 	{"name", offsetof(struct rpc_pt_create, name), osp_json_decode_string},
 	{"uuid", offsetof(struct rpc_pt_create, uuid), osp_json_decode_string, true},
 };
-
-static const char *
-claimer_name(const char *bdev_name)
-{
-	struct osp_bdev *bdev = osp_bdev_get_by_name(bdev_name);
-	struct osp_bdev_module *module = bdev ? osp_bdev_get_claim_module(bdev) : NULL;
-
-	return module != NULL ? module->name : "unknown";
-}
 
 static void
 rpc_bdev_passthru_create(struct osp_jsonrpc_request *request, const cJSON *params)
@@ -66,7 +58,7 @@ rpc_bdev_passthru_create(struct osp_jsonrpc_request *request, const cJSON *param
 	case -EPERM:
 		osp_jsonrpc_send_error_response_fmt(request, rc,
 						    "Cannot create passthru '%s': base bdev '%s' is already claimed by module '%s'",
-						    req.name, req.base_bdev_name, claimer_name(req.base_bdev_name));
+						    req.name, req.base_bdev_name, osp_bdev_claimer_name(req.base_bdev_name));
 		break;
 	default:
 		osp_jsonrpc_send_error_response_fmt(request, rc, "Cannot create passthru '%s' on '%s': %s",

@@ -2,13 +2,15 @@
 /*
  * Split bdev: N equal slices of a base bdev, each a bdev of its own.
  *
- * Built like passthru (see bdev_passthru.c for the general pattern): a
- * config list survives the bdevs, examine_config builds a split when its base
- * appears, the base is opened once and claimed, and its hot remove
- * unregisters every part. The differences:
+ * Built like passthru (see bdev_passthru.c for the general pattern) on the
+ * virtual-bdev helper (osprey/bdev_module.h): a config list survives the
+ * bdevs, examine_config builds a split when its base appears, the base is
+ * opened once and claimed, and its hot remove unregisters every part. The
+ * differences:
  *
- *  - One base descriptor and one io_device (struct split_base) serve all
- *    the parts: a thread has one channel to the base whatever part it uses.
+ *  - One base descriptor and one io_device (the struct osp_vbdev_base of
+ *    struct split_base) serve all the parts: a thread has one channel to
+ *    the base whatever part it uses.
  *  - I/O is forwarded with the part's offset added. A part never lets an
  *    I/O leave its range: the layer checked it against the part's size.
  *  - The base is released when the last part is destructed, whoever
@@ -34,36 +36,23 @@
 
 struct split_base;
 
+/* Keyed by the base's name (vcfg.name is NULL: the parts are named after it). */
 struct split_config {
-	char *base_name;
+	struct osp_vbdev_config vcfg;
 	uint32_t split_count;
 	uint64_t split_size_mb;
-	struct split_base *sb;		/* built, or NULL */
-	TAILQ_ENTRY(split_config) link;
 };
 
 struct split_part {
 	struct osp_bdev bdev;
 	struct split_base *sb;
 	uint64_t offset_blocks;
-	bool destructed;
 };
 
 struct split_base {
-	struct split_config *config;	/* NULL once deleted */
-	struct osp_bdev *base;
-	struct osp_bdev_desc *desc;
-	struct osp_thread *desc_thread;
+	struct osp_vbdev_base base;
 	uint32_t num_parts;
-	uint32_t parts_registered;	/* registered and not yet destructed */
 	struct split_part *parts;
-	bool unregistering;
-	osp_bdev_unregister_cb done_cb;	/* bdev_split_delete's callback */
-	void *done_cb_arg;
-};
-
-struct split_channel {
-	struct osp_io_channel *base_ch;
 };
 
 struct split_io {
@@ -71,12 +60,12 @@ struct split_io {
 	struct osp_io_channel *ch;
 };
 
-static TAILQ_HEAD(, split_config) g_split_configs = TAILQ_HEAD_INITIALIZER(g_split_configs);
-
 static void split_examine_config(struct osp_bdev *bdev);
 static void split_config_json(cJSON *array);
 static int split_get_ctx_size(void);
 static void split_fini(void);
+static int split_build(struct osp_vbdev_config *vcfg, char *err, size_t errlen);
+static void split_config_free(struct osp_vbdev_config *vcfg);
 
 static struct osp_bdev_module g_split_module = {
 	.name = "split",
@@ -86,6 +75,16 @@ static struct osp_bdev_module g_split_module = {
 	.config_json = split_config_json,
 };
 OSP_BDEV_MODULE_REGISTER(split, &g_split_module)
+
+/* No write_config: split_config_json writes every split, built or not. */
+static struct osp_vbdev_list g_split_list = OSP_VBDEV_LIST_INITIALIZER(g_split_list,
+		&g_split_module, "split", split_build, split_config_free, NULL);
+
+static inline struct split_config *
+split_config(struct osp_vbdev_config *vcfg)
+{
+	return vcfg != NULL ? OSP_CONTAINEROF(vcfg, struct split_config, vcfg) : NULL;
+}
 
 /* ---- I/O ---- */
 
@@ -126,22 +125,22 @@ static void
 split_submit(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io)
 {
 	struct split_part *part = bdev_io->bdev->ctxt;
-	struct split_channel *sch = osp_io_channel_get_ctx(ch);
+	struct osp_vbdev_channel *sch = osp_io_channel_get_ctx(ch);
 	struct split_io *io = (struct split_io *)bdev_io->driver_ctx;
 	int rc;
 
 	/* The only translation a split does: part block N is base block offset + N. */
-	rc = osp_bdev_io_resubmit_to(bdev_io, part->sb->desc, sch->base_ch, part->offset_blocks,
+	rc = osp_bdev_io_resubmit_to(bdev_io, part->sb->base.desc, sch->base_ch, part->offset_blocks,
 				     split_base_io_done, bdev_io);
 	if (osp_likely(rc == 0)) {
 		return;
 	}
 	if (rc == -ENOMEM) {
 		io->ch = ch;
-		io->wait.bdev = part->sb->base;
+		io->wait.bdev = part->sb->base.bdev;
 		io->wait.cb_fn = split_resubmit;
 		io->wait.cb_arg = bdev_io;
-		if (osp_bdev_queue_io_wait(part->sb->base, sch->base_ch, &io->wait) == 0) {
+		if (osp_bdev_queue_io_wait(part->sb->base.bdev, sch->base_ch, &io->wait) == 0) {
 			return;
 		}
 		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
@@ -161,7 +160,7 @@ split_io_type_supported(void *ctx, enum osp_bdev_io_type type)
 		/* Commands carry base LBAs (and admin commands act on the whole device). */
 		return false;
 	default:
-		return osp_bdev_io_type_supported(part->sb->base, type);
+		return osp_bdev_io_type_supported(part->sb->base.bdev, type);
 	}
 }
 
@@ -170,25 +169,7 @@ split_get_io_channel(void *ctx)
 {
 	struct split_part *part = ctx;
 
-	return osp_get_io_channel(part->sb);
-}
-
-static int
-split_channel_create(void *io_device, void *ctx_buf)
-{
-	struct split_base *sb = io_device;
-	struct split_channel *sch = ctx_buf;
-
-	sch->base_ch = osp_bdev_get_io_channel(sb->desc);
-	return sch->base_ch != NULL ? 0 : -ENOMEM;
-}
-
-static void
-split_channel_destroy(void *io_device, void *ctx_buf)
-{
-	struct split_channel *sch = ctx_buf;
-
-	osp_put_io_channel(sch->base_ch);
+	return osp_vbdev_base_get_io_channel(&part->sb->base);
 }
 
 /* ---- info and config ---- */
@@ -200,7 +181,7 @@ split_dump_info_json(void *ctx, cJSON *obj)
 	cJSON *o = cJSON_AddObjectToObject(obj, "split");
 
 	if (o != NULL) {
-		cJSON_AddStringToObject(o, "base_bdev", part->sb->base->name);
+		cJSON_AddStringToObject(o, "base_bdev", part->sb->base.bdev->name);
 		osp_json_add_uint64(o, "offset_blocks", part->offset_blocks);
 	}
 }
@@ -208,15 +189,17 @@ split_dump_info_json(void *ctx, cJSON *obj)
 static void
 split_config_json(cJSON *array)
 {
+	struct osp_vbdev_config *vcfg;
 	struct split_config *cfg;
 	cJSON *params;
 
-	TAILQ_FOREACH(cfg, &g_split_configs, link) {
+	TAILQ_FOREACH(vcfg, &g_split_list.configs, link) {
+		cfg = split_config(vcfg);
 		params = cJSON_CreateObject();
 		if (params == NULL) {
 			return;
 		}
-		cJSON_AddStringToObject(params, "base_bdev", cfg->base_name);
+		cJSON_AddStringToObject(params, "base_bdev", vcfg->base_name);
 		osp_json_add_uint64(params, "split_count", cfg->split_count);
 		osp_json_add_uint64(params, "split_size_mb", cfg->split_size_mb);
 		osp_json_add_rpc_call(array, "bdev_split_create", params);
@@ -239,102 +222,28 @@ split_base_free(struct split_base *sb)
 	free(sb);
 }
 
+/* The base is released (on the thread that opened it): the parts' memory goes too. */
 static void
-split_release_base(void *arg)
+split_free(struct osp_vbdev_base *base)
 {
-	struct split_base *sb = arg;
-	osp_bdev_unregister_cb cb = sb->done_cb;
-	void *cb_arg = sb->done_cb_arg;
-
-	osp_bdev_module_release_bdev(sb->base);
-	osp_bdev_close(sb->desc);
-	split_base_free(sb);
-	if (cb != NULL) {
-		cb(cb_arg, 0);
-	}
+	split_base_free(OSP_CONTAINEROF(base, struct split_base, base));
 }
 
-static void
-split_io_device_unregistered(void *io_device)
-{
-	struct split_base *sb = io_device;
-
-	if (osp_get_thread() == sb->desc_thread) {
-		split_release_base(sb);
-	} else if (osp_thread_send_msg(sb->desc_thread, split_release_base, sb) != 0) {
-		OSP_ERRLOG("split of %s: cannot reach the thread of its base descriptor\n",
-			   sb->base->name);
-	}
-}
-
-/* All parts are gone: let go of the base once the channels are too. */
-static void
-split_base_teardown(struct split_base *sb)
-{
-	if (sb->config != NULL) {
-		sb->config->sb = NULL;
-		sb->config = NULL;
-	}
-	osp_io_device_unregister(sb, split_io_device_unregistered);
-}
-
+/* The part's memory belongs to sb; the last part's destruct lets go of the base. */
 static int
 split_destruct(void *ctx)
 {
 	struct split_part *part = ctx;
-	struct split_base *sb = part->sb;
 
-	/* The part's memory belongs to sb and lives until sb is freed. */
-	part->destructed = true;
-	if (--sb->parts_registered == 0) {
-		/*
-		 * Whoever unregistered the parts (us, or the layer at shutdown),
-		 * a REMOVE event of the base arriving now must not start again.
-		 */
-		sb->unregistering = true;
-		split_base_teardown(sb);
-	}
-	return 0;
+	return osp_vbdev_base_destruct(&part->sb->base, &part->bdev);
 }
 
-/* Unregister every registered part; the last destruct releases the base. */
-static void
-split_base_unregister(struct split_base *sb)
-{
-	uint32_t i, n = sb->parts_registered;
-
-	if (sb->unregistering) {
-		return;
-	}
-	sb->unregistering = true;
-	if (n == 0) {
-		split_base_teardown(sb);
-		return;
-	}
-	/*
-	 * Parts are registered in order, so the first n are the registered ones.
-	 * sb outlives the loop even if the last destruct runs inside it: the
-	 * io_device's unregister callback always comes from a message.
-	 */
-	for (i = 0; i < n; i++) {
-		if (!sb->parts[i].destructed) {
-			osp_bdev_unregister(&sb->parts[i].bdev, NULL, NULL);
-		}
-	}
-}
-
-static void
-split_base_event_cb(enum osp_bdev_event_type type, struct osp_bdev *base, void *ctx)
-{
-	struct split_base *sb = ctx;
-
-	if (type == OSP_BDEV_EVENT_REMOVE) {
-		OSP_NOTICELOG("base bdev %s is going away: removing its %" PRIu32 " split parts\n",
-			      base->name, sb->num_parts);
-		split_base_unregister(sb);
-	}
+static const struct osp_vbdev_base_ops g_split_base_ops = {
+	.channel_size = sizeof(struct osp_vbdev_channel),
+	.free = split_free,
 	/* A resize leaves the parts as they are: they still fit if it grew. */
-}
+	.follow_resize = false,
+};
 
 /* ---- building ---- */
 
@@ -425,8 +334,9 @@ split_part_uuid(struct osp_uuid *out, const struct osp_uuid *base, uint32_t inde
  * is missing (the split waits for it), another -errno on failure.
  */
 static int
-split_build(struct split_config *cfg, char *err, size_t errlen)
+split_build(struct osp_vbdev_config *vcfg, char *err, size_t errlen)
 {
+	struct split_config *cfg = split_config(vcfg);
 	struct split_base *sb;
 	struct osp_bdev *base;
 	struct split_part *part;
@@ -434,29 +344,17 @@ split_build(struct split_config *cfg, char *err, size_t errlen)
 	uint32_t i;
 	int rc;
 
-	if (cfg->sb != NULL) {
-		return 0;
-	}
 	sb = calloc(1, sizeof(*sb));
 	if (sb == NULL) {
 		return -ENOMEM;
 	}
-	rc = osp_bdev_open_ext(cfg->base_name, true, split_base_event_cb, sb, &sb->desc);
+	rc = osp_vbdev_base_open(&sb->base, &g_split_base_ops, &g_split_module, vcfg,
+				 vcfg->base_name, vcfg->base_name, err, errlen);
 	if (rc != 0) {
 		free(sb);
-		if (rc == -EPERM) {
-			/* A claimed bdev cannot be opened for writing. */
-			base = osp_bdev_get_by_name(cfg->base_name);
-			seterr(err, errlen, "base bdev %s is already claimed by module %s", cfg->base_name,
-			       base && osp_bdev_get_claim_module(base) ?
-			       osp_bdev_get_claim_module(base)->name : "unknown");
-		} else if (rc != -ENODEV) {
-			seterr(err, errlen, "cannot open base bdev %s: %s", cfg->base_name, strerror(-rc));
-		}
 		return rc;
 	}
-	sb->desc_thread = osp_get_thread();
-	base = osp_bdev_desc_get_bdev(sb->desc);
+	base = sb->base.bdev;
 	part_blocks = split_part_blocks(cfg, base, err, errlen);
 	if (part_blocks == 0) {
 		rc = -EINVAL;
@@ -481,20 +379,6 @@ split_build(struct split_config *cfg, char *err, size_t errlen)
 			goto err_close;
 		}
 	}
-	rc = osp_bdev_module_claim_bdev(base, sb->desc, &g_split_module);
-	if (rc != 0) {
-		struct osp_bdev_module *owner = osp_bdev_get_claim_module(base);
-
-		seterr(err, errlen, "base bdev %s is already claimed by module %s", base->name,
-		       owner != NULL ? owner->name : "unknown");
-		goto err_close;
-	}
-	sb->base = base;
-	sb->config = cfg;
-	cfg->sb = sb;
-	osp_io_device_register(sb, split_channel_create, split_channel_destroy,
-			       sizeof(struct split_channel), base->name);
-
 	for (i = 0; i < sb->num_parts; i++) {
 		part = &sb->parts[i];
 		part->sb = sb;
@@ -516,23 +400,20 @@ split_build(struct split_config *cfg, char *err, size_t errlen)
 		part->bdev.ctxt = part;
 		part->bdev.module = &g_split_module;
 		part->bdev.fn_table = &g_split_fn_table;
-		rc = osp_bdev_register(&part->bdev);
+		rc = osp_vbdev_base_add_bdev(&sb->base, &part->bdev);
 		if (rc != 0) {
 			seterr(err, errlen, "registering %s failed: %s", part->bdev.name, strerror(-rc));
-			/* Undo the parts registered so far; the last destruct releases the base. */
-			cfg->sb = NULL;
-			sb->config = NULL;
-			split_base_unregister(sb);
+			/* Undo the parts registered so far; the base is released after them. */
+			osp_vbdev_base_unregister(&sb->base, NULL, NULL);
 			return rc;
 		}
-		sb->parts_registered++;
 	}
 	OSP_NOTICELOG("split %s into %" PRIu32 " parts of %" PRIu64 " blocks\n", base->name,
 		      sb->num_parts, part_blocks);
 	return 0;
 
 err_close:
-	osp_bdev_close(sb->desc);
+	osp_vbdev_base_close(&sb->base);
 	split_base_free(sb);
 	return rc;
 }
@@ -540,21 +421,14 @@ err_close:
 static struct split_config *
 split_config_find(const char *base_name)
 {
-	struct split_config *cfg;
-
-	TAILQ_FOREACH(cfg, &g_split_configs, link) {
-		if (strcmp(cfg->base_name, base_name) == 0) {
-			return cfg;
-		}
-	}
-	return NULL;
+	return split_config(osp_vbdev_config_find(&g_split_list, base_name, true));
 }
 
 static void
-split_config_free(struct split_config *cfg)
+split_config_free(struct osp_vbdev_config *vcfg)
 {
-	free(cfg->base_name);
-	free(cfg);
+	free(vcfg->base_name);
+	free(split_config(vcfg));
 }
 
 int
@@ -562,7 +436,6 @@ bdev_split_create(const char *base_name, uint32_t split_count, uint64_t split_si
 		  char *err, size_t errlen)
 {
 	struct split_config *cfg;
-	int rc;
 
 	seterr(err, errlen, "%s", "");
 	if (base_name == NULL || base_name[0] == '\0') {
@@ -583,50 +456,26 @@ bdev_split_create(const char *base_name, uint32_t split_count, uint64_t split_si
 	if (cfg == NULL) {
 		return -ENOMEM;
 	}
-	cfg->base_name = strdup(base_name);
-	if (cfg->base_name == NULL) {
+	cfg->vcfg.base_name = strdup(base_name);
+	if (cfg->vcfg.base_name == NULL) {
 		free(cfg);
 		return -ENOMEM;
 	}
 	cfg->split_count = split_count;
 	cfg->split_size_mb = split_size_mb;
-	TAILQ_INSERT_TAIL(&g_split_configs, cfg, link);
-
-	rc = split_build(cfg, err, errlen);
-	if (rc == -ENODEV) {
-		OSP_NOTICELOG("split of %s waits for that bdev to appear\n", base_name);
-		return 0;
-	}
-	if (rc != 0) {
-		TAILQ_REMOVE(&g_split_configs, cfg, link);
-		split_config_free(cfg);
-	}
-	return rc;
+	return osp_vbdev_config_add(&g_split_list, &cfg->vcfg, err, errlen);
 }
 
 int
 bdev_split_delete(const char *base_name, osp_bdev_unregister_cb cb_fn, void *cb_arg)
 {
 	struct split_config *cfg = split_config_find(base_name);
-	struct split_base *sb;
 
 	if (cfg == NULL) {
 		return -ENODEV;
 	}
-	TAILQ_REMOVE(&g_split_configs, cfg, link);
-	sb = cfg->sb;
-	split_config_free(cfg);
-	if (sb == NULL || sb->done_cb != NULL) {
-		/* Never built, or its removal (and answer) is already under way. */
-		if (cb_fn != NULL) {
-			cb_fn(cb_arg, 0);
-		}
-		return 0;
-	}
-	sb->config = NULL;
-	sb->done_cb = cb_fn;
-	sb->done_cb_arg = cb_arg;
-	split_base_unregister(sb);
+	/* Answered once every part is gone and the base released. */
+	osp_vbdev_config_delete(&g_split_list, &cfg->vcfg, cb_fn, cb_arg);
 	return 0;
 }
 
@@ -635,31 +484,23 @@ bdev_split_foreach_part(const char *base_name, void (*fn)(const char *name, void
 			void *ctx)
 {
 	struct split_config *cfg = split_config_find(base_name);
+	struct split_base *sb;
 	uint32_t i;
 
-	if (cfg == NULL || cfg->sb == NULL) {
+	if (cfg == NULL || cfg->vcfg.base == NULL) {
 		return 0;
 	}
-	for (i = 0; i < cfg->sb->num_parts; i++) {
-		fn(cfg->sb->parts[i].bdev.name, ctx);
+	sb = OSP_CONTAINEROF(cfg->vcfg.base, struct split_base, base);
+	for (i = 0; i < sb->num_parts; i++) {
+		fn(sb->parts[i].bdev.name, ctx);
 	}
-	return cfg->sb->num_parts;
+	return sb->num_parts;
 }
 
 static void
 split_examine_config(struct osp_bdev *bdev)
 {
-	struct split_config *cfg = split_config_find(bdev->name);
-	char err[256];
-	int rc;
-
-	if (cfg != NULL && cfg->sb == NULL) {
-		rc = split_build(cfg, err, sizeof(err));
-		if (rc != 0) {
-			OSP_ERRLOG("cannot split %s: %s\n", bdev->name, err[0] ? err : strerror(-rc));
-		}
-	}
-	osp_bdev_module_examine_done(&g_split_module);
+	osp_vbdev_examine(&g_split_list, bdev);
 }
 
 /* ---- module ---- */
@@ -673,10 +514,5 @@ split_get_ctx_size(void)
 static void
 split_fini(void)
 {
-	struct split_config *cfg;
-
-	while ((cfg = TAILQ_FIRST(&g_split_configs)) != NULL) {
-		TAILQ_REMOVE(&g_split_configs, cfg, link);
-		split_config_free(cfg);
-	}
+	osp_vbdev_fini(&g_split_list);
 }
