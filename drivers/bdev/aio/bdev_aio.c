@@ -25,6 +25,11 @@
  * asleep in epoll wakes up. The eventfd is drained lazily, only after a run
  * of idle passes, then the ring is checked again; under load it costs nothing.
  *
+ * The group poller and its eventfd, the bdev around the file (create,
+ * destruct, submit dispatch, config) and the RPC bodies are shared with the
+ * uring module (osprey/bdev_file.h, drivers/bdev/file): this file has only
+ * what is Linux AIO's.
+ *
  * Flush is IOCB_CMD_FDSYNC. A kernel that refuses it (EINVAL) gets
  * fdatasync() on a helper pthread instead, and so do the fallocate()-based
  * unmap and write_zeroes: none of them ever blocks a reactor. The helper
@@ -38,7 +43,6 @@
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
@@ -57,7 +61,7 @@ OSP_LOG_REGISTER_COMPONENT(bdev_aio)
 /* Completions handled per batch. */
 #define AIO_REAP_BATCH		128
 /* Idle poller passes before the eventfd is drained. */
-#define AIO_DRAIN_IDLE_PASSES	64
+#define AIO_DRAIN_IDLE_PASSES	OSP_BDEV_FILE_DRAIN_IDLE_PASSES
 
 #define AIO_RING_MAGIC		0xa10a10a1u
 
@@ -75,30 +79,17 @@ struct aio_ring {
 };
 
 struct aio_disk {
-	struct osp_bdev bdev;
-	struct osp_bdev_file file;
-	/* Our per-thread channels' io_device: not the bdev, which the layer registers. */
-	int io_dev;
-	char *filename;
-	bool block_size_given;
+	struct osp_bdev_file_disk d;
 	bool readonly;
 	bool fallocate;
 	/* The kernel refused IOCB_CMD_FDSYNC on this file: flush on the helper. */
 	bool fdsync_refused;
-	TAILQ_ENTRY(aio_disk) link;
 };
 
-/* Per thread, shared by every aio bdev. */
+/* Per thread, shared by every aio bdev; fg.queued iocbs wait in queue for io_submit(). */
 struct aio_group {
+	struct osp_bdev_file_group fg;
 	io_context_t ctx;
-	int efd;
-	bool efd_dirty;
-	uint32_t idle_passes;
-	struct osp_poller *poller;
-	/* iocbs the kernel holds. */
-	uint32_t inflight;
-	/* iocbs waiting for the next io_submit(). */
-	uint32_t nqueued;
 	struct iocb *queue[AIO_GROUP_DEPTH];
 };
 
@@ -121,8 +112,6 @@ struct aio_task {
 	int result;
 };
 
-static TAILQ_HEAD(, aio_disk) g_aio_disks = TAILQ_HEAD_INITIALIZER(g_aio_disks);
-static int g_aio_group_dev;
 /* Read the completion ring from userspace when its header is the known one (tests clear it). */
 static bool g_aio_user_reap = true;
 
@@ -162,7 +151,7 @@ aio_helper_done_msg(void *arg)
 static int
 aio_helper_run(struct aio_task *task)
 {
-	int fd = task->disk->file.fd, mode;
+	int fd = task->disk->d.file.fd, mode;
 	struct osp_bdev_io *bdev_io;
 	uint64_t off, len;
 
@@ -319,16 +308,17 @@ aio_task_done(struct aio_task *task, int64_t res)
 
 /* Hand the queued iocbs to the kernel. Returns the number submitted. */
 static int
-aio_group_flush(struct aio_group *g)
+aio_group_flush(struct osp_bdev_file_group *fg)
 {
+	struct aio_group *g = OSP_CONTAINEROF(fg, struct aio_group, fg);
 	uint32_t done = 0;
 	int rc, total = 0;
 
-	while (done < g->nqueued) {
-		rc = io_submit(g->ctx, (long)(g->nqueued - done), &g->queue[done]);
+	while (done < fg->queued) {
+		rc = io_submit(g->ctx, (long)(fg->queued - done), &g->queue[done]);
 		if (osp_likely(rc > 0)) {
 			done += (uint32_t)rc;
-			g->inflight += (uint32_t)rc;
+			fg->inflight += (uint32_t)rc;
 			total += rc;
 			continue;
 		}
@@ -348,7 +338,7 @@ aio_group_flush(struct aio_group *g)
 			if (iocb->aio_lio_opcode == IO_CMD_FDSYNC && rc == -EINVAL) {
 				OSP_NOTICELOG("%s: the kernel refuses asynchronous fdsync on %s; "
 					      "flushing with fdatasync on a helper thread\n",
-					      task->disk->bdev.name, task->disk->filename);
+					      task->disk->d.bdev.name, task->disk->d.filename);
 				task->disk->fdsync_refused = true;
 				task->op = AIO_HELPER_FDATASYNC;
 				task->thread = osp_get_thread();
@@ -359,16 +349,17 @@ aio_group_flush(struct aio_group *g)
 			aio_task_done(task, rc);
 		}
 	}
-	if (done > 0 && done < g->nqueued) {
-		memmove(g->queue, &g->queue[done], (g->nqueued - done) * sizeof(g->queue[0]));
+	if (done > 0 && done < fg->queued) {
+		memmove(g->queue, &g->queue[done], (fg->queued - done) * sizeof(g->queue[0]));
 	}
-	g->nqueued -= done;
+	fg->queued -= done;
 	return total;
 }
 
 static int
-aio_group_reap(struct aio_group *g)
+aio_group_reap(struct osp_bdev_file_group *fg)
 {
+	struct aio_group *g = OSP_CONTAINEROF(fg, struct aio_group, fg);
 	struct aio_ring *ring = (struct aio_ring *)g->ctx;
 	struct aio_task *tasks[AIO_REAP_BATCH];
 	int64_t res[AIO_REAP_BATCH];
@@ -405,8 +396,7 @@ aio_group_reap(struct aio_group *g)
 			res[i] = (int64_t)events[i].res;
 		}
 	}
-	g->inflight -= (uint32_t)n;
-	g->efd_dirty = true;
+	osp_bdev_file_group_reaped(fg, (uint32_t)n);
 	for (i = 0; i < n; i++) {
 		aio_task_done(tasks[i], res[i]);
 	}
@@ -414,120 +404,26 @@ aio_group_reap(struct aio_group *g)
 }
 
 static int
-aio_group_poll(void *arg)
+aio_group_init(struct osp_bdev_file_group *fg)
 {
-	struct aio_group *g = arg;
-	int n = 0, r;
-
-	if (g->nqueued > 0) {
-		n += aio_group_flush(g);
-	}
-	if (g->inflight > 0) {
-		while ((r = aio_group_reap(g)) > 0) {
-			n += r;
-			if (r < AIO_REAP_BATCH) {
-				break;
-			}
-		}
-		if (g->nqueued > 0) {
-			n += aio_group_flush(g);
-		}
-	}
-	if (n > 0) {
-		g->idle_passes = 0;
-		return OSP_POLLER_BUSY;
-	}
-	if (g->efd_dirty && ++g->idle_passes >= AIO_DRAIN_IDLE_PASSES) {
-		uint64_t val;
-
-		/*
-		 * Reset the counter so that the reactor can sleep, then look at the
-		 * ring again: an event that came before the read is in the ring,
-		 * one after it signals the eventfd again.
-		 */
-		if (read(g->efd, &val, sizeof(val)) < 0) {
-			/* EAGAIN: already zero. */
-		}
-		g->efd_dirty = false;
-		g->idle_passes = 0;
-		if (g->inflight > 0 && aio_group_reap(g) > 0) {
-			aio_group_flush(g);
-			return OSP_POLLER_BUSY;
-		}
-	}
-	return OSP_POLLER_IDLE;
-}
-
-static int
-aio_group_create_cb(void *io_device, void *ctx_buf)
-{
-	struct aio_group *g = ctx_buf;
+	struct aio_group *g = OSP_CONTAINEROF(fg, struct aio_group, fg);
 	int rc;
 
-	g->efd = -1;
 	rc = io_setup(AIO_GROUP_DEPTH, &g->ctx);
 	if (rc < 0) {
 		OSP_ERRLOG("io_setup(%d) failed: %s (see /proc/sys/fs/aio-max-nr)\n",
 			   AIO_GROUP_DEPTH, strerror(-rc));
 		return rc;
 	}
-	g->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (g->efd < 0) {
-		rc = -errno;
-		goto fail;
-	}
-	rc = osp_thread_add_wake_fd(g->efd, EPOLLIN);
-	if (rc != 0) {
-		OSP_ERRLOG("cannot watch the aio eventfd: %s\n", strerror(-rc));
-		goto fail;
-	}
-	g->poller = OSP_POLLER_REGISTER(aio_group_poll, g, 0);
-	if (g->poller == NULL) {
-		osp_thread_remove_wake_fd(g->efd);
-		rc = -ENOMEM;
-		goto fail;
-	}
 	return 0;
-fail:
-	if (g->efd >= 0) {
-		close(g->efd);
-	}
-	io_destroy(g->ctx);
-	return rc;
 }
 
 static void
-aio_group_destroy_cb(void *io_device, void *ctx_buf)
+aio_group_fini(struct osp_bdev_file_group *fg)
 {
-	struct aio_group *g = ctx_buf;
+	struct aio_group *g = OSP_CONTAINEROF(fg, struct aio_group, fg);
 
-	if (g->inflight > 0 || g->nqueued > 0) {
-		OSP_ERRLOG("aio channel destroyed with %u I/O in flight and %u queued\n",
-			   g->inflight, g->nqueued);
-	}
-	osp_poller_unregister(&g->poller);
-	osp_thread_remove_wake_fd(g->efd);
-	close(g->efd);
-	/* Waits for what the kernel still holds: nothing, unless the line above fired. */
 	io_destroy(g->ctx);
-}
-
-/* ---- per-bdev channels ---- */
-
-static int
-aio_channel_create_cb(void *io_device, void *ctx_buf)
-{
-	struct osp_bdev_file_channel *ch = ctx_buf;
-
-	return osp_bdev_file_channel_create(ch, &g_aio_group_dev);
-}
-
-static void
-aio_channel_destroy_cb(void *io_device, void *ctx_buf)
-{
-	struct osp_bdev_file_channel *ch = ctx_buf;
-
-	osp_bdev_file_channel_destroy(ch);
 }
 
 /* ---- submission ---- */
@@ -537,25 +433,26 @@ aio_queue(struct osp_bdev_file_channel *ch, struct aio_task *task)
 {
 	struct aio_group *g = ch->group;
 
-	if (osp_unlikely(g->nqueued + g->inflight >= AIO_GROUP_DEPTH)) {
+	if (osp_unlikely(g->fg.queued + g->fg.inflight >= AIO_GROUP_DEPTH)) {
 		/* The layer queues NOMEM I/O and resubmits it later. */
 		osp_bdev_io_complete(osp_bdev_io_from_ctx(task), OSP_BDEV_IO_STATUS_NOMEM);
 		return;
 	}
-	io_set_eventfd(&task->iocb, g->efd);
+	io_set_eventfd(&task->iocb, g->fg.efd);
 	task->iocb.data = task;
 	task->ch = ch;
 	ch->inflight++;
-	g->queue[g->nqueued++] = &task->iocb;
+	g->queue[g->fg.queued++] = &task->iocb;
 }
 
 static void
-aio_rw(struct osp_bdev_file_channel *ch, struct aio_disk *disk,
-       struct osp_bdev_io *bdev_io)
+aio_rw(struct osp_bdev_file_channel *ch, struct osp_bdev_io *bdev_io)
 {
 	struct aio_task *task = (struct aio_task *)bdev_io->driver_ctx;
-	uint64_t off = bdev_io->u.bdev.offset_blocks * disk->bdev.blocklen;
-	uint64_t len = bdev_io->u.bdev.num_blocks * disk->bdev.blocklen;
+	struct aio_disk *disk = bdev_io->bdev->ctxt;
+	int fd = disk->d.file.fd;
+	uint64_t off = bdev_io->u.bdev.offset_blocks * disk->d.bdev.blocklen;
+	uint64_t len = bdev_io->u.bdev.num_blocks * disk->d.bdev.blocklen;
 	struct iovec *iov = bdev_io->u.bdev.iovs;
 	int iovcnt = bdev_io->u.bdev.iovcnt;
 
@@ -563,28 +460,18 @@ aio_rw(struct osp_bdev_file_channel *ch, struct aio_disk *disk,
 	task->disk = disk;
 	if (bdev_io->type == OSP_BDEV_IO_TYPE_READ) {
 		if (iovcnt == 1) {
-			io_prep_pread(&task->iocb, disk->file.fd, iov->iov_base, len, (long long)off);
+			io_prep_pread(&task->iocb, fd, iov->iov_base, len, (long long)off);
 		} else {
-			io_prep_preadv(&task->iocb, disk->file.fd, iov, iovcnt, (long long)off);
+			io_prep_preadv(&task->iocb, fd, iov, iovcnt, (long long)off);
 		}
 	} else {
 		if (iovcnt == 1) {
-			io_prep_pwrite(&task->iocb, disk->file.fd, iov->iov_base, len, (long long)off);
+			io_prep_pwrite(&task->iocb, fd, iov->iov_base, len, (long long)off);
 		} else {
-			io_prep_pwritev(&task->iocb, disk->file.fd, iov, iovcnt, (long long)off);
+			io_prep_pwritev(&task->iocb, fd, iov, iovcnt, (long long)off);
 		}
 	}
 	aio_queue(ch, task);
-}
-
-static void
-aio_get_buf_cb(struct osp_io_channel *ioch, struct osp_bdev_io *bdev_io, bool success)
-{
-	if (!success) {
-		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
-		return;
-	}
-	aio_rw(osp_io_channel_get_ctx(ioch), bdev_io->bdev->ctxt, bdev_io);
 }
 
 static void
@@ -606,10 +493,10 @@ aio_helper_submit(struct osp_bdev_file_channel *ch, struct aio_disk *disk,
 }
 
 static void
-aio_flush(struct osp_bdev_file_channel *ch, struct aio_disk *disk,
-	  struct osp_bdev_io *bdev_io)
+aio_flush(struct osp_bdev_file_channel *ch, struct osp_bdev_io *bdev_io)
 {
 	struct aio_task *task = (struct aio_task *)bdev_io->driver_ctx;
+	struct aio_disk *disk = bdev_io->bdev->ctxt;
 
 	if (disk->fdsync_refused) {
 		aio_helper_submit(ch, disk, bdev_io, AIO_HELPER_FDATASYNC);
@@ -617,100 +504,45 @@ aio_flush(struct osp_bdev_file_channel *ch, struct aio_disk *disk,
 	}
 	task->len = 0;
 	task->disk = disk;
-	io_prep_fdsync(&task->iocb, disk->file.fd);
+	io_prep_fdsync(&task->iocb, disk->d.file.fd);
 	aio_queue(ch, task);
 }
 
-static void
-aio_submit_request(struct osp_io_channel *ioch, struct osp_bdev_io *bdev_io)
+/* Unmap and write zeroes: fallocate() on the helper thread, if the bdev was created so. */
+static bool
+aio_submit_other(struct osp_bdev_file_channel *ch, struct osp_bdev_io *bdev_io)
 {
-	struct osp_bdev_file_channel *ch = osp_io_channel_get_ctx(ioch);
 	struct aio_disk *disk = bdev_io->bdev->ctxt;
 
-	switch (bdev_io->type) {
-	case OSP_BDEV_IO_TYPE_READ:
-		if (osp_unlikely(bdev_io->u.bdev.iovs == NULL ||
-				 bdev_io->u.bdev.iovs[0].iov_base == NULL)) {
-			osp_bdev_io_get_buf(bdev_io, aio_get_buf_cb,
-					    bdev_io->u.bdev.num_blocks * disk->bdev.blocklen);
-			return;
-		}
-		aio_rw(ch, disk, bdev_io);
-		return;
-	case OSP_BDEV_IO_TYPE_WRITE:
-		aio_rw(ch, disk, bdev_io);
-		return;
-	case OSP_BDEV_IO_TYPE_FLUSH:
-		aio_flush(ch, disk, bdev_io);
-		return;
-	case OSP_BDEV_IO_TYPE_RESET:
-		/* Kernel AIO cannot be aborted: a reset waits for what is in flight. */
-		osp_bdev_file_reset(&disk->io_dev, bdev_io);
-		return;
-	case OSP_BDEV_IO_TYPE_UNMAP:
-		if (disk->fallocate) {
-			aio_helper_submit(ch, disk, bdev_io, AIO_HELPER_PUNCH_HOLE);
-			return;
-		}
-		break;
-	case OSP_BDEV_IO_TYPE_WRITE_ZEROES:
-		if (disk->fallocate) {
-			aio_helper_submit(ch, disk, bdev_io, AIO_HELPER_ZERO_RANGE);
-			return;
-		}
-		break;
-	default:
-		break;
+	if (!disk->fallocate) {
+		return false;
 	}
-	osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
+	switch (bdev_io->type) {
+	case OSP_BDEV_IO_TYPE_UNMAP:
+		aio_helper_submit(ch, disk, bdev_io, AIO_HELPER_PUNCH_HOLE);
+		return true;
+	case OSP_BDEV_IO_TYPE_WRITE_ZEROES:
+		aio_helper_submit(ch, disk, bdev_io, AIO_HELPER_ZERO_RANGE);
+		return true;
+	default:
+		return false;
+	}
 }
+
+static struct osp_bdev_file_engine g_aio_engine = {
+	.name = "aio",
+	.group_size = sizeof(struct aio_group),
+	.reap_batch = AIO_REAP_BATCH,
+	.group_init = aio_group_init,
+	.group_fini = aio_group_fini,
+	.submit = aio_group_flush,
+	.reap = aio_group_reap,
+	.rw = aio_rw,
+	.flush = aio_flush,
+	.submit_other = aio_submit_other,
+};
 
 /* ---- bdev function table ---- */
-
-static void
-aio_disk_free(struct aio_disk *disk)
-{
-	if (disk->file.fd >= 0) {
-		close(disk->file.fd);
-	}
-	free(disk->bdev.name);
-	free(disk->filename);
-	free(disk);
-}
-
-static void
-aio_disk_free_msg(void *arg)
-{
-	aio_disk_free(arg);
-}
-
-static void
-aio_disk_free_cb(void *io_device)
-{
-	aio_disk_free(OSP_CONTAINEROF(io_device, struct aio_disk, io_dev));
-}
-
-static void
-aio_disk_unregistered(void *io_device)
-{
-	struct aio_disk *disk = OSP_CONTAINEROF(io_device, struct aio_disk, io_dev);
-
-	osp_bdev_destruct_done(&disk->bdev, 0);
-	/* From a message: the layer may still look at the bdev on the way out. */
-	if (osp_thread_send_msg(osp_get_thread(), aio_disk_free_msg, disk) != 0) {
-		aio_disk_free(disk);
-	}
-}
-
-static int
-aio_destruct(void *ctx)
-{
-	struct aio_disk *disk = ctx;
-
-	TAILQ_REMOVE(&g_aio_disks, disk, link);
-	osp_io_device_unregister(&disk->io_dev, aio_disk_unregistered);
-	return 1;
-}
 
 static bool
 aio_io_type_supported(void *ctx, enum osp_bdev_io_type type)
@@ -731,60 +563,37 @@ aio_io_type_supported(void *ctx, enum osp_bdev_io_type type)
 	}
 }
 
-static struct osp_io_channel *
-aio_get_io_channel(void *ctx)
-{
-	struct aio_disk *disk = ctx;
-
-	return osp_get_io_channel(&disk->io_dev);
-}
-
 static void
 aio_dump_info_json(void *ctx, cJSON *obj)
 {
 	struct aio_disk *disk = ctx;
-	cJSON *aio = cJSON_AddObjectToObject(obj, "aio");
+	cJSON *aio = osp_bdev_file_disk_dump_info(&disk->d, obj, "aio");
 
-	if (aio == NULL) {
-		return;
+	if (aio != NULL) {
+		cJSON_AddBoolToObject(aio, "readonly", disk->readonly);
+		cJSON_AddBoolToObject(aio, "fallocate", disk->fallocate);
 	}
-	cJSON_AddStringToObject(aio, "filename", disk->filename);
-	cJSON_AddNumberToObject(aio, "block_size", disk->bdev.blocklen);
-	cJSON_AddBoolToObject(aio, "block_size_override", disk->block_size_given);
-	cJSON_AddBoolToObject(aio, "readonly", disk->readonly);
-	cJSON_AddBoolToObject(aio, "fallocate", disk->fallocate);
-	cJSON_AddBoolToObject(aio, "direct_io", disk->file.direct);
-	cJSON_AddBoolToObject(aio, "block_device", disk->file.is_blockdev);
 }
 
 static void
 aio_write_config_json(struct osp_bdev *bdev, cJSON *array)
 {
 	struct aio_disk *disk = bdev->ctxt;
-	char uuid[OSP_UUID_STRING_LEN];
-	cJSON *params = cJSON_CreateObject();
+	cJSON *params = osp_bdev_file_disk_config_params(&disk->d);
 
 	if (params == NULL) {
 		return;
 	}
-	cJSON_AddStringToObject(params, "name", bdev->name);
-	cJSON_AddStringToObject(params, "filename", disk->filename);
-	if (disk->block_size_given) {
-		cJSON_AddNumberToObject(params, "block_size", bdev->blocklen);
-	}
 	cJSON_AddBoolToObject(params, "readonly", disk->readonly);
 	cJSON_AddBoolToObject(params, "fallocate", disk->fallocate);
-	if (osp_uuid_fmt_lower(uuid, sizeof(uuid), &bdev->uuid) == 0) {
-		cJSON_AddStringToObject(params, "uuid", uuid);
-	}
-	osp_json_add_rpc_call(array, "bdev_aio_create", params);
+	osp_bdev_file_disk_write_config(&disk->d, array, "bdev_aio_create", params);
 }
 
 static const struct osp_bdev_fn_table g_aio_fn_table = {
-	.destruct = aio_destruct,
-	.submit_request = aio_submit_request,
+	.destruct = osp_bdev_file_disk_destruct,
+	.submit_request = osp_bdev_file_submit_request,
 	.io_type_supported = aio_io_type_supported,
-	.get_io_channel = aio_get_io_channel,
+	.get_io_channel = osp_bdev_file_disk_get_io_channel,
 	.dump_info_json = aio_dump_info_json,
 	.write_config_json = aio_write_config_json,
 };
@@ -795,71 +604,35 @@ int
 bdev_aio_create(const struct bdev_aio_opts *opts, struct osp_bdev **bdevp, char *err,
 		size_t errlen)
 {
+	struct osp_bdev_file_disk_opts o = {
+		.module = &g_aio_module,
+		.fn_table = &g_aio_fn_table,
+		.engine = &g_aio_engine,
+		.product_name = "AIO disk",
+		.name = opts->name,
+		.filename = opts->filename,
+		.readonly = opts->readonly,
+		.block_size = opts->block_size,
+		.uuid = opts->uuid,
+	};
+	struct osp_bdev_file_disk *d;
 	struct aio_disk *disk;
 	int rc;
 
-	rc = osp_bdev_file_check_create(opts->name, opts->filename, err, errlen);
+	rc = osp_bdev_file_disk_open(&d, sizeof(*disk), &o, err, errlen);
 	if (rc != 0) {
 		return rc;
 	}
-	disk = calloc(1, sizeof(*disk));
-	if (disk == NULL) {
-		snprintf(err, errlen, "Out of memory");
-		return -ENOMEM;
-	}
-	disk->file.fd = -1;
-	disk->filename = strdup(opts->filename);
-	disk->bdev.name = strdup(opts->name);
-	if (disk->filename == NULL || disk->bdev.name == NULL) {
-		snprintf(err, errlen, "Out of memory");
-		rc = -ENOMEM;
-		goto fail;
-	}
-	rc = osp_bdev_file_setup(&disk->bdev, &disk->file, opts->filename, opts->readonly,
-				 opts->block_size, opts->uuid, err, errlen);
-	if (rc != 0) {
-		goto fail;
-	}
-	disk->block_size_given = opts->block_size != 0;
+	disk = OSP_CONTAINEROF(d, struct aio_disk, d);
+	/* Before registering: io_type_supported looks at fallocate. */
 	disk->readonly = opts->readonly;
 	disk->fallocate = opts->fallocate;
-	disk->bdev.product_name = "AIO disk";
-	disk->bdev.ctxt = disk;
-	disk->bdev.module = &g_aio_module;
-	disk->bdev.fn_table = &g_aio_fn_table;
-
-	osp_io_device_register(&disk->io_dev, aio_channel_create_cb, aio_channel_destroy_cb,
-			       sizeof(struct osp_bdev_file_channel), disk->bdev.name);
-	rc = osp_bdev_register(&disk->bdev);
+	rc = osp_bdev_file_disk_register(d, err, errlen);
 	if (rc != 0) {
-		snprintf(err, errlen, "Could not register bdev '%s': %s", opts->name,
-			 rc == -EEXIST ? "the name is taken" : strerror(-rc));
-		/* Nothing uses the io_device yet: free once it is gone. */
-		osp_io_device_unregister(&disk->io_dev, aio_disk_free_cb);
 		return rc;
 	}
-	TAILQ_INSERT_TAIL(&g_aio_disks, disk, link);
-	OSP_NOTICELOG("aio bdev %s on %s: %" PRIu64 " blocks of %u bytes%s\n", opts->name,
-		      opts->filename, disk->bdev.blockcnt, disk->bdev.blocklen,
-		      disk->file.direct ? "" : " (buffered)");
-	*bdevp = &disk->bdev;
+	*bdevp = &d->bdev;
 	return 0;
-fail:
-	aio_disk_free(disk);
-	return rc;
-}
-
-static struct aio_disk *
-aio_disk_find(const char *name)
-{
-	struct aio_disk *disk;
-
-	TAILQ_FOREACH(disk, &g_aio_disks, link) {
-		if (strcmp(disk->bdev.name, name) == 0) {
-			return disk;
-		}
-	}
-	return NULL;
 }
 
 int
@@ -871,12 +644,7 @@ bdev_aio_delete(const char *name, osp_bdev_unregister_cb cb, void *cb_arg)
 int
 bdev_aio_rescan(const char *name)
 {
-	struct aio_disk *disk = aio_disk_find(name);
-
-	if (disk == NULL) {
-		return -ENODEV;
-	}
-	return osp_bdev_file_rescan(&disk->bdev, &disk->file);
+	return osp_bdev_file_rescan_by_name(name, &g_aio_module);
 }
 
 /* ---- module ---- */
@@ -890,14 +658,13 @@ aio_get_ctx_size(void)
 static int
 aio_module_init(void)
 {
-	osp_io_device_register(&g_aio_group_dev, aio_group_create_cb, aio_group_destroy_cb,
-			       sizeof(struct aio_group), "aio_group");
+	osp_bdev_file_engine_register(&g_aio_engine);
 	return 0;
 }
 
 static void
 aio_module_fini(void)
 {
-	osp_io_device_unregister(&g_aio_group_dev, NULL);
+	osp_bdev_file_engine_unregister(&g_aio_engine);
 	aio_helper_stop();
 }

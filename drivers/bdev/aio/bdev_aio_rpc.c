@@ -1,58 +1,29 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* RPCs of the aio bdev module: bdev_aio_create, bdev_aio_delete, bdev_aio_rescan. */
-#include <errno.h>
-#include <stdlib.h>
-#include <string.h>
-
 #include "bdev_aio.h"
 #include "osprey/bdev_file.h"
-#include "osprey/json.h"
 #include "osprey/rpc.h"
-#include "osprey/util.h"
 
-struct rpc_aio_create {
-	char *filename;
-	char *name;
-	uint32_t block_size;
-	bool readonly;
-	bool fallocate;
-	char *uuid;
-};
+static int
+rpc_aio_create(const struct osp_bdev_file_create_req *req, struct osp_bdev **bdev, char *err,
+	       size_t errlen)
+{
+	struct bdev_aio_opts opts = {
+		.filename = req->filename,
+		.name = req->name,
+		.block_size = req->block_size,
+		.readonly = req->readonly,
+		.fallocate = req->fallocate,
+		.uuid = req->uuid,
+	};
 
-static const struct osp_json_object_decoder g_aio_create_decoders[] = {
-	{"filename", offsetof(struct rpc_aio_create, filename), osp_json_decode_string, false},
-	{"name", offsetof(struct rpc_aio_create, name), osp_json_decode_string, false},
-	{"block_size", offsetof(struct rpc_aio_create, block_size), osp_json_decode_uint32, true},
-	{"readonly", offsetof(struct rpc_aio_create, readonly), osp_json_decode_bool, true},
-	{"fallocate", offsetof(struct rpc_aio_create, fallocate), osp_json_decode_bool, true},
-	{"uuid", offsetof(struct rpc_aio_create, uuid), osp_json_decode_string, true},
-};
+	return bdev_aio_create(&opts, bdev, err, errlen);
+}
 
 static void
 rpc_bdev_aio_create(struct osp_jsonrpc_request *request, const cJSON *params)
 {
-	struct rpc_aio_create req = {};
-	struct bdev_aio_opts opts = {};
-	struct osp_uuid uuid;
-	struct osp_bdev *bdev = NULL;
-	char err[512] = "";
-	int rc;
-
-	if (!osp_rpc_decode_params(request, params, g_aio_create_decoders,
-				   OSP_COUNTOF(g_aio_create_decoders), &req)) {
-		return;
-	}
-	if (osp_bdev_file_rpc_check_create_params(request, params, req.uuid, req.block_size, &uuid,
-						  &opts.uuid)) {
-		opts.filename = req.filename;
-		opts.name = req.name;
-		opts.block_size = req.block_size;
-		opts.readonly = req.readonly;
-		opts.fallocate = req.fallocate;
-		rc = bdev_aio_create(&opts, &bdev, err, sizeof(err));
-		osp_bdev_file_rpc_create_done(request, rc, err, bdev);
-	}
-	osp_json_free_object(g_aio_create_decoders, OSP_COUNTOF(g_aio_create_decoders), &req);
+	osp_bdev_file_rpc_create(request, params, true, rpc_aio_create);
 }
 OSP_RPC_REGISTER("bdev_aio_create", rpc_bdev_aio_create, OSP_RPC_RUNTIME)
 

@@ -16,7 +16,9 @@
  *
  * Sleeping: the ring's eventfd (io_uring_register_eventfd) is a wake fd of
  * the thread; it is drained lazily after a run of idle passes, then the CQ
- * is checked again, as in the aio module.
+ * is checked again. The group poller, the eventfd and the bdev around the
+ * file are shared with the aio module (osprey/bdev_file.h): this file has
+ * only what is io_uring's.
  *
  * Built only where liburing is (CONFIG_URING: the Makefile links -luring);
  * elsewhere bdev_uring_create() answers -ENOTSUP.
@@ -39,8 +41,6 @@
 #ifdef BDEV_URING_BUILT
 
 #include <liburing.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "osprey/bdev_file.h"
@@ -50,37 +50,17 @@ OSP_LOG_REGISTER_COMPONENT(bdev_uring)
 /* SQ entries per ring (per thread); the CQ has twice as many. */
 #define URING_GROUP_DEPTH	512
 #define URING_REAP_BATCH	128
-#define URING_DRAIN_IDLE_PASSES	64
 
-struct uring_disk {
-	struct osp_bdev bdev;
-	struct osp_bdev_file file;
-	/* Our per-thread channels' io_device: not the bdev, which the layer registers. */
-	int io_dev;
-	char *filename;
-	bool block_size_given;
-	TAILQ_ENTRY(uring_disk) link;
-};
-
+/* Per thread, shared by every uring bdev (the group poller is osprey/bdev_file.h's). */
 struct uring_group {
+	struct osp_bdev_file_group fg;
 	struct io_uring ring;
-	bool ring_ok;
-	int efd;
-	bool efd_dirty;
-	uint32_t idle_passes;
-	struct osp_poller *poller;
-	/* SQEs filled but not yet submitted, and I/O the kernel holds. */
-	uint32_t queued;
-	uint32_t inflight;
 };
 
 struct uring_task {
 	struct osp_bdev_file_channel *ch;
 	uint64_t len;
 };
-
-static TAILQ_HEAD(, uring_disk) g_uring_disks = TAILQ_HEAD_INITIALIZER(g_uring_disks);
-static int g_uring_group_dev;
 
 static int uring_module_init(void);
 static void uring_module_fini(void);
@@ -118,13 +98,14 @@ uring_task_done(struct uring_task *task, int64_t res)
 }
 
 static int
-uring_group_submit(struct uring_group *g)
+uring_group_submit(struct osp_bdev_file_group *fg)
 {
+	struct uring_group *g = OSP_CONTAINEROF(fg, struct uring_group, fg);
 	int rc = io_uring_submit(&g->ring);
 
 	if (osp_likely(rc > 0)) {
-		g->queued -= (uint32_t)rc < g->queued ? (uint32_t)rc : g->queued;
-		g->inflight += (uint32_t)rc;
+		fg->queued -= (uint32_t)rc < fg->queued ? (uint32_t)rc : fg->queued;
+		fg->inflight += (uint32_t)rc;
 		return rc;
 	}
 	if (rc < 0 && rc != -EAGAIN && rc != -EBUSY && rc != -EINTR) {
@@ -135,8 +116,9 @@ uring_group_submit(struct uring_group *g)
 }
 
 static int
-uring_group_reap(struct uring_group *g)
+uring_group_reap(struct osp_bdev_file_group *fg)
 {
+	struct uring_group *g = OSP_CONTAINEROF(fg, struct uring_group, fg);
 	struct io_uring_cqe *cqes[URING_REAP_BATCH];
 	struct uring_task *tasks[URING_REAP_BATCH];
 	int64_t res[URING_REAP_BATCH];
@@ -152,8 +134,7 @@ uring_group_reap(struct uring_group *g)
 	}
 	/* Free the CQ slots before the callbacks queue new I/O. */
 	io_uring_cq_advance(&g->ring, n);
-	g->inflight -= n;
-	g->efd_dirty = true;
+	osp_bdev_file_group_reaped(fg, n);
 	for (i = 0; i < n; i++) {
 		uring_task_done(tasks[i], res[i]);
 	}
@@ -161,56 +142,12 @@ uring_group_reap(struct uring_group *g)
 }
 
 static int
-uring_group_poll(void *arg)
+uring_group_init(struct osp_bdev_file_group *fg)
 {
-	struct uring_group *g = arg;
-	int n = 0, r;
-
-	if (g->queued > 0) {
-		n += uring_group_submit(g);
-	}
-	if (g->inflight > 0) {
-		while ((r = uring_group_reap(g)) > 0) {
-			n += r;
-			if (r < URING_REAP_BATCH) {
-				break;
-			}
-		}
-		if (g->queued > 0) {
-			n += uring_group_submit(g);
-		}
-	}
-	if (n > 0) {
-		g->idle_passes = 0;
-		return OSP_POLLER_BUSY;
-	}
-	if (g->efd_dirty && ++g->idle_passes >= URING_DRAIN_IDLE_PASSES) {
-		uint64_t val;
-
-		/* Reset the counter so the reactor can sleep, then look again (see bdev_aio.c). */
-		if (read(g->efd, &val, sizeof(val)) < 0) {
-			/* EAGAIN: already zero. */
-		}
-		g->efd_dirty = false;
-		g->idle_passes = 0;
-		if (g->inflight > 0 && uring_group_reap(g) > 0) {
-			if (g->queued > 0) {
-				uring_group_submit(g);
-			}
-			return OSP_POLLER_BUSY;
-		}
-	}
-	return OSP_POLLER_IDLE;
-}
-
-static int
-uring_group_create_cb(void *io_device, void *ctx_buf)
-{
-	struct uring_group *g = ctx_buf;
+	struct uring_group *g = OSP_CONTAINEROF(fg, struct uring_group, fg);
 	struct io_uring_params p;
 	int rc;
 
-	g->efd = -1;
 	/* Completions as task work flagged in the SQ ring rather than IPIs, where supported. */
 	memset(&p, 0, sizeof(p));
 	p.flags = IORING_SETUP_COOP_TASKRUN | IORING_SETUP_TASKRUN_FLAG;
@@ -223,66 +160,22 @@ uring_group_create_cb(void *io_device, void *ctx_buf)
 		OSP_ERRLOG("io_uring_queue_init: %s\n", strerror(-rc));
 		return rc;
 	}
-	g->ring_ok = true;
-	g->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-	if (g->efd < 0) {
-		rc = -errno;
-		goto fail;
-	}
-	rc = io_uring_register_eventfd(&g->ring, g->efd);
+	/* The ring signals the group's eventfd, the thread's wake fd, on completion. */
+	rc = io_uring_register_eventfd(&g->ring, fg->efd);
 	if (rc != 0) {
 		OSP_ERRLOG("io_uring_register_eventfd: %s\n", strerror(-rc));
-		goto fail;
-	}
-	rc = osp_thread_add_wake_fd(g->efd, EPOLLIN);
-	if (rc != 0) {
-		OSP_ERRLOG("cannot watch the io_uring eventfd: %s\n", strerror(-rc));
-		goto fail;
-	}
-	g->poller = OSP_POLLER_REGISTER(uring_group_poll, g, 0);
-	if (g->poller == NULL) {
-		osp_thread_remove_wake_fd(g->efd);
-		rc = -ENOMEM;
-		goto fail;
+		io_uring_queue_exit(&g->ring);
+		return rc;
 	}
 	return 0;
-fail:
-	if (g->efd >= 0) {
-		close(g->efd);
-	}
-	io_uring_queue_exit(&g->ring);
-	return rc;
 }
 
 static void
-uring_group_destroy_cb(void *io_device, void *ctx_buf)
+uring_group_fini(struct osp_bdev_file_group *fg)
 {
-	struct uring_group *g = ctx_buf;
+	struct uring_group *g = OSP_CONTAINEROF(fg, struct uring_group, fg);
 
-	if (g->inflight > 0 || g->queued > 0) {
-		OSP_ERRLOG("uring channel destroyed with %u I/O in flight and %u queued\n",
-			   g->inflight, g->queued);
-	}
-	osp_poller_unregister(&g->poller);
-	osp_thread_remove_wake_fd(g->efd);
 	io_uring_queue_exit(&g->ring);
-	close(g->efd);
-}
-
-static int
-uring_channel_create_cb(void *io_device, void *ctx_buf)
-{
-	struct osp_bdev_file_channel *ch = ctx_buf;
-
-	return osp_bdev_file_channel_create(ch, &g_uring_group_dev);
-}
-
-static void
-uring_channel_destroy_cb(void *io_device, void *ctx_buf)
-{
-	struct osp_bdev_file_channel *ch = ctx_buf;
-
-	osp_bdev_file_channel_destroy(ch);
 }
 
 /* ---- submission ---- */
@@ -294,29 +187,49 @@ uring_get_sqe(struct uring_group *g)
 
 	if (osp_unlikely(sqe == NULL)) {
 		/* SQ full: push what is there now and try once more. */
-		uring_group_submit(g);
+		uring_group_submit(&g->fg);
 		sqe = io_uring_get_sqe(&g->ring);
 	}
 	return sqe;
 }
 
-static void
-uring_rw(struct osp_bdev_file_channel *ch, struct uring_disk *disk,
-	 struct osp_bdev_io *bdev_io)
+/*
+ * An SQE for bdev_io (the caller preps it and sets its data), or NULL:
+ * bdev_io completed NOMEM, the layer retries it.
+ */
+static inline struct io_uring_sqe *
+uring_prep(struct osp_bdev_file_channel *ch, struct osp_bdev_io *bdev_io, uint64_t len)
 {
 	struct uring_task *task = (struct uring_task *)bdev_io->driver_ctx;
 	struct uring_group *g = ch->group;
+	struct io_uring_sqe *sqe;
+
+	if (osp_unlikely(g->fg.queued + g->fg.inflight >= 2 * URING_GROUP_DEPTH) ||
+	    (sqe = uring_get_sqe(g)) == NULL) {
+		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
+		return NULL;
+	}
+	task->ch = ch;
+	task->len = len;
+	ch->inflight++;
+	g->fg.queued++;
+	return sqe;
+}
+
+static void
+uring_rw(struct osp_bdev_file_channel *ch, struct osp_bdev_io *bdev_io)
+{
+	struct osp_bdev_file_disk *disk = bdev_io->bdev->ctxt;
 	uint64_t off = bdev_io->u.bdev.offset_blocks * disk->bdev.blocklen;
 	uint64_t len = bdev_io->u.bdev.num_blocks * disk->bdev.blocklen;
 	struct iovec *iov = bdev_io->u.bdev.iovs;
 	int iovcnt = bdev_io->u.bdev.iovcnt;
-	struct io_uring_sqe *sqe;
+	struct io_uring_sqe *sqe = uring_prep(ch, bdev_io, len);
 
-	if (osp_unlikely(g->queued + g->inflight >= 2 * URING_GROUP_DEPTH) ||
-	    (sqe = uring_get_sqe(g)) == NULL) {
-		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
+	if (osp_unlikely(sqe == NULL)) {
 		return;
 	}
+	/* After the prep: some liburing versions clear user_data there. */
 	if (bdev_io->type == OSP_BDEV_IO_TYPE_READ) {
 		if (iovcnt == 1) {
 			io_uring_prep_read(sqe, disk->file.fd, iov->iov_base, (unsigned)len, off);
@@ -330,119 +243,35 @@ uring_rw(struct osp_bdev_file_channel *ch, struct uring_disk *disk,
 			io_uring_prep_writev(sqe, disk->file.fd, iov, (unsigned)iovcnt, off);
 		}
 	}
-	io_uring_sqe_set_data(sqe, task);
-	task->ch = ch;
-	task->len = len;
-	ch->inflight++;
-	g->queued++;
+	io_uring_sqe_set_data(sqe, bdev_io->driver_ctx);
 }
 
 static void
-uring_flush(struct osp_bdev_file_channel *ch, struct uring_disk *disk,
-	    struct osp_bdev_io *bdev_io)
+uring_flush(struct osp_bdev_file_channel *ch, struct osp_bdev_io *bdev_io)
 {
-	struct uring_task *task = (struct uring_task *)bdev_io->driver_ctx;
-	struct uring_group *g = ch->group;
-	struct io_uring_sqe *sqe;
+	struct osp_bdev_file_disk *disk = bdev_io->bdev->ctxt;
+	struct io_uring_sqe *sqe = uring_prep(ch, bdev_io, 0);
 
-	if (g->queued + g->inflight >= 2 * URING_GROUP_DEPTH || (sqe = uring_get_sqe(g)) == NULL) {
-		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
+	if (osp_unlikely(sqe == NULL)) {
 		return;
 	}
 	io_uring_prep_fsync(sqe, disk->file.fd, IORING_FSYNC_DATASYNC);
-	io_uring_sqe_set_data(sqe, task);
-	task->ch = ch;
-	task->len = 0;
-	ch->inflight++;
-	g->queued++;
+	io_uring_sqe_set_data(sqe, bdev_io->driver_ctx);
 }
 
-static void
-uring_get_buf_cb(struct osp_io_channel *ioch, struct osp_bdev_io *bdev_io, bool success)
-{
-	if (!success) {
-		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
-		return;
-	}
-	uring_rw(osp_io_channel_get_ctx(ioch), bdev_io->bdev->ctxt, bdev_io);
-}
-
-static void
-uring_submit_request(struct osp_io_channel *ioch, struct osp_bdev_io *bdev_io)
-{
-	struct osp_bdev_file_channel *ch = osp_io_channel_get_ctx(ioch);
-	struct uring_disk *disk = bdev_io->bdev->ctxt;
-
-	switch (bdev_io->type) {
-	case OSP_BDEV_IO_TYPE_READ:
-		if (osp_unlikely(bdev_io->u.bdev.iovs == NULL ||
-				 bdev_io->u.bdev.iovs[0].iov_base == NULL)) {
-			osp_bdev_io_get_buf(bdev_io, uring_get_buf_cb,
-					    bdev_io->u.bdev.num_blocks * disk->bdev.blocklen);
-			return;
-		}
-		uring_rw(ch, disk, bdev_io);
-		return;
-	case OSP_BDEV_IO_TYPE_WRITE:
-		uring_rw(ch, disk, bdev_io);
-		return;
-	case OSP_BDEV_IO_TYPE_FLUSH:
-		uring_flush(ch, disk, bdev_io);
-		return;
-	case OSP_BDEV_IO_TYPE_RESET:
-		osp_bdev_file_reset(&disk->io_dev, bdev_io);
-		return;
-	default:
-		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
-		return;
-	}
-}
+static struct osp_bdev_file_engine g_uring_engine = {
+	.name = "uring",
+	.group_size = sizeof(struct uring_group),
+	.reap_batch = URING_REAP_BATCH,
+	.group_init = uring_group_init,
+	.group_fini = uring_group_fini,
+	.submit = uring_group_submit,
+	.reap = uring_group_reap,
+	.rw = uring_rw,
+	.flush = uring_flush,
+};
 
 /* ---- bdev function table ---- */
-
-static void
-uring_disk_free(struct uring_disk *disk)
-{
-	if (disk->file.fd >= 0) {
-		close(disk->file.fd);
-	}
-	free(disk->bdev.name);
-	free(disk->filename);
-	free(disk);
-}
-
-static void
-uring_disk_free_cb(void *io_device)
-{
-	uring_disk_free(OSP_CONTAINEROF(io_device, struct uring_disk, io_dev));
-}
-
-static void
-uring_disk_free_msg(void *arg)
-{
-	uring_disk_free(arg);
-}
-
-static void
-uring_disk_unregistered(void *io_device)
-{
-	struct uring_disk *disk = OSP_CONTAINEROF(io_device, struct uring_disk, io_dev);
-
-	osp_bdev_destruct_done(&disk->bdev, 0);
-	if (osp_thread_send_msg(osp_get_thread(), uring_disk_free_msg, disk) != 0) {
-		uring_disk_free(disk);
-	}
-}
-
-static int
-uring_destruct(void *ctx)
-{
-	struct uring_disk *disk = ctx;
-
-	TAILQ_REMOVE(&g_uring_disks, disk, link);
-	osp_io_device_unregister(&disk->io_dev, uring_disk_unregistered);
-	return 1;
-}
 
 static bool
 uring_io_type_supported(void *ctx, enum osp_bdev_io_type type)
@@ -458,56 +287,28 @@ uring_io_type_supported(void *ctx, enum osp_bdev_io_type type)
 	}
 }
 
-static struct osp_io_channel *
-uring_get_io_channel(void *ctx)
-{
-	struct uring_disk *disk = ctx;
-
-	return osp_get_io_channel(&disk->io_dev);
-}
-
 static void
 uring_dump_info_json(void *ctx, cJSON *obj)
 {
-	struct uring_disk *disk = ctx;
-	cJSON *u = cJSON_AddObjectToObject(obj, "uring");
-
-	if (u == NULL) {
-		return;
-	}
-	cJSON_AddStringToObject(u, "filename", disk->filename);
-	cJSON_AddNumberToObject(u, "block_size", disk->bdev.blocklen);
-	cJSON_AddBoolToObject(u, "block_size_override", disk->block_size_given);
-	cJSON_AddBoolToObject(u, "direct_io", disk->file.direct);
-	cJSON_AddBoolToObject(u, "block_device", disk->file.is_blockdev);
+	osp_bdev_file_disk_dump_info(ctx, obj, "uring");
 }
 
 static void
 uring_write_config_json(struct osp_bdev *bdev, cJSON *array)
 {
-	struct uring_disk *disk = bdev->ctxt;
-	char uuid[OSP_UUID_STRING_LEN];
-	cJSON *params = cJSON_CreateObject();
+	struct osp_bdev_file_disk *disk = bdev->ctxt;
+	cJSON *params = osp_bdev_file_disk_config_params(disk);
 
-	if (params == NULL) {
-		return;
+	if (params != NULL) {
+		osp_bdev_file_disk_write_config(disk, array, "bdev_uring_create", params);
 	}
-	cJSON_AddStringToObject(params, "name", bdev->name);
-	cJSON_AddStringToObject(params, "filename", disk->filename);
-	if (disk->block_size_given) {
-		cJSON_AddNumberToObject(params, "block_size", bdev->blocklen);
-	}
-	if (osp_uuid_fmt_lower(uuid, sizeof(uuid), &bdev->uuid) == 0) {
-		cJSON_AddStringToObject(params, "uuid", uuid);
-	}
-	osp_json_add_rpc_call(array, "bdev_uring_create", params);
 }
 
 static const struct osp_bdev_fn_table g_uring_fn_table = {
-	.destruct = uring_destruct,
-	.submit_request = uring_submit_request,
+	.destruct = osp_bdev_file_disk_destruct,
+	.submit_request = osp_bdev_file_submit_request,
 	.io_type_supported = uring_io_type_supported,
-	.get_io_channel = uring_get_io_channel,
+	.get_io_channel = osp_bdev_file_disk_get_io_channel,
 	.dump_info_json = uring_dump_info_json,
 	.write_config_json = uring_write_config_json,
 };
@@ -531,7 +332,17 @@ int
 bdev_uring_create(const struct bdev_uring_opts *opts, struct osp_bdev **bdevp, char *err,
 		  size_t errlen)
 {
-	struct uring_disk *disk;
+	struct osp_bdev_file_disk_opts o = {
+		.module = &g_uring_module,
+		.fn_table = &g_uring_fn_table,
+		.engine = &g_uring_engine,
+		.product_name = "URING disk",
+		.name = opts->name,
+		.filename = opts->filename,
+		.block_size = opts->block_size,
+		.uuid = opts->uuid,
+	};
+	struct osp_bdev_file_disk *disk;
 	int rc;
 
 	rc = osp_bdev_file_check_create(opts->name, opts->filename, err, errlen);
@@ -543,48 +354,16 @@ bdev_uring_create(const struct bdev_uring_opts *opts, struct osp_bdev **bdevp, c
 		snprintf(err, errlen, "io_uring is not available: %s", strerror(-rc));
 		return -ENOTSUP;
 	}
-	disk = calloc(1, sizeof(*disk));
-	if (disk == NULL) {
-		snprintf(err, errlen, "Out of memory");
-		return -ENOMEM;
-	}
-	disk->file.fd = -1;
-	disk->filename = strdup(opts->filename);
-	disk->bdev.name = strdup(opts->name);
-	if (disk->filename == NULL || disk->bdev.name == NULL) {
-		snprintf(err, errlen, "Out of memory");
-		rc = -ENOMEM;
-		goto fail;
-	}
-	rc = osp_bdev_file_setup(&disk->bdev, &disk->file, opts->filename, false,
-				 opts->block_size, opts->uuid, err, errlen);
+	rc = osp_bdev_file_disk_open(&disk, sizeof(*disk), &o, err, errlen);
 	if (rc != 0) {
-		goto fail;
-	}
-	disk->block_size_given = opts->block_size != 0;
-	disk->bdev.product_name = "URING disk";
-	disk->bdev.ctxt = disk;
-	disk->bdev.module = &g_uring_module;
-	disk->bdev.fn_table = &g_uring_fn_table;
-
-	osp_io_device_register(&disk->io_dev, uring_channel_create_cb, uring_channel_destroy_cb,
-			       sizeof(struct osp_bdev_file_channel), disk->bdev.name);
-	rc = osp_bdev_register(&disk->bdev);
-	if (rc != 0) {
-		snprintf(err, errlen, "Could not register bdev '%s': %s", opts->name,
-			 rc == -EEXIST ? "the name is taken" : strerror(-rc));
-		osp_io_device_unregister(&disk->io_dev, uring_disk_free_cb);
 		return rc;
 	}
-	TAILQ_INSERT_TAIL(&g_uring_disks, disk, link);
-	OSP_NOTICELOG("uring bdev %s on %s: %" PRIu64 " blocks of %u bytes%s\n", opts->name,
-		      opts->filename, disk->bdev.blockcnt, disk->bdev.blocklen,
-		      disk->file.direct ? "" : " (buffered)");
+	rc = osp_bdev_file_disk_register(disk, err, errlen);
+	if (rc != 0) {
+		return rc;
+	}
 	*bdevp = &disk->bdev;
 	return 0;
-fail:
-	uring_disk_free(disk);
-	return rc;
 }
 
 int
@@ -596,17 +375,7 @@ bdev_uring_delete(const char *name, osp_bdev_unregister_cb cb, void *cb_arg)
 int
 bdev_uring_rescan(const char *name)
 {
-	struct uring_disk *disk;
-
-	TAILQ_FOREACH(disk, &g_uring_disks, link) {
-		if (strcmp(disk->bdev.name, name) == 0) {
-			break;
-		}
-	}
-	if (disk == NULL) {
-		return -ENODEV;
-	}
-	return osp_bdev_file_rescan(&disk->bdev, &disk->file);
+	return osp_bdev_file_rescan_by_name(name, &g_uring_module);
 }
 
 static int
@@ -618,15 +387,14 @@ uring_get_ctx_size(void)
 static int
 uring_module_init(void)
 {
-	osp_io_device_register(&g_uring_group_dev, uring_group_create_cb, uring_group_destroy_cb,
-			       sizeof(struct uring_group), "uring_group");
+	osp_bdev_file_engine_register(&g_uring_engine);
 	return 0;
 }
 
 static void
 uring_module_fini(void)
 {
-	osp_io_device_unregister(&g_uring_group_dev, NULL);
+	osp_bdev_file_engine_unregister(&g_uring_engine);
 }
 
 #else /* !BDEV_URING_BUILT */

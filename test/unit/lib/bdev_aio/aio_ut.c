@@ -119,12 +119,12 @@ test_refused_iocb(void)
 	int fd;
 
 	aio_env_open(&e, "RF0", false);
-	fd = e.disk->file.fd;
+	fd = e.disk->d.file.fd;
 	/* A descriptor io_submit() rejects (EBADF) for one I/O. */
-	e.disk->file.fd = -1;
+	e.disk->d.file.fd = -1;
 	CU_ASSERT(run_io(osp_bdev_read_blocks(e.desc, e.ch, e.buf, 0, 1, io_cb, NULL)));
 	CU_ASSERT(!g_success);
-	e.disk->file.fd = fd;
+	e.disk->d.file.fd = fd;
 	CU_ASSERT(run_io(osp_bdev_read_blocks(e.desc, e.ch, e.buf, 0, 1, io_cb, NULL)));
 	CU_ASSERT(g_success);
 	aio_env_close(&e, "RF0");
@@ -173,21 +173,21 @@ test_eventfd_drain(void)
 
 	aio_env_open(&e, "EV0", false);
 	/* This thread's group channel (e.ch is the layer's channel, not ours). */
-	gch = osp_get_io_channel(&g_aio_group_dev);
+	gch = osp_get_io_channel(&g_aio_engine);
 	CU_ASSERT_FATAL(gch != NULL);
 	g = osp_io_channel_get_ctx(gch);
 	CU_ASSERT(run_io(osp_bdev_read_blocks(e.desc, e.ch, e.buf, 0, 1, io_cb, NULL)));
-	CU_ASSERT(g->efd_dirty);
+	CU_ASSERT(g->fg.efd_dirty);
 	for (i = 0; i < AIO_DRAIN_IDLE_PASSES + 1; i++) {
 		ut_poll_thread(0);
 	}
-	CU_ASSERT(!g->efd_dirty);
-	CU_ASSERT(read(g->efd, &val, sizeof(val)) < 0 && errno == EAGAIN);
+	CU_ASSERT(!g->fg.efd_dirty);
+	CU_ASSERT(read(g->fg.efd, &val, sizeof(val)) < 0 && errno == EAGAIN);
 	/* Submit, let the kernel complete it without polling: the eventfd has it. */
 	g_done = 0;
 	CU_ASSERT_EQUAL(osp_bdev_read_blocks(e.desc, e.ch, e.buf, 0, 1, io_cb, NULL), 0);
 	ut_poll_thread(0);	/* io_submit */
-	for (i = 0; i < 5000 && g->inflight > 0; i++) {
+	for (i = 0; i < 5000 && g->fg.inflight > 0; i++) {
 		struct aio_ring *ring = (struct aio_ring *)g->ctx;
 
 		if (__atomic_load_n(&ring->tail, __ATOMIC_ACQUIRE) != ring->head) {
@@ -195,7 +195,7 @@ test_eventfd_drain(void)
 		}
 		usleep(100);
 	}
-	CU_ASSERT(read(g->efd, &val, sizeof(val)) == sizeof(val) && val >= 1);
+	CU_ASSERT(read(g->fg.efd, &val, sizeof(val)) == sizeof(val) && val >= 1);
 	CU_ASSERT(wait_for(&g_done, 1));
 	osp_put_io_channel(gch);
 	aio_env_close(&e, "EV0");
@@ -222,7 +222,7 @@ test_shm_file(void)
 	close(fd);
 	CU_ASSERT_FATAL(ut_create(path, "SHM0", 0, false, &bdev, err, sizeof(err)) == 0);
 	disk = bdev->ctxt;
-	CU_ASSERT_EQUAL(bdev->required_alignment, disk->file.direct ? 9 : 0);
+	CU_ASSERT_EQUAL(bdev->required_alignment, disk->d.file.direct ? 9 : 0);
 	CU_ASSERT_FATAL(osp_bdev_open_ext("SHM0", true, event_cb, NULL, &desc) == 0);
 	ch = osp_bdev_get_io_channel(desc);
 	buf = osp_dma_malloc(4096, 4096, NULL);
