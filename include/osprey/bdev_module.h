@@ -2,7 +2,8 @@
 /*
  * The block device layer, as seen by the modules that implement bdevs
  * (drivers/bdev/<name>). drivers/bdev/passthru is the smallest complete
- * example of a virtual bdev; copy it to start a new module.
+ * example of a virtual bdev (one built on the osp_vbdev_* helper below);
+ * copy it to start a new module.
  *
  * A module fills a struct osp_bdev (name, geometry, fn_table, ctxt) and
  * calls osp_bdev_register(). The layer then calls fn_table->submit_request
@@ -361,6 +362,17 @@ void osp_vbdev_base_close(struct osp_vbdev_base *base);
 /* Register bdev (module, ctxt, fn_table... filled) on base. 0 or osp_bdev_register's -errno. */
 int osp_vbdev_base_add_bdev(struct osp_vbdev_base *base, struct osp_bdev *bdev);
 /*
+ * The whole build of a module with one bdev per base that looks like it
+ * (passthru, delay, error): bdev (product_name, module, fn_table and ctxt
+ * filled; in the same object as base) gets cfg->name, the base's geometry
+ * and cfg's uuid (generated on the first build and kept in cfg), base is
+ * opened (osp_vbdev_base_open) and bdev added. 0, or -errno with all of it
+ * undone (bdev->name freed again): the caller frees its object.
+ */
+int osp_vbdev_base_build_one(struct osp_vbdev_base *base, const struct osp_vbdev_base_ops *ops,
+			     struct osp_vbdev_config *cfg, struct osp_bdev *bdev, char *err,
+			     size_t errlen);
+/*
  * Unregister every bdev of base (ops->quiesce first); cb_fn(cb_arg, 0)
  * once the base is released (at once if unregistering already went on
  * with another waiter). With no bdev registered the base is released.
@@ -373,6 +385,26 @@ void osp_vbdev_base_quiesced(struct osp_vbdev_base *base);
 int osp_vbdev_base_destruct(struct osp_vbdev_base *base, struct osp_bdev *bdev);
 /* This thread's channel to base (fn_table->get_io_channel). */
 struct osp_io_channel *osp_vbdev_base_get_io_channel(struct osp_vbdev_base *base);
+/*
+ * On the I/O path of a bdev of base: a submit to the base for bdev_io
+ * returned rc (not 0). -ENOMEM (the base's bdev_io pool is empty): bdev_io
+ * waits (wait: an entry in its driver_ctx) and retry_fn(bdev_io) runs on
+ * this thread when a bdev_io is free; returns OSP_BDEV_IO_STATUS_PENDING.
+ * Otherwise returns the status to complete bdev_io with: NOMEM (cannot
+ * wait: the layer retries it) or FAILED (-ENODEV, -EINVAL...).
+ */
+int osp_vbdev_submit_failed(struct osp_vbdev_base *base, struct osp_io_channel *base_ch,
+			    struct osp_bdev_io *bdev_io, int rc, struct osp_bdev_io_wait_entry *wait,
+			    osp_bdev_io_wait_cb retry_fn);
+/*
+ * The base finished base_io, submitted for bdev_io: free base_io (first, so
+ * that bdev_io's user may submit again at once) and complete bdev_io the
+ * same way: the NVMe status and cdw0 for NVMe commands and NVMe errors,
+ * MISCOMPARE and ABORTED as they are, any other failure FAILED.
+ */
+void osp_vbdev_io_complete_from(struct osp_bdev_io *bdev_io, struct osp_bdev_io *base_io,
+				bool success);
+
 /* Whether unregistering started (any thread). */
 static inline bool
 osp_vbdev_base_unregistering(const struct osp_vbdev_base *base)

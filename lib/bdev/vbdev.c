@@ -189,6 +189,43 @@ osp_vbdev_base_add_bdev(struct osp_vbdev_base *base, struct osp_bdev *bdev)
 	return 0;
 }
 
+int
+osp_vbdev_base_build_one(struct osp_vbdev_base *base, const struct osp_vbdev_base_ops *ops,
+			 struct osp_vbdev_config *cfg, struct osp_bdev *bdev, char *err,
+			 size_t errlen)
+{
+	int rc;
+
+	bdev->name = strdup(cfg->name);
+	if (bdev->name == NULL) {
+		return -ENOMEM;
+	}
+	rc = osp_vbdev_base_open(base, ops, bdev->module, cfg, cfg->base_name, cfg->name, err,
+				 errlen);
+	if (rc != 0) {
+		goto err_free;
+	}
+	/* Look exactly like the base, apart from name and uuid. */
+	osp_bdev_copy_geometry(bdev, base->bdev);
+	if (osp_uuid_is_null(&cfg->uuid)) {
+		/* Pick one now and keep it, so a rebuild after hot remove keeps it too. */
+		osp_uuid_generate(&cfg->uuid);
+	}
+	bdev->uuid = cfg->uuid;
+	rc = osp_vbdev_base_add_bdev(base, bdev);
+	if (rc != 0) {
+		osp_vbdev_base_close(base);
+		goto err_free;
+	}
+	OSP_NOTICELOG("%s bdev %s created on %s\n", bdev->module->name, bdev->name,
+		      base->bdev->name);
+	return 0;
+err_free:
+	free(bdev->name);
+	bdev->name = NULL;
+	return rc;
+}
+
 /* Last step, on the thread that opened the base. */
 static void
 vbdev_base_release(void *arg)
@@ -316,6 +353,54 @@ struct osp_io_channel *
 osp_vbdev_base_get_io_channel(struct osp_vbdev_base *base)
 {
 	return osp_get_io_channel(base);
+}
+
+/* ---- the I/O path ---- */
+
+int
+osp_vbdev_submit_failed(struct osp_vbdev_base *base, struct osp_io_channel *base_ch,
+			struct osp_bdev_io *bdev_io, int rc, struct osp_bdev_io_wait_entry *wait,
+			osp_bdev_io_wait_cb retry_fn)
+{
+	if (rc != -ENOMEM) {
+		/* -ENODEV (base being removed), -EINVAL...: this I/O fails, others go on. */
+		return OSP_BDEV_IO_STATUS_FAILED;
+	}
+	wait->bdev = base->bdev;
+	wait->cb_fn = retry_fn;
+	wait->cb_arg = bdev_io;
+	if (osp_bdev_queue_io_wait(base->bdev, base_ch, wait) == 0) {
+		return OSP_BDEV_IO_STATUS_PENDING;
+	}
+	/* Cannot wait there: let our own layer queue and retry it. */
+	return OSP_BDEV_IO_STATUS_NOMEM;
+}
+
+void
+osp_vbdev_io_complete_from(struct osp_bdev_io *bdev_io, struct osp_bdev_io *base_io,
+			   bool success)
+{
+	int status = osp_bdev_io_get_status(base_io);
+	uint32_t cdw0 = 0;
+	int sct = 0, sc = 0;
+
+	if (bdev_io->type == OSP_BDEV_IO_TYPE_NVME_ADMIN ||
+	    bdev_io->type == OSP_BDEV_IO_TYPE_NVME_IO ||
+	    status == OSP_BDEV_IO_STATUS_NVME_ERROR) {
+		/* Keep the NVMe status and cdw0: NVMe passthru users read them. */
+		osp_bdev_io_get_nvme_status(base_io, &cdw0, &sct, &sc);
+		osp_bdev_free_io(base_io);
+		osp_bdev_io_complete_nvme_status(bdev_io, cdw0, sct, sc);
+		return;
+	}
+	osp_bdev_free_io(base_io);
+	if (success) {
+		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_SUCCESS);
+	} else {
+		/* MISCOMPARE (compare), ABORTED (reset)... pass through as they are. */
+		osp_bdev_io_complete(bdev_io, status < OSP_BDEV_IO_STATUS_PENDING ? status :
+				     OSP_BDEV_IO_STATUS_FAILED);
+	}
 }
 
 /* ---- configs ---- */

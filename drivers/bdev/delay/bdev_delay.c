@@ -241,17 +241,11 @@ delay_submit(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io)
 	if (osp_likely(rc == 0)) {
 		return;
 	}
-	if (rc == -ENOMEM) {
-		dio->wait.bdev = db->base.bdev;
-		dio->wait.cb_fn = delay_resubmit;
-		dio->wait.cb_arg = bdev_io;
-		if (osp_bdev_queue_io_wait(db->base.bdev, dch->vch.base_ch, &dio->wait) == 0) {
-			return;
-		}
-		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
-		return;
+	rc = osp_vbdev_submit_failed(&db->base, dch->vch.base_ch, bdev_io, rc, &dio->wait,
+				     delay_resubmit);
+	if (rc != OSP_BDEV_IO_STATUS_PENDING) {
+		osp_bdev_io_complete(bdev_io, rc);
 	}
-	osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
 }
 
 /* Reset: complete what this channel holds back (it is done on the base), then go on. */
@@ -488,47 +482,23 @@ delay_build(struct osp_vbdev_config *vcfg, char *err, size_t errlen)
 {
 	struct delay_config *cfg = delay_config(vcfg);
 	struct delay_bdev *db;
-	struct osp_bdev *base;
 	int rc, i;
 
 	db = calloc(1, sizeof(*db));
 	if (db == NULL) {
 		return -ENOMEM;
 	}
-	db->bdev.name = strdup(vcfg->name);
-	if (db->bdev.name == NULL) {
-		free(db);
-		return -ENOMEM;
-	}
 	for (i = 0; i < BDEV_DELAY_NUM_LATENCIES; i++) {
 		db->latency_ticks[i] = us_to_ticks(cfg->latency_us[i]);
 	}
-	rc = osp_vbdev_base_open(&db->base, &g_delay_base_ops, &g_delay_module, vcfg,
-				 vcfg->base_name, vcfg->name, err, errlen);
-	if (rc != 0) {
-		goto err_free;
-	}
-	base = db->base.bdev;
 	db->bdev.product_name = "delay";
-	osp_bdev_copy_geometry(&db->bdev, base);
-	if (osp_uuid_is_null(&vcfg->uuid)) {
-		osp_uuid_generate(&vcfg->uuid);
-	}
-	db->bdev.uuid = vcfg->uuid;
 	db->bdev.ctxt = db;
 	db->bdev.module = &g_delay_module;
 	db->bdev.fn_table = &g_delay_fn_table;
-	rc = osp_vbdev_base_add_bdev(&db->base, &db->bdev);
+	rc = osp_vbdev_base_build_one(&db->base, &g_delay_base_ops, vcfg, &db->bdev, err, errlen);
 	if (rc != 0) {
-		osp_vbdev_base_close(&db->base);
-		goto err_free;
+		free(db);
 	}
-	OSP_NOTICELOG("delay bdev %s created on %s\n", vcfg->name, base->name);
-	return 0;
-
-err_free:
-	free(db->bdev.name);
-	free(db);
 	return rc;
 }
 

@@ -129,23 +129,12 @@ error_base_io_done(struct osp_bdev_io *base_io, bool success, void *cb_arg)
 {
 	struct osp_bdev_io *bdev_io = cb_arg;
 	struct error_io *eio = (struct error_io *)bdev_io->driver_ctx;
-	int status = osp_bdev_io_get_status(base_io);
-	uint32_t cdw0;
-	int sct, sc;
 
-	if (status == OSP_BDEV_IO_STATUS_NVME_ERROR) {
-		osp_bdev_io_get_nvme_status(base_io, &cdw0, &sct, &sc);
-		osp_bdev_free_io(base_io);
-		error_ch(eio)->in_flight--;
-		osp_bdev_io_complete_nvme_status(bdev_io, cdw0, sct, sc);
-		return;
-	}
-	osp_bdev_free_io(base_io);
 	if (success && eio->corrupt_read) {
 		error_corrupt(bdev_io, eio->corrupt_offset, eio->corrupt_value);
 	}
-	error_complete(bdev_io, success ? OSP_BDEV_IO_STATUS_SUCCESS :
-		       status < OSP_BDEV_IO_STATUS_PENDING ? status : OSP_BDEV_IO_STATUS_FAILED);
+	error_ch(eio)->in_flight--;
+	osp_vbdev_io_complete_from(bdev_io, base_io, success);
 }
 
 static void
@@ -169,17 +158,11 @@ error_submit(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io)
 	if (osp_likely(rc == 0)) {
 		return;
 	}
-	if (rc == -ENOMEM) {
-		eio->wait.bdev = eb->base.bdev;
-		eio->wait.cb_fn = error_resubmit;
-		eio->wait.cb_arg = bdev_io;
-		if (osp_bdev_queue_io_wait(eb->base.bdev, ech->vch.base_ch, &eio->wait) == 0) {
-			return;
-		}
-		error_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
-		return;
+	rc = osp_vbdev_submit_failed(&eb->base, ech->vch.base_ch, bdev_io, rc, &eio->wait,
+				     error_resubmit);
+	if (rc != OSP_BDEV_IO_STATUS_PENDING) {
+		error_complete(bdev_io, rc);
 	}
-	error_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
 }
 
 /* Take one from inj's count if it is armed for this I/O. */
@@ -441,44 +424,20 @@ static int
 error_build(struct osp_vbdev_config *cfg, char *err, size_t errlen)
 {
 	struct error_bdev *eb;
-	struct osp_bdev *base;
 	int rc;
 
 	eb = calloc(1, sizeof(*eb));
 	if (eb == NULL) {
 		return -ENOMEM;
 	}
-	eb->bdev.name = strdup(cfg->name);
-	if (eb->bdev.name == NULL) {
-		free(eb);
-		return -ENOMEM;
-	}
-	rc = osp_vbdev_base_open(&eb->base, &g_error_base_ops, &g_error_module, cfg,
-				 cfg->base_name, cfg->name, err, errlen);
-	if (rc != 0) {
-		goto err_free;
-	}
-	base = eb->base.bdev;
 	eb->bdev.product_name = "Error Injection Disk";
-	osp_bdev_copy_geometry(&eb->bdev, base);
-	if (osp_uuid_is_null(&cfg->uuid)) {
-		osp_uuid_generate(&cfg->uuid);
-	}
-	eb->bdev.uuid = cfg->uuid;
 	eb->bdev.ctxt = eb;
 	eb->bdev.module = &g_error_module;
 	eb->bdev.fn_table = &g_error_fn_table;
-	rc = osp_vbdev_base_add_bdev(&eb->base, &eb->bdev);
+	rc = osp_vbdev_base_build_one(&eb->base, &g_error_base_ops, cfg, &eb->bdev, err, errlen);
 	if (rc != 0) {
-		osp_vbdev_base_close(&eb->base);
-		goto err_free;
+		free(eb);
 	}
-	OSP_NOTICELOG("error bdev %s created on %s\n", eb->bdev.name, base->name);
-	return 0;
-
-err_free:
-	free(eb->bdev.name);
-	free(eb);
 	return rc;
 }
 

@@ -30,9 +30,11 @@
  *
  *  4. The I/O path.  submit_request forwards each I/O type with the public
  *     bdev API on the base descriptor and the base channel; the base's
- *     completion completes ours with the same status. Per-I/O state lives in
+ *     completion completes ours with the same status
+ *     (osp_vbdev_io_complete_from). Per-I/O state lives in
  *     bdev_io->driver_ctx (get_ctx_size), never in a malloc. A submit that
- *     returns -ENOMEM waits with osp_bdev_queue_io_wait() and retries.
+ *     returns -ENOMEM waits for a free bdev_io of the base and retries
+ *     (osp_vbdev_submit_failed).
  *     (The layer's osp_bdev_io_resubmit_to() does this forwarding in one
  *     call, with an optional block offset; split, delay and error use it.
  *     It is spelled out here so that you can see what each type carries.)
@@ -113,33 +115,14 @@ static struct osp_vbdev_list g_pt_list = OSP_VBDEV_LIST_INITIALIZER(g_pt_list, &
 
 static void pt_submit_request(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io);
 
-/* The base finished: finish ours with the same outcome. */
+/*
+ * The base finished: finish ours with the same outcome (the NVMe status and
+ * cdw0 too), after giving the base's bdev_io back.
+ */
 static void
 pt_base_io_done(struct osp_bdev_io *base_io, bool success, void *cb_arg)
 {
-	struct osp_bdev_io *bdev_io = cb_arg;
-	int status = osp_bdev_io_get_status(base_io);
-	uint32_t cdw0 = 0;
-	int sct = 0, sc = 0;
-
-	if (bdev_io->type == OSP_BDEV_IO_TYPE_NVME_ADMIN ||
-	    bdev_io->type == OSP_BDEV_IO_TYPE_NVME_IO ||
-	    status == OSP_BDEV_IO_STATUS_NVME_ERROR) {
-		/* Keep the NVMe status and cdw0: NVMe passthru users read them. */
-		osp_bdev_io_get_nvme_status(base_io, &cdw0, &sct, &sc);
-		status = OSP_BDEV_IO_STATUS_NVME_ERROR;
-	} else if (!success && status >= OSP_BDEV_IO_STATUS_PENDING) {
-		status = OSP_BDEV_IO_STATUS_FAILED;
-	}
-	/* Give the base's bdev_io back first: our user may submit again at once. */
-	osp_bdev_free_io(base_io);
-
-	if (status == OSP_BDEV_IO_STATUS_NVME_ERROR) {
-		osp_bdev_io_complete_nvme_status(bdev_io, cdw0, sct, sc);
-	} else {
-		/* SUCCESS, FAILED, MISCOMPARE (compare), ABORTED (reset) pass through as is. */
-		osp_bdev_io_complete(bdev_io, success ? OSP_BDEV_IO_STATUS_SUCCESS : status);
-	}
+	osp_vbdev_io_complete_from(cb_arg, base_io, success);
 }
 
 /* Called by the base's layer when a bdev_io is free again after -ENOMEM. */
@@ -216,21 +199,12 @@ pt_submit_request(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io)
 	if (osp_likely(rc == 0)) {
 		return;
 	}
-	if (rc == -ENOMEM) {
-		/* The base's bdev_io pool is empty: retry when one is freed. */
-		io->ch = ch;
-		io->wait.bdev = pt->base.bdev;
-		io->wait.cb_fn = pt_resubmit;
-		io->wait.cb_arg = bdev_io;
-		if (osp_bdev_queue_io_wait(pt->base.bdev, pch->base_ch, &io->wait) == 0) {
-			return;
-		}
-		/* Cannot wait there: let our own layer queue and retry it. */
-		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
-		return;
+	/* -ENOMEM: the base's bdev_io pool is empty, retry when one is freed. */
+	io->ch = ch;
+	rc = osp_vbdev_submit_failed(&pt->base, pch->base_ch, bdev_io, rc, &io->wait, pt_resubmit);
+	if (rc != OSP_BDEV_IO_STATUS_PENDING) {
+		osp_bdev_io_complete(bdev_io, rc);
 	}
-	/* -ENODEV (base being removed), -EINVAL, ...: this I/O fails, others go on. */
-	osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
 }
 
 /*
@@ -388,47 +362,25 @@ static int
 pt_build(struct osp_vbdev_config *cfg, char *err, size_t errlen)
 {
 	struct pt_bdev *pt;
-	struct osp_bdev *base;
 	int rc;
 
 	pt = calloc(1, sizeof(*pt));
 	if (pt == NULL) {
 		return -ENOMEM;
 	}
-	pt->bdev.name = strdup(cfg->name);
-	if (pt->bdev.name == NULL) {
-		free(pt);
-		return -ENOMEM;
-	}
-	rc = osp_vbdev_base_open(&pt->base, &g_pt_base_ops, &g_pt_module, cfg, cfg->base_name,
-				 cfg->name, err, errlen);
-	if (rc != 0) {
-		goto err_free;
-	}
-	base = pt->base.bdev;
-
-	/* Look exactly like the base, apart from name and uuid. */
 	pt->bdev.product_name = "passthru";
-	osp_bdev_copy_geometry(&pt->bdev, base);
-	if (osp_uuid_is_null(&cfg->uuid)) {
-		/* Pick one now and keep it, so a rebuild after hot remove keeps it too. */
-		osp_uuid_generate(&cfg->uuid);
-	}
-	pt->bdev.uuid = cfg->uuid;
 	pt->bdev.ctxt = pt;
 	pt->bdev.module = &g_pt_module;
 	pt->bdev.fn_table = &g_pt_fn_table;
-	rc = osp_vbdev_base_add_bdev(&pt->base, &pt->bdev);
+	/*
+	 * Open the base for writing (we forward writes), with a callback for hot
+	 * remove, claim it, and register a bdev that looks exactly like it,
+	 * apart from name and uuid.
+	 */
+	rc = osp_vbdev_base_build_one(&pt->base, &g_pt_base_ops, cfg, &pt->bdev, err, errlen);
 	if (rc != 0) {
-		osp_vbdev_base_close(&pt->base);
-		goto err_free;
+		free(pt);
 	}
-	OSP_NOTICELOG("passthru %s created on %s\n", cfg->name, base->name);
-	return 0;
-
-err_free:
-	free(pt->bdev.name);
-	free(pt);
 	return rc;
 }
 

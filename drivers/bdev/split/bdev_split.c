@@ -93,23 +93,7 @@ static void split_submit(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io)
 static void
 split_base_io_done(struct osp_bdev_io *base_io, bool success, void *cb_arg)
 {
-	struct osp_bdev_io *bdev_io = cb_arg;
-	int status = osp_bdev_io_get_status(base_io);
-	uint32_t cdw0 = 0;
-	int sct = 0, sc = 0;
-
-	if (status == OSP_BDEV_IO_STATUS_NVME_ERROR) {
-		osp_bdev_io_get_nvme_status(base_io, &cdw0, &sct, &sc);
-	}
-	osp_bdev_free_io(base_io);
-	if (status == OSP_BDEV_IO_STATUS_NVME_ERROR) {
-		osp_bdev_io_complete_nvme_status(bdev_io, cdw0, sct, sc);
-	} else if (success) {
-		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_SUCCESS);
-	} else {
-		osp_bdev_io_complete(bdev_io, status < OSP_BDEV_IO_STATUS_PENDING ? status :
-				     OSP_BDEV_IO_STATUS_FAILED);
-	}
+	osp_vbdev_io_complete_from(cb_arg, base_io, success);
 }
 
 static void
@@ -135,18 +119,12 @@ split_submit(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io)
 	if (osp_likely(rc == 0)) {
 		return;
 	}
-	if (rc == -ENOMEM) {
-		io->ch = ch;
-		io->wait.bdev = part->sb->base.bdev;
-		io->wait.cb_fn = split_resubmit;
-		io->wait.cb_arg = bdev_io;
-		if (osp_bdev_queue_io_wait(part->sb->base.bdev, sch->base_ch, &io->wait) == 0) {
-			return;
-		}
-		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
-		return;
+	io->ch = ch;
+	rc = osp_vbdev_submit_failed(&part->sb->base, sch->base_ch, bdev_io, rc, &io->wait,
+				     split_resubmit);
+	if (rc != OSP_BDEV_IO_STATUS_PENDING) {
+		osp_bdev_io_complete(bdev_io, rc);
 	}
-	osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
 }
 
 static bool
