@@ -207,6 +207,22 @@ struct osp_bdev_module *osp_bdev_get_claim_module(struct osp_bdev *bdev);
 const char *osp_bdev_claimer_name(const char *bdev_name);
 
 /*
+ * For the create RPC of a virtual bdev: refuse an empty name (NULL: the
+ * module has no name parameter) or base name (parameter base_param), parse
+ * uuid_str (NULL: none) into *uuid. false: request was answered.
+ */
+bool osp_vbdev_rpc_check_create(struct osp_jsonrpc_request *request, const char *name,
+				const char *base_param, const char *base_name,
+				const char *uuid_str, struct osp_uuid *uuid);
+/*
+ * Answer a create of a what ("passthru", "delay bdev") named name on
+ * base_name that failed with rc: -EEXIST (name taken), -EPERM (base claimed
+ * by another module, named), others with strerror.
+ */
+void osp_vbdev_rpc_create_error(struct osp_jsonrpc_request *request, int rc, const char *what,
+				const char *name, const char *base_name);
+
+/*
  * ---- Virtual bdevs: the scaffolding shared by passthru, delay, error, split ----
  *
  * A virtual bdev sits on a "base" bdev. What every such module has to do,

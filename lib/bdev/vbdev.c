@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "osprey/bdev_module.h"
+#include "osprey/jsonrpc.h"
 #include "osprey/log.h"
 #include "osprey/thread.h"
 
@@ -35,6 +36,51 @@ osp_bdev_claimer_name(const char *bdev_name)
 	struct osp_bdev_module *module = bdev != NULL ? osp_bdev_get_claim_module(bdev) : NULL;
 
 	return module != NULL ? module->name : "unknown";
+}
+
+bool
+osp_vbdev_rpc_check_create(struct osp_jsonrpc_request *request, const char *name,
+			   const char *base_param, const char *base_name, const char *uuid_str,
+			   struct osp_uuid *uuid)
+{
+	if (name != NULL && name[0] == '\0') {
+		osp_jsonrpc_send_error_response(request, -EINVAL, "Invalid name: must not be empty");
+		return false;
+	}
+	if (base_name[0] == '\0') {
+		osp_jsonrpc_send_error_response_fmt(request, -EINVAL,
+						    "Invalid %s: must not be empty", base_param);
+		return false;
+	}
+	if (uuid_str != NULL && osp_uuid_parse(uuid, uuid_str) != 0) {
+		osp_jsonrpc_send_error_response_fmt(request, -EINVAL,
+						    "Invalid uuid '%s': expected the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
+						    uuid_str);
+		return false;
+	}
+	return true;
+}
+
+void
+osp_vbdev_rpc_create_error(struct osp_jsonrpc_request *request, int rc, const char *what,
+			   const char *name, const char *base_name)
+{
+	switch (rc) {
+	case -EEXIST:
+		osp_jsonrpc_send_error_response_fmt(request, rc,
+						    "Cannot create %s: a bdev or %s named '%s' already exists",
+						    what, what, name);
+		break;
+	case -EPERM:
+		osp_jsonrpc_send_error_response_fmt(request, rc,
+						    "Cannot create %s '%s': base bdev '%s' is already claimed by module '%s'",
+						    what, name, base_name, osp_bdev_claimer_name(base_name));
+		break;
+	default:
+		osp_jsonrpc_send_error_response_fmt(request, rc, "Cannot create %s '%s' on '%s': %s",
+						    what, name, base_name, strerror(-rc));
+		break;
+	}
 }
 
 /* ---- the base ---- */

@@ -44,15 +44,8 @@ rpc_bdev_delay_create(struct osp_jsonrpc_request *request, const cJSON *params)
 				   OSP_COUNTOF(g_delay_create_decoders), &req)) {
 		return;
 	}
-	if (req.name[0] == '\0' || req.base_bdev_name[0] == '\0') {
-		osp_jsonrpc_send_error_response(request, -EINVAL,
-						"Invalid name or base_bdev_name: must not be empty");
-		goto out;
-	}
-	if (req.uuid != NULL && osp_uuid_parse(&uuid, req.uuid) != 0) {
-		osp_jsonrpc_send_error_response_fmt(request, -EINVAL,
-						    "Invalid uuid '%s': expected the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
-						    req.uuid);
+	if (!osp_vbdev_rpc_check_create(request, req.name, "base_bdev_name", req.base_bdev_name,
+					req.uuid, &uuid)) {
 		goto out;
 	}
 	lat[BDEV_DELAY_AVG_READ] = req.avg_read_latency;
@@ -68,24 +61,10 @@ rpc_bdev_delay_create(struct osp_jsonrpc_request *request, const cJSON *params)
 		}
 	}
 	rc = bdev_delay_create(req.name, req.base_bdev_name, &uuid, lat);
-	switch (rc) {
-	case 0:
+	if (rc == 0) {
 		osp_jsonrpc_send_result(request, cJSON_CreateString(req.name));
-		break;
-	case -EEXIST:
-		osp_jsonrpc_send_error_response_fmt(request, rc,
-						    "Cannot create delay bdev: a bdev or delay bdev named '%s' already exists",
-						    req.name);
-		break;
-	case -EPERM:
-		osp_jsonrpc_send_error_response_fmt(request, rc,
-						    "Cannot create delay bdev '%s': base bdev '%s' is already claimed by module '%s'",
-						    req.name, req.base_bdev_name, osp_bdev_claimer_name(req.base_bdev_name));
-		break;
-	default:
-		osp_jsonrpc_send_error_response_fmt(request, rc, "Cannot create delay bdev '%s' on '%s': %s",
-						    req.name, req.base_bdev_name, strerror(-rc));
-		break;
+	} else {
+		osp_vbdev_rpc_create_error(request, rc, "delay bdev", req.name, req.base_bdev_name);
 	}
 out:
 	osp_json_free_object(g_delay_create_decoders, OSP_COUNTOF(g_delay_create_decoders), &req);

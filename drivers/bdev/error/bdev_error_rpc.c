@@ -27,42 +27,26 @@ rpc_bdev_error_create(struct osp_jsonrpc_request *request, const cJSON *params)
 {
 	struct rpc_error_create req = {};
 	struct osp_uuid uuid = {};
+	char *name;
 	int rc;
 
 	if (!osp_rpc_decode_params(request, params, g_error_create_decoders,
 				   OSP_COUNTOF(g_error_create_decoders), &req)) {
 		return;
 	}
-	if (req.base_name[0] == '\0') {
-		osp_jsonrpc_send_error_response(request, -EINVAL, "Invalid base_name: must not be empty");
-		goto out;
-	}
-	if (req.uuid != NULL && osp_uuid_parse(&uuid, req.uuid) != 0) {
-		osp_jsonrpc_send_error_response_fmt(request, -EINVAL,
-						    "Invalid uuid '%s': expected the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
-						    req.uuid);
+	if (!osp_vbdev_rpc_check_create(request, NULL, "base_name", req.base_name, req.uuid,
+					&uuid)) {
 		goto out;
 	}
 	rc = bdev_error_create(req.base_name, &uuid);
-	switch (rc) {
-	case 0:
+	if (rc == 0) {
 		/* SPDK answers true here (the name is always EE_<base_name>). */
 		osp_jsonrpc_send_bool_response(request, true);
-		break;
-	case -EEXIST:
-		osp_jsonrpc_send_error_response_fmt(request, rc,
-						    "Cannot create error bdev: " BDEV_ERROR_PREFIX "%s already exists",
-						    req.base_name);
-		break;
-	case -EPERM:
-		osp_jsonrpc_send_error_response_fmt(request, rc,
-						    "Cannot create error bdev: base bdev '%s' is already claimed by module '%s'",
-						    req.base_name, osp_bdev_claimer_name(req.base_name));
-		break;
-	default:
-		osp_jsonrpc_send_error_response_fmt(request, rc, "Cannot create error bdev on '%s': %s",
-						    req.base_name, strerror(-rc));
-		break;
+	} else {
+		name = osp_sprintf_alloc(BDEV_ERROR_PREFIX "%s", req.base_name);
+		osp_vbdev_rpc_create_error(request, rc, "error bdev", name != NULL ? name :
+					   req.base_name, req.base_name);
+		free(name);
 	}
 out:
 	osp_json_free_object(g_error_create_decoders, OSP_COUNTOF(g_error_create_decoders), &req);

@@ -34,36 +34,15 @@ rpc_bdev_passthru_create(struct osp_jsonrpc_request *request, const cJSON *param
 				   OSP_COUNTOF(g_pt_create_decoders), &req)) {
 		return;
 	}
-	if (req.name[0] == '\0' || req.base_bdev_name[0] == '\0') {
-		osp_jsonrpc_send_error_response(request, -EINVAL,
-						"Invalid name or base_bdev_name: must not be empty");
-		goto out;
-	}
-	if (req.uuid != NULL && osp_uuid_parse(&uuid, req.uuid) != 0) {
-		osp_jsonrpc_send_error_response_fmt(request, -EINVAL,
-						    "Invalid uuid '%s': expected the form xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx",
-						    req.uuid);
+	if (!osp_vbdev_rpc_check_create(request, req.name, "base_bdev_name", req.base_bdev_name,
+					req.uuid, &uuid)) {
 		goto out;
 	}
 	rc = bdev_passthru_create(req.name, req.base_bdev_name, &uuid);
-	switch (rc) {
-	case 0:
+	if (rc == 0) {
 		osp_jsonrpc_send_result(request, cJSON_CreateString(req.name));
-		break;
-	case -EEXIST:
-		osp_jsonrpc_send_error_response_fmt(request, rc,
-						    "Cannot create passthru: a bdev or passthru named '%s' already exists",
-						    req.name);
-		break;
-	case -EPERM:
-		osp_jsonrpc_send_error_response_fmt(request, rc,
-						    "Cannot create passthru '%s': base bdev '%s' is already claimed by module '%s'",
-						    req.name, req.base_bdev_name, osp_bdev_claimer_name(req.base_bdev_name));
-		break;
-	default:
-		osp_jsonrpc_send_error_response_fmt(request, rc, "Cannot create passthru '%s' on '%s': %s",
-						    req.name, req.base_bdev_name, strerror(-rc));
-		break;
+	} else {
+		osp_vbdev_rpc_create_error(request, rc, "passthru", req.name, req.base_bdev_name);
 	}
 out:
 	osp_json_free_object(g_pt_create_decoders, OSP_COUNTOF(g_pt_create_decoders), &req);
