@@ -6,7 +6,6 @@
  * See "Virtual bdevs" in osprey/bdev_module.h and doc/bdev.md.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,18 +15,9 @@
 #include "osprey/log.h"
 #include "osprey/thread.h"
 
-static void __attribute__((format(printf, 3, 4)))
-vbdev_seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+/* Callers that want no message pass err NULL. */
+#define VBDEV_ERR(err, errlen, ...) \
+	do { if ((err) != NULL && (errlen) > 0) { snprintf((err), (errlen), __VA_ARGS__); } } while (0)
 
 const char *
 osp_bdev_claimer_name(const char *bdev_name)
@@ -166,10 +156,10 @@ osp_vbdev_base_open(struct osp_vbdev_base *base, const struct osp_vbdev_base_ops
 	if (rc != 0) {
 		if (rc == -EPERM) {
 			/* A claimed bdev cannot be opened for writing. */
-			vbdev_seterr(err, errlen, "base bdev '%s' is already claimed by module '%s'",
+			VBDEV_ERR(err, errlen, "base bdev '%s' is already claimed by module '%s'",
 				     base_name, osp_bdev_claimer_name(base_name));
 		} else if (rc != -ENODEV) {
-			vbdev_seterr(err, errlen, "cannot open base bdev '%s': %s", base_name,
+			VBDEV_ERR(err, errlen, "cannot open base bdev '%s': %s", base_name,
 				     strerror(-rc));
 		}
 		return rc;
@@ -178,7 +168,7 @@ osp_vbdev_base_open(struct osp_vbdev_base *base, const struct osp_vbdev_base_ops
 	/* Nobody else may write to it from now on. */
 	rc = osp_bdev_module_claim_bdev(base->bdev, base->desc, module);
 	if (rc != 0) {
-		vbdev_seterr(err, errlen, "base bdev '%s' is already claimed by module '%s'",
+		VBDEV_ERR(err, errlen, "base bdev '%s' is already claimed by module '%s'",
 			     base_name, osp_bdev_claimer_name(base_name));
 		osp_bdev_close(base->desc);
 		base->desc = NULL;
@@ -479,7 +469,7 @@ vbdev_config_build(struct osp_vbdev_list *list, struct osp_vbdev_config *cfg, ch
 	if (cfg->base != NULL) {
 		return 0;
 	}
-	vbdev_seterr(err, errlen, "%s", "");
+	VBDEV_ERR(err, errlen, "%s", "");
 	rc = list->build(cfg, err, errlen);
 	if (rc != 0 && cfg->base != NULL) {
 		cfg->base->config = NULL;
