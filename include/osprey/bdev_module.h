@@ -331,7 +331,11 @@ struct osp_vbdev_base_ops {
 	 * hold back, then call osp_vbdev_base_quiesced(). NULL: nothing to do.
 	 */
 	void (*quiesce)(struct osp_vbdev_base *base);
-	/* Free the module's object around base (the base is released by now). */
+	/*
+	 * Free the module's object around base (the base is released by now).
+	 * NULL for osp_vbdev_base_build_one objects that start with base: the
+	 * bdev's name and the object are freed.
+	 */
 	void (*free)(struct osp_vbdev_base *base);
 	/* The bdevs take the base's new size when it is resized (single-bdev modules). */
 	bool follow_resize;
@@ -401,6 +405,14 @@ void osp_vbdev_base_quiesced(struct osp_vbdev_base *base);
 int osp_vbdev_base_destruct(struct osp_vbdev_base *base, struct osp_bdev *bdev);
 /* This thread's channel to base (fn_table->get_io_channel). */
 struct osp_io_channel *osp_vbdev_base_get_io_channel(struct osp_vbdev_base *base);
+/*
+ * fn_table members for a module with one bdev per base whose bdev's ctxt
+ * is its object, starting with the struct osp_vbdev_base: destruct, the
+ * base's channel, and the I/O types of the base.
+ */
+int osp_vbdev_destruct_one(void *ctx);
+struct osp_io_channel *osp_vbdev_get_io_channel(void *ctx);
+bool osp_vbdev_io_type_supported(void *ctx, enum osp_bdev_io_type type);
 /*
  * On the I/O path of a bdev of base: a submit to the base for bdev_io
  * returned rc (not 0). -ENOMEM (the base's bdev_io pool is empty): bdev_io

@@ -279,7 +279,13 @@ vbdev_base_release(void *arg)
 	if (last != NULL) {
 		osp_bdev_destruct_done(last, 0);
 	}
-	base->ops->free(base);
+	if (base->ops->free != NULL) {
+		base->ops->free(base);
+	} else {
+		/* osp_vbdev_base_build_one's: one bdev whose name it allocated. */
+		free(last != NULL ? last->name : NULL);
+		free(base);
+	}
 	if (cb != NULL) {
 		cb(cb_arg, 0);
 	}
@@ -389,6 +395,35 @@ struct osp_io_channel *
 osp_vbdev_base_get_io_channel(struct osp_vbdev_base *base)
 {
 	return osp_get_io_channel(base);
+}
+
+int
+osp_vbdev_destruct_one(void *ctx)
+{
+	struct osp_vbdev_base *base = ctx;
+	uint32_t i;
+
+	for (i = 0; i < base->nbdevs; i++) {
+		if (base->bdevs[i] != NULL) {
+			return osp_vbdev_base_destruct(base, base->bdevs[i]);
+		}
+	}
+	return 0;
+}
+
+struct osp_io_channel *
+osp_vbdev_get_io_channel(void *ctx)
+{
+	return osp_get_io_channel(ctx);
+}
+
+bool
+osp_vbdev_io_type_supported(void *ctx, enum osp_bdev_io_type type)
+{
+	struct osp_vbdev_base *base = ctx;
+
+	/* We support exactly what the base supports. */
+	return osp_bdev_io_type_supported(base->bdev, type);
 }
 
 /* ---- the I/O path ---- */

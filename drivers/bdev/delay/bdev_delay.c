@@ -42,11 +42,13 @@ struct delay_config {
 
 /* The base (the helper's, also the io_device of our channels) and our bdev. */
 struct delay_bdev {
-	struct osp_vbdev_base base;
+	struct osp_vbdev_base base;	/* first: the helper's fn_table members find it at ctxt */
 	struct osp_bdev bdev;
 	/* Written on the app thread, read by every I/O thread (atomically). */
 	uint64_t latency_ticks[BDEV_DELAY_NUM_LATENCIES];
 };
+
+OSP_STATIC_ASSERT(offsetof(struct delay_bdev, base) == 0, "the helper finds its base at ctxt");
 
 struct delay_io {
 	STAILQ_ENTRY(delay_io) link;
@@ -313,22 +315,6 @@ delay_submit_request(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io)
 	delay_submit(ch, bdev_io);
 }
 
-static bool
-delay_io_type_supported(void *ctx, enum osp_bdev_io_type type)
-{
-	struct delay_bdev *db = ctx;
-
-	return osp_bdev_io_type_supported(db->base.bdev, type);
-}
-
-static struct osp_io_channel *
-delay_get_io_channel(void *ctx)
-{
-	struct delay_bdev *db = ctx;
-
-	return osp_vbdev_base_get_io_channel(&db->base);
-}
-
 /* After the helper took this thread's base channel (vch.base_ch). */
 static int
 delay_channel_create(struct osp_vbdev_base *base, struct osp_vbdev_channel *vch)
@@ -440,39 +426,20 @@ delay_dump_info_json(void *ctx, cJSON *obj)
 
 /* ---- teardown ---- */
 
-/* The base is released (on the thread that opened it). */
-static void
-delay_free(struct osp_vbdev_base *base)
-{
-	struct delay_bdev *db = OSP_CONTAINEROF(base, struct delay_bdev, base);
-
-	free(db->bdev.name);
-	free(db);
-}
-
-static int
-delay_destruct(void *ctx)
-{
-	struct delay_bdev *db = ctx;
-
-	return osp_vbdev_base_destruct(&db->base, &db->bdev);
-}
-
 static const struct osp_vbdev_base_ops g_delay_base_ops = {
 	.channel_size = sizeof(struct delay_channel),
 	.channel_create = delay_channel_create,
 	.channel_destroy = delay_channel_destroy,
-	.free = delay_free,
 	.follow_resize = true,
 };
 
 /* ---- building ---- */
 
 static const struct osp_bdev_fn_table g_delay_fn_table = {
-	.destruct = delay_destruct,
+	.destruct = osp_vbdev_destruct_one,
 	.submit_request = delay_submit_request,
-	.io_type_supported = delay_io_type_supported,
-	.get_io_channel = delay_get_io_channel,
+	.io_type_supported = osp_vbdev_io_type_supported,
+	.get_io_channel = osp_vbdev_get_io_channel,
 	.dump_info_json = delay_dump_info_json,
 	.write_config_json = delay_write_config_json,
 };

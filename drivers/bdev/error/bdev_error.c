@@ -42,12 +42,14 @@ struct error_injection {
 
 /* The base (the helper's, also the io_device of our channels) and our bdev. */
 struct error_bdev {
-	struct osp_vbdev_base base;
+	struct osp_vbdev_base base;	/* first: the helper's fn_table members find it at ctxt */
 	struct osp_bdev bdev;
 	/* Shutting down (atomic: read by I/O threads); base.unregistering says the same. */
 	bool stopping;
 	struct error_injection inj[OSP_BDEV_NUM_IO_TYPES];
 };
+
+OSP_STATIC_ASSERT(offsetof(struct error_bdev, base) == 0, "the helper finds its base at ctxt");
 
 struct error_io {
 	TAILQ_ENTRY(error_io) link;
@@ -270,22 +272,6 @@ error_submit_request(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io)
 	error_submit_injected(ch, bdev_io);
 }
 
-static bool
-error_io_type_supported(void *ctx, enum osp_bdev_io_type type)
-{
-	struct error_bdev *eb = ctx;
-
-	return osp_bdev_io_type_supported(eb->base.bdev, type);
-}
-
-static struct osp_io_channel *
-error_get_io_channel(void *ctx)
-{
-	struct error_bdev *eb = ctx;
-
-	return osp_vbdev_base_get_io_channel(&eb->base);
-}
-
 static int
 error_channel_create(struct osp_vbdev_base *base, struct osp_vbdev_channel *vch)
 {
@@ -347,24 +333,6 @@ error_dump_info_json(void *ctx, cJSON *obj)
 
 /* ---- teardown ---- */
 
-/* The base is released (on the thread that opened it). */
-static void
-error_free(struct osp_vbdev_base *base)
-{
-	struct error_bdev *eb = OSP_CONTAINEROF(base, struct error_bdev, base);
-
-	free(eb->bdev.name);
-	free(eb);
-}
-
-static int
-error_destruct(void *ctx)
-{
-	struct error_bdev *eb = ctx;
-
-	return osp_vbdev_base_destruct(&eb->base, &eb->bdev);
-}
-
 static void
 error_abort_at_fini_done(struct osp_io_channel_iter *i, int status)
 {
@@ -405,17 +373,16 @@ static const struct osp_vbdev_base_ops g_error_base_ops = {
 	.channel_size = sizeof(struct error_channel),
 	.channel_create = error_channel_create,
 	.quiesce = error_quiesce,
-	.free = error_free,
 	.follow_resize = true,
 };
 
 /* ---- building ---- */
 
 static const struct osp_bdev_fn_table g_error_fn_table = {
-	.destruct = error_destruct,
+	.destruct = osp_vbdev_destruct_one,
 	.submit_request = error_submit_request,
-	.io_type_supported = error_io_type_supported,
-	.get_io_channel = error_get_io_channel,
+	.io_type_supported = osp_vbdev_io_type_supported,
+	.get_io_channel = osp_vbdev_get_io_channel,
 	.dump_info_json = error_dump_info_json,
 	.write_config_json = error_write_config_json,
 };

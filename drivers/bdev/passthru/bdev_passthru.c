@@ -76,9 +76,11 @@
  * of the per-thread base channels) and the bdev registered with the layer.
  */
 struct pt_bdev {
-	struct osp_vbdev_base base;
+	struct osp_vbdev_base base;	/* first: the helper's fn_table members find it at ctxt */
 	struct osp_bdev bdev;		/* bdev.ctxt == this */
 };
+
+OSP_STATIC_ASSERT(offsetof(struct pt_bdev, base) == 0, "the helper finds its base at ctxt");
 
 /* Per-I/O state, in bdev_io->driver_ctx. */
 struct pt_io {
@@ -238,23 +240,6 @@ pt_submit_request_entry(struct osp_io_channel *ch, struct osp_bdev_io *bdev_io)
 	pt_submit_request(ch, bdev_io);
 }
 
-/* We support exactly what the base supports. */
-static bool
-pt_io_type_supported(void *ctx, enum osp_bdev_io_type type)
-{
-	struct pt_bdev *pt = ctx;
-
-	return osp_bdev_io_type_supported(pt->base.bdev, type);
-}
-
-/* A thread's first I/O to this passthru gets that thread's channel to the base. */
-static struct osp_io_channel *
-pt_get_io_channel(void *ctx)
-{
-	struct pt_bdev *pt = ctx;
-
-	return osp_vbdev_base_get_io_channel(&pt->base);
-}
 
 /* ---- configuration output ---- */
 
@@ -312,32 +297,14 @@ pt_dump_info_json(void *ctx, cJSON *obj)
 
 /* ---- teardown ---- */
 
-/* The base is released (on the thread that opened it): nothing refers to pt any more. */
-static void
-pt_free(struct osp_vbdev_base *base)
-{
-	struct pt_bdev *pt = OSP_CONTAINEROF(base, struct pt_bdev, base);
-
-	free(pt->bdev.name);
-	free(pt);
-}
-
 /*
- * Called by the layer once nobody has us open. Finishing is asynchronous
- * (the helper calls osp_bdev_destruct_done()): channels to us may still be
- * on their way out, and the base must stay open until they are.
+ * The layer calls destruct once nobody has us open; the helper finishes it
+ * (osp_bdev_destruct_done()) once the channels to us are gone, since the
+ * base must stay open until they are, and frees pt (its bdev's name and pt:
+ * ops.free is NULL) on the thread that opened the base.
  */
-static int
-pt_destruct(void *ctx)
-{
-	struct pt_bdev *pt = ctx;
-
-	return osp_vbdev_base_destruct(&pt->base, &pt->bdev);
-}
-
 static const struct osp_vbdev_base_ops g_pt_base_ops = {
 	.channel_size = sizeof(struct osp_vbdev_channel),
-	.free = pt_free,
 	/* Follow the base's size; our users get a RESIZE event in turn. */
 	.follow_resize = true,
 };
@@ -345,10 +312,12 @@ static const struct osp_vbdev_base_ops g_pt_base_ops = {
 /* ---- building ---- */
 
 static const struct osp_bdev_fn_table g_pt_fn_table = {
-	.destruct = pt_destruct,
+	.destruct = osp_vbdev_destruct_one,
 	.submit_request = pt_submit_request_entry,
-	.io_type_supported = pt_io_type_supported,
-	.get_io_channel = pt_get_io_channel,
+	/* Exactly what the base supports. */
+	.io_type_supported = osp_vbdev_io_type_supported,
+	/* A thread's first I/O to this passthru gets that thread's channel to the base. */
+	.get_io_channel = osp_vbdev_get_io_channel,
 	.dump_info_json = pt_dump_info_json,
 	.write_config_json = pt_write_config_json,
 };
