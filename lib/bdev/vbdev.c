@@ -157,10 +157,10 @@ osp_vbdev_base_open(struct osp_vbdev_base *base, const struct osp_vbdev_base_ops
 		if (rc == -EPERM) {
 			/* A claimed bdev cannot be opened for writing. */
 			VBDEV_ERR(err, errlen, "base bdev '%s' is already claimed by module '%s'",
-				     base_name, osp_bdev_claimer_name(base_name));
+				  base_name, osp_bdev_claimer_name(base_name));
 		} else if (rc != -ENODEV) {
 			VBDEV_ERR(err, errlen, "cannot open base bdev '%s': %s", base_name,
-				     strerror(-rc));
+				  strerror(-rc));
 		}
 		return rc;
 	}
@@ -169,7 +169,7 @@ osp_vbdev_base_open(struct osp_vbdev_base *base, const struct osp_vbdev_base_ops
 	rc = osp_bdev_module_claim_bdev(base->bdev, base->desc, module);
 	if (rc != 0) {
 		VBDEV_ERR(err, errlen, "base bdev '%s' is already claimed by module '%s'",
-			     base_name, osp_bdev_claimer_name(base_name));
+			  base_name, osp_bdev_claimer_name(base_name));
 		osp_bdev_close(base->desc);
 		base->desc = NULL;
 		return rc;
