@@ -16,8 +16,22 @@
 /* Bytes asked of recv() at a time, and reads per connection per poll. */
 #define JSONRPC_RECV_CHUNK		(64 * 1024)
 #define JSONRPC_RECV_PER_POLL		16
-/* Stop reading a connection while this much output waits for the client. */
+/*
+ * Stop reading and dispatching a connection's requests while this much output
+ * waits for the client (checked before each request, so pipelined requests
+ * cannot pile up answers), or while this many answers are still owed to it.
+ * Its buffered requests run once the client reads.
+ */
 #define JSONRPC_SEND_HIGH_WATER		(4 * 1024 * 1024)
+#define JSONRPC_MAX_PENDING_UNITS	64
+/*
+ * A connection with no request in progress and nothing to write is idle: it
+ * is closed after JSONRPC_IDLE_TIMEOUT_MS, and when all connections are taken
+ * a new client replaces the one idle longest if that one has been idle for
+ * at least JSONRPC_EVICT_IDLE_MS (so idle clients cannot lock out rpc.py).
+ */
+#define JSONRPC_IDLE_TIMEOUT_MS		(60 * 1000)
+#define JSONRPC_EVICT_IDLE_MS		1000
 #define JSONRPC_ACCEPT_PER_POLL		16
 /* Idle buffers larger than this are freed rather than kept. */
 #define JSONRPC_RECV_KEEP		(4 * JSONRPC_RECV_CHUNK)
@@ -76,6 +90,11 @@ struct jsonrpc_conn {
 	bool escape;
 
 	TAILQ_HEAD(, jsonrpc_unit) units;
+	uint32_t num_units;
+	/* Requests are left unread/unprocessed until the client catches up. */
+	bool input_paused;
+	/* osp_get_ticks() of the last request or completed write. */
+	uint64_t last_active;
 
 	char *send_buf;
 	size_t send_off;
@@ -108,6 +127,8 @@ void jsonrpc_set_max_request_size(size_t size);
 size_t jsonrpc_get_max_request_size(void);
 void jsonrpc_set_max_connections(uint32_t count);
 uint32_t jsonrpc_get_max_connections(void);
+/* Test hook: idle timeout and eviction age in ms (0 restores the defaults). */
+void jsonrpc_set_idle_limits(uint64_t timeout_ms, uint64_t evict_ms);
 
 /* jsonrpc_server.c */
 struct osp_jsonrpc_server *jsonrpc_server_alloc(osp_jsonrpc_handle_request_fn handler);
@@ -117,6 +138,8 @@ struct jsonrpc_conn *jsonrpc_conn_create(struct osp_jsonrpc_server *server, int 
 int jsonrpc_conn_feed(struct jsonrpc_conn *conn, const void *data, size_t len);
 /* Close fd, drop pending answers (their requests stay valid) and free conn. */
 void jsonrpc_conn_close(struct jsonrpc_conn *conn);
+/* The idle connection to give up for a new client when all are taken, or NULL. */
+struct jsonrpc_conn *jsonrpc_conn_evictable(struct osp_jsonrpc_server *server);
 
 /* jsonrpc_server_unix.c */
 /* Accept pending connections; returns how many. */

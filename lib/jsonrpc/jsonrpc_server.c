@@ -17,6 +17,7 @@
  * anywhere on the thread.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,6 +26,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "osprey/env.h"
 #include "osprey/log.h"
 #include "osprey/thread.h"
 
@@ -34,6 +36,8 @@ OSP_LOG_REGISTER_COMPONENT(rpc)
 
 static size_t g_max_request_size = OSP_JSONRPC_MAX_REQUEST_SIZE;
 static uint32_t g_max_connections = JSONRPC_MAX_CONNECTIONS;
+static uint64_t g_idle_timeout_ms = JSONRPC_IDLE_TIMEOUT_MS;
+static uint64_t g_evict_idle_ms = JSONRPC_EVICT_IDLE_MS;
 
 /* Written when even an error response cannot be built. */
 static const char g_oom_response[] =
@@ -61,6 +65,19 @@ uint32_t
 jsonrpc_get_max_connections(void)
 {
 	return g_max_connections;
+}
+
+void
+jsonrpc_set_idle_limits(uint64_t timeout_ms, uint64_t evict_ms)
+{
+	g_idle_timeout_ms = timeout_ms != 0 ? timeout_ms : JSONRPC_IDLE_TIMEOUT_MS;
+	g_evict_idle_ms = evict_ms != 0 ? evict_ms : JSONRPC_EVICT_IDLE_MS;
+}
+
+static uint64_t
+ms_to_ticks(uint64_t ms)
+{
+	return ms * osp_get_ticks_hz() / 1000;
 }
 
 /* ---- responses ---- */
@@ -195,11 +212,26 @@ conn_output_pending(const struct jsonrpc_conn *conn)
 	return conn->send_off < conn->send_len;
 }
 
+/* Too much is owed to the client: take no new request from it for now. */
+static bool
+conn_backlogged(const struct jsonrpc_conn *conn)
+{
+	return conn->send_len - conn->send_off >= JSONRPC_SEND_HIGH_WATER ||
+	       conn->num_units >= JSONRPC_MAX_PENDING_UNITS;
+}
+
 static bool
 conn_wants_input(const struct jsonrpc_conn *conn)
 {
-	return !conn->eof && !conn->dead &&
-	       conn->send_len - conn->send_off < JSONRPC_SEND_HIGH_WATER;
+	return !conn->eof && !conn->dead && !conn->input_paused && !conn_backlogged(conn);
+}
+
+/* Nothing in progress and nothing to write: may be timed out or evicted. */
+static bool
+conn_is_idle(const struct jsonrpc_conn *conn)
+{
+	return TAILQ_EMPTY(&conn->units) && !conn->input_paused &&
+	       conn->send_off == conn->send_len && !conn->closing;
 }
 
 /*
@@ -267,6 +299,7 @@ conn_flush(struct jsonrpc_conn *conn)
 		if (n > 0) {
 			conn->send_off += (size_t)n;
 			total += (size_t)n;
+			conn->last_active = osp_get_ticks();
 			continue;
 		}
 		if (n < 0 && errno == EINTR) {
@@ -347,6 +380,7 @@ unit_enqueue(struct jsonrpc_conn *conn, struct jsonrpc_unit *unit)
 {
 	unit->conn = conn;
 	TAILQ_INSERT_TAIL(&conn->units, unit, link);
+	conn->num_units++;
 }
 
 /* Write every completed unit at the head of the queue. */
@@ -357,6 +391,7 @@ conn_collect(struct jsonrpc_conn *conn)
 
 	while ((unit = TAILQ_FIRST(&conn->units)) != NULL && unit->outstanding == 0) {
 		TAILQ_REMOVE(&conn->units, unit, link);
+		conn->num_units--;
 		if (!conn->dead && conn_write_unit(conn, unit) != 0) {
 			OSP_ERRLOG("out of memory queueing an RPC response; closing connection\n");
 			conn->dead = true;
@@ -639,6 +674,7 @@ conn_handle_value(struct jsonrpc_conn *conn, const char *text, size_t len)
 	cJSON *root, *elem, *next;
 	int count;
 
+	conn->last_active = osp_get_ticks();
 	root = osp_json_parse(text, len);
 	if (root == NULL) {
 		conn_fail(conn, OSP_JSONRPC_ERROR_PARSE_ERROR, "Parse error");
@@ -696,6 +732,15 @@ conn_process(struct jsonrpc_conn *conn)
 			if (c == ' ' || c == '\t' || c == '\n' || c == '\r') {
 				consumed = ++i;
 				continue;
+			}
+			if (conn_backlogged(conn)) {
+				/*
+				 * The client is not reading its answers (or they
+				 * are still being computed): leave the rest of its
+				 * requests buffered until it catches up.
+				 */
+				conn->input_paused = true;
+				break;
 			}
 			if (c != '{' && c != '[') {
 				conn_fail(conn, OSP_JSONRPC_ERROR_PARSE_ERROR, "Parse error");
@@ -883,6 +928,24 @@ conn_read(struct jsonrpc_conn *conn)
 	return did;
 }
 
+/*
+ * Dispatch the requests left buffered by a backlog once the client has read
+ * enough. Returns 1 if it did.
+ */
+static int
+conn_resume(struct jsonrpc_conn *conn)
+{
+	if (!conn->input_paused || conn_backlogged(conn)) {
+		return 0;
+	}
+	conn->input_paused = false;
+	if (!conn->closing && !conn->dead) {
+		conn_process(conn);
+		conn_flush(conn);
+	}
+	return 1;
+}
+
 /* ---- connections and server ---- */
 
 struct osp_jsonrpc_server *
@@ -912,6 +975,7 @@ jsonrpc_conn_create(struct osp_jsonrpc_server *server, int fd)
 	}
 	conn->server = server;
 	conn->fd = fd;
+	conn->last_active = osp_get_ticks();
 	TAILQ_INIT(&conn->units);
 	TAILQ_INSERT_TAIL(&server->conns, conn, link);
 	server->num_conns++;
@@ -929,6 +993,7 @@ jsonrpc_conn_close(struct jsonrpc_conn *conn)
 	OSP_DEBUGLOG(rpc, "closing connection fd %d\n", conn->fd);
 	while ((unit = TAILQ_FIRST(&conn->units)) != NULL) {
 		TAILQ_REMOVE(&conn->units, unit, link);
+		conn->num_units--;
 		unit->conn = NULL;
 		if (unit->outstanding == 0) {
 			unit_free(unit);
@@ -962,6 +1027,31 @@ server_free(struct osp_jsonrpc_server *server)
 	free(server);
 }
 
+struct jsonrpc_conn *
+jsonrpc_conn_evictable(struct osp_jsonrpc_server *server)
+{
+	struct jsonrpc_conn *conn, *oldest = NULL;
+	uint64_t now = osp_get_ticks();
+
+	TAILQ_FOREACH(conn, &server->conns, link) {
+		if (conn->fd >= 0 && conn_is_idle(conn) &&
+		    (oldest == NULL || conn->last_active < oldest->last_active)) {
+			oldest = conn;
+		}
+	}
+	if (oldest == NULL || now - oldest->last_active < ms_to_ticks(g_evict_idle_ms)) {
+		return NULL;
+	}
+	return oldest;
+}
+
+static bool
+conn_timed_out(const struct jsonrpc_conn *conn, uint64_t now)
+{
+	return conn->fd >= 0 && conn_is_idle(conn) &&
+	       now - conn->last_active >= ms_to_ticks(g_idle_timeout_ms);
+}
+
 static void
 server_maybe_reap(struct osp_jsonrpc_server *server, struct jsonrpc_conn *conn)
 {
@@ -974,6 +1064,7 @@ int
 osp_jsonrpc_server_poll(struct osp_jsonrpc_server *server)
 {
 	struct jsonrpc_conn *conn, *next;
+	uint64_t now;
 	int did = 0;
 
 	if (server->shutdown_pending) {
@@ -987,6 +1078,7 @@ osp_jsonrpc_server_poll(struct osp_jsonrpc_server *server)
 		if (conn_flush(conn) > 0) {
 			did++;
 		}
+		did += conn_resume(conn);
 	}
 	server->busy--;
 	if (server->shutdown_pending) {
@@ -995,9 +1087,15 @@ osp_jsonrpc_server_poll(struct osp_jsonrpc_server *server)
 		}
 		return 1;
 	}
+	now = osp_get_ticks();
 	for (conn = TAILQ_FIRST(&server->conns); conn != NULL; conn = next) {
 		next = TAILQ_NEXT(conn, link);
 		if (conn_finished(conn)) {
+			jsonrpc_conn_close(conn);
+			did++;
+		} else if (conn_timed_out(conn, now)) {
+			OSP_NOTICELOG("closing RPC connection fd %d: idle for %" PRIu64 " s\n",
+				      conn->fd, g_idle_timeout_ms / 1000);
 			jsonrpc_conn_close(conn);
 			did++;
 		}

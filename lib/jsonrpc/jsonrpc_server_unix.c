@@ -190,10 +190,18 @@ jsonrpc_server_accept(struct osp_jsonrpc_server *server)
 		count++;
 		jsonrpc_server_resume_accept(server);
 		if (server->num_conns >= jsonrpc_get_max_connections()) {
-			OSP_ERRLOG("too many RPC connections (%u); refusing a new one\n",
-				   server->num_conns);
-			close(fd);
-			continue;
+			struct jsonrpc_conn *victim = jsonrpc_conn_evictable(server);
+
+			if (victim == NULL) {
+				OSP_ERRLOG("too many RPC connections (%u), all busy; refusing a "
+					   "new one\n", server->num_conns);
+				close(fd);
+				continue;
+			}
+			/* Idle clients must not lock out the operator's rpc.py. */
+			OSP_NOTICELOG("too many RPC connections (%u); closing idle fd %d for a "
+				      "new client\n", server->num_conns, victim->fd);
+			jsonrpc_conn_close(victim);
 		}
 		if (jsonrpc_conn_create(server, fd) == NULL) {
 			OSP_ERRLOG("out of memory accepting an RPC connection\n");

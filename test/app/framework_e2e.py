@@ -296,6 +296,90 @@ def test_bad_input(sock):
     check(ok == 20, "20 concurrent clients answered (%d)" % ok)
 
 
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_rpc_limits(sock, p):
+    print("RPC limits: clients that pipeline without reading, idle clients")
+    nb = 200
+    batch = json.dumps([{"jsonrpc": "2.0", "method": "bdev_malloc_create", "id": i,
+                         "params": {"name": "Lim%d" % i, "num_blocks": 16, "block_size": 512}}
+                        for i in range(nb)]).encode()
+    out, _ = raw(sock, batch, timeout=20)
+    check(out and isinstance(out[0], list) and all("result" in r for r in out[0]),
+          "%d small malloc bdevs created" % nb)
+    rss0 = rss_kb(p.pid)
+    # 20 clients each pipeline 200 bdev_get_bdevs (~200 KB answers) and never read.
+    hogs = []
+    one = req("bdev_get_bdevs")
+    for i in range(20):
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(sock)
+        c.setblocking(False)
+        data = one * 200
+        sent = 0
+        deadline = time.time() + 2
+        while sent < len(data) and time.time() < deadline:
+            try:
+                sent += c.send(data[sent:])
+            except BlockingIOError:
+                time.sleep(0.01)
+        hogs.append(c)
+    peak = rss0
+    t_end = time.time() + 3
+    while time.time() < t_end:
+        peak = max(peak, rss_kb(p.pid))
+        time.sleep(0.1)
+    t0 = time.time()
+    ok = rpc_ok(sock, "log_get_level")
+    dt = time.time() - t0
+    peak = max(peak, rss_kb(p.pid))
+    check(ok and dt < 5, "rpc.py answered while 20 clients do not read (%.1f s)" % dt)
+    # Unbounded, the answers take ~800 MB; bounded, ~4 MB per client.
+    check(peak - rss0 < 200 * 1024, "daemon RSS grew %d MB (< 200 MB) with 4000 unread answers"
+          % ((peak - rss0) // 1024))
+    # The hogs still get their answers, in order, once they read.
+    c = hogs[0]
+    c.setblocking(True)
+    c.settimeout(10)
+    buf = b""
+    deadline = time.time() + 30
+    while buf.count(b"\n") < 200 and time.time() < deadline:
+        try:
+            chunk = c.recv(1 << 20)
+        except socket.timeout:
+            break
+        if not chunk:
+            break
+        buf += chunk
+    check(buf.count(b"\n") == 200, "a client that reads at last gets all 200 answers (%d)"
+          % buf.count(b"\n"))
+    for c in hogs:
+        c.close()
+    # 64 idle clients take every connection: the operator still gets in.
+    idle = []
+    for i in range(64):
+        c = socket.socket(socket.AF_UNIX)
+        c.connect(sock)
+        idle.append(c)
+    time.sleep(1.5)
+    t0 = time.time()
+    ok = rpc_ok(sock, "log_get_level")
+    check(ok and time.time() - t0 < 5, "rpc.py gets in past 64 idle clients")
+    for c in idle:
+        c.close()
+    batch = json.dumps([{"jsonrpc": "2.0", "method": "bdev_malloc_delete", "id": i,
+                         "params": {"name": "Lim%d" % i}} for i in range(nb)]).encode()
+    out, _ = raw(sock, batch, timeout=20)
+    check(out and isinstance(out[0], list) and all("result" in r for r in out[0]),
+          "malloc bdevs deleted")
+
+
 def test_save_restart(sock):
     print("save_config, restart with --json, same config")
     rpc(sock, "log_set_flag", "app")
@@ -318,6 +402,7 @@ def main():
         test_basic(sock)
         test_errors(sock)
         test_bad_input(sock)
+        test_rpc_limits(sock, p)
         path, cfg1 = test_save_restart(sock)
         check(p.poll() is None, "daemon alive after everything")
         rc, dt = stop_tgt(p)

@@ -15,6 +15,7 @@
 
 #include "jsonrpc/jsonrpc_server.c"
 #include "jsonrpc/jsonrpc_server_unix.c"
+#include "osprey/util.h"
 
 #include "ut_env.h"
 #include "ut_thread.h"
@@ -1036,6 +1037,193 @@ test_listen_unix(void)
 	rmdir(dir);
 }
 
+/*
+ * A client that pipelines requests with large answers and does not read:
+ * the server stops taking its requests while the unsent answers are over the
+ * high-water mark (instead of running them all and buffering every answer),
+ * and runs the rest, in order, once the client reads.
+ */
+static void
+test_socket_pipelined_backlog(void)
+{
+	const char one[] = "{\"jsonrpc\":\"2.0\",\"method\":\"big\",\"id\":%d,\"params\":{\"size\":262144}}";
+	enum { NREQ = 100 };
+	size_t max_backlog = 0, len = 0, cap = 64 << 20, reqlen = 0;
+	char *reqs = malloc(NREQ * 128), *buf = malloc(cap), *p;
+	int sv[2], i, spins, answers = 0, next_id = 1;
+	ssize_t r;
+
+	g_calls = 0;
+	g_srv = jsonrpc_server_alloc(test_handler);
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	set_nonblock(sv[0]);
+	set_nonblock(sv[1]);
+	g_conn = jsonrpc_conn_create(g_srv, sv[0]);
+	for (i = 1; i <= NREQ; i++) {
+		reqlen += (size_t)sprintf(reqs + reqlen, one, i);
+	}
+	CU_ASSERT_FATAL(send(sv[1], reqs, reqlen, 0) == (ssize_t)reqlen);
+	for (spins = 0; spins < 1000; spins++) {
+		osp_jsonrpc_server_poll(g_srv);
+		max_backlog = OSP_MAX(max_backlog, g_conn->send_len - g_conn->send_off);
+	}
+	/* Without the pause all 100 run and ~25 MiB of answers wait in memory. */
+	CU_ASSERT(g_calls < NREQ);
+	CU_ASSERT(max_backlog < JSONRPC_SEND_HIGH_WATER + 300000);
+	CU_ASSERT(g_conn->input_paused && !(g_conn->wake_events & EPOLLIN));
+
+	/* The client reads: the rest run, answers in request order. */
+	for (spins = 0; spins < 2000000 && answers < NREQ; spins++) {
+		osp_jsonrpc_server_poll(g_srv);
+		max_backlog = OSP_MAX(max_backlog, g_conn->send_len - g_conn->send_off);
+		r = recv(sv[1], buf + len, cap - len, MSG_DONTWAIT);
+		if (r > 0) {
+			len += (size_t)r;
+			while ((p = memchr(buf, '\n', len)) != NULL) {
+				cJSON *resp = cJSON_ParseWithLength(buf, (size_t)(p - buf));
+
+				CU_ASSERT(resp != NULL &&
+					  cJSON_GetObjectItem(resp, "id")->valueint == next_id);
+				cJSON_Delete(resp);
+				next_id++;
+				answers++;
+				len -= (size_t)(p + 1 - buf);
+				memmove(buf, p + 1, len);
+			}
+		}
+	}
+	CU_ASSERT(answers == NREQ && g_calls == NREQ);
+	CU_ASSERT(max_backlog < JSONRPC_SEND_HIGH_WATER + 300000);
+	CU_ASSERT(!g_conn->input_paused);
+	free(reqs);
+	free(buf);
+	close(sv[1]);
+	for (spins = 0; spins < 1000 && g_srv->num_conns > 0; spins++) {
+		osp_jsonrpc_server_poll(g_srv);
+	}
+	CU_ASSERT(g_srv->num_conns == 0);
+	osp_jsonrpc_server_shutdown(g_srv);
+	g_srv = NULL;
+}
+
+/* Too many answers still being computed also stop reading, until they are sent. */
+static void
+test_socket_pending_cap(void)
+{
+	int sv[2], i, spins;
+	char req[64];
+	bool eof;
+	char *out;
+
+	g_calls = g_num_deferred = 0;
+	g_srv = jsonrpc_server_alloc(test_handler);
+	CU_ASSERT_FATAL(socketpair(AF_UNIX, SOCK_STREAM, 0, sv) == 0);
+	set_nonblock(sv[0]);
+	g_conn = jsonrpc_conn_create(g_srv, sv[0]);
+	for (i = 0; i < JSONRPC_MAX_PENDING_UNITS + 5; i++) {
+		snprintf(req, sizeof(req), REQ("defer", "%d"), i);
+		CU_ASSERT(send(sv[1], req, strlen(req), 0) == (ssize_t)strlen(req));
+	}
+	for (spins = 0; spins < 100; spins++) {
+		osp_jsonrpc_server_poll(g_srv);
+	}
+	CU_ASSERT(g_num_deferred == JSONRPC_MAX_PENDING_UNITS && g_conn->input_paused);
+	for (i = 0; i < JSONRPC_MAX_PENDING_UNITS; i++) {
+		osp_jsonrpc_send_result(g_deferred[i], NULL);
+	}
+	g_num_deferred = 0;
+	out = client_read(sv[1], JSONRPC_MAX_PENDING_UNITS, &eof);
+	free(out);
+	for (spins = 0; spins < 100; spins++) {
+		osp_jsonrpc_server_poll(g_srv);
+	}
+	CU_ASSERT(g_num_deferred == 5 && !g_conn->input_paused);
+	for (i = 0; i < 5; i++) {
+		osp_jsonrpc_send_result(g_deferred[i], NULL);
+	}
+	out = client_read(sv[1], 5, &eof);
+	CU_ASSERT(strstr(out, "\"id\":" "68") != NULL || JSONRPC_MAX_PENDING_UNITS != 64);
+	free(out);
+	close(sv[1]);
+	osp_jsonrpc_server_shutdown(g_srv);
+	g_srv = NULL;
+}
+
+/*
+ * Idle clients holding every connection slot: a new client replaces the one
+ * idle longest (a busy one is never closed), and idle ones time out.
+ */
+static void
+test_listen_idle_clients(void)
+{
+	char dir[] = "/tmp/osp_jsonrpc_ut_XXXXXX", path[100];
+	int c[4], i, spins;
+	bool eof;
+	char *out;
+
+	CU_ASSERT_FATAL(mkdtemp(dir) != NULL);
+	snprintf(path, sizeof(path), "%s/rpc.sock", dir);
+	g_calls = g_num_deferred = 0;
+	CU_ASSERT_FATAL(osp_jsonrpc_server_listen_unix(path, test_handler, &g_srv) == 0);
+	jsonrpc_set_max_connections(2);
+	jsonrpc_set_idle_limits(60000, 20);
+
+	c[0] = client_connect(path);
+	osp_jsonrpc_server_poll(g_srv);
+	c[1] = client_connect(path);
+	osp_jsonrpc_server_poll(g_srv);
+	CU_ASSERT_FATAL(g_srv->num_conns == 2);
+	/* c[1] has a request in progress: it is never the one given up. */
+	CU_ASSERT(send(c[1], REQ("defer", "1"), strlen(REQ("defer", "1")), 0) > 0);
+	osp_jsonrpc_server_poll(g_srv);
+	CU_ASSERT(g_num_deferred == 1);
+	usleep(40 * 1000);
+
+	/* A new client gets in; the idle c[0] is closed for it. */
+	c[2] = client_connect(path);
+	CU_ASSERT(send(c[2], REQ("echo", "2"), strlen(REQ("echo", "2")), 0) > 0);
+	out = client_read(c[2], 1, &eof);
+	CU_ASSERT_STRING_EQUAL(out, RES_TRUE("2") "\n");
+	free(out);
+	out = client_read(c[0], 0, &eof);
+	CU_ASSERT(eof);
+	free(out);
+	CU_ASSERT(g_srv->num_conns == 2);
+
+	/* Both busy or recently active: the next one is refused. */
+	c[3] = client_connect(path);
+	CU_ASSERT(send(c[3], REQ("echo", "3"), strlen(REQ("echo", "3")), 0) > 0);
+	out = client_read(c[3], 0, &eof);
+	CU_ASSERT(eof && out[0] == '\0');
+	free(out);
+	close(c[3]);
+	osp_jsonrpc_send_result(g_deferred[0], NULL);
+	out = client_read(c[1], 1, &eof);
+	CU_ASSERT_STRING_EQUAL(out, RES_TRUE("1") "\n");
+	free(out);
+
+	/* Idle timeout: both are closed once idle long enough. */
+	jsonrpc_set_idle_limits(30, 20);
+	usleep(60 * 1000);
+	for (spins = 0; spins < 10 && g_srv->num_conns > 0; spins++) {
+		osp_jsonrpc_server_poll(g_srv);
+	}
+	CU_ASSERT(g_srv->num_conns == 0);
+	for (i = 1; i < 3; i++) {
+		out = client_read(c[i], 0, &eof);
+		CU_ASSERT(eof);
+		free(out);
+	}
+	jsonrpc_set_idle_limits(0, 0);
+	jsonrpc_set_max_connections(0);
+	osp_jsonrpc_server_shutdown(g_srv);
+	g_srv = NULL;
+	for (i = 0; i < 3; i++) {
+		close(c[i]);
+	}
+	rmdir(dir);
+}
+
 int
 main(void)
 {
@@ -1063,6 +1251,9 @@ main(void)
 	CU_ADD_TEST(suite, test_socket_backpressure);
 	CU_ADD_TEST(suite, test_socket_peer_gone);
 	CU_ADD_TEST(suite, test_listen_unix);
+	CU_ADD_TEST(suite, test_socket_pipelined_backlog);
+	CU_ADD_TEST(suite, test_socket_pending_cap);
+	CU_ADD_TEST(suite, test_listen_idle_clients);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
