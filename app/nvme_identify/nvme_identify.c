@@ -423,8 +423,12 @@ main(int argc, char **argv)
 		return 1;
 	}
 	if (hostnqn != NULL) {
-		if (strlen(hostnqn) >= sizeof(opts.hostnqn) || !osp_nvmf_nqn_is_valid(hostnqn)) {
-			fprintf(stderr, "nvme_identify: invalid host NQN '%s'\n", hostnqn);
+		char nqn_err[256];
+
+		if (strlen(hostnqn) >= sizeof(opts.hostnqn) ||
+		    osp_nqn_check(hostnqn, nqn_err, sizeof(nqn_err)) != 0) {
+			fprintf(stderr, "nvme_identify: invalid host NQN: %s\n",
+				strlen(hostnqn) >= sizeof(opts.hostnqn) ? "too long" : nqn_err);
 			return 1;
 		}
 		snprintf(opts.hostnqn, sizeof(opts.hostnqn), "%s", hostnqn);

@@ -123,6 +123,18 @@ void osp_bdev_finish(void (*cb)(void *cb_arg), void *cb_arg);
 
 /* By name or alias; NULL if none. */
 struct osp_bdev *osp_bdev_get_by_name(const char *bdev_name);
+
+/* Longest bdev name or alias, in bytes without the NUL. */
+#define OSP_BDEV_MAX_NAME_LEN 255
+
+/*
+ * Check a bdev name or alias: 1 to OSP_BDEV_MAX_NAME_LEN bytes, no control
+ * characters (bytes below 0x20 and 0x7f). Returns 0, or -EINVAL with the
+ * reason in err (err may be NULL). osp_bdev_register() and
+ * osp_bdev_alias_add() refuse names that fail it; RPCs call it first to
+ * answer with the reason.
+ */
+int osp_bdev_name_check(const char *name, char *err, size_t errlen);
 struct osp_bdev *osp_bdev_first(void);
 struct osp_bdev *osp_bdev_next(struct osp_bdev *prev);
 

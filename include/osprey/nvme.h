@@ -98,7 +98,7 @@ struct osp_nvme_transport_id {
  * Defaults for what is missing: adrfam IPv4 (IPv6 when traddr contains ':'),
  * trsvcid 4420 for TCP, subnqn the discovery NQN. trtype and traddr are
  * required. The values are checked: known trtype/adrfam, trsvcid a number
- * in 1..65535 for TCP, subnqn a valid NQN (osp_nvmf_nqn_is_valid), values
+ * in 1..65535 for TCP, subnqn a valid NQN (osp_nqn_check), values
  * that fit their fields. Returns 0 or -EINVAL (the reason is logged with
  * OSP_ERRLOG, naming the offending key or value). Any thread.
  */

@@ -54,16 +54,6 @@ const char *osp_nvmf_adrfam_str(enum osp_nvmf_adrfam adrfam);
 bool osp_nvmf_listen_addr_equal(const struct osp_nvmf_listen_addr *a,
 				const struct osp_nvmf_listen_addr *b);
 
-/* ---- NQNs ---- */
-
-/*
- * Check an NQN (NVMe Base Specification §4.5): at most 223 bytes, and either
- * the discovery NQN, "nqn.2014-08.org.nvmexpress:uuid:<uuid>" or
- * "nqn.yyyy-mm.<reverse domain>:<anything>". Returns 0 or -EINVAL with the
- * reason in err (err may be NULL).
- */
-int osp_nvmf_nqn_check(const char *nqn, char *err, size_t errlen);
-
 /* ---- the target ---- */
 
 /* The default target, created by the "nvmf" subsystem's init. NULL before/after. */

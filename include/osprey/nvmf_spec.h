@@ -297,18 +297,6 @@ struct osp_nvmf_discovery_log_page {
 } __attribute__((packed));
 static_assert(sizeof(struct osp_nvmf_discovery_log_page) == 1024, "discovery log header is 1024 bytes");
 
-/*
- * NQN validity (§4.5 "NVMe Qualified Names"). True when nqn is at most 223
- * bytes (without the NUL), is valid UTF-8 and is one of:
- *  - OSP_NVMF_DISCOVERY_NQN,
- *  - "nqn.2014-08.org.nvmexpress:uuid:" followed by a 36-character UUID
- *    (8-4-4-4-12 hex digits) and nothing else,
- *  - "nqn.yyyy-mm." + a reverse domain name (dot-separated labels of letters,
- *    digits and '-', not starting or ending with '-') + ':' + a non-empty string.
- * Implemented in lib/nvme_tcp for now (it moves to lib/nvmf with the target).
- */
-bool osp_nvmf_nqn_is_valid(const char *nqn);
-
 #ifdef __cplusplus
 }
 #endif

@@ -50,6 +50,26 @@ void osp_strcpy_pad(void *dst, const char *src, size_t size, int pad);
 /* Length of a field padded with pad. */
 size_t osp_strlen_pad(const void *str, size_t size, int pad);
 
+/*
+ * Format an error message into err (errlen bytes, always NUL-terminated);
+ * does nothing when err is NULL or errlen is 0. The one helper every
+ * "(..., char *err, size_t errlen)" function uses to explain a refusal.
+ */
+void osp_seterr(char *err, size_t errlen, const char *fmt, ...)
+__attribute__((format(printf, 3, 4)));
+
+/*
+ * Check an NVMe Qualified Name (NVMe Base Specification 2.0 §4.5): valid
+ * UTF-8 of 1 to 223 bytes with no spaces or control characters, and one of
+ * the discovery NQN (nqn.2014-08.org.nvmexpress.discovery),
+ * "nqn.2014-08.org.nvmexpress:uuid:" followed by an 8-4-4-4-12 hex UUID, or
+ * "nqn.yyyy-mm." (month 01-12) + a reverse domain name (dot-separated labels
+ * of letters, digits and '-', not starting or ending with '-') + ':' + a
+ * non-empty name. Returns 0, or -EINVAL with the failed rule in err (err may
+ * be NULL). Used by the target's RPCs and Connect, and by the initiator.
+ */
+int osp_nqn_check(const char *nqn, char *err, size_t errlen);
+
 /* UUIDs (RFC 4122), 16 raw bytes. */
 struct osp_uuid {
 	uint8_t u[16];

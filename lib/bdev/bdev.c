@@ -933,11 +933,41 @@ bdev_name_taken_locked(const char *name)
 	return bdev_find_locked(name) != NULL;
 }
 
+int
+osp_bdev_name_check(const char *name, char *err, size_t errlen)
+{
+	size_t len, i;
+
+	if (name == NULL || name[0] == '\0') {
+		osp_seterr(err, errlen, "bdev name must not be empty");
+		return -EINVAL;
+	}
+	len = strnlen(name, OSP_BDEV_MAX_NAME_LEN + 1);
+	if (len > OSP_BDEV_MAX_NAME_LEN) {
+		osp_seterr(err, errlen, "bdev name is %zu bytes long, the limit is %d",
+			   strlen(name), OSP_BDEV_MAX_NAME_LEN);
+		return -EINVAL;
+	}
+	for (i = 0; i < len; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		/* Names end up in logs, JSON answers and config files. */
+		if (c < 0x20 || c == 0x7f) {
+			osp_seterr(err, errlen, "bdev name contains a control character (byte 0x%02x "
+				   "at offset %zu)", c, i);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
 static int
 bdev_validate(struct osp_bdev *bdev)
 {
-	if (bdev->name == NULL || bdev->name[0] == '\0') {
-		OSP_ERRLOG("bdev has no name\n");
+	char err[128];
+
+	if (osp_bdev_name_check(bdev->name, err, sizeof(err)) != 0) {
+		OSP_ERRLOG("cannot register bdev: %s\n", err);
 		return -EINVAL;
 	}
 	if (bdev->module == NULL || bdev->fn_table == NULL ||
@@ -1067,7 +1097,7 @@ osp_bdev_alias_add(struct osp_bdev *bdev, const char *alias)
 {
 	struct osp_bdev_alias *a;
 
-	if (bdev == NULL || alias == NULL || alias[0] == '\0') {
+	if (bdev == NULL || osp_bdev_name_check(alias, NULL, 0) != 0) {
 		return -EINVAL;
 	}
 	a = calloc(1, sizeof(*a));

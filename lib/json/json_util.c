@@ -20,22 +20,7 @@
 #include <unistd.h>
 
 #include "osprey/json.h"
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-
-static void
-set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
+#include "osprey/util.h"
 
 /*
  * The number in val if it is a finite, exact integer within [min, max]
@@ -61,11 +46,18 @@ json_integer(const cJSON *val, double min, double max, bool max_exclusive, doubl
 	return true;
 }
 
+/*
+ * What osp_json_parse() turns a \u0000 escape inside a string into: the
+ * overlong two-byte form of NUL, which is not valid UTF-8 and so cannot stand
+ * for anything else, where cJSON would end the C string.
+ */
+#define JSON_NUL_MARK "\xc0\x80"
+
 int
 osp_json_decode_bool(const cJSON *val, void *out, char *err, size_t errlen)
 {
 	if (!cJSON_IsBool(val)) {
-		set_err(err, errlen, "expected bool");
+		osp_seterr(err, errlen, "expected bool");
 		return -EINVAL;
 	}
 	*(bool *)out = cJSON_IsTrue(val);
@@ -78,7 +70,7 @@ osp_json_decode_int32(const cJSON *val, void *out, char *err, size_t errlen)
 	double d;
 
 	if (!json_integer(val, (double)INT32_MIN, (double)INT32_MAX, false, &d)) {
-		set_err(err, errlen, "expected int32");
+		osp_seterr(err, errlen, "expected int32");
 		return -EINVAL;
 	}
 	*(int32_t *)out = (int32_t)d;
@@ -91,7 +83,7 @@ osp_json_decode_uint8(const cJSON *val, void *out, char *err, size_t errlen)
 	double d;
 
 	if (!json_integer(val, 0, UINT8_MAX, false, &d)) {
-		set_err(err, errlen, "expected uint8");
+		osp_seterr(err, errlen, "expected uint8");
 		return -EINVAL;
 	}
 	*(uint8_t *)out = (uint8_t)d;
@@ -104,7 +96,7 @@ osp_json_decode_uint16(const cJSON *val, void *out, char *err, size_t errlen)
 	double d;
 
 	if (!json_integer(val, 0, UINT16_MAX, false, &d)) {
-		set_err(err, errlen, "expected uint16");
+		osp_seterr(err, errlen, "expected uint16");
 		return -EINVAL;
 	}
 	*(uint16_t *)out = (uint16_t)d;
@@ -117,7 +109,7 @@ osp_json_decode_uint32(const cJSON *val, void *out, char *err, size_t errlen)
 	double d;
 
 	if (!json_integer(val, 0, (double)UINT32_MAX, false, &d)) {
-		set_err(err, errlen, "expected uint32");
+		osp_seterr(err, errlen, "expected uint32");
 		return -EINVAL;
 	}
 	*(uint32_t *)out = (uint32_t)d;
@@ -131,7 +123,7 @@ osp_json_decode_uint64(const cJSON *val, void *out, char *err, size_t errlen)
 
 	/* 2^64 is the first double past UINT64_MAX: exclusive bound. */
 	if (!json_integer(val, 0, 18446744073709551616.0, true, &d)) {
-		set_err(err, errlen, "expected uint64");
+		osp_seterr(err, errlen, "expected uint64");
 		return -EINVAL;
 	}
 	*(uint64_t *)out = (uint64_t)d;
@@ -145,7 +137,7 @@ osp_json_decode_int64(const cJSON *val, void *out, char *err, size_t errlen)
 
 	/* -2^63 is exact; 2^63 is the first double past INT64_MAX. */
 	if (!json_integer(val, -9223372036854775808.0, 9223372036854775808.0, true, &d)) {
-		set_err(err, errlen, "expected int64");
+		osp_seterr(err, errlen, "expected int64");
 		return -EINVAL;
 	}
 	*(int64_t *)out = (int64_t)d;
@@ -156,7 +148,7 @@ int
 osp_json_decode_double(const cJSON *val, void *out, char *err, size_t errlen)
 {
 	if (!cJSON_IsNumber(val) || !isfinite(val->valuedouble)) {
-		set_err(err, errlen, "expected number");
+		osp_seterr(err, errlen, "expected number");
 		return -EINVAL;
 	}
 	*(double *)out = val->valuedouble;
@@ -170,12 +162,17 @@ osp_json_decode_string(const cJSON *val, void *out, char *err, size_t errlen)
 	char *copy;
 
 	if (!cJSON_IsString(val) || val->valuestring == NULL) {
-		set_err(err, errlen, "expected string");
+		osp_seterr(err, errlen, "expected string");
+		return -EINVAL;
+	}
+	if (strstr(val->valuestring, JSON_NUL_MARK) != NULL) {
+		/* C strings end at a NUL: "a\u0000b" would silently become "a". */
+		osp_seterr(err, errlen, "string contains a NUL character (\\u0000)");
 		return -EINVAL;
 	}
 	copy = strdup(val->valuestring);
 	if (copy == NULL) {
-		set_err(err, errlen, "out of memory");
+		osp_seterr(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
 	free(*str);
@@ -187,7 +184,7 @@ int
 osp_json_decode_raw(const cJSON *val, void *out, char *err, size_t errlen)
 {
 	if (val == NULL) {
-		set_err(err, errlen, "missing value");
+		osp_seterr(err, errlen, "missing value");
 		return -EINVAL;
 	}
 	*(const cJSON **)out = val;
@@ -206,13 +203,13 @@ json_decode_object(const cJSON *values, const struct osp_json_object_decoder *de
 	int rc = 0;
 
 	if (values != NULL && !cJSON_IsObject(values)) {
-		set_err(err, errlen, "Invalid parameters: expected an object");
+		osp_seterr(err, errlen, "Invalid parameters: expected an object");
 		return -EINVAL;
 	}
 	if (num_decoders > sizeof(seen_small) / sizeof(seen_small[0])) {
 		seen = calloc(num_decoders, sizeof(*seen));
 		if (seen == NULL) {
-			set_err(err, errlen, "Out of memory");
+			osp_seterr(err, errlen, "Out of memory");
 			return -ENOMEM;
 		}
 	} else {
@@ -231,12 +228,12 @@ json_decode_object(const cJSON *values, const struct osp_json_object_decoder *de
 			if (relaxed) {
 				continue;
 			}
-			set_err(err, errlen, "Unknown parameter '%s'", name);
+			osp_seterr(err, errlen, "Unknown parameter '%s'", name);
 			rc = -EINVAL;
 			goto out;
 		}
 		if (seen[i]) {
-			set_err(err, errlen, "Duplicate parameter '%s'", name);
+			osp_seterr(err, errlen, "Duplicate parameter '%s'", name);
 			rc = -EINVAL;
 			goto out;
 		}
@@ -245,7 +242,7 @@ json_decode_object(const cJSON *values, const struct osp_json_object_decoder *de
 		rc = decoders[i].decode_func(member, (char *)out + decoders[i].offset, reason,
 					     sizeof(reason));
 		if (rc != 0) {
-			set_err(err, errlen, "Invalid parameter '%s': %s", name,
+			osp_seterr(err, errlen, "Invalid parameter '%s': %s", name,
 				reason[0] != '\0' ? reason : "invalid value");
 			rc = rc == -ENOMEM ? -ENOMEM : -EINVAL;
 			goto out;
@@ -254,7 +251,7 @@ json_decode_object(const cJSON *values, const struct osp_json_object_decoder *de
 
 	for (i = 0; i < num_decoders; i++) {
 		if (!seen[i] && !decoders[i].optional) {
-			set_err(err, errlen, "Missing parameter '%s'", decoders[i].name);
+			osp_seterr(err, errlen, "Missing parameter '%s'", decoders[i].name);
 			rc = -EINVAL;
 			goto out;
 		}
@@ -309,18 +306,18 @@ osp_json_decode_array(const cJSON *values, osp_json_decode_fn decode_func, void 
 
 	*out_size = 0;
 	if (!cJSON_IsArray(values)) {
-		set_err(err, errlen, "expected array");
+		osp_seterr(err, errlen, "expected array");
 		return -EINVAL;
 	}
 	for (elem = values->child; elem != NULL; elem = elem->next) {
 		if (i >= max_size) {
-			set_err(err, errlen, "too many elements (at most %zu)", max_size);
+			osp_seterr(err, errlen, "too many elements (at most %zu)", max_size);
 			return -EINVAL;
 		}
 		reason[0] = '\0';
 		rc = decode_func(elem, (char *)out + i * stride, reason, sizeof(reason));
 		if (rc != 0) {
-			set_err(err, errlen, "element %zu: %s", i,
+			osp_seterr(err, errlen, "element %zu: %s", i,
 				reason[0] != '\0' ? reason : "invalid value");
 			return rc == -ENOMEM ? rc : -EINVAL;
 		}
@@ -382,6 +379,43 @@ json_depth_ok(const char *text, size_t len)
 	return true;
 }
 
+/*
+ * Copy len bytes of JSON text to dst (NUL-terminated), replacing each \u0000
+ * escape inside a string with JSON_NUL_MARK so that the decoders can refuse
+ * the string instead of seeing it cut short. Returns the new length.
+ */
+static size_t
+json_copy_marking_nul(char *dst, const char *text, size_t len)
+{
+	bool in_string = false, escape = false;
+	size_t i, o = 0;
+
+	for (i = 0; i < len; i++) {
+		char c = text[i];
+
+		if (in_string) {
+			if (escape) {
+				escape = false;
+			} else if (c == '\\') {
+				if (len - i >= 6 && memcmp(text + i + 1, "u0000", 5) == 0) {
+					memcpy(dst + o, JSON_NUL_MARK, 2);
+					o += 2;
+					i += 5;
+					continue;
+				}
+				escape = true;
+			} else if (c == '"') {
+				in_string = false;
+			}
+		} else if (c == '"') {
+			in_string = true;
+		}
+		dst[o++] = c;
+	}
+	dst[o] = '\0';
+	return o;
+}
+
 cJSON *
 osp_json_parse(const char *text, size_t len)
 {
@@ -401,8 +435,7 @@ osp_json_parse(const char *text, size_t len)
 	if (copy == NULL) {
 		return NULL;
 	}
-	memcpy(copy, text, len);
-	copy[len] = '\0';
+	len = json_copy_marking_nul(copy, text, len);
 	root = cJSON_ParseWithLengthOpts(copy, len, &end, 0);
 	if (root != NULL) {
 		/* Only whitespace may follow the value. */

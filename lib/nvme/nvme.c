@@ -193,7 +193,7 @@ osp_nvme_transport_id_parse(struct osp_nvme_transport_id *trid, const char *str)
 	static const char *keys[K_NUM] = { "trtype", "adrfam", "traddr", "trsvcid", "subnqn" };
 	bool seen[K_NUM] = { false };
 	const char *p;
-	char tmp[OSP_NVME_TRADDR_MAX_LEN + 1];
+	char tmp[OSP_NVME_TRADDR_MAX_LEN + 1], err[256];
 	int rc;
 
 	if (trid == NULL || str == NULL) {
@@ -318,8 +318,8 @@ osp_nvme_transport_id_parse(struct osp_nvme_transport_id *trid, const char *str)
 	}
 	if (!seen[K_SUBNQN]) {
 		snprintf(trid->subnqn, sizeof(trid->subnqn), "%s", OSP_NVMF_DISCOVERY_NQN);
-	} else if (!osp_nvmf_nqn_is_valid(trid->subnqn)) {
-		OSP_ERRLOG("transport id: subnqn '%s' is not a valid NQN\n", trid->subnqn);
+	} else if (osp_nqn_check(trid->subnqn, err, sizeof(err)) != 0) {
+		OSP_ERRLOG("transport id: subnqn: %s\n", err);
 		return -EINVAL;
 	}
 	return 0;

@@ -57,8 +57,8 @@ nvme_ctrlr_alloc(const struct osp_nvme_transport_id *trid, const struct osp_nvme
 	ctrlr->opts.hostnqn[sizeof(ctrlr->opts.hostnqn) - 1] = '\0';
 	if (ctrlr->opts.admin_queue_size < 2 || ctrlr->opts.admin_queue_size > 4096 ||
 	    ctrlr->opts.io_queue_size < 2 || ctrlr->opts.io_queue_size > 65536 ||
-	    ctrlr->opts.maxr2t == 0 || !osp_nvmf_nqn_is_valid(ctrlr->opts.hostnqn) ||
-	    !osp_nvmf_nqn_is_valid(trid->subnqn)) {
+	    ctrlr->opts.maxr2t == 0 || osp_nqn_check(ctrlr->opts.hostnqn, NULL, 0) != 0 ||
+	    osp_nqn_check(trid->subnqn, NULL, 0) != 0) {
 		OSP_ERRLOG("invalid controller options (queue sizes, maxr2t or NQNs)\n");
 		free(ctrlr);
 		*rc = -EINVAL;

@@ -393,7 +393,7 @@ ctrlr_connect(struct nvmf_qpair *qp, struct osp_nvmf_request *req)
 		connect_invalid_param(c, true, offsetof(struct osp_nvmf_connect_data, subnqn));
 	} else if (strnlen(c->data.hostnqn, sizeof(c->data.hostnqn)) > OSP_NVMF_NQN_MAX_LEN ||
 		   c->data.hostnqn[0] == '\0' ||
-		   osp_nvmf_nqn_check(c->data.hostnqn, NULL, 0) != 0) {
+		   osp_nqn_check(c->data.hostnqn, NULL, 0) != 0) {
 		/* Also keeps bytes that are not an NQN out of logs and RPC output. */
 		connect_invalid_param(c, true, offsetof(struct osp_nvmf_connect_data, hostnqn));
 	} else if (cmd->sqsize == 0 ||

@@ -13,6 +13,7 @@
 #include <strings.h>
 
 #include "osprey/bdev.h"
+#include "osprey/bdev_module.h"
 #include "osprey/log.h"
 #include "osprey/nvmf.h"
 #include "osprey/nvmf_transport.h"
@@ -22,80 +23,6 @@
 
 static TAILQ_HEAD(, osp_nvmf_tgt) g_tgts = TAILQ_HEAD_INITIALIZER(g_tgts);
 static struct osp_nvmf_tgt *g_default_tgt;
-
-static void __attribute__((format(printf, 3, 4)))
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-/* ---- NQNs ---- */
-
-int
-osp_nvmf_nqn_check(const char *nqn, char *err, size_t errlen)
-{
-	size_t len, plen = strlen(OSP_NVMF_NQN_UUID_PREFIX);
-	const char *p;
-
-	if (nqn == NULL || nqn[0] == '\0') {
-		seterr(err, errlen, "NQN is empty");
-		return -EINVAL;
-	}
-	len = strnlen(nqn, OSP_NVMF_NQN_MAX_LEN + 1);
-	if (len > OSP_NVMF_NQN_MAX_LEN) {
-		seterr(err, errlen, "NQN is %zu bytes long, the limit is %d", strlen(nqn),
-		       OSP_NVMF_NQN_MAX_LEN);
-		return -EINVAL;
-	}
-	if (strcmp(nqn, OSP_NVMF_DISCOVERY_NQN) == 0) {
-		return 0;
-	}
-	if (strncmp(nqn, "nqn.", 4) != 0) {
-		seterr(err, errlen, "NQN '%s' does not start with 'nqn.'", nqn);
-		return -EINVAL;
-	}
-	if (strncmp(nqn, OSP_NVMF_NQN_UUID_PREFIX, plen) == 0) {
-		struct osp_uuid u;
-
-		p = nqn + plen;
-		if (strlen(p) != 36 || osp_uuid_parse(&u, p) != 0 ||
-		    !osp_nvmf_nqn_is_valid(nqn)) {
-			seterr(err, errlen, "NQN '%s': expected a UUID (8-4-4-4-12 hex digits) "
-			       "after '%s'", nqn, OSP_NVMF_NQN_UUID_PREFIX);
-			return -EINVAL;
-		}
-		return 0;
-	}
-	p = nqn + 4;
-	if (len < 12 || strspn(p, "0123456789") != 4 || p[4] != '-' ||
-	    strspn(p + 5, "0123456789") != 2 || p[7] != '.' ||
-	    (p[5] - '0') * 10 + (p[6] - '0') < 1 || (p[5] - '0') * 10 + (p[6] - '0') > 12) {
-		seterr(err, errlen, "NQN '%s': expected 'nqn.yyyy-mm.' (a year and month when "
-		       "the naming authority owned the domain), e.g. "
-		       "nqn.2016-06.io.spdk:cnode1", nqn);
-		return -EINVAL;
-	}
-	if (strchr(p + 8, ':') == NULL) {
-		seterr(err, errlen, "NQN '%s': expected a reverse domain name then ':' and a "
-		       "name, e.g. nqn.2016-06.io.spdk:cnode1", nqn);
-		return -EINVAL;
-	}
-	/* One source of truth for the fine rules (labels, UTF-8): the spec helper. */
-	if (!osp_nvmf_nqn_is_valid(nqn)) {
-		seterr(err, errlen, "NQN '%s': the domain must be dot-separated labels of letters, "
-		       "digits and '-' (not at either end of a label), followed by ':' and a "
-		       "non-empty valid UTF-8 name", nqn);
-		return -EINVAL;
-	}
-	return 0;
-}
 
 /* ---- addresses ---- */
 
@@ -156,7 +83,7 @@ osp_nvmf_listen_addr_parse(struct osp_nvmf_listen_addr *addr, const char *trtype
 		}
 	}
 	if (addr->trtype == 0) {
-		seterr(err, errlen, "Invalid trtype '%s': expected TCP or RDMA",
+		osp_seterr(err, errlen, "Invalid trtype '%s': expected TCP or RDMA",
 		       trtype ? trtype : "");
 		return -EINVAL;
 	}
@@ -170,20 +97,20 @@ osp_nvmf_listen_addr_parse(struct osp_nvmf_listen_addr *addr, const char *trtype
 			}
 		}
 		if (addr->adrfam == 0) {
-			seterr(err, errlen, "Invalid adrfam '%s': expected ipv4, ipv6, ib or fc",
+			osp_seterr(err, errlen, "Invalid adrfam '%s': expected ipv4, ipv6, ib or fc",
 			       adrfam);
 			return -EINVAL;
 		}
 	}
 	if (traddr == NULL || traddr[0] == '\0' || strlen(traddr) > OSP_NVMF_TRADDR_MAX_LEN) {
-		seterr(err, errlen, "Invalid traddr: expected a non-empty address of at most %d "
+		osp_seterr(err, errlen, "Invalid traddr: expected a non-empty address of at most %d "
 		       "characters", OSP_NVMF_TRADDR_MAX_LEN);
 		return -EINVAL;
 	}
 	if (addr->adrfam == OSP_NVMF_ADRFAM_IPV4 || addr->adrfam == OSP_NVMF_ADRFAM_IPV6) {
 		af = addr->adrfam == OSP_NVMF_ADRFAM_IPV4 ? AF_INET : AF_INET6;
 		if (inet_pton(af, traddr, buf) != 1) {
-			seterr(err, errlen, "Invalid traddr '%s': not an %s address", traddr,
+			osp_seterr(err, errlen, "Invalid traddr '%s': not an %s address", traddr,
 			       osp_nvmf_adrfam_str(addr->adrfam));
 			return -EINVAL;
 		}
@@ -197,14 +124,14 @@ osp_nvmf_listen_addr_parse(struct osp_nvmf_listen_addr *addr, const char *trtype
 		port = strtoul(trsvcid, &end, 10);
 		if (trsvcid[0] < '0' || trsvcid[0] > '9' || *end != '\0' || errno != 0 ||
 		    port == 0 || port > 65535) {
-			seterr(err, errlen, "Invalid trsvcid '%s': expected a port number 1-65535",
+			osp_seterr(err, errlen, "Invalid trsvcid '%s': expected a port number 1-65535",
 			       trsvcid);
 			return -EINVAL;
 		}
 		snprintf(addr->trsvcid, sizeof(addr->trsvcid), "%lu", port);
 	} else {
 		if (strlen(trsvcid) > OSP_NVMF_TRSVCID_MAX_LEN) {
-			seterr(err, errlen, "Invalid trsvcid: at most %d characters",
+			osp_seterr(err, errlen, "Invalid trsvcid: at most %d characters",
 			       OSP_NVMF_TRSVCID_MAX_LEN);
 			return -EINVAL;
 		}
@@ -392,28 +319,28 @@ osp_nvmf_subsystem_create(struct osp_nvmf_tgt *tgt, const char *nqn,
 	if (opts != NULL) {
 		memcpy(&o, opts, OSP_MIN(sizeof(o), opts->opts_size));
 	}
-	rc = osp_nvmf_nqn_check(nqn, err, errlen);
+	rc = osp_nqn_check(nqn, err, errlen);
 	if (rc != 0) {
 		return rc;
 	}
 	if (strcmp(nqn, OSP_NVMF_DISCOVERY_NQN) == 0) {
-		seterr(err, errlen, "NQN %s is the built-in discovery subsystem", nqn);
+		osp_seterr(err, errlen, "NQN %s is the built-in discovery subsystem", nqn);
 		return -EEXIST;
 	}
 	if (osp_nvmf_tgt_find_subsystem(tgt, nqn) != NULL) {
-		seterr(err, errlen, "Subsystem %s already exists", nqn);
+		osp_seterr(err, errlen, "Subsystem %s already exists", nqn);
 		return -EEXIST;
 	}
 	if (o.serial_number != NULL && (strlen(o.serial_number) > OSP_NVMF_SN_MAX_LEN ||
 					!ascii_printable(o.serial_number))) {
-		seterr(err, errlen, "Invalid serial_number '%s': at most %d printable ASCII "
+		osp_seterr(err, errlen, "Invalid serial_number '%s': at most %d printable ASCII "
 		       "characters", o.serial_number, OSP_NVMF_SN_MAX_LEN);
 		return -EINVAL;
 	}
 	if (o.model_number != NULL && (strlen(o.model_number) > OSP_NVMF_MN_MAX_LEN ||
 				       !ascii_printable(o.model_number) ||
 				       o.model_number[0] == '\0')) {
-		seterr(err, errlen, "Invalid model_number '%s': 1 to %d printable ASCII "
+		osp_seterr(err, errlen, "Invalid model_number '%s': 1 to %d printable ASCII "
 		       "characters", o.model_number, OSP_NVMF_MN_MAX_LEN);
 		return -EINVAL;
 	}
@@ -424,19 +351,19 @@ osp_nvmf_subsystem_create(struct osp_nvmf_tgt *tgt, const char *nqn,
 		o.max_cntlid = OSP_NVMF_CNTLID_MAX;
 	}
 	if (o.min_cntlid > o.max_cntlid || o.max_cntlid > OSP_NVMF_CNTLID_MAX) {
-		seterr(err, errlen, "Invalid controller ID range %u-%u: expected "
+		osp_seterr(err, errlen, "Invalid controller ID range %u-%u: expected "
 		       "1 <= min_cntlid <= max_cntlid <= %u", o.min_cntlid, o.max_cntlid,
 		       OSP_NVMF_CNTLID_MAX);
 		return -EINVAL;
 	}
 	if (tgt->num_subsystems >= tgt->max_subsystems) {
-		seterr(err, errlen, "The target already has its maximum of %u subsystems",
+		osp_seterr(err, errlen, "The target already has its maximum of %u subsystems",
 		       tgt->max_subsystems);
 		return -ENOSPC;
 	}
 	s = subsystem_alloc(tgt, nqn, OSP_NVMF_SUBTYPE_KIND_NVME);
 	if (s == NULL) {
-		seterr(err, errlen, "Out of memory");
+		osp_seterr(err, errlen, "Out of memory");
 		return -ENOMEM;
 	}
 	if (o.serial_number != NULL) {
@@ -783,26 +710,26 @@ osp_nvmf_subsystem_add_host(struct osp_nvmf_subsystem *s, const char *hostnqn, c
 	struct nvmf_host *h;
 	int rc;
 
-	rc = osp_nvmf_nqn_check(hostnqn, err, errlen);
+	rc = osp_nqn_check(hostnqn, err, errlen);
 	if (rc != 0) {
 		return rc;
 	}
 	if (s->type == OSP_NVMF_SUBTYPE_KIND_DISCOVERY) {
-		seterr(err, errlen, "The discovery subsystem allows any host");
+		osp_seterr(err, errlen, "The discovery subsystem allows any host");
 		return -EINVAL;
 	}
 	if (host_find(s, hostnqn) != NULL) {
-		seterr(err, errlen, "Host %s is already allowed on %s", hostnqn, s->nqn);
+		osp_seterr(err, errlen, "Host %s is already allowed on %s", hostnqn, s->nqn);
 		return -EEXIST;
 	}
 	if (s->num_hosts >= OSP_NVMF_MAX_HOSTS) {
-		seterr(err, errlen, "Subsystem %s already lists %d hosts", s->nqn,
+		osp_seterr(err, errlen, "Subsystem %s already lists %d hosts", s->nqn,
 		       OSP_NVMF_MAX_HOSTS);
 		return -ENOSPC;
 	}
 	h = calloc(1, sizeof(*h));
 	if (h == NULL) {
-		seterr(err, errlen, "Out of memory");
+		osp_seterr(err, errlen, "Out of memory");
 		return -ENOMEM;
 	}
 	snprintf(h->nqn, sizeof(h->nqn), "%s", hostnqn);
@@ -975,6 +902,49 @@ bytes_zero(const uint8_t *b, size_t n)
 	return true;
 }
 
+/*
+ * The claim a namespace holds on its bdev: one bdev backs one namespace of
+ * one subsystem (as in SPDK), since two would share identifiers and let two
+ * hosts write the same blocks unknowingly. Closing the namespace's
+ * descriptor releases it. Never registered: it only names the claimant.
+ */
+static struct osp_bdev_module g_nvmf_ns_claim = {
+	.name = "NVMe-oF Target",
+};
+
+/*
+ * Explain why bdev_name cannot be opened for writing (it is claimed).
+ * Returns -EEXIST if a namespace holds it, else -EPERM.
+ */
+static int
+ns_explain_claimed(struct osp_nvmf_tgt *tgt, const char *bdev_name, char *err, size_t errlen)
+{
+	struct osp_bdev *bdev = osp_bdev_get_by_name(bdev_name);
+	struct osp_bdev_module *m = bdev != NULL ? osp_bdev_get_claim_module(bdev) : NULL;
+	struct osp_nvmf_subsystem *s;
+	struct osp_nvmf_ns *ns;
+
+	if (bdev == NULL || m != &g_nvmf_ns_claim) {
+		osp_seterr(err, errlen, "bdev %s is claimed by %s%s and cannot be opened for writing",
+			   bdev_name, m != NULL ? "module " : "another module",
+			   m != NULL ? m->name : "");
+		return -EPERM;
+	}
+	TAILQ_FOREACH(s, &tgt->subsystems, link) {
+		TAILQ_FOREACH(ns, &s->namespaces, link) {
+			if (strcmp(ns->bdev_name, osp_bdev_get_name(bdev)) == 0) {
+				osp_seterr(err, errlen, "bdev %s is already namespace %u of %s: a "
+					   "bdev can back only one namespace", ns->bdev_name,
+					   ns->nsid, s->nqn);
+				return -EEXIST;
+			}
+		}
+	}
+	osp_seterr(err, errlen, "bdev %s is still held by a namespace being removed: retry in a "
+		   "moment", bdev_name);
+	return -EPERM;
+}
+
 int
 osp_nvmf_subsystem_add_ns(struct osp_nvmf_subsystem *s, const char *bdev_name,
 			  const struct osp_nvmf_ns_opts *opts, char *err, size_t errlen)
@@ -990,21 +960,21 @@ osp_nvmf_subsystem_add_ns(struct osp_nvmf_subsystem *s, const char *bdev_name,
 		o.opts_size = sizeof(o);
 	}
 	if (s->type == OSP_NVMF_SUBTYPE_KIND_DISCOVERY) {
-		seterr(err, errlen, "The discovery subsystem has no namespaces");
+		osp_seterr(err, errlen, "The discovery subsystem has no namespaces");
 		return -EINVAL;
 	}
 	if (s->state == OSP_NVMF_SUBSYSTEM_ACTIVE || s->changing) {
-		seterr(err, errlen, "Subsystem %s is active: pause it first", s->nqn);
+		osp_seterr(err, errlen, "Subsystem %s is active: pause it first", s->nqn);
 		return -EBUSY;
 	}
 	limit = s->max_namespaces != 0 ? s->max_namespaces : OSP_NVMF_NSID_MAX;
 	nsid = o.nsid;
 	if (nsid == 0xffffffffu) {
-		seterr(err, errlen, "Invalid nsid 0xffffffff: it is the broadcast value");
+		osp_seterr(err, errlen, "Invalid nsid 0xffffffff: it is the broadcast value");
 		return -EINVAL;
 	}
 	if (nsid > limit) {
-		seterr(err, errlen, "Invalid nsid %u: subsystem %s allows nsid 1 to %u "
+		osp_seterr(err, errlen, "Invalid nsid %u: subsystem %s allows nsid 1 to %u "
 		       "(max_namespaces)", nsid, s->nqn, limit);
 		return -ERANGE;
 	}
@@ -1019,14 +989,14 @@ osp_nvmf_subsystem_add_ns(struct osp_nvmf_subsystem *s, const char *bdev_name,
 			nsid++;
 		}
 		if (nsid > limit) {
-			seterr(err, errlen, "Subsystem %s has no free nsid: all %u are in use "
+			osp_seterr(err, errlen, "Subsystem %s has no free nsid: all %u are in use "
 			       "(max_namespaces)", s->nqn, limit);
 			return -ENOSPC;
 		}
 	} else {
 		TAILQ_FOREACH(cur, &s->namespaces, link) {
 			if (cur->nsid == nsid) {
-				seterr(err, errlen, "nsid %u of %s is already in use by bdev %s",
+				osp_seterr(err, errlen, "nsid %u of %s is already in use by bdev %s",
 				       nsid, s->nqn, cur->bdev_name);
 				return -EEXIST;
 			}
@@ -1045,7 +1015,7 @@ osp_nvmf_subsystem_add_ns(struct osp_nvmf_subsystem *s, const char *bdev_name,
 			     memcmp(cur->opts.eui64, o.eui64, sizeof(o.eui64)) == 0) ||
 			    (!osp_uuid_is_null(&o.uuid) &&
 			     osp_uuid_compare(&cur->opts.uuid, &o.uuid) == 0)) {
-				seterr(err, errlen, "Namespace %u of %s already has that uuid, "
+				osp_seterr(err, errlen, "Namespace %u of %s already has that uuid, "
 				       "nguid or eui64: identifiers must be unique", cur->nsid,
 				       s->nqn);
 				return -EEXIST;
@@ -1055,7 +1025,7 @@ osp_nvmf_subsystem_add_ns(struct osp_nvmf_subsystem *s, const char *bdev_name,
 	ns = calloc(1, sizeof(*ns));
 	if (ns == NULL || (ns->bdev_name = strdup(bdev_name)) == NULL) {
 		free(ns);
-		seterr(err, errlen, "Out of memory");
+		osp_seterr(err, errlen, "Out of memory");
 		return -ENOMEM;
 	}
 	ns->nsid = nsid;
@@ -1065,12 +1035,11 @@ osp_nvmf_subsystem_add_ns(struct osp_nvmf_subsystem *s, const char *bdev_name,
 		ns->desc = NULL;
 		ns_free(ns);
 		if (rc == -ENODEV) {
-			seterr(err, errlen, "No bdev named '%s'", bdev_name);
+			osp_seterr(err, errlen, "No bdev named '%s'", bdev_name);
 		} else if (rc == -EPERM) {
-			seterr(err, errlen, "bdev %s is claimed by another module and cannot be "
-			       "opened for writing", bdev_name);
+			rc = ns_explain_claimed(s->tgt, bdev_name, err, errlen);
 		} else {
-			seterr(err, errlen, "Cannot open bdev %s: %s", bdev_name, strerror(-rc));
+			osp_seterr(err, errlen, "Cannot open bdev %s: %s", bdev_name, strerror(-rc));
 		}
 		return rc;
 	}
@@ -1079,17 +1048,26 @@ osp_nvmf_subsystem_add_ns(struct osp_nvmf_subsystem *s, const char *bdev_name,
 	ns->bdev_name = strdup(osp_bdev_get_name(osp_bdev_desc_get_bdev(ns->desc)));
 	if (ns->bdev_name == NULL) {
 		ns_free(ns);
-		seterr(err, errlen, "Out of memory");
+		osp_seterr(err, errlen, "Out of memory");
 		return -ENOMEM;
 	}
 	/* One bdev backs at most one namespace of a subsystem (they would share a UUID). */
 	TAILQ_FOREACH(cur, &s->namespaces, link) {
 		if (strcmp(cur->bdev_name, ns->bdev_name) == 0) {
-			seterr(err, errlen, "bdev %s is already namespace %u of %s", ns->bdev_name,
+			osp_seterr(err, errlen, "bdev %s is already namespace %u of %s", ns->bdev_name,
 			       cur->nsid, s->nqn);
 			ns_free(ns);
 			return -EEXIST;
 		}
+	}
+	rc = osp_bdev_module_claim_bdev(osp_bdev_desc_get_bdev(ns->desc), ns->desc,
+					&g_nvmf_ns_claim);
+	if (rc != 0) {
+		/* Open for writing by someone else (not through a claim). */
+		osp_seterr(err, errlen, "bdev %s is open for writing by another user: a namespace "
+			   "needs it exclusively", ns->bdev_name);
+		ns_free(ns);
+		return rc;
 	}
 	if (osp_uuid_is_null(&o.uuid)) {
 		o.uuid = *osp_bdev_get_uuid(osp_bdev_desc_get_bdev(ns->desc));
@@ -1222,7 +1200,7 @@ port_get(struct osp_nvmf_tgt *tgt, struct osp_nvmf_transport *transport,
 	}
 	port = calloc(1, sizeof(*port));
 	if (port == NULL) {
-		seterr(err, errlen, "Out of memory");
+		osp_seterr(err, errlen, "Out of memory");
 		return -ENOMEM;
 	}
 	port->addr = *addr;
@@ -1232,7 +1210,7 @@ port_get(struct osp_nvmf_tgt *tgt, struct osp_nvmf_transport *transport,
 	if (transport->ops->listen != NULL) {
 		rc = transport->ops->listen(transport, addr);
 		if (rc != 0) {
-			seterr(err, errlen, "Transport %s cannot listen on %s:%s: %s",
+			osp_seterr(err, errlen, "Transport %s cannot listen on %s:%s: %s",
 			       transport->ops->name, addr->traddr, addr->trsvcid, strerror(-rc));
 			free(port);
 			return rc;
@@ -1257,27 +1235,27 @@ osp_nvmf_subsystem_add_listener(struct osp_nvmf_subsystem *s,
 	int rc;
 
 	if (trname == NULL) {
-		seterr(err, errlen, "Invalid trtype %d", (int)addr->trtype);
+		osp_seterr(err, errlen, "Invalid trtype %d", (int)addr->trtype);
 		return -EINVAL;
 	}
 	if (osp_nvmf_transport_ops_find(trname) == NULL) {
-		seterr(err, errlen, "transport %s is not available in this build", trname);
+		osp_seterr(err, errlen, "transport %s is not available in this build", trname);
 		return -ENOTSUP;
 	}
 	transport = osp_nvmf_tgt_get_transport(s->tgt, trname);
 	if (transport == NULL) {
-		seterr(err, errlen, "Transport %s has not been created: call "
+		osp_seterr(err, errlen, "Transport %s has not been created: call "
 		       "nvmf_create_transport -t %s first", trname, trname);
 		return -ENODEV;
 	}
 	if (listener_find(s, addr) != NULL) {
-		seterr(err, errlen, "Subsystem %s already listens on %s %s:%s", s->nqn, trname,
+		osp_seterr(err, errlen, "Subsystem %s already listens on %s %s:%s", s->nqn, trname,
 		       addr->traddr, addr->trsvcid);
 		return -EEXIST;
 	}
 	l = calloc(1, sizeof(*l));
 	if (l == NULL) {
-		seterr(err, errlen, "Out of memory");
+		osp_seterr(err, errlen, "Out of memory");
 		return -ENOMEM;
 	}
 	l->addr = *addr;

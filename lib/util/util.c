@@ -13,6 +13,19 @@
 
 #include "osprey/util.h"
 
+void
+osp_seterr(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (err == NULL || errlen == 0) {
+		return;
+	}
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
 uint32_t
 osp_crc32c_update(const void *buf, size_t len, uint32_t crc)
 {

@@ -209,6 +209,18 @@ def test_bad_input(p):
         check_error(p, "%s of a missing bdev" % cmd, (cmd, "Nope"), "Nope")
     check_error(p, "bdev_malloc_delete of a null bdev", ("bdev_malloc_delete", "Null0"), "Null0")
     check_error(p, "bdev_split_delete of an unsplit bdev", ("bdev_split_delete", "Malloc2"), "Malloc2")
+    # Names: an embedded NUL is refused (not cut to "a"), so are control
+    # characters and names past the documented 255-byte limit.
+    check_error(p, "malloc name with an embedded NUL", None, "name", "NUL",
+                raw=("bdev_malloc_create", {"name": "a\u0000b", "num_blocks": 8, "block_size": 512}))
+    check(raw_call("bdev_get_bdevs", {"name": "a"}).get("error") is not None,
+          "no bdev 'a' was created from 'a\\u0000b'")
+    check_error(p, "malloc name of 10000 characters", None, "name", "limit is 255",
+                raw=("bdev_malloc_create", {"name": "n" * 10000, "num_blocks": 8, "block_size": 512}))
+    check_error(p, "null name with a newline", None, "name", "control character",
+                raw=("bdev_null_create", {"name": "x\ny", "num_blocks": 8, "block_size": 512}))
+    check_error(p, "passthru name with a tab", None, "",
+                raw=("bdev_passthru_create", {"base_bdev_name": "MallocU", "name": "P\tT"}))
 
 
 def snapshot():

@@ -83,7 +83,17 @@ def test_build(p):
                                             "nguid": "00112233445566778899AABBCCDDEEFF",
                                             "eui64": "0102030405060708"}})
     check(r.get("result") == 5, "nvmf_subsystem_add_ns with nsid 5 answers 5 (%s)" % r)
-    r = raw_call("nvmf_subsystem_add_ns", {"nqn": NQN2, "namespace": {"bdev_name": "Malloc1"}})
+    # A bdev backs one namespace: the namespace claims it (as in SPDK).
+    check_error(p, "a bdev that is a namespace of another subsystem", None, "Malloc1",
+                "already namespace 5 of " + NQN1,
+                raw=("nvmf_subsystem_add_ns", {"nqn": NQN2, "namespace": {"bdev_name": "Malloc1"}}))
+    b = (rpc_json("bdev_get_bdevs", "-b", "Malloc1") or [{}])[0]
+    check(b.get("claimed") is True and b.get("claim_module") == "NVMe-oF Target",
+          "the namespace's bdev shows as claimed by the NVMe-oF target (%s)"
+          % {k: b.get(k) for k in ("claimed", "claim_module")})
+    check(rpc(*"bdev_malloc_create -b Malloc2 16 4096".split()).stdout.strip() == "Malloc2",
+          "bdev_malloc_create -b Malloc2")
+    r = raw_call("nvmf_subsystem_add_ns", {"nqn": NQN2, "namespace": {"bdev_name": "Malloc2"}})
     check(r.get("result") == 1, "nvmf_subsystem_add_ns without nsid answers the lowest free "
           "nsid, 1 (%s)" % r)
     rpc_run("nvmf_subsystem_add_host %s HOST1" % NQN2, "nvmf_subsystem_add_host", NQN2, HOST1)
@@ -152,6 +162,14 @@ def test_bad_input(p):
     check_error(p, "NQN over 223 bytes", ["nvmf_create_subsystem",
                                           "nqn.2016-06.io.spdk:" + "x" * 210], "223")
     check_error(p, "the discovery NQN", ["nvmf_create_subsystem", DISC], "discovery")
+    check_error(p, "NQN with a space", None, "space or control character",
+                raw=("nvmf_create_subsystem", {"nqn": "nqn.2016-06.io.spdk:a b"}))
+    check_error(p, "NQN with a newline", None, "control character", "0x0a",
+                raw=("nvmf_create_subsystem", {"nqn": "nqn.2016-06.io.spdk:a\nb"}))
+    check_error(p, "NQN with an embedded NUL", None, "NUL",
+                raw=("nvmf_create_subsystem", {"nqn": "nqn.2016-06.io.spdk:a\u0000b"}))
+    check_error(p, "host NQN with a space", None, "space or control character",
+                raw=("nvmf_subsystem_add_host", {"nqn": NQN2, "host": "nqn.2016-06.io.spdk:h 1"}))
     check_error(p, "serial number of 21 characters",
                 ["nvmf_create_subsystem", "nqn.2016-06.io.spdk:sn", "-s", "S" * 21],
                 "serial_number", "20")
@@ -236,6 +254,7 @@ def test_save_restart(p):
 def test_hot_remove(p):
     print("deleting a bdev removes its namespaces")
     rpc_run("bdev_malloc_delete Malloc1", "bdev_malloc_delete", "Malloc1")
+    rpc_run("bdev_malloc_delete Malloc2", "bdev_malloc_delete", "Malloc2")
     ok = False
     deadline = time.time() + 10
     while time.time() < deadline and not ok:
@@ -244,10 +263,17 @@ def test_hot_remove(p):
               subs.get(NQN2, {}).get("namespaces") == [])
         time.sleep(0.05)
     check(ok, "namespace 5 of cnode1 and 1 of cnode2 are gone, nsid 1 of cnode1 stays")
-    r = raw_call("nvmf_subsystem_add_ns", {"nqn": NQN2, "namespace": {"bdev_name": "Malloc0"}})
-    check(r.get("result") == 1, "nsid 1 of cnode2 can be reused (%s)" % r)
     rpc_run("nvmf_subsystem_remove_ns cnode1 1", "nvmf_subsystem_remove_ns", NQN1, "1")
     check(subsystems().get(NQN1, {}).get("namespaces") == [], "cnode1 has no namespace")
+    # Removing the namespace released its claim: the bdev can back another one.
+    deadline = time.time() + 5
+    r = {}
+    while time.time() < deadline:
+        r = raw_call("nvmf_subsystem_add_ns", {"nqn": NQN2, "namespace": {"bdev_name": "Malloc0"}})
+        if "being removed" not in json.dumps(r):
+            break
+        time.sleep(0.05)
+    check(r.get("result") == 1, "Malloc0 moves to cnode2, reusing nsid 1 (%s)" % r)
     rpc_run("nvmf_subsystem_remove_host", "nvmf_subsystem_remove_host", NQN2, HOST1)
     check(subsystems().get(NQN2, {}).get("hosts") == [], "cnode2 has no host")
     rpc_run("nvmf_delete_subsystem cnode1", "nvmf_delete_subsystem", NQN1)

@@ -45,6 +45,7 @@ rpc_bdev_malloc_create(struct osp_jsonrpc_request *request, const cJSON *params)
 	struct rpc_malloc_create req = {};
 	struct bdev_malloc_opts opts = {};
 	struct osp_bdev *bdev = NULL;
+	char name_err[128];
 	uint32_t pbs;
 	int rc;
 
@@ -89,8 +90,8 @@ rpc_bdev_malloc_create(struct osp_jsonrpc_request *request, const cJSON *params)
 						    req.uuid);
 		goto out;
 	}
-	if (req.name != NULL && req.name[0] == '\0') {
-		osp_jsonrpc_send_error_response(request, -EINVAL, "Invalid name: must not be empty");
+	if (req.name != NULL && osp_bdev_name_check(req.name, name_err, sizeof(name_err)) != 0) {
+		osp_jsonrpc_send_error_response_fmt(request, -EINVAL, "Invalid name: %s", name_err);
 		goto out;
 	}
 

@@ -41,14 +41,15 @@ rpc_bdev_null_create(struct osp_jsonrpc_request *request, const cJSON *params)
 	struct rpc_null_create req = {};
 	struct bdev_null_opts opts = {};
 	struct osp_bdev *bdev = NULL;
+	char name_err[128];
 	int rc;
 
 	if (!osp_rpc_decode_params(request, params, g_null_create_decoders,
 				   OSP_COUNTOF(g_null_create_decoders), &req)) {
 		return;
 	}
-	if (req.name[0] == '\0') {
-		osp_jsonrpc_send_error_response(request, -EINVAL, "Invalid name: must not be empty");
+	if (osp_bdev_name_check(req.name, name_err, sizeof(name_err)) != 0) {
+		osp_jsonrpc_send_error_response_fmt(request, -EINVAL, "Invalid name: %s", name_err);
 		goto out;
 	}
 	if (req.block_size < 512 || !osp_is_pow2_64(req.block_size)) {

@@ -120,6 +120,7 @@ rpc_bdev_nvme_attach_controller(struct osp_jsonrpc_request *request, const cJSON
 {
 	struct rpc_attach req = {};
 	struct bdev_nvme_attach_opts *opts;
+	char nqn_err[256];
 	int rc;
 
 	if (!osp_rpc_decode_params(request, params, g_attach_decoders,
@@ -174,9 +175,9 @@ rpc_bdev_nvme_attach_controller(struct osp_jsonrpc_request *request, const cJSON
 			"hostsvcid")) {
 		goto out;
 	}
-	if (!osp_nvmf_nqn_is_valid(opts->trid.subnqn)) {
+	if (osp_nqn_check(opts->trid.subnqn, nqn_err, sizeof(nqn_err)) != 0) {
 		osp_jsonrpc_send_error_response_fmt(request, OSP_JSONRPC_ERROR_INVALID_PARAMS,
-						    "Invalid subnqn '%s'", opts->trid.subnqn);
+						    "Invalid subnqn: %s", nqn_err);
 		goto out;
 	}
 	{
@@ -191,9 +192,9 @@ rpc_bdev_nvme_attach_controller(struct osp_jsonrpc_request *request, const cJSON
 	}
 	osp_nvme_ctrlr_opts_init(&opts->ctrlr_opts, sizeof(opts->ctrlr_opts));
 	if (req.hostnqn != NULL) {
-		if (!osp_nvmf_nqn_is_valid(req.hostnqn)) {
+		if (osp_nqn_check(req.hostnqn, nqn_err, sizeof(nqn_err)) != 0) {
 			osp_jsonrpc_send_error_response_fmt(request, OSP_JSONRPC_ERROR_INVALID_PARAMS,
-							    "Invalid hostnqn '%s'", req.hostnqn);
+							    "Invalid hostnqn: %s", nqn_err);
 			goto out;
 		}
 		snprintf(opts->ctrlr_opts.hostnqn, sizeof(opts->ctrlr_opts.hostnqn), "%s",

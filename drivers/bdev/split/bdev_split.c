@@ -234,19 +234,6 @@ static const struct osp_bdev_fn_table g_split_fn_table = {
 	.write_config_json = NULL,	/* the module writes one call per split */
 };
 
-static void __attribute__((format(printf, 3, 4)))
-seterr(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err == NULL || errlen == 0) {
-		return;
-	}
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
 /* Part size in blocks for cfg on base; 0 with err set if it does not fit. */
 static uint64_t
 split_part_blocks(const struct split_config *cfg, const struct osp_bdev *base, char *err,
@@ -257,20 +244,20 @@ split_part_blocks(const struct split_config *cfg, const struct osp_bdev *base, c
 	if (cfg->split_size_mb == 0) {
 		blocks = base->blockcnt / cfg->split_count;
 		if (blocks == 0) {
-			seterr(err, errlen, "base bdev %s has %" PRIu64 " blocks: too few for %" PRIu32
+			osp_seterr(err, errlen, "base bdev %s has %" PRIu64 " blocks: too few for %" PRIu32
 			       " parts", base->name, base->blockcnt, cfg->split_count);
 		}
 		return blocks;
 	}
 	if (cfg->split_size_mb > (UINT64_MAX >> 20) ||
 	    (cfg->split_size_mb << 20) % base->blocklen != 0) {
-		seterr(err, errlen, "split_size_mb %" PRIu64 " is not a whole number of %" PRIu32
+		osp_seterr(err, errlen, "split_size_mb %" PRIu64 " is not a whole number of %" PRIu32
 		       "-byte blocks", cfg->split_size_mb, base->blocklen);
 		return 0;
 	}
 	blocks = (cfg->split_size_mb << 20) / base->blocklen;
 	if (blocks > base->blockcnt / cfg->split_count) {
-		seterr(err, errlen, "%" PRIu32 " parts of %" PRIu64 " MiB do not fit in base bdev %s "
+		osp_seterr(err, errlen, "%" PRIu32 " parts of %" PRIu64 " MiB do not fit in base bdev %s "
 		       "(%" PRIu64 " MiB)", cfg->split_count, cfg->split_size_mb, base->name,
 		       (base->blockcnt * base->blocklen) >> 20);
 		return 0;
@@ -352,7 +339,7 @@ split_build(struct osp_vbdev_config *vcfg, char *err, size_t errlen)
 			goto err_close;
 		}
 		if (osp_bdev_get_by_name(part->bdev.name) != NULL) {
-			seterr(err, errlen, "a bdev named %s already exists", part->bdev.name);
+			osp_seterr(err, errlen, "a bdev named %s already exists", part->bdev.name);
 			rc = -EEXIST;
 			goto err_close;
 		}
@@ -380,7 +367,7 @@ split_build(struct osp_vbdev_config *vcfg, char *err, size_t errlen)
 		part->bdev.fn_table = &g_split_fn_table;
 		rc = osp_vbdev_base_add_bdev(&sb->base, &part->bdev);
 		if (rc != 0) {
-			seterr(err, errlen, "registering %s failed: %s", part->bdev.name, strerror(-rc));
+			osp_seterr(err, errlen, "registering %s failed: %s", part->bdev.name, strerror(-rc));
 			/* Undo the parts registered so far; the base is released after them. */
 			osp_vbdev_base_unregister(&sb->base, NULL, NULL);
 			return rc;
@@ -415,18 +402,18 @@ bdev_split_create(const char *base_name, uint32_t split_count, uint64_t split_si
 {
 	struct split_config *cfg;
 
-	seterr(err, errlen, "%s", "");
+	osp_seterr(err, errlen, "%s", "");
 	if (base_name == NULL || base_name[0] == '\0') {
-		seterr(err, errlen, "base_bdev must not be empty");
+		osp_seterr(err, errlen, "base_bdev must not be empty");
 		return -EINVAL;
 	}
 	if (split_count == 0 || split_count > BDEV_SPLIT_MAX_PARTS) {
-		seterr(err, errlen, "split_count %" PRIu32 " is out of range: 1 to %d", split_count,
+		osp_seterr(err, errlen, "split_count %" PRIu32 " is out of range: 1 to %d", split_count,
 		       BDEV_SPLIT_MAX_PARTS);
 		return -EINVAL;
 	}
 	if (split_config_find(base_name) != NULL) {
-		seterr(err, errlen, "%s is already split (bdev_split_delete %s first)", base_name,
+		osp_seterr(err, errlen, "%s is already split (bdev_split_delete %s first)", base_name,
 		       base_name);
 		return -EEXIST;
 	}

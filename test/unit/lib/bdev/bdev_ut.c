@@ -604,6 +604,35 @@ test_register(void)
 	CU_ASSERT(osp_bdev_alias_del(&a->bdev, "B") == 0);
 	CU_ASSERT(osp_bdev_alias_del(&a->bdev, "B") == -ENOENT);
 
+	/* Names: length limit and no control characters, with the reason. */
+	{
+		char name[OSP_BDEV_MAX_NAME_LEN + 2], err[128];
+
+		memset(name, 'n', sizeof(name));
+		name[OSP_BDEV_MAX_NAME_LEN] = '\0';
+		CU_ASSERT(osp_bdev_name_check(name, err, sizeof(err)) == 0);
+		name[OSP_BDEV_MAX_NAME_LEN] = 'n';
+		name[OSP_BDEV_MAX_NAME_LEN + 1] = '\0';
+		CU_ASSERT(osp_bdev_name_check(name, err, sizeof(err)) == -EINVAL);
+		CU_ASSERT(strstr(err, "256 bytes long, the limit is 255") != NULL);
+		free(b->bdev.name);
+		b->bdev.name = strdup(name);
+		CU_ASSERT(osp_bdev_register(&b->bdev) == -EINVAL);
+		CU_ASSERT(osp_bdev_alias_add(&a->bdev, name) == -EINVAL);
+		CU_ASSERT(osp_bdev_name_check("a\nb", err, sizeof(err)) == -EINVAL);
+		CU_ASSERT(strstr(err, "control character (byte 0x0a at offset 1)") != NULL);
+		CU_ASSERT(osp_bdev_name_check("a\x7f", NULL, 0) == -EINVAL);
+		CU_ASSERT(osp_bdev_name_check("", err, sizeof(err)) == -EINVAL);
+		CU_ASSERT(osp_bdev_name_check(NULL, err, sizeof(err)) == -EINVAL);
+		CU_ASSERT(osp_bdev_name_check("Malloc 0 \xc3\xa9", err, sizeof(err)) == 0);
+		free(b->bdev.name);
+		b->bdev.name = strdup("B\t");
+		CU_ASSERT(osp_bdev_register(&b->bdev) == -EINVAL);
+		CU_ASSERT(osp_bdev_alias_add(&a->bdev, "x\ry") == -EINVAL);
+		free(b->bdev.name);
+		b->bdev.name = strdup("B");
+	}
+
 	/* Geometry. */
 	b->bdev.blocklen = 520;
 	CU_ASSERT(osp_bdev_register(&b->bdev) == -EINVAL);

@@ -162,7 +162,36 @@ test_decode_string_raw(void)
 	CU_ASSERT_STRING_EQUAL(err, "expected string");
 	CU_ASSERT(dec(osp_json_decode_string, "null", &s, err, sizeof(err)) == -EINVAL);
 	CU_ASSERT_STRING_EQUAL(s, "a\xc3\xa9\n");	/* kept on error */
+	/* An embedded NUL is refused, not cut ("a\u0000b" must not become "a"). */
+	CU_ASSERT(dec(osp_json_decode_string, "\"a\\u0000b\"", &s, err, sizeof(err)) == -EINVAL);
+	CU_ASSERT(strstr(err, "NUL") != NULL);
+	CU_ASSERT(dec(osp_json_decode_string, "\"\\u0000\"", &s, err, sizeof(err)) == -EINVAL);
+	CU_ASSERT_STRING_EQUAL(s, "a\xc3\xa9\n");
+	/* An escaped backslash followed by "u0000" is just text. */
+	CU_ASSERT(dec(osp_json_decode_string, "\"a\\\\u0000\"", &s, err, sizeof(err)) == 0);
+	CU_ASSERT_STRING_EQUAL(s, "a\\u0000");
+	/* Outside strings nothing is rewritten; other escapes still decode. */
+	CU_ASSERT(dec(osp_json_decode_string, "\"\\u0001x\"", &s, err, sizeof(err)) == 0);
+	CU_ASSERT_STRING_EQUAL(s, "\x01x");
 	free(s);
+	s = NULL;
+	{
+		cJSON *o = P("{\"name\":\"a\\u0000b\",\"n\":1}");
+		struct nul_params {
+			char *name;
+			uint32_t n;
+		} pr = {};
+		const struct osp_json_object_decoder d[] = {
+			{"name", offsetof(struct nul_params, name), osp_json_decode_string, false},
+			{"n", offsetof(struct nul_params, n), osp_json_decode_uint32, false},
+		};
+		char e2[128];
+
+		CU_ASSERT(osp_json_decode_object(o, d, 2, &pr, e2, sizeof(e2)) != 0);
+		CU_ASSERT(strstr(e2, "name") != NULL && strstr(e2, "NUL") != NULL);
+		free(pr.name);
+		cJSON_Delete(o);
+	}
 
 	v = P("{\"x\":[1,2]}");
 	CU_ASSERT(osp_json_decode_raw(v->child, &raw, err, sizeof(err)) == 0);

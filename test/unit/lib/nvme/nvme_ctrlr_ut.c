@@ -157,7 +157,7 @@ fake_handle(struct fake_qpair *fq, struct nvme_request *req, struct osp_nvme_cpl
 			CU_ASSERT(req->host_to_ctrlr);
 			memcpy(&d, req->iov[0].iov_base, sizeof(d));
 			CU_ASSERT(d.cntlid == (c->qid == 0 ? 0xffff : 5));
-			CU_ASSERT(osp_nvmf_nqn_is_valid(d.hostnqn));
+			CU_ASSERT(osp_nqn_check(d.hostnqn, NULL, 0) == 0);
 			g_fc.connects++;
 			g_fc.last_kato = c->kato;
 			g_fc.last_sqsize = c->sqsize;

@@ -158,7 +158,7 @@ test_ctrlr_opts(void)
 	CU_ASSERT(o.keep_alive_timeout_ms == 10000);
 	CU_ASSERT(!o.header_digest && !o.data_digest);
 	CU_ASSERT(o.maxr2t == 1);
-	CU_ASSERT(osp_nvmf_nqn_is_valid(o.hostnqn));
+	CU_ASSERT(osp_nqn_check(o.hostnqn, NULL, 0) == 0);
 	CU_ASSERT(strncmp(o.hostnqn, OSP_NVMF_NQN_UUID_PREFIX,
 			  strlen(OSP_NVMF_NQN_UUID_PREFIX)) == 0);
 	/* the same host identity for the whole process */

@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nvme_tcp/nqn.c"
 #include "nvme_tcp/pdu.c"
 
 #define MAX_RECS 16
@@ -1109,45 +1108,6 @@ test_builders_invalid(void)
 	CU_ASSERT(pdu.plen == 72 && pdu.hdr.ch.pdo == 0 && pdu.iovcnt == 1);
 }
 
-static void
-test_nqn(void)
-{
-	char buf[300];
-
-	CU_ASSERT(osp_nvmf_nqn_is_valid(OSP_NVMF_DISCOVERY_NQN));
-	CU_ASSERT(osp_nvmf_nqn_is_valid("nqn.2016-06.io.spdk:cnode1"));
-	CU_ASSERT(osp_nvmf_nqn_is_valid("nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555"));
-	CU_ASSERT(osp_nvmf_nqn_is_valid("nqn.2024-01.com.example-corp.storage:disk:0"));
-	CU_ASSERT(osp_nvmf_nqn_is_valid("nqn.2024-01.com.example:\xc3\xa9t\xc3\xa9"));
-	CU_ASSERT(!osp_nvmf_nqn_is_valid(NULL));
-	CU_ASSERT(!osp_nvmf_nqn_is_valid(""));
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("nqn.2014-08.org.nvmexpress:uuid:1111111-2222-3333-4444-555555555555"));
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-55555555555g"));
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("nqn.2014-08.org.nvmexpress:uuid:"));
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("iqn.2016-06.io.spdk:cnode1"));
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("nqn.16-06.io.spdk:cnode1"));
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("nqn.2016-13.io.spdk:cnode1"));
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("nqn.2016-00.io.spdk:cnode1"));
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("nqn.2016-06.io.spdk"));
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("nqn.2016-06.io.spdk:"));
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("nqn.2016-06.:cnode1"));
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("nqn.2016-06.io..spdk:cnode1"));
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("nqn.2016-06.-io.spdk:cnode1"));
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("nqn.2016-06.io.spdk-:cnode1"));
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("nqn.2016-06.io.sp_dk:cnode1"));
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("nqn.2024-01.com.example:\xc3"));	   /* truncated */
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("nqn.2024-01.com.example:\xc0\xaf"));	   /* overlong */
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("nqn.2024-01.com.example:\xed\xa0\x80")); /* surrogate */
-	CU_ASSERT(!osp_nvmf_nqn_is_valid("nqn.2024-01.com.example:\xff"));
-	/* 223 bytes is the limit. */
-	memset(buf, 0, sizeof(buf));
-	strcpy(buf, "nqn.2016-06.io.spdk:");
-	memset(buf + strlen(buf), 'a', 223 - strlen(buf));
-	CU_ASSERT(strlen(buf) == 223 && osp_nvmf_nqn_is_valid(buf));
-	buf[223] = 'a';
-	CU_ASSERT(!osp_nvmf_nqn_is_valid(buf));
-}
-
 int
 main(void)
 {
@@ -1167,7 +1127,6 @@ main(void)
 	CU_ADD_TEST(suite, test_data_out_of_range);
 	CU_ADD_TEST(suite, test_wait_params_and_errors);
 	CU_ADD_TEST(suite, test_builders_invalid);
-	CU_ADD_TEST(suite, test_nqn);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();
 	fails = CU_get_number_of_failures();
