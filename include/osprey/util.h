@@ -65,8 +65,9 @@ __attribute__((format(printf, 3, 4)));
  * "nqn.2014-08.org.nvmexpress:uuid:" followed by an 8-4-4-4-12 hex UUID, or
  * "nqn.yyyy-mm." (month 01-12) + a reverse domain name (dot-separated labels
  * of letters, digits and '-', not starting or ending with '-') + ':' + a
- * non-empty name. Returns 0, or -EINVAL with the failed rule in err (err may
- * be NULL). Used by the target's RPCs and Connect, and by the initiator.
+ * non-empty name. nqn must be NUL-terminated (bound a fixed-size wire field
+ * with strnlen first). Returns 0, or -EINVAL with the failed rule in err (err
+ * may be NULL). Used by the target's RPCs and Connect, and by the initiator.
  */
 int osp_nqn_check(const char *nqn, char *err, size_t errlen);
 

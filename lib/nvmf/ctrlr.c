@@ -141,7 +141,47 @@ struct connect_ctx {
 	uint8_t sct;
 	uint8_t sc;
 	uint32_t cdw0;
+	/* Why the Connect is refused, for the log (NULL while it is accepted). */
+	const char *why;
 };
+
+/* Copy an untrusted NQN field for a log line: printable ASCII only, bounded. */
+static void
+connect_log_str(char *dst, size_t size, const char *src, size_t src_size)
+{
+	size_t i, n = strnlen(src, src_size);
+
+	for (i = 0; i < n && i + 1 < size; i++) {
+		unsigned char ch = (unsigned char)src[i];
+
+		dst[i] = ch >= 0x20 && ch < 0x7f ? (char)ch : '?';
+	}
+	dst[i] = '\0';
+}
+
+/*
+ * Every refused Connect is logged with its reason, the peer, the queue and
+ * both NQNs: the host only sees a status code (often reported as "failed to
+ * initialize"), so the target's log is where a person finds out why.
+ */
+static void
+connect_log_refusal(const struct connect_ctx *c)
+{
+	const struct osp_nvmf_transport_ops *ops = c->qp->qpair->transport->ops;
+	struct osp_nvmf_listen_addr a;
+	char sub[OSP_NVMF_NQN_FIELD_SIZE], host[OSP_NVMF_NQN_FIELD_SIZE];
+
+	memset(&a, 0, sizeof(a));
+	if (ops->qpair_get_peer_addr == NULL || ops->qpair_get_peer_addr(c->qp->qpair, &a) != 0) {
+		snprintf(a.traddr, sizeof(a.traddr), "?");
+		snprintf(a.trsvcid, sizeof(a.trsvcid), "?");
+	}
+	connect_log_str(sub, sizeof(sub), c->data.subnqn, sizeof(c->data.subnqn));
+	connect_log_str(host, sizeof(host), c->data.hostnqn, sizeof(c->data.hostnqn));
+	OSP_NOTICELOG("Connect refused (sct %u sc 0x%02x): %s; peer %s:%s, qid %u, subnqn '%s', "
+		      "hostnqn '%s'\n", c->sct, c->sc, c->why != NULL ? c->why : "refused",
+		      a.traddr, a.trsvcid, c->qid, sub, host);
+}
 
 static void
 connect_invalid_param(struct connect_ctx *c, bool in_data, uint16_t offset)
@@ -164,6 +204,9 @@ connect_finish(void *arg)
 	struct nvmf_ctrlr *ctrlr = c->ctrlr;
 
 	qp->connecting = false;
+	if (c->sct != 0 || c->sc != 0) {
+		connect_log_refusal(c);
+	}
 	req->rsp.status.sct = c->sct;
 	req->rsp.status.sc = c->sc;
 	req->rsp.cdw0 = c->cdw0;
@@ -216,13 +259,17 @@ connect_io_on_ctrlr(void *arg)
 
 	if (ctrlr->destroying || ctrlr->admin_gone) {
 		connect_invalid_param(c, true, offsetof(struct osp_nvmf_connect_data, cntlid));
+		c->why = "the controller is going away";
 	} else if (!cc.bits.en) {
 		c->sct = OSP_NVME_SCT_GENERIC;
 		c->sc = OSP_NVME_SC_COMMAND_SEQUENCE_ERROR;
+		c->why = "I/O queue before the controller was enabled (CC.EN)";
 	} else if (c->qid >= ctrlr->max_qpairs) {
 		connect_invalid_param(c, false, offsetof(struct osp_nvmf_connect_cmd, qid));
+		c->why = "qid above the number of queues granted";
 	} else if (ctrlr->qpair_ids[c->qid] != 0) {
 		connect_invalid_param(c, false, offsetof(struct osp_nvmf_connect_cmd, qid));
+		c->why = "qid already connected";
 	} else {
 		ctrlr->qpair_ids[c->qid] = c->qp->id;
 		ctrlr->qpair_groups[c->qid] = c->pg;
@@ -309,12 +356,16 @@ connect_on_tgt(void *arg)
 	if (s == NULL || s->destroying ||
 	    (s->type == OSP_NVMF_SUBTYPE_KIND_NVME && s->state == OSP_NVMF_SUBSYSTEM_INACTIVE)) {
 		connect_invalid_param(c, true, offsetof(struct osp_nvmf_connect_data, subnqn));
+		c->why = s == NULL ? "no such subsystem" : "the subsystem is not active";
 		connect_reply(c);
 		return;
 	}
 	if (!osp_nvmf_subsystem_host_allowed(s, c->data.hostnqn)) {
 		c->sct = OSP_NVME_SCT_COMMAND_SPECIFIC;
 		c->sc = OSP_NVMF_SC_INVALID_HOST;
+		c->why = c->data.hostnqn[0] == '\0' ?
+			 "empty host NQN, and the subsystem has a host list" :
+			 "host NQN not on the subsystem's host list";
 		connect_reply(c);
 		return;
 	}
@@ -322,6 +373,7 @@ connect_on_tgt(void *arg)
 		if (c->data.cntlid != OSP_NVMF_CNTLID_DYNAMIC &&
 		    c->data.cntlid != OSP_NVMF_CNTLID_STATIC_ANY) {
 			connect_invalid_param(c, true, offsetof(struct osp_nvmf_connect_data, cntlid));
+			c->why = "admin queue Connect must ask for a dynamic controller (cntlid 0xffff)";
 			connect_reply(c);
 			return;
 		}
@@ -329,6 +381,7 @@ connect_on_tgt(void *arg)
 		if (c->ctrlr == NULL) {
 			c->sct = OSP_NVME_SCT_COMMAND_SPECIFIC;
 			c->sc = OSP_NVMF_SC_CONTROLLER_BUSY;
+			c->why = "no controller available (cntlid range or memory)";
 		}
 		connect_reply(c);
 		return;
@@ -340,16 +393,19 @@ connect_on_tgt(void *arg)
 	}
 	if (ctrlr == NULL || ctrlr->destroying || ctrlr->thread == NULL) {
 		connect_invalid_param(c, true, offsetof(struct osp_nvmf_connect_data, cntlid));
+		c->why = "no such controller (cntlid) for an I/O queue";
 		connect_reply(c);
 		return;
 	}
 	if (strcmp(ctrlr->hostnqn, c->data.hostnqn) != 0) {
 		connect_invalid_param(c, true, offsetof(struct osp_nvmf_connect_data, hostnqn));
+		c->why = "host NQN differs from the controller's";
 		connect_reply(c);
 		return;
 	}
 	if (memcmp(ctrlr->hostid, c->data.hostid, sizeof(ctrlr->hostid)) != 0) {
 		connect_invalid_param(c, true, offsetof(struct osp_nvmf_connect_data, hostid));
+		c->why = "host identifier differs from the controller's";
 		connect_reply(c);
 		return;
 	}
@@ -384,28 +440,39 @@ ctrlr_connect(struct nvmf_qpair *qp, struct osp_nvmf_request *req)
 	if (cmd->recfmt != 0) {
 		c->sct = OSP_NVME_SCT_COMMAND_SPECIFIC;
 		c->sc = OSP_NVMF_SC_INCOMPATIBLE_FORMAT;
+		c->why = "unsupported record format (recfmt)";
 	} else if (req->length < sizeof(c->data) ||
 		   req_copy_from(req, &c->data, sizeof(c->data)) != sizeof(c->data)) {
 		c->sct = OSP_NVME_SCT_GENERIC;
 		c->sc = OSP_NVME_SC_DATA_SGL_LENGTH_INVALID;
+		c->why = "Connect data shorter than 1024 bytes";
 	} else if (strnlen(c->data.subnqn, sizeof(c->data.subnqn)) > OSP_NVMF_NQN_MAX_LEN ||
 		   c->data.subnqn[0] == '\0') {
 		connect_invalid_param(c, true, offsetof(struct osp_nvmf_connect_data, subnqn));
-	} else if (strnlen(c->data.hostnqn, sizeof(c->data.hostnqn)) > OSP_NVMF_NQN_MAX_LEN ||
-		   c->data.hostnqn[0] == '\0' ||
-		   osp_nqn_check(c->data.hostnqn, NULL, 0) != 0) {
-		/* Also keeps bytes that are not an NQN out of logs and RPC output. */
+		c->why = "subsystem NQN empty or longer than 223 bytes";
+	} else if (c->data.hostnqn[0] != '\0' &&
+		   (strnlen(c->data.hostnqn, sizeof(c->data.hostnqn)) > OSP_NVMF_NQN_MAX_LEN ||
+		    osp_nqn_check(c->data.hostnqn, NULL, 0) != 0)) {
+		/*
+		 * Also keeps bytes that are not an NQN out of logs and RPC output.
+		 * An empty host NQN (SPDK's perf sends one when given none) is let
+		 * through: subsystems that allow any host accept it, those with a
+		 * host list refuse it as an invalid host.
+		 */
 		connect_invalid_param(c, true, offsetof(struct osp_nvmf_connect_data, hostnqn));
+		c->why = "host NQN is not a valid NQN";
 	} else if (cmd->sqsize == 0 ||
 		   (cmd->qid == 0 && (uint32_t)cmd->sqsize + 1 > o->max_aq_depth) ||
 		   (cmd->qid != 0 && (uint32_t)cmd->sqsize + 1 > o->max_queue_depth)) {
 		/* SQSIZE is 0's based; 0 (a one-entry queue) is not a valid size. */
 		connect_invalid_param(c, false, offsetof(struct osp_nvmf_connect_cmd, sqsize));
+		c->why = "queue size (sqsize) 0 or above the transport's maximum";
 	} else {
 		qp->connecting = true;
 		osp_thread_send_msg(c->tgt->thread, connect_on_tgt, c);
 		return;
 	}
+	connect_log_refusal(c);
 	req->rsp.cdw0 = c->cdw0;
 	req_status(req, c->sct, c->sc);
 	free(c);

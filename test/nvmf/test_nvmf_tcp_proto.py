@@ -322,6 +322,48 @@ def test_connect():
     c.close()
 
 
+# ---------------------------------------------------------------- SPDK perf's Connect
+
+def test_empty_hostnqn():
+    """SPDK's spdk_nvme_perf, run without a host NQN, sends Connect with an
+    empty HOSTNQN: a subsystem that allows any host serves it (as SPDK's and
+    the kernel's targets do), one with an allow list refuses it as an invalid
+    host (84h), and every refused Connect is logged with its reason."""
+    a, cpl = open_admin(ADDR, PORT, NQN1, "")
+    check(cpl.ok, "admin Connect with an empty HOSTNQN to %s (any host) -> success (%s)"
+          % (NQN1, st(cpl)))
+    if not cpl.ok:
+        a.close()
+        return
+    io, icpl = open_io(ADDR, PORT, NQN1, "", a.cntlid)
+    check(icpl.ok, "I/O queue Connect with an empty HOSTNQN -> success (%s)" % st(icpl))
+    if icpl.ok:
+        data = pattern(4096, 77)
+        w = io.write(1, 4000, data, BLK0, icd=False)
+        r = io.read(1, 4000, 8, BLK0)
+        check(w.ok and r.ok and r.data == data,
+              "write then read 4 KiB on that queue: same bytes (%s, %s)" % (st(w), st(r)))
+    io.close()
+    a.close()
+    c = new_ic()
+    expect(c.connect(NQN2, ""), 1, 0x84,
+           "Connect with an empty HOSTNQN to %s (allow list) -> Connect Invalid Host" % NQN2)
+    c.close()
+    log = ""
+    end = time.time() + 5
+    want = ("Connect refused", "empty host NQN", "peer 127.0.0.1:", NQN2, "hostnqn ''")
+    while time.time() < end:
+        log = osp_e2e.tgt_log(S["p"])
+        if any(all(w in line for w in want) for line in log.splitlines()):
+            break
+        time.sleep(0.1)
+    check(any(all(w in line for w in want) for line in log.splitlines()),
+          "the refusal is logged with its reason, the peer address and both NQNs")
+    check(any("Connect refused" in line and "no such subsystem" in line and
+              "nqn.2016-06.io.osprey:nope" in line for line in log.splitlines()),
+          "the earlier Connect to an unknown subsystem was logged too")
+
+
 # ---------------------------------------------------------------- properties
 
 def test_properties():
@@ -1172,6 +1214,7 @@ def body():
     section("log pages", test_logs)
     section("features", test_features)
     section("I/O", test_io)
+    section("SPDK perf's Connect (empty host NQN)", test_empty_hostnqn)
     section("robustness", test_robustness)
     section("many connections", test_many_connections)
     section("fuzz", test_fuzz)

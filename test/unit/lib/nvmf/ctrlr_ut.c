@@ -528,6 +528,46 @@ test_connect(void)
 	teardown();
 }
 
+/*
+ * SPDK's perf sends Connect with an empty host NQN when given none: a
+ * subsystem that allows any host accepts it (admin and I/O queues), one with
+ * a host list refuses it as an invalid host (84h), never as 82h.
+ */
+static void
+test_connect_empty_hostnqn(void)
+{
+	struct fake_qpair *a, *io, *bad;
+	struct fake_req *fr;
+	uint16_t cntlid;
+
+	setup();
+	a = new_conn();
+	fr = connect_req(a, 0, 0, 15, 0xffff, SUBNQN, "", 0);
+	CU_ASSERT_EQUAL(status(fr), ST(1, OSP_NVMF_SC_INVALID_HOST));
+	/* A host NQN that is not an NQN is still an invalid parameter. */
+	fr = connect_req(a, 0, 0, 15, 0xffff, SUBNQN, "nqn.2016-06.io.spdk:a b", 0);
+	CU_ASSERT_EQUAL(status(fr), ST(1, OSP_NVMF_SC_INVALID_PARAM));
+	CU_ASSERT_EQUAL(fr->req.rsp.cdw0, 1u | (512u << 16));
+
+	osp_nvmf_subsystem_set_allow_any_host(g_subsys, true);
+	fr = connect_req(a, 0, 0, 15, 0xffff, SUBNQN, "", 0);
+	CU_ASSERT_EQUAL(status(fr), OK);
+	cntlid = (uint16_t)fr->req.rsp.cdw0;
+	prop_set_cc(a, 1 | (6u << 16) | (4u << 20));
+	io = new_conn();
+	fr = connect_req(io, 0, 1, 31, cntlid, SUBNQN, "", 0);
+	CU_ASSERT_EQUAL(status(fr), OK);
+	/* The I/O queue must still come from the same (empty) host NQN. */
+	bad = new_conn();
+	fr = connect_req(bad, 0, 2, 31, cntlid, SUBNQN, HOST1, 0);
+	CU_ASSERT_EQUAL(status(fr), ST(1, OSP_NVMF_SC_INVALID_PARAM));
+
+	free_conn(a);
+	free_conn(io);
+	free_conn(bad);
+	teardown();
+}
+
 static void
 test_properties(void)
 {
@@ -1276,6 +1316,7 @@ main(void)
 	}
 	suite = CU_add_suite("nvmf_ctrlr", NULL, NULL);
 	CU_ADD_TEST(suite, test_connect);
+	CU_ADD_TEST(suite, test_connect_empty_hostnqn);
 	CU_ADD_TEST(suite, test_properties);
 	CU_ADD_TEST(suite, test_identify);
 	CU_ADD_TEST(suite, test_log_pages);
