@@ -12,6 +12,7 @@
  */
 #include <endian.h>
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -159,6 +160,24 @@ nvmf_tcp_check_opts(const struct osp_nvmf_transport_opts *o, char *err, size_t e
 	if (o->in_capsule_data_size > 131072 || o->in_capsule_data_size % 16 != 0) {
 		snprintf(err, errlen, "Invalid in_capsule_data_size %u: must be a multiple of 16 "
 			 "up to 131072", o->in_capsule_data_size);
+		return -EINVAL;
+	}
+	if (o->max_queue_depth < 2 || o->max_aq_depth < 2) {
+		/* A queue has at least 2 entries (Base: MQES is 0's based). */
+		snprintf(err, errlen, "Invalid max_queue_depth %u / max_aq_depth %u: queues have "
+			 "at least 2 entries", o->max_queue_depth, o->max_aq_depth);
+		return -EINVAL;
+	}
+	if ((uint64_t)OSP_MAX((uint32_t)o->max_queue_depth, o->max_aq_depth) *
+	    o->in_capsule_data_size > NVMF_TCP_MAX_ICD_PER_QPAIR) {
+		/* Every connection allocates this much DMA memory when its ICReq arrives. */
+		snprintf(err, errlen, "max_queue_depth %u x in_capsule_data_size %u needs %llu MiB "
+			 "of DMA memory per connection; the limit is %u MiB: lower max_queue_depth "
+			 "or in_capsule_data_size", OSP_MAX((uint32_t)o->max_queue_depth,
+					 o->max_aq_depth), o->in_capsule_data_size,
+			 (unsigned long long)((uint64_t)OSP_MAX((uint32_t)o->max_queue_depth,
+					      o->max_aq_depth) * o->in_capsule_data_size >> 20),
+			 NVMF_TCP_MAX_ICD_PER_QPAIR >> 20);
 		return -EINVAL;
 	}
 	per_admin_icd = DIV_ROUND_UP(NVMF_TCP_ADMIN_ICD, o->io_unit_size);
@@ -848,6 +867,8 @@ h2c_data_done(struct nvmf_tcp_req *tr, uint32_t data_len, bool ddgst_ok)
 	}
 }
 
+static void qpair_admit_end(struct nvmf_tcp_qpair *tq);
+
 /* The Connect went through: the queue type fixes the in-capsule data limit. */
 static void
 connect_done(struct nvmf_tcp_qpair *tq, const struct osp_nvme_cmd *cmd)
@@ -855,6 +876,7 @@ connect_done(struct nvmf_tcp_qpair *tq, const struct osp_nvme_cmd *cmd)
 	const struct osp_nvmf_connect_cmd *cc = (const struct osp_nvmf_connect_cmd *)cmd;
 	uint32_t icd = tq->tt->opts.in_capsule_data_size;
 
+	qpair_admit_end(tq);
 	tq->sq_fc_disabled = cc->cattr & OSP_NVMF_CONNECT_CATTR_DISABLE_SQ_FLOW_CONTROL;
 	if (le16toh(cc->qid) == 0) {
 		icd = OSP_MAX(icd, NVMF_TCP_ADMIN_ICD);
@@ -995,12 +1017,20 @@ rx_hdr(struct osp_nvme_tcp_recv *r, void *cb_arg, const union osp_nvme_tcp_pdu_h
 	}
 }
 
+static int qpair_alloc_reqs(struct nvmf_tcp_qpair *tq);
+static int nvmf_tcp_qpair_get_peer_addr(struct osp_nvmf_qpair *qpair,
+					struct osp_nvmf_listen_addr *addr);
+
 static int
 handle_ic_req(struct nvmf_tcp_qpair *tq, const struct osp_nvme_tcp_ic_req *ic)
 {
 	uint8_t dgst = ic->dgst & (OSP_NVME_TCP_DGST_HDGST_ENABLE | OSP_NVME_TCP_DGST_DDGST_ENABLE);
 	int rc;
 
+	rc = qpair_alloc_reqs(tq);
+	if (rc != 0) {
+		return rc;
+	}
 	/* We compute both digests, so we enable what the host asks for (TCP §3.6.2). */
 	tq->tx.hdgst = dgst & OSP_NVME_TCP_DGST_HDGST_ENABLE;
 	tq->tx.ddgst = dgst & OSP_NVME_TCP_DGST_DDGST_ENABLE;
@@ -1147,6 +1177,11 @@ qpair_rx(struct nvmf_tcp_qpair *tq)
 			break;
 		}
 		tq->rbuf_off = tq->rbuf_len = 0;
+		if (tq->rbuf_big != NULL && tq->rbuf != tq->rbuf_big) {
+			/* The ICReq is in: from now on read up to 64 KiB at a time. */
+			tq->rbuf = tq->rbuf_big;
+			tq->rbuf_cap = NVMF_TCP_RBUF_SIZE;
+		}
 		cnt = osp_nvme_tcp_recv_next_iov(&tq->rx, iov, (int)OSP_COUNTOF(iov));
 		if (cnt < 0) {
 			rx_error(tq, cnt);
@@ -1177,7 +1212,7 @@ qpair_rx(struct nvmf_tcp_qpair *tq)
 			}
 			continue;
 		}
-		n = osp_sock_recv(tq->sock, tq->rbuf, NVMF_TCP_RBUF_SIZE);
+		n = osp_sock_recv(tq->sock, tq->rbuf, tq->rbuf_cap);
 		if (n == -EAGAIN) {
 			break;
 		}
@@ -1204,44 +1239,58 @@ qpair_sock_cb(void *cb_arg, struct osp_sock_group *group, struct osp_sock *sock)
 
 /* ---------------------------------------------------------------- qpairs */
 
+/* The connection completed Connect, or is going away: no longer counted. */
+static void
+qpair_admit_end(struct nvmf_tcp_qpair *tq)
+{
+	if (tq->unadmitted) {
+		tq->unadmitted = false;
+		__atomic_fetch_sub(&tq->tt->num_unadmitted, 1, __ATOMIC_RELAXED);
+	}
+}
+
 static void
 qpair_free_mem(struct nvmf_tcp_qpair *tq)
 {
+	qpair_admit_end(tq);
 	osp_dma_free(tq->icd_area);
 	free(tq->reqs);
-	free(tq->rbuf);
+	free(tq->rbuf_big);
 	free(tq);
 }
 
-static struct nvmf_tcp_qpair *
-qpair_create(struct nvmf_tcp_transport *tt, struct osp_sock *sock)
+/*
+ * At ICReq: the requests, their in-capsule data area and the large receive
+ * buffer. qid and SQ size are unknown until Connect: room for the larger
+ * queue. A connection that never sends ICReq never costs this.
+ */
+static int
+qpair_alloc_reqs(struct nvmf_tcp_qpair *tq)
 {
-	const struct osp_nvmf_transport_opts *o = &tt->opts;
-	struct osp_nvme_tcp_recv_opts ro = {};
-	struct nvmf_tcp_qpair *tq;
-	uint32_t i;
+	const struct osp_nvmf_transport_opts *o = &tq->tt->opts;
+	uint32_t i, n = OSP_MAX((uint32_t)o->max_queue_depth, o->max_aq_depth);
 
-	tq = calloc(1, sizeof(*tq));
-	if (tq == NULL) {
-		return NULL;
+	if (tq->reqs != NULL) {
+		return 0;
 	}
-	/* qid and SQ size are unknown until Connect: room for the larger queue. */
-	tq->nreqs = OSP_MAX((uint32_t)o->max_queue_depth, o->max_aq_depth);
-	tq->icd_unit = o->in_capsule_data_size;
-	tq->reqs = calloc(tq->nreqs, sizeof(*tq->reqs));
-	tq->rbuf = malloc(NVMF_TCP_RBUF_SIZE);
+	tq->reqs = calloc(n, sizeof(*tq->reqs));
+	tq->rbuf_big = malloc(NVMF_TCP_RBUF_SIZE);
 	if (tq->icd_unit > 0) {
-		tq->icd_area = osp_dma_zmalloc((size_t)tq->nreqs * tq->icd_unit, 0, NULL);
+		tq->icd_area = osp_dma_zmalloc((size_t)n * tq->icd_unit, 0, NULL);
 	}
-	if (tq->reqs == NULL || tq->rbuf == NULL || (tq->icd_unit > 0 && tq->icd_area == NULL)) {
-		qpair_free_mem(tq);
-		return NULL;
+	if (tq->reqs == NULL || tq->rbuf_big == NULL || (tq->icd_unit > 0 && tq->icd_area == NULL)) {
+		OSP_ERRLOG("NVMe/TCP: no memory for a connection's %u requests (%llu KiB of DMA "
+			   "memory for in-capsule data): closing it\n", n,
+			   (unsigned long long)n * tq->icd_unit >> 10);
+		osp_dma_free(tq->icd_area);
+		free(tq->reqs);
+		free(tq->rbuf_big);
+		tq->icd_area = NULL;
+		tq->reqs = NULL;
+		tq->rbuf_big = NULL;
+		return -ENOMEM;
 	}
-	tq->tt = tt;
-	tq->sock = sock;
-	tq->qpair.transport = &tt->transport;
-	TAILQ_INIT(&tq->free_reqs);
-	for (i = 0; i < tq->nreqs; i++) {
+	for (i = 0; i < n; i++) {
 		struct nvmf_tcp_req *tr = &tq->reqs[i];
 
 		tr->tq = tq;
@@ -1254,7 +1303,29 @@ qpair_create(struct nvmf_tcp_transport *tt, struct osp_sock *sock)
 		tr->rsp_wr.tr = tr;
 		TAILQ_INSERT_TAIL(&tq->free_reqs, tr, link);
 	}
-	tq->free_count = tq->nreqs;
+	tq->nreqs = n;
+	tq->free_count = n;
+	return 0;
+}
+
+static struct nvmf_tcp_qpair *
+qpair_create(struct nvmf_tcp_transport *tt, struct osp_sock *sock)
+{
+	const struct osp_nvmf_transport_opts *o = &tt->opts;
+	struct osp_nvme_tcp_recv_opts ro = {};
+	struct nvmf_tcp_qpair *tq;
+
+	tq = calloc(1, sizeof(*tq));
+	if (tq == NULL) {
+		return NULL;
+	}
+	tq->icd_unit = o->in_capsule_data_size;
+	tq->rbuf = tq->rbuf_ic;
+	tq->rbuf_cap = sizeof(tq->rbuf_ic);
+	tq->tt = tt;
+	tq->sock = sock;
+	tq->qpair.transport = &tt->transport;
+	TAILQ_INIT(&tq->free_reqs);
 	tq->ctrl_wr.tq = tq;
 	tq->term_wr.tq = tq;
 	ro.role = OSP_NVME_TCP_ROLE_TARGET;
@@ -1265,6 +1336,44 @@ qpair_create(struct nvmf_tcp_transport *tt, struct osp_sock *sock)
 	ro.cb_arg = tq;
 	osp_nvme_tcp_recv_init(&tq->rx, &ro);
 	return tq;
+}
+
+/* A connection refused at accept: logged at most once a second, with the count. */
+static void
+accept_refuse_log(struct nvmf_tcp_transport *tt, struct osp_sock *sock)
+{
+	uint64_t now = osp_get_ticks();
+	char ip[OSP_SOCK_ADDR_STRLEN] = "?";
+	uint16_t port = 0;
+
+	tt->refused_unlogged++;
+	if (tt->refused_log_tick != 0 && now - tt->refused_log_tick < osp_get_ticks_hz()) {
+		return;
+	}
+	osp_sock_getaddr(sock, NULL, 0, NULL, ip, sizeof(ip), &port);
+	OSP_ERRLOG("NVMe/TCP: %u connections have not completed Connect yet: refusing new "
+		   "ones (%" PRIu64 " refused, the latest from %s:%u)\n", NVMF_TCP_MAX_UNADMITTED,
+		   tt->refused_unlogged, ip, port);
+	tt->refused_unlogged = 0;
+	tt->refused_log_tick = now;
+}
+
+/* Close a connection that did not complete ICReq and Connect in time. */
+static void
+qpair_admit_timeout(struct nvmf_tcp_qpair *tq)
+{
+	struct osp_nvmf_listen_addr a;
+
+	tq->pg->stat.admit_timeouts++;
+	if (nvmf_tcp_qpair_get_peer_addr(&tq->qpair, &a) != 0) {
+		snprintf(a.traddr, sizeof(a.traddr), "?");
+		snprintf(a.trsvcid, sizeof(a.trsvcid), "?");
+	}
+	/* One line per connection; a flood of them is bounded by NVMF_TCP_MAX_UNADMITTED. */
+	OSP_NOTICELOG("NVMe/TCP: closing the connection from %s:%s: no %s within %u ms\n",
+		      a.traddr, a.trsvcid, tq->ic_done ? "Connect" : "ICReq",
+		      NVMF_TCP_ADMIT_TIMEOUT_MS);
+	qpair_fail(tq);
 }
 
 static uint32_t
@@ -1278,12 +1387,22 @@ nvmf_tcp_accept(struct osp_nvmf_transport *t, osp_nvmf_new_qpair_fn new_qpair, v
 
 	TAILQ_FOREACH(l, &tt->listeners, link) {
 		while ((sock = osp_sock_accept(l->sock)) != NULL) {
+			if (__atomic_load_n(&tt->num_unadmitted, __ATOMIC_RELAXED) >=
+			    NVMF_TCP_MAX_UNADMITTED) {
+				accept_refuse_log(tt, sock);
+				osp_sock_close(&sock);
+				continue;
+			}
 			tq = qpair_create(tt, sock);
 			if (tq == NULL) {
 				OSP_ERRLOG("out of memory for a new NVMe/TCP connection\n");
 				osp_sock_close(&sock);
 				continue;
 			}
+			tq->unadmitted = true;
+			__atomic_fetch_add(&tt->num_unadmitted, 1, __ATOMIC_RELAXED);
+			tq->admit_deadline = osp_get_ticks() +
+					     NVMF_TCP_ADMIT_TIMEOUT_MS * osp_get_ticks_hz() / 1000;
 			count++;
 			new_qpair(&tq->qpair, cb_arg);
 		}
@@ -1495,8 +1614,12 @@ nvmf_tcp_poll_group_poll(struct osp_nvmf_transport_poll_group *group)
 	struct nvmf_tcp_poll_group *pg = tcp_group(group);
 	struct nvmf_tcp_qpair *tq, *tmp;
 	struct nvmf_tcp_req *tr;
+	uint64_t now = 0;
 	int work = 0, rc;
 
+	if (__atomic_load_n(&pg->tt->num_unadmitted, __ATOMIC_RELAXED) > 0) {
+		now = osp_get_ticks();
+	}
 	while ((tq = TAILQ_FIRST(&pg->fini_list)) != NULL) {
 		TAILQ_REMOVE(&pg->fini_list, tq, fini_link);
 		qpair_do_fini(tq);
@@ -1518,6 +1641,13 @@ nvmf_tcp_poll_group_poll(struct osp_nvmf_transport_poll_group *group)
 		if (tq->qpair.disconnecting && !tq->dead) {
 			tq_hold(tq);
 			qpair_fail(tq);
+			tq_unhold(tq);
+			work++;
+		} else if (tq->unadmitted && !tq->dead && now >= tq->admit_deadline && now != 0 &&
+			   tq->free_count == tq->nreqs) {
+			/* Nothing in flight (a Connect being processed is left alone). */
+			tq_hold(tq);
+			qpair_admit_timeout(tq);
 			tq_unhold(tq);
 			work++;
 		} else if (tq->rx_paused && !tq->dead) {
@@ -1546,6 +1676,7 @@ nvmf_tcp_poll_group_dump_stat(struct osp_nvmf_transport_poll_group *group, cJSON
 	osp_json_add_uint64(obj, "term_reqs_sent", pg->stat.term_reqs_sent);
 	osp_json_add_uint64(obj, "term_reqs_received", pg->stat.term_reqs_received);
 	osp_json_add_uint64(obj, "data_digest_errors", pg->stat.data_digest_errors);
+	osp_json_add_uint64(obj, "admit_timeouts", pg->stat.admit_timeouts);
 	osp_json_add_uint64(obj, "buf_cache_count", pg->cache_count);
 }
 

@@ -31,6 +31,29 @@
 #define NVMF_TCP_ZCOPY_RECV_MIN 8192u
 /* Limits on sock_priority (SO_PRIORITY without CAP_NET_ADMIN). */
 #define NVMF_TCP_SOCK_PRIORITY_MAX 6
+/*
+ * Admission of new connections, so that peers that connect and send nothing
+ * (or never finish Connect) cannot use up the target's memory:
+ * - before ICReq a connection holds only its struct and a small receive
+ *   buffer; its requests, in-capsule data area and 64 KiB receive buffer are
+ *   allocated when the ICReq arrives;
+ * - a connection that has not completed Connect within
+ *   NVMF_TCP_ADMIT_TIMEOUT_MS of being accepted is closed (one whose Connect
+ *   is being processed is left alone);
+ * - at most NVMF_TCP_MAX_UNADMITTED connections of a transport may be waiting
+ *   for their Connect at once; newer ones are closed at accept (logged at
+ *   most once a second with the number refused).
+ */
+#define NVMF_TCP_ADMIT_TIMEOUT_MS 5000u
+#define NVMF_TCP_MAX_UNADMITTED 512u
+/* Receive buffer of a connection before its ICReq (128 bytes) arrived. */
+#define NVMF_TCP_RBUF_IC_SIZE 256u
+/*
+ * Largest in-capsule data area of one connection (queue entries times
+ * in_capsule_data_size, DMA memory): nvmf_create_transport refuses options
+ * that need more, rather than failing every connection but the first.
+ */
+#define NVMF_TCP_MAX_ICD_PER_QPAIR (64u << 20)
 
 struct nvmf_tcp_req;
 struct nvmf_tcp_qpair;
@@ -98,9 +121,15 @@ struct nvmf_tcp_qpair {
 	uint32_t maxr2t;	/* host's MAXR2T (0's based); we keep one R2T per command */
 	struct osp_nvme_tcp_recv rx;
 	struct osp_nvme_tcp_send_params tx;
-	uint8_t *rbuf;
+	uint8_t *rbuf;		/* rbuf_ic until the ICReq, then rbuf_big */
+	uint32_t rbuf_cap;
 	uint32_t rbuf_off;
 	uint32_t rbuf_len;
+	uint8_t *rbuf_big;
+	uint8_t rbuf_ic[NVMF_TCP_RBUF_IC_SIZE];
+	/* Counted in the transport's num_unadmitted until Connect succeeds. */
+	bool unadmitted;
+	uint64_t admit_deadline;	/* osp_get_ticks() */
 	uint32_t nreqs;
 	uint32_t icd_unit;	/* bytes of each request's in-capsule slot */
 	struct nvmf_tcp_req *reqs;
@@ -146,6 +175,11 @@ struct nvmf_tcp_transport {
 	uint32_t control_msg_num;
 	struct osp_mempool *buf_pool;
 	TAILQ_HEAD(, nvmf_tcp_listener) listeners;
+	/* Connections accepted whose Connect has not succeeded (atomic: groups decrement). */
+	uint32_t num_unadmitted;
+	/* Refusals at accept not logged yet, and when the last log line went out. */
+	uint64_t refused_unlogged;
+	uint64_t refused_log_tick;
 };
 
 struct nvmf_tcp_poll_group_stat {
@@ -158,6 +192,7 @@ struct nvmf_tcp_poll_group_stat {
 	uint64_t term_reqs_sent;
 	uint64_t term_reqs_received;
 	uint64_t data_digest_errors;
+	uint64_t admit_timeouts;	/* connections closed before completing Connect */
 };
 
 struct nvmf_tcp_poll_group {

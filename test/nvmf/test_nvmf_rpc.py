@@ -63,6 +63,11 @@ def test_empty_target(p):
           "nvmf_get_stats: tick_rate, one idle poll group per core (%s)" % groups)
     check_error(p, "nvmf_create_transport -t rdma (no RDMA in this build)",
                 ["nvmf_create_transport", "-t", "rdma"], NO_RDMA)
+    # Accepted once, this made every connection need 512 MiB of DMA memory.
+    check_error(p, "nvmf_create_transport max_queue_depth 4096 in_capsule_data_size 131072",
+                None, "512 MiB", "max_queue_depth", "in_capsule_data_size",
+                raw=("nvmf_create_transport", {"trtype": "TCP", "max_queue_depth": 4096,
+                                               "in_capsule_data_size": 131072}))
     check(rpc_json("nvmf_get_transports") == [], "still no transport")
 
 

@@ -1022,6 +1022,53 @@ def test_many_connections():
     fresh_ok("many connections")
 
 
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def test_admission():
+    """Connections that never send ICReq (or never Connect) cost little and are
+    closed after the admission timeout (5 s), while real hosts get in."""
+    p = S["p"]
+    rss0 = rss_kb(p.pid)
+    idle = []
+    for i in range(60):
+        s = socket.create_connection((ADDR, PORT), timeout=5)
+        if i % 3 == 0:
+            s.sendall(icreq_bytes())   # ICReq but never Connect
+        idle.append(s)
+    time.sleep(0.5)
+    grew = rss_kb(p.pid) - rss0
+    check(grew < 8 * 1024, "60 idle connections cost %d KiB of RSS (< 8 MiB)" % grew)
+    fresh_ok("60 idle connections open")
+    t0 = time.time()
+    closed = 0
+    for s in idle:
+        s.settimeout(max(0.1, t0 + 9 - time.time()))
+        try:
+            while True:
+                d = s.recv(4096)
+                if not d:
+                    closed += 1
+                    break
+        except (socket.timeout, TimeoutError):
+            pass
+        except ConnectionResetError:
+            closed += 1
+        s.close()
+    dt = time.time() - t0
+    check(closed == 60, "the target closed all 60 connections that did not complete "
+          "ICReq/Connect (%d, within %.1f s)" % (closed, dt))
+    log = osp_e2e.tgt_log(p)
+    check("no ICReq within" in log and "no Connect within" in log,
+          "the timeouts are logged with the peer address")
+    check(alive(p), "daemon alive after the idle connections")
+
+
 def fuzz_one(rnd, i):
     """One mutated valid stream on a fresh connection (ICReq, Connect, maybe
     a write through R2T or a read), mutated in 1-4 places or truncated."""
@@ -1217,6 +1264,7 @@ def body():
     section("SPDK perf's Connect (empty host NQN)", test_empty_hostnqn)
     section("robustness", test_robustness)
     section("many connections", test_many_connections)
+    section("admission of idle connections", test_admission)
     section("fuzz", test_fuzz)
     section("keep alive", test_keep_alive)
     section("no leaks", test_no_leaks)

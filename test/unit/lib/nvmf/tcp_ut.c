@@ -1248,6 +1248,90 @@ test_stats(void)
 	cJSON_Delete(j);
 }
 
+/*
+ * Admission: options needing too much memory per connection are refused; a
+ * connection costs little until its ICReq; one that does not complete Connect
+ * in time is closed; beyond the cap of connections waiting for Connect, new
+ * ones are closed at accept.
+ */
+static void
+test_admission(void)
+{
+	struct osp_nvmf_transport_opts o = {.opts_size = sizeof(o)};
+	struct nvmf_tcp_transport *tt = tcp_transport(g_t);
+	struct osp_nvmf_transport *t = NULL;
+	struct nvmf_tcp_qpair *tq;
+	struct conn c;
+	char err[256], b;
+	int i, fd;
+	ssize_t n;
+	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(PORT_MAIN)};
+
+	g_registered->opts_init(&o);
+	o.max_queue_depth = 4096;
+	o.in_capsule_data_size = 131072;
+	CU_ASSERT(g_registered->create(&o, &t, err, sizeof(err)) == -EINVAL && t == NULL);
+	CU_ASSERT(strstr(err, "512 MiB") != NULL && strstr(err, "in_capsule_data_size") != NULL);
+	o.max_queue_depth = 512;	/* 64 MiB: the limit itself is fine */
+	o.num_shared_buffers = 4;
+	o.buf_cache_size = 1;
+	CU_ASSERT_FATAL(g_registered->create(&o, &t, err, sizeof(err)) == 0 && t != NULL);
+	t->ops->destroy(t, NULL, NULL);
+	t = NULL;
+	o.max_queue_depth = 1;
+	CU_ASSERT(g_registered->create(&o, &t, err, sizeof(err)) == -EINVAL && t == NULL);
+	CU_ASSERT(strstr(err, "max_queue_depth") != NULL);
+
+	/* Nothing big before the ICReq; everything after it; counted until Connect. */
+	CU_ASSERT(tt->num_unadmitted == 0);
+	conn_open(&c, PORT_MAIN);
+	tq = tcp_qpair(c.qpair);
+	CU_ASSERT(tq->reqs == NULL && tq->icd_area == NULL && tq->rbuf_big == NULL);
+	CU_ASSERT(tq->nreqs == 0 && tq->rbuf == tq->rbuf_ic);
+	CU_ASSERT(tt->num_unadmitted == 1 && tq->unadmitted);
+	host_ic(&c, false, false, 0);
+	CU_ASSERT(tq->reqs != NULL && tq->icd_area != NULL && tq->rbuf_big != NULL);
+	CU_ASSERT(tq->nreqs == 32 && tq->free_count == 32);
+	host_connect(&c, 0, false);
+	CU_ASSERT(tt->num_unadmitted == 0 && !tq->unadmitted);
+	CU_ASSERT(tq->rbuf == tq->rbuf_big);
+	conn_close(&c);
+
+	/* No ICReq in time: closed by the group's poll, and counted. */
+	conn_open(&c, PORT_MAIN);
+	tq = tcp_qpair(c.qpair);
+	poll_group();
+	CU_ASSERT(!c.qpair->disconnecting);
+	tq->admit_deadline = 1;
+	poll_group();
+	CU_ASSERT(c.qpair->disconnecting && tcp_group(g_pg)->stat.admit_timeouts == 1);
+	conn_close(&c);
+	CU_ASSERT(tt->num_unadmitted == 0);
+	/* ICReq but no Connect: the same. */
+	conn_open(&c, PORT_MAIN);
+	host_ic(&c, false, false, 0);
+	tcp_qpair(c.qpair)->admit_deadline = 1;
+	poll_group();
+	CU_ASSERT(c.qpair->disconnecting && tcp_group(g_pg)->stat.admit_timeouts == 2);
+	conn_close(&c);
+
+	/* At the cap, a new connection is closed at accept. */
+	tt->num_unadmitted = NVMF_TCP_MAX_UNADMITTED;
+	fd = socket(AF_INET, SOCK_STREAM, 0);
+	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
+	CU_ASSERT_FATAL(connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0);
+	for (i = 0; i < 50; i++) {
+		CU_ASSERT(g_t->ops->accept(g_t, new_qpair_cb, NULL) == 0);
+		usleep(1000);
+	}
+	CU_ASSERT(tt->refused_log_tick != 0);
+	n = recv(fd, &b, 1, MSG_DONTWAIT);
+	CU_ASSERT(n == 0 || (n < 0 && errno == ECONNRESET));
+	close(fd);
+	tt->num_unadmitted = 0;
+	CU_ASSERT(bufs_free() == 4);
+}
+
 int
 main(void)
 {
@@ -1257,6 +1341,7 @@ main(void)
 	CU_initialize_registry();
 	suite = CU_add_suite("nvmf_tcp", suite_init, suite_fini);
 	CU_ADD_TEST(suite, test_opts_and_create);
+	CU_ADD_TEST(suite, test_admission);
 	CU_ADD_TEST(suite, test_ic_connect_icd_write);
 	CU_ADD_TEST(suite, test_admin_icd_8k);
 	CU_ADD_TEST(suite, test_write_r2t);
