@@ -14,10 +14,7 @@
 #include "osprey/jsonrpc.h"
 #include "osprey/log.h"
 #include "osprey/thread.h"
-
-/* Callers that want no message pass err NULL. */
-#define VBDEV_ERR(err, errlen, ...) \
-	do { if ((err) != NULL && (errlen) > 0) { snprintf((err), (errlen), __VA_ARGS__); } } while (0)
+#include "osprey/util.h"
 
 const char *
 osp_bdev_claimer_name(const char *bdev_name)
@@ -156,10 +153,10 @@ osp_vbdev_base_open(struct osp_vbdev_base *base, const struct osp_vbdev_base_ops
 	if (rc != 0) {
 		if (rc == -EPERM) {
 			/* A claimed bdev cannot be opened for writing. */
-			VBDEV_ERR(err, errlen, "base bdev '%s' is already claimed by module '%s'",
+			osp_seterr(err, errlen, "base bdev '%s' is already claimed by module '%s'",
 				  base_name, osp_bdev_claimer_name(base_name));
 		} else if (rc != -ENODEV) {
-			VBDEV_ERR(err, errlen, "cannot open base bdev '%s': %s", base_name,
+			osp_seterr(err, errlen, "cannot open base bdev '%s': %s", base_name,
 				  strerror(-rc));
 		}
 		return rc;
@@ -168,7 +165,7 @@ osp_vbdev_base_open(struct osp_vbdev_base *base, const struct osp_vbdev_base_ops
 	/* Nobody else may write to it from now on. */
 	rc = osp_bdev_module_claim_bdev(base->bdev, base->desc, module);
 	if (rc != 0) {
-		VBDEV_ERR(err, errlen, "base bdev '%s' is already claimed by module '%s'",
+		osp_seterr(err, errlen, "base bdev '%s' is already claimed by module '%s'",
 			  base_name, osp_bdev_claimer_name(base_name));
 		osp_bdev_close(base->desc);
 		base->desc = NULL;
@@ -504,7 +501,7 @@ vbdev_config_build(struct osp_vbdev_list *list, struct osp_vbdev_config *cfg, ch
 	if (cfg->base != NULL) {
 		return 0;
 	}
-	VBDEV_ERR(err, errlen, "%s", "");
+	osp_seterr(err, errlen, "%s", "");
 	rc = list->build(cfg, err, errlen);
 	if (rc != 0 && cfg->base != NULL) {
 		cfg->base->config = NULL;
