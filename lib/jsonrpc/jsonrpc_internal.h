@@ -30,7 +30,7 @@
  * a new client replaces the one idle longest if that one has been idle for
  * at least JSONRPC_EVICT_IDLE_MS (so idle clients cannot lock out rpc.py).
  */
-#define JSONRPC_IDLE_TIMEOUT_MS		(60 * 1000)
+#define JSONRPC_IDLE_TIMEOUT_MS		(30 * 60 * 1000)
 #define JSONRPC_EVICT_IDLE_MS		1000
 #define JSONRPC_ACCEPT_PER_POLL		16
 /* Idle buffers larger than this are freed rather than kept. */
