@@ -23,6 +23,7 @@
 #define OSPREY_BDEV_MODULE_H
 
 #include "osprey/bdev.h"
+#include "osprey/iobuf.h"
 #include "osprey/json.h"
 #include "osprey/nvme_spec.h"
 
@@ -507,6 +508,8 @@ struct osp_bdev_io_internal {
 	/* Who waits for a buffer of buf_wait_len bytes (osp_bdev_io_get_buf, bounce...). */
 	void (*buf_done)(struct osp_bdev_io *bdev_io, void *buf);
 	size_t buf_wait_len;
+	/* Queued on the thread's iobuf channel while no buffer is free. */
+	struct osp_iobuf_entry iobuf_entry;
 	/* Waiting for a bdev_io for the layer's own needs (children, emulation). */
 	struct osp_bdev_io_wait_entry waitq;
 	/* Bounce: the caller's iovecs while the module works on an aligned copy. */

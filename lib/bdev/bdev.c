@@ -61,6 +61,7 @@
 #include "osprey/bdev_module.h"
 #include "osprey/env.h"
 #include "osprey/event.h"
+#include "osprey/iobuf.h"
 #include "osprey/json.h"
 #include "osprey/log.h"
 #include "osprey/thread.h"
@@ -72,8 +73,6 @@ OSP_LOG_REGISTER_COMPONENT(bdev)
 
 #define BDEV_DEFAULT_IO_POOL_SIZE		65535
 #define BDEV_DEFAULT_IO_CACHE_SIZE		256
-#define BDEV_DEFAULT_SMALL_BUF_POOL_SIZE	8191
-#define BDEV_DEFAULT_LARGE_BUF_POOL_SIZE	1023
 #define BDEV_DEFAULT_SMALL_CACHE_SIZE		128
 #define BDEV_DEFAULT_LARGE_CACHE_SIZE		16
 
@@ -104,8 +103,10 @@ static struct {
 	uint8_t *io_region;
 	size_t io_region_len;
 	struct osp_ring *io_ring;
-	struct bdev_buf_pool small;
-	struct bdev_buf_pool large;
+	/* The iobuf global pools the channels below use (small, large). */
+	struct osp_iobuf_pool *small;
+	struct osp_iobuf_pool *large;
+	bool iobuf_ref;
 	void *zero_buf;
 	/* Examine actions in progress (including examines not yet started). */
 	uint32_t examine_in_progress;
@@ -127,8 +128,8 @@ static struct {
 		.bdev_io_pool_size = BDEV_DEFAULT_IO_POOL_SIZE,
 		.bdev_io_cache_size = BDEV_DEFAULT_IO_CACHE_SIZE,
 		.bdev_auto_examine = true,
-		.small_buf_pool_size = BDEV_DEFAULT_SMALL_BUF_POOL_SIZE,
-		.large_buf_pool_size = BDEV_DEFAULT_LARGE_BUF_POOL_SIZE,
+		.small_buf_pool_size = OSP_IOBUF_SMALL_POOL_COUNT_DEFAULT,
+		.large_buf_pool_size = OSP_IOBUF_LARGE_POOL_COUNT_DEFAULT,
 		.iobuf_small_cache_size = BDEV_DEFAULT_SMALL_CACHE_SIZE,
 		.iobuf_large_cache_size = BDEV_DEFAULT_LARGE_CACHE_SIZE,
 	},
@@ -269,10 +270,15 @@ void
 osp_bdev_get_opts(struct osp_bdev_opts *opts, size_t opts_size)
 {
 	struct osp_bdev_opts tmp = g_bdev.opts;
+	struct osp_iobuf_opts io;
 
 	if (opts == NULL || opts_size == 0) {
 		return;
 	}
+	/* The buffer pool sizes are the iobuf global pools' (kept here for SPDK configs). */
+	osp_iobuf_get_opts(&io, sizeof(io));
+	tmp.small_buf_pool_size = (uint32_t)io.small_pool_count;
+	tmp.large_buf_pool_size = (uint32_t)io.large_pool_count;
 	tmp.opts_size = opts_size;
 	memcpy(opts, &tmp, OSP_MIN(opts_size, sizeof(tmp)));
 }
@@ -313,6 +319,23 @@ osp_bdev_set_opts(const struct osp_bdev_opts *opts)
 	    (uint64_t)tmp.large_buf_pool_size > (1u << 22)) {
 		OSP_ERRLOG("pool size too large\n");
 		return -EINVAL;
+	}
+	{
+		struct osp_iobuf_opts io;
+		char err[160];
+		int rc;
+
+		osp_iobuf_get_opts(&io, sizeof(io));
+		if (io.small_pool_count != tmp.small_buf_pool_size ||
+		    io.large_pool_count != tmp.large_buf_pool_size) {
+			io.small_pool_count = tmp.small_buf_pool_size;
+			io.large_pool_count = tmp.large_buf_pool_size;
+			rc = osp_iobuf_set_opts(&io, err, sizeof(err));
+			if (rc != 0) {
+				OSP_ERRLOG("%s\n", err);
+				return rc;
+			}
+		}
 	}
 	g_bdev.opts = tmp;
 	return 0;
@@ -383,43 +406,6 @@ bdev_ring_fill(struct osp_ring **ringp, uint8_t *region, size_t stride, uint32_t
 	return 0;
 }
 
-static int
-bdev_buf_pool_create(struct bdev_buf_pool *pool, size_t buf_size, uint32_t count,
-		     const char *what)
-{
-	/*
-	 * DMA memory only pays off on hugepages: without them the env's memory
-	 * is anonymous memory with IOVA = VA too, and a DPDK allocation of the
-	 * default pools (192 MiB) would be zeroed page by page when freed.
-	 * Anonymous memory is committed only as buffers are first used.
-	 */
-	bool dma = osp_env_uses_hugepages();
-
-	pool->buf_size = buf_size;
-	pool->count = count;
-	pool->region_len = buf_size * count;
-	pool->region = bdev_region_alloc(pool->region_len, dma, &pool->mmapped);
-	if (pool->region == NULL) {
-		OSP_ERRLOG("cannot allocate %s buffer pool (%zu bytes)\n", what, pool->region_len);
-		return -ENOMEM;
-	}
-	if (dma && pool->mmapped) {
-		OSP_NOTICELOG("%s buffer pool (%zu MiB) does not fit in DMA memory: using "
-			      "ordinary memory\n", what, pool->region_len >> 20);
-	}
-	return bdev_ring_fill(&pool->ring, pool->region, buf_size, count);
-}
-
-static void
-bdev_buf_pool_free(struct bdev_buf_pool *pool)
-{
-	if (pool->ring != NULL) {
-		osp_ring_free(pool->ring);
-	}
-	bdev_region_free(pool->region, pool->region_len, pool->mmapped);
-	memset(pool, 0, sizeof(*pool));
-}
-
 static void
 bdev_pools_free(void)
 {
@@ -429,8 +415,11 @@ bdev_pools_free(void)
 	}
 	bdev_region_free(g_bdev.io_region, g_bdev.io_region_len, true);
 	g_bdev.io_region = NULL;
-	bdev_buf_pool_free(&g_bdev.small);
-	bdev_buf_pool_free(&g_bdev.large);
+	if (g_bdev.iobuf_ref) {
+		osp_iobuf_finish();
+		g_bdev.iobuf_ref = false;
+	}
+	g_bdev.small = g_bdev.large = NULL;
 	if (g_bdev.zero_buf != NULL) {
 		osp_dma_free(g_bdev.zero_buf);
 		g_bdev.zero_buf = NULL;
@@ -464,10 +453,13 @@ bdev_pools_create(void)
 		return -ENOMEM;
 	}
 	rc = bdev_ring_fill(&g_bdev.io_ring, g_bdev.io_region, g_bdev.io_size, g_bdev.io_count);
-	rc = rc ?: bdev_buf_pool_create(&g_bdev.small, OSP_BDEV_SMALL_BUF_MAX_SIZE,
-					g_bdev.opts.small_buf_pool_size, "small");
-	rc = rc ?: bdev_buf_pool_create(&g_bdev.large, OSP_BDEV_LARGE_BUF_MAX_SIZE,
-					g_bdev.opts.large_buf_pool_size, "large");
+	/* Data buffers come from the iobuf global pools (sized by iobuf_set_options). */
+	rc = rc ?: osp_iobuf_initialize();
+	if (rc == 0 && !g_bdev.iobuf_ref) {
+		g_bdev.iobuf_ref = true;
+		g_bdev.small = osp_iobuf_get_pool(OSP_BDEV_SMALL_BUF_MAX_SIZE);
+		g_bdev.large = osp_iobuf_get_pool(OSP_BDEV_LARGE_BUF_MAX_SIZE);
+	}
 	if (rc == 0) {
 		g_bdev.zero_buf = osp_dma_zmalloc(OSP_BDEV_LARGE_BUF_MAX_SIZE, BDEV_BUF_ALIGN, NULL);
 		if (g_bdev.zero_buf == NULL) {
@@ -494,21 +486,21 @@ bdev_mgmt_channel_create(void *io_device, void *ctx_buf)
 	mgmt->thread = osp_get_thread();
 	mgmt->io_cache_size = g_bdev.opts.bdev_io_cache_size;
 	mgmt->io_cache = calloc(mgmt->io_cache_size + 1, sizeof(*mgmt->io_cache));
-	mgmt->small.size = g_bdev.opts.iobuf_small_cache_size;
-	mgmt->small.bufs = calloc(mgmt->small.size + 1, sizeof(void *));
-	mgmt->large.size = g_bdev.opts.iobuf_large_cache_size;
-	mgmt->large.bufs = calloc(mgmt->large.size + 1, sizeof(void *));
 	STAILQ_INIT(&mgmt->deferred);
 	TAILQ_INIT(&mgmt->io_wait_queue);
-	STAILQ_INIT(&mgmt->small_wait);
-	STAILQ_INIT(&mgmt->large_wait);
 	mgmt->poller = OSP_POLLER_REGISTER(bdev_mgmt_poll, mgmt, 0);
-	if (mgmt->io_cache == NULL || mgmt->small.bufs == NULL || mgmt->large.bufs == NULL ||
-	    mgmt->poller == NULL) {
+	if (mgmt->io_cache == NULL || mgmt->poller == NULL ||
+	    osp_iobuf_channel_init(&mgmt->small, g_bdev.small,
+				   g_bdev.opts.iobuf_small_cache_size) != 0) {
 		osp_poller_unregister(&mgmt->poller);
 		free(mgmt->io_cache);
-		free(mgmt->small.bufs);
-		free(mgmt->large.bufs);
+		return -ENOMEM;
+	}
+	if (osp_iobuf_channel_init(&mgmt->large, g_bdev.large,
+				   g_bdev.opts.iobuf_large_cache_size) != 0) {
+		osp_iobuf_channel_fini(&mgmt->small);
+		osp_poller_unregister(&mgmt->poller);
+		free(mgmt->io_cache);
 		return -ENOMEM;
 	}
 	return 0;
@@ -532,16 +524,10 @@ bdev_mgmt_channel_destroy(void *io_device, void *ctx_buf)
 	if (mgmt->io_cache_count > 0) {
 		osp_ring_enqueue(g_bdev.io_ring, (void **)mgmt->io_cache, mgmt->io_cache_count, NULL);
 	}
-	if (mgmt->small.count > 0) {
-		osp_ring_enqueue(g_bdev.small.ring, mgmt->small.bufs, mgmt->small.count, NULL);
-	}
-	if (mgmt->large.count > 0) {
-		osp_ring_enqueue(g_bdev.large.ring, mgmt->large.bufs, mgmt->large.count, NULL);
-	}
+	osp_iobuf_channel_fini(&mgmt->small);
+	osp_iobuf_channel_fini(&mgmt->large);
 	osp_poller_unregister(&mgmt->poller);
 	free(mgmt->io_cache);
-	free(mgmt->small.bufs);
-	free(mgmt->large.bufs);
 }
 
 static void
@@ -620,73 +606,19 @@ bdev_io_put(struct bdev_mgmt_channel *mgmt, struct osp_bdev_io *bdev_io)
 	}
 }
 
-static void *
-bdev_buf_cache_get(struct bdev_buf_cache *cache, struct bdev_buf_pool *pool)
-{
-	size_t n, want;
-	void *one;
-
-	if (cache->count > 0) {
-		return cache->bufs[--cache->count];
-	}
-	want = OSP_MIN((size_t)BDEV_IO_CACHE_BATCH, (size_t)cache->size);
-	if (want > 1) {
-		n = osp_ring_dequeue(pool->ring, cache->bufs, want);
-		if (n == 0) {
-			return NULL;
-		}
-		cache->count = (uint32_t)n - 1;
-		return cache->bufs[n - 1];
-	}
-	return osp_ring_dequeue(pool->ring, &one, 1) == 1 ? one : NULL;
-}
-
-static void
-bdev_buf_cache_put(struct bdev_buf_cache *cache, struct bdev_buf_pool *pool, void *buf)
-{
-	uint32_t keep;
-
-	if (cache->count < cache->size) {
-		cache->bufs[cache->count++] = buf;
-		return;
-	}
-	if (cache->size == 0) {
-		osp_ring_enqueue(pool->ring, &buf, 1, NULL);
-		return;
-	}
-	keep = cache->size / 2;
-	osp_ring_enqueue(pool->ring, cache->bufs, cache->count - keep, NULL);
-	memmove(cache->bufs, cache->bufs + (cache->count - keep), keep * sizeof(void *));
-	cache->count = keep;
-	cache->bufs[cache->count++] = buf;
-}
-
-/* Serve one waiter of a buffer class; false if none waits. */
-static bool
-bdev_buf_serve_waiter(struct bdev_io_stailq *waitq, void *buf)
-{
-	struct osp_bdev_io *bdev_io = STAILQ_FIRST(waitq);
-
-	if (bdev_io == NULL) {
-		return false;
-	}
-	STAILQ_REMOVE_HEAD(waitq, internal.link.stq);
-	bdev_io->internal.buf_done(bdev_io, buf);
-	return true;
-}
-
 static void
 bdev_buf_put(struct bdev_mgmt_channel *mgmt, void *buf, size_t len)
 {
-	if (len <= OSP_BDEV_SMALL_BUF_MAX_SIZE) {
-		if (!bdev_buf_serve_waiter(&mgmt->small_wait, buf)) {
-			bdev_buf_cache_put(&mgmt->small, &g_bdev.small, buf);
-		}
-	} else {
-		if (!bdev_buf_serve_waiter(&mgmt->large_wait, buf)) {
-			bdev_buf_cache_put(&mgmt->large, &g_bdev.large, buf);
-		}
-	}
+	osp_iobuf_put(len <= OSP_BDEV_SMALL_BUF_MAX_SIZE ? &mgmt->small : &mgmt->large, buf);
+}
+
+static void
+bdev_buf_waited(struct osp_iobuf_entry *entry, void **bufs)
+{
+	struct osp_bdev_io *bdev_io = OSP_CONTAINEROF(entry, struct osp_bdev_io,
+					internal.iobuf_entry);
+
+	bdev_io->internal.buf_done(bdev_io, bufs[0]);
 }
 
 /*
@@ -702,47 +634,36 @@ bdev_buf_get(struct osp_bdev_io *bdev_io, size_t len,
 
 	bdev_io->internal.buf_done = done;
 	bdev_io->internal.buf_wait_len = len;
-	if (len <= OSP_BDEV_SMALL_BUF_MAX_SIZE) {
-		buf = STAILQ_EMPTY(&mgmt->small_wait) ?
-		      bdev_buf_cache_get(&mgmt->small, &g_bdev.small) : NULL;
-		if (buf == NULL) {
-			STAILQ_INSERT_TAIL(&mgmt->small_wait, bdev_io, internal.link.stq);
-			return;
-		}
-	} else {
-		buf = STAILQ_EMPTY(&mgmt->large_wait) ?
-		      bdev_buf_cache_get(&mgmt->large, &g_bdev.large) : NULL;
-		if (buf == NULL) {
-			STAILQ_INSERT_TAIL(&mgmt->large_wait, bdev_io, internal.link.stq);
-			return;
-		}
+	buf = osp_iobuf_get(len <= OSP_BDEV_SMALL_BUF_MAX_SIZE ? &mgmt->small : &mgmt->large,
+			    &bdev_io->internal.iobuf_entry, bdev_buf_waited);
+	if (buf != NULL) {
+		done(bdev_io, buf);
 	}
-	done(bdev_io, buf);
+}
+
+/* Same pool choice as bdev_buf_get/put, so that a buffer goes back where it came from. */
+static struct osp_iobuf_pool *
+bdev_buf_pool(size_t len)
+{
+	return len <= OSP_BDEV_SMALL_BUF_MAX_SIZE ? g_bdev.small : g_bdev.large;
 }
 
 void *
 osp_bdev_buf_get(size_t len)
 {
-	struct bdev_buf_pool *pool;
-	void *buf;
-
-	if (len > OSP_BDEV_LARGE_BUF_MAX_SIZE || g_bdev.small.ring == NULL) {
+	if (len > OSP_BDEV_LARGE_BUF_MAX_SIZE || g_bdev.small == NULL) {
 		return NULL;
 	}
-	pool = len <= OSP_BDEV_SMALL_BUF_MAX_SIZE ? &g_bdev.small : &g_bdev.large;
-	return osp_ring_dequeue(pool->ring, &buf, 1) == 1 ? buf : NULL;
+	return osp_iobuf_pool_get(bdev_buf_pool(len));
 }
 
 void
 osp_bdev_buf_put(void *buf, size_t len)
 {
-	struct bdev_buf_pool *pool;
-
 	if (buf == NULL) {
 		return;
 	}
-	pool = len <= OSP_BDEV_SMALL_BUF_MAX_SIZE ? &g_bdev.small : &g_bdev.large;
-	osp_ring_enqueue(pool->ring, &buf, 1, NULL);
+	osp_iobuf_pool_put(bdev_buf_pool(len), buf);
 }
 
 /* Run deferred completions; a completion queued by a callback waits for the next round. */
@@ -774,14 +695,13 @@ bdev_mgmt_run_deferred(struct bdev_mgmt_channel *mgmt)
 }
 
 /*
- * Buffers and bdev_ios freed on other threads go back to the global pools:
- * waiters of this thread retry those here.
+ * bdev_ios freed on other threads go back to the global pool: waiters of
+ * this thread retry those here (buffer waiters are the iobuf channels' business).
  */
 static int
 bdev_mgmt_retry_waiters(struct bdev_mgmt_channel *mgmt)
 {
 	int busy = 0;
-	void *buf;
 
 	if (!TAILQ_EMPTY(&mgmt->io_wait_queue) && mgmt->io_cache_count == 0) {
 		struct osp_bdev_io *bdev_io = bdev_io_get_slow(mgmt);
@@ -791,16 +711,6 @@ bdev_mgmt_retry_waiters(struct bdev_mgmt_channel *mgmt)
 			bdev_io_run_waiters(mgmt);
 			busy = 1;
 		}
-	}
-	while (!STAILQ_EMPTY(&mgmt->small_wait) &&
-	       (buf = bdev_buf_cache_get(&mgmt->small, &g_bdev.small)) != NULL) {
-		bdev_buf_serve_waiter(&mgmt->small_wait, buf);
-		busy = 1;
-	}
-	while (!STAILQ_EMPTY(&mgmt->large_wait) &&
-	       (buf = bdev_buf_cache_get(&mgmt->large, &g_bdev.large)) != NULL) {
-		bdev_buf_serve_waiter(&mgmt->large_wait, buf);
-		busy = 1;
 	}
 	return busy;
 }
@@ -814,8 +724,7 @@ bdev_mgmt_poll(void *arg)
 	if (bdev_mgmt_run_deferred(mgmt) > 0) {
 		busy = 1;
 	}
-	if (osp_unlikely(!TAILQ_EMPTY(&mgmt->io_wait_queue) || !STAILQ_EMPTY(&mgmt->small_wait) ||
-			 !STAILQ_EMPTY(&mgmt->large_wait))) {
+	if (osp_unlikely(!TAILQ_EMPTY(&mgmt->io_wait_queue))) {
 		busy |= bdev_mgmt_retry_waiters(mgmt);
 	}
 	return busy ? OSP_POLLER_BUSY : OSP_POLLER_IDLE;
@@ -4600,20 +4509,21 @@ bdev_write_config_json(cJSON *array)
 {
 	struct osp_bdev_internal *in;
 	struct osp_bdev_module *m;
-	struct osp_bdev_opts *o = &g_bdev.opts;
+	struct osp_bdev_opts opts, *o = &opts;
 	uint64_t limits[OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES];
 	cJSON *params;
 	int t;
 	bool any;
 
+	osp_bdev_get_opts(&opts, sizeof(opts));
 	params = cJSON_CreateObject();
 	osp_json_add_uint64(params, "bdev_io_pool_size", o->bdev_io_pool_size);
 	osp_json_add_uint64(params, "bdev_io_cache_size", o->bdev_io_cache_size);
 	cJSON_AddBoolToObject(params, "bdev_auto_examine", o->bdev_auto_examine);
-	if (o->small_buf_pool_size != BDEV_DEFAULT_SMALL_BUF_POOL_SIZE) {
+	if (o->small_buf_pool_size != OSP_IOBUF_SMALL_POOL_COUNT_DEFAULT) {
 		osp_json_add_uint64(params, "small_buf_pool_size", o->small_buf_pool_size);
 	}
-	if (o->large_buf_pool_size != BDEV_DEFAULT_LARGE_BUF_POOL_SIZE) {
+	if (o->large_buf_pool_size != OSP_IOBUF_LARGE_POOL_COUNT_DEFAULT) {
 		osp_json_add_uint64(params, "large_buf_pool_size", o->large_buf_pool_size);
 	}
 	osp_json_add_uint64(params, "iobuf_small_cache_size", o->iobuf_small_cache_size);

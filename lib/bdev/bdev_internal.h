@@ -76,22 +76,7 @@ struct bdev_qos;
 STAILQ_HEAD(bdev_io_stailq, osp_bdev_io);
 TAILQ_HEAD(bdev_io_tailq, osp_bdev_io);
 
-struct bdev_buf_pool {
-	uint8_t *region;
-	size_t region_len;
-	bool mmapped;
-	size_t buf_size;
-	uint32_t count;
-	struct osp_ring *ring;
-};
-
-struct bdev_buf_cache {
-	void **bufs;
-	uint32_t count;
-	uint32_t size;
-};
-
-/* Per thread: the bdev_io cache, buffer caches and the waiting queues. */
+/* Per thread: the bdev_io cache, the iobuf channels (buffer caches) and the io_wait queue. */
 struct bdev_mgmt_channel {
 	/* Module submit_request calls on the stack: completions are deferred meanwhile. */
 	uint32_t in_submit;
@@ -100,10 +85,8 @@ struct bdev_mgmt_channel {
 	struct osp_bdev_io **io_cache;
 	struct bdev_io_stailq deferred;
 	TAILQ_HEAD(, osp_bdev_io_wait_entry) io_wait_queue;
-	struct bdev_buf_cache small;
-	struct bdev_buf_cache large;
-	struct bdev_io_stailq small_wait;
-	struct bdev_io_stailq large_wait;
+	struct osp_iobuf_channel small;
+	struct osp_iobuf_channel large;
 	struct osp_poller *poller;
 	struct osp_thread *thread;
 };

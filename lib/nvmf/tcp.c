@@ -196,6 +196,7 @@ nvmf_tcp_create(const struct osp_nvmf_transport_opts *opts, struct osp_nvmf_tran
 {
 	static uint32_t g_pool_id;
 	struct nvmf_tcp_transport *tt;
+	uint32_t reserve;
 	char name[32];
 	int rc;
 
@@ -218,8 +219,11 @@ nvmf_tcp_create(const struct osp_nvmf_transport_opts *opts, struct osp_nvmf_tran
 		return rc;
 	}
 	snprintf(name, sizeof(name), "nvmf_tcp_%u", g_pool_id++);
-	tt->buf_pool = osp_mempool_create(name, opts->num_shared_buffers, opts->io_unit_size, 0,
-					  OSP_ENV_SOCKET_ID_ANY);
+	/* Caches leave at least one request's worth (the most one request takes at once). */
+	reserve = OSP_MAX(DIV_ROUND_UP(opts->max_io_size, opts->io_unit_size),
+			  DIV_ROUND_UP(NVMF_TCP_ADMIN_ICD, opts->io_unit_size));
+	tt->buf_pool = osp_iobuf_pool_create(name, opts->io_unit_size, opts->num_shared_buffers,
+					     reserve);
 	if (tt->buf_pool == NULL) {
 		snprintf(err, errlen, "Cannot allocate %u data buffers of %u bytes (%llu MiB): "
 			 "lower num_shared_buffers or io_unit_size", opts->num_shared_buffers,
@@ -246,12 +250,8 @@ nvmf_tcp_destroy(struct osp_nvmf_transport *t, osp_nvmf_transport_destroy_done_c
 		osp_sock_close(&l->sock);
 		free(l);
 	}
-	if (osp_mempool_count(tt->buf_pool) != tt->opts.num_shared_buffers) {
-		OSP_ERRLOG("TCP transport destroyed with %zu of %u data buffers in use\n",
-			   tt->opts.num_shared_buffers - osp_mempool_count(tt->buf_pool),
-			   tt->opts.num_shared_buffers);
-	}
-	osp_mempool_free(tt->buf_pool);
+	/* Logs data buffers still in use. */
+	osp_iobuf_pool_free(tt->buf_pool);
 	free(tt);
 	if (cb_fn != NULL) {
 		cb_fn(cb_arg);
@@ -364,23 +364,14 @@ nvmf_tcp_listener_discover(struct osp_nvmf_transport *t, const struct osp_nvmf_l
 
 /* ---------------------------------------------------------------- buffers */
 
-static void *
-buf_get(struct nvmf_tcp_transport *tt, struct nvmf_tcp_poll_group *pg)
-{
-	if (pg != NULL && pg->cache_count > 0) {
-		return pg->cache[--pg->cache_count];
-	}
-	return osp_mempool_get(tt->buf_pool);
-}
-
 static void
 buf_put(struct nvmf_tcp_transport *tt, struct nvmf_tcp_poll_group *pg, void *buf)
 {
-	if (pg != NULL && pg->cache_count < pg->cache_max) {
-		pg->cache[pg->cache_count++] = buf;
+	if (pg != NULL) {
+		osp_iobuf_put(&pg->iobuf, buf);
 		return;
 	}
-	osp_mempool_put(tt->buf_pool, buf);
+	osp_iobuf_pool_put(tt->buf_pool, buf);
 }
 
 static void
@@ -393,26 +384,29 @@ req_put_bufs(struct nvmf_tcp_req *tr)
 	}
 }
 
-/* All or nothing: enough io_unit_size buffers for len bytes. */
+static void buffers_arrived(struct osp_iobuf_entry *entry, void **bufs);
+
+/*
+ * All or nothing: enough io_unit_size buffers for len bytes (the request
+ * holds none). With wait, the request is queued on the group's iobuf
+ * channel when they are short (-EAGAIN) and buffers_arrived() goes on.
+ */
 static int
-req_get_bufs(struct nvmf_tcp_req *tr, uint32_t len)
+req_get_bufs(struct nvmf_tcp_req *tr, uint32_t len, bool wait)
 {
 	struct nvmf_tcp_qpair *tq = tr->tq;
-	uint32_t n = DIV_ROUND_UP(len, tq->tt->opts.io_unit_size), i;
+	uint32_t n = DIV_ROUND_UP(len, tq->tt->opts.io_unit_size);
+	int rc;
 
-	if (n > OSP_NVMF_MAX_REQ_IOVS) {
+	if (n > OSP_NVMF_MAX_REQ_IOVS || tr->nbufs != 0 || tq->pg == NULL) {
 		return -EINVAL;
 	}
-	for (i = tr->nbufs; i < n; i++) {
-		tr->bufs[i] = buf_get(tq->tt, tq->pg);
-		if (tr->bufs[i] == NULL) {
-			tr->nbufs = i;
-			req_put_bufs(tr);
-			return -ENOMEM;
-		}
+	rc = osp_iobuf_get_bulk(&tq->pg->iobuf, tr->bufs, n, wait ? &tr->buf_entry : NULL,
+				buffers_arrived);
+	if (rc == 0) {
+		tr->nbufs = n;
 	}
-	tr->nbufs = n;
-	return 0;
+	return rc;
 }
 
 /* iovecs covering [off, off + len) of the request's buffers; returns their count. */
@@ -529,7 +523,7 @@ qpair_drop_unheld(struct nvmf_tcp_qpair *tq)
 
 		switch (tr->state) {
 		case TR_NEED_BUF:
-			TAILQ_REMOVE(&tq->pg->buf_wait, tr, link);
+			osp_iobuf_entry_abort(&tq->pg->iobuf, &tr->buf_entry);
 		/* fallthrough */
 		case TR_RECV_ICD:
 		case TR_H2C:
@@ -837,14 +831,33 @@ capsule_start(struct nvmf_tcp_qpair *tq, struct nvmf_tcp_req *tr, const struct o
 		req_exec(tr);
 		return;
 	}
-	/* First come, first served: nobody overtakes a request already waiting. */
-	if (!TAILQ_EMPTY(&tq->pg->buf_wait) || req_get_bufs(tr, len) != 0) {
+	/* First come, first served (the iobuf channel's queue): nobody overtakes a waiter. */
+	switch (req_get_bufs(tr, len, true)) {
+	case 0:
+		buffers_ready(tr);
+		return;
+	case -EAGAIN:
 		tr->state = TR_NEED_BUF;
-		TAILQ_INSERT_TAIL(&tq->pg->buf_wait, tr, link);
 		tq->pg->stat.pending_data_buffer++;
 		return;
+	default:
+		req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INTERNAL_DEVICE_ERROR, false);
+		return;
 	}
+}
+
+/* Buffers for a TR_NEED_BUF request, from the group's iobuf channel. */
+static void
+buffers_arrived(struct osp_iobuf_entry *entry, void **bufs)
+{
+	struct nvmf_tcp_req *tr = OSP_CONTAINEROF(entry, struct nvmf_tcp_req, buf_entry);
+	struct nvmf_tcp_qpair *tq = tr->tq;
+
+	(void)bufs;
+	tr->nbufs = entry->count;
+	tq_hold(tq);
 	buffers_ready(tr);
+	tq_unhold(tq);
 }
 
 static void
@@ -978,7 +991,7 @@ rx_hdr(struct osp_nvme_tcp_recv *r, void *cb_arg, const union osp_nvme_tcp_pdu_h
 			return 0;
 		}
 		/* Larger than the slot (admin queue, before Connect): shared buffers. */
-		if (req_get_bufs(tr, data_len) != 0) {
+		if (req_get_bufs(tr, data_len, false) != 0) {
 			tq->rx_paused = true;
 			tq->pg->stat.pending_data_buffer++;
 			return -EAGAIN;
@@ -1511,7 +1524,6 @@ nvmf_tcp_poll_group_create(struct osp_nvmf_transport *t)
 {
 	struct nvmf_tcp_transport *tt = tcp_transport(t);
 	struct nvmf_tcp_poll_group *pg;
-	void *buf;
 
 	pg = calloc(1, sizeof(*pg));
 	if (pg == NULL) {
@@ -1520,25 +1532,20 @@ nvmf_tcp_poll_group_create(struct osp_nvmf_transport *t)
 	pg->tt = tt;
 	pg->group.transport = t;
 	TAILQ_INIT(&pg->qpairs);
-	TAILQ_INIT(&pg->buf_wait);
 	TAILQ_INIT(&pg->fini_list);
-	pg->cache_max = tt->opts.buf_cache_size;
-	if (pg->cache_max > 0) {
-		pg->cache = calloc(pg->cache_max, sizeof(void *));
-		if (pg->cache == NULL) {
-			free(pg);
-			return NULL;
-		}
-	}
-	pg->sock_group = osp_sock_group_create(pg);
-	if (pg->sock_group == NULL) {
-		free(pg->cache);
+	/*
+	 * The cache fills as I/O runs, never ahead, and iobuf clamps it so that
+	 * the groups' caches cannot pin the whole pool (doc/nvmf_tcp.md).
+	 */
+	if (osp_iobuf_channel_init(&pg->iobuf, tt->buf_pool, tt->opts.buf_cache_size) != 0) {
 		free(pg);
 		return NULL;
 	}
-	/* Fill the cache now; a pool shared by many groups may not cover them all. */
-	while (pg->cache_count < pg->cache_max && (buf = osp_mempool_get(tt->buf_pool)) != NULL) {
-		pg->cache[pg->cache_count++] = buf;
+	pg->sock_group = osp_sock_group_create(pg);
+	if (pg->sock_group == NULL) {
+		osp_iobuf_channel_fini(&pg->iobuf);
+		free(pg);
+		return NULL;
 	}
 	return &pg->group;
 }
@@ -1556,11 +1563,8 @@ nvmf_tcp_poll_group_destroy(struct osp_nvmf_transport_poll_group *group)
 	if (!TAILQ_EMPTY(&pg->qpairs)) {
 		OSP_ERRLOG("NVMe/TCP poll group destroyed with connections\n");
 	}
-	while (pg->cache_count > 0) {
-		osp_mempool_put(pg->tt->buf_pool, pg->cache[--pg->cache_count]);
-	}
 	osp_sock_group_close(&pg->sock_group);
-	free(pg->cache);
+	osp_iobuf_channel_fini(&pg->iobuf);
 	free(pg);
 }
 
@@ -1613,7 +1617,6 @@ nvmf_tcp_poll_group_poll(struct osp_nvmf_transport_poll_group *group)
 {
 	struct nvmf_tcp_poll_group *pg = tcp_group(group);
 	struct nvmf_tcp_qpair *tq, *tmp;
-	struct nvmf_tcp_req *tr;
 	uint64_t now = 0;
 	int work = 0, rc;
 
@@ -1625,18 +1628,7 @@ nvmf_tcp_poll_group_poll(struct osp_nvmf_transport_poll_group *group)
 		qpair_do_fini(tq);
 		work++;
 	}
-	/* Requests waiting for data buffers, oldest first. */
-	while ((tr = TAILQ_FIRST(&pg->buf_wait)) != NULL) {
-		if (req_get_bufs(tr, tr->req.length) != 0) {
-			break;
-		}
-		TAILQ_REMOVE(&pg->buf_wait, tr, link);
-		tq = tr->tq;
-		tq_hold(tq);
-		buffers_ready(tr);
-		tq_unhold(tq);
-		work++;
-	}
+	/* Requests waiting for data buffers are served by the iobuf channel's poller. */
 	TAILQ_FOREACH_SAFE(tq, &pg->qpairs, link, tmp) {
 		if (tq->qpair.disconnecting && !tq->dead) {
 			tq_hold(tq);
@@ -1677,7 +1669,7 @@ nvmf_tcp_poll_group_dump_stat(struct osp_nvmf_transport_poll_group *group, cJSON
 	osp_json_add_uint64(obj, "term_reqs_received", pg->stat.term_reqs_received);
 	osp_json_add_uint64(obj, "data_digest_errors", pg->stat.data_digest_errors);
 	osp_json_add_uint64(obj, "admit_timeouts", pg->stat.admit_timeouts);
-	osp_json_add_uint64(obj, "buf_cache_count", pg->cache_count);
+	osp_json_add_uint64(obj, "buf_cache_count", pg->iobuf.cache_count);
 }
 
 static const struct osp_nvmf_transport_ops g_nvmf_tcp_ops = {

@@ -10,6 +10,7 @@
 #include <stdint.h>
 
 #include "osprey/env.h"
+#include "osprey/iobuf.h"
 #include "osprey/nvme_tcp.h"
 #include "osprey/nvmf_transport.h"
 #include "osprey/queue.h"
@@ -70,7 +71,7 @@ struct nvmf_tcp_wr {
 enum nvmf_tcp_req_state {
 	TR_FREE = 0,
 	TR_RECV_ICD,	/* receiving in-capsule data into it */
-	TR_NEED_BUF,	/* waiting for data buffers (group's buf_wait list) */
+	TR_NEED_BUF,	/* waiting for data buffers (queued on the group's iobuf channel) */
 	TR_H2C,		/* R2T sent, receiving H2CData */
 	TR_EXEC,	/* held by the core */
 	TR_DONE,	/* response queued (or dropped): freed once its writes complete */
@@ -87,6 +88,8 @@ struct nvmf_tcp_req {
 	/* Shared-pool buffers held (io_unit_size each). */
 	uint32_t nbufs;
 	void *bufs[OSP_NVMF_MAX_REQ_IOVS];
+	/* Queued on the group's iobuf channel (TR_NEED_BUF). */
+	struct osp_iobuf_entry buf_entry;
 	/* H2C: next expected DATAO, end of the outstanding R2T. */
 	uint32_t h2c_off;
 	uint32_t r2t_end;
@@ -99,7 +102,7 @@ struct nvmf_tcp_req {
 	uint32_t writes;	/* socket writes not completed */
 	struct nvmf_tcp_wr data_wr;	/* R2T or C2HData */
 	struct nvmf_tcp_wr rsp_wr;	/* CapsuleResp */
-	TAILQ_ENTRY(nvmf_tcp_req) link;	/* free list or group's buf_wait */
+	TAILQ_ENTRY(nvmf_tcp_req) link;	/* free list */
 };
 
 struct nvmf_tcp_transport;
@@ -173,7 +176,8 @@ struct nvmf_tcp_transport {
 	bool c2h_success;
 	uint32_t sock_priority;
 	uint32_t control_msg_num;
-	struct osp_mempool *buf_pool;
+	/* num_shared_buffers of io_unit_size: this transport's own iobuf pool. */
+	struct osp_iobuf_pool *buf_pool;
 	TAILQ_HEAD(, nvmf_tcp_listener) listeners;
 	/* Connections accepted whose Connect has not succeeded (atomic: groups decrement). */
 	uint32_t num_unadmitted;
@@ -200,16 +204,14 @@ struct nvmf_tcp_poll_group {
 	struct nvmf_tcp_transport *tt;
 	struct osp_sock_group *sock_group;
 	TAILQ_HEAD(, nvmf_tcp_qpair) qpairs;
-	TAILQ_HEAD(, nvmf_tcp_req) buf_wait;
 	/*
 	 * Qpairs whose fini came while a socket write completion ran: lib/sock
 	 * may still complete other writes of the same batch, so the free waits
 	 * for the next poll.
 	 */
 	TAILQ_HEAD(, nvmf_tcp_qpair) fini_list;
-	void **cache;
-	uint32_t cache_count;
-	uint32_t cache_max;
+	/* buf_cache_size buffers cached; requests wait for buffers here. */
+	struct osp_iobuf_channel iobuf;
 	struct nvmf_tcp_poll_group_stat stat;
 };
 

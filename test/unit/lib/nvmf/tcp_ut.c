@@ -160,7 +160,11 @@ new_qpair_cb(struct osp_nvmf_qpair *qpair, void *cb_arg)
 static int
 poll_group(void)
 {
-	return g_t->ops->poll_group_poll(g_pg);
+	int rc = g_t->ops->poll_group_poll(g_pg);
+
+	/* The thread's pollers too: requests waiting for buffers are served by iobuf's. */
+	ut_poll_thread(0);
+	return rc;
 }
 
 static void
@@ -241,7 +245,7 @@ bufs_free(void)
 {
 	struct nvmf_tcp_transport *tt = tcp_transport(g_t);
 
-	return (uint32_t)osp_mempool_count(tt->buf_pool) + tcp_group(g_pg)->cache_count;
+	return (uint32_t)osp_iobuf_pool_get_free(tt->buf_pool) + tcp_group(g_pg)->iobuf.cache_count;
 }
 
 static void
