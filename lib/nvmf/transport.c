@@ -146,6 +146,29 @@ osp_nvmf_transport_create(struct osp_nvmf_tgt *tgt, const char *trtype,
 			 "not 0");
 		return -EINVAL;
 	}
+	/*
+	 * The poll groups' buffer caches must leave one max_io_size request's
+	 * worth of shared buffers to a group that waits (else one busy group can
+	 * hold them all and the others' qpairs wait forever). Clamp rather than
+	 * refuse, as SPDK does, so that the defaults (511 buffers, caches of 32)
+	 * keep working on any number of cores. Groups created later are held to
+	 * the same rule by iobuf when they set up their caches.
+	 */
+	if (tgt->num_poll_groups > 0 && o.num_shared_buffers > 0) {
+		uint32_t per_io = (uint32_t)(((uint64_t)o.max_io_size + o.io_unit_size - 1) /
+					     o.io_unit_size);
+		uint32_t room = o.num_shared_buffers > per_io ? o.num_shared_buffers - per_io : 0;
+
+		if ((uint64_t)o.buf_cache_size * tgt->num_poll_groups > room) {
+			OSP_WARNLOG("transport %s: buf_cache_size %u x %u poll groups would leave fewer "
+				    "than the %u shared buffers of one %u-byte I/O out of "
+				    "num_shared_buffers %u: buf_cache_size lowered to %u (raise "
+				    "num_shared_buffers to keep it)\n", ops->name, o.buf_cache_size,
+				    tgt->num_poll_groups, per_io, o.max_io_size, o.num_shared_buffers,
+				    room / tgt->num_poll_groups);
+			o.buf_cache_size = room / tgt->num_poll_groups;
+		}
+	}
 	err[0] = '\0';
 	rc = ops->create(&o, &t, err, errlen);
 	if (rc != 0 || t == NULL) {

@@ -73,9 +73,9 @@ def qpairs():
     return rpc_json("nvmf_subsystem_get_qpairs", NQN)
 
 
-def setup(p):
+def setup(p, transport_args=()):
     print("target set-up")
-    ok = rpc_ok("nvmf_create_transport", "-t", "tcp")
+    ok = rpc_ok("nvmf_create_transport", "-t", "tcp", *transport_args)
     ok &= rpc_out("bdev_malloc_create", "-b", "Malloc0", "64", "4096") == "Malloc0"
     ok &= rpc_out("bdev_malloc_create", "-b", "Malloc1", "32", "512") == "Malloc1"
     ok &= rpc_ok("nvmf_create_subsystem", NQN, "-a", "-s", "OSP0001")
@@ -268,6 +268,34 @@ def test_multicore():
     check(stop_tgt(p) == 0, "nvmf_tgt -m 0x3 exits 0 on SIGTERM")
 
 
+def test_multicore_small_pool():
+    # issue 7: with num_shared_buffers 64 and buf_cache_size 64 the first poll group
+    # used to take every shared buffer at creation: I/O on the second group hung.
+    print("target on two cores, num_shared_buffers 64, buf_cache_size 64: no group starves")
+    p = start_tgt("-m", "0x3")
+    if not setup(p, ("-n", "64", "-b", "64")):
+        stop_tgt(p)
+        return
+    tr = [t for t in (rpc_json("nvmf_get_transports") or []) if t.get("trtype") == "TCP"]
+    cache = tr[0].get("buf_cache_size") if tr else None
+    check(cache is not None and cache * 2 <= 64 - 1,
+          "buf_cache_size clamped so that 2 groups' caches leave an I/O's buffers (%s)" % cache)
+    for what, args in (("128 KiB randrw verify", ["-q", "16", "-o", "131072"]),
+                       ("4 KiB randrw verify", ["-q", "32", "-o", "4096"])):
+        try:
+            r = perf(*args, "-w", "randrw", "-M", "50", "-P", "3", "-V", "-t", "2", "-r", TRID,
+                     timeout=30)
+        except subprocess.TimeoutExpired:
+            check(False, what + ", -P 3, small pool: nvme_perf hung (I/O never completed)")
+            continue
+        check_run(what + ", -P 3, small pool, target -m 0x3", r, nsids=2)
+    groups = (rpc_json("nvmf_get_stats") or {}).get("poll_groups") or []
+    check(len(groups) == 2 and all(g.get("io_qpairs", 0) > 0 for g in groups),
+          "both poll groups served I/O qpairs (%s)"
+          % [(g.get("name"), g.get("io_qpairs")) for g in groups])
+    check(stop_tgt(p) == 0, "nvmf_tgt -m 0x3 exits 0 on SIGTERM")
+
+
 def body():
     p = start_tgt()
     if not setup(p):
@@ -280,6 +308,7 @@ def body():
     test_ns_hotplug(p)
     check(stop_tgt(p) == 0, "nvmf_tgt exits 0 on SIGTERM")
     test_multicore()
+    test_multicore_small_pool()
     p2 = start_tgt()
     if setup(p2):
         test_target_hung(p2)
