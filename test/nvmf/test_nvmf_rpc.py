@@ -227,6 +227,31 @@ def test_bad_input(p):
           "failed calls changed nothing")
 
 
+def pools():
+    return {x.get("name"): x for x in (rpc_json("iobuf_get_stats") or [])}
+
+
+def test_iobuf(p):
+    print("iobuf: the buffer pools and their options")
+    ps = pools()
+    small, large = ps.get("iobuf_small", {}), ps.get("iobuf_large", {})
+    check(small.get("count") == 8191 and small.get("bufsize") == 8192 and
+          large.get("count") == 1023 and large.get("bufsize") == 131072,
+          "iobuf_get_stats: the global small and large pools with the defaults (%s)"
+          % [small, large])
+    tr = [t for t in (rpc_json("nvmf_get_transports") or []) if t.get("trtype") == "TCP"]
+    tcp = [x for n, x in ps.items() if n.startswith("nvmf_tcp")]
+    check(len(tr) == 1 and len(tcp) == 1 and tcp[0].get("count") == tr[0].get("num_shared_buffers")
+          and tcp[0].get("bufsize") == tr[0].get("io_unit_size"),
+          "the TCP transport's own pool: num_shared_buffers of io_unit_size (%s)" % tcp)
+    check(all(x.get("free", -1) + x.get("cache_granted", 0) >= 1 and
+              x.get("cache_granted", 0) < x.get("count", 0) for x in ps.values()),
+          "no pool grants its whole count to caches")
+    r = raw_call("iobuf_set_options", {"small_pool_count": 100})
+    check("error" in r and "start" in r["error"].get("message", ""),
+          "iobuf_set_options at run time is refused and says when it works (%s)" % r)
+
+
 def test_save_restart(p):
     print("save_config -> restart with --json -> the same")
     before = subsystems()
@@ -243,6 +268,14 @@ def test_save_restart(p):
     names = [s.get("subsystem") for s in (cfg or {}).get("subsystems", [])]
     check("bdev" in names and "nvmf" in names and names.index("bdev") < names.index("nvmf"),
           "bdev comes before nvmf in the saved config")
+    check("iobuf" in names and names.index("iobuf") < names.index("bdev"),
+          "iobuf comes before bdev in the saved config")
+    for s in (cfg or {}).get("subsystems", []):
+        for c in s.get("config") or []:
+            if c.get("method") == "iobuf_set_options":
+                c["params"]["small_pool_count"] = 4095
+            if c.get("method") == "bdev_set_options":
+                c["params"].pop("small_buf_pool_size", None)
     path = os.path.join(TMP, "config.json")
     with open(path, "w") as f:
         json.dump(cfg, f)
@@ -251,6 +284,8 @@ def test_save_restart(p):
     p = start_tgt("--json", path)
     after = subsystems()
     check(after == before, "same subsystems after the restart")
+    check(pools().get("iobuf_small", {}).get("count") == 4095,
+          "iobuf_set_options from the --json config sized the small pool (4095)")
     if after != before:
         print("    before: %s\n    after:  %s" % (json.dumps(before), json.dumps(after)))
     return p
@@ -293,6 +328,7 @@ def body():
     test_empty_target(p)
     test_build(p)
     test_bad_input(p)
+    test_iobuf(p)
     p = test_save_restart(p)
     test_hot_remove(p)
     rc = stop_tgt(p)

@@ -59,6 +59,11 @@ DRY_RUN_CASES = [
      {'bdev_io_pool_size': 65536, 'bdev_io_cache_size': 256, 'bdev_auto_examine': False}),
     ('bdev_set_options -e', {'bdev_auto_examine': True}),
     ('bdev_set_options --iobuf-small-cache-size 128', {'iobuf_small_cache_size': 128}),
+    # iobuf
+    ('iobuf_set_options --small-pool-count 4095 --large-pool-count 511 --small-bufsize 16384 '
+     '--large-bufsize 262144', {'small_pool_count': 4095, 'large_pool_count': 511,
+                                'small_bufsize': 16384, 'large_bufsize': 262144}),
+    ('iobuf_get_stats', None),
     ('bdev_examine -b Nvme0n1', {'name': 'Nvme0n1'}),
     ('bdev_wait_for_examine', None),
     ('bdev_get_bdevs', None),
@@ -187,7 +192,7 @@ DRY_RUN_CASES = [
 
 # Commands whose dry run is checked by their own tests below.
 MULTI_REQUEST = {'save_config', 'load_config'}
-OWN_MODULES = ('app', 'bdev', 'log', 'nvmf', 'sock')
+OWN_MODULES = ('app', 'bdev', 'iobuf', 'log', 'nvmf', 'sock')
 
 
 def run(args, stdin=None, timeout=30):
