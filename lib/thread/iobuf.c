@@ -37,6 +37,7 @@ struct osp_iobuf_pool {
 	uint32_t bufsize;
 	uint32_t count;
 	uint32_t reserve;
+	size_t stride;
 	uint8_t *region;
 	size_t region_len;
 	bool mmapped;
@@ -154,7 +155,7 @@ iobuf_region_alloc(size_t len, bool *mmapped)
 		OSP_NOTICELOG("buffer pool (%zu MiB) does not fit in DMA memory: using ordinary "
 			      "memory\n", len >> 20);
 	}
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
 		 -1, 0);
 	if (p == MAP_FAILED) {
 		return NULL;
@@ -199,7 +200,13 @@ osp_iobuf_pool_create(const char *name, uint32_t bufsize, uint32_t count, uint32
 	pool->bufsize = (uint32_t)size;
 	pool->count = count;
 	pool->reserve = reserve;
-	pool->region_len = (size_t)size * count;
+	/*
+	 * Large buffers a power-of-two apart would all start in the same cache
+	 * sets (a 4 KiB read touches the first page of each): one extra page
+	 * per buffer shifts each one, as DPDK's mempool spreads its objects.
+	 */
+	pool->stride = size >= 32768 ? size + OSP_IOBUF_ALIGN : size;
+	pool->region_len = pool->stride * count;
 	pool->region = iobuf_region_alloc(pool->region_len, &pool->mmapped);
 	pool->ring = osp_ring_create(OSP_RING_TYPE_MP_MC, osp_align64pow2((uint64_t)count + 1),
 				     OSP_ENV_SOCKET_ID_ANY);
@@ -209,7 +216,7 @@ osp_iobuf_pool_create(const char *name, uint32_t bufsize, uint32_t count, uint32
 		goto fail;
 	}
 	for (i = 0; i < count; i++) {
-		batch[n++] = pool->region + (size_t)i * pool->bufsize;
+		batch[n++] = pool->region + (size_t)i * pool->stride;
 		if (n == OSP_COUNTOF(batch) || i + 1 == count) {
 			if (osp_ring_enqueue(pool->ring, batch, n, NULL) != n) {
 				goto fail;
