@@ -38,7 +38,8 @@ DRIVER_NAMES := $(subst /,_,$(patsubst drivers/%,%,$(DRIVER_DIRS)))
 # Upper layers that exist in the tree, added after event in order.
 EXTRA_LIBS := $(sort $(filter-out $(LIB_NAMES),$(notdir $(patsubst %/,%,$(dir $(wildcard lib/*/*.c))))))
 ALL_LIBS := $(LIB_NAMES) $(EXTRA_LIBS) $(DRIVER_NAMES)
-APPS := $(notdir $(patsubst %/,%,$(dir $(wildcard app/*/*.c))))
+# app/common is not an app: what the tools share (see app/common/osp_tool.h).
+APPS := $(filter-out common,$(notdir $(patsubst %/,%,$(dir $(wildcard app/*/*.c)))))
 
 OPT := -O2
 ifeq ($(CONFIG_DEBUG),y)
@@ -103,10 +104,20 @@ libs: $(LIB_FILES)
 
 LINK_OSP_WHOLE := -L$(BUILD)/lib -Wl,--whole-archive $(foreach l,$(ALL_LIBS),-losp_$(l)) -Wl,--no-whole-archive
 
+# The tools' shared code (app/common): an archive linked into the apps and benches only
+# (not whole: a daemon that uses none of it carries none), neither installed nor in ALL_LIBS.
+TOOL_LIB := $(BUILD)/lib/libosp_tool.a
+$(TOOL_LIB): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/common/*.c))
+	@mkdir -p $(dir $@)
+	@rm -f $@
+	@echo "  AR $@"
+	@ar rcs $@ $^
+$(BUILD)/obj/app/%.o $(BUILD)/obj/bench/%.o: EXTRA_OBJ_CFLAGS := -I$(TOP)/app/common
+
 define APP_RULE
-$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/$(1)/*.c)) $(LIB_FILES)
+$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/$(1)/*.c)) $(TOOL_LIB) $(LIB_FILES)
 	@mkdir -p $$(dir $$@)
-	$(CC) $(LDFLAGS_COMMON) -o $$@ $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/$(1)/*.c)) $(LINK_OSP_WHOLE) $(SYS_LIBS)
+	$(CC) $(LDFLAGS_COMMON) -o $$@ $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/$(1)/*.c)) $(TOOL_LIB) $(LINK_OSP_WHOLE) $(SYS_LIBS)
 endef
 $(foreach a,$(APPS),$(eval $(call APP_RULE,$(a))))
 apps: libs $(foreach a,$(APPS),$(BUILD)/bin/$(a)) benches
@@ -114,9 +125,9 @@ apps: libs $(foreach a,$(APPS),$(BUILD)/bin/$(a)) benches
 # Benchmark programs: bench/<name>/*.c -> build/bench/<name>, linked like apps.
 BENCHES := $(notdir $(patsubst %/,%,$(dir $(wildcard bench/*/*.c))))
 define BENCH_RULE
-$(BUILD)/bench/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bench/$(1)/*.c)) $(LIB_FILES)
+$(BUILD)/bench/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bench/$(1)/*.c)) $(TOOL_LIB) $(LIB_FILES)
 	@mkdir -p $$(dir $$@)
-	$(CC) $(LDFLAGS_COMMON) -o $$@ $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bench/$(1)/*.c)) $(LINK_OSP_WHOLE) $(SYS_LIBS)
+	$(CC) $(LDFLAGS_COMMON) -o $$@ $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bench/$(1)/*.c)) $(TOOL_LIB) $(LINK_OSP_WHOLE) $(SYS_LIBS)
 endef
 $(foreach b,$(BENCHES),$(eval $(call BENCH_RULE,$(b))))
 benches: $(foreach b,$(BENCHES),$(BUILD)/bench/$(b))
@@ -126,6 +137,8 @@ benches: $(foreach b,$(BENCHES),$(BUILD)/bench/$(b))
 UT_SRCS := $(wildcard test/unit/lib/*/*_ut.c)
 UT_COMMON := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard test/common/*.c))
 UT_BINS := $(patsubst test/unit/lib/%.c,$(BUILD)/test/unit/%,$(UT_SRCS))
+# test/unit/app/common/<file>_ut.c: the tools' shared code (the test #includes its .c).
+UT_TOOL_BINS := $(patsubst test/unit/%.c,$(BUILD)/test/unit/%,$(wildcard test/unit/app/common/*_ut.c))
 # env_dpdk's sources need DPDK's flags: its test links the library instead.
 UT_KEEP_OWN := env_dpdk
 ut_lib = $(filter-out $(UT_KEEP_OWN),$(word 1,$(subst /, ,$(patsubst $(BUILD)/test/unit/%,%,$(1)))))
@@ -134,19 +147,24 @@ $(BUILD)/test/unit/%: $(BUILD)/obj/test/unit/lib/%.o $(UT_COMMON) $(LIB_FILES)
 	$(CC) $(LDFLAGS_COMMON) -o $@ $< $(UT_COMMON) -L$(BUILD)/lib -Wl,--start-group \
 		$(foreach l,$(filter-out $(call ut_lib,$@),$(ALL_LIBS)),-losp_$(l)) -Wl,--end-group \
 		$(CUNIT_LIBS) $(SYS_LIBS)
-$(BUILD)/obj/test/%.o: EXTRA_OBJ_CFLAGS := -I$(TOP)/test/common -I$(TOP)/lib -Wno-missing-prototypes
+$(UT_TOOL_BINS): $(BUILD)/test/unit/%: $(BUILD)/obj/test/unit/%.o $(UT_COMMON) $(LIB_FILES)
+	@mkdir -p $(dir $@)
+	$(CC) $(LDFLAGS_COMMON) -o $@ $< $(UT_COMMON) -L$(BUILD)/lib -Wl,--start-group \
+		$(foreach l,$(ALL_LIBS),-losp_$(l)) -Wl,--end-group $(CUNIT_LIBS) $(SYS_LIBS)
+$(BUILD)/obj/test/%.o: EXTRA_OBJ_CFLAGS := -I$(TOP)/test/common -I$(TOP)/lib -I$(TOP)/app \
+	-I$(TOP)/app/common -Wno-missing-prototypes
 
 ifeq ($(CONFIG_UNIT_TESTS),n)
 unittest-bins unittest:
 	@echo "unit tests are off: ./configure found no CUnit (apt-get install libcunit1-dev, then ./configure)"
 	@exit 1
 else
-unittest-bins: $(UT_BINS)
-unittest: $(UT_BINS)
-	@test/unit/run.sh $(UT_BINS)
+unittest-bins: $(UT_BINS) $(UT_TOOL_BINS)
+unittest: $(UT_BINS) $(UT_TOOL_BINS)
+	@test/unit/run.sh $(UT_BINS) $(UT_TOOL_BINS)
 endif
 print-unittests:
-	@echo $(UT_BINS)
+	@echo $(UT_BINS) $(UT_TOOL_BINS)
 
 check:
 	scripts/pkgdep.sh

@@ -36,6 +36,8 @@
 #include "osprey/thread.h"
 #include "osprey/util.h"
 
+#include "osp_tool.h"
+
 #define BDEVPERF_RESET_PERIOD_US	1000000ULL
 #define BDEVPERF_MAX_MISCOMPARE_REPORTS	8
 #define BDEVPERF_MIN_KICK_BUDGET	64
@@ -91,6 +93,8 @@ struct task {
 	uint8_t op;
 	bool verify_read;
 	bool slot_held;
+	/* verify: the generation of the pattern the task wrote */
+	uint64_t gen;
 	struct osp_bdev_io_wait_entry wait;
 };
 
@@ -104,7 +108,7 @@ struct job {
 	/* reset workload: tasks whose I/O the reset aborted wait here for it to end */
 	struct task *parked;
 	uint64_t last_tsc;
-	uint64_t rng;
+	struct osp_tool_rng rng;
 	uint64_t next_seq;
 	uint64_t ios_base;		/* first I/O slot of the job's range */
 	uint64_t size_in_ios;		/* slots in the range */
@@ -194,26 +198,6 @@ static void run_job_done(void *arg);
 
 /* ---- small helpers ---- */
 
-static inline uint64_t
-rng_next(uint64_t *s)
-{
-	/* xorshift64*: a handful of cycles, good enough to spread offsets. */
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1DULL;
-}
-
-/* Uniform in [0, n) without a division. */
-static inline uint64_t
-rng_below(uint64_t *s, uint64_t n)
-{
-	return (uint64_t)(((unsigned __int128)rng_next(s) * n) >> 64);
-}
-
 static double
 ticks_to_us(uint64_t ticks)
 {
@@ -257,39 +241,16 @@ workload_mixed(int wl)
 	return wl == WL_RW || wl == WL_RANDRW;
 }
 
-/* ---- verify pattern ---- */
-
-/*
- * Every 8-byte word of a block written by verify encodes where and when it
- * was written: word 0 the LBA, word 1 the run's seed, word 2 the job's write
- * generation, the others a mix of the three and the word index. Misplaced,
- * stale or corrupted data all show up.
- */
-static void
-pattern_fill(void *buf, uint32_t blocks, uint32_t block_size, uint64_t lba, uint64_t seed,
-	     uint64_t gen)
-{
-	uint32_t b, i, words = block_size / 8;
-
-	for (b = 0; b < blocks; b++) {
-		uint64_t *w = (uint64_t *)((uint8_t *)buf + (size_t)b * block_size);
-		uint64_t key = (lba + b) * 0x9E3779B97F4A7C15ULL ^ seed ^ gen * 0xC2B2AE3D27D4EB4FULL;
-
-		w[0] = lba + b;
-		w[1] = seed;
-		w[2] = gen;
-		for (i = 3; i < words; i++) {
-			w[i] = key + i;
-		}
-	}
-}
+/* ---- verify (the pattern: osp_tool_pattern_fill, LBA + seed + generation) ---- */
 
 static bool
 verify_compare(struct job *job, struct task *t)
 {
-	uint32_t b, i;
+	struct osp_tool_pattern_err err;
+	char what[256];
 
-	if (osp_likely(memcmp(t->buf, t->rbuf, job->io_size) == 0)) {
+	if (osp_likely(osp_tool_pattern_check(t->rbuf, t->offset_blocks, job->io_blocks,
+					      job->block_size, job->seed, t->gen, &err))) {
 		return true;
 	}
 	job->miscompares++;
@@ -297,25 +258,10 @@ verify_compare(struct job *job, struct task *t)
 		return false;
 	}
 	job->miscompare_reports++;
-	for (b = 0; b < job->io_blocks; b++) {
-		const uint8_t *exp = (const uint8_t *)t->buf + (size_t)b * job->block_size;
-		const uint8_t *got = (const uint8_t *)t->rbuf + (size_t)b * job->block_size;
-		const uint64_t *we = (const uint64_t *)exp, *wg = (const uint64_t *)got;
-
-		if (memcmp(exp, got, job->block_size) == 0) {
-			continue;
-		}
-		for (i = 0; i < job->block_size && exp[i] == got[i]; i++) {
-		}
-		printf("bdevperf: %s: miscompare at offset 0x%" PRIx64 " (block %" PRIu64
-		       "): expected lba %" PRIu64 " seed 0x%" PRIx64 " gen %" PRIu64 ", got lba %"
-		       PRIu64 " seed 0x%" PRIx64 " gen %" PRIu64 "; first bad byte %u of the block: "
-		       "expected 0x%02x got 0x%02x\n", job->name,
-		       (t->offset_blocks + b) * job->block_size, t->offset_blocks + b,
-		       we[0], we[1], we[2], wg[0], wg[1], wg[2], i, exp[i], got[i]);
-		fflush(stdout);
-		break;
-	}
+	osp_tool_pattern_err_fmt(what, sizeof(what), &err);
+	printf("bdevperf: %s: miscompare at offset 0x%" PRIx64 " (block %" PRIu64 "): %s\n",
+	       job->name, err.lba * job->block_size, err.lba, what);
+	fflush(stdout);
 	return false;
 }
 
@@ -354,12 +300,13 @@ task_prepare(struct job *job, struct task *t)
 		t->slot_held = true;
 		t->offset_blocks = (job->ios_base + slot) * job->io_blocks;
 		t->op = OSP_BDEV_IO_TYPE_WRITE;
-		pattern_fill(t->buf, job->io_blocks, job->block_size, t->offset_blocks, job->seed,
-			     ++job->write_gen);
+		t->gen = ++job->write_gen;
+		osp_tool_pattern_fill(t->buf, t->offset_blocks, job->io_blocks, job->block_size,
+				      job->seed, t->gen);
 		return;
 	}
 	if (job->random) {
-		slot = rng_below(&job->rng, job->size_in_ios);
+		slot = osp_tool_rng_below(&job->rng, job->size_in_ios);
 	} else {
 		slot = job->next_seq;
 		job->next_seq = slot + 1 == job->size_in_ios ? 0 : slot + 1;
@@ -376,7 +323,7 @@ task_prepare(struct job *job, struct task *t)
 		break;
 	case WL_RW:
 	case WL_RANDRW:
-		t->op = (int)rng_below(&job->rng, 100) < job->rw_percentage ?
+		t->op = (int)osp_tool_rng_below(&job->rng, 100) < job->rw_percentage ?
 			OSP_BDEV_IO_TYPE_READ : OSP_BDEV_IO_TYPE_WRITE;
 		break;
 	case WL_UNMAP:
@@ -765,7 +712,7 @@ job_setup(struct job *job)
 		t->rbuf = job->verify ? (uint8_t *)t->buf + job->io_size : NULL;
 		if (!job->verify && workload_writes(job->workload)) {
 			/* Something other than zeroes, written once. */
-			pattern_fill(t->buf, job->io_blocks, job->block_size, i, job->seed, 0);
+			osp_tool_pattern_fill(t->buf, i, job->io_blocks, job->block_size, job->seed, 0);
 		}
 	}
 	return 0;
@@ -1245,7 +1192,7 @@ run_add_bdev(struct run *run, struct osp_bdev *bdev, uint32_t *next_core, char *
 		job->io_size = run->p.io_size;
 		job->qd = run->p.queue_depth;
 		job->seed = run->seed;
-		job->rng = (run->seed ^ ((uint64_t)run->njobs * 0x9E3779B97F4A7C15ULL)) | 1;
+		osp_tool_rng_seed(&job->rng, run->seed, run->njobs);
 		job->st.lat_min = UINT64_MAX;
 		if (job->verify) {
 			/* Jobs on one bdev verify disjoint ranges. */

@@ -5,7 +5,10 @@
  * NQN) the discovery log page, in a layout close to SPDK's identify tool.
  *
  *   nvme_identify -r 'trtype:TCP adrfam:IPv4 traddr:127.0.0.1 trsvcid:4420 subnqn:nqn...'
- *                 [--hostnqn NQN] [-H] [-D]
+ *                 [--hostnqn NQN] [-H] [-I] [-k MS]
+ *
+ * The connection options are the initiator tools' (osp_tool.h), with the
+ * letters of SPDK's perf; -D stays an alias of -I.
  *
  * Exit status 0 on success, 1 on any failure (the reason goes to stderr).
  */
@@ -20,18 +23,16 @@
 #include "osprey/nvme.h"
 #include "osprey/util.h"
 
+#include "osp_tool.h"
+
 static void
 usage(const char *prog)
 {
 	printf("usage: %s -r TRID [options]\n"
-	       " -r, --transport TRID   'trtype:TCP adrfam:IPv4 traddr:ADDR trsvcid:PORT subnqn:NQN'\n"
-	       "                        (subnqn defaults to the discovery NQN)\n"
-	       "     --hostnqn NQN      host NQN to connect as\n"
-	       " -H, --hdgst            enable the NVMe/TCP header digest\n"
-	       " -D, --ddgst            enable the NVMe/TCP data digest\n"
-	       " -k, --keep-alive MS    keep alive timeout in ms (default 10000)\n"
-	       " -L, --logflag FLAG     enable a debug log flag (e.g. nvme)\n"
-	       " -h, --help             this text\n", prog);
+	       "Connection (subnqn defaults to the discovery NQN; -D is -I):\n", prog);
+	osp_tool_initiator_usage(stdout);
+	printf("  -L, --logflag <flag>      enable a debug log flag (e.g. nvme)\n"
+	       "  -h, --help                this text\n");
 }
 
 /* A space-padded ASCII field, trailing spaces removed, non-printables as '.'. */
@@ -358,46 +359,31 @@ int
 main(int argc, char **argv)
 {
 	static const struct option longopts[] = {
-		{ "transport", required_argument, NULL, 'r' },
-		{ "hostnqn", required_argument, NULL, 'n' },
-		{ "hdgst", no_argument, NULL, 'H' },
-		{ "ddgst", no_argument, NULL, 'D' },
-		{ "keep-alive", required_argument, NULL, 'k' },
+		OSP_TOOL_INITIATOR_LONGOPTS,
 		{ "logflag", required_argument, NULL, 'L' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
+	struct osp_tool_initiator_opts conn;
 	struct osp_nvme_transport_id trid;
 	struct osp_nvme_ctrlr_opts opts;
 	struct osp_nvme_connect_error err;
 	struct osp_nvme_ctrlr *ctrlr;
-	const char *trid_str = NULL, *hostnqn = NULL;
-	uint64_t v;
 	uint32_t nsid;
 	int c, rc = 0;
 
-	osp_nvme_ctrlr_opts_init(&opts, sizeof(opts));
-	while ((c = getopt_long(argc, argv, "r:HDk:L:h", longopts, NULL)) != -1) {
+	osp_tool_initiator_opts_init(&conn, 1);
+	while ((c = getopt_long(argc, argv, OSP_TOOL_INITIATOR_SHORTOPTS "DL:h", longopts,
+				NULL)) != -1) {
+		rc = osp_tool_initiator_parse(&conn, c == 'D' ? 'I' : c, optarg);
+		if (rc < 0) {
+			fprintf(stderr, "nvme_identify: %s\n", conn.errmsg);
+			return 1;
+		}
+		if (rc == 0) {
+			continue;
+		}
 		switch (c) {
-		case 'r':
-			trid_str = optarg;
-			break;
-		case 'n':
-			hostnqn = optarg;
-			break;
-		case 'H':
-			opts.header_digest = true;
-			break;
-		case 'D':
-			opts.data_digest = true;
-			break;
-		case 'k':
-			if (osp_parse_u64(optarg, 10, &v) != 0 || v > UINT32_MAX) {
-				fprintf(stderr, "nvme_identify: bad keep alive timeout '%s'\n", optarg);
-				return 1;
-			}
-			opts.keep_alive_timeout_ms = (uint32_t)v;
-			break;
 		case 'L':
 			if (osp_log_set_flag(optarg) != 0) {
 				fprintf(stderr, "nvme_identify: unknown log flag '%s'\n", optarg);
@@ -414,25 +400,14 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (trid_str == NULL || optind != argc) {
+	rc = 0;
+	if (conn.num_trids == 0 || optind != argc) {
 		usage(argv[0]);
 		return 1;
 	}
-	if (osp_nvme_transport_id_parse(&trid, trid_str) != 0) {
-		fprintf(stderr, "nvme_identify: invalid transport id '%s'\n", trid_str);
-		return 1;
-	}
-	if (hostnqn != NULL) {
-		char nqn_err[256];
-
-		if (strlen(hostnqn) >= sizeof(opts.hostnqn) ||
-		    osp_nqn_check(hostnqn, nqn_err, sizeof(nqn_err)) != 0) {
-			fprintf(stderr, "nvme_identify: invalid host NQN: %s\n",
-				strlen(hostnqn) >= sizeof(opts.hostnqn) ? "too long" : nqn_err);
-			return 1;
-		}
-		snprintf(opts.hostnqn, sizeof(opts.hostnqn), "%s", hostnqn);
-	}
+	trid = conn.trids[0];
+	osp_nvme_ctrlr_opts_init(&opts, sizeof(opts));
+	osp_tool_initiator_apply(&conn, &opts);
 
 	ctrlr = osp_nvme_connect_ext(&trid, &opts, sizeof(opts), &err);
 	if (ctrlr == NULL) {

@@ -28,10 +28,10 @@
 #include "osprey/queue.h"
 #include "osprey/util.h"
 
-#define MAX_TRIDS 16
+#include "osp_tool.h"
+
+#define MAX_TRIDS OSP_TOOL_INITIATOR_MAX_TRIDS
 #define MAX_CORES 128
-#define HIST_SUB_BITS 5
-#define HIST_BUCKETS (64 << HIST_SUB_BITS)
 /* Verify I/O stays in the first VERIFY_REGION bytes so that the prefill stays short. */
 #define VERIFY_REGION (1ull << 30)
 
@@ -53,10 +53,6 @@ struct perf_ns {
 	/* Set by the admin thread when the namespace went away (AER). */
 	atomic_bool removed;
 	bool announced;
-};
-
-struct histogram {
-	uint64_t b[HIST_BUCKETS];
 };
 
 struct ns_worker;
@@ -92,7 +88,7 @@ struct ns_worker {
 	uint64_t errors;
 	uint64_t miscompares;
 	uint64_t ns_gone_errors;
-	struct histogram hist;
+	struct osp_tool_hist hist;
 };
 
 struct worker {
@@ -100,7 +96,7 @@ struct worker {
 	pthread_t tid;
 	struct ns_worker *nws;
 	uint32_t num_nws;
-	uint64_t rand_state;
+	struct osp_tool_rng rng;
 	volatile bool stop;
 	int rc;
 	uint64_t run_ns;
@@ -116,18 +112,15 @@ static struct {
 	int seconds;
 	char *core_mask;
 	uint32_t qpairs_per_ns;
-	bool latency;
-	bool hdgst;
-	bool no_sq_fc;
-	uint32_t kato_ms;	/* 0: the library's default */
-	bool ddgst;
+	/* -L: percentiles; -LL: also the histogram's buckets */
+	uint32_t latency;
 	bool verify;
 	bool json;
 	uint64_t seed;
 	bool seed_set;
 	bool no_prefill;
-	char hostnqn[OSP_NVME_NQN_MAX_LEN + 1];
-	uint32_t io_queue_size;
+	/* -r, -H, -I, -k, --hostnqn, --io-queue-size, --disable-sq-fc */
+	struct osp_tool_initiator_opts conn;
 } g_opts = {
 	.qd = 0, .io_size = 0, .rwmix_read = -1, .seconds = 0, .qpairs_per_ns = 1,
 };
@@ -150,106 +143,15 @@ now_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-/* xorshift64*: cheap per-worker random numbers, no shared state. */
-static inline uint64_t
-rand64(uint64_t *s)
-{
-	uint64_t x = *s;
-
-	x ^= x >> 12;
-	x ^= x << 25;
-	x ^= x >> 27;
-	*s = x;
-	return x * 0x2545F4914F6CDD1Dull;
-}
-
-/* ------------------------------------------------------------ latency histogram */
-
-/* Log-linear buckets: 2^HIST_SUB_BITS linear steps per power of two (~3% error). */
-static inline uint32_t
-hist_index(uint64_t v)
-{
-	uint32_t msb;
-
-	if (v < (1u << HIST_SUB_BITS)) {
-		return (uint32_t)v;
-	}
-	msb = 63 - (uint32_t)__builtin_clzll(v);
-	return ((msb - HIST_SUB_BITS + 1) << HIST_SUB_BITS) |
-	       (uint32_t)((v >> (msb - HIST_SUB_BITS)) & ((1u << HIST_SUB_BITS) - 1));
-}
-
-/* Upper end of bucket i (what a percentile reports). */
-static uint64_t
-hist_bucket_top(uint32_t i)
-{
-	uint32_t shift = i >> HIST_SUB_BITS, sub = i & ((1u << HIST_SUB_BITS) - 1);
-
-	if (shift == 0) {
-		return sub;
-	}
-	return (((uint64_t)(1u << HIST_SUB_BITS) | sub) << (shift - 1)) + (1ull << (shift - 1)) - 1;
-}
-
-static uint64_t
-hist_percentile(const struct histogram *h, uint64_t total, double pct)
-{
-	uint64_t want, seen = 0;
-	uint32_t i;
-
-	if (total == 0) {
-		return 0;
-	}
-	want = (uint64_t)((double)total * pct / 100.0);
-	if (want == 0) {
-		want = 1;
-	}
-	for (i = 0; i < HIST_BUCKETS; i++) {
-		seen += h->b[i];
-		if (seen >= want) {
-			return hist_bucket_top(i);
-		}
-	}
-	return hist_bucket_top(HIST_BUCKETS - 1);
-}
-
-/* ------------------------------------------------------------ verify pattern */
-
-/* Every 8-byte word depends on the seed, the LBA and its place in the block. */
-static inline uint64_t
-pattern_word(uint64_t lba, uint32_t word)
-{
-	return (g_opts.seed ^ (lba * 0x9E3779B97F4A7C15ull)) + word;
-}
-
+/*
+ * Verify data: osp_tool_pattern_fill() with generation 0, so that a block's
+ * data depends only on the seed and its LBA (several slots may write one LBA
+ * at once, and --no-prefill reads what an earlier run wrote).
+ */
 static void
 pattern_fill(void *buf, uint64_t lba, uint32_t lbas, uint32_t sector_size)
 {
-	uint64_t *p = buf;
-	uint32_t words = sector_size / 8, i, w;
-
-	for (i = 0; i < lbas; i++) {
-		for (w = 0; w < words; w++) {
-			*p++ = pattern_word(lba + i, w);
-		}
-	}
-}
-
-/* Returns the LBA of the first bad block, or UINT64_MAX if the data is right. */
-static uint64_t
-pattern_check(const void *buf, uint64_t lba, uint32_t lbas, uint32_t sector_size)
-{
-	const uint64_t *p = buf;
-	uint32_t words = sector_size / 8, i, w;
-
-	for (i = 0; i < lbas; i++) {
-		for (w = 0; w < words; w++) {
-			if (*p++ != pattern_word(lba + i, w)) {
-				return lba + i;
-			}
-		}
-	}
-	return UINT64_MAX;
+	osp_tool_pattern_fill(buf, lba, lbas, sector_size, g_opts.seed, 0);
 }
 
 /* ------------------------------------------------------------ I/O path */
@@ -274,7 +176,7 @@ choose_read(struct worker *w)
 	case PAT_RANDWRITE:
 		return false;
 	default:
-		return (int)(rand64(&w->rand_state) % 100) < g_opts.rwmix_read;
+		return (int)osp_tool_rng_below(&w->rng, 100) < g_opts.rwmix_read;
 	}
 }
 
@@ -340,7 +242,7 @@ task_start_new(struct task *t)
 		return;
 	}
 	if (pattern_is_random()) {
-		t->lba = rand64(&nw->w->rand_state) % pns->num_io;
+		t->lba = osp_tool_rng_below(&nw->w->rng, pns->num_io);
 	} else {
 		t->lba = nw->seq_next++;
 		if (nw->seq_next >= pns->num_io) {
@@ -405,18 +307,20 @@ io_complete(void *arg, const struct osp_nvme_cpl *cpl)
 	if (lat > nw->lat_max_ns) {
 		nw->lat_max_ns = lat;
 	}
-	nw->hist.b[hist_index(lat)]++;
+	osp_tool_hist_add(&nw->hist, lat);
 
 	if (g_opts.verify) {
 		if (t->is_read) {
-			uint64_t bad = pattern_check(t->buf, t->lba * pns->lbas_per_io,
-						     pns->lbas_per_io, pns->sector_size);
+			struct osp_tool_pattern_err err;
+			char what[256];
 
-			if (bad != UINT64_MAX) {
+			if (!osp_tool_pattern_check(t->buf, t->lba * pns->lbas_per_io, pns->lbas_per_io,
+						    pns->sector_size, g_opts.seed, 0, &err)) {
 				if (nw->miscompares < 5) {
-					fprintf(stderr, "%s from core %u: MISCOMPARE at LBA %" PRIu64 "%s\n",
-						pns->name, nw->w->core, bad,
-						t->readback ? " (reading back a write)" : "");
+					osp_tool_pattern_err_fmt(what, sizeof(what), &err);
+					fprintf(stderr, "%s from core %u: MISCOMPARE at LBA %" PRIu64 "%s: %s\n",
+						pns->name, nw->w->core, err.lba,
+						t->readback ? " (reading back a write)" : "", what);
 				}
 				nw->miscompares++;
 			}
@@ -512,8 +416,8 @@ worker_alloc(struct worker *w)
 		size_t buf_len = (size_t)pns->lbas_per_io * pns->sector_size;
 
 		osp_nvme_ctrlr_get_default_io_qpair_opts(pns->pc->ctrlr, &qo, sizeof(qo));
-		if (g_opts.io_queue_size) {
-			qo.io_queue_size = g_opts.io_queue_size;
+		if (g_opts.conn.io_queue_size) {
+			qo.io_queue_size = g_opts.conn.io_queue_size;
 		}
 		for (j = 0; j < nw->num_qpairs; j++) {
 			nw->qpairs[j] = osp_nvme_ctrlr_alloc_io_qpair(pns->pc->ctrlr, &qo, sizeof(qo));
@@ -775,26 +679,18 @@ usage(const char *prog)
 	       "  -M, --rwmixread <0-100>   read percentage of rw/randrw (default 50)\n"
 	       "  -t, --time <sec>          run time\n"
 	       "  -c, --core-mask <mask>    cores for the workers, e.g. 0x2 (default 0x1)\n"
-	       "  -r, --transport <trid>    'trtype:TCP traddr:127.0.0.1 trsvcid:4420 subnqn:...'\n"
-	       "                            (repeat for several controllers)\n"
 	       "  -P, --num-qpairs <n>      I/O qpairs per namespace per core (default 1)\n"
-	       "  -L, --latency             print latency percentiles\n"
-	       "  -H, --enable-tcp-hdgst    NVMe/TCP header digest\n"
-	       "  -I, --enable-tcp-ddgst    NVMe/TCP data digest\n"
-	       "  -V, --verify              write a pattern (seed + LBA), read back and check\n"
+	       "  -L, --latency             print latency percentiles (-LL: and the histogram)\n"
+	       "  -V, --verify              write a pattern (LBA + seed), read back and check\n"
 	       "      --seed <n>            verify pattern seed (default: random)\n"
 	       "      --no-prefill          verify reads against data an earlier run wrote\n"
 	       "                            with the same --seed (no pattern prefill)\n"
-	       "      --hostnqn <nqn>       host NQN\n"
-	       "      --io-queue-size <n>   entries per I/O queue\n"
 	       "      --json                also print one JSON line per result\n"
-	       "      --keep-alive-ms <ms>  keep alive timeout (default 10000): a target that\n"
-	       "                            does not answer Keep Alive within it fails the run\n"
-	       "      --disable-sq-fc       ask I/O queues to disable SQ flow control (lets an\n"
-	       "                            NVMe/TCP target end reads with C2HData SUCCESS)\n"
-	       "Exit status: 0 when every I/O succeeded and verified, 1 otherwise.\n"
+	       "Connection (-r may be repeated for several controllers):\n", prog);
+	osp_tool_initiator_usage(stdout);
+	printf("Exit status: 0 when every I/O succeeded and verified, 1 otherwise.\n"
 	       "A namespace removed on the target during the run is reported and no longer\n"
-	       "used; its failed I/Os are not counted as errors.\n", prog);
+	       "used; its failed I/Os are not counted as errors.\n");
 }
 
 static int
@@ -857,40 +753,29 @@ pattern_name(void)
 }
 
 static int
-connect_all(char **trid_strs, uint32_t n)
+connect_all(void)
 {
+	const struct osp_tool_initiator_opts *conn = &g_opts.conn;
 	struct osp_nvme_ctrlr_opts copts;
 	uint32_t i, total_qpairs;
 
-	for (i = 0; i < n; i++) {
+	for (i = 0; i < conn->num_trids; i++) {
 		struct perf_ctrlr *pc = &g_ctrlrs[i];
 		struct osp_nvme_connect_error err = {};
 
-		if (osp_nvme_transport_id_parse(&pc->trid, trid_strs[i]) != 0) {
-			fprintf(stderr, "Invalid transport ID '%s'\n", trid_strs[i]);
-			return -1;
-		}
+		pc->trid = conn->trids[i];
 		osp_nvme_ctrlr_opts_init(&copts, sizeof(copts));
 		/* Namespaces are not known yet: room for up to 32 per core. */
 		total_qpairs = g_num_workers * g_opts.qpairs_per_ns * 32;
 		copts.num_io_queues = total_qpairs > 1024 ? 1024 : total_qpairs;
-		copts.header_digest = g_opts.hdgst;
-		copts.data_digest = g_opts.ddgst;
-		copts.disable_sq_flow_control = g_opts.no_sq_fc;
-		if (g_opts.kato_ms != 0) {
-			copts.keep_alive_timeout_ms = g_opts.kato_ms;
-		}
-		if (g_opts.io_queue_size) {
-			copts.io_queue_size = g_opts.io_queue_size;
-		} else if (g_opts.qd / g_opts.qpairs_per_ns + 2 > copts.io_queue_size) {
+		osp_tool_initiator_apply(conn, &copts);
+		if (conn->io_queue_size == 0 &&
+		    g_opts.qd / g_opts.qpairs_per_ns + 2 > copts.io_queue_size) {
 			copts.io_queue_size = g_opts.qd / g_opts.qpairs_per_ns + 2;
-		}
-		if (g_opts.hostnqn[0]) {
-			snprintf(copts.hostnqn, sizeof(copts.hostnqn), "%s", g_opts.hostnqn);
 		}
 		pc->ctrlr = osp_nvme_connect_ext(&pc->trid, &copts, sizeof(copts), &err);
 		if (pc->ctrlr == NULL) {
-			fprintf(stderr, "Cannot connect to '%s': %s at step '%s'%s%s\n", trid_strs[i],
+			fprintf(stderr, "Cannot connect to '%s': %s at step '%s'%s%s\n", conn->trid_strs[i],
 				strerror(-err.rc), err.step ? err.step : "?",
 				err.has_cpl ? ": " : "",
 				err.has_cpl ? osp_nvme_cpl_status_string(&err.cpl) : "");
@@ -969,7 +854,7 @@ collect_namespaces(void)
 struct result {
 	uint64_t ios, lat_total, lat_min, lat_max;
 	double secs;
-	struct histogram hist;
+	struct osp_tool_hist hist;
 };
 
 static void
@@ -985,10 +870,10 @@ print_json(const char *device, int core, const struct result *r)
 	       device, core, pattern_name(), g_opts.io_size, g_opts.qd, r->ios, iops,
 	       iops * g_opts.io_size / (1024.0 * 1024.0), avg,
 	       r->ios ? (double)r->lat_min / 1000.0 : 0, (double)r->lat_max / 1000.0,
-	       hist_percentile(&r->hist, r->ios, 50) / 1000.0,
-	       hist_percentile(&r->hist, r->ios, 90) / 1000.0,
-	       hist_percentile(&r->hist, r->ios, 99) / 1000.0,
-	       hist_percentile(&r->hist, r->ios, 99.9) / 1000.0);
+	       osp_tool_hist_percentile(&r->hist, 50) / 1000.0,
+	       osp_tool_hist_percentile(&r->hist, 90) / 1000.0,
+	       osp_tool_hist_percentile(&r->hist, 99) / 1000.0,
+	       osp_tool_hist_percentile(&r->hist, 99.9) / 1000.0);
 }
 
 static void
@@ -1002,28 +887,13 @@ print_line(int width, const char *label, const struct result *r)
 	       r->ios ? (double)r->lat_min / 1000.0 : 0, (double)r->lat_max / 1000.0);
 }
 
-static void
-print_percentiles(const char *label, const struct result *r)
-{
-	static const double pcts[] = {1, 10, 25, 50, 75, 90, 99, 99.9, 99.99};
-	uint32_t i;
-
-	printf("Summary latency data for %s:\n", label);
-	printf("=================================================================================\n");
-	for (i = 0; i < OSP_COUNTOF(pcts); i++) {
-		printf("%9.5f%% : %12.3fus\n", pcts[i],
-		       hist_percentile(&r->hist, r->ios, pcts[i]) / 1000.0);
-	}
-	printf("\n");
-}
-
 static int
 report(void)
 {
 	struct result total = {.lat_min = UINT64_MAX};
 	char label[512];
 	int width = 69, rc = 0;
-	uint32_t i, j, b;
+	uint32_t i, j;
 	uint64_t errors = 0, miscompares = 0;
 	double max_secs = 0;
 
@@ -1060,9 +930,7 @@ report(void)
 			total.lat_max = OSP_MAX(total.lat_max, r.lat_max);
 			/* Total IOPS is the sum of the per-line rates. */
 			total.secs += secs > 0 ? (double)r.ios / secs : 0;
-			for (b = 0; b < HIST_BUCKETS; b++) {
-				total.hist.b[b] += nw->hist.b[b];
-			}
+			osp_tool_hist_merge(&total.hist, &nw->hist);
 			errors += nw->errors;
 			miscompares += nw->miscompares;
 		}
@@ -1077,12 +945,13 @@ report(void)
 		for (i = 0; i < g_num_workers; i++) {
 			for (j = 0; j < g_workers[i].num_nws; j++) {
 				struct ns_worker *nw = &g_workers[i].nws[j];
-				struct result r = {.ios = nw->io_completed};
 
-				r.hist = nw->hist;
 				snprintf(label, sizeof(label), "%s from core %u", nw->pns->name,
 					 g_workers[i].core);
-				print_percentiles(label, &r);
+				osp_tool_hist_print_summary(stdout, label, &nw->hist, 1000.0);
+				if (g_opts.latency > 1) {
+					osp_tool_hist_print_buckets(stdout, label, &nw->hist, 1000.0);
+				}
 			}
 		}
 	}
@@ -1128,6 +997,7 @@ on_signal(int sig)
 int
 main(int argc, char **argv)
 {
+	enum { OPT_SEED = 1000, OPT_JSON, OPT_NO_PREFILL };
 	static const struct option longopts[] = {
 		{"io-depth", required_argument, NULL, 'q'},
 		{"io-size", required_argument, NULL, 'o'},
@@ -1135,38 +1005,40 @@ main(int argc, char **argv)
 		{"rwmixread", required_argument, NULL, 'M'},
 		{"time", required_argument, NULL, 't'},
 		{"core-mask", required_argument, NULL, 'c'},
-		{"transport", required_argument, NULL, 'r'},
 		{"num-qpairs", required_argument, NULL, 'P'},
 		{"latency", no_argument, NULL, 'L'},
-		{"enable-tcp-hdgst", no_argument, NULL, 'H'},
-		{"enable-tcp-ddgst", no_argument, NULL, 'I'},
 		{"verify", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
-		{"seed", required_argument, NULL, 1000},
-		{"hostnqn", required_argument, NULL, 1001},
-		{"io-queue-size", required_argument, NULL, 1002},
-		{"json", no_argument, NULL, 1003},
-		{"no-prefill", no_argument, NULL, 1004},
-		{"disable-sq-fc", no_argument, NULL, 1005},
-		{"keep-alive-ms", required_argument, NULL, 1006},
+		{"seed", required_argument, NULL, OPT_SEED},
+		{"json", no_argument, NULL, OPT_JSON},
+		{"no-prefill", no_argument, NULL, OPT_NO_PREFILL},
+		OSP_TOOL_INITIATOR_LONGOPTS,
 		{NULL, 0, NULL, 0},
 	};
-	char *trids[MAX_TRIDS];
-	uint32_t num_trids = 0, cores[MAX_CORES], i, j;
+	uint32_t cores[MAX_CORES], i, j;
 	int opt, n, rc;
 	uint64_t v;
 	bool all_done;
 
-	while ((opt = getopt_long(argc, argv, "q:o:w:M:t:c:r:P:LlHIVh", longopts, NULL)) != -1) {
+	osp_tool_initiator_opts_init(&g_opts.conn, MAX_TRIDS);
+	while ((opt = getopt_long(argc, argv, "q:o:w:M:t:c:P:LlVh" OSP_TOOL_INITIATOR_SHORTOPTS,
+				  longopts, NULL)) != -1) {
+		rc = osp_tool_initiator_parse(&g_opts.conn, opt, optarg);
+		if (rc < 0) {
+			fprintf(stderr, "nvme_perf: %s\n", g_opts.conn.errmsg);
+			return 1;
+		}
+		if (rc == 0) {
+			continue;
+		}
 		switch (opt) {
 		case 'q':
 		case 'o':
 		case 'M':
 		case 't':
 		case 'P':
-		case 1000:
-		case 1002:
-			if (osp_parse_u64(optarg, 0, &v) != 0 || (opt != 1000 && v > UINT32_MAX)) {
+		case OPT_SEED:
+			if (osp_parse_u64(optarg, 0, &v) != 0 || (opt != OPT_SEED && v > UINT32_MAX)) {
 				fprintf(stderr, "Invalid number '%s' for -%c\n", optarg,
 					opt < 256 ? opt : '-');
 				return 1;
@@ -1181,11 +1053,9 @@ main(int argc, char **argv)
 				g_opts.seconds = (int)OSP_MIN(v, 100000);
 			} else if (opt == 'P') {
 				g_opts.qpairs_per_ns = (uint32_t)v;
-			} else if (opt == 1000) {
+			} else {
 				g_opts.seed = v;
 				g_opts.seed_set = true;
-			} else {
-				g_opts.io_queue_size = (uint32_t)v;
 			}
 			break;
 		case 'w':
@@ -1197,43 +1067,17 @@ main(int argc, char **argv)
 		case 'c':
 			g_opts.core_mask = optarg;
 			break;
-		case 'r':
-			if (num_trids == MAX_TRIDS) {
-				fprintf(stderr, "At most %d -r options\n", MAX_TRIDS);
-				return 1;
-			}
-			trids[num_trids++] = optarg;
-			break;
 		case 'L':
 		case 'l':
-			g_opts.latency = true;
-			break;
-		case 'H':
-			g_opts.hdgst = true;
-			break;
-		case 'I':
-			g_opts.ddgst = true;
+			g_opts.latency++;
 			break;
 		case 'V':
 			g_opts.verify = true;
 			break;
-		case 1005:
-			g_opts.no_sq_fc = true;
-			break;
-		case 1006:
-			if (osp_parse_u64(optarg, 0, &v) != 0 || v == 0 || v > 3600000) {
-				fprintf(stderr, "--keep-alive-ms: a number of ms from 1 to 3600000\n");
-				return 1;
-			}
-			g_opts.kato_ms = (uint32_t)v;
-			break;
-		case 1001:
-			snprintf(g_opts.hostnqn, sizeof(g_opts.hostnqn), "%s", optarg);
-			break;
-		case 1003:
+		case OPT_JSON:
 			g_opts.json = true;
 			break;
-		case 1004:
+		case OPT_NO_PREFILL:
 			g_opts.no_prefill = true;
 			break;
 		case 'h':
@@ -1244,7 +1088,8 @@ main(int argc, char **argv)
 			return 1;
 		}
 	}
-	if (g_opts.qd == 0 || g_opts.io_size == 0 || g_opts.seconds == 0 || num_trids == 0) {
+	if (g_opts.qd == 0 || g_opts.io_size == 0 || g_opts.seconds == 0 ||
+	    g_opts.conn.num_trids == 0) {
 		fprintf(stderr, "-q, -o, -t and -r are required (and not 0)\n");
 		usage(argv[0]);
 		return 1;
@@ -1279,8 +1124,8 @@ main(int argc, char **argv)
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
 
-	if (connect_all(trids, num_trids) != 0 || collect_namespaces() != 0) {
-		if (g_num_ns == 0 && g_num_ctrlrs == num_trids) {
+	if (connect_all() != 0 || collect_namespaces() != 0) {
+		if (g_num_ns == 0 && g_num_ctrlrs == g_opts.conn.num_trids) {
 			fprintf(stderr, "No usable namespace found\n");
 		}
 		for (i = 0; i < g_num_ctrlrs; i++) {
@@ -1295,10 +1140,7 @@ main(int argc, char **argv)
 		struct worker *w = &g_workers[i];
 
 		w->core = cores[i];
-		w->rand_state = g_opts.seed ^ (0x9E3779B97F4A7C15ull * (i + 1));
-		if (w->rand_state == 0) {
-			w->rand_state = 1;
-		}
+		osp_tool_rng_seed(&w->rng, g_opts.seed, i);
 		w->num_nws = g_num_ns;
 		w->nws = calloc(g_num_ns, sizeof(*w->nws));
 		if (w->nws == NULL) {

@@ -45,6 +45,8 @@
 #include "osprey/thread.h"
 #include "osprey/util.h"
 
+#include "osp_tool.h"
+
 /*
  * Messages A may have in flight towards B. Far below the ring size, so a
  * send never fails (the library would log every failure) and the ring's
@@ -139,7 +141,7 @@ static struct {
 	uint64_t marker;	/* last marker sent to B */
 	uint32_t nsamples;
 	bool waking;		/* wake-up test running */
-	uint32_t rng;
+	struct osp_tool_rng rng;
 	bool aborted;		/* shutting down: start nothing, answer nothing */
 	struct osp_poller *keepalive;
 } s;
@@ -213,15 +215,8 @@ run_after(uint64_t us, osp_msg_fn fn)
 	}
 }
 
-/* Cheap deterministic randomness for the wake-up gaps. */
-static uint32_t
-xorshift32(uint32_t *x)
-{
-	*x ^= *x << 13;
-	*x ^= *x >> 17;
-	*x ^= *x << 5;
-	return *x;
-}
+/* The wake-up gaps: random, but the same in every run (a fixed seed). */
+#define WAKE_GAP_SEED 0x9e3779b9u
 
 static int
 cmp_u32(const void *pa, const void *pb)
@@ -632,14 +627,14 @@ wake_send(void *arg)
 static void
 wake_arm(void)
 {
-	run_after(WAKE_GAP_MIN_US + xorshift32(&s.rng) % WAKE_GAP_SPAN_US, wake_send);
+	run_after(WAKE_GAP_MIN_US + osp_tool_rng_below(&s.rng, WAKE_GAP_SPAN_US), wake_send);
 }
 
 static void
 test_wake(void)
 {
 	s.nsamples = 0;
-	s.rng = 0x9e3779b9u;
+	osp_tool_rng_seed(&s.rng, WAKE_GAP_SEED, 0);
 	s.waking = true;
 	wake_arm();
 }
@@ -712,15 +707,17 @@ floor_sender(void *arg)
 {
 	struct floor_ctx *f = arg;
 	struct pollfd pfd = { .fd = f->ack_efd, .events = POLLIN };
-	uint32_t i, rng = 0x9e3779b9u;
+	struct osp_tool_rng rng;
 	uint64_t one = 1, val;
+	uint32_t i;
 
+	osp_tool_rng_seed(&rng, WAKE_GAP_SEED, 0);
 	if (pin_self(f->core_a) != 0) {
 		f->err = 1;
 	}
 	for (i = 0; i < f->n && !f->err; i++) {
 		struct timespec gap = {
-			0, (long)(WAKE_GAP_MIN_US + xorshift32(&rng) % WAKE_GAP_SPAN_US) * 1000L
+			0, (long)(WAKE_GAP_MIN_US + osp_tool_rng_below(&rng, WAKE_GAP_SPAN_US)) * 1000L
 		};
 
 		nanosleep(&gap, NULL);

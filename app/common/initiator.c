@@ -1,0 +1,124 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* The initiator tools' connection options, with SPDK perf's letters. */
+#include <errno.h>
+#include <string.h>
+
+#include "osprey/util.h"
+
+#include "osp_tool.h"
+
+void
+osp_tool_initiator_opts_init(struct osp_tool_initiator_opts *o, uint32_t max_trids)
+{
+	memset(o, 0, sizeof(*o));
+	if (max_trids == 0 || max_trids > OSP_TOOL_INITIATOR_MAX_TRIDS) {
+		max_trids = OSP_TOOL_INITIATOR_MAX_TRIDS;
+	}
+	o->max_trids = max_trids;
+}
+
+static int
+parse_u32_range(const char *arg, uint32_t min, uint32_t max, uint32_t *out)
+{
+	uint64_t v;
+
+	if (osp_parse_u64(arg, 10, &v) != 0 || v < min || v > max) {
+		return -EINVAL;
+	}
+	*out = (uint32_t)v;
+	return 0;
+}
+
+int
+osp_tool_initiator_parse(struct osp_tool_initiator_opts *o, int ch, const char *arg)
+{
+	o->errmsg[0] = '\0';
+	switch (ch) {
+	case 'r':
+		if (o->num_trids == o->max_trids) {
+			snprintf(o->errmsg, sizeof(o->errmsg), "at most %u -r (transport id) option%s",
+				 o->max_trids, o->max_trids == 1 ? "" : "s");
+			return -EINVAL;
+		}
+		if (osp_nvme_transport_id_parse(&o->trids[o->num_trids], arg) != 0) {
+			snprintf(o->errmsg, sizeof(o->errmsg), "invalid transport id '%s' (-r 'trtype:TCP "
+				 "adrfam:IPv4 traddr:ADDR trsvcid:PORT subnqn:NQN')", arg);
+			return -EINVAL;
+		}
+		o->trid_strs[o->num_trids++] = arg;
+		return 0;
+	case 'H':
+		o->header_digest = true;
+		return 0;
+	case 'I':
+		o->data_digest = true;
+		return 0;
+	case 'k':
+		if (parse_u32_range(arg, 0, OSP_TOOL_KATO_MAX_MS, &o->kato_ms) != 0) {
+			snprintf(o->errmsg, sizeof(o->errmsg), "invalid keep alive timeout '%s' (-k: ms "
+				 "from 0 (keep alive off) to %u)", arg, OSP_TOOL_KATO_MAX_MS);
+			return -EINVAL;
+		}
+		o->kato_set = true;
+		return 0;
+	case OSP_TOOL_OPT_HOSTNQN: {
+		char why[200];
+
+		if (strlen(arg) >= sizeof(o->hostnqn)) {
+			snprintf(why, sizeof(why), "longer than %u bytes", OSP_NVME_NQN_MAX_LEN);
+		} else if (osp_nqn_check(arg, why, sizeof(why)) == 0) {
+			snprintf(o->hostnqn, sizeof(o->hostnqn), "%s", arg);
+			return 0;
+		}
+		snprintf(o->errmsg, sizeof(o->errmsg), "invalid host NQN '%.250s' (--hostnqn: %s)",
+			 arg, why);
+		return -EINVAL;
+	}
+	case OSP_TOOL_OPT_IO_QUEUE_SIZE:
+		if (parse_u32_range(arg, 2, 65536, &o->io_queue_size) != 0) {
+			snprintf(o->errmsg, sizeof(o->errmsg), "invalid I/O queue size '%s' "
+				 "(--io-queue-size: 2 to 65536 entries)", arg);
+			return -EINVAL;
+		}
+		return 0;
+	case OSP_TOOL_OPT_DISABLE_SQ_FC:
+		o->disable_sq_fc = true;
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+void
+osp_tool_initiator_apply(const struct osp_tool_initiator_opts *o,
+			 struct osp_nvme_ctrlr_opts *copts)
+{
+	copts->header_digest = o->header_digest;
+	copts->data_digest = o->data_digest;
+	copts->disable_sq_flow_control = o->disable_sq_fc;
+	if (o->kato_set) {
+		copts->keep_alive_timeout_ms = o->kato_ms;
+	}
+	if (o->io_queue_size != 0) {
+		copts->io_queue_size = o->io_queue_size;
+	}
+	if (o->hostnqn[0] != '\0') {
+		snprintf(copts->hostnqn, sizeof(copts->hostnqn), "%s", o->hostnqn);
+	}
+}
+
+void
+osp_tool_initiator_usage(FILE *f)
+{
+	fprintf(f,
+		"  -r, --transport <trid>    'trtype:TCP adrfam:IPv4 traddr:ADDR trsvcid:PORT subnqn:NQN'\n"
+		"  -H, --enable-tcp-hdgst    NVMe/TCP header digest (also --hdgst)\n"
+		"  -I, --enable-tcp-ddgst    NVMe/TCP data digest (also --ddgst)\n"
+		"  -k, --keepalive <ms>      keep alive timeout (default 10000, 0: off; also\n"
+		"                            --keep-alive, --keep-alive-ms): a target that does\n"
+		"                            not answer Keep Alive within it fails the tool\n"
+		"      --hostnqn <nqn>       host NQN (default: a per-process UUID NQN)\n"
+		"      --io-queue-size <n>   entries per I/O queue (2..65536)\n"
+		"      --disable-sq-fc       ask I/O queues to disable SQ flow control (lets an\n"
+		"                            NVMe/TCP target end reads with C2HData SUCCESS)\n");
+}
