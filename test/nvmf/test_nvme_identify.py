@@ -111,6 +111,14 @@ def test_identify(p):
     if rc != 0:
         print("    stderr: " + err.strip()[:800])
     check_identify(out, "digests")
+    # SPDK perf's letters and long names, shared with nvme_perf.
+    for args in (["-H", "-I", "-k", "5000"],
+                 ["--enable-tcp-hdgst", "--ddgst", "--keep-alive", "5000"]):
+        rc, out, err = identify(*args, "-r", trid(NQN1))
+        check(rc == 0, "nvme_identify %s exits 0" % " ".join(args))
+        if rc != 0:
+            print("    stderr: " + err.strip()[:800])
+        check_identify(out, " ".join(args))
     check(alive(p), "target alive after identify")
 
 
@@ -161,7 +169,11 @@ def test_refusals(p):
         rc, out, err = identify("-r", bad)
         check(rc == 1 and "invalid transport id" in err, "bad trid '%s': exit 1" % bad)
     rc, out, err = identify("--hostnqn", "bad", "-r", trid(NQN1))
-    check(rc == 1, "bad --hostnqn: exit 1")
+    check(rc == 1 and "invalid host NQN 'bad'" in err, "bad --hostnqn: exit 1, says why")
+    rc, out, err = identify("-k", "10s", "-r", trid(NQN1))
+    check(rc == 1 and "invalid keep alive timeout '10s'" in err, "bad -k: exit 1, says why")
+    rc, out, err = identify("-r", trid(NQN1), "-r", trid(NQN1))
+    check(rc == 1 and "at most 1 -r" in err, "two -r: exit 1, says why")
     rc, out, err = identify()
     check(rc == 1, "no -r: usage, exit 1")
     check(alive(p), "target alive after the refusals")

@@ -101,7 +101,8 @@ def test_verify(p):
         ("4 KiB randread verify, digests, -P 2", ["-q", "16", "-o", "4096", "-w", "randread",
                                                   "-H", "-I", "-P", "2"]),
         ("128 KiB rw verify, -P 2", ["-q", "4", "-o", "131072", "-w", "rw", "-P", "2"]),
-        ("4 KiB write verify, data digest", ["-q", "32", "-o", "4096", "-w", "write", "-I"]),
+        ("4 KiB write verify, data digest, -k 5000", ["-q", "32", "-o", "4096", "-w", "write",
+                                                      "-I", "-k", "5000"]),
         ("4 KiB randrw verify, SQ flow control disabled (reads end with C2HData SUCCESS)",
          ["-q", "32", "-o", "4096", "-w", "randrw", "--disable-sq-fc"]),
     ]
@@ -123,6 +124,12 @@ def test_output(p):
     check(len(lines) == 3 and len(tot) == 1 and tot[0]["iops"] > 0 and
           tot[0]["p99_us"] >= tot[0]["p50_us"] > 0,
           "--json: a line per namespace and a Total line with iops, p50, p99 (%s)" % tot)
+    r = perf("-q", "8", "-o", "4096", "-w", "randread", "-t", "1", "-LL", "-r", TRID)
+    check_run("randread -LL", r, nsids=2)
+    check(r.stdout.count("Summary latency data for") == 2 and
+          r.stdout.count("Latency histogram for") == 2 and "Range in us" in r.stdout and
+          re.search(r"^ *[\d.]+ - +[\d.]+: +100\.0000%  \( *\d+\)$", r.stdout, re.M),
+          "-LL adds the histogram's buckets per namespace, up to 100 %")
 
 
 def test_verify_can_fail(p):
@@ -138,6 +145,10 @@ def test_verify_can_fail(p):
     check(r.returncode != 0 and "MISCOMPARE" in r.stderr,
           "randread --seed 8 --no-prefill: miscompares reported, exit non-zero (%d)"
           % r.returncode)
+    check(re.search(r"MISCOMPARE at LBA (\d+): expected lba \1 seed 0x8 gen 0, got lba \1 "
+                    r"seed 0x7 gen 0; first bad byte 8 of the block", r.stderr) is not None,
+          "the miscompare names the LBA and the seed the data was written with (%s)"
+          % r.stderr.strip().splitlines()[:1])
 
 
 def test_bad_input(p):
@@ -157,6 +168,13 @@ def test_bad_input(p):
           "unknown subsystem: the Connect refusal is reported (%s)" % r.stderr.strip()[:200])
     r = perf("-q", "1", "-o", "1000", "-w", "read", "-t", "1", "-r", TRID)
     check(r.returncode != 0, "-o 1000 (not a multiple of 512) refused")
+    for opt, val, words in (("-k", "abc", "keep alive timeout"),
+                            ("--keep-alive-ms", "3600001", "keep alive timeout"),
+                            ("--io-queue-size", "1", "I/O queue size"),
+                            ("--hostnqn", "bad", "host NQN")):
+        r = perf("-q", "1", "-o", "4096", "-w", "read", "-t", "1", opt, val, "-r", TRID)
+        check(r.returncode == 1 and ("invalid %s '%s'" % (words, val)) in r.stderr,
+              "%s %s refused with a message (%s)" % (opt, val, r.stderr.strip()[:200]))
     check(alive(p), "target still serving")
 
 
