@@ -93,8 +93,11 @@ struct task {
 	uint8_t op;
 	bool verify_read;
 	bool slot_held;
-	/* verify: the generation of the pattern the task wrote */
-	uint64_t gen;
+	/*
+	 * verify: the generation of the pattern the task wrote (32 bits: it fits
+	 * in the padding before wait, so a task keeps its size on the hot path)
+	 */
+	uint32_t gen;
 	struct osp_bdev_io_wait_entry wait;
 };
 
@@ -300,7 +303,7 @@ task_prepare(struct job *job, struct task *t)
 		t->slot_held = true;
 		t->offset_blocks = (job->ios_base + slot) * job->io_blocks;
 		t->op = OSP_BDEV_IO_TYPE_WRITE;
-		t->gen = ++job->write_gen;
+		t->gen = (uint32_t)++job->write_gen;
 		osp_tool_pattern_fill(t->buf, t->offset_blocks, job->io_blocks, job->block_size,
 				      job->seed, t->gen);
 		return;
