@@ -659,7 +659,7 @@ msg_budget_broken(const struct osp_thread *target, const char *what)
 }
 
 /* Send to a thread that may have exited (for_each_*): -EIO then, nothing logged. */
-static int
+static inline __attribute__((always_inline)) int
 thread_send_msg(const struct osp_thread *thread, osp_msg_fn fn, void *ctx)
 {
 	struct osp_thread *target = (struct osp_thread *)(uintptr_t)thread;
