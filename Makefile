@@ -3,6 +3,7 @@
 #   make check      install packages, build, run every test (what CI runs)
 #   make run        install packages, build, start osprey_tgt with a default config
 #   make unittest   build and run the unit tests only
+#   make check-deps build everything with its declared libraries (mk/deps.mk), check them with nm
 #   make install    install binaries, headers, libraries, osprey.pc and rpc.py under PREFIX
 #   make uninstall  remove what make install put there
 # CFLAGS, CPPFLAGS and LDFLAGS from the command line or environment are added
@@ -27,7 +28,8 @@ ifeq ($(CC),cc)
 CC := gcc
 endif
 
-# Libraries in dependency order (lowest first). drivers/<type>/<name> become <type>_<name>.
+# Libraries (the base ones named; link order comes from mk/deps.mk). drivers/<type>/<name>
+# become <type>_<name>.
 LIB_NAMES := util log env_dpdk thread json jsonrpc rpc event
 DRIVER_DIRS := $(sort $(patsubst %/,%,$(dir $(wildcard drivers/*/*/*.c))))
 # Without liburing the uring module still builds and refuses to create bdevs.
@@ -40,6 +42,44 @@ EXTRA_LIBS := $(sort $(filter-out $(LIB_NAMES),$(notdir $(patsubst %/,%,$(dir $(
 ALL_LIBS := $(LIB_NAMES) $(EXTRA_LIBS) $(DRIVER_NAMES)
 # app/common is not an app: what the tools share (see app/common/osp_tool.h).
 APPS := $(filter-out common,$(notdir $(patsubst %/,%,$(dir $(wildcard app/*/*.c)))))
+
+# Declared layers (mk/deps.mk): what each library, app, bench and unit test uses.
+# PLAIN_LIBS are in the graph but linked as plain archives and not installed: tool
+# (app/common, libosp_tool.a), the tools' shared code.
+PLAIN_LIBS := $(if $(wildcard app/common/*.c),tool)
+GRAPH_LIBS := $(ALL_LIBS) $(PLAIN_LIBS)
+include $(TOP)/mk/deps.mk
+$(foreach l,$(GRAPH_LIBS),$(if $(filter undefined,$(origin DEPDIRS-$(l))),\
+	$(error library $(l) has no DEPDIRS-$(l) in mk/deps.mk: declare what it uses)))
+$(foreach a,$(APPS),$(if $(filter undefined,$(origin APP_LIBS-$(a))),\
+	$(error app $(a) has no APP_LIBS-$(a) in mk/deps.mk: declare the libraries it links)))
+$(foreach v,$(filter DEPDIRS-% APP_LIBS-% BENCH_LIBS-% UT_LIBS-% UT_LIB-%,$(.VARIABLES)),\
+	$(foreach d,$($(v)),$(if $(filter $(d),$(GRAPH_LIBS)),,\
+	$(error $(v) in mk/deps.mk names $(d), which is no library (lib/*, drivers/*/*, tool)))))
+# Every library, each before all the libraries it declares (tsort of DEPDIRS).
+DEPDIRS_PAIRS := $(foreach l,$(GRAPH_LIBS),$(l) $(l) $(foreach d,$(DEPDIRS-$(l)),$(l) $(d)))
+LIB_LOOP := $(shell printf '%s %s\n' $(DEPDIRS_PAIRS) | tsort 2>&1 >/dev/null)
+ifneq ($(LIB_LOOP),)
+$(error the DEPDIRS in mk/deps.mk loop ($(LIB_LOOP)))
+endif
+LIB_ORDER := $(shell printf '%s %s\n' $(DEPDIRS_PAIRS) | tsort)
+# CLOSURE-<lib>: the library and everything it declares, recursively (computed once,
+# dependencies first); deps_closure(libs): the union for a list.
+reverse = $(if $(1),$(call reverse,$(wordlist 2,$(words $(1)),$(1))) $(firstword $(1)))
+$(foreach l,$(call reverse,$(LIB_ORDER)),\
+	$(eval CLOSURE-$(l) := $(sort $(l) $(foreach d,$(DEPDIRS-$(l)),$(CLOSURE-$(d))))))
+deps_closure = $(sort $(foreach l,$(1),$(CLOSURE-$(l))))
+# link_order(libs): the closure of libs, dependents first.
+link_order = $(filter $(call deps_closure,$(1)),$(LIB_ORDER))
+lib_files = $(foreach l,$(call link_order,$(1)),$(BUILD)/lib/libosp_$(l).a)
+# link_whole(libs): the closure and nothing else, so an undeclared dependency is a
+# link error. Each library whole (constructors register RPCs, subsystems and
+# modules that nothing references), except PLAIN_LIBS and what is reached only
+# through them: those are plain archives ahead of the rest (only what is used).
+whole_libs = $(filter-out $(PLAIN_LIBS),$(call link_order,$(filter-out $(PLAIN_LIBS),$(1))))
+plain_libs = $(filter-out $(call whole_libs,$(1)),$(call link_order,$(1)))
+link_whole = -L$(BUILD)/lib $(foreach l,$(call plain_libs,$(1)),-losp_$(l)) \
+	-Wl,--whole-archive $(foreach l,$(call whole_libs,$(1)),-losp_$(l)) -Wl,--no-whole-archive
 
 OPT := -O2
 ifeq ($(CONFIG_DEBUG),y)
@@ -78,7 +118,7 @@ lib_src = $(if $(filter $(1),$(DRIVER_NAMES)),$(wildcard drivers/$(subst _,/,$(w
 lib_obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_src,$(1)))
 LIB_FILES := $(foreach l,$(ALL_LIBS),$(BUILD)/lib/libosp_$(l).a)
 
-.PHONY: uninstall all libs apps unittest unittest-bins print-unittests benches check run install clean distclean e2e bench
+.PHONY: uninstall all libs apps unittest unittest-bins print-unittests benches check check-deps run install clean distclean e2e bench
 all: apps
 
 $(TOP)/mk/config.mk:
@@ -102,10 +142,8 @@ $(BUILD)/obj/%.o: %.c $(TOP)/mk/config.mk
 
 libs: $(LIB_FILES)
 
-LINK_OSP_WHOLE := -L$(BUILD)/lib -Wl,--whole-archive $(foreach l,$(ALL_LIBS),-losp_$(l)) -Wl,--no-whole-archive
-
-# The tools' shared code (app/common): an archive linked into the apps and benches only
-# (not whole: a daemon that uses none of it carries none), neither installed nor in ALL_LIBS.
+# The tools' shared code (app/common): libosp_tool.a, linked into the tools that
+# declare "tool" (mk/deps.mk) as a plain archive (only what they use), not installed.
 TOOL_LIB := $(BUILD)/lib/libosp_tool.a
 $(TOOL_LIB): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/common/*.c))
 	@mkdir -p $(dir $@)
@@ -114,57 +152,77 @@ $(TOOL_LIB): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/common/*.c))
 	@ar rcs $@ $^
 $(BUILD)/obj/app/%.o $(BUILD)/obj/bench/%.o: EXTRA_OBJ_CFLAGS := -I$(TOP)/app/common
 
+# An app links the closure of APP_LIBS-<app> (mk/deps.mk).
 define APP_RULE
-$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/$(1)/*.c)) $(TOOL_LIB) $(LIB_FILES)
+$(BUILD)/bin/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/$(1)/*.c)) $(call lib_files,$(APP_LIBS-$(1)))
 	@mkdir -p $$(dir $$@)
-	$(CC) $(LDFLAGS_COMMON) -o $$@ $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/$(1)/*.c)) $(TOOL_LIB) $(LINK_OSP_WHOLE) $(SYS_LIBS)
+	$(CC) $(LDFLAGS_COMMON) -o $$@ $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard app/$(1)/*.c)) $(call link_whole,$(APP_LIBS-$(1))) $(SYS_LIBS)
 endef
 $(foreach a,$(APPS),$(eval $(call APP_RULE,$(a))))
 apps: libs $(foreach a,$(APPS),$(BUILD)/bin/$(a)) benches
 
-# Benchmark programs: bench/<name>/*.c -> build/bench/<name>, linked like apps.
+# Benchmark programs: bench/<name>/*.c -> build/bench/<name>, linked like apps
+# (the closure of BENCH_LIBS-<name>).
 BENCHES := $(notdir $(patsubst %/,%,$(dir $(wildcard bench/*/*.c))))
+$(foreach b,$(BENCHES),$(if $(filter undefined,$(origin BENCH_LIBS-$(b))),\
+	$(error bench $(b) has no BENCH_LIBS-$(b) in mk/deps.mk: declare the libraries it links)))
 define BENCH_RULE
-$(BUILD)/bench/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bench/$(1)/*.c)) $(TOOL_LIB) $(LIB_FILES)
+$(BUILD)/bench/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bench/$(1)/*.c)) $(call lib_files,$(BENCH_LIBS-$(1)))
 	@mkdir -p $$(dir $$@)
-	$(CC) $(LDFLAGS_COMMON) -o $$@ $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bench/$(1)/*.c)) $(TOOL_LIB) $(LINK_OSP_WHOLE) $(SYS_LIBS)
+	$(CC) $(LDFLAGS_COMMON) -o $$@ $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bench/$(1)/*.c)) $(call link_whole,$(BENCH_LIBS-$(1))) $(SYS_LIBS)
 endef
 $(foreach b,$(BENCHES),$(eval $(call BENCH_RULE,$(b))))
 benches: $(foreach b,$(BENCHES),$(BUILD)/bench/$(b))
 
-# Unit tests: test/unit/lib/<lib>/<file>_ut.c links every library except <lib>
-# (the test #includes the .c files it exercises) plus test/common helpers.
-UT_SRCS := $(wildcard test/unit/lib/*/*_ut.c)
-UT_COMMON := $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard test/common/*.c))
-UT_BINS := $(patsubst test/unit/lib/%.c,$(BUILD)/test/unit/%,$(UT_SRCS))
-# test/unit/app/common/<file>_ut.c: the tools' shared code (the test #includes its .c).
-UT_TOOL_BINS := $(patsubst test/unit/%.c,$(BUILD)/test/unit/%,$(wildcard test/unit/app/common/*_ut.c))
-# env_dpdk's sources need DPDK's flags: its test links the library instead.
-UT_KEEP_OWN := env_dpdk
-ut_lib = $(filter-out $(UT_KEEP_OWN),$(word 1,$(subst /, ,$(patsubst $(BUILD)/test/unit/%,%,$(1)))))
-$(BUILD)/test/unit/%: $(BUILD)/obj/test/unit/lib/%.o $(UT_COMMON) $(LIB_FILES)
+# Unit tests. test/unit/lib/<lib>/<x>_ut.c tests lib/<lib> and builds
+# build/test/unit/<lib>/<x>_ut; test/unit/drivers/<type>/<name>/<x>_ut.c tests
+# drivers/<type>/<name> (library <type>_<name>) and builds build/test/unit/drivers/
+# <type>/<name>/<x>_ut; test/unit/app/common/<x>_ut.c tests the tools' library
+# (tool) and builds build/test/unit/app/common/<x>_ut. A test #includes the sources it exercises and links, as a
+# group of plain archives, the closure of its library's DEPDIRS (not the library,
+# nothing above it) plus UT_LIBS-<test> (mk/deps.mk), and test/common.
+UT_LIB_SRCS := $(wildcard test/unit/lib/*/*_ut.c)
+UT_DRV_SRCS := $(wildcard test/unit/drivers/*/*/*_ut.c)
+UT_TOOL_SRCS := $(wildcard test/unit/app/common/*_ut.c)
+UT_SRCS := $(UT_LIB_SRCS) $(UT_DRV_SRCS) $(UT_TOOL_SRCS)
+UT_COMMON := $(BUILD)/test/libut_common.a
+$(UT_COMMON): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard test/common/*.c))
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_COMMON) -o $@ $< $(UT_COMMON) -L$(BUILD)/lib -Wl,--start-group \
-		$(foreach l,$(filter-out $(call ut_lib,$@),$(ALL_LIBS)),-losp_$(l)) -Wl,--end-group \
-		$(CUNIT_LIBS) $(SYS_LIBS)
-$(UT_TOOL_BINS): $(BUILD)/test/unit/%: $(BUILD)/obj/test/unit/%.o $(UT_COMMON) $(LIB_FILES)
-	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_COMMON) -o $@ $< $(UT_COMMON) -L$(BUILD)/lib -Wl,--start-group \
-		$(foreach l,$(ALL_LIBS),-losp_$(l)) -Wl,--end-group $(CUNIT_LIBS) $(SYS_LIBS)
+	@rm -f $@
+	@ar rcs $@ $^
+# ut_key(src): the test's name under build/test/unit (and in UT_LIB-/UT_LIBS-).
+ut_key = $(patsubst test/unit/lib/%.c,%,$(filter test/unit/lib/%,$(1)))$(patsubst test/unit/%.c,%,$(filter test/unit/drivers/% test/unit/app/%,$(1)))
+# ut_lib(key): the library under test (UT_LIB-<key>, or the folder's name).
+ut_lib = $(if $(UT_LIB-$(1)),$(UT_LIB-$(1)),$(if $(filter app/common/%,$(1)),tool,$(if $(filter drivers/%,$(1)),$(word 2,$(subst /, ,$(1)))_$(word 3,$(subst /, ,$(1))),$(word 1,$(subst /, ,$(1))))))
+ut_libs = $(call link_order,$(filter-out $(call ut_lib,$(1)),$(DEPDIRS-$(call ut_lib,$(1)))) $(UT_LIBS-$(1)))
+UT_BINS := $(foreach s,$(UT_SRCS),$(BUILD)/test/unit/$(strip $(call ut_key,$(s))))
+define UT_RULE
+$(BUILD)/test/unit/$(2): $(BUILD)/obj/$(1:.c=.o) $(UT_COMMON) $(foreach l,$(call ut_libs,$(2)),$(BUILD)/lib/libosp_$(l).a)
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LDFLAGS_COMMON) -o $$@ $$< -L$(BUILD)/lib -Wl,--start-group $(UT_COMMON) \
+		$(foreach l,$(call ut_libs,$(2)),-losp_$(l)) -Wl,--end-group $(CUNIT_LIBS) $(SYS_LIBS)
+endef
+$(foreach s,$(UT_SRCS),$(eval $(call UT_RULE,$(s),$(strip $(call ut_key,$(s))))))
 $(BUILD)/obj/test/%.o: EXTRA_OBJ_CFLAGS := -I$(TOP)/test/common -I$(TOP)/lib -I$(TOP)/app \
 	-I$(TOP)/app/common -Wno-missing-prototypes
+
+# check-deps: build every program with its declared closure (a library that uses an
+# undeclared one fails to link there), then check each library's undefined symbols
+# against its declared closure with nm (mk/check_deps.sh names library and symbol).
+check-deps: all $(if $(filter n,$(CONFIG_UNIT_TESTS)),,unittest-bins)
+	@mk/check_deps.sh $(BUILD)/lib $(foreach l,$(GRAPH_LIBS),'$(l)=$(call deps_closure,$(DEPDIRS-$(l)))')
 
 ifeq ($(CONFIG_UNIT_TESTS),n)
 unittest-bins unittest:
 	@echo "unit tests are off: ./configure found no CUnit (apt-get install libcunit1-dev, then ./configure)"
 	@exit 1
 else
-unittest-bins: $(UT_BINS) $(UT_TOOL_BINS)
-unittest: $(UT_BINS) $(UT_TOOL_BINS)
-	@test/unit/run.sh $(UT_BINS) $(UT_TOOL_BINS)
+unittest-bins: $(UT_BINS)
+unittest: $(UT_BINS)
+	@test/unit/run.sh $(UT_BINS)
 endif
 print-unittests:
-	@echo $(UT_BINS) $(UT_TOOL_BINS)
+	@echo $(UT_BINS)
 
 check:
 	scripts/pkgdep.sh
@@ -197,7 +255,7 @@ install: all
 	chmod 0755 $(DESTDIR)$(BINDIR)/osprey-rpc.py
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
 		-e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(CONFIG_VERSION)|g' \
-		-e 's|@LIBS@|$(foreach l,$(ALL_LIBS),-losp_$(l))|g' \
+		-e 's|@LIBS@|$(foreach l,$(filter $(ALL_LIBS),$(LIB_ORDER)),-losp_$(l))|g' \
 		-e 's|@REQUIRES_PRIVATE@|$(strip $(PC_REQUIRES_PRIVATE))|g' \
 		-e 's|@LIBS_PRIVATE@|$(PC_LIBS_PRIVATE)|g' \
 		mk/osprey.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/osprey.pc

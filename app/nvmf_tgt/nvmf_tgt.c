@@ -1,5 +1,5 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* nvmf_tgt: the NVMe-oF target daemon (same libraries as osprey_tgt; its name and log prefix say nvmf_tgt). */
+/* nvmf_tgt: the NVMe-oF target daemon: the target, the bdev modules and sockets (APP_LIBS-nvmf_tgt in mk/deps.mk), not the other targets osprey_tgt carries. */
 #include <stdio.h>
 #include <stdlib.h>
 

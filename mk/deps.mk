@@ -1,0 +1,121 @@
+# Declared layers: which Osprey libraries each library, app, bench and unit test uses.
+#
+# Every library (lib/<name> -> libosp_<name>.a, drivers/<type>/<name> ->
+# libosp_<type>_<name>.a) lists in DEPDIRS-<name> the libraries whose functions or
+# data it uses DIRECTLY (not through another library). A program links the closure
+# of what it declares (the libraries named and, recursively, their DEPDIRS), each
+# library whole (its constructors register RPCs, subsystems and bdev/sock modules),
+# dependents before dependencies. Nothing else is linked, so a library that calls
+# into one it did not declare fails to link; `make check-deps` says which symbol.
+#
+# To add a library:
+#   1. create lib/<name>/ (or drivers/<type>/<name>/); the Makefile finds it;
+#   2. add DEPDIRS-<name> below, naming what it uses (an empty list is a declaration;
+#      a library without one stops the build);
+#   3. add it to the APP_LIBS-<app> / BENCH_LIBS-<bench> of the programs that need it
+#      (a module registered by constructor is reached by nothing else);
+#   4. run `make check-deps`: every undefined symbol of the archive must be defined
+#      inside its closure or by a system library, and the layers must not loop.
+# Unit tests (test/unit/lib/<lib>/<x>_ut.c for lib/<lib>, test/unit/drivers/<type>/
+# <name>/<x>_ut.c for drivers/<type>/<name>, test/unit/app/common/<x>_ut.c for tool) #include the sources they test and link
+# the closure of DEPDIRS-<lib> without <lib> itself, plus test/common.
+
+# ---- libraries ----
+# The base: no Osprey dependencies.
+DEPDIRS-util :=
+DEPDIRS-log :=
+DEPDIRS-env_dpdk :=
+
+DEPDIRS-thread := env_dpdk log util
+DEPDIRS-json := util
+DEPDIRS-jsonrpc := env_dpdk json log thread
+DEPDIRS-rpc := env_dpdk json jsonrpc log thread
+DEPDIRS-event := env_dpdk json jsonrpc log rpc thread util
+
+# Sockets: lib/sock carries the "sock" subsystem and its RPCs (sock_rpc.c), hence
+# event and rpc; an implementation (drivers/sock/*) registers itself by constructor.
+DEPDIRS-sock := event json jsonrpc log rpc util
+DEPDIRS-sock_posix := log sock thread util
+
+# NVMe/TCP PDU codec, the NVMe host driver over it, and the NVMe-oF target.
+DEPDIRS-nvme_tcp := util
+DEPDIRS-nvme := log nvme_tcp sock util
+DEPDIRS-bdev := env_dpdk event json jsonrpc log rpc thread util
+DEPDIRS-nvmf := bdev env_dpdk event json jsonrpc log nvme_tcp rpc sock thread util
+
+# bdev modules. bdev_file is the helper the file-backed modules (aio, uring) share.
+DEPDIRS-bdev_file := bdev json jsonrpc log rpc thread util
+DEPDIRS-bdev_aio := bdev bdev_file env_dpdk json log rpc thread
+DEPDIRS-bdev_uring := bdev bdev_file json log rpc thread
+DEPDIRS-bdev_malloc := bdev env_dpdk json jsonrpc log rpc thread util
+DEPDIRS-bdev_null := bdev env_dpdk json jsonrpc log rpc thread util
+DEPDIRS-bdev_nvme := bdev json jsonrpc log nvme rpc thread util
+DEPDIRS-bdev_delay := bdev env_dpdk json jsonrpc log rpc thread util
+DEPDIRS-bdev_error := bdev json jsonrpc log rpc thread util
+DEPDIRS-bdev_passthru := bdev json jsonrpc log rpc thread util
+DEPDIRS-bdev_split := bdev json jsonrpc log rpc thread util
+
+# The tools' shared code (app/common -> libosp_tool.a: RNG, verify pattern, latency
+# histogram, initiator options), linked plain into the tools that declare it.
+DEPDIRS-tool := nvme util
+
+# Groups: every bdev module a daemon can be asked to create (bdev_file is only a
+# helper, reached through aio and uring) and every socket implementation.
+BDEV_MODULES := $(filter-out bdev_file,$(filter bdev_%,$(DRIVER_NAMES)))
+SOCK_MODULES := $(filter sock_%,$(DRIVER_NAMES))
+
+# ---- apps (app/<name>) ----
+# osprey_tgt is the daemon with everything: every library in the tree, so the next
+# targets (iSCSI, vhost) join it as they land. nvmf_tgt serves NVMe-oF over the
+# bdev modules and sockets; it does not grow when another target is added.
+APP_LIBS-osprey_tgt := $(ALL_LIBS)
+APP_LIBS-nvmf_tgt := event nvmf $(BDEV_MODULES) $(SOCK_MODULES)
+APP_LIBS-bdevperf := tool event bdev $(BDEV_MODULES) $(SOCK_MODULES)
+# The NVMe/TCP host tools: the host driver and a socket implementation, no target.
+APP_LIBS-nvme_identify := tool nvme $(SOCK_MODULES)
+APP_LIBS-nvme_perf := tool nvme $(SOCK_MODULES)
+
+# ---- benches (bench/<name>) ----
+BENCH_LIBS-thread_msg := tool event thread env_dpdk util
+
+# ---- unit tests ----
+# Tests whose folder does not name their library (test/unit/lib/<dir>/<x>_ut.c with
+# <dir> not a library), until they move to test/unit/drivers/<type>/<name>/:
+# UT_LIB-<dir>/<x>_ut is the library under test.
+UT_LIB-bdev_aio/aio_ut := bdev_aio
+UT_LIB-bdev_aio/uring_ut := bdev_uring
+UT_LIB-bdev_modules/delay_ut := bdev_delay
+UT_LIB-bdev_modules/error_ut := bdev_error
+UT_LIB-bdev_modules/malloc_ut := bdev_malloc
+UT_LIB-bdev_modules/null_ut := bdev_null
+UT_LIB-bdev_modules/passthru_ut := bdev_passthru
+UT_LIB-bdev_modules/split_ut := bdev_split
+UT_LIB-bdev_modules/vbdev_ut := bdev
+
+# UT_LIBS-<test>: libraries a test links as archives beyond its library's declared
+# dependencies, each with the reason. A test that drives its library through the
+# archive instead of #including its sources names the library itself here.
+# env_dpdk's sources need DPDK's compiler flags: its test links the archive.
+UT_LIBS-env_dpdk/env_ut := env_dpdk
+# uring_ut drives the uring module through its public API (the archive).
+UT_LIBS-bdev_aio/uring_ut := bdev_uring
+# The bdev_modules tests drive each module through the bdev API over a malloc base.
+UT_LIBS-bdev_modules/malloc_ut := bdev_malloc
+UT_LIBS-bdev_modules/null_ut := bdev_null
+UT_LIBS-bdev_modules/delay_ut := bdev_delay bdev_malloc
+UT_LIBS-bdev_modules/error_ut := bdev_error bdev_malloc
+UT_LIBS-bdev_modules/passthru_ut := bdev_passthru bdev_malloc
+UT_LIBS-bdev_modules/split_ut := bdev_split bdev_malloc
+# vbdev_ut tests lib/bdev's virtual-bdev helpers through passthru over malloc.
+UT_LIBS-bdev_modules/vbdev_ut := bdev bdev_passthru bdev_malloc
+# The NVMe host and NVMe/TCP target tests run over real loopback sockets and count
+# the posix implementation's sendmsg calls (g_osp_sock_posix_sendmsg_calls).
+UT_LIBS-nvme/nvme_ut := sock_posix
+UT_LIBS-nvme/nvme_ctrlr_ut := sock_posix
+UT_LIBS-nvme/nvme_tcp_ut := sock_posix
+UT_LIBS-nvmf/tcp_ut := sock_posix
+# The target's controller and namespace tests serve RAM disks (and error injection
+# for DSM failures) through the real bdev layer.
+UT_LIBS-nvmf/ctrlr_ut := bdev_malloc
+UT_LIBS-nvmf/nvmf_ut := bdev_malloc
+UT_LIBS-nvmf/ctrlr_bdev_ut := bdev_malloc bdev_error
