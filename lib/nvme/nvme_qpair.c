@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "osprey/iov.h"
 #include "nvme_internal.h"
 
 /* ------------------------------------------------------------ requests */
@@ -135,8 +136,7 @@ nvme_qpair_submit(struct nvme_qpair *qpair, const struct osp_nvme_cmd *cmd,
 
 	struct nvme_request *req;
 	uint8_t xfer = cmd->opc & 0x3;
-	uint64_t total = 0;
-	int i, rc;
+	int rc;
 
 	if (cmd->opc == OSP_NVMF_FABRIC_OPCODE) {
 		/* Fabrics commands carry their direction in FCTYPE bits 1:0 (Base §6). */
@@ -165,10 +165,7 @@ nvme_qpair_submit(struct nvme_qpair *qpair, const struct osp_nvme_cmd *cmd,
 		/* a data command without data: send it as a no-data command */
 		xfer = 0;
 	}
-	for (i = 0; len > 0 && i < iovcnt; i++) {
-		total += iov[i].iov_len;
-	}
-	if (total < len) {
+	if (len > 0 && osp_iov_len(iov, iovcnt) < len) {
 		return -EINVAL;
 	}
 	req = nvme_request_get(qpair);

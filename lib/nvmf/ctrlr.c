@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "osprey/bdev.h"
+#include "osprey/iov.h"
 #include "osprey/log.h"
 #include "osprey/nvmf_transport.h"
 #include "osprey/thread.h"
@@ -89,34 +90,16 @@ req_fail(struct osp_nvmf_request *req, uint8_t sct, uint8_t sc)
 static void
 req_copy_to(struct osp_nvmf_request *req, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
-	uint32_t i;
-	size_t n;
-
-	len = OSP_MIN(len, (size_t)req->length);
-	for (i = 0; i < req->iovcnt && i < OSP_NVMF_MAX_REQ_IOVS && len > 0; i++) {
-		n = OSP_MIN(len, req->iov[i].iov_len);
-		memcpy(req->iov[i].iov_base, p, n);
-		p += n;
-		len -= n;
-	}
+	osp_iov_copy_from_buf(buf, OSP_MIN(len, (size_t)req->length), req->iov,
+			      (int)OSP_MIN(req->iovcnt, (uint32_t)OSP_NVMF_MAX_REQ_IOVS), 0);
 }
 
 /* Copy up to len bytes of the request's data into buf; returns the bytes copied. */
 static size_t
 req_copy_from(struct osp_nvmf_request *req, void *buf, size_t len)
 {
-	uint8_t *p = buf;
-	size_t n, done = 0;
-	uint32_t i;
-
-	len = OSP_MIN(len, (size_t)req->length);
-	for (i = 0; i < req->iovcnt && i < OSP_NVMF_MAX_REQ_IOVS && done < len; i++) {
-		n = OSP_MIN(len - done, req->iov[i].iov_len);
-		memcpy(p + done, req->iov[i].iov_base, n);
-		done += n;
-	}
-	return done;
+	return osp_iov_copy_to_buf(buf, OSP_MIN(len, (size_t)req->length), req->iov,
+				   (int)OSP_MIN(req->iovcnt, (uint32_t)OSP_NVMF_MAX_REQ_IOVS), 0);
 }
 
 static uint64_t

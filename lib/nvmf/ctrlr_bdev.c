@@ -19,6 +19,7 @@
 
 #include "osprey/bdev.h"
 #include "osprey/bdev_module.h"
+#include "osprey/iov.h"
 #include "osprey/log.h"
 #include "osprey/util.h"
 
@@ -541,33 +542,14 @@ nvmf_bdev_exec_flush(struct osp_nvmf_request *req, struct osp_bdev *bdev)
 	return nvmf_bdev_start(req);
 }
 
-/* Copy len bytes at byte offset off of the request's data (bounds checked by the caller). */
-static void
-nvmf_bdev_copy_from_iov(const struct osp_nvmf_request *req, uint64_t off, void *buf, size_t len)
-{
-	uint32_t i, iovcnt = OSP_MIN(req->iovcnt, (uint32_t)OSP_NVMF_MAX_REQ_IOVS);
-	uint8_t *out = buf;
-
-	for (i = 0; i < iovcnt && len > 0; i++) {
-		size_t ilen = req->iov[i].iov_len, n;
-
-		if (off >= ilen) {
-			off -= ilen;
-			continue;
-		}
-		n = OSP_MIN(ilen - off, len);
-		memcpy(out, (const uint8_t *)req->iov[i].iov_base + off, n);
-		out += n;
-		len -= n;
-		off = 0;
-	}
-}
-
 static void
 nvmf_bdev_dsm_get_range(const struct osp_nvmf_request *req, uint32_t idx,
 			struct nvmf_bdev_dsm_range *range)
 {
-	nvmf_bdev_copy_from_iov(req, (uint64_t)idx * sizeof(*range), range, sizeof(*range));
+	/* In bounds: exec_dsm checked that the iovecs hold every range. */
+	osp_iov_copy_to_buf(range, sizeof(*range), req->iov,
+			    (int)OSP_MIN(req->iovcnt, (uint32_t)OSP_NVMF_MAX_REQ_IOVS),
+			    (size_t)idx * sizeof(*range));
 }
 
 static void
