@@ -88,8 +88,7 @@ nvme_cpl_set_status(struct osp_nvme_cpl *cpl, struct nvme_request *req, uint8_t 
 	memset(cpl, 0, sizeof(*cpl));
 	cpl->sqid = req->qpair->id;
 	cpl->cid = req->cmd.cid;
-	cpl->status.sct = sct;
-	cpl->status.sc = sc;
+	osp_nvme_cpl_set_status(cpl, sct, sc, false);
 }
 
 void
@@ -214,13 +213,13 @@ qpair_connect_cb(void *arg, const struct osp_nvme_cpl *cpl)
 	if (osp_nvme_cpl_is_error(cpl)) {
 		int rc = -EIO;
 
-		if (cpl->status.sct == OSP_NVME_SCT_COMMAND_SPECIFIC &&
-		    (cpl->status.sc == OSP_NVMF_SC_INVALID_HOST ||
-		     cpl->status.sc == OSP_NVMF_SC_INVALID_PARAM)) {
+		if (osp_nvme_cpl_is_status(cpl, OSP_NVME_SCT_COMMAND_SPECIFIC,
+					   OSP_NVMF_SC_INVALID_HOST) ||
+		    osp_nvme_cpl_is_status(cpl, OSP_NVME_SCT_COMMAND_SPECIFIC,
+					   OSP_NVMF_SC_INVALID_PARAM)) {
 			rc = -EACCES;
 		}
-		if (cpl->status.sct == OSP_NVME_SCT_GENERIC &&
-		    cpl->status.sc == OSP_NVME_SC_ABORTED_SQ_DELETION) {
+		if (osp_nvme_cpl_is_status(cpl, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_ABORTED_SQ_DELETION)) {
 			rc = -ECONNRESET;
 		}
 		nvme_set_connect_error(&qpair->connect_err, rc, "fabrics connect", cpl);

@@ -349,8 +349,8 @@ tcp_done_fn(struct osp_nvme_tcp_recv *r, void *cb_arg, const union osp_nvme_tcp_
 		}
 		treq->cpl = *cpl;
 		if (treq->ddgst_error && !osp_nvme_cpl_is_error(cpl)) {
-			treq->cpl.status.sct = OSP_NVME_SCT_GENERIC;
-			treq->cpl.status.sc = OSP_NVME_SC_TRANSIENT_TRANSPORT_ERROR;
+			osp_nvme_cpl_set_status(&treq->cpl, OSP_NVME_SCT_GENERIC,
+						OSP_NVME_SC_TRANSIENT_TRANSPORT_ERROR, false);
 		}
 		treq->resp_done = true;
 		tcp_req_try_complete(tqp, req);

@@ -56,8 +56,7 @@ kato_round(uint32_t kato_ms)
 static void
 req_status(struct osp_nvmf_request *req, uint8_t sct, uint8_t sc)
 {
-	req->rsp.status.sct = sct;
-	req->rsp.status.sc = sc;
+	osp_nvme_cpl_set_status(&req->rsp, sct, sc, false);
 }
 
 /* Every completion of this file: count down the subsystem gate, then the qpair. */
@@ -190,8 +189,7 @@ connect_finish(void *arg)
 	if (c->sct != 0 || c->sc != 0) {
 		connect_log_refusal(c);
 	}
-	req->rsp.status.sct = c->sct;
-	req->rsp.status.sc = c->sc;
+	osp_nvme_cpl_set_status(&req->rsp, c->sct, c->sc, false);
 	req->rsp.cdw0 = c->cdw0;
 	if (c->sct == 0 && c->sc == 0) {
 		qp->ctrlr = ctrlr;
@@ -1014,7 +1012,7 @@ ctrlr_identify(struct nvmf_ctrlr *ctrlr, struct osp_nvmf_request *req)
 	} else {
 		req_status(req, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INVALID_FIELD);
 	}
-	if (req->rsp.status.sc == 0 && req->rsp.status.sct == 0) {
+	if (!osp_nvme_cpl_is_error(&req->rsp)) {
 		req_copy_to(req, buf, 4096);
 	}
 	free(buf);

@@ -692,9 +692,7 @@ req_exec(struct nvmf_tcp_req *tr)
 static void
 req_fail(struct nvmf_tcp_req *tr, uint8_t sct, uint8_t sc, bool dnr)
 {
-	tr->req.rsp.status.sct = sct;
-	tr->req.rsp.status.sc = sc;
-	tr->req.rsp.status.dnr = dnr;
+	osp_nvme_cpl_set_status(&tr->req.rsp, sct, sc, dnr);
 	tr->req.rsp.sqid = tr->tq->qpair.qid;
 	tr->state = TR_DONE;
 	send_resp(tr);
@@ -886,7 +884,7 @@ nvmf_tcp_req_complete(struct osp_nvmf_request *req)
 {
 	struct nvmf_tcp_req *tr = tcp_req(req);
 	struct nvmf_tcp_qpair *tq = tr->tq;
-	bool ok = (req->rsp.raw >> 1) == 0;
+	bool ok = !osp_nvme_cpl_is_error(&req->rsp);
 	uint64_t iov_total = 0;
 
 	tq_hold(tq);
@@ -916,9 +914,10 @@ nvmf_tcp_req_complete(struct osp_nvmf_request *req)
 		/*
 		 * SUCCESS replaces the CapsuleResp, which then cannot carry SQHD:
 		 * only when the host disabled SQ flow control (TCP, C2HData
-		 * flags) and the CQE holds nothing else.
+		 * flags) and the CQE holds nothing else (no DNR, M or CRD either).
 		 */
 		tr->c2h_success = tq->tt->c2h_success && tq->sq_fc_disabled &&
+				  osp_nvme_cpl_status_field(&req->rsp) == 0 &&
 				  req->rsp.cdw0 == 0 && req->rsp.cdw1 == 0;
 		c2h_continue(tr);
 	} else {
