@@ -42,6 +42,28 @@ osp_iov_len(const struct iovec *iov, int iovcnt)
 }
 
 /*
+ * Find byte offset of the data: returns the index of the element that holds
+ * it and sets *elem_off to its position in that element. Empty elements are
+ * passed over, so the element found is never empty. Returns iovcnt when
+ * offset is at or past the end (*elem_off is then how far past: 0 at the
+ * end). For callers that keep a cursor (index, offset) and move it on.
+ */
+static inline int
+osp_iov_seek(const struct iovec *iov, int iovcnt, size_t offset, size_t *elem_off)
+{
+	int i;
+
+	for (i = 0; i < iovcnt; i++) {
+		if (offset < iov[i].iov_len) {
+			break;
+		}
+		offset -= iov[i].iov_len;
+	}
+	*elem_off = offset;
+	return i;
+}
+
+/*
  * Copy up to len bytes of the iovecs' data, starting offset bytes in, to buf.
  * Returns the bytes copied: less than len when the iovecs end first (0 when
  * offset is at or past their end).

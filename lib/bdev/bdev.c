@@ -2321,34 +2321,14 @@ static size_t
 bdev_split_fill_iovs(const struct osp_bdev_io *parent, struct iovec *iovs, int *iovcnt,
 		     size_t want, int *idx_out, size_t *off_out)
 {
-	int idx = parent->internal.u.split.iov_idx, n = 0;
-	size_t off = parent->internal.u.split.iov_off, got = 0, take;
+	const struct iovec *piov = parent->u.bdev.iovs;
+	int idx = parent->internal.u.split.iov_idx, cnt = parent->u.bdev.iovcnt;
+	size_t off = parent->internal.u.split.iov_off, got;
 
-	while (got < want && idx < parent->u.bdev.iovcnt) {
-		const struct iovec *p = &parent->u.bdev.iovs[idx];
-
-		if (off >= p->iov_len) {
-			idx++;
-			off = 0;
-			continue;
-		}
-		if (n == OSP_BDEV_IO_CHILD_IOVS) {
-			break;
-		}
-		take = OSP_MIN(p->iov_len - off, want - got);
-		iovs[n].iov_base = (uint8_t *)p->iov_base + off;
-		iovs[n].iov_len = take;
-		n++;
-		got += take;
-		off += take;
-		if (off == p->iov_len) {
-			idx++;
-			off = 0;
-		}
-	}
-	*iovcnt = n;
-	*idx_out = idx;
-	*off_out = off;
+	*iovcnt = osp_iov_slice_partial(iovs, OSP_BDEV_IO_CHILD_IOVS, &piov[idx], cnt - idx, off,
+					want, &got);
+	/* The cursor moves past what was taken (and past empty elements). */
+	*idx_out = idx + osp_iov_seek(&piov[idx], cnt - idx, off + got, off_out);
 	return got;
 }
 

@@ -6,34 +6,13 @@
 #include "osprey/iov.h"
 #include "osprey/util.h"
 
-/*
- * The element that holds byte offset of the data, and *off the position in
- * it. Empty elements are passed over, so the element returned (when below
- * iovcnt) is not empty and *off is inside it; iovcnt when offset is at or
- * past the end.
- */
-static inline int
-iov_seek(const struct iovec *iov, int iovcnt, size_t offset, size_t *off)
-{
-	int i;
-
-	for (i = 0; i < iovcnt; i++) {
-		if (offset < iov[i].iov_len) {
-			break;
-		}
-		offset -= iov[i].iov_len;
-	}
-	*off = offset;
-	return i;
-}
-
 size_t
 osp_iov_copy_to_buf(void *buf, size_t len, const struct iovec *iov, int iovcnt, size_t offset)
 {
 	size_t done = 0, off, n;
 	int i;
 
-	for (i = iov_seek(iov, iovcnt, offset, &off); i < iovcnt && done < len; i++, off = 0) {
+	for (i = osp_iov_seek(iov, iovcnt, offset, &off); i < iovcnt && done < len; i++, off = 0) {
 		n = OSP_MIN(iov[i].iov_len - off, len - done);
 		if (n == 0) {
 			continue;
@@ -50,7 +29,7 @@ osp_iov_copy_from_buf(const void *buf, size_t len, struct iovec *iov, int iovcnt
 	size_t done = 0, off, n;
 	int i;
 
-	for (i = iov_seek(iov, iovcnt, offset, &off); i < iovcnt && done < len; i++, off = 0) {
+	for (i = osp_iov_seek(iov, iovcnt, offset, &off); i < iovcnt && done < len; i++, off = 0) {
 		n = OSP_MIN(iov[i].iov_len - off, len - done);
 		if (n == 0) {
 			continue;
@@ -99,7 +78,7 @@ iov_slice(struct iovec *dst, int dstcnt, const struct iovec *src, int srccnt, si
 	size_t off, left = len, n;
 	int i, cnt = 0;
 
-	for (i = iov_seek(src, srccnt, offset, &off); i < srccnt && left > 0; i++, off = 0) {
+	for (i = osp_iov_seek(src, srccnt, offset, &off); i < srccnt && left > 0; i++, off = 0) {
 		n = OSP_MIN(src[i].iov_len - off, left);
 		if (n == 0) {
 			continue;
@@ -159,7 +138,7 @@ osp_iov_cmp_buf(const struct iovec *iov, int iovcnt, size_t offset, const void *
 	size_t done = 0, off, n, k;
 	int i, rc;
 
-	for (i = iov_seek(iov, iovcnt, offset, &off); i < iovcnt && done < len; i++, off = 0) {
+	for (i = osp_iov_seek(iov, iovcnt, offset, &off); i < iovcnt && done < len; i++, off = 0) {
 		n = OSP_MIN(iov[i].iov_len - off, len - done);
 		if (n == 0) {
 			continue;

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Unit tests of lib/util/iov.c: every helper at offsets on and around element
+ * Unit tests of lib/util/iov.c and osprey/iov.h: every helper at offsets on and around element
  * boundaries, with empty elements ({NULL, 0} too, which must never reach a
  * mem* call: UBSan runs these), offsets at and past the end, slices that do
  * not fit (too few elements, too little data), and compares that differ in
@@ -62,6 +62,28 @@ test_len(void)
 	CU_ASSERT(osp_iov_len(NULL, 0) == 0);
 	CU_ASSERT(osp_iov_len(iov, -1) == 0);
 	CU_ASSERT(osp_iov_len(&iov[3], 1) == 0);
+}
+
+static void
+test_seek(void)
+{
+	struct iovec iov[5];
+	int cnt = setup_iov(iov);
+	size_t off = 99;
+
+	CU_ASSERT(osp_iov_seek(iov, cnt, 0, &off) == 0 && off == 0);
+	CU_ASSERT(osp_iov_seek(iov, cnt, 2, &off) == 0 && off == 2);
+	/* An element's end is the next non-empty element's start. */
+	CU_ASSERT(osp_iov_seek(iov, cnt, 3, &off) == 2 && off == 0);
+	CU_ASSERT(osp_iov_seek(iov, cnt, 7, &off) == 2 && off == 4);
+	CU_ASSERT(osp_iov_seek(iov, cnt, 8, &off) == 4 && off == 0);
+	CU_ASSERT(osp_iov_seek(iov, cnt, 11, &off) == 4 && off == 3);
+	/* At and past the end. */
+	CU_ASSERT(osp_iov_seek(iov, cnt, 12, &off) == cnt && off == 0);
+	CU_ASSERT(osp_iov_seek(iov, cnt, 15, &off) == cnt && off == 3);
+	CU_ASSERT(osp_iov_seek(NULL, 0, 4, &off) == 0 && off == 4);
+	/* Only empty elements from there on. */
+	CU_ASSERT(osp_iov_seek(&iov[3], 1, 0, &off) == 1 && off == 0);
 }
 
 static void
@@ -308,6 +330,7 @@ main(void)
 	}
 	suite = CU_add_suite("iov", NULL, NULL);
 	CU_ADD_TEST(suite, test_len);
+	CU_ADD_TEST(suite, test_seek);
 	CU_ADD_TEST(suite, test_copy_to_buf);
 	CU_ADD_TEST(suite, test_copy_from_buf);
 	CU_ADD_TEST(suite, test_copy_iov);
