@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "osprey/iov.h"
+
 #include "nvme_internal.h"
 
 /* ------------------------------------------------------------ requests */

@@ -11,8 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "osprey/nvme_tcp.h"
 #include "osprey/iov.h"
+#include "osprey/nvme_tcp.h"
 #include "osprey/sock.h"
 
 #include "nvme_internal.h"

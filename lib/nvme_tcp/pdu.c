@@ -8,8 +8,8 @@
 #include <errno.h>
 #include <string.h>
 
-#include "osprey/nvme_tcp.h"
 #include "osprey/iov.h"
+#include "osprey/nvme_tcp.h"
 #include "osprey/util.h"
 
 /* Receiver states: the regions of one PDU in wire order, then connection-level states. */

@@ -18,8 +18,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "osprey/log.h"
 #include "osprey/iov.h"
+#include "osprey/log.h"
 #include "osprey/sock.h"
 #include "osprey/thread.h"
 #include "osprey/util.h"
