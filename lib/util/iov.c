@@ -6,10 +6,16 @@
 #include "osprey/iov.h"
 #include "osprey/util.h"
 
-size_t
-osp_iov_copy_to_buf(void *buf, size_t len, const struct iovec *iov, int iovcnt, size_t offset)
+/*
+ * The loop of both copies between iovecs and a flat buffer; to_iov is a
+ * constant at each call, so each copy gets its own loop.
+ */
+static inline size_t
+iov_buf_copy(const struct iovec *iov, int iovcnt, size_t offset, uint8_t *buf, size_t len,
+	     bool to_iov)
 {
 	size_t done = 0, off, n;
+	uint8_t *p;
 	int i;
 
 	for (i = osp_iov_seek(iov, iovcnt, offset, &off); i < iovcnt && done < len; i++, off = 0) {
@@ -17,27 +23,28 @@ osp_iov_copy_to_buf(void *buf, size_t len, const struct iovec *iov, int iovcnt, 
 		if (n == 0) {
 			continue;
 		}
-		memcpy((uint8_t *)buf + done, (const uint8_t *)iov[i].iov_base + off, n);
+		p = (uint8_t *)iov[i].iov_base + off;
+		if (to_iov) {
+			memcpy(p, buf + done, n);
+		} else {
+			memcpy(buf + done, p, n);
+		}
 		done += n;
 	}
 	return done;
 }
 
 size_t
+osp_iov_copy_to_buf(void *buf, size_t len, const struct iovec *iov, int iovcnt, size_t offset)
+{
+	return iov_buf_copy(iov, iovcnt, offset, buf, len, false);
+}
+
+size_t
 osp_iov_copy_from_buf(const void *buf, size_t len, struct iovec *iov, int iovcnt, size_t offset)
 {
-	size_t done = 0, off, n;
-	int i;
-
-	for (i = osp_iov_seek(iov, iovcnt, offset, &off); i < iovcnt && done < len; i++, off = 0) {
-		n = OSP_MIN(iov[i].iov_len - off, len - done);
-		if (n == 0) {
-			continue;
-		}
-		memcpy((uint8_t *)iov[i].iov_base + off, (const uint8_t *)buf + done, n);
-		done += n;
-	}
-	return done;
+	/* buf is only read on this path. */
+	return iov_buf_copy(iov, iovcnt, offset, (uint8_t *)(uintptr_t)buf, len, true);
 }
 
 size_t
