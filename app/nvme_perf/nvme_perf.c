@@ -262,8 +262,8 @@ task_start_new(struct task *t)
 static bool
 cpl_ns_gone(const struct osp_nvme_cpl *cpl)
 {
-	return cpl->status.sct == OSP_NVME_SCT_GENERIC &&
-	       cpl->status.sc == OSP_NVME_SC_INVALID_NAMESPACE_OR_FORMAT;
+	return osp_nvme_cpl_is_status(cpl, OSP_NVME_SCT_GENERIC,
+				      OSP_NVME_SC_INVALID_NAMESPACE_OR_FORMAT);
 }
 
 static void
@@ -286,7 +286,9 @@ io_complete(void *arg, const struct osp_nvme_cpl *cpl)
 			nw->dead = true;
 			return;
 		}
-		if (!nw->w->stop || cpl->status.sc != OSP_NVME_SC_ABORTED_SQ_DELETION) {
+		if (!nw->w->stop ||
+		    !osp_nvme_cpl_is_status(cpl, OSP_NVME_SCT_GENERIC,
+					    OSP_NVME_SC_ABORTED_SQ_DELETION)) {
 			if (nw->errors < 5) {
 				fprintf(stderr, "%s from core %u: %s LBA %" PRIu64 " failed: %s (sct %u sc 0x%02x)\n",
 					pns->name, nw->w->core, t->is_read ? "read" : "write",

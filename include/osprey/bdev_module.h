@@ -24,6 +24,7 @@
 
 #include "osprey/bdev.h"
 #include "osprey/iobuf.h"
+#include "osprey/iov.h"
 #include "osprey/json.h"
 #include "osprey/nvme_spec.h"
 
@@ -653,11 +654,7 @@ void osp_bdev_io_get_buf(struct osp_bdev_io *bdev_io, osp_bdev_io_get_buf_cb cb,
 void *osp_bdev_buf_get(size_t len);
 void osp_bdev_buf_put(void *buf, size_t len);
 
-/* Copy helpers for modules that move data between iovecs and flat buffers. */
-size_t osp_iov_copy_to_buf(void *buf, size_t len, const struct iovec *iovs, int iovcnt);
-size_t osp_iov_copy_from_buf(const void *buf, size_t len, struct iovec *iovs, int iovcnt);
-void osp_iov_memset(struct iovec *iovs, int iovcnt, int c);
-size_t osp_iov_len(const struct iovec *iovs, int iovcnt);
+/* Modules move data between iovecs and flat buffers with osprey/iov.h (included above). */
 
 /*
  * Submit an I/O to a base bdev on behalf of a virtual bdev, reusing the

@@ -202,12 +202,7 @@ void osp_nvme_ctrlr_opts_init(struct osp_nvme_ctrlr_opts *opts, size_t opts_size
  */
 typedef void (*osp_nvme_cmd_cb)(void *cb_arg, const struct osp_nvme_cpl *cpl);
 
-/* True when cpl carries an error status. */
-static inline bool
-osp_nvme_cpl_is_error(const struct osp_nvme_cpl *cpl)
-{
-	return cpl->status.sct != OSP_NVME_SCT_GENERIC || cpl->status.sc != OSP_NVME_SC_SUCCESS;
-}
+/* osp_nvme_cpl_is_error() and the other status helpers are in nvme_spec.h. */
 
 /*
  * Human-readable status ("SUCCESS", "INVALID FIELD", "CONNECT INVALID HOST",

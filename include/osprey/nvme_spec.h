@@ -7,6 +7,7 @@
 #define OSPREY_NVME_SPEC_H
 
 #include <assert.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -123,6 +124,69 @@ static_assert(sizeof(struct osp_nvme_cpl) == 16, "NVMe CQE is 16 bytes");
 #define OSP_NVME_STATUS_CRD_SHIFT 12
 #define OSP_NVME_STATUS_M_SHIFT 14
 #define OSP_NVME_STATUS_DNR_SHIFT 15
+
+/*
+ * Status helpers, the one encoding of the status field for the target
+ * (lib/nvmf) and the host (lib/nvme, bdev_nvme, the apps). A "status field"
+ * value below is the 16-bit DW3 upper half with the phase tag clear: SC, SCT,
+ * CRD, M and DNR in their places. The phase tag belongs to a PCIe queue, not
+ * to whoever sets a status, so setters keep it.
+ */
+
+/* The status field for sct/sc with DNR as given (CRD and M clear). */
+static inline uint16_t
+osp_nvme_status_field(unsigned sct, unsigned sc, bool dnr)
+{
+	return (uint16_t)((sc & 0xffu) << OSP_NVME_STATUS_SC_SHIFT |
+			  (sct & 0x7u) << OSP_NVME_STATUS_SCT_SHIFT |
+			  (dnr ? 1u : 0u) << OSP_NVME_STATUS_DNR_SHIFT);
+}
+
+/* cpl's status field (phase tag cleared): 0 when nothing at all is reported. */
+static inline uint16_t
+osp_nvme_cpl_status_field(const struct osp_nvme_cpl *cpl)
+{
+	return (uint16_t)(cpl->raw & ~(1u << OSP_NVME_STATUS_P_SHIFT));
+}
+
+/* Set cpl's status field to field (from osp_nvme_status_field()), keeping the phase tag. */
+static inline void
+osp_nvme_cpl_set_status_field(struct osp_nvme_cpl *cpl, uint16_t field)
+{
+	cpl->raw = (uint16_t)((cpl->raw & (1u << OSP_NVME_STATUS_P_SHIFT)) |
+			      (field & ~(1u << OSP_NVME_STATUS_P_SHIFT)));
+}
+
+/* Set cpl's status to sct/sc and DNR as given; CRD and M cleared, phase tag kept. */
+static inline void
+osp_nvme_cpl_set_status(struct osp_nvme_cpl *cpl, unsigned sct, unsigned sc, bool dnr)
+{
+	osp_nvme_cpl_set_status_field(cpl, osp_nvme_status_field(sct, sc, dnr));
+}
+
+/*
+ * True when the status reports an error: SCT or SC not zero (§4.6.1.2: SCT 0
+ * SC 0 is Successful Completion whatever CRD, M and DNR say).
+ */
+static inline bool
+osp_nvme_status_is_error(const struct osp_nvme_status *status)
+{
+	return status->sct != OSP_NVME_SCT_GENERIC || status->sc != OSP_NVME_SC_SUCCESS;
+}
+
+/* True when cpl carries an error status (osp_nvme_status_is_error()). */
+static inline bool
+osp_nvme_cpl_is_error(const struct osp_nvme_cpl *cpl)
+{
+	return osp_nvme_status_is_error(&cpl->status);
+}
+
+/* True when cpl's status is sct/sc (CRD, M and DNR not compared). */
+static inline bool
+osp_nvme_cpl_is_status(const struct osp_nvme_cpl *cpl, unsigned sct, unsigned sc)
+{
+	return cpl->status.sct == sct && cpl->status.sc == sc;
+}
 
 /* More generic status codes (Figure 95) used by fabrics and TCP. */
 #define OSP_NVME_SC_INVALID_SGL_SEG_DESCRIPTOR 0x0d

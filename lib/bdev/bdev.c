@@ -62,6 +62,7 @@
 #include "osprey/env.h"
 #include "osprey/event.h"
 #include "osprey/iobuf.h"
+#include "osprey/iov.h"
 #include "osprey/json.h"
 #include "osprey/log.h"
 #include "osprey/thread.h"
@@ -192,76 +193,6 @@ osp_bdev_io_type_from_name(const char *name)
 		}
 	}
 	return OSP_BDEV_IO_TYPE_INVALID;
-}
-
-/* ---- iovec helpers ---- */
-
-size_t
-osp_iov_len(const struct iovec *iovs, int iovcnt)
-{
-	size_t len = 0;
-	int i;
-
-	for (i = 0; i < iovcnt; i++) {
-		len += iovs[i].iov_len;
-	}
-	return len;
-}
-
-size_t
-osp_iov_copy_to_buf(void *buf, size_t len, const struct iovec *iovs, int iovcnt)
-{
-	size_t done = 0, n;
-	int i;
-
-	for (i = 0; i < iovcnt && done < len; i++) {
-		n = OSP_MIN(iovs[i].iov_len, len - done);
-		memcpy((uint8_t *)buf + done, iovs[i].iov_base, n);
-		done += n;
-	}
-	return done;
-}
-
-size_t
-osp_iov_copy_from_buf(const void *buf, size_t len, struct iovec *iovs, int iovcnt)
-{
-	size_t done = 0, n;
-	int i;
-
-	for (i = 0; i < iovcnt && done < len; i++) {
-		n = OSP_MIN(iovs[i].iov_len, len - done);
-		memcpy(iovs[i].iov_base, (const uint8_t *)buf + done, n);
-		done += n;
-	}
-	return done;
-}
-
-void
-osp_iov_memset(struct iovec *iovs, int iovcnt, int c)
-{
-	int i;
-
-	for (i = 0; i < iovcnt; i++) {
-		memset(iovs[i].iov_base, c, iovs[i].iov_len);
-	}
-}
-
-/* memcmp of len bytes of iovs against buf. */
-static int
-bdev_iov_cmp_buf(const struct iovec *iovs, int iovcnt, const void *buf, size_t len)
-{
-	size_t done = 0, n;
-	int i, rc;
-
-	for (i = 0; i < iovcnt && done < len; i++) {
-		n = OSP_MIN(iovs[i].iov_len, len - done);
-		rc = memcmp(iovs[i].iov_base, (const uint8_t *)buf + done, n);
-		if (rc != 0) {
-			return rc;
-		}
-		done += n;
-	}
-	return done == len ? 0 : -1;
 }
 
 /* ---- options ---- */
@@ -2024,7 +1955,7 @@ bdev_bounce_finish(struct osp_bdev_io *bdev_io)
 	if (bdev_io->type == OSP_BDEV_IO_TYPE_READ &&
 	    bdev_io->internal.status == OSP_BDEV_IO_STATUS_SUCCESS) {
 		osp_iov_copy_from_buf(bdev_io->internal.bounce_buf, bdev_io->internal.bounce_len,
-				      bdev_io->internal.orig_iovs, bdev_io->internal.orig_iovcnt);
+				      bdev_io->internal.orig_iovs, bdev_io->internal.orig_iovcnt, 0);
 	}
 	bdev_io->u.bdev.iovs = bdev_io->internal.orig_iovs;
 	bdev_io->u.bdev.iovcnt = bdev_io->internal.orig_iovcnt;
@@ -2390,34 +2321,14 @@ static size_t
 bdev_split_fill_iovs(const struct osp_bdev_io *parent, struct iovec *iovs, int *iovcnt,
 		     size_t want, int *idx_out, size_t *off_out)
 {
-	int idx = parent->internal.u.split.iov_idx, n = 0;
-	size_t off = parent->internal.u.split.iov_off, got = 0, take;
+	const struct iovec *piov = parent->u.bdev.iovs;
+	int idx = parent->internal.u.split.iov_idx, cnt = parent->u.bdev.iovcnt;
+	size_t off = parent->internal.u.split.iov_off, got;
 
-	while (got < want && idx < parent->u.bdev.iovcnt) {
-		const struct iovec *p = &parent->u.bdev.iovs[idx];
-
-		if (off >= p->iov_len) {
-			idx++;
-			off = 0;
-			continue;
-		}
-		if (n == OSP_BDEV_IO_CHILD_IOVS) {
-			break;
-		}
-		take = OSP_MIN(p->iov_len - off, want - got);
-		iovs[n].iov_base = (uint8_t *)p->iov_base + off;
-		iovs[n].iov_len = take;
-		n++;
-		got += take;
-		off += take;
-		if (off == p->iov_len) {
-			idx++;
-			off = 0;
-		}
-	}
-	*iovcnt = n;
-	*idx_out = idx;
-	*off_out = off;
+	*iovcnt = osp_iov_slice_partial(iovs, OSP_BDEV_IO_CHILD_IOVS, &piov[idx], cnt - idx, off,
+					want, &got);
+	/* The cursor moves past what was taken (and past empty elements). */
+	*idx_out = idx + osp_iov_seek(&piov[idx], cnt - idx, off + got, off_out);
 	return got;
 }
 
@@ -2544,7 +2455,7 @@ bdev_bounce_buf_ready(struct osp_bdev_io *bdev_io, void *buf)
 	bdev_io->internal.orig_iovs = bdev_io->u.bdev.iovs;
 	bdev_io->internal.orig_iovcnt = bdev_io->u.bdev.iovcnt;
 	if (bdev_io->type != OSP_BDEV_IO_TYPE_READ) {
-		osp_iov_copy_to_buf(buf, len, bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt);
+		osp_iov_copy_to_buf(buf, len, bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt, 0);
 	}
 	bdev_io->internal.bounce_iov.iov_base = buf;
 	bdev_io->internal.bounce_iov.iov_len = len;
@@ -2576,9 +2487,9 @@ bdev_compare_read_done(struct osp_bdev_io *child, bool success, void *arg)
 
 	bdev_io_release(child);
 	if (success) {
-		status = bdev_iov_cmp_buf(bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt,
-					  bdev_io->internal.u.cmp.buf,
-					  bdev_io->internal.u.cmp.len) == 0 ?
+		status = osp_iov_cmp_buf(bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt, 0,
+					 bdev_io->internal.u.cmp.buf,
+					 bdev_io->internal.u.cmp.len, NULL) == 0 ?
 			 OSP_BDEV_IO_STATUS_SUCCESS : OSP_BDEV_IO_STATUS_MISCOMPARE;
 	}
 	bdev_buf_put(bdev_io->internal.ch->mgmt, bdev_io->internal.u.cmp.buf,

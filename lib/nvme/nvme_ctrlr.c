@@ -871,8 +871,7 @@ aer_cb(void *arg, const struct osp_nvme_cpl *cpl)
 	union osp_nvme_async_event_completion ev;
 
 	ctrlr->aers_outstanding--;
-	if (cpl->status.sct == OSP_NVME_SCT_GENERIC &&
-	    cpl->status.sc == OSP_NVME_SC_ABORTED_SQ_DELETION) {
+	if (osp_nvme_cpl_is_status(cpl, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_ABORTED_SQ_DELETION)) {
 		return; /* the admin queue went away */
 	}
 	if (osp_nvme_cpl_is_error(cpl)) {
@@ -901,8 +900,7 @@ keep_alive_cb(void *arg, const struct osp_nvme_cpl *cpl)
 
 	ctrlr->keep_alive_outstanding = false;
 	if (osp_nvme_cpl_is_error(cpl) &&
-	    !(cpl->status.sct == OSP_NVME_SCT_GENERIC &&
-	      cpl->status.sc == OSP_NVME_SC_ABORTED_SQ_DELETION)) {
+	    !osp_nvme_cpl_is_status(cpl, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_ABORTED_SQ_DELETION)) {
 		OSP_WARNLOG("keep alive failed: %s\n", osp_nvme_cpl_status_string(cpl));
 	}
 }

@@ -9,6 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "osprey/iov.h"
+
 #include "nvme_internal.h"
 
 /* ------------------------------------------------------------ requests */
@@ -87,8 +89,7 @@ nvme_cpl_set_status(struct osp_nvme_cpl *cpl, struct nvme_request *req, uint8_t 
 	memset(cpl, 0, sizeof(*cpl));
 	cpl->sqid = req->qpair->id;
 	cpl->cid = req->cmd.cid;
-	cpl->status.sct = sct;
-	cpl->status.sc = sc;
+	osp_nvme_cpl_set_status(cpl, sct, sc, false);
 }
 
 void
@@ -135,8 +136,7 @@ nvme_qpair_submit(struct nvme_qpair *qpair, const struct osp_nvme_cmd *cmd,
 
 	struct nvme_request *req;
 	uint8_t xfer = cmd->opc & 0x3;
-	uint64_t total = 0;
-	int i, rc;
+	int rc;
 
 	if (cmd->opc == OSP_NVMF_FABRIC_OPCODE) {
 		/* Fabrics commands carry their direction in FCTYPE bits 1:0 (Base §6). */
@@ -165,10 +165,7 @@ nvme_qpair_submit(struct nvme_qpair *qpair, const struct osp_nvme_cmd *cmd,
 		/* a data command without data: send it as a no-data command */
 		xfer = 0;
 	}
-	for (i = 0; len > 0 && i < iovcnt; i++) {
-		total += iov[i].iov_len;
-	}
-	if (total < len) {
+	if (len > 0 && osp_iov_len(iov, iovcnt) < len) {
 		return -EINVAL;
 	}
 	req = nvme_request_get(qpair);
@@ -217,13 +214,13 @@ qpair_connect_cb(void *arg, const struct osp_nvme_cpl *cpl)
 	if (osp_nvme_cpl_is_error(cpl)) {
 		int rc = -EIO;
 
-		if (cpl->status.sct == OSP_NVME_SCT_COMMAND_SPECIFIC &&
-		    (cpl->status.sc == OSP_NVMF_SC_INVALID_HOST ||
-		     cpl->status.sc == OSP_NVMF_SC_INVALID_PARAM)) {
+		if (osp_nvme_cpl_is_status(cpl, OSP_NVME_SCT_COMMAND_SPECIFIC,
+					   OSP_NVMF_SC_INVALID_HOST) ||
+		    osp_nvme_cpl_is_status(cpl, OSP_NVME_SCT_COMMAND_SPECIFIC,
+					   OSP_NVMF_SC_INVALID_PARAM)) {
 			rc = -EACCES;
 		}
-		if (cpl->status.sct == OSP_NVME_SCT_GENERIC &&
-		    cpl->status.sc == OSP_NVME_SC_ABORTED_SQ_DELETION) {
+		if (osp_nvme_cpl_is_status(cpl, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_ABORTED_SQ_DELETION)) {
 			rc = -ECONNRESET;
 		}
 		nvme_set_connect_error(&qpair->connect_err, rc, "fabrics connect", cpl);

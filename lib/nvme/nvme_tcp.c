@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "osprey/iov.h"
 #include "osprey/nvme_tcp.h"
 #include "osprey/sock.h"
 
@@ -188,42 +189,6 @@ cmd_sent_cb(void *arg, int err)
 	tcp_req_try_complete(tqp_of(req->qpair), req);
 }
 
-/* Fill out[] with the part [off, off + len) of the request's data. */
-static int
-req_iov_range(struct nvme_request *req, uint32_t off, uint32_t len, struct iovec *out, int max)
-{
-	int i, n = 0;
-	size_t pos = 0;
-
-	for (i = 0; i < req->iovcnt && len > 0; i++) {
-		size_t l = req->iov[i].iov_len;
-
-		if (pos + l <= off) {
-			pos += l;
-			continue;
-		}
-		{
-			size_t skip = off > pos ? off - pos : 0;
-			size_t take = OSP_MIN(l - skip, (size_t)len);
-
-			if (take == 0) {
-				pos += l;
-				continue;
-			}
-			if (n == max) {
-				return -1;
-			}
-			out[n].iov_base = (uint8_t *)req->iov[i].iov_base + skip;
-			out[n].iov_len = take;
-			n++;
-			len -= (uint32_t)take;
-			off += (uint32_t)take;
-			pos += l;
-		}
-	}
-	return len == 0 ? n : -1;
-}
-
 static void h2c_sent_cb(void *arg, int err);
 
 static int
@@ -235,7 +200,8 @@ send_next_h2c(struct tcp_qpair *tqp, struct nvme_request *req)
 	bool last = treq->h2c_sent + chunk == treq->r2t_end;
 	int n, rc;
 
-	n = req_iov_range(req, treq->h2c_sent, chunk, iov, OSP_NVME_TCP_PDU_MAX_DATA_IOV);
+	n = osp_iov_slice(iov, OSP_NVME_TCP_PDU_MAX_DATA_IOV, req->iov, req->iovcnt, treq->h2c_sent,
+			  chunk);
 	if (n <= 0) {
 		return -EINVAL;
 	}
@@ -314,7 +280,7 @@ tcp_hdr_fn(struct osp_nvme_tcp_recv *r, void *cb_arg, const union osp_nvme_tcp_p
 			   req->payload_size, treq->c2h_received);
 		return osp_nvme_tcp_recv_fail(r, OSP_NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, 0);
 	}
-	n = req_iov_range(req, c2h->datao, data_len, iov, *iovcnt);
+	n = osp_iov_slice(iov, *iovcnt, req->iov, req->iovcnt, c2h->datao, data_len);
 	if (n <= 0) {
 		return osp_nvme_tcp_recv_fail(r, OSP_NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, 0);
 	}
@@ -383,8 +349,8 @@ tcp_done_fn(struct osp_nvme_tcp_recv *r, void *cb_arg, const union osp_nvme_tcp_
 		}
 		treq->cpl = *cpl;
 		if (treq->ddgst_error && !osp_nvme_cpl_is_error(cpl)) {
-			treq->cpl.status.sct = OSP_NVME_SCT_GENERIC;
-			treq->cpl.status.sc = OSP_NVME_SC_TRANSIENT_TRANSPORT_ERROR;
+			osp_nvme_cpl_set_status(&treq->cpl, OSP_NVME_SCT_GENERIC,
+						OSP_NVME_SC_TRANSIENT_TRANSPORT_ERROR, false);
 		}
 		treq->resp_done = true;
 		tcp_req_try_complete(tqp, req);
@@ -718,7 +684,8 @@ tcp_qpair_submit_request(struct nvme_qpair *q, struct nvme_request *req)
 	memset(&sgl, 0, sizeof(sgl));
 	sgl.unkeyed.length = req->payload_size;
 	if (req->host_to_ctrlr && req->payload_size > 0 && req->payload_size <= icd_max) {
-		n = req_iov_range(req, 0, req->payload_size, iov, OSP_NVME_TCP_PDU_MAX_DATA_IOV);
+		n = osp_iov_slice(iov, OSP_NVME_TCP_PDU_MAX_DATA_IOV, req->iov, req->iovcnt, 0,
+				  req->payload_size);
 	}
 	if (n > 0) {
 		treq->icd = true;

@@ -8,6 +8,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "osprey/iov.h"
 #include "osprey/nvme_tcp.h"
 #include "osprey/util.h"
 
@@ -651,8 +652,7 @@ int
 osp_nvme_tcp_recv_next_iov(struct osp_nvme_tcp_recv *r, struct iovec *iov, int max)
 {
 	uint32_t left;
-	int rc, cnt = 0, idx;
-	size_t off;
+	int rc;
 
 	if (iov == NULL || max < 1) {
 		return -EINVAL;
@@ -679,21 +679,9 @@ osp_nvme_tcp_recv_next_iov(struct osp_nvme_tcp_recv *r, struct iovec *iov, int m
 		iov[0].iov_base = &r->ddgst_buf[r->got];
 		break;
 	case RS_DATA:
-		idx = r->iov_idx;
-		off = r->iov_off;
-		while (left > 0 && cnt < max && idx < r->iovcnt) {
-			size_t chunk = OSP_MIN((size_t)left, r->iov[idx].iov_len - off);
-
-			if (chunk) {
-				iov[cnt].iov_base = (uint8_t *)r->iov[idx].iov_base + off;
-				iov[cnt].iov_len = chunk;
-				cnt++;
-				left -= chunk;
-			}
-			idx++;
-			off = 0;
-		}
-		return cnt;
+		/* What fits in max iovecs now; the rest comes with later calls. */
+		return osp_iov_slice_partial(iov, max, &r->iov[r->iov_idx], r->iovcnt - r->iov_idx,
+					     r->iov_off, left, NULL);
 	default:
 		return 0;
 	}

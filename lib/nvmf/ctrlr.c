@@ -22,6 +22,7 @@
 #include <string.h>
 
 #include "osprey/bdev.h"
+#include "osprey/iov.h"
 #include "osprey/log.h"
 #include "osprey/nvmf_transport.h"
 #include "osprey/thread.h"
@@ -55,8 +56,7 @@ kato_round(uint32_t kato_ms)
 static void
 req_status(struct osp_nvmf_request *req, uint8_t sct, uint8_t sc)
 {
-	req->rsp.status.sct = sct;
-	req->rsp.status.sc = sc;
+	osp_nvme_cpl_set_status(&req->rsp, sct, sc, false);
 }
 
 /* Every completion of this file: count down the subsystem gate, then the qpair. */
@@ -89,34 +89,16 @@ req_fail(struct osp_nvmf_request *req, uint8_t sct, uint8_t sc)
 static void
 req_copy_to(struct osp_nvmf_request *req, const void *buf, size_t len)
 {
-	const uint8_t *p = buf;
-	uint32_t i;
-	size_t n;
-
-	len = OSP_MIN(len, (size_t)req->length);
-	for (i = 0; i < req->iovcnt && i < OSP_NVMF_MAX_REQ_IOVS && len > 0; i++) {
-		n = OSP_MIN(len, req->iov[i].iov_len);
-		memcpy(req->iov[i].iov_base, p, n);
-		p += n;
-		len -= n;
-	}
+	osp_iov_copy_from_buf(buf, OSP_MIN(len, (size_t)req->length), req->iov,
+			      (int)OSP_MIN(req->iovcnt, (uint32_t)OSP_NVMF_MAX_REQ_IOVS), 0);
 }
 
 /* Copy up to len bytes of the request's data into buf; returns the bytes copied. */
 static size_t
 req_copy_from(struct osp_nvmf_request *req, void *buf, size_t len)
 {
-	uint8_t *p = buf;
-	size_t n, done = 0;
-	uint32_t i;
-
-	len = OSP_MIN(len, (size_t)req->length);
-	for (i = 0; i < req->iovcnt && i < OSP_NVMF_MAX_REQ_IOVS && done < len; i++) {
-		n = OSP_MIN(len - done, req->iov[i].iov_len);
-		memcpy(p + done, req->iov[i].iov_base, n);
-		done += n;
-	}
-	return done;
+	return osp_iov_copy_to_buf(buf, OSP_MIN(len, (size_t)req->length), req->iov,
+				   (int)OSP_MIN(req->iovcnt, (uint32_t)OSP_NVMF_MAX_REQ_IOVS), 0);
 }
 
 static uint64_t
@@ -207,8 +189,7 @@ connect_finish(void *arg)
 	if (c->sct != 0 || c->sc != 0) {
 		connect_log_refusal(c);
 	}
-	req->rsp.status.sct = c->sct;
-	req->rsp.status.sc = c->sc;
+	osp_nvme_cpl_set_status(&req->rsp, c->sct, c->sc, false);
 	req->rsp.cdw0 = c->cdw0;
 	if (c->sct == 0 && c->sc == 0) {
 		qp->ctrlr = ctrlr;
@@ -1031,7 +1012,7 @@ ctrlr_identify(struct nvmf_ctrlr *ctrlr, struct osp_nvmf_request *req)
 	} else {
 		req_status(req, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INVALID_FIELD);
 	}
-	if (req->rsp.status.sc == 0 && req->rsp.status.sct == 0) {
+	if (!osp_nvme_cpl_is_error(&req->rsp)) {
 		req_copy_to(req, buf, 4096);
 	}
 	free(buf);

@@ -19,6 +19,7 @@
 
 #include "osprey/bdev.h"
 #include "osprey/bdev_module.h"
+#include "osprey/iov.h"
 #include "osprey/log.h"
 #include "osprey/util.h"
 
@@ -85,31 +86,10 @@ static void nvmf_bdev_dsm_continue(struct osp_nvmf_request *req);
 
 /* ---- status ---- */
 
-static inline uint16_t
-nvmf_bdev_status_raw(int sct, int sc, bool dnr)
-{
-	return (uint16_t)(((unsigned)sc & 0xffu) << OSP_NVME_STATUS_SC_SHIFT |
-			  ((unsigned)sct & 0x7u) << OSP_NVME_STATUS_SCT_SHIFT |
-			  (dnr ? 1u : 0u) << OSP_NVME_STATUS_DNR_SHIFT);
-}
-
-/* Set the status field, keeping the phase tag (the transport's business). */
-static inline void
-nvmf_bdev_set_raw(struct osp_nvme_cpl *rsp, uint16_t raw)
-{
-	rsp->raw = (uint16_t)((rsp->raw & (1u << OSP_NVME_STATUS_P_SHIFT)) | raw);
-}
-
-static inline void
-nvmf_bdev_set_sc(struct osp_nvme_cpl *rsp, int sct, int sc, bool dnr)
-{
-	nvmf_bdev_set_raw(rsp, nvmf_bdev_status_raw(sct, sc, dnr));
-}
-
 static inline void
 nvmf_bdev_set_generic(struct osp_nvmf_request *req, int sc, bool dnr)
 {
-	nvmf_bdev_set_sc(&req->rsp, OSP_NVME_SCT_GENERIC, sc, dnr);
+	osp_nvme_cpl_set_status(&req->rsp, OSP_NVME_SCT_GENERIC, sc, dnr);
 }
 
 /*
@@ -139,24 +119,24 @@ nvmf_bdev_set_status(struct osp_nvme_cpl *rsp, const struct osp_bdev_io *bdev_io
 
 	switch (osp_bdev_io_get_status(bdev_io)) {
 	case OSP_BDEV_IO_STATUS_SUCCESS:
-		nvmf_bdev_set_sc(rsp, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_SUCCESS, false);
+		osp_nvme_cpl_set_status(rsp, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_SUCCESS, false);
 		break;
 	case OSP_BDEV_IO_STATUS_NVME_ERROR:
 		osp_bdev_io_get_nvme_status(bdev_io, &cdw0, &sct, &sc);
 		rsp->cdw0 = cdw0;
-		nvmf_bdev_set_sc(rsp, sct, sc, false);
+		osp_nvme_cpl_set_status(rsp, sct, sc, false);
 		break;
 	case OSP_BDEV_IO_STATUS_MISCOMPARE:
-		nvmf_bdev_set_sc(rsp, OSP_NVME_SCT_MEDIA_ERROR, OSP_NVME_SC_COMPARE_FAILURE, true);
+		osp_nvme_cpl_set_status(rsp, OSP_NVME_SCT_MEDIA_ERROR, OSP_NVME_SC_COMPARE_FAILURE, true);
 		break;
 	case OSP_BDEV_IO_STATUS_ABORTED:
-		nvmf_bdev_set_sc(rsp, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_ABORTED_BY_REQUEST, false);
+		osp_nvme_cpl_set_status(rsp, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_ABORTED_BY_REQUEST, false);
 		break;
 	case OSP_BDEV_IO_STATUS_FAILED:
 	case OSP_BDEV_IO_STATUS_NOMEM:
 	default:
-		nvmf_bdev_set_sc(rsp, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INTERNAL_DEVICE_ERROR,
-				 false);
+		osp_nvme_cpl_set_status(rsp, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INTERNAL_DEVICE_ERROR,
+					false);
 		break;
 	}
 }
@@ -174,18 +154,18 @@ nvmf_bdev_errno_status(int rc)
 {
 	switch (rc) {
 	case -EINVAL:
-		return nvmf_bdev_status_raw(OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INVALID_FIELD, true);
+		return osp_nvme_status_field(OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INVALID_FIELD, true);
 	case -ENOTSUP:
-		return nvmf_bdev_status_raw(OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INVALID_OPCODE, true);
+		return osp_nvme_status_field(OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INVALID_OPCODE, true);
 	case -EBADF:
-		return nvmf_bdev_status_raw(OSP_NVME_SCT_GENERIC,
-					    OSP_NVME_SC_NAMESPACE_IS_WRITE_PROTECTED, true);
+		return osp_nvme_status_field(OSP_NVME_SCT_GENERIC,
+					     OSP_NVME_SC_NAMESPACE_IS_WRITE_PROTECTED, true);
 	case -ENODEV:
-		return nvmf_bdev_status_raw(OSP_NVME_SCT_GENERIC, OSP_NVME_SC_NAMESPACE_NOT_READY,
-					    false);
+		return osp_nvme_status_field(OSP_NVME_SCT_GENERIC, OSP_NVME_SC_NAMESPACE_NOT_READY,
+					     false);
 	default:
-		return nvmf_bdev_status_raw(OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INTERNAL_DEVICE_ERROR,
-					    false);
+		return osp_nvme_status_field(OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INTERNAL_DEVICE_ERROR,
+					     false);
 	}
 }
 
@@ -306,7 +286,7 @@ nvmf_bdev_fail(struct osp_nvmf_request *req, uint16_t raw)
 {
 	struct osp_nvmf_request *fused = nvmf_bdev_ctx(req)->fused;
 
-	nvmf_bdev_set_raw(&req->rsp, raw);
+	osp_nvme_cpl_set_status_field(&req->rsp, raw);
 	if (fused != NULL) {
 		nvmf_bdev_set_generic(fused, OSP_NVME_SC_ABORTED_FAILED_FUSED, false);
 	}
@@ -422,7 +402,7 @@ nvmf_bdev_resume(void *cb_arg)
 		ctx->waiting = false;
 		nvmf_bdev_dsm_continue(req);
 		if (ctx->dsm_outstanding == 0 && !ctx->waiting) {
-			nvmf_bdev_set_raw(&req->rsp, ctx->dsm_status);
+			osp_nvme_cpl_set_status_field(&req->rsp, ctx->dsm_status);
 			nvmf_bdev_finish(req);
 		}
 		return;
@@ -541,33 +521,14 @@ nvmf_bdev_exec_flush(struct osp_nvmf_request *req, struct osp_bdev *bdev)
 	return nvmf_bdev_start(req);
 }
 
-/* Copy len bytes at byte offset off of the request's data (bounds checked by the caller). */
-static void
-nvmf_bdev_copy_from_iov(const struct osp_nvmf_request *req, uint64_t off, void *buf, size_t len)
-{
-	uint32_t i, iovcnt = OSP_MIN(req->iovcnt, (uint32_t)OSP_NVMF_MAX_REQ_IOVS);
-	uint8_t *out = buf;
-
-	for (i = 0; i < iovcnt && len > 0; i++) {
-		size_t ilen = req->iov[i].iov_len, n;
-
-		if (off >= ilen) {
-			off -= ilen;
-			continue;
-		}
-		n = OSP_MIN(ilen - off, len);
-		memcpy(out, (const uint8_t *)req->iov[i].iov_base + off, n);
-		out += n;
-		len -= n;
-		off = 0;
-	}
-}
-
 static void
 nvmf_bdev_dsm_get_range(const struct osp_nvmf_request *req, uint32_t idx,
 			struct nvmf_bdev_dsm_range *range)
 {
-	nvmf_bdev_copy_from_iov(req, (uint64_t)idx * sizeof(*range), range, sizeof(*range));
+	/* In bounds: exec_dsm checked that the iovecs hold every range. */
+	osp_iov_copy_to_buf(range, sizeof(*range), req->iov,
+			    (int)OSP_MIN(req->iovcnt, (uint32_t)OSP_NVMF_MAX_REQ_IOVS),
+			    (size_t)idx * sizeof(*range));
 }
 
 static void
@@ -587,7 +548,7 @@ nvmf_bdev_dsm_unmap_done(struct osp_bdev_io *bdev_io, bool success, void *cb_arg
 
 	if (!success) {
 		nvmf_bdev_set_status(&cpl, bdev_io);
-		nvmf_bdev_dsm_error(ctx, cpl.raw);
+		nvmf_bdev_dsm_error(ctx, osp_nvme_cpl_status_field(&cpl));
 	}
 	/*
 	 * Freeing the bdev_io may run bdev_io waiters, this request's
@@ -598,7 +559,7 @@ nvmf_bdev_dsm_unmap_done(struct osp_bdev_io *bdev_io, bool success, void *cb_arg
 	ctx->dsm_outstanding--;
 	/* Not waiting: every range was issued, or an error stopped the issuing. */
 	if (ctx->dsm_outstanding == 0 && !ctx->waiting) {
-		nvmf_bdev_set_raw(&req->rsp, ctx->dsm_status);
+		osp_nvme_cpl_set_status_field(&req->rsp, ctx->dsm_status);
 		nvmf_bdev_finish(req);
 	}
 }
@@ -683,7 +644,7 @@ nvmf_bdev_exec_dsm(struct osp_nvmf_request *req, struct osp_bdev *bdev)
 	ctx->dsm_count = (uint16_t)nr;
 	nvmf_bdev_dsm_continue(req);
 	if (ctx->dsm_outstanding == 0 && !ctx->waiting) {
-		nvmf_bdev_set_raw(&req->rsp, ctx->dsm_status);
+		osp_nvme_cpl_set_status_field(&req->rsp, ctx->dsm_status);
 		return NVMF_BDEV_DONE;
 	}
 	return NVMF_BDEV_ASYNC;
@@ -748,7 +709,7 @@ nvmf_bdev_exec_compare_and_write(struct osp_nvmf_request *cmp, struct osp_nvmf_r
 	}
 	ctx->fused = write;
 	if (!nvmf_bdev_range_ok(osp_bdev_get_num_blocks(bdev), slba, nlb)) {
-		nvmf_bdev_fail(cmp, nvmf_bdev_status_raw(OSP_NVME_SCT_GENERIC,
+		nvmf_bdev_fail(cmp, osp_nvme_status_field(OSP_NVME_SCT_GENERIC,
 				OSP_NVME_SC_LBA_OUT_OF_RANGE, true));
 		return NVMF_BDEV_DONE;
 	}

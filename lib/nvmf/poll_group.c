@@ -514,8 +514,7 @@ qpair_check_drained(struct nvmf_qpair *qp)
 static void
 pg_req_fail(struct osp_nvmf_request *req, uint8_t sct, uint8_t sc)
 {
-	req->rsp.status.sct = sct;
-	req->rsp.status.sc = sc;
+	osp_nvme_cpl_set_status(&req->rsp, sct, sc, false);
 	nvmf_request_complete(req);
 }
 
@@ -609,8 +608,8 @@ osp_nvmf_request_exec(struct osp_nvmf_request *req)
 	if (qp == NULL) {
 		/* Not a qpair the core knows: answer, never crash. */
 		req->rsp.cid = req->cmd.cid;
-		req->rsp.status.sct = OSP_NVME_SCT_GENERIC;
-		req->rsp.status.sc = OSP_NVME_SC_COMMAND_SEQUENCE_ERROR;
+		osp_nvme_cpl_set_status(&req->rsp, OSP_NVME_SCT_GENERIC,
+					OSP_NVME_SC_COMMAND_SEQUENCE_ERROR, false);
 		if (qpair != NULL && qpair->transport->ops->req_complete != NULL) {
 			qpair->transport->ops->req_complete(req);
 		}

@@ -20,6 +20,7 @@
 #include <cJSON.h>
 
 #include "osprey/env.h"
+#include "osprey/iov.h"
 #include "osprey/json.h"
 #include "osprey/log.h"
 #include "osprey/nvme_tcp.h"
@@ -431,27 +432,6 @@ req_bufs_iov(struct nvmf_tcp_req *tr, uint32_t off, uint32_t len, struct iovec *
 	return n;
 }
 
-/* iovecs covering [off, off + len) of src; returns their count. */
-static int
-iov_slice(const struct iovec *src, int srccnt, uint64_t off, uint64_t len, struct iovec *dst,
-	  int max)
-{
-	int i, n = 0;
-
-	for (i = 0; i < srccnt && len > 0 && n < max; i++) {
-		if (off >= src[i].iov_len) {
-			off -= src[i].iov_len;
-			continue;
-		}
-		dst[n].iov_base = (uint8_t *)src[i].iov_base + off;
-		dst[n].iov_len = OSP_MIN(src[i].iov_len - off, len);
-		len -= dst[n].iov_len;
-		off = 0;
-		n++;
-	}
-	return n;
-}
-
 /* ---------------------------------------------------------------- qpair life */
 
 static void qpair_do_fini(struct nvmf_tcp_qpair *tq);
@@ -624,8 +604,12 @@ c2h_continue(struct nvmf_tcp_req *tr)
 	bool last = tr->c2h_off + chunk == tr->c2h_len;
 	int n;
 
-	n = iov_slice(tr->req.iov, (int)tr->req.iovcnt, tr->c2h_off, chunk, iov, (int)OSP_COUNTOF(iov));
-	if (osp_nvme_tcp_build_c2h_data(&tr->data_wr.pdu, &tq->tx, tr->req.cmd.cid, tr->c2h_off,
+	/* c2h_len is within the iovecs, and a PDU takes as many iovecs as a request has. */
+	OSP_STATIC_ASSERT(OSP_NVME_TCP_PDU_MAX_DATA_IOV >= OSP_NVMF_MAX_REQ_IOVS, "C2H slice fits");
+	n = osp_iov_slice(iov, (int)OSP_COUNTOF(iov), tr->req.iov, (int)tr->req.iovcnt, tr->c2h_off,
+			  chunk);
+	if (n < 0 ||
+	    osp_nvme_tcp_build_c2h_data(&tr->data_wr.pdu, &tq->tx, tr->req.cmd.cid, tr->c2h_off,
 					iov, n, last, last && tr->c2h_success) != 0 ||
 	    wr_queue(&tr->data_wr) != 0) {
 		qpair_fail(tq);
@@ -708,9 +692,7 @@ req_exec(struct nvmf_tcp_req *tr)
 static void
 req_fail(struct nvmf_tcp_req *tr, uint8_t sct, uint8_t sc, bool dnr)
 {
-	tr->req.rsp.status.sct = sct;
-	tr->req.rsp.status.sc = sc;
-	tr->req.rsp.status.dnr = dnr;
+	osp_nvme_cpl_set_status(&tr->req.rsp, sct, sc, dnr);
 	tr->req.rsp.sqid = tr->tq->qpair.qid;
 	tr->state = TR_DONE;
 	send_resp(tr);
@@ -902,9 +884,8 @@ nvmf_tcp_req_complete(struct osp_nvmf_request *req)
 {
 	struct nvmf_tcp_req *tr = tcp_req(req);
 	struct nvmf_tcp_qpair *tq = tr->tq;
-	bool ok = (req->rsp.raw >> 1) == 0;
+	bool ok = !osp_nvme_cpl_is_error(&req->rsp);
 	uint64_t iov_total = 0;
-	uint32_t i;
 
 	tq_hold(tq);
 	if (tq->qpair.disconnecting && !tq->dead) {
@@ -925,18 +906,18 @@ nvmf_tcp_req_complete(struct osp_nvmf_request *req)
 		connect_done(tq, &req->cmd);
 	}
 	if (ok && req->xfer == OSP_NVMF_XFER_CONTROLLER_TO_HOST && req->length > 0) {
-		for (i = 0; i < req->iovcnt && i < OSP_NVMF_MAX_REQ_IOVS; i++) {
-			iov_total += req->iov[i].iov_len;
-		}
+		iov_total = osp_iov_len(req->iov, (int)OSP_MIN(req->iovcnt,
+							       (uint32_t)OSP_NVMF_MAX_REQ_IOVS));
 		tr->c2h_len = (uint32_t)OSP_MIN((uint64_t)req->length, iov_total);
 	}
 	if (tr->c2h_len > 0) {
 		/*
 		 * SUCCESS replaces the CapsuleResp, which then cannot carry SQHD:
 		 * only when the host disabled SQ flow control (TCP, C2HData
-		 * flags) and the CQE holds nothing else.
+		 * flags) and the CQE holds nothing else (no DNR, M or CRD either).
 		 */
 		tr->c2h_success = tq->tt->c2h_success && tq->sq_fc_disabled &&
+				  osp_nvme_cpl_status_field(&req->rsp) == 0 &&
 				  req->rsp.cdw0 == 0 && req->rsp.cdw1 == 0;
 		c2h_continue(tr);
 	} else {
@@ -1145,8 +1126,7 @@ static int
 qpair_rx(struct nvmf_tcp_qpair *tq)
 {
 	struct iovec iov[OSP_NVME_TCP_RECV_MAX_IOV];
-	int work = 0, reads = 0, cnt, i, rc;
-	size_t total;
+	int work = 0, reads = 0, cnt, rc;
 	ssize_t n;
 
 	tq_hold(tq);
@@ -1204,10 +1184,7 @@ qpair_rx(struct nvmf_tcp_qpair *tq)
 			tq->rx_paused = !tq->dead;
 			break;
 		}
-		for (i = 0, total = 0; i < cnt; i++) {
-			total += iov[i].iov_len;
-		}
-		if (total >= NVMF_TCP_ZCOPY_RECV_MIN) {
+		if (osp_iov_len(iov, cnt) >= NVMF_TCP_ZCOPY_RECV_MIN) {
 			n = osp_sock_readv(tq->sock, iov, cnt);
 			if (n == -EAGAIN) {
 				break;

@@ -27,7 +27,7 @@
  *   clang -std=gnu11 -g -O1 -D_GNU_SOURCE -msse4.2 -fno-omit-frame-pointer -I include \
  *     -I /usr/include/cjson -fsanitize=fuzzer,address,undefined \
  *     -fno-sanitize-recover=undefined test/fuzz/nvmf_tcp_fuzz.c lib/nvme_tcp/pdu.c \
- *     lib/util/util.c -lcjson -o build/fuzz/nvmf_tcp_fuzz
+ *     lib/util/util.c lib/util/iov.c -lcjson -o build/fuzz/nvmf_tcp_fuzz
  */
 #include <errno.h>
 #include <stdarg.h>

@@ -123,16 +123,6 @@ osp_bdev_io_get_buf(struct osp_bdev_io *bdev_io, osp_bdev_io_get_buf_cb cb, uint
 	cb(NULL, bdev_io, true);
 }
 
-void
-osp_iov_memset(struct iovec *iovs, int iovcnt, int c)
-{
-	int i;
-
-	for (i = 0; i < iovcnt; i++) {
-		memset(iovs[i].iov_base, c, iovs[i].iov_len);
-	}
-}
-
 /* ---- the loop ---- */
 
 struct bench_io {

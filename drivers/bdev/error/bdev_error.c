@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "osprey/bdev_module.h"
+#include "osprey/iov.h"
 #include "osprey/json.h"
 #include "osprey/log.h"
 #include "osprey/queue.h"
@@ -111,16 +112,11 @@ error_complete(struct osp_bdev_io *bdev_io, int status)
 static void
 error_corrupt(struct osp_bdev_io *bdev_io, uint64_t offset, uint8_t value)
 {
-	int i;
+	uint8_t b;
 
-	for (i = 0; i < bdev_io->u.bdev.iovcnt; i++) {
-		struct iovec *iov = &bdev_io->u.bdev.iovs[i];
-
-		if (offset < iov->iov_len) {
-			((uint8_t *)iov->iov_base)[offset] ^= value;
-			return;
-		}
-		offset -= iov->iov_len;
+	if (osp_iov_copy_to_buf(&b, 1, bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt, offset) == 1) {
+		b ^= value;
+		osp_iov_copy_from_buf(&b, 1, bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt, offset);
 	}
 }
 

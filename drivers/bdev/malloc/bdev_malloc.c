@@ -20,6 +20,7 @@
 
 #include "osprey/bdev_module.h"
 #include "osprey/env.h"
+#include "osprey/iov.h"
 #include "osprey/json.h"
 #include "osprey/log.h"
 #include "osprey/queue.h"
@@ -68,49 +69,14 @@ malloc_io_done(struct malloc_channel *ch, struct malloc_io *mio, int status)
 	osp_bdev_cpl_list_add(&ch->done, &mio->cpl, status);
 }
 
-/* Copy between the disk at mem and the iovecs, len bytes at most. */
-static void
-malloc_copy(uint8_t *mem, struct iovec *iovs, int iovcnt, size_t len, bool to_disk)
-{
-	int i;
-
-	for (i = 0; i < iovcnt && len > 0; i++) {
-		size_t n = OSP_MIN(iovs[i].iov_len, len);
-
-		if (to_disk) {
-			memcpy(mem, iovs[i].iov_base, n);
-		} else {
-			memcpy(iovs[i].iov_base, mem, n);
-		}
-		mem += n;
-		len -= n;
-	}
-}
-
-static bool
-malloc_equal(const uint8_t *mem, const struct iovec *iovs, int iovcnt, size_t len)
-{
-	int i;
-
-	for (i = 0; i < iovcnt && len > 0; i++) {
-		size_t n = OSP_MIN(iovs[i].iov_len, len);
-
-		if (memcmp(mem, iovs[i].iov_base, n) != 0) {
-			return false;
-		}
-		mem += n;
-		len -= n;
-	}
-	return true;
-}
-
 static void
 malloc_do_read(struct malloc_disk *disk, struct osp_bdev_io *bdev_io)
 {
 	uint32_t bs = disk->bdev.blocklen;
 
-	malloc_copy(disk->buf + bdev_io->u.bdev.offset_blocks * bs, bdev_io->u.bdev.iovs,
-		    bdev_io->u.bdev.iovcnt, bdev_io->u.bdev.num_blocks * bs, false);
+	osp_iov_copy_from_buf(disk->buf + bdev_io->u.bdev.offset_blocks * bs,
+			      bdev_io->u.bdev.num_blocks * bs, bdev_io->u.bdev.iovs,
+			      bdev_io->u.bdev.iovcnt, 0);
 }
 
 /* A read the user gave no buffer for: the layer lent one. */
@@ -146,7 +112,7 @@ bdev_malloc_submit_request(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_
 		malloc_do_read(disk, bdev_io);
 		break;
 	case OSP_BDEV_IO_TYPE_WRITE:
-		malloc_copy(mem, bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt, len, true);
+		osp_iov_copy_to_buf(mem, len, bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt, 0);
 		break;
 	case OSP_BDEV_IO_TYPE_UNMAP:
 	case OSP_BDEV_IO_TYPE_WRITE_ZEROES:
@@ -154,7 +120,8 @@ bdev_malloc_submit_request(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_
 		memset(mem, 0, len);
 		break;
 	case OSP_BDEV_IO_TYPE_COMPARE:
-		if (!malloc_equal(mem, bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt, len)) {
+		if (osp_iov_cmp_buf(bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt, 0, mem, len,
+				    NULL) != 0) {
 			status = OSP_BDEV_IO_STATUS_MISCOMPARE;
 		}
 		break;

@@ -18,6 +18,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "osprey/iov.h"
 #include "osprey/log.h"
 #include "osprey/sock.h"
 #include "osprey/thread.h"
@@ -404,16 +405,11 @@ posix_pipe_update(struct posix_sock *ps)
 static size_t
 posix_pipe_copy(struct posix_sock *ps, struct iovec *iov, int iovcnt)
 {
-	size_t copied = 0, n;
-	int i;
+	size_t copied;
 
-	for (i = 0; i < iovcnt && ps->pipe_len > 0; i++) {
-		n = OSP_MIN(iov[i].iov_len, (size_t)ps->pipe_len);
-		memcpy(iov[i].iov_base, ps->pipe + ps->pipe_off, n);
-		ps->pipe_off += (uint32_t)n;
-		ps->pipe_len -= (uint32_t)n;
-		copied += n;
-	}
+	copied = osp_iov_copy_from_buf(ps->pipe + ps->pipe_off, ps->pipe_len, iov, iovcnt, 0);
+	ps->pipe_off += (uint32_t)copied;
+	ps->pipe_len -= (uint32_t)copied;
 	if (ps->pipe_len == 0) {
 		ps->pipe_off = 0;
 	}
@@ -424,14 +420,11 @@ static ssize_t
 posix_readv(struct osp_sock *sock, struct iovec *iov, int iovcnt)
 {
 	struct posix_sock *ps = __posix(sock);
-	size_t total = 0;
+	size_t total;
 	ssize_t rc;
-	int i;
 
 	if (ps->pipe != NULL) {
-		for (i = 0; i < iovcnt; i++) {
-			total += iov[i].iov_len;
-		}
+		total = osp_iov_len(iov, iovcnt);
 		if (ps->pipe_len == 0 && total > 0 && total < POSIX_RECV_PIPE_SIZE) {
 			/* One recv for this small read and the ones that follow. */
 			rc = recv(ps->fd, ps->pipe, POSIX_RECV_PIPE_SIZE, 0);
@@ -515,13 +508,7 @@ posix_set_epollout(struct posix_sock *ps, bool on)
 static size_t
 posix_req_left(const struct osp_sock_request *req)
 {
-	size_t len = 0;
-	int i;
-
-	for (i = 0; i < req->iovcnt; i++) {
-		len += req->iov[i].iov_len;
-	}
-	return len - req->internal.offset;
+	return osp_iov_len(req->iov, req->iovcnt) - req->internal.offset;
 }
 
 static ssize_t
@@ -531,10 +518,10 @@ posix_flush(struct osp_sock *sock)
 	struct iovec iovs[IOV_MAX];
 	struct osp_sock_request *req;
 	struct msghdr msg;
-	size_t bytes, off, left, rem;
+	size_t bytes, sliced, left, rem;
 	ssize_t rc, total = 0;
 	bool zc;
-	int n, i;
+	int n;
 
 	if (ps->zcopy && !TAILQ_EMPTY(&sock->pending_reqs)) {
 		posix_zcopy_reap(ps);
@@ -544,18 +531,10 @@ posix_flush(struct osp_sock *sock)
 		n = 0;
 		bytes = 0;
 		TAILQ_FOREACH(req, &sock->queued_reqs, internal.link) {
-			off = req->internal.offset;
-			for (i = 0; i < req->iovcnt && n < IOV_MAX; i++) {
-				if (off >= req->iov[i].iov_len) {
-					off -= req->iov[i].iov_len;
-					continue;
-				}
-				iovs[n].iov_base = (uint8_t *)req->iov[i].iov_base + off;
-				iovs[n].iov_len = req->iov[i].iov_len - off;
-				bytes += iovs[n].iov_len;
-				off = 0;
-				n++;
-			}
+			/* The unsent rest of req, as much of it as fits. */
+			n += osp_iov_slice_partial(&iovs[n], IOV_MAX - n, req->iov, req->iovcnt,
+						   req->internal.offset, SIZE_MAX, &sliced);
+			bytes += sliced;
 			if (n == IOV_MAX) {
 				break;
 			}

@@ -204,17 +204,18 @@ ut_do_io(struct osp_bdev_io *bdev_io)
 
 	switch (bdev_io->type) {
 	case OSP_BDEV_IO_TYPE_READ:
-		osp_iov_copy_from_buf(p, len, bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt);
+		osp_iov_copy_from_buf(p, len, bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt, 0);
 		break;
 	case OSP_BDEV_IO_TYPE_WRITE:
-		osp_iov_copy_to_buf(p, len, bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt);
+		osp_iov_copy_to_buf(p, len, bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt, 0);
 		break;
 	case OSP_BDEV_IO_TYPE_WRITE_ZEROES:
 	case OSP_BDEV_IO_TYPE_UNMAP:
 		memset(p, 0, len);
 		break;
 	case OSP_BDEV_IO_TYPE_COMPARE:
-		return bdev_iov_cmp_buf(bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt, p, len) == 0 ?
+		return osp_iov_cmp_buf(bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt, 0, p, len,
+				       NULL) == 0 ?
 		       OSP_BDEV_IO_STATUS_SUCCESS : OSP_BDEV_IO_STATUS_MISCOMPARE;
 	default:
 		break;

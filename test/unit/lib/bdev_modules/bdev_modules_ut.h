@@ -147,7 +147,7 @@ ut_io_cb(struct osp_bdev_io *bdev_io, bool success, void *arg)
 		int iovcnt;
 
 		osp_bdev_io_get_iovec(bdev_io, &iovs, &iovcnt);
-		osp_iov_copy_to_buf(io->buf, io->len, iovs, iovcnt);
+		osp_iov_copy_to_buf(io->buf, io->len, iovs, iovcnt, 0);
 	}
 	osp_bdev_free_io(bdev_io);
 }

@@ -194,6 +194,79 @@ test_status_strings(void)
 	CU_ASSERT_STRING_EQUAL(osp_nvme_cpl_status_string(&cpl), "UNKNOWN");
 }
 
+/* nvme_spec.h's status helpers, shared by the target and the host. */
+static void
+test_status_helpers(void)
+{
+	struct osp_nvme_cpl cpl;
+	uint16_t f;
+
+	/* The field layout (Figure 93/94): SC 8:1, SCT 11:9, DNR 15, phase tag 0. */
+	f = osp_nvme_status_field(OSP_NVME_SCT_MEDIA_ERROR, OSP_NVME_SC_COMPARE_FAILURE, true);
+	CU_ASSERT(f == ((0x85u << 1) | (2u << 9) | (1u << 15)));
+	CU_ASSERT(osp_nvme_status_field(OSP_NVME_SCT_GENERIC, OSP_NVME_SC_SUCCESS, false) == 0);
+	CU_ASSERT(osp_nvme_status_field(OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INVALID_FIELD, false) ==
+		  (0x02u << 1));
+	/* Out-of-range inputs are masked to their fields, never spill into the next. */
+	CU_ASSERT(osp_nvme_status_field(0xf, 0x1ff, false) == ((0xffu << 1) | (7u << 9)));
+
+	/* Set: SCT, SC, DNR as given; CRD and M cleared; the phase tag and the rest kept. */
+	memset(&cpl, 0, sizeof(cpl));
+	cpl.cid = 7;
+	cpl.cdw0 = 0x1234;
+	cpl.status.p = 1;
+	cpl.status.crd = 3;
+	cpl.status.m = 1;
+	osp_nvme_cpl_set_status(&cpl, OSP_NVME_SCT_COMMAND_SPECIFIC, OSP_NVMF_SC_INVALID_HOST, true);
+	CU_ASSERT(cpl.status.sct == OSP_NVME_SCT_COMMAND_SPECIFIC);
+	CU_ASSERT(cpl.status.sc == OSP_NVMF_SC_INVALID_HOST);
+	CU_ASSERT(cpl.status.dnr == 1);
+	CU_ASSERT(cpl.status.crd == 0 && cpl.status.m == 0);
+	CU_ASSERT(cpl.status.p == 1);
+	CU_ASSERT(cpl.cid == 7 && cpl.cdw0 == 0x1234);
+	CU_ASSERT(osp_nvme_cpl_status_field(&cpl) ==
+		  osp_nvme_status_field(OSP_NVME_SCT_COMMAND_SPECIFIC, OSP_NVMF_SC_INVALID_HOST, true));
+	CU_ASSERT(osp_nvme_cpl_is_error(&cpl));
+	CU_ASSERT(osp_nvme_cpl_is_status(&cpl, OSP_NVME_SCT_COMMAND_SPECIFIC,
+					 OSP_NVMF_SC_INVALID_HOST));
+	CU_ASSERT(!osp_nvme_cpl_is_status(&cpl, OSP_NVME_SCT_GENERIC, OSP_NVMF_SC_INVALID_HOST));
+	CU_ASSERT(!osp_nvme_cpl_is_status(&cpl, OSP_NVME_SCT_COMMAND_SPECIFIC,
+					  OSP_NVMF_SC_INVALID_PARAM));
+
+	/* Back to success: DNR cleared too; the phase tag still kept. */
+	osp_nvme_cpl_set_status(&cpl, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_SUCCESS, false);
+	CU_ASSERT(cpl.raw == 1);
+	CU_ASSERT(osp_nvme_cpl_status_field(&cpl) == 0);
+	CU_ASSERT(!osp_nvme_cpl_is_error(&cpl));
+	CU_ASSERT(!osp_nvme_status_is_error(&cpl.status));
+
+	/* A field set as a whole keeps the phase tag and ignores one passed in. */
+	cpl.status.p = 0;
+	osp_nvme_cpl_set_status_field(&cpl, (uint16_t)(f | 1u));
+	CU_ASSERT(cpl.status.p == 0);
+	CU_ASSERT(osp_nvme_cpl_status_field(&cpl) == f);
+	CU_ASSERT(cpl.status.sc == OSP_NVME_SC_COMPARE_FAILURE);
+	cpl.status.p = 1;
+	osp_nvme_cpl_set_status_field(&cpl, 0);
+	CU_ASSERT(cpl.raw == 1);
+
+	/* Error means SCT or SC: DNR, M or CRD alone on a success is not an error. */
+	memset(&cpl, 0, sizeof(cpl));
+	cpl.status.dnr = 1;
+	cpl.status.m = 1;
+	cpl.status.crd = 1;
+	CU_ASSERT(!osp_nvme_cpl_is_error(&cpl));
+	CU_ASSERT(osp_nvme_cpl_status_field(&cpl) != 0);
+	cpl.status.sc = 0;
+	cpl.status.sct = OSP_NVME_SCT_PATH;
+	CU_ASSERT(osp_nvme_cpl_is_error(&cpl));
+	cpl.status.sct = OSP_NVME_SCT_GENERIC;
+	cpl.status.sc = OSP_NVME_SC_ABORTED_SQ_DELETION;
+	CU_ASSERT(osp_nvme_cpl_is_error(&cpl));
+	CU_ASSERT(osp_nvme_cpl_is_status(&cpl, OSP_NVME_SCT_GENERIC,
+					 OSP_NVME_SC_ABORTED_SQ_DELETION));
+}
+
 static void
 test_connect_bad_args(void)
 {
@@ -239,6 +312,7 @@ main(void)
 	CU_ADD_TEST(suite, test_trtype_adrfam_strings);
 	CU_ADD_TEST(suite, test_ctrlr_opts);
 	CU_ADD_TEST(suite, test_status_strings);
+	CU_ADD_TEST(suite, test_status_helpers);
 	CU_ADD_TEST(suite, test_connect_bad_args);
 	CU_basic_set_mode(CU_BRM_VERBOSE);
 	CU_basic_run_tests();

@@ -93,16 +93,16 @@ ut_exec(struct osp_nvmf_request *req)
 	CU_ASSERT(rc == NVMF_BDEV_DONE || rc == NVMF_BDEV_ASYNC);
 	if (rc == NVMF_BDEV_DONE) {
 		CU_ASSERT_EQUAL(g_done, before);
-		return req->rsp.raw;
+		return osp_nvme_cpl_status_field(&req->rsp);
 	}
 	CU_ASSERT_EQUAL(g_done, before);	/* never called back from inside exec */
 	ut_poll_threads();
 	CU_ASSERT_EQUAL(g_done, before + 1);
 	CU_ASSERT_PTR_EQUAL(g_done_reqs[before], req);
-	return req->rsp.raw;
+	return osp_nvme_cpl_status_field(&req->rsp);
 }
 
-#define ST(sct, sc, dnr) nvmf_bdev_status_raw(sct, sc, dnr)
+#define ST(sct, sc, dnr) osp_nvme_status_field(sct, sc, dnr)
 #define ST_OK ST(OSP_NVME_SCT_GENERIC, OSP_NVME_SC_SUCCESS, false)
 #define ST_GEN(sc) ST(OSP_NVME_SCT_GENERIC, sc, true)
 #define ST_RETRY(sc) ST(OSP_NVME_SCT_GENERIC, sc, false)
@@ -780,7 +780,7 @@ test_status_map(void)
 	CU_ASSERT_EQUAL(cpl.cdw0, 0xabcd);
 	/* Status field layout: SC in bits 8:1, SCT 11:9, DNR 15. */
 	memset(&cpl, 0, sizeof(cpl));
-	nvmf_bdev_set_sc(&cpl, OSP_NVME_SCT_MEDIA_ERROR, OSP_NVME_SC_COMPARE_FAILURE, true);
+	osp_nvme_cpl_set_status(&cpl, OSP_NVME_SCT_MEDIA_ERROR, OSP_NVME_SC_COMPARE_FAILURE, true);
 	CU_ASSERT_EQUAL(cpl.status.sc, 0x85);
 	CU_ASSERT_EQUAL(cpl.status.sct, 2);
 	CU_ASSERT_EQUAL(cpl.status.dnr, 1);
