@@ -10,25 +10,9 @@ B=${BUILD:-build}
 
 make -s -j"${JOBS:-2}" BUILD="$B" libs "$B/bin/bdevperf"
 
-# null_direct must not link lib/bdev (it stands in for it): built here, not by the Makefile.
-mkvar() { make -s --no-print-directory BUILD="$B" --eval 'osp-print-%: ; @echo $($*)' "osp-print-$1"; }
-mkdir -p "$B/bench" "$B/obj/bench/bdev/null_direct"
-if [ -f "$B/lib/libosp_bdev_null.a" ]; then
-	# shellcheck disable=SC2046
-	if gcc $(mkvar CFLAGS_COMMON) -Wno-missing-prototypes -c bench/bdev/null_direct/null_direct.c \
-		-o "$B/obj/bench/bdev/null_direct/null_direct.o" &&
-	   gcc -o "$B/bench/null_direct" "$B/obj/bench/bdev/null_direct/null_direct.o" -L"$B/lib" \
-		-Wl,--whole-archive -losp_bdev_null -Wl,--no-whole-archive \
-		-Wl,--start-group -losp_util -losp_log -losp_env_dpdk -losp_thread -losp_json \
-		-losp_jsonrpc -losp_rpc -Wl,--end-group $(mkvar SYS_LIBS); then
-		:
-	else
-		echo "run_bdev.sh: could not build null_direct: no layer-cost figure" >&2
-		rm -f "$B/bench/null_direct"
-	fi
-else
-	echo "run_bdev.sh: no null bdev module ($B/lib/libosp_bdev_null.a)" >&2
-fi
+# null_direct must not link lib/bdev (it stands in for it): built by its own script.
+bash bench/bdev/null_direct/build.sh "$B" ||
+	echo "run_bdev.sh: could not build null_direct: no layer-cost figure" >&2
 
 if ! command -v fio >/dev/null 2>&1; then
 	echo "run_bdev.sh: installing fio for the comparison" >&2

@@ -70,7 +70,7 @@ osp_bdev_register(struct osp_bdev *bdev)
 	return 0;
 }
 
-void
+int
 osp_bdev_unregister(struct osp_bdev *bdev, osp_bdev_unregister_cb cb_fn, void *cb_arg)
 {
 	g_bdev = NULL;
@@ -78,6 +78,7 @@ osp_bdev_unregister(struct osp_bdev *bdev, osp_bdev_unregister_cb cb_fn, void *c
 	if (cb_fn != NULL) {
 		cb_fn(cb_arg, 0);
 	}
+	return 0;
 }
 
 int
@@ -87,8 +88,56 @@ osp_bdev_unregister_by_name(const char *name, struct osp_bdev_module *module,
 	if (g_bdev == NULL || strcmp(g_bdev->name, name) != 0) {
 		return -ENODEV;
 	}
-	osp_bdev_unregister(g_bdev, cb_fn, cb_arg);
-	return 0;
+	return osp_bdev_unregister(g_bdev, cb_fn, cb_arg);
+}
+
+/* The module's RPCs are registered but never called here. */
+int
+osp_bdev_name_check(const char *name, char *err, size_t errlen)
+{
+	abort();
+}
+
+void
+osp_bdev_rpc_delete(struct osp_jsonrpc_request *request, const cJSON *params,
+		    const char *param, osp_bdev_delete_fn delete_fn, const char *what,
+		    const char *not_found_fmt)
+{
+	abort();
+}
+
+/* The layer's completion batching, as lib/bdev does it: one poller per list. */
+static int
+cpl_list_poll(void *arg)
+{
+	struct osp_bdev_cpl_list *list = arg;
+	struct osp_bdev_cpl_entry *entry;
+	STAILQ_HEAD(, osp_bdev_cpl_entry) batch = STAILQ_HEAD_INITIALIZER(batch);
+
+	if (STAILQ_EMPTY(&list->done)) {
+		return OSP_POLLER_IDLE;
+	}
+	STAILQ_CONCAT(&batch, &list->done);
+	while ((entry = STAILQ_FIRST(&batch)) != NULL) {
+		STAILQ_REMOVE_HEAD(&batch, link);
+		osp_bdev_io_complete(osp_bdev_io_from_ctx(entry), entry->status);
+	}
+	return OSP_POLLER_BUSY;
+}
+
+int
+osp_bdev_cpl_list_init(struct osp_bdev_cpl_list *list, const char *poller_name)
+{
+	STAILQ_INIT(&list->done);
+	list->poller = osp_poller_register_named(cpl_list_poll, list, 0, poller_name);
+	return list->poller != NULL ? 0 : -ENOMEM;
+}
+
+void
+osp_bdev_cpl_list_fini(struct osp_bdev_cpl_list *list)
+{
+	cpl_list_poll(list);
+	osp_poller_unregister(&list->poller);
 }
 
 struct osp_bdev *
