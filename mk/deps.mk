@@ -38,10 +38,10 @@ DEPDIRS-sock := event json jsonrpc log rpc util
 DEPDIRS-sock_posix := log sock thread util
 
 # NVMe/TCP PDU codec, the NVMe host driver over it, and the NVMe-oF target.
-DEPDIRS-nvme_tcp := util
-DEPDIRS-nvme := log nvme_tcp sock util
+DEPDIRS-nvme_tcp_codec := util
+DEPDIRS-nvme := log nvme_tcp_codec sock util
 DEPDIRS-bdev := env_dpdk event json jsonrpc log rpc thread util
-DEPDIRS-nvmf := bdev env_dpdk event json jsonrpc log nvme_tcp rpc sock thread util
+DEPDIRS-nvmf := bdev env_dpdk event json jsonrpc log nvme_tcp_codec rpc sock thread util
 
 # bdev modules. bdev_file is the helper the file-backed modules (aio, uring) share.
 DEPDIRS-bdev_file := bdev json jsonrpc log rpc thread util
@@ -112,7 +112,7 @@ UT_LIBS-bdev_modules/vbdev_ut := bdev bdev_passthru bdev_malloc
 # the posix implementation's sendmsg calls (g_osp_sock_posix_sendmsg_calls).
 UT_LIBS-nvme/nvme_ut := sock_posix
 UT_LIBS-nvme/nvme_ctrlr_ut := sock_posix
-UT_LIBS-nvme/nvme_tcp_ut := sock_posix
+UT_LIBS-nvme/tcp_ut := sock_posix
 UT_LIBS-nvmf/tcp_ut := sock_posix
 # The target's controller and namespace tests serve RAM disks (and error injection
 # for DSM failures) through the real bdev layer.

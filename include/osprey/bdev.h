@@ -242,7 +242,19 @@ enum osp_bdev_io_type osp_bdev_io_get_type(const struct osp_bdev_io *bdev_io);
 /* NVMe completion of the I/O (generic success/failure maps to NVMe status). */
 void osp_bdev_io_get_nvme_status(const struct osp_bdev_io *bdev_io, uint32_t *cdw0, int *sct,
 				 int *sc);
-/* Status code of a completed I/O (enum osp_bdev_io_status in bdev_module.h). */
+/* How a bdev I/O ended (osp_bdev_io_get_status()). */
+enum osp_bdev_io_status {
+	OSP_BDEV_IO_STATUS_ABORTED = -6,
+	OSP_BDEV_IO_STATUS_MISCOMPARE = -5,
+	/* The module ran out of resources: the layer queues and resubmits the I/O. */
+	OSP_BDEV_IO_STATUS_NOMEM = -4,
+	OSP_BDEV_IO_STATUS_NVME_ERROR = -3,
+	OSP_BDEV_IO_STATUS_FAILED = -1,
+	OSP_BDEV_IO_STATUS_PENDING = 0,
+	OSP_BDEV_IO_STATUS_SUCCESS = 1,
+};
+
+/* Status code of a completed I/O (enum osp_bdev_io_status above). */
 int osp_bdev_io_get_status(const struct osp_bdev_io *bdev_io);
 
 /* ---- waiting for resources ---- */

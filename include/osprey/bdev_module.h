@@ -32,17 +32,6 @@
 extern "C" {
 #endif
 
-enum osp_bdev_io_status {
-	OSP_BDEV_IO_STATUS_ABORTED = -6,
-	OSP_BDEV_IO_STATUS_MISCOMPARE = -5,
-	/* The module ran out of resources: the layer queues and resubmits the I/O. */
-	OSP_BDEV_IO_STATUS_NOMEM = -4,
-	OSP_BDEV_IO_STATUS_NVME_ERROR = -3,
-	OSP_BDEV_IO_STATUS_FAILED = -1,
-	OSP_BDEV_IO_STATUS_PENDING = 0,
-	OSP_BDEV_IO_STATUS_SUCCESS = 1,
-};
-
 struct osp_bdev_module {
 	const char *name;
 	/* Called once when the bdev subsystem starts; 0 or -errno. */

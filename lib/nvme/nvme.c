@@ -12,7 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "osprey/nvme_tcp.h"
+#include "osprey/nvme_tcp_spec.h"
 
 #include "nvme_internal.h"
 

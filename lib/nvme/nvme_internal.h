@@ -2,7 +2,7 @@
 /*
  * lib/nvme private interface: the controller, namespace, queue pair and
  * request structures shared by the core (nvme.c, nvme_ctrlr.c,
- * nvme_qpair.c) and the transports (nvme_tcp.c), and the transport ops table.
+ * nvme_qpair.c) and the transports (tcp.c), and the transport ops table.
  */
 #ifndef OSP_NVME_INTERNAL_H
 #define OSP_NVME_INTERNAL_H
@@ -75,7 +75,7 @@ struct nvme_transport_ops {
 	TAILQ_ENTRY(nvme_transport_ops) link;
 };
 
-/* The NVMe/TCP transport (nvme_tcp.c), registered on first use. */
+/* The NVMe/TCP transport (tcp.c), registered on first use. */
 extern struct nvme_transport_ops g_nvme_tcp_ops;
 
 /* Register a transport ahead of the built-in ones (tests use it for doubles). */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * NVMe/TCP target transport: moves capsules and data between lib/sock
- * connections and the NVMe-oF core (lib/nvmf). The PDU codec (lib/nvme_tcp)
+ * connections and the NVMe-oF core (lib/nvmf). The PDU codec (lib/nvme_tcp_codec)
  * validates every header; this file checks what needs the command context
  * (SGLs, TTAG/CCCID/DATAO against our R2Ts), owns the per-qpair request
  * pool and the shared data buffers, and answers protocol violations with a
@@ -23,7 +23,7 @@
 #include "osprey/iov.h"
 #include "osprey/json.h"
 #include "osprey/log.h"
-#include "osprey/nvme_tcp.h"
+#include "osprey_internal/nvme_tcp_codec.h"
 #include "osprey/nvmf_transport.h"
 #include "osprey/sock.h"
 #include "osprey/util.h"

@@ -11,7 +11,7 @@
 
 #include "osprey/env.h"
 #include "osprey/iobuf.h"
-#include "osprey/nvme_tcp.h"
+#include "osprey_internal/nvme_tcp_codec.h"
 #include "osprey/nvmf_transport.h"
 #include "osprey/queue.h"
 #include "osprey/sock.h"

@@ -12,6 +12,7 @@
 
 #include "osprey/log.h"
 #include "osprey/sock.h"
+#include "osprey_internal/sock_module.h"
 #include "osprey/util.h"
 
 OSP_LOG_REGISTER_COMPONENT(sock)

@@ -21,7 +21,7 @@ carries() {
 	[ -n "$sym" ] || fail "libosp_$2.a defines a symbol"
 	nm "$B/bin/$1" | awk -v s="$sym" '$3 == s { f = 1 } END { exit !f }'
 }
-for l in nvme nvme_tcp sock sock_posix; do
+for l in nvme nvme_tcp_codec sock sock_posix; do
 	carries nvme_identify "$l" || fail "nvme_identify carries the host ($l)"
 done
 for l in nvmf bdev bdev_malloc; do
@@ -38,20 +38,20 @@ for l in $(make -s BUILD="$B" --eval 'osp-print-%: ; @echo $($*)' osp-print-ALL_
 done
 ok "nvmf_tgt carries the target, bdev modules and sockets; osprey_tgt every library"
 
-# Take nvme_tcp's one declared dependency away: the nm check names library and symbol.
-if out=$(make -s BUILD="$B" check-deps DEPDIRS-nvme_tcp= 2>&1); then
-	fail "check-deps fails when nvme_tcp does not declare util"
+# Take nvme_tcp_codec's one declared dependency away: the nm check names library and symbol.
+if out=$(make -s BUILD="$B" check-deps DEPDIRS-nvme_tcp_codec= 2>&1); then
+	fail "check-deps fails when nvme_tcp_codec does not declare util"
 fi
-echo "$out" | grep -q "libosp_nvme_tcp.a uses osp_[a-z0-9_]*, defined in libosp_util.a" ||
+echo "$out" | grep -q "libosp_nvme_tcp_codec.a uses osp_[a-z0-9_]*, defined in libosp_util.a" ||
 	{ echo "$out"; fail "check-deps names the library, the symbol and where it is defined"; }
 ok "check-deps fails naming the library and symbol of an undeclared dependency"
 
-# Take nvme_tcp out of nvme's declaration: nvme_identify no longer links.
+# Take nvme_tcp_codec out of nvme's declaration: nvme_identify no longer links.
 cp -a "$B/lib" "$B/obj" "$dir/"
 if out=$(make -s BUILD="$dir" DEPDIRS-nvme="log sock util" "$dir/bin/nvme_identify" 2>&1); then
-	fail "nvme_identify fails to link when nvme does not declare nvme_tcp"
+	fail "nvme_identify fails to link when nvme does not declare nvme_tcp_codec"
 fi
 echo "$out" | grep -q "undefined reference to .osp_nvme_tcp" ||
-	{ echo "$out" | tail -20; fail "the link error names the missing nvme_tcp symbol"; }
+	{ echo "$out" | tail -20; fail "the link error names the missing codec symbol"; }
 ok "a library using an undeclared one fails to link"
 echo "$pass passed, 0 failed"

@@ -30,6 +30,16 @@ for f in bin/osprey_tgt bin/osprey-rpc.py include/osprey/thread.h include/osprey
 	[ -e "$dir/prefix/$f" ] || fail "installed: $f"
 done
 ok "make install puts binaries, headers, libraries (LIBDIR), osprey.pc and rpc.py in place"
+
+# Public headers only, each usable on its own: nothing internal is installed or needed.
+[ ! -e "$dir/prefix/include/osprey_internal" ] || fail "include/osprey_internal is not installed"
+for h in "$dir"/prefix/include/osprey/*.h; do
+	printf '#include "osprey/%s"\n' "$(basename "$h")" |
+		gcc -fsyntax-only -std=gnu11 -D_GNU_SOURCE -I"$dir/prefix/include" \
+			$(pkg-config --cflags libcjson) -x c - 2>"$dir/hdr.log" ||
+		{ cat "$dir/hdr.log"; fail "installed header $(basename "$h") compiles on its own"; }
+done
+ok "every installed header compiles on its own; internal headers are not installed"
 cat > "$dir/app.c" <<'C'
 #include <stdio.h>
 #include "osprey/event.h"

@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "osprey/nvme_tcp.h"
+#include "osprey_internal/nvme_tcp_codec.h"
 
 #define CHECK(c)                                                          \
 	do {                                                              \

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * libFuzzer harness for the NVMe/TCP PDU receive state machine
- * (lib/nvme_tcp/pdu.c: osp_nvme_tcp_recv_*).
+ * (lib/nvme_tcp_codec/pdu.c: osp_nvme_tcp_recv_*).
  *
  * Input layout: byte 0 = mode, byte 1 = PRNG seed, the rest = the byte stream
  * a peer sends on the connection.
@@ -27,7 +27,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "osprey/nvme_tcp.h"
+#include "osprey_internal/nvme_tcp_codec.h"
 #include "osprey/util.h"
 
 #define CHECK(cond)                                                                        \

@@ -26,7 +26,7 @@
  * Build (as test/fuzz/run.sh builds the codec harness, plus -lcjson):
  *   clang -std=gnu11 -g -O1 -D_GNU_SOURCE -msse4.2 -fno-omit-frame-pointer -I include \
  *     -I /usr/include/cjson -fsanitize=fuzzer,address,undefined \
- *     -fno-sanitize-recover=undefined test/fuzz/nvmf_tcp_fuzz.c lib/nvme_tcp/pdu.c \
+ *     -fno-sanitize-recover=undefined test/fuzz/nvmf_tcp_fuzz.c lib/nvme_tcp_codec/pdu.c \
  *     lib/util/util.c lib/util/iov.c -lcjson -o build/fuzz/nvmf_tcp_fuzz
  */
 #include <errno.h>
@@ -37,6 +37,7 @@
 #include <string.h>
 
 #include "../../lib/nvmf/tcp.c"
+#include "osprey_internal/sock_module.h"	/* the fake socket layer embeds struct osp_sock */
 
 #define CHECK(cond)                                                                        \
 	do {                                                                               \

@@ -42,7 +42,7 @@ mkdir -p "$OUT/corpus" "$OUT/artifacts" || result 1
 
 CFLAGS=(-std=gnu11 -g -O1 -D_GNU_SOURCE -msse4.2 -fno-omit-frame-pointer
 	-I include -I /usr/include/cjson -Wall -Wno-unused-parameter)
-SRCS=(lib/nvme_tcp/*.c lib/util/util.c lib/util/iov.c)
+SRCS=(lib/nvme_tcp_codec/*.c lib/util/util.c lib/util/iov.c)
 
 echo "fuzz: building harness"
 if ! "$CC" "${CFLAGS[@]}" ${FUZZ_CFLAGS:-} -fsanitize=fuzzer,address,undefined \
@@ -94,7 +94,7 @@ if [ "$rc" -ne 0 ]; then
 fi
 
 echo "fuzz: building the target transport harness"
-TSRCS=(lib/nvme_tcp/pdu.c lib/util/util.c lib/util/iov.c)
+TSRCS=(lib/nvme_tcp_codec/pdu.c lib/util/util.c lib/util/iov.c)
 if ! "$CC" "${CFLAGS[@]}" ${FUZZ_CFLAGS:-} -fsanitize=fuzzer,address,undefined \
 	-fno-sanitize-recover=undefined test/fuzz/nvmf_tcp_fuzz.c "${TSRCS[@]}" -lcjson \
 	-o "$OUT/nvmf_tcp_fuzz" ||

@@ -48,7 +48,7 @@
 #include <unistd.h>
 
 #include "bdev_aio.h"
-#include "osprey/bdev_file.h"
+#include "osprey_internal/bdev_file.h"
 #include "osprey/env.h"
 #include "osprey/json.h"
 #include "osprey/log.h"

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* RPCs of the aio bdev module: bdev_aio_create, bdev_aio_delete, bdev_aio_rescan. */
 #include "bdev_aio.h"
-#include "osprey/bdev_file.h"
+#include "osprey_internal/bdev_file.h"
 #include "osprey/rpc.h"
 
 static int

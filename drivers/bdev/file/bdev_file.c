@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "osprey/bdev_file.h"
+#include "osprey_internal/bdev_file.h"
 #include "osprey/json.h"
 #include "osprey/jsonrpc.h"
 #include "osprey/log.h"

@@ -43,7 +43,7 @@
 #include <liburing.h>
 #include <unistd.h>
 
-#include "osprey/bdev_file.h"
+#include "osprey_internal/bdev_file.h"
 
 OSP_LOG_REGISTER_COMPONENT(bdev_uring)
 

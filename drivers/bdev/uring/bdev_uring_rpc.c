@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* RPCs of the uring bdev module: bdev_uring_create, bdev_uring_delete, bdev_uring_rescan. */
 #include "bdev_uring.h"
-#include "osprey/bdev_file.h"
+#include "osprey_internal/bdev_file.h"
 #include "osprey/rpc.h"
 
 static int

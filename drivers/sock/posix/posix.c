@@ -21,6 +21,7 @@
 #include "osprey/iov.h"
 #include "osprey/log.h"
 #include "osprey/sock.h"
+#include "osprey_internal/sock_module.h"
 #include "osprey/thread.h"
 #include "osprey/util.h"
 

@@ -9,10 +9,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "osprey_internal/sock_module.h"
 #include "nvme/nvme.c"
 #include "nvme/nvme_ctrlr.c"
 #include "nvme/nvme_qpair.c"
-#include "nvme/nvme_tcp.c"
+#include "nvme/tcp.c"
 
 #define NQN1 "nqn.2016-06.io.osprey:cnode1"
 

@@ -2,7 +2,7 @@
 /*
  * Unit tests of the NVMe/TCP target transport (lib/nvmf/tcp.c compiled in)
  * over real loopback TCP connections (ports 4440-4459), with a hand-written
- * NVMe/TCP host built from the lib/nvme_tcp builders and a fake core that
+ * NVMe/TCP host built from the lib/nvme_tcp_codec builders and a fake core that
  * answers reads with a pattern and records writes. The poll group is polled
  * by hand: no threads, no sleeps beyond waiting for the loopback socket.
  */
@@ -18,6 +18,7 @@
 
 #include <CUnit/Basic.h>
 
+#include "osprey_internal/sock_module.h"
 #include "nvmf/tcp.c"
 
 #include "ut_env.h"

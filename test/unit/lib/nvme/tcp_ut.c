@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Unit tests of the NVMe/TCP host transport (lib/nvme/nvme_tcp.c) against
+ * Unit tests of the NVMe/TCP host transport (lib/nvme/tcp.c) against
  * a hand-written controller peer in the test: a plain TCP socket on
  * 127.0.0.1 (port 4478/4479, the test's range) driven from the same thread,
  * which reads the host's PDUs and writes crafted ones. Covers ICResp
@@ -21,10 +21,11 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "osprey_internal/sock_module.h"
 #include "nvme/nvme.c"
 #include "nvme/nvme_ctrlr.c"
 #include "nvme/nvme_qpair.c"
-#include "nvme/nvme_tcp.c"
+#include "nvme/tcp.c"
 
 #define NQN1 "nqn.2016-06.io.osprey:cnode1"
 

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Unit tests of lib/nvme_tcp: wire format sizes, PDU builders, and the
+ * Unit tests of lib/nvme_tcp_codec: wire format sizes, PDU builders, and the
  * receive state machine fed in every split, with every header field wrong.
  */
 #include <CUnit/Basic.h>
@@ -8,7 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "nvme_tcp/pdu.c"
+#include "nvme_tcp_codec/pdu.c"
 
 #define MAX_RECS 16
 #define DATA_BUF 65536

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "osprey/iov.h"
-#include "osprey/nvme_tcp.h"
+#include "osprey_internal/nvme_tcp_codec.h"
 #include "osprey/util.h"
 
 /* Receiver states: the regions of one PDU in wire order, then connection-level states. */

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * NVMe/TCP host transport (NVM Express TCP Transport Specification 1.0a):
- * one non-blocking socket per queue pair, the PDU codec of lib/nvme_tcp,
+ * one non-blocking socket per queue pair, the PDU codec of lib/nvme_tcp_codec,
  * in-capsule data for small writes, R2T-driven H2CData for larger ones
  * (split at the controller's MAXH2CDATA), C2HData received straight into
  * the caller's buffers. Every PDU field from the controller is checked
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "osprey/iov.h"
-#include "osprey/nvme_tcp.h"
+#include "osprey_internal/nvme_tcp_codec.h"
 #include "osprey/sock.h"
 
 #include "nvme_internal.h"
