@@ -32,6 +32,7 @@
 #include "osprey/event.h"
 #include "osprey/json.h"
 #include "osprey/log.h"
+#include "osprey/nvme_spec.h"
 #include "osprey/rpc.h"
 #include "osprey/thread.h"
 #include "osprey/util.h"
@@ -448,6 +449,30 @@ job_kick(struct job *job)
 	job->in_kick = false;
 }
 
+/*
+ * Aborted rather than failed: the layer's ABORTED, or the NVMe statuses a
+ * controller reset gives (bdev_nvme fails the I/O of every namespace of the
+ * controller, including those of another job on the same controller, with
+ * Command Aborted due to SQ Deletion).
+ */
+static bool
+io_was_aborted(const struct osp_bdev_io *bdev_io)
+{
+	uint32_t cdw0;
+	int sct, sc;
+
+	switch (osp_bdev_io_get_status(bdev_io)) {
+	case OSP_BDEV_IO_STATUS_ABORTED:
+		return true;
+	case OSP_BDEV_IO_STATUS_NVME_ERROR:
+		osp_bdev_io_get_nvme_status(bdev_io, &cdw0, &sct, &sc);
+		return sct == OSP_NVME_SCT_GENERIC && (sc == OSP_NVME_SC_ABORTED_BY_REQUEST ||
+						       sc == OSP_NVME_SC_ABORTED_SQ_DELETION);
+	default:
+		return false;
+	}
+}
+
 static void
 io_done(struct osp_bdev_io *bdev_io, bool success, void *cb_arg)
 {
@@ -455,8 +480,7 @@ io_done(struct osp_bdev_io *bdev_io, bool success, void *cb_arg)
 	struct job *job = t->job;
 	uint64_t now = osp_get_ticks(), lat = now - t->submit_tsc;
 	/* A reset aborts what is in flight: expected in the reset workload, nowhere else. */
-	bool aborted = !success &&
-		       osp_bdev_io_get_status(bdev_io) == OSP_BDEV_IO_STATUS_ABORTED;
+	bool aborted = !success && io_was_aborted(bdev_io);
 
 	osp_bdev_free_io(bdev_io);
 	job->last_tsc = now;
