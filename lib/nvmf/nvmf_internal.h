@@ -1,8 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * lib/nvmf private structures, shared by nvmf.c (control plane), transport.c,
- * poll_group.c (threads, acceptor, qpair life cycle, per-thread subsystem
- * state), ctrlr.c (controllers and command dispatch), fabrics.c (Fabrics
+ * lib/nvmf private structures, shared by nvmf.c, subsystem.c and discovery.c
+ * (control plane), transport.c, poll_group.c (threads, acceptor, qpair life
+ * cycle, per-thread subsystem state), ctrlr.c (controllers and command dispatch), fabrics.c (Fabrics
  * commands), admin.c (admin commands, asynchronous events) and nvmf_rpc.c.
  */
 #ifndef NVMF_INTERNAL_H
@@ -322,7 +322,12 @@ void nvmf_admin_abort(struct nvmf_ctrlr *ctrlr, struct osp_nvmf_request *req);
 void nvmf_subsystem_ns_changed(struct osp_nvmf_subsystem *s, uint32_t nsid);
 /* The discovery log changed (tgt thread): AENs to the discovery controllers. */
 void nvmf_tgt_discovery_aen(struct osp_nvmf_tgt *tgt);
-/* Free the subsystem once it is destroying and has no controller (nvmf.c). */
+/* A new subsystem of tgt, not yet linked (subsystem.c); NULL when out of memory. */
+struct osp_nvmf_subsystem *nvmf_subsystem_alloc(struct osp_nvmf_tgt *tgt, const char *nqn,
+		enum osp_nvmf_subsystem_type type);
+/* Free s and everything it holds (subsystem.c). */
+void nvmf_subsystem_free(struct osp_nvmf_subsystem *s);
+/* Free the subsystem once it is destroying and has no controller (subsystem.c). */
 void nvmf_subsystem_maybe_free(struct osp_nvmf_subsystem *s);
 
 /* Bump the discovery generation counter (any change a host could see in the log page). */

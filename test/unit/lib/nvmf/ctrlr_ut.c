@@ -14,6 +14,8 @@
 #include "osprey/rpc.h"
 
 #include "nvmf/nvmf.c"
+#include "nvmf/subsystem.c"
+#include "nvmf/discovery.c"
 #include "nvmf/transport.c"
 #include "nvmf/nvmf_rpc.c"
 #include "nvmf/poll_group.c"
