@@ -2,13 +2,14 @@
 /*
  * The block device layer: options, the bdev_io pool and the management
  * channel, per-thread bdev channels, the submit/complete path (NOMEM
- * retries, resets, the channel drain), module buffers, initialization,
- * teardown and the "bdev" subsystem. Beside it: bdev_register.c (modules,
- * lookup, registration, examine, descriptors, claims, unregistration),
- * bdev_emul.c (split, bounce, compare and compare-and-write emulation, LBA
- * range locks), bdev_qos.c (QoS), bdev_stat.c (statistics), bdev_rpc.c
- * (RPCs), vbdev.c (virtual bdev helpers); bdev_internal.h holds what they
- * share, with the fast path's helpers inline.
+ * retries, resets, the channel drain), initialization, teardown and the
+ * "bdev" subsystem. Beside it: bdev_register.c (modules, lookup,
+ * registration, examine, descriptors, claims, unregistration), bdev_emul.c
+ * (split, bounce, compare and compare-and-write emulation, LBA range
+ * locks), bdev_qos.c (QoS), bdev_stat.c (statistics), bdev_buf.c (data
+ * buffers over the iobuf pools), bdev_rpc.c (RPCs) and vbdev.c (virtual
+ * bdev helpers); bdev_internal.h holds what they share, with the fast
+ * path's helpers inline.
  *
  * The I/O path
  * ------------
@@ -457,66 +458,6 @@ bdev_io_put_slow(struct bdev_mgmt_channel *mgmt, struct osp_bdev_io *bdev_io)
 		keep * sizeof(*mgmt->io_cache));
 	mgmt->io_cache_count = keep;
 	mgmt->io_cache[mgmt->io_cache_count++] = bdev_io;
-}
-
-void
-bdev_buf_put(struct bdev_mgmt_channel *mgmt, void *buf, size_t len)
-{
-	osp_iobuf_put(len <= OSP_BDEV_SMALL_BUF_MAX_SIZE ? &mgmt->small : &mgmt->large, buf);
-}
-
-static void
-bdev_buf_waited(struct osp_iobuf_entry *entry, void **bufs)
-{
-	struct osp_bdev_io *bdev_io = OSP_CONTAINEROF(entry, struct osp_bdev_io,
-					internal.iobuf_entry);
-
-	bdev_io->internal.buf_done(bdev_io, bufs[0]);
-}
-
-/*
- * Get a buffer of len bytes (<= OSP_BDEV_LARGE_BUF_MAX_SIZE) for bdev_io on
- * its channel's thread; done(bdev_io, buf) runs now or when one is free.
- */
-void
-bdev_buf_get(struct osp_bdev_io *bdev_io, size_t len,
-	     void (*done)(struct osp_bdev_io *bdev_io, void *buf))
-{
-	struct bdev_mgmt_channel *mgmt = bdev_io->internal.ch->mgmt;
-	void *buf;
-
-	bdev_io->internal.buf_done = done;
-	bdev_io->internal.buf_wait_len = len;
-	buf = osp_iobuf_get(len <= OSP_BDEV_SMALL_BUF_MAX_SIZE ? &mgmt->small : &mgmt->large,
-			    &bdev_io->internal.iobuf_entry, bdev_buf_waited);
-	if (buf != NULL) {
-		done(bdev_io, buf);
-	}
-}
-
-/* Same pool choice as bdev_buf_get/put, so that a buffer goes back where it came from. */
-static struct osp_iobuf_pool *
-bdev_buf_pool(size_t len)
-{
-	return len <= OSP_BDEV_SMALL_BUF_MAX_SIZE ? g_bdev.small : g_bdev.large;
-}
-
-void *
-osp_bdev_buf_get(size_t len)
-{
-	if (len > OSP_BDEV_LARGE_BUF_MAX_SIZE || g_bdev.small == NULL) {
-		return NULL;
-	}
-	return osp_iobuf_pool_get(bdev_buf_pool(len));
-}
-
-void
-osp_bdev_buf_put(void *buf, size_t len)
-{
-	if (buf == NULL) {
-		return;
-	}
-	osp_iobuf_pool_put(bdev_buf_pool(len), buf);
 }
 
 /* Run deferred completions; a completion queued by a callback waits for the next round. */
@@ -1714,37 +1655,6 @@ osp_bdev_queue_io_wait(struct osp_bdev *bdev, struct osp_io_channel *ioch,
 	entry->bdev = bdev;
 	TAILQ_INSERT_TAIL(&mgmt->io_wait_queue, entry, link);
 	return 0;
-}
-
-/* ---- buffers for modules ---- */
-
-static void
-bdev_io_get_buf_done(struct osp_bdev_io *bdev_io, void *buf)
-{
-	bdev_io->internal.buf = buf;
-	bdev_io->internal.buf_len = bdev_io->internal.buf_wait_len;
-	bdev_io->u.bdev.iovs[0].iov_base = buf;
-	bdev_io->u.bdev.iovs[0].iov_len = bdev_io->internal.buf_len;
-	bdev_io->internal.get_buf_cb(bdev_io->internal.ch->module_ch, bdev_io, true);
-}
-
-void
-osp_bdev_io_get_buf(struct osp_bdev_io *bdev_io, osp_bdev_io_get_buf_cb cb, uint64_t len)
-{
-	struct osp_io_channel *mch = bdev_io->internal.ch->module_ch;
-
-	if (bdev_io->u.bdev.iovs != NULL && bdev_io->u.bdev.iovcnt > 0 &&
-	    bdev_io->u.bdev.iovs[0].iov_base != NULL) {
-		cb(mch, bdev_io, true);
-		return;
-	}
-	if (len > OSP_BDEV_LARGE_BUF_MAX_SIZE || bdev_io->u.bdev.iovs == NULL ||
-	    bdev_io->u.bdev.iovcnt <= 0) {
-		cb(mch, bdev_io, false);
-		return;
-	}
-	bdev_io->internal.get_buf_cb = cb;
-	bdev_buf_get(bdev_io, (size_t)len, bdev_io_get_buf_done);
 }
 
 /* ---- resubmission for virtual bdevs ---- */

@@ -261,11 +261,12 @@ extern struct bdev_globals g_bdev;
 #define BDEV_SPLIT_CLAMP	0x2
 
 /*
- * Shared by bdev.c, bdev_register.c, bdev_emul.c, bdev_qos.c and bdev_stat.c;
- * all run on the thread of the channel they are given unless said otherwise.
+ * Shared by bdev.c, bdev_register.c, bdev_emul.c, bdev_qos.c, bdev_stat.c
+ * and bdev_buf.c; all run on the thread of the channel they are given unless
+ * said otherwise.
  */
 
-/* bdev.c: the bdev_io caches and buffers of the management channel */
+/* bdev.c: the bdev_io cache of the management channel; bdev_buf.c: data buffers */
 struct osp_bdev_io *bdev_io_get_slow(struct bdev_mgmt_channel *mgmt);
 void bdev_io_put_slow(struct bdev_mgmt_channel *mgmt, struct osp_bdev_io *bdev_io);
 void bdev_io_run_waiters(struct bdev_mgmt_channel *mgmt);

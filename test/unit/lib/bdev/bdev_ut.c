@@ -13,6 +13,7 @@
 #include "bdev/bdev_emul.c"
 #include "bdev/bdev_qos.c"
 #include "bdev/bdev_stat.c"
+#include "bdev/bdev_buf.c"
 #include "bdev/bdev_rpc.c"
 
 #include "ut_env.h"
