@@ -208,6 +208,13 @@ struct osp_nvmf_transport_ops {
 	 * requests; cb_fn(cb_arg) once the transport freed it. cb_fn may be NULL.
 	 */
 	void (*qpair_fini)(struct osp_nvmf_qpair *qpair, osp_nvmf_qpair_fini_cb cb_fn, void *cb_arg);
+	/*
+	 * The core started tearing qpair down (osp_nvmf_qpair_disconnect, group's
+	 * thread; qpair->disconnecting is set): stop receiving, at the latest at
+	 * the next poll, instead of looking at every qpair's flag each poll.
+	 * Called once per osp_nvmf_qpair_disconnect call. May be NULL.
+	 */
+	void (*qpair_disconnect)(struct osp_nvmf_qpair *qpair);
 	/* Peer and local addresses of qpair, for nvmf_subsystem_get_qpairs. 0 or -errno. */
 	int (*qpair_get_peer_addr)(struct osp_nvmf_qpair *qpair, struct osp_nvmf_listen_addr *addr);
 	int (*qpair_get_local_addr)(struct osp_nvmf_qpair *qpair, struct osp_nvmf_listen_addr *addr);

@@ -1,9 +1,15 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * The block device layer: registration of bdevs, descriptors and claims,
- * per-thread channels, the I/O path (with splitting, bouncing, emulation of
- * write zeroes / compare / compare-and-write, NOMEM retries, resets, QoS and
- * LBA range locks), statistics, examine and the "bdev" subsystem.
+ * The block device layer: options, the bdev_io pool and the management
+ * channel, per-thread bdev channels, the submit/complete path (NOMEM
+ * retries, resets, the channel drain), initialization, teardown and the
+ * "bdev" subsystem. Beside it: bdev_register.c (modules, lookup,
+ * registration, examine, descriptors, claims, unregistration), bdev_emul.c
+ * (split, bounce, compare and compare-and-write emulation, LBA range
+ * locks), bdev_qos.c (QoS), bdev_stat.c (statistics), bdev_buf.c (data
+ * buffers over the iobuf pools), bdev_rpc.c (RPCs) and vbdev.c (virtual
+ * bdev helpers); bdev_internal.h holds what they share, with the fast
+ * path's helpers inline.
  *
  * The I/O path
  * ------------
@@ -43,7 +49,8 @@
  * the lock can still be running; writes that overlap the range and arrive
  * later wait on the channel until the lock is released (again on every
  * channel). I/O is counted only once past the lock stage, so a write
- * waiting for one lock never holds up the draining of another.
+ * waiting for one lock never holds up the draining of another. Why two
+ * generations: see "draining a channel" below.
  *
  * Reset: the reset freezes every channel (new I/O completes with ABORTED,
  * I/O queued in the layer for NOMEM, QoS or a range lock is aborted), waits
@@ -77,53 +84,7 @@ OSP_LOG_REGISTER_COMPONENT(bdev)
 #define BDEV_DEFAULT_SMALL_CACHE_SIZE		128
 #define BDEV_DEFAULT_LARGE_CACHE_SIZE		16
 
-struct bdev_examine_waiter {
-	void (*cb)(void *cb_arg);
-	void *cb_arg;
-	TAILQ_ENTRY(bdev_examine_waiter) link;
-};
-
-struct bdev_examine_allow {
-	char *name;
-	TAILQ_ENTRY(bdev_examine_allow) link;
-};
-
-static struct {
-	struct osp_bdev_opts opts;
-	TAILQ_HEAD(osp_bdev_module_tailq, osp_bdev_module) modules;
-	/* Registered bdevs in registration order, and those being removed. */
-	TAILQ_HEAD(osp_bdev_internal_tailq, osp_bdev_internal) bdevs;
-	struct osp_bdev_internal_tailq removing;
-	pthread_mutex_t mutex;
-	bool init_started;
-	bool initialized;
-	bool finishing;
-	/* bdev_io pool: a lazily touched region and a ring of free elements. */
-	size_t io_size;
-	uint32_t io_count;
-	uint8_t *io_region;
-	size_t io_region_len;
-	struct osp_ring *io_ring;
-	/* The iobuf global pools the channels below use (small, large). */
-	struct osp_iobuf_pool *small;
-	struct osp_iobuf_pool *large;
-	bool iobuf_ref;
-	void *zero_buf;
-	/* Examine actions in progress (including examines not yet started). */
-	uint32_t examine_in_progress;
-	TAILQ_HEAD(, bdev_examine_waiter) examine_waiters;
-	TAILQ_HEAD(, bdev_examine_allow) examine_allow;
-	/* Initialization and teardown. */
-	uint32_t init_pending;
-	void (*init_cb)(void *cb_arg, int rc);
-	void *init_cb_arg;
-	int init_rc;
-	void (*fini_cb)(void *cb_arg);
-	void *fini_cb_arg;
-	struct osp_bdev_module *fini_module;
-	struct osp_thread *fini_thread;
-	bool fini_waiting_removal;
-} g_bdev = {
+struct bdev_globals g_bdev = {
 	.opts = {
 		.opts_size = sizeof(struct osp_bdev_opts),
 		.bdev_io_pool_size = BDEV_DEFAULT_IO_POOL_SIZE,
@@ -163,15 +124,6 @@ static const char *const g_qos_limit_names[OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES] = 
 	"rw_ios_per_sec", "rw_mbytes_per_sec", "r_mbytes_per_sec", "w_mbytes_per_sec",
 };
 
-static void bdev_io_done(struct osp_bdev_io *bdev_io);
-static void bdev_io_exec(struct osp_bdev_io *bdev_io);
-static void bdev_io_dispatch(struct osp_bdev_io *bdev_io);
-static void bdev_io_complete_user(struct osp_bdev_io *bdev_io);
-static void bdev_unregister_finish(void *ctx);
-static void bdev_finish_next(void *ctx);
-static void bdev_examine_done_one(void);
-static void bdev_qos_release(struct bdev_qos *qos);
-static void bdev_buf_put(struct bdev_mgmt_channel *mgmt, void *buf, size_t len);
 
 const char *
 osp_bdev_io_type_name(enum osp_bdev_io_type type)
@@ -461,7 +413,7 @@ bdev_mgmt_channel_destroy(void *io_device, void *ctx_buf)
 	free(mgmt->io_cache);
 }
 
-static void
+void
 bdev_io_run_waiters(struct bdev_mgmt_channel *mgmt)
 {
 	struct osp_bdev_io_wait_entry *entry;
@@ -472,7 +424,7 @@ bdev_io_run_waiters(struct bdev_mgmt_channel *mgmt)
 	}
 }
 
-static struct osp_bdev_io *
+struct osp_bdev_io *
 bdev_io_get_slow(struct bdev_mgmt_channel *mgmt)
 {
 	void *one;
@@ -490,16 +442,7 @@ bdev_io_get_slow(struct bdev_mgmt_channel *mgmt)
 	return osp_ring_dequeue(g_bdev.io_ring, &one, 1) == 1 ? one : NULL;
 }
 
-static inline struct osp_bdev_io *
-bdev_io_get(struct bdev_mgmt_channel *mgmt)
-{
-	if (osp_likely(mgmt->io_cache_count > 0)) {
-		return mgmt->io_cache[--mgmt->io_cache_count];
-	}
-	return bdev_io_get_slow(mgmt);
-}
-
-static void
+void
 bdev_io_put_slow(struct bdev_mgmt_channel *mgmt, struct osp_bdev_io *bdev_io)
 {
 	uint32_t keep;
@@ -515,86 +458,6 @@ bdev_io_put_slow(struct bdev_mgmt_channel *mgmt, struct osp_bdev_io *bdev_io)
 		keep * sizeof(*mgmt->io_cache));
 	mgmt->io_cache_count = keep;
 	mgmt->io_cache[mgmt->io_cache_count++] = bdev_io;
-}
-
-static inline void
-bdev_io_put(struct bdev_mgmt_channel *mgmt, struct osp_bdev_io *bdev_io)
-{
-	if (osp_likely(mgmt->io_cache_count < mgmt->io_cache_size)) {
-		mgmt->io_cache[mgmt->io_cache_count++] = bdev_io;
-	} else {
-		bdev_io_put_slow(mgmt, bdev_io);
-	}
-	if (osp_unlikely(!TAILQ_EMPTY(&mgmt->io_wait_queue))) {
-		if (mgmt->io_cache_count == 0) {
-			struct osp_bdev_io *io = bdev_io_get_slow(mgmt);
-
-			if (io != NULL) {
-				mgmt->io_cache[mgmt->io_cache_count++] = io;
-			}
-		}
-		bdev_io_run_waiters(mgmt);
-	}
-}
-
-static void
-bdev_buf_put(struct bdev_mgmt_channel *mgmt, void *buf, size_t len)
-{
-	osp_iobuf_put(len <= OSP_BDEV_SMALL_BUF_MAX_SIZE ? &mgmt->small : &mgmt->large, buf);
-}
-
-static void
-bdev_buf_waited(struct osp_iobuf_entry *entry, void **bufs)
-{
-	struct osp_bdev_io *bdev_io = OSP_CONTAINEROF(entry, struct osp_bdev_io,
-					internal.iobuf_entry);
-
-	bdev_io->internal.buf_done(bdev_io, bufs[0]);
-}
-
-/*
- * Get a buffer of len bytes (<= OSP_BDEV_LARGE_BUF_MAX_SIZE) for bdev_io on
- * its channel's thread; done(bdev_io, buf) runs now or when one is free.
- */
-static void
-bdev_buf_get(struct osp_bdev_io *bdev_io, size_t len,
-	     void (*done)(struct osp_bdev_io *bdev_io, void *buf))
-{
-	struct bdev_mgmt_channel *mgmt = bdev_io->internal.ch->mgmt;
-	void *buf;
-
-	bdev_io->internal.buf_done = done;
-	bdev_io->internal.buf_wait_len = len;
-	buf = osp_iobuf_get(len <= OSP_BDEV_SMALL_BUF_MAX_SIZE ? &mgmt->small : &mgmt->large,
-			    &bdev_io->internal.iobuf_entry, bdev_buf_waited);
-	if (buf != NULL) {
-		done(bdev_io, buf);
-	}
-}
-
-/* Same pool choice as bdev_buf_get/put, so that a buffer goes back where it came from. */
-static struct osp_iobuf_pool *
-bdev_buf_pool(size_t len)
-{
-	return len <= OSP_BDEV_SMALL_BUF_MAX_SIZE ? g_bdev.small : g_bdev.large;
-}
-
-void *
-osp_bdev_buf_get(size_t len)
-{
-	if (len > OSP_BDEV_LARGE_BUF_MAX_SIZE || g_bdev.small == NULL) {
-		return NULL;
-	}
-	return osp_iobuf_pool_get(bdev_buf_pool(len));
-}
-
-void
-osp_bdev_buf_put(void *buf, size_t len)
-{
-	if (buf == NULL) {
-		return;
-	}
-	osp_iobuf_pool_put(bdev_buf_pool(len), buf);
 }
 
 /* Run deferred completions; a completion queued by a callback waits for the next round. */
@@ -659,914 +522,6 @@ bdev_mgmt_poll(void *arg)
 		busy |= bdev_mgmt_retry_waiters(mgmt);
 	}
 	return busy ? OSP_POLLER_BUSY : OSP_POLLER_IDLE;
-}
-
-/* ---- modules ---- */
-
-void
-osp_bdev_module_list_add(struct osp_bdev_module *module)
-{
-	if (module == NULL || module->name == NULL) {
-		return;
-	}
-	if (osp_bdev_module_list_find(module->name) != NULL) {
-		OSP_ERRLOG("bdev module %s registered twice\n", module->name);
-		return;
-	}
-	module->internal.action_in_progress = 0;
-	TAILQ_INSERT_TAIL(&g_bdev.modules, module, internal.link);
-}
-
-struct osp_bdev_module *
-osp_bdev_module_list_find(const char *name)
-{
-	struct osp_bdev_module *m;
-
-	TAILQ_FOREACH(m, &g_bdev.modules, internal.link) {
-		if (name != NULL && strcmp(m->name, name) == 0) {
-			return m;
-		}
-	}
-	return NULL;
-}
-
-/* ---- lookup ---- */
-
-static bool
-bdev_name_matches(struct osp_bdev *bdev, const char *name)
-{
-	struct osp_bdev_alias *a;
-
-	if (strcmp(bdev->name, name) == 0 || strcmp(bdev->internal->uuid_str, name) == 0) {
-		return true;
-	}
-	TAILQ_FOREACH(a, &bdev->aliases, link) {
-		if (strcmp(a->alias, name) == 0) {
-			return true;
-		}
-	}
-	return false;
-}
-
-/* With g_bdev.mutex held. */
-static struct osp_bdev *
-bdev_find_locked(const char *name)
-{
-	struct osp_bdev_internal *in;
-
-	if (name == NULL) {
-		return NULL;
-	}
-	TAILQ_FOREACH(in, &g_bdev.bdevs, link) {
-		if (bdev_name_matches(in->bdev, name)) {
-			return in->bdev;
-		}
-	}
-	return NULL;
-}
-
-struct osp_bdev *
-osp_bdev_get_by_name(const char *bdev_name)
-{
-	struct osp_bdev *bdev;
-
-	pthread_mutex_lock(&g_bdev.mutex);
-	bdev = bdev_find_locked(bdev_name);
-	pthread_mutex_unlock(&g_bdev.mutex);
-	return bdev;
-}
-
-struct osp_bdev *
-osp_bdev_first(void)
-{
-	struct osp_bdev_internal *in;
-
-	pthread_mutex_lock(&g_bdev.mutex);
-	in = TAILQ_FIRST(&g_bdev.bdevs);
-	pthread_mutex_unlock(&g_bdev.mutex);
-	return in != NULL ? in->bdev : NULL;
-}
-
-struct osp_bdev *
-osp_bdev_next(struct osp_bdev *prev)
-{
-	struct osp_bdev_internal *in;
-
-	if (prev == NULL || prev->internal == NULL) {
-		return NULL;
-	}
-	pthread_mutex_lock(&g_bdev.mutex);
-	in = prev->internal->status == BDEV_STATUS_READY ? TAILQ_NEXT(prev->internal, link) : NULL;
-	pthread_mutex_unlock(&g_bdev.mutex);
-	return in != NULL ? in->bdev : NULL;
-}
-
-/* ---- registration ---- */
-
-static int bdev_channel_create(void *io_device, void *ctx_buf);
-static void bdev_channel_destroy(void *io_device, void *ctx_buf);
-static void bdev_examine_msg(void *ctx);
-
-static bool
-bdev_name_taken_locked(const char *name)
-{
-	return bdev_find_locked(name) != NULL;
-}
-
-int
-osp_bdev_name_check(const char *name, char *err, size_t errlen)
-{
-	size_t len, i;
-
-	if (name == NULL || name[0] == '\0') {
-		osp_seterr(err, errlen, "bdev name must not be empty");
-		return -EINVAL;
-	}
-	len = strnlen(name, OSP_BDEV_MAX_NAME_LEN + 1);
-	if (len > OSP_BDEV_MAX_NAME_LEN) {
-		osp_seterr(err, errlen, "bdev name is %zu bytes long, the limit is %d",
-			   strlen(name), OSP_BDEV_MAX_NAME_LEN);
-		return -EINVAL;
-	}
-	for (i = 0; i < len; i++) {
-		unsigned char c = (unsigned char)name[i];
-
-		/* Names end up in logs, JSON answers and config files. */
-		if (c < 0x20 || c == 0x7f) {
-			osp_seterr(err, errlen, "bdev name contains a control character (byte 0x%02x "
-				   "at offset %zu)", c, i);
-			return -EINVAL;
-		}
-	}
-	return 0;
-}
-
-static int
-bdev_validate(struct osp_bdev *bdev)
-{
-	char err[128];
-
-	if (osp_bdev_name_check(bdev->name, err, sizeof(err)) != 0) {
-		OSP_ERRLOG("cannot register bdev: %s\n", err);
-		return -EINVAL;
-	}
-	if (bdev->module == NULL || bdev->fn_table == NULL ||
-	    bdev->fn_table->submit_request == NULL || bdev->fn_table->destruct == NULL ||
-	    bdev->fn_table->io_type_supported == NULL || bdev->fn_table->get_io_channel == NULL) {
-		OSP_ERRLOG("bdev %s: module and fn_table (destruct, submit_request, "
-			   "io_type_supported, get_io_channel) are required\n", bdev->name);
-		return -EINVAL;
-	}
-	if (bdev->blocklen == 0 || bdev->blocklen % 512 != 0 ||
-	    (!osp_is_pow2_64(bdev->blocklen) && !bdev->module->allow_non_pow2_blocklen)) {
-		OSP_ERRLOG("bdev %s: block size %" PRIu32 " must be a power of two and a "
-			   "multiple of 512\n", bdev->name, bdev->blocklen);
-		return -EINVAL;
-	}
-	if (bdev->blockcnt == 0) {
-		OSP_ERRLOG("bdev %s: block count must not be 0\n", bdev->name);
-		return -EINVAL;
-	}
-	if (bdev->required_alignment > BDEV_MAX_REQUIRED_ALIGNMENT) {
-		OSP_ERRLOG("bdev %s: required alignment 2^%u is more than the layer's buffers "
-			   "provide (2^%u)\n", bdev->name, bdev->required_alignment,
-			   BDEV_MAX_REQUIRED_ALIGNMENT);
-		return -EINVAL;
-	}
-	return 0;
-}
-
-int
-osp_bdev_register(struct osp_bdev *bdev)
-{
-	struct osp_bdev_internal *in;
-	struct osp_bdev_alias *a;
-	char uuid[OSP_UUID_STRING_LEN];
-	int rc, t;
-
-	if (bdev == NULL) {
-		return -EINVAL;
-	}
-	rc = bdev_validate(bdev);
-	if (rc != 0) {
-		return rc;
-	}
-	if (bdev->aliases.tqh_last == NULL) {
-		TAILQ_INIT(&bdev->aliases);
-	}
-	if (osp_uuid_is_null(&bdev->uuid)) {
-		osp_uuid_generate(&bdev->uuid);
-	}
-	osp_uuid_fmt_lower(uuid, sizeof(uuid), &bdev->uuid);
-	if (bdev->write_unit_size == 0) {
-		bdev->write_unit_size = 1;
-	}
-
-	in = calloc(1, sizeof(*in));
-	if (in == NULL) {
-		return -ENOMEM;
-	}
-	in->bdev = bdev;
-	pthread_mutex_init(&in->mutex, NULL);
-	TAILQ_INIT(&in->open_descs);
-	TAILQ_INIT(&in->locked_ranges);
-	TAILQ_INIT(&in->pending_locks);
-	TAILQ_INIT(&in->queued_resets);
-	memcpy(in->uuid_str, uuid, sizeof(in->uuid_str));
-	in->stat_closed.min_read_latency_ticks = UINT64_MAX;
-	in->stat_closed.min_write_latency_ticks = UINT64_MAX;
-	in->stat_closed.min_unmap_latency_ticks = UINT64_MAX;
-
-	for (t = 1; t < OSP_BDEV_NUM_IO_TYPES; t++) {
-		if (bdev->fn_table->io_type_supported(bdev->ctxt, (enum osp_bdev_io_type)t)) {
-			in->supported_types |= 1u << t;
-		}
-	}
-	/* What the module can take without the layer's help. */
-	in->direct_types = in->supported_types & ((1u << OSP_BDEV_IO_TYPE_READ) |
-			   (1u << OSP_BDEV_IO_TYPE_WRITE) | (1u << OSP_BDEV_IO_TYPE_UNMAP) |
-			   (1u << OSP_BDEV_IO_TYPE_FLUSH) | (1u << OSP_BDEV_IO_TYPE_NVME_ADMIN) |
-			   (1u << OSP_BDEV_IO_TYPE_NVME_IO) | (1u << OSP_BDEV_IO_TYPE_WRITE_ZEROES) |
-			   (1u << OSP_BDEV_IO_TYPE_COMPARE) |
-			   (1u << OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE));
-	if (bdev->max_rw_size != 0 || bdev->required_alignment != 0 ||
-	    bdev->write_unit_size > 1 ||
-	    (bdev->split_on_optimal_io_boundary && bdev->optimal_io_boundary != 0)) {
-		in->ch_flags |= BDEV_CH_CHECK_IO;
-	}
-
-	pthread_mutex_lock(&g_bdev.mutex);
-	rc = 0;
-	if (bdev_name_taken_locked(bdev->name) || bdev_name_taken_locked(uuid)) {
-		rc = -EEXIST;
-	}
-	TAILQ_FOREACH(a, &bdev->aliases, link) {
-		if (bdev_name_taken_locked(a->alias) || strcmp(a->alias, bdev->name) == 0) {
-			rc = -EEXIST;
-		}
-	}
-	if (rc != 0) {
-		pthread_mutex_unlock(&g_bdev.mutex);
-		OSP_ERRLOG("bdev name %s (or one of its aliases or its UUID) already exists\n",
-			   bdev->name);
-		pthread_mutex_destroy(&in->mutex);
-		free(in);
-		return rc;
-	}
-	bdev->internal = in;
-	TAILQ_INSERT_TAIL(&g_bdev.bdevs, in, link);
-	/* Counted from now so that bdev_wait_for_examine waits for it. */
-	g_bdev.examine_in_progress++;
-	in->examine_msgs++;
-	pthread_mutex_unlock(&g_bdev.mutex);
-
-	osp_io_device_register(bdev, bdev_channel_create, bdev_channel_destroy,
-			       sizeof(struct osp_bdev_channel), bdev->name);
-	OSP_DEBUGLOG(bdev, "registered bdev %s (%" PRIu64 " blocks of %" PRIu32 ")\n",
-		     bdev->name, bdev->blockcnt, bdev->blocklen);
-
-	if (osp_thread_get_app_thread() == NULL ||
-	    osp_thread_send_msg(osp_thread_get_app_thread(), bdev_examine_msg, in) != 0) {
-		bdev_examine_msg(in);
-	}
-	return 0;
-}
-
-int
-osp_bdev_alias_add(struct osp_bdev *bdev, const char *alias)
-{
-	struct osp_bdev_alias *a;
-
-	if (bdev == NULL || osp_bdev_name_check(alias, NULL, 0) != 0) {
-		return -EINVAL;
-	}
-	a = calloc(1, sizeof(*a));
-	if (a == NULL || (a->alias = strdup(alias)) == NULL) {
-		free(a);
-		return -ENOMEM;
-	}
-	if (bdev->aliases.tqh_last == NULL) {
-		TAILQ_INIT(&bdev->aliases);
-	}
-	pthread_mutex_lock(&g_bdev.mutex);
-	if (bdev_name_taken_locked(alias) || strcmp(bdev->name, alias) == 0) {
-		pthread_mutex_unlock(&g_bdev.mutex);
-		free(a->alias);
-		free(a);
-		return -EEXIST;
-	}
-	TAILQ_INSERT_TAIL(&bdev->aliases, a, link);
-	pthread_mutex_unlock(&g_bdev.mutex);
-	return 0;
-}
-
-int
-osp_bdev_alias_del(struct osp_bdev *bdev, const char *alias)
-{
-	struct osp_bdev_alias *a;
-
-	if (bdev == NULL || alias == NULL) {
-		return -EINVAL;
-	}
-	pthread_mutex_lock(&g_bdev.mutex);
-	TAILQ_FOREACH(a, &bdev->aliases, link) {
-		if (strcmp(a->alias, alias) == 0) {
-			TAILQ_REMOVE(&bdev->aliases, a, link);
-			pthread_mutex_unlock(&g_bdev.mutex);
-			free(a->alias);
-			free(a);
-			return 0;
-		}
-	}
-	pthread_mutex_unlock(&g_bdev.mutex);
-	return -ENOENT;
-}
-
-/* ---- examine ---- */
-
-static bool
-bdev_examine_allowed(struct osp_bdev *bdev)
-{
-	struct bdev_examine_allow *a;
-
-	if (g_bdev.opts.bdev_auto_examine) {
-		return true;
-	}
-	TAILQ_FOREACH(a, &g_bdev.examine_allow, link) {
-		if (bdev_name_matches(bdev, a->name)) {
-			return true;
-		}
-	}
-	return false;
-}
-
-static void
-bdev_examine_begin_one(void)
-{
-	pthread_mutex_lock(&g_bdev.mutex);
-	g_bdev.examine_in_progress++;
-	pthread_mutex_unlock(&g_bdev.mutex);
-}
-
-static void
-bdev_examine(struct osp_bdev *bdev)
-{
-	struct osp_bdev_module *m, *claim;
-
-	bdev->internal->examined = true;
-	TAILQ_FOREACH(m, &g_bdev.modules, internal.link) {
-		if (m->examine_config != NULL) {
-			m->internal.action_in_progress++;
-			bdev_examine_begin_one();
-			m->examine_config(bdev);
-		}
-	}
-	claim = osp_bdev_get_claim_module(bdev);
-	TAILQ_FOREACH(m, &g_bdev.modules, internal.link) {
-		if (m->examine_disk == NULL || (claim != NULL && claim != m)) {
-			continue;
-		}
-		if (bdev->internal->status != BDEV_STATUS_READY) {
-			break;
-		}
-		m->internal.action_in_progress++;
-		bdev_examine_begin_one();
-		m->examine_disk(bdev);
-	}
-}
-
-static void bdev_internal_free(struct osp_bdev_internal *in);
-
-/* Runs on the app thread for each new bdev. */
-static void
-bdev_examine_msg(void *ctx)
-{
-	struct osp_bdev_internal *in = ctx;
-	bool gone;
-
-	pthread_mutex_lock(&g_bdev.mutex);
-	in->examine_msgs--;
-	gone = in->destroyed;
-	pthread_mutex_unlock(&g_bdev.mutex);
-	if (gone) {
-		/* Removed before it could be examined: the message held the last reference. */
-		bdev_internal_free(in);
-	} else if (in->status == BDEV_STATUS_READY && !in->examined &&
-		   bdev_examine_allowed(in->bdev)) {
-		bdev_examine(in->bdev);
-	}
-	bdev_examine_done_one();
-}
-
-static void
-bdev_examine_done_one(void)
-{
-	struct bdev_examine_waiter *w;
-
-	pthread_mutex_lock(&g_bdev.mutex);
-	if (g_bdev.examine_in_progress == 0) {
-		pthread_mutex_unlock(&g_bdev.mutex);
-		OSP_ERRLOG("examine_done called more often than examine\n");
-		return;
-	}
-	g_bdev.examine_in_progress--;
-	while (g_bdev.examine_in_progress == 0 &&
-	       (w = TAILQ_FIRST(&g_bdev.examine_waiters)) != NULL) {
-		TAILQ_REMOVE(&g_bdev.examine_waiters, w, link);
-		pthread_mutex_unlock(&g_bdev.mutex);
-		w->cb(w->cb_arg);
-		free(w);
-		pthread_mutex_lock(&g_bdev.mutex);
-	}
-	pthread_mutex_unlock(&g_bdev.mutex);
-}
-
-void
-osp_bdev_module_examine_done(struct osp_bdev_module *module)
-{
-	if (module != NULL && module->internal.action_in_progress > 0) {
-		module->internal.action_in_progress--;
-	}
-	bdev_examine_done_one();
-}
-
-int
-osp_bdev_wait_for_examine(void (*cb)(void *cb_arg), void *cb_arg)
-{
-	struct bdev_examine_waiter *w;
-
-	if (cb == NULL) {
-		return -EINVAL;
-	}
-	w = calloc(1, sizeof(*w));
-	if (w == NULL) {
-		return -ENOMEM;
-	}
-	w->cb = cb;
-	w->cb_arg = cb_arg;
-	pthread_mutex_lock(&g_bdev.mutex);
-	if (g_bdev.examine_in_progress == 0) {
-		pthread_mutex_unlock(&g_bdev.mutex);
-		free(w);
-		cb(cb_arg);
-		return 0;
-	}
-	TAILQ_INSERT_TAIL(&g_bdev.examine_waiters, w, link);
-	pthread_mutex_unlock(&g_bdev.mutex);
-	return 0;
-}
-
-int
-osp_bdev_examine(const char *bdev_name)
-{
-	struct bdev_examine_allow *a;
-	struct osp_bdev *bdev;
-
-	if (bdev_name == NULL) {
-		return -EINVAL;
-	}
-	if (g_bdev.opts.bdev_auto_examine) {
-		OSP_DEBUGLOG(bdev, "manual examine is not allowed while auto examine is on\n");
-		return -EINVAL;
-	}
-	TAILQ_FOREACH(a, &g_bdev.examine_allow, link) {
-		if (strcmp(a->name, bdev_name) == 0) {
-			return -EEXIST;
-		}
-	}
-	a = calloc(1, sizeof(*a));
-	if (a == NULL || (a->name = strdup(bdev_name)) == NULL) {
-		free(a);
-		return -ENOMEM;
-	}
-	TAILQ_INSERT_TAIL(&g_bdev.examine_allow, a, link);
-	bdev = osp_bdev_get_by_name(bdev_name);
-	if (bdev != NULL && !bdev->internal->examined) {
-		bdev_examine_begin_one();
-		bdev_examine(bdev);
-		bdev_examine_done_one();
-	}
-	return 0;
-}
-
-/* ---- descriptors and events ---- */
-
-struct bdev_event_msg {
-	struct osp_bdev_desc *desc;
-	enum osp_bdev_event_type type;
-};
-
-static void
-bdev_desc_free(struct osp_bdev_desc *desc)
-{
-	free(desc);
-}
-
-static void
-bdev_event_deliver(void *ctx)
-{
-	struct bdev_event_msg *ev = ctx;
-	struct osp_bdev_desc *desc = ev->desc;
-	struct osp_bdev_internal *in = desc->bdev->internal;
-	bool closed, last;
-
-	pthread_mutex_lock(&in->mutex);
-	desc->refs--;
-	closed = desc->closed;
-	last = closed && desc->refs == 0;
-	pthread_mutex_unlock(&in->mutex);
-	if (!closed) {
-		desc->event_cb(ev->type, desc->bdev, desc->event_ctx);
-	} else if (last) {
-		bdev_desc_free(desc);
-	}
-	free(ev);
-}
-
-/* With in->mutex held. */
-static void
-bdev_desc_send_event(struct osp_bdev_desc *desc, enum osp_bdev_event_type type)
-{
-	struct bdev_event_msg *ev = calloc(1, sizeof(*ev));
-
-	if (ev == NULL) {
-		OSP_ERRLOG("out of memory for an event of bdev %s\n", desc->bdev->name);
-		return;
-	}
-	ev->desc = desc;
-	ev->type = type;
-	desc->refs++;
-	if (osp_thread_send_msg(desc->thread, bdev_event_deliver, ev) != 0) {
-		desc->refs--;
-		free(ev);
-		OSP_ERRLOG("cannot send an event of bdev %s\n", desc->bdev->name);
-	}
-}
-
-int
-osp_bdev_open_ext(const char *bdev_name, bool write, osp_bdev_event_cb_t event_cb,
-		  void *event_ctx, struct osp_bdev_desc **_desc)
-{
-	struct osp_bdev_desc *desc;
-	struct osp_bdev *bdev;
-	struct osp_bdev_internal *in;
-
-	if (_desc == NULL) {
-		return -EINVAL;
-	}
-	*_desc = NULL;
-	if (event_cb == NULL) {
-		OSP_ERRLOG("open of bdev %s without an event callback\n",
-			   bdev_name ? bdev_name : "(null)");
-		return -EINVAL;
-	}
-	if (osp_get_thread() == NULL) {
-		OSP_ERRLOG("osp_bdev_open_ext needs a current thread\n");
-		return -EINVAL;
-	}
-	desc = calloc(1, sizeof(*desc));
-	if (desc == NULL) {
-		return -ENOMEM;
-	}
-	pthread_mutex_lock(&g_bdev.mutex);
-	bdev = bdev_find_locked(bdev_name);
-	if (bdev == NULL) {
-		pthread_mutex_unlock(&g_bdev.mutex);
-		free(desc);
-		OSP_DEBUGLOG(bdev, "no bdev named %s\n", bdev_name ? bdev_name : "(null)");
-		return -ENODEV;
-	}
-	in = bdev->internal;
-	pthread_mutex_lock(&in->mutex);
-	if (in->status != BDEV_STATUS_READY) {
-		pthread_mutex_unlock(&in->mutex);
-		pthread_mutex_unlock(&g_bdev.mutex);
-		free(desc);
-		return -ENODEV;
-	}
-	if (write && in->claim_module != NULL) {
-		pthread_mutex_unlock(&in->mutex);
-		pthread_mutex_unlock(&g_bdev.mutex);
-		free(desc);
-		OSP_ERRLOG("bdev %s is claimed by module %s: it cannot be opened for writing\n",
-			   bdev->name, in->claim_module->name);
-		return -EPERM;
-	}
-	desc->bdev = bdev;
-	desc->write = write;
-	desc->event_cb = event_cb;
-	desc->event_ctx = event_ctx;
-	desc->thread = osp_get_thread();
-	TAILQ_INSERT_TAIL(&in->open_descs, desc, link);
-	pthread_mutex_unlock(&in->mutex);
-	pthread_mutex_unlock(&g_bdev.mutex);
-	*_desc = desc;
-	return 0;
-}
-
-void
-osp_bdev_close(struct osp_bdev_desc *desc)
-{
-	struct osp_bdev_internal *in;
-	bool last, free_now;
-
-	if (desc == NULL) {
-		return;
-	}
-	in = desc->bdev->internal;
-	if (osp_get_thread() != desc->thread) {
-		OSP_ERRLOG("descriptor of bdev %s closed on thread %s, opened on %s\n",
-			   desc->bdev->name, osp_thread_get_name(osp_get_thread()),
-			   osp_thread_get_name(desc->thread));
-	}
-	pthread_mutex_lock(&in->mutex);
-	TAILQ_REMOVE(&in->open_descs, desc, link);
-	desc->closed = true;
-	if (in->claim_desc == desc) {
-		/* A module's claim goes with the descriptor it was taken with. */
-		in->claim_desc = NULL;
-		in->claim_module = NULL;
-	}
-	last = in->status == BDEV_STATUS_REMOVING && TAILQ_EMPTY(&in->open_descs);
-	free_now = desc->refs == 0;
-	pthread_mutex_unlock(&in->mutex);
-	if (free_now) {
-		bdev_desc_free(desc);
-	}
-	if (last) {
-		if (osp_thread_send_msg(in->unregister_thread, bdev_unregister_finish, in) != 0) {
-			OSP_ERRLOG("cannot finish the removal of bdev %s\n", in->bdev->name);
-		}
-	}
-}
-
-struct osp_bdev *
-osp_bdev_desc_get_bdev(struct osp_bdev_desc *desc)
-{
-	return desc != NULL ? desc->bdev : NULL;
-}
-
-struct osp_bdev_desc *
-bdev_desc_first(struct osp_bdev *bdev)
-{
-	return TAILQ_FIRST(&bdev->internal->open_descs);
-}
-
-struct osp_io_channel *
-osp_bdev_get_io_channel(struct osp_bdev_desc *desc)
-{
-	if (desc == NULL) {
-		return NULL;
-	}
-	return osp_get_io_channel(desc->bdev);
-}
-
-int
-osp_bdev_notify_blockcnt_change(struct osp_bdev *bdev, uint64_t size)
-{
-	struct osp_bdev_internal *in;
-	struct osp_bdev_desc *desc;
-
-	if (bdev == NULL || bdev->internal == NULL || size == 0) {
-		return -EINVAL;
-	}
-	in = bdev->internal;
-	pthread_mutex_lock(&in->mutex);
-	if (size < bdev->blockcnt && in->claim_module != NULL) {
-		pthread_mutex_unlock(&in->mutex);
-		return -EBUSY;
-	}
-	if (size == bdev->blockcnt) {
-		pthread_mutex_unlock(&in->mutex);
-		return 0;
-	}
-	bdev->blockcnt = size;
-	TAILQ_FOREACH(desc, &in->open_descs, link) {
-		bdev_desc_send_event(desc, OSP_BDEV_EVENT_RESIZE);
-	}
-	pthread_mutex_unlock(&in->mutex);
-	return 0;
-}
-
-/* ---- claims ---- */
-
-int
-osp_bdev_module_claim_bdev(struct osp_bdev *bdev, struct osp_bdev_desc *desc,
-			   struct osp_bdev_module *module)
-{
-	struct osp_bdev_internal *in;
-	struct osp_bdev_desc *d;
-
-	if (bdev == NULL || module == NULL) {
-		return -EINVAL;
-	}
-	in = bdev->internal;
-	pthread_mutex_lock(&in->mutex);
-	if (in->claim_module != NULL) {
-		pthread_mutex_unlock(&in->mutex);
-		OSP_ERRLOG("bdev %s already claimed by module %s\n", bdev->name,
-			   in->claim_module->name);
-		return -EPERM;
-	}
-	TAILQ_FOREACH(d, &in->open_descs, link) {
-		if (d != desc && d->write) {
-			pthread_mutex_unlock(&in->mutex);
-			OSP_ERRLOG("bdev %s is open for writing elsewhere: module %s cannot claim "
-				   "it\n", bdev->name, module->name);
-			return -EPERM;
-		}
-	}
-	if (desc != NULL) {
-		desc->write = true;
-	}
-	in->claim_module = module;
-	in->claim_desc = desc;
-	pthread_mutex_unlock(&in->mutex);
-	return 0;
-}
-
-void
-osp_bdev_module_release_bdev(struct osp_bdev *bdev)
-{
-	if (bdev == NULL || bdev->internal == NULL) {
-		return;
-	}
-	pthread_mutex_lock(&bdev->internal->mutex);
-	bdev->internal->claim_module = NULL;
-	bdev->internal->claim_desc = NULL;
-	pthread_mutex_unlock(&bdev->internal->mutex);
-}
-
-struct osp_bdev_module *
-osp_bdev_get_claim_module(struct osp_bdev *bdev)
-{
-	struct osp_bdev_module *m;
-
-	if (bdev == NULL || bdev->internal == NULL) {
-		return NULL;
-	}
-	pthread_mutex_lock(&bdev->internal->mutex);
-	m = bdev->internal->claim_module;
-	pthread_mutex_unlock(&bdev->internal->mutex);
-	return m;
-}
-
-/* ---- unregistration ---- */
-
-static void
-bdev_internal_free(struct osp_bdev_internal *in)
-{
-	pthread_mutex_destroy(&in->mutex);
-	free(in);
-}
-
-static void
-bdev_unregister_complete(struct osp_bdev_internal *in, int rc)
-{
-	osp_bdev_unregister_cb cb = in->unregister_cb;
-	void *cb_arg = in->unregister_ctx;
-	bool keep;
-
-	pthread_mutex_lock(&g_bdev.mutex);
-	TAILQ_REMOVE(&g_bdev.removing, in, link);
-	/* An examine message still on its way frees it. */
-	in->destroyed = true;
-	keep = in->examine_msgs > 0;
-	pthread_mutex_unlock(&g_bdev.mutex);
-	if (!keep) {
-		bdev_internal_free(in);
-	}
-	if (cb != NULL) {
-		cb(cb_arg, rc);
-	}
-	if (g_bdev.fini_waiting_removal) {
-		g_bdev.fini_waiting_removal = false;
-		bdev_finish_next(NULL);
-	}
-}
-
-struct bdev_destruct_done_ctx {
-	struct osp_bdev_internal *in;
-	int rc;
-};
-
-static void
-bdev_destruct_done_msg(void *ctx)
-{
-	struct bdev_destruct_done_ctx *d = ctx;
-
-	bdev_unregister_complete(d->in, d->rc);
-	free(d);
-}
-
-void
-osp_bdev_destruct_done(struct osp_bdev *bdev, int bdeverrno)
-{
-	struct osp_bdev_internal *in = bdev->internal;
-	struct bdev_destruct_done_ctx *d;
-
-	if (osp_get_thread() == in->unregister_thread) {
-		bdev_unregister_complete(in, bdeverrno);
-		return;
-	}
-	d = calloc(1, sizeof(*d));
-	if (d == NULL) {
-		OSP_ERRLOG("out of memory finishing the removal of a bdev\n");
-		return;
-	}
-	d->in = in;
-	d->rc = bdeverrno;
-	if (osp_thread_send_msg(in->unregister_thread, bdev_destruct_done_msg, d) != 0) {
-		free(d);
-		OSP_ERRLOG("cannot finish the removal of a bdev\n");
-	}
-}
-
-static void
-bdev_io_device_unregistered(void *io_device)
-{
-	struct osp_bdev *bdev = io_device;
-	struct osp_bdev_internal *in = bdev->internal;
-	int rc;
-
-	OSP_DEBUGLOG(bdev, "destructing bdev %s\n", bdev->name);
-	/* After destruct returns 0 the module may have freed bdev: use only `in`. */
-	rc = bdev->fn_table->destruct(bdev->ctxt);
-	if (rc == 1) {
-		return;	/* osp_bdev_destruct_done() follows */
-	}
-	bdev_unregister_complete(in, rc);
-}
-
-static void
-bdev_unregister_finish(void *ctx)
-{
-	struct osp_bdev_internal *in = ctx;
-	struct bdev_qos *qos;
-
-	pthread_mutex_lock(&in->mutex);
-	qos = in->qos;
-	in->qos = NULL;
-	pthread_mutex_unlock(&in->mutex);
-	if (qos != NULL) {
-		bdev_qos_release(qos);
-	}
-	osp_io_device_unregister(in->bdev, bdev_io_device_unregistered);
-}
-
-int
-osp_bdev_unregister(struct osp_bdev *bdev, osp_bdev_unregister_cb cb_fn, void *cb_arg)
-{
-	struct osp_bdev_internal *in;
-	struct osp_bdev_desc *desc;
-	bool no_descs;
-
-	if (bdev == NULL || bdev->internal == NULL) {
-		return -EINVAL;
-	}
-	in = bdev->internal;
-	if (osp_get_thread() == NULL) {
-		OSP_ERRLOG("osp_bdev_unregister needs a current thread\n");
-		return -EINVAL;
-	}
-	pthread_mutex_lock(&g_bdev.mutex);
-	pthread_mutex_lock(&in->mutex);
-	if (in->status != BDEV_STATUS_READY) {
-		pthread_mutex_unlock(&in->mutex);
-		pthread_mutex_unlock(&g_bdev.mutex);
-		return -EBUSY;
-	}
-	in->status = BDEV_STATUS_REMOVING;
-	in->unregister_cb = cb_fn;
-	in->unregister_ctx = cb_arg;
-	in->unregister_thread = osp_get_thread();
-	/* Out of name lookups at once: the name may be reused. */
-	TAILQ_REMOVE(&g_bdev.bdevs, in, link);
-	TAILQ_INSERT_TAIL(&g_bdev.removing, in, link);
-	TAILQ_FOREACH(desc, &in->open_descs, link) {
-		__atomic_store_n(&desc->removed, true, __ATOMIC_RELAXED);
-		bdev_desc_send_event(desc, OSP_BDEV_EVENT_REMOVE);
-	}
-	no_descs = TAILQ_EMPTY(&in->open_descs);
-	pthread_mutex_unlock(&in->mutex);
-	pthread_mutex_unlock(&g_bdev.mutex);
-	OSP_DEBUGLOG(bdev, "unregistering bdev %s\n", bdev->name);
-	if (no_descs) {
-		bdev_unregister_finish(in);
-	}
-	return 0;
-}
-
-int
-osp_bdev_unregister_by_name(const char *bdev_name, struct osp_bdev_module *module,
-			    osp_bdev_unregister_cb cb_fn, void *cb_arg)
-{
-	struct osp_bdev *bdev = osp_bdev_get_by_name(bdev_name);
-
-	if (bdev == NULL || (module != NULL && bdev->module != module)) {
-		return -ENODEV;
-	}
-	return osp_bdev_unregister(bdev, cb_fn, cb_arg);
 }
 
 /* ---- properties ---- */
@@ -1723,62 +678,7 @@ osp_bdev_dump_info_json(struct osp_bdev *bdev, cJSON *obj)
 
 /* ---- bdev channels ---- */
 
-static void
-bdev_stat_init(struct osp_bdev_io_stat *s)
-{
-	memset(s, 0, sizeof(*s));
-	s->min_read_latency_ticks = UINT64_MAX;
-	s->min_write_latency_ticks = UINT64_MAX;
-	s->min_unmap_latency_ticks = UINT64_MAX;
-	s->ticks_rate = osp_get_ticks_hz();
-}
-
-static void
-bdev_stat_add(struct osp_bdev_io_stat *to, const struct osp_bdev_io_stat *from)
-{
-	to->bytes_read += from->bytes_read;
-	to->num_read_ops += from->num_read_ops;
-	to->bytes_written += from->bytes_written;
-	to->num_write_ops += from->num_write_ops;
-	to->bytes_unmapped += from->bytes_unmapped;
-	to->num_unmap_ops += from->num_unmap_ops;
-	to->num_other_ops += from->num_other_ops;
-	to->num_io_errors += from->num_io_errors;
-	to->read_latency_ticks += from->read_latency_ticks;
-	to->write_latency_ticks += from->write_latency_ticks;
-	to->unmap_latency_ticks += from->unmap_latency_ticks;
-	to->max_read_latency_ticks = OSP_MAX(to->max_read_latency_ticks,
-					     from->max_read_latency_ticks);
-	to->max_write_latency_ticks = OSP_MAX(to->max_write_latency_ticks,
-					      from->max_write_latency_ticks);
-	to->max_unmap_latency_ticks = OSP_MAX(to->max_unmap_latency_ticks,
-					      from->max_unmap_latency_ticks);
-	to->min_read_latency_ticks = OSP_MIN(to->min_read_latency_ticks,
-					     from->min_read_latency_ticks);
-	to->min_write_latency_ticks = OSP_MIN(to->min_write_latency_ticks,
-					      from->min_write_latency_ticks);
-	to->min_unmap_latency_ticks = OSP_MIN(to->min_unmap_latency_ticks,
-					      from->min_unmap_latency_ticks);
-	to->ticks_rate = osp_get_ticks_hz();
-}
-
-/* Report "no operations yet" minimums as 0. */
-void
-bdev_stat_finalize(struct osp_bdev_io_stat *s)
-{
-	if (s->min_read_latency_ticks == UINT64_MAX) {
-		s->min_read_latency_ticks = 0;
-	}
-	if (s->min_write_latency_ticks == UINT64_MAX) {
-		s->min_write_latency_ticks = 0;
-	}
-	if (s->min_unmap_latency_ticks == UINT64_MAX) {
-		s->min_unmap_latency_ticks = 0;
-	}
-	s->ticks_rate = osp_get_ticks_hz();
-}
-
-static int
+int
 bdev_channel_create(void *io_device, void *ctx_buf)
 {
 	struct osp_bdev *bdev = io_device;
@@ -1835,7 +735,7 @@ bdev_channel_create(void *io_device, void *ctx_buf)
 	return 0;
 }
 
-static void
+void
 bdev_channel_destroy(void *io_device, void *ctx_buf)
 {
 	struct osp_bdev *bdev = io_device;
@@ -1857,16 +757,8 @@ bdev_channel_destroy(void *io_device, void *ctx_buf)
 
 /* ---- the I/O path: completion ---- */
 
-#define BDEV_SPLIT_ZEROES	0x1
-#define BDEV_SPLIT_CLAMP	0x2
-
-static void bdev_lock_release(struct osp_bdev_io *bdev_io);
-static void bdev_qos_submit(struct osp_bdev_io *bdev_io);
-static void bdev_qos_io_done(struct osp_bdev_io *bdev_io);
 static void bdev_reset_start(struct osp_bdev_io *bdev_io);
 static void bdev_reset_module_done(struct osp_bdev_io *bdev_io);
-static void bdev_cw_lock(struct osp_bdev_io *bdev_io);
-static void bdev_cw_exec(void *arg);
 
 static inline void
 stat_account(uint64_t *bytes, uint64_t *ops, uint64_t *lat, uint64_t *max_lat, uint64_t *min_lat,
@@ -1913,24 +805,8 @@ bdev_io_stat_update(struct osp_bdev_channel *ch, struct osp_bdev_io *bdev_io, ui
 	}
 }
 
-/* Call the completion callback, or defer it when a submit_request is on the stack. */
-static inline void
-bdev_io_finish(struct osp_bdev_io *bdev_io)
-{
-	struct bdev_mgmt_channel *mgmt = bdev_io->internal.ch->mgmt;
-
-	if (osp_unlikely(mgmt->in_submit != 0)) {
-		STAILQ_INSERT_TAIL(&mgmt->deferred, bdev_io, internal.link.stq);
-		return;
-	}
-	bdev_io->internal.cb(bdev_io, bdev_io->internal.status == OSP_BDEV_IO_STATUS_SUCCESS,
-			     bdev_io->internal.cb_arg);
-}
-
-static void bdev_channel_drain_check(struct osp_bdev_channel *ch);
-
 /* A user's I/O is complete: account for it on its channel and call back. */
-static inline void
+void
 bdev_io_complete_user(struct osp_bdev_io *bdev_io)
 {
 	struct osp_bdev_channel *ch = bdev_io->internal.user_ch;
@@ -1966,7 +842,7 @@ bdev_bounce_finish(struct osp_bdev_io *bdev_io)
 }
 
 /* bdev_io (status set) has left the module, or never reached it: finish it. */
-static void
+void
 bdev_io_done(struct osp_bdev_io *bdev_io)
 {
 	uint16_t flags = bdev_io->internal.flags;
@@ -1990,7 +866,7 @@ bdev_io_done(struct osp_bdev_io *bdev_io)
 }
 
 /* Complete bdev_io (which is not in the module) with status on a later poll. */
-static void
+void
 bdev_io_fail_deferred(struct osp_bdev_io *bdev_io, int8_t status)
 {
 	struct bdev_mgmt_channel *mgmt = bdev_io->internal.ch->mgmt;
@@ -1999,8 +875,6 @@ bdev_io_fail_deferred(struct osp_bdev_io *bdev_io, int8_t status)
 	bdev_io->internal.flags |= BDEV_IO_DEFER_DONE;
 	STAILQ_INSERT_TAIL(&mgmt->deferred, bdev_io, internal.link.stq);
 }
-
-static void bdev_io_submit_module(struct osp_bdev_io *bdev_io);
 
 static void
 bdev_nomem_resubmit(struct osp_bdev_channel *ch);
@@ -2168,21 +1042,6 @@ osp_bdev_io_get_thread(struct osp_bdev_io *bdev_io)
 	return bdev_io->internal.ch->thread;
 }
 
-/* Release a bdev_io of the layer (a child) or of a user. */
-static inline void
-bdev_io_release(struct osp_bdev_io *bdev_io)
-{
-	struct bdev_mgmt_channel *mgmt = bdev_io->internal.ch->mgmt;
-
-	if (osp_unlikely(bdev_io->internal.buf != NULL)) {
-		void *buf = bdev_io->internal.buf;
-
-		bdev_io->internal.buf = NULL;
-		bdev_buf_put(mgmt, buf, bdev_io->internal.buf_len);
-	}
-	bdev_io_put(mgmt, bdev_io);
-}
-
 void
 osp_bdev_free_io(struct osp_bdev_io *bdev_io)
 {
@@ -2194,7 +1053,7 @@ osp_bdev_free_io(struct osp_bdev_io *bdev_io)
 
 /* ---- the I/O path: submission ---- */
 
-static void
+void
 bdev_io_submit_module(struct osp_bdev_io *bdev_io)
 {
 	struct osp_bdev_channel *ch = bdev_io->internal.ch;
@@ -2210,7 +1069,7 @@ bdev_io_submit_module(struct osp_bdev_io *bdev_io)
 	mgmt->in_submit--;
 }
 
-static bool
+bool
 bdev_io_needs_bounce(const struct osp_bdev_io *bdev_io)
 {
 	uintptr_t mask;
@@ -2226,12 +1085,6 @@ bdev_io_needs_bounce(const struct osp_bdev_io *bdev_io)
 		}
 	}
 	return false;
-}
-
-static inline bool
-bdev_ch_native(const struct osp_bdev_channel *ch, uint8_t type)
-{
-	return (ch->direct_types & (1u << type)) != 0;
 }
 
 static bool
@@ -2259,7 +1112,7 @@ bdev_io_needs_split(const struct osp_bdev_io *bdev_io)
 	return false;
 }
 
-static void
+void
 bdev_child_init(struct osp_bdev_io *child, struct osp_bdev_io *parent, uint8_t type,
 		uint64_t offset, uint64_t num_blocks, osp_bdev_io_completion_cb cb)
 {
@@ -2282,7 +1135,7 @@ bdev_child_init(struct osp_bdev_io *child, struct osp_bdev_io *parent, uint8_t t
 	child->internal.parent = parent;
 }
 
-static void
+void
 bdev_io_wait_internal(struct osp_bdev_io *bdev_io, osp_bdev_io_wait_cb cb)
 {
 	struct bdev_mgmt_channel *mgmt = bdev_io->internal.ch->mgmt;
@@ -2291,250 +1144,6 @@ bdev_io_wait_internal(struct osp_bdev_io *bdev_io, osp_bdev_io_wait_cb cb)
 	bdev_io->internal.waitq.cb_fn = cb;
 	bdev_io->internal.waitq.cb_arg = bdev_io;
 	TAILQ_INSERT_TAIL(&mgmt->io_wait_queue, &bdev_io->internal.waitq, link);
-}
-
-/* ---- split ---- */
-
-static void bdev_split_next(struct osp_bdev_io *parent);
-
-static uint64_t
-bdev_split_max_blocks(const struct osp_bdev_io *parent, uint64_t offset)
-{
-	const struct osp_bdev *bdev = parent->bdev;
-	uint64_t max = UINT64_MAX, b;
-
-	if (bdev->max_rw_size != 0) {
-		max = bdev->max_rw_size;
-	}
-	if (bdev->split_on_optimal_io_boundary && bdev->optimal_io_boundary != 0) {
-		b = bdev->optimal_io_boundary;
-		max = OSP_MIN(max, b - offset % b);
-	}
-	if (parent->internal.u.split.mode & (BDEV_SPLIT_ZEROES | BDEV_SPLIT_CLAMP)) {
-		max = OSP_MIN(max, OSP_MAX((uint64_t)1, OSP_BDEV_LARGE_BUF_MAX_SIZE / bdev->blocklen));
-	}
-	return max;
-}
-
-/* Child iovecs for up to want bytes from the parent's cursor; returns the bytes taken. */
-static size_t
-bdev_split_fill_iovs(const struct osp_bdev_io *parent, struct iovec *iovs, int *iovcnt,
-		     size_t want, int *idx_out, size_t *off_out)
-{
-	const struct iovec *piov = parent->u.bdev.iovs;
-	int idx = parent->internal.u.split.iov_idx, cnt = parent->u.bdev.iovcnt;
-	size_t off = parent->internal.u.split.iov_off, got;
-
-	*iovcnt = osp_iov_slice_partial(iovs, OSP_BDEV_IO_CHILD_IOVS, &piov[idx], cnt - idx, off,
-					want, &got);
-	/* The cursor moves past what was taken (and past empty elements). */
-	*idx_out = idx + osp_iov_seek(&piov[idx], cnt - idx, off + got, off_out);
-	return got;
-}
-
-static void
-bdev_split_resume(void *arg)
-{
-	bdev_split_next(arg);
-}
-
-static void
-bdev_split_child_done(struct osp_bdev_io *child, bool success, void *arg)
-{
-	struct osp_bdev_io *parent = arg;
-	__typeof__(parent->internal.u.split) *s = &parent->internal.u.split;
-
-	if (!success && s->status == OSP_BDEV_IO_STATUS_SUCCESS) {
-		s->status = child->internal.status;
-		parent->internal.nvme_sct = child->internal.nvme_sct;
-		parent->internal.nvme_sc = child->internal.nvme_sc;
-	}
-	bdev_io_release(child);
-	s->outstanding--;
-	if (s->outstanding == 0 && (s->remaining == 0 || s->status != OSP_BDEV_IO_STATUS_SUCCESS)) {
-		parent->internal.status = s->status;
-		bdev_io_done(parent);
-		return;
-	}
-	if (s->status == OSP_BDEV_IO_STATUS_SUCCESS) {
-		bdev_split_next(parent);
-	}
-}
-
-static void
-bdev_split_next(struct osp_bdev_io *parent)
-{
-	struct osp_bdev_channel *ch = parent->internal.ch;
-	uint32_t blocklen = parent->bdev->blocklen;
-	__typeof__(parent->internal.u.split) *s = &parent->internal.u.split;
-	struct osp_bdev_io *child;
-	uint64_t nblocks;
-	size_t want, got, keep, off = 0;
-	int iovcnt = 0, idx = 0;
-
-	while (s->remaining > 0 && s->outstanding < BDEV_SPLIT_MAX_INFLIGHT &&
-	       s->status == OSP_BDEV_IO_STATUS_SUCCESS) {
-		nblocks = OSP_MIN(s->remaining, bdev_split_max_blocks(parent, s->offset));
-		child = bdev_io_get(ch->mgmt);
-		if (child == NULL) {
-			if (s->outstanding == 0) {
-				bdev_io_wait_internal(parent, bdev_split_resume);
-			}
-			return;
-		}
-		want = nblocks * blocklen;
-		if (s->mode & BDEV_SPLIT_ZEROES) {
-			child->internal.child_iovs[0].iov_base = g_bdev.zero_buf;
-			child->internal.child_iovs[0].iov_len = want;
-			iovcnt = 1;
-		} else {
-			got = bdev_split_fill_iovs(parent, child->internal.child_iovs, &iovcnt, want,
-						   &idx, &off);
-			if (got < want) {
-				keep = got - got % blocklen;
-				if (idx >= parent->u.bdev.iovcnt || keep == 0) {
-					OSP_ERRLOG("bdev %s: %s buffers do not cover the I/O, or a block "
-						   "spans more than %d iovecs\n", parent->bdev->name,
-						   idx >= parent->u.bdev.iovcnt ? "the" : "",
-						   OSP_BDEV_IO_CHILD_IOVS);
-					bdev_io_put(ch->mgmt, child);
-					s->status = OSP_BDEV_IO_STATUS_FAILED;
-					break;
-				}
-				nblocks = keep / blocklen;
-				bdev_split_fill_iovs(parent, child->internal.child_iovs, &iovcnt, keep,
-						     &idx, &off);
-			}
-			s->iov_idx = idx;
-			s->iov_off = off;
-		}
-		bdev_child_init(child, parent, s->child_type, s->offset, nblocks,
-				bdev_split_child_done);
-		child->u.bdev.iovcnt = iovcnt;
-		s->offset += nblocks;
-		s->remaining -= nblocks;
-		s->outstanding++;
-		bdev_io_exec(child);
-	}
-	if (s->outstanding == 0 && s->status != OSP_BDEV_IO_STATUS_SUCCESS) {
-		bdev_io_fail_deferred(parent, s->status);
-	}
-}
-
-static void
-bdev_split_start(struct osp_bdev_io *bdev_io, uint8_t mode, uint8_t child_type)
-{
-	__typeof__(bdev_io->internal.u.split) *s = &bdev_io->internal.u.split;
-
-	s->offset = bdev_io->u.bdev.offset_blocks;
-	s->remaining = bdev_io->u.bdev.num_blocks;
-	s->iov_idx = 0;
-	s->iov_off = 0;
-	s->outstanding = 0;
-	s->status = OSP_BDEV_IO_STATUS_SUCCESS;
-	s->mode = mode;
-	s->child_type = child_type;
-	if (!(mode & BDEV_SPLIT_ZEROES) && (bdev_io_needs_bounce(bdev_io) ||
-					    (bdev_io->type == OSP_BDEV_IO_TYPE_COMPARE &&
-					     !bdev_ch_native(bdev_io->internal.ch,
-							     OSP_BDEV_IO_TYPE_COMPARE)))) {
-		s->mode |= BDEV_SPLIT_CLAMP;
-	}
-	bdev_split_next(bdev_io);
-}
-
-/* ---- bounce ---- */
-
-static void
-bdev_bounce_buf_ready(struct osp_bdev_io *bdev_io, void *buf)
-{
-	size_t len = bdev_io->internal.buf_wait_len;
-
-	bdev_io->internal.bounce_buf = buf;
-	bdev_io->internal.bounce_len = len;
-	bdev_io->internal.orig_iovs = bdev_io->u.bdev.iovs;
-	bdev_io->internal.orig_iovcnt = bdev_io->u.bdev.iovcnt;
-	if (bdev_io->type != OSP_BDEV_IO_TYPE_READ) {
-		osp_iov_copy_to_buf(buf, len, bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt, 0);
-	}
-	bdev_io->internal.bounce_iov.iov_base = buf;
-	bdev_io->internal.bounce_iov.iov_len = len;
-	bdev_io->u.bdev.iovs = &bdev_io->internal.bounce_iov;
-	bdev_io->u.bdev.iovcnt = 1;
-	bdev_io->internal.flags |= BDEV_IO_BOUNCED;
-	bdev_io_submit_module(bdev_io);
-}
-
-static void
-bdev_bounce_start(struct osp_bdev_io *bdev_io)
-{
-	size_t len = bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen;
-
-	if (len > OSP_BDEV_LARGE_BUF_MAX_SIZE) {
-		bdev_io_fail_deferred(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
-		return;
-	}
-	bdev_buf_get(bdev_io, len, bdev_bounce_buf_ready);
-}
-
-/* ---- compare emulation: read and memcmp ---- */
-
-static void
-bdev_compare_read_done(struct osp_bdev_io *child, bool success, void *arg)
-{
-	struct osp_bdev_io *bdev_io = arg;
-	int8_t status = child->internal.status;
-
-	bdev_io_release(child);
-	if (success) {
-		status = osp_iov_cmp_buf(bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt, 0,
-					 bdev_io->internal.u.cmp.buf,
-					 bdev_io->internal.u.cmp.len, NULL) == 0 ?
-			 OSP_BDEV_IO_STATUS_SUCCESS : OSP_BDEV_IO_STATUS_MISCOMPARE;
-	}
-	bdev_buf_put(bdev_io->internal.ch->mgmt, bdev_io->internal.u.cmp.buf,
-		     bdev_io->internal.u.cmp.len);
-	bdev_io->internal.u.cmp.buf = NULL;
-	bdev_io->internal.status = status;
-	bdev_io_done(bdev_io);
-}
-
-static void
-bdev_compare_submit_read(void *arg)
-{
-	struct osp_bdev_io *bdev_io = arg, *child;
-
-	child = bdev_io_get(bdev_io->internal.ch->mgmt);
-	if (child == NULL) {
-		bdev_io_wait_internal(bdev_io, bdev_compare_submit_read);
-		return;
-	}
-	bdev_child_init(child, bdev_io, OSP_BDEV_IO_TYPE_READ, bdev_io->u.bdev.offset_blocks,
-			bdev_io->u.bdev.num_blocks, bdev_compare_read_done);
-	child->internal.child_iovs[0].iov_base = bdev_io->internal.u.cmp.buf;
-	child->internal.child_iovs[0].iov_len = bdev_io->internal.u.cmp.len;
-	child->u.bdev.iovcnt = 1;
-	bdev_io_exec(child);
-}
-
-static void
-bdev_compare_buf_ready(struct osp_bdev_io *bdev_io, void *buf)
-{
-	bdev_io->internal.u.cmp.buf = buf;
-	bdev_io->internal.u.cmp.len = bdev_io->internal.buf_wait_len;
-	bdev_compare_submit_read(bdev_io);
-}
-
-static void
-bdev_compare_emulate(struct osp_bdev_io *bdev_io)
-{
-	size_t len = bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen;
-
-	if (len > OSP_BDEV_LARGE_BUF_MAX_SIZE) {
-		bdev_io_fail_deferred(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
-		return;
-	}
-	bdev_buf_get(bdev_io, len, bdev_compare_buf_ready);
 }
 
 /* ---- execution ---- */
@@ -2550,7 +1159,7 @@ bdev_io_exec_got_buf(struct osp_bdev_io *bdev_io, void *buf)
 }
 
 /* Run bdev_io on its channel (the user's or the QoS thread's); user I/O or child. */
-static void
+void
 bdev_io_exec(struct osp_bdev_io *bdev_io)
 {
 	struct osp_bdev_channel *ch = bdev_io->internal.ch;
@@ -2615,13 +1224,7 @@ bdev_io_type_writes(uint8_t type)
 	       type == OSP_BDEV_IO_TYPE_UNMAP;
 }
 
-static inline bool
-bdev_ranges_overlap(uint64_t o1, uint64_t n1, uint64_t o2, uint64_t n2)
-{
-	return o1 < o2 + n2 && o2 < o1 + n1;
-}
-
-static bool
+bool
 bdev_io_blocked_by_lock(const struct osp_bdev_channel *ch, const struct osp_bdev_io *bdev_io)
 {
 	uint32_t i;
@@ -2641,7 +1244,7 @@ bdev_io_blocked_by_lock(const struct osp_bdev_channel *ch, const struct osp_bdev
 }
 
 /* A user I/O past the lock stage: count it and send it on. */
-static void
+void
 bdev_io_dispatch(struct osp_bdev_io *bdev_io)
 {
 	struct osp_bdev_channel *ch = bdev_io->internal.user_ch;
@@ -3054,37 +1657,6 @@ osp_bdev_queue_io_wait(struct osp_bdev *bdev, struct osp_io_channel *ioch,
 	return 0;
 }
 
-/* ---- buffers for modules ---- */
-
-static void
-bdev_io_get_buf_done(struct osp_bdev_io *bdev_io, void *buf)
-{
-	bdev_io->internal.buf = buf;
-	bdev_io->internal.buf_len = bdev_io->internal.buf_wait_len;
-	bdev_io->u.bdev.iovs[0].iov_base = buf;
-	bdev_io->u.bdev.iovs[0].iov_len = bdev_io->internal.buf_len;
-	bdev_io->internal.get_buf_cb(bdev_io->internal.ch->module_ch, bdev_io, true);
-}
-
-void
-osp_bdev_io_get_buf(struct osp_bdev_io *bdev_io, osp_bdev_io_get_buf_cb cb, uint64_t len)
-{
-	struct osp_io_channel *mch = bdev_io->internal.ch->module_ch;
-
-	if (bdev_io->u.bdev.iovs != NULL && bdev_io->u.bdev.iovcnt > 0 &&
-	    bdev_io->u.bdev.iovs[0].iov_base != NULL) {
-		cb(mch, bdev_io, true);
-		return;
-	}
-	if (len > OSP_BDEV_LARGE_BUF_MAX_SIZE || bdev_io->u.bdev.iovs == NULL ||
-	    bdev_io->u.bdev.iovcnt <= 0) {
-		cb(mch, bdev_io, false);
-		return;
-	}
-	bdev_io->internal.get_buf_cb = cb;
-	bdev_buf_get(bdev_io, (size_t)len, bdev_io_get_buf_done);
-}
-
 /* ---- resubmission for virtual bdevs ---- */
 
 static void
@@ -3159,119 +1731,39 @@ osp_bdev_io_resubmit_to(struct osp_bdev_io *bdev_io, struct osp_bdev_desc *base_
 	}
 }
 
-/* ---- compare-and-write emulation and LBA range locks ---- */
+/* ---- draining a channel: the two generations ---- */
 
-static void
-bdev_cw_write_done(struct osp_bdev_io *child, bool success, void *arg)
-{
-	struct osp_bdev_io *bdev_io = arg;
-
-	bdev_io->internal.status = child->internal.status;
-	bdev_io_release(child);
-	bdev_io_done(bdev_io);
-}
-
-static void
-bdev_cw_submit_write(void *arg)
-{
-	struct osp_bdev_io *bdev_io = arg, *child;
-
-	child = bdev_io_get(bdev_io->internal.ch->mgmt);
-	if (child == NULL) {
-		bdev_io_wait_internal(bdev_io, bdev_cw_submit_write);
-		return;
-	}
-	bdev_child_init(child, bdev_io, OSP_BDEV_IO_TYPE_WRITE, bdev_io->u.bdev.offset_blocks,
-			bdev_io->u.bdev.num_blocks, bdev_cw_write_done);
-	child->u.bdev.iovs = bdev_io->u.bdev.fused_iovs;
-	child->u.bdev.iovcnt = bdev_io->u.bdev.fused_iovcnt;
-	bdev_io_exec(child);
-}
-
-static void
-bdev_cw_compare_done(struct osp_bdev_io *child, bool success, void *arg)
-{
-	struct osp_bdev_io *bdev_io = arg;
-
-	bdev_io->internal.status = child->internal.status;
-	bdev_io_release(child);
-	if (!success) {
-		bdev_io_done(bdev_io);
-		return;
-	}
-	bdev_cw_submit_write(bdev_io);
-}
-
-/* Runs with the range locked, on the executing channel. */
-static void
-bdev_cw_exec(void *arg)
-{
-	struct osp_bdev_io *bdev_io = arg, *child;
-
-	child = bdev_io_get(bdev_io->internal.ch->mgmt);
-	if (child == NULL) {
-		bdev_io_wait_internal(bdev_io, bdev_cw_exec);
-		return;
-	}
-	bdev_child_init(child, bdev_io, OSP_BDEV_IO_TYPE_COMPARE, bdev_io->u.bdev.offset_blocks,
-			bdev_io->u.bdev.num_blocks, bdev_cw_compare_done);
-	child->u.bdev.iovs = bdev_io->u.bdev.iovs;
-	child->u.bdev.iovcnt = bdev_io->u.bdev.iovcnt;
-	bdev_io_exec(child);
-}
-
-static bool
-bdev_lock_conflicts(struct bdev_io_tailq *list, const struct osp_bdev_io *lock,
-		    const struct osp_bdev_io *stop)
-{
-	const struct osp_bdev_io *l;
-
-	TAILQ_FOREACH(l, list, internal.u.lock.link) {
-		if (l == stop) {
-			break;
-		}
-		if (l != lock && bdev_ranges_overlap(l->u.bdev.offset_blocks, l->u.bdev.num_blocks,
-						     lock->u.bdev.offset_blocks,
-						     lock->u.bdev.num_blocks)) {
-			return true;
-		}
-	}
-	return false;
-}
-
-static bool
-bdev_channel_has_range(const struct osp_bdev_channel *ch, const struct osp_bdev_io *lock)
-{
-	uint32_t i;
-
-	for (i = 0; i < ch->nranges; i++) {
-		if (ch->ranges[i] == lock) {
-			return true;
-		}
-	}
-	return false;
-}
-
-static int
-bdev_channel_add_range(struct osp_bdev_channel *ch, struct osp_bdev_io *lock)
-{
-	if (ch->nranges == ch->ranges_cap) {
-		uint32_t cap = ch->ranges_cap ? ch->ranges_cap * 2 : 4;
-		struct osp_bdev_io **r = realloc(ch->ranges, cap * sizeof(*r));
-
-		if (r == NULL) {
-			return -ENOMEM;
-		}
-		ch->ranges = r;
-		ch->ranges_cap = cap;
-	}
-	ch->ranges[ch->nranges++] = lock;
-	ch->flags |= BDEV_CH_LOCKED;
-	return 0;
-}
+/*
+ * Why two generations. A range lock (compare-and-write emulation) must not
+ * start its compare while a write that overlaps its range, and that was
+ * submitted before the lock reached this channel, is still running; writes
+ * submitted after the lock reached the channel are checked against it at
+ * submission (bdev_io_blocked_by_lock) and wait. The channel cannot tell
+ * "running I/O from before" from "running I/O from after" with a single
+ * counter of outstanding I/O: new, unrelated I/O keeps it above zero forever
+ * on a busy channel, and the lock would starve.
+ *
+ * So every I/O past the lock stage is counted in the channel's current
+ * generation (bdev_io->internal.gen = ch->gen; ch->gen_outstanding[gen]++ in
+ * bdev_io_dispatch, bdev_lock_add_done and the fast path of bdev_io_submit),
+ * and uncounted from that same generation when it completes
+ * (bdev_io_complete_user). To drain, a lock flips ch->gen (generation 0 ->
+ * 1 or 1 -> 0): I/O from now on is counted in the other generation, and
+ * the lock waits only until the old one, ch->drain_gen, reaches zero. That
+ * count can only go down, so the wait ends once the I/O that was running when
+ * the lock arrived has completed, however busy the channel is.
+ *
+ * Two generations are enough because one drain runs at a time per channel:
+ * a lock that arrives while another drains waits on ch->drain_waiters and
+ * flips the generation only when the previous drain has finished (its old
+ * generation is then at zero, so it can be reused). A reset drains
+ * everything, both generations (ch->reset_iter). BDEV_CH_DRAIN keeps the
+ * completion path's check (bdev_channel_drain_check) off the fast path when
+ * nobody waits.
+ */
 
 /* Wait for the I/O counted in ch's current generation; new I/O goes to the other one. */
-static void
+void
 bdev_lock_drain_begin(struct osp_bdev_channel *ch, struct osp_bdev_io *lock)
 {
 	if (ch->gen_outstanding[ch->gen] == 0) {
@@ -3284,7 +1776,7 @@ bdev_lock_drain_begin(struct osp_bdev_channel *ch, struct osp_bdev_io *lock)
 	ch->flags |= BDEV_CH_DRAIN;
 }
 
-static void
+void
 bdev_channel_drain_check(struct osp_bdev_channel *ch)
 {
 	struct osp_bdev_io *lock;
@@ -3315,148 +1807,6 @@ bdev_channel_drain_check(struct osp_bdev_channel *ch)
 	    STAILQ_EMPTY(&ch->drain_waiters)) {
 		ch->flags &= ~BDEV_CH_DRAIN;
 	}
-}
-
-static void
-bdev_lock_add_step(struct osp_io_channel_iter *i)
-{
-	struct osp_bdev_io *lock = osp_io_channel_iter_get_ctx(i);
-	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(i));
-
-	if (bdev_channel_has_range(ch, lock)) {
-		/* Copied when the channel was created: all its I/O was checked against it. */
-		osp_for_each_channel_continue(i, 0);
-		return;
-	}
-	if (bdev_channel_add_range(ch, lock) != 0) {
-		osp_for_each_channel_continue(i, -ENOMEM);
-		return;
-	}
-	lock->internal.u.lock.iter = i;
-	if (ch->drain_owner != NULL) {
-		STAILQ_INSERT_TAIL(&ch->drain_waiters, lock, internal.u.lock.drain_link);
-		return;
-	}
-	bdev_lock_drain_begin(ch, lock);
-}
-
-static void
-bdev_lock_add_done(struct osp_io_channel_iter *i, int status)
-{
-	struct osp_bdev_io *bdev_io = osp_io_channel_iter_get_ctx(i);
-	struct osp_bdev_channel *ch = bdev_io->internal.user_ch;
-
-	bdev_io->internal.flags |= BDEV_IO_LOCKED;
-	if (status != 0) {
-		OSP_ERRLOG("bdev %s: cannot lock blocks %" PRIu64 "+%" PRIu64 ": %d\n",
-			   bdev_io->bdev->name, bdev_io->u.bdev.offset_blocks,
-			   bdev_io->u.bdev.num_blocks, status);
-		bdev_io->internal.status = OSP_BDEV_IO_STATUS_FAILED;
-		bdev_io_complete_user(bdev_io);
-		return;
-	}
-	bdev_io->internal.flags |= BDEV_IO_GEN;
-	bdev_io->internal.gen = ch->gen;
-	ch->gen_outstanding[ch->gen]++;
-	if (ch->flags & BDEV_CH_QOS) {
-		bdev_qos_submit(bdev_io);
-		return;
-	}
-	bdev_io_exec(bdev_io);
-}
-
-static void
-bdev_lock_propagate(void *arg)
-{
-	struct osp_bdev_io *bdev_io = arg;
-
-	osp_for_each_channel(bdev_io->bdev, bdev_lock_add_step, bdev_io, bdev_lock_add_done);
-}
-
-static void
-bdev_cw_lock(struct osp_bdev_io *bdev_io)
-{
-	struct osp_bdev_internal *in = bdev_io->bdev->internal;
-
-	bdev_io->internal.u.lock.thread = bdev_io->internal.user_ch->thread;
-	bdev_io->internal.u.lock.releasing = false;
-	bdev_io->internal.u.lock.iter = NULL;
-	pthread_mutex_lock(&in->mutex);
-	if (bdev_lock_conflicts(&in->locked_ranges, bdev_io, NULL) ||
-	    bdev_lock_conflicts(&in->pending_locks, bdev_io, NULL)) {
-		TAILQ_INSERT_TAIL(&in->pending_locks, bdev_io, internal.u.lock.link);
-		pthread_mutex_unlock(&in->mutex);
-		return;
-	}
-	TAILQ_INSERT_TAIL(&in->locked_ranges, bdev_io, internal.u.lock.link);
-	pthread_mutex_unlock(&in->mutex);
-	bdev_lock_propagate(bdev_io);
-}
-
-static void
-bdev_lock_remove_step(struct osp_io_channel_iter *i)
-{
-	struct osp_bdev_io *lock = osp_io_channel_iter_get_ctx(i), *w;
-	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(i));
-	struct bdev_io_tailq waiting;
-	uint32_t k;
-
-	for (k = 0; k < ch->nranges; k++) {
-		if (ch->ranges[k] == lock) {
-			ch->ranges[k] = ch->ranges[--ch->nranges];
-			break;
-		}
-	}
-	if (ch->nranges == 0) {
-		ch->flags &= ~BDEV_CH_LOCKED;
-	}
-	TAILQ_INIT(&waiting);
-	TAILQ_CONCAT(&waiting, &ch->locked_io, internal.link.tq);
-	while ((w = TAILQ_FIRST(&waiting)) != NULL) {
-		TAILQ_REMOVE(&waiting, w, internal.link.tq);
-		if (bdev_io_blocked_by_lock(ch, w)) {
-			TAILQ_INSERT_TAIL(&ch->locked_io, w, internal.link.tq);
-		} else {
-			bdev_io_dispatch(w);
-		}
-	}
-	osp_for_each_channel_continue(i, 0);
-}
-
-static void
-bdev_lock_remove_done(struct osp_io_channel_iter *i, int status)
-{
-	struct osp_bdev_io *bdev_io = osp_io_channel_iter_get_ctx(i), *p, *tmp;
-	struct osp_bdev_internal *in = bdev_io->bdev->internal;
-
-	pthread_mutex_lock(&in->mutex);
-	TAILQ_REMOVE(&in->locked_ranges, bdev_io, internal.u.lock.link);
-	TAILQ_FOREACH_SAFE(p, &in->pending_locks, internal.u.lock.link, tmp) {
-		if (bdev_lock_conflicts(&in->locked_ranges, p, NULL) ||
-		    bdev_lock_conflicts(&in->pending_locks, p, p)) {
-			continue;
-		}
-		TAILQ_REMOVE(&in->pending_locks, p, internal.u.lock.link);
-		TAILQ_INSERT_TAIL(&in->locked_ranges, p, internal.u.lock.link);
-		if (osp_thread_send_msg(p->internal.u.lock.thread, bdev_lock_propagate, p) != 0) {
-			OSP_ERRLOG("cannot start a range lock of bdev %s\n", p->bdev->name);
-		}
-	}
-	pthread_mutex_unlock(&in->mutex);
-	bdev_io->internal.flags &= ~BDEV_IO_LOCKED;
-	bdev_io_finish(bdev_io);
-}
-
-static void
-bdev_lock_release(struct osp_bdev_io *bdev_io)
-{
-	struct osp_bdev_internal *in = bdev_io->bdev->internal;
-
-	pthread_mutex_lock(&in->mutex);
-	bdev_io->internal.u.lock.releasing = true;
-	pthread_mutex_unlock(&in->mutex);
-	osp_for_each_channel(bdev_io->bdev, bdev_lock_remove_step, bdev_io,
-			     bdev_lock_remove_done);
 }
 
 /* ---- reset ---- */
@@ -3649,558 +1999,6 @@ bdev_reset_start(struct osp_bdev_io *bdev_io)
 			     bdev_reset_freeze_done);
 }
 
-/* ---- QoS ---- */
-
-static void
-bdev_qos_free(struct bdev_qos *qos)
-{
-	qos->ch->qos_owned = NULL;
-	osp_put_io_channel(qos->ioch);
-	free(qos);
-}
-
-/* a * b, saturated well below INT64_MAX so that sums of two cannot overflow. */
-static inline int64_t
-bdev_qos_mul(uint64_t a, uint64_t b)
-{
-	__int128 r = (__int128)a * b;
-
-	return r > INT64_MAX / 4 ? INT64_MAX / 4 : (int64_t)r;
-}
-
-static bool
-bdev_qos_try(struct bdev_qos *qos, const struct osp_bdev_io *bdev_io)
-{
-	int64_t cost[OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES] = {0};
-	int64_t hz = (int64_t)osp_get_ticks_hz();
-	int64_t bytes_cost;
-	bool rd = false, wr = false;
-	int t;
-
-	switch (bdev_io->type) {
-	case OSP_BDEV_IO_TYPE_READ:
-	case OSP_BDEV_IO_TYPE_COMPARE:
-		rd = true;
-		break;
-	case OSP_BDEV_IO_TYPE_WRITE:
-	case OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE:
-		wr = true;
-		break;
-	case OSP_BDEV_IO_TYPE_UNMAP:
-	case OSP_BDEV_IO_TYPE_WRITE_ZEROES:
-		break;
-	default:
-		return true;	/* flush, passthru: not limited */
-	}
-	bytes_cost = bdev_qos_mul(bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen,
-				  (uint64_t)hz);
-	if (qos->limits[OSP_BDEV_QOS_RW_IOPS_RATE_LIMIT]) {
-		cost[OSP_BDEV_QOS_RW_IOPS_RATE_LIMIT] = hz;
-	}
-	if (qos->limits[OSP_BDEV_QOS_RW_BPS_RATE_LIMIT] && (rd || wr)) {
-		cost[OSP_BDEV_QOS_RW_BPS_RATE_LIMIT] = bytes_cost;
-	}
-	if (qos->limits[OSP_BDEV_QOS_R_BPS_RATE_LIMIT] && rd) {
-		cost[OSP_BDEV_QOS_R_BPS_RATE_LIMIT] = bytes_cost;
-	}
-	if (qos->limits[OSP_BDEV_QOS_W_BPS_RATE_LIMIT] && wr) {
-		cost[OSP_BDEV_QOS_W_BPS_RATE_LIMIT] = bytes_cost;
-	}
-	for (t = 0; t < OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES; t++) {
-		if (cost[t] != 0 && qos->credit[t] <= 0) {
-			return false;
-		}
-	}
-	for (t = 0; t < OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES; t++) {
-		qos->credit[t] -= cost[t];
-	}
-	return true;
-}
-
-static void
-bdev_qos_dispatch(struct bdev_qos *qos)
-{
-	struct osp_bdev_io *bdev_io;
-
-	while ((bdev_io = TAILQ_FIRST(&qos->queued)) != NULL) {
-		if (!qos->disabling && !bdev_qos_try(qos, bdev_io)) {
-			break;
-		}
-		TAILQ_REMOVE(&qos->queued, bdev_io, internal.link.tq);
-		bdev_io_exec(bdev_io);
-	}
-}
-
-/* Credit accrues with time, up to one time slice's worth. */
-static void
-bdev_qos_refill(struct bdev_qos *qos, uint64_t now)
-{
-	uint64_t elapsed = now > qos->last_tsc ? now - qos->last_tsc : 0;
-	int64_t cap;
-	int t;
-
-	qos->last_tsc = now;
-	elapsed = OSP_MIN(elapsed, qos->slice_ticks);
-	for (t = 0; t < OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES; t++) {
-		if (qos->limits[t] == 0) {
-			qos->credit[t] = 0;
-			continue;
-		}
-		cap = bdev_qos_mul(qos->limits[t], qos->slice_ticks);
-		qos->credit[t] = OSP_MIN(cap, qos->credit[t] + bdev_qos_mul(qos->limits[t], elapsed));
-	}
-}
-
-static int
-bdev_qos_poll(void *arg)
-{
-	struct bdev_qos *qos = arg;
-	bool busy = !TAILQ_EMPTY(&qos->queued);
-
-	bdev_qos_refill(qos, osp_thread_get_last_tsc(NULL));
-	bdev_qos_dispatch(qos);
-	return busy ? OSP_POLLER_BUSY : OSP_POLLER_IDLE;
-}
-
-static void
-bdev_qos_queue(struct bdev_qos *qos, struct osp_bdev_io *bdev_io)
-{
-	if (qos->disabling) {
-		bdev_io_exec(bdev_io);
-		return;
-	}
-	TAILQ_INSERT_TAIL(&qos->queued, bdev_io, internal.link.tq);
-	bdev_qos_dispatch(qos);
-}
-
-static void
-bdev_qos_receive_msg(void *arg)
-{
-	struct osp_bdev_io *bdev_io = arg;
-	struct bdev_qos *qos = bdev_io->internal.ch->qos_owned;
-
-	qos->inflight++;
-	bdev_qos_queue(qos, bdev_io);
-}
-
-/* On the user's thread: send the I/O to the QoS thread (or queue it here if that is us). */
-static void
-bdev_qos_submit(struct osp_bdev_io *bdev_io)
-{
-	struct osp_bdev_channel *ch = bdev_io->internal.user_ch;
-	struct bdev_qos *qos = ch->qos;
-
-	if (qos->thread == ch->thread) {
-		bdev_qos_queue(qos, bdev_io);
-		return;
-	}
-	bdev_io->internal.ch = qos->ch;
-	bdev_io->internal.flags |= BDEV_IO_FUNNELED;
-	if (osp_thread_send_msg(qos->thread, bdev_qos_receive_msg, bdev_io) != 0) {
-		/* Cannot reach the QoS thread: run the I/O here, unlimited. */
-		bdev_io->internal.ch = ch;
-		bdev_io->internal.flags &= ~BDEV_IO_FUNNELED;
-		bdev_io_exec(bdev_io);
-	}
-}
-
-static void
-bdev_qos_complete_msg(void *arg)
-{
-	bdev_io_complete_user(arg);
-}
-
-/* On the QoS thread: a funneled I/O is done; send it back. */
-static void
-bdev_qos_io_done(struct osp_bdev_io *bdev_io)
-{
-	struct bdev_qos *qos = bdev_io->internal.ch->qos_owned;
-
-	bdev_io->internal.flags &= ~BDEV_IO_FUNNELED;
-	bdev_io->internal.ch = bdev_io->internal.user_ch;
-	if (osp_thread_send_msg(bdev_io->internal.user_ch->thread, bdev_qos_complete_msg,
-				bdev_io) != 0) {
-		OSP_ERRLOG("bdev %s: cannot send a completion back to thread %s\n",
-			   bdev_io->bdev->name, osp_thread_get_name(bdev_io->internal.user_ch->thread));
-	}
-	qos->inflight--;
-	if (qos->torn_down && qos->inflight == 0) {
-		bdev_qos_free(qos);
-	}
-}
-
-/* On the QoS thread: stop limiting and free once nothing funneled is left. */
-static void
-bdev_qos_teardown(struct bdev_qos *qos)
-{
-	qos->disabling = true;
-	bdev_qos_dispatch(qos);
-	osp_poller_unregister(&qos->poller);
-	qos->torn_down = true;
-	if (qos->inflight == 0) {
-		bdev_qos_free(qos);
-	}
-}
-
-static void
-bdev_qos_teardown_msg(void *arg)
-{
-	bdev_qos_teardown(arg);
-}
-
-static void
-bdev_qos_release(struct bdev_qos *qos)
-{
-	qos->disabling = true;
-	if (osp_thread_send_msg(qos->thread, bdev_qos_teardown_msg, qos) != 0) {
-		OSP_ERRLOG("cannot tear down QoS of bdev %s\n", qos->bdev->name);
-	}
-}
-
-struct bdev_qos_set_ctx {
-	struct osp_bdev *bdev;
-	uint64_t limits[OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES];
-	void (*cb)(void *cb_arg, int status);
-	void *cb_arg;
-	struct osp_thread *thread;
-	struct bdev_qos *qos;
-	int status;
-};
-
-static void
-bdev_qos_set_done(struct bdev_qos_set_ctx *ctx, int status)
-{
-	struct osp_bdev_internal *in = ctx->bdev->internal;
-
-	pthread_mutex_lock(&in->mutex);
-	in->qos_changing = false;
-	if (status == 0) {
-		memcpy(in->qos_limits, ctx->limits, sizeof(in->qos_limits));
-	}
-	pthread_mutex_unlock(&in->mutex);
-	if (ctx->cb != NULL) {
-		ctx->cb(ctx->cb_arg, status);
-	}
-	free(ctx);
-}
-
-static void
-bdev_qos_set_done_msg(void *arg)
-{
-	struct bdev_qos_set_ctx *ctx = arg;
-
-	bdev_qos_set_done(ctx, ctx->status);
-}
-
-static void
-bdev_qos_enable_step(struct osp_io_channel_iter *i)
-{
-	struct bdev_qos_set_ctx *ctx = osp_io_channel_iter_get_ctx(i);
-	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(i));
-
-	ch->qos = ctx->qos;
-	ch->flags |= BDEV_CH_QOS;
-	osp_for_each_channel_continue(i, 0);
-}
-
-static void
-bdev_qos_enable_done(struct osp_io_channel_iter *i, int status)
-{
-	bdev_qos_set_done(osp_io_channel_iter_get_ctx(i), status);
-}
-
-static void
-bdev_qos_disable_step(struct osp_io_channel_iter *i)
-{
-	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(i));
-
-	ch->qos = NULL;
-	ch->flags &= ~BDEV_CH_QOS;
-	osp_for_each_channel_continue(i, 0);
-}
-
-static void
-bdev_qos_disable_teardown_msg(void *arg)
-{
-	struct bdev_qos_set_ctx *ctx = arg;
-
-	bdev_qos_teardown(ctx->qos);
-	if (osp_thread_send_msg(ctx->thread, bdev_qos_set_done_msg, ctx) != 0) {
-		bdev_qos_set_done(ctx, 0);
-	}
-}
-
-static void
-bdev_qos_disable_done(struct osp_io_channel_iter *i, int status)
-{
-	struct bdev_qos_set_ctx *ctx = osp_io_channel_iter_get_ctx(i);
-
-	ctx->status = 0;
-	if (osp_thread_send_msg(ctx->qos->thread, bdev_qos_disable_teardown_msg, ctx) != 0) {
-		OSP_ERRLOG("cannot reach the QoS thread of bdev %s\n", ctx->bdev->name);
-		bdev_qos_set_done(ctx, -EIO);
-	}
-}
-
-static void
-bdev_qos_update_msg(void *arg)
-{
-	struct bdev_qos_set_ctx *ctx = arg;
-	struct bdev_qos *qos = ctx->qos;
-	int t;
-
-	for (t = 0; t < OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES; t++) {
-		if (qos->limits[t] != ctx->limits[t]) {
-			qos->limits[t] = ctx->limits[t];
-			qos->credit[t] = bdev_qos_mul(qos->limits[t], qos->slice_ticks);
-		}
-	}
-	bdev_qos_dispatch(qos);
-	ctx->status = 0;
-	if (osp_thread_send_msg(ctx->thread, bdev_qos_set_done_msg, ctx) != 0) {
-		bdev_qos_set_done(ctx, 0);
-	}
-}
-
-static int
-bdev_qos_enable(struct bdev_qos_set_ctx *ctx)
-{
-	struct osp_bdev_internal *in = ctx->bdev->internal;
-	struct bdev_qos *qos;
-	uint64_t hz = osp_get_ticks_hz();
-	int t;
-
-	qos = calloc(1, sizeof(*qos));
-	if (qos == NULL) {
-		return -ENOMEM;
-	}
-	qos->bdev = ctx->bdev;
-	qos->thread = osp_get_thread();
-	TAILQ_INIT(&qos->queued);
-	memcpy(qos->limits, ctx->limits, sizeof(qos->limits));
-	qos->slice_ticks = OSP_MAX((uint64_t)1, hz * BDEV_QOS_TIMESLICE_US / 1000000);
-	qos->last_tsc = osp_thread_get_last_tsc(NULL);
-	for (t = 0; t < OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES; t++) {
-		qos->credit[t] = bdev_qos_mul(qos->limits[t], qos->slice_ticks);
-	}
-	qos->ioch = osp_get_io_channel(ctx->bdev);
-	if (qos->ioch == NULL) {
-		free(qos);
-		return -ENODEV;
-	}
-	qos->ch = osp_io_channel_get_ctx(qos->ioch);
-	qos->poller = OSP_POLLER_REGISTER(bdev_qos_poll, qos, BDEV_QOS_TIMESLICE_US);
-	if (qos->poller == NULL) {
-		osp_put_io_channel(qos->ioch);
-		free(qos);
-		return -ENOMEM;
-	}
-	qos->ch->qos_owned = qos;
-	ctx->qos = qos;
-	pthread_mutex_lock(&in->mutex);
-	in->qos = qos;
-	pthread_mutex_unlock(&in->mutex);
-	osp_for_each_channel(ctx->bdev, bdev_qos_enable_step, ctx, bdev_qos_enable_done);
-	return 0;
-}
-
-int
-osp_bdev_set_qos_rate_limits(struct osp_bdev *bdev, const uint64_t *limits,
-			     void (*cb)(void *cb_arg, int status), void *cb_arg)
-{
-	struct osp_bdev_internal *in;
-	struct bdev_qos_set_ctx *ctx;
-	bool any = false;
-	int t, rc;
-
-	if (bdev == NULL || limits == NULL || osp_get_thread() == NULL) {
-		return -EINVAL;
-	}
-	in = bdev->internal;
-	ctx = calloc(1, sizeof(*ctx));
-	if (ctx == NULL) {
-		return -ENOMEM;
-	}
-	ctx->bdev = bdev;
-	ctx->cb = cb;
-	ctx->cb_arg = cb_arg;
-	ctx->thread = osp_get_thread();
-	pthread_mutex_lock(&in->mutex);
-	if (in->qos_changing || in->status != BDEV_STATUS_READY) {
-		rc = in->qos_changing ? -EAGAIN : -ENODEV;
-		pthread_mutex_unlock(&in->mutex);
-		free(ctx);
-		return rc;
-	}
-	for (t = 0; t < OSP_BDEV_QOS_NUM_RATE_LIMIT_TYPES; t++) {
-		ctx->limits[t] = limits[t] == UINT64_MAX ? in->qos_limits[t] : limits[t];
-		any |= ctx->limits[t] != 0;
-	}
-	in->qos_changing = true;
-	ctx->qos = in->qos;
-	if (ctx->qos != NULL && !any) {
-		ctx->qos->disabling = true;
-		in->qos = NULL;
-	}
-	pthread_mutex_unlock(&in->mutex);
-
-	if (ctx->qos == NULL && any) {
-		rc = bdev_qos_enable(ctx);
-		if (rc != 0) {
-			bdev_qos_set_done(ctx, rc);
-		}
-	} else if (ctx->qos != NULL && any) {
-		if (osp_thread_send_msg(ctx->qos->thread, bdev_qos_update_msg, ctx) != 0) {
-			bdev_qos_set_done(ctx, -EIO);
-		}
-	} else if (ctx->qos != NULL) {
-		osp_for_each_channel(bdev, bdev_qos_disable_step, ctx, bdev_qos_disable_done);
-	} else {
-		bdev_qos_set_done(ctx, 0);
-	}
-	return 0;
-}
-
-void
-osp_bdev_get_qos_rate_limits(struct osp_bdev *bdev, uint64_t *limits)
-{
-	pthread_mutex_lock(&bdev->internal->mutex);
-	memcpy(limits, bdev->internal->qos_limits, sizeof(bdev->internal->qos_limits));
-	pthread_mutex_unlock(&bdev->internal->mutex);
-}
-
-/* ---- statistics ---- */
-
-struct bdev_stat_ctx {
-	struct osp_bdev *bdev;
-	struct osp_bdev_io_stat *stat;
-	osp_bdev_get_device_stat_cb cb;
-	void *cb_arg;
-};
-
-static void
-bdev_stat_step(struct osp_io_channel_iter *i)
-{
-	struct bdev_stat_ctx *ctx = osp_io_channel_iter_get_ctx(i);
-	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(i));
-
-	bdev_stat_add(ctx->stat, &ch->stat);
-	osp_for_each_channel_continue(i, 0);
-}
-
-static void
-bdev_stat_done(struct osp_io_channel_iter *i, int status)
-{
-	struct bdev_stat_ctx *ctx = osp_io_channel_iter_get_ctx(i);
-	struct osp_bdev_internal *in = ctx->bdev->internal;
-
-	pthread_mutex_lock(&in->mutex);
-	bdev_stat_add(ctx->stat, &in->stat_closed);
-	pthread_mutex_unlock(&in->mutex);
-	bdev_stat_finalize(ctx->stat);
-	ctx->cb(ctx->bdev, ctx->stat, ctx->cb_arg, status == -ENODEV ? 0 : status);
-	free(ctx);
-}
-
-int
-osp_bdev_get_device_stat(struct osp_bdev *bdev, struct osp_bdev_io_stat *stat,
-			 osp_bdev_get_device_stat_cb cb, void *cb_arg)
-{
-	struct bdev_stat_ctx *ctx;
-
-	if (bdev == NULL || stat == NULL || cb == NULL) {
-		return -EINVAL;
-	}
-	ctx = calloc(1, sizeof(*ctx));
-	if (ctx == NULL) {
-		return -ENOMEM;
-	}
-	bdev_stat_init(stat);
-	ctx->bdev = bdev;
-	ctx->stat = stat;
-	ctx->cb = cb;
-	ctx->cb_arg = cb_arg;
-	osp_for_each_channel(bdev, bdev_stat_step, ctx, bdev_stat_done);
-	return 0;
-}
-
-void
-osp_bdev_get_io_stat(struct osp_bdev *bdev, struct osp_io_channel *ioch,
-		     struct osp_bdev_io_stat *stat)
-{
-	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(ioch);
-
-	*stat = ch->stat;
-	bdev_stat_finalize(stat);
-}
-
-struct bdev_chstat_ctx {
-	void (*fn)(struct osp_bdev_channel *ch, void *ctx);
-	void *ctx;
-	void (*cpl)(void *ctx, int status);
-};
-
-static void
-bdev_chstat_step(struct osp_io_channel_iter *i)
-{
-	struct bdev_chstat_ctx *c = osp_io_channel_iter_get_ctx(i);
-
-	c->fn(osp_io_channel_get_ctx(osp_io_channel_iter_get_channel(i)), c->ctx);
-	osp_for_each_channel_continue(i, 0);
-}
-
-static void
-bdev_chstat_done(struct osp_io_channel_iter *i, int status)
-{
-	struct bdev_chstat_ctx *c = osp_io_channel_iter_get_ctx(i);
-
-	c->cpl(c->ctx, status);
-	free(c);
-}
-
-void
-bdev_get_channel_stats(struct osp_bdev *bdev, void (*fn)(struct osp_bdev_channel *ch, void *ctx),
-		       void *ctx, void (*cpl)(void *ctx, int status))
-{
-	struct bdev_chstat_ctx *c = calloc(1, sizeof(*c));
-
-	if (c == NULL) {
-		cpl(ctx, -ENOMEM);
-		return;
-	}
-	c->fn = fn;
-	c->ctx = ctx;
-	c->cpl = cpl;
-	osp_for_each_channel(bdev, bdev_chstat_step, c, bdev_chstat_done);
-}
-
-void
-bdev_stat_to_json(const struct osp_bdev_io_stat *s, cJSON *o)
-{
-	osp_json_add_uint64(o, "bytes_read", s->bytes_read);
-	osp_json_add_uint64(o, "num_read_ops", s->num_read_ops);
-	osp_json_add_uint64(o, "bytes_written", s->bytes_written);
-	osp_json_add_uint64(o, "num_write_ops", s->num_write_ops);
-	osp_json_add_uint64(o, "bytes_unmapped", s->bytes_unmapped);
-	osp_json_add_uint64(o, "num_unmap_ops", s->num_unmap_ops);
-	osp_json_add_uint64(o, "bytes_copied", 0);
-	osp_json_add_uint64(o, "num_copy_ops", 0);
-	osp_json_add_uint64(o, "read_latency_ticks", s->read_latency_ticks);
-	osp_json_add_uint64(o, "max_read_latency_ticks", s->max_read_latency_ticks);
-	osp_json_add_uint64(o, "min_read_latency_ticks", s->min_read_latency_ticks);
-	osp_json_add_uint64(o, "write_latency_ticks", s->write_latency_ticks);
-	osp_json_add_uint64(o, "max_write_latency_ticks", s->max_write_latency_ticks);
-	osp_json_add_uint64(o, "min_write_latency_ticks", s->min_write_latency_ticks);
-	osp_json_add_uint64(o, "unmap_latency_ticks", s->unmap_latency_ticks);
-	osp_json_add_uint64(o, "max_unmap_latency_ticks", s->max_unmap_latency_ticks);
-	osp_json_add_uint64(o, "min_unmap_latency_ticks", s->min_unmap_latency_ticks);
-	osp_json_add_uint64(o, "copy_latency_ticks", 0);
-	osp_json_add_uint64(o, "max_copy_latency_ticks", 0);
-	osp_json_add_uint64(o, "min_copy_latency_ticks", 0);
-	osp_json_add_uint64(o, "num_other_ops", s->num_other_ops);
-	osp_json_add_uint64(o, "num_io_errors", s->num_io_errors);
-}
-
 /* ---- initialization and teardown ---- */
 
 static void
@@ -4354,7 +2152,7 @@ bdev_finish_unregistered(void *cb_arg, int rc)
  * Unregister bdevs one at a time from the most recently registered, skipping
  * those still claimed (a claimed base goes after the bdevs built on it).
  */
-static void
+void
 bdev_finish_next(void *ctx)
 {
 	struct osp_bdev_internal *in, *pick = NULL;

@@ -10,6 +10,7 @@
 
 #include "osprey/bdev.h"
 #include "osprey/bdev_module.h"
+#include "osprey/iobuf.h"
 #include "osprey/queue.h"
 #include "osprey/thread.h"
 
@@ -204,6 +205,185 @@ struct osp_bdev_internal {
 	bool destroyed;
 	TAILQ_ENTRY(osp_bdev_internal) link;
 };
+
+struct bdev_examine_waiter {
+	void (*cb)(void *cb_arg);
+	void *cb_arg;
+	TAILQ_ENTRY(bdev_examine_waiter) link;
+};
+
+struct bdev_examine_allow {
+	char *name;
+	TAILQ_ENTRY(bdev_examine_allow) link;
+};
+
+/* The layer's globals (defined in bdev.c). */
+struct bdev_globals {
+	struct osp_bdev_opts opts;
+	TAILQ_HEAD(osp_bdev_module_tailq, osp_bdev_module) modules;
+	/* Registered bdevs in registration order, and those being removed. */
+	TAILQ_HEAD(osp_bdev_internal_tailq, osp_bdev_internal) bdevs;
+	struct osp_bdev_internal_tailq removing;
+	pthread_mutex_t mutex;
+	bool init_started;
+	bool initialized;
+	bool finishing;
+	/* bdev_io pool: a lazily touched region and a ring of free elements. */
+	size_t io_size;
+	uint32_t io_count;
+	uint8_t *io_region;
+	size_t io_region_len;
+	struct osp_ring *io_ring;
+	/* The iobuf global pools the channels below use (small, large). */
+	struct osp_iobuf_pool *small;
+	struct osp_iobuf_pool *large;
+	bool iobuf_ref;
+	void *zero_buf;
+	/* Examine actions in progress (including examines not yet started). */
+	uint32_t examine_in_progress;
+	TAILQ_HEAD(, bdev_examine_waiter) examine_waiters;
+	TAILQ_HEAD(, bdev_examine_allow) examine_allow;
+	/* Initialization and teardown. */
+	uint32_t init_pending;
+	void (*init_cb)(void *cb_arg, int rc);
+	void *init_cb_arg;
+	int init_rc;
+	void (*fini_cb)(void *cb_arg);
+	void *fini_cb_arg;
+	struct osp_bdev_module *fini_module;
+	struct osp_thread *fini_thread;
+	bool fini_waiting_removal;
+};
+extern struct bdev_globals g_bdev;
+
+/* Split modes (bdev_split_start). */
+#define BDEV_SPLIT_ZEROES	0x1
+#define BDEV_SPLIT_CLAMP	0x2
+
+/*
+ * Shared by bdev.c, bdev_register.c, bdev_emul.c, bdev_qos.c, bdev_stat.c
+ * and bdev_buf.c; all run on the thread of the channel they are given unless
+ * said otherwise.
+ */
+
+/* bdev.c: the bdev_io cache of the management channel; bdev_buf.c: data buffers */
+struct osp_bdev_io *bdev_io_get_slow(struct bdev_mgmt_channel *mgmt);
+void bdev_io_put_slow(struct bdev_mgmt_channel *mgmt, struct osp_bdev_io *bdev_io);
+void bdev_io_run_waiters(struct bdev_mgmt_channel *mgmt);
+void bdev_buf_get(struct osp_bdev_io *bdev_io, size_t len,
+	     void (*done)(struct osp_bdev_io *bdev_io, void *buf));
+void bdev_buf_put(struct bdev_mgmt_channel *mgmt, void *buf, size_t len);
+
+/* bdev.c: channels and the I/O path */
+int bdev_channel_create(void *io_device, void *ctx_buf);
+void bdev_channel_destroy(void *io_device, void *ctx_buf);
+void bdev_io_complete_user(struct osp_bdev_io *bdev_io);
+void bdev_io_done(struct osp_bdev_io *bdev_io);
+void bdev_io_fail_deferred(struct osp_bdev_io *bdev_io, int8_t status);
+void bdev_io_submit_module(struct osp_bdev_io *bdev_io);
+bool bdev_io_needs_bounce(const struct osp_bdev_io *bdev_io);
+void bdev_child_init(struct osp_bdev_io *child, struct osp_bdev_io *parent, uint8_t type,
+		uint64_t offset, uint64_t num_blocks, osp_bdev_io_completion_cb cb);
+void bdev_io_wait_internal(struct osp_bdev_io *bdev_io, osp_bdev_io_wait_cb cb);
+void bdev_io_exec(struct osp_bdev_io *bdev_io);
+bool bdev_io_blocked_by_lock(const struct osp_bdev_channel *ch, const struct osp_bdev_io *bdev_io);
+/* Two-generation drain (see bdev.c): lock waits for the I/O counted in ch's current generation. */
+void bdev_lock_drain_begin(struct osp_bdev_channel *ch, struct osp_bdev_io *lock);
+/* A counted I/O completed while somebody drains ch: let waiting locks and resets go on. */
+void bdev_channel_drain_check(struct osp_bdev_channel *ch);
+void bdev_io_dispatch(struct osp_bdev_io *bdev_io);
+void bdev_finish_next(void *ctx);
+
+/* bdev_emul.c: split, bounce, compare and compare-and-write emulation, LBA range locks */
+void bdev_split_start(struct osp_bdev_io *bdev_io, uint8_t mode, uint8_t child_type);
+void bdev_bounce_start(struct osp_bdev_io *bdev_io);
+void bdev_compare_emulate(struct osp_bdev_io *bdev_io);
+void bdev_cw_lock(struct osp_bdev_io *bdev_io);
+void bdev_cw_exec(void *arg);
+void bdev_lock_release(struct osp_bdev_io *bdev_io);
+
+/* bdev_qos.c */
+void bdev_qos_submit(struct osp_bdev_io *bdev_io);
+void bdev_qos_io_done(struct osp_bdev_io *bdev_io);
+void bdev_qos_release(struct bdev_qos *qos);
+
+/* bdev_stat.c */
+void bdev_stat_init(struct osp_bdev_io_stat *s);
+void bdev_stat_add(struct osp_bdev_io_stat *to, const struct osp_bdev_io_stat *from);
+
+/*
+ * Fast-path helpers used by bdev.c and the emulation: inline here so that
+ * moving the emulation out of bdev.c costs the submit/complete path nothing.
+ */
+static inline struct osp_bdev_io *
+bdev_io_get(struct bdev_mgmt_channel *mgmt)
+{
+	if (osp_likely(mgmt->io_cache_count > 0)) {
+		return mgmt->io_cache[--mgmt->io_cache_count];
+	}
+	return bdev_io_get_slow(mgmt);
+}
+
+static inline void
+bdev_io_put(struct bdev_mgmt_channel *mgmt, struct osp_bdev_io *bdev_io)
+{
+	if (osp_likely(mgmt->io_cache_count < mgmt->io_cache_size)) {
+		mgmt->io_cache[mgmt->io_cache_count++] = bdev_io;
+	} else {
+		bdev_io_put_slow(mgmt, bdev_io);
+	}
+	if (osp_unlikely(!TAILQ_EMPTY(&mgmt->io_wait_queue))) {
+		if (mgmt->io_cache_count == 0) {
+			struct osp_bdev_io *io = bdev_io_get_slow(mgmt);
+
+			if (io != NULL) {
+				mgmt->io_cache[mgmt->io_cache_count++] = io;
+			}
+		}
+		bdev_io_run_waiters(mgmt);
+	}
+}
+
+/* Call the completion callback, or defer it when a submit_request is on the stack. */
+static inline void
+bdev_io_finish(struct osp_bdev_io *bdev_io)
+{
+	struct bdev_mgmt_channel *mgmt = bdev_io->internal.ch->mgmt;
+
+	if (osp_unlikely(mgmt->in_submit != 0)) {
+		STAILQ_INSERT_TAIL(&mgmt->deferred, bdev_io, internal.link.stq);
+		return;
+	}
+	bdev_io->internal.cb(bdev_io, bdev_io->internal.status == OSP_BDEV_IO_STATUS_SUCCESS,
+			     bdev_io->internal.cb_arg);
+}
+
+/* Release a bdev_io of the layer (a child) or of a user. */
+static inline void
+bdev_io_release(struct osp_bdev_io *bdev_io)
+{
+	struct bdev_mgmt_channel *mgmt = bdev_io->internal.ch->mgmt;
+
+	if (osp_unlikely(bdev_io->internal.buf != NULL)) {
+		void *buf = bdev_io->internal.buf;
+
+		bdev_io->internal.buf = NULL;
+		bdev_buf_put(mgmt, buf, bdev_io->internal.buf_len);
+	}
+	bdev_io_put(mgmt, bdev_io);
+}
+
+static inline bool
+bdev_ch_native(const struct osp_bdev_channel *ch, uint8_t type)
+{
+	return (ch->direct_types & (1u << type)) != 0;
+}
+
+static inline bool
+bdev_ranges_overlap(uint64_t o1, uint64_t n1, uint64_t o2, uint64_t n2)
+{
+	return o1 < o2 + n2 && o2 < o1 + n1;
+}
 
 /* Used by bdev_rpc.c. */
 bool bdev_is_initialized(void);

@@ -1,8 +1,9 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * lib/nvmf private structures, shared by nvmf.c (control plane), transport.c,
- * poll_group.c (threads, acceptor, qpair life cycle, per-thread subsystem
- * state), ctrlr.c (controllers and command execution) and nvmf_rpc.c.
+ * lib/nvmf private structures, shared by nvmf.c, subsystem.c and discovery.c
+ * (control plane), transport.c, poll_group.c (threads, acceptor, qpair life
+ * cycle, per-thread subsystem state), ctrlr.c (controllers and command dispatch), fabrics.c (Fabrics
+ * commands), admin.c (admin commands, asynchronous events) and nvmf_rpc.c.
  */
 #ifndef NVMF_INTERNAL_H
 #define NVMF_INTERNAL_H
@@ -205,10 +206,29 @@ void nvmf_qpair_disconnect_by_id(struct nvmf_poll_group *pg, uint64_t id);
 /* The core finished req: count it down and hand it to the transport. */
 void nvmf_request_complete(struct osp_nvmf_request *req);
 
-/* ---- controllers (ctrlr.c) ---- */
+/* ---- controllers (ctrlr.c, fabrics.c, admin.c) ---- */
 
 #define NVMF_AERL 3		/* 0's based: 4 outstanding AERs */
 #define NVMF_MAX_CHANGED_NS 1024
+#define NVMF_FW_REVISION "0.1"
+#define NVMF_VERSION OSP_NVME_VERSION(1, 3, 0)
+#define NVMF_CAP_TO 30		/* CAP.TO, 500 ms units: 15 s */
+#define NVMF_KAS 10		/* KAS, 100 ms units */
+#define NVMF_ELPE 127
+#define NVMF_OAES_NS_ATTR (1u << 8)
+#define NVMF_OAES_DISCOVERY_LOG (1u << 31)
+#define NVMF_AEC_NS_ATTR (1u << 8)
+#define NVMF_AEC_DISCOVERY_LOG (1u << 31)
+#define NVMF_DEFAULT_TEMP_THRESHOLD 0x157 /* 343 K */
+
+/* The controller keeps KATO in KAS granularity, rounded up (NVMe Base 2.0 §3.9). */
+static inline uint32_t
+nvmf_ctrlr_kato_round(uint32_t kato_ms)
+{
+	const uint64_t g = NVMF_KAS * 100;
+
+	return (uint32_t)OSP_MIN((((uint64_t)kato_ms + g - 1) / g) * g, UINT32_MAX / g * g);
+}
 
 struct nvmf_ctrlr {
 	uint16_t cntlid;
@@ -262,11 +282,52 @@ void nvmf_ctrlr_exec_gated(struct nvmf_qpair *qp, struct osp_nvmf_request *req);
 void nvmf_ctrlr_qpair_disconnecting(struct nvmf_qpair *qp);
 /* qp holds no request any more: detach it from its controller. */
 void nvmf_ctrlr_qpair_detach(struct nvmf_qpair *qp);
+
+/*
+ * Shared by ctrlr.c (life cycle, dispatch), fabrics.c (Connect, Property
+ * Get/Set) and admin.c (admin commands, asynchronous events); all run on the
+ * controller's (or the qpair's) poll group thread unless said otherwise.
+ */
+/* Set the NVMe status of req's completion. */
+void nvmf_req_status(struct osp_nvmf_request *req, uint8_t sct, uint8_t sc);
+/* Every completion of a controller command: count down the subsystem gate, then the qpair. */
+void nvmf_ctrlr_req_done(struct osp_nvmf_request *req);
+/* Set the status of req and complete it. */
+void nvmf_req_fail(struct osp_nvmf_request *req, uint8_t sct, uint8_t sc);
+/* Copy len bytes of buf into the request's data buffer (at most req->length). */
+void nvmf_req_copy_to(struct osp_nvmf_request *req, const void *buf, size_t len);
+/* Copy up to len bytes of the request's data into buf; returns the bytes copied. */
+size_t nvmf_req_copy_from(struct osp_nvmf_request *req, void *buf, size_t len);
+/* The time base of keep alive (ticks of the current thread). */
+uint64_t nvmf_ctrlr_now(void);
+bool nvmf_ctrlr_is_discovery(const struct nvmf_ctrlr *ctrlr);
+/* Disconnect every qpair of ctrlr (controller's thread). */
+void nvmf_ctrlr_disconnect_all(struct nvmf_ctrlr *ctrlr);
+/* Disconnect the I/O qpairs only (controller reset or shutdown through CC). */
+void nvmf_ctrlr_disconnect_io(struct nvmf_ctrlr *ctrlr);
+/* The keep alive timer of a controller (its poller). */
+int nvmf_ctrlr_keep_alive_poll(void *arg);
+
+/* fabrics.c: a Fabrics command (Connect, Property Get/Set) of qp. */
+void nvmf_fabrics_exec(struct nvmf_qpair *qp, struct osp_nvmf_request *req);
+
+/* admin.c: the admin commands; each completes req. */
+void nvmf_admin_identify(struct nvmf_ctrlr *ctrlr, struct osp_nvmf_request *req);
+void nvmf_admin_get_log_page(struct nvmf_ctrlr *ctrlr, struct osp_nvmf_request *req);
+void nvmf_admin_get_features(struct nvmf_ctrlr *ctrlr, struct osp_nvmf_request *req);
+void nvmf_admin_set_features(struct nvmf_ctrlr *ctrlr, struct osp_nvmf_request *req);
+void nvmf_admin_aer(struct nvmf_ctrlr *ctrlr, struct osp_nvmf_request *req);
+void nvmf_admin_abort(struct nvmf_ctrlr *ctrlr, struct osp_nvmf_request *req);
 /* Namespace nsid of s was added or removed (tgt thread): AENs to its controllers. */
 void nvmf_subsystem_ns_changed(struct osp_nvmf_subsystem *s, uint32_t nsid);
 /* The discovery log changed (tgt thread): AENs to the discovery controllers. */
 void nvmf_tgt_discovery_aen(struct osp_nvmf_tgt *tgt);
-/* Free the subsystem once it is destroying and has no controller (nvmf.c). */
+/* A new subsystem of tgt, not yet linked (subsystem.c); NULL when out of memory. */
+struct osp_nvmf_subsystem *nvmf_subsystem_alloc(struct osp_nvmf_tgt *tgt, const char *nqn,
+		enum osp_nvmf_subsystem_type type);
+/* Free s and everything it holds (subsystem.c). */
+void nvmf_subsystem_free(struct osp_nvmf_subsystem *s);
+/* Free the subsystem once it is destroying and has no controller (subsystem.c). */
 void nvmf_subsystem_maybe_free(struct osp_nvmf_subsystem *s);
 
 /* Bump the discovery generation counter (any change a host could see in the log page). */

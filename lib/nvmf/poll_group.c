@@ -518,6 +518,15 @@ pg_req_fail(struct osp_nvmf_request *req, uint8_t sct, uint8_t sc)
 	nvmf_request_complete(req);
 }
 
+/* Tell the transport, which stops receiving on qpair (ops->qpair_disconnect). */
+static void
+nvmf_qpair_notify_disconnect(struct osp_nvmf_qpair *qpair)
+{
+	if (qpair->transport != NULL && qpair->transport->ops->qpair_disconnect != NULL) {
+		qpair->transport->ops->qpair_disconnect(qpair);
+	}
+}
+
 void
 osp_nvmf_qpair_disconnect(struct osp_nvmf_qpair *qpair)
 {
@@ -528,10 +537,12 @@ osp_nvmf_qpair_disconnect(struct osp_nvmf_qpair *qpair)
 
 	if (qp == NULL || qp->disconnecting) {
 		qpair->disconnecting = true;
+		nvmf_qpair_notify_disconnect(qpair);
 		return;
 	}
 	qp->disconnecting = true;
 	qpair->disconnecting = true;
+	nvmf_qpair_notify_disconnect(qpair);
 	pg = qp->group;
 	/* Requests the core parks (paused subsystem, fused first half, AERs) end now. */
 	for (i = 0; i < pg->num_sgroups; i++) {

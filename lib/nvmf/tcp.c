@@ -451,6 +451,38 @@ tq_unhold(struct nvmf_tcp_qpair *tq)
 	}
 }
 
+/*
+ * Have the next poll of tq's group look at tq (once, however often asked). A
+ * dead qpair receives nothing more and has nothing left to stop.
+ */
+static void
+qpair_attn(struct nvmf_tcp_qpair *tq)
+{
+	if (!tq->in_attn_list && tq->in_group_list && !tq->dead) {
+		TAILQ_INSERT_TAIL(&tq->pg->attn, tq, attn_link);
+		tq->in_attn_list = true;
+		tq->pg->num_attn++;
+	}
+}
+
+static void
+qpair_attn_remove(struct nvmf_tcp_qpair *tq)
+{
+	if (tq->in_attn_list) {
+		TAILQ_REMOVE(&tq->pg->attn, tq, attn_link);
+		tq->in_attn_list = false;
+		tq->pg->num_attn--;
+	}
+}
+
+/* The receiver waits for a free request or buffers: the poll retries it. */
+static void
+qpair_rx_pause(struct nvmf_tcp_qpair *tq)
+{
+	tq->rx_paused = true;
+	qpair_attn(tq);
+}
+
 static struct nvmf_tcp_req *
 req_get(struct nvmf_tcp_qpair *tq)
 {
@@ -959,7 +991,7 @@ rx_hdr(struct osp_nvme_tcp_recv *r, void *cb_arg, const union osp_nvme_tcp_pdu_h
 		if (tr == NULL) {
 			tr = req_get(tq);
 			if (tr == NULL) {
-				tq->rx_paused = true;
+				qpair_rx_pause(tq);
 				return -EAGAIN;
 			}
 			tq->rx_req = tr;
@@ -973,7 +1005,7 @@ rx_hdr(struct osp_nvme_tcp_recv *r, void *cb_arg, const union osp_nvme_tcp_pdu_h
 		}
 		/* Larger than the slot (admin queue, before Connect): shared buffers. */
 		if (req_get_bufs(tr, data_len, false) != 0) {
-			tq->rx_paused = true;
+			qpair_rx_pause(tq);
 			tq->pg->stat.pending_data_buffer++;
 			return -EAGAIN;
 		}
@@ -1078,7 +1110,7 @@ rx_done(struct osp_nvme_tcp_recv *r, void *cb_arg, const union osp_nvme_tcp_pdu_
 				/* More commands than queue entries: hold it, read nothing more. */
 				tq->stash = hdr->capsule_cmd.ccsqe;
 				tq->stash_valid = true;
-				tq->rx_paused = true;
+				qpair_rx_pause(tq);
 				return -EAGAIN;
 			}
 		}
@@ -1139,7 +1171,7 @@ qpair_rx(struct nvmf_tcp_qpair *tq)
 			struct nvmf_tcp_req *tr = req_get(tq);
 
 			if (tr == NULL) {
-				tq->rx_paused = true;
+				qpair_rx_pause(tq);
 				break;
 			}
 			tq->stash_valid = false;
@@ -1160,7 +1192,9 @@ qpair_rx(struct nvmf_tcp_qpair *tq)
 			tq->rbuf_off += (uint32_t)n;
 			if (tq->rbuf_off < tq->rbuf_len) {
 				/* A callback paused: no request or buffer free now. */
-				tq->rx_paused = !tq->dead;
+				if (!tq->dead) {
+					qpair_rx_pause(tq);
+				}
 				break;
 			}
 			continue;
@@ -1181,7 +1215,9 @@ qpair_rx(struct nvmf_tcp_qpair *tq)
 			break;
 		}
 		if (cnt == 0) {
-			tq->rx_paused = !tq->dead;
+			if (!tq->dead) {
+				qpair_rx_pause(tq);
+			}
 			break;
 		}
 		if (osp_iov_len(iov, cnt) >= NVMF_TCP_ZCOPY_RECV_MIN) {
@@ -1411,6 +1447,7 @@ qpair_do_fini(struct nvmf_tcp_qpair *tq)
 	tq->dead = true;
 	if (tq->pg != NULL) {
 		qpair_drop_unheld(tq);
+		qpair_attn_remove(tq);
 		if (tq->in_group_list) {
 			TAILQ_REMOVE(&tq->pg->qpairs, tq, link);
 			tq->in_group_list = false;
@@ -1510,6 +1547,7 @@ nvmf_tcp_poll_group_create(struct osp_nvmf_transport *t)
 	pg->group.transport = t;
 	TAILQ_INIT(&pg->qpairs);
 	TAILQ_INIT(&pg->fini_list);
+	TAILQ_INIT(&pg->attn);
 	/*
 	 * The cache fills as I/O runs, never ahead, and iobuf clamps it so that
 	 * the groups' caches cannot pin the whole pool (doc/nvmf_tcp.md).
@@ -1563,6 +1601,9 @@ nvmf_tcp_poll_group_add(struct osp_nvmf_transport_poll_group *group, struct osp_
 	TAILQ_INSERT_TAIL(&pg->qpairs, tq, link);
 	pg->stat.current_qpairs++;
 	pg->stat.total_qpairs++;
+	if (qpair->disconnecting) {
+		qpair_attn(tq);
+	}
 	return 0;
 }
 
@@ -1581,6 +1622,7 @@ nvmf_tcp_poll_group_remove(struct osp_nvmf_transport_poll_group *group,
 		osp_sock_group_remove_sock(pg->sock_group, tq->sock);
 		tq->in_sock_group = false;
 	}
+	qpair_attn_remove(tq);
 	if (tq->in_group_list) {
 		TAILQ_REMOVE(&pg->qpairs, tq, link);
 		tq->in_group_list = false;
@@ -1589,12 +1631,20 @@ nvmf_tcp_poll_group_remove(struct osp_nvmf_transport_poll_group *group,
 	return 0;
 }
 
+/* The core started a disconnect: the next poll stops the connection. */
+static void
+nvmf_tcp_qpair_disconnect(struct osp_nvmf_qpair *qpair)
+{
+	qpair_attn(tcp_qpair(qpair));
+}
+
 static int
 nvmf_tcp_poll_group_poll(struct osp_nvmf_transport_poll_group *group)
 {
 	struct nvmf_tcp_poll_group *pg = tcp_group(group);
 	struct nvmf_tcp_qpair *tq, *tmp;
 	uint64_t now = 0;
+	uint32_t n;
 	int work = 0, rc;
 
 	if (__atomic_load_n(&pg->tt->num_unadmitted, __ATOMIC_RELAXED) > 0) {
@@ -1605,23 +1655,40 @@ nvmf_tcp_poll_group_poll(struct osp_nvmf_transport_poll_group *group)
 		qpair_do_fini(tq);
 		work++;
 	}
-	/* Requests waiting for data buffers are served by the iobuf channel's poller. */
-	TAILQ_FOREACH_SAFE(tq, &pg->qpairs, link, tmp) {
+	/*
+	 * Requests waiting for data buffers are served by the iobuf channel's
+	 * poller. The attn list: each qpair on it when the poll starts is
+	 * looked at once (a receiver that pauses again goes back to the tail
+	 * for the next poll); always taking the head keeps the walk correct
+	 * when the work frees other qpairs of the list.
+	 */
+	for (n = pg->num_attn; n > 0; n--) {
+		tq = TAILQ_FIRST(&pg->attn);
+		if (tq == NULL) {
+			break;
+		}
+		qpair_attn_remove(tq);
 		if (tq->qpair.disconnecting && !tq->dead) {
 			tq_hold(tq);
 			qpair_fail(tq);
 			tq_unhold(tq);
 			work++;
-		} else if (tq->unadmitted && !tq->dead && now >= tq->admit_deadline && now != 0 &&
-			   tq->free_count == tq->nreqs) {
-			/* Nothing in flight (a Connect being processed is left alone). */
-			tq_hold(tq);
-			qpair_admit_timeout(tq);
-			tq_unhold(tq);
-			work++;
 		} else if (tq->rx_paused && !tq->dead) {
 			tq->rx_paused = false;
 			work += qpair_rx(tq);
+		}
+	}
+	/* Only while some connection of the transport has not completed Connect. */
+	if (now != 0) {
+		TAILQ_FOREACH_SAFE(tq, &pg->qpairs, link, tmp) {
+			if (tq->unadmitted && !tq->dead && now >= tq->admit_deadline &&
+			    tq->free_count == tq->nreqs) {
+				/* Nothing in flight (a Connect being processed is left alone). */
+				tq_hold(tq);
+				qpair_admit_timeout(tq);
+				tq_unhold(tq);
+				work++;
+			}
 		}
 	}
 	rc = osp_sock_group_poll(pg->sock_group);
@@ -1667,6 +1734,7 @@ static const struct osp_nvmf_transport_ops g_nvmf_tcp_ops = {
 	.req_complete = nvmf_tcp_req_complete,
 	.req_free = nvmf_tcp_req_free,
 	.qpair_fini = nvmf_tcp_qpair_fini,
+	.qpair_disconnect = nvmf_tcp_qpair_disconnect,
 	.qpair_get_peer_addr = nvmf_tcp_qpair_get_peer_addr,
 	.qpair_get_local_addr = nvmf_tcp_qpair_get_local_addr,
 	.dump_opts = nvmf_tcp_dump_opts,

@@ -77,6 +77,39 @@ enum nvmf_tcp_req_state {
 	TR_DONE,	/* response queued (or dropped): freed once its writes complete */
 };
 
+/*
+ * Who moves a request between states (tcp.c):
+ *
+ * TR_FREE      entered: req_try_release() (TR_DONE, no write pending, all
+ *                       C2HData sent or the qpair dead).
+ *              left:    req_get(), from rx_hdr() (a capsule with in-capsule
+ *                       data), rx_done() (a capsule without) or qpair_rx()
+ *                       (the stashed capsule), to TR_RECV_ICD.
+ * TR_RECV_ICD  entered: req_get().
+ *              left:    capsule_start(), from rx_done() or qpair_rx(), to
+ *                       TR_NEED_BUF (no buffer now), TR_H2C through
+ *                       buffers_ready(), TR_EXEC through req_exec(), or
+ *                       TR_DONE through req_fail(); qpair_drop_unheld() to
+ *                       TR_DONE.
+ * TR_NEED_BUF  entered: capsule_start() (req_get_bufs() said -EAGAIN).
+ *              left:    buffers_arrived() (the iobuf channel's poller) ->
+ *                       buffers_ready() to TR_H2C or TR_EXEC;
+ *                       qpair_drop_unheld() to TR_DONE (waiter aborted).
+ * TR_H2C       entered: buffers_ready() (host-to-controller data), which
+ *                       sends the first R2T.
+ *              left:    h2c_data_done() once all data is in: req_exec() to
+ *                       TR_EXEC, or req_fail() to TR_DONE (data digest);
+ *                       qpair_drop_unheld() to TR_DONE.
+ * TR_EXEC      entered: req_exec() (osp_nvmf_request_exec(): the core holds it).
+ *              left:    nvmf_tcp_req_complete() or nvmf_tcp_req_free() (the
+ *                       core gives it back) to TR_DONE.
+ * TR_DONE      entered: nvmf_tcp_req_complete(), nvmf_tcp_req_free(),
+ *                       req_fail(), req_exec() on a dead qpair,
+ *                       qpair_drop_unheld().
+ *              left:    req_try_release() (from those and from wr_done(), as
+ *                       the last write completes) to TR_FREE.
+ */
+
 struct nvmf_tcp_req {
 	struct osp_nvmf_request req;
 	struct nvmf_tcp_qpair *tq;
@@ -119,6 +152,8 @@ struct nvmf_tcp_qpair {
 	bool dead;
 	/* The receiver waits for a free request or data buffers. */
 	bool rx_paused;
+	/* On the group's attn list: rx_paused, or the core started a disconnect. */
+	bool in_attn_list;
 	/* Connect asked for SQ flow control disabled: C2HData SUCCESS may be used. */
 	bool sq_fc_disabled;
 	uint32_t maxr2t;	/* host's MAXR2T (0's based); we keep one R2T per command */
@@ -162,6 +197,7 @@ struct nvmf_tcp_qpair {
 	osp_nvmf_qpair_fini_cb fini_cb;
 	void *fini_arg;
 	TAILQ_ENTRY(nvmf_tcp_qpair) link;
+	TAILQ_ENTRY(nvmf_tcp_qpair) attn_link;	/* group's attn list */
 };
 
 struct nvmf_tcp_listener {
@@ -210,6 +246,14 @@ struct nvmf_tcp_poll_group {
 	 * for the next poll.
 	 */
 	TAILQ_HEAD(, nvmf_tcp_qpair) fini_list;
+	/*
+	 * Qpairs the next poll must look at without a socket event: receivers
+	 * paused for a free request or data buffers, and qpairs whose
+	 * disconnect the core started (ops->qpair_disconnect). The poll walks
+	 * this list, not every qpair of the group.
+	 */
+	TAILQ_HEAD(, nvmf_tcp_qpair) attn;
+	uint32_t num_attn;
 	/* buf_cache_size buffers cached; requests wait for buffers here. */
 	struct osp_iobuf_channel iobuf;
 	struct nvmf_tcp_poll_group_stat stat;

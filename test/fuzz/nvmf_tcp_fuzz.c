@@ -619,6 +619,8 @@ osp_nvmf_qpair_disconnect(struct osp_nvmf_qpair *qpair)
 {
 	CHECK(!g.finished);
 	qpair->disconnecting = true;
+	/* As the core does: tell the transport. */
+	qpair->transport->ops->qpair_disconnect(qpair);
 	g.disconnected = true;
 	if (g.sync_fini && g.nheld == 0) {
 		core_fini(qpair);

@@ -9,6 +9,11 @@
 #include <string.h>
 
 #include "bdev/bdev.c"
+#include "bdev/bdev_register.c"
+#include "bdev/bdev_emul.c"
+#include "bdev/bdev_qos.c"
+#include "bdev/bdev_stat.c"
+#include "bdev/bdev_buf.c"
 #include "bdev/bdev_rpc.c"
 
 #include "ut_env.h"

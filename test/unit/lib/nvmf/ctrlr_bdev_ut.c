@@ -18,7 +18,7 @@
 #define BS	512
 #define NBLK	1024
 
-static struct osp_bdev *g_bdev;
+static struct osp_bdev *g_malloc_bdev;
 static struct ut_desc g_d;
 static int g_done;
 static struct osp_nvmf_request *g_done_reqs[16];
@@ -37,7 +37,7 @@ setup_named(const char *name, uint32_t bs, uint64_t nblk)
 	struct bdev_malloc_opts o = { .name = name, .num_blocks = nblk, .block_size = bs };
 
 	CU_ASSERT_EQUAL_FATAL(ut_bdev_start(1), 0);
-	CU_ASSERT_EQUAL_FATAL(bdev_malloc_create(&o, &g_bdev), 0);
+	CU_ASSERT_EQUAL_FATAL(bdev_malloc_create(&o, &g_malloc_bdev), 0);
 	CU_ASSERT_EQUAL_FATAL(ut_open(name, true, 0, &g_d), 0);
 	g_done = 0;
 }
@@ -279,50 +279,50 @@ test_write_zeroes_flush(void)
 	CU_ASSERT_EQUAL(ut_exec(&req), ST_OK);
 
 	/* FUA without a write cache: just the write. With one: write + flush. */
-	osp_bdev_get_io_stat(g_bdev, g_d.ch, &st0);
+	osp_bdev_get_io_stat(g_malloc_bdev, g_d.ch, &st0);
 	ut_req_init(&req, OSP_NVME_OPC_WRITE, 0, 1 | NVMF_BDEV_CDW12_FUA, w, l, 1);
 	CU_ASSERT_EQUAL(ut_exec(&req), ST_OK);
-	osp_bdev_get_io_stat(g_bdev, g_d.ch, &st1);
+	osp_bdev_get_io_stat(g_malloc_bdev, g_d.ch, &st1);
 	CU_ASSERT_EQUAL(st1.num_write_ops, st0.num_write_ops + 1);
 	CU_ASSERT_EQUAL(st1.num_other_ops, st0.num_other_ops);
-	g_bdev->write_cache = true;
+	g_malloc_bdev->write_cache = true;
 	ut_req_init(&req, OSP_NVME_OPC_WRITE, 0, 1 | NVMF_BDEV_CDW12_FUA, w, l, 1);
 	CU_ASSERT_EQUAL(ut_exec(&req), ST_OK);
-	osp_bdev_get_io_stat(g_bdev, g_d.ch, &st0);
+	osp_bdev_get_io_stat(g_malloc_bdev, g_d.ch, &st0);
 	CU_ASSERT_EQUAL(st0.num_write_ops, st1.num_write_ops + 1);
 	CU_ASSERT_EQUAL(st0.num_other_ops, st1.num_other_ops + 1);
 	/* No FUA: no flush. */
 	ut_req_init(&req, OSP_NVME_OPC_WRITE, 0, 1, w, l, 1);
 	CU_ASSERT_EQUAL(ut_exec(&req), ST_OK);
-	osp_bdev_get_io_stat(g_bdev, g_d.ch, &st1);
+	osp_bdev_get_io_stat(g_malloc_bdev, g_d.ch, &st1);
 	CU_ASSERT_EQUAL(st1.num_other_ops, st0.num_other_ops);
-	g_bdev->write_cache = false;
+	g_malloc_bdev->write_cache = false;
 
 	/* A bdev without flush: Flush succeeds, FUA needs no flush. */
-	g_bdev->internal->supported_types &= ~(1u << OSP_BDEV_IO_TYPE_FLUSH);
-	g_bdev->write_cache = true;
+	g_malloc_bdev->internal->supported_types &= ~(1u << OSP_BDEV_IO_TYPE_FLUSH);
+	g_malloc_bdev->write_cache = true;
 	ut_req_init(&req, OSP_NVME_OPC_FLUSH, 0, 0, NULL, NULL, 0);
 	CU_ASSERT_EQUAL(ut_exec(&req), ST_OK);
 	ut_req_init(&req, OSP_NVME_OPC_WRITE, 0, 1 | NVMF_BDEV_CDW12_FUA, w, l, 1);
 	CU_ASSERT_EQUAL(ut_exec(&req), ST_OK);
-	osp_bdev_get_io_stat(g_bdev, g_d.ch, &st0);
+	osp_bdev_get_io_stat(g_malloc_bdev, g_d.ch, &st0);
 	CU_ASSERT_EQUAL(st0.num_other_ops, st1.num_other_ops);
-	g_bdev->write_cache = false;
-	g_bdev->internal->supported_types |= 1u << OSP_BDEV_IO_TYPE_FLUSH;
+	g_malloc_bdev->write_cache = false;
+	g_malloc_bdev->internal->supported_types |= 1u << OSP_BDEV_IO_TYPE_FLUSH;
 
 	/* Write Zeroes on a bdev that can neither write zeroes nor write (emulation). */
-	g_bdev->internal->supported_types &= ~((1u << OSP_BDEV_IO_TYPE_WRITE_ZEROES) |
+	g_malloc_bdev->internal->supported_types &= ~((1u << OSP_BDEV_IO_TYPE_WRITE_ZEROES) |
 					       (1u << OSP_BDEV_IO_TYPE_WRITE));
 	ut_req_init(&req, OSP_NVME_OPC_WRITE_ZEROES, 0, 0, NULL, NULL, 0);
 	CU_ASSERT_EQUAL(ut_exec(&req), ST_GEN(OSP_NVME_SC_INVALID_OPCODE));
-	g_bdev->internal->supported_types |= (1u << OSP_BDEV_IO_TYPE_WRITE_ZEROES) |
+	g_malloc_bdev->internal->supported_types |= (1u << OSP_BDEV_IO_TYPE_WRITE_ZEROES) |
 					     (1u << OSP_BDEV_IO_TYPE_WRITE);
 
 	/* A block size NVMe cannot describe (see test_identify_ns): no I/O. */
-	g_bdev->blocklen = 1536;
+	g_malloc_bdev->blocklen = 1536;
 	ut_req_init(&req, OSP_NVME_OPC_READ, 0, 0, w, l, 1);
 	CU_ASSERT_EQUAL(ut_exec(&req), ST_GEN(OSP_NVME_SC_INVALID_NAMESPACE_OR_FORMAT));
-	g_bdev->blocklen = BS;
+	g_malloc_bdev->blocklen = BS;
 
 	/* Opcodes that are not ours. */
 	ut_req_init(&req, OSP_NVME_OPC_WRITE_UNCORRECTABLE, 0, 0, NULL, NULL, 0);
@@ -416,7 +416,7 @@ test_dsm(void)
 	CU_ASSERT_EQUAL(memcmp(r, w, 64 * BS), 0);
 
 	/* A bdev without unmap: success, nothing deallocated (but the ranges are checked). */
-	g_bdev->internal->supported_types &= ~(1u << OSP_BDEV_IO_TYPE_UNMAP);
+	g_malloc_bdev->internal->supported_types &= ~(1u << OSP_BDEV_IO_TYPE_UNMAP);
 	ut_req_init(&req, OSP_NVME_OPC_DATASET_MANAGEMENT, 0, 0, list, l1, 1);
 	req.cmd.cdw10 = 3;
 	req.cmd.cdw11 = NVMF_BDEV_DSM_AD;
@@ -426,7 +426,7 @@ test_dsm(void)
 	ut_range(list, 2, NBLK, 1);
 	CU_ASSERT_EQUAL(ut_exec(&req), ST_GEN(OSP_NVME_SC_LBA_OUT_OF_RANGE));
 	ut_range(list, 2, 0, 0);
-	g_bdev->internal->supported_types |= 1u << OSP_BDEV_IO_TYPE_UNMAP;
+	g_malloc_bdev->internal->supported_types |= 1u << OSP_BDEV_IO_TYPE_UNMAP;
 
 	/* The maximum: 256 ranges (NR 255), one block each, every other block. */
 	for (i = 0; i < 256; i++) {
@@ -714,7 +714,7 @@ test_nomem(void)
 	ut_read_bdev(30, 2, r);
 	CU_ASSERT_EQUAL(memcmp(r, list, 2 * BS), 0);
 
-	g_bdev->write_cache = true;
+	g_malloc_bdev->write_cache = true;
 	ut_fill_pool(r, total, 1);	/* the write gets one, its flush has to wait */
 	ut_req_init(&req, OSP_NVME_OPC_WRITE, 3, 1 | NVMF_BDEV_CDW12_FUA, w, l, 1);
 	g_done = 0;
@@ -722,7 +722,7 @@ test_nomem(void)
 	ut_poll_threads();
 	CU_ASSERT_EQUAL(g_done, 1);
 	CU_ASSERT_EQUAL(req.rsp.raw, ST_OK);
-	g_bdev->write_cache = false;
+	g_malloc_bdev->write_cache = false;
 
 	free(w);
 	free(r);
@@ -866,22 +866,22 @@ test_identify_ns(void)
 
 	/* 512-byte blocks, no boundary, no identifiers. */
 	memset(&ns.opts, 0, sizeof(ns.opts));
-	nvmf_bdev_identify_ns(&ns, g_bdev, nsdata);
+	nvmf_bdev_identify_ns(&ns, g_malloc_bdev, nsdata);
 	CU_ASSERT_EQUAL(nsdata->nsze, NBLK);
 	CU_ASSERT_EQUAL(nsdata->lbaf[0].lbads, 9);
 	CU_ASSERT_EQUAL(nsdata->noiob, 0);
 	CU_ASSERT_TRUE(ut_is_zero(nsdata->nguid, 16));
 	CU_ASSERT_TRUE(ut_is_zero(nsdata->eui64, 8));
 	/* A boundary NOIOB cannot hold is not reported. */
-	g_bdev->optimal_io_boundary = 70000;
-	nvmf_bdev_identify_ns(&ns, g_bdev, nsdata);
+	g_malloc_bdev->optimal_io_boundary = 70000;
+	nvmf_bdev_identify_ns(&ns, g_malloc_bdev, nsdata);
 	CU_ASSERT_EQUAL(nsdata->noiob, 0);
-	g_bdev->optimal_io_boundary = 0;
+	g_malloc_bdev->optimal_io_boundary = 0;
 	/* A block size NVMe cannot describe: no capacity rather than a wrong LBADS. */
-	g_bdev->blocklen = 1536;
+	g_malloc_bdev->blocklen = 1536;
 	memset(nsdata, 0xff, sizeof(*nsdata));
-	nvmf_bdev_identify_ns(&ns, g_bdev, nsdata);
-	g_bdev->blocklen = BS;
+	nvmf_bdev_identify_ns(&ns, g_malloc_bdev, nsdata);
+	g_malloc_bdev->blocklen = BS;
 	CU_ASSERT_EQUAL(nsdata->nsze, 0);
 	CU_ASSERT_EQUAL(nsdata->ncap, 0);
 	CU_ASSERT_EQUAL(nsdata->lbaf[0].lbads, 0);
@@ -925,7 +925,7 @@ test_ns_id_desc_list(void)
 	memset(ns.opts.nguid, 0x11, sizeof(ns.opts.nguid));
 	memset(ns.opts.eui64, 0x22, sizeof(ns.opts.eui64));
 	CU_ASSERT_EQUAL(osp_uuid_parse(&ns.opts.uuid, "01234567-89ab-cdef-0123-456789abcdef"), 0);
-	nvmf_bdev_ns_id_desc_list(&ns, g_bdev, buf, OSP_NVME_NS_ID_DESC_LIST_SIZE);
+	nvmf_bdev_ns_id_desc_list(&ns, g_malloc_bdev, buf, OSP_NVME_NS_ID_DESC_LIST_SIZE);
 	/* Order: EUI64, NGUID, UUID, CSI. */
 	CU_ASSERT_EQUAL(buf[0], OSP_NVME_NIDT_EUI64);
 	CU_ASSERT_EQUAL(buf[1], 8);
@@ -946,17 +946,17 @@ test_ns_id_desc_list(void)
 	/* No EUI64/NGUID, null UUID: the bdev's UUID. */
 	memset(&ns.opts, 0, sizeof(ns.opts));
 	memset(buf, 0xff, OSP_NVME_NS_ID_DESC_LIST_SIZE);
-	nvmf_bdev_ns_id_desc_list(&ns, g_bdev, buf, OSP_NVME_NS_ID_DESC_LIST_SIZE);
+	nvmf_bdev_ns_id_desc_list(&ns, g_malloc_bdev, buf, OSP_NVME_NS_ID_DESC_LIST_SIZE);
 	d = ut_find_desc(buf, OSP_NVME_NS_ID_DESC_LIST_SIZE, OSP_NVME_NIDT_UUID, &n);
 	CU_ASSERT_EQUAL(n, 2);
 	CU_ASSERT_FATAL(d != NULL);
-	CU_ASSERT_EQUAL(memcmp(d->nid, osp_bdev_get_uuid(g_bdev)->u, 16), 0);
+	CU_ASSERT_EQUAL(memcmp(d->nid, osp_bdev_get_uuid(g_malloc_bdev)->u, 16), 0);
 	CU_ASSERT_PTR_NULL(ut_find_desc(buf, OSP_NVME_NS_ID_DESC_LIST_SIZE, OSP_NVME_NIDT_EUI64,
 					&n));
 	/* Without any bdev UUID either: only the CSI. */
 	memset(&u, 0, sizeof(u));
-	memcpy(&g_bdev->uuid, &u, sizeof(u));
-	nvmf_bdev_ns_id_desc_list(&ns, g_bdev, buf, OSP_NVME_NS_ID_DESC_LIST_SIZE);
+	memcpy(&g_malloc_bdev->uuid, &u, sizeof(u));
+	nvmf_bdev_ns_id_desc_list(&ns, g_malloc_bdev, buf, OSP_NVME_NS_ID_DESC_LIST_SIZE);
 	d = ut_find_desc(buf, OSP_NVME_NS_ID_DESC_LIST_SIZE, OSP_NVME_NIDT_CSI, &n);
 	CU_ASSERT_EQUAL(n, 1);
 	CU_ASSERT_PTR_NOT_NULL(d);
@@ -965,13 +965,13 @@ test_ns_id_desc_list(void)
 	memset(ns.opts.nguid, 0x11, sizeof(ns.opts.nguid));
 	memset(ns.opts.eui64, 0x22, sizeof(ns.opts.eui64));
 	memset(buf, 0xee, OSP_NVME_NS_ID_DESC_LIST_SIZE);
-	nvmf_bdev_ns_id_desc_list(&ns, g_bdev, buf, 30);
+	nvmf_bdev_ns_id_desc_list(&ns, g_malloc_bdev, buf, 30);
 	CU_ASSERT_EQUAL(buf[0], OSP_NVME_NIDT_EUI64);
 	CU_ASSERT_EQUAL(buf[12], OSP_NVME_NIDT_CSI);
 	CU_ASSERT_TRUE(ut_is_zero(buf + 17, 30 - 17));
 	CU_ASSERT_EQUAL(buf[30], 0xee);
 	memset(buf, 0xee, OSP_NVME_NS_ID_DESC_LIST_SIZE);
-	nvmf_bdev_ns_id_desc_list(&ns, g_bdev, buf, 3);
+	nvmf_bdev_ns_id_desc_list(&ns, g_malloc_bdev, buf, 3);
 	CU_ASSERT_TRUE(ut_is_zero(buf, 3));
 	CU_ASSERT_EQUAL(buf[3], 0xee);
 	free(buf);

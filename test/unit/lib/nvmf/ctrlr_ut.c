@@ -14,10 +14,14 @@
 #include "osprey/rpc.h"
 
 #include "nvmf/nvmf.c"
+#include "nvmf/subsystem.c"
+#include "nvmf/discovery.c"
 #include "nvmf/transport.c"
 #include "nvmf/nvmf_rpc.c"
 #include "nvmf/poll_group.c"
 #include "nvmf/ctrlr.c"
+#include "nvmf/fabrics.c"
+#include "nvmf/admin.c"
 #include "nvmf/ctrlr_bdev.c"
 
 #define HOST1 "nqn.2014-08.org.nvmexpress:uuid:11111111-1111-1111-1111-111111111111"

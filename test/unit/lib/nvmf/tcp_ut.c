@@ -118,6 +118,8 @@ osp_nvmf_qpair_disconnect(struct osp_nvmf_qpair *qpair)
 		g_core.disconnects++;
 	}
 	qpair->disconnecting = true;
+	/* As the core does: tell the transport. */
+	qpair->transport->ops->qpair_disconnect(qpair);
 	if (g_core.sync_fini && g_core.nheld == 0 && g_core.finished != qpair) {
 		g_core.finished = qpair;
 		qpair->transport->ops->poll_group_remove(qpair->group, qpair);
@@ -1159,6 +1161,105 @@ test_queue_full_stash(void)
 	conn_close(&c);
 }
 
+/* Is tq on its group's attn list? */
+static bool
+on_attn_list(struct nvmf_tcp_qpair *tq)
+{
+	struct nvmf_tcp_qpair *it;
+	uint32_t n = 0;
+	bool found = false;
+
+	TAILQ_FOREACH(it, &tq->pg->attn, attn_link) {
+		found = found || it == tq;
+		n++;
+	}
+	CU_ASSERT(n == tq->pg->num_attn);
+	CU_ASSERT(found == tq->in_attn_list);
+	return found;
+}
+
+static void
+test_paused_list(void)
+{
+	struct nvmf_tcp_poll_group *pg = tcp_group(g_pg);
+	struct nvmf_tcp_qpair *tq1, *tq2;
+	struct conn c1, c2;
+	struct osp_nvme_tcp_pdu pdu;
+	struct osp_nvme_cmd cmd;
+	uint16_t cid;
+	int i;
+
+	conn_ready(&c1, false, false, 1);
+	conn_ready(&c2, false, false, 2);
+	tq1 = tcp_qpair(c1.qpair);
+	tq2 = tcp_qpair(c2.qpair);
+	/* idle connections are not on the list: the poll does not look at them */
+	poll_group();
+	CU_ASSERT(pg->num_attn == 0);
+	CU_ASSERT(!on_attn_list(tq1) && !on_attn_list(tq2));
+
+	/* c1 runs out of requests: paused, on the list, and stays there while paused */
+	g_core.hold = true;
+	g_core.nheld = 0;
+	for (cid = 0; cid < 33; cid++) {
+		mk_cmd(&cmd, OSP_NVME_OPC_FLUSH, 200 + cid, OSP_NVME_SGL_ID_TRANSPORT, 0);
+		osp_nvme_tcp_build_capsule_cmd(&pdu, &c1.p, &cmd, NULL, 0);
+		host_send_pdu(&c1, &pdu);
+	}
+	for (i = 0; i < 2000 && !(g_core.nheld == 32 && tq1->stash_valid); i++) {
+		poll_group();
+	}
+	CU_ASSERT_FATAL(g_core.nheld == 32 && tq1->stash_valid);
+	for (i = 0; i < 10; i++) {
+		poll_group();
+	}
+	CU_ASSERT(tq1->rx_paused && on_attn_list(tq1) && !on_attn_list(tq2));
+	CU_ASSERT(pg->num_attn == 1);
+
+	/* the paused one resumes from the list once requests are free again */
+	g_core.hold = false;
+	core_release_held();
+	for (i = 0; i < 100 && tq1->stash_valid; i++) {
+		poll_group();
+	}
+	CU_ASSERT(!tq1->stash_valid && !on_attn_list(tq1));
+	for (i = 0; i < 33; i++) {
+		expect_resp(&c1, 200 + i, 0, 0);
+	}
+
+	/* paused again, then removed from the group while on the list */
+	g_core.hold = true;
+	for (cid = 0; cid < 33; cid++) {
+		mk_cmd(&cmd, OSP_NVME_OPC_FLUSH, 300 + cid, OSP_NVME_SGL_ID_TRANSPORT, 0);
+		osp_nvme_tcp_build_capsule_cmd(&pdu, &c1.p, &cmd, NULL, 0);
+		host_send_pdu(&c1, &pdu);
+	}
+	for (i = 0; i < 2000 && !(g_core.nheld == 32 && tq1->stash_valid); i++) {
+		poll_group();
+	}
+	CU_ASSERT_FATAL(tq1->rx_paused && on_attn_list(tq1));
+	g_core.hold = false;
+	core_release_held();	/* requests free, but the receiver still waits for the poll */
+	CU_ASSERT_FATAL(on_attn_list(tq1));
+	g_t->ops->poll_group_remove(g_pg, c1.qpair);
+	CU_ASSERT(pg->num_attn == 0 && TAILQ_EMPTY(&pg->attn));
+	g_t->ops->qpair_fini(c1.qpair, NULL, NULL);
+	c1.qpair = NULL;
+	for (i = 0; i < 10; i++) {
+		poll_group();	/* (ASan) nothing left that points at the freed qpair */
+	}
+	close(c1.fd);
+	c1.fd = -1;
+
+	/* a disconnect the core starts puts the qpair on the list; the poll stops it */
+	CU_ASSERT(!on_attn_list(tq2));
+	osp_nvmf_qpair_disconnect(c2.qpair);
+	CU_ASSERT(on_attn_list(tq2));
+	poll_group();
+	CU_ASSERT(tq2->dead && !on_attn_list(tq2));
+	conn_close(&c2);
+}
+
 static void
 test_sync_fini_and_pda(void)
 {
@@ -1359,6 +1460,7 @@ main(void)
 	CU_ADD_TEST(suite, test_peer_close_mid_transfer);
 	CU_ADD_TEST(suite, test_buffer_wait_and_core_disconnect);
 	CU_ADD_TEST(suite, test_queue_full_stash);
+	CU_ADD_TEST(suite, test_paused_list);
 	CU_ADD_TEST(suite, test_sync_fini_and_pda);
 	CU_ADD_TEST(suite, test_write_error_sync_fini);
 	CU_ADD_TEST(suite, test_stats);
