@@ -86,7 +86,12 @@ struct osp_nvmf_qpair {
 	uint16_t qid;
 	uint16_t sq_head;
 	uint32_t sq_size;	/* entries */
-	void *ctrlr;		/* owned by the core; NULL until Connect */
+	uint16_t cntlid;	/* its controller's, set by the core at Connect (0 before) */
+	/*
+	 * The core's state of this qpair (its struct nvmf_qpair): set when the
+	 * qpair joins its poll group, before any request; transports leave it alone.
+	 */
+	void *core_ctx;
 	bool disconnecting;
 };
 

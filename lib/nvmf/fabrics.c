@@ -104,8 +104,8 @@ connect_finish(void *arg)
 	if (c->sct == 0 && c->sc == 0) {
 		qp->ctrlr = ctrlr;
 		qp->connected = true;
-		qp->qpair->ctrlr = qp;
 		qp->qpair->qid = c->qid;
+		qp->qpair->cntlid = ctrlr->cntlid;
 		qp->qpair->sq_size = (uint32_t)c->sqsize + 1;
 		qp->sq_fc_disabled = c->sq_fc_disabled;
 		req->rsp.cdw0 = ctrlr->cntlid;

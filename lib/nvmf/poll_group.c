@@ -355,7 +355,7 @@ new_qpair_on_group(void *arg)
 		qp->tgroup = tg;
 		qp->id = c->id;
 		qpair->group = tg;
-		qpair->ctrlr = NULL;
+		qpair->core_ctx = qp;
 		qpair->disconnecting = false;
 		TAILQ_INSERT_TAIL(&pg->qpairs, qp, link);
 		rc = tg->transport->ops->poll_group_add(tg, qpair);
@@ -439,22 +439,8 @@ nvmf_tgt_transport_added(struct osp_nvmf_tgt *tgt, struct osp_nvmf_transport *tr
 struct nvmf_qpair *
 nvmf_qpair_lookup(struct osp_nvmf_qpair *qpair)
 {
-	struct nvmf_poll_group *pg;
-	struct nvmf_qpair *qp;
-
-	if (qpair->ctrlr != NULL) {
-		return qpair->ctrlr;
-	}
-	pg = nvmf_get_poll_group();
-	if (pg == NULL) {
-		return NULL;
-	}
-	TAILQ_FOREACH(qp, &pg->qpairs, link) {
-		if (qp->qpair == qpair) {
-			return qp;
-		}
-	}
-	return NULL;
+	/* Set when the qpair joined its group; valid until its fini completes. */
+	return qpair->core_ctx;
 }
 
 static void
@@ -489,7 +475,6 @@ qpair_teardown(void *arg)
 		}
 		nvmf_ctrlr_qpair_detach(qp);
 	}
-	qpair->ctrlr = NULL;
 	if (ops->poll_group_remove != NULL) {
 		ops->poll_group_remove(qp->tgroup, qpair);
 	}

@@ -918,7 +918,7 @@ osp_nvmf_ns_get_opts(const struct osp_nvmf_ns *ns)
 /* ---- listeners ---- */
 
 static struct nvmf_listener *
-listener_find(const struct osp_nvmf_subsystem *s, const struct osp_nvmf_listen_addr *addr)
+nvmf_subsystem_listener_find(const struct osp_nvmf_subsystem *s, const struct osp_nvmf_listen_addr *addr)
 {
 	struct nvmf_listener *l;
 
@@ -1020,7 +1020,7 @@ osp_nvmf_subsystem_add_listener(struct osp_nvmf_subsystem *s,
 		       "nvmf_create_transport -t %s first", trname, trname);
 		return -ENODEV;
 	}
-	if (listener_find(s, addr) != NULL) {
+	if (nvmf_subsystem_listener_find(s, addr) != NULL) {
 		osp_seterr(err, errlen, "Subsystem %s already listens on %s %s:%s", s->nqn, trname,
 		       addr->traddr, addr->trsvcid);
 		return -EEXIST;
@@ -1045,7 +1045,7 @@ int
 osp_nvmf_subsystem_remove_listener(struct osp_nvmf_subsystem *s,
 				   const struct osp_nvmf_listen_addr *addr)
 {
-	struct nvmf_listener *l = listener_find(s, addr);
+	struct nvmf_listener *l = nvmf_subsystem_listener_find(s, addr);
 
 	if (l == NULL) {
 		return -ENOENT;

@@ -36,6 +36,19 @@ OSP_LOG_REGISTER_COMPONENT(nvmf_tcp)
 
 static const struct osp_nvmf_transport_ops g_nvmf_tcp_ops;
 
+/* How log lines name a qpair: the host's address, qid and cntlid (once connected). */
+static const char *
+nvmf_tcp_qpair_name(struct nvmf_tcp_qpair *tq)
+{
+	if (tq->qpair.cntlid != 0) {
+		snprintf(tq->name, sizeof(tq->name), "qpair %s qid %u cntlid %u", tq->peer,
+			 tq->qpair.qid, tq->qpair.cntlid);
+	} else {
+		snprintf(tq->name, sizeof(tq->name), "qpair %s (not connected)", tq->peer);
+	}
+	return tq->name;
+}
+
 static inline struct nvmf_tcp_transport *
 tcp_transport(struct osp_nvmf_transport *t)
 {
@@ -273,7 +286,7 @@ nvmf_tcp_dump_opts(struct osp_nvmf_transport *t, cJSON *obj)
 /* ---------------------------------------------------------------- listeners */
 
 static struct nvmf_tcp_listener *
-listener_find(struct nvmf_tcp_transport *tt, const struct osp_nvmf_listen_addr *addr)
+nvmf_tcp_listener_find(struct nvmf_tcp_transport *tt, const struct osp_nvmf_listen_addr *addr)
 {
 	struct nvmf_tcp_listener *l;
 
@@ -317,7 +330,7 @@ nvmf_tcp_listen(struct osp_nvmf_transport *t, const struct osp_nvmf_listen_addr 
 		OSP_ERRLOG("invalid TCP port '%s'\n", addr->trsvcid);
 		return -EINVAL;
 	}
-	if (listener_find(tt, addr) != NULL) {
+	if (nvmf_tcp_listener_find(tt, addr) != NULL) {
 		return -EEXIST;
 	}
 	l = calloc(1, sizeof(*l));
@@ -344,7 +357,7 @@ nvmf_tcp_listen(struct osp_nvmf_transport *t, const struct osp_nvmf_listen_addr 
 static void
 nvmf_tcp_stop_listen(struct osp_nvmf_transport *t, const struct osp_nvmf_listen_addr *addr)
 {
-	struct nvmf_tcp_listener *l = listener_find(tcp_transport(t), addr);
+	struct nvmf_tcp_listener *l = nvmf_tcp_listener_find(tcp_transport(t), addr);
 
 	if (l != NULL) {
 		TAILQ_REMOVE(&tcp_transport(t)->listeners, l, link);
@@ -608,8 +621,8 @@ send_term_req(struct nvmf_tcp_qpair *tq, uint16_t fes, uint32_t fei, const void 
 	if (tq->term_wr.busy || tq->sock == NULL) {
 		return;
 	}
-	OSP_NOTICELOG("NVMe/TCP qpair %p: fatal error FES %#x FEI %u: sending C2HTermReq\n",
-		      (void *)tq, fes, fei);
+	OSP_NOTICELOG("NVMe/TCP %s: fatal error FES %#x FEI %u: sending C2HTermReq\n",
+		      nvmf_tcp_qpair_name(tq), fes, fei);
 	if (osp_nvme_tcp_build_term_req(&tq->term_wr.pdu, OSP_NVME_TCP_ROLE_TARGET, fes, fei, hdr,
 					hdr_len) == 0 && wr_queue(&tq->term_wr) == 0 && tq->pg) {
 		tq->pg->stat.term_reqs_sent++;
@@ -685,7 +698,8 @@ wr_done(void *cb_arg, int err)
 	wr->busy = false;
 	tq_hold(tq);
 	if (err != 0 && !tq->dead) {
-		OSP_DEBUGLOG(nvmf_tcp, "qpair %p: write failed: %s\n", (void *)tq, strerror(-err));
+		OSP_DEBUGLOG(nvmf_tcp, "%s: write failed: %s\n", nvmf_tcp_qpair_name(tq),
+			     strerror(-err));
 		qpair_fail(tq);
 	}
 	if (tr != NULL) {
@@ -722,7 +736,7 @@ req_exec(struct nvmf_tcp_req *tr)
 
 /* Answer a command ourselves (bad SGL, digest error) without the core. */
 static void
-req_fail(struct nvmf_tcp_req *tr, uint8_t sct, uint8_t sc, bool dnr)
+nvmf_tcp_req_fail(struct nvmf_tcp_req *tr, uint8_t sct, uint8_t sc, bool dnr)
 {
 	osp_nvme_cpl_set_status(&tr->req.rsp, sct, sc, dnr);
 	tr->req.rsp.sqid = tr->tq->qpair.qid;
@@ -782,7 +796,7 @@ capsule_start(struct nvmf_tcp_qpair *tq, struct nvmf_tcp_req *tr, const struct o
 	if (!ddgst_ok) {
 		/* TCP "Data Digest": not fatal, the command fails with a retryable status. */
 		tq->pg->stat.data_digest_errors++;
-		req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_TRANSIENT_TRANSPORT_ERROR, false);
+		nvmf_tcp_req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_TRANSIENT_TRANSPORT_ERROR, false);
 		return;
 	}
 	dir = cmd_dir(cmd);
@@ -792,7 +806,7 @@ capsule_start(struct nvmf_tcp_qpair *tq, struct nvmf_tcp_req *tr, const struct o
 	}
 	if (dir == 3) {
 		/* Bidirectional transfers do not exist in NVMe/TCP. */
-		req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INVALID_FIELD, true);
+		nvmf_tcp_req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INVALID_FIELD, true);
 		return;
 	}
 	memcpy(&sgl, &cmd->prp1, sizeof(sgl));
@@ -803,15 +817,15 @@ capsule_start(struct nvmf_tcp_qpair *tq, struct nvmf_tcp_req *tr, const struct o
 
 	if (id == OSP_NVME_SGL_ID_ICD) {
 		if (tr->req.xfer != OSP_NVMF_XFER_HOST_TO_CONTROLLER) {
-			req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID, true);
+			nvmf_tcp_req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID, true);
 			return;
 		}
 		if (off > icd_len) {
-			req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INVALID_SGL_OFFSET, true);
+			nvmf_tcp_req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INVALID_SGL_OFFSET, true);
 			return;
 		}
 		if (len > icd_len - off) {
-			req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_DATA_SGL_LENGTH_INVALID, true);
+			nvmf_tcp_req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_DATA_SGL_LENGTH_INVALID, true);
 			return;
 		}
 		tr->req.length = len;
@@ -829,14 +843,14 @@ capsule_start(struct nvmf_tcp_qpair *tq, struct nvmf_tcp_req *tr, const struct o
 		return;
 	}
 	if (id != OSP_NVME_SGL_ID_TRANSPORT) {
-		req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID, true);
+		nvmf_tcp_req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_SGL_DESCRIPTOR_TYPE_INVALID, true);
 		return;
 	}
 	/* In-capsule data next to a transport SGL describes nothing: drop it. */
 	req_put_bufs(tr);
 	tr->icd_slot = NULL;
 	if (len > tq->tt->opts.max_io_size) {
-		req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_DATA_SGL_LENGTH_INVALID, true);
+		nvmf_tcp_req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_DATA_SGL_LENGTH_INVALID, true);
 		return;
 	}
 	tr->req.length = len;
@@ -855,7 +869,7 @@ capsule_start(struct nvmf_tcp_qpair *tq, struct nvmf_tcp_req *tr, const struct o
 		tq->pg->stat.pending_data_buffer++;
 		return;
 	default:
-		req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INTERNAL_DEVICE_ERROR, false);
+		nvmf_tcp_req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INTERNAL_DEVICE_ERROR, false);
 		return;
 	}
 }
@@ -888,7 +902,7 @@ h2c_data_done(struct nvmf_tcp_req *tr, uint32_t data_len, bool ddgst_ok)
 	if (tr->h2c_off < tr->req.length) {
 		send_r2t(tr);
 	} else if (tr->ddgst_err) {
-		req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_TRANSIENT_TRANSPORT_ERROR, false);
+		nvmf_tcp_req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_TRANSIENT_TRANSPORT_ERROR, false);
 	} else {
 		req_exec(tr);
 	}
@@ -1092,8 +1106,8 @@ rx_done(struct osp_nvme_tcp_recv *r, void *cb_arg, const union osp_nvme_tcp_pdu_
 		}
 		break;
 	case OSP_NVME_TCP_PDU_TYPE_H2C_TERM_REQ:
-		OSP_NOTICELOG("NVMe/TCP qpair %p: host ended the connection (FES %#x)\n",
-			      (void *)tq, le16toh(hdr->term_req.fes));
+		OSP_NOTICELOG("NVMe/TCP %s: host ended the connection (FES %#x)\n",
+			      nvmf_tcp_qpair_name(tq), le16toh(hdr->term_req.fes));
 		tq->pg->stat.term_reqs_received++;
 		qpair_fail(tq);
 		break;
@@ -1143,7 +1157,8 @@ rx_error(struct nvmf_tcp_qpair *tq, int rc)
 	if (rc == -EPROTO && osp_nvme_tcp_recv_error(&tq->rx, &fes, &fei, &hdr, &hdr_len) == 0) {
 		send_term_req(tq, fes, fei, hdr, hdr_len);
 	} else if (rc != -ESHUTDOWN) {
-		OSP_ERRLOG("NVMe/TCP qpair %p: receive failed: %s\n", (void *)tq, strerror(-rc));
+		OSP_ERRLOG("NVMe/TCP %s: receive failed: %s\n", nvmf_tcp_qpair_name(tq),
+			   strerror(-rc));
 	}
 	qpair_fail(tq);
 }
@@ -1226,7 +1241,8 @@ qpair_rx(struct nvmf_tcp_qpair *tq)
 				break;
 			}
 			if (n <= 0) {
-				OSP_DEBUGLOG(nvmf_tcp, "qpair %p: connection closed (%zd)\n", (void *)tq, n);
+				OSP_DEBUGLOG(nvmf_tcp, "%s: connection closed (%zd)\n",
+					     nvmf_tcp_qpair_name(tq), n);
 				qpair_fail(tq);
 				break;
 			}
@@ -1243,7 +1259,8 @@ qpair_rx(struct nvmf_tcp_qpair *tq)
 			break;
 		}
 		if (n <= 0) {
-			OSP_DEBUGLOG(nvmf_tcp, "qpair %p: connection closed (%zd)\n", (void *)tq, n);
+			OSP_DEBUGLOG(nvmf_tcp, "%s: connection closed (%zd)\n",
+					     nvmf_tcp_qpair_name(tq), n);
 			qpair_fail(tq);
 			break;
 		}
@@ -1351,6 +1368,13 @@ qpair_create(struct nvmf_tcp_transport *tt, struct osp_sock *sock)
 	tq->tt = tt;
 	tq->sock = sock;
 	tq->qpair.transport = &tt->transport;
+	{
+		char ip[OSP_SOCK_ADDR_STRLEN] = "?";
+		uint16_t port = 0;
+
+		osp_sock_getaddr(sock, NULL, 0, NULL, ip, sizeof(ip), &port);
+		snprintf(tq->peer, sizeof(tq->peer), "%s:%u", ip, port);
+	}
 	TAILQ_INIT(&tq->free_reqs);
 	tq->ctrl_wr.tq = tq;
 	tq->term_wr.tq = tq;

@@ -89,7 +89,7 @@ enum nvmf_tcp_req_state {
  *              left:    capsule_start(), from rx_done() or qpair_rx(), to
  *                       TR_NEED_BUF (no buffer now), TR_H2C through
  *                       buffers_ready(), TR_EXEC through req_exec(), or
- *                       TR_DONE through req_fail(); qpair_drop_unheld() to
+ *                       TR_DONE through nvmf_tcp_req_fail(); qpair_drop_unheld() to
  *                       TR_DONE.
  * TR_NEED_BUF  entered: capsule_start() (req_get_bufs() said -EAGAIN).
  *              left:    buffers_arrived() (the iobuf channel's poller) ->
@@ -98,13 +98,13 @@ enum nvmf_tcp_req_state {
  * TR_H2C       entered: buffers_ready() (host-to-controller data), which
  *                       sends the first R2T.
  *              left:    h2c_data_done() once all data is in: req_exec() to
- *                       TR_EXEC, or req_fail() to TR_DONE (data digest);
+ *                       TR_EXEC, or nvmf_tcp_req_fail() to TR_DONE (data digest);
  *                       qpair_drop_unheld() to TR_DONE.
  * TR_EXEC      entered: req_exec() (osp_nvmf_request_exec(): the core holds it).
  *              left:    nvmf_tcp_req_complete() or nvmf_tcp_req_free() (the
  *                       core gives it back) to TR_DONE.
  * TR_DONE      entered: nvmf_tcp_req_complete(), nvmf_tcp_req_free(),
- *                       req_fail(), req_exec() on a dead qpair,
+ *                       nvmf_tcp_req_fail(), req_exec() on a dead qpair,
  *                       qpair_drop_unheld().
  *              left:    req_try_release() (from those and from wr_done(), as
  *                       the last write completes) to TR_FREE.
@@ -143,6 +143,9 @@ struct nvmf_tcp_poll_group;
 
 struct nvmf_tcp_qpair {
 	struct osp_nvmf_qpair qpair;
+	/* "ADDR:PORT" of the host, for log lines (with qid and cntlid: nvmf_tcp_qpair_name()). */
+	char peer[OSP_SOCK_ADDR_STRLEN + 8];
+	char name[OSP_SOCK_ADDR_STRLEN + 48];
 	struct nvmf_tcp_transport *tt;
 	struct nvmf_tcp_poll_group *pg;
 	struct osp_sock *sock;
