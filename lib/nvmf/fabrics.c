@@ -6,6 +6,8 @@
  * CSTS): enabling and shutting a controller down through CC.
  */
 #include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,12 +60,45 @@ connect_log_str(char *dst, size_t size, const char *src, size_t src_size)
  * both NQNs: the host only sees a status code (often reported as "failed to
  * initialize"), so the target's log is where a person finds out why.
  */
+/*
+ * At most NVMF_CONNECT_LOG_PER_S lines a second, process-wide: a peer that
+ * repeats a bad Connect must not flood the log. The next line logged says
+ * how many were left out. Any poll group thread: atomics only.
+ */
+#define NVMF_CONNECT_LOG_PER_S	10
+static _Atomic uint64_t g_connect_log_window;	/* second (in ticks / hz) of the current window */
+static atomic_uint g_connect_log_count;		/* lines in that window */
+static atomic_uint g_connect_log_dropped;	/* refusals not logged since the last line */
+
+static bool
+connect_log_allowed(unsigned int *dropped)
+{
+	uint64_t now = osp_get_ticks() / osp_get_ticks_hz();
+	uint64_t win = atomic_load_explicit(&g_connect_log_window, memory_order_relaxed);
+
+	if (now != win &&
+	    atomic_compare_exchange_strong(&g_connect_log_window, &win, now)) {
+		atomic_store(&g_connect_log_count, 0);
+	}
+	if (atomic_fetch_add(&g_connect_log_count, 1) >= NVMF_CONNECT_LOG_PER_S) {
+		atomic_fetch_add(&g_connect_log_dropped, 1);
+		return false;
+	}
+	*dropped = atomic_exchange(&g_connect_log_dropped, 0);
+	return true;
+}
+
 static void
 connect_log_refusal(const struct connect_ctx *c)
 {
 	const struct osp_nvmf_transport_ops *ops = c->qp->qpair->transport->ops;
 	struct osp_nvmf_listen_addr a;
 	char sub[OSP_NVMF_NQN_FIELD_SIZE], host[OSP_NVMF_NQN_FIELD_SIZE];
+	unsigned int dropped = 0;
+
+	if (!connect_log_allowed(&dropped)) {
+		return;
+	}
 
 	memset(&a, 0, sizeof(a));
 	if (ops->qpair_get_peer_addr == NULL || ops->qpair_get_peer_addr(c->qp->qpair, &a) != 0) {
@@ -75,6 +110,10 @@ connect_log_refusal(const struct connect_ctx *c)
 	OSP_NOTICELOG("Connect refused (sct %u sc 0x%02x): %s; peer %s:%s, qid %u, subnqn '%s', "
 		      "hostnqn '%s'\n", c->sct, c->sc, c->why != NULL ? c->why : "refused",
 		      a.traddr, a.trsvcid, c->qid, sub, host);
+	if (dropped != 0) {
+		OSP_NOTICELOG("%u refused Connects were not logged (over %u a second)\n", dropped,
+			      NVMF_CONNECT_LOG_PER_S);
+	}
 }
 
 static void

@@ -572,6 +572,48 @@ test_connect_empty_hostnqn(void)
 	teardown();
 }
 
+static int g_refusal_lines, g_refusal_summaries;
+
+static void
+count_refusal_log(int level, const char *file, int line, const char *func, const char *format,
+		  va_list args)
+{
+	if (strstr(format, "Connect refused") != NULL) {
+		g_refusal_lines++;
+	} else if (strstr(format, "refused Connects were not logged") != NULL) {
+		g_refusal_summaries++;
+	}
+}
+
+/* A peer repeating a refused Connect does not flood the log: 10 lines a second at most. */
+static void
+test_connect_refusal_log_limit(void)
+{
+	struct fake_qpair *a;
+	struct fake_req *fr;
+	int i, refused = 0;
+
+	setup();
+	a = new_conn();
+	g_refusal_lines = g_refusal_summaries = 0;
+	/* A fresh window: earlier tests' refusals in this second do not count. */
+	atomic_store(&g_connect_log_window, 0);
+	atomic_store(&g_connect_log_count, 0);
+	atomic_store(&g_connect_log_dropped, 0);
+	osp_log_open(count_refusal_log);
+	for (i = 0; i < 200; i++) {
+		fr = connect_req(a, 0, 0, 15, 0xffff, SUBNQN, "", 0);
+		refused += status(fr) == ST(1, OSP_NVMF_SC_INVALID_HOST);
+	}
+	osp_log_close();
+	CU_ASSERT_EQUAL(refused, 200);
+	/* One or two one-second windows may have been crossed during the loop. */
+	CU_ASSERT(g_refusal_lines >= NVMF_CONNECT_LOG_PER_S &&
+		  g_refusal_lines <= 3 * NVMF_CONNECT_LOG_PER_S);
+	free_conn(a);
+	teardown();
+}
+
 static void
 test_properties(void)
 {
@@ -1321,6 +1363,7 @@ main(void)
 	suite = CU_add_suite("nvmf_ctrlr", NULL, NULL);
 	CU_ADD_TEST(suite, test_connect);
 	CU_ADD_TEST(suite, test_connect_empty_hostnqn);
+	CU_ADD_TEST(suite, test_connect_refusal_log_limit);
 	CU_ADD_TEST(suite, test_properties);
 	CU_ADD_TEST(suite, test_identify);
 	CU_ADD_TEST(suite, test_log_pages);
