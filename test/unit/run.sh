@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Run unit test binaries given as arguments; print a summary line.
-# Each binary is a CUnit program whose exit status is its failure count.
+# Each binary is a CUnit program that ends with ut_run_suites() (test/common):
+# exit status 0 when every assertion held, 1 otherwise.
 set -u
 pass=0
 fail=0

@@ -18,6 +18,7 @@
 
 #include "ut_env.h"
 #include "ut_thread.h"
+#include "ut_run.h"
 
 /* ---- the test module ---- */
 
@@ -2047,7 +2048,7 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned fails;
+	int rc;
 
 	ut_env_init();
 	CU_initialize_registry();
@@ -2068,9 +2069,6 @@ main(void)
 	CU_ADD_TEST(suite, test_emulation);
 	CU_ADD_TEST(suite, test_examine);
 	CU_ADD_TEST(suite, test_rpc);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)fails;
+	rc = ut_run_suites();
+	return rc;
 }

@@ -29,6 +29,7 @@
 #include "osprey/thread.h"
 
 #include "ut_env.h"
+#include "ut_run.h"
 #include "ut_thread.h"
 
 /* Provided by the test file: create a bdev of this module. */
@@ -429,7 +430,6 @@ static int
 run_suite(const char *name, void (*extra_tests)(CU_pSuite suite))
 {
 	CU_pSuite suite;
-	unsigned failures;
 
 	if (CU_initialize_registry() != CUE_SUCCESS) {
 		return 1;
@@ -442,14 +442,7 @@ run_suite(const char *name, void (*extra_tests)(CU_pSuite suite))
 	if (extra_tests != NULL) {
 		extra_tests(suite);
 	}
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	if (CU_get_error() != CUE_SUCCESS || CU_get_number_of_suites_failed() > 0) {
-		failures++;
-	}
-	CU_cleanup_registry();
-	return (int)failures;
+	return ut_run_suites();
 }
 
 #endif

@@ -19,6 +19,7 @@
 #include "osprey/thread.h"
 
 #include "ut_env.h"
+#include "ut_run.h"
 #include "ut_thread.h"
 
 #define UT_UNUSED __attribute__((unused))
@@ -280,20 +281,5 @@ ut_str(const cJSON *obj, const char *key)
 
 	return cJSON_IsString(v) ? v->valuestring : "";
 }
-
-#define UT_RUN_SUITE(name, ...) \
-	int main(void) \
-	{ \
-		CU_pSuite suite; \
-		unsigned fails; \
-		CU_initialize_registry(); \
-		suite = CU_add_suite(name, NULL, NULL); \
-		__VA_ARGS__ \
-		CU_basic_set_mode(CU_BRM_VERBOSE); \
-		CU_basic_run_tests(); \
-		fails = CU_get_number_of_failures(); \
-		CU_cleanup_registry(); \
-		return (int)fails; \
-	}
 
 #endif /* BDEV_MODULES_UT_H */

@@ -6,6 +6,7 @@
 
 #include "osprey/env.h"
 #include "ut_env.h"
+#include "ut_run.h"
 
 static void
 test_cpuset_parse(void)
@@ -131,7 +132,7 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned fails;
+	int rc;
 
 	ut_env_init();
 	CU_initialize_registry();
@@ -141,9 +142,6 @@ main(void)
 	CU_ADD_TEST(suite, test_mempool);
 	CU_ADD_TEST(suite, test_dma);
 	CU_ADD_TEST(suite, test_cores_and_time);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return fails;
+	rc = ut_run_suites();
+	return rc;
 }

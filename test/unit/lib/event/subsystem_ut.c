@@ -3,6 +3,7 @@
 #include <CUnit/Basic.h>
 
 #include "event/subsystem.c"
+#include "ut_run.h"
 
 static char g_trace[256];
 
@@ -116,16 +117,13 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned fails;
+	int rc;
 
 	CU_initialize_registry();
 	suite = CU_add_suite("subsystem", NULL, NULL);
 	CU_ADD_TEST(suite, test_order_init_fini);
 	CU_ADD_TEST(suite, test_config_json);
 	CU_ADD_TEST(suite, test_missing_dependency_and_cycle);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return fails;
+	rc = ut_run_suites();
+	return rc;
 }

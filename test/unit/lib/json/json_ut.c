@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "json/json_util.c"
+#include "ut_run.h"
 
 /* Parse text (must be valid) and return the tree. */
 static cJSON *
@@ -649,7 +650,7 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned fails;
+	int rc;
 
 	CU_initialize_registry();
 	suite = CU_add_suite("json", NULL, NULL);
@@ -666,9 +667,6 @@ main(void)
 	CU_ADD_TEST(suite, test_builders);
 	CU_ADD_TEST(suite, test_print_exact);
 	CU_ADD_TEST(suite, test_read_file);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return fails;
+	rc = ut_run_suites();
+	return rc;
 }

@@ -19,6 +19,7 @@
 
 #include "ut_env.h"
 #include "ut_thread.h"
+#include "ut_run.h"
 
 static struct osp_jsonrpc_server *g_srv;
 static struct jsonrpc_conn *g_conn;
@@ -1228,7 +1229,7 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned fails;
+	int rc;
 
 	CU_initialize_registry();
 	suite = CU_add_suite("jsonrpc_framing", NULL, NULL);
@@ -1254,9 +1255,6 @@ main(void)
 	CU_ADD_TEST(suite, test_socket_pipelined_backlog);
 	CU_ADD_TEST(suite, test_socket_pending_cap);
 	CU_ADD_TEST(suite, test_listen_idle_clients);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return fails;
+	rc = ut_run_suites();
+	return rc;
 }

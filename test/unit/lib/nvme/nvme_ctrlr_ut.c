@@ -16,6 +16,7 @@
 #include "nvme/nvme_ctrlr.c"
 #include "nvme/nvme_qpair.c"
 #include "nvme/tcp.c"
+#include "ut_run.h"
 
 #define NQN1 "nqn.2016-06.io.osprey:cnode1"
 #define MAX_NS 8
@@ -1021,7 +1022,7 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned failures;
+	int rc;
 
 	g_osp_sock_posix_sendmsg_calls = 0;
 	nvme_transport_register(&g_fake_ops);
@@ -1038,9 +1039,6 @@ main(void)
 	CU_ADD_TEST(suite, test_io_qpair_and_cid_exhaustion);
 	CU_ADD_TEST(suite, test_io_qpair_async);
 	CU_ADD_TEST(suite, test_admin_cid_exhaustion);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failures != 0;
+	rc = ut_run_suites();
+	return rc;
 }

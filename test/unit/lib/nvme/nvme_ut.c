@@ -14,6 +14,7 @@
 #include "nvme/nvme_ctrlr.c"
 #include "nvme/nvme_qpair.c"
 #include "nvme/tcp.c"
+#include "ut_run.h"
 
 #define NQN1 "nqn.2016-06.io.osprey:cnode1"
 
@@ -300,7 +301,7 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned failures;
+	int rc;
 
 	/* pull in the posix socket implementation (it registers from a constructor) */
 	g_osp_sock_posix_sendmsg_calls = 0;
@@ -315,9 +316,6 @@ main(void)
 	CU_ADD_TEST(suite, test_status_strings);
 	CU_ADD_TEST(suite, test_status_helpers);
 	CU_ADD_TEST(suite, test_connect_bad_args);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failures != 0;
+	rc = ut_run_suites();
+	return rc;
 }

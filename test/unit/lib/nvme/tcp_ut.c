@@ -26,6 +26,7 @@
 #include "nvme/nvme_ctrlr.c"
 #include "nvme/nvme_qpair.c"
 #include "nvme/tcp.c"
+#include "ut_run.h"
 
 #define NQN1 "nqn.2016-06.io.osprey:cnode1"
 
@@ -692,7 +693,7 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned failures;
+	int rc;
 
 	g_osp_sock_posix_sendmsg_calls = 0;
 	g_port = listen_port();
@@ -709,10 +710,7 @@ main(void)
 	CU_ADD_TEST(suite, test_reads);
 	CU_ADD_TEST(suite, test_protocol_errors);
 	CU_ADD_TEST(suite, test_cid_exhaustion);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
+	rc = ut_run_suites();
 	close(g_listen_fd);
-	return failures != 0;
+	return rc;
 }

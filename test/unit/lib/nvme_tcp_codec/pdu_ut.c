@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "nvme_tcp_codec/pdu.c"
+#include "ut_run.h"
 
 #define MAX_RECS 16
 #define DATA_BUF 65536
@@ -1112,7 +1113,7 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned fails;
+	int rc;
 
 	CU_initialize_registry();
 	suite = CU_add_suite("nvme_tcp_pdu", NULL, NULL);
@@ -1127,9 +1128,6 @@ main(void)
 	CU_ADD_TEST(suite, test_data_out_of_range);
 	CU_ADD_TEST(suite, test_wait_params_and_errors);
 	CU_ADD_TEST(suite, test_builders_invalid);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return fails;
+	rc = ut_run_suites();
+	return rc;
 }

@@ -23,6 +23,7 @@
 #include "nvmf/fabrics.c"
 #include "nvmf/admin.c"
 #include "nvmf/ctrlr_bdev.c"
+#include "ut_run.h"
 
 #define HOST1 "nqn.2014-08.org.nvmexpress:uuid:11111111-1111-1111-1111-111111111111"
 #define HOST2 "nqn.2014-08.org.nvmexpress:uuid:22222222-2222-2222-2222-222222222222"
@@ -1355,7 +1356,7 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned int failures;
+	int rc;
 
 	if (CU_initialize_registry() != CUE_SUCCESS) {
 		return CU_get_error();
@@ -1376,9 +1377,6 @@ main(void)
 	CU_ADD_TEST(suite, test_hot_remove_and_listener);
 	CU_ADD_TEST(suite, test_rpcs);
 
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failures == 0 ? 0 : 1;
+	rc = ut_run_suites();
+	return rc;
 }

@@ -23,6 +23,7 @@
 
 #include "ut_env.h"
 #include "ut_thread.h"
+#include "ut_run.h"
 
 /* ---------------------------------------------------------------- fake core */
 
@@ -1442,7 +1443,7 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned int fails;
+	int rc;
 
 	CU_initialize_registry();
 	suite = CU_add_suite("nvmf_tcp", suite_init, suite_fini);
@@ -1464,9 +1465,6 @@ main(void)
 	CU_ADD_TEST(suite, test_sync_fini_and_pda);
 	CU_ADD_TEST(suite, test_write_error_sync_fini);
 	CU_ADD_TEST(suite, test_stats);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return fails == 0 ? 0 : 1;
+	rc = ut_run_suites();
+	return rc;
 }

@@ -17,6 +17,7 @@
 
 #include "ut_env.h"
 #include "ut_thread.h"
+#include "ut_run.h"
 
 /* ---- test methods ---- */
 
@@ -542,7 +543,7 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned fails;
+	int rc;
 
 	register_test_methods();
 	CU_initialize_registry();
@@ -554,10 +555,7 @@ main(void)
 	CU_ADD_TEST(suite, test_spdk_get_version);
 	suite = CU_add_suite("rpc_socket", suite_socket_init, suite_socket_fini);
 	CU_ADD_TEST(suite, test_socket_server);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
+	rc = ut_run_suites();
 	cJSON_Delete(g_resp);
-	return fails;
+	return rc;
 }

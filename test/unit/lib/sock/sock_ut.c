@@ -20,6 +20,7 @@
 
 #include "ut_env.h"
 #include "ut_thread.h"
+#include "ut_run.h"
 
 static struct osp_sock_impl_opts g_saved_opts;
 
@@ -953,7 +954,7 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned failures;
+	int rc;
 
 	if (CU_initialize_registry() != CUE_SUCCESS) {
 		return CU_get_error();
@@ -975,9 +976,6 @@ main(void)
 	CU_ADD_TEST(suite, test_impl_opts);
 	CU_ADD_TEST(suite, test_rpc);
 
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)failures;
+	rc = ut_run_suites();
+	return rc;
 }

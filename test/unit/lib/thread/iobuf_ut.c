@@ -18,6 +18,7 @@
 
 #include "ut_env.h"
 #include "ut_thread.h"
+#include "ut_run.h"
 
 struct waiter {
 	struct osp_iobuf_entry entry;
@@ -346,7 +347,7 @@ int
 main(int argc, char **argv)
 {
 	CU_pSuite suite;
-	unsigned int failures;
+	int rc;
 
 	(void)argc;
 	(void)argv;
@@ -363,9 +364,6 @@ main(int argc, char **argv)
 	CU_ADD_TEST(suite, test_abort);
 	CU_ADD_TEST(suite, test_global_opts);
 
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)failures;
+	rc = ut_run_suites();
+	return rc;
 }

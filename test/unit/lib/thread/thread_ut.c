@@ -37,6 +37,7 @@ ut_abort(void)
 
 #include "ut_env.h"
 #include "ut_thread.h"
+#include "ut_run.h"
 
 /* ---- helpers ---- */
 
@@ -1421,7 +1422,7 @@ int
 main(int argc, char **argv)
 {
 	CU_pSuite suite;
-	unsigned int failures;
+	int rc;
 
 	ut_env_init();
 	if (CU_initialize_registry() != CUE_SUCCESS) {
@@ -1447,9 +1448,6 @@ main(int argc, char **argv)
 	CU_ADD_TEST(suite, test_sleep_protocol);
 	CU_ADD_TEST(suite, test_sleep_stress);
 
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)failures;
+	rc = ut_run_suites();
+	return rc;
 }

@@ -9,6 +9,7 @@
 #include "util/nqn.c"
 #include "util/util.c"
 #include "osprey/util.h"
+#include "ut_run.h"
 
 static void
 test_nqn(void)
@@ -108,16 +109,13 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned fails;
+	int rc;
 
 	CU_initialize_registry();
 	suite = CU_add_suite("util", NULL, NULL);
 	CU_ADD_TEST(suite, test_nqn);
 	CU_ADD_TEST(suite, test_nqn_messages);
 	CU_ADD_TEST(suite, test_seterr);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return fails;
+	rc = ut_run_suites();
+	return rc;
 }
