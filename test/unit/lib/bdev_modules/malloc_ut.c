@@ -6,6 +6,7 @@
  * reads without a buffer, deletion with an open descriptor, config output.
  */
 #include "bdev_modules_ut.h"
+#include "fixtures/ut_bdev.c"
 
 #include "../../../../drivers/bdev/malloc/bdev_malloc.h"
 

@@ -5,6 +5,7 @@
  * completions are batched, resize notifies openers.
  */
 #include "bdev_modules_ut.h"
+#include "fixtures/ut_bdev.c"
 
 #include "../../../../drivers/bdev/null/bdev_null.h"
 

@@ -6,6 +6,7 @@
  * a split waiting for its base, hot removal and rebuild, deletion.
  */
 #include "bdev_modules_ut.h"
+#include "fixtures/ut_bdev.c"
 
 #include "../../../../drivers/bdev/malloc/bdev_malloc.h"
 #include "../../../../drivers/bdev/split/bdev_split.h"

@@ -9,6 +9,7 @@
  * delete is answered only once the base is free again.
  */
 #include "bdev_modules_ut.h"
+#include "fixtures/ut_bdev.c"
 
 #include "osprey/util.h"
 

@@ -8,6 +8,7 @@
  * status mapping, Identify Namespace and the NS ID descriptor list.
  */
 #include "../bdev_modules/bdev_modules_ut.h"
+#include "fixtures/ut_bdev.c"
 
 #include "../../../../drivers/bdev/error/bdev_error.h"
 #include "../../../../drivers/bdev/malloc/bdev_malloc.h"

@@ -8,6 +8,7 @@
  * fake tick counts for the keep alive timer, no sleeps.
  */
 #include "../bdev_modules/bdev_modules_ut.h"
+#include "fixtures/ut_bdev.c"
 
 #include "../../../../drivers/bdev/malloc/bdev_malloc.h"
 

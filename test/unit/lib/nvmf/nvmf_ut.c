@@ -8,6 +8,7 @@
  * generation counter, the RPC error messages and the saved configuration.
  */
 #include "../bdev_modules/bdev_modules_ut.h"
+#include "fixtures/ut_bdev.c"
 
 #include "../../../../drivers/bdev/malloc/bdev_malloc.h"
 
