@@ -7,7 +7,8 @@
  */
 #include "../../../../drivers/bdev/aio/bdev_aio.c"
 
-#include "file_bdev_ut.h"
+#include "ut_file_bdev.h"
+#include "fixtures/ut_file_bdev.c"
 
 static int
 ut_create(const char *path, const char *name, uint32_t block_size, bool fallocate,
@@ -53,9 +54,9 @@ aio_env_open(struct aio_env *e, const char *name, bool fallocate)
 	char err[256];
 
 	memset(e, 0, sizeof(*e));
-	make_file(1 << 20);
-	CU_ASSERT_FATAL(ut_create(g_path, name, 512, fallocate, &e->bdev, err, sizeof(err)) == 0);
-	CU_ASSERT_FATAL(osp_bdev_open_ext(name, true, event_cb, NULL, &e->desc) == 0);
+	ut_fb_make_file(1 << 20);
+	CU_ASSERT_FATAL(ut_create(ut_fb_path, name, 512, fallocate, &e->bdev, err, sizeof(err)) == 0);
+	CU_ASSERT_FATAL(osp_bdev_open_ext(name, true, ut_fb_event_cb, NULL, &e->desc) == 0);
 	e->ch = osp_bdev_get_io_channel(e->desc);
 	e->disk = e->bdev->ctxt;
 	e->buf = osp_dma_malloc(65536, 4096, NULL);
@@ -71,7 +72,7 @@ aio_env_close(struct aio_env *e, const char *name)
 	osp_put_io_channel(e->ch);
 	osp_bdev_close(e->desc);
 	ut_poll_threads();
-	delete_bdev(name);
+	ut_fb_delete_bdev(name);
 }
 
 /* Completions reaped through io_getevents() instead of the mapped ring. */
@@ -82,13 +83,13 @@ test_syscall_reap(void)
 
 	aio_env_open(&e, "SR0", false);
 	g_aio_user_reap = false;
-	fill(e.buf, 4096, 11);
-	CU_ASSERT(run_io(osp_bdev_write_blocks(e.desc, e.ch, e.buf, 16, 8, io_cb, NULL)));
-	CU_ASSERT(g_success);
+	ut_fb_fill(e.buf, 4096, 11);
+	CU_ASSERT(ut_fb_run_io(osp_bdev_write_blocks(e.desc, e.ch, e.buf, 16, 8, ut_fb_io_cb, NULL)));
+	CU_ASSERT(ut_fb_success);
 	memset(e.buf, 0, 4096);
-	CU_ASSERT(run_io(osp_bdev_read_blocks(e.desc, e.ch, e.buf, 16, 8, io_cb, NULL)));
-	CU_ASSERT(g_success);
-	file_pread(e.fbuf, 4096, 16 * 512);
+	CU_ASSERT(ut_fb_run_io(osp_bdev_read_blocks(e.desc, e.ch, e.buf, 16, 8, ut_fb_io_cb, NULL)));
+	CU_ASSERT(ut_fb_success);
+	ut_fb_pread(e.fbuf, 4096, 16 * 512);
 	CU_ASSERT_EQUAL(memcmp(e.fbuf, e.buf, 4096), 0);
 	g_aio_user_reap = true;
 	aio_env_close(&e, "SR0");
@@ -104,8 +105,8 @@ test_flush_helper(void)
 	aio_env_open(&e, "FH0", false);
 	e.disk->fdsync_refused = true;
 	for (i = 0; i < 3; i++) {
-		CU_ASSERT(run_io(osp_bdev_flush_blocks(e.desc, e.ch, 0, 2048, io_cb, NULL)));
-		CU_ASSERT(g_success);
+		CU_ASSERT(ut_fb_run_io(osp_bdev_flush_blocks(e.desc, e.ch, 0, 2048, ut_fb_io_cb, NULL)));
+		CU_ASSERT(ut_fb_success);
 	}
 	CU_ASSERT(g_helper.running);
 	aio_env_close(&e, "FH0");
@@ -122,11 +123,11 @@ test_refused_iocb(void)
 	fd = e.disk->d.file.fd;
 	/* A descriptor io_submit() rejects (EBADF) for one I/O. */
 	e.disk->d.file.fd = -1;
-	CU_ASSERT(run_io(osp_bdev_read_blocks(e.desc, e.ch, e.buf, 0, 1, io_cb, NULL)));
-	CU_ASSERT(!g_success);
+	CU_ASSERT(ut_fb_run_io(osp_bdev_read_blocks(e.desc, e.ch, e.buf, 0, 1, ut_fb_io_cb, NULL)));
+	CU_ASSERT(!ut_fb_success);
 	e.disk->d.file.fd = fd;
-	CU_ASSERT(run_io(osp_bdev_read_blocks(e.desc, e.ch, e.buf, 0, 1, io_cb, NULL)));
-	CU_ASSERT(g_success);
+	CU_ASSERT(ut_fb_run_io(osp_bdev_read_blocks(e.desc, e.ch, e.buf, 0, 1, ut_fb_io_cb, NULL)));
+	CU_ASSERT(ut_fb_success);
 	aio_env_close(&e, "RF0");
 }
 
@@ -140,15 +141,15 @@ test_fallocate(void)
 	aio_env_open(&e, "FA0", true);
 	CU_ASSERT(osp_bdev_io_type_supported(e.bdev, OSP_BDEV_IO_TYPE_UNMAP));
 	CU_ASSERT(osp_bdev_io_type_supported(e.bdev, OSP_BDEV_IO_TYPE_WRITE_ZEROES));
-	fill(e.fbuf, 16384, 21);
-	file_pwrite(e.fbuf, 16384, 0);
+	ut_fb_fill(e.fbuf, 16384, 21);
+	ut_fb_pwrite(e.fbuf, 16384, 0);
 
-	CU_ASSERT(run_io(osp_bdev_unmap_blocks(e.desc, e.ch, 8, 8, io_cb, NULL)));
-	CU_ASSERT(g_success);
-	CU_ASSERT(run_io(osp_bdev_write_zeroes_blocks(e.desc, e.ch, 24, 8, io_cb, NULL)));
-	CU_ASSERT(g_success);
-	CU_ASSERT(run_io(osp_bdev_read_blocks(e.desc, e.ch, e.buf, 0, 32, io_cb, NULL)));
-	CU_ASSERT(g_success);
+	CU_ASSERT(ut_fb_run_io(osp_bdev_unmap_blocks(e.desc, e.ch, 8, 8, ut_fb_io_cb, NULL)));
+	CU_ASSERT(ut_fb_success);
+	CU_ASSERT(ut_fb_run_io(osp_bdev_write_zeroes_blocks(e.desc, e.ch, 24, 8, ut_fb_io_cb, NULL)));
+	CU_ASSERT(ut_fb_success);
+	CU_ASSERT(ut_fb_run_io(osp_bdev_read_blocks(e.desc, e.ch, e.buf, 0, 32, ut_fb_io_cb, NULL)));
+	CU_ASSERT(ut_fb_success);
 	/* Blocks 0-7 and 16-23 keep their data; 8-15 and 24-31 read as zeroes. */
 	CU_ASSERT_EQUAL(memcmp(e.buf, e.fbuf, 4096), 0);
 	CU_ASSERT_EQUAL(memcmp(e.buf + 4096, zero, 4096), 0);
@@ -176,7 +177,7 @@ test_eventfd_drain(void)
 	gch = osp_get_io_channel(&g_aio_engine);
 	CU_ASSERT_FATAL(gch != NULL);
 	g = osp_io_channel_get_ctx(gch);
-	CU_ASSERT(run_io(osp_bdev_read_blocks(e.desc, e.ch, e.buf, 0, 1, io_cb, NULL)));
+	CU_ASSERT(ut_fb_run_io(osp_bdev_read_blocks(e.desc, e.ch, e.buf, 0, 1, ut_fb_io_cb, NULL)));
 	CU_ASSERT(g->fg.efd_dirty);
 	for (i = 0; i < AIO_DRAIN_IDLE_PASSES + 1; i++) {
 		ut_poll_thread(0);
@@ -184,8 +185,8 @@ test_eventfd_drain(void)
 	CU_ASSERT(!g->fg.efd_dirty);
 	CU_ASSERT(read(g->fg.efd, &val, sizeof(val)) < 0 && errno == EAGAIN);
 	/* Submit, let the kernel complete it without polling: the eventfd has it. */
-	g_done = 0;
-	CU_ASSERT_EQUAL(osp_bdev_read_blocks(e.desc, e.ch, e.buf, 0, 1, io_cb, NULL), 0);
+	ut_fb_done = 0;
+	CU_ASSERT_EQUAL(osp_bdev_read_blocks(e.desc, e.ch, e.buf, 0, 1, ut_fb_io_cb, NULL), 0);
 	ut_poll_thread(0);	/* io_submit */
 	for (i = 0; i < 5000 && g->fg.inflight > 0; i++) {
 		struct aio_ring *ring = (struct aio_ring *)g->ctx;
@@ -196,7 +197,7 @@ test_eventfd_drain(void)
 		usleep(100);
 	}
 	CU_ASSERT(read(g->fg.efd, &val, sizeof(val)) == sizeof(val) && val >= 1);
-	CU_ASSERT(wait_for(&g_done, 1));
+	CU_ASSERT(ut_fb_wait_for(&ut_fb_done, 1));
 	osp_put_io_channel(gch);
 	aio_env_close(&e, "EV0");
 }
@@ -223,21 +224,21 @@ test_shm_file(void)
 	CU_ASSERT_FATAL(ut_create(path, "SHM0", 0, false, &bdev, err, sizeof(err)) == 0);
 	disk = bdev->ctxt;
 	CU_ASSERT_EQUAL(bdev->required_alignment, disk->d.file.direct ? 9 : 0);
-	CU_ASSERT_FATAL(osp_bdev_open_ext("SHM0", true, event_cb, NULL, &desc) == 0);
+	CU_ASSERT_FATAL(osp_bdev_open_ext("SHM0", true, ut_fb_event_cb, NULL, &desc) == 0);
 	ch = osp_bdev_get_io_channel(desc);
 	buf = osp_dma_malloc(4096, 4096, NULL);
-	fill(buf, 4096, 31);
-	CU_ASSERT(run_io(osp_bdev_write_blocks(desc, ch, buf, 0, 8, io_cb, NULL)));
-	CU_ASSERT(g_success);
+	ut_fb_fill(buf, 4096, 31);
+	CU_ASSERT(ut_fb_run_io(osp_bdev_write_blocks(desc, ch, buf, 0, 8, ut_fb_io_cb, NULL)));
+	CU_ASSERT(ut_fb_success);
 	memset(buf, 0, 4096);
-	CU_ASSERT(run_io(osp_bdev_read_blocks(desc, ch, buf, 0, 8, io_cb, NULL)));
-	CU_ASSERT(g_success);
+	CU_ASSERT(ut_fb_run_io(osp_bdev_read_blocks(desc, ch, buf, 0, 8, ut_fb_io_cb, NULL)));
+	CU_ASSERT(ut_fb_success);
 	CU_ASSERT_EQUAL(buf[100], (uint8_t)(31 + 700));
 	osp_dma_free(buf);
 	osp_put_io_channel(ch);
 	osp_bdev_close(desc);
 	ut_poll_threads();
-	delete_bdev("SHM0");
+	ut_fb_delete_bdev("SHM0");
 	unlink(path);
 }
 
@@ -255,6 +256,10 @@ aio_tests(CU_pSuite suite)
 int
 main(void)
 {
-	g_module_name = "aio";
-	return run_suite("bdev_aio", aio_tests);
+	static const struct ut_file_bdev_module mod = {
+		.name = "aio", .create = ut_create, .del = ut_delete, .rescan = ut_rescan,
+		.available = ut_available,
+	};
+
+	return ut_file_bdev_run_suite("bdev_aio", &mod, aio_tests);
 }

@@ -7,7 +7,8 @@
  */
 #include "../../../../drivers/bdev/uring/bdev_uring.h"
 
-#include "file_bdev_ut.h"
+#include "ut_file_bdev.h"
+#include "fixtures/ut_file_bdev.c"
 
 static int
 ut_create(const char *path, const char *name, uint32_t block_size, bool fallocate,
@@ -44,6 +45,10 @@ ut_available(void)
 int
 main(void)
 {
-	g_module_name = "uring";
-	return run_suite("bdev_uring", NULL);
+	static const struct ut_file_bdev_module mod = {
+		.name = "uring", .create = ut_create, .del = ut_delete, .rescan = ut_rescan,
+		.available = ut_available,
+	};
+
+	return ut_file_bdev_run_suite("bdev_uring", &mod, NULL);
 }
