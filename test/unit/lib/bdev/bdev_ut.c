@@ -19,6 +19,7 @@
 #include "ut_env.h"
 #include "ut_thread.h"
 #include "ut_run.h"
+#include "ut_mock.h"
 
 /* ---- the test module ---- */
 
@@ -51,11 +52,7 @@ static uint32_t g_destruct_calls;
 
 static struct osp_bdev_module g_ut_module;
 
-static int
-ut_module_init(void)
-{
-	return 0;
-}
+OSP_DEFINE_STUB(ut_module_init, int, (void), 0)
 
 static int
 ut_get_ctx_size(void)

@@ -25,6 +25,7 @@
 #include "nvmf/admin.c"
 #include "nvmf/ctrlr_bdev.c"
 #include "ut_run.h"
+#include "ut_mock.h"
 
 #define HOST1 "nqn.2014-08.org.nvmexpress:uuid:11111111-1111-1111-1111-111111111111"
 #define HOST2 "nqn.2014-08.org.nvmexpress:uuid:22222222-2222-2222-2222-222222222222"
@@ -148,11 +149,7 @@ fake_pg_remove(struct osp_nvmf_transport_poll_group *tg, struct osp_nvmf_qpair *
 	return 0;
 }
 
-static int
-fake_pg_poll(struct osp_nvmf_transport_poll_group *tg)
-{
-	return 0;
-}
+OSP_DEFINE_STUB(fake_pg_poll, int, (struct osp_nvmf_transport_poll_group *tg), 0)
 
 static int
 fake_req_complete(struct osp_nvmf_request *req)

@@ -38,6 +38,7 @@ ut_abort(void)
 #include "ut_env.h"
 #include "ut_thread.h"
 #include "ut_run.h"
+#include "ut_mock.h"
 
 /* ---- helpers ---- */
 
@@ -108,17 +109,8 @@ sched_op(struct osp_thread *thread, enum osp_thread_op op)
 	return 0;
 }
 
-static bool
-sched_supported(enum osp_thread_op op)
-{
-	return true;
-}
-
-static int
-refuse_thread(struct osp_thread *thread)
-{
-	return -EPERM;
-}
+OSP_DEFINE_STUB(sched_supported, bool, (enum osp_thread_op op), true)
+OSP_DEFINE_STUB(refuse_thread, int, (struct osp_thread *thread), -EPERM)
 
 static void
 test_thread_lib_ext(void)
@@ -157,7 +149,9 @@ test_thread_lib_ext(void)
 
 	/* A scheduler that refuses the thread makes the create fail cleanly. */
 	CU_ASSERT_EQUAL(osp_thread_lib_init(refuse_thread, 0), 0);
+	UT_MOCK_CALLS(refuse_thread) = 0;
 	CU_ASSERT_PTR_NULL(osp_thread_create("refused", NULL));
+	CU_ASSERT_EQUAL(UT_MOCK_CALLS(refuse_thread), 1);
 	CU_ASSERT_EQUAL(osp_thread_get_count(), 0);
 	osp_thread_lib_fini();
 	CU_ASSERT_PTR_NULL(osp_thread_create("no lib", NULL));
@@ -1270,10 +1264,7 @@ test_thread_exit_timeout(void)
 
 /* ---- sleep / interrupt ---- */
 
-static void
-nop_msg(void *ctx)
-{
-}
+OSP_DEFINE_STUB_V(nop_msg, (void *ctx))
 
 static void
 test_sleep_protocol(void)
