@@ -32,7 +32,17 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("OSPREY_BIN_DIR", os.path.join(ROOT, "build", "bin"))
 RPC = os.path.join(ROOT, "scripts", "rpc.py")
 NQN = "nqn.2016-06.io.spdk:bench1"
-PORT = os.environ.get("NVMF_BENCH_PORT", "4518")
+
+
+def free_port():
+    """A TCP port free on 127.0.0.1 now (bind port 0, read it, close), so that two
+    benchmark runs on one machine do not collide."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+PORT = os.environ.get("NVMF_BENCH_PORT") or str(free_port())
 CLK_TCK = os.sysconf("SC_CLK_TCK")
 SPDK_REF = "250-425k IOPS/core"
 

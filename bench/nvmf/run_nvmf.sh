@@ -7,7 +7,8 @@
 #   bench/nvmf/run_nvmf.sh [-n RUNS] [-t SECONDS] [-j FILE] [-m MALLOC_MB]
 #                          [--only SUBSTRING] [--polling]
 #   (defaults: 3 runs, 10 s each, 128 MiB namespace; env OSPREY_BIN_DIR
-#   picks the binaries, NVMF_BENCH_PORT the port, default 4518)
+#   picks the binaries, NVMF_BENCH_PORT the port, default
+#   a free one picked at run time)
 #
 # Cases: 4 KiB randread and randwrite at queue depth 1, 32 and 128 (IOPS,
 # average and p99 latency), 128 KiB sequential read (MiB/s); CPU time per

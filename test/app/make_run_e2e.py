@@ -7,7 +7,6 @@ import os
 import re
 import shlex
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -16,12 +15,6 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "common"))
 from osp_e2e import *   # noqa: F401,F403
 
 SCRIPT = os.path.join(ROOT, "scripts", "run_default.sh")
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def start_run(env_extra):

@@ -5,6 +5,10 @@ for sanitizer reports. Standard library only.
 Use: sys.path.insert(0, <root>/test/common); from osp_e2e import *; write
 test functions that take the daemon process; end with sys.exit(run(body)).
 Environment: OSPREY_BIN_DIR (default build/bin) picks the binaries to test.
+
+Two runs of a suite on one machine must not collide: sockets and files go in a
+mkdtemp directory (TMP), and TCP ports are picked free at run time with
+free_port() / free_ports() (each suite's own variable still fixes them).
 """
 
 import json
@@ -51,6 +55,36 @@ def wait_for(cond, timeout=10.0):
             return True
         time.sleep(0.05)
     return cond()
+
+
+# ---- ports ----
+
+def free_ports(n, env=None):
+    """n distinct TCP ports free on 127.0.0.1 right now: bind n sockets to port 0
+    (all at once, so the kernel hands out n different ports), read the ports,
+    close. If the environment variable env is set, its value P gives P, P+1, ...
+    instead (a port an operator chose, e.g. one a firewall lets through).
+    The ports are free, not reserved: the daemon binds them a moment later; the
+    kernel picks ephemeral ports in turn, so another run getting the same one in
+    between is unlikely."""
+    if env and os.environ.get(env):
+        base = int(os.environ[env])
+        return [base + i for i in range(n)]
+    socks = []
+    try:
+        for _ in range(n):
+            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            s.bind(("127.0.0.1", 0))
+            socks.append(s)
+        return [s.getsockname()[1] for s in socks]
+    finally:
+        for s in socks:
+            s.close()
+
+
+def free_port(env=None):
+    """One free TCP port on 127.0.0.1 (or int($env) if set), as free_ports()."""
+    return free_ports(1, env)[0]
 
 
 # ---- the daemon ----

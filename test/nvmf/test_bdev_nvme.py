@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """End-to-end test of the NVMe bdev module (drivers/bdev/nvme): a bdevperf
-(-z) attaches to nvmf_tgt over NVMe/TCP on 127.0.0.1 (ports 4510-4519) with
+(-z) attaches to nvmf_tgt over NVMe/TCP on 127.0.0.1 (ports picked free at run time) with
 bdev_nvme_attach_controller and runs its workloads through the chain.
 
 Covers: attach answers the bdev names (["Nvme0n1", "Nvme0n2"]); what
@@ -33,7 +33,7 @@ BDEVPERF = os.path.join(osp_e2e.BIN_DIR, "bdevperf")
 BDEVPERF_PY = os.path.join(osp_e2e.ROOT, "scripts", "bdevperf.py")
 NQN = "nqn.2016-06.io.spdk:cnode1"
 NQN2 = "nqn.2016-06.io.spdk:cnode2"
-PORT = "4510"
+PORT, DEAD_PORT = (str(p) for p in free_ports(2))   # DEAD_PORT: nothing listens there
 CORES = "0x2" if (os.cpu_count() or 1) >= 2 else "0x1"
 
 
@@ -204,7 +204,7 @@ def test_digests(app):
 def test_attach_errors(app):
     print("attach errors")
     cases = [
-        ("nothing listening on 4519", ("Bad0", "4519", NQN), ["refused"]),
+        ("nothing listening on " + DEAD_PORT, ("Bad0", DEAD_PORT, NQN), ["refused"]),
         ("unknown subsystem", ("Bad1", PORT, "nqn.2016-06.io.spdk:nosuch"), ["connect"]),
         ("duplicate name", ("Nvme0", PORT, NQN), ["already exists"]),
         ("port 0", ("Bad2", "0", NQN), ["trsvcid"]),

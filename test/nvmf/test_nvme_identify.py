@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """End-to-end test of Osprey's NVMe/TCP host driver (lib/nvme) through
 app/nvme_identify, against osprey_tgt's NVMe-oF TCP target on 127.0.0.1
-(ports 4460-4469).
+(ports picked free at run time).
 
 Covers: Identify Controller and the active namespaces of a subsystem with two
 malloc bdevs (serial number, subsystem NQN, sizes, LBA formats and UUIDs
@@ -25,8 +25,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from osp_e2e import *  # noqa: E402,F401,F403  (check, start_tgt, rpc, ...)
 
 IDENTIFY = os.path.join(BIN_DIR, "nvme_identify")
-PORT = "4460"
-DEAD_PORT = "4461"
+PORT, DEAD_PORT = (str(p) for p in free_ports(2))   # DEAD_PORT: nothing listens there
 NQN1 = "nqn.2016-06.io.osprey:identify1"
 NQN2 = "nqn.2016-06.io.osprey:identify2"
 HOST1 = "nqn.2014-08.org.nvmexpress:uuid:6c6f7370-7265-7900-0000-000000000001"

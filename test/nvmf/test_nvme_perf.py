@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """End-to-end test of build/bin/nvme_perf against build/bin/nvmf_tgt over
-NVMe/TCP on 127.0.0.1 (ports 4500-4509).
+NVMe/TCP on 127.0.0.1 (ports picked free at run time).
 
 Covers: verify runs (pattern from seed + LBA, read back and checked) with and
 without header/data digests, several qpairs (-P 2), 4 KiB and 128 KiB, mixed
@@ -32,7 +32,7 @@ from osp_e2e import *  # noqa: E402,F401,F403
 osp_e2e.TGT = os.path.join(osp_e2e.BIN_DIR, "nvmf_tgt")
 PERF = os.path.join(osp_e2e.BIN_DIR, "nvme_perf")
 NQN = "nqn.2016-06.io.spdk:cnode1"
-PORT = "4500"
+PORT, DEAD_PORT = (str(p) for p in free_ports(2))   # DEAD_PORT: nothing listens there
 NQN2 = "nqn.2016-06.io.spdk:cnode2"
 TRID = "trtype:TCP adrfam:IPv4 traddr:127.0.0.1 trsvcid:%s subnqn:%s" % (PORT, NQN)
 TRID2 = "trtype:TCP traddr:127.0.0.1 trsvcid:%s subnqn:%s" % (PORT, NQN2)
@@ -155,9 +155,9 @@ def test_bad_input(p):
     print("bad input")
     t0 = time.time()
     r = perf("-q", "1", "-o", "4096", "-w", "read", "-t", "1", "-r",
-             "trtype:TCP traddr:127.0.0.1 trsvcid:4509 subnqn:" + NQN, timeout=30)
+             "trtype:TCP traddr:127.0.0.1 trsvcid:" + DEAD_PORT + " subnqn:" + NQN, timeout=30)
     check(r.returncode != 0 and "refused" in r.stderr.lower() and time.time() - t0 < 10,
-          "nothing listening on 4509: error naming the refused connection, fast (%s)"
+          "nothing listening on " + DEAD_PORT + ": error naming the refused connection, fast (%s)"
           % r.stderr.strip()[:200])
     r = perf("-q", "1", "-o", "4096", "-w", "read", "-t", "1", "-r", "trtype:XYZ traddr:1.2.3.4")
     check(r.returncode != 0 and "transport id" in r.stderr.lower(),

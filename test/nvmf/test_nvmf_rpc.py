@@ -29,7 +29,8 @@ NQN1 = "nqn.2016-06.io.spdk:cnode1"
 NQN2 = "nqn.2016-06.io.spdk:cnode2"
 HOST1 = "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555"
 NO_RDMA = "transport RDMA is not available in this build"
-PORT = "4415"
+PORT = str(free_port())   # picked free at run time: parallel runs do not collide
+
 
 def rpc_run(what, *args):
     r = rpc(*args)

@@ -17,7 +17,8 @@ non-zero on failure. Only the daemon it started is stopped, by PID.
 
 Environment: OSPREY_BIN_DIR (default build/bin) picks the nvmf_tgt to test;
 PROTO_FUZZ_SEED / PROTO_FUZZ_ITERS change the fuzz loop (default 1234 / 300);
-PROTO_PORT_BASE moves the three 127.0.0.1 ports used (default 4420-4422).
+PROTO_PORT_BASE fixes the three 127.0.0.1 ports used (BASE..BASE+2; by default
+three free ports are picked at run time).
 """
 
 import os
@@ -33,12 +34,12 @@ sys.path.insert(0, HERE)
 import osp_e2e  # noqa: E402
 osp_e2e.TGT = os.path.join(osp_e2e.BIN_DIR, "nvmf_tgt")
 from osp_e2e import check, start_tgt, stop_tgt, alive, rpc_out, rpc_json, wait_for, run  # noqa: E402
+from osp_e2e import free_ports  # noqa: E402
 from nvme_tcp_client import *  # noqa: E402,F401,F403
 
 ADDR = "127.0.0.1"
-PORT = int(os.environ.get("PROTO_PORT_BASE", "4420"))   # NQN1, NQN2
-DPORT = PORT + 1     # discovery listener
-PORT_NEW = PORT + 2  # added at run time (genctr)
+# NQN1 and NQN2; the discovery listener; one added at run time (genctr).
+PORT, DPORT, PORT_NEW = free_ports(3, "PROTO_PORT_BASE")
 NQN1 = "nqn.2016-06.io.osprey:proto1"
 NQN2 = "nqn.2016-06.io.osprey:proto2"
 HOST1 = "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555"
