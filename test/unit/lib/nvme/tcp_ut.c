@@ -2,7 +2,7 @@
 /*
  * Unit tests of the NVMe/TCP host transport (lib/nvme/tcp.c) against
  * a hand-written controller peer in the test: a plain TCP socket on
- * 127.0.0.1 (port 4478/4479, the test's range) driven from the same thread,
+ * 127.0.0.1 (on a port the kernel picks) driven from the same thread,
  * which reads the host's PDUs and writes crafted ones. Covers ICResp
  * validation (PFV, CPDA, MAXH2CDATA, digests), in-capsule writes, R2T and
  * H2CData splitting at MAXH2CDATA, C2HData into iovecs with and without the
@@ -26,6 +26,7 @@
 #include "nvme/nvme_ctrlr.c"
 #include "nvme/nvme_qpair.c"
 #include "nvme/tcp.c"
+#include "ut_port.h"
 #include "ut_run.h"
 
 #define NQN1 "nqn.2016-06.io.osprey:cnode1"
@@ -45,24 +46,10 @@ struct conn {
 static int
 listen_port(void)
 {
-	struct sockaddr_in sa;
-	int one = 1, p;
+	uint16_t port;
 
-	for (p = 4478; p <= 4479; p++) {
-		int fd = socket(AF_INET, SOCK_STREAM, 0);
-
-		setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-		memset(&sa, 0, sizeof(sa));
-		sa.sin_family = AF_INET;
-		sa.sin_port = htons((uint16_t)p);
-		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 8) == 0) {
-			g_listen_fd = fd;
-			return p;
-		}
-		close(fd);
-	}
-	return -1;
+	g_listen_fd = ut_listen_any(&port);
+	return g_listen_fd < 0 ? -1 : port;
 }
 
 /* Let the host make progress: connect steps or completions. */
@@ -698,7 +685,7 @@ main(void)
 	g_osp_sock_posix_sendmsg_calls = 0;
 	g_port = listen_port();
 	if (g_port < 0) {
-		fprintf(stderr, "cannot listen on 127.0.0.1:4478-4479\n");
+		fprintf(stderr, "cannot listen on 127.0.0.1\n");
 		return 1;
 	}
 	if (CU_initialize_registry() != CUE_SUCCESS) {

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Unit tests of the NVMe/TCP target transport (lib/nvmf/tcp.c compiled in)
- * over real loopback TCP connections (ports 4440-4459), with a hand-written
+ * over real loopback TCP connections (ports picked free at run time), with a hand-written
  * NVMe/TCP host built from the lib/nvme_tcp_codec builders and a fake core that
  * answers reads with a pattern and records writes. The poll group is polled
  * by hand: no threads, no sleeps beyond waiting for the loopback socket.
@@ -23,6 +23,7 @@
 
 #include "ut_env.h"
 #include "ut_thread.h"
+#include "ut_port.h"
 #include "ut_run.h"
 
 /* ---------------------------------------------------------------- fake core */
@@ -141,7 +142,9 @@ core_release_held(void)
 
 /* ---------------------------------------------------------------- harness */
 
-#define PORT_MAIN 4440
+/* The listener of every connection test, then three for test_opts_and_create. */
+static uint16_t g_ports[3];
+#define PORT_MAIN	g_ports[0]
 
 static struct osp_nvmf_transport *g_t;
 static struct osp_nvmf_transport_poll_group *g_pg;
@@ -218,7 +221,7 @@ suite_init(void)
 	ut_set_thread(0);
 	/* Pull the posix socket implementation out of its archive. */
 	g_osp_sock_posix_sendmsg_calls = 0;
-	if (g_registered == NULL) {
+	if (g_registered == NULL || ut_free_ports(g_ports, 3) != 0) {
 		return -1;
 	}
 	g_t = make_transport(NULL, &rc, err, sizeof(err));
@@ -630,8 +633,8 @@ test_opts_and_create(void)
 	struct osp_nvmf_discovery_log_page_entry e;
 	char err[256];
 	cJSON *j;
-	int rc, fd, one = 1;
-	struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons(4442)};
+	int rc, fd;
+	uint16_t busy_port;
 
 	CU_ASSERT_PTR_NOT_NULL_FATAL(g_registered);
 	CU_ASSERT_STRING_EQUAL(g_registered->name, "TCP");
@@ -652,7 +655,7 @@ test_opts_and_create(void)
 	cJSON_Delete(j);
 
 	/* listen errors: duplicate, bad family, port in use; IPv6 */
-	make_addr(&a, "127.0.0.1", 4441);
+	make_addr(&a, "127.0.0.1", g_ports[1]);
 	CU_ASSERT(t->ops->listen(t, &a) == 0);
 	CU_ASSERT(t->ops->listen(t, &a) == -EEXIST);
 	memset(&e, 0xff, sizeof(e));
@@ -666,14 +669,12 @@ test_opts_and_create(void)
 	make_addr(&a, "127.0.0.1", 0);
 	snprintf(a.trsvcid, sizeof(a.trsvcid), "http");
 	CU_ASSERT(t->ops->listen(t, &a) == -EINVAL);
-	fd = socket(AF_INET, SOCK_STREAM, 0);
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	inet_pton(AF_INET, "127.0.0.1", &sa.sin_addr);
-	CU_ASSERT(bind(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 && listen(fd, 1) == 0);
-	make_addr(&a, "127.0.0.1", 4442);
+	fd = ut_listen_any(&busy_port);
+	CU_ASSERT_FATAL(fd >= 0);
+	make_addr(&a, "127.0.0.1", busy_port);
 	CU_ASSERT(t->ops->listen(t, &a) == -EADDRINUSE);
 	close(fd);
-	make_addr(&a, "::1", 4443);
+	make_addr(&a, "::1", g_ports[2]);
 	rc = t->ops->listen(t, &a);
 	CU_ASSERT(rc == 0 || rc == -EADDRNOTAVAIL || rc == -EAFNOSUPPORT);
 	if (rc == 0) {
@@ -715,7 +716,7 @@ test_ic_connect_icd_write(void)
 	CU_ASSERT_STRING_EQUAL(a.traddr, "127.0.0.1");
 	CU_ASSERT(a.adrfam == OSP_NVMF_ADRFAM_IPV4);
 	CU_ASSERT(g_t->ops->qpair_get_local_addr(c.qpair, &a) == 0);
-	CU_ASSERT_STRING_EQUAL(a.trsvcid, "4440");
+	CU_ASSERT_EQUAL(atoi(a.trsvcid), PORT_MAIN);
 
 	/* 4 KiB write in the capsule */
 	for (i = 0; i < sizeof(data); i++) {
