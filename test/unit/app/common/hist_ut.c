@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/hist.c"
+#include "ut_run.h"
 
 static struct osp_tool_hist g_h, g_h2;
 
@@ -134,7 +135,7 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned fails;
+	int rc;
 
 	CU_initialize_registry();
 	suite = CU_add_suite("tool_hist", NULL, NULL);
@@ -142,9 +143,6 @@ main(void)
 	CU_ADD_TEST(suite, test_percentiles_known_data);
 	CU_ADD_TEST(suite, test_merge);
 	CU_ADD_TEST(suite, test_print);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)fails;
+	rc = ut_run_suites();
+	return rc;
 }

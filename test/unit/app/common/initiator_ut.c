@@ -6,6 +6,7 @@
 #include "osprey/log.h"
 
 #include "common/initiator.c"
+#include "ut_run.h"
 
 #define TRID "trtype:TCP adrfam:IPv4 traddr:127.0.0.1 trsvcid:4420 subnqn:nqn.2016-06.io.spdk:cnode1"
 
@@ -177,7 +178,7 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned fails;
+	int rc;
 
 	CU_initialize_registry();
 	suite = CU_add_suite("tool_initiator", NULL, NULL);
@@ -186,9 +187,6 @@ main(void)
 	CU_ADD_TEST(suite, test_several_trids);
 	CU_ADD_TEST(suite, test_bad_values);
 	CU_ADD_TEST(suite, test_not_mine);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)fails;
+	rc = ut_run_suites();
+	return rc;
 }

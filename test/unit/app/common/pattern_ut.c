@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "common/pattern.c"
+#include "ut_run.h"
 
 #define BS 512
 #define NB 8
@@ -115,7 +116,7 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned fails;
+	int rc;
 
 	CU_initialize_registry();
 	suite = CU_add_suite("tool_pattern", NULL, NULL);
@@ -123,9 +124,6 @@ main(void)
 	CU_ADD_TEST(suite, test_wrong_lba);
 	CU_ADD_TEST(suite, test_wrong_seed_or_generation);
 	CU_ADD_TEST(suite, test_corrupt_byte);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)fails;
+	rc = ut_run_suites();
+	return rc;
 }

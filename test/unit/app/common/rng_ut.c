@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "common/rng.c"
+#include "ut_run.h"
 
 static void
 test_deterministic(void)
@@ -106,7 +107,7 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned fails;
+	int rc;
 
 	CU_initialize_registry();
 	suite = CU_add_suite("tool_rng", NULL, NULL);
@@ -115,9 +116,6 @@ main(void)
 	CU_ADD_TEST(suite, test_period_sanity);
 	CU_ADD_TEST(suite, test_below);
 	CU_ADD_TEST(suite, test_mix64);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	fails = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return (int)fails;
+	rc = ut_run_suites();
+	return rc;
 }
