@@ -4,6 +4,9 @@
 set -u
 cd "$(dirname "$0")/.."
 JOBS=${JOBS:-2}
+# Build and fuzz logs of this run, in a directory of its own so that two runs
+# on one machine do not write each other's logs.
+LOGS=$(mktemp -d /tmp/osp_run_all.XXXXXX)
 pass=0
 fail=0
 failed=()
@@ -19,8 +22,8 @@ record() { # record <name> <rc>
 run_units() { # run_units <build dir> <label> [make vars...]
 	local build=$1 label=$2
 	shift 2
-	if ! make -s -j"$JOBS" BUILD="$build" "$@" unittest-bins >"/tmp/osp_build_$label.log" 2>&1; then
-		cat "/tmp/osp_build_$label.log"
+	if ! make -s -j"$JOBS" BUILD="$build" "$@" unittest-bins >"$LOGS/build_$label.log" 2>&1; then
+		cat "$LOGS/build_$label.log"
 		record "build $label" 1
 		return
 	fi
@@ -45,7 +48,7 @@ UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	run_units build/san unit-san CONFIG_ASAN=y CONFIG_UBSAN=y
 
 echo "== daemons under ASan+UBSan: framework end-to-end, NVMe/TCP protocol and bad input"
-if make -s -j"$JOBS" BUILD=build/san CONFIG_ASAN=y CONFIG_UBSAN=y apps >/tmp/osp_build_san_apps.log 2>&1; then
+if make -s -j"$JOBS" BUILD=build/san CONFIG_ASAN=y CONFIG_UBSAN=y apps >"$LOGS/build_san_apps.log" 2>&1; then
 	for t in test/app/framework_e2e.py test/nvmf/test_nvmf_tcp_proto.py; do
 		log=$(mktemp)
 		if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 OSPREY_BIN_DIR=build/san/bin \
@@ -58,16 +61,16 @@ if make -s -j"$JOBS" BUILD=build/san CONFIG_ASAN=y CONFIG_UBSAN=y apps >/tmp/osp
 		rm -f "$log"
 	done
 else
-	cat /tmp/osp_build_san_apps.log
+	cat "$LOGS/build_san_apps.log"
 	record "build san apps" 1
 fi
 
 echo "== fuzz: NVMe/TCP PDU receiver and target transport (libFuzzer, ASan+UBSan)"
-if FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash test/fuzz/run.sh >/tmp/osp_fuzz_nvme_tcp_recv.log 2>&1; then
+if FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash test/fuzz/run.sh >"$LOGS/fuzz_nvme_tcp_recv.log" 2>&1; then
 	record "fuzz nvme_tcp_recv + nvmf_tcp (${FUZZ_SECONDS:-20}s)" 0
 else
 	record "fuzz nvme_tcp_recv + nvmf_tcp (${FUZZ_SECONDS:-20}s)" 1
-	tail -60 /tmp/osp_fuzz_nvme_tcp_recv.log | sed 's/^/    | /'
+	tail -60 "$LOGS/fuzz_nvme_tcp_recv.log" | sed 's/^/    | /'
 fi
 
 echo "== end-to-end tests"
@@ -99,5 +102,6 @@ echo
 if [ "$fail" -gt 0 ]; then
 	echo "failed: ${failed[*]}"
 fi
+rm -rf "$LOGS"
 echo "$pass passed, $fail failed"
 [ "$fail" -eq 0 ]
