@@ -16,13 +16,25 @@
 #ifndef OSP_UT_BDEV_H
 #define OSP_UT_BDEV_H
 
+#include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
 
+#include <CUnit/Basic.h>
 #include <cJSON.h>
 
+/* What a bdev test uses besides these fixtures, so that it includes one header. */
 #include "osprey/bdev.h"
+#include "osprey/bdev_module.h"
+#include "osprey/env.h"
+#include "osprey/thread.h"
+
+#include "ut_env.h"
+#include "ut_run.h"
+#include "ut_thread.h"
 
 struct osp_bdev_io;
 struct osp_io_channel;
