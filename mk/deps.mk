@@ -79,35 +79,22 @@ APP_LIBS-nvme_perf := tool nvme $(SOCK_MODULES)
 BENCH_LIBS-thread_msg := tool event thread env_dpdk util
 
 # ---- unit tests ----
-# Tests whose folder does not name their library (test/unit/lib/<dir>/<x>_ut.c with
-# <dir> not a library), until they move to test/unit/drivers/<type>/<name>/:
-# UT_LIB-<dir>/<x>_ut is the library under test.
-UT_LIB-bdev_aio/aio_ut := bdev_aio
-UT_LIB-bdev_aio/uring_ut := bdev_uring
-UT_LIB-bdev_modules/delay_ut := bdev_delay
-UT_LIB-bdev_modules/error_ut := bdev_error
-UT_LIB-bdev_modules/malloc_ut := bdev_malloc
-UT_LIB-bdev_modules/null_ut := bdev_null
-UT_LIB-bdev_modules/passthru_ut := bdev_passthru
-UT_LIB-bdev_modules/split_ut := bdev_split
-UT_LIB-bdev_modules/vbdev_ut := bdev
-
 # UT_LIBS-<test>: libraries a test links as archives beyond its library's declared
 # dependencies, each with the reason. A test that drives its library through the
 # archive instead of #including its sources names the library itself here.
 # env_dpdk's sources need DPDK's compiler flags: its test links the archive.
 UT_LIBS-env_dpdk/env_ut := env_dpdk
 # uring_ut drives the uring module through its public API (the archive).
-UT_LIBS-bdev_aio/uring_ut := bdev_uring
-# The bdev_modules tests drive each module through the bdev API over a malloc base.
-UT_LIBS-bdev_modules/malloc_ut := bdev_malloc
-UT_LIBS-bdev_modules/null_ut := bdev_null
-UT_LIBS-bdev_modules/delay_ut := bdev_delay bdev_malloc
-UT_LIBS-bdev_modules/error_ut := bdev_error bdev_malloc
-UT_LIBS-bdev_modules/passthru_ut := bdev_passthru bdev_malloc
-UT_LIBS-bdev_modules/split_ut := bdev_split bdev_malloc
+UT_LIBS-drivers/bdev/uring/uring_ut := bdev_uring
+# The bdev module tests (test/unit/drivers/bdev) drive each module through the bdev API over a malloc base.
+UT_LIBS-drivers/bdev/malloc/malloc_ut := bdev_malloc
+UT_LIBS-drivers/bdev/null/null_ut := bdev_null
+UT_LIBS-drivers/bdev/delay/delay_ut := bdev_delay bdev_malloc
+UT_LIBS-drivers/bdev/error/error_ut := bdev_error bdev_malloc
+UT_LIBS-drivers/bdev/passthru/passthru_ut := bdev_passthru bdev_malloc
+UT_LIBS-drivers/bdev/split/split_ut := bdev_split bdev_malloc
 # vbdev_ut tests lib/bdev's virtual-bdev helpers through passthru over malloc.
-UT_LIBS-bdev_modules/vbdev_ut := bdev bdev_passthru bdev_malloc
+UT_LIBS-bdev/vbdev_ut := bdev bdev_passthru bdev_malloc
 # The NVMe host and NVMe/TCP target tests run over real loopback sockets and count
 # the posix implementation's sendmsg calls (g_osp_sock_posix_sendmsg_calls).
 UT_LIBS-nvme/nvme_ut := sock_posix

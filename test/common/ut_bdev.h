@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Bdev fixtures shared by the unit tests of the bdev modules and of the
- * layers above them (test/unit/lib/bdev_modules, nvmf/ctrlr_bdev_ut.c): the
+ * layers above them (test/unit/drivers/bdev, lib/nvmf): the
  * layer started on ut_thread test threads, descriptors, and synchronous
  * wrappers around the I/O API that poll the threads until the I/O completes.
  * A test links the real lib/bdev and the modules it exercises.

@@ -7,7 +7,7 @@
  * Flush, FUA, bad opcodes, bdev_io exhaustion (-ENOMEM) retries, the bdev
  * status mapping, Identify Namespace and the NS ID descriptor list.
  */
-#include "../bdev_modules/bdev_modules_ut.h"
+#include "ut_bdev.h"
 #include "fixtures/ut_bdev.c"
 
 #include "../../../../drivers/bdev/error/bdev_error.h"

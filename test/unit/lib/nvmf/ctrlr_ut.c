@@ -7,7 +7,7 @@
  * bdevs as namespaces. Everything is driven by hand: ut_poll_threads() and
  * fake tick counts for the keep alive timer, no sleeps.
  */
-#include "../bdev_modules/bdev_modules_ut.h"
+#include "ut_bdev.h"
 #include "fixtures/ut_bdev.c"
 
 #include "../../../../drivers/bdev/malloc/bdev_malloc.h"

@@ -7,7 +7,7 @@
  * transport, the discovery log page as different hosts see it, its
  * generation counter, the RPC error messages and the saved configuration.
  */
-#include "../bdev_modules/bdev_modules_ut.h"
+#include "ut_bdev.h"
 #include "fixtures/ut_bdev.c"
 
 #include "../../../../drivers/bdev/malloc/bdev_malloc.h"

@@ -6,11 +6,11 @@
  * latency updates apply to later I/O, a reset releases what waits, the
  * poller is paused when nothing waits, hot removal and config output.
  */
-#include "bdev_modules_ut.h"
+#include "ut_bdev.h"
 #include "fixtures/ut_bdev.c"
 
-#include "../../../../drivers/bdev/delay/bdev_delay.h"
-#include "../../../../drivers/bdev/malloc/bdev_malloc.h"
+#include "../../../../../drivers/bdev/delay/bdev_delay.h"
+#include "../../../../../drivers/bdev/malloc/bdev_malloc.h"
 
 #define BS	512
 #define NBLK	4096

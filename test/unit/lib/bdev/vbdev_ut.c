@@ -8,7 +8,7 @@
  * on the thread that opened it, quiesce runs before the bdevs go and a
  * delete is answered only once the base is free again.
  */
-#include "bdev_modules_ut.h"
+#include "ut_bdev.h"
 #include "fixtures/ut_bdev.c"
 
 #include "osprey/util.h"

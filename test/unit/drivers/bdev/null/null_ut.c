@@ -4,10 +4,10 @@
  * succeeds without touching data, reads without a buffer get zeroes,
  * completions are batched, resize notifies openers.
  */
-#include "bdev_modules_ut.h"
+#include "ut_bdev.h"
 #include "fixtures/ut_bdev.c"
 
-#include "../../../../drivers/bdev/null/bdev_null.h"
+#include "../../../../../drivers/bdev/null/bdev_null.h"
 
 static struct osp_bdev *
 make_null(const char *name, uint64_t nblk, uint32_t bs)

@@ -5,11 +5,11 @@
  * i * part_size + n on the base), I/O confined to its part, error cases,
  * a split waiting for its base, hot removal and rebuild, deletion.
  */
-#include "bdev_modules_ut.h"
+#include "ut_bdev.h"
 #include "fixtures/ut_bdev.c"
 
-#include "../../../../drivers/bdev/malloc/bdev_malloc.h"
-#include "../../../../drivers/bdev/split/bdev_split.h"
+#include "../../../../../drivers/bdev/malloc/bdev_malloc.h"
+#include "../../../../../drivers/bdev/split/bdev_split.h"
 
 #define BS	512
 #define NBLK	16384	/* 8 MiB */

@@ -5,11 +5,11 @@
  * its base is built when the base appears, hot removal of the base removes
  * the passthru with its I/O completing, deletion releases the base.
  */
-#include "bdev_modules_ut.h"
+#include "ut_bdev.h"
 #include "fixtures/ut_bdev.c"
 
-#include "../../../../drivers/bdev/malloc/bdev_malloc.h"
-#include "../../../../drivers/bdev/passthru/bdev_passthru.h"
+#include "../../../../../drivers/bdev/malloc/bdev_malloc.h"
+#include "../../../../../drivers/bdev/passthru/bdev_passthru.h"
 
 #define BS	512
 #define NBLK	2048

@@ -6,11 +6,11 @@
  * flips the chosen byte on the way in or out, nomem I/O is retried by the
  * layer and then succeeds, queue_depth gating, clear, and bad arguments.
  */
-#include "bdev_modules_ut.h"
+#include "ut_bdev.h"
 #include "fixtures/ut_bdev.c"
 
-#include "../../../../drivers/bdev/error/bdev_error.h"
-#include "../../../../drivers/bdev/malloc/bdev_malloc.h"
+#include "../../../../../drivers/bdev/error/bdev_error.h"
+#include "../../../../../drivers/bdev/malloc/bdev_malloc.h"
 
 #define BS	512
 #define NBLK	2048

@@ -5,7 +5,7 @@
  * refuses IOCB_CMD_FDSYNC, unmap/write_zeroes with fallocate, both ways of
  * reaping completions, eventfd draining and the per-thread channels.
  */
-#include "../../../../drivers/bdev/aio/bdev_aio.c"
+#include "../../../../../drivers/bdev/aio/bdev_aio.c"
 
 #include "ut_file_bdev.h"
 #include "fixtures/ut_file_bdev.c"

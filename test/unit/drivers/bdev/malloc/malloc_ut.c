@@ -5,10 +5,10 @@
  * write_zeroes, compare), batched completions on the submitting thread,
  * reads without a buffer, deletion with an open descriptor, config output.
  */
-#include "bdev_modules_ut.h"
+#include "ut_bdev.h"
 #include "fixtures/ut_bdev.c"
 
-#include "../../../../drivers/bdev/malloc/bdev_malloc.h"
+#include "../../../../../drivers/bdev/malloc/bdev_malloc.h"
 
 #define BS	512
 #define NBLK	2048	/* 1 MiB */

@@ -5,7 +5,7 @@
  * Where io_uring is unavailable (built without liburing, or refused by the
  * kernel) the suite only checks that creation fails cleanly.
  */
-#include "../../../../drivers/bdev/uring/bdev_uring.h"
+#include "../../../../../drivers/bdev/uring/bdev_uring.h"
 
 #include "ut_file_bdev.h"
 #include "fixtures/ut_file_bdev.c"
