@@ -4,14 +4,9 @@
  * layers above them (test/unit/drivers/bdev, lib/nvmf): the
  * layer started on ut_thread test threads, descriptors, and synchronous
  * wrappers around the I/O API that poll the threads until the I/O completes.
- * A test links the real lib/bdev and the modules it exercises.
- *
- * The code is in test/common/fixtures/ut_bdev.c, which a test that uses it
- * #includes once (after this header): the Makefile links every object of test/common
- * into every unit test, and this code needs lib/bdev, which the tests of the
- * libraries below it (thread, util, ...) do not link. When unit tests link
- * test/common as an archive (only what a test uses), it can move up beside
- * this header and the #include lines go.
+ * A test links the real lib/bdev and the modules it exercises. The code
+ * (ut_bdev.c) is in test/common's archive: only the tests that call it link
+ * it, so the tests of the libraries below lib/bdev need not link lib/bdev.
  */
 #ifndef OSP_UT_BDEV_H
 #define OSP_UT_BDEV_H

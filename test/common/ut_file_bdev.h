@@ -11,9 +11,8 @@
  * test thread until the callback ran (with a deadline), no sleeps in the
  * happy path.
  *
- * The code is in test/common/fixtures/ut_file_bdev.c, #included once by the
- * module's test after this header (it needs lib/bdev, which not every unit
- * test links; see ut_bdev.h).
+ * The code (ut_file_bdev.c) is in test/common's archive, linked only by the
+ * tests that call it (it needs lib/bdev).
  */
 #ifndef OSP_UT_FILE_BDEV_H
 #define OSP_UT_FILE_BDEV_H

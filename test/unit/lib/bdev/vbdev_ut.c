@@ -9,7 +9,6 @@
  * delete is answered only once the base is free again.
  */
 #include "ut_bdev.h"
-#include "fixtures/ut_bdev.c"
 
 #include "osprey/util.h"
 

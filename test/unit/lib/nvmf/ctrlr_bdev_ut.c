@@ -8,7 +8,6 @@
  * status mapping, Identify Namespace and the NS ID descriptor list.
  */
 #include "ut_bdev.h"
-#include "fixtures/ut_bdev.c"
 
 #include "../../../../drivers/bdev/error/bdev_error.h"
 #include "../../../../drivers/bdev/malloc/bdev_malloc.h"

@@ -8,7 +8,6 @@
  * fake tick counts for the keep alive timer, no sleeps.
  */
 #include "ut_bdev.h"
-#include "fixtures/ut_bdev.c"
 
 #include "../../../../drivers/bdev/malloc/bdev_malloc.h"
 

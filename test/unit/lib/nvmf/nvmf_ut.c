@@ -8,7 +8,6 @@
  * generation counter, the RPC error messages and the saved configuration.
  */
 #include "ut_bdev.h"
-#include "fixtures/ut_bdev.c"
 
 #include "../../../../drivers/bdev/malloc/bdev_malloc.h"
 

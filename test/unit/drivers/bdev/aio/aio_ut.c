@@ -8,7 +8,7 @@
 #include "../../../../../drivers/bdev/aio/bdev_aio.c"
 
 #include "ut_file_bdev.h"
-#include "fixtures/ut_file_bdev.c"
+#include "ut_thread.h"
 
 static int
 ut_create(const char *path, const char *name, uint32_t block_size, bool fallocate,

@@ -7,7 +7,6 @@
  * poller is paused when nothing waits, hot removal and config output.
  */
 #include "ut_bdev.h"
-#include "fixtures/ut_bdev.c"
 
 #include "../../../../../drivers/bdev/delay/bdev_delay.h"
 #include "../../../../../drivers/bdev/malloc/bdev_malloc.h"

@@ -7,7 +7,6 @@
  * layer and then succeeds, queue_depth gating, clear, and bad arguments.
  */
 #include "ut_bdev.h"
-#include "fixtures/ut_bdev.c"
 
 #include "../../../../../drivers/bdev/error/bdev_error.h"
 #include "../../../../../drivers/bdev/malloc/bdev_malloc.h"

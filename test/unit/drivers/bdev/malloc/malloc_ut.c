@@ -6,7 +6,6 @@
  * reads without a buffer, deletion with an open descriptor, config output.
  */
 #include "ut_bdev.h"
-#include "fixtures/ut_bdev.c"
 
 #include "../../../../../drivers/bdev/malloc/bdev_malloc.h"
 

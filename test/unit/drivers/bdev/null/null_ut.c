@@ -5,7 +5,6 @@
  * completions are batched, resize notifies openers.
  */
 #include "ut_bdev.h"
-#include "fixtures/ut_bdev.c"
 
 #include "../../../../../drivers/bdev/null/bdev_null.h"
 

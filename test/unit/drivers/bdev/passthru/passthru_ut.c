@@ -6,7 +6,6 @@
  * the passthru with its I/O completing, deletion releases the base.
  */
 #include "ut_bdev.h"
-#include "fixtures/ut_bdev.c"
 
 #include "../../../../../drivers/bdev/malloc/bdev_malloc.h"
 #include "../../../../../drivers/bdev/passthru/bdev_passthru.h"

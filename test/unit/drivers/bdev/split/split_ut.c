@@ -6,7 +6,6 @@
  * a split waiting for its base, hot removal and rebuild, deletion.
  */
 #include "ut_bdev.h"
-#include "fixtures/ut_bdev.c"
 
 #include "../../../../../drivers/bdev/malloc/bdev_malloc.h"
 #include "../../../../../drivers/bdev/split/bdev_split.h"

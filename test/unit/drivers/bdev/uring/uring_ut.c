@@ -8,7 +8,6 @@
 #include "../../../../../drivers/bdev/uring/bdev_uring.h"
 
 #include "ut_file_bdev.h"
-#include "fixtures/ut_file_bdev.c"
 
 static int
 ut_create(const char *path, const char *name, uint32_t block_size, bool fallocate,
