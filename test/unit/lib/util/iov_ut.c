@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "util/iov.c"
+#include "ut_run.h"
 
 /* Data layout used by most tests: 3 + 0 + 5 + {NULL,0} + 4 = 12 bytes. */
 static uint8_t g_a[3], g_b[5], g_c[4];
@@ -323,7 +324,7 @@ int
 main(void)
 {
 	CU_pSuite suite;
-	unsigned failures;
+	int rc;
 
 	if (CU_initialize_registry() != CUE_SUCCESS) {
 		return 1;
@@ -337,9 +338,6 @@ main(void)
 	CU_ADD_TEST(suite, test_slice);
 	CU_ADD_TEST(suite, test_cmp_buf);
 	CU_ADD_TEST(suite, test_memset);
-	CU_basic_set_mode(CU_BRM_VERBOSE);
-	CU_basic_run_tests();
-	failures = CU_get_number_of_failures();
-	CU_cleanup_registry();
-	return failures != 0;
+	rc = ut_run_suites();
+	return rc;
 }
