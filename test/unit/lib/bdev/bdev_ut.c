@@ -19,7 +19,7 @@
 #include "ut_env.h"
 #include "ut_thread.h"
 #include "ut_run.h"
-#include "ut_mock.h"
+#include "osprey_internal/mock.h"
 
 /* ---- the test module ---- */
 

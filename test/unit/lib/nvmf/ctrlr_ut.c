@@ -24,7 +24,7 @@
 #include "nvmf/admin.c"
 #include "nvmf/ctrlr_bdev.c"
 #include "ut_run.h"
-#include "ut_mock.h"
+#include "osprey_internal/mock.h"
 
 #define HOST1 "nqn.2014-08.org.nvmexpress:uuid:11111111-1111-1111-1111-111111111111"
 #define HOST2 "nqn.2014-08.org.nvmexpress:uuid:22222222-2222-2222-2222-222222222222"

@@ -38,7 +38,7 @@ ut_abort(void)
 #include "ut_env.h"
 #include "ut_thread.h"
 #include "ut_run.h"
-#include "ut_mock.h"
+#include "osprey_internal/mock.h"
 
 /* ---- helpers ---- */
 

@@ -15,11 +15,10 @@
  * Stubs take any arguments and ignore them; when a test needs what was
  * passed, it writes the function out instead.
  *
- * (Lives in test/common: include/osprey_internal/, the issue's place for
- * headers only Osprey's own code uses, does not exist yet.)
+ * In include/osprey_internal (not installed): for Osprey's own unit tests only.
  */
-#ifndef OSP_UT_MOCK_H
-#define OSP_UT_MOCK_H
+#ifndef OSPREY_INTERNAL_MOCK_H
+#define OSPREY_INTERNAL_MOCK_H
 
 /*
  * Define fn(args) returning ret_type: ut_<fn>_ret (initially value; a
@@ -53,4 +52,4 @@
 /* How many times fn was called (UT_MOCK_CALLS(fn) = 0 to restart the count). */
 #define UT_MOCK_CALLS(fn)	(ut_ ## fn ## _calls)
 
-#endif /* OSP_UT_MOCK_H */
+#endif /* OSPREY_INTERNAL_MOCK_H */
