@@ -341,8 +341,15 @@ def test_rpc_limits(sock, p):
     peak = max(peak, rss_kb(p.pid))
     check(ok and dt < 5, "rpc.py answered while 20 clients do not read (%.1f s)" % dt)
     # Unbounded, the answers take ~800 MB; bounded, ~4 MB per client.
-    check(peak - rss0 < 200 * 1024, "daemon RSS grew %d MB (< 200 MB) with 4000 unread answers"
-          % ((peak - rss0) // 1024))
+    # Under ASan freed memory sits in quarantine (256 MB by default): no bound there.
+    with open(TGT, "rb") as f:
+        asan = b"__asan_init" in f.read()
+    if asan:
+        print("  skip daemon RSS growth with 4000 unread answers: %d MB (not bounded under ASan)"
+              % ((peak - rss0) // 1024))
+    else:
+        check(peak - rss0 < 200 * 1024, "daemon RSS grew %d MB (< 200 MB) with 4000 unread "
+              "answers" % ((peak - rss0) // 1024))
     # The hogs still get their answers, in order, once they read.
     c = hogs[0]
     c.setblocking(True)

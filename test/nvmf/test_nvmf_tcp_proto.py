@@ -1044,7 +1044,7 @@ def test_admission():
         idle.append(s)
     time.sleep(0.5)
     grew = rss_kb(p.pid) - rss0
-    check(grew < 8 * 1024, "60 idle connections cost %d KiB of RSS (< 8 MiB)" % grew)
+    osp_e2e.check_rss(grew, 8 * 1024, "RSS cost of 60 idle connections")
     fresh_ok("60 idle connections open")
     t0 = time.time()
     closed = 0
