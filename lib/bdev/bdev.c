@@ -232,40 +232,6 @@ bdev_is_initialized(void)
 
 /* ---- pools ---- */
 
-static void *
-bdev_region_alloc(size_t len, bool dma, bool *mmapped)
-{
-	void *p;
-
-	*mmapped = false;
-	if (dma) {
-		p = osp_dma_malloc(len, BDEV_BUF_ALIGN, NULL);
-		if (p != NULL) {
-			return p;
-		}
-	}
-	/* Anonymous memory is only committed as it is touched. */
-	p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
-		return NULL;
-	}
-	*mmapped = true;
-	return p;
-}
-
-static void
-bdev_region_free(void *p, size_t len, bool mmapped)
-{
-	if (p == NULL) {
-		return;
-	}
-	if (mmapped) {
-		munmap(p, len);
-	} else {
-		osp_dma_free(p);
-	}
-}
-
 static int
 bdev_ring_fill(struct osp_ring **ringp, uint8_t *region, size_t stride, uint32_t count)
 {
@@ -296,8 +262,10 @@ bdev_pools_free(void)
 		osp_ring_free(g_bdev.io_ring);
 		g_bdev.io_ring = NULL;
 	}
-	bdev_region_free(g_bdev.io_region, g_bdev.io_region_len, true);
-	g_bdev.io_region = NULL;
+	if (g_bdev.io_region != NULL) {
+		munmap(g_bdev.io_region, g_bdev.io_region_len);
+		g_bdev.io_region = NULL;
+	}
 	if (g_bdev.iobuf_ref) {
 		osp_iobuf_finish();
 		g_bdev.iobuf_ref = false;
@@ -315,7 +283,6 @@ bdev_pools_create(void)
 	struct osp_bdev_module *m;
 	size_t ctx = 0;
 	int rc, sz;
-	bool mmapped;
 
 	TAILQ_FOREACH(m, &g_bdev.modules, internal.link) {
 		if (m->get_ctx_size != NULL) {
@@ -329,9 +296,11 @@ bdev_pools_create(void)
 			 ~(size_t)(OSP_CACHE_LINE_SIZE - 1);
 	g_bdev.io_count = g_bdev.opts.bdev_io_pool_size;
 	g_bdev.io_region_len = g_bdev.io_size * g_bdev.io_count;
-	/* bdev_ios need no DMA memory: a lazily committed region keeps RSS small. */
-	g_bdev.io_region = bdev_region_alloc(g_bdev.io_region_len, false, &mmapped);
-	if (g_bdev.io_region == NULL) {
+	/* bdev_ios need no DMA memory: anonymous memory is committed only as it is touched. */
+	g_bdev.io_region = mmap(NULL, g_bdev.io_region_len, PROT_READ | PROT_WRITE,
+				MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (g_bdev.io_region == MAP_FAILED) {
+		g_bdev.io_region = NULL;
 		OSP_ERRLOG("cannot allocate the bdev_io pool (%zu bytes)\n", g_bdev.io_region_len);
 		return -ENOMEM;
 	}
