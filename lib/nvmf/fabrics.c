@@ -65,7 +65,7 @@ connect_log_str(char *dst, size_t size, const char *src, size_t src_size)
  * repeats a bad Connect must not flood the log. The next line logged says
  * how many were left out. Any poll group thread: atomics only.
  */
-#define NVMF_CONNECT_LOG_PER_S	10
+#define NVMF_CONNECT_LOG_PER_S	50
 static _Atomic uint64_t g_connect_log_window;	/* second (in ticks / hz) of the current window */
 static atomic_uint g_connect_log_count;		/* lines in that window */
 static atomic_uint g_connect_log_dropped;	/* refusals not logged since the last line */
