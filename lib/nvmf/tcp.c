@@ -1412,17 +1412,10 @@ accept_refuse_log(struct nvmf_tcp_transport *tt, struct osp_sock *sock)
 static void
 qpair_admit_timeout(struct nvmf_tcp_qpair *tq)
 {
-	struct osp_nvmf_listen_addr a;
-
 	tq->pg->stat.admit_timeouts++;
-	if (nvmf_tcp_qpair_get_peer_addr(&tq->qpair, &a) != 0) {
-		snprintf(a.traddr, sizeof(a.traddr), "?");
-		snprintf(a.trsvcid, sizeof(a.trsvcid), "?");
-	}
 	/* One line per connection; a flood of them is bounded by NVMF_TCP_MAX_UNADMITTED. */
-	OSP_NOTICELOG("NVMe/TCP: closing the connection from %s:%s: no %s within %u ms\n",
-		      a.traddr, a.trsvcid, tq->ic_done ? "Connect" : "ICReq",
-		      NVMF_TCP_ADMIT_TIMEOUT_MS);
+	OSP_NOTICELOG("NVMe/TCP: closing the connection from %s: no %s within %u ms\n",
+		      tq->peer, tq->ic_done ? "Connect" : "ICReq", NVMF_TCP_ADMIT_TIMEOUT_MS);
 	qpair_fail(tq);
 }
 
