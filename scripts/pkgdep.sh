@@ -10,6 +10,8 @@ PKGS=(
 	libibverbs-dev librdmacm-dev libnuma-dev libbsd-dev
 	# tests and tools
 	clang libclang-rt-14-dev procps util-linux iproute2
+	# iSCSI peers: libiscsi's conformance suite and iscsi-perf, and tgtd
+	libiscsi-bin tgt
 )
 if [ "${OSPREY_PKGDEP_QEMU:-1}" = 1 ]; then
 	# Kernel initiators and real hardware come from QEMU guests under TCG.
