@@ -41,6 +41,8 @@ DEPDIRS-sock_posix := log sock thread util
 DEPDIRS-nvme_tcp_codec := util
 DEPDIRS-nvme := log nvme_tcp_codec sock util
 DEPDIRS-bdev := env_dpdk event json jsonrpc log rpc thread util
+# iSCSI target. The login text keys and CHAP (param.c, chap.c) use util (MD5).
+DEPDIRS-iscsi := util
 DEPDIRS-nvmf := bdev env_dpdk event json jsonrpc log nvme_tcp_codec rpc sock thread util
 
 # bdev modules. bdev_file is the helper the file-backed modules (aio, uring) share.

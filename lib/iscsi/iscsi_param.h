@@ -173,6 +173,7 @@ struct iscsi_nego {
 	uint8_t chap_challenge[32];
 	uint32_t chap_challenge_len;
 	char chap_user[256];
+	uint32_t flags;				/* ISCSI_NEGO_F_* (param.c) */
 };
 
 /*
@@ -215,14 +216,27 @@ uint16_t iscsi_nego_finish(struct iscsi_nego *n, struct iscsi_textbuf *rsp, char
 uint16_t iscsi_nego_text(struct iscsi_nego *n, const struct iscsi_text *req,
 			 struct iscsi_textbuf *rsp, char *err, size_t errlen);
 
-/* MD5 (RFC 1321), for CHAP; in lib/util/md5.c. */
-struct osp_md5_ctx {
-	uint32_t state[4];
-	uint64_t len;
-	uint8_t block[64];
-};
-void osp_md5_init(struct osp_md5_ctx *ctx);
-void osp_md5_update(struct osp_md5_ctx *ctx, const void *data, size_t len);
-void osp_md5_final(struct osp_md5_ctx *ctx, uint8_t digest[16]);
+/*
+ * Internal to lib/iscsi (param.c <-> chap.c), exposed for the unit tests and
+ * the fuzzer.
+ */
+/* AuthMethod, CHAP_* and the other methods' keys (SRP_, KRB_, SPKM_). */
+bool iscsi_param_is_security_key(const char *key);
+/* RFC 7143 6.1 numerical value (decimal or 0x hex, < 2^64): 0 or -EINVAL. */
+int iscsi_param_parse_number(const char *s, uint64_t *out);
+/* The security keys of one security-stage request (chap.c). */
+uint16_t iscsi_chap_process(struct iscsi_nego *n, const struct iscsi_text *req,
+			    struct iscsi_textbuf *rsp, char *err, size_t errlen);
+/*
+ * Leaving the security stage (operational stage reached, or the login
+ * ending): AUTH_FAILED unless authentication finished or was not required.
+ */
+uint16_t iscsi_chap_check_done(struct iscsi_nego *n, char *err, size_t errlen);
+/*
+ * RFC 7143 6.1 binary value: "0x" hex (an odd digit count gets an implied
+ * leading 0) or "0b" base64. Decodes into out (outcap bytes): the length, or
+ * -EINVAL (bad encoding, empty) / -E2BIG (longer than outcap).
+ */
+int iscsi_chap_decode_binary(const char *s, uint8_t *out, size_t outcap);
 
 #endif
