@@ -57,10 +57,13 @@ struct iscsi_text {
 
 /*
  * Split data (len bytes, "key=value\0" repeated, the last NUL optional per
- * the RFC's liberal reading that real initiators need) into t. Refuses with
- * ISCSI_LOGIN_STATUS_INITIATOR_ERROR: a pair without '=', an empty or
- * too-long key or value, a key sent twice in one request, more than
- * ISCSI_TEXT_MAX_PAIRS pairs, len > ISCSI_TEXT_MAX_LEN.
+ * the RFC's liberal reading that real initiators need; stray NULs skipped)
+ * into t. Refuses with ISCSI_LOGIN_STATUS_INITIATOR_ERROR: a pair without
+ * '=', an empty key, a key over 63 bytes or with a byte outside RFC 7143
+ * 6.1's set, a value over 255 bytes (ISCSI_TEXT_MAX_VAL_LEN for CHAP_C and
+ * CHAP_R), a key sent twice in one request, more than ISCSI_TEXT_MAX_PAIRS
+ * pairs, len > ISCSI_TEXT_MAX_LEN. An empty value ("SendTargets=") is kept:
+ * each key's negotiation decides about it.
  */
 uint16_t iscsi_text_parse(struct iscsi_text *t, const void *data, size_t len, char *err,
 			  size_t errlen);
@@ -178,7 +181,9 @@ struct iscsi_nego {
 
 /*
  * Start a negotiation: results set to the RFC 7143 defaults (section 13), not
- * to d's values; the target's values are what it answers with.
+ * to d's values; the target's values are what it answers with. d must outlive
+ * n. sess.session_type starts as NORMAL (the RFC default when the initiator
+ * does not declare SessionType).
  */
 void iscsi_nego_init(struct iscsi_nego *n, const struct iscsi_param_defaults *d, bool leading);
 
@@ -194,16 +199,29 @@ void iscsi_nego_init(struct iscsi_nego *n, const struct iscsi_param_defaults *d,
  * values outside the domain). InitiatorName, SessionType and TargetName are
  * parsed into sess and left to login.c to check. Returns
  * ISCSI_LOGIN_STATUS_SUCCESS or the status to fail the login with.
+ *
+ * *transit_ok, security stage: authentication is finished (AuthMethod=None
+ * chosen, CHAP verified, or no AuthMethod sent and CHAP not required).
+ * Operational stage: false while the target has offers the initiator has not
+ * answered yet (only when the target's settings are stricter than the RFC
+ * defaults, e.g. ImmediateData=No or a smaller MaxBurstLength): answer with
+ * T=0 even if the initiator asked to transit, and do not call finish; the
+ * initiator answers in its next request. Going to the operational stage
+ * without finishing a required CHAP exchange fails with AUTH_FAILED.
  */
 uint16_t iscsi_nego_process(struct iscsi_nego *n, enum iscsi_nego_stage csg,
 			    const struct iscsi_text *req, struct iscsi_textbuf *rsp,
 			    bool *transit_ok, char *err, size_t errlen);
 
 /*
- * When the initiator ends the operational stage: append the target's
- * declarations and offers the initiator did not send (e.g. the target's
+ * When the login goes to full feature phase (after the last process() call,
+ * from either stage): append the target's declarations not sent yet (its
  * MaxRecvDataSegmentLength) and check that nothing required is missing
- * (InitiatorName, and TargetName for a normal session: MISSING_PARAM).
+ * (InitiatorName, and TargetName for a normal session: MISSING_PARAM) and
+ * that authentication finished or was not required (AUTH_FAILED).
+ * FirstBurstLength is lowered to MaxBurstLength if the initiator lowered the
+ * latter below it (RFC 7143 13.14). Offers cannot be made here (the initiator
+ * could not answer them); see *transit_ok above.
  */
 uint16_t iscsi_nego_finish(struct iscsi_nego *n, struct iscsi_textbuf *rsp, char *err,
 			   size_t errlen);
