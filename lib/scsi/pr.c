@@ -121,6 +121,7 @@ struct pr_push_entry {
 struct pr_push {
 	struct osp_scsi_lun *lun;
 	struct osp_scsi_task *task;	/* to complete when every nexus has its view; may be NULL */
+	bool abort;			/* PREEMPT AND ABORT: the preempted lose their tasks */
 	uint32_t n;
 	struct pr_push_entry e[];
 };
@@ -158,6 +159,10 @@ pr_push_on_itn(struct osp_scsi_itn *itn, void *arg, struct scsi_bc_msg *m)
 		if (p->e[i].itn == itn && il->lun == p->lun) {
 			il->res = p->e[i].view;
 			il->ua |= p->e[i].ua;
+			/* SPC-4 5.12.11.4.4: as if by ABORT TASK SET (they end TASK ABORTED). */
+			if (p->abort && (p->e[i].ua & SCSI_UA_BIT(SCSI_UA_REG_PREEMPTED))) {
+				scsi_itn_abort_lun(itn, p->lun->id);
+			}
 		}
 	}
 	scsi_bc_itn_done(m);
@@ -180,7 +185,7 @@ pr_push_done(struct osp_scsi_dev *dev, void *arg)
  * complete task (if any) on its nexus.
  */
 static void
-pr_push(struct osp_scsi_lun *lun, const struct pr_ua *u, struct osp_scsi_task *task)
+pr_push(struct osp_scsi_lun *lun, const struct pr_ua *u, struct osp_scsi_task *task, bool abort)
 {
 	struct osp_scsi_dev *dev = lun->dev;
 	struct osp_scsi_itn *itn;
@@ -198,6 +203,7 @@ pr_push(struct osp_scsi_lun *lun, const struct pr_ua *u, struct osp_scsi_task *t
 	}
 	p->lun = lun;
 	p->task = task;
+	p->abort = abort;
 	TAILQ_FOREACH(itn, &dev->itns, link) {
 		if (k == dev->nitns) {
 			break;
@@ -329,7 +335,7 @@ pr_reserve_on_owner(struct osp_scsi_task *task)
 	pr->spc2 = true;
 	pr->spc2_port = itn->tport_id;
 	snprintf(pr->spc2_iport, sizeof(pr->spc2_iport), "%s", itn->iport_name);
-	pr_push(task->lun, NULL, task);
+	pr_push(task->lun, NULL, task, false);
 }
 
 static void
@@ -345,7 +351,7 @@ pr_release_on_owner(struct osp_scsi_task *task)
 		return;
 	}
 	pr->spc2 = false;
-	pr_push(task->lun, NULL, task);
+	pr_push(task->lun, NULL, task, false);
 }
 
 void
@@ -366,7 +372,7 @@ scsi_pr_spc2_reset(struct osp_scsi_lun *lun)
 {
 	if (lun->pr.spc2) {
 		lun->pr.spc2 = false;
-		pr_push(lun, NULL, NULL);
+		pr_push(lun, NULL, NULL, false);
 	}
 }
 
@@ -381,7 +387,7 @@ scsi_pr_nexus_gone(struct osp_scsi_dev *dev, const char *iport, uint16_t tport)
 		if (lun != NULL && lun->pr.spc2 && lun->pr.spc2_port == tport &&
 		    strcasecmp(lun->pr.spc2_iport, iport) == 0) {
 			lun->pr.spc2 = false;
-			pr_push(lun, NULL, NULL);
+			pr_push(lun, NULL, NULL, false);
 		}
 	}
 }
@@ -743,7 +749,7 @@ pr_out_on_owner(struct osp_scsi_task *task)
 		pr->generation++;
 	}
 	if (changed) {
-		pr_push(lun, u, task);
+		pr_push(lun, u, task, sa == OSP_SCSI_PR_OUT_PREEMPT_AND_ABORT);
 	} else {
 		scsi_owner_reply(task);
 	}
