@@ -41,6 +41,8 @@ DEPDIRS-sock_posix := log sock thread util
 DEPDIRS-nvme_tcp_codec := util
 DEPDIRS-nvme := log nvme_tcp_codec sock util
 DEPDIRS-bdev := env_dpdk event json jsonrpc log rpc thread util
+# SCSI devices over bdevs (transport independent: iSCSI now, vhost-scsi next).
+DEPDIRS-scsi := bdev log thread util
 # iSCSI target. The login text keys and CHAP (param.c, chap.c) use util (MD5).
 DEPDIRS-iscsi := util
 DEPDIRS-nvmf := bdev env_dpdk event json jsonrpc log nvme_tcp_codec rpc sock thread util
@@ -108,3 +110,8 @@ UT_LIBS-nvmf/tcp_ut := sock_posix
 UT_LIBS-nvmf/ctrlr_ut := bdev_malloc
 UT_LIBS-nvmf/nvmf_ut := bdev_malloc
 UT_LIBS-nvmf/ctrlr_bdev_ut := bdev_malloc bdev_error
+# The SCSI tests run commands against RAM disks (and error injection) through the real bdev layer.
+UT_LIBS-scsi/spc_ut := bdev_malloc bdev_error
+UT_LIBS-scsi/sbc_ut := bdev_malloc bdev_error
+UT_LIBS-scsi/itn_ut := bdev_malloc bdev_error
+UT_LIBS-scsi/pr_ut := bdev_malloc bdev_error
