@@ -844,6 +844,104 @@ test_text_ffp(void)
 	CU_ASSERT(strcmp(g_rsp.buf, "MaxRecvDataSegmentLength=Reject") == 0);
 }
 
+/*
+ * Replays of real initiators' login requests (keys and stage flags as sent),
+ * captured with a proxy in front of tgtd 1.0.85: libiscsi 1.19 (iscsi-ls,
+ * iscsi-inq). LIBISCSI_OP is what libiscsi offers in every operational
+ * request, in discovery sessions too.
+ */
+#define LIBISCSI_OP \
+	"HeaderDigest=None,CRC32C|DataDigest=None|InitialR2T=No|ImmediateData=Yes|" \
+	"MaxBurstLength=262144|FirstBurstLength=262144|DefaultTime2Wait=2|" \
+	"DefaultTime2Retain=0|MaxOutstandingR2T=1|ErrorRecoveryLevel=0|IFMarker=No|" \
+	"OFMarker=No|MaxConnections=1|MaxRecvDataSegmentLength=262144|DataPDUInOrder=Yes|" \
+	"DataSequenceInOrder=Yes"
+
+/* iscsi-inq iscsi://127.0.0.1/iqn.../1: straight to the operational stage (CSG=1 NSG=3 T=1). */
+static void
+test_replay_libiscsi_normal(void)
+{
+	struct iscsi_nego n;
+	bool t;
+
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL,
+		      "InitiatorName=iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-inq|"
+		      "TargetName=iqn.2026-12.io.osprey.cap:noauth|SessionType=Normal|" LIBISCSI_OP,
+		      &t) == 0);
+	CU_ASSERT(t);
+	CU_ASSERT(ans_is("HeaderDigest", "None"));
+	CU_ASSERT(ans_is("DataDigest", "None"));
+	CU_ASSERT(ans_is("InitialR2T", "Yes"));
+	CU_ASSERT(ans_is("ImmediateData", "Yes"));
+	CU_ASSERT(ans_is("MaxBurstLength", "262144"));
+	CU_ASSERT(ans_is("FirstBurstLength", "65536"));
+	CU_ASSERT(ans_is("DefaultTime2Wait", "2"));
+	CU_ASSERT(ans_is("DefaultTime2Retain", "0"));
+	CU_ASSERT(ans_is("MaxOutstandingR2T", "1"));
+	CU_ASSERT(ans_is("ErrorRecoveryLevel", "0"));
+	CU_ASSERT(ans_is("IFMarker", "No"));
+	CU_ASSERT(ans_is("OFMarker", "No"));
+	CU_ASSERT(ans_is("MaxConnections", "1"));
+	CU_ASSERT(ans_is("DataPDUInOrder", "Yes"));
+	CU_ASSERT(ans_is("DataSequenceInOrder", "Yes"));
+	CU_ASSERT(ans_is("MaxRecvDataSegmentLength", "8192"));
+	CU_ASSERT(g_rsp_parsed.npairs == 16);
+	rsp_reset();
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
+	CU_ASSERT(g_rsp.len == 0);
+	CU_ASSERT(n.conn.max_send_dsl == 262144);
+}
+
+/*
+ * iscsi-ls iscsi://127.0.0.1: discovery straight to the operational stage,
+ * with the normal-session keys (answered Irrelevant).
+ */
+static void
+test_replay_libiscsi_discovery(void)
+{
+	struct iscsi_nego n;
+	bool t;
+
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL,
+		      "InitiatorName=iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-ls|"
+		      "SessionType=Discovery|" LIBISCSI_OP, &t) == 0);
+	CU_ASSERT(t);
+	CU_ASSERT(n.sess.session_type == ISCSI_SESSION_TYPE_DISCOVERY);
+	CU_ASSERT(ans_is("InitialR2T", "Irrelevant"));
+	CU_ASSERT(ans_is("MaxConnections", "Irrelevant"));
+	CU_ASSERT(ans_is("HeaderDigest", "None"));
+	CU_ASSERT(ans_is("ErrorRecoveryLevel", "0"));
+	rsp_reset();
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
+
+	/*
+	 * iscsi-ls with user%password: a security stage (CSG=0 NSG=1 T=1) where
+	 * the target picks None, then the operational request re-declares
+	 * InitiatorName and SessionType with the same values.
+	 */
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY,
+		      "InitiatorName=iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-ls|"
+		      "SessionType=Discovery|AuthMethod=CHAP,None", &t) == 0);
+	/* Our policy here allows both: CHAP comes first in libiscsi's list. */
+	CU_ASSERT(ans_is("AuthMethod", "CHAP"));
+	nego_new(&n, true);
+	n.auth.disable_chap = true;
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY,
+		      "InitiatorName=iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-ls|"
+		      "SessionType=Discovery|AuthMethod=CHAP,None", &t) == 0);
+	CU_ASSERT(t);
+	CU_ASSERT(ans_is("AuthMethod", "None"));
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL,
+		      "InitiatorName=iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-ls|"
+		      "SessionType=Discovery|" LIBISCSI_OP, &t) == 0);
+	CU_ASSERT(t);
+	rsp_reset();
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
+}
+
 int
 main(void)
 {
@@ -874,5 +972,7 @@ main(void)
 	CU_ADD_TEST(suite, test_stages_and_missing);
 	CU_ADD_TEST(suite, test_response_full);
 	CU_ADD_TEST(suite, test_text_ffp);
+	CU_ADD_TEST(suite, test_replay_libiscsi_normal);
+	CU_ADD_TEST(suite, test_replay_libiscsi_discovery);
 	return ut_run_suites();
 }
