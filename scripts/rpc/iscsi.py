@@ -166,6 +166,10 @@ def _globals(subparsers):
     p.add_argument('-w', '--default-time2wait', type=int, help='DefaultTime2Wait')
     p.add_argument('-v', '--default-time2retain', type=int, help='DefaultTime2Retain')
     p.add_argument('-s', '--first-burst-length', type=int, help='FirstBurstLength (bytes)')
+    # Osprey's own (SPDK fixes these): long options only, so no SPDK letter is taken.
+    p.add_argument('--max-burst-length', type=int, help='MaxBurstLength (bytes)')
+    p.add_argument('--max-recv-data-segment-length', type=int,
+                   help='MaxRecvDataSegmentLength the target declares (bytes)')
     flag(p, '-i', '--immediate-data', help='ImmediateData=Yes')
     p.add_argument('-l', '--error-recovery-level', type=int, help='ErrorRecoveryLevel')
     flag(p, '-p', '--allow-duplicated-isid', help='allow sessions with the same ISID')
@@ -184,6 +188,9 @@ def _globals(subparsers):
     p = add_command(subparsers, 'iscsi_set_discovery_auth', 'Set CHAP for discovery '
                     'sessions', output=QUIET)
     _chap_flags(p, 'discovery sessions')
+
+    add_command(subparsers, 'iscsi_get_discovery_auth', 'Show the CHAP settings of '
+                'discovery sessions (Osprey; SPDK shows them in iscsi_get_options)')
 
 
 def _auth_groups(subparsers):

@@ -509,8 +509,6 @@ def test_bad_input(p):
         [7, lo], ("object", "param"))
     bad(p, "create_portal_group with portals a string", "iscsi_create_portal_group",
         pg(7, "127.0.0.1:3260"), "portals")
-    bad(p, "create_portal_group with a port that is a number", "iscsi_create_portal_group",
-        pg(7, [{"host": "127.0.0.1", "port": 3260}]), "port")
     # tags
     bad(p, "portal group tag 0", "iscsi_create_portal_group", pg(0, lo), "tag")
     bad(p, "portal group tag -1", "iscsi_create_portal_group", pg(-1, lo), "tag")
