@@ -221,7 +221,8 @@ ISCSI_DRY_RUN_CASES = [
     ('iscsi_delete_auth_group 2', {'tag': 2}),
     ('iscsi_auth_group_add_secret 1 -u u3 -s s3 -m mu3 -r ms3',
      {'tag': 1, 'user': 'u3', 'secret': 's3', 'muser': 'mu3', 'msecret': 'ms3'}),
-    ('iscsi_auth_group_add_secret 1 --user u4 --secret s4', {'tag': 1, 'user': 'u4', 'secret': 's4'}),
+    ('iscsi_auth_group_add_secret 1 --user u4 --secret s4',
+     {'tag': 1, 'user': 'u4', 'secret': 's4'}),
     ('iscsi_auth_group_remove_secret 1 -u u3', {'tag': 1, 'user': 'u3'}),
     ('iscsi_get_auth_groups', None),
     ('iscsi_create_portal_group 1 127.0.0.1:3260',
@@ -258,7 +259,8 @@ ISCSI_DRY_RUN_CASES = [
      {'name': ISCSI_TGT, 'bdev_name': 'Malloc2', 'lun_id': 3}),
     ('iscsi_target_node_add_lun %s Malloc2 -i 0' % ISCSI_TGT,
      {'name': ISCSI_TGT, 'bdev_name': 'Malloc2', 'lun_id': 0}),
-    ('iscsi_target_node_add_lun %s Malloc2' % ISCSI_TGT, {'name': ISCSI_TGT, 'bdev_name': 'Malloc2'}),
+    ('iscsi_target_node_add_lun %s Malloc2' % ISCSI_TGT,
+     {'name': ISCSI_TGT, 'bdev_name': 'Malloc2'}),
     ("iscsi_target_node_add_pg_ig_maps %s '2:1 2:2'" % ISCSI_TGT,
      {'name': ISCSI_TGT, 'pg_ig_maps': [{'pg_tag': 2, 'ig_tag': 1}, {'pg_tag': 2, 'ig_tag': 2}]}),
     ('iscsi_target_node_remove_pg_ig_maps %s 2:1' % ISCSI_TGT,
@@ -494,9 +496,11 @@ def test_bad_sizes_fail_before_connecting():
 
 def test_iscsi_bad_lists_fail_before_connecting():
     cases = [
-        (['iscsi_create_target_node', 'd', 'a', 'Malloc0', '1:1', '8'], "'Malloc0' is not BDEV:LUN_ID"),
+        (['iscsi_create_target_node', 'd', 'a', 'Malloc0', '1:1', '8'],
+         "'Malloc0' is not BDEV:LUN_ID"),
         (['iscsi_create_target_node', 'd', 'a', 'Malloc0:x', '1:1', '8'], "'x' in 'Malloc0:x'"),
-        (['iscsi_create_target_node', 'd', 'a', 'Malloc0:0', '1-1', '8'], "'1-1' is not PG_TAG:IG_TAG"),
+        (['iscsi_create_target_node', 'd', 'a', 'Malloc0:0', '1-1', '8'],
+         "'1-1' is not PG_TAG:IG_TAG"),
         (['iscsi_create_target_node', 'd', 'a', ' ', '1:1', '8'], 'luns: the list is empty'),
         (['iscsi_target_node_add_pg_ig_maps', 'd', '1:one'], "'one' in '1:one'"),
         (['iscsi_create_portal_group', '1', '127.0.0.1'], "'127.0.0.1' is not HOST:PORT"),
