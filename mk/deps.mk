@@ -41,6 +41,12 @@ DEPDIRS-sock_posix := log sock thread util
 DEPDIRS-nvme_tcp_codec := util
 DEPDIRS-nvme := log nvme_tcp_codec sock util
 DEPDIRS-bdev := env_dpdk event json jsonrpc log rpc thread util
+# SCSI devices over bdevs (transport independent: iSCSI now, vhost-scsi next).
+DEPDIRS-scsi := bdev log thread util
+# The iSCSI target: over the SCSI layer (LUNs on bdevs) and sock groups; its
+# "iscsi" subsystem, RPCs and save_config live in it (lib/iscsi/iscsi_rpc.c);
+# the login text keys and CHAP (param.c, chap.c) use util (MD5).
+DEPDIRS-iscsi := env_dpdk event json jsonrpc log rpc scsi sock thread util
 DEPDIRS-nvmf := bdev env_dpdk event json jsonrpc log nvme_tcp_codec rpc sock thread util
 
 # bdev modules. bdev_file is the helper the file-backed modules (aio, uring) share.
@@ -70,6 +76,8 @@ SOCK_MODULES := $(filter sock_%,$(DRIVER_NAMES))
 # bdev modules and sockets; it does not grow when another target is added.
 APP_LIBS-osprey_tgt := $(ALL_LIBS)
 APP_LIBS-nvmf_tgt := event nvmf $(BDEV_MODULES) $(SOCK_MODULES)
+# iscsi_tgt serves iSCSI over the SCSI layer, the bdev modules and sockets.
+APP_LIBS-iscsi_tgt := event iscsi $(BDEV_MODULES) $(SOCK_MODULES)
 APP_LIBS-bdevperf := tool event bdev $(BDEV_MODULES) $(SOCK_MODULES)
 # The NVMe/TCP host tools: the host driver and a socket implementation, no target.
 APP_LIBS-nvme_identify := tool nvme $(SOCK_MODULES)
@@ -106,3 +114,11 @@ UT_LIBS-nvmf/tcp_ut := sock_posix
 UT_LIBS-nvmf/ctrlr_ut := bdev_malloc
 UT_LIBS-nvmf/nvmf_ut := bdev_malloc
 UT_LIBS-nvmf/ctrlr_bdev_ut := bdev_malloc bdev_error
+# The SCSI tests run commands against RAM disks (and error injection) through the real bdev layer.
+UT_LIBS-scsi/spc_ut := bdev_malloc bdev_error
+UT_LIBS-scsi/sbc_ut := bdev_malloc bdev_error
+UT_LIBS-scsi/itn_ut := bdev_malloc bdev_error
+UT_LIBS-scsi/pr_ut := bdev_malloc bdev_error
+# The iSCSI target test runs over real loopback sockets with a fake SCSI layer
+# of its own (it defines the osp_scsi_* functions, so lib/scsi is not pulled in).
+UT_LIBS-iscsi/conn_ut := sock_posix

@@ -44,8 +44,12 @@ extern "C" {
 #define OSP_SCSI_DEV_MAX_PORTS		16
 #define OSP_SCSI_MAX_CDB_LEN		32
 #define OSP_SCSI_SENSE_BUF_LEN		252	/* fixed or descriptor format */
-/* Task iovecs a transport may pass inline in the task. */
-#define OSP_SCSI_TASK_INLINE_IOVS	4
+/*
+ * Task iovecs a transport may pass inline in the task. Also the most bdev
+ * buffers a zero-copy read comes back in (each at most 128 KiB, the bdev
+ * layer's buffer size): the Block Limits MAXIMUM TRANSFER LENGTH is 1 MiB.
+ */
+#define OSP_SCSI_TASK_INLINE_IOVS	8
 
 struct osp_scsi_dev;
 struct osp_scsi_lun;
@@ -155,8 +159,15 @@ struct osp_scsi_task {
 	struct osp_scsi_itn *itn;
 	struct osp_scsi_lun *lun;
 	struct osp_bdev_io *bdev_io;
+	/* The buffers of a zero-copy read (held until osp_scsi_task_put). */
+	struct osp_bdev_io *bdev_ios[OSP_SCSI_TASK_INLINE_IOVS];
 	void *priv;
-	uint64_t priv_u64[4];
+	uint64_t priv_u64[8];
+	/* Room for a struct osp_bdev_io_wait_entry (retry after -ENOMEM). */
+	uint64_t priv_wait[6];
+	/* An iovec of iovs shortened to the command's data length, restored at completion. */
+	int trim_idx;
+	size_t trim_len;
 	uint32_t state;
 	TAILQ_ENTRY(osp_scsi_task) link;
 };
@@ -263,7 +274,8 @@ void osp_scsi_itn_tmf(struct osp_scsi_itn *itn, struct osp_scsi_task *task,
 uint32_t osp_scsi_itn_outstanding(const struct osp_scsi_itn *itn);
 /*
  * Close the nexus: every outstanding command must have completed (abort them
- * with osp_scsi_itn_tmf(... I_T_NEXUS_RESET) first). Its channels are put and
+ * with osp_scsi_itn_tmf(... I_T_NEXUS_RESET) first) and been released with
+ * osp_scsi_task_put() (a read's data buffers belong to the nexus's channels). Its channels are put and
  * it is freed. Registrations of persistent reservations survive (they belong
  * to the initiator port name); SPC-2 reservations it holds are released.
  */

@@ -82,6 +82,20 @@ void osp_uuid_generate(struct osp_uuid *uuid);
 bool osp_uuid_is_null(const struct osp_uuid *uuid);
 int osp_uuid_compare(const struct osp_uuid *a, const struct osp_uuid *b);
 
+/*
+ * MD5 (RFC 1321), for iSCSI CHAP (RFC 1994) only. init, update any number of
+ * times, final (which also wipes the context).
+ */
+#define OSP_MD5_DIGEST_LEN 16
+struct osp_md5_ctx {
+	uint32_t state[4];
+	uint64_t len;
+	uint8_t block[64];
+};
+void osp_md5_init(struct osp_md5_ctx *ctx);
+void osp_md5_update(struct osp_md5_ctx *ctx, const void *data, size_t len);
+void osp_md5_final(struct osp_md5_ctx *ctx, uint8_t digest[OSP_MD5_DIGEST_LEN]);
+
 #ifdef __cplusplus
 }
 #endif

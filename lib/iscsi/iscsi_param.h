@@ -57,10 +57,13 @@ struct iscsi_text {
 
 /*
  * Split data (len bytes, "key=value\0" repeated, the last NUL optional per
- * the RFC's liberal reading that real initiators need) into t. Refuses with
- * ISCSI_LOGIN_STATUS_INITIATOR_ERROR: a pair without '=', an empty or
- * too-long key or value, a key sent twice in one request, more than
- * ISCSI_TEXT_MAX_PAIRS pairs, len > ISCSI_TEXT_MAX_LEN.
+ * the RFC's liberal reading that real initiators need; stray NULs skipped)
+ * into t. Refuses with ISCSI_LOGIN_STATUS_INITIATOR_ERROR: a pair without
+ * '=', an empty key, a key over 63 bytes or with a byte outside RFC 7143
+ * 6.1's set, a value over 255 bytes (ISCSI_TEXT_MAX_VAL_LEN for CHAP_C and
+ * CHAP_R), a key sent twice in one request, more than ISCSI_TEXT_MAX_PAIRS
+ * pairs, len > ISCSI_TEXT_MAX_LEN. An empty value ("SendTargets=") is kept:
+ * each key's negotiation decides about it.
  */
 uint16_t iscsi_text_parse(struct iscsi_text *t, const void *data, size_t len, char *err,
 			  size_t errlen);
@@ -173,11 +176,14 @@ struct iscsi_nego {
 	uint8_t chap_challenge[32];
 	uint32_t chap_challenge_len;
 	char chap_user[256];
+	uint32_t flags;				/* ISCSI_NEGO_F_* (param.c) */
 };
 
 /*
  * Start a negotiation: results set to the RFC 7143 defaults (section 13), not
- * to d's values; the target's values are what it answers with.
+ * to d's values; the target's values are what it answers with. d must outlive
+ * n. sess.session_type starts as NORMAL (the RFC default when the initiator
+ * does not declare SessionType).
  */
 void iscsi_nego_init(struct iscsi_nego *n, const struct iscsi_param_defaults *d, bool leading);
 
@@ -193,16 +199,29 @@ void iscsi_nego_init(struct iscsi_nego *n, const struct iscsi_param_defaults *d,
  * values outside the domain). InitiatorName, SessionType and TargetName are
  * parsed into sess and left to login.c to check. Returns
  * ISCSI_LOGIN_STATUS_SUCCESS or the status to fail the login with.
+ *
+ * *transit_ok, security stage: authentication is finished (AuthMethod=None
+ * chosen, CHAP verified, or no AuthMethod sent and CHAP not required).
+ * Operational stage: false while the target has offers the initiator has not
+ * answered yet (only when the target's settings are stricter than the RFC
+ * defaults, e.g. ImmediateData=No or a smaller MaxBurstLength): answer with
+ * T=0 even if the initiator asked to transit, and do not call finish; the
+ * initiator answers in its next request. Going to the operational stage
+ * without finishing a required CHAP exchange fails with AUTH_FAILED.
  */
 uint16_t iscsi_nego_process(struct iscsi_nego *n, enum iscsi_nego_stage csg,
 			    const struct iscsi_text *req, struct iscsi_textbuf *rsp,
 			    bool *transit_ok, char *err, size_t errlen);
 
 /*
- * When the initiator ends the operational stage: append the target's
- * declarations and offers the initiator did not send (e.g. the target's
+ * When the login goes to full feature phase (after the last process() call,
+ * from either stage): append the target's declarations not sent yet (its
  * MaxRecvDataSegmentLength) and check that nothing required is missing
- * (InitiatorName, and TargetName for a normal session: MISSING_PARAM).
+ * (InitiatorName, and TargetName for a normal session: MISSING_PARAM) and
+ * that authentication finished or was not required (AUTH_FAILED).
+ * FirstBurstLength is lowered to MaxBurstLength if the initiator lowered the
+ * latter below it (RFC 7143 13.14). Offers cannot be made here (the initiator
+ * could not answer them); see *transit_ok above.
  */
 uint16_t iscsi_nego_finish(struct iscsi_nego *n, struct iscsi_textbuf *rsp, char *err,
 			   size_t errlen);
@@ -215,14 +234,27 @@ uint16_t iscsi_nego_finish(struct iscsi_nego *n, struct iscsi_textbuf *rsp, char
 uint16_t iscsi_nego_text(struct iscsi_nego *n, const struct iscsi_text *req,
 			 struct iscsi_textbuf *rsp, char *err, size_t errlen);
 
-/* MD5 (RFC 1321), for CHAP; in lib/util/md5.c. */
-struct osp_md5_ctx {
-	uint32_t state[4];
-	uint64_t len;
-	uint8_t block[64];
-};
-void osp_md5_init(struct osp_md5_ctx *ctx);
-void osp_md5_update(struct osp_md5_ctx *ctx, const void *data, size_t len);
-void osp_md5_final(struct osp_md5_ctx *ctx, uint8_t digest[16]);
+/*
+ * Internal to lib/iscsi (param.c <-> chap.c), exposed for the unit tests and
+ * the fuzzer.
+ */
+/* AuthMethod, CHAP_* and the other methods' keys (SRP_, KRB_, SPKM_). */
+bool iscsi_param_is_security_key(const char *key);
+/* RFC 7143 6.1 numerical value (decimal or 0x hex, < 2^64): 0 or -EINVAL. */
+int iscsi_param_parse_number(const char *s, uint64_t *out);
+/* The security keys of one security-stage request (chap.c). */
+uint16_t iscsi_chap_process(struct iscsi_nego *n, const struct iscsi_text *req,
+			    struct iscsi_textbuf *rsp, char *err, size_t errlen);
+/*
+ * Leaving the security stage (operational stage reached, or the login
+ * ending): AUTH_FAILED unless authentication finished or was not required.
+ */
+uint16_t iscsi_chap_check_done(struct iscsi_nego *n, char *err, size_t errlen);
+/*
+ * RFC 7143 6.1 binary value: "0x" hex (an odd digit count gets an implied
+ * leading 0) or "0b" base64. Decodes into out (outcap bytes): the length, or
+ * -EINVAL (bad encoding, empty) / -E2BIG (longer than outcap).
+ */
+int iscsi_chap_decode_binary(const char *s, uint8_t *out, size_t outcap);
 
 #endif
