@@ -578,12 +578,11 @@ scsi_sbc_read(struct osp_scsi_task *task)
 		scsi_task_complete(task);
 		return;
 	}
-	if (task->dir == OSP_SCSI_DIR_TO_DEV) {
-		sbc_bad_xfer(task);
-		return;
-	}
-	/* Data-in stops at the transport's expected length (overflow residual). */
-	xfer = OSP_MIN(task->data_wanted, task->transfer_len);
+	/*
+	 * Data-in stops at the transport's expected length (overflow residual);
+	 * a command sent as a write has no data-in buffer at all.
+	 */
+	xfer = task->dir == OSP_SCSI_DIR_TO_DEV ? 0 : OSP_MIN(task->data_wanted, task->transfer_len);
 	if (xfer == 0) {
 		scsi_task_complete(task);
 		return;
@@ -701,22 +700,24 @@ sbc_writev_step(struct osp_scsi_task *task)
 	int rc;
 
 	sbc_decode(task->cdb, &rw);
-	if (task->cdb[0] == OSP_SCSI_WRITE_6 && rw.nblocks == 0) {
-		rw.nblocks = 256;
-	}
 	rc = osp_bdev_writev_blocks(sbc_desc(task), il->ch, task->iovs, (int)task->priv_u64[T_DONE],
-				    rw.lba, rw.nblocks, sbc_write_done, task);
+				    rw.lba, task->data_transferred / il->block_size, sbc_write_done, task);
 	return rc == 0 ? 0 : sbc_submit_failed(task, rc);
 }
 
 /*
  * The checks before data-out is taken: range, Block Limits, write protect,
- * then the data the transport received (all of it must be there).
+ * then the data the transport received. Data-out shorter than the command's
+ * (iSCSI EDTL overflow) writes the whole blocks that arrived and reports the
+ * rest as residual (FCP-4 9.4.2 a); a partial block cannot be written and
+ * ends the command with INVALID FIELD IN COMMAND INFORMATION UNIT (9.4.2 b).
+ * task->data_transferred is then the bytes to write.
  */
 static bool
 sbc_write_prepare(struct osp_scsi_task *task, struct sbc_rw *rw, uint32_t max_blocks)
 {
 	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	uint32_t avail;
 	int cnt;
 
 	if (!sbc_check_range(task, rw, max_blocks)) {
@@ -728,20 +729,25 @@ sbc_write_prepare(struct osp_scsi_task *task, struct sbc_rw *rw, uint32_t max_bl
 		scsi_task_complete(task);
 		return false;
 	}
-	if (rw->nblocks == 0) {
+	avail = task->dir == OSP_SCSI_DIR_TO_DEV ? task->transfer_len : 0;
+	if (avail < task->data_wanted) {
+		if (avail % il->block_size != 0) {
+			sbc_bad_xfer(task);
+			return false;
+		}
+		task->data_transferred = avail;
+	} else {
+		task->data_transferred = task->data_wanted;
+	}
+	if (task->data_transferred == 0) {
 		scsi_task_complete(task);
 		return false;
 	}
-	if (task->dir != OSP_SCSI_DIR_TO_DEV || task->transfer_len < task->data_wanted) {
-		sbc_bad_xfer(task);
-		return false;
-	}
-	cnt = sbc_iov_trim(task, task->data_wanted);
+	cnt = sbc_iov_trim(task, task->data_transferred);
 	if (cnt < 0) {
 		sbc_bad_xfer(task);
 		return false;
 	}
-	task->data_transferred = task->data_wanted;
 	task->priv_u64[T_DONE] = (uint64_t)cnt;
 	return true;
 }
@@ -882,7 +888,7 @@ sbc_verify_written(struct osp_scsi_task *task)
 
 	sbc_decode(task->cdb, &rw);
 	task->priv_u64[T_AUX] = 1;
-	sbc_zread(task, rw.lba, task->data_wanted, sbc_verify_finish);
+	sbc_zread(task, rw.lba, task->data_transferred, sbc_verify_finish);
 }
 
 void
@@ -985,7 +991,7 @@ scsi_sbc_orwrite(struct osp_scsi_task *task)
 	}
 	task->priv_u64[T_AUX] = task->priv_u64[T_DONE];
 	/* sbc_writev_step reads the iovec count from T_DONE: restore it after the read. */
-	sbc_zread(task, rw.lba, task->data_wanted, sbc_orwrite_read);
+	sbc_zread(task, rw.lba, task->data_transferred, sbc_orwrite_read);
 }
 
 /* ---- PRE-FETCH (SBC-3 5.8) ---- */
@@ -1093,6 +1099,13 @@ scsi_sbc_compare_and_write(struct osp_scsi_task *task)
 		return;
 	}
 	if (rw.nblocks == 0) {
+		/*
+		 * No blocks, but data-out: the count did not fit the one-byte field
+		 * (256 wraps to 0); refuse it rather than drop the data silently.
+		 */
+		if (task->transfer_len != 0) {
+			scsi_task_invalid_cdb(task, 13, -1);
+		}
 		scsi_task_complete(task);
 		return;
 	}

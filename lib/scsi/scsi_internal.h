@@ -36,7 +36,7 @@ struct scsi_bc_msg;
 #define SCSI_MAX_XFER_BYTES	OSP_BDEV_LARGE_BUF_MAX_SIZE
 /* Block Limits advertised (SBC-3 6.6.4). */
 #define SCSI_MAX_UNMAP_DESC	256
-#define SCSI_MAX_UNMAP_BLOCKS	(1u << 22)
+#define SCSI_MAX_UNMAP_BLOCKS	(1u << 20)
 #define SCSI_MAX_WRITE_SAME_BLOCKS (1u << 22)
 #define SCSI_MAX_CAW_BLOCKS	255
 #define SCSI_MAX_REGISTRANTS	64

@@ -190,13 +190,22 @@ test_range_and_fields(void)
 	len = ut_cdb_rw(cdb, OSP_SCSI_READ_16, UINT64_MAX, 2);
 	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_FROM_DEV, 2 * BS), OSP_SCSI_STATUS_CHECK_CONDITION);
 	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
-	/* READ with data-out, WRITE with data-in: the direction does not match. */
+	/*
+	 * READ sent with data-out, WRITE with data-in: the direction does not
+	 * match, so no data moves; GOOD with the whole length as residual.
+	 */
+	CU_ASSERT_EQUAL(ut_write(OSP_SCSI_WRITE_10, 0, 1, 2), OSP_SCSI_STATUS_GOOD);
 	len = ut_cdb_rw(cdb, OSP_SCSI_READ_10, 0, 1);
-	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
-	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CMD_IU);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 0);
+	CU_ASSERT_EQUAL(g_cmd->task.data_wanted, BS);
 	len = ut_cdb_rw(cdb, OSP_SCSI_WRITE_10, 0, 1);
-	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_FROM_DEV, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
-	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CMD_IU);
+	memset(g_cmd->buf, 0x99, BS);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_FROM_DEV, BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 0);
+	CU_ASSERT_EQUAL(g_cmd->task.data_wanted, BS);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 0, 1, BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(0, 1, 2, g_cmd->buf));
 	ut_teardown();
 }
 
@@ -240,16 +249,29 @@ test_residuals(void)
 	/* Underflow: EDTL larger than the command's data. */
 	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 0, 1, 10000), OSP_SCSI_STATUS_GOOD);
 	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, BS);
-	/* A write with less data-out than it needs: refused, nothing written (FCP-4 9.4.2). */
+	/*
+	 * A write with less data-out than it needs: a partial block is refused
+	 * and nothing is written (FCP-4 9.4.2 b); whole blocks are written and
+	 * the rest is the overflow residual (9.4.2 a); none at all is GOOD.
+	 */
 	len = ut_cdb_rw(cdb, OSP_SCSI_WRITE_10, 0, 2);
 	memset(g_cmd->buf, 'b', 2 * BS);
-	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 200), OSP_SCSI_STATUS_CHECK_CONDITION);
 	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CMD_IU);
 	CU_ASSERT_EQUAL(g_cmd->task.data_wanted, 2 * BS);
 	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 0);
-	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 0), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 0);
 	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 0, 4, 4 * BS), OSP_SCSI_STATUS_GOOD);
 	CU_ASSERT(ut_check_pattern(0, 4, 7, g_cmd->buf));
+	len = ut_cdb_rw(cdb, OSP_SCSI_WRITE_10, 0, 2);
+	memset(g_cmd->buf, 'b', 2 * BS);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, BS);
+	CU_ASSERT_EQUAL(g_cmd->task.data_wanted, 2 * BS);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 0, 2, 2 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->buf[BS - 1], 'b');
+	CU_ASSERT(ut_check_pattern(1, 1, 7, g_cmd->buf + BS));
 	/* More data-out than needed: the blocks are written, the rest is the residual. */
 	len = ut_cdb_rw(cdb, OSP_SCSI_WRITE_10, 0, 1);
 	memset(g_cmd->buf, 'c', 3 * BS);
@@ -672,6 +694,9 @@ test_compare_and_write(void)
 	cdb[13] = 0;
 	osp_scsi_put32(&cdb[10], 0);
 	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_GOOD);
+	/* 0 blocks with data-out (256 wrapped in the one-byte count): refused. */
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 512 * BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 13);
 	len = ut_cdb_rw(cdb, OSP_SCSI_COMPARE_AND_WRITE, NBLK - 1, 0);
 	cdb[13] = 2;
 	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 4 * BS), OSP_SCSI_STATUS_CHECK_CONDITION);
