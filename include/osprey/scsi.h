@@ -50,6 +50,14 @@ extern "C" {
  * layer's buffer size): the Block Limits MAXIMUM TRANSFER LENGTH is 1 MiB.
  */
 #define OSP_SCSI_TASK_INLINE_IOVS	8
+/*
+ * The most data one command moves (Block Limits MAXIMUM TRANSFER LENGTH,
+ * converted to blocks): larger commands end with INVALID FIELD IN CDB. A
+ * transport should accept data-out of this size. Zero-copy reads beyond
+ * OSP_SCSI_TASK_INLINE_IOVS bdev buffers come back with iovs pointing at
+ * an array the SCSI layer holds until osp_scsi_task_put().
+ */
+#define OSP_SCSI_MAX_TRANSFER_BYTES	(32u << 20)
 
 struct osp_scsi_dev;
 struct osp_scsi_lun;

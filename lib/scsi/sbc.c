@@ -36,7 +36,7 @@ typedef int (*sbc_step_fn)(struct osp_scsi_task *task);
 uint32_t
 scsi_max_xfer_blocks(uint32_t block_size)
 {
-	uint64_t n = (uint64_t)OSP_SCSI_TASK_INLINE_IOVS * SCSI_MAX_XFER_BYTES / block_size;
+	uint64_t n = (uint64_t)SCSI_MAX_PIECES * SCSI_MAX_XFER_BYTES / block_size;
 
 	return n == 0 ? 1 : (uint32_t)n;
 }
@@ -346,15 +346,46 @@ sbc_submit_failed(struct osp_scsi_task *task, int rc)
 
 /* ---- READ ---- */
 
+OSP_STATIC_ASSERT(SCSI_MAX_PIECES * (sizeof(void *) + sizeof(struct iovec)) <= SCSI_EBUF_SIZE,
+		  "the pieces of a big read fit an emulation buffer");
+
+/*
+ * The bdev_io slots of a multi-piece read (*n of them): the task's own, or
+ * the first part of the emulation buffer when the read needs more.
+ */
+static struct osp_bdev_io **
+sbc_pieces(struct osp_scsi_task *task, int *n)
+{
+	if (task->state & SCSI_TASK_BIGREAD) {
+		*n = SCSI_MAX_PIECES;
+		return task->priv;
+	}
+	*n = OSP_SCSI_TASK_INLINE_IOVS;
+	return task->bdev_ios;
+}
+
+/* Where a big read's iovecs go for the transport (after the slots in the ebuf). */
+static struct iovec *
+sbc_piece_iovs(struct osp_scsi_task *task)
+{
+	if (task->state & SCSI_TASK_BIGREAD) {
+		return (struct iovec *)(void *)((uint8_t *)task->priv +
+						SCSI_MAX_PIECES * sizeof(void *));
+	}
+	return task->iov_inline;
+}
+
 static void
 sbc_zcopy_release(struct osp_scsi_task *task)
 {
-	int i;
+	struct osp_bdev_io **ios;
+	int i, n;
 
-	for (i = 0; i < OSP_SCSI_TASK_INLINE_IOVS; i++) {
-		if (task->bdev_ios[i] != NULL) {
-			osp_bdev_free_io(task->bdev_ios[i]);
-			task->bdev_ios[i] = NULL;
+	ios = sbc_pieces(task, &n);
+	for (i = 0; i < n; i++) {
+		if (ios[i] != NULL) {
+			osp_bdev_free_io(ios[i]);
+			ios[i] = NULL;
 		}
 	}
 	task->state &= ~SCSI_TASK_ZCOPY;
@@ -381,13 +412,15 @@ static void
 sbc_read_handover(struct osp_scsi_task *task)
 {
 	uint32_t left = (uint32_t)task->priv_u64[T_LEN], off = 0, n;
-	struct iovec *iov;
-	int i, cnt;
+	struct osp_bdev_io **ios;
+	struct iovec *iov, *out;
+	int i, cnt, npieces;
 
+	ios = sbc_pieces(task, &npieces);
 	if (task->iovcnt > 0) {
 		/* Into the transport's buffers (its EDTL cut a block short). */
-		for (i = 0; i < OSP_SCSI_TASK_INLINE_IOVS && left > 0; i++) {
-			osp_bdev_io_get_iovec(task->bdev_ios[i], &iov, &cnt);
+		for (i = 0; i < npieces && left > 0; i++) {
+			osp_bdev_io_get_iovec(ios[i], &iov, &cnt);
 			n = OSP_MIN(left, (uint32_t)iov[0].iov_len);
 			osp_iov_copy_from_buf(iov[0].iov_base, n, task->iovs, task->iovcnt, off);
 			off += n;
@@ -397,13 +430,14 @@ sbc_read_handover(struct osp_scsi_task *task)
 		scsi_task_complete(task);
 		return;
 	}
-	task->iovs = task->iov_inline;
+	out = sbc_piece_iovs(task);
+	task->iovs = out;
 	task->iovcnt = 0;
-	for (i = 0; i < OSP_SCSI_TASK_INLINE_IOVS && left > 0; i++) {
-		osp_bdev_io_get_iovec(task->bdev_ios[i], &iov, &cnt);
+	for (i = 0; i < npieces && left > 0; i++) {
+		osp_bdev_io_get_iovec(ios[i], &iov, &cnt);
 		n = OSP_MIN(left, (uint32_t)iov[0].iov_len);
-		task->iov_inline[i].iov_base = iov[0].iov_base;
-		task->iov_inline[i].iov_len = n;
+		out[i].iov_base = iov[0].iov_base;
+		out[i].iov_len = n;
 		task->iovcnt++;
 		left -= n;
 	}
@@ -463,10 +497,12 @@ sbc_zread_step(struct osp_scsi_task *task)
 {
 	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
 	uint32_t nblk = sbc_zread_nblocks(task), per = sbc_piece_blocks(il->block_size);
+	struct osp_bdev_io **ios;
 	struct iovec iov;
 	uint32_t done, n;
-	int rc, i;
+	int rc, i, npieces;
 
+	ios = sbc_pieces(task, &npieces);
 	while ((done = (uint32_t)task->priv_u64[T_DONE]) < nblk) {
 		if (task->state & SCSI_TASK_ABORTED) {
 			break;
@@ -475,12 +511,11 @@ sbc_zread_step(struct osp_scsi_task *task)
 		n = OSP_MIN(per, nblk - done);
 		iov.iov_base = NULL;
 		iov.iov_len = (size_t)n * il->block_size;
-		task->bdev_ios[i] = (struct osp_bdev_io *)(void *)task;
+		ios[i] = (struct osp_bdev_io *)(void *)task;
 		rc = osp_bdev_readv_blocks(sbc_desc(task), il->ch, &iov, 1,
-					   task->priv_u64[T_LBA] + done, n, sbc_zread_done,
-					   &task->bdev_ios[i]);
+					   task->priv_u64[T_LBA] + done, n, sbc_zread_done, &ios[i]);
 		if (rc != 0) {
-			task->bdev_ios[i] = NULL;
+			ios[i] = NULL;
 			if (rc == -ENOMEM) {
 				return rc;
 			}
@@ -497,12 +532,29 @@ sbc_zread_step(struct osp_scsi_task *task)
 }
 
 /*
- * Read len bytes from lba into bdev buffers (up to OSP_SCSI_TASK_INLINE_IOVS
- * pieces in task->bdev_ios), then finish(task); failures end the task.
+ * Read len bytes from lba into bdev buffers (pieces of SCSI_MAX_XFER_BYTES,
+ * in task->bdev_ios or, beyond OSP_SCSI_TASK_INLINE_IOVS of them, in an
+ * emulation buffer), then finish(task); failures end the task.
  */
 static void
 sbc_zread(struct osp_scsi_task *task, uint64_t lba, uint32_t len, sbc_finish_fn finish)
 {
+	uint32_t bs = scsi_task_itn_lun(task)->block_size;
+	uint64_t pieces = osp_divide_round_up(osp_divide_round_up(len, bs), sbc_piece_blocks(bs));
+
+	if (pieces > OSP_SCSI_TASK_INLINE_IOVS && !(task->state & SCSI_TASK_BIGREAD)) {
+		if (task->state & SCSI_TASK_EBUF || scsi_task_ebuf(task) == NULL) {
+			/* No room for the pieces (BUSY is set when no buffer was left). */
+			if (task->status == OSP_SCSI_STATUS_GOOD) {
+				scsi_task_sense(task, OSP_SCSI_SK_HARDWARE_ERROR,
+						OSP_SCSI_ASC_INTERNAL_TARGET_FAILURE);
+			}
+			task->data_transferred = 0;
+			scsi_task_complete(task);
+			return;
+		}
+		task->state |= SCSI_TASK_BIGREAD;
+	}
 	task->priv_u64[T_LBA] = lba;
 	task->priv_u64[T_LEN] = len;
 	task->priv_u64[T_FINISH] = (uint64_t)(uintptr_t)finish;
@@ -518,12 +570,14 @@ static int64_t
 sbc_zread_compare(struct osp_scsi_task *task, size_t data_off)
 {
 	uint32_t left = (uint32_t)task->priv_u64[T_LEN], n;
+	struct osp_bdev_io **ios;
 	size_t off = 0, diff;
 	struct iovec *iov;
-	int i, cnt;
+	int i, cnt, npieces;
 
-	for (i = 0; i < OSP_SCSI_TASK_INLINE_IOVS && left > 0; i++) {
-		osp_bdev_io_get_iovec(task->bdev_ios[i], &iov, &cnt);
+	ios = sbc_pieces(task, &npieces);
+	for (i = 0; i < npieces && left > 0; i++) {
+		osp_bdev_io_get_iovec(ios[i], &iov, &cnt);
 		n = OSP_MIN(left, (uint32_t)iov[0].iov_len);
 		if (osp_iov_cmp_buf(task->iovs, task->iovcnt, data_off + off, iov[0].iov_base, n,
 				    &diff) != 0) {
@@ -951,14 +1005,16 @@ static void
 sbc_orwrite_read(struct osp_scsi_task *task)
 {
 	uint32_t left = (uint32_t)task->priv_u64[T_LEN], n, j, done;
+	struct osp_bdev_io **ios;
 	size_t off = 0, eoff;
 	struct iovec *iov;
-	int i, cnt, e;
+	int i, cnt, e, npieces;
 	uint8_t *src;
 
+	ios = sbc_pieces(task, &npieces);
 	/* The data-out buffers take the OR: they are the command's own until it completes. */
-	for (i = 0; i < OSP_SCSI_TASK_INLINE_IOVS && left > 0; i++) {
-		osp_bdev_io_get_iovec(task->bdev_ios[i], &iov, &cnt);
+	for (i = 0; i < npieces && left > 0; i++) {
+		osp_bdev_io_get_iovec(ios[i], &iov, &cnt);
 		n = OSP_MIN(left, (uint32_t)iov[0].iov_len);
 		src = iov[0].iov_base;
 		for (done = 0; done < n;) {

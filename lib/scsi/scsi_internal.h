@@ -34,6 +34,12 @@ struct scsi_bc_msg;
 #define SCSI_EBUF_MAX		64
 /* Largest transfer handed to the bdev layer in one zero-copy read (its buffer size). */
 #define SCSI_MAX_XFER_BYTES	OSP_BDEV_LARGE_BUF_MAX_SIZE
+/*
+ * Pieces of one command's read: up to OSP_SCSI_TASK_INLINE_IOVS in the task,
+ * more (up to this) in an emulation buffer holding their bdev_io pointers and
+ * iovecs. Block Limits MAXIMUM TRANSFER LENGTH is this many pieces (32 MiB).
+ */
+#define SCSI_MAX_PIECES		(OSP_SCSI_MAX_TRANSFER_BYTES / SCSI_MAX_XFER_BYTES)
 /* Block Limits advertised (SBC-3 6.6.4). */
 #define SCSI_MAX_UNMAP_DESC	256
 #define SCSI_MAX_UNMAP_BLOCKS	(1u << 20)
@@ -187,6 +193,7 @@ struct osp_scsi_itn {
 #define SCSI_TASK_REMOTE	0x20	/* at the owner thread */
 #define SCSI_TASK_NOLUN		0x40	/* not counted in a LUN's ntasks */
 #define SCSI_TASK_IOWAIT	0x80	/* waiting for a bdev_io (-ENOMEM) */
+#define SCSI_TASK_BIGREAD	0x100	/* the read's pieces live in the ebuf (task->priv) */
 
 /* ---- itn.c ---- */
 void scsi_task_complete(struct osp_scsi_task *task);

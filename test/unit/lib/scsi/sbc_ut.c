@@ -107,7 +107,7 @@ test_big_zero_copy_read(void)
 
 	ut_setup(2, 1);
 	ut_clear_ua();
-	/* 2048 blocks is more than the bdev: use a 4 KiB-block bdev of 1 MiB + . */
+	/* A 4 KiB-block bdev of 2 MiB. */
 	ut_set_thread(0);
 	CU_ASSERT_EQUAL(bdev_malloc_create(&(struct bdev_malloc_opts){ .name = "M4k",
 		.num_blocks = 512, .block_size = 4096 }, &(struct osp_bdev *){ NULL }), 0);
@@ -129,16 +129,31 @@ test_big_zero_copy_read(void)
 	ut_set_thread(1);
 	osp_scsi_task_put(t);
 	CU_ASSERT_EQUAL(g_itn->luns[1].ntasks, 0);
-	/* Over the Block Limits MAXIMUM TRANSFER LENGTH (256 blocks of 4 KiB). */
-	len = ut_cdb_rw(cdb, OSP_SCSI_READ_10, 0, 257);
-	CU_ASSERT_EQUAL(ut_cmd_lun(1, cdb, len, OSP_SCSI_DIR_FROM_DEV, 257 * 4096),
+	/* 512 x 4 KiB: more pieces than the task holds, their iovecs in an emulation buffer. */
+	len = ut_cdb_rw(cdb, OSP_SCSI_READ_16, 0, 512);
+	t = ut_prep(g_cmd, 1, cdb, len, OSP_SCSI_DIR_FROM_DEV, 2 << 20, false);
+	ut_run_on(g_itn, 1, g_cmd);
+	CU_ASSERT_EQUAL(t->status, OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(t->iovcnt, 16);
+	CU_ASSERT_PTR_NOT_EQUAL(t->iovs, t->iov_inline);
+	CU_ASSERT_EQUAL(osp_iov_len(t->iovs, t->iovcnt), 2 << 20);
+	CU_ASSERT_EQUAL(g_itn->nebuf_free, 0);
+	ut_set_thread(1);
+	osp_scsi_task_put(t);
+	CU_ASSERT_EQUAL(g_itn->luns[1].ntasks, 0);
+	CU_ASSERT_EQUAL(g_itn->nebuf_free, g_itn->nebuf);
+	/* Over the Block Limits MAXIMUM TRANSFER LENGTH (32 MiB: 8192 blocks of 4 KiB). */
+	g_itn->luns[1].num_blocks = 1 << 20;
+	len = ut_cdb_rw(cdb, OSP_SCSI_READ_16, 0, 8193);
+	CU_ASSERT_EQUAL(ut_cmd_lun(1, cdb, len, OSP_SCSI_DIR_FROM_DEV, 8193 * 4096),
 			OSP_SCSI_STATUS_CHECK_CONDITION);
 	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CDB);
-	CU_ASSERT_EQUAL(ut_field() >> 8, 7);
-	len = ut_cdb_rw(cdb, OSP_SCSI_WRITE_16, 0, 300);
-	CU_ASSERT_EQUAL(ut_cmd_lun(1, cdb, len, OSP_SCSI_DIR_TO_DEV, 300 * 4096),
-			OSP_SCSI_STATUS_CHECK_CONDITION);
 	CU_ASSERT_EQUAL(ut_field() >> 8, 10);
+	len = ut_cdb_rw(cdb, OSP_SCSI_WRITE_12, 0, 9000);
+	CU_ASSERT_EQUAL(ut_cmd_lun(1, cdb, len, OSP_SCSI_DIR_TO_DEV, 4096),
+			OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 6);
+	g_itn->luns[1].num_blocks = 512;
 	ut_teardown();
 }
 

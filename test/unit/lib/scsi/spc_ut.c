@@ -212,7 +212,7 @@ test_inquiry_vpd(void)
 		CU_ASSERT_EQUAL(osp_scsi_get16(bl->page_len), 0x3c);
 		CU_ASSERT_EQUAL(bl->wsnz, 1);
 		CU_ASSERT_EQUAL(bl->max_caw_len, SCSI_MAX_CAW_BLOCKS);
-		CU_ASSERT_EQUAL(osp_scsi_get32(bl->max_xfer_len), (1u << 20) / BS);
+		CU_ASSERT_EQUAL(osp_scsi_get32(bl->max_xfer_len), (32u << 20) / BS);
 		CU_ASSERT_EQUAL(osp_scsi_get32(bl->opt_xfer_len), (128u << 10) / BS);
 		CU_ASSERT_EQUAL(osp_scsi_get32(bl->max_unmap_lba_count), SCSI_MAX_UNMAP_BLOCKS);
 		CU_ASSERT_EQUAL(osp_scsi_get32(bl->max_unmap_desc_count), SCSI_MAX_UNMAP_DESC);
