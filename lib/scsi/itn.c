@@ -473,7 +473,8 @@ scsi_dev_broadcast(struct osp_scsi_dev *dev, scsi_itn_fn fn, void *arg,
 		bc->pending++;
 		osp_thread_send_msg(itn->thread, scsi_bc_on_itn, m);
 	}
-	scsi_bc_reply_owner(bc);
+	/* done() never runs inside the call, even with no nexus to ask. */
+	osp_thread_send_msg(dev->owner, scsi_bc_reply_owner, bc);
 }
 
 static void
@@ -734,6 +735,10 @@ osp_scsi_itn_close(struct osp_scsi_itn *itn)
 	}
 	itn->closing = true;
 	for (i = 0; i < OSP_SCSI_DEV_MAX_LUN; i++) {
+		if (itn->luns[i].draining) {
+			/* Tasks never put: do not keep the LUN's removal waiting for them. */
+			scsi_itn_lun_drained(itn, &itn->luns[i]);
+		}
 		if (itn->luns[i].ch != NULL) {
 			osp_put_io_channel(itn->luns[i].ch);
 			itn->luns[i].ch = NULL;

@@ -20,6 +20,8 @@ static const char *g_names[3] = {
 	"iqn.ut:a,i,0x00023d000001", "iqn.ut:b,i,0x00023d000002", "iqn.ut:c,i,0x00023d000003"
 };
 
+static uint64_t g_lun;	/* the LUN the helpers address */
+
 static int
 ut_on(int n, const uint8_t *cdb, int len, enum osp_scsi_dir dir, uint32_t xfer)
 {
@@ -28,7 +30,7 @@ ut_on(int n, const uint8_t *cdb, int len, enum osp_scsi_dir dir, uint32_t xfer)
 
 	g_itn = g_n[n];
 	g_itn_thread = n + 1;
-	rc = ut_cmd_lun(0, cdb, len, dir, xfer);
+	rc = ut_cmd_lun(g_lun, cdb, len, dir, xfer);
 	g_itn = saved;
 	g_itn_thread = saved_t;
 	return rc;
@@ -492,6 +494,90 @@ test_register_and_move(void)
 	teardown();
 }
 
+static int g_io_done;
+
+static void
+ut_read_done(struct osp_scsi_task *task)
+{
+	(void)task;
+	g_io_done++;
+}
+
+static void
+ut_reset_done(struct osp_bdev_io *bdev_io, bool success, void *arg)
+{
+	(void)success;
+	osp_bdev_free_io(bdev_io);
+	*(int *)arg = 1;
+}
+
+/* PREEMPT AND ABORT: the preempted nexus's tasks of the LUN end TASK ABORTED. */
+static void
+test_preempt_and_abort(void)
+{
+	struct bdev_error_inject_opts o = { .io_type = OSP_BDEV_IO_TYPE_READ,
+					    .error_type = BDEV_ERROR_PENDING, .num = 1 };
+	struct osp_scsi_task rd;
+	struct ut_desc d;
+	uint8_t cdb[16];
+	uint64_t now;
+	int len, reset = 0, i;
+
+	setup();
+	ut_set_thread(0);
+	CU_ASSERT_EQUAL_FATAL(bdev_malloc_create(&(struct bdev_malloc_opts){ .name = "M2",
+		.num_blocks = 64, .block_size = BS }, &(struct osp_bdev *){ NULL }), 0);
+	CU_ASSERT_EQUAL_FATAL(bdev_error_create("M2", NULL), 0);
+	ut_poll_threads();
+	CU_ASSERT_EQUAL_FATAL(osp_scsi_dev_add_lun(g_dev, "EE_M2", 1, NULL), 0);
+	ut_poll_threads();
+	g_lun = 1;
+	while (ut_tur(NA) != OSP_SCSI_STATUS_GOOD) {
+	}
+	while (ut_tur(NB) != OSP_SCSI_STATUS_GOOD) {
+	}
+	CU_ASSERT_EQUAL(ut_prout(NA, OSP_SCSI_PR_OUT_REGISTER, 0, 0, 0xa, 0), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_prout(NB, OSP_SCSI_PR_OUT_REGISTER, 0, 0, 0xb, 0), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_prout(NA, OSP_SCSI_PR_OUT_RESERVE, OSP_SCSI_PR_EXCLUSIVE_ACCESS, 0xa, 0, 0),
+			OSP_SCSI_STATUS_GOOD);
+	/* A read of A stuck in the module. */
+	ut_set_thread(0);
+	CU_ASSERT_EQUAL(bdev_error_inject("EE_M2", &o), 0);
+	len = ut_cdb_rw(cdb, OSP_SCSI_READ_10, 0, 1);
+	osp_scsi_task_init(&rd, ut_read_done, NULL);
+	rd.lun_id = 1;
+	memcpy(rd.cdb, cdb, (size_t)len);
+	rd.cdb_len = 16;
+	rd.dir = OSP_SCSI_DIR_FROM_DEV;
+	rd.transfer_len = BS;
+	g_io_done = 0;
+	ut_set_thread(NA + 1);
+	osp_scsi_itn_execute(g_n[NA], &rd);
+	ut_poll_threads();
+	CU_ASSERT_EQUAL(g_io_done, 0);
+	CU_ASSERT_EQUAL(ut_prout(NB, OSP_SCSI_PR_OUT_PREEMPT_AND_ABORT, OSP_SCSI_PR_EXCLUSIVE_ACCESS,
+				 0xb, 0xa, 0), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(rd.state & SCSI_TASK_ABORTED);
+	CU_ASSERT_EQUAL(g_io_done, 0);
+	/* Release the stuck read with a bdev reset: it ends TASK ABORTED, not with an error. */
+	CU_ASSERT_EQUAL_FATAL(ut_open("EE_M2", false, 0, &d), 0);
+	ut_set_thread(0);
+	CU_ASSERT_EQUAL(osp_bdev_reset(d.desc, d.ch, ut_reset_done, &reset), 0);
+	now = osp_get_ticks();
+	for (i = 0; i < 100 && !reset; i++) {
+		now += osp_get_ticks_hz() / 10;
+		ut_poll_threads_at(now);
+	}
+	CU_ASSERT_EQUAL(reset, 1);
+	CU_ASSERT_EQUAL(g_io_done, 1);
+	CU_ASSERT_EQUAL(rd.status, OSP_SCSI_STATUS_TASK_ABORTED);
+	ut_set_thread(NA + 1);
+	osp_scsi_task_put(&rd);
+	ut_close(&d);
+	g_lun = 0;
+	teardown();
+}
+
 static void
 test_report_capabilities(void)
 {
@@ -522,6 +608,7 @@ main(void)
 	CU_ADD_TEST(suite, test_access_by_type);
 	CU_ADD_TEST(suite, test_preempt_clear);
 	CU_ADD_TEST(suite, test_register_and_move);
+	CU_ADD_TEST(suite, test_preempt_and_abort);
 	CU_ADD_TEST(suite, test_report_capabilities);
 	return ut_run_suites();
 }
