@@ -216,7 +216,9 @@ uint16_t iscsi_nego_process(struct iscsi_nego *n, enum iscsi_nego_stage csg,
 /*
  * When the login goes to full feature phase (after the last process() call,
  * from either stage): append the target's declarations not sent yet (its
- * MaxRecvDataSegmentLength) and check that nothing required is missing
+ * MaxRecvDataSegmentLength, only if the last request was an operational-stage
+ * one: a security-stage response carries security keys only, and the
+ * default 8192 then holds, see conn.max_recv_dsl) and check that nothing required is missing
  * (InitiatorName, and TargetName for a normal session: MISSING_PARAM) and
  * that authentication finished or was not required (AUTH_FAILED).
  * FirstBurstLength is lowered to MaxBurstLength if the initiator lowered the

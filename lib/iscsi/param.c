@@ -18,6 +18,7 @@
 #define NEGO_F_MRDSL_DECLARED	(1u << 0)	/* our MaxRecvDataSegmentLength sent */
 #define NEGO_F_OFFERS_DONE	(1u << 1)	/* target offers appended (op stage) */
 #define NEGO_F_MRDSL_SEEN	(1u << 2)	/* the initiator declared its MRDSL */
+#define NEGO_F_IN_SECURITY	(1u << 3)	/* the last request was a security-stage one */
 
 /* RFC 7143 13: domains. */
 #define ISCSI_DSL_MIN		512u
@@ -939,6 +940,11 @@ iscsi_nego_process(struct iscsi_nego *n, enum iscsi_nego_stage csg,
 		osp_seterr(err, errlen, "login request in stage %d", (int)csg);
 		return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
 	}
+	if (csg == ISCSI_STAGE_SECURITY) {
+		n->flags |= NEGO_F_IN_SECURITY;
+	} else {
+		n->flags &= ~NEGO_F_IN_SECURITY;
+	}
 	/* Identity first: the security stage's answers may depend on SessionType. */
 	for (i = 0; i < req->npairs; i++) {
 		if (nego_pass_of(req->kv[i].key) == 0) {
@@ -1032,6 +1038,16 @@ iscsi_nego_finish(struct iscsi_nego *n, struct iscsi_textbuf *rsp, char *err, si
 	 */
 	if (n->leading && n->sess.first_burst_length > n->sess.max_burst_length) {
 		n->sess.first_burst_length = n->sess.max_burst_length;
+	}
+	/*
+	 * A login going from the security stage straight to full feature phase
+	 * answers in a security-stage response, where initiators take only
+	 * security keys (open-iscsi fails the login on any other): our
+	 * MaxRecvDataSegmentLength stays the default 8192 then (conn.max_recv_dsl
+	 * says so).
+	 */
+	if (n->flags & NEGO_F_IN_SECURITY) {
+		return ISCSI_LOGIN_STATUS_SUCCESS;
 	}
 	return nego_declare_mrdsl(n, rsp, err, errlen);
 }

@@ -598,6 +598,51 @@ test_replay_libiscsi_mutual_chap(void)
 	CU_ASSERT(g_rsp.len == 0);
 }
 
+/*
+ * open-iscsi 2.1.8 (iscsiadm discovery with discovery.sendtargets.auth.*),
+ * captured against a minimal CHAP-insisting responder: one-way CHAP offers
+ * "CHAP,None" with T=1, mutual offers "CHAP" with T=0; hex in lower case; a
+ * 16-byte challenge of its own.
+ */
+static void
+test_replay_open_iscsi_chap(void)
+{
+	struct iscsi_nego n;
+	bool t;
+
+	nego_new(&n, P_REQUIRE);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY,
+		      "InitiatorName=iqn.2004-10.com.ubuntu:01:osprey-capture|SessionType=Discovery|"
+		      "AuthMethod=CHAP,None", &t) == 0);
+	CU_ASSERT(!t && ans_is("AuthMethod", "CHAP"));
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "CHAP_A=5", &t) == 0);
+	n.chap_id = 42;
+	memcpy(n.chap_challenge, g_chal16, 16);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=inituser|CHAP_R=" R_HEX, &t) == 0);
+	CU_ASSERT(t && g_rsp.len == 0);
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL,
+		      "HeaderDigest=None|DataDigest=None|DefaultTime2Wait=2|DefaultTime2Retain=0|"
+		      "IFMarker=No|OFMarker=No|ErrorRecoveryLevel=0|MaxRecvDataSegmentLength=32768",
+		      &t) == 0);
+	CU_ASSERT(t);
+
+	nego_new(&n, P_MUTUAL);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY,
+		      "InitiatorName=iqn.2004-10.com.ubuntu:01:osprey-capture|SessionType=Discovery|"
+		      "AuthMethod=CHAP", &t) == 0);
+	CU_ASSERT(!t && ans_is("AuthMethod", "CHAP"));
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "CHAP_A=5", &t) == 0);
+	n.chap_id = 42;
+	memcpy(n.chap_challenge, g_chal16, 16);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=inituser|CHAP_R=" R_HEX "|CHAP_I=20|"
+		      "CHAP_C=0xcedc6c51cb2ae02a97d3fa0c77b36fcd", &t) == 0);
+	CU_ASSERT(t);
+	CU_ASSERT(ans_is("CHAP_N", "tgtuser"));
+	/* hashlib.md5(bytes([20]) + b"tgtsecret56789" + bytes.fromhex("cedc...fcd")) */
+	CU_ASSERT(ans_is("CHAP_R", "0x534127ebec8f12ab8a3f1171e3ca4000"));
+	CU_ASSERT(g_ans.npairs == 2);
+}
+
 int
 main(void)
 {
@@ -619,5 +664,6 @@ main(void)
 	CU_ADD_TEST(suite, test_chap_mutual);
 	CU_ADD_TEST(suite, test_decode_binary);
 	CU_ADD_TEST(suite, test_replay_libiscsi_mutual_chap);
+	CU_ADD_TEST(suite, test_replay_open_iscsi_chap);
 	return ut_run_suites();
 }

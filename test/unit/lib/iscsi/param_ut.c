@@ -740,13 +740,27 @@ test_stages_and_missing(void)
 	rsp_reset();
 	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
 
-	/* finish declares MRDSL if not done yet. */
+	/*
+	 * finish declares MRDSL if not done yet, in an operational-stage
+	 * response only; from the security stage straight to full feature phase
+	 * (0 -> 3) the default stays and nothing is added.
+	 */
+	g_defs.max_recv_data_segment_length = 65536;
 	nego_new(&n, true);
 	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "InitiatorName=iqn.a|TargetName=iqn.t|"
 		      "AuthMethod=None", &t) == 0);
 	rsp_reset();
 	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
-	CU_ASSERT(g_rsp.len > 0 && strcmp(g_rsp.buf, "MaxRecvDataSegmentLength=8192") == 0);
+	CU_ASSERT(g_rsp.len == 0);
+	CU_ASSERT(n.conn.max_recv_dsl == 8192);
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "InitiatorName=iqn.a|TargetName=iqn.t|"
+		      "AuthMethod=None", &t) == 0);
+	/* An operational request that declares nothing: MRDSL goes in its answer. */
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "X-com.example.k=1", &t) == 0);
+	CU_ASSERT(ans_is("MaxRecvDataSegmentLength", "65536"));
+	CU_ASSERT(n.conn.max_recv_dsl == 65536);
+	iscsi_param_defaults_init(&g_defs);
 
 	/* Security keys in the operational stage. */
 	nego_new(&n, true);
@@ -942,6 +956,153 @@ test_replay_libiscsi_discovery(void)
 	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
 }
 
+/*
+ * open-iscsi 2.1.8's rules for a login response's operational keys (its
+ * usr/login.c, get_op_params_text_keys): any key it does not know fails the
+ * login, digests must be None or CRC32C, MaxConnections and
+ * MaxOutstandingR2T must be 1 in a normal session, ErrorRecoveryLevel 0.
+ */
+static bool
+open_iscsi_accepts(const struct iscsi_text *a, bool normal)
+{
+	static const char *known[] = {
+		"TargetAlias", "TargetAddress", "TargetPortalGroupTag", "InitialR2T",
+		"ImmediateData", "MaxRecvDataSegmentLength", "FirstBurstLength",
+		"MaxBurstLength", "HeaderDigest", "DataDigest", "DefaultTime2Wait",
+		"DefaultTime2Retain", "OFMarker", "OFMarkInt", "IFMarker", "IFMarkInt",
+		"DataPDUInOrder", "DataSequenceInOrder", "MaxOutstandingR2T", "MaxConnections",
+		"ErrorRecoveryLevel",
+	};
+	uint32_t i;
+
+	for (i = 0; i < a->npairs; i++) {
+		const char *k = a->kv[i].key, *v = a->kv[i].val;
+		bool found = false;
+		unsigned int j;
+
+		for (j = 0; j < OSP_COUNTOF(known); j++) {
+			found = found || strcmp(k, known[j]) == 0;
+		}
+		if (!found) {
+			printf("  open-iscsi does not know %s\n", k);
+			return false;
+		}
+		if ((strcmp(k, "HeaderDigest") == 0 || strcmp(k, "DataDigest") == 0) &&
+		    strcmp(v, "None") != 0 && strcmp(v, "CRC32C") != 0) {
+			return false;
+		}
+		if (normal && (strcmp(k, "MaxConnections") == 0 ||
+			       strcmp(k, "MaxOutstandingR2T") == 0) && strcmp(v, "1") != 0) {
+			return false;
+		}
+		if (strcmp(k, "ErrorRecoveryLevel") == 0 && strcmp(v, "0") != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * open-iscsi 2.1.8's discovery (iscsiadm -m discovery -t st), captured: its
+ * default MaxRecvDataSegmentLength (32768) makes it go through the
+ * operational stage.
+ */
+#define OPEN_ISCSI_DISC_OP \
+	"HeaderDigest=None|DataDigest=None|DefaultTime2Wait=2|DefaultTime2Retain=0|" \
+	"IFMarker=No|OFMarker=No|ErrorRecoveryLevel=0|MaxRecvDataSegmentLength=32768"
+
+static void
+test_replay_open_iscsi_discovery(void)
+{
+	struct iscsi_nego n;
+	bool t;
+
+	/* No auth configured: straight to the operational stage (CSG=1 NSG=3 T=1). */
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL,
+		      "InitiatorName=iqn.2004-10.com.ubuntu:01:osprey-capture|"
+		      "SessionType=Discovery|" OPEN_ISCSI_DISC_OP, &t) == 0);
+	CU_ASSERT(t);
+	CU_ASSERT(ans_is("HeaderDigest", "None"));
+	CU_ASSERT(ans_is("DefaultTime2Retain", "0"));
+	CU_ASSERT(ans_is("MaxRecvDataSegmentLength", "8192"));
+	CU_ASSERT(open_iscsi_accepts(&g_rsp_parsed, false));
+	CU_ASSERT(n.conn.max_send_dsl == 32768);
+	rsp_reset();
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
+
+	/* With discovery CHAP configured and a target answering None: 0 -> 1 -> 3. */
+	nego_new(&n, true);
+	n.auth.disable_chap = true;
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY,
+		      "InitiatorName=iqn.2004-10.com.ubuntu:01:osprey-capture|"
+		      "SessionType=Discovery|AuthMethod=CHAP,None", &t) == 0);
+	CU_ASSERT(t);
+	CU_ASSERT(ans_is("AuthMethod", "None"));
+	CU_ASSERT(g_rsp_parsed.npairs == 1);	/* only security keys in a security answer */
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, OPEN_ISCSI_DISC_OP, &t) == 0);
+	CU_ASSERT(t);
+	CU_ASSERT(open_iscsi_accepts(&g_rsp_parsed, false));
+	rsp_reset();
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
+}
+
+/*
+ * open-iscsi's normal session login as its iscsid builds it (usr/login.c,
+ * fill_op_params_text, with Debian's iscsid.conf defaults). Not captured:
+ * iscsid needs the kernel's iscsi_tcp to create a session before it logs in,
+ * which this host lacks; the kernel initiator test covers the real thing.
+ */
+static void
+test_replay_open_iscsi_normal(void)
+{
+	struct iscsi_nego n;
+	bool t;
+
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY,
+		      "InitiatorName=iqn.2004-10.com.ubuntu:01:osprey-capture|"
+		      "TargetName=iqn.2016-06.io.osprey:disk1|SessionType=Normal|AuthMethod=None",
+		      &t) == 0);
+	CU_ASSERT(t);
+	CU_ASSERT(g_rsp_parsed.npairs == 1 && ans_is("AuthMethod", "None"));
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL,
+		      "HeaderDigest=None|DataDigest=None|DefaultTime2Wait=2|DefaultTime2Retain=0|"
+		      "IFMarker=No|OFMarker=No|ErrorRecoveryLevel=0|InitialR2T=No|ImmediateData=Yes|"
+		      "MaxBurstLength=16776192|FirstBurstLength=262144|MaxOutstandingR2T=1|"
+		      "MaxConnections=1|DataPDUInOrder=Yes|DataSequenceInOrder=Yes|"
+		      "MaxRecvDataSegmentLength=262144", &t) == 0);
+	CU_ASSERT(t);
+	CU_ASSERT(open_iscsi_accepts(&g_rsp_parsed, true));
+	CU_ASSERT(ans_is("MaxBurstLength", "262144"));
+	CU_ASSERT(ans_is("FirstBurstLength", "65536"));
+	CU_ASSERT(ans_is("MaxConnections", "1"));
+	rsp_reset();
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
+
+	/* The target's settings never push open-iscsi outside what it accepts. */
+	g_defs.max_connections = 8;
+	g_defs.max_outstanding_r2t = 16;
+	g_defs.immediate_data = false;
+	g_defs.max_burst_length = 65536;
+	g_defs.first_burst_length = 4096;
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL,
+		      "InitiatorName=iqn.2004-10.com.ubuntu:01:osprey-capture|"
+		      "TargetName=iqn.2016-06.io.osprey:disk1|SessionType=Normal|"
+		      "HeaderDigest=CRC32C,None|DataDigest=CRC32C,None|DefaultTime2Wait=2|"
+		      "DefaultTime2Retain=0|IFMarker=No|OFMarker=No|ErrorRecoveryLevel=0|"
+		      "InitialR2T=No|ImmediateData=Yes|MaxBurstLength=16776192|"
+		      "FirstBurstLength=262144|MaxOutstandingR2T=1|MaxConnections=1|"
+		      "DataPDUInOrder=Yes|DataSequenceInOrder=Yes|MaxRecvDataSegmentLength=262144",
+		      &t) == 0);
+	CU_ASSERT(t);	/* it offered every key: nothing for us to offer */
+	CU_ASSERT(open_iscsi_accepts(&g_rsp_parsed, true));
+	CU_ASSERT(ans_is("HeaderDigest", "CRC32C") && ans_is("ImmediateData", "No"));
+	CU_ASSERT(ans_is("FirstBurstLength", "4096"));
+	iscsi_param_defaults_init(&g_defs);
+}
+
 int
 main(void)
 {
@@ -974,5 +1135,7 @@ main(void)
 	CU_ADD_TEST(suite, test_text_ffp);
 	CU_ADD_TEST(suite, test_replay_libiscsi_normal);
 	CU_ADD_TEST(suite, test_replay_libiscsi_discovery);
+	CU_ADD_TEST(suite, test_replay_open_iscsi_discovery);
+	CU_ADD_TEST(suite, test_replay_open_iscsi_normal);
 	return ut_run_suites();
 }
