@@ -194,7 +194,8 @@ void iscsi_nego_init(struct iscsi_nego *n, const struct iscsi_param_defaults *d,
  * *transit_ok says whether the stage may end (CHAP finished). Operational
  * stage (and operational keys sent in the security stage): every key of RFC
  * 7143 13 with its rules (list, numerical min/max, boolean and/or, declarative;
- * leading-only keys refused on other connections; NotUnderstood for unknown
+ * leading-only keys answered Irrelevant on other connections (the session's
+ * value stays); NotUnderstood for unknown
  * keys; Irrelevant where the session type makes a key irrelevant; Reject for
  * values outside the domain). InitiatorName, SessionType and TargetName are
  * parsed into sess and left to login.c to check. Returns

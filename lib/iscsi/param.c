@@ -840,8 +840,13 @@ nego_key(struct iscsi_nego *n, const char *key, const char *val, struct iscsi_te
 			/* Declared on each connection by some initiators; login.c compares. */
 			return nego_declarative(n, id, val, rsp, err, errlen);
 		}
-		/* The session's value is fixed by its leading connection. */
-		NEGO_ADD(rsp, key, "Reject", err, errlen);
+		/*
+		 * The session's value was fixed by its leading connection and
+		 * cannot change here (RFC 7143 13: LO). "Irrelevant" refuses the
+		 * offer without calling the negotiation failed: the session's
+		 * value stays in force for this connection too.
+		 */
+		NEGO_ADD(rsp, key, "Irrelevant", err, errlen);
 		return ISCSI_LOGIN_STATUS_SUCCESS;
 	}
 	if (def->kind == PK_DECL) {

@@ -580,10 +580,12 @@ test_leading_only(void)
 		      "InitiatorName=iqn.a|TargetName=iqn.t|SessionType=Normal|MaxConnections=2|"
 		      "MaxBurstLength=4096|InitialR2T=No|ErrorRecoveryLevel=0|"
 		      "HeaderDigest=CRC32C|MaxRecvDataSegmentLength=4096", NULL) == 0);
-	CU_ASSERT(ans_is("MaxConnections", "Reject"));
-	CU_ASSERT(ans_is("MaxBurstLength", "Reject"));
-	CU_ASSERT(ans_is("InitialR2T", "Reject"));
-	CU_ASSERT(ans_is("ErrorRecoveryLevel", "Reject"));
+	CU_ASSERT(ans_is("MaxConnections", "Irrelevant"));
+	CU_ASSERT(ans_is("MaxBurstLength", "Irrelevant"));
+	CU_ASSERT(ans_is("InitialR2T", "Irrelevant"));
+	CU_ASSERT(ans_is("ErrorRecoveryLevel", "Irrelevant"));
+	/* The session's values (copied in by login.c) are not touched. */
+	CU_ASSERT(n.sess.max_burst_length == 262144 && n.sess.initial_r2t);
 	CU_ASSERT(ans("SessionType") == NULL);
 	/* Connection keys are negotiated on every connection. */
 	CU_ASSERT(ans_is("HeaderDigest", "CRC32C"));
