@@ -230,7 +230,7 @@ chap_auth_method(struct iscsi_nego *n, const char *list, struct iscsi_textbuf *r
 	bool chap_ok = !p->disable_chap;
 	bool none_ok = !chap_policy_requires(p);
 	const char *pos = list, *chosen = NULL;
-	char reason[96];
+	char reason[128];
 
 	if (n->chap_state != CHAP_ST_NONE) {
 		return chap_fail(n, err, errlen, "AuthMethod negotiated twice");
@@ -253,8 +253,11 @@ chap_auth_method(struct iscsi_nego *n, const char *list, struct iscsi_textbuf *r
 		pos = comma + 1;
 	}
 	if (chosen == NULL) {
-		snprintf(reason, sizeof(reason), "no acceptable AuthMethod in \"%.40s\" (policy: %s)",
-			 list, chap_policy_requires(p) ? "CHAP required" :
+		char shown[41];
+
+		snprintf(reason, sizeof(reason), "no acceptable AuthMethod in \"%s\" (policy: %s)",
+			 iscsi_param_printable(list, shown, sizeof(shown)),
+			 chap_policy_requires(p) ? "CHAP required" :
 			 p->disable_chap ? "None only" : "CHAP or None");
 		return chap_fail(n, err, errlen, reason);
 	}
@@ -348,6 +351,10 @@ chap_verify(struct iscsi_nego *n, const struct iscsi_text *req, struct iscsi_tex
 	}
 	if (cn == NULL || cr == NULL) {
 		return chap_fail(n, err, errlen, "CHAP_N or CHAP_R missing");
+	}
+	/* The user name is logged and looked up: UTF-8 without control characters. */
+	if (cn[0] == '\0' || !iscsi_param_text_ok(cn, true)) {
+		return chap_fail(n, err, errlen, "CHAP_N empty or not printable UTF-8");
 	}
 	if ((ci == NULL) != (cc == NULL)) {
 		return chap_fail(n, err, errlen, "CHAP_I without CHAP_C or the reverse");

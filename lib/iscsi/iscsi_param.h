@@ -243,6 +243,10 @@ uint16_t iscsi_nego_text(struct iscsi_nego *n, const struct iscsi_text *req,
  */
 /* AuthMethod, CHAP_* and the other methods' keys (SRP_, KRB_, SPKM_). */
 bool iscsi_param_is_security_key(const char *key);
+/* Valid UTF-8 without control characters (C0, DEL, C1); spaces if allow_space. */
+bool iscsi_param_text_ok(const char *s, bool allow_space);
+/* in with every byte outside printable ASCII as '?', cut to outlen - 1: for logs. */
+const char *iscsi_param_printable(const char *in, char *out, size_t outlen);
 /* RFC 7143 6.1 numerical value (decimal or 0x hex, < 2^64): 0 or -EINVAL. */
 int iscsi_param_parse_number(const char *s, uint64_t *out);
 /* The security keys of one security-stage request (chap.c). */

@@ -134,6 +134,68 @@ iscsi_param_is_security_key(const char *key)
 
 /* ---- text parsing ---- */
 
+bool
+iscsi_param_text_ok(const char *str, bool allow_space)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	while (*s != '\0') {
+		uint32_t cp;
+		int n, i;
+
+		if (*s < 0x80) {
+			if (*s < 0x20 || *s == 0x7f || (*s == ' ' && !allow_space)) {
+				return false;
+			}
+			s++;
+			continue;
+		}
+		if ((*s & 0xe0) == 0xc0) {
+			n = 1;
+			cp = *s & 0x1f;
+		} else if ((*s & 0xf0) == 0xe0) {
+			n = 2;
+			cp = *s & 0x0f;
+		} else if ((*s & 0xf8) == 0xf0) {
+			n = 3;
+			cp = *s & 0x07;
+		} else {
+			return false;
+		}
+		for (i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80) {
+				return false;	/* also stops at the NUL */
+			}
+			cp = cp << 6 | (s[i] & 0x3f);
+		}
+		/* Overlong forms, surrogates, beyond Unicode, C1 controls. */
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || (cp >= 0x80 && cp < 0xa0)) {
+			return false;
+		}
+		s += n + 1;
+	}
+	return true;
+}
+
+/*
+ * A peer's string made safe for a log line: bytes outside printable ASCII
+ * become '?', at most outlen - 1 of them.
+ */
+const char *
+iscsi_param_printable(const char *in, char *out, size_t outlen)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < outlen && in[i] != '\0'; i++) {
+		out[i] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
+	}
+	if (outlen > 0) {
+		out[i] = '\0';
+	}
+	return out;
+}
+
 /*
  * RFC 7143 6.1: a key is a standard-label (letters, digits, '.', '-', '+',
  * '@', '_') or an extension "X-..." / "X#..."; '#' is the only extra byte
@@ -197,7 +259,10 @@ iscsi_text_parse(struct iscsi_text *t, const void *data, size_t len, char *err, 
 		}
 		eq = memchr(s, '=', slen);
 		if (eq == NULL) {
-			osp_seterr(err, errlen, "text pair without '=' (%.40s)", s);
+			char shown[41];
+
+			osp_seterr(err, errlen, "text pair without '=' (%s)",
+				   iscsi_param_printable(s, shown, sizeof(shown)));
 			return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
 		}
 		klen = (size_t)(eq - s);
@@ -207,8 +272,8 @@ iscsi_text_parse(struct iscsi_text *t, const void *data, size_t len, char *err, 
 			return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
 		}
 		if (klen > ISCSI_TEXT_MAX_KEY_LEN) {
-			osp_seterr(err, errlen, "key of %zu bytes exceeds %u (%.40s...)", klen,
-				   ISCSI_TEXT_MAX_KEY_LEN, s);
+			osp_seterr(err, errlen, "key of %zu bytes exceeds %u", klen,
+				   ISCSI_TEXT_MAX_KEY_LEN);
 			return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
 		}
 		if (!text_key_ok(s, klen)) {
@@ -579,8 +644,10 @@ nego_initiator_mrdsl(struct iscsi_nego *n, const char *val, struct iscsi_textbuf
 			NEGO_ADD(rsp, "MaxRecvDataSegmentLength", "Reject", err, errlen);
 			return ISCSI_LOGIN_STATUS_SUCCESS;
 		}
-		osp_seterr(err, errlen, "MaxRecvDataSegmentLength=%.20s is below 512 or not a number",
-			   val);
+		char shown[21];
+
+		osp_seterr(err, errlen, "MaxRecvDataSegmentLength=%s is below 512 or not a number",
+			   iscsi_param_printable(val, shown, sizeof(shown)));
 		return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
 	}
 	/*
@@ -630,8 +697,12 @@ nego_offer_answer(struct iscsi_nego *n, int id, const char *val, char *err, size
 	default:
 		break;
 	}
-	osp_seterr(err, errlen, "answer %s=%.40s to the target's offer breaks the key's rule",
-		   def->name, val);
+	{
+		char shown[41];
+
+		osp_seterr(err, errlen, "answer %s=%s to the target's offer breaks the key's rule",
+			   def->name, iscsi_param_printable(val, shown, sizeof(shown)));
+	}
 	return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
 }
 
@@ -667,23 +738,27 @@ nego_declarative(struct iscsi_nego *n, int id, const char *val, struct iscsi_tex
 {
 	switch (id) {
 	case P_INITIATOR_NAME:
-		if (val[0] == '\0' || strlen(val) > ISCSI_NAME_MAX ||
-		    !nego_copy_name(n->sess.initiator_name, sizeof(n->sess.initiator_name), val)) {
-			osp_seterr(err, errlen, "InitiatorName empty or longer than %u bytes",
+	case P_TARGET_NAME: {
+		char *dst = id == P_INITIATOR_NAME ? n->sess.initiator_name : n->sess.target_name;
+
+		/*
+		 * RFC 7143 4.2.7: at most 223 bytes of UTF-8, no spaces. Names end
+		 * up in logs, ACL matches and RPC output: nothing else gets in.
+		 */
+		if (val[0] == '\0' || strlen(val) > ISCSI_NAME_MAX || !iscsi_param_text_ok(val, false)) {
+			osp_seterr(err, errlen, "%s empty, longer than %u bytes, or not UTF-8 "
+				   "without spaces and control characters", g_params[id].name,
 				   ISCSI_NAME_MAX);
 			return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
 		}
+		nego_copy_name(dst, id == P_INITIATOR_NAME ? sizeof(n->sess.initiator_name) :
+			       sizeof(n->sess.target_name), val);
 		return ISCSI_LOGIN_STATUS_SUCCESS;
-	case P_TARGET_NAME:
-		if (val[0] == '\0' || strlen(val) > ISCSI_NAME_MAX ||
-		    !nego_copy_name(n->sess.target_name, sizeof(n->sess.target_name), val)) {
-			osp_seterr(err, errlen, "TargetName empty or longer than %u bytes",
-				   ISCSI_NAME_MAX);
-			return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
-		}
-		return ISCSI_LOGIN_STATUS_SUCCESS;
+	}
 	case P_INITIATOR_ALIAS:
-		if (!nego_copy_name(n->sess.initiator_alias, sizeof(n->sess.initiator_alias), val)) {
+		/* Informational only: a bad one is refused, the login goes on. */
+		if (!iscsi_param_text_ok(val, true) ||
+		    !nego_copy_name(n->sess.initiator_alias, sizeof(n->sess.initiator_alias), val)) {
 			NEGO_ADD(rsp, "InitiatorAlias", "Reject", err, errlen);
 		}
 		return ISCSI_LOGIN_STATUS_SUCCESS;
@@ -693,8 +768,10 @@ nego_declarative(struct iscsi_nego *n, int id, const char *val, struct iscsi_tex
 		} else if (strcmp(val, "Discovery") == 0) {
 			n->sess.session_type = ISCSI_SESSION_TYPE_DISCOVERY;
 		} else {
-			osp_seterr(err, errlen, "SessionType=%.20s is neither Normal nor Discovery",
-				   val);
+			char shown[21];
+
+			osp_seterr(err, errlen, "SessionType=%s is neither Normal nor Discovery",
+				   iscsi_param_printable(val, shown, sizeof(shown)));
 			return ISCSI_LOGIN_STATUS_SESSION_TYPE_UNSUPP;
 		}
 		return ISCSI_LOGIN_STATUS_SUCCESS;
@@ -1082,7 +1159,8 @@ iscsi_nego_text(struct iscsi_nego *n, const struct iscsi_text *req, struct iscsi
 			}
 			continue;
 		case P_INITIATOR_ALIAS:
-			if (!nego_copy_name(n->sess.initiator_alias,
+			if (!iscsi_param_text_ok(val, true) ||
+			    !nego_copy_name(n->sess.initiator_alias,
 					    sizeof(n->sess.initiator_alias), val)) {
 				NEGO_ADD(rsp, key, "Reject", err, errlen);
 			}

@@ -276,6 +276,11 @@ test_chap_bad_response(void)
 	to_wait_nr(&n, P_EITHER);
 	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_R=" R_HEX, NULL)));
 	to_wait_nr(&n, P_EITHER);
+	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=init\nuser|CHAP_R=" R_HEX,
+				     NULL)));
+	to_wait_nr(&n, P_EITHER);
+	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=|CHAP_R=" R_HEX, NULL)));
+	to_wait_nr(&n, P_EITHER);
 	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=inituser", NULL)));
 	to_wait_nr(&n, P_EITHER);
 	n.auth.lookup = NULL;

@@ -1105,6 +1105,59 @@ test_replay_open_iscsi_normal(void)
 	iscsi_param_defaults_init(&g_defs);
 }
 
+static void
+test_text_checks(void)
+{
+	struct iscsi_nego n;
+	char out[8];
+
+	CU_ASSERT(iscsi_param_text_ok("iqn.2016-06.io.osprey:disk1", false));
+	CU_ASSERT(iscsi_param_text_ok("iqn.2024-01.com.example:\xc3\xa9t\xc3\xa9", false));
+	CU_ASSERT(iscsi_param_text_ok("\xf0\x9f\x92\xbe", false));	/* U+1F4BE */
+	CU_ASSERT(iscsi_param_text_ok("a b", true));
+	CU_ASSERT(!iscsi_param_text_ok("a b", false));
+	CU_ASSERT(!iscsi_param_text_ok("a\tb", true));
+	CU_ASSERT(!iscsi_param_text_ok("a\nb", true));
+	CU_ASSERT(!iscsi_param_text_ok("a\x7f", true));
+	CU_ASSERT(!iscsi_param_text_ok("\xc2\x85", true));		/* C1 NEL */
+	CU_ASSERT(!iscsi_param_text_ok("\xc3", true));			/* truncated */
+	CU_ASSERT(!iscsi_param_text_ok("\xc0\xaf", true));		/* overlong */
+	CU_ASSERT(!iscsi_param_text_ok("\xe0\x80\xaf", true));		/* overlong */
+	CU_ASSERT(!iscsi_param_text_ok("\xed\xa0\x80", true));		/* surrogate */
+	CU_ASSERT(!iscsi_param_text_ok("\xf4\x90\x80\x80", true));	/* > U+10FFFF */
+	CU_ASSERT(!iscsi_param_text_ok("\xff", true));
+	CU_ASSERT(!iscsi_param_text_ok("\x80", true));
+	CU_ASSERT_STRING_EQUAL(iscsi_param_printable("a\nb\xc3\xa9", out, sizeof(out)), "a?b??");
+	CU_ASSERT_STRING_EQUAL(iscsi_param_printable("abcdefghij", out, sizeof(out)), "abcdefg");
+
+	/* Names with spaces, control bytes or bad UTF-8 fail the login. */
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "InitiatorName=iqn.a b", NULL) ==
+		  ISCSI_LOGIN_STATUS_INITIATOR_ERROR);
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "TargetName=iqn.t\x1b[2J", NULL) ==
+		  ISCSI_LOGIN_STATUS_INITIATOR_ERROR);
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "TargetName=iqn.t\xff", NULL) ==
+		  ISCSI_LOGIN_STATUS_INITIATOR_ERROR);
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "InitiatorName=iqn.2024-01.com.example:\xc3\xa9",
+		      NULL) == 0);
+	/* A bad alias is refused, the login goes on. */
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "InitiatorAlias=my\nhost", NULL) == 0);
+	CU_ASSERT(ans_is("InitiatorAlias", "Reject"));
+	CU_ASSERT(n.sess.initiator_alias[0] == '\0');
+	/* The log line never carries the peer's raw bytes. */
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "SessionType=\x1b[31mX", NULL) ==
+		  ISCSI_LOGIN_STATUS_SESSION_TYPE_UNSUPP);
+	CU_ASSERT(strchr(g_err, '\x1b') == NULL);
+	CU_ASSERT(iscsi_text_parse(&g_req, "A\x1b[2J", 6, g_err, sizeof(g_err)) ==
+		  ISCSI_LOGIN_STATUS_INITIATOR_ERROR);
+	CU_ASSERT(strchr(g_err, '\x1b') == NULL);
+}
+
 int
 main(void)
 {
@@ -1135,6 +1188,7 @@ main(void)
 	CU_ADD_TEST(suite, test_stages_and_missing);
 	CU_ADD_TEST(suite, test_response_full);
 	CU_ADD_TEST(suite, test_text_ffp);
+	CU_ADD_TEST(suite, test_text_checks);
 	CU_ADD_TEST(suite, test_replay_libiscsi_normal);
 	CU_ADD_TEST(suite, test_replay_libiscsi_discovery);
 	CU_ADD_TEST(suite, test_replay_open_iscsi_discovery);
