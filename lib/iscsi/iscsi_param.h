@@ -165,6 +165,14 @@ enum iscsi_nego_stage {
 struct iscsi_nego {
 	const struct iscsi_param_defaults *defaults;
 	struct iscsi_auth_policy auth;		/* set by login.c once the target is known */
+	/*
+	 * Set by login.c with auth: the target node requires CRC32C (SPDK's
+	 * -H/-D). None is then skipped in the initiator's HeaderDigest /
+	 * DataDigest list, so "None,CRC32C" gets CRC32C and a list without it
+	 * gets Reject (and the login should fail at finish).
+	 */
+	bool require_header_digest;
+	bool require_data_digest;
 	bool leading;				/* first connection of the session (TSIH 0) */
 	struct iscsi_sess_params sess;		/* leading: negotiated here; else copied in */
 	struct iscsi_conn_params conn;
@@ -220,8 +228,9 @@ uint16_t iscsi_nego_process(struct iscsi_nego *n, enum iscsi_nego_stage csg,
  * MaxRecvDataSegmentLength, only if the last request was an operational-stage
  * one: a security-stage response carries security keys only, and the
  * default 8192 then holds, see conn.max_recv_dsl) and check that nothing required is missing
- * (InitiatorName, and TargetName for a normal session: MISSING_PARAM) and
- * that authentication finished or was not required (AUTH_FAILED).
+ * (InitiatorName, and TargetName for a normal session: MISSING_PARAM), that
+ * authentication finished or was not required (AUTH_FAILED) and that the
+ * digests the node requires were negotiated (INITIATOR_ERROR).
  * FirstBurstLength is lowered to MaxBurstLength if the initiator lowered the
  * latter below it (RFC 7143 13.14). Offers cannot be made here (the initiator
  * could not answer them); see *transit_ok above.

@@ -442,13 +442,21 @@ param_list_pick(const char *list, bool (*accept)(const char *v, const void *ctx)
 	}
 }
 
+struct digest_pick {
+	const struct iscsi_nego *n;
+	bool required;
+};
+
 static bool
 param_accept_digest(const char *v, const void *ctx)
 {
-	const struct iscsi_nego *n = ctx;
+	const struct digest_pick *d = ctx;
 
-	return strcmp(v, "None") == 0 ||
-	       (strcmp(v, "CRC32C") == 0 && n->defaults->allow_digests);
+	if (strcmp(v, "None") == 0) {
+		return !d->required;
+	}
+	/* A node that requires digests has them whatever the global switch says. */
+	return strcmp(v, "CRC32C") == 0 && (d->n->defaults->allow_digests || d->required);
 }
 
 static bool
@@ -794,8 +802,14 @@ nego_offer(struct iscsi_nego *n, int id, const char *val, struct iscsi_textbuf *
 
 	switch (id) {
 	case P_HEADER_DIGEST:
-	case P_DATA_DIGEST:
-		if (!param_list_pick(val, param_accept_digest, n, pick, sizeof(pick))) {
+	case P_DATA_DIGEST: {
+		struct digest_pick dp = {
+			.n = n,
+			.required = id == P_HEADER_DIGEST ? n->require_header_digest :
+				    n->require_data_digest,
+		};
+
+		if (!param_list_pick(val, param_accept_digest, &dp, pick, sizeof(pick))) {
 			NEGO_ADD(rsp, def->name, "Reject", err, errlen);
 			return ISCSI_LOGIN_STATUS_SUCCESS;
 		}
@@ -806,6 +820,7 @@ nego_offer(struct iscsi_nego *n, int id, const char *val, struct iscsi_textbuf *
 		}
 		NEGO_ADD(rsp, def->name, pick, err, errlen);
 		return ISCSI_LOGIN_STATUS_SUCCESS;
+	}
 	case P_TASK_REPORTING:
 		if (!param_list_pick(val, param_accept_task_reporting, n, pick, sizeof(pick))) {
 			NEGO_ADD(rsp, def->name, "Reject", err, errlen);
@@ -1112,6 +1127,13 @@ iscsi_nego_finish(struct iscsi_nego *n, struct iscsi_textbuf *rsp, char *err, si
 	if (n->sess.session_type == ISCSI_SESSION_TYPE_NORMAL && n->sess.target_name[0] == '\0') {
 		osp_seterr(err, errlen, "TargetName missing in a normal session");
 		return ISCSI_LOGIN_STATUS_MISSING_PARAM;
+	}
+	if ((n->require_header_digest && !n->conn.header_digest) ||
+	    (n->require_data_digest && !n->conn.data_digest)) {
+		osp_seterr(err, errlen, "the target requires CRC32C %s digests, the initiator "
+			   "did not agree to them", n->require_header_digest &&
+			   !n->conn.header_digest ? "header" : "data");
+		return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
 	}
 	/*
 	 * RFC 7143 13.14: FirstBurstLength MUST NOT exceed MaxBurstLength. An

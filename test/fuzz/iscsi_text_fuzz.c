@@ -16,6 +16,7 @@
  *                 makes offers)
  *   config bit 5: a 64-byte response buffer (else 8 KiB)
  *   config bit 6: no secrets lookup
+ *   config bit 7: the node requires header and data digests
  *   op & 3: 0 security-stage request, 1 operational-stage request,
  *           2 finish (end of login; the data is ignored), 3 full feature
  *           phase Text request
@@ -234,6 +235,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	requires_chap = n.auth.require_chap;
 	n.auth.lookup = (cfg & 0x40) ? NULL : fuzz_lookup;
+	n.require_header_digest = n.require_data_digest = cfg & 0x80;
 
 	while (off + 3 <= size && records++ < FUZZ_MAX_RECORDS) {
 		uint8_t op = data[off];
@@ -264,6 +266,9 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 					CHECK(n.sess.target_name[0] != '\0');
 				}
 				CHECK(n.sess.initiator_name[0] != '\0');
+				if (cfg & 0x80) {
+					CHECK(n.conn.header_digest && n.conn.data_digest);
+				}
 			}
 			break;	/* the login is over either way */
 		}
@@ -465,6 +470,8 @@ main(int argc, char **argv)
 	    seed_write(dir, "open_iscsi_disc", 0x03, open_iscsi_disc, 3) ||
 	    seed_write(dir, "open_iscsi_normal", 0x01, open_iscsi_normal, 3) ||
 	    seed_write(dir, "open_iscsi_nonleading", 0x00, open_iscsi_normal, 3) ||
+	    seed_write(dir, "digests_required", 0x81, open_iscsi_normal, 3) ||
+	    seed_write(dir, "digests_required_none", 0x81, libiscsi_normal, 2) ||
 	    seed_write(dir, "odd_keys", 0x09, odd_keys, 3) ||
 	    seed_write(dir, "offers", 0x11, offers, 3) ||
 	    seed_write(dir, "bad_chap", 0x45, bad, 3) ||

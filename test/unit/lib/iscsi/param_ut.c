@@ -375,6 +375,36 @@ test_digests(void)
 	CU_ASSERT(!n.conn.header_digest && !n.conn.data_digest);
 	iscsi_param_defaults_init(&g_defs);
 
+	/* A node that requires digests: None is skipped, and finish checks. */
+	nego_new(&n, true);
+	n.require_header_digest = true;
+	n.require_data_digest = true;
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "InitiatorName=iqn.a|TargetName=iqn.t|"
+		      "HeaderDigest=None,CRC32C|DataDigest=None", NULL) == 0);
+	CU_ASSERT(ans_is("HeaderDigest", "CRC32C"));
+	CU_ASSERT(ans_is("DataDigest", "Reject"));
+	rsp_reset();
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) ==
+		  ISCSI_LOGIN_STATUS_INITIATOR_ERROR);
+	CU_ASSERT(strstr(g_err, "data digests") != NULL);
+	g_defs.allow_digests = false;	/* the node's requirement wins */
+	nego_new(&n, true);
+	n.require_header_digest = true;
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "InitiatorName=iqn.a|TargetName=iqn.t|"
+		      "HeaderDigest=None,CRC32C|DataDigest=None,CRC32C", NULL) == 0);
+	CU_ASSERT(ans_is("HeaderDigest", "CRC32C"));
+	CU_ASSERT(ans_is("DataDigest", "None"));
+	rsp_reset();
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
+	iscsi_param_defaults_init(&g_defs);
+	/* No digest keys at all: the default None cannot satisfy the node. */
+	nego_new(&n, true);
+	n.require_header_digest = true;
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "InitiatorName=iqn.a|TargetName=iqn.t", NULL) == 0);
+	rsp_reset();
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) ==
+		  ISCSI_LOGIN_STATUS_INITIATOR_ERROR);
+
 	/* Empty list elements and an empty list. */
 	nego_new(&n, true);
 	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "HeaderDigest=,,CRC32C|DataDigest=", NULL) == 0);
