@@ -227,7 +227,12 @@ chap_auth_method(struct iscsi_nego *n, const char *list, struct iscsi_textbuf *r
 		 size_t errlen)
 {
 	const struct iscsi_auth_policy *p = &n->auth;
-	bool chap_ok = !p->disable_chap;
+	/*
+	 * Without secrets (no lookup) CHAP is not something we can do unless
+	 * the policy insists (and then fails): an initiator offering
+	 * "CHAP,None" gets None, as from a target with no CHAP configured.
+	 */
+	bool chap_ok = !p->disable_chap && (p->lookup != NULL || chap_policy_requires(p));
 	bool none_ok = !chap_policy_requires(p);
 	const char *pos = list, *chosen = NULL;
 	char reason[128];

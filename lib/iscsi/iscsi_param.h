@@ -147,6 +147,11 @@ struct iscsi_auth_policy {
 	bool disable_chap;			/* AuthMethod=None only */
 	bool require_chap;			/* AuthMethod=CHAP only */
 	bool mutual_chap;			/* the initiator must ask for mutual CHAP */
+	/*
+	 * NULL when the node (or discovery) has no auth group: CHAP is then
+	 * not chosen unless required, so "CHAP,None" gets None instead of a
+	 * CHAP exchange that can only fail.
+	 */
 	iscsi_chap_lookup_fn lookup;
 	void *lookup_ctx;
 };

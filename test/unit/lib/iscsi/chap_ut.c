@@ -115,13 +115,14 @@ ans_is(const char *key, const char *val)
 	return true;
 }
 
-enum pol { P_EITHER, P_NONE_ONLY, P_REQUIRE, P_MUTUAL, P_BROKEN };
+/* P_NO_SECRETS: CHAP allowed, not required, and no auth group (lookup NULL). */
+enum pol { P_EITHER, P_NONE_ONLY, P_REQUIRE, P_MUTUAL, P_BROKEN, P_NO_SECRETS };
 
 static void
 nego_new(struct iscsi_nego *n, enum pol p)
 {
 	iscsi_nego_init(n, &g_defs, true);
-	n->auth.lookup = lookup;
+	n->auth.lookup = p == P_NO_SECRETS ? NULL : lookup;
 	n->auth.lookup_ctx = NULL;
 	n->auth.disable_chap = p == P_NONE_ONLY || p == P_BROKEN;
 	n->auth.require_chap = p == P_REQUIRE || p == P_BROKEN;
@@ -186,6 +187,8 @@ test_auth_method_policy(void)
 		{ P_EITHER, ",,", NULL },
 		{ P_EITHER, "chap", NULL },	/* values are case-sensitive */
 		{ P_EITHER, "CHAPX,None", "None" },
+		{ P_NO_SECRETS, "CHAP,None", "None" },
+		{ P_NO_SECRETS, "CHAP", NULL },
 	};
 	struct iscsi_nego n;
 	unsigned int i;
