@@ -977,7 +977,13 @@ nego_target_offers(struct iscsi_nego *n, struct iscsi_textbuf *rsp, bool *pendin
 	for (i = 0; i < OSP_COUNTOF(nums); i++) {
 		int id = nums[i];
 		uint32_t ours = nego_target_num(n, id), dflt = *nego_num_field(n, id);
-		bool stricter = g_params[id].kind == PK_MIN ? ours < dflt : ours > dflt;
+		bool stricter;
+
+		if (id == P_FIRST_BURST) {
+			/* Never offer more than the MaxBurstLength already agreed. */
+			ours = OSP_MIN(ours, n->sess.max_burst_length);
+		}
+		stricter = g_params[id].kind == PK_MIN ? ours < dflt : ours > dflt;
 
 		if (nego_seen(n, id) || !stricter) {
 			continue;

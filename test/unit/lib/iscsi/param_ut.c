@@ -746,6 +746,17 @@ test_target_offers(void)
 	CU_ASSERT(ans_is("ImmediateData", "No"));
 	CU_ASSERT(ans_is("MaxBurstLength", "1024"));
 
+	/* The FirstBurstLength offered never exceeds the MaxBurstLength agreed. */
+	g_defs.first_burst_length = 32768;
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "ImmediateData=Yes|MaxBurstLength=16384|"
+		      "DefaultTime2Retain=0", &t) == 0);
+	CU_ASSERT(!t);
+	CU_ASSERT(ans_is("MaxBurstLength", "16384"));
+	CU_ASSERT(ans_is("FirstBurstLength", "16384"));
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "FirstBurstLength=16384", &t) == 0);
+	CU_ASSERT(t && n.sess.first_burst_length == 16384);
+
 	/* Discovery sessions and non-leading connections get no offers. */
 	nego_new(&n, true);
 	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "SessionType=Discovery", &t) == 0);
