@@ -636,9 +636,10 @@ nego_declare_mrdsl(struct iscsi_nego *n, struct iscsi_textbuf *rsp, char *err, s
 
 /*
  * The initiator's MaxRecvDataSegmentLength (declarative, RFC 7143 13.12):
- * what we may send it. Below 512 we cannot serve it (every PDU we send could
- * overrun it): the login fails. Above 2^24-1 is outside the domain but
- * harmless: it is taken as 2^24-1.
+ * what we may send it. Outside 512..2^24-1 the login fails: below, every PDU
+ * we send could overrun it; above, "Reject" would collide with our own
+ * declaration of the same key in the answer. In full feature phase (no
+ * declaration of ours) it is Reject and the previous value stays.
  */
 static uint16_t
 nego_initiator_mrdsl(struct iscsi_nego *n, const char *val, struct iscsi_textbuf *rsp,
@@ -646,7 +647,7 @@ nego_initiator_mrdsl(struct iscsi_nego *n, const char *val, struct iscsi_textbuf
 {
 	uint64_t v;
 
-	if (iscsi_param_parse_number(val, &v) != 0 || v < ISCSI_DSL_MIN) {
+	if (iscsi_param_parse_number(val, &v) != 0 || v < ISCSI_DSL_MIN || v > ISCSI_DSL_MAX) {
 		if (!in_login) {
 			/* Full feature phase: the previous value stays in force. */
 			NEGO_ADD(rsp, "MaxRecvDataSegmentLength", "Reject", err, errlen);
@@ -654,15 +655,11 @@ nego_initiator_mrdsl(struct iscsi_nego *n, const char *val, struct iscsi_textbuf
 		}
 		char shown[21];
 
-		osp_seterr(err, errlen, "MaxRecvDataSegmentLength=%s is below 512 or not a number",
-			   iscsi_param_printable(val, shown, sizeof(shown)));
+		osp_seterr(err, errlen, "MaxRecvDataSegmentLength=%s is not a number from 512 to "
+			   "2^24-1", iscsi_param_printable(val, shown, sizeof(shown)));
 		return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
 	}
-	/*
-	 * Above the domain: such an initiator takes anything we can send, and an
-	 * answer would collide with our own declaration of the same key.
-	 */
-	n->conn.max_send_dsl = (uint32_t)OSP_MIN(v, ISCSI_DSL_MAX);
+	n->conn.max_send_dsl = (uint32_t)v;
 	n->flags |= NEGO_F_MRDSL_SEEN;
 	return ISCSI_LOGIN_STATUS_SUCCESS;
 }
