@@ -391,6 +391,9 @@ chap_verify(struct iscsi_nego *n, const struct iscsi_text *req, struct iscsi_tex
 	}
 	memset(&sec, 0, sizeof(sec));
 	if (n->auth.lookup(n->auth.lookup_ctx, cn, &sec) != 0 || sec.secret[0] == '\0') {
+		/* The same work as a wrong secret: the timing says nothing about users. */
+		chap_response(n->chap_id, "-", n->chap_challenge, n->chap_challenge_len, expect);
+		(void)chap_equal(resp, expect, CHAP_DIGEST_LEN);
 		explicit_bzero(&sec, sizeof(sec));
 		return chap_fail(n, err, errlen, "unknown CHAP user (or no secret for it)");
 	}
@@ -407,6 +410,17 @@ chap_verify(struct iscsi_nego *n, const struct iscsi_text *req, struct iscsi_tex
 		if (sec.muser[0] == '\0' || sec.msecret[0] == '\0') {
 			st = chap_fail(n, err, errlen,
 				       "mutual CHAP asked but the user has no target name/secret");
+			goto out;
+		}
+		/*
+		 * One secret for both directions lets anyone who can talk to the
+		 * initiator as a target learn the answers it needs here (RFC 7143
+		 * 12.1.3: a secret authenticates initiators or targets, not both).
+		 */
+		if (strcmp(sec.secret, sec.msecret) == 0) {
+			st = chap_fail(n, err, errlen,
+				       "mutual CHAP refused: the user's secret and the target's "
+				       "secret are the same (RFC 7143 12.1.3)");
 			goto out;
 		}
 		chap_response((uint8_t)peer_id, sec.msecret, peer_chal, (size_t)clen, expect);

@@ -34,6 +34,7 @@ static const struct user g_users[] = {
 	{ "oneway", "initsecret1234", "", "" },
 	{ "nosecret", "", "", "" },
 	{ "long", NULL, "", "" },	/* secret: 255 bytes of x */
+	{ "samesecret", "initsecret1234", "tgtuser", "initsecret1234" },
 };
 
 static int
@@ -520,6 +521,13 @@ test_chap_mutual(void)
 	to_wait_nr(&n, P_EITHER);
 	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=oneway|CHAP_R=" R_HEX
 				     "|CHAP_I=1|CHAP_C=" MUT_C, &t)));
+	/* One secret for both directions: mutual CHAP refused, one-way still fine. */
+	to_wait_nr(&n, P_EITHER);
+	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=samesecret|CHAP_R=" R_HEX
+				     "|CHAP_I=1|CHAP_C=" MUT_C, &t)));
+	CU_ASSERT(strstr(g_err, "same") != NULL);
+	to_wait_nr(&n, P_EITHER);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=samesecret|CHAP_R=" R_HEX, &t) == 0);
 	/* Mutual required, not asked. */
 	to_wait_nr(&n, P_MUTUAL);
 	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=inituser|CHAP_R=" R_HEX, &t)));
