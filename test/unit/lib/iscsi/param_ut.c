@@ -1089,6 +1089,24 @@ test_replay_open_iscsi_discovery(void)
 	CU_ASSERT(open_iscsi_accepts(&g_rsp_parsed, false));
 	rsp_reset();
 	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
+
+	/*
+	 * With discovery.sendtargets.iscsi.MaxRecvDataSegmentLength = 8192 and
+	 * no digests it goes from the security stage straight to full feature
+	 * phase (CSG=0 NSG=3 T=1, captured against iscsi_tgt): the one answer is
+	 * a security-stage one, where open-iscsi takes only security keys.
+	 */
+	nego_new(&n, true);
+	n.auth.disable_chap = true;
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY,
+		      "InitiatorName=iqn.2004-10.com.ubuntu:01:osprey-capture|"
+		      "SessionType=Discovery|AuthMethod=CHAP,None", &t) == 0);
+	CU_ASSERT(t);
+	CU_ASSERT(iscsi_textbuf_add(&g_rsp, "TargetPortalGroupTag", "1") == 0);	/* login.c's */
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
+	CU_ASSERT(iscsi_text_parse(&g_rsp_parsed, g_rsp.buf, g_rsp.len, NULL, 0) == 0);
+	CU_ASSERT(g_rsp_parsed.npairs == 2 && ans_is("AuthMethod", "None"));
+	CU_ASSERT(n.conn.max_recv_dsl == 8192 && n.conn.max_send_dsl == 8192);
 }
 
 /*
