@@ -22,6 +22,7 @@ enum chap_state {
 	CHAP_ST_WAIT_A,		/* AuthMethod=CHAP chosen, CHAP_A expected */
 	CHAP_ST_WAIT_NR,	/* challenge sent, CHAP_N/CHAP_R expected */
 	CHAP_ST_DONE,		/* the initiator (and, mutual, we) authenticated */
+	CHAP_ST_FAILED,		/* terminal: nothing authenticates this login any more */
 };
 
 #define CHAP_MD5		5	/* RFC 1994 / IANA PPP: CHAP with MD5 */
@@ -43,7 +44,7 @@ chap_fail(struct iscsi_nego *n, char *err, size_t errlen, const char *reason)
 	explicit_bzero(n->chap_challenge, sizeof(n->chap_challenge));
 	n->chap_challenge_len = 0;
 	n->authenticated = false;
-	n->chap_state = CHAP_ST_NONE;
+	n->chap_state = CHAP_ST_FAILED;
 	return ISCSI_LOGIN_STATUS_AUTH_FAILED;
 }
 
@@ -454,6 +455,9 @@ iscsi_chap_process(struct iscsi_nego *n, const struct iscsi_text *req, struct is
 	uint32_t i;
 	uint16_t st;
 
+	if (n->chap_state == CHAP_ST_FAILED) {
+		return chap_fail(n, err, errlen, "login already failed authentication");
+	}
 	for (i = 0; i < req->npairs; i++) {
 		const char *k = req->kv[i].key;
 
@@ -502,6 +506,8 @@ iscsi_chap_check_done(struct iscsi_nego *n, char *err, size_t errlen)
 	case CHAP_ST_WAIT_A:
 	case CHAP_ST_WAIT_NR:
 		return chap_fail(n, err, errlen, "security stage left before CHAP completed");
+	case CHAP_ST_FAILED:
+		return chap_fail(n, err, errlen, "login already failed authentication");
 	case CHAP_ST_DONE:
 	case CHAP_ST_NO_AUTH:
 		if (n->authenticated) {

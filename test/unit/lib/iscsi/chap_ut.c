@@ -400,6 +400,18 @@ test_chap_order(void)
 	nego_new(&n, P_EITHER);
 	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "AuthMethod=None", NULL) == 0);
 	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_A=5", NULL)));
+	/* A failed login stays failed, even where no CHAP is required. */
+	nego_new(&n, P_EITHER);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "AuthMethod=CHAP", NULL) == 0);
+	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_A=7", NULL)));
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "InitiatorAlias=x", NULL) ==
+		  ISCSI_LOGIN_STATUS_AUTH_FAILED);
+	CU_ASSERT(!n.authenticated);
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "HeaderDigest=None", NULL) ==
+		  ISCSI_LOGIN_STATUS_AUTH_FAILED);
+	g_rsp.len = 0;
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) ==
+		  ISCSI_LOGIN_STATUS_AUTH_FAILED);
 	/* Another method's keys. */
 	nego_new(&n, P_EITHER);
 	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "SRP_U=user", NULL)));
