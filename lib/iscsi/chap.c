@@ -22,6 +22,7 @@ enum chap_state {
 	CHAP_ST_WAIT_A,		/* AuthMethod=CHAP chosen, CHAP_A expected */
 	CHAP_ST_WAIT_NR,	/* challenge sent, CHAP_N/CHAP_R expected */
 	CHAP_ST_DONE,		/* the initiator (and, mutual, we) authenticated */
+	CHAP_ST_FAILED,		/* terminal: nothing authenticates this login any more */
 };
 
 #define CHAP_MD5		5	/* RFC 1994 / IANA PPP: CHAP with MD5 */
@@ -43,7 +44,7 @@ chap_fail(struct iscsi_nego *n, char *err, size_t errlen, const char *reason)
 	explicit_bzero(n->chap_challenge, sizeof(n->chap_challenge));
 	n->chap_challenge_len = 0;
 	n->authenticated = false;
-	n->chap_state = CHAP_ST_NONE;
+	n->chap_state = CHAP_ST_FAILED;
 	return ISCSI_LOGIN_STATUS_AUTH_FAILED;
 }
 
@@ -227,10 +228,15 @@ chap_auth_method(struct iscsi_nego *n, const char *list, struct iscsi_textbuf *r
 		 size_t errlen)
 {
 	const struct iscsi_auth_policy *p = &n->auth;
-	bool chap_ok = !p->disable_chap;
+	/*
+	 * Without secrets (no lookup) CHAP is not something we can do unless
+	 * the policy insists (and then fails): an initiator offering
+	 * "CHAP,None" gets None, as from a target with no CHAP configured.
+	 */
+	bool chap_ok = !p->disable_chap && (p->lookup != NULL || chap_policy_requires(p));
 	bool none_ok = !chap_policy_requires(p);
 	const char *pos = list, *chosen = NULL;
-	char reason[96];
+	char reason[128];
 
 	if (n->chap_state != CHAP_ST_NONE) {
 		return chap_fail(n, err, errlen, "AuthMethod negotiated twice");
@@ -253,8 +259,11 @@ chap_auth_method(struct iscsi_nego *n, const char *list, struct iscsi_textbuf *r
 		pos = comma + 1;
 	}
 	if (chosen == NULL) {
-		snprintf(reason, sizeof(reason), "no acceptable AuthMethod in \"%.40s\" (policy: %s)",
-			 list, chap_policy_requires(p) ? "CHAP required" :
+		char shown[41];
+
+		snprintf(reason, sizeof(reason), "no acceptable AuthMethod in \"%s\" (policy: %s)",
+			 iscsi_param_printable(list, shown, sizeof(shown)),
+			 chap_policy_requires(p) ? "CHAP required" :
 			 p->disable_chap ? "None only" : "CHAP or None");
 		return chap_fail(n, err, errlen, reason);
 	}
@@ -349,6 +358,10 @@ chap_verify(struct iscsi_nego *n, const struct iscsi_text *req, struct iscsi_tex
 	if (cn == NULL || cr == NULL) {
 		return chap_fail(n, err, errlen, "CHAP_N or CHAP_R missing");
 	}
+	/* The user name is logged and looked up: UTF-8 without control characters. */
+	if (cn[0] == '\0' || !iscsi_param_text_ok(cn, true)) {
+		return chap_fail(n, err, errlen, "CHAP_N empty or not printable UTF-8");
+	}
 	if ((ci == NULL) != (cc == NULL)) {
 		return chap_fail(n, err, errlen, "CHAP_I without CHAP_C or the reverse");
 	}
@@ -379,6 +392,9 @@ chap_verify(struct iscsi_nego *n, const struct iscsi_text *req, struct iscsi_tex
 	}
 	memset(&sec, 0, sizeof(sec));
 	if (n->auth.lookup(n->auth.lookup_ctx, cn, &sec) != 0 || sec.secret[0] == '\0') {
+		/* The same work as a wrong secret: the timing says nothing about users. */
+		chap_response(n->chap_id, "-", n->chap_challenge, n->chap_challenge_len, expect);
+		(void)chap_equal(resp, expect, CHAP_DIGEST_LEN);
 		explicit_bzero(&sec, sizeof(sec));
 		return chap_fail(n, err, errlen, "unknown CHAP user (or no secret for it)");
 	}
@@ -395,6 +411,17 @@ chap_verify(struct iscsi_nego *n, const struct iscsi_text *req, struct iscsi_tex
 		if (sec.muser[0] == '\0' || sec.msecret[0] == '\0') {
 			st = chap_fail(n, err, errlen,
 				       "mutual CHAP asked but the user has no target name/secret");
+			goto out;
+		}
+		/*
+		 * One secret for both directions lets anyone who can talk to the
+		 * initiator as a target learn the answers it needs here (RFC 7143
+		 * 12.1.3: a secret authenticates initiators or targets, not both).
+		 */
+		if (strcmp(sec.secret, sec.msecret) == 0) {
+			st = chap_fail(n, err, errlen,
+				       "mutual CHAP refused: the user's secret and the target's "
+				       "secret are the same (RFC 7143 12.1.3)");
 			goto out;
 		}
 		chap_response((uint8_t)peer_id, sec.msecret, peer_chal, (size_t)clen, expect);
@@ -428,6 +455,9 @@ iscsi_chap_process(struct iscsi_nego *n, const struct iscsi_text *req, struct is
 	uint32_t i;
 	uint16_t st;
 
+	if (n->chap_state == CHAP_ST_FAILED) {
+		return chap_fail(n, err, errlen, "login already failed authentication");
+	}
 	for (i = 0; i < req->npairs; i++) {
 		const char *k = req->kv[i].key;
 
@@ -476,6 +506,8 @@ iscsi_chap_check_done(struct iscsi_nego *n, char *err, size_t errlen)
 	case CHAP_ST_WAIT_A:
 	case CHAP_ST_WAIT_NR:
 		return chap_fail(n, err, errlen, "security stage left before CHAP completed");
+	case CHAP_ST_FAILED:
+		return chap_fail(n, err, errlen, "login already failed authentication");
 	case CHAP_ST_DONE:
 	case CHAP_ST_NO_AUTH:
 		if (n->authenticated) {

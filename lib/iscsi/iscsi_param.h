@@ -147,6 +147,11 @@ struct iscsi_auth_policy {
 	bool disable_chap;			/* AuthMethod=None only */
 	bool require_chap;			/* AuthMethod=CHAP only */
 	bool mutual_chap;			/* the initiator must ask for mutual CHAP */
+	/*
+	 * NULL when the node (or discovery) has no auth group: CHAP is then
+	 * not chosen unless required, so "CHAP,None" gets None instead of a
+	 * CHAP exchange that can only fail.
+	 */
 	iscsi_chap_lookup_fn lookup;
 	void *lookup_ctx;
 };
@@ -165,6 +170,14 @@ enum iscsi_nego_stage {
 struct iscsi_nego {
 	const struct iscsi_param_defaults *defaults;
 	struct iscsi_auth_policy auth;		/* set by login.c once the target is known */
+	/*
+	 * Set by login.c with auth: the target node requires CRC32C (SPDK's
+	 * -H/-D). None is then skipped in the initiator's HeaderDigest /
+	 * DataDigest list, so "None,CRC32C" gets CRC32C and a list without it
+	 * gets Reject (and the login should fail at finish).
+	 */
+	bool require_header_digest;
+	bool require_data_digest;
 	bool leading;				/* first connection of the session (TSIH 0) */
 	struct iscsi_sess_params sess;		/* leading: negotiated here; else copied in */
 	struct iscsi_conn_params conn;
@@ -194,7 +207,8 @@ void iscsi_nego_init(struct iscsi_nego *n, const struct iscsi_param_defaults *d,
  * *transit_ok says whether the stage may end (CHAP finished). Operational
  * stage (and operational keys sent in the security stage): every key of RFC
  * 7143 13 with its rules (list, numerical min/max, boolean and/or, declarative;
- * leading-only keys refused on other connections; NotUnderstood for unknown
+ * leading-only keys answered Irrelevant on other connections (the session's
+ * value stays); NotUnderstood for unknown
  * keys; Irrelevant where the session type makes a key irrelevant; Reject for
  * values outside the domain). InitiatorName, SessionType and TargetName are
  * parsed into sess and left to login.c to check. Returns
@@ -216,9 +230,12 @@ uint16_t iscsi_nego_process(struct iscsi_nego *n, enum iscsi_nego_stage csg,
 /*
  * When the login goes to full feature phase (after the last process() call,
  * from either stage): append the target's declarations not sent yet (its
- * MaxRecvDataSegmentLength) and check that nothing required is missing
- * (InitiatorName, and TargetName for a normal session: MISSING_PARAM) and
- * that authentication finished or was not required (AUTH_FAILED).
+ * MaxRecvDataSegmentLength, only if the last request was an operational-stage
+ * one: a security-stage response carries security keys only, and the
+ * default 8192 then holds, see conn.max_recv_dsl) and check that nothing required is missing
+ * (InitiatorName, and TargetName for a normal session: MISSING_PARAM), that
+ * authentication finished or was not required (AUTH_FAILED) and that the
+ * digests the node requires were negotiated (INITIATOR_ERROR).
  * FirstBurstLength is lowered to MaxBurstLength if the initiator lowered the
  * latter below it (RFC 7143 13.14). Offers cannot be made here (the initiator
  * could not answer them); see *transit_ok above.
@@ -240,6 +257,10 @@ uint16_t iscsi_nego_text(struct iscsi_nego *n, const struct iscsi_text *req,
  */
 /* AuthMethod, CHAP_* and the other methods' keys (SRP_, KRB_, SPKM_). */
 bool iscsi_param_is_security_key(const char *key);
+/* Valid UTF-8 without control characters (C0, DEL, C1); spaces if allow_space. */
+bool iscsi_param_text_ok(const char *s, bool allow_space);
+/* in with every byte outside printable ASCII as '?', cut to outlen - 1: for logs. */
+const char *iscsi_param_printable(const char *in, char *out, size_t outlen);
 /* RFC 7143 6.1 numerical value (decimal or 0x hex, < 2^64): 0 or -EINVAL. */
 int iscsi_param_parse_number(const char *s, uint64_t *out);
 /* The security keys of one security-stage request (chap.c). */

@@ -18,6 +18,7 @@
 #define NEGO_F_MRDSL_DECLARED	(1u << 0)	/* our MaxRecvDataSegmentLength sent */
 #define NEGO_F_OFFERS_DONE	(1u << 1)	/* target offers appended (op stage) */
 #define NEGO_F_MRDSL_SEEN	(1u << 2)	/* the initiator declared its MRDSL */
+#define NEGO_F_IN_SECURITY	(1u << 3)	/* the last request was a security-stage one */
 
 /* RFC 7143 13: domains. */
 #define ISCSI_DSL_MIN		512u
@@ -133,6 +134,68 @@ iscsi_param_is_security_key(const char *key)
 
 /* ---- text parsing ---- */
 
+bool
+iscsi_param_text_ok(const char *str, bool allow_space)
+{
+	const unsigned char *s = (const unsigned char *)str;
+
+	while (*s != '\0') {
+		uint32_t cp;
+		int n, i;
+
+		if (*s < 0x80) {
+			if (*s < 0x20 || *s == 0x7f || (*s == ' ' && !allow_space)) {
+				return false;
+			}
+			s++;
+			continue;
+		}
+		if ((*s & 0xe0) == 0xc0) {
+			n = 1;
+			cp = *s & 0x1f;
+		} else if ((*s & 0xf0) == 0xe0) {
+			n = 2;
+			cp = *s & 0x0f;
+		} else if ((*s & 0xf8) == 0xf0) {
+			n = 3;
+			cp = *s & 0x07;
+		} else {
+			return false;
+		}
+		for (i = 1; i <= n; i++) {
+			if ((s[i] & 0xc0) != 0x80) {
+				return false;	/* also stops at the NUL */
+			}
+			cp = cp << 6 | (s[i] & 0x3f);
+		}
+		/* Overlong forms, surrogates, beyond Unicode, C1 controls. */
+		if ((n == 1 && cp < 0x80) || (n == 2 && cp < 0x800) || (n == 3 && cp < 0x10000) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff || (cp >= 0x80 && cp < 0xa0)) {
+			return false;
+		}
+		s += n + 1;
+	}
+	return true;
+}
+
+/*
+ * A peer's string made safe for a log line: bytes outside printable ASCII
+ * become '?', at most outlen - 1 of them.
+ */
+const char *
+iscsi_param_printable(const char *in, char *out, size_t outlen)
+{
+	size_t i;
+
+	for (i = 0; i + 1 < outlen && in[i] != '\0'; i++) {
+		out[i] = (in[i] >= 0x20 && in[i] < 0x7f) ? in[i] : '?';
+	}
+	if (outlen > 0) {
+		out[i] = '\0';
+	}
+	return out;
+}
+
 /*
  * RFC 7143 6.1: a key is a standard-label (letters, digits, '.', '-', '+',
  * '@', '_') or an extension "X-..." / "X#..."; '#' is the only extra byte
@@ -196,7 +259,10 @@ iscsi_text_parse(struct iscsi_text *t, const void *data, size_t len, char *err, 
 		}
 		eq = memchr(s, '=', slen);
 		if (eq == NULL) {
-			osp_seterr(err, errlen, "text pair without '=' (%.40s)", s);
+			char shown[41];
+
+			osp_seterr(err, errlen, "text pair without '=' (%s)",
+				   iscsi_param_printable(s, shown, sizeof(shown)));
 			return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
 		}
 		klen = (size_t)(eq - s);
@@ -206,8 +272,8 @@ iscsi_text_parse(struct iscsi_text *t, const void *data, size_t len, char *err, 
 			return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
 		}
 		if (klen > ISCSI_TEXT_MAX_KEY_LEN) {
-			osp_seterr(err, errlen, "key of %zu bytes exceeds %u (%.40s...)", klen,
-				   ISCSI_TEXT_MAX_KEY_LEN, s);
+			osp_seterr(err, errlen, "key of %zu bytes exceeds %u", klen,
+				   ISCSI_TEXT_MAX_KEY_LEN);
 			return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
 		}
 		if (!text_key_ok(s, klen)) {
@@ -376,13 +442,21 @@ param_list_pick(const char *list, bool (*accept)(const char *v, const void *ctx)
 	}
 }
 
+struct digest_pick {
+	const struct iscsi_nego *n;
+	bool required;
+};
+
 static bool
 param_accept_digest(const char *v, const void *ctx)
 {
-	const struct iscsi_nego *n = ctx;
+	const struct digest_pick *d = ctx;
 
-	return strcmp(v, "None") == 0 ||
-	       (strcmp(v, "CRC32C") == 0 && n->defaults->allow_digests);
+	if (strcmp(v, "None") == 0) {
+		return !d->required;
+	}
+	/* A node that requires digests has them whatever the global switch says. */
+	return strcmp(v, "CRC32C") == 0 && (d->n->defaults->allow_digests || d->required);
 }
 
 static bool
@@ -562,9 +636,10 @@ nego_declare_mrdsl(struct iscsi_nego *n, struct iscsi_textbuf *rsp, char *err, s
 
 /*
  * The initiator's MaxRecvDataSegmentLength (declarative, RFC 7143 13.12):
- * what we may send it. Below 512 we cannot serve it (every PDU we send could
- * overrun it): the login fails. Above 2^24-1 is outside the domain but
- * harmless: it is taken as 2^24-1.
+ * what we may send it. Outside 512..2^24-1 the login fails: below, every PDU
+ * we send could overrun it; above, "Reject" would collide with our own
+ * declaration of the same key in the answer. In full feature phase (no
+ * declaration of ours) it is Reject and the previous value stays.
  */
 static uint16_t
 nego_initiator_mrdsl(struct iscsi_nego *n, const char *val, struct iscsi_textbuf *rsp,
@@ -572,21 +647,19 @@ nego_initiator_mrdsl(struct iscsi_nego *n, const char *val, struct iscsi_textbuf
 {
 	uint64_t v;
 
-	if (iscsi_param_parse_number(val, &v) != 0 || v < ISCSI_DSL_MIN) {
+	if (iscsi_param_parse_number(val, &v) != 0 || v < ISCSI_DSL_MIN || v > ISCSI_DSL_MAX) {
 		if (!in_login) {
 			/* Full feature phase: the previous value stays in force. */
 			NEGO_ADD(rsp, "MaxRecvDataSegmentLength", "Reject", err, errlen);
 			return ISCSI_LOGIN_STATUS_SUCCESS;
 		}
-		osp_seterr(err, errlen, "MaxRecvDataSegmentLength=%.20s is below 512 or not a number",
-			   val);
+		char shown[21];
+
+		osp_seterr(err, errlen, "MaxRecvDataSegmentLength=%s is not a number from 512 to "
+			   "2^24-1", iscsi_param_printable(val, shown, sizeof(shown)));
 		return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
 	}
-	/*
-	 * Above the domain: such an initiator takes anything we can send, and an
-	 * answer would collide with our own declaration of the same key.
-	 */
-	n->conn.max_send_dsl = (uint32_t)OSP_MIN(v, ISCSI_DSL_MAX);
+	n->conn.max_send_dsl = (uint32_t)v;
 	n->flags |= NEGO_F_MRDSL_SEEN;
 	return ISCSI_LOGIN_STATUS_SUCCESS;
 }
@@ -629,8 +702,12 @@ nego_offer_answer(struct iscsi_nego *n, int id, const char *val, char *err, size
 	default:
 		break;
 	}
-	osp_seterr(err, errlen, "answer %s=%.40s to the target's offer breaks the key's rule",
-		   def->name, val);
+	{
+		char shown[41];
+
+		osp_seterr(err, errlen, "answer %s=%s to the target's offer breaks the key's rule",
+			   def->name, iscsi_param_printable(val, shown, sizeof(shown)));
+	}
 	return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
 }
 
@@ -666,23 +743,27 @@ nego_declarative(struct iscsi_nego *n, int id, const char *val, struct iscsi_tex
 {
 	switch (id) {
 	case P_INITIATOR_NAME:
-		if (val[0] == '\0' || strlen(val) > ISCSI_NAME_MAX ||
-		    !nego_copy_name(n->sess.initiator_name, sizeof(n->sess.initiator_name), val)) {
-			osp_seterr(err, errlen, "InitiatorName empty or longer than %u bytes",
+	case P_TARGET_NAME: {
+		char *dst = id == P_INITIATOR_NAME ? n->sess.initiator_name : n->sess.target_name;
+
+		/*
+		 * RFC 7143 4.2.7: at most 223 bytes of UTF-8, no spaces. Names end
+		 * up in logs, ACL matches and RPC output: nothing else gets in.
+		 */
+		if (val[0] == '\0' || strlen(val) > ISCSI_NAME_MAX || !iscsi_param_text_ok(val, false)) {
+			osp_seterr(err, errlen, "%s empty, longer than %u bytes, or not UTF-8 "
+				   "without spaces and control characters", g_params[id].name,
 				   ISCSI_NAME_MAX);
 			return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
 		}
+		nego_copy_name(dst, id == P_INITIATOR_NAME ? sizeof(n->sess.initiator_name) :
+			       sizeof(n->sess.target_name), val);
 		return ISCSI_LOGIN_STATUS_SUCCESS;
-	case P_TARGET_NAME:
-		if (val[0] == '\0' || strlen(val) > ISCSI_NAME_MAX ||
-		    !nego_copy_name(n->sess.target_name, sizeof(n->sess.target_name), val)) {
-			osp_seterr(err, errlen, "TargetName empty or longer than %u bytes",
-				   ISCSI_NAME_MAX);
-			return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
-		}
-		return ISCSI_LOGIN_STATUS_SUCCESS;
+	}
 	case P_INITIATOR_ALIAS:
-		if (!nego_copy_name(n->sess.initiator_alias, sizeof(n->sess.initiator_alias), val)) {
+		/* Informational only: a bad one is refused, the login goes on. */
+		if (!iscsi_param_text_ok(val, true) ||
+		    !nego_copy_name(n->sess.initiator_alias, sizeof(n->sess.initiator_alias), val)) {
 			NEGO_ADD(rsp, "InitiatorAlias", "Reject", err, errlen);
 		}
 		return ISCSI_LOGIN_STATUS_SUCCESS;
@@ -692,8 +773,10 @@ nego_declarative(struct iscsi_nego *n, int id, const char *val, struct iscsi_tex
 		} else if (strcmp(val, "Discovery") == 0) {
 			n->sess.session_type = ISCSI_SESSION_TYPE_DISCOVERY;
 		} else {
-			osp_seterr(err, errlen, "SessionType=%.20s is neither Normal nor Discovery",
-				   val);
+			char shown[21];
+
+			osp_seterr(err, errlen, "SessionType=%s is neither Normal nor Discovery",
+				   iscsi_param_printable(val, shown, sizeof(shown)));
 			return ISCSI_LOGIN_STATUS_SESSION_TYPE_UNSUPP;
 		}
 		return ISCSI_LOGIN_STATUS_SUCCESS;
@@ -716,8 +799,14 @@ nego_offer(struct iscsi_nego *n, int id, const char *val, struct iscsi_textbuf *
 
 	switch (id) {
 	case P_HEADER_DIGEST:
-	case P_DATA_DIGEST:
-		if (!param_list_pick(val, param_accept_digest, n, pick, sizeof(pick))) {
+	case P_DATA_DIGEST: {
+		struct digest_pick dp = {
+			.n = n,
+			.required = id == P_HEADER_DIGEST ? n->require_header_digest :
+				    n->require_data_digest,
+		};
+
+		if (!param_list_pick(val, param_accept_digest, &dp, pick, sizeof(pick))) {
 			NEGO_ADD(rsp, def->name, "Reject", err, errlen);
 			return ISCSI_LOGIN_STATUS_SUCCESS;
 		}
@@ -728,6 +817,7 @@ nego_offer(struct iscsi_nego *n, int id, const char *val, struct iscsi_textbuf *
 		}
 		NEGO_ADD(rsp, def->name, pick, err, errlen);
 		return ISCSI_LOGIN_STATUS_SUCCESS;
+	}
 	case P_TASK_REPORTING:
 		if (!param_list_pick(val, param_accept_task_reporting, n, pick, sizeof(pick))) {
 			NEGO_ADD(rsp, def->name, "Reject", err, errlen);
@@ -839,8 +929,13 @@ nego_key(struct iscsi_nego *n, const char *key, const char *val, struct iscsi_te
 			/* Declared on each connection by some initiators; login.c compares. */
 			return nego_declarative(n, id, val, rsp, err, errlen);
 		}
-		/* The session's value is fixed by its leading connection. */
-		NEGO_ADD(rsp, key, "Reject", err, errlen);
+		/*
+		 * The session's value was fixed by its leading connection and
+		 * cannot change here (RFC 7143 13: LO). "Irrelevant" refuses the
+		 * offer without calling the negotiation failed: the session's
+		 * value stays in force for this connection too.
+		 */
+		NEGO_ADD(rsp, key, "Irrelevant", err, errlen);
 		return ISCSI_LOGIN_STATUS_SUCCESS;
 	}
 	if (def->kind == PK_DECL) {
@@ -879,7 +974,13 @@ nego_target_offers(struct iscsi_nego *n, struct iscsi_textbuf *rsp, bool *pendin
 	for (i = 0; i < OSP_COUNTOF(nums); i++) {
 		int id = nums[i];
 		uint32_t ours = nego_target_num(n, id), dflt = *nego_num_field(n, id);
-		bool stricter = g_params[id].kind == PK_MIN ? ours < dflt : ours > dflt;
+		bool stricter;
+
+		if (id == P_FIRST_BURST) {
+			/* Never offer more than the MaxBurstLength already agreed. */
+			ours = OSP_MIN(ours, n->sess.max_burst_length);
+		}
+		stricter = g_params[id].kind == PK_MIN ? ours < dflt : ours > dflt;
 
 		if (nego_seen(n, id) || !stricter) {
 			continue;
@@ -938,6 +1039,11 @@ iscsi_nego_process(struct iscsi_nego *n, enum iscsi_nego_stage csg,
 	if (csg != ISCSI_STAGE_SECURITY && csg != ISCSI_STAGE_OPERATIONAL) {
 		osp_seterr(err, errlen, "login request in stage %d", (int)csg);
 		return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
+	}
+	if (csg == ISCSI_STAGE_SECURITY) {
+		n->flags |= NEGO_F_IN_SECURITY;
+	} else {
+		n->flags &= ~NEGO_F_IN_SECURITY;
 	}
 	/* Identity first: the security stage's answers may depend on SessionType. */
 	for (i = 0; i < req->npairs; i++) {
@@ -1025,6 +1131,13 @@ iscsi_nego_finish(struct iscsi_nego *n, struct iscsi_textbuf *rsp, char *err, si
 		osp_seterr(err, errlen, "TargetName missing in a normal session");
 		return ISCSI_LOGIN_STATUS_MISSING_PARAM;
 	}
+	if ((n->require_header_digest && !n->conn.header_digest) ||
+	    (n->require_data_digest && !n->conn.data_digest)) {
+		osp_seterr(err, errlen, "the target requires CRC32C %s digests, the initiator "
+			   "did not agree to them", n->require_header_digest &&
+			   !n->conn.header_digest ? "header" : "data");
+		return ISCSI_LOGIN_STATUS_INITIATOR_ERROR;
+	}
 	/*
 	 * RFC 7143 13.14: FirstBurstLength MUST NOT exceed MaxBurstLength. An
 	 * initiator lowering MaxBurstLength below the (default or earlier)
@@ -1032,6 +1145,16 @@ iscsi_nego_finish(struct iscsi_nego *n, struct iscsi_textbuf *rsp, char *err, si
 	 */
 	if (n->leading && n->sess.first_burst_length > n->sess.max_burst_length) {
 		n->sess.first_burst_length = n->sess.max_burst_length;
+	}
+	/*
+	 * A login going from the security stage straight to full feature phase
+	 * answers in a security-stage response, where initiators take only
+	 * security keys (open-iscsi fails the login on any other): our
+	 * MaxRecvDataSegmentLength stays the default 8192 then (conn.max_recv_dsl
+	 * says so).
+	 */
+	if (n->flags & NEGO_F_IN_SECURITY) {
+		return ISCSI_LOGIN_STATUS_SUCCESS;
 	}
 	return nego_declare_mrdsl(n, rsp, err, errlen);
 }
@@ -1061,7 +1184,8 @@ iscsi_nego_text(struct iscsi_nego *n, const struct iscsi_text *req, struct iscsi
 			}
 			continue;
 		case P_INITIATOR_ALIAS:
-			if (!nego_copy_name(n->sess.initiator_alias,
+			if (!iscsi_param_text_ok(val, true) ||
+			    !nego_copy_name(n->sess.initiator_alias,
 					    sizeof(n->sess.initiator_alias), val)) {
 				NEGO_ADD(rsp, key, "Reject", err, errlen);
 			}

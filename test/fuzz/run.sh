@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Build and run the libFuzzer harnesses under ASan+UBSan: the NVMe/TCP PDU
-# receiver (test/fuzz/nvme_tcp_recv_fuzz.c) and the NVMe-oF target's TCP
-# transport receive path with a fake core (test/fuzz/nvmf_tcp_fuzz.c), each
-# for FUZZ_SECONDS.
+# receiver (test/fuzz/nvme_tcp_recv_fuzz.c), the NVMe-oF target's TCP
+# transport receive path with a fake core (test/fuzz/nvmf_tcp_fuzz.c) and the
+# iSCSI login text keys' parser and negotiation (test/fuzz/iscsi_text_fuzz.c),
+# each for FUZZ_SECONDS.
 #
 #   FUZZ_SECONDS  how long to fuzz (default 20)
 #   FUZZ_JOBS     parallel fuzzing workers (default 1)
@@ -13,7 +14,9 @@
 # files committed in test/fuzz/corpus/nvme_tcp_recv/ and the saved crash
 # reproducers in test/fuzz/crashes/ (replayed first; they must not crash).
 # The transport harness has its own seed writer (built with
-# -DNVMF_TCP_FUZZ_GEN_SEEDS) and reproducers in test/fuzz/crashes_nvmf_tcp/.
+# -DNVMF_TCP_FUZZ_GEN_SEEDS) and reproducers in test/fuzz/crashes_nvmf_tcp/;
+# the iSCSI text harness too (-DISCSI_TEXT_FUZZ_GEN_SEEDS: the real
+# initiators' logins) with reproducers in test/fuzz/crashes_iscsi_text/.
 # New crash inputs are written to $FUZZ_OUT/artifacts/.
 # Prints "1 passed, 0 failed" or "0 passed, 1 failed" last.
 set -u
@@ -126,6 +129,42 @@ grep -E '^#[0-9]+.*(DONE|pulse)|stat::' "$OUT/fuzz_tcp.log" | tail -8
 if [ "$rc" -ne 0 ]; then
 	tail -60 "$OUT/fuzz_tcp.log"
 	echo "fuzz: transport harness FAILED (rc $rc); reproducer in $OUT/artifacts/" >&2
+	result 1
+fi
+
+echo "fuzz: building the iSCSI text key harness"
+ISRCS=(lib/iscsi/param.c lib/iscsi/chap.c lib/util/md5.c lib/util/util.c)
+if ! "$CC" "${CFLAGS[@]}" -I lib ${FUZZ_CFLAGS:-} -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined test/fuzz/iscsi_text_fuzz.c "${ISRCS[@]}" \
+	-o "$OUT/iscsi_text_fuzz" ||
+	! "$CC" "${CFLAGS[@]}" -I lib -DISCSI_TEXT_FUZZ_GEN_SEEDS -fsanitize=address,undefined \
+	test/fuzz/iscsi_text_fuzz.c "${ISRCS[@]}" -o "$OUT/iscsi_text_fuzz_seeds"; then
+	echo "fuzz: iSCSI text harness build failed" >&2
+	result 1
+fi
+iseeds=$(mktemp -d)
+trap 'rm -rf "$seeds" "$tseeds" "$iseeds"' EXIT
+if ! "$OUT/iscsi_text_fuzz_seeds" "$iseeds"; then
+	echo "fuzz: iSCSI text seed generation failed" >&2
+	result 1
+fi
+[ -d test/fuzz/crashes_iscsi_text ] &&
+	find test/fuzz/crashes_iscsi_text -type f ! -name '*.md' -exec cp {} "$iseeds/" \;
+mkdir -p "$OUT/corpus_iscsi_text"
+if ! "$OUT/iscsi_text_fuzz" -runs=0 "$iseeds"/* >"$OUT/replay_iscsi_text.log" 2>&1; then
+	tail -40 "$OUT/replay_iscsi_text.log"
+	echo "fuzz: an iSCSI text seed or saved reproducer crashes (see $OUT/replay_iscsi_text.log)" >&2
+	result 1
+fi
+echo "fuzz: iSCSI text harness running for ${FUZZ_SECONDS}s"
+iargs=(-max_total_time="$FUZZ_SECONDS" -max_len=16384 -timeout=10 -rss_limit_mb=2048
+	-print_final_stats=1 -artifact_prefix="$OUT/artifacts/iscsi_text-")
+"$OUT/iscsi_text_fuzz" "${iargs[@]}" "$OUT/corpus_iscsi_text" "$iseeds" >"$OUT/fuzz_iscsi_text.log" 2>&1
+rc=$?
+grep -E '^#[0-9]+.*(DONE|pulse)|stat::' "$OUT/fuzz_iscsi_text.log" | tail -8
+if [ "$rc" -ne 0 ]; then
+	tail -60 "$OUT/fuzz_iscsi_text.log"
+	echo "fuzz: iSCSI text harness FAILED (rc $rc); reproducer in $OUT/artifacts/" >&2
 	result 1
 fi
 result 0

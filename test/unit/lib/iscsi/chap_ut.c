@@ -34,6 +34,7 @@ static const struct user g_users[] = {
 	{ "oneway", "initsecret1234", "", "" },
 	{ "nosecret", "", "", "" },
 	{ "long", NULL, "", "" },	/* secret: 255 bytes of x */
+	{ "samesecret", "initsecret1234", "tgtuser", "initsecret1234" },
 };
 
 static int
@@ -115,13 +116,14 @@ ans_is(const char *key, const char *val)
 	return true;
 }
 
-enum pol { P_EITHER, P_NONE_ONLY, P_REQUIRE, P_MUTUAL, P_BROKEN };
+/* P_NO_SECRETS: CHAP allowed, not required, and no auth group (lookup NULL). */
+enum pol { P_EITHER, P_NONE_ONLY, P_REQUIRE, P_MUTUAL, P_BROKEN, P_NO_SECRETS };
 
 static void
 nego_new(struct iscsi_nego *n, enum pol p)
 {
 	iscsi_nego_init(n, &g_defs, true);
-	n->auth.lookup = lookup;
+	n->auth.lookup = p == P_NO_SECRETS ? NULL : lookup;
 	n->auth.lookup_ctx = NULL;
 	n->auth.disable_chap = p == P_NONE_ONLY || p == P_BROKEN;
 	n->auth.require_chap = p == P_REQUIRE || p == P_BROKEN;
@@ -186,6 +188,8 @@ test_auth_method_policy(void)
 		{ P_EITHER, ",,", NULL },
 		{ P_EITHER, "chap", NULL },	/* values are case-sensitive */
 		{ P_EITHER, "CHAPX,None", "None" },
+		{ P_NO_SECRETS, "CHAP,None", "None" },
+		{ P_NO_SECRETS, "CHAP", NULL },
 	};
 	struct iscsi_nego n;
 	unsigned int i;
@@ -275,6 +279,11 @@ test_chap_bad_response(void)
 				     NULL)));
 	to_wait_nr(&n, P_EITHER);
 	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_R=" R_HEX, NULL)));
+	to_wait_nr(&n, P_EITHER);
+	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=init\nuser|CHAP_R=" R_HEX,
+				     NULL)));
+	to_wait_nr(&n, P_EITHER);
+	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=|CHAP_R=" R_HEX, NULL)));
 	to_wait_nr(&n, P_EITHER);
 	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=inituser", NULL)));
 	to_wait_nr(&n, P_EITHER);
@@ -391,6 +400,18 @@ test_chap_order(void)
 	nego_new(&n, P_EITHER);
 	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "AuthMethod=None", NULL) == 0);
 	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_A=5", NULL)));
+	/* A failed login stays failed, even where no CHAP is required. */
+	nego_new(&n, P_EITHER);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "AuthMethod=CHAP", NULL) == 0);
+	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_A=7", NULL)));
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "InitiatorAlias=x", NULL) ==
+		  ISCSI_LOGIN_STATUS_AUTH_FAILED);
+	CU_ASSERT(!n.authenticated);
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "HeaderDigest=None", NULL) ==
+		  ISCSI_LOGIN_STATUS_AUTH_FAILED);
+	g_rsp.len = 0;
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) ==
+		  ISCSI_LOGIN_STATUS_AUTH_FAILED);
 	/* Another method's keys. */
 	nego_new(&n, P_EITHER);
 	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "SRP_U=user", NULL)));
@@ -512,6 +533,13 @@ test_chap_mutual(void)
 	to_wait_nr(&n, P_EITHER);
 	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=oneway|CHAP_R=" R_HEX
 				     "|CHAP_I=1|CHAP_C=" MUT_C, &t)));
+	/* One secret for both directions: mutual CHAP refused, one-way still fine. */
+	to_wait_nr(&n, P_EITHER);
+	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=samesecret|CHAP_R=" R_HEX
+				     "|CHAP_I=1|CHAP_C=" MUT_C, &t)));
+	CU_ASSERT(strstr(g_err, "same") != NULL);
+	to_wait_nr(&n, P_EITHER);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=samesecret|CHAP_R=" R_HEX, &t) == 0);
 	/* Mutual required, not asked. */
 	to_wait_nr(&n, P_MUTUAL);
 	CU_ASSERT(failed_quietly(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=inituser|CHAP_R=" R_HEX, &t)));
@@ -598,6 +626,51 @@ test_replay_libiscsi_mutual_chap(void)
 	CU_ASSERT(g_rsp.len == 0);
 }
 
+/*
+ * open-iscsi 2.1.8 (iscsiadm discovery with discovery.sendtargets.auth.*),
+ * captured against a minimal CHAP-insisting responder: one-way CHAP offers
+ * "CHAP,None" with T=1, mutual offers "CHAP" with T=0; hex in lower case; a
+ * 16-byte challenge of its own.
+ */
+static void
+test_replay_open_iscsi_chap(void)
+{
+	struct iscsi_nego n;
+	bool t;
+
+	nego_new(&n, P_REQUIRE);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY,
+		      "InitiatorName=iqn.2004-10.com.ubuntu:01:osprey-capture|SessionType=Discovery|"
+		      "AuthMethod=CHAP,None", &t) == 0);
+	CU_ASSERT(!t && ans_is("AuthMethod", "CHAP"));
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "CHAP_A=5", &t) == 0);
+	n.chap_id = 42;
+	memcpy(n.chap_challenge, g_chal16, 16);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=inituser|CHAP_R=" R_HEX, &t) == 0);
+	CU_ASSERT(t && g_rsp.len == 0);
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL,
+		      "HeaderDigest=None|DataDigest=None|DefaultTime2Wait=2|DefaultTime2Retain=0|"
+		      "IFMarker=No|OFMarker=No|ErrorRecoveryLevel=0|MaxRecvDataSegmentLength=32768",
+		      &t) == 0);
+	CU_ASSERT(t);
+
+	nego_new(&n, P_MUTUAL);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY,
+		      "InitiatorName=iqn.2004-10.com.ubuntu:01:osprey-capture|SessionType=Discovery|"
+		      "AuthMethod=CHAP", &t) == 0);
+	CU_ASSERT(!t && ans_is("AuthMethod", "CHAP"));
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "CHAP_A=5", &t) == 0);
+	n.chap_id = 42;
+	memcpy(n.chap_challenge, g_chal16, 16);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "CHAP_N=inituser|CHAP_R=" R_HEX "|CHAP_I=20|"
+		      "CHAP_C=0xcedc6c51cb2ae02a97d3fa0c77b36fcd", &t) == 0);
+	CU_ASSERT(t);
+	CU_ASSERT(ans_is("CHAP_N", "tgtuser"));
+	/* hashlib.md5(bytes([20]) + b"tgtsecret56789" + bytes.fromhex("cedc...fcd")) */
+	CU_ASSERT(ans_is("CHAP_R", "0x534127ebec8f12ab8a3f1171e3ca4000"));
+	CU_ASSERT(g_ans.npairs == 2);
+}
+
 int
 main(void)
 {
@@ -619,5 +692,6 @@ main(void)
 	CU_ADD_TEST(suite, test_chap_mutual);
 	CU_ADD_TEST(suite, test_decode_binary);
 	CU_ADD_TEST(suite, test_replay_libiscsi_mutual_chap);
+	CU_ADD_TEST(suite, test_replay_open_iscsi_chap);
 	return ut_run_suites();
 }

@@ -375,6 +375,36 @@ test_digests(void)
 	CU_ASSERT(!n.conn.header_digest && !n.conn.data_digest);
 	iscsi_param_defaults_init(&g_defs);
 
+	/* A node that requires digests: None is skipped, and finish checks. */
+	nego_new(&n, true);
+	n.require_header_digest = true;
+	n.require_data_digest = true;
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "InitiatorName=iqn.a|TargetName=iqn.t|"
+		      "HeaderDigest=None,CRC32C|DataDigest=None", NULL) == 0);
+	CU_ASSERT(ans_is("HeaderDigest", "CRC32C"));
+	CU_ASSERT(ans_is("DataDigest", "Reject"));
+	rsp_reset();
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) ==
+		  ISCSI_LOGIN_STATUS_INITIATOR_ERROR);
+	CU_ASSERT(strstr(g_err, "data digests") != NULL);
+	g_defs.allow_digests = false;	/* the node's requirement wins */
+	nego_new(&n, true);
+	n.require_header_digest = true;
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "InitiatorName=iqn.a|TargetName=iqn.t|"
+		      "HeaderDigest=None,CRC32C|DataDigest=None,CRC32C", NULL) == 0);
+	CU_ASSERT(ans_is("HeaderDigest", "CRC32C"));
+	CU_ASSERT(ans_is("DataDigest", "None"));
+	rsp_reset();
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
+	iscsi_param_defaults_init(&g_defs);
+	/* No digest keys at all: the default None cannot satisfy the node. */
+	nego_new(&n, true);
+	n.require_header_digest = true;
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "InitiatorName=iqn.a|TargetName=iqn.t", NULL) == 0);
+	rsp_reset();
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) ==
+		  ISCSI_LOGIN_STATUS_INITIATOR_ERROR);
+
 	/* Empty list elements and an empty list. */
 	nego_new(&n, true);
 	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "HeaderDigest=,,CRC32C|DataDigest=", NULL) == 0);
@@ -580,10 +610,12 @@ test_leading_only(void)
 		      "InitiatorName=iqn.a|TargetName=iqn.t|SessionType=Normal|MaxConnections=2|"
 		      "MaxBurstLength=4096|InitialR2T=No|ErrorRecoveryLevel=0|"
 		      "HeaderDigest=CRC32C|MaxRecvDataSegmentLength=4096", NULL) == 0);
-	CU_ASSERT(ans_is("MaxConnections", "Reject"));
-	CU_ASSERT(ans_is("MaxBurstLength", "Reject"));
-	CU_ASSERT(ans_is("InitialR2T", "Reject"));
-	CU_ASSERT(ans_is("ErrorRecoveryLevel", "Reject"));
+	CU_ASSERT(ans_is("MaxConnections", "Irrelevant"));
+	CU_ASSERT(ans_is("MaxBurstLength", "Irrelevant"));
+	CU_ASSERT(ans_is("InitialR2T", "Irrelevant"));
+	CU_ASSERT(ans_is("ErrorRecoveryLevel", "Irrelevant"));
+	/* The session's values (copied in by login.c) are not touched. */
+	CU_ASSERT(n.sess.max_burst_length == 262144 && n.sess.initial_r2t);
 	CU_ASSERT(ans("SessionType") == NULL);
 	/* Connection keys are negotiated on every connection. */
 	CU_ASSERT(ans_is("HeaderDigest", "CRC32C"));
@@ -638,11 +670,11 @@ test_mrdsl(void)
 	nego_new(&n, true);
 	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "MaxRecvDataSegmentLength=16777215", NULL) == 0);
 	CU_ASSERT(n.conn.max_send_dsl == 16777215);
-	/* Above the domain: taken as 2^24-1 (it takes anything we send). */
+	/* Above the domain: the login fails too. */
 	nego_new(&n, true);
-	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "MaxRecvDataSegmentLength=16777216", NULL) == 0);
-	CU_ASSERT(ans_is("MaxRecvDataSegmentLength", "8192"));
-	CU_ASSERT(n.conn.max_send_dsl == 16777215);
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "MaxRecvDataSegmentLength=16777216", NULL) ==
+		  ISCSI_LOGIN_STATUS_INITIATOR_ERROR);
+	CU_ASSERT(strstr(g_err, "512") != NULL);
 	/* Below 512 or garbage: we cannot serve it, the login fails. */
 	nego_new(&n, true);
 	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "MaxRecvDataSegmentLength=511", NULL) ==
@@ -714,6 +746,17 @@ test_target_offers(void)
 	CU_ASSERT(ans_is("ImmediateData", "No"));
 	CU_ASSERT(ans_is("MaxBurstLength", "1024"));
 
+	/* The FirstBurstLength offered never exceeds the MaxBurstLength agreed. */
+	g_defs.first_burst_length = 32768;
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "ImmediateData=Yes|MaxBurstLength=16384|"
+		      "DefaultTime2Retain=0", &t) == 0);
+	CU_ASSERT(!t);
+	CU_ASSERT(ans_is("MaxBurstLength", "16384"));
+	CU_ASSERT(ans_is("FirstBurstLength", "16384"));
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "FirstBurstLength=16384", &t) == 0);
+	CU_ASSERT(t && n.sess.first_burst_length == 16384);
+
 	/* Discovery sessions and non-leading connections get no offers. */
 	nego_new(&n, true);
 	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "SessionType=Discovery", &t) == 0);
@@ -740,13 +783,27 @@ test_stages_and_missing(void)
 	rsp_reset();
 	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
 
-	/* finish declares MRDSL if not done yet. */
+	/*
+	 * finish declares MRDSL if not done yet, in an operational-stage
+	 * response only; from the security stage straight to full feature phase
+	 * (0 -> 3) the default stays and nothing is added.
+	 */
+	g_defs.max_recv_data_segment_length = 65536;
 	nego_new(&n, true);
 	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "InitiatorName=iqn.a|TargetName=iqn.t|"
 		      "AuthMethod=None", &t) == 0);
 	rsp_reset();
 	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
-	CU_ASSERT(g_rsp.len > 0 && strcmp(g_rsp.buf, "MaxRecvDataSegmentLength=8192") == 0);
+	CU_ASSERT(g_rsp.len == 0);
+	CU_ASSERT(n.conn.max_recv_dsl == 8192);
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "InitiatorName=iqn.a|TargetName=iqn.t|"
+		      "AuthMethod=None", &t) == 0);
+	/* An operational request that declares nothing: MRDSL goes in its answer. */
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, "X-com.example.k=1", &t) == 0);
+	CU_ASSERT(ans_is("MaxRecvDataSegmentLength", "65536"));
+	CU_ASSERT(n.conn.max_recv_dsl == 65536);
+	iscsi_param_defaults_init(&g_defs);
 
 	/* Security keys in the operational stage. */
 	nego_new(&n, true);
@@ -925,8 +982,9 @@ test_replay_libiscsi_discovery(void)
 	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY,
 		      "InitiatorName=iqn.2007-10.com.github:sahlberg:libiscsi:iscsi-ls|"
 		      "SessionType=Discovery|AuthMethod=CHAP,None", &t) == 0);
-	/* Our policy here allows both: CHAP comes first in libiscsi's list. */
-	CU_ASSERT(ans_is("AuthMethod", "CHAP"));
+	/* CHAP allowed but no secrets (no auth group): None, as tgtd answers. */
+	CU_ASSERT(ans_is("AuthMethod", "None"));
+	CU_ASSERT(t);
 	nego_new(&n, true);
 	n.auth.disable_chap = true;
 	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY,
@@ -940,6 +998,224 @@ test_replay_libiscsi_discovery(void)
 	CU_ASSERT(t);
 	rsp_reset();
 	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
+}
+
+/*
+ * open-iscsi 2.1.8's rules for a login response's operational keys (its
+ * usr/login.c, get_op_params_text_keys): any key it does not know fails the
+ * login, digests must be None or CRC32C, MaxConnections and
+ * MaxOutstandingR2T must be 1 in a normal session, ErrorRecoveryLevel 0.
+ */
+static bool
+open_iscsi_accepts(const struct iscsi_text *a, bool normal)
+{
+	static const char *known[] = {
+		"TargetAlias", "TargetAddress", "TargetPortalGroupTag", "InitialR2T",
+		"ImmediateData", "MaxRecvDataSegmentLength", "FirstBurstLength",
+		"MaxBurstLength", "HeaderDigest", "DataDigest", "DefaultTime2Wait",
+		"DefaultTime2Retain", "OFMarker", "OFMarkInt", "IFMarker", "IFMarkInt",
+		"DataPDUInOrder", "DataSequenceInOrder", "MaxOutstandingR2T", "MaxConnections",
+		"ErrorRecoveryLevel",
+	};
+	uint32_t i;
+
+	for (i = 0; i < a->npairs; i++) {
+		const char *k = a->kv[i].key, *v = a->kv[i].val;
+		bool found = false;
+		unsigned int j;
+
+		for (j = 0; j < OSP_COUNTOF(known); j++) {
+			found = found || strcmp(k, known[j]) == 0;
+		}
+		if (!found) {
+			printf("  open-iscsi does not know %s\n", k);
+			return false;
+		}
+		if ((strcmp(k, "HeaderDigest") == 0 || strcmp(k, "DataDigest") == 0) &&
+		    strcmp(v, "None") != 0 && strcmp(v, "CRC32C") != 0) {
+			return false;
+		}
+		if (normal && (strcmp(k, "MaxConnections") == 0 ||
+			       strcmp(k, "MaxOutstandingR2T") == 0) && strcmp(v, "1") != 0) {
+			return false;
+		}
+		if (strcmp(k, "ErrorRecoveryLevel") == 0 && strcmp(v, "0") != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * open-iscsi 2.1.8's discovery (iscsiadm -m discovery -t st), captured: its
+ * default MaxRecvDataSegmentLength (32768) makes it go through the
+ * operational stage.
+ */
+#define OPEN_ISCSI_DISC_OP \
+	"HeaderDigest=None|DataDigest=None|DefaultTime2Wait=2|DefaultTime2Retain=0|" \
+	"IFMarker=No|OFMarker=No|ErrorRecoveryLevel=0|MaxRecvDataSegmentLength=32768"
+
+static void
+test_replay_open_iscsi_discovery(void)
+{
+	struct iscsi_nego n;
+	bool t;
+
+	/* No auth configured: straight to the operational stage (CSG=1 NSG=3 T=1). */
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL,
+		      "InitiatorName=iqn.2004-10.com.ubuntu:01:osprey-capture|"
+		      "SessionType=Discovery|" OPEN_ISCSI_DISC_OP, &t) == 0);
+	CU_ASSERT(t);
+	CU_ASSERT(ans_is("HeaderDigest", "None"));
+	CU_ASSERT(ans_is("DefaultTime2Retain", "0"));
+	CU_ASSERT(ans_is("MaxRecvDataSegmentLength", "8192"));
+	CU_ASSERT(open_iscsi_accepts(&g_rsp_parsed, false));
+	CU_ASSERT(n.conn.max_send_dsl == 32768);
+	rsp_reset();
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
+
+	/* With discovery CHAP configured and a target answering None: 0 -> 1 -> 3. */
+	nego_new(&n, true);
+	n.auth.disable_chap = true;
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY,
+		      "InitiatorName=iqn.2004-10.com.ubuntu:01:osprey-capture|"
+		      "SessionType=Discovery|AuthMethod=CHAP,None", &t) == 0);
+	CU_ASSERT(t);
+	CU_ASSERT(ans_is("AuthMethod", "None"));
+	CU_ASSERT(g_rsp_parsed.npairs == 1);	/* only security keys in a security answer */
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL, OPEN_ISCSI_DISC_OP, &t) == 0);
+	CU_ASSERT(t);
+	CU_ASSERT(open_iscsi_accepts(&g_rsp_parsed, false));
+	rsp_reset();
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
+
+	/*
+	 * With discovery.sendtargets.iscsi.MaxRecvDataSegmentLength = 8192 and
+	 * no digests it goes from the security stage straight to full feature
+	 * phase (CSG=0 NSG=3 T=1, captured against iscsi_tgt): the one answer is
+	 * a security-stage one, where open-iscsi takes only security keys.
+	 */
+	nego_new(&n, true);
+	n.auth.disable_chap = true;
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY,
+		      "InitiatorName=iqn.2004-10.com.ubuntu:01:osprey-capture|"
+		      "SessionType=Discovery|AuthMethod=CHAP,None", &t) == 0);
+	CU_ASSERT(t);
+	CU_ASSERT(iscsi_textbuf_add(&g_rsp, "TargetPortalGroupTag", "1") == 0);	/* login.c's */
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
+	CU_ASSERT(iscsi_text_parse(&g_rsp_parsed, g_rsp.buf, g_rsp.len, NULL, 0) == 0);
+	CU_ASSERT(g_rsp_parsed.npairs == 2 && ans_is("AuthMethod", "None"));
+	CU_ASSERT(n.conn.max_recv_dsl == 8192 && n.conn.max_send_dsl == 8192);
+}
+
+/*
+ * open-iscsi's normal session login as its iscsid builds it (usr/login.c,
+ * fill_op_params_text, with Debian's iscsid.conf defaults). Not captured:
+ * iscsid needs the kernel's iscsi_tcp to create a session before it logs in,
+ * which this host lacks; the kernel initiator test covers the real thing.
+ */
+static void
+test_replay_open_iscsi_normal(void)
+{
+	struct iscsi_nego n;
+	bool t;
+
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY,
+		      "InitiatorName=iqn.2004-10.com.ubuntu:01:osprey-capture|"
+		      "TargetName=iqn.2016-06.io.osprey:disk1|SessionType=Normal|AuthMethod=None",
+		      &t) == 0);
+	CU_ASSERT(t);
+	CU_ASSERT(g_rsp_parsed.npairs == 1 && ans_is("AuthMethod", "None"));
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL,
+		      "HeaderDigest=None|DataDigest=None|DefaultTime2Wait=2|DefaultTime2Retain=0|"
+		      "IFMarker=No|OFMarker=No|ErrorRecoveryLevel=0|InitialR2T=No|ImmediateData=Yes|"
+		      "MaxBurstLength=16776192|FirstBurstLength=262144|MaxOutstandingR2T=1|"
+		      "MaxConnections=1|DataPDUInOrder=Yes|DataSequenceInOrder=Yes|"
+		      "MaxRecvDataSegmentLength=262144", &t) == 0);
+	CU_ASSERT(t);
+	CU_ASSERT(open_iscsi_accepts(&g_rsp_parsed, true));
+	CU_ASSERT(ans_is("MaxBurstLength", "262144"));
+	CU_ASSERT(ans_is("FirstBurstLength", "65536"));
+	CU_ASSERT(ans_is("MaxConnections", "1"));
+	rsp_reset();
+	CU_ASSERT(iscsi_nego_finish(&n, &g_rsp, g_err, sizeof(g_err)) == 0);
+
+	/* The target's settings never push open-iscsi outside what it accepts. */
+	g_defs.max_connections = 8;
+	g_defs.max_outstanding_r2t = 16;
+	g_defs.immediate_data = false;
+	g_defs.max_burst_length = 65536;
+	g_defs.first_burst_length = 4096;
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_OPERATIONAL,
+		      "InitiatorName=iqn.2004-10.com.ubuntu:01:osprey-capture|"
+		      "TargetName=iqn.2016-06.io.osprey:disk1|SessionType=Normal|"
+		      "HeaderDigest=CRC32C,None|DataDigest=CRC32C,None|DefaultTime2Wait=2|"
+		      "DefaultTime2Retain=0|IFMarker=No|OFMarker=No|ErrorRecoveryLevel=0|"
+		      "InitialR2T=No|ImmediateData=Yes|MaxBurstLength=16776192|"
+		      "FirstBurstLength=262144|MaxOutstandingR2T=1|MaxConnections=1|"
+		      "DataPDUInOrder=Yes|DataSequenceInOrder=Yes|MaxRecvDataSegmentLength=262144",
+		      &t) == 0);
+	CU_ASSERT(t);	/* it offered every key: nothing for us to offer */
+	CU_ASSERT(open_iscsi_accepts(&g_rsp_parsed, true));
+	CU_ASSERT(ans_is("HeaderDigest", "CRC32C") && ans_is("ImmediateData", "No"));
+	CU_ASSERT(ans_is("FirstBurstLength", "4096"));
+	iscsi_param_defaults_init(&g_defs);
+}
+
+static void
+test_text_checks(void)
+{
+	struct iscsi_nego n;
+	char out[8];
+
+	CU_ASSERT(iscsi_param_text_ok("iqn.2016-06.io.osprey:disk1", false));
+	CU_ASSERT(iscsi_param_text_ok("iqn.2024-01.com.example:\xc3\xa9t\xc3\xa9", false));
+	CU_ASSERT(iscsi_param_text_ok("\xf0\x9f\x92\xbe", false));	/* U+1F4BE */
+	CU_ASSERT(iscsi_param_text_ok("a b", true));
+	CU_ASSERT(!iscsi_param_text_ok("a b", false));
+	CU_ASSERT(!iscsi_param_text_ok("a\tb", true));
+	CU_ASSERT(!iscsi_param_text_ok("a\nb", true));
+	CU_ASSERT(!iscsi_param_text_ok("a\x7f", true));
+	CU_ASSERT(!iscsi_param_text_ok("\xc2\x85", true));		/* C1 NEL */
+	CU_ASSERT(!iscsi_param_text_ok("\xc3", true));			/* truncated */
+	CU_ASSERT(!iscsi_param_text_ok("\xc0\xaf", true));		/* overlong */
+	CU_ASSERT(!iscsi_param_text_ok("\xe0\x80\xaf", true));		/* overlong */
+	CU_ASSERT(!iscsi_param_text_ok("\xed\xa0\x80", true));		/* surrogate */
+	CU_ASSERT(!iscsi_param_text_ok("\xf4\x90\x80\x80", true));	/* > U+10FFFF */
+	CU_ASSERT(!iscsi_param_text_ok("\xff", true));
+	CU_ASSERT(!iscsi_param_text_ok("\x80", true));
+	CU_ASSERT_STRING_EQUAL(iscsi_param_printable("a\nb\xc3\xa9", out, sizeof(out)), "a?b??");
+	CU_ASSERT_STRING_EQUAL(iscsi_param_printable("abcdefghij", out, sizeof(out)), "abcdefg");
+
+	/* Names with spaces, control bytes or bad UTF-8 fail the login. */
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "InitiatorName=iqn.a b", NULL) ==
+		  ISCSI_LOGIN_STATUS_INITIATOR_ERROR);
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "TargetName=iqn.t\x1b[2J", NULL) ==
+		  ISCSI_LOGIN_STATUS_INITIATOR_ERROR);
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "TargetName=iqn.t\xff", NULL) ==
+		  ISCSI_LOGIN_STATUS_INITIATOR_ERROR);
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "InitiatorName=iqn.2024-01.com.example:\xc3\xa9",
+		      NULL) == 0);
+	/* A bad alias is refused, the login goes on. */
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "InitiatorAlias=my\nhost", NULL) == 0);
+	CU_ASSERT(ans_is("InitiatorAlias", "Reject"));
+	CU_ASSERT(n.sess.initiator_alias[0] == '\0');
+	/* The log line never carries the peer's raw bytes. */
+	nego_new(&n, true);
+	CU_ASSERT(run(&n, ISCSI_STAGE_SECURITY, "SessionType=\x1b[31mX", NULL) ==
+		  ISCSI_LOGIN_STATUS_SESSION_TYPE_UNSUPP);
+	CU_ASSERT(strchr(g_err, '\x1b') == NULL);
+	CU_ASSERT(iscsi_text_parse(&g_req, "A\x1b[2J", 6, g_err, sizeof(g_err)) ==
+		  ISCSI_LOGIN_STATUS_INITIATOR_ERROR);
+	CU_ASSERT(strchr(g_err, '\x1b') == NULL);
 }
 
 int
@@ -972,7 +1248,10 @@ main(void)
 	CU_ADD_TEST(suite, test_stages_and_missing);
 	CU_ADD_TEST(suite, test_response_full);
 	CU_ADD_TEST(suite, test_text_ffp);
+	CU_ADD_TEST(suite, test_text_checks);
 	CU_ADD_TEST(suite, test_replay_libiscsi_normal);
 	CU_ADD_TEST(suite, test_replay_libiscsi_discovery);
+	CU_ADD_TEST(suite, test_replay_open_iscsi_discovery);
+	CU_ADD_TEST(suite, test_replay_open_iscsi_normal);
 	return ut_run_suites();
 }
