@@ -391,6 +391,29 @@ login_first(struct iscsi_conn *conn, const struct iscsi_bhs_login_req *req, char
 	return ISCSI_LOGIN_STATUS_SUCCESS;
 }
 
+/*
+ * A node that requires digests (header_digest / data_digest of
+ * iscsi_create_target_node) picks CRC32C from the initiator's list even
+ * where the list puts None first; a list without CRC32C fails at the end of
+ * the login.
+ */
+static void
+login_require_digests(struct iscsi_login *l)
+{
+	uint32_t i;
+
+	for (i = 0; i < l->text.npairs; i++) {
+		struct iscsi_kv *kv = &l->text.kv[i];
+		bool hd = strcmp(kv->key, "HeaderDigest") == 0;
+		bool dd = strcmp(kv->key, "DataDigest") == 0;
+
+		if (((hd && l->node_hdigest) || (dd && l->node_ddigest)) &&
+		    strstr(kv->val, "CRC32C") != NULL) {
+			kv->val = "CRC32C";
+		}
+	}
+}
+
 /* ---- one Login Request ---- */
 
 static void
@@ -480,6 +503,7 @@ login_process(struct iscsi_conn *conn)
 		}
 	}
 	l->stage = csg;
+	login_require_digests(l);
 	status = iscsi_nego_process(&l->nego, (enum iscsi_nego_stage)csg, &l->text, &l->tb,
 				    &transit_ok, why, sizeof(why));
 	if (status != ISCSI_LOGIN_STATUS_SUCCESS) {
