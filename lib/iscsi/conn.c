@@ -295,9 +295,11 @@ iscsi_conn_accepted(struct iscsi_poll_group *pg, struct osp_sock *sock, int port
 	TAILQ_INIT(&conn->active_reqs);
 	osp_sock_getaddr(sock, conn->target_addr, sizeof(conn->target_addr), &conn->target_port,
 			 conn->initiator_addr, sizeof(conn->initiator_addr), &conn->initiator_port);
-	conn->login = iscsi_login_alloc();
-	if (conn->login == NULL || iscsi_conn_resize_rx(conn, ISCSI_LOGIN_MAX_DSL) != 0 ||
-	    (conn->pdu_pool = conn_alloc_pdus(conn, ISCSI_LOGIN_PDUS)) == NULL) {
+	/*
+	 * The login state (~80 KiB with its text buffers) and the data buffer
+	 * come with the first PDU: a connection that never speaks costs little.
+	 */
+	if ((conn->pdu_pool = conn_alloc_pdus(conn, ISCSI_LOGIN_PDUS)) == NULL) {
 		OSP_ERRLOG("out of memory for a new iSCSI connection\n");
 		goto fail;
 	}

@@ -29,6 +29,9 @@
 
 #include "iscsi_param.h"
 
+/* Connections still logging in (accepted, not in full feature phase) at most. */
+#define ISCSI_MAX_CONNS_IN_LOGIN	4096
+
 /* ---- configuration objects (app thread, g_iscsi.mutex) ---- */
 
 struct iscsi_portal {

@@ -562,8 +562,15 @@ login_process(struct iscsi_conn *conn)
 void
 iscsi_login_handle_pdu(struct iscsi_conn *conn)
 {
-	if (conn->login == NULL || conn->login_failed) {
+	if (conn->login_failed) {
 		return;	/* a failure response is on its way: ignore the rest */
+	}
+	if (conn->login == NULL) {
+		conn->login = iscsi_login_alloc();
+		if (conn->login == NULL) {
+			iscsi_conn_drop(conn, "out of memory for the login");
+			return;
+		}
 	}
 	if (conn->rx_ahs_len > 0) {
 		login_fail(conn, ISCSI_LOGIN_STATUS_INITIATOR_ERROR, "AHS in a Login Request");
