@@ -90,13 +90,15 @@ struct iscsi_tgt_node {
 
 struct iscsi_secret {
 	struct iscsi_chap_secret s;
+	bool from_file;			/* loaded from auth_file: not in save_config */
 	TAILQ_ENTRY(iscsi_secret) link;
 };
 
 struct iscsi_auth_grp {
 	int tag;
+	bool from_file;			/* created by auth_file: not in save_config */
 	int nsecrets;
-	TAILQ_HEAD(, iscsi_secret) secrets;
+	TAILQ_HEAD(iscsi_secret_list, iscsi_secret) secrets;
 	TAILQ_ENTRY(iscsi_auth_grp) link;
 };
 
