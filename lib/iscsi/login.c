@@ -461,7 +461,7 @@ login_process(struct iscsi_conn *conn)
 		return;
 	}
 	/* Continued text: gather it, answer with an empty response (RFC 7143 6.2). */
-	data = conn->rx_data;
+	data = conn->rx_data != NULL ? (const void *)conn->rx_data : "";	/* none yet: empty */
 	len = conn->rx_dsl;
 	if (c || l->accum_len > 0) {
 		if (l->accum == NULL) {
@@ -471,7 +471,9 @@ login_process(struct iscsi_conn *conn)
 			login_fail(conn, ISCSI_LOGIN_STATUS_OUT_OF_RESOURCES, "login text too long");
 			return;
 		}
-		memcpy(l->accum + l->accum_len, data, len);
+		if (len > 0) {
+			memcpy(l->accum + l->accum_len, data, len);
+		}
 		l->accum_len += len;
 		if (c) {
 			l->transit = false;
