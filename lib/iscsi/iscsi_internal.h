@@ -282,6 +282,7 @@ struct iscsi_conn {
 	uint32_t npdus;
 	TAILQ_HEAD(, iscsi_pdu) free_pdus;
 	uint32_t pdus_out;		/* queued to the socket, not yet completed */
+	uint32_t extra_pdus;		/* of them, allocated beyond the pool */
 	TAILQ_HEAD(, iscsi_req) tx_wait;	/* requests waiting for PDUs */
 	/* requests */
 	struct iscsi_req *req_pool;
