@@ -162,7 +162,7 @@ struct osp_scsi_task {
 	/* The buffers of a zero-copy read (held until osp_scsi_task_put). */
 	struct osp_bdev_io *bdev_ios[OSP_SCSI_TASK_INLINE_IOVS];
 	void *priv;
-	uint64_t priv_u64[4];
+	uint64_t priv_u64[8];
 	/* Room for a struct osp_bdev_io_wait_entry (retry after -ENOMEM). */
 	uint64_t priv_wait[6];
 	/* An iovec of iovs shortened to the command's data length, restored at completion. */

@@ -755,7 +755,7 @@ scsi_task_abort(struct osp_scsi_task *task)
 	task->itn->naborted++;
 }
 
-static void
+void
 scsi_itn_abort_lun(struct osp_scsi_itn *itn, int lun_id)
 {
 	struct osp_scsi_task *t;

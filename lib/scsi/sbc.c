@@ -24,6 +24,12 @@ OSP_STATIC_ASSERT(sizeof(((struct osp_scsi_task *)0)->priv_wait) >=
 #define T_PENDING	1	/* bdev I/Os in flight */
 #define T_DONE		2	/* blocks submitted so far / progress */
 #define T_ERR		3	/* first failure: bdev status (negative) or -errno of submit */
+#define T_LBA		4	/* multi-piece read: first block */
+#define T_LEN		5	/* multi-piece read: bytes */
+#define T_FINISH	6	/* multi-piece read: what to do with the data */
+#define T_AUX		7	/* per command */
+
+typedef void (*sbc_finish_fn)(struct osp_scsi_task *task);
 
 typedef int (*sbc_step_fn)(struct osp_scsi_task *task);
 
@@ -370,19 +376,14 @@ sbc_piece_blocks(uint32_t bs)
 	return per == 0 ? 1 : per;
 }
 
-/* Every piece of a zero-copy read is back: hand the buffers over, or copy them out. */
+/* Hand the read's buffers to the transport (or copy them into its own). */
 static void
-sbc_zread_finish(struct osp_scsi_task *task)
+sbc_read_handover(struct osp_scsi_task *task)
 {
-	uint32_t left = task->data_transferred, off = 0, n;
+	uint32_t left = (uint32_t)task->priv_u64[T_LEN], off = 0, n;
 	struct iovec *iov;
 	int i, cnt;
 
-	if (task->state & SCSI_TASK_ABORTED || task->priv_u64[T_ERR] != 0) {
-		sbc_zcopy_release(task);
-		sbc_fail(task);
-		return;
-	}
 	if (task->iovcnt > 0) {
 		/* Into the transport's buffers (its EDTL cut a block short). */
 		for (i = 0; i < OSP_SCSI_TASK_INLINE_IOVS && left > 0; i++) {
@@ -410,12 +411,26 @@ sbc_zread_finish(struct osp_scsi_task *task)
 	scsi_task_complete(task);
 }
 
+/* Every piece of a multi-piece read is back: fail, or pass the data on. */
+static void
+sbc_zread_finish(struct osp_scsi_task *task)
+{
+	sbc_finish_fn fn = (sbc_finish_fn)(uintptr_t)task->priv_u64[T_FINISH];
+
+	if (task->state & SCSI_TASK_ABORTED || task->priv_u64[T_ERR] != 0) {
+		sbc_zcopy_release(task);
+		sbc_fail(task);
+		return;
+	}
+	fn(task);
+}
+
 static uint32_t
 sbc_zread_nblocks(struct osp_scsi_task *task)
 {
 	uint32_t bs = scsi_task_itn_lun(task)->block_size;
 
-	return (uint32_t)osp_divide_round_up(task->data_transferred, bs);
+	return (uint32_t)osp_divide_round_up(task->priv_u64[T_LEN], bs);
 }
 
 /*
@@ -449,11 +464,9 @@ sbc_zread_step(struct osp_scsi_task *task)
 	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
 	uint32_t nblk = sbc_zread_nblocks(task), per = sbc_piece_blocks(il->block_size);
 	struct iovec iov;
-	struct sbc_rw rw;
 	uint32_t done, n;
 	int rc, i;
 
-	sbc_decode(task->cdb, &rw);
 	while ((done = (uint32_t)task->priv_u64[T_DONE]) < nblk) {
 		if (task->state & SCSI_TASK_ABORTED) {
 			break;
@@ -463,8 +476,9 @@ sbc_zread_step(struct osp_scsi_task *task)
 		iov.iov_base = NULL;
 		iov.iov_len = (size_t)n * il->block_size;
 		task->bdev_ios[i] = (struct osp_bdev_io *)(void *)task;
-		rc = osp_bdev_readv_blocks(sbc_desc(task), il->ch, &iov, 1, rw.lba + done, n,
-					   sbc_zread_done, &task->bdev_ios[i]);
+		rc = osp_bdev_readv_blocks(sbc_desc(task), il->ch, &iov, 1,
+					   task->priv_u64[T_LBA] + done, n, sbc_zread_done,
+					   &task->bdev_ios[i]);
 		if (rc != 0) {
 			task->bdev_ios[i] = NULL;
 			if (rc == -ENOMEM) {
@@ -480,6 +494,45 @@ sbc_zread_step(struct osp_scsi_task *task)
 		sbc_zread_finish(task);
 	}
 	return 0;
+}
+
+/*
+ * Read len bytes from lba into bdev buffers (up to OSP_SCSI_TASK_INLINE_IOVS
+ * pieces in task->bdev_ios), then finish(task); failures end the task.
+ */
+static void
+sbc_zread(struct osp_scsi_task *task, uint64_t lba, uint32_t len, sbc_finish_fn finish)
+{
+	task->priv_u64[T_LBA] = lba;
+	task->priv_u64[T_LEN] = len;
+	task->priv_u64[T_FINISH] = (uint64_t)(uintptr_t)finish;
+	sbc_start(task, sbc_zread_step, 0);
+}
+
+/*
+ * Compare the read pieces with the task's data-out from byte data_off on;
+ * returns -1 when equal, else the offset in the data-out of the first
+ * difference.
+ */
+static int64_t
+sbc_zread_compare(struct osp_scsi_task *task, size_t data_off)
+{
+	uint32_t left = (uint32_t)task->priv_u64[T_LEN], n;
+	size_t off = 0, diff;
+	struct iovec *iov;
+	int i, cnt;
+
+	for (i = 0; i < OSP_SCSI_TASK_INLINE_IOVS && left > 0; i++) {
+		osp_bdev_io_get_iovec(task->bdev_ios[i], &iov, &cnt);
+		n = OSP_MIN(left, (uint32_t)iov[0].iov_len);
+		if (osp_iov_cmp_buf(task->iovs, task->iovcnt, data_off + off, iov[0].iov_base, n,
+				    &diff) != 0) {
+			return (int64_t)(off + diff);
+		}
+		off += n;
+		left -= n;
+	}
+	return -1;
 }
 
 static int
@@ -545,19 +598,61 @@ scsi_sbc_read(struct osp_scsi_task *task)
 		sbc_start(task, sbc_readv_step, (uint64_t)cnt);
 		return;
 	}
-	sbc_start(task, sbc_zread_step, 0);
+	sbc_zread(task, rw.lba, xfer, sbc_read_handover);
 }
 
 /* ---- WRITE ---- */
+
+static bool
+sbc_is_write_verify(const struct osp_scsi_task *task)
+{
+	return task->cdb[0] == OSP_SCSI_WRITE_AND_VERIFY_10 ||
+	       task->cdb[0] == OSP_SCSI_WRITE_AND_VERIFY_12 ||
+	       task->cdb[0] == OSP_SCSI_WRITE_AND_VERIFY_16;
+}
+
 
 static bool
 sbc_needs_flush(struct osp_scsi_task *task, const struct sbc_rw *rw)
 {
 	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
 
-	/* FUA, or the write cache turned off in the caching mode page (WCE 0). */
+	/*
+	 * FUA, the write cache turned off in the caching mode page (WCE 0), or a
+	 * WRITE AND VERIFY (which verifies what is on the medium).
+	 */
 	return osp_bdev_has_write_cache(task->lun->bdev) &&
-	       ((rw->flags & 0x08) || !(il->mode.caching.flags2 & OSP_SCSI_CACHING_WCE));
+	       ((rw->flags & 0x08) || !(il->mode.caching.flags2 & OSP_SCSI_CACHING_WCE) ||
+		sbc_is_write_verify(task));
+}
+
+static void sbc_verify_written(struct osp_scsi_task *task);
+
+/* The data is on the medium: done, or (WRITE AND VERIFY) read it back. */
+static void
+sbc_written(struct osp_scsi_task *task)
+{
+	if (sbc_is_write_verify(task)) {
+		sbc_verify_written(task);
+		return;
+	}
+	scsi_task_complete(task);
+}
+
+static void
+sbc_flush_done(struct osp_bdev_io *bdev_io, bool success, void *arg)
+{
+	struct osp_scsi_task *task = arg;
+
+	if (!success) {
+		task->priv_u64[T_ERR] = (uint64_t)(int64_t)sbc_bdev_status(bdev_io);
+	}
+	osp_bdev_free_io(bdev_io);
+	if (!success || task->state & SCSI_TASK_ABORTED) {
+		sbc_fail(task);
+		return;
+	}
+	sbc_written(task);
 }
 
 static int
@@ -568,7 +663,11 @@ sbc_flush_step(struct osp_scsi_task *task)
 	int rc;
 
 	sbc_decode(task->cdb, &rw);
-	rc = osp_bdev_flush_blocks(sbc_desc(task), il->ch, rw.lba, rw.nblocks, sbc_io_done, task);
+	if (task->cdb[0] == OSP_SCSI_UNMAP) {
+		rw.lba = 0;
+		rw.nblocks = 0;
+	}
+	rc = osp_bdev_flush_blocks(sbc_desc(task), il->ch, rw.lba, rw.nblocks, sbc_flush_done, task);
 	return rc == 0 ? 0 : sbc_submit_failed(task, rc);
 }
 
@@ -591,7 +690,7 @@ sbc_write_done(struct osp_bdev_io *bdev_io, bool success, void *arg)
 		sbc_next(task, sbc_flush_step);
 		return;
 	}
-	scsi_task_complete(task);
+	sbc_written(task);
 }
 
 static int
@@ -740,20 +839,623 @@ scsi_sbc_read_capacity16(struct osp_scsi_task *task)
 	scsi_task_complete(task);
 }
 
-/* ---- not yet implemented ---- */
 
-static void
-sbc_unsupported(struct osp_scsi_task *task)
+/* ---- VERIFY, WRITE AND VERIFY (SBC-3 5.29-5.34) ---- */
+
+/* BYTCHK (byte 1, bits 2:1): 00b medium only, 01b compare; 10b reserved, 11b unsupported. */
+static bool
+sbc_check_bytchk(struct osp_scsi_task *task)
 {
-	scsi_task_invalid_opcode(task);
+	uint8_t bytchk = (task->cdb[1] >> 1) & 3;
+
+	if (bytchk > 1) {
+		scsi_task_invalid_cdb(task, 1, 2);
+		scsi_task_complete(task);
+		return false;
+	}
+	return true;
+}
+
+/* The blocks were read: compare them with the data-out (or only check they could be read). */
+static void
+sbc_verify_finish(struct osp_scsi_task *task)
+{
+	int64_t diff = -1;
+
+	if (task->priv_u64[T_AUX] != 0) {
+		diff = sbc_zread_compare(task, 0);
+	}
+	sbc_zcopy_release(task);
+	if (diff >= 0) {
+		/* SBC-3 5.29: INFORMATION is the offset of the first byte that differs. */
+		scsi_task_set_sense_ext(task, OSP_SCSI_SK_MISCOMPARE,
+					OSP_SCSI_ASC_MISCOMPARE_DURING_VERIFY, NULL, true,
+					(uint64_t)diff);
+	}
 	scsi_task_complete(task);
 }
 
-void scsi_sbc_write_verify(struct osp_scsi_task *task) { sbc_unsupported(task); }
-void scsi_sbc_verify(struct osp_scsi_task *task) { sbc_unsupported(task); }
-void scsi_sbc_prefetch(struct osp_scsi_task *task) { sbc_unsupported(task); }
-void scsi_sbc_write_same(struct osp_scsi_task *task) { sbc_unsupported(task); }
-void scsi_sbc_unmap(struct osp_scsi_task *task) { sbc_unsupported(task); }
-void scsi_sbc_compare_and_write(struct osp_scsi_task *task) { sbc_unsupported(task); }
-void scsi_sbc_orwrite(struct osp_scsi_task *task) { sbc_unsupported(task); }
-void scsi_sbc_get_lba_status(struct osp_scsi_task *task) { sbc_unsupported(task); }
+static void
+sbc_verify_written(struct osp_scsi_task *task)
+{
+	struct sbc_rw rw;
+
+	sbc_decode(task->cdb, &rw);
+	task->priv_u64[T_AUX] = 1;
+	sbc_zread(task, rw.lba, task->data_wanted, sbc_verify_finish);
+}
+
+void
+scsi_sbc_verify(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	bool bytchk = (task->cdb[1] >> 1) & 1;
+	struct sbc_rw rw;
+	int cnt;
+
+	if (!sbc_check_bytchk(task)) {
+		return;
+	}
+	sbc_decode(task->cdb, &rw);
+	rw.flags &= 0xe0;	/* VRPROTECT; DPO and BYTCHK are fine */
+	if (!sbc_check_range(task, &rw, scsi_max_xfer_blocks(il->block_size))) {
+		scsi_task_complete(task);
+		return;
+	}
+	if (rw.nblocks == 0) {
+		scsi_task_complete(task);
+		return;
+	}
+	task->priv_u64[T_AUX] = bytchk;
+	if (bytchk) {
+		task->data_wanted = rw.nblocks * il->block_size;
+		if (task->dir != OSP_SCSI_DIR_TO_DEV || task->transfer_len < task->data_wanted) {
+			sbc_bad_xfer(task);
+			return;
+		}
+		cnt = sbc_iov_trim(task, task->data_wanted);
+		if (cnt < 0) {
+			sbc_bad_xfer(task);
+			return;
+		}
+		task->data_transferred = task->data_wanted;
+	}
+	sbc_zread(task, rw.lba, rw.nblocks * il->block_size, sbc_verify_finish);
+}
+
+void
+scsi_sbc_write_verify(struct osp_scsi_task *task)
+{
+	struct sbc_rw rw;
+
+	if (!sbc_check_bytchk(task)) {
+		return;
+	}
+	sbc_decode(task->cdb, &rw);
+	rw.flags &= 0xe0;
+	if (!sbc_write_prepare(task, &rw, scsi_max_xfer_blocks(scsi_task_itn_lun(task)->block_size))) {
+		return;
+	}
+	sbc_start(task, sbc_writev_step, task->priv_u64[T_DONE]);
+}
+
+/* ---- ORWRITE (SBC-3 5.9): read, OR the data-out in, write ---- */
+
+static void
+sbc_orwrite_read(struct osp_scsi_task *task)
+{
+	uint32_t left = (uint32_t)task->priv_u64[T_LEN], n, j, done;
+	size_t off = 0, eoff;
+	struct iovec *iov;
+	int i, cnt, e;
+	uint8_t *src;
+
+	/* The data-out buffers take the OR: they are the command's own until it completes. */
+	for (i = 0; i < OSP_SCSI_TASK_INLINE_IOVS && left > 0; i++) {
+		osp_bdev_io_get_iovec(task->bdev_ios[i], &iov, &cnt);
+		n = OSP_MIN(left, (uint32_t)iov[0].iov_len);
+		src = iov[0].iov_base;
+		for (done = 0; done < n;) {
+			e = osp_iov_seek(task->iovs, task->iovcnt, off + done, &eoff);
+			if (e >= task->iovcnt) {
+				break;
+			}
+			for (j = 0; j < n - done && eoff + j < task->iovs[e].iov_len; j++) {
+				((uint8_t *)task->iovs[e].iov_base)[eoff + j] |= src[done + j];
+			}
+			done += j;
+		}
+		off += n;
+		left -= n;
+	}
+	sbc_zcopy_release(task);
+	task->priv_u64[T_DONE] = task->priv_u64[T_AUX];
+	sbc_next(task, sbc_writev_step);
+}
+
+void
+scsi_sbc_orwrite(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	struct sbc_rw rw;
+
+	sbc_decode(task->cdb, &rw);
+	if (!sbc_write_prepare(task, &rw, scsi_max_xfer_blocks(il->block_size))) {
+		return;
+	}
+	task->priv_u64[T_AUX] = task->priv_u64[T_DONE];
+	/* sbc_writev_step reads the iovec count from T_DONE: restore it after the read. */
+	sbc_zread(task, rw.lba, task->data_wanted, sbc_orwrite_read);
+}
+
+/* ---- PRE-FETCH (SBC-3 5.8) ---- */
+
+void
+scsi_sbc_prefetch(struct osp_scsi_task *task)
+{
+	struct sbc_rw rw;
+
+	sbc_decode(task->cdb, &rw);
+	rw.flags = 0;		/* IMMED */
+	if (!sbc_check_range(task, &rw, 0)) {
+		scsi_task_complete(task);
+		return;
+	}
+	/* There is no cache to load: GOOD says the blocks were not all cached (SBC-3 5.8). */
+	scsi_task_complete(task);
+}
+
+/* ---- COMPARE AND WRITE (SBC-3 5.2) ---- */
+
+static void
+sbc_caw_located(struct osp_scsi_task *task)
+{
+	int64_t diff = sbc_zread_compare(task, 0);
+
+	sbc_zcopy_release(task);
+	scsi_task_set_sense_ext(task, OSP_SCSI_SK_MISCOMPARE, OSP_SCSI_ASC_MISCOMPARE_DURING_VERIFY,
+				NULL, true, diff < 0 ? 0 : (uint64_t)diff);
+	task->data_transferred = 0;
+	scsi_task_complete(task);
+}
+
+static void
+sbc_caw_done(struct osp_bdev_io *bdev_io, bool success, void *arg)
+{
+	struct osp_scsi_task *task = arg;
+	int status = success ? 0 : sbc_bdev_status(bdev_io);
+	struct sbc_rw rw;
+
+	osp_bdev_free_io(bdev_io);
+	if (task->state & SCSI_TASK_ABORTED) {
+		sbc_fail(task);
+		return;
+	}
+	if (status == OSP_BDEV_IO_STATUS_MISCOMPARE) {
+		/* Where? Read the blocks again and compare (the bdev says only that). */
+		sbc_decode(task->cdb, &rw);
+		sbc_zread(task, rw.lba, task->data_wanted / 2, sbc_caw_located);
+		return;
+	}
+	if (status != 0) {
+		task->priv_u64[T_ERR] = (uint64_t)(int64_t)status;
+		sbc_fail(task);
+		return;
+	}
+	sbc_decode(task->cdb, &rw);
+	if (sbc_needs_flush(task, &rw)) {
+		sbc_next(task, sbc_flush_step);
+		return;
+	}
+	scsi_task_complete(task);
+}
+
+static int
+sbc_caw_step(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	struct iovec *v = task->priv;
+	uint32_t half = task->data_wanted / 2, ncmp, nwr;
+	struct sbc_rw rw;
+	int rc;
+
+	sbc_decode(task->cdb, &rw);
+	ncmp = (uint32_t)(task->priv_u64[T_AUX] & 0xffff);
+	nwr = (uint32_t)(task->priv_u64[T_AUX] >> 16);
+	(void)half;
+	rc = osp_bdev_comparev_and_writev_blocks(sbc_desc(task), il->ch, v, (int)ncmp, v + ncmp,
+			(int)nwr, rw.lba, rw.nblocks, sbc_caw_done, task);
+	return rc == 0 ? 0 : sbc_submit_failed(task, rc);
+}
+
+void
+scsi_sbc_compare_and_write(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	size_t maxv = SCSI_EBUF_SIZE / sizeof(struct iovec) / 2;
+	struct iovec *v;
+	struct sbc_rw rw;
+	int ncmp, nwr;
+
+	sbc_decode(task->cdb, &rw);
+	if (!sbc_check_range(task, &rw, 0)) {
+		scsi_task_complete(task);
+		return;
+	}
+	if (rw.nblocks > SCSI_MAX_CAW_BLOCKS) {
+		scsi_task_invalid_cdb(task, 13, -1);
+		scsi_task_complete(task);
+		return;
+	}
+	task->data_wanted = 2 * rw.nblocks * il->block_size;
+	if (sbc_write_protected(task)) {
+		scsi_task_complete(task);
+		return;
+	}
+	if (rw.nblocks == 0) {
+		scsi_task_complete(task);
+		return;
+	}
+	if (task->dir != OSP_SCSI_DIR_TO_DEV || task->transfer_len < task->data_wanted) {
+		sbc_bad_xfer(task);
+		return;
+	}
+	/* The verify half and the write half of the data-out, as two iovec lists in an ebuf. */
+	v = scsi_task_ebuf(task);
+	if (v == NULL) {
+		scsi_task_complete(task);
+		return;
+	}
+	ncmp = osp_iov_slice(v, (int)maxv, task->iovs, task->iovcnt, 0, task->data_wanted / 2);
+	nwr = osp_iov_slice(v + maxv, (int)maxv, task->iovs, task->iovcnt, task->data_wanted / 2,
+			    task->data_wanted / 2);
+	if (ncmp <= 0 || nwr <= 0) {
+		sbc_bad_xfer(task);
+		return;
+	}
+	memmove(v + ncmp, v + maxv, (size_t)nwr * sizeof(*v));
+	task->data_transferred = task->data_wanted;
+	task->priv_u64[T_AUX] = (uint64_t)ncmp | (uint64_t)nwr << 16;
+	sbc_start(task, sbc_caw_step, 0);
+}
+
+/* ---- UNMAP (SBC-3 5.28) ---- */
+
+static void
+sbc_unmap_done(struct osp_bdev_io *bdev_io, bool success, void *arg)
+{
+	struct osp_scsi_task *task = arg;
+
+	if (!success && task->priv_u64[T_ERR] == 0) {
+		task->priv_u64[T_ERR] = (uint64_t)(int64_t)sbc_bdev_status(bdev_io);
+	}
+	osp_bdev_free_io(bdev_io);
+	task->priv_u64[T_PENDING]--;
+	if (task->priv_u64[T_PENDING] != 0 || task->state & SCSI_TASK_IOWAIT) {
+		return;
+	}
+	if (task->priv_u64[T_ERR] != 0 || task->state & SCSI_TASK_ABORTED) {
+		sbc_fail(task);
+		return;
+	}
+	if (task->priv_u64[T_DONE] == task->priv_u64[T_AUX]) {
+		scsi_task_complete(task);
+	}
+}
+
+/* Submit the unmaps of the descriptors in the ebuf, T_DONE onwards. */
+static int
+sbc_unmap_step(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	const struct osp_scsi_unmap_desc *d = (const struct osp_scsi_unmap_desc *)
+					      ((uint8_t *)task->priv + 8);
+	uint64_t i;
+	uint32_t n;
+	int rc;
+
+	for (i = task->priv_u64[T_DONE]; i < task->priv_u64[T_AUX]; i++) {
+		if (task->state & SCSI_TASK_ABORTED || task->priv_u64[T_ERR] != 0) {
+			break;
+		}
+		n = osp_scsi_get32(d[i].num_blocks);
+		if (n != 0) {
+			rc = osp_bdev_unmap_blocks(sbc_desc(task), il->ch, osp_scsi_get64(d[i].lba), n,
+						   sbc_unmap_done, task);
+			if (rc == -ENOMEM) {
+				return rc;
+			}
+			if (rc != 0) {
+				task->priv_u64[T_ERR] = (uint64_t)(int64_t)rc;
+				break;
+			}
+			task->priv_u64[T_PENDING]++;
+		}
+		task->priv_u64[T_DONE] = i + 1;
+	}
+	if (task->priv_u64[T_PENDING] == 0) {
+		if (task->priv_u64[T_ERR] != 0 || task->state & SCSI_TASK_ABORTED) {
+			sbc_fail(task);
+		} else {
+			scsi_task_complete(task);
+		}
+	}
+	return 0;
+}
+
+void
+scsi_sbc_unmap(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	uint32_t plen = osp_scsi_get16(&task->cdb[7]), dlen, ndesc, i, n;
+	const struct osp_scsi_unmap_desc *d;
+	uint64_t lba;
+	uint8_t *p;
+
+	if (!osp_bdev_io_type_supported(task->lun->bdev, OSP_BDEV_IO_TYPE_UNMAP)) {
+		/* LBPU 0 in the Logical Block Provisioning page. */
+		scsi_task_invalid_opcode(task);
+		scsi_task_complete(task);
+		return;
+	}
+	if (task->cdb[1] & 0x01) {
+		/* ANCHOR: anchored blocks are not supported (ANC_SUP 0). */
+		scsi_task_invalid_cdb(task, 1, 0);
+		scsi_task_complete(task);
+		return;
+	}
+	if (sbc_write_protected(task)) {
+		scsi_task_complete(task);
+		return;
+	}
+	if (plen == 0) {
+		scsi_task_complete(task);
+		return;
+	}
+	if (plen < 8) {
+		scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+		scsi_task_complete(task);
+		return;
+	}
+	task->data_wanted = plen;
+	if (task->dir != OSP_SCSI_DIR_TO_DEV || task->transfer_len < plen) {
+		sbc_bad_xfer(task);
+		return;
+	}
+	if (plen > 8 + SCSI_MAX_UNMAP_DESC * sizeof(*d)) {
+		/* More descriptors than Block Limits allows, whatever the header says. */
+		plen = 8 + SCSI_MAX_UNMAP_DESC * sizeof(*d) + sizeof(*d);
+		if (plen > SCSI_EBUF_SIZE) {
+			plen = SCSI_EBUF_SIZE;
+		}
+	}
+	p = scsi_task_ebuf(task);
+	if (p == NULL) {
+		scsi_task_complete(task);
+		return;
+	}
+	scsi_task_data_out(task, p, plen);
+	task->data_transferred = task->data_wanted;
+	dlen = osp_scsi_get16(&p[2]);
+	if (osp_scsi_get16(&p[0]) < 6 || dlen > plen - 8) {
+		/* The lengths in the header disagree with the list's. */
+		scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+		scsi_task_complete(task);
+		return;
+	}
+	ndesc = dlen / sizeof(*d);
+	if (ndesc > SCSI_MAX_UNMAP_DESC) {
+		scsi_task_invalid_param(task, 2, -1);
+		scsi_task_complete(task);
+		return;
+	}
+	/* Check every descriptor before unmapping anything. */
+	d = (const struct osp_scsi_unmap_desc *)(p + 8);
+	for (i = 0; i < ndesc; i++) {
+		lba = osp_scsi_get64(d[i].lba);
+		n = osp_scsi_get32(d[i].num_blocks);
+		if (lba > il->num_blocks || n > il->num_blocks - lba) {
+			scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+			scsi_task_complete(task);
+			return;
+		}
+		if (n > SCSI_MAX_UNMAP_BLOCKS) {
+			scsi_task_invalid_param(task, (int)(8 + i * sizeof(*d) + 8), -1);
+			scsi_task_complete(task);
+			return;
+		}
+	}
+	task->priv_u64[T_AUX] = ndesc;
+	sbc_start(task, sbc_unmap_step, 0);
+}
+
+/* ---- WRITE SAME (SBC-3 5.41, 5.42) ---- */
+
+#define WS_UNMAP	1
+#define WS_ZEROES	2
+
+static void
+sbc_ws_done(struct osp_bdev_io *bdev_io, bool success, void *arg)
+{
+	struct osp_scsi_task *task = arg;
+
+	if (!success) {
+		task->priv_u64[T_ERR] = (uint64_t)(int64_t)sbc_bdev_status(bdev_io);
+	}
+	osp_bdev_free_io(bdev_io);
+	if (!success || task->state & SCSI_TASK_ABORTED) {
+		sbc_fail(task);
+		return;
+	}
+	sbc_step_run(task);
+}
+
+/*
+ * One piece of the WRITE SAME per step: an unmap or write zeroes of the
+ * whole range, or writes of the block repeated through an iovec list in the
+ * ebuf (the block itself stays in the transport's buffers).
+ */
+static int
+sbc_ws_step(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	uint32_t kind = (uint32_t)(task->priv_u64[T_AUX] & 0xff);
+	uint32_t per_blk = (uint32_t)(task->priv_u64[T_AUX] >> 8 & 0xffff);
+	uint32_t per_io = (uint32_t)(task->priv_u64[T_AUX] >> 24);
+	uint64_t done = task->priv_u64[T_DONE], n;
+	struct sbc_rw rw;
+	int rc;
+
+	sbc_decode(task->cdb, &rw);
+	if (done >= rw.nblocks) {
+		if (sbc_needs_flush(task, &rw)) {
+			sbc_next(task, sbc_flush_step);
+		} else {
+			scsi_task_complete(task);
+		}
+		return 0;
+	}
+	if (kind == WS_UNMAP || kind == WS_ZEROES) {
+		n = rw.nblocks;
+		rc = kind == WS_UNMAP ?
+		     osp_bdev_unmap_blocks(sbc_desc(task), il->ch, rw.lba, n, sbc_ws_done, task) :
+		     osp_bdev_write_zeroes_blocks(sbc_desc(task), il->ch, rw.lba, n, sbc_ws_done, task);
+	} else {
+		n = OSP_MIN((uint64_t)per_io, rw.nblocks - done);
+		rc = osp_bdev_writev_blocks(sbc_desc(task), il->ch, task->priv, (int)(n * per_blk),
+					    rw.lba + done, n, sbc_ws_done, task);
+	}
+	if (rc != 0) {
+		return sbc_submit_failed(task, rc);
+	}
+	task->priv_u64[T_DONE] = done + n;
+	return 0;
+}
+
+void
+scsi_sbc_write_same(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	struct osp_bdev *bdev = task->lun->bdev;
+	bool ndob = task->cdb[0] == OSP_SCSI_WRITE_SAME_16 && (task->cdb[1] & 0x01);
+	bool unmap = task->cdb[1] & 0x08, zero;
+	uint32_t bs = il->block_size, kind, per_blk, per_io;
+	size_t maxv = SCSI_EBUF_SIZE / sizeof(struct iovec), off;
+	struct iovec blk[16], *v;
+	struct sbc_rw rw;
+	int nblk, i;
+
+	sbc_decode(task->cdb, &rw);
+	if (task->cdb[1] & 0x10) {
+		/* ANCHOR: anchored blocks are not supported (ANC_SUP 0). */
+		scsi_task_invalid_cdb(task, 1, 4);
+		scsi_task_complete(task);
+		return;
+	}
+	if (unmap && !osp_bdev_io_type_supported(bdev, OSP_BDEV_IO_TYPE_UNMAP)) {
+		/* LBPWS/LBPWS10 are 0 without unmap. */
+		scsi_task_invalid_cdb(task, 1, 3);
+		scsi_task_complete(task);
+		return;
+	}
+	rw.flags &= 0xe0;
+	if (!sbc_check_range(task, &rw, SCSI_MAX_WRITE_SAME_BLOCKS)) {
+		scsi_task_complete(task);
+		return;
+	}
+	if (rw.nblocks == 0) {
+		/* WSNZ 1: a count of zero does not mean "to the end". */
+		scsi_task_invalid_cdb(task, rw.len_byte, -1);
+		scsi_task_complete(task);
+		return;
+	}
+	if (sbc_write_protected(task)) {
+		scsi_task_complete(task);
+		return;
+	}
+	task->data_wanted = ndob ? 0 : bs;
+	if (!ndob && (task->dir != OSP_SCSI_DIR_TO_DEV || task->transfer_len < bs ||
+		      task->iovcnt <= 0)) {
+		sbc_bad_xfer(task);
+		return;
+	}
+	task->data_transferred = task->data_wanted;
+	zero = ndob;
+	if (!ndob) {
+		nblk = osp_iov_slice(blk, (int)OSP_COUNTOF(blk), task->iovs, task->iovcnt, 0, bs);
+		if (nblk <= 0) {
+			/* The block is scattered over more iovecs than this takes. */
+			sbc_bad_xfer(task);
+			return;
+		}
+		zero = true;
+		for (i = 0; i < nblk && zero; i++) {
+			for (off = 0; off < blk[i].iov_len; off++) {
+				if (((const uint8_t *)blk[i].iov_base)[off] != 0) {
+					zero = false;
+					break;
+				}
+			}
+		}
+		per_blk = (uint32_t)nblk;
+	} else {
+		per_blk = 0;
+	}
+	/* Unmapped blocks read back as zeroes only where LBPRZ says so. */
+	if (unmap && zero && scsi_bdev_unmap_zeroes(bdev)) {
+		kind = WS_UNMAP;
+	} else if (zero) {
+		kind = WS_ZEROES;
+	} else {
+		kind = 0;
+	}
+	per_io = 0;
+	if (kind == 0) {
+		v = scsi_task_ebuf(task);
+		if (v == NULL) {
+			scsi_task_complete(task);
+			return;
+		}
+		per_io = (uint32_t)(maxv / per_blk);
+		for (i = 0; i < (int)(per_io * per_blk); i++) {
+			v[i] = blk[i % per_blk];
+		}
+	}
+	task->priv_u64[T_AUX] = kind | (uint64_t)per_blk << 8 | (uint64_t)per_io << 24;
+	sbc_start(task, sbc_ws_step, 0);
+}
+
+/* ---- GET LBA STATUS (SBC-3 5.7) ---- */
+
+void
+scsi_sbc_get_lba_status(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	uint64_t lba = osp_scsi_get64(&task->cdb[2]), n;
+	uint32_t alloc = osp_scsi_get32(&task->cdb[10]);
+	struct osp_scsi_lba_status_desc *d;
+	uint8_t *buf;
+
+	if (lba >= il->num_blocks) {
+		scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+		scsi_task_complete(task);
+		return;
+	}
+	buf = scsi_task_ebuf(task);
+	if (buf == NULL) {
+		scsi_task_complete(task);
+		return;
+	}
+	/*
+	 * The bdev layer does not tell which blocks are allocated: one extent to
+	 * the end, reported mapped (a read returns what was written, or zeroes).
+	 */
+	n = OSP_MIN(il->num_blocks - lba, (uint64_t)UINT32_MAX);
+	osp_scsi_put32(buf, 4 + sizeof(*d));
+	d = (struct osp_scsi_lba_status_desc *)&buf[8];
+	osp_scsi_put64(d->lba, lba);
+	osp_scsi_put32(d->num_blocks, (uint32_t)n);
+	d->status = 0;
+	scsi_task_data_in(task, buf, OSP_MIN(alloc, (uint32_t)(8 + sizeof(*d))));
+	scsi_task_complete(task);
+}

@@ -219,6 +219,8 @@ void *scsi_task_ebuf(struct osp_scsi_task *task);
 uint32_t scsi_task_data_out(struct osp_scsi_task *task, void *buf, uint32_t len);
 struct scsi_itn_lun *scsi_task_itn_lun(struct osp_scsi_task *task);
 void scsi_itn_set_ua_all(struct osp_scsi_itn *itn, uint32_t ua_bits);
+/* Mark this nexus's tasks of LUN lun_id (-1: all) aborted (nexus thread). */
+void scsi_itn_abort_lun(struct osp_scsi_itn *itn, int lun_id);
 
 /*
  * Run fn(itn, arg, m) on every nexus's thread, then done(dev, arg) on the

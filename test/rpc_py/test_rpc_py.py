@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+import shlex
 import socket
 import subprocess
 import sys
@@ -30,7 +31,8 @@ UUID = '913fc008-79a7-447f-b2c4-c73543638c31'
 NQN = 'nqn.2016-06.io.spdk:cnode1'
 
 # (command line, expected params or None when the request has no params).
-# Every command of the app, log, bdev and nvmf modules must appear here.
+# Every command of the OWN_MODULES must appear here; a line is split like a shell
+# would (shlex), so quoted lists stay one argument.
 DRY_RUN_CASES = [
     # app
     ('rpc_get_methods', None),
@@ -190,9 +192,97 @@ DRY_RUN_CASES = [
     ('sock_get_default_impl', None),
 ]
 
+ISCSI_TGT = 'iqn.2016-06.io.spdk:disk1'
+ISCSI_DRY_RUN_CASES = [
+    ('iscsi_set_options', None),
+    ('iscsi_set_options -f /etc/osprey/auth.conf -b iqn.2026-12.com.example -o 10 -n 5 -r -m '
+     '-g 1 -a 16 -q 32 -c 4 -w 3 -v 30 -s 65536 -i -l 0 -p -x 32 -k 8 -u 4096 -j 256 -z 512',
+     {'auth_file': '/etc/osprey/auth.conf', 'node_base': 'iqn.2026-12.com.example',
+      'nop_timeout': 10, 'nop_in_interval': 5, 'require_chap': True, 'mutual_chap': True,
+      'chap_group': 1, 'max_sessions': 16, 'max_queue_depth': 32,
+      'max_connections_per_session': 4, 'default_time2wait': 3, 'default_time2retain': 30,
+      'first_burst_length': 65536, 'immediate_data': True, 'error_recovery_level': 0,
+      'allow_duplicated_isid': True, 'max_large_datain_per_connection': 32,
+      'max_r2t_per_connection': 8, 'pdu_pool_size': 4096, 'immediate_data_pool_size': 256,
+      'data_out_pool_size': 512}),
+    ('iscsi_set_options --disable-chap --max-queue-depth 128',
+     {'disable_chap': True, 'max_queue_depth': 128}),
+    ('iscsi_get_options', None),
+    ('iscsi_set_discovery_auth -r -m -g 2',
+     {'require_chap': True, 'mutual_chap': True, 'chap_group': 2}),
+    ('iscsi_set_discovery_auth -d', {'disable_chap': True}),
+    ('iscsi_get_discovery_auth', None),
+    ('iscsi_set_options --max-burst-length 1048576 --max-recv-data-segment-length 65536',
+     {'max_burst_length': 1048576, 'max_recv_data_segment_length': 65536}),
+    ("iscsi_create_auth_group 1 -c 'user:u1 secret:s1 muser:mu1 msecret:ms1,user:u2 secret:s:2'",
+     {'tag': 1, 'secrets': [{'user': 'u1', 'secret': 's1', 'muser': 'mu1', 'msecret': 'ms1'},
+                            {'user': 'u2', 'secret': 's:2'}]}),
+    ('iscsi_create_auth_group 2', {'tag': 2}),
+    ('iscsi_delete_auth_group 2', {'tag': 2}),
+    ('iscsi_auth_group_add_secret 1 -u u3 -s s3 -m mu3 -r ms3',
+     {'tag': 1, 'user': 'u3', 'secret': 's3', 'muser': 'mu3', 'msecret': 'ms3'}),
+    ('iscsi_auth_group_add_secret 1 --user u4 --secret s4',
+     {'tag': 1, 'user': 'u4', 'secret': 's4'}),
+    ('iscsi_auth_group_remove_secret 1 -u u3', {'tag': 1, 'user': 'u3'}),
+    ('iscsi_get_auth_groups', None),
+    ('iscsi_create_portal_group 1 127.0.0.1:3260',
+     {'tag': 1, 'portals': [{'host': '127.0.0.1', 'port': '3260'}]}),
+    ("iscsi_create_portal_group 2 '127.0.0.1:3261  [::1]:3262' -p -w",
+     {'tag': 2, 'portals': [{'host': '127.0.0.1', 'port': '3261'},
+                            {'host': '[::1]', 'port': '3262'}],
+      'private': True, 'wait': True}),
+    ('iscsi_start_portal_group 2', {'tag': 2}),
+    ('iscsi_delete_portal_group 2', {'tag': 2}),
+    ('iscsi_portal_group_set_auth 1 -r -g 1', {'tag': 1, 'require_chap': True, 'chap_group': 1}),
+    ('iscsi_get_portal_groups', None),
+    ("iscsi_create_initiator_group 1 ANY '127.0.0.1/32 10.0.0.0/8'",
+     {'tag': 1, 'initiators': ['ANY'], 'netmasks': ['127.0.0.1/32', '10.0.0.0/8']}),
+    ("iscsi_initiator_group_add_initiators 1 -n 'iqn.2016-06.io.spdk:h1 iqn.2016-06.io.spdk:h2' "
+     "-m 192.168.1.0/24",
+     {'tag': 1, 'initiators': ['iqn.2016-06.io.spdk:h1', 'iqn.2016-06.io.spdk:h2'],
+      'netmasks': ['192.168.1.0/24']}),
+    ('iscsi_initiator_group_remove_initiators 1 -m 192.168.1.0/24',
+     {'tag': 1, 'netmasks': ['192.168.1.0/24']}),
+    ('iscsi_delete_initiator_group 1', {'tag': 1}),
+    ('iscsi_get_initiator_groups', None),
+    ("iscsi_create_target_node disk1 'Disk One' 'Malloc0:0 Malloc1:1' '1:1 2:1' 64 -d -H -D",
+     {'name': 'disk1', 'alias_name': 'Disk One',
+      'luns': [{'bdev_name': 'Malloc0', 'lun_id': 0}, {'bdev_name': 'Malloc1', 'lun_id': 1}],
+      'pg_ig_maps': [{'pg_tag': 1, 'ig_tag': 1}, {'pg_tag': 2, 'ig_tag': 1}],
+      'queue_depth': 64, 'disable_chap': True, 'header_digest': True, 'data_digest': True}),
+    ('iscsi_create_target_node %s a Malloc0:0 1:1 16 -r -m -g 1' % ISCSI_TGT,
+     {'name': ISCSI_TGT, 'alias_name': 'a', 'luns': [{'bdev_name': 'Malloc0', 'lun_id': 0}],
+      'pg_ig_maps': [{'pg_tag': 1, 'ig_tag': 1}], 'queue_depth': 16, 'require_chap': True,
+      'mutual_chap': True, 'chap_group': 1}),
+    ('iscsi_delete_target_node ' + ISCSI_TGT, {'name': ISCSI_TGT}),
+    ('iscsi_target_node_add_lun %s Malloc2 -i 3' % ISCSI_TGT,
+     {'name': ISCSI_TGT, 'bdev_name': 'Malloc2', 'lun_id': 3}),
+    ('iscsi_target_node_add_lun %s Malloc2 -i 0' % ISCSI_TGT,
+     {'name': ISCSI_TGT, 'bdev_name': 'Malloc2', 'lun_id': 0}),
+    ('iscsi_target_node_add_lun %s Malloc2' % ISCSI_TGT,
+     {'name': ISCSI_TGT, 'bdev_name': 'Malloc2'}),
+    ("iscsi_target_node_add_pg_ig_maps %s '2:1 2:2'" % ISCSI_TGT,
+     {'name': ISCSI_TGT, 'pg_ig_maps': [{'pg_tag': 2, 'ig_tag': 1}, {'pg_tag': 2, 'ig_tag': 2}]}),
+    ('iscsi_target_node_remove_pg_ig_maps %s 2:1' % ISCSI_TGT,
+     {'name': ISCSI_TGT, 'pg_ig_maps': [{'pg_tag': 2, 'ig_tag': 1}]}),
+    ('iscsi_target_node_set_auth %s -d' % ISCSI_TGT, {'name': ISCSI_TGT, 'disable_chap': True}),
+    ('iscsi_target_node_set_auth %s -r -m -g 3' % ISCSI_TGT,
+     {'name': ISCSI_TGT, 'require_chap': True, 'mutual_chap': True, 'chap_group': 3}),
+    ('iscsi_target_node_set_redirect %s 1 -a 10.0.0.3 -p 3260' % ISCSI_TGT,
+     {'name': ISCSI_TGT, 'pg_tag': 1, 'redirect_host': '10.0.0.3', 'redirect_port': '3260'}),
+    ('iscsi_target_node_set_redirect %s 1' % ISCSI_TGT, {'name': ISCSI_TGT, 'pg_tag': 1}),
+    ('iscsi_target_node_request_logout %s -t 1' % ISCSI_TGT, {'name': ISCSI_TGT, 'pg_tag': 1}),
+    ('iscsi_target_node_request_logout ' + ISCSI_TGT, {'name': ISCSI_TGT}),
+    ('iscsi_get_target_nodes', None),
+    ('iscsi_get_connections', None),
+    ('iscsi_get_stats', None),
+    ('scsi_get_devices', None),
+]
+DRY_RUN_CASES += ISCSI_DRY_RUN_CASES
+
 # Commands whose dry run is checked by their own tests below.
 MULTI_REQUEST = {'save_config', 'load_config'}
-OWN_MODULES = ('app', 'bdev', 'iobuf', 'log', 'nvmf', 'sock')
+OWN_MODULES = ('app', 'bdev', 'iobuf', 'iscsi', 'log', 'nvmf', 'sock')
 
 
 def run(args, stdin=None, timeout=30):
@@ -275,7 +365,7 @@ def test_dry_run_cases_cover_every_command():
 def test_dry_run_requests():
     failures = []
     for line, params in DRY_RUN_CASES:
-        rc, out, err = run_inproc(['--dry-run'] + line.split())
+        rc, out, err = run_inproc(['--dry-run'] + shlex.split(line))
         if rc != 0:
             failures.append('%s: exit %d: %s' % (line, rc, err.strip()))
             continue
@@ -402,6 +492,27 @@ def test_bad_sizes_fail_before_connecting():
         r = run(['-s', '/nonexistent.sock', 'bdev_malloc_create'] + args)
         assert r.returncode == 1, r.returncode
         assert 'connect' not in r.stderr and 'bdev_malloc_create' in r.stderr, r.stderr
+
+
+def test_iscsi_bad_lists_fail_before_connecting():
+    cases = [
+        (['iscsi_create_target_node', 'd', 'a', 'Malloc0', '1:1', '8'],
+         "'Malloc0' is not BDEV:LUN_ID"),
+        (['iscsi_create_target_node', 'd', 'a', 'Malloc0:x', '1:1', '8'], "'x' in 'Malloc0:x'"),
+        (['iscsi_create_target_node', 'd', 'a', 'Malloc0:0', '1-1', '8'],
+         "'1-1' is not PG_TAG:IG_TAG"),
+        (['iscsi_create_target_node', 'd', 'a', ' ', '1:1', '8'], 'luns: the list is empty'),
+        (['iscsi_target_node_add_pg_ig_maps', 'd', '1:one'], "'one' in '1:one'"),
+        (['iscsi_create_portal_group', '1', '127.0.0.1'], "'127.0.0.1' is not HOST:PORT"),
+        (['iscsi_create_portal_group', '1', '127.0.0.1:@0x1'], "has no port"),
+        (['iscsi_create_initiator_group', '1', 'ANY', ''], 'netmasks: the list is empty'),
+        (['iscsi_create_auth_group', '1', '-c', 'user=u secret=s'], "'user=u' is not KEY:VALUE"),
+        (['iscsi_create_auth_group', '1', '-c', 'user:a user:b'], "'user' given twice"),
+    ]
+    for args, needle in cases:
+        r = run(['-s', '/nonexistent.sock'] + args)
+        assert r.returncode == 1, (args, r.returncode, r.stderr)
+        assert 'connect' not in r.stderr and needle in r.stderr, (args, r.stderr)
 
 
 def test_malloc_size_conversion():

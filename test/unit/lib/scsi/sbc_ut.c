@@ -479,6 +479,444 @@ test_bdev_io_exhaustion(void)
 	free(buf);
 }
 
+static int
+ut_cdb_verify(uint8_t *cdb, uint8_t op, uint64_t lba, uint32_t n, uint8_t bytchk)
+{
+	int len = ut_cdb_rw(cdb, op, lba, n);
+
+	cdb[1] |= (uint8_t)(bytchk << 1);
+	return len;
+}
+
+static void
+test_verify(void)
+{
+	static const uint8_t ops[] = { OSP_SCSI_VERIFY_10, OSP_SCSI_VERIFY_12, OSP_SCSI_VERIFY_16 };
+	uint8_t cdb[16];
+	size_t i;
+	int len;
+
+	setup();
+	CU_ASSERT_EQUAL(ut_write(OSP_SCSI_WRITE_10, 20, 8, 3), OSP_SCSI_STATUS_GOOD);
+	for (i = 0; i < OSP_COUNTOF(ops); i++) {
+		/* BYTCHK 0: the medium is read, nothing is transferred. */
+		len = ut_cdb_verify(cdb, ops[i], 20, 8, 0);
+		CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 0);
+		/* BYTCHK 1: equal data. */
+		len = ut_cdb_verify(cdb, ops[i], 20, 8, 1);
+		ut_pattern(g_cmd->buf, 20, 8, BS, 3);
+		CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 8 * BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 8 * BS);
+		/* A difference at byte 3 * BS + 17: MISCOMPARE with the offset in INFORMATION. */
+		ut_pattern(g_cmd->buf, 20, 8, BS, 3);
+		g_cmd->buf[3 * BS + 17] ^= 0xff;
+		CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 8 * BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CHECK_SENSE(OSP_SCSI_SK_MISCOMPARE, OSP_SCSI_ASC_MISCOMPARE_DURING_VERIFY);
+		CU_ASSERT(g_cmd->task.sense[0] & 0x80);
+		CU_ASSERT_EQUAL(osp_scsi_get32(&g_cmd->task.sense[3]), 3 * BS + 17);
+		/* The same data with BYTCHK 0 passes (no comparison). */
+		len = ut_cdb_verify(cdb, ops[i], 20, 8, 0);
+		CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_GOOD);
+		/* Out of range, VRPROTECT, BYTCHK 10b/11b, too little data-out, zero blocks. */
+		len = ut_cdb_verify(cdb, ops[i], NBLK - 1, 2, 0);
+		CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+		len = ut_cdb_verify(cdb, ops[i], 0, 1, 0);
+		cdb[1] |= 0x20;
+		CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CU_ASSERT_EQUAL(ut_field(), 1 << 8 | 7);
+		len = ut_cdb_verify(cdb, ops[i], 0, 1, 3);
+		CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CU_ASSERT_EQUAL(ut_field(), 1 << 8 | 2);
+		len = ut_cdb_verify(cdb, ops[i], 0, 2, 1);
+		CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CMD_IU);
+		len = ut_cdb_verify(cdb, ops[i], 0, 0, 1);
+		CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_GOOD);
+		/* DPO is fine. */
+		len = ut_cdb_verify(cdb, ops[i], 20, 1, 0);
+		cdb[1] |= 0x10;
+		CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_GOOD);
+	}
+	ut_teardown();
+}
+
+static void
+test_write_verify(void)
+{
+	static const uint8_t ops[] = { OSP_SCSI_WRITE_AND_VERIFY_10, OSP_SCSI_WRITE_AND_VERIFY_12,
+				       OSP_SCSI_WRITE_AND_VERIFY_16 };
+	uint8_t cdb[16];
+	size_t i;
+	int len;
+
+	setup();
+	g_m0->write_cache = true;
+	for (i = 0; i < OSP_COUNTOF(ops); i++) {
+		len = ut_cdb_verify(cdb, ops[i], 40, 4, (uint8_t)(i & 1));
+		ut_pattern(g_cmd->buf, 40, 4, BS, 11 + (int)i);
+		CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 4 * BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 4 * BS);
+		CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 40, 4, 4 * BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT(ut_check_pattern(40, 4, 11 + (int)i, g_cmd->buf));
+		len = ut_cdb_verify(cdb, ops[i], NBLK, 1, 0);
+		CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+		len = ut_cdb_verify(cdb, ops[i], 0, 1, 0);
+		cdb[1] |= 0x40;
+		CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CU_ASSERT_EQUAL(ut_field(), 1 << 8 | 7);
+		len = ut_cdb_verify(cdb, ops[i], 0, 0, 0);
+		CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_GOOD);
+	}
+	g_m0->write_cache = false;
+	ut_teardown();
+}
+
+static void
+test_orwrite(void)
+{
+	uint8_t cdb[16];
+	int len, i;
+
+	setup();
+	memset(g_cmd->buf, 0x0f, 2 * BS);
+	len = ut_cdb_rw(cdb, OSP_SCSI_WRITE_10, 50, 2);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 2 * BS), OSP_SCSI_STATUS_GOOD);
+	len = ut_cdb_rw(cdb, OSP_SCSI_ORWRITE_16, 50, 2);
+	memset(g_cmd->buf, 0x30, 2 * BS);
+	g_cmd->buf[BS + 1] = 0xc0;
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 2 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 2 * BS);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 50, 2, 2 * BS), OSP_SCSI_STATUS_GOOD);
+	for (i = 0; i < 2 * BS; i++) {
+		if (g_cmd->buf[i] != (i == BS + 1 ? 0xcf : 0x3f)) {
+			CU_FAIL("ORWRITE data");
+			break;
+		}
+	}
+	len = ut_cdb_rw(cdb, OSP_SCSI_ORWRITE_16, NBLK, 1);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+	len = ut_cdb_rw(cdb, OSP_SCSI_ORWRITE_16, 0, 1);
+	cdb[1] = 0x20;
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 1 << 8 | 7);
+	len = ut_cdb_rw(cdb, OSP_SCSI_ORWRITE_16, 0, 0);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_GOOD);
+	ut_teardown();
+}
+
+static void
+test_prefetch(void)
+{
+	uint8_t cdb[16];
+	int len;
+
+	setup();
+	len = ut_cdb_rw(cdb, OSP_SCSI_PRE_FETCH_10, 0, 10);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_GOOD);
+	cdb[1] = 0x02;	/* IMMED */
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_GOOD);
+	len = ut_cdb_rw(cdb, OSP_SCSI_PRE_FETCH_16, NBLK - 1, 2);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+	len = ut_cdb_rw(cdb, OSP_SCSI_PRE_FETCH_16, 0, 0);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_GOOD);
+	cdb[1] = 0x01;	/* reserved */
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 1 << 8 | 0);
+	ut_teardown();
+}
+
+static void
+test_compare_and_write(void)
+{
+	uint8_t cdb[16];
+	struct osp_scsi_task *t;
+	int len;
+
+	setup();
+	CU_ASSERT_EQUAL(ut_write(OSP_SCSI_WRITE_10, 60, 2, 21), OSP_SCSI_STATUS_GOOD);
+	len = ut_cdb_rw(cdb, OSP_SCSI_COMPARE_AND_WRITE, 60, 0);
+	cdb[13] = 2;
+	/* Equal: the second half is written. Data in several iovecs, split mid-block. */
+	t = ut_prep(g_cmd, 0, cdb, len, OSP_SCSI_DIR_TO_DEV, 4 * BS, true);
+	ut_pattern(g_cmd->buf, 60, 2, BS, 21);
+	ut_pattern(g_cmd->buf + 2 * BS, 60, 2, BS, 22);
+	t->iov_inline[0].iov_len = BS + 7;
+	t->iov_inline[1].iov_base = g_cmd->buf + BS + 7;
+	t->iov_inline[1].iov_len = 3 * BS - 7;
+	t->iovcnt = 2;
+	ut_run_on(g_itn, 1, g_cmd);
+	CU_ASSERT_EQUAL(t->status, OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(t->data_transferred, 4 * BS);
+	ut_set_thread(1);
+	osp_scsi_task_put(t);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 60, 2, 2 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(60, 2, 22, g_cmd->buf));
+	/* Different at byte BS + 5 of the verify half: MISCOMPARE, offset, nothing written. */
+	ut_pattern(g_cmd->buf, 60, 2, BS, 22);
+	g_cmd->buf[BS + 5] ^= 1;
+	memset(g_cmd->buf + 2 * BS, 0, 2 * BS);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 4 * BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_MISCOMPARE, OSP_SCSI_ASC_MISCOMPARE_DURING_VERIFY);
+	CU_ASSERT_EQUAL(osp_scsi_get32(&g_cmd->task.sense[3]), BS + 5);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 60, 2, 2 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(60, 2, 22, g_cmd->buf));
+	/* Data-out of the wrong size; too many blocks; out of range; WRPROTECT; 0 blocks. */
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 2 * BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CMD_IU);
+	CU_ASSERT_EQUAL(g_cmd->task.data_wanted, 4 * BS);
+	cdb[13] = 0;
+	osp_scsi_put32(&cdb[10], 0);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_GOOD);
+	len = ut_cdb_rw(cdb, OSP_SCSI_COMPARE_AND_WRITE, NBLK - 1, 0);
+	cdb[13] = 2;
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 4 * BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+	len = ut_cdb_rw(cdb, OSP_SCSI_COMPARE_AND_WRITE, 0, 0);
+	cdb[1] = 0x20;
+	cdb[13] = 1;
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 2 * BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 1 << 8 | 7);
+	/* A reserved byte (10-12). */
+	cdb[1] = 0;
+	cdb[11] = 1;
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 2 * BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 11 << 8 | 0);
+	ut_teardown();
+}
+
+static int
+ut_unmap(const uint64_t *lba, const uint32_t *n, int cnt, uint32_t plen_override)
+{
+	uint8_t cdb[10] = { OSP_SCSI_UNMAP };
+	uint8_t *p = g_cmd->buf;
+	uint32_t plen = 8 + 16 * (uint32_t)cnt;
+	int i;
+
+	memset(p, 0, plen);
+	osp_scsi_put16(&p[0], (uint16_t)(plen - 2));
+	osp_scsi_put16(&p[2], (uint16_t)(16 * cnt));
+	for (i = 0; i < cnt; i++) {
+		osp_scsi_put64(&p[8 + 16 * i], lba[i]);
+		osp_scsi_put32(&p[8 + 16 * i + 8], n[i]);
+	}
+	if (plen_override != 0) {
+		plen = plen_override;
+	}
+	osp_scsi_put16(&cdb[7], (uint16_t)plen);
+	return ut_cmd(cdb, 10, plen ? OSP_SCSI_DIR_TO_DEV : OSP_SCSI_DIR_NONE, plen);
+}
+
+static bool
+ut_zero(const uint8_t *p, size_t len)
+{
+	size_t i;
+
+	for (i = 0; i < len; i++) {
+		if (p[i] != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
+static void
+test_unmap(void)
+{
+	uint64_t lba[SCSI_MAX_UNMAP_DESC + 1];
+	uint32_t n[SCSI_MAX_UNMAP_DESC + 1];
+	uint8_t cdb[10] = { OSP_SCSI_UNMAP };
+	int i;
+
+	setup();
+	CU_ASSERT_EQUAL(ut_write(OSP_SCSI_WRITE_10, 0, 16, 5), OSP_SCSI_STATUS_GOOD);
+	/* Three descriptors, one of them empty. */
+	lba[0] = 1; n[0] = 2;
+	lba[1] = 8; n[1] = 0;
+	lba[2] = 10; n[2] = 3;
+	CU_ASSERT_EQUAL(ut_unmap(lba, n, 3, 0), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 0, 16, 16 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(0, 1, 5, g_cmd->buf));
+	CU_ASSERT(ut_zero(g_cmd->buf + BS, 2 * BS));
+	CU_ASSERT(ut_check_pattern(3, 7, 5, g_cmd->buf + 3 * BS));
+	CU_ASSERT(ut_zero(g_cmd->buf + 10 * BS, 3 * BS));
+	CU_ASSERT(ut_check_pattern(13, 3, 5, g_cmd->buf + 13 * BS));
+	/* Every descriptor Block Limits allows. */
+	for (i = 0; i < SCSI_MAX_UNMAP_DESC; i++) {
+		lba[i] = (uint64_t)i;
+		n[i] = 1;
+	}
+	CU_ASSERT_EQUAL(ut_unmap(lba, n, SCSI_MAX_UNMAP_DESC, 0), OSP_SCSI_STATUS_GOOD);
+	/* One more is refused. */
+	lba[SCSI_MAX_UNMAP_DESC] = 0;
+	n[SCSI_MAX_UNMAP_DESC] = 1;
+	CU_ASSERT_EQUAL(ut_unmap(lba, n, SCSI_MAX_UNMAP_DESC + 1, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_PARAM_LIST);
+	/* A range past the end: nothing is unmapped, not even the good descriptor before it. */
+	CU_ASSERT_EQUAL(ut_write(OSP_SCSI_WRITE_10, 0, 1, 6), OSP_SCSI_STATUS_GOOD);
+	lba[0] = 0; n[0] = 1;
+	lba[1] = NBLK - 1; n[1] = 2;
+	CU_ASSERT_EQUAL(ut_unmap(lba, n, 2, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 0, 1, BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(0, 1, 6, g_cmd->buf));
+	/* A count over MAXIMUM UNMAP LBA COUNT (on a big enough LUN it would fit). */
+	g_itn->luns[0].num_blocks = 1ull << 32;
+	lba[0] = 0; n[0] = SCSI_MAX_UNMAP_BLOCKS + 1;
+	CU_ASSERT_EQUAL(ut_unmap(lba, n, 1, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_PARAM_LIST);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 16);
+	g_itn->luns[0].num_blocks = NBLK;
+	/* Lengths: 0 is a no-op, 1-7 an error, a header that disagrees an error. */
+	CU_ASSERT_EQUAL(ut_unmap(lba, n, 0, 0), OSP_SCSI_STATUS_GOOD);
+	osp_scsi_put16(&cdb[7], 0);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, 10, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_unmap(lba, n, 1, 6), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+	lba[0] = 0; n[0] = 1;
+	memset(g_cmd->buf, 0, 24);
+	osp_scsi_put16(&g_cmd->buf[2], 32);	/* more descriptors than sent */
+	osp_scsi_put16(&cdb[7], 24);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, 10, OSP_SCSI_DIR_TO_DEV, 24), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+	/* ANCHOR; data-out shorter than the list. */
+	cdb[1] = 0x01;
+	CU_ASSERT_EQUAL(ut_cmd(cdb, 10, OSP_SCSI_DIR_TO_DEV, 24), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 1 << 8 | 0);
+	cdb[1] = 0;
+	CU_ASSERT_EQUAL(ut_cmd(cdb, 10, OSP_SCSI_DIR_TO_DEV, 10), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CMD_IU);
+	/* Without unmap in the bdev the command does not exist (LBPU 0). */
+	g_m0->internal->supported_types &= ~(1u << OSP_BDEV_IO_TYPE_UNMAP);
+	CU_ASSERT_EQUAL(ut_unmap(lba, n, 1, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_COMMAND_OPCODE);
+	g_m0->internal->supported_types |= 1u << OSP_BDEV_IO_TYPE_UNMAP;
+	ut_teardown();
+}
+
+static int
+ut_write_same(uint8_t op, uint64_t lba, uint32_t n, uint8_t flags, uint32_t xfer)
+{
+	uint8_t cdb[16];
+	int len = ut_cdb_rw(cdb, op, lba, n);
+
+	cdb[1] = flags;
+	return ut_cmd(cdb, len, xfer ? OSP_SCSI_DIR_TO_DEV : OSP_SCSI_DIR_NONE, xfer);
+}
+
+static void
+test_write_same(void)
+{
+	static const uint8_t ops[] = { OSP_SCSI_WRITE_SAME_10, OSP_SCSI_WRITE_SAME_16 };
+	struct osp_scsi_task *t;
+	uint8_t cdb[16];
+	size_t i;
+	int j, len;
+
+	setup();
+	for (i = 0; i < OSP_COUNTOF(ops); i++) {
+		/* A pattern block repeated over 600 blocks (several writes of up to 512). */
+		memset(g_cmd->buf, 0xa0 + (int)i, BS);
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], 100, 600, 0, BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT_EQUAL(g_cmd->task.data_transferred, BS);
+		CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_16, 99, 602, 602 * BS), OSP_SCSI_STATUS_GOOD);
+		for (j = BS; j < 601 * BS; j++) {
+			if (g_cmd->buf[j] != 0xa0 + (int)i) {
+				CU_FAIL("WRITE SAME data");
+				break;
+			}
+		}
+		/* Zeroes, with UNMAP: the blocks are unmapped and read back as zeroes. */
+		memset(g_cmd->buf, 0, BS);
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], 100, 10, 0x08, BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 100, 11, 11 * BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT(ut_zero(g_cmd->buf, 10 * BS));
+		CU_ASSERT_EQUAL(g_cmd->buf[10 * BS], 0xa0 + (int)i);
+		/* Non-zero data with UNMAP: written, not unmapped. */
+		memset(g_cmd->buf, 0x11, BS);
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], 100, 2, 0x08, BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 100, 2, 2 * BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT_EQUAL(g_cmd->buf[2 * BS - 1], 0x11);
+		/* Zero blocks (WSNZ 1), ANCHOR, range, WRPROTECT, short data-out. */
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], 0, 0, 0, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CU_ASSERT_EQUAL(ut_field() >> 8, i == 0 ? 7 : 10);
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], 0, 1, 0x10, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CU_ASSERT_EQUAL(ut_field(), 1 << 8 | 4);
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], NBLK - 1, 2, 0, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], 0, 1, 0x20, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CU_ASSERT_EQUAL(ut_field(), 1 << 8 | 7);
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], 0, 1, 0, BS - 1), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CMD_IU);
+	}
+	/* NDOB (16 only): zeroes without data-out; NDOB in WRITE SAME (10) is a reserved bit. */
+	CU_ASSERT_EQUAL(ut_write(OSP_SCSI_WRITE_10, 200, 4, 8), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_write_same(OSP_SCSI_WRITE_SAME_16, 200, 3, 0x09, 0), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_write_same(OSP_SCSI_WRITE_SAME_16, 203, 1, 0x01, 0), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 200, 4, 4 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_zero(g_cmd->buf, 4 * BS));
+	CU_ASSERT_EQUAL(ut_write_same(OSP_SCSI_WRITE_SAME_10, 200, 3, 0x01, BS),
+			OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 1 << 8 | 0);
+	/* More blocks than the Block Limits WRITE SAME limit. */
+	g_itn->luns[0].num_blocks = 1ull << 32;
+	CU_ASSERT_EQUAL(ut_write_same(OSP_SCSI_WRITE_SAME_16, 0, SCSI_MAX_WRITE_SAME_BLOCKS + 1, 0, BS),
+			OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 10);
+	g_itn->luns[0].num_blocks = NBLK;
+	/* The block in pieces over several iovecs. */
+	len = ut_cdb_rw(cdb, OSP_SCSI_WRITE_SAME_10, 300, 5);
+	t = ut_prep(g_cmd, 0, cdb, len, OSP_SCSI_DIR_TO_DEV, BS, true);
+	memset(g_cmd->buf, 0x77, BS);
+	t->iov_inline[0].iov_len = 100;
+	t->iov_inline[1].iov_base = g_cmd->buf + 100;
+	t->iov_inline[1].iov_len = BS - 100;
+	t->iovcnt = 2;
+	ut_run_on(g_itn, 1, g_cmd);
+	CU_ASSERT_EQUAL(t->status, OSP_SCSI_STATUS_GOOD);
+	ut_set_thread(1);
+	osp_scsi_task_put(t);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 300, 5, 5 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->buf[5 * BS - 1], 0x77);
+	CU_ASSERT_EQUAL(g_cmd->buf[0], 0x77);
+	/* UNMAP without unmap support is a field error (LBPWS 0). */
+	g_m0->internal->supported_types &= ~(1u << OSP_BDEV_IO_TYPE_UNMAP);
+	memset(g_cmd->buf, 0, BS);
+	CU_ASSERT_EQUAL(ut_write_same(OSP_SCSI_WRITE_SAME_16, 0, 1, 0x08, BS),
+			OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 1 << 8 | 3);
+	g_m0->internal->supported_types |= 1u << OSP_BDEV_IO_TYPE_UNMAP;
+	ut_teardown();
+}
+
+static void
+test_get_lba_status(void)
+{
+	uint8_t cdb[16] = { OSP_SCSI_SERVICE_ACTION_IN_16, OSP_SCSI_SAI_GET_LBA_STATUS };
+
+	setup();
+	osp_scsi_put64(&cdb[2], 100);
+	osp_scsi_put32(&cdb[10], 24);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, 16, OSP_SCSI_DIR_FROM_DEV, 24), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 24);
+	CU_ASSERT_EQUAL(osp_scsi_get32(g_cmd->buf), 20);
+	CU_ASSERT_EQUAL(osp_scsi_get64(&g_cmd->buf[8]), 100);
+	CU_ASSERT_EQUAL(osp_scsi_get32(&g_cmd->buf[16]), NBLK - 100);
+	CU_ASSERT_EQUAL(g_cmd->buf[20] & 0x0f, 0);
+	osp_scsi_put64(&cdb[2], NBLK);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, 16, OSP_SCSI_DIR_FROM_DEV, 24), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+	osp_scsi_put64(&cdb[2], 0);
+	osp_scsi_put32(&cdb[10], 8);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, 16, OSP_SCSI_DIR_FROM_DEV, 24), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 8);
+	ut_teardown();
+}
+
 int
 main(void)
 {
@@ -496,5 +934,13 @@ main(void)
 	CU_ADD_TEST(suite, test_sync_cache);
 	CU_ADD_TEST(suite, test_medium_errors);
 	CU_ADD_TEST(suite, test_bdev_io_exhaustion);
+	CU_ADD_TEST(suite, test_verify);
+	CU_ADD_TEST(suite, test_write_verify);
+	CU_ADD_TEST(suite, test_orwrite);
+	CU_ADD_TEST(suite, test_prefetch);
+	CU_ADD_TEST(suite, test_compare_and_write);
+	CU_ADD_TEST(suite, test_unmap);
+	CU_ADD_TEST(suite, test_write_same);
+	CU_ADD_TEST(suite, test_get_lba_status);
 	return ut_run_suites();
 }

@@ -151,7 +151,7 @@ ut_cmd_lun(uint64_t lun, const uint8_t *cdb, int cdb_len, enum osp_scsi_dir dir,
 	return t->status;
 }
 
-static int
+static int __attribute__((unused))
 ut_cmd(const uint8_t *cdb, int cdb_len, enum osp_scsi_dir dir, uint32_t xfer)
 {
 	return ut_cmd_lun(0, cdb, cdb_len, dir, xfer);
@@ -197,7 +197,7 @@ ut_field(void)
 } while (0)
 
 /* Build CDBs. */
-static int
+static int __attribute__((unused))
 ut_cdb_rw(uint8_t *cdb, uint8_t op, uint64_t lba, uint32_t n)
 {
 	memset(cdb, 0, 16);
@@ -247,7 +247,7 @@ ut_setup(int nthreads, int itn_thread)
 }
 
 /* Clear the POWER ON unit attention of the nexus's LUN 0. */
-static void
+static void __attribute__((unused))
 ut_clear_ua(void)
 {
 	uint8_t cdb[6] = { OSP_SCSI_TEST_UNIT_READY };
