@@ -317,7 +317,11 @@ osp_iscsi_auth_load_file(const char *path, char *err, size_t errlen)
 				break;
 			}
 			rc = osp_iscsi_auth_grp_create(tag, err, errlen);
-			if (rc == -EEXIST) {
+			if (rc == 0) {
+				iscsi_lock();
+				iscsi_auth_grp_find(tag)->from_file = true;
+				iscsi_unlock();
+			} else if (rc == -EEXIST) {
 				rc = 0;
 			}
 			if (rc != 0) {
@@ -354,6 +358,9 @@ osp_iscsi_auth_load_file(const char *path, char *err, size_t errlen)
 		if (rc != 0) {
 			break;
 		}
+		iscsi_lock();
+		TAILQ_LAST(&iscsi_auth_grp_find(tag)->secrets, iscsi_secret_list)->from_file = true;
+		iscsi_unlock();
 	}
 	memset(line, 0, sizeof(line));
 	memset(secret, 0, sizeof(secret));

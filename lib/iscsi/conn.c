@@ -35,6 +35,8 @@
 #define ISCSI_LOGIN_MAX_DSL		8192
 #define ISCSI_LOGIN_PDUS		8
 #define ISCSI_LOGIN_TIMEOUT_S		15
+/* Control PDUs beyond the pool a connection may have queued (see iscsi_pdu_get). */
+#define ISCSI_MAX_EXTRA_PDUS		512
 /* PDUs a request may have queued at once: Data-In is produced as they come back. */
 #define ISCSI_PDUS_PER_REQ		4
 
@@ -59,12 +61,21 @@ iscsi_pdu_get(struct iscsi_conn *conn, bool may_alloc)
 		TAILQ_REMOVE(&conn->free_pdus, pdu, link);
 		pdu->from_pool = true;
 	} else if (may_alloc) {
-		/* Control responses (login, text, NOP, TMF, reject) never wait for the pool. */
+		/*
+		 * Control responses (login, text, NOP, TMF, reject) never wait for
+		 * the pool; but an initiator that sends and never reads would make
+		 * them pile up: past ISCSI_MAX_EXTRA_PDUS it is dropped.
+		 */
+		if (conn->extra_pdus >= ISCSI_MAX_EXTRA_PDUS) {
+			iscsi_conn_drop(conn, "the initiator does not read its responses");
+			return NULL;
+		}
 		pdu = malloc(sizeof(*pdu));
 		if (pdu == NULL) {
 			return NULL;
 		}
 		pdu->from_pool = false;
+		conn->extra_pdus++;
 	} else {
 		return NULL;
 	}
@@ -85,6 +96,7 @@ pdu_put(struct iscsi_conn *conn, struct iscsi_pdu *pdu)
 	if (pdu->from_pool) {
 		TAILQ_INSERT_HEAD(&conn->free_pdus, pdu, link);
 	} else {
+		conn->extra_pdus--;
 		free(pdu);
 	}
 }
@@ -295,9 +307,11 @@ iscsi_conn_accepted(struct iscsi_poll_group *pg, struct osp_sock *sock, int port
 	TAILQ_INIT(&conn->active_reqs);
 	osp_sock_getaddr(sock, conn->target_addr, sizeof(conn->target_addr), &conn->target_port,
 			 conn->initiator_addr, sizeof(conn->initiator_addr), &conn->initiator_port);
-	conn->login = iscsi_login_alloc();
-	if (conn->login == NULL || iscsi_conn_resize_rx(conn, ISCSI_LOGIN_MAX_DSL) != 0 ||
-	    (conn->pdu_pool = conn_alloc_pdus(conn, ISCSI_LOGIN_PDUS)) == NULL) {
+	/*
+	 * The login state (~80 KiB with its text buffers) and the data buffer
+	 * come with the first PDU: a connection that never speaks costs little.
+	 */
+	if ((conn->pdu_pool = conn_alloc_pdus(conn, ISCSI_LOGIN_PDUS)) == NULL) {
 		OSP_ERRLOG("out of memory for a new iSCSI connection\n");
 		goto fail;
 	}

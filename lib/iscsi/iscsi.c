@@ -325,6 +325,16 @@ iscsi_subsystem_init(void)
 	opts_ensure();
 	g_iscsi.app_thread = osp_get_thread();
 	iscsi_param_defaults_from_opts(&g_iscsi.param_defaults);
+	if (g_iscsi.opts.auth_file[0] != '\0') {
+		char err[512] = "";
+		int rc = osp_iscsi_auth_load_file(g_iscsi.opts.auth_file, err, sizeof(err));
+
+		if (rc != 0) {
+			OSP_ERRLOG("iSCSI: %s\n", err);
+			osp_subsystem_init_next(rc);
+			return;
+		}
+	}
 	g_iscsi.next_tsih = 1;
 	/*
 	 * Write data lands in 128 KiB buffers; one command may hold up to
@@ -542,7 +552,7 @@ iscsi_write_config_json(cJSON *config)
 	struct iscsi_auth_grp *ag;
 	struct iscsi_secret *s;
 	struct osp_scsi_lun *lun;
-	cJSON *params, *arr, *o;
+	cJSON *params, *arr = NULL, *o;
 	int i;
 
 	opts_ensure();
@@ -580,21 +590,38 @@ iscsi_write_config_json(cJSON *config)
 	osp_json_add_rpc_call(config, "iscsi_set_options", params);
 
 	iscsi_lock();
+	/* What auth_file loads at start is left out: loading it again would clash. */
 	TAILQ_FOREACH(ag, &g_iscsi.auth_groups, link) {
-		params = cJSON_CreateObject();
-		osp_json_add_uint64(params, "tag", (uint64_t)ag->tag);
-		arr = cJSON_AddArrayToObject(params, "secrets");
+		if (!ag->from_file) {
+			params = cJSON_CreateObject();
+			osp_json_add_uint64(params, "tag", (uint64_t)ag->tag);
+			arr = cJSON_AddArrayToObject(params, "secrets");
+		}
 		TAILQ_FOREACH(s, &ag->secrets, link) {
-			o = cJSON_CreateObject();
+			if (s->from_file) {
+				continue;
+			}
+			o = ag->from_file ? cJSON_CreateObject() : NULL;
+			if (o != NULL) {
+				osp_json_add_uint64(o, "tag", (uint64_t)ag->tag);
+			} else {
+				o = cJSON_CreateObject();
+			}
 			cJSON_AddStringToObject(o, "user", s->s.user);
 			cJSON_AddStringToObject(o, "secret", s->s.secret);
 			if (s->s.muser[0] != '\0') {
 				cJSON_AddStringToObject(o, "muser", s->s.muser);
 				cJSON_AddStringToObject(o, "msecret", s->s.msecret);
 			}
-			cJSON_AddItemToArray(arr, o);
+			if (ag->from_file) {
+				osp_json_add_rpc_call(config, "iscsi_auth_group_add_secret", o);
+			} else {
+				cJSON_AddItemToArray(arr, o);
+			}
 		}
-		osp_json_add_rpc_call(config, "iscsi_create_auth_group", params);
+		if (!ag->from_file) {
+			osp_json_add_rpc_call(config, "iscsi_create_auth_group", params);
+		}
 	}
 	TAILQ_FOREACH(pg, &g_iscsi.pgs, link) {
 		params = cJSON_CreateObject();

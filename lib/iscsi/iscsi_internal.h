@@ -29,6 +29,9 @@
 
 #include "iscsi_param.h"
 
+/* Connections still logging in (accepted, not in full feature phase) at most. */
+#define ISCSI_MAX_CONNS_IN_LOGIN	4096
+
 /* ---- configuration objects (app thread, g_iscsi.mutex) ---- */
 
 struct iscsi_portal {
@@ -87,13 +90,15 @@ struct iscsi_tgt_node {
 
 struct iscsi_secret {
 	struct iscsi_chap_secret s;
+	bool from_file;			/* loaded from auth_file: not in save_config */
 	TAILQ_ENTRY(iscsi_secret) link;
 };
 
 struct iscsi_auth_grp {
 	int tag;
+	bool from_file;			/* created by auth_file: not in save_config */
 	int nsecrets;
-	TAILQ_HEAD(, iscsi_secret) secrets;
+	TAILQ_HEAD(iscsi_secret_list, iscsi_secret) secrets;
 	TAILQ_ENTRY(iscsi_auth_grp) link;
 };
 
@@ -277,6 +282,7 @@ struct iscsi_conn {
 	uint32_t npdus;
 	TAILQ_HEAD(, iscsi_pdu) free_pdus;
 	uint32_t pdus_out;		/* queued to the socket, not yet completed */
+	uint32_t extra_pdus;		/* of them, allocated beyond the pool */
 	TAILQ_HEAD(, iscsi_req) tx_wait;	/* requests waiting for PDUs */
 	/* requests */
 	struct iscsi_req *req_pool;

@@ -391,6 +391,29 @@ login_first(struct iscsi_conn *conn, const struct iscsi_bhs_login_req *req, char
 	return ISCSI_LOGIN_STATUS_SUCCESS;
 }
 
+/*
+ * A node that requires digests (header_digest / data_digest of
+ * iscsi_create_target_node) picks CRC32C from the initiator's list even
+ * where the list puts None first; a list without CRC32C fails at the end of
+ * the login.
+ */
+static void
+login_require_digests(struct iscsi_login *l)
+{
+	uint32_t i;
+
+	for (i = 0; i < l->text.npairs; i++) {
+		struct iscsi_kv *kv = &l->text.kv[i];
+		bool hd = strcmp(kv->key, "HeaderDigest") == 0;
+		bool dd = strcmp(kv->key, "DataDigest") == 0;
+
+		if (((hd && l->node_hdigest) || (dd && l->node_ddigest)) &&
+		    strstr(kv->val, "CRC32C") != NULL) {
+			kv->val = "CRC32C";
+		}
+	}
+}
+
 /* ---- one Login Request ---- */
 
 static void
@@ -438,7 +461,7 @@ login_process(struct iscsi_conn *conn)
 		return;
 	}
 	/* Continued text: gather it, answer with an empty response (RFC 7143 6.2). */
-	data = conn->rx_data;
+	data = conn->rx_data != NULL ? (const void *)conn->rx_data : "";	/* none yet: empty */
 	len = conn->rx_dsl;
 	if (c || l->accum_len > 0) {
 		if (l->accum == NULL) {
@@ -448,7 +471,9 @@ login_process(struct iscsi_conn *conn)
 			login_fail(conn, ISCSI_LOGIN_STATUS_OUT_OF_RESOURCES, "login text too long");
 			return;
 		}
-		memcpy(l->accum + l->accum_len, data, len);
+		if (len > 0) {
+			memcpy(l->accum + l->accum_len, data, len);
+		}
 		l->accum_len += len;
 		if (c) {
 			l->transit = false;
@@ -480,6 +505,7 @@ login_process(struct iscsi_conn *conn)
 		}
 	}
 	l->stage = csg;
+	login_require_digests(l);
 	status = iscsi_nego_process(&l->nego, (enum iscsi_nego_stage)csg, &l->text, &l->tb,
 				    &transit_ok, why, sizeof(why));
 	if (status != ISCSI_LOGIN_STATUS_SUCCESS) {
@@ -538,8 +564,15 @@ login_process(struct iscsi_conn *conn)
 void
 iscsi_login_handle_pdu(struct iscsi_conn *conn)
 {
-	if (conn->login == NULL || conn->login_failed) {
+	if (conn->login_failed) {
 		return;	/* a failure response is on its way: ignore the rest */
+	}
+	if (conn->login == NULL) {
+		conn->login = iscsi_login_alloc();
+		if (conn->login == NULL) {
+			iscsi_conn_drop(conn, "out of memory for the login");
+			return;
+		}
 	}
 	if (conn->rx_ahs_len > 0) {
 		login_fail(conn, ISCSI_LOGIN_STATUS_INITIATOR_ERROR, "AHS in a Login Request");

@@ -54,6 +54,12 @@ acceptor_cb(void *arg, struct osp_sock_group *group, struct osp_sock *lsock)
 
 	(void)group;
 	while ((sock = osp_sock_accept(lsock)) != NULL) {
+		if (__atomic_load_n(&g_iscsi.nconns_login, __ATOMIC_RELAXED) >=
+		    ISCSI_MAX_CONNS_IN_LOGIN) {
+			/* A flood of connections that do not log in: refuse more (they time out). */
+			osp_sock_close(&sock);
+			continue;
+		}
 		m = calloc(1, sizeof(*m));
 		if (m == NULL || g_iscsi.shutting_down || (m->pg = iscsi_pick_poll_group()) == NULL) {
 			free(m);

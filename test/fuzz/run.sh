@@ -2,8 +2,9 @@
 # Build and run the libFuzzer harnesses under ASan+UBSan: the NVMe/TCP PDU
 # receiver (test/fuzz/nvme_tcp_recv_fuzz.c), the NVMe-oF target's TCP
 # transport receive path with a fake core (test/fuzz/nvmf_tcp_fuzz.c) and the
-# iSCSI login text keys' parser and negotiation (test/fuzz/iscsi_text_fuzz.c),
-# each for FUZZ_SECONDS.
+# iSCSI login text keys' parser and negotiation (test/fuzz/iscsi_text_fuzz.c)
+# and the iSCSI target's PDU receive path (test/fuzz/iscsi_pdu_fuzz.c), each
+# for FUZZ_SECONDS.
 #
 #   FUZZ_SECONDS  how long to fuzz (default 20)
 #   FUZZ_JOBS     parallel fuzzing workers (default 1)
@@ -165,6 +166,44 @@ grep -E '^#[0-9]+.*(DONE|pulse)|stat::' "$OUT/fuzz_iscsi_text.log" | tail -8
 if [ "$rc" -ne 0 ]; then
 	tail -60 "$OUT/fuzz_iscsi_text.log"
 	echo "fuzz: iSCSI text harness FAILED (rc $rc); reproducer in $OUT/artifacts/" >&2
+	result 1
+fi
+# The iSCSI target's PDU receive path (test/fuzz/iscsi_pdu_fuzz.c): lib/iscsi
+# compiled in with fake sockets, threads and SCSI layer; its own seed writer
+# (-DISCSI_PDU_FUZZ_GEN_SEEDS) and reproducers in test/fuzz/crashes_iscsi_pdu/.
+echo "fuzz: building the iSCSI PDU harness"
+ISRCS=(lib/util/util.c lib/util/iov.c lib/util/md5.c)
+if ! "$CC" "${CFLAGS[@]}" ${FUZZ_CFLAGS:-} -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined test/fuzz/iscsi_pdu_fuzz.c "${ISRCS[@]}" -lcjson \
+	-o "$OUT/iscsi_pdu_fuzz" ||
+	! "$CC" "${CFLAGS[@]}" -DISCSI_PDU_FUZZ_GEN_SEEDS -fsanitize=address,undefined \
+	test/fuzz/iscsi_pdu_fuzz.c "${ISRCS[@]}" -lcjson -o "$OUT/iscsi_pdu_fuzz_seeds"; then
+	echo "fuzz: iSCSI PDU harness build failed" >&2
+	result 1
+fi
+pseeds=$(mktemp -d)
+trap 'rm -rf "$seeds" "$tseeds" "$iseeds" "$pseeds"' EXIT
+if ! "$OUT/iscsi_pdu_fuzz_seeds" "$pseeds"; then
+	echo "fuzz: iSCSI PDU seed generation failed" >&2
+	result 1
+fi
+[ -d test/fuzz/crashes_iscsi_pdu ] &&
+	find test/fuzz/crashes_iscsi_pdu -type f ! -name '*.md' -exec cp {} "$pseeds/" \;
+mkdir -p "$OUT/corpus_iscsi_pdu"
+if ! "$OUT/iscsi_pdu_fuzz" -runs=0 "$pseeds"/* >"$OUT/replay_iscsi.log" 2>&1; then
+	tail -40 "$OUT/replay_iscsi.log"
+	echo "fuzz: an iSCSI PDU seed or saved reproducer crashes (see $OUT/replay_iscsi.log)" >&2
+	result 1
+fi
+echo "fuzz: iSCSI PDU harness running for ${FUZZ_SECONDS}s"
+pargs=(-max_total_time="$FUZZ_SECONDS" -max_len=8192 -timeout=10 -rss_limit_mb=2048
+	-print_final_stats=1 -artifact_prefix="$OUT/artifacts/iscsi_pdu-")
+"$OUT/iscsi_pdu_fuzz" "${pargs[@]}" "$OUT/corpus_iscsi_pdu" "$pseeds" >"$OUT/fuzz_iscsi.log" 2>&1
+rc=$?
+grep -E '^#[0-9]+.*(DONE|pulse)|stat::' "$OUT/fuzz_iscsi.log" | tail -8
+if [ "$rc" -ne 0 ]; then
+	tail -60 "$OUT/fuzz_iscsi.log"
+	echo "fuzz: iSCSI PDU harness FAILED (rc $rc); reproducer in $OUT/artifacts/" >&2
 	result 1
 fi
 result 0

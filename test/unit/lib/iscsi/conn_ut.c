@@ -477,7 +477,19 @@ struct cli {
 	uint32_t itt;
 	uint16_t tsih;
 	uint16_t cid;
+	bool hd;		/* header digests in use (after login) */
+	bool dd;		/* data digests */
+	bool corrupt_hd;	/* send the next header digest wrong */
+	bool corrupt_dd;
 };
+
+static uint32_t
+crc_of(const void *a, size_t alen, const void *b, size_t blen)
+{
+	uint32_t crc = osp_crc32c_update(a, alen, 0xffffffffu);
+
+	return osp_crc32c_update(b, blen, crc) ^ 0xffffffffu;
+}
 
 struct rpdu {
 	uint8_t bhs[48];
@@ -528,6 +540,8 @@ static void
 cli_send(struct cli *c, uint8_t *bhs, const void *data, uint32_t len)
 {
 	static const uint8_t pad[4];
+	static uint8_t padded[65536 + 4];
+	uint32_t crc, plen = (len + 3) & ~3u;
 	ssize_t rc;
 
 	bhs[5] = (uint8_t)(len >> 16);
@@ -535,11 +549,24 @@ cli_send(struct cli *c, uint8_t *bhs, const void *data, uint32_t len)
 	bhs[7] = (uint8_t)len;
 	rc = send(c->fd, bhs, 48, MSG_NOSIGNAL);
 	CU_ASSERT(rc == 48);
+	if (c->hd) {
+		crc = crc_of(bhs, 48, NULL, 0) ^ (c->corrupt_hd ? 1u : 0u);
+		c->corrupt_hd = false;
+		CU_ASSERT(send(c->fd, &crc, 4, MSG_NOSIGNAL) == 4);
+	}
 	if (len > 0) {
 		rc = send(c->fd, data, len, MSG_NOSIGNAL);
 		CU_ASSERT(rc == (ssize_t)len);
 		if (len & 3) {
 			rc = send(c->fd, pad, 4 - (len & 3), MSG_NOSIGNAL);
+		}
+		if (c->dd) {
+			CU_ASSERT_FATAL(plen <= sizeof(padded));
+			memset(padded, 0, plen);
+			memcpy(padded, data, len);
+			crc = crc_of(padded, plen, NULL, 0) ^ (c->corrupt_dd ? 1u : 0u);
+			c->corrupt_dd = false;
+			CU_ASSERT(send(c->fd, &crc, 4, MSG_NOSIGNAL) == 4);
 		}
 	}
 	poll_some(5);
@@ -571,14 +598,20 @@ cli_read(struct cli *c, void *buf, size_t n)
 	return 0;
 }
 
-/* Receive a PDU into g_rp: 0, or -1 (closed / nothing). */
+/* Receive a PDU into g_rp (digests checked): 0, or -1 (closed / nothing). */
 static int
 cli_recv(struct cli *c)
 {
-	uint32_t dsl, padded;
+	uint32_t dsl, padded, crc;
 
 	if (cli_read(c, g_rp.bhs, 48) != 0) {
 		return -1;
+	}
+	if (c->hd) {
+		if (cli_read(c, &crc, 4) != 0) {
+			return -1;
+		}
+		CU_ASSERT(crc == crc_of(g_rp.bhs, 48, NULL, 0));
 	}
 	dsl = ((uint32_t)g_rp.bhs[5] << 16) | ((uint32_t)g_rp.bhs[6] << 8) | g_rp.bhs[7];
 	padded = (dsl + 3) & ~3u;
@@ -586,6 +619,12 @@ cli_recv(struct cli *c)
 	g_rp.dsl = dsl;
 	if (padded > 0 && cli_read(c, g_rp.data, padded) != 0) {
 		return -1;
+	}
+	if (padded > 0 && c->dd) {
+		if (cli_read(c, &crc, 4) != 0) {
+			return -1;
+		}
+		CU_ASSERT(crc == crc_of(g_rp.data, padded, NULL, 0));
 	}
 	if ((g_rp.bhs[0] & 0x3f) != ISCSI_OP_R2T && (g_rp.bhs[0] & 0x3f) != ISCSI_OP_DATA_IN) {
 		c->exp_statsn = be32(&g_rp.bhs[24]) + 1;
@@ -1283,6 +1322,121 @@ test_reinstatement_and_mcs(void)
 	CU_ASSERT(g_itns_open == 0);
 }
 
+static void
+test_digests(void)
+{
+	struct cli c;
+	uint8_t bhs[48], cdb[16], buf[4096];
+	const char *extra[] = {"HeaderDigest=CRC32C", "DataDigest=CRC32C", "ImmediateData=Yes",
+			       NULL
+			      };
+	uint32_t i, got = 0;
+
+	for (i = 0; i < sizeof(buf); i++) {
+		buf[i] = (uint8_t)(i * 3 + 7);
+	}
+	CU_ASSERT_FATAL(cli_connect(&c) == 0);
+	CU_ASSERT_FATAL(cli_login(&c, TGT_NAME, false, extra) == 0);
+	CU_ASSERT(TAILQ_FIRST(&g_iscsi.pgroups[0]->conns)->hdigest);
+	CU_ASSERT(TAILQ_FIRST(&g_iscsi.pgroups[0]->conns)->ddigest);
+	c.hd = c.dd = true;
+	/* A write of immediate data and a read back, every PDU digested both ways. */
+	rw10_cdb(cdb, 0x2a, 40, 1);
+	scsi_bhs(&c, bhs, ISCSI_CMD_FLAG_WRITE, 512, cdb, false);
+	cli_send(&c, bhs, buf, 200);	/* 200 of 512 bytes: not a multiple of 4 after */
+	CU_ASSERT_FATAL(cli_recv(&c) == 0);
+	CU_ASSERT_FATAL((g_rp.bhs[0] & 0x3f) == ISCSI_OP_R2T);
+	memset(bhs, 0, 48);
+	bhs[0] = ISCSI_OP_DATA_OUT;
+	bhs[1] = 0x80;
+	put32(&bhs[16], c.itt);
+	memcpy(&bhs[20], &g_rp.bhs[20], 4);
+	put32(&bhs[40], 200);
+	cli_send(&c, bhs, buf + 200, 312);
+	CU_ASSERT_FATAL(cli_recv(&c) == 0);
+	CU_ASSERT((g_rp.bhs[0] & 0x3f) == ISCSI_OP_SCSI_RSP && g_rp.bhs[3] == 0);
+	rw10_cdb(cdb, 0x28, 40, 1);
+	scsi_bhs(&c, bhs, ISCSI_CMD_FLAG_READ, 512, cdb, false);
+	cli_send(&c, bhs, NULL, 0);
+	while (got < 512) {
+		CU_ASSERT_FATAL(cli_recv(&c) == 0);
+		CU_ASSERT_FATAL((g_rp.bhs[0] & 0x3f) == ISCSI_OP_DATA_IN);
+		got += g_rp.dsl;
+	}
+	CU_ASSERT(memcmp(&g_ram[40 * RAM_BLOCK], buf, 512) == 0);
+	/* A bad data digest: Reject (data digest error), then the connection ends. */
+	memset(bhs, 0, 48);
+	bhs[0] = ISCSI_OP_NOPOUT | 0x40;
+	bhs[1] = 0x80;
+	put32(&bhs[16], 0x55);
+	put32(&bhs[20], 0xffffffff);
+	put32(&bhs[24], c.cmdsn);
+	c.corrupt_dd = true;
+	cli_send(&c, bhs, "abcd", 4);
+	CU_ASSERT_FATAL(cli_recv(&c) == 0);
+	CU_ASSERT((g_rp.bhs[0] & 0x3f) == ISCSI_OP_REJECT && g_rp.bhs[2] == ISCSI_REJECT_DATA_DIGEST);
+	CU_ASSERT(cli_closed(&c));
+	cli_close(&c);
+	/* A bad header digest: the connection ends at once. */
+	CU_ASSERT_FATAL(cli_connect(&c) == 0);
+	CU_ASSERT_FATAL(cli_login(&c, TGT_NAME, false, extra) == 0);
+	c.hd = c.dd = true;
+	rw10_cdb(cdb, 0x00, 0, 0);
+	scsi_bhs(&c, bhs, 0, 0, cdb, false);
+	c.corrupt_hd = true;
+	cli_send(&c, bhs, NULL, 0);
+	CU_ASSERT(cli_closed(&c));
+	cli_close(&c);
+	CU_ASSERT(g_itns_open == 0);
+}
+
+/* Target NOP-In pings: sent on an idle connection, answered, and a silent peer is dropped. */
+static void
+test_nopin_ping(void)
+{
+	struct cli c;
+	struct iscsi_conn *conn;
+	uint8_t bhs[48];
+	uint64_t hz = osp_get_ticks_hz();
+
+	CU_ASSERT_FATAL(cli_connect(&c) == 0);
+	CU_ASSERT_FATAL(cli_login(&c, TGT_NAME, false, NULL) == 0);
+	conn = TAILQ_FIRST(&g_iscsi.pgroups[0]->conns);
+	CU_ASSERT_FATAL(conn != NULL && conn->state == ISCSI_CONN_FFP);
+	g_iscsi.opts.nop_in_interval = 5;
+	g_iscsi.opts.nop_timeout = 10;
+	/* Idle for 6 s: a ping with a TTT and no ITT. */
+	conn->last_activity_tsc -= 6 * hz;
+	ut_set_thread(1);
+	iscsi_pg_timer(g_iscsi.pgroups[0]);
+	ut_set_thread(-1);
+	CU_ASSERT_FATAL(cli_recv(&c) == 0);
+	CU_ASSERT((g_rp.bhs[0] & 0x3f) == ISCSI_OP_NOPIN && be32(&g_rp.bhs[16]) == 0xffffffff);
+	CU_ASSERT(be32(&g_rp.bhs[20]) != 0xffffffff);
+	CU_ASSERT(conn->nop_outstanding);
+	/* The answer: NOP-Out, ITT ffffffff, the ping's TTT, immediate. */
+	memset(bhs, 0, 48);
+	bhs[0] = ISCSI_OP_NOPOUT | 0x40;
+	bhs[1] = 0x80;
+	put32(&bhs[16], 0xffffffff);
+	memcpy(&bhs[20], &g_rp.bhs[20], 4);
+	put32(&bhs[24], c.cmdsn);
+	cli_send(&c, bhs, NULL, 0);
+	CU_ASSERT(!conn->nop_outstanding);
+	/* Another ping left unanswered past nop_timeout: the connection is dropped. */
+	conn->last_activity_tsc -= 6 * hz;
+	ut_set_thread(1);
+	iscsi_pg_timer(g_iscsi.pgroups[0]);
+	CU_ASSERT(conn->nop_outstanding);
+	conn->nop_sent_tsc -= 11 * hz;
+	iscsi_pg_timer(g_iscsi.pgroups[0]);
+	ut_set_thread(-1);
+	CU_ASSERT(cli_closed(&c));
+	cli_close(&c);
+	g_iscsi.opts.nop_in_interval = 0;
+	CU_ASSERT(g_itns_open == 0);
+}
+
 int
 main(void)
 {
@@ -1307,5 +1461,7 @@ main(void)
 	CU_ADD_TEST(tgt, test_nop_cmdsn_tmf);
 	CU_ADD_TEST(tgt, test_discovery_and_logout);
 	CU_ADD_TEST(tgt, test_reinstatement_and_mcs);
+	CU_ADD_TEST(tgt, test_digests);
+	CU_ADD_TEST(tgt, test_nopin_ping);
 	return ut_run_suites();
 }
