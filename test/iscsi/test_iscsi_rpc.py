@@ -260,7 +260,7 @@ def test_startup_options():
     got = {k: opts.get(k) for k in want}
     check(got == want, "iscsi_get_options shows what iscsi_set_options set (%s)" % got)
     bad(p, "iscsi_set_options after start-up", "iscsi_set_options", {"max_queue_depth": 16},
-        ("start", "init", "state"), code=None)
+        ("start", "init", "state"), code=-1)
     rc = stop_tgt(p)
     check(rc == 0, "iscsi_tgt exits 0 on SIGTERM (%s)" % rc)
     print("iscsi_set_options: bad values")
