@@ -700,7 +700,8 @@ test_writable_wakes_thread(void)
 			rc = recv(__posix(p.server)->fd, dst + got, 16384, MSG_DONTWAIT);
 			CU_ASSERT_FATAL(rc > 0);
 			got += (size_t)rc;
-			for (spins = 0; spins < 1000 && !fd_readable(ifd); spins++) {
+			/* Up to 2 s: a loaded machine may take a while to open the window. */
+			for (spins = 0; spins < 20000 && !fd_readable(ifd); spins++) {
 				usleep(100);
 			}
 			if (fd_readable(ifd)) {
