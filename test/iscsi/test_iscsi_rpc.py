@@ -260,7 +260,7 @@ def test_startup_options():
     got = {k: opts.get(k) for k in want}
     check(got == want, "iscsi_get_options shows what iscsi_set_options set (%s)" % got)
     bad(p, "iscsi_set_options after start-up", "iscsi_set_options", {"max_queue_depth": 16},
-        ("start", "init", "state"), code=None)
+        ("start", "init", "state"), code=-1)
     rc = stop_tgt(p)
     check(rc == 0, "iscsi_tgt exits 0 on SIGTERM (%s)" % rc)
     print("iscsi_set_options: bad values")
@@ -284,6 +284,79 @@ def test_startup_options():
     check(opts.get("max_queue_depth") == 64, "refused options changed nothing (%s)"
           % opts.get("max_queue_depth"))
     stop_tgt(p)
+
+
+def test_auth_file():
+    print("iscsi_set_options -f: auth groups from SPDK's secrets file")
+    path = os.path.join(TMP, "auth.conf")
+    with open(path, "w") as f:
+        f.write('[AuthGroup7]\n  Comment "from the file"\n'
+                '  Auth "fu1" "fs1-secret-01" "fmu1" "fms1-secret-1"\n'
+                '  Auth "fu2" "fs2-secret-02"\n')
+    port = str(free_port())
+    p = start_iscsi("--wait-for-rpc", wait_init=False)
+    ok("iscsi_set_options -f auth.conf", "iscsi_set_options", "-f", path)
+    ok("framework_start_init", "framework_start_init")
+    ok("framework_wait_init", "framework_wait_init")
+    check((rpc_json("iscsi_get_options") or {}).get("auth_file") == path,
+          "iscsi_get_options: auth_file")
+    ags = rpc_json("iscsi_get_auth_groups")
+    check(ags == [{"tag": 7, "secrets": [
+        {"user": "fu1", "secret": "fs1-secret-01", "muser": "fmu1", "msecret": "fms1-secret-1"},
+        {"user": "fu2", "secret": "fs2-secret-02"}]}],
+        "the file's [AuthGroup7] is auth group 7 with both secrets (%s)" % ags)
+    ok("bdev_malloc_create -b Malloc0 8 512", "bdev_malloc_create", "-b", "Malloc0", "8", "512")
+    ok("iscsi_create_portal_group 1", "iscsi_create_portal_group", "1", "127.0.0.1:" + port)
+    ok("iscsi_create_initiator_group 1 ANY ANY", "iscsi_create_initiator_group", "1", "ANY",
+       "ANY")
+    ok("iscsi_create_target_node fdisk ... -r -g 7", "iscsi_create_target_node", "fdisk", "f",
+       "Malloc0:0", "1:1", "8", "-r", "-g", "7")
+    target = BASE + ":fdisk"
+    reachable("CHAP with a secret from the file", target, True, port=port, user="fu2",
+              secret="fs2-secret-02")
+    reachable("CHAP with a wrong secret", target, False, port=port, user="fu2",
+              secret="fs1-secret-01")
+    cfg = rpc_json("save_config") or {}
+    entries = [c for s in cfg.get("subsystems", []) if s.get("subsystem") == "iscsi"
+               for c in s.get("config") or []]
+    opts = [c.get("params", {}) for c in entries if c.get("method") == "iscsi_set_options"]
+    check(len(opts) == 1 and opts[0].get("auth_file") == path,
+          "save_config keeps auth_file in iscsi_set_options")
+    check(not [c for c in entries if c.get("method") == "iscsi_create_auth_group"],
+          "save_config does not write the file's groups again (reloading would clash)")
+    cpath = os.path.join(TMP, "config_auth.json")
+    with open(cpath, "w") as f:
+        json.dump(cfg, f)
+    stop_tgt(p)
+    p = start_iscsi("--json", cpath)
+    check(rpc_json("iscsi_get_auth_groups") == ags, "after --json: the same auth groups")
+    reachable("CHAP with the file's secret after the restart", target, True, port=port,
+              user="fu1", secret="fs1-secret-01")
+    stop_tgt(p)
+
+    print("iscsi_set_options -f: a file that cannot be used")
+    for what, text in (("a missing file", None),
+                       ("an Auth line outside a group", 'Auth "u" "s"\n'),
+                       ("a mutual user without its secret",
+                        '[AuthGroup1]\n  Auth "u" "s" "mu"\n')):
+        bpath = os.path.join(TMP, "bad_auth.conf")
+        if text is None:
+            bpath = os.path.join(TMP, "no_such_auth.conf")
+        else:
+            with open(bpath, "w") as f:
+                f.write(text)
+        p = start_iscsi("--wait-for-rpc", wait_init=False)
+        r1 = raw_call("iscsi_set_options", {"auth_file": bpath})
+        r2 = raw_call("framework_start_init") if "error" not in r1 else {}
+        time.sleep(0.3)
+        log = tgt_log(p)
+        said = os.path.basename(bpath) in json.dumps(r1) + json.dumps(r2) + log
+        refused = "error" in r1 or "error" in r2 or p.poll() not in (None, 0)
+        check(refused and said, "%s: refused, naming the file (set_options: %s, start_init: "
+              "%s, exit %s)" % (what, json.dumps(r1)[:150], json.dumps(r2)[:150], p.poll()))
+        stop_tgt(p)
+        check(not any(k in tgt_log(p) for k in ("AddressSanitizer", "runtime error:")),
+              "  %s: no sanitizer report" % what)
 
 
 def test_fresh(p):
@@ -900,6 +973,7 @@ def test_delete(p):
 
 def body():
     test_startup_options()
+    test_auth_file()
     p = start_iscsi()
     test_fresh(p)
     test_build(p)
