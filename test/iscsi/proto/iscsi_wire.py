@@ -1293,7 +1293,7 @@ class Conn:
         if p.dsl >= 2:
             sl = struct.unpack(">H", p.data[:2])[0]
             t.sense = p.data[2:2 + sl]
-        if p.expdatasn != t.next_datasn and p.response == 0:
+        if p.expdatasn != t.next_datasn and p.response == 0 and t.read_len and not t.r2ts:
             t.errors.append("SCSI Response ExpDataSN %d, %d Data-In sent (§11.4.8)" %
                             (p.expdatasn, t.next_datasn))
         t.done = True

@@ -277,6 +277,9 @@ def fresh_ok(what):
     except Exception as e:
         detail = repr(e)
     alive = T().alive()
+    if not ok and alive:
+        # a crash may be on its way (the daemon aborting): give it a moment
+        alive = not wait_for(lambda: not T().alive(), 1.0)
     check(ok and alive, "  still serving a fresh session after: %s%s" %
           (what, "" if ok and alive else " (%s; daemon %s)" % (detail, "alive" if alive else
                                                                  "DEAD")))
@@ -1202,6 +1205,59 @@ def test_text():
     fresh_ok("Text")
 
 
+def test_multi_connection():
+    """A second connection joins a session: same ISID and the session's
+    TSIH, another CID (§6.3, §13.2 MaxConnections)."""
+    t = T()
+    lun = t.data_lun
+    ops = [("MaxConnections", "4"), ("MaxRecvDataSegmentLength", "65536"),
+           ("ImmediateData", "Yes"), ("InitialR2T", "Yes")]
+    c1 = session(op_keys=ops)
+    mc = c1.params.max_connections
+    info("MaxConnections negotiated %d" % mc)
+    c2 = conn(isid=c1.isid, cid=1)
+    c2.tsih = c1.tsih
+    c2.cmdsn = c1.cmdsn
+    r = c2.login(IQN_INIT, t.iqn("disk1"),
+                 op_keys=[("MaxRecvDataSegmentLength", "65536"), ("HeaderDigest", "None"),
+                          ("DataDigest", "None")])
+    if mc <= 1:
+        login_status(r, 2, 6, "a second connection when MaxConnections is 1",
+                     "Too many connections, §11.13.5")
+        c2.close()
+        c1.close()
+        return
+    check(r.ok and r.tsih == c1.tsih, "a second connection (same ISID, TSIH %d, CID 1) joins "
+          "the session (§6.3) (%r)" % (c1.tsih, r))
+    if not r.ok:
+        c1.close()
+        c2.close()
+        return
+    # CmdSN is per session: the two connections share one sequence (§4.2.2.1)
+    data = pattern(55, 8192)
+    tw = c2.write(lun, 9100, data)
+    c1.cmdsn = c2.cmdsn
+    tr = c1.read(lun, 9100, 16)
+    c2.cmdsn = c1.cmdsn
+    check(tw.status == ST_GOOD and bytes(tr.data) == data,
+          "WRITE on connection 2, READ back on connection 1 (one CmdSN sequence) (%r %r)" %
+          (tw, tr))
+    c2.nop(b"", immediate=True)
+    check(c2.exp_cmdsn == c1.cmdsn, "  ExpCmdSN seen on connection 2 counts connection 1's "
+          "commands (%d vs %d)" % (c2.exp_cmdsn, c1.cmdsn))
+    lo = c1.logout(LOGOUT_CLOSE_CONNECTION, cid=1)
+    c2.cmdsn = c1.cmdsn
+    check(lo.opcode == OP_LOGOUT_RSP and lo.response == 0,
+          "Logout close connection CID 1 sent on connection 0 -> response 0 (§11.14) (%r)" % lo)
+    kind, _ = c2.expect_close(3.0)
+    check(kind == "closed", "  connection 1 is closed by the target (%s)" % kind)
+    tr = c1.read(lun, 9100, 16)
+    check(tr.status == ST_GOOD and bytes(tr.data) == data, "  connection 0 goes on (%r)" % tr)
+    c1.close()
+    c2.close()
+    fresh_ok("a two-connection session")
+
+
 def test_logout():
     t = T()
     c = session()
@@ -1243,15 +1299,22 @@ def test_bad_input():
     t = T()
     lun = t.data_lun
 
-    def bad_case(what, build, reasons, rfc, allow_scsi=False, op_keys=None, allow_silence=False,
-                 after_ok=True):
+    def bad_case(what, *args, **kw):
+        try:
+            _bad_case(what, *args, **kw)
+        except Exception as e:
+            check(False, "%s: unexpected %r" % (what, e))
+            fresh_ok(what)
+
+    def _bad_case(what, build, reasons, rfc, allow_scsi=False, op_keys=None, allow_silence=False,
+                  after_ok=True):
         c = session(op_keys=op_keys) if op_keys else session()
         p = build(c)
         kind = expect_reject_or_drop(c, what, reasons, p if isinstance(p, PDU) else None, rfc,
                                      allow_scsi=allow_scsi, allow_silence=allow_silence)
         if kind == "reject" and after_ok:
             try:
-                q = c.nop(b"still?", timeout=3)
+                q = c.nop(b"still?", immediate=True, timeout=3)
                 check(q.opcode == OP_NOP_IN, "  after the Reject the session goes on (%r)" % q)
             except (ProtoError, OSError, socket.timeout) as e:
                 check(False, "  after the Reject the session goes on (%r)" % e)
@@ -1620,6 +1683,7 @@ def body():
     section("CmdSN window", test_cmdsn_window)
     section("task management", test_tmf)
     section("Text", test_text)
+    section("several connections per session", test_multi_connection)
     section("Logout", test_logout)
     section("bad input", test_bad_input)
     section("abandoned connections", test_abandoned)
