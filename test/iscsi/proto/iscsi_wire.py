@@ -1010,6 +1010,17 @@ class Conn:
             res.status = (r.status_class, r.status_detail)
             if r.status_class != 0:
                 return r
+            # §11.13.3: the target answers in the stage we are in, and may
+            # only move to the stage we asked for (or stay)
+            if r.csg != csg:
+                self.violations.append("Login Response CSG %d to a request in stage %d "
+                                       "(§11.13.3)" % (r.csg, csg))
+            if r.transit and (not transit or r.nsg > nsg or r.nsg == 2):
+                self.violations.append("Login Response T=1 NSG %d to a request T=%d NSG %d "
+                                       "(§11.12.3)" % (r.nsg, transit, nsg))
+            if r.itt != self.itt:
+                self.violations.append("Login Response ITT %08x, request's %08x (§11.13)" %
+                                       (r.itt, self.itt))
             if r.tsih:
                 res.tsih = r.tsih
             if r.cont:
