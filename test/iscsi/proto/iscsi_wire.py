@@ -1285,6 +1285,10 @@ class Conn:
             t.data[off:off + n] = p.data
         t.read_bytes += n
         t.datain.append(p)
+        if p.a_bit and self.params.erl == 0:
+            t.errors.append("Data-In with A=1 at ErrorRecoveryLevel 0 (§11.7.2)")
+        if p.o_bit and p.u_bit:
+            t.errors.append("Data-In with both O and U set (§11.7.1)")
         if p.s_bit:
             if not p.final:
                 t.errors.append("Data-In with S but not F (§11.7.1)")
@@ -1304,6 +1308,13 @@ class Conn:
         if p.dsl >= 2:
             sl = struct.unpack(">H", p.data[:2])[0]
             t.sense = p.data[2:2 + sl]
+            if 2 + sl > p.dsl:
+                t.errors.append("SenseLength %d beyond the %d-byte data segment (§11.4.7.2)" %
+                                (sl, p.dsl))
+        if p.o_bit and p.u_bit:
+            t.errors.append("SCSI Response with both O and U set (§11.4.5.1)")
+        if p.response == 0 and p.status == ST_CHECK_CONDITION and not t.sense:
+            t.errors.append("CHECK CONDITION without sense data (autosense, §11.4.7)")
         if p.expdatasn != t.next_datasn and p.response == 0 and t.read_len and not t.r2ts:
             t.errors.append("SCSI Response ExpDataSN %d, %d Data-In sent (§11.4.8)" %
                             (p.expdatasn, t.next_datasn))
