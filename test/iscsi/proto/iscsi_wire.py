@@ -847,6 +847,7 @@ class Conn:
         self.closed = False
         self._buf = b""
         self.auto_nop_reply = True
+        self.last_reject = None
 
     # -- plumbing
     def close(self):
