@@ -1106,6 +1106,24 @@ def test_cmdsn_window():
         c.run([ta, tb], timeout=5)
         check(ta.status == ST_GOOD and tb.status == ST_GOOD,
               "  once n arrives both are served (%r %r)" % (ta, tb))
+    # the same with data: WRITE (CmdSN n+1) sent before READ (CmdSN n) of the
+    # same block; the READ must see the data from before the WRITE
+    old, new = pattern(61, 512), pattern(62, 512)
+    tk = c.write(lun, 9500, old)
+    n = c.cmdsn
+    tw = c.submit(cdb_write10(9500, 1), lun, write_data=new, cmdsn=(n + 1) & 0xFFFFFFFF)
+    time.sleep(0.5)
+    tr = c.submit(cdb_read10(9500, 1), lun, read_len=512, cmdsn=n)
+    c.cmdsn = (n + 2) & 0xFFFFFFFF
+    try:
+        c.run([tw, tr], timeout=5)
+        check(tk.status == ST_GOOD and bytes(tr.data) == old,
+              "READ with CmdSN n sent after a WRITE of the same block with CmdSN n+1 returns the "
+              "data from before the WRITE (commands execute in CmdSN order, §3.2.2.1) (%s)" %
+              ("old data" if bytes(tr.data) == old else "the later WRITE's data" if
+               bytes(tr.data) == new else "other data"))
+    except (socket.timeout, TimeoutError) as e:
+        check(False, "WRITE n+1 / READ n: both must complete (%r)" % e)
     # fill the window (queue depth) at once
     c.nop(b"", immediate=True)
     exp, mx = c.exp_cmdsn, c.max_cmdsn
