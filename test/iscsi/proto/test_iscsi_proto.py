@@ -509,6 +509,29 @@ def test_login():
         c.close()
     fresh_ok("out-of-range keys")
 
+    # list negotiation: the first value of ours the target supports (§6.2.1)
+    c, r = login(op_keys=[("HeaderDigest", "None,CRC32C"), ("DataDigest", "None,CRC32C")])
+    kd = r.kd()
+    check(r.ok and kd.get("HeaderDigest") == "None" and kd.get("DataDigest") == "None",
+          "HeaderDigest/DataDigest=None,CRC32C -> None, our first choice (§6.2.1) (%s/%s)" %
+          (kd.get("HeaderDigest"), kd.get("DataDigest")))
+    c.close()
+    for tgt, offer, want in (("disk1", "CHAP,None", "None"), ("chap1", "None,CHAP", "CHAP")):
+        c = conn()
+        c.itt = c.next_itt()
+        res = W.LoginResult()
+        try:
+            rr = c.login_exchange(STAGE_SECURITY, STAGE_OPERATIONAL, False,
+                                  [("InitiatorName", IQN_INIT), ("SessionType", "Normal"),
+                                   ("TargetName", t.iqn(tgt)), ("AuthMethod", offer)], res)
+            got = keys_dict(rr.keys).get("AuthMethod")
+        except (ProtoError, OSError, socket.timeout) as e:
+            got = repr(e)
+        check(got == want, "AuthMethod=%s to %s (CHAP %s) -> %s (§6.2.1: the first value the "
+              "target may use) (got %s)" % (offer, tgt, "required" if tgt == "chap1" else
+                                           "disabled", want, got))
+        c.close()
+
     # a key the target does not know: NotUnderstood, login goes on (§6.2)
     c, r = login(op_keys=[("X-org.osprey.test.Unknown", "1"), ("FooBarKey", "baz"),
                           ("MaxRecvDataSegmentLength", "65536")])
@@ -1001,6 +1024,12 @@ def test_ffp_io():
     check(ok, "WRITE 8 blocks with Expected Data Transfer Length 2048 -> CHECK CONDITION or "
           "O bit with residual 2048 (§11.4.5.1, SAM-5) (%r O%d resid %d)" %
           (tk, tk.resid_over, tk.residual))
+    tk = c.cmd(cdb_read10(70000, 1), lun, read_len=0, read=False)
+    ok = (tk.status == ST_GOOD and tk.resid_over and tk.residual == 512 and tk.read_bytes == 0) \
+        or (tk.status == ST_CHECK_CONDITION and tk.read_bytes == 0)
+    check(ok, "READ 1 block with Expected Data Transfer Length 0 (R=0) -> no Data-In; O bit "
+          "residual 512 or CHECK CONDITION (§11.4.5.1) (%r O%d resid %d)" %
+          (tk, tk.resid_over, tk.residual))
     # commands to a LUN that does not exist (SPC-4 / SAM-5)
     tk = c.cmd(cdb_read10(0, 1), 9, read_len=512)
     sk = tk.sense_key()
@@ -1017,6 +1046,33 @@ def test_ffp_io():
           "READ past the end -> CHECK CONDITION, LBA OUT OF RANGE 21h/00h (SBC-3) (%r)" % tk)
     check(not c.violations, "no protocol violations on this connection so far %s" % c.violations)
     c.close()
+
+
+def test_many_sessions():
+    """32 sessions, each with a 64 KiB WRITE in flight at once, then READs."""
+    t = T()
+    lun = t.data_lun
+    cs = []
+    try:
+        for i in range(32):
+            cs.append(session())
+        tw = [c.submit(cdb_write10(20000 + 128 * i, 128), lun, write_data=pattern(300 + i, 65536))
+              for i, c in enumerate(cs)]
+        for c, tk in zip(cs, tw):
+            c.run(tk, timeout=20)
+        tr = [c.submit(cdb_read10(20000 + 128 * i, 128), lun, read_len=65536)
+              for i, c in enumerate(cs)]
+        for c, tk in zip(cs, tr):
+            c.run(tk, timeout=20)
+        ok = all(a.status == ST_GOOD and b.status == ST_GOOD and
+                 bytes(b.data) == pattern(300 + i, 65536) for i, (a, b) in enumerate(zip(tw, tr)))
+        check(ok, "32 sessions with a 64 KiB WRITE each in flight at once, then READs: every "
+              "pattern back")
+        check(not any(c.violations for c in cs), "  no protocol violations on any of them (%s)" %
+              [c.violations for c in cs if c.violations][:2])
+    finally:
+        for c in cs:
+            c.close()
 
 
 def test_nop():
@@ -1106,6 +1162,15 @@ def test_cmdsn_window():
         c.run([ta, tb], timeout=5)
         check(ta.status == ST_GOOD and tb.status == ST_GOOD,
               "  once n arrives both are served (%r %r)" % (ta, tb))
+    # an immediate SCSI command (I=1) is executed at once and takes no CmdSN
+    c.nop(b"", immediate=True)
+    e0 = c.exp_cmdsn
+    ti = c.submit(cdb_read10(3, 1), lun, read_len=512, immediate=True)
+    c.run(ti, timeout=5)
+    c.nop(b"", immediate=True)
+    check(ti.status == ST_GOOD and c.exp_cmdsn == e0,
+          "an immediate READ (I=1) is served and ExpCmdSN stays %d (§3.2.2.1) (%r, ExpCmdSN %d)" %
+          (e0, ti, c.exp_cmdsn))
     # the same with data: WRITE (CmdSN n+1) sent before READ (CmdSN n) of the
     # same block; the READ must see the data from before the WRITE
     old, new = pattern(61, 512), pattern(62, 512)
@@ -1465,6 +1530,32 @@ def test_bad_input():
              (REJ_PROTOCOL_ERROR, REJ_INVALID_PDU_FIELD), "§11.8.4", allow_scsi=True,
              op_keys=[("ImmediateData", "No"), ("InitialR2T", "Yes")])
 
+    def dataout_bad_datasn(c):
+        tk = c.submit(cdb_write10(300, 8), lun, write_data=pattern(1, 4096), imm_data=0)
+        r2t = c.wait_pdu(lambda p: p.opcode == OP_R2T and p.itt == tk.itt, 5)
+        c.tasks.pop(tk.itt, None)
+        n = r2t.desired_len // 2
+        send_bad(c, data_out(tk.itt, r2t.ttt, c.expstatsn, 0, r2t.buffer_offset, bytes(n),
+                             False, lun))
+        p = data_out(tk.itt, r2t.ttt, c.expstatsn, 5, r2t.buffer_offset + n,
+                     bytes(r2t.desired_len - n), True, lun)
+        send_bad(c, p)
+        return p
+    bad_case("Data-Out with DataSN 5 where 1 is due (ERL 0)", dataout_bad_datasn,
+             (REJ_PROTOCOL_ERROR, REJ_INVALID_PDU_FIELD), "§11.7.5, §7.1", allow_scsi=True,
+             op_keys=[("ImmediateData", "No"), ("InitialR2T", "Yes")])
+
+    def dataout_short_final(c):
+        tk = c.submit(cdb_write10(300, 8), lun, write_data=pattern(1, 4096), imm_data=0)
+        r2t = c.wait_pdu(lambda p: p.opcode == OP_R2T and p.itt == tk.itt, 5)
+        c.tasks.pop(tk.itt, None)
+        p = data_out(tk.itt, r2t.ttt, c.expstatsn, 0, r2t.buffer_offset, bytes(512), True, lun)
+        send_bad(c, p)
+        return p
+    bad_case("Data-Out with F=1 after 512 of the R2T's bytes", dataout_short_final,
+             (REJ_PROTOCOL_ERROR, REJ_INVALID_PDU_FIELD), "§11.7.1, §11.8", allow_scsi=True,
+             op_keys=[("ImmediateData", "No"), ("InitialR2T", "Yes")])
+
     def bad_ahs(c):
         p = scsi_cmd(c.next_itt(), c.take_cmdsn(), c.expstatsn, cdb_read10(0, 1), lun, 512,
                      read=True)
@@ -1774,6 +1865,7 @@ def body():
     section("discovery", test_discovery)
     section("operational negotiation", test_negotiation)
     section("full feature phase: I/O", test_ffp_io)
+    section("32 sessions at once", test_many_sessions)
     section("NOP-Out / NOP-In", test_nop)
     section("CmdSN window", test_cmdsn_window)
     section("task management", test_tmf)
