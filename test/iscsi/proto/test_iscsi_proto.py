@@ -1030,6 +1030,14 @@ def test_ffp_io():
     check(ok, "READ 1 block with Expected Data Transfer Length 0 (R=0) -> no Data-In; O bit "
           "residual 512 or CHECK CONDITION (§11.4.5.1) (%r O%d resid %d)" %
           (tk, tk.resid_over, tk.residual))
+    # a 32-byte CDB through the Extended CDB AHS (§11.3.1, §11.2.2.3): a
+    # variable-length CDB (7Fh) with an unknown service action
+    cdb = bytes([0x7F, 0, 0, 0, 0, 0, 0, 24, 0xFF, 0xF0]) + bytes(22)
+    tk = c.cmd(cdb, lun, read_len=512)
+    sk = tk.sense_key()
+    check(tk.status == ST_CHECK_CONDITION and sk and sk[0] == SK_ILLEGAL_REQUEST and
+          sk[1] in (0x20, 0x24), "32-byte CDB (7Fh, service action FFF0h) via the Extended CDB "
+          "AHS -> CHECK CONDITION, ILLEGAL REQUEST 20h or 24h (SPC-4) (%r)" % tk)
     # commands to a LUN that does not exist (SPC-4 / SAM-5)
     tk = c.cmd(cdb_read10(0, 1), 9, read_len=512)
     sk = tk.sense_key()
@@ -1308,6 +1316,21 @@ def test_text():
         any(k == "MaxBurstLength" for k, v in kv),
         "Text renegotiating MaxBurstLength (leading-only, §13.13) in FFP -> MaxBurstLength=Reject "
         "(§6.2)")
+    # MaxRecvDataSegmentLength may be declared again in FFP (§13.12 Use: ALL)
+    c = session()
+    try:
+        rsps, kv = c.text([("MaxRecvDataSegmentLength", "4096")])
+        ans = keys_dict(kv).get("MaxRecvDataSegmentLength")
+        check(rsps[-1].opcode == OP_TEXT_RSP and ans != "Reject",
+              "Text MaxRecvDataSegmentLength=4096 in FFP is accepted (§13.12, Use: ALL) (%s)" % kv)
+        c.params.max_recv_dsl = 4096
+        tk = c.read(t.data_lun, 0, 128)
+        sizes = sorted(set(p.dsl for p in tk.datain))
+        check(tk.status == ST_GOOD and max(sizes or [0]) <= 4096,
+              "  Data-In after it is at most 4096 bytes (sizes %s)" % sizes)
+    except (ProtoError, OSError, socket.timeout) as e:
+        check(False, "Text MaxRecvDataSegmentLength=4096 in FFP: %r" % e)
+    c.close()
     fresh_ok("Text")
 
 
@@ -1351,6 +1374,14 @@ def test_multi_connection():
     c2.nop(b"", immediate=True)
     check(c2.exp_cmdsn == c1.cmdsn, "  ExpCmdSN seen on connection 2 counts connection 1's "
           "commands (%d vs %d)" % (c2.exp_cmdsn, c1.cmdsn))
+    if mc == 2:
+        c3 = conn(isid=c1.isid, cid=2)
+        c3.tsih = c1.tsih
+        c3.cmdsn = c1.cmdsn
+        r3 = c3.login(IQN_INIT, t.iqn("disk1"), op_keys=[("HeaderDigest", "None")])
+        login_status(r3, 2, 6, "a third connection when MaxConnections is 2",
+                     "Too many connections, §11.13.5")
+        c3.close()
     lo = c1.logout(LOGOUT_CLOSE_CONNECTION, cid=1)
     c2.cmdsn = c1.cmdsn
     check(lo.opcode == OP_LOGOUT_RSP and lo.response == 0,
