@@ -659,6 +659,14 @@ OP_KEYS = {
 }
 
 
+def num(v):
+    """A numerical-value (§6.1): decimal, or hex with 0x."""
+    v = str(v)
+    if v[:2] in ("0x", "0X"):
+        return int(v[2:], 16)
+    return int(v, 10)
+
+
 def check_negotiated(offered, answered):
     """Compare the target's answers with what we offered, by each key's
     result function (§6.2, §13). Returns a list of violations."""
@@ -672,7 +680,7 @@ def check_negotiated(offered, answered):
             continue
         if kind in ("min", "max"):
             try:
-                a, o = int(av), int(ov)
+                a, o = num(av), num(ov)
             except ValueError:
                 bad.append("%s=%s is not a number (§13)" % (k, av))
                 continue
@@ -723,10 +731,10 @@ class Params:
                 v = ours.get(k)
             return v
         if ours.get("MaxRecvDataSegmentLength") is not None:
-            self.max_recv_dsl = int(ours["MaxRecvDataSegmentLength"])
+            self.max_recv_dsl = num(ours["MaxRecvDataSegmentLength"])
         if theirs.get("MaxRecvDataSegmentLength") not in (None, "Reject"):
             try:
-                self.target_max_recv_dsl = int(theirs["MaxRecvDataSegmentLength"])
+                self.target_max_recv_dsl = num(theirs["MaxRecvDataSegmentLength"])
             except ValueError:
                 pass
         for k, attr in (("MaxBurstLength", "max_burst"), ("FirstBurstLength", "first_burst"),
@@ -737,7 +745,7 @@ class Params:
             v = val(k)
             if v is not None:
                 try:
-                    setattr(self, attr, int(v))
+                    setattr(self, attr, num(v))
                 except ValueError:
                     pass
         for k, attr in (("ImmediateData", "immediate_data"), ("InitialR2T", "initial_r2t"),

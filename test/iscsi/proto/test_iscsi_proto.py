@@ -398,6 +398,12 @@ def test_login():
     check(all(p.version_active == 0 for p in r.pdus), "Login Responses carry Version-active 0 "
           "(§11.13.1) (%s)" % [p.version_active for p in r.pdus])
     check(all(p.isid == c.isid for p in r.pdus), "Login Responses echo the ISID (§11.13)")
+    check(len(set((p.version_max, p.version_active) for p in r.pdus)) == 1,
+          "every Login Response carries the same Version-max and Version-active (§11.13.1, "
+          "§11.13.2)")
+    check(all(p.tsih == 0 for p in r.pdus[:-1]),
+          "a new session's TSIH is returned only in the final Login Response, 0 before "
+          "(§11.13.4) (%s)" % [p.tsih for p in r.pdus])
     check(all(p.itt == c.itt for p in r.pdus), "Login Responses echo the ITT (§11.13)")
     check(last.transit and last.nsg == STAGE_FFP and last.csg == STAGE_OPERATIONAL,
           "final Login Response: T=1 CSG=1 NSG=3 (§11.13.3) (T%d CSG%d NSG%d)" %
@@ -509,6 +515,18 @@ def test_login():
         c.close()
     fresh_ok("out-of-range keys")
 
+    # numerical values may be written in hex (§6.1 numerical-value)
+    c, r = login(op_keys=[("MaxBurstLength", "0x8000"), ("FirstBurstLength", "0x2000"),
+                          ("MaxRecvDataSegmentLength", "0x10000")])
+    kd = r.kd()
+    try:
+        mb = W.num(kd.get("MaxBurstLength", "x"))
+    except ValueError:
+        mb = None
+    check(r.ok and mb is not None and mb <= 32768,
+          "MaxBurstLength=0x8000 (hex, §6.1) is understood: answered %s (<= 32768)" %
+          kd.get("MaxBurstLength"))
+    c.close()
     # list negotiation: the first value of ours the target supports (§6.2.1)
     c, r = login(op_keys=[("HeaderDigest", "None,CRC32C"), ("DataDigest", "None,CRC32C")])
     kd = r.kd()
