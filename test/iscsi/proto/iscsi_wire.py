@@ -1023,7 +1023,7 @@ class Conn:
             # only move to the stage we asked for (or stay)
             if r.csg != csg:
                 self.violations.append("Login Response CSG %d to a request in stage %d "
-                                       "(§11.13.3)" % (r.csg, csg))
+                                       "(§11.12.3)" % (r.csg, csg))
             if r.transit and (not transit or r.nsg > nsg or r.nsg == 2):
                 self.violations.append("Login Response T=1 NSG %d to a request T=%d NSG %d "
                                        "(§11.12.3)" % (r.nsg, transit, nsg))
@@ -1252,16 +1252,16 @@ class Conn:
 
     def _on_r2t(self, t, p):
         if p.r2tsn != t.next_r2tsn:
-            t.errors.append("R2TSN %d, expected %d (§11.8.2)" % (p.r2tsn, t.next_r2tsn))
+            t.errors.append("R2TSN %d, expected %d (§11.8)" % (p.r2tsn, t.next_r2tsn))
         t.next_r2tsn = p.r2tsn + 1
         if p.desired_len == 0:
-            t.errors.append("R2T with Desired Data Transfer Length 0 (§11.8.4)")
+            t.errors.append("R2T with Desired Data Transfer Length 0 (§11.8)")
         if p.desired_len > self.params.max_burst:
-            t.errors.append("R2T desires %d > MaxBurstLength %d (§11.8.4)" %
+            t.errors.append("R2T desires %d > MaxBurstLength %d (§11.8)" %
                             (p.desired_len, self.params.max_burst))
         if p.buffer_offset + p.desired_len > t.edtl:
             t.errors.append("R2T asks [%d, +%d) beyond the Expected Data Transfer Length %d "
-                            "(§11.8.3)" % (p.buffer_offset, p.desired_len, t.edtl))
+                            "(§11.8)" % (p.buffer_offset, p.desired_len, t.edtl))
         if p.buffer_offset < t.unsolicited and self.params.data_seq_in_order:
             t.errors.append("R2T asks offset %d already sent as immediate/unsolicited data "
                             "(%d bytes) (§11.8)" % (p.buffer_offset, t.unsolicited))
