@@ -134,6 +134,10 @@ iscsi_req_release(struct iscsi_req *req)
 		TAILQ_REMOVE(&conn->tx_wait, req, wait_link);
 		req->waiting = false;
 	}
+	if (req->ahead && conn->sess != NULL) {
+		TAILQ_REMOVE(&conn->sess->ahead_reqs, req, ahead_link);
+		req->ahead = false;
+	}
 	req_window_release(req);
 	for (i = 0; i < req->nbufs; i++) {
 		osp_iobuf_put(&conn->pg->iobuf, req->bufs[i]);
@@ -349,6 +353,11 @@ task_cpl(struct osp_scsi_task *task)
 static void
 req_execute(struct iscsi_req *req)
 {
+	if (req->ahead) {
+		/* Delivered once the commands before it have arrived. */
+		req->state = ISCSI_REQ_HELD;
+		return;
+	}
 	req->state = ISCSI_REQ_EXEC;
 	osp_scsi_itn_execute(req->conn->sess->itn, &req->task);
 }
@@ -532,6 +541,41 @@ send_busy(struct iscsi_conn *conn, uint32_t itt, uint8_t status)
 	iscsi_conn_send_pdu(conn, pdu, NULL, 0);
 }
 
+/*
+ * Commands that arrived ahead of a gap in the CmdSN sequence and whose gap is
+ * now filled: deliver them in CmdSN order (those still collecting data go on
+ * when their data is complete).
+ */
+static void
+release_ahead(struct iscsi_session *sess)
+{
+	struct iscsi_req *req;
+
+	while ((req = TAILQ_FIRST(&sess->ahead_reqs)) != NULL &&
+	       iscsi_sn_lt(req->cmdsn, sess->exp_cmdsn)) {
+		TAILQ_REMOVE(&sess->ahead_reqs, req, ahead_link);
+		req->ahead = false;
+		if (req->state == ISCSI_REQ_HELD) {
+			req_execute(req);
+		}
+	}
+}
+
+static void
+ahead_insert(struct iscsi_session *sess, struct iscsi_req *req)
+{
+	struct iscsi_req *it;
+
+	req->ahead = true;
+	TAILQ_FOREACH(it, &sess->ahead_reqs, ahead_link) {
+		if (iscsi_sn_gt(it->cmdsn, req->cmdsn)) {
+			TAILQ_INSERT_BEFORE(it, req, ahead_link);
+			return;
+		}
+	}
+	TAILQ_INSERT_TAIL(&sess->ahead_reqs, req, ahead_link);
+}
+
 static void
 handle_scsi_cmd(struct iscsi_conn *conn)
 {
@@ -543,10 +587,14 @@ handle_scsi_cmd(struct iscsi_conn *conn)
 	uint32_t firstburst;
 	struct iscsi_req *req;
 	struct osp_scsi_task *t;
+	bool arrived_ahead = false;
 
 	if (sess->node == NULL) {
 		iscsi_conn_reject(conn, ISCSI_REJECT_PROTOCOL_ERROR);
 		return;
+	}
+	if (!immediate && be32toh(h->cmdsn) != sess->exp_cmdsn) {
+		arrived_ahead = true;
 	}
 	if (iscsi_session_check_cmdsn(sess, be32toh(h->cmdsn), immediate) != 0) {
 		OSP_DEBUGLOG(iscsi, "CmdSN %u outside [%u, %u]: discarded\n", be32toh(h->cmdsn),
@@ -571,6 +619,9 @@ handle_scsi_cmd(struct iscsi_conn *conn)
 	req->cmdsn = be32toh(h->cmdsn);
 	req->edtl = edtl;
 	req->immediate = immediate;
+	if (arrived_ahead) {
+		ahead_insert(sess, req);
+	}
 	memcpy(req->lun, h->lun, 8);
 	t = &req->task;
 	osp_scsi_task_init(t, task_cpl, req);
@@ -800,7 +851,8 @@ abort_data_out(struct iscsi_conn *conn, uint64_t lun, uint32_t only_itt, bool on
 
 	TAILQ_FOREACH(c, &sess->conns, sess_link) {
 		TAILQ_FOREACH_SAFE(req, &c->active_reqs, link, tmp) {
-			if (req->state != ISCSI_REQ_DATA_OUT || req->is_tmf) {
+			if ((req->state != ISCSI_REQ_DATA_OUT && req->state != ISCSI_REQ_HELD) ||
+			    req->is_tmf) {
 				continue;
 			}
 			if (one ? req->itt != only_itt :
@@ -862,7 +914,7 @@ handle_tmf(struct iscsi_conn *conn)
 			send_tmf_rsp(conn, itt, ISCSI_TMF_RSP_NO_TASK);
 			return;
 		}
-		if (target->state == ISCSI_REQ_DATA_OUT) {
+		if (target->state == ISCSI_REQ_DATA_OUT || target->state == ISCSI_REQ_HELD) {
 			abort_data_out(conn, lun, ref, true);
 			send_tmf_rsp(conn, itt, ISCSI_TMF_RSP_COMPLETE);
 			return;
@@ -1224,5 +1276,8 @@ iscsi_ffp_handle_pdu(struct iscsi_conn *conn)
 	default:
 		iscsi_conn_reject(conn, ISCSI_REJECT_CMD_NOT_SUPPORTED);
 		break;
+	}
+	if (conn->sess != NULL && !TAILQ_EMPTY(&conn->sess->ahead_reqs)) {
+		release_ahead(conn->sess);
 	}
 }

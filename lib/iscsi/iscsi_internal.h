@@ -170,6 +170,7 @@ struct iscsi_pdu {
 enum iscsi_req_state {
 	ISCSI_REQ_FREE = 0,
 	ISCSI_REQ_DATA_OUT,		/* collecting write data */
+	ISCSI_REQ_HELD,			/* ready, waiting for commands with lower CmdSNs */
 	ISCSI_REQ_EXEC,			/* in the SCSI layer */
 	ISCSI_REQ_DATA_IN,		/* sending data / status */
 	ISCSI_REQ_SENT,			/* everything queued, waiting for the socket */
@@ -220,6 +221,13 @@ struct iscsi_req {
 	TAILQ_ENTRY(iscsi_req) link;
 	TAILQ_ENTRY(iscsi_req) wait_link;
 	bool waiting;
+	/*
+	 * Arrived before a command with a lower CmdSN: it is not delivered to
+	 * the SCSI layer until the gap is filled (RFC 7143 4.2.2.1, in-order
+	 * delivery); linked in the session's ahead_reqs meanwhile.
+	 */
+	bool ahead;
+	TAILQ_ENTRY(iscsi_req) ahead_link;
 };
 
 /* ---- connections ---- */
@@ -334,6 +342,7 @@ struct iscsi_session {
 	uint32_t queue_depth;
 	uint32_t window_used;		/* counted commands not yet completed */
 	uint64_t ahead;			/* bit i: CmdSN exp_cmdsn + 1 + i already arrived */
+	TAILQ_HEAD(, iscsi_req) ahead_reqs;	/* SCSI commands that arrived ahead, by CmdSN */
 	bool opening;			/* the nexus is being opened */
 	TAILQ_HEAD(, iscsi_conn) conns;
 	uint32_t nconns;

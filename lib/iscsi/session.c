@@ -85,6 +85,7 @@ iscsi_session_create(struct iscsi_conn *conn, struct iscsi_tgt_node *node, const
 	}
 	sess->next_ttt = 1;
 	TAILQ_INIT(&sess->conns);
+	TAILQ_INIT(&sess->ahead_reqs);
 	iscsi_lock();
 	if (g_iscsi.nsessions >= g_iscsi.opts.max_sessions) {
 		iscsi_unlock();

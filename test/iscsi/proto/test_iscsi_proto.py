@@ -997,7 +997,8 @@ def test_ffp_io():
     info("Block Limits MAXIMUM TRANSFER LENGTH: %d blocks (%s)" % (maxx, tk))
     sizes = [512, 4096, 8192 + 512, 65536, 300 * 1024, 1024 * 1024 + 512]
     if maxx:
-        sizes = [n for n in sizes if n // BS <= maxx] + [maxx * BS]
+        # READ(10)/WRITE(10) carry at most 65535 blocks.
+        sizes = [n for n in sizes if n // BS <= maxx] + [min(maxx, 65535) * BS]
         if maxx + 1 <= 65535:
             tk = c.cmd(cdb_read10(0, maxx + 1), lun, read_len=(maxx + 1) * BS)
             sk = tk.sense_key()
