@@ -338,7 +338,7 @@ iscsi_subsystem_init(void)
 	g_iscsi.next_tsih = 1;
 	/*
 	 * Write data lands in 128 KiB buffers; one command may hold up to
-	 * data_reserve of them (16 MiB), larger writes are refused with sense.
+	 * data_reserve of them (OSP_SCSI_MAX_TRANSFER_BYTES, 32 MiB), larger writes are refused with sense.
 	 */
 	g_iscsi.data_bufsize = 128 * 1024;
 	g_iscsi.data_reserve = ISCSI_REQ_MAX_BUFS;

@@ -165,7 +165,8 @@ struct iscsi_pdu {
 /* ---- requests (one per SCSI command) ---- */
 
 #define ISCSI_MAX_R2T		16
-#define ISCSI_REQ_MAX_BUFS	128
+/* Data-out buffers (128 KiB) one write may hold: the SCSI layer's maximum transfer. */
+#define ISCSI_REQ_MAX_BUFS	(OSP_SCSI_MAX_TRANSFER_BYTES / (128u * 1024))
 
 enum iscsi_req_state {
 	ISCSI_REQ_FREE = 0,
