@@ -44,14 +44,8 @@ scsi_max_xfer_blocks(uint32_t block_size)
 bool
 scsi_bdev_unmap_zeroes(struct osp_bdev *bdev)
 {
-	/*
-	 * The bdev API does not say whether unmapped blocks read back as zeroes;
-	 * the RAM-backed modules free or zero them. Others: claim nothing.
-	 */
-	const char *mod = osp_bdev_get_module_name(bdev);
-
-	return osp_bdev_io_type_supported(bdev, OSP_BDEV_IO_TYPE_UNMAP) && mod != NULL &&
-	       (strcmp(mod, "malloc") == 0 || strcmp(mod, "null") == 0);
+	/* LBPRZ: the module says unmapped blocks read back as zeroes. */
+	return osp_bdev_unmap_reads_zeroes(bdev);
 }
 
 static struct osp_bdev_desc *
@@ -716,7 +710,10 @@ sbc_flush_step(struct osp_scsi_task *task)
 	int rc;
 
 	sbc_decode(task->cdb, &rw);
-	if (task->cdb[0] == OSP_SCSI_UNMAP) {
+	if (task->cdb[0] == OSP_SCSI_UNMAP ||
+	    ((task->cdb[0] == OSP_SCSI_WRITE_SAME_10 || task->cdb[0] == OSP_SCSI_WRITE_SAME_16) &&
+	     rw.nblocks == 0)) {
+		/* Many ranges, or WRITE SAME to the end: the whole bdev. */
 		rw.lba = 0;
 		rw.nblocks = 0;
 	}
@@ -889,6 +886,10 @@ scsi_sbc_read_capacity16(struct osp_scsi_task *task)
 	}
 	osp_scsi_put64(d->last_lba, il->num_blocks - 1);
 	osp_scsi_put32(d->block_len, il->block_size);
+	/*
+	 * LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT 0: one logical block per
+	 * physical block (the bdev API has no physical block size).
+	 */
 	if (osp_bdev_io_type_supported(bdev, OSP_BDEV_IO_TYPE_UNMAP)) {
 		d->lbp_lowest[0] = OSP_SCSI_RC16_LBPME;
 		if (scsi_bdev_unmap_zeroes(bdev)) {
@@ -1165,7 +1166,8 @@ scsi_sbc_compare_and_write(struct osp_scsi_task *task)
 		scsi_task_complete(task);
 		return;
 	}
-	if (task->dir != OSP_SCSI_DIR_TO_DEV || task->transfer_len < task->data_wanted) {
+	/* Exactly the verify and write halves: a longer data-out means another count. */
+	if (task->dir != OSP_SCSI_DIR_TO_DEV || task->transfer_len != task->data_wanted) {
 		sbc_bad_xfer(task);
 		return;
 	}
@@ -1343,6 +1345,22 @@ scsi_sbc_unmap(struct osp_scsi_task *task)
 #define WS_UNMAP	1
 #define WS_ZEROES	2
 
+/*
+ * WRITE SAME's range: a NUMBER OF LOGICAL BLOCKS of 0 means from the LBA to
+ * the last block (SBC-3 5.41, WSNZ 0 in Block Limits).
+ */
+static void
+sbc_ws_decode(struct osp_scsi_task *task, struct sbc_rw *rw)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+
+	sbc_decode(task->cdb, rw);
+	if (rw->nblocks == 0 && rw->lba < il->num_blocks &&
+	    il->num_blocks - rw->lba <= SCSI_MAX_WRITE_SAME_BLOCKS) {
+		rw->nblocks = (uint32_t)(il->num_blocks - rw->lba);
+	}
+}
+
 static void
 sbc_ws_done(struct osp_bdev_io *bdev_io, bool success, void *arg)
 {
@@ -1375,7 +1393,7 @@ sbc_ws_step(struct osp_scsi_task *task)
 	struct sbc_rw rw;
 	int rc;
 
-	sbc_decode(task->cdb, &rw);
+	sbc_ws_decode(task, &rw);
 	if (done >= rw.nblocks) {
 		if (sbc_needs_flush(task, &rw)) {
 			sbc_next(task, sbc_flush_step);
@@ -1414,7 +1432,7 @@ scsi_sbc_write_same(struct osp_scsi_task *task)
 	struct sbc_rw rw;
 	int nblk, i;
 
-	sbc_decode(task->cdb, &rw);
+	sbc_ws_decode(task, &rw);
 	if (task->cdb[1] & 0x10) {
 		/* ANCHOR: anchored blocks are not supported (ANC_SUP 0). */
 		scsi_task_invalid_cdb(task, 1, 4);
@@ -1433,8 +1451,16 @@ scsi_sbc_write_same(struct osp_scsi_task *task)
 		return;
 	}
 	if (rw.nblocks == 0) {
-		/* WSNZ 1: a count of zero does not mean "to the end". */
-		scsi_task_invalid_cdb(task, rw.len_byte, -1);
+		/*
+		 * 0 (to the end) left as it was: the LBA is past the last block, or
+		 * the rest of the LUN is more than MAXIMUM WRITE SAME LENGTH.
+		 */
+		if (osp_scsi_get64(&task->cdb[2]) >= il->num_blocks ||
+		    (task->cdb[0] == OSP_SCSI_WRITE_SAME_10 && osp_scsi_get32(&task->cdb[2]) >= il->num_blocks)) {
+			scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+		} else {
+			scsi_task_invalid_cdb(task, rw.len_byte, -1);
+		}
 		scsi_task_complete(task);
 		return;
 	}
@@ -1443,8 +1469,9 @@ scsi_sbc_write_same(struct osp_scsi_task *task)
 		return;
 	}
 	task->data_wanted = ndob ? 0 : bs;
-	if (!ndob && (task->dir != OSP_SCSI_DIR_TO_DEV || task->transfer_len < bs ||
-		      task->iovcnt <= 0)) {
+	/* The data-out is one block, exactly (none with NDOB). */
+	if (ndob ? task->transfer_len != 0 && task->dir == OSP_SCSI_DIR_TO_DEV :
+	    (task->dir != OSP_SCSI_DIR_TO_DEV || task->transfer_len != bs || task->iovcnt <= 0)) {
 		sbc_bad_xfer(task);
 		return;
 	}
@@ -1470,8 +1497,11 @@ scsi_sbc_write_same(struct osp_scsi_task *task)
 	} else {
 		per_blk = 0;
 	}
-	/* Unmapped blocks read back as zeroes only where LBPRZ says so. */
-	if (unmap && zero && scsi_bdev_unmap_zeroes(bdev)) {
+	/*
+	 * UNMAP 1 asks for the blocks to be unmapped (SBC-3 5.45, 4.7.3.4.3),
+	 * whatever the data-out block holds: they then read back as LBPRZ says.
+	 */
+	if (unmap) {
 		kind = WS_UNMAP;
 	} else if (zero) {
 		kind = WS_ZEROES;
@@ -1526,5 +1556,32 @@ scsi_sbc_get_lba_status(struct osp_scsi_task *task)
 	osp_scsi_put32(d->num_blocks, (uint32_t)n);
 	d->status = 0;
 	scsi_task_data_in(task, buf, OSP_MIN(alloc, (uint32_t)(8 + sizeof(*d))));
+	scsi_task_complete(task);
+}
+
+/* ---- READ DEFECT DATA 10/12 (SBC-3 5.12, 5.13) ---- */
+
+/*
+ * There is no medium to have defects: the header alone, with an empty list
+ * in the format asked for, PLISTV/GLISTV echoing REQ_PLIST/REQ_GLIST (the
+ * lists asked for are valid, and empty).
+ */
+void
+scsi_sbc_read_defect_data(struct osp_scsi_task *task)
+{
+	bool ten = task->cdb[0] == OSP_SCSI_READ_DEFECT_DATA_10;
+	uint8_t req = ten ? task->cdb[2] : task->cdb[1];
+	uint32_t alloc = ten ? osp_scsi_get16(&task->cdb[7]) : osp_scsi_get32(&task->cdb[6]);
+	uint8_t *buf;
+
+	buf = scsi_task_ebuf(task);
+	if (buf == NULL) {
+		scsi_task_complete(task);
+		return;
+	}
+	memset(buf, 0, 8);
+	buf[1] = req & 0x1f;	/* PLISTV 4, GLISTV 3, DEFECT LIST FORMAT 2:0 */
+	/* DEFECT LIST LENGTH 0 (bytes 2-3; 12: generation code 2-3, 0 = not supported, length 4-7). */
+	scsi_task_data_in(task, buf, OSP_MIN(alloc, ten ? 4u : 8u));
 	scsi_task_complete(task);
 }

@@ -271,6 +271,7 @@ void scsi_sbc_orwrite(struct osp_scsi_task *task);
 void scsi_sbc_read_capacity10(struct osp_scsi_task *task);
 void scsi_sbc_read_capacity16(struct osp_scsi_task *task);
 void scsi_sbc_get_lba_status(struct osp_scsi_task *task);
+void scsi_sbc_read_defect_data(struct osp_scsi_task *task);
 /* Release what a completed task holds (zero-copy read buffers). */
 void scsi_sbc_put(struct osp_scsi_task *task);
 /* Whether the bdev reads zeroes from unmapped blocks (LBPRZ). */

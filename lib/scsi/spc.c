@@ -82,6 +82,10 @@ static const struct scsi_cmd g_cmds[] = {
 		{ 0x35, 0x06, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, CTL }, scsi_sbc_sync_cache
 	},
 	{
+		OSP_SCSI_READ_DEFECT_DATA_10, 0, false, 10,
+		{ 0x37, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, CTL }, scsi_sbc_read_defect_data
+	},
+	{
 		OSP_SCSI_WRITE_SAME_10, 0, false, 10,
 		{ 0x41, 0xf8, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, CTL }, scsi_sbc_write_same
 	},
@@ -195,6 +199,10 @@ static const struct scsi_cmd g_cmds[] = {
 	{
 		OSP_SCSI_VERIFY_12, 0, false, 12,
 		{ 0xaf, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL }, scsi_sbc_verify
+	},
+	{
+		OSP_SCSI_READ_DEFECT_DATA_12, 0, false, 12,
+		{ 0xb7, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, CTL }, scsi_sbc_read_defect_data
 	},
 };
 
@@ -429,7 +437,7 @@ spc_vpd(struct osp_scsi_task *task, uint8_t page, uint8_t *buf)
 		break;
 	case OSP_SCSI_VPD_BLOCK_LIMITS:
 		bl = (struct osp_scsi_vpd_block_limits *)buf;
-		bl->wsnz = 0x01;	/* WRITE SAME needs a block count */
+		/* WSNZ 0: WRITE SAME of 0 blocks writes to the end of the LUN. */
 		bl->max_caw_len = SCSI_MAX_CAW_BLOCKS;
 		osp_scsi_put16(bl->opt_xfer_gran, 1);
 		osp_scsi_put32(bl->max_xfer_len, max);

@@ -706,6 +706,13 @@ test_compare_and_write(void)
 	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 2 * BS), OSP_SCSI_STATUS_CHECK_CONDITION);
 	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CMD_IU);
 	CU_ASSERT_EQUAL(g_cmd->task.data_wanted, 4 * BS);
+	/* Longer than both halves (the count says less than was sent): refused, nothing written. */
+	ut_pattern(g_cmd->buf, 60, 2, BS, 22);
+	memset(g_cmd->buf + 2 * BS, 0, 4 * BS);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 6 * BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CMD_IU);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 60, 2, 2 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(60, 2, 22, g_cmd->buf));
 	cdb[13] = 0;
 	osp_scsi_put32(&cdb[10], 0);
 	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_GOOD);
@@ -876,14 +883,38 @@ test_write_same(void)
 		CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 100, 11, 11 * BS), OSP_SCSI_STATUS_GOOD);
 		CU_ASSERT(ut_zero(g_cmd->buf, 10 * BS));
 		CU_ASSERT_EQUAL(g_cmd->buf[10 * BS], 0xa0 + (int)i);
-		/* Non-zero data with UNMAP: written, not unmapped. */
+		/* Non-zero data with UNMAP: unmapped all the same (reads zeroes, LBPRZ). */
+		memset(g_cmd->buf, 0x11, BS);
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], 100, 2, 0, BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 100, 2, 2 * BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT_EQUAL(g_cmd->buf[2 * BS - 1], 0x11);
 		memset(g_cmd->buf, 0x11, BS);
 		CU_ASSERT_EQUAL(ut_write_same(ops[i], 100, 2, 0x08, BS), OSP_SCSI_STATUS_GOOD);
 		CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 100, 2, 2 * BS), OSP_SCSI_STATUS_GOOD);
-		CU_ASSERT_EQUAL(g_cmd->buf[2 * BS - 1], 0x11);
-		/* Zero blocks (WSNZ 1), ANCHOR, range, WRPROTECT, short data-out. */
-		CU_ASSERT_EQUAL(ut_write_same(ops[i], 0, 0, 0, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
-		CU_ASSERT_EQUAL(ut_field() >> 8, i == 0 ? 7 : 10);
+		CU_ASSERT(ut_zero(g_cmd->buf, 2 * BS));
+		/* Zero blocks (WSNZ 0): from the LBA to the last block. */
+		memset(g_cmd->buf, 0x5a, BS);
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], NBLK - 3, 0, 0, BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, NBLK - 4, 4, 4 * BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT_NOT_EQUAL(g_cmd->buf[BS - 1], 0x5a);
+		CU_ASSERT_EQUAL(g_cmd->buf[BS], 0x5a);
+		CU_ASSERT_EQUAL(g_cmd->buf[4 * BS - 1], 0x5a);
+		memset(g_cmd->buf, 0, BS);
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], NBLK - 3, 0, 0x08, BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, NBLK - 3, 3, 3 * BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT(ut_zero(g_cmd->buf, 3 * BS));
+		/* ... but not from past the last block. */
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], NBLK, 0, 0, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], NBLK + 1, 0, 0, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+		/* Data-out longer than the block: refused, nothing written. */
+		memset(g_cmd->buf, 0x66, 2 * BS);
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], 100, 1, 0, 2 * BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CMD_IU);
+		CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 100, 1, BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT(ut_zero(g_cmd->buf, BS));
+		/* ANCHOR, range, WRPROTECT, short data-out. */
 		CU_ASSERT_EQUAL(ut_write_same(ops[i], 0, 1, 0x10, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
 		CU_ASSERT_EQUAL(ut_field(), 1 << 8 | 4);
 		CU_ASSERT_EQUAL(ut_write_same(ops[i], NBLK - 1, 2, 0, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
@@ -957,6 +988,37 @@ test_get_lba_status(void)
 	ut_teardown();
 }
 
+static void
+test_read_defect_data(void)
+{
+	uint8_t cdb10[10] = { OSP_SCSI_READ_DEFECT_DATA_10, 0, 0x18 | 5 };
+	uint8_t cdb12[12] = { OSP_SCSI_READ_DEFECT_DATA_12, 0x08 | 4 };
+
+	setup();
+	/* No defects: the header, PLISTV/GLISTV and the format echoed, an empty list. */
+	osp_scsi_put16(&cdb10[7], 32);
+	CU_ASSERT_EQUAL(ut_cmd(cdb10, 10, OSP_SCSI_DIR_FROM_DEV, 32), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 4);
+	CU_ASSERT_EQUAL(g_cmd->buf[1], 0x18 | 5);
+	CU_ASSERT_EQUAL(osp_scsi_get16(&g_cmd->buf[2]), 0);
+	osp_scsi_put16(&cdb10[7], 2);
+	CU_ASSERT_EQUAL(ut_cmd(cdb10, 10, OSP_SCSI_DIR_FROM_DEV, 2), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 2);
+	osp_scsi_put32(&cdb12[6], 64);
+	CU_ASSERT_EQUAL(ut_cmd(cdb12, 12, OSP_SCSI_DIR_FROM_DEV, 64), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 8);
+	CU_ASSERT_EQUAL(g_cmd->buf[1], 0x08 | 4);
+	CU_ASSERT_EQUAL(osp_scsi_get32(&g_cmd->buf[4]), 0);
+	/* Reserved bits. */
+	cdb10[2] = 0x20;
+	CU_ASSERT_EQUAL(ut_cmd(cdb10, 10, OSP_SCSI_DIR_FROM_DEV, 2), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 2 << 8 | 5);
+	cdb12[10] = 1;
+	CU_ASSERT_EQUAL(ut_cmd(cdb12, 12, OSP_SCSI_DIR_FROM_DEV, 64), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 10 << 8 | 0);
+	ut_teardown();
+}
+
 int
 main(void)
 {
@@ -982,5 +1044,6 @@ main(void)
 	CU_ADD_TEST(suite, test_unmap);
 	CU_ADD_TEST(suite, test_write_same);
 	CU_ADD_TEST(suite, test_get_lba_status);
+	CU_ADD_TEST(suite, test_read_defect_data);
 	return ut_run_suites();
 }
