@@ -282,6 +282,7 @@ sbc_is_write(const struct osp_scsi_task *task)
 	case OSP_SCSI_WRITE_10:
 	case OSP_SCSI_WRITE_12:
 	case OSP_SCSI_WRITE_16:
+	case OSP_SCSI_WRITE_ATOMIC_16:
 	case OSP_SCSI_WRITE_AND_VERIFY_10:
 	case OSP_SCSI_WRITE_AND_VERIFY_12:
 	case OSP_SCSI_WRITE_AND_VERIFY_16:
@@ -813,6 +814,70 @@ scsi_sbc_write(struct osp_scsi_task *task)
 		rw.nblocks = 256;
 	}
 	if (!sbc_write_prepare(task, &rw, scsi_max_xfer_blocks(scsi_task_itn_lun(task)->block_size))) {
+		return;
+	}
+	sbc_start(task, sbc_writev_step, task->priv_u64[T_DONE]);
+}
+
+/* ---- WRITE ATOMIC (16) (SBC-4 5.48) ---- */
+
+/*
+ * MAXIMUM ATOMIC TRANSFER LENGTH: what goes to the bdev layer as one write
+ * that neither this layer nor the bdev layer splits (one bdev buffer's worth,
+ * within the module's largest I/O and its split boundary).
+ */
+uint32_t
+scsi_max_atomic_blocks(struct osp_bdev *bdev, uint32_t block_size)
+{
+	uint32_t n = sbc_piece_blocks(block_size);
+	uint32_t max_rw = osp_bdev_get_max_rw_size(bdev);
+	uint32_t boundary = osp_bdev_get_optimal_io_boundary(bdev);
+
+	if (max_rw != 0 && max_rw < n) {
+		n = max_rw;
+	}
+	if (boundary != 0 && boundary < n) {
+		n = boundary;
+	}
+	return n;
+}
+
+/* ATOMIC ALIGNMENT: a split boundary must not fall inside an atomic write. */
+uint32_t
+scsi_atomic_align(struct osp_bdev *bdev)
+{
+	return osp_bdev_get_optimal_io_boundary(bdev);
+}
+
+void
+scsi_sbc_write_atomic(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	struct osp_bdev *bdev = task->lun->bdev;
+	uint32_t align = scsi_atomic_align(bdev);
+	struct sbc_rw rw;
+
+	/* ATOMIC BOUNDARY: MAXIMUM ATOMIC BOUNDARY SIZE is 0, only 0 is valid. */
+	if (osp_scsi_get16(&task->cdb[10]) != 0) {
+		scsi_task_invalid_cdb(task, 10, -1);
+		scsi_task_complete(task);
+		return;
+	}
+	/* With bytes 10-11 zero, the 16-byte decode reads TRANSFER LENGTH (12-13). */
+	sbc_decode(task->cdb, &rw);
+	rw.len_byte = 12;
+	if (align > 1 && rw.nblocks != 0 && rw.lba < il->num_blocks && rw.lba % align != 0) {
+		scsi_task_invalid_cdb(task, 2, -1);
+		scsi_task_complete(task);
+		return;
+	}
+	if (!sbc_write_prepare(task, &rw, scsi_max_atomic_blocks(bdev, il->block_size))) {
+		return;
+	}
+	if (task->data_transferred != task->data_wanted) {
+		/* All or nothing: a short data-out cannot be written in part. */
+		task->data_transferred = 0;
+		sbc_bad_xfer(task);
 		return;
 	}
 	sbc_start(task, sbc_writev_step, task->priv_u64[T_DONE]);

@@ -272,6 +272,9 @@ void scsi_sbc_read_capacity10(struct osp_scsi_task *task);
 void scsi_sbc_read_capacity16(struct osp_scsi_task *task);
 void scsi_sbc_get_lba_status(struct osp_scsi_task *task);
 void scsi_sbc_read_defect_data(struct osp_scsi_task *task);
+void scsi_sbc_write_atomic(struct osp_scsi_task *task);
+uint32_t scsi_max_atomic_blocks(struct osp_bdev *bdev, uint32_t block_size);
+uint32_t scsi_atomic_align(struct osp_bdev *bdev);
 /* Release what a completed task holds (zero-copy read buffers). */
 void scsi_sbc_put(struct osp_scsi_task *task);
 /* Whether the bdev reads zeroes from unmapped blocks (LBPRZ). */

@@ -163,6 +163,11 @@ static const struct scsi_cmd g_cmds[] = {
 		scsi_sbc_write_same
 	},
 	{
+		OSP_SCSI_WRITE_ATOMIC_16, 0, false, 16,
+		{ 0x9c, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL },
+		scsi_sbc_write_atomic
+	},
+	{
 		OSP_SCSI_SERVICE_ACTION_IN_16, OSP_SCSI_SAI_READ_CAPACITY_16, true, 16,
 		{ 0x9e, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, CTL },
 		scsi_sbc_read_capacity16
@@ -449,6 +454,9 @@ spc_vpd(struct osp_scsi_task *task, uint8_t page, uint8_t *buf)
 			osp_scsi_put32(bl->opt_unmap_gran, 1);
 		}
 		osp_scsi_put64(bl->max_write_same_len, SCSI_MAX_WRITE_SAME_BLOCKS);
+		/* WRITE ATOMIC (16); no ATOMIC BOUNDARY (the last 8 bytes stay 0). */
+		osp_scsi_put32(bl->max_atomic_len, scsi_max_atomic_blocks(bdev, il->block_size));
+		osp_scsi_put32(bl->atomic_align, scsi_atomic_align(bdev));
 		len = sizeof(*bl) - 4;
 		break;
 	case OSP_SCSI_VPD_BLOCK_DEV_CHARS:

@@ -988,6 +988,69 @@ test_get_lba_status(void)
 	ut_teardown();
 }
 
+static int
+ut_write_atomic(uint64_t lba, uint32_t n, uint32_t xfer, int seed)
+{
+	uint8_t cdb[16] = { OSP_SCSI_WRITE_ATOMIC_16 };
+
+	osp_scsi_put64(&cdb[2], lba);
+	osp_scsi_put16(&cdb[12], (uint16_t)n);
+	ut_pattern(g_cmd->buf, lba, n, BS, seed);
+	return ut_cmd(cdb, 16, xfer ? OSP_SCSI_DIR_TO_DEV : OSP_SCSI_DIR_NONE, xfer);
+}
+
+static void
+test_write_atomic(void)
+{
+	uint32_t max = scsi_max_atomic_blocks(g_m0, BS);
+	uint8_t cdb[16] = { OSP_SCSI_WRITE_ATOMIC_16 };
+
+	setup();
+	CU_ASSERT_EQUAL(max, (128u << 10) / BS);
+	/* Up to MAXIMUM ATOMIC TRANSFER LENGTH, in one bdev write. */
+	CU_ASSERT_EQUAL(ut_write_atomic(10, max, max * BS, 31), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, max * BS);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_16, 10, max, max * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(10, max, 31, g_cmd->buf));
+	CU_ASSERT_EQUAL(ut_write_atomic(NBLK - 1, 1, BS, 32), OSP_SCSI_STATUS_GOOD);
+	/* 0 blocks: nothing; past the end (even with 0 blocks): LBA OUT OF RANGE. */
+	CU_ASSERT_EQUAL(ut_write_atomic(0, 0, 0, 0), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_write_atomic(NBLK + 1, 0, 0, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+	CU_ASSERT_EQUAL(ut_write_atomic(NBLK - 1, 2, 2 * BS, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+	/* Over the atomic limit: INVALID FIELD IN CDB at TRANSFER LENGTH. */
+	CU_ASSERT_EQUAL(ut_write_atomic(0, max + 1, (max + 1) * BS, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 12);
+	/* A short data-out is not written in part. */
+	CU_ASSERT_EQUAL(ut_write_atomic(10, 4, 2 * BS, 33), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CMD_IU);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_16, 10, 4, 4 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(10, 4, 31, g_cmd->buf));
+	/* ATOMIC BOUNDARY (not supported), WRPROTECT, the group number's reserved bits. */
+	osp_scsi_put16(&cdb[10], 1);
+	osp_scsi_put16(&cdb[12], 1);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, 16, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 10);
+	osp_scsi_put16(&cdb[10], 0);
+	cdb[1] = 0x20;
+	CU_ASSERT_EQUAL(ut_cmd(cdb, 16, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 1 << 8 | 7);
+	cdb[1] = 0x18;	/* DPO, FUA: fine */
+	CU_ASSERT_EQUAL(ut_cmd(cdb, 16, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_GOOD);
+	cdb[14] = 0x20;
+	CU_ASSERT_EQUAL(ut_cmd(cdb, 16, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 14 << 8 | 5);
+	/* A split boundary in the bdev: the limit and the alignment follow it. */
+	g_m0->optimal_io_boundary = 8;
+	CU_ASSERT_EQUAL(scsi_max_atomic_blocks(g_m0, BS), 8);
+	CU_ASSERT_EQUAL(ut_write_atomic(3, 1, BS, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 2);
+	CU_ASSERT_EQUAL(ut_write_atomic(8, 8, 8 * BS, 0), OSP_SCSI_STATUS_GOOD);
+	g_m0->optimal_io_boundary = 0;
+	ut_teardown();
+}
+
 static void
 test_read_defect_data(void)
 {
@@ -1045,5 +1108,6 @@ main(void)
 	CU_ADD_TEST(suite, test_write_same);
 	CU_ADD_TEST(suite, test_get_lba_status);
 	CU_ADD_TEST(suite, test_read_defect_data);
+	CU_ADD_TEST(suite, test_write_atomic);
 	return ut_run_suites();
 }

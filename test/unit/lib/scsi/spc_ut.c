@@ -156,6 +156,17 @@ ut_find_desig(const uint8_t *p, int assoc, int type)
 	return NULL;
 }
 
+static bool
+ut_zero_bytes(const uint8_t *p, size_t n)
+{
+	while (n-- > 0) {
+		if (*p++ != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
 static void
 test_inquiry_vpd(void)
 {
@@ -217,6 +228,11 @@ test_inquiry_vpd(void)
 		CU_ASSERT_EQUAL(osp_scsi_get32(bl->max_unmap_lba_count), SCSI_MAX_UNMAP_BLOCKS);
 		CU_ASSERT_EQUAL(osp_scsi_get32(bl->max_unmap_desc_count), SCSI_MAX_UNMAP_DESC);
 		CU_ASSERT_EQUAL(osp_scsi_get64(bl->max_write_same_len), SCSI_MAX_WRITE_SAME_BLOCKS);
+		/* WRITE ATOMIC (16): one bdev buffer's worth, no alignment, no boundaries. */
+		CU_ASSERT_EQUAL(osp_scsi_get32(bl->max_atomic_len), (128u << 10) / BS);
+		CU_ASSERT_EQUAL(osp_scsi_get32(bl->atomic_align), 0);
+		CU_ASSERT_EQUAL(osp_scsi_get32(bl->atomic_gran), 0);
+		CU_ASSERT(ut_zero_bytes(bl->reserved, sizeof(bl->reserved)));
 	}
 	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 64);
 	/* Block device characteristics: non-rotating. */
