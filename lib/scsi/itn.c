@@ -101,6 +101,12 @@ scsi_task_invalid_param(struct osp_scsi_task *task, int byte, int bit)
 }
 
 void
+scsi_task_param_sense(struct osp_scsi_task *task, uint16_t asc, int byte)
+{
+	scsi_task_field_pointer(task, asc, false, byte, -1);
+}
+
+void
 scsi_task_invalid_opcode(struct osp_scsi_task *task)
 {
 	/* The field pointer names byte 0: the operation code itself. */

@@ -1650,3 +1650,409 @@ scsi_sbc_read_defect_data(struct osp_scsi_task *task)
 	scsi_task_data_in(task, buf, OSP_MIN(alloc, ten ? 4u : 8u));
 	scsi_task_complete(task);
 }
+
+/*
+ * ---- EXTENDED COPY (LID1) and RECEIVE COPY RESULTS (SPC-4 6.4, 6.21) ----
+ *
+ * The copy manager copies between logical units named by identification
+ * CSCD descriptors (E4h, the NAA designator of VPD page 83h), with block
+ * device to block device segment descriptors (02h). This one copies within
+ * the addressed LU: a CSCD naming another LU is unreachable. The whole
+ * parameter list is checked before anything is copied; each segment is then
+ * copied in pieces of one bdev buffer (read into the bdev's buffer, written
+ * from it). The copy's state and the descriptors live in the task's ebuf.
+ */
+
+#define XC_HDR		16
+#define XC_CSCD_LEN	32
+#define XC_SEG_LEN	28	/* block to block: 4-byte header + DESCRIPTOR LENGTH 18h */
+
+struct xc_state {
+	uint32_t nsegs;
+	uint32_t seg;		/* segment being copied */
+	uint32_t done;		/* its blocks copied */
+	uint32_t piece;		/* blocks of the piece in flight */
+	uint64_t bytes;		/* copied so far */
+	uint8_t list_id;
+	uint8_t usage;		/* LIST ID USAGE */
+	uint8_t segs[SCSI_XCOPY_MAX_SEGS][XC_SEG_LEN];
+};
+OSP_STATIC_ASSERT(sizeof(struct xc_state) <= SCSI_EBUF_SIZE, "copy state fits an ebuf");
+
+static struct xc_state *
+xc_state(struct osp_scsi_task *task)
+{
+	return task->priv;
+}
+
+static void
+xc_hold(struct osp_scsi_task *task, uint8_t status)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	struct xc_state *x = xc_state(task);
+	struct scsi_xcopy_held *h = NULL;
+	int i;
+
+	if (x->usage != 0) {
+		return;		/* 10b, 11b: nothing held for RECEIVE COPY RESULTS */
+	}
+	for (i = 0; i < SCSI_XCOPY_HELD; i++) {
+		if (il->xc_held[i].used && il->xc_held[i].list_id == x->list_id) {
+			h = &il->xc_held[i];
+			break;
+		}
+	}
+	for (i = 0; h == NULL && i < SCSI_XCOPY_HELD; i++) {
+		if (!il->xc_held[i].used) {
+			h = &il->xc_held[i];
+		}
+	}
+	if (h == NULL) {
+		/* No room: the oldest held data goes (SPC-4 6.21.1 lets it be discarded). */
+		memmove(&il->xc_held[0], &il->xc_held[1],
+			sizeof(il->xc_held[0]) * (SCSI_XCOPY_HELD - 1));
+		h = &il->xc_held[SCSI_XCOPY_HELD - 1];
+	}
+	h->used = true;
+	h->list_id = x->list_id;
+	h->status = status;
+	h->segments = (uint16_t)(status == 0x01 ? x->nsegs : x->seg);
+	h->bytes = x->bytes;
+}
+
+/* COPY ABORTED, with a field pointer into the parameter list (byte < 0: none). */
+static void
+xc_abort(struct osp_scsi_task *task, uint16_t asc, int byte)
+{
+	uint8_t sks[3];
+
+	if (byte < 0) {
+		scsi_task_sense(task, OSP_SCSI_SK_COPY_ABORTED, asc);
+		return;
+	}
+	sks[0] = OSP_SCSI_SKS_VALID;
+	osp_scsi_put16(&sks[1], (uint16_t)byte);
+	scsi_task_set_sense_ext(task, OSP_SCSI_SK_COPY_ABORTED, asc, sks, false, 0);
+}
+
+static void xc_next_piece(struct osp_scsi_task *task);
+
+static void
+xc_end(struct osp_scsi_task *task, bool ok)
+{
+	xc_hold(task, ok ? 0x01 : 0x02);
+	scsi_task_complete(task);
+}
+
+static void
+xc_write_done(struct osp_bdev_io *bdev_io, bool success, void *arg)
+{
+	struct osp_scsi_task *task = arg;
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	struct xc_state *x = xc_state(task);
+
+	if (!success) {
+		sbc_set_io_error(task, sbc_bdev_status(bdev_io), true);
+	}
+	osp_bdev_free_io(bdev_io);
+	sbc_zcopy_release(task);
+	if (!success || task->state & SCSI_TASK_ABORTED) {
+		xc_end(task, false);
+		return;
+	}
+	x->done += x->piece;
+	x->bytes += (uint64_t)x->piece * il->block_size;
+	xc_next_piece(task);
+}
+
+/* The piece is in the bdev's buffer: write it to the destination. */
+static int
+xc_write_step(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	struct xc_state *x = xc_state(task);
+	struct osp_bdev_io **ios;
+	struct iovec *iov;
+	int cnt, npieces, rc;
+
+	ios = sbc_pieces(task, &npieces);
+	osp_bdev_io_get_iovec(ios[0], &iov, &cnt);
+	rc = osp_bdev_writev_blocks(sbc_desc(task), il->ch, iov, cnt,
+				    osp_scsi_get64(&x->segs[x->seg][20]) + x->done, x->piece,
+				    xc_write_done, task);
+	if (rc != 0) {
+		if (rc == -ENOMEM) {
+			return rc;
+		}
+		sbc_set_io_error(task, rc, true);
+		sbc_zcopy_release(task);
+		xc_end(task, false);
+	}
+	return 0;
+}
+
+static void
+xc_read_done(struct osp_scsi_task *task)
+{
+	sbc_next(task, xc_write_step);
+}
+
+static void
+xc_next_piece(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	struct xc_state *x = xc_state(task);
+
+	while (x->seg < x->nsegs && x->done >= osp_scsi_get16(&x->segs[x->seg][10])) {
+		x->seg++;
+		x->done = 0;
+	}
+	if (x->seg >= x->nsegs || task->state & SCSI_TASK_ABORTED) {
+		xc_end(task, x->seg >= x->nsegs);
+		return;
+	}
+	x->piece = OSP_MIN(osp_scsi_get16(&x->segs[x->seg][10]) - x->done,
+			   sbc_piece_blocks(il->block_size));
+	sbc_zread(task, osp_scsi_get64(&x->segs[x->seg][12]) + x->done,
+		  x->piece * il->block_size, xc_read_done);
+}
+
+/* Does the CSCD descriptor at d name this LU (its NAA designator, any code set)? */
+static bool
+xc_cscd_is_lu(struct osp_scsi_task *task, const uint8_t *d)
+{
+	uint8_t naa[16];
+
+	scsi_lun_naa(task->lun->bdev, naa);
+	return (d[5] & 0x0f) == OSP_SCSI_DESIG_NAA && (d[5] >> 4 & 3) == OSP_SCSI_ASSOC_LU &&
+	       d[7] == sizeof(naa) && memcmp(&d[8], naa, sizeof(naa)) == 0;
+}
+
+void
+scsi_sbc_extended_copy(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	uint32_t plen = osp_scsi_get32(&task->cdb[10]), cscd_len, seg_len, inl_len;
+	uint32_t ncscd, nsegs, off, dlen, i, src, dst, n;
+	uint8_t hdr[XC_HDR], list[SCSI_XCOPY_MAX_LIST], *d;
+	struct xc_state *x;
+	int at;
+
+	if (plen == 0) {
+		/* No parameter list: nothing to do, not an error (SPC-4 6.4.1). */
+		scsi_task_complete(task);
+		return;
+	}
+	task->data_wanted = plen;
+	if (plen < XC_HDR) {
+		scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+		scsi_task_complete(task);
+		return;
+	}
+	if (task->dir != OSP_SCSI_DIR_TO_DEV || task->transfer_len < plen) {
+		sbc_bad_xfer(task);
+		return;
+	}
+	task->data_transferred = plen;
+	osp_iov_copy_to_buf(hdr, XC_HDR, task->iovs, task->iovcnt, 0);
+	cscd_len = osp_scsi_get16(&hdr[2]);
+	seg_len = osp_scsi_get32(&hdr[8]);
+	inl_len = osp_scsi_get32(&hdr[12]);
+	/* The lists must be in the data sent, and within MAXIMUM DESCRIPTOR LIST LENGTH. */
+	if ((uint64_t)XC_HDR + cscd_len + seg_len + inl_len > plen ||
+	    (uint64_t)cscd_len + seg_len > SCSI_XCOPY_MAX_LIST) {
+		scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+		scsi_task_complete(task);
+		return;
+	}
+	if (((hdr[1] >> 3) & 3) == 1) {
+		/* LIST ID USAGE 01b is reserved. */
+		scsi_task_invalid_param(task, 1, 4);
+		scsi_task_complete(task);
+		return;
+	}
+	if (inl_len != 0) {
+		/* No segment descriptor type that takes inline data is supported. */
+		scsi_task_invalid_param(task, 12, -1);
+		scsi_task_complete(task);
+		return;
+	}
+	osp_iov_copy_to_buf(list, cscd_len + seg_len, task->iovs, task->iovcnt, XC_HDR);
+	/* CSCD descriptors: 32 bytes each; count, then type. */
+	if (cscd_len % XC_CSCD_LEN != 0) {
+		scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+		scsi_task_complete(task);
+		return;
+	}
+	ncscd = cscd_len / XC_CSCD_LEN;
+	if (ncscd > SCSI_XCOPY_MAX_CSCD) {
+		scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_TOO_MANY_TARGET_DESCRIPTORS);
+		scsi_task_complete(task);
+		return;
+	}
+	/* Segment descriptors: variable length (DESCRIPTOR LENGTH + 4). */
+	for (nsegs = 0, off = cscd_len; off < cscd_len + seg_len; nsegs++) {
+		if (off + 4 > cscd_len + seg_len) {
+			break;
+		}
+		dlen = osp_scsi_get16(&list[off + 2]) + 4u;
+		off += dlen;
+	}
+	if (off != cscd_len + seg_len) {
+		scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+		scsi_task_complete(task);
+		return;
+	}
+	if (nsegs > SCSI_XCOPY_MAX_SEGS) {
+		scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_TOO_MANY_SEGMENT_DESCRIPTORS);
+		scsi_task_complete(task);
+		return;
+	}
+	for (i = 0; i < ncscd; i++) {
+		d = &list[i * XC_CSCD_LEN];
+		at = (int)(XC_HDR + i * XC_CSCD_LEN);
+		if (d[0] != OSP_SCSI_XCOPY_CSCD_IDENT) {
+			scsi_task_param_sense(task, OSP_SCSI_ASC_UNSUPPORTED_TARGET_DESCRIPTOR_TYPE, at);
+			scsi_task_complete(task);
+			return;
+		}
+		if ((d[1] & 0x1f) != OSP_SCSI_TYPE_DISK) {
+			/* Only block devices (PERIPHERAL DEVICE TYPE 00h). */
+			scsi_task_invalid_param(task, at + 1, 4);
+			scsi_task_complete(task);
+			return;
+		}
+		if (osp_scsi_get24(&d[29]) != il->block_size) {
+			/* DISK BLOCK LENGTH of the block device parameters. */
+			scsi_task_invalid_param(task, at + 29, -1);
+			scsi_task_complete(task);
+			return;
+		}
+	}
+	for (i = 0, off = cscd_len; i < nsegs; i++, off += XC_SEG_LEN) {
+		d = &list[off];
+		at = (int)(XC_HDR + off);
+		if (d[0] != OSP_SCSI_XCOPY_SEG_BLOCK_TO_BLOCK) {
+			scsi_task_param_sense(task, OSP_SCSI_ASC_UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE, at);
+			scsi_task_complete(task);
+			return;
+		}
+		if (osp_scsi_get16(&d[2]) != XC_SEG_LEN - 4) {
+			scsi_task_invalid_param(task, at + 2, -1);
+			scsi_task_complete(task);
+			return;
+		}
+	}
+	/* Each segment: CSCDs that exist and are this LU, blocks within it. */
+	for (i = 0, off = cscd_len; i < nsegs; i++, off += XC_SEG_LEN) {
+		d = &list[off];
+		at = (int)(XC_HDR + off);
+		src = osp_scsi_get16(&d[4]);
+		dst = osp_scsi_get16(&d[6]);
+		if (src >= ncscd || dst >= ncscd) {
+			/* No such CSCD descriptor: the copy target cannot be reached. */
+			xc_abort(task, OSP_SCSI_ASC_UNREACHABLE_COPY_TARGET, src >= ncscd ? at + 4 : at + 6);
+			scsi_task_complete(task);
+			return;
+		}
+		if (!xc_cscd_is_lu(task, &list[src * XC_CSCD_LEN]) ||
+		    !xc_cscd_is_lu(task, &list[dst * XC_CSCD_LEN])) {
+			xc_abort(task, OSP_SCSI_ASC_UNREACHABLE_COPY_TARGET, -1);
+			scsi_task_complete(task);
+			return;
+		}
+		/*
+		 * Blocks past the end of the source or destination: COPY ABORTED
+		 * (the copy target's LBA OUT OF RANGE is not passed on), the field
+		 * pointer at the LBA that does not fit.
+		 */
+		n = osp_scsi_get16(&d[10]);
+		if (osp_scsi_get64(&d[12]) > il->num_blocks || n > il->num_blocks - osp_scsi_get64(&d[12])) {
+			xc_abort(task, OSP_SCSI_ASC_NO_ADDITIONAL_SENSE, at + 12);
+			scsi_task_complete(task);
+			return;
+		}
+		if (osp_scsi_get64(&d[20]) > il->num_blocks || n > il->num_blocks - osp_scsi_get64(&d[20])) {
+			xc_abort(task, OSP_SCSI_ASC_NO_ADDITIONAL_SENSE, at + 20);
+			scsi_task_complete(task);
+			return;
+		}
+	}
+	if (sbc_write_protected(task)) {
+		scsi_task_complete(task);
+		return;
+	}
+	x = scsi_task_ebuf(task);
+	if (x == NULL) {
+		scsi_task_complete(task);
+		return;
+	}
+	x->nsegs = nsegs;
+	x->list_id = hdr[0];
+	x->usage = (hdr[1] >> 3) & 3;
+	memcpy(x->segs, &list[cscd_len], (size_t)nsegs * XC_SEG_LEN);
+	xc_next_piece(task);
+}
+
+void
+scsi_sbc_receive_copy_results(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	uint32_t alloc = osp_scsi_get32(&task->cdb[10]);
+	struct scsi_xcopy_held *h = NULL;
+	uint8_t *buf;
+	int i;
+
+	if ((task->cdb[1] & 0x1f) == OSP_SCSI_RCR_COPY_STATUS) {
+		for (i = 0; i < SCSI_XCOPY_HELD; i++) {
+			if (il->xc_held[i].used && il->xc_held[i].list_id == task->cdb[2]) {
+				h = &il->xc_held[i];
+			}
+		}
+		if (h == NULL) {
+			/* No copy with this LIST IDENTIFIER (SPC-4 6.21.3). */
+			scsi_task_invalid_cdb(task, 2, -1);
+			scsi_task_complete(task);
+			return;
+		}
+	}
+	buf = scsi_task_ebuf(task);
+	if (buf == NULL) {
+		scsi_task_complete(task);
+		return;
+	}
+	if (h != NULL) {
+		osp_scsi_put32(&buf[0], 8);		/* AVAILABLE DATA */
+		buf[4] = h->status;			/* HDD 0, COPY MANAGER STATUS */
+		osp_scsi_put16(&buf[5], h->segments);
+		if (h->bytes <= UINT32_MAX) {
+			buf[7] = 0x00;			/* TRANSFER COUNT in bytes */
+			osp_scsi_put32(&buf[8], (uint32_t)h->bytes);
+		} else {
+			buf[7] = 0xf1;			/* in KiB */
+			osp_scsi_put32(&buf[8], (uint32_t)OSP_MIN(h->bytes >> 10, UINT32_MAX));
+		}
+		/* The copy is over: its held data goes once reported (SPC-4 6.21.3). */
+		h->used = false;
+		scsi_task_data_in(task, buf, OSP_MIN(alloc, 12u));
+		scsi_task_complete(task);
+		return;
+	}
+	/* OPERATING PARAMETERS (SPC-4 6.21.4). */
+	buf[4] = 0x01;					/* SNLID: LIST ID USAGE 11b supported */
+	osp_scsi_put16(&buf[8], SCSI_XCOPY_MAX_CSCD);
+	osp_scsi_put16(&buf[10], SCSI_XCOPY_MAX_SEGS);
+	osp_scsi_put32(&buf[12], SCSI_XCOPY_MAX_LIST);
+	osp_scsi_put32(&buf[16], (uint32_t)OSP_MIN((uint64_t)UINT16_MAX * il->block_size, UINT32_MAX));
+	osp_scsi_put32(&buf[20], 0);			/* MAXIMUM INLINE DATA LENGTH */
+	osp_scsi_put32(&buf[24], 0);			/* HELD DATA LIMIT: no RECEIVE DATA */
+	osp_scsi_put16(&buf[34], 1);			/* TOTAL CONCURRENT COPIES */
+	buf[36] = 1;					/* MAXIMUM CONCURRENT COPIES */
+	buf[37] = (uint8_t)osp_u32log2(il->block_size);	/* DATA SEGMENT GRANULARITY */
+	buf[43] = 2;					/* IMPLEMENTED DESCRIPTOR LIST LENGTH */
+	buf[44] = OSP_SCSI_XCOPY_SEG_BLOCK_TO_BLOCK;
+	buf[45] = OSP_SCSI_XCOPY_CSCD_IDENT;
+	osp_scsi_put32(&buf[0], 46 - 4);
+	scsi_task_data_in(task, buf, OSP_MIN(alloc, 46u));
+	scsi_task_complete(task);
+}

@@ -118,6 +118,21 @@ static const struct scsi_cmd g_cmds[] = {
 		{ 0x5f, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, CTL }, scsi_pr_out
 	},
 	{
+		OSP_SCSI_EXTENDED_COPY, OSP_SCSI_XCOPY_LID1, true, 16,
+		{ 0x83, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL },
+		scsi_sbc_extended_copy
+	},
+	{
+		OSP_SCSI_RECEIVE_COPY_RESULTS, OSP_SCSI_RCR_COPY_STATUS, true, 16,
+		{ 0x84, 0x1f, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL },
+		scsi_sbc_receive_copy_results
+	},
+	{
+		OSP_SCSI_RECEIVE_COPY_RESULTS, OSP_SCSI_RCR_OPERATING_PARAMS, true, 16,
+		{ 0x84, 0x1f, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL },
+		scsi_sbc_receive_copy_results
+	},
+	{
 		OSP_SCSI_READ_16, 0, false, 16,
 		{ 0x88, 0xfc, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL },
 		scsi_sbc_read
@@ -215,7 +230,8 @@ static const struct scsi_cmd g_cmds[] = {
 static bool
 scsi_opcode_has_sa(uint8_t opcode)
 {
-	return opcode == OSP_SCSI_SERVICE_ACTION_IN_16 || opcode == OSP_SCSI_MAINTENANCE_IN;
+	return opcode == OSP_SCSI_SERVICE_ACTION_IN_16 || opcode == OSP_SCSI_MAINTENANCE_IN ||
+	       opcode == OSP_SCSI_EXTENDED_COPY || opcode == OSP_SCSI_RECEIVE_COPY_RESULTS;
 }
 
 static const struct scsi_cmd *
@@ -373,6 +389,20 @@ spc_lun_uuid(struct osp_scsi_task *task, uint8_t *u)
 	}
 }
 
+void
+scsi_lun_naa(struct osp_bdev *bdev, uint8_t naa[16])
+{
+	const struct osp_uuid *uuid = osp_bdev_get_uuid(bdev);
+	uint8_t u[16] = { 0 };
+
+	if (uuid != NULL) {
+		memcpy(u, uuid->u, 16);
+	}
+	/* NAA IEEE Registered Extended (6h): the bdev UUID behind the NAA nibble. */
+	naa[0] = (uint8_t)(0x60 | (u[0] & 0x0f));
+	memcpy(&naa[1], &u[1], 15);
+}
+
 static uint32_t
 spc_vpd_device_id(struct osp_scsi_task *task, uint8_t *p)
 {
@@ -384,9 +414,7 @@ spc_vpd_device_id(struct osp_scsi_task *task, uint8_t *p)
 	int i;
 
 	spc_lun_uuid(task, u);
-	/* NAA IEEE Registered Extended (6h): the bdev UUID behind the NAA nibble. */
-	naa[0] = (uint8_t)(0x60 | (u[0] & 0x0f));
-	memcpy(&naa[1], &u[1], 15);
+	scsi_lun_naa(task->lun->bdev, naa);
 	off += spc_desig(p + off, OSP_SCSI_CODESET_BINARY, false, OSP_SCSI_ASSOC_LU,
 			 OSP_SCSI_DESIG_NAA, naa, sizeof(naa));
 	/* T10 vendor ID based: vendor, then the UUID in hex. */

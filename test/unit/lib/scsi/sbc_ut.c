@@ -1051,6 +1051,191 @@ test_write_atomic(void)
 	ut_teardown();
 }
 
+/* An EXTENDED COPY parameter list: ncscd identification CSCDs of LUN 0, segments of n blocks. */
+static uint32_t
+ut_xcopy_list(uint8_t *p, uint8_t list_id, uint8_t usage, int ncscd, int nseg, uint16_t n,
+	      uint64_t src, uint64_t dst)
+{
+	uint8_t naa[16];
+	uint32_t off = 16;
+	int i;
+
+	scsi_lun_naa(g_m0, naa);
+	memset(p, 0, 16 + 32 * ncscd + 28 * nseg);
+	p[0] = list_id;
+	p[1] = (uint8_t)(usage << 3);
+	osp_scsi_put16(&p[2], (uint16_t)(32 * ncscd));
+	osp_scsi_put32(&p[8], (uint32_t)(28 * nseg));
+	for (i = 0; i < ncscd; i++, off += 32) {
+		p[off] = 0xe4;
+		p[off + 4] = 0x01;		/* binary */
+		p[off + 5] = 0x03;		/* LU, NAA */
+		p[off + 7] = 16;
+		memcpy(&p[off + 8], naa, 16);
+		osp_scsi_put24(&p[off + 29], BS);
+	}
+	for (i = 0; i < nseg; i++, off += 28) {
+		p[off] = 0x02;
+		osp_scsi_put16(&p[off + 2], 0x18);
+		osp_scsi_put16(&p[off + 10], n);
+		osp_scsi_put64(&p[off + 12], src + (uint64_t)i * n);
+		osp_scsi_put64(&p[off + 20], dst + (uint64_t)i * n);
+	}
+	return off;
+}
+
+static int
+ut_xcopy(uint32_t plen)
+{
+	uint8_t cdb[16] = { OSP_SCSI_EXTENDED_COPY };
+
+	osp_scsi_put32(&cdb[10], plen);
+	return ut_cmd(cdb, 16, plen ? OSP_SCSI_DIR_TO_DEV : OSP_SCSI_DIR_NONE, plen);
+}
+
+static int
+ut_rcr(uint8_t sa, uint8_t list_id, uint32_t alloc)
+{
+	uint8_t cdb[16] = { OSP_SCSI_RECEIVE_COPY_RESULTS, sa, list_id };
+
+	osp_scsi_put32(&cdb[10], alloc);
+	return ut_cmd(cdb, 16, OSP_SCSI_DIR_FROM_DEV, alloc);
+}
+
+static void
+test_extended_copy(void)
+{
+	uint8_t *p = malloc(4096);
+	uint32_t plen;
+
+	setup();
+	/* Operating parameters: the limits the checks below enforce. */
+	CU_ASSERT_EQUAL(ut_rcr(OSP_SCSI_RCR_OPERATING_PARAMS, 0, 255), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 46);
+	CU_ASSERT_EQUAL(osp_scsi_get16(&g_cmd->buf[8]), SCSI_XCOPY_MAX_CSCD);
+	CU_ASSERT_EQUAL(osp_scsi_get16(&g_cmd->buf[10]), SCSI_XCOPY_MAX_SEGS);
+	CU_ASSERT_EQUAL(osp_scsi_get32(&g_cmd->buf[12]), SCSI_XCOPY_MAX_LIST);
+	CU_ASSERT_EQUAL(g_cmd->buf[43], 2);
+	CU_ASSERT_EQUAL(g_cmd->buf[44], 0x02);
+	CU_ASSERT_EQUAL(g_cmd->buf[45], 0xe4);
+	/* No copy held for list 7 yet. */
+	CU_ASSERT_EQUAL(ut_rcr(OSP_SCSI_RCR_COPY_STATUS, 7, 12), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 2 << 8 | 8);
+	/* One segment of 400 blocks (copied in two pieces), 0..399 -> 600..999. */
+	CU_ASSERT_EQUAL(ut_write(OSP_SCSI_WRITE_16, 0, 424, 41), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_write(OSP_SCSI_WRITE_16, 424, 600, 42), OSP_SCSI_STATUS_GOOD);
+	plen = ut_xcopy_list(p, 7, 0, 1, 1, 400, 0, 600);
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_16, 600, 400, 400 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(0, 400, 41, g_cmd->buf));
+	/* Around the destination: untouched. */
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_16, 424, 176, 176 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(424, 176, 42, g_cmd->buf));
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_16, 1000, 24, 24 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(1000, 24, 42, g_cmd->buf));
+	/* Its status is held (LIST ID USAGE 00b), once. */
+	CU_ASSERT_EQUAL(ut_rcr(OSP_SCSI_RCR_COPY_STATUS, 7, 12), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->buf[4], 0x01);
+	CU_ASSERT_EQUAL(osp_scsi_get16(&g_cmd->buf[5]), 1);
+	CU_ASSERT_EQUAL(osp_scsi_get32(&g_cmd->buf[8]), 400 * BS);
+	CU_ASSERT_EQUAL(ut_rcr(OSP_SCSI_RCR_COPY_STATUS, 7, 12), OSP_SCSI_STATUS_CHECK_CONDITION);
+	/* Two segments, one after the other: 0..4 -> 1000..1004, 5..9 -> 1005..1009. */
+	plen = ut_xcopy_list(p, 9, 0, 2, 2, 5, 0, 1000);
+	osp_scsi_put16(&p[16 + 64 + 28 + 6], 1);	/* second segment: to CSCD 1 (the same LU) */
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_16, 1000, 10, 10 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(0, 10, 41, g_cmd->buf));
+	CU_ASSERT_EQUAL(ut_rcr(OSP_SCSI_RCR_COPY_STATUS, 9, 12), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(osp_scsi_get16(&g_cmd->buf[5]), 2);
+	/* LIST ID USAGE 10b: nothing held. */
+	plen = ut_xcopy_list(p, 8, 2, 1, 1, 1, 0, 1);
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_rcr(OSP_SCSI_RCR_COPY_STATUS, 8, 12), OSP_SCSI_STATUS_CHECK_CONDITION);
+	/* No parameter list: nothing to do. Shorter than the header; a truncated list. */
+	CU_ASSERT_EQUAL(ut_xcopy(0), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_xcopy(8), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+	plen = ut_xcopy_list(p, 1, 0, 1, 1, 1, 0, 1);
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen - 1), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+	/* Too many CSCD / segment descriptors; lists over MAXIMUM DESCRIPTOR LIST LENGTH. */
+	plen = ut_xcopy_list(p, 1, 0, SCSI_XCOPY_MAX_CSCD + 1, 1, 1, 0, 1);
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_TOO_MANY_TARGET_DESCRIPTORS);
+	plen = ut_xcopy_list(p, 1, 0, 1, SCSI_XCOPY_MAX_SEGS + 1, 1, 0, 100);
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_TOO_MANY_SEGMENT_DESCRIPTORS);
+	plen = ut_xcopy_list(p, 1, 0, 1, 40, 1, 0, 100);
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+	/* Unsupported descriptor types (field pointer at the descriptor). */
+	plen = ut_xcopy_list(p, 1, 0, 1, 1, 1, 0, 1);
+	p[16] = 0xe0;
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_UNSUPPORTED_TARGET_DESCRIPTOR_TYPE);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 16);
+	p[16] = 0xe4;
+	p[48] = 0x03;
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 48);
+	/* A CSCD index with no descriptor; a CSCD of another LU; past the end: COPY ABORTED. */
+	plen = ut_xcopy_list(p, 1, 0, 1, 1, 1, 0, 1);
+	osp_scsi_put16(&p[48 + 6], 1);
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_COPY_ABORTED, OSP_SCSI_ASC_UNREACHABLE_COPY_TARGET);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 48 + 6);
+	plen = ut_xcopy_list(p, 1, 0, 1, 1, 1, 0, 1);
+	p[16 + 8 + 15] ^= 1;
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_COPY_ABORTED, OSP_SCSI_ASC_UNREACHABLE_COPY_TARGET);
+	plen = ut_xcopy_list(p, 1, 0, 1, 1, 2, 0, NBLK - 1);
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_COPY_ABORTED, OSP_SCSI_ASC_NO_ADDITIONAL_SENSE);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 48 + 20);
+	/* Data-out shorter than the parameter list; a reserved LIST ID USAGE; inline data. */
+	plen = ut_xcopy_list(p, 1, 0, 1, 1, 1, 0, 1);
+	memcpy(g_cmd->buf, p, plen);
+	{
+		uint8_t cdb[16] = { OSP_SCSI_EXTENDED_COPY };
+
+		osp_scsi_put32(&cdb[10], plen);
+		CU_ASSERT_EQUAL(ut_cmd(cdb, 16, OSP_SCSI_DIR_TO_DEV, plen - 4),
+				OSP_SCSI_STATUS_CHECK_CONDITION);
+		CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CMD_IU);
+	}
+	g_cmd->buf[1] = 1 << 3;
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 1 << 8 | 4);
+	memcpy(g_cmd->buf, p, plen);
+	osp_scsi_put32(&g_cmd->buf[12], 4);
+	CU_ASSERT_EQUAL(ut_xcopy(plen + 4), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 12);
+	/* Write protected (SWP): nothing copied. */
+	g_itn->luns[0].mode.control.flags4 |= OSP_SCSI_CONTROL_SWP;
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_DATA_PROTECT, OSP_SCSI_ASC_WRITE_PROTECTED);
+	g_itn->luns[0].mode.control.flags4 &= (uint8_t)~OSP_SCSI_CONTROL_SWP;
+	/* An unknown RECEIVE COPY RESULTS service action. */
+	CU_ASSERT_EQUAL(ut_rcr(0x05, 0, 12), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 1);
+	free(p);
+	ut_teardown();
+}
+
 static void
 test_read_defect_data(void)
 {
@@ -1109,5 +1294,6 @@ main(void)
 	CU_ADD_TEST(suite, test_get_lba_status);
 	CU_ADD_TEST(suite, test_read_defect_data);
 	CU_ADD_TEST(suite, test_write_atomic);
+	CU_ADD_TEST(suite, test_extended_copy);
 	return ut_run_suites();
 }
