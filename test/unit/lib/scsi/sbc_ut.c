@@ -1002,10 +1002,11 @@ ut_write_atomic(uint64_t lba, uint32_t n, uint32_t xfer, int seed)
 static void
 test_write_atomic(void)
 {
-	uint32_t max = scsi_max_atomic_blocks(g_m0, BS);
 	uint8_t cdb[16] = { OSP_SCSI_WRITE_ATOMIC_16 };
+	uint32_t max;
 
 	setup();
+	max = scsi_max_atomic_blocks(g_m0, BS);
 	CU_ASSERT_EQUAL(max, (128u << 10) / BS);
 	/* Up to MAXIMUM ATOMIC TRANSFER LENGTH, in one bdev write. */
 	CU_ASSERT_EQUAL(ut_write_atomic(10, max, max * BS, 31), OSP_SCSI_STATUS_GOOD);
