@@ -38,6 +38,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..", ".."))
@@ -247,21 +248,47 @@ def parse(text):
     return out
 
 
+def run_timed(cmd, cwd, times):
+    """Run iscsi-test-cu; its output, and in times about how long each test
+    took. With line-buffered output a test's "Test: NAME ..." line comes out
+    with its first newline (its result, or its first log line), so a test's
+    time is from the previous test's line to its own."""
+    if shutil.which("stdbuf"):
+        cmd = ["stdbuf", "-oL", "-eL"] + cmd     # line by line, or the times mean nothing
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         errors="replace", cwd=cwd, bufsize=1)
+    lines, suite, t_last = [], None, time.time()
+    deadline = time.time() + RUN_TIMEOUT
+    timer = threading.Timer(RUN_TIMEOUT, p.kill)
+    timer.start()
+    try:
+        for line in p.stdout:
+            now = time.time()
+            lines.append(line)
+            m = re.match(r"^Suite: (\S+)", line)
+            if m:
+                suite = m.group(1)
+            m = re.match(r"^  Test: (\S+) ", line)
+            if m:
+                times["%s.%s" % (suite, m.group(1))] = now - t_last
+                t_last = now
+        p.wait()
+    finally:
+        timer.cancel()
+    if time.time() >= deadline:
+        lines.append("\n[run killed after %d s]\n" % RUN_TIMEOUT)
+    return "".join(lines)
+
+
 def run_kind(target, kind, spec, tmp, verbose):
     url = target.add_lun(kind)
     results = {}
+    times = {}
     t0 = time.time()
     for i, tspec in enumerate(suite_specs(spec)):
         cmd = [TEST_CU, "-t", tspec, "--dataloss", "-i", INIT1, "-I", INIT2, url, url]
         logpath = os.path.join(tmp, "%s_%s_%d.txt" % (target.name, kind, i))
-        try:
-            r = subprocess.run(cmd, capture_output=True, text=True, errors="replace",
-                               timeout=RUN_TIMEOUT, cwd=tmp)
-            text = r.stdout + r.stderr
-        except subprocess.TimeoutExpired as e:
-            text = (e.stdout or b"").decode(errors="replace") if isinstance(e.stdout, bytes) \
-                else (e.stdout or "")
-            text += "\n[run timed out after %d s]\n" % RUN_TIMEOUT
+        text = run_timed(cmd, tmp, times)
         with open(logpath, "w") as f:
             f.write(text)
         if verbose:
@@ -270,7 +297,7 @@ def run_kind(target, kind, spec, tmp, verbose):
         if not target.alive():
             print("  %s died during the run:\n%s" % (target.name, target.logtail()))
             break
-    return results, time.time() - t0
+    return results, time.time() - t0, times
 
 
 def main():
@@ -298,11 +325,13 @@ def main():
     try:
         target = (Osprey if a.target == "osprey" else Tgtd)(tmp, port)
         for kind in a.kinds.split(","):
-            res, secs = run_kind(target, kind, a.tests, tmp, a.verbose)
+            res, secs, times = run_kind(target, kind, a.tests, tmp, a.verbose)
             n = {s: sum(1 for v in res.values() if v[0] == s)
                  for s in ("passed", "failed", "skipped")}
             print("== %s %s: %d passed, %d failed, %d skipped (%d tests, %.0f s)" %
                   (a.target, kind, n["passed"], n["failed"], n["skipped"], len(res), secs))
+            slow = sorted(times.items(), key=lambda kv: -kv[1])[:5]
+            print("  slowest: " + ", ".join("%s %.1f s" % kv for kv in slow))
             for t, (state, reason) in res.items():
                 if state == "failed":
                     print("  FAILED  %s %s" % (t, reason))
