@@ -26,6 +26,8 @@
 #define ASC_INVALID_FIELD_IN_CDB	0x24
 #define SENSE_ABORTED_COMMAND	0x0b
 #define ASC_DATA_PHASE_ERROR	0x4b
+#define ASC_INVALID_FIELD_IN_CMD_IU	0x0e
+#define ASCQ_INVALID_FIELD_IN_CMD_IU	0x03
 
 /* ---- sequence numbers ---- */
 
@@ -588,6 +590,7 @@ handle_scsi_cmd(struct iscsi_conn *conn)
 	struct iscsi_req *req;
 	struct osp_scsi_task *t;
 	bool arrived_ahead = false;
+	enum osp_scsi_dir cdir;
 
 	if (sess->node == NULL) {
 		iscsi_conn_reject(conn, ISCSI_REJECT_PROTOCOL_ERROR);
@@ -631,25 +634,47 @@ handle_scsi_cmd(struct iscsi_conn *conn)
 	t->cdb_len = 16;
 	t->transfer_len = edtl;
 	t->dir = wr ? OSP_SCSI_DIR_TO_DEV : rd ? OSP_SCSI_DIR_FROM_DEV : OSP_SCSI_DIR_NONE;
-	if (conn->rx_ahs_len > 0) {
-		/* Extended CDB AHS (11.2.2.3): AHSLength(2) type(1) rsvd(1) CDB bytes 16+. */
-		const uint8_t *a = conn->rx_ahs;
+	for (i = 0; i + 4 <= conn->rx_ahs_len;) {
+		/*
+		 * AHS (11.2.2): AHSLength(2) type(1) type-specific(1) data,
+		 * padded to 4 bytes. Extended CDB (type 1, 11.2.2.3) holds CDB
+		 * bytes 16 and up; the bidirectional read length (type 2) only
+		 * comes with R=W=1, refused below; other types are reserved.
+		 */
+		const uint8_t *a = conn->rx_ahs + i;
 		uint32_t alen = ((uint32_t)a[0] << 8) | a[1];
+		bool bad = 4 + alen > conn->rx_ahs_len - i;
 
-		if (a[2] == ISCSI_AHS_EXT_CDB && alen >= 1 && 16 + alen - 1 <= OSP_SCSI_MAX_CDB_LEN &&
-		    4 + alen - 1 <= conn->rx_ahs_len) {
-			memcpy(&t->cdb[16], &a[4], alen - 1);
-			t->cdb_len = (uint8_t)(16 + alen - 1);
-		} else if (a[2] == ISCSI_AHS_EXT_CDB) {
+		if (!bad && a[2] == ISCSI_AHS_EXT_CDB) {
+			bad = alen < 1 || 16 + alen - 1 > OSP_SCSI_MAX_CDB_LEN || t->cdb_len > 16;
+			if (!bad) {
+				memcpy(&t->cdb[16], &a[4], alen - 1);
+				t->cdb_len = (uint8_t)(16 + alen - 1);
+			}
+		} else if (!bad && a[2] != ISCSI_AHS_BIDI_RLEN) {
+			bad = true;
+		}
+		if (bad) {
 			req_fail(req, OSP_SCSI_STATUS_CHECK_CONDITION, SENSE_ILLEGAL_REQUEST,
 				 ASC_INVALID_FIELD_IN_CDB, 0x00);
 			return;
 		}
+		i += (4 + alen + 3) & ~3u;
 	}
 	if (rd && wr) {
 		/* Bidirectional commands are not supported by the SCSI layer. */
 		req_fail(req, OSP_SCSI_STATUS_CHECK_CONDITION, SENSE_ILLEGAL_REQUEST,
 			 ASC_INVALID_FIELD_IN_CDB, 0x00);
+		return;
+	}
+	cdir = osp_scsi_cdb_data_dir(t->cdb);
+	if ((wr && cdir == OSP_SCSI_DIR_FROM_DEV) || (rd && cdir == OSP_SCSI_DIR_TO_DEV)) {
+		/*
+		 * The R/W flags contradict the CDB (a data direction mismatch):
+		 * refused before any data is solicited, never executed.
+		 */
+		req_fail(req, OSP_SCSI_STATUS_CHECK_CONDITION, SENSE_ILLEGAL_REQUEST,
+			 ASC_INVALID_FIELD_IN_CMD_IU, ASCQ_INVALID_FIELD_IN_CMD_IU);
 		return;
 	}
 	if (!wr) {

@@ -338,9 +338,10 @@ iscsi_subsystem_init(void)
 	g_iscsi.next_tsih = 1;
 	/*
 	 * Write data lands in 128 KiB buffers; one command may hold up to
-	 * data_reserve of them (16 MiB), larger writes are refused with sense.
+	 * data_reserve of them: the Block Limits maximum transfer length
+	 * (OSP_SCSI_MAX_TRANSFER_BYTES); larger writes are refused with sense.
 	 */
-	g_iscsi.data_bufsize = 128 * 1024;
+	g_iscsi.data_bufsize = ISCSI_DATA_BUF_SIZE;
 	g_iscsi.data_reserve = ISCSI_REQ_MAX_BUFS;
 	g_iscsi.data_pool = osp_iobuf_pool_create("iscsi_data_out", g_iscsi.data_bufsize,
 			    OSP_MAX(g_iscsi.opts.data_out_pool_size / 4, g_iscsi.data_reserve * 2),

@@ -165,7 +165,9 @@ struct iscsi_pdu {
 /* ---- requests (one per SCSI command) ---- */
 
 #define ISCSI_MAX_R2T		16
-#define ISCSI_REQ_MAX_BUFS	128
+#define ISCSI_DATA_BUF_SIZE	(128u * 1024)
+/* Enough write buffers for the largest transfer the SCSI layer advertises. */
+#define ISCSI_REQ_MAX_BUFS	(OSP_SCSI_MAX_TRANSFER_BYTES / ISCSI_DATA_BUF_SIZE)
 
 enum iscsi_req_state {
 	ISCSI_REQ_FREE = 0,
