@@ -111,6 +111,7 @@ struct iscsi_globals {
 	struct osp_iscsi_opts opts;
 	struct iscsi_param_defaults param_defaults;
 	bool initialized;
+	bool opts_set;			/* iscsi_set_options was called */
 	bool shutting_down;
 	TAILQ_HEAD(, iscsi_portal_grp) pgs;
 	TAILQ_HEAD(, iscsi_init_grp) igs;
@@ -380,6 +381,15 @@ void iscsi_stat_move(uint32_t *from, uint32_t *to);
 void iscsi_param_defaults_from_opts(struct iscsi_param_defaults *d);
 /* Pure: whether name is a valid iSCSI name (iqn., eui., naa.). */
 bool iscsi_name_valid(const char *name);
+/*
+ * A name this target gives itself (node_base, target node names): besides
+ * iscsi_name_valid, only the characters RFC 3722 keeps after stringprep
+ * (letters, digits, '-', '.', ':'; UTF-8 beyond ASCII) and a real month.
+ * Initiator names are checked with iscsi_name_valid only: hosts pick them.
+ */
+bool iscsi_target_name_valid(const char *name);
+int iscsi_chap_flags_check(bool disable_chap, bool require_chap, bool mutual_chap, char *err,
+			   size_t errlen);
 
 /* ---- portal_grp.c ---- */
 struct iscsi_portal_grp *iscsi_portal_grp_find(int tag);
