@@ -25,7 +25,12 @@ Per case: IOPS (iscsi-perf's "iops average", summed over the clients), MiB/s
 /proc/PID/stat over the client run, all threads, divided by the I/Os) and the
 share of a core that the target and the clients used over the run (client:
 the rusage of the reaped iscsi-perf processes). A side at ~100 % of its core
-is the limit. Then the idle cost of each target (CPU over IDLE seconds with a
+is the limit. For Osprey also "busy us/IO": the reactor's busy time
+(framework_get_reactors, TSC ticks of loop iterations that did work) per I/O,
+i.e. its CPU time without the idle polling it does while it waits for the
+clients (wall-clock ticks: time taken by other processes on core 0 counts).
+Before the rounds, one unmeasured sequential pass over each LUN maps every
+page of the backing memory. Then the idle cost of each target (CPU over IDLE seconds with a
 session logged in). Prints a table, then one JSON line per case (also
 appended to -j FILE).
 
@@ -46,6 +51,7 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BIN = os.environ.get("OSPREY_BIN_DIR", os.path.join(ROOT, "build", "bin"))
+RPC = os.path.join(ROOT, "scripts", "rpc.py")
 sys.path.insert(0, os.path.join(ROOT, "test", "iscsi", "proto"))
 
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -139,6 +145,16 @@ class Osprey:
             raise RuntimeError("iscsi_tgt did not come up:\n" + self.log.read()[-2000:])
         self.pid = self.proc.pid
 
+    def busy_s(self):
+        """Seconds the reactor spent in iterations that did work (framework_get_reactors
+        busy ticks): the target's CPU time without its idle polling."""
+        r = subprocess.run([sys.executable, RPC, "-s", self.sock, "framework_get_reactors"],
+                           capture_output=True, text=True, timeout=30)
+        if r.returncode != 0:
+            raise RuntimeError("framework_get_reactors: " + r.stdout + r.stderr)
+        j = json.loads(r.stdout)
+        return sum(x["busy"] for x in j["reactors"]) / float(j["tick_rate"])
+
 
 class Tgtd:
     name = "tgtd"
@@ -190,9 +206,11 @@ class Tgtd:
 
 
 def run_case(tgt, case, secs):
-    """One case against one target: (IOPS, target CPU s, client CPU s, wall s)."""
+    """One case against one target: (IOPS, target CPU s, target busy s or None,
+    client CPU s, wall s)."""
     name, size, qd, rnd, nclients = case
     procs = []
+    b0 = tgt.busy_s() if hasattr(tgt, "busy_s") else None
     c0 = children_cpu()
     t0 = cpu_ticks(tgt.pid)
     w0 = time.time()
@@ -223,10 +241,12 @@ def run_case(tgt, case, secs):
             iops += int(m.group(1))
     wall = time.time() - w0
     t1 = cpu_ticks(tgt.pid)
+    c1 = children_cpu()
+    busy = tgt.busy_s() - b0 if b0 is not None else None
     if errors:
         raise RuntimeError("iscsi-perf against %s (%s): %s" % (tgt.name, name,
                                                              "; ".join(errors)))
-    return iops, (t1 - t0) / CLK_TCK, children_cpu() - c0, wall
+    return iops, (t1 - t0) / CLK_TCK, busy, c1 - c0, wall
 
 
 def idle_cost(tgt, secs):
@@ -305,15 +325,22 @@ def main():
         for t in targets:
             for c in cases:
                 samples[(t.name, c[0])] = []
+            # Warm-up, not measured: a sequential pass over the LUN so that every
+            # page of the backing memory is mapped (a malloc bdev's pages fault in
+            # on first touch: 6 % of the target's time in the first random run).
+            run_case(t, ("warm-up", 131072, 32, False, 1), 2 if args.quick else 3)
         for r in range(args.runs):
             for c in cases:
                 order = targets if r % 2 == 0 else targets[::-1]
                 for t in order:
-                    iops, tcpu, ccpu, wall = run_case(t, c, args.time)
+                    iops, tcpu, busy, ccpu, wall = run_case(t, c, args.time)
                     ios = max(iops * args.time, 1)
                     samples[(t.name, c[0])].append({
                         "iops": iops, "mibps": iops * c[1] / 1048576.0,
                         "tgt_us_per_io": tcpu * 1e6 / ios,
+                        # NaN for tgtd (no such counter): medians are taken per target
+                        "busy_us_per_io": busy * 1e6 / ios if busy is not None else
+                        float("nan"),
                         "tgt_core_pct": 100.0 * tcpu / wall,
                         "cli_core_pct": 100.0 * ccpu / wall})
                     print("  round %d/%d %-20s %-6s %9d IOPS  tgt %3.0f%%  clients %3.0f%%" % (
@@ -335,9 +362,9 @@ def main():
           "rounds x %d s; load average %s before, %s after" % (
               "rdwr on a tmpfs file" if args.tgtd_bs == "rdwr" else "null backing store",
               args.size_mb, args.runs, args.time, load_before, load_after))
-    hdr = "%-20s %-6s %24s %10s %18s %7s %7s  %s" % (
-        "case", "target", "IOPS [range]", "MiB/s", "tgt us/IO [range]", "tgt %", "cli %",
-        "IOPS ratio")
+    hdr = "%-20s %-6s %24s %8s %20s %8s %6s %6s  %s" % (
+        "case", "target", "IOPS [range]", "MiB/s", "tgt us/IO [range]", "busy us", "tgt %",
+        "cli %", "IOPS ratio")
     print(hdr)
     print("-" * len(hdr))
     lines = []
@@ -351,9 +378,11 @@ def main():
             if t.name == "osprey" and "tgtd" in [x.name for x in targets]:
                 tg = statistics.median(x["iops"] for x in samples[("tgtd", c[0])])
                 ratio = "%.2fx tgtd" % (med["iops"][0] / max(tg, 1))
-            print("%-20s %-6s %24s %10.0f %18s %7.0f %7.0f  %s" % (
+            busy = med["busy_us_per_io"][0]
+            print("%-20s %-6s %24s %8.0f %20s %8s %6.0f %6.0f  %s" % (
                 c[0], t.name, "%.0f [%.0f-%.0f]" % med["iops"], med["mibps"][0],
-                "%.2f [%.2f-%.2f]" % med["tgt_us_per_io"], med["tgt_core_pct"][0],
+                "%.2f [%.2f-%.2f]" % med["tgt_us_per_io"],
+                "-" if busy != busy else "%.2f" % busy, med["tgt_core_pct"][0],
                 med["cli_core_pct"][0], ratio))
             row = {"bench": "iscsi", "case": c[0], "target": t.name, "io_size": c[1],
                    "queue_depth": c[2], "random": c[3], "clients": c[4], "runs": args.runs,
@@ -361,6 +390,8 @@ def main():
                    "backing": "malloc bdev" if t.name == "osprey" else
                    ("rdwr tmpfs file" if args.tgtd_bs == "rdwr" else "null")}
             for k, (m, lo, hi) in med.items():
+                if m != m:
+                    continue    # NaN: not measured for this target
                 row[k] = round(m, 3)
                 row[k + "_min"] = round(lo, 3)
                 row[k + "_max"] = round(hi, 3)
