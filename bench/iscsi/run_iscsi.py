@@ -205,14 +205,30 @@ class Tgtd:
                 pass
 
 
+def sched_wait_ns(pid, threads=True):
+    """Time the threads of pid spent runnable but not running (schedstat field 2),
+    in ns: what other processes on the same core took from them."""
+    total = 0
+    paths = ["/proc/%d/task/%s/schedstat" % (pid, t) for t in os.listdir(
+        "/proc/%d/task" % pid)] if threads else ["/proc/%d/schedstat" % pid]
+    for path in paths:
+        try:
+            with open(path) as f:
+                total += int(f.read().split()[1])
+        except OSError:
+            pass
+    return total
+
+
 def run_case(tgt, case, secs):
-    """One case against one target: (IOPS, target CPU s, target busy s or None,
-    client CPU s, wall s)."""
+    """One case against one target: a dict of IOPS, target CPU s, target busy s
+    (None for tgtd), target and client run-queue wait s, client CPU s, wall s."""
     name, size, qd, rnd, nclients = case
     procs = []
     b0 = tgt.busy_s() if hasattr(tgt, "busy_s") else None
     c0 = children_cpu()
     t0 = cpu_ticks(tgt.pid)
+    q0 = sched_wait_ns(tgt.pid)
     w0 = time.time()
     for i in range(nclients):
         cmd = ["taskset", "-c", "1", "iscsi-perf", "-i",
@@ -223,11 +239,23 @@ def run_case(tgt, case, secs):
         cmd.append(tgt.url)
         procs.append(subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                       text=True))
+    # The clients' run-queue wait, sampled while they run (gone once reaped);
+    # their output (a line a second) fits in the pipe meanwhile.
+    cwait = {}
+    deadline = time.time() + secs + 60
+    while time.time() < deadline and any(p.poll() is None for p in procs):
+        for p in procs:
+            if p.poll() is None:
+                try:
+                    cwait[p.pid] = sched_wait_ns(p.pid, threads=False)
+                except OSError:
+                    pass
+        time.sleep(0.2)
     iops = 0
     errors = []
     for p in procs:
         try:
-            out, _ = p.communicate(timeout=secs + 60)
+            out, _ = p.communicate(timeout=max(deadline - time.time(), 1))
         except subprocess.TimeoutExpired:
             p.kill()
             out, _ = p.communicate()
@@ -241,17 +269,33 @@ def run_case(tgt, case, secs):
             iops += int(m.group(1))
     wall = time.time() - w0
     t1 = cpu_ticks(tgt.pid)
+    q1 = sched_wait_ns(tgt.pid)
     c1 = children_cpu()
     busy = tgt.busy_s() - b0 if b0 is not None else None
     if errors:
         raise RuntimeError("iscsi-perf against %s (%s): %s" % (tgt.name, name,
                                                              "; ".join(errors)))
-    return iops, (t1 - t0) / CLK_TCK, busy, c1 - c0, wall
+    return {"iops": iops, "tgt_cpu": (t1 - t0) / CLK_TCK, "busy": busy,
+            "tgt_wait": (q1 - q0) / 1e9, "cli_wait": sum(cwait.values()) / 1e9,
+            "cli_cpu": c1 - c0, "wall": wall}
+
+
+def run_ns(pid):
+    """CPU time of every thread of pid in ns (schedstat: exact, where /proc/PID/stat
+    counts 10 ms ticks)."""
+    total = 0
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/schedstat" % (pid, tid)) as f:
+                total += int(f.read().split()[0])
+        except OSError:
+            pass    # a thread that just exited
+    return total
 
 
 def idle_cost(tgt, secs):
     """Target CPU over secs with one session logged in and doing nothing, in %
-    of a core (clock ticks: 10 ms resolution)."""
+    of a core."""
     import iscsi_wire
     c = iscsi_wire.Conn("127.0.0.1", tgt.port, timeout=5.0)
     try:
@@ -260,11 +304,11 @@ def idle_cost(tgt, secs):
         if not r.ok:
             raise RuntimeError("idle login to %s failed: %r" % (tgt.name, r))
         time.sleep(0.5)
-        t0 = cpu_ticks(tgt.pid)
+        t0 = run_ns(tgt.pid)
         w0 = time.time()
         time.sleep(secs)
-        t1 = cpu_ticks(tgt.pid)
-        return 100.0 * (t1 - t0) / CLK_TCK / (time.time() - w0)
+        t1 = run_ns(tgt.pid)
+        return 100.0 * (t1 - t0) / 1e9 / (time.time() - w0)
     finally:
         c.close()
 
@@ -329,23 +373,29 @@ def main():
             # page of the backing memory is mapped (a malloc bdev's pages fault in
             # on first touch: 6 % of the target's time in the first random run).
             run_case(t, ("warm-up", 131072, 32, False, 1), 2 if args.quick else 3)
-        for r in range(args.runs):
+        for r_ in range(args.runs):
             for c in cases:
-                order = targets if r % 2 == 0 else targets[::-1]
+                order = targets if r_ % 2 == 0 else targets[::-1]
                 for t in order:
-                    iops, tcpu, busy, ccpu, wall = run_case(t, c, args.time)
+                    r = run_case(t, c, args.time)
+                    iops, wall = r["iops"], r["wall"]
                     ios = max(iops * args.time, 1)
                     samples[(t.name, c[0])].append({
                         "iops": iops, "mibps": iops * c[1] / 1048576.0,
-                        "tgt_us_per_io": tcpu * 1e6 / ios,
+                        "tgt_us_per_io": r["tgt_cpu"] * 1e6 / ios,
                         # NaN for tgtd (no such counter): medians are taken per target
-                        "busy_us_per_io": busy * 1e6 / ios if busy is not None else
-                        float("nan"),
-                        "tgt_core_pct": 100.0 * tcpu / wall,
-                        "cli_core_pct": 100.0 * ccpu / wall})
-                    print("  round %d/%d %-20s %-6s %9d IOPS  tgt %3.0f%%  clients %3.0f%%" % (
-                        r + 1, args.runs, c[0], t.name, iops, 100.0 * tcpu / wall,
-                        100.0 * ccpu / wall), file=sys.stderr)
+                        "busy_us_per_io": r["busy"] * 1e6 / ios if r["busy"] is not None
+                        else float("nan"),
+                        "tgt_core_pct": 100.0 * r["tgt_cpu"] / wall,
+                        "cli_core_pct": 100.0 * r["cli_cpu"] / wall,
+                        "tgt_wait_pct": 100.0 * r["tgt_wait"] / wall,
+                        "cli_wait_pct": 100.0 * r["cli_wait"] / wall})
+                    print("  round %d/%d %-20s %-6s %9d IOPS  tgt %3.0f%% (waited %3.0f%%)  "
+                          "clients %3.0f%% (waited %3.0f%%)" % (
+                              r_ + 1, args.runs, c[0], t.name, iops,
+                              100.0 * r["tgt_cpu"] / wall, 100.0 * r["tgt_wait"] / wall,
+                              100.0 * r["cli_cpu"] / wall, 100.0 * r["cli_wait"] / wall),
+                          file=sys.stderr)
         if args.idle:
             for t in targets:
                 idle[t.name] = idle_cost(t, args.idle)
@@ -362,9 +412,9 @@ def main():
           "rounds x %d s; load average %s before, %s after" % (
               "rdwr on a tmpfs file" if args.tgtd_bs == "rdwr" else "null backing store",
               args.size_mb, args.runs, args.time, load_before, load_after))
-    hdr = "%-20s %-6s %24s %8s %20s %8s %6s %6s  %s" % (
-        "case", "target", "IOPS [range]", "MiB/s", "tgt us/IO [range]", "busy us", "tgt %",
-        "cli %", "IOPS ratio")
+    hdr = "%-20s %-6s %24s %6s %20s %7s %5s %5s %5s %5s  %s" % (
+        "case", "target", "IOPS [range]", "MiB/s", "tgt us/IO [range]", "busy us", "tgt%",
+        "wait%", "cli%", "wait%", "IOPS ratio")
     print(hdr)
     print("-" * len(hdr))
     lines = []
@@ -379,11 +429,12 @@ def main():
                 tg = statistics.median(x["iops"] for x in samples[("tgtd", c[0])])
                 ratio = "%.2fx tgtd" % (med["iops"][0] / max(tg, 1))
             busy = med["busy_us_per_io"][0]
-            print("%-20s %-6s %24s %8.0f %20s %8s %6.0f %6.0f  %s" % (
+            print("%-20s %-6s %24s %6.0f %20s %7s %5.0f %5.0f %5.0f %5.0f  %s" % (
                 c[0], t.name, "%.0f [%.0f-%.0f]" % med["iops"], med["mibps"][0],
                 "%.2f [%.2f-%.2f]" % med["tgt_us_per_io"],
                 "-" if busy != busy else "%.2f" % busy, med["tgt_core_pct"][0],
-                med["cli_core_pct"][0], ratio))
+                med["tgt_wait_pct"][0], med["cli_core_pct"][0], med["cli_wait_pct"][0],
+                ratio))
             row = {"bench": "iscsi", "case": c[0], "target": t.name, "io_size": c[1],
                    "queue_depth": c[2], "random": c[3], "clients": c[4], "runs": args.runs,
                    "seconds": args.time,
@@ -405,10 +456,10 @@ def main():
                               max(meds["tgtd"]["tgt_us_per_io"][0], 1e-9), 3)})
     if idle:
         print("idle, one session logged in, %d s: %s" % (args.idle, ", ".join(
-            "%s %.1f %% of a core" % (k, v) for k, v in idle.items())))
+            "%s %.2f %% of a core" % (k, v) for k, v in idle.items())))
         for k, v in idle.items():
             lines.append({"bench": "iscsi", "case": "idle", "target": k,
-                          "seconds": args.idle, "core_pct": round(v, 2)})
+                          "seconds": args.idle, "core_pct": round(v, 3)})
     text = [json.dumps(l) for l in lines]
     for l in text:
         print(l)
