@@ -108,7 +108,7 @@ req_get(struct iscsi_conn *conn)
 	}
 	TAILQ_REMOVE(&conn->free_reqs, req, link);
 	memset((char *)req + offsetof(struct iscsi_req, state), 0,
-	       sizeof(*req) - offsetof(struct iscsi_req, state));
+	       offsetof(struct iscsi_req, bufs) - offsetof(struct iscsi_req, state));
 	req->conn = conn;
 	conn->reqs_out++;
 	TAILQ_INSERT_TAIL(&conn->active_reqs, req, link);

@@ -205,8 +205,6 @@ struct iscsi_req {
 	enum osp_scsi_tmf tmf_fn;
 	/* write */
 	uint32_t nbufs;
-	void *bufs[ISCSI_REQ_MAX_BUFS];
-	struct iovec iovs[ISCSI_REQ_MAX_BUFS];
 	uint32_t data_recv;		/* bytes received so far */
 	uint32_t unsol_end;		/* unsolicited data ends here (immediate included) */
 	uint32_t unsol_next;		/* next unsolicited offset expected */
@@ -231,6 +229,13 @@ struct iscsi_req {
 	 */
 	bool ahead;
 	TAILQ_ENTRY(iscsi_req) ahead_link;
+	/*
+	 * The write buffers, meaningful below nbufs only. Last, so that
+	 * req_get() zeroes the fields above and not these 3 KiB (the memset
+	 * was 2.6 % of the target's time at 4 KiB reads).
+	 */
+	void *bufs[ISCSI_REQ_MAX_BUFS];
+	struct iovec iovs[ISCSI_REQ_MAX_BUFS];
 };
 
 /* ---- connections ---- */
