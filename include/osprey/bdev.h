@@ -171,6 +171,8 @@ uint32_t osp_bdev_get_max_rw_size(const struct osp_bdev *bdev);
 /* Required buffer alignment in bytes (1 = none). */
 size_t osp_bdev_get_buf_align(const struct osp_bdev *bdev);
 bool osp_bdev_has_write_cache(const struct osp_bdev *bdev);
+/* The bdev unmaps, and unmapped blocks read back as zeroes. */
+bool osp_bdev_unmap_reads_zeroes(struct osp_bdev *bdev);
 bool osp_bdev_io_type_supported(struct osp_bdev *bdev, enum osp_bdev_io_type io_type);
 /* Add bdev_get_bdevs-style info about bdev to obj. */
 void osp_bdev_dump_info_json(struct osp_bdev *bdev, cJSON *obj);

@@ -114,6 +114,11 @@ struct osp_bdev {
 	uint32_t blocklen;
 	uint64_t blockcnt;
 	bool write_cache;
+	/*
+	 * Unmapped blocks read back as zeroes (SCSI LBPRZ, NVMe DLFEAT 001b);
+	 * meaningful only when the module supports OSP_BDEV_IO_TYPE_UNMAP.
+	 */
+	bool unmap_reads_zeroes;
 	/* Writes must be multiples of this many blocks (default 1). */
 	uint32_t write_unit_size;
 	/* I/O is split so that no piece crosses a multiple of this (blocks, 0 = none)... */
@@ -442,6 +447,7 @@ osp_bdev_copy_geometry(struct osp_bdev *bdev, const struct osp_bdev *base)
 	bdev->blocklen = base->blocklen;
 	bdev->blockcnt = base->blockcnt;
 	bdev->write_cache = base->write_cache;
+	bdev->unmap_reads_zeroes = base->unmap_reads_zeroes;
 	bdev->write_unit_size = base->write_unit_size;
 	bdev->optimal_io_boundary = base->optimal_io_boundary;
 	bdev->split_on_optimal_io_boundary = base->split_on_optimal_io_boundary;

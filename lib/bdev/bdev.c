@@ -562,6 +562,12 @@ osp_bdev_has_write_cache(const struct osp_bdev *bdev)
 }
 
 bool
+osp_bdev_unmap_reads_zeroes(struct osp_bdev *bdev)
+{
+	return bdev->unmap_reads_zeroes && osp_bdev_io_type_supported(bdev, OSP_BDEV_IO_TYPE_UNMAP);
+}
+
+bool
 osp_bdev_io_type_supported(struct osp_bdev *bdev, enum osp_bdev_io_type io_type)
 {
 	uint32_t mask;

@@ -101,6 +101,12 @@ scsi_task_invalid_param(struct osp_scsi_task *task, int byte, int bit)
 }
 
 void
+scsi_task_param_sense(struct osp_scsi_task *task, uint16_t asc, int byte)
+{
+	scsi_task_field_pointer(task, asc, false, byte, -1);
+}
+
+void
 scsi_task_invalid_opcode(struct osp_scsi_task *task)
 {
 	/* The field pointer names byte 0: the operation code itself. */
@@ -849,15 +855,17 @@ scsi_reset_mark(struct osp_scsi_itn *itn, void *arg, struct scsi_bc_msg *m)
 {
 	struct scsi_reset_arg *ra = arg;
 
-	/* The nexus that asked knows (its TMF response); the others learn by UA (SAM-5 6.3.3). */
-	if (itn != ra->tmf->itn) {
-		if (ra->lun_id >= 0) {
-			if (itn->luns[ra->lun_id].lun != NULL) {
-				itn->luns[ra->lun_id].ua |= ra->ua;
-			}
-		} else {
-			scsi_itn_set_ua_all(itn, ra->ua);
+	/*
+	 * Every I_T nexus gets the unit attention, the one that asked too
+	 * (SAM-5 6.3.2, 6.3.3: "for the initiator port associated with every
+	 * I_T nexus"); a multipath initiator learns of it on each path.
+	 */
+	if (ra->lun_id >= 0) {
+		if (itn->luns[ra->lun_id].lun != NULL) {
+			itn->luns[ra->lun_id].ua |= ra->ua;
 		}
+	} else {
+		scsi_itn_set_ua_all(itn, ra->ua);
 	}
 	scsi_itn_abort_lun(itn, ra->lun_id);
 	scsi_bc_itn_done(m);

@@ -256,6 +256,9 @@ pr_class(uint8_t op, uint8_t sa)
 	case OSP_SCSI_PRE_FETCH_16:
 	case OSP_SCSI_MODE_SENSE_6:
 	case OSP_SCSI_MODE_SENSE_10:
+	case OSP_SCSI_READ_DEFECT_DATA_10:
+	case OSP_SCSI_READ_DEFECT_DATA_12:
+	case OSP_SCSI_RECEIVE_COPY_RESULTS:
 		return PR_READ;
 	default:
 		return PR_WRITE;

@@ -44,14 +44,8 @@ scsi_max_xfer_blocks(uint32_t block_size)
 bool
 scsi_bdev_unmap_zeroes(struct osp_bdev *bdev)
 {
-	/*
-	 * The bdev API does not say whether unmapped blocks read back as zeroes;
-	 * the RAM-backed modules free or zero them. Others: claim nothing.
-	 */
-	const char *mod = osp_bdev_get_module_name(bdev);
-
-	return osp_bdev_io_type_supported(bdev, OSP_BDEV_IO_TYPE_UNMAP) && mod != NULL &&
-	       (strcmp(mod, "malloc") == 0 || strcmp(mod, "null") == 0);
+	/* LBPRZ: the module says unmapped blocks read back as zeroes. */
+	return osp_bdev_unmap_reads_zeroes(bdev);
 }
 
 static struct osp_bdev_desc *
@@ -288,6 +282,7 @@ sbc_is_write(const struct osp_scsi_task *task)
 	case OSP_SCSI_WRITE_10:
 	case OSP_SCSI_WRITE_12:
 	case OSP_SCSI_WRITE_16:
+	case OSP_SCSI_WRITE_ATOMIC_16:
 	case OSP_SCSI_WRITE_AND_VERIFY_10:
 	case OSP_SCSI_WRITE_AND_VERIFY_12:
 	case OSP_SCSI_WRITE_AND_VERIFY_16:
@@ -716,7 +711,10 @@ sbc_flush_step(struct osp_scsi_task *task)
 	int rc;
 
 	sbc_decode(task->cdb, &rw);
-	if (task->cdb[0] == OSP_SCSI_UNMAP) {
+	if (task->cdb[0] == OSP_SCSI_UNMAP ||
+	    ((task->cdb[0] == OSP_SCSI_WRITE_SAME_10 || task->cdb[0] == OSP_SCSI_WRITE_SAME_16) &&
+	     rw.nblocks == 0)) {
+		/* Many ranges, or WRITE SAME to the end: the whole bdev. */
 		rw.lba = 0;
 		rw.nblocks = 0;
 	}
@@ -821,6 +819,70 @@ scsi_sbc_write(struct osp_scsi_task *task)
 	sbc_start(task, sbc_writev_step, task->priv_u64[T_DONE]);
 }
 
+/* ---- WRITE ATOMIC (16) (SBC-4 5.48) ---- */
+
+/*
+ * MAXIMUM ATOMIC TRANSFER LENGTH: what goes to the bdev layer as one write
+ * that neither this layer nor the bdev layer splits (one bdev buffer's worth,
+ * within the module's largest I/O and its split boundary).
+ */
+uint32_t
+scsi_max_atomic_blocks(struct osp_bdev *bdev, uint32_t block_size)
+{
+	uint32_t n = sbc_piece_blocks(block_size);
+	uint32_t max_rw = osp_bdev_get_max_rw_size(bdev);
+	uint32_t boundary = osp_bdev_get_optimal_io_boundary(bdev);
+
+	if (max_rw != 0 && max_rw < n) {
+		n = max_rw;
+	}
+	if (boundary != 0 && boundary < n) {
+		n = boundary;
+	}
+	return n;
+}
+
+/* ATOMIC ALIGNMENT: a split boundary must not fall inside an atomic write. */
+uint32_t
+scsi_atomic_align(struct osp_bdev *bdev)
+{
+	return osp_bdev_get_optimal_io_boundary(bdev);
+}
+
+void
+scsi_sbc_write_atomic(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	struct osp_bdev *bdev = task->lun->bdev;
+	uint32_t align = scsi_atomic_align(bdev);
+	struct sbc_rw rw;
+
+	/* ATOMIC BOUNDARY: MAXIMUM ATOMIC BOUNDARY SIZE is 0, only 0 is valid. */
+	if (osp_scsi_get16(&task->cdb[10]) != 0) {
+		scsi_task_invalid_cdb(task, 10, -1);
+		scsi_task_complete(task);
+		return;
+	}
+	/* With bytes 10-11 zero, the 16-byte decode reads TRANSFER LENGTH (12-13). */
+	sbc_decode(task->cdb, &rw);
+	rw.len_byte = 12;
+	if (align > 1 && rw.nblocks != 0 && rw.lba < il->num_blocks && rw.lba % align != 0) {
+		scsi_task_invalid_cdb(task, 2, -1);
+		scsi_task_complete(task);
+		return;
+	}
+	if (!sbc_write_prepare(task, &rw, scsi_max_atomic_blocks(bdev, il->block_size))) {
+		return;
+	}
+	if (task->data_transferred != task->data_wanted) {
+		/* All or nothing: a short data-out cannot be written in part. */
+		task->data_transferred = 0;
+		sbc_bad_xfer(task);
+		return;
+	}
+	sbc_start(task, sbc_writev_step, task->priv_u64[T_DONE]);
+}
+
 /* ---- SYNCHRONIZE CACHE (SBC-3 5.22, 5.23) ---- */
 
 void
@@ -889,6 +951,10 @@ scsi_sbc_read_capacity16(struct osp_scsi_task *task)
 	}
 	osp_scsi_put64(d->last_lba, il->num_blocks - 1);
 	osp_scsi_put32(d->block_len, il->block_size);
+	/*
+	 * LOGICAL BLOCKS PER PHYSICAL BLOCK EXPONENT 0: one logical block per
+	 * physical block (the bdev API has no physical block size).
+	 */
 	if (osp_bdev_io_type_supported(bdev, OSP_BDEV_IO_TYPE_UNMAP)) {
 		d->lbp_lowest[0] = OSP_SCSI_RC16_LBPME;
 		if (scsi_bdev_unmap_zeroes(bdev)) {
@@ -1165,7 +1231,8 @@ scsi_sbc_compare_and_write(struct osp_scsi_task *task)
 		scsi_task_complete(task);
 		return;
 	}
-	if (task->dir != OSP_SCSI_DIR_TO_DEV || task->transfer_len < task->data_wanted) {
+	/* Exactly the verify and write halves: a longer data-out means another count. */
+	if (task->dir != OSP_SCSI_DIR_TO_DEV || task->transfer_len != task->data_wanted) {
 		sbc_bad_xfer(task);
 		return;
 	}
@@ -1343,6 +1410,22 @@ scsi_sbc_unmap(struct osp_scsi_task *task)
 #define WS_UNMAP	1
 #define WS_ZEROES	2
 
+/*
+ * WRITE SAME's range: a NUMBER OF LOGICAL BLOCKS of 0 means from the LBA to
+ * the last block (SBC-3 5.41, WSNZ 0 in Block Limits).
+ */
+static void
+sbc_ws_decode(struct osp_scsi_task *task, struct sbc_rw *rw)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+
+	sbc_decode(task->cdb, rw);
+	if (rw->nblocks == 0 && rw->lba < il->num_blocks &&
+	    il->num_blocks - rw->lba <= SCSI_MAX_WRITE_SAME_BLOCKS) {
+		rw->nblocks = (uint32_t)(il->num_blocks - rw->lba);
+	}
+}
+
 static void
 sbc_ws_done(struct osp_bdev_io *bdev_io, bool success, void *arg)
 {
@@ -1375,7 +1458,7 @@ sbc_ws_step(struct osp_scsi_task *task)
 	struct sbc_rw rw;
 	int rc;
 
-	sbc_decode(task->cdb, &rw);
+	sbc_ws_decode(task, &rw);
 	if (done >= rw.nblocks) {
 		if (sbc_needs_flush(task, &rw)) {
 			sbc_next(task, sbc_flush_step);
@@ -1414,7 +1497,7 @@ scsi_sbc_write_same(struct osp_scsi_task *task)
 	struct sbc_rw rw;
 	int nblk, i;
 
-	sbc_decode(task->cdb, &rw);
+	sbc_ws_decode(task, &rw);
 	if (task->cdb[1] & 0x10) {
 		/* ANCHOR: anchored blocks are not supported (ANC_SUP 0). */
 		scsi_task_invalid_cdb(task, 1, 4);
@@ -1433,8 +1516,16 @@ scsi_sbc_write_same(struct osp_scsi_task *task)
 		return;
 	}
 	if (rw.nblocks == 0) {
-		/* WSNZ 1: a count of zero does not mean "to the end". */
-		scsi_task_invalid_cdb(task, rw.len_byte, -1);
+		/*
+		 * 0 (to the end) left as it was: the LBA is past the last block, or
+		 * the rest of the LUN is more than MAXIMUM WRITE SAME LENGTH.
+		 */
+		if (osp_scsi_get64(&task->cdb[2]) >= il->num_blocks ||
+		    (task->cdb[0] == OSP_SCSI_WRITE_SAME_10 && osp_scsi_get32(&task->cdb[2]) >= il->num_blocks)) {
+			scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+		} else {
+			scsi_task_invalid_cdb(task, rw.len_byte, -1);
+		}
 		scsi_task_complete(task);
 		return;
 	}
@@ -1443,8 +1534,9 @@ scsi_sbc_write_same(struct osp_scsi_task *task)
 		return;
 	}
 	task->data_wanted = ndob ? 0 : bs;
-	if (!ndob && (task->dir != OSP_SCSI_DIR_TO_DEV || task->transfer_len < bs ||
-		      task->iovcnt <= 0)) {
+	/* The data-out is one block, exactly (none with NDOB). */
+	if (ndob ? task->transfer_len != 0 && task->dir == OSP_SCSI_DIR_TO_DEV :
+	    (task->dir != OSP_SCSI_DIR_TO_DEV || task->transfer_len != bs || task->iovcnt <= 0)) {
 		sbc_bad_xfer(task);
 		return;
 	}
@@ -1470,8 +1562,11 @@ scsi_sbc_write_same(struct osp_scsi_task *task)
 	} else {
 		per_blk = 0;
 	}
-	/* Unmapped blocks read back as zeroes only where LBPRZ says so. */
-	if (unmap && zero && scsi_bdev_unmap_zeroes(bdev)) {
+	/*
+	 * UNMAP 1 asks for the blocks to be unmapped (SBC-3 5.45, 4.7.3.4.3),
+	 * whatever the data-out block holds: they then read back as LBPRZ says.
+	 */
+	if (unmap) {
 		kind = WS_UNMAP;
 	} else if (zero) {
 		kind = WS_ZEROES;
@@ -1526,5 +1621,438 @@ scsi_sbc_get_lba_status(struct osp_scsi_task *task)
 	osp_scsi_put32(d->num_blocks, (uint32_t)n);
 	d->status = 0;
 	scsi_task_data_in(task, buf, OSP_MIN(alloc, (uint32_t)(8 + sizeof(*d))));
+	scsi_task_complete(task);
+}
+
+/* ---- READ DEFECT DATA 10/12 (SBC-3 5.12, 5.13) ---- */
+
+/*
+ * There is no medium to have defects: the header alone, with an empty list
+ * in the format asked for, PLISTV/GLISTV echoing REQ_PLIST/REQ_GLIST (the
+ * lists asked for are valid, and empty).
+ */
+void
+scsi_sbc_read_defect_data(struct osp_scsi_task *task)
+{
+	bool ten = task->cdb[0] == OSP_SCSI_READ_DEFECT_DATA_10;
+	uint8_t req = ten ? task->cdb[2] : task->cdb[1];
+	uint32_t alloc = ten ? osp_scsi_get16(&task->cdb[7]) : osp_scsi_get32(&task->cdb[6]);
+	uint8_t *buf;
+
+	buf = scsi_task_ebuf(task);
+	if (buf == NULL) {
+		scsi_task_complete(task);
+		return;
+	}
+	memset(buf, 0, 8);
+	buf[1] = req & 0x1f;	/* PLISTV 4, GLISTV 3, DEFECT LIST FORMAT 2:0 */
+	/* DEFECT LIST LENGTH 0 (bytes 2-3; 12: generation code 2-3, 0 = not supported, length 4-7). */
+	scsi_task_data_in(task, buf, OSP_MIN(alloc, ten ? 4u : 8u));
+	scsi_task_complete(task);
+}
+
+/*
+ * ---- EXTENDED COPY (LID1) and RECEIVE COPY RESULTS (SPC-4 6.4, 6.21) ----
+ *
+ * The copy manager copies between logical units named by identification
+ * CSCD descriptors (E4h, the NAA designator of VPD page 83h), with block
+ * device to block device segment descriptors (02h). This one copies within
+ * the addressed LU: a CSCD naming another LU is unreachable. The whole
+ * parameter list is checked before anything is copied; each segment is then
+ * copied in pieces of one bdev buffer (read into the bdev's buffer, written
+ * from it). The copy's state and the descriptors live in the task's ebuf.
+ */
+
+#define XC_HDR		16
+#define XC_CSCD_LEN	32
+#define XC_SEG_LEN	28	/* block to block: 4-byte header + DESCRIPTOR LENGTH 18h */
+
+struct xc_state {
+	uint32_t nsegs;
+	uint32_t seg;		/* segment being copied */
+	uint32_t done;		/* its blocks copied */
+	uint32_t piece;		/* blocks of the piece in flight */
+	uint64_t bytes;		/* copied so far */
+	uint8_t list_id;
+	uint8_t usage;		/* LIST ID USAGE */
+	uint8_t segs[SCSI_XCOPY_MAX_SEGS][XC_SEG_LEN];
+};
+OSP_STATIC_ASSERT(sizeof(struct xc_state) <= SCSI_EBUF_SIZE, "copy state fits an ebuf");
+
+static struct xc_state *
+xc_state(struct osp_scsi_task *task)
+{
+	return task->priv;
+}
+
+static void
+xc_hold(struct osp_scsi_task *task, uint8_t status)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	struct xc_state *x = xc_state(task);
+	struct scsi_xcopy_held *h = NULL;
+	int i;
+
+	if (x->usage != 0) {
+		return;		/* 10b, 11b: nothing held for RECEIVE COPY RESULTS */
+	}
+	for (i = 0; i < SCSI_XCOPY_HELD; i++) {
+		if (il->xc_held[i].used && il->xc_held[i].list_id == x->list_id) {
+			h = &il->xc_held[i];
+			break;
+		}
+	}
+	for (i = 0; h == NULL && i < SCSI_XCOPY_HELD; i++) {
+		if (!il->xc_held[i].used) {
+			h = &il->xc_held[i];
+		}
+	}
+	if (h == NULL) {
+		/* No room: the oldest held data goes (SPC-4 6.21.1 lets it be discarded). */
+		memmove(&il->xc_held[0], &il->xc_held[1],
+			sizeof(il->xc_held[0]) * (SCSI_XCOPY_HELD - 1));
+		h = &il->xc_held[SCSI_XCOPY_HELD - 1];
+	}
+	h->used = true;
+	h->list_id = x->list_id;
+	h->status = status;
+	h->segments = (uint16_t)(status == 0x01 ? x->nsegs : x->seg);
+	h->bytes = x->bytes;
+}
+
+/* COPY ABORTED, with a field pointer into the parameter list (byte < 0: none). */
+static void
+xc_abort(struct osp_scsi_task *task, uint16_t asc, int byte)
+{
+	uint8_t sks[3];
+
+	if (byte < 0) {
+		scsi_task_sense(task, OSP_SCSI_SK_COPY_ABORTED, asc);
+		return;
+	}
+	sks[0] = OSP_SCSI_SKS_VALID;
+	osp_scsi_put16(&sks[1], (uint16_t)byte);
+	scsi_task_set_sense_ext(task, OSP_SCSI_SK_COPY_ABORTED, asc, sks, false, 0);
+}
+
+static void xc_next_piece(struct osp_scsi_task *task);
+
+static void
+xc_end(struct osp_scsi_task *task, bool ok)
+{
+	xc_hold(task, ok ? 0x01 : 0x02);
+	scsi_task_complete(task);
+}
+
+static void
+xc_write_done(struct osp_bdev_io *bdev_io, bool success, void *arg)
+{
+	struct osp_scsi_task *task = arg;
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	struct xc_state *x = xc_state(task);
+
+	if (!success) {
+		sbc_set_io_error(task, sbc_bdev_status(bdev_io), true);
+	}
+	osp_bdev_free_io(bdev_io);
+	sbc_zcopy_release(task);
+	if (!success || task->state & SCSI_TASK_ABORTED) {
+		xc_end(task, false);
+		return;
+	}
+	x->done += x->piece;
+	x->bytes += (uint64_t)x->piece * il->block_size;
+	xc_next_piece(task);
+}
+
+/* The piece is in the bdev's buffer: write it to the destination. */
+static int
+xc_write_step(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	struct xc_state *x = xc_state(task);
+	struct osp_bdev_io **ios;
+	struct iovec *iov;
+	int cnt, npieces, rc;
+
+	ios = sbc_pieces(task, &npieces);
+	osp_bdev_io_get_iovec(ios[0], &iov, &cnt);
+	rc = osp_bdev_writev_blocks(sbc_desc(task), il->ch, iov, cnt,
+				    osp_scsi_get64(&x->segs[x->seg][20]) + x->done, x->piece,
+				    xc_write_done, task);
+	if (rc != 0) {
+		if (rc == -ENOMEM) {
+			return rc;
+		}
+		sbc_set_io_error(task, rc, true);
+		sbc_zcopy_release(task);
+		xc_end(task, false);
+	}
+	return 0;
+}
+
+static void
+xc_read_done(struct osp_scsi_task *task)
+{
+	sbc_next(task, xc_write_step);
+}
+
+static void
+xc_next_piece(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	struct xc_state *x = xc_state(task);
+
+	while (x->seg < x->nsegs && x->done >= osp_scsi_get16(&x->segs[x->seg][10])) {
+		x->seg++;
+		x->done = 0;
+	}
+	if (x->seg >= x->nsegs || task->state & SCSI_TASK_ABORTED) {
+		xc_end(task, x->seg >= x->nsegs);
+		return;
+	}
+	x->piece = OSP_MIN(osp_scsi_get16(&x->segs[x->seg][10]) - x->done,
+			   sbc_piece_blocks(il->block_size));
+	sbc_zread(task, osp_scsi_get64(&x->segs[x->seg][12]) + x->done,
+		  x->piece * il->block_size, xc_read_done);
+}
+
+/* Does the CSCD descriptor at d name this LU (its NAA designator, any code set)? */
+static bool
+xc_cscd_is_lu(struct osp_scsi_task *task, const uint8_t *d)
+{
+	uint8_t naa[16];
+
+	scsi_lun_naa(task->lun->bdev, naa);
+	return (d[5] & 0x0f) == OSP_SCSI_DESIG_NAA && (d[5] >> 4 & 3) == OSP_SCSI_ASSOC_LU &&
+	       d[7] == sizeof(naa) && memcmp(&d[8], naa, sizeof(naa)) == 0;
+}
+
+void
+scsi_sbc_extended_copy(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	uint32_t plen = osp_scsi_get32(&task->cdb[10]), cscd_len, seg_len, inl_len;
+	uint32_t ncscd, nsegs, off, dlen, i, src, dst, n;
+	uint8_t hdr[XC_HDR], list[SCSI_XCOPY_MAX_LIST], *d;
+	struct xc_state *x;
+	int at;
+
+	if (plen == 0) {
+		/* No parameter list: nothing to do, not an error (SPC-4 6.4.1). */
+		scsi_task_complete(task);
+		return;
+	}
+	task->data_wanted = plen;
+	if (plen < XC_HDR) {
+		scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+		scsi_task_complete(task);
+		return;
+	}
+	if (task->dir != OSP_SCSI_DIR_TO_DEV || task->transfer_len < plen) {
+		sbc_bad_xfer(task);
+		return;
+	}
+	task->data_transferred = plen;
+	osp_iov_copy_to_buf(hdr, XC_HDR, task->iovs, task->iovcnt, 0);
+	cscd_len = osp_scsi_get16(&hdr[2]);
+	seg_len = osp_scsi_get32(&hdr[8]);
+	inl_len = osp_scsi_get32(&hdr[12]);
+	/* The lists must be in the data sent, and within MAXIMUM DESCRIPTOR LIST LENGTH. */
+	if ((uint64_t)XC_HDR + cscd_len + seg_len + inl_len > plen ||
+	    (uint64_t)cscd_len + seg_len > SCSI_XCOPY_MAX_LIST) {
+		scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+		scsi_task_complete(task);
+		return;
+	}
+	if (((hdr[1] >> 3) & 3) == 1) {
+		/* LIST ID USAGE 01b is reserved. */
+		scsi_task_invalid_param(task, 1, 4);
+		scsi_task_complete(task);
+		return;
+	}
+	if (inl_len != 0) {
+		/* No segment descriptor type that takes inline data is supported. */
+		scsi_task_invalid_param(task, 12, -1);
+		scsi_task_complete(task);
+		return;
+	}
+	osp_iov_copy_to_buf(list, cscd_len + seg_len, task->iovs, task->iovcnt, XC_HDR);
+	/* CSCD descriptors: 32 bytes each; count, then type. */
+	if (cscd_len % XC_CSCD_LEN != 0) {
+		scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+		scsi_task_complete(task);
+		return;
+	}
+	ncscd = cscd_len / XC_CSCD_LEN;
+	if (ncscd > SCSI_XCOPY_MAX_CSCD) {
+		scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_TOO_MANY_TARGET_DESCRIPTORS);
+		scsi_task_complete(task);
+		return;
+	}
+	/* Segment descriptors: variable length (DESCRIPTOR LENGTH + 4). */
+	for (nsegs = 0, off = cscd_len; off < cscd_len + seg_len; nsegs++) {
+		if (off + 4 > cscd_len + seg_len) {
+			break;
+		}
+		dlen = osp_scsi_get16(&list[off + 2]) + 4u;
+		off += dlen;
+	}
+	if (off != cscd_len + seg_len) {
+		scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+		scsi_task_complete(task);
+		return;
+	}
+	if (nsegs > SCSI_XCOPY_MAX_SEGS) {
+		scsi_task_sense(task, OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_TOO_MANY_SEGMENT_DESCRIPTORS);
+		scsi_task_complete(task);
+		return;
+	}
+	for (i = 0; i < ncscd; i++) {
+		d = &list[i * XC_CSCD_LEN];
+		at = (int)(XC_HDR + i * XC_CSCD_LEN);
+		if (d[0] != OSP_SCSI_XCOPY_CSCD_IDENT) {
+			scsi_task_param_sense(task, OSP_SCSI_ASC_UNSUPPORTED_TARGET_DESCRIPTOR_TYPE, at);
+			scsi_task_complete(task);
+			return;
+		}
+		if ((d[1] & 0x1f) != OSP_SCSI_TYPE_DISK) {
+			/* Only block devices (PERIPHERAL DEVICE TYPE 00h). */
+			scsi_task_invalid_param(task, at + 1, 4);
+			scsi_task_complete(task);
+			return;
+		}
+		if (osp_scsi_get24(&d[29]) != il->block_size) {
+			/* DISK BLOCK LENGTH of the block device parameters. */
+			scsi_task_invalid_param(task, at + 29, -1);
+			scsi_task_complete(task);
+			return;
+		}
+	}
+	for (i = 0, off = cscd_len; i < nsegs; i++, off += XC_SEG_LEN) {
+		d = &list[off];
+		at = (int)(XC_HDR + off);
+		if (d[0] != OSP_SCSI_XCOPY_SEG_BLOCK_TO_BLOCK) {
+			scsi_task_param_sense(task, OSP_SCSI_ASC_UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE, at);
+			scsi_task_complete(task);
+			return;
+		}
+		if (osp_scsi_get16(&d[2]) != XC_SEG_LEN - 4) {
+			scsi_task_invalid_param(task, at + 2, -1);
+			scsi_task_complete(task);
+			return;
+		}
+	}
+	/* Each segment: CSCDs that exist and are this LU, blocks within it. */
+	for (i = 0, off = cscd_len; i < nsegs; i++, off += XC_SEG_LEN) {
+		d = &list[off];
+		at = (int)(XC_HDR + off);
+		src = osp_scsi_get16(&d[4]);
+		dst = osp_scsi_get16(&d[6]);
+		if (src >= ncscd || dst >= ncscd) {
+			/* No such CSCD descriptor: the copy target cannot be reached. */
+			xc_abort(task, OSP_SCSI_ASC_UNREACHABLE_COPY_TARGET, src >= ncscd ? at + 4 : at + 6);
+			scsi_task_complete(task);
+			return;
+		}
+		if (!xc_cscd_is_lu(task, &list[src * XC_CSCD_LEN]) ||
+		    !xc_cscd_is_lu(task, &list[dst * XC_CSCD_LEN])) {
+			xc_abort(task, OSP_SCSI_ASC_UNREACHABLE_COPY_TARGET, -1);
+			scsi_task_complete(task);
+			return;
+		}
+		/*
+		 * Blocks past the end of the source or destination: COPY ABORTED
+		 * (the copy target's LBA OUT OF RANGE is not passed on), the field
+		 * pointer at the LBA that does not fit.
+		 */
+		n = osp_scsi_get16(&d[10]);
+		if (osp_scsi_get64(&d[12]) > il->num_blocks || n > il->num_blocks - osp_scsi_get64(&d[12])) {
+			xc_abort(task, OSP_SCSI_ASC_NO_ADDITIONAL_SENSE, at + 12);
+			scsi_task_complete(task);
+			return;
+		}
+		if (osp_scsi_get64(&d[20]) > il->num_blocks || n > il->num_blocks - osp_scsi_get64(&d[20])) {
+			xc_abort(task, OSP_SCSI_ASC_NO_ADDITIONAL_SENSE, at + 20);
+			scsi_task_complete(task);
+			return;
+		}
+	}
+	if (sbc_write_protected(task)) {
+		scsi_task_complete(task);
+		return;
+	}
+	x = scsi_task_ebuf(task);
+	if (x == NULL) {
+		scsi_task_complete(task);
+		return;
+	}
+	x->nsegs = nsegs;
+	x->list_id = hdr[0];
+	x->usage = (hdr[1] >> 3) & 3;
+	memcpy(x->segs, &list[cscd_len], (size_t)nsegs * XC_SEG_LEN);
+	xc_next_piece(task);
+}
+
+void
+scsi_sbc_receive_copy_results(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	uint32_t alloc = osp_scsi_get32(&task->cdb[10]);
+	struct scsi_xcopy_held *h = NULL;
+	uint8_t *buf;
+	int i;
+
+	if ((task->cdb[1] & 0x1f) == OSP_SCSI_RCR_COPY_STATUS) {
+		for (i = 0; i < SCSI_XCOPY_HELD; i++) {
+			if (il->xc_held[i].used && il->xc_held[i].list_id == task->cdb[2]) {
+				h = &il->xc_held[i];
+			}
+		}
+		if (h == NULL) {
+			/* No copy with this LIST IDENTIFIER (SPC-4 6.21.3). */
+			scsi_task_invalid_cdb(task, 2, -1);
+			scsi_task_complete(task);
+			return;
+		}
+	}
+	buf = scsi_task_ebuf(task);
+	if (buf == NULL) {
+		scsi_task_complete(task);
+		return;
+	}
+	if (h != NULL) {
+		osp_scsi_put32(&buf[0], 8);		/* AVAILABLE DATA */
+		buf[4] = h->status;			/* HDD 0, COPY MANAGER STATUS */
+		osp_scsi_put16(&buf[5], h->segments);
+		if (h->bytes <= UINT32_MAX) {
+			buf[7] = 0x00;			/* TRANSFER COUNT in bytes */
+			osp_scsi_put32(&buf[8], (uint32_t)h->bytes);
+		} else {
+			buf[7] = 0xf1;			/* in KiB */
+			osp_scsi_put32(&buf[8], (uint32_t)OSP_MIN(h->bytes >> 10, UINT32_MAX));
+		}
+		/* The copy is over: its held data goes once reported (SPC-4 6.21.3). */
+		h->used = false;
+		scsi_task_data_in(task, buf, OSP_MIN(alloc, 12u));
+		scsi_task_complete(task);
+		return;
+	}
+	/* OPERATING PARAMETERS (SPC-4 6.21.4). */
+	buf[4] = 0x01;					/* SNLID: LIST ID USAGE 11b supported */
+	osp_scsi_put16(&buf[8], SCSI_XCOPY_MAX_CSCD);
+	osp_scsi_put16(&buf[10], SCSI_XCOPY_MAX_SEGS);
+	osp_scsi_put32(&buf[12], SCSI_XCOPY_MAX_LIST);
+	osp_scsi_put32(&buf[16], (uint32_t)OSP_MIN((uint64_t)UINT16_MAX * il->block_size, UINT32_MAX));
+	osp_scsi_put32(&buf[20], 0);			/* MAXIMUM INLINE DATA LENGTH */
+	osp_scsi_put32(&buf[24], 0);			/* HELD DATA LIMIT: no RECEIVE DATA */
+	osp_scsi_put16(&buf[34], 1);			/* TOTAL CONCURRENT COPIES */
+	buf[36] = 1;					/* MAXIMUM CONCURRENT COPIES */
+	buf[37] = (uint8_t)osp_u32log2(il->block_size);	/* DATA SEGMENT GRANULARITY */
+	buf[43] = 2;					/* IMPLEMENTED DESCRIPTOR LIST LENGTH */
+	buf[44] = OSP_SCSI_XCOPY_SEG_BLOCK_TO_BLOCK;
+	buf[45] = OSP_SCSI_XCOPY_CSCD_IDENT;
+	osp_scsi_put32(&buf[0], 46 - 4);
+	scsi_task_data_in(task, buf, OSP_MIN(alloc, 46u));
 	scsi_task_complete(task);
 }

@@ -30,6 +30,11 @@ struct scsi_bc_msg;
 
 /* Buffers for the data of emulated commands (INQUIRY, MODE SENSE, UNMAP lists...). */
 #define SCSI_EBUF_SIZE		8192
+/* EXTENDED COPY limits (RECEIVE COPY RESULTS operating parameters). */
+#define SCSI_XCOPY_MAX_CSCD	2
+#define SCSI_XCOPY_MAX_SEGS	16
+#define SCSI_XCOPY_MAX_LIST	1024	/* descriptor list bytes: fits an emulation buffer */
+#define SCSI_XCOPY_HELD		4	/* held results per nexus and LUN */
 /* At most this many per nexus at once; more emulated commands in flight get BUSY. */
 #define SCSI_EBUF_MAX		64
 /* Largest transfer handed to the bdev layer in one zero-copy read (its buffer size). */
@@ -156,6 +161,14 @@ struct scsi_itn_lun {
 	struct scsi_bc_msg *drain_msg;	/* the owner's removal message to answer then */
 	struct scsi_mode mode;
 	struct scsi_res_view res;
+	/* EXTENDED COPY results held for RECEIVE COPY RESULTS (LIST ID USAGE 00b). */
+	struct scsi_xcopy_held {
+		bool used;
+		uint8_t list_id;
+		uint8_t status;		/* COPY MANAGER STATUS: 01h done, 02h done with errors */
+		uint16_t segments;	/* segments processed */
+		uint64_t bytes;		/* transferred */
+	} xc_held[SCSI_XCOPY_HELD];
 };
 
 struct osp_scsi_itn {
@@ -208,6 +221,8 @@ scsi_task_sense(struct osp_scsi_task *task, uint8_t sk, uint16_t asc)
 void scsi_task_invalid_cdb(struct osp_scsi_task *task, int byte, int bit);
 void scsi_task_invalid_param(struct osp_scsi_task *task, int byte, int bit);
 void scsi_task_invalid_opcode(struct osp_scsi_task *task);
+/* ILLEGAL REQUEST / asc pointing at byte of the parameter list. */
+void scsi_task_param_sense(struct osp_scsi_task *task, uint16_t asc, int byte);
 static inline void
 scsi_task_good(struct osp_scsi_task *task)
 {
@@ -271,6 +286,14 @@ void scsi_sbc_orwrite(struct osp_scsi_task *task);
 void scsi_sbc_read_capacity10(struct osp_scsi_task *task);
 void scsi_sbc_read_capacity16(struct osp_scsi_task *task);
 void scsi_sbc_get_lba_status(struct osp_scsi_task *task);
+void scsi_sbc_read_defect_data(struct osp_scsi_task *task);
+void scsi_sbc_write_atomic(struct osp_scsi_task *task);
+void scsi_sbc_extended_copy(struct osp_scsi_task *task);
+void scsi_sbc_receive_copy_results(struct osp_scsi_task *task);
+/* The LU's NAA designator (VPD 83h): NAA 6h over the bdev UUID. */
+void scsi_lun_naa(struct osp_bdev *bdev, uint8_t naa[16]);
+uint32_t scsi_max_atomic_blocks(struct osp_bdev *bdev, uint32_t block_size);
+uint32_t scsi_atomic_align(struct osp_bdev *bdev);
 /* Release what a completed task holds (zero-copy read buffers). */
 void scsi_sbc_put(struct osp_scsi_task *task);
 /* Whether the bdev reads zeroes from unmapped blocks (LBPRZ). */

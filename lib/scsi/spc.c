@@ -82,6 +82,10 @@ static const struct scsi_cmd g_cmds[] = {
 		{ 0x35, 0x06, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, CTL }, scsi_sbc_sync_cache
 	},
 	{
+		OSP_SCSI_READ_DEFECT_DATA_10, 0, false, 10,
+		{ 0x37, 0, 0x1f, 0, 0, 0, 0, 0xff, 0xff, CTL }, scsi_sbc_read_defect_data
+	},
+	{
 		OSP_SCSI_WRITE_SAME_10, 0, false, 10,
 		{ 0x41, 0xf8, 0xff, 0xff, 0xff, 0xff, 0x1f, 0xff, 0xff, CTL }, scsi_sbc_write_same
 	},
@@ -112,6 +116,21 @@ static const struct scsi_cmd g_cmds[] = {
 	{
 		OSP_SCSI_PERSISTENT_RESERVE_OUT, 0, false, 10,
 		{ 0x5f, 0x1f, 0xff, 0, 0, 0xff, 0xff, 0xff, 0xff, CTL }, scsi_pr_out
+	},
+	{
+		OSP_SCSI_EXTENDED_COPY, OSP_SCSI_XCOPY_LID1, true, 16,
+		{ 0x83, 0x1f, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL },
+		scsi_sbc_extended_copy
+	},
+	{
+		OSP_SCSI_RECEIVE_COPY_RESULTS, OSP_SCSI_RCR_COPY_STATUS, true, 16,
+		{ 0x84, 0x1f, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL },
+		scsi_sbc_receive_copy_results
+	},
+	{
+		OSP_SCSI_RECEIVE_COPY_RESULTS, OSP_SCSI_RCR_OPERATING_PARAMS, true, 16,
+		{ 0x84, 0x1f, 0xff, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0, CTL },
+		scsi_sbc_receive_copy_results
 	},
 	{
 		OSP_SCSI_READ_16, 0, false, 16,
@@ -159,6 +178,11 @@ static const struct scsi_cmd g_cmds[] = {
 		scsi_sbc_write_same
 	},
 	{
+		OSP_SCSI_WRITE_ATOMIC_16, 0, false, 16,
+		{ 0x9c, 0xf8, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL },
+		scsi_sbc_write_atomic
+	},
+	{
 		OSP_SCSI_SERVICE_ACTION_IN_16, OSP_SCSI_SAI_READ_CAPACITY_16, true, 16,
 		{ 0x9e, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01, CTL },
 		scsi_sbc_read_capacity16
@@ -196,13 +220,18 @@ static const struct scsi_cmd g_cmds[] = {
 		OSP_SCSI_VERIFY_12, 0, false, 12,
 		{ 0xaf, 0xf6, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x1f, CTL }, scsi_sbc_verify
 	},
+	{
+		OSP_SCSI_READ_DEFECT_DATA_12, 0, false, 12,
+		{ 0xb7, 0x1f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0, CTL }, scsi_sbc_read_defect_data
+	},
 };
 
 /* The service action of a CDB whose opcode carries one (byte 1, bits 4:0). */
 static bool
 scsi_opcode_has_sa(uint8_t opcode)
 {
-	return opcode == OSP_SCSI_SERVICE_ACTION_IN_16 || opcode == OSP_SCSI_MAINTENANCE_IN;
+	return opcode == OSP_SCSI_SERVICE_ACTION_IN_16 || opcode == OSP_SCSI_MAINTENANCE_IN ||
+	       opcode == OSP_SCSI_EXTENDED_COPY || opcode == OSP_SCSI_RECEIVE_COPY_RESULTS;
 }
 
 static const struct scsi_cmd *
@@ -360,6 +389,20 @@ spc_lun_uuid(struct osp_scsi_task *task, uint8_t *u)
 	}
 }
 
+void
+scsi_lun_naa(struct osp_bdev *bdev, uint8_t naa[16])
+{
+	const struct osp_uuid *uuid = osp_bdev_get_uuid(bdev);
+	uint8_t u[16] = { 0 };
+
+	if (uuid != NULL) {
+		memcpy(u, uuid->u, 16);
+	}
+	/* NAA IEEE Registered Extended (6h): the bdev UUID behind the NAA nibble. */
+	naa[0] = (uint8_t)(0x60 | (u[0] & 0x0f));
+	memcpy(&naa[1], &u[1], 15);
+}
+
 static uint32_t
 spc_vpd_device_id(struct osp_scsi_task *task, uint8_t *p)
 {
@@ -371,9 +414,7 @@ spc_vpd_device_id(struct osp_scsi_task *task, uint8_t *p)
 	int i;
 
 	spc_lun_uuid(task, u);
-	/* NAA IEEE Registered Extended (6h): the bdev UUID behind the NAA nibble. */
-	naa[0] = (uint8_t)(0x60 | (u[0] & 0x0f));
-	memcpy(&naa[1], &u[1], 15);
+	scsi_lun_naa(task->lun->bdev, naa);
 	off += spc_desig(p + off, OSP_SCSI_CODESET_BINARY, false, OSP_SCSI_ASSOC_LU,
 			 OSP_SCSI_DESIG_NAA, naa, sizeof(naa));
 	/* T10 vendor ID based: vendor, then the UUID in hex. */
@@ -429,7 +470,7 @@ spc_vpd(struct osp_scsi_task *task, uint8_t page, uint8_t *buf)
 		break;
 	case OSP_SCSI_VPD_BLOCK_LIMITS:
 		bl = (struct osp_scsi_vpd_block_limits *)buf;
-		bl->wsnz = 0x01;	/* WRITE SAME needs a block count */
+		/* WSNZ 0: WRITE SAME of 0 blocks writes to the end of the LUN. */
 		bl->max_caw_len = SCSI_MAX_CAW_BLOCKS;
 		osp_scsi_put16(bl->opt_xfer_gran, 1);
 		osp_scsi_put32(bl->max_xfer_len, max);
@@ -441,6 +482,9 @@ spc_vpd(struct osp_scsi_task *task, uint8_t page, uint8_t *buf)
 			osp_scsi_put32(bl->opt_unmap_gran, 1);
 		}
 		osp_scsi_put64(bl->max_write_same_len, SCSI_MAX_WRITE_SAME_BLOCKS);
+		/* WRITE ATOMIC (16); no ATOMIC BOUNDARY (the last 8 bytes stay 0). */
+		osp_scsi_put32(bl->max_atomic_len, scsi_max_atomic_blocks(bdev, il->block_size));
+		osp_scsi_put32(bl->atomic_align, scsi_atomic_align(bdev));
 		len = sizeof(*bl) - 4;
 		break;
 	case OSP_SCSI_VPD_BLOCK_DEV_CHARS:

@@ -627,6 +627,8 @@ bdev_aio_create(const struct bdev_aio_opts *opts, struct osp_bdev **bdevp, char 
 	/* Before registering: io_type_supported looks at fallocate. */
 	disk->readonly = opts->readonly;
 	disk->fallocate = opts->fallocate;
+	/* Unmap punches a hole (FALLOC_FL_PUNCH_HOLE): it reads back as zeroes. */
+	d->bdev.unmap_reads_zeroes = opts->fallocate;
 	rc = osp_bdev_file_disk_register(d, err, errlen);
 	if (rc != 0) {
 		return rc;

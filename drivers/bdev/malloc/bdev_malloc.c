@@ -298,6 +298,7 @@ bdev_malloc_create(const struct bdev_malloc_opts *opts, struct osp_bdev **bdev)
 	disk->bdev.blocklen = opts->block_size;
 	disk->bdev.blockcnt = opts->num_blocks;
 	disk->bdev.write_cache = false;
+	disk->bdev.unmap_reads_zeroes = true;	/* unmap zeroes the blocks */
 	disk->bdev.write_unit_size = 1;
 	disk->bdev.optimal_io_boundary = opts->optimal_io_boundary;
 	disk->bdev.split_on_optimal_io_boundary = opts->optimal_io_boundary != 0;

@@ -226,6 +226,7 @@ bdev_null_create(const struct bdev_null_opts *opts, struct osp_bdev **bdev)
 	disk->bdev.product_name = "Null disk";
 	disk->bdev.blocklen = opts->block_size;
 	disk->bdev.blockcnt = opts->num_blocks;
+	disk->bdev.unmap_reads_zeroes = true;	/* every read returns zeroes */
 	disk->bdev.write_unit_size = 1;
 	disk->bdev.uuid = opts->uuid;
 	disk->bdev.ctxt = disk;

@@ -352,6 +352,7 @@ split_build(struct osp_vbdev_config *vcfg, char *err, size_t errlen)
 		part->bdev.blocklen = base->blocklen;
 		part->bdev.blockcnt = part_blocks;
 		part->bdev.write_cache = base->write_cache;
+		part->bdev.unmap_reads_zeroes = base->unmap_reads_zeroes;
 		part->bdev.write_unit_size = base->write_unit_size;
 		part->bdev.max_rw_size = base->max_rw_size;
 		part->bdev.required_alignment = base->required_alignment;

@@ -459,9 +459,12 @@ test_tmf_lun_reset(void)
 	ut_put(&c1, 1);
 	ut_put(&c2, 2);
 	ut_put(&c3, 2);
-	/* The other nexus hears of the reset on LUN 1 only; the one that asked does not. */
+	/* Every nexus hears of the reset on LUN 1 only, the one that asked too (SAM-5 6.3.3). */
 	CU_ASSERT_EQUAL(ut_tur(itn2, 2, 0), OSP_SCSI_STATUS_GOOD);
 	CU_ASSERT_EQUAL(ut_tur(itn2, 2, 1), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_UNIT_ATTENTION, OSP_SCSI_ASC_BUS_DEVICE_RESET_FUNCTION);
+	CU_ASSERT_EQUAL(ut_tur(g_itn, 1, 0), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_tur(g_itn, 1, 1), OSP_SCSI_STATUS_CHECK_CONDITION);
 	CHECK_SENSE(OSP_SCSI_SK_UNIT_ATTENTION, OSP_SCSI_ASC_BUS_DEVICE_RESET_FUNCTION);
 	CU_ASSERT_EQUAL(ut_tur(g_itn, 1, 1), OSP_SCSI_STATUS_GOOD);
 	/* I_T NEXUS RESET: this nexus's tasks, and its own UA. */
@@ -473,7 +476,7 @@ test_tmf_lun_reset(void)
 	ut_put(&c1, 2);
 	CU_ASSERT_EQUAL(ut_tur(itn2, 2, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
 	CHECK_SENSE(OSP_SCSI_SK_UNIT_ATTENTION, OSP_SCSI_ASC_I_T_NEXUS_LOSS);
-	/* TARGET WARM RESET: every LUN of every other nexus gets 29/00. */
+	/* TARGET WARM RESET: every LUN of every nexus gets 29/00. */
 	ut_start(&c1, itn2, 2, 0, OSP_SCSI_READ_10, 0, 1, 5);
 	ut_tmf(&tmf, g_itn, 1, OSP_SCSI_TMF_TARGET_WARM_RESET, 0, 0);
 	ut_poll_until(&tmf.done);
@@ -483,7 +486,10 @@ test_tmf_lun_reset(void)
 	CU_ASSERT_EQUAL(ut_tur(itn2, 2, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
 	CHECK_SENSE(OSP_SCSI_SK_UNIT_ATTENTION, OSP_SCSI_ASC_POWER_ON_OR_RESET);
 	CU_ASSERT_EQUAL(ut_tur(itn2, 2, 1), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_tur(g_itn, 1, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_UNIT_ATTENTION, OSP_SCSI_ASC_POWER_ON_OR_RESET);
 	CU_ASSERT_EQUAL(ut_tur(g_itn, 1, 0), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_tur(g_itn, 1, 1), OSP_SCSI_STATUS_CHECK_CONDITION);
 	ut_tmf(&tmf, itn2, 2, OSP_SCSI_TMF_TARGET_COLD_RESET, 0, 0);
 	ut_poll_until(&tmf.done);
 	CU_ASSERT_EQUAL(ut_tur(g_itn, 1, 0), OSP_SCSI_STATUS_CHECK_CONDITION);

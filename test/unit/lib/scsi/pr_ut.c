@@ -175,6 +175,9 @@ test_reserve_lun_reset(void)
 	ut_poll_threads();
 	CU_ASSERT_EQUAL(g_tmf_done, 1);
 	CU_ASSERT_FALSE(g_n[NA]->luns[0].res.spc2_reserved);
+	/* The nexus that asked hears of the reset too (SAM-5 6.3.3), then reads. */
+	CU_ASSERT_EQUAL(ut_rd(NA), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_UNIT_ATTENTION, OSP_SCSI_ASC_BUS_DEVICE_RESET_FUNCTION);
 	CU_ASSERT_EQUAL(ut_rd(NA), OSP_SCSI_STATUS_GOOD);
 	/* The holder hears of the reset. */
 	CU_ASSERT_EQUAL(ut_rd(NC), OSP_SCSI_STATUS_CHECK_CONDITION);

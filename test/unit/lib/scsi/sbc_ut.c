@@ -706,6 +706,13 @@ test_compare_and_write(void)
 	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 2 * BS), OSP_SCSI_STATUS_CHECK_CONDITION);
 	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CMD_IU);
 	CU_ASSERT_EQUAL(g_cmd->task.data_wanted, 4 * BS);
+	/* Longer than both halves (the count says less than was sent): refused, nothing written. */
+	ut_pattern(g_cmd->buf, 60, 2, BS, 22);
+	memset(g_cmd->buf + 2 * BS, 0, 4 * BS);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_TO_DEV, 6 * BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CMD_IU);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 60, 2, 2 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(60, 2, 22, g_cmd->buf));
 	cdb[13] = 0;
 	osp_scsi_put32(&cdb[10], 0);
 	CU_ASSERT_EQUAL(ut_cmd(cdb, len, OSP_SCSI_DIR_NONE, 0), OSP_SCSI_STATUS_GOOD);
@@ -876,14 +883,38 @@ test_write_same(void)
 		CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 100, 11, 11 * BS), OSP_SCSI_STATUS_GOOD);
 		CU_ASSERT(ut_zero(g_cmd->buf, 10 * BS));
 		CU_ASSERT_EQUAL(g_cmd->buf[10 * BS], 0xa0 + (int)i);
-		/* Non-zero data with UNMAP: written, not unmapped. */
+		/* Non-zero data with UNMAP: unmapped all the same (reads zeroes, LBPRZ). */
+		memset(g_cmd->buf, 0x11, BS);
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], 100, 2, 0, BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 100, 2, 2 * BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT_EQUAL(g_cmd->buf[2 * BS - 1], 0x11);
 		memset(g_cmd->buf, 0x11, BS);
 		CU_ASSERT_EQUAL(ut_write_same(ops[i], 100, 2, 0x08, BS), OSP_SCSI_STATUS_GOOD);
 		CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 100, 2, 2 * BS), OSP_SCSI_STATUS_GOOD);
-		CU_ASSERT_EQUAL(g_cmd->buf[2 * BS - 1], 0x11);
-		/* Zero blocks (WSNZ 1), ANCHOR, range, WRPROTECT, short data-out. */
-		CU_ASSERT_EQUAL(ut_write_same(ops[i], 0, 0, 0, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
-		CU_ASSERT_EQUAL(ut_field() >> 8, i == 0 ? 7 : 10);
+		CU_ASSERT(ut_zero(g_cmd->buf, 2 * BS));
+		/* Zero blocks (WSNZ 0): from the LBA to the last block. */
+		memset(g_cmd->buf, 0x5a, BS);
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], NBLK - 3, 0, 0, BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, NBLK - 4, 4, 4 * BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT_NOT_EQUAL(g_cmd->buf[BS - 1], 0x5a);
+		CU_ASSERT_EQUAL(g_cmd->buf[BS], 0x5a);
+		CU_ASSERT_EQUAL(g_cmd->buf[4 * BS - 1], 0x5a);
+		memset(g_cmd->buf, 0, BS);
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], NBLK - 3, 0, 0x08, BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, NBLK - 3, 3, 3 * BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT(ut_zero(g_cmd->buf, 3 * BS));
+		/* ... but not from past the last block. */
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], NBLK, 0, 0, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], NBLK + 1, 0, 0, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+		/* Data-out longer than the block: refused, nothing written. */
+		memset(g_cmd->buf, 0x66, 2 * BS);
+		CU_ASSERT_EQUAL(ut_write_same(ops[i], 100, 1, 0, 2 * BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+		CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CMD_IU);
+		CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_10, 100, 1, BS), OSP_SCSI_STATUS_GOOD);
+		CU_ASSERT(ut_zero(g_cmd->buf, BS));
+		/* ANCHOR, range, WRPROTECT, short data-out. */
 		CU_ASSERT_EQUAL(ut_write_same(ops[i], 0, 1, 0x10, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
 		CU_ASSERT_EQUAL(ut_field(), 1 << 8 | 4);
 		CU_ASSERT_EQUAL(ut_write_same(ops[i], NBLK - 1, 2, 0, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
@@ -957,6 +988,285 @@ test_get_lba_status(void)
 	ut_teardown();
 }
 
+static int
+ut_write_atomic(uint64_t lba, uint32_t n, uint32_t xfer, int seed)
+{
+	uint8_t cdb[16] = { OSP_SCSI_WRITE_ATOMIC_16 };
+
+	osp_scsi_put64(&cdb[2], lba);
+	osp_scsi_put16(&cdb[12], (uint16_t)n);
+	ut_pattern(g_cmd->buf, lba, n, BS, seed);
+	return ut_cmd(cdb, 16, xfer ? OSP_SCSI_DIR_TO_DEV : OSP_SCSI_DIR_NONE, xfer);
+}
+
+static void
+test_write_atomic(void)
+{
+	uint32_t max = scsi_max_atomic_blocks(g_m0, BS);
+	uint8_t cdb[16] = { OSP_SCSI_WRITE_ATOMIC_16 };
+
+	setup();
+	CU_ASSERT_EQUAL(max, (128u << 10) / BS);
+	/* Up to MAXIMUM ATOMIC TRANSFER LENGTH, in one bdev write. */
+	CU_ASSERT_EQUAL(ut_write_atomic(10, max, max * BS, 31), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, max * BS);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_16, 10, max, max * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(10, max, 31, g_cmd->buf));
+	CU_ASSERT_EQUAL(ut_write_atomic(NBLK - 1, 1, BS, 32), OSP_SCSI_STATUS_GOOD);
+	/* 0 blocks: nothing; past the end (even with 0 blocks): LBA OUT OF RANGE. */
+	CU_ASSERT_EQUAL(ut_write_atomic(0, 0, 0, 0), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_write_atomic(NBLK + 1, 0, 0, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+	CU_ASSERT_EQUAL(ut_write_atomic(NBLK - 1, 2, 2 * BS, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_LBA_OUT_OF_RANGE);
+	/* Over the atomic limit: INVALID FIELD IN CDB at TRANSFER LENGTH. */
+	CU_ASSERT_EQUAL(ut_write_atomic(0, max + 1, (max + 1) * BS, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 12);
+	/* A short data-out is not written in part. */
+	CU_ASSERT_EQUAL(ut_write_atomic(10, 4, 2 * BS, 33), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CMD_IU);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_16, 10, 4, 4 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(10, 4, 31, g_cmd->buf));
+	/* ATOMIC BOUNDARY (not supported), WRPROTECT, the group number's reserved bits. */
+	osp_scsi_put16(&cdb[10], 1);
+	osp_scsi_put16(&cdb[12], 1);
+	CU_ASSERT_EQUAL(ut_cmd(cdb, 16, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 10);
+	osp_scsi_put16(&cdb[10], 0);
+	cdb[1] = 0x20;
+	CU_ASSERT_EQUAL(ut_cmd(cdb, 16, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 1 << 8 | 7);
+	cdb[1] = 0x18;	/* DPO, FUA: fine */
+	CU_ASSERT_EQUAL(ut_cmd(cdb, 16, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_GOOD);
+	cdb[14] = 0x20;
+	CU_ASSERT_EQUAL(ut_cmd(cdb, 16, OSP_SCSI_DIR_TO_DEV, BS), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 14 << 8 | 5);
+	/* A split boundary in the bdev: the limit and the alignment follow it. */
+	g_m0->optimal_io_boundary = 8;
+	CU_ASSERT_EQUAL(scsi_max_atomic_blocks(g_m0, BS), 8);
+	CU_ASSERT_EQUAL(ut_write_atomic(3, 1, BS, 0), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 2);
+	CU_ASSERT_EQUAL(ut_write_atomic(8, 8, 8 * BS, 0), OSP_SCSI_STATUS_GOOD);
+	g_m0->optimal_io_boundary = 0;
+	ut_teardown();
+}
+
+/* An EXTENDED COPY parameter list: ncscd identification CSCDs of LUN 0, segments of n blocks. */
+static uint32_t
+ut_xcopy_list(uint8_t *p, uint8_t list_id, uint8_t usage, int ncscd, int nseg, uint16_t n,
+	      uint64_t src, uint64_t dst)
+{
+	uint8_t naa[16];
+	uint32_t off = 16;
+	int i;
+
+	scsi_lun_naa(g_m0, naa);
+	memset(p, 0, 16 + 32 * ncscd + 28 * nseg);
+	p[0] = list_id;
+	p[1] = (uint8_t)(usage << 3);
+	osp_scsi_put16(&p[2], (uint16_t)(32 * ncscd));
+	osp_scsi_put32(&p[8], (uint32_t)(28 * nseg));
+	for (i = 0; i < ncscd; i++, off += 32) {
+		p[off] = 0xe4;
+		p[off + 4] = 0x01;		/* binary */
+		p[off + 5] = 0x03;		/* LU, NAA */
+		p[off + 7] = 16;
+		memcpy(&p[off + 8], naa, 16);
+		osp_scsi_put24(&p[off + 29], BS);
+	}
+	for (i = 0; i < nseg; i++, off += 28) {
+		p[off] = 0x02;
+		osp_scsi_put16(&p[off + 2], 0x18);
+		osp_scsi_put16(&p[off + 10], n);
+		osp_scsi_put64(&p[off + 12], src + (uint64_t)i * n);
+		osp_scsi_put64(&p[off + 20], dst + (uint64_t)i * n);
+	}
+	return off;
+}
+
+static int
+ut_xcopy(uint32_t plen)
+{
+	uint8_t cdb[16] = { OSP_SCSI_EXTENDED_COPY };
+
+	osp_scsi_put32(&cdb[10], plen);
+	return ut_cmd(cdb, 16, plen ? OSP_SCSI_DIR_TO_DEV : OSP_SCSI_DIR_NONE, plen);
+}
+
+static int
+ut_rcr(uint8_t sa, uint8_t list_id, uint32_t alloc)
+{
+	uint8_t cdb[16] = { OSP_SCSI_RECEIVE_COPY_RESULTS, sa, list_id };
+
+	osp_scsi_put32(&cdb[10], alloc);
+	return ut_cmd(cdb, 16, OSP_SCSI_DIR_FROM_DEV, alloc);
+}
+
+static void
+test_extended_copy(void)
+{
+	uint8_t *p = malloc(4096);
+	uint32_t plen;
+
+	setup();
+	/* Operating parameters: the limits the checks below enforce. */
+	CU_ASSERT_EQUAL(ut_rcr(OSP_SCSI_RCR_OPERATING_PARAMS, 0, 255), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 46);
+	CU_ASSERT_EQUAL(osp_scsi_get16(&g_cmd->buf[8]), SCSI_XCOPY_MAX_CSCD);
+	CU_ASSERT_EQUAL(osp_scsi_get16(&g_cmd->buf[10]), SCSI_XCOPY_MAX_SEGS);
+	CU_ASSERT_EQUAL(osp_scsi_get32(&g_cmd->buf[12]), SCSI_XCOPY_MAX_LIST);
+	CU_ASSERT_EQUAL(g_cmd->buf[43], 2);
+	CU_ASSERT_EQUAL(g_cmd->buf[44], 0x02);
+	CU_ASSERT_EQUAL(g_cmd->buf[45], 0xe4);
+	/* No copy held for list 7 yet. */
+	CU_ASSERT_EQUAL(ut_rcr(OSP_SCSI_RCR_COPY_STATUS, 7, 12), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 2 << 8 | 8);
+	/* One segment of 400 blocks (copied in two pieces), 0..399 -> 600..999. */
+	CU_ASSERT_EQUAL(ut_write(OSP_SCSI_WRITE_16, 0, 424, 41), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_write(OSP_SCSI_WRITE_16, 424, 600, 42), OSP_SCSI_STATUS_GOOD);
+	plen = ut_xcopy_list(p, 7, 0, 1, 1, 400, 0, 600);
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_16, 600, 400, 400 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(0, 400, 41, g_cmd->buf));
+	/* Around the destination: untouched. */
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_16, 424, 176, 176 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(424, 176, 42, g_cmd->buf));
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_16, 1000, 24, 24 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(1000, 24, 42, g_cmd->buf));
+	/* Its status is held (LIST ID USAGE 00b), once. */
+	CU_ASSERT_EQUAL(ut_rcr(OSP_SCSI_RCR_COPY_STATUS, 7, 12), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->buf[4], 0x01);
+	CU_ASSERT_EQUAL(osp_scsi_get16(&g_cmd->buf[5]), 1);
+	CU_ASSERT_EQUAL(osp_scsi_get32(&g_cmd->buf[8]), 400 * BS);
+	CU_ASSERT_EQUAL(ut_rcr(OSP_SCSI_RCR_COPY_STATUS, 7, 12), OSP_SCSI_STATUS_CHECK_CONDITION);
+	/* Two segments, one after the other: 0..4 -> 1000..1004, 5..9 -> 1005..1009. */
+	plen = ut_xcopy_list(p, 9, 0, 2, 2, 5, 0, 1000);
+	osp_scsi_put16(&p[16 + 64 + 28 + 6], 1);	/* second segment: to CSCD 1 (the same LU) */
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_read(OSP_SCSI_READ_16, 1000, 10, 10 * BS), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT(ut_check_pattern(0, 10, 41, g_cmd->buf));
+	CU_ASSERT_EQUAL(ut_rcr(OSP_SCSI_RCR_COPY_STATUS, 9, 12), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(osp_scsi_get16(&g_cmd->buf[5]), 2);
+	/* LIST ID USAGE 10b: nothing held. */
+	plen = ut_xcopy_list(p, 8, 2, 1, 1, 1, 0, 1);
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_rcr(OSP_SCSI_RCR_COPY_STATUS, 8, 12), OSP_SCSI_STATUS_CHECK_CONDITION);
+	/* No parameter list: nothing to do. Shorter than the header; a truncated list. */
+	CU_ASSERT_EQUAL(ut_xcopy(0), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(ut_xcopy(8), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+	plen = ut_xcopy_list(p, 1, 0, 1, 1, 1, 0, 1);
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen - 1), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+	/* Too many CSCD / segment descriptors; lists over MAXIMUM DESCRIPTOR LIST LENGTH. */
+	plen = ut_xcopy_list(p, 1, 0, SCSI_XCOPY_MAX_CSCD + 1, 1, 1, 0, 1);
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_TOO_MANY_TARGET_DESCRIPTORS);
+	plen = ut_xcopy_list(p, 1, 0, 1, SCSI_XCOPY_MAX_SEGS + 1, 1, 0, 100);
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_TOO_MANY_SEGMENT_DESCRIPTORS);
+	plen = ut_xcopy_list(p, 1, 0, 1, 40, 1, 0, 100);
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_PARAMETER_LIST_LENGTH_ERROR);
+	/* Unsupported descriptor types (field pointer at the descriptor). */
+	plen = ut_xcopy_list(p, 1, 0, 1, 1, 1, 0, 1);
+	p[16] = 0xe0;
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_UNSUPPORTED_TARGET_DESCRIPTOR_TYPE);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 16);
+	p[16] = 0xe4;
+	p[48] = 0x03;
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_UNSUPPORTED_SEGMENT_DESCRIPTOR_TYPE);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 48);
+	/* A CSCD index with no descriptor; a CSCD of another LU; past the end: COPY ABORTED. */
+	plen = ut_xcopy_list(p, 1, 0, 1, 1, 1, 0, 1);
+	osp_scsi_put16(&p[48 + 6], 1);
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_COPY_ABORTED, OSP_SCSI_ASC_UNREACHABLE_COPY_TARGET);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 48 + 6);
+	plen = ut_xcopy_list(p, 1, 0, 1, 1, 1, 0, 1);
+	p[16 + 8 + 15] ^= 1;
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_COPY_ABORTED, OSP_SCSI_ASC_UNREACHABLE_COPY_TARGET);
+	plen = ut_xcopy_list(p, 1, 0, 1, 1, 2, 0, NBLK - 1);
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_COPY_ABORTED, OSP_SCSI_ASC_NO_ADDITIONAL_SENSE);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 48 + 20);
+	/* Data-out shorter than the parameter list; a reserved LIST ID USAGE; inline data. */
+	plen = ut_xcopy_list(p, 1, 0, 1, 1, 1, 0, 1);
+	memcpy(g_cmd->buf, p, plen);
+	{
+		uint8_t cdb[16] = { OSP_SCSI_EXTENDED_COPY };
+
+		osp_scsi_put32(&cdb[10], plen);
+		CU_ASSERT_EQUAL(ut_cmd(cdb, 16, OSP_SCSI_DIR_TO_DEV, plen - 4),
+				OSP_SCSI_STATUS_CHECK_CONDITION);
+		CHECK_SENSE(OSP_SCSI_SK_ILLEGAL_REQUEST, OSP_SCSI_ASC_INVALID_FIELD_IN_CMD_IU);
+	}
+	g_cmd->buf[1] = 1 << 3;
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 1 << 8 | 4);
+	memcpy(g_cmd->buf, p, plen);
+	osp_scsi_put32(&g_cmd->buf[12], 4);
+	CU_ASSERT_EQUAL(ut_xcopy(plen + 4), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 12);
+	/* Write protected (SWP): nothing copied. */
+	g_itn->luns[0].mode.control.flags4 |= OSP_SCSI_CONTROL_SWP;
+	memcpy(g_cmd->buf, p, plen);
+	CU_ASSERT_EQUAL(ut_xcopy(plen), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CHECK_SENSE(OSP_SCSI_SK_DATA_PROTECT, OSP_SCSI_ASC_WRITE_PROTECTED);
+	g_itn->luns[0].mode.control.flags4 &= (uint8_t)~OSP_SCSI_CONTROL_SWP;
+	/* An unknown RECEIVE COPY RESULTS service action. */
+	CU_ASSERT_EQUAL(ut_rcr(0x05, 0, 12), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field() >> 8, 1);
+	free(p);
+	ut_teardown();
+}
+
+static void
+test_read_defect_data(void)
+{
+	uint8_t cdb10[10] = { OSP_SCSI_READ_DEFECT_DATA_10, 0, 0x18 | 5 };
+	uint8_t cdb12[12] = { OSP_SCSI_READ_DEFECT_DATA_12, 0x08 | 4 };
+
+	setup();
+	/* No defects: the header, PLISTV/GLISTV and the format echoed, an empty list. */
+	osp_scsi_put16(&cdb10[7], 32);
+	CU_ASSERT_EQUAL(ut_cmd(cdb10, 10, OSP_SCSI_DIR_FROM_DEV, 32), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 4);
+	CU_ASSERT_EQUAL(g_cmd->buf[1], 0x18 | 5);
+	CU_ASSERT_EQUAL(osp_scsi_get16(&g_cmd->buf[2]), 0);
+	osp_scsi_put16(&cdb10[7], 2);
+	CU_ASSERT_EQUAL(ut_cmd(cdb10, 10, OSP_SCSI_DIR_FROM_DEV, 2), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 2);
+	osp_scsi_put32(&cdb12[6], 64);
+	CU_ASSERT_EQUAL(ut_cmd(cdb12, 12, OSP_SCSI_DIR_FROM_DEV, 64), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 8);
+	CU_ASSERT_EQUAL(g_cmd->buf[1], 0x08 | 4);
+	CU_ASSERT_EQUAL(osp_scsi_get32(&g_cmd->buf[4]), 0);
+	/* Reserved bits. */
+	cdb10[2] = 0x20;
+	CU_ASSERT_EQUAL(ut_cmd(cdb10, 10, OSP_SCSI_DIR_FROM_DEV, 2), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 2 << 8 | 5);
+	cdb12[10] = 1;
+	CU_ASSERT_EQUAL(ut_cmd(cdb12, 12, OSP_SCSI_DIR_FROM_DEV, 64), OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT_EQUAL(ut_field(), 10 << 8 | 0);
+	ut_teardown();
+}
+
 int
 main(void)
 {
@@ -982,5 +1292,8 @@ main(void)
 	CU_ADD_TEST(suite, test_unmap);
 	CU_ADD_TEST(suite, test_write_same);
 	CU_ADD_TEST(suite, test_get_lba_status);
+	CU_ADD_TEST(suite, test_read_defect_data);
+	CU_ADD_TEST(suite, test_write_atomic);
+	CU_ADD_TEST(suite, test_extended_copy);
 	return ut_run_suites();
 }

@@ -156,6 +156,17 @@ ut_find_desig(const uint8_t *p, int assoc, int type)
 	return NULL;
 }
 
+static bool
+ut_zero_bytes(const uint8_t *p, size_t n)
+{
+	while (n-- > 0) {
+		if (*p++ != 0) {
+			return false;
+		}
+	}
+	return true;
+}
+
 static void
 test_inquiry_vpd(void)
 {
@@ -210,13 +221,18 @@ test_inquiry_vpd(void)
 		struct osp_scsi_vpd_block_limits *bl = (struct osp_scsi_vpd_block_limits *)b;
 
 		CU_ASSERT_EQUAL(osp_scsi_get16(bl->page_len), 0x3c);
-		CU_ASSERT_EQUAL(bl->wsnz, 1);
+		CU_ASSERT_EQUAL(bl->wsnz, 0);	/* WRITE SAME of 0 blocks: to the end */
 		CU_ASSERT_EQUAL(bl->max_caw_len, SCSI_MAX_CAW_BLOCKS);
 		CU_ASSERT_EQUAL(osp_scsi_get32(bl->max_xfer_len), (32u << 20) / BS);
 		CU_ASSERT_EQUAL(osp_scsi_get32(bl->opt_xfer_len), (128u << 10) / BS);
 		CU_ASSERT_EQUAL(osp_scsi_get32(bl->max_unmap_lba_count), SCSI_MAX_UNMAP_BLOCKS);
 		CU_ASSERT_EQUAL(osp_scsi_get32(bl->max_unmap_desc_count), SCSI_MAX_UNMAP_DESC);
 		CU_ASSERT_EQUAL(osp_scsi_get64(bl->max_write_same_len), SCSI_MAX_WRITE_SAME_BLOCKS);
+		/* WRITE ATOMIC (16): one bdev buffer's worth, no alignment, no boundaries. */
+		CU_ASSERT_EQUAL(osp_scsi_get32(bl->max_atomic_len), (128u << 10) / BS);
+		CU_ASSERT_EQUAL(osp_scsi_get32(bl->atomic_align), 0);
+		CU_ASSERT_EQUAL(osp_scsi_get32(bl->atomic_gran), 0);
+		CU_ASSERT(ut_zero_bytes(bl->reserved, sizeof(bl->reserved)));
 	}
 	CU_ASSERT_EQUAL(g_cmd->task.data_transferred, 64);
 	/* Block device characteristics: non-rotating. */
@@ -227,6 +243,11 @@ test_inquiry_vpd(void)
 	CU_ASSERT_EQUAL(b[5], OSP_SCSI_LBP_LBPU | OSP_SCSI_LBP_LBPWS | OSP_SCSI_LBP_LBPWS10 |
 			OSP_SCSI_LBP_LBPRZ);
 	CU_ASSERT_EQUAL(b[6], OSP_SCSI_PROV_THIN);
+	/* A module that unmaps but does not say unmapped blocks read zeroes: no LBPRZ. */
+	g_m0->unmap_reads_zeroes = false;
+	CU_ASSERT_EQUAL(ut_vpd(0xb2, 255), OSP_SCSI_STATUS_GOOD);
+	CU_ASSERT_EQUAL(b[5], OSP_SCSI_LBP_LBPU | OSP_SCSI_LBP_LBPWS | OSP_SCSI_LBP_LBPWS10);
+	g_m0->unmap_reads_zeroes = true;
 	/* Without unmap: fully provisioned, no LBP bits. */
 	g_m0->internal->supported_types &= ~(1u << OSP_BDEV_IO_TYPE_UNMAP);
 	CU_ASSERT_EQUAL(ut_vpd(0xb2, 255), OSP_SCSI_STATUS_GOOD);

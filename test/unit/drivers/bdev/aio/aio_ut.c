@@ -141,6 +141,8 @@ test_fallocate(void)
 	aio_env_open(&e, "FA0", true);
 	CU_ASSERT(osp_bdev_io_type_supported(e.bdev, OSP_BDEV_IO_TYPE_UNMAP));
 	CU_ASSERT(osp_bdev_io_type_supported(e.bdev, OSP_BDEV_IO_TYPE_WRITE_ZEROES));
+	/* A punched hole reads back as zeroes: the layer can say so (SCSI LBPRZ). */
+	CU_ASSERT(osp_bdev_unmap_reads_zeroes(e.bdev));
 	ut_fb_fill(e.fbuf, 16384, 21);
 	ut_fb_pwrite(e.fbuf, 16384, 0);
 
@@ -173,6 +175,8 @@ test_eventfd_drain(void)
 	int i;
 
 	aio_env_open(&e, "EV0", false);
+	/* No fallocate: no unmap, nothing to read back as zeroes. */
+	CU_ASSERT(!osp_bdev_unmap_reads_zeroes(e.bdev));
 	/* This thread's group channel (e.ch is the layer's channel, not ours). */
 	gch = osp_get_io_channel(&g_aio_engine);
 	CU_ASSERT_FATAL(gch != NULL);
