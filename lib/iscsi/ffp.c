@@ -1042,6 +1042,39 @@ send_text_chunk(struct iscsi_conn *conn, uint32_t itt)
 	iscsi_conn_send_pdu(conn, pdu, data, len);
 }
 
+/* Asks for the rest of a continued Text request (RFC 7143 11.11.2). */
+static void
+send_text_more(struct iscsi_conn *conn, uint32_t itt)
+{
+	struct iscsi_pdu *pdu = iscsi_pdu_get(conn, true);
+	struct iscsi_bhs_text *rsp;
+
+	if (pdu == NULL) {
+		return;
+	}
+	pdu->owned = NULL;
+	rsp = (struct iscsi_bhs_text *)&pdu->hdr.bhs;
+	rsp->opcode = ISCSI_OP_TEXT_RSP;
+	rsp->flags = 0;
+	rsp->itt = htobe32(itt);
+	do {
+		conn->text_ttt = conn->sess->next_ttt++;
+	} while (conn->text_ttt == ISCSI_RSVD_TAG);
+	rsp->ttt = htobe32(conn->text_ttt);
+	iscsi_fill_sn(conn, &rsp->cmdsn_or_statsn, &rsp->exp_statsn_or_cmdsn, &rsp->max_cmdsn,
+		      true);
+	iscsi_conn_send_pdu(conn, pdu, NULL, 0);
+}
+
+static void
+text_req_drop(struct iscsi_conn *conn)
+{
+	free(conn->text_req);
+	conn->text_req = NULL;
+	conn->text_req_len = 0;
+	conn->text_ttt = ISCSI_RSVD_TAG;
+}
+
 static void
 handle_text(struct iscsi_conn *conn)
 {
@@ -1054,13 +1087,16 @@ handle_text(struct iscsi_conn *conn)
 	const char *st;
 	char err[128];
 	char *targets = NULL;
-	uint32_t tlen = 0;
+	const char *data = (const char *)conn->rx_data;
+	uint32_t tlen = 0, len = conn->rx_dsl;
+	bool cont = h->flags & ISCSI_TEXT_FLAG_CONTINUE;
 	uint16_t status;
 
 	if (iscsi_session_check_cmdsn(sess, be32toh(h->cmdsn_or_statsn), immediate) != 0) {
 		return;
 	}
-	if (ttt != ISCSI_RSVD_TAG) {
+	if (ttt != ISCSI_RSVD_TAG && conn->text_req == NULL) {
+		/* The initiator asks for the next part of a long answer. */
 		if (conn->text_rsp == NULL || ttt != conn->text_ttt) {
 			iscsi_conn_reject(conn, ISCSI_REJECT_INVALID_PDU_FIELD);
 			return;
@@ -1068,10 +1104,41 @@ handle_text(struct iscsi_conn *conn)
 		send_text_chunk(conn, itt);
 		return;
 	}
-	if (h->flags & ISCSI_TEXT_FLAG_CONTINUE) {
-		/* Multi-PDU requests are not needed by SendTargets; refuse them. */
-		iscsi_conn_reject(conn, ISCSI_REJECT_CMD_NOT_SUPPORTED);
+	if (cont && (h->flags & ISCSI_FLAG_FINAL)) {
+		iscsi_conn_reject(conn, ISCSI_REJECT_PROTOCOL_ERROR);	/* C=1 needs F=0 (11.10.2) */
+		text_req_drop(conn);
 		return;
+	}
+	if (conn->text_req != NULL && (ttt == ISCSI_RSVD_TAG || itt != conn->text_itt)) {
+		/* A new request ends a continued one the initiator abandoned (11.10.4). */
+		if (ttt != ISCSI_RSVD_TAG) {
+			iscsi_conn_reject(conn, ISCSI_REJECT_INVALID_PDU_FIELD);
+			return;
+		}
+		text_req_drop(conn);
+	} else if (conn->text_req != NULL && ttt != conn->text_ttt) {
+		iscsi_conn_reject(conn, ISCSI_REJECT_INVALID_PDU_FIELD);
+		return;
+	}
+	if (cont || conn->text_req != NULL) {
+		/* A request in several PDUs: gathered up to 64 KiB (RFC 7143 6.1). */
+		if (conn->text_req == NULL) {
+			conn->text_req = malloc(ISCSI_TEXT_MAX_LEN);
+			conn->text_itt = itt;
+		}
+		if (conn->text_req == NULL || conn->text_req_len + len > ISCSI_TEXT_MAX_LEN) {
+			text_req_drop(conn);
+			iscsi_conn_reject(conn, ISCSI_REJECT_PROTOCOL_ERROR);
+			return;
+		}
+		memcpy(conn->text_req + conn->text_req_len, data, len);
+		conn->text_req_len += len;
+		if (cont) {
+			send_text_more(conn, itt);
+			return;
+		}
+		data = conn->text_req;
+		len = conn->text_req_len;
 	}
 	/* A new request ends a continued answer the initiator abandoned. */
 	free(conn->text_rsp);
@@ -1085,7 +1152,8 @@ handle_text(struct iscsi_conn *conn)
 		iscsi_conn_reject(conn, ISCSI_REJECT_LONG_OP);
 		return;
 	}
-	status = iscsi_text_parse(t, conn->rx_data, conn->rx_dsl, err, sizeof(err));
+	status = iscsi_text_parse(t, data, len, err, sizeof(err));
+	text_req_drop(conn);
 	if (status != ISCSI_LOGIN_STATUS_SUCCESS) {
 		free(t);
 		free(tb.buf);

@@ -315,6 +315,8 @@ struct iscsi_conn {
 	uint32_t nop_ttt;
 	uint64_t login_deadline_tsc;
 	/* SendTargets / text continuation */
+	char *text_req;			/* a Text request continued (C=1) so far */
+	uint32_t text_req_len;
 	char *text_rsp;
 	uint32_t text_rsp_len;
 	uint32_t text_rsp_off;

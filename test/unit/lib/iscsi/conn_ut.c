@@ -1277,6 +1277,29 @@ test_discovery_and_logout(void)
 	CU_ASSERT(data_has("TargetName=" TGT_NAME));
 	snprintf(expect, sizeof(expect), "TargetAddress=127.0.0.1:%u,1", g_port);
 	CU_ASSERT(data_has(expect));
+	/* The same request in two PDUs (C=1, then F=1 with the target's TTT). */
+	memset(bhs, 0, 48);
+	bhs[0] = ISCSI_OP_TEXT_REQ | 0x40;
+	bhs[1] = ISCSI_TEXT_FLAG_CONTINUE;
+	put32(&bhs[16], 0x33);
+	put32(&bhs[20], 0xffffffff);
+	put32(&bhs[24], c.cmdsn);
+	cli_send(&c, bhs, st, 8);
+	CU_ASSERT_FATAL(cli_recv(&c) == 0);
+	CU_ASSERT((g_rp.bhs[0] & 0x3f) == ISCSI_OP_TEXT_RSP && g_rp.bhs[1] == 0 && g_rp.dsl == 0);
+	CU_ASSERT(be32(&g_rp.bhs[16]) == 0x33 && be32(&g_rp.bhs[20]) != 0xffffffff);
+	bhs[1] = 0x80;
+	memcpy(&bhs[20], &g_rp.bhs[20], 4);
+	cli_send(&c, bhs, st + 8, sizeof(st) - 8);
+	CU_ASSERT_FATAL(cli_recv(&c) == 0);
+	CU_ASSERT((g_rp.bhs[0] & 0x3f) == ISCSI_OP_TEXT_RSP && (g_rp.bhs[1] & 0x80));
+	CU_ASSERT(data_has("TargetName=" TGT_NAME));
+	/* C=1 with F=1 is a protocol error: Reject. */
+	bhs[1] = 0x80 | ISCSI_TEXT_FLAG_CONTINUE;
+	put32(&bhs[20], 0xffffffff);
+	cli_send(&c, bhs, st, 8);
+	CU_ASSERT_FATAL(cli_recv(&c) == 0);
+	CU_ASSERT((g_rp.bhs[0] & 0x3f) == ISCSI_OP_REJECT);
 	/* SCSI commands have no place in a discovery session. */
 	memset(bhs, 0, 48);
 	bhs[0] = ISCSI_OP_SCSI_CMD;
