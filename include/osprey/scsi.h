@@ -191,6 +191,17 @@ void osp_scsi_task_put(struct osp_scsi_task *task);
  */
 void osp_scsi_task_set_sense(struct osp_scsi_task *task, uint8_t sk, uint8_t asc, uint8_t ascq);
 
+/*
+ * The direction the CDB's data flows for the commands the SCSI layer
+ * implements: FROM_DEV (data-in: READ, INQUIRY, ...), TO_DEV (data-out:
+ * WRITE, UNMAP, MODE SELECT, ...), NONE for commands that move no data or
+ * whose direction depends on fields (VERIFY's BYTCHK, WRITE SAME's NDOB take
+ * TO_DEV) and for unknown opcodes. A transport checks the initiator's
+ * direction flags against it before it solicits data: a mismatch is refused
+ * with osp_scsi_task_set_sense() and never executed.
+ */
+enum osp_scsi_dir osp_scsi_cdb_data_dir(const uint8_t *cdb);
+
 /* ---- devices (owner thread) ---- */
 
 /*

@@ -224,13 +224,28 @@ iscsi_auth_grp_delete_all(void)
 	iscsi_unlock();
 }
 
+/* The CHAP flags of set_options, set_discovery_auth and target nodes. */
+int
+iscsi_chap_flags_check(bool disable_chap, bool require_chap, bool mutual_chap, char *err,
+		       size_t errlen)
+{
+	if (disable_chap && require_chap) {
+		osp_seterr(err, errlen, "disable_chap and require_chap cannot both be set");
+		return -EINVAL;
+	}
+	if (mutual_chap && !require_chap) {
+		osp_seterr(err, errlen, "mutual_chap needs require_chap (the initiator "
+			   "authenticates the target only after it authenticated itself)");
+		return -EINVAL;
+	}
+	return 0;
+}
+
 int
 osp_iscsi_set_discovery_auth(bool disable_chap, bool require_chap, bool mutual_chap,
 			     int32_t chap_group, char *err, size_t errlen)
 {
-	if ((disable_chap && (require_chap || mutual_chap)) || (mutual_chap && !require_chap)) {
-		osp_seterr(err, errlen, "Invalid combination of CHAP params (d=%d,r=%d,m=%d)",
-			   disable_chap, require_chap, mutual_chap);
+	if (iscsi_chap_flags_check(disable_chap, require_chap, mutual_chap, err, errlen) != 0) {
 		return -EINVAL;
 	}
 	if (chap_group < 0) {

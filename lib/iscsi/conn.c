@@ -357,6 +357,7 @@ conn_free(struct iscsi_conn *conn)
 		TAILQ_REMOVE(&conn->free_pdus, pdu, link);
 	}
 	iscsi_login_free(conn->login);
+	free(conn->text_req);
 	free(conn->text_rsp);
 	free(conn->text_nego);
 	free(conn->rx_data);

@@ -26,6 +26,8 @@
 #define ASC_INVALID_FIELD_IN_CDB	0x24
 #define SENSE_ABORTED_COMMAND	0x0b
 #define ASC_DATA_PHASE_ERROR	0x4b
+#define ASC_INVALID_FIELD_IN_CMD_IU	0x0e
+#define ASCQ_INVALID_FIELD_IN_CMD_IU	0x03
 
 /* ---- sequence numbers ---- */
 
@@ -106,7 +108,7 @@ req_get(struct iscsi_conn *conn)
 	}
 	TAILQ_REMOVE(&conn->free_reqs, req, link);
 	memset((char *)req + offsetof(struct iscsi_req, state), 0,
-	       sizeof(*req) - offsetof(struct iscsi_req, state));
+	       offsetof(struct iscsi_req, bufs) - offsetof(struct iscsi_req, state));
 	req->conn = conn;
 	conn->reqs_out++;
 	TAILQ_INSERT_TAIL(&conn->active_reqs, req, link);
@@ -588,6 +590,7 @@ handle_scsi_cmd(struct iscsi_conn *conn)
 	struct iscsi_req *req;
 	struct osp_scsi_task *t;
 	bool arrived_ahead = false;
+	enum osp_scsi_dir cdir;
 
 	if (sess->node == NULL) {
 		iscsi_conn_reject(conn, ISCSI_REJECT_PROTOCOL_ERROR);
@@ -631,25 +634,47 @@ handle_scsi_cmd(struct iscsi_conn *conn)
 	t->cdb_len = 16;
 	t->transfer_len = edtl;
 	t->dir = wr ? OSP_SCSI_DIR_TO_DEV : rd ? OSP_SCSI_DIR_FROM_DEV : OSP_SCSI_DIR_NONE;
-	if (conn->rx_ahs_len > 0) {
-		/* Extended CDB AHS (11.2.2.3): AHSLength(2) type(1) rsvd(1) CDB bytes 16+. */
-		const uint8_t *a = conn->rx_ahs;
+	for (i = 0; i + 4 <= conn->rx_ahs_len;) {
+		/*
+		 * AHS (11.2.2): AHSLength(2) type(1) type-specific(1) data,
+		 * padded to 4 bytes. Extended CDB (type 1, 11.2.2.3) holds CDB
+		 * bytes 16 and up; the bidirectional read length (type 2) only
+		 * comes with R=W=1, refused below; other types are reserved.
+		 */
+		const uint8_t *a = conn->rx_ahs + i;
 		uint32_t alen = ((uint32_t)a[0] << 8) | a[1];
+		bool bad = 4 + alen > conn->rx_ahs_len - i;
 
-		if (a[2] == ISCSI_AHS_EXT_CDB && alen >= 1 && 16 + alen - 1 <= OSP_SCSI_MAX_CDB_LEN &&
-		    4 + alen - 1 <= conn->rx_ahs_len) {
-			memcpy(&t->cdb[16], &a[4], alen - 1);
-			t->cdb_len = (uint8_t)(16 + alen - 1);
-		} else if (a[2] == ISCSI_AHS_EXT_CDB) {
+		if (!bad && a[2] == ISCSI_AHS_EXT_CDB) {
+			bad = alen < 1 || 16 + alen - 1 > OSP_SCSI_MAX_CDB_LEN || t->cdb_len > 16;
+			if (!bad) {
+				memcpy(&t->cdb[16], &a[4], alen - 1);
+				t->cdb_len = (uint8_t)(16 + alen - 1);
+			}
+		} else if (!bad && a[2] != ISCSI_AHS_BIDI_RLEN) {
+			bad = true;
+		}
+		if (bad) {
 			req_fail(req, OSP_SCSI_STATUS_CHECK_CONDITION, SENSE_ILLEGAL_REQUEST,
 				 ASC_INVALID_FIELD_IN_CDB, 0x00);
 			return;
 		}
+		i += (4 + alen + 3) & ~3u;
 	}
 	if (rd && wr) {
 		/* Bidirectional commands are not supported by the SCSI layer. */
 		req_fail(req, OSP_SCSI_STATUS_CHECK_CONDITION, SENSE_ILLEGAL_REQUEST,
 			 ASC_INVALID_FIELD_IN_CDB, 0x00);
+		return;
+	}
+	cdir = osp_scsi_cdb_data_dir(t->cdb);
+	if ((wr && cdir == OSP_SCSI_DIR_FROM_DEV) || (rd && cdir == OSP_SCSI_DIR_TO_DEV)) {
+		/*
+		 * The R/W flags contradict the CDB (a data direction mismatch):
+		 * refused before any data is solicited, never executed.
+		 */
+		req_fail(req, OSP_SCSI_STATUS_CHECK_CONDITION, SENSE_ILLEGAL_REQUEST,
+			 ASC_INVALID_FIELD_IN_CMD_IU, ASCQ_INVALID_FIELD_IN_CMD_IU);
 		return;
 	}
 	if (!wr) {
@@ -1017,6 +1042,39 @@ send_text_chunk(struct iscsi_conn *conn, uint32_t itt)
 	iscsi_conn_send_pdu(conn, pdu, data, len);
 }
 
+/* Asks for the rest of a continued Text request (RFC 7143 11.11.2). */
+static void
+send_text_more(struct iscsi_conn *conn, uint32_t itt)
+{
+	struct iscsi_pdu *pdu = iscsi_pdu_get(conn, true);
+	struct iscsi_bhs_text *rsp;
+
+	if (pdu == NULL) {
+		return;
+	}
+	pdu->owned = NULL;
+	rsp = (struct iscsi_bhs_text *)&pdu->hdr.bhs;
+	rsp->opcode = ISCSI_OP_TEXT_RSP;
+	rsp->flags = 0;
+	rsp->itt = htobe32(itt);
+	do {
+		conn->text_ttt = conn->sess->next_ttt++;
+	} while (conn->text_ttt == ISCSI_RSVD_TAG);
+	rsp->ttt = htobe32(conn->text_ttt);
+	iscsi_fill_sn(conn, &rsp->cmdsn_or_statsn, &rsp->exp_statsn_or_cmdsn, &rsp->max_cmdsn,
+		      true);
+	iscsi_conn_send_pdu(conn, pdu, NULL, 0);
+}
+
+static void
+text_req_drop(struct iscsi_conn *conn)
+{
+	free(conn->text_req);
+	conn->text_req = NULL;
+	conn->text_req_len = 0;
+	conn->text_ttt = ISCSI_RSVD_TAG;
+}
+
 static void
 handle_text(struct iscsi_conn *conn)
 {
@@ -1029,13 +1087,16 @@ handle_text(struct iscsi_conn *conn)
 	const char *st;
 	char err[128];
 	char *targets = NULL;
-	uint32_t tlen = 0;
+	const char *data = (const char *)conn->rx_data;
+	uint32_t tlen = 0, len = conn->rx_dsl;
+	bool cont = h->flags & ISCSI_TEXT_FLAG_CONTINUE;
 	uint16_t status;
 
 	if (iscsi_session_check_cmdsn(sess, be32toh(h->cmdsn_or_statsn), immediate) != 0) {
 		return;
 	}
-	if (ttt != ISCSI_RSVD_TAG) {
+	if (ttt != ISCSI_RSVD_TAG && conn->text_req == NULL) {
+		/* The initiator asks for the next part of a long answer. */
 		if (conn->text_rsp == NULL || ttt != conn->text_ttt) {
 			iscsi_conn_reject(conn, ISCSI_REJECT_INVALID_PDU_FIELD);
 			return;
@@ -1043,10 +1104,41 @@ handle_text(struct iscsi_conn *conn)
 		send_text_chunk(conn, itt);
 		return;
 	}
-	if (h->flags & ISCSI_TEXT_FLAG_CONTINUE) {
-		/* Multi-PDU requests are not needed by SendTargets; refuse them. */
-		iscsi_conn_reject(conn, ISCSI_REJECT_CMD_NOT_SUPPORTED);
+	if (cont && (h->flags & ISCSI_FLAG_FINAL)) {
+		iscsi_conn_reject(conn, ISCSI_REJECT_PROTOCOL_ERROR);	/* C=1 needs F=0 (11.10.2) */
+		text_req_drop(conn);
 		return;
+	}
+	if (conn->text_req != NULL && (ttt == ISCSI_RSVD_TAG || itt != conn->text_itt)) {
+		/* A new request ends a continued one the initiator abandoned (11.10.4). */
+		if (ttt != ISCSI_RSVD_TAG) {
+			iscsi_conn_reject(conn, ISCSI_REJECT_INVALID_PDU_FIELD);
+			return;
+		}
+		text_req_drop(conn);
+	} else if (conn->text_req != NULL && ttt != conn->text_ttt) {
+		iscsi_conn_reject(conn, ISCSI_REJECT_INVALID_PDU_FIELD);
+		return;
+	}
+	if (cont || conn->text_req != NULL) {
+		/* A request in several PDUs: gathered up to 64 KiB (RFC 7143 6.1). */
+		if (conn->text_req == NULL) {
+			conn->text_req = malloc(ISCSI_TEXT_MAX_LEN);
+			conn->text_itt = itt;
+		}
+		if (conn->text_req == NULL || conn->text_req_len + len > ISCSI_TEXT_MAX_LEN) {
+			text_req_drop(conn);
+			iscsi_conn_reject(conn, ISCSI_REJECT_PROTOCOL_ERROR);
+			return;
+		}
+		memcpy(conn->text_req + conn->text_req_len, data, len);
+		conn->text_req_len += len;
+		if (cont) {
+			send_text_more(conn, itt);
+			return;
+		}
+		data = conn->text_req;
+		len = conn->text_req_len;
 	}
 	/* A new request ends a continued answer the initiator abandoned. */
 	free(conn->text_rsp);
@@ -1060,7 +1152,8 @@ handle_text(struct iscsi_conn *conn)
 		iscsi_conn_reject(conn, ISCSI_REJECT_LONG_OP);
 		return;
 	}
-	status = iscsi_text_parse(t, conn->rx_data, conn->rx_dsl, err, sizeof(err));
+	status = iscsi_text_parse(t, data, len, err, sizeof(err));
+	text_req_drop(conn);
 	if (status != ISCSI_LOGIN_STATUS_SUCCESS) {
 		free(t);
 		free(tb.buf);

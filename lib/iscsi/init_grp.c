@@ -279,6 +279,12 @@ osp_iscsi_init_grp_create(int tag, const char *const *names, int nnames,
 		osp_seterr(err, errlen, "Invalid initiator group tag %d: expected 1-65535", tag);
 		return -EINVAL;
 	}
+	if (nnames == 0 || nmasks == 0) {
+		osp_seterr(err, errlen, "Invalid parameter '%s': an initiator group needs at least one "
+			   "entry (ANY matches every %s)", nnames == 0 ? "initiators" : "netmasks",
+			   nnames == 0 ? "initiator name" : "address");
+		return -EINVAL;
+	}
 	rc = ig_validate(names, nnames, masks, nmasks, err, errlen);
 	if (rc != 0) {
 		return rc;

@@ -5,6 +5,7 @@
  * pool; fini: an Async logout request to every session, then connections
  * dropped, poll groups and configuration freed) and its save_config output.
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -114,8 +115,15 @@ osp_iscsi_set_opts(const struct osp_iscsi_opts *opts, char *err, size_t errlen)
 	osp_iscsi_opts_init(&o, sizeof(o));
 	memcpy(&o, opts, OSP_MIN(opts->opts_size, sizeof(o)));
 	o.opts_size = sizeof(o);
-	if (o.node_base[0] == '\0' || strlen(o.node_base) > 223) {
-		osp_seterr(err, errlen, "node_base must be 1 to 223 characters");
+	if (g_iscsi.opts_set) {
+		osp_seterr(err, errlen, "iscsi_set_options was already called: the options are set "
+			   "once, before framework_start_init (iscsi_get_options shows them)");
+		return -EEXIST;
+	}
+	if (o.node_base[0] == '\0' || strlen(o.node_base) > 223 ||
+	    !iscsi_target_name_valid(o.node_base)) {
+		osp_seterr(err, errlen, "Invalid node_base '%s': expected 1 to 223 characters of an "
+			   "iqn./eui./naa. name prefix (letters, digits, '-', '.', ':')", o.node_base);
 		return -EINVAL;
 	}
 	if (o.max_sessions == 0 || o.max_sessions > 65535) {
@@ -164,10 +172,7 @@ osp_iscsi_set_opts(const struct osp_iscsi_opts *opts, char *err, size_t errlen)
 		osp_seterr(err, errlen, "max_r2t_per_connection must be 1 to %d", ISCSI_MAX_R2T);
 		return -EINVAL;
 	}
-	if ((o.disable_chap && (o.require_chap || o.mutual_chap)) ||
-	    (o.mutual_chap && !o.require_chap)) {
-		osp_seterr(err, errlen, "Invalid combination of CHAP params (d=%d,r=%d,m=%d)",
-			   o.disable_chap, o.require_chap, o.mutual_chap);
+	if (iscsi_chap_flags_check(o.disable_chap, o.require_chap, o.mutual_chap, err, errlen) != 0) {
 		return -EINVAL;
 	}
 	if (o.chap_group < 0) {
@@ -176,6 +181,7 @@ osp_iscsi_set_opts(const struct osp_iscsi_opts *opts, char *err, size_t errlen)
 	}
 	opts_ensure();
 	g_iscsi.opts = o;
+	g_iscsi.opts_set = true;
 	g_iscsi_disc_disable_chap = o.disable_chap;
 	g_iscsi_disc_require_chap = o.require_chap;
 	g_iscsi_disc_mutual_chap = o.mutual_chap;
@@ -246,6 +252,31 @@ iscsi_name_valid(const char *name)
 		return true;
 	}
 	return false;
+}
+
+bool
+iscsi_target_name_valid(const char *name)
+{
+	size_t i;
+
+	if (!iscsi_name_valid(name)) {
+		return false;
+	}
+	for (i = 0; name[i] != '\0'; i++) {
+		unsigned char c = (unsigned char)name[i];
+
+		if (!(c >= 0x80 || isalnum(c) || c == '-' || c == '.' || c == ':')) {
+			return false;
+		}
+	}
+	if (strncasecmp(name, "iqn.", 4) == 0) {
+		int month = (name[9] - '0') * 10 + (name[10] - '0');
+
+		if (month < 1 || month > 12) {
+			return false;
+		}
+	}
+	return true;
 }
 
 /* ---- poll groups ---- */
@@ -338,9 +369,10 @@ iscsi_subsystem_init(void)
 	g_iscsi.next_tsih = 1;
 	/*
 	 * Write data lands in 128 KiB buffers; one command may hold up to
-	 * data_reserve of them (OSP_SCSI_MAX_TRANSFER_BYTES, 32 MiB), larger writes are refused with sense.
+	 * data_reserve of them: the Block Limits maximum transfer length
+	 * (OSP_SCSI_MAX_TRANSFER_BYTES); larger writes are refused with sense.
 	 */
-	g_iscsi.data_bufsize = 128 * 1024;
+	g_iscsi.data_bufsize = ISCSI_DATA_BUF_SIZE;
 	g_iscsi.data_reserve = ISCSI_REQ_MAX_BUFS;
 	g_iscsi.data_pool = osp_iobuf_pool_create("iscsi_data_out", g_iscsi.data_bufsize,
 			    OSP_MAX(g_iscsi.opts.data_out_pool_size / 4, g_iscsi.data_reserve * 2),

@@ -614,6 +614,12 @@ rpc_iscsi_create_target_node(struct osp_jsonrpc_request *request, const cJSON *p
 	o.pg_tags = pgs;
 	o.ig_tags = igs;
 	o.nmaps = nmaps;
+	if (cJSON_GetObjectItemCaseSensitive(params, "queue_depth") != NULL && req.queue_depth == 0) {
+		osp_jsonrpc_send_error_response_fmt(request, INVALID, "Invalid parameter 'queue_depth': "
+						    "expected 1 to max_queue_depth (%u), or leave it "
+						    "out for max_queue_depth", g_iscsi.opts.max_queue_depth);
+		goto out;
+	}
 	o.queue_depth = req.queue_depth;
 	o.disable_chap = req.disable_chap;
 	o.require_chap = req.require_chap;
@@ -937,12 +943,24 @@ rpc_iscsi_create_auth_group(struct osp_jsonrpc_request *request, const cJSON *pa
 		return;
 	}
 	cJSON_ArrayForEach(e, req.secrets) {
+		const cJSON *k;
+
 		if (!cJSON_IsObject(e) || obj_str(e, "user") == NULL ||
 		    obj_str(e, "secret") == NULL) {
 			osp_jsonrpc_send_error_response_fmt(request, INVALID,
 							    "Invalid parameter 'secrets': element %d "
 							    "needs \"user\" and \"secret\" strings", i);
 			return;
+		}
+		cJSON_ArrayForEach(k, e) {
+			if (strcmp(k->string, "user") != 0 && strcmp(k->string, "secret") != 0 &&
+			    strcmp(k->string, "muser") != 0 && strcmp(k->string, "msecret") != 0) {
+				osp_jsonrpc_send_error_response_fmt(request, INVALID,
+								    "Invalid parameter 'secrets': element %d "
+								    "has an unknown key '%s' (expected user, "
+								    "secret, muser, msecret)", i, k->string);
+				return;
+			}
 		}
 		i++;
 	}

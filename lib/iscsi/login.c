@@ -439,7 +439,8 @@ login_process(struct iscsi_conn *conn)
 		l->cmdsn = be32toh(req->cmdsn);
 	}
 	if ((req->opcode & ISCSI_OPCODE_MASK) != ISCSI_OP_LOGIN_REQ) {
-		login_fail(conn, ISCSI_LOGIN_STATUS_INITIATOR_ERROR, "not a Login Request");
+		/* Only Login PDUs before the full feature phase (RFC 7143 11.13.5: 02/0b). */
+		login_fail(conn, ISCSI_LOGIN_STATUS_INVALID_REQUEST, "not a Login Request");
 		return;
 	}
 	/* Version-min..Version-max must include 0, the only version (11.12.4). */

@@ -278,9 +278,7 @@ static int
 chap_params_check(bool disable_chap, bool require_chap, bool mutual_chap, int32_t chap_group,
 		  char *err, size_t errlen)
 {
-	if ((disable_chap && (require_chap || mutual_chap)) || (mutual_chap && !require_chap)) {
-		osp_seterr(err, errlen, "Invalid combination of CHAP params (d=%d,r=%d,m=%d)",
-			   disable_chap, require_chap, mutual_chap);
+	if (iscsi_chap_flags_check(disable_chap, require_chap, mutual_chap, err, errlen) != 0) {
 		return -EINVAL;
 	}
 	if (chap_group < 0) {
@@ -302,9 +300,10 @@ osp_iscsi_tgt_node_create(const struct osp_iscsi_tgt_node_opts *o, char *err, si
 		return -EINVAL;
 	}
 	iscsi_tgt_node_full_name(o->name, full, sizeof(full));
-	if (!iscsi_name_valid(full)) {
-		osp_seterr(err, errlen, "Invalid target node name '%s': expected an iqn./eui./naa. "
-			   "name (RFC 7143 4.2.7) of at most %d bytes", full, ISCSI_NAME_MAX_LEN);
+	if (!iscsi_target_name_valid(full)) {
+		osp_seterr(err, errlen, "Invalid target node name '%s': expected an iqn.yyyy-mm./"
+			   "eui./naa. name (RFC 7143 4.2.7) of at most %d bytes of letters, digits, "
+			   "'-', '.' and ':'", full, ISCSI_NAME_MAX_LEN);
 		return -EINVAL;
 	}
 	if (o->alias != NULL && strlen(o->alias) > 255) {

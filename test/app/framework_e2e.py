@@ -339,7 +339,11 @@ def test_rpc_limits(sock, p):
     ok = rpc_ok(sock, "log_get_level")
     dt = time.time() - t0
     peak = max(peak, rss_kb(p.pid))
-    check(ok and dt < 5, "rpc.py answered while 20 clients do not read (%.1f s)" % dt)
+    # The 20 clients' answers are made first (up to their ~4 MB bound each);
+    # under ASan on a loaded 2-core machine that alone took 7.8 s once.
+    limit = 20 if "ASAN_OPTIONS" in os.environ else 5
+    check(ok and dt < limit, "rpc.py answered while 20 clients do not read (%.1f s, limit %d s)"
+          % (dt, limit))
     # Unbounded, the answers take ~800 MB; bounded, ~4 MB per client.
     # Under ASan freed memory sits in quarantine (256 MB by default): no bound there.
     with open(TGT, "rb") as f:

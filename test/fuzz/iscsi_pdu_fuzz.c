@@ -42,6 +42,7 @@
 #include "../../lib/iscsi/auth.c"
 #include "../../lib/iscsi/param.c"
 #include "../../lib/iscsi/chap.c"
+#include "../../lib/scsi/cdb.c"
 
 #define CHECK(cond)                                                                        \
 	do {                                                                               \
@@ -117,6 +118,12 @@ bool
 iscsi_name_valid(const char *name)
 {
 	return name != NULL && name[0] != '\0' && strlen(name) <= ISCSI_NAME_MAX_LEN;
+}
+
+bool
+iscsi_target_name_valid(const char *name)
+{
+	return iscsi_name_valid(name);
 }
 
 static struct iscsi_portal_grp g_pg1 = {.tag = 1};

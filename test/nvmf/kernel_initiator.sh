@@ -14,7 +14,9 @@
 #         byte for byte with what the guest should have written (zeros
 #         elsewhere)
 # The guest kernel and initramfs are cached in $OSPREY_GUEST_DIR (build/guest;
-# test/nvmf/guest/build.sh downloads Debian's kernel package once).
+# test/common/guest/build.sh, the builder shared by every guest test, downloads
+# Debian's kernel package once; test/nvmf/guest/profile says what this guest
+# holds).
 #
 # Env: OSPREY_BIN_DIR   nvmf_tgt's folder (default build/bin)
 #      OSPREY_GUEST_DIR guest cache (default build/guest)
@@ -43,8 +45,10 @@ export LC_ALL=C
 BIN_DIR=${OSPREY_BIN_DIR:-$ROOT/build/bin}
 TGT=$BIN_DIR/nvmf_tgt
 RPC=$ROOT/scripts/rpc.py
-GUEST_DIR=${OSPREY_GUEST_DIR:-$ROOT/build/guest}
 TIMEOUT=${KI_TIMEOUT:-300}
+GUEST_TIMEOUT=$TIMEOUT
+# shellcheck source=test/common/guest/guest.sh
+. "$ROOT/test/common/guest/guest.sh"
 DIGEST=${KI_DIGEST:-1}
 SELFTEST=${KI_SELFTEST:-}
 CPUMASK=${KI_CPUMASK:-0x1}
@@ -118,16 +122,14 @@ die() {
 	exit 1
 }
 
-for tool in qemu-system-x86_64 cpio gzip; do
+for tool in qemu-system-x86_64 cpio gzip timeout; do
 	command -v "$tool" >/dev/null || die "$tool not found: run scripts/pkgdep.sh"
 done
 [ -x "$TGT" ] || die "no $TGT: build first (make)"
 
 # ---- 1. the guest (cached) ------------------------------------------------
 t=$(ms)
-"$ROOT/test/nvmf/guest/build.sh" "$GUEST_DIR" || die "could not build the guest (test/nvmf/guest/build.sh)"
-KERNEL=$GUEST_DIR/vmlinux
-[ -s "$KERNEL" ] || KERNEL=$GUEST_DIR/vmlinuz
+guest_build "$ROOT/test/nvmf/guest/profile" || die "could not build the guest (test/common/guest/build.sh test/nvmf/guest/profile)"
 phase "guest-image" "$t"
 
 # ---- 2. the target ----------------------------------------------------------
@@ -243,40 +245,18 @@ KI_OFF3_MB=$OFF3_MB
 KI_DIGEST=$DIGEST
 KI_REFERENCE=$REFERENCE
 EOF
-# The kernel unpacks concatenated archives in order: the cached base, then
-# this run's files.
-(cd "$L" && find . -print0 | cpio --null -o -H newc --quiet --owner 0:0) | gzip -1 > "$TMP/layer.cpio.gz"
-cat "$GUEST_DIR/initramfs.cpio.gz" "$TMP/layer.cpio.gz" > "$TMP/initrd.img"
-
-: > "$TMP/guest.log"
-timeout -k 5 "$TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m 512M \
-	-kernel "$KERNEL" -initrd "$TMP/initrd.img" -nographic -no-reboot \
-	-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= \
-	-append "console=ttyS0 panic=-1 loglevel=4 osprey.watchdog=$((TIMEOUT - 20))" \
-	< /dev/null > "$TMP/guest.log" 2>&1 &
-QPID=$!
-# Show the guest's progress with host-side times as it happens.
-tail -n +1 -f --pid="$QPID" "$TMP/guest.log" 2>/dev/null | while IFS= read -r line; do
-	line=${line%$'\r'}
-	case "$line" in
-	*OSPREY-*|*dmesg:*|*nvme*|*Kernel\ panic*|*BUG:*|*qemu-system*)
-		printf '  [%6s] %s\n' "$(secs "$t" "$(ms)")" "$line" ;;
-	esac
-done
-wait "$QPID"
+guest_run "$L" "$TMP/guest.log" "$t"
 qrc=$?
-QPID=
-tr -d '\r' < "$TMP/guest.log" > "$TMP/guest.txt"
 phase "guest-run" "$t"
-boot_line=$(grep -m1 'OSPREY-BOOT' "$TMP/guest.txt")
+boot_line=$(grep -m1 'OSPREY-BOOT' "$GUEST_TXT")
 [ -n "$boot_line" ] || die "the guest never reached its init (QEMU exit $qrc)"
 [ "$qrc" -eq 124 ] && die "QEMU did not finish within ${TIMEOUT}s (timeout)"
 [ -z "$TPID" ] || kill -0 "$TPID" 2>/dev/null || die "nvmf_tgt died during the guest run"
-result=$(grep -m1 'OSPREY-RESULT:' "$TMP/guest.txt")
+result=$(guest_result)
 [ -n "$result" ] || die "the guest printed no OSPREY-RESULT line (QEMU exit $qrc)"
 case "$result" in
-*"OSPREY-RESULT: PASS"*) log "guest: ${result#*OSPREY-RESULT: }" ;;
-*) die "guest: ${result#*OSPREY-RESULT: }" ;;
+PASS*) log "guest: $result" ;;
+*) die "guest: $result" ;;
 esac
 
 if [ "$REFERENCE" = 1 ]; then

@@ -1669,11 +1669,13 @@ def test_bad_input():
     def text_flood(c):
         # a Text Request with C=1 forever: the target may cap the total (§6.1
         # at least 64 KiB), and must answer with a Reject or a drop, not grow
+        # (every non-immediate Text Request PDU takes a CmdSN of its own, §4.2.2.1;
+        # a repeated one is a duplicate the target silently ignores)
         itt = c.next_itt()
-        cmdsn = c.take_cmdsn()
         ttt = RSVD_TAG
         chunk = b"X-org.osprey.test.Pad=" + b"b" * 4000
         for i in range(300):
+            cmdsn = c.take_cmdsn()
             try:
                 c.send(text_req(itt, ttt, cmdsn, c.expstatsn, chunk, final=False, cont=True))
                 p = c.recv_pdu(2)

@@ -1139,6 +1139,21 @@ test_bad_data_out(void)
 	CU_ASSERT((g_rp.bhs[0] & 0x3f) == ISCSI_OP_SCSI_RSP && be32(&g_rp.bhs[16]) == c.itt);
 	CU_ASSERT(g_rp.bhs[3] == OSP_SCSI_STATUS_CHECK_CONDITION);
 	CU_ASSERT(g_rp.dsl == 20 && g_rp.data[2 + 2] == 0x0b && g_rp.data[2 + 12] == 0x4b);
+	/* READ(10) with W=1: refused with sense before any R2T, never executed. */
+	rw10_cdb(cdb, 0x28, 0, 2);
+	scsi_bhs(&c, bhs, ISCSI_CMD_FLAG_WRITE, 1024, cdb, false);
+	cli_send(&c, bhs, NULL, 0);
+	CU_ASSERT_FATAL(cli_recv(&c) == 0);
+	CU_ASSERT((g_rp.bhs[0] & 0x3f) == ISCSI_OP_SCSI_RSP && be32(&g_rp.bhs[16]) == c.itt);
+	CU_ASSERT(g_rp.bhs[3] == OSP_SCSI_STATUS_CHECK_CONDITION);
+	CU_ASSERT(g_rp.dsl == 20 && g_rp.data[2 + 2] == 0x05 && g_rp.data[2 + 12] == 0x0e &&
+		  g_rp.data[2 + 13] == 0x03);
+	/* WRITE(10) with R=1: the same. */
+	rw10_cdb(cdb, 0x2a, 0, 2);
+	scsi_bhs(&c, bhs, ISCSI_CMD_FLAG_READ, 1024, cdb, false);
+	cli_send(&c, bhs, NULL, 0);
+	CU_ASSERT_FATAL(cli_recv(&c) == 0);
+	CU_ASSERT((g_rp.bhs[0] & 0x3f) == ISCSI_OP_SCSI_RSP && g_rp.bhs[3] == OSP_SCSI_STATUS_CHECK_CONDITION);
 	/* Still serving: a TEST UNIT READY works. */
 	rw10_cdb(cdb, 0x00, 0, 0);
 	scsi_bhs(&c, bhs, 0, 0, cdb, false);
@@ -1262,6 +1277,29 @@ test_discovery_and_logout(void)
 	CU_ASSERT(data_has("TargetName=" TGT_NAME));
 	snprintf(expect, sizeof(expect), "TargetAddress=127.0.0.1:%u,1", g_port);
 	CU_ASSERT(data_has(expect));
+	/* The same request in two PDUs (C=1, then F=1 with the target's TTT). */
+	memset(bhs, 0, 48);
+	bhs[0] = ISCSI_OP_TEXT_REQ | 0x40;
+	bhs[1] = ISCSI_TEXT_FLAG_CONTINUE;
+	put32(&bhs[16], 0x33);
+	put32(&bhs[20], 0xffffffff);
+	put32(&bhs[24], c.cmdsn);
+	cli_send(&c, bhs, st, 8);
+	CU_ASSERT_FATAL(cli_recv(&c) == 0);
+	CU_ASSERT((g_rp.bhs[0] & 0x3f) == ISCSI_OP_TEXT_RSP && g_rp.bhs[1] == 0 && g_rp.dsl == 0);
+	CU_ASSERT(be32(&g_rp.bhs[16]) == 0x33 && be32(&g_rp.bhs[20]) != 0xffffffff);
+	bhs[1] = 0x80;
+	memcpy(&bhs[20], &g_rp.bhs[20], 4);
+	cli_send(&c, bhs, st + 8, sizeof(st) - 8);
+	CU_ASSERT_FATAL(cli_recv(&c) == 0);
+	CU_ASSERT((g_rp.bhs[0] & 0x3f) == ISCSI_OP_TEXT_RSP && (g_rp.bhs[1] & 0x80));
+	CU_ASSERT(data_has("TargetName=" TGT_NAME));
+	/* C=1 with F=1 is a protocol error: Reject. */
+	bhs[1] = 0x80 | ISCSI_TEXT_FLAG_CONTINUE;
+	put32(&bhs[20], 0xffffffff);
+	cli_send(&c, bhs, st, 8);
+	CU_ASSERT_FATAL(cli_recv(&c) == 0);
+	CU_ASSERT((g_rp.bhs[0] & 0x3f) == ISCSI_OP_REJECT);
 	/* SCSI commands have no place in a discovery session. */
 	memset(bhs, 0, 48);
 	bhs[0] = ISCSI_OP_SCSI_CMD;

@@ -1,0 +1,74 @@
+# SPDX-License-Identifier: BSD-3-Clause
+# Host side of every guest test, sourced by test/<area>/kernel_initiator.sh:
+#   guest_build PROFILE        build/reuse the cached kernel + the profile's
+#                              initramfs (test/common/guest/build.sh); sets
+#                              GUEST_KERNEL, GUEST_INITRD
+#   guest_run LAYER LOG T0     boot the guest once with LAYER (a folder: its
+#                              ki/test.sh runs as the guest's test, ki/env etc.)
+#                              appended to the initramfs; the serial console
+#                              goes to LOG, OSPREY-* lines are echoed as they
+#                              come with times since T0 (ms); returns QEMU's
+#                              exit status, sets GUEST_TXT (LOG without \r)
+#   guest_result               the guest's OSPREY-RESULT text, or "" if none
+# Guest: q35, TCG (no KVM needed), 2 vCPUs, 512 MiB, virtio-net on QEMU's
+# user networking (slirp): the host's 127.0.0.1 is 10.0.2.2 in the guest.
+# Env: OSPREY_GUEST_DIR   cache (default build/guest)
+#      GUEST_TIMEOUT      seconds for the guest run (default 300)
+#      GUEST_PCAP=FILE    record the guest's network traffic (QEMU filter-dump)
+#      GUEST_EXTRA_APPEND more kernel arguments
+# The caller defines log() and provides QPID (cleared when QEMU is done;
+# its EXIT trap should kill a QPID that is still set).
+GUEST_COMMON=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+GUEST_DIR=${OSPREY_GUEST_DIR:-$(cd "$GUEST_COMMON/../../.." && pwd)/build/guest}
+GUEST_TIMEOUT=${GUEST_TIMEOUT:-300}
+
+guest_ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
+guest_secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f s", (b - a) / 1000 }'; }
+
+guest_build() { # profile
+	local name
+	"$GUEST_COMMON/build.sh" "$1" "$GUEST_DIR" >/dev/null || return 1
+	name=$(bash -c '. "$1"; echo "$NAME"' _ "$1")
+	GUEST_INITRD=$GUEST_DIR/initramfs-$name.cpio.gz
+	GUEST_KERNEL=$GUEST_DIR/vmlinux
+	[ -s "$GUEST_KERNEL" ] || GUEST_KERNEL=$GUEST_DIR/vmlinuz
+	[ -s "$GUEST_INITRD" ] && [ -s "$GUEST_KERNEL" ]
+}
+
+guest_run() { # layer-dir log t0
+	local layer=$1 glog=$2 t0=$3 img pcap=() qrc line
+	img=$(dirname "$glog")/initrd.img
+	# The kernel unpacks concatenated archives in order: the cached base,
+	# then this run's files.
+	(cd "$layer" && find . -print0 | cpio --null -o -H newc --quiet --owner 0:0) | gzip -1 > "$img.layer"
+	cat "$GUEST_INITRD" "$img.layer" > "$img"
+	rm -f "$img.layer"
+	if [ -n "${GUEST_PCAP:-}" ]; then
+		pcap=(-object "filter-dump,id=f0,netdev=n0,file=$GUEST_PCAP")
+	fi
+	: > "$glog"
+	timeout -k 5 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m 512M \
+		-kernel "$GUEST_KERNEL" -initrd "$img" -nographic -no-reboot \
+		-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= "${pcap[@]}" \
+		-append "console=ttyS0 panic=-1 loglevel=4 osprey.watchdog=$((GUEST_TIMEOUT - 20)) ${GUEST_EXTRA_APPEND:-}" \
+		< /dev/null > "$glog" 2>&1 &
+	QPID=$!
+	# Show the guest's progress with host-side times as it happens.
+	tail -n +1 -f --pid="$QPID" "$glog" 2>/dev/null | while IFS= read -r line; do
+		line=${line%$'\r'}
+		case "$line" in
+		*OSPREY-*|*dmesg:*|*nvme*|*Kernel\ panic*|*BUG:*|*qemu-system*)
+			printf '  [%6s] %s\n' "$(guest_secs "$t0" "$(guest_ms)")" "$line" ;;
+		esac
+	done
+	wait "$QPID"
+	qrc=$?
+	QPID=
+	GUEST_TXT=${glog%.log}.txt
+	tr -d '\r' < "$glog" > "$GUEST_TXT"
+	return $qrc
+}
+
+guest_result() {
+	grep -m1 'OSPREY-RESULT:' "$GUEST_TXT" | sed 's/.*OSPREY-RESULT: //'
+}
