@@ -24,6 +24,9 @@ osp_scsi_cdb_data_dir(const uint8_t *cdb)
 	case OSP_SCSI_PERSISTENT_RESERVE_IN:
 	case OSP_SCSI_SERVICE_ACTION_IN_16:
 	case OSP_SCSI_MAINTENANCE_IN:
+	case OSP_SCSI_READ_DEFECT_DATA_10:
+	case OSP_SCSI_READ_DEFECT_DATA_12:
+	case OSP_SCSI_RECEIVE_COPY_RESULTS:
 		return OSP_SCSI_DIR_FROM_DEV;
 	case OSP_SCSI_WRITE_6:
 	case OSP_SCSI_WRITE_10:
@@ -38,6 +41,8 @@ osp_scsi_cdb_data_dir(const uint8_t *cdb)
 	case OSP_SCSI_MODE_SELECT_6:
 	case OSP_SCSI_MODE_SELECT_10:
 	case OSP_SCSI_PERSISTENT_RESERVE_OUT:
+	case OSP_SCSI_WRITE_ATOMIC_16:
+	case OSP_SCSI_EXTENDED_COPY:
 		return OSP_SCSI_DIR_TO_DEV;
 	default:
 		return OSP_SCSI_DIR_NONE;

@@ -13,6 +13,7 @@
 #include "../../../../drivers/bdev/error/bdev_error.h"
 #include "../../../../drivers/bdev/malloc/bdev_malloc.h"
 
+#include "scsi/cdb.c"
 #include "scsi/dev.c"
 #include "scsi/itn.c"
 #include "scsi/pr.c"

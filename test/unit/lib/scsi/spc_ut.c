@@ -631,6 +631,29 @@ test_report_tmfs(void)
 	ut_teardown();
 }
 
+static void
+test_cdb_data_dir(void)
+{
+	static const struct {
+		uint8_t op;
+		enum osp_scsi_dir dir;
+	} c[] = {
+		{ OSP_SCSI_READ_DEFECT_DATA_10, OSP_SCSI_DIR_FROM_DEV },
+		{ OSP_SCSI_READ_DEFECT_DATA_12, OSP_SCSI_DIR_FROM_DEV },
+		{ OSP_SCSI_RECEIVE_COPY_RESULTS, OSP_SCSI_DIR_FROM_DEV },
+		{ OSP_SCSI_EXTENDED_COPY, OSP_SCSI_DIR_TO_DEV },
+		{ OSP_SCSI_WRITE_ATOMIC_16, OSP_SCSI_DIR_TO_DEV },
+		{ OSP_SCSI_WRITE_SAME_16, OSP_SCSI_DIR_NONE },	/* NDOB decides */
+	};
+	uint8_t cdb[16] = { 0 };
+	size_t i;
+
+	for (i = 0; i < OSP_COUNTOF(c); i++) {
+		cdb[0] = c[i].op;
+		CU_ASSERT_EQUAL(osp_scsi_cdb_data_dir(cdb), c[i].dir);
+	}
+}
+
 int
 main(void)
 {
@@ -651,5 +674,6 @@ main(void)
 	CU_ADD_TEST(suite, test_start_stop_prevent);
 	CU_ADD_TEST(suite, test_report_opcodes);
 	CU_ADD_TEST(suite, test_report_tmfs);
+	CU_ADD_TEST(suite, test_cdb_data_dir);
 	return ut_run_suites();
 }
