@@ -668,10 +668,22 @@ handle_scsi_cmd(struct iscsi_conn *conn)
 		return;
 	}
 	cdir = osp_scsi_cdb_data_dir(t->cdb);
-	if ((wr && cdir == OSP_SCSI_DIR_FROM_DEV) || (rd && cdir == OSP_SCSI_DIR_TO_DEV)) {
+	if (wr && cdir == OSP_SCSI_DIR_FROM_DEV) {
 		/*
-		 * The R/W flags contradict the CDB (a data direction mismatch):
-		 * refused before any data is solicited, never executed.
+		 * A data-in command sent with W=1: no data is solicited and none
+		 * can go back. Such a command has no effect but its data, so it
+		 * ends GOOD with nothing transferred: the whole EDTL is the
+		 * underflow residual (what libiscsi's iSCSIResiduals.Read10Invalid
+		 * expects); immediate data with it is dropped.
+		 */
+		req_fail(req, OSP_SCSI_STATUS_GOOD, 0, 0, 0);
+		return;
+	}
+	if (rd && cdir == OSP_SCSI_DIR_TO_DEV) {
+		/*
+		 * A data-out command sent with R=1: it cannot get its data, and
+		 * claiming success would lie about a write; refused with sense
+		 * before anything is solicited, never executed.
 		 */
 		req_fail(req, OSP_SCSI_STATUS_CHECK_CONDITION, SENSE_ILLEGAL_REQUEST,
 			 ASC_INVALID_FIELD_IN_CMD_IU, ASCQ_INVALID_FIELD_IN_CMD_IU);

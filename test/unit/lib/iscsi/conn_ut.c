@@ -1139,16 +1139,15 @@ test_bad_data_out(void)
 	CU_ASSERT((g_rp.bhs[0] & 0x3f) == ISCSI_OP_SCSI_RSP && be32(&g_rp.bhs[16]) == c.itt);
 	CU_ASSERT(g_rp.bhs[3] == OSP_SCSI_STATUS_CHECK_CONDITION);
 	CU_ASSERT(g_rp.dsl == 20 && g_rp.data[2 + 2] == 0x0b && g_rp.data[2 + 12] == 0x4b);
-	/* READ(10) with W=1: refused with sense before any R2T, never executed. */
+	/* READ(10) with W=1: no R2T, not executed, GOOD with the whole EDTL as underflow. */
 	rw10_cdb(cdb, 0x28, 0, 2);
 	scsi_bhs(&c, bhs, ISCSI_CMD_FLAG_WRITE, 1024, cdb, false);
 	cli_send(&c, bhs, NULL, 0);
 	CU_ASSERT_FATAL(cli_recv(&c) == 0);
 	CU_ASSERT((g_rp.bhs[0] & 0x3f) == ISCSI_OP_SCSI_RSP && be32(&g_rp.bhs[16]) == c.itt);
-	CU_ASSERT(g_rp.bhs[3] == OSP_SCSI_STATUS_CHECK_CONDITION);
-	CU_ASSERT(g_rp.dsl == 20 && g_rp.data[2 + 2] == 0x05 && g_rp.data[2 + 12] == 0x0e &&
-		  g_rp.data[2 + 13] == 0x03);
-	/* WRITE(10) with R=1: the same. */
+	CU_ASSERT(g_rp.bhs[3] == OSP_SCSI_STATUS_GOOD && g_rp.dsl == 0);
+	CU_ASSERT((g_rp.bhs[1] & 0x02) && be32(&g_rp.bhs[44]) == 1024);
+	/* WRITE(10) with R=1: refused with sense before any R2T, never executed. */
 	rw10_cdb(cdb, 0x2a, 0, 2);
 	scsi_bhs(&c, bhs, ISCSI_CMD_FLAG_READ, 1024, cdb, false);
 	cli_send(&c, bhs, NULL, 0);
