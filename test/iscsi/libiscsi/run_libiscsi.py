@@ -357,6 +357,13 @@ def main():
         if a.target == "osprey" and rc not in (0, None):
             print("iscsi_tgt exited with %s:\n%s" % (rc, target.logtail()))
             ok = False
+        if a.target == "osprey" and target is not None:
+            target.log.flush()
+            target.log.seek(0)
+            log = target.log.read()
+            if any(k in log for k in ("AddressSanitizer", "LeakSanitizer", "runtime error:")):
+                print("sanitizer report in the iscsi_tgt log:\n" + log[-6000:])
+                ok = False
         if a.keep or not ok:
             print("logs in %s" % tmp)
         else:
