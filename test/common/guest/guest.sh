@@ -14,7 +14,8 @@
 # user networking (slirp): the host's 127.0.0.1 is 10.0.2.2 in the guest.
 # Env: OSPREY_GUEST_DIR   cache (default build/guest)
 #      GUEST_TIMEOUT      seconds for the guest run (default 300)
-#      GUEST_PCAP=FILE    record the guest's network traffic (QEMU filter-dump)
+#      GUEST_PCAP=FILE    record the guest's network traffic (QEMU filter-dump;
+#                         headers only: GUEST_PCAP_SNAPLEN bytes a packet, 128)
 #      GUEST_EXTRA_APPEND more kernel arguments
 # The caller defines log() and provides QPID (cleared when QEMU is done;
 # its EXIT trap should kill a QPID that is still set).
@@ -44,7 +45,7 @@ guest_run() { # layer-dir log t0
 	cat "$GUEST_INITRD" "$img.layer" > "$img"
 	rm -f "$img.layer"
 	if [ -n "${GUEST_PCAP:-}" ]; then
-		pcap=(-object "filter-dump,id=f0,netdev=n0,file=$GUEST_PCAP")
+		pcap=(-object "filter-dump,id=f0,netdev=n0,file=$GUEST_PCAP,maxlen=${GUEST_PCAP_SNAPLEN:-128}")
 	fi
 	: > "$glog"
 	timeout -k 5 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m 512M \
