@@ -306,8 +306,8 @@ esac
 t=$(ms)
 if [ "$TARGET" = tgtd ]; then
 	# tgtd ignores SIGTERM while it has targets: shut it down through tgtadm.
-	"${TGTADM[@]}" --op delete --mode system --force > /dev/null 2>&1 ||
-		"${TGTADM[@]}" --op delete --mode system > /dev/null 2>&1 || kill -TERM "$TPID"
+	"${TGTADM[@]}" --op delete --mode target --tid 1 --force > /dev/null 2>&1
+	tgtadm -C "$((PORT + 100))" --op delete --mode system > /dev/null 2>&1 || kill -TERM "$TPID"
 else
 	kill -TERM "$TPID"
 fi
