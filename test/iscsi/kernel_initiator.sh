@@ -33,7 +33,7 @@
 #      KI_SELFTEST=guest|host|nochap  break one thing on purpose: the test must
 #                       then FAIL (guest: the guest compares against a pattern
 #                       with one byte changed; host: the host does; nochap: the
-#                       target does not require CHAP, so the wrong secret gets in)
+#                       target node disables CHAP (-d), so the wrong secret gets in)
 #      KI_GUEST_RX=softirq  iscsi_tcp in the guest reads from the network softirq
 #                       (the kernel's default) instead of its workqueue (wq, the
 #                       default here): reproduces the ~5 s read stalls of
@@ -213,7 +213,7 @@ start_osprey() {
 	done
 	kill -0 "$TPID" 2>/dev/null || die "iscsi_tgt exited at start-up"
 	local chap="-r -g 1"
-	[ "$SELFTEST" = nochap ] && chap=
+	[ "$SELFTEST" = nochap ] && chap=-d
 	python3 -c "$RPC_BATCH_PY" "$RPC" "$SOCK" > "$TMP/rpc.out" 2>&1 <<-EOF
 		framework_wait_init
 		bdev_aio_create $IMG aio0 $BS
@@ -225,7 +225,7 @@ start_osprey() {
 	local rc=$?
 	cat "$TMP/rpc.out"
 	[ $rc -eq 0 ] || die "configuring iscsi_tgt failed: $(tail -1 "$TMP/rpc.out")"
-	log "iscsi_tgt -m $CPUMASK (pid $TPID) serves $IQN (LUN 0: aio0, $DISK_MB MiB file, $BS-byte blocks) on 127.0.0.1:$PORT to $INITIATOR${chap:+ with CHAP}"
+	log "iscsi_tgt -m $CPUMASK (pid $TPID) serves $IQN (LUN 0: aio0, $DISK_MB MiB file, $BS-byte blocks) on 127.0.0.1:$PORT to $INITIATOR$([ "$chap" = -d ] && echo " without CHAP (KI_SELFTEST=nochap)" || echo " with CHAP required")"
 }
 
 start_tgtd() {

@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: BSD-3-Clause
 # Host side of every guest test, sourced by test/<area>/kernel_initiator.sh:
 #   guest_build PROFILE        build/reuse the cached kernel + the profile's

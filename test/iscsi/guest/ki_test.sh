@@ -99,19 +99,19 @@ find_disk() { # label: the sd device of the session's LUN 0
 	DEV=
 	i=0
 	while [ $i -lt 200 ]; do
-		for b in /sys/class/iscsi_session/session*/device/target*/*:0:0:$KI_LUN/block/*; do
+		for b in /sys/class/iscsi_session/session*/device/target*/*:0:0:"$KI_LUN"/block/*; do
 			[ -e "$b" ] && DEV=/dev/$(basename "$b")
 		done
 		[ -n "$DEV" ] && [ -b "$DEV" ] && break
 		sleep 0.1; i=$((i + 1))
 	done
-	[ -n "$DEV" ] && [ -b "$DEV" ] || fail "$1: logged in but no disk after 20 s ($(ls /sys/class/scsi_disk 2>/dev/null))"
+	{ [ -n "$DEV" ] && [ -b "$DEV" ]; } || fail "$1: logged in but no disk after 20 s ($(ls /sys/class/scsi_disk 2>/dev/null))"
 	b=$(basename "$DEV")
-	size=$(( $(cat /sys/block/$b/size) * 512 ))
+	size=$(( $(cat "/sys/block/$b/size") * 512 ))
 	[ "$size" = "$KI_DISK_BYTES" ] || fail "$1: $DEV has $size bytes, expected $KI_DISK_BYTES"
-	lbs=$(cat /sys/block/$b/queue/logical_block_size)
+	lbs=$(cat "/sys/block/$b/queue/logical_block_size")
 	[ "$lbs" = "$KI_BS" ] || fail "$1: $DEV logical block size $lbs, expected $KI_BS"
-	step "$1: logged in -> $DEV ($size bytes, $lbs-byte blocks, vendor '$(cat /sys/block/$b/device/vendor | tr -s ' ')' model '$(cat /sys/block/$b/device/model | tr -s ' ')') in $(since "$t0")"
+	step "$1: logged in -> $DEV ($size bytes, $lbs-byte blocks, vendor '$(tr -s ' ' < "/sys/block/$b/device/vendor")' model '$(tr -s ' ' < "/sys/block/$b/device/model")') in $(since "$t0")"
 }
 logout() { # label
 	t0=$(up)
