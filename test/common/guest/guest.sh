@@ -18,6 +18,7 @@
 #      GUEST_PCAP=FILE    record the guest's network traffic (QEMU filter-dump;
 #                         headers only: GUEST_PCAP_SNAPLEN bytes a packet, 128)
 #      GUEST_EXTRA_APPEND more kernel arguments
+#      GUEST_SMP          vCPUs (default 2)
 # The caller defines log() and provides QPID (cleared when QEMU is done;
 # its EXIT trap should kill a QPID that is still set).
 GUEST_COMMON=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -49,7 +50,7 @@ guest_run() { # layer-dir log t0
 		pcap=(-object "filter-dump,id=f0,netdev=n0,file=$GUEST_PCAP,maxlen=${GUEST_PCAP_SNAPLEN:-128}")
 	fi
 	: > "$glog"
-	timeout -k 5 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m 512M \
+	timeout -k 5 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp "${GUEST_SMP:-2}" -m 512M \
 		-kernel "$GUEST_KERNEL" -initrd "$img" -nographic -no-reboot \
 		-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= "${pcap[@]}" \
 		-append "console=ttyS0 panic=-1 loglevel=4 osprey.watchdog=$((GUEST_TIMEOUT - 20)) ${GUEST_EXTRA_APPEND:-}" \
