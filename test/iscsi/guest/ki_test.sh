@@ -138,6 +138,11 @@ latency() { # label count
 	grep 'slow read' /tmp/rdlat.out | head -10 | sed 's/^/OSPREY-SLOW /'
 	res=$(grep -v 'slow read' /tmp/rdlat.out | tail -1)
 	echo "OSPREY-LATENCY $1: $res"
+	# The guest's TCP counters that tell a zero-window story (see
+	# doc/kernel_initiator.md, "read stalls").
+	awk '/^TcpExt:/ { if (!n) { split($0, k); n = 1 } else { for (i = 2; i <= NF; i++) if ($i != 0 && k[i] ~ /ZeroWindow|DelayedACK|Backlog|Prune|RcvCollapsed|OFO|Quick|Pure|WinProbe|RcvQDrop/) printf "%s=%s ", k[i], $i } }' \
+		/proc/net/netstat | sed 's/^/OSPREY-TCPEXT /'
+	echo
 	case $rc in
 	0) ;;
 	2) fail "$1: reads slower than $KI_READ_MAX_MS ms: $res" ;;
