@@ -50,7 +50,7 @@ UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 echo "== daemons under ASan+UBSan: framework end-to-end, NVMe/TCP and iSCSI protocols and bad input"
 if make -s -j"$JOBS" BUILD=build/san CONFIG_ASAN=y CONFIG_UBSAN=y apps >"$LOGS/build_san_apps.log" 2>&1; then
 	for t in test/app/framework_e2e.py test/nvmf/test_nvmf_tcp_proto.py \
-		test/iscsi/proto/test_iscsi_proto.py; do
+		test/iscsi/proto/test_iscsi_proto.py test/iscsi/test_iscsi_hotplug.py; do
 		log=$(mktemp)
 		if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 OSPREY_BIN_DIR=build/san/bin \
 			timeout 600 python3 "$t" >"$log" 2>&1; then
@@ -75,7 +75,7 @@ else
 fi
 
 echo "== end-to-end tests"
-for t in test/*/test_*.sh test/nvmf/kernel_initiator.sh; do
+for t in test/*/test_*.sh test/nvmf/kernel_initiator.sh test/iscsi/kernel_initiator.sh; do
 	[ -e "$t" ] || continue
 	log=$(mktemp)
 	start=$(date +%s)

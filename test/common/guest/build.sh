@@ -55,7 +55,7 @@ die() { echo "guest/build.sh: $*" >&2; exit 1; }
 ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
 
 [ -r "$PROFILE" ] || die "no profile $PROFILE"
-NAME= MODULES=() REF_MODULES=() PACKAGES=() PROGRAMS=()
+NAME='' MODULES=() REF_MODULES=() PACKAGES=() PROGRAMS=()
 declare -A MODULE_ARGS=()
 # shellcheck disable=SC1090
 . "$PROFILE"

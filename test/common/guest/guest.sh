@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # SPDX-License-Identifier: BSD-3-Clause
 # Host side of every guest test, sourced by test/<area>/kernel_initiator.sh:
 #   guest_build PROFILE        build/reuse the cached kernel + the profile's
@@ -14,8 +15,10 @@
 # user networking (slirp): the host's 127.0.0.1 is 10.0.2.2 in the guest.
 # Env: OSPREY_GUEST_DIR   cache (default build/guest)
 #      GUEST_TIMEOUT      seconds for the guest run (default 300)
-#      GUEST_PCAP=FILE    record the guest's network traffic (QEMU filter-dump)
+#      GUEST_PCAP=FILE    record the guest's network traffic (QEMU filter-dump;
+#                         headers only: GUEST_PCAP_SNAPLEN bytes a packet, 128)
 #      GUEST_EXTRA_APPEND more kernel arguments
+#      GUEST_SMP          vCPUs (default 2)
 # The caller defines log() and provides QPID (cleared when QEMU is done;
 # its EXIT trap should kill a QPID that is still set).
 GUEST_COMMON=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -44,10 +47,10 @@ guest_run() { # layer-dir log t0
 	cat "$GUEST_INITRD" "$img.layer" > "$img"
 	rm -f "$img.layer"
 	if [ -n "${GUEST_PCAP:-}" ]; then
-		pcap=(-object "filter-dump,id=f0,netdev=n0,file=$GUEST_PCAP")
+		pcap=(-object "filter-dump,id=f0,netdev=n0,file=$GUEST_PCAP,maxlen=${GUEST_PCAP_SNAPLEN:-128}")
 	fi
 	: > "$glog"
-	timeout -k 5 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp 2 -m 512M \
+	timeout -k 5 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp "${GUEST_SMP:-2}" -m 512M \
 		-kernel "$GUEST_KERNEL" -initrd "$img" -nographic -no-reboot \
 		-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= "${pcap[@]}" \
 		-append "console=ttyS0 panic=-1 loglevel=4 osprey.watchdog=$((GUEST_TIMEOUT - 20)) ${GUEST_EXTRA_APPEND:-}" \
