@@ -192,6 +192,17 @@ int osp_bdev_write_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ch,
 int osp_bdev_writev_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ch,
 			   struct iovec *iov, int iovcnt, uint64_t offset_blocks,
 			   uint64_t num_blocks, osp_bdev_io_completion_cb cb, void *cb_arg);
+/*
+ * A write that holds its block range locked while it runs, as an emulated
+ * compare-and-write does: no other write, write zeroes, unmap or
+ * compare-and-write of these blocks through this layer (any thread, any
+ * channel) runs at the same time; it waits for those already running. Reads
+ * are not held back. For SCSI WRITE ATOMIC; slower than a plain write (the
+ * lock visits every channel of the bdev).
+ */
+int osp_bdev_writev_blocks_locked(struct osp_bdev_desc *desc, struct osp_io_channel *ch,
+				  struct iovec *iov, int iovcnt, uint64_t offset_blocks,
+				  uint64_t num_blocks, osp_bdev_io_completion_cb cb, void *cb_arg);
 int osp_bdev_write_zeroes_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ch,
 				 uint64_t offset_blocks, uint64_t num_blocks,
 				 osp_bdev_io_completion_cb cb, void *cb_arg);

@@ -1224,8 +1224,9 @@ bdev_io_dispatch(struct osp_bdev_io *bdev_io)
 {
 	struct osp_bdev_channel *ch = bdev_io->internal.user_ch;
 
-	if (bdev_io->type == OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE &&
-	    !bdev_ch_native(ch, OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE)) {
+	if ((bdev_io->type == OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE &&
+	     !bdev_ch_native(ch, OSP_BDEV_IO_TYPE_COMPARE_AND_WRITE)) ||
+	    (bdev_io->internal.flags & BDEV_IO_RANGE_LOCK)) {
 		bdev_cw_lock(bdev_io);
 		return;
 	}
@@ -1384,6 +1385,50 @@ bdev_rw_blocks(struct osp_bdev_desc *desc, struct osp_io_channel *ioch, uint8_t 
 	bdev_io->u.bdev.offset_blocks = offset;
 	bdev_io->u.bdev.num_blocks = num;
 	bdev_io_submit(bdev_io);
+	return 0;
+}
+
+int
+osp_bdev_writev_blocks_locked(struct osp_bdev_desc *desc, struct osp_io_channel *ioch,
+			      struct iovec *iov, int iovcnt, uint64_t offset_blocks,
+			      uint64_t num_blocks, osp_bdev_io_completion_cb cb, void *cb_arg)
+{
+	struct osp_bdev *bdev = desc->bdev;
+	struct osp_bdev_channel *ch = osp_io_channel_get_ctx(ioch);
+	struct osp_bdev_io *bdev_io;
+	struct bdev_mgmt_channel *mgmt;
+	int rc;
+
+	if (iov == NULL || iovcnt <= 0 || iov[0].iov_base == NULL) {
+		return -EINVAL;
+	}
+	rc = bdev_check_range(bdev, offset_blocks, num_blocks, false);
+	rc = rc ?: bdev_check_desc(desc, true);
+	if (rc != 0) {
+		return rc;
+	}
+	if (bdev->write_unit_size > 1 && (offset_blocks % bdev->write_unit_size != 0 ||
+					  num_blocks % bdev->write_unit_size != 0)) {
+		return -EINVAL;
+	}
+	if (!osp_bdev_io_type_supported(bdev, OSP_BDEV_IO_TYPE_WRITE)) {
+		return -ENOTSUP;
+	}
+	bdev_io = bdev_io_alloc(desc, ch, OSP_BDEV_IO_TYPE_WRITE, cb, cb_arg);
+	if (bdev_io == NULL) {
+		return -ENOMEM;
+	}
+	bdev_io->u.bdev.iovs = iov;
+	bdev_io->u.bdev.iovcnt = iovcnt;
+	bdev_io->u.bdev.offset_blocks = offset_blocks;
+	bdev_io->u.bdev.num_blocks = num_blocks;
+	/* Never the fast path: it goes through the lock stage (bdev_io_dispatch). */
+	bdev_io->internal.submit_tsc = osp_get_ticks();
+	bdev_io->internal.flags = BDEV_IO_RANGE_LOCK;
+	mgmt = ch->mgmt;
+	mgmt->in_submit++;
+	bdev_io_submit_slow(bdev_io);
+	mgmt->in_submit--;
 	return 0;
 }
 

@@ -68,6 +68,8 @@
 #define BDEV_IO_LOCKED		(1u << 5)
 /* Queued on the deferred list to run bdev_io_done() rather than its callback. */
 #define BDEV_IO_DEFER_DONE	(1u << 6)
+/* A write that takes the LBA range lock first (osp_bdev_writev_blocks_locked). */
+#define BDEV_IO_RANGE_LOCK	(1u << 7)
 /* Completion needs more than the plain user completion. */
 #define BDEV_IO_DONE_SLOW	(BDEV_IO_CHILD | BDEV_IO_FUNNELED | BDEV_IO_BOUNCED | \
 				 BDEV_IO_RESET)

@@ -1699,6 +1699,57 @@ test_compare_and_write(void)
 }
 
 static void
+test_locked_write(void)
+{
+	struct ut_env e = {};
+	struct ut_cpl lw = {}, w1 = {}, w2 = {}, w3 = {}, r = {};
+	uint8_t *data = ut_buf(4 * 512, 0xab), *wb = ut_buf(8 * 512, 0x11);
+	struct iovec iov = { data, 4 * 512 };
+	struct ut_bdev *ub;
+
+	ut_setup();
+	ub = ut_bdev_alloc("lw", 512, 64, UT_RW_TYPES);
+	ut_env_open(&e, ub);
+	/* A write in flight on thread 1 before the locked write of blocks 0..3. */
+	ut_set_thread(1);
+	CU_ASSERT(osp_bdev_write_blocks(e.desc, e.ch[1], wb, 2, 2, ut_io_done, &w1) == 0);
+	ut_set_thread(0);
+	CU_ASSERT(osp_bdev_writev_blocks_locked(e.desc, e.ch[0], &iov, 1, 0, 4, ut_io_done, &lw) == 0);
+	ut_poll_threads();
+	/* The lock waits for it: the locked write is not at the module yet. */
+	CU_ASSERT(ut_queued(0) == 0);
+	/* Meanwhile an overlapping write waits, one elsewhere and a read do not. */
+	ut_set_thread(1);
+	CU_ASSERT(osp_bdev_write_blocks(e.desc, e.ch[1], wb, 3, 2, ut_io_done, &w2) == 0);
+	CU_ASSERT(osp_bdev_write_blocks(e.desc, e.ch[1], wb, 10, 2, ut_io_done, &w3) == 0);
+	CU_ASSERT(osp_bdev_read_blocks(e.desc, e.ch[1], wb + 4 * 512, 0, 1, ut_io_done, &r) == 0);
+	CU_ASSERT(ut_queued(1) == 3);
+	ut_complete(1, 1, OSP_BDEV_IO_STATUS_SUCCESS);
+	ut_poll_threads();
+	CU_ASSERT(w1.count == 1);
+	/* Now the locked write runs, the overlapping write still waits. */
+	CU_ASSERT(ut_queued(0) == 1 && ut_queued_io(0, 0)->type == OSP_BDEV_IO_TYPE_WRITE);
+	CU_ASSERT(w2.count == 0);
+	ut_complete(0, -1, OSP_BDEV_IO_STATUS_SUCCESS);
+	ut_poll_threads();
+	CU_ASSERT(lw.count == 1 && lw.success);
+	CU_ASSERT(memcmp(ub->data, data, 4 * 512) == 0);
+	/* Unlocked: the overlapping write goes. */
+	ut_complete(1, -1, OSP_BDEV_IO_STATUS_SUCCESS);
+	ut_poll_threads();
+	CU_ASSERT(w2.count == 1 && w3.count == 1 && r.count == 1);
+	/* Bad arguments: refused at once. */
+	CU_ASSERT(osp_bdev_writev_blocks_locked(e.desc, e.ch[0], NULL, 1, 0, 4, ut_io_done, &lw) ==
+		  -EINVAL);
+	CU_ASSERT(osp_bdev_writev_blocks_locked(e.desc, e.ch[0], &iov, 1, 62, 4, ut_io_done, &lw) ==
+		  -EINVAL);
+	ut_env_close(&e);
+	ut_teardown();
+	free(data);
+	free(wb);
+}
+
+static void
 test_emulation(void)
 {
 	struct ut_env e = {};
@@ -2063,6 +2114,7 @@ main(void)
 	CU_ADD_TEST(suite, test_claims);
 	CU_ADD_TEST(suite, test_qos);
 	CU_ADD_TEST(suite, test_compare_and_write);
+	CU_ADD_TEST(suite, test_locked_write);
 	CU_ADD_TEST(suite, test_emulation);
 	CU_ADD_TEST(suite, test_examine);
 	CU_ADD_TEST(suite, test_rpc);
