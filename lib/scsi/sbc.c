@@ -849,6 +849,21 @@ scsi_atomic_align(struct osp_bdev *bdev)
 	return osp_bdev_get_optimal_io_boundary(bdev);
 }
 
+/* The write of WRITE ATOMIC: with the block range locked in the bdev layer. */
+static int
+sbc_write_atomic_step(struct osp_scsi_task *task)
+{
+	struct scsi_itn_lun *il = scsi_task_itn_lun(task);
+	struct sbc_rw rw;
+	int rc;
+
+	sbc_decode(task->cdb, &rw);
+	rc = osp_bdev_writev_blocks_locked(sbc_desc(task), il->ch, task->iovs,
+					   (int)task->priv_u64[T_DONE], rw.lba,
+					   task->data_transferred / il->block_size, sbc_write_done, task);
+	return rc == 0 ? 0 : sbc_submit_failed(task, rc);
+}
+
 void
 scsi_sbc_write_atomic(struct osp_scsi_task *task)
 {
@@ -880,7 +895,7 @@ scsi_sbc_write_atomic(struct osp_scsi_task *task)
 		sbc_bad_xfer(task);
 		return;
 	}
-	sbc_start(task, sbc_writev_step, task->priv_u64[T_DONE]);
+	sbc_start(task, sbc_write_atomic_step, task->priv_u64[T_DONE]);
 }
 
 /* ---- SYNCHRONIZE CACHE (SBC-3 5.22, 5.23) ---- */
