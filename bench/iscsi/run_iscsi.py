@@ -113,7 +113,7 @@ def stop(p):
 class Osprey:
     name = "osprey"
 
-    def __init__(self, tmp, port, size_mb):
+    def __init__(self, tmp, port, size_mb, extra=()):
         self.port = port
         self.url = "iscsi://127.0.0.1:%d/%s/0" % (port, OSP_IQN)
         cfg = os.path.join(tmp, "osp.json")
@@ -137,7 +137,8 @@ class Osprey:
         self.sock = os.path.join(tmp, "osp.sock")
         self.log = open(os.path.join(tmp, "iscsi_tgt.log"), "w+", errors="replace")
         self.proc = subprocess.Popen(
-            [os.path.join(BIN, "iscsi_tgt"), "-m", "0x1", "-r", self.sock, "--json", cfg],
+            [os.path.join(BIN, "iscsi_tgt"), "-m", "0x1", "-r", self.sock, "--json", cfg,
+             *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         if not wait_for(lambda: self.proc.poll() is None and
                         socket.create_connection(("127.0.0.1", port), 1).close() is None, 30):
@@ -146,14 +147,16 @@ class Osprey:
         self.pid = self.proc.pid
 
     def busy_s(self):
-        """Seconds the reactor spent in iterations that did work (framework_get_reactors
-        busy ticks): the target's CPU time without its idle polling."""
+        """(Seconds the reactor spent in iterations that did work, times it went to
+        sleep) from framework_get_reactors: the busy time is the target's CPU time
+        without its idle polling; each sleep costs a wake-up later."""
         r = subprocess.run([sys.executable, RPC, "-s", self.sock, "framework_get_reactors"],
                            capture_output=True, text=True, timeout=30)
         if r.returncode != 0:
             raise RuntimeError("framework_get_reactors: " + r.stdout + r.stderr)
         j = json.loads(r.stdout)
-        return sum(x["busy"] for x in j["reactors"]) / float(j["tick_rate"])
+        return (sum(x["busy"] for x in j["reactors"]) / float(j["tick_rate"]),
+                sum(x.get("sleep_count", 0) for x in j["reactors"]))
 
 
 class Tgtd:
@@ -271,11 +274,13 @@ def run_case(tgt, case, secs):
     t1 = cpu_ticks(tgt.pid)
     q1 = sched_wait_ns(tgt.pid)
     c1 = children_cpu()
-    busy = tgt.busy_s() - b0 if b0 is not None else None
+    b1 = tgt.busy_s() if b0 is not None else None
+    busy = b1[0] - b0[0] if b0 is not None else None
+    sleeps = b1[1] - b0[1] if b0 is not None else None
     if errors:
         raise RuntimeError("iscsi-perf against %s (%s): %s" % (tgt.name, name,
                                                              "; ".join(errors)))
-    return {"iops": iops, "tgt_cpu": (t1 - t0) / CLK_TCK, "busy": busy,
+    return {"iops": iops, "tgt_cpu": (t1 - t0) / CLK_TCK, "busy": busy, "sleeps": sleeps,
             "tgt_wait": (q1 - q0) / 1e9, "cli_wait": sum(cwait.values()) / 1e9,
             "cli_cpu": c1 - c0, "wall": wall}
 
@@ -329,6 +334,8 @@ def main():
     ap.add_argument("--tgtd-bs", choices=("rdwr", "null"), default="rdwr",
                     help="tgtd backing store: rdwr on a tmpfs file (default) or null")
     ap.add_argument("--no-tgtd", action="store_true", help="Osprey only (no ratios)")
+    ap.add_argument("--polling", action="store_true",
+                    help="start iscsi_tgt with --polling (never sleep when idle)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 1 round of 2 s, 4 KiB case only, 1 s idle")
     ap.add_argument("--port", type=int, default=int(os.environ.get("ISCSI_BENCH_PORT", "0")),
@@ -363,7 +370,7 @@ def main():
     samples = {}
     idle = {}
     try:
-        targets.append(Osprey(tmp, p0, args.size_mb))
+        targets.append(Osprey(tmp, p0, args.size_mb, ["--polling"] if args.polling else []))
         if not args.no_tgtd:
             targets.append(Tgtd(tmp, p1, args.size_mb, args.tgtd_bs))
         for t in targets:
@@ -385,6 +392,8 @@ def main():
                         "tgt_us_per_io": r["tgt_cpu"] * 1e6 / ios,
                         # NaN for tgtd (no such counter): medians are taken per target
                         "busy_us_per_io": r["busy"] * 1e6 / ios if r["busy"] is not None
+                        else float("nan"),
+                        "sleeps_per_kio": r["sleeps"] * 1e3 / ios if r["sleeps"] is not None
                         else float("nan"),
                         "tgt_core_pct": 100.0 * r["tgt_cpu"] / wall,
                         "cli_core_pct": 100.0 * r["cli_cpu"] / wall,
@@ -440,6 +449,8 @@ def main():
                    "seconds": args.time,
                    "backing": "malloc bdev" if t.name == "osprey" else
                    ("rdwr tmpfs file" if args.tgtd_bs == "rdwr" else "null")}
+            row["polling"] = args.polling if t.name == "osprey" else False
+            row["rounds"] = [{k: round(v, 3) for k, v in x.items() if v == v} for x in s]
             for k, (m, lo, hi) in med.items():
                 if m != m:
                     continue    # NaN: not measured for this target
