@@ -34,7 +34,10 @@ page of the backing memory. Then the idle cost of each target (CPU over IDLE sec
 session logged in). Prints a table, then one JSON line per case (also
 appended to -j FILE).
 
-Stops only the processes it started, by PID.
+While one target is measured the other is paused (SIGSTOP, then SIGCONT), so
+that neither takes core 0 from the other (an iscsi_tgt started with --polling
+would spin there). Stops only the processes it started, by PID (tgtd, which
+ignores SIGTERM while it has targets, through tgtadm first).
 """
 
 import argparse
@@ -99,12 +102,13 @@ def wait_for(fn, secs):
     return False
 
 
-def stop(p):
+def stop(p, secs=15):
     if p is None or p.poll() is not None:
         return
+    p.send_signal(signal.SIGCONT)   # it may have been paused (SIGSTOP) between runs
     p.send_signal(signal.SIGTERM)
     try:
-        p.wait(15)
+        p.wait(secs)
     except subprocess.TimeoutExpired:
         p.kill()
         p.wait()
@@ -199,6 +203,22 @@ class Tgtd:
         if r.returncode:
             raise RuntimeError("tgtadm %s: %s%s" % (" ".join(args), r.stdout, r.stderr))
         return r.stdout
+
+    def shutdown(self):
+        """tgtd 1.0.85 ignores SIGTERM while it has targets: take it offline, delete
+        the target and the system (its own way to exit), then signals."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            for args in (("--op", "update", "--mode", "sys", "--name", "State", "-v",
+                          "offline"),
+                         ("--op", "delete", "--mode", "target", "--tid", "1", "--force")):
+                try:
+                    self.adm(*args)
+                except (RuntimeError, subprocess.TimeoutExpired):
+                    pass
+            subprocess.run(["tgtadm", "-C", str(self.ctl), "--op", "delete", "--mode",
+                            "system"], capture_output=True, timeout=20)
+        stop(self.proc, 5)
 
     def cleanup(self):
         if self.img:
@@ -384,7 +404,16 @@ def main():
             for c in cases:
                 order = targets if r_ % 2 == 0 else targets[::-1]
                 for t in order:
-                    r = run_case(t, c, args.time)
+                    # The other target is paused meanwhile: it costs nothing then even
+                    # when it would spin (iscsi_tgt --polling shares core 0).
+                    others = [o for o in targets if o is not t]
+                    for o in others:
+                        os.kill(o.pid, signal.SIGSTOP)
+                    try:
+                        r = run_case(t, c, args.time)
+                    finally:
+                        for o in others:
+                            os.kill(o.pid, signal.SIGCONT)
                     iops, wall = r["iops"], r["wall"]
                     ios = max(iops * args.time, 1)
                     samples[(t.name, c[0])].append({
@@ -410,15 +439,19 @@ def main():
                 idle[t.name] = idle_cost(t, args.idle)
     finally:
         for t in targets:
-            stop(t.proc)
+            if hasattr(t, "shutdown"):
+                t.shutdown()
+            else:
+                stop(t.proc)
             if hasattr(t, "cleanup"):
                 t.cleanup()
     with open("/proc/loadavg") as f:
         load_after = f.read().split()[0]
 
-    print("iSCSI over 127.0.0.1: targets on core 0, iscsi-perf on core 1; Osprey iscsi_tgt "
+    print("iSCSI over 127.0.0.1: targets on core 0, iscsi-perf on core 1; Osprey iscsi_tgt%s "
           "(malloc bdev) vs tgtd (%s); LUN %d MiB, 4 KiB blocks; median [min-max] of %d "
           "rounds x %d s; load average %s before, %s after" % (
+              " --polling" if args.polling else "",
               "rdwr on a tmpfs file" if args.tgtd_bs == "rdwr" else "null backing store",
               args.size_mb, args.runs, args.time, load_before, load_after))
     hdr = "%-20s %-6s %24s %6s %20s %7s %5s %5s %5s %5s  %s" % (
