@@ -10,7 +10,7 @@ serving one LUN of 4 KiB blocks from memory:
   - tgtd: its default "rdwr" backing store (pread/pwrite from its I/O
     threads) on a file in /dev/shm (tmpfs), filled with data first so that
     every read copies real pages, as malloc does. --tgtd-bs null uses tgtd's
-    null backing store instead (no copy at all: flatters tgtd).
+    null backing store instead (it reads nothing: flatters tgtd).
 The clients (iscsi-perf, single-threaded) run on core 1 (`taskset -c 1`).
 
 Cases: 4 KiB random read at queue depth 32 and 128 KiB sequential read at
@@ -28,11 +28,14 @@ the rusage of the reaped iscsi-perf processes). A side at ~100 % of its core
 is the limit. For Osprey also "busy us/IO": the reactor's busy time
 (framework_get_reactors, TSC ticks of loop iterations that did work) per I/O,
 i.e. its CPU time without the idle polling it does while it waits for the
-clients (wall-clock ticks: time taken by other processes on core 0 counts).
-Before the rounds, one unmeasured sequential pass over each LUN maps every
-page of the backing memory. Then the idle cost of each target (CPU over IDLE seconds with a
-session logged in). Prints a table, then one JSON line per case (also
-appended to -j FILE).
+clients (wall-clock ticks: time taken by other processes on core 0 counts),
+and its sleeps per 1000 I/Os. For both sides the run-queue wait (schedstat:
+time runnable but not running, i.e. taken by other processes on a shared
+machine). Before the rounds, one unmeasured sequential pass over each LUN
+maps every page of the backing memory. After them, the idle cost of each
+target (CPU over IDLE seconds with a session logged in). Prints a table, then
+one JSON line per case and target (with every round) and one per case with
+the ratios (also appended to -j FILE).
 
 While one target is measured the other is paused (SIGSTOP, then SIGCONT), so
 that neither takes core 0 from the other (an iscsi_tgt started with --polling
@@ -381,6 +384,10 @@ def main():
         return 1
 
     cases = [c for c in CASES if not args.only or args.only in c[0]]
+    if not cases:
+        print("run_iscsi: no case matches --only %r (cases: %s)" % (
+            args.only, ", ".join(c[0] for c in CASES)), file=sys.stderr)
+        return 1
     p0 = args.port or free_port()
     p1 = args.port + 1 if args.port else free_port()
     tmp = tempfile.mkdtemp(prefix="osp_bench_iscsi_")
