@@ -10,7 +10,7 @@ serving one LUN of 4 KiB blocks from memory:
   - tgtd: its default "rdwr" backing store (pread/pwrite from its I/O
     threads) on a file in /dev/shm (tmpfs), filled with data first so that
     every read copies real pages, as malloc does. --tgtd-bs null uses tgtd's
-    null backing store instead (no copy at all: flatters tgtd).
+    null backing store instead (it reads nothing: flatters tgtd).
 The clients (iscsi-perf, single-threaded) run on core 1 (`taskset -c 1`).
 
 Cases: 4 KiB random read at queue depth 32 and 128 KiB sequential read at
@@ -28,13 +28,19 @@ the rusage of the reaped iscsi-perf processes). A side at ~100 % of its core
 is the limit. For Osprey also "busy us/IO": the reactor's busy time
 (framework_get_reactors, TSC ticks of loop iterations that did work) per I/O,
 i.e. its CPU time without the idle polling it does while it waits for the
-clients (wall-clock ticks: time taken by other processes on core 0 counts).
-Before the rounds, one unmeasured sequential pass over each LUN maps every
-page of the backing memory. Then the idle cost of each target (CPU over IDLE seconds with a
-session logged in). Prints a table, then one JSON line per case (also
-appended to -j FILE).
+clients (wall-clock ticks: time taken by other processes on core 0 counts),
+and its sleeps per 1000 I/Os. For both sides the run-queue wait (schedstat:
+time runnable but not running, i.e. taken by other processes on a shared
+machine). Before the rounds, one unmeasured sequential pass over each LUN
+maps every page of the backing memory. After them, the idle cost of each
+target (CPU over IDLE seconds with a session logged in). Prints a table, then
+one JSON line per case and target (with every round) and one per case with
+the ratios (also appended to -j FILE).
 
-Stops only the processes it started, by PID.
+While one target is measured the other is paused (SIGSTOP, then SIGCONT), so
+that neither takes core 0 from the other (an iscsi_tgt started with --polling
+would spin there). Stops only the processes it started, by PID (tgtd, which
+ignores SIGTERM while it has targets, through tgtadm first).
 """
 
 import argparse
@@ -99,12 +105,13 @@ def wait_for(fn, secs):
     return False
 
 
-def stop(p):
+def stop(p, secs=15):
     if p is None or p.poll() is not None:
         return
+    p.send_signal(signal.SIGCONT)   # it may have been paused (SIGSTOP) between runs
     p.send_signal(signal.SIGTERM)
     try:
-        p.wait(15)
+        p.wait(secs)
     except subprocess.TimeoutExpired:
         p.kill()
         p.wait()
@@ -113,7 +120,7 @@ def stop(p):
 class Osprey:
     name = "osprey"
 
-    def __init__(self, tmp, port, size_mb):
+    def __init__(self, tmp, port, size_mb, extra=()):
         self.port = port
         self.url = "iscsi://127.0.0.1:%d/%s/0" % (port, OSP_IQN)
         cfg = os.path.join(tmp, "osp.json")
@@ -137,7 +144,8 @@ class Osprey:
         self.sock = os.path.join(tmp, "osp.sock")
         self.log = open(os.path.join(tmp, "iscsi_tgt.log"), "w+", errors="replace")
         self.proc = subprocess.Popen(
-            [os.path.join(BIN, "iscsi_tgt"), "-m", "0x1", "-r", self.sock, "--json", cfg],
+            [os.path.join(BIN, "iscsi_tgt"), "-m", "0x1", "-r", self.sock, "--json", cfg,
+             *extra],
             stdout=self.log, stderr=subprocess.STDOUT)
         if not wait_for(lambda: self.proc.poll() is None and
                         socket.create_connection(("127.0.0.1", port), 1).close() is None, 30):
@@ -146,14 +154,16 @@ class Osprey:
         self.pid = self.proc.pid
 
     def busy_s(self):
-        """Seconds the reactor spent in iterations that did work (framework_get_reactors
-        busy ticks): the target's CPU time without its idle polling."""
+        """(Seconds the reactor spent in iterations that did work, times it went to
+        sleep) from framework_get_reactors: the busy time is the target's CPU time
+        without its idle polling; each sleep costs a wake-up later."""
         r = subprocess.run([sys.executable, RPC, "-s", self.sock, "framework_get_reactors"],
                            capture_output=True, text=True, timeout=30)
         if r.returncode != 0:
             raise RuntimeError("framework_get_reactors: " + r.stdout + r.stderr)
         j = json.loads(r.stdout)
-        return sum(x["busy"] for x in j["reactors"]) / float(j["tick_rate"])
+        return (sum(x["busy"] for x in j["reactors"]) / float(j["tick_rate"]),
+                sum(x.get("sleep_count", 0) for x in j["reactors"]))
 
 
 class Tgtd:
@@ -196,6 +206,22 @@ class Tgtd:
         if r.returncode:
             raise RuntimeError("tgtadm %s: %s%s" % (" ".join(args), r.stdout, r.stderr))
         return r.stdout
+
+    def shutdown(self):
+        """tgtd 1.0.85 ignores SIGTERM while it has targets: take it offline, delete
+        the target and the system (its own way to exit), then signals."""
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGCONT)
+            for args in (("--op", "update", "--mode", "sys", "--name", "State", "-v",
+                          "offline"),
+                         ("--op", "delete", "--mode", "target", "--tid", "1", "--force")):
+                try:
+                    self.adm(*args)
+                except (RuntimeError, subprocess.TimeoutExpired):
+                    pass
+            subprocess.run(["tgtadm", "-C", str(self.ctl), "--op", "delete", "--mode",
+                            "system"], capture_output=True, timeout=20)
+        stop(self.proc, 5)
 
     def cleanup(self):
         if self.img:
@@ -271,11 +297,13 @@ def run_case(tgt, case, secs):
     t1 = cpu_ticks(tgt.pid)
     q1 = sched_wait_ns(tgt.pid)
     c1 = children_cpu()
-    busy = tgt.busy_s() - b0 if b0 is not None else None
+    b1 = tgt.busy_s() if b0 is not None else None
+    busy = b1[0] - b0[0] if b0 is not None else None
+    sleeps = b1[1] - b0[1] if b0 is not None else None
     if errors:
         raise RuntimeError("iscsi-perf against %s (%s): %s" % (tgt.name, name,
                                                              "; ".join(errors)))
-    return {"iops": iops, "tgt_cpu": (t1 - t0) / CLK_TCK, "busy": busy,
+    return {"iops": iops, "tgt_cpu": (t1 - t0) / CLK_TCK, "busy": busy, "sleeps": sleeps,
             "tgt_wait": (q1 - q0) / 1e9, "cli_wait": sum(cwait.values()) / 1e9,
             "cli_cpu": c1 - c0, "wall": wall}
 
@@ -329,6 +357,8 @@ def main():
     ap.add_argument("--tgtd-bs", choices=("rdwr", "null"), default="rdwr",
                     help="tgtd backing store: rdwr on a tmpfs file (default) or null")
     ap.add_argument("--no-tgtd", action="store_true", help="Osprey only (no ratios)")
+    ap.add_argument("--polling", action="store_true",
+                    help="start iscsi_tgt with --polling (never sleep when idle)")
     ap.add_argument("--quick", action="store_true",
                     help="smoke run: 1 round of 2 s, 4 KiB case only, 1 s idle")
     ap.add_argument("--port", type=int, default=int(os.environ.get("ISCSI_BENCH_PORT", "0")),
@@ -354,6 +384,10 @@ def main():
         return 1
 
     cases = [c for c in CASES if not args.only or args.only in c[0]]
+    if not cases:
+        print("run_iscsi: no case matches --only %r (cases: %s)" % (
+            args.only, ", ".join(c[0] for c in CASES)), file=sys.stderr)
+        return 1
     p0 = args.port or free_port()
     p1 = args.port + 1 if args.port else free_port()
     tmp = tempfile.mkdtemp(prefix="osp_bench_iscsi_")
@@ -363,7 +397,7 @@ def main():
     samples = {}
     idle = {}
     try:
-        targets.append(Osprey(tmp, p0, args.size_mb))
+        targets.append(Osprey(tmp, p0, args.size_mb, ["--polling"] if args.polling else []))
         if not args.no_tgtd:
             targets.append(Tgtd(tmp, p1, args.size_mb, args.tgtd_bs))
         for t in targets:
@@ -377,7 +411,16 @@ def main():
             for c in cases:
                 order = targets if r_ % 2 == 0 else targets[::-1]
                 for t in order:
-                    r = run_case(t, c, args.time)
+                    # The other target is paused meanwhile: it costs nothing then even
+                    # when it would spin (iscsi_tgt --polling shares core 0).
+                    others = [o for o in targets if o is not t]
+                    for o in others:
+                        os.kill(o.pid, signal.SIGSTOP)
+                    try:
+                        r = run_case(t, c, args.time)
+                    finally:
+                        for o in others:
+                            os.kill(o.pid, signal.SIGCONT)
                     iops, wall = r["iops"], r["wall"]
                     ios = max(iops * args.time, 1)
                     samples[(t.name, c[0])].append({
@@ -385,6 +428,8 @@ def main():
                         "tgt_us_per_io": r["tgt_cpu"] * 1e6 / ios,
                         # NaN for tgtd (no such counter): medians are taken per target
                         "busy_us_per_io": r["busy"] * 1e6 / ios if r["busy"] is not None
+                        else float("nan"),
+                        "sleeps_per_kio": r["sleeps"] * 1e3 / ios if r["sleeps"] is not None
                         else float("nan"),
                         "tgt_core_pct": 100.0 * r["tgt_cpu"] / wall,
                         "cli_core_pct": 100.0 * r["cli_cpu"] / wall,
@@ -401,15 +446,19 @@ def main():
                 idle[t.name] = idle_cost(t, args.idle)
     finally:
         for t in targets:
-            stop(t.proc)
+            if hasattr(t, "shutdown"):
+                t.shutdown()
+            else:
+                stop(t.proc)
             if hasattr(t, "cleanup"):
                 t.cleanup()
     with open("/proc/loadavg") as f:
         load_after = f.read().split()[0]
 
-    print("iSCSI over 127.0.0.1: targets on core 0, iscsi-perf on core 1; Osprey iscsi_tgt "
+    print("iSCSI over 127.0.0.1: targets on core 0, iscsi-perf on core 1; Osprey iscsi_tgt%s "
           "(malloc bdev) vs tgtd (%s); LUN %d MiB, 4 KiB blocks; median [min-max] of %d "
           "rounds x %d s; load average %s before, %s after" % (
+              " --polling" if args.polling else "",
               "rdwr on a tmpfs file" if args.tgtd_bs == "rdwr" else "null backing store",
               args.size_mb, args.runs, args.time, load_before, load_after))
     hdr = "%-20s %-6s %24s %6s %20s %7s %5s %5s %5s %5s  %s" % (
@@ -440,6 +489,8 @@ def main():
                    "seconds": args.time,
                    "backing": "malloc bdev" if t.name == "osprey" else
                    ("rdwr tmpfs file" if args.tgtd_bs == "rdwr" else "null")}
+            row["polling"] = args.polling if t.name == "osprey" else False
+            row["rounds"] = [{k: round(v, 3) for k, v in x.items() if v == v} for x in s]
             for k, (m, lo, hi) in med.items():
                 if m != m:
                     continue    # NaN: not measured for this target
