@@ -25,7 +25,7 @@
 #      KI_PORT          first port to try (default 3260+; the next free one, 20 tries)
 #      KI_TIMEOUT       seconds for the guest run (default 280)
 #      KI_CPUMASK       iscsi_tgt's -m (default 0x1)
-#      KI_READS         timed 1 MiB reads in the first session (default 200)
+#      KI_READS         timed 1 MiB reads in the first session (default 120: with 50 more after the re-login, a stall class of 5 % of reads is caught with p > 0.9999)
 #      KI_READS2        timed 1 MiB reads after the re-login (default 50)
 #      KI_READ_MAX_MS   slowest read allowed (default 1000)
 #      KI_TARGET=tgtd   run the same guest steps against Debian's tgtd (package
@@ -41,6 +41,7 @@
 #      KI_ISCSID_CONF  extra iscsid.conf lines for the guest, ';'-separated
 #                       (e.g. 'node.conn[0].iscsi.MaxRecvDataSegmentLength = 8192')
 #      KI_GUEST_SETUP  shell commands the guest runs before starting iscsid
+#      KI_TGT_ARGS      more iscsi_tgt options (e.g. --polling)
 #      KI_PCAP=FILE     record the guest's network traffic (QEMU filter-dump)
 #      KI_KEEP=1        keep the temp dir (logs, backing file)
 #      OSPREY_SKIP_QEMU=1 (or OSPREY_PKGDEP_QEMU=0) skip: no QEMU wanted here
@@ -61,7 +62,7 @@ GUEST_PCAP=${KI_PCAP:-}
 TARGET=${KI_TARGET:-osprey}
 SELFTEST=${KI_SELFTEST:-}
 CPUMASK=${KI_CPUMASK:-0x1}
-READS=${KI_READS:-200}
+READS=${KI_READS:-120}
 READS2=${KI_READS2:-50}
 READ_MAX_MS=${KI_READ_MAX_MS:-1000}
 DISK_MB=64		# backing file / LUN size
@@ -69,75 +70,19 @@ LEN_MB=8		# pattern size
 OFF_MB=1		# where the guest writes it
 BS=4096
 
-ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
-T_START=$(ms)
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f s", (b - a) / 1000 }'; }
 log() { echo "iscsi kernel_initiator: $*"; }
-PHASES=()
-flip_byte() { # file offset: invert one byte (for KI_SELFTEST)
-	local b
-	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
-	printf '%b' "\\x$(printf %02x $((255 - b)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
-}
-phase() { # name start_ms
-	PHASES+=("$1 $(secs "$2" "$(ms)")")
-	log "phase $1: $(secs "$2" "$(ms)")"
-}
-
-if [ "${OSPREY_SKIP_QEMU:-0}" = 1 ] || [ "${OSPREY_PKGDEP_QEMU:-1}" = 0 ]; then
-	log "SKIP (OSPREY_SKIP_QEMU=1 or OSPREY_PKGDEP_QEMU=0: no QEMU guests on this machine)"
-	exit 0
-fi
+TGT_LABEL=$TARGET
+# shellcheck source=test/common/guest/ki_host.sh
+. "$ROOT/test/common/guest/ki_host.sh"
+ki_skip_without_qemu
 case "$TARGET" in
 osprey|tgtd) ;;
 *) log "KI_TARGET=$TARGET: osprey or tgtd"; exit 1 ;;
 esac
 
-TMP=$(mktemp -d /tmp/osp_iki.XXXXXX)
-TPID=
-QPID=
+ki_tmp osp_iki
 
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-	if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then
-		kill "$QPID" 2>/dev/null
-		wait "$QPID" 2>/dev/null
-	fi
-	if [ -n "$TPID" ] && kill -0 "$TPID" 2>/dev/null; then
-		kill -TERM "$TPID" 2>/dev/null
-		for _ in $(seq 50); do kill -0 "$TPID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$TPID" 2>/dev/null
-		wait "$TPID" 2>/dev/null
-	fi
-	if [ "${KI_KEEP:-0}" = 1 ]; then
-		log "kept $TMP"
-	else
-		rm -rf "$TMP"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-show_logs() {
-	if [ -s "$TMP/guest.log" ]; then
-		echo "---- guest serial console (last 60 lines) ----"
-		tr -d '\r' < "$TMP/guest.log" | grep -v $'\e' | tail -60
-	fi
-	if [ -s "$TMP/tgt.log" ]; then
-		echo "---- $TARGET log (last 40 lines) ----"
-		tail -40 "$TMP/tgt.log"
-	fi
-	echo "---- (KI_KEEP=1 keeps every log and the backing file)"
-}
-die() {
-	log "FAIL: $*"
-	show_logs
-	exit 1
-}
-
-for tool in qemu-system-x86_64 cpio gzip gcc timeout; do
-	command -v "$tool" >/dev/null || die "$tool not found: run scripts/pkgdep.sh"
-done
+ki_need_tools qemu-system-x86_64 cpio gzip gcc timeout
 if [ "$TARGET" = tgtd ]; then
 	for tool in tgtd tgtadm; do
 		command -v "$tool" >/dev/null || die "$tool not found: KI_TARGET=tgtd needs Debian's tgt package"
@@ -158,13 +103,7 @@ phase "guest-image" "$t"
 
 # ---- 2. the target ----------------------------------------------------------
 t=$(ms)
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-PORT0=${KI_PORT:-3260}
-PORT=$PORT0
-while port_busy "$PORT"; do
-	PORT=$((PORT + 1))
-	[ "$PORT" -lt $((PORT0 + 20)) ] || die "no free port in $PORT0-$((PORT0 + 19))"
-done
+ki_pick_port "${KI_PORT:-3260}" 20
 SOCK=$TMP/rpc.sock
 IQN=iqn.2016-06.io.osprey:ki-disk
 INITIATOR=iqn.2016-06.io.osprey.guest:$(cut -c1-8 /proc/sys/kernel/random/uuid)
@@ -173,38 +112,9 @@ CHAP_SECRET=$(head -c 12 /dev/urandom | od -An -tx1 | tr -d ' \n')
 BAD_SECRET=wrong${CHAP_SECRET}
 IMG=$TMP/disk.img
 
-# The RPCs go through scripts/rpc.py's own main(), all in one Python process:
-# a Python start-up costs 0.1-2 s on a loaded machine. One command per line;
-# the first failure stops the batch with rpc.py's error message.
-RPC_BATCH_PY=$(cat <<'PY'
-import contextlib, importlib.util, io, os, shlex, sys
-spec = importlib.util.spec_from_file_location("osp_rpc_cli", sys.argv[1])
-cli = importlib.util.module_from_spec(spec)
-sys.path.insert(0, os.path.dirname(sys.argv[1]))
-spec.loader.exec_module(cli)
-n = 0
-for line in sys.stdin.read().splitlines():
-    if not line.strip():
-        continue
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = cli.main(["-s", sys.argv[2], "-t", "30"] + shlex.split(line))
-        except SystemExit as e:
-            rc = e.code if isinstance(e.code, int) else 1
-    text = (out.getvalue() + err.getvalue()).strip()
-    if rc != 0:
-        print("rpc.py %s: %s" % (line, " ".join(text.split())[:400]))
-        sys.exit(1)
-    print("  rpc: %s%s" % (line.split()[0], (" -> " + " ".join(text.split())[:100]) if text else ""))
-    n += 1
-if n == 0:
-    sys.exit("rpc batch: no commands")
-PY
-)
-
 start_osprey() {
-	"$TGT" -m "$CPUMASK" -r "$SOCK" > "$TMP/tgt.log" 2>&1 &
+	# shellcheck disable=SC2086 # KI_TGT_ARGS: more options, split on spaces
+	"$TGT" -m "$CPUMASK" -r "$SOCK" ${KI_TGT_ARGS:-} > "$TMP/tgt.log" 2>&1 &
 	TPID=$!
 	for _ in $(seq 300); do
 		[ -S "$SOCK" ] && break
@@ -214,7 +124,7 @@ start_osprey() {
 	kill -0 "$TPID" 2>/dev/null || die "iscsi_tgt exited at start-up"
 	local chap="-r -g 1"
 	[ "$SELFTEST" = nochap ] && chap=-d
-	python3 -c "$RPC_BATCH_PY" "$RPC" "$SOCK" > "$TMP/rpc.out" 2>&1 <<-EOF
+	rpc_batch > "$TMP/rpc.out" 2>&1 <<-EOF
 		framework_wait_init
 		bdev_aio_create $IMG aio0 $BS
 		iscsi_create_portal_group 1 127.0.0.1:$PORT

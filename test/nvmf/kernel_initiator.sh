@@ -59,72 +59,15 @@ OFF2_MB=40		# where the digest connection writes it
 OFF3_MB=20		# 16 single 4 KiB writes (pattern blocks 0-15) at every other block
 BS=4096
 
-ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
-T_START=$(ms)
-secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f s", (b - a) / 1000 }'; }
 log() { echo "kernel_initiator: $*"; }
-PHASES=()
-flip_byte() { # file offset: invert one byte (for KI_SELFTEST)
-	local b
-	b=$(od -An -tu1 -j "$2" -N1 "$1" | tr -d ' ')
-	printf '%b' "\\x$(printf %02x $((255 - b)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
-}
-phase() { # name start_ms
-	PHASES+=("$1 $(secs "$2" "$(ms)")")
-	log "phase $1: $(secs "$2" "$(ms)")"
-}
+TGT_LABEL=nvmf_tgt
+# shellcheck source=test/common/guest/ki_host.sh
+. "$ROOT/test/common/guest/ki_host.sh"
+ki_skip_without_qemu
 
-if [ "${OSPREY_SKIP_QEMU:-0}" = 1 ] || [ "${OSPREY_PKGDEP_QEMU:-1}" = 0 ]; then
-	log "SKIP (OSPREY_SKIP_QEMU=1 or OSPREY_PKGDEP_QEMU=0: no QEMU guests on this machine)"
-	exit 0
-fi
+ki_tmp osp_ki
 
-TMP=$(mktemp -d /tmp/osp_ki.XXXXXX)
-TPID=
-QPID=
-RESULT=1
-
-# shellcheck disable=SC2317 # run by the EXIT trap
-cleanup() {
-	if [ -n "$QPID" ] && kill -0 "$QPID" 2>/dev/null; then
-		kill "$QPID" 2>/dev/null
-		wait "$QPID" 2>/dev/null
-	fi
-	if [ -n "$TPID" ] && kill -0 "$TPID" 2>/dev/null; then
-		kill -TERM "$TPID" 2>/dev/null
-		for _ in $(seq 50); do kill -0 "$TPID" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$TPID" 2>/dev/null
-		wait "$TPID" 2>/dev/null
-	fi
-	if [ "${KI_KEEP:-0}" = 1 ]; then
-		log "kept $TMP"
-	else
-		rm -rf "$TMP"
-	fi
-}
-trap cleanup EXIT
-trap 'exit 1' INT TERM
-
-show_logs() {
-	if [ -s "$TMP/guest.log" ]; then
-		echo "---- guest serial console (last 60 lines) ----"
-		tr -d '\r' < "$TMP/guest.log" | grep -v $'\e' | tail -60
-	fi
-	if [ -s "$TMP/tgt.log" ]; then
-		echo "---- nvmf_tgt log (last 60 lines) ----"
-		tail -60 "$TMP/tgt.log"
-	fi
-	echo "---- (KI_KEEP=1 keeps every log and the backing file)"
-}
-die() {
-	log "FAIL: $*"
-	show_logs
-	exit 1
-}
-
-for tool in qemu-system-x86_64 cpio gzip timeout; do
-	command -v "$tool" >/dev/null || die "$tool not found: run scripts/pkgdep.sh"
-done
+ki_need_tools qemu-system-x86_64 cpio gzip timeout
 [ -x "$TGT" ] || die "no $TGT: build first (make)"
 
 # ---- 1. the guest (cached) ------------------------------------------------
@@ -134,12 +77,7 @@ phase "guest-image" "$t"
 
 # ---- 2. the target ----------------------------------------------------------
 t=$(ms)
-port_busy() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
-PORT=${KI_PORT:-4480}
-while port_busy "$PORT"; do
-	PORT=$((PORT + 1))
-	[ "$PORT" -le 4499 ] || die "no free port in ${KI_PORT:-4480}-4499"
-done
+ki_pick_port "${KI_PORT:-4480}" 20
 SOCK=$TMP/rpc.sock
 SUBNQN=nqn.2016-06.io.osprey:kernel-initiator
 HOSTNQN=nqn.2014-08.org.nvmexpress:uuid:$(cat /proc/sys/kernel/random/uuid)
@@ -147,38 +85,6 @@ BADHOSTNQN=nqn.2014-08.org.nvmexpress:uuid:$(cat /proc/sys/kernel/random/uuid)
 SERIAL=OSPKI$$
 IMG=$TMP/ns.img
 
-# The RPCs go through scripts/rpc.py's own main(), all in one Python process:
-# a Python start-up costs 0.1-2 s on a loaded machine. One command per line;
-# the first failure stops the batch with rpc.py's error message.
-RPC_BATCH_PY=$(cat <<'PY'
-import contextlib, importlib.util, io, os, shlex, sys
-spec = importlib.util.spec_from_file_location("osp_rpc_cli", sys.argv[1])
-cli = importlib.util.module_from_spec(spec)
-sys.path.insert(0, os.path.dirname(sys.argv[1]))
-spec.loader.exec_module(cli)
-n = 0
-for line in sys.stdin.read().splitlines():
-    if not line.strip():
-        continue
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            rc = cli.main(["-s", sys.argv[2], "-t", "30"] + shlex.split(line))
-        except SystemExit as e:
-            rc = e.code if isinstance(e.code, int) else 1
-    text = (out.getvalue() + err.getvalue()).strip()
-    if rc != 0:
-        print("rpc.py %s: %s" % (line, " ".join(text.split())[:400]))
-        sys.exit(1)
-    print("  rpc: %s%s" % (line.split()[0], (" -> " + " ".join(text.split())[:100]) if text else ""))
-    n += 1
-if n == 0:
-    sys.exit("rpc batch: no commands")
-PY
-)
-rpc_batch() {
-	python3 -c "$RPC_BATCH_PY" "$RPC" "$SOCK"
-}
 
 start_target() {
 	"$TGT" -m "$CPUMASK" -r "$SOCK" > "$TMP/tgt.log" 2>&1 &
