@@ -124,6 +124,7 @@ struct chain {
 	uint64_t out_len;
 	uint64_t in_len;
 	int cnt;
+	bool writable;	/* a device-writable descriptor was seen (even an empty one) */
 };
 
 static inline void
@@ -132,6 +133,7 @@ chain_start(struct osp_vring_req *req, struct chain *c)
 	c->out_len = 0;
 	c->in_len = 0;
 	c->cnt = 0;
+	c->writable = false;
 	req->out_cnt = 0;
 	req->in_cnt = 0;
 	req->out_len = 0;
@@ -147,10 +149,11 @@ chain_add(struct osp_vring *vq, struct osp_vring_req *req, struct chain *c, uint
 	int rc;
 
 	if (flags & VIRTQ_DESC_F_WRITE) {
+		c->writable = true;
 		c->in_len += len;
 	} else {
-		/* 2.7.4.2 / 2.8.? : device-readable descriptors come before device-writable ones. */
-		if (req->in_cnt != 0 || c->in_len != 0) {
+		/* 2.6.4.2: device-readable descriptors come before device-writable ones. */
+		if (c->writable) {
 			return -EINVAL;
 		}
 		c->out_len += len;
