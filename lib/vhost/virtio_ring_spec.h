@@ -14,24 +14,24 @@
 #error "the virtio ring code assumes a little-endian host"
 #endif
 
-/* 2.7.5 / 2.8.? descriptor flags. */
+/* Descriptor flags (both layouts). */
 #define VIRTQ_DESC_F_NEXT	1
 #define VIRTQ_DESC_F_WRITE	2
 #define VIRTQ_DESC_F_INDIRECT	4
-/* 2.8.1 packed: the driver's and the device's wrap-counter bits. */
+/* 2.8 packed: the driver's and the device's wrap-counter bits. */
 #define VIRTQ_DESC_F_AVAIL	(1 << 7)
 #define VIRTQ_DESC_F_USED	(1 << 15)
 
-/* 2.7.6 avail->flags, 2.7.8 used->flags (without VIRTIO_F_EVENT_IDX). */
+/* 2.7 avail->flags and used->flags (without VIRTIO_F_EVENT_IDX). */
 #define VIRTQ_AVAIL_F_NO_INTERRUPT	1
 #define VIRTQ_USED_F_NO_NOTIFY		1
 
-/* 2.8.10 event suppression flags. */
+/* 2.8 event suppression flags. */
 #define RING_EVENT_FLAGS_ENABLE		0x0
 #define RING_EVENT_FLAGS_DISABLE	0x1
 #define RING_EVENT_FLAGS_DESC		0x2
 
-/* 2.7.5 split descriptor (16-byte aligned table). */
+/* 2.7 split descriptor (16-byte aligned table). */
 struct virtq_desc {
 	uint64_t addr;
 	uint32_t len;
@@ -40,7 +40,7 @@ struct virtq_desc {
 };
 static_assert(sizeof(struct virtq_desc) == 16, "virtq_desc");
 
-/* 2.7.6 driver area: flags, idx, ring[size], then used_event (if EVENT_IDX). */
+/* 2.7 driver area: flags, idx, ring[size], then used_event (if EVENT_IDX). */
 struct virtq_avail {
 	uint16_t flags;
 	uint16_t idx;
@@ -48,7 +48,7 @@ struct virtq_avail {
 };
 static_assert(sizeof(struct virtq_avail) == 4, "virtq_avail");
 
-/* 2.7.8 device area: flags, idx, ring[size], then avail_event (if EVENT_IDX). */
+/* 2.7 device area: flags, idx, ring[size], then avail_event (if EVENT_IDX). */
 struct virtq_used_elem {
 	uint32_t id;
 	uint32_t len;
@@ -62,7 +62,7 @@ struct virtq_used {
 };
 static_assert(sizeof(struct virtq_used) == 4, "virtq_used");
 
-/* 2.8.13 packed descriptor. */
+/* 2.8 packed descriptor. */
 struct pvirtq_desc {
 	uint64_t addr;
 	uint32_t len;
@@ -71,7 +71,7 @@ struct pvirtq_desc {
 };
 static_assert(sizeof(struct pvirtq_desc) == 16, "pvirtq_desc");
 
-/* 2.8.10 event suppression: off_wrap is a descriptor slot (bits 0-14) and a wrap counter (bit 15). */
+/* 2.8 event suppression: off_wrap is a descriptor slot (bits 0-14) and a wrap counter (bit 15). */
 struct pvirtq_event_suppress {
 	uint16_t off_wrap;
 	uint16_t flags;

@@ -152,7 +152,7 @@ chain_add(struct osp_vring *vq, struct osp_vring_req *req, struct chain *c, uint
 		c->writable = true;
 		c->in_len += len;
 	} else {
-		/* 2.6.4.2: device-readable descriptors come before device-writable ones. */
+		/* virtio 1.x, message framing: device-readable descriptors come before device-writable ones. */
 		if (c->writable) {
 			return -EINVAL;
 		}
@@ -187,7 +187,10 @@ static inline int64_t
 indirect_table(struct osp_vring *vq, uint64_t addr, uint32_t len, uint16_t flags,
 	       const void **table)
 {
-	/* 2.7.5.3.1: only with VIRTIO_F_INDIRECT_DESC, never with NEXT; whole descriptors. */
+	/*
+	 * 2.7, indirect descriptors: only with VIRTIO_F_INDIRECT_DESC, never with
+	 * NEXT; whole descriptors.
+	 */
 	if (!vq->indirect || (flags & VIRTQ_DESC_F_NEXT) || len == 0 || (len & 15) != 0 ||
 	    len / 16 > VRING_MAX_INDIRECT) {
 		return -EINVAL;
@@ -225,7 +228,7 @@ split_walk(struct osp_vring *vq, struct osp_vring_req *req, uint16_t head)
 			int64_t n;
 
 			if (indirect) {
-				return -EINVAL;	/* 2.7.5.3.1: no table inside a table */
+				return -EINVAL;	/* 2.7, indirect descriptors: no table in a table */
 			}
 			n = indirect_table(vq, d.addr, d.len, d.flags, &t);
 			if (n < 0) {
@@ -264,7 +267,7 @@ split_pop(struct osp_vring *vq, struct osp_vring_req *req)
 	if (vq->last_avail == vq->avail_shadow) {
 		uint16_t idx = __atomic_load_n(&avail->idx, __ATOMIC_ACQUIRE);
 
-		/* 2.7.6: the driver can be at most size entries ahead of us. */
+		/* 2.7, the available ring: the driver can be at most size entries ahead of us. */
 		if ((uint16_t)(idx - vq->last_avail) > vq->size) {
 			return vring_broken(vq);
 		}
@@ -317,8 +320,9 @@ split_need_notify(struct osp_vring *vq)
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
 	if (vq->event_idx) {
 		/*
-		 * 2.7.10: the driver asks to be notified when the used entry with index
-		 * used_event is written; we wrote entries old .. new-1 (mod 2^16).
+		 * 2.7, used buffer notification suppression: the driver asks to be
+		 * notified when the used entry with index used_event is written; we
+		 * wrote entries old .. new-1 (mod 2^16).
 		 */
 		uint16_t ev = load16(split_used_event(vq));
 
@@ -333,7 +337,7 @@ split_need_notify(struct osp_vring *vq)
 static inline bool
 packed_desc_avail(uint16_t flags, bool wrap)
 {
-	/* 2.8.1: available when AVAIL matches the wrap counter and USED does not. */
+	/* 2.8, wrap counters: available when AVAIL matches the wrap counter and USED does not. */
 	return !!(flags & VIRTQ_DESC_F_AVAIL) == wrap && !!(flags & VIRTQ_DESC_F_USED) != wrap;
 }
 
@@ -351,7 +355,10 @@ packed_indirect(struct osp_vring *vq, struct osp_vring_req *req, struct chain *c
 		return (int)n;
 	}
 	table = t;
-	/* 2.8.7: the table's entries are used in order; NEXT and the IDs in it are ignored. */
+	/*
+	 * 2.8, indirect descriptors: the table's entries are used in order; NEXT and
+	 * the IDs in it are ignored.
+	 */
 	for (i = 0; i < n; i++) {
 		struct pvirtq_desc e;
 
@@ -390,7 +397,7 @@ packed_pop(struct osp_vring *vq, struct osp_vring_req *req)
 		struct pvirtq_desc d;
 
 		if (++count > vq->size) {
-			return vring_broken(vq);	/* 2.8.6: no chain is longer than the ring */
+			return vring_broken(vq);	/* 2.8: no chain is longer than the ring */
 		}
 		read_desc16(&d, &ring[slot]);
 		if (++slot == vq->size) {
@@ -407,7 +414,7 @@ packed_pop(struct osp_vring *vq, struct osp_vring_req *req)
 				err = chain_add(vq, req, &c, d.addr, d.len, d.flags);
 			}
 		}
-		/* 2.8.6: the buffer ID is in the chain's last descriptor. */
+		/* 2.8, descriptor chaining: the buffer ID is in the chain's last descriptor. */
 		id = d.id;
 		if (!(d.flags & VIRTQ_DESC_F_NEXT)) {
 			break;
@@ -434,7 +441,7 @@ packed_write_used(struct osp_vring *vq, const struct osp_vring_req *req, uint32_
 
 	((volatile struct pvirtq_desc *)d)->id = req->id;
 	((volatile struct pvirtq_desc *)d)->len = len;
-	/* 2.8.4: flags last, after id and len, with release ordering. */
+	/* 2.8, used descriptors: flags last, after id and len, with release ordering. */
 	if (publish) {
 		__atomic_store_n(&d->flags, flags, __ATOMIC_RELEASE);
 	} else {
@@ -471,7 +478,7 @@ packed_need_notify(struct osp_vring *vq)
 	}
 	off_wrap = load16(&ev->off_wrap);
 	/*
-	 * 2.8.10: the driver wants a notification once the used descriptor at slot
+	 * 2.8, event suppression: the driver wants a notification once the used descriptor at slot
 	 * off (of lap wrap) is written. We wrote slots [old, new) counted from the
 	 * start of the current used lap (old < 0: part in the previous lap).
 	 */
@@ -613,7 +620,10 @@ osp_vring_set_kick(struct osp_vring *vq, bool enable)
 			return false;
 		}
 	} else {
-		/* 2.7.10: with event idx there is no "off"; enabling asks for the next one. */
+		/*
+		 * 2.7, notification suppression: with event idx there is no "off";
+		 * enabling asks for the next one.
+		 */
 		if (!enable) {
 			return false;
 		}
