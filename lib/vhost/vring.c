@@ -161,11 +161,24 @@ chain_add(struct osp_vring *vq, struct osp_vring_req *req, struct chain *c, uint
 	if (c->out_len + c->in_len > UINT32_MAX) {
 		return -EOVERFLOW;
 	}
+	/* Fast path: the whole buffer inside the region that held the previous one. */
+	if (vq->mem_hint < vq->mem->nregions && len != 0 && c->cnt < req->iov_max) {
+		const struct osp_vhost_mem_region *r = &vq->mem->regions[vq->mem_hint];
+		uint64_t off = addr - r->gpa;
+
+		if (off < r->size && len <= r->size - off) {
+			req->iov[c->cnt].iov_base = (uint8_t *)r->host + off;
+			req->iov[c->cnt].iov_len = len;
+			rc = 1;
+			goto added;
+		}
+	}
 	rc = osp_vhost_mem_translate(vq->mem, &vq->mem_hint, addr, len, req->iov + c->cnt,
 				     req->iov_max - c->cnt);
 	if (rc < 0) {
 		return rc;
 	}
+added:
 	c->cnt += rc;
 	if (flags & VIRTQ_DESC_F_WRITE) {
 		req->in_cnt += rc;
