@@ -442,6 +442,25 @@ test_split_broken(void)
 	CU_ASSERT(osp_vring_pop(&vq, &req) == -EIO);
 	CU_ASSERT(osp_vring_pop_burst(&vq, &req, 1) == -EIO);
 
+	/* A burst that meets the break returns what it took; the next call says -EIO. */
+	{
+		struct iovec biov[3][NIOV];
+		struct osp_vring_req breqs[3];
+		int k;
+
+		for (k = 0; k < 3; k++) {
+			breqs[k] = (struct osp_vring_req){ .iov = biov[k], .iov_max = NIOV };
+		}
+		split_setup(&d, &vq, 8, 0, 0);
+		sdesc(d.desc, 0, GPA_BUF, 16, 0, 0);
+		split_post(&d, 0);
+		split_post(&d, 0);
+		split_post(&d, 9);
+		CU_ASSERT(osp_vring_pop_burst(&vq, breqs, 3) == 2);
+		CU_ASSERT(breqs[0].error == 0 && breqs[1].error == 0);
+		CU_ASSERT(osp_vring_pop_burst(&vq, breqs, 3) == -EIO);
+	}
+
 	/* avail->idx more than size ahead (also across the 16-bit wrap). */
 	split_setup(&d, &vq, 8, 0, 65530);
 	d.avail->idx = (uint16_t)(65530 + 9);
