@@ -47,6 +47,9 @@ DEPDIRS-scsi := bdev log thread util
 # "iscsi" subsystem, RPCs and save_config live in it (lib/iscsi/iscsi_rpc.c);
 # the login text keys and CHAP (param.c, chap.c) use util (MD5).
 DEPDIRS-iscsi := env_dpdk event json jsonrpc log rpc scsi sock thread util
+# vhost: so far the virtqueue layer (vring.c, mem.c: split/packed rings over a guest
+# memory table), pure C with no Osprey or DPDK dependency.
+DEPDIRS-vhost :=
 DEPDIRS-nvmf := bdev env_dpdk event json jsonrpc log nvme_tcp_codec rpc sock thread util
 
 # bdev modules. bdev_file is the helper the file-backed modules (aio, uring) share.

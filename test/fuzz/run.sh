@@ -3,7 +3,8 @@
 # receiver (test/fuzz/nvme_tcp_recv_fuzz.c), the NVMe-oF target's TCP
 # transport receive path with a fake core (test/fuzz/nvmf_tcp_fuzz.c) and the
 # iSCSI login text keys' parser and negotiation (test/fuzz/iscsi_text_fuzz.c)
-# and the iSCSI target's PDU receive path (test/fuzz/iscsi_pdu_fuzz.c), each
+# and the iSCSI target's PDU receive path (test/fuzz/iscsi_pdu_fuzz.c) and the
+# virtqueue layer (test/fuzz/vring_fuzz.c), each
 # for FUZZ_SECONDS.
 #
 #   FUZZ_SECONDS  how long to fuzz (default 20)
@@ -204,6 +205,44 @@ grep -E '^#[0-9]+.*(DONE|pulse)|stat::' "$OUT/fuzz_iscsi.log" | tail -8
 if [ "$rc" -ne 0 ]; then
 	tail -60 "$OUT/fuzz_iscsi.log"
 	echo "fuzz: iSCSI PDU harness FAILED (rc $rc); reproducer in $OUT/artifacts/" >&2
+	result 1
+fi
+# The virtqueue layer (test/fuzz/vring_fuzz.c): lib/vhost/vring.c and mem.c over
+# random split/packed ring contents in a fixed guest memory table; its own seed
+# writer (-DVRING_FUZZ_GEN_SEEDS) and reproducers in test/fuzz/crashes_vring/.
+echo "fuzz: building the virtqueue harness"
+VSRCS=(lib/vhost/mem.c lib/vhost/vring.c)
+if ! "$CC" "${CFLAGS[@]}" -I lib ${FUZZ_CFLAGS:-} -fsanitize=fuzzer,address,undefined \
+	-fno-sanitize-recover=undefined test/fuzz/vring_fuzz.c "${VSRCS[@]}" \
+	-o "$OUT/vring_fuzz" ||
+	! "$CC" "${CFLAGS[@]}" -I lib -DVRING_FUZZ_GEN_SEEDS -fsanitize=address,undefined \
+	test/fuzz/vring_fuzz.c -o "$OUT/vring_fuzz_seeds"; then
+	echo "fuzz: virtqueue harness build failed" >&2
+	result 1
+fi
+vseeds=$(mktemp -d)
+trap 'rm -rf "$seeds" "$tseeds" "$iseeds" "$pseeds" "$vseeds"' EXIT
+if ! "$OUT/vring_fuzz_seeds" "$vseeds"; then
+	echo "fuzz: virtqueue seed generation failed" >&2
+	result 1
+fi
+[ -d test/fuzz/crashes_vring ] &&
+	find test/fuzz/crashes_vring -type f ! -name '*.md' -exec cp {} "$vseeds/" \;
+mkdir -p "$OUT/corpus_vring"
+if ! "$OUT/vring_fuzz" -runs=0 "$vseeds"/* >"$OUT/replay_vring.log" 2>&1; then
+	tail -40 "$OUT/replay_vring.log"
+	echo "fuzz: a virtqueue seed or saved reproducer crashes (see $OUT/replay_vring.log)" >&2
+	result 1
+fi
+echo "fuzz: virtqueue harness running for ${FUZZ_SECONDS}s"
+vargs=(-max_total_time="$FUZZ_SECONDS" -max_len=30000 -timeout=10 -rss_limit_mb=2048
+	-print_final_stats=1 -artifact_prefix="$OUT/artifacts/vring-")
+"$OUT/vring_fuzz" "${vargs[@]}" "$OUT/corpus_vring" "$vseeds" >"$OUT/fuzz_vring.log" 2>&1
+rc=$?
+grep -E '^#[0-9]+.*(DONE|pulse)|stat::' "$OUT/fuzz_vring.log" | tail -8
+if [ "$rc" -ne 0 ]; then
+	tail -60 "$OUT/fuzz_vring.log"
+	echo "fuzz: virtqueue harness FAILED (rc $rc); reproducer in $OUT/artifacts/" >&2
 	result 1
 fi
 result 0

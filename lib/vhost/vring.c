@@ -1,0 +1,662 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Device side of split (virtio 1.x 2.7) and packed (2.8) virtqueues over
+ * host-mapped guest memory. See include/osprey/vhost_ring.h for the contract
+ * and doc/vhost.md for the checks made.
+ *
+ * Ordering (the guest is another CPU): the driver publishes avail->idx (split)
+ * or a descriptor's flags (packed) with a release; we read them with an
+ * acquire before touching what they publish. We publish used entries the same
+ * way: the entry, then used->idx / the flags with a release. Before reading
+ * the driver's notification wishes after publishing we need store->load
+ * order, i.e. a full fence.
+ *
+ * Everything read from the rings is read once into a local (descriptors are
+ * copied, then a compiler barrier), so a guest changing a descriptor while we
+ * look at it cannot make us check one value and use another.
+ */
+#include <errno.h>
+#include <string.h>
+
+#include "osprey/vhost_ring.h"
+#include "virtio_ring_spec.h"
+
+/* An indirect table larger than this is refused (bounds the work per chain). */
+#define VRING_MAX_INDIRECT	OSP_VRING_MAX_SIZE
+
+#define compiler_barrier()	__asm__ __volatile__("" ::: "memory")
+
+static inline void
+read_desc16(void *dst, const void *src)
+{
+	memcpy(dst, src, 16);
+	compiler_barrier();
+}
+
+static inline uint16_t
+load16(const void *p)
+{
+	return *(const volatile uint16_t *)p;
+}
+
+static inline void
+store16(void *p, uint16_t v)
+{
+	*(volatile uint16_t *)p = v;
+}
+
+static inline int
+vring_broken(struct osp_vring *vq)
+{
+	vq->broken = true;
+	return -EIO;
+}
+
+static inline uint16_t *
+split_used_event(const struct osp_vring *vq)
+{
+	return &((struct virtq_avail *)vq->r.split.avail)->ring[vq->size];
+}
+
+static inline uint16_t *
+split_avail_event(const struct osp_vring *vq)
+{
+	return (uint16_t *)&((struct virtq_used *)vq->r.split.used)->ring[vq->size];
+}
+
+int
+osp_vring_init_split(struct osp_vring *vq, const struct osp_vhost_mem *mem, uint16_t size,
+		     void *desc, void *avail, void *used, uint64_t features,
+		     uint16_t last_avail, uint16_t used_idx)
+{
+	if (vq == NULL || mem == NULL || size == 0 || (size & (size - 1)) != 0 ||
+	    desc == NULL || avail == NULL || used == NULL ||
+	    ((uintptr_t)desc & 15) != 0 || ((uintptr_t)avail & 1) != 0 ||
+	    ((uintptr_t)used & 3) != 0) {
+		return -EINVAL;
+	}
+	memset(vq, 0, sizeof(*vq));
+	vq->packed = false;
+	vq->event_idx = (features >> OSP_VIRTIO_F_EVENT_IDX) & 1;
+	vq->indirect = (features >> OSP_VIRTIO_F_INDIRECT_DESC) & 1;
+	vq->size = size;
+	vq->last_avail = last_avail;
+	vq->avail_shadow = last_avail;
+	vq->used_idx = used_idx;
+	vq->signal_old = used_idx;
+	vq->mem = mem;
+	vq->r.split.desc = desc;
+	vq->r.split.avail = avail;
+	vq->r.split.used = used;
+	return 0;
+}
+
+int
+osp_vring_init_packed(struct osp_vring *vq, const struct osp_vhost_mem *mem, uint16_t size,
+		      void *desc, void *driver_event, void *device_event, uint64_t features,
+		      uint16_t last_avail, uint16_t used_idx)
+{
+	if (vq == NULL || mem == NULL || size == 0 || size > OSP_VRING_MAX_SIZE ||
+	    (last_avail & 0x7fff) >= size || (used_idx & 0x7fff) >= size ||
+	    desc == NULL || driver_event == NULL || device_event == NULL ||
+	    ((uintptr_t)desc & 15) != 0 || ((uintptr_t)driver_event & 3) != 0 ||
+	    ((uintptr_t)device_event & 3) != 0) {
+		return -EINVAL;
+	}
+	memset(vq, 0, sizeof(*vq));
+	vq->packed = true;
+	vq->event_idx = (features >> OSP_VIRTIO_F_EVENT_IDX) & 1;
+	vq->indirect = (features >> OSP_VIRTIO_F_INDIRECT_DESC) & 1;
+	vq->size = size;
+	vq->last_avail = last_avail & 0x7fff;
+	vq->avail_wrap = (last_avail >> 15) & 1;
+	vq->used_idx = used_idx & 0x7fff;
+	vq->used_wrap = (used_idx >> 15) & 1;
+	vq->mem = mem;
+	vq->r.packed.desc = desc;
+	vq->r.packed.driver_event = driver_event;
+	vq->r.packed.device_event = device_event;
+	return 0;
+}
+
+/* Chain walking state shared by both layouts. */
+struct chain {
+	uint64_t out_len;
+	uint64_t in_len;
+	int cnt;
+	bool writable;	/* a device-writable descriptor was seen (even an empty one) */
+};
+
+static inline void
+chain_start(struct osp_vring_req *req, struct chain *c)
+{
+	c->out_len = 0;
+	c->in_len = 0;
+	c->cnt = 0;
+	c->writable = false;
+	req->out_cnt = 0;
+	req->in_cnt = 0;
+	req->out_len = 0;
+	req->in_len = 0;
+	req->error = 0;
+}
+
+/* One direct descriptor's buffer: order, length and address checks, then its iovecs. */
+static inline int
+chain_add(struct osp_vring *vq, struct osp_vring_req *req, struct chain *c, uint64_t addr,
+	  uint32_t len, uint16_t flags)
+{
+	int rc;
+
+	if (flags & VIRTQ_DESC_F_WRITE) {
+		c->writable = true;
+		c->in_len += len;
+	} else {
+		/* virtio 1.x, message framing: device-readable descriptors come before device-writable ones. */
+		if (c->writable) {
+			return -EINVAL;
+		}
+		c->out_len += len;
+	}
+	if (c->out_len + c->in_len > UINT32_MAX) {
+		return -EOVERFLOW;
+	}
+	/* Fast path: the whole buffer inside the region that held the previous one. */
+	if (vq->mem_hint < vq->mem->nregions && len != 0 && c->cnt < req->iov_max) {
+		const struct osp_vhost_mem_region *r = &vq->mem->regions[vq->mem_hint];
+		uint64_t off = addr - r->gpa;
+
+		if (off < r->size && len <= r->size - off) {
+			req->iov[c->cnt].iov_base = (uint8_t *)r->host + off;
+			req->iov[c->cnt].iov_len = len;
+			rc = 1;
+			goto added;
+		}
+	}
+	rc = osp_vhost_mem_translate(vq->mem, &vq->mem_hint, addr, len, req->iov + c->cnt,
+				     req->iov_max - c->cnt);
+	if (rc < 0) {
+		return rc;
+	}
+added:
+	c->cnt += rc;
+	if (flags & VIRTQ_DESC_F_WRITE) {
+		req->in_cnt += rc;
+	} else {
+		req->out_cnt += rc;
+	}
+	return 0;
+}
+
+static inline void
+chain_end(struct osp_vring_req *req, struct chain *c)
+{
+	req->out_len = (uint32_t)c->out_len;
+	req->in_len = (uint32_t)c->in_len;
+}
+
+/* Map an indirect table; returns its entry count or a negative errno. */
+static inline int64_t
+indirect_table(struct osp_vring *vq, uint64_t addr, uint32_t len, uint16_t flags,
+	       const void **table)
+{
+	/*
+	 * 2.7, indirect descriptors: only with VIRTIO_F_INDIRECT_DESC, never with
+	 * NEXT; whole descriptors.
+	 */
+	if (!vq->indirect || (flags & VIRTQ_DESC_F_NEXT) || len == 0 || (len & 15) != 0 ||
+	    len / 16 > VRING_MAX_INDIRECT) {
+		return -EINVAL;
+	}
+	*table = osp_vhost_mem_ptr(vq->mem, &vq->mem_hint, addr, len);
+	if (*table == NULL) {
+		return -EFAULT;
+	}
+	return len / 16;
+}
+
+/* ---- split ---- */
+
+static int
+split_walk(struct osp_vring *vq, struct osp_vring_req *req, uint16_t head)
+{
+	const struct virtq_desc *table = vq->r.split.desc;
+	uint32_t tsize = vq->size;
+	uint32_t i = head, count = 0;
+	bool indirect = false;
+	struct chain c;
+	int rc;
+
+	chain_start(req, &c);
+	for (;;) {
+		struct virtq_desc d;
+
+		/* A chain visiting more descriptors than its table holds must revisit one. */
+		if (++count > tsize) {
+			return -ELOOP;
+		}
+		read_desc16(&d, &table[i]);
+		if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+			const void *t;
+			int64_t n;
+
+			if (indirect) {
+				return -EINVAL;	/* 2.7, indirect descriptors: no table in a table */
+			}
+			n = indirect_table(vq, d.addr, d.len, d.flags, &t);
+			if (n < 0) {
+				return (int)n;
+			}
+			/* The flags of the descriptor pointing at the table (WRITE) are ignored. */
+			table = t;
+			tsize = (uint32_t)n;
+			indirect = true;
+			i = 0;
+			count = 0;
+			continue;
+		}
+		rc = chain_add(vq, req, &c, d.addr, d.len, d.flags);
+		if (rc != 0) {
+			return rc;
+		}
+		if (!(d.flags & VIRTQ_DESC_F_NEXT)) {
+			break;
+		}
+		i = d.next;
+		if (i >= tsize) {
+			return -EINVAL;
+		}
+	}
+	chain_end(req, &c);
+	return 0;
+}
+
+static inline int
+split_pop(struct osp_vring *vq, struct osp_vring_req *req)
+{
+	struct virtq_avail *avail = vq->r.split.avail;
+	uint16_t head;
+
+	if (vq->last_avail == vq->avail_shadow) {
+		uint16_t idx = __atomic_load_n(&avail->idx, __ATOMIC_ACQUIRE);
+
+		/* 2.7, the available ring: the driver can be at most size entries ahead of us. */
+		if ((uint16_t)(idx - vq->last_avail) > vq->size) {
+			return vring_broken(vq);
+		}
+		vq->avail_shadow = idx;
+		if (idx == vq->last_avail) {
+			return 0;
+		}
+	}
+	head = load16(&avail->ring[vq->last_avail & (vq->size - 1)]);
+	if (head >= vq->size) {
+		/* No descriptor to give back: nothing identifies this request. */
+		return vring_broken(vq);
+	}
+	vq->last_avail++;
+	req->id = head;
+	req->ndescs = 1;
+	req->error = (int16_t)split_walk(vq, req, head);
+	return 1;
+}
+
+static inline void
+split_write_used(struct osp_vring *vq, uint16_t id, uint32_t len)
+{
+	struct virtq_used *used = vq->r.split.used;
+	volatile struct virtq_used_elem *e = &used->ring[vq->used_idx & (vq->size - 1)];
+
+	e->id = id;
+	e->len = len;
+	vq->used_idx++;
+}
+
+static inline void
+split_publish(struct osp_vring *vq)
+{
+	struct virtq_used *used = vq->r.split.used;
+
+	__atomic_store_n(&used->idx, vq->used_idx, __ATOMIC_RELEASE);
+}
+
+static bool
+split_need_notify(struct osp_vring *vq)
+{
+	uint16_t old = vq->signal_old, new = vq->used_idx;
+
+	vq->signal_old = new;
+	if (old == new) {
+		return false;
+	}
+	/* Our used->idx store must be visible before we read the driver's wishes. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vq->event_idx) {
+		/*
+		 * 2.7, used buffer notification suppression: the driver asks to be
+		 * notified when the used entry with index used_event is written; we
+		 * wrote entries old .. new-1 (mod 2^16).
+		 */
+		uint16_t ev = load16(split_used_event(vq));
+
+		return (uint16_t)(ev - old) < (uint16_t)(new - old);
+	}
+	return !(load16(&((struct virtq_avail *)vq->r.split.avail)->flags) &
+		 VIRTQ_AVAIL_F_NO_INTERRUPT);
+}
+
+/* ---- packed ---- */
+
+static inline bool
+packed_desc_avail(uint16_t flags, bool wrap)
+{
+	/* 2.8, wrap counters: available when AVAIL matches the wrap counter and USED does not. */
+	return !!(flags & VIRTQ_DESC_F_AVAIL) == wrap && !!(flags & VIRTQ_DESC_F_USED) != wrap;
+}
+
+static int
+packed_indirect(struct osp_vring *vq, struct osp_vring_req *req, struct chain *c,
+		const struct pvirtq_desc *d)
+{
+	const struct pvirtq_desc *table;
+	const void *t;
+	int64_t n, i;
+	int rc;
+
+	n = indirect_table(vq, d->addr, d->len, d->flags, &t);
+	if (n < 0) {
+		return (int)n;
+	}
+	table = t;
+	/*
+	 * 2.8, indirect descriptors: the table's entries are used in order; NEXT and
+	 * the IDs in it are ignored.
+	 */
+	for (i = 0; i < n; i++) {
+		struct pvirtq_desc e;
+
+		read_desc16(&e, &table[i]);
+		if (e.flags & VIRTQ_DESC_F_INDIRECT) {
+			return -EINVAL;
+		}
+		rc = chain_add(vq, req, c, e.addr, e.len, e.flags);
+		if (rc != 0) {
+			return rc;
+		}
+	}
+	return 0;
+}
+
+static inline int
+packed_pop(struct osp_vring *vq, struct osp_vring_req *req)
+{
+	struct pvirtq_desc *ring = vq->r.packed.desc;
+	uint16_t slot = vq->last_avail;
+	bool wrap = vq->avail_wrap;
+	uint32_t count = 0;
+	struct chain c;
+	int err = 0;
+	uint16_t id;
+
+	if (!packed_desc_avail(__atomic_load_n(&ring[slot].flags, __ATOMIC_ACQUIRE), wrap)) {
+		return 0;
+	}
+	chain_start(req, &c);
+	/*
+	 * The chain's extent comes from the NEXT flags alone, so that a bad
+	 * descriptor fails only its request and we stay in step with the driver.
+	 */
+	for (;;) {
+		struct pvirtq_desc d;
+
+		if (++count > vq->size) {
+			return vring_broken(vq);	/* 2.8: no chain is longer than the ring */
+		}
+		read_desc16(&d, &ring[slot]);
+		if (++slot == vq->size) {
+			slot = 0;
+			wrap = !wrap;
+		}
+		if (err == 0) {
+			if (d.flags & VIRTQ_DESC_F_INDIRECT) {
+				err = packed_indirect(vq, req, &c, &d);
+				if (err == 0 && (d.flags & VIRTQ_DESC_F_NEXT)) {
+					err = -EINVAL;
+				}
+			} else {
+				err = chain_add(vq, req, &c, d.addr, d.len, d.flags);
+			}
+		}
+		/* 2.8, descriptor chaining: the buffer ID is in the chain's last descriptor. */
+		id = d.id;
+		if (!(d.flags & VIRTQ_DESC_F_NEXT)) {
+			break;
+		}
+	}
+	vq->last_avail = slot;
+	vq->avail_wrap = wrap;
+	req->id = id;
+	req->ndescs = (uint16_t)count;
+	req->error = (int16_t)err;
+	if (err == 0) {
+		chain_end(req, &c);
+	}
+	return 1;
+}
+
+static inline void
+packed_write_used(struct osp_vring *vq, const struct osp_vring_req *req, uint32_t len,
+		  bool publish)
+{
+	struct pvirtq_desc *d = &((struct pvirtq_desc *)vq->r.packed.desc)[vq->used_idx];
+	uint16_t flags = vq->used_wrap ? (VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED) : 0;
+	uint32_t next;
+
+	((volatile struct pvirtq_desc *)d)->id = req->id;
+	((volatile struct pvirtq_desc *)d)->len = len;
+	/* 2.8, used descriptors: flags last, after id and len, with release ordering. */
+	if (publish) {
+		__atomic_store_n(&d->flags, flags, __ATOMIC_RELEASE);
+	} else {
+		store16(&d->flags, flags);
+	}
+	next = (uint32_t)vq->used_idx + req->ndescs;
+	if (next >= vq->size) {
+		next -= vq->size;
+		vq->used_wrap = !vq->used_wrap;
+	}
+	vq->used_idx = (uint16_t)next;
+	vq->unsignalled += req->ndescs;
+}
+
+static bool
+packed_need_notify(struct osp_vring *vq)
+{
+	const struct pvirtq_event_suppress *ev = vq->r.packed.driver_event;
+	uint32_t n = vq->unsignalled;
+	uint16_t flags, off_wrap;
+	int32_t new, old, e;
+
+	vq->unsignalled = 0;
+	if (n == 0) {
+		return false;
+	}
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	flags = load16(&ev->flags) & 3;
+	if (flags == RING_EVENT_FLAGS_DISABLE) {
+		return false;
+	}
+	if (flags != RING_EVENT_FLAGS_DESC || !vq->event_idx || n >= vq->size) {
+		return true;	/* ENABLE, or a reserved value / DESC without EVENT_IDX: notify */
+	}
+	off_wrap = load16(&ev->off_wrap);
+	/*
+	 * 2.8, event suppression: the driver wants a notification once the used descriptor at slot
+	 * off (of lap wrap) is written. We wrote slots [old, new) counted from the
+	 * start of the current used lap (old < 0: part in the previous lap).
+	 */
+	new = vq->used_idx;
+	old = new - (int32_t)n;
+	e = off_wrap & 0x7fff;
+	if (!!(off_wrap >> 15) != vq->used_wrap) {
+		e -= vq->size;
+	}
+	return e >= old && e < new;
+}
+
+/* ---- common ---- */
+
+int
+osp_vring_pop(struct osp_vring *vq, struct osp_vring_req *req)
+{
+	if (vq->broken) {
+		return -EIO;
+	}
+	return vq->packed ? packed_pop(vq, req) : split_pop(vq, req);
+}
+
+int
+osp_vring_pop_burst(struct osp_vring *vq, struct osp_vring_req *reqs, int n)
+{
+	int i, rc;
+
+	if (vq->broken) {
+		return -EIO;
+	}
+	for (i = 0; i < n; i++) {
+		rc = vq->packed ? packed_pop(vq, &reqs[i]) : split_pop(vq, &reqs[i]);
+		if (rc <= 0) {
+			return i > 0 ? i : rc;
+		}
+	}
+	return i;
+}
+
+void
+osp_vring_push(struct osp_vring *vq, const struct osp_vring_req *req, uint32_t len)
+{
+	if (vq->packed) {
+		packed_write_used(vq, req, len, true);
+	} else {
+		split_write_used(vq, req->id, len);
+		split_publish(vq);
+	}
+}
+
+void
+osp_vring_push_burst(struct osp_vring *vq, const struct osp_vring_req *reqs,
+		     const uint32_t *lens, int n)
+{
+	int i;
+
+	if (n <= 0) {
+		return;
+	}
+	if (!vq->packed) {
+		for (i = 0; i < n; i++) {
+			split_write_used(vq, reqs[i].id, lens[i]);
+		}
+		split_publish(vq);
+		return;
+	}
+	/*
+	 * The driver reads used descriptors in ring order, so it sees none of the
+	 * batch until the first one's flags flip: write that one last (release).
+	 */
+	{
+		struct pvirtq_desc *first = &((struct pvirtq_desc *)vq->r.packed.desc)[vq->used_idx];
+		uint16_t first_flags = vq->used_wrap ? (VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED) : 0;
+
+		((volatile struct pvirtq_desc *)first)->id = reqs[0].id;
+		((volatile struct pvirtq_desc *)first)->len = lens[0];
+		{
+			uint32_t next = (uint32_t)vq->used_idx + reqs[0].ndescs;
+
+			if (next >= vq->size) {
+				next -= vq->size;
+				vq->used_wrap = !vq->used_wrap;
+			}
+			vq->used_idx = (uint16_t)next;
+			vq->unsignalled += reqs[0].ndescs;
+		}
+		for (i = 1; i < n; i++) {
+			packed_write_used(vq, &reqs[i], lens[i], false);
+		}
+		__atomic_store_n(&first->flags, first_flags, __ATOMIC_RELEASE);
+	}
+}
+
+bool
+osp_vring_need_notify(struct osp_vring *vq)
+{
+	return vq->packed ? packed_need_notify(vq) : split_need_notify(vq);
+}
+
+bool
+osp_vring_has_avail(struct osp_vring *vq)
+{
+	if (vq->packed) {
+		const struct pvirtq_desc *ring = vq->r.packed.desc;
+
+		return packed_desc_avail(__atomic_load_n(&ring[vq->last_avail].flags,
+					 __ATOMIC_ACQUIRE), vq->avail_wrap);
+	}
+	if (vq->last_avail != vq->avail_shadow) {
+		return true;
+	}
+	return __atomic_load_n(&((struct virtq_avail *)vq->r.split.avail)->idx,
+			       __ATOMIC_ACQUIRE) != vq->last_avail;
+}
+
+bool
+osp_vring_set_kick(struct osp_vring *vq, bool enable)
+{
+	if (vq->packed) {
+		struct pvirtq_event_suppress *ev = vq->r.packed.device_event;
+
+		if (!enable) {
+			store16(&ev->flags, RING_EVENT_FLAGS_DISABLE);
+			return false;
+		}
+		if (vq->event_idx) {
+			store16(&ev->off_wrap, (uint16_t)(vq->last_avail |
+							  ((uint16_t)vq->avail_wrap << 15)));
+			__atomic_store_n(&ev->flags, (uint16_t)RING_EVENT_FLAGS_DESC,
+					 __ATOMIC_RELEASE);
+		} else {
+			store16(&ev->flags, RING_EVENT_FLAGS_ENABLE);
+		}
+	} else if (!vq->event_idx) {
+		store16(&((struct virtq_used *)vq->r.split.used)->flags,
+			enable ? 0 : VIRTQ_USED_F_NO_NOTIFY);
+		if (!enable) {
+			return false;
+		}
+	} else {
+		/*
+		 * 2.7, notification suppression: with event idx there is no "off";
+		 * enabling asks for the next one.
+		 */
+		if (!enable) {
+			return false;
+		}
+		store16(split_avail_event(vq), vq->last_avail);
+	}
+	/* The driver may have added buffers before seeing our request: look again. */
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return osp_vring_has_avail(vq);
+}
+
+uint16_t
+osp_vring_last_avail(const struct osp_vring *vq)
+{
+	return vq->packed ? (uint16_t)(vq->last_avail | ((uint16_t)vq->avail_wrap << 15)) :
+	       vq->last_avail;
+}
+
+uint16_t
+osp_vring_last_used(const struct osp_vring *vq)
+{
+	return vq->packed ? (uint16_t)(vq->used_idx | ((uint16_t)vq->used_wrap << 15)) :
+	       vq->used_idx;
+}

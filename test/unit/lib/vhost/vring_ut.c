@@ -1,0 +1,1132 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * Unit tests of lib/vhost/mem.c and lib/vhost/vring.c: the test plays the
+ * guest driver. "Guest memory" is three malloc'd regions (A and B adjacent in
+ * guest physical space but not in host memory, then a gap, then C) plus a
+ * huge region whose host pointer is never dereferenced (for length-overflow
+ * cases). Split and packed rings are built in region A, buffers anywhere; the
+ * test posts chains, pops them with the library, checks the iovecs, pushes
+ * them back and checks what the driver sees, including notification
+ * decisions, and every malformed-chain and broken-ring case.
+ */
+#include <CUnit/Basic.h>
+#include <errno.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "vhost/mem.c"
+#include "vhost/vring.c"
+#include "ut_run.h"
+
+#define GPA_A		0x10000ull
+#define GPA_B		0x20000ull	/* right after A */
+#define GPA_C		0x100000ull	/* after a gap */
+#define REG_SIZE	0x10000ull
+#define GPA_HUGE	(1ull << 40)	/* 8 GiB, host pointer never dereferenced */
+#define HUGE_SIZE	(8ull << 30)
+
+/* Ring areas inside region A. */
+#define GPA_DESC	(GPA_A + 0x0000)
+#define GPA_AVAIL	(GPA_A + 0x4000)
+#define GPA_USED	(GPA_A + 0x6000)
+/* Buffers and indirect tables. */
+#define GPA_BUF		(GPA_A + 0x8000)
+#define GPA_TBL		(GPA_C + 0x0000)
+#define GPA_TBL2	(GPA_C + 0x1000)
+
+static uint8_t *g_a, *g_b, *g_c;
+static struct osp_vhost_mem g_mem;
+
+static void *
+hva(uint64_t gpa)
+{
+	if (gpa >= GPA_A && gpa < GPA_A + REG_SIZE) {
+		return g_a + (gpa - GPA_A);
+	}
+	if (gpa >= GPA_B && gpa < GPA_B + REG_SIZE) {
+		return g_b + (gpa - GPA_B);
+	}
+	if (gpa >= GPA_C && gpa < GPA_C + REG_SIZE) {
+		return g_c + (gpa - GPA_C);
+	}
+	abort();
+}
+
+static int
+suite_init(void)
+{
+	struct osp_vhost_mem_region r[4];
+
+	/* aligned_alloc so the rings in A are aligned as a guest would align them. */
+	g_a = aligned_alloc(4096, REG_SIZE);
+	g_b = aligned_alloc(4096, REG_SIZE);
+	g_c = aligned_alloc(4096, REG_SIZE);
+	if (g_a == NULL || g_b == NULL || g_c == NULL) {
+		return -1;
+	}
+	/* Listed out of order on purpose: init sorts them. */
+	r[0] = (struct osp_vhost_mem_region){ GPA_C, REG_SIZE, g_c };
+	r[1] = (struct osp_vhost_mem_region){ GPA_A, REG_SIZE, g_a };
+	r[2] = (struct osp_vhost_mem_region){ GPA_HUGE, HUGE_SIZE, (void *)(uintptr_t)0x100000000000ull };
+	r[3] = (struct osp_vhost_mem_region){ GPA_B, REG_SIZE, g_b };
+	return osp_vhost_mem_init(&g_mem, r, 4) == 0 ? 0 : -1;
+}
+
+static int
+suite_fini(void)
+{
+	free(g_a);
+	free(g_b);
+	free(g_c);
+	return 0;
+}
+
+/* ---- memory table ---- */
+
+static void
+test_mem_init(void)
+{
+	struct osp_vhost_mem m;
+	uint8_t buf[64];
+	struct osp_vhost_mem_region r[2];
+
+	r[0] = (struct osp_vhost_mem_region){ 0x1000, 0x1000, buf };
+	r[1] = (struct osp_vhost_mem_region){ 0x1fff, 0x1000, buf };	/* overlaps r[0] */
+	CU_ASSERT(osp_vhost_mem_init(&m, r, 2) == -EINVAL);
+	r[1].gpa = 0x2000;
+	CU_ASSERT(osp_vhost_mem_init(&m, r, 2) == 0);
+	CU_ASSERT(osp_vhost_mem_init(&m, r, 0) == -EINVAL);
+	CU_ASSERT(osp_vhost_mem_init(&m, r, OSP_VHOST_MEM_MAX_REGIONS + 1) == -EINVAL);
+	r[1].size = 0;
+	CU_ASSERT(osp_vhost_mem_init(&m, r, 2) == -EINVAL);
+	r[1] = (struct osp_vhost_mem_region){ UINT64_MAX - 0xfff, 0x1001, buf };	/* wraps */
+	CU_ASSERT(osp_vhost_mem_init(&m, r, 2) == -EINVAL);
+	r[1].size = 0x1000;	/* ends exactly at 2^64 - 1: fine */
+	CU_ASSERT(osp_vhost_mem_init(&m, r, 2) == 0);
+	r[1].host = NULL;
+	CU_ASSERT(osp_vhost_mem_init(&m, r, 2) == -EINVAL);
+}
+
+static void
+test_mem_translate(void)
+{
+	struct iovec iov[4];
+	uint32_t hint = 0;
+
+	CU_ASSERT(osp_vhost_mem_translate(&g_mem, &hint, GPA_A + 16, 100, iov, 4) == 1);
+	CU_ASSERT(iov[0].iov_base == g_a + 16 && iov[0].iov_len == 100);
+	/* Last byte of A. */
+	CU_ASSERT(osp_vhost_mem_translate(&g_mem, &hint, GPA_B - 1, 1, iov, 4) == 1);
+	CU_ASSERT(iov[0].iov_base == g_a + REG_SIZE - 1);
+	/* A then B: two iovecs. */
+	CU_ASSERT(osp_vhost_mem_translate(&g_mem, &hint, GPA_B - 10, 30, iov, 4) == 2);
+	CU_ASSERT(iov[0].iov_base == g_a + REG_SIZE - 10 && iov[0].iov_len == 10);
+	CU_ASSERT(iov[1].iov_base == g_b && iov[1].iov_len == 20);
+	/* Same with room for one only. */
+	CU_ASSERT(osp_vhost_mem_translate(&g_mem, &hint, GPA_B - 10, 30, iov, 1) == -ENOBUFS);
+	/* B runs into the gap. */
+	CU_ASSERT(osp_vhost_mem_translate(&g_mem, &hint, GPA_B + REG_SIZE - 4, 8, iov, 4) == -EFAULT);
+	/* In the gap, below everything, above everything. */
+	CU_ASSERT(osp_vhost_mem_translate(&g_mem, &hint, GPA_C - 0x100, 1, iov, 4) == -EFAULT);
+	CU_ASSERT(osp_vhost_mem_translate(&g_mem, &hint, 0, 1, iov, 4) == -EFAULT);
+	CU_ASSERT(osp_vhost_mem_translate(&g_mem, &hint, GPA_HUGE + HUGE_SIZE, 1, iov, 4) == -EFAULT);
+	CU_ASSERT(osp_vhost_mem_translate(&g_mem, &hint, UINT64_MAX, 1, iov, 4) == -EFAULT);
+	/* gpa + len wraps around. */
+	CU_ASSERT(osp_vhost_mem_translate(&g_mem, &hint, UINT64_MAX - 10, 20, iov, 4) == -EOVERFLOW);
+	CU_ASSERT(osp_vhost_mem_translate(&g_mem, &hint, GPA_A, UINT64_MAX, iov, 4) == -EOVERFLOW);
+	/* Nothing to map. */
+	CU_ASSERT(osp_vhost_mem_translate(&g_mem, &hint, 0, 0, iov, 0) == 0);
+	/* The hint is only a cache: a stale or silly one changes nothing. */
+	hint = 1000;
+	CU_ASSERT(osp_vhost_mem_translate(&g_mem, &hint, GPA_C + 5, 5, iov, 4) == 1);
+	CU_ASSERT(iov[0].iov_base == g_c + 5);
+	CU_ASSERT(hint < g_mem.nregions && g_mem.regions[hint].gpa == GPA_C);
+	CU_ASSERT(osp_vhost_mem_translate(&g_mem, &hint, GPA_A, 5, iov, 4) == 1);
+	CU_ASSERT(iov[0].iov_base == g_a);
+
+	CU_ASSERT(osp_vhost_mem_ptr(&g_mem, &hint, GPA_C + 8, 16) == g_c + 8);
+	CU_ASSERT(osp_vhost_mem_ptr(&g_mem, &hint, GPA_B - 8, 16) == NULL);	/* two regions */
+	CU_ASSERT(osp_vhost_mem_ptr(&g_mem, &hint, GPA_C - 8, 16) == NULL);
+	CU_ASSERT(osp_vhost_mem_ptr(&g_mem, &hint, GPA_C, 0) == NULL);
+	CU_ASSERT(osp_vhost_mem_ptr(&g_mem, &hint, UINT64_MAX - 1, 4) == NULL);
+}
+
+/* ---- split ring driver ---- */
+
+#define F_IND	(1ull << OSP_VIRTIO_F_INDIRECT_DESC)
+#define F_EVT	(1ull << OSP_VIRTIO_F_EVENT_IDX)
+
+struct split_drv {
+	uint16_t size;
+	uint16_t avail_idx;
+	uint16_t used_seen;
+	struct virtq_desc *desc;
+	struct virtq_avail *avail;
+	struct virtq_used *used;
+};
+
+static void
+split_setup(struct split_drv *d, struct osp_vring *vq, uint16_t size, uint64_t features,
+	    uint16_t start)
+{
+	memset(g_a, 0, 0x8000);
+	d->size = size;
+	d->avail_idx = start;
+	d->used_seen = start;
+	d->desc = hva(GPA_DESC);
+	d->avail = hva(GPA_AVAIL);
+	d->used = hva(GPA_USED);
+	d->avail->idx = start;
+	d->used->idx = start;
+	CU_ASSERT_FATAL(osp_vring_init_split(vq, &g_mem, size, d->desc, d->avail, d->used,
+					     features, start, start) == 0);
+}
+
+static void
+sdesc(struct virtq_desc *t, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,
+      uint16_t next)
+{
+	t[i] = (struct virtq_desc){ addr, len, flags, next };
+}
+
+static void
+split_post(struct split_drv *d, uint16_t head)
+{
+	d->avail->ring[d->avail_idx % d->size] = head;
+	d->avail_idx++;
+	__atomic_store_n(&d->avail->idx, d->avail_idx, __ATOMIC_RELEASE);
+}
+
+/* The driver's view of the next used entry; false if none. */
+static bool
+split_used_get(struct split_drv *d, uint32_t *id, uint32_t *len)
+{
+	if (__atomic_load_n(&d->used->idx, __ATOMIC_ACQUIRE) == d->used_seen) {
+		return false;
+	}
+	*id = d->used->ring[d->used_seen % d->size].id;
+	*len = d->used->ring[d->used_seen % d->size].len;
+	d->used_seen++;
+	return true;
+}
+
+#define NIOV 16
+
+static void
+test_split_blk_chain(void)
+{
+	struct split_drv d;
+	struct osp_vring vq;
+	struct iovec iov[NIOV];
+	struct osp_vring_req req = { .iov = iov, .iov_max = NIOV };
+	uint32_t id, len;
+
+	split_setup(&d, &vq, 8, 0, 0);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 0);
+	CU_ASSERT(!osp_vring_has_avail(&vq));
+	/* virtio-blk read: 16-byte header, 4 KiB data spanning A/B, 1-byte status. */
+	sdesc(d.desc, 3, GPA_BUF, 16, VIRTQ_DESC_F_NEXT, 5);
+	sdesc(d.desc, 5, GPA_B - 0x800, 4096, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 0);
+	sdesc(d.desc, 0, GPA_C + 0x2000, 1, VIRTQ_DESC_F_WRITE, 0);
+	split_post(&d, 3);
+	CU_ASSERT(osp_vring_has_avail(&vq));
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	CU_ASSERT(req.error == 0);
+	CU_ASSERT(req.id == 3);
+	CU_ASSERT(req.out_cnt == 1 && req.in_cnt == 3);
+	CU_ASSERT(req.out_len == 16 && req.in_len == 4097);
+	CU_ASSERT(iov[0].iov_base == hva(GPA_BUF) && iov[0].iov_len == 16);
+	CU_ASSERT(iov[1].iov_base == g_a + REG_SIZE - 0x800 && iov[1].iov_len == 0x800);
+	CU_ASSERT(iov[2].iov_base == g_b && iov[2].iov_len == 0x800);
+	CU_ASSERT(iov[3].iov_base == g_c + 0x2000 && iov[3].iov_len == 1);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 0);
+	CU_ASSERT(!split_used_get(&d, &id, &len));
+	osp_vring_push(&vq, &req, 4097);
+	CU_ASSERT(split_used_get(&d, &id, &len) && id == 3 && len == 4097);
+	CU_ASSERT(osp_vring_last_avail(&vq) == 1 && osp_vring_last_used(&vq) == 1);
+}
+
+static void
+test_split_indirect(void)
+{
+	struct split_drv d;
+	struct osp_vring vq;
+	struct iovec iov[NIOV];
+	struct osp_vring_req req = { .iov = iov, .iov_max = NIOV };
+	struct virtq_desc *t = hva(GPA_TBL);
+	uint32_t id, len;
+
+	split_setup(&d, &vq, 4, F_IND, 0);
+	/* Indirect only: table of 3 in region C, chained out of order. The WRITE flag
+	 * on the pointing descriptor is ignored. */
+	sdesc(t, 0, GPA_BUF, 16, VIRTQ_DESC_F_NEXT, 2);
+	sdesc(t, 2, GPA_BUF + 0x100, 512, VIRTQ_DESC_F_NEXT, 1);
+	sdesc(t, 1, GPA_BUF + 0x400, 1, VIRTQ_DESC_F_WRITE, 0);
+	sdesc(d.desc, 2, GPA_TBL, 48, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_WRITE, 0);
+	split_post(&d, 2);
+	/* Direct descriptor, then an indirect table at the end of the chain. */
+	sdesc(d.desc, 1, GPA_BUF + 0x800, 16, VIRTQ_DESC_F_NEXT, 0);
+	sdesc(d.desc, 0, GPA_TBL, 48, VIRTQ_DESC_F_INDIRECT, 0);
+	split_post(&d, 1);
+
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	CU_ASSERT(req.error == 0 && req.id == 2);
+	CU_ASSERT(req.out_cnt == 2 && req.in_cnt == 1 && req.out_len == 528 && req.in_len == 1);
+	CU_ASSERT(iov[1].iov_base == hva(GPA_BUF + 0x100) && iov[1].iov_len == 512);
+	CU_ASSERT(iov[2].iov_base == hva(GPA_BUF + 0x400));
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	CU_ASSERT(req.error == 0 && req.id == 1);
+	CU_ASSERT(req.out_cnt == 3 && req.in_cnt == 1 && req.out_len == 544);
+	CU_ASSERT(iov[0].iov_base == hva(GPA_BUF + 0x800));
+	osp_vring_push(&vq, &req, 1);
+	CU_ASSERT(split_used_get(&d, &id, &len) && id == 1 && len == 1);
+
+	/* A table at an address not aligned to 16 (copied before use: UBSan must stay quiet). */
+	{
+		uint8_t *u = hva(GPA_TBL2 + 8);
+		struct virtq_desc e[2] = {
+			{ GPA_BUF, 16, VIRTQ_DESC_F_NEXT, 1 },
+			{ GPA_BUF + 0x400, 2, VIRTQ_DESC_F_WRITE, 0 },
+		};
+
+		memcpy(u, e, sizeof(e));
+		sdesc(d.desc, 3, GPA_TBL2 + 8, 32, VIRTQ_DESC_F_INDIRECT, 0);
+		split_post(&d, 3);
+		CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+		CU_ASSERT(req.error == 0 && req.id == 3 && req.out_len == 16 && req.in_len == 2);
+	}
+
+	/* Same chain without the feature negotiated: a bad request. */
+	split_setup(&d, &vq, 4, 0, 0);
+	sdesc(d.desc, 2, GPA_TBL, 48, VIRTQ_DESC_F_INDIRECT, 0);
+	split_post(&d, 2);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	CU_ASSERT(req.id == 2 && req.error == -EINVAL);
+}
+
+/* Post a one-entry chain at head, pop it, expect a bad request with err. */
+static void
+split_expect_bad(struct split_drv *d, struct osp_vring *vq, uint16_t head, int err)
+{
+	struct iovec iov[NIOV];
+	struct osp_vring_req req = { .iov = iov, .iov_max = NIOV };
+	uint32_t id, len;
+
+	split_post(d, head);
+	CU_ASSERT(osp_vring_pop(vq, &req) == 1);
+	CU_ASSERT(req.id == head);
+	CU_ASSERT(req.error == err);
+	if (req.error != err) {
+		printf("head %u: error %d, expected %d\n", head, req.error, err);
+	}
+	/* Completed with an error status, and the queue goes on. */
+	osp_vring_push(vq, &req, 0);
+	CU_ASSERT(split_used_get(d, &id, &len) && id == head && len == 0);
+	CU_ASSERT(!vq->broken);
+}
+
+static void
+test_split_bad_requests(void)
+{
+	struct split_drv d;
+	struct osp_vring vq;
+	struct virtq_desc *t = hva(GPA_TBL), *t2 = hva(GPA_TBL2);
+	struct iovec iov[3];
+	struct osp_vring_req req = { .iov = iov, .iov_max = 2 };
+	uint32_t id, len;
+	int i;
+
+	split_setup(&d, &vq, 8, F_IND, 0);
+	/* Descriptor in the gap, or running off the end of B, or below all memory. */
+	sdesc(d.desc, 0, GPA_C - 0x1000, 16, 0, 0);
+	split_expect_bad(&d, &vq, 0, -EFAULT);
+	sdesc(d.desc, 0, GPA_B + REG_SIZE - 8, 16, 0, 0);
+	split_expect_bad(&d, &vq, 0, -EFAULT);
+	/* gpa + len wraps. */
+	sdesc(d.desc, 1, UINT64_MAX - 8, 16, 0, 0);
+	split_expect_bad(&d, &vq, 1, -EOVERFLOW);
+	/* Total length above 4 GiB - 1 (in the huge region, never touched). */
+	sdesc(d.desc, 1, GPA_HUGE, UINT32_MAX, VIRTQ_DESC_F_NEXT, 2);
+	sdesc(d.desc, 2, GPA_HUGE, 1, 0, 0);
+	split_expect_bad(&d, &vq, 1, -EOVERFLOW);
+	/* A loop: 3 -> 4 -> 3. */
+	sdesc(d.desc, 3, GPA_BUF, 16, VIRTQ_DESC_F_NEXT, 4);
+	sdesc(d.desc, 4, GPA_BUF, 16, VIRTQ_DESC_F_NEXT, 3);
+	split_expect_bad(&d, &vq, 3, -ELOOP);
+	/* Self loop. */
+	sdesc(d.desc, 3, GPA_BUF, 0, VIRTQ_DESC_F_NEXT, 3);
+	split_expect_bad(&d, &vq, 3, -ELOOP);
+	/* next out of the table. */
+	sdesc(d.desc, 3, GPA_BUF, 16, VIRTQ_DESC_F_NEXT, 8);
+	split_expect_bad(&d, &vq, 3, -EINVAL);
+	/* Writable then readable. */
+	sdesc(d.desc, 3, GPA_BUF, 16, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 4);
+	sdesc(d.desc, 4, GPA_BUF, 16, 0, 0);
+	split_expect_bad(&d, &vq, 3, -EINVAL);
+	/* Even a zero-length writable one first. */
+	sdesc(d.desc, 3, GPA_BUF, 0, VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_WRITE, 4);
+	split_expect_bad(&d, &vq, 3, -EINVAL);
+	/* Chain longer than the ring: 8 descriptors then back to the first (every one distinct first). */
+	for (i = 0; i < 8; i++) {
+		sdesc(d.desc, (uint16_t)i, GPA_BUF, 0, VIRTQ_DESC_F_NEXT, (uint16_t)((i + 1) % 8));
+	}
+	split_expect_bad(&d, &vq, 0, -ELOOP);
+	/* Indirect: length not a multiple of 16, zero, outside memory, over two regions, with NEXT. */
+	sdesc(t, 0, GPA_BUF, 16, 0, 0);
+	sdesc(d.desc, 5, GPA_TBL, 24, VIRTQ_DESC_F_INDIRECT, 0);
+	split_expect_bad(&d, &vq, 5, -EINVAL);
+	sdesc(d.desc, 5, GPA_TBL, 0, VIRTQ_DESC_F_INDIRECT, 0);
+	split_expect_bad(&d, &vq, 5, -EINVAL);
+	sdesc(d.desc, 5, GPA_C - 32, 64, VIRTQ_DESC_F_INDIRECT, 0);
+	split_expect_bad(&d, &vq, 5, -EFAULT);
+	sdesc(d.desc, 5, GPA_B - 32, 64, VIRTQ_DESC_F_INDIRECT, 0);
+	split_expect_bad(&d, &vq, 5, -EFAULT);
+	sdesc(d.desc, 5, GPA_TBL, 16, VIRTQ_DESC_F_INDIRECT | VIRTQ_DESC_F_NEXT, 6);
+	sdesc(d.desc, 6, GPA_BUF, 16, 0, 0);
+	split_expect_bad(&d, &vq, 5, -EINVAL);
+	/* Too large a table (work bound). */
+	sdesc(d.desc, 5, GPA_HUGE, (VRING_MAX_INDIRECT + 1) * 16, VIRTQ_DESC_F_INDIRECT, 0);
+	split_expect_bad(&d, &vq, 5, -EINVAL);
+	/* Indirect in indirect. */
+	sdesc(t, 0, GPA_BUF, 16, VIRTQ_DESC_F_NEXT, 1);
+	sdesc(t, 1, GPA_TBL2, 16, VIRTQ_DESC_F_INDIRECT, 0);
+	sdesc(t2, 0, GPA_BUF, 16, 0, 0);
+	sdesc(d.desc, 5, GPA_TBL, 32, VIRTQ_DESC_F_INDIRECT, 0);
+	split_expect_bad(&d, &vq, 5, -EINVAL);
+	/* NEXT leaving the table, and a loop inside it. */
+	sdesc(t, 1, GPA_BUF, 16, VIRTQ_DESC_F_NEXT, 2);
+	split_expect_bad(&d, &vq, 5, -EINVAL);
+	sdesc(t, 1, GPA_BUF, 16, VIRTQ_DESC_F_NEXT, 0);
+	split_expect_bad(&d, &vq, 5, -ELOOP);
+	/* Writable then readable across the direct/indirect boundary. */
+	sdesc(t, 0, GPA_BUF, 16, 0, 0);
+	sdesc(d.desc, 6, GPA_BUF, 16, VIRTQ_DESC_F_WRITE | VIRTQ_DESC_F_NEXT, 5);
+	sdesc(d.desc, 5, GPA_TBL, 16, VIRTQ_DESC_F_INDIRECT, 0);
+	split_expect_bad(&d, &vq, 6, -EINVAL);
+
+	/* More iovecs than the caller has (3 needed, 2 given). */
+	sdesc(d.desc, 3, GPA_BUF, 16, VIRTQ_DESC_F_NEXT, 4);
+	sdesc(d.desc, 4, GPA_B - 8, 16, VIRTQ_DESC_F_WRITE, 0);
+	split_post(&d, 3);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	CU_ASSERT(req.id == 3 && req.error == -ENOBUFS);
+	osp_vring_push(&vq, &req, 0);
+	CU_ASSERT(split_used_get(&d, &id, &len) && id == 3);
+	/* And with enough, the queue still works. */
+	req.iov_max = 3;
+	split_post(&d, 3);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	CU_ASSERT(req.error == 0 && req.out_cnt == 1 && req.in_cnt == 2);
+}
+
+static void
+test_split_broken(void)
+{
+	struct split_drv d;
+	struct osp_vring vq;
+	struct iovec iov[NIOV];
+	struct osp_vring_req req = { .iov = iov, .iov_max = NIOV };
+
+	/* Head index out of range. */
+	split_setup(&d, &vq, 8, 0, 0);
+	sdesc(d.desc, 0, GPA_BUF, 16, 0, 0);
+	split_post(&d, 0);
+	split_post(&d, 8);
+	split_post(&d, 0);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1 && req.error == 0);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == -EIO);
+	CU_ASSERT(vq.broken);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == -EIO);
+	CU_ASSERT(osp_vring_pop_burst(&vq, &req, 1) == -EIO);
+
+	/* A burst that meets the break returns what it took; the next call says -EIO. */
+	{
+		struct iovec biov[3][NIOV];
+		struct osp_vring_req breqs[3];
+		int k;
+
+		for (k = 0; k < 3; k++) {
+			breqs[k] = (struct osp_vring_req){ .iov = biov[k], .iov_max = NIOV };
+		}
+		split_setup(&d, &vq, 8, 0, 0);
+		sdesc(d.desc, 0, GPA_BUF, 16, 0, 0);
+		split_post(&d, 0);
+		split_post(&d, 0);
+		split_post(&d, 9);
+		CU_ASSERT(osp_vring_pop_burst(&vq, breqs, 3) == 2);
+		CU_ASSERT(breqs[0].error == 0 && breqs[1].error == 0);
+		CU_ASSERT(osp_vring_pop_burst(&vq, breqs, 3) == -EIO);
+	}
+
+	/* avail->idx more than size ahead (also across the 16-bit wrap). */
+	split_setup(&d, &vq, 8, 0, 65530);
+	d.avail->idx = (uint16_t)(65530 + 9);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == -EIO);
+	split_setup(&d, &vq, 8, 0, 65530);
+	d.avail->idx = (uint16_t)(65530 + 8);	/* exactly full: fine */
+	for (int i = 0; i < 8; i++) {
+		d.avail->ring[(65530 + i) % 8] = 0;
+	}
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1 && req.error == 0);
+	/* idx going backwards is a jump too. */
+	split_setup(&d, &vq, 8, 0, 100);
+	d.avail->idx = 99;
+	CU_ASSERT(osp_vring_pop(&vq, &req) == -EIO);
+
+	/* Bad init. */
+	CU_ASSERT(osp_vring_init_split(&vq, &g_mem, 6, d.desc, d.avail, d.used, 0, 0, 0) == -EINVAL);
+	CU_ASSERT(osp_vring_init_split(&vq, &g_mem, 0, d.desc, d.avail, d.used, 0, 0, 0) == -EINVAL);
+	CU_ASSERT(osp_vring_init_split(&vq, &g_mem, 8, (uint8_t *)d.desc + 8, d.avail, d.used, 0, 0,
+				       0) == -EINVAL);
+	CU_ASSERT(osp_vring_init_split(&vq, &g_mem, 8, d.desc, d.avail, (uint8_t *)d.used + 2, 0, 0,
+				       0) == -EINVAL);
+	CU_ASSERT(osp_vring_init_split(&vq, &g_mem, 8, d.desc, NULL, d.used, 0, 0, 0) == -EINVAL);
+}
+
+static void
+test_split_notify(void)
+{
+	struct split_drv d;
+	struct osp_vring vq;
+	struct iovec iov[NIOV];
+	struct osp_vring_req req = { .iov = iov, .iov_max = NIOV };
+	uint16_t *used_event, *avail_event;
+
+	sdesc((struct virtq_desc *)hva(GPA_DESC), 0, GPA_BUF, 16, 0, 0);
+	/* Without EVENT_IDX: the NO_INTERRUPT flag. */
+	split_setup(&d, &vq, 8, 0, 0);
+	sdesc(d.desc, 0, GPA_BUF, 16, 0, 0);
+	CU_ASSERT(!osp_vring_need_notify(&vq));	/* nothing pushed */
+	split_post(&d, 0);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	osp_vring_push(&vq, &req, 0);
+	CU_ASSERT(osp_vring_need_notify(&vq));
+	CU_ASSERT(!osp_vring_need_notify(&vq));	/* already told */
+	d.avail->flags = VIRTQ_AVAIL_F_NO_INTERRUPT;
+	split_post(&d, 0);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	osp_vring_push(&vq, &req, 0);
+	CU_ASSERT(!osp_vring_need_notify(&vq));
+	/* Kicks: the NO_NOTIFY flag, and set_kick says whether work is waiting. */
+	CU_ASSERT(!osp_vring_set_kick(&vq, false));
+	CU_ASSERT(d.used->flags == VIRTQ_USED_F_NO_NOTIFY);
+	CU_ASSERT(!osp_vring_set_kick(&vq, true));
+	CU_ASSERT(d.used->flags == 0);
+	split_post(&d, 0);
+	CU_ASSERT(osp_vring_set_kick(&vq, true));
+
+	/* EVENT_IDX, starting near the 16-bit wrap. */
+	split_setup(&d, &vq, 8, F_EVT, 65533);
+	sdesc(d.desc, 0, GPA_BUF, 16, 0, 0);
+	used_event = &d.avail->ring[8];
+	avail_event = (uint16_t *)&d.used->ring[8];
+	d.avail->flags = VIRTQ_AVAIL_F_NO_INTERRUPT;	/* ignored with EVENT_IDX */
+	*used_event = 65534;	/* notify when entry 65534 is written */
+	split_post(&d, 0);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	osp_vring_push(&vq, &req, 0);	/* writes 65533 */
+	CU_ASSERT(!osp_vring_need_notify(&vq));
+	split_post(&d, 0);
+	split_post(&d, 0);
+	split_post(&d, 0);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	osp_vring_push(&vq, &req, 0);	/* 65534 */
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	osp_vring_push(&vq, &req, 0);	/* 65535 */
+	CU_ASSERT(osp_vring_need_notify(&vq));
+	*used_event = 1;	/* across the wrap: entries 0 and 1 */
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	osp_vring_push(&vq, &req, 0);	/* 0 */
+	CU_ASSERT(!osp_vring_need_notify(&vq));
+	split_post(&d, 0);
+	split_post(&d, 0);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	osp_vring_push(&vq, &req, 0);	/* 1 */
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	osp_vring_push(&vq, &req, 0);	/* 2 */
+	CU_ASSERT(osp_vring_need_notify(&vq));	/* passed 1 in this batch */
+	/* The driver's event already behind us: no notification. */
+	*used_event = 1;
+	split_post(&d, 0);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	osp_vring_push(&vq, &req, 0);	/* 3 */
+	CU_ASSERT(!osp_vring_need_notify(&vq));
+	/* Kicks with EVENT_IDX: avail_event = our next avail index. */
+	CU_ASSERT(!osp_vring_set_kick(&vq, true));
+	CU_ASSERT(*avail_event == 4);
+	CU_ASSERT(d.used->flags == 0);
+	split_post(&d, 0);
+	CU_ASSERT(osp_vring_set_kick(&vq, true));
+}
+
+/* Many cycles over the 16-bit wrap with chains of 1..3, in bursts, out of order. */
+static void
+test_split_wrap_burst(void)
+{
+	struct split_drv d;
+	struct osp_vring vq;
+	struct iovec iov[4][NIOV];
+	struct osp_vring_req reqs[4];
+	uint32_t lens[4], id, len;
+	uint16_t cycle_heads[4] = { 0, 4, 8, 12 };
+	int cycle, i, n;
+
+	split_setup(&d, &vq, 16, 0, 65000);
+	for (i = 0; i < 4; i++) {
+		reqs[i] = (struct osp_vring_req){ .iov = iov[i], .iov_max = NIOV };
+	}
+	for (cycle = 0; cycle < 3000; cycle++) {
+		int nchains = 1 + cycle % 4;
+
+		for (i = 0; i < nchains; i++) {
+			uint16_t h = cycle_heads[i];
+			int ndesc = 1 + (cycle + i) % 3, k;
+
+			for (k = 0; k < ndesc; k++) {
+				sdesc(d.desc, (uint16_t)(h + k), GPA_BUF + 0x100u * (unsigned)i + 16u * (unsigned)k,
+				      16, (uint16_t)((k + 1 < ndesc ? VIRTQ_DESC_F_NEXT : 0) |
+						     (k > 0 ? VIRTQ_DESC_F_WRITE : 0)), (uint16_t)(h + k + 1));
+			}
+			split_post(&d, h);
+		}
+		n = osp_vring_pop_burst(&vq, reqs, 4);
+		CU_ASSERT_FATAL(n == nchains);
+		for (i = 0; i < n; i++) {
+			CU_ASSERT(reqs[i].error == 0 && reqs[i].id == cycle_heads[i]);
+			CU_ASSERT(reqs[i].out_cnt == 1 &&
+				  reqs[i].in_cnt == (uint16_t)((cycle + i) % 3));
+			lens[i] = (uint32_t)(cycle * 4 + i);
+		}
+		CU_ASSERT(osp_vring_pop_burst(&vq, reqs, 4) == 0);
+		/* Complete in reverse order, alternately one by one and in a burst. */
+		if (cycle % 2) {
+			for (i = n - 1; i >= 0; i--) {
+				osp_vring_push(&vq, &reqs[i], lens[i]);
+			}
+			for (i = n - 1; i >= 0; i--) {
+				CU_ASSERT(split_used_get(&d, &id, &len) && id == cycle_heads[i] &&
+					  len == lens[i]);
+			}
+		} else {
+			osp_vring_push_burst(&vq, reqs, lens, n);
+			for (i = 0; i < n; i++) {
+				CU_ASSERT(split_used_get(&d, &id, &len) && id == cycle_heads[i] &&
+					  len == lens[i]);
+			}
+		}
+		CU_ASSERT(!split_used_get(&d, &id, &len));
+	}
+	CU_ASSERT(osp_vring_last_avail(&vq) == d.avail_idx);
+	CU_ASSERT(osp_vring_last_used(&vq) == d.used->idx);
+	CU_ASSERT(d.avail_idx < 65000);	/* really wrapped */
+}
+
+/* ---- packed ring driver ---- */
+
+struct packed_drv {
+	uint16_t size;
+	uint16_t avail;		/* next slot */
+	bool avail_wrap;
+	uint16_t used;		/* next used slot the driver expects */
+	bool used_wrap;
+	uint16_t chain_len[64];	/* by buffer ID */
+	struct pvirtq_desc *desc;
+	struct pvirtq_event_suppress *drv_ev;
+	struct pvirtq_event_suppress *dev_ev;
+};
+
+static void
+packed_setup(struct packed_drv *d, struct osp_vring *vq, uint16_t size, uint64_t features)
+{
+	memset(g_a, 0, 0x8000);
+	memset(d, 0, sizeof(*d));
+	d->size = size;
+	d->avail_wrap = true;
+	d->used_wrap = true;
+	d->desc = hva(GPA_DESC);
+	d->drv_ev = hva(GPA_AVAIL);
+	d->dev_ev = hva(GPA_USED);
+	CU_ASSERT_FATAL(osp_vring_init_packed(vq, &g_mem, size, d->desc, d->drv_ev, d->dev_ev,
+					      features | (1ull << OSP_VIRTIO_F_RING_PACKED),
+					      0x8000, 0x8000) == 0);
+}
+
+struct pd {
+	uint64_t addr;
+	uint32_t len;
+	uint16_t flags;	/* NEXT is added by packed_post */
+};
+
+/* Make a chain of n available with buffer ID id (head flags written last). */
+static void
+packed_post(struct packed_drv *d, const struct pd *c, int n, uint16_t id, bool add_next)
+{
+	uint16_t head = d->avail, head_flags = 0;
+	int i;
+
+	for (i = 0; i < n; i++) {
+		struct pvirtq_desc *p = &d->desc[d->avail];
+		uint16_t f = c[i].flags;
+
+		if (add_next && i + 1 < n) {
+			f |= VIRTQ_DESC_F_NEXT;
+		}
+		f |= d->avail_wrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED;
+		p->addr = c[i].addr;
+		p->len = c[i].len;
+		p->id = id;
+		if (i == 0) {
+			head_flags = f;
+		} else {
+			p->flags = f;
+		}
+		if (++d->avail == d->size) {
+			d->avail = 0;
+			d->avail_wrap = !d->avail_wrap;
+		}
+	}
+	d->chain_len[id] = (uint16_t)n;
+	__atomic_store_n(&d->desc[head].flags, head_flags, __ATOMIC_RELEASE);
+}
+
+static bool
+packed_used_get(struct packed_drv *d, uint16_t *id, uint32_t *len)
+{
+	uint16_t f = __atomic_load_n(&d->desc[d->used].flags, __ATOMIC_ACQUIRE);
+	bool a = f & VIRTQ_DESC_F_AVAIL, u = f & VIRTQ_DESC_F_USED;
+
+	if (a != u || u != d->used_wrap) {
+		return false;
+	}
+	*id = d->desc[d->used].id;
+	*len = d->desc[d->used].len;
+	d->used += d->chain_len[*id];
+	if (d->used >= d->size) {
+		d->used -= d->size;
+		d->used_wrap = !d->used_wrap;
+	}
+	return true;
+}
+
+static void
+test_packed_basic(void)
+{
+	struct packed_drv d;
+	struct osp_vring vq;
+	struct iovec iov[NIOV];
+	struct osp_vring_req req = { .iov = iov, .iov_max = NIOV };
+	struct pvirtq_desc *t = hva(GPA_TBL);
+	struct pd blk[3] = {
+		{ GPA_BUF, 16, 0 },
+		{ GPA_B - 0x10, 0x20, VIRTQ_DESC_F_WRITE },
+		{ GPA_C + 0x3000, 1, VIRTQ_DESC_F_WRITE },
+	};
+	struct pd ind = { GPA_TBL, 48, VIRTQ_DESC_F_INDIRECT };
+	uint16_t id;
+	uint32_t len;
+
+	packed_setup(&d, &vq, 8, F_IND);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 0);
+	packed_post(&d, blk, 3, 5, true);
+	CU_ASSERT(osp_vring_has_avail(&vq));
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	CU_ASSERT(req.error == 0 && req.id == 5 && req.ndescs == 3);
+	CU_ASSERT(req.out_cnt == 1 && req.in_cnt == 3 && req.out_len == 16 && req.in_len == 0x21);
+	CU_ASSERT(iov[1].iov_base == g_a + REG_SIZE - 0x10 && iov[1].iov_len == 0x10);
+	CU_ASSERT(iov[2].iov_base == g_b && iov[2].iov_len == 0x10);
+	CU_ASSERT(iov[3].iov_base == g_c + 0x3000);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 0);
+
+	/* Indirect: NEXT and IDs inside the table are ignored; entries taken in order. */
+	t[0] = (struct pvirtq_desc){ GPA_BUF, 16, 77, VIRTQ_DESC_F_NEXT };
+	t[1] = (struct pvirtq_desc){ GPA_BUF + 0x100, 4096, 0, VIRTQ_DESC_F_WRITE };
+	t[2] = (struct pvirtq_desc){ GPA_BUF + 0x2000, 1, 0, VIRTQ_DESC_F_WRITE };
+	packed_post(&d, &ind, 1, 2, true);
+	{
+		struct iovec iov2[NIOV];
+		struct osp_vring_req req2 = { .iov = iov2, .iov_max = NIOV };
+
+		CU_ASSERT(osp_vring_pop(&vq, &req2) == 1);
+		CU_ASSERT(req2.error == 0 && req2.id == 2 && req2.ndescs == 1);
+		CU_ASSERT(req2.out_cnt == 1 && req2.in_cnt == 2 && req2.in_len == 4097);
+		/* Out of order completion: the second request first. */
+		osp_vring_push(&vq, &req2, 4097);
+	}
+	CU_ASSERT(packed_used_get(&d, &id, &len) && id == 2 && len == 4097);
+	osp_vring_push(&vq, &req, 0x21);
+	/* The driver expects the next used entry one slot on (chain of 1 was at slot 0). */
+	CU_ASSERT(packed_used_get(&d, &id, &len) && id == 5 && len == 0x21);
+	CU_ASSERT(!packed_used_get(&d, &id, &len));
+	CU_ASSERT(osp_vring_last_avail(&vq) == (0x8000 | 4));
+	CU_ASSERT(osp_vring_last_used(&vq) == (0x8000 | 4));
+}
+
+static void
+packed_expect_bad(struct packed_drv *d, struct osp_vring *vq, const struct pd *c, int n,
+		  uint16_t bid, int err)
+{
+	struct iovec iov[NIOV];
+	struct osp_vring_req req = { .iov = iov, .iov_max = NIOV };
+	uint16_t id;
+	uint32_t len;
+
+	packed_post(d, c, n, bid, true);
+	CU_ASSERT(osp_vring_pop(vq, &req) == 1);
+	CU_ASSERT(req.id == bid && req.ndescs == n);
+	CU_ASSERT(req.error == err);
+	if (req.error != err) {
+		printf("packed id %u: error %d, expected %d\n", bid, req.error, err);
+	}
+	osp_vring_push(vq, &req, 0);
+	CU_ASSERT(packed_used_get(d, &id, &len) && id == bid);
+	CU_ASSERT(!vq->broken);
+}
+
+static void
+test_packed_bad(void)
+{
+	struct packed_drv d;
+	struct osp_vring vq;
+	struct iovec iov[NIOV];
+	struct osp_vring_req req = { .iov = iov, .iov_max = NIOV };
+	struct pvirtq_desc *t = hva(GPA_TBL), *t2 = hva(GPA_TBL2);
+	struct pd c[3];
+	int i;
+
+	packed_setup(&d, &vq, 8, F_IND);
+	/* A bad buffer in the middle: the whole chain is consumed, ID from its end. */
+	c[0] = (struct pd){ GPA_BUF, 16, 0 };
+	c[1] = (struct pd){ GPA_C - 16, 32, 0 };
+	c[2] = (struct pd){ GPA_BUF, 1, VIRTQ_DESC_F_WRITE };
+	packed_expect_bad(&d, &vq, c, 3, 9, -EFAULT);
+	c[1] = (struct pd){ UINT64_MAX - 4, 32, 0 };
+	packed_expect_bad(&d, &vq, c, 3, 10, -EOVERFLOW);
+	/* Writable then readable. */
+	c[0].flags = VIRTQ_DESC_F_WRITE;
+	c[1] = (struct pd){ GPA_BUF, 16, 0 };
+	packed_expect_bad(&d, &vq, c, 3, 11, -EINVAL);
+	/* Total length overflow. */
+	c[0] = (struct pd){ GPA_HUGE, 0x80000000u, 0 };
+	c[1] = (struct pd){ GPA_HUGE, 0x80000000u, 0 };
+	packed_expect_bad(&d, &vq, c, 2, 12, -EOVERFLOW);
+	/* Indirect: bad length, with NEXT, nested, outside memory. */
+	t[0] = (struct pvirtq_desc){ GPA_BUF, 16, 0, 0 };
+	c[0] = (struct pd){ GPA_TBL, 20, VIRTQ_DESC_F_INDIRECT };
+	packed_expect_bad(&d, &vq, c, 1, 13, -EINVAL);
+	c[0] = (struct pd){ GPA_TBL, 16, VIRTQ_DESC_F_INDIRECT };
+	c[1] = (struct pd){ GPA_BUF, 16, VIRTQ_DESC_F_WRITE };
+	packed_expect_bad(&d, &vq, c, 2, 14, -EINVAL);
+	t[1] = (struct pvirtq_desc){ GPA_TBL2, 16, 0, VIRTQ_DESC_F_INDIRECT };
+	t2[0] = (struct pvirtq_desc){ GPA_BUF, 16, 0, 0 };
+	c[0] = (struct pd){ GPA_TBL, 32, VIRTQ_DESC_F_INDIRECT };
+	packed_expect_bad(&d, &vq, c, 1, 15, -EINVAL);
+	c[0] = (struct pd){ GPA_C + REG_SIZE - 16, 32, VIRTQ_DESC_F_INDIRECT };
+	packed_expect_bad(&d, &vq, c, 1, 16, -EFAULT);
+	/* Too many iovecs. */
+	req.iov_max = 1;
+	c[0] = (struct pd){ GPA_B - 8, 16, 0 };
+	packed_post(&d, c, 1, 17, true);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1 && req.id == 17 && req.error == -ENOBUFS);
+	req.iov_max = NIOV;
+
+	/* A chain that never ends: every slot has NEXT. The ring is broken. */
+	packed_setup(&d, &vq, 8, F_IND);
+	for (i = 0; i < 8; i++) {
+		d.desc[i] = (struct pvirtq_desc){ GPA_BUF, 16, 0,
+						  VIRTQ_DESC_F_NEXT | VIRTQ_DESC_F_AVAIL };
+	}
+	CU_ASSERT(osp_vring_pop(&vq, &req) == -EIO);
+	CU_ASSERT(vq.broken && osp_vring_pop(&vq, &req) == -EIO);
+	/* A chain of exactly the ring size is fine. */
+	packed_setup(&d, &vq, 8, F_IND);
+	for (i = 0; i < 8; i++) {
+		d.desc[i] = (struct pvirtq_desc){ GPA_BUF, 16, 3, (uint16_t)(VIRTQ_DESC_F_AVAIL |
+						  (i < 7 ? VIRTQ_DESC_F_NEXT : 0)) };
+	}
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1 && req.error == 0 && req.ndescs == 8);
+	CU_ASSERT(req.out_cnt == 8 && req.id == 3);
+	/* Next lap: slot 0 still carries the old AVAIL bit, so nothing is available. */
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 0);
+
+	/* Bad init. */
+	CU_ASSERT(osp_vring_init_packed(&vq, &g_mem, 0, d.desc, d.drv_ev, d.dev_ev, 0, 0, 0) == -EINVAL);
+	CU_ASSERT(osp_vring_init_packed(&vq, &g_mem, 8, d.desc, d.drv_ev, d.dev_ev, 0, 8, 0) == -EINVAL);
+	CU_ASSERT(osp_vring_init_packed(&vq, &g_mem, 8, d.desc, (uint8_t *)d.drv_ev + 2, d.dev_ev, 0,
+					0, 0) == -EINVAL);
+	CU_ASSERT(osp_vring_init_packed(&vq, &g_mem, 7, d.desc, d.drv_ev, d.dev_ev, 0, 6, 0x8006) == 0);
+}
+
+/* Many laps of a 7-slot ring (not a power of two) with chains of 1..3, in bursts. */
+static void
+test_packed_wrap(void)
+{
+	struct packed_drv d;
+	struct osp_vring vq;
+	struct iovec iov[3][NIOV];
+	struct osp_vring_req reqs[3];
+	uint32_t lens[3], len;
+	uint16_t id;
+	int cycle, i, n;
+
+	packed_setup(&d, &vq, 7, 0);
+	for (i = 0; i < 3; i++) {
+		reqs[i] = (struct osp_vring_req){ .iov = iov[i], .iov_max = NIOV };
+	}
+	for (cycle = 0; cycle < 5000; cycle++) {
+		/* At most 7 slots in flight: chains of 1 + (cycle+i)%3 slots, 1 or 2 chains. */
+		int nchains = 1 + cycle % 2;
+
+		for (i = 0; i < nchains; i++) {
+			struct pd c[3];
+			int k, ndesc = 1 + (cycle + i) % 3;
+
+			for (k = 0; k < ndesc; k++) {
+				c[k] = (struct pd){ GPA_BUF + 16u * (unsigned)k, 16,
+						    (uint16_t)(k > 0 ? VIRTQ_DESC_F_WRITE : 0) };
+			}
+			packed_post(&d, c, ndesc, (uint16_t)(10 + i), true);
+		}
+		n = osp_vring_pop_burst(&vq, reqs, 3);
+		CU_ASSERT_FATAL(n == nchains);
+		for (i = 0; i < n; i++) {
+			CU_ASSERT(reqs[i].error == 0 && reqs[i].id == 10 + i);
+			CU_ASSERT(reqs[i].ndescs == 1 + (cycle + i) % 3);
+			lens[i] = (uint32_t)cycle;
+		}
+		if (cycle % 3 == 0) {
+			osp_vring_push_burst(&vq, reqs, lens, n);
+		} else {
+			for (i = 0; i < n; i++) {
+				osp_vring_push(&vq, &reqs[i], lens[i]);
+			}
+		}
+		for (i = 0; i < n; i++) {
+			CU_ASSERT(packed_used_get(&d, &id, &len) && id == 10 + i && len == (uint32_t)cycle);
+		}
+		CU_ASSERT(!packed_used_get(&d, &id, &len));
+		CU_ASSERT(osp_vring_pop(&vq, &reqs[0]) == 0);
+	}
+	CU_ASSERT(osp_vring_last_avail(&vq) == (uint16_t)(d.avail | (d.avail_wrap ? 0x8000 : 0)));
+	CU_ASSERT(osp_vring_last_used(&vq) == (uint16_t)(d.used | (d.used_wrap ? 0x8000 : 0)));
+}
+
+static void
+test_packed_notify(void)
+{
+	struct packed_drv d;
+	struct osp_vring vq;
+	struct iovec iov[NIOV];
+	struct osp_vring_req req = { .iov = iov, .iov_max = NIOV };
+	struct pd c = { GPA_BUF, 16, 0 };
+	uint16_t id;
+	uint32_t len;
+	int i;
+
+	/* Without EVENT_IDX: ENABLE / DISABLE; DESC is treated as ENABLE. */
+	packed_setup(&d, &vq, 4, 0);
+	CU_ASSERT(!osp_vring_need_notify(&vq));
+	packed_post(&d, &c, 1, 0, true);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	osp_vring_push(&vq, &req, 0);
+	CU_ASSERT(osp_vring_need_notify(&vq));
+	CU_ASSERT(!osp_vring_need_notify(&vq));
+	d.drv_ev->flags = RING_EVENT_FLAGS_DISABLE;
+	packed_post(&d, &c, 1, 0, true);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	osp_vring_push(&vq, &req, 0);
+	CU_ASSERT(!osp_vring_need_notify(&vq));
+	d.drv_ev->flags = RING_EVENT_FLAGS_DESC;
+	packed_post(&d, &c, 1, 0, true);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+	osp_vring_push(&vq, &req, 0);
+	CU_ASSERT(osp_vring_need_notify(&vq));
+	/* Device event: DISABLE / ENABLE, and set_kick reports waiting work. */
+	CU_ASSERT(!osp_vring_set_kick(&vq, false));
+	CU_ASSERT(d.dev_ev->flags == RING_EVENT_FLAGS_DISABLE);
+	CU_ASSERT(!osp_vring_set_kick(&vq, true));
+	CU_ASSERT(d.dev_ev->flags == RING_EVENT_FLAGS_ENABLE);
+	packed_post(&d, &c, 1, 0, true);
+	CU_ASSERT(osp_vring_set_kick(&vq, true));
+
+	/* EVENT_IDX: DESC with off_wrap, over several laps of a 4-slot ring. */
+	packed_setup(&d, &vq, 4, F_EVT);
+	d.drv_ev->flags = RING_EVENT_FLAGS_DESC;
+	for (i = 0; i < 40; i++) {
+		/* Position (lap, slot) of the used entry i is slot i % 4 with wrap 1 - (i/4)%2. */
+		uint16_t want = (uint16_t)(i + 1);	/* ask for the entry after this one */
+		uint16_t wrap = (uint16_t)(((want / 4) % 2) == 0);
+
+		d.drv_ev->off_wrap = (uint16_t)((want % 4) | (wrap << 15));
+		packed_post(&d, &c, 1, 0, true);
+		CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+		osp_vring_push(&vq, &req, 0);
+		CU_ASSERT(!osp_vring_need_notify(&vq));	/* wrote entry i, wants i + 1 */
+		CU_ASSERT(packed_used_get(&d, &id, &len));
+		/* Now ask for exactly the next one: entry i + 1 is written next time. */
+	}
+	/* Asking for the entry just written (in this lap) notifies. */
+	for (i = 0; i < 10; i++) {
+		packed_post(&d, &c, 1, 0, true);
+		d.drv_ev->off_wrap = (uint16_t)(vq.used_idx | ((uint16_t)vq.used_wrap << 15));
+		CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+		osp_vring_push(&vq, &req, 0);
+		CU_ASSERT(osp_vring_need_notify(&vq));
+		CU_ASSERT(packed_used_get(&d, &id, &len));
+	}
+	/* A 2-slot chain at slot 3 (crossing the wrap); event on the skipped slot 0 of the next lap. */
+	{
+		struct pd c2[2] = { { GPA_BUF, 16, 0 }, { GPA_BUF, 1, VIRTQ_DESC_F_WRITE } };
+
+		while (vq.used_idx != 3) {
+			packed_post(&d, &c, 1, 0, true);
+			CU_ASSERT(osp_vring_pop(&vq, &req) == 1);
+			osp_vring_push(&vq, &req, 0);
+			(void)osp_vring_need_notify(&vq);
+			CU_ASSERT(packed_used_get(&d, &id, &len));
+		}
+		packed_post(&d, c2, 2, 1, true);
+		d.drv_ev->off_wrap = (uint16_t)(0 | ((uint16_t)!vq.used_wrap << 15));
+		CU_ASSERT(osp_vring_pop(&vq, &req) == 1 && req.ndescs == 2);
+		osp_vring_push(&vq, &req, 0);
+		CU_ASSERT(osp_vring_need_notify(&vq));
+		CU_ASSERT(packed_used_get(&d, &id, &len) && id == 1);
+	}
+	/* set_kick with EVENT_IDX: DESC at our next avail slot and wrap. */
+	CU_ASSERT(!osp_vring_set_kick(&vq, true));
+	CU_ASSERT(d.dev_ev->flags == RING_EVENT_FLAGS_DESC);
+	CU_ASSERT(d.dev_ev->off_wrap == osp_vring_last_avail(&vq));
+}
+
+/*
+ * Not a pass/fail test: prints the cost of pop + push of virtio-blk chains
+ * (header, 4 KiB of data, status byte; all in region A, as in a guest whose
+ * RAM is one region).
+ */
+static void
+test_perf(void)
+{
+	struct split_drv d;
+	struct packed_drv p;
+	struct osp_vring vq;
+	struct iovec iov[NIOV];
+	struct osp_vring_req req = { .iov = iov, .iov_max = NIOV };
+	struct timespec t0, t1;
+	const int iters = 200000;
+	int i, ndesc;
+
+	for (ndesc = 1; ndesc <= 3; ndesc++) {
+		double ns;
+
+		split_setup(&d, &vq, 256, F_IND | F_EVT, 0);
+		for (i = 0; i < 256; i++) {
+			uint16_t h = (uint16_t)i;
+
+			/* ndesc == 1..3 at heads spread over the table (own next fields). */
+			sdesc(d.desc, h, GPA_BUF, 16, 0, 0);
+		}
+		if (ndesc > 1) {
+			for (i = 0; i < 256; i += 4) {
+				sdesc(d.desc, (uint16_t)i, GPA_BUF, 16, VIRTQ_DESC_F_NEXT, (uint16_t)(i + 1));
+				sdesc(d.desc, (uint16_t)(i + 1), GPA_BUF + 0x1000, 4096,
+				      (uint16_t)(VIRTQ_DESC_F_WRITE | (ndesc > 2 ? VIRTQ_DESC_F_NEXT : 0)),
+				      (uint16_t)(i + 2));
+				sdesc(d.desc, (uint16_t)(i + 2), GPA_BUF + 0x40, 1, VIRTQ_DESC_F_WRITE, 0);
+			}
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t0);
+		for (i = 0; i < iters; i++) {
+			uint16_t h = (uint16_t)((i * 4) & 255);
+
+			split_post(&d, h);
+			osp_vring_pop(&vq, &req);
+			osp_vring_push(&vq, &req, 1);
+			(void)osp_vring_need_notify(&vq);
+		}
+		clock_gettime(CLOCK_MONOTONIC, &t1);
+		CU_ASSERT(req.error == 0 && req.out_cnt + req.in_cnt == ndesc);
+		ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / iters;
+		printf("\n  split  %d-descriptor chain: post+pop+push+need_notify %.1f ns", ndesc, ns);
+
+		/* Device side alone, the poller's way: bursts of 32 popped, pushed, one notify check. */
+		{
+			struct iovec biov[32][4];
+			struct osp_vring_req breqs[32];
+			uint32_t blens[32];
+			double total = 0;
+			int round, k;
+
+			for (k = 0; k < 32; k++) {
+				breqs[k] = (struct osp_vring_req){ .iov = biov[k], .iov_max = 4 };
+				blens[k] = 1;
+			}
+			for (round = 0; round < iters / 64; round++) {
+				for (k = 0; k < 64; k++) {
+					split_post(&d, (uint16_t)((k * 4) & 255));
+				}
+				clock_gettime(CLOCK_MONOTONIC, &t0);
+				for (k = 0; k < 2; k++) {
+					int got = osp_vring_pop_burst(&vq, breqs, 32);
+
+					osp_vring_push_burst(&vq, breqs, blens, got);
+					(void)osp_vring_need_notify(&vq);
+				}
+				clock_gettime(CLOCK_MONOTONIC, &t1);
+				total += (double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec);
+			}
+			CU_ASSERT(breqs[31].error == 0 && breqs[31].out_cnt + breqs[31].in_cnt == ndesc);
+			CU_ASSERT(!osp_vring_has_avail(&vq));
+			printf("\n  split  %d-descriptor chain: device only, bursts of 32: %.1f ns per request",
+			       ndesc, total / (double)(iters / 64 * 64));
+		}
+
+		packed_setup(&p, &vq, 256, F_IND | F_EVT);
+		{
+			struct pd c[3] = { { GPA_BUF, 16, 0 }, { GPA_BUF + 0x1000, 4096, VIRTQ_DESC_F_WRITE },
+				{ GPA_BUF + 0x40, 1, VIRTQ_DESC_F_WRITE } };
+			uint16_t id;
+			uint32_t len;
+
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			for (i = 0; i < iters; i++) {
+				packed_post(&p, c, ndesc, 0, true);
+				osp_vring_pop(&vq, &req);
+				osp_vring_push(&vq, &req, 1);
+				(void)osp_vring_need_notify(&vq);
+				(void)packed_used_get(&p, &id, &len);
+			}
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			CU_ASSERT(req.error == 0 && req.out_cnt + req.in_cnt == ndesc);
+		}
+		ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / iters;
+		printf("\n  packed %d-descriptor chain: post+pop+push+need_notify %.1f ns", ndesc, ns);
+	}
+	printf("\n");
+}
+
+int
+main(void)
+{
+	CU_pSuite suite;
+
+	if (CU_initialize_registry() != CUE_SUCCESS) {
+		return 1;
+	}
+	suite = CU_add_suite("vring", suite_init, suite_fini);
+	CU_ADD_TEST(suite, test_mem_init);
+	CU_ADD_TEST(suite, test_mem_translate);
+	CU_ADD_TEST(suite, test_split_blk_chain);
+	CU_ADD_TEST(suite, test_split_indirect);
+	CU_ADD_TEST(suite, test_split_bad_requests);
+	CU_ADD_TEST(suite, test_split_broken);
+	CU_ADD_TEST(suite, test_split_notify);
+	CU_ADD_TEST(suite, test_split_wrap_burst);
+	CU_ADD_TEST(suite, test_packed_basic);
+	CU_ADD_TEST(suite, test_packed_bad);
+	CU_ADD_TEST(suite, test_packed_wrap);
+	CU_ADD_TEST(suite, test_packed_notify);
+	CU_ADD_TEST(suite, test_perf);
+	return ut_run_suites();
+}
