@@ -67,12 +67,12 @@ else
 	record "build san apps" 1
 fi
 
-echo "== fuzz: NVMe/TCP PDU receiver and target transport (libFuzzer, ASan+UBSan)"
-if FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash test/fuzz/run.sh >"$LOGS/fuzz_nvme_tcp_recv.log" 2>&1; then
-	record "fuzz nvme_tcp_recv + nvmf_tcp (${FUZZ_SECONDS:-20}s)" 0
+echo "== fuzz (libFuzzer, ASan+UBSan): NVMe/TCP PDU receiver and target transport, iSCSI PDUs and text keys, virtqueues"
+if FUZZ_SECONDS=${FUZZ_SECONDS:-20} bash test/fuzz/run.sh >"$LOGS/fuzz.log" 2>&1; then
+	record "fuzz: NVMe/TCP, iSCSI PDU and text, vring harnesses (${FUZZ_SECONDS:-20}s each)" 0
 else
-	record "fuzz nvme_tcp_recv + nvmf_tcp (${FUZZ_SECONDS:-20}s)" 1
-	tail -60 "$LOGS/fuzz_nvme_tcp_recv.log" | sed 's/^/    | /'
+	record "fuzz: NVMe/TCP, iSCSI PDU and text, vring harnesses (${FUZZ_SECONDS:-20}s each)" 1
+	tail -60 "$LOGS/fuzz.log" | sed 's/^/    | /'
 fi
 
 echo "== end-to-end tests"
