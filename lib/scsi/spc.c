@@ -234,13 +234,30 @@ scsi_opcode_has_sa(uint8_t opcode)
 	       opcode == OSP_SCSI_EXTENDED_COPY || opcode == OSP_SCSI_RECEIVE_COPY_RESULTS;
 }
 
+/* 1 + the index in g_cmds of each opcode's first entry, 0 for unknown opcodes. */
+static uint8_t g_cmd_first[256];
+OSP_STATIC_ASSERT(OSP_COUNTOF(g_cmds) < 255, "g_cmd_first holds uint8_t indices");
+
+__attribute__((constructor)) static void
+scsi_cmd_index_init(void)
+{
+	size_t i;
+
+	for (i = OSP_COUNTOF(g_cmds); i-- > 0;) {
+		g_cmd_first[g_cmds[i].opcode] = (uint8_t)(i + 1);
+	}
+}
+
 static const struct scsi_cmd *
 scsi_find_cmd(uint8_t opcode, uint8_t sa, bool *opcode_known)
 {
 	size_t i;
 
 	*opcode_known = false;
-	for (i = 0; i < OSP_COUNTOF(g_cmds); i++) {
+	if (g_cmd_first[opcode] == 0) {
+		return NULL;
+	}
+	for (i = g_cmd_first[opcode] - 1u; i < OSP_COUNTOF(g_cmds); i++) {
 		if (g_cmds[i].opcode != opcode) {
 			continue;
 		}
