@@ -487,6 +487,10 @@ bdev_virtio_dump_info_json(void *ctx, cJSON *obj)
 		osp_json_add_uint64(n, "vq_size", c->vq_size);
 		osp_json_add_uint64(n, "features", c->features);
 		osp_json_add_uint64(n, "max_rw_bytes", c->max_data);
+		osp_json_add_uint64(n, "seg_max", c->cfg.seg_max);
+		osp_json_add_uint64(n, "size_max", c->cfg.size_max);
+		osp_json_add_uint64(n, "max_discard_sectors", c->cfg.max_discard_sectors);
+		osp_json_add_uint64(n, "max_write_zeroes_sectors", c->cfg.max_write_zeroes_sectors);
 		cJSON_AddBoolToObject(n, "connected", !ctrlr_dead(c));
 	}
 }

@@ -1,0 +1,270 @@
+#!/usr/bin/env python3
+"""End-to-end tests of bdev_virtio: Osprey as a vhost-user front end in front
+of qemu-storage-daemon's vhost-user-blk export (a temp image file).
+
+- bad bdev_virtio_attach_controller parameters get clear JSON-RPC errors and
+  the daemon goes on serving;
+- attach / bdev_get_bdevs / save_config / detach / attach again on osprey_tgt;
+- bdevperf verify through the bdev (2 cores, 2 queues), then the image file is
+  read on the host: every 512-byte block carries the pattern bdevperf wrote
+  (word 0 = its LBA, word 1 = the run's seed);
+- write_zeroes (larger than the device's per-request limit, so split) reads
+  back as zeroes in the image; unmap and flush run without failures;
+- qemu-storage-daemon killed with SIGKILL during a bdevperf run: the I/O
+  fails, bdevperf reports failures and exits, it does not crash or hang; on
+  osprey_tgt the bdev goes away and the daemon keeps serving.
+qemu-storage-daemon is killed by PID at the end. Prints "N passed, N failed".
+"""
+
+import json
+import os
+import shutil
+import signal
+import struct
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+from osp_e2e import (BIN_DIR, ROOT, SOCK, TMP, alive, check, check_error,  # noqa: E402
+                     rpc, rpc_json, rpc_out, run, start_tgt, stop_tgt, wait_for)
+
+QSD = shutil.which("qemu-storage-daemon")
+BDEVPERF = os.path.join(BIN_DIR, "bdevperf")
+BDEVPERF_PY = os.path.join(ROOT, "scripts", "bdevperf.py")
+IMG_MB = 32
+qsds = []
+
+
+def start_qsd(img, sock, null=False, queues=2):
+    if os.path.exists(sock):
+        os.unlink(sock)
+    if null:
+        blockdev = "driver=null-co,node-name=f,size=%d" % (IMG_MB << 20)
+    else:
+        blockdev = "driver=file,node-name=f,filename=%s" % img
+    log = open(sock + ".log", "w")
+    p = subprocess.Popen([QSD, "--blockdev", blockdev, "--export",
+                          "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=%s,"
+                          "writable=on,num-queues=%d" % (sock, queues)],
+                         stdout=log, stderr=subprocess.STDOUT)
+    qsds.append(p)
+    if not wait_for(lambda: os.path.exists(sock) or p.poll() is not None, 10):
+        raise RuntimeError("qemu-storage-daemon did not create %s" % sock)
+    return p
+
+
+def kill_qsd(p):
+    if p.poll() is None:
+        os.kill(p.pid, signal.SIGKILL)
+    p.wait()
+
+
+def attach_params(name, sock, vq_count=2):
+    return {"name": name, "trtype": "user", "traddr": sock, "dev_type": "blk",
+            "vq_count": vq_count}
+
+
+def write_config(name, calls):
+    path = os.path.join(TMP, name + ".json")
+    with open(path, "w") as f:
+        json.dump({"subsystems": [{"subsystem": "bdev", "config": [
+            {"method": m, "params": p} for m, p in calls]}]}, f)
+    return path
+
+
+def bdevperf(*args, timeout=60):
+    try:
+        r = subprocess.run([BDEVPERF, *args], capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        return -999, str(e.stdout or "") + "\n[timed out]"
+    return r.returncode, r.stdout + r.stderr
+
+
+def total_line(out):
+    for line in out.splitlines():
+        if line.startswith(" Total"):
+            f = line.split(":")[1].split()
+            return {"iops": float(f[0]), "fail_s": float(f[2])}
+    return None
+
+
+def show(out):
+    print("    | " + "\n    | ".join(out.strip().splitlines()[-25:]))
+
+
+def image_pattern(img):
+    """(blocks whose word 0 is their LBA, number of blocks, distinct seeds seen)."""
+    good, seeds = 0, set()
+    with open(img, "rb") as f:
+        data = f.read()
+    n = len(data) // 512
+    for b in range(n):
+        w0, w1 = struct.unpack_from("<QQ", data, b * 512)
+        if w0 == b:
+            good += 1
+            seeds.add(w1)
+    return good, n, seeds
+
+
+def test_rpc_errors(tgt, vsock):
+    print("-- bad parameters")
+    base = attach_params("V0", vsock)
+    for what, override, needles in [
+        ("trtype pci", {"trtype": "pci"}, ["trtype", "user"]),
+        ("trtype bogus", {"trtype": "tcp"}, ["trtype"]),
+        ("dev_type scsi", {"dev_type": "scsi"}, ["dev_type", "not implemented"]),
+        ("vq_size 100", {"vq_size": 100}, ["vq_size", "power of two"]),
+        ("vq_count 0", {"vq_count": 0}, ["vq_count"]),
+        ("vq_count 1000", {"vq_count": 1000}, ["vq_count"]),
+        ("missing socket", {"traddr": os.path.join(TMP, "nope.sock")}, ["cannot connect"]),
+        ("not a vhost-user socket", {"traddr": SOCK}, ["V0"]),
+        ("bad name", {"name": ""}, ["name"]),
+    ]:
+        params = dict(base)
+        params.update(override)
+        check_error(tgt, what, None, *needles, raw=("bdev_virtio_attach_controller", params))
+    check_error(tgt, "missing traddr", None, "traddr",
+                raw=("bdev_virtio_attach_controller", {"name": "V0", "trtype": "user",
+                                                       "dev_type": "blk"}))
+    check_error(tgt, "detach unknown", ["bdev_virtio_detach_controller", "nosuch"], "nosuch")
+
+
+def test_attach_detach(tgt, vsock):
+    print("-- attach / detach on osprey_tgt")
+    out = rpc_out("bdev_virtio_attach_controller", "-t", "user", "-a", vsock, "-d", "blk",
+                  "--vq-count", "2", "VirtioBlk0")
+    check(out is not None and json.loads(out) == ["VirtioBlk0"],
+          "attach answers the bdev name list: %s" % out)
+    b = rpc_json("bdev_get_bdevs", "-b", "VirtioBlk0")
+    ok = b is not None and b[0]["num_blocks"] == (IMG_MB << 20) // 512 and b[0]["block_size"] == 512
+    check(ok, "bdev has the image's geometry (%d blocks of 512)" % ((IMG_MB << 20) // 512))
+    if b:
+        v = b[0].get("driver_specific", {}).get("virtio", {})
+        check(v.get("vq_count") == 2 and v.get("socket") == vsock,
+              "driver_specific shows 2 queues and the socket: %s" % v)
+        check(b[0]["supported_io_types"].get("flush") and b[0]["supported_io_types"].get("unmap")
+              and b[0]["supported_io_types"].get("write_zeroes"),
+              "flush, unmap and write_zeroes offered by qemu-storage-daemon are supported")
+    cfg = rpc_json("save_config")
+    calls = [c for s in (cfg or {}).get("subsystems", []) if s["subsystem"] == "bdev"
+             for c in (s.get("config") or []) if c["method"] == "bdev_virtio_attach_controller"]
+    check(len(calls) == 1 and calls[0]["params"]["traddr"] == vsock and
+          calls[0]["params"]["dev_type"] == "blk", "save_config holds the attach call")
+    check_error(tgt, "attach the same name twice", ["bdev_virtio_attach_controller", "-t", "user",
+                "-a", vsock, "-d", "blk", "VirtioBlk0"], "already exists")
+    check(rpc(*["bdev_virtio_detach_controller", "VirtioBlk0"]).returncode == 0, "detach")
+    check(rpc("bdev_get_bdevs", "-b", "VirtioBlk0").returncode != 0, "bdev gone after detach")
+    out = rpc_out("bdev_virtio_attach_controller", "-t", "user", "-a", vsock, "-d", "blk",
+                  "VirtioBlk1")
+    check(out is not None, "attach again after detach (the back end takes a new front end)")
+    check(rpc(*["bdev_virtio_detach_controller", "VirtioBlk1"]).returncode == 0, "detach again")
+
+
+def test_verify_and_image(img, vsock):
+    print("-- bdevperf verify through virtio-blk, then the image file")
+    cfg = write_config("verify", [("bdev_virtio_attach_controller", attach_params("VirtioBlk0", vsock))])
+    rc, out = bdevperf("--json", cfg, "-m", "0x3", "-C", "-q", "32", "-o", "4096", "-w", "verify",
+                       "-t", "3")
+    t = total_line(out)
+    if not check(rc == 0 and t is not None and t["iops"] > 0 and t["fail_s"] == 0,
+                 "verify on 2 cores / 2 queues: %s IOPS, no failures" % (t and t["iops"])):
+        show(out)
+    good, n, seeds = image_pattern(img)
+    check(good == n and len(seeds) == 1,
+          "image file: %d of %d blocks carry their LBA, %d seed(s)" % (good, n, len(seeds)))
+
+    rc, out = bdevperf("--json", cfg, "-q", "2", "-o", "%dM" % IMG_MB, "-w", "write_zeroes", "-t", "1")
+    t = total_line(out)
+    if not check(rc == 0 and t is not None and t["fail_s"] == 0,
+                 "write_zeroes of the whole device per I/O (2 requests each: the device takes 16 MiB): no failures"):
+        show(out)
+    with open(img, "rb") as f:
+        data = f.read()
+    check(data.count(0) == len(data), "image file all zeroes after write_zeroes")
+    for wl in ("unmap", "flush"):
+        rc, out = bdevperf("--json", cfg, "-q", "8", "-o", "1M", "-w", wl, "-t", "1")
+        t = total_line(out)
+        if not check(rc == 0 and t is not None and t["iops"] > 0 and t["fail_s"] == 0,
+                     "%s: %s IOPS, no failures" % (wl, t and t["iops"])):
+            show(out)
+
+
+def test_backend_dies_bdevperf(img, vsock, qsd):
+    print("-- qemu-storage-daemon killed under a bdevperf run")
+    cfg = write_config("die", [("bdev_virtio_attach_controller", attach_params("VirtioBlk0", vsock))])
+    sock = os.path.join(TMP, "bdevperf.sock")
+    log = open(os.path.join(TMP, "bdevperf_die.log"), "w+")
+    p = subprocess.Popen([BDEVPERF, "-z", "-r", sock, "--json", cfg, "-q", "32", "-o", "4096",
+                          "-w", "verify", "-t", "20"], stdout=log, stderr=subprocess.STDOUT)
+    try:
+        if not check(wait_for(lambda: os.path.exists(sock) or p.poll() is not None, 20)
+                     and p.poll() is None, "bdevperf -z up with the virtio bdev"):
+            return
+        pt = subprocess.Popen([sys.executable, BDEVPERF_PY, "-s", sock, "perform_tests"],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        time.sleep(1.5)
+        kill_qsd(qsd)
+        try:
+            out, _ = pt.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            pt.kill()
+            out, _ = pt.communicate()
+            out += "\n[perform_tests hung]"
+        check("hung" not in out and pt.returncode != 0,
+              "perform_tests ends with an error after the back end died (rc %s)" % pt.returncode)
+        try:
+            prc = p.wait(30)
+        except subprocess.TimeoutExpired:
+            prc = None
+        log.seek(0)
+        text = log.read()
+        crashed = prc is not None and prc < 0
+        if not check(prc is not None and not crashed,
+                     "bdevperf exits by itself, no crash (rc %s)" % prc):
+            show(text)
+        check("is gone" in text, "bdevperf's log says the back end is gone")
+    finally:
+        if p.poll() is None:
+            p.kill()
+            p.wait()
+        log.close()
+
+
+def test_backend_dies_tgt(tgt, img, vsock):
+    print("-- qemu-storage-daemon killed while osprey_tgt is attached")
+    qsd = start_qsd(img, vsock)
+    out = rpc_out("bdev_virtio_attach_controller", "-t", "user", "-a", vsock, "-d", "blk", "VirtioBlk2")
+    check(out is not None, "attach VirtioBlk2")
+    kill_qsd(qsd)
+    check(wait_for(lambda: rpc("bdev_get_bdevs", "-b", "VirtioBlk2").returncode != 0, 5),
+          "the bdev is removed once the back end is gone")
+    check(alive(tgt), "osprey_tgt still serving")
+    check_error(tgt, "detach after the bdev went away", ["bdev_virtio_detach_controller",
+                "VirtioBlk2"], "VirtioBlk2")
+
+
+def body():
+    if QSD is None:
+        print("  SKIP: qemu-storage-daemon not installed (apt-get install qemu-system-common)")
+        return
+    img = os.path.join(TMP, "disk.img")
+    with open(img, "wb") as f:
+        f.truncate(IMG_MB << 20)
+    vsock = os.path.join(TMP, "vblk.sock")
+    qsd = start_qsd(img, vsock)
+    tgt = start_tgt()
+    try:
+        test_rpc_errors(tgt, vsock)
+        test_attach_detach(tgt, vsock)
+        test_verify_and_image(img, vsock)
+        test_backend_dies_bdevperf(img, vsock, qsd)
+        test_backend_dies_tgt(tgt, img, vsock)
+    finally:
+        for q in qsds:
+            kill_qsd(q)
+        check(stop_tgt(tgt) == 0, "osprey_tgt exits cleanly")
+
+
+if __name__ == "__main__":
+    sys.exit(run(body))
