@@ -78,7 +78,14 @@ def bdevperf(*args, timeout=60):
         r = subprocess.run([BDEVPERF, *args], capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as e:
         return -999, str(e.stdout or "") + "\n[timed out]"
+    no_sanitizer_report(r.stdout + r.stderr, "bdevperf " + " ".join(args[-6:]))
     return r.returncode, r.stdout + r.stderr
+
+
+def no_sanitizer_report(out, what):
+    bad = [k for k in ("AddressSanitizer", "LeakSanitizer", "runtime error:") if k in out]
+    if not check(not bad, "no sanitizer report from %s" % what):
+        show(out)
 
 
 def total_line(out):
@@ -134,8 +141,8 @@ def test_attach_detach(tgt, vsock):
     print("-- attach / detach on osprey_tgt")
     out = rpc_out("bdev_virtio_attach_controller", "-t", "user", "-a", vsock, "-d", "blk",
                   "--vq-count", "2", "VirtioBlk0")
-    check(out is not None and json.loads(out) == ["VirtioBlk0"],
-          "attach answers the bdev name list: %s" % out)
+    names = json.loads(out) if out else None
+    check(names == ["VirtioBlk0"], "attach answers the bdev name list: %s" % json.dumps(names))
     b = rpc_json("bdev_get_bdevs", "-b", "VirtioBlk0")
     ok = b is not None and b[0]["num_blocks"] == (IMG_MB << 20) // 512 and b[0]["block_size"] == 512
     check(ok, "bdev has the image's geometry (%d blocks of 512)" % ((IMG_MB << 20) // 512))
@@ -224,6 +231,7 @@ def test_backend_dies_bdevperf(img, vsock, qsd):
                      "bdevperf exits by itself, no crash (rc %s)" % prc):
             show(text)
         check("is gone" in text, "bdevperf's log says the back end is gone")
+        no_sanitizer_report(text, "bdevperf (back end killed)")
     finally:
         if p.poll() is None:
             p.kill()
