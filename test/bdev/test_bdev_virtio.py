@@ -36,7 +36,7 @@ IMG_MB = 32
 qsds = []
 
 
-def start_qsd(img, sock, null=False, queues=2):
+def start_qsd(img, sock, null=False, queues=2, extra=""):
     if os.path.exists(sock):
         os.unlink(sock)
     if null:
@@ -46,7 +46,7 @@ def start_qsd(img, sock, null=False, queues=2):
     log = open(sock + ".log", "w")
     p = subprocess.Popen([QSD, "--blockdev", blockdev, "--export",
                           "type=vhost-user-blk,id=e,node-name=f,addr.type=unix,addr.path=%s,"
-                          "writable=on,num-queues=%d" % (sock, queues)],
+                          "writable=on,num-queues=%d%s" % (sock, queues, extra)],
                          stdout=log, stderr=subprocess.STDOUT)
     qsds.append(p)
     if not wait_for(lambda: os.path.exists(sock) or p.poll() is not None, 10):
@@ -197,6 +197,31 @@ def test_verify_and_image(img, vsock):
             show(out)
 
 
+def test_4k_blocks():
+    print("-- 4096-byte logical blocks, I/O larger than a request (split by the bdev layer)")
+    img = os.path.join(TMP, "disk4k.img")
+    with open(img, "wb") as f:
+        f.truncate(8 << 20)
+    vsock = os.path.join(TMP, "v4k.sock")
+    qsd = start_qsd(img, vsock, queues=1, extra=",logical-block-size=4096")
+    try:
+        cfg = write_config("v4k", [("bdev_virtio_attach_controller",
+                                    attach_params("V4k", vsock, vq_count=1))])
+        rc, out = bdevperf("--json", cfg, "-q", "8", "-o", "256k", "-w", "verify", "-t", "2")
+        t = total_line(out)
+        if not check(rc == 0 and t is not None and t["iops"] > 0 and t["fail_s"] == 0
+                     and "2048 blocks of 4096 bytes" in out,
+                     "verify with 256 KiB I/O on 4 KiB blocks: %s IOPS" % (t and t["iops"])):
+            show(out)
+        with open(img, "rb") as f:
+            data = f.read()
+        n = len(data) // 4096
+        good = sum(1 for b in range(n) if struct.unpack_from("<Q", data, b * 4096)[0] == b)
+        check(good == n, "image file: %d of %d 4 KiB blocks carry their LBA" % (good, n))
+    finally:
+        kill_qsd(qsd)
+
+
 def test_backend_dies_bdevperf(img, vsock, qsd):
     print("-- qemu-storage-daemon killed under a bdevperf run")
     cfg = write_config("die", [("bdev_virtio_attach_controller", attach_params("VirtioBlk0", vsock))])
@@ -266,6 +291,7 @@ def body():
         test_rpc_errors(tgt, vsock)
         test_attach_detach(tgt, vsock)
         test_verify_and_image(img, vsock)
+        test_4k_blocks()
         test_backend_dies_bdevperf(img, vsock, qsd)
         test_backend_dies_tgt(tgt, img, vsock)
     finally:
