@@ -17,9 +17,12 @@ qemu-storage-daemon is killed by PID at the end. Prints "N passed, N failed".
 """
 
 import json
+import mmap
 import os
+import select
 import shutil
 import signal
+import socket
 import struct
 import subprocess
 import sys
@@ -264,6 +267,121 @@ def test_backend_dies_bdevperf(img, vsock, qsd):
         log.close()
 
 
+class FakeBackend:
+    """A hostile vhost-user-blk back end (one connection): answers the set-up
+    dialogue, maps the front end's memfd, then misbehaves as mode says.
+    bad_used: completes the first request with a used entry naming a
+    descriptor that is no chain head; bad_config: GET_CONFIG reply whose size
+    does not match the request; huge_size: a reply header claiming 4 GiB."""
+
+    def __init__(self, path, mode):
+        import threading
+        self.path, self.mode = path, mode
+        self.lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.lsock.bind(path)
+        self.lsock.listen(1)
+        self.lsock.settimeout(20)
+        self.kicked = False
+        self.t = threading.Thread(target=self.serve, daemon=True)
+        self.t.start()
+
+    def reply(self, c, req, payload):
+        c.sendall(struct.pack("<III", req, 0x5, len(payload)) + payload)
+
+    def serve(self):
+        try:
+            c, _ = self.lsock.accept()
+        except OSError:
+            return
+        c.settimeout(20)
+        mem, region, vq, kick = None, None, {}, None
+        try:
+            while True:
+                hdr, anc, _, _ = c.recvmsg(12, socket.CMSG_SPACE(8 * 4))
+                if len(hdr) < 12:
+                    break
+                fds = []
+                for level, typ, data in anc:
+                    if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                        fds += list(struct.unpack("<%di" % (len(data) // 4), data[:len(data) // 4 * 4]))
+                req, flags, size = struct.unpack("<III", hdr)
+                body = b""
+                while len(body) < size:
+                    chunk = c.recv(size - len(body))
+                    if not chunk:
+                        return
+                    body += chunk
+                if req == 1:  # GET_FEATURES
+                    if self.mode == "huge_size":
+                        c.sendall(struct.pack("<III", 1, 0x5, 0xffffffff))
+                        continue
+                    self.reply(c, req, struct.pack("<Q", (1 << 30) | (1 << 32) | (1 << 9)))
+                elif req == 15:  # GET_PROTOCOL_FEATURES: CONFIG only
+                    self.reply(c, req, struct.pack("<Q", 1 << 9))
+                elif req == 24:  # GET_CONFIG
+                    off, sz, fl = struct.unpack_from("<III", body)
+                    cfg = struct.pack("<QII", 2048, 0, 0).ljust(sz, b"\0")
+                    if self.mode == "bad_config":
+                        sz -= 4
+                    self.reply(c, req, struct.pack("<III", off, sz, fl) + cfg)
+                elif req == 5:  # SET_MEM_TABLE
+                    gpa, msize, uaddr, moff = struct.unpack_from("<QQQQ", body, 8)
+                    mem = mmap.mmap(fds[0], msize + moff)
+                    region = (gpa, msize, uaddr)
+                elif req == 9:  # SET_VRING_ADDR (user addresses)
+                    idx, fl, desc, used, avail, log = struct.unpack("<IIQQQQ", body)
+                    vq = {"desc": desc - region[2], "used": used - region[2],
+                          "avail": avail - region[2]}
+                elif req == 12:  # SET_VRING_KICK
+                    kick = fds[0] if fds else None
+                for fd in fds:
+                    if fd != kick and (mem is None or fd != fds[0] or req != 5):
+                        os.close(fd)
+                if kick is not None and req == 18:  # enabled: wait for a request
+                    break
+            if self.mode != "bad_used" or kick is None:
+                return
+            r, _, _ = select.select([kick], [], [], 20)
+            if r:
+                self.kicked = True
+                # used ring: flags, idx, ring[0] = {id, len}
+                struct.pack_into("<II", mem, vq["used"] + 4, 7777, 0)
+                struct.pack_into("<H", mem, vq["used"] + 2, 1)
+            c.recv(1)  # until the front end hangs up
+        except (OSError, struct.error, IndexError, ValueError):
+            pass
+        finally:
+            c.close()
+
+    def close(self):
+        self.lsock.close()
+        self.t.join(5)
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+
+def test_hostile_backend(tgt):
+    print("-- hostile vhost-user back ends (a test program speaking the protocol)")
+    for mode, needles in [("bad_config", ["GET_CONFIG", "does not match"]),
+                          ("huge_size", ["GET_FEATURES", "malformed"])]:
+        path = os.path.join(TMP, "fake_%s.sock" % mode)
+        fb = FakeBackend(path, mode)
+        check_error(tgt, "back end %s" % mode, None, *needles,
+                    raw=("bdev_virtio_attach_controller", attach_params("F0", path, 1)))
+        fb.close()
+    path = os.path.join(TMP, "fake_used.sock")
+    fb = FakeBackend(path, "bad_used")
+    cfg = write_config("fake", [("bdev_virtio_attach_controller", attach_params("F1", path, 1))])
+    rc, out = bdevperf("--json", cfg, "-q", "4", "-o", "4096", "-w", "randread", "-t", "2",
+                       timeout=60)
+    check(fb.kicked, "the fake back end was kicked")
+    if not check(rc not in (0, -999) and rc > 0 and "broke the used ring" in out,
+                 "a used entry naming no chain head fails the I/O and the device; bdevperf "
+                 "exits with an error, no crash or hang (rc %s)" % rc):
+        show(out)
+    fb.close()
+
+
 def test_backend_dies_tgt(tgt, img, vsock):
     print("-- qemu-storage-daemon killed while osprey_tgt is attached")
     qsd = start_qsd(img, vsock)
@@ -294,6 +412,7 @@ def body():
         test_4k_blocks()
         test_backend_dies_bdevperf(img, vsock, qsd)
         test_backend_dies_tgt(tgt, img, vsock)
+        test_hostile_backend(tgt)
     finally:
         for q in qsds:
             kill_qsd(q)
