@@ -413,6 +413,10 @@ def body():
         test_backend_dies_bdevperf(img, vsock, qsd)
         test_backend_dies_tgt(tgt, img, vsock)
         test_hostile_backend(tgt)
+        print("-- osprey_tgt stops with a controller still attached")
+        start_qsd(img, vsock)
+        check(rpc_out("bdev_virtio_attach_controller", "-t", "user", "-a", vsock, "-d", "blk",
+                      "VirtioBlk3") is not None, "attach VirtioBlk3 and leave it attached")
     finally:
         for q in qsds:
             kill_qsd(q)
