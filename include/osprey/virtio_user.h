@@ -257,6 +257,8 @@ struct osp_virtq {
 	uint16_t *next;
 	/* Per head descriptor: the caller's cookie. */
 	void **cookie;
+	/* VIRTIO_F_EVENT_IDX negotiated: avail_event / used_event instead of the flags. */
+	bool event_idx;
 };
 
 /* Bytes of the ring area (desc table, avail ring, used ring, 4 KiB aligned parts). */
@@ -270,6 +272,12 @@ size_t osp_virtq_ring_size(uint16_t size);
 int osp_virtq_init(struct osp_virtq *vq, uint16_t size, void *ring, uint16_t *chain_len,
 		   void **cookie);
 /*
+ * Use the event index fields (VIRTIO_F_EVENT_IDX negotiated): kicks follow
+ * the device's avail_event, and used_event is kept out of the device's reach
+ * so that it never interrupts (the driver polls).
+ */
+void osp_virtq_enable_event_idx(struct osp_virtq *vq);
+/*
  * Post one chain of n buffers (addrs/lens/device_writable each n long, in
  * order: device-readable first). Returns the head descriptor index, or -EAGAIN
  * if fewer than n descriptors are free, -EINVAL if n is 0 or too large.
@@ -279,7 +287,8 @@ int osp_virtq_post(struct osp_virtq *vq, uint16_t n, const uint64_t *addrs, cons
 		   const bool *device_writable, void *cookie);
 /*
  * Make posted chains visible (one store of avail->idx). Returns true if the
- * device wants a notification (it did not set VIRTQ_USED_F_NO_NOTIFY).
+ * device wants a notification: it did not set VIRTQ_USED_F_NO_NOTIFY, or
+ * with event idx, the new chains pass its avail_event (virtio 1.x 2.7.10).
  */
 bool osp_virtq_publish(struct osp_virtq *vq);
 /*

@@ -466,6 +466,9 @@ vu_setup_queue(struct osp_vu_dev *dev, uint16_t idx, char *err, size_t errlen)
 	}
 	/* The driver polls the used ring: the device need not interrupt us. */
 	q->vq.avail->flags = OSP_VIRTQ_AVAIL_F_NO_INTERRUPT;
+	if (dev->features & (1ull << OSP_VIRTIO_F_EVENT_IDX)) {
+		osp_virtq_enable_event_idx(&q->vq);
+	}
 	q->kick_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	q->call_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (q->kick_fd < 0 || q->call_fd < 0) {

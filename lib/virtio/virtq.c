@@ -69,6 +69,36 @@ osp_virtq_init(struct osp_virtq *vq, uint16_t size, void *ring, uint16_t *chain_
 	return 0;
 }
 
+/* used_event lives after the avail ring, avail_event after the used ring. */
+static uint16_t *
+used_event_ptr(struct osp_virtq *vq)
+{
+	return &vq->avail->ring[vq->size];
+}
+
+static uint16_t *
+avail_event_ptr(struct osp_virtq *vq)
+{
+	return (uint16_t *)&vq->used->ring[vq->size];
+}
+
+/*
+ * Half the index space ahead of what we reaped: the device, which cannot
+ * have more than size (<= 32768) chains to complete, never crosses it.
+ */
+static void
+push_used_event(struct osp_virtq *vq)
+{
+	__atomic_store_n(used_event_ptr(vq), (uint16_t)(vq->last_used_idx + 0x8000), __ATOMIC_RELAXED);
+}
+
+void
+osp_virtq_enable_event_idx(struct osp_virtq *vq)
+{
+	vq->event_idx = true;
+	push_used_event(vq);
+}
+
 int
 osp_virtq_post(struct osp_virtq *vq, uint16_t n, const uint64_t *addrs, const uint32_t *lens,
 	       const bool *device_writable, void *cookie)
@@ -107,12 +137,19 @@ osp_virtq_post(struct osp_virtq *vq, uint16_t n, const uint64_t *addrs, const ui
 bool
 osp_virtq_publish(struct osp_virtq *vq)
 {
-	if (vq->avail_idx == vq->avail_published) {
+	uint16_t old = vq->avail_published, event;
+
+	if (vq->avail_idx == old) {
 		return false;
 	}
 	__atomic_store_n(&vq->avail->idx, vq->avail_idx, __ATOMIC_RELEASE);
 	vq->avail_published = vq->avail_idx;
 	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	if (vq->event_idx) {
+		/* Notify if avail_event lies in [old, new): the device waits for one of these. */
+		event = __atomic_load_n(avail_event_ptr(vq), __ATOMIC_RELAXED);
+		return (uint16_t)(vq->avail_idx - event - 1) < (uint16_t)(vq->avail_idx - old);
+	}
 	return (__atomic_load_n(&vq->used->flags, __ATOMIC_RELAXED) & OSP_VIRTQ_USED_F_NO_NOTIFY) == 0;
 }
 
@@ -153,6 +190,9 @@ osp_virtq_reap(struct osp_virtq *vq, void **cookies, uint32_t *lens, int max)
 		vq->cookie[id] = NULL;
 		vq->last_used_idx++;
 		n++;
+	}
+	if (n > 0 && vq->event_idx) {
+		push_used_event(vq);
 	}
 	return n;
 }

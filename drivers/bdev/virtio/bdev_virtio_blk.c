@@ -522,7 +522,7 @@ static const struct osp_bdev_fn_table g_virtio_fn_table = {
 	.write_config_json = bdev_virtio_write_config_json,
 };
 
-#define WANTED_FEATURES ((1ull << OSP_VIRTIO_F_VERSION_1) | \
+#define WANTED_FEATURES ((1ull << OSP_VIRTIO_F_VERSION_1) | (1ull << OSP_VIRTIO_F_EVENT_IDX) | \
 			 (1ull << OSP_VIRTIO_BLK_F_SIZE_MAX) | (1ull << OSP_VIRTIO_BLK_F_SEG_MAX) | \
 			 (1ull << OSP_VIRTIO_BLK_F_RO) | (1ull << OSP_VIRTIO_BLK_F_BLK_SIZE) | \
 			 (1ull << OSP_VIRTIO_BLK_F_FLUSH) | (1ull << OSP_VIRTIO_BLK_F_TOPOLOGY) | \

@@ -243,6 +243,47 @@ test_virtq_hostile_device(void)
 	free(e.ring);
 }
 
+static void
+test_virtq_event_idx(void)
+{
+	struct vq_env e;
+	uint64_t addrs[1] = {1};
+	uint32_t lens[1] = {16};
+	bool wr[1] = {false};
+	void *cookies[QSZ];
+	uint32_t rl[QSZ];
+	uint16_t *avail_event, *used_event;
+
+	vq_env_init(&e);
+	osp_virtq_enable_event_idx(&e.vq);
+	avail_event = (uint16_t *)&e.vq.used->ring[QSZ];
+	used_event = &e.vq.avail->ring[QSZ];
+	CU_ASSERT_EQUAL(*used_event, 0x8000);
+	/* the device waits for entry 0: publishing 0 kicks */
+	*avail_event = 0;
+	osp_virtq_post(&e.vq, 1, addrs, lens, wr, (void *)1);
+	CU_ASSERT_TRUE(osp_virtq_publish(&e.vq));
+	/* the device has not consumed entry 0 yet (still waits for 0): 1 and 2 need no kick */
+	osp_virtq_post(&e.vq, 1, addrs, lens, wr, (void *)2);
+	osp_virtq_post(&e.vq, 1, addrs, lens, wr, (void *)3);
+	CU_ASSERT_FALSE(osp_virtq_publish(&e.vq));
+	/* the device caught up and waits for entry 3 */
+	*avail_event = 3;
+	osp_virtq_post(&e.vq, 1, addrs, lens, wr, (void *)4);
+	CU_ASSERT_TRUE(osp_virtq_publish(&e.vq));
+	/* the NO_NOTIFY flag is not what counts with event idx */
+	e.vq.used->flags = OSP_VIRTQ_USED_F_NO_NOTIFY;
+	*avail_event = 4;
+	osp_virtq_post(&e.vq, 1, addrs, lens, wr, (void *)5);
+	CU_ASSERT_TRUE(osp_virtq_publish(&e.vq));
+	/* reaping moves used_event half the index space ahead */
+	CU_ASSERT_EQUAL(dev_complete_one(&e, 0), 1);
+	CU_ASSERT_EQUAL(dev_complete_one(&e, 0), 1);
+	CU_ASSERT_EQUAL(osp_virtq_reap(&e.vq, cookies, rl, QSZ), 2);
+	CU_ASSERT_EQUAL(*used_event, (uint16_t)(2 + 0x8000));
+	free(e.ring);
+}
+
 /*
  * A device writing random used entries and indexes: every reap either
  * returns chains that really were in flight (each once) or -EIO; the free
@@ -559,6 +600,7 @@ main(void)
 	CU_ADD_TEST(suite, test_virtq_post_reap);
 	CU_ADD_TEST(suite, test_virtq_hostile_device);
 	CU_ADD_TEST(suite, test_virtq_random_used);
+	CU_ADD_TEST(suite, test_virtq_event_idx);
 	CU_ADD_TEST(suite, test_dev_connect_start);
 	CU_ADD_TEST(suite, test_dev_connect_errors);
 	CU_ADD_TEST(suite, test_dev_dead_backend);
