@@ -4,7 +4,7 @@
  * vhost-user front end, a vhost-user back end such as Osprey's vhost or
  * qemu-storage-daemon serving the device).
  *
- * Three parts:
+ * Four parts:
  *  - wire formats: split virtqueue layout (virtio 1.x section 2.7), the
  *    virtio-blk request and config layouts (section 5.2), the vhost-user
  *    message layouts (QEMU's vhost-user specification);
