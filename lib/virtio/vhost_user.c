@@ -261,7 +261,11 @@ vu_request(struct osp_vu_dev *dev, uint32_t request, const void *payload, uint32
 	if (rc != 0) {
 		seterr(err, errlen, "%s: %s", req_name(request),
 		       rc == -EPROTO ? "malformed reply from the back end" :
-		       rc == -ETIMEDOUT ? "no reply from the back end (timed out)" :
+		       rc == -ETIMEDOUT ? (request == OSP_VU_GET_FEATURES ?
+					   "no reply from the back end (timed out; a vhost-user back end "
+					   "such as qemu-storage-daemon serves one front end at a time: "
+					   "is another one connected?)" :
+					   "no reply from the back end (timed out)") :
 		       rc == -ECONNRESET ? "the back end closed the connection" : strerror(-rc));
 	}
 	return rc;
