@@ -294,6 +294,14 @@ class FakeBackend:
         except OSError:
             return
         c.settimeout(20)
+        if self.mode == "silent":
+            try:
+                while c.recv(4096):
+                    pass
+            except OSError:
+                pass
+            c.close()
+            return
         mem, region, vq, kick = None, None, {}, None
         try:
             while True:
@@ -369,6 +377,23 @@ def test_hostile_backend(tgt):
         check_error(tgt, "back end %s" % mode, None, *needles,
                     raw=("bdev_virtio_attach_controller", attach_params("F0", path, 1)))
         fb.close()
+    # A back end that never answers: the attach waits on a pthread of its own,
+    # the daemon answers other requests meanwhile, the attach fails after the timeout.
+    path = os.path.join(TMP, "fake_silent.sock")
+    fb = FakeBackend(path, "silent")
+    pending = subprocess.Popen([sys.executable, os.path.join(ROOT, "scripts", "rpc.py"), "-s", SOCK,
+                                "-t", "30", "bdev_virtio_attach_controller", "-t", "user", "-a", path,
+                                "-d", "blk", "Silent0"], stdout=subprocess.PIPE,
+                               stderr=subprocess.STDOUT, text=True)
+    time.sleep(0.5)
+    t0 = time.time()
+    ok = alive(tgt)
+    check(ok and time.time() - t0 < 2.0 and pending.poll() is None,
+          "the daemon answers other RPCs while an attach waits on a silent back end")
+    out, _ = pending.communicate(timeout=30)
+    check(pending.returncode != 0 and "timed out" in out,
+          "the attach to the silent back end fails: timed out")
+    fb.close()
     path = os.path.join(TMP, "fake_used.sock")
     fb = FakeBackend(path, "bad_used")
     cfg = write_config("fake", [("bdev_virtio_attach_controller", attach_params("F1", path, 1))])

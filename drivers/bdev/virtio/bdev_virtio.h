@@ -20,14 +20,19 @@ struct bdev_virtio_blk_opts {
 	uint16_t vq_size;	/* entries per queue, power of two */
 };
 
+/* The end of an attach: rc 0 and the bdev's name, or -errno and a reason. App thread. */
+typedef void (*bdev_virtio_attach_cb)(void *cb_arg, int rc, const char *err,
+				      const char *bdev_name);
+
 /*
  * Connect to the back end, negotiate, set up the queues and register the
- * bdev. Blocking on the socket (a few round trips, 5 s timeout per reply):
- * call it on the app thread. err gets a reason a person can act on.
- * Returns 0, -EINVAL, -EEXIST, -ENOMEM, or the connection's -errno.
+ * bdev. The vhost-user dialogue runs on a pthread of its own (it blocks on
+ * the socket, 5 s timeout per reply); cb_fn runs later on the calling
+ * (app) thread. Returns 0 (cb_fn will run), or at once -EINVAL, -EEXIST,
+ * -ENOMEM with err set (cb_fn not called).
  */
-int bdev_virtio_blk_attach(const struct bdev_virtio_blk_opts *opts, struct osp_bdev **bdev,
-			   char *err, size_t errlen);
+int bdev_virtio_blk_attach(const struct bdev_virtio_blk_opts *opts, bdev_virtio_attach_cb cb_fn,
+			   void *cb_arg, char *err, size_t errlen);
 /* Detach: unregister the bdev and close the connection. -ENODEV if no such controller. */
 int bdev_virtio_detach(const char *name, osp_bdev_unregister_cb cb_fn, void *cb_arg);
 

@@ -2,6 +2,7 @@
 /* RPCs of bdev_virtio: bdev_virtio_attach_controller, bdev_virtio_detach_controller (SPDK's names). */
 #include <errno.h>
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -29,6 +30,32 @@ static const struct osp_json_object_decoder g_attach_decoders[] = {
 	{"vq_size", offsetof(struct rpc_virtio_attach, vq_size), osp_json_decode_uint32, true},
 };
 
+struct rpc_attach_ctx {
+	struct osp_jsonrpc_request *request;
+	char name[256];
+	char traddr[256];
+};
+
+static void
+rpc_attach_done(void *cb_arg, int rc, const char *err, const char *bdev_name)
+{
+	struct rpc_attach_ctx *ctx = cb_arg;
+	cJSON *names;
+
+	if (rc != 0) {
+		osp_jsonrpc_send_error_response_fmt(ctx->request, rc,
+						    "Cannot attach virtio-blk controller '%s' at %s: %s",
+						    ctx->name, ctx->traddr, err);
+	} else {
+		names = cJSON_CreateArray();
+		if (names != NULL) {
+			cJSON_AddItemToArray(names, cJSON_CreateString(bdev_name));
+		}
+		osp_jsonrpc_send_result(ctx->request, names);
+	}
+	free(ctx);
+}
+
 static void
 rpc_bdev_virtio_attach_controller(struct osp_jsonrpc_request *request, const cJSON *params)
 {
@@ -37,9 +64,8 @@ rpc_bdev_virtio_attach_controller(struct osp_jsonrpc_request *request, const cJS
 		.vq_size = BDEV_VIRTIO_DEFAULT_VQ_SIZE,
 	};
 	struct bdev_virtio_blk_opts opts = {};
-	struct osp_bdev *bdev = NULL;
+	struct rpc_attach_ctx *ctx;
 	char err[256];
-	cJSON *names;
 	int rc;
 
 	if (!osp_rpc_decode_params(request, params, g_attach_decoders,
@@ -85,18 +111,21 @@ rpc_bdev_virtio_attach_controller(struct osp_jsonrpc_request *request, const cJS
 	opts.path = req.traddr;
 	opts.vq_count = (uint16_t)req.vq_count;
 	opts.vq_size = (uint16_t)req.vq_size;
-	rc = bdev_virtio_blk_attach(&opts, &bdev, err, sizeof(err));
+	ctx = calloc(1, sizeof(*ctx));
+	if (ctx == NULL) {
+		osp_jsonrpc_send_error_response(request, -ENOMEM, "Out of memory");
+		goto out;
+	}
+	ctx->request = request;
+	snprintf(ctx->name, sizeof(ctx->name), "%s", req.name);
+	snprintf(ctx->traddr, sizeof(ctx->traddr), "%s", req.traddr);
+	rc = bdev_virtio_blk_attach(&opts, rpc_attach_done, ctx, err, sizeof(err));
 	if (rc != 0) {
 		osp_jsonrpc_send_error_response_fmt(request, rc,
 						    "Cannot attach virtio-blk controller '%s' at %s: %s",
 						    req.name, req.traddr, err[0] ? err : strerror(-rc));
-		goto out;
+		free(ctx);
 	}
-	names = cJSON_CreateArray();
-	if (names != NULL) {
-		cJSON_AddItemToArray(names, cJSON_CreateString(bdev->name));
-	}
-	osp_jsonrpc_send_result(request, names);
 out:
 	osp_json_free_object(g_attach_decoders, OSP_COUNTOF(g_attach_decoders), &req);
 }
