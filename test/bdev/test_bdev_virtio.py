@@ -430,6 +430,7 @@ def body():
     vsock = os.path.join(TMP, "vblk.sock")
     qsd = start_qsd(img, vsock)
     tgt = start_tgt()
+    pending = silent = None
     try:
         test_rpc_errors(tgt, vsock)
         test_attach_detach(tgt, vsock)
@@ -442,10 +443,24 @@ def body():
         start_qsd(img, vsock)
         check(rpc_out("bdev_virtio_attach_controller", "-t", "user", "-a", vsock, "-d", "blk",
                       "VirtioBlk3") is not None, "attach VirtioBlk3 and leave it attached")
+        print("-- ... and an attach to a silent back end still pending")
+        spath = os.path.join(TMP, "fake_silent2.sock")
+        silent = FakeBackend(spath, "silent")
+        pending = subprocess.Popen([sys.executable, os.path.join(ROOT, "scripts", "rpc.py"), "-s",
+                                    SOCK, "-t", "30", "bdev_virtio_attach_controller", "-t", "user",
+                                    "-a", spath, "-d", "blk", "Silent1"], stdout=subprocess.PIPE,
+                                   stderr=subprocess.STDOUT, text=True)
+        time.sleep(0.5)
     finally:
         for q in qsds:
             kill_qsd(q)
         check(stop_tgt(tgt) == 0, "osprey_tgt exits cleanly")
+        if pending is not None:
+            out, _ = pending.communicate(timeout=30)
+            check(pending.returncode != 0 and "shutting down" in out,
+                  "the pending attach is answered: the application is shutting down")
+        if silent is not None:
+            silent.close()
 
 
 if __name__ == "__main__":

@@ -842,6 +842,7 @@ bdev_virtio_fini(void)
 		osp_poller_unregister(&a->poller);
 		pthread_join(a->tid, NULL);
 		ctrlr_free_unregistered(a->c);
+		a->cb_fn(a->cb_arg, -ECANCELED, "the application is shutting down", NULL);
 		free(a);
 	}
 }
