@@ -63,6 +63,9 @@ DEPDIRS-bdev_delay := bdev env_dpdk json jsonrpc log rpc thread util
 DEPDIRS-bdev_error := bdev json jsonrpc log rpc thread util
 DEPDIRS-bdev_passthru := bdev json jsonrpc log rpc thread util
 DEPDIRS-bdev_split := bdev json jsonrpc log rpc thread util
+# The vhost-user front end (driver side of virtio) and virtio-blk bdevs over it.
+DEPDIRS-virtio :=
+DEPDIRS-bdev_virtio := bdev json jsonrpc log rpc thread util virtio
 
 # The tools' shared code (app/common -> libosp_tool.a: RNG, verify pattern, latency
 # histogram, initiator options), linked plain into the tools that declare it.

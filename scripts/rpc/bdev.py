@@ -32,6 +32,7 @@ def add_parser(subparsers):
     _file_backed(subparsers)
     _virtual(subparsers)
     _nvme(subparsers)
+    _virtio(subparsers)
 
 
 def _bdev_layer(subparsers):
@@ -257,4 +258,20 @@ def _nvme(subparsers):
 
     p = add_command(subparsers, 'bdev_nvme_reset_controller', 'Reset an NVMe controller: '
                     'reconnect its queues and resume I/O', output=JSON)
+    p.add_argument('name', help='controller name')
+
+
+def _virtio(subparsers):
+    p = add_command(subparsers, 'bdev_virtio_attach_controller', 'Attach a virtio device '
+                    'over vhost-user (bdev_virtio); prints the bdev names')
+    p.add_argument('name', help='controller name (for blk, also the bdev name)')
+    p.add_argument('-t', '--trtype', required=True, help='transport: user (vhost-user)')
+    p.add_argument('-a', '--traddr', required=True, help='path of the vhost-user socket')
+    p.add_argument('-d', '--dev-type', dest='dev_type', required=True, help='device type: blk')
+    p.add_argument('--vq-count', dest='vq_count', type=int, help='number of queues (default 1)')
+    p.add_argument('--vq-size', dest='vq_size', type=int,
+                   help='entries per queue, a power of two (default 512)')
+
+    p = add_command(subparsers, 'bdev_virtio_detach_controller', 'Detach a virtio controller '
+                    'and remove its bdevs', output=QUIET)
     p.add_argument('name', help='controller name')
