@@ -15,7 +15,7 @@ PKGS=(
 )
 if [ "${OSPREY_PKGDEP_QEMU:-1}" = 1 ]; then
 	# Kernel initiators and real hardware come from QEMU guests under TCG.
-	PKGS+=(qemu-system-x86 qemu-utils busybox-static xz-utils cpio)
+	PKGS+=(qemu-system-x86 qemu-system-common qemu-utils busybox-static xz-utils cpio)
 fi
 
 missing=()
