@@ -114,6 +114,11 @@ DRY_RUN_CASES = [
     ('bdev_delay_update_latency Delay0 p99_write 5000',
      {'delay_bdev_name': 'Delay0', 'latency_type': 'p99_write', 'latency_us': 5000}),
     ('bdev_delay_delete Delay0', {'name': 'Delay0'}),
+    ('bdev_virtio_attach_controller -t user -a /tmp/v.sock -d blk --vq-count 2 --vq-size 256 '
+     'VirtioBlk0',
+     {'name': 'VirtioBlk0', 'trtype': 'user', 'traddr': '/tmp/v.sock', 'dev_type': 'blk',
+      'vq_count': 2, 'vq_size': 256}),
+    ('bdev_virtio_detach_controller VirtioBlk0', {'name': 'VirtioBlk0'}),
     ('bdev_error_create Malloc0', {'base_name': 'Malloc0'}),
     ('bdev_error_inject_error EE_Malloc0 read failure -n 3',
      {'name': 'EE_Malloc0', 'io_type': 'read', 'error_type': 'failure', 'num': 3}),
