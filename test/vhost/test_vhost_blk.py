@@ -72,7 +72,11 @@ def bdevperf(cfg, *args, timeout=40):
                            timeout=timeout)
     except subprocess.TimeoutExpired as e:
         return -999, str(e.stdout or "") + "\n[timed out]"
-    return r.returncode, r.stdout + r.stderr
+    out = r.stdout + r.stderr
+    bad = [k for k in ("AddressSanitizer", "LeakSanitizer", "runtime error:") if k in out]
+    if not check(not bad, "no sanitizer report from bdevperf %s" % " ".join(args[-4:])):
+        print(out[-3000:])
+    return r.returncode, out
 
 
 def total_line(out):
