@@ -256,9 +256,10 @@ dev_start_msg(void *arg)
 		q->ctrlr = ctrlr;
 		q->idx = i;
 		q->callfd = vr->callfd;
-		q->ntasks = vr->size;
-		q->tasks = calloc(vr->size, sizeof(*q->tasks));
-		q->free = calloc(vr->size, sizeof(*q->free));
+		/* At most VHOST_TASKS_MAX requests in flight per queue, whatever the ring size. */
+		q->ntasks = vr->size < VHOST_TASKS_MAX ? vr->size : VHOST_TASKS_MAX;
+		q->tasks = calloc(q->ntasks, sizeof(*q->tasks));
+		q->free = calloc(q->ntasks, sizeof(*q->free));
 		ctrlr->nqueues++;
 		if (q->tasks == NULL || q->free == NULL) {
 			rc = -ENOMEM;

@@ -48,6 +48,8 @@
 /* iovecs per chain: header + seg_max + status, plus room for a region split each. */
 #define VHOST_BLK_IOV_MAX	256
 #define VHOST_MAX_QUEUES	1
+/* Tasks (requests in flight) per queue: ring entries beyond this wait in the ring. */
+#define VHOST_TASKS_MAX		256
 /* The config space we serve: struct virtio_blk_config up to the write-zeroes fields. */
 #define VBLK_CONFIG_LEN		60
 
