@@ -127,7 +127,7 @@ ctrlr_poll(void *arg)
 		struct vhost_blk_task *tasks[VHOST_BURST];
 		int n = q->nfree < VHOST_BURST ? (int)q->nfree : VHOST_BURST;
 
-		if (n == 0 || q->vq.broken) {
+		if (n == 0 || q->vq.broken || q->paused) {
 			continue;
 		}
 		for (int j = 0; j < n; j++) {
@@ -427,8 +427,66 @@ cb_destroy_connection(int vid)
 	(void)vid;
 }
 
+/*
+ * A queue disabled or enabled while the device runs (rte_vhost reports it
+ * when, e.g., SET_VRING_CALL replaces the call eventfd: disable before it
+ * closes the old fd, enable after). Disabled: not polled and no call writes;
+ * enabled again: the current callfd is taken.
+ */
+struct state_msg {
+	struct vhost_ctrlr *ctrlr;
+	int vid;
+	uint16_t qid;
+	int enable;
+	int callfd;
+	sem_t done;
+};
+
+static void
+vring_state_msg(void *arg)
+{
+	struct state_msg *m = arg;
+	struct vhost_ctrlr *ctrlr = m->ctrlr;
+
+	if (ctrlr->started && !ctrlr->stopping && ctrlr->vid == m->vid) {
+		for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
+			struct vhost_blk_queue *q = &ctrlr->queues[i];
+
+			if (q->idx == m->qid) {
+				q->paused = !m->enable;
+				q->callfd = m->enable ? m->callfd : -1;
+			}
+		}
+	}
+	sem_post(&m->done);
+}
+
+static int
+cb_vring_state_changed(int vid, uint16_t qid, int enable)
+{
+	struct state_msg m = { .vid = vid, .qid = qid, .enable = enable, .callfd = -1 };
+	struct rte_vhost_vring vr;
+	int rc;
+
+	if (enable && rte_vhost_get_vhost_vring(vid, qid, &vr) == 0) {
+		m.callfd = vr.callfd;
+	}
+	sem_init(&m.done, 0, 0);
+	pthread_mutex_lock(&g_lock);
+	m.ctrlr = ctrlr_by_vid_locked(vid);
+	rc = m.ctrlr != NULL ? osp_thread_send_msg(m.ctrlr->thread, vring_state_msg, &m) : -ENODEV;
+	pthread_mutex_unlock(&g_lock);
+	if (rc == 0) {
+		while (sem_wait(&m.done) != 0) {
+		}
+	}
+	sem_destroy(&m.done);
+	return 0;
+}
+
 static const struct rte_vhost_device_ops g_dev_ops = {
 	.new_device = cb_new_device,
+	.vring_state_changed = cb_vring_state_changed,
 	.destroy_device = cb_destroy_device,
 	.new_connection = cb_new_connection,
 	.destroy_connection = cb_destroy_connection,

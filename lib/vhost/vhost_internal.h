@@ -67,7 +67,8 @@ struct vhost_blk_task {
 struct vhost_blk_queue {
 	struct osp_vring vq;
 	struct vhost_ctrlr *ctrlr;
-	int callfd;
+	int callfd;		/* -1 while paused */
+	bool paused;		/* disabled by the driver while the device runs */
 	uint16_t idx;
 	uint32_t ntasks;
 	uint32_t nfree;
