@@ -214,6 +214,45 @@ struct dev_msg {
 	int rc;
 };
 
+/* Start serving queue idx (controller thread). */
+static int
+queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring *vr,
+	  uint16_t last_avail, uint16_t last_used)
+{
+	struct vhost_blk_queue *q;
+
+	if (ctrlr->nqueues == VHOST_MAX_QUEUES) {
+		return -ENOSPC;
+	}
+	q = &ctrlr->queues[ctrlr->nqueues];
+	memset(q, 0, sizeof(*q));
+	if (osp_vring_init_split(&q->vq, &ctrlr->mem, vr->size, vr->desc, vr->avail, vr->used,
+				 ctrlr->neg_features, last_avail, last_used) != 0) {
+		return -EINVAL;
+	}
+	q->ctrlr = ctrlr;
+	q->idx = idx;
+	q->callfd = vr->callfd;
+	/* At most VHOST_TASKS_MAX requests in flight per queue, whatever the ring size. */
+	q->ntasks = vr->size < VHOST_TASKS_MAX ? vr->size : VHOST_TASKS_MAX;
+	q->tasks = calloc(q->ntasks, sizeof(*q->tasks));
+	q->free = calloc(q->ntasks, sizeof(*q->free));
+	if (q->tasks == NULL || q->free == NULL) {
+		free(q->tasks);
+		free(q->free);
+		return -ENOMEM;
+	}
+	for (uint32_t t = 0; t < q->ntasks; t++) {
+		q->tasks[t].q = q;
+		q->free[t] = &q->tasks[t];
+	}
+	q->nfree = q->ntasks;
+	/* We poll: the driver need not kick. */
+	osp_vring_set_kick(&q->vq, false);
+	ctrlr->nqueues++;
+	return 0;
+}
+
 static void
 dev_start_msg(void *arg)
 {
@@ -241,38 +280,17 @@ dev_start_msg(void *arg)
 		goto out;	/* not offered */
 	}
 	ctrlr->nqueues = 0;
+	ctrlr->neg_features = m->features;
 	for (uint16_t i = 0; i < m->nvrings; i++) {
-		struct vhost_blk_queue *q = &ctrlr->queues[ctrlr->nqueues];
-		struct rte_vhost_vring *vr = &m->vr[i];
-
-		if (vr->desc == NULL || vr->size == 0) {
+		if (m->vr[i].desc == NULL || m->vr[i].size == 0) {
 			continue;
 		}
-		memset(q, 0, sizeof(*q));
-		if (osp_vring_init_split(&q->vq, &ctrlr->mem, vr->size, vr->desc, vr->avail, vr->used,
-					 m->features, m->last_avail[i], m->last_used[i]) != 0) {
+		rc = queue_add(ctrlr, i, &m->vr[i], m->last_avail[i], m->last_used[i]);
+		if (rc != 0) {
 			goto fail;
 		}
-		q->ctrlr = ctrlr;
-		q->idx = i;
-		q->callfd = vr->callfd;
-		/* At most VHOST_TASKS_MAX requests in flight per queue, whatever the ring size. */
-		q->ntasks = vr->size < VHOST_TASKS_MAX ? vr->size : VHOST_TASKS_MAX;
-		q->tasks = calloc(q->ntasks, sizeof(*q->tasks));
-		q->free = calloc(q->ntasks, sizeof(*q->free));
-		ctrlr->nqueues++;
-		if (q->tasks == NULL || q->free == NULL) {
-			rc = -ENOMEM;
-			goto fail;
-		}
-		for (uint32_t t = 0; t < q->ntasks; t++) {
-			q->tasks[t].q = q;
-			q->free[t] = &q->tasks[t];
-		}
-		q->nfree = q->ntasks;
-		/* We poll: the driver need not kick. */
-		osp_vring_set_kick(&q->vq, false);
 	}
+	rc = -EINVAL;
 	if (ctrlr->nqueues == 0) {
 		goto out;
 	}
@@ -439,6 +457,10 @@ struct state_msg {
 	uint16_t qid;
 	int enable;
 	int callfd;
+	bool have_vr;
+	struct rte_vhost_vring vr;
+	uint16_t last_avail;
+	uint16_t last_used;
 	sem_t done;
 };
 
@@ -449,13 +471,22 @@ vring_state_msg(void *arg)
 	struct vhost_ctrlr *ctrlr = m->ctrlr;
 
 	if (ctrlr->started && !ctrlr->stopping && ctrlr->vid == m->vid) {
+		bool found = false;
+
 		for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
 			struct vhost_blk_queue *q = &ctrlr->queues[i];
 
 			if (q->idx == m->qid) {
 				q->paused = !m->enable;
 				q->callfd = m->enable ? m->callfd : -1;
+				found = true;
 			}
+		}
+		/* A queue that became ready after the device started (multi-queue). */
+		if (!found && m->enable && m->have_vr && m->vr.desc != NULL && m->vr.size != 0 &&
+		    queue_add(ctrlr, m->qid, &m->vr, m->last_avail, m->last_used) == 0) {
+			OSP_NOTICELOG("vhost %s: queue %u started (%u queue(s))\n", ctrlr->name, m->qid,
+				      ctrlr->nqueues);
 		}
 	}
 	sem_post(&m->done);
@@ -470,6 +501,8 @@ cb_vring_state_changed(int vid, uint16_t qid, int enable)
 
 	if (enable && rte_vhost_get_vhost_vring(vid, qid, &vr) == 0) {
 		m.callfd = vr.callfd;
+		m.vr = vr;
+		m.have_vr = rte_vhost_get_vring_base(vid, qid, &m.last_avail, &m.last_used) == 0;
 	}
 	sem_init(&m.done, 0, 0);
 	pthread_mutex_lock(&g_lock);

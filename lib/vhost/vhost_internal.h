@@ -47,7 +47,7 @@
 #define VHOST_BLK_SIZE_MAX	(128u * 1024)
 /* iovecs per chain: header + seg_max + status, plus room for a region split each. */
 #define VHOST_BLK_IOV_MAX	256
-#define VHOST_MAX_QUEUES	1
+#define VHOST_MAX_QUEUES	8
 /* Tasks (requests in flight) per queue: ring entries beyond this wait in the ring. */
 #define VHOST_TASKS_MAX		256
 /* The config space we serve: struct virtio_blk_config up to the write-zeroes fields. */
@@ -102,6 +102,7 @@ struct vhost_ctrlr {
 	void *stopped_arg;
 	struct osp_poller *poller;
 	uint16_t nqueues;
+	uint64_t neg_features;
 	struct osp_vhost_mem mem;
 	struct vhost_blk_queue queues[VHOST_MAX_QUEUES];
 	uint64_t stat_requests;

@@ -5,7 +5,8 @@ vhost-user front end (bdev_virtio) as the driver, no guest:
 - the vhost app (-S <dir>) serves a malloc bdev through vhost_create_blk_controller;
   bad parameters get clear JSON-RPC errors and the app goes on serving;
 - bdevperf (front end: bdev_virtio_attach_controller -t user -d blk) runs
-  verify over the controller: no failures; the back end counted the requests;
+  verify over the controller (1 queue, then 2 queues on 2 cores), unmap,
+  write_zeroes, flush: no failures; the back end counted the requests;
 - osprey_tgt attaches as front end, vhost_delete_controller runs while it is
   attached: the front end sees the back end go (its bdev is unregistered),
   nobody crashes, the socket file is gone;
@@ -120,6 +121,18 @@ def body():
     if not check(rc == 0 and t is not None and t["iops"] > 0 and t["fail_s"] == 0,
                  "bdevperf verify over vhost-user-blk: %s IOPS, no failures" % (t and t["iops"])):
         print(out[-2000:])
+    cfg2 = os.path.join(TMP, "vb2.json")
+    p2 = attach_params("VirtioBlk0", sock)
+    p2["vq_count"] = 2
+    with open(cfg2, "w") as f:
+        json.dump({"subsystems": [{"subsystem": "bdev", "config": [
+            {"method": "bdev_virtio_attach_controller", "params": p2}]}]}, f)
+    rc, out = bdevperf(cfg2, "-m", "0x3", "-C", "-q", "16", "-o", "4096", "-w", "verify", "-t", "1")
+    t = total_line(out)
+    if not check(rc == 0 and t is not None and t["iops"] > 0 and t["fail_s"] == 0 and
+                 "2 queue(s)" in out, "2 queues (bdevperf -C on 2 cores): no failures"):
+        print(out[-2000:])
+    check("queue 1 started (2 queue(s))" in tgt_log(v), "vhost served queue 1 (started after the device)")
     rc, out = bdevperf(cfg, "-m", "0x2", "-q", "8", "-o", "65536", "-w", "verify", "-t", "1")
     t = total_line(out)
     check(rc == 0 and t is not None and t["fail_s"] == 0, "64 KiB verify: no failures")
