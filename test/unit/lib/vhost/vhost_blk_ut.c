@@ -409,7 +409,7 @@ test_config_and_iov(void)
 	memcpy(&cap, g_ctrlr.config, 8);
 	memcpy(&bs, g_ctrlr.config + 20, 4);
 	memcpy(&nq, g_ctrlr.config + 34, 2);
-	CU_ASSERT(cap == 1000 * 8 && bs == 4096 && nq == 1);
+	CU_ASSERT(cap == 1000 * 8 && bs == 4096 && nq == VHOST_MAX_QUEUES);
 	memcpy(&bs, g_ctrlr.config + 40, 4);
 	CU_ASSERT(bs == 1);		/* max_discard_seg */
 	memcpy(&bs, g_ctrlr.config + 52, 4);
