@@ -706,7 +706,8 @@ del_thread(void *arg)
 {
 	struct del_ctx *d = arg;
 
-	while (rte_vhost_driver_unregister(d->ctrlr->path) != 0 && errno == EBUSY) {
+	for (int tries = 0; rte_vhost_driver_unregister(d->ctrlr->path) != 0 && errno == EBUSY &&
+	     tries < 5000; tries++) {
 		usleep(1000);
 	}
 	osp_thread_send_msg(d->ctrlr->thread, del_finish, d);
