@@ -7,6 +7,7 @@
 #define OSPREY_VHOST_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #ifdef __cplusplus
 extern "C" {
