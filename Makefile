@@ -106,9 +106,14 @@ else
 CFLAGS_COMMON += -DOSP_NO_URING
 endif
 CFLAGS_env_dpdk := $(DPDK_CFLAGS) -DALLOW_EXPERIMENTAL_API -Wno-shadow=local
+# lib/vhost's rte_vhost glue (vhost.c) includes rte_vhost.h.
+CFLAGS_vhost := $(DPDK_CFLAGS) -DALLOW_EXPERIMENTAL_API -Wno-shadow=local
 
 DPDK_LIBS := -Wl,--whole-archive -l:librte_mempool_ring.a -l:librte_bus_vdev.a \
-	-l:librte_bus_pci.a -Wl,--no-whole-archive -l:librte_pci.a -l:librte_mempool.a \
+	-l:librte_bus_pci.a -Wl,--no-whole-archive \
+	-l:librte_vhost.a -l:librte_cryptodev.a -l:librte_hash.a -l:librte_dmadev.a \
+	-l:librte_ethdev.a -l:librte_net.a -l:librte_mbuf.a -l:librte_meter.a -l:librte_rcu.a \
+	-l:librte_pci.a -l:librte_mempool.a \
 	-l:librte_ring.a -l:librte_eal.a -l:librte_kvargs.a -l:librte_telemetry.a \
 	-lbsd -lnuma
 SYS_LIBS := $(DPDK_LIBS) $(CJSON_LIBS) -laio $(URING_LIBS) $(RDMA_LIBS) -lpthread -ldl -lm -lrt

@@ -47,9 +47,10 @@ DEPDIRS-scsi := bdev log thread util
 # "iscsi" subsystem, RPCs and save_config live in it (lib/iscsi/iscsi_rpc.c);
 # the login text keys and CHAP (param.c, chap.c) use util (MD5).
 DEPDIRS-iscsi := env_dpdk event json jsonrpc log rpc scsi sock thread util
-# vhost: so far the virtqueue layer (vring.c, mem.c: split/packed rings over a guest
-# memory table), pure C with no Osprey or DPDK dependency.
-DEPDIRS-vhost :=
+# vhost: the virtqueue layer (vring.c, mem.c: split/packed rings over a guest
+# memory table, pure C), and the vhost-user-blk target over rte_vhost (vhost.c,
+# vhost_blk.c, vhost_rpc.c: controllers on bdevs, its RPCs and subsystem).
+DEPDIRS-vhost := bdev event json jsonrpc log rpc thread util
 DEPDIRS-nvmf := bdev env_dpdk event json jsonrpc log nvme_tcp_codec rpc sock thread util
 
 # bdev modules. bdev_file is the helper the file-backed modules (aio, uring) share.
@@ -84,6 +85,8 @@ APP_LIBS-osprey_tgt := $(ALL_LIBS)
 APP_LIBS-nvmf_tgt := event nvmf $(BDEV_MODULES) $(SOCK_MODULES)
 # iscsi_tgt serves iSCSI over the SCSI layer, the bdev modules and sockets.
 APP_LIBS-iscsi_tgt := event iscsi $(BDEV_MODULES) $(SOCK_MODULES)
+# vhost serves vhost-user-blk controllers over the bdev modules (SPDK's vhost app).
+APP_LIBS-vhost := event vhost $(BDEV_MODULES) $(SOCK_MODULES)
 APP_LIBS-bdevperf := tool event bdev $(BDEV_MODULES) $(SOCK_MODULES)
 # The NVMe/TCP host tools: the host driver and a socket implementation, no target.
 APP_LIBS-nvme_identify := tool nvme $(SOCK_MODULES)

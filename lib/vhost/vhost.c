@@ -1,0 +1,800 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/*
+ * The vhost target's rte_vhost glue and controller lifecycle (doc/vhost.md).
+ *
+ * rte_vhost runs the vhost-user dialogue on its own pthread and calls us
+ * back there (new_connection, new_device, destroy_device, and the GET_CONFIG
+ * pre-handler). Those callbacks only use rte_vhost's API and the
+ * controller's immutable fields (name, path, config); the rest is done on
+ * the controller's Osprey thread, reached with osp_thread_send_msg, while the
+ * callback waits on a semaphore for the answer.
+ *
+ * Controllers run on the app thread for now (no cpumask yet).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <semaphore.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <rte_vhost.h>
+
+#include "osprey/event.h"
+#include "osprey/log.h"
+#include "osprey/thread.h"
+#include "osprey/vhost.h"
+
+#include "vhost_internal.h"
+
+#define VHOST_USER_F_PROTOCOL_FEATURES_BIT	30
+#define VHOST_USER_PROTOCOL_F_CONFIG_BIT	9
+#define VHOST_USER_GET_CONFIG_REQ		24
+#define VHOST_USER_MAX_CONFIG			256
+#define VHOST_BURST				32
+
+/* The vhost-user message as rte_vhost hands it to a pre-handler (its head). */
+struct vhu_config_msg {
+	uint32_t request;
+	uint32_t flags;
+	uint32_t size;
+	uint32_t offset;
+	uint32_t cfg_size;
+	uint32_t cfg_flags;
+	uint8_t region[VHOST_USER_MAX_CONFIG];
+} __attribute__((packed));
+
+static TAILQ_HEAD(, vhost_ctrlr) g_ctrlrs = TAILQ_HEAD_INITIALIZER(g_ctrlrs);
+/* Guards g_ctrlrs for the rte_vhost thread's lookups (control path only). */
+static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
+static char g_socket_dir[PATH_MAX - 80];
+
+int
+osp_vhost_set_socket_dir(const char *dir)
+{
+	if (dir == NULL) {
+		dir = "";
+	}
+	if (strlen(dir) >= sizeof(g_socket_dir)) {
+		return -ENAMETOOLONG;
+	}
+	snprintf(g_socket_dir, sizeof(g_socket_dir), "%s", dir);
+	return 0;
+}
+
+const char *
+vhost_get_socket_dir(void)
+{
+	return g_socket_dir;
+}
+
+struct vhost_ctrlr *
+vhost_ctrlr_find(const char *name)
+{
+	struct vhost_ctrlr *c;
+
+	TAILQ_FOREACH(c, &g_ctrlrs, link) {
+		if (strcmp(c->name, name) == 0) {
+			return c;
+		}
+	}
+	return NULL;
+}
+
+struct vhost_ctrlr *
+vhost_ctrlr_first(void)
+{
+	return TAILQ_FIRST(&g_ctrlrs);
+}
+
+struct vhost_ctrlr *
+vhost_ctrlr_next(struct vhost_ctrlr *c)
+{
+	return TAILQ_NEXT(c, link);
+}
+
+/* rte_vhost thread: the controller behind a vid (by socket path), under g_lock. */
+static struct vhost_ctrlr *
+ctrlr_by_vid_locked(int vid)
+{
+	char path[PATH_MAX];
+	struct vhost_ctrlr *c;
+
+	if (rte_vhost_get_ifname(vid, path, sizeof(path)) != 0) {
+		return NULL;
+	}
+	TAILQ_FOREACH(c, &g_ctrlrs, link) {
+		if (strcmp(c->path, path) == 0) {
+			return c;
+		}
+	}
+	return NULL;
+}
+
+/* ---- the poller (controller thread) ---- */
+
+static int
+ctrlr_poll(void *arg)
+{
+	struct vhost_ctrlr *ctrlr = arg;
+	int work = 0;
+
+	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
+		struct vhost_blk_queue *q = &ctrlr->queues[i];
+		struct osp_vring_req reqs[VHOST_BURST];
+		struct vhost_blk_task *tasks[VHOST_BURST];
+		int n = q->nfree < VHOST_BURST ? (int)q->nfree : VHOST_BURST;
+
+		if (n == 0 || q->vq.broken || q->paused) {
+			continue;
+		}
+		for (int j = 0; j < n; j++) {
+			tasks[j] = q->free[q->nfree - 1 - (uint32_t)j];
+			reqs[j].iov = tasks[j]->iov;
+			reqs[j].iov_max = VHOST_BLK_IOV_MAX;
+		}
+		n = osp_vring_pop_burst(&q->vq, reqs, n);
+		if (n < 0) {
+			OSP_ERRLOG("vhost %s: queue %u is broken: stopped\n", ctrlr->name, i);
+			continue;
+		}
+		q->nfree -= (uint32_t)n;
+		ctrlr->inflight += (uint32_t)n;
+		for (int j = 0; j < n; j++) {
+			tasks[j]->req = reqs[j];
+			vhost_blk_task_start(ctrlr, tasks[j]);
+		}
+		work += n;
+	}
+	/*
+	 * A connected device keeps the thread polling (the driver is told not to
+	 * kick): sleeping on the kick eventfds is not done yet (doc/vhost.md).
+	 */
+	(void)work;
+	return OSP_POLLER_BUSY;
+}
+
+static void
+ctrlr_free_queues(struct vhost_ctrlr *ctrlr)
+{
+	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
+		free(ctrlr->queues[i].tasks);
+		free(ctrlr->queues[i].free);
+		ctrlr->queues[i].tasks = NULL;
+		ctrlr->queues[i].free = NULL;
+	}
+	ctrlr->nqueues = 0;
+}
+
+static void
+ctrlr_stopped(struct vhost_ctrlr *ctrlr)
+{
+	void (*fn)(void *) = ctrlr->stopped_fn;
+
+	/* Where the rings stand, for GET_VRING_BASE (rte_vhost answers it after destroy_device). */
+	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
+		struct vhost_blk_queue *q = &ctrlr->queues[i];
+
+		rte_vhost_set_vring_base(ctrlr->vid, q->idx, osp_vring_last_avail(&q->vq),
+					 osp_vring_last_used(&q->vq));
+	}
+	ctrlr_free_queues(ctrlr);
+	ctrlr->started = false;
+	ctrlr->stopping = false;
+	ctrlr->vid = -1;
+	ctrlr->stopped_fn = NULL;
+	if (fn != NULL) {
+		fn(ctrlr->stopped_arg);
+	}
+}
+
+void
+vhost_ctrlr_task_released(struct vhost_ctrlr *ctrlr)
+{
+	ctrlr->inflight--;
+	if (ctrlr->stopping && ctrlr->inflight == 0) {
+		ctrlr_stopped(ctrlr);
+	}
+}
+
+/* ---- new_device / destroy_device: gathered on the rte_vhost thread, applied here ---- */
+
+struct dev_msg {
+	struct vhost_ctrlr *ctrlr;
+	int vid;
+	uint64_t features;
+	struct rte_vhost_memory *mem;
+	uint16_t nvrings;
+	struct rte_vhost_vring vr[VHOST_MAX_QUEUES];
+	uint16_t last_avail[VHOST_MAX_QUEUES];
+	uint16_t last_used[VHOST_MAX_QUEUES];
+	sem_t done;
+	int rc;
+};
+
+/* Start serving queue idx (controller thread). */
+static int
+queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring *vr,
+	  uint16_t last_avail, uint16_t last_used)
+{
+	struct vhost_blk_queue *q;
+
+	if (ctrlr->nqueues == VHOST_MAX_QUEUES) {
+		return -ENOSPC;
+	}
+	q = &ctrlr->queues[ctrlr->nqueues];
+	memset(q, 0, sizeof(*q));
+	if (osp_vring_init_split(&q->vq, &ctrlr->mem, vr->size, vr->desc, vr->avail, vr->used,
+				 ctrlr->neg_features, last_avail, last_used) != 0) {
+		return -EINVAL;
+	}
+	q->ctrlr = ctrlr;
+	q->idx = idx;
+	q->callfd = vr->callfd;
+	/* At most VHOST_TASKS_MAX requests in flight per queue, whatever the ring size. */
+	q->ntasks = vr->size < VHOST_TASKS_MAX ? vr->size : VHOST_TASKS_MAX;
+	q->tasks = calloc(q->ntasks, sizeof(*q->tasks));
+	q->free = calloc(q->ntasks, sizeof(*q->free));
+	if (q->tasks == NULL || q->free == NULL) {
+		free(q->tasks);
+		free(q->free);
+		return -ENOMEM;
+	}
+	for (uint32_t t = 0; t < q->ntasks; t++) {
+		q->tasks[t].q = q;
+		q->free[t] = &q->tasks[t];
+	}
+	q->nfree = q->ntasks;
+	/* We poll: the driver need not kick. */
+	osp_vring_set_kick(&q->vq, false);
+	ctrlr->nqueues++;
+	return 0;
+}
+
+static void
+dev_start_msg(void *arg)
+{
+	struct dev_msg *m = arg;
+	struct vhost_ctrlr *ctrlr = m->ctrlr;
+	struct osp_vhost_mem_region regions[OSP_VHOST_MEM_MAX_REGIONS];
+	int rc = -EINVAL;
+
+	if (ctrlr->deleting || ctrlr->started) {
+		rc = -EBUSY;
+		goto out;
+	}
+	if (m->mem->nregions == 0 || m->mem->nregions > OSP_VHOST_MEM_MAX_REGIONS) {
+		goto out;
+	}
+	for (uint32_t i = 0; i < m->mem->nregions; i++) {
+		regions[i].gpa = m->mem->regions[i].guest_phys_addr;
+		regions[i].size = m->mem->regions[i].size;
+		regions[i].host = (void *)(uintptr_t)m->mem->regions[i].host_user_addr;
+	}
+	if (osp_vhost_mem_init(&ctrlr->mem, regions, m->mem->nregions) != 0) {
+		goto out;
+	}
+	if (m->features & (1ull << OSP_VIRTIO_F_RING_PACKED)) {
+		goto out;	/* not offered */
+	}
+	ctrlr->nqueues = 0;
+	ctrlr->neg_features = m->features;
+	for (uint16_t i = 0; i < m->nvrings; i++) {
+		if (m->vr[i].desc == NULL || m->vr[i].size == 0) {
+			continue;
+		}
+		rc = queue_add(ctrlr, i, &m->vr[i], m->last_avail[i], m->last_used[i]);
+		if (rc != 0) {
+			goto fail;
+		}
+	}
+	rc = -EINVAL;
+	if (ctrlr->nqueues == 0) {
+		goto out;
+	}
+	ctrlr->poller = osp_poller_register_named(ctrlr_poll, ctrlr, 0, "vhost_blk_poll");
+	if (ctrlr->poller == NULL) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	ctrlr->vid = m->vid;
+	ctrlr->started = true;
+	OSP_NOTICELOG("vhost %s: device started (%u queue(s), features 0x%" PRIx64 ")\n", ctrlr->name,
+		      ctrlr->nqueues, m->features);
+	rc = 0;
+	goto out;
+fail:
+	ctrlr_free_queues(ctrlr);
+out:
+	m->rc = rc;
+	sem_post(&m->done);
+}
+
+static int
+cb_new_device(int vid)
+{
+	struct dev_msg *m;
+	struct vhost_ctrlr *ctrlr;
+	uint16_t n;
+	int rc;
+
+	m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		return -1;
+	}
+	m->vid = vid;
+	if (rte_vhost_get_negotiated_features(vid, &m->features) != 0 ||
+	    rte_vhost_get_mem_table(vid, &m->mem) != 0) {
+		free(m);
+		return -1;
+	}
+	n = rte_vhost_get_vring_num(vid);
+	m->nvrings = n < VHOST_MAX_QUEUES ? n : VHOST_MAX_QUEUES;
+	for (uint16_t i = 0; i < m->nvrings; i++) {
+		if (rte_vhost_get_vhost_vring(vid, i, &m->vr[i]) != 0 ||
+		    rte_vhost_get_vring_base(vid, i, &m->last_avail[i], &m->last_used[i]) != 0) {
+			memset(&m->vr[i], 0, sizeof(m->vr[i]));
+		}
+	}
+	sem_init(&m->done, 0, 0);
+	pthread_mutex_lock(&g_lock);
+	ctrlr = ctrlr_by_vid_locked(vid);
+	m->ctrlr = ctrlr;
+	rc = ctrlr != NULL ? osp_thread_send_msg(ctrlr->thread, dev_start_msg, m) : -ENODEV;
+	pthread_mutex_unlock(&g_lock);
+	if (rc == 0) {
+		while (sem_wait(&m->done) != 0) {
+		}
+		rc = m->rc;
+	}
+	sem_destroy(&m->done);
+	free(m->mem);
+	free(m);
+	return rc == 0 ? 0 : -1;
+}
+
+static void
+dev_stop_done(void *arg)
+{
+	sem_post(&((struct dev_msg *)arg)->done);
+}
+
+static void
+dev_stop_msg(void *arg)
+{
+	struct dev_msg *m = arg;
+	struct vhost_ctrlr *ctrlr = m->ctrlr;
+
+	if (!ctrlr->started || ctrlr->vid != m->vid) {
+		sem_post(&m->done);
+		return;
+	}
+	osp_poller_unregister(&ctrlr->poller);
+	ctrlr->stopped_fn = dev_stop_done;
+	ctrlr->stopped_arg = m;
+	ctrlr->stopping = true;
+	OSP_NOTICELOG("vhost %s: device stopping (%u request(s) in flight)\n", ctrlr->name,
+		      ctrlr->inflight);
+	if (ctrlr->inflight == 0) {
+		ctrlr_stopped(ctrlr);
+	}
+}
+
+static void
+cb_destroy_device(int vid)
+{
+	struct dev_msg m = { .vid = vid };
+	int rc;
+
+	sem_init(&m.done, 0, 0);
+	pthread_mutex_lock(&g_lock);
+	m.ctrlr = ctrlr_by_vid_locked(vid);
+	rc = m.ctrlr != NULL ? osp_thread_send_msg(m.ctrlr->thread, dev_stop_msg, &m) : -ENODEV;
+	pthread_mutex_unlock(&g_lock);
+	if (rc == 0) {
+		while (sem_wait(&m.done) != 0) {
+		}
+	}
+	sem_destroy(&m.done);
+}
+
+/* GET_CONFIG (rte_vhost 22.11 serves it only for vDPA devices): answered here from the snapshot. */
+static enum rte_vhost_msg_result
+pre_msg_handle(int vid, void *msg)
+{
+	struct vhu_config_msg *m = msg;
+	struct vhost_ctrlr *c;
+	enum rte_vhost_msg_result res;
+
+	if (m->request != VHOST_USER_GET_CONFIG_REQ) {
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	}
+	pthread_mutex_lock(&g_lock);
+	c = ctrlr_by_vid_locked(vid);
+	if (c == NULL) {
+		res = RTE_VHOST_MSG_RESULT_ERR;
+	} else if (m->size < 12 || m->cfg_size > VHOST_USER_MAX_CONFIG ||
+		   m->size != 12 + m->cfg_size || m->offset > VBLK_CONFIG_LEN ||
+		   m->cfg_size > VBLK_CONFIG_LEN - m->offset) {
+		/* Refused: a reply without payload. */
+		m->size = 0;
+		res = RTE_VHOST_MSG_RESULT_REPLY;
+	} else {
+		memcpy(m->region, c->config + m->offset, m->cfg_size);
+		res = RTE_VHOST_MSG_RESULT_REPLY;
+	}
+	pthread_mutex_unlock(&g_lock);
+	return res;
+}
+
+static const struct rte_vhost_user_extern_ops g_extern_ops = {
+	.pre_msg_handle = pre_msg_handle,
+};
+
+static int
+cb_new_connection(int vid)
+{
+	return rte_vhost_extern_callback_register(vid, &g_extern_ops, NULL) == 0 ? 0 : -1;
+}
+
+static void
+cb_destroy_connection(int vid)
+{
+	(void)vid;
+}
+
+/*
+ * A queue disabled or enabled while the device runs (rte_vhost reports it
+ * when, e.g., SET_VRING_CALL replaces the call eventfd: disable before it
+ * closes the old fd, enable after). Disabled: not polled and no call writes;
+ * enabled again: the current callfd is taken.
+ */
+struct state_msg {
+	struct vhost_ctrlr *ctrlr;
+	int vid;
+	uint16_t qid;
+	int enable;
+	int callfd;
+	bool have_vr;
+	struct rte_vhost_vring vr;
+	uint16_t last_avail;
+	uint16_t last_used;
+	sem_t done;
+};
+
+static void
+vring_state_msg(void *arg)
+{
+	struct state_msg *m = arg;
+	struct vhost_ctrlr *ctrlr = m->ctrlr;
+
+	if (ctrlr->started && !ctrlr->stopping && ctrlr->vid == m->vid) {
+		bool found = false;
+
+		for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
+			struct vhost_blk_queue *q = &ctrlr->queues[i];
+
+			if (q->idx == m->qid) {
+				q->paused = !m->enable;
+				q->callfd = m->enable ? m->callfd : -1;
+				found = true;
+			}
+		}
+		/* A queue that became ready after the device started (multi-queue). */
+		if (!found && m->enable && m->have_vr && m->vr.desc != NULL && m->vr.size != 0 &&
+		    queue_add(ctrlr, m->qid, &m->vr, m->last_avail, m->last_used) == 0) {
+			OSP_NOTICELOG("vhost %s: queue %u started (%u queue(s))\n", ctrlr->name, m->qid,
+				      ctrlr->nqueues);
+		}
+	}
+	sem_post(&m->done);
+}
+
+static int
+cb_vring_state_changed(int vid, uint16_t qid, int enable)
+{
+	struct state_msg m = { .vid = vid, .qid = qid, .enable = enable, .callfd = -1 };
+	struct rte_vhost_vring vr;
+	int rc;
+
+	if (enable && rte_vhost_get_vhost_vring(vid, qid, &vr) == 0) {
+		m.callfd = vr.callfd;
+		m.vr = vr;
+		m.have_vr = rte_vhost_get_vring_base(vid, qid, &m.last_avail, &m.last_used) == 0;
+	}
+	sem_init(&m.done, 0, 0);
+	pthread_mutex_lock(&g_lock);
+	m.ctrlr = ctrlr_by_vid_locked(vid);
+	rc = m.ctrlr != NULL ? osp_thread_send_msg(m.ctrlr->thread, vring_state_msg, &m) : -ENODEV;
+	pthread_mutex_unlock(&g_lock);
+	if (rc == 0) {
+		while (sem_wait(&m.done) != 0) {
+		}
+	}
+	sem_destroy(&m.done);
+	return 0;
+}
+
+static const struct rte_vhost_device_ops g_dev_ops = {
+	.new_device = cb_new_device,
+	.vring_state_changed = cb_vring_state_changed,
+	.destroy_device = cb_destroy_device,
+	.new_connection = cb_new_connection,
+	.destroy_connection = cb_destroy_connection,
+};
+
+/* ---- create / delete (app thread) ---- */
+
+static void
+bdev_event(enum osp_bdev_event_type type, struct osp_bdev *bdev, void *ctx)
+{
+	struct vhost_ctrlr *ctrlr = ctx;
+
+	(void)bdev;
+	if (type == OSP_BDEV_EVENT_REMOVE && !ctrlr->deleting) {
+		OSP_NOTICELOG("vhost %s: bdev %s removed: deleting the controller\n", ctrlr->name,
+			      ctrlr->bdev_name);
+		osp_vhost_ctrlr_delete(ctrlr->name, NULL, NULL);
+	}
+}
+
+static void
+ctrlr_free(struct vhost_ctrlr *ctrlr)
+{
+	if (ctrlr->ch != NULL) {
+		osp_put_io_channel(ctrlr->ch);
+	}
+	if (ctrlr->desc != NULL) {
+		osp_bdev_close(ctrlr->desc);
+	}
+	free(ctrlr);
+}
+
+int
+osp_vhost_blk_ctrlr_create(const char *name, const char *bdev_name, bool readonly, char *err,
+			   size_t errlen)
+{
+	struct vhost_ctrlr *ctrlr;
+	uint64_t features, pf;
+	bool discard, wz;
+	int rc;
+
+	if (name[0] == '\0' || strlen(name) >= sizeof(ctrlr->name) || strchr(name, '/') != NULL) {
+		snprintf(err, errlen, "Invalid ctrlr '%s': 1..63 characters, no '/'", name);
+		return -EINVAL;
+	}
+	if (vhost_ctrlr_find(name) != NULL) {
+		snprintf(err, errlen, "Controller '%s' already exists", name);
+		return -EEXIST;
+	}
+	if (strlen(bdev_name) >= sizeof(ctrlr->bdev_name)) {
+		snprintf(err, errlen, "No bdev named '%s'", bdev_name);
+		return -ENODEV;
+	}
+	ctrlr = calloc(1, sizeof(*ctrlr));
+	if (ctrlr == NULL) {
+		snprintf(err, errlen, "Out of memory");
+		return -ENOMEM;
+	}
+	snprintf(ctrlr->name, sizeof(ctrlr->name), "%s", name);
+	snprintf(ctrlr->bdev_name, sizeof(ctrlr->bdev_name), "%s", bdev_name);
+	rc = snprintf(ctrlr->path, sizeof(ctrlr->path), "%s%s%s", g_socket_dir,
+		      g_socket_dir[0] != '\0' ? "/" : "", name);
+	if (rc < 0 || (size_t)rc >= sizeof(ctrlr->path) || (size_t)rc >= 108) {
+		snprintf(err, errlen, "Socket path '%s%s%s' is too long for a Unix socket",
+			 g_socket_dir, g_socket_dir[0] != '\0' ? "/" : "", name);
+		free(ctrlr);
+		return -ENAMETOOLONG;
+	}
+	ctrlr->readonly = readonly;
+	ctrlr->vid = -1;
+	ctrlr->thread = osp_get_thread();
+	rc = osp_bdev_open_ext(bdev_name, !readonly, bdev_event, ctrlr, &ctrlr->desc);
+	if (rc != 0) {
+		if (rc == -ENODEV) {
+			snprintf(err, errlen, "No bdev named '%s' (see bdev_get_bdevs)", bdev_name);
+		} else {
+			snprintf(err, errlen, "Cannot open bdev '%s': %s", bdev_name, strerror(-rc));
+		}
+		free(ctrlr);
+		return rc;
+	}
+	ctrlr->bdev = osp_bdev_desc_get_bdev(ctrlr->desc);
+	ctrlr->block_size = osp_bdev_get_block_size(ctrlr->bdev);
+	ctrlr->num_blocks = osp_bdev_get_num_blocks(ctrlr->bdev);
+	if (ctrlr->block_size < 512 || ctrlr->block_size % 512 != 0) {
+		snprintf(err, errlen, "bdev '%s' has block size %u: not a multiple of 512", bdev_name,
+			 ctrlr->block_size);
+		ctrlr_free(ctrlr);
+		return -EINVAL;
+	}
+	ctrlr->ch = osp_bdev_get_io_channel(ctrlr->desc);
+	if (ctrlr->ch == NULL) {
+		snprintf(err, errlen, "Cannot get an I/O channel on bdev '%s'", bdev_name);
+		ctrlr_free(ctrlr);
+		return -ENOMEM;
+	}
+	discard = !readonly && osp_bdev_io_type_supported(ctrlr->bdev, OSP_BDEV_IO_TYPE_UNMAP);
+	wz = !readonly && osp_bdev_io_type_supported(ctrlr->bdev, OSP_BDEV_IO_TYPE_WRITE_ZEROES);
+	features = (1ull << OSP_VIRTIO_F_VERSION_1) | (1ull << OSP_VIRTIO_F_EVENT_IDX) |
+		   (1ull << OSP_VIRTIO_F_INDIRECT_DESC) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES_BIT) |
+		   (1ull << VBLK_F_BLK_SIZE) | (1ull << VBLK_F_SEG_MAX) | (1ull << VBLK_F_SIZE_MAX) |
+		   (1ull << VBLK_F_FLUSH) | (1ull << VBLK_F_MQ);
+	if (readonly) {
+		features |= 1ull << VBLK_F_RO;
+	}
+	if (discard) {
+		features |= 1ull << VBLK_F_DISCARD;
+	}
+	if (wz) {
+		features |= 1ull << VBLK_F_WRITE_ZEROES;
+	}
+	ctrlr->features = features;
+	vhost_blk_fill_config(ctrlr, ctrlr->bdev, discard, wz);
+
+	/* A socket file left by an earlier run would make the bind fail. */
+	unlink(ctrlr->path);
+	pthread_mutex_lock(&g_lock);
+	TAILQ_INSERT_TAIL(&g_ctrlrs, ctrlr, link);
+	pthread_mutex_unlock(&g_lock);
+	if (rte_vhost_driver_register(ctrlr->path, 0) != 0) {
+		snprintf(err, errlen, "Cannot create vhost-user socket '%s'", ctrlr->path);
+		rc = -EIO;
+		goto fail;
+	}
+	ctrlr->registered = true;
+	if (rte_vhost_driver_set_features(ctrlr->path, features) != 0 ||
+	    rte_vhost_driver_get_protocol_features(ctrlr->path, &pf) != 0 ||
+	    rte_vhost_driver_set_protocol_features(ctrlr->path,
+			    pf | (1ull << VHOST_USER_PROTOCOL_F_CONFIG_BIT)) != 0 ||
+	    rte_vhost_driver_callback_register(ctrlr->path, &g_dev_ops) != 0 ||
+	    rte_vhost_driver_start(ctrlr->path) != 0) {
+		snprintf(err, errlen, "Cannot start vhost-user socket '%s'", ctrlr->path);
+		rc = -EIO;
+		goto fail;
+	}
+	OSP_NOTICELOG("vhost %s: blk controller on bdev %s at %s%s\n", name, bdev_name, ctrlr->path,
+		      readonly ? " (read-only)" : "");
+	return 0;
+fail:
+	if (ctrlr->registered) {
+		rte_vhost_driver_unregister(ctrlr->path);
+	}
+	pthread_mutex_lock(&g_lock);
+	TAILQ_REMOVE(&g_ctrlrs, ctrlr, link);
+	pthread_mutex_unlock(&g_lock);
+	unlink(ctrlr->path);
+	ctrlr_free(ctrlr);
+	return rc;
+}
+
+struct del_ctx {
+	struct vhost_ctrlr *ctrlr;
+	osp_vhost_ctrlr_cb cb;
+	void *cb_arg;
+	pthread_t tid;
+};
+
+static void
+del_finish(void *arg)
+{
+	struct del_ctx *d = arg;
+	struct vhost_ctrlr *ctrlr = d->ctrlr;
+
+	pthread_join(d->tid, NULL);
+	pthread_mutex_lock(&g_lock);
+	TAILQ_REMOVE(&g_ctrlrs, ctrlr, link);
+	pthread_mutex_unlock(&g_lock);
+	unlink(ctrlr->path);
+	OSP_NOTICELOG("vhost %s: deleted\n", ctrlr->name);
+	ctrlr_free(ctrlr);
+	if (d->cb != NULL) {
+		d->cb(d->cb_arg, 0, NULL);
+	}
+	free(d);
+}
+
+/*
+ * rte_vhost_driver_unregister closes the connection and calls destroy_device
+ * on the calling thread; that waits for the controller thread, so it must
+ * not be the controller thread: a short-lived pthread does it.
+ */
+static void *
+del_thread(void *arg)
+{
+	struct del_ctx *d = arg;
+
+	for (int tries = 0; rte_vhost_driver_unregister(d->ctrlr->path) != 0 && errno == EBUSY &&
+	     tries < 5000; tries++) {
+		usleep(1000);
+	}
+	osp_thread_send_msg(d->ctrlr->thread, del_finish, d);
+	return NULL;
+}
+
+void
+osp_vhost_ctrlr_delete(const char *name, osp_vhost_ctrlr_cb cb, void *cb_arg)
+{
+	struct vhost_ctrlr *ctrlr = vhost_ctrlr_find(name);
+	struct del_ctx *d;
+
+	if (ctrlr == NULL || ctrlr->deleting) {
+		if (cb != NULL) {
+			cb(cb_arg, -ENODEV, ctrlr == NULL ? "No such controller" :
+			   "The controller is being deleted");
+		}
+		return;
+	}
+	d = calloc(1, sizeof(*d));
+	if (d == NULL) {
+		if (cb != NULL) {
+			cb(cb_arg, -ENOMEM, "Out of memory");
+		}
+		return;
+	}
+	d->ctrlr = ctrlr;
+	d->cb = cb;
+	d->cb_arg = cb_arg;
+	ctrlr->deleting = true;
+	if (pthread_create(&d->tid, NULL, del_thread, d) != 0) {
+		ctrlr->deleting = false;
+		free(d);
+		if (cb != NULL) {
+			cb(cb_arg, -ENOMEM, "Cannot start a thread");
+		}
+	}
+}
+
+/* ---- subsystem: every controller is deleted at shutdown ---- */
+
+static void
+fini_next(void *arg, int rc, const char *msg)
+{
+	struct vhost_ctrlr *c;
+
+	(void)arg;
+	(void)rc;
+	(void)msg;
+	TAILQ_FOREACH(c, &g_ctrlrs, link) {
+		if (!c->deleting) {
+			osp_vhost_ctrlr_delete(c->name, fini_next, NULL);
+			return;
+		}
+	}
+	if (TAILQ_EMPTY(&g_ctrlrs)) {
+		osp_subsystem_fini_next();
+	}
+}
+
+static void
+vhost_subsystem_fini(void)
+{
+	fini_next(NULL, 0, NULL);
+}
+
+static void
+vhost_write_config_json(cJSON *config)
+{
+	struct vhost_ctrlr *c;
+
+	TAILQ_FOREACH(c, &g_ctrlrs, link) {
+		cJSON *o = cJSON_CreateObject();
+		cJSON *p = cJSON_AddObjectToObject(o, "params");
+
+		cJSON_AddStringToObject(o, "method", "vhost_create_blk_controller");
+		cJSON_AddStringToObject(p, "ctrlr", c->name);
+		cJSON_AddStringToObject(p, "dev_name", c->bdev_name);
+		cJSON_AddBoolToObject(p, "readonly", c->readonly);
+		cJSON_AddItemToArray(config, o);
+	}
+}
+
+static struct osp_subsystem g_vhost_subsystem = {
+	.name = "vhost_blk",
+	.fini = vhost_subsystem_fini,
+	.write_config_json = vhost_write_config_json,
+};
+OSP_SUBSYSTEM_REGISTER(g_vhost_subsystem)
+OSP_SUBSYSTEM_DEPEND(vhost_blk, bdev)

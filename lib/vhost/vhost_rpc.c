@@ -1,0 +1,147 @@
+/* SPDX-License-Identifier: BSD-3-Clause */
+/* RPCs of the vhost target: vhost_create_blk_controller, vhost_delete_controller, vhost_get_controllers. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "osprey/rpc.h"
+#include "osprey/util.h"
+#include "osprey/vhost.h"
+
+#include "vhost_internal.h"
+
+struct rpc_blk_create {
+	char *ctrlr;
+	char *dev_name;
+	char *cpumask;
+	bool readonly;
+	bool packed_ring;
+};
+
+static const struct osp_json_object_decoder g_blk_create_decoders[] = {
+	{"ctrlr", offsetof(struct rpc_blk_create, ctrlr), osp_json_decode_string},
+	{"dev_name", offsetof(struct rpc_blk_create, dev_name), osp_json_decode_string},
+	{"cpumask", offsetof(struct rpc_blk_create, cpumask), osp_json_decode_string, true},
+	{"readonly", offsetof(struct rpc_blk_create, readonly), osp_json_decode_bool, true},
+	{"packed_ring", offsetof(struct rpc_blk_create, packed_ring), osp_json_decode_bool, true},
+};
+
+static void
+rpc_vhost_create_blk_controller(struct osp_jsonrpc_request *request, const cJSON *params)
+{
+	struct rpc_blk_create req = {};
+	char err[256];
+	int rc;
+
+	if (!osp_rpc_decode_params(request, params, g_blk_create_decoders,
+				   OSP_COUNTOF(g_blk_create_decoders), &req)) {
+		return;
+	}
+	if (req.cpumask != NULL) {
+		osp_jsonrpc_send_error_response(request, -ENOTSUP,
+						"cpumask is not supported yet: controllers run on the app thread");
+		goto out;
+	}
+	if (req.packed_ring) {
+		osp_jsonrpc_send_error_response(request, -ENOTSUP,
+						"packed_ring is not supported yet (split rings only)");
+		goto out;
+	}
+	rc = osp_vhost_blk_ctrlr_create(req.ctrlr, req.dev_name, req.readonly, err, sizeof(err));
+	if (rc != 0) {
+		osp_jsonrpc_send_error_response(request, rc, err);
+	} else {
+		osp_jsonrpc_send_bool_response(request, true);
+	}
+out:
+	osp_json_free_object(g_blk_create_decoders, OSP_COUNTOF(g_blk_create_decoders), &req);
+}
+OSP_RPC_REGISTER("vhost_create_blk_controller", rpc_vhost_create_blk_controller, OSP_RPC_RUNTIME)
+
+struct rpc_ctrlr_name {
+	char *ctrlr;
+};
+
+static const struct osp_json_object_decoder g_name_decoders[] = {
+	{"ctrlr", offsetof(struct rpc_ctrlr_name, ctrlr), osp_json_decode_string},
+};
+
+static const struct osp_json_object_decoder g_name_opt_decoders[] = {
+	{"name", offsetof(struct rpc_ctrlr_name, ctrlr), osp_json_decode_string, true},
+};
+
+static void
+delete_done(void *arg, int rc, const char *msg)
+{
+	struct osp_jsonrpc_request *request = arg;
+
+	if (rc != 0) {
+		osp_jsonrpc_send_error_response(request, rc, msg);
+	} else {
+		osp_jsonrpc_send_bool_response(request, true);
+	}
+}
+
+static void
+rpc_vhost_delete_controller(struct osp_jsonrpc_request *request, const cJSON *params)
+{
+	struct rpc_ctrlr_name req = {};
+
+	if (!osp_rpc_decode_params(request, params, g_name_decoders, OSP_COUNTOF(g_name_decoders),
+				   &req)) {
+		return;
+	}
+	if (vhost_ctrlr_find(req.ctrlr) == NULL) {
+		osp_jsonrpc_send_error_response_fmt(request, -ENODEV,
+						    "No vhost controller named '%s' (see vhost_get_controllers)",
+						    req.ctrlr);
+	} else {
+		osp_vhost_ctrlr_delete(req.ctrlr, delete_done, request);
+	}
+	osp_json_free_object(g_name_decoders, OSP_COUNTOF(g_name_decoders), &req);
+}
+OSP_RPC_REGISTER("vhost_delete_controller", rpc_vhost_delete_controller, OSP_RPC_RUNTIME)
+
+static void
+rpc_vhost_get_controllers(struct osp_jsonrpc_request *request, const cJSON *params)
+{
+	struct rpc_ctrlr_name req = {};
+	struct vhost_ctrlr *c;
+	cJSON *arr;
+
+	if (!osp_rpc_decode_params(request, params, g_name_opt_decoders,
+				   OSP_COUNTOF(g_name_opt_decoders), &req)) {
+		return;
+	}
+	if (req.ctrlr != NULL && vhost_ctrlr_find(req.ctrlr) == NULL) {
+		osp_jsonrpc_send_error_response_fmt(request, -ENODEV, "No vhost controller named '%s'",
+						    req.ctrlr);
+		goto out;
+	}
+	arr = cJSON_CreateArray();
+	for (c = vhost_ctrlr_first(); c != NULL; c = vhost_ctrlr_next(c)) {
+		cJSON *o, *b;
+
+		if (req.ctrlr != NULL && strcmp(req.ctrlr, c->name) != 0) {
+			continue;
+		}
+		o = cJSON_CreateObject();
+		cJSON_AddStringToObject(o, "ctrlr", c->name);
+		cJSON_AddStringToObject(o, "socket", c->path);
+		cJSON_AddNumberToObject(o, "delay_base_us", 0);
+		cJSON_AddNumberToObject(o, "iops_threshold", 0);
+		b = cJSON_AddObjectToObject(o, "backend_specific");
+		b = cJSON_AddObjectToObject(b, "block");
+		cJSON_AddBoolToObject(b, "readonly", c->readonly);
+		cJSON_AddStringToObject(b, "bdev", c->bdev_name);
+		cJSON_AddBoolToObject(o, "connected", c->started);
+		cJSON_AddNumberToObject(o, "queues", c->nqueues);
+		cJSON_AddNumberToObject(o, "requests", (double)c->stat_requests);
+		cJSON_AddNumberToObject(o, "errors", (double)c->stat_errors);
+		cJSON_AddItemToArray(arr, o);
+	}
+	osp_jsonrpc_send_result(request, arr);
+out:
+	osp_json_free_object(g_name_opt_decoders, OSP_COUNTOF(g_name_opt_decoders), &req);
+}
+OSP_RPC_REGISTER("vhost_get_controllers", rpc_vhost_get_controllers, OSP_RPC_RUNTIME)
