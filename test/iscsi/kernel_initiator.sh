@@ -71,7 +71,8 @@ OFF_MB=1		# where the guest writes it
 BS=4096
 
 log() { echo "iscsi kernel_initiator: $*"; }
-TGT_LABEL=$TARGET
+TGT_LABEL=iscsi_tgt
+[ "$TARGET" = tgtd ] && TGT_LABEL=tgtd
 # shellcheck source=test/common/guest/ki_host.sh
 . "$ROOT/test/common/guest/ki_host.sh"
 ki_skip_without_qemu
@@ -114,14 +115,7 @@ IMG=$TMP/disk.img
 
 start_osprey() {
 	# shellcheck disable=SC2086 # KI_TGT_ARGS: more options, split on spaces
-	"$TGT" -m "$CPUMASK" -r "$SOCK" ${KI_TGT_ARGS:-} > "$TMP/tgt.log" 2>&1 &
-	TPID=$!
-	for _ in $(seq 300); do
-		[ -S "$SOCK" ] && break
-		kill -0 "$TPID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$TPID" 2>/dev/null || die "iscsi_tgt exited at start-up"
+	ki_start_daemon "$TGT" -m "$CPUMASK" -r "$SOCK" ${KI_TGT_ARGS:-}
 	local chap="-r -g 1"
 	[ "$SELFTEST" = nochap ] && chap=-d
 	rpc_batch > "$TMP/rpc.out" 2>&1 <<-EOF
@@ -173,11 +167,7 @@ phase "target-setup" "$t"
 
 # ---- 3. the guest run -------------------------------------------------------
 t=$(ms)
-head -c $((LEN_MB * 1048576)) /dev/urandom > "$L/ki/pattern.bin"
-if [ "$SELFTEST" = guest ]; then
-	cp "$L/ki/pattern.bin" "$L/ki/expect.bin"
-	flip_byte "$L/ki/expect.bin" 12345
-fi
+ki_pattern "$L" "$LEN_MB"
 install -m 0755 "$ROOT/test/iscsi/guest/ki_test.sh" "$L/ki/test.sh"
 cat > "$L/ki/env" <<EOF
 KI_PORT=$PORT

@@ -87,14 +87,7 @@ IMG=$TMP/ns.img
 
 
 start_target() {
-	"$TGT" -m "$CPUMASK" -r "$SOCK" > "$TMP/tgt.log" 2>&1 &
-	TPID=$!
-	for _ in $(seq 300); do
-		[ -S "$SOCK" ] && break
-		kill -0 "$TPID" 2>/dev/null || break
-		sleep 0.1
-	done
-	kill -0 "$TPID" 2>/dev/null || die "nvmf_tgt exited at start-up"
+	ki_start_daemon "$TGT" -m "$CPUMASK" -r "$SOCK"
 	local extra=
 	if [ "$SELFTEST" = allowbad ]; then
 		extra="nvmf_subsystem_add_host $SUBNQN $BADHOSTNQN"
@@ -129,12 +122,7 @@ phase "target-setup" "$t"
 # ---- 3. the guest run -------------------------------------------------------
 t=$(ms)
 L=$TMP/layer
-mkdir -p "$L/ki"
-head -c $((LEN_MB * 1048576)) /dev/urandom > "$L/ki/pattern.bin"
-if [ "$SELFTEST" = guest ]; then
-	cp "$L/ki/pattern.bin" "$L/ki/expect.bin"
-	flip_byte "$L/ki/expect.bin" 12345
-fi
+ki_pattern "$L" "$LEN_MB"
 install -m 0755 "$ROOT/test/nvmf/guest/ki_test.sh" "$L/ki/test.sh"
 cat > "$L/ki/env" <<EOF
 KI_PORT=$PORT

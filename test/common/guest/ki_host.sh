@@ -14,6 +14,11 @@
 #   show_logs / die MSG                   the guest console and target log tails
 #   ki_need_tools TOOL...                 die naming a missing tool
 #   ki_pick_port FIRST COUNT              PORT: the first free port on 127.0.0.1
+#   ki_start_daemon CMD...                start an Osprey daemon (output in
+#                                         TMP/tgt.log, TPID), wait for SOCK
+#   ki_pattern LAYER MB                   LAYER/ki/pattern.bin of MB random MiB
+#                                         (+ expect.bin one byte off for
+#                                         KI_SELFTEST=guest)
 #   rpc_batch                             rpc.py commands from stdin (one per
 #                                         line) in one Python process
 
@@ -96,6 +101,26 @@ ki_pick_port() { # first count
 		PORT=$((PORT + 1))
 		[ "$PORT" -lt $(($1 + $2)) ] || die "no free port in $1-$(($1 + $2 - 1))"
 	done
+}
+
+ki_start_daemon() {
+	"$@" > "$TMP/tgt.log" 2>&1 &
+	TPID=$!
+	for _ in $(seq 300); do
+		[ -S "$SOCK" ] && break
+		kill -0 "$TPID" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -0 "$TPID" 2>/dev/null || die "$TGT_LABEL exited at start-up"
+}
+
+ki_pattern() { # layer mb
+	mkdir -p "$1/ki"
+	head -c $(($2 * 1048576)) /dev/urandom > "$1/ki/pattern.bin"
+	if [ "${SELFTEST:-}" = guest ]; then
+		cp "$1/ki/pattern.bin" "$1/ki/expect.bin"
+		flip_byte "$1/ki/expect.bin" 12345
+	fi
 }
 
 # The RPCs go through scripts/rpc.py's own main(), all in one Python process:
