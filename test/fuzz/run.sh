@@ -38,6 +38,42 @@ result() { # result <rc>
 	exit "$1"
 }
 
+TMPDIRS=()
+trap 'rm -rf "${TMPDIRS[@]}"' EXIT
+
+# fuzz_harness NAME LABEL MAX_LEN: for a harness built as $OUT/NAME_fuzz with
+# its seed writer $OUT/NAME_fuzz_seeds: write the seeds, add the saved
+# reproducers of test/fuzz/crashes_NAME/, replay them all alone, then fuzz for
+# FUZZ_SECONDS with the corpus $OUT/corpus_NAME (artifacts $OUT/artifacts/NAME-*).
+fuzz_harness() {
+	local name=$1 label=$2 maxlen=$3 dir rc
+	dir=$(mktemp -d)
+	TMPDIRS+=("$dir")
+	if ! "$OUT/${name}_fuzz_seeds" "$dir"; then
+		echo "fuzz: $label seed generation failed" >&2
+		result 1
+	fi
+	[ -d "test/fuzz/crashes_$name" ] &&
+		find "test/fuzz/crashes_$name" -type f ! -name '*.md' -exec cp {} "$dir/" \;
+	mkdir -p "$OUT/corpus_$name"
+	if ! "$OUT/${name}_fuzz" -runs=0 "$dir"/* >"$OUT/replay_$name.log" 2>&1; then
+		tail -40 "$OUT/replay_$name.log"
+		echo "fuzz: a $label seed or saved reproducer crashes (see $OUT/replay_$name.log)" >&2
+		result 1
+	fi
+	echo "fuzz: $label harness running for ${FUZZ_SECONDS}s"
+	"$OUT/${name}_fuzz" -max_total_time="$FUZZ_SECONDS" -max_len="$maxlen" -timeout=10 \
+		-rss_limit_mb=2048 -print_final_stats=1 -artifact_prefix="$OUT/artifacts/$name-" \
+		"$OUT/corpus_$name" "$dir" >"$OUT/fuzz_$name.log" 2>&1
+	rc=$?
+	grep -E '^#[0-9]+.*(DONE|pulse)|stat::' "$OUT/fuzz_$name.log" | tail -8
+	if [ "$rc" -ne 0 ]; then
+		tail -60 "$OUT/fuzz_$name.log"
+		echo "fuzz: $label harness FAILED (rc $rc); reproducer in $OUT/artifacts/" >&2
+		result 1
+	fi
+}
+
 if ! command -v "$CC" >/dev/null 2>&1; then
 	echo "fuzz: '$CC' not found; install clang and libclang-rt-14-dev (scripts/pkgdep.sh)" >&2
 	result 1
@@ -62,7 +98,7 @@ if ! "$CC" "${CFLAGS[@]}" -fsanitize=address,undefined test/fuzz/gen_seeds.c "${
 fi
 
 seeds=$(mktemp -d)
-trap 'rm -rf "$seeds"' EXIT
+TMPDIRS+=("$seeds")
 if ! "$OUT/gen_seeds" "$seeds"; then
 	echo "fuzz: seed generation failed" >&2
 	result 1
@@ -108,31 +144,7 @@ if ! "$CC" "${CFLAGS[@]}" ${FUZZ_CFLAGS:-} -fsanitize=fuzzer,address,undefined \
 	echo "fuzz: transport harness build failed" >&2
 	result 1
 fi
-tseeds=$(mktemp -d)
-trap 'rm -rf "$seeds" "$tseeds"' EXIT
-if ! "$OUT/nvmf_tcp_fuzz_seeds" "$tseeds"; then
-	echo "fuzz: transport seed generation failed" >&2
-	result 1
-fi
-[ -d test/fuzz/crashes_nvmf_tcp ] &&
-	find test/fuzz/crashes_nvmf_tcp -type f ! -name '*.md' -exec cp {} "$tseeds/" \;
-mkdir -p "$OUT/corpus_nvmf_tcp"
-if ! "$OUT/nvmf_tcp_fuzz" -runs=0 "$tseeds"/* >"$OUT/replay_tcp.log" 2>&1; then
-	tail -40 "$OUT/replay_tcp.log"
-	echo "fuzz: a transport seed or saved reproducer crashes (see $OUT/replay_tcp.log)" >&2
-	result 1
-fi
-echo "fuzz: transport harness running for ${FUZZ_SECONDS}s"
-targs=(-max_total_time="$FUZZ_SECONDS" -max_len=8192 -timeout=10 -rss_limit_mb=2048
-	-print_final_stats=1 -artifact_prefix="$OUT/artifacts/nvmf_tcp-")
-"$OUT/nvmf_tcp_fuzz" "${targs[@]}" "$OUT/corpus_nvmf_tcp" "$tseeds" >"$OUT/fuzz_tcp.log" 2>&1
-rc=$?
-grep -E '^#[0-9]+.*(DONE|pulse)|stat::' "$OUT/fuzz_tcp.log" | tail -8
-if [ "$rc" -ne 0 ]; then
-	tail -60 "$OUT/fuzz_tcp.log"
-	echo "fuzz: transport harness FAILED (rc $rc); reproducer in $OUT/artifacts/" >&2
-	result 1
-fi
+fuzz_harness nvmf_tcp "transport" 8192
 
 echo "fuzz: building the iSCSI text key harness"
 ISRCS=(lib/iscsi/param.c lib/iscsi/chap.c lib/util/md5.c lib/util/util.c)
@@ -144,31 +156,7 @@ if ! "$CC" "${CFLAGS[@]}" -I lib ${FUZZ_CFLAGS:-} -fsanitize=fuzzer,address,unde
 	echo "fuzz: iSCSI text harness build failed" >&2
 	result 1
 fi
-iseeds=$(mktemp -d)
-trap 'rm -rf "$seeds" "$tseeds" "$iseeds"' EXIT
-if ! "$OUT/iscsi_text_fuzz_seeds" "$iseeds"; then
-	echo "fuzz: iSCSI text seed generation failed" >&2
-	result 1
-fi
-[ -d test/fuzz/crashes_iscsi_text ] &&
-	find test/fuzz/crashes_iscsi_text -type f ! -name '*.md' -exec cp {} "$iseeds/" \;
-mkdir -p "$OUT/corpus_iscsi_text"
-if ! "$OUT/iscsi_text_fuzz" -runs=0 "$iseeds"/* >"$OUT/replay_iscsi_text.log" 2>&1; then
-	tail -40 "$OUT/replay_iscsi_text.log"
-	echo "fuzz: an iSCSI text seed or saved reproducer crashes (see $OUT/replay_iscsi_text.log)" >&2
-	result 1
-fi
-echo "fuzz: iSCSI text harness running for ${FUZZ_SECONDS}s"
-iargs=(-max_total_time="$FUZZ_SECONDS" -max_len=16384 -timeout=10 -rss_limit_mb=2048
-	-print_final_stats=1 -artifact_prefix="$OUT/artifacts/iscsi_text-")
-"$OUT/iscsi_text_fuzz" "${iargs[@]}" "$OUT/corpus_iscsi_text" "$iseeds" >"$OUT/fuzz_iscsi_text.log" 2>&1
-rc=$?
-grep -E '^#[0-9]+.*(DONE|pulse)|stat::' "$OUT/fuzz_iscsi_text.log" | tail -8
-if [ "$rc" -ne 0 ]; then
-	tail -60 "$OUT/fuzz_iscsi_text.log"
-	echo "fuzz: iSCSI text harness FAILED (rc $rc); reproducer in $OUT/artifacts/" >&2
-	result 1
-fi
+fuzz_harness iscsi_text "iSCSI text" 16384
 # The iSCSI target's PDU receive path (test/fuzz/iscsi_pdu_fuzz.c): lib/iscsi
 # compiled in with fake sockets, threads and SCSI layer; its own seed writer
 # (-DISCSI_PDU_FUZZ_GEN_SEEDS) and reproducers in test/fuzz/crashes_iscsi_pdu/.
@@ -182,31 +170,7 @@ if ! "$CC" "${CFLAGS[@]}" ${FUZZ_CFLAGS:-} -fsanitize=fuzzer,address,undefined \
 	echo "fuzz: iSCSI PDU harness build failed" >&2
 	result 1
 fi
-pseeds=$(mktemp -d)
-trap 'rm -rf "$seeds" "$tseeds" "$iseeds" "$pseeds"' EXIT
-if ! "$OUT/iscsi_pdu_fuzz_seeds" "$pseeds"; then
-	echo "fuzz: iSCSI PDU seed generation failed" >&2
-	result 1
-fi
-[ -d test/fuzz/crashes_iscsi_pdu ] &&
-	find test/fuzz/crashes_iscsi_pdu -type f ! -name '*.md' -exec cp {} "$pseeds/" \;
-mkdir -p "$OUT/corpus_iscsi_pdu"
-if ! "$OUT/iscsi_pdu_fuzz" -runs=0 "$pseeds"/* >"$OUT/replay_iscsi.log" 2>&1; then
-	tail -40 "$OUT/replay_iscsi.log"
-	echo "fuzz: an iSCSI PDU seed or saved reproducer crashes (see $OUT/replay_iscsi.log)" >&2
-	result 1
-fi
-echo "fuzz: iSCSI PDU harness running for ${FUZZ_SECONDS}s"
-pargs=(-max_total_time="$FUZZ_SECONDS" -max_len=8192 -timeout=10 -rss_limit_mb=2048
-	-print_final_stats=1 -artifact_prefix="$OUT/artifacts/iscsi_pdu-")
-"$OUT/iscsi_pdu_fuzz" "${pargs[@]}" "$OUT/corpus_iscsi_pdu" "$pseeds" >"$OUT/fuzz_iscsi.log" 2>&1
-rc=$?
-grep -E '^#[0-9]+.*(DONE|pulse)|stat::' "$OUT/fuzz_iscsi.log" | tail -8
-if [ "$rc" -ne 0 ]; then
-	tail -60 "$OUT/fuzz_iscsi.log"
-	echo "fuzz: iSCSI PDU harness FAILED (rc $rc); reproducer in $OUT/artifacts/" >&2
-	result 1
-fi
+fuzz_harness iscsi_pdu "iSCSI PDU" 8192
 # The virtqueue layer (test/fuzz/vring_fuzz.c): lib/vhost/vring.c and mem.c over
 # random split/packed ring contents in a fixed guest memory table; its own seed
 # writer (-DVRING_FUZZ_GEN_SEEDS) and reproducers in test/fuzz/crashes_vring/.
@@ -220,29 +184,5 @@ if ! "$CC" "${CFLAGS[@]}" -I lib ${FUZZ_CFLAGS:-} -fsanitize=fuzzer,address,unde
 	echo "fuzz: virtqueue harness build failed" >&2
 	result 1
 fi
-vseeds=$(mktemp -d)
-trap 'rm -rf "$seeds" "$tseeds" "$iseeds" "$pseeds" "$vseeds"' EXIT
-if ! "$OUT/vring_fuzz_seeds" "$vseeds"; then
-	echo "fuzz: virtqueue seed generation failed" >&2
-	result 1
-fi
-[ -d test/fuzz/crashes_vring ] &&
-	find test/fuzz/crashes_vring -type f ! -name '*.md' -exec cp {} "$vseeds/" \;
-mkdir -p "$OUT/corpus_vring"
-if ! "$OUT/vring_fuzz" -runs=0 "$vseeds"/* >"$OUT/replay_vring.log" 2>&1; then
-	tail -40 "$OUT/replay_vring.log"
-	echo "fuzz: a virtqueue seed or saved reproducer crashes (see $OUT/replay_vring.log)" >&2
-	result 1
-fi
-echo "fuzz: virtqueue harness running for ${FUZZ_SECONDS}s"
-vargs=(-max_total_time="$FUZZ_SECONDS" -max_len=30000 -timeout=10 -rss_limit_mb=2048
-	-print_final_stats=1 -artifact_prefix="$OUT/artifacts/vring-")
-"$OUT/vring_fuzz" "${vargs[@]}" "$OUT/corpus_vring" "$vseeds" >"$OUT/fuzz_vring.log" 2>&1
-rc=$?
-grep -E '^#[0-9]+.*(DONE|pulse)|stat::' "$OUT/fuzz_vring.log" | tail -8
-if [ "$rc" -ne 0 ]; then
-	tail -60 "$OUT/fuzz_vring.log"
-	echo "fuzz: virtqueue harness FAILED (rc $rc); reproducer in $OUT/artifacts/" >&2
-	result 1
-fi
+fuzz_harness vring "virtqueue" 30000
 result 0
