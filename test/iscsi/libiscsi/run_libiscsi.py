@@ -76,7 +76,29 @@ def wait_port(port, proc, timeout=20):
     return False
 
 
-class Osprey:
+class Daemon:
+    """What both targets share: a process (self.proc) logging to self.log."""
+
+    def logtail(self):
+        self.log.flush()
+        self.log.seek(0)
+        return self.log.read()[-4000:]
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+class Osprey(Daemon):
     """iscsi_tgt with one target node per LUN kind, configured over JSON-RPC."""
     name = "osprey"
 
@@ -113,32 +135,16 @@ class Osprey:
         self.rpc("iscsi_create_target_node", kind, kind, "%s:0" % bdev, "1:2", "64", "-d")
         return "iscsi://127.0.0.1:%d/iqn.2016-06.io.spdk:%s/0" % (self.port, kind)
 
-    def logtail(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()[-4000:]
-
-    def alive(self):
-        return self.proc.poll() is None
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return self.proc.returncode
 
 
-class Tgtd:
+class Tgtd(Daemon):
     """tgtd 1.0.x (Debian tgt) for calibration: file-backed LUN 1 of one
     target per kind (malloc: a file in /dev/shm, thin provisioning on)."""
     name = "tgtd"
 
     def __init__(self, tmp, port):
-        self.tmp, self.port, self.ctl = tmp, port, str(port)
+        # tgtd -C takes a small number (its control socket suffix), not any port
+        self.tmp, self.port, self.ctl = tmp, port, str(2000 + port % 28000)
         self.tid = 0
         self.log = open(os.path.join(tmp, "tgtd.log"), "w+")
         self.shm = []
@@ -173,22 +179,8 @@ class Tgtd:
         self.adm("--op", "bind", "--mode", "target", "--tid", tid, "-I", "ALL")
         return "iscsi://127.0.0.1:%d/%s/1" % (self.port, iqn)
 
-    def logtail(self):
-        self.log.flush()
-        self.log.seek(0)
-        return self.log.read()[-4000:]
-
-    def alive(self):
-        return self.proc.poll() is None
-
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        super().stop()
         for p in self.shm:
             try:
                 os.unlink(p)
