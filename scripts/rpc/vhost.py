@@ -1,0 +1,20 @@
+"""vhost target commands: vhost-user-blk controllers over bdevs (doc/vhost.md)."""
+
+from . import JSON, QUIET, add_command, flag
+
+
+def add_parser(subparsers):
+    p = add_command(subparsers, 'vhost_create_blk_controller', 'Create a vhost-user-blk '
+                    'controller serving a bdev (socket <vhost -S dir>/<ctrlr>)', output=QUIET)
+    p.add_argument('ctrlr', help='controller name (the socket file name)')
+    p.add_argument('dev_name', help='bdev to serve')
+    p.add_argument('--cpumask', help='cpu mask (not supported yet: refused)')
+    flag(p, '-r', '--readonly', help='read-only device')
+    flag(p, '-p', '--packed_ring', dest='packed_ring', help='packed ring (not supported yet: refused)')
+
+    p = add_command(subparsers, 'vhost_delete_controller', 'Delete a vhost controller (its '
+                    'socket, a connected front end and its bdev descriptor)', output=QUIET)
+    p.add_argument('ctrlr', help='controller name')
+
+    p = add_command(subparsers, 'vhost_get_controllers', 'Show vhost controllers', output=JSON)
+    p.add_argument('-n', '--name', help='only this controller')
