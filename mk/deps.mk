@@ -101,6 +101,7 @@ BENCH_LIBS-thread_msg := tool event thread env_dpdk util
 # archive instead of #including its sources names the library itself here.
 # env_dpdk's sources need DPDK's compiler flags: its test links the archive.
 UT_LIBS-env_dpdk/env_ut := env_dpdk
+UT_LIBS-env_dpdk/pci_ut := env_dpdk
 # uring_ut drives the uring module through its public API (the archive).
 UT_LIBS-drivers/bdev/uring/uring_ut := bdev_uring
 # The bdev module tests (test/unit/drivers/bdev) drive each module through the bdev API over a malloc base.

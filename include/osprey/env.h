@@ -44,6 +44,9 @@ struct osp_env_opts {
 	int main_core;
 	/* Extra raw EAL arguments, space separated (advanced). */
 	const char *env_context;
+	/* PCI addresses never to use, when pci_enabled (after env_context: ABI). */
+	const char **pci_blocked;
+	size_t num_pci_blocked;
 };
 
 /* Fill opts with defaults. */
@@ -151,11 +154,17 @@ int osp_env_thread_launch_pinned(uint32_t core, int (*fn)(void *), void *arg);
 void osp_env_thread_wait_all(void);
 
 /*
- * ---- PCI (lib/env_dpdk/pci.c, on DPDK's PCI bus) ----
+ * ---- PCI (lib/env_dpdk/pci.c, on DPDK's EAL) ----
  * Devices are probed through the kernel driver they are bound to (vfio-pci
  * or uio_pci_generic: scripts/setup.sh binds them) when osp_env_opts has
- * pci_enabled (and its allow list, if any). A device handed to a caller's
- * callback stays attached until osp_pci_device_detach().
+ * pci_enabled (and its allow list, if any; never a blocked one). A device
+ * handed to a caller's callback stays attached until osp_pci_device_detach().
+ * vfio-pci devices join the EAL's VFIO container, where every DMA buffer of
+ * the env is mapped (IOVA = VA); uio_pci_generic devices need physical
+ * addresses, which the env has only with hugepages (osp_env_init then runs
+ * the EAL in IOVA = PA mode): without them their attach fails with -EPERM.
+ * Control path only (one thread at a time, the app thread); none of these
+ * functions is for the I/O path.
  */
 #define OSP_PCI_CLASS_NVME	0x010802	/* mass storage, NVM, NVMe I/O controller */
 
