@@ -95,6 +95,10 @@ APP_LIBS-nvme_perf := tool nvme $(SOCK_MODULES)
 # ---- benches (bench/<name>) ----
 BENCH_LIBS-thread_msg := tool event thread env_dpdk util
 
+# ---- test programs (TEST_PROGS in the Makefile) ----
+# pci_probe: the env's PCI layer on NVMe controllers (test/nvme/test_pcie_guest.sh).
+TEST_PROG_LIBS-pci_probe := env_dpdk
+
 # ---- unit tests ----
 # UT_LIBS-<test>: libraries a test links as archives beyond its library's declared
 # dependencies, each with the reason. A test that drives its library through the
