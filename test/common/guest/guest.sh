@@ -11,6 +11,11 @@
 #                              come with times since T0 (ms); returns QEMU's
 #                              exit status, sets GUEST_TXT (LOG without \r)
 #   guest_result               the guest's OSPREY-RESULT text, or "" if none
+#   guest_add_programs LAYER DIR FILE...  copy host programs (Osprey's
+#                              binaries: DPDK is linked in statically) into
+#                              LAYER/DIR, stripped, with every shared library
+#                              ldd lists and the dynamic loader at their host
+#                              paths (the guest has no libc of its own)
 # Guest: q35, TCG (no KVM needed), 2 vCPUs, 512 MiB, virtio-net on QEMU's
 # user networking (slirp): the host's 127.0.0.1 is 10.0.2.2 in the guest.
 # Env: OSPREY_GUEST_DIR   cache (default build/guest)
@@ -19,6 +24,10 @@
 #                         headers only: GUEST_PCAP_SNAPLEN bytes a packet, 128)
 #      GUEST_EXTRA_APPEND more kernel arguments
 #      GUEST_SMP          vCPUs (default 2)
+#      GUEST_MEM          guest RAM (default 512M)
+#      GUEST_MACHINE      -machine value (default q35)
+#      GUEST_DEVICES      array of extra QEMU arguments (devices, drives), placed
+#                         before the network device (intel-iommu must come first)
 # The caller defines log() and provides QPID (cleared when QEMU is done;
 # its EXIT trap should kill a QPID that is still set).
 GUEST_COMMON=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -50,8 +59,10 @@ guest_run() { # layer-dir log t0
 		pcap=(-object "filter-dump,id=f0,netdev=n0,file=$GUEST_PCAP,maxlen=${GUEST_PCAP_SNAPLEN:-128}")
 	fi
 	: > "$glog"
-	timeout -k 5 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp "${GUEST_SMP:-2}" -m 512M \
+	timeout -k 5 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine "${GUEST_MACHINE:-q35}" -accel tcg -cpu max \
+		-smp "${GUEST_SMP:-2}" -m "${GUEST_MEM:-512M}" \
 		-kernel "$GUEST_KERNEL" -initrd "$img" -nographic -no-reboot \
+		${GUEST_DEVICES[@]+"${GUEST_DEVICES[@]}"} \
 		-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= "${pcap[@]}" \
 		-append "console=ttyS0 panic=-1 loglevel=4 osprey.watchdog=$((GUEST_TIMEOUT - 20)) ${GUEST_EXTRA_APPEND:-}" \
 		< /dev/null > "$glog" 2>&1 &
@@ -74,4 +85,24 @@ guest_run() { # layer-dir log t0
 
 guest_result() {
 	grep -m1 'OSPREY-RESULT:' "$GUEST_TXT" | sed 's/.*OSPREY-RESULT: //'
+}
+
+guest_add_programs() { # layer dir file...
+	local layer=$1 dir=$2 f lib out
+	shift 2
+	mkdir -p "$layer/$dir"
+	for f in "$@"; do
+		install -m 0755 "$f" "$layer/$dir/"
+		strip --strip-debug "$layer/$dir/$(basename "$f")" 2>/dev/null || true
+		out=$(ldd "$f" 2>/dev/null) || continue	# a script or a static program
+		if grep -q 'not found' <<<"$out"; then
+			echo "guest_add_programs: $f needs libraries this host lacks: $(grep 'not found' <<<"$out" | tr '\n' ' ')" >&2
+			return 1
+		fi
+		while read -r lib; do
+			[ -e "$layer$lib" ] && continue
+			mkdir -p "$layer$(dirname "$lib")"
+			cp -L "$lib" "$layer$lib"
+		done < <(awk '/=> \// {print $3} /^\t\/[^ ]* \(/ {print $1}' <<<"$out")
+	done
 }

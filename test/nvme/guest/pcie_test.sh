@@ -1,0 +1,123 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# Guest side of test/nvme/test_pcie_guest.sh. Runs as /ki/test.sh from init
+# (busybox) with /ki/env (parameters), /osprey/bin (Osprey's programs,
+# pci_probe, setup.sh). Two QEMU NVMe controllers: C0 (serial osp0, one
+# namespace) and C1 (serial osp1, two namespaces); VT-d with iommu=pt so that
+# C0 can do DMA with physical addresses (uio) while C1 sits in a VFIO domain.
+# Steps:
+#   1. the kernel's nvme driver has both (3 namespaces); setup.sh status
+#   2. setup.sh config of C0 with DRIVER_OVERRIDE=uio_pci_generic (+ hugepages)
+#   3. C1 has a namespace used as swap: config skips it and says why; swapoff;
+#      config binds it to vfio-pci (the IOMMU is there: no override needed)
+#   4. pci_probe (env PCI layer): both controllers together (IOVA = PA),
+#      C1 alone (IOVA = VA in the VFIO container), C1 alone without hugepages;
+#      each maps BAR0, checks CAP/VS and bus mastering, and runs an Identify
+#      through env DMA memory (serial osp0 / osp1 must come back); C0 alone
+#      without hugepages must be refused with a clear message
+#   5. no DMA fault in the kernel log (QEMU completes a blocked DMA with status 0)
+#   6. setup.sh reset: both back on nvme, their namespaces back, and the data
+#      the host wrote reads back through the kernel
+# Prints OSPREY-STEP lines and one OSPREY-RESULT line.
+. /ki/env
+export PATH=/osprey/bin:$PATH
+SETUP=/osprey/bin/setup.sh
+
+up() { cut -d' ' -f1 /proc/uptime; }
+step() { echo "OSPREY-STEP $* (t=$(up))"; }
+fail() {
+	echo "OSPREY-RESULT: FAIL: $*"
+	dmesg | grep -iE 'nvme|vfio|uio|dmar|iommu' | tail -25 | sed 's/^/dmesg: /'
+	exit 1
+}
+show() { sed 's/^/  | /' "$1"; }
+drv() { basename "$(readlink /sys/bus/pci/devices/$1/driver 2>/dev/null)" 2>/dev/null; }
+wait_ns() { # count: wait until that many nvme namespaces exist
+	i=0
+	while [ "$(ls /sys/block | grep -c '^nvme')" -lt "$1" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	[ "$(ls /sys/block | grep -c '^nvme')" -ge "$1" ]
+}
+
+# ---- 1. the kernel has them --------------------------------------------------
+wait_ns 3 || fail "the kernel's nvme driver did not bring up 3 namespaces: $(ls /sys/block)"
+[ "$(drv $C0)" = nvme ] && [ "$(drv $C1)" = nvme ] || fail "controllers not on nvme: $C0 $(drv $C0), $C1 $(drv $C1)"
+[ -n "$(ls /sys/kernel/iommu_groups)" ] || fail "no IOMMU groups: is VT-d on (intel_iommu=on)?"
+$SETUP status > /tmp/st 2>&1 || { show /tmp/st; fail "setup.sh status failed"; }
+show /tmp/st
+grep -qE "^NVMe +$C0 +1b36 +0010 .* nvme +nvme[0-9] +nvme[0-9]n1" /tmp/st || fail "status: no row for $C0 on nvme"
+grep -qE "^NVMe +$C1 .* nvme +nvme[0-9] +nvme[0-9]n1 nvme[0-9]n2" /tmp/st || fail "status: no row for $C1 with 2 namespaces"
+step "kernel: $(ls /sys/block | grep nvme | tr '\n' ' ')on nvme; status OK"
+
+# ---- 2. C0 to uio_pci_generic --------------------------------------------------
+PCI_ALLOWED=$C0 DRIVER_OVERRIDE=uio_pci_generic HUGEMEM=$HUGEMEM $SETUP config > /tmp/cf 2>&1 ||
+	{ show /tmp/cf; fail "setup.sh config of $C0 (uio) failed"; }
+show /tmp/cf
+[ "$(drv $C0)" = uio_pci_generic ] || fail "$C0 is on '$(drv $C0)' after config, not uio_pci_generic"
+[ "$(drv $C1)" = nvme ] || fail "$C1 moved although not in PCI_ALLOWED"
+free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
+[ "$free" -gt 0 ] || fail "no free hugepages after config (HUGEMEM=$HUGEMEM)"
+step "config: $C0 on uio_pci_generic, $free free hugepages"
+
+# ---- 3. C1: in use (swap), then to vfio-pci -------------------------------------
+ns2=$(ls /sys/bus/pci/devices/$C1/nvme/*/ | grep -E '^nvme[0-9]+n2$' | head -1)
+[ -n "$ns2" ] || fail "no second namespace under $C1"
+mkswap /dev/$ns2 > /dev/null 2>&1 && swapon /dev/$ns2 || fail "mkswap/swapon /dev/$ns2 failed"
+PCI_ALLOWED=$C1 SKIP_HUGE=yes $SETUP config > /tmp/cf 2>&1
+show /tmp/cf
+grep -q "$C1: skipped: in use by the kernel: $ns2 is used as swap" /tmp/cf || fail "config did not skip $C1 (swap on $ns2)"
+[ "$(drv $C1)" = nvme ] || fail "$C1 left nvme while in use"
+swapoff /dev/$ns2 || fail "swapoff"
+PCI_ALLOWED=$C1 SKIP_HUGE=yes $SETUP config > /tmp/cf 2>&1 || { show /tmp/cf; fail "setup.sh config of $C1 (vfio) failed"; }
+show /tmp/cf
+[ "$(drv $C1)" = vfio-pci ] || fail "$C1 is on '$(drv $C1)' after config, not vfio-pci"
+grp=$(basename "$(readlink /sys/bus/pci/devices/$C1/iommu_group)")
+[ -c /dev/vfio/$grp ] || fail "no /dev/vfio/$grp"
+$SETUP status > /tmp/st 2>&1
+show /tmp/st
+grep -qE "^NVMe +$C0 .* uio_pci_generic" /tmp/st && grep -qE "^NVMe +$C1 .* vfio-pci" /tmp/st ||
+	fail "status does not show uio_pci_generic / vfio-pci"
+step "config: swap on $ns2 kept $C1 on nvme (reason given); then $C1 on vfio-pci (group $grp)"
+
+# ---- 4. the env's PCI layer --------------------------------------------------------
+probe() { # label expected-status args...
+	label=$1 want=$2
+	shift 2
+	t0=$(up)
+	timeout 60 pci_probe "$@" > /tmp/pp 2>&1
+	rc=$?
+	show /tmp/pp
+	[ $rc -eq "$want" ] || fail "pci_probe $*: exit $rc, expected $want ($label)"
+	step "pci_probe $label: exit $rc in $(echo "$t0 $(up)" | awk '{printf "%.2f s", $2 - $1}')"
+}
+probe "both (IOVA=PA: uio + vfio)" 0 -n 2 -I
+grep -q "^pci_probe: $C0 1b36:0010 .*driver uio_pci_generic .*bus master on.*VS 1\." /tmp/pp || fail "no $C0 line (uio)"
+grep -q "^pci_probe: $C1 1b36:0010 .*driver vfio-pci .*bus master on.*VS 1\." /tmp/pp || fail "no $C1 line (vfio)"
+grep -q "$C0: identify model 'QEMU NVMe Ctrl' serial 'osp0'" /tmp/pp || fail "$C0: Identify did not return serial osp0"
+grep -q "$C1: identify model 'QEMU NVMe Ctrl' serial 'osp1'" /tmp/pp || fail "$C1: Identify did not return serial osp1"
+probe "vfio alone (IOVA=VA, hugepages)" 0 -a $C1 -n 1 -I
+grep -q "$C1: identify .*serial 'osp1'" /tmp/pp || fail "$C1 alone: no Identify"
+grep -q "$C0" /tmp/pp && fail "$C0 probed although only $C1 was allowed"
+probe "vfio alone without hugepages" 0 -a $C1 -n 1 -I --no-huge
+grep -q "env up (no-huge memory)" /tmp/pp && grep -q "$C1: identify .*serial 'osp1'" /tmp/pp || fail "$C1 without hugepages: no Identify"
+probe "uio without hugepages (refused)" 1 -a $C0 -n 1 --no-huge
+grep -q "$C0 is bound to uio_pci_generic, whose DMA needs physical addresses" /tmp/pp || fail "uio without hugepages: no clear message"
+[ "$(drv $C1)" = vfio-pci ] || fail "$C1 left vfio-pci"
+
+# ---- 5. no DMA faults ----------------------------------------------------------------
+if dmesg | grep -iE 'DMAR:.*fault|DMAR: \[DMA' > /tmp/faults; then
+	show /tmp/faults
+	fail "DMA faults in the kernel log"
+fi
+step "no DMAR faults"
+
+# ---- 6. back to the kernel -------------------------------------------------------------
+$SETUP reset > /tmp/rs 2>&1 || { show /tmp/rs; fail "setup.sh reset failed"; }
+show /tmp/rs
+[ "$(drv $C0)" = nvme ] && [ "$(drv $C1)" = nvme ] || fail "after reset: $C0 $(drv $C0), $C1 $(drv $C1)"
+wait_ns 3 || fail "after reset: namespaces did not come back: $(ls /sys/block)"
+ns=$(ls /sys/bus/pci/devices/$C0/nvme/*/ | grep -E '^nvme[0-9]+n1$' | head -1)
+[ -b /dev/$ns ] || fail "no /dev/$ns after reset"
+sum=$(dd if=/dev/$ns bs=1M count=1 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)
+[ "$sum" = "$PATTERN_MD5" ] || fail "first MiB of /dev/$ns reads $sum, the host wrote $PATTERN_MD5"
+step "reset: both on nvme, /dev/$ns back, host data reads right"
+echo "OSPREY-RESULT: PASS"

@@ -1,0 +1,104 @@
+#!/usr/bin/env bash
+# SPDX-License-Identifier: BSD-3-Clause
+# The env's PCI layer and scripts/setup.sh on QEMU's NVMe controllers, in a
+# q35 guest under TCG (no KVM needed), booted once:
+#   C0  0000:00:04.0  -device nvme,serial=osp0 (one namespace, 64 MiB)
+#   C1  0000:00:05.0  -device nvme,id=nvme1,serial=osp1 + two nvme-ns (32 MiB each)
+#   VT-d: -device intel-iommu,intremap=on,aw-bits=48, guest intel_iommu=on
+#   iommu=pt (C0 does DMA with physical addresses through uio_pci_generic
+#   while C1 is in a VFIO domain).
+# In the guest (test/nvme/guest/pcie_test.sh): setup.sh status / config (C0 ->
+# uio_pci_generic, C1 -> vfio-pci after being skipped while its namespace was
+# swap) / reset; build/test/nvme/pci_probe on both controllers (IOVA = PA),
+# on C1 alone (IOVA = VA, with and without hugepages), refused on C0 without
+# hugepages; Identify through env DMA memory must return each serial; no DMA
+# fault in the guest's kernel log nor in QEMU's; after reset the kernel reads
+# back what the host wrote. The guest (kernel + initramfs) is cached in
+# $OSPREY_GUEST_DIR (build/guest) by test/common/guest/build.sh with
+# test/nvme/guest/profile; Osprey's programs come in a per-run layer.
+#
+# Env: OSPREY_BIN_DIR    Osprey's binaries (default build/bin)
+#      OSPREY_GUEST_DIR  guest cache (default build/guest)
+#      PCIE_TIMEOUT      seconds for the guest run (default 240)
+#      KI_KEEP=1         keep the temp dir (guest log, disk images)
+#      OSPREY_SKIP_QEMU=1 (or OSPREY_PKGDEP_QEMU=0) skip: no QEMU wanted here
+set -u
+ROOT=$(cd "$(dirname "$0")/../.." && pwd)
+cd "$ROOT" || exit 1
+export LC_ALL=C
+
+BIN_DIR=${OSPREY_BIN_DIR:-$ROOT/build/bin}
+PROBE=${OSPREY_PCI_PROBE:-$(dirname "$BIN_DIR")/test/nvme/pci_probe}
+TIMEOUT=${PCIE_TIMEOUT:-240}
+GUEST_TIMEOUT=$TIMEOUT
+# shellcheck source=test/common/guest/guest.sh
+. "$ROOT/test/common/guest/guest.sh"
+log() { echo "nvme pcie guest: $*"; }
+TGT_LABEL=qemu
+# shellcheck source=test/common/guest/ki_host.sh
+. "$ROOT/test/common/guest/ki_host.sh"
+ki_skip_without_qemu
+ki_tmp osp_pcie
+ki_need_tools qemu-system-x86_64 cpio gzip strip ldd
+[ -x "$PROBE" ] || die "no $PROBE: build first (make)"
+[ -x "$BIN_DIR/nvme_identify" ] || die "no $BIN_DIR/nvme_identify: build first (make)"
+
+C0=0000:00:04.0
+C1=0000:00:05.0
+
+# ---- 1. the guest (cached) and this run's layer ---------------------------------
+t=$(ms)
+guest_build "$ROOT/test/nvme/guest/profile" || die "could not build the guest (test/common/guest/build.sh test/nvme/guest/profile)"
+L=$TMP/layer
+mkdir -p "$L/ki"
+guest_add_programs "$L" osprey/bin "$BIN_DIR"/* "$PROBE" || die "cannot copy Osprey's programs into the guest layer"
+install -m 0755 "$ROOT/scripts/setup.sh" "$L/osprey/bin/setup.sh"
+install -m 0755 "$ROOT/test/nvme/guest/pcie_test.sh" "$L/ki/test.sh"
+phase "guest-image" "$t"
+
+# ---- 2. disks: C0's first MiB is random (read back after reset) -----------------------
+head -c 1048576 /dev/urandom > "$TMP/pattern.bin"
+truncate -s 64M "$TMP/n0.img"
+dd if="$TMP/pattern.bin" of="$TMP/n0.img" conv=notrunc status=none
+truncate -s 32M "$TMP/n1a.img" "$TMP/n1b.img"
+cat > "$L/ki/env" <<EOF
+C0=$C0
+C1=$C1
+HUGEMEM=96
+PATTERN_MD5=$(md5sum < "$TMP/pattern.bin" | cut -d' ' -f1)
+EOF
+
+# ---- 3. the guest run ------------------------------------------------------------------
+t=$(ms)
+GUEST_MACHINE=q35,kernel-irqchip=split
+GUEST_MEM=768M
+GUEST_EXTRA_APPEND="intel_iommu=on iommu=pt"
+GUEST_DEVICES=(
+	-device intel-iommu,intremap=on,aw-bits=48
+	-drive "file=$TMP/n0.img,if=none,id=n0,format=raw"
+	-device nvme,serial=osp0,drive=n0,addr=0x4
+	-drive "file=$TMP/n1a.img,if=none,id=n1a,format=raw"
+	-drive "file=$TMP/n1b.img,if=none,id=n1b,format=raw"
+	-device nvme,id=nvme1,serial=osp1,addr=0x5
+	-device nvme-ns,drive=n1a,bus=nvme1,nsid=1
+	-device nvme-ns,drive=n1b,bus=nvme1,nsid=2
+)
+guest_run "$L" "$TMP/guest.log" "$t"
+qrc=$?
+phase "guest-run" "$t"
+grep -q 'OSPREY-BOOT' "$GUEST_TXT" || die "the guest never reached its init (QEMU exit $qrc)"
+[ "$qrc" -eq 124 ] && die "QEMU did not finish within ${TIMEOUT}s (timeout)"
+result=$(guest_result)
+[ -n "$result" ] || die "the guest printed no OSPREY-RESULT line (QEMU exit $qrc)"
+case "$result" in
+PASS*) log "guest: $result" ;;
+*) die "guest: $result" ;;
+esac
+# QEMU 7.2 completes a command whose DMA the IOMMU blocked with status 0: its
+# own log line is the evidence.
+if grep -q 'detected translation failure' "$GUEST_TXT"; then
+	die "QEMU reported a blocked DMA (vtd_iommu_translate): $(grep -m3 'translation failure' "$GUEST_TXT")"
+fi
+grep 'OSPREY-STEP' "$GUEST_TXT" | sed 's/^.*OSPREY-STEP /  /'
+log "PASS in $(secs "$T_START" "$(ms)") (${PHASES[*]/%/;})"
+exit 0
