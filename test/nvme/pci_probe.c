@@ -12,8 +12,17 @@
  * VA in the VFIO container, physical addresses with uio) and prints the
  * model and serial; the controller is disabled again afterwards.
  *
- *   pci_probe [-n COUNT] [-a BDF]... [-s MiB] [--no-huge] [-I]
- * Exit 0 when at least COUNT (default 1) controllers were probed and all passed.
+ * With -R SECONDS it keeps the controllers attached, prints
+ * "pci_probe: waiting for hot remove of N controller(s)" and waits that long
+ * for the env to report every one of them removed (osp_pci_event_poll() ->
+ * the remove callback), reading CSTS once more and detaching each as its
+ * callback comes (a vfio-pci removal completes only then).
+ * With -B it clears bus mastering before the Identify (a self-test: the
+ * Identify must then fail, QEMU enforces it).
+ *
+ *   pci_probe [-n COUNT] [-a BDF]... [-s MiB] [--no-huge] [-I] [-B] [-R SECONDS]
+ * Exit 0 when at least COUNT (default 1) controllers were probed and all passed
+ * (and, with -R, all were reported removed in time).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -32,10 +41,18 @@
 #define REG_ACQ		0x30
 #define DOORBELLS	0x1000
 
+#define MAX_DEVS 16
+
 struct probe {
 	bool identify;
+	bool clear_bm;
+	int remove_wait;
 	int count;
 	int failed;
+	int attached;
+	int removed;
+	struct osp_pci_device *devs[MAX_DEVS];
+	void *bars[MAX_DEVS];
 };
 
 static uint32_t
@@ -180,6 +197,33 @@ out:
 	return rc;
 }
 
+static void
+remove_cb(void *ctx, struct osp_pci_device *dev)
+{
+	struct probe *p = ctx;
+	struct osp_pci_addr a = osp_pci_device_get_addr(dev);
+	char name[32];
+	int i;
+
+	osp_pci_addr_fmt(name, sizeof(name), &a);
+	for (i = 0; i < p->attached; i++) {
+		if (p->devs[i] == dev) {
+			/* The device may be gone: what a read gives now, for the log. */
+			printf("pci_probe: %s: hot remove reported (is_removed %d, CSTS reads 0x%x); "
+			       "detaching\n", name, osp_pci_device_is_removed(dev),
+			       rd32(p->bars[i], REG_CSTS));
+			fflush(stdout);
+			osp_pci_device_unmap_bar(dev, 0, p->bars[i]);
+			osp_pci_device_detach(dev);
+			p->devs[i] = NULL;
+			p->removed++;
+			return;
+		}
+	}
+	printf("pci_probe: %s: remove callback for a device it does not hold\n", name);
+	p->failed++;
+}
+
 static int
 probe_cb(void *ctx, struct osp_pci_device *dev)
 {
@@ -229,14 +273,51 @@ probe_cb(void *ctx, struct osp_pci_device *dev)
 		printf("pci_probe: %s: reported removed\n", name);
 		ok = false;
 	}
+	if (p->clear_bm) {
+		cmd &= ~0x4u;
+		osp_pci_device_cfg_write(dev, &cmd, 2, 0x4);
+		printf("pci_probe: %s: bus mastering cleared (-B)\n", name);
+	}
 	if (ok && p->identify && identify(name, bar, cap) != 0) {
 		ok = false;
 	}
 	if (!ok) {
 		p->failed++;
 	}
+	if (p->remove_wait > 0 && ok && p->attached < MAX_DEVS) {
+		p->devs[p->attached] = dev;
+		p->bars[p->attached] = bar;
+		p->attached++;
+		osp_pci_device_set_remove_cb(dev, remove_cb, p);
+		return 0;	/* keep it attached */
+	}
 	osp_pci_device_unmap_bar(dev, 0, bar);
 	return 1;	/* give it back: detached */
+}
+
+/* Wait for the env to report every kept controller removed. */
+static void
+wait_removal(struct probe *p)
+{
+	uint64_t end = osp_get_ticks() + (uint64_t)p->remove_wait * osp_get_ticks_hz();
+	int i;
+
+	printf("pci_probe: waiting for hot remove of %d controller(s)\n", p->attached);
+	fflush(stdout);
+	while (p->removed < p->attached && osp_get_ticks() < end) {
+		osp_pci_event_poll();
+		osp_delay_us(10000);
+	}
+	for (i = 0; i < p->attached; i++) {
+		if (p->devs[i] != NULL) {
+			struct osp_pci_addr a = osp_pci_device_get_addr(p->devs[i]);
+			char name[32];
+
+			osp_pci_addr_fmt(name, sizeof(name), &a);
+			printf("pci_probe: %s: no hot remove reported in %d s\n", name, p->remove_wait);
+			p->failed++;
+		}
+	}
 }
 
 int
@@ -257,7 +338,7 @@ main(int argc, char **argv)
 	opts.name = "pci_probe";
 	opts.pci_enabled = true;
 	opts.mem_size_mb = 64;
-	while ((c = getopt_long(argc, argv, "n:a:s:Ih", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "n:a:s:IBR:h", longopts, NULL)) != -1) {
 		switch (c) {
 		case 'n':
 			want = atoi(optarg);
@@ -278,8 +359,15 @@ main(int argc, char **argv)
 		case 'I':
 			p.identify = true;
 			break;
+		case 'B':
+			p.clear_bm = true;
+			break;
+		case 'R':
+			p.remove_wait = atoi(optarg);
+			break;
 		default:
-			fprintf(stderr, "usage: pci_probe [-n COUNT] [-a BDF]... [-s MiB] [--no-huge] [-I]\n");
+			fprintf(stderr, "usage: pci_probe [-n COUNT] [-a BDF]... [-s MiB] [--no-huge] [-I] "
+				"[-B] [-R SECONDS]\n");
 			return c == 'h' ? 0 : 2;
 		}
 	}
@@ -292,6 +380,9 @@ main(int argc, char **argv)
 	}
 	printf("pci_probe: env up (%s memory)\n", osp_env_uses_hugepages() ? "hugepage" : "no-huge");
 	rc = osp_pci_enumerate(OSP_PCI_CLASS_NVME, probe_cb, &p);
+	if (rc == 0 && p.remove_wait > 0) {
+		wait_removal(&p);
+	}
 	osp_env_fini();
 	if (rc != 0) {
 		printf("pci_probe: enumeration failed: %s\n", strerror(-rc));

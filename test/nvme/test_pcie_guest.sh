@@ -2,8 +2,11 @@
 # SPDX-License-Identifier: BSD-3-Clause
 # The env's PCI layer and scripts/setup.sh on QEMU's NVMe controllers, in a
 # q35 guest under TCG (no KVM needed), booted once:
-#   C0  0000:00:04.0  -device nvme,serial=osp0 (one namespace, 64 MiB)
-#   C1  0000:00:05.0  -device nvme,id=nvme1,serial=osp1 + two nvme-ns (32 MiB each)
+#   C0  -device nvme,id=nvme0,serial=osp0 (one namespace, 64 MiB)
+#   C1  -device nvme,id=nvme1,serial=osp1 + two nvme-ns (32 MiB each)
+#   each behind its own pcie-root-port (hot-pluggable; the guest finds them by
+#   serial), QMP on a socket: the host removes both (device_del) when the
+#   guest asks, while pci_probe holds them
 #   VT-d: -device intel-iommu,intremap=on,aw-bits=48, guest intel_iommu=on
 #   iommu=pt (C0 does DMA with physical addresses through uio_pci_generic
 #   while C1 is in a VFIO domain).
@@ -13,7 +16,8 @@
 # on C1 alone (IOVA = VA, with and without hugepages), refused on C0 without
 # hugepages; Identify through env DMA memory must return each serial; no DMA
 # fault in the guest's kernel log nor in QEMU's; after reset the kernel reads
-# back what the host wrote. The guest (kernel + initramfs) is cached in
+# back what the host wrote; then the surprise removal of both controllers
+# while attached is reported to pci_probe through the env. The guest (kernel + initramfs) is cached in
 # $OSPREY_GUEST_DIR (build/guest) by test/common/guest/build.sh with
 # test/nvme/guest/profile; Osprey's programs come in a per-run layer.
 #
@@ -21,6 +25,10 @@
 #      OSPREY_GUEST_DIR  guest cache (default build/guest)
 #      PCIE_TIMEOUT      seconds for the guest run (default 240)
 #      KI_KEEP=1         keep the temp dir (guest log, disk images)
+#      PCIE_SELFTEST=nobm|data  break one thing on purpose: the test must then
+#                        FAIL (nobm: pci_probe clears bus mastering before its
+#                        Identify on the vfio controller; data: the guest
+#                        expects other data than the host wrote)
 #      OSPREY_SKIP_QEMU=1 (or OSPREY_PKGDEP_QEMU=0) skip: no QEMU wanted here
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
@@ -43,8 +51,6 @@ ki_need_tools qemu-system-x86_64 cpio gzip strip ldd
 [ -x "$PROBE" ] || die "no $PROBE: build first (make)"
 [ -x "$BIN_DIR/nvme_identify" ] || die "no $BIN_DIR/nvme_identify: build first (make)"
 
-C0=0000:00:04.0
-C1=0000:00:05.0
 
 # ---- 1. the guest (cached) and this run's layer ---------------------------------
 t=$(ms)
@@ -62,29 +68,67 @@ truncate -s 64M "$TMP/n0.img"
 dd if="$TMP/pattern.bin" of="$TMP/n0.img" conv=notrunc status=none
 truncate -s 32M "$TMP/n1a.img" "$TMP/n1b.img"
 cat > "$L/ki/env" <<EOF
-C0=$C0
-C1=$C1
 HUGEMEM=96
 PATTERN_MD5=$(md5sum < "$TMP/pattern.bin" | cut -d' ' -f1)
+SELFTEST=${PCIE_SELFTEST:-}
 EOF
+if [ "${PCIE_SELFTEST:-}" = data ]; then
+	sed -i 's/^PATTERN_MD5=.*/PATTERN_MD5=0123456789abcdef0123456789abcdef/' "$L/ki/env"
+fi
 
 # ---- 3. the guest run ------------------------------------------------------------------
 t=$(ms)
 GUEST_MACHINE=q35,kernel-irqchip=split
 GUEST_MEM=768M
 GUEST_EXTRA_APPEND="intel_iommu=on iommu=pt"
+# Hot-pluggable: each controller behind its own PCIe root port.
 GUEST_DEVICES=(
 	-device intel-iommu,intremap=on,aw-bits=48
+	-qmp "unix:$TMP/qmp.sock,server=on,wait=off"
+	-device pcie-root-port,id=rp0,chassis=1,slot=1,addr=0x4
+	-device pcie-root-port,id=rp1,chassis=2,slot=2,addr=0x5
 	-drive "file=$TMP/n0.img,if=none,id=n0,format=raw"
-	-device nvme,serial=osp0,drive=n0,addr=0x4
+	-device nvme,id=nvme0,serial=osp0,drive=n0,bus=rp0
 	-drive "file=$TMP/n1a.img,if=none,id=n1a,format=raw"
 	-drive "file=$TMP/n1b.img,if=none,id=n1b,format=raw"
-	-device nvme,id=nvme1,serial=osp1,addr=0x5
+	-device nvme,id=nvme1,serial=osp1,bus=rp1
 	-device nvme-ns,drive=n1a,bus=nvme1,nsid=1
 	-device nvme-ns,drive=n1b,bus=nvme1,nsid=2
 )
+# When the guest asks (OSPREY-UNPLUG ids...), device_del them over QMP.
+python3 - "$TMP/guest.log" "$TMP/qmp.sock" "$TIMEOUT" > "$TMP/unplug.log" 2>&1 <<'PY' &
+import json, os, re, socket, sys, time
+log, sock, deadline = sys.argv[1], sys.argv[2], time.time() + int(sys.argv[3])
+ids = None
+while time.time() < deadline and ids is None:
+    try:
+        m = re.search(r'OSPREY-UNPLUG ([\w ]+)', open(log, errors='replace').read())
+        ids = m.group(1).split() if m else None
+    except OSError:
+        pass
+    time.sleep(0.2)
+if ids is None:
+    sys.exit(0)
+s = socket.socket(socket.AF_UNIX)
+s.connect(sock)
+f = s.makefile('rw')
+f.readline()
+def cmd(c, **args):
+    f.write(json.dumps({'execute': c, 'arguments': args}) + '\n'); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if 'return' in r or 'error' in r:
+            return r
+print(cmd('qmp_capabilities'))
+for i in ids:
+    print(i, cmd('device_del', id=i))
+PY
+UPID=$!
 guest_run "$L" "$TMP/guest.log" "$t"
 qrc=$?
+kill "$UPID" 2>/dev/null
+wait "$UPID" 2>/dev/null
+sed 's/^/  qmp: /' "$TMP/unplug.log"
 phase "guest-run" "$t"
 grep -q 'OSPREY-BOOT' "$GUEST_TXT" || die "the guest never reached its init (QEMU exit $qrc)"
 [ "$qrc" -eq 124 ] && die "QEMU did not finish within ${TIMEOUT}s (timeout)"

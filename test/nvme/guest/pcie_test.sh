@@ -18,9 +18,20 @@
 #   5. no DMA fault in the kernel log (QEMU completes a blocked DMA with status 0)
 #   6. setup.sh reset: both back on nvme, their namespaces back, and the data
 #      the host wrote reads back through the kernel
+#   7. both bound again and held by pci_probe -R; the host removes them (QMP
+#      device_del): the env must report both removed (uio: kernel uevent; vfio:
+#      the VFIO request interrupt) and pci_probe detach them; they leave sysfs
 # Prints OSPREY-STEP lines and one OSPREY-RESULT line.
 . /ki/env
 export PATH=/osprey/bin:$PATH
+# The controllers sit behind PCIe root ports (for hot remove): find them by serial.
+C0= C1=
+for c in /sys/class/nvme/nvme*; do
+	case "$(cat "$c/serial" 2>/dev/null)" in
+	osp0*) C0=$(basename "$(readlink "$c/device")") ;;
+	osp1*) C1=$(basename "$(readlink "$c/device")") ;;
+	esac
+done
 SETUP=/osprey/bin/setup.sh
 
 up() { cut -d' ' -f1 /proc/uptime; }
@@ -40,6 +51,7 @@ wait_ns() { # count: wait until that many nvme namespaces exist
 
 # ---- 1. the kernel has them --------------------------------------------------
 wait_ns 3 || fail "the kernel's nvme driver did not bring up 3 namespaces: $(ls /sys/block)"
+[ -n "$C0" ] && [ -n "$C1" ] || fail "no controllers with serials osp0 and osp1 ($(cat /sys/class/nvme/*/serial 2>/dev/null | tr '\n' ' '))"
 [ "$(drv $C0)" = nvme ] && [ "$(drv $C1)" = nvme ] || fail "controllers not on nvme: $C0 $(drv $C0), $C1 $(drv $C1)"
 [ -n "$(ls /sys/kernel/iommu_groups)" ] || fail "no IOMMU groups: is VT-d on (intel_iommu=on)?"
 $SETUP status > /tmp/st 2>&1 || { show /tmp/st; fail "setup.sh status failed"; }
@@ -94,7 +106,9 @@ grep -q "^pci_probe: $C0 1b36:0010 .*driver uio_pci_generic .*bus master on.*VS 
 grep -q "^pci_probe: $C1 1b36:0010 .*driver vfio-pci .*bus master on.*VS 1\." /tmp/pp || fail "no $C1 line (vfio)"
 grep -q "$C0: identify model 'QEMU NVMe Ctrl' serial 'osp0'" /tmp/pp || fail "$C0: Identify did not return serial osp0"
 grep -q "$C1: identify model 'QEMU NVMe Ctrl' serial 'osp1'" /tmp/pp || fail "$C1: Identify did not return serial osp1"
-probe "vfio alone (IOVA=VA, hugepages)" 0 -a $C1 -n 1 -I
+BM=
+[ "${SELFTEST:-}" = nobm ] && BM=-B	# self-test: Identify must then fail
+probe "vfio alone (IOVA=VA, hugepages)" 0 -a $C1 -n 1 -I $BM
 grep -q "$C1: identify .*serial 'osp1'" /tmp/pp || fail "$C1 alone: no Identify"
 grep -q "$C0" /tmp/pp && fail "$C0 probed although only $C1 was allowed"
 probe "vfio alone without hugepages" 0 -a $C1 -n 1 -I --no-huge
@@ -120,4 +134,26 @@ ns=$(ls /sys/bus/pci/devices/$C0/nvme/*/ | grep -E '^nvme[0-9]+n1$' | head -1)
 sum=$(dd if=/dev/$ns bs=1M count=1 iflag=direct 2>/dev/null | md5sum | cut -d' ' -f1)
 [ "$sum" = "$PATTERN_MD5" ] || fail "first MiB of /dev/$ns reads $sum, the host wrote $PATTERN_MD5"
 step "reset: both on nvme, /dev/$ns back, host data reads right"
+
+# ---- 7. surprise hot remove while attached -------------------------------------------------
+PCI_ALLOWED=$C0 DRIVER_OVERRIDE=uio_pci_generic SKIP_HUGE=yes $SETUP config > /tmp/cf 2>&1 &&
+PCI_ALLOWED=$C1 SKIP_HUGE=yes $SETUP config >> /tmp/cf 2>&1 || { show /tmp/cf; fail "config before hot remove"; }
+pci_probe -n 2 -R 60 > /tmp/hr 2>&1 &
+pid=$!
+i=0
+while ! grep -q 'waiting for hot remove of 2' /tmp/hr && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+grep -q 'waiting for hot remove of 2' /tmp/hr || { kill $pid; show /tmp/hr; fail "pci_probe -R did not attach both"; }
+t0=$(up)
+# The host sees this line and sends QMP device_del for both controllers.
+echo "OSPREY-UNPLUG nvme0 nvme1"
+wait $pid
+rc=$?
+show /tmp/hr
+[ $rc -eq 0 ] || fail "pci_probe -R: exit $rc (hot remove not reported for both?)"
+grep -q "$C0: hot remove reported" /tmp/hr || fail "no hot remove reported for $C0 (uio)"
+grep -q "$C1: hot remove reported" /tmp/hr || fail "no hot remove reported for $C1 (vfio)"
+i=0
+while { [ -e /sys/bus/pci/devices/$C0 ] || [ -e /sys/bus/pci/devices/$C1 ]; } && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ ! -e /sys/bus/pci/devices/$C0 ] && [ ! -e /sys/bus/pci/devices/$C1 ] || fail "the controllers are still in sysfs after their removal"
+step "hot remove: both reported to pci_probe (uio by uevent, vfio by its request interrupt), detached, gone in $(echo "$t0 $(up)" | awk '{printf "%.2f s", $2 - $1}')"
 echo "OSPREY-RESULT: PASS"
