@@ -163,8 +163,8 @@ void osp_env_thread_wait_all(void);
  * the env is mapped (IOVA = VA); uio_pci_generic devices need physical
  * addresses, which the env has only with hugepages (osp_env_init then runs
  * the EAL in IOVA = PA mode): without them their attach fails with -EPERM.
- * Control path only (one thread at a time, the app thread); none of these
- * functions is for the I/O path.
+ * Control path (one thread at a time, the app thread), except
+ * osp_pci_device_is_removed(), which pollers may call anywhere.
  */
 #define OSP_PCI_CLASS_NVME	0x010802	/* mass storage, NVM, NVMe I/O controller */
 
@@ -229,6 +229,8 @@ int osp_pci_device_cfg_write32(struct osp_pci_device *dev, uint32_t value, uint3
  */
 typedef void (*osp_pci_remove_cb)(void *ctx, struct osp_pci_device *dev);
 void osp_pci_device_set_remove_cb(struct osp_pci_device *dev, osp_pci_remove_cb cb, void *ctx);
+/* True from the moment the kernel reports the removal (before cb runs); one
+ * atomic load, fit for pollers on any thread. */
 bool osp_pci_device_is_removed(const struct osp_pci_device *dev);
 /* Deliver pending hot-remove events; returns how many. */
 int osp_pci_event_poll(void);

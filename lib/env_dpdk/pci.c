@@ -501,17 +501,15 @@ osp_pci_device_set_remove_cb(struct osp_pci_device *dev, osp_pci_remove_cb cb, v
 	pthread_mutex_unlock(&g_lock);
 }
 
+/*
+ * One atomic load, no system call: drivers check it from their pollers. The
+ * flag is set by the EAL's interrupt thread as soon as the kernel says (the
+ * uevent, or vfio-pci's request), without waiting for osp_pci_event_poll().
+ */
 bool
 osp_pci_device_is_removed(const struct osp_pci_device *dev)
 {
-	char path[PATH_MAX];
-
-	if (atomic_load(&dev->removed)) {
-		return true;
-	}
-	/* Before its uevent arrives, a device that is gone has no sysfs folder. */
-	snprintf(path, sizeof(path), "%s/%s", g_sysfs, dev->name);
-	return access(path, F_OK) != 0 && errno == ENOENT;
+	return atomic_load_explicit(&dev->removed, memory_order_acquire);
 }
 
 int
