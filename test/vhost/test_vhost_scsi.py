@@ -481,6 +481,23 @@ def body():
     check(r.get("status") == GOOD and r["data"] == bytes((i * 7 + 3) & 0xff for i in range(512)),
           "a new connection reads the data written before")
 
+    print("-- vhost_delete_controller with targets and a connected client")
+    check(vcall("vhost_create_scsi_controller", {"ctrlr": "vs1"}).get("result") is True, "vs1 created")
+    for num, bdev in ((0, "Malloc2"), (1, "Malloc5")):
+        r = vcall("vhost_scsi_controller_add_target", {"ctrlr": "vs1", "scsi_target_num": num,
+                                                       "bdev_name": bdev})
+        check(r.get("result") == num, "vs1 target %d on %s" % (num, bdev))
+    s1 = Scsi(os.path.join(SOCKDIR, "vs1"), nreq=1)
+    clear_ua(s1, 0)
+    check(s1.cmd(0, INQUIRY, in_len=96).get("status") == GOOD, "vs1 target 0 serves")
+    r = vcall("vhost_delete_controller", {"ctrlr": "vs1"})
+    check(r.get("result") is True, "vhost_delete_controller vs1: %s" % r)
+    check(not os.path.exists(os.path.join(SOCKDIR, "vs1")), "vs1 socket removed")
+    s1.close()
+    check(wait_for(lambda: vcall("bdev_malloc_delete", {"name": "Malloc2"}).get("result") is True, 3),
+          "Malloc2 released by the deleted controller (bdev_malloc_delete works)")
+    check(alive(v) and sorted(targets_of("vs0")) == [0, 1, 3, 5, 7], "vs0 untouched")
+
     print("-- save_config, and a new vhost app built from it")
     cfg = vcall("save_config").get("result") or {}
     subs = {x["subsystem"]: x.get("config") for x in cfg.get("subsystems", [])}
