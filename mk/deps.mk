@@ -129,6 +129,8 @@ UT_LIBS-scsi/spc_ut := bdev_malloc bdev_error
 UT_LIBS-scsi/sbc_ut := bdev_malloc bdev_error
 UT_LIBS-scsi/itn_ut := bdev_malloc bdev_error
 UT_LIBS-scsi/pr_ut := bdev_malloc bdev_error
+# The vhost-scsi back end runs on the real lib/scsi over RAM disks.
+UT_LIBS-vhost/vhost_scsi_ut := bdev_malloc
 # The iSCSI target test runs over real loopback sockets with a fake SCSI layer
 # of its own (it defines the osp_scsi_* functions, so lib/scsi is not pulled in).
 UT_LIBS-iscsi/conn_ut := sock_posix
