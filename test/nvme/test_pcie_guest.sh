@@ -78,11 +78,11 @@ fi
 
 # ---- 3. the guest run ------------------------------------------------------------------
 t=$(ms)
-GUEST_MACHINE=q35,kernel-irqchip=split
 GUEST_MEM=768M
 GUEST_EXTRA_APPEND="intel_iommu=on iommu=pt"
 # Hot-pluggable: each controller behind its own PCIe root port.
-GUEST_DEVICES=(
+GUEST_QEMU_ARGS=(
+	-machine kernel-irqchip=split
 	-device intel-iommu,intremap=on,aw-bits=48
 	-qmp "unix:$TMP/qmp.sock,server=on,wait=off"
 	-device pcie-root-port,id=rp0,chassis=1,slot=1,addr=0x4

@@ -25,9 +25,8 @@
 #      GUEST_EXTRA_APPEND more kernel arguments
 #      GUEST_SMP          vCPUs (default 2)
 #      GUEST_MEM          guest RAM (default 512M)
-#      GUEST_MACHINE      -machine value (default q35)
-#      GUEST_DEVICES      array of extra QEMU arguments (devices, drives), placed
-#                         before the network device (intel-iommu must come first)
+#      GUEST_QEMU_ARGS    array: more QEMU arguments (devices, drives; a second
+#                         -machine adds properties: kernel-irqchip=split)
 # The caller defines log() and provides QPID (cleared when QEMU is done;
 # its EXIT trap should kill a QPID that is still set).
 GUEST_COMMON=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,7 +47,7 @@ guest_build() { # profile
 }
 
 guest_run() { # layer-dir log t0
-	local layer=$1 glog=$2 t0=$3 img pcap=() qrc line
+	local layer=$1 glog=$2 t0=$3 img pcap=() qextra=() qrc line
 	img=$(dirname "$glog")/initrd.img
 	# The kernel unpacks concatenated archives in order: the cached base,
 	# then this run's files.
@@ -58,12 +57,13 @@ guest_run() { # layer-dir log t0
 	if [ -n "${GUEST_PCAP:-}" ]; then
 		pcap=(-object "filter-dump,id=f0,netdev=n0,file=$GUEST_PCAP,maxlen=${GUEST_PCAP_SNAPLEN:-128}")
 	fi
+	if declare -p GUEST_QEMU_ARGS > /dev/null 2>&1; then
+		qextra=("${GUEST_QEMU_ARGS[@]}")
+	fi
 	: > "$glog"
-	timeout -k 5 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine "${GUEST_MACHINE:-q35}" -accel tcg -cpu max \
-		-smp "${GUEST_SMP:-2}" -m "${GUEST_MEM:-512M}" \
+	timeout -k 5 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp "${GUEST_SMP:-2}" -m "${GUEST_MEM:-512M}" \
 		-kernel "$GUEST_KERNEL" -initrd "$img" -nographic -no-reboot \
-		${GUEST_DEVICES[@]+"${GUEST_DEVICES[@]}"} \
-		-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= "${pcap[@]}" \
+		-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= "${pcap[@]}" "${qextra[@]}" \
 		-append "console=ttyS0 panic=-1 loglevel=4 osprey.watchdog=$((GUEST_TIMEOUT - 20)) ${GUEST_EXTRA_APPEND:-}" \
 		< /dev/null > "$glog" 2>&1 &
 	QPID=$!
