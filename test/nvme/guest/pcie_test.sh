@@ -117,6 +117,31 @@ probe "uio without hugepages (refused)" 1 -a $C0 -n 1 --no-huge
 grep -q "$C0 is bound to uio_pci_generic, whose DMA needs physical addresses" /tmp/pp || fail "uio without hugepages: no clear message"
 [ "$(drv $C1)" = vfio-pci ] || fail "$C1 left vfio-pci"
 
+# ---- 4b. the NVMe driver, once lib/nvme has its PCIe transport ------------------------
+# (nvme_identify's help names trtype:PCIe then). Both controllers, both
+# paths: Identify with the serials and namespace counts; nvme_perf verify
+# (-V) at queue depths 1 and 32, 4 KiB and 128 KiB, on every namespace.
+if nvme_identify -h 2>&1 | grep -q 'trtype:PCIe'; then
+	for c in "$C0:osp0:1" "$C1:osp1:2"; do
+		bdf=${c%%:osp*}; rest=${c#"$bdf":}; serial=${rest%%:*}; nns=${rest#*:}
+		timeout 60 nvme_identify -r "trtype:PCIe traddr:$bdf" > /tmp/id 2>&1 ||
+			{ tail -20 /tmp/id | sed 's/^/  | /'; fail "nvme_identify $bdf ($(drv "$bdf")) failed"; }
+		grep -q "Serial Number: *$serial" /tmp/id || { show /tmp/id; fail "nvme_identify $bdf: no serial $serial"; }
+		got=$(grep -c '^Namespace ID:' /tmp/id)
+		[ "$got" = "$nns" ] || fail "nvme_identify $bdf: $got namespaces, expected $nns"
+		for qo in "1 4096" "32 4096" "1 131072" "32 131072"; do
+			q=${qo% *}; o=${qo#* }
+			timeout 90 nvme_perf -r "trtype:PCIe traddr:$bdf" -q "$q" -o "$o" -w randrw -V -t 2 > /tmp/perf 2>&1 ||
+				{ tail -20 /tmp/perf | sed 's/^/  | /'; fail "nvme_perf -V -q $q -o $o on $bdf ($(drv "$bdf")) failed"; }
+			grep -q 'Verify: .* 0 miscompares' /tmp/perf || { show /tmp/perf; fail "nvme_perf -V on $bdf: no verify line"; }
+			echo "OSPREY-PERF $bdf $(drv "$bdf") q$q ${o}B: $(grep -m1 '^Total' /tmp/perf | tr -s ' ')"
+		done
+		step "driver: $bdf ($(drv "$bdf")): nvme_identify (serial $serial, $nns namespace(s)), nvme_perf -V q1/q32 x 4K/128K"
+	done
+else
+	step "driver: nvme_identify has no PCIe transport yet: skipped"
+fi
+
 # ---- 5. no DMA faults ----------------------------------------------------------------
 if dmesg | grep -iE 'DMAR:.*fault|DMAR: \[DMA' > /tmp/faults; then
 	show /tmp/faults
