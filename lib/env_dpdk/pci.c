@@ -363,6 +363,10 @@ parse_list(const char **in, size_t n, struct osp_pci_addr *out, size_t *nout, co
 			PCI_LIST_MAX);
 		return -EINVAL;
 	}
+	if (n > 0 && in == NULL) {
+		fprintf(stderr, "osprey: %zu PCI %s addresses but no list\n", n, what);
+		return -EINVAL;
+	}
 	for (i = 0; i < n; i++) {
 		if (in[i] == NULL || osp_pci_addr_parse(&out[i], in[i]) != 0) {
 			fprintf(stderr, "osprey: invalid PCI address '%s' in the %s list "
@@ -387,13 +391,15 @@ iova_scan_one(void *ctx, const struct pci_info *info)
 	if (strcmp(info->driver, "uio_pci_generic") != 0 || !pci_addr_permitted(&info->addr)) {
 		return 0;
 	}
-	if (s->hugepages) {
+	if (s->hugepages && geteuid() == 0) {
 		s->need_pa = true;
 	} else {
+		/* IOVA = PA without them would make the EAL refuse to start at all. */
 		fprintf(stderr, "osprey: %s is bound to uio_pci_generic, whose DMA needs physical "
-			"addresses; they exist only with hugepages, and none are free: it cannot be "
-			"used (reserve hugepages with scripts/setup.sh, or bind it to vfio-pci)\n",
-			info->name);
+			"addresses; they exist only with hugepages and as root (%s): it cannot be "
+			"used (reserve hugepages with scripts/setup.sh and run as root, or bind it "
+			"to vfio-pci)\n", info->name,
+			s->hugepages ? "not root" : "no free hugepages");
 	}
 	return 0;
 }

@@ -159,9 +159,9 @@ test_fake_sysfs(void)
 
 	osp_env_opts_init(&opts);
 	opts.pci_enabled = true;
-	/* A uio device: physical addresses wanted when hugepages exist. */
+	/* A uio device: physical addresses wanted when hugepages exist (as root). */
 	CU_ASSERT(env_pci_pre_init(&opts, true, &iova) == 0);
-	CU_ASSERT_STRING_EQUAL(iova, "pa");
+	CU_ASSERT_STRING_EQUAL(iova, geteuid() == 0 ? "pa" : "va");
 	CU_ASSERT(env_pci_pre_init(&opts, false, &iova) == 0);
 	CU_ASSERT_STRING_EQUAL(iova, "va");
 	/* Not when the uio devices are outside the allow list, or blocked. */
@@ -174,7 +174,7 @@ test_fake_sysfs(void)
 	opts.num_pci_blocked = 1;
 	CU_ASSERT(env_pci_pre_init(&opts, true, &iova) == 0);
 	/* 00:06.0 (not NVMe, but uio) still wants PA. */
-	CU_ASSERT_STRING_EQUAL(iova, "pa");
+	CU_ASSERT_STRING_EQUAL(iova, geteuid() == 0 ? "pa" : "va");
 	opts.num_pci_blocked = 0;
 	/* A bad address in a list fails the init. */
 	opts.pci_allowed = bad;
@@ -185,6 +185,11 @@ test_fake_sysfs(void)
 	opts.num_pci_blocked = 1;
 	CU_ASSERT(env_pci_pre_init(&opts, true, &iova) == -EINVAL);
 	opts.num_pci_blocked = 0;
+	/* A count without a list. */
+	opts.pci_allowed = NULL;
+	opts.num_pci_allowed = 2;
+	CU_ASSERT(env_pci_pre_init(&opts, true, &iova) == -EINVAL);
+	opts.num_pci_allowed = 0;
 
 	/* Before the env is up: refused. */
 	CU_ASSERT(osp_pci_enumerate(OSP_PCI_CLASS_NVME, count_cb, NULL) == -ENODEV);
