@@ -78,7 +78,8 @@ void osp_dma_free(void *buf);
 /*
  * IO address of vaddr. If size is not NULL, on input it holds the length of
  * the region, on output the number of bytes contiguous in IO space from vaddr
- * (clamped to the input). Returns OSP_VTOPHYS_ERROR if unknown.
+ * (clamped to the input). Returns OSP_VTOPHYS_ERROR if unknown, and for any
+ * memory the env does not own (malloc, mmap, the stack), in every IOVA mode.
  */
 uint64_t osp_vtophys(const void *vaddr, uint64_t *size);
 

@@ -329,15 +329,23 @@ osp_vtophys(const void *vaddr, uint64_t *size)
 	rte_iova_t iova;
 	uint64_t left;
 
+	/*
+	 * Only the env's own memory has an IOVA: in IOVA = VA mode DPDK would
+	 * return any address as is, but memory it does not own is neither
+	 * mapped in the VFIO container nor pinned, and a device told to use it
+	 * faults in the IOMMU (or, without one, scribbles on whatever the
+	 * physical page is). An error lets the caller bounce or fail the I/O.
+	 */
+	ms = rte_mem_virt2memseg(vaddr, NULL);
+	if (ms == NULL) {
+		return OSP_VTOPHYS_ERROR;
+	}
 	iova = rte_mem_virt2iova(vaddr);
 	if (iova == RTE_BAD_IOVA) {
 		return OSP_VTOPHYS_ERROR;
 	}
 	if (size != NULL) {
-		ms = rte_mem_virt2memseg(vaddr, NULL);
-		if (ms == NULL) {
-			*size = 0;
-		} else if (rte_eal_iova_mode() == RTE_IOVA_VA) {
+		if (rte_eal_iova_mode() == RTE_IOVA_VA) {
 			/* Contiguous in IOVA space as long as it is in VA space. */
 		} else {
 			left = (uintptr_t)ms->addr + ms->len - (uintptr_t)vaddr;

@@ -3,7 +3,7 @@
 # The env's PCI layer and scripts/setup.sh on QEMU's NVMe controllers, in a
 # q35 guest under TCG (no KVM needed), booted once:
 #   C0  -device nvme,id=nvme0,serial=osp0 (one namespace, 64 MiB)
-#   C1  -device nvme,id=nvme1,serial=osp1 + two nvme-ns (32 MiB each)
+#   C1  -device nvme,id=nvme1,serial=osp1 + two nvme-ns (8 MiB each)
 #   each behind its own pcie-root-port (hot-pluggable; the guest finds them by
 #   serial), QMP on a socket: the host removes both (device_del) when the
 #   guest asks, while pci_probe holds them
@@ -66,9 +66,15 @@ phase "guest-image" "$t"
 head -c 1048576 /dev/urandom > "$TMP/pattern.bin"
 truncate -s 64M "$TMP/n0.img"
 dd if="$TMP/pattern.bin" of="$TMP/n0.img" conv=notrunc status=none
-truncate -s 32M "$TMP/n1a.img" "$TMP/n1b.img"
+truncate -s 8M "$TMP/n1a.img" "$TMP/n1b.img"
+ki_pick_port 14420 20
+NVMF_PORT=$PORT
+ki_pick_port $((NVMF_PORT + 1)) 20
+DONE_PORT=$PORT
+NVMF_NQN=nqn.2016-06.io.osprey:pcie-guest
 cat > "$L/ki/env" <<EOF
-HUGEMEM=96
+NVMF_NQN=$NVMF_NQN
+HUGEMEM=512
 PATTERN_MD5=$(md5sum < "$TMP/pattern.bin" | cut -d' ' -f1)
 SELFTEST=${PCIE_SELFTEST:-}
 EOF
@@ -78,7 +84,7 @@ fi
 
 # ---- 3. the guest run ------------------------------------------------------------------
 t=$(ms)
-GUEST_MEM=768M
+GUEST_MEM=1280M
 GUEST_EXTRA_APPEND="intel_iommu=on iommu=pt"
 # Hot-pluggable: each controller behind its own PCIe root port.
 GUEST_QEMU_ARGS=(
@@ -95,17 +101,58 @@ GUEST_QEMU_ARGS=(
 	-device nvme-ns,drive=n1a,bus=nvme1,nsid=1
 	-device nvme-ns,drive=n1b,bus=nvme1,nsid=2
 )
-# When the guest asks (OSPREY-UNPLUG ids...), device_del them over QMP.
-python3 - "$TMP/guest.log" "$TMP/qmp.sock" "$TIMEOUT" > "$TMP/unplug.log" 2>&1 <<'PY' &
-import json, os, re, socket, sys, time
+GUEST_HOSTFWD="hostfwd=tcp:127.0.0.1:$NVMF_PORT-:4420,hostfwd=tcp:127.0.0.1:$DONE_PORT-:4421"
+# The host's part of the guest's steps, as the guest asks on its console:
+#   OSPREY-NVMF-READY     nvme_perf -V over NVMe/TCP to the guest's nvmf_tgt
+#                         (hostfwd), the verdict sent to the guest's port 4421
+#   OSPREY-UNPLUG ids...  QMP device_del of those devices
+python3 - "$TMP/guest.log" "$TMP/qmp.sock" "$TIMEOUT" "$BIN_DIR/nvme_perf" "$NVMF_PORT" "$DONE_PORT" \
+	"$NVMF_NQN" > "$TMP/host_steps.log" 2>&1 <<'PY' &
+import json, os, re, socket, subprocess, sys, time
 log, sock, deadline = sys.argv[1], sys.argv[2], time.time() + int(sys.argv[3])
-ids = None
-while time.time() < deadline and ids is None:
+perf, port, done_port, nqn = sys.argv[4], sys.argv[5], int(sys.argv[6]), sys.argv[7]
+def console():
     try:
-        m = re.search(r'OSPREY-UNPLUG ([\w ]+)', open(log, errors='replace').read())
-        ids = m.group(1).split() if m else None
+        return open(log, errors='replace').read()
     except OSError:
-        pass
+        return ''
+ids = None
+nvmf_done = False
+while time.time() < deadline and ids is None:
+    text = console()
+    if not nvmf_done and 'OSPREY-NVMF-READY' in text:
+        nvmf_done = True
+        trid = 'trtype:TCP adrfam:IPv4 traddr:127.0.0.1 trsvcid:%s subnqn:%s' % (port, nqn)
+        verdict = 'PASS'
+        # Slow here (TCG, slirp twice): ~130 IOPS at q1. The first run writes
+        # the pattern over both (small) namespaces in 128 KiB I/Os and checks
+        # it; the second, at q1 in 4 KiB, checks against it (--no-prefill).
+        seed = str(int(time.time()) & 0xffffff)
+        for q, o, extra in (('16', '131072', []), ('1', '4096', ['--no-prefill'])):
+            cmd = [perf, '-r', trid, '-q', q, '-o', o, '-w', 'randrw', '-V', '--seed', seed, '-t', '3'] + extra
+            try:
+                r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+                out = r.stdout + r.stderr
+                print('$ %s\n%s' % (' '.join(cmd), out), flush=True)
+                tot = [l for l in out.splitlines() if l.startswith('Total')]
+                if r.returncode != 0 or not re.search(r'Verify: .* 0 miscompares', out):
+                    verdict = 'FAIL nvme_perf -q %s -o %s exit %d: %s' % (q, o, r.returncode, ' '.join(out.split())[-200:])
+                    break
+                verdict += ' q%s/%sB %s;' % (q, o, ' '.join(tot[0].split()[2:4]) if tot else '?')
+            except subprocess.TimeoutExpired:
+                verdict = 'FAIL nvme_perf -q %s -o %s timed out' % (q, o)
+                break
+        for _ in range(50):
+            try:
+                c = socket.create_connection(('127.0.0.1', done_port), timeout=5)
+                c.sendall((verdict + '\n').encode())
+                c.close()
+                break
+            except OSError:
+                time.sleep(0.2)
+        print('verdict:', verdict, flush=True)
+    m = re.search(r'OSPREY-UNPLUG ([\w ]+)', text)
+    ids = m.group(1).split() if m else None
     time.sleep(0.2)
 if ids is None:
     sys.exit(0)
@@ -128,7 +175,7 @@ guest_run "$L" "$TMP/guest.log" "$t"
 qrc=$?
 kill "$UPID" 2>/dev/null
 wait "$UPID" 2>/dev/null
-sed 's/^/  qmp: /' "$TMP/unplug.log"
+grep -E '^verdict:|^\{|^nvme[0-9]' "$TMP/host_steps.log" | sed 's/^/  host: /'
 phase "guest-run" "$t"
 grep -q 'OSPREY-BOOT' "$GUEST_TXT" || die "the guest never reached its init (QEMU exit $qrc)"
 [ "$qrc" -eq 124 ] && die "QEMU did not finish within ${TIMEOUT}s (timeout)"

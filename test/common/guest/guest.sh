@@ -25,6 +25,8 @@
 #      GUEST_EXTRA_APPEND more kernel arguments
 #      GUEST_SMP          vCPUs (default 2)
 #      GUEST_MEM          guest RAM (default 512M)
+#      GUEST_HOSTFWD      hostfwd=... options of the user network (guest services
+#                         reachable on host loopback ports), comma-separated
 #      GUEST_QEMU_ARGS    array: more QEMU arguments (devices, drives; a second
 #                         -machine adds properties: kernel-irqchip=split)
 # The caller defines log() and provides QPID (cleared when QEMU is done;
@@ -63,7 +65,7 @@ guest_run() { # layer-dir log t0
 	: > "$glog"
 	timeout -k 5 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp "${GUEST_SMP:-2}" -m "${GUEST_MEM:-512M}" \
 		-kernel "$GUEST_KERNEL" -initrd "$img" -nographic -no-reboot \
-		-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= "${pcap[@]}" "${qextra[@]}" \
+		-netdev "user,id=n0${GUEST_HOSTFWD:+,$GUEST_HOSTFWD}" -device virtio-net-pci,netdev=n0,romfile= "${pcap[@]}" "${qextra[@]}" \
 		-append "console=ttyS0 panic=-1 loglevel=4 osprey.watchdog=$((GUEST_TIMEOUT - 20)) ${GUEST_EXTRA_APPEND:-}" \
 		< /dev/null > "$glog" 2>&1 &
 	QPID=$!

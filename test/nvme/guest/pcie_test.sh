@@ -146,6 +146,47 @@ else
 	step "driver: nvme_identify has no PCIe transport yet: skipped"
 fi
 
+# ---- 4c. the storage server: nvmf_tgt with bdev_nvme on C1 (PCIe), over NVMe/TCP ---
+# The host reaches the guest's port 4420 through QEMU's hostfwd and runs
+# Osprey's nvme_perf -V there; it sends its verdict to the guest's port 4421.
+if [ $DRIVER = 1 ]; then
+	cat > /tmp/nvmf.json <<EOC
+{"subsystems": [
+ {"subsystem": "bdev", "config": [
+  {"method": "bdev_nvme_attach_controller",
+   "params": {"name": "Nvme1", "trtype": "pcie", "traddr": "$C1"}}]},
+ {"subsystem": "nvmf", "config": [
+  {"method": "nvmf_create_transport", "params": {"trtype": "TCP"}},
+  {"method": "nvmf_create_subsystem", "params": {"nqn": "$NVMF_NQN", "allow_any_host": true,
+   "serial_number": "OSPPCIE1"}},
+  {"method": "nvmf_subsystem_add_ns", "params": {"nqn": "$NVMF_NQN", "namespace": {"nsid": 1, "bdev_name": "Nvme1n1"}}},
+  {"method": "nvmf_subsystem_add_ns", "params": {"nqn": "$NVMF_NQN", "namespace": {"nsid": 2, "bdev_name": "Nvme1n2"}}},
+  {"method": "nvmf_subsystem_add_listener", "params": {"nqn": "$NVMF_NQN",
+   "listen_address": {"trtype": "TCP", "adrfam": "IPv4", "traddr": "0.0.0.0", "trsvcid": "4420"}}}]}]}
+EOC
+	nvmf_tgt -A $C1 --json /tmp/nvmf.json -r /tmp/nvmf.sock > /tmp/tgt.log 2>&1 &
+	tpid=$!
+	i=0
+	while ! grep -q 'ready, RPC socket' /tmp/tgt.log && kill -0 $tpid 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+	grep -q 'ready, RPC socket' /tmp/tgt.log || { kill $tpid 2>/dev/null; show /tmp/tgt.log; fail "nvmf_tgt over $C1 did not start"; }
+	echo "OSPREY-NVMF-READY"
+	verdict=$(timeout 150 nc -l -p 4421 2>/dev/null | head -1)
+	kill -0 $tpid 2>/dev/null || { show /tmp/tgt.log; fail "nvmf_tgt died while the host ran I/O ($verdict)"; }
+	kill -TERM $tpid
+	i=0
+	while kill -0 $tpid 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -0 $tpid 2>/dev/null && { kill -9 $tpid; show /tmp/tgt.log; fail "nvmf_tgt did not stop within 15 s of SIGTERM"; }
+	wait $tpid
+	trc=$?
+	case "$verdict" in
+	PASS*) ;;
+	*) show /tmp/tgt.log; fail "host nvme_perf through nvmf_tgt on $C1: ${verdict:-no verdict}" ;;
+	esac
+	[ $trc -eq 0 ] || { show /tmp/tgt.log; fail "nvmf_tgt exited with status $trc on SIGTERM"; }
+	[ "$(drv $C1)" = vfio-pci ] || fail "$C1 left vfio-pci after nvmf_tgt"
+	step "storage server: nvmf_tgt (bdev_nvme on $C1, vfio) served both namespaces over NVMe/TCP; host nvme_perf -V: $verdict; clean stop"
+fi
+
 # ---- 5. no DMA faults ----------------------------------------------------------------
 if dmesg | grep -iE 'DMAR:.*fault|DMAR: \[DMA' > /tmp/faults; then
 	show /tmp/faults
