@@ -15,6 +15,9 @@
 #      each maps BAR0, checks CAP/VS and bus mastering, and runs an Identify
 #      through env DMA memory (serial osp0 / osp1 must come back); C0 alone
 #      without hugepages must be refused with a clear message
+#   4b/4c. once the tools have the PCIe transport: nvme_identify and nvme_perf
+#      -V on both controllers; nvmf_tgt with bdev_nvme on C1 serving the host's
+#      nvme_perf -V over NVMe/TCP (hostfwd)
 #   5. no DMA fault in the kernel log (QEMU completes a blocked DMA with status 0)
 #   6. setup.sh reset: both back on nvme, their namespaces back, and the data
 #      the host wrote reads back through the kernel
