@@ -548,12 +548,16 @@ dev_stop_msg(void *arg)
 		queue_unwatch_kick(&ctrlr->queues[i]);
 	}
 	ctrlr->pg.armed = false;
-	ctrlr->stopped_fn = dev_stop_done;
-	ctrlr->stopped_arg = m;
-	ctrlr->stopping = true;
+	/*
+	 * Before stopping is set: tasks the back end gives back here (e.g.
+	 * virtio-scsi's held eventq buffers) must not end the stop inside the hook.
+	 */
 	if (ctrlr->ops->dev_stopping != NULL) {
 		ctrlr->ops->dev_stopping(ctrlr);
 	}
+	ctrlr->stopped_fn = dev_stop_done;
+	ctrlr->stopped_arg = m;
+	ctrlr->stopping = true;
 	OSP_NOTICELOG("vhost %s: device stopping (%u request(s) in flight)\n", ctrlr->name,
 		      ctrlr->inflight);
 	if (ctrlr->inflight == 0) {
