@@ -805,7 +805,8 @@ vhost_ctrlr_register(struct vhost_ctrlr *ctrlr, uint64_t features, char *err, si
 	if (rte_vhost_driver_set_features(ctrlr->path, features) != 0 ||
 	    rte_vhost_driver_get_protocol_features(ctrlr->path, &pf) != 0 ||
 	    rte_vhost_driver_set_protocol_features(ctrlr->path,
-			    pf | (1ull << VHOST_USER_PROTOCOL_F_CONFIG_BIT)) != 0 ||
+			    (pf | (1ull << VHOST_USER_PROTOCOL_F_CONFIG_BIT)) &
+			    ~ctrlr->ops->protocol_features_off) != 0 ||
 	    rte_vhost_driver_callback_register(ctrlr->path, &g_dev_ops) != 0 ||
 	    rte_vhost_driver_start(ctrlr->path) != 0) {
 		snprintf(err, errlen, "Cannot start vhost-user socket '%s'", ctrlr->path);

@@ -113,6 +113,8 @@ struct vhost_pg {
 struct vhost_backend_ops {
 	const char *type;	/* "blk", "scsi" */
 	size_t task_size;	/* >= sizeof(struct vhost_task), which it starts with */
+	/* vhost-user protocol features (bit mask) this type must not offer. */
+	uint64_t protocol_features_off;
 	/*
 	 * A chain popped from queue task->q (controller thread): handle it, now
 	 * or later, and end it with vhost_task_complete().

@@ -78,6 +78,9 @@
 #define VSCSI_EVT_RESET_RESCAN		0
 #define VSCSI_EVT_RESET_REMOVED		2
 
+/* vhost-user protocol feature "device status" (SET_STATUS / GET_STATUS). */
+#define VHOST_USER_PROTOCOL_F_STATUS_BIT	16
+
 /* What we offer in the config space; the request layout follows from them. */
 #define VSCSI_MAX_TARGETS	8
 #define VSCSI_CDB_SIZE		32
@@ -944,6 +947,13 @@ vscsi_write_config_json(struct vhost_ctrlr *ctrlr, cJSON *config)
 const struct vhost_backend_ops g_vhost_scsi_ops = {
 	.type = "scsi",
 	.task_size = sizeof(struct vhost_scsi_task),
+	/*
+	 * Not VHOST_USER_PROTOCOL_F_STATUS: with it rte_vhost starts the device
+	 * only after SET_STATUS(DRIVER_OK), which QEMU 7.2's vhost-user-scsi-pci
+	 * never sends (it sends it for vhost-user-blk): the guest's first
+	 * command would wait forever.
+	 */
+	.protocol_features_off = 1ull << VHOST_USER_PROTOCOL_F_STATUS_BIT,
 	.task_start = vscsi_task_start,
 	.dev_started = vscsi_dev_started,
 	.dev_stopping = vscsi_dev_stopping,
