@@ -664,7 +664,9 @@ test_events_and_removal(void)
 	CU_ASSERT_EQUAL(add_target(-1, "M1"), 1);
 	CU_ASSERT(ring_used(1, lens, 4) == 1 && lens[0] == 16);
 	CU_ASSERT(get_le32(g_guest + ev1) == VSCSI_T_TRANSPORT_RESET);
-	CU_ASSERT(g_guest[ev1 + 4] == 1 && g_guest[ev1 + 5] == 1);
+	CU_ASSERT(g_guest[ev1 + 4] == 1 && g_guest[ev1 + 5] == 1 && g_guest[ev1 + 6] == 0 &&
+		  g_guest[ev1 + 7] == 0);
+	CU_ASSERT_EQUAL(get_le32(g_guest + ev1 + 12), 1);	/* VIRTIO_SCSI_EVT_RESET_RESCAN */
 	CU_ASSERT(get_le32(g_guest + ev1 + 12) == VSCSI_EVT_RESET_RESCAN);
 	CU_ASSERT_EQUAL(add_target(1, "M2"), -EEXIST);
 	CU_ASSERT_EQUAL(add_target(8, "M2"), -EINVAL);
