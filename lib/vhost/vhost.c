@@ -653,6 +653,8 @@ vring_state_msg(void *arg)
 	if (ctrlr->started && !ctrlr->stopping && ctrlr->vid == m->vid) {
 		bool found = false;
 
+		/* Kicks off everywhere first: the armed set is about to change. */
+		pg_wake(&ctrlr->pg);
 		for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
 			struct vhost_queue *q = &ctrlr->queues[i];
 
@@ -677,8 +679,6 @@ vring_state_msg(void *arg)
 			OSP_NOTICELOG("vhost %s: queue %u started (%u queue(s))\n", ctrlr->name, m->qid,
 				      ctrlr->nqueues);
 		}
-		/* The armed set (kicks enabled, fds watched) no longer matches the queues. */
-		pg_wake(&ctrlr->pg);
 	}
 	sem_post(&m->done);
 }
