@@ -694,6 +694,7 @@ dev_stop_msg(void *arg)
 {
 	struct dev_msg *m = arg;
 	struct vhost_ctrlr *ctrlr = m->ctrlr;
+	uint32_t inflight = 0;
 
 	if (!ctrlr->started || ctrlr->vid != m->vid) {
 		sem_post(&m->done);
@@ -705,7 +706,12 @@ dev_stop_msg(void *arg)
 	if (ctrlr->ops->dev_stopping != NULL) {
 		ctrlr->ops->dev_stopping(ctrlr);
 	}
-	OSP_NOTICELOG("vhost %s: device stopping\n", ctrlr->name);
+	for (uint16_t i = 0; i < ctrlr->npgs; i++) {
+		/* Another group's count is read racily: for the log line only. */
+		inflight += __atomic_load_n(&ctrlr->pgs[i].inflight, __ATOMIC_RELAXED);
+	}
+	OSP_NOTICELOG("vhost %s: device stopping (%u request(s) in flight)\n", ctrlr->name,
+		      inflight);
 	/* Each poll group stops polling, drains its I/O, lets go of its queues. */
 	ctrlr_stop_pgs(ctrlr);
 }
