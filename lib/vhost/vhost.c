@@ -134,7 +134,10 @@ ctrlr_by_vid_locked(int vid)
 /* Coalescing: how often each queue's request rate (and so its call delay) is re-computed. */
 #define VHOST_RATE_CHECK_US		10000
 
+/* The three delays in ticks, computed once (vhost_ctrlr_new). */
 static uint64_t g_idle_ticks = UINT64_MAX;
+static uint64_t g_drain_ticks;
+static uint64_t g_rate_ticks;
 
 static uint64_t
 us_to_ticks(uint64_t us)
@@ -210,7 +213,7 @@ pg_poll(void *arg)
 	if (pg->armed) {
 		if (!pg->completed && !vhost_queues_have_avail(pg->queues, pg->nqueues)) {
 			/* Woken for something else, or by a kick we already served: stay asleep. */
-			if (now - pg->last_drain_tsc > us_to_ticks(VHOST_SPURIOUS_DRAIN_US)) {
+			if (now - pg->last_drain_tsc > g_drain_ticks) {
 				pg->last_drain_tsc = now;
 				vhost_kickfds_drain(pg->queues, pg->nqueues);
 			}
@@ -226,7 +229,7 @@ pg_poll(void *arg)
 	for (uint16_t i = 0; i < pg->nqueues; i++) {
 		pending |= vhost_queue_signal(pg->queues[i], now);
 	}
-	if (osp_unlikely(now - pg->rate_tsc >= us_to_ticks(VHOST_RATE_CHECK_US))) {
+	if (osp_unlikely(now - pg->rate_tsc >= g_rate_ticks)) {
 		pg_update_rates(pg, now);
 	}
 	if (work > 0 || pg->completed || pending) {
@@ -1012,6 +1015,8 @@ vhost_ctrlr_new(const char *name, const struct vhost_backend_ops *ops, int *rcp,
 			us = strtoull(e, NULL, 10);
 		}
 		g_idle_ticks = us_to_ticks(us);
+		g_drain_ticks = us_to_ticks(VHOST_SPURIOUS_DRAIN_US);
+		g_rate_ticks = us_to_ticks(VHOST_RATE_CHECK_US);
 	}
 	return ctrlr;
 }
