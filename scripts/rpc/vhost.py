@@ -8,7 +8,7 @@ def add_parser(subparsers):
                     'controller serving a bdev (socket <vhost -S dir>/<ctrlr>)', output=QUIET)
     p.add_argument('ctrlr', help='controller name (the socket file name)')
     p.add_argument('dev_name', help='bdev to serve')
-    p.add_argument('--cpumask', help='cpu mask (not supported yet: refused)')
+    p.add_argument('--cpumask', help='cores whose threads poll the queues (0x3, [0-1])')
     flag(p, '-r', '--readonly', help='read-only device')
     flag(p, '-p', '--packed_ring', dest='packed_ring', help='packed ring (not supported yet: refused)')
 

@@ -122,6 +122,8 @@ DRY_RUN_CASES = [
     ('bdev_virtio_attach_controller -t user -a /tmp/s.sock -d scsi VirtioScsi0',
      {'name': 'VirtioScsi0', 'trtype': 'user', 'traddr': '/tmp/s.sock', 'dev_type': 'scsi'}),
     ('bdev_virtio_scsi_get_devices', None),
+    ('vhost_create_blk_controller vblk1 Malloc0 --cpumask 0x3',
+     {'ctrlr': 'vblk1', 'dev_name': 'Malloc0', 'cpumask': '0x3'}),
     ('vhost_create_blk_controller vblk0 Malloc0 -r',
      {'ctrlr': 'vblk0', 'dev_name': 'Malloc0', 'readonly': True}),
     ('vhost_create_scsi_controller vscsi0', {'ctrlr': 'vscsi0'}),

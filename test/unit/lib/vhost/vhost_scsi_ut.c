@@ -23,6 +23,8 @@
 /* ---- fakes of vhost.c ---- */
 static struct vhost_ctrlr *g_ctrlr;
 static int g_completed;
+/* Chains popped and not yet completed (what the poll group counts in vhost.c). */
+static uint32_t g_inflight;
 
 struct vhost_ctrlr *
 vhost_ctrlr_new(const char *name, const struct vhost_backend_ops *ops, int *rc, char *err,
@@ -86,7 +88,7 @@ vhost_task_complete(struct vhost_task *task, uint32_t used_len)
 
 	osp_vring_push(&q->vq, &task->req, used_len);
 	q->free[q->nfree++] = task;
-	q->ctrlr->inflight--;
+	g_inflight--;
 	g_completed++;
 }
 
@@ -182,7 +184,7 @@ pop_start(void)
 				break;
 			}
 			q->nfree--;
-			g_ctrlr->inflight++;
+			g_inflight++;
 			task->req = req;
 			g_ctrlr->ops->task_start(g_ctrlr, task);
 		}
@@ -532,7 +534,7 @@ test_bad_requests(void)
 	ring_add(2, b, 1);
 	ctrlr_poll();
 	CU_ASSERT(ring_used(2, lens, 2) == 1 && lens[0] == 0);
-	CU_ASSERT(g_ctrlr->inflight == 0);
+	CU_ASSERT(g_inflight == 0);
 	teardown();
 }
 
@@ -623,7 +625,7 @@ test_controlq(void)
 			  g_guest[cb[1].addr + 11] == VSCSI_S_OK);
 		CU_ASSERT(ring_used(0, lens, 2) == 1 && g_guest[b[1].addr] == VSCSI_S_OK);
 	}
-	CU_ASSERT(g_ctrlr->inflight == 0);
+	CU_ASSERT(g_inflight == 0);
 	teardown();
 }
 
@@ -713,7 +715,7 @@ test_events_and_removal(void)
 	post_event(&ev1);
 	vscsi_dev_stopping(g_ctrlr);
 	CU_ASSERT(ring_used(1, lens, 4) == 1 && lens[0] == 0);
-	CU_ASSERT(g_ctrlr->inflight == 0);
+	CU_ASSERT(g_inflight == 0);
 	teardown();
 }
 
