@@ -827,7 +827,7 @@ test_random_chains(void)
 		ring_add(q, b, n);
 		ctrlr_poll();
 		CU_ASSERT_EQUAL_FATAL(ring_used(q, lens, 4), 1);
-		CU_ASSERT_EQUAL_FATAL(g_ctrlr->inflight, 0);
+		CU_ASSERT_EQUAL_FATAL(g_inflight, 0);
 	}
 	printf("\n  random chains: %lu requests, %lu refused or failed\n",
 	       (unsigned long)g_ctrlr->stat_requests, (unsigned long)g_ctrlr->stat_errors);
