@@ -39,7 +39,8 @@ DEPDIRS-sock_posix := log sock thread util
 
 # NVMe/TCP PDU codec, the NVMe host driver over it, and the NVMe-oF target.
 DEPDIRS-nvme_tcp_codec := util
-DEPDIRS-nvme := log nvme_tcp_codec sock util
+# The PCIe transport (pcie.c) takes DMA memory and PCI devices from env_dpdk.
+DEPDIRS-nvme := env_dpdk log nvme_tcp_codec sock util
 DEPDIRS-bdev := env_dpdk event json jsonrpc log rpc thread util
 # SCSI devices over bdevs (transport independent: iSCSI now, vhost-scsi next).
 DEPDIRS-scsi := bdev log thread util

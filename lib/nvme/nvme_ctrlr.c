@@ -58,7 +58,8 @@ nvme_ctrlr_alloc(const struct osp_nvme_transport_id *trid, const struct osp_nvme
 	if (ctrlr->opts.admin_queue_size < 2 || ctrlr->opts.admin_queue_size > 4096 ||
 	    ctrlr->opts.io_queue_size < 2 || ctrlr->opts.io_queue_size > 65536 ||
 	    ctrlr->opts.maxr2t == 0 || osp_nqn_check(ctrlr->opts.hostnqn, NULL, 0) != 0 ||
-	    osp_nqn_check(trid->subnqn, NULL, 0) != 0) {
+	    (!(ops->local_bus && trid->subnqn[0] == '\0') &&
+	     osp_nqn_check(trid->subnqn, NULL, 0) != 0)) {
 		OSP_ERRLOG("invalid controller options (queue sizes, maxr2t or NQNs)\n");
 		free(ctrlr);
 		*rc = -EINVAL;
@@ -68,17 +69,19 @@ nvme_ctrlr_alloc(const struct osp_nvme_transport_id *trid, const struct osp_nvme
 		free(ctrlr);
 		return NULL;
 	}
-	ctrlr->is_discovery = strcmp(trid->subnqn, OSP_NVMF_DISCOVERY_NQN) == 0;
+	ctrlr->is_discovery = !ops->local_bus && strcmp(trid->subnqn, OSP_NVMF_DISCOVERY_NQN) == 0;
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&ctrlr->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 	TAILQ_INIT(&ctrlr->io_qpairs);
+	errno = 0;
 	ctrlr->adminq = ops->qpair_create(ctrlr, 0, ctrlr->opts.admin_queue_size);
 	if (ctrlr->adminq == NULL) {
+		/* A transport may say why (PCIe: the device cannot be attached). */
+		*rc = errno > 0 ? -errno : -ENOMEM;
 		pthread_mutex_destroy(&ctrlr->lock);
 		free(ctrlr);
-		*rc = -ENOMEM;
 		return NULL;
 	}
 	ctrlr->max_xfer_size = OSP_NVME_MAX_XFER_SIZE;
@@ -243,6 +246,7 @@ state_step(enum nvme_ctrlr_state s)
 	case NVME_CTRLR_STATE_ENABLE: return "property set CC (enable)";
 	case NVME_CTRLR_STATE_WAIT_RDY: return "wait for CSTS.RDY";
 	case NVME_CTRLR_STATE_IDENTIFY: return "identify controller";
+	case NVME_CTRLR_STATE_TRANSPORT_INIT: return "transport setup (doorbell buffer config)";
 	case NVME_CTRLR_STATE_SET_NUM_QUEUES: return "set features number of queues";
 	case NVME_CTRLR_STATE_IDENTIFY_ACTIVE_NS: return "identify active namespace list";
 	case NVME_CTRLR_STATE_IDENTIFY_NS: return "identify namespace";
@@ -475,6 +479,12 @@ state_submit(struct osp_nvme_ctrlr *ctrlr)
 	case NVME_CTRLR_STATE_IDENTIFY:
 		identify_cmd(&cmd, OSP_NVME_IDENTIFY_CTRLR, 0);
 		return init_submit(ctrlr, &cmd, ctrlr->scratch, sizeof(ctrlr->scratch));
+	case NVME_CTRLR_STATE_TRANSPORT_INIT:
+		if (ctrlr->ops->ctrlr_init_cmd == NULL || ctrlr->ops->ctrlr_init_cmd(ctrlr, &cmd) != 1) {
+			ctrlr->state = NVME_CTRLR_STATE_SET_NUM_QUEUES;
+			return state_submit(ctrlr);
+		}
+		return init_submit(ctrlr, &cmd, NULL, 0);
 	case NVME_CTRLR_STATE_SET_NUM_QUEUES: {
 		uint32_t n = OSP_MIN(OSP_MAX(ctrlr->opts.num_io_queues, 1u), 65535u);
 
@@ -530,6 +540,19 @@ state_submit(struct osp_nvme_ctrlr *ctrlr)
 	}
 }
 
+/* Limits from CAP (read over fabrics, or by a local-bus transport). */
+static int
+apply_cap(struct osp_nvme_ctrlr *ctrlr)
+{
+	if (ctrlr->opts.io_queue_size > (uint32_t)ctrlr->cap.bits.mqes + 1) {
+		ctrlr->opts.io_queue_size = (uint32_t)ctrlr->cap.bits.mqes + 1;
+	}
+	if (ctrlr->opts.io_queue_size < 2) {
+		return -EPROTO; /* MQES 0 is invalid */
+	}
+	return 0;
+}
+
 /* Handle the completion of the current state's command; 0 or -errno to fail. */
 static int
 state_complete(struct osp_nvme_ctrlr *ctrlr, const struct osp_nvme_cpl *cpl,
@@ -545,10 +568,7 @@ state_complete(struct osp_nvme_ctrlr *ctrlr, const struct osp_nvme_cpl *cpl,
 			return -EIO;
 		}
 		ctrlr->cap.raw = (uint64_t)cpl->cdw0 | ((uint64_t)cpl->cdw1 << 32);
-		if (ctrlr->opts.io_queue_size > (uint32_t)ctrlr->cap.bits.mqes + 1) {
-			ctrlr->opts.io_queue_size = (uint32_t)ctrlr->cap.bits.mqes + 1;
-		}
-		if (ctrlr->opts.io_queue_size < 2) {
+		if (apply_cap(ctrlr) != 0) {
 			*fail_cpl = NULL;
 			return -EPROTO; /* MQES 0 is invalid */
 		}
@@ -621,10 +641,21 @@ state_complete(struct osp_nvme_ctrlr *ctrlr, const struct osp_nvme_cpl *cpl,
 			ctrlr->num_io_queues = 0;
 			ctrlr->state = NVME_CTRLR_STATE_CONFIGURE_AER;
 		} else {
-			ctrlr->state = NVME_CTRLR_STATE_SET_NUM_QUEUES;
+			ctrlr->state = NVME_CTRLR_STATE_TRANSPORT_INIT;
 		}
 		return 0;
 	}
+	case NVME_CTRLR_STATE_TRANSPORT_INIT:
+		if (err) {
+			OSP_WARNLOG("controller %s: %s refused: %s (going on without)\n",
+				    ctrlr->trid.traddr, state_step(ctrlr->state),
+				    osp_nvme_cpl_status_string(cpl));
+		}
+		if (ctrlr->ops->ctrlr_init_cmd_done != NULL) {
+			ctrlr->ops->ctrlr_init_cmd_done(ctrlr, cpl);
+		}
+		ctrlr->state = NVME_CTRLR_STATE_SET_NUM_QUEUES;
+		return 0;
 	case NVME_CTRLR_STATE_SET_NUM_QUEUES: {
 		uint32_t nsqa, ncqa, n, words;
 
@@ -819,6 +850,16 @@ nvme_ctrlr_init_poll(struct osp_nvme_ctrlr *ctrlr)
 				ctrlr->state = NVME_CTRLR_STATE_FAILED;
 				continue;
 			}
+			if (ctrlr->ops->local_bus) {
+				/* The transport read CAP and VS and enabled the controller. */
+				rc = apply_cap(ctrlr);
+				if (rc != 0) {
+					ctrlr_fail(ctrlr, rc, NULL);
+					continue;
+				}
+				ctrlr->state = NVME_CTRLR_STATE_IDENTIFY;
+				continue;
+			}
 			ctrlr->state = NVME_CTRLR_STATE_READ_CAP;
 			continue;
 		default:
@@ -917,7 +958,8 @@ keep_alive(struct osp_nvme_ctrlr *ctrlr)
 	struct osp_nvme_cmd cmd;
 	uint64_t now;
 
-	if (ctrlr->opts.keep_alive_timeout_ms == 0) {
+	if (ctrlr->opts.keep_alive_timeout_ms == 0 || ctrlr->ops->local_bus) {
+		/* PCIe: no Keep Alive Timer was set (KATO is a fabrics Connect field). */
 		return 0;
 	}
 	now = nvme_now_us();

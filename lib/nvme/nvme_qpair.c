@@ -188,7 +188,6 @@ nvme_qpair_submit(struct nvme_qpair *qpair, const struct osp_nvme_cmd *cmd,
 	req->iovcnt = len > 0 ? iovcnt : 0;
 	req->host_to_ctrlr = xfer == 0x1;
 	req->connect_cmd = connect_cmd;
-	req->submit_us = nvme_now_us();
 	req->active = true;
 	qpair->num_outstanding++;
 	rc = qpair->ops->qpair_submit_request(qpair, req);
@@ -296,6 +295,11 @@ nvme_qpair_connect_poll(struct nvme_qpair *qpair)
 		return qpair->connect_err.rc;
 	case NVME_QPAIR_TRANSPORT_CONNECTING:
 		rc = qpair->ops->qpair_connect_poll(qpair);
+		if (rc == 0 && qpair->ops->local_bus) {
+			/* PCIe: the queue exists once the transport created it. */
+			qpair->state = NVME_QPAIR_CONNECTED;
+			return 0;
+		}
 		if (rc == 0) {
 			rc = qpair_send_connect(qpair);
 			if (rc != 0) {
