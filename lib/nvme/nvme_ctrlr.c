@@ -25,6 +25,13 @@ nvme_ctrlr_unlock(struct osp_nvme_ctrlr *ctrlr)
 	pthread_mutex_unlock(&ctrlr->lock);
 }
 
+/* For log messages: the subsystem NQN, or the PCI address of a local controller. */
+static const char *
+ctrlr_name(const struct osp_nvme_ctrlr *ctrlr)
+{
+	return ctrlr->trid.subnqn[0] != '\0' ? ctrlr->trid.subnqn : ctrlr->trid.traddr;
+}
+
 /* ------------------------------------------------------------ allocation */
 
 struct osp_nvme_ctrlr *
@@ -276,7 +283,7 @@ ctrlr_fail(struct osp_nvme_ctrlr *ctrlr, int rc, const struct osp_nvme_cpl *cpl)
 		return;
 	}
 	nvme_set_connect_error(&ctrlr->err, rc, state_step(ctrlr->state), cpl);
-	OSP_ERRLOG("controller %s: %s failed: %s%s%s\n", ctrlr->trid.subnqn,
+	OSP_ERRLOG("controller %s: %s failed: %s%s%s\n", ctrlr_name(ctrlr),
 		   state_step(ctrlr->state), strerror(-rc), cpl ? ", status " : "",
 		   cpl ? osp_nvme_cpl_status_string(cpl) : "");
 	ctrlr->state = NVME_CTRLR_STATE_FAILED;
@@ -841,7 +848,7 @@ nvme_ctrlr_init_poll(struct osp_nvme_ctrlr *ctrlr)
 				if (ctrlr->err.rc == 0) {
 					ctrlr->err.rc = rc;
 				}
-				OSP_ERRLOG("controller %s: %s failed: %s%s%s\n", ctrlr->trid.subnqn,
+				OSP_ERRLOG("controller %s: %s failed: %s%s%s\n", ctrlr_name(ctrlr),
 					   ctrlr->err.step ? ctrlr->err.step : "connect",
 					   strerror(-ctrlr->err.rc),
 					   ctrlr->err.has_cpl ? ", status " : "",
@@ -1022,7 +1029,7 @@ osp_nvme_ctrlr_process_admin_completions(struct osp_nvme_ctrlr *ctrlr)
 	}
 	if (ctrlr->adminq->state == NVME_QPAIR_FAILED) {
 		if (ctrlr->state != NVME_CTRLR_STATE_FAILED) {
-			OSP_ERRLOG("controller %s: admin queue failed\n", ctrlr->trid.subnqn);
+			OSP_ERRLOG("controller %s: admin queue failed\n", ctrlr_name(ctrlr));
 			nvme_set_connect_error(&ctrlr->err, -ENXIO, "admin queue", NULL);
 			ctrlr->state = NVME_CTRLR_STATE_FAILED;
 		}
@@ -1263,7 +1270,7 @@ osp_nvme_ctrlr_reset_async(struct osp_nvme_ctrlr *ctrlr)
 	}
 	ctrlr->resetting = true;
 	__atomic_add_fetch(&ctrlr->reset_gen, 1, __ATOMIC_RELEASE);
-	OSP_NOTICELOG("resetting controller %s\n", ctrlr->trid.subnqn);
+	OSP_NOTICELOG("resetting controller %s\n", ctrlr_name(ctrlr));
 	nvme_qpair_disconnect(ctrlr->adminq, NVME_QPAIR_DISCONNECTED);
 	ctrlr->aers_outstanding = 0;
 	ctrlr->keep_alive_outstanding = false;

@@ -19,6 +19,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "osprey/iov.h"
+
 #include "pcie_internal.h"
 
 /*
@@ -40,6 +42,24 @@ extern int osp_pci_device_cfg_write(struct osp_pci_device *dev, const void *buf,
 extern void osp_pci_device_set_remove_cb(struct osp_pci_device *dev, osp_pci_remove_cb cb,
 		void *ctx) __attribute__((weak));
 extern bool osp_pci_device_is_removed(const struct osp_pci_device *dev) __attribute__((weak));
+
+/*
+ * Admin commands carry the core's own buffers (Identify data inside the
+ * controller struct, a caller's log page): not DMA memory. They go through a
+ * bounce buffer, allocated per command (admin path only; I/O is zero copy).
+ */
+struct pcie_req_ctx {
+	void *bounce;
+};
+_Static_assert(sizeof(struct pcie_req_ctx) <= NVME_REQUEST_TRANSPORT_CTX, "fits the request");
+
+static inline struct pcie_req_ctx *
+preq_of(struct nvme_request *req)
+{
+	return (struct pcie_req_ctx *)req->transport_ctx;
+}
+
+static void pcie_admin_data_done(struct nvme_request *req, const struct osp_nvme_cpl *cpl);
 
 /* ------------------------------------------------------------ barriers, registers */
 
@@ -879,6 +899,12 @@ pcie_qpair_disconnect(struct nvme_qpair *q)
 		pc->dbbuf_enabled = false;
 		pc->init_state = PCIE_INIT_IDLE;
 		pqp->hw_ready = false;
+		/* The core aborts the outstanding commands next: their bounce buffers go now. */
+		for (uint32_t i = 0; i < q->num_reqs; i++) {
+			if (q->reqs[i].active && preq_of(&q->reqs[i])->bounce != NULL) {
+				pcie_admin_data_done(&q->reqs[i], NULL);
+			}
+		}
 		return;
 	}
 	/* A create/delete in flight must end before the queue memory can go. */
@@ -916,16 +942,17 @@ pcie_qpair_disconnect(struct nvme_qpair *q)
  * second page; more: PRP2 points at the request's PRP list.
  */
 static int
-pcie_build_prps(struct pcie_qpair *pqp, struct nvme_request *req, struct osp_nvme_cmd *sqe)
+pcie_build_prps(struct pcie_qpair *pqp, uint16_t cid, const struct iovec *iov, int iovcnt,
+		uint32_t payload_size, struct osp_nvme_cmd *sqe)
 {
-	uint64_t *list = &pqp->prp_lists[(size_t)req->cmd.cid * PCIE_PRP_LIST_ENTRIES];
-	uint32_t remaining = req->payload_size, nent = 0;
+	uint64_t *list = &pqp->prp_lists[(size_t)cid * PCIE_PRP_LIST_ENTRIES];
+	uint32_t remaining = payload_size, nent = 0;
 	uint64_t prp1 = 0;
 	int i;
 
-	for (i = 0; i < req->iovcnt && remaining > 0; i++) {
-		uintptr_t va = (uintptr_t)req->iov[i].iov_base;
-		uint64_t len = OSP_MIN((uint64_t)req->iov[i].iov_len, (uint64_t)remaining);
+	for (i = 0; i < iovcnt && remaining > 0; i++) {
+		uintptr_t va = (uintptr_t)iov[i].iov_base;
+		uint64_t len = OSP_MIN((uint64_t)iov[i].iov_len, (uint64_t)remaining);
 
 		if (len == 0) {
 			continue;
@@ -979,9 +1006,46 @@ pcie_build_prps(struct pcie_qpair *pqp, struct nvme_request *req, struct osp_nvm
 	} else if (nent == 2) {
 		sqe->prp2 = list[0];
 	} else {
-		sqe->prp2 = pqp->prp_iova[req->cmd.cid];
+		sqe->prp2 = pqp->prp_iova[cid];
 	}
 	return 0;
+}
+
+static int
+pcie_admin_data(struct pcie_qpair *pqp, struct nvme_request *req, struct osp_nvme_cmd *sqe)
+{
+	struct pcie_req_ctx *ctx = preq_of(req);
+	struct iovec iov;
+	int rc;
+
+	ctx->bounce = osp_dma_zmalloc(req->payload_size, PCIE_PAGE_SIZE, NULL);
+	if (ctx->bounce == NULL) {
+		return -ENOMEM;
+	}
+	if (req->host_to_ctrlr) {
+		osp_iov_copy_to_buf(ctx->bounce, req->payload_size, req->iov, req->iovcnt, 0);
+	}
+	iov.iov_base = ctx->bounce;
+	iov.iov_len = req->payload_size;
+	rc = pcie_build_prps(pqp, req->cmd.cid, &iov, 1, req->payload_size, sqe);
+	if (rc != 0) {
+		osp_dma_free(ctx->bounce);
+		ctx->bounce = NULL;
+	}
+	return rc;
+}
+
+static void
+pcie_admin_data_done(struct nvme_request *req, const struct osp_nvme_cpl *cpl)
+{
+	struct pcie_req_ctx *ctx = preq_of(req);
+
+	if (cpl != NULL && !req->host_to_ctrlr && !osp_nvme_cpl_is_error(cpl)) {
+		osp_iov_copy_from_buf(ctx->bounce, req->payload_size, (struct iovec *)req->iov,
+				      req->iovcnt, 0);
+	}
+	osp_dma_free(ctx->bounce);
+	ctx->bounce = NULL;
 }
 
 static int
@@ -999,7 +1063,8 @@ pcie_qpair_submit_request(struct nvme_qpair *q, struct nvme_request *req)
 	*sqe = req->cmd;
 	sqe->psdt = OSP_NVME_PSDT_PRP;
 	if (req->payload_size > 0) {
-		rc = pcie_build_prps(pqp, req, sqe);
+		rc = q->id == 0 ? pcie_admin_data(pqp, req, sqe) :
+		     pcie_build_prps(pqp, req->cmd.cid, req->iov, req->iovcnt, req->payload_size, sqe);
 		if (rc != 0) {
 			return rc; /* the slot is reused by the next command */
 		}
@@ -1066,6 +1131,9 @@ pcie_qpair_process_completions(struct nvme_qpair *q, uint32_t max)
 		}
 		pqp->cq_head = head;
 		pqp->phase = phase;
+		if (q->id == 0 && preq_of(req)->bounce != NULL) {
+			pcie_admin_data_done(req, cpl);
+		}
 		nvme_request_complete(req, cpl);
 		if (pcie_dead(pc)) {
 			break;
