@@ -71,7 +71,8 @@ DEPDIRS-bdev_virtio := bdev json jsonrpc log rpc thread util virtio
 
 # The tools' shared code (app/common -> libosp_tool.a: RNG, verify pattern, latency
 # histogram, initiator options), linked plain into the tools that declare it.
-DEPDIRS-tool := nvme util
+# env_dpdk: the env is started (DMA memory, PCI) when a tool is given a PCIe controller.
+DEPDIRS-tool := env_dpdk nvme util
 
 # Groups: every bdev module a daemon can be asked to create (bdev_file is only a
 # helper, reached through aio and uring) and every socket implementation.

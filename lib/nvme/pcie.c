@@ -78,31 +78,31 @@ static void pcie_admin_data_done(struct nvme_request *req, const struct osp_nvme
 #define pcie_mb() __atomic_thread_fence(__ATOMIC_SEQ_CST)
 
 static inline uint32_t
-reg_read4(struct pcie_ctrlr *pc, uint32_t off)
+pcie_reg_read4(struct pcie_ctrlr *pc, uint32_t off)
 {
 	return *(volatile uint32_t *)(pc->regs + off);
 }
 
 static inline void
-reg_write4(struct pcie_ctrlr *pc, uint32_t off, uint32_t v)
+pcie_reg_write4(struct pcie_ctrlr *pc, uint32_t off, uint32_t v)
 {
 	*(volatile uint32_t *)(pc->regs + off) = v;
 }
 
 /* 64-bit registers as two 32-bit accesses, low half first (allowed by §3.1.3). */
 static uint64_t
-reg_read8(struct pcie_ctrlr *pc, uint32_t off)
+pcie_reg_read8(struct pcie_ctrlr *pc, uint32_t off)
 {
-	uint64_t lo = reg_read4(pc, off);
+	uint64_t lo = pcie_reg_read4(pc, off);
 
-	return lo | ((uint64_t)reg_read4(pc, off + 4) << 32);
+	return lo | ((uint64_t)pcie_reg_read4(pc, off + 4) << 32);
 }
 
 static void
-reg_write8(struct pcie_ctrlr *pc, uint32_t off, uint64_t v)
+pcie_reg_write8(struct pcie_ctrlr *pc, uint32_t off, uint64_t v)
 {
-	reg_write4(pc, off, (uint32_t)v);
-	reg_write4(pc, off + 4, (uint32_t)(v >> 32));
+	pcie_reg_write4(pc, off, (uint32_t)v);
+	pcie_reg_write4(pc, off + 4, (uint32_t)(v >> 32));
 }
 
 static inline struct pcie_qpair *
@@ -148,7 +148,7 @@ pcie_check_csts(struct pcie_ctrlr *pc, union osp_nvme_csts_register *out)
 		pcie_mark_removed(pc);
 		return false;
 	}
-	csts.raw = reg_read4(pc, OSP_NVME_REG_CSTS);
+	csts.raw = pcie_reg_read4(pc, OSP_NVME_REG_CSTS);
 	if (csts.raw == 0xffffffffu) {
 		pcie_mark_removed(pc);
 		return false;
@@ -220,7 +220,7 @@ pcie_ring_cq(struct pcie_qpair *pqp, uint16_t old)
 /* ------------------------------------------------------------ queue memory */
 
 static void *
-dma_contig_zmalloc(size_t size, uint64_t *iova)
+pcie_dma_contig_zmalloc(size_t size, uint64_t *iova)
 {
 	uint64_t len = size;
 	void *p = osp_dma_zmalloc(size, PCIE_PAGE_SIZE, NULL);
@@ -255,9 +255,9 @@ pcie_qpair_alloc_mem(struct pcie_qpair *pqp)
 {
 	uint32_t i, n = pqp->q.num_reqs;
 
-	pqp->sq = dma_contig_zmalloc((size_t)pqp->entries * sizeof(struct osp_nvme_cmd),
+	pqp->sq = pcie_dma_contig_zmalloc((size_t)pqp->entries * sizeof(struct osp_nvme_cmd),
 				     &pqp->sq_iova);
-	pqp->cq = dma_contig_zmalloc((size_t)pqp->entries * sizeof(struct osp_nvme_cpl),
+	pqp->cq = pcie_dma_contig_zmalloc((size_t)pqp->entries * sizeof(struct osp_nvme_cpl),
 				     &pqp->cq_iova);
 	pqp->prp_lists = osp_dma_zmalloc((size_t)n * PCIE_PRP_LIST_BYTES, PCIE_PAGE_SIZE, NULL);
 	pqp->prp_iova = calloc(n, sizeof(*pqp->prp_iova));
@@ -334,19 +334,19 @@ pcie_qpair_use_shadow(struct pcie_qpair *pqp)
 
 /* ------------------------------------------------------------ attach */
 
-struct attach_ctx {
+struct pcie_attach_ctx {
 	struct osp_pci_device *dev;
 };
 
 static int
-attach_cb(void *ctx, struct osp_pci_device *dev)
+pcie_attach_cb(void *ctx, struct osp_pci_device *dev)
 {
-	((struct attach_ctx *)ctx)->dev = dev;
+	((struct pcie_attach_ctx *)ctx)->dev = dev;
 	return 0;
 }
 
 static int
-parse_bdf(const char *s, struct osp_pci_addr *a)
+pcie_parse_bdf(const char *s, struct osp_pci_addr *a)
 {
 	unsigned dom, bus, dev, fn;
 	char tail;
@@ -383,7 +383,7 @@ static int
 pcie_attach(struct pcie_ctrlr *pc)
 {
 	struct osp_nvme_ctrlr *ctrlr = pc->ctrlr;
-	struct attach_ctx actx = { NULL };
+	struct pcie_attach_ctx actx = { NULL };
 	struct osp_pci_addr addr;
 	void *bar = NULL;
 	uint64_t phys, size;
@@ -394,11 +394,11 @@ pcie_attach(struct pcie_ctrlr *pc)
 		OSP_ERRLOG("NVMe PCIe: this build's env has no PCI support\n");
 		return -ENOTSUP;
 	}
-	if (parse_bdf(ctrlr->trid.traddr, &addr) != 0) {
+	if (pcie_parse_bdf(ctrlr->trid.traddr, &addr) != 0) {
 		OSP_ERRLOG("NVMe PCIe: '%s' is not a PCI address\n", ctrlr->trid.traddr);
 		return -EINVAL;
 	}
-	rc = osp_pci_device_attach(&addr, OSP_PCI_CLASS_NVME, attach_cb, &actx);
+	rc = osp_pci_device_attach(&addr, OSP_PCI_CLASS_NVME, pcie_attach_cb, &actx);
 	if (rc == 0 && actx.dev == NULL) {
 		rc = -ENODEV;
 	}
@@ -430,7 +430,7 @@ pcie_attach(struct pcie_ctrlr *pc)
 	if (osp_pci_device_set_remove_cb != NULL) {
 		osp_pci_device_set_remove_cb(pc->dev, pcie_remove_cb, pc);
 	}
-	pc->cap.raw = reg_read8(pc, OSP_NVME_REG_CAP);
+	pc->cap.raw = pcie_reg_read8(pc, OSP_NVME_REG_CAP);
 	if (pc->cap.raw == UINT64_MAX) {
 		pcie_mark_removed(pc);
 		return -ENODEV;
@@ -442,7 +442,7 @@ pcie_attach(struct pcie_ctrlr *pc)
 	}
 	pc->db_stride = 4u << pc->cap.bits.dstrd;
 	ctrlr->cap = pc->cap;
-	ctrlr->vs.raw = reg_read4(pc, OSP_NVME_REG_VS);
+	ctrlr->vs.raw = pcie_reg_read4(pc, OSP_NVME_REG_VS);
 	return 0;
 }
 
@@ -453,7 +453,7 @@ pcie_ctrlr_check(const struct osp_nvme_transport_id *trid, const struct osp_nvme
 {
 	struct osp_pci_addr a;
 
-	if (parse_bdf(trid->traddr, &a) != 0) {
+	if (pcie_parse_bdf(trid->traddr, &a) != 0) {
 		OSP_ERRLOG("NVMe PCIe needs traddr as a PCI address (0000:00:04.0)\n");
 		return -EINVAL;
 	}
@@ -476,8 +476,8 @@ pcie_ctrlr_init_cmd(struct osp_nvme_ctrlr *ctrlr, struct osp_nvme_cmd *cmd)
 		return 0; /* no Doorbell Buffer Config */
 	}
 	if (pc->dbbuf == NULL) {
-		pc->dbbuf = dma_contig_zmalloc(PCIE_PAGE_SIZE, &pc->dbbuf_iova);
-		pc->eventidx = dma_contig_zmalloc(PCIE_PAGE_SIZE, &pc->eventidx_iova);
+		pc->dbbuf = pcie_dma_contig_zmalloc(PCIE_PAGE_SIZE, &pc->dbbuf_iova);
+		pc->eventidx = pcie_dma_contig_zmalloc(PCIE_PAGE_SIZE, &pc->eventidx_iova);
 		if (pc->dbbuf == NULL || pc->eventidx == NULL) {
 			osp_dma_free(pc->dbbuf);
 			osp_dma_free(pc->eventidx);
@@ -580,7 +580,7 @@ pcie_qpair_destroy(struct nvme_qpair *q)
 }
 
 static uint64_t
-cap_timeout_us(struct pcie_ctrlr *pc)
+pcie_cap_timeout_us(struct pcie_ctrlr *pc)
 {
 	return (uint64_t)OSP_MAX(pc->cap.bits.to, 1u) * 500u * 1000u;
 }
@@ -605,8 +605,8 @@ pcie_admin_connect(struct pcie_qpair *pqp)
 	}
 	__atomic_store_n(&pc->fatal, false, __ATOMIC_RELEASE);
 	pc->dbbuf_enabled = false;
-	cc.raw = reg_read4(pc, OSP_NVME_REG_CC);
-	pc->init_deadline_us = nvme_now_us() + cap_timeout_us(pc);
+	cc.raw = pcie_reg_read4(pc, OSP_NVME_REG_CC);
+	pc->init_deadline_us = nvme_now_us() + pcie_cap_timeout_us(pc);
 	if (cc.bits.en && !csts.bits.rdy) {
 		/* Enabling is in progress: clearing EN now is undefined (§3.5.1). */
 		pc->init_state = PCIE_INIT_WAIT_RDY_BEFORE_DISABLE;
@@ -614,7 +614,7 @@ pcie_admin_connect(struct pcie_qpair *pqp)
 	}
 	if (cc.bits.en) {
 		cc.bits.en = 0;
-		reg_write4(pc, OSP_NVME_REG_CC, cc.raw);
+		pcie_reg_write4(pc, OSP_NVME_REG_CC, cc.raw);
 	}
 	pc->hw_gen++;
 	pc->init_state = PCIE_INIT_WAIT_DISABLED;
@@ -641,12 +641,12 @@ pcie_admin_connect_poll(struct pcie_qpair *pqp)
 			if (!csts.bits.rdy && !csts.bits.cfs) {
 				break;
 			}
-			cc.raw = reg_read4(pc, OSP_NVME_REG_CC);
+			cc.raw = pcie_reg_read4(pc, OSP_NVME_REG_CC);
 			cc.bits.en = 0;
-			reg_write4(pc, OSP_NVME_REG_CC, cc.raw);
+			pcie_reg_write4(pc, OSP_NVME_REG_CC, cc.raw);
 			pc->hw_gen++;
 			pc->init_state = PCIE_INIT_WAIT_DISABLED;
-			pc->init_deadline_us = nvme_now_us() + cap_timeout_us(pc);
+			pc->init_deadline_us = nvme_now_us() + pcie_cap_timeout_us(pc);
 			continue;
 		case PCIE_INIT_WAIT_DISABLED:
 			if (csts.bits.rdy) {
@@ -656,9 +656,9 @@ pcie_admin_connect_poll(struct pcie_qpair *pqp)
 			aqa.raw = 0;
 			aqa.bits.asqs = pqp->entries - 1;
 			aqa.bits.acqs = pqp->entries - 1;
-			reg_write4(pc, OSP_NVME_REG_AQA, aqa.raw);
-			reg_write8(pc, OSP_NVME_REG_ASQ, pqp->sq_iova);
-			reg_write8(pc, OSP_NVME_REG_ACQ, pqp->cq_iova);
+			pcie_reg_write4(pc, OSP_NVME_REG_AQA, aqa.raw);
+			pcie_reg_write8(pc, OSP_NVME_REG_ASQ, pqp->sq_iova);
+			pcie_reg_write8(pc, OSP_NVME_REG_ACQ, pqp->cq_iova);
 			cc.raw = 0;
 			cc.bits.iosqes = 6; /* 64-byte SQEs */
 			cc.bits.iocqes = 4; /* 16-byte CQEs */
@@ -666,12 +666,12 @@ pcie_admin_connect_poll(struct pcie_qpair *pqp)
 			cc.bits.ams = 0;    /* round robin */
 			/* CAP.CSS bit 6: I/O command sets (the NVM set among them); else NVM. */
 			cc.bits.css = (pc->cap.bits.css & (1u << 6)) ? 0x6 : 0x0;
-			reg_write4(pc, OSP_NVME_REG_CC, cc.raw);
+			pcie_reg_write4(pc, OSP_NVME_REG_CC, cc.raw);
 			pcie_wmb();
 			cc.bits.en = 1;
-			reg_write4(pc, OSP_NVME_REG_CC, cc.raw);
+			pcie_reg_write4(pc, OSP_NVME_REG_CC, cc.raw);
 			pc->init_state = PCIE_INIT_WAIT_READY;
-			pc->init_deadline_us = nvme_now_us() + cap_timeout_us(pc);
+			pc->init_deadline_us = nvme_now_us() + pcie_cap_timeout_us(pc);
 			continue;
 		case PCIE_INIT_WAIT_READY:
 			if (csts.bits.cfs) {
@@ -698,7 +698,7 @@ pcie_admin_connect_poll(struct pcie_qpair *pqp)
 		if (nvme_now_us() > pc->init_deadline_us) {
 			OSP_ERRLOG("NVMe PCIe %s: CSTS.RDY did not reach %d within CAP.TO (%u ms)\n",
 				   ctrlr->trid.traddr, pc->init_state == PCIE_INIT_WAIT_READY,
-				   (unsigned)(cap_timeout_us(pc) / 1000));
+				   (unsigned)(pcie_cap_timeout_us(pc) / 1000));
 			nvme_set_connect_error(&pqp->q.connect_err, -ETIMEDOUT,
 					       pc->init_state == PCIE_INIT_WAIT_READY ?
 					       "PCIe controller enable (wait CSTS.RDY 1)" :
@@ -710,7 +710,7 @@ pcie_admin_connect_poll(struct pcie_qpair *pqp)
 }
 
 static void
-io_op_cb(void *arg, const struct osp_nvme_cpl *cpl)
+pcie_io_op_cb(void *arg, const struct osp_nvme_cpl *cpl)
 {
 	struct pcie_qpair *pqp = arg;
 
@@ -719,7 +719,7 @@ io_op_cb(void *arg, const struct osp_nvme_cpl *cpl)
 }
 
 static int
-io_op_submit(struct pcie_qpair *pqp, uint8_t opc, uint32_t cdw10, uint32_t cdw11, uint64_t prp1)
+pcie_io_op_submit(struct pcie_qpair *pqp, uint8_t opc, uint32_t cdw10, uint32_t cdw11, uint64_t prp1)
 {
 	struct osp_nvme_cmd cmd;
 	int rc;
@@ -730,14 +730,14 @@ io_op_submit(struct pcie_qpair *pqp, uint8_t opc, uint32_t cdw10, uint32_t cdw11
 	cmd.cdw11 = cdw11;
 	cmd.prp1 = prp1;
 	pqp->op_done = false;
-	rc = osp_nvme_ctrlr_cmd_admin_raw(pqp->q.ctrlr, &cmd, NULL, 0, io_op_cb, pqp);
+	rc = osp_nvme_ctrlr_cmd_admin_raw(pqp->q.ctrlr, &cmd, NULL, 0, pcie_io_op_cb, pqp);
 	pqp->op_outstanding = rc == 0;
 	return rc;
 }
 
 /* Progress of the outstanding admin command: -EAGAIN, 0 done (op_cpl), -ENXIO. */
 static int
-io_op_poll(struct pcie_qpair *pqp)
+pcie_io_op_poll(struct pcie_qpair *pqp)
 {
 	if (!__atomic_load_n(&pqp->op_done, __ATOMIC_ACQUIRE)) {
 		if (osp_nvme_ctrlr_process_admin_completions(pqp->q.ctrlr) < 0 &&
@@ -758,14 +758,14 @@ io_op_poll(struct pcie_qpair *pqp)
  * that completes it (aborted), so its callback never runs after we return.
  */
 static int
-io_op_wait(struct pcie_qpair *pqp)
+pcie_io_op_wait(struct pcie_qpair *pqp)
 {
 	struct osp_nvme_ctrlr *ctrlr = pqp->q.ctrlr;
 	uint64_t deadline = nvme_now_us() + (uint64_t)ctrlr->opts.admin_timeout_ms * 1000;
 	int rc;
 
 	while (pqp->op_outstanding) {
-		rc = io_op_poll(pqp);
+		rc = pcie_io_op_poll(pqp);
 		if (rc == 0) {
 			return 0;
 		}
@@ -798,7 +798,7 @@ pcie_io_connect(struct pcie_qpair *pqp)
 	if (pcie_dead(pc)) {
 		return -ENXIO;
 	}
-	if (pqp->op_outstanding && io_op_wait(pqp) != 0) {
+	if (pqp->op_outstanding && pcie_io_op_wait(pqp) != 0) {
 		return -ENXIO;
 	}
 	rc = pcie_qpair_reset_rings(pqp);
@@ -809,7 +809,7 @@ pcie_io_connect(struct pcie_qpair *pqp)
 	pqp->hw_ready = false;
 	pqp->hw_gen = pc->hw_gen;
 	/* Create I/O CQ: QSIZE 0's based, QID; PC=1, no interrupts (IEN=0). */
-	rc = io_op_submit(pqp, OSP_NVME_OPC_CREATE_IO_CQ,
+	rc = pcie_io_op_submit(pqp, OSP_NVME_OPC_CREATE_IO_CQ,
 			  ((pqp->entries - 1) << 16) | pqp->q.id, 0x1, pqp->cq_iova);
 	if (rc != 0) {
 		return rc;
@@ -827,7 +827,7 @@ pcie_io_connect_poll(struct pcie_qpair *pqp)
 	if (pcie_dead(pqp->pc)) {
 		return -ENXIO;
 	}
-	rc = io_op_poll(pqp);
+	rc = pcie_io_op_poll(pqp);
 	if (rc != 0) {
 		return rc;
 	}
@@ -839,8 +839,8 @@ pcie_io_connect_poll(struct pcie_qpair *pqp)
 		nvme_set_connect_error(&pqp->q.connect_err, -EIO, step, &pqp->op_cpl);
 		if (pqp->io_state == PCIE_IO_CREATING_SQ) {
 			/* The CQ exists: delete it so the QID can be used again. */
-			if (io_op_submit(pqp, OSP_NVME_OPC_DELETE_IO_CQ, pqp->q.id, 0, 0) == 0) {
-				io_op_wait(pqp);
+			if (pcie_io_op_submit(pqp, OSP_NVME_OPC_DELETE_IO_CQ, pqp->q.id, 0, 0) == 0) {
+				pcie_io_op_wait(pqp);
 			}
 		}
 		pqp->io_state = PCIE_IO_IDLE;
@@ -848,7 +848,7 @@ pcie_io_connect_poll(struct pcie_qpair *pqp)
 	}
 	if (pqp->io_state == PCIE_IO_CREATING_CQ) {
 		/* Create I/O SQ: CQID in CDW11 31:16, PC=1, priority unused (round robin). */
-		rc = io_op_submit(pqp, OSP_NVME_OPC_CREATE_IO_SQ,
+		rc = pcie_io_op_submit(pqp, OSP_NVME_OPC_CREATE_IO_SQ,
 				  ((pqp->entries - 1) << 16) | pqp->q.id,
 				  ((uint32_t)pqp->q.id << 16) | 0x1, pqp->sq_iova);
 		if (rc != 0) {
@@ -887,12 +887,12 @@ pcie_qpair_disconnect(struct nvme_qpair *q)
 		if (pc->regs != NULL && !__atomic_load_n(&pc->removed, __ATOMIC_ACQUIRE)) {
 			union osp_nvme_cc_register cc;
 
-			cc.raw = reg_read4(pc, OSP_NVME_REG_CC);
+			cc.raw = pcie_reg_read4(pc, OSP_NVME_REG_CC);
 			if (cc.raw == 0xffffffffu) {
 				pcie_mark_removed(pc);
 			} else if (cc.bits.en) {
 				cc.bits.en = 0;
-				reg_write4(pc, OSP_NVME_REG_CC, cc.raw);
+				pcie_reg_write4(pc, OSP_NVME_REG_CC, cc.raw);
 			}
 		}
 		pc->hw_gen++;
@@ -909,7 +909,7 @@ pcie_qpair_disconnect(struct nvme_qpair *q)
 	}
 	/* A create/delete in flight must end before the queue memory can go. */
 	if (pqp->op_outstanding) {
-		io_op_wait(pqp);
+		pcie_io_op_wait(pqp);
 		if (pqp->io_state == PCIE_IO_CREATING_SQ || pqp->io_state == PCIE_IO_CREATING_CQ) {
 			/* Whatever it created is deleted below if the controller still runs. */
 			pqp->hw_ready = !osp_nvme_cpl_is_error(&pqp->op_cpl) &&
@@ -920,13 +920,13 @@ pcie_qpair_disconnect(struct nvme_qpair *q)
 	    !ctrlr->resetting && ctrlr->state == NVME_CTRLR_STATE_READY) {
 		/* Delete I/O SQ (aborts what it holds), then its CQ. */
 		if (pqp->io_state == PCIE_IO_READY || pqp->hw_ready) {
-			if (io_op_submit(pqp, OSP_NVME_OPC_DELETE_IO_SQ, q->id, 0, 0) == 0) {
-				io_op_wait(pqp);
+			if (pcie_io_op_submit(pqp, OSP_NVME_OPC_DELETE_IO_SQ, q->id, 0, 0) == 0) {
+				pcie_io_op_wait(pqp);
 			}
 		}
 		if (!pcie_dead(pc) && ctrlr->state == NVME_CTRLR_STATE_READY &&
-		    io_op_submit(pqp, OSP_NVME_OPC_DELETE_IO_CQ, q->id, 0, 0) == 0) {
-			io_op_wait(pqp);
+		    pcie_io_op_submit(pqp, OSP_NVME_OPC_DELETE_IO_CQ, q->id, 0, 0) == 0) {
+			pcie_io_op_wait(pqp);
 		}
 	}
 	pqp->io_state = PCIE_IO_IDLE;
