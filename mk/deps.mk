@@ -96,6 +96,9 @@ APP_LIBS-nvme_perf := tool nvme $(SOCK_MODULES)
 
 # ---- benches (bench/<name>) ----
 BENCH_LIBS-thread_msg := tool event thread env_dpdk util
+# nvme_pcie compiles lib/nvme's sources with the unit test's simulated PCIe
+# controller (renamed PCI functions), so it links lib/nvme's dependencies, not lib/nvme.
+BENCH_LIBS-nvme_pcie := env_dpdk log nvme_tcp_codec sock util
 
 # ---- unit tests ----
 # UT_LIBS-<test>: libraries a test links as archives beyond its library's declared

@@ -165,7 +165,7 @@ nvme_qpair_submit(struct nvme_qpair *qpair, const struct osp_nvme_cmd *cmd,
 		/* a data command without data: send it as a no-data command */
 		xfer = 0;
 	}
-	if (len > 0 && osp_iov_len(iov, iovcnt) < len) {
+	if (len > 0 && iov != &single && osp_iov_len(iov, iovcnt) < len) {
 		return -EINVAL;
 	}
 	req = nvme_request_get(qpair);

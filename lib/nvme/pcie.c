@@ -941,6 +941,29 @@ pcie_qpair_disconnect(struct nvme_qpair *q)
  * page, and each before the last must end on one. Two pages: PRP2 is the
  * second page; more: PRP2 points at the request's PRP list.
  */
+/*
+ * IO address of [va, va + *len): the page cache first (identity mappings
+ * only), else the env. *len is clamped to what is contiguous.
+ */
+static inline uint64_t
+pcie_vtophys(struct pcie_qpair *pqp, uintptr_t va, uint64_t *len)
+{
+	uint64_t vpn = va >> 12;
+	uint64_t *slot = &pqp->va_cache[vpn % PCIE_VA_CACHE_SIZE];
+	uint64_t pa;
+
+	if (*slot == vpn && vpn != 0) {
+		/* Contiguous to the end of this page at least. */
+		*len = OSP_MIN(*len, (uint64_t)PCIE_PAGE_SIZE - (va & (PCIE_PAGE_SIZE - 1)));
+		return va;
+	}
+	pa = osp_vtophys((const void *)va, len);
+	if (pa == (uint64_t)va) {
+		*slot = vpn;
+	}
+	return pa;
+}
+
 static int
 pcie_build_prps(struct pcie_qpair *pqp, uint16_t cid, const struct iovec *iov, int iovcnt,
 		uint32_t payload_size, struct osp_nvme_cmd *sqe)
@@ -949,6 +972,7 @@ pcie_build_prps(struct pcie_qpair *pqp, uint16_t cid, const struct iovec *iov, i
 	uint32_t remaining = payload_size, nent = 0;
 	uint64_t prp1 = 0;
 	int i;
+
 
 	for (i = 0; i < iovcnt && remaining > 0; i++) {
 		uintptr_t va = (uintptr_t)iov[i].iov_base;
@@ -969,7 +993,7 @@ pcie_build_prps(struct pcie_qpair *pqp, uint16_t cid, const struct iovec *iov, i
 		}
 		while (len > 0) {
 			uint64_t seg = len;
-			uint64_t pa = osp_vtophys((const void *)va, &seg);
+			uint64_t pa = pcie_vtophys(pqp, va, &seg);
 			uint64_t off, chunk;
 
 			if (pa == OSP_VTOPHYS_ERROR || seg == 0) {
@@ -1063,10 +1087,26 @@ pcie_qpair_submit_request(struct nvme_qpair *q, struct nvme_request *req)
 	*sqe = req->cmd;
 	sqe->psdt = OSP_NVME_PSDT_PRP;
 	if (req->payload_size > 0) {
-		rc = q->id == 0 ? pcie_admin_data(pqp, req, sqe) :
-		     pcie_build_prps(pqp, req->cmd.cid, req->iov, req->iovcnt, req->payload_size, sqe);
-		if (rc != 0) {
-			return rc; /* the slot is reused by the next command */
+		uintptr_t va = (uintptr_t)req->iov[0].iov_base;
+
+		if (req->iovcnt == 1 && q->id != 0 && (va & 3) == 0 &&
+		    (va & (PCIE_PAGE_SIZE - 1)) + req->payload_size <= PCIE_PAGE_SIZE) {
+			/* The common case: one buffer within one page, PRP1 alone. */
+			uint64_t seg = req->payload_size;
+			uint64_t pa = pcie_vtophys(pqp, va, &seg);
+
+			if (pa == OSP_VTOPHYS_ERROR || seg < req->payload_size) {
+				return -EFAULT;
+			}
+			sqe->prp1 = pa;
+			sqe->prp2 = 0;
+		} else {
+			rc = q->id == 0 ? pcie_admin_data(pqp, req, sqe) :
+			     pcie_build_prps(pqp, req->cmd.cid, req->iov, req->iovcnt,
+					     req->payload_size, sqe);
+			if (rc != 0) {
+				return rc; /* the slot is reused by the next command */
+			}
 		}
 	}
 	if (++tail == pqp->entries) {

@@ -18,6 +18,14 @@
 #define PCIE_PRP_LIST_ENTRIES (PCIE_PRP_LIST_BYTES / 8)
 /* Admin queue entries at most (AQA: 12-bit sizes). */
 #define PCIE_ADMIN_QUEUE_MAX 4096u
+/*
+ * Pages known to be DMA memory with IO address = virtual address (the env in
+ * IOVA-as-VA mode): a direct-mapped cache in front of osp_vtophys(), which
+ * costs about a hundred instructions. Only identity translations are cached,
+ * so a stale entry can never redirect DMA to another physical page.
+ */
+#define PCIE_VA_CACHE_SIZE 64u
+
 /* Empty polls with I/O outstanding between two checks for a vanished device. */
 #define PCIE_REMOVE_CHECK_POLLS 4096u
 
@@ -83,6 +91,8 @@ struct pcie_qpair {
 	bool hw_ready;	/* the queues exist on the controller */
 	uint32_t hw_gen;
 	uint32_t empty_polls;
+	/* Page numbers (va >> 12) of identity-mapped DMA pages; 0 = empty. */
+	uint64_t va_cache[PCIE_VA_CACHE_SIZE];
 	/* PRP lists: one PCIE_PRP_LIST_BYTES slot per request (cid), and their IO addresses. */
 	uint64_t *prp_lists;
 	uint64_t *prp_iova;
