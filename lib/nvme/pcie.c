@@ -124,14 +124,22 @@ pcie_mark_removed(struct pcie_ctrlr *pc)
 		OSP_ERRLOG("NVMe PCIe controller %s is gone (surprise removal): failing it\n",
 			   pc->ctrlr->trid.traddr);
 		__atomic_store_n(&pc->removed, true, __ATOMIC_RELEASE);
+		__atomic_store_n(&pc->dead, true, __ATOMIC_RELEASE);
 	}
+}
+
+static void
+pcie_set_fatal(struct pcie_ctrlr *pc, bool fatal)
+{
+	__atomic_store_n(&pc->fatal, fatal, __ATOMIC_RELEASE);
+	__atomic_store_n(&pc->dead, fatal || __atomic_load_n(&pc->removed, __ATOMIC_ACQUIRE),
+			 __ATOMIC_RELEASE);
 }
 
 static inline bool
 pcie_dead(struct pcie_ctrlr *pc)
 {
-	return __atomic_load_n(&pc->removed, __ATOMIC_ACQUIRE) ||
-	       __atomic_load_n(&pc->fatal, __ATOMIC_ACQUIRE);
+	return __atomic_load_n(&pc->dead, __ATOMIC_ACQUIRE);
 }
 
 /* Read CSTS; false when the device is gone (all ones) or reports a fatal status. */
@@ -603,7 +611,7 @@ pcie_admin_connect(struct pcie_qpair *pqp)
 	if (rc != 0) {
 		return rc;
 	}
-	__atomic_store_n(&pc->fatal, false, __ATOMIC_RELEASE);
+	pcie_set_fatal(pc, false);
 	pc->dbbuf_enabled = false;
 	cc.raw = pcie_reg_read4(pc, OSP_NVME_REG_CC);
 	pc->init_deadline_us = nvme_now_us() + pcie_cap_timeout_us(pc);
@@ -1144,7 +1152,7 @@ pcie_qpair_process_completions(struct nvme_qpair *q, uint32_t max)
 		if (csts.bits.cfs) {
 			OSP_ERRLOG("NVMe PCIe %s: controller fatal status (CSTS.CFS)\n",
 				   q->ctrlr->trid.traddr);
-			__atomic_store_n(&pc->fatal, true, __ATOMIC_RELEASE);
+			pcie_set_fatal(pc, true);
 			return -ENXIO;
 		}
 	} else if (pqp->hw_gen != pc->hw_gen) {

@@ -57,6 +57,8 @@ struct pcie_ctrlr {
 	bool removed;
 	/* CSTS.CFS seen: every queue is dead until a reset. */
 	bool fatal;
+	/* removed || fatal: the one flag the I/O path reads. */
+	bool dead;
 	enum pcie_init_state init_state;
 	uint64_t init_deadline_us;
 	/* Bumped each time the controller is disabled: I/O queues of an older one are gone. */
