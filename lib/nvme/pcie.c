@@ -568,11 +568,62 @@ pcie_qpair_create(struct osp_nvme_ctrlr *ctrlr, uint16_t qid, uint32_t qsize)
 	return &pqp->q;
 }
 
+/*
+ * Detach: a normal shutdown notification (CC.SHN, wait for CSTS.SHST
+ * complete, bounded by RTD3E or 10 s when the controller gives none), so
+ * the SSD flushes its caches as for a clean power off; then CC.EN 0, so
+ * the next owner finds it reset. Nothing when the device is gone.
+ */
+static void
+pcie_shutdown(struct pcie_ctrlr *pc)
+{
+	union osp_nvme_cc_register cc;
+	union osp_nvme_csts_register csts;
+	uint64_t wait_us, deadline;
+
+	if (pc->regs == NULL || __atomic_load_n(&pc->removed, __ATOMIC_ACQUIRE)) {
+		return;
+	}
+	cc.raw = pcie_reg_read4(pc, OSP_NVME_REG_CC);
+	if (cc.raw == 0xffffffffu) {
+		pcie_mark_removed(pc);
+		return;
+	}
+	if (!cc.bits.en) {
+		return;
+	}
+	if (pcie_check_csts(pc, &csts) && csts.bits.rdy && !csts.bits.cfs) {
+		wait_us = pc->ctrlr->cdata.rtd3e != 0 ? pc->ctrlr->cdata.rtd3e : 10000000u;
+		wait_us = OSP_MIN(OSP_MAX(wait_us, 100000u), 10000000u);
+		cc.bits.shn = OSP_NVME_SHN_NORMAL;
+		pcie_reg_write4(pc, OSP_NVME_REG_CC, cc.raw);
+		deadline = nvme_now_us() + wait_us;
+		while (pcie_check_csts(pc, &csts) && csts.bits.shst != OSP_NVME_SHST_COMPLETE) {
+			if (nvme_now_us() > deadline) {
+				OSP_WARNLOG("NVMe PCIe %s: shutdown not complete after %" PRIu64
+					    " ms: disabling\n", pc->ctrlr->trid.traddr, wait_us / 1000);
+				break;
+			}
+			nvme_poll_pause();
+		}
+		if (__atomic_load_n(&pc->removed, __ATOMIC_ACQUIRE)) {
+			return;
+		}
+		cc.bits.shn = OSP_NVME_SHN_NONE;
+	}
+	cc.bits.en = 0;
+	pcie_reg_write4(pc, OSP_NVME_REG_CC, cc.raw);
+}
+
 static void
 pcie_qpair_destroy(struct nvme_qpair *q)
 {
 	struct pcie_qpair *pqp = pqp_of(q);
 
+	if (q->id == 0) {
+		/* Before the queue memory goes: the controller may still write to it. */
+		pcie_shutdown(pqp->pc);
+	}
 	pcie_qpair_free_mem(pqp);
 	nvme_qpair_fini(q);
 	if (q->id == 0) {
@@ -891,18 +942,12 @@ pcie_qpair_disconnect(struct nvme_qpair *q)
 	struct osp_nvme_ctrlr *ctrlr = q->ctrlr;
 
 	if (q->id == 0) {
-		/* Reset or failure: disable the controller; that deletes every I/O queue. */
-		if (pc->regs != NULL && !__atomic_load_n(&pc->removed, __ATOMIC_ACQUIRE)) {
-			union osp_nvme_cc_register cc;
-
-			cc.raw = pcie_reg_read4(pc, OSP_NVME_REG_CC);
-			if (cc.raw == 0xffffffffu) {
-				pcie_mark_removed(pc);
-			} else if (cc.bits.en) {
-				cc.bits.en = 0;
-				pcie_reg_write4(pc, OSP_NVME_REG_CC, cc.raw);
-			}
-		}
+		/*
+		 * Reset or failure. The controller stays enabled here: the next
+		 * connect (a reset) disables it first, which deletes every I/O
+		 * queue; a detach shuts it down (pcie_shutdown). Queues of this
+		 * generation are stale from now on.
+		 */
 		pc->hw_gen++;
 		pc->dbbuf_enabled = false;
 		pc->init_state = PCIE_INIT_IDLE;

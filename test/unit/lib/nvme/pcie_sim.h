@@ -57,7 +57,8 @@ struct sim {
 	uint8_t disk[SIM_NS][SIM_NSZE * 512];
 	/* counters */
 	uint32_t sq_db_writes[SIM_NQ];
-	uint32_t creates, deletes, dbbuf_cmds, enables, disables, io_cmds, bad_opcodes;
+	uint32_t creates, deletes, dbbuf_cmds, enables, disables, io_cmds, bad_opcodes, shutdowns;
+	bool in_shutdown;
 };
 
 static struct sim g_sim;
@@ -486,6 +487,16 @@ sim_step(void)
 		}
 		return;
 	}
+	if (g_sim.enabled && cc.bits.shn != 0) {
+		/* Shutdown: done at once (SHST complete), queues stop. */
+		*sim_reg(OSP_NVME_REG_CSTS) = 1 | (OSP_NVME_SHST_COMPLETE << 2);
+		if (!g_sim.in_shutdown) {
+			g_sim.shutdowns++;
+		}
+		g_sim.in_shutdown = true;
+		return;
+	}
+	g_sim.in_shutdown = false;
 	if (!g_sim.enabled) {
 		union osp_nvme_aqa_register aqa;
 

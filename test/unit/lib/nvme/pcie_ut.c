@@ -306,7 +306,8 @@ test_init_and_io(void)
 	osp_nvme_detach(ctrlr);
 	CU_ASSERT(!g_sim.attached);
 	sim_step();
-	CU_ASSERT(g_sim.disables == 1); /* detach disabled it */
+	CU_ASSERT(g_sim.shutdowns == 1); /* detach: shutdown notification, then disabled */
+	CU_ASSERT(g_sim.disables == 1);
 	osp_dma_free(buf);
 	osp_dma_free(rbuf);
 }
