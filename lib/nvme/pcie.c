@@ -650,7 +650,6 @@ pcie_admin_connect(struct pcie_qpair *pqp)
 	struct pcie_ctrlr *pc = pqp->pc;
 	union osp_nvme_cc_register cc;
 	union osp_nvme_csts_register csts;
-	int rc;
 
 	if (pc->dev == NULL || pc->regs == NULL) {
 		return -ENODEV;
@@ -658,10 +657,8 @@ pcie_admin_connect(struct pcie_qpair *pqp)
 	if (!pcie_check_csts(pc, &csts)) {
 		return -ENODEV;
 	}
-	rc = pcie_qpair_reset_rings(pqp);
-	if (rc != 0) {
-		return rc;
-	}
+	/* No doorbell and no submission until the rings are set up again. */
+	pqp->hw_ready = false;
 	pcie_set_fatal(pc, false);
 	pc->dbbuf_enabled = false;
 	cc.raw = pcie_reg_read4(pc, OSP_NVME_REG_CC);
@@ -688,6 +685,7 @@ pcie_admin_connect_poll(struct pcie_qpair *pqp)
 	union osp_nvme_cc_register cc;
 	union osp_nvme_csts_register csts;
 	union osp_nvme_aqa_register aqa;
+	int rc;
 
 	for (;;) {
 		if (!pcie_check_csts(pc, &csts)) {
@@ -711,7 +709,15 @@ pcie_admin_connect_poll(struct pcie_qpair *pqp)
 			if (csts.bits.rdy) {
 				break;
 			}
-			/* Disabled: program the admin queue, then enable (§3.5.1 steps 2-5). */
+			/*
+			 * Disabled: the rings are emptied only now (a running controller
+			 * could still have posted into them), then the admin queue is
+			 * programmed and the controller enabled (§3.5.1 steps 2-5).
+			 */
+			rc = pcie_qpair_reset_rings(pqp);
+			if (rc != 0) {
+				return rc;
+			}
 			aqa.raw = 0;
 			aqa.bits.asqs = pqp->entries - 1;
 			aqa.bits.acqs = pqp->entries - 1;

@@ -495,6 +495,9 @@ test_reset_during_io(void)
 	CU_ASSERT(osp_nvme_qpair_process_completions(qp, 0) == 0);
 	CU_ASSERT(osp_nvme_ctrlr_reset_async(ctrlr) == 0);
 	CU_ASSERT(g_sim.num_aers == 4); /* held until the controller is disabled */
+	/* A completion the old controller posts while being disabled must not survive. */
+	sim_fire_aer(0);
+	sim_fire_aer(0);
 	do {
 		sim_step();
 		rc = osp_nvme_ctrlr_reset_poll_async(ctrlr);
