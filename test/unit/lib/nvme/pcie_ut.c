@@ -529,6 +529,58 @@ test_reset_during_io(void)
 }
 
 static void
+test_cfs_then_reset(void)
+{
+	struct osp_nvme_ctrlr *ctrlr;
+	struct osp_nvme_qpair *qp;
+	struct osp_nvme_ns *ns;
+	struct io_ctx c = { 0 };
+	uint8_t *buf;
+	int i, rc;
+
+	sim_init();
+	ctrlr = connect_sim(NULL, 0);
+	CU_ASSERT_FATAL(ctrlr != NULL);
+	ns = osp_nvme_ctrlr_get_ns(ctrlr, 2);
+	qp = alloc_qpair(ctrlr, 8);
+	CU_ASSERT_FATAL(qp != NULL);
+	buf = osp_dma_zmalloc(4096, 4096, NULL);
+	g_sim.hold_io = true;
+	for (i = 0; i < 3; i++) {
+		CU_ASSERT(osp_nvme_ns_cmd_read(ns, qp, buf, 0, 1, io_cb, &c, 0) == 0);
+	}
+	sim_step();
+	/* Controller Fatal Status while running: the admin poll sees it, I/O fails. */
+	*sim_reg(OSP_NVME_REG_CSTS) |= 2;
+	CU_ASSERT(osp_nvme_ctrlr_process_admin_completions(ctrlr) == -ENXIO);
+	CU_ASSERT(osp_nvme_ctrlr_is_failed(ctrlr));
+	CU_ASSERT(osp_nvme_qpair_process_completions(qp, 0) == -ENXIO);
+	CU_ASSERT(c.done == 3 && c.errors == 3);
+	/* A reset brings it back. */
+	g_sim.hold_io = false;
+	CU_ASSERT(osp_nvme_ctrlr_reset_async(ctrlr) == 0);
+	do {
+		sim_step();
+		rc = osp_nvme_ctrlr_reset_poll_async(ctrlr);
+	} while (rc == -EAGAIN);
+	CU_ASSERT(rc == 0);
+	CU_ASSERT(!osp_nvme_ctrlr_is_failed(ctrlr));
+	CU_ASSERT(osp_nvme_ctrlr_reconnect_io_qpair(qp) == 0);
+	for (i = 0; i < 100 && !osp_nvme_qpair_is_connected(qp); i++) {
+		sim_step();
+		osp_nvme_qpair_process_completions(qp, 0);
+	}
+	CU_ASSERT_FATAL(osp_nvme_qpair_is_connected(qp));
+	c.done = c.errors = 0;
+	CU_ASSERT(osp_nvme_ns_cmd_write(ns, qp, buf, 5, 1, io_cb, &c, 0) == 0);
+	poll_until(ctrlr, qp, &c.done, 1);
+	CU_ASSERT(c.done == 1 && c.errors == 0);
+	osp_nvme_ctrlr_free_io_qpair(qp);
+	osp_nvme_detach(ctrlr);
+	osp_dma_free(buf);
+}
+
+static void
 test_hot_remove(void)
 {
 	struct osp_nvme_ctrlr *ctrlr;
@@ -699,6 +751,7 @@ main(void)
 	CU_ADD_TEST(suite, test_no_dbbuf_and_wrap);
 	CU_ADD_TEST(suite, test_init_failures);
 	CU_ADD_TEST(suite, test_reset_during_io);
+	CU_ADD_TEST(suite, test_cfs_then_reset);
 	CU_ADD_TEST(suite, test_hot_remove);
 	CU_ADD_TEST(suite, test_malformed_completions);
 	CU_ADD_TEST(suite, test_admin_and_aer);
