@@ -1131,6 +1131,81 @@ pcie_admin_data_done(struct nvme_request *req, const struct osp_nvme_cpl *cpl)
 	ctx->bounce = NULL;
 }
 
+/*
+ * SGLs (Base 2.0 §4.1.2), for I/O payloads PRPs cannot express (a buffer
+ * after the first that does not start on a page, ...), when Identify SGLS
+ * says the controller takes them. One segment: a Data Block descriptor in
+ * the command; more: SGL1 is a Last Segment descriptor pointing at the
+ * request's list (the same 512-byte slot as its PRP list: 32 descriptors),
+ * physically adjacent pieces merged.
+ */
+#define PCIE_SGL_MAX_DESCS (PCIE_PRP_LIST_BYTES / sizeof(struct osp_nvme_sgl_descriptor))
+
+static int
+pcie_build_sgl(struct pcie_qpair *pqp, uint16_t cid, const struct iovec *iov, int iovcnt,
+	       uint32_t payload_size, struct osp_nvme_cmd *sqe)
+{
+	struct osp_nvme_sgl_descriptor *list =
+		(struct osp_nvme_sgl_descriptor *)&pqp->prp_lists[(size_t)cid * PCIE_PRP_LIST_ENTRIES];
+	struct osp_nvme_sgl_descriptor sgl1;
+	bool dword = (pqp->q.ctrlr->cdata.sgls & OSP_NVME_CTRLR_SGLS_SUPPORTED_MASK) == 2;
+	uint32_t remaining = payload_size, n = 0;
+	int i;
+
+	for (i = 0; i < iovcnt && remaining > 0; i++) {
+		uintptr_t va = (uintptr_t)iov[i].iov_base;
+		uint64_t len = OSP_MIN((uint64_t)iov[i].iov_len, (uint64_t)remaining);
+
+		if (len == 0) {
+			continue;
+		}
+		if (dword && ((va & 3) != 0 || (len & 3) != 0)) {
+			return -EINVAL;
+		}
+		remaining -= (uint32_t)len;
+		while (len > 0) {
+			uint64_t seg = len;
+			uint64_t pa = pcie_vtophys(pqp, va, &seg);
+
+			if (pa == OSP_VTOPHYS_ERROR || seg == 0) {
+				return -EFAULT;
+			}
+			seg = OSP_MIN(seg, len);
+			if (n > 0 && list[n - 1].address + list[n - 1].unkeyed.length == pa) {
+				list[n - 1].unkeyed.length += (uint32_t)seg;
+			} else {
+				if (n == PCIE_SGL_MAX_DESCS) {
+					return -EINVAL;
+				}
+				memset(&list[n], 0, sizeof(list[n]));
+				list[n].address = pa;
+				list[n].unkeyed.length = (uint32_t)seg;
+				list[n].unkeyed.type = OSP_NVME_SGL_TYPE_DATA_BLOCK;
+				list[n].unkeyed.subtype = OSP_NVME_SGL_SUBTYPE_ADDRESS;
+				n++;
+			}
+			va += seg;
+			len -= seg;
+		}
+	}
+	if (remaining > 0 || n == 0) {
+		return -EINVAL;
+	}
+	if (n == 1) {
+		sgl1 = list[0];
+	} else {
+		memset(&sgl1, 0, sizeof(sgl1));
+		sgl1.address = pqp->prp_iova[cid];
+		sgl1.unkeyed.length = n * (uint32_t)sizeof(*list);
+		sgl1.unkeyed.type = OSP_NVME_SGL_TYPE_LAST_SEGMENT;
+		sgl1.unkeyed.subtype = OSP_NVME_SGL_SUBTYPE_ADDRESS;
+	}
+	/* SGL1 occupies the DPTR field, bytes 24-39 of the SQE. */
+	memcpy((uint8_t *)sqe + offsetof(struct osp_nvme_cmd, prp1), &sgl1, sizeof(sgl1));
+	sqe->psdt = OSP_NVME_PSDT_SGL_MPTR_CONTIG;
+	return 0;
+}
+
 static int
 pcie_qpair_submit_request(struct nvme_qpair *q, struct nvme_request *req)
 {
@@ -1163,6 +1238,12 @@ pcie_qpair_submit_request(struct nvme_qpair *q, struct nvme_request *req)
 			rc = q->id == 0 ? pcie_admin_data(pqp, req, sqe) :
 			     pcie_build_prps(pqp, req->cmd.cid, req->iov, req->iovcnt,
 					     req->payload_size, sqe);
+			if (rc == -EINVAL && q->id != 0 &&
+			    (q->ctrlr->cdata.sgls & OSP_NVME_CTRLR_SGLS_SUPPORTED_MASK) != 0) {
+				/* Not expressible as PRPs: the controller takes SGLs. */
+				rc = pcie_build_sgl(pqp, req->cmd.cid, req->iov, req->iovcnt,
+						    req->payload_size, sqe);
+			}
 			if (rc != 0) {
 				return rc; /* the slot is reused by the next command */
 			}

@@ -46,6 +46,7 @@ struct sim {
 	bool cfs_on_enable;
 	bool support_dbbuf;
 	bool hold_io;		/* leave I/O submissions unprocessed */
+	uint32_t sgls;		/* Identify SGLS (0: PRPs only) */
 	uint32_t ready_delay;
 	/* state */
 	bool enabled;
@@ -57,7 +58,7 @@ struct sim {
 	uint8_t disk[SIM_NS][SIM_NSZE * 512];
 	/* counters */
 	uint32_t sq_db_writes[SIM_NQ];
-	uint32_t creates, deletes, dbbuf_cmds, enables, disables, io_cmds, bad_opcodes, shutdowns;
+	uint32_t creates, deletes, dbbuf_cmds, enables, disables, io_cmds, bad_opcodes, shutdowns, sgl_cmds;
 	bool in_shutdown;
 };
 
@@ -211,6 +212,41 @@ sim_hot_remove(bool with_callback)
 
 /* ---- the completer ---- */
 
+/* Move len bytes between buf and the SGL of cmd (Data Block or Last Segment of them). */
+static bool
+sim_sgl_xfer(const struct osp_nvme_cmd *cmd, uint8_t *buf, uint32_t len, bool to_host)
+{
+	struct osp_nvme_sgl_descriptor d;
+	const struct osp_nvme_sgl_descriptor *list;
+	uint32_t n, i, off = 0, chunk;
+
+	memcpy(&d, (const uint8_t *)cmd + offsetof(struct osp_nvme_cmd, prp1), sizeof(d));
+	if (d.unkeyed.type == OSP_NVME_SGL_TYPE_DATA_BLOCK) {
+		list = &d;
+		n = 1;
+	} else if (d.unkeyed.type == OSP_NVME_SGL_TYPE_LAST_SEGMENT && d.unkeyed.length > 0 &&
+		   d.unkeyed.length % sizeof(d) == 0 && d.unkeyed.length <= 4096) {
+		list = sim_va(d.address);
+		n = d.unkeyed.length / (uint32_t)sizeof(d);
+	} else {
+		return false;
+	}
+	for (i = 0; i < n; i++) {
+		if (list[i].unkeyed.type != OSP_NVME_SGL_TYPE_DATA_BLOCK || off == len) {
+			return false;
+		}
+		chunk = OSP_MIN(list[i].unkeyed.length, len - off);
+		if (to_host) {
+			memcpy(sim_va(list[i].address), buf + off, chunk);
+		} else {
+			memcpy(buf + off, sim_va(list[i].address), chunk);
+		}
+		off += chunk;
+	}
+	g_sim.sgl_cmds++;
+	return off == len;
+}
+
 /* Move len bytes between buf and the PRPs of cmd; false on a malformed PRP. */
 static bool
 sim_prp_xfer(const struct osp_nvme_cmd *cmd, uint8_t *buf, uint32_t len, bool to_host)
@@ -221,6 +257,9 @@ sim_prp_xfer(const struct osp_nvme_cmd *cmd, uint8_t *buf, uint32_t len, bool to
 	uint64_t prp2;
 	uint32_t pages;
 
+	if (cmd->psdt == OSP_NVME_PSDT_SGL_MPTR_CONTIG && g_sim.sgls != 0) {
+		return sim_sgl_xfer(cmd, buf, len, to_host);
+	}
 	if (cmd->psdt != 0 || (addr & 3) != 0) {
 		return false;
 	}
@@ -295,6 +334,7 @@ sim_identify(const struct osp_nvme_cmd *cmd, struct osp_nvme_cpl *c)
 		cd->aerl = 3;
 		cd->nn = SIM_NS;
 		cd->oacs = g_sim.support_dbbuf ? (1u << 8) : 0;
+		cd->sgls = g_sim.sgls;
 		cd->sqes = 0x66;
 		cd->cqes = 0x44;
 	} else if (cns == OSP_NVME_IDENTIFY_NS) {

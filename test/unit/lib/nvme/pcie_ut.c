@@ -342,6 +342,72 @@ batch_cb(void *arg, const struct osp_nvme_cpl *cpl)
 }
 
 static void
+test_sgl(void)
+{
+	struct osp_nvme_ctrlr *ctrlr;
+	struct osp_nvme_qpair *qp;
+	struct osp_nvme_ns *ns;
+	struct io_ctx c = { 0 };
+	struct iovec iov[3];
+	uint8_t *buf, *rbuf;
+	uint32_t i;
+
+	sim_init();
+	g_sim.sgls = 1; /* SGLs, no alignment requirement */
+	ctrlr = connect_sim(NULL, 0);
+	CU_ASSERT_FATAL(ctrlr != NULL);
+	ns = osp_nvme_ctrlr_get_ns(ctrlr, 1);
+	qp = alloc_qpair(ctrlr, 16);
+	CU_ASSERT_FATAL(qp != NULL);
+	buf = osp_dma_zmalloc(65536, 4096, NULL);
+	rbuf = osp_dma_zmalloc(65536, 4096, NULL);
+	for (i = 0; i < 65536; i++) {
+		buf[i] = (uint8_t)(i * 7 + 3);
+	}
+	/* PRPs would do: PRPs are used. */
+	CU_ASSERT(osp_nvme_ns_cmd_write(ns, qp, buf, 0, 8, io_cb, &c, 0) == 0);
+	poll_until(ctrlr, qp, &c.done, 1);
+	CU_ASSERT(c.errors == 0 && g_sim.sgl_cmds == 0);
+	/* Three pieces PRPs cannot express: a Last Segment of Data Blocks. */
+	iov[0].iov_base = buf + 100;
+	iov[0].iov_len = 1000;
+	iov[1].iov_base = buf + 5000;
+	iov[1].iov_len = 3000;
+	iov[2].iov_base = buf + 20000;
+	iov[2].iov_len = 1120;
+	c.done = 0;
+	CU_ASSERT(osp_nvme_ns_cmd_writev(ns, qp, iov, 3, 40, 10, io_cb, &c, 0) == 0);
+	poll_until(ctrlr, qp, &c.done, 1);
+	CU_ASSERT(c.errors == 0 && g_sim.sgl_cmds == 1);
+	CU_ASSERT(memcmp(&g_sim.disk[0][40 * 512], buf + 100, 1000) == 0);
+	CU_ASSERT(memcmp(&g_sim.disk[0][40 * 512 + 1000], buf + 5000, 3000) == 0);
+	CU_ASSERT(memcmp(&g_sim.disk[0][40 * 512 + 4000], buf + 20000, 1120) == 0);
+	/* Read back into an odd address (no dword alignment): one Data Block. */
+	c.done = 0;
+	CU_ASSERT(osp_nvme_ns_cmd_read(ns, qp, rbuf + 1, 40, 10, io_cb, &c, 0) == 0);
+	poll_until(ctrlr, qp, &c.done, 1);
+	CU_ASSERT(c.errors == 0 && g_sim.sgl_cmds == 2);
+	CU_ASSERT(memcmp(rbuf + 1, buf + 100, 1000) == 0);
+	CU_ASSERT(memcmp(rbuf + 1001, buf + 5000, 3000) == 0);
+	/* 32 pieces, none page aligned: a full descriptor list. */
+	{
+		struct iovec many[33];
+
+		for (i = 0; i < 33; i++) {
+			many[i].iov_base = buf + i * 1024 + 8;
+			many[i].iov_len = i < 32 ? 512 : 0;
+		}
+		CU_ASSERT(osp_nvme_ns_cmd_writev(ns, qp, many, 32, 0, 32, io_cb, &c, 0) == 0);
+		poll_until(ctrlr, qp, &c.done, 2);
+		CU_ASSERT(c.errors == 0 && g_sim.sgl_cmds == 3);
+	}
+	osp_nvme_ctrlr_free_io_qpair(qp);
+	osp_nvme_detach(ctrlr);
+	osp_dma_free(buf);
+	osp_dma_free(rbuf);
+}
+
+static void
 test_doorbell_batching(void)
 {
 	struct osp_nvme_ctrlr *ctrlr;
@@ -747,6 +813,7 @@ main(void)
 	suite = CU_add_suite("nvme_pcie", NULL, NULL);
 	CU_ADD_TEST(suite, test_trid);
 	CU_ADD_TEST(suite, test_init_and_io);
+	CU_ADD_TEST(suite, test_sgl);
 	CU_ADD_TEST(suite, test_doorbell_batching);
 	CU_ADD_TEST(suite, test_no_dbbuf_and_wrap);
 	CU_ADD_TEST(suite, test_init_failures);
