@@ -1281,9 +1281,14 @@ pcie_qpair_process_completions(struct nvme_qpair *q, uint32_t max)
 		if (!pcie_check_csts(pc, &csts)) {
 			return -ENXIO;
 		}
-		if (csts.bits.cfs) {
-			OSP_ERRLOG("NVMe PCIe %s: controller fatal status (CSTS.CFS)\n",
-				   q->ctrlr->trid.traddr);
+		if (csts.bits.cfs || !csts.bits.rdy) {
+			/*
+			 * CFS, or RDY gone while we run it (reset by someone else, or a
+			 * removed device whose BAR the env replaced with zeroes).
+			 */
+			OSP_ERRLOG("NVMe PCIe %s: controller %s\n", q->ctrlr->trid.traddr,
+				   csts.bits.cfs ? "fatal status (CSTS.CFS)" :
+				   "no longer ready (CSTS.RDY 0)");
 			pcie_set_fatal(pc, true);
 			return -ENXIO;
 		}

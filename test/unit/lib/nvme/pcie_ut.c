@@ -641,6 +641,10 @@ test_cfs_then_reset(void)
 	CU_ASSERT(osp_nvme_ns_cmd_write(ns, qp, buf, 5, 1, io_cb, &c, 0) == 0);
 	poll_until(ctrlr, qp, &c.done, 1);
 	CU_ASSERT(c.done == 1 && c.errors == 0);
+	/* RDY dropping to 0 under us (a BAR the env replaced with zeroes): failed too. */
+	*sim_reg(OSP_NVME_REG_CSTS) = 0;
+	CU_ASSERT(osp_nvme_ctrlr_process_admin_completions(ctrlr) == -ENXIO);
+	CU_ASSERT(osp_nvme_qpair_process_completions(qp, 0) == -ENXIO);
 	osp_nvme_ctrlr_free_io_qpair(qp);
 	osp_nvme_detach(ctrlr);
 	osp_dma_free(buf);
