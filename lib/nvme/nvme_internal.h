@@ -87,6 +87,14 @@ struct nvme_transport_ops {
 	int (*ctrlr_init_cmd)(struct osp_nvme_ctrlr *ctrlr, struct osp_nvme_cmd *cmd);
 	/* Its outcome (a failure is not fatal: the transport goes without). */
 	void (*ctrlr_init_cmd_done)(struct osp_nvme_ctrlr *ctrlr, const struct osp_nvme_cpl *cpl);
+	/*
+	 * Optional, for an I/O qpair of a controller that was reset since it
+	 * connected: may its outstanding commands be completed (aborted) now?
+	 * false while the device may still transfer data for them (PCIe: until
+	 * the controller reports itself disabled); the qpair's poll then
+	 * reports nothing and asks again next time. NULL: always.
+	 */
+	bool (*qpair_stale_quiesced)(struct nvme_qpair *qpair);
 
 	TAILQ_ENTRY(nvme_transport_ops) link;
 };

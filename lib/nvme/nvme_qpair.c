@@ -600,6 +600,10 @@ osp_nvme_qpair_process_completions(struct osp_nvme_qpair *oq, uint32_t max)
 	    __atomic_load_n(&qpair->ctrlr->reset_gen, __ATOMIC_ACQUIRE) != qpair->reset_gen &&
 	    qpair->state != NVME_QPAIR_FAILED && qpair->state != NVME_QPAIR_DISCONNECTED) {
 		/* The controller was reset: this association is gone. */
+		if (qpair->ops->qpair_stale_quiesced != NULL &&
+		    !qpair->ops->qpair_stale_quiesced(qpair)) {
+			return 0; /* its commands' buffers may still be written to */
+		}
 		nvme_qpair_disconnect(qpair, NVME_QPAIR_FAILED);
 		return -ENXIO;
 	}

@@ -714,6 +714,8 @@ pcie_admin_connect_poll(struct pcie_qpair *pqp)
 			 * could still have posted into them), then the admin queue is
 			 * programmed and the controller enabled (§3.5.1 steps 2-5).
 			 */
+			/* No DMA for the queues of before from here on. */
+			__atomic_store_n(&pc->quiesced_gen, pc->hw_gen, __ATOMIC_RELEASE);
 			rc = pcie_qpair_reset_rings(pqp);
 			if (rc != 0) {
 				return rc;
@@ -1348,6 +1350,22 @@ pcie_qpair_process_completions(struct nvme_qpair *q, uint32_t max)
 	return n;
 }
 
+/*
+ * After a reset, the old I/O commands are failed only once the controller
+ * has reported CSTS.RDY 0 (it then no longer touches their buffers), or is
+ * gone, or the reset failed (nothing better can be known then).
+ */
+static bool
+pcie_qpair_stale_quiesced(struct nvme_qpair *q)
+{
+	struct pcie_qpair *pqp = pqp_of(q);
+	struct pcie_ctrlr *pc = pqp->pc;
+
+	return pcie_dead(pc) ||
+	       (int32_t)(__atomic_load_n(&pc->quiesced_gen, __ATOMIC_ACQUIRE) - pqp->hw_gen) > 0 ||
+	       __atomic_load_n(&q->ctrlr->state, __ATOMIC_ACQUIRE) == NVME_CTRLR_STATE_FAILED;
+}
+
 struct nvme_transport_ops g_nvme_pcie_ops = {
 	.name = "PCIe",
 	.trtype = OSP_NVME_TRANSPORT_PCIE,
@@ -1363,4 +1381,5 @@ struct nvme_transport_ops g_nvme_pcie_ops = {
 	.qpair_process_completions = pcie_qpair_process_completions,
 	.ctrlr_init_cmd = pcie_ctrlr_init_cmd,
 	.ctrlr_init_cmd_done = pcie_ctrlr_init_cmd_done,
+	.qpair_stale_quiesced = pcie_qpair_stale_quiesced,
 };

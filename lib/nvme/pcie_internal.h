@@ -63,6 +63,8 @@ struct pcie_ctrlr {
 	uint64_t init_deadline_us;
 	/* Bumped each time the controller is disabled: I/O queues of an older one are gone. */
 	uint32_t hw_gen;
+	/* hw_gen when CSTS.RDY was last seen 0 after a disable: older queues are quiet. */
+	uint32_t quiesced_gen;
 	/* Shadow doorbells (Doorbell Buffer Config): one page each, DSTRD layout. */
 	uint32_t *dbbuf;
 	uint64_t dbbuf_iova;

@@ -564,6 +564,9 @@ test_reset_during_io(void)
 	/* A completion the old controller posts while being disabled must not survive. */
 	sim_fire_aer(0);
 	sim_fire_aer(0);
+	/* Not disabled yet (RDY still 1): the old commands are held, not failed. */
+	CU_ASSERT(osp_nvme_qpair_process_completions(qp, 0) == 0);
+	CU_ASSERT(c.done == 0);
 	do {
 		sim_step();
 		rc = osp_nvme_ctrlr_reset_poll_async(ctrlr);
