@@ -249,9 +249,10 @@ ctrlr_opts:
 		break;
 	default:
 		osp_jsonrpc_send_error_response_fmt(request, rc,
-						    "Cannot attach controller %s to %s:%s: %s",
-						    req.name, req.traddr, opts->trid.trsvcid,
-						    strerror(-rc));
+						    "Cannot attach controller %s to %s%s%s: %s",
+						    req.name, req.traddr,
+						    opts->trid.trsvcid[0] ? ":" : "",
+						    opts->trid.trsvcid, strerror(-rc));
 		break;
 	}
 out:
