@@ -204,6 +204,7 @@ main(int argc, char **argv)
 	g_b.qp = osp_nvme_ctrlr_alloc_io_qpair(ctrlr, &qo, sizeof(qo));
 	for (i = 0; g_b.qp != NULL && i < 100 && !osp_nvme_qpair_is_connected(g_b.qp); i++) {
 		sim_step();
+		osp_nvme_ctrlr_process_admin_completions(ctrlr);
 		osp_nvme_qpair_process_completions(g_b.qp, 0);
 	}
 	if (g_b.qp == NULL || !osp_nvme_qpair_is_connected(g_b.qp)) {

@@ -802,11 +802,23 @@ pcie_io_op_submit(struct pcie_qpair *pqp, uint8_t opc, uint32_t cdw10, uint32_t 
 	return rc;
 }
 
-/* Progress of the outstanding admin command: -EAGAIN, 0 done (op_cpl), -ENXIO. */
+/*
+ * Progress of the outstanding admin command: -EAGAIN, 0 done (op_cpl), -ENXIO.
+ * poll_admin: process the admin queue from this thread. An async qpair (a
+ * reactor's, bdev_nvme) does not: the admin poller completes its commands,
+ * so admin callbacks (AERs, namespace changes) keep running on the admin
+ * thread. A blocking connect or a teardown polls it itself.
+ */
 static int
-pcie_io_op_poll(struct pcie_qpair *pqp)
+pcie_io_op_poll_admin(struct pcie_qpair *pqp, bool poll_admin)
 {
 	if (!__atomic_load_n(&pqp->op_done, __ATOMIC_ACQUIRE)) {
+		if (!poll_admin) {
+			if (osp_nvme_ctrlr_is_failed(pqp->q.ctrlr)) {
+				return -ENXIO;
+			}
+			return -EAGAIN;
+		}
 		if (osp_nvme_ctrlr_process_admin_completions(pqp->q.ctrlr) < 0 &&
 		    !__atomic_load_n(&pqp->op_done, __ATOMIC_ACQUIRE)) {
 			return -ENXIO;
@@ -817,6 +829,12 @@ pcie_io_op_poll(struct pcie_qpair *pqp)
 	}
 	pqp->op_outstanding = false;
 	return 0;
+}
+
+static int
+pcie_io_op_poll(struct pcie_qpair *pqp)
+{
+	return pcie_io_op_poll_admin(pqp, !pqp->q.async_mode);
 }
 
 /*
@@ -832,7 +850,7 @@ pcie_io_op_wait(struct pcie_qpair *pqp)
 	int rc;
 
 	while (pqp->op_outstanding) {
-		rc = pcie_io_op_poll(pqp);
+		rc = pcie_io_op_poll_admin(pqp, true);
 		if (rc == 0) {
 			return 0;
 		}

@@ -137,6 +137,8 @@ alloc_qpair(struct osp_nvme_ctrlr *ctrlr, uint32_t qsize)
 	}
 	for (i = 0; i < 1000 && !osp_nvme_qpair_is_connected(qp); i++) {
 		sim_step();
+		/* An async qpair's create commands complete through the admin poller. */
+		osp_nvme_ctrlr_process_admin_completions(ctrlr);
 		if (osp_nvme_qpair_process_completions(qp, 0) < 0) {
 			break;
 		}
@@ -488,6 +490,45 @@ test_no_dbbuf_and_wrap(void)
 }
 
 static void
+test_qpair_connect_modes(void)
+{
+	struct osp_nvme_ctrlr *ctrlr;
+	struct osp_nvme_io_qpair_opts o;
+	struct osp_nvme_qpair *qp, *qp2;
+	int i;
+
+	sim_init();
+	ctrlr = connect_sim(NULL, 0);
+	CU_ASSERT_FATAL(ctrlr != NULL);
+	/* Blocking: the caller's thread polls the admin queue for Create CQ/SQ. */
+	osp_nvme_ctrlr_get_default_io_qpair_opts(ctrlr, &o, sizeof(o));
+	o.async_mode = false;
+	qp = osp_nvme_ctrlr_alloc_io_qpair(ctrlr, &o, sizeof(o));
+	CU_ASSERT_FATAL(qp != NULL);
+	CU_ASSERT(osp_nvme_qpair_is_connected(qp));
+	/* Async: the admin poller completes them (admin callbacks stay on its thread). */
+	o.async_mode = true;
+	qp2 = osp_nvme_ctrlr_alloc_io_qpair(ctrlr, &o, sizeof(o));
+	CU_ASSERT_FATAL(qp2 != NULL);
+	for (i = 0; i < 20; i++) {
+		sim_step();
+		CU_ASSERT(osp_nvme_qpair_process_completions(qp2, 0) == 0);
+	}
+	CU_ASSERT(!osp_nvme_qpair_is_connected(qp2));
+	for (i = 0; i < 20 && !osp_nvme_qpair_is_connected(qp2); i++) {
+		sim_step();
+		osp_nvme_ctrlr_process_admin_completions(ctrlr);
+		osp_nvme_qpair_process_completions(qp2, 0);
+	}
+	CU_ASSERT(osp_nvme_qpair_is_connected(qp2));
+	CU_ASSERT(osp_nvme_qpair_get_id(qp) != osp_nvme_qpair_get_id(qp2));
+	CU_ASSERT(osp_nvme_ctrlr_free_io_qpair(qp2) == 0);
+	CU_ASSERT(osp_nvme_ctrlr_free_io_qpair(qp) == 0);
+	CU_ASSERT(g_sim.creates == 4 && g_sim.deletes == 4);
+	osp_nvme_detach(ctrlr);
+}
+
+static void
 test_init_failures(void)
 {
 	struct osp_nvme_connect_error err;
@@ -585,6 +626,7 @@ test_reset_during_io(void)
 	CU_ASSERT(osp_nvme_ctrlr_reconnect_io_qpair(qp) == 0); /* async qpair: starts it */
 	for (i = 0; i < 100 && !osp_nvme_qpair_is_connected(qp); i++) {
 		sim_step();
+		osp_nvme_ctrlr_process_admin_completions(ctrlr);
 		osp_nvme_qpair_process_completions(qp, 0);
 	}
 	CU_ASSERT_FATAL(osp_nvme_qpair_is_connected(qp));
@@ -637,6 +679,7 @@ test_cfs_then_reset(void)
 	CU_ASSERT(osp_nvme_ctrlr_reconnect_io_qpair(qp) == 0);
 	for (i = 0; i < 100 && !osp_nvme_qpair_is_connected(qp); i++) {
 		sim_step();
+		osp_nvme_ctrlr_process_admin_completions(ctrlr);
 		osp_nvme_qpair_process_completions(qp, 0);
 	}
 	CU_ASSERT_FATAL(osp_nvme_qpair_is_connected(qp));
@@ -823,6 +866,7 @@ main(void)
 	CU_ADD_TEST(suite, test_sgl);
 	CU_ADD_TEST(suite, test_doorbell_batching);
 	CU_ADD_TEST(suite, test_no_dbbuf_and_wrap);
+	CU_ADD_TEST(suite, test_qpair_connect_modes);
 	CU_ADD_TEST(suite, test_init_failures);
 	CU_ADD_TEST(suite, test_reset_during_io);
 	CU_ADD_TEST(suite, test_cfs_then_reset);
