@@ -30,7 +30,9 @@
 #include "vhost_internal.h"
 
 #define VHOST_USER_F_PROTOCOL_FEATURES_BIT	30
+#define VHOST_USER_PROTOCOL_F_SLAVE_REQ_BIT	5
 #define VHOST_USER_PROTOCOL_F_CONFIG_BIT	9
+#define VHOST_USER_PROTOCOL_F_INFLIGHT_BIT	12
 #define VHOST_USER_GET_CONFIG_REQ		24
 #define VHOST_USER_MAX_CONFIG			256
 #define VHOST_BURST				32
@@ -115,6 +117,42 @@ ctrlr_by_vid_locked(int vid)
 
 /* ---- the poller (controller thread) ---- */
 
+/*
+ * Resubmit the heads the previous back end left in flight (oldest first),
+ * as far as tasks allow; the ring itself is polled once they are all back
+ * in flight. Returns how many were started.
+ */
+static int
+queue_resubmit(struct vhost_ctrlr *ctrlr, struct vhost_queue *q)
+{
+	int started = 0;
+
+	while (q->resubmit_pos < q->nresubmit && q->nfree > 0) {
+		struct vhost_task *task = q->free[q->nfree - 1];
+		uint16_t head = q->resubmit[q->resubmit_pos++];
+
+		task->req.iov = task->iov;
+		task->req.iov_max = VHOST_IOV_MAX;
+		if (osp_vring_pop_head(&q->vq, head, &task->req) != 1) {
+			OSP_ERRLOG("vhost %s: queue %u: inflight head %u cannot be resubmitted\n",
+				   ctrlr->name, q->idx, head);
+			continue;
+		}
+		q->nfree--;
+		ctrlr->inflight++;
+		started++;
+		ctrlr->ops->task_start(ctrlr, task);
+	}
+	if (q->resubmit_pos == q->nresubmit) {
+		OSP_NOTICELOG("vhost %s: queue %u: %u request(s) in flight at the last stop resubmitted\n",
+			      ctrlr->name, q->idx, q->nresubmit);
+		free(q->resubmit);
+		q->resubmit = NULL;
+		q->nresubmit = 0;
+	}
+	return started;
+}
+
 static int
 ctrlr_poll(void *arg)
 {
@@ -128,6 +166,10 @@ ctrlr_poll(void *arg)
 		int n = q->nfree < VHOST_BURST ? (int)q->nfree : VHOST_BURST;
 
 		if (n == 0 || q->vq.broken || q->paused) {
+			continue;
+		}
+		if (q->resubmit != NULL) {
+			work += queue_resubmit(ctrlr, q);
 			continue;
 		}
 		for (int j = 0; j < n; j++) {
@@ -162,8 +204,10 @@ ctrlr_free_queues(struct vhost_ctrlr *ctrlr)
 	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
 		free(ctrlr->queues[i].tasks);
 		free(ctrlr->queues[i].free);
+		free(ctrlr->queues[i].resubmit);
 		ctrlr->queues[i].tasks = NULL;
 		ctrlr->queues[i].free = NULL;
+		ctrlr->queues[i].resubmit = NULL;
 	}
 	ctrlr->nqueues = 0;
 }
@@ -226,25 +270,92 @@ struct dev_msg {
 	struct rte_vhost_vring vr[VHOST_MAX_QUEUES];
 	uint16_t last_avail[VHOST_MAX_QUEUES];
 	uint16_t last_used[VHOST_MAX_QUEUES];
+	bool have_inflight[VHOST_MAX_QUEUES];
+	struct rte_vhost_ring_inflight inflight[VHOST_MAX_QUEUES];
 	sem_t done;
 	int rc;
 };
 
+/*
+ * Track queue q's requests in rte_vhost's inflight region (split rings; the
+ * front end negotiated INFLIGHT_SHMFD and shared a region) and take the heads
+ * the previous back end left in flight, oldest first: rte_vhost lists them
+ * (newest first) and already counted them in last_avail. A listed head must be
+ * inside the ring and still flagged in the region; anything else is skipped.
+ */
+static int
+queue_inflight_setup(struct vhost_ctrlr *ctrlr, struct vhost_queue *q,
+		     const struct rte_vhost_ring_inflight *inf)
+{
+	struct osp_vring_inflight_split *region = (void *)inf->inflight_split;
+	const struct rte_vhost_resubmit_info *rs = inf->resubmit_inflight;
+	uint16_t desc_num, size = q->vq.size;
+	uint64_t counter = 0;
+
+	if (region == NULL) {
+		return 0;
+	}
+	desc_num = __atomic_load_n(&region->desc_num, __ATOMIC_RELAXED);
+	if (osp_vring_set_inflight(&q->vq, region, desc_num, 0) != 0) {
+		OSP_ERRLOG("vhost %s: queue %u: inflight region of %u entries for a ring of %u: "
+			   "requests in flight are not tracked\n", ctrlr->name, q->idx, desc_num, size);
+		return 0;
+	}
+	if (rs != NULL && rs->resubmit_list != NULL && rs->resubmit_num > 0) {
+		q->resubmit = calloc(rs->resubmit_num, sizeof(*q->resubmit));
+		if (q->resubmit == NULL) {
+			return -ENOMEM;
+		}
+		for (uint32_t i = rs->resubmit_num; i-- > 0;) {
+			const struct rte_vhost_resubmit_desc *e = &rs->resubmit_list[i];
+
+			if (e->counter >= counter) {
+				counter = e->counter + 1;
+			}
+			if (e->index >= size || region->desc[e->index].inflight != 1) {
+				continue;
+			}
+			q->resubmit[q->nresubmit++] = e->index;
+		}
+		if (q->nresubmit == 0) {
+			free(q->resubmit);
+			q->resubmit = NULL;
+		} else {
+			OSP_NOTICELOG("vhost %s: queue %u: %u request(s) in flight at the last stop "
+				      "to resubmit\n", ctrlr->name, q->idx, q->nresubmit);
+		}
+	}
+	q->vq.inflight_counter = counter;
+	return 0;
+}
+
 /* Start serving queue idx (controller thread). */
 static int
 queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring *vr,
-	  uint16_t last_avail, uint16_t last_used)
+	  uint16_t last_avail, uint16_t last_used, const struct rte_vhost_ring_inflight *inf)
 {
 	struct vhost_queue *q;
+	int rc;
 
 	if (ctrlr->nqueues == VHOST_MAX_QUEUES) {
 		return -ENOSPC;
 	}
 	q = &ctrlr->queues[ctrlr->nqueues];
 	memset(q, 0, sizeof(*q));
-	if (osp_vring_init_split(&q->vq, &ctrlr->mem, vr->size, vr->desc, vr->avail, vr->used,
-				 ctrlr->neg_features, last_avail, last_used) != 0) {
+	if (ctrlr->neg_features & (1ull << OSP_VIRTIO_F_RING_PACKED)) {
+		/* rte_vhost reports packed indexes with the wrap counter in bit 15, as the ring layer takes them. */
+		rc = osp_vring_init_packed(&q->vq, &ctrlr->mem, vr->size, vr->desc_packed,
+					   vr->driver_event, vr->device_event, ctrlr->neg_features,
+					   last_avail, last_used);
+	} else {
+		rc = osp_vring_init_split(&q->vq, &ctrlr->mem, vr->size, vr->desc, vr->avail,
+					  vr->used, ctrlr->neg_features, last_avail, last_used);
+	}
+	if (rc != 0) {
 		return -EINVAL;
+	}
+	if (inf != NULL && !q->vq.packed && queue_inflight_setup(ctrlr, q, inf) != 0) {
+		return -ENOMEM;
 	}
 	q->ctrlr = ctrlr;
 	q->idx = idx;
@@ -256,6 +367,8 @@ queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring 
 	if (q->tasks == NULL || q->free == NULL) {
 		free(q->tasks);
 		free(q->free);
+		free(q->resubmit);
+		q->resubmit = NULL;
 		return -ENOMEM;
 	}
 	for (uint32_t t = 0; t < q->ntasks; t++) {
@@ -294,7 +407,8 @@ dev_start_msg(void *arg)
 	if (osp_vhost_mem_init(&ctrlr->mem, regions, m->mem->nregions) != 0) {
 		goto out;
 	}
-	if (m->features & (1ull << OSP_VIRTIO_F_RING_PACKED)) {
+	if ((m->features & (1ull << OSP_VIRTIO_F_RING_PACKED)) &&
+	    !(ctrlr->features & (1ull << OSP_VIRTIO_F_RING_PACKED))) {
 		goto out;	/* not offered */
 	}
 	ctrlr->nqueues = 0;
@@ -303,7 +417,8 @@ dev_start_msg(void *arg)
 		if (m->vr[i].desc == NULL || m->vr[i].size == 0) {
 			continue;
 		}
-		rc = queue_add(ctrlr, i, &m->vr[i], m->last_avail[i], m->last_used[i]);
+		rc = queue_add(ctrlr, i, &m->vr[i], m->last_avail[i], m->last_used[i],
+			       m->have_inflight[i] ? &m->inflight[i] : NULL);
 		if (rc != 0) {
 			goto fail;
 		}
@@ -358,6 +473,8 @@ cb_new_device(int vid)
 		    rte_vhost_get_vring_base(vid, i, &m->last_avail[i], &m->last_used[i]) != 0) {
 			memset(&m->vr[i], 0, sizeof(m->vr[i]));
 		}
+		/* Fails when the front end shared no inflight region: not tracked then. */
+		m->have_inflight[i] = rte_vhost_get_vhost_ring_inflight(vid, i, &m->inflight[i]) == 0;
 	}
 	sem_init(&m->done, 0, 0);
 	pthread_mutex_lock(&g_lock);
@@ -485,6 +602,8 @@ struct state_msg {
 	struct rte_vhost_vring vr;
 	uint16_t last_avail;
 	uint16_t last_used;
+	bool have_inflight;
+	struct rte_vhost_ring_inflight inflight;
 	sem_t done;
 };
 
@@ -508,7 +627,8 @@ vring_state_msg(void *arg)
 		}
 		/* A queue that became ready after the device started (multi-queue). */
 		if (!found && m->enable && m->have_vr && m->vr.desc != NULL && m->vr.size != 0 &&
-		    queue_add(ctrlr, m->qid, &m->vr, m->last_avail, m->last_used) == 0) {
+		    queue_add(ctrlr, m->qid, &m->vr, m->last_avail, m->last_used,
+			      m->have_inflight ? &m->inflight : NULL) == 0) {
 			OSP_NOTICELOG("vhost %s: queue %u started (%u queue(s))\n", ctrlr->name, m->qid,
 				      ctrlr->nqueues);
 		}
@@ -527,6 +647,7 @@ cb_vring_state_changed(int vid, uint16_t qid, int enable)
 		m.callfd = vr.callfd;
 		m.vr = vr;
 		m.have_vr = rte_vhost_get_vring_base(vid, qid, &m.last_avail, &m.last_used) == 0;
+		m.have_inflight = rte_vhost_get_vhost_ring_inflight(vid, qid, &m.inflight) == 0;
 	}
 	sem_init(&m.done, 0, 0);
 	pthread_mutex_lock(&g_lock);
@@ -548,6 +669,33 @@ static const struct rte_vhost_device_ops g_dev_ops = {
 	.new_connection = cb_new_connection,
 	.destroy_connection = cb_destroy_connection,
 };
+
+void
+vhost_ctrlr_config_update(struct vhost_ctrlr *ctrlr, uint32_t offset, const void *data,
+			  uint32_t len)
+{
+	int rc;
+
+	if (offset > sizeof(ctrlr->config) || len > sizeof(ctrlr->config) - offset) {
+		return;
+	}
+	pthread_mutex_lock(&g_lock);
+	memcpy(ctrlr->config + offset, data, len);
+	pthread_mutex_unlock(&g_lock);
+	if (!ctrlr->started || ctrlr->stopping) {
+		return;
+	}
+	/*
+	 * The driver (QEMU) answers by reading the config again (GET_CONFIG on the
+	 * main channel, served by the rte_vhost thread): no reply is waited for
+	 * here, this thread must not block on the front end.
+	 */
+	rc = rte_vhost_slave_config_change(ctrlr->vid, false);
+	if (rc != 0) {
+		OSP_NOTICELOG("vhost %s: config change not notified (%d): the front end did not "
+			      "negotiate the back-end channel\n", ctrlr->name, rc);
+	}
+}
 
 /* ---- create / delete (app thread) ---- */
 
@@ -599,6 +747,16 @@ vhost_ctrlr_new(const char *name, const struct vhost_backend_ops *ops, int *rcp,
 	return ctrlr;
 }
 
+/*
+ * Protocol features we need on top of rte_vhost's defaults: CONFIG (GET_CONFIG,
+ * answered by pre_msg_handle), BACKEND_REQ (the back-end channel, for
+ * CONFIG_CHANGE_MSG on a resize) and INFLIGHT_SHMFD (requests in flight survive
+ * a back-end restart: doc/vhost.md).
+ */
+#define VHOST_PROTOCOL_FEATURES ((1ull << VHOST_USER_PROTOCOL_F_CONFIG_BIT) | \
+				 (1ull << VHOST_USER_PROTOCOL_F_SLAVE_REQ_BIT) | \
+				 (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_BIT))
+
 int
 vhost_ctrlr_register(struct vhost_ctrlr *ctrlr, uint64_t features, char *err, size_t errlen)
 {
@@ -607,6 +765,9 @@ vhost_ctrlr_register(struct vhost_ctrlr *ctrlr, uint64_t features, char *err, si
 
 	features |= (1ull << OSP_VIRTIO_F_VERSION_1) | (1ull << OSP_VIRTIO_F_EVENT_IDX) |
 		    (1ull << OSP_VIRTIO_F_INDIRECT_DESC) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES_BIT);
+	if (ctrlr->packed_ring) {
+		features |= 1ull << OSP_VIRTIO_F_RING_PACKED;
+	}
 	ctrlr->features = features;
 	/* A socket file left by an earlier run would make the bind fail. */
 	unlink(ctrlr->path);
@@ -621,8 +782,7 @@ vhost_ctrlr_register(struct vhost_ctrlr *ctrlr, uint64_t features, char *err, si
 	ctrlr->registered = true;
 	if (rte_vhost_driver_set_features(ctrlr->path, features) != 0 ||
 	    rte_vhost_driver_get_protocol_features(ctrlr->path, &pf) != 0 ||
-	    rte_vhost_driver_set_protocol_features(ctrlr->path,
-			    pf | (1ull << VHOST_USER_PROTOCOL_F_CONFIG_BIT)) != 0 ||
+	    rte_vhost_driver_set_protocol_features(ctrlr->path, pf | VHOST_PROTOCOL_FEATURES) != 0 ||
 	    rte_vhost_driver_callback_register(ctrlr->path, &g_dev_ops) != 0 ||
 	    rte_vhost_driver_start(ctrlr->path) != 0) {
 		snprintf(err, errlen, "Cannot start vhost-user socket '%s'", ctrlr->path);

@@ -149,9 +149,15 @@ static void
 bdev_done(struct osp_bdev_io *bdev_io, bool success, void *cb_arg)
 {
 	struct vhost_blk_task *task = cb_arg;
+	struct vhost_ctrlr *vc = task->base.q->ctrlr;
+	struct vhost_blk_dev *b = vc->be;
 
 	osp_bdev_free_io(bdev_io);
+	b->bdev_ios--;
 	vhost_blk_task_finish(task, success ? VBLK_S_OK : VBLK_S_IOERR);
+	if (b->removed && b->bdev_ios == 0) {
+		vhost_blk_release_bdev(vc);
+	}
 }
 
 /* Check a byte range in 512-byte sectors against the bdev; block numbers out. */
@@ -197,6 +203,12 @@ vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 		vhost_blk_task_finish(task, VBLK_S_IOERR);
 		return;
 	}
+	if (ctrlr->removed) {
+		/* Hot removed: the controller stays, its requests fail. */
+		vhost_blk_task_finish(task, VBLK_S_IOERR);
+		return;
+	}
+	/* bdev_ios counts each bdev call from before it is made until bdev_done. */
 	switch (hdr.type) {
 	case VBLK_T_IN:
 		data_len = req->in_len - 1;
@@ -208,11 +220,13 @@ vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 			break;
 		}
 		task->used_len = req->in_len;
+		ctrlr->bdev_ios++;
 		rc = osp_bdev_readv_blocks(ctrlr->desc, ctrlr->ch, task->data, n, lba, nblocks,
 					   bdev_done, task);
 		if (rc == 0) {
 			return;
 		}
+		ctrlr->bdev_ios--;
 		task->used_len = 1;
 		break;
 	case VBLK_T_OUT:
@@ -228,11 +242,13 @@ vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 		if (n < 0) {
 			break;
 		}
+		ctrlr->bdev_ios++;
 		rc = osp_bdev_writev_blocks(ctrlr->desc, ctrlr->ch, task->data, n, lba, nblocks,
 					    bdev_done, task);
 		if (rc == 0) {
 			return;
 		}
+		ctrlr->bdev_ios--;
 		break;
 	case VBLK_T_FLUSH:
 		if (ctrlr->readonly) {
@@ -242,11 +258,13 @@ vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 			vhost_blk_task_finish(task, VBLK_S_OK);
 			return;
 		}
+		ctrlr->bdev_ios++;
 		rc = osp_bdev_flush_blocks(ctrlr->desc, ctrlr->ch, 0, ctrlr->num_blocks, bdev_done,
 					   task);
 		if (rc == 0) {
 			return;
 		}
+		ctrlr->bdev_ios--;
 		break;
 	case VBLK_T_GET_ID: {
 		char id[VBLK_ID_BYTES] = {};
@@ -281,11 +299,13 @@ vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 		    !range_ok(ctrlr, seg.sector, (uint64_t)seg.num_sectors * 512, &lba, &nblocks)) {
 			break;
 		}
+		ctrlr->bdev_ios++;
 		rc = dis ? osp_bdev_unmap_blocks(ctrlr->desc, ctrlr->ch, lba, nblocks, bdev_done, task) :
 		     osp_bdev_write_zeroes_blocks(ctrlr->desc, ctrlr->ch, lba, nblocks, bdev_done, task);
 		if (rc == 0) {
 			return;
 		}
+		ctrlr->bdev_ios--;
 		break;
 	}
 	default:

@@ -5,6 +5,7 @@
  * save_config. The request path is vhost_blk.c.
  */
 #include <errno.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,17 +17,83 @@
 
 #include "vhost_internal.h"
 
+void
+vhost_blk_release_bdev(struct vhost_ctrlr *ctrlr)
+{
+	struct vhost_blk_dev *b = ctrlr->be;
+
+	if (b->ch != NULL) {
+		osp_put_io_channel(b->ch);
+		b->ch = NULL;
+	}
+	if (b->desc != NULL) {
+		osp_bdev_close(b->desc);
+		b->desc = NULL;
+		OSP_NOTICELOG("vhost %s: bdev %s closed\n", ctrlr->name, b->bdev_name);
+	}
+	b->bdev = NULL;
+}
+
+/*
+ * Hot remove: the controller stays (the guest keeps its disk and gets
+ * VIRTIO_BLK_S_IOERR for every new request); bdev I/O in flight completes
+ * through the bdev layer, then the channel and the descriptor are released.
+ */
+static void
+blk_bdev_removed(struct vhost_ctrlr *ctrlr)
+{
+	struct vhost_blk_dev *b = ctrlr->be;
+
+	if (b->removed) {
+		return;
+	}
+	b->removed = true;
+	OSP_NOTICELOG("vhost %s: bdev %s removed: new requests fail, %u bdev I/O(s) in flight\n",
+		      ctrlr->name, b->bdev_name, b->bdev_ios);
+	if (b->bdev_ios == 0) {
+		vhost_blk_release_bdev(ctrlr);
+	}
+}
+
+/* Resize: the new capacity goes into the config space and the driver is told. */
+static void
+blk_bdev_resized(struct vhost_ctrlr *ctrlr, struct osp_bdev *bdev)
+{
+	struct vhost_blk_dev *b = ctrlr->be;
+	uint64_t blocks = osp_bdev_get_num_blocks(bdev);
+	uint64_t sectors = blocks * (b->block_size / 512);
+	uint8_t le[8];
+
+	if (b->removed || blocks == b->num_blocks) {
+		return;
+	}
+	OSP_NOTICELOG("vhost %s: bdev %s resized from %" PRIu64 " to %" PRIu64 " blocks\n",
+		      ctrlr->name, b->bdev_name, b->num_blocks, blocks);
+	/* Requests are checked against the new size from now on (same thread). */
+	b->num_blocks = blocks;
+	for (int i = 0; i < 8; i++) {
+		le[i] = (uint8_t)(sectors >> (8 * i));
+	}
+	/* virtio_blk_config.capacity (virtio 1.x 5.2.4), in 512-byte sectors. */
+	vhost_ctrlr_config_update(ctrlr, 0, le, sizeof(le));
+}
+
+/*
+ * On the thread that opened the bdev, which is the controller's thread (both
+ * are the thread vhost_create_blk_controller ran on).
+ */
 static void
 blk_bdev_event(enum osp_bdev_event_type type, struct osp_bdev *bdev, void *ctx)
 {
 	struct vhost_ctrlr *ctrlr = ctx;
-	struct vhost_blk_dev *b = ctrlr->be;
 
-	(void)bdev;
-	if (type == OSP_BDEV_EVENT_REMOVE && !ctrlr->deleting) {
-		OSP_NOTICELOG("vhost %s: bdev %s removed: deleting the controller\n", ctrlr->name,
-			      b->bdev_name);
-		osp_vhost_ctrlr_delete(ctrlr->name, NULL, NULL);
+	switch (type) {
+	case OSP_BDEV_EVENT_REMOVE:
+		blk_bdev_removed(ctrlr);
+		break;
+	case OSP_BDEV_EVENT_RESIZE:
+		blk_bdev_resized(ctrlr, bdev);
+		break;
 	}
 }
 
@@ -55,20 +122,34 @@ blk_info_json(struct vhost_ctrlr *ctrlr, cJSON *backend_specific)
 	cJSON *o = cJSON_AddObjectToObject(backend_specific, "block");
 
 	cJSON_AddBoolToObject(o, "readonly", b->readonly);
-	cJSON_AddStringToObject(o, "bdev", b->bdev_name);
+	/* SPDK's form: the bdev is null once it is gone; ours: which one it was. */
+	if (b->removed) {
+		cJSON_AddNullToObject(o, "bdev");
+		cJSON_AddStringToObject(o, "removed_bdev", b->bdev_name);
+	} else {
+		cJSON_AddStringToObject(o, "bdev", b->bdev_name);
+	}
+	cJSON_AddBoolToObject(o, "packed_ring", ctrlr->packed_ring);
 }
 
 static void
 blk_write_config_json(struct vhost_ctrlr *ctrlr, cJSON *config)
 {
 	struct vhost_blk_dev *b = ctrlr->be;
-	cJSON *o = cJSON_CreateObject();
-	cJSON *p = cJSON_AddObjectToObject(o, "params");
+	cJSON *o, *p;
 
+	if (b->removed) {
+		return;	/* no bdev to create it on */
+	}
+	o = cJSON_CreateObject();
+	p = cJSON_AddObjectToObject(o, "params");
 	cJSON_AddStringToObject(o, "method", "vhost_create_blk_controller");
 	cJSON_AddStringToObject(p, "ctrlr", ctrlr->name);
 	cJSON_AddStringToObject(p, "dev_name", b->bdev_name);
 	cJSON_AddBoolToObject(p, "readonly", b->readonly);
+	if (ctrlr->packed_ring) {
+		cJSON_AddBoolToObject(p, "packed_ring", true);
+	}
 	cJSON_AddItemToArray(config, o);
 }
 
@@ -82,8 +163,8 @@ const struct vhost_backend_ops g_vhost_blk_ops = {
 };
 
 int
-osp_vhost_blk_ctrlr_create(const char *name, const char *bdev_name, bool readonly, char *err,
-			   size_t errlen)
+osp_vhost_blk_ctrlr_create(const char *name, const char *bdev_name, bool readonly,
+			   bool packed_ring, char *err, size_t errlen)
 {
 	struct vhost_ctrlr *ctrlr;
 	struct vhost_blk_dev *b;
@@ -102,6 +183,7 @@ osp_vhost_blk_ctrlr_create(const char *name, const char *bdev_name, bool readonl
 		return -ENOMEM;
 	}
 	ctrlr->be = b;
+	ctrlr->packed_ring = packed_ring;
 	if (strlen(bdev_name) >= sizeof(b->bdev_name)) {
 		snprintf(err, errlen, "No bdev named '%s'", bdev_name);
 		vhost_ctrlr_free(ctrlr);
@@ -153,7 +235,7 @@ osp_vhost_blk_ctrlr_create(const char *name, const char *bdev_name, bool readonl
 	if (rc != 0) {
 		return rc;
 	}
-	OSP_NOTICELOG("vhost %s: blk controller on bdev %s at %s%s\n", name, bdev_name, ctrlr->path,
-		      readonly ? " (read-only)" : "");
+	OSP_NOTICELOG("vhost %s: blk controller on bdev %s at %s%s%s\n", name, bdev_name,
+		      ctrlr->path, readonly ? " (read-only)" : "", packed_ring ? " (packed rings offered)" : "");
 	return 0;
 }

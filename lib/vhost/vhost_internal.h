@@ -77,6 +77,13 @@ struct vhost_queue {
 	uint32_t nfree;
 	uint8_t *tasks;		/* ntasks tasks of ops->task_size bytes each */
 	struct vhost_task **free;
+	/*
+	 * Heads in flight when the previous back end died (inflight region), in
+	 * the order they were popped: resubmitted before the ring is polled.
+	 */
+	uint16_t *resubmit;
+	uint16_t nresubmit;
+	uint16_t resubmit_pos;
 };
 
 /* What a controller type (blk, scsi) adds to the common controller. */
@@ -106,6 +113,7 @@ struct vhost_ctrlr {
 	const struct vhost_backend_ops *ops;
 	void *be;				/* the back end's state */
 	uint64_t features;			/* offered */
+	bool packed_ring;			/* offer VIRTIO_F_RING_PACKED (set before register) */
 	uint8_t config[VHOST_CONFIG_MAX];	/* GET_CONFIG answers (read under the list lock) */
 	uint32_t config_len;
 	struct osp_thread *thread;
@@ -143,6 +151,14 @@ struct vhost_ctrlr *vhost_ctrlr_new(const char *name, const struct vhost_backend
  * destroyed (ops->destroy) and freed.
  */
 int vhost_ctrlr_register(struct vhost_ctrlr *ctrlr, uint64_t features, char *err, size_t errlen);
+/*
+ * The device config space changed (e.g. a resize): copy len bytes at offset
+ * into the GET_CONFIG snapshot (under the lock the rte_vhost thread reads it
+ * with) and, if a driver is connected, send it CONFIG_CHANGE_MSG so that it
+ * reads the config again. Controller thread.
+ */
+void vhost_ctrlr_config_update(struct vhost_ctrlr *ctrlr, uint32_t offset, const void *data,
+			       uint32_t len);
 /* Free a controller vhost_ctrlr_register never saw (ops->destroy is called). */
 void vhost_ctrlr_free(struct vhost_ctrlr *ctrlr);
 /* Give the chain back to the driver (used length written) and its task back to its queue. */
@@ -160,6 +176,12 @@ void vhost_write_config_json_type(struct cJSON *config, const char *type);
 struct vhost_blk_dev {
 	char bdev_name[64];
 	bool readonly;
+	/*
+	 * Hot removed: every new request fails with IOERR; desc and ch are
+	 * released once no bdev I/O is outstanding (controller thread).
+	 */
+	bool removed;
+	uint32_t bdev_ios;			/* bdev I/Os submitted, not yet completed */
 	struct osp_bdev_desc *desc;
 	struct osp_io_channel *ch;		/* controller thread */
 	struct osp_bdev *bdev;
@@ -175,6 +197,9 @@ struct vhost_blk_task {
 };
 
 extern const struct vhost_backend_ops g_vhost_blk_ops;
+
+/* vhost_blk_ctrlr.c: close the bdev of a hot-removed controller (no bdev I/O outstanding). */
+void vhost_blk_release_bdev(struct vhost_ctrlr *ctrlr);
 
 /* vhost_blk.c: the request path */
 void vhost_blk_fill_config(struct vhost_ctrlr *ctrlr, struct osp_bdev *bdev, bool discard,

@@ -42,12 +42,8 @@ rpc_vhost_create_blk_controller(struct osp_jsonrpc_request *request, const cJSON
 						"cpumask is not supported yet: controllers run on the app thread");
 		goto out;
 	}
-	if (req.packed_ring) {
-		osp_jsonrpc_send_error_response(request, -ENOTSUP,
-						"packed_ring is not supported yet (split rings only)");
-		goto out;
-	}
-	rc = osp_vhost_blk_ctrlr_create(req.ctrlr, req.dev_name, req.readonly, err, sizeof(err));
+	rc = osp_vhost_blk_ctrlr_create(req.ctrlr, req.dev_name, req.readonly, req.packed_ring, err,
+					sizeof(err));
 	if (rc != 0) {
 		osp_jsonrpc_send_error_response(request, rc, err);
 	} else {
