@@ -354,6 +354,8 @@ queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring 
 	if (rc != 0) {
 		return -EINVAL;
 	}
+	q->ctrlr = ctrlr;
+	q->idx = idx;
 	if (inf != NULL && !q->vq.packed && queue_inflight_setup(ctrlr, q, inf) != 0) {
 		return -ENOMEM;
 	}
