@@ -10,7 +10,7 @@ def add_parser(subparsers):
     p.add_argument('dev_name', help='bdev to serve')
     p.add_argument('--cpumask', help='cpu mask (not supported yet: refused)')
     flag(p, '-r', '--readonly', help='read-only device')
-    flag(p, '-p', '--packed_ring', dest='packed_ring', help='packed ring (not supported yet: refused)')
+    flag(p, '-p', '--packed_ring', dest='packed_ring', help='also offer packed virtqueues (VIRTIO_F_RING_PACKED; the driver chooses)')
 
     p = add_command(subparsers, 'vhost_delete_controller', 'Delete a vhost controller (its '
                     'socket, a connected front end and its bdev descriptor)', output=QUIET)
