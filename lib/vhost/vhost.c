@@ -34,6 +34,10 @@
 #define VHOST_USER_PROTOCOL_F_CONFIG_BIT	9
 #define VHOST_USER_PROTOCOL_F_INFLIGHT_BIT	12
 #define VHOST_USER_GET_CONFIG_REQ		24
+#define VHOST_USER_GET_INFLIGHT_FD_REQ		31
+#define VHOST_USER_SET_INFLIGHT_FD_REQ		32
+/* Inflight regions we accept: queues and entries per queue (virtio's largest ring). */
+#define VHOST_INFLIGHT_MAX_QUEUES		64
 #define VHOST_USER_MAX_CONFIG			256
 #define VHOST_BURST				32
 
@@ -46,6 +50,22 @@ struct vhu_config_msg {
 	uint32_t cfg_size;
 	uint32_t cfg_flags;
 	uint8_t region[VHOST_USER_MAX_CONFIG];
+} __attribute__((packed));
+
+/*
+ * VhostUserInflight (vhost-user, GET_INFLIGHT_FD / SET_INFLIGHT_FD) after the
+ * 12-byte header: a naturally aligned C struct, so its size (the message's
+ * size field) is 24 with the tail padding.
+ */
+#define VHU_INFLIGHT_PAYLOAD	24
+struct vhu_inflight_msg {
+	uint32_t request;
+	uint32_t flags;
+	uint32_t size;
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+	uint16_t num_queues;
+	uint16_t queue_size;
 } __attribute__((packed));
 
 static TAILQ_HEAD(, vhost_ctrlr) g_ctrlrs = TAILQ_HEAD_INITIALIZER(g_ctrlrs);
@@ -225,6 +245,7 @@ ctrlr_stopped(struct vhost_ctrlr *ctrlr)
 					 osp_vring_last_used(&q->vq));
 	}
 	ctrlr_free_queues(ctrlr);
+	__atomic_store_n(&ctrlr->running_vid, -1, __ATOMIC_RELEASE);
 	ctrlr->started = false;
 	ctrlr->stopping = false;
 	ctrlr->vid = -1;
@@ -436,6 +457,7 @@ dev_start_msg(void *arg)
 	}
 	ctrlr->vid = m->vid;
 	ctrlr->started = true;
+	__atomic_store_n(&ctrlr->running_vid, m->vid, __ATOMIC_RELEASE);
 	if (ctrlr->ops->dev_started != NULL) {
 		ctrlr->ops->dev_started(ctrlr);
 	}
@@ -544,6 +566,61 @@ cb_destroy_device(int vid)
 }
 
 /* GET_CONFIG (rte_vhost 22.11 serves it only for vDPA devices): answered here from the snapshot. */
+/*
+ * GET_INFLIGHT_FD / SET_INFLIGHT_FD, before rte_vhost handles them: rte_vhost
+ * sizes the region from the message (and zeroes all of it for GET) and maps
+ * what SET names without comparing its size with the queues, and replaces a
+ * region under a running device. Refused (the connection is dropped): a
+ * region for more than 64 queues or rings above 32768 entries, a SET whose
+ * mapping is smaller than its queues' areas (vhost-user, "Inflight I/O
+ * tracking": each queue's area is its header and entries rounded up to 64
+ * bytes), and either message while this connection's device runs (the
+ * poller writes into the current region).
+ */
+static enum rte_vhost_msg_result
+inflight_msg_check(int vid, const struct vhu_inflight_msg *m)
+{
+	struct vhost_ctrlr *c;
+	uint64_t features = 0, entry, head, per_queue;
+	bool running;
+
+	pthread_mutex_lock(&g_lock);
+	c = ctrlr_by_vid_locked(vid);
+	running = c != NULL && __atomic_load_n(&c->running_vid, __ATOMIC_ACQUIRE) == vid;
+	pthread_mutex_unlock(&g_lock);
+	if (c == NULL || running) {
+		OSP_ERRLOG("vhost: %s refused: %s\n", m->request == VHOST_USER_GET_INFLIGHT_FD_REQ ?
+			   "GET_INFLIGHT_FD" : "SET_INFLIGHT_FD",
+			   c == NULL ? "unknown connection" : "the device is running");
+		return RTE_VHOST_MSG_RESULT_ERR;
+	}
+	if (m->size != VHU_INFLIGHT_PAYLOAD || m->num_queues == 0 ||
+	    m->num_queues > VHOST_INFLIGHT_MAX_QUEUES || m->queue_size == 0 ||
+	    m->queue_size > OSP_VRING_MAX_SIZE) {
+		OSP_ERRLOG("vhost %s: inflight region for %u queue(s) of %u refused\n", c->name,
+			   m->num_queues, m->queue_size);
+		return RTE_VHOST_MSG_RESULT_ERR;
+	}
+	if (m->request == VHOST_USER_SET_INFLIGHT_FD_REQ) {
+		rte_vhost_get_negotiated_features(vid, &features);
+		if (features & (1ull << OSP_VIRTIO_F_RING_PACKED)) {
+			entry = 32;
+			head = 29;
+		} else {
+			entry = 16;
+			head = 16;
+		}
+		per_queue = (entry * m->queue_size + head + 63) & ~63ull;
+		if (m->mmap_size < per_queue * m->num_queues) {
+			OSP_ERRLOG("vhost %s: inflight region of %" PRIu64 " bytes for %u queue(s) of %u "
+				   "refused (too small)\n", c->name, m->mmap_size, m->num_queues,
+				   m->queue_size);
+			return RTE_VHOST_MSG_RESULT_ERR;
+		}
+	}
+	return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+}
+
 static enum rte_vhost_msg_result
 pre_msg_handle(int vid, void *msg)
 {
@@ -551,6 +628,10 @@ pre_msg_handle(int vid, void *msg)
 	struct vhost_ctrlr *c;
 	enum rte_vhost_msg_result res;
 
+	if (m->request == VHOST_USER_GET_INFLIGHT_FD_REQ ||
+	    m->request == VHOST_USER_SET_INFLIGHT_FD_REQ) {
+		return inflight_msg_check(vid, msg);
+	}
 	if (m->request != VHOST_USER_GET_CONFIG_REQ) {
 		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 	}
@@ -745,6 +826,7 @@ vhost_ctrlr_new(const char *name, const struct vhost_backend_ops *ops, int *rcp,
 	}
 	ctrlr->ops = ops;
 	ctrlr->vid = -1;
+	ctrlr->running_vid = -1;
 	ctrlr->thread = osp_get_thread();
 	return ctrlr;
 }

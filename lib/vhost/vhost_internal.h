@@ -119,6 +119,12 @@ struct vhost_ctrlr {
 	struct osp_thread *thread;
 	TAILQ_ENTRY(vhost_ctrlr) link;
 	bool registered;			/* rte_vhost_driver_register done */
+	/*
+	 * The vid of the started device, -1 if none: written by the controller
+	 * thread while the rte_vhost thread waits for it (new/destroy_device),
+	 * read by the rte_vhost thread's message hook (atomic accesses).
+	 */
+	int running_vid;
 
 	/* controller thread only */
 	bool deleting;
