@@ -1012,7 +1012,8 @@ inflight_region(uint16_t n)
 {
 	struct osp_vring_inflight_split *r;
 
-	r = aligned_alloc(64, sizeof(*r) + (size_t)n * sizeof(r->desc[0]));
+	/* 64-byte aligned as a region is; aligned_alloc wants a size multiple of it. */
+	r = aligned_alloc(64, (sizeof(*r) + (size_t)n * sizeof(r->desc[0]) + 63) & ~(size_t)63);
 	CU_ASSERT_FATAL(r != NULL);
 	memset(r, 0, sizeof(*r) + (size_t)n * sizeof(r->desc[0]));
 	r->desc_num = n;
