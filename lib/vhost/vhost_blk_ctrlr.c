@@ -17,27 +17,71 @@
 
 #include "vhost_internal.h"
 
-void
-vhost_blk_release_bdev(struct vhost_ctrlr *ctrlr)
+/* App thread: a poll group has let go of the bdev; the last one closes it. */
+static void
+blk_remove_ack(void *arg)
 {
-	struct vhost_blk_dev *b = ctrlr->be;
+	struct vhost_blk_dev *b = arg;
 
-	if (b->ch != NULL) {
-		osp_put_io_channel(b->ch);
-		b->ch = NULL;
+	if (--b->remove_acks > 0) {
+		return;
 	}
 	if (b->desc != NULL) {
 		osp_bdev_close(b->desc);
 		b->desc = NULL;
-		OSP_NOTICELOG("vhost %s: bdev %s closed\n", ctrlr->name, b->bdev_name);
+		OSP_NOTICELOG("vhost: bdev %s closed (hot removed)\n", b->bdev_name);
 	}
 	b->bdev = NULL;
+	if (b->destroyed) {
+		free(b);
+	}
+}
+
+static void
+blk_pg_ack(struct vhost_ctrlr *ctrlr)
+{
+	if (osp_thread_send_msg(ctrlr->thread, blk_remove_ack, ctrlr->be) != 0) {
+		OSP_ERRLOG("vhost %s: cannot acknowledge the bdev removal\n", ctrlr->name);
+	}
+}
+
+void
+vhost_blk_pg_release(struct vhost_pg *pg)
+{
+	struct vhost_blk_pg *bp = pg->be_ch;
+
+	if (bp->ch != NULL) {
+		osp_put_io_channel(bp->ch);
+		bp->ch = NULL;
+	}
+	if (bp->release && !bp->acked) {
+		bp->acked = true;
+		blk_pg_ack(pg->ctrlr);
+	}
+}
+
+/* A poll group's thread: let go of the bdev now or when its last bdev I/O is back. */
+static void
+blk_pg_remove_msg(void *arg)
+{
+	struct vhost_pg *pg = arg;
+	struct vhost_blk_pg *bp = pg->be_ch;
+
+	if (bp == NULL) {
+		blk_pg_ack(pg->ctrlr);	/* not running: no channel */
+		return;
+	}
+	bp->release = true;
+	if (bp->ios == 0) {
+		vhost_blk_pg_release(pg);
+	}
 }
 
 /*
  * Hot remove: the controller stays (the guest keeps its disk and gets
  * VIRTIO_BLK_S_IOERR for every new request); bdev I/O in flight completes
- * through the bdev layer, then the channel and the descriptor are released.
+ * through the bdev layer, then each poll group puts its channel and the
+ * descriptor is closed. A device that is not running holds no channel.
  */
 static void
 blk_bdev_removed(struct vhost_ctrlr *ctrlr)
@@ -47,12 +91,19 @@ blk_bdev_removed(struct vhost_ctrlr *ctrlr)
 	if (b->removed) {
 		return;
 	}
-	b->removed = true;
-	OSP_NOTICELOG("vhost %s: bdev %s removed: new requests fail, %u bdev I/O(s) in flight\n",
-		      ctrlr->name, b->bdev_name, b->bdev_ios);
-	if (b->bdev_ios == 0) {
-		vhost_blk_release_bdev(ctrlr);
+	__atomic_store_n(&b->removed, true, __ATOMIC_RELEASE);
+	OSP_NOTICELOG("vhost %s: bdev %s removed: new requests fail\n", ctrlr->name, b->bdev_name);
+	/* One acknowledgement of our own, so that the last one comes after every message went out. */
+	b->remove_acks = 1;
+	if (ctrlr->started || ctrlr->stopping || ctrlr->start_msg != NULL) {
+		for (uint16_t i = 0; i < ctrlr->npgs; i++) {
+			if (osp_thread_send_msg(ctrlr->pgs[i].thread, blk_pg_remove_msg,
+						&ctrlr->pgs[i]) == 0) {
+				b->remove_acks++;
+			}
+		}
 	}
+	blk_remove_ack(b);
 }
 
 /* Resize: the new capacity goes into the config space and the driver is told. */
@@ -69,8 +120,8 @@ blk_bdev_resized(struct vhost_ctrlr *ctrlr, struct osp_bdev *bdev)
 	}
 	OSP_NOTICELOG("vhost %s: bdev %s resized from %" PRIu64 " to %" PRIu64 " blocks\n",
 		      ctrlr->name, b->bdev_name, b->num_blocks, blocks);
-	/* Requests are checked against the new size from now on (same thread). */
-	b->num_blocks = blocks;
+	/* The poll groups check requests against the new size from now on. */
+	__atomic_store_n(&b->num_blocks, blocks, __ATOMIC_RELAXED);
 	for (int i = 0; i < 8; i++) {
 		le[i] = (uint8_t)(sectors >> (8 * i));
 	}
@@ -80,7 +131,7 @@ blk_bdev_resized(struct vhost_ctrlr *ctrlr, struct osp_bdev *bdev)
 
 /*
  * On the thread that opened the bdev, which is the controller's thread (both
- * are the thread vhost_create_blk_controller ran on).
+ * are the app thread vhost_create_blk_controller ran on).
  */
 static void
 blk_bdev_event(enum osp_bdev_event_type type, struct osp_bdev *bdev, void *ctx)
@@ -105,14 +156,15 @@ blk_destroy(struct vhost_ctrlr *ctrlr)
 	if (b == NULL) {
 		return;
 	}
-	if (b->ch != NULL) {
-		osp_put_io_channel(b->ch);
+	ctrlr->be = NULL;
+	if (b->remove_acks > 0) {
+		b->destroyed = true;	/* a removal is being acknowledged: the last ack frees it */
+		return;
 	}
 	if (b->desc != NULL) {
 		osp_bdev_close(b->desc);
 	}
 	free(b);
-	ctrlr->be = NULL;
 }
 
 static void
@@ -147,10 +199,51 @@ blk_write_config_json(struct vhost_ctrlr *ctrlr, cJSON *config)
 	cJSON_AddStringToObject(p, "ctrlr", ctrlr->name);
 	cJSON_AddStringToObject(p, "dev_name", b->bdev_name);
 	cJSON_AddBoolToObject(p, "readonly", b->readonly);
+	if (ctrlr->has_cpumask) {
+		char mask[300];
+
+		snprintf(mask, sizeof(mask), "0x%s", osp_cpuset_fmt(&ctrlr->cpumask));
+		cJSON_AddStringToObject(p, "cpumask", mask);
+	}
 	if (ctrlr->packed_ring) {
 		cJSON_AddBoolToObject(p, "packed_ring", true);
 	}
 	cJSON_AddItemToArray(config, o);
+}
+
+/* Each poll group submits on a channel of its own thread (none once the bdev is removed). */
+static int
+blk_pg_start(struct vhost_ctrlr *ctrlr, struct vhost_pg *pg)
+{
+	struct vhost_blk_dev *b = ctrlr->be;
+	struct vhost_blk_pg *bp = calloc(1, sizeof(*bp));
+
+	if (bp == NULL) {
+		return -ENOMEM;
+	}
+	if (!__atomic_load_n(&b->removed, __ATOMIC_ACQUIRE)) {
+		bp->ch = osp_bdev_get_io_channel(b->desc);
+		if (bp->ch == NULL) {
+			OSP_ERRLOG("vhost %s: cannot get an I/O channel on bdev %s\n", ctrlr->name,
+				   b->bdev_name);
+			free(bp);
+			return -ENOMEM;
+		}
+	}
+	pg->be_ch = bp;
+	return 0;
+}
+
+/* No task in flight: the channel goes (and a pending removal is acknowledged). */
+static void
+blk_pg_stop(struct vhost_ctrlr *ctrlr, struct vhost_pg *pg)
+{
+	(void)ctrlr;
+	if (pg->be_ch != NULL) {
+		vhost_blk_pg_release(pg);
+		free(pg->be_ch);
+		pg->be_ch = NULL;
+	}
 }
 
 const struct vhost_backend_ops g_vhost_blk_ops = {
@@ -160,11 +253,13 @@ const struct vhost_backend_ops g_vhost_blk_ops = {
 	.info_json = blk_info_json,
 	.write_config_json = blk_write_config_json,
 	.destroy = blk_destroy,
+	.pg_start = blk_pg_start,
+	.pg_stop = blk_pg_stop,
 };
 
 int
 osp_vhost_blk_ctrlr_create(const char *name, const char *bdev_name, bool readonly,
-			   bool packed_ring, char *err, size_t errlen)
+			   const char *cpumask, bool packed_ring, char *err, size_t errlen)
 {
 	struct vhost_ctrlr *ctrlr;
 	struct vhost_blk_dev *b;
@@ -211,11 +306,12 @@ osp_vhost_blk_ctrlr_create(const char *name, const char *bdev_name, bool readonl
 		vhost_ctrlr_free(ctrlr);
 		return -EINVAL;
 	}
-	b->ch = osp_bdev_get_io_channel(b->desc);
-	if (b->ch == NULL) {
-		snprintf(err, errlen, "Cannot get an I/O channel on bdev '%s'", bdev_name);
-		vhost_ctrlr_free(ctrlr);
-		return -ENOMEM;
+	if (cpumask != NULL) {
+		rc = vhost_ctrlr_set_cpumask(ctrlr, cpumask, err, errlen);
+		if (rc != 0) {
+			vhost_ctrlr_free(ctrlr);
+			return rc;
+		}
 	}
 	discard = !readonly && osp_bdev_io_type_supported(b->bdev, OSP_BDEV_IO_TYPE_UNMAP);
 	wz = !readonly && osp_bdev_io_type_supported(b->bdev, OSP_BDEV_IO_TYPE_WRITE_ZEROES);

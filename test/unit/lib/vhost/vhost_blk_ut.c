@@ -50,11 +50,13 @@ stub_io(int type, struct iovec *iov, int iovcnt, uint64_t lba, uint64_t n,
 	return 0;
 }
 
-/* vhost_blk_ctrlr.c's part of a hot remove: counted here. */
+/* vhost_blk_ctrlr.c's part of a hot remove (the poll group lets go of its channel): counted here. */
 void
-vhost_blk_release_bdev(struct vhost_ctrlr *ctrlr)
+vhost_blk_pg_release(struct vhost_pg *pg)
 {
-	(void)ctrlr;
+	struct vhost_blk_pg *bp = pg->be_ch;
+
+	bp->ch = NULL;
 	g_bdev_released++;
 }
 
@@ -149,6 +151,8 @@ static struct osp_vhost_mem g_mem;
 static struct vhost_ctrlr g_ctrlr;
 static struct vhost_blk_dev g_blk;
 static struct vhost_task *g_free[8];
+static struct vhost_pg g_pg;
+static struct vhost_blk_pg g_bp;
 
 static int
 suite_init(void)
@@ -180,7 +184,12 @@ setup(bool readonly, uint64_t features)
 	memset(g_guest, 0, MEM_SIZE);
 	memset(&g_ctrlr, 0, sizeof(g_ctrlr));
 	memset(&g_blk, 0, sizeof(g_blk));
+	memset(&g_pg, 0, sizeof(g_pg));
+	memset(&g_bp, 0, sizeof(g_bp));
+	g_bp.ch = (struct osp_io_channel *)(uintptr_t)0x2;	/* the stubs never look at it */
+	g_pg.be_ch = &g_bp;
 	g_ctrlr.be = &g_blk;
+	g_pg.ctrlr = &g_ctrlr;
 	snprintf(g_blk.bdev_name, sizeof(g_blk.bdev_name), "Malloc0");
 	g_blk.block_size = 4096;
 	g_blk.num_blocks = 1000;
@@ -190,6 +199,7 @@ setup(bool readonly, uint64_t features)
 	CU_ASSERT_FATAL(osp_vring_init_split(&q->vq, &g_mem, 8, g_guest, g_guest + 0x1000,
 					     g_guest + 0x2000, 0, 0, 0) == 0);
 	q->ctrlr = &g_ctrlr;
+	q->pg = &g_pg;
 	q->callfd = -1;
 	q->ntasks = 8;
 	q->free = g_free;
@@ -451,8 +461,8 @@ test_config_and_iov(void)
 
 /*
  * Hot remove: a bdev I/O in flight completes normally, new requests fail with
- * IOERR without reaching the bdev, and the bdev is released once the last
- * bdev I/O is back.
+ * IOERR without reaching the bdev, and the poll group lets go of its channel
+ * once its last bdev I/O is back.
  */
 static void
 test_hot_remove(void)
@@ -464,8 +474,10 @@ test_hot_remove(void)
 	g_defer = true;
 	make_req(VBLK_T_IN, 8, true, lens, 1);
 	vhost_blk_task_start(&g_ctrlr, &g_task.base);
-	CU_ASSERT(g_calls == 1 && g_blk.bdev_ios == 1 && g_released == 0);
+	CU_ASSERT(g_calls == 1 && g_bp.ios == 1 && g_released == 0);
+	/* What blk_bdev_removed and its message to this poll group do. */
 	g_blk.removed = true;
+	g_bp.release = true;
 	/* A new request: a copy of the same chain with another status byte. */
 	t2 = g_task;
 	t2.base.iov[t2.base.req.out_cnt + t2.base.req.in_cnt - 1].iov_base = g_guest + 0x20010;
@@ -477,7 +489,12 @@ test_hot_remove(void)
 	/* The bdev layer gives the first one back: OK, and now the bdev is released. */
 	g_defer_cb((struct osp_bdev_io *)(uintptr_t)0x1, true, g_defer_arg);
 	CU_ASSERT(status() == VBLK_S_OK);
-	CU_ASSERT(g_blk.bdev_ios == 0 && g_bdev_released == 1 && g_released == 2);
+	CU_ASSERT(g_bp.ios == 0 && g_bdev_released == 1 && g_released == 2);
+	/* The channel is gone: still IOERR, no bdev call. */
+	g_guest[0x20010] = 0xee;
+	g_blk.removed = false;	/* even without the flag, a poll group without channel fails it */
+	vhost_blk_task_start(&g_ctrlr, &t2.base);
+	CU_ASSERT(g_calls == 1 && g_guest[0x20010] == VBLK_S_IOERR);
 }
 
 int
