@@ -78,11 +78,16 @@ def total_line(out):
     return None
 
 
-def hot_remove(v):
-    print("-- hot remove under I/O")
+def hot_remove(v, cpumask=None):
+    print("-- hot remove under I/O%s" % (" (cpumask %s: the queue on a thread of its own)" % cpumask
+                                         if cpumask else ""))
     check("result" in vcall("bdev_malloc_create", {"name": "Malloc0", "num_blocks": 16384,
                                                    "block_size": 512}), "malloc bdev")
-    r = vcall("vhost_create_blk_controller", {"ctrlr": "vb0", "dev_name": "Malloc0"})
+    closed0 = tgt_log(v).count("bdev Malloc0 closed")
+    prm = {"ctrlr": "vb0", "dev_name": "Malloc0"}
+    if cpumask:
+        prm["cpumask"] = cpumask
+    r = vcall("vhost_create_blk_controller", prm)
     check(r.get("result") is True, "vhost_create_blk_controller vb0: %s" % r)
     sock = os.path.join(SOCKDIR, "vb0")
     cfg = os.path.join(TMP, "hp_vb0.json")
@@ -127,7 +132,7 @@ def hot_remove(v):
     check(not bad, "no sanitizer report from bdevperf")
     check(vhost_alive(v), "vhost still serving")
     log = tgt_log(v)
-    check("bdev Malloc0 closed" in log, "the controller closed the bdev (log)")
+    check(log.count("bdev Malloc0 closed") == closed0 + 1, "the controller closed the bdev (log)")
 
     sc = vcall("save_config").get("result") or {}
     blk_cfg = [c for s in sc.get("subsystems", []) for c in (s.get("config") or [])
@@ -148,7 +153,7 @@ def hot_remove(v):
     check(not os.path.exists(sock), "socket removed")
     check("result" in vcall("bdev_malloc_create", {"name": "Malloc0", "num_blocks": 16384,
                                                    "block_size": 512}), "Malloc0 again")
-    r = vcall("vhost_create_blk_controller", {"ctrlr": "vb0", "dev_name": "Malloc0"})
+    r = vcall("vhost_create_blk_controller", prm)
     check(r.get("result") is True, "vb0 again on the new Malloc0")
     rc3 = subprocess.run([BDEVPERF, "--json", cfg, "-m", "0x2", "-q", "16", "-o", "4096",
                           "-w", "verify", "-t", "1"], capture_output=True, text=True, timeout=40)
@@ -214,6 +219,7 @@ def packed(v):
 def body():
     v = start_vhost()
     hot_remove(v)
+    hot_remove(v, "0x1")
     resize(v)
     packed(v)
     check(stop_tgt(v) == 0, "vhost exits 0 on SIGTERM")
