@@ -351,7 +351,7 @@ static int get_u64(struct conn *c, uint32_t req, uint64_t *v)
 {
 	if (send_msg(c, req, NULL, 0, NULL, 0))
 		return -EPIPE;
-	int n = recv_reply(c, req, v, 8, 3000);
+	int n = recv_reply(c, req, v, 8, 10000);
 	return n == 8 ? 0 : (n < 0 ? n : -EPROTO);
 }
 
@@ -374,7 +374,7 @@ static int set_msg(struct conn *c, uint32_t req, const void *payload, size_t ple
 	if (!ack)
 		return conn_alive(c) ? 0 : -1;
 	uint64_t v = 0;
-	int n = recv_reply(c, req, &v, 8, 3000);
+	int n = recv_reply(c, req, &v, 8, 10000);
 	if (n < 0)
 		return -1;
 	return v ? 1 : 0;
@@ -452,19 +452,29 @@ static uint64_t wanted_features(void)
 static int neg_features(struct conn *c)
 {
 	uint64_t f, pf;
-	if (send_msg(c, U_SET_OWNER, NULL, 0, NULL, 0))
+	int rc;
+	if (send_msg(c, U_SET_OWNER, NULL, 0, NULL, 0)) {
+		info("SET_OWNER: send failed");
 		return -1;
-	if (get_u64(c, U_GET_FEATURES, &f))
+	}
+	if ((rc = get_u64(c, U_GET_FEATURES, &f))) {
+		info("GET_FEATURES: %s", strerror(-rc));
 		return -1;
+	}
 	c->features = f & wanted_features();
 	if (c->features & (1ull << F_PROTOCOL_FEATURES)) {
-		if (get_u64(c, U_GET_PROTOCOL_FEATURES, &pf))
+		if ((rc = get_u64(c, U_GET_PROTOCOL_FEATURES, &pf))) {
+			info("GET_PROTOCOL_FEATURES: %s", strerror(-rc));
 			return -1;
+		}
 		c->pfeatures = pf & ((1ull << PF_MQ) | (1ull << PF_REPLY_ACK) | (1ull << PF_CONFIG));
 		if (send_msg(c, U_SET_PROTOCOL_FEATURES, &c->pfeatures, 8, NULL, 0))
 			return -1;
 	}
-	return set_u64(c, U_SET_FEATURES, c->features) ? -1 : 0;
+	rc = set_u64(c, U_SET_FEATURES, c->features);
+	if (rc)
+		info("SET_FEATURES 0x%" PRIx64 ": %s", c->features, rc == 1 ? "refused" : "no answer");
+	return rc ? -1 : 0;
 }
 
 static int get_config(struct conn *c)
@@ -1923,6 +1933,45 @@ static void case_vring_live_change(void)
 	conn_close(&c);
 }
 
+/* queue 0 running, then queues 1..9 and 200 set up and enabled (the back end offers 8) */
+static void case_many_queues(void)
+{
+	struct conn c;
+	full_setup(&c);
+	struct result r = blk_req3(&c, 0, T_IN, 0, ga(OFF_DATA), 4096, true);
+	judge(&r, E_OK, "queue 0: a read");
+	uint32_t qs[] = { 1, 2, 3, 4, 5, 6, 7, 8, 9, 200 };
+	int efds[20];
+	int ne = 0;
+	for (unsigned k = 0; k < sizeof(qs) / sizeof(qs[0]) && !c.dead; k++) {
+		uint32_t q = qs[k];
+		uint64_t off = 0x1000ull * k;
+		memset(hb(&c, off), 0, 0x1000);
+		allow(&c, gb(off + 0x800), 4 + 8 * 16 + 2);
+		uintptr_t u = (uintptr_t)c.mem + B_FOFF + off;
+		set_state(&c, U_SET_VRING_NUM, q, 16);
+		set_state(&c, U_SET_VRING_BASE, q, 0);
+		set_vring_addr(&c, q, u, u + 0x800, u + 0x400);
+		efds[ne] = eventfd(0, EFD_NONBLOCK);
+		efds[ne + 1] = eventfd(0, EFD_NONBLOCK);
+		set_vring_fd(&c, U_SET_VRING_CALL, q, efds[ne + 1]);
+		set_vring_fd(&c, U_SET_VRING_KICK, q, efds[ne]);
+		int rc = set_state(&c, U_SET_VRING_ENABLE, q, 1);
+		info("queue %u set up and enabled: %s", q, rc == 0 ? "accepted" : rc == 1 ? "refused" : "connection closed");
+		ne += 2;
+	}
+	snap(&c);
+	usleep(200000);
+	check_mem(&c, "after enabling queues 1..9 and 200");
+	if (!c.dead) {
+		r = blk_req3(&c, 1, T_IN, 0, ga(OFF_DATA), 4096, true);
+		judge(&r, E_OK, "queue 0 after the others were enabled: a read");
+	}
+	for (int i = 0; i < ne; i++)
+		close(efds[i]);
+	conn_close(&c);
+}
+
 /* requests in flight, then the socket closes; n times */
 static void case_vanish(int times)
 {
@@ -1964,7 +2013,7 @@ static const char *cases[] = {
 	"chain_too_long", "indirect_bad", "avail_jump", "head_oob", "unknown_type", "hdr_short",
 	"hdr_split", "no_status", "status_readonly", "data_direction", "beyond_capacity",
 	"get_id_short", "discard_bad", "msg_bad_size", "msg_unknown", "memtable_bad", "memtable_live", "memtable_past_eof", "memfd_shrink", "vring_bad", "vring_addr_bad", "vring_area_partial:0", "vring_area_partial:1", "vring_area_partial:2", "vring_fd_bad",
-	"call_flood", "two_conns", "vring_restart", "vring_live_change", "vanish",
+	"call_flood", "two_conns", "vring_restart", "vring_live_change", "many_queues", "vanish",
 };
 
 int main(int argc, char **argv)
@@ -2019,6 +2068,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(n, "two_conns")) case_two_conns();
 	else if (!strcmp(n, "vring_restart")) case_vring_restart();
 	else if (!strcmp(n, "vring_live_change")) case_vring_live_change();
+	else if (!strcmp(n, "many_queues")) case_many_queues();
 	else if (!strcmp(n, "vanish")) case_vanish(times);
 	else {
 		fprintf(stderr, "unknown case %s\n", n);
