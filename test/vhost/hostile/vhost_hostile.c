@@ -1972,6 +1972,101 @@ static void case_many_queues(void)
 	conn_close(&c);
 }
 
+/* a read whose data lands on the rings themselves (guest memory: the device may write it, and
+ * must survive what it then finds there) */
+static void case_read_into_rings(void)
+{
+	struct { const char *what; uint64_t off; uint32_t len; } t[] = {
+		{ "a read into the descriptor table", OFF_DESC, 4096 },
+		{ "a read into the avail ring", OFF_AVAIL, 4096 },
+		{ "a read into the used ring", OFF_USED, 4096 },
+	};
+	for (unsigned k = 0; k < 3; k++) {
+		struct conn c;
+		full_setup(&c);
+		/* first fill sector 8.. with a pattern that makes bad rings: 0xff everywhere */
+		memset(ha(&c, OFF_DATA), 0xff, 4096);
+		struct result r = blk_req3(&c, 0, T_OUT, 8, ga(OFF_DATA), 4096, false);
+		judge(&r, E_OK, "write 0xff x 4096 at sector 8");
+		/* the chain itself in an indirect table, so that it survives being overwritten */
+		set_hdr(&c, 1, T_IN, 8);
+		struct vdesc *ind = (struct vdesc *)ha(&c, OFF_IND);
+		ind[0] = (struct vdesc){ slot_hdr_gpa(1), 16, D_NEXT, 1 };
+		ind[1] = (struct vdesc){ ga(t[k].off), t[k].len, D_NEXT | D_WRITE, 2 };
+		ind[2] = (struct vdesc){ slot_status_gpa(1), 1, D_WRITE, 0 };
+		allow(&c, ga(t[k].off), t[k].len);
+		allow(&c, slot_status_gpa(1), 1);
+		setd(&c, 10, ga(OFF_IND), 48, D_INDIRECT, 0);
+		r = submit(&c, 10, slot_status(&c, 1), 1000);
+		judge(&r, E_ANY, t[k].what);
+		/* whatever the rings hold now, post one more request and see the daemon live on */
+		if (!c.dead) {
+			post(&c, 10);
+			kick(&c);
+			usleep(100000);
+		}
+		info("afterwards: connection %s", conn_alive(&c) ? "open" : "closed");
+		conn_close(&c);
+	}
+}
+
+/* requests beyond the advertised limits (SEG_MAX, SIZE_MAX) and a full ring */
+static void case_oversize(void)
+{
+	struct conn c;
+	full_setup(&c);
+	/* one 1 MiB read in a single descriptor (SIZE_MAX is per segment) */
+	struct result r = blk_req3(&c, 0, T_IN, 0, ga(OFF_DATA), 0x100000, true);
+	judge(&r, E_ANY, "a 1 MiB read in one descriptor");
+	/* 200 segments of 512 bytes (SEG_MAX 126), direct */
+	set_hdr(&c, 1, T_IN, 0);
+	setd(&c, 0, slot_hdr_gpa(1), 16, D_NEXT, 1);
+	for (unsigned i = 1; i <= 200; i++)
+		setd(&c, i, ga(OFF_DATA + 512ull * i), 512, D_NEXT | D_WRITE, (uint16_t)(i + 1));
+	setd(&c, 201, slot_status_gpa(1), 1, D_WRITE, 0);
+	r = submit(&c, 0, slot_status(&c, 1), 1000);
+	judge(&r, E_ANY, "a read of 200 segments (SEG_MAX is 126)");
+	conn_close(&c);
+
+	/* a full ring: 256 reads at once, each one ring descriptor pointing to a table */
+	full_setup(&c);
+	for (unsigned i = 0; i < QSIZE; i++) {
+		set_hdr(&c, i, T_IN, 8ull * i);
+		struct vdesc *ind = (struct vdesc *)ha(&c, OFF_IND + 48ull * (i % 64));
+		if (i < 64) {
+			ind[0] = (struct vdesc){ slot_hdr_gpa(i), 16, D_NEXT, 1 };
+			ind[1] = (struct vdesc){ ga(OFF_DATA + 0x1000ull * i), 4096, D_NEXT | D_WRITE, 2 };
+			ind[2] = (struct vdesc){ slot_status_gpa(i), 1, D_WRITE, 0 };
+		}
+	}
+	/* 64 distinct tables; requests i and i+64.. share one (same header, data, status): fine for reads */
+	allow(&c, ga(OFF_DATA), 0x1000ull * 64);
+	allow(&c, ga(OFF_HDR), 64ull * QSIZE);
+	for (unsigned i = 0; i < QSIZE; i++) {
+		setd(&c, i, ga(OFF_IND + 48ull * (i % 64)), 48, D_INDIRECT, 0);
+		avail_ring(&c)[i] = (uint16_t)i;
+	}
+	snap(&c);
+	c.avail_idx = QSIZE;
+	__atomic_store_n(avail_idx(&c), c.avail_idx, __ATOMIC_RELEASE);
+	sync_avail(&c);
+	kick(&c);
+	int got = wait_used(&c, QSIZE, 5000);
+	info("a full ring of 256 reads: %d completed", got);
+	if (got != QSIZE)
+		finding("a full ring of 256 valid reads: only %d completed in 5 s", got);
+	struct done d[QSIZE];
+	int n = reap(&c, d, QSIZE);
+	unsigned bad = 0;
+	for (int i = 0; i < n; i++)
+		if (d[i].len != 4097)
+			bad++;
+	if (bad)
+		finding("%u of %d reads completed with a used length other than 4097", bad, n);
+	check_mem(&c, "after a full ring");
+	conn_close(&c);
+}
+
 /* requests in flight, then the socket closes; n times */
 static void case_vanish(int times)
 {
@@ -2013,7 +2108,7 @@ static const char *cases[] = {
 	"chain_too_long", "indirect_bad", "avail_jump", "head_oob", "unknown_type", "hdr_short",
 	"hdr_split", "no_status", "status_readonly", "data_direction", "beyond_capacity",
 	"get_id_short", "discard_bad", "msg_bad_size", "msg_unknown", "memtable_bad", "memtable_live", "memtable_past_eof", "memfd_shrink", "vring_bad", "vring_addr_bad", "vring_area_partial:0", "vring_area_partial:1", "vring_area_partial:2", "vring_fd_bad",
-	"call_flood", "two_conns", "vring_restart", "vring_live_change", "many_queues", "vanish",
+	"call_flood", "two_conns", "vring_restart", "vring_live_change", "many_queues", "read_into_rings", "oversize", "vanish",
 };
 
 int main(int argc, char **argv)
@@ -2069,6 +2164,8 @@ int main(int argc, char **argv)
 	else if (!strcmp(n, "vring_restart")) case_vring_restart();
 	else if (!strcmp(n, "vring_live_change")) case_vring_live_change();
 	else if (!strcmp(n, "many_queues")) case_many_queues();
+	else if (!strcmp(n, "read_into_rings")) case_read_into_rings();
+	else if (!strcmp(n, "oversize")) case_oversize();
 	else if (!strcmp(n, "vanish")) case_vanish(times);
 	else {
 		fprintf(stderr, "unknown case %s\n", n);
