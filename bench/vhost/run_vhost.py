@@ -51,6 +51,22 @@ def cpu_ticks(pid):
     return int(fields[11]) + int(fields[12])   # utime, stime
 
 
+def run_delay_ns(pid):
+    """Time the target's threads spent runnable but not running (schedstat field 2, summed
+    over threads): what other processes on this shared machine took from it."""
+    total = 0
+    try:
+        for t in os.listdir("/proc/%d/task" % pid):
+            try:
+                with open("/proc/%d/task/%s/schedstat" % (pid, t)) as f:
+                    total += int(f.read().split()[1])
+            except (OSError, IndexError, ValueError):
+                pass
+    except OSError:
+        pass
+    return total
+
+
 def rpc(sock, *args):
     r = subprocess.run([sys.executable, RPC, "-s", sock, *args], capture_output=True,
                        text=True, timeout=60)
@@ -130,9 +146,11 @@ def run_bdevperf(tmp, tgt, sock, args):
            os.path.join(tmp, "bdevperf.sock"), "-q", str(args.qd), "-o", str(args.io_size),
            "-w", "randread", "-t", str(args.time)]
     t0 = cpu_ticks(tgt.pid)
+    w0 = run_delay_ns(tgt.pid)
     c0 = os.times()
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=args.time + 90)
     t1 = cpu_ticks(tgt.pid)
+    w1 = run_delay_ns(tgt.pid)
     c1 = os.times()
     out = r.stdout + r.stderr
     tot = job = None
@@ -151,6 +169,7 @@ def run_bdevperf(tmp, tgt, sock, args):
     init_cpu = (c1.children_user + c1.children_system) - (c0.children_user + c0.children_system)
     return {"iops": iops, "mibps": tot[1], "fail_s": tot[2], "avg_us": tot[4], "max_us": tot[6],
             "tgt_cpu_us_per_io": tgt_cpu * 1e6 / ios, "tgt_core_pct": 100.0 * tgt_cpu / runtime,
+            "tgt_wait_pct": 100.0 * (w1 - w0) / 1e9 / runtime,
             "bdevperf_cpu_us_per_io": init_cpu * 1e6 / ios}
 
 
@@ -191,9 +210,10 @@ def main():
                 p, sock = targets[n]
                 res = run_bdevperf(tmp, p, sock, args)
                 samples[n].append(res)
-                print("  round %d/%d %-7s %10.0f IOPS %8.1f us  target %.2f us/IO (%.0f%% of a core)" % (
-                    i + 1, args.rounds, n, res["iops"], res["avg_us"], res["tgt_cpu_us_per_io"],
-                    res["tgt_core_pct"]), file=sys.stderr)
+                print("  round %d/%d %-7s %10.0f IOPS %8.1f us  target %.2f us/IO (%.0f%% of a core, "
+                      "%.0f%% waiting for one)" % (
+                          i + 1, args.rounds, n, res["iops"], res["avg_us"], res["tgt_cpu_us_per_io"],
+                          res["tgt_core_pct"], res["tgt_wait_pct"]), file=sys.stderr)
     finally:
         for p, _ in targets.values():
             stop(p)
@@ -203,8 +223,8 @@ def main():
     print("vhost-user-blk, 4 KiB randread qd %d: target on core 0 (null device %d MiB), bdevperf "
           "(bdev_virtio, 1 queue of %d) on core 1; median [min-max] of %d x %d s" % (
               args.qd, args.size_mb, args.vq_size, args.rounds, args.time))
-    hdr = "%-32s %26s %22s %22s %12s %12s" % ("target", "IOPS", "avg us", "target us/IO",
-                                              "target core", "bdevperf us/IO")
+    hdr = "%-32s %26s %22s %22s %12s %12s %15s" % ("target", "IOPS", "avg us", "target us/IO",
+                                                   "target core", "target wait", "bdevperf us/IO")
     print(hdr)
     print("-" * len(hdr))
     lines = []
@@ -215,10 +235,10 @@ def main():
         lo = {k: min(x[k] for x in s) for k in s[0]}
         hi = {k: max(x[k] for x in s) for k in s[0]}
         med[n] = m
-        print("%-32s %10.0f [%6.0fk-%6.0fk] %8.1f [%5.1f-%5.1f] %8.3f [%.3f-%.3f] %11.0f%% %12.3f" % (
+        print("%-32s %10.0f [%6.0fk-%6.0fk] %8.1f [%5.1f-%5.1f] %8.3f [%.3f-%.3f] %11.0f%% %11.0f%% %15.3f" % (
             label[n], m["iops"], lo["iops"] / 1e3, hi["iops"] / 1e3, m["avg_us"], lo["avg_us"],
             hi["avg_us"], m["tgt_cpu_us_per_io"], lo["tgt_cpu_us_per_io"], hi["tgt_cpu_us_per_io"],
-            m["tgt_core_pct"], m["bdevperf_cpu_us_per_io"]))
+            m["tgt_core_pct"], m["tgt_wait_pct"], m["bdevperf_cpu_us_per_io"]))
         row = {"bench": "vhost_blk", "target": n, "workload": "randread", "io_size": args.io_size,
                "queue_depth": args.qd, "rounds": args.rounds, "seconds": args.time, "stat": "median"}
         row.update({k: round(v, 3) for k, v in m.items()})
