@@ -18,10 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <rte_vhost.h>
 
+#include "cJSON.h"
 #include "osprey/event.h"
 #include "osprey/log.h"
 #include "osprey/thread.h"
@@ -113,18 +115,59 @@ ctrlr_by_vid_locked(int vid)
 	return NULL;
 }
 
-/* ---- the poller (controller thread) ---- */
+/* ---- the poller (the poll group's thread) ---- */
 
-static int
-ctrlr_poll(void *arg)
+/*
+ * Interrupt mode (doc/vhost.md): a poll group whose rings stayed empty this
+ * long arms kick notifications and reports idle, so the reactor may sleep
+ * (after its own 200 µs). Short enough to be ~0 % CPU when idle, long enough
+ * that the gaps of a queue-depth-1 workload (one request's round trip) never
+ * pay a kick. OSPREY_VHOST_IDLE_US overrides it (tests use 0: arm at once).
+ */
+#define VHOST_IDLE_US_DEFAULT		300
+/* While armed, spurious kicks (nothing in the rings) are drained this often. */
+#define VHOST_SPURIOUS_DRAIN_US		100
+/* Coalescing: how often each queue's request rate (and so its call delay) is re-computed. */
+#define VHOST_RATE_CHECK_US		10000
+
+static uint64_t g_idle_ticks = UINT64_MAX;
+
+static uint64_t
+us_to_ticks(uint64_t us)
 {
-	struct vhost_ctrlr *ctrlr = arg;
+	return us * osp_get_ticks_hz() / 1000000ull;
+}
+
+static void
+pg_update_rates(struct vhost_pg *pg, uint64_t now)
+{
+	struct vhost_ctrlr *ctrlr = pg->ctrlr;
+	uint64_t elapsed = now - pg->rate_tsc;
+	uint32_t delay_us = __atomic_load_n(&ctrlr->coalesce_delay_us, __ATOMIC_RELAXED);
+	uint32_t threshold = __atomic_load_n(&ctrlr->coalesce_iops_threshold, __ATOMIC_RELAXED);
+	uint64_t base = us_to_ticks(delay_us), hz = osp_get_ticks_hz();
+
+	pg->rate_tsc = now;
+	for (uint16_t i = 0; i < pg->nqueues; i++) {
+		struct vhost_queue *q = pg->queues[i];
+		uint64_t iops = elapsed != 0 ? q->rate_reqs * hz / elapsed : 0;
+
+		q->irq_delay = vhost_coalesce_delay(base, iops, threshold);
+		q->rate_reqs = 0;
+	}
+}
+
+/* Pop and start what the rings hold; the number of chains started. */
+static int
+pg_pop(struct vhost_pg *pg)
+{
+	struct vhost_ctrlr *ctrlr = pg->ctrlr;
 	int work = 0;
 
-	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
-		struct vhost_blk_queue *q = &ctrlr->queues[i];
+	for (uint16_t i = 0; i < pg->nqueues; i++) {
+		struct vhost_queue *q = pg->queues[i];
 		struct osp_vring_req reqs[VHOST_BURST];
-		struct vhost_blk_task *tasks[VHOST_BURST];
+		struct vhost_task *tasks[VHOST_BURST];
 		int n = q->nfree < VHOST_BURST ? (int)q->nfree : VHOST_BURST;
 
 		if (n == 0 || q->vq.broken || q->paused) {
@@ -133,39 +176,137 @@ ctrlr_poll(void *arg)
 		for (int j = 0; j < n; j++) {
 			tasks[j] = q->free[q->nfree - 1 - (uint32_t)j];
 			reqs[j].iov = tasks[j]->iov;
-			reqs[j].iov_max = VHOST_BLK_IOV_MAX;
+			reqs[j].iov_max = VHOST_IOV_MAX;
 		}
 		n = osp_vring_pop_burst(&q->vq, reqs, n);
 		if (n < 0) {
-			OSP_ERRLOG("vhost %s: queue %u is broken: stopped\n", ctrlr->name, i);
+			OSP_ERRLOG("vhost %s: queue %u is broken: stopped\n", ctrlr->name, q->idx);
 			continue;
 		}
 		q->nfree -= (uint32_t)n;
+		q->rate_reqs += (uint32_t)n;
 		ctrlr->inflight += (uint32_t)n;
 		for (int j = 0; j < n; j++) {
 			tasks[j]->req = reqs[j];
-			vhost_blk_task_start(ctrlr, tasks[j]);
+			ctrlr->ops->task_start(ctrlr, tasks[j]);
 		}
 		work += n;
 	}
-	/*
-	 * A connected device keeps the thread polling (the driver is told not to
-	 * kick): sleeping on the kick eventfds is not done yet (doc/vhost.md).
-	 */
-	(void)work;
-	return OSP_POLLER_BUSY;
+	return work;
+}
+
+static int
+pg_poll(void *arg)
+{
+	struct vhost_pg *pg = arg;
+	uint64_t now = osp_thread_get_last_tsc(pg->thread);
+	bool pending = false;
+	int work;
+
+	if (pg->armed) {
+		if (!pg->completed && !vhost_queues_have_avail(pg->queues, pg->nqueues)) {
+			/* Woken for something else, or by a kick we already served: stay asleep. */
+			if (now - pg->last_drain_tsc > us_to_ticks(VHOST_SPURIOUS_DRAIN_US)) {
+				pg->last_drain_tsc = now;
+				vhost_kickfds_drain(pg->queues, pg->nqueues);
+			}
+			return OSP_POLLER_IDLE;
+		}
+		/* Before any pop: popping while armed would leave avail_event behind. */
+		vhost_queues_disarm(pg->queues, pg->nqueues);
+		pg->armed = false;
+		pg->stat_wakeups++;
+		pg->last_work_tsc = now;
+	}
+	work = pg_pop(pg);
+	for (uint16_t i = 0; i < pg->nqueues; i++) {
+		pending |= vhost_queue_signal(pg->queues[i], now);
+	}
+	if (osp_unlikely(now - pg->rate_tsc >= us_to_ticks(VHOST_RATE_CHECK_US))) {
+		pg_update_rates(pg, now);
+	}
+	if (work > 0 || pg->completed || pending) {
+		pg->completed = false;
+		pg->last_work_tsc = now;
+		return OSP_POLLER_BUSY;
+	}
+	if (now - pg->last_work_tsc < g_idle_ticks) {
+		/* Not idle long enough to pay for kicks: keep the reactor polling. */
+		return OSP_POLLER_BUSY;
+	}
+	switch (vhost_queues_arm(pg->queues, pg->nqueues)) {
+	case 1:
+		pg->armed = true;
+		pg->last_drain_tsc = now;
+		pg->stat_sleeps++;
+		return OSP_POLLER_IDLE;
+	case 0:
+		pg->last_work_tsc = now;
+		return OSP_POLLER_BUSY;
+	default:
+		if (!pg->cannot_sleep_logged) {
+			pg->cannot_sleep_logged = true;
+			OSP_NOTICELOG("vhost %s: a queue has no kick eventfd: polling only\n",
+				      pg->ctrlr->name);
+		}
+		pg->last_work_tsc = now;
+		return OSP_POLLER_BUSY;
+	}
+}
+
+/* Watch q's kick eventfd from the current thread (pg's), or give up sleeping on it. */
+static void
+queue_watch_kick(struct vhost_queue *q, int kickfd)
+{
+	int rc;
+
+	q->kickfd = -1;
+	if (kickfd < 0) {
+		return;
+	}
+	rc = osp_thread_add_wake_fd(kickfd, EPOLLIN);
+	if (rc != 0) {
+		OSP_ERRLOG("vhost %s: queue %u: cannot watch its kick eventfd (%s): polling only\n",
+			   q->ctrlr->name, q->idx, strerror(-rc));
+		return;
+	}
+	q->kickfd = kickfd;
+}
+
+/* Stop watching q's kick eventfd (before rte_vhost may close it). */
+static void
+queue_unwatch_kick(struct vhost_queue *q)
+{
+	if (q->kickfd >= 0) {
+		osp_thread_remove_wake_fd(q->kickfd);
+		q->kickfd = -1;
+	}
+}
+
+/* The queues changed: poll (kicks off) until the poller re-arms over the new set. */
+static void
+pg_wake(struct vhost_pg *pg)
+{
+	if (pg->armed) {
+		vhost_queues_disarm(pg->queues, pg->nqueues);
+		pg->armed = false;
+	}
+	pg->last_work_tsc = osp_thread_get_last_tsc(NULL);
 }
 
 static void
 ctrlr_free_queues(struct vhost_ctrlr *ctrlr)
 {
 	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
+		queue_unwatch_kick(&ctrlr->queues[i]);
 		free(ctrlr->queues[i].tasks);
 		free(ctrlr->queues[i].free);
 		ctrlr->queues[i].tasks = NULL;
 		ctrlr->queues[i].free = NULL;
 	}
 	ctrlr->nqueues = 0;
+	ctrlr->pg.nqueues = 0;
+	ctrlr->pg.armed = false;
 }
 
 static void
@@ -175,10 +316,13 @@ ctrlr_stopped(struct vhost_ctrlr *ctrlr)
 
 	/* Where the rings stand, for GET_VRING_BASE (rte_vhost answers it after destroy_device). */
 	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
-		struct vhost_blk_queue *q = &ctrlr->queues[i];
+		struct vhost_queue *q = &ctrlr->queues[i];
 
 		rte_vhost_set_vring_base(ctrlr->vid, q->idx, osp_vring_last_avail(&q->vq),
 					 osp_vring_last_used(&q->vq));
+		/* A call still held back by coalescing goes now. */
+		q->irq_delay = 0;
+		vhost_queue_signal(q, 0);
 	}
 	ctrlr_free_queues(ctrlr);
 	ctrlr->started = false;
@@ -188,6 +332,19 @@ ctrlr_stopped(struct vhost_ctrlr *ctrlr)
 	if (fn != NULL) {
 		fn(ctrlr->stopped_arg);
 	}
+}
+
+void
+vhost_task_complete(struct vhost_task *task, uint32_t used_len)
+{
+	struct vhost_queue *q = task->q;
+
+	osp_vring_push(&q->vq, &task->req, used_len);
+	/* The poller decides on the call once per pass (batching, coalescing). */
+	q->signal_pending = true;
+	q->pg->completed = true;
+	q->free[q->nfree++] = task;
+	vhost_ctrlr_task_released(q->ctrlr);
 }
 
 void
@@ -219,7 +376,7 @@ static int
 queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring *vr,
 	  uint16_t last_avail, uint16_t last_used)
 {
-	struct vhost_blk_queue *q;
+	struct vhost_queue *q;
 
 	if (ctrlr->nqueues == VHOST_MAX_QUEUES) {
 		return -ENOSPC;
@@ -231,11 +388,13 @@ queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring 
 		return -EINVAL;
 	}
 	q->ctrlr = ctrlr;
+	q->pg = &ctrlr->pg;
 	q->idx = idx;
 	q->callfd = vr->callfd;
+	q->kickfd = -1;
 	/* At most VHOST_TASKS_MAX requests in flight per queue, whatever the ring size. */
 	q->ntasks = vr->size < VHOST_TASKS_MAX ? vr->size : VHOST_TASKS_MAX;
-	q->tasks = calloc(q->ntasks, sizeof(*q->tasks));
+	q->tasks = calloc(q->ntasks, ctrlr->ops->task_size);
 	q->free = calloc(q->ntasks, sizeof(*q->free));
 	if (q->tasks == NULL || q->free == NULL) {
 		free(q->tasks);
@@ -243,12 +402,16 @@ queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring 
 		return -ENOMEM;
 	}
 	for (uint32_t t = 0; t < q->ntasks; t++) {
-		q->tasks[t].q = q;
-		q->free[t] = &q->tasks[t];
+		struct vhost_task *task = (struct vhost_task *)(q->tasks + t * ctrlr->ops->task_size);
+
+		task->q = q;
+		q->free[t] = task;
 	}
 	q->nfree = q->ntasks;
-	/* We poll: the driver need not kick. */
+	/* We poll: the driver need not kick until the poller arms (interrupt mode). */
 	osp_vring_set_kick(&q->vq, false);
+	queue_watch_kick(q, vr->kickfd);
+	q->pg->queues[q->pg->nqueues++] = q;
 	ctrlr->nqueues++;
 	return 0;
 }
@@ -280,6 +443,7 @@ dev_start_msg(void *arg)
 		goto out;	/* not offered */
 	}
 	ctrlr->nqueues = 0;
+	ctrlr->pg.nqueues = 0;
 	ctrlr->neg_features = m->features;
 	for (uint16_t i = 0; i < m->nvrings; i++) {
 		if (m->vr[i].desc == NULL || m->vr[i].size == 0) {
@@ -294,13 +458,20 @@ dev_start_msg(void *arg)
 	if (ctrlr->nqueues == 0) {
 		goto out;
 	}
-	ctrlr->poller = osp_poller_register_named(ctrlr_poll, ctrlr, 0, "vhost_blk_poll");
-	if (ctrlr->poller == NULL) {
+	ctrlr->pg.armed = false;
+	ctrlr->pg.completed = false;
+	ctrlr->pg.last_work_tsc = osp_thread_get_last_tsc(NULL);
+	ctrlr->pg.rate_tsc = ctrlr->pg.last_work_tsc;
+	ctrlr->pg.poller = osp_poller_register_named(pg_poll, &ctrlr->pg, 0, "vhost_poll");
+	if (ctrlr->pg.poller == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
 	ctrlr->vid = m->vid;
 	ctrlr->started = true;
+	if (ctrlr->ops->dev_started != NULL) {
+		ctrlr->ops->dev_started(ctrlr);
+	}
 	OSP_NOTICELOG("vhost %s: device started (%u queue(s), features 0x%" PRIx64 ")\n", ctrlr->name,
 		      ctrlr->nqueues, m->features);
 	rc = 0;
@@ -371,10 +542,18 @@ dev_stop_msg(void *arg)
 		sem_post(&m->done);
 		return;
 	}
-	osp_poller_unregister(&ctrlr->poller);
+	osp_poller_unregister(&ctrlr->pg.poller);
+	/* rte_vhost closes the kick eventfds once we return. */
+	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
+		queue_unwatch_kick(&ctrlr->queues[i]);
+	}
+	ctrlr->pg.armed = false;
 	ctrlr->stopped_fn = dev_stop_done;
 	ctrlr->stopped_arg = m;
 	ctrlr->stopping = true;
+	if (ctrlr->ops->dev_stopping != NULL) {
+		ctrlr->ops->dev_stopping(ctrlr);
+	}
 	OSP_NOTICELOG("vhost %s: device stopping (%u request(s) in flight)\n", ctrlr->name,
 		      ctrlr->inflight);
 	if (ctrlr->inflight == 0) {
@@ -416,8 +595,8 @@ pre_msg_handle(int vid, void *msg)
 	if (c == NULL) {
 		res = RTE_VHOST_MSG_RESULT_ERR;
 	} else if (m->size < 12 || m->cfg_size > VHOST_USER_MAX_CONFIG ||
-		   m->size != 12 + m->cfg_size || m->offset > VBLK_CONFIG_LEN ||
-		   m->cfg_size > VBLK_CONFIG_LEN - m->offset) {
+		   m->size != 12 + m->cfg_size || m->offset > c->config_len ||
+		   m->cfg_size > c->config_len - m->offset) {
 		/* Refused: a reply without payload. */
 		m->size = 0;
 		res = RTE_VHOST_MSG_RESULT_REPLY;
@@ -458,6 +637,7 @@ struct state_msg {
 	int enable;
 	int callfd;
 	bool have_vr;
+	bool have_base;
 	struct rte_vhost_vring vr;
 	uint16_t last_avail;
 	uint16_t last_used;
@@ -474,20 +654,31 @@ vring_state_msg(void *arg)
 		bool found = false;
 
 		for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
-			struct vhost_blk_queue *q = &ctrlr->queues[i];
+			struct vhost_queue *q = &ctrlr->queues[i];
 
 			if (q->idx == m->qid) {
 				q->paused = !m->enable;
 				q->callfd = m->enable ? m->callfd : -1;
+				/*
+				 * Disabled: rte_vhost may close the kick fd next (SET_VRING_KICK);
+				 * enabled: it may be a new one.
+				 */
+				queue_unwatch_kick(q);
+				if (m->enable && m->have_vr) {
+					queue_watch_kick(q, m->vr.kickfd);
+				}
 				found = true;
 			}
 		}
 		/* A queue that became ready after the device started (multi-queue). */
-		if (!found && m->enable && m->have_vr && m->vr.desc != NULL && m->vr.size != 0 &&
+		if (!found && m->enable && m->have_vr && m->have_base && m->vr.desc != NULL &&
+		    m->vr.size != 0 &&
 		    queue_add(ctrlr, m->qid, &m->vr, m->last_avail, m->last_used) == 0) {
 			OSP_NOTICELOG("vhost %s: queue %u started (%u queue(s))\n", ctrlr->name, m->qid,
 				      ctrlr->nqueues);
 		}
+		/* The armed set (kicks enabled, fds watched) no longer matches the queues. */
+		pg_wake(&ctrlr->pg);
 	}
 	sem_post(&m->done);
 }
@@ -502,7 +693,8 @@ cb_vring_state_changed(int vid, uint16_t qid, int enable)
 	if (enable && rte_vhost_get_vhost_vring(vid, qid, &vr) == 0) {
 		m.callfd = vr.callfd;
 		m.vr = vr;
-		m.have_vr = rte_vhost_get_vring_base(vid, qid, &m.last_avail, &m.last_used) == 0;
+		m.have_vr = true;
+		m.have_base = rte_vhost_get_vring_base(vid, qid, &m.last_avail, &m.last_used) == 0;
 	}
 	sem_init(&m.done, 0, 0);
 	pthread_mutex_lock(&g_lock);
@@ -527,113 +719,74 @@ static const struct rte_vhost_device_ops g_dev_ops = {
 
 /* ---- create / delete (app thread) ---- */
 
-static void
-bdev_event(enum osp_bdev_event_type type, struct osp_bdev *bdev, void *ctx)
+void
+vhost_ctrlr_free(struct vhost_ctrlr *ctrlr)
 {
-	struct vhost_ctrlr *ctrlr = ctx;
-
-	(void)bdev;
-	if (type == OSP_BDEV_EVENT_REMOVE && !ctrlr->deleting) {
-		OSP_NOTICELOG("vhost %s: bdev %s removed: deleting the controller\n", ctrlr->name,
-			      ctrlr->bdev_name);
-		osp_vhost_ctrlr_delete(ctrlr->name, NULL, NULL);
-	}
-}
-
-static void
-ctrlr_free(struct vhost_ctrlr *ctrlr)
-{
-	if (ctrlr->ch != NULL) {
-		osp_put_io_channel(ctrlr->ch);
-	}
-	if (ctrlr->desc != NULL) {
-		osp_bdev_close(ctrlr->desc);
+	if (ctrlr->ops->destroy != NULL) {
+		ctrlr->ops->destroy(ctrlr);
 	}
 	free(ctrlr);
 }
 
-int
-osp_vhost_blk_ctrlr_create(const char *name, const char *bdev_name, bool readonly, char *err,
-			   size_t errlen)
+struct vhost_ctrlr *
+vhost_ctrlr_new(const char *name, const struct vhost_backend_ops *ops, int *rcp, char *err,
+		size_t errlen)
 {
 	struct vhost_ctrlr *ctrlr;
-	uint64_t features, pf;
-	bool discard, wz;
 	int rc;
 
 	if (name[0] == '\0' || strlen(name) >= sizeof(ctrlr->name) || strchr(name, '/') != NULL) {
 		snprintf(err, errlen, "Invalid ctrlr '%s': 1..63 characters, no '/'", name);
-		return -EINVAL;
+		*rcp = -EINVAL;
+		return NULL;
 	}
 	if (vhost_ctrlr_find(name) != NULL) {
 		snprintf(err, errlen, "Controller '%s' already exists", name);
-		return -EEXIST;
-	}
-	if (strlen(bdev_name) >= sizeof(ctrlr->bdev_name)) {
-		snprintf(err, errlen, "No bdev named '%s'", bdev_name);
-		return -ENODEV;
+		*rcp = -EEXIST;
+		return NULL;
 	}
 	ctrlr = calloc(1, sizeof(*ctrlr));
 	if (ctrlr == NULL) {
 		snprintf(err, errlen, "Out of memory");
-		return -ENOMEM;
+		*rcp = -ENOMEM;
+		return NULL;
 	}
 	snprintf(ctrlr->name, sizeof(ctrlr->name), "%s", name);
-	snprintf(ctrlr->bdev_name, sizeof(ctrlr->bdev_name), "%s", bdev_name);
 	rc = snprintf(ctrlr->path, sizeof(ctrlr->path), "%s%s%s", g_socket_dir,
 		      g_socket_dir[0] != '\0' ? "/" : "", name);
 	if (rc < 0 || (size_t)rc >= sizeof(ctrlr->path) || (size_t)rc >= 108) {
 		snprintf(err, errlen, "Socket path '%s%s%s' is too long for a Unix socket",
 			 g_socket_dir, g_socket_dir[0] != '\0' ? "/" : "", name);
 		free(ctrlr);
-		return -ENAMETOOLONG;
+		*rcp = -ENAMETOOLONG;
+		return NULL;
 	}
-	ctrlr->readonly = readonly;
+	ctrlr->ops = ops;
 	ctrlr->vid = -1;
 	ctrlr->thread = osp_get_thread();
-	rc = osp_bdev_open_ext(bdev_name, !readonly, bdev_event, ctrlr, &ctrlr->desc);
-	if (rc != 0) {
-		if (rc == -ENODEV) {
-			snprintf(err, errlen, "No bdev named '%s' (see bdev_get_bdevs)", bdev_name);
-		} else {
-			snprintf(err, errlen, "Cannot open bdev '%s': %s", bdev_name, strerror(-rc));
-		}
-		free(ctrlr);
-		return rc;
-	}
-	ctrlr->bdev = osp_bdev_desc_get_bdev(ctrlr->desc);
-	ctrlr->block_size = osp_bdev_get_block_size(ctrlr->bdev);
-	ctrlr->num_blocks = osp_bdev_get_num_blocks(ctrlr->bdev);
-	if (ctrlr->block_size < 512 || ctrlr->block_size % 512 != 0) {
-		snprintf(err, errlen, "bdev '%s' has block size %u: not a multiple of 512", bdev_name,
-			 ctrlr->block_size);
-		ctrlr_free(ctrlr);
-		return -EINVAL;
-	}
-	ctrlr->ch = osp_bdev_get_io_channel(ctrlr->desc);
-	if (ctrlr->ch == NULL) {
-		snprintf(err, errlen, "Cannot get an I/O channel on bdev '%s'", bdev_name);
-		ctrlr_free(ctrlr);
-		return -ENOMEM;
-	}
-	discard = !readonly && osp_bdev_io_type_supported(ctrlr->bdev, OSP_BDEV_IO_TYPE_UNMAP);
-	wz = !readonly && osp_bdev_io_type_supported(ctrlr->bdev, OSP_BDEV_IO_TYPE_WRITE_ZEROES);
-	features = (1ull << OSP_VIRTIO_F_VERSION_1) | (1ull << OSP_VIRTIO_F_EVENT_IDX) |
-		   (1ull << OSP_VIRTIO_F_INDIRECT_DESC) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES_BIT) |
-		   (1ull << VBLK_F_BLK_SIZE) | (1ull << VBLK_F_SEG_MAX) | (1ull << VBLK_F_SIZE_MAX) |
-		   (1ull << VBLK_F_FLUSH) | (1ull << VBLK_F_MQ);
-	if (readonly) {
-		features |= 1ull << VBLK_F_RO;
-	}
-	if (discard) {
-		features |= 1ull << VBLK_F_DISCARD;
-	}
-	if (wz) {
-		features |= 1ull << VBLK_F_WRITE_ZEROES;
-	}
-	ctrlr->features = features;
-	vhost_blk_fill_config(ctrlr, ctrlr->bdev, discard, wz);
+	ctrlr->pg.ctrlr = ctrlr;
+	ctrlr->pg.thread = ctrlr->thread;
+	if (g_idle_ticks == UINT64_MAX) {
+		const char *e = getenv("OSPREY_VHOST_IDLE_US");
+		uint64_t us = VHOST_IDLE_US_DEFAULT;
 
+		if (e != NULL && *e != '\0') {
+			us = strtoull(e, NULL, 10);
+		}
+		g_idle_ticks = us_to_ticks(us);
+	}
+	return ctrlr;
+}
+
+int
+vhost_ctrlr_register(struct vhost_ctrlr *ctrlr, uint64_t features, char *err, size_t errlen)
+{
+	uint64_t pf;
+	int rc;
+
+	features |= (1ull << OSP_VIRTIO_F_VERSION_1) | (1ull << OSP_VIRTIO_F_EVENT_IDX) |
+		    (1ull << OSP_VIRTIO_F_INDIRECT_DESC) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES_BIT);
+	ctrlr->features = features;
 	/* A socket file left by an earlier run would make the bind fail. */
 	unlink(ctrlr->path);
 	pthread_mutex_lock(&g_lock);
@@ -655,8 +808,6 @@ osp_vhost_blk_ctrlr_create(const char *name, const char *bdev_name, bool readonl
 		rc = -EIO;
 		goto fail;
 	}
-	OSP_NOTICELOG("vhost %s: blk controller on bdev %s at %s%s\n", name, bdev_name, ctrlr->path,
-		      readonly ? " (read-only)" : "");
 	return 0;
 fail:
 	if (ctrlr->registered) {
@@ -666,8 +817,30 @@ fail:
 	TAILQ_REMOVE(&g_ctrlrs, ctrlr, link);
 	pthread_mutex_unlock(&g_lock);
 	unlink(ctrlr->path);
-	ctrlr_free(ctrlr);
+	vhost_ctrlr_free(ctrlr);
 	return rc;
+}
+
+/* The longest call delay we accept: beyond it a guest would see timeouts, not coalescing. */
+#define VHOST_COALESCE_MAX_US	1000000u
+
+int
+vhost_ctrlr_set_coalescing(struct vhost_ctrlr *ctrlr, uint32_t delay_base_us,
+			   uint32_t iops_threshold, char *err, size_t errlen)
+{
+	if (delay_base_us > VHOST_COALESCE_MAX_US) {
+		snprintf(err, errlen, "delay_base_us %u is too large (at most %u)", delay_base_us,
+			 VHOST_COALESCE_MAX_US);
+		return -EINVAL;
+	}
+	if (delay_base_us != 0 && iops_threshold == 0) {
+		snprintf(err, errlen, "iops_threshold must be at least 1 when delay_base_us is set");
+		return -EINVAL;
+	}
+	/* Read by the pollers at their next rate check (every 10 ms). */
+	__atomic_store_n(&ctrlr->coalesce_iops_threshold, iops_threshold, __ATOMIC_RELAXED);
+	__atomic_store_n(&ctrlr->coalesce_delay_us, delay_base_us, __ATOMIC_RELAXED);
+	return 0;
 }
 
 struct del_ctx {
@@ -689,7 +862,7 @@ del_finish(void *arg)
 	pthread_mutex_unlock(&g_lock);
 	unlink(ctrlr->path);
 	OSP_NOTICELOG("vhost %s: deleted\n", ctrlr->name);
-	ctrlr_free(ctrlr);
+	vhost_ctrlr_free(ctrlr);
 	if (d->cb != NULL) {
 		d->cb(d->cb_arg, 0, NULL);
 	}
@@ -774,21 +947,33 @@ vhost_subsystem_fini(void)
 	fini_next(NULL, 0, NULL);
 }
 
-static void
-vhost_write_config_json(cJSON *config)
+void
+vhost_write_config_json_type(cJSON *config, const char *type)
 {
 	struct vhost_ctrlr *c;
 
 	TAILQ_FOREACH(c, &g_ctrlrs, link) {
-		cJSON *o = cJSON_CreateObject();
-		cJSON *p = cJSON_AddObjectToObject(o, "params");
+		if (strcmp(c->ops->type, type) != 0) {
+			continue;
+		}
+		c->ops->write_config_json(c, config);
+		if (c->coalesce_delay_us != 0) {
+			cJSON *o = cJSON_CreateObject();
+			cJSON *p = cJSON_AddObjectToObject(o, "params");
 
-		cJSON_AddStringToObject(o, "method", "vhost_create_blk_controller");
-		cJSON_AddStringToObject(p, "ctrlr", c->name);
-		cJSON_AddStringToObject(p, "dev_name", c->bdev_name);
-		cJSON_AddBoolToObject(p, "readonly", c->readonly);
-		cJSON_AddItemToArray(config, o);
+			cJSON_AddStringToObject(o, "method", "vhost_controller_set_coalescing");
+			cJSON_AddStringToObject(p, "ctrlr", c->name);
+			cJSON_AddNumberToObject(p, "delay_base_us", c->coalesce_delay_us);
+			cJSON_AddNumberToObject(p, "iops_threshold", c->coalesce_iops_threshold);
+			cJSON_AddItemToArray(config, o);
+		}
 	}
+}
+
+static void
+vhost_write_config_json(cJSON *config)
+{
+	vhost_write_config_json_type(config, "blk");
 }
 
 static struct osp_subsystem g_vhost_subsystem = {
