@@ -30,6 +30,7 @@
 #include <fcntl.h>
 #include <inttypes.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -1482,6 +1483,52 @@ static void case_memtable_bad(void)
 	conn_close(&c);
 }
 
+/* a thread that keeps reads in flight on queue 0 (the device polling) until told to stop */
+struct busy {
+	struct conn *c;
+	volatile bool stop;
+	unsigned posted;
+};
+
+/* 32 reads, each one ring descriptor pointing at its own indirect table (before snap()) */
+static void busy_prepare(struct conn *c)
+{
+	for (unsigned i = 0; i < 32; i++) {
+		unsigned s = 128 + i;
+		set_hdr(c, s, T_IN, 8ull * i);
+		struct vdesc *ind = (struct vdesc *)ha(c, OFF_IND + 0x2000 + 48ull * i);
+		ind[0] = (struct vdesc){ slot_hdr_gpa(s), 16, D_NEXT, 1 };
+		ind[1] = (struct vdesc){ ga(OFF_DATA + 0x40000 + 0x1000ull * i), 4096, D_NEXT | D_WRITE, 2 };
+		ind[2] = (struct vdesc){ slot_status_gpa(s), 1, D_WRITE, 0 };
+		descs(c)[128 + i] = (struct vdesc){ ga(OFF_IND + 0x2000 + 48ull * i), 48, D_INDIRECT, 0 };
+	}
+	allow(c, ga(OFF_HDR), 64ull * QSIZE);
+	allow(c, ga(OFF_DATA + 0x40000), 0x1000ull * 32);
+	/* the thread writes the avail ring without refreshing the snapshot */
+	allow(c, ga(OFF_AVAIL), 4 + 2 * QSIZE + 2);
+}
+
+static void *busy_main(void *arg)
+{
+	struct busy *b = arg;
+	struct conn *c = b->c;
+	unsigned next = 0;
+	uint64_t t0 = now_ms();
+	while (!b->stop && now_ms() - t0 < 3000) {
+		uint16_t u = __atomic_load_n(used_idx(c), __ATOMIC_ACQUIRE);
+		if ((uint16_t)(c->avail_idx - u) < 32) {
+			avail_ring(c)[c->avail_idx % c->qsize] = (uint16_t)(128 + next++ % 32);
+			c->avail_idx++;
+			__atomic_store_n(avail_idx(c), c->avail_idx, __ATOMIC_RELEASE);
+			kick(c);
+			b->posted++;
+		} else {
+			usleep(20);
+		}
+	}
+	return NULL;
+}
+
 /* the memory table replaced while the device runs */
 static void case_memtable_live(void)
 {
@@ -1524,6 +1571,33 @@ static void case_memtable_live(void)
 	rc = set_mem_table(&c, &rb, 1, &c.memfd, 1);
 	after_bad_msg(&c, rc, "SET_MEM_TABLE without the region holding the rings, while running", true);
 	conn_close(&c);
+	/* hotplug again, this time with reads streaming while the table changes (the device polling) */
+	for (int round = 0; round < 5; round++) {
+		full_setup(&c);
+		busy_prepare(&c);
+		snap(&c);
+		struct busy b = { &c, false, 0 };
+		pthread_t th;
+		pthread_create(&th, NULL, busy_main, &b);
+		usleep(50000);
+		struct mem_region r3[3] = {
+			{ GPA_A, A_SIZE, (uint64_t)(uintptr_t)(c.mem + A_FOFF), A_FOFF },
+			{ GPA_B, B_SIZE, (uint64_t)(uintptr_t)(c.mem + B_FOFF), B_FOFF },
+			{ GPA_B + B_SIZE + 0x100000 * (round + 1), 0x10000, (uint64_t)(uintptr_t)c.mem, 0 },
+		};
+		int fds[3] = { c.memfd, c.memfd, c.memfd };
+		rc = set_mem_table(&c, r3, 3, fds, 3);
+		usleep(50000);
+		b.stop = true;
+		pthread_join(th, NULL);
+		bool alive = conn_alive(&c);
+		info("round %d: SET_MEM_TABLE adding a region with %u reads posted around it: %s, connection %s",
+		     round, b.posted, rc == 0 ? "accepted" : rc == 1 ? "refused" : "no answer",
+		     alive ? "open" : "closed");
+		conn_close(&c);
+		if (!alive)
+			break;
+	}
 }
 
 /* regions the memfd does not back: offset past the end of the file, or larger than the file.
@@ -1560,7 +1634,9 @@ static void case_memfd_shrink(void)
 	judge(&r, E_OK, "a read before the shrink");
 	if (ftruncate(c.memfd, A_FOFF))
 		die("ftruncate");
-	/* the rings are now past the end of the file for everyone; post nothing, just wait */
+	/* the rings are now past the end of the file for everyone (we cannot post: our own
+	 * mapping faults there too); kick, so that a sleeping device looks at its rings */
+	kick(&c);
 	usleep(300000);
 	bool alive = conn_alive(&c);
 	info("memfd shrunk to 64 KiB under a running device: connection %s", alive ? "open" : "closed");
