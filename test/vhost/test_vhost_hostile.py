@@ -51,6 +51,9 @@ XFAIL = {
                             "(split_write_used from osp_vring_push)",
     "memfd_shrink": "SIGBUS: the front end shrinks its memfd under a running device; the poller "
                     "reads the rings past the end of the file; the daemon dies",
+    "misc_msgs:1": "SIGBUS: SET_INFLIGHT_FD (INFLIGHT_SHMFD neither offered nor negotiated) with a "
+                   "4 KiB memfd claimed as 1 TiB is handled by rte_vhost, which maps it and touches "
+                   "the pages past the end of the file; the daemon dies",
     "discard_bad": "a DISCARD segment with the unmap flag set gets IOERR, not UNSUPP "
                    "(virtio-blk 5.2.6.2)",
 }
@@ -183,10 +186,10 @@ def body():
             procs.remove(v)
             v = start_vhost()
             continue
-        if name == "call_flood":
+        if name == "call_flood" or name.startswith("misc_msgs"):
             wait_for(lambda: fd_count(v) <= fds0 + 2, 5)
             fds1 = fd_count(v)
-            check(fds1 <= fds0 + 2, "call_flood: daemon fds %d -> %d (1000 call fds replaced)" % (fds0, fds1))
+            check(fds1 <= fds0 + 2, "%s: daemon fds %d -> %d (fds sent to it were closed)" % (name, fds0, fds1))
         good_both(v, name)
 
     print("-- vanish: 100 connections closed with requests in flight")

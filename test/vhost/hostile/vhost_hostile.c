@@ -2143,6 +2143,113 @@ static void case_oversize(void)
 	conn_close(&c);
 }
 
+/* messages for features the back end does not offer or use, on a running device: the
+ * inflight region, the dirty log, device status, the back-end request channel, error fd;
+ * fds attached to messages that take none */
+static void case_misc_msgs(int sub)
+{
+	struct conn c;
+	full_setup(&c);
+	int rc;
+#define SUB(k) (sub < 0 || sub == (k))
+	struct { uint64_t size, off; uint16_t nq, qs; uint8_t pad[4]; } __attribute__((packed)) inf = { 0, 0, 8, 256, { 0 } };
+	if (SUB(0)) {
+	rc = set_msg(&c, 31 /* GET_INFLIGHT_FD */, &inf, sizeof(inf), NULL, 0);
+	info("GET_INFLIGHT_FD (8 queues of 256; INFLIGHT_SHMFD not negotiated): %s",
+	     rc == 0 ? "accepted" : rc == 1 ? "refused" : "no answer");
+	/* our side may have received an fd or a reply: drain whatever is there */
+	if (!c.dead) {
+		uint8_t junk[256];
+		struct pollfd p = { c.sock, POLLIN, 0 };
+		while (poll(&p, 1, 100) > 0 && recv(c.sock, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+			;
+	}
+	}
+	int small = memfd_create("vh_small", 0);
+	if (small < 0 || ftruncate(small, 4096))
+		die("memfd");
+	inf = (typeof(inf)){ 1ull << 40, 0, 8, 256, { 0 } };
+	if (!c.dead && SUB(1)) {
+		rc = set_msg(&c, 32 /* SET_INFLIGHT_FD */, &inf, sizeof(inf), &small, 1);
+		info("SET_INFLIGHT_FD, a 4 KiB memfd claimed as 1 TiB: %s", rc == 0 ? "accepted" : rc == 1 ? "refused" : "no answer");
+	}
+	uint64_t logm[2] = { 1ull << 40, 0 };
+	if (!c.dead && SUB(2)) {
+		rc = set_msg(&c, U_SET_LOG_BASE, logm, sizeof(logm), &small, 1);
+		info("SET_LOG_BASE, a 4 KiB memfd claimed as 1 TiB: %s", rc == 0 ? "accepted" : rc == 1 ? "refused" : "no answer");
+		/* SET_LOG_BASE is answered with a reply (log fd protocol): drain */
+		uint8_t junk[256];
+		struct pollfd p = { c.sock, POLLIN, 0 };
+		while (poll(&p, 1, 100) > 0 && recv(c.sock, junk, sizeof(junk), MSG_DONTWAIT) > 0)
+			;
+	}
+	if (!c.dead && SUB(2)) {
+		struct result r = blk_req3(&c, 0, T_OUT, 0, ga(OFF_DATA), 4096, false);
+		judge(&r, E_ANY, "a write after a dirty log was offered");
+	}
+	uint64_t st[] = { 0, 0xff, 0x80, 0x40 };
+	for (unsigned k = 0; k < 4 && !c.dead && SUB(3); k++) {
+		rc = set_u64(&c, 39 /* SET_STATUS */, st[k]);
+		info("SET_STATUS 0x%" PRIx64 ": %s", st[k], rc == 0 ? "accepted" : rc == 1 ? "refused" : "no answer");
+	}
+	if (!c.dead && SUB(3)) {
+		struct result r = blk_req3(&c, 0, T_IN, 0, ga(OFF_DATA), 4096, true);
+		judge(&r, E_ANY, "a read after SET_STATUS 0 / 0xff / FAILED / NEEDS_RESET");
+	}
+	int sp[2];
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp))
+		die("socketpair");
+	if (!c.dead && SUB(4)) {
+		rc = set_msg(&c, 21 /* SET_BACKEND_REQ_FD */, NULL, 0, &sp[1], 1);
+		info("SET_BACKEND_REQ_FD (a socket nobody reads): %s", rc == 0 ? "accepted" : rc == 1 ? "refused" : "no answer");
+	}
+	close(sp[1]);
+	int efd = eventfd(0, 0);
+	if (!c.dead && SUB(4)) {
+		rc = set_vring_fd(&c, U_SET_VRING_ERR, 0, efd);
+		info("SET_VRING_ERR: %s", rc == 0 ? "accepted" : rc == 1 ? "refused" : "no answer");
+	}
+	/* 50 messages that take no fd, each carrying 8 */
+	int fds[8];
+	for (int i = 0; i < 8; i++)
+		fds[i] = eventfd(0, 0);
+	for (int i = 0; i < 50 && !c.dead && SUB(4); i++) {
+		send_raw(&c, U_GET_FEATURES, U_VERSION, 0, NULL, 0, fds, 8);
+		uint64_t f;
+		if (recv_reply(&c, U_GET_FEATURES, &f, 8, 10000) < 0)
+			break;
+	}
+	if (SUB(4))
+		info("50 GET_FEATURES carrying 8 fds each: connection %s", conn_alive(&c) ? "open" : "closed");
+	for (int i = 0; i < 8; i++)
+		close(fds[i]);
+	if (!c.dead) {
+		struct result r = blk_req3(&c, 0, T_IN, 0, ga(OFF_DATA), 4096, true);
+		judge(&r, E_ANY, "a read at the end");
+	}
+	close(efd);
+	close(small);
+	conn_close(&c);
+	close(sp[0]);
+#undef SUB
+}
+
+/* what the back end offers (information) */
+static void case_features(void)
+{
+	struct conn c;
+	conn_open(&c);
+	uint64_t f = 0, pf = 0;
+	send_msg(&c, U_SET_OWNER, NULL, 0, NULL, 0);
+	get_u64(&c, U_GET_FEATURES, &f);
+	info("features offered 0x%" PRIx64, f);
+	if (f & (1ull << F_PROTOCOL_FEATURES)) {
+		get_u64(&c, U_GET_PROTOCOL_FEATURES, &pf);
+		info("protocol features offered 0x%" PRIx64, pf);
+	}
+	conn_close(&c);
+}
+
 /* requests in flight, then the socket closes; n times */
 static void case_vanish(int times)
 {
@@ -2184,7 +2291,7 @@ static const char *cases[] = {
 	"chain_too_long", "indirect_bad", "avail_jump", "head_oob", "unknown_type", "hdr_short",
 	"hdr_split", "no_status", "status_readonly", "data_direction", "beyond_capacity",
 	"get_id_short", "discard_bad", "msg_bad_size", "msg_unknown", "memtable_bad", "memtable_live", "memtable_past_eof", "memfd_shrink", "vring_bad", "vring_addr_bad", "vring_area_partial:0", "vring_area_partial:1", "vring_area_partial:2", "vring_fd_bad",
-	"call_flood", "two_conns", "vring_restart", "vring_live_change", "many_queues", "read_into_rings", "oversize", "vanish",
+	"call_flood", "two_conns", "vring_restart", "vring_live_change", "many_queues", "read_into_rings", "oversize", "misc_msgs:0", "misc_msgs:1", "misc_msgs:2", "misc_msgs:3", "misc_msgs:4", "features", "vanish",
 };
 
 int main(int argc, char **argv)
@@ -2242,6 +2349,8 @@ int main(int argc, char **argv)
 	else if (!strcmp(n, "many_queues")) case_many_queues();
 	else if (!strcmp(n, "read_into_rings")) case_read_into_rings();
 	else if (!strcmp(n, "oversize")) case_oversize();
+	else if (!strncmp(n, "misc_msgs", 9)) case_misc_msgs(n[9] == ':' ? atoi(n + 10) : -1);
+	else if (!strcmp(n, "features")) case_features();
 	else if (!strcmp(n, "vanish")) case_vanish(times);
 	else {
 		fprintf(stderr, "unknown case %s\n", n);
