@@ -75,6 +75,7 @@ def start_vhost():
                   (os.path.exists(VSOCK) and "result" in raw_call("framework_wait_init", sock=VSOCK)), 30)
     if not ok or p.poll() is not None:
         raise RuntimeError("vhost did not come up:\n" + tgt_log(p))
+    os.environ["HOSTILE_DAEMON_PID"] = str(p.pid)   # the client reports the daemon's CPU use
     for i in (0, 1):
         r = vcall("bdev_malloc_create", {"name": "Malloc%d" % i, "num_blocks": 32768, "block_size": 512})
         if "result" not in r:

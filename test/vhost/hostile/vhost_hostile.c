@@ -188,6 +188,7 @@ struct conn {
 	uint64_t features, pfeatures;
 	unsigned qsize;
 	int kickfd, callfd;
+	int kick_alt;          /* if >= 0: kick by writing 8 bytes here (a non-eventfd kick fd's peer) */
 	uint16_t avail_idx;    /* next avail index we publish */
 	uint16_t used_seen;    /* used entries we consumed */
 	uint64_t capacity;     /* sectors, from GET_CONFIG */
@@ -398,6 +399,7 @@ static void conn_open(struct conn *c)
 {
 	memset(c, 0, sizeof(*c));
 	c->kickfd = c->callfd = -1;
+	c->kick_alt = -1;
 	c->sock = socket(AF_UNIX, SOCK_STREAM, 0);
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	snprintf(sa.sun_path, sizeof(sa.sun_path), "%s", g_sock);
@@ -582,7 +584,7 @@ static void full_setup(struct conn *c)
 static void kick(struct conn *c)
 {
 	uint64_t one = 1;
-	if (write(c->kickfd, &one, 8) != 8) {
+	if (write(c->kick_alt >= 0 ? c->kick_alt : c->kickfd, &one, 8) != 8) {
 		/* a kick the eventfd cannot take is harmless: the back end polls */
 	}
 }
@@ -2234,6 +2236,96 @@ static void case_misc_msgs(int sub)
 #undef SUB
 }
 
+/* the daemon's CPU time in clock ticks (HOSTILE_DAEMON_PID), or -1 */
+static long daemon_ticks(void)
+{
+	const char *pid = getenv("HOSTILE_DAEMON_PID");
+	if (!pid)
+		return -1;
+	char path[64], buf[1024];
+	snprintf(path, sizeof(path), "/proc/%s/stat", pid);
+	FILE *f = fopen(path, "r");
+	if (!f)
+		return -1;
+	size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = 0;
+	char *p = strrchr(buf, ')');
+	if (!p)
+		return -1;
+	long ut = 0, st = 0;
+	/* after ") ": state ppid pgrp session tty tpgid flags minflt cminflt majflt cmajflt utime stime */
+	if (sscanf(p + 2, "%*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %ld %ld", &ut, &st) != 2)
+		return -1;
+	return ut + st;
+}
+
+/* kick "eventfds" that are not eventfds: a regular file (epoll refuses it), a pipe whose
+ * writer is gone (always readable, reads return 0), a socket, /dev/null */
+static void case_kick_fd_kinds(int sub)
+{
+	const char *what[] = { "a memfd (regular file)", "a pipe whose write end is closed",
+			       "a connected socket with 1 byte pending", "/dev/null", "a new eventfd (control)" };
+	for (int k = 0; k < 5; k++) {
+		if (sub >= 0 && k != sub)
+			continue;
+		int fd = -1, other = -1;
+		if (k == 0) {
+			fd = memfd_create("vh_kick", 0);
+		} else if (k == 1) {
+			int p[2];
+			if (pipe(p))
+				die("pipe");
+			fd = p[0];
+			close(p[1]);
+		} else if (k == 2) {
+			int sp[2];
+			if (socketpair(AF_UNIX, SOCK_STREAM, 0, sp))
+				die("socketpair");
+			fd = sp[0];
+			other = sp[1];
+			if (write(other, "x", 1) != 1)
+				die("write");
+		} else if (k == 3) {
+			fd = open("/dev/null", O_RDWR);
+		} else {
+			fd = eventfd(0, EFD_NONBLOCK);
+		}
+		struct conn c;
+		full_setup(&c);
+		int rc = set_vring_fd(&c, U_SET_VRING_KICK, 0, fd);
+		if (k == 4)
+			c.kick_alt = fd;
+		if (k == 2)
+			c.kick_alt = other; /* kicks now go through the socket */
+		char w[96];
+		snprintf(w, sizeof(w), "SET_VRING_KICK with %s while running", what[k]);
+		info("%s: %s", w, rc == 0 ? "accepted" : rc == 1 ? "refused" : "no answer");
+		if (!c.dead) {
+			struct result r = blk_req3(&c, 0, T_IN, 0, ga(OFF_DATA), 4096, true);
+			judge(&r, E_ANY, "a read after it");
+		}
+		/* idle, connected: does the daemon sleep? */
+		long t0 = daemon_ticks();
+		usleep(1000000);
+		long t1 = daemon_ticks();
+		if (t0 >= 0 && t1 >= 0) {
+			double pct = 100.0 * (double)(t1 - t0) / (double)sysconf(_SC_CLK_TCK);
+			info("daemon CPU over 1 s idle with this kick fd: %.0f%% of a core", pct);
+			/* information only: a kick fd that is always readable or cannot be watched
+			 * makes the controller poll, which is the daemon's choice, not a fault */
+		}
+		if (!c.dead) {
+			struct result r = blk_req3(&c, 1, T_IN, 0, ga(OFF_DATA), 4096, true);
+			judge(&r, E_ANY, "a read after 1 s idle");
+		}
+		conn_close(&c);
+		close(fd);
+		if (other >= 0)
+			close(other);
+	}
+}
+
 /* what the back end offers (information) */
 static void case_features(void)
 {
@@ -2291,7 +2383,7 @@ static const char *cases[] = {
 	"chain_too_long", "indirect_bad", "avail_jump", "head_oob", "unknown_type", "hdr_short",
 	"hdr_split", "no_status", "status_readonly", "data_direction", "beyond_capacity",
 	"get_id_short", "discard_bad", "msg_bad_size", "msg_unknown", "memtable_bad", "memtable_live", "memtable_past_eof", "memfd_shrink", "vring_bad", "vring_addr_bad", "vring_area_partial:0", "vring_area_partial:1", "vring_area_partial:2", "vring_fd_bad",
-	"call_flood", "two_conns", "vring_restart", "vring_live_change", "many_queues", "read_into_rings", "oversize", "misc_msgs:0", "misc_msgs:1", "misc_msgs:2", "misc_msgs:3", "misc_msgs:4", "features", "vanish",
+	"call_flood", "two_conns", "vring_restart", "vring_live_change", "many_queues", "read_into_rings", "oversize", "misc_msgs:0", "misc_msgs:1", "misc_msgs:2", "misc_msgs:3", "misc_msgs:4", "kick_fd_kinds:0", "kick_fd_kinds:1", "kick_fd_kinds:2", "kick_fd_kinds:3", "kick_fd_kinds:4", "features", "vanish",
 };
 
 int main(int argc, char **argv)
@@ -2350,6 +2442,7 @@ int main(int argc, char **argv)
 	else if (!strcmp(n, "read_into_rings")) case_read_into_rings();
 	else if (!strcmp(n, "oversize")) case_oversize();
 	else if (!strncmp(n, "misc_msgs", 9)) case_misc_msgs(n[9] == ':' ? atoi(n + 10) : -1);
+	else if (!strncmp(n, "kick_fd_kinds", 13)) case_kick_fd_kinds(n[13] == ':' ? atoi(n + 14) : -1);
 	else if (!strcmp(n, "features")) case_features();
 	else if (!strcmp(n, "vanish")) case_vanish(times);
 	else {
