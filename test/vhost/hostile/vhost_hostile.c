@@ -129,6 +129,7 @@ struct mem_region {
 
 static const char *g_sock;
 static const char *g_case = "?";
+static bool g_event_idx; /* a case name ending in "@eidx": negotiate VIRTIO_F_EVENT_IDX too */
 static int g_findings;
 
 static void finding(const char *fmt, ...)
@@ -448,7 +449,7 @@ static uint64_t wanted_features(void)
 	return (1ull << F_VERSION_1) | (1ull << F_INDIRECT_DESC) | (1ull << F_PROTOCOL_FEATURES) |
 	       (1ull << BLK_F_SIZE_MAX) | (1ull << BLK_F_SEG_MAX) | (1ull << BLK_F_BLK_SIZE) |
 	       (1ull << BLK_F_FLUSH) | (1ull << BLK_F_MQ) | (1ull << BLK_F_DISCARD) |
-	       (1ull << BLK_F_WRITE_ZEROES);
+	       (1ull << BLK_F_WRITE_ZEROES) | (g_event_idx ? 1ull << F_EVENT_IDX : 0);
 }
 
 /* features, owner, protocol features; 0 or -1 */
@@ -2383,6 +2384,8 @@ static const char *cases[] = {
 	"chain_too_long", "indirect_bad", "avail_jump", "head_oob", "unknown_type", "hdr_short",
 	"hdr_split", "no_status", "status_readonly", "data_direction", "beyond_capacity",
 	"get_id_short", "discard_bad", "msg_bad_size", "msg_unknown", "memtable_bad", "memtable_live", "memtable_past_eof", "memfd_shrink", "vring_bad", "vring_addr_bad", "vring_area_partial:0", "vring_area_partial:1", "vring_area_partial:2", "vring_fd_bad",
+	"good@eidx", "desc_oob@eidx", "chain_loop@eidx", "indirect_bad@eidx", "avail_jump@eidx",
+	"beyond_capacity@eidx", "vring_restart@eidx", "oversize@eidx",
 	"call_flood", "two_conns", "vring_restart", "vring_live_change", "many_queues", "read_into_rings", "oversize", "misc_msgs:0", "misc_msgs:1", "misc_msgs:2", "misc_msgs:3", "misc_msgs:4", "kick_fd_kinds:0", "kick_fd_kinds:1", "kick_fd_kinds:2", "kick_fd_kinds:3", "kick_fd_kinds:4", "features", "vanish",
 };
 
@@ -2396,7 +2399,14 @@ int main(int argc, char **argv)
 	}
 	g_sock = argv[1];
 	g_case = argv[2];
-	const char *n = argv[2];
+	static char name[64];
+	snprintf(name, sizeof(name), "%s", argv[2]);
+	char *at = strstr(name, "@eidx");
+	if (at) {
+		*at = 0;
+		g_event_idx = true;
+	}
+	const char *n = name;
 	if (!strcmp(n, "list")) {
 		for (unsigned i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 			printf("%s\n", cases[i]);
