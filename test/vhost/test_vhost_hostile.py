@@ -221,6 +221,33 @@ def body():
     fds1, rss1 = fd_count(v), rss_kb(v)
     check(fds1 <= fds0 + 2, "daemon fds %d before, %d after" % (fds0, fds1))
     check_rss(rss1 - rss0, 16384, "daemon RSS growth (%d -> %d KiB)" % (rss0, rss1))
+
+    print("-- vhost_delete_controller while a front end holds requests in flight / a half message")
+    vcall("bdev_malloc_create", {"name": "Malloc3", "num_blocks": 32768, "block_size": 512})
+    vcall("bdev_delay_create", {"base_bdev_name": "Malloc3", "name": "Delay1",
+                                "avg_read_latency": 1000000, "p99_read_latency": 1000000,
+                                "avg_write_latency": 1000000, "p99_write_latency": 1000000})
+    r = vcall("vhost_create_blk_controller", {"ctrlr": "vbh", "dev_name": "Delay1"})
+    check(r.get("result") is True, "controller vbh on a bdev taking 1 s per I/O")
+    for ctrlr, case in (("vbh", "hold"), ("vbd", "hold"), ("vb1", "hold_mid")):
+        cp = subprocess.Popen([CLIENT, os.path.join(SOCKDIR, ctrlr), case, "15"], stdout=subprocess.PIPE,
+                              stderr=subprocess.STDOUT, text=True)
+        line = cp.stdout.readline()
+        t0 = time.time()
+        r = vcall("vhost_delete_controller", {"ctrlr": ctrlr})
+        took = time.time() - t0
+        check(r.get("result") is True and took < 8,
+              "delete %s while a front end holds it (%s): %s in %.1f s" % (ctrlr, case, r, took))
+        try:
+            out = line + cp.communicate(timeout=30)[0]
+        except subprocess.TimeoutExpired:
+            cp.kill()
+            out = line + cp.communicate()[0]
+        print("\n".join("    | " + x for x in out.splitlines()[-3:]))
+        check(cp.returncode == 0, "%s: the client saw nothing wrong" % case)
+        check(alive(v), "daemon alive after deleting %s under a holding front end" % ctrlr)
+    rc, out = client(("vb0", "good"), timeout=60)
+    check(rc == 0, "vb0 still serves a good client")
     g = vcall("vhost_get_controllers").get("result") or []
     print("    controllers: %s" % [(c["ctrlr"], c.get("requests"), c.get("errors"), c.get("connected"))
                                    for c in g])

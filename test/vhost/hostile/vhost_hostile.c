@@ -2327,6 +2327,53 @@ static void case_kick_fd_kinds(int sub)
 	}
 }
 
+/* a front end that posts 64 reads, then holds the connection for secs seconds without
+ * looking at anything (for the driver script: delete the controller meanwhile);
+ * mid = 1: stop in the middle of the dialogue instead (after SET_MEM_TABLE) */
+static void case_hold(int secs, int mid)
+{
+	struct conn c;
+	if (mid) {
+		conn_open(&c);
+		neg_features(&c);
+		std_mem_table(&c);
+		/* and half a message */
+		uint32_t h[3] = { U_SET_VRING_NUM, U_VERSION, 8 };
+		send(c.sock, h, 12, MSG_NOSIGNAL);
+		send(c.sock, h, 2, MSG_NOSIGNAL);
+	} else {
+		full_setup(&c);
+		for (unsigned i = 0; i < 64; i++) {
+			unsigned d = 3 * i;
+			set_hdr(&c, i, T_IN, 8ull * i);
+			setd(&c, d, slot_hdr_gpa(i), 16, D_NEXT, d + 1);
+			setd(&c, d + 1, ga(OFF_DATA + 0x4000ull * i), 0x4000, D_NEXT | D_WRITE, d + 2);
+			setd(&c, d + 2, slot_status_gpa(i), 1, D_WRITE, 0);
+			avail_ring(&c)[i] = (uint16_t)d;
+		}
+		c.avail_idx = 64;
+		snap(&c);
+		__atomic_store_n(avail_idx(&c), c.avail_idx, __ATOMIC_RELEASE);
+		sync_avail(&c);
+		kick(&c);
+		usleep(300000); /* on a slow bdev the reads are now in flight */
+	}
+	printf("holding (used idx %u)\n", *used_idx(&c));
+	fflush(stdout);
+	uint64_t t0 = now_ms();
+	while ((int)(now_ms() - t0) < secs * 1000) {
+		struct pollfd p = { c.sock, POLLIN, 0 };
+		if (poll(&p, 1, 100) > 0) {
+			uint8_t junk[256];
+			if (recv(c.sock, junk, sizeof(junk), MSG_DONTWAIT) == 0)
+				break; /* the back end closed the connection */
+		}
+	}
+	info("held %d ms; used idx %u", (int)(now_ms() - t0), *used_idx(&c));
+	check_mem(&c, "while held");
+	conn_close(&c);
+}
+
 /* what the back end offers (information) */
 static void case_features(void)
 {
@@ -2454,6 +2501,8 @@ int main(int argc, char **argv)
 	else if (!strncmp(n, "misc_msgs", 9)) case_misc_msgs(n[9] == ':' ? atoi(n + 10) : -1);
 	else if (!strncmp(n, "kick_fd_kinds", 13)) case_kick_fd_kinds(n[13] == ':' ? atoi(n + 14) : -1);
 	else if (!strcmp(n, "features")) case_features();
+	else if (!strcmp(n, "hold")) case_hold(times, 0);
+	else if (!strcmp(n, "hold_mid")) case_hold(times, 1);
 	else if (!strcmp(n, "vanish")) case_vanish(times);
 	else {
 		fprintf(stderr, "unknown case %s\n", n);
