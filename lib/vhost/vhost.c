@@ -37,6 +37,7 @@
 #define VHOST_USER_PROTOCOL_F_SLAVE_REQ_BIT	5
 #define VHOST_USER_PROTOCOL_F_CONFIG_BIT	9
 #define VHOST_USER_PROTOCOL_F_INFLIGHT_BIT	12
+#define VHOST_USER_SET_MEM_TABLE_REQ		5
 #define VHOST_USER_GET_CONFIG_REQ		24
 #define VHOST_USER_GET_INFLIGHT_FD_REQ		31
 #define VHOST_USER_SET_INFLIGHT_FD_REQ		32
@@ -931,6 +932,56 @@ inflight_msg_check(int vid, const struct vhu_inflight_msg *m)
 	return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 }
 
+/*
+ * SET_MEM_TABLE under a running device (memory hot plug is legal): rte_vhost
+ * unmaps the old regions and moves the rings when it handles it, while our
+ * pollers still use them. So the device stops first (its I/O drains, the
+ * ring positions are saved) and starts again on the new table once
+ * rte_vhost has handled the message (post_msg_handle).
+ */
+static void
+mem_table_pre(int vid)
+{
+	struct vhost_ctrlr *c;
+	bool running;
+
+	pthread_mutex_lock(&g_lock);
+	c = ctrlr_by_vid_locked(vid);
+	running = c != NULL && __atomic_load_n(&c->running_vid, __ATOMIC_ACQUIRE) == vid;
+	pthread_mutex_unlock(&g_lock);
+	if (!running) {
+		return;
+	}
+	OSP_NOTICELOG("vhost %s: new memory table while the device runs: restarting it\n", c->name);
+	cb_destroy_device(vid);
+	c->remap_vid = vid;
+}
+
+static enum rte_vhost_msg_result
+post_msg_handle(int vid, void *msg)
+{
+	struct vhu_config_msg *m = msg;
+	struct vhost_ctrlr *c;
+	bool restart;
+
+	if (m->request != VHOST_USER_SET_MEM_TABLE_REQ) {
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	}
+	pthread_mutex_lock(&g_lock);
+	c = ctrlr_by_vid_locked(vid);
+	restart = c != NULL && c->remap_vid == vid;
+	if (restart) {
+		c->remap_vid = -1;
+	}
+	pthread_mutex_unlock(&g_lock);
+	if (restart && cb_new_device(vid) != 0) {
+		OSP_ERRLOG("vhost %s: the device did not start again on the new memory table\n",
+			   c->name);
+		return RTE_VHOST_MSG_RESULT_ERR;
+	}
+	return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+}
+
 static enum rte_vhost_msg_result
 pre_msg_handle(int vid, void *msg)
 {
@@ -941,6 +992,10 @@ pre_msg_handle(int vid, void *msg)
 	if (m->request == VHOST_USER_GET_INFLIGHT_FD_REQ ||
 	    m->request == VHOST_USER_SET_INFLIGHT_FD_REQ) {
 		return inflight_msg_check(vid, msg);
+	}
+	if (m->request == VHOST_USER_SET_MEM_TABLE_REQ) {
+		mem_table_pre(vid);
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 	}
 	if (m->request != VHOST_USER_GET_CONFIG_REQ) {
 		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
@@ -965,6 +1020,7 @@ pre_msg_handle(int vid, void *msg)
 
 static const struct rte_vhost_user_extern_ops g_extern_ops = {
 	.pre_msg_handle = pre_msg_handle,
+	.post_msg_handle = post_msg_handle,
 };
 
 static int
@@ -1231,6 +1287,7 @@ vhost_ctrlr_new(const char *name, const struct vhost_backend_ops *ops, int *rcp,
 	ctrlr->ops = ops;
 	ctrlr->vid = -1;
 	ctrlr->running_vid = -1;
+	ctrlr->remap_vid = -1;
 	ctrlr->thread = osp_get_thread();
 	/* Without a cpumask: one poll group, on the controller (app) thread. */
 	ctrlr->npgs = 1;

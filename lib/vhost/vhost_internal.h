@@ -177,6 +177,8 @@ struct vhost_ctrlr {
 	 * read by the rte_vhost thread's message hook (atomic accesses).
 	 */
 	int running_vid;
+	/* rte_vhost thread only: the vid whose device a SET_MEM_TABLE stopped, to start again. */
+	int remap_vid;
 	bool has_cpumask;
 	struct osp_cpuset cpumask;		/* the cores of its poll groups (has_cpumask) */
 	uint16_t npgs;

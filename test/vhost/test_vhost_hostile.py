@@ -42,10 +42,6 @@ XFAIL = {
     "memtable_past_eof": "SIGBUS: rte_vhost maps a region whose mmap_offset+size lies past the end "
                          "of the memfd and reads the rings there (translate_ring_addresses); "
                          "the daemon dies",
-    "memtable_live": "SIGSEGV: SET_MEM_TABLE while the device runs (a region added - memory hotplug, "
-                     "legal - with reads streaming); rte_vhost unmaps the old regions while the "
-                     "controller's poller still pops from the old ring addresses "
-                     "(osp_vring_pop_burst / split_pop from ctrlr_poll)",
     "memfd_shrink": "SIGBUS: the front end shrinks its memfd under a running device; the poller "
                     "reads the rings past the end of the file; the daemon dies",
 }
