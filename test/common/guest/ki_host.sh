@@ -76,10 +76,13 @@ show_logs() {
 		echo "---- guest serial console (last 60 lines) ----"
 		tr -d '\r' < "$TMP/guest.log" | grep -v $'\e' | tail -60
 	fi
-	if [ -s "$TMP/tgt.log" ]; then
-		echo "---- $TGT_LABEL log (last 60 lines) ----"
-		tail -60 "$TMP/tgt.log"
-	fi
+	# tgt.N.log: the logs of earlier runs of a target the test restarted.
+	local f
+	for f in "$TMP"/tgt.*.log "$TMP/tgt.log"; do
+		[ -s "$f" ] || continue
+		echo "---- $TGT_LABEL log $(basename "$f") (last 60 lines) ----"
+		tail -60 "$f"
+	done
 	echo "---- (KI_KEEP=1 keeps every log and the backing file)"
 }
 die() {
