@@ -6,7 +6,8 @@
 # serves. One guest boot for the whole file.
 #
 #   host: vhost (-S dir), an aio bdev (fallocate: unmap + write zeroes) on a
-#         file, vhost_create_blk_controller; save_config for the restart
+#         file under a delay bdev (no delay until the restart step),
+#         vhost_create_blk_controller; save_config for the restart
 #   guest (test/vhost/guest/vm_test.sh; data layout in test/vhost/guest/layout.sh):
 #         the disk has the configured size, block size, 2 blk-mq queues,
 #         serial = the bdev's name (GET_ID), discard and write zeroes offered;
@@ -14,13 +15,20 @@
 #         requests (+ fsync), reads each back and compares; blkdiscard and
 #         blkdiscard -z on 4 ranges; the whole disk then equals the expected
 #         image (zeroes there, data around them, zeroes elsewhere)
-#   restart (VHOST_VM_RESTART=1): two guest writers (one per vCPU, so both
-#         queues) write + read back 256 KiB slots in a loop; when the guest
-#         prints OSPREY-VHOST-WRITING the host SIGKILLs vhost and starts it
+#   restart (VHOST_VM_RESTART=1): on each vCPU (so on each queue) a guest
+#         writer writes + reads back 256 KiB slots in a loop and a reader
+#         reads and checks data that no longer changes; when the guest prints
+#         OSPREY-VHOST-WRITING the host sets the delay bdev's write latency to
+#         5 s (writes taken from the rings stay in flight while the reads
+#         behind them complete), waits 1 s, SIGKILLs vhost and starts it
 #         again with the saved configuration (same socket; QEMU's chardev has
 #         reconnect=1), waits for QEMU to reconnect, then writes a mailbox
 #         block into the backing file that tells the writers to finish their
-#         pass: no write may fail, every slot must read back right
+#         pass: no read or write may fail, every slot must read back right.
+#         Without inflight tracking (vhost-user INFLIGHT_SHMFD) QEMU can only
+#         rewind each ring to its used index, so the new daemon redoes
+#         completed reads and loses the held writes: the guest then logs
+#         "virtio_blk ...: id N is not a head!" and I/O errors
 #   end:  no I/O error in the guest's dmesg; the guest powers off; vhost
 #         exits 0 on SIGTERM (no sanitizer report); the backing file equals the
 #         expected image byte for byte (restart region and mailbox included)
@@ -48,6 +56,7 @@
 #      KI_KEEP=1          keep the temp dir (logs, backing file)
 #      OSPREY_SKIP_QEMU=1 (or OSPREY_PKGDEP_QEMU=0) skip: no QEMU wanted here
 # Exit status 0 when everything matched, 1 otherwise.
+# shellcheck disable=SC2317 # functions called by name (disk types, the line hook)
 set -u
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 cd "$ROOT" || exit 1
@@ -81,7 +90,11 @@ RST_OFF_KIB=40960
 RST_SLOT_KIB=256
 RST_SLOTS=32
 MAILBOX_KIB=61440
-RST_MAX_S=60
+RST_MAX_S=30
+# ... and beside each writer (on its vCPU, so its queue) a reader of data
+# that no longer changes: OFF_KIB:PATTERN_SRC_KIB:LEN_KIB (the first
+# region's first MiB).
+RST_READ=1024:0:1024
 
 log() { echo "vhost vm: $*"; }
 TGT_LABEL=vhost
@@ -120,16 +133,18 @@ mkdir -p "$SDIR"
 GUEST_QEMU_ARGS=()
 
 # -- disk type blk: an aio bdev on IMG behind vhost-user-blk controller vb0
+# through a delay bdev (no delay but during the restart step: see restart_vhost).
 blk_rpc() {
 	echo "bdev_aio_create $IMG aio0 $BS --fallocate"
-	echo "vhost_create_blk_controller vb0 aio0"
+	echo "bdev_delay_create -b aio0 -d delay0 -r 0 -t 0 -w 0 -n 0"
+	echo "vhost_create_blk_controller vb0 delay0"
 }
 blk_qemu() {
 	GUEST_QEMU_ARGS+=(-chardev "socket,id=vb0c,path=$SDIR/vb0,reconnect=1"
 			  -device "vhost-user-blk-pci,chardev=vb0c,num-queues=$QUEUES")
 }
 blk_env() {
-	echo "VM_BLK_SERIAL=aio0"
+	echo "VM_BLK_SERIAL=delay0"
 }
 blk_sockets() { echo "$SDIR/vb0"; }
 
@@ -167,7 +182,7 @@ wait_sockets
 python3 "$RPC" -s "$SOCK" save_config > "$TMP/vhost.json" 2> "$TMP/save.err" ||
 	die "save_config failed: $(tail -2 "$TMP/save.err")"
 for d in "${DISKS[@]}"; do "${d}_qemu"; done
-log "vhost (pid $TPID) serves ${DISKS[*]}: aio0 ($((DISK_KIB / 1024)) MiB file, $BS-byte blocks) as vhost-user-blk $SDIR/vb0, $QUEUES queues"
+log "vhost (pid $TPID) serves ${DISKS[*]}: delay0 on aio0 ($((DISK_KIB / 1024)) MiB file, $BS-byte blocks) as vhost-user-blk $SDIR/vb0, $QUEUES queues"
 phase "vhost-setup" "$t"
 
 # ---- 3. the guest run -------------------------------------------------------
@@ -191,6 +206,7 @@ install -m 0644 "$ROOT/test/vhost/guest/layout.sh" "$L/ki/layout.sh"
 	echo "VM_RST_SLOTS=$RST_SLOTS"
 	echo "VM_MAILBOX_KIB=$MAILBOX_KIB"
 	echo "VM_RST_MAX_S=$RST_MAX_S"
+	echo "VM_RST_READ='$RST_READ'"
 	for d in "${DISKS[@]}"; do "${d}_env"; done
 } > "$L/ki/env"
 
@@ -200,7 +216,14 @@ RESTARTED=0
 RESTART_INFO=
 restart_vhost() {
 	local t0 t1 t2 old=$TPID rc up
-	sleep 0.3
+	# Writes the daemon has taken from the rings then wait 5 s in the delay
+	# bdev (done on the file, not yet completed to the guest) while the
+	# guest's readers on the same queues keep completing: at the SIGKILL
+	# writes are surely in flight, with later reads completed after them.
+	printf '%s\n' "bdev_delay_update_latency delay0 avg_write 5000000" \
+		"bdev_delay_update_latency delay0 p99_write 5000000" | rpc_batch > "$TMP/rpc.out" 2>&1 ||
+		die "restart: bdev_delay_update_latency failed: $(tail -1 "$TMP/rpc.out")"
+	sleep 1
 	kill -0 "$old" 2>/dev/null || die "restart: vhost died before the SIGKILL"
 	echo restarting > "$TMP/vhost.pid"
 	t0=$(ms)
@@ -210,7 +233,7 @@ restart_vhost() {
 	TPID=
 	[ "$rc" -eq 137 ] || die "restart: vhost exited with $rc instead of being killed"
 	mv "$TMP/tgt.log" "$TMP/tgt.1.log"
-	log "restart: vhost (pid $old) killed with SIGKILL while the guest writes"
+	log "restart: vhost (pid $old) killed with SIGKILL while the guest writes (writes held in the delay bdev for 5 s)"
 	start_vhost --json "$TMP/vhost.json"
 	wait_sockets
 	t1=$(ms)

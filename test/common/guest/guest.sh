@@ -51,7 +51,7 @@ guest_build() { # profile
 }
 
 guest_start() { # layer-dir log
-	local layer=$1 glog=$2 img pcap=() mem=() extra=()
+	local layer=$1 glog=$2 img pcap=() mem=() qextra=()
 	img=$(dirname "$glog")/initrd.img
 	# The kernel unpacks concatenated archives in order: the cached base,
 	# then this run's files.
@@ -62,15 +62,16 @@ guest_start() { # layer-dir log
 		pcap=(-object "filter-dump,id=f0,netdev=n0,file=$GUEST_PCAP,maxlen=${GUEST_PCAP_SNAPLEN:-128}")
 	fi
 	if [ "${GUEST_MEMFD:-0}" = 1 ]; then
+		# shellcheck disable=SC2054 # commas inside QEMU option values
 		mem=(-object "memory-backend-memfd,id=mem0,size=${GUEST_MEM:-512M},share=on" -numa node,memdev=mem0)
 	fi
 	if declare -p GUEST_QEMU_ARGS > /dev/null 2>&1; then
-		extra=("${GUEST_QEMU_ARGS[@]}")
+		qextra=("${GUEST_QEMU_ARGS[@]}")
 	fi
 	: > "$glog"
 	timeout -k 5 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp "${GUEST_SMP:-2}" -m "${GUEST_MEM:-512M}" \
 		"${mem[@]}" -kernel "$GUEST_KERNEL" -initrd "$img" -nographic -no-reboot \
-		-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= "${pcap[@]}" "${extra[@]}" \
+		-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= "${pcap[@]}" "${qextra[@]}" \
 		-append "console=ttyS0 panic=-1 loglevel=4 osprey.watchdog=$((GUEST_TIMEOUT - 20)) ${GUEST_EXTRA_APPEND:-}" \
 		< /dev/null > "$glog" 2>&1 &
 	QPID=$!

@@ -114,7 +114,9 @@ whole_disk() { # label dev: the disk equals the expected image
 	t0=$(up)
 	layout_expect /tmp/expect.img /ki/pattern.bin "$VM_DISK_KIB" || fail "$1: cannot build the expected image"
 	dd if="$2" of=/tmp/disk.img bs=1M iflag=direct 2>/tmp/dd.err || fail "$1: read the whole disk: $(tail -1 /tmp/dd.err)"
-	if ! cmp /tmp/disk.img /tmp/expect.img > /tmp/cmp.out 2>&1; then
+	# md5sum first: busybox's cmp reads a byte at a time (slow under TCG).
+	if [ "$(md5sum < /tmp/disk.img)" != "$(md5sum < /tmp/expect.img)" ] &&
+	   ! cmp /tmp/disk.img /tmp/expect.img > /tmp/cmp.out 2>&1; then
 		n=$(cmp -l /tmp/disk.img /tmp/expect.img 2>/dev/null | wc -l)
 		fail "$1: the disk differs from the expected image: $(head -1 /tmp/cmp.out) ($n bytes differ; zeroed ranges: $VM_ZAPS)"
 	fi
@@ -168,22 +170,57 @@ writer() { # w dev
 	echo "$pass $maxt $worst" > /tmp/w$w.done
 }
 
+reader() { # w dev: reads of data that no longer changes, till /tmp/stop
+	w=$1 dev=$2
+	roff=${VM_RST_READ%%:*}; rest=${VM_RST_READ#*:}; rsrc=${rest%%:*}; rlen=${rest#*:}
+	n=0 k=0
+	while [ ! -f /tmp/stop ]; do
+		if ! dd if="$dev" of=/tmp/r$w.rb bs=64k skip=$((roff / 64 + k)) count=1 iflag=direct 2>/tmp/r$w.err; then
+			echo "reader $w: read $n failed: $(tail -1 /tmp/r$w.err)" > /tmp/r$w.fail
+			return 1
+		fi
+		if ! cmp -s -n 65536 /tmp/r$w.rb /ki/pattern.bin 0 $(((rsrc + k * 64) * 1024)); then
+			echo "reader $w: read $n (64 KiB at $((roff + k * 64)) KiB) wrong" > /tmp/r$w.fail
+			return 1
+		fi
+		n=$((n + 1)) k=$(((k + 1) % (rlen / 64)))
+	done
+	echo "$n" > /tmp/r$w.done
+}
+
 restart_step() { # label dev
 	t0=$(up)
 	mailbox_seen "$2" && fail "$1: the mailbox is set before the restart"
-	rm -f /tmp/w0.* /tmp/w1.*
-	# One writer per vCPU: blk-mq maps each CPU to its own queue.
-	writer 0 "$2" &
-	p0=$!
-	writer 1 "$2" &
-	p1=$!
-	taskset -p -c 0 $p0 > /dev/null 2>&1
-	taskset -p -c 1 $p1 > /dev/null 2>&1
-	wait $p0
-	wait $p1
+	rm -f /tmp/w0.* /tmp/w1.* /tmp/r0.* /tmp/r1.* /tmp/stop
+	# One writer and one reader per vCPU: blk-mq maps each CPU to its own
+	# queue, so each queue has a write and a read stream at once.
+	for w in 0 1; do
+		writer $w "$2" &
+		taskset -p -c $w $! > /dev/null 2>&1
+		reader $w "$2" &
+		taskset -p -c $w $! > /dev/null 2>&1
+	done
+	# A request that never completes leaves its dd in D state for good:
+	# give up after VM_RST_MAX_S + 15 s instead of waiting for the watchdog,
+	# and at once on a failed writer or reader or an I/O error in dmesg.
+	i=0
+	while ! { [ -f /tmp/w0.done ] && [ -f /tmp/w1.done ]; }; do
+		for f in /tmp/w0.fail /tmp/w1.fail /tmp/r0.fail /tmp/r1.fail; do
+			[ -f $f ] && fail "$1: $(cat $f)"
+		done
+		[ $((i % 10)) = 0 ] && check_dmesg "$1 (writers and readers running; in flight, read/write: $(tr -s ' ' < "/sys/block/$(basename "$2")/inflight"))"
+		if [ $i -ge $(((VM_RST_MAX_S + 15) * 10)) ]; then
+			fail "$1: a writer is stuck after $((VM_RST_MAX_S + 15)) s: I/O that never completes (in flight, read/write: $(tr -s ' ' < "/sys/block/$(basename "$2")/inflight"); writer 0: $(cat /tmp/w0.err 2>/dev/null | head -c 200), writer 1: $(cat /tmp/w1.err 2>/dev/null | head -c 200))"
+		fi
+		sleep 0.1; i=$((i + 1))
+	done
+	touch /tmp/stop
+	wait
 	for w in 0 1; do
 		[ -f /tmp/w$w.fail ] && fail "$1: $(cat /tmp/w$w.fail)"
 		[ -f /tmp/w$w.done ] || fail "$1: writer $w ended without a result"
+		[ -f /tmp/r$w.fail ] && fail "$1: $(cat /tmp/r$w.fail)"
+		[ -f /tmp/r$w.done ] || fail "$1: reader $w ended without a result"
 	done
 	check_dmesg "$1"
 	res=
@@ -197,7 +234,7 @@ restart_step() { # label dev
 		cmp -n $((VM_RST_SLOTS * VM_RST_SLOT_KIB * 1024)) /tmp/rb $pat > /tmp/cmp.out 2>&1 ||
 			fail "$1: writer $w's region differs from its last pass ($passes): $(cat /tmp/cmp.out)"
 		res="$res $passes"
-		echo "OSPREY-STEP $1: writer $w: $passes passes of $VM_RST_SLOTS x $VM_RST_SLOT_KIB KiB, every slot read back right; longest write+read ${maxt} s ($worst)"
+		echo "OSPREY-STEP $1: writer $w: $passes passes of $VM_RST_SLOTS x $VM_RST_SLOT_KIB KiB, every slot read back right; longest write+read ${maxt} s ($worst); reader $w: $(cat /tmp/r$w.done) reads of 64 KiB right"
 	done
 	rm -f /tmp/rb
 	echo "OSPREY-RESTART-PASSES$res"
