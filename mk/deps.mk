@@ -48,8 +48,8 @@ DEPDIRS-scsi := bdev log thread util
 # the login text keys and CHAP (param.c, chap.c) use util (MD5).
 DEPDIRS-iscsi := env_dpdk event json jsonrpc log rpc scsi sock thread util
 # vhost: the virtqueue layer (vring.c, mem.c: split/packed rings over a guest
-# memory table, pure C), and the vhost-user-blk target over rte_vhost (vhost.c,
-# vhost_blk.c, vhost_rpc.c: controllers on bdevs, its RPCs and subsystem).
+# memory table, pure C), and the vhost target over rte_vhost (vhost.c: the
+# controller common to every back end; vhost_blk*.c: virtio-blk; vhost_rpc.c).
 DEPDIRS-vhost := bdev event json jsonrpc log rpc thread util
 DEPDIRS-nvmf := bdev env_dpdk event json jsonrpc log nvme_tcp_codec rpc sock thread util
 

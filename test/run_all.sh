@@ -58,6 +58,8 @@ if make -s -j"$JOBS" BUILD=build/san CONFIG_ASAN=y CONFIG_UBSAN=y apps >"$LOGS/b
 			record "san $t" 0
 		else
 			record "san $t" 1
+			# A sanitizer report's head (what and where) first, then the end.
+			grep -m1 -A40 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log" | sed 's/^/    | /'
 			tail -60 "$log" | sed 's/^/    | /'
 		fi
 		rm -f "$log"

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
- * Osprey environment: memory, rings, mempools, cores and time.
+ * Osprey environment: memory, rings, mempools, cores, PCI devices and time.
  *
  * This is the only layer that talks to DPDK; nothing else in Osprey includes a
  * DPDK header. Every function returns a negative errno on failure unless said
@@ -149,6 +149,80 @@ int32_t osp_env_get_socket_id(uint32_t core);
 int osp_env_thread_launch_pinned(uint32_t core, int (*fn)(void *), void *arg);
 /* Wait for every thread launched with osp_env_thread_launch_pinned(). */
 void osp_env_thread_wait_all(void);
+
+/*
+ * ---- PCI (lib/env_dpdk/pci.c, on DPDK's PCI bus) ----
+ * Devices are probed through the kernel driver they are bound to (vfio-pci
+ * or uio_pci_generic: scripts/setup.sh binds them) when osp_env_opts has
+ * pci_enabled (and its allow list, if any). A device handed to a caller's
+ * callback stays attached until osp_pci_device_detach().
+ */
+#define OSP_PCI_CLASS_NVME	0x010802	/* mass storage, NVM, NVMe I/O controller */
+
+struct osp_pci_addr {
+	uint32_t domain;
+	uint8_t bus;
+	uint8_t dev;
+	uint8_t func;
+};
+
+struct osp_pci_id {
+	uint32_t class_id;	/* class, subclass, prog-if: 0x010802 */
+	uint16_t vendor_id;
+	uint16_t device_id;
+	uint16_t subvendor_id;
+	uint16_t subdevice_id;
+};
+
+struct osp_pci_device;
+
+/* "0000:00:04.0", "00:04.0" (domain 0) or "0000:00:04.0" with ':' or '.' as DPDK prints. */
+int osp_pci_addr_parse(struct osp_pci_addr *addr, const char *bdf);
+/* "0000:00:04.0" into buf (at least 13 bytes). */
+int osp_pci_addr_fmt(char *buf, size_t len, const struct osp_pci_addr *addr);
+int osp_pci_addr_compare(const struct osp_pci_addr *a, const struct osp_pci_addr *b);
+
+/*
+ * Called once per matching device that is not attached yet. Return 0 to keep
+ * it attached (the caller owns it now), > 0 to leave it (detached again),
+ * < 0 to stop the enumeration with that error.
+ */
+typedef int (*osp_pci_enum_cb)(void *ctx, struct osp_pci_device *dev);
+
+/* Probe every device of class_code the process may use; cb per device. */
+int osp_pci_enumerate(uint32_t class_code, osp_pci_enum_cb cb, void *ctx);
+/* Probe the one device at addr (it must be of class_code); -ENODEV if absent or not usable. */
+int osp_pci_device_attach(const struct osp_pci_addr *addr, uint32_t class_code,
+			  osp_pci_enum_cb cb, void *ctx);
+void osp_pci_device_detach(struct osp_pci_device *dev);
+
+struct osp_pci_addr osp_pci_device_get_addr(const struct osp_pci_device *dev);
+struct osp_pci_id osp_pci_device_get_id(const struct osp_pci_device *dev);
+/* The kernel driver it is bound to: "vfio-pci", "uio_pci_generic", ... */
+const char *osp_pci_device_get_driver(const struct osp_pci_device *dev);
+int osp_pci_device_get_socket_id(const struct osp_pci_device *dev);
+
+/* A memory BAR mapped into the process: *addr (virtual), *phys (bus address), *size. */
+int osp_pci_device_map_bar(struct osp_pci_device *dev, uint32_t bar, void **addr,
+			   uint64_t *phys, uint64_t *size);
+int osp_pci_device_unmap_bar(struct osp_pci_device *dev, uint32_t bar, void *addr);
+/* Config space access (len 1, 2, 4 or any for a block); 0 or -errno. */
+int osp_pci_device_cfg_read(struct osp_pci_device *dev, void *buf, uint32_t len, uint32_t offset);
+int osp_pci_device_cfg_write(struct osp_pci_device *dev, const void *buf, uint32_t len,
+			     uint32_t offset);
+int osp_pci_device_cfg_read32(struct osp_pci_device *dev, uint32_t *value, uint32_t offset);
+int osp_pci_device_cfg_write32(struct osp_pci_device *dev, uint32_t value, uint32_t offset);
+
+/*
+ * Hot remove: cb runs on the thread that polls osp_pci_event_poll() (the app
+ * thread) when the kernel reports the device gone; the driver must stop
+ * touching its BARs (reads return all ones) and detach it.
+ */
+typedef void (*osp_pci_remove_cb)(void *ctx, struct osp_pci_device *dev);
+void osp_pci_device_set_remove_cb(struct osp_pci_device *dev, osp_pci_remove_cb cb, void *ctx);
+bool osp_pci_device_is_removed(const struct osp_pci_device *dev);
+/* Deliver pending hot-remove events; returns how many. */
+int osp_pci_event_poll(void);
 
 /* ---- time ---- */
 uint64_t osp_get_ticks(void);

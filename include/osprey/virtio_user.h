@@ -96,6 +96,65 @@ static_assert(sizeof(struct osp_virtio_blk_config) == 60, "virtio-blk config");
 /* The part every virtio-blk device has whatever features it offers (up to num_queues). */
 #define OSP_VIRTIO_BLK_CONFIG_MIN_SIZE	(offsetof(struct osp_virtio_blk_config, num_queues) + 2)
 
+/* ---- virtio-scsi (section 5.6) ---- */
+#define OSP_VIRTIO_SCSI_F_INOUT		0
+#define OSP_VIRTIO_SCSI_F_HOTPLUG	1
+#define OSP_VIRTIO_SCSI_F_CHANGE	2
+/* Queues: 0 control, 1 event, 2.. requests. */
+#define OSP_VIRTIO_SCSI_CONTROLQ	0
+#define OSP_VIRTIO_SCSI_EVENTQ		1
+#define OSP_VIRTIO_SCSI_REQUESTQ	2
+#define OSP_VIRTIO_SCSI_CDB_SIZE	32
+#define OSP_VIRTIO_SCSI_SENSE_SIZE	96
+/* Response codes of a command request. */
+#define OSP_VIRTIO_SCSI_S_OK		0
+#define OSP_VIRTIO_SCSI_S_OVERRUN	1
+#define OSP_VIRTIO_SCSI_S_ABORTED	2
+#define OSP_VIRTIO_SCSI_S_BAD_TARGET	3
+#define OSP_VIRTIO_SCSI_S_RESET		4
+#define OSP_VIRTIO_SCSI_S_BUSY		5
+#define OSP_VIRTIO_SCSI_S_TRANSPORT_FAILURE 6
+#define OSP_VIRTIO_SCSI_S_TARGET_FAILURE 7
+#define OSP_VIRTIO_SCSI_S_NEXUS_FAILURE	8
+#define OSP_VIRTIO_SCSI_S_FAILURE	9
+
+/* The device configuration (all of it: 36 bytes). */
+struct __attribute__((packed)) osp_virtio_scsi_config {
+	uint32_t num_queues;		/* request queues */
+	uint32_t seg_max;
+	uint32_t max_sectors;
+	uint32_t cmd_per_lun;
+	uint32_t event_info_size;
+	uint32_t sense_size;
+	uint32_t cdb_size;
+	uint16_t max_channel;
+	uint16_t max_target;
+	uint32_t max_lun;
+};
+static_assert(sizeof(struct osp_virtio_scsi_config) == 36, "virtio-scsi config");
+
+/* A command request with the default CDB size (the header the device reads first). */
+struct __attribute__((packed)) osp_virtio_scsi_cmd_req {
+	uint8_t lun[8];
+	uint64_t tag;
+	uint8_t task_attr;
+	uint8_t prio;
+	uint8_t crn;
+	uint8_t cdb[OSP_VIRTIO_SCSI_CDB_SIZE];
+};
+static_assert(sizeof(struct osp_virtio_scsi_cmd_req) == 51, "virtio-scsi command request");
+
+/* Its response with the default sense size. */
+struct __attribute__((packed)) osp_virtio_scsi_cmd_resp {
+	uint32_t sense_len;
+	uint32_t resid;
+	uint16_t status_qualifier;
+	uint8_t status;
+	uint8_t response;
+	uint8_t sense[OSP_VIRTIO_SCSI_SENSE_SIZE];
+};
+static_assert(sizeof(struct osp_virtio_scsi_cmd_resp) == 108, "virtio-scsi command response");
+
 /* ---- split virtqueue (section 2.7) ---- */
 #define OSP_VIRTQ_DESC_F_NEXT		1
 #define OSP_VIRTQ_DESC_F_WRITE		2

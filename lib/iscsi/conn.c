@@ -127,7 +127,10 @@ pdu_sent(void *arg, int err)
 	conn->pdus_out--;
 	pdu_put(conn, pdu);
 	if (req != NULL) {
+		/* Releasing the request may free an exiting connection: hold it. */
+		conn->in_cb++;
 		iscsi_req_pdu_sent(req, pdu, err);
+		conn->in_cb--;
 	}
 	if (conn->state == ISCSI_CONN_EXITING) {
 		conn_free_check(conn);

@@ -122,9 +122,9 @@ ctrlr_poll(void *arg)
 	int work = 0;
 
 	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
-		struct vhost_blk_queue *q = &ctrlr->queues[i];
+		struct vhost_queue *q = &ctrlr->queues[i];
 		struct osp_vring_req reqs[VHOST_BURST];
-		struct vhost_blk_task *tasks[VHOST_BURST];
+		struct vhost_task *tasks[VHOST_BURST];
 		int n = q->nfree < VHOST_BURST ? (int)q->nfree : VHOST_BURST;
 
 		if (n == 0 || q->vq.broken || q->paused) {
@@ -133,7 +133,7 @@ ctrlr_poll(void *arg)
 		for (int j = 0; j < n; j++) {
 			tasks[j] = q->free[q->nfree - 1 - (uint32_t)j];
 			reqs[j].iov = tasks[j]->iov;
-			reqs[j].iov_max = VHOST_BLK_IOV_MAX;
+			reqs[j].iov_max = VHOST_IOV_MAX;
 		}
 		n = osp_vring_pop_burst(&q->vq, reqs, n);
 		if (n < 0) {
@@ -144,7 +144,7 @@ ctrlr_poll(void *arg)
 		ctrlr->inflight += (uint32_t)n;
 		for (int j = 0; j < n; j++) {
 			tasks[j]->req = reqs[j];
-			vhost_blk_task_start(ctrlr, tasks[j]);
+			ctrlr->ops->task_start(ctrlr, tasks[j]);
 		}
 		work += n;
 	}
@@ -175,7 +175,7 @@ ctrlr_stopped(struct vhost_ctrlr *ctrlr)
 
 	/* Where the rings stand, for GET_VRING_BASE (rte_vhost answers it after destroy_device). */
 	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
-		struct vhost_blk_queue *q = &ctrlr->queues[i];
+		struct vhost_queue *q = &ctrlr->queues[i];
 
 		rte_vhost_set_vring_base(ctrlr->vid, q->idx, osp_vring_last_avail(&q->vq),
 					 osp_vring_last_used(&q->vq));
@@ -188,6 +188,22 @@ ctrlr_stopped(struct vhost_ctrlr *ctrlr)
 	if (fn != NULL) {
 		fn(ctrlr->stopped_arg);
 	}
+}
+
+void
+vhost_task_complete(struct vhost_task *task, uint32_t used_len)
+{
+	struct vhost_queue *q = task->q;
+
+	osp_vring_push(&q->vq, &task->req, used_len);
+	if (osp_vring_need_notify(&q->vq) && q->callfd >= 0) {
+		uint64_t one = 1;
+		ssize_t rc = write(q->callfd, &one, sizeof(one));
+
+		(void)rc;
+	}
+	q->free[q->nfree++] = task;
+	vhost_ctrlr_task_released(q->ctrlr);
 }
 
 void
@@ -219,7 +235,7 @@ static int
 queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring *vr,
 	  uint16_t last_avail, uint16_t last_used)
 {
-	struct vhost_blk_queue *q;
+	struct vhost_queue *q;
 
 	if (ctrlr->nqueues == VHOST_MAX_QUEUES) {
 		return -ENOSPC;
@@ -235,7 +251,7 @@ queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring 
 	q->callfd = vr->callfd;
 	/* At most VHOST_TASKS_MAX requests in flight per queue, whatever the ring size. */
 	q->ntasks = vr->size < VHOST_TASKS_MAX ? vr->size : VHOST_TASKS_MAX;
-	q->tasks = calloc(q->ntasks, sizeof(*q->tasks));
+	q->tasks = calloc(q->ntasks, ctrlr->ops->task_size);
 	q->free = calloc(q->ntasks, sizeof(*q->free));
 	if (q->tasks == NULL || q->free == NULL) {
 		free(q->tasks);
@@ -243,8 +259,10 @@ queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring 
 		return -ENOMEM;
 	}
 	for (uint32_t t = 0; t < q->ntasks; t++) {
-		q->tasks[t].q = q;
-		q->free[t] = &q->tasks[t];
+		struct vhost_task *task = (struct vhost_task *)(q->tasks + t * ctrlr->ops->task_size);
+
+		task->q = q;
+		q->free[t] = task;
 	}
 	q->nfree = q->ntasks;
 	/* We poll: the driver need not kick. */
@@ -294,13 +312,16 @@ dev_start_msg(void *arg)
 	if (ctrlr->nqueues == 0) {
 		goto out;
 	}
-	ctrlr->poller = osp_poller_register_named(ctrlr_poll, ctrlr, 0, "vhost_blk_poll");
+	ctrlr->poller = osp_poller_register_named(ctrlr_poll, ctrlr, 0, "vhost_poll");
 	if (ctrlr->poller == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
 	ctrlr->vid = m->vid;
 	ctrlr->started = true;
+	if (ctrlr->ops->dev_started != NULL) {
+		ctrlr->ops->dev_started(ctrlr);
+	}
 	OSP_NOTICELOG("vhost %s: device started (%u queue(s), features 0x%" PRIx64 ")\n", ctrlr->name,
 		      ctrlr->nqueues, m->features);
 	rc = 0;
@@ -375,6 +396,9 @@ dev_stop_msg(void *arg)
 	ctrlr->stopped_fn = dev_stop_done;
 	ctrlr->stopped_arg = m;
 	ctrlr->stopping = true;
+	if (ctrlr->ops->dev_stopping != NULL) {
+		ctrlr->ops->dev_stopping(ctrlr);
+	}
 	OSP_NOTICELOG("vhost %s: device stopping (%u request(s) in flight)\n", ctrlr->name,
 		      ctrlr->inflight);
 	if (ctrlr->inflight == 0) {
@@ -416,8 +440,8 @@ pre_msg_handle(int vid, void *msg)
 	if (c == NULL) {
 		res = RTE_VHOST_MSG_RESULT_ERR;
 	} else if (m->size < 12 || m->cfg_size > VHOST_USER_MAX_CONFIG ||
-		   m->size != 12 + m->cfg_size || m->offset > VBLK_CONFIG_LEN ||
-		   m->cfg_size > VBLK_CONFIG_LEN - m->offset) {
+		   m->size != 12 + m->cfg_size || m->offset > c->config_len ||
+		   m->cfg_size > c->config_len - m->offset) {
 		/* Refused: a reply without payload. */
 		m->size = 0;
 		res = RTE_VHOST_MSG_RESULT_REPLY;
@@ -474,7 +498,7 @@ vring_state_msg(void *arg)
 		bool found = false;
 
 		for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
-			struct vhost_blk_queue *q = &ctrlr->queues[i];
+			struct vhost_queue *q = &ctrlr->queues[i];
 
 			if (q->idx == m->qid) {
 				q->paused = !m->enable;
@@ -527,113 +551,63 @@ static const struct rte_vhost_device_ops g_dev_ops = {
 
 /* ---- create / delete (app thread) ---- */
 
-static void
-bdev_event(enum osp_bdev_event_type type, struct osp_bdev *bdev, void *ctx)
+void
+vhost_ctrlr_free(struct vhost_ctrlr *ctrlr)
 {
-	struct vhost_ctrlr *ctrlr = ctx;
-
-	(void)bdev;
-	if (type == OSP_BDEV_EVENT_REMOVE && !ctrlr->deleting) {
-		OSP_NOTICELOG("vhost %s: bdev %s removed: deleting the controller\n", ctrlr->name,
-			      ctrlr->bdev_name);
-		osp_vhost_ctrlr_delete(ctrlr->name, NULL, NULL);
-	}
-}
-
-static void
-ctrlr_free(struct vhost_ctrlr *ctrlr)
-{
-	if (ctrlr->ch != NULL) {
-		osp_put_io_channel(ctrlr->ch);
-	}
-	if (ctrlr->desc != NULL) {
-		osp_bdev_close(ctrlr->desc);
+	if (ctrlr->ops->destroy != NULL) {
+		ctrlr->ops->destroy(ctrlr);
 	}
 	free(ctrlr);
 }
 
-int
-osp_vhost_blk_ctrlr_create(const char *name, const char *bdev_name, bool readonly, char *err,
-			   size_t errlen)
+struct vhost_ctrlr *
+vhost_ctrlr_new(const char *name, const struct vhost_backend_ops *ops, int *rcp, char *err,
+		size_t errlen)
 {
 	struct vhost_ctrlr *ctrlr;
-	uint64_t features, pf;
-	bool discard, wz;
 	int rc;
 
 	if (name[0] == '\0' || strlen(name) >= sizeof(ctrlr->name) || strchr(name, '/') != NULL) {
 		snprintf(err, errlen, "Invalid ctrlr '%s': 1..63 characters, no '/'", name);
-		return -EINVAL;
+		*rcp = -EINVAL;
+		return NULL;
 	}
 	if (vhost_ctrlr_find(name) != NULL) {
 		snprintf(err, errlen, "Controller '%s' already exists", name);
-		return -EEXIST;
-	}
-	if (strlen(bdev_name) >= sizeof(ctrlr->bdev_name)) {
-		snprintf(err, errlen, "No bdev named '%s'", bdev_name);
-		return -ENODEV;
+		*rcp = -EEXIST;
+		return NULL;
 	}
 	ctrlr = calloc(1, sizeof(*ctrlr));
 	if (ctrlr == NULL) {
 		snprintf(err, errlen, "Out of memory");
-		return -ENOMEM;
+		*rcp = -ENOMEM;
+		return NULL;
 	}
 	snprintf(ctrlr->name, sizeof(ctrlr->name), "%s", name);
-	snprintf(ctrlr->bdev_name, sizeof(ctrlr->bdev_name), "%s", bdev_name);
 	rc = snprintf(ctrlr->path, sizeof(ctrlr->path), "%s%s%s", g_socket_dir,
 		      g_socket_dir[0] != '\0' ? "/" : "", name);
 	if (rc < 0 || (size_t)rc >= sizeof(ctrlr->path) || (size_t)rc >= 108) {
 		snprintf(err, errlen, "Socket path '%s%s%s' is too long for a Unix socket",
 			 g_socket_dir, g_socket_dir[0] != '\0' ? "/" : "", name);
 		free(ctrlr);
-		return -ENAMETOOLONG;
+		*rcp = -ENAMETOOLONG;
+		return NULL;
 	}
-	ctrlr->readonly = readonly;
+	ctrlr->ops = ops;
 	ctrlr->vid = -1;
 	ctrlr->thread = osp_get_thread();
-	rc = osp_bdev_open_ext(bdev_name, !readonly, bdev_event, ctrlr, &ctrlr->desc);
-	if (rc != 0) {
-		if (rc == -ENODEV) {
-			snprintf(err, errlen, "No bdev named '%s' (see bdev_get_bdevs)", bdev_name);
-		} else {
-			snprintf(err, errlen, "Cannot open bdev '%s': %s", bdev_name, strerror(-rc));
-		}
-		free(ctrlr);
-		return rc;
-	}
-	ctrlr->bdev = osp_bdev_desc_get_bdev(ctrlr->desc);
-	ctrlr->block_size = osp_bdev_get_block_size(ctrlr->bdev);
-	ctrlr->num_blocks = osp_bdev_get_num_blocks(ctrlr->bdev);
-	if (ctrlr->block_size < 512 || ctrlr->block_size % 512 != 0) {
-		snprintf(err, errlen, "bdev '%s' has block size %u: not a multiple of 512", bdev_name,
-			 ctrlr->block_size);
-		ctrlr_free(ctrlr);
-		return -EINVAL;
-	}
-	ctrlr->ch = osp_bdev_get_io_channel(ctrlr->desc);
-	if (ctrlr->ch == NULL) {
-		snprintf(err, errlen, "Cannot get an I/O channel on bdev '%s'", bdev_name);
-		ctrlr_free(ctrlr);
-		return -ENOMEM;
-	}
-	discard = !readonly && osp_bdev_io_type_supported(ctrlr->bdev, OSP_BDEV_IO_TYPE_UNMAP);
-	wz = !readonly && osp_bdev_io_type_supported(ctrlr->bdev, OSP_BDEV_IO_TYPE_WRITE_ZEROES);
-	features = (1ull << OSP_VIRTIO_F_VERSION_1) | (1ull << OSP_VIRTIO_F_EVENT_IDX) |
-		   (1ull << OSP_VIRTIO_F_INDIRECT_DESC) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES_BIT) |
-		   (1ull << VBLK_F_BLK_SIZE) | (1ull << VBLK_F_SEG_MAX) | (1ull << VBLK_F_SIZE_MAX) |
-		   (1ull << VBLK_F_FLUSH) | (1ull << VBLK_F_MQ);
-	if (readonly) {
-		features |= 1ull << VBLK_F_RO;
-	}
-	if (discard) {
-		features |= 1ull << VBLK_F_DISCARD;
-	}
-	if (wz) {
-		features |= 1ull << VBLK_F_WRITE_ZEROES;
-	}
-	ctrlr->features = features;
-	vhost_blk_fill_config(ctrlr, ctrlr->bdev, discard, wz);
+	return ctrlr;
+}
 
+int
+vhost_ctrlr_register(struct vhost_ctrlr *ctrlr, uint64_t features, char *err, size_t errlen)
+{
+	uint64_t pf;
+	int rc;
+
+	features |= (1ull << OSP_VIRTIO_F_VERSION_1) | (1ull << OSP_VIRTIO_F_EVENT_IDX) |
+		    (1ull << OSP_VIRTIO_F_INDIRECT_DESC) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES_BIT);
+	ctrlr->features = features;
 	/* A socket file left by an earlier run would make the bind fail. */
 	unlink(ctrlr->path);
 	pthread_mutex_lock(&g_lock);
@@ -655,8 +629,6 @@ osp_vhost_blk_ctrlr_create(const char *name, const char *bdev_name, bool readonl
 		rc = -EIO;
 		goto fail;
 	}
-	OSP_NOTICELOG("vhost %s: blk controller on bdev %s at %s%s\n", name, bdev_name, ctrlr->path,
-		      readonly ? " (read-only)" : "");
 	return 0;
 fail:
 	if (ctrlr->registered) {
@@ -666,7 +638,7 @@ fail:
 	TAILQ_REMOVE(&g_ctrlrs, ctrlr, link);
 	pthread_mutex_unlock(&g_lock);
 	unlink(ctrlr->path);
-	ctrlr_free(ctrlr);
+	vhost_ctrlr_free(ctrlr);
 	return rc;
 }
 
@@ -689,7 +661,7 @@ del_finish(void *arg)
 	pthread_mutex_unlock(&g_lock);
 	unlink(ctrlr->path);
 	OSP_NOTICELOG("vhost %s: deleted\n", ctrlr->name);
-	ctrlr_free(ctrlr);
+	vhost_ctrlr_free(ctrlr);
 	if (d->cb != NULL) {
 		d->cb(d->cb_arg, 0, NULL);
 	}
@@ -774,21 +746,22 @@ vhost_subsystem_fini(void)
 	fini_next(NULL, 0, NULL);
 }
 
-static void
-vhost_write_config_json(cJSON *config)
+void
+vhost_write_config_json_type(cJSON *config, const char *type)
 {
 	struct vhost_ctrlr *c;
 
 	TAILQ_FOREACH(c, &g_ctrlrs, link) {
-		cJSON *o = cJSON_CreateObject();
-		cJSON *p = cJSON_AddObjectToObject(o, "params");
-
-		cJSON_AddStringToObject(o, "method", "vhost_create_blk_controller");
-		cJSON_AddStringToObject(p, "ctrlr", c->name);
-		cJSON_AddStringToObject(p, "dev_name", c->bdev_name);
-		cJSON_AddBoolToObject(p, "readonly", c->readonly);
-		cJSON_AddItemToArray(config, o);
+		if (strcmp(c->ops->type, type) == 0) {
+			c->ops->write_config_json(c, config);
+		}
 	}
+}
+
+static void
+vhost_write_config_json(cJSON *config)
+{
+	vhost_write_config_json_type(config, "blk");
 }
 
 static struct osp_subsystem g_vhost_subsystem = {

@@ -56,6 +56,8 @@ vhost_blk_fill_config(struct vhost_ctrlr *ctrlr, struct osp_bdev *bdev, bool dis
 		      bool write_zeroes)
 {
 	uint8_t *c = ctrlr->config;
+
+	ctrlr->config_len = VBLK_CONFIG_LEN;
 	uint32_t bs = osp_bdev_get_block_size(bdev);
 	uint64_t sectors = osp_bdev_get_num_blocks(bdev) * (bs / 512);
 	uint32_t max_sectors = UINT32_MAX;
@@ -134,24 +136,13 @@ vhost_iov_slice(const struct iovec *iov, int cnt, size_t skip, size_t len, struc
 void
 vhost_blk_task_finish(struct vhost_blk_task *task, uint8_t status)
 {
-	struct vhost_blk_queue *q = task->q;
-	struct vhost_ctrlr *ctrlr = q->ctrlr;
-
 	if (task->status != NULL) {
 		*task->status = status;
 	}
 	if (status != VBLK_S_OK) {
-		ctrlr->stat_errors++;
+		task->base.q->ctrlr->stat_errors++;
 	}
-	osp_vring_push(&q->vq, &task->req, task->status != NULL ? task->used_len : 0);
-	if (osp_vring_need_notify(&q->vq) && q->callfd >= 0) {
-		uint64_t one = 1;
-		ssize_t rc = write(q->callfd, &one, sizeof(one));
-
-		(void)rc;
-	}
-	q->free[q->nfree++] = task;
-	vhost_ctrlr_task_released(ctrlr);
+	vhost_task_complete(&task->base, task->status != NULL ? task->used_len : 0);
 }
 
 static void
@@ -165,7 +156,7 @@ bdev_done(struct osp_bdev_io *bdev_io, bool success, void *cb_arg)
 
 /* Check a byte range in 512-byte sectors against the bdev; block numbers out. */
 static bool
-range_ok(struct vhost_ctrlr *ctrlr, uint64_t sector, uint64_t bytes, uint64_t *lba,
+range_ok(const struct vhost_blk_dev *ctrlr, uint64_t sector, uint64_t bytes, uint64_t *lba,
 	 uint64_t *nblocks)
 {
 	uint64_t spb = ctrlr->block_size / 512;
@@ -179,17 +170,19 @@ range_ok(struct vhost_ctrlr *ctrlr, uint64_t sector, uint64_t bytes, uint64_t *l
 }
 
 void
-vhost_blk_task_start(struct vhost_ctrlr *ctrlr, struct vhost_blk_task *task)
+vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 {
-	struct osp_vring_req *req = &task->req;
-	struct iovec *in = task->iov + req->out_cnt;
+	struct vhost_blk_dev *ctrlr = vc->be;
+	struct vhost_blk_task *task = (struct vhost_blk_task *)vtask;
+	struct osp_vring_req *req = &vtask->req;
+	struct iovec *in = vtask->iov + req->out_cnt;
 	struct vblk_hdr hdr;
 	struct vblk_seg seg;
 	uint64_t lba, nblocks;
 	uint32_t data_len;
 	int n, rc;
 
-	ctrlr->stat_requests++;
+	vc->stat_requests++;
 	task->status = NULL;
 	task->used_len = 0;
 	if (req->error != 0 || req->in_cnt == 0 || req->in_len == 0) {
@@ -200,7 +193,7 @@ vhost_blk_task_start(struct vhost_ctrlr *ctrlr, struct vhost_blk_task *task)
 	/* The status byte is the last writable byte. */
 	task->status = (uint8_t *)in[req->in_cnt - 1].iov_base + in[req->in_cnt - 1].iov_len - 1;
 	task->used_len = 1;
-	if (vhost_iov_gather(task->iov, req->out_cnt, 0, &hdr, sizeof(hdr)) != sizeof(hdr)) {
+	if (vhost_iov_gather(task->base.iov, req->out_cnt, 0, &hdr, sizeof(hdr)) != sizeof(hdr)) {
 		vhost_blk_task_finish(task, VBLK_S_IOERR);
 		return;
 	}
@@ -210,7 +203,7 @@ vhost_blk_task_start(struct vhost_ctrlr *ctrlr, struct vhost_blk_task *task)
 		if (req->out_len != sizeof(hdr) || !range_ok(ctrlr, hdr.sector, data_len, &lba, &nblocks)) {
 			break;
 		}
-		n = vhost_iov_slice(in, req->in_cnt, 0, data_len, task->data, VHOST_BLK_IOV_MAX);
+		n = vhost_iov_slice(in, req->in_cnt, 0, data_len, task->data, VHOST_IOV_MAX);
 		if (n < 0) {
 			break;
 		}
@@ -230,8 +223,8 @@ vhost_blk_task_start(struct vhost_ctrlr *ctrlr, struct vhost_blk_task *task)
 		if (!range_ok(ctrlr, hdr.sector, data_len, &lba, &nblocks)) {
 			break;
 		}
-		n = vhost_iov_slice(task->iov, req->out_cnt, sizeof(hdr), data_len, task->data,
-				    VHOST_BLK_IOV_MAX);
+		n = vhost_iov_slice(task->base.iov, req->out_cnt, sizeof(hdr), data_len, task->data,
+				    VHOST_IOV_MAX);
 		if (n < 0) {
 			break;
 		}
@@ -262,7 +255,7 @@ vhost_blk_task_start(struct vhost_ctrlr *ctrlr, struct vhost_blk_task *task)
 		memcpy(id, ctrlr->bdev_name, len < sizeof(id) ? len : sizeof(id));
 		data_len = req->in_len - 1;
 		n = vhost_iov_slice(in, req->in_cnt, 0, data_len < sizeof(id) ? data_len : sizeof(id),
-				    task->data, VHOST_BLK_IOV_MAX);
+				    task->data, VHOST_IOV_MAX);
 		if (n < 0) {
 			break;
 		}
@@ -278,12 +271,12 @@ vhost_blk_task_start(struct vhost_ctrlr *ctrlr, struct vhost_blk_task *task)
 		bool dis = hdr.type == VBLK_T_DISCARD;
 		uint64_t fbit = dis ? VBLK_F_DISCARD : VBLK_F_WRITE_ZEROES;
 
-		if (!(ctrlr->features & (1ull << fbit))) {
+		if (!(vc->features & (1ull << fbit))) {
 			vhost_blk_task_finish(task, VBLK_S_UNSUPP);
 			return;
 		}
 		if (ctrlr->readonly || req->in_len != 1 || req->out_len != sizeof(hdr) + sizeof(seg) ||
-		    vhost_iov_gather(task->iov, req->out_cnt, sizeof(hdr), &seg, sizeof(seg)) != sizeof(seg) ||
+		    vhost_iov_gather(task->base.iov, req->out_cnt, sizeof(hdr), &seg, sizeof(seg)) != sizeof(seg) ||
 		    (dis && seg.flags != 0) || (seg.flags & ~1u) != 0 ||
 		    !range_ok(ctrlr, seg.sector, (uint64_t)seg.num_sectors * 512, &lba, &nblocks)) {
 			break;

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * Internals of the vhost target: a controller (one vhost-user socket served
- * through rte_vhost), its queues and the virtio-blk request path.
+ * through rte_vhost) and its queues, common to every back end, and the
+ * back ends (virtio-blk here, virtio-scsi) that handle the popped chains.
  *
  * Threads: rte_vhost calls us back on its own pthread; those callbacks only
  * gather what rte_vhost reports and hand it to the controller's Osprey thread
@@ -46,53 +47,72 @@
 #define VHOST_BLK_SEG_MAX	126
 #define VHOST_BLK_SIZE_MAX	(128u * 1024)
 /* iovecs per chain: header + seg_max + status, plus room for a region split each. */
-#define VHOST_BLK_IOV_MAX	256
+#define VHOST_IOV_MAX		256
 #define VHOST_MAX_QUEUES	8
 /* Tasks (requests in flight) per queue: ring entries beyond this wait in the ring. */
 #define VHOST_TASKS_MAX		256
 /* The config space we serve: struct virtio_blk_config up to the write-zeroes fields. */
 #define VBLK_CONFIG_LEN		60
+/* The largest device config space of any back end (vhost-user GET_CONFIG payload limit). */
+#define VHOST_CONFIG_MAX	256
 
-struct vhost_blk_queue;
+struct vhost_queue;
+struct vhost_ctrlr;
+struct cJSON;
 
-struct vhost_blk_task {
-	struct vhost_blk_queue *q;
+/* One popped descriptor chain: the head of every back end's task. */
+struct vhost_task {
+	struct vhost_queue *q;
 	struct osp_vring_req req;
-	uint8_t *status;
-	uint32_t used_len;
-	struct iovec iov[VHOST_BLK_IOV_MAX];
-	struct iovec data[VHOST_BLK_IOV_MAX];
+	struct iovec iov[VHOST_IOV_MAX];
 };
 
-struct vhost_blk_queue {
+struct vhost_queue {
 	struct osp_vring vq;
 	struct vhost_ctrlr *ctrlr;
 	int callfd;		/* -1 while paused */
 	bool paused;		/* disabled by the driver while the device runs */
-	uint16_t idx;
+	uint16_t idx;		/* virtqueue index */
 	uint32_t ntasks;
 	uint32_t nfree;
-	struct vhost_blk_task *tasks;
-	struct vhost_blk_task **free;
+	uint8_t *tasks;		/* ntasks tasks of ops->task_size bytes each */
+	struct vhost_task **free;
+};
+
+/* What a controller type (blk, scsi) adds to the common controller. */
+struct vhost_backend_ops {
+	const char *type;	/* "blk", "scsi" */
+	size_t task_size;	/* >= sizeof(struct vhost_task), which it starts with */
+	/*
+	 * A chain popped from queue task->q (controller thread): handle it, now
+	 * or later, and end it with vhost_task_complete().
+	 */
+	void (*task_start)(struct vhost_ctrlr *ctrlr, struct vhost_task *task);
+	/* Optional: the device started (all its queues set up), controller thread. */
+	void (*dev_started)(struct vhost_ctrlr *ctrlr);
+	/* Optional: the device is stopping; tasks it holds itself must complete (controller thread). */
+	void (*dev_stopping)(struct vhost_ctrlr *ctrlr);
+	/* vhost_get_controllers: fill the "backend_specific" object. */
+	void (*info_json)(struct vhost_ctrlr *ctrlr, struct cJSON *backend_specific);
+	/* save_config: append the RPCs that re-create this controller. */
+	void (*write_config_json)(struct vhost_ctrlr *ctrlr, struct cJSON *config);
+	/* Release ctrlr->be (app thread, the device stopped). */
+	void (*destroy)(struct vhost_ctrlr *ctrlr);
 };
 
 struct vhost_ctrlr {
 	char name[64];
 	char path[PATH_MAX];
-	char bdev_name[64];
-	bool readonly;
+	const struct vhost_backend_ops *ops;
+	void *be;				/* the back end's state */
 	uint64_t features;			/* offered */
-	uint8_t config[VBLK_CONFIG_LEN];	/* immutable after create */
+	uint8_t config[VHOST_CONFIG_MAX];	/* GET_CONFIG answers (read under the list lock) */
+	uint32_t config_len;
 	struct osp_thread *thread;
 	TAILQ_ENTRY(vhost_ctrlr) link;
 	bool registered;			/* rte_vhost_driver_register done */
 
 	/* controller thread only */
-	struct osp_bdev_desc *desc;
-	struct osp_io_channel *ch;
-	struct osp_bdev *bdev;
-	uint32_t block_size;
-	uint64_t num_blocks;
 	bool deleting;
 	int vid;				/* -1: no device */
 	bool started;
@@ -104,16 +124,63 @@ struct vhost_ctrlr {
 	uint16_t nqueues;
 	uint64_t neg_features;
 	struct osp_vhost_mem mem;
-	struct vhost_blk_queue queues[VHOST_MAX_QUEUES];
+	struct vhost_queue queues[VHOST_MAX_QUEUES];
 	uint64_t stat_requests;
 	uint64_t stat_errors;
 };
 
+/* ---- vhost.c: the controller common to every back end ---- */
+
+/*
+ * A new controller of this type named name (socket in the -S directory), not
+ * yet serving; NULL with *rc and err set when the name is bad or taken.
+ */
+struct vhost_ctrlr *vhost_ctrlr_new(const char *name, const struct vhost_backend_ops *ops,
+				    int *rc, char *err, size_t errlen);
+/*
+ * Offer features (VERSION_1, INDIRECT_DESC, EVENT_IDX and protocol features
+ * are added) and start serving the socket. On failure the controller is
+ * destroyed (ops->destroy) and freed.
+ */
+int vhost_ctrlr_register(struct vhost_ctrlr *ctrlr, uint64_t features, char *err, size_t errlen);
+/* Free a controller vhost_ctrlr_register never saw (ops->destroy is called). */
+void vhost_ctrlr_free(struct vhost_ctrlr *ctrlr);
+/* Give the chain back to the driver (used length written) and its task back to its queue. */
+void vhost_task_complete(struct vhost_task *task, uint32_t used_len);
+void vhost_ctrlr_task_released(struct vhost_ctrlr *ctrlr);
+struct vhost_ctrlr *vhost_ctrlr_find(const char *name);
+struct vhost_ctrlr *vhost_ctrlr_first(void);
+struct vhost_ctrlr *vhost_ctrlr_next(struct vhost_ctrlr *c);
+const char *vhost_get_socket_dir(void);
+/* save_config: the controllers of one type, in creation order. */
+void vhost_write_config_json_type(struct cJSON *config, const char *type);
+
+/* ---- vhost_blk.c: virtio-blk ---- */
+
+struct vhost_blk_dev {
+	char bdev_name[64];
+	bool readonly;
+	struct osp_bdev_desc *desc;
+	struct osp_io_channel *ch;		/* controller thread */
+	struct osp_bdev *bdev;
+	uint32_t block_size;
+	uint64_t num_blocks;
+};
+
+struct vhost_blk_task {
+	struct vhost_task base;
+	uint8_t *status;
+	uint32_t used_len;
+	struct iovec data[VHOST_IOV_MAX];
+};
+
+extern const struct vhost_backend_ops g_vhost_blk_ops;
+
 /* vhost_blk.c: the request path */
 void vhost_blk_fill_config(struct vhost_ctrlr *ctrlr, struct osp_bdev *bdev, bool discard,
 			   bool write_zeroes);
-/* Handle one popped chain; it completes (now or later) through vhost_blk_task_done. */
-void vhost_blk_task_start(struct vhost_ctrlr *ctrlr, struct vhost_blk_task *task);
+/* Handle one popped chain; it completes (now or later) through vhost_blk_task_finish. */
+void vhost_blk_task_start(struct vhost_ctrlr *ctrlr, struct vhost_task *task);
 /* Give the task back to the driver with its status and return it to its queue. */
 void vhost_blk_task_finish(struct vhost_blk_task *task, uint8_t status);
 /* Copy up to len bytes from iov[0..cnt) skipping `skip` bytes; returns bytes copied. */
@@ -121,12 +188,5 @@ size_t vhost_iov_gather(const struct iovec *iov, int cnt, size_t skip, void *buf
 /* Set out to the part of iov[0..cnt) from byte skip, len bytes long; returns out's count or -1. */
 int vhost_iov_slice(const struct iovec *iov, int cnt, size_t skip, size_t len, struct iovec *out,
 		    int out_max);
-
-/* vhost.c */
-void vhost_ctrlr_task_released(struct vhost_ctrlr *ctrlr);
-struct vhost_ctrlr *vhost_ctrlr_find(const char *name);
-struct vhost_ctrlr *vhost_ctrlr_first(void);
-struct vhost_ctrlr *vhost_ctrlr_next(struct vhost_ctrlr *c);
-const char *vhost_get_socket_dir(void);
 
 #endif /* OSPREY_VHOST_INTERNAL_H */

@@ -131,9 +131,7 @@ rpc_vhost_get_controllers(struct osp_jsonrpc_request *request, const cJSON *para
 		cJSON_AddNumberToObject(o, "delay_base_us", 0);
 		cJSON_AddNumberToObject(o, "iops_threshold", 0);
 		b = cJSON_AddObjectToObject(o, "backend_specific");
-		b = cJSON_AddObjectToObject(b, "block");
-		cJSON_AddBoolToObject(b, "readonly", c->readonly);
-		cJSON_AddStringToObject(b, "bdev", c->bdev_name);
+		c->ops->info_json(c, b);
 		cJSON_AddBoolToObject(o, "connected", c->started);
 		cJSON_AddNumberToObject(o, "queues", c->nqueues);
 		cJSON_AddNumberToObject(o, "requests", (double)c->stat_requests);

@@ -267,7 +267,8 @@ def _virtio(subparsers):
     p.add_argument('name', help='controller name (for blk, also the bdev name)')
     p.add_argument('-t', '--trtype', required=True, help='transport: user (vhost-user)')
     p.add_argument('-a', '--traddr', required=True, help='path of the vhost-user socket')
-    p.add_argument('-d', '--dev-type', dest='dev_type', required=True, help='device type: blk')
+    p.add_argument('-d', '--dev-type', dest='dev_type', required=True,
+                   help='device type: blk or scsi')
     p.add_argument('--vq-count', dest='vq_count', type=int, help='number of queues (default 1)')
     p.add_argument('--vq-size', dest='vq_size', type=int,
                    help='entries per queue, a power of two (default 512)')
@@ -275,3 +276,6 @@ def _virtio(subparsers):
     p = add_command(subparsers, 'bdev_virtio_detach_controller', 'Detach a virtio controller '
                     'and remove its bdevs', output=QUIET)
     p.add_argument('name', help='controller name')
+
+    add_command(subparsers, 'bdev_virtio_scsi_get_devices', 'List the virtio-scsi controllers '
+                'and their targets', output=JSON)

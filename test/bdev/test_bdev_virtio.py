@@ -123,7 +123,9 @@ def test_rpc_errors(tgt, vsock):
     for what, override, needles in [
         ("trtype pci", {"trtype": "pci"}, ["trtype", "user"]),
         ("trtype bogus", {"trtype": "tcp"}, ["trtype"]),
-        ("dev_type scsi", {"dev_type": "scsi"}, ["dev_type", "not implemented"]),
+        ("dev_type bogus", {"dev_type": "nvme"}, ["dev_type", "scsi"]),
+        # A virtio-blk back end's config read as virtio-scsi's: refused, not scanned.
+        ("dev_type scsi on a blk back end", {"dev_type": "scsi"}, ["virtio-scsi", "the device"]),
         ("vq_size 100", {"vq_size": 100}, ["vq_size", "power of two"]),
         ("vq_count 0", {"vq_count": 0}, ["vq_count"]),
         ("vq_count 1000", {"vq_count": 1000}, ["vq_count"]),

@@ -16,7 +16,6 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,7 +40,6 @@
 #define MAX_SLOTS_PER_QUEUE	128
 #define ALIVE_POLL_US		100000
 #define REAP_BATCH		32
-#define ATTACH_POLL_US		1000
 
 struct virtio_blk_ctrlr {
 	struct osp_bdev bdev;
@@ -366,27 +364,18 @@ channel_create(void *io_device, void *ctx_buf)
 {
 	struct virtio_blk_ctrlr *c = ctrlr_of_io_device(io_device);
 	struct virtio_blk_channel *ch = ctx_buf;
-	uint64_t used, want;
-	uint16_t q, i;
+	int q;
+	uint16_t i;
 
 	/* Claim a free queue (channels are created on their own threads). */
-	used = __atomic_load_n(&c->queues_used, __ATOMIC_RELAXED);
-	do {
-		for (q = 0; q < c->num_queues; q++) {
-			if ((used & (1ull << q)) == 0) {
-				break;
-			}
-		}
-		if (q == c->num_queues) {
-			OSP_ERRLOG("virtio-blk '%s': every one of its %u queues has a channel already "
-				   "(attach with a larger vq_count)\n", c->bdev.name, c->num_queues);
-			return -EBUSY;
-		}
-		want = used | (1ull << q);
-	} while (!__atomic_compare_exchange_n(&c->queues_used, &used, want, false,
-					      __ATOMIC_ACQ_REL, __ATOMIC_RELAXED));
+	q = bdev_virtio_claim_queue(&c->queues_used, 0, c->num_queues);
+	if (q < 0) {
+		OSP_ERRLOG("virtio-blk '%s': every one of its %u queues has a channel already "
+			   "(attach with a larger vq_count)\n", c->bdev.name, c->num_queues);
+		return -EBUSY;
+	}
 	ch->ctrlr = c;
-	ch->qidx = q;
+	ch->qidx = (uint16_t)q;
 	ch->vq = osp_vu_dev_queue(c->dev, q);
 	ch->data = osp_vu_dev_queue_data(c->dev, q);
 	ch->free_slots = calloc(c->nslots, sizeof(*ch->free_slots));
@@ -396,7 +385,7 @@ channel_create(void *io_device, void *ctx_buf)
 		osp_poller_unregister(&ch->poller);
 		free(ch->free_slots);
 		free(ch->slot_io);
-		__atomic_fetch_and(&c->queues_used, ~(1ull << q), __ATOMIC_ACQ_REL);
+		bdev_virtio_release_queue(&c->queues_used, (uint16_t)q);
 		return -ENOMEM;
 	}
 	for (i = 0; i < c->nslots; i++) {
@@ -418,7 +407,7 @@ channel_destroy(void *io_device, void *ctx_buf)
 	osp_poller_unregister(&ch->poller);
 	free(ch->free_slots);
 	free(ch->slot_io);
-	__atomic_fetch_and(&c->queues_used, ~(1ull << ch->qidx), __ATOMIC_ACQ_REL);
+	bdev_virtio_release_queue(&c->queues_used, ch->qidx);
 }
 
 /* ---- life cycle ---- */
@@ -581,91 +570,75 @@ apply_config(struct virtio_blk_ctrlr *c, size_t cfg_size, char *err, size_t errl
 	return 0;
 }
 
-/*
- * An attach in progress. The vhost-user dialogue blocks on the socket (with
- * a timeout per reply), so it runs on a short-lived pthread of its own, not
- * on a reactor: a slow or stuck back end never stalls the reactors. The app
- * thread polls for the end (no message crosses from the pthread) and
- * registers the bdev there.
- */
-struct virtio_attach {
-	struct virtio_blk_ctrlr *c;
-	struct osp_vu_dev_opts vo;
-	pthread_t tid;
-	bool done;		/* atomic: the pthread finished (rc, err set) */
-	int rc;
-	char err[256];
-	struct osp_poller *poller;
-	bdev_virtio_attach_cb cb_fn;
-	void *cb_arg;
-	TAILQ_ENTRY(virtio_attach) link;
-};
-
-static TAILQ_HEAD(, virtio_attach) g_attaching = TAILQ_HEAD_INITIALIZER(g_attaching);
-
 static void
-ctrlr_free_unregistered(struct virtio_blk_ctrlr *c)
+ctrlr_free_unregistered(void *arg)
 {
+	struct virtio_blk_ctrlr *c = arg;
+
 	osp_vu_dev_close(c->dev);
 	free(c->path);
 	free(c->bdev.name);
 	free(c);
 }
 
-/* The pthread: connect, negotiate, read the config, set up the queues. */
-static void *
-attach_worker(void *arg)
+/* The attach pthread: connect, negotiate, read the config, set up the queues. */
+static int
+blk_connect(void *arg, char *err, size_t errlen)
 {
-	struct virtio_attach *a = arg;
-	struct virtio_blk_ctrlr *c = a->c;
+	struct virtio_blk_ctrlr *c = arg;
+	struct osp_vu_dev_opts vo = {
+		.path = c->path,
+		.wanted_features = WANTED_FEATURES,
+		.config_size = sizeof(struct osp_virtio_blk_config),
+		.max_queues = c->vq_count,
+		.queue_size = c->vq_size,
+		.data_size_per_queue = (size_t)c->nslots * SLOT_STRIDE,
+	};
 	int rc;
 
-	rc = osp_vu_dev_connect(&a->vo, &c->dev, a->err, sizeof(a->err));
-	if (rc == -ENOTSUP && strncmp(a->err, "GET_CONFIG", 10) == 0) {
+	rc = osp_vu_dev_connect(&vo, &c->dev, err, errlen);
+	if (rc == -ENOTSUP && strncmp(err, "GET_CONFIG", 10) == 0) {
 		/* A device without the discard/write-zeroes fields: ask for the common part. */
-		a->vo.config_size = OSP_VIRTIO_BLK_CONFIG_MIN_SIZE;
-		a->err[0] = '\0';
-		rc = osp_vu_dev_connect(&a->vo, &c->dev, a->err, sizeof(a->err));
+		vo.config_size = OSP_VIRTIO_BLK_CONFIG_MIN_SIZE;
+		err[0] = '\0';
+		rc = osp_vu_dev_connect(&vo, &c->dev, err, errlen);
 	}
 	if (rc != 0) {
-		goto out;
+		return rc;
 	}
-	memcpy(&c->cfg, osp_vu_dev_config(c->dev), a->vo.config_size);
+	memcpy(&c->cfg, osp_vu_dev_config(c->dev), vo.config_size);
 	c->features = osp_vu_dev_features(c->dev);
 	if (has_feature(c, OSP_VIRTIO_BLK_F_MQ)) {
 		if (c->cfg.num_queues == 0) {
-			snprintf(a->err, sizeof(a->err), "the device offers MQ with num_queues 0");
-			rc = -EINVAL;
-			goto out;
+			snprintf(err, errlen, "the device offers MQ with num_queues 0");
+			return -EINVAL;
 		}
 		osp_vu_dev_limit_queues(c->dev, c->cfg.num_queues);
 	} else {
 		osp_vu_dev_limit_queues(c->dev, 1);
 	}
-	rc = apply_config(c, a->vo.config_size, a->err, sizeof(a->err));
+	rc = apply_config(c, vo.config_size, err, errlen);
 	if (rc != 0) {
-		goto out;
+		return rc;
 	}
-	rc = osp_vu_dev_start(c->dev, a->err, sizeof(a->err));
+	rc = osp_vu_dev_start(c->dev, err, errlen);
 	if (rc != 0) {
-		goto out;
+		return rc;
 	}
 	c->num_queues = osp_vu_dev_num_queues(c->dev);
-out:
-	a->rc = rc;
-	__atomic_store_n(&a->done, true, __ATOMIC_RELEASE);
-	return NULL;
+	return 0;
 }
 
 /* App thread: register the bdev of a finished attach. */
 static int
-attach_register(struct virtio_attach *a)
+blk_register(void *arg, const char **names, int *n, char *err, size_t errlen)
 {
-	struct virtio_blk_ctrlr *c = a->c;
+	struct virtio_blk_ctrlr *c = arg;
 	int rc;
 
 	if (osp_bdev_get_by_name(c->bdev.name) != NULL) {
-		snprintf(a->err, sizeof(a->err), "a bdev named '%s' already exists", c->bdev.name);
+		snprintf(err, errlen, "a bdev named '%s' already exists", c->bdev.name);
+		ctrlr_free_unregistered(c);
 		return -EEXIST;
 	}
 	c->bdev.product_name = "Virtio Block Disk";
@@ -675,58 +648,38 @@ attach_register(struct virtio_attach *a)
 	c->bdev.fn_table = &g_virtio_fn_table;
 	c->alive_poller = OSP_POLLER_REGISTER(alive_poll, c, ALIVE_POLL_US);
 	if (c->alive_poller == NULL) {
+		ctrlr_free_unregistered(c);
 		return -ENOMEM;
 	}
 	osp_io_device_register(&c->io_device, channel_create, channel_destroy,
 			       sizeof(struct virtio_blk_channel), "bdev_virtio_blk");
 	rc = osp_bdev_register(&c->bdev);
 	if (rc != 0) {
-		snprintf(a->err, sizeof(a->err), "cannot register the bdev: %s", strerror(-rc));
+		snprintf(err, errlen, "cannot register the bdev: %s", strerror(-rc));
 		osp_poller_unregister(&c->alive_poller);
 		/* Nothing has a channel yet: the device is freed by the unregister callback. */
 		osp_io_device_unregister(&c->io_device, ctrlr_free);
-		a->c = NULL;
 		return rc;
 	}
 	TAILQ_INSERT_TAIL(&g_ctrlrs, c, link);
 	OSP_NOTICELOG("virtio-blk '%s' on %s: %" PRIu64 " blocks of %u bytes, %u queue(s) of %u, "
 		      "features 0x%" PRIx64 "\n", c->bdev.name, c->path, c->bdev.blockcnt,
 		      c->bdev.blocklen, c->num_queues, c->vq_size, c->features);
+	names[0] = c->bdev.name;
+	*n = 1;
 	return 0;
 }
 
-static int
-attach_poll(void *arg)
-{
-	struct virtio_attach *a = arg;
-	const char *name;
-	int rc;
-
-	if (!__atomic_load_n(&a->done, __ATOMIC_ACQUIRE)) {
-		return OSP_POLLER_IDLE;
-	}
-	pthread_join(a->tid, NULL);
-	osp_poller_unregister(&a->poller);
-	TAILQ_REMOVE(&g_attaching, a, link);
-	rc = a->rc;
-	if (rc == 0) {
-		rc = attach_register(a);
-	}
-	if (rc != 0 && a->c != NULL) {
-		ctrlr_free_unregistered(a->c);
-		a->c = NULL;
-	}
-	name = rc == 0 ? a->c->bdev.name : NULL;
-	a->cb_fn(a->cb_arg, rc, a->err[0] ? a->err : strerror(-rc), name);
-	free(a);
-	return OSP_POLLER_BUSY;
-}
+static const struct bdev_virtio_attach_ops g_blk_attach_ops = {
+	.connect = blk_connect,
+	.register_bdevs = blk_register,
+	.free = ctrlr_free_unregistered,
+};
 
 int
-bdev_virtio_blk_attach(const struct bdev_virtio_blk_opts *opts, bdev_virtio_attach_cb cb_fn,
+bdev_virtio_blk_attach(const struct bdev_virtio_opts *opts, bdev_virtio_attach_cb cb_fn,
 		       void *cb_arg, char *err, size_t errlen)
 {
-	struct virtio_attach *a;
 	struct virtio_blk_ctrlr *c;
 	int rc;
 
@@ -742,56 +695,25 @@ bdev_virtio_blk_attach(const struct bdev_virtio_blk_opts *opts, bdev_virtio_atta
 		snprintf(err, errlen, "a bdev named '%s' already exists", opts->name);
 		return -EEXIST;
 	}
-	TAILQ_FOREACH(a, &g_attaching, link) {
-		if (strcmp(a->c->bdev.name, opts->name) == 0) {
-			snprintf(err, errlen, "a controller named '%s' is being attached", opts->name);
-			return -EEXIST;
-		}
-	}
-	a = calloc(1, sizeof(*a));
 	c = calloc(1, sizeof(*c));
-	if (a == NULL || c == NULL) {
-		free(a);
-		free(c);
+	if (c == NULL) {
 		return -ENOMEM;
 	}
-	a->c = c;
-	a->cb_fn = cb_fn;
-	a->cb_arg = cb_arg;
 	c->bdev.name = strdup(opts->name);
 	c->path = strdup(opts->path);
 	if (c->bdev.name == NULL || c->path == NULL) {
-		rc = -ENOMEM;
-		goto fail;
+		ctrlr_free_unregistered(c);
+		return -ENOMEM;
 	}
 	c->vq_count = opts->vq_count;
 	c->vq_size = opts->vq_size;
 	/* Three descriptors per request: header, data (or segment), status. */
 	c->nslots = (uint16_t)(opts->vq_size / 3 < MAX_SLOTS_PER_QUEUE ? opts->vq_size / 3 :
 			       MAX_SLOTS_PER_QUEUE);
-	a->vo.path = c->path;
-	a->vo.wanted_features = WANTED_FEATURES;
-	a->vo.config_size = sizeof(struct osp_virtio_blk_config);
-	a->vo.max_queues = opts->vq_count;
-	a->vo.queue_size = opts->vq_size;
-	a->vo.data_size_per_queue = (size_t)c->nslots * SLOT_STRIDE;
-	a->poller = OSP_POLLER_REGISTER(attach_poll, a, ATTACH_POLL_US);
-	if (a->poller == NULL) {
-		rc = -ENOMEM;
-		goto fail;
-	}
-	rc = pthread_create(&a->tid, NULL, attach_worker, a);
+	rc = bdev_virtio_attach_start(opts->name, c, &g_blk_attach_ops, cb_fn, cb_arg, err, errlen);
 	if (rc != 0) {
-		osp_poller_unregister(&a->poller);
-		snprintf(err, errlen, "cannot start the attach thread: %s", strerror(rc));
-		rc = -rc;
-		goto fail;
+		ctrlr_free_unregistered(c);
 	}
-	TAILQ_INSERT_TAIL(&g_attaching, a, link);
-	return 0;
-fail:
-	ctrlr_free_unregistered(c);
-	free(a);
 	return rc;
 }
 
@@ -834,15 +756,5 @@ bdev_virtio_init(void)
 static void
 bdev_virtio_fini(void)
 {
-	struct virtio_attach *a;
-
-	/* Attaches still running: wait for their pthread (bounded by the reply timeouts). */
-	while ((a = TAILQ_FIRST(&g_attaching)) != NULL) {
-		TAILQ_REMOVE(&g_attaching, a, link);
-		osp_poller_unregister(&a->poller);
-		pthread_join(a->tid, NULL);
-		ctrlr_free_unregistered(a->c);
-		a->cb_fn(a->cb_arg, -ECANCELED, "the application is shutting down", NULL);
-		free(a);
-	}
+	bdev_virtio_attach_cancel_all();
 }

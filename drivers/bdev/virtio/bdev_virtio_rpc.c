@@ -34,22 +34,23 @@ struct rpc_attach_ctx {
 	struct osp_jsonrpc_request *request;
 	char name[256];
 	char traddr[256];
+	char dev_type[8];
 };
 
 static void
-rpc_attach_done(void *cb_arg, int rc, const char *err, const char *bdev_name)
+rpc_attach_done(void *cb_arg, int rc, const char *err, const char *const *bdev_names, int n)
 {
 	struct rpc_attach_ctx *ctx = cb_arg;
 	cJSON *names;
 
 	if (rc != 0) {
 		osp_jsonrpc_send_error_response_fmt(ctx->request, rc,
-						    "Cannot attach virtio-blk controller '%s' at %s: %s",
-						    ctx->name, ctx->traddr, err);
+						    "Cannot attach virtio-%s controller '%s' at %s: %s",
+						    ctx->dev_type, ctx->name, ctx->traddr, err);
 	} else {
 		names = cJSON_CreateArray();
-		if (names != NULL) {
-			cJSON_AddItemToArray(names, cJSON_CreateString(bdev_name));
+		for (int i = 0; names != NULL && i < n; i++) {
+			cJSON_AddItemToArray(names, cJSON_CreateString(bdev_names[i]));
 		}
 		osp_jsonrpc_send_result(ctx->request, names);
 	}
@@ -63,7 +64,8 @@ rpc_bdev_virtio_attach_controller(struct osp_jsonrpc_request *request, const cJS
 		.vq_count = BDEV_VIRTIO_DEFAULT_VQ_COUNT,
 		.vq_size = BDEV_VIRTIO_DEFAULT_VQ_SIZE,
 	};
-	struct bdev_virtio_blk_opts opts = {};
+	struct bdev_virtio_opts opts = {};
+	bool scsi;
 	struct rpc_attach_ctx *ctx;
 	char err[256];
 	int rc;
@@ -83,13 +85,13 @@ rpc_bdev_virtio_attach_controller(struct osp_jsonrpc_request *request, const cJS
 						    "is supported", req.trtype);
 		goto out;
 	}
-	if (strcasecmp(req.dev_type, "blk") != 0) {
-		osp_jsonrpc_send_error_response_fmt(request, strcasecmp(req.dev_type, "scsi") == 0 ?
-						    -ENOTSUP : -EINVAL,
-						    "Invalid dev_type '%s': only \"blk\" is supported so far "
-						    "(virtio-scsi is not implemented yet)", req.dev_type);
+	if (strcasecmp(req.dev_type, "blk") != 0 && strcasecmp(req.dev_type, "scsi") != 0) {
+		osp_jsonrpc_send_error_response_fmt(request, -EINVAL,
+						    "Invalid dev_type '%s': \"blk\" or \"scsi\"",
+						    req.dev_type);
 		goto out;
 	}
+	scsi = strcasecmp(req.dev_type, "scsi") == 0;
 	if (req.traddr[0] == '\0') {
 		osp_jsonrpc_send_error_response(request, -EINVAL,
 						"Invalid traddr: the path of the vhost-user socket is empty");
@@ -119,11 +121,14 @@ rpc_bdev_virtio_attach_controller(struct osp_jsonrpc_request *request, const cJS
 	ctx->request = request;
 	snprintf(ctx->name, sizeof(ctx->name), "%s", req.name);
 	snprintf(ctx->traddr, sizeof(ctx->traddr), "%s", req.traddr);
-	rc = bdev_virtio_blk_attach(&opts, rpc_attach_done, ctx, err, sizeof(err));
+	snprintf(ctx->dev_type, sizeof(ctx->dev_type), "%s", scsi ? "scsi" : "blk");
+	rc = scsi ? bdev_virtio_scsi_attach(&opts, rpc_attach_done, ctx, err, sizeof(err)) :
+	     bdev_virtio_blk_attach(&opts, rpc_attach_done, ctx, err, sizeof(err));
 	if (rc != 0) {
 		osp_jsonrpc_send_error_response_fmt(request, rc,
-						    "Cannot attach virtio-blk controller '%s' at %s: %s",
-						    req.name, req.traddr, err[0] ? err : strerror(-rc));
+						    "Cannot attach virtio-%s controller '%s' at %s: %s",
+						    ctx->dev_type, req.name, req.traddr,
+						    err[0] ? err : strerror(-rc));
 		free(ctx);
 	}
 out:
@@ -131,10 +136,36 @@ out:
 }
 OSP_RPC_REGISTER("bdev_virtio_attach_controller", rpc_bdev_virtio_attach_controller, OSP_RPC_RUNTIME)
 
+/* A virtio-blk controller (named as its bdev) or a virtio-scsi one. */
+static int
+detach_any(const char *name, osp_bdev_unregister_cb cb_fn, void *cb_arg)
+{
+	int rc = bdev_virtio_detach(name, cb_fn, cb_arg);
+
+	return rc == -ENODEV ? bdev_virtio_scsi_detach(name, cb_fn, cb_arg) : rc;
+}
+
 static void
 rpc_bdev_virtio_detach_controller(struct osp_jsonrpc_request *request, const cJSON *params)
 {
-	osp_bdev_rpc_delete(request, params, NULL, bdev_virtio_detach, "virtio controller",
-			    "No virtio controller named '%s' (see bdev_get_bdevs)");
+	osp_bdev_rpc_delete(request, params, NULL, detach_any, "virtio controller",
+			    "No virtio controller named '%s' (see bdev_get_bdevs, "
+			    "bdev_virtio_scsi_get_devices)");
 }
 OSP_RPC_REGISTER("bdev_virtio_detach_controller", rpc_bdev_virtio_detach_controller, OSP_RPC_RUNTIME)
+
+static void
+rpc_bdev_virtio_scsi_get_devices(struct osp_jsonrpc_request *request, const cJSON *params)
+{
+	cJSON *arr;
+
+	if (params != NULL && !(cJSON_IsObject(params) && params->child == NULL)) {
+		osp_jsonrpc_send_error_response(request, -EINVAL,
+						"bdev_virtio_scsi_get_devices takes no parameters");
+		return;
+	}
+	arr = cJSON_CreateArray();
+	bdev_virtio_scsi_dump_devices(arr);
+	osp_jsonrpc_send_result(request, arr);
+}
+OSP_RPC_REGISTER("bdev_virtio_scsi_get_devices", rpc_bdev_virtio_scsi_get_devices, OSP_RPC_RUNTIME)
