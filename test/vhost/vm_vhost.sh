@@ -51,6 +51,10 @@
 #                         vhost has inflight tracking: see doc/vhost.md, "Guest test")
 #      VM_TIMEOUT         seconds for the guest run (default 170)
 #      VM_VHOST_ARGS      more vhost options
+#      VM_TARGET=qsd      run the same guest steps against qemu-storage-daemon's
+#                         vhost-user-blk export (a throttle node holds the writes
+#                         in the restart step): tells a harness problem from a
+#                         vhost bug
 #      VM_SELFTEST=host   change one byte of the host's expected image: the
 #                         test must then FAIL
 #      KI_KEEP=1          keep the temp dir (logs, backing file)
@@ -72,6 +76,7 @@ GUEST_MEM=512M
 # shellcheck source=test/common/guest/guest.sh
 . "$ROOT/test/common/guest/guest.sh"
 RESTART=${VHOST_VM_RESTART:-0}
+TARGET=${VM_TARGET:-osprey}
 SELFTEST=${VM_SELFTEST:-}
 
 DISKS=(blk)
@@ -98,6 +103,7 @@ RST_READ=1024:0:1024
 
 log() { echo "vhost vm: $*"; }
 TGT_LABEL=vhost
+[ "$TARGET" = qsd ] && TGT_LABEL=qemu-storage-daemon
 # shellcheck source=test/common/guest/ki_host.sh
 . "$ROOT/test/common/guest/ki_host.sh"
 # shellcheck source=test/vhost/guest/layout.sh
@@ -116,7 +122,11 @@ vm_cleanup() {
 trap vm_cleanup EXIT
 
 ki_need_tools qemu-system-x86_64 cpio gzip timeout python3
-[ -x "$VHOST" ] || die "no $VHOST: build first (make)"
+case "$TARGET" in
+osprey) [ -x "$VHOST" ] || die "no $VHOST: build first (make)" ;;
+qsd) ki_need_tools qemu-storage-daemon ;;
+*) die "VM_TARGET=$TARGET: osprey or qsd" ;;
+esac
 case "$RESTART" in 0|1) ;; *) die "VHOST_VM_RESTART=$RESTART: 0 or 1" ;; esac
 
 # ---- 1. the guest (cached) ------------------------------------------------
@@ -134,6 +144,7 @@ GUEST_QEMU_ARGS=()
 
 # -- disk type blk: an aio bdev on IMG behind vhost-user-blk controller vb0
 # through a delay bdev (no delay but during the restart step: see restart_vhost).
+# (VM_TARGET=qsd: qemu-storage-daemon's export of IMG instead, see start_qsd.)
 blk_rpc() {
 	echo "bdev_aio_create $IMG aio0 $BS --fallocate"
 	echo "bdev_delay_create -b aio0 -d delay0 -r 0 -t 0 -w 0 -n 0"
@@ -144,7 +155,8 @@ blk_qemu() {
 			  -device "vhost-user-blk-pci,chardev=vb0c,num-queues=$QUEUES")
 }
 blk_env() {
-	echo "VM_BLK_SERIAL=delay0"
+	# GET_ID: Osprey answers the bdev's name; qemu-storage-daemon's is not checked.
+	if [ "$TARGET" = qsd ]; then echo "VM_BLK_SERIAL=-"; else echo "VM_BLK_SERIAL=delay0"; fi
 }
 blk_sockets() { echo "$SDIR/vb0"; }
 
@@ -167,22 +179,63 @@ start_vhost() { # more vhost options
 	echo "$TPID" > "$TMP/vhost.pid"
 }
 
+# The reference back end (VM_TARGET=qsd): qemu-storage-daemon exports IMG
+# (blk only) through a throttle node whose write limit the restart step
+# sets to hold writes; SOCK is its QMP socket.
+start_qsd() {
+	rm -f "$SOCK"
+	ki_start_daemon qemu-storage-daemon \
+		--blockdev "driver=file,node-name=file0,filename=$IMG,aio=threads,discard=unmap,cache.direct=on" \
+		--object throttle-group,id=tg0 \
+		--blockdev driver=throttle,node-name=thr0,file=file0,throttle-group=tg0,discard=unmap \
+		--export "type=vhost-user-blk,id=exp0,node-name=thr0,addr.type=unix,addr.path=$SDIR/vb0,writable=on,num-queues=$QUEUES,logical-block-size=$BS" \
+		--chardev "socket,id=qmp0,path=$SOCK,server=on,wait=off" --monitor chardev=qmp0
+	echo "$TPID" > "$TMP/vhost.pid"
+}
+qmp() { # command [json arguments]
+	python3 - "$SOCK" "$1" "${2:-}" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX)
+s.connect(sys.argv[1])
+f = s.makefile("rw")
+f.readline()
+def cmd(c, a=None):
+    f.write(json.dumps({"execute": c, "arguments": a} if a else {"execute": c}) + "\n")
+    f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if "return" in r or "error" in r:
+            return r
+cmd("qmp_capabilities")
+r = cmd(sys.argv[2], json.loads(sys.argv[3]) if sys.argv[3] else None)
+print(json.dumps(r))
+sys.exit(1 if "error" in r else 0)
+PY
+}
+
 t=$(ms)
 truncate -s "$((DISK_KIB * 1024))" "$IMG"
-start_vhost
-{
-	echo framework_wait_init
-	for d in "${DISKS[@]}"; do "${d}_rpc"; done
-} | rpc_batch > "$TMP/rpc.out" 2>&1
-rc=$?
-cat "$TMP/rpc.out"
-[ $rc -eq 0 ] || die "configuring vhost failed: $(tail -1 "$TMP/rpc.out")"
-wait_sockets
-# The restart loads the same configuration from save_config's output.
-python3 "$RPC" -s "$SOCK" save_config > "$TMP/vhost.json" 2> "$TMP/save.err" ||
-	die "save_config failed: $(tail -2 "$TMP/save.err")"
+if [ "$TARGET" = qsd ]; then
+	[ "${DISKS[*]}" = blk ] || die "VM_TARGET=qsd: blk disks only"
+	start_qsd
+	wait_sockets
+	log "qemu-storage-daemon (pid $TPID) exports $IMG ($((DISK_KIB / 1024)) MiB, $BS-byte blocks) as vhost-user-blk $SDIR/vb0, $QUEUES queues"
+else
+	start_vhost
+	{
+		echo framework_wait_init
+		for d in "${DISKS[@]}"; do "${d}_rpc"; done
+	} | rpc_batch > "$TMP/rpc.out" 2>&1
+	rc=$?
+	cat "$TMP/rpc.out"
+	[ $rc -eq 0 ] || die "configuring vhost failed: $(tail -1 "$TMP/rpc.out")"
+	wait_sockets
+	# The restart loads the same configuration from save_config's output.
+	python3 "$RPC" -s "$SOCK" save_config > "$TMP/vhost.json" 2> "$TMP/save.err" ||
+		die "save_config failed: $(tail -2 "$TMP/save.err")"
+	log "vhost (pid $TPID) serves ${DISKS[*]}: delay0 on aio0 ($((DISK_KIB / 1024)) MiB file, $BS-byte blocks) as vhost-user-blk $SDIR/vb0, $QUEUES queues"
+fi
 for d in "${DISKS[@]}"; do "${d}_qemu"; done
-log "vhost (pid $TPID) serves ${DISKS[*]}: delay0 on aio0 ($((DISK_KIB / 1024)) MiB file, $BS-byte blocks) as vhost-user-blk $SDIR/vb0, $QUEUES queues"
 phase "vhost-setup" "$t"
 
 # ---- 3. the guest run -------------------------------------------------------
@@ -220,9 +273,15 @@ restart_vhost() {
 	# bdev (done on the file, not yet completed to the guest) while the
 	# guest's readers on the same queues keep completing: at the SIGKILL
 	# writes are surely in flight, with later reads completed after them.
-	printf '%s\n' "bdev_delay_update_latency delay0 avg_write 5000000" \
-		"bdev_delay_update_latency delay0 p99_write 5000000" | rpc_batch > "$TMP/rpc.out" 2>&1 ||
-		die "restart: bdev_delay_update_latency failed: $(tail -1 "$TMP/rpc.out")"
+	# (qemu-storage-daemon: one write a second from its throttle node.)
+	if [ "$TARGET" = qsd ]; then
+		qmp qom-set '{"path": "/objects/tg0", "property": "limits", "value": {"iops-write": 1}}' > "$TMP/rpc.out" 2>&1 ||
+			die "restart: QMP qom-set of the throttle limits failed: $(tail -1 "$TMP/rpc.out")"
+	else
+		printf '%s\n' "bdev_delay_update_latency delay0 avg_write 5000000" \
+			"bdev_delay_update_latency delay0 p99_write 5000000" | rpc_batch > "$TMP/rpc.out" 2>&1 ||
+			die "restart: bdev_delay_update_latency failed: $(tail -1 "$TMP/rpc.out")"
+	fi
 	sleep 1
 	kill -0 "$old" 2>/dev/null || die "restart: vhost died before the SIGKILL"
 	echo restarting > "$TMP/vhost.pid"
@@ -233,13 +292,19 @@ restart_vhost() {
 	TPID=
 	[ "$rc" -eq 137 ] || die "restart: vhost exited with $rc instead of being killed"
 	mv "$TMP/tgt.log" "$TMP/tgt.1.log"
-	log "restart: vhost (pid $old) killed with SIGKILL while the guest writes (writes held in the delay bdev for 5 s)"
-	start_vhost --json "$TMP/vhost.json"
+	log "restart: $TGT_LABEL (pid $old) killed with SIGKILL while the guest writes (writes held $([ "$TARGET" = qsd ] && echo "by the throttle node" || echo "in the delay bdev for 5 s"))"
+	if [ "$TARGET" = qsd ]; then
+		start_qsd
+	else
+		start_vhost --json "$TMP/vhost.json"
+	fi
 	wait_sockets
 	t1=$(ms)
-	# Until QEMU's reconnect (every second) has set the device up again.
+	# Until QEMU's reconnect (every second) has set the device up again
+	# (qemu-storage-daemon tells nothing: 3 s).
 	up=0
-	for _ in $(seq 150); do
+	[ "$TARGET" = qsd ] && sleep 3 && up=1
+	[ "$up" = 1 ] || for _ in $(seq 150); do
 		if python3 "$RPC" -s "$SOCK" vhost_get_controllers 2>/dev/null |
 			python3 -c 'import json, sys; c = json.load(sys.stdin); sys.exit(0 if c and all(x.get("connected") for x in c) else 1)'; then
 			up=1
@@ -253,7 +318,7 @@ restart_vhost() {
 	{ printf OSPREY-RESTARTED; head -c $((4096 - 16)) /dev/zero; } > "$TMP/mailbox.bin"
 	dd if="$TMP/mailbox.bin" of="$IMG" bs=4096 seek=$((MAILBOX_KIB / 4)) count=1 conv=notrunc,fsync oflag=direct status=none ||
 		die "restart: cannot write the mailbox block"
-	RESTART_INFO="vhost down $(secs "$t0" "$t1") (new pid $TPID, --json from save_config), QEMU reconnected $(secs "$t1" "$t2") later"
+	RESTART_INFO="$TGT_LABEL down $(secs "$t0" "$t1") (new pid $TPID$([ "$TARGET" = osprey ] && echo ", --json from save_config")), QEMU reconnected $(secs "$t1" "$t2") later"
 	log "restart: $RESTART_INFO; mailbox written"
 	RESTARTED=1
 }
@@ -334,7 +399,7 @@ for f in "$TMP"/tgt*.log; do
 		die "sanitizer report in $(basename "$f")"
 	fi
 done
-[ -e "$SDIR/vb0" ] && die "vhost left its socket $SDIR/vb0 behind"
+[ "$TARGET" = osprey ] && [ -e "$SDIR/vb0" ] && die "vhost left its socket $SDIR/vb0 behind"
 phase "vhost-stop" "$t"
 
 t=$(ms)

@@ -67,7 +67,7 @@ find_blk() {
 	nq=$(ls "/sys/block/$b/mq" | wc -l)
 	[ "$nq" = "$VM_QUEUES" ] || fail "blk: $DEV has $nq queues (/sys/block/$b/mq: $(ls "/sys/block/$b/mq" | tr '\n' ' ')), expected $VM_QUEUES"
 	serial=$(cat "/sys/block/$b/serial" 2>/dev/null)
-	[ "$serial" = "$VM_BLK_SERIAL" ] || fail "blk: $DEV serial (GET_ID) '$serial', expected '$VM_BLK_SERIAL'"
+	[ "$VM_BLK_SERIAL" = - ] || [ "$serial" = "$VM_BLK_SERIAL" ] || fail "blk: $DEV serial (GET_ID) '$serial', expected '$VM_BLK_SERIAL'"
 	dmax=$(cat "/sys/block/$b/queue/discard_max_bytes")
 	zmax=$(cat "/sys/block/$b/queue/write_zeroes_max_bytes")
 	[ "$dmax" -gt 0 ] || fail "blk: $DEV does not offer discard (discard_max_bytes 0)"
