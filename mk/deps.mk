@@ -49,8 +49,9 @@ DEPDIRS-scsi := bdev log thread util
 DEPDIRS-iscsi := env_dpdk event json jsonrpc log rpc scsi sock thread util
 # vhost: the virtqueue layer (vring.c, mem.c: split/packed rings over a guest
 # memory table, pure C), and the vhost target over rte_vhost (vhost.c: the
-# controller common to every back end; vhost_blk*.c: virtio-blk; vhost_rpc.c).
-DEPDIRS-vhost := bdev event json jsonrpc log rpc thread util
+# controller common to every back end; vhost_blk*.c: virtio-blk; vhost_scsi*.c:
+# virtio-scsi over lib/scsi; vhost_rpc.c).
+DEPDIRS-vhost := bdev event json jsonrpc log rpc scsi thread util
 DEPDIRS-nvmf := bdev env_dpdk event json jsonrpc log nvme_tcp_codec rpc sock thread util
 
 # bdev modules. bdev_file is the helper the file-backed modules (aio, uring) share.
@@ -128,6 +129,8 @@ UT_LIBS-scsi/spc_ut := bdev_malloc bdev_error
 UT_LIBS-scsi/sbc_ut := bdev_malloc bdev_error
 UT_LIBS-scsi/itn_ut := bdev_malloc bdev_error
 UT_LIBS-scsi/pr_ut := bdev_malloc bdev_error
+# The vhost-scsi back end runs on the real lib/scsi over RAM disks.
+UT_LIBS-vhost/vhost_scsi_ut := bdev_malloc
 # The iSCSI target test runs over real loopback sockets with a fake SCSI layer
 # of its own (it defines the osp_scsi_* functions, so lib/scsi is not pulled in).
 UT_LIBS-iscsi/conn_ut := sock_posix

@@ -27,6 +27,31 @@ int osp_vhost_blk_ctrlr_create(const char *name, const char *bdev_name, bool rea
 			       char *err, size_t errlen);
 void osp_vhost_ctrlr_delete(const char *name, osp_vhost_ctrlr_cb cb, void *cb_arg);
 
+/*
+ * vhost-user-scsi (lib/vhost/vhost_scsi.c): a controller with no targets;
+ * 0 or -errno with a message in err.
+ */
+int osp_vhost_scsi_ctrlr_create(const char *name, char *err, size_t errlen);
+/*
+ * Target callbacks get the target number (>= 0) or a negative errno and a
+ * message.
+ */
+typedef void (*osp_vhost_scsi_target_cb)(void *cb_arg, int num_or_rc, const char *msg);
+/*
+ * Add target num (0..7, -1: the first free slot) with LUN 0 on bdev_name; cb
+ * runs (possibly before the call returns) once it serves commands. A
+ * connected driver that negotiated VIRTIO_SCSI_F_HOTPLUG gets a rescan event.
+ */
+void osp_vhost_scsi_ctrlr_add_target(const char *name, int num, const char *bdev_name,
+				     osp_vhost_scsi_target_cb cb, void *cb_arg);
+/*
+ * Remove target num: new commands get BAD_TARGET, the driver gets a removed
+ * event, commands in flight finish, then the SCSI device is destroyed and cb
+ * runs.
+ */
+void osp_vhost_scsi_ctrlr_remove_target(const char *name, int num, osp_vhost_ctrlr_cb cb,
+					void *cb_arg);
+
 #ifdef __cplusplus
 }
 #endif

@@ -18,10 +18,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <unistd.h>
 
 #include <rte_vhost.h>
 
+#include "cJSON.h"
 #include "osprey/event.h"
 #include "osprey/log.h"
 #include "osprey/thread.h"
@@ -113,16 +115,57 @@ ctrlr_by_vid_locked(int vid)
 	return NULL;
 }
 
-/* ---- the poller (controller thread) ---- */
+/* ---- the poller (the poll group's thread) ---- */
 
-static int
-ctrlr_poll(void *arg)
+/*
+ * Interrupt mode (doc/vhost.md): a poll group whose rings stayed empty this
+ * long arms kick notifications and reports idle, so the reactor may sleep
+ * (after its own 200 µs). Short enough to be ~0 % CPU when idle, long enough
+ * that the gaps of a queue-depth-1 workload (one request's round trip) never
+ * pay a kick. OSPREY_VHOST_IDLE_US overrides it (tests use 0: arm at once).
+ */
+#define VHOST_IDLE_US_DEFAULT		300
+/* While armed, spurious kicks (nothing in the rings) are drained this often. */
+#define VHOST_SPURIOUS_DRAIN_US		100
+/* Coalescing: how often each queue's request rate (and so its call delay) is re-computed. */
+#define VHOST_RATE_CHECK_US		10000
+
+static uint64_t g_idle_ticks = UINT64_MAX;
+
+static uint64_t
+us_to_ticks(uint64_t us)
 {
-	struct vhost_ctrlr *ctrlr = arg;
+	return us * osp_get_ticks_hz() / 1000000ull;
+}
+
+static void
+pg_update_rates(struct vhost_pg *pg, uint64_t now)
+{
+	struct vhost_ctrlr *ctrlr = pg->ctrlr;
+	uint64_t elapsed = now - pg->rate_tsc;
+	uint32_t delay_us = __atomic_load_n(&ctrlr->coalesce_delay_us, __ATOMIC_RELAXED);
+	uint32_t threshold = __atomic_load_n(&ctrlr->coalesce_iops_threshold, __ATOMIC_RELAXED);
+	uint64_t base = us_to_ticks(delay_us), hz = osp_get_ticks_hz();
+
+	pg->rate_tsc = now;
+	for (uint16_t i = 0; i < pg->nqueues; i++) {
+		struct vhost_queue *q = pg->queues[i];
+		uint64_t iops = elapsed != 0 ? q->rate_reqs * hz / elapsed : 0;
+
+		q->irq_delay = vhost_coalesce_delay(base, iops, threshold);
+		q->rate_reqs = 0;
+	}
+}
+
+/* Pop and start what the rings hold; the number of chains started. */
+static int
+pg_pop(struct vhost_pg *pg)
+{
+	struct vhost_ctrlr *ctrlr = pg->ctrlr;
 	int work = 0;
 
-	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
-		struct vhost_queue *q = &ctrlr->queues[i];
+	for (uint16_t i = 0; i < pg->nqueues; i++) {
+		struct vhost_queue *q = pg->queues[i];
 		struct osp_vring_req reqs[VHOST_BURST];
 		struct vhost_task *tasks[VHOST_BURST];
 		int n = q->nfree < VHOST_BURST ? (int)q->nfree : VHOST_BURST;
@@ -137,10 +180,11 @@ ctrlr_poll(void *arg)
 		}
 		n = osp_vring_pop_burst(&q->vq, reqs, n);
 		if (n < 0) {
-			OSP_ERRLOG("vhost %s: queue %u is broken: stopped\n", ctrlr->name, i);
+			OSP_ERRLOG("vhost %s: queue %u is broken: stopped\n", ctrlr->name, q->idx);
 			continue;
 		}
 		q->nfree -= (uint32_t)n;
+		q->rate_reqs += (uint32_t)n;
 		ctrlr->inflight += (uint32_t)n;
 		for (int j = 0; j < n; j++) {
 			tasks[j]->req = reqs[j];
@@ -148,24 +192,121 @@ ctrlr_poll(void *arg)
 		}
 		work += n;
 	}
-	/*
-	 * A connected device keeps the thread polling (the driver is told not to
-	 * kick): sleeping on the kick eventfds is not done yet (doc/vhost.md).
-	 */
-	(void)work;
-	return OSP_POLLER_BUSY;
+	return work;
+}
+
+static int
+pg_poll(void *arg)
+{
+	struct vhost_pg *pg = arg;
+	uint64_t now = osp_thread_get_last_tsc(pg->thread);
+	bool pending = false;
+	int work;
+
+	if (pg->armed) {
+		if (!pg->completed && !vhost_queues_have_avail(pg->queues, pg->nqueues)) {
+			/* Woken for something else, or by a kick we already served: stay asleep. */
+			if (now - pg->last_drain_tsc > us_to_ticks(VHOST_SPURIOUS_DRAIN_US)) {
+				pg->last_drain_tsc = now;
+				vhost_kickfds_drain(pg->queues, pg->nqueues);
+			}
+			return OSP_POLLER_IDLE;
+		}
+		/* Before any pop: popping while armed would leave avail_event behind. */
+		vhost_queues_disarm(pg->queues, pg->nqueues);
+		pg->armed = false;
+		pg->stat_wakeups++;
+		pg->last_work_tsc = now;
+	}
+	work = pg_pop(pg);
+	for (uint16_t i = 0; i < pg->nqueues; i++) {
+		pending |= vhost_queue_signal(pg->queues[i], now);
+	}
+	if (osp_unlikely(now - pg->rate_tsc >= us_to_ticks(VHOST_RATE_CHECK_US))) {
+		pg_update_rates(pg, now);
+	}
+	if (work > 0 || pg->completed || pending) {
+		pg->completed = false;
+		pg->last_work_tsc = now;
+		return OSP_POLLER_BUSY;
+	}
+	if (now - pg->last_work_tsc < g_idle_ticks) {
+		/* Not idle long enough to pay for kicks: keep the reactor polling. */
+		return OSP_POLLER_BUSY;
+	}
+	switch (vhost_queues_arm(pg->queues, pg->nqueues)) {
+	case 1:
+		pg->armed = true;
+		pg->last_drain_tsc = now;
+		pg->stat_sleeps++;
+		return OSP_POLLER_IDLE;
+	case 0:
+		pg->last_work_tsc = now;
+		return OSP_POLLER_BUSY;
+	default:
+		if (!pg->cannot_sleep_logged) {
+			pg->cannot_sleep_logged = true;
+			OSP_NOTICELOG("vhost %s: a queue has no kick eventfd: polling only\n",
+				      pg->ctrlr->name);
+		}
+		pg->last_work_tsc = now;
+		return OSP_POLLER_BUSY;
+	}
+}
+
+/* Watch q's kick eventfd from the current thread (pg's), or give up sleeping on it. */
+static void
+queue_watch_kick(struct vhost_queue *q, int kickfd)
+{
+	int rc;
+
+	q->kickfd = -1;
+	if (kickfd < 0) {
+		return;
+	}
+	rc = osp_thread_add_wake_fd(kickfd, EPOLLIN);
+	if (rc != 0) {
+		OSP_ERRLOG("vhost %s: queue %u: cannot watch its kick eventfd (%s): polling only\n",
+			   q->ctrlr->name, q->idx, strerror(-rc));
+		return;
+	}
+	q->kickfd = kickfd;
+}
+
+/* Stop watching q's kick eventfd (before rte_vhost may close it). */
+static void
+queue_unwatch_kick(struct vhost_queue *q)
+{
+	if (q->kickfd >= 0) {
+		osp_thread_remove_wake_fd(q->kickfd);
+		q->kickfd = -1;
+	}
+}
+
+/* The queues changed: poll (kicks off) until the poller re-arms over the new set. */
+static void
+pg_wake(struct vhost_pg *pg)
+{
+	if (pg->armed) {
+		vhost_queues_disarm(pg->queues, pg->nqueues);
+		pg->armed = false;
+	}
+	pg->last_work_tsc = osp_thread_get_last_tsc(NULL);
 }
 
 static void
 ctrlr_free_queues(struct vhost_ctrlr *ctrlr)
 {
 	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
+		queue_unwatch_kick(&ctrlr->queues[i]);
 		free(ctrlr->queues[i].tasks);
 		free(ctrlr->queues[i].free);
 		ctrlr->queues[i].tasks = NULL;
 		ctrlr->queues[i].free = NULL;
 	}
 	ctrlr->nqueues = 0;
+	ctrlr->pg.nqueues = 0;
+	ctrlr->pg.armed = false;
 }
 
 static void
@@ -179,6 +320,9 @@ ctrlr_stopped(struct vhost_ctrlr *ctrlr)
 
 		rte_vhost_set_vring_base(ctrlr->vid, q->idx, osp_vring_last_avail(&q->vq),
 					 osp_vring_last_used(&q->vq));
+		/* A call still held back by coalescing goes now. */
+		q->irq_delay = 0;
+		vhost_queue_signal(q, 0);
 	}
 	ctrlr_free_queues(ctrlr);
 	ctrlr->started = false;
@@ -196,12 +340,9 @@ vhost_task_complete(struct vhost_task *task, uint32_t used_len)
 	struct vhost_queue *q = task->q;
 
 	osp_vring_push(&q->vq, &task->req, used_len);
-	if (osp_vring_need_notify(&q->vq) && q->callfd >= 0) {
-		uint64_t one = 1;
-		ssize_t rc = write(q->callfd, &one, sizeof(one));
-
-		(void)rc;
-	}
+	/* The poller decides on the call once per pass (batching, coalescing). */
+	q->signal_pending = true;
+	q->pg->completed = true;
 	q->free[q->nfree++] = task;
 	vhost_ctrlr_task_released(q->ctrlr);
 }
@@ -247,8 +388,10 @@ queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring 
 		return -EINVAL;
 	}
 	q->ctrlr = ctrlr;
+	q->pg = &ctrlr->pg;
 	q->idx = idx;
 	q->callfd = vr->callfd;
+	q->kickfd = -1;
 	/* At most VHOST_TASKS_MAX requests in flight per queue, whatever the ring size. */
 	q->ntasks = vr->size < VHOST_TASKS_MAX ? vr->size : VHOST_TASKS_MAX;
 	q->tasks = calloc(q->ntasks, ctrlr->ops->task_size);
@@ -265,8 +408,10 @@ queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring 
 		q->free[t] = task;
 	}
 	q->nfree = q->ntasks;
-	/* We poll: the driver need not kick. */
+	/* We poll: the driver need not kick until the poller arms (interrupt mode). */
 	osp_vring_set_kick(&q->vq, false);
+	queue_watch_kick(q, vr->kickfd);
+	q->pg->queues[q->pg->nqueues++] = q;
 	ctrlr->nqueues++;
 	return 0;
 }
@@ -298,6 +443,7 @@ dev_start_msg(void *arg)
 		goto out;	/* not offered */
 	}
 	ctrlr->nqueues = 0;
+	ctrlr->pg.nqueues = 0;
 	ctrlr->neg_features = m->features;
 	for (uint16_t i = 0; i < m->nvrings; i++) {
 		if (m->vr[i].desc == NULL || m->vr[i].size == 0) {
@@ -312,8 +458,12 @@ dev_start_msg(void *arg)
 	if (ctrlr->nqueues == 0) {
 		goto out;
 	}
-	ctrlr->poller = osp_poller_register_named(ctrlr_poll, ctrlr, 0, "vhost_poll");
-	if (ctrlr->poller == NULL) {
+	ctrlr->pg.armed = false;
+	ctrlr->pg.completed = false;
+	ctrlr->pg.last_work_tsc = osp_thread_get_last_tsc(NULL);
+	ctrlr->pg.rate_tsc = ctrlr->pg.last_work_tsc;
+	ctrlr->pg.poller = osp_poller_register_named(pg_poll, &ctrlr->pg, 0, "vhost_poll");
+	if (ctrlr->pg.poller == NULL) {
 		rc = -ENOMEM;
 		goto fail;
 	}
@@ -392,7 +542,12 @@ dev_stop_msg(void *arg)
 		sem_post(&m->done);
 		return;
 	}
-	osp_poller_unregister(&ctrlr->poller);
+	osp_poller_unregister(&ctrlr->pg.poller);
+	/* rte_vhost closes the kick eventfds once we return. */
+	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
+		queue_unwatch_kick(&ctrlr->queues[i]);
+	}
+	ctrlr->pg.armed = false;
 	ctrlr->stopped_fn = dev_stop_done;
 	ctrlr->stopped_arg = m;
 	ctrlr->stopping = true;
@@ -482,6 +637,7 @@ struct state_msg {
 	int enable;
 	int callfd;
 	bool have_vr;
+	bool have_base;
 	struct rte_vhost_vring vr;
 	uint16_t last_avail;
 	uint16_t last_used;
@@ -503,15 +659,26 @@ vring_state_msg(void *arg)
 			if (q->idx == m->qid) {
 				q->paused = !m->enable;
 				q->callfd = m->enable ? m->callfd : -1;
+				/*
+				 * Disabled: rte_vhost may close the kick fd next (SET_VRING_KICK);
+				 * enabled: it may be a new one.
+				 */
+				queue_unwatch_kick(q);
+				if (m->enable && m->have_vr) {
+					queue_watch_kick(q, m->vr.kickfd);
+				}
 				found = true;
 			}
 		}
 		/* A queue that became ready after the device started (multi-queue). */
-		if (!found && m->enable && m->have_vr && m->vr.desc != NULL && m->vr.size != 0 &&
+		if (!found && m->enable && m->have_vr && m->have_base && m->vr.desc != NULL &&
+		    m->vr.size != 0 &&
 		    queue_add(ctrlr, m->qid, &m->vr, m->last_avail, m->last_used) == 0) {
 			OSP_NOTICELOG("vhost %s: queue %u started (%u queue(s))\n", ctrlr->name, m->qid,
 				      ctrlr->nqueues);
 		}
+		/* The armed set (kicks enabled, fds watched) no longer matches the queues. */
+		pg_wake(&ctrlr->pg);
 	}
 	sem_post(&m->done);
 }
@@ -526,7 +693,8 @@ cb_vring_state_changed(int vid, uint16_t qid, int enable)
 	if (enable && rte_vhost_get_vhost_vring(vid, qid, &vr) == 0) {
 		m.callfd = vr.callfd;
 		m.vr = vr;
-		m.have_vr = rte_vhost_get_vring_base(vid, qid, &m.last_avail, &m.last_used) == 0;
+		m.have_vr = true;
+		m.have_base = rte_vhost_get_vring_base(vid, qid, &m.last_avail, &m.last_used) == 0;
 	}
 	sem_init(&m.done, 0, 0);
 	pthread_mutex_lock(&g_lock);
@@ -596,6 +764,17 @@ vhost_ctrlr_new(const char *name, const struct vhost_backend_ops *ops, int *rcp,
 	ctrlr->ops = ops;
 	ctrlr->vid = -1;
 	ctrlr->thread = osp_get_thread();
+	ctrlr->pg.ctrlr = ctrlr;
+	ctrlr->pg.thread = ctrlr->thread;
+	if (g_idle_ticks == UINT64_MAX) {
+		const char *e = getenv("OSPREY_VHOST_IDLE_US");
+		uint64_t us = VHOST_IDLE_US_DEFAULT;
+
+		if (e != NULL && *e != '\0') {
+			us = strtoull(e, NULL, 10);
+		}
+		g_idle_ticks = us_to_ticks(us);
+	}
 	return ctrlr;
 }
 
@@ -640,6 +819,28 @@ fail:
 	unlink(ctrlr->path);
 	vhost_ctrlr_free(ctrlr);
 	return rc;
+}
+
+/* The longest call delay we accept: beyond it a guest would see timeouts, not coalescing. */
+#define VHOST_COALESCE_MAX_US	1000000u
+
+int
+vhost_ctrlr_set_coalescing(struct vhost_ctrlr *ctrlr, uint32_t delay_base_us,
+			   uint32_t iops_threshold, char *err, size_t errlen)
+{
+	if (delay_base_us > VHOST_COALESCE_MAX_US) {
+		snprintf(err, errlen, "delay_base_us %u is too large (at most %u)", delay_base_us,
+			 VHOST_COALESCE_MAX_US);
+		return -EINVAL;
+	}
+	if (delay_base_us != 0 && iops_threshold == 0) {
+		snprintf(err, errlen, "iops_threshold must be at least 1 when delay_base_us is set");
+		return -EINVAL;
+	}
+	/* Read by the pollers at their next rate check (every 10 ms). */
+	__atomic_store_n(&ctrlr->coalesce_iops_threshold, iops_threshold, __ATOMIC_RELAXED);
+	__atomic_store_n(&ctrlr->coalesce_delay_us, delay_base_us, __ATOMIC_RELAXED);
+	return 0;
 }
 
 struct del_ctx {
@@ -752,8 +953,19 @@ vhost_write_config_json_type(cJSON *config, const char *type)
 	struct vhost_ctrlr *c;
 
 	TAILQ_FOREACH(c, &g_ctrlrs, link) {
-		if (strcmp(c->ops->type, type) == 0) {
-			c->ops->write_config_json(c, config);
+		if (strcmp(c->ops->type, type) != 0) {
+			continue;
+		}
+		c->ops->write_config_json(c, config);
+		if (c->coalesce_delay_us != 0) {
+			cJSON *o = cJSON_CreateObject();
+			cJSON *p = cJSON_AddObjectToObject(o, "params");
+
+			cJSON_AddStringToObject(o, "method", "vhost_controller_set_coalescing");
+			cJSON_AddStringToObject(p, "ctrlr", c->name);
+			cJSON_AddNumberToObject(p, "delay_base_us", c->coalesce_delay_us);
+			cJSON_AddNumberToObject(p, "iops_threshold", c->coalesce_iops_threshold);
+			cJSON_AddItemToArray(config, o);
 		}
 	}
 }

@@ -57,6 +57,7 @@
 #define VHOST_CONFIG_MAX	256
 
 struct vhost_queue;
+struct vhost_pg;
 struct vhost_ctrlr;
 struct cJSON;
 
@@ -70,13 +71,42 @@ struct vhost_task {
 struct vhost_queue {
 	struct osp_vring vq;
 	struct vhost_ctrlr *ctrlr;
+	struct vhost_pg *pg;	/* the poller (thread) that serves this queue */
 	int callfd;		/* -1 while paused */
+	int kickfd;		/* a wake fd of pg's thread while >= 0; -1: none (paused, NOFD) */
 	bool paused;		/* disabled by the driver while the device runs */
+	bool signal_pending;	/* pushed since the last notification decision */
 	uint16_t idx;		/* virtqueue index */
 	uint32_t ntasks;
 	uint32_t nfree;
 	uint8_t *tasks;		/* ntasks tasks of ops->task_size bytes each */
 	struct vhost_task **free;
+	/* Coalescing: the current call delay (ticks) and the request rate behind it. */
+	uint64_t irq_delay;
+	uint64_t signal_since;	/* tick the pending decision was first deferred (0: not yet) */
+	uint64_t rate_reqs;	/* requests popped since the last rate check */
+	uint64_t stat_calls;	/* call eventfd writes */
+};
+
+/*
+ * A poll group: the queues of one controller that one Osprey thread polls,
+ * with that thread's interrupt-mode state. Everything here belongs to
+ * `thread` while the device runs.
+ */
+struct vhost_pg {
+	struct vhost_ctrlr *ctrlr;
+	struct osp_thread *thread;
+	struct osp_poller *poller;
+	uint16_t nqueues;
+	struct vhost_queue *queues[VHOST_MAX_QUEUES];
+	bool armed;		/* kicks enabled and the poller reporting idle */
+	bool completed;		/* a task completed since the last pass */
+	bool cannot_sleep_logged;
+	uint64_t last_work_tsc;
+	uint64_t last_drain_tsc;
+	uint64_t rate_tsc;
+	uint64_t stat_sleeps;	/* times armed (the thread allowed to sleep) */
+	uint64_t stat_wakeups;	/* times work found while armed */
 };
 
 /* What a controller type (blk, scsi) adds to the common controller. */
@@ -120,13 +150,17 @@ struct vhost_ctrlr {
 	uint32_t inflight;
 	void (*stopped_fn)(void *arg);
 	void *stopped_arg;
-	struct osp_poller *poller;
+	struct vhost_pg pg;
 	uint16_t nqueues;
 	uint64_t neg_features;
 	struct osp_vhost_mem mem;
 	struct vhost_queue queues[VHOST_MAX_QUEUES];
 	uint64_t stat_requests;
 	uint64_t stat_errors;
+
+	/* Coalescing (vhost_controller_set_coalescing): set on the app thread, read by pollers. */
+	uint32_t coalesce_delay_us;
+	uint32_t coalesce_iops_threshold;
 };
 
 /* ---- vhost.c: the controller common to every back end ---- */
@@ -154,6 +188,38 @@ struct vhost_ctrlr *vhost_ctrlr_next(struct vhost_ctrlr *c);
 const char *vhost_get_socket_dir(void);
 /* save_config: the controllers of one type, in creation order. */
 void vhost_write_config_json_type(struct cJSON *config, const char *type);
+
+/*
+ * vhost_controller_set_coalescing: delay calls by up to delay_base_us when a
+ * queue does more than iops_threshold requests/s (0 disables). -EINVAL with
+ * err set for out-of-range values.
+ */
+int vhost_ctrlr_set_coalescing(struct vhost_ctrlr *ctrlr, uint32_t delay_base_us,
+			       uint32_t iops_threshold, char *err, size_t errlen);
+
+/* ---- vhost_intr.c: interrupt mode and call coalescing (rings and eventfds only) ---- */
+
+/* Read (without blocking) what is pending on the queues' kick eventfds; how many had some. */
+int vhost_kickfds_drain(struct vhost_queue *const *qs, int n);
+/* Every live (not paused, not broken) queue has a kick fd to wake us. */
+bool vhost_queues_can_sleep(struct vhost_queue *const *qs, int n);
+/*
+ * Drain stale kicks, ask the driver to kick on every live queue, look at the
+ * rings again. 1: armed, the thread may sleep; 0: buffers were there (kicks
+ * are off again, keep polling); -1: a live queue has no kick fd.
+ */
+int vhost_queues_arm(struct vhost_queue *const *qs, int n);
+/* Back to polling: kicks off, kick eventfds drained (poll every ring next). */
+void vhost_queues_disarm(struct vhost_queue *const *qs, int n);
+bool vhost_queues_have_avail(struct vhost_queue *const *qs, int n);
+/* The call delay for a queue doing iops requests/s (SPDK's rule, capped at base_ticks). */
+uint64_t vhost_coalesce_delay(uint64_t base_ticks, uint64_t iops, uint64_t threshold);
+/*
+ * Decide on q's pending notification at tick now: write the call eventfd if
+ * the driver wants one, unless its coalescing delay has not run out. Returns
+ * true while a decision stays pending.
+ */
+bool vhost_queue_signal(struct vhost_queue *q, uint64_t now);
 
 /* ---- vhost_blk.c: virtio-blk ---- */
 

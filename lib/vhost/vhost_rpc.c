@@ -1,5 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
-/* RPCs of the vhost target: vhost_create_blk_controller, vhost_delete_controller, vhost_get_controllers. */
+/*
+ * RPCs of the vhost target: vhost_create_blk_controller, vhost_delete_controller,
+ * vhost_get_controllers, vhost_controller_set_coalescing.
+ */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,14 +131,17 @@ rpc_vhost_get_controllers(struct osp_jsonrpc_request *request, const cJSON *para
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "ctrlr", c->name);
 		cJSON_AddStringToObject(o, "socket", c->path);
-		cJSON_AddNumberToObject(o, "delay_base_us", 0);
-		cJSON_AddNumberToObject(o, "iops_threshold", 0);
+		cJSON_AddNumberToObject(o, "delay_base_us", c->coalesce_delay_us);
+		cJSON_AddNumberToObject(o, "iops_threshold", c->coalesce_iops_threshold);
 		b = cJSON_AddObjectToObject(o, "backend_specific");
 		c->ops->info_json(c, b);
 		cJSON_AddBoolToObject(o, "connected", c->started);
 		cJSON_AddNumberToObject(o, "queues", c->nqueues);
 		cJSON_AddNumberToObject(o, "requests", (double)c->stat_requests);
 		cJSON_AddNumberToObject(o, "errors", (double)c->stat_errors);
+		/* Interrupt mode: times the poller let its thread sleep, and woke to work. */
+		cJSON_AddNumberToObject(o, "sleeps", (double)c->pg.stat_sleeps);
+		cJSON_AddNumberToObject(o, "wakeups", (double)c->pg.stat_wakeups);
 		cJSON_AddItemToArray(arr, o);
 	}
 	osp_jsonrpc_send_result(request, arr);
@@ -143,3 +149,46 @@ out:
 	osp_json_free_object(g_name_opt_decoders, OSP_COUNTOF(g_name_opt_decoders), &req);
 }
 OSP_RPC_REGISTER("vhost_get_controllers", rpc_vhost_get_controllers, OSP_RPC_RUNTIME)
+
+struct rpc_coalescing {
+	char *ctrlr;
+	uint32_t delay_base_us;
+	uint32_t iops_threshold;
+};
+
+static const struct osp_json_object_decoder g_coalescing_decoders[] = {
+	{"ctrlr", offsetof(struct rpc_coalescing, ctrlr), osp_json_decode_string},
+	{"delay_base_us", offsetof(struct rpc_coalescing, delay_base_us), osp_json_decode_uint32},
+	{"iops_threshold", offsetof(struct rpc_coalescing, iops_threshold), osp_json_decode_uint32},
+};
+
+static void
+rpc_vhost_controller_set_coalescing(struct osp_jsonrpc_request *request, const cJSON *params)
+{
+	struct rpc_coalescing req = {};
+	struct vhost_ctrlr *c;
+	char err[128];
+	int rc;
+
+	if (!osp_rpc_decode_params(request, params, g_coalescing_decoders,
+				   OSP_COUNTOF(g_coalescing_decoders), &req)) {
+		return;
+	}
+	c = vhost_ctrlr_find(req.ctrlr);
+	if (c == NULL) {
+		osp_jsonrpc_send_error_response_fmt(request, -ENODEV,
+						    "No vhost controller named '%s' (see vhost_get_controllers)",
+						    req.ctrlr);
+		goto out;
+	}
+	rc = vhost_ctrlr_set_coalescing(c, req.delay_base_us, req.iops_threshold, err, sizeof(err));
+	if (rc != 0) {
+		osp_jsonrpc_send_error_response(request, rc, err);
+	} else {
+		osp_jsonrpc_send_bool_response(request, true);
+	}
+out:
+	osp_json_free_object(g_coalescing_decoders, OSP_COUNTOF(g_coalescing_decoders), &req);
+}
+OSP_RPC_REGISTER("vhost_controller_set_coalescing", rpc_vhost_controller_set_coalescing,
+		 OSP_RPC_RUNTIME)

@@ -18,3 +18,11 @@ def add_parser(subparsers):
 
     p = add_command(subparsers, 'vhost_get_controllers', 'Show vhost controllers', output=JSON)
     p.add_argument('-n', '--name', help='only this controller')
+
+    p = add_command(subparsers, 'vhost_controller_set_coalescing', 'Delay used-ring '
+                    'notifications (interrupts) of a busy controller: up to delay_base_us '
+                    'once a queue does more than iops_threshold requests/s (0 0: off)',
+                    output=QUIET)
+    p.add_argument('ctrlr', help='controller name')
+    p.add_argument('delay_base_us', type=int, help='base delay in microseconds (0 disables)')
+    p.add_argument('iops_threshold', type=int, help='IOPS per queue above which calls are delayed')

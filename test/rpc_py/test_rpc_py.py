@@ -126,6 +126,8 @@ DRY_RUN_CASES = [
      {'ctrlr': 'vblk0', 'dev_name': 'Malloc0', 'readonly': True}),
     ('vhost_delete_controller vblk0', {'ctrlr': 'vblk0'}),
     ('vhost_get_controllers -n vblk0', {'name': 'vblk0'}),
+    ('vhost_controller_set_coalescing vblk0 50 100000',
+     {'ctrlr': 'vblk0', 'delay_base_us': 50, 'iops_threshold': 100000}),
     ('bdev_error_create Malloc0', {'base_name': 'Malloc0'}),
     ('bdev_error_inject_error EE_Malloc0 read failure -n 3',
      {'name': 'EE_Malloc0', 'io_type': 'read', 'error_type': 'failure', 'num': 3}),

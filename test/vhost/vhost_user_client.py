@@ -1,0 +1,210 @@
+"""A small vhost-user front end for tests (standard library only): it plays
+the part QEMU plays for a guest. Guest memory is one memfd shared with the
+back end (SET_MEM_TABLE); split virtqueues are laid out in it by hand and
+driven by polling the used rings (no EVENT_IDX, interrupts suppressed).
+Written from the vhost-user specification (QEMU docs/interop/vhost-user)
+and virtio 1.x section 2.7.
+"""
+
+import mmap
+import os
+import socket
+import struct
+import time
+
+# vhost-user requests
+GET_FEATURES = 1
+SET_FEATURES = 2
+SET_OWNER = 3
+SET_MEM_TABLE = 5
+SET_VRING_NUM = 8
+SET_VRING_ADDR = 9
+SET_VRING_BASE = 10
+GET_VRING_BASE = 11
+SET_VRING_KICK = 12
+SET_VRING_CALL = 13
+GET_PROTOCOL_FEATURES = 15
+SET_PROTOCOL_FEATURES = 16
+SET_VRING_ENABLE = 18
+GET_CONFIG = 24
+
+F_PROTOCOL_FEATURES = 1 << 30
+F_VERSION_1 = 1 << 32
+PF_CONFIG = 1 << 9
+PF_MQ = 1 << 0
+
+VRING_DESC_F_NEXT = 1
+VRING_DESC_F_WRITE = 2
+VRING_AVAIL_F_NO_INTERRUPT = 1
+
+# The guest's "physical" addresses are offsets in the memfd; QEMU's user
+# addresses are those plus USER_BASE (any value: the back end translates).
+USER_BASE = 0x7f0000000000
+
+
+class Queue:
+    """A split ring of size n at guest address base (desc, avail, used)."""
+
+    def __init__(self, mem, index, base, n=64):
+        self.mem, self.index, self.n = mem, index, n
+        self.desc = base
+        self.avail = base + 16 * n
+        self.used = (self.avail + 6 + 2 * n + 3) & ~3
+        self.end = self.used + 6 + 8 * n
+        self.avail_idx = 0
+        self.used_seen = 0
+        self.free = list(range(n))
+        self.pending = {}   # head -> (descs, cookie)
+        mem.buf[self.desc:self.end] = bytes(self.end - self.desc)
+        mem.w16(self.avail, VRING_AVAIL_F_NO_INTERRUPT)
+
+    def add(self, bufs, cookie=None):
+        """bufs: [(guest addr, len, writable)]; returns the head index."""
+        ids = [self.free.pop(0) for _ in bufs]
+        for i, (addr, ln, wr) in enumerate(bufs):
+            flags = (VRING_DESC_F_WRITE if wr else 0) | (VRING_DESC_F_NEXT if i + 1 < len(bufs) else 0)
+            nxt = ids[i + 1] if i + 1 < len(bufs) else 0
+            struct.pack_into("<QIHH", self.mem.buf, self.desc + 16 * ids[i], addr, ln, flags, nxt)
+        head = ids[0]
+        self.pending[head] = (ids, cookie)
+        self.mem.w16(self.avail + 4 + 2 * (self.avail_idx % self.n), head)
+        self.avail_idx = (self.avail_idx + 1) & 0xffff
+        self.mem.w16(self.avail + 2, self.avail_idx)
+        return head
+
+    def poll(self):
+        """Used entries not yet seen: [(head, len, cookie)]."""
+        out = []
+        used_idx = self.mem.r16(self.used + 2)
+        while self.used_seen != used_idx:
+            slot = self.used + 4 + 8 * (self.used_seen % self.n)
+            head, ln = struct.unpack_from("<II", self.mem.buf, slot)
+            ids, cookie = self.pending.pop(head, ([head], None))
+            self.free.extend(ids)
+            out.append((head, ln, cookie))
+            self.used_seen = (self.used_seen + 1) & 0xffff
+        return out
+
+    def wait(self, count=1, timeout=5.0):
+        got = []
+        deadline = time.time() + timeout
+        while len(got) < count and time.time() < deadline:
+            got += self.poll()
+            if len(got) < count:
+                time.sleep(0.001)
+        return got
+
+
+class Memory:
+    def __init__(self, size):
+        self.size = size
+        self.fd = os.memfd_create("vhost-test-guest", 0)
+        os.ftruncate(self.fd, size)
+        self.buf = mmap.mmap(self.fd, size)
+        self.top = 0x100000     # rings below, buffers above
+
+    def alloc(self, n, align=64):
+        self.top = (self.top + align - 1) & ~(align - 1)
+        addr = self.top
+        self.top += n
+        if self.top > self.size:
+            self.top = 0x100000
+            addr = self.top
+            self.top += n
+        return addr
+
+    def w16(self, a, v):
+        struct.pack_into("<H", self.buf, a, v)
+
+    def r16(self, a):
+        return struct.unpack_from("<H", self.buf, a)[0]
+
+    def write(self, a, data):
+        self.buf[a:a + len(data)] = data
+
+    def read(self, a, n):
+        return bytes(self.buf[a:a + n])
+
+
+class Client:
+    """Connects, negotiates features, and starts nq queues."""
+
+    def __init__(self, path, mem_size=32 << 20):
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(10)
+        self.sock.connect(path)
+        self.mem = Memory(mem_size)
+        self.queues = []
+        self.fds = []
+
+    def send(self, req, payload=b"", fds=(), need_reply=False):
+        hdr = struct.pack("<III", req, 0x1 | (0x8 if need_reply else 0), len(payload))
+        if fds:
+            socket.send_fds(self.sock, [hdr + payload], list(fds))
+        else:
+            self.sock.sendall(hdr + payload)
+
+    def recv(self):
+        hdr = self._recvn(12)
+        req, flags, size = struct.unpack("<III", hdr)
+        return req, self._recvn(size) if size else b""
+
+    def _recvn(self, n):
+        b = b""
+        while len(b) < n:
+            c = self.sock.recv(n - len(b))
+            if not c:
+                raise ConnectionError("back end closed the connection")
+            b += c
+        return b
+
+    def get_u64(self, req):
+        self.send(req)
+        r, p = self.recv()
+        return struct.unpack("<Q", p[:8])[0]
+
+    def get_config(self, size, offset=0):
+        self.send(GET_CONFIG, struct.pack("<III", offset, size, 0) + bytes(size))
+        r, p = self.recv()
+        return p[12:] if len(p) >= 12 else b""
+
+    def start(self, want_features, nq, qsize=64):
+        self.features = self.get_u64(GET_FEATURES)
+        feats = self.features & (want_features | F_VERSION_1 | F_PROTOCOL_FEATURES)
+        pf = 0
+        if self.features & F_PROTOCOL_FEATURES:
+            pf = self.get_u64(GET_PROTOCOL_FEATURES) & (PF_CONFIG | PF_MQ)
+        self.send(SET_FEATURES, struct.pack("<Q", feats))
+        if self.features & F_PROTOCOL_FEATURES:
+            self.send(SET_PROTOCOL_FEATURES, struct.pack("<Q", pf))
+        self.negotiated = feats
+        self.send(SET_OWNER)
+        self.send(SET_MEM_TABLE, struct.pack("<II", 1, 0) +
+                  struct.pack("<QQQQ", 0, self.mem.size, USER_BASE, 0), fds=[self.mem.fd])
+        base = 0x1000
+        for i in range(nq):
+            q = Queue(self.mem, i, base, qsize)
+            base = (q.end + 0xfff) & ~0xfff
+            self.queues.append(q)
+            kick = os.eventfd(0, os.EFD_NONBLOCK)
+            call = os.eventfd(0, os.EFD_NONBLOCK)
+            self.fds += [kick, call]
+            self.send(SET_VRING_NUM, struct.pack("<II", i, qsize))
+            self.send(SET_VRING_BASE, struct.pack("<II", i, 0))
+            self.send(SET_VRING_ADDR, struct.pack("<IIQQQQ", i, 0, USER_BASE + q.desc,
+                                                  USER_BASE + q.used, USER_BASE + q.avail, 0))
+            self.send(SET_VRING_KICK, struct.pack("<Q", i), fds=[kick])
+            self.send(SET_VRING_CALL, struct.pack("<Q", i), fds=[call])
+            if self.features & F_PROTOCOL_FEATURES:
+                self.send(SET_VRING_ENABLE, struct.pack("<II", i, 1))
+        assert self.mem.top <= 0x100000 and base <= 0x100000, "rings overflow their area"
+
+    def close(self):
+        try:
+            self.sock.close()
+        finally:
+            for fd in self.fds:
+                os.close(fd)
+            self.fds = []
+            self.mem.buf.close()
+            os.close(self.mem.fd)
