@@ -33,6 +33,14 @@
 
 #define VHOST_USER_F_PROTOCOL_FEATURES_BIT	30
 #define VHOST_USER_PROTOCOL_F_CONFIG_BIT	9
+/*
+ * Not offered: with STATUS negotiated, rte_vhost starts a device only after
+ * SET_STATUS(DRIVER_OK), and QEMU 7.2's vhost-user-scsi-pci never sends it
+ * (its vhost_dev has no vq_index_end, so vhost_user_dev_start skips the
+ * message): the controller never started and the guest's SCSI scan hung.
+ * Without it rte_vhost starts the device once its rings are set up.
+ */
+#define VHOST_USER_PROTOCOL_F_STATUS_BIT	16
 #define VHOST_USER_GET_CONFIG_REQ		24
 #define VHOST_USER_MAX_CONFIG			256
 #define VHOST_BURST				32
@@ -801,7 +809,8 @@ vhost_ctrlr_register(struct vhost_ctrlr *ctrlr, uint64_t features, char *err, si
 	if (rte_vhost_driver_set_features(ctrlr->path, features) != 0 ||
 	    rte_vhost_driver_get_protocol_features(ctrlr->path, &pf) != 0 ||
 	    rte_vhost_driver_set_protocol_features(ctrlr->path,
-			    pf | (1ull << VHOST_USER_PROTOCOL_F_CONFIG_BIT)) != 0 ||
+			    (pf | (1ull << VHOST_USER_PROTOCOL_F_CONFIG_BIT)) &
+			    ~(1ull << VHOST_USER_PROTOCOL_F_STATUS_BIT)) != 0 ||
 	    rte_vhost_driver_callback_register(ctrlr->path, &g_dev_ops) != 0 ||
 	    rte_vhost_driver_start(ctrlr->path) != 0) {
 		snprintf(err, errlen, "Cannot start vhost-user socket '%s'", ctrlr->path);
