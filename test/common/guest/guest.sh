@@ -31,6 +31,9 @@
 #                         share=on, one NUMA node on it): what vhost-user
 #                         back ends map
 #      GUEST_QEMU_ARGS    array: more QEMU arguments (devices, chardevs)
+#      GUEST_BIOS         firmware (-bios), e.g. /usr/share/qemu/qboot.rom:
+#                         boots -kernel without probing disks (SeaBIOS hangs
+#                         probing a vhost-user-scsi-pci disk)
 # The caller defines log() and provides QPID (cleared when QEMU is done;
 # its EXIT trap should kill a QPID that is still set).
 GUEST_COMMON=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -64,6 +67,9 @@ guest_start() { # layer-dir log
 	if [ "${GUEST_MEMFD:-0}" = 1 ]; then
 		# shellcheck disable=SC2054 # commas inside QEMU option values
 		mem=(-object "memory-backend-memfd,id=mem0,size=${GUEST_MEM:-512M},share=on" -numa node,memdev=mem0)
+	fi
+	if [ -n "${GUEST_BIOS:-}" ]; then
+		mem+=(-bios "$GUEST_BIOS")
 	fi
 	if declare -p GUEST_QEMU_ARGS > /dev/null 2>&1; then
 		qextra=("${GUEST_QEMU_ARGS[@]}")

@@ -76,12 +76,12 @@ find_blk() {
 }
 
 # ---- data steps, any disk ---------------------------------------------------
-write_regions() { # label dev
+write_regions() { # label dev pattern
 	t0=$(up)
 	src=0
 	for r in $VM_REGIONS; do
 		off=${r%%:*}; rest=${r#*:}; len=${rest%%:*}; bs=${rest#*:}
-		dd if=/ki/pattern.bin of=/tmp/slice bs=1024 skip=$src count="$len" 2>/dev/null
+		dd if="$3" of=/tmp/slice bs=1024 skip=$src count="$len" 2>/dev/null
 		dd if=/tmp/slice of="$2" bs="${bs}k" seek=$((off / bs)) oflag=direct conv=fsync,notrunc 2>/tmp/dd.err ||
 			fail "$1: write $len KiB at $off KiB (bs ${bs}k): $(tail -1 /tmp/dd.err)"
 		dd if="$2" of=/tmp/rb bs="${bs}k" skip=$((off / bs)) count=$((len / bs)) iflag=direct 2>/tmp/dd.err ||
@@ -110,9 +110,9 @@ zap_ranges() { # label dev
 	step "$1: blkdiscard / blkdiscard -z on $(echo "$VM_ZAPS" | wc -w) ranges ($VM_ZAPS) in $(since "$t0")"
 }
 
-whole_disk() { # label dev: the disk equals the expected image
+whole_disk() { # label dev pattern: the disk equals the expected image
 	t0=$(up)
-	layout_expect /tmp/expect.img /ki/pattern.bin "$VM_DISK_KIB" || fail "$1: cannot build the expected image"
+	layout_expect /tmp/expect.img "$3" "$VM_DISK_KIB" || fail "$1: cannot build the expected image"
 	dd if="$2" of=/tmp/disk.img bs=1M iflag=direct 2>/tmp/dd.err || fail "$1: read the whole disk: $(tail -1 /tmp/dd.err)"
 	# md5sum first: busybox's cmp reads a byte at a time (slow under TCG).
 	if [ "$(md5sum < /tmp/disk.img)" != "$(md5sum < /tmp/expect.img)" ] &&
@@ -243,21 +243,49 @@ restart_step() { # label dev
 
 blk_steps() {
 	find_blk
-	write_regions "blk write" "$DEV"
+	BLK_DEV=$DEV
+	write_regions "blk write" "$DEV" /ki/pattern.bin
 	zap_ranges "blk zap" "$DEV"
-	whole_disk "blk verify" "$DEV"
+	whole_disk "blk verify" "$DEV" /ki/pattern.bin
 	check_dmesg "blk"
-	if [ "${VM_RESTART:-0}" = 1 ]; then
-		restart_step "blk restart" "$DEV"
-	else
-		step "blk restart: skipped (VM_RESTART=1 on the host turns it on)"
-	fi
 }
 
-step "pattern $(md5sum < /ki/pattern.bin | cut -c1-32), disks: $VM_DISKS"
+# ---- disk type scsi: vhost-user-scsi-pci, virtio_scsi + sd ------------------
+find_scsi() {
+	wait_dev "/sys/bus/virtio/drivers/virtio_scsi/virtio*/host*/target*/*:0:0:0/block/sd*" "scsi"
+	b=$(basename "$DEV")
+	size=$(( $(cat "/sys/block/$b/size") * 512 ))
+	[ "$size" = $((VM_DISK_KIB * 1024)) ] || fail "scsi: $DEV has $size bytes, expected $((VM_DISK_KIB * 1024))"
+	lbs=$(cat "/sys/block/$b/queue/logical_block_size")
+	[ "$lbs" = "$VM_BS" ] || fail "scsi: $DEV logical block size $lbs, expected $VM_BS"
+	nq=$(ls "/sys/block/$b/mq" | wc -l)
+	[ "$nq" = "$VM_QUEUES" ] || fail "scsi: $DEV has $nq queues (/sys/block/$b/mq: $(ls "/sys/block/$b/mq" | tr '\n' ' ')), expected $VM_QUEUES"
+	dmax=$(cat "/sys/block/$b/queue/discard_max_bytes")
+	zmax=$(cat "/sys/block/$b/queue/write_zeroes_max_bytes")
+	[ "$dmax" -gt 0 ] || fail "scsi: $DEV does not offer discard (discard_max_bytes 0: no UNMAP in the Logical Block Provisioning VPD?)"
+	step "scsi: $DEV, $size bytes, $lbs-byte blocks, $nq queues, vendor '$(tr -s ' ' < "/sys/block/$b/device/vendor")' model '$(tr -s ' ' < "/sys/block/$b/device/model")', discard max $dmax ($(cat "/sys/block/$b/device/scsi_disk/"*/provisioning_mode)), write zeroes max $zmax"
+}
+scsi_steps() {
+	find_scsi
+	write_regions "scsi write" "$DEV" /ki/pattern2.bin
+	zap_ranges "scsi zap" "$DEV"
+	whole_disk "scsi verify" "$DEV" /ki/pattern2.bin
+	check_dmesg "scsi"
+}
+
+step "patterns $(md5sum < /ki/pattern.bin | cut -c1-32) $(md5sum < /ki/pattern2.bin | cut -c1-32), disks: $VM_DISKS"
+BLK_DEV=
 for t in $VM_DISKS; do
 	"${t}_steps"
 done
+# Last: the other disks' back ends die with vhost too (QEMU 7.2's
+# vhost-user-scsi-pci does not reconnect).
+if [ "${VM_RESTART:-0}" = 1 ]; then
+	[ -n "$BLK_DEV" ] || fail "VM_RESTART=1 without a blk disk"
+	restart_step "blk restart" "$BLK_DEV"
+else
+	step "blk restart: skipped (VHOST_VM_RESTART=1 on the host turns it on)"
+fi
 check_dmesg "end"
-dmesg | grep -E 'virtio_blk|vd[a-z]' | tail -5 | sed 's/^/dmesg: /'
+dmesg | grep -E 'virtio_blk|vd[a-z]|sd[a-z]|virtio_scsi|scsi host' | tail -10 | sed 's/^/dmesg: /'
 echo "OSPREY-RESULT: PASS"
