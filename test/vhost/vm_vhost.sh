@@ -97,11 +97,12 @@ DISK_KIB=65536
 VM_REGIONS="1024:4096:1024 16384:2048:64 32768:512:4 64512:1024:128"
 VM_ZAPS="d:2048:1024 z:4096:512 z:17000:12 d:64768:256"
 PATTERN_MB=8
-# The restart step: two writers of 32 x 256 KiB slots at 40 MiB (each
-# writer's half is one pattern's size); the mailbox block at 60 MiB.
+# The restart step: two writers of 12 x 256 KiB slots from 40 MiB (a pass
+# is short: the writers stop at the end of the pass in which they see the
+# mailbox); the mailbox block at 60 MiB.
 RST_OFF_KIB=40960
 RST_SLOT_KIB=256
-RST_SLOTS=32
+RST_SLOTS=12
 MAILBOX_KIB=61440
 RST_MAX_S=30
 # ... and beside each writer (on its vCPU, so its queue) a reader of data
@@ -279,7 +280,7 @@ L=$TMP/layer
 ki_pattern "$L" "$PATTERN_MB"
 head -c $((PATTERN_MB * 1048576)) /dev/urandom > "$L/ki/pattern2.bin"
 [ "$(layout_pattern_kib)" -le $((PATTERN_MB * 1024)) ] || die "VM_REGIONS need more than the $PATTERN_MB MiB pattern"
-[ $((RST_SLOTS * RST_SLOT_KIB)) -eq $((PATTERN_MB * 1024)) ] || die "a restart writer's half must be the pattern's size"
+[ $((RST_SLOTS * RST_SLOT_KIB)) -le $((PATTERN_MB * 1024)) ] || die "a restart writer's slots must fit in the pattern"
 install -m 0755 "$ROOT/test/vhost/guest/vm_test.sh" "$L/ki/test.sh"
 install -m 0644 "$ROOT/test/vhost/guest/layout.sh" "$L/ki/layout.sh"
 {
@@ -463,7 +464,7 @@ for d in "${DISKS[@]}"; do
 			[ "$w" = 1 ] && p=$P1
 			pat=$L/ki/pattern.bin
 			[ $(((p - 1) % 2)) = 1 ] && pat=$L/ki/pattern2.bin
-			dd if="$pat" of="$EXP" bs=1024 seek=$((RST_OFF_KIB + w * RST_SLOTS * RST_SLOT_KIB)) conv=notrunc status=none
+			dd if="$pat" of="$EXP" bs=1024 count=$((RST_SLOTS * RST_SLOT_KIB)) seek=$((RST_OFF_KIB + w * RST_SLOTS * RST_SLOT_KIB)) conv=notrunc status=none
 		done
 		dd if="$TMP/mailbox.bin" of="$EXP" bs=1024 seek="$MAILBOX_KIB" conv=notrunc status=none
 		extra=", restart writers' last passes ($P0, $P1), mailbox"
