@@ -1,21 +1,26 @@
 #!/usr/bin/env bash
 # SPDX-License-Identifier: BSD-3-Clause
 # End-to-end test of the vhost daemon with a real guest: QEMU (TCG, no KVM
-# needed; guest RAM in a shared memfd) runs the Linux kernel's own
-# virtio_blk driver on a vhost-user-blk-pci disk (2 queues) that build/bin/vhost
-# serves. One guest boot for the whole file.
+# needed; guest RAM in a shared memfd; qboot firmware) runs the Linux
+# kernel's own virtio_blk driver on a vhost-user-blk-pci disk and its
+# virtio_scsi + sd drivers on a vhost-user-scsi-pci disk (2 queues each)
+# that build/bin/vhost serves. One guest boot for the whole file.
 #
-#   host: vhost (-S dir), an aio bdev (fallocate: unmap + write zeroes) on a
-#         file under a delay bdev (no delay until the restart step),
-#         vhost_create_blk_controller; save_config for the restart
-#   guest (test/vhost/guest/vm_test.sh; data layout in test/vhost/guest/layout.sh):
-#         the disk has the configured size, block size, 2 blk-mq queues,
-#         serial = the bdev's name (GET_ID), discard and write zeroes offered;
+#   host: vhost (-S dir); blk: an aio bdev (fallocate: unmap + write zeroes)
+#         on a file under a delay bdev (no delay until the restart step),
+#         vhost_create_blk_controller; scsi: an aio bdev on a second file,
+#         vhost_create_scsi_controller + target 0; save_config for the restart
+#   guest (test/vhost/guest/vm_test.sh; data layout in test/vhost/guest/layout.sh),
+#         for each disk: the disk has the configured size, block size, 2
+#         blk-mq queues, (blk) serial = the bdev's name (GET_ID), discard and
+#         write zeroes offered;
 #         dd O_DIRECT writes a random pattern at 4 offsets with 4 KiB to 1 MiB
 #         requests (+ fsync), reads each back and compares; blkdiscard and
 #         blkdiscard -z on 4 ranges; the whole disk then equals the expected
-#         image (zeroes there, data around them, zeroes elsewhere)
-#   restart (VHOST_VM_RESTART=1): on each vCPU (so on each queue) a guest
+#         image (zeroes there, data around them, zeroes elsewhere); the
+#         scsi disk gets the other pattern (crossed disks would show)
+#   restart (VHOST_VM_RESTART=1; blk, after the other steps: QEMU 7.2's
+#         vhost-user-scsi-pci does not reconnect): on each vCPU (so on each queue) a guest
 #         writer writes + reads back 256 KiB slots in a loop and a reader
 #         reads and checks data that no longer changes; when the guest prints
 #         OSPREY-VHOST-WRITING the host sets the delay bdev's write latency to
@@ -30,16 +35,16 @@
 #         completed reads and loses the held writes: the guest then logs
 #         "virtio_blk ...: id N is not a head!" and I/O errors
 #   end:  no I/O error in the guest's dmesg; the guest powers off; vhost
-#         exits 0 on SIGTERM (no sanitizer report); the backing file equals the
-#         expected image byte for byte (restart region and mailbox included)
+#         exits 0 on SIGTERM (no sanitizer report); each backing file equals
+#         its expected image byte for byte (restart region and mailbox included)
 # Fails on a guest I/O error, a QEMU or vhost crash (a watcher stops QEMU as
 # soon as vhost dies outside the planned restart) or a timeout, with the
 # guest console tail and vhost's log tails.
 #
 # Disk types: one set of functions per type, <type>_rpc (RPC lines),
-# <type>_qemu (QEMU arguments), <type>_env (guest parameters), and
-# <type>_steps in the guest script; DISKS lists the types used. Only blk
-# exists: a vhost-user-scsi-pci disk (scsi_*) is to be added the same way.
+# <type>_qemu (QEMU arguments), <type>_env (guest parameters), <type>_sockets,
+# <type>_image, <type>_pattern, and <type>_steps in the guest script; DISKS
+# (VM_DISKS) lists the types used: blk, scsi.
 #
 # The guest (kernel + initramfs with util-linux's blkdiscard) is cached in
 # $OSPREY_GUEST_DIR (build/guest) by test/common/guest/build.sh with
