@@ -52,7 +52,7 @@ wait_dev() { # sysfs-glob label: DEV = the first block device the glob names
 		[ -n "$DEV" ] && [ -b "$DEV" ] && return 0
 		sleep 0.1; i=$((i + 1))
 	done
-	fail "$2: no disk after 10 s (block devices: $(ls /sys/block | tr '\n' ' '))"
+	fail "$2: no disk after 10 s (block devices: $(ls /sys/block | tr '\n' ' '); SCSI devices: $(ls /sys/bus/scsi/devices 2>/dev/null | tr '\n' ' '))"
 }
 
 # ---- disk type blk: vhost-user-blk-pci, the guest's virtio_blk -------------
@@ -252,6 +252,12 @@ blk_steps() {
 
 # ---- disk type scsi: vhost-user-scsi-pci, virtio_scsi + sd ------------------
 find_scsi() {
+	if [ ! -f /tmp/virtio_scsi.rc ]; then
+		i=0
+		while [ ! -f /tmp/virtio_scsi.rc ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+		[ -f /tmp/virtio_scsi.rc ] || fail "scsi: insmod virtio_scsi not done after $(since "$SCSI_T0") (its SCSI scan hangs: a command the target never answers; SCSI devices: $(ls /sys/bus/scsi/devices 2>/dev/null | tr '\n' ' '))"
+	fi
+	[ "$(cat /tmp/virtio_scsi.rc)" = 0 ] || fail "scsi: insmod virtio_scsi failed"
 	wait_dev "/sys/bus/virtio/drivers/virtio_scsi/virtio*/host*/target*/*:0:0:0/block/sd*" "scsi"
 	b=$(basename "$DEV")
 	size=$(( $(cat "/sys/block/$b/size") * 512 ))
@@ -275,6 +281,13 @@ scsi_steps() {
 
 step "patterns $(md5sum < /ki/pattern.bin | cut -c1-32) $(md5sum < /ki/pattern2.bin | cut -c1-32), disks: $VM_DISKS"
 BLK_DEV=
+case " $VM_DISKS " in
+*" scsi "*)
+	# In the background: insmod returns only when the SCSI scan is done.
+	SCSI_T0=$(up)
+	( insmod /lib/modules/virtio_scsi.ko; echo $? > /tmp/virtio_scsi.rc ) &
+	;;
+esac
 for t in $VM_DISKS; do
 	"${t}_steps"
 done
