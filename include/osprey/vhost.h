@@ -23,8 +23,13 @@ int osp_vhost_set_socket_dir(const char *dir);
 /* Controller operations (app thread). cb gets 0 or a negative errno and a message. */
 typedef void (*osp_vhost_ctrlr_cb)(void *cb_arg, int rc, const char *msg);
 
+/*
+ * cpumask NULL: the controller's queues are polled on the app thread; else
+ * one thread per core of the mask (cores of this app only), queue i on the
+ * (i % cores)-th.
+ */
 int osp_vhost_blk_ctrlr_create(const char *name, const char *bdev_name, bool readonly,
-			       char *err, size_t errlen);
+			       const char *cpumask, char *err, size_t errlen);
 void osp_vhost_ctrlr_delete(const char *name, osp_vhost_ctrlr_cb cb, void *cb_arg);
 
 /*

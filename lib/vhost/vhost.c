@@ -9,7 +9,9 @@
  * the controller's Osprey thread, reached with osp_thread_send_msg, while the
  * callback waits on a semaphore for the answer.
  *
- * Controllers run on the app thread for now (no cpumask yet).
+ * A controller's lifecycle runs on the app thread; its queues are polled by
+ * its poll groups (struct vhost_pg): the app thread too without a cpumask,
+ * else one thread per core of the mask (doc/vhost.md, "cpumask").
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -33,14 +35,6 @@
 
 #define VHOST_USER_F_PROTOCOL_FEATURES_BIT	30
 #define VHOST_USER_PROTOCOL_F_CONFIG_BIT	9
-/*
- * Not offered: with STATUS negotiated, rte_vhost starts a device only after
- * SET_STATUS(DRIVER_OK), and QEMU 7.2's vhost-user-scsi-pci never sends it
- * (its vhost_dev has no vq_index_end, so vhost_user_dev_start skips the
- * message): the controller never started and the guest's SCSI scan hung.
- * Without it rte_vhost starts the device once its rings are set up.
- */
-#define VHOST_USER_PROTOCOL_F_STATUS_BIT	16
 #define VHOST_USER_GET_CONFIG_REQ		24
 #define VHOST_USER_MAX_CONFIG			256
 #define VHOST_BURST				32
@@ -55,6 +49,8 @@ struct vhu_config_msg {
 	uint32_t cfg_flags;
 	uint8_t region[VHOST_USER_MAX_CONFIG];
 } __attribute__((packed));
+
+#define VHOST_CPUSET_BITS	(sizeof(((struct osp_cpuset *)0)->bits) * 8)
 
 static TAILQ_HEAD(, vhost_ctrlr) g_ctrlrs = TAILQ_HEAD_INITIALIZER(g_ctrlrs);
 /* Guards g_ctrlrs for the rte_vhost thread's lookups (control path only). */
@@ -138,7 +134,10 @@ ctrlr_by_vid_locked(int vid)
 /* Coalescing: how often each queue's request rate (and so its call delay) is re-computed. */
 #define VHOST_RATE_CHECK_US		10000
 
+/* The three delays in ticks, computed once (vhost_ctrlr_new). */
 static uint64_t g_idle_ticks = UINT64_MAX;
+static uint64_t g_drain_ticks;
+static uint64_t g_rate_ticks;
 
 static uint64_t
 us_to_ticks(uint64_t us)
@@ -193,7 +192,7 @@ pg_pop(struct vhost_pg *pg)
 		}
 		q->nfree -= (uint32_t)n;
 		q->rate_reqs += (uint32_t)n;
-		ctrlr->inflight += (uint32_t)n;
+		pg->inflight += (uint32_t)n;
 		for (int j = 0; j < n; j++) {
 			tasks[j]->req = reqs[j];
 			ctrlr->ops->task_start(ctrlr, tasks[j]);
@@ -214,7 +213,7 @@ pg_poll(void *arg)
 	if (pg->armed) {
 		if (!pg->completed && !vhost_queues_have_avail(pg->queues, pg->nqueues)) {
 			/* Woken for something else, or by a kick we already served: stay asleep. */
-			if (now - pg->last_drain_tsc > us_to_ticks(VHOST_SPURIOUS_DRAIN_US)) {
+			if (now - pg->last_drain_tsc > g_drain_ticks) {
 				pg->last_drain_tsc = now;
 				vhost_kickfds_drain(pg->queues, pg->nqueues);
 			}
@@ -230,7 +229,7 @@ pg_poll(void *arg)
 	for (uint16_t i = 0; i < pg->nqueues; i++) {
 		pending |= vhost_queue_signal(pg->queues[i], now);
 	}
-	if (osp_unlikely(now - pg->rate_tsc >= us_to_ticks(VHOST_RATE_CHECK_US))) {
+	if (osp_unlikely(now - pg->rate_tsc >= g_rate_ticks)) {
 		pg_update_rates(pg, now);
 	}
 	if (work > 0 || pg->completed || pending) {
@@ -269,6 +268,7 @@ queue_watch_kick(struct vhost_queue *q, int kickfd)
 	int rc;
 
 	q->kickfd = -1;
+	q->kick_watched = false;
 	if (kickfd < 0) {
 		return;
 	}
@@ -279,16 +279,18 @@ queue_watch_kick(struct vhost_queue *q, int kickfd)
 		return;
 	}
 	q->kickfd = kickfd;
+	q->kick_watched = true;
 }
 
 /* Stop watching q's kick eventfd (before rte_vhost may close it). */
 static void
 queue_unwatch_kick(struct vhost_queue *q)
 {
-	if (q->kickfd >= 0) {
+	if (q->kick_watched) {
 		osp_thread_remove_wake_fd(q->kickfd);
-		q->kickfd = -1;
+		q->kick_watched = false;
 	}
+	q->kickfd = -1;
 }
 
 /* The queues changed: poll (kicks off) until the poller re-arms over the new set. */
@@ -306,31 +308,33 @@ static void
 ctrlr_free_queues(struct vhost_ctrlr *ctrlr)
 {
 	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
-		queue_unwatch_kick(&ctrlr->queues[i]);
 		free(ctrlr->queues[i].tasks);
 		free(ctrlr->queues[i].free);
 		ctrlr->queues[i].tasks = NULL;
 		ctrlr->queues[i].free = NULL;
 	}
 	ctrlr->nqueues = 0;
-	ctrlr->pg.nqueues = 0;
-	ctrlr->pg.armed = false;
 }
 
+static void dev_start_finish(struct vhost_ctrlr *ctrlr);
+
+/* Every poll group stopped (controller thread): the device is stopped. */
 static void
 ctrlr_stopped(struct vhost_ctrlr *ctrlr)
 {
 	void (*fn)(void *) = ctrlr->stopped_fn;
 
+	if (ctrlr->start_failed) {
+		ctrlr_free_queues(ctrlr);
+		dev_start_finish(ctrlr);
+		return;
+	}
 	/* Where the rings stand, for GET_VRING_BASE (rte_vhost answers it after destroy_device). */
 	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
 		struct vhost_queue *q = &ctrlr->queues[i];
 
 		rte_vhost_set_vring_base(ctrlr->vid, q->idx, osp_vring_last_avail(&q->vq),
 					 osp_vring_last_used(&q->vq));
-		/* A call still held back by coalescing goes now. */
-		q->irq_delay = 0;
-		vhost_queue_signal(q, 0);
 	}
 	ctrlr_free_queues(ctrlr);
 	ctrlr->started = false;
@@ -340,6 +344,137 @@ ctrlr_stopped(struct vhost_ctrlr *ctrlr)
 	if (fn != NULL) {
 		fn(ctrlr->stopped_arg);
 	}
+}
+
+/* ---- poll groups: started and stopped by the controller thread, by message ---- */
+
+static void
+pg_stop_ack(void *arg)
+{
+	struct vhost_pg *pg = arg;
+	struct vhost_ctrlr *ctrlr = pg->ctrlr;
+
+	if (--ctrlr->pg_pending == 0) {
+		ctrlr_stopped(ctrlr);
+	}
+}
+
+/* pg's thread: nothing in flight any more. */
+static void
+pg_stopped(struct vhost_pg *pg)
+{
+	struct vhost_ctrlr *ctrlr = pg->ctrlr;
+
+	for (uint16_t i = 0; i < pg->nqueues; i++) {
+		/* A call still held back by coalescing goes now. */
+		pg->queues[i]->irq_delay = 0;
+		vhost_queue_signal(pg->queues[i], 0);
+	}
+	if (ctrlr->ops->pg_stop != NULL) {
+		ctrlr->ops->pg_stop(ctrlr, pg);
+	}
+	pg->nqueues = 0;
+	pg->running = false;
+	pg->stopping = false;
+	osp_thread_send_msg(ctrlr->thread, pg_stop_ack, pg);
+}
+
+static void
+pg_stop_msg(void *arg)
+{
+	struct vhost_pg *pg = arg;
+
+	if (!pg->running) {
+		osp_thread_send_msg(pg->ctrlr->thread, pg_stop_ack, pg);
+		return;
+	}
+	osp_poller_unregister(&pg->poller);
+	/* rte_vhost closes the kick eventfds once destroy_device returns. */
+	for (uint16_t i = 0; i < pg->nqueues; i++) {
+		queue_unwatch_kick(pg->queues[i]);
+	}
+	pg->armed = false;
+	pg->stopping = true;
+	if (pg->inflight == 0) {
+		pg_stopped(pg);
+	}
+}
+
+/* Controller thread: stop every poll group; ctrlr_stopped() once all did. */
+static void
+ctrlr_stop_pgs(struct vhost_ctrlr *ctrlr)
+{
+	ctrlr->pg_pending = ctrlr->npgs;
+	for (uint16_t i = 0; i < ctrlr->npgs; i++) {
+		osp_thread_send_msg(ctrlr->pgs[i].thread, pg_stop_msg, &ctrlr->pgs[i]);
+	}
+}
+
+static void
+pg_start_ack(void *arg)
+{
+	struct vhost_pg *pg = arg;
+	struct vhost_ctrlr *ctrlr = pg->ctrlr;
+
+	if (pg->start_rc != 0 && ctrlr->start_rc == 0) {
+		ctrlr->start_rc = pg->start_rc;
+	}
+	if (--ctrlr->pg_pending > 0) {
+		return;
+	}
+	if (ctrlr->start_rc != 0) {
+		/* Undo: stop those that started, then answer new_device. */
+		ctrlr->start_failed = true;
+		ctrlr_stop_pgs(ctrlr);
+		return;
+	}
+	dev_start_finish(ctrlr);
+}
+
+/* pg's thread: take over the queues the controller thread assigned to pg. */
+static void
+pg_start_msg(void *arg)
+{
+	struct vhost_pg *pg = arg;
+	struct vhost_ctrlr *ctrlr = pg->ctrlr;
+	int rc = 0;
+
+	pg->nqueues = 0;
+	pg->inflight = 0;
+	pg->armed = false;
+	pg->completed = false;
+	pg->stopping = false;
+	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
+		struct vhost_queue *q = &ctrlr->queues[i];
+
+		if (q->pg == pg) {
+			pg->queues[pg->nqueues++] = q;
+		}
+	}
+	if (ctrlr->ops->pg_start != NULL) {
+		rc = ctrlr->ops->pg_start(ctrlr, pg);
+	}
+	if (rc == 0) {
+		pg->poller = osp_poller_register_named(pg_poll, pg, 0, "vhost_poll");
+		if (pg->poller == NULL) {
+			if (ctrlr->ops->pg_stop != NULL) {
+				ctrlr->ops->pg_stop(ctrlr, pg);
+			}
+			rc = -ENOMEM;
+		}
+	}
+	if (rc == 0) {
+		for (uint16_t i = 0; i < pg->nqueues; i++) {
+			queue_watch_kick(pg->queues[i], pg->queues[i]->kickfd);
+		}
+		pg->last_work_tsc = osp_thread_get_last_tsc(NULL);
+		pg->rate_tsc = pg->last_work_tsc;
+		pg->running = true;
+	} else {
+		pg->nqueues = 0;
+	}
+	pg->start_rc = rc;
+	osp_thread_send_msg(ctrlr->thread, pg_start_ack, pg);
 }
 
 void
@@ -352,15 +487,15 @@ vhost_task_complete(struct vhost_task *task, uint32_t used_len)
 	q->signal_pending = true;
 	q->pg->completed = true;
 	q->free[q->nfree++] = task;
-	vhost_ctrlr_task_released(q->ctrlr);
+	vhost_pg_task_released(q->pg);
 }
 
 void
-vhost_ctrlr_task_released(struct vhost_ctrlr *ctrlr)
+vhost_pg_task_released(struct vhost_pg *pg)
 {
-	ctrlr->inflight--;
-	if (ctrlr->stopping && ctrlr->inflight == 0) {
-		ctrlr_stopped(ctrlr);
+	pg->inflight--;
+	if (pg->stopping && pg->inflight == 0) {
+		pg_stopped(pg);
 	}
 }
 
@@ -396,10 +531,11 @@ queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring 
 		return -EINVAL;
 	}
 	q->ctrlr = ctrlr;
-	q->pg = &ctrlr->pg;
+	/* Queues spread over the poll groups (the cores of the cpumask). */
+	q->pg = &ctrlr->pgs[ctrlr->nqueues % ctrlr->npgs];
 	q->idx = idx;
 	q->callfd = vr->callfd;
-	q->kickfd = -1;
+	q->kickfd = vr->kickfd;	/* watched by q->pg's thread once it takes the queue */
 	/* At most VHOST_TASKS_MAX requests in flight per queue, whatever the ring size. */
 	q->ntasks = vr->size < VHOST_TASKS_MAX ? vr->size : VHOST_TASKS_MAX;
 	q->tasks = calloc(q->ntasks, ctrlr->ops->task_size);
@@ -418,8 +554,6 @@ queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring 
 	q->nfree = q->ntasks;
 	/* We poll: the driver need not kick until the poller arms (interrupt mode). */
 	osp_vring_set_kick(&q->vq, false);
-	queue_watch_kick(q, vr->kickfd);
-	q->pg->queues[q->pg->nqueues++] = q;
 	ctrlr->nqueues++;
 	return 0;
 }
@@ -451,7 +585,6 @@ dev_start_msg(void *arg)
 		goto out;	/* not offered */
 	}
 	ctrlr->nqueues = 0;
-	ctrlr->pg.nqueues = 0;
 	ctrlr->neg_features = m->features;
 	for (uint16_t i = 0; i < m->nvrings; i++) {
 		if (m->vr[i].desc == NULL || m->vr[i].size == 0) {
@@ -466,28 +599,47 @@ dev_start_msg(void *arg)
 	if (ctrlr->nqueues == 0) {
 		goto out;
 	}
-	ctrlr->pg.armed = false;
-	ctrlr->pg.completed = false;
-	ctrlr->pg.last_work_tsc = osp_thread_get_last_tsc(NULL);
-	ctrlr->pg.rate_tsc = ctrlr->pg.last_work_tsc;
-	ctrlr->pg.poller = osp_poller_register_named(pg_poll, &ctrlr->pg, 0, "vhost_poll");
-	if (ctrlr->pg.poller == NULL) {
-		rc = -ENOMEM;
-		goto fail;
-	}
+	/* Each poll group's thread takes its queues; dev_start_finish() answers. */
 	ctrlr->vid = m->vid;
-	ctrlr->started = true;
-	if (ctrlr->ops->dev_started != NULL) {
-		ctrlr->ops->dev_started(ctrlr);
+	ctrlr->start_msg = m;
+	ctrlr->start_rc = 0;
+	ctrlr->start_failed = false;
+	ctrlr->pg_pending = ctrlr->npgs;
+	for (uint16_t i = 0; i < ctrlr->npgs; i++) {
+		osp_thread_send_msg(ctrlr->pgs[i].thread, pg_start_msg, &ctrlr->pgs[i]);
 	}
-	OSP_NOTICELOG("vhost %s: device started (%u queue(s), features 0x%" PRIx64 ")\n", ctrlr->name,
-		      ctrlr->nqueues, m->features);
-	rc = 0;
-	goto out;
+	return;
 fail:
 	ctrlr_free_queues(ctrlr);
 out:
 	m->rc = rc;
+	sem_post(&m->done);
+}
+
+/* Every poll group answered the start (controller thread): answer new_device. */
+static void
+dev_start_finish(struct vhost_ctrlr *ctrlr)
+{
+	struct dev_msg *m = ctrlr->start_msg;
+
+	ctrlr->start_msg = NULL;
+	if (ctrlr->start_failed) {
+		OSP_ERRLOG("vhost %s: device not started: %s\n", ctrlr->name,
+			   strerror(-ctrlr->start_rc));
+		ctrlr->start_failed = false;
+		ctrlr->vid = -1;
+		m->rc = ctrlr->start_rc;
+		sem_post(&m->done);
+		return;
+	}
+	ctrlr->started = true;
+	if (ctrlr->ops->dev_started != NULL) {
+		ctrlr->ops->dev_started(ctrlr);
+	}
+	OSP_NOTICELOG("vhost %s: device started (%u queue(s) on %u thread(s), features 0x%" PRIx64
+		      ")\n", ctrlr->name, ctrlr->nqueues,
+		      ctrlr->nqueues < ctrlr->npgs ? ctrlr->nqueues : ctrlr->npgs, m->features);
+	m->rc = 0;
 	sem_post(&m->done);
 }
 
@@ -545,28 +697,26 @@ dev_stop_msg(void *arg)
 {
 	struct dev_msg *m = arg;
 	struct vhost_ctrlr *ctrlr = m->ctrlr;
+	uint32_t inflight = 0;
 
 	if (!ctrlr->started || ctrlr->vid != m->vid) {
 		sem_post(&m->done);
 		return;
 	}
-	osp_poller_unregister(&ctrlr->pg.poller);
-	/* rte_vhost closes the kick eventfds once we return. */
-	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
-		queue_unwatch_kick(&ctrlr->queues[i]);
-	}
-	ctrlr->pg.armed = false;
 	ctrlr->stopped_fn = dev_stop_done;
 	ctrlr->stopped_arg = m;
 	ctrlr->stopping = true;
 	if (ctrlr->ops->dev_stopping != NULL) {
 		ctrlr->ops->dev_stopping(ctrlr);
 	}
-	OSP_NOTICELOG("vhost %s: device stopping (%u request(s) in flight)\n", ctrlr->name,
-		      ctrlr->inflight);
-	if (ctrlr->inflight == 0) {
-		ctrlr_stopped(ctrlr);
+	for (uint16_t i = 0; i < ctrlr->npgs; i++) {
+		/* Another group's count is read racily: for the log line only. */
+		inflight += __atomic_load_n(&ctrlr->pgs[i].inflight, __ATOMIC_RELAXED);
 	}
+	OSP_NOTICELOG("vhost %s: device stopping (%u request(s) in flight)\n", ctrlr->name,
+		      inflight);
+	/* Each poll group stops polling, drains its I/O, lets go of its queues. */
+	ctrlr_stop_pgs(ctrlr);
 }
 
 static void
@@ -649,8 +799,35 @@ struct state_msg {
 	struct rte_vhost_vring vr;
 	uint16_t last_avail;
 	uint16_t last_used;
+	struct vhost_queue *q;		/* the queue, found or added by the controller thread */
+	bool added;
 	sem_t done;
 };
+
+/* The queue's poll group thread: apply the change (state_msg.q set). */
+static void
+pg_state_msg(void *arg)
+{
+	struct state_msg *m = arg;
+	struct vhost_queue *q = m->q;
+	struct vhost_pg *pg = q->pg;
+
+	/* Kicks off everywhere first: the armed set is about to change. */
+	pg_wake(pg);
+	if (m->added) {
+		pg->queues[pg->nqueues++] = q;
+		queue_watch_kick(q, q->kickfd);
+	} else {
+		q->paused = !m->enable;
+		q->callfd = m->enable ? m->callfd : -1;
+		/* Disabled: rte_vhost may close the kick fd next (SET_VRING_KICK); enabled: maybe a new one. */
+		queue_unwatch_kick(q);
+		if (m->enable && m->have_vr) {
+			queue_watch_kick(q, m->vr.kickfd);
+		}
+	}
+	sem_post(&m->done);
+}
 
 static void
 vring_state_msg(void *arg)
@@ -658,35 +835,26 @@ vring_state_msg(void *arg)
 	struct state_msg *m = arg;
 	struct vhost_ctrlr *ctrlr = m->ctrlr;
 
-	if (ctrlr->started && !ctrlr->stopping && ctrlr->vid == m->vid) {
-		bool found = false;
-
-		for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
-			struct vhost_queue *q = &ctrlr->queues[i];
-
-			if (q->idx == m->qid) {
-				q->paused = !m->enable;
-				q->callfd = m->enable ? m->callfd : -1;
-				/*
-				 * Disabled: rte_vhost may close the kick fd next (SET_VRING_KICK);
-				 * enabled: it may be a new one.
-				 */
-				queue_unwatch_kick(q);
-				if (m->enable && m->have_vr) {
-					queue_watch_kick(q, m->vr.kickfd);
-				}
-				found = true;
-			}
+	if (!ctrlr->started || ctrlr->stopping || ctrlr->vid != m->vid) {
+		sem_post(&m->done);
+		return;
+	}
+	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
+		if (ctrlr->queues[i].idx == m->qid) {
+			m->q = &ctrlr->queues[i];
+			osp_thread_send_msg(m->q->pg->thread, pg_state_msg, m);
+			return;
 		}
-		/* A queue that became ready after the device started (multi-queue). */
-		if (!found && m->enable && m->have_vr && m->have_base && m->vr.desc != NULL &&
-		    m->vr.size != 0 &&
-		    queue_add(ctrlr, m->qid, &m->vr, m->last_avail, m->last_used) == 0) {
-			OSP_NOTICELOG("vhost %s: queue %u started (%u queue(s))\n", ctrlr->name, m->qid,
-				      ctrlr->nqueues);
-		}
-		/* The armed set (kicks enabled, fds watched) no longer matches the queues. */
-		pg_wake(&ctrlr->pg);
+	}
+	/* A queue that became ready after the device started (multi-queue). */
+	if (m->enable && m->have_vr && m->have_base && m->vr.desc != NULL && m->vr.size != 0 &&
+	    queue_add(ctrlr, m->qid, &m->vr, m->last_avail, m->last_used) == 0) {
+		m->q = &ctrlr->queues[ctrlr->nqueues - 1];
+		m->added = true;
+		OSP_NOTICELOG("vhost %s: queue %u started (%u queue(s))\n", ctrlr->name, m->qid,
+			      ctrlr->nqueues);
+		osp_thread_send_msg(m->q->pg->thread, pg_state_msg, m);
+		return;
 	}
 	sem_post(&m->done);
 }
@@ -727,13 +895,76 @@ static const struct rte_vhost_device_ops g_dev_ops = {
 
 /* ---- create / delete (app thread) ---- */
 
+static void
+pg_thread_exit(void *arg)
+{
+	(void)arg;
+	osp_thread_exit(osp_get_thread());
+}
+
 void
 vhost_ctrlr_free(struct vhost_ctrlr *ctrlr)
 {
 	if (ctrlr->ops->destroy != NULL) {
 		ctrlr->ops->destroy(ctrlr);
 	}
+	/* The cpumask's threads: no device, so no poller and no channel left on them. */
+	for (uint16_t i = 0; i < ctrlr->npgs; i++) {
+		if (ctrlr->pgs[i].own_thread) {
+			osp_thread_send_msg(ctrlr->pgs[i].thread, pg_thread_exit, NULL);
+		}
+	}
 	free(ctrlr);
+}
+
+int
+vhost_ctrlr_set_cpumask(struct vhost_ctrlr *ctrlr, const char *mask, char *err, size_t errlen)
+{
+	struct osp_cpuset set, app;
+	uint32_t core;
+	uint16_t n = 0;
+
+	if (osp_cpuset_parse(&set, mask) != 0 || osp_cpuset_count(&set) == 0) {
+		snprintf(err, errlen, "Invalid cpumask '%s' (a mask like 0x3 or a list like [0-1])",
+			 mask);
+		return -EINVAL;
+	}
+	osp_cpuset_zero(&app);
+	OSP_ENV_FOREACH_CORE(core) {
+		osp_cpuset_set_cpu(&app, core, true);
+	}
+	for (core = 0; core < VHOST_CPUSET_BITS; core++) {
+		if (osp_cpuset_get_cpu(&set, core) && !osp_cpuset_get_cpu(&app, core)) {
+			snprintf(err, errlen, "cpumask %s has core %u, which this app does not run on "
+				 "(its cores: %s)", mask, core, osp_cpuset_fmt(&app));
+			return -EINVAL;
+		}
+	}
+	for (core = 0; core < VHOST_CPUSET_BITS && n < VHOST_MAX_QUEUES; core++) {
+		struct osp_cpuset one;
+		char name[OSP_THREAD_NAME_MAX];
+		struct vhost_pg *pg = &ctrlr->pgs[n];
+
+		if (!osp_cpuset_get_cpu(&set, core)) {
+			continue;
+		}
+		osp_cpuset_zero(&one);
+		osp_cpuset_set_cpu(&one, core, true);
+		snprintf(name, sizeof(name), "vhost_%.40s_%u", ctrlr->name, core);
+		pg->thread = osp_thread_create(name, &one);
+		if (pg->thread == NULL) {
+			snprintf(err, errlen, "Cannot create a thread on core %u", core);
+			ctrlr->npgs = n;	/* vhost_ctrlr_free() ends those made */
+			return -ENOMEM;
+		}
+		pg->ctrlr = ctrlr;
+		pg->own_thread = true;
+		n++;
+	}
+	ctrlr->npgs = n;
+	ctrlr->cpumask = set;
+	ctrlr->has_cpumask = true;
+	return 0;
 }
 
 struct vhost_ctrlr *
@@ -772,8 +1003,10 @@ vhost_ctrlr_new(const char *name, const struct vhost_backend_ops *ops, int *rcp,
 	ctrlr->ops = ops;
 	ctrlr->vid = -1;
 	ctrlr->thread = osp_get_thread();
-	ctrlr->pg.ctrlr = ctrlr;
-	ctrlr->pg.thread = ctrlr->thread;
+	/* Without a cpumask: one poll group, on the controller (app) thread. */
+	ctrlr->npgs = 1;
+	ctrlr->pgs[0].ctrlr = ctrlr;
+	ctrlr->pgs[0].thread = ctrlr->thread;
 	if (g_idle_ticks == UINT64_MAX) {
 		const char *e = getenv("OSPREY_VHOST_IDLE_US");
 		uint64_t us = VHOST_IDLE_US_DEFAULT;
@@ -782,6 +1015,8 @@ vhost_ctrlr_new(const char *name, const struct vhost_backend_ops *ops, int *rcp,
 			us = strtoull(e, NULL, 10);
 		}
 		g_idle_ticks = us_to_ticks(us);
+		g_drain_ticks = us_to_ticks(VHOST_SPURIOUS_DRAIN_US);
+		g_rate_ticks = us_to_ticks(VHOST_RATE_CHECK_US);
 	}
 	return ctrlr;
 }
@@ -810,7 +1045,7 @@ vhost_ctrlr_register(struct vhost_ctrlr *ctrlr, uint64_t features, char *err, si
 	    rte_vhost_driver_get_protocol_features(ctrlr->path, &pf) != 0 ||
 	    rte_vhost_driver_set_protocol_features(ctrlr->path,
 			    (pf | (1ull << VHOST_USER_PROTOCOL_F_CONFIG_BIT)) &
-			    ~(1ull << VHOST_USER_PROTOCOL_F_STATUS_BIT)) != 0 ||
+			    ~ctrlr->ops->protocol_features_off) != 0 ||
 	    rte_vhost_driver_callback_register(ctrlr->path, &g_dev_ops) != 0 ||
 	    rte_vhost_driver_start(ctrlr->path) != 0) {
 		snprintf(err, errlen, "Cannot start vhost-user socket '%s'", ctrlr->path);

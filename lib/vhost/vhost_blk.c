@@ -140,7 +140,7 @@ vhost_blk_task_finish(struct vhost_blk_task *task, uint8_t status)
 		*task->status = status;
 	}
 	if (status != VBLK_S_OK) {
-		task->base.q->ctrlr->stat_errors++;
+		task->base.q->pg->stat_errors++;
 	}
 	vhost_task_complete(&task->base, task->status != NULL ? task->used_len : 0);
 }
@@ -173,6 +173,8 @@ void
 vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 {
 	struct vhost_blk_dev *ctrlr = vc->be;
+	/* The poll group's thread's channel: the task runs and completes there. */
+	struct osp_io_channel *ch = vtask->q->pg->be_ch;
 	struct vhost_blk_task *task = (struct vhost_blk_task *)vtask;
 	struct osp_vring_req *req = &vtask->req;
 	struct iovec *in = vtask->iov + req->out_cnt;
@@ -182,7 +184,7 @@ vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 	uint32_t data_len;
 	int n, rc;
 
-	vc->stat_requests++;
+	vtask->q->pg->stat_requests++;
 	task->status = NULL;
 	task->used_len = 0;
 	if (req->error != 0 || req->in_cnt == 0 || req->in_len == 0) {
@@ -208,7 +210,7 @@ vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 			break;
 		}
 		task->used_len = req->in_len;
-		rc = osp_bdev_readv_blocks(ctrlr->desc, ctrlr->ch, task->data, n, lba, nblocks,
+		rc = osp_bdev_readv_blocks(ctrlr->desc, ch, task->data, n, lba, nblocks,
 					   bdev_done, task);
 		if (rc == 0) {
 			return;
@@ -228,7 +230,7 @@ vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 		if (n < 0) {
 			break;
 		}
-		rc = osp_bdev_writev_blocks(ctrlr->desc, ctrlr->ch, task->data, n, lba, nblocks,
+		rc = osp_bdev_writev_blocks(ctrlr->desc, ch, task->data, n, lba, nblocks,
 					    bdev_done, task);
 		if (rc == 0) {
 			return;
@@ -242,7 +244,7 @@ vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 			vhost_blk_task_finish(task, VBLK_S_OK);
 			return;
 		}
-		rc = osp_bdev_flush_blocks(ctrlr->desc, ctrlr->ch, 0, ctrlr->num_blocks, bdev_done,
+		rc = osp_bdev_flush_blocks(ctrlr->desc, ch, 0, ctrlr->num_blocks, bdev_done,
 					   task);
 		if (rc == 0) {
 			return;
@@ -281,8 +283,8 @@ vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 		    !range_ok(ctrlr, seg.sector, (uint64_t)seg.num_sectors * 512, &lba, &nblocks)) {
 			break;
 		}
-		rc = dis ? osp_bdev_unmap_blocks(ctrlr->desc, ctrlr->ch, lba, nblocks, bdev_done, task) :
-		     osp_bdev_write_zeroes_blocks(ctrlr->desc, ctrlr->ch, lba, nblocks, bdev_done, task);
+		rc = dis ? osp_bdev_unmap_blocks(ctrlr->desc, ch, lba, nblocks, bdev_done, task) :
+		     osp_bdev_write_zeroes_blocks(ctrlr->desc, ch, lba, nblocks, bdev_done, task);
 		if (rc == 0) {
 			return;
 		}

@@ -38,9 +38,6 @@ blk_destroy(struct vhost_ctrlr *ctrlr)
 	if (b == NULL) {
 		return;
 	}
-	if (b->ch != NULL) {
-		osp_put_io_channel(b->ch);
-	}
 	if (b->desc != NULL) {
 		osp_bdev_close(b->desc);
 	}
@@ -69,7 +66,38 @@ blk_write_config_json(struct vhost_ctrlr *ctrlr, cJSON *config)
 	cJSON_AddStringToObject(p, "ctrlr", ctrlr->name);
 	cJSON_AddStringToObject(p, "dev_name", b->bdev_name);
 	cJSON_AddBoolToObject(p, "readonly", b->readonly);
+	if (ctrlr->has_cpumask) {
+		char mask[300];
+
+		snprintf(mask, sizeof(mask), "0x%s", osp_cpuset_fmt(&ctrlr->cpumask));
+		cJSON_AddStringToObject(p, "cpumask", mask);
+	}
 	cJSON_AddItemToArray(config, o);
+}
+
+/* Each poll group submits on a channel of its own thread. */
+static int
+blk_pg_start(struct vhost_ctrlr *ctrlr, struct vhost_pg *pg)
+{
+	struct vhost_blk_dev *b = ctrlr->be;
+
+	pg->be_ch = osp_bdev_get_io_channel(b->desc);
+	if (pg->be_ch == NULL) {
+		OSP_ERRLOG("vhost %s: cannot get an I/O channel on bdev %s\n", ctrlr->name,
+			   b->bdev_name);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+static void
+blk_pg_stop(struct vhost_ctrlr *ctrlr, struct vhost_pg *pg)
+{
+	(void)ctrlr;
+	if (pg->be_ch != NULL) {
+		osp_put_io_channel(pg->be_ch);
+		pg->be_ch = NULL;
+	}
 }
 
 const struct vhost_backend_ops g_vhost_blk_ops = {
@@ -79,11 +107,13 @@ const struct vhost_backend_ops g_vhost_blk_ops = {
 	.info_json = blk_info_json,
 	.write_config_json = blk_write_config_json,
 	.destroy = blk_destroy,
+	.pg_start = blk_pg_start,
+	.pg_stop = blk_pg_stop,
 };
 
 int
-osp_vhost_blk_ctrlr_create(const char *name, const char *bdev_name, bool readonly, char *err,
-			   size_t errlen)
+osp_vhost_blk_ctrlr_create(const char *name, const char *bdev_name, bool readonly,
+			   const char *cpumask, char *err, size_t errlen)
 {
 	struct vhost_ctrlr *ctrlr;
 	struct vhost_blk_dev *b;
@@ -129,11 +159,12 @@ osp_vhost_blk_ctrlr_create(const char *name, const char *bdev_name, bool readonl
 		vhost_ctrlr_free(ctrlr);
 		return -EINVAL;
 	}
-	b->ch = osp_bdev_get_io_channel(b->desc);
-	if (b->ch == NULL) {
-		snprintf(err, errlen, "Cannot get an I/O channel on bdev '%s'", bdev_name);
-		vhost_ctrlr_free(ctrlr);
-		return -ENOMEM;
+	if (cpumask != NULL) {
+		rc = vhost_ctrlr_set_cpumask(ctrlr, cpumask, err, errlen);
+		if (rc != 0) {
+			vhost_ctrlr_free(ctrlr);
+			return rc;
+		}
 	}
 	discard = !readonly && osp_bdev_io_type_supported(b->bdev, OSP_BDEV_IO_TYPE_UNMAP);
 	wz = !readonly && osp_bdev_io_type_supported(b->bdev, OSP_BDEV_IO_TYPE_WRITE_ZEROES);

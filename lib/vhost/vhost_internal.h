@@ -18,6 +18,7 @@
 #include <sys/queue.h>
 
 #include "osprey/bdev.h"
+#include "osprey/env.h"
 #include "osprey/thread.h"
 #include "osprey/vhost_ring.h"
 
@@ -73,8 +74,9 @@ struct vhost_queue {
 	struct vhost_ctrlr *ctrlr;
 	struct vhost_pg *pg;	/* the poller (thread) that serves this queue */
 	int callfd;		/* -1 while paused */
-	int kickfd;		/* a wake fd of pg's thread while >= 0; -1: none (paused, NOFD) */
+	int kickfd;		/* rte_vhost's kick eventfd; -1: none (paused, NOFD, not watchable) */
 	bool paused;		/* disabled by the driver while the device runs */
+	bool kick_watched;	/* kickfd is a wake fd of pg's thread */
 	bool signal_pending;	/* pushed since the last notification decision */
 	uint16_t idx;		/* virtqueue index */
 	uint32_t ntasks;
@@ -90,13 +92,24 @@ struct vhost_queue {
 
 /*
  * A poll group: the queues of one controller that one Osprey thread polls,
- * with that thread's interrupt-mode state. Everything here belongs to
- * `thread` while the device runs.
+ * with that thread's interrupt-mode state. Without a cpumask a controller
+ * has one, on the app thread; with one, a poll group per core of the mask,
+ * each on a thread of its own pinned there, and queue i goes to poll group
+ * i % npgs. Everything below `thread` belongs to that thread while the
+ * device runs (the controller thread hands queues over by message).
  */
 struct vhost_pg {
 	struct vhost_ctrlr *ctrlr;
 	struct osp_thread *thread;
+	bool own_thread;	/* created for the cpumask (exits with the controller) */
+	int start_rc;
 	struct osp_poller *poller;
+	void *be_ch;		/* the back end's per-thread state (blk: the bdev channel) */
+	bool running;		/* started: poller registered, pg_start done */
+	bool stopping;
+	uint32_t inflight;	/* tasks popped here and not yet completed */
+	uint64_t stat_requests;
+	uint64_t stat_errors;
 	uint16_t nqueues;
 	struct vhost_queue *queues[VHOST_MAX_QUEUES];
 	bool armed;		/* kicks enabled and the poller reporting idle */
@@ -113,6 +126,8 @@ struct vhost_pg {
 struct vhost_backend_ops {
 	const char *type;	/* "blk", "scsi" */
 	size_t task_size;	/* >= sizeof(struct vhost_task), which it starts with */
+	/* vhost-user protocol features (bit mask) this type must not offer. */
+	uint64_t protocol_features_off;
 	/*
 	 * A chain popped from queue task->q (controller thread): handle it, now
 	 * or later, and end it with vhost_task_complete().
@@ -128,6 +143,13 @@ struct vhost_backend_ops {
 	void (*write_config_json)(struct vhost_ctrlr *ctrlr, struct cJSON *config);
 	/* Release ctrlr->be (app thread, the device stopped). */
 	void (*destroy)(struct vhost_ctrlr *ctrlr);
+	/*
+	 * Optional: poll group pg starts serving queues on its thread (called
+	 * there): take what the back end needs per thread (pg->be_ch).
+	 */
+	int (*pg_start)(struct vhost_ctrlr *ctrlr, struct vhost_pg *pg);
+	/* Optional: pg stopped (its thread, no task in flight): release what pg_start took. */
+	void (*pg_stop)(struct vhost_ctrlr *ctrlr, struct vhost_pg *pg);
 };
 
 struct vhost_ctrlr {
@@ -138,19 +160,25 @@ struct vhost_ctrlr {
 	uint64_t features;			/* offered */
 	uint8_t config[VHOST_CONFIG_MAX];	/* GET_CONFIG answers (read under the list lock) */
 	uint32_t config_len;
-	struct osp_thread *thread;
+	struct osp_thread *thread;		/* lifecycle (rte_vhost callbacks): the app thread */
 	TAILQ_ENTRY(vhost_ctrlr) link;
 	bool registered;			/* rte_vhost_driver_register done */
+	bool has_cpumask;
+	struct osp_cpuset cpumask;		/* the cores of its poll groups (has_cpumask) */
+	uint16_t npgs;
+	struct vhost_pg pgs[VHOST_MAX_QUEUES];
 
 	/* controller thread only */
 	bool deleting;
 	int vid;				/* -1: no device */
 	bool started;
 	bool stopping;
-	uint32_t inflight;
+	bool start_failed;
+	int start_rc;
+	void *start_msg;			/* the new_device request being answered */
+	uint16_t pg_pending;			/* poll groups yet to answer a start / stop */
 	void (*stopped_fn)(void *arg);
 	void *stopped_arg;
-	struct vhost_pg pg;
 	uint16_t nqueues;
 	uint64_t neg_features;
 	struct osp_vhost_mem mem;
@@ -179,9 +207,18 @@ struct vhost_ctrlr *vhost_ctrlr_new(const char *name, const struct vhost_backend
 int vhost_ctrlr_register(struct vhost_ctrlr *ctrlr, uint64_t features, char *err, size_t errlen);
 /* Free a controller vhost_ctrlr_register never saw (ops->destroy is called). */
 void vhost_ctrlr_free(struct vhost_ctrlr *ctrlr);
+/*
+ * Place the controller's queues on threads pinned to the cores of mask
+ * (before vhost_ctrlr_register): one poll group per core of the mask (at
+ * most VHOST_MAX_QUEUES). -EINVAL with err set for a bad mask or one with a
+ * core the app does not run on; -ENOMEM if a thread cannot be created.
+ */
+int vhost_ctrlr_set_cpumask(struct vhost_ctrlr *ctrlr, const char *mask, char *err,
+			    size_t errlen);
 /* Give the chain back to the driver (used length written) and its task back to its queue. */
 void vhost_task_complete(struct vhost_task *task, uint32_t used_len);
-void vhost_ctrlr_task_released(struct vhost_ctrlr *ctrlr);
+/* A task of pg ended without vhost_task_complete (its thread). */
+void vhost_pg_task_released(struct vhost_pg *pg);
 struct vhost_ctrlr *vhost_ctrlr_find(const char *name);
 struct vhost_ctrlr *vhost_ctrlr_first(void);
 struct vhost_ctrlr *vhost_ctrlr_next(struct vhost_ctrlr *c);
@@ -227,7 +264,6 @@ struct vhost_blk_dev {
 	char bdev_name[64];
 	bool readonly;
 	struct osp_bdev_desc *desc;
-	struct osp_io_channel *ch;		/* controller thread */
 	struct osp_bdev *bdev;
 	uint32_t block_size;
 	uint64_t num_blocks;

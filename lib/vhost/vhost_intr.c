@@ -84,6 +84,17 @@ vhost_queues_can_sleep(struct vhost_queue *const *qs, int n)
 	return true;
 }
 
+bool
+vhost_queues_have_avail(struct vhost_queue *const *qs, int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (queue_live(qs[i]) && osp_vring_has_avail(&qs[i]->vq)) {
+			return true;
+		}
+	}
+	return false;
+}
+
 int
 vhost_queues_arm(struct vhost_queue *const *qs, int n)
 {
@@ -91,6 +102,10 @@ vhost_queues_arm(struct vhost_queue *const *qs, int n)
 
 	if (!vhost_queues_can_sleep(qs, n)) {
 		return -1;
+	}
+	/* Buffers waiting (e.g. every task busy): no need to ask, nor to pay the syscalls. */
+	if (vhost_queues_have_avail(qs, n)) {
+		return 0;
 	}
 	/* Kicks so far were for buffers the re-check below sees anyway. */
 	vhost_kickfds_drain(qs, n);
@@ -123,16 +138,6 @@ vhost_queues_disarm(struct vhost_queue *const *qs, int n)
 	vhost_kickfds_drain(qs, n);
 }
 
-bool
-vhost_queues_have_avail(struct vhost_queue *const *qs, int n)
-{
-	for (int i = 0; i < n; i++) {
-		if (queue_live(qs[i]) && osp_vring_has_avail(&qs[i]->vq)) {
-			return true;
-		}
-	}
-	return false;
-}
 
 uint64_t
 vhost_coalesce_delay(uint64_t base_ticks, uint64_t iops, uint64_t threshold)

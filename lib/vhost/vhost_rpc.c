@@ -4,6 +4,7 @@
  * vhost_get_controllers, vhost_controller_set_coalescing.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,17 +41,13 @@ rpc_vhost_create_blk_controller(struct osp_jsonrpc_request *request, const cJSON
 				   OSP_COUNTOF(g_blk_create_decoders), &req)) {
 		return;
 	}
-	if (req.cpumask != NULL) {
-		osp_jsonrpc_send_error_response(request, -ENOTSUP,
-						"cpumask is not supported yet: controllers run on the app thread");
-		goto out;
-	}
 	if (req.packed_ring) {
 		osp_jsonrpc_send_error_response(request, -ENOTSUP,
 						"packed_ring is not supported yet (split rings only)");
 		goto out;
 	}
-	rc = osp_vhost_blk_ctrlr_create(req.ctrlr, req.dev_name, req.readonly, err, sizeof(err));
+	rc = osp_vhost_blk_ctrlr_create(req.ctrlr, req.dev_name, req.readonly, req.cpumask, err,
+					sizeof(err));
 	if (rc != 0) {
 		osp_jsonrpc_send_error_response(request, rc, err);
 	} else {
@@ -123,7 +120,9 @@ rpc_vhost_get_controllers(struct osp_jsonrpc_request *request, const cJSON *para
 	}
 	arr = cJSON_CreateArray();
 	for (c = vhost_ctrlr_first(); c != NULL; c = vhost_ctrlr_next(c)) {
-		cJSON *o, *b;
+		uint64_t requests = c->stat_requests, errors = c->stat_errors, sleeps = 0, wakeups = 0;
+		cJSON *o, *b, *threads;
+		char mask[300];
 
 		if (req.ctrlr != NULL && strcmp(req.ctrlr, c->name) != 0) {
 			continue;
@@ -131,17 +130,38 @@ rpc_vhost_get_controllers(struct osp_jsonrpc_request *request, const cJSON *para
 		o = cJSON_CreateObject();
 		cJSON_AddStringToObject(o, "ctrlr", c->name);
 		cJSON_AddStringToObject(o, "socket", c->path);
+		snprintf(mask, sizeof(mask), "0x%s", osp_cpuset_fmt(c->has_cpumask ? &c->cpumask :
+			 osp_thread_get_cpumask(c->thread)));
+		cJSON_AddStringToObject(o, "cpumask", mask);
 		cJSON_AddNumberToObject(o, "delay_base_us", c->coalesce_delay_us);
 		cJSON_AddNumberToObject(o, "iops_threshold", c->coalesce_iops_threshold);
 		b = cJSON_AddObjectToObject(o, "backend_specific");
 		c->ops->info_json(c, b);
 		cJSON_AddBoolToObject(o, "connected", c->started);
 		cJSON_AddNumberToObject(o, "queues", c->nqueues);
-		cJSON_AddNumberToObject(o, "requests", (double)c->stat_requests);
-		cJSON_AddNumberToObject(o, "errors", (double)c->stat_errors);
-		/* Interrupt mode: times the poller let its thread sleep, and woke to work. */
-		cJSON_AddNumberToObject(o, "sleeps", (double)c->pg.stat_sleeps);
-		cJSON_AddNumberToObject(o, "wakeups", (double)c->pg.stat_wakeups);
+		/* Per poll group (thread): which queues it polls; read racily (statistics). */
+		threads = cJSON_AddArrayToObject(o, "threads");
+		for (uint16_t i = 0; i < c->npgs; i++) {
+			struct vhost_pg *pg = &c->pgs[i];
+			cJSON *t = cJSON_CreateObject(), *qs = cJSON_AddArrayToObject(t, "queues");
+
+			cJSON_AddStringToObject(t, "name", osp_thread_get_name(pg->thread));
+			for (uint16_t k = 0; k < c->nqueues; k++) {
+				if (c->queues[k].pg == pg) {
+					cJSON_AddItemToArray(qs, cJSON_CreateNumber(c->queues[k].idx));
+				}
+			}
+			cJSON_AddItemToArray(threads, t);
+			requests += pg->stat_requests;
+			errors += pg->stat_errors;
+			sleeps += pg->stat_sleeps;
+			wakeups += pg->stat_wakeups;
+		}
+		cJSON_AddNumberToObject(o, "requests", (double)requests);
+		cJSON_AddNumberToObject(o, "errors", (double)errors);
+		/* Interrupt mode: times a poller let its thread sleep, and woke to work. */
+		cJSON_AddNumberToObject(o, "sleeps", (double)sleeps);
+		cJSON_AddNumberToObject(o, "wakeups", (double)wakeups);
 		cJSON_AddItemToArray(arr, o);
 	}
 	osp_jsonrpc_send_result(request, arr);

@@ -75,8 +75,12 @@
 #define VSCSI_T_ASYNC_NOTIFY		2
 #define VSCSI_T_PARAM_CHANGE		3
 #define VSCSI_T_EVENTS_MISSED		0x80000000u
-#define VSCSI_EVT_RESET_RESCAN		0
+#define VSCSI_EVT_RESET_HARD		0
+#define VSCSI_EVT_RESET_RESCAN		1
 #define VSCSI_EVT_RESET_REMOVED		2
+
+/* vhost-user protocol feature "device status" (SET_STATUS / GET_STATUS). */
+#define VHOST_USER_PROTOCOL_F_STATUS_BIT	16
 
 /* What we offer in the config space; the request layout follows from them. */
 #define VSCSI_MAX_TARGETS	8
@@ -516,9 +520,13 @@ vscsi_event_write(struct vhost_scsi_ctrlr *vs, struct vhost_scsi_task *task, uin
 	}
 	put_le32(ev, event);
 	if (target >= 0) {
+		/*
+		 * LUN 0 as bytes 2-3 = 0 (peripheral addressing): Linux reads the
+		 * event's LUN as a plain 16-bit number (flat-space 0x4000 would be
+		 * LUN 16384 to it), as QEMU's own virtio-scsi sends it.
+		 */
 		ev[4] = 1;
 		ev[5] = (uint8_t)target;
-		ev[6] = 0x40;	/* LUN 0, flat space addressing */
 	}
 	put_le32(ev + 12, reason);
 	osp_iov_copy_from_buf(ev, sizeof(ev), task->base.iov + req->out_cnt, req->in_cnt, 0);
@@ -944,6 +952,13 @@ vscsi_write_config_json(struct vhost_ctrlr *ctrlr, cJSON *config)
 const struct vhost_backend_ops g_vhost_scsi_ops = {
 	.type = "scsi",
 	.task_size = sizeof(struct vhost_scsi_task),
+	/*
+	 * Not VHOST_USER_PROTOCOL_F_STATUS: with it rte_vhost starts the device
+	 * only after SET_STATUS(DRIVER_OK), which QEMU 7.2's vhost-user-scsi-pci
+	 * never sends (it sends it for vhost-user-blk): the guest's first
+	 * command would wait forever.
+	 */
+	.protocol_features_off = 1ull << VHOST_USER_PROTOCOL_F_STATUS_BIT,
 	.task_start = vscsi_task_start,
 	.dev_started = vscsi_dev_started,
 	.dev_stopping = vscsi_dev_stopping,

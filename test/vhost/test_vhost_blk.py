@@ -98,8 +98,10 @@ def body():
     verr(v, "missing dev_name", "vhost_create_blk_controller", {"ctrlr": "vb0"}, "dev_name")
     verr(v, "ctrlr with '/'", "vhost_create_blk_controller", {"ctrlr": "a/b", "dev_name": "Malloc0"},
          "ctrlr")
-    verr(v, "cpumask (not yet)", "vhost_create_blk_controller",
-         {"ctrlr": "vb0", "dev_name": "Malloc0", "cpumask": "0x1"}, "cpumask")
+    verr(v, "cpumask with a core the app does not run on", "vhost_create_blk_controller",
+         {"ctrlr": "vb0", "dev_name": "Malloc0", "cpumask": "0x2"}, "cpumask", "core 1")
+    verr(v, "cpumask that does not parse", "vhost_create_blk_controller",
+         {"ctrlr": "vb0", "dev_name": "Malloc0", "cpumask": "zz"}, "cpumask")
     verr(v, "delete unknown", "vhost_delete_controller", {"ctrlr": "nosuch"}, "nosuch")
 
     print("-- create, bdevperf verify through the front end")

@@ -11,7 +11,12 @@
   than 1500 IOPS (a lost kick rescued only by a timer gives ~1000 or less);
 - vhost_controller_set_coalescing: bad values refused, set values shown by
   vhost_get_controllers and written by save_config, verify with coalescing
-  on (a low threshold, so calls are really delayed) has no failures.
+  on (a low threshold, so calls are really delayed) has no failures;
+- cpumask: vhost -m 0x3, a controller with cpumask 0x3 polls its 2 queues on
+  2 threads pinned to cores 0 and 1 (framework_get_reactors,
+  thread_get_pollers), verify over 2 queues passes, both reactors sleep when
+  idle (< 5 %), save_config keeps the mask, deleting the controller ends its
+  threads.
 Prints "N passed, N failed".
 """
 
@@ -32,13 +37,13 @@ IDLE_LIMIT = 5.0   # % of one core
 HZ = os.sysconf("SC_CLK_TCK")
 
 
-def start_vhost(tag, env_extra=None):
+def start_vhost(tag, env_extra=None, mask="0x1"):
     os.makedirs(SOCKDIR, exist_ok=True)
     sock = os.path.join(TMP, "vhost_%s.sock" % tag)
     env = dict(os.environ)
     env.update(env_extra or {})
     log = open(os.path.join(TMP, "vhost_%s.log" % tag), "w+", errors="replace")
-    p = subprocess.Popen([VHOST, "-r", sock, "-m", "0x1", "-S", SOCKDIR], stdout=log,
+    p = subprocess.Popen([VHOST, "-r", sock, "-m", mask, "-S", SOCKDIR], stdout=log,
                          stderr=subprocess.STDOUT, env=env)
     p.logfile = log
     p.sock = sock
@@ -50,16 +55,16 @@ def start_vhost(tag, env_extra=None):
     return p
 
 
-def start_bdevperf(tag, ctrlr_sock):
+def start_bdevperf(tag, ctrlr_sock, vq=1, mask="0x2", extra=()):
     cfg = os.path.join(TMP, "bp_%s.json" % tag)
     with open(cfg, "w") as f:
         json.dump({"subsystems": [{"subsystem": "bdev", "config": [
             {"method": "bdev_virtio_attach_controller",
              "params": {"name": "VirtioBlk0", "trtype": "user", "traddr": ctrlr_sock,
-                        "dev_type": "blk", "vq_count": 1}}]}]}, f)
+                        "dev_type": "blk", "vq_count": vq}}]}]}, f)
     sock = os.path.join(TMP, "bp_%s.sock" % tag)
     log = open(os.path.join(TMP, "bp_%s.log" % tag), "w+", errors="replace")
-    p = subprocess.Popen([BDEVPERF, "-m", "0x2", "-r", sock, "--json", cfg, "-z"], stdout=log,
+    p = subprocess.Popen([BDEVPERF, "-m", mask, "-r", sock, "--json", cfg, "-z", *extra], stdout=log,
                          stderr=subprocess.STDOUT)
     p.logfile = log
     p.sock = sock
@@ -188,6 +193,48 @@ def body():
     check(info.get("sleeps", 0) > 100 and info.get("errors") == 0,
           "slept %s times, woke %s times" % (info.get("sleeps"), info.get("wakeups")))
     check(stop_tgt(bp) == 0, "bdevperf exits 0")
+    check(stop_tgt(v) == 0, "vhost exits 0")
+
+    print("-- cpumask: the queues of one controller on threads of two cores")
+    v = start_vhost("c", mask="0x3")
+    raw_call("bdev_malloc_create", {"name": "Malloc0", "num_blocks": 16384, "block_size": 512},
+             sock=v.sock)
+    r = raw_call("vhost_create_blk_controller", {"ctrlr": "vbc", "dev_name": "Malloc0",
+                                                 "cpumask": "0x3"}, sock=v.sock)
+    check(r.get("result") is True, "vbc created with cpumask 0x3: %s" % r)
+    info = ctrlr_info(v, "vbc")
+    names = [t["name"] for t in info.get("threads", [])]
+    check(info.get("cpumask") == "0x3" and len(names) == 2, "vbc: cpumask 0x3, 2 threads %s" % names)
+    reactors = (raw_call("framework_get_reactors", sock=v.sock).get("result") or {}).get("reactors", [])
+    where = {t["name"]: r["lcore"] for r in reactors for t in r.get("lw_threads", [])}
+    check(sorted(where.get(n, -1) for n in names) == [0, 1],
+          "its threads run on cores 0 and 1: %s" % {n: where.get(n) for n in names})
+    bp = start_bdevperf("c", os.path.join(SOCKDIR, "vbc"), vq=2, mask="0x3", extra=["-C"])
+    check(wait_for(lambda: ctrlr_info(v, "vbc").get("queues") == 2, 10), "2 queues connected")
+    res = perform(bp, "verify", 16, 2)
+    check(res is not None and res[0] > 0 and res[1] == 0,
+          "verify over 2 queues on 2 threads: %s IOPS, no failures" % (res and int(res[0])))
+    info = ctrlr_info(v, "vbc")
+    qmap = sorted(tuple(t.get("queues", [])) for t in info.get("threads", []))
+    check(qmap == [(0,), (1,)], "one queue per thread: %s" % qmap)
+    pol = (raw_call("thread_get_pollers", sock=v.sock).get("result") or {}).get("threads", [])
+    busy = {t["name"]: sum(p.get("busy_count", 0) for p in t.get("active_pollers", [])
+                           if p.get("name") == "vhost_poll") for t in pol}
+    check(all(busy.get(n, 0) > 0 for n in names), "both threads' vhost_poll did work: %s" % busy)
+    time.sleep(1)
+    idle_check(v, "cpumask 0x3, front end connected and idle (2 reactors)")
+    cfg = raw_call("save_config", sock=v.sock).get("result") or {}
+    cr = [c for s in cfg.get("subsystems", []) for c in (s.get("config") or [])
+          if c.get("method") == "vhost_create_blk_controller"]
+    check(len(cr) == 1 and cr[0]["params"].get("cpumask") == "0x3", "save_config keeps cpumask 0x3")
+    check(stop_tgt(bp) == 0, "bdevperf exits 0")
+    r = raw_call("vhost_delete_controller", {"ctrlr": "vbc"}, sock=v.sock)
+    check(r.get("result") is True, "vbc deleted")
+
+    def threads_gone():
+        ts = (raw_call("thread_get_stats", sock=v.sock).get("result") or {}).get("threads", [])
+        return not any(t["name"] in names for t in ts)
+    check(wait_for(threads_gone, 5), "its threads are gone")
     check(stop_tgt(v) == 0, "vhost exits 0")
 
 

@@ -47,7 +47,7 @@ S_OK, S_ABORTED, S_BAD_TARGET, S_FAILURE = 0, 2, 3, 9
 S_FUNCTION_REJECTED, S_INCORRECT_LUN = 11, 12
 GOOD, CHECK_CONDITION = 0x00, 0x02
 T_TRANSPORT_RESET, T_PARAM_CHANGE, EVENTS_MISSED = 1, 3, 0x80000000
-RESCAN, REMOVED = 0, 2
+RESCAN, REMOVED = 1, 2
 
 
 def start_vhost(*extra):
@@ -341,7 +341,8 @@ def test_events(v, s):
     check(num == 2, "add_target -1 takes the first free slot: %s" % r)
     ev = s.poll_events(1)
     check(len(ev) == 1 and ev[0][0] == 16 and ev[0][1] == T_TRANSPORT_RESET and
-          ev[0][2][:2] == bytes([1, 2]) and ev[0][3] == RESCAN, "event: rescan of target 2 %s" % ev)
+          ev[0][2] == bytes([1, 2, 0, 0, 0, 0, 0, 0]) and ev[0][3] == RESCAN,
+          "event: rescan of target 2, LUN field 01 02 00 00.. %s" % ev)
     r = s.cmd(2, INQUIRY, in_len=96)
     check(r["response"] == S_OK and r["status"] == GOOD, "target 2 answers INQUIRY")
     r = vcall("vhost_scsi_controller_remove_target", {"ctrlr": "vs0", "scsi_target_num": 2})

@@ -55,6 +55,7 @@ class Queue:
         self.used_seen = 0
         self.free = list(range(n))
         self.pending = {}   # head -> (descs, cookie)
+        self.kickfd = None  # set once SET_VRING_KICK gave the back end its eventfd
         mem.buf[self.desc:self.end] = bytes(self.end - self.desc)
         mem.w16(self.avail, VRING_AVAIL_F_NO_INTERRUPT)
 
@@ -70,6 +71,10 @@ class Queue:
         self.mem.w16(self.avail + 4 + 2 * (self.avail_idx % self.n), head)
         self.avail_idx = (self.avail_idx + 1) & 0xffff
         self.mem.w16(self.avail + 2, self.avail_idx)
+        # A back end may sleep between requests (interrupt mode): kick every
+        # time (no EVENT_IDX here; a kick it did not need is harmless).
+        if self.kickfd is not None:
+            os.eventfd_write(self.kickfd, 1)
         return head
 
     def poll(self):
@@ -194,6 +199,7 @@ class Client:
             self.send(SET_VRING_ADDR, struct.pack("<IIQQQQ", i, 0, USER_BASE + q.desc,
                                                   USER_BASE + q.used, USER_BASE + q.avail, 0))
             self.send(SET_VRING_KICK, struct.pack("<Q", i), fds=[kick])
+            q.kickfd = kick
             self.send(SET_VRING_CALL, struct.pack("<Q", i), fds=[call])
             if self.features & F_PROTOCOL_FEATURES:
                 self.send(SET_VRING_ENABLE, struct.pack("<II", i, 1))

@@ -182,15 +182,14 @@ blk_pattern() { echo pattern.bin; }
 
 # -- disk type scsi: an aio bdev on IMG_SCSI as target 0 (LUN 0) of
 # vhost-user-scsi controller vs0, with the other pattern (a disk writing to
-# the other one's file shows). rpc.py has no vhost-user-scsi commands yet:
-# raw calls ("call" in rpc_batch). QEMU 7.2's vhost-user-scsi-pci has no
+# the other one's file shows). QEMU 7.2's vhost-user-scsi-pci has no
 # reconnect: the restart step (blk) runs after the scsi steps and the guest
 # touches the scsi disk no more once vhost is killed.
 IMG_SCSI=$TMP/disk_scsi.img
 scsi_rpc() {
 	echo "bdev_aio_create $IMG_SCSI aio1 $BS --fallocate"
-	echo "call vhost_create_scsi_controller '{\"ctrlr\": \"vs0\"}'"
-	echo "call vhost_scsi_controller_add_target '{\"ctrlr\": \"vs0\", \"scsi_target_num\": 0, \"bdev_name\": \"aio1\"}'"
+	echo "vhost_create_scsi_controller vs0"
+	echo "vhost_scsi_controller_add_target vs0 0 aio1"
 }
 scsi_qemu() {
 	GUEST_QEMU_ARGS+=(-chardev "socket,id=vs0c,path=$SDIR/vs0"

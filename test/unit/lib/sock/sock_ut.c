@@ -7,6 +7,7 @@
  * pipe, zero copy, implementation options and the RPCs.
  */
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
@@ -591,6 +592,15 @@ fd_readable(int fd)
 	return epoll_wait(fd, &ev, 1, 0) == 1;
 }
 
+/* The socket itself has room to write (poll POLLOUT). */
+static bool
+sock_fd_writable(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLOUT };
+
+	return poll(&pfd, 1, 0) == 1 && (pfd.revents & POLLOUT) != 0;
+}
+
 static void
 test_group_wakes_thread(void)
 {
@@ -695,7 +705,11 @@ test_writable_wakes_thread(void)
 			}
 			/* Asleep now: nothing would wake the thread but writability. */
 			usleep(1000);
-			CU_ASSERT_FALSE(fd_readable(ifd));
+			/*
+			 * No wake-up unless the socket really became writable: on a
+			 * loaded machine the kernel may grow its buffers by itself.
+			 */
+			CU_ASSERT(!fd_readable(ifd) || sock_fd_writable(__posix(p.client)->fd));
 			/* The slow reader takes a little. */
 			rc = recv(__posix(p.server)->fd, dst + got, 16384, MSG_DONTWAIT);
 			CU_ASSERT_FATAL(rc > 0);

@@ -131,6 +131,7 @@ static struct osp_vhost_mem g_mem;
 static struct vhost_ctrlr g_ctrlr;
 static struct vhost_blk_dev g_blk;
 static struct vhost_task *g_free[8];
+static struct vhost_pg g_pg;
 
 static int
 suite_init(void)
@@ -162,7 +163,9 @@ setup(bool readonly, uint64_t features)
 	memset(g_guest, 0, MEM_SIZE);
 	memset(&g_ctrlr, 0, sizeof(g_ctrlr));
 	memset(&g_blk, 0, sizeof(g_blk));
+	memset(&g_pg, 0, sizeof(g_pg));
 	g_ctrlr.be = &g_blk;
+	g_pg.ctrlr = &g_ctrlr;
 	snprintf(g_blk.bdev_name, sizeof(g_blk.bdev_name), "Malloc0");
 	g_blk.block_size = 4096;
 	g_blk.num_blocks = 1000;
@@ -172,6 +175,7 @@ setup(bool readonly, uint64_t features)
 	CU_ASSERT_FATAL(osp_vring_init_split(&q->vq, &g_mem, 8, g_guest, g_guest + 0x1000,
 					     g_guest + 0x2000, 0, 0, 0) == 0);
 	q->ctrlr = &g_ctrlr;
+	q->pg = &g_pg;
 	q->callfd = -1;
 	q->ntasks = 8;
 	q->free = g_free;
