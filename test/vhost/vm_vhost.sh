@@ -3,9 +3,8 @@
 # End-to-end test of the vhost daemon with a real guest: QEMU (TCG, no KVM
 # needed; guest RAM in a shared memfd; qboot firmware) runs the Linux
 # kernel's own virtio_blk driver on a vhost-user-blk-pci disk and its
-# virtio_scsi + sd drivers on a vhost-user-scsi-pci disk (2 queues each;
-# the scsi disk with VM_DISKS="blk scsi" only, for now) that build/bin/vhost
-# serves. One guest boot for the whole file.
+# virtio_scsi + sd drivers on a vhost-user-scsi-pci disk (2 queues each)
+# that build/bin/vhost serves. One guest boot for the whole file.
 #
 #   host: vhost (-S dir); blk: an aio bdev (fallocate: unmap + write zeroes)
 #         on a file under a delay bdev (no delay until the restart step),
@@ -57,7 +56,7 @@
 #                         vhost has inflight tracking: see doc/vhost.md, "Guest test")
 #      VM_TIMEOUT         seconds for the guest run (default 170)
 #      VM_BOOT_TIMEOUT    seconds for the guest to reach its init (default 60)
-#      VM_DISKS           disk types: "blk" (default), "blk scsi", "scsi"
+#      VM_DISKS           disk types: "blk scsi" (default), "blk", "scsi"
 #      VM_BIOS            firmware (default qboot; empty: QEMU's SeaBIOS)
 #      VM_VHOST_ARGS      more vhost options
 #      VM_TARGET=qsd      run the same guest steps against qemu-storage-daemon's
@@ -92,10 +91,8 @@ RESTART=${VHOST_VM_RESTART:-0}
 TARGET=${VM_TARGET:-osprey}
 SELFTEST=${VM_SELFTEST:-}
 
-# Disk types: blk by default; VM_DISKS="blk scsi" adds the vhost-user-scsi
-# disk, off by default while its SCSI scan hangs in about half of the runs
-# with both disks (doc/vhost.md, "Guest test"); qsd: blk only.
-read -r -a DISKS <<< "${VM_DISKS:-blk}"
+# Disk types (VM_DISKS): blk and scsi by default; qsd: blk only.
+read -r -a DISKS <<< "${VM_DISKS:-blk scsi}"
 QUEUES=2
 BS=4096
 DISK_KIB=65536
