@@ -345,21 +345,25 @@ restart_vhost() {
 	# (qemu-storage-daemon tells nothing: 3 s).
 	up=0
 	[ "$TARGET" = qsd ] && sleep 3 && up=1
-	[ "$up" = 1 ] || for _ in $(seq 150); do
+	# Only the restarted blk controllers: QEMU 7.2's vhost-user-scsi-pci does
+	# not reconnect.
+	while [ "$up" = 0 ] && [ $(($(ms) - t1)) -lt 15000 ]; do
 		if python3 "$RPC" -s "$SOCK" vhost_get_controllers 2>/dev/null |
-			python3 -c 'import json, sys; c = json.load(sys.stdin); sys.exit(0 if c and all(x.get("connected") for x in c) else 1)'; then
+			python3 -c 'import json, sys; c = [x for x in json.load(sys.stdin) if x.get("ctrlr") == "vb0"]; sys.exit(0 if c and c[0].get("connected") else 1)'; then
 			up=1
 			break
 		fi
 		kill -0 "$TPID" 2>/dev/null || die "restart: the new vhost died"
 		sleep 0.1
 	done
-	[ "$up" = 1 ] || die "restart: QEMU did not reconnect within 15 s of the new vhost's start"
+	# Not fatal here: the guest says what went wrong (a writer stuck if QEMU
+	# never came back, its I/O errors if it came back and left again).
+	[ "$up" = 1 ] || log "restart: vb0 not seen connected within 15 s of the new vhost's start"
 	t2=$(ms)
 	{ printf OSPREY-RESTARTED; head -c $((4096 - 16)) /dev/zero; } > "$TMP/mailbox.bin"
 	dd if="$TMP/mailbox.bin" of="$IMG" bs=4096 seek=$((MAILBOX_KIB / 4)) count=1 conv=notrunc,fsync oflag=direct status=none ||
 		die "restart: cannot write the mailbox block"
-	RESTART_INFO="$TGT_LABEL down $(secs "$t0" "$t1") (new pid $TPID$([ "$TARGET" = osprey ] && echo ", --json from save_config")), QEMU reconnected $(secs "$t1" "$t2") later"
+	RESTART_INFO="$TGT_LABEL down $(secs "$t0" "$t1") (new pid $TPID$([ "$TARGET" = osprey ] && echo ", --json from save_config")), $([ "$up" = 1 ] && echo "QEMU reconnected $(secs "$t1" "$t2") later" || echo "no reconnection seen in $(secs "$t1" "$t2")")"
 	log "restart: $RESTART_INFO; mailbox written"
 	RESTARTED=1
 }

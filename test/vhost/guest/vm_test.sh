@@ -273,6 +273,7 @@ find_scsi() {
 }
 scsi_steps() {
 	find_scsi
+	SCSI_DEV=$DEV
 	write_regions "scsi write" "$DEV" /ki/pattern2.bin
 	zap_ranges "scsi zap" "$DEV"
 	whole_disk "scsi verify" "$DEV" /ki/pattern2.bin
@@ -280,7 +281,7 @@ scsi_steps() {
 }
 
 step "patterns $(md5sum < /ki/pattern.bin | cut -c1-32) $(md5sum < /ki/pattern2.bin | cut -c1-32), disks: $VM_DISKS"
-BLK_DEV=
+BLK_DEV= SCSI_DEV=
 case " $VM_DISKS " in
 *" scsi "*)
 	# In the background: insmod returns only when the SCSI scan is done.
@@ -295,6 +296,13 @@ done
 # vhost-user-scsi-pci does not reconnect).
 if [ "${VM_RESTART:-0}" = 1 ]; then
 	[ -n "$BLK_DEV" ] || fail "VM_RESTART=1 without a blk disk"
+	# QEMU 7.2's vhost-user-scsi-pci does not reconnect: the scsi disk goes
+	# first, while its back end lives (or sd's SYNCHRONIZE CACHE at poweroff
+	# would wait for the dead one).
+	if [ -n "$SCSI_DEV" ]; then
+		echo 1 > "/sys/block/$(basename "$SCSI_DEV")/device/delete" || fail "scsi: cannot delete $SCSI_DEV before the restart"
+		step "scsi: $SCSI_DEV deleted before the restart (vhost-user-scsi-pci does not reconnect)"
+	fi
 	restart_step "blk restart" "$BLK_DEV"
 else
 	step "blk restart: skipped (VHOST_VM_RESTART=1 on the host turns it on)"
