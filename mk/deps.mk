@@ -39,7 +39,8 @@ DEPDIRS-sock_posix := log sock thread util
 
 # NVMe/TCP PDU codec, the NVMe host driver over it, and the NVMe-oF target.
 DEPDIRS-nvme_tcp_codec := util
-DEPDIRS-nvme := log nvme_tcp_codec sock util
+# The PCIe transport (pcie.c) takes DMA memory and PCI devices from env_dpdk.
+DEPDIRS-nvme := env_dpdk log nvme_tcp_codec sock util
 DEPDIRS-bdev := env_dpdk event json jsonrpc log rpc thread util
 # SCSI devices over bdevs (transport independent: iSCSI now, vhost-scsi next).
 DEPDIRS-scsi := bdev log thread util
@@ -71,7 +72,8 @@ DEPDIRS-bdev_virtio := bdev json jsonrpc log rpc thread util virtio
 
 # The tools' shared code (app/common -> libosp_tool.a: RNG, verify pattern, latency
 # histogram, initiator options), linked plain into the tools that declare it.
-DEPDIRS-tool := nvme util
+# env_dpdk: the env is started (DMA memory, PCI) when a tool is given a PCIe controller.
+DEPDIRS-tool := env_dpdk nvme util
 
 # Groups: every bdev module a daemon can be asked to create (bdev_file is only a
 # helper, reached through aio and uring) and every socket implementation.
@@ -95,6 +97,9 @@ APP_LIBS-nvme_perf := tool nvme $(SOCK_MODULES)
 
 # ---- benches (bench/<name>) ----
 BENCH_LIBS-thread_msg := tool event thread env_dpdk util
+# nvme_pcie compiles lib/nvme's sources with the unit test's simulated PCIe
+# controller (renamed PCI functions), so it links lib/nvme's dependencies, not lib/nvme.
+BENCH_LIBS-nvme_pcie := env_dpdk log nvme_tcp_codec sock util
 
 # ---- unit tests ----
 # UT_LIBS-<test>: libraries a test links as archives beyond its library's declared

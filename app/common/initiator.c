@@ -1,8 +1,10 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* The initiator tools' connection options, with SPDK perf's letters. */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "osprey/env.h"
 #include "osprey/util.h"
 
 #include "osp_tool.h"
@@ -112,6 +114,8 @@ osp_tool_initiator_usage(FILE *f)
 {
 	fprintf(f,
 		"  -r, --transport <trid>    'trtype:TCP adrfam:IPv4 traddr:ADDR trsvcid:PORT subnqn:NQN'\n"
+		"                            or 'trtype:PCIe traddr:0000:00:04.0' (a local NVMe SSD\n"
+		"                            bound to vfio-pci/uio_pci_generic by scripts/setup.sh)\n"
 		"  -H, --enable-tcp-hdgst    NVMe/TCP header digest (also --hdgst)\n"
 		"  -I, --enable-tcp-ddgst    NVMe/TCP data digest (also --ddgst)\n"
 		"  -k, --keepalive <ms>      keep alive timeout (default 10000, 0: off; also\n"
@@ -121,4 +125,64 @@ osp_tool_initiator_usage(FILE *f)
 		"      --io-queue-size <n>   entries per I/O queue (2..65536)\n"
 		"      --disable-sq-fc       ask I/O queues to disable SQ flow control (lets an\n"
 		"                            NVMe/TCP target end reads with C2HData SUCCESS)\n");
+}
+
+static bool g_tool_env_started;
+
+int
+osp_tool_initiator_env_init(struct osp_tool_initiator_opts *o, const char *name)
+{
+	/* The env keeps pointers to the allow list: static storage. */
+	static const char *allowed[OSP_TOOL_INITIATOR_MAX_TRIDS];
+	struct osp_env_opts eo;
+	size_t n = 0;
+	uint32_t i;
+	int rc;
+
+	for (i = 0; i < o->num_trids; i++) {
+		if (o->trids[i].trtype == OSP_NVME_TRANSPORT_PCIE) {
+			allowed[n++] = o->trids[i].traddr;
+		}
+	}
+	if (n == 0 || g_tool_env_started) {
+		return g_tool_env_started ? 1 : 0;
+	}
+	osp_env_opts_init(&eo);
+	eo.name = name;
+	eo.pci_enabled = true;
+	eo.pci_allowed = allowed;
+	eo.num_pci_allowed = n;
+	rc = osp_env_init(&eo);
+	if (rc != 0) {
+		snprintf(o->errmsg, sizeof(o->errmsg), "cannot start the env for PCIe: %s (hugepages "
+			 "and a device bound by scripts/setup.sh are needed)", strerror(-rc));
+		return rc;
+	}
+	g_tool_env_started = true;
+	return 1;
+}
+
+void *
+osp_tool_io_buf_alloc(size_t len)
+{
+	void *buf = NULL;
+
+	if (g_tool_env_started) {
+		return osp_dma_zmalloc(len, 4096, NULL);
+	}
+	if (posix_memalign(&buf, 4096, len) != 0) {
+		return NULL;
+	}
+	memset(buf, 0, len);
+	return buf;
+}
+
+void
+osp_tool_io_buf_free(void *buf)
+{
+	if (g_tool_env_started) {
+		osp_dma_free(buf);
+	} else {
+		free(buf);
+	}
 }

@@ -256,4 +256,16 @@ void osp_tool_initiator_apply(const struct osp_tool_initiator_opts *o,
 /* The usage lines of the options above, for the tool's help text. */
 void osp_tool_initiator_usage(FILE *f);
 
+/*
+ * Start the env (DPDK: DMA memory and the PCI bus, with the -r PCIe
+ * addresses as the allow list) when any -r names a PCIe controller; TCP
+ * alone needs no env. Returns 1 when started, 0 when not needed, or -errno
+ * (o->errmsg says why). name is the process name given to the env.
+ */
+int osp_tool_initiator_env_init(struct osp_tool_initiator_opts *o, const char *name);
+
+/* Data buffers for I/O: DMA memory once the env runs (PCIe), else aligned heap. */
+void *osp_tool_io_buf_alloc(size_t len);
+void osp_tool_io_buf_free(void *buf);
+
 #endif /* OSP_TOOL_H */

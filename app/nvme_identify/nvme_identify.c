@@ -406,6 +406,10 @@ main(int argc, char **argv)
 		return 1;
 	}
 	trid = conn.trids[0];
+	if (osp_tool_initiator_env_init(&conn, "nvme_identify") < 0) {
+		fprintf(stderr, "nvme_identify: %s\n", conn.errmsg);
+		return 1;
+	}
 	osp_nvme_ctrlr_opts_init(&opts, sizeof(opts));
 	osp_tool_initiator_apply(&conn, &opts);
 

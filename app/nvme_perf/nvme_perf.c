@@ -4,8 +4,8 @@
  * depth from one pinned pthread per core and report IOPS, throughput and
  * latency in the layout of SPDK's perf tool. See doc/nvme_perf.md.
  *
- * It is a plain program on lib/nvme: no reactor, no env (TCP needs no DMA
- * memory). Each worker thread owns its qpairs and polls them; completions
+ * It is a plain program on lib/nvme: no reactor; the env (DPDK) is started
+ * only for PCIe controllers (DMA memory, the PCI bus), TCP needs none. Each worker thread owns its qpairs and polls them; completions
  * resubmit from the callback, so the I/O path takes no lock and makes no
  * allocation. The main thread connects the controllers, then polls their
  * admin queues (keep alive, namespace change events) while the workers run.
@@ -438,10 +438,11 @@ worker_alloc(struct worker *w)
 
 			t->nw = nw;
 			t->qp = nw->qpairs[k % nw->num_qpairs];
-			if (posix_memalign(&t->buf, 4096, buf_len) != 0) {
+			/* DMA memory when the env runs (PCIe: the controller reads it directly). */
+			t->buf = osp_tool_io_buf_alloc(buf_len);
+			if (t->buf == NULL) {
 				return -1;
 			}
-			memset(t->buf, 0, buf_len);
 		}
 	}
 	return 0;
@@ -761,6 +762,10 @@ connect_all(void)
 	struct osp_nvme_ctrlr_opts copts;
 	uint32_t i, total_qpairs;
 
+	if (osp_tool_initiator_env_init(&g_opts.conn, "nvme_perf") < 0) {
+		fprintf(stderr, "nvme_perf: %s\n", g_opts.conn.errmsg);
+		return -1;
+	}
 	for (i = 0; i < conn->num_trids; i++) {
 		struct perf_ctrlr *pc = &g_ctrlrs[i];
 		struct osp_nvme_connect_error err = {};

@@ -68,6 +68,7 @@ static void
 register_builtin_transports(void)
 {
 	TAILQ_INSERT_TAIL(&g_transports, &g_nvme_tcp_ops, link);
+	TAILQ_INSERT_TAIL(&g_transports, &g_nvme_pcie_ops, link);
 }
 
 const struct nvme_transport_ops *
@@ -166,6 +167,67 @@ osp_nvme_transport_id_adrfam_str(enum osp_nvmf_adrfam adrfam)
 		}
 	}
 	return NULL;
+}
+
+static int
+hex_field(const char *s, size_t len, uint32_t max, uint32_t *out)
+{
+	uint32_t v = 0;
+	size_t i;
+
+	if (len == 0 || len > 8) {
+		return -EINVAL;
+	}
+	for (i = 0; i < len; i++) {
+		int c = tolower((unsigned char)s[i]);
+
+		if (c >= '0' && c <= '9') {
+			v = v * 16 + (uint32_t)(c - '0');
+		} else if (c >= 'a' && c <= 'f') {
+			v = v * 16 + (uint32_t)(c - 'a' + 10);
+		} else {
+			return -EINVAL;
+		}
+	}
+	if (v > max) {
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+int
+nvme_pcie_addr_normalize(char *addr, size_t size)
+{
+	uint32_t dom = 0, bus, dev, fn;
+	const char *p = addr, *c1, *c2, *dot;
+	char out[32];
+
+	/* [DDDD:]BB:DD.F */
+	c1 = strchr(p, ':');
+	if (c1 == NULL) {
+		return -EINVAL;
+	}
+	c2 = strchr(c1 + 1, ':');
+	if (c2 != NULL) {
+		if (hex_field(p, (size_t)(c1 - p), 0xffffffffu, &dom) != 0) {
+			return -EINVAL;
+		}
+		p = c1 + 1;
+		c1 = c2;
+	}
+	dot = strchr(c1 + 1, '.');
+	if (dot == NULL || hex_field(p, (size_t)(c1 - p), 0xff, &bus) != 0 ||
+	    hex_field(c1 + 1, (size_t)(dot - c1 - 1), 0x1f, &dev) != 0 ||
+	    hex_field(dot + 1, strlen(dot + 1), 0x7, &fn) != 0) {
+		return -EINVAL;
+	}
+	snprintf(out, sizeof(out), "%04x:%02x:%02x.%x", dom, bus, dev, fn);
+	if (strlen(out) >= size) {
+		return -EINVAL;
+	}
+	memcpy(addr, out, strlen(out) + 1);
+	return 0;
 }
 
 /* Copy value (vlen bytes) into a field of size cap (including the NUL). */
@@ -295,6 +357,23 @@ osp_nvme_transport_id_parse(struct osp_nvme_transport_id *trid, const char *str)
 		OSP_ERRLOG("transport id: traddr is required\n");
 		return -EINVAL;
 	}
+	if (trid->trtype == OSP_NVME_TRANSPORT_PCIE) {
+		/* traddr is a PCI address: "0000:00:04.0" or "00:04.0" (SPDK's syntax). */
+		if (nvme_pcie_addr_normalize(trid->traddr, sizeof(trid->traddr)) != 0) {
+			OSP_ERRLOG("transport id: traddr '%s' is not a PCI address "
+				   "(DDDD:BB:DD.F)\n", trid->traddr);
+			return -EINVAL;
+		}
+		if (seen[K_ADRFAM] || seen[K_TRSVCID]) {
+			OSP_ERRLOG("transport id: adrfam and trsvcid do not apply to PCIe\n");
+			return -EINVAL;
+		}
+		if (seen[K_SUBNQN] && osp_nqn_check(trid->subnqn, err, sizeof(err)) != 0) {
+			OSP_ERRLOG("transport id: subnqn: %s\n", err);
+			return -EINVAL;
+		}
+		return 0;
+	}
 	if (!seen[K_ADRFAM]) {
 		trid->adrfam = strchr(trid->traddr, ':') != NULL ? OSP_NVMF_ADRFAM_IPV6 :
 			       OSP_NVMF_ADRFAM_IPV4;
@@ -354,6 +433,16 @@ osp_nvme_transport_id_fmt(const struct osp_nvme_transport_id *trid, char *buf, s
 	const char *af = osp_nvme_transport_id_adrfam_str(trid->adrfam);
 	int n;
 
+	if (trid->trtype == OSP_NVME_TRANSPORT_PCIE) {
+		n = snprintf(buf, size, "trtype:PCIe traddr:%s", trid->traddr);
+		if (n >= 0 && (size_t)n < size && trid->subnqn[0] != '\0') {
+			n += snprintf(buf + n, size - (size_t)n, " subnqn:%s", trid->subnqn);
+		}
+		if (n < 0) {
+			return -EINVAL;
+		}
+		return (size_t)n >= size ? -ENOSPC : n;
+	}
 	n = snprintf(buf, size, "trtype:%s adrfam:%s traddr:%s trsvcid:%s subnqn:%s",
 		     tr ? tr : "?", af ? af : "?", trid->traddr, trid->trsvcid, trid->subnqn);
 	if (n < 0) {

@@ -25,6 +25,13 @@ nvme_ctrlr_unlock(struct osp_nvme_ctrlr *ctrlr)
 	pthread_mutex_unlock(&ctrlr->lock);
 }
 
+/* For log messages: the subsystem NQN, or the PCI address of a local controller. */
+static const char *
+ctrlr_name(const struct osp_nvme_ctrlr *ctrlr)
+{
+	return ctrlr->trid.subnqn[0] != '\0' ? ctrlr->trid.subnqn : ctrlr->trid.traddr;
+}
+
 /* ------------------------------------------------------------ allocation */
 
 struct osp_nvme_ctrlr *
@@ -58,7 +65,8 @@ nvme_ctrlr_alloc(const struct osp_nvme_transport_id *trid, const struct osp_nvme
 	if (ctrlr->opts.admin_queue_size < 2 || ctrlr->opts.admin_queue_size > 4096 ||
 	    ctrlr->opts.io_queue_size < 2 || ctrlr->opts.io_queue_size > 65536 ||
 	    ctrlr->opts.maxr2t == 0 || osp_nqn_check(ctrlr->opts.hostnqn, NULL, 0) != 0 ||
-	    osp_nqn_check(trid->subnqn, NULL, 0) != 0) {
+	    (!(ops->local_bus && trid->subnqn[0] == '\0') &&
+	     osp_nqn_check(trid->subnqn, NULL, 0) != 0)) {
 		OSP_ERRLOG("invalid controller options (queue sizes, maxr2t or NQNs)\n");
 		free(ctrlr);
 		*rc = -EINVAL;
@@ -68,17 +76,19 @@ nvme_ctrlr_alloc(const struct osp_nvme_transport_id *trid, const struct osp_nvme
 		free(ctrlr);
 		return NULL;
 	}
-	ctrlr->is_discovery = strcmp(trid->subnqn, OSP_NVMF_DISCOVERY_NQN) == 0;
+	ctrlr->is_discovery = !ops->local_bus && strcmp(trid->subnqn, OSP_NVMF_DISCOVERY_NQN) == 0;
 	pthread_mutexattr_init(&attr);
 	pthread_mutexattr_settype(&attr, PTHREAD_MUTEX_RECURSIVE);
 	pthread_mutex_init(&ctrlr->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 	TAILQ_INIT(&ctrlr->io_qpairs);
+	errno = 0;
 	ctrlr->adminq = ops->qpair_create(ctrlr, 0, ctrlr->opts.admin_queue_size);
 	if (ctrlr->adminq == NULL) {
+		/* A transport may say why (PCIe: the device cannot be attached). */
+		*rc = errno > 0 ? -errno : -ENOMEM;
 		pthread_mutex_destroy(&ctrlr->lock);
 		free(ctrlr);
-		*rc = -ENOMEM;
 		return NULL;
 	}
 	ctrlr->max_xfer_size = OSP_NVME_MAX_XFER_SIZE;
@@ -243,6 +253,7 @@ state_step(enum nvme_ctrlr_state s)
 	case NVME_CTRLR_STATE_ENABLE: return "property set CC (enable)";
 	case NVME_CTRLR_STATE_WAIT_RDY: return "wait for CSTS.RDY";
 	case NVME_CTRLR_STATE_IDENTIFY: return "identify controller";
+	case NVME_CTRLR_STATE_TRANSPORT_INIT: return "transport setup (doorbell buffer config)";
 	case NVME_CTRLR_STATE_SET_NUM_QUEUES: return "set features number of queues";
 	case NVME_CTRLR_STATE_IDENTIFY_ACTIVE_NS: return "identify active namespace list";
 	case NVME_CTRLR_STATE_IDENTIFY_NS: return "identify namespace";
@@ -272,7 +283,7 @@ ctrlr_fail(struct osp_nvme_ctrlr *ctrlr, int rc, const struct osp_nvme_cpl *cpl)
 		return;
 	}
 	nvme_set_connect_error(&ctrlr->err, rc, state_step(ctrlr->state), cpl);
-	OSP_ERRLOG("controller %s: %s failed: %s%s%s\n", ctrlr->trid.subnqn,
+	OSP_ERRLOG("controller %s: %s failed: %s%s%s\n", ctrlr_name(ctrlr),
 		   state_step(ctrlr->state), strerror(-rc), cpl ? ", status " : "",
 		   cpl ? osp_nvme_cpl_status_string(cpl) : "");
 	ctrlr->state = NVME_CTRLR_STATE_FAILED;
@@ -475,6 +486,12 @@ state_submit(struct osp_nvme_ctrlr *ctrlr)
 	case NVME_CTRLR_STATE_IDENTIFY:
 		identify_cmd(&cmd, OSP_NVME_IDENTIFY_CTRLR, 0);
 		return init_submit(ctrlr, &cmd, ctrlr->scratch, sizeof(ctrlr->scratch));
+	case NVME_CTRLR_STATE_TRANSPORT_INIT:
+		if (ctrlr->ops->ctrlr_init_cmd == NULL || ctrlr->ops->ctrlr_init_cmd(ctrlr, &cmd) != 1) {
+			ctrlr->state = NVME_CTRLR_STATE_SET_NUM_QUEUES;
+			return state_submit(ctrlr);
+		}
+		return init_submit(ctrlr, &cmd, NULL, 0);
 	case NVME_CTRLR_STATE_SET_NUM_QUEUES: {
 		uint32_t n = OSP_MIN(OSP_MAX(ctrlr->opts.num_io_queues, 1u), 65535u);
 
@@ -530,6 +547,19 @@ state_submit(struct osp_nvme_ctrlr *ctrlr)
 	}
 }
 
+/* Limits from CAP (read over fabrics, or by a local-bus transport). */
+static int
+apply_cap(struct osp_nvme_ctrlr *ctrlr)
+{
+	if (ctrlr->opts.io_queue_size > (uint32_t)ctrlr->cap.bits.mqes + 1) {
+		ctrlr->opts.io_queue_size = (uint32_t)ctrlr->cap.bits.mqes + 1;
+	}
+	if (ctrlr->opts.io_queue_size < 2) {
+		return -EPROTO; /* MQES 0 is invalid */
+	}
+	return 0;
+}
+
 /* Handle the completion of the current state's command; 0 or -errno to fail. */
 static int
 state_complete(struct osp_nvme_ctrlr *ctrlr, const struct osp_nvme_cpl *cpl,
@@ -545,10 +575,7 @@ state_complete(struct osp_nvme_ctrlr *ctrlr, const struct osp_nvme_cpl *cpl,
 			return -EIO;
 		}
 		ctrlr->cap.raw = (uint64_t)cpl->cdw0 | ((uint64_t)cpl->cdw1 << 32);
-		if (ctrlr->opts.io_queue_size > (uint32_t)ctrlr->cap.bits.mqes + 1) {
-			ctrlr->opts.io_queue_size = (uint32_t)ctrlr->cap.bits.mqes + 1;
-		}
-		if (ctrlr->opts.io_queue_size < 2) {
+		if (apply_cap(ctrlr) != 0) {
 			*fail_cpl = NULL;
 			return -EPROTO; /* MQES 0 is invalid */
 		}
@@ -621,10 +648,21 @@ state_complete(struct osp_nvme_ctrlr *ctrlr, const struct osp_nvme_cpl *cpl,
 			ctrlr->num_io_queues = 0;
 			ctrlr->state = NVME_CTRLR_STATE_CONFIGURE_AER;
 		} else {
-			ctrlr->state = NVME_CTRLR_STATE_SET_NUM_QUEUES;
+			ctrlr->state = NVME_CTRLR_STATE_TRANSPORT_INIT;
 		}
 		return 0;
 	}
+	case NVME_CTRLR_STATE_TRANSPORT_INIT:
+		if (err) {
+			OSP_WARNLOG("controller %s: %s refused: %s (going on without)\n",
+				    ctrlr->trid.traddr, state_step(ctrlr->state),
+				    osp_nvme_cpl_status_string(cpl));
+		}
+		if (ctrlr->ops->ctrlr_init_cmd_done != NULL) {
+			ctrlr->ops->ctrlr_init_cmd_done(ctrlr, cpl);
+		}
+		ctrlr->state = NVME_CTRLR_STATE_SET_NUM_QUEUES;
+		return 0;
 	case NVME_CTRLR_STATE_SET_NUM_QUEUES: {
 		uint32_t nsqa, ncqa, n, words;
 
@@ -810,13 +848,23 @@ nvme_ctrlr_init_poll(struct osp_nvme_ctrlr *ctrlr)
 				if (ctrlr->err.rc == 0) {
 					ctrlr->err.rc = rc;
 				}
-				OSP_ERRLOG("controller %s: %s failed: %s%s%s\n", ctrlr->trid.subnqn,
+				OSP_ERRLOG("controller %s: %s failed: %s%s%s\n", ctrlr_name(ctrlr),
 					   ctrlr->err.step ? ctrlr->err.step : "connect",
 					   strerror(-ctrlr->err.rc),
 					   ctrlr->err.has_cpl ? ", status " : "",
 					   ctrlr->err.has_cpl ?
 					   osp_nvme_cpl_status_string(&ctrlr->err.cpl) : "");
 				ctrlr->state = NVME_CTRLR_STATE_FAILED;
+				continue;
+			}
+			if (ctrlr->ops->local_bus) {
+				/* The transport read CAP and VS and enabled the controller. */
+				rc = apply_cap(ctrlr);
+				if (rc != 0) {
+					ctrlr_fail(ctrlr, rc, NULL);
+					continue;
+				}
+				ctrlr->state = NVME_CTRLR_STATE_IDENTIFY;
 				continue;
 			}
 			ctrlr->state = NVME_CTRLR_STATE_READ_CAP;
@@ -917,7 +965,8 @@ keep_alive(struct osp_nvme_ctrlr *ctrlr)
 	struct osp_nvme_cmd cmd;
 	uint64_t now;
 
-	if (ctrlr->opts.keep_alive_timeout_ms == 0) {
+	if (ctrlr->opts.keep_alive_timeout_ms == 0 || ctrlr->ops->local_bus) {
+		/* PCIe: no Keep Alive Timer was set (KATO is a fabrics Connect field). */
 		return 0;
 	}
 	now = nvme_now_us();
@@ -980,7 +1029,7 @@ osp_nvme_ctrlr_process_admin_completions(struct osp_nvme_ctrlr *ctrlr)
 	}
 	if (ctrlr->adminq->state == NVME_QPAIR_FAILED) {
 		if (ctrlr->state != NVME_CTRLR_STATE_FAILED) {
-			OSP_ERRLOG("controller %s: admin queue failed\n", ctrlr->trid.subnqn);
+			OSP_ERRLOG("controller %s: admin queue failed\n", ctrlr_name(ctrlr));
 			nvme_set_connect_error(&ctrlr->err, -ENXIO, "admin queue", NULL);
 			ctrlr->state = NVME_CTRLR_STATE_FAILED;
 		}
@@ -1221,7 +1270,7 @@ osp_nvme_ctrlr_reset_async(struct osp_nvme_ctrlr *ctrlr)
 	}
 	ctrlr->resetting = true;
 	__atomic_add_fetch(&ctrlr->reset_gen, 1, __ATOMIC_RELEASE);
-	OSP_NOTICELOG("resetting controller %s\n", ctrlr->trid.subnqn);
+	OSP_NOTICELOG("resetting controller %s\n", ctrlr_name(ctrlr));
 	nvme_qpair_disconnect(ctrlr->adminq, NVME_QPAIR_DISCONNECTED);
 	ctrlr->aers_outstanding = 0;
 	ctrlr->keep_alive_outstanding = false;

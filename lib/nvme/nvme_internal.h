@@ -32,6 +32,13 @@ uint64_t nvme_now_us(void);
 struct nvme_transport_ops {
 	const char *name;
 	enum osp_nvme_transport_type trtype;
+	/*
+	 * A controller on the local bus (PCIe): no Fabrics Connect and no
+	 * property commands. The admin qpair's connect enables the controller
+	 * itself (CC/CSTS) and fills ctrlr->cap and ctrlr->vs before it reports
+	 * success; keep alive is not used; the subsystem NQN is not required.
+	 */
+	bool local_bus;
 
 	/* Check the trid/opts before any connection is made: 0 or -EINVAL. */
 	int (*ctrlr_check)(const struct osp_nvme_transport_id *trid,
@@ -72,11 +79,33 @@ struct nvme_transport_ops {
 	 */
 	int32_t (*qpair_process_completions)(struct nvme_qpair *qpair, uint32_t max);
 
+	/*
+	 * Optional, after Identify Controller: build a transport-specific admin
+	 * command to run before the namespaces are scanned (PCIe: Doorbell
+	 * Buffer Config). Returns 1 with *cmd filled, 0 for none.
+	 */
+	int (*ctrlr_init_cmd)(struct osp_nvme_ctrlr *ctrlr, struct osp_nvme_cmd *cmd);
+	/* Its outcome (a failure is not fatal: the transport goes without). */
+	void (*ctrlr_init_cmd_done)(struct osp_nvme_ctrlr *ctrlr, const struct osp_nvme_cpl *cpl);
+	/*
+	 * Optional, for an I/O qpair of a controller that was reset since it
+	 * connected: may its outstanding commands be completed (aborted) now?
+	 * false while the device may still transfer data for them (PCIe: until
+	 * the controller reports itself disabled); the qpair's poll then
+	 * reports nothing and asks again next time. NULL: always.
+	 */
+	bool (*qpair_stale_quiesced)(struct nvme_qpair *qpair);
+
 	TAILQ_ENTRY(nvme_transport_ops) link;
 };
 
 /* The NVMe/TCP transport (tcp.c), registered on first use. */
 extern struct nvme_transport_ops g_nvme_tcp_ops;
+/* The NVMe PCIe transport (pcie.c): controllers reached through the env's PCI layer. */
+extern struct nvme_transport_ops g_nvme_pcie_ops;
+
+/* Rewrite a PCI address "[DDDD:]BB:DD.F" as "DDDD:BB:DD.F" in place; 0 or -EINVAL. */
+int nvme_pcie_addr_normalize(char *addr, size_t size);
 
 /* Register a transport ahead of the built-in ones (tests use it for doubles). */
 void nvme_transport_register(struct nvme_transport_ops *ops);
@@ -104,7 +133,6 @@ struct nvme_request {
 	bool connect_cmd;
 	/* Submitted and not completed. */
 	bool active;
-	uint64_t submit_us;
 	STAILQ_ENTRY(nvme_request) free_link;
 	uint64_t transport_ctx[NVME_REQUEST_TRANSPORT_CTX / 8];
 };
@@ -189,6 +217,7 @@ enum nvme_ctrlr_state {
 	NVME_CTRLR_STATE_ENABLE,
 	NVME_CTRLR_STATE_WAIT_RDY,
 	NVME_CTRLR_STATE_IDENTIFY,
+	NVME_CTRLR_STATE_TRANSPORT_INIT, /* ops->ctrlr_init_cmd (PCIe: shadow doorbells) */
 	NVME_CTRLR_STATE_SET_NUM_QUEUES,
 	NVME_CTRLR_STATE_IDENTIFY_ACTIVE_NS,
 	NVME_CTRLR_STATE_IDENTIFY_NS,

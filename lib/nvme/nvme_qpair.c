@@ -165,7 +165,7 @@ nvme_qpair_submit(struct nvme_qpair *qpair, const struct osp_nvme_cmd *cmd,
 		/* a data command without data: send it as a no-data command */
 		xfer = 0;
 	}
-	if (len > 0 && osp_iov_len(iov, iovcnt) < len) {
+	if (len > 0 && iov != &single && osp_iov_len(iov, iovcnt) < len) {
 		return -EINVAL;
 	}
 	req = nvme_request_get(qpair);
@@ -188,7 +188,6 @@ nvme_qpair_submit(struct nvme_qpair *qpair, const struct osp_nvme_cmd *cmd,
 	req->iovcnt = len > 0 ? iovcnt : 0;
 	req->host_to_ctrlr = xfer == 0x1;
 	req->connect_cmd = connect_cmd;
-	req->submit_us = nvme_now_us();
 	req->active = true;
 	qpair->num_outstanding++;
 	rc = qpair->ops->qpair_submit_request(qpair, req);
@@ -296,6 +295,11 @@ nvme_qpair_connect_poll(struct nvme_qpair *qpair)
 		return qpair->connect_err.rc;
 	case NVME_QPAIR_TRANSPORT_CONNECTING:
 		rc = qpair->ops->qpair_connect_poll(qpair);
+		if (rc == 0 && qpair->ops->local_bus) {
+			/* PCIe: the queue exists once the transport created it. */
+			qpair->state = NVME_QPAIR_CONNECTED;
+			return 0;
+		}
 		if (rc == 0) {
 			rc = qpair_send_connect(qpair);
 			if (rc != 0) {
@@ -596,6 +600,10 @@ osp_nvme_qpair_process_completions(struct osp_nvme_qpair *oq, uint32_t max)
 	    __atomic_load_n(&qpair->ctrlr->reset_gen, __ATOMIC_ACQUIRE) != qpair->reset_gen &&
 	    qpair->state != NVME_QPAIR_FAILED && qpair->state != NVME_QPAIR_DISCONNECTED) {
 		/* The controller was reset: this association is gone. */
+		if (qpair->ops->qpair_stale_quiesced != NULL &&
+		    !qpair->ops->qpair_stale_quiesced(qpair)) {
+			return 0; /* its commands' buffers may still be written to */
+		}
 		nvme_qpair_disconnect(qpair, NVME_QPAIR_FAILED);
 		return -ENXIO;
 	}
@@ -604,13 +612,68 @@ osp_nvme_qpair_process_completions(struct osp_nvme_qpair *oq, uint32_t max)
 
 /* ------------------------------------------------------------ NVM commands */
 
+/*
+ * The I/O path of ns_rw(): the same as nvme_qpair_submit() for an NVM
+ * read/write-type command whose arguments the caller checked, with the
+ * command built in the request itself (no copy through the stack).
+ */
+static int
+qpair_submit_rw(struct nvme_qpair *qpair, uint8_t opc, uint32_t nsid, uint64_t lba,
+		uint32_t cdw12, const struct iovec *iov, int iovcnt, void *buf, uint32_t len,
+		osp_nvme_cmd_cb cb_fn, void *cb_arg)
+{
+	struct nvme_request *req;
+	int rc;
+
+	if (qpair->state != NVME_QPAIR_CONNECTED) {
+		return qpair->state == NVME_QPAIR_FAILED ||
+		       qpair->state == NVME_QPAIR_DISCONNECTED ? -ENXIO : -ENOMEM;
+	}
+	if (len > 0 && iov != NULL && osp_iov_len(iov, iovcnt) < len) {
+		return -EINVAL;
+	}
+	req = nvme_request_get(qpair);
+	if (req == NULL) {
+		return -ENOMEM;
+	}
+	memset(&req->cmd, 0, sizeof(req->cmd));
+	req->cmd.opc = opc;
+	req->cmd.psdt = OSP_NVME_PSDT_SGL_MPTR_CONTIG;
+	req->cmd.cid = (uint16_t)(req - qpair->reqs);
+	req->cmd.nsid = nsid;
+	req->cmd.cdw10 = (uint32_t)lba;
+	req->cmd.cdw11 = (uint32_t)(lba >> 32);
+	req->cmd.cdw12 = cdw12;
+	req->cb_fn = cb_fn;
+	req->cb_arg = cb_arg;
+	req->payload_size = len;
+	if (len > 0 && iov == NULL) {
+		req->single_iov.iov_base = buf;
+		req->single_iov.iov_len = len;
+		iov = &req->single_iov;
+		iovcnt = 1;
+	}
+	req->iov = len > 0 ? iov : NULL;
+	req->iovcnt = len > 0 ? iovcnt : 0;
+	req->host_to_ctrlr = len > 0 && (opc & 0x3) == 0x1;
+	req->connect_cmd = false;
+	req->active = true;
+	qpair->num_outstanding++;
+	rc = qpair->ops->qpair_submit_request(qpair, req);
+	if (rc != 0) {
+		qpair->num_outstanding--;
+		nvme_request_put(qpair, req);
+		return rc;
+	}
+	return 0;
+}
+
 static int
 ns_rw(struct osp_nvme_ns *ns, struct osp_nvme_qpair *oq, uint8_t opc, const struct iovec *iov,
       int iovcnt, void *buf, uint64_t lba, uint32_t lba_count, osp_nvme_cmd_cb cb_fn, void *cb_arg,
       uint32_t io_flags, bool data)
 {
 	struct nvme_qpair *qpair = (struct nvme_qpair *)oq;
-	struct osp_nvme_cmd cmd;
 	uint64_t bytes;
 
 	if (ns == NULL || qpair == NULL || qpair->id == 0 || !ns->active) {
@@ -634,14 +697,8 @@ ns_rw(struct osp_nvme_ns *ns, struct osp_nvme_qpair *oq, uint8_t opc, const stru
 	if (data && bytes > ns->ctrlr->max_xfer_size) {
 		return -EINVAL;
 	}
-	memset(&cmd, 0, sizeof(cmd));
-	cmd.opc = opc;
-	cmd.nsid = ns->id;
-	cmd.cdw10 = (uint32_t)lba;
-	cmd.cdw11 = (uint32_t)(lba >> 32);
-	cmd.cdw12 = (lba_count - 1) | io_flags;
-	return nvme_qpair_submit(qpair, &cmd, iov, iovcnt, buf, data ? (uint32_t)bytes : 0, cb_fn,
-				 cb_arg, false);
+	return qpair_submit_rw(qpair, opc, ns->id, lba, (lba_count - 1) | io_flags, iov, iovcnt,
+			       buf, data ? (uint32_t)bytes : 0, cb_fn, cb_arg);
 }
 
 static int

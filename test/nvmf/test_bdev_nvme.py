@@ -220,6 +220,18 @@ def test_attach_errors(app):
     r = app.rpc("bdev_nvme_attach_controller", "-b", "Bad3", "-t", "xyz", "-a", "127.0.0.1")
     check(r.returncode != 0 and "trtype" in (r.stdout + r.stderr),
           "trtype xyz -> error naming trtype")
+    # PCIe: refused cleanly where there is no such device (no PCI bus in this daemon).
+    t0 = time.time()
+    r = app.rpc("bdev_nvme_attach_controller", "-b", "Pci0", "-t", "pcie", "-a", "0000:00:04.0")
+    check(r.returncode != 0 and "0000:00:04.0" in r.stdout + r.stderr and time.time() - t0 < 15,
+          "pcie attach without the device -> error naming the address, fast")
+    r = app.rpc("bdev_nvme_attach_controller", "-b", "Pci1", "-t", "pcie", "-a", "127.0.0.1")
+    check(r.returncode != 0 and "PCI address" in r.stdout + r.stderr,
+          "pcie with an IP address -> error asking for a PCI address")
+    r = app.rpc("bdev_nvme_attach_controller", "-b", "Pci2", "-t", "pcie", "-a", "0000:00:04.0",
+                "-s", "4420")
+    check(r.returncode != 0 and "do not apply to pcie" in r.stdout + r.stderr,
+          "pcie with a trsvcid -> error")
     r = app.rpc("bdev_nvme_detach_controller", "Nope")
     check(r.returncode != 0 and "Nope" in r.stdout + r.stderr, "detach of an unknown name")
     ctrls = app.rpc_json("bdev_nvme_get_controllers") or []

@@ -641,10 +641,15 @@ bdev_nvme_dump_info_json(void *ctx, cJSON *obj)
 	cJSON_AddStringToObject(n, "ctrlr_name", nbdev->nctrlr->opts.name);
 	t = cJSON_AddObjectToObject(n, "trid");
 	cJSON_AddStringToObject(t, "trtype", osp_nvme_transport_id_trtype_str(trid->trtype));
-	cJSON_AddStringToObject(t, "adrfam", osp_nvme_transport_id_adrfam_str(trid->adrfam));
-	cJSON_AddStringToObject(t, "traddr", trid->traddr);
-	cJSON_AddStringToObject(t, "trsvcid", trid->trsvcid);
-	cJSON_AddStringToObject(t, "subnqn", trid->subnqn);
+	if (trid->trtype == OSP_NVME_TRANSPORT_PCIE) {
+		/* A local controller: its PCI address is all there is. */
+		cJSON_AddStringToObject(t, "traddr", trid->traddr);
+	} else {
+		cJSON_AddStringToObject(t, "adrfam", osp_nvme_transport_id_adrfam_str(trid->adrfam));
+		cJSON_AddStringToObject(t, "traddr", trid->traddr);
+		cJSON_AddStringToObject(t, "trsvcid", trid->trsvcid);
+		cJSON_AddStringToObject(t, "subnqn", trid->subnqn);
+	}
 	c = cJSON_AddObjectToObject(n, "ctrlr_data");
 	if (cdata != NULL) {
 		osp_json_add_uint64(c, "cntlid", osp_nvme_ctrlr_get_cntlid(nbdev->nctrlr->ctrlr));
@@ -1082,10 +1087,15 @@ nctrlr_write_json(struct nvme_bdev_ctrlr *nctrlr, cJSON *array)
 	cJSON_AddStringToObject(c, "state", nctrlr_state_str(state));
 	t = cJSON_AddObjectToObject(c, "trid");
 	cJSON_AddStringToObject(t, "trtype", osp_nvme_transport_id_trtype_str(trid->trtype));
-	cJSON_AddStringToObject(t, "adrfam", osp_nvme_transport_id_adrfam_str(trid->adrfam));
-	cJSON_AddStringToObject(t, "traddr", trid->traddr);
-	cJSON_AddStringToObject(t, "trsvcid", trid->trsvcid);
-	cJSON_AddStringToObject(t, "subnqn", trid->subnqn);
+	if (trid->trtype == OSP_NVME_TRANSPORT_PCIE) {
+		/* A local controller: its PCI address is all there is. */
+		cJSON_AddStringToObject(t, "traddr", trid->traddr);
+	} else {
+		cJSON_AddStringToObject(t, "adrfam", osp_nvme_transport_id_adrfam_str(trid->adrfam));
+		cJSON_AddStringToObject(t, "traddr", trid->traddr);
+		cJSON_AddStringToObject(t, "trsvcid", trid->trsvcid);
+		cJSON_AddStringToObject(t, "subnqn", trid->subnqn);
+	}
 	if (nctrlr->ctrlr != NULL) {
 		osp_json_add_uint64(c, "cntlid", osp_nvme_ctrlr_get_cntlid(nctrlr->ctrlr));
 	}
@@ -1135,10 +1145,15 @@ bdev_nvme_config_json(cJSON *array)
 		}
 		cJSON_AddStringToObject(p, "name", o->name);
 		cJSON_AddStringToObject(p, "trtype", osp_nvme_transport_id_trtype_str(o->trid.trtype));
-		cJSON_AddStringToObject(p, "adrfam", osp_nvme_transport_id_adrfam_str(o->trid.adrfam));
-		cJSON_AddStringToObject(p, "traddr", o->trid.traddr);
-		cJSON_AddStringToObject(p, "trsvcid", o->trid.trsvcid);
-		cJSON_AddStringToObject(p, "subnqn", o->trid.subnqn);
+		if (o->trid.trtype == OSP_NVME_TRANSPORT_PCIE) {
+			/* A local controller: its PCI address is all there is. */
+			cJSON_AddStringToObject(p, "traddr", o->trid.traddr);
+		} else {
+			cJSON_AddStringToObject(p, "adrfam", osp_nvme_transport_id_adrfam_str(o->trid.adrfam));
+			cJSON_AddStringToObject(p, "traddr", o->trid.traddr);
+			cJSON_AddStringToObject(p, "trsvcid", o->trid.trsvcid);
+			cJSON_AddStringToObject(p, "subnqn", o->trid.subnqn);
+		}
 		if (o->hostnqn_given) {
 			cJSON_AddStringToObject(p, "hostnqn", o->ctrlr_opts.hostnqn);
 		}

@@ -142,12 +142,34 @@ rpc_bdev_nvme_attach_controller(struct osp_jsonrpc_request *request, const cJSON
 	snprintf(opts->name, sizeof(opts->name), "%s", req.name);
 	if (osp_nvme_transport_id_parse_trtype(&opts->trid.trtype, req.trtype) != 0) {
 		osp_jsonrpc_send_error_response_fmt(request, OSP_JSONRPC_ERROR_INVALID_PARAMS,
-						    "Invalid trtype '%s': expected tcp", req.trtype);
+						    "Invalid trtype '%s': expected tcp or pcie",
+						    req.trtype);
 		goto out;
+	}
+	if (opts->trid.trtype == OSP_NVME_TRANSPORT_PCIE) {
+		/* A local controller: traddr is its PCI address; no adrfam, port or NQN. */
+		char s[64 + OSP_NVME_TRADDR_MAX_LEN];
+
+		if (req.adrfam != NULL || req.trsvcid != NULL || req.hdgst || req.ddgst ||
+		    req.hostaddr != NULL || req.hostsvcid != NULL) {
+			osp_jsonrpc_send_error_response_fmt(request, OSP_JSONRPC_ERROR_INVALID_PARAMS,
+							    "adrfam, trsvcid, hostaddr, hostsvcid and "
+							    "digests do not apply to pcie");
+			goto out;
+		}
+		snprintf(s, sizeof(s), "trtype:PCIe traddr:%s", req.traddr);
+		if (strchr(req.traddr, ' ') != NULL ||
+		    osp_nvme_transport_id_parse(&opts->trid, s) != 0) {
+			osp_jsonrpc_send_error_response_fmt(request, OSP_JSONRPC_ERROR_INVALID_PARAMS,
+							    "Invalid traddr '%s': expected a PCI "
+							    "address such as 0000:00:04.0", req.traddr);
+			goto out;
+		}
+		goto ctrlr_opts;
 	}
 	if (opts->trid.trtype != OSP_NVME_TRANSPORT_TCP) {
 		osp_jsonrpc_send_error_response_fmt(request, -ENOTSUP,
-						    "Transport '%s' is not supported: only tcp",
+						    "Transport '%s' is not supported: only tcp and pcie",
 						    req.trtype);
 		goto out;
 	}
@@ -190,6 +212,7 @@ rpc_bdev_nvme_attach_controller(struct osp_jsonrpc_request *request, const cJSON
 			goto out;
 		}
 	}
+ctrlr_opts:
 	osp_nvme_ctrlr_opts_init(&opts->ctrlr_opts, sizeof(opts->ctrlr_opts));
 	if (req.hostnqn != NULL) {
 		if (osp_nqn_check(req.hostnqn, nqn_err, sizeof(nqn_err)) != 0) {
@@ -226,9 +249,10 @@ rpc_bdev_nvme_attach_controller(struct osp_jsonrpc_request *request, const cJSON
 		break;
 	default:
 		osp_jsonrpc_send_error_response_fmt(request, rc,
-						    "Cannot attach controller %s to %s:%s: %s",
-						    req.name, req.traddr, opts->trid.trsvcid,
-						    strerror(-rc));
+						    "Cannot attach controller %s to %s%s%s: %s",
+						    req.name, req.traddr,
+						    opts->trid.trsvcid[0] ? ":" : "",
+						    opts->trid.trsvcid, strerror(-rc));
 		break;
 	}
 out:

@@ -14,6 +14,7 @@
 #include "nvme/nvme_ctrlr.c"
 #include "nvme/nvme_qpair.c"
 #include "nvme/tcp.c"
+#include "nvme/pcie.c"
 #include "ut_run.h"
 
 #define NQN1 "nqn.2016-06.io.osprey:cnode1"

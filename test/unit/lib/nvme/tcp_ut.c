@@ -26,6 +26,7 @@
 #include "nvme/nvme_ctrlr.c"
 #include "nvme/nvme_qpair.c"
 #include "nvme/tcp.c"
+#include "nvme/pcie.c"
 #include "ut_port.h"
 #include "ut_run.h"
 
