@@ -53,7 +53,8 @@ if make -s -j"$JOBS" BUILD=build/san CONFIG_ASAN=y CONFIG_UBSAN=y apps >"$LOGS/b
 		test/iscsi/proto/test_iscsi_proto.py test/iscsi/test_iscsi_hotplug.py \
 		test/iscsi/libiscsi/run_libiscsi.py test/vhost/test_vhost_blk.py \
 		test/vhost/test_vhost_scsi.py test/vhost/test_vhost_scsi_bdev.py \
-		test/vhost/test_vhost_idle.py; do
+		test/vhost/test_vhost_idle.py test/vhost/test_vhost_hotplug.py \
+		test/vhost/test_vhost_restart.py; do
 		log=$(mktemp)
 		if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 OSPREY_BIN_DIR=build/san/bin \
 			timeout 600 python3 "$t" >"$log" 2>&1; then

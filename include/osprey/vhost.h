@@ -24,12 +24,15 @@ int osp_vhost_set_socket_dir(const char *dir);
 typedef void (*osp_vhost_ctrlr_cb)(void *cb_arg, int rc, const char *msg);
 
 /*
- * cpumask NULL: the controller's queues are polled on the app thread; else
- * one thread per core of the mask (cores of this app only), queue i on the
- * (i % cores)-th.
+ * A vhost-user-blk controller on bdev_name. cpumask NULL: the controller's
+ * queues are polled on the app thread; else one thread per core of the mask
+ * (cores of this app only), queue i on the (i % cores)-th. packed_ring: also
+ * offer VIRTIO_F_RING_PACKED (the driver chooses). The bdev may later be hot
+ * removed (the controller stays, its requests fail) or resized (the driver is
+ * told through a config change).
  */
 int osp_vhost_blk_ctrlr_create(const char *name, const char *bdev_name, bool readonly,
-			       const char *cpumask, char *err, size_t errlen);
+			       const char *cpumask, bool packed_ring, char *err, size_t errlen);
 void osp_vhost_ctrlr_delete(const char *name, osp_vhost_ctrlr_cb cb, void *cb_arg);
 
 /*

@@ -106,6 +106,28 @@ struct osp_vring_req {
 	uint32_t in_len;	/* bytes in the writable part */
 };
 
+/*
+ * vhost-user "Inflight I/O tracking" (protocol feature INFLIGHT_SHMFD), split
+ * layout: one region per queue in memory shared with the front end (QEMU), which
+ * keeps it across a back-end restart and hands it back. The layout is fixed by
+ * the vhost-user specification.
+ */
+struct osp_vring_inflight_desc {
+	uint8_t inflight;	/* 1: popped, its used entry not yet written */
+	uint8_t padding[5];
+	uint16_t next;		/* unused here */
+	uint64_t counter;	/* pop order, to resubmit in order */
+};
+
+struct osp_vring_inflight_split {
+	uint64_t features;
+	uint16_t version;
+	uint16_t desc_num;
+	uint16_t last_batch_head;	/* head whose used entry is being written */
+	uint16_t used_idx;		/* used->idx once that head's flag is cleared */
+	struct osp_vring_inflight_desc desc[];
+};
+
 struct osp_vring {
 	bool packed;
 	bool event_idx;
@@ -122,6 +144,9 @@ struct osp_vring {
 	uint32_t unsignalled;	/* packed: slots written since the last need_notify() */
 	uint32_t mem_hint;
 	const struct osp_vhost_mem *mem;
+	/* Split only: the inflight region (NULL: not tracked) and the next pop's counter. */
+	struct osp_vring_inflight_split *inflight;
+	uint64_t inflight_counter;
 	union {
 		struct {
 			void *desc;
@@ -163,6 +188,31 @@ int osp_vring_init_packed(struct osp_vring *vq, const struct osp_vhost_mem *mem,
  * 0 when nothing is available, -EIO when the ring is broken (now or before).
  */
 int osp_vring_pop(struct osp_vring *vq, struct osp_vring_req *req);
+
+/*
+ * Take the chain whose head descriptor is head (split rings only), without
+ * touching the avail ring: a request resubmitted from the inflight region
+ * after a reconnect. Returns 1 (req filled, check req->error), -EINVAL when
+ * head is not below the ring size, -ENOTSUP on a packed ring, -EIO when the
+ * ring is broken. The caller must only pass heads the driver made available
+ * and never got back (the inflight region says which).
+ */
+int osp_vring_pop_head(struct osp_vring *vq, uint16_t head, struct osp_vring_req *req);
+
+/*
+ * Track the requests in flight in a vhost-user inflight region (split rings;
+ * call after init): every pop marks its head in flight with the next
+ * counter value; every push records the head in last_batch_head, publishes
+ * the used entry, clears the head's flag and then stores used_idx, so that a
+ * front end (or the next back end) can tell after a crash at any point which
+ * heads were in flight (vhost-user, "Inflight I/O tracking"; a push_burst is
+ * then written one entry at a time). desc_num is the region's entry count:
+ * -EINVAL if it is below the ring size or the region is NULL or misaligned,
+ * -ENOTSUP on a packed ring. counter is the first counter value to use (above
+ * every counter already in the region).
+ */
+int osp_vring_set_inflight(struct osp_vring *vq, struct osp_vring_inflight_split *region,
+			   uint16_t desc_num, uint64_t counter);
 
 /*
  * Take up to n chains into reqs[0..n) (each with its iov/iov_max set).

@@ -34,8 +34,14 @@
 #include "vhost_internal.h"
 
 #define VHOST_USER_F_PROTOCOL_FEATURES_BIT	30
+#define VHOST_USER_PROTOCOL_F_SLAVE_REQ_BIT	5
 #define VHOST_USER_PROTOCOL_F_CONFIG_BIT	9
+#define VHOST_USER_PROTOCOL_F_INFLIGHT_BIT	12
 #define VHOST_USER_GET_CONFIG_REQ		24
+#define VHOST_USER_GET_INFLIGHT_FD_REQ		31
+#define VHOST_USER_SET_INFLIGHT_FD_REQ		32
+/* Inflight regions we accept: queues and entries per queue (virtio's largest ring). */
+#define VHOST_INFLIGHT_MAX_QUEUES		64
 #define VHOST_USER_MAX_CONFIG			256
 #define VHOST_BURST				32
 
@@ -50,6 +56,21 @@ struct vhu_config_msg {
 	uint8_t region[VHOST_USER_MAX_CONFIG];
 } __attribute__((packed));
 
+/*
+ * VhostUserInflight (vhost-user, GET_INFLIGHT_FD / SET_INFLIGHT_FD) after the
+ * 12-byte header: a naturally aligned C struct, so its size (the message's
+ * size field) is 24 with the tail padding.
+ */
+#define VHU_INFLIGHT_PAYLOAD	24
+struct vhu_inflight_msg {
+	uint32_t request;
+	uint32_t flags;
+	uint32_t size;
+	uint64_t mmap_size;
+	uint64_t mmap_offset;
+	uint16_t num_queues;
+	uint16_t queue_size;
+} __attribute__((packed));
 #define VHOST_CPUSET_BITS	(sizeof(((struct osp_cpuset *)0)->bits) * 8)
 
 static TAILQ_HEAD(, vhost_ctrlr) g_ctrlrs = TAILQ_HEAD_INITIALIZER(g_ctrlrs);
@@ -122,6 +143,42 @@ ctrlr_by_vid_locked(int vid)
 /* ---- the poller (the poll group's thread) ---- */
 
 /*
+ * Resubmit the heads the previous back end left in flight (oldest first),
+ * as far as tasks allow; the ring itself is polled once they are all back
+ * in flight. Returns how many were started.
+ */
+static int
+queue_resubmit(struct vhost_ctrlr *ctrlr, struct vhost_queue *q)
+{
+	int started = 0;
+
+	while (q->resubmit_pos < q->nresubmit && q->nfree > 0) {
+		struct vhost_task *task = q->free[q->nfree - 1];
+		uint16_t head = q->resubmit[q->resubmit_pos++];
+
+		task->req.iov = task->iov;
+		task->req.iov_max = VHOST_IOV_MAX;
+		if (osp_vring_pop_head(&q->vq, head, &task->req) != 1) {
+			OSP_ERRLOG("vhost %s: queue %u: inflight head %u cannot be resubmitted\n",
+				   ctrlr->name, q->idx, head);
+			continue;
+		}
+		q->nfree--;
+		q->pg->inflight++;
+		started++;
+		ctrlr->ops->task_start(ctrlr, task);
+	}
+	if (q->resubmit_pos == q->nresubmit) {
+		OSP_NOTICELOG("vhost %s: queue %u: %u request(s) in flight at the last stop resubmitted\n",
+			      ctrlr->name, q->idx, q->nresubmit);
+		free(q->resubmit);
+		q->resubmit = NULL;
+		q->nresubmit = 0;
+	}
+	return started;
+}
+
+/*
  * Interrupt mode (doc/vhost.md): a poll group whose rings stayed empty this
  * long arms kick notifications and reports idle, so the reactor may sleep
  * (after its own 200 µs). Short enough to be ~0 % CPU when idle, long enough
@@ -178,6 +235,10 @@ pg_pop(struct vhost_pg *pg)
 		int n = q->nfree < VHOST_BURST ? (int)q->nfree : VHOST_BURST;
 
 		if (n == 0 || q->vq.broken || q->paused) {
+			continue;
+		}
+		if (q->resubmit != NULL) {
+			work += queue_resubmit(ctrlr, q);
 			continue;
 		}
 		for (int j = 0; j < n; j++) {
@@ -310,8 +371,10 @@ ctrlr_free_queues(struct vhost_ctrlr *ctrlr)
 	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
 		free(ctrlr->queues[i].tasks);
 		free(ctrlr->queues[i].free);
+		free(ctrlr->queues[i].resubmit);
 		ctrlr->queues[i].tasks = NULL;
 		ctrlr->queues[i].free = NULL;
+		ctrlr->queues[i].resubmit = NULL;
 	}
 	ctrlr->nqueues = 0;
 }
@@ -337,6 +400,7 @@ ctrlr_stopped(struct vhost_ctrlr *ctrlr)
 					 osp_vring_last_used(&q->vq));
 	}
 	ctrlr_free_queues(ctrlr);
+	__atomic_store_n(&ctrlr->running_vid, -1, __ATOMIC_RELEASE);
 	ctrlr->started = false;
 	ctrlr->stopping = false;
 	ctrlr->vid = -1;
@@ -510,30 +574,97 @@ struct dev_msg {
 	struct rte_vhost_vring vr[VHOST_MAX_QUEUES];
 	uint16_t last_avail[VHOST_MAX_QUEUES];
 	uint16_t last_used[VHOST_MAX_QUEUES];
+	bool have_inflight[VHOST_MAX_QUEUES];
+	struct rte_vhost_ring_inflight inflight[VHOST_MAX_QUEUES];
 	sem_t done;
 	int rc;
 };
 
+/*
+ * Track queue q's requests in rte_vhost's inflight region (split rings; the
+ * front end negotiated INFLIGHT_SHMFD and shared a region) and take the heads
+ * the previous back end left in flight, oldest first: rte_vhost lists them
+ * (newest first) and already counted them in last_avail. A listed head must be
+ * inside the ring and still flagged in the region; anything else is skipped.
+ */
+static int
+queue_inflight_setup(struct vhost_ctrlr *ctrlr, struct vhost_queue *q,
+		     const struct rte_vhost_ring_inflight *inf)
+{
+	struct osp_vring_inflight_split *region = (void *)inf->inflight_split;
+	const struct rte_vhost_resubmit_info *rs = inf->resubmit_inflight;
+	uint16_t desc_num, size = q->vq.size;
+	uint64_t counter = 0;
+
+	if (region == NULL) {
+		return 0;
+	}
+	desc_num = __atomic_load_n(&region->desc_num, __ATOMIC_RELAXED);
+	if (osp_vring_set_inflight(&q->vq, region, desc_num, 0) != 0) {
+		OSP_ERRLOG("vhost %s: queue %u: inflight region of %u entries for a ring of %u: "
+			   "requests in flight are not tracked\n", ctrlr->name, q->idx, desc_num, size);
+		return 0;
+	}
+	if (rs != NULL && rs->resubmit_list != NULL && rs->resubmit_num > 0) {
+		q->resubmit = calloc(rs->resubmit_num, sizeof(*q->resubmit));
+		if (q->resubmit == NULL) {
+			return -ENOMEM;
+		}
+		for (uint32_t i = rs->resubmit_num; i-- > 0;) {
+			const struct rte_vhost_resubmit_desc *e = &rs->resubmit_list[i];
+
+			if (e->counter >= counter) {
+				counter = e->counter + 1;
+			}
+			if (e->index >= size || region->desc[e->index].inflight != 1) {
+				continue;
+			}
+			q->resubmit[q->nresubmit++] = e->index;
+		}
+		if (q->nresubmit == 0) {
+			free(q->resubmit);
+			q->resubmit = NULL;
+		} else {
+			OSP_NOTICELOG("vhost %s: queue %u: %u request(s) in flight at the last stop "
+				      "to resubmit\n", ctrlr->name, q->idx, q->nresubmit);
+		}
+	}
+	q->vq.inflight_counter = counter;
+	return 0;
+}
+
 /* Start serving queue idx (controller thread). */
 static int
 queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring *vr,
-	  uint16_t last_avail, uint16_t last_used)
+	  uint16_t last_avail, uint16_t last_used, const struct rte_vhost_ring_inflight *inf)
 {
 	struct vhost_queue *q;
+	int rc;
 
 	if (ctrlr->nqueues == VHOST_MAX_QUEUES) {
 		return -ENOSPC;
 	}
 	q = &ctrlr->queues[ctrlr->nqueues];
 	memset(q, 0, sizeof(*q));
-	if (osp_vring_init_split(&q->vq, &ctrlr->mem, vr->size, vr->desc, vr->avail, vr->used,
-				 ctrlr->neg_features, last_avail, last_used) != 0) {
+	if (ctrlr->neg_features & (1ull << OSP_VIRTIO_F_RING_PACKED)) {
+		/* rte_vhost reports packed indexes with the wrap counter in bit 15, as the ring layer takes them. */
+		rc = osp_vring_init_packed(&q->vq, &ctrlr->mem, vr->size, vr->desc_packed,
+					   vr->driver_event, vr->device_event, ctrlr->neg_features,
+					   last_avail, last_used);
+	} else {
+		rc = osp_vring_init_split(&q->vq, &ctrlr->mem, vr->size, vr->desc, vr->avail,
+					  vr->used, ctrlr->neg_features, last_avail, last_used);
+	}
+	if (rc != 0) {
 		return -EINVAL;
 	}
 	q->ctrlr = ctrlr;
 	/* Queues spread over the poll groups (the cores of the cpumask). */
 	q->pg = &ctrlr->pgs[ctrlr->nqueues % ctrlr->npgs];
 	q->idx = idx;
+	if (inf != NULL && !q->vq.packed && queue_inflight_setup(ctrlr, q, inf) != 0) {
+		return -ENOMEM;
+	}
 	q->callfd = vr->callfd;
 	q->kickfd = vr->kickfd;	/* watched by q->pg's thread once it takes the queue */
 	/* At most VHOST_TASKS_MAX requests in flight per queue, whatever the ring size. */
@@ -543,6 +674,8 @@ queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring 
 	if (q->tasks == NULL || q->free == NULL) {
 		free(q->tasks);
 		free(q->free);
+		free(q->resubmit);
+		q->resubmit = NULL;
 		return -ENOMEM;
 	}
 	for (uint32_t t = 0; t < q->ntasks; t++) {
@@ -581,7 +714,8 @@ dev_start_msg(void *arg)
 	if (osp_vhost_mem_init(&ctrlr->mem, regions, m->mem->nregions) != 0) {
 		goto out;
 	}
-	if (m->features & (1ull << OSP_VIRTIO_F_RING_PACKED)) {
+	if ((m->features & (1ull << OSP_VIRTIO_F_RING_PACKED)) &&
+	    !(ctrlr->features & (1ull << OSP_VIRTIO_F_RING_PACKED))) {
 		goto out;	/* not offered */
 	}
 	ctrlr->nqueues = 0;
@@ -590,7 +724,8 @@ dev_start_msg(void *arg)
 		if (m->vr[i].desc == NULL || m->vr[i].size == 0) {
 			continue;
 		}
-		rc = queue_add(ctrlr, i, &m->vr[i], m->last_avail[i], m->last_used[i]);
+		rc = queue_add(ctrlr, i, &m->vr[i], m->last_avail[i], m->last_used[i],
+			       m->have_inflight[i] ? &m->inflight[i] : NULL);
 		if (rc != 0) {
 			goto fail;
 		}
@@ -633,6 +768,7 @@ dev_start_finish(struct vhost_ctrlr *ctrlr)
 		return;
 	}
 	ctrlr->started = true;
+	__atomic_store_n(&ctrlr->running_vid, m->vid, __ATOMIC_RELEASE);
 	if (ctrlr->ops->dev_started != NULL) {
 		ctrlr->ops->dev_started(ctrlr);
 	}
@@ -668,6 +804,8 @@ cb_new_device(int vid)
 		    rte_vhost_get_vring_base(vid, i, &m->last_avail[i], &m->last_used[i]) != 0) {
 			memset(&m->vr[i], 0, sizeof(m->vr[i]));
 		}
+		/* Fails when the front end shared no inflight region: not tracked then. */
+		m->have_inflight[i] = rte_vhost_get_vhost_ring_inflight(vid, i, &m->inflight[i]) == 0;
 	}
 	sem_init(&m->done, 0, 0);
 	pthread_mutex_lock(&g_lock);
@@ -738,6 +876,61 @@ cb_destroy_device(int vid)
 }
 
 /* GET_CONFIG (rte_vhost 22.11 serves it only for vDPA devices): answered here from the snapshot. */
+/*
+ * GET_INFLIGHT_FD / SET_INFLIGHT_FD, before rte_vhost handles them: rte_vhost
+ * sizes the region from the message (and zeroes all of it for GET) and maps
+ * what SET names without comparing its size with the queues, and replaces a
+ * region under a running device. Refused (the connection is dropped): a
+ * region for more than 64 queues or rings above 32768 entries, a SET whose
+ * mapping is smaller than its queues' areas (vhost-user, "Inflight I/O
+ * tracking": each queue's area is its header and entries rounded up to 64
+ * bytes), and either message while this connection's device runs (the
+ * poller writes into the current region).
+ */
+static enum rte_vhost_msg_result
+inflight_msg_check(int vid, const struct vhu_inflight_msg *m)
+{
+	struct vhost_ctrlr *c;
+	uint64_t features = 0, entry, head, per_queue;
+	bool running;
+
+	pthread_mutex_lock(&g_lock);
+	c = ctrlr_by_vid_locked(vid);
+	running = c != NULL && __atomic_load_n(&c->running_vid, __ATOMIC_ACQUIRE) == vid;
+	pthread_mutex_unlock(&g_lock);
+	if (c == NULL || running) {
+		OSP_ERRLOG("vhost: %s refused: %s\n", m->request == VHOST_USER_GET_INFLIGHT_FD_REQ ?
+			   "GET_INFLIGHT_FD" : "SET_INFLIGHT_FD",
+			   c == NULL ? "unknown connection" : "the device is running");
+		return RTE_VHOST_MSG_RESULT_ERR;
+	}
+	if (m->size != VHU_INFLIGHT_PAYLOAD || m->num_queues == 0 ||
+	    m->num_queues > VHOST_INFLIGHT_MAX_QUEUES || m->queue_size == 0 ||
+	    m->queue_size > OSP_VRING_MAX_SIZE) {
+		OSP_ERRLOG("vhost %s: inflight region for %u queue(s) of %u refused\n", c->name,
+			   m->num_queues, m->queue_size);
+		return RTE_VHOST_MSG_RESULT_ERR;
+	}
+	if (m->request == VHOST_USER_SET_INFLIGHT_FD_REQ) {
+		rte_vhost_get_negotiated_features(vid, &features);
+		if (features & (1ull << OSP_VIRTIO_F_RING_PACKED)) {
+			entry = 32;
+			head = 29;
+		} else {
+			entry = 16;
+			head = 16;
+		}
+		per_queue = (entry * m->queue_size + head + 63) & ~63ull;
+		if (m->mmap_size < per_queue * m->num_queues) {
+			OSP_ERRLOG("vhost %s: inflight region of %" PRIu64 " bytes for %u queue(s) of %u "
+				   "refused (too small)\n", c->name, m->mmap_size, m->num_queues,
+				   m->queue_size);
+			return RTE_VHOST_MSG_RESULT_ERR;
+		}
+	}
+	return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+}
+
 static enum rte_vhost_msg_result
 pre_msg_handle(int vid, void *msg)
 {
@@ -745,6 +938,10 @@ pre_msg_handle(int vid, void *msg)
 	struct vhost_ctrlr *c;
 	enum rte_vhost_msg_result res;
 
+	if (m->request == VHOST_USER_GET_INFLIGHT_FD_REQ ||
+	    m->request == VHOST_USER_SET_INFLIGHT_FD_REQ) {
+		return inflight_msg_check(vid, msg);
+	}
 	if (m->request != VHOST_USER_GET_CONFIG_REQ) {
 		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 	}
@@ -799,6 +996,8 @@ struct state_msg {
 	struct rte_vhost_vring vr;
 	uint16_t last_avail;
 	uint16_t last_used;
+	bool have_inflight;
+	struct rte_vhost_ring_inflight inflight;
 	struct vhost_queue *q;		/* the queue, found or added by the controller thread */
 	bool added;
 	sem_t done;
@@ -862,7 +1061,8 @@ vring_state_msg(void *arg)
 	}
 	/* A queue that became ready after the device started (multi-queue). */
 	if (m->enable && m->have_vr && m->have_base && m->vr.desc != NULL && m->vr.size != 0 &&
-	    queue_add(ctrlr, m->qid, &m->vr, m->last_avail, m->last_used) == 0) {
+	    queue_add(ctrlr, m->qid, &m->vr, m->last_avail, m->last_used,
+		      m->have_inflight ? &m->inflight : NULL) == 0) {
 		m->q = &ctrlr->queues[ctrlr->nqueues - 1];
 		m->added = true;
 		OSP_NOTICELOG("vhost %s: queue %u started (%u queue(s))\n", ctrlr->name, m->qid,
@@ -885,6 +1085,7 @@ cb_vring_state_changed(int vid, uint16_t qid, int enable)
 		m.vr = vr;
 		m.have_vr = true;
 		m.have_base = rte_vhost_get_vring_base(vid, qid, &m.last_avail, &m.last_used) == 0;
+		m.have_inflight = rte_vhost_get_vhost_ring_inflight(vid, qid, &m.inflight) == 0;
 	}
 	sem_init(&m.done, 0, 0);
 	pthread_mutex_lock(&g_lock);
@@ -906,6 +1107,33 @@ static const struct rte_vhost_device_ops g_dev_ops = {
 	.new_connection = cb_new_connection,
 	.destroy_connection = cb_destroy_connection,
 };
+
+void
+vhost_ctrlr_config_update(struct vhost_ctrlr *ctrlr, uint32_t offset, const void *data,
+			  uint32_t len)
+{
+	int rc;
+
+	if (offset > sizeof(ctrlr->config) || len > sizeof(ctrlr->config) - offset) {
+		return;
+	}
+	pthread_mutex_lock(&g_lock);
+	memcpy(ctrlr->config + offset, data, len);
+	pthread_mutex_unlock(&g_lock);
+	if (!ctrlr->started || ctrlr->stopping) {
+		return;
+	}
+	/*
+	 * The driver (QEMU) answers by reading the config again (GET_CONFIG on the
+	 * main channel, served by the rte_vhost thread): no reply is waited for
+	 * here, this thread must not block on the front end.
+	 */
+	rc = rte_vhost_slave_config_change(ctrlr->vid, false);
+	if (rc != 0) {
+		OSP_NOTICELOG("vhost %s: config change not notified (%d): the front end did not "
+			      "negotiate the back-end channel\n", ctrlr->name, rc);
+	}
+}
 
 /* ---- create / delete (app thread) ---- */
 
@@ -1016,6 +1244,7 @@ vhost_ctrlr_new(const char *name, const struct vhost_backend_ops *ops, int *rcp,
 	}
 	ctrlr->ops = ops;
 	ctrlr->vid = -1;
+	ctrlr->running_vid = -1;
 	ctrlr->thread = osp_get_thread();
 	/* Without a cpumask: one poll group, on the controller (app) thread. */
 	ctrlr->npgs = 1;
@@ -1035,6 +1264,16 @@ vhost_ctrlr_new(const char *name, const struct vhost_backend_ops *ops, int *rcp,
 	return ctrlr;
 }
 
+/*
+ * Protocol features we need on top of rte_vhost's defaults: CONFIG (GET_CONFIG,
+ * answered by pre_msg_handle), BACKEND_REQ (the back-end channel, for
+ * CONFIG_CHANGE_MSG on a resize) and INFLIGHT_SHMFD (requests in flight survive
+ * a back-end restart: doc/vhost.md).
+ */
+#define VHOST_PROTOCOL_FEATURES ((1ull << VHOST_USER_PROTOCOL_F_CONFIG_BIT) | \
+				 (1ull << VHOST_USER_PROTOCOL_F_SLAVE_REQ_BIT) | \
+				 (1ull << VHOST_USER_PROTOCOL_F_INFLIGHT_BIT))
+
 int
 vhost_ctrlr_register(struct vhost_ctrlr *ctrlr, uint64_t features, char *err, size_t errlen)
 {
@@ -1043,6 +1282,9 @@ vhost_ctrlr_register(struct vhost_ctrlr *ctrlr, uint64_t features, char *err, si
 
 	features |= (1ull << OSP_VIRTIO_F_VERSION_1) | (1ull << OSP_VIRTIO_F_EVENT_IDX) |
 		    (1ull << OSP_VIRTIO_F_INDIRECT_DESC) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES_BIT);
+	if (ctrlr->packed_ring) {
+		features |= 1ull << OSP_VIRTIO_F_RING_PACKED;
+	}
 	ctrlr->features = features;
 	/* A socket file left by an earlier run would make the bind fail. */
 	unlink(ctrlr->path);
@@ -1058,8 +1300,7 @@ vhost_ctrlr_register(struct vhost_ctrlr *ctrlr, uint64_t features, char *err, si
 	if (rte_vhost_driver_set_features(ctrlr->path, features) != 0 ||
 	    rte_vhost_driver_get_protocol_features(ctrlr->path, &pf) != 0 ||
 	    rte_vhost_driver_set_protocol_features(ctrlr->path,
-			    (pf | (1ull << VHOST_USER_PROTOCOL_F_CONFIG_BIT)) &
-			    ~ctrlr->ops->protocol_features_off) != 0 ||
+			    (pf | VHOST_PROTOCOL_FEATURES) & ~ctrlr->ops->protocol_features_off) != 0 ||
 	    rte_vhost_driver_callback_register(ctrlr->path, &g_dev_ops) != 0 ||
 	    rte_vhost_driver_start(ctrlr->path) != 0) {
 		snprintf(err, errlen, "Cannot start vhost-user socket '%s'", ctrlr->path);

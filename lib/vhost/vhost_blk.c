@@ -149,9 +149,15 @@ static void
 bdev_done(struct osp_bdev_io *bdev_io, bool success, void *cb_arg)
 {
 	struct vhost_blk_task *task = cb_arg;
+	struct vhost_pg *pg = task->base.q->pg;
+	struct vhost_blk_pg *bp = pg->be_ch;
 
 	osp_bdev_free_io(bdev_io);
+	bp->ios--;
 	vhost_blk_task_finish(task, success ? VBLK_S_OK : VBLK_S_IOERR);
+	if (bp->release && bp->ios == 0) {
+		vhost_blk_pg_release(pg);
+	}
 }
 
 /* Check a byte range in 512-byte sectors against the bdev; block numbers out. */
@@ -160,13 +166,15 @@ range_ok(const struct vhost_blk_dev *ctrlr, uint64_t sector, uint64_t bytes, uin
 	 uint64_t *nblocks)
 {
 	uint64_t spb = ctrlr->block_size / 512;
+	/* A resize stores it on the app thread. */
+	uint64_t num_blocks = __atomic_load_n(&ctrlr->num_blocks, __ATOMIC_RELAXED);
 
 	if (sector % spb != 0 || bytes % ctrlr->block_size != 0 || bytes == 0) {
 		return false;
 	}
 	*lba = sector / spb;
 	*nblocks = bytes / ctrlr->block_size;
-	return *lba < ctrlr->num_blocks && *nblocks <= ctrlr->num_blocks - *lba;
+	return *lba < num_blocks && *nblocks <= num_blocks - *lba;
 }
 
 void
@@ -174,7 +182,7 @@ vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 {
 	struct vhost_blk_dev *ctrlr = vc->be;
 	/* The poll group's thread's channel: the task runs and completes there. */
-	struct osp_io_channel *ch = vtask->q->pg->be_ch;
+	struct vhost_blk_pg *bp = vtask->q->pg->be_ch;
 	struct vhost_blk_task *task = (struct vhost_blk_task *)vtask;
 	struct osp_vring_req *req = &vtask->req;
 	struct iovec *in = vtask->iov + req->out_cnt;
@@ -199,6 +207,12 @@ vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 		vhost_blk_task_finish(task, VBLK_S_IOERR);
 		return;
 	}
+	if (__atomic_load_n(&ctrlr->removed, __ATOMIC_ACQUIRE) || bp == NULL || bp->ch == NULL) {
+		/* Hot removed: the controller stays, its requests fail. */
+		vhost_blk_task_finish(task, VBLK_S_IOERR);
+		return;
+	}
+	/* bp->ios counts each bdev call from before it is made until bdev_done. */
 	switch (hdr.type) {
 	case VBLK_T_IN:
 		data_len = req->in_len - 1;
@@ -210,11 +224,13 @@ vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 			break;
 		}
 		task->used_len = req->in_len;
-		rc = osp_bdev_readv_blocks(ctrlr->desc, ch, task->data, n, lba, nblocks,
+		bp->ios++;
+		rc = osp_bdev_readv_blocks(ctrlr->desc, bp->ch, task->data, n, lba, nblocks,
 					   bdev_done, task);
 		if (rc == 0) {
 			return;
 		}
+		bp->ios--;
 		task->used_len = 1;
 		break;
 	case VBLK_T_OUT:
@@ -230,11 +246,13 @@ vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 		if (n < 0) {
 			break;
 		}
-		rc = osp_bdev_writev_blocks(ctrlr->desc, ch, task->data, n, lba, nblocks,
+		bp->ios++;
+		rc = osp_bdev_writev_blocks(ctrlr->desc, bp->ch, task->data, n, lba, nblocks,
 					    bdev_done, task);
 		if (rc == 0) {
 			return;
 		}
+		bp->ios--;
 		break;
 	case VBLK_T_FLUSH:
 		if (ctrlr->readonly) {
@@ -244,11 +262,14 @@ vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 			vhost_blk_task_finish(task, VBLK_S_OK);
 			return;
 		}
-		rc = osp_bdev_flush_blocks(ctrlr->desc, ch, 0, ctrlr->num_blocks, bdev_done,
-					   task);
+		bp->ios++;
+		rc = osp_bdev_flush_blocks(ctrlr->desc, bp->ch, 0,
+					   __atomic_load_n(&ctrlr->num_blocks, __ATOMIC_RELAXED),
+					   bdev_done, task);
 		if (rc == 0) {
 			return;
 		}
+		bp->ios--;
 		break;
 	case VBLK_T_GET_ID: {
 		char id[VBLK_ID_BYTES] = {};
@@ -283,11 +304,13 @@ vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 		    !range_ok(ctrlr, seg.sector, (uint64_t)seg.num_sectors * 512, &lba, &nblocks)) {
 			break;
 		}
-		rc = dis ? osp_bdev_unmap_blocks(ctrlr->desc, ch, lba, nblocks, bdev_done, task) :
-		     osp_bdev_write_zeroes_blocks(ctrlr->desc, ch, lba, nblocks, bdev_done, task);
+		bp->ios++;
+		rc = dis ? osp_bdev_unmap_blocks(ctrlr->desc, bp->ch, lba, nblocks, bdev_done, task) :
+		     osp_bdev_write_zeroes_blocks(ctrlr->desc, bp->ch, lba, nblocks, bdev_done, task);
 		if (rc == 0) {
 			return;
 		}
+		bp->ios--;
 		break;
 	}
 	default:

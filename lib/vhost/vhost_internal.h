@@ -83,6 +83,13 @@ struct vhost_queue {
 	uint32_t nfree;
 	uint8_t *tasks;		/* ntasks tasks of ops->task_size bytes each */
 	struct vhost_task **free;
+	/*
+	 * Heads in flight when the previous back end died (inflight region), in
+	 * the order they were popped: resubmitted before the ring is polled.
+	 */
+	uint16_t *resubmit;
+	uint16_t nresubmit;
+	uint16_t resubmit_pos;
 	/* Coalescing: the current call delay (ticks) and the request rate behind it. */
 	uint64_t irq_delay;
 	uint64_t signal_since;	/* tick the pending decision was first deferred (0: not yet) */
@@ -158,11 +165,18 @@ struct vhost_ctrlr {
 	const struct vhost_backend_ops *ops;
 	void *be;				/* the back end's state */
 	uint64_t features;			/* offered */
+	bool packed_ring;			/* offer VIRTIO_F_RING_PACKED (set before register) */
 	uint8_t config[VHOST_CONFIG_MAX];	/* GET_CONFIG answers (read under the list lock) */
 	uint32_t config_len;
 	struct osp_thread *thread;		/* lifecycle (rte_vhost callbacks): the app thread */
 	TAILQ_ENTRY(vhost_ctrlr) link;
 	bool registered;			/* rte_vhost_driver_register done */
+	/*
+	 * The vid of the started device, -1 if none: written by the controller
+	 * thread while the rte_vhost thread waits for it (new/destroy_device),
+	 * read by the rte_vhost thread's message hook (atomic accesses).
+	 */
+	int running_vid;
 	bool has_cpumask;
 	struct osp_cpuset cpumask;		/* the cores of its poll groups (has_cpumask) */
 	uint16_t npgs;
@@ -205,6 +219,14 @@ struct vhost_ctrlr *vhost_ctrlr_new(const char *name, const struct vhost_backend
  * destroyed (ops->destroy) and freed.
  */
 int vhost_ctrlr_register(struct vhost_ctrlr *ctrlr, uint64_t features, char *err, size_t errlen);
+/*
+ * The device config space changed (e.g. a resize): copy len bytes at offset
+ * into the GET_CONFIG snapshot (under the lock the rte_vhost thread reads it
+ * with) and, if a driver is connected, send it CONFIG_CHANGE_MSG so that it
+ * reads the config again. Controller thread.
+ */
+void vhost_ctrlr_config_update(struct vhost_ctrlr *ctrlr, uint32_t offset, const void *data,
+			       uint32_t len);
 /* Free a controller vhost_ctrlr_register never saw (ops->destroy is called). */
 void vhost_ctrlr_free(struct vhost_ctrlr *ctrlr);
 /*
@@ -263,6 +285,14 @@ bool vhost_queue_signal(struct vhost_queue *q, uint64_t now);
 struct vhost_blk_dev {
 	char bdev_name[64];
 	bool readonly;
+	/*
+	 * Hot removed (atomic: read by the poll groups): every new request fails
+	 * with IOERR; each poll group puts its channel once its bdev I/O is back
+	 * and acknowledges; the last acknowledgement closes desc (app thread).
+	 */
+	bool removed;
+	uint16_t remove_acks;			/* poll groups yet to acknowledge */
+	bool destroyed;				/* the controller is gone: the last ack frees this */
 	struct osp_bdev_desc *desc;
 	struct osp_bdev *bdev;
 	uint32_t block_size;
@@ -277,6 +307,17 @@ struct vhost_blk_task {
 };
 
 extern const struct vhost_backend_ops g_vhost_blk_ops;
+
+/* A poll group's blk state (pg->be_ch), its thread only. */
+struct vhost_blk_pg {
+	struct osp_io_channel *ch;	/* NULL when removed */
+	uint32_t ios;			/* bdev I/Os submitted on ch, not yet completed */
+	bool release;			/* hot removed: put ch once ios is 0, then acknowledge */
+	bool acked;
+};
+
+/* vhost_blk_ctrlr.c: a hot-removed poll group's last bdev I/O is back (its thread). */
+void vhost_blk_pg_release(struct vhost_pg *pg);
 
 /* vhost_blk.c: the request path */
 void vhost_blk_fill_config(struct vhost_ctrlr *ctrlr, struct osp_bdev *bdev, bool discard,

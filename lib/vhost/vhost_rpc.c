@@ -41,19 +41,13 @@ rpc_vhost_create_blk_controller(struct osp_jsonrpc_request *request, const cJSON
 				   OSP_COUNTOF(g_blk_create_decoders), &req)) {
 		return;
 	}
-	if (req.packed_ring) {
-		osp_jsonrpc_send_error_response(request, -ENOTSUP,
-						"packed_ring is not supported yet (split rings only)");
-		goto out;
-	}
-	rc = osp_vhost_blk_ctrlr_create(req.ctrlr, req.dev_name, req.readonly, req.cpumask, err,
-					sizeof(err));
+	rc = osp_vhost_blk_ctrlr_create(req.ctrlr, req.dev_name, req.readonly, req.cpumask,
+					req.packed_ring, err, sizeof(err));
 	if (rc != 0) {
 		osp_jsonrpc_send_error_response(request, rc, err);
 	} else {
 		osp_jsonrpc_send_bool_response(request, true);
 	}
-out:
 	osp_json_free_object(g_blk_create_decoders, OSP_COUNTOF(g_blk_create_decoders), &req);
 }
 OSP_RPC_REGISTER("vhost_create_blk_controller", rpc_vhost_create_blk_controller, OSP_RPC_RUNTIME)

@@ -21,6 +21,9 @@
 #include "osprey/vhost_ring.h"
 #include "virtio_ring_spec.h"
 
+static_assert(sizeof(struct osp_vring_inflight_desc) == 16, "vhost-user DescStateSplit");
+static_assert(sizeof(struct osp_vring_inflight_split) == 16, "vhost-user QueueRegionSplit");
+
 /* An indirect table larger than this is refused (bounds the work per chain). */
 #define VRING_MAX_INDIRECT	OSP_VRING_MAX_SIZE
 
@@ -271,6 +274,16 @@ split_walk(struct osp_vring *vq, struct osp_vring_req *req, uint16_t head)
 	return 0;
 }
 
+/* Mark head in flight: its counter first, then the flag (a crash between leaves it clear). */
+static inline void
+inflight_mark(struct osp_vring *vq, uint16_t head)
+{
+	struct osp_vring_inflight_desc *d = &vq->inflight->desc[head];
+
+	__atomic_store_n(&d->counter, vq->inflight_counter++, __ATOMIC_RELAXED);
+	__atomic_store_n(&d->inflight, 1, __ATOMIC_RELEASE);
+}
+
 static inline int
 split_pop(struct osp_vring *vq, struct osp_vring_req *req)
 {
@@ -298,6 +311,9 @@ split_pop(struct osp_vring *vq, struct osp_vring_req *req)
 	req->id = head;
 	req->ndescs = 1;
 	req->error = (int16_t)split_walk(vq, req, head);
+	if (vq->inflight != NULL) {
+		inflight_mark(vq, head);
+	}
 	return 1;
 }
 
@@ -318,6 +334,24 @@ split_publish(struct osp_vring *vq)
 	struct virtq_used *used = vq->r.split.used;
 
 	__atomic_store_n(&used->idx, vq->used_idx, __ATOMIC_RELEASE);
+}
+
+/*
+ * One used entry with inflight tracking, in the order a restarted back end
+ * (rte_vhost's reconnect check) relies on: last_batch_head, the used entry and
+ * used->idx, the head's flag cleared, then used_idx. If used_idx differs from
+ * used->idx after a crash, only last_batch_head can be the difference.
+ */
+static void
+split_push_tracked(struct osp_vring *vq, uint16_t id, uint32_t len)
+{
+	struct osp_vring_inflight_split *in = vq->inflight;
+
+	__atomic_store_n(&in->last_batch_head, id, __ATOMIC_RELEASE);
+	split_write_used(vq, id, len);
+	split_publish(vq);
+	__atomic_store_n(&in->desc[id].inflight, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&in->used_idx, vq->used_idx, __ATOMIC_RELEASE);
 }
 
 static bool
@@ -532,11 +566,49 @@ osp_vring_pop_burst(struct osp_vring *vq, struct osp_vring_req *reqs, int n)
 	return i;
 }
 
+int
+osp_vring_pop_head(struct osp_vring *vq, uint16_t head, struct osp_vring_req *req)
+{
+	if (vq->broken) {
+		return -EIO;
+	}
+	if (vq->packed) {
+		return -ENOTSUP;
+	}
+	if (head >= vq->size) {
+		return -EINVAL;
+	}
+	req->id = head;
+	req->ndescs = 1;
+	req->error = (int16_t)split_walk(vq, req, head);
+	if (vq->inflight != NULL) {
+		inflight_mark(vq, head);
+	}
+	return 1;
+}
+
+int
+osp_vring_set_inflight(struct osp_vring *vq, struct osp_vring_inflight_split *region,
+		       uint16_t desc_num, uint64_t counter)
+{
+	if (vq->packed) {
+		return -ENOTSUP;
+	}
+	if (region == NULL || ((uintptr_t)region & 7) != 0 || desc_num < vq->size) {
+		return -EINVAL;
+	}
+	vq->inflight = region;
+	vq->inflight_counter = counter;
+	return 0;
+}
+
 void
 osp_vring_push(struct osp_vring *vq, const struct osp_vring_req *req, uint32_t len)
 {
 	if (vq->packed) {
 		packed_write_used(vq, req, len, true);
+	} else if (vq->inflight != NULL) {
+		split_push_tracked(vq, req->id, len);
 	} else {
 		split_write_used(vq, req->id, len);
 		split_publish(vq);
@@ -550,6 +622,12 @@ osp_vring_push_burst(struct osp_vring *vq, const struct osp_vring_req *reqs,
 	int i;
 
 	if (n <= 0) {
+		return;
+	}
+	if (!vq->packed && vq->inflight != NULL) {
+		for (i = 0; i < n; i++) {
+			split_push_tracked(vq, reqs[i].id, lens[i]);
+		}
 		return;
 	}
 	if (!vq->packed) {

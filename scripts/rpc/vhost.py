@@ -10,7 +10,7 @@ def add_parser(subparsers):
     p.add_argument('dev_name', help='bdev to serve')
     p.add_argument('--cpumask', help='cores whose threads poll the queues (0x3, [0-1])')
     flag(p, '-r', '--readonly', help='read-only device')
-    flag(p, '-p', '--packed_ring', dest='packed_ring', help='packed ring (not supported yet: refused)')
+    flag(p, '-p', '--packed_ring', dest='packed_ring', help='also offer packed virtqueues (VIRTIO_F_RING_PACKED; the driver chooses)')
 
     p = add_command(subparsers, 'vhost_create_scsi_controller', 'Create a vhost-user-scsi '
                     'controller with no targets (socket <vhost -S dir>/<ctrlr>)', output=QUIET)

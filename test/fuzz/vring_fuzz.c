@@ -10,13 +10,17 @@
  * Input: an 8-byte header, then the bytes of R0, R1 and R2 in order.
  *   [0] bit 0 packed, bit 1 INDIRECT_DESC, bit 2 EVENT_IDX, bit 3 use pop_burst
  *   [1] queue size: split 1 << (b % 9), packed 1 + b
- *   [2..3] last_avail, [4..5] used index at start, [6] pops (0..63), [7] unused
+ *   [2..3] last_avail, [4..5] used index at start, [6] pops (0..63),
+ *   [7] bit 0: track in flight in an inflight region of exactly the ring size
+ *       (split); bits 1-7: resubmissions (osp_vring_pop_head) of heads made
+ *       from the header bytes, in range or not, before the pops
  * Descriptor-sized slots of R0 and R2 whose address has bit 63 clear get the
  * address masked to 17 bits, so most land in or near guest memory.
  *
  * Built with -DVRING_FUZZ_GEN_SEEDS it instead writes seed inputs (valid
  * split and packed chains, direct and indirect) into the directory given.
  */
+#include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +75,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t off;
 	int rc, i, k, npop, popped = 0;
 	volatile uint8_t sink = 0;
+	struct osp_vring_inflight_split *inflight = NULL;
 
 	if (size < HDR) {
 		return 0;
@@ -120,6 +125,31 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	}
 	for (i = 0; i < 4; i++) {
 		reqs[i] = (struct osp_vring_req){ .iov = iov[i], .iov_max = 16 };
+	}
+	if ((data[7] & 1) && !vq.packed) {
+		inflight = calloc(1, sizeof(*inflight) + (size_t)qsize * sizeof(inflight->desc[0]));
+		if (inflight == NULL || osp_vring_set_inflight(&vq, inflight, qsize, 7) != 0) {
+			abort();
+		}
+	}
+	for (i = 0; i < (data[7] >> 1); i++) {
+		uint16_t head = (uint16_t)(data[2 + i % 5] * 257u + (unsigned)i * 13u);
+
+		rc = osp_vring_pop_head(&vq, head, &reqs[0]);
+		if (vq.packed ? rc != -ENOTSUP : (head >= qsize ? rc != -EINVAL && rc != -EIO :
+						  rc != 1 && rc != -EIO)) {
+			abort();
+		}
+		if (rc == 1) {
+			if (reqs[0].id != head || (inflight != NULL && inflight->desc[head].inflight != 1)) {
+				abort();
+			}
+			osp_vring_push(&vq, &reqs[0], 0);
+			if (inflight != NULL && (inflight->desc[head].inflight != 0 ||
+						 inflight->last_batch_head != head)) {
+				abort();
+			}
+		}
 	}
 	npop = data[6] & 63;
 	while (popped < npop) {
@@ -171,6 +201,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)osp_vring_set_kick(&vq, false);
 	(void)osp_vring_has_avail(&vq);
 	(void)sink;
+	free(inflight);
 	free(r0);
 	free(r1);
 	free(r2);

@@ -25,6 +25,11 @@ static int g_iovcnt;
 static bool g_success = true;
 static bool g_supported = true;
 static int g_released;
+/* Deferred completion (g_defer): the callback is kept until the test fires it. */
+static bool g_defer;
+static osp_bdev_io_completion_cb g_defer_cb;
+static void *g_defer_arg;
+static int g_bdev_released;
 
 static int
 stub_io(int type, struct iovec *iov, int iovcnt, uint64_t lba, uint64_t n,
@@ -36,8 +41,23 @@ stub_io(int type, struct iovec *iov, int iovcnt, uint64_t lba, uint64_t n,
 	g_iovcnt = iovcnt;
 	g_lba = lba;
 	g_nblocks = n;
+	if (g_defer) {
+		g_defer_cb = cb;
+		g_defer_arg = arg;
+		return 0;
+	}
 	cb((struct osp_bdev_io *)(uintptr_t)0x1, g_success, arg);
 	return 0;
+}
+
+/* vhost_blk_ctrlr.c's part of a hot remove (the poll group lets go of its channel): counted here. */
+void
+vhost_blk_pg_release(struct vhost_pg *pg)
+{
+	struct vhost_blk_pg *bp = pg->be_ch;
+
+	bp->ch = NULL;
+	g_bdev_released++;
 }
 
 int
@@ -132,6 +152,7 @@ static struct vhost_ctrlr g_ctrlr;
 static struct vhost_blk_dev g_blk;
 static struct vhost_task *g_free[8];
 static struct vhost_pg g_pg;
+static struct vhost_blk_pg g_bp;
 
 static int
 suite_init(void)
@@ -164,6 +185,9 @@ setup(bool readonly, uint64_t features)
 	memset(&g_ctrlr, 0, sizeof(g_ctrlr));
 	memset(&g_blk, 0, sizeof(g_blk));
 	memset(&g_pg, 0, sizeof(g_pg));
+	memset(&g_bp, 0, sizeof(g_bp));
+	g_bp.ch = (struct osp_io_channel *)(uintptr_t)0x2;	/* the stubs never look at it */
+	g_pg.be_ch = &g_bp;
 	g_ctrlr.be = &g_blk;
 	g_pg.ctrlr = &g_ctrlr;
 	snprintf(g_blk.bdev_name, sizeof(g_blk.bdev_name), "Malloc0");
@@ -188,6 +212,8 @@ setup(bool readonly, uint64_t features)
 	g_released = 0;
 	g_success = true;
 	g_supported = true;
+	g_defer = false;
+	g_bdev_released = 0;
 }
 
 /* A chain: header at 0x10000, data iovecs (out or in), status at 0x20000. */
@@ -433,6 +459,44 @@ test_config_and_iov(void)
 	CU_ASSERT(vhost_iov_gather(iov, 3, 8, buf, 30) == 22);
 }
 
+/*
+ * Hot remove: a bdev I/O in flight completes normally, new requests fail with
+ * IOERR without reaching the bdev, and the poll group lets go of its channel
+ * once its last bdev I/O is back.
+ */
+static void
+test_hot_remove(void)
+{
+	uint32_t lens[1] = { 4096 };
+	struct vhost_blk_task t2;
+
+	setup(false, 0);
+	g_defer = true;
+	make_req(VBLK_T_IN, 8, true, lens, 1);
+	vhost_blk_task_start(&g_ctrlr, &g_task.base);
+	CU_ASSERT(g_calls == 1 && g_bp.ios == 1 && g_released == 0);
+	/* What blk_bdev_removed and its message to this poll group do. */
+	g_blk.removed = true;
+	g_bp.release = true;
+	/* A new request: a copy of the same chain with another status byte. */
+	t2 = g_task;
+	t2.base.iov[t2.base.req.out_cnt + t2.base.req.in_cnt - 1].iov_base = g_guest + 0x20010;
+	g_guest[0x20010] = 0xee;
+	vhost_blk_task_start(&g_ctrlr, &t2.base);
+	CU_ASSERT(g_calls == 1);
+	CU_ASSERT(g_guest[0x20010] == VBLK_S_IOERR);
+	CU_ASSERT(g_released == 1 && g_bdev_released == 0);
+	/* The bdev layer gives the first one back: OK, and now the bdev is released. */
+	g_defer_cb((struct osp_bdev_io *)(uintptr_t)0x1, true, g_defer_arg);
+	CU_ASSERT(status() == VBLK_S_OK);
+	CU_ASSERT(g_bp.ios == 0 && g_bdev_released == 1 && g_released == 2);
+	/* The channel is gone: still IOERR, no bdev call. */
+	g_guest[0x20010] = 0xee;
+	g_blk.removed = false;	/* even without the flag, a poll group without channel fails it */
+	vhost_blk_task_start(&g_ctrlr, &t2.base);
+	CU_ASSERT(g_calls == 1 && g_guest[0x20010] == VBLK_S_IOERR);
+}
+
 int
 main(void)
 {
@@ -447,5 +511,6 @@ main(void)
 	CU_ADD_TEST(suite, test_bad_requests);
 	CU_ADD_TEST(suite, test_discard_wz_flush_getid);
 	CU_ADD_TEST(suite, test_config_and_iov);
+	CU_ADD_TEST(suite, test_hot_remove);
 	return ut_run_suites();
 }

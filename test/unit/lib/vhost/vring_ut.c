@@ -1005,6 +1005,149 @@ test_packed_notify(void)
  * (header, 4 KiB of data, status byte; all in region A, as in a guest whose
  * RAM is one region).
  */
+/* ---- inflight tracking and resubmission (split) ---- */
+
+static struct osp_vring_inflight_split *
+inflight_region(uint16_t n)
+{
+	struct osp_vring_inflight_split *r;
+
+	/* 64-byte aligned as a region is; aligned_alloc wants a size multiple of it. */
+	r = aligned_alloc(64, (sizeof(*r) + (size_t)n * sizeof(r->desc[0]) + 63) & ~(size_t)63);
+	CU_ASSERT_FATAL(r != NULL);
+	memset(r, 0, sizeof(*r) + (size_t)n * sizeof(r->desc[0]));
+	r->desc_num = n;
+	return r;
+}
+
+static void
+test_split_inflight(void)
+{
+	struct osp_vring_inflight_split *in = inflight_region(8);
+	struct split_drv d;
+	struct osp_vring vq;
+	struct iovec iov[NIOV];
+	struct osp_vring_req req = { .iov = iov, .iov_max = NIOV };
+	struct osp_vring_req reqs[3];
+	struct iovec iovs[3][NIOV];
+	uint32_t lens[3] = { 1, 1, 1 };
+	uint16_t order[8];
+	int n = 0, i;
+	uint32_t id, len;
+
+	split_setup(&d, &vq, 8, 0, 0);
+	CU_ASSERT(osp_vring_set_inflight(&vq, in, 4, 0) == -EINVAL);	/* smaller than the ring */
+	CU_ASSERT(osp_vring_set_inflight(&vq, NULL, 8, 0) == -EINVAL);
+	CU_ASSERT(osp_vring_set_inflight(&vq, (void *)((uint8_t *)in + 4), 8, 0) == -EINVAL);
+	CU_ASSERT(osp_vring_set_inflight(&vq, in, 8, 100) == 0);
+	/* Three one-descriptor chains (header + status in one writable buffer is fine here). */
+	sdesc(d.desc, 3, GPA_BUF + 0x000, 16, VIRTQ_DESC_F_NEXT, 4);
+	sdesc(d.desc, 4, GPA_BUF + 0x100, 1, VIRTQ_DESC_F_WRITE, 0);
+	sdesc(d.desc, 5, GPA_BUF + 0x200, 16, 0, 0);
+	sdesc(d.desc, 1, GPA_BUF + 0x300, 16, 0, 0);
+	split_post(&d, 3);
+	split_post(&d, 5);
+	split_post(&d, 1);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1 && req.id == 3);
+	CU_ASSERT(in->desc[3].inflight == 1 && in->desc[3].counter == 100);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1 && req.id == 5);
+	CU_ASSERT(in->desc[5].inflight == 1 && in->desc[5].counter == 101);
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 1 && req.id == 1);
+	CU_ASSERT(in->desc[1].inflight == 1 && in->desc[1].counter == 102);
+	CU_ASSERT(in->desc[4].inflight == 0);	/* only heads are tracked */
+	/* Completing 5: recorded as the batch head, used entry published, flag cleared, used_idx. */
+	req.id = 5;
+	osp_vring_push(&vq, &req, 0);
+	CU_ASSERT(in->last_batch_head == 5 && in->desc[5].inflight == 0 && in->used_idx == 1);
+	CU_ASSERT(d.used->idx == 1);
+	CU_ASSERT(split_used_get(&d, &id, &len) && id == 5);
+
+	/*
+	 * The back end dies here. The next one (after the front end's reconnect)
+	 * resumes at last_avail = used->idx + the heads still in flight, and
+	 * resubmits those heads in counter order: 3 then 1.
+	 */
+	for (i = 0; i < 8; i++) {
+		if (in->desc[i].inflight) {
+			order[n++] = (uint16_t)i;
+		}
+	}
+	CU_ASSERT_FATAL(n == 2);
+	if (in->desc[order[0]].counter > in->desc[order[1]].counter) {
+		uint16_t t = order[0];
+
+		order[0] = order[1];
+		order[1] = t;
+	}
+	CU_ASSERT(order[0] == 3 && order[1] == 1);
+	CU_ASSERT_FATAL(osp_vring_init_split(&vq, &g_mem, 8, d.desc, d.avail, d.used, 0,
+					     (uint16_t)(d.used->idx + n), d.used->idx) == 0);
+	CU_ASSERT(osp_vring_set_inflight(&vq, in, in->desc_num, 103) == 0);
+	CU_ASSERT(osp_vring_pop_head(&vq, order[0], &req) == 1);
+	CU_ASSERT(req.id == 3 && req.error == 0 && req.out_cnt == 1 && req.in_cnt == 1);
+	CU_ASSERT(iov[0].iov_base == hva(GPA_BUF) && iov[0].iov_len == 16);
+	CU_ASSERT(iov[1].iov_base == hva(GPA_BUF + 0x100) && iov[1].iov_len == 1);
+	CU_ASSERT(in->desc[3].inflight == 1 && in->desc[3].counter == 103);
+	CU_ASSERT(osp_vring_pop_head(&vq, order[1], &req) == 1 && req.id == 1);
+	/* Nothing new in the avail ring: the resubmitted heads are not popped twice. */
+	CU_ASSERT(osp_vring_pop(&vq, &req) == 0);
+	/* Bounds: a head at or above the ring size is refused, the ring is not broken. */
+	CU_ASSERT(osp_vring_pop_head(&vq, 8, &req) == -EINVAL);
+	CU_ASSERT(osp_vring_pop_head(&vq, 0xffff, &req) == -EINVAL);
+	CU_ASSERT(!vq.broken);
+	/* A resubmitted chain that is bad is a bad request like any other. */
+	sdesc(d.desc, 6, GPA_C + REG_SIZE + 0x1000, 16, 0, 0);
+	CU_ASSERT(osp_vring_pop_head(&vq, 6, &req) == 1 && req.id == 6 && req.error == -EFAULT);
+	req.id = 6;
+	osp_vring_push(&vq, &req, 0);
+	CU_ASSERT(in->desc[6].inflight == 0);
+	CU_ASSERT(split_used_get(&d, &id, &len) && id == 6);
+
+	/* A burst push with tracking: every flag cleared, used_idx follows used->idx. */
+	for (i = 0; i < 3; i++) {
+		reqs[i].iov = iovs[i];
+		reqs[i].iov_max = NIOV;
+	}
+	split_post(&d, 5);
+	CU_ASSERT(osp_vring_pop_burst(&vq, reqs, 3) == 1 && reqs[0].id == 5);
+	CU_ASSERT(in->desc[5].inflight == 1 && in->desc[5].counter == 106);
+	reqs[1] = reqs[0];
+	reqs[1].id = 3;
+	reqs[2] = reqs[0];
+	reqs[2].id = 1;
+	osp_vring_push_burst(&vq, reqs, lens, 3);
+	CU_ASSERT(d.used->idx == 5 && in->used_idx == 5);
+	CU_ASSERT(in->last_batch_head == 1);
+	for (i = 0; i < 8; i++) {
+		CU_ASSERT(in->desc[i].inflight == 0);
+	}
+	CU_ASSERT(split_used_get(&d, &id, &len) && id == 5);
+	CU_ASSERT(split_used_get(&d, &id, &len) && id == 3);
+	CU_ASSERT(split_used_get(&d, &id, &len) && id == 1);
+
+	/* Broken ring: pop_head says so too. */
+	vq.broken = true;
+	CU_ASSERT(osp_vring_pop_head(&vq, 1, &req) == -EIO);
+	free(in);
+}
+
+static void
+test_packed_no_head_pop(void)
+{
+	struct osp_vring vq;
+	struct osp_vring_inflight_split *in = inflight_region(8);
+	struct iovec iov[NIOV];
+	struct osp_vring_req req = { .iov = iov, .iov_max = NIOV };
+
+	CU_ASSERT_FATAL(osp_vring_init_packed(&vq, &g_mem, 8, hva(GPA_DESC), hva(GPA_AVAIL),
+					      hva(GPA_USED), 0, 0x8000, 0x8000) == 0);
+	CU_ASSERT(osp_vring_pop_head(&vq, 0, &req) == -ENOTSUP);
+	CU_ASSERT(osp_vring_set_inflight(&vq, in, 8, 0) == -ENOTSUP);
+	free(in);
+}
+
+/* ---- timing ---- */
+
 static void
 test_perf(void)
 {
@@ -1049,6 +1192,35 @@ test_perf(void)
 		CU_ASSERT(req.error == 0 && req.out_cnt + req.in_cnt == ndesc);
 		ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / iters;
 		printf("\n  split  %d-descriptor chain: post+pop+push+need_notify %.1f ns", ndesc, ns);
+
+		/* The same with inflight tracking (vhost-user INFLIGHT_SHMFD). */
+		{
+			struct osp_vring_inflight_split *in = inflight_region(256);
+			uint16_t last_avail = osp_vring_last_avail(&vq);
+
+			CU_ASSERT_FATAL(osp_vring_init_split(&vq, &g_mem, 256, d.desc, d.avail, d.used,
+							     F_IND | F_EVT, last_avail,
+							     osp_vring_last_used(&vq)) == 0);
+			CU_ASSERT_FATAL(osp_vring_set_inflight(&vq, in, 256, 0) == 0);
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			for (i = 0; i < iters; i++) {
+				uint16_t h = (uint16_t)((i * 4) & 255);
+
+				split_post(&d, h);
+				osp_vring_pop(&vq, &req);
+				osp_vring_push(&vq, &req, 1);
+				(void)osp_vring_need_notify(&vq);
+			}
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			CU_ASSERT(req.error == 0 && in->desc[req.id].inflight == 0 &&
+				  in->used_idx == osp_vring_last_used(&vq));
+			ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 +
+			      (double)(t1.tv_nsec - t0.tv_nsec)) / iters;
+			printf("\n  split  %d-descriptor chain, inflight tracked: post+pop+push+need_notify %.1f ns",
+			       ndesc, ns);
+			vq.inflight = NULL;
+			free(in);
+		}
 
 		/* Device side alone, the poller's way: bursts of 32 popped, pushed, one notify check. */
 		{
@@ -1127,6 +1299,8 @@ main(void)
 	CU_ADD_TEST(suite, test_packed_bad);
 	CU_ADD_TEST(suite, test_packed_wrap);
 	CU_ADD_TEST(suite, test_packed_notify);
+	CU_ADD_TEST(suite, test_split_inflight);
+	CU_ADD_TEST(suite, test_packed_no_head_pop);
 	CU_ADD_TEST(suite, test_perf);
 	return ut_run_suites();
 }
