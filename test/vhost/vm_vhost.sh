@@ -19,8 +19,9 @@
 #         blkdiscard -z on 4 ranges; the whole disk then equals the expected
 #         image (zeroes there, data around them, zeroes elsewhere); the
 #         scsi disk gets the other pattern (crossed disks would show)
-#   restart (VHOST_VM_RESTART=1; blk, after the other steps: QEMU 7.2's
-#         vhost-user-scsi-pci does not reconnect): on each vCPU (so on each queue) a guest
+#   restart (on by default, VHOST_VM_RESTART=0 skips it; blk, after the other
+#         steps, the scsi disk deleted first: QEMU 7.2's vhost-user-scsi-pci
+#         does not reconnect): on each vCPU (so on each queue) a guest
 #         writer writes + reads back 256 KiB slots in a loop and a reader
 #         reads and checks data that no longer changes; when the guest prints
 #         OSPREY-VHOST-WRITING the host sets the delay bdev's write latency to
@@ -52,8 +53,8 @@
 #
 # Env: OSPREY_BIN_DIR     vhost's folder (default build/bin)
 #      OSPREY_GUEST_DIR   guest cache (default build/guest)
-#      VHOST_VM_RESTART=1 run the SIGKILL + restart step (off by default until
-#                         vhost has inflight tracking: see doc/vhost.md, "Guest test")
+#      VHOST_VM_RESTART=0 skip the SIGKILL + restart step (run by default: it
+#                         needs vhost's inflight tracking, doc/vhost.md "Guest test")
 #      VM_TIMEOUT         seconds for the guest run (default 170)
 #      VM_BOOT_TIMEOUT    seconds for the guest to reach its init (default 60)
 #      VM_DISKS           disk types: "blk scsi" (default), "blk", "scsi"
@@ -87,7 +88,7 @@ GUEST_MEM=512M
 GUEST_BIOS=${VM_BIOS-/usr/share/qemu/qboot.rom}
 # shellcheck source=test/common/guest/guest.sh
 . "$ROOT/test/common/guest/guest.sh"
-RESTART=${VHOST_VM_RESTART:-0}
+RESTART=${VHOST_VM_RESTART:-1}
 TARGET=${VM_TARGET:-osprey}
 SELFTEST=${VM_SELFTEST:-}
 
@@ -502,6 +503,6 @@ done
 phase "verify" "$t"
 
 [ "$RESTART" = 1 ] && log "restart: $RESTART_INFO"
-[ "$RESTART" = 1 ] || log "restart step skipped (VHOST_VM_RESTART=1 runs it)"
+[ "$RESTART" = 1 ] || log "restart step skipped (VHOST_VM_RESTART=0)"
 log "PASS in $(secs "$T_START" "$(ms)") (${PHASES[*]/%/;})"
 exit 0

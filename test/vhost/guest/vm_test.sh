@@ -12,7 +12,7 @@
 #      from 4 KiB to 1 MiB, fsync), each region read back and compared
 #   3. blkdiscard and blkdiscard -z on ranges; the whole disk read back must
 #      equal the expected image (zeroes there, data around them intact)
-#   4. VM_RESTART=1: two writers (one per vCPU, so both queues) write and
+#   4. VM_RESTART=1 (the default): two writers (one per vCPU, so both queues) write and
 #      read back slots in a loop; the host SIGKILLs the vhost daemon when it
 #      sees OSPREY-VHOST-WRITING and restarts it, then writes a mailbox block
 #      into the backing file; the writers stop at the end of the pass in
@@ -305,7 +305,7 @@ if [ "${VM_RESTART:-0}" = 1 ]; then
 	fi
 	restart_step "blk restart" "$BLK_DEV"
 else
-	step "blk restart: skipped (VHOST_VM_RESTART=1 on the host turns it on)"
+	step "blk restart: skipped (VHOST_VM_RESTART=0 on the host)"
 fi
 check_dmesg "end"
 dmesg | grep -E 'virtio_blk|vd[a-z]|sd[a-z]|virtio_scsi|scsi host' | tail -10 | sed 's/^/dmesg: /'
