@@ -123,7 +123,7 @@ lib_src = $(if $(filter $(1),$(DRIVER_NAMES)),$(wildcard drivers/$(subst _,/,$(w
 lib_obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_src,$(1)))
 LIB_FILES := $(foreach l,$(ALL_LIBS),$(BUILD)/lib/libosp_$(l).a)
 
-.PHONY: uninstall all libs apps unittest unittest-bins print-unittests benches check check-deps run install clean distclean e2e bench
+.PHONY: test-progs uninstall all libs apps unittest unittest-bins print-unittests benches check check-deps run install clean distclean e2e bench
 all: apps
 
 $(TOP)/mk/config.mk:
@@ -178,6 +178,19 @@ $(BUILD)/bench/$(1): $(patsubst %.c,$(BUILD)/obj/%.o,$(wildcard bench/$(1)/*.c))
 endef
 $(foreach b,$(BENCHES),$(eval $(call BENCH_RULE,$(b))))
 benches: $(foreach b,$(BENCHES),$(BUILD)/bench/$(b))
+
+# Test programs that end-to-end tests run (in QEMU guests): test/<area>/<name>.c ->
+# build/test/<area>/<name>, linked like apps with the closure of TEST_PROG_LIBS-<name>
+# (mk/deps.mk). Built by `make all`.
+TEST_PROGS := test/nvme/pci_probe
+define TEST_PROG_RULE
+$(BUILD)/$(1): $(BUILD)/obj/$(1).o $(call lib_files,$(TEST_PROG_LIBS-$(notdir $(1))))
+	@mkdir -p $$(dir $$@)
+	$(CC) $(LDFLAGS_COMMON) -o $$@ $(BUILD)/obj/$(1).o $(call link_whole,$(TEST_PROG_LIBS-$(notdir $(1)))) $(SYS_LIBS)
+endef
+$(foreach t,$(TEST_PROGS),$(eval $(call TEST_PROG_RULE,$(t))))
+test-progs: $(foreach t,$(TEST_PROGS),$(BUILD)/$(t))
+apps: test-progs
 
 # Unit tests. test/unit/lib/<lib>/<x>_ut.c tests lib/<lib> and builds
 # build/test/unit/<lib>/<x>_ut; test/unit/drivers/<type>/<name>/<x>_ut.c tests

@@ -101,12 +101,17 @@ BENCH_LIBS-thread_msg := tool event thread env_dpdk util
 # controller (renamed PCI functions), so it links lib/nvme's dependencies, not lib/nvme.
 BENCH_LIBS-nvme_pcie := env_dpdk log nvme_tcp_codec sock util
 
+# ---- test programs (TEST_PROGS in the Makefile) ----
+# pci_probe: the env's PCI layer on NVMe controllers (test/nvme/test_pcie_guest.sh).
+TEST_PROG_LIBS-pci_probe := env_dpdk
+
 # ---- unit tests ----
 # UT_LIBS-<test>: libraries a test links as archives beyond its library's declared
 # dependencies, each with the reason. A test that drives its library through the
 # archive instead of #including its sources names the library itself here.
 # env_dpdk's sources need DPDK's compiler flags: its test links the archive.
 UT_LIBS-env_dpdk/env_ut := env_dpdk
+UT_LIBS-env_dpdk/pci_ut := env_dpdk
 # uring_ut drives the uring module through its public API (the archive).
 UT_LIBS-drivers/bdev/uring/uring_ut := bdev_uring
 # The bdev module tests (test/unit/drivers/bdev) drive each module through the bdev API over a malloc base.

@@ -44,6 +44,9 @@ struct osp_env_opts {
 	int main_core;
 	/* Extra raw EAL arguments, space separated (advanced). */
 	const char *env_context;
+	/* PCI addresses never to use, when pci_enabled (after env_context: ABI). */
+	const char **pci_blocked;
+	size_t num_pci_blocked;
 };
 
 /* Fill opts with defaults. */
@@ -75,7 +78,8 @@ void osp_dma_free(void *buf);
 /*
  * IO address of vaddr. If size is not NULL, on input it holds the length of
  * the region, on output the number of bytes contiguous in IO space from vaddr
- * (clamped to the input). Returns OSP_VTOPHYS_ERROR if unknown.
+ * (clamped to the input). Returns OSP_VTOPHYS_ERROR if unknown, and for any
+ * memory the env does not own (malloc, mmap, the stack), in every IOVA mode.
  */
 uint64_t osp_vtophys(const void *vaddr, uint64_t *size);
 
@@ -151,11 +155,17 @@ int osp_env_thread_launch_pinned(uint32_t core, int (*fn)(void *), void *arg);
 void osp_env_thread_wait_all(void);
 
 /*
- * ---- PCI (lib/env_dpdk/pci.c, on DPDK's PCI bus) ----
+ * ---- PCI (lib/env_dpdk/pci.c, on DPDK's EAL) ----
  * Devices are probed through the kernel driver they are bound to (vfio-pci
  * or uio_pci_generic: scripts/setup.sh binds them) when osp_env_opts has
- * pci_enabled (and its allow list, if any). A device handed to a caller's
- * callback stays attached until osp_pci_device_detach().
+ * pci_enabled (and its allow list, if any; never a blocked one). A device
+ * handed to a caller's callback stays attached until osp_pci_device_detach().
+ * vfio-pci devices join the EAL's VFIO container, where every DMA buffer of
+ * the env is mapped (IOVA = VA); uio_pci_generic devices need physical
+ * addresses, which the env has only with hugepages (osp_env_init then runs
+ * the EAL in IOVA = PA mode): without them their attach fails with -EPERM.
+ * Control path (one thread at a time, the app thread), except
+ * osp_pci_device_is_removed(), which pollers may call anywhere.
  */
 #define OSP_PCI_CLASS_NVME	0x010802	/* mass storage, NVM, NVMe I/O controller */
 
@@ -220,6 +230,8 @@ int osp_pci_device_cfg_write32(struct osp_pci_device *dev, uint32_t value, uint3
  */
 typedef void (*osp_pci_remove_cb)(void *ctx, struct osp_pci_device *dev);
 void osp_pci_device_set_remove_cb(struct osp_pci_device *dev, osp_pci_remove_cb cb, void *ctx);
+/* True from the moment the kernel reports the removal (before cb runs); one
+ * atomic load, fit for pollers on any thread. */
 bool osp_pci_device_is_removed(const struct osp_pci_device *dev);
 /* Deliver pending hot-remove events; returns how many. */
 int osp_pci_event_poll(void);

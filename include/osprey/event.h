@@ -49,6 +49,12 @@ struct osp_app_opts {
 	bool pci_enabled;
 	/* Level printed to stderr. */
 	enum osp_log_level print_level;
+	/* -A/-a/--pci-allowed BDF (repeatable; implies --pci): only these devices. */
+	const char **pci_allowed;
+	size_t num_pci_allowed;
+	/* -B/--pci-blocked BDF (repeatable; implies --pci): never these devices. */
+	const char **pci_blocked;
+	size_t num_pci_blocked;
 };
 
 enum osp_app_parse_args_rvals {

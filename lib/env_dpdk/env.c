@@ -21,6 +21,7 @@
 #include <rte_memory.h>
 
 #include "osprey/env.h"
+#include "env_internal.h"
 
 #define ENV_MAX_ARGS 64
 #define ENV_DEFAULT_MEM_MB 1024
@@ -113,6 +114,7 @@ osp_env_init(const struct osp_env_opts *opts)
 	struct osp_cpuset cores;
 	char *argv[ENV_MAX_ARGS] = {0};
 	char list[4096], num[32];
+	const char *iova = "va";
 	int argc = 0, rc, i, mem;
 	long ncpus;
 	uint32_t c;
@@ -156,10 +158,14 @@ osp_env_init(const struct osp_env_opts *opts)
 
 	mem = opts->mem_size_mb > 0 ? opts->mem_size_mb : 0;
 	g_env_hugepages = !opts->no_huge && free_hugepages() > 0;
+	if (opts->pci_enabled && rc == 0) {
+		/* uio_pci_generic devices need IOVA = PA (hugepages); vfio-pci takes either. */
+		rc = env_pci_pre_init(opts, g_env_hugepages, &iova);
+	}
 	if (g_env_hugepages) {
 		/* Nothing left behind in hugetlbfs; VA as IOVA works without IOMMU here. */
 		rc = rc ?: push_arg(argv, &argc, "--in-memory", NULL);
-		rc = rc ?: push_arg(argv, &argc, "--iova-mode=va", NULL);
+		rc = rc ?: push_arg(argv, &argc, "--iova-mode=%s", iova);
 		if (mem > 0) {
 			snprintf(num, sizeof(num), "%d", mem);
 			rc = rc ?: push_arg(argv, &argc, "-m", NULL);
@@ -169,15 +175,27 @@ osp_env_init(const struct osp_env_opts *opts)
 		snprintf(num, sizeof(num), "%d", mem > 0 ? mem : ENV_DEFAULT_MEM_MB);
 		rc = rc ?: push_arg(argv, &argc, "--no-huge", NULL);
 		rc = rc ?: push_arg(argv, &argc, "--no-shconf", NULL);
+		if (opts->pci_enabled) {
+			/* No physical addresses without hugepages: vfio-pci with IOVA = VA. */
+			rc = rc ?: push_arg(argv, &argc, "--iova-mode=va", NULL);
+		}
 		rc = rc ?: push_arg(argv, &argc, "-m", NULL);
 		rc = rc ?: push_arg(argv, &argc, num, NULL);
 	}
 	if (!opts->pci_enabled) {
 		rc = rc ?: push_arg(argv, &argc, "--no-pci", NULL);
 	} else {
+		/* The EAL's own PCI bus probes nothing (no DPDK PCI driver is linked);
+		 * the lists are also kept by pci.c, which opens the devices. */
 		for (i = 0; i < (int)opts->num_pci_allowed; i++) {
 			rc = rc ?: push_arg(argv, &argc, "-a", NULL);
 			rc = rc ?: push_arg(argv, &argc, opts->pci_allowed[i], NULL);
+		}
+		/* The EAL refuses -a with -b: with an allow list, pci.c alone blocks. */
+		for (i = 0; rc == 0 && opts->opts_size >= sizeof(*opts) &&
+		     opts->num_pci_allowed == 0 && i < (int)opts->num_pci_blocked; i++) {
+			rc = rc ?: push_arg(argv, &argc, "-b", NULL);
+			rc = rc ?: push_arg(argv, &argc, opts->pci_blocked[i], NULL);
 		}
 	}
 	if (opts->env_context != NULL && rc == 0) {
@@ -211,6 +229,9 @@ osp_env_init(const struct osp_env_opts *opts)
 		goto out;
 	}
 	g_env_initialized = true;
+	if (opts->pci_enabled) {
+		env_pci_post_init();
+	}
 	rc = 0;
 out:
 	for (i = 0; i < argc; i++) {
@@ -225,6 +246,7 @@ osp_env_fini(void)
 	char dir[PATH_MAX];
 
 	if (g_env_initialized) {
+		env_pci_fini();
 		/* DPDK leaves its (empty) per-prefix runtime directory behind. */
 		snprintf(dir, sizeof(dir), "%s", rte_eal_get_runtime_dir());
 		rte_eal_cleanup();
@@ -307,15 +329,23 @@ osp_vtophys(const void *vaddr, uint64_t *size)
 	rte_iova_t iova;
 	uint64_t left;
 
+	/*
+	 * Only the env's own memory has an IOVA: in IOVA = VA mode DPDK would
+	 * return any address as is, but memory it does not own is neither
+	 * mapped in the VFIO container nor pinned, and a device told to use it
+	 * faults in the IOMMU (or, without one, scribbles on whatever the
+	 * physical page is). An error lets the caller bounce or fail the I/O.
+	 */
+	ms = rte_mem_virt2memseg(vaddr, NULL);
+	if (ms == NULL) {
+		return OSP_VTOPHYS_ERROR;
+	}
 	iova = rte_mem_virt2iova(vaddr);
 	if (iova == RTE_BAD_IOVA) {
 		return OSP_VTOPHYS_ERROR;
 	}
 	if (size != NULL) {
-		ms = rte_mem_virt2memseg(vaddr, NULL);
-		if (ms == NULL) {
-			*size = 0;
-		} else if (rte_eal_iova_mode() == RTE_IOVA_VA) {
+		if (rte_eal_iova_mode() == RTE_IOVA_VA) {
 			/* Contiguous in IOVA space as long as it is in VA space. */
 		} else {
 			left = (uintptr_t)ms->addr + ms->len - (uintptr_t)vaddr;

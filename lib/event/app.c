@@ -79,6 +79,11 @@ osp_app_is_initialized(void)
 #define APP_OPT_POLLING		259
 #define APP_OPT_SILENCE		260
 #define APP_OPT_PCI		261
+#define APP_PCI_LIST_MAX	16
+
+/* The -A / -B arguments (pointers into argv): no allocation to free. */
+static const char *g_pci_allowed[APP_PCI_LIST_MAX];
+static const char *g_pci_blocked[APP_PCI_LIST_MAX];
 
 static const struct option g_common_long_opts[] = {
 	{"cpumask", required_argument, NULL, 'm'},
@@ -94,9 +99,11 @@ static const struct option g_common_long_opts[] = {
 	{"polling", no_argument, NULL, APP_OPT_POLLING},
 	{"silence-noticelog", no_argument, NULL, APP_OPT_SILENCE},
 	{"pci", no_argument, NULL, APP_OPT_PCI},
+	{"pci-allowed", required_argument, NULL, 'A'},
+	{"pci-blocked", required_argument, NULL, 'B'},
 	{"help", no_argument, NULL, 'h'},
 };
-static const char g_common_opts[] = "m:r:c:s:L:i:p:h";
+static const char g_common_opts[] = "m:r:c:s:L:i:p:A:a:B:h";
 
 void
 osp_app_usage(void)
@@ -115,6 +122,8 @@ osp_app_usage(void)
 	printf(" -i, --shm-id <id>          shared memory id (makes the DPDK file prefix unique)\n");
 	printf("     --polling              poll all the time (never sleep when idle)\n");
 	printf("     --pci                  enable the PCI bus (NVMe devices)\n");
+	printf(" -A, --pci-allowed <bdf>    use only this PCI device (repeatable, implies --pci; -a too)\n");
+	printf(" -B, --pci-blocked <bdf>    never use this PCI device (repeatable, implies --pci)\n");
 	printf("     --silence-noticelog    print only warnings and errors to stderr\n");
 	printf(" -L, --logflag <flag>       enable a debug log flag (or 'all'):");
 	for (f = osp_log_get_first_flag(); f != NULL; f = osp_log_get_next_flag(f)) {
@@ -212,6 +221,33 @@ osp_app_parse_args(int argc, char **argv, struct osp_app_opts *opts, const char 
 		case APP_OPT_PCI:
 			opts->pci_enabled = true;
 			break;
+		case 'A':
+		case 'a':
+		case 'B': {
+			bool allow = ch != 'B';
+			const char **list = allow ? g_pci_allowed : g_pci_blocked;
+			size_t *n = allow ? &opts->num_pci_allowed : &opts->num_pci_blocked;
+			struct osp_pci_addr a;
+
+			if (osp_pci_addr_parse(&a, optarg) != 0) {
+				fprintf(stderr, "invalid PCI address '%s' (expected 0000:00:04.0)\n", optarg);
+				rv = OSP_APP_PARSE_ARGS_FAIL;
+				break;
+			}
+			if (*n >= APP_PCI_LIST_MAX) {
+				fprintf(stderr, "at most %d PCI addresses with -%c\n", APP_PCI_LIST_MAX, ch);
+				rv = OSP_APP_PARSE_ARGS_FAIL;
+				break;
+			}
+			list[(*n)++] = optarg;
+			if (allow) {
+				opts->pci_allowed = g_pci_allowed;
+			} else {
+				opts->pci_blocked = g_pci_blocked;
+			}
+			opts->pci_enabled = true;
+			break;
+		}
 		case 'h':
 			printf("%s [options]\n", argv[0]);
 			osp_app_usage();
@@ -648,6 +684,12 @@ osp_app_start(struct osp_app_opts *opts, osp_msg_fn start_fn, void *ctx)
 	env_opts.shm_id = opts->shm_id;
 	env_opts.no_huge = opts->no_huge;
 	env_opts.pci_enabled = opts->pci_enabled;
+	if (opts->opts_size >= sizeof(*opts)) {
+		env_opts.pci_allowed = opts->pci_allowed;
+		env_opts.num_pci_allowed = opts->num_pci_allowed;
+		env_opts.pci_blocked = opts->pci_blocked;
+		env_opts.num_pci_blocked = opts->num_pci_blocked;
+	}
 	env_opts.main_core = opts->main_core;
 	rc = osp_env_init(&env_opts);
 	if (rc != 0) {

@@ -54,7 +54,7 @@ BUSYBOX=${BUSYBOX:-/bin/busybox}
 MODSET="kernel/drivers/nvme kernel/drivers/scsi kernel/drivers/net/virtio_net.ko* kernel/drivers/net/net_failover.ko*
 	kernel/drivers/block/virtio_blk.ko*
 	kernel/net/core kernel/drivers/virtio kernel/crypto kernel/arch/x86/crypto kernel/lib
-	kernel/block kernel/fs/configfs"
+	kernel/block kernel/fs/configfs kernel/drivers/uio kernel/drivers/vfio kernel/virt/lib"
 
 die() { echo "guest/build.sh: $*" >&2; exit 1; }
 ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }

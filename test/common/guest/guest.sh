@@ -18,6 +18,11 @@
 #                              (the host acting on what the guest says while
 #                              it runs; it may change TPID)
 #   guest_result               the guest's OSPREY-RESULT text, or "" if none
+#   guest_add_programs LAYER DIR FILE...  copy host programs (Osprey's
+#                              binaries: DPDK is linked in statically) into
+#                              LAYER/DIR, stripped, with every shared library
+#                              ldd lists and the dynamic loader at their host
+#                              paths (the guest has no libc of its own)
 # Guest: q35, TCG (no KVM needed), 2 vCPUs, 512 MiB, virtio-net on QEMU's
 # user networking (slirp): the host's 127.0.0.1 is 10.0.2.2 in the guest.
 # Env: OSPREY_GUEST_DIR   cache (default build/guest)
@@ -30,10 +35,13 @@
 #      GUEST_MEMFD=1      guest RAM in a shared memfd (memory-backend-memfd,
 #                         share=on, one NUMA node on it): what vhost-user
 #                         back ends map
-#      GUEST_QEMU_ARGS    array: more QEMU arguments (devices, chardevs)
 #      GUEST_BIOS         firmware (-bios), e.g. /usr/share/qemu/qboot.rom:
 #                         boots -kernel without probing disks (SeaBIOS hangs
 #                         probing a vhost-user-scsi-pci disk)
+#      GUEST_HOSTFWD      hostfwd=... options of the user network (guest services
+#                         reachable on host loopback ports), comma-separated
+#      GUEST_QEMU_ARGS    array: more QEMU arguments (devices, drives, chardevs;
+#                         a second -machine adds properties: kernel-irqchip=split)
 # The caller defines log() and provides QPID (cleared when QEMU is done;
 # its EXIT trap should kill a QPID that is still set).
 GUEST_COMMON=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -77,7 +85,7 @@ guest_start() { # layer-dir log
 	: > "$glog"
 	timeout -k 5 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp "${GUEST_SMP:-2}" -m "${GUEST_MEM:-512M}" \
 		"${mem[@]}" -kernel "$GUEST_KERNEL" -initrd "$img" -nographic -no-reboot \
-		-netdev user,id=n0 -device virtio-net-pci,netdev=n0,romfile= "${pcap[@]}" "${qextra[@]}" \
+		-netdev "user,id=n0${GUEST_HOSTFWD:+,$GUEST_HOSTFWD}" -device virtio-net-pci,netdev=n0,romfile= "${pcap[@]}" "${qextra[@]}" \
 		-append "console=ttyS0 panic=-1 loglevel=4 osprey.watchdog=$((GUEST_TIMEOUT - 20)) ${GUEST_EXTRA_APPEND:-}" \
 		< /dev/null > "$glog" 2>&1 &
 	QPID=$!
@@ -111,4 +119,24 @@ guest_run() { # layer-dir log t0
 
 guest_result() {
 	grep -m1 'OSPREY-RESULT:' "$GUEST_TXT" | sed 's/.*OSPREY-RESULT: //'
+}
+
+guest_add_programs() { # layer dir file...
+	local layer=$1 dir=$2 f lib out
+	shift 2
+	mkdir -p "$layer/$dir"
+	for f in "$@"; do
+		install -m 0755 "$f" "$layer/$dir/"
+		strip --strip-debug "$layer/$dir/$(basename "$f")" 2>/dev/null || true
+		out=$(ldd "$f" 2>/dev/null) || continue	# a script or a static program
+		if grep -q 'not found' <<<"$out"; then
+			echo "guest_add_programs: $f needs libraries this host lacks: $(grep 'not found' <<<"$out" | tr '\n' ' ')" >&2
+			return 1
+		fi
+		while read -r lib; do
+			[ -e "$layer$lib" ] && continue
+			mkdir -p "$layer$(dirname "$lib")"
+			cp -L "$lib" "$layer$lib"
+		done < <(awk '/=> \// {print $3} /^\t\/[^ ]* \(/ {print $1}' <<<"$out")
+	done
 }

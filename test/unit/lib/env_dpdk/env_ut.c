@@ -1,6 +1,7 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /* Unit tests of the env: core sets, rings, mempools, DMA memory, ticks. */
 #include <CUnit/Basic.h>
+#include <stdlib.h>
 #include <string.h>
 
 
@@ -106,8 +107,16 @@ test_dma(void)
 	size = 8192;
 	CU_ASSERT(osp_vtophys(buf, &size) != OSP_VTOPHYS_ERROR);
 	CU_ASSERT(size > 0 && size <= 8192);
+	CU_ASSERT(osp_vtophys(buf + 4096, NULL) == phys + 4096);
 	osp_dma_free(buf);
 	CU_ASSERT(osp_dma_malloc(64, 3, NULL) == NULL);
+	/* Memory the env does not own has no IOVA (a device could not reach it). */
+	buf = malloc(8192);
+	CU_ASSERT_FATAL(buf != NULL);
+	size = 8192;
+	CU_ASSERT(osp_vtophys(buf, &size) == OSP_VTOPHYS_ERROR);
+	CU_ASSERT(osp_vtophys(&size, NULL) == OSP_VTOPHYS_ERROR);
+	free(buf);
 }
 
 static void

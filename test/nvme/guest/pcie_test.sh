@@ -1,0 +1,265 @@
+#!/bin/sh
+# SPDX-License-Identifier: BSD-3-Clause
+# Guest side of test/nvme/test_pcie_guest.sh. Runs as /ki/test.sh from init
+# (busybox) with /ki/env (parameters), /osprey/bin (Osprey's programs,
+# pci_probe, setup.sh). Two QEMU NVMe controllers: C0 (serial osp0, one
+# namespace) and C1 (serial osp1, two namespaces); VT-d with iommu=pt so that
+# C0 can do DMA with physical addresses (uio) while C1 sits in a VFIO domain.
+# Steps:
+#   1. the kernel's nvme driver has both (3 namespaces); setup.sh status
+#   2. setup.sh config of C0 with DRIVER_OVERRIDE=uio_pci_generic (+ hugepages)
+#   3. C1 has a namespace used as swap: config skips it and says why; swapoff;
+#      config binds it to vfio-pci (the IOMMU is there: no override needed)
+#   4. pci_probe (env PCI layer): both controllers together (IOVA = PA),
+#      C1 alone (IOVA = VA in the VFIO container), C1 alone without hugepages;
+#      each maps BAR0, checks CAP/VS and bus mastering, and runs an Identify
+#      through env DMA memory (serial osp0 / osp1 must come back); C0 alone
+#      without hugepages must be refused with a clear message
+#   4b/4c. once the tools have the PCIe transport: nvme_identify and nvme_perf
+#      -V on both controllers; nvmf_tgt with bdev_nvme on C1 serving the host's
+#      nvme_perf -V over NVMe/TCP (hostfwd)
+#   5. no DMA fault in the kernel log (QEMU completes a blocked DMA with status 0)
+#   6. setup.sh reset: both back on nvme, their namespaces back, and the data
+#      the host wrote reads back through the kernel
+#   7. both bound again and held by pci_probe -R (with the driver: C0 by
+#      pci_probe, C1 by nvme_perf -V under I/O); the host removes them (QMP
+#      device_del): the env must report the removals (uio: kernel uevent; vfio:
+#      the VFIO request interrupt), pci_probe detach, nvme_perf end without a
+#      crash or a hang; both leave sysfs
+# Prints OSPREY-STEP lines and one OSPREY-RESULT line.
+. /ki/env
+export PATH=/osprey/bin:$PATH
+# The controllers sit behind PCIe root ports (for hot remove): find them by serial.
+C0= C1=
+for c in /sys/class/nvme/nvme*; do
+	case "$(cat "$c/serial" 2>/dev/null)" in
+	osp0*) C0=$(basename "$(readlink "$c/device")") ;;
+	osp1*) C1=$(basename "$(readlink "$c/device")") ;;
+	esac
+done
+SETUP=/osprey/bin/setup.sh
+
+up() { cut -d' ' -f1 /proc/uptime; }
+step() { echo "OSPREY-STEP $* (t=$(up))"; }
+fail() {
+	echo "OSPREY-RESULT: FAIL: $*"
+	dmesg | grep -iE 'nvme|vfio|uio|dmar|iommu' | tail -25 | sed 's/^/dmesg: /'
+	exit 1
+}
+show() { sed 's/^/  | /' "$1"; }
+drv() { basename "$(readlink /sys/bus/pci/devices/$1/driver 2>/dev/null)" 2>/dev/null; }
+wait_ns() { # count: wait until that many nvme namespaces exist
+	i=0
+	while [ "$(ls /sys/block | grep -c '^nvme')" -lt "$1" ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+	[ "$(ls /sys/block | grep -c '^nvme')" -ge "$1" ]
+}
+
+# ---- 1. the kernel has them --------------------------------------------------
+wait_ns 3 || fail "the kernel's nvme driver did not bring up 3 namespaces: $(ls /sys/block)"
+[ -n "$C0" ] && [ -n "$C1" ] || fail "no controllers with serials osp0 and osp1 ($(cat /sys/class/nvme/*/serial 2>/dev/null | tr '\n' ' '))"
+[ "$(drv $C0)" = nvme ] && [ "$(drv $C1)" = nvme ] || fail "controllers not on nvme: $C0 $(drv $C0), $C1 $(drv $C1)"
+[ -n "$(ls /sys/kernel/iommu_groups)" ] || fail "no IOMMU groups: is VT-d on (intel_iommu=on)?"
+$SETUP status > /tmp/st 2>&1 || { show /tmp/st; fail "setup.sh status failed"; }
+show /tmp/st
+grep -qE "^NVMe +$C0 +1b36 +0010 .* nvme +nvme[0-9] +nvme[0-9]n1" /tmp/st || fail "status: no row for $C0 on nvme"
+grep -qE "^NVMe +$C1 .* nvme +nvme[0-9] +nvme[0-9]n1 nvme[0-9]n2" /tmp/st || fail "status: no row for $C1 with 2 namespaces"
+step "kernel: $(ls /sys/block | grep nvme | tr '\n' ' ')on nvme; status OK"
+
+# ---- 2. C0 to uio_pci_generic --------------------------------------------------
+PCI_ALLOWED=$C0 DRIVER_OVERRIDE=uio_pci_generic HUGEMEM=$HUGEMEM $SETUP config > /tmp/cf 2>&1 ||
+	{ show /tmp/cf; fail "setup.sh config of $C0 (uio) failed"; }
+show /tmp/cf
+[ "$(drv $C0)" = uio_pci_generic ] || fail "$C0 is on '$(drv $C0)' after config, not uio_pci_generic"
+[ "$(drv $C1)" = nvme ] || fail "$C1 moved although not in PCI_ALLOWED"
+free=$(cat /sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages)
+[ "$free" -gt 0 ] || fail "no free hugepages after config (HUGEMEM=$HUGEMEM)"
+step "config: $C0 on uio_pci_generic, $free free hugepages"
+
+# ---- 3. C1: in use (swap), then to vfio-pci -------------------------------------
+ns2=$(ls /sys/bus/pci/devices/$C1/nvme/*/ | grep -E '^nvme[0-9]+n2$' | head -1)
+[ -n "$ns2" ] || fail "no second namespace under $C1"
+mkswap /dev/$ns2 > /dev/null 2>&1 && swapon /dev/$ns2 || fail "mkswap/swapon /dev/$ns2 failed"
+PCI_ALLOWED=$C1 SKIP_HUGE=yes $SETUP config > /tmp/cf 2>&1
+show /tmp/cf
+grep -q "$C1: skipped: in use by the kernel: $ns2 is used as swap" /tmp/cf || fail "config did not skip $C1 (swap on $ns2)"
+[ "$(drv $C1)" = nvme ] || fail "$C1 left nvme while in use"
+swapoff /dev/$ns2 || fail "swapoff"
+PCI_ALLOWED=$C1 SKIP_HUGE=yes $SETUP config > /tmp/cf 2>&1 || { show /tmp/cf; fail "setup.sh config of $C1 (vfio) failed"; }
+show /tmp/cf
+[ "$(drv $C1)" = vfio-pci ] || fail "$C1 is on '$(drv $C1)' after config, not vfio-pci"
+grp=$(basename "$(readlink /sys/bus/pci/devices/$C1/iommu_group)")
+[ -c /dev/vfio/$grp ] || fail "no /dev/vfio/$grp"
+$SETUP status > /tmp/st 2>&1
+show /tmp/st
+grep -qE "^NVMe +$C0 .* uio_pci_generic" /tmp/st && grep -qE "^NVMe +$C1 .* vfio-pci" /tmp/st ||
+	fail "status does not show uio_pci_generic / vfio-pci"
+step "config: swap on $ns2 kept $C1 on nvme (reason given); then $C1 on vfio-pci (group $grp)"
+
+# ---- 4. the env's PCI layer --------------------------------------------------------
+probe() { # label expected-status args...
+	label=$1 want=$2
+	shift 2
+	t0=$(up)
+	timeout 60 pci_probe "$@" > /tmp/pp 2>&1
+	rc=$?
+	show /tmp/pp
+	[ $rc -eq "$want" ] || fail "pci_probe $*: exit $rc, expected $want ($label)"
+	step "pci_probe $label: exit $rc in $(echo "$t0 $(up)" | awk '{printf "%.2f s", $2 - $1}')"
+}
+probe "both (IOVA=PA: uio + vfio)" 0 -n 2 -I
+grep -q "^pci_probe: $C0 1b36:0010 .*driver uio_pci_generic .*bus master on.*VS 1\." /tmp/pp || fail "no $C0 line (uio)"
+grep -q "^pci_probe: $C1 1b36:0010 .*driver vfio-pci .*bus master on.*VS 1\." /tmp/pp || fail "no $C1 line (vfio)"
+grep -q "$C0: identify model 'QEMU NVMe Ctrl' serial 'osp0'" /tmp/pp || fail "$C0: Identify did not return serial osp0"
+grep -q "$C1: identify model 'QEMU NVMe Ctrl' serial 'osp1'" /tmp/pp || fail "$C1: Identify did not return serial osp1"
+BM=
+[ "${SELFTEST:-}" = nobm ] && BM=-B	# self-test: Identify must then fail
+probe "vfio alone (IOVA=VA, hugepages)" 0 -a $C1 -n 1 -I $BM
+grep -q "$C1: identify .*serial 'osp1'" /tmp/pp || fail "$C1 alone: no Identify"
+grep -q "$C0" /tmp/pp && fail "$C0 probed although only $C1 was allowed"
+probe "vfio alone without hugepages" 0 -a $C1 -n 1 -I --no-huge
+grep -q "env up (no-huge memory)" /tmp/pp && grep -q "$C1: identify .*serial 'osp1'" /tmp/pp || fail "$C1 without hugepages: no Identify"
+probe "uio without hugepages (refused)" 1 -a $C0 -n 1 --no-huge
+grep -q "$C0 is bound to uio_pci_generic, whose DMA needs physical addresses" /tmp/pp || fail "uio without hugepages: no clear message"
+[ "$(drv $C1)" = vfio-pci ] || fail "$C1 left vfio-pci"
+
+# ---- 4b. the NVMe driver, once lib/nvme has its PCIe transport ------------------------
+# (nvme_identify's help names trtype:PCIe then). Both controllers, both
+# paths: Identify with the serials and namespace counts; nvme_perf verify
+# (-V) at queue depths 1 and 32, 4 KiB and 128 KiB, on every namespace.
+DRIVER=0
+if nvme_identify -h 2>&1 | grep -q 'trtype:PCIe'; then
+	DRIVER=1
+	for c in "$C0:osp0:1" "$C1:osp1:2"; do
+		bdf=${c%%:osp*}; rest=${c#"$bdf":}; serial=${rest%%:*}; nns=${rest#*:}
+		timeout 60 nvme_identify -r "trtype:PCIe traddr:$bdf" > /tmp/id 2>&1 ||
+			{ tail -20 /tmp/id | sed 's/^/  | /'; fail "nvme_identify $bdf ($(drv "$bdf")) failed"; }
+		grep -q "Serial Number: *$serial" /tmp/id || { show /tmp/id; fail "nvme_identify $bdf: no serial $serial"; }
+		got=$(grep -c '^Namespace ID:' /tmp/id)
+		[ "$got" = "$nns" ] || fail "nvme_identify $bdf: $got namespaces, expected $nns"
+		for qo in "1 4096" "32 4096" "1 131072" "32 131072"; do
+			q=${qo% *}; o=${qo#* }
+			timeout 90 nvme_perf -r "trtype:PCIe traddr:$bdf" -q "$q" -o "$o" -w randrw -V -t 2 > /tmp/perf 2>&1 ||
+				{ tail -20 /tmp/perf | sed 's/^/  | /'; fail "nvme_perf -V -q $q -o $o on $bdf ($(drv "$bdf")) failed"; }
+			grep -q 'Verify: .* 0 miscompares' /tmp/perf || { show /tmp/perf; fail "nvme_perf -V on $bdf: no verify line"; }
+			echo "OSPREY-PERF $bdf $(drv "$bdf") q$q ${o}B: $(grep -m1 '^Total' /tmp/perf | tr -s ' ')"
+		done
+		step "driver: $bdf ($(drv "$bdf")): nvme_identify (serial $serial, $nns namespace(s)), nvme_perf -V q1/q32 x 4K/128K"
+	done
+else
+	step "driver: nvme_identify has no PCIe transport yet: skipped"
+fi
+
+# ---- 4c. the storage server: nvmf_tgt with bdev_nvme on C1 (PCIe), over NVMe/TCP ---
+# The host reaches the guest's port 4420 through QEMU's hostfwd and runs
+# Osprey's nvme_perf -V there; it sends its verdict to the guest's port 4421.
+if [ $DRIVER = 1 ]; then
+	cat > /tmp/nvmf.json <<EOC
+{"subsystems": [
+ {"subsystem": "bdev", "config": [
+  {"method": "bdev_nvme_attach_controller",
+   "params": {"name": "Nvme1", "trtype": "pcie", "traddr": "$C1"}}]},
+ {"subsystem": "nvmf", "config": [
+  {"method": "nvmf_create_transport", "params": {"trtype": "TCP"}},
+  {"method": "nvmf_create_subsystem", "params": {"nqn": "$NVMF_NQN", "allow_any_host": true,
+   "serial_number": "OSPPCIE1"}},
+  {"method": "nvmf_subsystem_add_ns", "params": {"nqn": "$NVMF_NQN", "namespace": {"nsid": 1, "bdev_name": "Nvme1n1"}}},
+  {"method": "nvmf_subsystem_add_ns", "params": {"nqn": "$NVMF_NQN", "namespace": {"nsid": 2, "bdev_name": "Nvme1n2"}}},
+  {"method": "nvmf_subsystem_add_listener", "params": {"nqn": "$NVMF_NQN",
+   "listen_address": {"trtype": "TCP", "adrfam": "IPv4", "traddr": "0.0.0.0", "trsvcid": "4420"}}}]}]}
+EOC
+	nvmf_tgt -A $C1 --json /tmp/nvmf.json -r /tmp/nvmf.sock > /tmp/tgt.log 2>&1 &
+	tpid=$!
+	i=0
+	while ! grep -q 'ready, RPC socket' /tmp/tgt.log && kill -0 $tpid 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+	grep -q 'ready, RPC socket' /tmp/tgt.log || { kill $tpid 2>/dev/null; show /tmp/tgt.log; fail "nvmf_tgt over $C1 did not start"; }
+	echo "OSPREY-NVMF-READY"
+	verdict=$(timeout 150 nc -l -p 4421 2>/dev/null | head -1)
+	kill -0 $tpid 2>/dev/null || { show /tmp/tgt.log; fail "nvmf_tgt died while the host ran I/O ($verdict)"; }
+	kill -TERM $tpid
+	i=0
+	while kill -0 $tpid 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -0 $tpid 2>/dev/null && { kill -9 $tpid; show /tmp/tgt.log; fail "nvmf_tgt did not stop within 15 s of SIGTERM"; }
+	wait $tpid
+	trc=$?
+	case "$verdict" in
+	PASS*) ;;
+	*) show /tmp/tgt.log; fail "host nvme_perf through nvmf_tgt on $C1: ${verdict:-no verdict}" ;;
+	esac
+	[ $trc -eq 0 ] || { show /tmp/tgt.log; fail "nvmf_tgt exited with status $trc on SIGTERM"; }
+	[ "$(drv $C1)" = vfio-pci ] || fail "$C1 left vfio-pci after nvmf_tgt"
+	step "storage server: nvmf_tgt (bdev_nvme on $C1, vfio) served both namespaces over NVMe/TCP; host nvme_perf -V: $verdict; clean stop"
+fi
+
+# ---- 5. no DMA faults ----------------------------------------------------------------
+if dmesg | grep -iE 'DMAR:.*fault|DMAR: \[DMA' > /tmp/faults; then
+	show /tmp/faults
+	fail "DMA faults in the kernel log"
+fi
+step "no DMAR faults"
+
+# ---- 6. back to the kernel -------------------------------------------------------------
+$SETUP reset > /tmp/rs 2>&1 || { show /tmp/rs; fail "setup.sh reset failed"; }
+show /tmp/rs
+[ "$(drv $C0)" = nvme ] && [ "$(drv $C1)" = nvme ] || fail "after reset: $C0 $(drv $C0), $C1 $(drv $C1)"
+wait_ns 3 || fail "after reset: namespaces did not come back: $(ls /sys/block)"
+ns=$(ls /sys/bus/pci/devices/$C0/nvme/*/ | grep -E '^nvme[0-9]+n1$' | head -1)
+[ -b /dev/$ns ] || fail "no /dev/$ns after reset"
+dd if=/dev/$ns of=/tmp/first bs=1M count=1 iflag=direct 2>/dev/null || fail "the kernel cannot read /dev/$ns after reset"
+sum=$(md5sum < /tmp/first | cut -d' ' -f1)
+if [ $DRIVER = 0 ]; then
+	[ "$sum" = "$PATTERN_MD5" ] || fail "first MiB of /dev/$ns reads $sum, the host wrote $PATTERN_MD5"
+	step "reset: both on nvme, /dev/$ns back, host data reads right"
+else
+	# nvme_perf -V wrote over the whole namespace (its own check is the data check).
+	[ "$sum" != "$PATTERN_MD5" ] || fail "/dev/$ns still holds the host's data: nvme_perf -V wrote nothing?"
+	step "reset: both on nvme, /dev/$ns back and readable (holds nvme_perf's data, not the host's)"
+fi
+
+# ---- 7. surprise hot remove while attached -------------------------------------------------
+PCI_ALLOWED=$C0 DRIVER_OVERRIDE=uio_pci_generic SKIP_HUGE=yes $SETUP config > /tmp/cf 2>&1 &&
+PCI_ALLOWED=$C1 SKIP_HUGE=yes $SETUP config >> /tmp/cf 2>&1 || { show /tmp/cf; fail "config before hot remove"; }
+# pci_probe holds both; with the driver, nvme_perf has C1 under verify I/O instead.
+if [ $DRIVER = 1 ]; then
+	HOLD="-a $C0 -n 1"
+	NHOLD=1
+	nvme_perf -r "trtype:PCIe traddr:$C1" -q 32 -o 4096 -w randrw -V -t 60 > /tmp/hp 2>&1 &
+	ppid=$!
+	sleep 8	# past its start and prefill (~2-5 s here)
+	kill -0 $ppid 2>/dev/null || { show /tmp/hp; fail "nvme_perf on $C1 ended before the removal"; }
+else
+	HOLD="-n 2"
+	NHOLD=2
+fi
+# shellcheck disable=SC2086
+pci_probe $HOLD -R 60 > /tmp/hr 2>&1 &
+pid=$!
+i=0
+while ! grep -q "waiting for hot remove of $NHOLD" /tmp/hr && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+grep -q "waiting for hot remove of $NHOLD" /tmp/hr || { kill $pid; show /tmp/hr; fail "pci_probe -R did not attach"; }
+t0=$(up)
+# The host sees this line and sends QMP device_del for both controllers.
+echo "OSPREY-UNPLUG nvme0 nvme1"
+wait $pid
+rc=$?
+show /tmp/hr
+[ $rc -eq 0 ] || fail "pci_probe -R: exit $rc (hot remove not reported?)"
+grep -q "$C0: hot remove reported" /tmp/hr || fail "no hot remove reported for $C0 (uio)"
+how="both reported to pci_probe (uio by uevent, vfio by its request interrupt)"
+if [ $DRIVER = 1 ]; then
+	i=0
+	while kill -0 $ppid 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -0 $ppid 2>/dev/null && { kill -9 $ppid; show /tmp/hp; fail "nvme_perf still runs 30 s after $C1 was removed under it"; }
+	wait $ppid
+	prc=$?
+	tail -8 /tmp/hp | sed 's/^/  | /'
+	# Cleanly: an exit status, not a signal (no crash, no hang).
+	[ $prc -lt 128 ] || fail "nvme_perf died of signal $((prc - 128)) when $C1 was removed under I/O"
+	how="$C0 reported to pci_probe (uevent); nvme_perf on $C1 (vfio) ended with status $prc after the removal under I/O"
+else
+	grep -q "$C1: hot remove reported" /tmp/hr || fail "no hot remove reported for $C1 (vfio)"
+fi
+i=0
+while { [ -e /sys/bus/pci/devices/$C0 ] || [ -e /sys/bus/pci/devices/$C1 ]; } && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done
+[ ! -e /sys/bus/pci/devices/$C0 ] && [ ! -e /sys/bus/pci/devices/$C1 ] || fail "the controllers are still in sysfs after their removal"
+step "hot remove: $how; both gone from sysfs $(echo "$t0 $(up)" | awk '{printf "%.2f s", $2 - $1}') after the request"
+echo "OSPREY-RESULT: PASS"
