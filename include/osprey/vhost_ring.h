@@ -87,6 +87,13 @@ void *osp_vhost_mem_ptr(const struct osp_vhost_mem *mem, uint32_t *hint, uint64_
 			uint64_t len);
 
 /*
+ * True when host range [host, host + len) lies inside the host mapping of
+ * one region (a ring the device will read and write must not run past its
+ * region's end). Control path: a linear scan.
+ */
+bool osp_vhost_mem_host_contains(const struct osp_vhost_mem *mem, const void *host, uint64_t len);
+
+/*
  * A popped descriptor chain. The caller sets iov and iov_max before the
  * pop; the pop fills the rest. iov[0, out_cnt) are the device-readable
  * buffers (driver to device), iov[out_cnt, out_cnt + in_cnt) the

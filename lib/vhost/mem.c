@@ -137,3 +137,22 @@ osp_vhost_mem_ptr(const struct osp_vhost_mem *mem, uint32_t *hint, uint64_t gpa,
 	}
 	return (uint8_t *)r->host + (gpa - r->gpa);
 }
+
+bool
+osp_vhost_mem_host_contains(const struct osp_vhost_mem *mem, const void *host, uint64_t len)
+{
+	uintptr_t p = (uintptr_t)host;
+
+	if (len == 0 || p + (len - 1) < p) {
+		return false;
+	}
+	for (uint32_t i = 0; i < mem->nregions; i++) {
+		uintptr_t start = (uintptr_t)mem->regions[i].host;
+		uint64_t size = mem->regions[i].size;
+
+		if (p >= start && p - start < size && len <= size - (p - start)) {
+			return true;
+		}
+	}
+	return false;
+}

@@ -299,8 +299,15 @@ vhost_blk_task_start(struct vhost_ctrlr *vc, struct vhost_task *vtask)
 			return;
 		}
 		if (ctrlr->readonly || req->in_len != 1 || req->out_len != sizeof(hdr) + sizeof(seg) ||
-		    vhost_iov_gather(task->base.iov, req->out_cnt, sizeof(hdr), &seg, sizeof(seg)) != sizeof(seg) ||
-		    (dis && seg.flags != 0) || (seg.flags & ~1u) != 0 ||
+		    vhost_iov_gather(task->base.iov, req->out_cnt, sizeof(hdr), &seg, sizeof(seg)) != sizeof(seg)) {
+			break;
+		}
+		if (dis && (seg.flags & 1u) != 0) {
+			/* virtio 1.x 5.2.6.2: the unmap flag on a DISCARD is UNSUPP. */
+			vhost_blk_task_finish(task, VBLK_S_UNSUPP);
+			return;
+		}
+		if ((seg.flags & ~1u) != 0 ||
 		    !range_ok(ctrlr, seg.sector, (uint64_t)seg.num_sectors * 512, &lba, &nblocks)) {
 			break;
 		}

@@ -78,6 +78,12 @@ osp_vring_init_split(struct osp_vring *vq, const struct osp_vhost_mem *mem, uint
 	    ((uintptr_t)used & 3) != 0) {
 		return -EINVAL;
 	}
+	/* Each area whole inside one region: the device reads and writes all of it. */
+	if (!osp_vhost_mem_host_contains(mem, desc, 16ull * size) ||
+	    !osp_vhost_mem_host_contains(mem, avail, 6ull + 2ull * size) ||
+	    !osp_vhost_mem_host_contains(mem, used, 6ull + 8ull * size)) {
+		return -EFAULT;
+	}
 	memset(vq, 0, sizeof(*vq));
 	vq->packed = false;
 	vq->event_idx = (features >> OSP_VIRTIO_F_EVENT_IDX) & 1;
@@ -105,6 +111,11 @@ osp_vring_init_packed(struct osp_vring *vq, const struct osp_vhost_mem *mem, uin
 	    ((uintptr_t)desc & 15) != 0 || ((uintptr_t)driver_event & 3) != 0 ||
 	    ((uintptr_t)device_event & 3) != 0) {
 		return -EINVAL;
+	}
+	if (!osp_vhost_mem_host_contains(mem, desc, 16ull * size) ||
+	    !osp_vhost_mem_host_contains(mem, driver_event, 4) ||
+	    !osp_vhost_mem_host_contains(mem, device_event, 4)) {
+		return -EFAULT;
 	}
 	memset(vq, 0, sizeof(*vq));
 	vq->packed = true;

@@ -46,16 +46,8 @@ XFAIL = {
                      "legal - with reads streaming); rte_vhost unmaps the old regions while the "
                      "controller's poller still pops from the old ring addresses "
                      "(osp_vring_pop_burst / split_pop from ctrlr_poll)",
-    "vring_area_partial:2": "SIGSEGV: a used ring that starts 8 bytes before the end of a region and runs "
-                            "past it is accepted; the first used element is written past the mapping "
-                            "(split_write_used from osp_vring_push)",
     "memfd_shrink": "SIGBUS: the front end shrinks its memfd under a running device; the poller "
                     "reads the rings past the end of the file; the daemon dies",
-    "misc_msgs:1": "SIGBUS: SET_INFLIGHT_FD (INFLIGHT_SHMFD neither offered nor negotiated) with a "
-                   "4 KiB memfd claimed as 1 TiB is handled by rte_vhost, which maps it and touches "
-                   "the pages past the end of the file; the daemon dies",
-    "discard_bad": "a DISCARD segment with the unmap flag set gets IOERR, not UNSUPP "
-                   "(virtio-blk 5.2.6.2)",
 }
 
 # the daemons this test started and saw die: their logs are not scanned for sanitizer reports

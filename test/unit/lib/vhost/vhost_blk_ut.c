@@ -409,9 +409,17 @@ test_discard_wz_flush_getid(void)
 	vhost_blk_task_start(&g_ctrlr, &g_task.base);
 	CU_ASSERT(g_calls == 1 && g_last_type == OSP_BDEV_IO_TYPE_WRITE_ZEROES && status() == VBLK_S_OK);
 
-	/* discard with flags, or a misaligned segment */
+	/* discard with the unmap flag: UNSUPP (virtio 1.x 5.2.6.2); reserved flags: IOERR */
 	setup(false, 1ull << VBLK_F_DISCARD);
 	make_req(VBLK_T_DISCARD, 0, false, seglen, 1);
+	memcpy(seg, &sector, 8);
+	memcpy(seg + 8, &num, 4);
+	memcpy(seg + 12, &flags, 4);
+	vhost_blk_task_start(&g_ctrlr, &g_task.base);
+	CU_ASSERT(g_calls == 0 && status() == VBLK_S_UNSUPP);
+	setup(false, 1ull << VBLK_F_DISCARD);
+	make_req(VBLK_T_DISCARD, 0, false, seglen, 1);
+	flags = 4;
 	memcpy(seg, &sector, 8);
 	memcpy(seg + 8, &num, 4);
 	memcpy(seg + 12, &flags, 4);

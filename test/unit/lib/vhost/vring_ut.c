@@ -484,6 +484,21 @@ test_split_broken(void)
 	CU_ASSERT(osp_vring_init_split(&vq, &g_mem, 8, d.desc, d.avail, (uint8_t *)d.used + 2, 0, 0,
 				       0) == -EINVAL);
 	CU_ASSERT(osp_vring_init_split(&vq, &g_mem, 8, d.desc, NULL, d.used, 0, 0, 0) == -EINVAL);
+	/* An area that starts inside a region and runs past its end, or outside all memory. */
+	CU_ASSERT(osp_vring_init_split(&vq, &g_mem, 8, d.desc, d.avail,
+				       hva(GPA_C + REG_SIZE - 8), 0, 0, 0) == -EFAULT);
+	CU_ASSERT(osp_vring_init_split(&vq, &g_mem, 8, hva(GPA_C + REG_SIZE - 64), d.avail, d.used,
+				       0, 0, 0) == -EFAULT);
+	CU_ASSERT(osp_vring_init_split(&vq, &g_mem, 8, d.desc, hva(GPA_C + REG_SIZE - 16), d.used,
+				       0, 0, 0) == -EFAULT);
+	CU_ASSERT(osp_vring_init_split(&vq, &g_mem, 8, d.desc, d.avail, (uint8_t *)g_c - 4096, 0, 0,
+				       0) == -EFAULT);
+	/* Across two regions that are adjacent in guest space (but not in host space). */
+	CU_ASSERT(osp_vring_init_split(&vq, &g_mem, 8, hva(GPA_B - 64), d.avail, d.used, 0, 0,
+				       0) == -EFAULT);
+	/* Right up to a region's end is fine. */
+	CU_ASSERT(osp_vring_init_split(&vq, &g_mem, 8, d.desc, d.avail,
+				       hva(GPA_C + REG_SIZE - 72), 0, 0, 0) == 0);
 }
 
 static void
