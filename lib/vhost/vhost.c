@@ -1080,6 +1080,20 @@ pg_state_msg(void *arg)
 		if (m->enable && m->have_vr) {
 			queue_watch_kick(q, m->vr.kickfd);
 		}
+		/*
+		 * Requests completed while the queue was disabled (QEMU swaps the
+		 * call fd with SET_VRING_CALL while the guest driver already runs,
+		 * e.g. at MSI-X set-up) were pushed without a call: one call on the
+		 * new fd, or the driver waits for them forever (a spurious call is
+		 * harmless).
+		 */
+		if (m->enable && q->callfd >= 0) {
+			uint64_t one = 1;
+
+			if (write(q->callfd, &one, sizeof(one)) == sizeof(one)) {
+				q->stat_calls++;
+			}
+		}
 	}
 	sem_post(&m->done);
 }

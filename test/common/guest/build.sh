@@ -29,6 +29,10 @@
 #   PROGRAMS      programs of those packages whose shared libraries must come
 #                 along (taken from the packages, else from this host, which
 #                 must be the same Debian release as the repositories)
+#   PACKAGE_ONLY  associative array: package -> the only paths of it that go
+#                 into the guest (space-separated, relative to /): for a
+#                 package whose other programs would shadow busybox applets
+#                 the guest's init relies on (util-linux: dmesg, flock, ...)
 #
 # Usage: test/common/guest/build.sh PROFILE [GUEST_DIR]
 #        (GUEST_DIR default $OSPREY_GUEST_DIR or build/guest)
@@ -48,6 +52,7 @@ BUSYBOX=${BUSYBOX:-/bin/busybox}
 # The parts of the kernel's module tree kept in the cache, for every profile
 # (a change refetches the kernel).
 MODSET="kernel/drivers/nvme kernel/drivers/scsi kernel/drivers/net/virtio_net.ko* kernel/drivers/net/net_failover.ko*
+	kernel/drivers/block/virtio_blk.ko*
 	kernel/net/core kernel/drivers/virtio kernel/crypto kernel/arch/x86/crypto kernel/lib
 	kernel/block kernel/fs/configfs kernel/drivers/uio kernel/drivers/vfio kernel/virt/lib"
 
@@ -56,7 +61,7 @@ ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
 
 [ -r "$PROFILE" ] || die "no profile $PROFILE"
 NAME='' MODULES=() REF_MODULES=() PACKAGES=() PROGRAMS=()
-declare -A MODULE_ARGS=()
+declare -A MODULE_ARGS=() PACKAGE_ONLY=()
 # shellcheck disable=SC1090
 . "$PROFILE"
 [ -n "$NAME" ] || die "$PROFILE sets no NAME"
@@ -197,6 +202,14 @@ mkdir -p "$STAGE"/{bin,sbin,usr/bin,usr/sbin,etc,proc,sys,dev,tmp,run,root,lib/m
 
 # Packages first: busybox's applets must not shadow their programs.
 for p in "${PACKAGES[@]}"; do
+	if [ -n "${PACKAGE_ONLY[$p]:-}" ]; then
+		for f in ${PACKAGE_ONLY[$p]}; do
+			[ -e "$GUEST_DIR/pkgs/$p/$f" ] || die "PACKAGE_ONLY[$p]: $f is not in $p"
+		done
+		# shellcheck disable=SC2086 # a list of paths
+		(cd "$GUEST_DIR/pkgs/$p" && tar -cf - ${PACKAGE_ONLY[$p]}) | tar -xf - -C "$STAGE"
+		continue
+	fi
 	(cd "$GUEST_DIR/pkgs/$p" && tar -cf - --exclude=./usr/share --exclude=./lib/systemd \
 		--exclude=./lib/udev --exclude=./etc/init.d --exclude=./.done .) | tar -xf - -C "$STAGE"
 done

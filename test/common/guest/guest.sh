@@ -10,6 +10,13 @@
 #                              goes to LOG, OSPREY-* lines are echoed as they
 #                              come with times since T0 (ms); returns QEMU's
 #                              exit status, sets GUEST_TXT (LOG without \r)
+#   guest_start LAYER LOG      the first half of guest_run: QEMU started in
+#                              the background (QPID)
+#   guest_wait T0              the second half: echo, wait, GUEST_TXT, status;
+#                              with GUEST_LINE_HOOK=FUNCTION, FUNCTION runs in
+#                              this shell on every console line as it comes
+#                              (the host acting on what the guest says while
+#                              it runs; it may change TPID)
 #   guest_result               the guest's OSPREY-RESULT text, or "" if none
 #   guest_add_programs LAYER DIR FILE...  copy host programs (Osprey's
 #                              binaries: DPDK is linked in statically) into
@@ -25,10 +32,16 @@
 #      GUEST_EXTRA_APPEND more kernel arguments
 #      GUEST_SMP          vCPUs (default 2)
 #      GUEST_MEM          guest RAM (default 512M)
+#      GUEST_MEMFD=1      guest RAM in a shared memfd (memory-backend-memfd,
+#                         share=on, one NUMA node on it): what vhost-user
+#                         back ends map
+#      GUEST_BIOS         firmware (-bios), e.g. /usr/share/qemu/qboot.rom:
+#                         boots -kernel without probing disks (SeaBIOS hangs
+#                         probing a vhost-user-scsi-pci disk)
 #      GUEST_HOSTFWD      hostfwd=... options of the user network (guest services
 #                         reachable on host loopback ports), comma-separated
-#      GUEST_QEMU_ARGS    array: more QEMU arguments (devices, drives; a second
-#                         -machine adds properties: kernel-irqchip=split)
+#      GUEST_QEMU_ARGS    array: more QEMU arguments (devices, drives, chardevs;
+#                         a second -machine adds properties: kernel-irqchip=split)
 # The caller defines log() and provides QPID (cleared when QEMU is done;
 # its EXIT trap should kill a QPID that is still set).
 GUEST_COMMON=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
@@ -48,8 +61,8 @@ guest_build() { # profile
 	[ -s "$GUEST_INITRD" ] && [ -s "$GUEST_KERNEL" ]
 }
 
-guest_run() { # layer-dir log t0
-	local layer=$1 glog=$2 t0=$3 img pcap=() qextra=() qrc line
+guest_start() { # layer-dir log
+	local layer=$1 glog=$2 img pcap=() mem=() qextra=()
 	img=$(dirname "$glog")/initrd.img
 	# The kernel unpacks concatenated archives in order: the cached base,
 	# then this run's files.
@@ -59,30 +72,49 @@ guest_run() { # layer-dir log t0
 	if [ -n "${GUEST_PCAP:-}" ]; then
 		pcap=(-object "filter-dump,id=f0,netdev=n0,file=$GUEST_PCAP,maxlen=${GUEST_PCAP_SNAPLEN:-128}")
 	fi
+	if [ "${GUEST_MEMFD:-0}" = 1 ]; then
+		# shellcheck disable=SC2054 # commas inside QEMU option values
+		mem=(-object "memory-backend-memfd,id=mem0,size=${GUEST_MEM:-512M},share=on" -numa node,memdev=mem0)
+	fi
+	if [ -n "${GUEST_BIOS:-}" ]; then
+		mem+=(-bios "$GUEST_BIOS")
+	fi
 	if declare -p GUEST_QEMU_ARGS > /dev/null 2>&1; then
 		qextra=("${GUEST_QEMU_ARGS[@]}")
 	fi
 	: > "$glog"
 	timeout -k 5 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp "${GUEST_SMP:-2}" -m "${GUEST_MEM:-512M}" \
-		-kernel "$GUEST_KERNEL" -initrd "$img" -nographic -no-reboot \
+		"${mem[@]}" -kernel "$GUEST_KERNEL" -initrd "$img" -nographic -no-reboot \
 		-netdev "user,id=n0${GUEST_HOSTFWD:+,$GUEST_HOSTFWD}" -device virtio-net-pci,netdev=n0,romfile= "${pcap[@]}" "${qextra[@]}" \
 		-append "console=ttyS0 panic=-1 loglevel=4 osprey.watchdog=$((GUEST_TIMEOUT - 20)) ${GUEST_EXTRA_APPEND:-}" \
 		< /dev/null > "$glog" 2>&1 &
 	QPID=$!
-	# Show the guest's progress with host-side times as it happens.
-	tail -n +1 -f --pid="$QPID" "$glog" 2>/dev/null | while IFS= read -r line; do
+	GUEST_LOG=$glog
+}
+
+guest_wait() { # t0
+	local t0=$1 qrc line
+	# Show the guest's progress with host-side times as it happens (the loop
+	# runs in this shell, so that a hook may change its variables).
+	while IFS= read -r line; do
 		line=${line%$'\r'}
 		case "$line" in
-		*OSPREY-*|*dmesg:*|*nvme*|*Kernel\ panic*|*BUG:*|*qemu-system*)
+		*OSPREY-*|*dmesg:*|*nvme*|*Kernel\ panic*|*BUG:*|*qemu-system*|*I/O\ error*)
 			printf '  [%6s] %s\n' "$(guest_secs "$t0" "$(guest_ms)")" "$line" ;;
 		esac
-	done
+		[ -n "${GUEST_LINE_HOOK:-}" ] && "$GUEST_LINE_HOOK" "$line"
+	done < <(tail -n +1 -f --pid="$QPID" "$GUEST_LOG" 2>/dev/null)
 	wait "$QPID"
 	qrc=$?
 	QPID=
-	GUEST_TXT=${glog%.log}.txt
-	tr -d '\r' < "$glog" > "$GUEST_TXT"
+	GUEST_TXT=${GUEST_LOG%.log}.txt
+	tr -d '\r' < "$GUEST_LOG" > "$GUEST_TXT"
 	return $qrc
+}
+
+guest_run() { # layer-dir log t0
+	guest_start "$1" "$2"
+	guest_wait "$3"
 }
 
 guest_result() {

@@ -20,7 +20,9 @@
 #                                         (+ expect.bin one byte off for
 #                                         KI_SELFTEST=guest)
 #   rpc_batch                             rpc.py commands from stdin (one per
-#                                         line) in one Python process
+#                                         line) in one Python process; a line
+#                                         "call METHOD [JSON]" is a raw JSON-RPC
+#                                         call (a method rpc.py lacks)
 
 ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }
 # shellcheck disable=SC2034 # read by the sourcing test
@@ -76,10 +78,13 @@ show_logs() {
 		echo "---- guest serial console (last 60 lines) ----"
 		tr -d '\r' < "$TMP/guest.log" | grep -v $'\e' | tail -60
 	fi
-	if [ -s "$TMP/tgt.log" ]; then
-		echo "---- $TGT_LABEL log (last 60 lines) ----"
-		tail -60 "$TMP/tgt.log"
-	fi
+	# tgt.N.log: the logs of earlier runs of a target the test restarted.
+	local f
+	for f in "$TMP"/tgt.*.log "$TMP/tgt.log"; do
+		[ -s "$f" ] || continue
+		echo "---- $TGT_LABEL log $(basename "$f") (last 60 lines) ----"
+		tail -60 "$f"
+	done
 	echo "---- (KI_KEEP=1 keeps every log and the backing file)"
 }
 die() {
@@ -137,16 +142,30 @@ for line in sys.stdin.read().splitlines():
     if not line.strip():
         continue
     out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+    words = shlex.split(line)
+    if words[0] == "call":
+        import json
+        from rpc.client import JsonRpcClient
         try:
-            rc = cli.main(["-s", sys.argv[2], "-t", "30"] + shlex.split(line))
-        except SystemExit as e:
-            rc = e.code if isinstance(e.code, int) else 1
+            r = JsonRpcClient(sys.argv[2], timeout=30).call(
+                words[1], json.loads(words[2]) if len(words) > 2 else None)
+            out.write(json.dumps(r))
+            rc = 0
+        except Exception as e:  # the error's text is the message
+            err.write(str(e))
+            rc = 1
+        words = words[1:]
+    else:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                rc = cli.main(["-s", sys.argv[2], "-t", "30"] + words)
+            except SystemExit as e:
+                rc = e.code if isinstance(e.code, int) else 1
     text = (out.getvalue() + err.getvalue()).strip()
     if rc != 0:
         print("rpc.py %s: %s" % (line, " ".join(text.split())[:400]))
         sys.exit(1)
-    print("  rpc: %s%s" % (line.split()[0], (" -> " + " ".join(text.split())[:100]) if text else ""))
+    print("  rpc: %s%s" % (words[0], (" -> " + " ".join(text.split())[:100]) if text else ""))
     n += 1
 if n == 0:
     sys.exit("rpc batch: no commands")
