@@ -9,6 +9,8 @@
 #define OSP_BDEV_VIRTIO_H
 
 #include "osprey/bdev_module.h"
+#include "osprey/thread.h"
+#include "osprey/virtio_user.h"
 
 #define BDEV_VIRTIO_DEFAULT_VQ_COUNT	1
 #define BDEV_VIRTIO_DEFAULT_VQ_SIZE	512
@@ -74,5 +76,56 @@ void bdev_virtio_attach_cancel_all(void);
 /* Claim a free queue in [first, first + count) of the mask (atomic); the queue or -EBUSY. */
 int bdev_virtio_claim_queue(uint64_t *used_mask, uint16_t first, uint16_t count);
 void bdev_virtio_release_queue(uint64_t *used_mask, uint16_t q);
+
+/*
+ * A request channel (one per thread): one virtqueue, its data area cut in
+ * nslots slots of stride bytes, a stack of free slots (no allocation per
+ * I/O) and the I/O in each slot.
+ */
+struct bdev_virtio_channel {
+	struct osp_virtq *vq;
+	uint8_t *data;
+	size_t stride;
+	uint16_t qidx;
+	uint16_t nslots;
+	uint16_t nfree;
+	uint16_t *free_slots;
+	struct osp_bdev_io **slot_io;
+	struct osp_poller *poller;
+	bool failed;		/* its I/O was failed: the queue is not used any more */
+};
+
+static inline uint8_t *
+bdev_virtio_slot(const struct bdev_virtio_channel *ch, uint16_t slot)
+{
+	return ch->data + (size_t)slot * ch->stride;
+}
+
+/* Queue q of dev with its slots and a poller poll(arg); 0 or -ENOMEM. */
+int bdev_virtio_channel_init(struct bdev_virtio_channel *ch, struct osp_vu_dev *dev, uint16_t q,
+			     uint16_t nslots, size_t stride, osp_poller_fn poll, void *arg);
+void bdev_virtio_channel_fini(struct bdev_virtio_channel *ch);
+/* Fail every I/O in flight; the queue is not used again. */
+void bdev_virtio_channel_fail_all(struct bdev_virtio_channel *ch);
+
+/* Post bdev_io in the slot the caller's *slot names: 0, -EAGAIN (ring full) or -errno. */
+typedef int (*bdev_virtio_post_fn)(void *drv_ch, struct osp_bdev_io *bdev_io);
+/*
+ * Take a free slot into *slot (the I/O's driver context) and post; the I/O
+ * completes at once with FAILED (dead device, post error) or NOMEM (no slot,
+ * ring full: the bdev layer retries it).
+ */
+void bdev_virtio_submit(struct bdev_virtio_channel *ch, bool dead, struct osp_bdev_io *bdev_io,
+			uint16_t *slot, bdev_virtio_post_fn post, void *drv_ch);
+/*
+ * Reap up to max used chains (their cookies: the bdev I/Os); -1 when the
+ * device is dead or broke its ring (then every I/O was failed and *dead
+ * set; what/name for the log).
+ */
+int bdev_virtio_channel_reap(struct bdev_virtio_channel *ch, bool *dead, const char *what,
+			     const char *name, void **cookies, int max);
+/* The I/O in slot is over: free the slot, complete the I/O. */
+void bdev_virtio_channel_done(struct bdev_virtio_channel *ch, uint16_t slot,
+			      struct osp_bdev_io *bdev_io, bool ok);
 
 #endif /* OSP_BDEV_VIRTIO_H */

@@ -62,15 +62,8 @@ struct virtio_blk_ctrlr {
 };
 
 struct virtio_blk_channel {
+	struct bdev_virtio_channel base;
 	struct virtio_blk_ctrlr *ctrlr;
-	struct osp_virtq *vq;
-	uint8_t *data;
-	uint16_t qidx;
-	uint16_t nfree;
-	uint16_t *free_slots;
-	struct osp_bdev_io **slot_io;
-	struct osp_poller *poller;
-	bool failed;
 };
 
 struct virtio_blk_io {
@@ -120,19 +113,14 @@ ctrlr_set_dead(struct virtio_blk_ctrlr *c)
 
 /* ---- data path ---- */
 
-static uint8_t *
-slot_base(struct virtio_blk_channel *ch, uint16_t slot)
-{
-	return ch->data + (size_t)slot * SLOT_STRIDE;
-}
-
 /* Post the request for bdev_io in its slot. 0, -EAGAIN (no descriptors), -EINVAL. */
 static int
-post_request(struct virtio_blk_channel *ch, struct osp_bdev_io *bdev_io)
+post_request(void *arg, struct osp_bdev_io *bdev_io)
 {
+	struct virtio_blk_channel *ch = arg;
 	struct virtio_blk_ctrlr *c = ch->ctrlr;
 	struct virtio_blk_io *vio = (struct virtio_blk_io *)bdev_io->driver_ctx;
-	uint8_t *base = slot_base(ch, vio->slot);
+	uint8_t *base = bdev_virtio_slot(&ch->base, vio->slot);
 	struct osp_virtio_blk_outhdr *hdr = (void *)(base + SLOT_HDR_OFF);
 	uint64_t addrs[3];
 	uint32_t lens[3];
@@ -192,13 +180,13 @@ post_request(struct virtio_blk_channel *ch, struct osp_bdev_io *bdev_io)
 	addrs[n] = (uintptr_t)(base + SLOT_STATUS_OFF);
 	lens[n] = 1;
 	wr[n++] = true;
-	rc = osp_virtq_post(ch->vq, n, addrs, lens, wr, bdev_io);
+	rc = osp_virtq_post(ch->base.vq, n, addrs, lens, wr, bdev_io);
 	if (rc < 0) {
 		return rc;
 	}
-	ch->slot_io[vio->slot] = bdev_io;
-	if (osp_virtq_publish(ch->vq)) {
-		osp_vu_dev_kick(c->dev, ch->qidx);
+	ch->base.slot_io[vio->slot] = bdev_io;
+	if (osp_virtq_publish(ch->base.vq)) {
+		osp_vu_dev_kick(c->dev, ch->base.qidx);
 	}
 	return 0;
 }
@@ -208,16 +196,7 @@ submit(struct virtio_blk_channel *ch, struct osp_bdev_io *bdev_io)
 {
 	struct virtio_blk_ctrlr *c = ch->ctrlr;
 	struct virtio_blk_io *vio = (struct virtio_blk_io *)bdev_io->driver_ctx;
-	int rc;
 
-	if (osp_unlikely(ch->failed || ctrlr_dead(c))) {
-		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
-		return;
-	}
-	if (ch->nfree == 0) {
-		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
-		return;
-	}
 	if (bdev_io->type == OSP_BDEV_IO_TYPE_UNMAP ||
 	    bdev_io->type == OSP_BDEV_IO_TYPE_WRITE_ZEROES) {
 		uint64_t spb = c->bdev.blocklen / OSP_VIRTIO_BLK_SECTOR_SIZE;
@@ -225,13 +204,7 @@ submit(struct virtio_blk_channel *ch, struct osp_bdev_io *bdev_io)
 		vio->next_sector = bdev_io->u.bdev.offset_blocks * spb;
 		vio->left_sectors = bdev_io->u.bdev.num_blocks * spb;
 	}
-	vio->slot = ch->free_slots[--ch->nfree];
-	rc = post_request(ch, bdev_io);
-	if (osp_unlikely(rc != 0)) {
-		ch->free_slots[ch->nfree++] = vio->slot;
-		osp_bdev_io_complete(bdev_io, rc == -EAGAIN ? OSP_BDEV_IO_STATUS_NOMEM :
-				     OSP_BDEV_IO_STATUS_FAILED);
-	}
+	bdev_virtio_submit(&ch->base, ctrlr_dead(c), bdev_io, &vio->slot, post_request, ch);
 }
 
 static void
@@ -256,54 +229,23 @@ bdev_virtio_submit_request(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_
 	submit(osp_io_channel_get_ctx(_ch), bdev_io);
 }
 
-static void
-fail_all(struct virtio_blk_channel *ch)
-{
-	uint16_t i;
-
-	ch->failed = true;
-	for (i = 0; i < ch->ctrlr->nslots; i++) {
-		struct osp_bdev_io *bdev_io = ch->slot_io[i];
-
-		if (bdev_io != NULL) {
-			ch->slot_io[i] = NULL;
-			ch->free_slots[ch->nfree++] = i;
-			osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
-		}
-	}
-}
-
 static int
 channel_poll(void *arg)
 {
 	struct virtio_blk_channel *ch = arg;
 	struct virtio_blk_ctrlr *c = ch->ctrlr;
 	void *cookies[REAP_BATCH];
-	uint32_t lens[REAP_BATCH];
 	int n, i;
 
-	if (ch->failed) {
+	if (ch->base.failed || osp_virtq_in_flight(ch->base.vq) == 0) {
 		return OSP_POLLER_IDLE;
 	}
-	if (osp_virtq_in_flight(ch->vq) == 0) {
-		return OSP_POLLER_IDLE;
-	}
-	if (osp_unlikely(ctrlr_dead(c))) {
-		fail_all(ch);
-		return OSP_POLLER_BUSY;
-	}
-	n = osp_virtq_reap(ch->vq, cookies, lens, REAP_BATCH);
-	if (osp_unlikely(n < 0)) {
-		OSP_ERRLOG("virtio-blk '%s' queue %u: the back end broke the used ring; failing the device\n",
-			   c->bdev.name, ch->qidx);
-		ctrlr_set_dead(c);
-		fail_all(ch);
-		return OSP_POLLER_BUSY;
-	}
+	n = bdev_virtio_channel_reap(&ch->base, &c->dead, "virtio-blk", c->bdev.name, cookies,
+				     REAP_BATCH);
 	for (i = 0; i < n; i++) {
 		struct osp_bdev_io *bdev_io = cookies[i];
 		struct virtio_blk_io *vio = (struct virtio_blk_io *)bdev_io->driver_ctx;
-		uint8_t *base = slot_base(ch, vio->slot);
+		uint8_t *base = bdev_virtio_slot(&ch->base, vio->slot);
 		uint8_t status = base[SLOT_STATUS_OFF];
 
 		if (status == OSP_VIRTIO_BLK_S_OK && vio->left_sectors > 0 &&
@@ -320,10 +262,7 @@ channel_poll(void *arg)
 					      bdev_io->u.bdev.num_blocks * c->bdev.blocklen,
 					      bdev_io->u.bdev.iovs, bdev_io->u.bdev.iovcnt, 0);
 		}
-		ch->slot_io[vio->slot] = NULL;
-		ch->free_slots[ch->nfree++] = vio->slot;
-		osp_bdev_io_complete(bdev_io, status == OSP_VIRTIO_BLK_S_OK ?
-				     OSP_BDEV_IO_STATUS_SUCCESS : OSP_BDEV_IO_STATUS_FAILED);
+		bdev_virtio_channel_done(&ch->base, vio->slot, bdev_io, status == OSP_VIRTIO_BLK_S_OK);
 	}
 	/* I/O in flight: keep polling (the device does not interrupt us). */
 	return OSP_POLLER_BUSY;
@@ -365,7 +304,6 @@ channel_create(void *io_device, void *ctx_buf)
 	struct virtio_blk_ctrlr *c = ctrlr_of_io_device(io_device);
 	struct virtio_blk_channel *ch = ctx_buf;
 	int q;
-	uint16_t i;
 
 	/* Claim a free queue (channels are created on their own threads). */
 	q = bdev_virtio_claim_queue(&c->queues_used, 0, c->num_queues);
@@ -375,25 +313,11 @@ channel_create(void *io_device, void *ctx_buf)
 		return -EBUSY;
 	}
 	ch->ctrlr = c;
-	ch->qidx = (uint16_t)q;
-	ch->vq = osp_vu_dev_queue(c->dev, q);
-	ch->data = osp_vu_dev_queue_data(c->dev, q);
-	ch->free_slots = calloc(c->nslots, sizeof(*ch->free_slots));
-	ch->slot_io = calloc(c->nslots, sizeof(*ch->slot_io));
-	ch->poller = OSP_POLLER_REGISTER(channel_poll, ch, 0);
-	if (ch->free_slots == NULL || ch->slot_io == NULL || ch->poller == NULL) {
-		osp_poller_unregister(&ch->poller);
-		free(ch->free_slots);
-		free(ch->slot_io);
+	if (bdev_virtio_channel_init(&ch->base, c->dev, (uint16_t)q, c->nslots, SLOT_STRIDE,
+				     channel_poll, ch) != 0) {
 		bdev_virtio_release_queue(&c->queues_used, (uint16_t)q);
 		return -ENOMEM;
 	}
-	for (i = 0; i < c->nslots; i++) {
-		ch->free_slots[i] = (uint16_t)(c->nslots - 1 - i);
-	}
-	ch->nfree = c->nslots;
-	/* A queue a previous channel gave up with I/O in flight is not reused. */
-	ch->failed = osp_virtq_in_flight(ch->vq) != 0;
 	return 0;
 }
 
@@ -403,11 +327,8 @@ channel_destroy(void *io_device, void *ctx_buf)
 	struct virtio_blk_ctrlr *c = ctrlr_of_io_device(io_device);
 	struct virtio_blk_channel *ch = ctx_buf;
 
-	/* The layer destroys a channel with no I/O outstanding on it. */
-	osp_poller_unregister(&ch->poller);
-	free(ch->free_slots);
-	free(ch->slot_io);
-	bdev_virtio_release_queue(&c->queues_used, ch->qidx);
+	bdev_virtio_channel_fini(&ch->base);
+	bdev_virtio_release_queue(&c->queues_used, ch->base.qidx);
 }
 
 /* ---- life cycle ---- */

@@ -90,15 +90,8 @@ struct virtio_scsi_ctrlr {
 };
 
 struct virtio_scsi_channel {
+	struct bdev_virtio_channel base;
 	struct virtio_scsi_ctrlr *ctrlr;
-	struct osp_virtq *vq;
-	uint8_t *data;
-	uint16_t qidx;
-	uint16_t nfree;
-	uint16_t *free_slots;
-	struct osp_bdev_io **slot_io;
-	struct osp_poller *poller;
-	bool failed;
 };
 
 struct virtio_scsi_io {
@@ -214,20 +207,15 @@ sense_key(const struct osp_virtio_scsi_cmd_resp *resp)
 
 /* ---- data path ---- */
 
-static uint8_t *
-slot_base(struct virtio_scsi_channel *ch, uint16_t slot)
-{
-	return ch->data + (size_t)slot * SLOT_STRIDE;
-}
-
 /* Build and post bdev_io's command in its slot. 0, -EAGAIN (no descriptors), -EINVAL. */
 static int
-post_request(struct virtio_scsi_channel *ch, struct osp_bdev_io *bdev_io)
+post_request(void *arg, struct osp_bdev_io *bdev_io)
 {
+	struct virtio_scsi_channel *ch = arg;
 	struct virtio_scsi_ctrlr *c = ch->ctrlr;
 	struct virtio_scsi_disk *d = bdev_io->bdev->ctxt;
 	struct virtio_scsi_io *vio = (struct virtio_scsi_io *)bdev_io->driver_ctx;
-	uint8_t *base = slot_base(ch, vio->slot);
+	uint8_t *base = bdev_virtio_slot(&ch->base, vio->slot);
 	uint8_t cdb[16] = {};
 	uint64_t addrs[4];
 	uint32_t lens[4];
@@ -300,13 +288,13 @@ post_request(struct virtio_scsi_channel *ch, struct osp_bdev_io *bdev_io)
 		lens[n] = data_len;
 		wr[n++] = true;
 	}
-	rc = osp_virtq_post(ch->vq, n, addrs, lens, wr, bdev_io);
+	rc = osp_virtq_post(ch->base.vq, n, addrs, lens, wr, bdev_io);
 	if (rc < 0) {
 		return rc;
 	}
-	ch->slot_io[vio->slot] = bdev_io;
-	if (osp_virtq_publish(ch->vq)) {
-		osp_vu_dev_kick(c->dev, ch->qidx);
+	ch->base.slot_io[vio->slot] = bdev_io;
+	if (osp_virtq_publish(ch->base.vq)) {
+		osp_vu_dev_kick(c->dev, ch->base.qidx);
 	}
 	return 0;
 }
@@ -315,26 +303,11 @@ static void
 submit(struct virtio_scsi_channel *ch, struct osp_bdev_io *bdev_io)
 {
 	struct virtio_scsi_io *vio = (struct virtio_scsi_io *)bdev_io->driver_ctx;
-	int rc;
 
-	if (osp_unlikely(ch->failed || ctrlr_dead(ch->ctrlr))) {
-		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
-		return;
-	}
-	if (ch->nfree == 0) {
-		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
-		return;
-	}
 	vio->retries = 0;
 	vio->next_lba = bdev_io->u.bdev.offset_blocks;
 	vio->left_blocks = bdev_io->u.bdev.num_blocks;
-	vio->slot = ch->free_slots[--ch->nfree];
-	rc = post_request(ch, bdev_io);
-	if (osp_unlikely(rc != 0)) {
-		ch->free_slots[ch->nfree++] = vio->slot;
-		osp_bdev_io_complete(bdev_io, rc == -EAGAIN ? OSP_BDEV_IO_STATUS_NOMEM :
-				     OSP_BDEV_IO_STATUS_FAILED);
-	}
+	bdev_virtio_submit(&ch->base, ctrlr_dead(ch->ctrlr), bdev_io, &vio->slot, post_request, ch);
 }
 
 static void
@@ -359,27 +332,12 @@ scsi_submit_request(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_io)
 	submit(osp_io_channel_get_ctx(_ch), bdev_io);
 }
 
-static void
-fail_all(struct virtio_scsi_channel *ch)
-{
-	ch->failed = true;
-	for (uint16_t i = 0; i < ch->ctrlr->nslots; i++) {
-		struct osp_bdev_io *bdev_io = ch->slot_io[i];
-
-		if (bdev_io != NULL) {
-			ch->slot_io[i] = NULL;
-			ch->free_slots[ch->nfree++] = i;
-			osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
-		}
-	}
-}
-
 /* One completed command: true if it is done, false if it was posted again. */
 static bool
 complete_one(struct virtio_scsi_channel *ch, struct osp_bdev_io *bdev_io, bool *ok)
 {
 	struct virtio_scsi_io *vio = (struct virtio_scsi_io *)bdev_io->driver_ctx;
-	uint8_t *base = slot_base(ch, vio->slot);
+	uint8_t *base = bdev_virtio_slot(&ch->base, vio->slot);
 	const struct osp_virtio_scsi_cmd_resp *resp = (const void *)(base + SLOT_RESP_OFF);
 
 	*ok = resp->response == OSP_VIRTIO_SCSI_S_OK && resp->status == STATUS_GOOD;
@@ -418,36 +376,20 @@ channel_poll(void *arg)
 	struct virtio_scsi_channel *ch = arg;
 	struct virtio_scsi_ctrlr *c = ch->ctrlr;
 	void *cookies[REAP_BATCH];
-	uint32_t lens[REAP_BATCH];
 	int n;
 
-	if (ch->failed || osp_virtq_in_flight(ch->vq) == 0) {
+	if (ch->base.failed || osp_virtq_in_flight(ch->base.vq) == 0) {
 		return OSP_POLLER_IDLE;
 	}
-	if (osp_unlikely(ctrlr_dead(c))) {
-		fail_all(ch);
-		return OSP_POLLER_BUSY;
-	}
-	n = osp_virtq_reap(ch->vq, cookies, lens, REAP_BATCH);
-	if (osp_unlikely(n < 0)) {
-		OSP_ERRLOG("virtio-scsi '%s' queue %u: the back end broke the used ring; failing the "
-			   "controller\n", c->name, ch->qidx);
-		ctrlr_set_dead(c);
-		fail_all(ch);
-		return OSP_POLLER_BUSY;
-	}
+	n = bdev_virtio_channel_reap(&ch->base, &c->dead, "virtio-scsi", c->name, cookies, REAP_BATCH);
 	for (int i = 0; i < n; i++) {
 		struct osp_bdev_io *bdev_io = cookies[i];
 		struct virtio_scsi_io *vio = (struct virtio_scsi_io *)bdev_io->driver_ctx;
 		bool ok;
 
-		if (!complete_one(ch, bdev_io, &ok)) {
-			continue;
+		if (complete_one(ch, bdev_io, &ok)) {
+			bdev_virtio_channel_done(&ch->base, vio->slot, bdev_io, ok);
 		}
-		ch->slot_io[vio->slot] = NULL;
-		ch->free_slots[ch->nfree++] = vio->slot;
-		osp_bdev_io_complete(bdev_io, ok ? OSP_BDEV_IO_STATUS_SUCCESS :
-				     OSP_BDEV_IO_STATUS_FAILED);
 	}
 	return OSP_POLLER_BUSY;
 }
@@ -491,25 +433,11 @@ channel_create(void *io_device, void *ctx_buf)
 		return -EBUSY;
 	}
 	ch->ctrlr = c;
-	ch->qidx = (uint16_t)q;
-	ch->vq = osp_vu_dev_queue(c->dev, ch->qidx);
-	ch->data = osp_vu_dev_queue_data(c->dev, ch->qidx);
-	ch->free_slots = calloc(c->nslots, sizeof(*ch->free_slots));
-	ch->slot_io = calloc(c->nslots, sizeof(*ch->slot_io));
-	ch->poller = OSP_POLLER_REGISTER(channel_poll, ch, 0);
-	if (ch->free_slots == NULL || ch->slot_io == NULL || ch->poller == NULL) {
-		osp_poller_unregister(&ch->poller);
-		free(ch->free_slots);
-		free(ch->slot_io);
-		bdev_virtio_release_queue(&c->queues_used, ch->qidx);
+	if (bdev_virtio_channel_init(&ch->base, c->dev, (uint16_t)q, c->nslots, SLOT_STRIDE,
+				     channel_poll, ch) != 0) {
+		bdev_virtio_release_queue(&c->queues_used, (uint16_t)q);
 		return -ENOMEM;
 	}
-	for (uint16_t i = 0; i < c->nslots; i++) {
-		ch->free_slots[i] = (uint16_t)(c->nslots - 1 - i);
-	}
-	ch->nfree = c->nslots;
-	/* A queue a previous channel gave up with I/O in flight is not reused. */
-	ch->failed = osp_virtq_in_flight(ch->vq) != 0;
 	return 0;
 }
 
@@ -519,10 +447,8 @@ channel_destroy(void *io_device, void *ctx_buf)
 	struct virtio_scsi_ctrlr *c = ctrlr_of_io_device(io_device);
 	struct virtio_scsi_channel *ch = ctx_buf;
 
-	osp_poller_unregister(&ch->poller);
-	free(ch->free_slots);
-	free(ch->slot_io);
-	bdev_virtio_release_queue(&c->queues_used, ch->qidx);
+	bdev_virtio_channel_fini(&ch->base);
+	bdev_virtio_release_queue(&c->queues_used, ch->base.qidx);
 }
 
 /* ---- life cycle ---- */

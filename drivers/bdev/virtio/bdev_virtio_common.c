@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: BSD-3-Clause */
 /*
  * What the virtio-blk and virtio-scsi controllers share: the attach in the
- * background and the claim of a request queue by a channel.
+ * background, the claim of a request queue by a channel, and the request
+ * channel (a virtqueue, its data slots and its poller).
  *
  * The vhost-user dialogue blocks on the socket (with a timeout per reply),
  * so an attach runs it on a short-lived pthread of its own, never on a
@@ -15,9 +16,12 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "osprey/bdev_module.h"
 #include "osprey/log.h"
 #include "osprey/queue.h"
 #include "osprey/thread.h"
+#include "osprey/util.h"
+#include "osprey/virtio_user.h"
 
 #include "bdev_virtio.h"
 
@@ -168,4 +172,109 @@ void
 bdev_virtio_release_queue(uint64_t *used_mask, uint16_t q)
 {
 	__atomic_fetch_and(used_mask, ~(1ull << q), __ATOMIC_ACQ_REL);
+}
+
+/* ---- request channels: one virtqueue and its data slots per thread ---- */
+
+int
+bdev_virtio_channel_init(struct bdev_virtio_channel *ch, struct osp_vu_dev *dev, uint16_t q,
+			 uint16_t nslots, size_t stride, osp_poller_fn poll, void *arg)
+{
+	ch->qidx = q;
+	ch->vq = osp_vu_dev_queue(dev, q);
+	ch->data = osp_vu_dev_queue_data(dev, q);
+	ch->stride = stride;
+	ch->nslots = nslots;
+	ch->free_slots = calloc(nslots, sizeof(*ch->free_slots));
+	ch->slot_io = calloc(nslots, sizeof(*ch->slot_io));
+	ch->poller = osp_poller_register_named(poll, arg, 0, "bdev_virtio_poll");
+	if (ch->vq == NULL || ch->free_slots == NULL || ch->slot_io == NULL || ch->poller == NULL) {
+		bdev_virtio_channel_fini(ch);
+		return -ENOMEM;
+	}
+	for (uint16_t i = 0; i < nslots; i++) {
+		ch->free_slots[i] = (uint16_t)(nslots - 1 - i);
+	}
+	ch->nfree = nslots;
+	/* A queue a previous channel gave up with I/O in flight is not reused. */
+	ch->failed = osp_virtq_in_flight(ch->vq) != 0;
+	return 0;
+}
+
+void
+bdev_virtio_channel_fini(struct bdev_virtio_channel *ch)
+{
+	/* The bdev layer destroys a channel with no I/O outstanding on it. */
+	osp_poller_unregister(&ch->poller);
+	free(ch->free_slots);
+	free(ch->slot_io);
+	ch->free_slots = NULL;
+	ch->slot_io = NULL;
+}
+
+void
+bdev_virtio_channel_fail_all(struct bdev_virtio_channel *ch)
+{
+	ch->failed = true;
+	for (uint16_t i = 0; i < ch->nslots; i++) {
+		struct osp_bdev_io *bdev_io = ch->slot_io[i];
+
+		if (bdev_io != NULL) {
+			bdev_virtio_channel_done(ch, i, bdev_io, false);
+		}
+	}
+}
+
+void
+bdev_virtio_submit(struct bdev_virtio_channel *ch, bool dead, struct osp_bdev_io *bdev_io,
+		   uint16_t *slot, bdev_virtio_post_fn post, void *drv_ch)
+{
+	int rc;
+
+	if (osp_unlikely(ch->failed || dead)) {
+		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
+		return;
+	}
+	if (ch->nfree == 0) {
+		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
+		return;
+	}
+	*slot = ch->free_slots[--ch->nfree];
+	rc = post(drv_ch, bdev_io);
+	if (osp_unlikely(rc != 0)) {
+		ch->free_slots[ch->nfree++] = *slot;
+		osp_bdev_io_complete(bdev_io, rc == -EAGAIN ? OSP_BDEV_IO_STATUS_NOMEM :
+				     OSP_BDEV_IO_STATUS_FAILED);
+	}
+}
+
+int
+bdev_virtio_channel_reap(struct bdev_virtio_channel *ch, bool *dead, const char *what,
+			 const char *name, void **cookies, int max)
+{
+	uint32_t lens[max];
+	int n;
+
+	if (osp_unlikely(__atomic_load_n(dead, __ATOMIC_RELAXED))) {
+		bdev_virtio_channel_fail_all(ch);
+		return -1;
+	}
+	n = osp_virtq_reap(ch->vq, cookies, lens, max);
+	if (osp_unlikely(n < 0)) {
+		OSP_ERRLOG("%s '%s' queue %u: the back end broke the used ring; failing the device\n",
+			   what, name, ch->qidx);
+		__atomic_store_n(dead, true, __ATOMIC_RELAXED);
+		bdev_virtio_channel_fail_all(ch);
+		return -1;
+	}
+	return n;
+}
+
+void
+bdev_virtio_channel_done(struct bdev_virtio_channel *ch, uint16_t slot, struct osp_bdev_io *bdev_io,
+			 bool ok)
+{
+	ch->slot_io[slot] = NULL;
+	ch->free_slots[ch->nfree++] = slot;
+	osp_bdev_io_complete(bdev_io, ok ? OSP_BDEV_IO_STATUS_SUCCESS : OSP_BDEV_IO_STATUS_FAILED);
 }
