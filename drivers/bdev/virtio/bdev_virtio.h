@@ -101,10 +101,15 @@ bdev_virtio_slot(const struct bdev_virtio_channel *ch, uint16_t slot)
 	return ch->data + (size_t)slot * ch->stride;
 }
 
-/* Queue q of dev with its slots and a poller poll(arg); 0 or -ENOMEM. */
-int bdev_virtio_channel_init(struct bdev_virtio_channel *ch, struct osp_vu_dev *dev, uint16_t q,
-			     uint16_t nslots, size_t stride, osp_poller_fn poll, void *arg);
-void bdev_virtio_channel_fini(struct bdev_virtio_channel *ch);
+/*
+ * Claim a free queue of dev in [first, first + count) of used_mask and set
+ * it up with its slots and a poller poll(arg): 0, -EBUSY (every queue has a
+ * channel) or -ENOMEM. Close gives the queue back.
+ */
+int bdev_virtio_channel_open(struct bdev_virtio_channel *ch, struct osp_vu_dev *dev,
+			     uint64_t *used_mask, uint16_t first, uint16_t count, uint16_t nslots,
+			     size_t stride, osp_poller_fn poll, void *arg);
+void bdev_virtio_channel_close(struct bdev_virtio_channel *ch, uint64_t *used_mask);
 /* Fail every I/O in flight; the queue is not used again. */
 void bdev_virtio_channel_fail_all(struct bdev_virtio_channel *ch);
 

@@ -303,22 +303,17 @@ channel_create(void *io_device, void *ctx_buf)
 {
 	struct virtio_blk_ctrlr *c = ctrlr_of_io_device(io_device);
 	struct virtio_blk_channel *ch = ctx_buf;
-	int q;
+	int rc;
 
-	/* Claim a free queue (channels are created on their own threads). */
-	q = bdev_virtio_claim_queue(&c->queues_used, 0, c->num_queues);
-	if (q < 0) {
+	/* Channels are created on their own threads: the claim of a queue is atomic. */
+	ch->ctrlr = c;
+	rc = bdev_virtio_channel_open(&ch->base, c->dev, &c->queues_used, 0, c->num_queues,
+				      c->nslots, SLOT_STRIDE, channel_poll, ch);
+	if (rc == -EBUSY) {
 		OSP_ERRLOG("virtio-blk '%s': every one of its %u queues has a channel already "
 			   "(attach with a larger vq_count)\n", c->bdev.name, c->num_queues);
-		return -EBUSY;
 	}
-	ch->ctrlr = c;
-	if (bdev_virtio_channel_init(&ch->base, c->dev, (uint16_t)q, c->nslots, SLOT_STRIDE,
-				     channel_poll, ch) != 0) {
-		bdev_virtio_release_queue(&c->queues_used, (uint16_t)q);
-		return -ENOMEM;
-	}
-	return 0;
+	return rc;
 }
 
 static void
@@ -327,8 +322,7 @@ channel_destroy(void *io_device, void *ctx_buf)
 	struct virtio_blk_ctrlr *c = ctrlr_of_io_device(io_device);
 	struct virtio_blk_channel *ch = ctx_buf;
 
-	bdev_virtio_channel_fini(&ch->base);
-	bdev_virtio_release_queue(&c->queues_used, ch->base.qidx);
+	bdev_virtio_channel_close(&ch->base, &c->queues_used);
 }
 
 /* ---- life cycle ---- */

@@ -177,19 +177,25 @@ bdev_virtio_release_queue(uint64_t *used_mask, uint16_t q)
 /* ---- request channels: one virtqueue and its data slots per thread ---- */
 
 int
-bdev_virtio_channel_init(struct bdev_virtio_channel *ch, struct osp_vu_dev *dev, uint16_t q,
-			 uint16_t nslots, size_t stride, osp_poller_fn poll, void *arg)
+bdev_virtio_channel_open(struct bdev_virtio_channel *ch, struct osp_vu_dev *dev,
+			 uint64_t *used_mask, uint16_t first, uint16_t count, uint16_t nslots,
+			 size_t stride, osp_poller_fn poll, void *arg)
 {
-	ch->qidx = q;
-	ch->vq = osp_vu_dev_queue(dev, q);
-	ch->data = osp_vu_dev_queue_data(dev, q);
+	int q = bdev_virtio_claim_queue(used_mask, first, count);
+
+	if (q < 0) {
+		return q;
+	}
+	ch->qidx = (uint16_t)q;
+	ch->vq = osp_vu_dev_queue(dev, ch->qidx);
+	ch->data = osp_vu_dev_queue_data(dev, ch->qidx);
 	ch->stride = stride;
 	ch->nslots = nslots;
 	ch->free_slots = calloc(nslots, sizeof(*ch->free_slots));
 	ch->slot_io = calloc(nslots, sizeof(*ch->slot_io));
 	ch->poller = osp_poller_register_named(poll, arg, 0, "bdev_virtio_poll");
 	if (ch->vq == NULL || ch->free_slots == NULL || ch->slot_io == NULL || ch->poller == NULL) {
-		bdev_virtio_channel_fini(ch);
+		bdev_virtio_channel_close(ch, used_mask);
 		return -ENOMEM;
 	}
 	for (uint16_t i = 0; i < nslots; i++) {
@@ -202,7 +208,7 @@ bdev_virtio_channel_init(struct bdev_virtio_channel *ch, struct osp_vu_dev *dev,
 }
 
 void
-bdev_virtio_channel_fini(struct bdev_virtio_channel *ch)
+bdev_virtio_channel_close(struct bdev_virtio_channel *ch, uint64_t *used_mask)
 {
 	/* The bdev layer destroys a channel with no I/O outstanding on it. */
 	osp_poller_unregister(&ch->poller);
@@ -210,6 +216,7 @@ bdev_virtio_channel_fini(struct bdev_virtio_channel *ch)
 	free(ch->slot_io);
 	ch->free_slots = NULL;
 	ch->slot_io = NULL;
+	bdev_virtio_release_queue(used_mask, ch->qidx);
 }
 
 void
