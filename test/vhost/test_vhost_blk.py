@@ -16,76 +16,32 @@ Prints "N passed, N failed".
 
 import json
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from osp_e2e import (BIN_DIR, TMP, check, check_error, procs, raw_call, rpc,  # noqa: E402
-                     rpc_json, run, start_tgt, stop_tgt, tgt_log, wait_for)
+from osp_e2e import (TMP, check, raw_call, rpc, rpc_json, run, start_tgt,  # noqa: E402
+                     stop_tgt, tgt_log, wait_for)
 
-VHOST = os.path.join(BIN_DIR, "vhost")
-BDEVPERF = os.path.join(BIN_DIR, "bdevperf")
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from vhost_e2e import SOCKDIR, bdevperf, total_line  # noqa: E402
+from vhost_e2e import alive as vhost_alive  # noqa: E402
+from vhost_e2e import check_rpc_error as verr  # noqa: E402
+from vhost_e2e import start_vhost as _start_vhost  # noqa: E402
+
 VSOCK = os.path.join(TMP, "vhost_rpc.sock")
-SOCKDIR = os.path.join(TMP, "vsock")
 
 
 def start_vhost():
-    os.makedirs(SOCKDIR, exist_ok=True)
-    log = open(os.path.join(TMP, "vhost_%d.log" % len(procs)), "w+", errors="replace")
-    p = subprocess.Popen([VHOST, "-r", VSOCK, "-m", "0x1", "-S", SOCKDIR], stdout=log,
-                         stderr=subprocess.STDOUT)
-    p.logfile = log
-    procs.append(p)
-    ok = wait_for(lambda: p.poll() is not None or
-                  (os.path.exists(VSOCK) and "result" in raw_call("framework_wait_init", sock=VSOCK)), 30)
-    if not ok or p.poll() is not None:
-        raise RuntimeError("vhost did not come up:\n" + tgt_log(p))
-    return p
+    return _start_vhost("vhost", sock=VSOCK)
 
 
 def vcall(method, params=None):
     return raw_call(method, params, sock=VSOCK)
 
 
-def vhost_alive(p):
-    return p.poll() is None and "result" in vcall("spdk_get_version")
-
-
-def verr(p, what, method, params, *needles):
-    resp = vcall(method, params)
-    text = json.dumps(resp.get("error")) if resp.get("error") else ""
-    missing = [n for n in needles if n.lower() not in text.lower()]
-    check("error" in resp and not missing,
-          "%s -> error naming %s" % (what, ", ".join(repr(n) for n in needles)))
-    if missing or "error" not in resp:
-        print("    got: %s" % json.dumps(resp)[:400])
-    check(vhost_alive(p), "  vhost still serving after: %s" % what)
-
-
 def attach_params(name, sock):
     return {"name": name, "trtype": "user", "traddr": sock, "dev_type": "blk", "vq_count": 1}
-
-
-def bdevperf(cfg, *args, timeout=40):
-    try:
-        r = subprocess.run([BDEVPERF, "--json", cfg, *args], capture_output=True, text=True,
-                           timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        return -999, str(e.stdout or "") + "\n[timed out]"
-    out = r.stdout + r.stderr
-    bad = [k for k in ("AddressSanitizer", "LeakSanitizer", "runtime error:") if k in out]
-    if not check(not bad, "no sanitizer report from bdevperf %s" % " ".join(args[-4:])):
-        print(out[-3000:])
-    return r.returncode, out
-
-
-def total_line(out):
-    for line in out.splitlines():
-        if line.startswith(" Total"):
-            f = line.split(":")[1].split()
-            return {"iops": float(f[0]), "fail_s": float(f[2])}
-    return None
 
 
 def body():

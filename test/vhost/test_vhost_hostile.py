@@ -30,10 +30,12 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from osp_e2e import (ASAN_BUILD, BIN_DIR, ROOT, TMP, check, check_rss, procs, raw_call,  # noqa: E402
                      run, stop_tgt, tgt_log, wait_for)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vhost_e2e  # noqa: E402
 
 VHOST = os.path.join(BIN_DIR, "vhost")
 VSOCK = os.path.join(TMP, "vhost_rpc.sock")
-SOCKDIR = os.path.join(TMP, "vsock")
+SOCKDIR = vhost_e2e.SOCKDIR
 SRC = os.path.join(ROOT, "test", "vhost", "hostile", "vhost_hostile.c")
 CLIENT = os.path.join(TMP, "vhost_hostile")
 
@@ -51,18 +53,7 @@ dead = []
 
 
 def start_vhost():
-    os.makedirs(SOCKDIR, exist_ok=True)
-    if os.path.exists(VSOCK):   # left by a daemon that died
-        os.unlink(VSOCK)
-    log = open(os.path.join(TMP, "vhost_%d.log" % (len(procs) + len(dead))), "w+", errors="replace")
-    p = subprocess.Popen([VHOST, "-r", VSOCK, "-m", "0x1", "-S", SOCKDIR], stdout=log,
-                         stderr=subprocess.STDOUT)
-    p.logfile = log
-    procs.append(p)
-    ok = wait_for(lambda: p.poll() is not None or
-                  (os.path.exists(VSOCK) and "result" in raw_call("framework_wait_init", sock=VSOCK)), 30)
-    if not ok or p.poll() is not None:
-        raise RuntimeError("vhost did not come up:\n" + tgt_log(p))
+    p = vhost_e2e.start_vhost("vhost_%d" % (len(procs) + len(dead)), sock=VSOCK)
     os.environ["HOSTILE_DAEMON_PID"] = str(p.pid)   # the client reports the daemon's CPU use
     for i in (0, 1):
         r = vcall("bdev_malloc_create", {"name": "Malloc%d" % i, "num_blocks": 32768, "block_size": 512})

@@ -27,34 +27,23 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 from osp_e2e import (BIN_DIR, TMP, check, procs, raw_call, rpc, rpc_json,  # noqa: E402
                      run, start_tgt, stop_tgt, tgt_log, wait_for)
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vhost_e2e  # noqa: E402
+from vhost_e2e import total_line  # noqa: E402
+from vhost_e2e import alive as vhost_alive  # noqa: E402
 
 VHOST = os.path.join(BIN_DIR, "vhost")
 BDEVPERF = os.path.join(BIN_DIR, "bdevperf")
 VSOCK = os.path.join(TMP, "vhost_hp_rpc.sock")
-SOCKDIR = os.path.join(TMP, "vsock_hp")
+SOCKDIR = vhost_e2e.SOCKDIR
 SANITIZER = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
 
 
 def start_vhost():
-    os.makedirs(SOCKDIR, exist_ok=True)
-    log = open(os.path.join(TMP, "vhost_hp_%d.log" % len(procs)), "w+", errors="replace")
-    p = subprocess.Popen([VHOST, "-r", VSOCK, "-m", "0x1", "-S", SOCKDIR], stdout=log,
-                         stderr=subprocess.STDOUT)
-    p.logfile = log
-    procs.append(p)
-    ok = wait_for(lambda: p.poll() is not None or
-                  (os.path.exists(VSOCK) and "result" in raw_call("framework_wait_init", sock=VSOCK)), 30)
-    if not ok or p.poll() is not None:
-        raise RuntimeError("vhost did not come up:\n" + tgt_log(p))
-    return p
-
+    return vhost_e2e.start_vhost("vhost_hp_%d" % len(procs), sock=VSOCK)
 
 def vcall(method, params=None, timeout=20):
     return raw_call(method, params, sock=VSOCK, timeout=timeout)
-
-
-def vhost_alive(p):
-    return p.poll() is None and "result" in vcall("spdk_get_version")
 
 
 def ctrlr_info(name):
@@ -68,14 +57,6 @@ def write_cfg(path, name, sock):
             {"method": "bdev_virtio_attach_controller",
              "params": {"name": name, "trtype": "user", "traddr": sock, "dev_type": "blk",
                         "vq_count": 1}}]}]}, f)
-
-
-def total_line(out):
-    for line in out.splitlines():
-        if line.startswith(" Total"):
-            f = line.split(":")[1].split()
-            return {"iops": float(f[0]), "fail_s": float(f[2])}
-    return None
 
 
 def hot_remove(v, cpumask=None):

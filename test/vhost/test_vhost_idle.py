@@ -22,58 +22,33 @@ Prints "N passed, N failed".
 
 import json
 import os
-import subprocess
 import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
-from osp_e2e import (BIN_DIR, TMP, check, procs, raw_call, run, stop_tgt,  # noqa: E402
-                     tgt_log, wait_for)
+from osp_e2e import BIN_DIR, TMP, check, raw_call, run, stop_tgt, wait_for  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vhost_e2e  # noqa: E402
 
 VHOST = os.path.join(BIN_DIR, "vhost")
 BDEVPERF = os.path.join(BIN_DIR, "bdevperf")
-SOCKDIR = os.path.join(TMP, "vsock")
+SOCKDIR = vhost_e2e.SOCKDIR
 IDLE_LIMIT = 5.0   # % of one core
 HZ = os.sysconf("SC_CLK_TCK")
 
 
 def start_vhost(tag, env_extra=None, mask="0x1"):
-    os.makedirs(SOCKDIR, exist_ok=True)
-    sock = os.path.join(TMP, "vhost_%s.sock" % tag)
-    env = dict(os.environ)
-    env.update(env_extra or {})
-    log = open(os.path.join(TMP, "vhost_%s.log" % tag), "w+", errors="replace")
-    p = subprocess.Popen([VHOST, "-r", sock, "-m", mask, "-S", SOCKDIR], stdout=log,
-                         stderr=subprocess.STDOUT, env=env)
-    p.logfile = log
-    p.sock = sock
-    procs.append(p)
-    ok = wait_for(lambda: p.poll() is not None or
-                  (os.path.exists(sock) and "result" in raw_call("framework_wait_init", sock=sock)), 30)
-    if not ok or p.poll() is not None:
-        raise RuntimeError("vhost did not come up:\n" + tgt_log(p))
-    return p
-
+    return vhost_e2e.start_vhost("vhost_%s" % tag, env_extra=env_extra,
+                                 sock=os.path.join(TMP, "vhost_%s.sock" % tag), core_mask=mask)
 
 def start_bdevperf(tag, ctrlr_sock, vq=1, mask="0x2", extra=()):
-    cfg = os.path.join(TMP, "bp_%s.json" % tag)
-    with open(cfg, "w") as f:
-        json.dump({"subsystems": [{"subsystem": "bdev", "config": [
-            {"method": "bdev_virtio_attach_controller",
-             "params": {"name": "VirtioBlk0", "trtype": "user", "traddr": ctrlr_sock,
-                        "dev_type": "blk", "vq_count": vq}}]}]}, f)
+    cfg = vhost_e2e.write_bdev_config(os.path.join(TMP, "bp_%s.json" % tag), [
+        ("bdev_virtio_attach_controller",
+         {"name": "VirtioBlk0", "trtype": "user", "traddr": ctrlr_sock, "dev_type": "blk",
+          "vq_count": vq})])
     sock = os.path.join(TMP, "bp_%s.sock" % tag)
-    log = open(os.path.join(TMP, "bp_%s.log" % tag), "w+", errors="replace")
-    p = subprocess.Popen([BDEVPERF, "-m", mask, "-r", sock, "--json", cfg, "-z", *extra], stdout=log,
-                         stderr=subprocess.STDOUT)
-    p.logfile = log
-    p.sock = sock
-    procs.append(p)
-    ok = wait_for(lambda: p.poll() is not None or
-                  (os.path.exists(sock) and "result" in raw_call("framework_wait_init", sock=sock)), 30)
-    if not ok or p.poll() is not None:
-        raise RuntimeError("bdevperf did not come up:\n" + tgt_log(p))
-    return p
+    return vhost_e2e.start_app([BDEVPERF, "-m", mask, "-r", sock, "--json", cfg, "-z", *extra],
+                               sock, "bp_%s" % tag, what="bdevperf")
 
 
 def cpu_ticks(p):

@@ -26,7 +26,6 @@ import os
 import signal
 import socket
 import struct
-import subprocess
 import sys
 import time
 
@@ -34,10 +33,12 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from osp_e2e import BIN_DIR, TMP, check, procs, raw_call, run, stop_tgt, tgt_log, wait_for  # noqa: E402
 import vhost_user_client as vu  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vhost_e2e  # noqa: E402
 
 VHOST = os.path.join(BIN_DIR, "vhost")
 VSOCK = os.path.join(TMP, "vhost_rs_rpc.sock")
-SOCKDIR = os.path.join(TMP, "vsock_rs")
+SOCKDIR = vhost_e2e.SOCKDIR
 GET_INFLIGHT_FD = 31
 SET_INFLIGHT_FD = 32
 PF_INFLIGHT = 1 << 12
@@ -46,18 +47,7 @@ SANITIZER = ("AddressSanitizer", "LeakSanitizer", "runtime error:")
 
 
 def start_vhost(write_delay_us, cpumask=None):
-    os.makedirs(SOCKDIR, exist_ok=True)
-    if os.path.exists(VSOCK):
-        os.unlink(VSOCK)    # left by a killed daemon
-    log = open(os.path.join(TMP, "vhost_rs_%d.log" % len(procs)), "w+", errors="replace")
-    p = subprocess.Popen([VHOST, "-r", VSOCK, "-m", "0x1", "-S", SOCKDIR], stdout=log,
-                         stderr=subprocess.STDOUT)
-    p.logfile = log
-    procs.append(p)
-    ok = wait_for(lambda: p.poll() is not None or
-                  (os.path.exists(VSOCK) and "result" in raw_call("framework_wait_init", sock=VSOCK)), 30)
-    if not ok or p.poll() is not None:
-        raise RuntimeError("vhost did not come up:\n" + tgt_log(p))
+    p = vhost_e2e.start_vhost("vhost_rs_%d" % len(procs), sock=VSOCK)
     for m, prm in (("bdev_malloc_create", {"name": "Malloc0", "num_blocks": 16384, "block_size": 512}),
                    ("bdev_delay_create", {"base_bdev_name": "Malloc0", "name": "Delay0",
                                           "avg_read_latency": 0, "p99_read_latency": 0,
@@ -69,7 +59,6 @@ def start_vhost(write_delay_us, cpumask=None):
         if "error" in r:
             raise RuntimeError("%s: %s" % (m, r))
     return p
-
 
 def requests_seen():
     r = raw_call("vhost_get_controllers", {"name": "vb0"}, sock=VSOCK).get("result")

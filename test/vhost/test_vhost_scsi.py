@@ -27,7 +27,6 @@ Prints "N passed, N failed".
 import json
 import os
 import struct
-import subprocess
 import sys
 import time
 
@@ -36,10 +35,14 @@ sys.path.insert(0, os.path.join(HERE, "..", "common"))
 sys.path.insert(0, HERE)
 from osp_e2e import BIN_DIR, TMP, check, procs, raw_call, run, stop_tgt, tgt_log, wait_for  # noqa: E402
 from vhost_user_client import Client  # noqa: E402
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import vhost_e2e  # noqa: E402
+from vhost_e2e import alive  # noqa: E402
+from vhost_e2e import check_rpc_error as verr  # noqa: E402
 
 VHOST = os.path.join(BIN_DIR, "vhost")
 VSOCK = os.path.join(TMP, "vhost_rpc.sock")
-SOCKDIR = os.path.join(TMP, "vsock")
+SOCKDIR = vhost_e2e.SOCKDIR
 
 F_HOTPLUG = 1 << 1
 F_CHANGE = 1 << 2
@@ -51,36 +54,10 @@ RESCAN, REMOVED = 1, 2
 
 
 def start_vhost(*extra):
-    os.makedirs(SOCKDIR, exist_ok=True)
-    log = open(os.path.join(TMP, "vhost_%d.log" % len(procs)), "w+", errors="replace")
-    p = subprocess.Popen([VHOST, "-r", VSOCK, "-m", "0x1", "-S", SOCKDIR, *extra], stdout=log,
-                         stderr=subprocess.STDOUT)
-    p.logfile = log
-    procs.append(p)
-    ok = wait_for(lambda: p.poll() is not None or
-                  (os.path.exists(VSOCK) and "result" in raw_call("framework_wait_init", sock=VSOCK)), 30)
-    if not ok or p.poll() is not None:
-        raise RuntimeError("vhost did not come up:\n" + tgt_log(p))
-    return p
-
+    return vhost_e2e.start_vhost("vhost_%d" % len(procs), extra=extra, sock=VSOCK)
 
 def vcall(method, params=None):
     return raw_call(method, params, sock=VSOCK)
-
-
-def alive(p):
-    return p.poll() is None and "result" in vcall("spdk_get_version")
-
-
-def verr(p, what, method, params, *needles):
-    resp = vcall(method, params)
-    text = json.dumps(resp.get("error")) if resp.get("error") else ""
-    missing = [n for n in needles if n.lower() not in text.lower()]
-    check("error" in resp and not missing,
-          "%s -> error naming %s" % (what, ", ".join(repr(n) for n in needles)))
-    if missing or "error" not in resp:
-        print("    got: %s" % json.dumps(resp)[:400])
-    check(alive(p), "  vhost still serving after: %s" % what)
 
 
 def lun_field(target, lun=0):

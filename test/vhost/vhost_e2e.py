@@ -35,6 +35,8 @@ def start_app(argv, sock, tag, env_extra=None, what="vhost"):
 def start_vhost(tag="vhost", extra=(), env_extra=None, sock=None, core_mask="0x1"):
     os.makedirs(SOCKDIR, exist_ok=True)
     sock = sock or os.path.join(TMP, "%s_rpc.sock" % tag)
+    if os.path.exists(sock):
+        os.unlink(sock)     # left by a daemon that was killed
     return start_app([VHOST, "-r", sock, "-m", core_mask, "-S", SOCKDIR, *extra], sock, tag,
                      env_extra)
 
