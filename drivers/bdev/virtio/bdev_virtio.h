@@ -93,7 +93,15 @@ struct bdev_virtio_channel {
 	struct osp_bdev_io **slot_io;
 	struct osp_poller *poller;
 	bool failed;		/* its I/O was failed: the queue is not used any more */
+	/* The driver's submit (the channel is the first member of the driver's). */
+	void (*submit)(void *drv_ch, struct osp_bdev_io *bdev_io);
 };
+
+/*
+ * fn_table->submit_request of both drivers: a read without buffers gets
+ * them first, then ch->submit.
+ */
+void bdev_virtio_submit_request(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_io);
 
 static inline uint8_t *
 bdev_virtio_slot(const struct bdev_virtio_channel *ch, uint16_t slot)

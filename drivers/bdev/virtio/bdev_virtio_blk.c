@@ -192,8 +192,9 @@ post_request(void *arg, struct osp_bdev_io *bdev_io)
 }
 
 static void
-submit(struct virtio_blk_channel *ch, struct osp_bdev_io *bdev_io)
+submit(void *arg, struct osp_bdev_io *bdev_io)
 {
+	struct virtio_blk_channel *ch = arg;
 	struct virtio_blk_ctrlr *c = ch->ctrlr;
 	struct virtio_blk_io *vio = (struct virtio_blk_io *)bdev_io->driver_ctx;
 
@@ -205,28 +206,6 @@ submit(struct virtio_blk_channel *ch, struct osp_bdev_io *bdev_io)
 		vio->left_sectors = bdev_io->u.bdev.num_blocks * spb;
 	}
 	bdev_virtio_submit(&ch->base, ctrlr_dead(c), bdev_io, &vio->slot, post_request, ch);
-}
-
-static void
-read_get_buf_cb(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_io, bool success)
-{
-	if (!success) {
-		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
-		return;
-	}
-	submit(osp_io_channel_get_ctx(_ch), bdev_io);
-}
-
-static void
-bdev_virtio_submit_request(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_io)
-{
-	if (osp_unlikely(bdev_io->type == OSP_BDEV_IO_TYPE_READ &&
-			 bdev_io->u.bdev.iovs[0].iov_base == NULL)) {
-		osp_bdev_io_get_buf(bdev_io, read_get_buf_cb,
-				    bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen);
-		return;
-	}
-	submit(osp_io_channel_get_ctx(_ch), bdev_io);
 }
 
 static int
@@ -307,6 +286,7 @@ channel_create(void *io_device, void *ctx_buf)
 
 	/* Channels are created on their own threads: the claim of a queue is atomic. */
 	ch->ctrlr = c;
+	ch->base.submit = submit;
 	rc = bdev_virtio_channel_open(&ch->base, c->dev, &c->queues_used, 0, c->num_queues,
 				      c->nslots, SLOT_STRIDE, channel_poll, ch);
 	if (rc == -EBUSY) {

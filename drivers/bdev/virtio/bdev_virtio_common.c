@@ -285,3 +285,29 @@ bdev_virtio_channel_done(struct bdev_virtio_channel *ch, uint16_t slot, struct o
 	ch->free_slots[ch->nfree++] = slot;
 	osp_bdev_io_complete(bdev_io, ok ? OSP_BDEV_IO_STATUS_SUCCESS : OSP_BDEV_IO_STATUS_FAILED);
 }
+
+static void
+read_get_buf_cb(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_io, bool success)
+{
+	struct bdev_virtio_channel *ch = osp_io_channel_get_ctx(_ch);
+
+	if (!success) {
+		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
+		return;
+	}
+	ch->submit(ch, bdev_io);
+}
+
+void
+bdev_virtio_submit_request(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_io)
+{
+	struct bdev_virtio_channel *ch = osp_io_channel_get_ctx(_ch);
+
+	if (osp_unlikely(bdev_io->type == OSP_BDEV_IO_TYPE_READ &&
+			 bdev_io->u.bdev.iovs[0].iov_base == NULL)) {
+		osp_bdev_io_get_buf(bdev_io, read_get_buf_cb,
+				    bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen);
+		return;
+	}
+	ch->submit(ch, bdev_io);
+}

@@ -300,36 +300,15 @@ post_request(void *arg, struct osp_bdev_io *bdev_io)
 }
 
 static void
-submit(struct virtio_scsi_channel *ch, struct osp_bdev_io *bdev_io)
+submit(void *arg, struct osp_bdev_io *bdev_io)
 {
+	struct virtio_scsi_channel *ch = arg;
 	struct virtio_scsi_io *vio = (struct virtio_scsi_io *)bdev_io->driver_ctx;
 
 	vio->retries = 0;
 	vio->next_lba = bdev_io->u.bdev.offset_blocks;
 	vio->left_blocks = bdev_io->u.bdev.num_blocks;
 	bdev_virtio_submit(&ch->base, ctrlr_dead(ch->ctrlr), bdev_io, &vio->slot, post_request, ch);
-}
-
-static void
-read_get_buf_cb(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_io, bool success)
-{
-	if (!success) {
-		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_FAILED);
-		return;
-	}
-	submit(osp_io_channel_get_ctx(_ch), bdev_io);
-}
-
-static void
-scsi_submit_request(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_io)
-{
-	if (osp_unlikely(bdev_io->type == OSP_BDEV_IO_TYPE_READ &&
-			 bdev_io->u.bdev.iovs[0].iov_base == NULL)) {
-		osp_bdev_io_get_buf(bdev_io, read_get_buf_cb,
-				    bdev_io->u.bdev.num_blocks * bdev_io->bdev->blocklen);
-		return;
-	}
-	submit(osp_io_channel_get_ctx(_ch), bdev_io);
 }
 
 /* One completed command: true if it is done, false if it was posted again. */
@@ -428,6 +407,7 @@ channel_create(void *io_device, void *ctx_buf)
 
 	/* Channels are created on their own threads: the claim of a queue is atomic. */
 	ch->ctrlr = c;
+	ch->base.submit = submit;
 	rc = bdev_virtio_channel_open(&ch->base, c->dev, &c->queues_used, OSP_VIRTIO_SCSI_REQUESTQ, c->num_req_queues,
 				      c->nslots, SLOT_STRIDE, channel_poll, ch);
 	if (rc == -EBUSY) {
@@ -570,7 +550,7 @@ scsi_dump_info_json(void *ctx, cJSON *obj)
 
 static const struct osp_bdev_fn_table g_scsi_fn_table = {
 	.destruct = scsi_destruct,
-	.submit_request = scsi_submit_request,
+	.submit_request = bdev_virtio_submit_request,
 	.io_type_supported = scsi_io_type_supported,
 	.get_io_channel = scsi_get_io_channel,
 	.dump_info_json = scsi_dump_info_json,
