@@ -154,10 +154,14 @@ bdev_done(struct osp_bdev_io *bdev_io, bool success, void *cb_arg)
 
 	osp_bdev_free_io(bdev_io);
 	bp->ios--;
-	vhost_blk_task_finish(task, success ? VBLK_S_OK : VBLK_S_IOERR);
+	/*
+	 * Before the task goes back: the last task of a stopping poll group
+	 * ends the stop, which frees bp.
+	 */
 	if (bp->release && bp->ios == 0) {
 		vhost_blk_pg_release(pg);
 	}
+	vhost_blk_task_finish(task, success ? VBLK_S_OK : VBLK_S_IOERR);
 }
 
 /* Check a byte range in 512-byte sectors against the bdev; block numbers out. */
