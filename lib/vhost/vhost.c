@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <rte_vhost.h>
@@ -73,6 +74,39 @@ struct vhu_inflight_msg {
 	uint16_t queue_size;
 } __attribute__((packed));
 #define VHOST_CPUSET_BITS	(sizeof(((struct osp_cpuset *)0)->bits) * 8)
+
+/*
+ * What rte_vhost 22.11 hands a message hook: the message (12-byte header,
+ * then its payload union of 632 bytes, packed) followed by the file
+ * descriptors that came with it (struct vhu_msg_context of DPDK's
+ * lib/vhost/vhost_user.h, which that header declares fixed for external
+ * handlers). Only the memory table and the fds are read here.
+ */
+#define VHU_PAYLOAD_SIZE	632
+#define VHU_MAX_FDS		8
+struct vhu_mem_region {
+	uint64_t gpa;
+	uint64_t size;
+	uint64_t user_addr;
+	uint64_t mmap_offset;
+};
+struct vhu_msg_ctx {
+	uint32_t request;
+	uint32_t flags;
+	uint32_t size;
+	union {
+		struct {
+			uint32_t nregions;
+			uint32_t padding;
+			struct vhu_mem_region regions[VHU_MAX_FDS];
+		} mem;
+		uint8_t raw[VHU_PAYLOAD_SIZE];
+	} payload;
+	int fds[VHU_MAX_FDS];
+	int fd_num;
+} __attribute__((packed));
+_Static_assert(sizeof(struct vhu_msg_ctx) == 12 + VHU_PAYLOAD_SIZE + 4 * VHU_MAX_FDS + 4,
+	       "rte_vhost 22.11's vhu_msg_context");
 
 static TAILQ_HEAD(, vhost_ctrlr) g_ctrlrs = TAILQ_HEAD_INITIALIZER(g_ctrlrs);
 /* Guards g_ctrlrs for the rte_vhost thread's lookups (control path only). */
@@ -933,6 +967,44 @@ inflight_msg_check(int vid, const struct vhu_inflight_msg *m)
 }
 
 /*
+ * Each region of a new memory table must lie inside its file: rte_vhost maps
+ * mmap_offset + size bytes of it and touches the rings there, and a page past
+ * the end of the file is a SIGBUS that kills the daemon. Refused (the
+ * connection is dropped) when a region overflows or runs past its file's
+ * end. (A front end that shrinks its file later is not caught here.)
+ */
+static bool
+mem_table_files_ok(const struct vhu_msg_ctx *ctx)
+{
+	uint32_t n = ctx->payload.mem.nregions;
+
+	if (n == 0 || n > VHU_MAX_FDS || ctx->fd_num != (int)n) {
+		return true;	/* malformed: rte_vhost refuses it itself */
+	}
+	for (uint32_t i = 0; i < n; i++) {
+		struct vhu_mem_region reg = ctx->payload.mem.regions[i];
+		const struct vhu_mem_region *r = &reg;
+		struct stat st;
+
+		if (fstat(ctx->fds[i], &st) != 0) {
+			return false;
+		}
+		if (r->mmap_offset + r->size < r->mmap_offset) {
+			OSP_ERRLOG("vhost: SET_MEM_TABLE refused: region %u wraps around\n", i);
+			return false;
+		}
+		if ((S_ISREG(st.st_mode) || st.st_size > 0) &&
+		    r->mmap_offset + r->size > (uint64_t)st.st_size) {
+			OSP_ERRLOG("vhost: SET_MEM_TABLE refused: region %u (offset %" PRIu64 ", %" PRIu64
+				   " bytes) runs past the end of its file (%" PRIu64 " bytes)\n", i,
+				   r->mmap_offset, r->size, (uint64_t)st.st_size);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
  * SET_MEM_TABLE under a running device (memory hot plug is legal): rte_vhost
  * unmaps the old regions and moves the rings when it handles it, while our
  * pollers still use them. So the device stops first (its I/O drains, the
@@ -994,6 +1066,9 @@ pre_msg_handle(int vid, void *msg)
 		return inflight_msg_check(vid, msg);
 	}
 	if (m->request == VHOST_USER_SET_MEM_TABLE_REQ) {
+		if (!mem_table_files_ok(msg)) {
+			return RTE_VHOST_MSG_RESULT_ERR;
+		}
 		mem_table_pre(vid);
 		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 	}

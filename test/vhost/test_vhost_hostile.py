@@ -41,9 +41,6 @@ CLIENT = os.path.join(TMP, "vhost_hostile")
 
 # case -> why it is expected to fail (a daemon bug found by this test, not fixed yet)
 XFAIL = {
-    "memtable_past_eof": "SIGBUS: rte_vhost maps a region whose mmap_offset+size lies past the end "
-                         "of the memfd and reads the rings there (translate_ring_addresses); "
-                         "the daemon dies",
     "memfd_shrink": "SIGBUS: the front end shrinks its memfd under a running device; the poller "
                     "reads the rings past the end of the file; the daemon dies",
 }
