@@ -53,7 +53,10 @@ int bdev_virtio_scsi_detach(const char *name, osp_bdev_unregister_cb cb_fn, void
 struct cJSON;
 void bdev_virtio_scsi_dump_devices(struct cJSON *array);
 
-/* ---- shared by the blk and scsi controllers (bdev_virtio_attach.c) ---- */
+/* ---- shared by the blk and scsi controllers (bdev_virtio_common.c) ---- */
+/* The attach options are usable (err cleared, or set to "invalid parameters"). */
+bool bdev_virtio_opts_ok(const struct bdev_virtio_opts *opts, bool have_cb, char *err,
+			 size_t errlen);
 struct bdev_virtio_attach_ops {
 	/* On the attach pthread: connect, negotiate, set up. 0 or -errno with err. */
 	int (*connect)(void *ctrlr, char *err, size_t errlen);

@@ -578,12 +578,7 @@ bdev_virtio_blk_attach(const struct bdev_virtio_opts *opts, bdev_virtio_attach_c
 	struct virtio_blk_ctrlr *c;
 	int rc;
 
-	err[0] = '\0';
-	if (opts == NULL || opts->name == NULL || opts->path == NULL || opts->vq_count == 0 ||
-	    opts->vq_count > BDEV_VIRTIO_MAX_VQ_COUNT || opts->vq_size < 4 ||
-	    (opts->vq_size & (opts->vq_size - 1)) != 0 || opts->vq_size > OSP_VIRTQ_MAX_SIZE ||
-	    cb_fn == NULL) {
-		snprintf(err, errlen, "invalid parameters");
+	if (!bdev_virtio_opts_ok(opts, cb_fn != NULL, err, errlen)) {
 		return -EINVAL;
 	}
 	if (osp_bdev_get_by_name(opts->name) != NULL) {

@@ -311,3 +311,17 @@ bdev_virtio_submit_request(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_
 	}
 	ch->submit(ch, bdev_io);
 }
+
+bool
+bdev_virtio_opts_ok(const struct bdev_virtio_opts *opts, bool have_cb, char *err, size_t errlen)
+{
+	err[0] = '\0';
+	if (opts == NULL || opts->name == NULL || opts->path == NULL || opts->vq_count == 0 ||
+	    opts->vq_count > BDEV_VIRTIO_MAX_VQ_COUNT || opts->vq_size < 4 ||
+	    (opts->vq_size & (opts->vq_size - 1)) != 0 || opts->vq_size > OSP_VIRTQ_MAX_SIZE ||
+	    !have_cb) {
+		snprintf(err, errlen, "invalid parameters");
+		return false;
+	}
+	return true;
+}
