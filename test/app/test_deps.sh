@@ -42,7 +42,7 @@ ok "nvmf_tgt carries the target, bdev modules and sockets; osprey_tgt every libr
 if out=$(make -s BUILD="$B" check-deps DEPDIRS-nvme_tcp_codec= 2>&1); then
 	fail "check-deps fails when nvme_tcp_codec does not declare util"
 fi
-echo "$out" | grep -q "libosp_nvme_tcp_codec.a uses osp_[a-z0-9_]*, defined in libosp_util.a" ||
+grep -q "libosp_nvme_tcp_codec.a uses osp_[a-z0-9_]*, defined in libosp_util.a" <<<"$out" ||
 	{ echo "$out"; fail "check-deps names the library, the symbol and where it is defined"; }
 ok "check-deps fails naming the library and symbol of an undeclared dependency"
 
@@ -51,7 +51,7 @@ cp -a "$B/lib" "$B/obj" "$dir/"
 if out=$(make -s BUILD="$dir" DEPDIRS-nvme="log sock util" "$dir/bin/nvme_identify" 2>&1); then
 	fail "nvme_identify fails to link when nvme does not declare nvme_tcp_codec"
 fi
-echo "$out" | grep -q "undefined reference to .osp_nvme_tcp" ||
+grep -q "undefined reference to .osp_nvme_tcp" <<<"$out" ||
 	{ echo "$out" | tail -20; fail "the link error names the missing codec symbol"; }
 ok "a library using an undeclared one fails to link"
 echo "$pass passed, 0 failed"

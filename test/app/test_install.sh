@@ -19,8 +19,10 @@ fail() { echo "  FAIL $1"; echo "$pass passed, 1 failed"; exit 1; }
 # CFLAGS / CPPFLAGS / LDFLAGS given to make reach the compiler and the linker.
 cmds=$(make -n -B BUILD="$dir/b" CFLAGS=-DOSP_USER_CFLAGS CPPFLAGS=-DOSP_USER_CPPFLAGS \
 	LDFLAGS=-Wl,--osp-user-ldflags "$dir/b/bin/nvmf_tgt" 2>/dev/null || true)
-echo "$cmds" | grep -q -- "-DOSP_USER_CPPFLAGS -DOSP_USER_CFLAGS" || fail "make honors CFLAGS and CPPFLAGS"
-echo "$cmds" | grep -q -- "-Wl,--osp-user-ldflags" || fail "make honors LDFLAGS"
+# A here-string, not echo | grep -q: grep quits at the first match and, under
+# pipefail, the echo it cut off (SIGPIPE) would fail the check.
+grep -q -- "-DOSP_USER_CPPFLAGS -DOSP_USER_CFLAGS" <<<"$cmds" || fail "make honors CFLAGS and CPPFLAGS"
+grep -q -- "-Wl,--osp-user-ldflags" <<<"$cmds" || fail "make honors LDFLAGS"
 ok "make honors CFLAGS, CPPFLAGS and LDFLAGS"
 
 make -s install PREFIX="$dir/prefix" LIBDIR="$dir/prefix/lib64" >/dev/null
@@ -85,7 +87,7 @@ grep -q "^Requires.private: libcjson" "$PKG_CONFIG_PATH/osprey.pc" || fail "ospr
 gcc -o "$dir/app" "$dir/app.c" $(pkg-config --cflags osprey) $(pkg-config --static --libs osprey) ||
 	fail "an application builds with pkg-config --static osprey"
 out=$(timeout 30 "$dir/app" 2>&1)
-echo "$out" | grep -q "ticks=3 rc=0" || { echo "$out"; fail "the application runs"; }
+grep -q "ticks=3 rc=0" <<<"$out" || { echo "$out"; fail "the application runs"; }
 ok "an application builds against the installed tree (pkg-config --static) and runs"
 
 # The installed daemon, driven by the installed rpc.py from another directory.
@@ -96,9 +98,9 @@ for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
 cd "$dir"
 "$dir/prefix/bin/osprey-rpc.py" -s "$sock" framework_wait_init >/dev/null ||
 	fail "the installed rpc.py reaches the installed daemon"
-"$dir/prefix/bin/osprey-rpc.py" -s "$sock" bdev_malloc_create -b M0 8 4096 | grep -q M0 ||
+grep -q M0 <<<"$("$dir/prefix/bin/osprey-rpc.py" -s "$sock" bdev_malloc_create -b M0 8 4096)" ||
 	fail "the installed rpc.py creates a bdev"
-"$dir/prefix/bin/osprey-rpc.py" -s "$sock" bdev_get_bdevs -b M0 | grep -q '"num_blocks": 2048' ||
+grep -q '"num_blocks": 2048' <<<"$("$dir/prefix/bin/osprey-rpc.py" -s "$sock" bdev_get_bdevs -b M0)" ||
 	fail "the installed rpc.py reads it back"
 "$dir/prefix/bin/osprey-rpc.py" -s "$sock" spdk_kill_instance SIGTERM >/dev/null
 wait "$tgt_pid" || fail "the installed daemon exits cleanly"
