@@ -124,6 +124,14 @@ void bdev_virtio_channel_close(struct bdev_virtio_channel *ch, uint64_t *used_ma
 /* Fail every I/O in flight; the queue is not used again. */
 void bdev_virtio_channel_fail_all(struct bdev_virtio_channel *ch);
 
+/*
+ * Post the chain of n buffers for bdev_io (in slot), publish it and kick the
+ * back end if it wants: 0, -EAGAIN (ring full) or -errno.
+ */
+int bdev_virtio_channel_post(struct bdev_virtio_channel *ch, struct osp_vu_dev *dev, uint16_t n,
+			     const uint64_t *addrs, const uint32_t *lens, const bool *wr,
+			     uint16_t slot, struct osp_bdev_io *bdev_io);
+
 /* Post bdev_io in the slot the caller's *slot names: 0, -EAGAIN (ring full) or -errno. */
 typedef int (*bdev_virtio_post_fn)(void *drv_ch, struct osp_bdev_io *bdev_io);
 /*

@@ -127,7 +127,6 @@ post_request(void *arg, struct osp_bdev_io *bdev_io)
 	bool wr[3];
 	uint16_t n = 0;
 	uint64_t bytes = bdev_io->u.bdev.num_blocks * c->bdev.blocklen;
-	int rc;
 
 	hdr->reserved = 0;
 	hdr->sector = bdev_io->u.bdev.offset_blocks * (c->bdev.blocklen / OSP_VIRTIO_BLK_SECTOR_SIZE);
@@ -180,15 +179,7 @@ post_request(void *arg, struct osp_bdev_io *bdev_io)
 	addrs[n] = (uintptr_t)(base + SLOT_STATUS_OFF);
 	lens[n] = 1;
 	wr[n++] = true;
-	rc = osp_virtq_post(ch->base.vq, n, addrs, lens, wr, bdev_io);
-	if (rc < 0) {
-		return rc;
-	}
-	ch->base.slot_io[vio->slot] = bdev_io;
-	if (osp_virtq_publish(ch->base.vq)) {
-		osp_vu_dev_kick(c->dev, ch->base.qidx);
-	}
-	return 0;
+	return bdev_virtio_channel_post(&ch->base, c->dev, n, addrs, lens, wr, vio->slot, bdev_io);
 }
 
 static void

@@ -325,3 +325,20 @@ bdev_virtio_opts_ok(const struct bdev_virtio_opts *opts, bool have_cb, char *err
 	}
 	return true;
 }
+
+int
+bdev_virtio_channel_post(struct bdev_virtio_channel *ch, struct osp_vu_dev *dev, uint16_t n,
+			 const uint64_t *addrs, const uint32_t *lens, const bool *wr, uint16_t slot,
+			 struct osp_bdev_io *bdev_io)
+{
+	int rc = osp_virtq_post(ch->vq, n, addrs, lens, wr, bdev_io);
+
+	if (rc < 0) {
+		return rc;
+	}
+	ch->slot_io[slot] = bdev_io;
+	if (osp_virtq_publish(ch->vq)) {
+		osp_vu_dev_kick(dev, ch->qidx);
+	}
+	return 0;
+}

@@ -225,7 +225,6 @@ post_request(void *arg, struct osp_bdev_io *bdev_io)
 	bool data_out = false, data_in = false;
 	uint32_t data_len = 0;
 	uint8_t *data = base + SLOT_DATA_OFF;
-	int rc;
 
 	switch (bdev_io->type) {
 	case OSP_BDEV_IO_TYPE_READ:
@@ -288,15 +287,7 @@ post_request(void *arg, struct osp_bdev_io *bdev_io)
 		lens[n] = data_len;
 		wr[n++] = true;
 	}
-	rc = osp_virtq_post(ch->base.vq, n, addrs, lens, wr, bdev_io);
-	if (rc < 0) {
-		return rc;
-	}
-	ch->base.slot_io[vio->slot] = bdev_io;
-	if (osp_virtq_publish(ch->base.vq)) {
-		osp_vu_dev_kick(c->dev, ch->base.qidx);
-	}
-	return 0;
+	return bdev_virtio_channel_post(&ch->base, c->dev, n, addrs, lens, wr, vio->slot, bdev_io);
 }
 
 static void
