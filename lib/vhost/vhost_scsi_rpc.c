@@ -86,6 +86,23 @@ struct rpc_target_ctx {
 	int num;
 };
 
+/* The request's context for the asynchronous answer; NULL (error answered) if out of memory. */
+static struct rpc_target_ctx *
+target_ctx_new(struct osp_jsonrpc_request *request, const struct rpc_scsi_target *req)
+{
+	struct rpc_target_ctx *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		osp_jsonrpc_send_error_response(request, -ENOMEM, "Out of memory");
+		return NULL;
+	}
+	c->request = request;
+	c->num = req->scsi_target_num;
+	snprintf(c->ctrlr, sizeof(c->ctrlr), "%s", req->ctrlr);
+	snprintf(c->bdev, sizeof(c->bdev), "%s", req->bdev_name != NULL ? req->bdev_name : "");
+	return c;
+}
+
 static void
 add_target_done(void *arg, int num_or_rc, const char *msg)
 {
@@ -111,18 +128,11 @@ rpc_vhost_scsi_controller_add_target(struct osp_jsonrpc_request *request, const 
 				   OSP_COUNTOF(g_add_target_decoders), &req)) {
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		osp_jsonrpc_send_error_response(request, -ENOMEM, "Out of memory");
-		goto out;
+	c = target_ctx_new(request, &req);
+	if (c != NULL) {
+		osp_vhost_scsi_ctrlr_add_target(req.ctrlr, req.scsi_target_num, req.bdev_name,
+						add_target_done, c);
 	}
-	c->request = request;
-	c->num = req.scsi_target_num;
-	snprintf(c->ctrlr, sizeof(c->ctrlr), "%s", req.ctrlr);
-	snprintf(c->bdev, sizeof(c->bdev), "%s", req.bdev_name);
-	osp_vhost_scsi_ctrlr_add_target(req.ctrlr, req.scsi_target_num, req.bdev_name,
-					add_target_done, c);
-out:
 	osp_json_free_object(g_add_target_decoders, OSP_COUNTOF(g_add_target_decoders), &req);
 }
 OSP_RPC_REGISTER("vhost_scsi_controller_add_target", rpc_vhost_scsi_controller_add_target,
@@ -153,16 +163,11 @@ rpc_vhost_scsi_controller_remove_target(struct osp_jsonrpc_request *request, con
 				   OSP_COUNTOF(g_remove_target_decoders), &req)) {
 		return;
 	}
-	c = calloc(1, sizeof(*c));
-	if (c == NULL) {
-		osp_jsonrpc_send_error_response(request, -ENOMEM, "Out of memory");
-		goto out;
+	c = target_ctx_new(request, &req);
+	if (c != NULL) {
+		osp_vhost_scsi_ctrlr_remove_target(req.ctrlr, req.scsi_target_num,
+						   remove_target_done, c);
 	}
-	c->request = request;
-	c->num = req.scsi_target_num;
-	snprintf(c->ctrlr, sizeof(c->ctrlr), "%s", req.ctrlr);
-	osp_vhost_scsi_ctrlr_remove_target(req.ctrlr, req.scsi_target_num, remove_target_done, c);
-out:
 	osp_json_free_object(g_remove_target_decoders, OSP_COUNTOF(g_remove_target_decoders), &req);
 }
 OSP_RPC_REGISTER("vhost_scsi_controller_remove_target", rpc_vhost_scsi_controller_remove_target,
