@@ -19,6 +19,14 @@
 
 /* Fabrics and admin commands may carry up to 8 KiB in-capsule (TCP spec §3.3). */
 #define NVME_TCP_ADMIN_ICD_MAX 8192u
+/*
+ * Receive buffer of a queue pair: one recv() takes what the socket holds
+ * (many CapsuleResps and small C2HData PDUs), which the codec then parses
+ * in one pass. Data regions at least NVME_TCP_ZCOPY_RECV_MIN long are read
+ * straight into the caller's buffers instead.
+ */
+#define NVME_TCP_RBUF_SIZE 65536u
+#define NVME_TCP_ZCOPY_RECV_MIN 8192u
 
 enum tcp_qpair_state {
 	TCP_QP_IDLE = 0,
@@ -61,8 +69,13 @@ struct tcp_qpair {
 	struct osp_nvme_tcp_pdu term_pdu;
 	struct osp_sock_request term_sreq;
 	uint32_t completions; /* in the current process call */
+	uint32_t max_completions; /* of the current process call, 0: no limit */
 	bool in_submit;	      /* flushing from a submit: no callbacks now */
 	uint32_t deferred;    /* requests waiting for the next poll to complete */
+	/* rbuf[rbuf_off .. rbuf_len) was received and not yet parsed. */
+	uint8_t *rbuf;
+	uint32_t rbuf_off;
+	uint32_t rbuf_len;
 };
 
 static inline struct tcp_qpair *
@@ -315,11 +328,27 @@ tcp_handle_icresp(struct tcp_qpair *tqp, const struct osp_nvme_tcp_ic_resp *ic)
 	return 0;
 }
 
+static int tcp_done_pdu(struct osp_nvme_tcp_recv *r, struct tcp_qpair *tqp,
+			const union osp_nvme_tcp_pdu_hdr *hdr, uint32_t data_len, bool ddgst_ok);
+
+/* Pauses the receiver once the poll's completion budget is spent (the rest stays buffered). */
 static int
 tcp_done_fn(struct osp_nvme_tcp_recv *r, void *cb_arg, const union osp_nvme_tcp_pdu_hdr *hdr,
 	    uint32_t data_len, bool ddgst_ok)
 {
 	struct tcp_qpair *tqp = cb_arg;
+	int rc = tcp_done_pdu(r, tqp, hdr, data_len, ddgst_ok);
+
+	if (rc == 0 && tqp->max_completions != 0 && tqp->completions >= tqp->max_completions) {
+		return -EAGAIN;
+	}
+	return rc;
+}
+
+static int
+tcp_done_pdu(struct osp_nvme_tcp_recv *r, struct tcp_qpair *tqp,
+	     const union osp_nvme_tcp_pdu_hdr *hdr, uint32_t data_len, bool ddgst_ok)
+{
 	struct nvme_request *req;
 	struct tcp_req *treq;
 
@@ -453,6 +482,7 @@ tcp_qpair_destroy(struct nvme_qpair *q)
 		osp_sock_close(&tqp->sock);
 	}
 	nvme_qpair_fini(q);
+	free(tqp->rbuf);
 	free(tqp);
 }
 
@@ -481,6 +511,14 @@ tcp_qpair_connect(struct nvme_qpair *q)
 	if (port < 0) {
 		return -EINVAL;
 	}
+	if (tqp->rbuf == NULL) {
+		/* Once per queue pair (kept across reconnects), never per I/O. */
+		tqp->rbuf = malloc(NVME_TCP_RBUF_SIZE);
+		if (tqp->rbuf == NULL) {
+			return -ENOMEM;
+		}
+	}
+	tqp->rbuf_off = tqp->rbuf_len = 0;
 	osp_sock_get_default_opts(&so, sizeof(so));
 	so.connect_timeout_ms = 0; /* non-blocking: progress is polled */
 	tqp->sock = osp_sock_connect(ctrlr->trid.traddr, port, NULL, &so);
@@ -529,13 +567,102 @@ tcp_qpair_connect(struct nvme_qpair *q)
 	return 0;
 }
 
-/* Send what is queued, then read and handle PDUs until the socket is empty. */
+/* A receive failure: a protocol violation gets a TermReq first. */
+static void
+tcp_rx_error(struct tcp_qpair *tqp, int rc)
+{
+	if (rc == -EPROTO) {
+		tcp_protocol_error(tqp);
+	} else {
+		tcp_fail(tqp, rc);
+	}
+}
+
+/*
+ * Read and handle PDUs: one recv() into the queue pair's buffer, parsed in
+ * one pass (callbacks run from the codec), or a readv() straight into the
+ * caller's buffer when the codec waits for a large data region. A recv that
+ * did not fill the buffer emptied the socket: no second call just to hear
+ * EAGAIN, the next poll reads what arrives meanwhile.
+ */
+static void
+tcp_rx(struct tcp_qpair *tqp)
+{
+	struct iovec iov[OSP_NVME_TCP_RECV_MAX_IOV];
+	bool direct;
+	ssize_t n;
+	int cnt, rc;
+
+	while (tqp->tstate != TCP_QP_FAILED) {
+		if (tqp->rbuf_off < tqp->rbuf_len) {
+			n = osp_nvme_tcp_recv_feed(&tqp->rx, tqp->rbuf + tqp->rbuf_off,
+						   tqp->rbuf_len - tqp->rbuf_off);
+			if (n < 0) {
+				tcp_rx_error(tqp, (int)n);
+				return;
+			}
+			tqp->rbuf_off += (uint32_t)n;
+			if (tqp->rbuf_off < tqp->rbuf_len) {
+				return; /* paused: completion budget spent, or waiting for params */
+			}
+			if (tqp->rbuf_len < NVME_TCP_RBUF_SIZE) {
+				return; /* the socket held no more than that */
+			}
+			continue;
+		}
+		if (tqp->max_completions != 0 && tqp->completions >= tqp->max_completions) {
+			return;
+		}
+		cnt = osp_nvme_tcp_recv_next_iov(&tqp->rx, iov, OSP_NVME_TCP_RECV_MAX_IOV);
+		if (cnt < 0) {
+			tcp_rx_error(tqp, cnt);
+			return;
+		}
+		if (cnt == 0) {
+			return; /* paused */
+		}
+		direct = osp_iov_len(iov, cnt) >= NVME_TCP_ZCOPY_RECV_MIN;
+		if (direct) {
+			n = osp_sock_readv(tqp->sock, iov, cnt);
+		} else {
+			tqp->rbuf_off = tqp->rbuf_len = 0;
+			n = osp_sock_recv(tqp->sock, tqp->rbuf, NVME_TCP_RBUF_SIZE);
+		}
+		if (n == -EAGAIN) {
+			return;
+		}
+		if (n == 0) {
+			OSP_ERRLOG("qpair %u: controller closed the connection\n", tqp->q.id);
+			tcp_fail(tqp, -ECONNRESET);
+			return;
+		}
+		if (n < 0) {
+			if (tqp->tstate == TCP_QP_WAIT_ICRESP && n == -ENOTCONN) {
+				return; /* handshake still in progress */
+			}
+			tcp_fail(tqp, (int)n);
+			return;
+		}
+		if (direct) {
+			rc = osp_nvme_tcp_recv_commit(&tqp->rx, (size_t)n);
+			if (rc < 0) {
+				tcp_rx_error(tqp, rc);
+				return;
+			}
+			if ((size_t)n < osp_iov_len(iov, cnt)) {
+				return; /* the socket is empty for now */
+			}
+			continue;
+		}
+		tqp->rbuf_len = (uint32_t)n;
+	}
+}
+
+/* Send what is queued, then read and handle PDUs, then send what they queued. */
 static int
 tcp_poll(struct tcp_qpair *tqp, uint32_t max)
 {
-	struct iovec iov[OSP_NVME_TCP_RECV_MAX_IOV];
 	ssize_t n;
-	int cnt, rc;
 
 	if (tqp->tstate == TCP_QP_FAILED || tqp->sock == NULL) {
 		return -ENXIO;
@@ -558,48 +685,9 @@ tcp_poll(struct tcp_qpair *tqp, uint32_t max)
 			}
 		}
 	}
-	while (tqp->tstate != TCP_QP_FAILED) {
-		if (max != 0 && tqp->completions >= max) {
-			break;
-		}
-		cnt = osp_nvme_tcp_recv_next_iov(&tqp->rx, iov, OSP_NVME_TCP_RECV_MAX_IOV);
-		if (cnt < 0) {
-			if (cnt == -EPROTO) {
-				tcp_protocol_error(tqp);
-			} else {
-				tcp_fail(tqp, cnt);
-			}
-			break;
-		}
-		if (cnt == 0) {
-			break; /* paused */
-		}
-		n = osp_sock_readv(tqp->sock, iov, cnt);
-		if (n == -EAGAIN) {
-			break;
-		}
-		if (n == 0) {
-			OSP_ERRLOG("qpair %u: controller closed the connection\n", tqp->q.id);
-			tcp_fail(tqp, -ECONNRESET);
-			break;
-		}
-		if (n < 0) {
-			if (tqp->tstate == TCP_QP_WAIT_ICRESP && n == -ENOTCONN) {
-				break; /* handshake still in progress */
-			}
-			tcp_fail(tqp, (int)n);
-			break;
-		}
-		rc = osp_nvme_tcp_recv_commit(&tqp->rx, (size_t)n);
-		if (rc < 0) {
-			if (rc == -EPROTO) {
-				tcp_protocol_error(tqp);
-			} else {
-				tcp_fail(tqp, rc);
-			}
-			break;
-		}
-	}
+	tqp->max_completions = max;
+	tcp_rx(tqp);
+	tqp->max_completions = 0;
 	if (tqp->tstate == TCP_QP_FAILED) {
 		return -ENXIO;
 	}

@@ -1,0 +1,359 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: BSD-3-Clause
+"""Instructions per I/O of the NVMe/TCP target and initiator, by function group.
+
+    bench/nvmf/profile_nvmf.py [-t SECONDS] [--only SUBSTRING] [--side tgt|init|both]
+                               [--out DIR] [--top N]
+
+For each workload (4 KiB randread qd32, randwrite qd32, randread qd128, 128 KiB
+sequential read qd16), one side runs under valgrind's callgrind while the other
+runs natively: nvmf_tgt --polling -m 0x1 (malloc namespace, 4 KiB blocks) and
+nvme_perf -c 0x2 over 127.0.0.1, as bench/nvmf/run_nvmf.sh runs them.
+
+- Target: callgrind starts with instrumentation off. nvme_perf runs natively
+  for SECONDS + 4 s; 2 s after its start instrumentation is switched on
+  (callgrind_control -i on) for SECONDS, then off, and the profile dumped.
+  The I/Os of that window are the target's own count of command capsules
+  (nvmf_get_stats, TCP poll group "capsules", read just before and after),
+  so connection set-up and shutdown are not in the figures.
+  The target polls (--polling): under valgrind the reactor's epoll_pwait2
+  sleep is not available (valgrind 3.19 lacks the syscall); under load it
+  never sleeps anyway.
+- Initiator: nvme_perf runs under callgrind with --toggle-collect on
+  worker_poll_once: only the worker's I/O loop is counted (submits happen in
+  completion callbacks inside it), not start-up, connect or the admin thread.
+- Empty polls: both sides poll, and whenever the side that is not under
+  callgrind is slow (other processes on its core) the measured side spins
+  through empty loop iterations, which would make the figures depend on the
+  machine's load. So each side is first calibrated: with one connection
+  established and the peer stopped (SIGSTOP), the cost of one empty loop
+  iteration (reactor_run_once on the target, worker_poll_once in nvme_perf)
+  is measured function by function; the runs then subtract that cost times
+  their number of loop iterations (callgrind's call counts). What remains is
+  the work of the I/Os themselves plus whatever a busy iteration costs beyond
+  an empty one, and no longer depends on the load. Both figures are printed
+  ("all" and "work").
+
+callgrind counts user-space instructions only: the kernel's share (socket
+calls, epoll) is not in these figures; bench/nvmf/run_nvmf.sh --perf-stat
+counts system calls and CPU time per I/O of both sides running natively.
+
+Prints, per workload and side, instructions per I/O in all, then per group
+(submit, PDU build, socket write, receive/parse, completion, NVMe-oF core and
+bdev, memcpy, reactor and pollers, epoll and socket group, clock reads, other)
+and the top functions by self cost. Needs valgrind (callgrind_control,
+callgrind_annotate) and perf.
+"""
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+BIN = os.environ.get("OSPREY_BIN_DIR", os.path.join(ROOT, "build", "bin"))
+RPC = os.path.join(ROOT, "scripts", "rpc.py")
+NQN = "nqn.2016-06.io.spdk:prof1"
+
+CASES = [
+    ("4k randread qd32", "randread", 4096, 32),
+    ("4k randwrite qd32", "randwrite", 4096, 32),
+    ("4k randread qd128", "randread", 4096, 128),
+    ("128k read qd16", "read", 131072, 16),
+]
+
+# Function groups by self cost; the first matching pattern wins.
+GROUPS = [
+    ("memcpy", r"^(__)?mem(cpy|move|set)|^__memmove|^__memcpy|^__memset"),
+    ("clock", r"clock_gettime|^now_ns$|osp_get_ticks|rdtsc"),
+    ("epoll/sock group", r"epoll|posix_group_poll|osp_sock_group_poll|sock_group_flush|"
+     r"osp_sock_request_flush"),
+    ("PDU build", r"osp_nvme_tcp_build|pdu_finish|pdu_hdr|crc32c"),
+    ("socket write", r"osp_sock_writev_async|posix_flush|sock_flush_internal|osp_sock_flush|"
+     r"osp_sock_request_sent|sock_complete_list|sock_detach|^sendmsg$|__libc_sendmsg|"
+     r"osp_iov_slice|posix_set_epollout|posix_req_left|wr_queue|wr_done|cmd_sent_cb|"
+     r"h2c_sent_cb|osp_iov_len"),
+    ("receive/parse", r"osp_nvme_tcp_recv|posix_readv|posix_recv|osp_sock_readv|osp_sock_recv|"
+     r"posix_pipe|osp_iov_copy|^recv$|__libc_recv|^readv$|rx_hdr|rx_done|qpair_rx|"
+     r"tcp_hdr_fn|tcp_done_fn|tcp_poll|qpair_sock_cb|capsule_start|recv_|get_le|put_le"),
+    ("completion", r"tcp_req_try_complete|nvme_request_complete|io_complete|"
+     r"nvmf_tcp_req_complete|send_resp|c2h_continue|req_try_release|req_put_bufs|"
+     r"nvme_qpair_complete|osp_tool_hist|nvme_cpl|osp_nvme_cpl|h2c_data_done|send_r2t"),
+    ("submit", r"osp_nvme_ns_cmd|nvme_qpair_submit|tcp_qpair_submit|nvme_request|"
+     r"task_submit|task_start_new|osp_tool_rng|nvme_ns_cmd|choose_read|pattern_is_random|"
+     r"req_get|buffers_ready|req_bufs_iov|req_exec|osp_iobuf"),
+    ("nvmf core + bdev", r"nvmf|bdev|malloc_|osp_nvme_opc|ctrlr_|subsystem"),
+    ("reactor/pollers", r"reactor|osp_thread|thread_|poller|msg_|osp_ring|_poll$|worker_poll|"
+     r"process_completions|iobuf_channel"),
+]
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def rpc(sock, *args):
+    r = subprocess.run([sys.executable, RPC, "-s", sock, *args], capture_output=True,
+                       text=True, timeout=120)
+    if r.returncode != 0:
+        raise RuntimeError("rpc.py %s: %s%s" % (" ".join(args), r.stdout, r.stderr))
+    return r.stdout
+
+
+def start_target(tmp, port, under_cg):
+    sock = os.path.join(tmp, "tgt.sock")
+    log = open(os.path.join(tmp, "tgt.log"), "w+")
+    cmd = [os.path.join(BIN, "nvmf_tgt"), "-m", "0x1", "-r", sock, "--polling"]
+    if under_cg:
+        cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
+               "--callgrind-out-file=" + os.path.join(tmp, "cg.tgt.%p")] + cmd
+    p = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT)
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None:
+        try:
+            s = socket.socket(socket.AF_UNIX)
+            s.connect(sock)
+            s.close()
+            rpc(sock, "framework_wait_init")
+            break
+        except (OSError, RuntimeError):
+            time.sleep(0.2)
+    if p.poll() is not None:
+        log.seek(0)
+        raise RuntimeError("nvmf_tgt did not start:\n" + log.read()[-2000:])
+    rpc(sock, "nvmf_create_transport", "-t", "tcp")
+    rpc(sock, "bdev_malloc_create", "-b", "Malloc0", "128", "4096")
+    rpc(sock, "nvmf_create_subsystem", NQN, "-a", "-s", "OSPPROF1")
+    rpc(sock, "nvmf_subsystem_add_ns", NQN, "Malloc0")
+    rpc(sock, "nvmf_subsystem_add_listener", NQN, "-t", "tcp", "-a", "127.0.0.1", "-s", port)
+    return p
+
+
+def stop(p):
+    if p.poll() is None:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(60)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def capsules(sock):
+    st = json.loads(rpc(sock, "nvmf_get_stats"))
+    n = 0
+    for g in st.get("poll_groups", []):
+        for t in g.get("transports", []):
+            n += t.get("capsules", 0)
+    return n
+
+
+INIT_CG = ["valgrind", "--tool=callgrind", "--toggle-collect=worker_poll_once*"]
+
+
+def perf_cmd(case, port, secs):
+    _, pattern, size, qd = case
+    trid = "trtype:TCP adrfam:IPv4 traddr:127.0.0.1 trsvcid:%s subnqn:%s" % (port, NQN)
+    return [os.path.join(BIN, "nvme_perf"), "-c", "0x2", "-q", str(qd), "-o", str(size),
+            "-w", pattern, "-t", str(secs), "-r", trid, "--json"]
+
+
+def total_ios(out):
+    for l in out.splitlines():
+        if l.startswith("{") and '"device":"Total"' in l:
+            return json.loads(l)["ios"]
+    raise RuntimeError("no Total line from nvme_perf:\n" + out[-1500:])
+
+
+def count_calls(cg_file, prefix):
+    """Calls to the functions whose name starts with prefix (callgrind's calls= lines)."""
+    names, ids, total, want = {}, set(), 0, False
+    with open(cg_file) as f:
+        for l in f:
+            if l.startswith("cfn="):
+                m = re.match(r"cfn=\((\d+)\)(?: (.*))?", l.rstrip("\n"))
+                if m:
+                    if m.group(2) is not None:
+                        names[m.group(1)] = m.group(2)
+                    want = names.get(m.group(1), "").startswith(prefix)
+                continue
+            if l.startswith("fn="):
+                m = re.match(r"fn=\((\d+)\)(?: (.*))?", l.rstrip("\n"))
+                if m and m.group(2) is not None:
+                    names[m.group(1)] = m.group(2)
+                want = False
+                continue
+            if l.startswith("calls=") and want:
+                total += int(l[6:].split()[0])
+                want = False
+    return total
+
+
+LOOP_FN = {"tgt": "reactor_run_once", "init": "worker_poll_once"}
+
+
+def annotate(cg_file):
+    """Self instructions per function of a callgrind output file."""
+    r = subprocess.run(["callgrind_annotate", "--threshold=100", cg_file], capture_output=True,
+                       text=True, check=True)
+    funcs = {}
+    total = None
+    for l in r.stdout.splitlines():
+        m = re.match(r"^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?PROGRAM TOTALS", l)
+        if m:
+            total = int(m.group(1).replace(",", ""))
+            continue
+        m = re.match(r"^\s*([\d,]+)\s+(?:\([^)]*\)\s+)?(\S.*?):(\S+?)(?:\s+\[.*\])?\s*$", l)
+        if m:
+            fn = m.group(3)
+            funcs[fn] = funcs.get(fn, 0) + int(m.group(1).replace(",", ""))
+    return total, funcs
+
+
+def group_of(fn):
+    for name, pat in GROUPS:
+        if re.search(pat, fn):
+            return name
+    return "other"
+
+
+def report(label, total, funcs, ios, top, iters, calib):
+    all_total = total
+    if calib is not None:
+        e_total, e_funcs = calib
+        total = total - e_total * iters
+        funcs = {fn: ir - e_funcs.get(fn, 0.0) * iters for fn, ir in funcs.items()}
+    groups = {}
+    for fn, ir in funcs.items():
+        g = group_of(fn)
+        groups[g] = groups.get(g, 0) + ir
+    print("  %s: %.0f instructions per I/O of work (%.0f in all, %.2f loop iterations per "
+          "I/O, %d I/Os)" % (label, total / ios, all_total / ios, iters / ios, ios))
+    for g, ir in sorted(groups.items(), key=lambda x: -x[1]):
+        print("      %-18s %8.0f  %5.1f %%" % (g, ir / ios, 100.0 * ir / total))
+    print("    top functions (self):")
+    for fn, ir in sorted(funcs.items(), key=lambda x: -x[1])[:top]:
+        print("      %-40s %8.0f  [%s]" % (fn[:40], ir / ios, group_of(fn)))
+    return {"ir_per_io": round(total / ios, 1), "ir_per_io_all": round(all_total / ios, 1),
+            "loop_iters_per_io": round(iters / ios, 3),
+            "groups": {g: round(ir / ios, 1) for g, ir in groups.items()}}
+
+
+def calibrate(side, out_dir):
+    """Instructions of one empty loop iteration of side, per function (peer stopped)."""
+    tmp = tempfile.mkdtemp(prefix="osp_cal_", dir=out_dir)
+    port = str(free_port())
+    tgt = start_target(tmp, port, side == "tgt")
+    init = None
+    try:
+        cmd = perf_cmd(("cal", "randread", 4096, 1), port, 60)
+        if side == "init":
+            cmd = INIT_CG + ["--instr-atstart=no",
+                             "--callgrind-out-file=" + os.path.join(tmp, "cg.init.%p")] + cmd
+        init = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(4 if side == "tgt" else 10)
+        if init.poll() is not None:
+            raise RuntimeError("calibration: nvme_perf exited early")
+        peer, me = (init, tgt) if side == "tgt" else (tgt, init)
+        peer.send_signal(signal.SIGSTOP)
+        time.sleep(0.5)
+        subprocess.run(["callgrind_control", "-i", "on", str(me.pid)], check=True,
+                       capture_output=True)
+        time.sleep(3)
+        subprocess.run(["callgrind_control", "-d", str(me.pid)], check=True, capture_output=True)
+        subprocess.run(["callgrind_control", "-i", "off", str(me.pid)], capture_output=True)
+        peer.send_signal(signal.SIGCONT)
+    finally:
+        if init is not None and init.poll() is None:
+            init.kill()
+            init.wait()
+        stop(tgt)
+    cg = [os.path.join(tmp, f) for f in os.listdir(tmp) if f.startswith("cg.")]
+    cg.sort(key=os.path.getsize, reverse=True)
+    total, funcs = annotate(cg[0])
+    iters = count_calls(cg[0], LOOP_FN[side])
+    if iters == 0:
+        raise RuntimeError("calibration: no %s calls" % LOOP_FN[side])
+    print("calibration, %s: %.0f instructions per empty loop iteration (%d iterations)" % (
+        side, total / iters, iters))
+    return total / iters, {fn: ir / iters for fn, ir in funcs.items()}
+
+
+def run_side(case, side, secs, out_dir, top, calib):
+    tmp = tempfile.mkdtemp(prefix="osp_prof_", dir=out_dir)
+    port = str(free_port())
+    tgt = start_target(tmp, port, side == "tgt")
+    try:
+        if side == "tgt":
+            sock = os.path.join(tmp, "tgt.sock")
+            p = subprocess.Popen(perf_cmd(case, port, secs + 4), stdout=subprocess.PIPE,
+                                 stderr=subprocess.PIPE, text=True)
+            time.sleep(2)
+            c0 = capsules(sock)
+            subprocess.run(["callgrind_control", "-i", "on", str(tgt.pid)], check=True,
+                           capture_output=True)
+            time.sleep(secs)
+            subprocess.run(["callgrind_control", "-i", "off", str(tgt.pid)], check=True,
+                           capture_output=True)
+            c1 = capsules(sock)
+            subprocess.run(["callgrind_control", "-d", str(tgt.pid)], check=True,
+                           capture_output=True)
+            out, err = p.communicate(timeout=secs + 300)
+            r = subprocess.CompletedProcess(p.args, p.returncode, out, err)
+        else:
+            cmd = INIT_CG + ["--callgrind-out-file=" + os.path.join(tmp, "cg.init.%p")] + \
+                perf_cmd(case, port, secs)
+            r = subprocess.run(cmd, capture_output=True, text=True, timeout=secs * 60 + 300)
+        if r.returncode != 0:
+            raise RuntimeError("nvme_perf failed: %s" % r.stderr[-1500:])
+        ios = c1 - c0 if side == "tgt" else total_ios(r.stdout)
+    finally:
+        stop(tgt)
+    cg = [f for f in os.listdir(tmp) if f.startswith("cg.")]
+    # The dump of a running target is cg.tgt.PID.N; the final one (off) adds nothing.
+    cg.sort(key=lambda f: os.path.getsize(os.path.join(tmp, f)), reverse=True)
+    total, funcs = annotate(os.path.join(tmp, cg[0]))
+    iters = count_calls(os.path.join(tmp, cg[0]), LOOP_FN[side])
+    label = ("target (nvmf_tgt)" if side == "tgt" else "initiator (nvme_perf)")
+    print("%s, %s under callgrind" % (case[0], label))
+    return report(label, total, funcs, ios, top, iters, calib)
+
+
+def main():
+    ap = argparse.ArgumentParser(description="callgrind instructions per I/O, NVMe/TCP")
+    ap.add_argument("-t", "--time", type=int, default=6, help="seconds per run")
+    ap.add_argument("--only", help="only the cases whose name contains this")
+    ap.add_argument("--side", choices=["tgt", "init", "both"], default="both")
+    ap.add_argument("--out", help="keep the callgrind files under this directory")
+    ap.add_argument("--top", type=int, default=12, help="functions listed per run")
+    ap.add_argument("-j", "--json", help="append one JSON line per run to this file")
+    args = ap.parse_args()
+    out_dir = args.out or tempfile.mkdtemp(prefix="osp_prof_nvmf_")
+    os.makedirs(out_dir, exist_ok=True)
+    sides = ["tgt", "init"] if args.side == "both" else [args.side]
+    calib = {side: calibrate(side, out_dir) for side in sides}
+    for case in CASES:
+        if args.only and args.only not in case[0]:
+            continue
+        for side in sides:
+            res = run_side(case, side, args.time, out_dir, args.top, calib[side])
+            res.update({"bench": "nvmf_tcp_callgrind", "case": case[0], "side": side})
+            if args.json:
+                with open(args.json, "a") as f:
+                    f.write(json.dumps(res) + "\n")
+            sys.stdout.flush()
+    if not args.out:
+        subprocess.run(["rm", "-rf", out_dir])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
