@@ -1174,6 +1174,8 @@ qpair_rx(struct nvmf_tcp_qpair *tq)
 {
 	struct iovec iov[OSP_NVME_TCP_RECV_MAX_IOV];
 	int work = 0, reads = 0, cnt, rc;
+	bool drained = false;
+	size_t want;
 	ssize_t n;
 
 	tq_hold(tq);
@@ -1214,8 +1216,13 @@ qpair_rx(struct nvmf_tcp_qpair *tq)
 			}
 			continue;
 		}
-		/* Level-triggered epoll brings us back; do not starve other connections. */
-		if (reads++ == 4) {
+		/*
+		 * A read that got less than it asked for emptied the socket: no
+		 * second read just to hear EAGAIN (epoll, or the socket group's
+		 * busy polling, brings us back when more comes). Level-triggered
+		 * epoll also brings us back after 5 reads: other connections' turn.
+		 */
+		if (drained || reads++ == 4) {
 			break;
 		}
 		tq->rbuf_off = tq->rbuf_len = 0;
@@ -1235,7 +1242,8 @@ qpair_rx(struct nvmf_tcp_qpair *tq)
 			}
 			break;
 		}
-		if (osp_iov_len(iov, cnt) >= NVMF_TCP_ZCOPY_RECV_MIN) {
+		want = osp_iov_len(iov, cnt);
+		if (want >= NVMF_TCP_ZCOPY_RECV_MIN) {
 			n = osp_sock_readv(tq->sock, iov, cnt);
 			if (n == -EAGAIN) {
 				break;
@@ -1247,6 +1255,7 @@ qpair_rx(struct nvmf_tcp_qpair *tq)
 				break;
 			}
 			work++;
+			drained = (size_t)n < want;
 			rc = osp_nvme_tcp_recv_commit(&tq->rx, (size_t)n);
 			if (rc < 0) {
 				rx_error(tq, rc);
@@ -1265,6 +1274,7 @@ qpair_rx(struct nvmf_tcp_qpair *tq)
 			break;
 		}
 		tq->rbuf_len = (uint32_t)n;
+		drained = (uint32_t)n < tq->rbuf_cap;
 		work++;
 	}
 	tq_unhold(tq);
