@@ -57,8 +57,11 @@ struct posix_sock {
 	uint32_t pipe_off;
 	uint32_t pipe_len;
 	bool in_pipe_list;
+	/* A read since the group's last poll returned data: on the group's hot list. */
+	bool hot;
 	uint64_t ready_gen;
 	TAILQ_ENTRY(posix_sock) pipe_link;
+	TAILQ_ENTRY(posix_sock) hot_link;
 };
 
 struct posix_group {
@@ -68,7 +71,21 @@ struct posix_group {
 	uint64_t gen;
 	/* Sockets whose pipe holds data: readable though epoll cannot tell. */
 	TAILQ_HEAD(, posix_sock) pipe_socks;
+	/*
+	 * Busy polling: sockets whose last read returned data are likely to
+	 * have more by the next poll, which then hands them to their callback
+	 * without asking epoll (one system call less per poll while the
+	 * connections are busy). A socket stays on the list only while reads
+	 * keep returning data; epoll is still asked at least every
+	 * POSIX_HOT_POLLS_MAX polls (other sockets, EPOLLOUT), and whenever the
+	 * list is empty, so idle sockets cost what they did and an idle group
+	 * still lets the reactor sleep.
+	 */
+	TAILQ_HEAD(, posix_sock) hot_socks;
+	uint32_t hot_polls;
 };
+
+#define POSIX_HOT_POLLS_MAX 16
 
 static struct osp_sock_impl_opts g_posix_opts = {
 	.recv_buf_size = 2 * 1024 * 1024,
@@ -417,6 +434,25 @@ posix_pipe_copy(struct posix_sock *ps, struct iovec *iov, int iovcnt)
 	return copied;
 }
 
+/* A read returned data: the next poll of the group hands the socket over without epoll. */
+static inline void
+posix_mark_hot(struct posix_sock *ps)
+{
+	if (!ps->hot && ps->base.group_impl != NULL) {
+		TAILQ_INSERT_TAIL(&__posix_group(ps->base.group_impl)->hot_socks, ps, hot_link);
+		ps->hot = true;
+	}
+}
+
+static void
+posix_unmark_hot(struct posix_sock *ps)
+{
+	if (ps->hot) {
+		TAILQ_REMOVE(&__posix_group(ps->base.group_impl)->hot_socks, ps, hot_link);
+		ps->hot = false;
+	}
+}
+
 static ssize_t
 posix_readv(struct osp_sock *sock, struct iovec *iov, int iovcnt)
 {
@@ -432,6 +468,7 @@ posix_readv(struct osp_sock *sock, struct iovec *iov, int iovcnt)
 			if (rc <= 0) {
 				return rc < 0 ? (errno == EWOULDBLOCK ? -EAGAIN : -errno) : 0;
 			}
+			posix_mark_hot(ps);
 			ps->pipe_off = 0;
 			ps->pipe_len = (uint32_t)rc;
 		}
@@ -444,6 +481,9 @@ posix_readv(struct osp_sock *sock, struct iovec *iov, int iovcnt)
 	rc = readv(ps->fd, iov, iovcnt);
 	if (rc < 0) {
 		return errno == EWOULDBLOCK ? -EAGAIN : -errno;
+	}
+	if (rc > 0) {
+		posix_mark_hot(ps);
 	}
 	return rc;
 }
@@ -637,6 +677,7 @@ posix_group_create(void)
 		return NULL;
 	}
 	TAILQ_INIT(&pg->pipe_socks);
+	TAILQ_INIT(&pg->hot_socks);
 	pg->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (pg->epfd < 0) {
 		rc = errno;
@@ -686,6 +727,7 @@ posix_group_remove_sock(struct osp_sock_group_impl *gi, struct osp_sock *sock)
 		TAILQ_REMOVE(&pg->pipe_socks, ps, pipe_link);
 		ps->in_pipe_list = false;
 	}
+	posix_unmark_hot(ps);
 	ps->epollout = false;
 	rc = epoll_ctl(pg->epfd, EPOLL_CTL_DEL, ps->fd, NULL);
 	return rc == 0 ? 0 : -errno;
@@ -708,6 +750,29 @@ posix_group_poll(struct osp_sock_group_impl *gi, int max_events, struct osp_sock
 		}
 		ps->ready_gen = gen;
 		socks[n++] = &ps->base;
+	}
+	/*
+	 * Busy sockets: handed over without epoll (their reads put them back
+	 * on the list if they still get data), for up to POSIX_HOT_POLLS_MAX
+	 * polls in a row.
+	 */
+	if (!TAILQ_EMPTY(&pg->hot_socks) && pg->hot_polls < POSIX_HOT_POLLS_MAX) {
+		pg->hot_polls++;
+		while (n < max_events && (ps = TAILQ_FIRST(&pg->hot_socks)) != NULL) {
+			TAILQ_REMOVE(&pg->hot_socks, ps, hot_link);
+			ps->hot = false;
+			if (ps->ready_gen != gen) {
+				ps->ready_gen = gen;
+				socks[n++] = &ps->base;
+			}
+		}
+		return n;
+	}
+	pg->hot_polls = 0;
+	/* epoll reports whatever is readable, busy sockets included. */
+	while ((ps = TAILQ_FIRST(&pg->hot_socks)) != NULL) {
+		TAILQ_REMOVE(&pg->hot_socks, ps, hot_link);
+		ps->hot = false;
 	}
 	if (n == max_events) {
 		return n;
