@@ -562,7 +562,7 @@ posix_flush(struct osp_sock *sock)
 	size_t bytes, sliced, left, rem;
 	ssize_t rc, total = 0;
 	bool zc;
-	int n;
+	int n, i;
 
 	if (ps->zcopy && !TAILQ_EMPTY(&sock->pending_reqs)) {
 		posix_zcopy_reap(ps);
@@ -572,10 +572,18 @@ posix_flush(struct osp_sock *sock)
 		n = 0;
 		bytes = 0;
 		TAILQ_FOREACH(req, &sock->queued_reqs, internal.link) {
-			/* The unsent rest of req, as much of it as fits. */
-			n += osp_iov_slice_partial(&iovs[n], IOV_MAX - n, req->iov, req->iovcnt,
-						   req->internal.offset, SIZE_MAX, &sliced);
-			bytes += sliced;
+			if (req->internal.offset == 0 && req->iovcnt <= IOV_MAX - n) {
+				/* Nothing of it sent yet and it fits whole: its iovecs as they are. */
+				for (i = 0; i < req->iovcnt; i++) {
+					iovs[n++] = req->iov[i];
+					bytes += req->iov[i].iov_len;
+				}
+			} else {
+				/* The unsent rest of req, as much of it as fits. */
+				n += osp_iov_slice_partial(&iovs[n], IOV_MAX - n, req->iov, req->iovcnt,
+							   req->internal.offset, SIZE_MAX, &sliced);
+				bytes += sliced;
+			}
 			if (n == IOV_MAX) {
 				break;
 			}
