@@ -173,9 +173,9 @@ def total_ios(out):
     raise RuntimeError("no Total line from nvme_perf:\n" + out[-1500:])
 
 
-def count_calls(cg_file, prefix):
-    """Calls to the functions whose name starts with prefix (callgrind's calls= lines)."""
-    names, ids, total, want = {}, set(), 0, False
+def count_calls(cg_file):
+    """Calls per function name (the sum of callgrind's calls= lines over all callers)."""
+    names, calls, cur = {}, {}, None
     with open(cg_file) as f:
         for l in f:
             if l.startswith("cfn="):
@@ -183,18 +183,22 @@ def count_calls(cg_file, prefix):
                 if m:
                     if m.group(2) is not None:
                         names[m.group(1)] = m.group(2)
-                    want = names.get(m.group(1), "").startswith(prefix)
+                    cur = names.get(m.group(1))
                 continue
             if l.startswith("fn="):
                 m = re.match(r"fn=\((\d+)\)(?: (.*))?", l.rstrip("\n"))
                 if m and m.group(2) is not None:
                     names[m.group(1)] = m.group(2)
-                want = False
+                cur = None
                 continue
-            if l.startswith("calls=") and want:
-                total += int(l[6:].split()[0])
-                want = False
-    return total
+            if l.startswith("calls=") and cur is not None:
+                calls[cur] = calls.get(cur, 0) + int(l[6:].split()[0])
+                cur = None
+    return calls
+
+
+def loop_calls(calls, side):
+    return sum(n for fn, n in calls.items() if fn.startswith(LOOP_FN[side]))
 
 
 LOOP_FN = {"tgt": "reactor_run_once", "init": "worker_poll_once"}
@@ -228,7 +232,7 @@ def group_of(fn):
 def report(label, total, funcs, ios, top, iters, calib):
     all_total = total
     if calib is not None:
-        e_total, e_funcs = calib
+        e_total, e_funcs, _ = calib
         total = total - e_total * iters
         funcs = {fn: ir - e_funcs.get(fn, 0.0) * iters for fn, ir in funcs.items()}
     groups = {}
@@ -279,12 +283,13 @@ def calibrate(side, out_dir):
     cg = [os.path.join(tmp, f) for f in os.listdir(tmp) if f.startswith("cg.")]
     cg.sort(key=os.path.getsize, reverse=True)
     total, funcs = annotate(cg[0])
-    iters = count_calls(cg[0], LOOP_FN[side])
+    calls = count_calls(cg[0])
+    iters = loop_calls(calls, side)
     if iters == 0:
         raise RuntimeError("calibration: no %s calls" % LOOP_FN[side])
     print("calibration, %s: %.0f instructions per empty loop iteration (%d iterations)" % (
         side, total / iters, iters))
-    return total / iters, {fn: ir / iters for fn, ir in funcs.items()}
+    return total / iters, {fn: ir / iters for fn, ir in funcs.items()}, None
 
 
 def run_side(case, side, secs, out_dir, top, calib):
@@ -321,7 +326,8 @@ def run_side(case, side, secs, out_dir, top, calib):
     # The dump of a running target is cg.tgt.PID.N; the final one (off) adds nothing.
     cg.sort(key=lambda f: os.path.getsize(os.path.join(tmp, f)), reverse=True)
     total, funcs = annotate(os.path.join(tmp, cg[0]))
-    iters = count_calls(os.path.join(tmp, cg[0]), LOOP_FN[side])
+    calls = count_calls(os.path.join(tmp, cg[0]))
+    iters = loop_calls(calls, side)
     label = ("target (nvmf_tgt)" if side == "tgt" else "initiator (nvme_perf)")
     print("%s, %s under callgrind" % (case[0], label))
     return report(label, total, funcs, ios, top, iters, calib)

@@ -89,6 +89,13 @@ struct osp_sock_opts {
 	 * sockets take their listener's.
 	 */
 	int priority;
+	/*
+	 * Let small reads go through the implementation's receive pipe, if it
+	 * has one enabled (default true). A caller that reads into its own
+	 * buffer (the NVMe/TCP host) turns it off: the pipe would only copy
+	 * everything once more.
+	 */
+	bool recv_pipe;
 };
 
 /* Fill opts with the defaults; opts_size is the caller's sizeof(*opts). */

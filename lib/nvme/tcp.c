@@ -27,6 +27,13 @@
  */
 #define NVME_TCP_RBUF_SIZE 65536u
 #define NVME_TCP_ZCOPY_RECV_MIN 8192u
+/*
+ * After a large data region, the next receive into the buffer asks for this
+ * much only: enough for the CapsuleResp and the next C2HData header that
+ * usually follow, little of the next large data region (which is copied out
+ * of the buffer instead of being read straight into place).
+ */
+#define NVME_TCP_RBUF_AFTER_DIRECT 1024u
 
 enum tcp_qpair_state {
 	TCP_QP_IDLE = 0,
@@ -76,6 +83,8 @@ struct tcp_qpair {
 	uint8_t *rbuf;
 	uint32_t rbuf_off;
 	uint32_t rbuf_len;
+	uint32_t rbuf_ask;   /* bytes the last recv asked for */
+	bool last_direct;    /* the last read went straight into a data buffer */
 };
 
 static inline struct tcp_qpair *
@@ -519,8 +528,10 @@ tcp_qpair_connect(struct nvme_qpair *q)
 		}
 	}
 	tqp->rbuf_off = tqp->rbuf_len = 0;
+	tqp->last_direct = false;
 	osp_sock_get_default_opts(&so, sizeof(so));
 	so.connect_timeout_ms = 0; /* non-blocking: progress is polled */
+	so.recv_pipe = false;	   /* tcp_rx reads into the qpair's own buffer */
 	tqp->sock = osp_sock_connect(ctrlr->trid.traddr, port, NULL, &so);
 	if (tqp->sock == NULL) {
 		return -errno;
@@ -605,7 +616,7 @@ tcp_rx(struct tcp_qpair *tqp)
 			if (tqp->rbuf_off < tqp->rbuf_len) {
 				return; /* paused: completion budget spent, or waiting for params */
 			}
-			if (tqp->rbuf_len < NVME_TCP_RBUF_SIZE) {
+			if (tqp->rbuf_len < tqp->rbuf_ask) {
 				return; /* the socket held no more than that */
 			}
 			continue;
@@ -626,7 +637,9 @@ tcp_rx(struct tcp_qpair *tqp)
 			n = osp_sock_readv(tqp->sock, iov, cnt);
 		} else {
 			tqp->rbuf_off = tqp->rbuf_len = 0;
-			n = osp_sock_recv(tqp->sock, tqp->rbuf, NVME_TCP_RBUF_SIZE);
+			tqp->rbuf_ask = tqp->last_direct ? NVME_TCP_RBUF_AFTER_DIRECT :
+					NVME_TCP_RBUF_SIZE;
+			n = osp_sock_recv(tqp->sock, tqp->rbuf, tqp->rbuf_ask);
 		}
 		if (n == -EAGAIN) {
 			return;
@@ -643,6 +656,7 @@ tcp_rx(struct tcp_qpair *tqp)
 			tcp_fail(tqp, (int)n);
 			return;
 		}
+		tqp->last_direct = direct;
 		if (direct) {
 			rc = osp_nvme_tcp_recv_commit(&tqp->rx, (size_t)n);
 			if (rc < 0) {

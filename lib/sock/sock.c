@@ -179,6 +179,7 @@ osp_sock_get_default_opts(struct osp_sock_opts *opts, size_t opts_size)
 		.opts_size = opts_size,
 		.zcopy = true,
 		.connect_timeout_ms = 10000,
+		.recv_pipe = true,
 	};
 
 	if (opts == NULL || opts_size == 0) {

@@ -164,7 +164,7 @@ posix_sock_setup(struct posix_sock *ps, bool server)
 			OSP_DEBUGLOG(sock, "SO_ZEROCOPY unavailable: copying sends\n");
 		}
 	}
-	if (o->enable_recv_pipe) {
+	if (o->enable_recv_pipe && ps->base.opts.recv_pipe) {
 		/* Allocated once per connection, not per I/O; no pipe if memory is short. */
 		ps->pipe = malloc(POSIX_RECV_PIPE_SIZE);
 	}
