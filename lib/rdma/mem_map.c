@@ -200,7 +200,9 @@ mm_publish(struct osp_rdma_mem_map *map)
 	}
 	t->n = map->n;
 	t->retired_next = NULL;
-	memcpy(t->r, map->ranges, map->n * sizeof(t->r[0]));
+	if (map->n > 0) {
+		memcpy(t->r, map->ranges, map->n * sizeof(t->r[0]));
+	}
 	old = atomic_exchange_explicit(&map->table, t, memory_order_acq_rel);
 	if (old != NULL) {
 		old->retired_next = map->retired;
