@@ -83,6 +83,8 @@ struct posix_group {
 	 */
 	TAILQ_HEAD(, posix_sock) hot_socks;
 	uint32_t hot_polls;
+	/* Sockets waiting for EPOLLOUT: only epoll_wait can tell, so no busy polling then. */
+	uint32_t num_epollout;
 };
 
 #define POSIX_HOT_POLLS_MAX 16
@@ -543,6 +545,11 @@ posix_set_epollout(struct posix_sock *ps, bool on)
 	ev.data.ptr = ps;
 	if (epoll_ctl(pg->epfd, EPOLL_CTL_MOD, ps->fd, &ev) == 0) {
 		ps->epollout = on;
+		if (on) {
+			pg->num_epollout++;
+		} else {
+			pg->num_epollout--;
+		}
 	}
 }
 
@@ -718,7 +725,11 @@ posix_group_add_sock(struct osp_sock_group_impl *gi, struct osp_sock *sock)
 	ev.events = EPOLLIN | (ps->epollout ? EPOLLOUT : 0);
 	ev.data.ptr = ps;
 	if (epoll_ctl(pg->epfd, EPOLL_CTL_ADD, ps->fd, &ev) != 0) {
+		ps->epollout = false;
 		return -errno;
+	}
+	if (ps->epollout) {
+		pg->num_epollout++;
 	}
 	posix_pipe_update(ps);
 	return 0;
@@ -736,6 +747,9 @@ posix_group_remove_sock(struct osp_sock_group_impl *gi, struct osp_sock *sock)
 		ps->in_pipe_list = false;
 	}
 	posix_unmark_hot(ps);
+	if (ps->epollout) {
+		pg->num_epollout--;
+	}
 	ps->epollout = false;
 	rc = epoll_ctl(pg->epfd, EPOLL_CTL_DEL, ps->fd, NULL);
 	return rc == 0 ? 0 : -errno;
@@ -764,7 +778,8 @@ posix_group_poll(struct osp_sock_group_impl *gi, int max_events, struct osp_sock
 	 * on the list if they still get data), for up to POSIX_HOT_POLLS_MAX
 	 * polls in a row.
 	 */
-	if (!TAILQ_EMPTY(&pg->hot_socks) && pg->hot_polls < POSIX_HOT_POLLS_MAX) {
+	if (!TAILQ_EMPTY(&pg->hot_socks) && pg->hot_polls < POSIX_HOT_POLLS_MAX &&
+	    pg->num_epollout == 0) {
 		pg->hot_polls++;
 		while (n < max_events && (ps = TAILQ_FIRST(&pg->hot_socks)) != NULL) {
 			TAILQ_REMOVE(&pg->hot_socks, ps, hot_link);
