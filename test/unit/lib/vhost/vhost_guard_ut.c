@@ -13,6 +13,7 @@
 #include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -242,9 +243,12 @@ test_outside_falls_through(void)
 	st = child_status(touch_unguarded);
 	CU_ASSERT(died_of_sigbus(st));
 	st = child_status(sent_sigbus);
-	CU_ASSERT(WIFSIGNALED(st) && WTERMSIG(st) == SIGBUS);
+	CU_ASSERT(died_of_sigbus(st));
 	st = child_status(chain_to_previous);
 	CU_ASSERT(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+#if defined(__SANITIZE_ADDRESS__)
+	printf("(the AddressSanitizer BUS reports above are the children's, which had to die of it)\n");
+#endif
 }
 
 int
