@@ -113,7 +113,7 @@ on_line() {
 		case "$1" in
 		*OSPREY-REF\ *)
 			echo "${1##*OSPREY-REF } vhost_cpu=$(awk -v d=$((now - LAST_TICKS)) -v hz="$HZ" -v ms=$((t - LAST_MS)) \
-				'BEGIN { printf "%.2f", ms > 0 ? d / hz / (ms / 1000) : 0 }')" | tr -d '\r' >> "$TMP/ref.txt" ;;
+				'BEGIN { printf "%.2f", (ms > 0 ? d / hz / (ms / 1000) : 0) }')" | tr -d '\r' >> "$TMP/ref.txt" ;;
 		esac
 		LAST_TICKS=$now
 		LAST_MS=$t ;;
@@ -134,7 +134,7 @@ grep 'OSPREY-REF-DISKS' "$GUEST_TXT" | sed 's/.*OSPREY-REF-DISKS/guest disks:/'
 
 [ "$(wc -l < "$TMP/ref.txt")" -eq $((2 * ROUNDS * NW)) ] ||
 	die "$(wc -l < "$TMP/ref.txt") results for $((2 * ROUNDS * NW)) runs"
-python3 - "$TMP/ref.txt" "$(grep -c processor /proc/cpuinfo)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY'
+python3 - "$TMP/ref.txt" "$(grep -c processor /proc/cpuinfo)" "$(cut -d' ' -f1-3 /proc/loadavg)" <<'PY' ||
 import json, statistics, sys
 rows = {}
 for line in open(sys.argv[1]):
@@ -167,4 +167,5 @@ for (rw, bs, qd), d in rows.items():
                           "vhost_cpu_median": med(v, "vhost_cpu")[0], "iops": [float(x["iops"]) for x in v],
                           "cpus": int(sys.argv[2]), "loadavg": sys.argv[3]}))
 PY
+	die "cannot summarize $TMP/ref.txt"
 log "done in $(secs "$T_START" "$(ms)") (${PHASES[*]/%/;})"
