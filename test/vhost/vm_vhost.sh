@@ -152,6 +152,13 @@ qsd) ki_need_tools qemu-storage-daemon ;;
 esac
 case "$RESTART" in 0|1) ;; *) die "VHOST_VM_RESTART=$RESTART: 0 or 1" ;; esac
 
+# The guest RAM backend (VM_MEM); hugetlbfs without free huge pages: skip.
+GUEST_QEMU_ARGS=()
+if ! vm_guest_memory; then
+	log "SKIP (VM_MEM=$VM_MEM): $VM_MEM_SKIP"
+	exit 0
+fi
+
 # ---- 1. the guest (cached) ------------------------------------------------
 t=$(ms)
 guest_build "$ROOT/test/vhost/guest/profile" ||
@@ -163,11 +170,6 @@ SOCK=$TMP/rpc.sock
 SDIR=$TMP/vsock
 IMG=$TMP/disk.img
 mkdir -p "$SDIR"
-GUEST_QEMU_ARGS=()
-if ! vm_guest_memory; then
-	log "SKIP (VM_MEM=$VM_MEM): $VM_MEM_SKIP"
-	exit 0
-fi
 
 # -- disk type blk: an aio bdev on IMG behind vhost-user-blk controller vb0
 # through a delay bdev (no delay but during the restart step: see restart_vhost).
