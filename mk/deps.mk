@@ -56,7 +56,7 @@ DEPDIRS-iscsi := env_dpdk event json jsonrpc log rpc scsi sock thread util
 # controller common to every back end; vhost_blk*.c: virtio-blk; vhost_scsi*.c:
 # virtio-scsi over lib/scsi; vhost_rpc.c).
 DEPDIRS-vhost := bdev event json jsonrpc log rpc scsi thread util
-DEPDIRS-nvmf := bdev env_dpdk event json jsonrpc log nvme_tcp_codec rpc sock thread util
+DEPDIRS-nvmf := bdev env_dpdk event json jsonrpc log nvme_tcp_codec rdma rpc sock thread util
 
 # bdev modules. bdev_file is the helper the file-backed modules (aio, uring) share.
 DEPDIRS-bdev_file := bdev json jsonrpc log rpc thread util
