@@ -1575,7 +1575,8 @@ connect_check(const struct nvmf_rdma_transport *rt, const void *pd, uint8_t pd_l
 	return 0;
 }
 
-static void
+/* Returns true when the request was rejected (the id is ours to destroy after the ack). */
+static bool
 connect_request(struct nvmf_rdma_transport *rt, struct rdma_cm_event *ev,
 		osp_nvmf_new_qpair_fn new_qpair, void *cb_arg)
 {
@@ -1586,20 +1587,24 @@ connect_request(struct nvmf_rdma_transport *rt, struct rdma_cm_event *ev,
 	const char *why = NULL;
 	uint16_t sts;
 
-	sts = connect_check(rt, cp->private_data, cp->private_data_len, cp->responder_resources,
+	/*
+	 * The event reports the host's side seen from here: its responder
+	 * resources (RDMA READs it serves for us) arrive as initiator_depth.
+	 */
+	sts = connect_check(rt, cp->private_data, cp->private_data_len, cp->initiator_depth,
 			    &req, &why);
 	if (sts != 0) {
 		cm_reject(rt, ev->id, sts, why);
-		return;
+		return true;
 	}
 	if (dev == NULL) {
 		cm_reject(rt, ev->id, NVMF_RDMA_CM_NO_RSC, "on a device the transport did not open");
-		return;
+		return true;
 	}
 	rq = calloc(1, sizeof(*rq));
 	if (rq == NULL) {
 		cm_reject(rt, ev->id, NVMF_RDMA_CM_NO_RSC, "out of memory");
-		return;
+		return true;
 	}
 	rq->rt = rt;
 	rq->dev = dev;
@@ -1607,7 +1612,7 @@ connect_request(struct nvmf_rdma_transport *rt, struct rdma_cm_event *ev,
 	rq->host_qid = req.qid;
 	rq->hsqsize = req.hsqsize;
 	rq->hrqsize = req.hrqsize;
-	rq->host_ird = cp->responder_resources;
+	rq->host_ird = cp->initiator_depth;
 	rq->depth = (uint32_t)req.hsqsize + 1;
 	rq->qpair.transport = &rt->transport;
 	rq->qpair.qid = req.qid;
@@ -1622,6 +1627,7 @@ connect_request(struct nvmf_rdma_transport *rt, struct rdma_cm_event *ev,
 	}
 	ev->id->context = rq;
 	new_qpair(&rq->qpair, cb_arg);
+	return false;
 }
 
 /* rdma_cm events for a connection: the group's thread finds out from its CQ (flushes). */
@@ -1661,8 +1667,15 @@ nvmf_rdma_accept(struct osp_nvmf_transport *t, osp_nvmf_new_qpair_fn new_qpair, 
 
 	while (rdma_get_cm_event(rt->event_channel, &ev) == 0) {
 		if (ev->event == RDMA_CM_EVENT_CONNECT_REQUEST) {
-			connect_request(rt, ev, new_qpair, cb_arg);
+			struct rdma_cm_id *id = ev->id;
+
 			count++;
+			if (connect_request(rt, ev, new_qpair, cb_arg)) {
+				/* rdma_destroy_id waits for the event's ack: ack first. */
+				rdma_ack_cm_event(ev);
+				rdma_destroy_id(id);
+				continue;
+			}
 		} else {
 			struct nvmf_rdma_listener *l;
 			bool is_listener = false;
@@ -1893,7 +1906,7 @@ qpair_setup(struct nvmf_rdma_poll_group *pg, struct nvmf_rdma_qpair *rq)
 	param.private_data = &acc;
 	param.private_data_len = sizeof(acc);
 	param.initiator_depth = (uint8_t)OSP_MIN(rq->rd_depth, 255u);
-	param.responder_resources = (uint8_t)OSP_MIN((uint32_t)da->max_qp_rd_atom, 255u);
+	param.responder_resources = 0;	/* the host never reads from us */
 	param.rnr_retry_count = 7;
 	if (rdma_accept(rq->cm_id, &param) != 0) {
 		OSP_ERRLOG("%s: rdma_accept failed: %s\n", rq->peer, strerror(errno));
