@@ -1496,6 +1496,59 @@ test_wr_batching(void)
 	teardown();
 }
 
+/* Scattered buffers: WRs cut at max_sge SGEs and at each remote block, offsets right. */
+static void
+test_build_wrs_scattered(void)
+{
+	struct nvmf_rdma_qpair *rq;
+	struct nvmf_rdma_req *rr;
+	void *bufs[10];
+	uint32_t i, w, sum[2] = {0, 0};
+	uint64_t expect_addr[2] = {0x100000, 0x900000};
+
+	setup();
+	rq = host_connect(1, 7, 8);
+	CU_ASSERT_FATAL(rq != NULL);
+	rr = TAILQ_FIRST(&rq->free_reqs);
+	for (i = 0; i < 10; i++) {
+		/* Separate allocations: never contiguous (allocator headers between). */
+		bufs[i] = osp_dma_malloc(8192 + 4096, 4096, NULL);
+		CU_ASSERT_FATAL(bufs[i] != NULL);
+		rr->bufs[i] = bufs[i];
+	}
+	rr->nbufs = 9;
+	rr->nremote = 2;
+	rr->remote[0] = (struct nvmf_rdma_remote) { .addr = expect_addr[0], .key = 1, .len = 40000 };
+	rr->remote[1] = (struct nvmf_rdma_remote) { .addr = expect_addr[1], .key = 2, .len = 30000 };
+	CU_ASSERT_FATAL(req_build_data_wrs(rr, IBV_WR_RDMA_WRITE, 70000) == 0);
+	CU_ASSERT(rr->nwr >= 4);
+	for (w = 0; w < rr->nwr; w++) {
+		struct ibv_send_wr *wr = &rr->data_wr[w];
+		uint32_t d = wr->wr.rdma.rkey - 1, len = 0;
+		int k;
+
+		CU_ASSERT_FATAL(d < 2);
+		CU_ASSERT(wr->num_sge >= 1 && (uint32_t)wr->num_sge <= rq->max_sge);
+		CU_ASSERT(wr->wr.rdma.remote_addr == expect_addr[d] + sum[d]);
+		for (k = 0; k < wr->num_sge; k++) {
+			CU_ASSERT(sge_registered(&wr->sg_list[k]));
+			len += wr->sg_list[k].length;
+		}
+		sum[d] += len;
+	}
+	CU_ASSERT(sum[0] == 40000 && sum[1] == 30000);
+	/* Too few buffers for the length: refused, not overrun. */
+	rr->nbufs = 8;
+	CU_ASSERT(req_build_data_wrs(rr, IBV_WR_RDMA_WRITE, 70000) == -EINVAL);
+	rr->nbufs = 0;
+	rr->nwr = 0;
+	for (i = 0; i < 10; i++) {
+		osp_dma_free(bufs[i]);
+	}
+	core_fini(rq);
+	teardown();
+}
+
 int
 main(void)
 {
@@ -1519,5 +1572,6 @@ main(void)
 	CU_ADD_TEST(suite, test_completion_errors);
 	CU_ADD_TEST(suite, test_disconnect_mid_transfer);
 	CU_ADD_TEST(suite, test_wr_batching);
+	CU_ADD_TEST(suite, test_build_wrs_scattered);
 	return ut_run_suites();
 }
