@@ -1360,6 +1360,11 @@ nvmf_rdma_retire(void *arg)
 	struct nvmf_rdma_transport *rt = rq->rt;
 
 	TAILQ_REMOVE(&rt->retired, rq, link);
+	if (rq->cm_msgs_out > 0) {
+		/* A message about an rdma_cm event is on its way to the group: after its answer. */
+		rq->retire_pending = true;
+		return;
+	}
 	if (rq->cm_id != NULL) {
 		rq->cm_id->context = NULL;
 		rdma_destroy_id(rq->cm_id);
@@ -1630,11 +1635,56 @@ connect_request(struct nvmf_rdma_transport *rt, struct rdma_cm_event *ev,
 	return false;
 }
 
-/* rdma_cm events for a connection: the group's thread finds out from its CQ (flushes). */
+/* Back on the transport's thread: the group handled an rdma_cm event message. */
+static void
+cm_msg_done(void *arg)
+{
+	struct nvmf_rdma_qpair *rq = arg;
+
+	rq->cm_msgs_out--;
+	if (rq->cm_msgs_out == 0 && rq->retire_pending) {
+		rq->retire_pending = false;
+		TAILQ_INSERT_TAIL(&rq->rt->retired, rq, link);
+		nvmf_rdma_retire(rq);
+	}
+}
+
+/*
+ * On the group's thread: the host disconnected (or the device went away).
+ * The qpair's memory lives until cm_msg_done() ran on the transport's thread.
+ */
+static void
+cm_msg_disconnect(void *arg)
+{
+	struct nvmf_rdma_qpair *rq = arg;
+
+	if (!rq->drained && !rq->dead) {
+		qpair_fail(rq);
+	}
+	if (rq->rt->thread != NULL) {
+		osp_thread_send_msg(rq->rt->thread, cm_msg_done, rq);
+	} else {
+		cm_msg_done(rq);
+	}
+}
+
+/*
+ * rdma_cm events for a connection. DISCONNECTED / DEVICE_REMOVAL: the host
+ * (or device) is gone; the QP need not be in the error state (the host
+ * destroyed its own), so the group is told to tear the qpair down now rather
+ * than at the keep alive timeout.
+ */
 static void
 cm_conn_event(struct nvmf_rdma_transport *rt, struct rdma_cm_event *ev)
 {
 	struct nvmf_rdma_qpair *rq = ev->id->context;
+
+	if (rq != NULL && rq->pg != NULL && rq->pg->thread != NULL &&
+	    (ev->event == RDMA_CM_EVENT_DISCONNECTED || ev->event == RDMA_CM_EVENT_DEVICE_REMOVAL)) {
+		if (osp_thread_send_msg(rq->pg->thread, cm_msg_disconnect, rq) == 0) {
+			rq->cm_msgs_out++;
+		}
+	}
 
 	switch (ev->event) {
 	case RDMA_CM_EVENT_ESTABLISHED:
@@ -1645,11 +1695,6 @@ cm_conn_event(struct nvmf_rdma_transport *rt, struct rdma_cm_event *ev)
 	case RDMA_CM_EVENT_CONNECT_ERROR:
 	case RDMA_CM_EVENT_UNREACHABLE:
 	case RDMA_CM_EVENT_REJECTED:
-		/*
-		 * The host went away (or the device): the QP is (or will be) in the
-		 * error state, so its group sees every posted WR flushed and tears
-		 * the qpair down. Nothing to do on this thread.
-		 */
 		OSP_NOTICELOG("NVMe/RDMA: %s qid %u: %s\n", rq ? rq->peer : "?",
 			      rq ? rq->host_qid : 0, rdma_event_str(ev->event));
 		break;
@@ -1736,6 +1781,7 @@ nvmf_rdma_poll_group_create(struct osp_nvmf_transport *t)
 	}
 	pg->rt = rt;
 	pg->group.transport = t;
+	pg->thread = osp_get_thread();
 	TAILQ_INIT(&pg->devs);
 	TAILQ_INIT(&pg->qpairs);
 	TAILQ_INIT(&pg->flush);

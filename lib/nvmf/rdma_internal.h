@@ -146,6 +146,7 @@ struct nvmf_rdma_poll_group {
 	/* qpairs with requests waiting for send-queue or RDMA READ credits. */
 	TAILQ_HEAD(nvmf_rdma_qpair_list, nvmf_rdma_qpair) pending;
 	struct osp_iobuf_channel iobuf;
+	struct osp_thread *thread;	/* the group's thread */
 	struct {
 		uint64_t current_qpairs;
 		uint64_t total_qpairs;
@@ -259,6 +260,9 @@ struct nvmf_rdma_qpair {
 	bool cm_disconnected;	/* rdma_disconnect done */
 	bool fini_requested;	/* the core called qpair_fini */
 	bool drained;		/* nothing outstanding on the QP any more */
+	/* Transport thread only: rdma_cm event messages to the group not yet answered. */
+	uint32_t cm_msgs_out;
+	bool retire_pending;	/* retire once cm_msgs_out is 0 */
 	osp_nvmf_qpair_fini_cb fini_cb;
 	void *fini_arg;
 	char peer[64];

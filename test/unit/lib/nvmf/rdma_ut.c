@@ -1549,6 +1549,54 @@ test_build_wrs_scattered(void)
 	teardown();
 }
 
+static void
+push_cm_event(struct nvmf_rdma_qpair *rq, enum rdma_cm_event_type type)
+{
+	struct rdma_cm_event *ev = calloc(1, sizeof(*ev));
+
+	ev->id = rq->cm_id;
+	ev->event = type;
+	g_events[g_nevents++] = ev;
+}
+
+/* The host's DISCONNECTED (or DEVICE_REMOVAL) alone tears the qpair down. */
+static void
+test_cm_disconnect_event(void)
+{
+	struct nvmf_rdma_qpair *rq;
+
+	setup();
+	rq = host_connect(1, 7, 8);
+	CU_ASSERT_FATAL(rq != NULL);
+	push_cm_event(rq, RDMA_CM_EVENT_DISCONNECTED);
+	CU_ASSERT(g_ops->accept(g_t, new_qpair_cb, NULL) == 1);
+	poll();
+	CU_ASSERT(g_disconnects == 1);
+	CU_ASSERT(rq->dead && rq->cm_disconnected);
+	CU_ASSERT(rq->recv_out == 0);
+	core_fini(rq);
+
+	rq = host_connect(1, 7, 8);
+	CU_ASSERT_FATAL(rq != NULL);
+	push_cm_event(rq, RDMA_CM_EVENT_DEVICE_REMOVAL);
+	CU_ASSERT(g_ops->accept(g_t, new_qpair_cb, NULL) == 1);
+	poll();
+	CU_ASSERT(g_disconnects == 2);
+	core_fini(rq);
+
+	/* The event arrives after the core let go: the qpair is freed only after its message. */
+	rq = host_connect(1, 7, 8);
+	CU_ASSERT_FATAL(rq != NULL);
+	osp_nvmf_qpair_disconnect(&rq->qpair);
+	g_ops->poll_group_poll(g_pg);
+	g_ops->qpair_fini(&rq->qpair, fini_cb, NULL);
+	push_cm_event(rq, RDMA_CM_EVENT_DISCONNECTED);
+	CU_ASSERT(g_ops->accept(g_t, new_qpair_cb, NULL) == 1);
+	ut_poll_threads();
+	CU_ASSERT(g_ids_live == 1);
+	teardown();
+}
+
 int
 main(void)
 {
@@ -1573,5 +1621,6 @@ main(void)
 	CU_ADD_TEST(suite, test_disconnect_mid_transfer);
 	CU_ADD_TEST(suite, test_wr_batching);
 	CU_ADD_TEST(suite, test_build_wrs_scattered);
+	CU_ADD_TEST(suite, test_cm_disconnect_event);
 	return ut_run_suites();
 }
