@@ -15,7 +15,7 @@
 #
 # Env: OSPREY_BIN_DIR    Osprey's binaries (default build/bin)
 #      OSPREY_GUEST_DIR  guest cache (default build/guest)
-#      RDMA_TGT_TIMEOUT  seconds for the guest run (default 300)
+#      RDMA_TGT_TIMEOUT  seconds for the guest run (default 480)
 #      KI_KEEP=1         keep the temp dir (guest log)
 #      SELFTEST=guest    the guest expects other data than it wrote: the test
 #                        must then FAIL
@@ -26,7 +26,7 @@ cd "$ROOT" || exit 1
 export LC_ALL=C
 
 BIN_DIR=${OSPREY_BIN_DIR:-$ROOT/build/bin}
-TIMEOUT=${RDMA_TGT_TIMEOUT:-300}
+TIMEOUT=${RDMA_TGT_TIMEOUT:-480}
 GUEST_TIMEOUT=$TIMEOUT
 # shellcheck source=test/common/guest/guest.sh
 . "$ROOT/test/common/guest/guest.sh"

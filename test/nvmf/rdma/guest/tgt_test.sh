@@ -72,7 +72,7 @@ start_tgt() { # label
 	nvmf_tgt -s 256 --no-huge --json /tmp/tgt.json -r /tmp/tgt.sock >> /tmp/tgt.log 2>&1 &
 	TPID=$!
 	i=0
-	while ! grep -q 'ready, RPC socket' /tmp/tgt.log && kill -0 $TPID 2>/dev/null && [ $i -lt 600 ]; do
+	while ! grep -q "ready, RPC socket" /tmp/tgt.log && kill -0 $TPID 2>/dev/null && [ $i -lt 1200 ]; do
 		sleep 0.1; i=$((i + 1))
 	done
 	grep -q 'ready, RPC socket' /tmp/tgt.log || fail "$1: nvmf_tgt did not start"
