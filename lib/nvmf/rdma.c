@@ -1159,6 +1159,11 @@ qpair_pump(struct nvmf_rdma_qpair *rq)
 				rr->data_wrs_out++;
 				queue_send(rq, &rr->data_wr[rr->next_wr++]);
 			}
+			if (rq->dead) {
+				/* A refused post (no_wr_batching) failed the qpair: rr is dropped. */
+				qpair_drop_unheld(rq);
+				return;
+			}
 			if (rr->next_wr < rr->nwr) {
 				rq->pgd->stat.pending_rdma_read++;
 				break;
@@ -1172,6 +1177,10 @@ qpair_pump(struct nvmf_rdma_qpair *rq)
 			rq->sq_free--;
 			rr->data_wrs_out++;
 			queue_send(rq, &rr->data_wr[rr->next_wr++]);
+		}
+		if (rq->dead) {
+			qpair_drop_unheld(rq);
+			return;
 		}
 		if (rr->next_wr < rr->nwr || rq->sq_free == 0) {
 			rq->pgd->stat.pending_rdma_write++;

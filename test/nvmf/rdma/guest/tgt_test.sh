@@ -133,7 +133,10 @@ sn=$(cat /sys/class/nvme/$CTRL/serial | tr -d ' ')
 [ "$sn" = OSPRDMA1 ] || fail "serial '$sn', expected OSPRDMA1"
 step "connect: $CTRL ($NS, $NS_MB MiB, serial $sn) in $(echo "$t0 $(up)" | awk '{printf "%.2f s", $2 - $1}')"
 # Idle with a connection (admin + I/O queues, keep alive): the poll group
-# sleeps on its CQ's completion channel, so nvmf_tgt uses almost no CPU.
+# sleeps on its CQ's completion channel. A busy-polling reactor would take its
+# whole vCPU (400 ticks in 4 s); sleeping, nvmf_tgt takes 25-30 ticks here
+# (the acceptor's 10 ms timer), more when TCG is slowed down by a loaded
+# host (~180 at a 7x slowdown): the bound is 80% of a vCPU.
 cpu() { awk '{print $14 + $15}' /proc/$TPID/stat; }
 sleep 1
 c0=$(cpu)
@@ -141,7 +144,7 @@ sleep 4
 c1=$(cpu)
 idle=$((c1 - c0))
 hz=100
-[ $idle -lt $((hz * 4 / 5)) ] || fail "nvmf_tgt used $idle ticks of CPU in 4 idle seconds (busy polling?)"
+[ $idle -lt $((hz * 4 * 4 / 5)) ] || fail "nvmf_tgt used $idle ticks of CPU in 4 idle seconds (busy polling?)"
 step "idle with a connection: nvmf_tgt used $idle CPU ticks (1/$hz s) in 4 s"
 LEN=$(wc -c < /ki/pattern.bin)
 t0=$(up)

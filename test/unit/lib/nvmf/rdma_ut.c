@@ -155,10 +155,18 @@ fq_flush(struct fake_qp *fq)
 	fq->nsend = 0;
 }
 
+static bool g_post_send_fail;
+
 static int
 fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad)
 {
 	struct fake_qp *fq = (struct fake_qp *)qp;
+
+	if (g_post_send_fail) {
+		/* The device refuses the whole chain (a QP in a bad state). */
+		*bad = wr;
+		return EINVAL;
+	}
 
 	for (; wr != NULL; wr = wr->next) {
 		CU_ASSERT_FATAL(fq->nsend < FQ_MAX);
@@ -1597,6 +1605,38 @@ test_cm_disconnect_event(void)
 	teardown();
 }
 
+/* The device refuses a post (no_wr_batching: at once, inside the request's path). */
+static void
+test_post_refused(void)
+{
+	static uint8_t host[16384];
+	struct nvmf_rdma_qpair *rq;
+	struct osp_nvme_cmd cmd;
+	struct osp_nvmf_request *req;
+	int how;
+
+	for (how = 0; how < 2; how++) {
+		setup_with(how == 0 ? "{\"no_wr_batching\": true}" : NULL, 131072, 255, 8);
+		rq = host_connect(1, 7, 8);
+		CU_ASSERT_FATAL(rq != NULL);
+		cmd_keyed(&cmd, 0x02, 1, host, 12000, false);
+		host_send(rq, &cmd, NULL, 0);
+		poll();
+		req = exec_pop();
+		CU_ASSERT_FATAL(req != NULL);
+		cmd_keyed(&cmd, 0x01, 2, host, 12000, false);
+		g_post_send_fail = true;
+		host_send(rq, &cmd, NULL, 0);
+		poll();
+		CU_ASSERT(g_disconnects == 1);
+		CU_ASSERT(g_nexec == 0);
+		core_complete(req, 0);
+		g_post_send_fail = false;
+		core_fini(rq);
+		teardown();
+	}
+}
+
 int
 main(void)
 {
@@ -1622,5 +1662,6 @@ main(void)
 	CU_ADD_TEST(suite, test_wr_batching);
 	CU_ADD_TEST(suite, test_build_wrs_scattered);
 	CU_ADD_TEST(suite, test_cm_disconnect_event);
+	CU_ADD_TEST(suite, test_post_refused);
 	return ut_run_suites();
 }
