@@ -68,6 +68,8 @@ cat > /tmp/tgt.json <<EOC
 EOC
 
 start_tgt() { # label
+	# The log of a run before (the one killed) is kept for the sanitizer check.
+	[ -f /tmp/tgt.log ] && cat /tmp/tgt.log >> /tmp/tgt.prev.log
 	: > /tmp/tgt.log
 	nvmf_tgt -s 256 --no-huge --json /tmp/tgt.json -r /tmp/tgt.sock >> /tmp/tgt.log 2>&1 &
 	TPID=$!
@@ -228,6 +230,7 @@ wait $TPID
 trc=$?
 TPID=
 [ $trc -eq 0 ] || fail "nvmf_tgt exited with status $trc on SIGTERM"
-grep -q -E 'AddressSanitizer|runtime error' /tmp/tgt.log && fail "sanitizer report in the target log"
+cat /tmp/tgt.prev.log /tmp/tgt.log 2>/dev/null | grep -q -E 'AddressSanitizer|LeakSanitizer|runtime error' &&
+	fail "sanitizer report in a target log: $(cat /tmp/tgt.prev.log /tmp/tgt.log | grep -m1 -E 'Sanitizer|runtime error')"
 step "nvmf_tgt stopped cleanly"
 echo "OSPREY-RESULT: PASS"
