@@ -616,6 +616,51 @@ queue_recv(struct nvmf_rdma_qpair *rq, struct nvmf_rdma_recv *rv)
 
 static void wc_process(struct nvmf_rdma_poll_group *pg, const struct ibv_wc *wc);
 
+/* The SRQ's receives queued during this poll go to the device. */
+static void
+pgd_flush_srq(struct nvmf_rdma_pg_dev *pgd)
+{
+	struct ibv_recv_wr *rw = pgd->srq_head, *bad = NULL;
+
+	if (rw == NULL) {
+		return;
+	}
+	pgd->srq_head = pgd->srq_tail = NULL;
+	pgd->stat.recv_doorbell_updates++;
+	if (ibv_post_srq_recv(pgd->srq, rw, &bad) != 0) {
+		/* Those receives are lost to the SRQ: it serves on with fewer. */
+		OSP_ERRLOG("%s: ibv_post_srq_recv failed: the shared receive queue shrinks\n",
+			   pgd->dev->name);
+	}
+}
+
+static void
+srq_recv_repost(struct nvmf_rdma_pg_dev *pgd, struct nvmf_rdma_recv *rv, bool batch)
+{
+	rv->wr.next = NULL;
+	if (pgd->srq_tail != NULL) {
+		pgd->srq_tail->next = &rv->wr;
+	} else {
+		pgd->srq_head = &rv->wr;
+	}
+	pgd->srq_tail = &rv->wr;
+	pgd->stat.total_recv_wrs++;
+	if (!batch) {
+		pgd_flush_srq(pgd);
+	}
+}
+
+/* A receive is free again: back to its qpair's queue (unless it is dead) or to the SRQ. */
+static void
+recv_repost(struct nvmf_rdma_qpair *rq, struct nvmf_rdma_recv *rv)
+{
+	if (rv->rq == NULL) {
+		srq_recv_repost(rv->pgd, rv, !rq->rt->no_wr_batching);
+	} else if (!rq->dead) {
+		queue_recv(rq, rv);
+	}
+}
+
 /*
  * A chain the device refused from *bad on: those WRs never complete by
  * themselves, so they are completed here as flushed (the QP is broken).
@@ -727,9 +772,7 @@ req_try_release(struct nvmf_rdma_req *rr)
 	}
 	req_put_bufs(rr);
 	if (rr->recv != NULL) {
-		if (!rq->dead) {
-			queue_recv(rq, rr->recv);
-		}
+		recv_repost(rq, rr->recv);
 		rr->recv = NULL;
 	}
 	rr->state = RR_FREE;
@@ -1002,7 +1045,7 @@ capsule_start(struct nvmf_rdma_qpair *rq, struct nvmf_rdma_recv *rv, uint32_t le
 		/* A capsule shorter than a command, or more capsules than the host may have out. */
 		OSP_ERRLOG("%s: %s: disconnecting\n", rq->peer,
 			   rr == NULL ? "more commands than the queue holds" : "short command capsule");
-		queue_recv(rq, rv);
+		recv_repost(rq, rv);
 		qpair_fail(rq);
 		return;
 	}
@@ -1290,6 +1333,24 @@ wc_process(struct nvmf_rdma_poll_group *pg, const struct ibv_wc *wc)
 	switch (*type) {
 	case NVMF_RDMA_WR_RECV:
 		rv = OSP_CONTAINEROF(type, struct nvmf_rdma_recv, wr_type);
+		if (rv->rq == NULL) {
+			/* The SRQ's: whose capsule it is, by QP number. */
+			TAILQ_FOREACH(rq, &pg->qpairs, link) {
+				if (rq->qp != NULL && rq->qp->qp_num == wc->qp_num && rq->pgd == rv->pgd) {
+					break;
+				}
+			}
+			if (rq == NULL || rq->dead || wc->status != IBV_WC_SUCCESS) {
+				if (rq != NULL && wc->status != IBV_WC_SUCCESS) {
+					wc_error(rq, wc, "receive");
+				}
+				/* A late capsule of a qpair being torn down: the buffer serves on. */
+				srq_recv_repost(rv->pgd, rv, true);
+				return;
+			}
+			capsule_start(rq, rv, wc->byte_len);
+			return;
+		}
 		rq = rv->rq;
 		rq->recv_out--;
 		if (wc->status != IBV_WC_SUCCESS) {
@@ -1417,8 +1478,8 @@ qpair_check_drained(struct nvmf_rdma_qpair *rq)
 			rq->in_group_list = false;
 			rq->pg->stat.current_qpairs--;
 		}
-		if (rq->pgd != NULL) {
-			rq->pgd->cq_used -= (int)(rq->depth + rq->sq_size);
+		if (rq->pgd != NULL && rq->qp != NULL) {
+			rq->pgd->cq_used -= (int)((rq->recvs != NULL ? rq->depth : 0) + rq->sq_size);
 		}
 	}
 	if (rq->qp != NULL) {
@@ -1769,10 +1830,68 @@ pgd_free(struct nvmf_rdma_pg_dev *pgd)
 		}
 		ibv_destroy_cq(pgd->cq);
 	}
+	if (pgd->srq != NULL) {
+		ibv_destroy_srq(pgd->srq);
+	}
+	osp_dma_free(pgd->srq_area);
+	free(pgd->srq_recvs);
 	if (pgd->channel != NULL) {
 		ibv_destroy_comp_channel(pgd->channel);
 	}
 	free(pgd);
+}
+
+/* The group's shared receive queue on a device, every receive posted. */
+static int
+pgd_srq_create(struct nvmf_rdma_transport *rt, struct nvmf_rdma_pg_dev *pgd)
+{
+	struct nvmf_rdma_device *d = pgd->dev;
+	struct ibv_srq_init_attr sa = {};
+	uint32_t slot = CAPSULE_CMD_SIZE + rt->opts.in_capsule_data_size, i, lkey;
+
+	pgd->srq_depth = OSP_MIN(rt->max_srq_depth, (uint32_t)d->attr.max_srq_wr);
+	sa.attr.max_wr = pgd->srq_depth;
+	sa.attr.max_sge = 1;
+	pgd->srq = ibv_create_srq(d->pd, &sa);
+	if (pgd->srq == NULL) {
+		OSP_ERRLOG("%s: ibv_create_srq(%u) failed: %s (no_srq avoids it)\n", d->name,
+			   pgd->srq_depth, strerror(errno));
+		return -ENOMEM;
+	}
+	pgd->srq_recvs = calloc(pgd->srq_depth, sizeof(*pgd->srq_recvs));
+	pgd->srq_area = osp_dma_zmalloc((size_t)pgd->srq_depth * slot, 0, NULL);
+	if (pgd->srq_recvs == NULL || pgd->srq_area == NULL ||
+	    osp_rdma_mem_translate(d->map, pgd->srq_area, (size_t)pgd->srq_depth * slot, &lkey,
+				   NULL) != 0) {
+		OSP_ERRLOG("%s: no registered memory for %u shared receives\n", d->name,
+			   pgd->srq_depth);
+		return -ENOMEM;
+	}
+	if (pgd->cq_size < (int)pgd->srq_depth * 2) {
+		int want = (int)OSP_MIN((uint32_t)d->attr.max_cqe, pgd->srq_depth * 2);
+
+		if (want > pgd->cq_size && ibv_resize_cq(pgd->cq, want) == 0) {
+			pgd->cq_size = pgd->cq->cqe;
+		}
+	}
+	pgd->cq_used += (int)pgd->srq_depth;
+	for (i = 0; i < pgd->srq_depth; i++) {
+		struct nvmf_rdma_recv *rv = &pgd->srq_recvs[i];
+
+		rv->wr_type = NVMF_RDMA_WR_RECV;
+		rv->rq = NULL;
+		rv->pgd = pgd;
+		rv->buf = pgd->srq_area + (size_t)i * slot;
+		rv->sge.addr = (uintptr_t)rv->buf;
+		rv->sge.length = slot;
+		rv->sge.lkey = lkey;
+		rv->wr.wr_id = (uintptr_t)&rv->wr_type;
+		rv->wr.sg_list = &rv->sge;
+		rv->wr.num_sge = 1;
+		srq_recv_repost(pgd, rv, true);
+	}
+	pgd_flush_srq(pgd);
+	return 0;
 }
 
 static struct osp_nvmf_transport_poll_group *
@@ -1823,6 +1942,9 @@ nvmf_rdma_poll_group_create(struct osp_nvmf_transport *t)
 			goto fail;
 		}
 		pgd->cq_size = pgd->cq->cqe;
+		if (!rt->no_srq && d->attr.max_srq > 0 && pgd_srq_create(rt, pgd) != 0) {
+			goto fail;
+		}
 		/* An idle group sleeps: the CQ's event channel wakes the thread (armed when idle). */
 		if (osp_get_thread() != NULL && osp_thread_add_wake_fd(pgd->channel->fd, EPOLLIN) == 0) {
 			pgd->wake_fd_added = true;
@@ -1885,7 +2007,8 @@ qpair_setup(struct nvmf_rdma_poll_group *pg, struct nvmf_rdma_qpair *rq)
 	rq->max_sge = OSP_MIN((uint32_t)da->max_sge, 16u);
 	rq->sq_size = OSP_MIN((uint32_t)da->max_qp_wr, rq->depth * 3 + 1);
 	rq->rd_depth = OSP_MIN(rq->host_ird, (uint32_t)OSP_MAX(da->max_qp_init_rd_atom, 1));
-	need = rq->depth + rq->sq_size;
+	/* With the SRQ, the receives (and their completions) are the group's. */
+	need = (pgd->srq != NULL ? 0 : rq->depth) + rq->sq_size;
 	if (pgd->cq_used + (int)need > pgd->cq_size) {
 		int want = pgd->cq_used + (int)need;
 
@@ -1898,14 +2021,19 @@ qpair_setup(struct nvmf_rdma_poll_group *pg, struct nvmf_rdma_qpair *rq)
 	}
 	slot = CAPSULE_CMD_SIZE + rq->icd_size;
 	rq->reqs = calloc(rq->depth, sizeof(*rq->reqs));
-	rq->recvs = calloc(rq->depth, sizeof(*rq->recvs));
-	rq->recv_area = osp_dma_zmalloc((size_t)rq->depth * slot, 0, NULL);
+	if (pgd->srq == NULL) {
+		rq->recvs = calloc(rq->depth, sizeof(*rq->recvs));
+		rq->recv_area = osp_dma_zmalloc((size_t)rq->depth * slot, 0, NULL);
+	}
 	rq->rsp_area = osp_dma_zmalloc((size_t)rq->depth * sizeof(struct osp_nvme_cpl), 0, NULL);
-	if (rq->reqs == NULL || rq->recvs == NULL || rq->recv_area == NULL || rq->rsp_area == NULL) {
+	if (rq->reqs == NULL || rq->rsp_area == NULL ||
+	    (pgd->srq == NULL && (rq->recvs == NULL || rq->recv_area == NULL))) {
 		return -ENOMEM;
 	}
-	if (osp_rdma_mem_translate(rq->dev->map, rq->recv_area, (size_t)rq->depth * slot,
-				   &lkey_recv, NULL) != 0 ||
+	lkey_recv = 0;
+	if ((pgd->srq == NULL &&
+	     osp_rdma_mem_translate(rq->dev->map, rq->recv_area, (size_t)rq->depth * slot,
+				    &lkey_recv, NULL) != 0) ||
 	    osp_rdma_mem_translate(rq->dev->map, rq->rsp_area,
 				   (size_t)rq->depth * sizeof(struct osp_nvme_cpl), &lkey_rsp, NULL) != 0) {
 		OSP_ERRLOG("%s: receive/response buffers are not registered\n", rq->peer);
@@ -1915,9 +2043,10 @@ qpair_setup(struct nvmf_rdma_poll_group *pg, struct nvmf_rdma_qpair *rq)
 	qa.recv_cq = pgd->cq;
 	qa.qp_type = IBV_QPT_RC;
 	qa.cap.max_send_wr = rq->sq_size;
-	qa.cap.max_recv_wr = rq->depth;
+	qa.cap.max_recv_wr = pgd->srq != NULL ? 0 : rq->depth;
 	qa.cap.max_send_sge = rq->max_sge;
-	qa.cap.max_recv_sge = 1;
+	qa.cap.max_recv_sge = pgd->srq != NULL ? 0 : 1;
+	qa.srq = pgd->srq;
 	qa.qp_context = rq;
 	if (rdma_create_qp(rq->cm_id, rq->dev->pd, &qa) != 0) {
 		OSP_ERRLOG("%s: rdma_create_qp failed: %s\n", rq->peer, strerror(errno));
@@ -1929,17 +2058,21 @@ qpair_setup(struct nvmf_rdma_poll_group *pg, struct nvmf_rdma_qpair *rq)
 	rq->rd_free = rq->rd_depth;
 	for (i = 0; i < rq->depth; i++) {
 		struct nvmf_rdma_req *rr = &rq->reqs[i];
-		struct nvmf_rdma_recv *rv = &rq->recvs[i];
 
-		rv->wr_type = NVMF_RDMA_WR_RECV;
-		rv->rq = rq;
-		rv->buf = rq->recv_area + (size_t)i * slot;
-		rv->sge.addr = (uintptr_t)rv->buf;
-		rv->sge.length = slot;
-		rv->sge.lkey = lkey_recv;
-		rv->wr.wr_id = (uintptr_t)&rv->wr_type;
-		rv->wr.sg_list = &rv->sge;
-		rv->wr.num_sge = 1;
+		if (rq->recvs != NULL) {
+			struct nvmf_rdma_recv *rv = &rq->recvs[i];
+
+			rv->wr_type = NVMF_RDMA_WR_RECV;
+			rv->rq = rq;
+			rv->pgd = pgd;
+			rv->buf = rq->recv_area + (size_t)i * slot;
+			rv->sge.addr = (uintptr_t)rv->buf;
+			rv->sge.length = slot;
+			rv->sge.lkey = lkey_recv;
+			rv->wr.wr_id = (uintptr_t)&rv->wr_type;
+			rv->wr.sg_list = &rv->sge;
+			rv->wr.num_sge = 1;
+		}
 		rr->rq = rq;
 		rr->data_type = NVMF_RDMA_WR_DATA;
 		rr->rsp_type = NVMF_RDMA_WR_RSP;
@@ -1952,7 +2085,7 @@ qpair_setup(struct nvmf_rdma_poll_group *pg, struct nvmf_rdma_qpair *rq)
 		TAILQ_INSERT_TAIL(&rq->free_reqs, rr, link);
 	}
 	/* Receives are posted before the accept: the host may send at once. */
-	for (i = 0; i < rq->depth; i++) {
+	for (i = 0; rq->recvs != NULL && i < rq->depth; i++) {
 		queue_recv(rq, &rq->recvs[i]);
 	}
 	qpair_flush(rq);
@@ -1985,7 +2118,7 @@ nvmf_rdma_poll_group_add(struct osp_nvmf_transport_poll_group *group, struct osp
 		/* The core calls qpair_fini next: it rejects the request (not accepted yet). */
 		rq->pg = NULL;
 		if (rq->qp != NULL) {
-			rq->pgd->cq_used -= (int)(rq->depth + rq->sq_size);
+			rq->pgd->cq_used -= (int)((rq->recvs != NULL ? rq->depth : 0) + rq->sq_size);
 			rdma_destroy_qp(rq->cm_id);
 			rq->qp = NULL;
 		}
@@ -2084,6 +2217,12 @@ nvmf_rdma_poll_group_poll(struct osp_nvmf_transport_poll_group *group)
 		rq->in_flush_list = false;
 		qpair_flush(rq);
 		work++;
+	}
+	TAILQ_FOREACH(pgd, &pg->devs, link) {
+		if (pgd->srq_head != NULL) {
+			pgd_flush_srq(pgd);
+			work++;
+		}
 	}
 	if (work == 0) {
 		/*

@@ -120,6 +120,12 @@ struct nvmf_rdma_pg_dev {
 	int cq_used;		/* entries the qpairs on it may need at once */
 	bool armed;		/* ibv_req_notify_cq called, its event not consumed yet */
 	bool wake_fd_added;
+	/* Shared receive queue of the group's qpairs on this device (NULL: no_srq). */
+	struct ibv_srq *srq;
+	struct nvmf_rdma_recv *srq_recvs;
+	uint8_t *srq_area;
+	uint32_t srq_depth;
+	struct ibv_recv_wr *srq_head, *srq_tail;	/* receives to post at the end of the poll */
 	struct {
 		uint64_t polls;
 		uint64_t idle_polls;
@@ -167,7 +173,8 @@ enum nvmf_rdma_req_state {
 
 struct nvmf_rdma_recv {
 	uint8_t wr_type;		/* NVMF_RDMA_WR_RECV */
-	struct nvmf_rdma_qpair *rq;
+	struct nvmf_rdma_qpair *rq;	/* NULL: a receive of the SRQ of pgd */
+	struct nvmf_rdma_pg_dev *pgd;
 	uint8_t *buf;			/* command capsule, then in-capsule data */
 	struct ibv_recv_wr wr;
 	struct ibv_sge sge;

@@ -67,11 +67,15 @@ cat > /tmp/tgt.json <<EOC
    "listen_address": {"trtype": "RDMA", "adrfam": "IPv4", "traddr": "$IP", "trsvcid": "$PORT"}}}]}]}
 EOC
 
-start_tgt() { # label
+# The restarted target uses no shared receive queue: both receive paths meet the kernel.
+sed 's/"in_capsule_data_size": 4096}/"in_capsule_data_size": 4096, "no_srq": true}/' /tmp/tgt.json > /tmp/tgt_nosrq.json
+grep -q '"no_srq": true' /tmp/tgt_nosrq.json || fail "could not make the no_srq configuration"
+
+start_tgt() { # label config
 	# The log of a run before (the one killed) is kept for the sanitizer check.
 	[ -f /tmp/tgt.log ] && cat /tmp/tgt.log >> /tmp/tgt.prev.log
 	: > /tmp/tgt.log
-	nvmf_tgt -s 256 --no-huge --json /tmp/tgt.json -r /tmp/tgt.sock >> /tmp/tgt.log 2>&1 &
+	nvmf_tgt -s 256 --no-huge --json "$2" -r /tmp/tgt.sock >> /tmp/tgt.log 2>&1 &
 	TPID=$!
 	i=0
 	while ! grep -q "ready, RPC socket" /tmp/tgt.log && kill -0 $TPID 2>/dev/null && [ $i -lt 1200 ]; do
@@ -82,8 +86,8 @@ start_tgt() { # label
 		fail "$1: nvmf_tgt started without its RDMA listener"
 }
 t0=$(up)
-start_tgt "start"
-step "nvmf_tgt: RDMA transport on rxe0, listening on $IP:$PORT ($(echo "$t0 $(up)" | awk '{printf "%.1f s", $2 - $1}'))"
+start_tgt "start" /tmp/tgt.json
+step "nvmf_tgt: RDMA transport on rxe0 (a shared receive queue per poll group), listening on $IP:$PORT ($(echo "$t0 $(up)" | awk '{printf "%.1f s", $2 - $1}'))"
 
 # ---- 2. the kernel's nvme-rdma initiator ----------------------------------------------
 find_ctrl() {
@@ -190,8 +194,8 @@ kill -9 $TPID
 wait $TPID 2>/dev/null
 TPID=
 step "nvmf_tgt killed (-9) under a dd write"
-start_tgt "restart"
-step "nvmf_tgt restarted"
+start_tgt "restart" /tmp/tgt_nosrq.json
+step "nvmf_tgt restarted (no_srq: a receive queue per qpair)"
 # The kernel reconnects every second until ctrl_loss_tmo (60 s).
 i=0
 state=

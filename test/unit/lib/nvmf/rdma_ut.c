@@ -72,9 +72,18 @@ exec_pop(void)
 /* ---------------------------------------------------------------- fake verbs */
 
 #define FQ_MAX 512
+struct fake_srq {
+	struct ibv_srq srq;
+	struct ibv_recv_wr *recv[8192];
+	int nrecv;
+};
+static bool g_use_srq;
+static int g_srqs_live;
+
 struct fake_qp {
 	struct ibv_qp qp;
 	struct ibv_cq *cq;
+	struct fake_srq *srq;
 	struct ibv_recv_wr *recv[FQ_MAX];	/* posted receives, oldest first */
 	int nrecv;
 	struct ibv_send_wr *send[FQ_MAX];	/* posted sends, oldest first */
@@ -192,6 +201,38 @@ fake_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **b
 	if (fq->error) {
 		fq_flush(fq);
 	}
+	return 0;
+}
+
+static int
+fake_post_srq_recv(struct ibv_srq *srq, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad)
+{
+	struct fake_srq *fs = (struct fake_srq *)srq;
+
+	for (; wr != NULL; wr = wr->next) {
+		CU_ASSERT_FATAL(fs->nrecv < 8192);
+		fs->recv[fs->nrecv++] = wr;
+	}
+	return 0;
+}
+
+struct ibv_srq *
+ibv_create_srq(struct ibv_pd *pd, struct ibv_srq_init_attr *attr)
+{
+	struct fake_srq *fs = calloc(1, sizeof(*fs));
+
+	CU_ASSERT(attr->attr.max_sge == 1);
+	fs->srq.context = &g_ctx;
+	fs->srq.pd = pd;
+	g_srqs_live++;
+	return &fs->srq;
+}
+
+int
+ibv_destroy_srq(struct ibv_srq *srq)
+{
+	free(srq);
+	g_srqs_live--;
 	return 0;
 }
 
@@ -481,6 +522,8 @@ rdma_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_qp_init_attr
 	fq->qp.qp_num = 100 + (uint32_t)g_nqps;
 	fq->qp.pd = pd;
 	fq->cq = attr->send_cq;
+	fq->srq = (struct fake_srq *)attr->srq;
+	CU_ASSERT(g_use_srq == (attr->srq != NULL));
 	id->qp = &fq->qp;
 	g_qps[g_nqps++ % 16] = fq;
 	g_qps_live++;
@@ -588,17 +631,33 @@ poll(void)
 	}
 }
 
+/* The oldest receive posted for fq: its own, or the shared receive queue's. */
+static struct ibv_recv_wr *
+take_recv(struct fake_qp *fq)
+{
+	struct ibv_recv_wr *wr;
+
+	if (fq->srq != NULL) {
+		CU_ASSERT_FATAL(fq->srq->nrecv > 0);
+		wr = fq->srq->recv[0];
+		memmove(fq->srq->recv, fq->srq->recv + 1,
+			(size_t)(--fq->srq->nrecv) * sizeof(fq->srq->recv[0]));
+	} else {
+		CU_ASSERT_FATAL(fq->nrecv > 0);
+		wr = fq->recv[0];
+		memmove(fq->recv, fq->recv + 1, (size_t)(--fq->nrecv) * sizeof(fq->recv[0]));
+	}
+	return wr;
+}
+
 /* The host sends a capsule: into the oldest posted receive. */
 static void
 host_send(struct nvmf_rdma_qpair *rq, const struct osp_nvme_cmd *cmd, const void *icd,
 	  uint32_t icd_len)
 {
 	struct fake_qp *fq = fq_of(rq);
-	struct ibv_recv_wr *wr;
+	struct ibv_recv_wr *wr = take_recv(fq);
 
-	CU_ASSERT_FATAL(fq->nrecv > 0);
-	wr = fq->recv[0];
-	memmove(fq->recv, fq->recv + 1, (size_t)(--fq->nrecv) * sizeof(fq->recv[0]));
 	CU_ASSERT_FATAL(wr->sg_list[0].length >= CAPSULE_CMD_SIZE + icd_len);
 	CU_ASSERT(sge_registered(&wr->sg_list[0]));
 	memcpy((void *)(uintptr_t)wr->sg_list[0].addr, cmd, sizeof(*cmd));
@@ -768,6 +827,8 @@ fill(uint8_t *p, size_t len, uint8_t seed)
 	}
 }
 
+static void push_cm_event(struct nvmf_rdma_qpair *rq, enum rdma_cm_event_type type);
+
 /* ---------------------------------------------------------------- set-up */
 
 static int g_fini_done;
@@ -798,11 +859,16 @@ setup_with(const char *json_opts, uint32_t max_io, uint32_t nbufs, uint32_t cach
 	g_ctx.ops.req_notify_cq = fake_req_notify_cq;
 	g_ctx.ops.post_send = fake_post_send;
 	g_ctx.ops.post_recv = fake_post_recv;
+	g_ctx.ops.post_srq_recv = fake_post_srq_recv;
+	g_attr.max_srq = g_use_srq ? 64 : 0;
+	g_attr.max_srq_wr = 256;
 	g_nexec = 0;
 	g_disconnects = 0;
 	g_rejects = 0;
 	g_accepts = 0;
 	g_nrsp = 0;
+	g_nreads = 0;
+	g_nwrites = 0;
 	g_fini_done = 0;
 	g_fail_armed = false;
 
@@ -867,6 +933,7 @@ teardown(void)
 	CU_ASSERT(g_ids_live == 0);
 	CU_ASSERT(g_qps_live == 0);
 	CU_ASSERT(g_mrs_live == 0);
+	CU_ASSERT(g_srqs_live == 0);
 	CU_ASSERT(g_nevents == 0);
 }
 
@@ -1085,9 +1152,8 @@ test_in_capsule_write(void)
 	/* A capsule shorter than a command: the connection goes. */
 	{
 		struct fake_qp *fq = fq_of(rq);
-		struct ibv_recv_wr *wr = fq->recv[0];
+		struct ibv_recv_wr *wr = take_recv(fq);
 
-		memmove(fq->recv, fq->recv + 1, (size_t)(--fq->nrecv) * sizeof(fq->recv[0]));
 		cq_push(fq->cq, wr->wr_id, IBV_WC_SUCCESS, IBV_WC_RECV, 20, fq->qp.qp_num);
 		poll();
 		CU_ASSERT(g_disconnects == 1);
@@ -1320,7 +1386,11 @@ test_buffer_wait(void)
 	run(rq);
 	CU_ASSERT_FATAL(g_nexec == 1);
 	r1 = exec_pop();
-	fq_flush(fq_of(rq));	/* the host is gone */
+	/* The host is gone: its DISCONNECTED event (with an SRQ and nothing in
+	 * flight, nothing completes in error: the event is what tells). */
+	fq_flush(fq_of(rq));
+	push_cm_event(rq, RDMA_CM_EVENT_DISCONNECTED);
+	CU_ASSERT(g_ops->accept(g_t, new_qpair_cb, NULL) == 1);
 	poll();
 	CU_ASSERT(g_disconnects == 1);
 	core_complete(r1, 0);
@@ -1361,9 +1431,8 @@ test_completion_errors(void)
 			g_nexec = 0;
 			if (where == 3) {
 				struct fake_qp *fq = fq_of(rq);
-				struct ibv_recv_wr *wr = fq->recv[0];
+				struct ibv_recv_wr *wr = take_recv(fq);
 
-				memmove(fq->recv, fq->recv + 1, (size_t)(--fq->nrecv) * sizeof(fq->recv[0]));
 				cq_push(fq->cq, wr->wr_id, st[i], IBV_WC_RECV, 0, fq->qp.qp_num);
 				poll();
 			} else {
@@ -1637,6 +1706,73 @@ test_post_refused(void)
 	}
 }
 
+/* The same paths with a shared receive queue per poll group and device. */
+#define SRQ_VARIANT(name) \
+	static void name##_srq(void) \
+	{ \
+		g_use_srq = true; \
+		name(); \
+		g_use_srq = false; \
+	}
+SRQ_VARIANT(test_in_capsule_write)
+SRQ_VARIANT(test_keyed_write_and_read)
+SRQ_VARIANT(test_multiple_sgl_descriptors)
+SRQ_VARIANT(test_buffer_wait)
+SRQ_VARIANT(test_completion_errors)
+SRQ_VARIANT(test_disconnect_mid_transfer)
+SRQ_VARIANT(test_cm_disconnect_event)
+
+/* Two qpairs share the SRQ: capsules go to the qpair their QP number names. */
+static void
+test_srq_shared(void)
+{
+	struct nvmf_rdma_qpair *a, *b;
+	struct nvmf_rdma_pg_dev *pgd;
+	struct osp_nvme_cmd cmd;
+	struct osp_nvmf_request *r1, *r2;
+
+	g_use_srq = true;
+	setup();
+	a = host_connect(1, 7, 8);
+	b = host_connect(2, 7, 8);
+	CU_ASSERT_FATAL(a != NULL && b != NULL);
+	pgd = a->pgd;
+	CU_ASSERT_FATAL(pgd->srq != NULL && pgd == b->pgd);
+	CU_ASSERT(((struct fake_srq *)pgd->srq)->nrecv == (int)pgd->srq_depth);
+	CU_ASSERT(fq_of(a)->nrecv == 0 && fq_of(b)->nrecv == 0);
+	cmd_init(&cmd, 0x00, 1);
+	host_send(a, &cmd, NULL, 0);
+	cmd_init(&cmd, 0x00, 2);
+	host_send(b, &cmd, NULL, 0);
+	poll();
+	r1 = exec_pop();
+	r2 = exec_pop();
+	CU_ASSERT_FATAL(r1 != NULL && r2 != NULL);
+	CU_ASSERT(r1->qpair == &a->qpair && r1->cmd.cid == 1);
+	CU_ASSERT(r2->qpair == &b->qpair && r2->cmd.cid == 2);
+	core_complete(r1, 0);
+	core_complete(r2, 0);
+	run(a);
+	run(b);
+	/* Every shared receive is posted again. */
+	CU_ASSERT(((struct fake_srq *)pgd->srq)->nrecv == (int)pgd->srq_depth);
+	/* A capsule for a QP that is gone: the buffer goes back to the SRQ. */
+	core_fini(a);
+	{
+		struct ibv_recv_wr *wr = ((struct fake_srq *)pgd->srq)->recv[0];
+		struct fake_srq *fs = (struct fake_srq *)pgd->srq;
+
+		memmove(fs->recv, fs->recv + 1, (size_t)(--fs->nrecv) * sizeof(fs->recv[0]));
+		cq_push(fq_of(b)->cq, wr->wr_id, IBV_WC_SUCCESS, IBV_WC_RECV, 64, 9999);
+		poll();
+		CU_ASSERT(fs->nrecv == (int)pgd->srq_depth);
+		CU_ASSERT(g_nexec == 0);
+	}
+	core_fini(b);
+	teardown();
+	g_use_srq = false;
+}
+
 int
 main(void)
 {
@@ -1663,5 +1799,13 @@ main(void)
 	CU_ADD_TEST(suite, test_build_wrs_scattered);
 	CU_ADD_TEST(suite, test_cm_disconnect_event);
 	CU_ADD_TEST(suite, test_post_refused);
+	CU_ADD_TEST(suite, test_in_capsule_write_srq);
+	CU_ADD_TEST(suite, test_keyed_write_and_read_srq);
+	CU_ADD_TEST(suite, test_multiple_sgl_descriptors_srq);
+	CU_ADD_TEST(suite, test_buffer_wait_srq);
+	CU_ADD_TEST(suite, test_completion_errors_srq);
+	CU_ADD_TEST(suite, test_disconnect_mid_transfer_srq);
+	CU_ADD_TEST(suite, test_cm_disconnect_event_srq);
+	CU_ADD_TEST(suite, test_srq_shared);
 	return ut_run_suites();
 }
