@@ -984,6 +984,20 @@ test_no_device_and_options(void)
 		CU_ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(j, "no_srq")));
 		CU_ASSERT(cJSON_GetObjectItem(j, "acceptor_backlog")->valuedouble == 7);
 		CU_ASSERT(cJSON_IsTrue(cJSON_GetObjectItem(j, "no_wr_batching")));
+		/* save_config round trip: what dump_opts wrote creates the same transport. */
+		{
+			char *saved = cJSON_PrintUnformatted(j), *again;
+			cJSON *j2 = cJSON_CreateObject();
+
+			teardown();
+			setup_with(saved, 131072, 255, 8);
+			g_ops->dump_opts(g_t, j2);
+			again = cJSON_PrintUnformatted(j2);
+			CU_ASSERT_STRING_EQUAL(saved, again);
+			free(saved);
+			free(again);
+			cJSON_Delete(j2);
+		}
 		cJSON_Delete(j);
 	}
 	teardown();
