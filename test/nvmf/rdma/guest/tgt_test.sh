@@ -71,11 +71,11 @@ EOC
 sed 's/"in_capsule_data_size": 4096}/"in_capsule_data_size": 4096, "no_srq": true}/' /tmp/tgt.json > /tmp/tgt_nosrq.json
 grep -q '"no_srq": true' /tmp/tgt_nosrq.json || fail "could not make the no_srq configuration"
 
-start_tgt() { # label config
+start_tgt() { # label config cpumask
 	# The log of a run before (the one killed) is kept for the sanitizer check.
 	[ -f /tmp/tgt.log ] && cat /tmp/tgt.log >> /tmp/tgt.prev.log
 	: > /tmp/tgt.log
-	nvmf_tgt -s 256 --no-huge --json "$2" -r /tmp/tgt.sock >> /tmp/tgt.log 2>&1 &
+	nvmf_tgt -m "$3" -s 256 --no-huge --json "$2" -r /tmp/tgt.sock >> /tmp/tgt.log 2>&1 &
 	TPID=$!
 	i=0
 	while ! grep -q "ready, RPC socket" /tmp/tgt.log && kill -0 $TPID 2>/dev/null && [ $i -lt 1200 ]; do
@@ -86,8 +86,9 @@ start_tgt() { # label config
 		fail "$1: nvmf_tgt started without its RDMA listener"
 }
 t0=$(up)
-start_tgt "start" /tmp/tgt.json
-step "nvmf_tgt: RDMA transport on rxe0 (a shared receive queue per poll group), listening on $IP:$PORT ($(echo "$t0 $(up)" | awk '{printf "%.1f s", $2 - $1}'))"
+# Two reactors: the I/O queues land on another poll group than the target thread.
+start_tgt "start" /tmp/tgt.json 0x3
+step "nvmf_tgt -m 0x3: RDMA transport on rxe0 (a shared receive queue per poll group), listening on $IP:$PORT ($(echo "$t0 $(up)" | awk '{printf "%.1f s", $2 - $1}'))"
 
 # ---- 2. the kernel's nvme-rdma initiator ----------------------------------------------
 find_ctrl() {
@@ -194,8 +195,8 @@ kill -9 $TPID
 wait $TPID 2>/dev/null
 TPID=
 step "nvmf_tgt killed (-9) under a dd write"
-start_tgt "restart" /tmp/tgt_nosrq.json
-step "nvmf_tgt restarted (no_srq: a receive queue per qpair)"
+start_tgt "restart" /tmp/tgt_nosrq.json 0x1
+step "nvmf_tgt restarted (-m 0x1, no_srq: a receive queue per qpair)"
 # The kernel reconnects every second until ctrl_loss_tmo (60 s).
 i=0
 state=
