@@ -55,6 +55,7 @@
 /* How often a running qpair looks at its rdma_cm channel (disconnects). */
 #define NVME_RDMA_CM_POLL_US 10000
 #define NVME_RDMA_POLL_BATCH 32
+#define NVME_RDMA_POLL_MAX_BATCHES 4
 #define NVME_RDMA_MAX_RD_ATOM 16
 
 /* Private data of RDMA_CM_REQUEST, ACCEPT and REJECT (RDMA transport binding). */
@@ -1015,9 +1016,14 @@ static int
 rdma_poll(struct rdma_qpair *rqp, uint32_t max)
 {
 	struct ibv_wc wc[NVME_RDMA_POLL_BATCH];
-	int n, i;
+	int n, i, batches;
 
-	for (;;) {
+	/*
+	 * A bounded number of batches: completion callbacks submit new commands,
+	 * so under load the CQ never runs dry and an unbounded loop would never
+	 * give the caller its thread back.
+	 */
+	for (batches = 0; batches < NVME_RDMA_POLL_MAX_BATCHES; batches++) {
 		if (rqp->rstate != RDMA_QP_RUNNING || rqp->cq == NULL) {
 			return -ENXIO;
 		}
@@ -1034,6 +1040,7 @@ rdma_poll(struct rdma_qpair *rqp, uint32_t max)
 		}
 		for (i = 0; i < n; i++) {
 			uint8_t kind = *(uint8_t *)(uintptr_t)wc[i].wr_id;
+
 
 			if (wc[i].status != IBV_WC_SUCCESS) {
 				if (rqp->rstate == RDMA_QP_RUNNING) {
