@@ -17,6 +17,7 @@
 #      RDMA_TIMEOUT      seconds for the guest run (default 300)
 #      PERF_SECS         seconds of each nvme_perf run (default 3)
 #      KI_KEEP=1         keep the temp dir (guest log)
+#      RDMA_GUEST_SCRIPT another guest-side script (debugging)
 #      RDMA_SELFTEST=nqn the guest expects another subsystem NQN in the
 #                        identify output: the test must then FAIL
 #      OSPREY_SKIP_QEMU=1 (or OSPREY_PKGDEP_QEMU=0) skip: no QEMU wanted here
