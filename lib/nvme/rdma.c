@@ -33,14 +33,10 @@
 #include <rdma/rdma_cma.h>
 
 #include "osprey/iov.h"
+#include "osprey/rdma.h"
 #include "osprey/util.h"
 
 #include "nvme_internal.h"
-
-#if __has_include("osprey/rdma.h")
-#include "osprey/rdma.h"
-#define NVME_RDMA_HAVE_MEM_MAP 1
-#endif
 
 /* Largest transfer of one command (one keyed SGL descriptor covers it). */
 #define NVME_RDMA_MAX_XFER (128u * 1024)
@@ -84,9 +80,7 @@ struct nvme_rdma_cm_rej {
 struct rdma_dev {
 	struct ibv_context *ctx;
 	struct ibv_pd *pd;
-#ifdef NVME_RDMA_HAVE_MEM_MAP
 	struct osp_rdma_mem_map *map;
-#endif
 	struct ibv_device_attr attr;
 	uint32_t refs;
 	struct rdma_dev *next;
@@ -217,10 +211,8 @@ rdma_dev_get(struct ibv_context *ctx)
 		d = NULL;
 		goto out;
 	}
-#ifdef NVME_RDMA_HAVE_MEM_MAP
-	/* NULL (no env, no memory yet): every payload then goes through bounce buffers. */
+	/* NULL (registration failed): every payload then goes through bounce buffers. */
 	d->map = osp_rdma_mem_map_get(d->pd);
-#endif
 	d->refs = 1;
 	d->next = g_rdma_devs;
 	g_rdma_devs = d;
@@ -242,11 +234,9 @@ rdma_dev_put(struct rdma_dev *dev)
 				break;
 			}
 		}
-#ifdef NVME_RDMA_HAVE_MEM_MAP
 		if (dev->map != NULL) {
 			osp_rdma_mem_map_put(dev->map);
 		}
-#endif
 		ibv_dealloc_pd(dev->pd);
 		free(dev);
 	}
@@ -262,12 +252,10 @@ static int
 rdma_mem_translate(struct rdma_qpair *rqp, const void *addr, size_t len, uint32_t *lkey,
 		   uint32_t *rkey)
 {
-#ifdef NVME_RDMA_HAVE_MEM_MAP
-	if (rqp->dev->map != NULL) {
-		return osp_rdma_mem_translate(rqp->dev->map, addr, len, lkey, rkey);
+	if (rqp->dev->map == NULL) {
+		return -EINVAL;
 	}
-#endif
-	return -EINVAL;
+	return osp_rdma_mem_translate(rqp->dev->map, addr, len, lkey, rkey);
 }
 
 /* ------------------------------------------------------------ transport checks */
