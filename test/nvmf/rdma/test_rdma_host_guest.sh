@@ -6,7 +6,8 @@
 # configured through configfs): an implementation nobody here wrote. Booted
 # once (TCG, no KVM needed); the guest's steps are in
 # test/nvmf/rdma/guest/rdma_host_test.sh: nvme_identify and nvme_perf -V
-# (randrw, 4 KiB qd32 and 128 KiB qd16) over RDMA and over TCP, then a wrong
+# (randrw, 4 KiB qd32 and 128 KiB qd16) over RDMA and over TCP, bdevperf
+# (verify, reset) over bdev_nvme_attach_controller -t rdma, then a wrong
 # subnqn, a closed port and an unreachable address, which must fail quickly
 # with an error naming the step. The guest (kernel + initramfs) is cached in
 # $OSPREY_GUEST_DIR (build/guest) by test/common/guest/build.sh with
@@ -42,7 +43,7 @@ if ! grep -q '^CONFIG_RDMA := y' "$ROOT/mk/config.mk" 2>/dev/null; then
 fi
 ki_tmp osp_rdma_host
 ki_need_tools qemu-system-x86_64 cpio gzip strip ldd
-for p in nvme_identify nvme_perf; do
+for p in nvme_identify nvme_perf bdevperf; do
 	[ -x "$BIN_DIR/$p" ] || die "no $BIN_DIR/$p: build first (make)"
 done
 
@@ -52,7 +53,7 @@ guest_build "$ROOT/test/nvmf/rdma/guest/profile" ||
 	die "could not build the guest (test/common/guest/build.sh test/nvmf/rdma/guest/profile)"
 L=$TMP/layer
 mkdir -p "$L/ki"
-guest_add_programs "$L" osprey/bin "$BIN_DIR/nvme_identify" "$BIN_DIR/nvme_perf" ||
+guest_add_programs "$L" osprey/bin "$BIN_DIR/nvme_identify" "$BIN_DIR/nvme_perf" "$BIN_DIR/bdevperf" ||
 	die "cannot copy Osprey's programs into the guest layer"
 install -m 0755 "${RDMA_GUEST_SCRIPT:-$ROOT/test/nvmf/rdma/guest/rdma_host_test.sh}" "$L/ki/test.sh"
 cat > "$L/ki/env" <<EOF

@@ -12,6 +12,9 @@
 #   4. nvme_perf -V randrw over RDMA (4 KiB qd32: in-capsule writes; 128 KiB
 #      qd16: keyed SGL both ways) and the same over TCP: exit 0, 0 miscompares,
 #      I/Os counted
+#   4b. bdevperf over bdev_nvme_attach_controller -t rdma (JSON config):
+#      verify 4 KiB qd32 and 128 KiB qd8 (env DMA buffers: no copy), then the
+#      reset workload (controller resets under I/O: qpairs re-created)
 #   5. bad cases: a wrong subnqn (the Connect is refused) and a port nobody
 #      listens on (the CM connection is rejected): both fail within seconds
 #      with a message naming the step
@@ -99,6 +102,29 @@ perf RDMA "$RDMA_TRID" 32 4096
 perf RDMA "$RDMA_TRID" 16 131072
 perf TCP "$TCP_TRID" 32 4096
 perf TCP "$TCP_TRID" 16 131072
+
+# ---- 4b. bdev_nvme over RDMA (bdevperf): verify, then resets under I/O ----------
+cat > /tmp/bdev_rdma.json <<EOF
+{"subsystems": [{"subsystem": "bdev", "config": [
+ {"method": "bdev_nvme_attach_controller", "params": {"name": "R0", "trtype": "rdma",
+  "adrfam": "ipv4", "traddr": "$IP", "trsvcid": "4420", "subnqn": "$NQN"}}]}]}
+EOF
+bperf() { # workload q o
+	timeout -s KILL 90 bdevperf -s 64 --json /tmp/bdev_rdma.json -w "$1" -q "$2" -o "$3" -t "${PERF_SECS:-3}" > /tmp/bp 2>&1
+	rc=$?
+	fails=$(grep -m1 '^ *Total' /tmp/bp | awk '{print $5}')
+	# Total : IOPS MiB/s Fail/s ...: verify must not fail an I/O
+	if [ $rc -ne 0 ] || [ -z "$fails" ] || grep -qi 'miscompare' /tmp/bp ||
+	   { [ "$1" = verify ] && [ "$fails" != 0.00 ]; }; then
+		show /tmp/bp
+		fail "bdevperf -w $1 -q $2 -o $3 over bdev_nvme -t rdma: exit $rc"
+	fi
+	step "bdevperf -w $1 q$2 ${3}B over bdev_nvme -t rdma: $(grep -m1 '^ *Total' /tmp/bp | tr -s ' ')"
+}
+bperf verify 32 4096
+bperf verify 8 131072
+bperf reset 16 4096
+grep -iE 'reset' /tmp/bp | head -5 | sed 's/^/  | /'
 
 # ---- 5. bad cases ----------------------------------------------------------------------
 t0=$(up)
