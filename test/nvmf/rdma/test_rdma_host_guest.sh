@@ -15,7 +15,7 @@
 #
 # Env: OSPREY_BIN_DIR    Osprey's binaries (default build/bin)
 #      OSPREY_GUEST_DIR  guest cache (default build/guest)
-#      RDMA_TIMEOUT      seconds for the guest run (default 300)
+#      RDMA_TIMEOUT      seconds for the guest run (default 600)
 #      PERF_SECS         seconds of each nvme_perf run (default 3)
 #      KI_KEEP=1         keep the temp dir (guest log)
 #      RDMA_GUEST_SCRIPT another guest-side script (debugging)
@@ -28,7 +28,7 @@ cd "$ROOT" || exit 1
 export LC_ALL=C
 
 BIN_DIR=${OSPREY_BIN_DIR:-$ROOT/build/bin}
-TIMEOUT=${RDMA_TIMEOUT:-300}
+TIMEOUT=${RDMA_TIMEOUT:-600}
 GUEST_TIMEOUT=$TIMEOUT
 # shellcheck source=test/common/guest/guest.sh
 . "$ROOT/test/common/guest/guest.sh"

@@ -45,7 +45,7 @@ step "rxe0 ACTIVE on eth0 ($IP)"
 # ---- 2. the kernel's target ----------------------------------------------------
 grep -q configfs /proc/mounts || mount -t configfs none $CFS || fail "cannot mount configfs"
 mkdir $CFS/nullb/nb0 || fail "no null_blk configfs (is null_blk loaded?)"
-echo 64 > $CFS/nullb/nb0/size
+echo 12 > $CFS/nullb/nb0/size
 echo 1 > $CFS/nullb/nb0/memory_backed
 echo 4096 > $CFS/nullb/nb0/blocksize
 echo 1 > $CFS/nullb/nb0/power || fail "null_blk nb0 power on failed"
@@ -67,7 +67,7 @@ mkport() { # id trtype port
 }
 mkport 1 rdma 4420
 mkport 2 tcp 4421
-step "nvmet: $NQN (64 MiB null_blk) on rdma $IP:4420 and tcp $IP:4421"
+step "nvmet: $NQN (12 MiB null_blk) on rdma $IP:4420 and tcp $IP:4421"
 
 RDMA_TRID="trtype:RDMA adrfam:IPv4 traddr:$IP trsvcid:4420 subnqn:$NQN"
 TCP_TRID="trtype:TCP adrfam:IPv4 traddr:$IP trsvcid:4421 subnqn:$NQN"
@@ -77,15 +77,15 @@ for t in RDMA TCP; do
 	if [ $t = RDMA ]; then trid=$RDMA_TRID; else trid=$TCP_TRID; fi
 	timeout -s KILL 60 nvme_identify -r "$trid" > /tmp/id 2>&1 || { show /tmp/id; fail "nvme_identify over $t failed"; }
 	grep -q "$NQN" /tmp/id || { show /tmp/id; fail "nvme_identify over $t: no subsystem NQN in the output"; }
-	# 64 MiB of 4 KiB blocks
-	grep -qE '16384' /tmp/id || { show /tmp/id; fail "nvme_identify over $t: namespace size 16384 blocks not shown"; }
+	# 12 MiB of 4 KiB blocks
+	grep -qE "3072" /tmp/id || { show /tmp/id; fail "nvme_identify over $t: namespace size 3072 blocks not shown"; }
 	step "nvme_identify over $t: $(grep -m1 -iE 'model' /tmp/id | tr -s ' ')"
 done
 show /tmp/id | head -30
 
 # ---- 4. nvme_perf -V ----------------------------------------------------------------
 perf() { # label trid q o
-	timeout -s KILL 60 nvme_perf -r "$2" -q "$3" -o "$4" -w randrw -V -t "${PERF_SECS:-3}" > /tmp/perf 2>&1
+	timeout -s KILL 150 nvme_perf -r "$2" -q "$3" -o "$4" -w randrw -V -t "${PERF_SECS:-3}" > /tmp/perf 2>&1
 	rc=$?
 	if [ $rc -ne 0 ] || ! grep -qE 'Verify: .* 0 miscompares' /tmp/perf; then
 		show /tmp/perf
@@ -110,7 +110,7 @@ cat > /tmp/bdev_rdma.json <<EOF
   "adrfam": "ipv4", "traddr": "$IP", "trsvcid": "4420", "subnqn": "$NQN"}}]}]}
 EOF
 bperf() { # workload q o
-	timeout -s KILL 90 bdevperf -s 64 --json /tmp/bdev_rdma.json -w "$1" -q "$2" -o "$3" -t "${PERF_SECS:-3}" > /tmp/bp 2>&1
+	timeout -s KILL 150 bdevperf -s 64 --json /tmp/bdev_rdma.json -w "$1" -q "$2" -o "$3" -t "${PERF_SECS:-3}" > /tmp/bp 2>&1
 	rc=$?
 	fails=$(grep -m1 '^ *Total' /tmp/bp | awk '{print $5}')
 	# Total : IOPS MiB/s Fail/s ...: verify must not fail an I/O
