@@ -41,18 +41,24 @@ for t in RDMA TCP; do
 	port=4420; [ $t = TCP ] && port=4421
 	for wl in "randread 4096 32" "read 131072 8"; do
 		set -- $wl
-		b0=$(busy)
 		nvme_perf -r "trtype:$t adrfam:IPv4 traddr:$IP trsvcid:$port subnqn:$NQN" -w "$1" -o "$2" -q "$3" \
 			-t "${BENCH_SECS:-10}" > /tmp/p 2>&1 &
 		pid=$!
-		pc=0
+		# The timed run only: from "Launching workers" (connect, memory
+		# registration and start-up left out) to the process's end.
+		b0= p0= pc=0
 		while kill -0 $pid 2>/dev/null; do
 			v=$(pcpu $pid); [ -n "$v" ] && pc=$v
-			sleep 0.5
+			if [ -z "$b0" ] && grep -q 'Launching workers' /tmp/p; then
+				b0=$(busy); p0=$pc
+			fi
+			sleep 0.2
 		done
 		wait $pid
 		rc=$?
 		b1=$(busy)
+		[ -n "$b0" ] || { b0=$b1; p0=$pc; }
+		pc=$((pc - p0))
 		[ $rc -eq 0 ] || { sed 's/^/  | /' /tmp/p; fail "nvme_perf $t $wl: exit $rc"; }
 		tot=$(grep -m1 '^Total' /tmp/p | tr -s ' ')
 		iops=$(echo "$tot" | awk '{print $3}')
