@@ -112,6 +112,10 @@ CFLAGS_COMMON += -DOSP_HAVE_URING
 else
 CFLAGS_COMMON += -DOSP_NO_URING
 endif
+# The RDMA transports (lib/nvme/rdma.c, ...) build only with libibverbs/librdmacm.
+ifeq ($(CONFIG_RDMA),y)
+CFLAGS_COMMON += -DOSP_HAVE_RDMA
+endif
 CFLAGS_env_dpdk := $(DPDK_CFLAGS) -DALLOW_EXPERIMENTAL_API -Wno-shadow=local
 # lib/vhost's rte_vhost glue (vhost.c) includes rte_vhost.h.
 CFLAGS_vhost := $(DPDK_CFLAGS) -DALLOW_EXPERIMENTAL_API -Wno-shadow=local
