@@ -40,6 +40,7 @@
 #define POSIX_LISTEN_BACKLOG	512
 
 uint64_t g_osp_sock_posix_sendmsg_calls;
+uint64_t g_osp_sock_posix_epoll_wait_calls;
 
 struct posix_sock {
 	struct osp_sock base;
@@ -800,6 +801,7 @@ posix_group_poll(struct osp_sock_group_impl *gi, int max_events, struct osp_sock
 	if (n == max_events) {
 		return n;
 	}
+	g_osp_sock_posix_epoll_wait_calls++;
 	rc = epoll_wait(pg->epfd, events, max_events - n, 0);
 	if (rc < 0) {
 		return errno == EINTR ? n : -errno;

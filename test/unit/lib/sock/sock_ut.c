@@ -435,6 +435,65 @@ test_group_batching_and_order(void)
 	pair_close(&p);
 }
 
+/*
+ * Busy polling: a socket whose read returned data is handed to its callback
+ * by the next poll without epoll_wait, until a read finds nothing; idle
+ * polls go through epoll_wait every time.
+ */
+static void
+test_busy_polling(void)
+{
+	struct osp_sock_opts opts;
+	struct osp_sock_group *group;
+	struct readable r = {};
+	struct pair p;
+	uint64_t ep;
+	int i, calls;
+
+	osp_sock_get_default_opts(&opts, sizeof(opts));
+	opts.recv_pipe = false;	/* accepted sockets inherit it: no pipe in the way */
+	CU_ASSERT_EQUAL_FATAL(pair_open_opts(&p, "127.0.0.1", &opts), 0);
+	CU_ASSERT_PTR_NULL(__posix(p.server)->pipe);
+	group = osp_sock_group_create(&r);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(group);
+	r.sock = p.server;
+	r.group = group;
+	CU_ASSERT_EQUAL(osp_sock_group_add_sock(group, p.server, readable_cb, &r), 0);
+
+	ep = g_osp_sock_posix_epoll_wait_calls;
+	CU_ASSERT_EQUAL(osp_sock_group_poll(group), 0);
+	CU_ASSERT_EQUAL(g_osp_sock_posix_epoll_wait_calls - ep, 1);	/* idle: epoll */
+
+	CU_ASSERT_EQUAL(send(__posix(p.client)->fd, "abcdefgh", 8, 0), 8);
+	for (i = 0; i < 1000 && r.got == 0; i++) {
+		osp_sock_group_poll(group);
+		usleep(100);
+	}
+	CU_ASSERT_EQUAL_FATAL(r.got, 4);	/* the callback reads 4 bytes at a time */
+	/* Hot: called again without epoll, reads the rest. */
+	ep = g_osp_sock_posix_epoll_wait_calls;
+	calls = r.calls;
+	CU_ASSERT_EQUAL(osp_sock_group_poll(group), 1);
+	CU_ASSERT_EQUAL(r.calls, calls + 1);
+	CU_ASSERT_EQUAL(r.got, 8);
+	CU_ASSERT_EQUAL(g_osp_sock_posix_epoll_wait_calls - ep, 0);
+	/* Still hot: called once more without epoll; its read finds nothing. */
+	CU_ASSERT_EQUAL(osp_sock_group_poll(group), 1);
+	CU_ASSERT_EQUAL(r.calls, calls + 2);
+	CU_ASSERT_EQUAL(g_osp_sock_posix_epoll_wait_calls - ep, 0);
+	CU_ASSERT(!r.eof);
+	/* Cold: back to epoll, which finds nothing; no callback. */
+	CU_ASSERT_EQUAL(osp_sock_group_poll(group), 0);
+	CU_ASSERT_EQUAL(r.calls, calls + 2);
+	CU_ASSERT_EQUAL(g_osp_sock_posix_epoll_wait_calls - ep, 1);
+	CU_ASSERT_EQUAL(osp_sock_group_poll(group), 0);
+	CU_ASSERT_EQUAL(g_osp_sock_posix_epoll_wait_calls - ep, 2);
+
+	CU_ASSERT_EQUAL(osp_sock_group_remove_sock(group, p.server), 0);
+	CU_ASSERT_EQUAL(osp_sock_group_close(&group), 0);
+	pair_close(&p);
+}
+
 static void
 test_partial_writes(void)
 {
@@ -1093,6 +1152,7 @@ main(void)
 	CU_ADD_TEST(suite, test_zerocopy);
 	CU_ADD_TEST(suite, test_zcopy_release_order);
 	CU_ADD_TEST(suite, test_impl_opts);
+	CU_ADD_TEST(suite, test_busy_polling);
 	CU_ADD_TEST(suite, test_rpc);
 
 	rc = ut_run_suites();
