@@ -183,6 +183,10 @@ benches: $(foreach b,$(BENCHES),$(BUILD)/bench/$(b))
 # build/test/<area>/<name>, linked like apps with the closure of TEST_PROG_LIBS-<name>
 # (mk/deps.mk). Built by `make all`.
 TEST_PROGS := test/nvme/pci_probe
+# The NVMe-oF RDMA black-box client needs libibverbs/librdmacm (./configure --with-rdma).
+ifeq ($(CONFIG_RDMA),y)
+TEST_PROGS += test/nvmf/rdma/blackbox/nvmf_rdma_bb
+endif
 define TEST_PROG_RULE
 $(BUILD)/$(1): $(BUILD)/obj/$(1).o $(call lib_files,$(TEST_PROG_LIBS-$(notdir $(1))))
 	@mkdir -p $$(dir $$@)
