@@ -228,6 +228,7 @@ struct conn {
 	int bad_rsp_len;	/* a response capsule that is not 16 bytes */
 	int with_inv;		/* responses that came as Send with Invalidate */
 	uint32_t inv_rkey;
+	unsigned inv_flags;
 };
 
 /* Parameters of one connection attempt. */
@@ -502,9 +503,13 @@ static void pump(struct conn *c, int wait_ms)
 
 				if (wc[i].byte_len != CQE_SIZE)
 					c->bad_rsp_len = wc[i].byte_len;
-				if (wc[i].wc_flags & IBV_WC_WITH_INV) {
+				/* rxe (Linux 6.1) writes the kernel's IB_WC_WITH_INVALIDATE
+				 * (bit 2) into user CQEs, where bit 2 reads as
+				 * IBV_WC_IP_CSUM_OK: take either, with the rkey */
+				if (wc[i].wc_flags & (IBV_WC_WITH_INV | IBV_WC_IP_CSUM_OK)) {
 					c->with_inv++;
 					c->inv_rkey = wc[i].invalidated_rkey;
+					c->inv_flags = wc[i].wc_flags;
 				}
 				if (c->npending < MAX_PENDING)
 					memcpy(c->pending[c->npending++], c->rsps + (size_t)k * RECV_SIZE, CQE_SIZE);
@@ -1106,6 +1111,94 @@ static void case_io_keyed(struct result *r)
 	ctrl_close(&k);
 }
 
+/*
+ * Keyed SGL Data Block with subtype Invalidate Key (Fh): the host asks the
+ * controller to invalidate the key when the command is done, by answering
+ * with RDMA Send with Invalidate. The key must be one the remote side may
+ * invalidate: a type 2 memory window bound over our buffer.
+ */
+static void case_keyed_invalidate(struct result *r)
+{
+	struct ctrl k;
+	char e[300];
+	struct ibv_mr *mr = NULL;
+	struct ibv_mw *mw = NULL;
+	uint8_t *buf = NULL, cqe[16];
+	uint32_t len = 4096 < tgt.max_xfer ? 4096 : tgt.lba_size, rkey;
+	uint16_t cid;
+	uint8_t *s;
+	int rc;
+
+	if (ctrl_up(&k, e, sizeof(e))) {
+		FAILR("%s", e);
+		return;
+	}
+	if (write_read_check(&k.io, len, false, e, sizeof(e))) {
+		FAILR("%s", e);
+		goto out;
+	}
+	/* k.io.data + len holds the block just read back: read it again through the window */
+	buf = aligned_alloc(4096, len);
+	mr = buf ? ibv_reg_mr(k.io.pd, buf, len, IBV_ACCESS_LOCAL_WRITE | IBV_ACCESS_REMOTE_WRITE |
+			      IBV_ACCESS_REMOTE_READ | IBV_ACCESS_MW_BIND) : NULL;
+	mw = mr ? ibv_alloc_mw(k.io.pd, IBV_MW_TYPE_2) : NULL;
+	if (!mw) {
+		SKIPR("this RDMA device cannot give a remotely invalidatable key (memory window type 2: %s)",
+		      strerror(errno));
+		goto out;
+	}
+	{
+		struct ibv_send_wr wr = { .wr_id = 0xb1d, .opcode = IBV_WR_BIND_MW, .send_flags = IBV_SEND_SIGNALED },
+			*bad;
+
+		rkey = ibv_inc_rkey(mw->rkey);
+		wr.bind_mw.mw = mw;
+		wr.bind_mw.rkey = rkey;
+		wr.bind_mw.bind_info.mr = mr;
+		wr.bind_mw.bind_info.addr = (uintptr_t)buf;
+		wr.bind_mw.bind_info.length = len;
+		wr.bind_mw.bind_info.mw_access_flags = IBV_ACCESS_REMOTE_WRITE | IBV_ACCESS_REMOTE_READ;
+		if (ibv_post_send(k.io.id->qp, &wr, &bad)) {
+			SKIPR("ibv_post_send(BIND_MW): %s", strerror(errno));
+			goto out;
+		}
+		k.io.sends_out++;
+		pump(&k.io, 200);
+		if (k.io.broken) {
+			SKIPR("binding a type 2 memory window failed: %s", k.io.why);
+			goto out;
+		}
+	}
+	memset(buf, 0, len);
+	s = rw_cmd(&k.io, OPC_READ, g_lba_next - len / tgt.lba_size, len, 0, false, &cid);
+	sgl_keyed(s + 24, (uintptr_t)buf, len, rkey, SGL_SUB_INVALIDATE);
+	k.io.with_inv = 0;
+	rc = exec(&k.io, cid, SQE_SIZE, cqe);
+	if (rc) {
+		FAILR("Read with a keyed SGL of subtype Invalidate Key: %s", rc == -EPIPE ? k.io.why : "no response");
+	} else if (cqe_status(cqe)) {
+		char st[96];
+
+		fmt_status(st, sizeof(st), cqe_status(cqe));
+		FAILR("Read with a keyed SGL of subtype Invalidate Key: %s", st);
+	} else if (memcmp(buf, k.io.data + len, len)) {
+		FAILR("Read with a keyed SGL of subtype Invalidate Key: the data differs from the block written");
+	} else if (k.io.with_inv != 1 || k.io.inv_rkey != rkey) {
+		FAILR("Read with subtype Invalidate Key: data right, but the response came as a plain Send "
+		      "(%d Send with Invalidate; key %#x)", k.io.with_inv, rkey);
+	} else {
+		PASS("Read through a memory window key %#x with subtype Invalidate Key: data right, the response came "
+		     "as Send with Invalidate of that key (wc_flags %#x)", rkey, k.io.inv_flags);
+	}
+out:
+	ctrl_close(&k);
+	if (mw)
+		ibv_dealloc_mw(mw);
+	if (mr)
+		ibv_dereg_mr(mr);
+	free(buf);
+}
+
 /* Private data cases: a connect that the binding says must be rejected. */
 static void expect_reject(struct result *r, const char *what, struct conn_opts *o, unsigned want_sts,
 			  bool io_queue_ok_if_connect_fails)
@@ -1612,12 +1705,14 @@ static const struct tcase {
 	void (*fn)(struct result *);
 	const char *about;
 } g_cases[] = {
+	/* the good cases first; from pd_recfmt on every case is hostile */
 	{ "connect_admin", case_connect_admin, "admin queue: CM private data, accept, Fabrics Connect" },
 	{ "property_identify", case_property_identify, "Property Get CAP/VS, enable, Identify via keyed SGL" },
 	{ "nodata_sgl_zero", case_nodata_sgl_zero, "Property Get with SGL1 (reserved there) all zero" },
 	{ "connect_io", case_connect_io, "an I/O queue connect to the controller" },
 	{ "io_incapsule", case_io_incapsule, "write with in-capsule data, read back, compare" },
 	{ "io_keyed", case_io_keyed, "write with keyed SGLs (target RDMA READ), read back, compare" },
+	{ "keyed_invalidate", case_keyed_invalidate, "keyed SGL subtype Invalidate Key: Send with Invalidate" },
 	{ "pd_recfmt", case_pd_recfmt, "private data RECFMT 1: reject 02h" },
 	{ "pd_qid_beyond", case_pd_qid_beyond, "QID beyond the allocated queues: reject 03h / Connect fails" },
 	{ "pd_hrqsize0", case_pd_hrqsize0, "HRQSIZE 0: reject 05h" },
@@ -1645,6 +1740,7 @@ static const struct tcase {
 
 static const char *g_xfail[NCASES];
 static const char *g_notrun[NCASES];
+static size_t g_first_hostile;
 
 /* The guest's free memory in verbose mode: a target that leaks shows here. */
 static long mem_available_kb(void)
@@ -1742,7 +1838,14 @@ int main(int argc, char **argv)
 		ctrl_close(&k);
 	}
 	for (size_t i = 0; i < NCASES; i++) {
+		if (!strcmp(g_cases[i].name, "pd_recfmt"))
+			g_first_hostile = i;
+	}
+	for (size_t i = 0; i < NCASES; i++) {
 		struct result r = { .v = V_FAIL, .why = "no verdict" };
+		struct ctrl by;
+		bool bystander;
+		char e[300];
 		const char *tag;
 		uint64_t t0 = now_ms();
 
@@ -1759,7 +1862,26 @@ int main(int argc, char **argv)
 			nskip++;
 			continue;
 		}
+		bystander = g_first_hostile && i >= g_first_hostile;
+		if (bystander && (ctrl_up(&by, e, sizeof(e)) || write_read_check(&by.io, tgt.lba_size, false, e, sizeof(e)))) {
+			printf("CASE %s: FAIL - a good controller could not be set up before the case: %s\n",
+			       g_cases[i].name, e);
+			ctrl_close(&by);
+			nfail++;
+			continue;
+		}
 		g_cases[i].fn(&r);
+		/* A controller connected before the hostile case must still work:
+		 * the target tears down only the bad association. */
+		if (bystander) {
+			if (r.v == V_PASS && write_read_check(&by.io, tgt.lba_size, false, e, sizeof(e))) {
+				char m[400];
+
+				snprintf(m, sizeof(m), "a bystander controller connected before the case failed: %s", e);
+				fail_after(&r, m);
+			}
+			ctrl_close(&by);
+		}
 		if (r.v == V_SKIP) {
 			tag = "SKIP";
 			nskip++;
