@@ -16,6 +16,7 @@
 #      RDMA_BB_CASES     only these cases (comma-separated; nvmf_rdma_bb -l)
 #      RDMA_BB_TIMEOUT_MS  the client's per-command timeout (default 10000)
 #      RDMA_BB_VERBOSE=1 the client's progress lines too
+#      RDMA_BB_ARGS      more nvmf_rdma_bb arguments (nvmf_rdma_bb -l)
 #      RDMA_BB_GUEST_TIMEOUT seconds for the guest run (default 600)
 #      RDMA_BB_PRECHECK=0 boot even when nvmf_tgt has no RDMA transport (the
 #                        guest then finds out itself and skips the target)
@@ -104,6 +105,7 @@ install -m 0755 "$ROOT/test/nvmf/rdma/blackbox/guest_blackbox.sh" "$L/ki/test.sh
 BB_ARGS=
 [ -n "${RDMA_BB_CASES:-}" ] && BB_ARGS="-c $RDMA_BB_CASES"
 [ "${RDMA_BB_VERBOSE:-0}" = 1 ] && BB_ARGS="$BB_ARGS -v"
+BB_ARGS="$BB_ARGS ${RDMA_BB_ARGS:-}"
 cat > "$L/ki/env" <<EOC
 TARGETS='$TARGETS'
 XFAIL_kernel='$XFAIL_kernel'

@@ -72,7 +72,8 @@ run_target() {
   {"method": "nvmf_subsystem_add_listener", "params": {"nqn": "$NQN",
    "listen_address": {"trtype": "RDMA", "adrfam": "IPv4", "traddr": "$IP", "trsvcid": "$port"}}}]}]}
 EOC
-		nvmf_tgt --json /tmp/tgt.json -r /tmp/tgt.sock > /tmp/tgt.log 2>&1 &
+		# -s: the env takes most of the 1 GiB guest for DMA memory otherwise
+		nvmf_tgt -s 384 --json /tmp/tgt.json -r /tmp/tgt.sock > /tmp/tgt.log 2>&1 &
 		TPID=$!
 		i=0
 		while ! grep -q 'ready, RPC socket' /tmp/tgt.log && kill -0 $TPID 2>/dev/null && [ $i -lt 600 ]; do

@@ -14,7 +14,9 @@
  * (liveness): a target that hangs or dies fails the case.
  *
  *   nvmf_rdma_bb -a ADDR [-s PORT] -n SUBNQN [-c CASE,...] [-x CASE=REASON]...
- *                [-k CASE=REASON]... [-t COMMAND_TIMEOUT_MS] [-l] [-v]
+ *                [-k CASE=REASON]... [-t COMMAND_TIMEOUT_MS] [-I ORD] [-l] [-v]
+ * -I sets the initiator depth (RDMA READs we would issue) of our connect
+ * requests: 0 by default, what hosts send (they issue no RDMA READs).
  * -k does not run a case against this target (it would take the target's
  * machine down, so no later case could run): SKIP with the reason.
  * -x marks a case as an expected failure of this target (with the reason):
@@ -158,6 +160,7 @@ static struct {
 	char hostnqn[96];
 	int timeout_ms;
 	int verbose;
+	int initiator_depth;
 } g = { .port = "4420", .timeout_ms = 10000 };
 
 static void vlog(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -429,7 +432,8 @@ static int conn_open(struct conn *c, const struct conn_opts *o, size_t icd_room,
 	cp.responder_resources = 16;
 	if (ibv_query_device(c->id->verbs, &da) == 0 && da.max_qp_rd_atom < 16)
 		cp.responder_resources = da.max_qp_rd_atom;
-	cp.initiator_depth = 0;
+	/* A host issues no RDMA READs: initiator depth (our ORD) 0, as hosts send. */
+	cp.initiator_depth = (uint8_t)g.initiator_depth;
 	cp.retry_count = 7;
 	cp.rnr_retry_count = 7;
 	if (rdma_connect(c->id, &cp)) {
@@ -1761,7 +1765,7 @@ static long mem_available_kb(void)
 static void usage(void)
 {
 	printf("usage: nvmf_rdma_bb -a ADDR [-s PORT] -n SUBNQN [-c CASE,...] [-x CASE=REASON]... "
-	       "[-k CASE=REASON]... [-t TIMEOUT_MS] [-l] [-v]\ncases:\n");
+	       "[-k CASE=REASON]... [-t TIMEOUT_MS] [-I ORD] [-l] [-v]\ncases:\n");
 	for (size_t i = 0; i < NCASES; i++)
 		printf("  %-20s %s\n", g_cases[i].name, g_cases[i].about);
 }
@@ -1773,13 +1777,14 @@ int main(int argc, char **argv)
 	FILE *f;
 
 	setvbuf(stdout, NULL, _IOLBF, 0);
-	while ((opt = getopt(argc, argv, "a:s:n:c:x:k:t:lvh")) != -1) {
+	while ((opt = getopt(argc, argv, "a:s:n:c:x:k:t:I:lvh")) != -1) {
 		switch (opt) {
 		case 'a': g.addr = optarg; break;
 		case 's': g.port = optarg; break;
 		case 'n': g.subnqn = optarg; break;
 		case 'c': only = optarg; break;
 		case 't': g.timeout_ms = atoi(optarg); break;
+		case 'I': g.initiator_depth = atoi(optarg); break;
 		case 'v': g.verbose = 1; break;
 		case 'l': usage(); return 0;
 		case 'k':
