@@ -416,17 +416,15 @@ static int conn_open(struct conn *c, const struct conn_opts *o, size_t icd_room,
 	put16(pd + 6, o->pd_set ? o->hsqsize : o->sqsize);
 	put16(pd + 8, o->pd_cntlid);
 	memset(&cp, 0, sizeof(cp));
-	if (o->raw_pd || o->raw_pd_len == 0) {
-		cp.private_data = o->raw_pd;
-		cp.private_data_len = o->raw_pd_len;
-	}
-	if (!o->raw_pd && o->raw_pd_len >= 0) {
-		cp.private_data = pd;
-		cp.private_data_len = PD_LEN;
-	}
-	if (o->raw_pd_len == -1) {	/* no private data at all */
+	if (o->raw_pd_len < 0) {	/* no private data at all */
 		cp.private_data = NULL;
 		cp.private_data_len = 0;
+	} else if (o->raw_pd) {		/* as given */
+		cp.private_data = o->raw_pd;
+		cp.private_data_len = (uint8_t)o->raw_pd_len;
+	} else {
+		cp.private_data = pd;
+		cp.private_data_len = PD_LEN;
 	}
 	/* The target RDMA READs from us: allow it as many reads as the device does. */
 	cp.responder_resources = 16;
@@ -1311,27 +1309,21 @@ static void case_pd_short(struct result *r)
 {
 	static const uint8_t pd[4] = { 0, 0, 0, 0 };	/* RECFMT 0, QID 0, nothing more */
 	struct conn_opts o = { .qid = 0, .sqsize = 31, .raw_pd = pd, .raw_pd_len = 4 };
+	struct cm_result cr;
+	struct conn c;
+	char e[300];
 
 	/* Over IB/RoCE the CM pads the private data to its fixed size with
 	 * zeros, so the target sees HRQSIZE/HSQSIZE 0: 01h, 04h or 05h. */
-	struct ctrl dummy;
-
-	(void)dummy;
-	{
-		struct cm_result cr;
-		struct conn c;
-		char e[300];
-
-		if (conn_open(&c, &o, 8192, &cr) == 0)
-			FAILR("4 bytes of private data: %s", cr.what);
-		else if (cr.kind == CM_REJECTED && cr.rej_pd && (cr.rej_sts == 1 || cr.rej_sts == 4 || cr.rej_sts == 5))
-			PASS("4 bytes of private data: %s", cr.what);
-		else
-			FAILR("4 bytes of private data: %s; STS 01h (or 04h/05h for the zero padding) expected", cr.what);
-		conn_close(&c, false);
-		if (r->v == V_PASS && liveness(e, sizeof(e)))
-			fail_after(r, e);
-	}
+	if (conn_open(&c, &o, 8192, &cr) == 0)
+		FAILR("4 bytes of private data: %s", cr.what);
+	else if (cr.kind == CM_REJECTED && cr.rej_pd && (cr.rej_sts == 1 || cr.rej_sts == 4 || cr.rej_sts == 5))
+		PASS("4 bytes of private data: %s", cr.what);
+	else
+		FAILR("4 bytes of private data: %s; STS 01h (or 04h/05h for the zero padding) expected", cr.what);
+	conn_close(&c, false);
+	if (r->v == V_PASS && liveness(e, sizeof(e)))
+		fail_after(r, e);
 }
 
 static void case_pd_none(struct result *r)
