@@ -794,8 +794,9 @@ static int ctrl_admin_up(struct ctrl *k, char *err, size_t errlen, bool learn)
 		tgt.sgls = get32(id + 536);
 		tgt.ioccsz = get32(id + 1792) * 16;
 		tgt.iorcsz = get32(id + 1796) * 16;
-		tgt.icdoff = id[1798];
-		tgt.msdbd = id[1800];
+		/* NVMe-oF Identify Controller: ICDOFF 1801:1800, FCATT 1802, MSDBD 1803 */
+		tgt.icdoff = (uint8_t)get16(id + 1800);
+		tgt.msdbd = id[1803];
 		if (identify(&k->adm, 1, 0, 4096, err, errlen))
 			return -1;
 		id = k->adm.data + 4096;
@@ -1477,6 +1478,176 @@ static void case_sgl_type(struct result *r, uint8_t type_byte, const char *what)
 	then_liveness(r);
 }
 
+/*
+ * A keyed SGL whose length disagrees with the command's NLB: shorter (the
+ * target must not RDMA WRITE past it), longer, and 0. Expected:
+ * Data SGL Length Invalid (0Fh) or another error; never a success that moved
+ * more than the descriptor allowed (a canary after the window is checked).
+ */
+static void case_sgl_len_mismatch(struct result *r)
+{
+	struct ctrl k;
+	char e[300], what[200], st[96];
+	uint16_t cid;
+	uint8_t *s, cqe[16];
+	uint32_t nlb_bytes = 8 * tgt.lba_size, i;
+	struct { uint32_t sgl_len, nlb_bytes; const char *name; } t[] = {
+		{ tgt.lba_size, nlb_bytes, "Read of 8 blocks into a keyed SGL of 1 block" },
+		{ 2 * nlb_bytes, nlb_bytes, "Read of 8 blocks into a keyed SGL of 16 blocks" },
+		{ 0, tgt.lba_size, "Write of 1 block from a keyed SGL of length 0" },
+	};
+	int rc, bad = 0;
+	char out[600] = "";
+
+	if (ctrl_up(&k, e, sizeof(e))) {
+		FAILR("%s", e);
+		return;
+	}
+	for (i = 0; i < sizeof(t) / sizeof(t[0]) && !bad; i++) {
+		uint8_t opc = t[i].sgl_len == 0 ? OPC_WRITE : OPC_READ;
+
+		if (t[i].nlb_bytes > DATA_SIZE)
+			continue;	/* MDTS beyond what we can offer: not tested */
+		memset(k.io.data, 0x5a, DATA_SIZE);
+		s = rw_cmd(&k.io, opc, 0, t[i].nlb_bytes, 0, false, &cid);
+		sgl_keyed(s + 24, (uintptr_t)k.io.data, t[i].sgl_len, k.io.mr->rkey, SGL_SUB_ADDRESS);
+		rc = exec(&k.io, cid, SQE_SIZE, cqe);
+		if (rc == -ETIMEDOUT) {
+			snprintf(what, sizeof(what), "%s: no response within %d ms", t[i].name, g.timeout_ms);
+			bad = 1;
+		} else if (rc) {
+			snprintf(what, sizeof(what), "%s: dropped (%s)", t[i].name, k.io.why);
+			bad = 2;	/* fine, but the queue is gone */
+		} else if (cqe_status(cqe) == 0) {
+			snprintf(what, sizeof(what), "%s: completed successfully", t[i].name);
+			bad = 1;
+		} else {
+			fmt_status(st, sizeof(st), cqe_status(cqe));
+			snprintf(what, sizeof(what), "%s: %s", t[i].name, st);
+		}
+		if (opc == OPC_READ && t[i].sgl_len < DATA_SIZE) {
+			for (uint32_t j = t[i].sgl_len; j < t[i].nlb_bytes; j++) {
+				if (k.io.data[j] != 0x5a) {
+					snprintf(what + strlen(what), sizeof(what) - strlen(what),
+						 "; and it wrote past the descriptor (byte %u)", j);
+					bad = 1;
+					break;
+				}
+			}
+		}
+		snprintf(out + strlen(out), sizeof(out) - strlen(out), "%s%s", out[0] ? "; " : "", what);
+	}
+	if (bad == 1)
+		FAILR("%s", out);
+	else
+		PASS("%s", out);
+	ctrl_close(&k);
+	then_liveness(r);
+}
+
+/* A Read one block longer than MDTS allows: Invalid Field in Command (NVMe
+ * base: a command that exceeds the maximum data transfer size). */
+static void case_xfer_over_mdts(struct result *r)
+{
+	struct ctrl k;
+	char e[300], what[120];
+	uint16_t cid;
+	uint32_t len = tgt.max_xfer + tgt.lba_size;
+	const uint16_t want[] = { 0x02 };
+
+	if (!tgt.mdts || len > DATA_SIZE || len / tgt.lba_size > 0x10000) {
+		SKIPR("MDTS %u (%u bytes): beyond what this client can offer", tgt.mdts, tgt.max_xfer);
+		return;
+	}
+	if (ctrl_up(&k, e, sizeof(e))) {
+		FAILR("%s", e);
+		return;
+	}
+	rw_cmd(&k.io, OPC_READ, 0, len, 0, false, &cid);
+	snprintf(what, sizeof(what), "Read of %u bytes (MDTS %u: %u bytes)", len, tgt.mdts, tgt.max_xfer);
+	if (send_capsule(&k.io, cid, SQE_SIZE) == 0) {
+		judge_error(r, what, &k.io, cid, want, 1);
+	} else {
+		FAILR("could not post the send: %s", k.io.why);
+	}
+	ctrl_close(&k);
+	then_liveness(r);
+}
+
+/*
+ * Several data descriptors: SGL1 is a Last Segment descriptor (offset into
+ * the capsule) whose list, in the capsule, holds two keyed descriptors of
+ * half the data each. MSDBD 0 (no limit) or >= 2: the write must land and
+ * read back; MSDBD 1: an error (0Eh Invalid Number of SGL Descriptors, or
+ * another), never a success.
+ */
+static void case_sgl_multi(struct result *r)
+{
+	struct ctrl k;
+	char e[300], st[96];
+	uint16_t cid;
+	uint8_t *s, cqe[16];
+	uint32_t len = 4096 < tgt.max_xfer ? 4096 : 2 * tgt.lba_size, half = len / 2;
+	bool supported = tgt.msdbd == 0 || tgt.msdbd >= 2;
+	uint64_t slba;
+	int rc;
+
+	if (tgt.ioccsz < SQE_SIZE + 32) {
+		SKIPR("IOCCSZ %u: no room in the capsule for a descriptor list", tgt.ioccsz);
+		return;
+	}
+	if (ctrl_up(&k, e, sizeof(e))) {
+		FAILR("%s", e);
+		return;
+	}
+	slba = g_lba_next;
+	g_lba_next += len / tgt.lba_size;
+	fill(k.io.data, half, g_seed);
+	fill(k.io.data + 65536, half, g_seed + 1);	/* the second half elsewhere */
+	g_seed += 2;
+	s = rw_cmd(&k.io, OPC_WRITE, slba, len, 0, false, &cid);
+	/* SGL1: Last Segment (3h), subtype Offset (1h): 32 bytes at capsule offset 0 */
+	memset(s + 24, 0, 16);
+	put64(s + 24, 0);
+	put32(s + 24 + 8, 32);
+	s[24 + 15] = 0x3 << 4 | SGL_SUB_OFFSET;
+	sgl_keyed(s + SQE_SIZE, (uintptr_t)k.io.data, half, k.io.mr->rkey, SGL_SUB_ADDRESS);
+	sgl_keyed(s + SQE_SIZE + 16, (uintptr_t)(k.io.data + 65536), half, k.io.mr->rkey, SGL_SUB_ADDRESS);
+	rc = exec(&k.io, cid, SQE_SIZE + 32, cqe);
+	if (rc == -ETIMEDOUT) {
+		FAILR("Write by two keyed descriptors in a Last Segment list (MSDBD %u): no response within %d ms",
+		      tgt.msdbd, g.timeout_ms);
+	} else if (rc) {
+		if (supported)
+			FAILR("Write by two keyed descriptors in a Last Segment list (MSDBD %u): dropped (%s)",
+			      tgt.msdbd, k.io.why);
+		else
+			PASS("Write by two keyed descriptors with MSDBD %u: dropped (%s)", tgt.msdbd, k.io.why);
+	} else if (cqe_status(cqe)) {
+		fmt_status(st, sizeof(st), cqe_status(cqe));
+		if (supported)
+			FAILR("Write by two keyed descriptors in a Last Segment list (MSDBD %u%s): %s", tgt.msdbd,
+			      tgt.msdbd ? "" : " = no limit", st);
+		else
+			PASS("Write by two keyed descriptors with MSDBD %u: %s", tgt.msdbd, st);
+	} else if (!supported) {
+		FAILR("Write by two keyed descriptors succeeded although MSDBD is %u", tgt.msdbd);
+	} else {
+		memcpy(k.io.data + len, k.io.data + 65536, half);	/* expected: both halves in a row */
+		memmove(k.io.data + half, k.io.data + len, half);
+		memset(k.io.data + len, 0xa5, len);
+		if (do_rw(&k.io, OPC_READ, slba, len, len, false, e, sizeof(e)))
+			FAILR("%s", e);
+		else if (memcmp(k.io.data, k.io.data + len, len))
+			FAILR("Write by two keyed descriptors (Last Segment list): the data read back differs");
+		else
+			PASS("Write of %u bytes by two keyed descriptors in a Last Segment list (MSDBD %u%s): read back equal",
+			     len, tgt.msdbd, tgt.msdbd ? "" : " = no limit");
+	}
+	ctrl_close(&k);
+	then_liveness(r);
+}
+
 /* PSDT 00b (PRPs) on an I/O command: over Fabrics only SGLs exist. */
 static void case_psdt_prp(struct result *r)
 {
@@ -1720,6 +1891,9 @@ static const struct tcase {
 	{ "cap_oversize", case_cap_oversize, "a command capsule larger than IOCCSZ" },
 	{ "cap_icd_len_over", case_cap_icd_len_over, "in-capsule data length above IOCCSZ" },
 	{ "cap_icd_offset_over", case_cap_icd_offset_over, "in-capsule data offset beyond the capsule" },
+	{ "sgl_len_mismatch", case_sgl_len_mismatch, "keyed SGL length against NLB: shorter, longer, 0" },
+	{ "xfer_over_mdts", case_xfer_over_mdts, "a Read one block beyond MDTS" },
+	{ "sgl_multi", case_sgl_multi, "two keyed descriptors in a Last Segment list (MSDBD)" },
 	{ "psdt_prp", case_psdt_prp, "an I/O command with PSDT 00b (PRPs)" },
 	{ "sgl_type_unknown", case_sgl_type_unknown, "an SGL descriptor of a reserved type" },
 	{ "sgl_subtype_unknown", case_sgl_subtype_unknown, "a keyed SGL of a reserved subtype" },
