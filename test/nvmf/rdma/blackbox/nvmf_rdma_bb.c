@@ -1480,9 +1480,10 @@ static void case_sgl_type(struct result *r, uint8_t type_byte, const char *what)
 
 /*
  * A keyed SGL whose length disagrees with the command's NLB: shorter (the
- * target must not RDMA WRITE past it), longer, and 0. Expected:
- * Data SGL Length Invalid (0Fh) or another error; never a success that moved
- * more than the descriptor allowed (a canary after the window is checked).
+ * target must not RDMA WRITE past it), 0, and longer. Shorter and 0: Data
+ * SGL Length Invalid (0Fh) or another error. Longer: an error unless the
+ * controller sets SGLS bit 18 (SGLs longer than the data allowed), then a
+ * success; either way nothing may land past the NLB's bytes (a canary).
  */
 static void case_sgl_len_mismatch(struct result *r)
 {
@@ -1491,10 +1492,13 @@ static void case_sgl_len_mismatch(struct result *r)
 	uint16_t cid;
 	uint8_t *s, cqe[16];
 	uint32_t nlb_bytes = 8 * tgt.lba_size, i;
-	struct { uint32_t sgl_len, nlb_bytes; const char *name; } t[] = {
-		{ tgt.lba_size, nlb_bytes, "Read of 8 blocks into a keyed SGL of 1 block" },
-		{ 2 * nlb_bytes, nlb_bytes, "Read of 8 blocks into a keyed SGL of 16 blocks" },
-		{ 0, tgt.lba_size, "Write of 1 block from a keyed SGL of length 0" },
+	bool longer_ok = tgt.sgls & (1u << 18);
+	struct { uint32_t sgl_len, nlb_bytes; bool ok; const char *name; } t[] = {
+		{ tgt.lba_size, nlb_bytes, false, "Read of 8 blocks into a keyed SGL of 1 block" },
+		{ 0, tgt.lba_size, false, "Write of 1 block from a keyed SGL of length 0" },
+		{ 2 * nlb_bytes, nlb_bytes, longer_ok, longer_ok ?
+		  "Read of 8 blocks into a keyed SGL of 16 blocks (SGLS bit 18 set: allowed)" :
+		  "Read of 8 blocks into a keyed SGL of 16 blocks (SGLS bit 18 clear)" },
 	};
 	int rc, bad = 0;
 	char out[600] = "";
@@ -1505,9 +1509,9 @@ static void case_sgl_len_mismatch(struct result *r)
 	}
 	for (i = 0; i < sizeof(t) / sizeof(t[0]) && !bad; i++) {
 		uint8_t opc = t[i].sgl_len == 0 ? OPC_WRITE : OPC_READ;
+		uint32_t end = t[i].sgl_len < t[i].nlb_bytes ? t[i].nlb_bytes : t[i].sgl_len;
+		uint32_t from = t[i].sgl_len < t[i].nlb_bytes ? t[i].sgl_len : t[i].nlb_bytes;
 
-		if (t[i].nlb_bytes > DATA_SIZE)
-			continue;	/* MDTS beyond what we can offer: not tested */
 		memset(k.io.data, 0x5a, DATA_SIZE);
 		s = rw_cmd(&k.io, opc, 0, t[i].nlb_bytes, 0, false, &cid);
 		sgl_keyed(s + 24, (uintptr_t)k.io.data, t[i].sgl_len, k.io.mr->rkey, SGL_SUB_ADDRESS);
@@ -1517,19 +1521,23 @@ static void case_sgl_len_mismatch(struct result *r)
 			bad = 1;
 		} else if (rc) {
 			snprintf(what, sizeof(what), "%s: dropped (%s)", t[i].name, k.io.why);
-			bad = 2;	/* fine, but the queue is gone */
+			bad = t[i].ok ? 1 : 2;	/* 2: fine, but the queue is gone */
 		} else if (cqe_status(cqe) == 0) {
 			snprintf(what, sizeof(what), "%s: completed successfully", t[i].name);
-			bad = 1;
+			if (!t[i].ok)
+				bad = 1;
 		} else {
 			fmt_status(st, sizeof(st), cqe_status(cqe));
 			snprintf(what, sizeof(what), "%s: %s", t[i].name, st);
+			if (t[i].ok)
+				bad = 1;
 		}
-		if (opc == OPC_READ && t[i].sgl_len < DATA_SIZE) {
-			for (uint32_t j = t[i].sgl_len; j < t[i].nlb_bytes; j++) {
+		/* nothing past the smaller of the SGL and the NLB may change */
+		if (opc == OPC_READ) {
+			for (uint32_t j = from; j < end; j++) {
 				if (k.io.data[j] != 0x5a) {
 					snprintf(what + strlen(what), sizeof(what) - strlen(what),
-						 "; and it wrote past the descriptor (byte %u)", j);
+						 "; and it wrote past byte %u (byte %u changed)", from, j);
 					bad = 1;
 					break;
 				}
