@@ -39,6 +39,7 @@ GUEST_TIMEOUT=${RDMA_BB_GUEST_TIMEOUT:-600}
 # shellcheck source=test/common/guest/guest.sh
 . "$ROOT/test/common/guest/guest.sh"
 log() { echo "nvmf rdma blackbox: $*"; }
+# shellcheck disable=SC2034 # read by ki_host.sh
 TGT_LABEL=nvmf_tgt
 # shellcheck source=test/common/guest/ki_host.sh
 . "$ROOT/test/common/guest/ki_host.sh"
@@ -119,6 +120,7 @@ phase "guest-image" "$t"
 
 # ---- 2. the guest run ------------------------------------------------------------
 t=$(ms)
+# shellcheck disable=SC2034 # read by guest.sh
 GUEST_MEM=1024M
 # Under TCG on a loaded host the kernel's IO-APIC timer check can fail at
 # boot ("IO-APIC + timer doesn't work!" panic, seen here during a build):

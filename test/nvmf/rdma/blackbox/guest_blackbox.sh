@@ -17,7 +17,7 @@
 # per target (PASS / FAIL / SKIP with the reason) and one OSPREY-RESULT line:
 # FAIL if a target failed, SKIP if every target was skipped, else PASS.
 . /ki/env
-export PATH=/osprey/bin:$PATH
+export PATH="/osprey/bin:$PATH"
 NQN=nqn.2016-06.io.osprey:rdma-bb
 IP=10.0.2.15
 up() { cut -d' ' -f1 /proc/uptime; }
@@ -99,8 +99,9 @@ EOC
 		;;
 	esac
 
+	# -x / -k NAME=REASON words: '_' in a reason stands for a space (not in NAME).
+	xf='' nr=''
 	eval "xf=\${XFAIL_$t:-}"
-	# -x NAME=REASON words: '_' in a reason stands for a space (not in NAME).
 	eval "nr=\${NOTRUN_$t:-}"
 	: > /tmp/xf.args
 	for x in $xf; do echo "x $x" >> /tmp/xf.args; done
@@ -109,7 +110,7 @@ EOC
 	while read -r o x; do
 		name=${x%%=*}
 		reason=$(echo "${x#*=}" | tr _ ' ')
-		set -- "$@" -$o "$name=$reason"
+		set -- "$@" -"$o" "$name=$reason"
 	done < /tmp/xf.args
 	t0=$(up)
 	# shellcheck disable=SC2086 # BB_ARGS is a list of words
@@ -157,7 +158,7 @@ EOC
 		return 1
 	fi
 	WHY=$summary
-	[ $rc -eq 0 ] || return 1
+	[ "$rc" -eq 0 ] || return 1
 	return 0
 }
 
