@@ -1202,6 +1202,51 @@ out:
 	free(buf);
 }
 
+/*
+ * An I/O queue whose Fabrics Connect names a controller that does not exist
+ * (Connect data CNTLID 0xfff0; the CM private data names the real one): the
+ * Connect must fail (Connect Invalid Parameters, IATTR 1 / IPO 16), and the
+ * queue pair the target accepted for it must go away cleanly.
+ */
+static void case_connect_bad_cntlid(struct result *r)
+{
+	struct ctrl k;
+	struct conn_opts o = { .qid = 1, .sqsize = 31 };
+	struct cm_result cr;
+	uint8_t cqe[16];
+	char e[300];
+
+	if (ctrl_admin_up(&k, e, sizeof(e), false)) {
+		FAILR("%s", e);
+		ctrl_close(&k);
+		return;
+	}
+	o.pd_cntlid = k.adm.cntlid;
+	if (conn_open(&k.io, &o, io_icd_room(), &cr)) {
+		PASS("I/O queue for a Connect to CNTLID 0xfff0: %s at the RDMA CM level", cr.what);
+		conn_close(&k.io, false);
+	} else {
+		k.io_up = true;
+		memset(cqe, 0, sizeof(cqe));
+		if (fabrics_connect(&k.io, 1, 31, 0xfff0, cqe, e, sizeof(e)) == 0)
+			FAILR("I/O queue Connect to CNTLID 0xfff0 (we hold CNTLID %u) succeeded", k.adm.cntlid);
+		else if (k.io.broken || (cqe_status(cqe) & 0x7ff) != 0x182)
+			PASS("I/O queue Connect to CNTLID 0xfff0: %s", e);
+		/* Connect Invalid Parameters: dword 0 bits 15:0 IPO (offset of the
+		 * bad field), bits 23:16 IATTR (1: in the Connect data); CNTLID is
+		 * at offset 16 of the data. (Linux's nvmet and host, and SPDK's
+		 * nvmf_spec.h, agree on that layout.) */
+		else if ((get32(cqe) & 0xffff) != 16 || ((get32(cqe) >> 16) & 0xff) != 1)
+			FAILR("I/O queue Connect to CNTLID 0xfff0: Connect Invalid Parameters, but dword 0 %08x: IPO %u, "
+			      "IATTR %u (IPO 16 in bits 15:0, IATTR 1 in bits 23:16 expected)", get32(cqe),
+			      get32(cqe) & 0xffff, (get32(cqe) >> 16) & 0xff);
+		else
+			PASS("I/O queue Connect to CNTLID 0xfff0: %s: IATTR 1 (Connect data), IPO 16 (CNTLID)", e);
+	}
+	ctrl_close(&k);
+	then_liveness(r);
+}
+
 /* Private data cases: a connect that the binding says must be rejected. */
 static void expect_reject(struct result *r, const char *what, struct conn_opts *o, unsigned want_sts,
 			  bool io_queue_ok_if_connect_fails)
@@ -1896,6 +1941,7 @@ static const struct tcase {
 	{ "pd_hsqsize_big", case_pd_hsqsize_big, "HSQSIZE above CAP.MQES: reject 04h / Connect fails" },
 	{ "pd_short", case_pd_short, "4 bytes of private data: reject" },
 	{ "pd_none", case_pd_none, "no private data: reject" },
+	{ "connect_bad_cntlid", case_connect_bad_cntlid, "I/O queue Connect to a controller that does not exist" },
 	{ "cap_oversize", case_cap_oversize, "a command capsule larger than IOCCSZ" },
 	{ "cap_icd_len_over", case_cap_icd_len_over, "in-capsule data length above IOCCSZ" },
 	{ "cap_icd_offset_over", case_cap_icd_offset_over, "in-capsule data offset beyond the capsule" },
