@@ -1249,7 +1249,7 @@ static void case_connect_bad_cntlid(struct result *r)
 
 /* Private data cases: a connect that the binding says must be rejected. */
 static void expect_reject(struct result *r, const char *what, struct conn_opts *o, unsigned want_sts,
-			  bool io_queue_ok_if_connect_fails)
+			  bool io_queue_ok_if_connect_fails, uint32_t ipo)
 {
 	struct ctrl k = { 0 };
 	struct cm_result cr;
@@ -1273,6 +1273,11 @@ static void expect_reject(struct result *r, const char *what, struct conn_opts *
 			      rej_sts_name(want_sts));
 		} else if (fabrics_connect(&c, o->qid, o->sqsize, o->qid ? k.adm.cntlid : 0xffff, cqe, e, sizeof(e)) == 0) {
 			FAILR("%s: %s and the Connect command succeeded (CNTLID %u)", what, cr.what, c.cntlid);
+		} else if (!c.broken && (cqe_status(cqe) & 0x7ff) == 0x182 && ipo &&
+			   (get32(cqe) & 0xffffff) != ipo) {
+			/* Connect Invalid Parameters: IPO bits 15:0, IATTR bits 23:16 (0: the command) */
+			FAILR("%s: %s, then %s: IPO %u IATTR %u, expected IPO %u (the command's field) IATTR 0", what,
+			      cr.what, e, get32(cqe) & 0xffff, (get32(cqe) >> 16) & 0xff, ipo);
 		} else {
 			PASS("%s: %s at the RDMA CM level (not STS %02xh), then %s", what, cr.what, want_sts, e);
 		}
@@ -1297,7 +1302,7 @@ static void case_pd_recfmt(struct result *r)
 {
 	struct conn_opts o = { .qid = 0, .sqsize = 31, .pd_set = true, .recfmt = 1, .hrqsize = 32, .hsqsize = 31 };
 
-	expect_reject(r, "RECFMT 1", &o, 0x02, false);
+	expect_reject(r, "RECFMT 1", &o, 0x02, false, 0);
 }
 
 static void case_pd_qid_beyond(struct result *r)
@@ -1310,21 +1315,21 @@ static void case_pd_qid_beyond(struct result *r)
 	/* The CM request names no controller that the target must know of by
 	 * then: a reject 03h, or the Connect failing (Invalid Parameters /
 	 * Invalid Queue Identifier) are both read as conformant. */
-	expect_reject(r, what, &o, 0x03, true);
+	expect_reject(r, what, &o, 0x03, true, 42);	/* Connect QID */
 }
 
 static void case_pd_hrqsize0(struct result *r)
 {
 	struct conn_opts o = { .qid = 0, .sqsize = 31, .pd_set = true, .hrqsize = 0, .hsqsize = 31 };
 
-	expect_reject(r, "HRQSIZE 0", &o, 0x05, false);
+	expect_reject(r, "HRQSIZE 0", &o, 0x05, false, 0);
 }
 
 static void case_pd_hrqsize_big(struct result *r)
 {
 	struct conn_opts o = { .qid = 0, .sqsize = 31, .pd_set = true, .hrqsize = 0xffff, .hsqsize = 31 };
 
-	expect_reject(r, "HRQSIZE 65535 (admin queue)", &o, 0x05, false);
+	expect_reject(r, "HRQSIZE 65535 (admin queue)", &o, 0x05, false, 0);
 }
 
 static void case_pd_hsqsize0(struct result *r)
@@ -1332,7 +1337,7 @@ static void case_pd_hsqsize0(struct result *r)
 	struct conn_opts o = { .qid = 0, .sqsize = 0, .pd_set = true, .hrqsize = 32, .hsqsize = 0 };
 
 	/* 0's based: one entry; a queue has at least two (NVMe base). */
-	expect_reject(r, "HSQSIZE 0 (one entry)", &o, 0x04, true);
+	expect_reject(r, "HSQSIZE 0 (one entry)", &o, 0x04, true, 44);	/* Connect SQSIZE */
 }
 
 static void case_pd_hsqsize_big(struct result *r)
@@ -1348,7 +1353,7 @@ static void case_pd_hsqsize_big(struct result *r)
 	o.hsqsize = o.sqsize = mqes + 1;
 	o.hrqsize = mqes + 2;
 	snprintf(what, sizeof(what), "HSQSIZE %u > CAP.MQES %u (admin queue)", mqes + 1, mqes);
-	expect_reject(r, what, &o, 0x04, true);
+	expect_reject(r, what, &o, 0x04, true, 44);	/* Connect SQSIZE */
 }
 
 static void case_pd_short(struct result *r)
