@@ -1234,8 +1234,8 @@ static void case_connect_bad_cntlid(struct result *r)
 			PASS("I/O queue Connect to CNTLID 0xfff0: %s", e);
 		/* Connect Invalid Parameters: dword 0 bits 15:0 IPO (offset of the
 		 * bad field), bits 23:16 IATTR (1: in the Connect data); CNTLID is
-		 * at offset 16 of the data. (Linux's nvmet and host, and SPDK's
-		 * nvmf_spec.h, agree on that layout.) */
+		 * at offset 16 of the data. (Linux's nvmet and host, SPDK's
+		 * nvmf_spec.h and FreeBSD's nvmf_proto.h agree on that layout.) */
 		else if ((get32(cqe) & 0xffff) != 16 || ((get32(cqe) >> 16) & 0xff) != 1)
 			FAILR("I/O queue Connect to CNTLID 0xfff0: Connect Invalid Parameters, but dword 0 %08x: IPO %u, "
 			      "IATTR %u (IPO 16 in bits 15:0, IATTR 1 in bits 23:16 expected)", get32(cqe),
