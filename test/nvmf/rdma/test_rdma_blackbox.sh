@@ -44,6 +44,7 @@ TGT_LABEL=nvmf_tgt
 # shellcheck source=test/common/guest/ki_host.sh
 . "$ROOT/test/common/guest/ki_host.sh"
 ki_skip_without_qemu
+ki_tmp osp_rdma_bb
 if [ ! -x "$BB" ]; then
 	if grep -q '^CONFIG_RDMA := y' mk/config.mk 2>/dev/null; then
 		die "no $BB: build first (make)"
@@ -51,7 +52,6 @@ if [ ! -x "$BB" ]; then
 	log "SKIP: built without RDMA (./configure found no libibverbs/librdmacm): no $BB"
 	exit 0
 fi
-ki_tmp osp_rdma_bb
 ki_need_tools qemu-system-x86_64 cpio gzip strip ldd
 
 # Known failures of each target (nvmf_rdma_bb -x NAME=REASON, '_' for a
