@@ -1247,6 +1247,40 @@ static void case_connect_bad_cntlid(struct result *r)
 	then_liveness(r);
 }
 
+static void judge_error(struct result *r, const char *what, struct conn *c, uint16_t cid, const uint16_t *want,
+			int nwant);
+
+/*
+ * A queue pair that the target accepted, then a command before the Fabrics
+ * Connect: only Connect may come first (NVMe-oF: Command Sequence Error for
+ * anything else), or the target drops the connection; never a success.
+ */
+static void case_cmd_before_connect(struct result *r)
+{
+	struct conn_opts o = { .qid = 0, .sqsize = 31 };
+	const uint16_t want[] = { 0x0c };
+	struct cm_result cr;
+	struct conn c;
+	uint16_t cid;
+	uint8_t *s;
+
+	if (conn_open(&c, &o, 8192, &cr)) {
+		FAILR("admin queue: %s", cr.what);
+		conn_close(&c, false);
+		return;
+	}
+	s = new_cmd(&c, OPC_FABRICS, &cid);
+	s[4] = FCTYPE_PROP_GET;
+	s[40] = 1;
+	put32(s + 44, PROP_CAP);
+	if (send_capsule(&c, cid, SQE_SIZE) == 0)
+		judge_error(r, "Property Get CAP before the Connect", &c, cid, want, 1);
+	else
+		FAILR("could not post the send: %s", c.why);
+	conn_close(&c, true);
+	then_liveness(r);
+}
+
 /* Private data cases: a connect that the binding says must be rejected. */
 static void expect_reject(struct result *r, const char *what, struct conn_opts *o, unsigned want_sts,
 			  bool io_queue_ok_if_connect_fails, uint32_t ipo)
@@ -1946,6 +1980,7 @@ static const struct tcase {
 	{ "pd_hsqsize_big", case_pd_hsqsize_big, "HSQSIZE above CAP.MQES: reject 04h / Connect fails" },
 	{ "pd_short", case_pd_short, "4 bytes of private data: reject" },
 	{ "pd_none", case_pd_none, "no private data: reject" },
+	{ "cmd_before_connect", case_cmd_before_connect, "a Property Get before the Fabrics Connect" },
 	{ "connect_bad_cntlid", case_connect_bad_cntlid, "I/O queue Connect to a controller that does not exist" },
 	{ "cap_oversize", case_cap_oversize, "a command capsule larger than IOCCSZ" },
 	{ "cap_icd_len_over", case_cap_icd_len_over, "in-capsule data length above IOCCSZ" },
@@ -2037,6 +2072,19 @@ int main(int argc, char **argv)
 	if (!g.addr || !g.subnqn) {
 		usage();
 		return 2;
+	}
+	for (const char *p = only; p && *p;) {
+		size_t n = strcspn(p, ","), i;
+
+		for (i = 0; i < NCASES; i++) {
+			if (strlen(g_cases[i].name) == n && !strncmp(g_cases[i].name, p, n))
+				break;
+		}
+		if (n && i == NCASES) {
+			fprintf(stderr, "nvmf_rdma_bb: -c: no case '%.*s' (nvmf_rdma_bb -l)\n", (int)n, p);
+			return 2;
+		}
+		p += n + (p[n] == ',');
 	}
 	f = fopen("/dev/urandom", "rb");
 	if (!f || fread(g_hostid, 1, 16, f) != 16) {
