@@ -122,10 +122,6 @@ phase "guest-image" "$t"
 t=$(ms)
 # shellcheck disable=SC2034 # read by guest.sh
 GUEST_MEM=1024M
-# Under TCG on a loaded host the kernel's IO-APIC timer check can fail at
-# boot ("IO-APIC + timer doesn't work!" panic, seen here during a build):
-# skip it, as VMs usually do.
-GUEST_EXTRA_APPEND="no_timer_check ${GUEST_EXTRA_APPEND:-}"
 guest_run "$L" "$TMP/guest.log" "$t"
 qrc=$?
 phase "guest-run" "$t"
