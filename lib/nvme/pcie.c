@@ -170,7 +170,11 @@ pcie_check_csts(struct pcie_ctrlr *pc, union osp_nvme_csts_register *out)
 static void
 pcie_remove_cb(void *ctx, struct osp_pci_device *dev)
 {
-	pcie_mark_removed(ctx);
+	struct pcie_ctrlr *pc = ctx;
+
+	OSP_NOTICELOG("NVMe PCIe controller %s: hot remove reported by the env\n",
+		      pc->ctrlr->trid.traddr);
+	pcie_mark_removed(pc);
 }
 
 /* ------------------------------------------------------------ doorbells */
