@@ -3,7 +3,8 @@
 # The env's PCI layer and scripts/setup.sh on QEMU's NVMe controllers, in a
 # q35 guest under TCG (no KVM needed), booted once:
 #   C0  -device nvme,id=nvme0,serial=osp0 (one namespace, 64 MiB)
-#   C1  -device nvme,id=nvme1,serial=osp1 + two nvme-ns (8 MiB each)
+#   C1  -device nvme,id=nvme1,serial=osp1,cmb_size_mb=1 + two nvme-ns (8 MiB each):
+#       a 1 MiB controller memory buffer, where the driver puts its I/O SQs
 #   each behind its own pcie-root-port (hot-pluggable; the guest finds them by
 #   serial), QMP on a socket: the host removes both (device_del) when the
 #   guest asks, while pci_probe holds them
@@ -102,7 +103,7 @@ GUEST_QEMU_ARGS=(
 	-device nvme,id=nvme0,serial=osp0,drive=n0,bus=rp0
 	-drive "file=$TMP/n1a.img,if=none,id=n1a,format=raw"
 	-drive "file=$TMP/n1b.img,if=none,id=n1b,format=raw"
-	-device nvme,id=nvme1,serial=osp1,bus=rp1
+	-device nvme,id=nvme1,serial=osp1,bus=rp1,cmb_size_mb=1
 	-device nvme-ns,drive=n1a,bus=nvme1,nsid=1
 	-device nvme-ns,drive=n1b,bus=nvme1,nsid=2
 )

@@ -142,8 +142,18 @@ if nvme_identify -h 2>&1 | grep -q 'trtype:PCIe'; then
 				{ tail -20 /tmp/perf | sed 's/^/  | /'; fail "nvme_perf -V -q $q -o $o on $bdf ($(drv "$bdf")) failed"; }
 			grep -q 'Verify: .* 0 miscompares' /tmp/perf || { show /tmp/perf; fail "nvme_perf -V on $bdf: no verify line"; }
 			echo "OSPREY-PERF $bdf $(drv "$bdf") q$q ${o}B: $(grep -m1 '^Total' /tmp/perf | tr -s ' ')"
+			# C1 has a controller memory buffer (cmb_size_mb=1): its I/O SQs go there.
+			if [ "$bdf" = "$C1" ]; then
+				grep -q "controller memory buffer of 1024 KiB in BAR2: I/O submission queues go there" /tmp/perf ||
+					{ show /tmp/perf; fail "nvme_perf on $bdf: the CMB was not used for the submission queues"; }
+			elif grep -q 'controller memory buffer' /tmp/perf; then
+				show /tmp/perf; fail "nvme_perf on $bdf: a CMB reported on a controller without one"
+			fi
+			grep -q "^PCIe (addr:$bdf) NSID" /tmp/perf || { show /tmp/perf; fail "nvme_perf does not name the transport PCIe"; }
 		done
-		step "driver: $bdf ($(drv "$bdf")): nvme_identify (serial $serial, $nns namespace(s)), nvme_perf -V q1/q32 x 4K/128K"
+		cmbnote=
+		[ "$bdf" = "$C1" ] && cmbnote=", I/O SQs in the controller memory buffer"
+		step "driver: $bdf ($(drv "$bdf")): nvme_identify (serial $serial, $nns namespace(s)), nvme_perf -V q1/q32 x 4K/128K$cmbnote"
 	done
 else
 	step "driver: nvme_identify has no PCIe transport yet: skipped"
@@ -259,10 +269,13 @@ bench_one() { # tool workload command...
 	wait $bpid || { show /tmp/bo; fail "bench: $tool $w failed"; }
 	iops=$(grep -m1 '^Total' /tmp/bo | awk '{for (i = 2; i <= NF; i++) if ($i ~ /^[0-9.]+$/) { print $i; exit }}')
 	[ -n "$iops" ] || { show /tmp/bo; fail "bench: $tool $w: no IOPS"; }
+	# (busybox awk: no conditional expressions among printf's arguments)
 	echo "$a $b $ta $tb $iops" | awk -v tool="$tool" -v w="$w" -v r="$round" '{
-		busy = $3 - $1; tot = $4 - $2; secs = $6 - $5
-		printf "OSPREY-BENCH round=%d tool=%s w=%s qd=32 bs=4096 iops=%.0f guest_cpu_pct=%.1f cpu_us_per_io=%.1f\n",
-		       r, tool, w, $7, tot > 0 ? 100 * busy / tot : 0, $7 > 0 ? busy * 10000 / ($7 * secs) : 0 }'
+		busy = $3 - $1; tot = $4 - $2; secs = $6 - $5; pct = 0; us = 0
+		if (tot > 0) pct = 100 * busy / tot
+		if ($7 > 0 && secs > 0) us = busy * 10000 / ($7 * secs)
+		printf "OSPREY-BENCH round=%d tool=%s w=%s qd=32 bs=4096 iops=%.0f guest_cpu_pct=%.1f cpu_us_per_io=%.1f\n", r, tool, w, $7, pct, us }'
+	[ "$tool" = kernel-io_uring ] && grep -m1 '^Total' /tmp/bo | sed 's/^/  | /'
 }
 if [ "${BENCH_ROUNDS:-0}" -gt 0 ]; then
 	BENCH_SECS=${BENCH_SECS:-10}
