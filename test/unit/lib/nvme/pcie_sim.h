@@ -132,7 +132,7 @@ sim_init(void)
  * style (CAP.CMBS: the host enables it through CMBMSC). CMBLOC/CMBSZ are
  * readable at once (the simulator cannot react to the CRE write in time).
  */
-static void
+static __attribute__((unused)) void
 sim_enable_cmb(uint32_t pages)
 {
 	union osp_nvme_cap_register cap;
