@@ -1373,6 +1373,26 @@ pcie_build_sgl(struct pcie_qpair *pqp, uint16_t cid, const struct iovec *iov, in
 	return 0;
 }
 
+/*
+ * A payload the env cannot translate (not its DMA memory: a heap or mmap
+ * buffer, e.g. buffer pools that did not fit in the hugepages): the I/O is
+ * refused (-EFAULT), never handed to the device. Said once per qpair, with
+ * the fix, since every such I/O would repeat it.
+ */
+static __attribute__((noinline, cold)) int
+pcie_not_dma(struct pcie_qpair *pqp, uintptr_t va)
+{
+	if (!pqp->not_dma_logged) {
+		pqp->not_dma_logged = true;
+		OSP_ERRLOG("NVMe PCIe %s: queue %u: I/O buffer %p is not DMA memory of the env "
+			   "(no IO address): I/O refused (-EFAULT); buffers for a PCIe device must "
+			   "come from osp_dma_malloc(): give the process enough hugepages (-s / "
+			   "HUGEMEM) for its buffer pools (logged once per queue)\n",
+			   pqp->q.ctrlr->trid.traddr, pqp->q.id, (void *)va);
+	}
+	return -EFAULT;
+}
+
 static int
 pcie_qpair_submit_request(struct nvme_qpair *q, struct nvme_request *req)
 {
@@ -1397,7 +1417,7 @@ pcie_qpair_submit_request(struct nvme_qpair *q, struct nvme_request *req)
 			uint64_t pa = pcie_vtophys(pqp, va, &seg);
 
 			if (pa == OSP_VTOPHYS_ERROR || seg < req->payload_size) {
-				return -EFAULT;
+				return pcie_not_dma(pqp, va);
 			}
 			sqe->prp1 = pa;
 			sqe->prp2 = 0;
@@ -1410,6 +1430,9 @@ pcie_qpair_submit_request(struct nvme_qpair *q, struct nvme_request *req)
 				/* Not expressible as PRPs: the controller takes SGLs. */
 				rc = pcie_build_sgl(pqp, req->cmd.cid, req->iov, req->iovcnt,
 						    req->payload_size, sqe);
+			}
+			if (rc == -EFAULT) {
+				return pcie_not_dma(pqp, va);
 			}
 			if (rc != 0) {
 				return rc; /* the slot is reused by the next command */

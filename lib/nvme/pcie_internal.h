@@ -121,6 +121,7 @@ struct pcie_qpair {
 	uint16_t cq_head;
 	uint8_t phase;
 	bool hw_ready;	/* the queues exist on the controller */
+	bool not_dma_logged;	/* a payload without an IO address was reported */
 	uint32_t hw_gen;
 	uint32_t empty_polls;
 	/* Page numbers (va >> 12) of identity-mapped DMA pages; 0 = empty. */
