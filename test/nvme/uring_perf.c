@@ -6,7 +6,11 @@
  * the same emulated controller (the kernel's path: io_uring, block layer,
  * nvme driver, interrupts).
  *
- *   uring_perf -f DEV -q DEPTH -o BYTES -w randread|randwrite -t SECONDS
+ *   uring_perf -f DEV -q DEPTH -o BYTES -w randread|randwrite -t SECONDS [-p]
+ *
+ * -p: IORING_SETUP_IOPOLL, completions polled from the nvme driver's poll
+ * queues (the nvme module loaded with poll_queues=N) instead of interrupts:
+ * the kernel's own polled path.
  *
  * Prints "uring_perf: running" when the first I/Os are queued, then one line
  *   Total: IOPS <n> MiB/s <m> ios <k> seconds <s> cpu_user_ms <u> cpu_sys_ms <y>
@@ -74,15 +78,16 @@ main(int argc, char **argv)
 	uint64_t size = 0, blocks, ios = 0, errors = 0;
 	double t0, t1, end;
 	void **bufs;
-	int opt, fd, rc, write;
+	int opt, fd, rc, write, iopoll = 0;
 
-	while ((opt = getopt(argc, argv, "f:q:o:w:t:")) != -1) {
+	while ((opt = getopt(argc, argv, "f:q:o:w:t:p")) != -1) {
 		switch (opt) {
 		case 'f': dev = optarg; break;
 		case 'q': depth = (unsigned int)strtoul(optarg, NULL, 0); break;
 		case 'o': bs = (unsigned int)strtoul(optarg, NULL, 0); break;
 		case 'w': work = optarg; break;
 		case 't': secs = (unsigned int)strtoul(optarg, NULL, 0); break;
+		case 'p': iopoll = 1; break;
 		default: goto usage;
 		}
 	}
@@ -105,7 +110,7 @@ main(int argc, char **argv)
 		}
 		memset(bufs[i], (int)i, bs);
 	}
-	rc = io_uring_queue_init(depth, &ring, 0);
+	rc = io_uring_queue_init(depth, &ring, iopoll ? IORING_SETUP_IOPOLL : 0);
 	if (bufs == NULL || rc != 0) {
 		fprintf(stderr, "uring_perf: io_uring_queue_init: %s\n", strerror(-rc));
 		return 1;
@@ -116,7 +121,8 @@ main(int argc, char **argv)
 	t0 = now_s();
 	end = t0 + secs;
 	io_uring_submit(&ring);
-	printf("uring_perf: running %s q%u %uB on %s\n", work, depth, bs, dev);
+	printf("uring_perf: running %s q%u %uB on %s%s\n", work, depth, bs, dev,
+	       iopoll ? " (IOPOLL)" : "");
 	fflush(stdout);
 	for (;;) {
 		struct io_uring_cqe *cqe;
@@ -157,7 +163,7 @@ main(int argc, char **argv)
 	       ru.ru_stime.tv_sec * 1000 + ru.ru_stime.tv_usec / 1000, (unsigned long long)errors);
 	return errors == 0 ? 0 : 1;
 usage:
-	fprintf(stderr, "usage: %s -f DEV [-q DEPTH] [-o BYTES] [-w randread|randwrite] [-t SECONDS]\n",
+	fprintf(stderr, "usage: %s -f DEV [-q DEPTH] [-o BYTES] [-w randread|randwrite] [-t SECONDS] [-p]\n",
 		argv[0]);
 	return 2;
 }

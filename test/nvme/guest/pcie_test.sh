@@ -250,7 +250,8 @@ fi
 
 # ---- 6b. benchmark (only with BENCH_ROUNDS, bench/nvme_pcie/run_guest.sh) ----------------
 # On C0, the same emulated controller: the guest kernel's nvme driver through
-# io_uring (uring_perf, O_DIRECT) against Osprey's nvme_perf (vfio-pci),
+# io_uring (uring_perf, O_DIRECT; with interrupts, and polled: IOPOLL on the
+# driver's poll queue) against Osprey's nvme_perf (vfio-pci),
 # 4 KiB randread and randwrite at queue depth 32, alternating, BENCH_ROUNDS
 # rounds. Guest CPU from /proc/stat over the middle of each run (all CPUs:
 # the kernel's interrupt and block-layer work counts too).
@@ -275,7 +276,8 @@ bench_one() { # tool workload command...
 		if (tot > 0) pct = 100 * busy / tot
 		if ($7 > 0 && secs > 0) us = busy * 10000 / ($7 * secs)
 		printf "OSPREY-BENCH round=%d tool=%s w=%s qd=32 bs=4096 iops=%.0f guest_cpu_pct=%.1f cpu_us_per_io=%.1f\n", r, tool, w, $7, pct, us }'
-	[ "$tool" = kernel-io_uring ] && grep -m1 '^Total' /tmp/bo | sed 's/^/  | /'
+	grep -m1 '^uring_perf: running' /tmp/bo | sed 's/^/  | /'
+	grep -m1 '^Total: IOPS' /tmp/bo | sed 's/^/  | /'
 }
 if [ "${BENCH_ROUNDS:-0}" -gt 0 ]; then
 	BENCH_SECS=${BENCH_SECS:-10}
@@ -285,6 +287,8 @@ if [ "${BENCH_ROUNDS:-0}" -gt 0 ]; then
 		[ -b /dev/$ns ] || fail "bench: no /dev/$ns"
 		for w in randread randwrite; do
 			bench_one kernel-io_uring $w uring_perf -f /dev/$ns -q 32 -o 4096 -w $w -t $BENCH_SECS
+			# The kernel's polled path (nvme poll_queues=1, IORING_SETUP_IOPOLL).
+			bench_one kernel-io_uring-iopoll $w uring_perf -f /dev/$ns -q 32 -o 4096 -w $w -t $BENCH_SECS -p
 		done
 		PCI_ALLOWED=$C0 SKIP_HUGE=yes $SETUP config > /tmp/cf 2>&1 || { show /tmp/cf; fail "bench: config of $C0"; }
 		[ "$(drv $C0)" = vfio-pci ] || fail "bench: $C0 on '$(drv $C0)', not vfio-pci"
