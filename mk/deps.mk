@@ -56,7 +56,8 @@ DEPDIRS-iscsi := env_dpdk event json jsonrpc log rpc scsi sock thread util
 # controller common to every back end; vhost_blk*.c: virtio-blk; vhost_scsi*.c:
 # virtio-scsi over lib/scsi; vhost_rpc.c).
 DEPDIRS-vhost := bdev event json jsonrpc log rpc scsi thread util
-DEPDIRS-nvmf := bdev env_dpdk event json jsonrpc log nvme_tcp_codec rpc sock thread util
+# rdma: the RDMA transport (lib/nvmf/rdma.c), in builds with rdma-core (CONFIG_RDMA).
+DEPDIRS-nvmf := bdev env_dpdk event json jsonrpc log nvme_tcp_codec $(if $(filter y,$(CONFIG_RDMA)),rdma) rpc sock thread util
 
 # bdev modules. bdev_file is the helper the file-backed modules (aio, uring) share.
 DEPDIRS-bdev_file := bdev json jsonrpc log rpc thread util
