@@ -112,6 +112,10 @@ CFLAGS_COMMON += -DOSP_HAVE_URING
 else
 CFLAGS_COMMON += -DOSP_NO_URING
 endif
+# The RDMA transports (lib/nvme/rdma.c, ...) build only with libibverbs/librdmacm.
+ifeq ($(CONFIG_RDMA),y)
+CFLAGS_COMMON += -DOSP_HAVE_RDMA
+endif
 CFLAGS_env_dpdk := $(DPDK_CFLAGS) -DALLOW_EXPERIMENTAL_API -Wno-shadow=local
 # lib/vhost's rte_vhost glue (vhost.c) includes rte_vhost.h.
 CFLAGS_vhost := $(DPDK_CFLAGS) -DALLOW_EXPERIMENTAL_API -Wno-shadow=local
@@ -189,7 +193,7 @@ benches: $(foreach b,$(BENCHES),$(BUILD)/bench/$(b))
 # Test programs that end-to-end tests run (in QEMU guests): test/<area>/<name>.c ->
 # build/test/<area>/<name>, linked like apps with the closure of TEST_PROG_LIBS-<name>
 # (mk/deps.mk). Built by `make all`.
-TEST_PROGS := test/nvme/pci_probe
+TEST_PROGS := test/nvme/pci_probe test/nvme/rpc_uds test/nvme/uring_perf
 # The NVMe-oF RDMA black-box client needs libibverbs/librdmacm (./configure --with-rdma).
 ifeq ($(CONFIG_RDMA),y)
 TEST_PROGS += test/nvmf/rdma/blackbox/nvmf_rdma_bb

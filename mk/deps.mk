@@ -39,8 +39,9 @@ DEPDIRS-sock_posix := log sock thread util
 
 # NVMe/TCP PDU codec, the NVMe host driver over it, and the NVMe-oF target.
 DEPDIRS-nvme_tcp_codec := util
-# The PCIe transport (pcie.c) takes DMA memory and PCI devices from env_dpdk.
-DEPDIRS-nvme := env_dpdk log nvme_tcp_codec sock util
+# The PCIe transport (pcie.c) takes DMA memory and PCI devices from env_dpdk; the
+# RDMA transport (rdma.c) looks payloads up in lib/rdma's memory map.
+DEPDIRS-nvme := env_dpdk log nvme_tcp_codec $(if $(filter y,$(CONFIG_RDMA)),rdma) sock util
 # RDMA common code (lib/rdma: the memory map of the env's DMA memory per
 # protection domain), for the NVMe-oF RDMA target and the NVMe RDMA host.
 DEPDIRS-rdma := env_dpdk log
@@ -108,6 +109,10 @@ BENCH_LIBS-nvme_pcie := env_dpdk log nvme_tcp_codec sock util
 # ---- test programs (TEST_PROGS in the Makefile) ----
 # pci_probe: the env's PCI layer on NVMe controllers (test/nvme/test_pcie_guest.sh).
 TEST_PROG_LIBS-pci_probe := env_dpdk
+# rpc_uds: one JSON-RPC call over a Unix socket (guests without python).
+TEST_PROG_LIBS-rpc_uds :=
+# uring_perf: io_uring on the guest kernel's nvme driver (bench/nvme_pcie/run_guest.sh).
+TEST_PROG_LIBS-uring_perf :=
 # nvmf_rdma_bb: a black-box NVMe-oF RDMA client on librdmacm/libibverbs alone
 # (test/nvmf/rdma/test_rdma_blackbox.sh): no Osprey library, on purpose.
 TEST_PROG_LIBS-nvmf_rdma_bb :=
