@@ -67,6 +67,19 @@ if make -s -j"$JOBS" BUILD=build/san CONFIG_ASAN=y CONFIG_UBSAN=y apps >"$LOGS/b
 		fi
 		rm -f "$log"
 	done
+	# NVMe-oF RDMA black box against the ASan nvmf_tgt in a soft-RoCE guest
+	# (skips with the reason while nvmf_tgt has no RDMA transport).
+	log=$(mktemp)
+	# (the client itself is the plain build: only the target is under test)
+	if OSPREY_BIN_DIR=build/san/bin OSPREY_RDMA_BB=build/test/nvmf/rdma/blackbox/nvmf_rdma_bb \
+		timeout 900 bash test/nvmf/rdma/test_rdma_blackbox.sh >"$log" 2>&1; then
+		record "san test/nvmf/rdma/test_rdma_blackbox.sh$(grep -qE 'blackbox: (osprey: )?SKIP' "$log" && echo ' (SKIP)')" 0
+	else
+		record "san test/nvmf/rdma/test_rdma_blackbox.sh" 1
+		grep -m1 -A40 -E 'ERROR: (Address|Leak)Sanitizer|runtime error:' "$log" | sed 's/^/    | /'
+		tail -60 "$log" | sed 's/^/    | /'
+	fi
+	rm -f "$log"
 else
 	cat "$LOGS/build_san_apps.log"
 	record "build san apps" 1

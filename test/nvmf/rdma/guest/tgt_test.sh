@@ -18,8 +18,9 @@
 #      (reconnect_delay 1 s, ctrl_loss_tmo 60 s) and I/O works again, or the
 #      controller is gone and a fresh connect works: either way write + read
 #      back a pattern
-#   5. Osprey's nvme_perf -V over RDMA against the same nvmf_tgt: 4 KiB
-#      (in-capsule writes) and 128 KiB (keyed SGL) randrw with verify
+#   5. Osprey's nvme_perf over RDMA against the same nvmf_tgt: one killed
+#      with -9 mid-I/O, then -V at 4 KiB (in-capsule writes) and 128 KiB
+#      (keyed SGL) randrw with verify
 # Prints OSPREY-STEP lines and one OSPREY-RESULT line.
 . /ki/env
 IP=10.0.2.15
@@ -233,6 +234,21 @@ step "target restart: $how; pattern written and read back equal"
 # writes as keyed SGL blocks (RDMA WRITE / READ by the target). The kernel's
 # controller stays connected and idle meanwhile (two hosts, one namespace).
 TRID="trtype:RDMA adrfam:IPv4 traddr:$IP trsvcid:$PORT subnqn:$SUBNQN"
+# A host killed mid-I/O (kill -9: its QP dies without a disconnect, the target
+# sees flushed/timed-out work requests or the rdma_cm event) must leave the
+# target serving: the verify runs below come after it.
+nvme_perf -r "$TRID" -q 32 -o 131072 -w randrw -M 50 -t 30 > /tmp/perf_kill.out 2>&1 &
+KPID=$!
+i=0
+while ! grep -q 'Launching workers' /tmp/perf_kill.out && kill -0 $KPID 2>/dev/null && [ $i -lt 600 ]; do
+	sleep 0.1; i=$((i + 1))
+done
+grep -q 'Launching workers' /tmp/perf_kill.out || { show /tmp/perf_kill.out 20; fail "nvme_perf (to be killed) did not start its I/O"; }
+sleep 1
+kill -9 $KPID
+wait $KPID 2>/dev/null
+kill -0 $TPID 2>/dev/null || fail "nvmf_tgt died when its RDMA host was killed mid-I/O"
+step "an RDMA host (nvme_perf, 128 KiB qd32) killed with -9 mid-I/O: nvmf_tgt still up"
 seed=$(( $(date +%s) & 0xffffff ))
 for qo in "32 4096" "16 131072"; do
 	set -- $qo
