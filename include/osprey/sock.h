@@ -89,6 +89,13 @@ struct osp_sock_opts {
 	 * sockets take their listener's.
 	 */
 	int priority;
+	/*
+	 * Connecting sockets only: the local address ("" = the kernel's
+	 * choice; numeric, of the destination's family) and port (0 = any)
+	 * bound before connect(). Default "" and 0.
+	 */
+	char src_addr[OSP_SOCK_ADDR_STRLEN + 2];
+	uint16_t src_port;
 };
 
 /* Fill opts with the defaults; opts_size is the caller's sizeof(*opts). */

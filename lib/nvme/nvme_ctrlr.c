@@ -62,6 +62,8 @@ nvme_ctrlr_alloc(const struct osp_nvme_transport_id *trid, const struct osp_nvme
 		ctrlr->opts.opts_size = sizeof(ctrlr->opts);
 	}
 	ctrlr->opts.hostnqn[sizeof(ctrlr->opts.hostnqn) - 1] = '\0';
+	ctrlr->opts.src_addr[sizeof(ctrlr->opts.src_addr) - 1] = '\0';
+	ctrlr->opts.src_svcid[sizeof(ctrlr->opts.src_svcid) - 1] = '\0';
 	if (ctrlr->opts.admin_queue_size < 2 || ctrlr->opts.admin_queue_size > 4096 ||
 	    ctrlr->opts.io_queue_size < 2 || ctrlr->opts.io_queue_size > 65536 ||
 	    ctrlr->opts.maxr2t == 0 || osp_nqn_check(ctrlr->opts.hostnqn, NULL, 0) != 0 ||

@@ -168,6 +168,8 @@ struct nvme_qpair {
 	/* Inside process_completions (transports flush at its end, not per submit). */
 	bool in_completions;
 	bool async_mode;
+	/* Counters of osp_nvme_qpair_get_stats() (the qpair's thread only). */
+	struct osp_nvme_qpair_stats stats;
 	TAILQ_ENTRY(nvme_qpair) link; /* ctrlr->io_qpairs */
 };
 

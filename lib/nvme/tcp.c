@@ -464,6 +464,32 @@ ic_sent_cb(void *arg, int err)
 	}
 }
 
+/*
+ * The ctrlr's priority and source address (hostaddr/hostsvcid) into the
+ * socket options: the queue with QID qid binds src_svcid + qid, as one
+ * local port carries one connection to the target's port.
+ */
+static int
+tcp_source_opts(struct osp_nvme_ctrlr *ctrlr, uint16_t qid, struct osp_sock_opts *so)
+{
+	uint64_t port = 0;
+
+	so->priority = ctrlr->trid.priority;
+	if (ctrlr->opts.src_svcid[0] != '\0' &&
+	    (osp_parse_u64(ctrlr->opts.src_svcid, 10, &port) != 0 || port + qid > 65535)) {
+		OSP_ERRLOG("qpair %u: source port %s + QID %u is not a port number\n", qid,
+			   ctrlr->opts.src_svcid, qid);
+		return -EINVAL;
+	}
+	if (strlen(ctrlr->opts.src_addr) >= sizeof(so->src_addr)) {
+		OSP_ERRLOG("source address '%.64s' is too long\n", ctrlr->opts.src_addr);
+		return -EINVAL;
+	}
+	snprintf(so->src_addr, sizeof(so->src_addr), "%s", ctrlr->opts.src_addr);
+	so->src_port = port != 0 ? (uint16_t)(port + qid) : 0;
+	return 0;
+}
+
 static int
 tcp_qpair_connect(struct nvme_qpair *q)
 {
@@ -483,6 +509,10 @@ tcp_qpair_connect(struct nvme_qpair *q)
 	}
 	osp_sock_get_default_opts(&so, sizeof(so));
 	so.connect_timeout_ms = 0; /* non-blocking: progress is polled */
+	rc = tcp_source_opts(ctrlr, q->id, &so);
+	if (rc != 0) {
+		return rc;
+	}
 	tqp->sock = osp_sock_connect(ctrlr->trid.traddr, port, NULL, &so);
 	if (tqp->sock == NULL) {
 		return -errno;
