@@ -736,9 +736,8 @@ usage(const char *prog)
 	       "  -a, --warmup-time <sec>   warm-up before the run: I/O runs, is not counted\n"
 	       "  -C, --max-completion-per-poll <n>  completions handled per qpair poll\n"
 	       "                            (1..65536, default no limit)\n"
-	       "  -N, --no-shst-notification  do not notify the controller of a shutdown at\n"
-	       "                            detach (nvme_perf never does: accepted for SPDK's\n"
-	       "                            scripts, no effect)\n"
+	       "  -N, --no-shst-notification  at the end, disconnect without the shutdown\n"
+	       "                            notification (CC.SHN) sent by default\n"
 	       "      --zerocopy-threshold <bytes>  send with MSG_ZEROCOPY the socket flushes of\n"
 	       "                            at least that many bytes (0: all)\n"
 	       "      --zerocopy-threshold-sock-impl <impl>  socket implementation to set it on\n"
@@ -838,6 +837,8 @@ connect_all(void)
 		total_qpairs = g_num_workers * g_opts.qpairs_per_ns * 32;
 		copts.num_io_queues = total_qpairs > 1024 ? 1024 : total_qpairs;
 		osp_tool_initiator_apply(conn, &copts);
+		/* SPDK's perf notifies the shutdown at detach unless -N. */
+		copts.shutdown_notification = !g_opts.no_shn;
 		if (conn->io_queue_size == 0 &&
 		    g_opts.qd / g_opts.qpairs_per_ns + 2 > copts.io_queue_size) {
 			copts.io_queue_size = g_opts.qd / g_opts.qpairs_per_ns + 2;

@@ -228,6 +228,13 @@ struct osp_nvme_ctrlr_opts {
 	 */
 	char src_addr[OSP_NVME_TRADDR_MAX_LEN + 1];
 	char src_svcid[OSP_NVME_TRSVCID_MAX_LEN + 1];
+	/*
+	 * osp_nvme_detach() first notifies a ready fabrics controller of a
+	 * normal shutdown (CC.SHN = 01b) and waits up to admin_timeout_ms for
+	 * CSTS.SHST complete (default false: detach just disconnects; PCIe
+	 * controllers are never notified).
+	 */
+	bool shutdown_notification;
 };
 
 /*

@@ -837,6 +837,7 @@ osp_nvme_detach(struct osp_nvme_ctrlr *ctrlr)
 	if (ctrlr == NULL) {
 		return -EINVAL;
 	}
+	nvme_ctrlr_shutdown(ctrlr);
 	nvme_ctrlr_free(ctrlr);
 	return 0;
 }

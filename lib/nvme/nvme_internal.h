@@ -322,6 +322,8 @@ struct osp_nvme_ctrlr *nvme_ctrlr_alloc(const struct osp_nvme_transport_id *trid
 					const struct osp_nvme_ctrlr_opts *opts, size_t opts_size,
 					int *rc);
 void nvme_ctrlr_free(struct osp_nvme_ctrlr *ctrlr);
+/* Detach's shutdown notification when opts.shutdown_notification asks for it. */
+void nvme_ctrlr_shutdown(struct osp_nvme_ctrlr *ctrlr);
 /* Start (or restart, for a reset) the init state machine. */
 int nvme_ctrlr_start_init(struct osp_nvme_ctrlr *ctrlr);
 /* -EAGAIN in progress, 0 ready, -errno failed (ctrlr->err says why). */

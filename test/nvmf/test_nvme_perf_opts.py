@@ -15,7 +15,8 @@ passing through) or strace can see it:
   perf options: -a (warm-up I/O reaches the target but not the counts), -C
   (max completions per poll, from --transport-stats), -L/-LL, -k (Keep
   Alive commands in the capture; none with -k 0), -H/-I (ICReq/ICResp DGST
-  and the PDUs' digest flags in the capture), -N, --zerocopy-threshold
+  and the PDUs' digest flags in the capture), -N (no CC.SHN Property Set in
+  the capture, one without -N), --zerocopy-threshold
   (MSG_ZEROCOPY sends under strace), --transport-stats, -P 4 and -H -I
   verify runs; bad values exit non-zero with a message.
 Prints "N passed, N failed" last, exits non-zero on failure. Only processes it
@@ -142,6 +143,7 @@ class Proxy:
             self.hdgst = {}         # (direction, pdu type) -> PDUs with HDGSTF
             self.ddgst = {}         # (direction, pdu type) -> PDUs with DDGSTF
             self.admin_opcodes = []
+            self.prop_sets = []     # (offset, value) of Fabrics Property Set commands
 
     def accept_loop(self):
         while not self.stop:
@@ -201,6 +203,9 @@ class Proxy:
                 if opc == 0x7F and pdu[12] == 0x01:
                     # Fabrics Connect: QID in SQE bytes 42-43.
                     state["qid"] = struct.unpack_from("<H", pdu, 8 + 42)[0]
+                elif opc == 0x7F and pdu[12] == 0x00:
+                    # Property Set: OFST in SQE bytes 44-47, VALUE in 48-55.
+                    self.prop_sets.append(struct.unpack_from("<IQ", pdu, 8 + 44))
                 elif state["qid"] == 0:
                     self.admin_opcodes.append(opc)
 
@@ -526,13 +531,33 @@ def test_keepalive(p, px):
           "-k 0: no Keep Alive at all (admin opcodes seen: %s)" % sorted(set(px.admin_opcodes)))
 
 
-def test_misc_opts(p):
-    print("-N, --zerocopy-threshold")
-    r = perf("-q", "8", "-o", "4096", "-w", "randrw", "-V", "-t", "1", "-N", "-r", TRID)
-    check_run("-N", r, nsids=[1, 2])
+def test_shutdown(p, px):
+    print("-N: no shutdown notification (CC.SHN seen in the capture)")
+
+    def shn_sets():
+        # CC (offset 14h) written with SHN (bits 15:14) = 01b, normal shutdown.
+        return [v for o, v in px.prop_sets if o == 0x14 and (v >> 14) & 3 == 1]
+    px.reset()
+    r = perf("-q", "8", "-o", "4096", "-w", "randrw", "-V", "-t", "1", "-r", proxy_trid())
+    check_run("default", r, nsids=[1])
+    check(len(shn_sets()) == 1, "by default the controller is notified of a normal shutdown "
+          "at the end (Property Set CC.SHN = 01b: %s)" % [hex(v) for v in shn_sets()])
+    px.reset()
+    r = perf("-q", "8", "-o", "4096", "-w", "randrw", "-V", "-t", "1", "-N", "-r",
+             proxy_trid())
+    check_run("-N", r, nsids=[1])
+    check(len(px.prop_sets) >= 1 and shn_sets() == [],
+          "-N: no CC.SHN write (Property Sets: %s)" % [(hex(o), hex(v)) for o, v in
+                                                       px.prop_sets])
+    px.reset()
     r = perf("-q", "8", "-o", "4096", "-w", "randrw", "-t", "1", "--no-shst-notification",
-             "-r", TRID)
-    check_run("--no-shst-notification", r, nsids=[1, 2])
+             "-r", proxy_trid())
+    check_run("--no-shst-notification", r, nsids=[1])
+    check(shn_sets() == [], "--no-shst-notification: no CC.SHN write either")
+
+
+def test_misc_opts(p):
+    print("--zerocopy-threshold")
     if shutil.which("strace") is None:
         check(False, "strace is needed to see MSG_ZEROCOPY")
         return
@@ -595,6 +620,7 @@ def body():
     try:
         test_digests(p, px)
         test_keepalive(p, px)
+        test_shutdown(p, px)
     finally:
         px.close()
     test_misc_opts(p)
