@@ -136,7 +136,9 @@ int osp_nvme_transport_id_parse(struct osp_nvme_transport_id *trid, const char *
  * osp_nvme_transport_id_parse() does. An unknown key, a key given twice or
  * an empty value is refused with a message naming the key; hostnqn must be
  * a valid NQN, hostaddr/alt_traddr a numeric address of traddr's family,
- * hostsvcid a port, ns a namespace ID. Returns 0 or -EINVAL. Any thread.
+ * hostsvcid a port, ns a namespace ID; priority, hostaddr and hostsvcid
+ * are refused for transports other than TCP (nothing else applies them
+ * yet). Returns 0 or -EINVAL. Any thread.
  */
 int osp_nvme_transport_id_parse_ext(struct osp_nvme_transport_id *trid,
 				    struct osp_nvme_trid_ext *ext, const char *str);

@@ -502,9 +502,11 @@ osp_nvme_transport_id_parse_ext(struct osp_nvme_transport_id *trid,
 				   ext->alt_traddr, af == AF_INET ? "IPv4" : "IPv6");
 			return -EINVAL;
 		}
-	} else if (seen[K_PRIORITY] || seen[K_HOSTADDR] || seen[K_HOSTSVCID]) {
-		OSP_ERRLOG("transport id: priority, hostaddr and hostsvcid apply to TCP and RDMA "
-			   "only\n");
+	}
+	if (trid->trtype != OSP_NVME_TRANSPORT_TCP &&
+	    (seen[K_PRIORITY] || seen[K_HOSTADDR] || seen[K_HOSTSVCID])) {
+		/* Only the TCP transport applies them so far: refused, not ignored. */
+		OSP_ERRLOG("transport id: priority, hostaddr and hostsvcid apply to TCP only\n");
 		return -EINVAL;
 	}
 	if (!seen[K_SUBNQN]) {

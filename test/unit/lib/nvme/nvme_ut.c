@@ -152,6 +152,8 @@ test_trid_parse_ext(void)
 		"trtype:PCIe traddr:0000:00:04.0 priority:1",		/* not for PCIe */
 		"trtype:PCIe traddr:0000:00:04.0 hostaddr:1.2.3.4",
 		"trtype:tcp traddr:127.0.0.1 hostid:1",			/* unknown key */
+		"trtype:rdma traddr:127.0.0.1 priority:1",		/* TCP only */
+		"trtype:rdma traddr:127.0.0.1 hostaddr:127.0.0.2",
 	};
 	size_t i;
 
