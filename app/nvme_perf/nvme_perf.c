@@ -731,7 +731,8 @@ usage(const char *prog)
 	       "  -w, --io-pattern <p>      read, write, randread, randwrite, rw, randrw\n"
 	       "  -M, --rwmixread <0-100>   read percentage of rw/randrw (default 50)\n"
 	       "  -t, --time <sec>          run time\n"
-	       "  -c, --core-mask <mask>    cores for the workers, e.g. 0x2 (default 0x1)\n"
+	       "  -c, --core-mask <mask>    cores for the workers: a hex mask (0x6) or a list\n"
+	       "                            ([1,2] or [1-2]) (default 0x1)\n"
 	       "  -P, --num-qpairs <n>      I/O qpairs per namespace per core (default 1)\n"
 	       "  -a, --warmup-time <sec>   warm-up before the run: I/O runs, is not counted\n"
 	       "  -C, --max-completion-per-poll <n>  completions handled per qpair poll\n"
@@ -773,12 +774,66 @@ parse_pattern(const char *s)
 	return -1;
 }
 
+/* "[0,2-3]": SPDK's core list form of -c. Returns the number of cores or -1. */
+static int
+parse_core_list(const char *list, uint32_t *cores, uint32_t max)
+{
+	bool seen[MAX_CORES] = { false };
+	const char *p = list + 1;
+	uint32_t n = 0, i;
+
+	while (*p != ']') {
+		char *end;
+		unsigned long lo, hi;
+
+		if (*p < '0' || *p > '9') {
+			return -1;
+		}
+		lo = strtoul(p, &end, 10);
+		hi = lo;
+		if (*end == '-') {
+			if (end[1] < '0' || end[1] > '9') {
+				return -1;
+			}
+			hi = strtoul(end + 1, &end, 10);
+		}
+		if (lo > hi || hi >= MAX_CORES) {
+			return -1;
+		}
+		for (i = (uint32_t)lo; i <= (uint32_t)hi; i++) {
+			seen[i] = true;
+		}
+		if (*end == ',') {
+			end++;
+			if (*end < '0' || *end > '9') {
+				return -1;
+			}
+		} else if (*end != ']') {
+			return -1;
+		}
+		p = end;
+	}
+	if (p[1] != '\0') {
+		return -1;
+	}
+	for (i = 0; i < MAX_CORES && n < max; i++) {
+		if (seen[i]) {
+			cores[n++] = i;
+		}
+	}
+	return (int)n;
+}
+
 static int
 parse_cores(const char *mask, uint32_t *cores, uint32_t max)
 {
 	uint32_t n = 0, bit = 0;
 	const char *p;
 	size_t len;
+
+	if (mask[0] == '[') {
+		return parse_core_list(mask, cores, max);
+	}
 
 	if (strncmp(mask, "0x", 2) == 0 || strncmp(mask, "0X", 2) == 0) {
 		mask += 2;
@@ -1322,7 +1377,8 @@ main(int argc, char **argv)
 	}
 	n = parse_cores(g_opts.core_mask ? g_opts.core_mask : "0x1", cores, MAX_CORES);
 	if (n <= 0) {
-		fprintf(stderr, "Invalid core mask '%s'\n", g_opts.core_mask);
+		fprintf(stderr, "nvme_perf: invalid core mask '%s' (-c: a hex mask like 0x3 or a "
+			"list like [0,1] or [0-1])\n", g_opts.core_mask);
 		return 1;
 	}
 	g_num_workers = (uint32_t)n;

@@ -455,6 +455,23 @@ def test_max_completions(p):
           "-C 4: at most 4 per poll (max %s)" % (m.group(1) if m else None))
 
 
+def test_core_list(p):
+    print("-c as a core list")
+    core = 1 if CORES == "0x2" else 0
+    r = subprocess.run([PERF, "-c", "[%d]" % core, "-q", "4", "-o", "4096", "-w", "randread",
+                        "-t", "1", "-r", TRID + " ns:1"], capture_output=True, text=True,
+                       timeout=60)
+    r.cmd = "nvme_perf -c [%d]" % core
+    check_run("-c [%d]" % core, r, nsids=[1])
+    check(re.search(r"NSID 1 from core +%d:" % core, r.stdout) is not None,
+          "the worker runs on core %d" % core)
+    for bad in ("[1", "[a]", "[2-1]", "[0,]", "[999]", "0xg"):
+        r = subprocess.run([PERF, "-c", bad, "-q", "4", "-o", "4096", "-w", "randread", "-t",
+                            "1", "-r", TRID], capture_output=True, text=True, timeout=60)
+        r.cmd = "nvme_perf -c " + bad
+        refused("-c " + bad, r, "invalid core mask '%s'" % bad)
+
+
 def test_latency(p):
     print("-L / -LL")
     r = perf("-q", "8", "-o", "4096", "-w", "randread", "-t", "1", "-L", "-r", TRID + " ns:1")
@@ -616,6 +633,7 @@ def body():
     test_warmup(p)
     test_max_completions(p)
     test_latency(p)
+    test_core_list(p)
     px = Proxy(PROXY_PORT, PORT)
     try:
         test_digests(p, px)
