@@ -41,6 +41,9 @@ DEPDIRS-sock_posix := log sock thread util
 DEPDIRS-nvme_tcp_codec := util
 # The PCIe transport (pcie.c) takes DMA memory and PCI devices from env_dpdk.
 DEPDIRS-nvme := env_dpdk log nvme_tcp_codec sock util
+# RDMA common code (lib/rdma: the memory map of the env's DMA memory per
+# protection domain), for the NVMe-oF RDMA target and the NVMe RDMA host.
+DEPDIRS-rdma := env_dpdk log
 DEPDIRS-bdev := env_dpdk event json jsonrpc log rpc thread util
 # SCSI devices over bdevs (transport independent: iSCSI now, vhost-scsi next).
 DEPDIRS-scsi := bdev log thread util

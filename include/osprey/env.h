@@ -87,6 +87,23 @@ uint64_t osp_vtophys(const void *vaddr, uint64_t *size);
 void *osp_zmalloc(size_t size, size_t align, int socket_id);
 void osp_free(void *buf);
 
+/*
+ * ---- DMA memory events (lib/env_dpdk/mem_event.c) ----
+ * For whoever must know every DMA-capable range in advance (an RDMA memory
+ * map registering them with a protection domain). cb is called once for
+ * every DMA-capable range the env owns now (added = true), then on each range
+ * added or about to be freed (DPDK memory events; with --no-huge the one
+ * static area is all there is). A range freed may be a part of one that was
+ * added, or span several. cb runs on the thread that registers (the replay)
+ * or on whichever thread makes DPDK map or unmap memory, with DPDK's memory
+ * lock held: it must not allocate or free DMA memory itself.
+ * Control path; returns 0, -EINVAL (cb NULL) or -ENOMEM.
+ */
+typedef void (*osp_mem_event_cb)(void *ctx, bool added, void *vaddr, size_t len);
+int osp_mem_event_register(osp_mem_event_cb cb, void *ctx);
+/* Stop the calls to cb(ctx); no call is running or follows when it returns. */
+void osp_mem_event_unregister(osp_mem_event_cb cb, void *ctx);
+
 /* ---- mempools ---- */
 struct osp_mempool;
 

@@ -54,7 +54,8 @@ BUSYBOX=${BUSYBOX:-/bin/busybox}
 MODSET="kernel/drivers/nvme kernel/drivers/scsi kernel/drivers/net/virtio_net.ko* kernel/drivers/net/net_failover.ko*
 	kernel/drivers/block/virtio_blk.ko*
 	kernel/net/core kernel/drivers/virtio kernel/crypto kernel/arch/x86/crypto kernel/lib
-	kernel/block kernel/fs/configfs kernel/drivers/uio kernel/drivers/vfio kernel/virt/lib"
+	kernel/block kernel/fs/configfs kernel/drivers/uio kernel/drivers/vfio kernel/virt/lib
+	kernel/drivers/infiniband kernel/net/ipv4 kernel/net/ipv6 kernel/drivers/block/null_blk"
 
 die() { echo "guest/build.sh: $*" >&2; exit 1; }
 ms() { echo $(( ${EPOCHREALTIME/./} / 1000 )); }

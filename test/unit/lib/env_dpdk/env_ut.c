@@ -137,6 +137,66 @@ test_cores_and_time(void)
 	CU_ASSERT(osp_get_ticks() - t0 >= osp_get_ticks_hz() / 1000);
 }
 
+/* Memory events: a subscriber is told about the memory that holds every DMA buffer. */
+struct mem_seen {
+	uintptr_t start[64];
+	size_t len[64];
+	int n;
+	int removed;
+};
+
+static void
+mem_seen_cb(void *ctx, bool added, void *vaddr, size_t len)
+{
+	struct mem_seen *m = ctx;
+
+	if (!added) {
+		m->removed++;
+		return;
+	}
+	if (m->n < 64) {
+		m->start[m->n] = (uintptr_t)vaddr;
+		m->len[m->n] = len;
+		m->n++;
+	}
+}
+
+static bool
+mem_seen_holds(const struct mem_seen *m, const void *p, size_t len)
+{
+	int i;
+
+	for (i = 0; i < m->n; i++) {
+		if (m->start[i] <= (uintptr_t)p && (uintptr_t)p + len <= m->start[i] + m->len[i]) {
+			return true;
+		}
+	}
+	return false;
+}
+
+static void
+test_mem_events(void)
+{
+	struct mem_seen a = {0}, b = {0};
+	void *buf = osp_dma_malloc(1 << 20, 4096, NULL);
+	int stack;
+
+	CU_ASSERT_FATAL(buf != NULL);
+	CU_ASSERT(osp_mem_event_register(NULL, NULL) == -EINVAL);
+	CU_ASSERT(osp_mem_event_register(mem_seen_cb, &a) == 0);
+	CU_ASSERT(a.n >= 1);
+	CU_ASSERT(mem_seen_holds(&a, buf, 1 << 20));
+	CU_ASSERT(!mem_seen_holds(&a, &stack, sizeof(stack)));
+	CU_ASSERT(osp_mem_event_register(mem_seen_cb, &b) == 0);
+	CU_ASSERT(b.n == a.n);
+	osp_mem_event_unregister(mem_seen_cb, &a);
+	osp_mem_event_unregister(mem_seen_cb, &b);
+	/* Unknown subscriber: nothing happens. */
+	osp_mem_event_unregister(mem_seen_cb, &b);
+	osp_dma_free(buf);
+	CU_ASSERT(a.removed == 0);
+}
+
 int
 main(void)
 {
@@ -150,6 +210,7 @@ main(void)
 	CU_ADD_TEST(suite, test_ring);
 	CU_ADD_TEST(suite, test_mempool);
 	CU_ADD_TEST(suite, test_dma);
+	CU_ADD_TEST(suite, test_mem_events);
 	CU_ADD_TEST(suite, test_cores_and_time);
 	rc = ut_run_suites();
 	return rc;
