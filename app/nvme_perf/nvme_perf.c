@@ -78,6 +78,8 @@ struct ns_worker {
 	struct osp_nvme_qpair *qpairs[64];
 	/* --transport-stats: each qpair's counters, read before it is freed. */
 	struct osp_nvme_qpair_stats qstats[64];
+	struct osp_nvme_qpair_transport_stats tstats[64];
+	bool has_tstats[64];
 	uint16_t qids[64];
 	uint32_t num_qpairs;
 	struct task *tasks;
@@ -355,6 +357,15 @@ io_complete(void *arg, const struct osp_nvme_cpl *cpl)
 	task_start_new(t);
 }
 
+/* --transport-stats: keep qpair j's counters before it is freed. */
+static void
+qpair_stats_keep(struct ns_worker *nw, uint32_t j)
+{
+	osp_nvme_qpair_get_stats(nw->qpairs[j], &nw->qstats[j]);
+	nw->has_tstats[j] = osp_nvme_qpair_get_transport_stats(nw->qpairs[j],
+							      &nw->tstats[j]) == 0;
+}
+
 static int
 worker_poll_once(struct worker *w)
 {
@@ -382,7 +393,7 @@ worker_poll_once(struct worker *w)
 					}
 				}
 				nw->dead = true;
-				osp_nvme_qpair_get_stats(nw->qpairs[j], &nw->qstats[j]);
+				qpair_stats_keep(nw, j);
 				osp_nvme_ctrlr_free_io_qpair(nw->qpairs[j]);
 				nw->qpairs[j] = NULL;
 				continue;
@@ -665,7 +676,7 @@ worker_main(void *arg)
 	for (i = 0; i < w->num_nws; i++) {
 		for (k = 0; k < w->nws[i].num_qpairs; k++) {
 			if (w->nws[i].qpairs[k] != NULL) {
-				osp_nvme_qpair_get_stats(w->nws[i].qpairs[k], &w->nws[i].qstats[k]);
+				qpair_stats_keep(&w->nws[i], k);
 				osp_nvme_ctrlr_free_io_qpair(w->nws[i].qpairs[k]);
 				w->nws[i].qpairs[k] = NULL;
 			}
@@ -744,7 +755,8 @@ usage(const char *prog)
 	       "      --zerocopy-threshold-sock-impl <impl>  socket implementation to set it on\n"
 	       "                            (default: the default one, posix)\n"
 	       "      --transport-stats     print each I/O qpair's counters at the end (polls,\n"
-	       "                            idle polls, completions, submits, queue full)\n"
+	       "                            idle polls, completions, submits, queue full; PDUs\n"
+	       "                            received, socket sends and receives, bytes)\n"
 	       "  -L, --latency             print latency percentiles (-LL: and the histogram;\n"
 	       "                            also --enable-sw-latency-tracking)\n"
 	       "  -V, --verify              write a pattern (LBA + seed), read back and check\n"
@@ -1030,6 +1042,7 @@ static void
 print_transport_stats(void)
 {
 	struct osp_nvme_qpair_stats sum = {};
+	struct osp_nvme_qpair_transport_stats tsum = {};
 	uint32_t i, j, k;
 
 	printf("Transport statistics (per I/O qpair):\n");
@@ -1053,13 +1066,32 @@ print_transport_stats(void)
 								       st->max_completions_per_poll);
 				sum.submitted += st->submitted;
 				sum.queue_full += st->queue_full;
+				if (nw->has_tstats[k]) {
+					const struct osp_nvme_qpair_transport_stats *t = &nw->tstats[k];
+
+					printf("    transport: pdus_received %" PRIu64 ", send_requests %"
+					       PRIu64 ", sends %" PRIu64 ", bytes_sent %" PRIu64
+					       ", receives %" PRIu64 ", bytes_received %" PRIu64 "\n",
+					       t->pdus_received, t->send_requests, t->sends, t->bytes_sent,
+					       t->receives, t->bytes_received);
+					tsum.pdus_received += t->pdus_received;
+					tsum.send_requests += t->send_requests;
+					tsum.sends += t->sends;
+					tsum.bytes_sent += t->bytes_sent;
+					tsum.receives += t->receives;
+					tsum.bytes_received += t->bytes_received;
+				}
 			}
 		}
 	}
 	printf("Total: polls %" PRIu64 ", idle_polls %" PRIu64 ", completions %" PRIu64
 	       ", max_completions_per_poll %" PRIu64 ", submitted %" PRIu64 ", queue_full %" PRIu64
-	       "\n\n", sum.polls, sum.idle_polls, sum.completions, sum.max_completions_per_poll,
+	       "\n", sum.polls, sum.idle_polls, sum.completions, sum.max_completions_per_poll,
 	       sum.submitted, sum.queue_full);
+	printf("    transport: pdus_received %" PRIu64 ", send_requests %" PRIu64 ", sends %"
+	       PRIu64 ", bytes_sent %" PRIu64 ", receives %" PRIu64 ", bytes_received %" PRIu64
+	       "\n\n", tsum.pdus_received, tsum.send_requests, tsum.sends, tsum.bytes_sent,
+	       tsum.receives, tsum.bytes_received);
 }
 
 static int

@@ -608,6 +608,23 @@ struct osp_nvme_qpair_stats {
 /* Copy the counters into *stats. 0, or -EINVAL for NULL. */
 int osp_nvme_qpair_get_stats(struct osp_nvme_qpair *qpair, struct osp_nvme_qpair_stats *stats);
 
+/*
+ * Counters of the transport under a qpair since it was allocated, over all
+ * its connections (TCP: PDUs received and its sockets' counters, see
+ * struct osp_sock_stats). On the qpair's thread.
+ */
+struct osp_nvme_qpair_transport_stats {
+	uint64_t pdus_received;	 /* whole PDUs received */
+	uint64_t send_requests;	 /* socket write requests (a PDU, or a PDU's data part) */
+	uint64_t sends;		 /* flushes that handed bytes to the kernel */
+	uint64_t bytes_sent;
+	uint64_t receives;	 /* socket reads that returned data */
+	uint64_t bytes_received;
+};
+/* 0, -EINVAL for NULL, -ENOTSUP when the transport keeps no counters (PCIe). */
+int osp_nvme_qpair_get_transport_stats(struct osp_nvme_qpair *qpair,
+				       struct osp_nvme_qpair_transport_stats *stats);
+
 /* ------------------------------------------------------------ I/O commands */
 
 /* io_flags for read/write/compare/write_zeroes (CDW12 bits). */

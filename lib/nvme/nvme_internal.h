@@ -61,6 +61,9 @@ struct nvme_transport_ops {
 	 * when commands can be sent (TCP: ICResp accepted), or -errno.
 	 */
 	int (*qpair_connect_poll)(struct nvme_qpair *qpair);
+	/* Optional: osp_nvme_qpair_get_transport_stats(). */
+	int (*qpair_get_transport_stats)(struct nvme_qpair *qpair,
+					 struct osp_nvme_qpair_transport_stats *stats);
 	/*
 	 * Close the connection. Requests are not completed here: the core
 	 * aborts the outstanding ones afterwards. The transport must be done

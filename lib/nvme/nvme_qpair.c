@@ -625,6 +625,22 @@ osp_nvme_qpair_process_completions(struct osp_nvme_qpair *oq, uint32_t max)
 }
 
 int
+osp_nvme_qpair_get_transport_stats(struct osp_nvme_qpair *oq,
+				   struct osp_nvme_qpair_transport_stats *stats)
+{
+	struct nvme_qpair *qpair = (struct nvme_qpair *)oq;
+
+	if (qpair == NULL || stats == NULL) {
+		return -EINVAL;
+	}
+	memset(stats, 0, sizeof(*stats));
+	if (qpair->ops->qpair_get_transport_stats == NULL) {
+		return -ENOTSUP;
+	}
+	return qpair->ops->qpair_get_transport_stats(qpair, stats);
+}
+
+int
 osp_nvme_qpair_get_stats(struct osp_nvme_qpair *oq, struct osp_nvme_qpair_stats *stats)
 {
 	if (oq == NULL || stats == NULL) {

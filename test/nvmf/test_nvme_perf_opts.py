@@ -444,6 +444,15 @@ def test_max_completions(p):
           all(int(l[5]) >= int(l[3]) > 0 and int(l[1]) > int(l[2]) for l in lines),
           "completions match the I/O done (%d for %.0f IOPS), submitted >= completed, "
           "polls > idle polls" % (comps, t[0] if t else 0))
+    tl = re.findall(r"qpair \d+: polls .* completions (\d+), .*\n    transport: pdus_received "
+                    r"(\d+), send_requests (\d+), sends (\d+), bytes_sent (\d+), receives (\d+), "
+                    r"bytes_received (\d+)$", r.stdout, re.M)
+    check(len(tl) == 2 and all(int(pdus) >= int(c) and int(breq) >= int(c) and
+                               int(brx) >= 4096 * int(c) and int(sends) > 0 and int(rx) > 0 and
+                               int(btx) >= 72 * int(c)
+                               for c, pdus, breq, sends, btx, rx, brx in tl),
+          "per qpair, NVMe/TCP counters that fit the I/O: PDUs received >= completions, "
+          "4 KiB read per completion, a 72-byte capsule sent per I/O (%s)" % (tl,))
     big = max((int(l[4]) for l in lines), default=0)
     check(big > 1, "without -C a poll completes several I/Os at qd 32 (max %d)" % big)
     check(re.search(r"^Total: polls \d+, idle_polls \d+, completions \d+", r.stdout, re.M),

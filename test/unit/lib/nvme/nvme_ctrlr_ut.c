@@ -826,6 +826,14 @@ test_io_qpair_and_cid_exhaustion(void)
 		CU_ASSERT(osp_nvme_qpair_get_stats(NULL, &st) == -EINVAL);
 		CU_ASSERT(osp_nvme_qpair_get_stats(qp, NULL) == -EINVAL);
 	}
+	{
+		/* the fake transport keeps no counters of its own */
+		struct osp_nvme_qpair_transport_stats ts;
+
+		CU_ASSERT(osp_nvme_qpair_get_transport_stats(qp, &ts) == -ENOTSUP);
+		CU_ASSERT(ts.pdus_received == 0 && ts.bytes_sent == 0);
+		CU_ASSERT(osp_nvme_qpair_get_transport_stats(NULL, &ts) == -EINVAL);
+	}
 
 	/* argument checks */
 	CU_ASSERT(osp_nvme_ns_cmd_read(ns, qp, buf, 999, 2, io_cb, NULL, 0) == -EINVAL);

@@ -227,6 +227,12 @@ test_connect_refused(void)
 	CU_ASSERT_EQUAL(errno, ECONNREFUSED);
 }
 
+static void
+stats_write_cb(void *arg, int err)
+{
+	CU_ASSERT_EQUAL(err, 0);
+}
+
 /* src_addr / src_port: the connection leaves from the address and port asked for. */
 static void
 test_connect_source(void)
@@ -265,6 +271,36 @@ test_connect_source(void)
 	CU_ASSERT_EQUAL(osp_sock_getaddr(srv, NULL, 0, NULL, caddr, sizeof(caddr), &cport), 0);
 	CU_ASSERT_STRING_EQUAL(caddr, "127.0.0.5");
 	CU_ASSERT_EQUAL(cport, src_port);
+	/* The counters of osp_sock_get_stats(): one request, one flush, one read. */
+	{
+		static char msg[] = "0123456789";
+		struct iovec iov = { .iov_base = msg, .iov_len = 10 };
+		struct osp_sock_request req = { .iov = &iov, .iovcnt = 1 };
+		struct osp_sock_stats st;
+		char rbuf[32];
+		ssize_t n = -EAGAIN;
+
+		req.cb_fn = stats_write_cb;
+		CU_ASSERT_EQUAL(osp_sock_writev_async(c, &req), 0);
+		CU_ASSERT_EQUAL(osp_sock_flush(c), 10);
+		for (i = 0; i < 1000 && n == -EAGAIN; i++) {
+			n = osp_sock_recv(srv, rbuf, sizeof(rbuf));
+			if (n == -EAGAIN) {
+				usleep(1000);
+			}
+		}
+		CU_ASSERT_EQUAL(n, 10);
+		CU_ASSERT_EQUAL(osp_sock_get_stats(c, &st), 0);
+		CU_ASSERT_EQUAL(st.send_requests, 1);
+		CU_ASSERT_EQUAL(st.sends, 1);
+		CU_ASSERT_EQUAL(st.bytes_sent, 10);
+		CU_ASSERT_EQUAL(st.receives, 0);
+		CU_ASSERT_EQUAL(osp_sock_get_stats(srv, &st), 0);
+		CU_ASSERT_EQUAL(st.receives, 1);
+		CU_ASSERT_EQUAL(st.bytes_received, 10);
+		CU_ASSERT_EQUAL(st.sends, 0);
+		CU_ASSERT_EQUAL(osp_sock_get_stats(NULL, &st), -EINVAL);
+	}
 	/* The same 4-tuple again cannot be: the second connect fails, cleanly. */
 	CU_ASSERT_PTR_NULL(osp_sock_connect("127.0.0.1", port, NULL, &so));
 	osp_sock_close(&srv);
