@@ -38,6 +38,7 @@
 #define VHOST_USER_PROTOCOL_F_SLAVE_REQ_BIT	5
 #define VHOST_USER_PROTOCOL_F_CONFIG_BIT	9
 #define VHOST_USER_PROTOCOL_F_INFLIGHT_BIT	12
+#define VHOST_USER_RESET_OWNER_REQ		4
 #define VHOST_USER_SET_MEM_TABLE_REQ		5
 #define VHOST_USER_GET_CONFIG_REQ		24
 #define VHOST_USER_GET_INFLIGHT_FD_REQ		31
@@ -298,6 +299,43 @@ pg_pop(struct vhost_pg *pg)
 	return work;
 }
 
+static void queue_unwatch_kick(struct vhost_queue *q);
+
+/*
+ * The SIGBUS guard redirected a fault somewhere (vhost_guard.c): if it was in
+ * this device's guest memory (or inflight region), the front end shrank a file
+ * under us. Its pages past the fault read as zeroes now; stop this poll
+ * group's queues (nothing more is popped, nothing armed: requests in flight
+ * still complete, into the zeroes). The connection is closed at the front
+ * end's next message (pre_msg_handle). Returns true when stopped.
+ */
+static bool
+pg_guard_check(struct vhost_pg *pg)
+{
+	struct vhost_ctrlr *ctrlr = pg->ctrlr;
+	uintptr_t addr = 0;
+
+	pg->guard_seen = vhost_guard_hits();
+	if (pg->mem_lost || (!vhost_guard_was_hit(ctrlr, pg->vid, &addr) &&
+			     !vhost_guard_was_hit(VHOST_GUARD_INFLIGHT_KEY(ctrlr), pg->vid, &addr))) {
+		return pg->mem_lost;
+	}
+	pg->mem_lost = true;
+	if (pg->armed) {
+		vhost_queues_disarm(pg->queues, pg->nqueues);
+		pg->armed = false;
+	}
+	for (uint16_t i = 0; i < pg->nqueues; i++) {
+		pg->queues[i]->vq.broken = true;
+		/* Its kicks no longer wake us (a kick fd stays readable until drained). */
+		queue_unwatch_kick(pg->queues[i]);
+	}
+	OSP_ERRLOG("vhost %s: guest memory went away under the device (SIGBUS at 0x%" PRIxPTR
+		   ": the front end shrank its memory file): %u queue(s) stopped, the connection "
+		   "is closed at its next message\n", ctrlr->name, addr, pg->nqueues);
+	return true;
+}
+
 static int
 pg_poll(void *arg)
 {
@@ -306,6 +344,14 @@ pg_poll(void *arg)
 	bool pending = false;
 	int work;
 
+	if (osp_unlikely(vhost_guard_hits() != pg->guard_seen) && pg_guard_check(pg)) {
+		/* Stopped: nothing to poll; completions of requests in flight still come. */
+		for (uint16_t i = 0; i < pg->nqueues; i++) {
+			pending |= vhost_queue_signal(pg->queues[i], now);
+		}
+		pg->completed = false;
+		return pending ? OSP_POLLER_BUSY : OSP_POLLER_IDLE;
+	}
 	if (pg->armed) {
 		if (!pg->completed && !vhost_queues_have_avail(pg->queues, pg->nqueues)) {
 			/* Woken for something else, or by a kick we already served: stay asleep. */
@@ -543,6 +589,9 @@ pg_start_msg(void *arg)
 	pg->armed = false;
 	pg->completed = false;
 	pg->stopping = false;
+	pg->vid = ctrlr->vid;
+	pg->guard_seen = 0;	/* look once at start: a fault may predate it */
+	pg->mem_lost = false;
 	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
 		struct vhost_queue *q = &ctrlr->queues[i];
 
@@ -741,6 +790,13 @@ dev_start_msg(void *arg)
 	if (m->mem->nregions == 0 || m->mem->nregions > OSP_VHOST_MEM_MAX_REGIONS) {
 		goto out;
 	}
+	if (vhost_guard_was_hit(ctrlr, m->vid, NULL) ||
+	    vhost_guard_was_hit(VHOST_GUARD_INFLIGHT_KEY(ctrlr), m->vid, NULL)) {
+		OSP_ERRLOG("vhost %s: device not started: its guest memory went away (SIGBUS)\n",
+			   ctrlr->name);
+		rc = -EIO;
+		goto out;
+	}
 	for (uint32_t i = 0; i < m->mem->nregions; i++) {
 		regions[i].gpa = m->mem->regions[i].guest_phys_addr;
 		regions[i].size = m->mem->regions[i].size;
@@ -814,6 +870,36 @@ dev_start_finish(struct vhost_ctrlr *ctrlr)
 	sem_post(&m->done);
 }
 
+/*
+ * The inflight areas (the front end's file too: it may shrink it) go under the
+ * SIGBUS guard: each queue's area, page-rounded (it lies inside rte_vhost's
+ * mapping of the region, whose size inflight_msg_check compared with the
+ * queues). rte_vhost thread.
+ */
+static void
+inflight_guard(struct vhost_ctrlr *c, const struct dev_msg *m)
+{
+	const void *key = VHOST_GUARD_INFLIGHT_KEY(c);
+
+	vhost_guard_del(key, m->vid);
+	for (uint16_t i = 0; i < m->nvrings; i++) {
+		uintptr_t a = (uintptr_t)m->inflight[i].inflight_split;
+		uintptr_t start, end;
+		int rc;
+
+		if (!m->have_inflight[i] || a == 0 || c->inflight_area == 0) {
+			continue;
+		}
+		start = a & ~(uintptr_t)4095;
+		end = (a + c->inflight_area + 4095) & ~(uintptr_t)4095;
+		rc = vhost_guard_add(key, m->vid, (void *)start, end - start, 4096);
+		if (rc != 0) {
+			OSP_ERRLOG("vhost %s: queue %u: cannot guard its inflight area: %s\n", c->name, i,
+				   strerror(-rc));
+		}
+	}
+}
+
 static int
 cb_new_device(int vid)
 {
@@ -846,6 +932,9 @@ cb_new_device(int vid)
 	pthread_mutex_lock(&g_lock);
 	ctrlr = ctrlr_by_vid_locked(vid);
 	m->ctrlr = ctrlr;
+	if (ctrlr != NULL) {
+		inflight_guard(ctrlr, m);
+	}
 	rc = ctrlr != NULL ? osp_thread_send_msg(ctrlr->thread, dev_start_msg, m) : -ENODEV;
 	pthread_mutex_unlock(&g_lock);
 	if (rc == 0) {
@@ -946,16 +1035,19 @@ inflight_msg_check(int vid, const struct vhu_inflight_msg *m)
 			   m->num_queues, m->queue_size);
 		return RTE_VHOST_MSG_RESULT_ERR;
 	}
+	rte_vhost_get_negotiated_features(vid, &features);
+	if (features & (1ull << OSP_VIRTIO_F_RING_PACKED)) {
+		entry = 32;
+		head = 29;
+	} else {
+		entry = 16;
+		head = 16;
+	}
+	per_queue = (entry * m->queue_size + head + 63) & ~63ull;
+	/* rte_vhost replaces (unmaps) the current region: its guard goes (new_device guards the new one). */
+	vhost_guard_del(VHOST_GUARD_INFLIGHT_KEY(c), vid);
+	c->inflight_area = per_queue;
 	if (m->request == VHOST_USER_SET_INFLIGHT_FD_REQ) {
-		rte_vhost_get_negotiated_features(vid, &features);
-		if (features & (1ull << OSP_VIRTIO_F_RING_PACKED)) {
-			entry = 32;
-			head = 29;
-		} else {
-			entry = 16;
-			head = 16;
-		}
-		per_queue = (entry * m->queue_size + head + 63) & ~63ull;
 		if (m->mmap_size < per_queue * m->num_queues) {
 			OSP_ERRLOG("vhost %s: inflight region of %" PRIu64 " bytes for %u queue(s) of %u "
 				   "refused (too small)\n", c->name, m->mmap_size, m->num_queues,
@@ -1029,6 +1121,50 @@ mem_table_pre(int vid)
 	c->remap_vid = vid;
 }
 
+/*
+ * The regions rte_vhost mapped for vid's memory table go under the SIGBUS
+ * guard (vhost_guard.c), so that a front end shrinking a file under us stops
+ * its own device only. Each mapping as rte_vhost made it (mmap_addr,
+ * mmap_size), at its file's block size (hugetlbfs: the huge page size).
+ * rte_vhost thread; false if the table is full.
+ */
+static bool
+mem_table_guard(struct vhost_ctrlr *c, int vid)
+{
+	struct rte_vhost_memory *mem = NULL;
+	bool ok = true;
+
+	vhost_guard_del(c, vid);
+	if (rte_vhost_get_mem_table(vid, &mem) != 0) {
+		return true;	/* no table: nothing mapped */
+	}
+	for (uint32_t i = 0; i < mem->nregions && ok; i++) {
+		const struct rte_vhost_mem_region *r = &mem->regions[i];
+		struct stat st;
+		uint64_t align = 4096;
+		int rc;
+
+		if (r->mmap_addr == NULL || r->mmap_size == 0) {
+			continue;
+		}
+		if (r->fd >= 0 && fstat(r->fd, &st) == 0 && st.st_blksize > 0 &&
+		    (st.st_blksize & (st.st_blksize - 1)) == 0) {
+			align = (uint64_t)st.st_blksize;
+		}
+		rc = vhost_guard_add(c, vid, r->mmap_addr, r->mmap_size, align);
+		if (rc != 0) {
+			OSP_ERRLOG("vhost %s: cannot guard guest memory region %u: %s\n", c->name, i,
+				   strerror(-rc));
+			ok = false;
+		}
+	}
+	free(mem);
+	if (!ok) {
+		vhost_guard_del(c, vid);
+	}
+	return ok;
+}
+
 static enum rte_vhost_msg_result
 post_msg_handle(int vid, void *msg)
 {
@@ -1046,6 +1182,9 @@ post_msg_handle(int vid, void *msg)
 		c->remap_vid = -1;
 	}
 	pthread_mutex_unlock(&g_lock);
+	if (c != NULL && !mem_table_guard(c, vid)) {
+		return RTE_VHOST_MSG_RESULT_ERR;	/* the connection is closed */
+	}
 	if (restart && cb_new_device(vid) != 0) {
 		OSP_ERRLOG("vhost %s: the device did not start again on the new memory table\n",
 			   c->name);
@@ -1061,6 +1200,29 @@ pre_msg_handle(int vid, void *msg)
 	struct vhost_ctrlr *c;
 	enum rte_vhost_msg_result res;
 
+	/*
+	 * A connection whose guest memory went away (the SIGBUS guard redirected
+	 * a fault into it) is closed at its next message: refused, rte_vhost
+	 * drops it (destroy_device, destroy_connection, unmaps).
+	 */
+	pthread_mutex_lock(&g_lock);
+	c = ctrlr_by_vid_locked(vid);
+	pthread_mutex_unlock(&g_lock);
+	if (c != NULL && (vhost_guard_was_hit(c, vid, NULL) ||
+			  vhost_guard_was_hit(VHOST_GUARD_INFLIGHT_KEY(c), vid, NULL))) {
+		OSP_ERRLOG("vhost %s: message %u refused, connection closed: its guest memory went "
+			   "away (SIGBUS)\n", c->name, m->request);
+		return RTE_VHOST_MSG_RESULT_ERR;
+	}
+	if (m->request == VHOST_USER_RESET_OWNER_REQ && c != NULL) {
+		/* rte_vhost unmaps the regions: stop the device, then unguard them. */
+		if (__atomic_load_n(&c->running_vid, __ATOMIC_ACQUIRE) == vid) {
+			cb_destroy_device(vid);
+		}
+		vhost_guard_del(c, vid);
+		vhost_guard_del(VHOST_GUARD_INFLIGHT_KEY(c), vid);
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	}
 	if (m->request == VHOST_USER_GET_INFLIGHT_FD_REQ ||
 	    m->request == VHOST_USER_SET_INFLIGHT_FD_REQ) {
 		return inflight_msg_check(vid, msg);
@@ -1070,6 +1232,10 @@ pre_msg_handle(int vid, void *msg)
 			return RTE_VHOST_MSG_RESULT_ERR;
 		}
 		mem_table_pre(vid);
+		/* rte_vhost may unmap the old regions now: guarded again in post_msg_handle. */
+		if (c != NULL) {
+			vhost_guard_del(c, vid);
+		}
 		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 	}
 	if (m->request != VHOST_USER_GET_CONFIG_REQ) {
@@ -1104,10 +1270,19 @@ cb_new_connection(int vid)
 	return rte_vhost_extern_callback_register(vid, &g_extern_ops, NULL) == 0 ? 0 : -1;
 }
 
+/* rte_vhost unmaps the connection's regions after this: unguard them. */
 static void
 cb_destroy_connection(int vid)
 {
-	(void)vid;
+	struct vhost_ctrlr *c;
+
+	pthread_mutex_lock(&g_lock);
+	c = ctrlr_by_vid_locked(vid);
+	pthread_mutex_unlock(&g_lock);
+	if (c != NULL) {
+		vhost_guard_del(c, vid);
+		vhost_guard_del(VHOST_GUARD_INFLIGHT_KEY(c), vid);
+	}
 }
 
 /*
@@ -1514,6 +1689,9 @@ del_thread(void *arg)
 	     tries < 5000; tries++) {
 		usleep(1000);
 	}
+	/* Its connections are closed and their regions unmapped (no destroy_connection then). */
+	vhost_guard_del(d->ctrlr, -1);
+	vhost_guard_del(VHOST_GUARD_INFLIGHT_KEY(d->ctrlr), -1);
 	osp_thread_send_msg(d->ctrlr->thread, del_finish, d);
 	return NULL;
 }

@@ -127,6 +127,9 @@ struct vhost_pg {
 	uint64_t rate_tsc;
 	uint64_t stat_sleeps;	/* times armed (the thread allowed to sleep) */
 	uint64_t stat_wakeups;	/* times work found while armed */
+	int vid;		/* the device served (set at start) */
+	uint32_t guard_seen;	/* vhost_guard_hits() when last looked at */
+	bool mem_lost;		/* guest memory vanished (SIGBUS guard): queues stopped */
 };
 
 /* What a controller type (blk, scsi) adds to the common controller. */
@@ -177,6 +180,8 @@ struct vhost_ctrlr {
 	 * read by the rte_vhost thread's message hook (atomic accesses).
 	 */
 	int running_vid;
+	/* rte_vhost thread only: bytes per queue of the inflight region last accepted (GET/SET_INFLIGHT_FD). */
+	uint64_t inflight_area;
 	/* rte_vhost thread only: the vid whose device a SET_MEM_TABLE stopped, to start again. */
 	int remap_vid;
 	bool has_cpumask;
@@ -257,6 +262,28 @@ void vhost_write_config_json_type(struct cJSON *config, const char *type);
  */
 int vhost_ctrlr_set_coalescing(struct vhost_ctrlr *ctrlr, uint32_t delay_base_us,
 			       uint32_t iops_threshold, char *err, size_t errlen);
+
+/* ---- vhost_guard.c: guest memory that vanishes under us (SIGBUS) ---- */
+
+/* The owner key of a controller's inflight areas (its guest memory regions: the controller). */
+#define VHOST_GUARD_INFLIGHT_KEY(ctrlr)	((const void *)&(ctrlr)->remap_vid)
+
+/* Install the SIGBUS handler (once, for the process); 0 or -errno. */
+int vhost_guard_init(void);
+/*
+ * Guard the mapping [addr, addr + len) of (owner, vid): a SIGBUS inside it
+ * maps zero pages over the rest of it (from the faulting page, rounded down to
+ * align, a power of two: the mapping's page size) and flags it. Register a
+ * mapping after mapping it, unregister it before unmapping it. -ENOSPC when
+ * the table is full, -EINVAL for a bad range.
+ */
+int vhost_guard_add(const void *owner, int vid, void *addr, uint64_t len, uint64_t align);
+/* Forget owner's mappings of vid (vid < 0: all of owner's). */
+void vhost_guard_del(const void *owner, int vid);
+/* How many faults the handler redirected so far (any owner): cheap, for pollers. */
+uint32_t vhost_guard_hits(void);
+/* A fault was redirected in a mapping of (owner, vid); *addr (if not NULL): where. */
+bool vhost_guard_was_hit(const void *owner, int vid, uintptr_t *addr);
 
 /* ---- vhost_intr.c: interrupt mode and call coalescing (rings and eventfds only) ---- */
 

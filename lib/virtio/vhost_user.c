@@ -527,13 +527,19 @@ osp_vu_dev_start(struct osp_vu_dev *dev, char *err, size_t errlen)
 		dev->queues[i].kick_fd = -1;
 		dev->queues[i].call_fd = -1;
 	}
-	dev->mem_fd = memfd_create("osp_virtio", MFD_CLOEXEC);
+	dev->mem_fd = memfd_create("osp_virtio", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (dev->mem_fd < 0 || ftruncate(dev->mem_fd, (off_t)dev->mem_size) != 0) {
 		rc = -errno;
 		seterr(err, errlen, "cannot create the shared memory (memfd, %zu bytes): %s",
 		       dev->mem_size, strerror(-rc));
 		return rc;
 	}
+	/*
+	 * Its size is final: sealed, so that a back end can rely on it (a file
+	 * that shrinks under a back end's mapping is a SIGBUS there), as QEMU
+	 * seals its memfd guest RAM. Not fatal: the back end does without.
+	 */
+	(void)fcntl(dev->mem_fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL);
 	dev->mem = mmap(NULL, dev->mem_size, PROT_READ | PROT_WRITE, MAP_SHARED, dev->mem_fd, 0);
 	if (dev->mem == MAP_FAILED) {
 		rc = -errno;

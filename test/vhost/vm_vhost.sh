@@ -59,6 +59,11 @@
 #      VM_BOOT_TIMEOUT    seconds for the guest to reach its init (default 60)
 #      VM_DISKS           disk types: "blk scsi" (default), "blk", "scsi"
 #      VM_BIOS            firmware (default qboot; empty: QEMU's SeaBIOS)
+#      VM_MEM             guest RAM: memfd (default), file (a file on /dev/shm:
+#                         tmpfs, cannot be sealed), hugetlbfs (a hugetlbfs mount
+#                         with enough free huge pages; skipped with the reason
+#                         otherwise: the test never changes nr_hugepages);
+#                         test/vhost/guest/vm_host.sh
 #      VM_VHOST_ARGS      more vhost options
 #      VM_TARGET=qsd      run the same guest steps against qemu-storage-daemon's
 #                         vhost-user-blk export (a throttle node holds the writes
@@ -88,6 +93,8 @@ GUEST_MEM=512M
 GUEST_BIOS=${VM_BIOS-/usr/share/qemu/qboot.rom}
 # shellcheck source=test/common/guest/guest.sh
 . "$ROOT/test/common/guest/guest.sh"
+# shellcheck source=test/vhost/guest/vm_host.sh
+. "$ROOT/test/vhost/guest/vm_host.sh"
 RESTART=${VHOST_VM_RESTART:-1}
 TARGET=${VM_TARGET:-osprey}
 SELFTEST=${VM_SELFTEST:-}
@@ -145,6 +152,13 @@ qsd) ki_need_tools qemu-storage-daemon ;;
 esac
 case "$RESTART" in 0|1) ;; *) die "VHOST_VM_RESTART=$RESTART: 0 or 1" ;; esac
 
+# The guest RAM backend (VM_MEM); hugetlbfs without free huge pages: skip.
+GUEST_QEMU_ARGS=()
+if ! vm_guest_memory; then
+	log "SKIP (VM_MEM=$VM_MEM): $VM_MEM_SKIP"
+	exit 0
+fi
+
 # ---- 1. the guest (cached) ------------------------------------------------
 t=$(ms)
 guest_build "$ROOT/test/vhost/guest/profile" ||
@@ -156,7 +170,6 @@ SOCK=$TMP/rpc.sock
 SDIR=$TMP/vsock
 IMG=$TMP/disk.img
 mkdir -p "$SDIR"
-GUEST_QEMU_ARGS=()
 
 # -- disk type blk: an aio bdev on IMG behind vhost-user-blk controller vb0
 # through a delay bdev (no delay but during the restart step: see restart_vhost).
@@ -199,22 +212,14 @@ scsi_image() { echo "$IMG_SCSI"; }
 scsi_pattern() { echo pattern2.bin; }
 
 wait_sockets() { # the controllers' vhost-user sockets exist
-	local s
-	for s in $(for d in "${DISKS[@]}"; do "${d}_sockets"; done); do
-		for _ in $(seq 100); do
-			[ -S "$s" ] && break
-			sleep 0.1
-		done
-		[ -S "$s" ] || die "vhost made no socket $s"
-	done
+	# shellcheck disable=SC2046 # one socket per word
+	vm_wait_sockets $(for d in "${DISKS[@]}"; do "${d}_sockets"; done)
 }
 
-# vhost's PID for the watcher ("restarting" while the restart is planned).
+# vhost's PID for the watcher ("restarting" while the restart is planned):
+# $TMP/vhost.pid (vm_vhost_start writes it).
 start_vhost() { # more vhost options
-	rm -f "$SOCK"
-	# shellcheck disable=SC2086 # VM_VHOST_ARGS: more options, split on spaces
-	ki_start_daemon "$VHOST" -m 0x1 -r "$SOCK" -S "$SDIR" ${VM_VHOST_ARGS:-} "$@"
-	echo "$TPID" > "$TMP/vhost.pid"
+	vm_vhost_start "$@"
 }
 
 # The reference back end (VM_TARGET=qsd): qemu-storage-daemon exports IMG
@@ -276,6 +281,7 @@ else
 	python3 "$RPC" -s "$SOCK" save_config > "$TMP/vhost.json" 2> "$TMP/save.err" ||
 		die "save_config failed: $(tail -2 "$TMP/save.err")"
 	log "vhost (pid $TPID) serves ${DISKS[*]} ($((DISK_KIB / 1024)) MiB files, $BS-byte blocks, $QUEUES queues each): $(for d in "${DISKS[@]}"; do "${d}_sockets"; done | tr '\n' ' ')"
+	log "guest RAM: $VM_MEM_DESC"
 fi
 for d in "${DISKS[@]}"; do "${d}_qemu"; done
 phase "vhost-setup" "$t"

@@ -86,7 +86,7 @@ guest_start() { # layer-dir log
 	timeout -k 5 "$GUEST_TIMEOUT" qemu-system-x86_64 -machine q35 -accel tcg -cpu max -smp "${GUEST_SMP:-2}" -m "${GUEST_MEM:-512M}" \
 		"${mem[@]}" -kernel "$GUEST_KERNEL" -initrd "$img" -nographic -no-reboot \
 		-netdev "user,id=n0${GUEST_HOSTFWD:+,$GUEST_HOSTFWD}" -device virtio-net-pci,netdev=n0,romfile= "${pcap[@]}" "${qextra[@]}" \
-		-append "console=ttyS0 panic=-1 loglevel=4 osprey.watchdog=$((GUEST_TIMEOUT - 20)) ${GUEST_EXTRA_APPEND:-}" \
+		-append "console=ttyS0 panic=-1 loglevel=4 no_timer_check osprey.watchdog=$((GUEST_TIMEOUT - 20)) ${GUEST_EXTRA_APPEND:-}" \
 		< /dev/null > "$glog" 2>&1 &
 	QPID=$!
 	GUEST_LOG=$glog

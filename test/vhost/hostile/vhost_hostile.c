@@ -1644,13 +1644,22 @@ static void case_memtable_past_eof(void)
 	}
 }
 
-/* a valid table, then the front end shrinks its memfd under the running device */
+/* a valid table, then the front end shrinks its memfd under the running device, with 32
+ * reads just posted (on a slow bdev they are in flight in the back end when it happens:
+ * their data and status land past the new end of the file) */
 static void case_memfd_shrink(void)
 {
 	struct conn c;
 	full_setup(&c);
 	struct result r = blk_req3(&c, 0, T_IN, 0, ga(OFF_DATA), 4096, true);
 	judge(&r, E_OK, "a read before the shrink");
+	busy_prepare(&c);
+	for (unsigned i = 0; i < 32; i++)
+		avail_ring(&c)[(c.avail_idx + i) % c.qsize] = (uint16_t)(128 + i);
+	c.avail_idx += 32;
+	__atomic_store_n(avail_idx(&c), c.avail_idx, __ATOMIC_RELEASE);
+	kick(&c);
+	usleep(5000);	/* taken by now; a 20 ms bdev still holds them */
 	if (ftruncate(c.memfd, A_FOFF))
 		die("ftruncate");
 	/* the rings are now past the end of the file for everyone (we cannot post: our own
@@ -1658,7 +1667,8 @@ static void case_memfd_shrink(void)
 	kick(&c);
 	usleep(300000);
 	bool alive = conn_alive(&c);
-	info("memfd shrunk to 64 KiB under a running device: connection %s", alive ? "open" : "closed");
+	info("memfd shrunk to 64 KiB under a running device with 32 reads posted: connection %s",
+	     alive ? "open" : "closed");
 	if (ftruncate(c.memfd, FILE_SIZE))
 		die("ftruncate back");
 	close(c.sock);
