@@ -652,6 +652,8 @@ worker_main(void *arg)
 					/* Warm-up over: what completed so far is not counted. */
 					worker_reset_counters(w);
 					start = now;
+					/* The counted run is -t seconds from here, however late. */
+					end = now + (uint64_t)g_opts.seconds * 1000000000ull;
 					warming = false;
 				}
 				if (now >= end || g_interrupted || worker_all_dead(w)) {

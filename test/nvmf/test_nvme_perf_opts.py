@@ -422,9 +422,11 @@ def test_warmup(p):
     ios, iops = tot[0]["ios"], tot[0]["iops"]
     secs = ios / iops if iops else 0
     check(took >= 3.0, "the run lasts warm-up + time (%.1f s)" % took)
-    check(0.8 <= secs <= 1.3, "the counted I/O covers the 1 s run, not the warm-up "
+    # The counted window starts when the warm-up ends and lasts -t (longer only when
+    # the loaded machine stalls the worker): at least 1 s, well short of the 3 s total.
+    check(0.95 <= secs <= 2.2, "the counted I/O covers the 1 s run, not the warm-up "
           "(ios / iops = %.2f s)" % secs)
-    check(target >= 2 * ios, "the target served the warm-up too: %d I/Os there, %d counted"
+    check(target >= 1.3 * ios, "the target served the warm-up too: %d I/Os there, %d counted"
           % (target, ios))
 
 
