@@ -39,6 +39,13 @@ endif
 DRIVER_NAMES := $(subst /,_,$(patsubst drivers/%,%,$(DRIVER_DIRS)))
 # Upper layers that exist in the tree, added after event in order.
 EXTRA_LIBS := $(sort $(filter-out $(LIB_NAMES),$(notdir $(patsubst %/,%,$(dir $(wildcard lib/*/*.c))))))
+# Without rdma-core (./configure found no libibverbs/librdmacm, or --without-rdma):
+# lib/rdma, every lib/*/rdma.c transport and their unit tests are left out, so
+# nvmf_create_transport -t rdma answers that RDMA is not in this build.
+ifneq ($(CONFIG_RDMA),y)
+NO_RDMA_SRCS := $(wildcard lib/rdma/*.c lib/*/rdma.c test/unit/lib/rdma/*_ut.c test/unit/lib/*/rdma_ut.c)
+EXTRA_LIBS := $(filter-out rdma,$(EXTRA_LIBS))
+endif
 ALL_LIBS := $(LIB_NAMES) $(EXTRA_LIBS) $(DRIVER_NAMES)
 # app/common is not an app: what the tools share (see app/common/osp_tool.h).
 APPS := $(filter-out common,$(notdir $(patsubst %/,%,$(dir $(wildcard app/*/*.c)))))
@@ -105,6 +112,10 @@ CFLAGS_COMMON += -DOSP_HAVE_URING
 else
 CFLAGS_COMMON += -DOSP_NO_URING
 endif
+# The RDMA transports (lib/nvme/rdma.c, ...) build only with libibverbs/librdmacm.
+ifeq ($(CONFIG_RDMA),y)
+CFLAGS_COMMON += -DOSP_HAVE_RDMA
+endif
 CFLAGS_env_dpdk := $(DPDK_CFLAGS) -DALLOW_EXPERIMENTAL_API -Wno-shadow=local
 # lib/vhost's rte_vhost glue (vhost.c) includes rte_vhost.h.
 CFLAGS_vhost := $(DPDK_CFLAGS) -DALLOW_EXPERIMENTAL_API -Wno-shadow=local
@@ -119,7 +130,7 @@ DPDK_LIBS := -Wl,--whole-archive -l:librte_mempool_ring.a -l:librte_bus_vdev.a \
 SYS_LIBS := $(DPDK_LIBS) $(CJSON_LIBS) -laio $(URING_LIBS) $(RDMA_LIBS) -lpthread -ldl -lm -lrt
 LDFLAGS_COMMON := $(SAN_FLAGS) $(EXTRA_LDFLAGS) $(LDFLAGS)
 
-lib_src = $(if $(filter $(1),$(DRIVER_NAMES)),$(wildcard drivers/$(subst _,/,$(word 1,$(subst _, ,$(1))))/$(patsubst $(word 1,$(subst _, ,$(1)))_%,%,$(1))/*.c),$(wildcard lib/$(1)/*.c))
+lib_src = $(filter-out $(NO_RDMA_SRCS),$(if $(filter $(1),$(DRIVER_NAMES)),$(wildcard drivers/$(subst _,/,$(word 1,$(subst _, ,$(1))))/$(patsubst $(word 1,$(subst _, ,$(1)))_%,%,$(1))/*.c),$(wildcard lib/$(1)/*.c)))
 lib_obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(call lib_src,$(1)))
 LIB_FILES := $(foreach l,$(ALL_LIBS),$(BUILD)/lib/libosp_$(l).a)
 
@@ -199,7 +210,7 @@ apps: test-progs
 # (tool) and builds build/test/unit/app/common/<x>_ut. A test #includes the sources it exercises and links, as a
 # group of plain archives, the closure of its library's DEPDIRS (not the library,
 # nothing above it) plus UT_LIBS-<test> (mk/deps.mk), and test/common.
-UT_LIB_SRCS := $(wildcard test/unit/lib/*/*_ut.c)
+UT_LIB_SRCS := $(filter-out $(NO_RDMA_SRCS),$(wildcard test/unit/lib/*/*_ut.c))
 UT_DRV_SRCS := $(wildcard test/unit/drivers/*/*/*_ut.c)
 UT_TOOL_SRCS := $(wildcard test/unit/app/common/*_ut.c)
 UT_SRCS := $(UT_LIB_SRCS) $(UT_DRV_SRCS) $(UT_TOOL_SRCS)

@@ -39,8 +39,9 @@ DEPDIRS-sock_posix := log sock thread util
 
 # NVMe/TCP PDU codec, the NVMe host driver over it, and the NVMe-oF target.
 DEPDIRS-nvme_tcp_codec := util
-# The PCIe transport (pcie.c) takes DMA memory and PCI devices from env_dpdk.
-DEPDIRS-nvme := env_dpdk log nvme_tcp_codec sock util
+# The PCIe transport (pcie.c) takes DMA memory and PCI devices from env_dpdk; the
+# RDMA transport (rdma.c) looks payloads up in lib/rdma's memory map.
+DEPDIRS-nvme := env_dpdk log nvme_tcp_codec $(if $(filter y,$(CONFIG_RDMA)),rdma) sock util
 # RDMA common code (lib/rdma: the memory map of the env's DMA memory per
 # protection domain), for the NVMe-oF RDMA target and the NVMe RDMA host.
 DEPDIRS-rdma := env_dpdk log
@@ -56,7 +57,8 @@ DEPDIRS-iscsi := env_dpdk event json jsonrpc log rpc scsi sock thread util
 # controller common to every back end; vhost_blk*.c: virtio-blk; vhost_scsi*.c:
 # virtio-scsi over lib/scsi; vhost_rpc.c).
 DEPDIRS-vhost := bdev event json jsonrpc log rpc scsi thread util
-DEPDIRS-nvmf := bdev env_dpdk event json jsonrpc log nvme_tcp_codec rpc sock thread util
+# rdma: the RDMA transport (lib/nvmf/rdma.c), in builds with rdma-core (CONFIG_RDMA).
+DEPDIRS-nvmf := bdev env_dpdk event json jsonrpc log nvme_tcp_codec $(if $(filter y,$(CONFIG_RDMA)),rdma) rpc sock thread util
 
 # bdev modules. bdev_file is the helper the file-backed modules (aio, uring) share.
 DEPDIRS-bdev_file := bdev json jsonrpc log rpc thread util

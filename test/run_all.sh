@@ -82,7 +82,7 @@ else
 fi
 
 echo "== end-to-end tests"
-for t in test/*/test_*.sh test/nvmf/kernel_initiator.sh test/iscsi/kernel_initiator.sh test/vhost/vm_vhost.sh; do
+for t in test/*/test_*.sh test/nvmf/rdma/test_*.sh test/nvmf/kernel_initiator.sh test/iscsi/kernel_initiator.sh test/vhost/vm_vhost.sh; do
 	[ -e "$t" ] || continue
 	log=$(mktemp)
 	start=$(date +%s)

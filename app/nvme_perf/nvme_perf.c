@@ -964,7 +964,8 @@ collect_namespaces(void)
 				continue;
 			}
 			pns->sector_size = osp_nvme_ns_get_sector_size(pns->ns);
-			snprintf(pns->name, sizeof(pns->name), "TCP (addr:%s subnqn:%s) NSID %u",
+			snprintf(pns->name, sizeof(pns->name), "%s (addr:%s subnqn:%s) NSID %u",
+				 pc->trid.trtype == OSP_NVME_TRANSPORT_RDMA ? "RDMA" : "TCP",
 				 pc->trid.traddr, pc->trid.subnqn, nsid);
 			if (pns->sector_size == 0 || g_opts.io_size % pns->sector_size != 0) {
 				fprintf(stderr, "Skipping %s: I/O size %u is not a multiple of its sector size %u\n",

@@ -71,6 +71,14 @@ register_builtin_transports(void)
 {
 	TAILQ_INSERT_TAIL(&g_transports, &g_nvme_tcp_ops, link);
 	TAILQ_INSERT_TAIL(&g_transports, &g_nvme_pcie_ops, link);
+	/*
+	 * Weak: rdma.c exists only with libibverbs/librdmacm, and programs that
+	 * compile lib/nvme's sources themselves (unit tests, bench/nvme_pcie) go
+	 * without it. Osprey's programs and osprey.pc link the archive whole.
+	 */
+	if (&g_nvme_rdma_ops != NULL) {
+		TAILQ_INSERT_TAIL(&g_transports, &g_nvme_rdma_ops, link);
+	}
 }
 
 const struct nvme_transport_ops *
@@ -804,7 +812,8 @@ osp_nvme_connect_ext(const struct osp_nvme_transport_id *trid,
 
 		if (err != NULL) {
 			nvme_set_connect_error(err, -e, e == EINVAL || e == ENOTSUP || e == ENOMEM ?
-					       "setup" : "tcp connect", NULL);
+					       "setup" : trid->trtype == OSP_NVME_TRANSPORT_RDMA ?
+					       "rdma connect" : "tcp connect", NULL);
 		}
 		errno = e;
 		return NULL;

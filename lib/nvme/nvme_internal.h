@@ -104,6 +104,8 @@ struct nvme_transport_ops {
 
 /* The NVMe/TCP transport (tcp.c), registered on first use. */
 extern struct nvme_transport_ops g_nvme_tcp_ops;
+/* The NVMe-oF RDMA transport (rdma.c), built when configure found libibverbs/librdmacm. */
+extern struct nvme_transport_ops g_nvme_rdma_ops __attribute__((weak));
 /* The NVMe PCIe transport (pcie.c): controllers reached through the env's PCI layer. */
 extern struct nvme_transport_ops g_nvme_pcie_ops;
 

@@ -193,6 +193,16 @@ ctrlr_identify_ctrlr(struct nvmf_ctrlr *ctrlr, struct osp_nvme_ctrlr_data *cd)
 	cd->icdoff = 0;
 	cd->fcatt = 0;		/* dynamic controller model */
 	cd->msdbd = 1;
+	if (ctrlr->transport->ops->type == OSP_NVMF_TRTYPE_RDMA) {
+		/*
+		 * RDMA moves data against the host's keyed SGL data blocks (the host
+		 * refuses a controller without them), up to 16 per command as a
+		 * last-segment list in the capsule (lib/nvmf/rdma.c).
+		 */
+		cd->sgls = (cd->sgls & ~OSP_NVME_CTRLR_SGLS_TRANSPORT_DATA_BLOCK) |
+			   OSP_NVME_CTRLR_SGLS_KEYED_DATA_BLOCK;
+		cd->msdbd = 16;
+	}
 	if (nvmf_ctrlr_is_discovery(ctrlr)) {
 		cd->cntrltype = OSP_NVME_CTRLR_TYPE_DISCOVERY;
 		cd->oaes = NVMF_OAES_DISCOVERY_LOG;

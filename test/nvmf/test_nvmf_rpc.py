@@ -28,7 +28,8 @@ DISC = "nqn.2014-08.org.nvmexpress.discovery"
 NQN1 = "nqn.2016-06.io.spdk:cnode1"
 NQN2 = "nqn.2016-06.io.spdk:cnode2"
 HOST1 = "nqn.2014-08.org.nvmexpress:uuid:11111111-2222-3333-4444-555555555555"
-NO_RDMA = "transport RDMA is not available in this build"
+# This machine has no RDMA device: ibv_get_device_list() returns NULL (ENOSYS).
+NO_RDMA = "No RDMA device found"
 PORT = str(free_port())   # picked free at run time: parallel runs do not collide
 
 
@@ -46,6 +47,30 @@ def subsystems():
 
 # ---- the tests ----
 
+def test_rdma_refused(p):
+    """No RDMA device here: creating the transport fails clearly; nothing changes."""
+    check_error(p, "nvmf_create_transport -t rdma (no RDMA device on this machine)",
+                ["nvmf_create_transport", "-t", "rdma"], NO_RDMA)
+    # RDMA options are checked before the devices are looked for.
+    check_error(p, "nvmf_create_transport -t rdma with a TCP-only option", None,
+                "c2h_success is a TCP transport parameter",
+                raw=("nvmf_create_transport", {"trtype": "RDMA", "c2h_success": False}))
+    check_error(p, "nvmf_create_transport -t rdma max_srq_depth 1", None,
+                "Invalid max_srq_depth",
+                raw=("nvmf_create_transport", {"trtype": "RDMA", "max_srq_depth": 1}))
+    check_error(p, "nvmf_create_transport -t rdma no_srq \"yes\"", None, "Invalid no_srq",
+                raw=("nvmf_create_transport", {"trtype": "RDMA", "no_srq": "yes"}))
+    check_error(p, "nvmf_create_transport -t rdma with every SPDK RDMA option",
+                ["nvmf_create_transport", "-t", "RDMA", "-q", "64", "-m", "4", "-c", "8192",
+                 "-i", "131072", "-u", "8192", "-a", "32", "-n", "1023", "-b", "16",
+                 "-s", "1024", "-r", "-l", "64", "-x", "2", "-w", "-d", "2048"], NO_RDMA)
+    check(rpc_json("nvmf_get_transports") == [], "no transport after the RDMA refusals")
+    check(len((rpc_json("nvmf_get_stats") or {}).get("poll_groups") or []) == 1 and
+          all(g.get("transports") == [] for g in
+              (rpc_json("nvmf_get_stats") or {}).get("poll_groups") or []),
+          "nvmf_get_stats: no transport state in the poll groups after the refusals")
+
+
 def test_empty_target(p):
     print("a fresh target")
     subs = subsystems()
@@ -62,8 +87,17 @@ def test_empty_target(p):
           groups[0].get("current_admin_qpairs") == 0 and
           groups[0].get("current_io_qpairs") == 0,
           "nvmf_get_stats: tick_rate, one idle poll group per core (%s)" % groups)
-    check_error(p, "nvmf_create_transport -t rdma (no RDMA in this build)",
-                ["nvmf_create_transport", "-t", "rdma"], NO_RDMA)
+    if "not available in this build" in json.dumps(raw_call("nvmf_create_transport",
+                                                          {"trtype": "RDMA"}).get("error")):
+        # Built without rdma-core (./configure --without-rdma).
+        check_error(p, "nvmf_create_transport -t rdma (no RDMA in this build)",
+                    ["nvmf_create_transport", "-t", "rdma"],
+                    "transport RDMA is not available in this build")
+    else:
+        test_rdma_refused(p)
+    check_error(p, "nvmf_subsystem_add_listener -t rdma before the transport exists",
+                ["nvmf_subsystem_add_listener", DISC, "-t", "rdma", "-a", "127.0.0.1",
+                 "-s", PORT], "RDMA")
     # Accepted once, this made every connection need 512 MiB of DMA memory.
     check_error(p, "nvmf_create_transport max_queue_depth 4096 in_capsule_data_size 131072",
                 None, "512 MiB", "max_queue_depth", "in_capsule_data_size",

@@ -142,7 +142,7 @@ rpc_bdev_nvme_attach_controller(struct osp_jsonrpc_request *request, const cJSON
 	snprintf(opts->name, sizeof(opts->name), "%s", req.name);
 	if (osp_nvme_transport_id_parse_trtype(&opts->trid.trtype, req.trtype) != 0) {
 		osp_jsonrpc_send_error_response_fmt(request, OSP_JSONRPC_ERROR_INVALID_PARAMS,
-						    "Invalid trtype '%s': expected tcp or pcie",
+						    "Invalid trtype '%s': expected tcp, rdma or pcie",
 						    req.trtype);
 		goto out;
 	}
@@ -167,13 +167,21 @@ rpc_bdev_nvme_attach_controller(struct osp_jsonrpc_request *request, const cJSON
 		}
 		goto ctrlr_opts;
 	}
-	if (opts->trid.trtype != OSP_NVME_TRANSPORT_TCP) {
+	if (opts->trid.trtype != OSP_NVME_TRANSPORT_TCP &&
+	    opts->trid.trtype != OSP_NVME_TRANSPORT_RDMA) {
 		osp_jsonrpc_send_error_response_fmt(request, -ENOTSUP,
-						    "Transport '%s' is not supported: only tcp and pcie",
-						    req.trtype);
+						    "Transport '%s' is not supported: only tcp, rdma and "
+						    "pcie", req.trtype);
 		goto out;
 	}
-	snprintf(opts->trid.trstring, sizeof(opts->trid.trstring), "TCP");
+	if (opts->trid.trtype == OSP_NVME_TRANSPORT_RDMA && (req.hdgst || req.ddgst)) {
+		osp_jsonrpc_send_error_response_fmt(request, OSP_JSONRPC_ERROR_INVALID_PARAMS,
+						    "hdgst and ddgst are NVMe/TCP digests: they do not "
+						    "apply to rdma");
+		goto out;
+	}
+	snprintf(opts->trid.trstring, sizeof(opts->trid.trstring), "%s",
+		 opts->trid.trtype == OSP_NVME_TRANSPORT_RDMA ? "RDMA" : "TCP");
 	if (req.adrfam != NULL) {
 		if (osp_nvme_transport_id_parse_adrfam(&opts->trid.adrfam, req.adrfam) != 0) {
 			osp_jsonrpc_send_error_response_fmt(request, OSP_JSONRPC_ERROR_INVALID_PARAMS,

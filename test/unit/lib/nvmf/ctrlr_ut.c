@@ -712,7 +712,10 @@ test_identify(void)
 	CU_ASSERT_TRUE(cd->oaes & NVMF_OAES_NS_ATTR);
 	CU_ASSERT_EQUAL(cd->ioccsz, (64 + 4096) / 16);
 	CU_ASSERT_EQUAL(cd->iorcsz, 1);
-	CU_ASSERT_EQUAL(cd->msdbd, 1);
+	/* The fake transport registers as RDMA: keyed SGLs, 16 descriptors (lib/nvmf/rdma.c). */
+	CU_ASSERT_EQUAL(cd->msdbd, 16);
+	CU_ASSERT_TRUE(cd->sgls & OSP_NVME_CTRLR_SGLS_KEYED_DATA_BLOCK);
+	CU_ASSERT_FALSE(cd->sgls & OSP_NVME_CTRLR_SGLS_TRANSPORT_DATA_BLOCK);
 	CU_ASSERT_EQUAL(cd->cmic & 3, 3);
 	CU_ASSERT_EQUAL(cd->ctratt & 1, 1);
 
