@@ -193,7 +193,7 @@ benches: $(foreach b,$(BENCHES),$(BUILD)/bench/$(b))
 # Test programs that end-to-end tests run (in QEMU guests): test/<area>/<name>.c ->
 # build/test/<area>/<name>, linked like apps with the closure of TEST_PROG_LIBS-<name>
 # (mk/deps.mk). Built by `make all`.
-TEST_PROGS := test/nvme/pci_probe
+TEST_PROGS := test/nvme/pci_probe test/nvme/rpc_uds test/nvme/uring_perf
 define TEST_PROG_RULE
 $(BUILD)/$(1): $(BUILD)/obj/$(1).o $(call lib_files,$(TEST_PROG_LIBS-$(notdir $(1))))
 	@mkdir -p $$(dir $$@)

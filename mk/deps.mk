@@ -109,6 +109,10 @@ BENCH_LIBS-nvme_pcie := env_dpdk log nvme_tcp_codec sock util
 # ---- test programs (TEST_PROGS in the Makefile) ----
 # pci_probe: the env's PCI layer on NVMe controllers (test/nvme/test_pcie_guest.sh).
 TEST_PROG_LIBS-pci_probe := env_dpdk
+# rpc_uds: one JSON-RPC call over a Unix socket (guests without python).
+TEST_PROG_LIBS-rpc_uds :=
+# uring_perf: io_uring on the guest kernel's nvme driver (bench/nvme_pcie/run_guest.sh).
+TEST_PROG_LIBS-uring_perf :=
 
 # ---- unit tests ----
 # UT_LIBS-<test>: libraries a test links as archives beyond its library's declared

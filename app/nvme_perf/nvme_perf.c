@@ -23,6 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "osprey/env.h"
 #include "osprey/log.h"
 #include "osprey/nvme.h"
 #include "osprey/queue.h"
@@ -719,6 +720,8 @@ poll_admin(void)
 {
 	uint32_t i;
 
+	/* PCIe hot remove: the env calls the driver back from here (a no-op without the env). */
+	osp_pci_event_poll();
 	for (i = 0; i < g_num_ctrlrs; i++) {
 		if (g_ctrlrs[i].ctrlr != NULL) {
 			osp_nvme_ctrlr_process_admin_completions(g_ctrlrs[i].ctrlr);
@@ -964,9 +967,14 @@ collect_namespaces(void)
 				continue;
 			}
 			pns->sector_size = osp_nvme_ns_get_sector_size(pns->ns);
-			snprintf(pns->name, sizeof(pns->name), "%s (addr:%s subnqn:%s) NSID %u",
-				 pc->trid.trtype == OSP_NVME_TRANSPORT_RDMA ? "RDMA" : "TCP",
-				 pc->trid.traddr, pc->trid.subnqn, nsid);
+			if (pc->trid.trtype == OSP_NVME_TRANSPORT_PCIE) {
+				snprintf(pns->name, sizeof(pns->name), "PCIe (addr:%s) NSID %u",
+					 pc->trid.traddr, nsid);
+			} else {
+				snprintf(pns->name, sizeof(pns->name), "%s (addr:%s subnqn:%s) NSID %u",
+					 osp_nvme_transport_id_trtype_str(pc->trid.trtype),
+					 pc->trid.traddr, pc->trid.subnqn, nsid);
+			}
 			if (pns->sector_size == 0 || g_opts.io_size % pns->sector_size != 0) {
 				fprintf(stderr, "Skipping %s: I/O size %u is not a multiple of its sector size %u\n",
 					pns->name, g_opts.io_size, pns->sector_size);

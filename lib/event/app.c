@@ -23,6 +23,8 @@ struct app_state {
 	osp_msg_fn start_fn;
 	void *start_ctx;
 	struct osp_thread *app_thread;
+	/* With --pci: delivers the env's hot-remove events to their drivers. */
+	struct osp_poller *pci_poller;
 	int rc;
 	bool initialized;
 	bool init_started;
@@ -543,12 +545,37 @@ app_startup_config_done(int rc)
 	app_start_init(NULL, NULL);
 }
 
+/*
+ * Hot remove: the env flags a removed device at once (its interrupt thread)
+ * and calls the device's driver back from osp_pci_event_poll(), on this (the
+ * app) thread. A timed poller: the reactor still sleeps between its runs; a
+ * removal reaches its driver's callback within APP_PCI_EVENT_POLL_US (the
+ * drivers' own pollers see the flag earlier, through
+ * osp_pci_device_is_removed()).
+ */
+#define APP_PCI_EVENT_POLL_US 100000
+
+static int
+app_pci_event_poll(void *arg)
+{
+	return osp_pci_event_poll() > 0 ? OSP_POLLER_BUSY : OSP_POLLER_IDLE;
+}
+
 static void
 app_bootstrap(void *arg)
 {
 	int rc;
 
 	osp_rpc_set_state(OSP_RPC_STARTUP);
+	if (g_app.opts.pci_enabled) {
+		g_app.pci_poller = OSP_POLLER_REGISTER(app_pci_event_poll, NULL,
+						       APP_PCI_EVENT_POLL_US);
+		if (g_app.pci_poller == NULL) {
+			OSP_ERRLOG("cannot register the PCI hot-remove poller\n");
+			osp_app_stop(-ENOMEM);
+			return;
+		}
+	}
 	if (g_app.opts.rpc_addr != NULL) {
 		rc = osp_rpc_listen(g_app.opts.rpc_addr);
 		if (rc != 0) {
@@ -573,6 +600,7 @@ app_bootstrap(void *arg)
 static void
 app_subsystems_finished(int rc, void *ctx)
 {
+	osp_poller_unregister(&g_app.pci_poller);
 	osp_rpc_close();
 	reactors_stop();
 }

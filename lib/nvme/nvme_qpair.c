@@ -657,7 +657,7 @@ osp_nvme_qpair_get_stats(struct osp_nvme_qpair *oq, struct osp_nvme_qpair_stats 
  * read/write-type command whose arguments the caller checked, with the
  * command built in the request itself (no copy through the stack).
  */
-static int
+static inline __attribute__((always_inline)) int
 qpair_submit_rw(struct nvme_qpair *qpair, uint8_t opc, uint32_t nsid, uint64_t lba,
 		uint32_t cdw12, const struct iovec *iov, int iovcnt, void *buf, uint32_t len,
 		osp_nvme_cmd_cb cb_fn, void *cb_arg)
@@ -710,7 +710,7 @@ qpair_submit_rw(struct nvme_qpair *qpair, uint8_t opc, uint32_t nsid, uint64_t l
 	return 0;
 }
 
-static int
+static inline __attribute__((always_inline)) int
 ns_rw(struct osp_nvme_ns *ns, struct osp_nvme_qpair *oq, uint8_t opc, const struct iovec *iov,
       int iovcnt, void *buf, uint64_t lba, uint32_t lba_count, osp_nvme_cmd_cb cb_fn, void *cb_arg,
       uint32_t io_flags, bool data)
@@ -743,7 +743,7 @@ ns_rw(struct osp_nvme_ns *ns, struct osp_nvme_qpair *oq, uint8_t opc, const stru
 			       buf, data ? (uint32_t)bytes : 0, cb_fn, cb_arg);
 }
 
-static int
+static inline __attribute__((always_inline)) int
 ns_rw_contig(struct osp_nvme_ns *ns, struct osp_nvme_qpair *oq, uint8_t opc, void *buf,
 	     uint64_t lba, uint32_t lba_count, osp_nvme_cmd_cb cb_fn, void *cb_arg,
 	     uint32_t io_flags)

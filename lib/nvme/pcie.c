@@ -170,7 +170,11 @@ pcie_check_csts(struct pcie_ctrlr *pc, union osp_nvme_csts_register *out)
 static void
 pcie_remove_cb(void *ctx, struct osp_pci_device *dev)
 {
-	pcie_mark_removed(ctx);
+	struct pcie_ctrlr *pc = ctx;
+
+	OSP_NOTICELOG("NVMe PCIe controller %s: hot remove reported by the env\n",
+		      pc->ctrlr->trid.traddr);
+	pcie_mark_removed(pc);
 }
 
 /* ------------------------------------------------------------ doorbells */
@@ -245,10 +249,148 @@ pcie_dma_contig_zmalloc(size_t size, uint64_t *iova)
 	return p;
 }
 
+/* ------------------------------------------------------------ controller memory buffer */
+
+/*
+ * A CMB that can hold submission queues (CMBSZ.SQS): map its BAR. With
+ * CAP.CMBS (NVMe 1.4 and later, QEMU's default) CMBLOC/CMBSZ read zero until
+ * CMBMSC.CRE is set, and the controller recognizes CMB addresses only once
+ * CMBMSC.CMSE is set with a base (CBA): the BAR's bus address is used, so
+ * both kinds of controller see the same addresses. Any problem only means
+ * no CMB (queues stay in host memory).
+ */
+static void
+pcie_cmb_probe(struct pcie_ctrlr *pc)
+{
+	const char *traddr = pc->ctrlr->trid.traddr;
+	uint32_t sz, loc, bir, szu;
+	uint64_t unit, size, ofst, phys = 0, bar_size = 0;
+	void *va = NULL;
+
+	pc->cmb_msc = pc->cap.bits.cmbs != 0;
+	if (pc->cmb_msc) {
+		pcie_reg_write4(pc, PCIE_REG_CMBMSC + 4, 0);
+		pcie_reg_write4(pc, PCIE_REG_CMBMSC, PCIE_CMBMSC_CRE);
+	}
+	sz = pcie_reg_read4(pc, OSP_NVME_REG_CMBSZ);
+	loc = pcie_reg_read4(pc, OSP_NVME_REG_CMBLOC);
+	if (sz == 0 || sz == 0xffffffffu) {
+		return;
+	}
+	bir = loc & 0x7u;
+	szu = (sz >> 8) & 0xfu;
+	if (!(sz & PCIE_CMBSZ_SQS) || szu > 6 || bir == 0 || bir > 5 ||
+	    osp_pci_device_map_bar == NULL) {
+		OSP_NOTICELOG("NVMe PCIe %s: controller memory buffer not used (CMBSZ 0x%x CMBLOC "
+			      "0x%x: no submission queue support, or in BAR0 or an unknown BAR)\n",
+			      traddr, sz, loc);
+		return;
+	}
+	unit = 4096ull << (4 * szu);
+	size = (uint64_t)(sz >> 12) * unit;
+	ofst = (uint64_t)(loc >> 12) * unit;
+	if (osp_pci_device_map_bar(pc->dev, bir, &va, &phys, &bar_size) != 0 || va == NULL ||
+	    ofst >= bar_size || size > bar_size - ofst || ((phys + ofst) & (PCIE_PAGE_SIZE - 1))) {
+		OSP_NOTICELOG("NVMe PCIe %s: controller memory buffer in BAR%u cannot be mapped "
+			      "or lies outside it: not used\n", traddr, bir);
+		if (va != NULL && osp_pci_device_unmap_bar != NULL) {
+			osp_pci_device_unmap_bar(pc->dev, bir, va);
+		}
+		return;
+	}
+	pc->cmb_bar = bir;
+	pc->cmb_bar_va = va;
+	pc->cmb = (uint8_t *)va + ofst;
+	pc->cmb_bus = phys + ofst;
+	pc->cmb_pages = (uint32_t)OSP_MIN(size / PCIE_PAGE_SIZE, (uint64_t)PCIE_CMB_MAX_PAGES);
+	memset(pc->cmb_used, 0, sizeof(pc->cmb_used));
+	OSP_NOTICELOG("NVMe PCIe %s: controller memory buffer of %" PRIu64 " KiB in BAR%u: I/O "
+		      "submission queues go there (%u KiB used at most)\n", traddr, size / 1024, bir,
+		      pc->cmb_pages * 4);
+}
+
+/* While the controller is disabled: let it recognize the CMB's addresses (CMBMSC). */
+static void
+pcie_cmb_enable(struct pcie_ctrlr *pc)
+{
+	uint64_t msc = pc->cmb_bus | PCIE_CMBMSC_CRE | PCIE_CMBMSC_CMSE;
+
+	if (pc->cmb == NULL || !pc->cmb_msc) {
+		return;
+	}
+	/* High half first: a controller may act on the low half's write. */
+	pcie_reg_write4(pc, PCIE_REG_CMBMSC + 4, (uint32_t)(msc >> 32));
+	pcie_reg_write4(pc, PCIE_REG_CMBMSC, (uint32_t)msc);
+}
+
+static void
+pcie_cmb_unmap(struct pcie_ctrlr *pc)
+{
+	if (pc->cmb_bar_va != NULL && osp_pci_device_unmap_bar != NULL) {
+		osp_pci_device_unmap_bar(pc->dev, pc->cmb_bar, pc->cmb_bar_va);
+	}
+	pc->cmb_bar_va = NULL;
+	pc->cmb = NULL;
+}
+
+static bool
+pcie_cmb_page_used(const struct pcie_ctrlr *pc, uint32_t i)
+{
+	return (pc->cmb_used[i / 64] >> (i % 64)) & 1u;
+}
+
+static void
+pcie_cmb_mark(struct pcie_ctrlr *pc, uint32_t first, uint32_t n, bool used)
+{
+	uint32_t i;
+
+	for (i = first; i < first + n; i++) {
+		if (used) {
+			pc->cmb_used[i / 64] |= 1ull << (i % 64);
+		} else {
+			pc->cmb_used[i / 64] &= ~(1ull << (i % 64));
+		}
+	}
+}
+
+/* First fit of an I/O SQ in the CMB; false when there is none or no room (host memory then). */
+static bool
+pcie_cmb_alloc_sq(struct pcie_qpair *pqp, size_t bytes)
+{
+	struct pcie_ctrlr *pc = pqp->pc;
+	uint32_t n = (uint32_t)((bytes + PCIE_PAGE_SIZE - 1) / PCIE_PAGE_SIZE), first, run = 0, i;
+
+	if (pc->cmb == NULL || pqp->q.id == 0 || n == 0 || n > pc->cmb_pages) {
+		return false;
+	}
+	for (i = 0, first = 0; i < pc->cmb_pages; i++) {
+		if (pcie_cmb_page_used(pc, i)) {
+			run = 0;
+			first = i + 1;
+			continue;
+		}
+		if (++run == n) {
+			pcie_cmb_mark(pc, first, n, true);
+			pqp->sq = (struct osp_nvme_cmd *)(pc->cmb + (size_t)first * PCIE_PAGE_SIZE);
+			pqp->sq_iova = pc->cmb_bus + (uint64_t)first * PCIE_PAGE_SIZE;
+			pqp->sq_in_cmb = true;
+			pqp->sq_cmb_page = first;
+			pqp->sq_cmb_npages = n;
+			return true;
+		}
+	}
+	return false;
+}
+
 static void
 pcie_qpair_free_mem(struct pcie_qpair *pqp)
 {
-	osp_dma_free(pqp->sq);
+	if (pqp->sq_in_cmb) {
+		pcie_cmb_mark(pqp->pc, pqp->sq_cmb_page, pqp->sq_cmb_npages, false);
+		pqp->sq_in_cmb = false;
+	} else {
+		osp_dma_free(pqp->sq);
+	}
 	osp_dma_free(pqp->cq);
 	osp_dma_free(pqp->prp_lists);
 	free(pqp->prp_iova);
@@ -263,8 +405,10 @@ pcie_qpair_alloc_mem(struct pcie_qpair *pqp)
 {
 	uint32_t i, n = pqp->q.num_reqs;
 
-	pqp->sq = pcie_dma_contig_zmalloc((size_t)pqp->entries * sizeof(struct osp_nvme_cmd),
-				     &pqp->sq_iova);
+	if (!pcie_cmb_alloc_sq(pqp, (size_t)pqp->entries * sizeof(struct osp_nvme_cmd))) {
+		pqp->sq = pcie_dma_contig_zmalloc((size_t)pqp->entries * sizeof(struct osp_nvme_cmd),
+					     &pqp->sq_iova);
+	}
 	pqp->cq = pcie_dma_contig_zmalloc((size_t)pqp->entries * sizeof(struct osp_nvme_cpl),
 				     &pqp->cq_iova);
 	pqp->prp_lists = osp_dma_zmalloc((size_t)n * PCIE_PRP_LIST_BYTES, PCIE_PAGE_SIZE, NULL);
@@ -376,6 +520,7 @@ pcie_detach(struct pcie_ctrlr *pc)
 	if (pc->dev == NULL) {
 		return;
 	}
+	pcie_cmb_unmap(pc);
 	if (pc->regs != NULL && osp_pci_device_unmap_bar != NULL) {
 		osp_pci_device_unmap_bar(pc->dev, 0, (void *)(uintptr_t)pc->regs);
 	}
@@ -451,6 +596,7 @@ pcie_attach(struct pcie_ctrlr *pc)
 	pc->db_stride = 4u << pc->cap.bits.dstrd;
 	ctrlr->cap = pc->cap;
 	ctrlr->vs.raw = pcie_reg_read4(pc, OSP_NVME_REG_VS);
+	pcie_cmb_probe(pc);
 	return 0;
 }
 
@@ -726,6 +872,7 @@ pcie_admin_connect_poll(struct pcie_qpair *pqp)
 			pcie_reg_write4(pc, OSP_NVME_REG_AQA, aqa.raw);
 			pcie_reg_write8(pc, OSP_NVME_REG_ASQ, pqp->sq_iova);
 			pcie_reg_write8(pc, OSP_NVME_REG_ACQ, pqp->cq_iova);
+			pcie_cmb_enable(pc);
 			cc.raw = 0;
 			cc.bits.iosqes = 6; /* 64-byte SQEs */
 			cc.bits.iocqes = 4; /* 16-byte CQEs */
@@ -1226,6 +1373,26 @@ pcie_build_sgl(struct pcie_qpair *pqp, uint16_t cid, const struct iovec *iov, in
 	return 0;
 }
 
+/*
+ * A payload the env cannot translate (not its DMA memory: a heap or mmap
+ * buffer, e.g. buffer pools that did not fit in the hugepages): the I/O is
+ * refused (-EFAULT), never handed to the device. Said once per qpair, with
+ * the fix, since every such I/O would repeat it.
+ */
+static __attribute__((noinline, cold)) int
+pcie_not_dma(struct pcie_qpair *pqp, uintptr_t va)
+{
+	if (!pqp->not_dma_logged) {
+		pqp->not_dma_logged = true;
+		OSP_ERRLOG("NVMe PCIe %s: queue %u: I/O buffer %p is not DMA memory of the env "
+			   "(no IO address): I/O refused (-EFAULT); buffers for a PCIe device must "
+			   "come from osp_dma_malloc(): give the process enough hugepages (-s / "
+			   "HUGEMEM) for its buffer pools (logged once per queue)\n",
+			   pqp->q.ctrlr->trid.traddr, pqp->q.id, (void *)va);
+	}
+	return -EFAULT;
+}
+
 static int
 pcie_qpair_submit_request(struct nvme_qpair *q, struct nvme_request *req)
 {
@@ -1250,7 +1417,7 @@ pcie_qpair_submit_request(struct nvme_qpair *q, struct nvme_request *req)
 			uint64_t pa = pcie_vtophys(pqp, va, &seg);
 
 			if (pa == OSP_VTOPHYS_ERROR || seg < req->payload_size) {
-				return -EFAULT;
+				return pcie_not_dma(pqp, va);
 			}
 			sqe->prp1 = pa;
 			sqe->prp2 = 0;
@@ -1263,6 +1430,9 @@ pcie_qpair_submit_request(struct nvme_qpair *q, struct nvme_request *req)
 				/* Not expressible as PRPs: the controller takes SGLs. */
 				rc = pcie_build_sgl(pqp, req->cmd.cid, req->iov, req->iovcnt,
 						    req->payload_size, sqe);
+			}
+			if (rc == -EFAULT) {
+				return pcie_not_dma(pqp, va);
 			}
 			if (rc != 0) {
 				return rc; /* the slot is reused by the next command */

@@ -29,6 +29,17 @@
 /* Empty polls with I/O outstanding between two checks for a vanished device. */
 #define PCIE_REMOVE_CHECK_POLLS 4096u
 
+/*
+ * Controller Memory Buffer (NVMe Base 2.0 §3.1.3.12-13, §8.2.1): registers
+ * this driver reads and writes (nvme_spec.h names CMBLOC and CMBSZ only).
+ */
+#define PCIE_REG_CMBMSC 0x50u		/* 8 bytes: CRE bit 0, CMSE bit 1, CBA 63:12 */
+#define PCIE_CMBMSC_CRE 0x1u
+#define PCIE_CMBMSC_CMSE 0x2u
+#define PCIE_CMBSZ_SQS 0x1u		/* submission queues may live in the CMB */
+/* CMB pages (4 KiB) used for I/O submission queues at most (the rest is left unused). */
+#define PCIE_CMB_MAX_PAGES 1024u
+
 /* The admin qpair's connect: enabling the controller (NVMe Base 2.0 §3.5.1). */
 enum pcie_init_state {
 	PCIE_INIT_IDLE = 0,
@@ -71,6 +82,20 @@ struct pcie_ctrlr {
 	uint32_t *eventidx;
 	uint64_t eventidx_iova;
 	bool dbbuf_enabled;
+	/*
+	 * Controller Memory Buffer holding I/O submission queues (CMBSZ.SQS),
+	 * NULL without one: cmb is where it is mapped (in BAR cmb_bar), cmb_bus
+	 * the address the controller knows it by (the SQ base in Create I/O SQ;
+	 * CMBMSC.CBA when CAP.CMBS says the controller needs it set), a page
+	 * bitmap for the queues in it.
+	 */
+	uint8_t *cmb;
+	void *cmb_bar_va;
+	uint32_t cmb_bar;
+	uint64_t cmb_bus;
+	uint32_t cmb_pages;
+	bool cmb_msc;
+	uint64_t cmb_used[PCIE_CMB_MAX_PAGES / 64];
 };
 
 struct pcie_qpair {
@@ -79,6 +104,9 @@ struct pcie_qpair {
 	uint32_t entries;
 	struct osp_nvme_cmd *sq;
 	uint64_t sq_iova;
+	/* The SQ lies in the controller memory buffer: pages [sq_cmb_page, + sq_cmb_npages). */
+	bool sq_in_cmb;
+	uint32_t sq_cmb_page, sq_cmb_npages;
 	struct osp_nvme_cpl *cq;
 	uint64_t cq_iova;
 	volatile uint32_t *sq_tdbl;
@@ -93,6 +121,7 @@ struct pcie_qpair {
 	uint16_t cq_head;
 	uint8_t phase;
 	bool hw_ready;	/* the queues exist on the controller */
+	bool not_dma_logged;	/* a payload without an IO address was reported */
 	uint32_t hw_gen;
 	uint32_t empty_polls;
 	/* Page numbers (va >> 12) of identity-mapped DMA pages; 0 = empty. */

@@ -3,7 +3,8 @@
 # The env's PCI layer and scripts/setup.sh on QEMU's NVMe controllers, in a
 # q35 guest under TCG (no KVM needed), booted once:
 #   C0  -device nvme,id=nvme0,serial=osp0 (one namespace, 64 MiB)
-#   C1  -device nvme,id=nvme1,serial=osp1 + two nvme-ns (8 MiB each)
+#   C1  -device nvme,id=nvme1,serial=osp1,cmb_size_mb=1 + two nvme-ns (8 MiB each):
+#       a 1 MiB controller memory buffer, where the driver puts its I/O SQs
 #   each behind its own pcie-root-port (hot-pluggable; the guest finds them by
 #   serial), QMP on a socket: the host removes both (device_del) when the
 #   guest asks, while pci_probe holds them
@@ -25,6 +26,9 @@
 #      OSPREY_GUEST_DIR  guest cache (default build/guest)
 #      PCIE_TIMEOUT      seconds for the guest run (default 240)
 #      KI_KEEP=1         keep the temp dir (guest log, disk images)
+#      PCIE_BENCH=N      also run N rounds of the guest benchmark (kernel nvme +
+#                        io_uring vs Osprey's nvme_perf on C0; bench/nvme_pcie/run_guest.sh)
+#      PCIE_BENCH_SECS   seconds per benchmark run (default 10)
 #      PCIE_SELFTEST=nobm|data  break one thing on purpose: the test must then
 #                        FAIL (nobm: pci_probe clears bus mastering before its
 #                        Identify on the vfio controller; data: the guest
@@ -57,7 +61,7 @@ t=$(ms)
 guest_build "$ROOT/test/nvme/guest/profile" || die "could not build the guest (test/common/guest/build.sh test/nvme/guest/profile)"
 L=$TMP/layer
 mkdir -p "$L/ki"
-guest_add_programs "$L" osprey/bin "$BIN_DIR"/* "$PROBE" || die "cannot copy Osprey's programs into the guest layer"
+guest_add_programs "$L" osprey/bin "$BIN_DIR"/* "$PROBE" "$(dirname "$PROBE")/rpc_uds" "$(dirname "$PROBE")/uring_perf" || die "cannot copy Osprey's programs into the guest layer"
 install -m 0755 "$ROOT/scripts/setup.sh" "$L/osprey/bin/setup.sh"
 install -m 0755 "$ROOT/test/nvme/guest/pcie_test.sh" "$L/ki/test.sh"
 phase "guest-image" "$t"
@@ -77,6 +81,8 @@ NVMF_NQN=$NVMF_NQN
 HUGEMEM=512
 PATTERN_MD5=$(md5sum < "$TMP/pattern.bin" | cut -d' ' -f1)
 SELFTEST=${PCIE_SELFTEST:-}
+BENCH_ROUNDS=${PCIE_BENCH:-0}
+BENCH_SECS=${PCIE_BENCH_SECS:-10}
 EOF
 if [ "${PCIE_SELFTEST:-}" = data ]; then
 	sed -i 's/^PATTERN_MD5=.*/PATTERN_MD5=0123456789abcdef0123456789abcdef/' "$L/ki/env"
@@ -85,6 +91,8 @@ fi
 # ---- 3. the guest run ------------------------------------------------------------------
 t=$(ms)
 GUEST_MEM=1280M
+# (no_timer_check, against boot panics of the IO-APIC timer check under load,
+# is on every guest's command line: test/common/guest/guest.sh)
 GUEST_EXTRA_APPEND="intel_iommu=on iommu=pt"
 # Hot-pluggable: each controller behind its own PCIe root port.
 GUEST_QEMU_ARGS=(
@@ -97,7 +105,7 @@ GUEST_QEMU_ARGS=(
 	-device nvme,id=nvme0,serial=osp0,drive=n0,bus=rp0
 	-drive "file=$TMP/n1a.img,if=none,id=n1a,format=raw"
 	-drive "file=$TMP/n1b.img,if=none,id=n1b,format=raw"
-	-device nvme,id=nvme1,serial=osp1,bus=rp1
+	-device nvme,id=nvme1,serial=osp1,bus=rp1,cmb_size_mb=1
 	-device nvme-ns,drive=n1a,bus=nvme1,nsid=1
 	-device nvme-ns,drive=n1b,bus=nvme1,nsid=2
 )
@@ -129,7 +137,7 @@ while time.time() < deadline and ids is None:
         # it; the second, at q1 in 4 KiB, checks against it (--no-prefill).
         seed = str(int(time.time()) & 0xffffff)
         for q, o, extra in (('16', '131072', []), ('1', '4096', ['--no-prefill'])):
-            cmd = [perf, '-r', trid, '-q', q, '-o', o, '-w', 'randrw', '-V', '--seed', seed, '-t', '3'] + extra
+            cmd = [perf, '-r', trid, '-q', q, '-o', o, '-w', 'randrw', '-V', '--seed', seed, '-t', '6'] + extra
             try:
                 r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
                 out = r.stdout + r.stderr
@@ -191,5 +199,6 @@ if grep -q 'detected translation failure' "$GUEST_TXT"; then
 	die "QEMU reported a blocked DMA (vtd_iommu_translate): $(grep -m3 'translation failure' "$GUEST_TXT")"
 fi
 grep 'OSPREY-STEP' "$GUEST_TXT" | sed 's/^.*OSPREY-STEP /  /'
+grep 'OSPREY-BENCH' "$GUEST_TXT" | sed 's/^.*OSPREY-BENCH /  bench: /'
 log "PASS in $(secs "$T_START" "$(ms)") (${PHASES[*]/%/;})"
 exit 0

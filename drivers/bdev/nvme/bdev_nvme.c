@@ -38,6 +38,13 @@
 #define PROBE_POLL_US 1000
 #define RESET_POLL_US 100
 #define QPAIR_RETRY_US 100000
+/*
+ * An I/O aborted because its queue went away (ABORTED - SQ DELETION: a
+ * controller reset, or no qpair while one is being re-created) is queued on
+ * its channel and submitted again once the channel has a qpair, at most this
+ * many times; it fails only when the controller is failed or being deleted.
+ */
+#define NVME_IO_MAX_RETRIES 3
 #define UNMAP_RANGES 16
 
 enum nvme_ctrlr_state {
@@ -100,6 +107,8 @@ struct nvme_io_channel {
 	bool failed;
 	uint32_t generation;
 	uint64_t next_retry_us;
+	/* I/O waiting for a working qpair (see NVME_IO_MAX_RETRIES). */
+	TAILQ_HEAD(, nvme_bdev_io) retry_queue;
 };
 
 /* Per-I/O state in bdev_io->driver_ctx. */
@@ -110,6 +119,8 @@ struct nvme_bdev_io {
 	/* write zeroes in pieces of at most 65536 blocks */
 	uint64_t wz_next;
 	uint64_t wz_left;
+	uint32_t retries;
+	/* reset_waiters (RESET) or the channel's retry_queue (other I/O) */
 	TAILQ_ENTRY(nvme_bdev_io) link;
 	struct osp_nvme_dsm_range ranges[UNMAP_RANGES];
 };
@@ -157,11 +168,42 @@ nctrlr_find(const char *name)
 
 /* ------------------------------------------------------------ data path */
 
+/* Queue nio for another try on its channel; false when it must fail now. */
+static bool
+nvme_io_retry(struct nvme_bdev_io *nio)
+{
+	struct nvme_io_channel *ch = nio->ch;
+	enum nvme_ctrlr_state state = ch->nctrlr->state;
+
+	if (nio->retries >= NVME_IO_MAX_RETRIES || g_finishing ||
+	    (state != NCTRLR_ENABLED && state != NCTRLR_RESETTING)) {
+		return false;
+	}
+	nio->retries++;
+	TAILQ_INSERT_TAIL(&ch->retry_queue, nio, link);
+	return true;
+}
+
+/* The I/O's queue is gone (reset, no qpair): retried, or failed as aborted. */
+static void
+nvme_io_aborted(struct nvme_bdev_io *nio)
+{
+	if (!nvme_io_retry(nio)) {
+		osp_bdev_io_complete_nvme_status(nio->bdev_io, 0, OSP_NVME_SCT_GENERIC,
+						 OSP_NVME_SC_ABORTED_SQ_DELETION);
+	}
+}
+
 static void
 nvme_io_done(void *arg, const struct osp_nvme_cpl *cpl)
 {
 	struct nvme_bdev_io *nio = arg;
 
+	if (osp_unlikely(osp_nvme_cpl_is_status(cpl, OSP_NVME_SCT_GENERIC,
+						OSP_NVME_SC_ABORTED_SQ_DELETION)) &&
+	    nvme_io_retry(nio)) {
+		return;
+	}
 	osp_bdev_io_complete_nvme_status(nio->bdev_io, cpl->cdw0, cpl->status.sct, cpl->status.sc);
 }
 
@@ -179,9 +221,8 @@ nvme_write_zeroes_done(void *arg, const struct osp_nvme_cpl *cpl)
 	}
 	rc = nvme_submit_write_zeroes_next(nio);
 	if (rc != 0) {
-		/* The qpair filled up or failed mid-way: report the whole I/O failed. */
-		osp_bdev_io_complete_nvme_status(nio->bdev_io, 0, OSP_NVME_SCT_GENERIC,
-						 OSP_NVME_SC_ABORTED_SQ_DELETION);
+		/* The qpair filled up or failed mid-way: do it again (from the start). */
+		nvme_io_aborted(nio);
 	}
 }
 
@@ -284,9 +325,10 @@ nvme_read_get_buf_cb(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_io, bo
 	rc = nvme_submit(ch, bdev_io);
 	if (rc == -ENOMEM) {
 		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
+	} else if (rc == -ENXIO) {
+		nvme_io_aborted((struct nvme_bdev_io *)bdev_io->driver_ctx);
 	} else if (rc != 0) {
 		osp_bdev_io_complete_nvme_status(bdev_io, 0, OSP_NVME_SCT_GENERIC,
-						 rc == -ENXIO ? OSP_NVME_SC_ABORTED_SQ_DELETION :
 						 OSP_NVME_SC_INVALID_FIELD);
 	}
 }
@@ -300,6 +342,7 @@ bdev_nvme_submit_request(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_io
 
 	nio->bdev_io = bdev_io;
 	nio->ch = ch;
+	nio->retries = 0;
 	if (bdev_io->type == OSP_BDEV_IO_TYPE_RESET) {
 		nio->thread = osp_get_thread();
 		nvme_reset_start(nio);
@@ -318,9 +361,8 @@ bdev_nvme_submit_request(struct osp_io_channel *_ch, struct osp_bdev_io *bdev_io
 		/* Queue full or still connecting: the layer resubmits. */
 		osp_bdev_io_complete(bdev_io, OSP_BDEV_IO_STATUS_NOMEM);
 	} else if (rc == -ENXIO) {
-		/* No connection: the I/O fails as if its queue had been deleted. */
-		osp_bdev_io_complete_nvme_status(bdev_io, 0, OSP_NVME_SCT_GENERIC,
-						 OSP_NVME_SC_ABORTED_SQ_DELETION);
+		/* No connection (a reset): retried once the channel has a qpair again. */
+		nvme_io_aborted(nio);
 	} else {
 		osp_bdev_io_complete_nvme_status(bdev_io, 0, OSP_NVME_SCT_GENERIC,
 						 OSP_NVME_SC_INVALID_FIELD);
@@ -354,6 +396,44 @@ bdev_nvme_io_type_supported(void *ctx, enum osp_bdev_io_type type)
 
 /* ------------------------------------------------------------ channels */
 
+/* Fail every queued retry (the controller failed, or the channel goes away). */
+static void
+nvme_channel_fail_retries(struct nvme_io_channel *ch)
+{
+	struct nvme_bdev_io *nio;
+
+	while ((nio = TAILQ_FIRST(&ch->retry_queue)) != NULL) {
+		TAILQ_REMOVE(&ch->retry_queue, nio, link);
+		osp_bdev_io_complete_nvme_status(nio->bdev_io, 0, OSP_NVME_SCT_GENERIC,
+						 OSP_NVME_SC_ABORTED_SQ_DELETION);
+	}
+}
+
+/* Submit the queued retries again, in order, while the qpair takes them. */
+static void
+nvme_channel_resubmit(struct nvme_io_channel *ch)
+{
+	struct nvme_bdev_io *nio;
+	int rc;
+
+	while ((nio = TAILQ_FIRST(&ch->retry_queue)) != NULL) {
+		TAILQ_REMOVE(&ch->retry_queue, nio, link);
+		rc = nvme_submit(ch, nio->bdev_io);
+		if (rc == -ENOMEM) {
+			TAILQ_INSERT_HEAD(&ch->retry_queue, nio, link); /* queue full: later */
+			return;
+		}
+		if (rc == -ENXIO) {
+			nvme_io_aborted(nio);
+			return;
+		}
+		if (rc != 0) {
+			osp_bdev_io_complete_nvme_status(nio->bdev_io, 0, OSP_NVME_SCT_GENERIC,
+							 OSP_NVME_SC_INVALID_FIELD);
+		}
+	}
+}
+
 static int
 nvme_channel_connect(struct nvme_io_channel *ch)
 {
@@ -376,6 +456,11 @@ nvme_channel_poll(void *arg)
 
 	if (osp_likely(ch->qpair != NULL && !ch->failed)) {
 		rc = osp_nvme_qpair_process_completions(ch->qpair, 0);
+		if (osp_unlikely(!TAILQ_EMPTY(&ch->retry_queue)) && rc >= 0 &&
+		    osp_nvme_qpair_is_connected(ch->qpair)) {
+			nvme_channel_resubmit(ch);
+			return OSP_POLLER_BUSY;
+		}
 		if (osp_likely(rc >= 0)) {
 			/*
 			 * lib/nvme's sockets are not in the reactor's epoll set, so a
@@ -402,9 +487,14 @@ nvme_channel_poll(void *arg)
 	 * No working qpair: make a new one once the controller works again
 	 * (after a reset), at most every QPAIR_RETRY_US. The connect is async.
 	 */
+	if (nctrlr->state == NCTRLR_FAILED || nctrlr->state == NCTRLR_DELETING ||
+	    (nctrlr->state == NCTRLR_ENABLED && osp_nvme_ctrlr_is_failed(nctrlr->ctrlr))) {
+		/* No reset is coming (or it failed; or a removed device): fail them. */
+		nvme_channel_fail_retries(ch);
+	}
 	if (nctrlr->state != NCTRLR_ENABLED || osp_nvme_ctrlr_is_failed(nctrlr->ctrlr) ||
 	    now_us() < ch->next_retry_us) {
-		return OSP_POLLER_IDLE;
+		return TAILQ_EMPTY(&ch->retry_queue) ? OSP_POLLER_IDLE : OSP_POLLER_BUSY;
 	}
 	ch->next_retry_us = now_us() + QPAIR_RETRY_US;
 	if (ch->qpair != NULL) {
@@ -424,6 +514,7 @@ nvme_channel_create(void *io_device, void *ctx_buf)
 	int rc;
 
 	ch->nctrlr = io_device;
+	TAILQ_INIT(&ch->retry_queue);
 	rc = nvme_channel_connect(ch);
 	if (rc != 0) {
 		/* Not fatal: I/O fails until the poller gets a qpair. */
@@ -447,6 +538,7 @@ nvme_channel_destroy(void *io_device, void *ctx_buf)
 	struct nvme_io_channel *ch = ctx_buf;
 
 	osp_poller_unregister(&ch->poller);
+	nvme_channel_fail_retries(ch);
 	if (ch->qpair != NULL) {
 		osp_nvme_ctrlr_free_io_qpair(ch->qpair);
 		ch->qpair = NULL;

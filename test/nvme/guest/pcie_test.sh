@@ -142,8 +142,18 @@ if nvme_identify -h 2>&1 | grep -q 'trtype:PCIe'; then
 				{ tail -20 /tmp/perf | sed 's/^/  | /'; fail "nvme_perf -V -q $q -o $o on $bdf ($(drv "$bdf")) failed"; }
 			grep -q 'Verify: .* 0 miscompares' /tmp/perf || { show /tmp/perf; fail "nvme_perf -V on $bdf: no verify line"; }
 			echo "OSPREY-PERF $bdf $(drv "$bdf") q$q ${o}B: $(grep -m1 '^Total' /tmp/perf | tr -s ' ')"
+			# C1 has a controller memory buffer (cmb_size_mb=1): its I/O SQs go there.
+			if [ "$bdf" = "$C1" ]; then
+				grep -q "controller memory buffer of 1024 KiB in BAR2: I/O submission queues go there" /tmp/perf ||
+					{ show /tmp/perf; fail "nvme_perf on $bdf: the CMB was not used for the submission queues"; }
+			elif grep -q 'controller memory buffer' /tmp/perf; then
+				show /tmp/perf; fail "nvme_perf on $bdf: a CMB reported on a controller without one"
+			fi
+			grep -q "^PCIe (addr:$bdf) NSID" /tmp/perf || { show /tmp/perf; fail "nvme_perf does not name the transport PCIe"; }
 		done
-		step "driver: $bdf ($(drv "$bdf")): nvme_identify (serial $serial, $nns namespace(s)), nvme_perf -V q1/q32 x 4K/128K"
+		cmbnote=
+		[ "$bdf" = "$C1" ] && cmbnote=", I/O SQs in the controller memory buffer"
+		step "driver: $bdf ($(drv "$bdf")): nvme_identify (serial $serial, $nns namespace(s)), nvme_perf -V q1/q32 x 4K/128K$cmbnote"
 	done
 else
 	step "driver: nvme_identify has no PCIe transport yet: skipped"
@@ -173,7 +183,30 @@ EOC
 	while ! grep -q 'ready, RPC socket' /tmp/tgt.log && kill -0 $tpid 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
 	grep -q 'ready, RPC socket' /tmp/tgt.log || { kill $tpid 2>/dev/null; show /tmp/tgt.log; fail "nvmf_tgt over $C1 did not start"; }
 	echo "OSPREY-NVMF-READY"
-	verdict=$(timeout 150 nc -l -p 4421 2>/dev/null | head -1)
+	# Reset under I/O: while the host's nvme_perf -V runs through nvmf_tgt,
+	# reset C1 every 2 s with bdev_nvme_reset_controller (the PCIe controller
+	# is disabled, its I/O queues die with their commands, which bdev_nvme
+	# retries once the qpairs are re-created). The host's verify must pass.
+	rm -f /tmp/verdict /tmp/resets
+	( timeout 150 nc -l -p 4421 2>/dev/null | head -1 > /tmp/verdict.tmp; mv /tmp/verdict.tmp /tmp/verdict ) &
+	vpid=$!
+	sleep 3
+	nreset=0 nfail=0
+	while [ ! -e /tmp/verdict ] && kill -0 $tpid 2>/dev/null && [ $nreset -lt 40 ]; do
+		if timeout 60 rpc_uds /tmp/nvmf.sock bdev_nvme_reset_controller '{"name": "Nvme1"}' >> /tmp/resets 2>&1; then
+			nreset=$((nreset + 1))
+		else
+			nfail=$((nfail + 1))
+			[ $nfail -ge 3 ] && break
+		fi
+		sleep 2
+	done
+	wait $vpid
+	verdict=$(cat /tmp/verdict 2>/dev/null)
+	[ $nfail -eq 0 ] || { show /tmp/resets; show /tmp/tgt.log; fail "bdev_nvme_reset_controller on $C1 failed $nfail time(s) under I/O"; }
+	[ $nreset -ge 2 ] || { show /tmp/resets; fail "only $nreset controller reset(s) happened during the host's I/O"; }
+	grep -q 'disconnected by the controller reset' /tmp/tgt.log ||
+		{ show /tmp/tgt.log; fail "no I/O qpair was re-created by the resets (no I/O channel open?)"; }
 	kill -0 $tpid 2>/dev/null || { show /tmp/tgt.log; fail "nvmf_tgt died while the host ran I/O ($verdict)"; }
 	kill -TERM $tpid
 	i=0
@@ -187,7 +220,7 @@ EOC
 	esac
 	[ $trc -eq 0 ] || { show /tmp/tgt.log; fail "nvmf_tgt exited with status $trc on SIGTERM"; }
 	[ "$(drv $C1)" = vfio-pci ] || fail "$C1 left vfio-pci after nvmf_tgt"
-	step "storage server: nvmf_tgt (bdev_nvme on $C1, vfio) served both namespaces over NVMe/TCP; host nvme_perf -V: $verdict; clean stop"
+	step "storage server: nvmf_tgt (bdev_nvme on $C1, vfio) served both namespaces over NVMe/TCP; $nreset controller resets under the host's I/O (I/O qpairs re-created $(grep -c 'disconnected by the controller reset' /tmp/tgt.log) times); host nvme_perf -V: $verdict; clean stop"
 fi
 
 # ---- 5. no DMA faults ----------------------------------------------------------------
@@ -215,37 +248,112 @@ else
 	step "reset: both on nvme, /dev/$ns back and readable (holds nvme_perf's data, not the host's)"
 fi
 
+# ---- 6b. benchmark (only with BENCH_ROUNDS, bench/nvme_pcie/run_guest.sh) ----------------
+# On C0, the same emulated controller: the guest kernel's nvme driver through
+# io_uring (uring_perf, O_DIRECT; with interrupts, and polled: IOPOLL on the
+# driver's poll queue) against Osprey's nvme_perf (vfio-pci),
+# 4 KiB randread and randwrite at queue depth 32, alternating, BENCH_ROUNDS
+# rounds. Guest CPU from /proc/stat over the middle of each run (all CPUs:
+# the kernel's interrupt and block-layer work counts too).
+cpu_snap() { awk '/^cpu /{print $2+$3+$4+$7+$8+$9, $2+$3+$4+$5+$6+$7+$8+$9}' /proc/stat; }
+bench_one() { # tool workload command...
+	tool=$1 w=$2
+	shift 2
+	"$@" > /tmp/bo 2>&1 &
+	bpid=$!
+	i=0
+	while ! grep -qE 'uring_perf: running|Launching workers' /tmp/bo && kill -0 $bpid 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	sleep 2
+	a=$(cpu_snap) ta=$(up)
+	sleep $((BENCH_SECS - 5))
+	b=$(cpu_snap) tb=$(up)
+	wait $bpid || { show /tmp/bo; fail "bench: $tool $w failed"; }
+	iops=$(grep -m1 '^Total' /tmp/bo | awk '{for (i = 2; i <= NF; i++) if ($i ~ /^[0-9.]+$/) { print $i; exit }}')
+	[ -n "$iops" ] || { show /tmp/bo; fail "bench: $tool $w: no IOPS"; }
+	# (busybox awk: no conditional expressions among printf's arguments)
+	echo "$a $b $ta $tb $iops" | awk -v tool="$tool" -v w="$w" -v r="$round" '{
+		busy = $3 - $1; tot = $4 - $2; secs = $6 - $5; pct = 0; us = 0
+		if (tot > 0) pct = 100 * busy / tot
+		if ($7 > 0 && secs > 0) us = busy * 10000 / ($7 * secs)
+		printf "OSPREY-BENCH round=%d tool=%s w=%s qd=32 bs=4096 iops=%.0f guest_cpu_pct=%.1f cpu_us_per_io=%.1f\n", r, tool, w, $7, pct, us }'
+	grep -m1 '^uring_perf: running' /tmp/bo | sed 's/^/  | /'
+	grep -m1 '^Total: IOPS' /tmp/bo | sed 's/^/  | /'
+}
+if [ "${BENCH_ROUNDS:-0}" -gt 0 ]; then
+	BENCH_SECS=${BENCH_SECS:-10}
+	round=1
+	while [ $round -le "$BENCH_ROUNDS" ]; do
+		ns=$(ls /sys/bus/pci/devices/$C0/nvme/*/ | grep -E '^nvme[0-9]+n1$' | head -1)
+		[ -b /dev/$ns ] || fail "bench: no /dev/$ns"
+		for w in randread randwrite; do
+			bench_one kernel-io_uring $w uring_perf -f /dev/$ns -q 32 -o 4096 -w $w -t $BENCH_SECS
+			# The kernel's polled path (nvme poll_queues=1, IORING_SETUP_IOPOLL).
+			bench_one kernel-io_uring-iopoll $w uring_perf -f /dev/$ns -q 32 -o 4096 -w $w -t $BENCH_SECS -p
+		done
+		PCI_ALLOWED=$C0 SKIP_HUGE=yes $SETUP config > /tmp/cf 2>&1 || { show /tmp/cf; fail "bench: config of $C0"; }
+		[ "$(drv $C0)" = vfio-pci ] || fail "bench: $C0 on '$(drv $C0)', not vfio-pci"
+		for w in randread randwrite; do
+			bench_one osprey-nvme_perf $w nvme_perf -r "trtype:PCIe traddr:$C0" -q 32 -o 4096 -w $w -t $BENCH_SECS
+		done
+		PCI_ALLOWED=$C0 $SETUP reset > /tmp/rs 2>&1 || { show /tmp/rs; fail "bench: reset of $C0"; }
+		wait_ns 3 || fail "bench: $C0's namespace did not come back"
+		round=$((round + 1))
+	done
+	step "bench: $BENCH_ROUNDS round(s) of kernel io_uring vs Osprey nvme_perf on $C0, 4K randread/randwrite q32"
+fi
+
 # ---- 7. surprise hot remove while attached -------------------------------------------------
 PCI_ALLOWED=$C0 DRIVER_OVERRIDE=uio_pci_generic SKIP_HUGE=yes $SETUP config > /tmp/cf 2>&1 &&
 PCI_ALLOWED=$C1 SKIP_HUGE=yes $SETUP config >> /tmp/cf 2>&1 || { show /tmp/cf; fail "config before hot remove"; }
-# pci_probe holds both; with the driver, nvme_perf has C1 under verify I/O instead.
+# Without the driver pci_probe holds both. With it: C0 (uio) is held by
+# nvmf_tgt (bdev_nvme), C1 (vfio) by nvme_perf -V under I/O; both must get the
+# driver's removal callback from the env (osp_pci_event_poll: the app thread's
+# poller in nvmf_tgt, nvme_perf's admin loop), and nvmf_tgt must survive it.
 if [ $DRIVER = 1 ]; then
-	HOLD="-a $C0 -n 1"
-	NHOLD=1
+	cat > /tmp/hold.json <<EOC
+{"subsystems": [
+ {"subsystem": "bdev", "config": [
+  {"method": "bdev_nvme_attach_controller",
+   "params": {"name": "Nvme0", "trtype": "pcie", "traddr": "$C0"}}]}]}
+EOC
+	nvmf_tgt -A $C0 --json /tmp/hold.json -r /tmp/hold.sock > /tmp/hr 2>&1 &
+	pid=$!
+	i=0
+	while ! grep -q 'ready, RPC socket' /tmp/hr && kill -0 $pid 2>/dev/null && [ $i -lt 600 ]; do sleep 0.1; i=$((i + 1)); done
+	grep -q 'ready, RPC socket' /tmp/hr || { kill $pid 2>/dev/null; show /tmp/hr; fail "nvmf_tgt on $C0 did not start"; }
 	nvme_perf -r "trtype:PCIe traddr:$C1" -q 32 -o 4096 -w randrw -V -t 60 > /tmp/hp 2>&1 &
 	ppid=$!
 	sleep 8	# past its start and prefill (~2-5 s here)
 	kill -0 $ppid 2>/dev/null || { show /tmp/hp; fail "nvme_perf on $C1 ended before the removal"; }
+	grep -q "PCIe (addr:$C1) NSID 1" /tmp/hp || { show /tmp/hp; fail "nvme_perf does not name the transport PCIe"; }
 else
-	HOLD="-n 2"
-	NHOLD=2
+	pci_probe -n 2 -R 60 > /tmp/hr 2>&1 &
+	pid=$!
+	i=0
+	while ! grep -q "waiting for hot remove of 2" /tmp/hr && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	grep -q "waiting for hot remove of 2" /tmp/hr || { kill $pid; show /tmp/hr; fail "pci_probe -R did not attach"; }
 fi
-# shellcheck disable=SC2086
-pci_probe $HOLD -R 60 > /tmp/hr 2>&1 &
-pid=$!
-i=0
-while ! grep -q "waiting for hot remove of $NHOLD" /tmp/hr && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
-grep -q "waiting for hot remove of $NHOLD" /tmp/hr || { kill $pid; show /tmp/hr; fail "pci_probe -R did not attach"; }
 t0=$(up)
 # The host sees this line and sends QMP device_del for both controllers.
 echo "OSPREY-UNPLUG nvme0 nvme1"
-wait $pid
-rc=$?
-show /tmp/hr
-[ $rc -eq 0 ] || fail "pci_probe -R: exit $rc (hot remove not reported?)"
-grep -q "$C0: hot remove reported" /tmp/hr || fail "no hot remove reported for $C0 (uio)"
-how="both reported to pci_probe (uio by uevent, vfio by its request interrupt)"
 if [ $DRIVER = 1 ]; then
+	i=0
+	while ! grep -q "controller $C0: hot remove reported by the env" /tmp/hr && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
+	grep -q "controller $C0: hot remove reported by the env" /tmp/hr ||
+		{ kill $pid; show /tmp/hr; fail "nvmf_tgt: the driver's removal callback did not run for $C0 (uio) within 30 s"; }
+	tcb=$(up)
+	sleep 2
+	kill -0 $pid 2>/dev/null || { show /tmp/hr; fail "nvmf_tgt died after $C0 was removed"; }
+	timeout 30 rpc_uds /tmp/hold.sock bdev_nvme_get_controllers > /tmp/gc 2>&1 ||
+		{ show /tmp/gc; fail "nvmf_tgt does not answer RPCs after the removal of $C0"; }
+	kill -TERM $pid
+	i=0
+	while kill -0 $pid 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+	kill -0 $pid 2>/dev/null && { kill -9 $pid; show /tmp/hr; fail "nvmf_tgt did not stop within 15 s of SIGTERM after the removal"; }
+	wait $pid
+	rc=$?
+	show /tmp/hr
+	[ $rc -eq 0 ] || fail "nvmf_tgt exited with status $rc on SIGTERM after the removal of $C0"
 	i=0
 	while kill -0 $ppid 2>/dev/null && [ $i -lt 300 ]; do sleep 0.1; i=$((i + 1)); done
 	kill -0 $ppid 2>/dev/null && { kill -9 $ppid; show /tmp/hp; fail "nvme_perf still runs 30 s after $C1 was removed under it"; }
@@ -254,9 +362,16 @@ if [ $DRIVER = 1 ]; then
 	tail -8 /tmp/hp | sed 's/^/  | /'
 	# Cleanly: an exit status, not a signal (no crash, no hang).
 	[ $prc -lt 128 ] || fail "nvme_perf died of signal $((prc - 128)) when $C1 was removed under I/O"
-	how="$C0 reported to pci_probe (uevent); nvme_perf on $C1 (vfio) ended with status $prc after the removal under I/O"
+	grep -q "controller $C1: hot remove reported by the env" /tmp/hp || fail "nvme_perf: the driver's removal callback did not run for $C1 (vfio)"
+	how="nvmf_tgt (bdev_nvme on $C0, uio): removal callback $(echo "$t0 $tcb" | awk '{printf "%.2f s", $2 - $1}') after the request, survived, answered RPC, clean stop; nvme_perf on $C1 (vfio): callback, ended with status $prc under I/O"
 else
+	wait $pid
+	rc=$?
+	show /tmp/hr
+	[ $rc -eq 0 ] || fail "pci_probe -R: exit $rc (hot remove not reported?)"
+	grep -q "$C0: hot remove reported" /tmp/hr || fail "no hot remove reported for $C0 (uio)"
 	grep -q "$C1: hot remove reported" /tmp/hr || fail "no hot remove reported for $C1 (vfio)"
+	how="both reported to pci_probe (uio by uevent, vfio by its request interrupt)"
 fi
 i=0
 while { [ -e /sys/bus/pci/devices/$C0 ] || [ -e /sys/bus/pci/devices/$C1 ]; } && [ $i -lt 100 ]; do sleep 0.1; i=$((i + 1)); done

@@ -18,6 +18,8 @@
 #      (reconnect_delay 1 s, ctrl_loss_tmo 60 s) and I/O works again, or the
 #      controller is gone and a fresh connect works: either way write + read
 #      back a pattern
+#   5. Osprey's nvme_perf -V over RDMA against the same nvmf_tgt: 4 KiB
+#      (in-capsule writes) and 128 KiB (keyed SGL) randrw with verify
 # Prints OSPREY-STEP lines and one OSPREY-RESULT line.
 . /ki/env
 IP=10.0.2.15
@@ -226,6 +228,22 @@ dd if=/ki/pattern.bin of=$NS bs=1M seek=$OFF_MB oflag=direct conv=fsync 2>/tmp/d
 	fail "write after the restart: $(tail -1 /tmp/dd.err)"
 verify "after the restart" $OFF_MB $EXPECT
 step "target restart: $how; pattern written and read back equal"
+# ---- 5. Osprey's own host driver against Osprey's target over RDMA ---------------------
+# nvme_perf -V (randrw, verify): 4 KiB writes go in-capsule, reads and 128 KiB
+# writes as keyed SGL blocks (RDMA WRITE / READ by the target). The kernel's
+# controller stays connected and idle meanwhile (two hosts, one namespace).
+TRID="trtype:RDMA adrfam:IPv4 traddr:$IP trsvcid:$PORT subnqn:$SUBNQN"
+seed=$(( $(date +%s) & 0xffffff ))
+for qo in "32 4096" "16 131072"; do
+	set -- $qo
+	nvme_perf -r "$TRID" -q $1 -o $2 -w randrw -M 50 -V --seed $seed -t 3 > /tmp/perf.out 2>&1 ||
+		{ show /tmp/perf.out 20; fail "nvme_perf -V over RDMA -q $1 -o $2 against nvmf_tgt failed"; }
+	grep -q -E 'Verify: .* 0 miscompares' /tmp/perf.out ||
+		{ show /tmp/perf.out 20; fail "nvme_perf -q $1 -o $2: no clean verify line"; }
+	step "nvme_perf -V over RDMA -q $1 -o $2: $(awk '/^Total/ {print $3 " IOPS, " $4 " MiB/s"; exit}' /tmp/perf.out); $(grep -m1 'Verify:' /tmp/perf.out | tr -s ' ')"
+done
+kill -0 $TPID 2>/dev/null || fail "nvmf_tgt died under nvme_perf"
+
 # Stopped with the host still connected: the target tears its qpairs down
 # (disconnects them) on the way out, exits 0, no sanitizer report.
 kill $TPID

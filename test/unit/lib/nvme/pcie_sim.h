@@ -60,6 +60,12 @@ struct sim {
 	uint32_t sq_db_writes[SIM_NQ];
 	uint32_t creates, deletes, dbbuf_cmds, enables, disables, io_cmds, bad_opcodes, shutdowns, sgl_cmds;
 	bool in_shutdown;
+	/* Controller memory buffer (sim_enable_cmb): BAR2, its bus address = its address. */
+	uint8_t *cmb;
+	uint32_t cmb_pages;
+	uint32_t cmb_sqs;	/* I/O SQs created in the CMB */
+	uint32_t cmb_bad;	/* SQs in the CMB while CMBMSC did not enable it */
+	uint32_t cmb_bar_maps, cmb_bar_unmaps;
 };
 
 static struct sim g_sim;
@@ -101,6 +107,7 @@ sim_init(void)
 	uint32_t q;
 	uint8_t *bar = g_sim.bar;
 
+	free(g_sim.cmb);
 	memset(&g_sim, 0, sizeof(g_sim));
 	g_sim.bar = bar != NULL ? bar : aligned_alloc(4096, SIM_BAR_SIZE);
 	memset(g_sim.bar, 0, SIM_BAR_SIZE);
@@ -118,6 +125,42 @@ sim_init(void)
 	}
 	g_sim.support_dbbuf = true;
 	g_sim.ready_delay = 2;
+}
+
+/*
+ * A CMB of pages 4 KiB pages in BAR2 that takes submission queues, NVMe 1.4
+ * style (CAP.CMBS: the host enables it through CMBMSC). CMBLOC/CMBSZ are
+ * readable at once (the simulator cannot react to the CRE write in time).
+ */
+static __attribute__((unused)) void
+sim_enable_cmb(uint32_t pages)
+{
+	union osp_nvme_cap_register cap;
+
+	g_sim.cmb = aligned_alloc(4096, (size_t)pages * 4096);
+	memset(g_sim.cmb, 0, (size_t)pages * 4096);
+	g_sim.cmb_pages = pages;
+	cap.raw = *(uint64_t *)sim_reg(OSP_NVME_REG_CAP);
+	cap.bits.cmbs = 1;
+	*(uint64_t *)sim_reg(OSP_NVME_REG_CAP) = cap.raw;
+	*sim_reg(OSP_NVME_REG_CMBLOC) = 2;			/* BIR 2, offset 0 */
+	*sim_reg(OSP_NVME_REG_CMBSZ) = (pages << 12) | 0x1;	/* 4 KiB units, SQS */
+}
+
+/* Is [base, base + len) in the CMB? Counts SQs placed there without CMBMSC enabling it. */
+static bool
+sim_in_cmb(uint64_t base, uint64_t len)
+{
+	uint64_t lo = (uint64_t)(uintptr_t)g_sim.cmb, msc;
+
+	if (g_sim.cmb == NULL || base < lo || base + len > lo + (uint64_t)g_sim.cmb_pages * 4096) {
+		return false;
+	}
+	msc = *(uint64_t *)sim_reg(0x50);
+	if ((msc & 3) != 3 || (msc & ~0xfffull) != lo) {
+		g_sim.cmb_bad++;
+	}
+	return true;
 }
 
 /* ---- the env's PCI functions, over the simulator ---- */
@@ -148,6 +191,13 @@ int
 ut_pci_device_map_bar(struct osp_pci_device *dev, uint32_t bar, void **addr, uint64_t *phys,
 		      uint64_t *size)
 {
+	if (bar == 2 && g_sim.cmb != NULL) {
+		*addr = g_sim.cmb;
+		*phys = (uint64_t)(uintptr_t)g_sim.cmb;
+		*size = (uint64_t)g_sim.cmb_pages * 4096;
+		g_sim.cmb_bar_maps++;
+		return 0;
+	}
 	if (bar != 0) {
 		return -EINVAL;
 	}
@@ -160,6 +210,10 @@ ut_pci_device_map_bar(struct osp_pci_device *dev, uint32_t bar, void **addr, uin
 int
 ut_pci_device_unmap_bar(struct osp_pci_device *dev, uint32_t bar, void *addr)
 {
+	if (bar == 2) {
+		SIM_CHECK(addr == g_sim.cmb);
+		g_sim.cmb_bar_unmaps++;
+	}
 	return 0;
 }
 
@@ -417,6 +471,9 @@ sim_admin(const struct osp_nvme_cmd *cmd, struct osp_nvme_cpl *c)
 		}
 		g_sim.sq[qid] = (struct sim_q) { .exists = true, .base = cmd->prp1, .size = size,
 			.cqid = cqid };
+		if (sim_in_cmb(cmd->prp1, (uint64_t)size * 64)) {
+			g_sim.cmb_sqs++;
+		}
 		g_sim.creates++;
 		break;
 	}

@@ -841,6 +841,90 @@ test_admin_and_aer(void)
 	osp_nvme_detach(ctrlr);
 }
 
+/* I/O submission queues in the controller memory buffer (CMBSZ.SQS, CMBMSC). */
+static void
+test_cmb(void)
+{
+	struct osp_nvme_ctrlr *ctrlr;
+	struct osp_nvme_qpair *qp1, *qp2, *qp3, *qp4;
+	struct osp_nvme_ns *ns;
+	struct io_ctx c = { 0 };
+	uint8_t *wbuf, *rbuf;
+	int i, rc;
+
+	sim_init();
+	sim_enable_cmb(8); /* 32 KiB */
+	ctrlr = connect_sim(NULL, 0);
+	CU_ASSERT_FATAL(ctrlr != NULL);
+	CU_ASSERT(g_sim.cmb_bar_maps == 1);
+	ns = osp_nvme_ctrlr_get_ns(ctrlr, 1);
+	qp1 = alloc_qpair(ctrlr, 64);	/* 4 KiB of SQ: 1 page */
+	qp2 = alloc_qpair(ctrlr, 256);	/* 16 KiB: 4 pages */
+	qp3 = alloc_qpair(ctrlr, 256);	/* 3 pages left: host memory */
+	CU_ASSERT_FATAL(qp1 != NULL && qp2 != NULL && qp3 != NULL);
+	CU_ASSERT(osp_nvme_qpair_is_connected(qp3));
+	CU_ASSERT(g_sim.cmb_sqs == 2);
+	CU_ASSERT(g_sim.cmb_bad == 0);
+	/* Data moves through a queue in the CMB and through one in host memory. */
+	wbuf = osp_dma_zmalloc(8192, 4096, NULL);
+	rbuf = osp_dma_zmalloc(8192, 4096, NULL);
+	CU_ASSERT_FATAL(wbuf != NULL && rbuf != NULL);
+	for (i = 0; i < 8192; i++) {
+		wbuf[i] = (uint8_t)(i * 7 + 3);
+	}
+	CU_ASSERT(osp_nvme_ns_cmd_write(ns, qp1, wbuf, 16, 16, io_cb, &c, 0) == 0);
+	poll_until(ctrlr, qp1, &c.done, 1);
+	CU_ASSERT(osp_nvme_ns_cmd_read(ns, qp3, rbuf, 16, 16, io_cb, &c, 0) == 0);
+	poll_until(ctrlr, qp3, &c.done, 2);
+	CU_ASSERT(c.done == 2 && c.errors == 0);
+	CU_ASSERT(memcmp(wbuf, rbuf, 8192) == 0);
+	/* Freed pages are used again. */
+	osp_nvme_ctrlr_free_io_qpair(qp2);
+	qp4 = alloc_qpair(ctrlr, 256);
+	CU_ASSERT_FATAL(qp4 != NULL);
+	CU_ASSERT(g_sim.cmb_sqs == 3);
+	/* A reset: the controller forgot CMBMSC; the enable sets it again. */
+	*(uint64_t *)sim_reg(0x50) = 0;
+	CU_ASSERT(osp_nvme_ctrlr_reset_async(ctrlr) == 0);
+	do {
+		sim_step();
+		rc = osp_nvme_ctrlr_reset_poll_async(ctrlr);
+	} while (rc == -EAGAIN);
+	CU_ASSERT(rc == 0);
+	CU_ASSERT(osp_nvme_qpair_process_completions(qp1, 0) == -ENXIO);
+	CU_ASSERT(osp_nvme_ctrlr_reconnect_io_qpair(qp1) == 0);
+	for (i = 0; i < 100 && !osp_nvme_qpair_is_connected(qp1); i++) {
+		sim_step();
+		osp_nvme_ctrlr_process_admin_completions(ctrlr);
+		osp_nvme_qpair_process_completions(qp1, 0);
+	}
+	CU_ASSERT_FATAL(osp_nvme_qpair_is_connected(qp1));
+	CU_ASSERT(g_sim.cmb_sqs == 4 && g_sim.cmb_bad == 0);
+	memset(rbuf, 0, 8192);
+	c.done = c.errors = 0;
+	CU_ASSERT(osp_nvme_ns_cmd_read(ns, qp1, rbuf, 16, 16, io_cb, &c, 0) == 0);
+	poll_until(ctrlr, qp1, &c.done, 1);
+	CU_ASSERT(c.done == 1 && c.errors == 0);
+	CU_ASSERT(memcmp(wbuf, rbuf, 8192) == 0);
+	osp_nvme_ctrlr_free_io_qpair(qp1);
+	osp_nvme_ctrlr_free_io_qpair(qp3);
+	osp_nvme_ctrlr_free_io_qpair(qp4);
+	osp_nvme_detach(ctrlr);
+	CU_ASSERT(g_sim.cmb_bar_unmaps == 1);
+	osp_dma_free(wbuf);
+	osp_dma_free(rbuf);
+	/* Without SQS the CMB is left alone. */
+	sim_init();
+	sim_enable_cmb(8);
+	*sim_reg(OSP_NVME_REG_CMBSZ) &= ~0x1u;
+	ctrlr = connect_sim(NULL, 0);
+	CU_ASSERT_FATAL(ctrlr != NULL);
+	qp1 = alloc_qpair(ctrlr, 64);
+	CU_ASSERT(qp1 != NULL && g_sim.cmb_sqs == 0 && g_sim.cmb_bar_maps == 0);
+	osp_nvme_ctrlr_free_io_qpair(qp1);
+	osp_nvme_detach(ctrlr);
+}
+
 int
 main(void)
 {
@@ -873,5 +957,6 @@ main(void)
 	CU_ADD_TEST(suite, test_hot_remove);
 	CU_ADD_TEST(suite, test_malformed_completions);
 	CU_ADD_TEST(suite, test_admin_and_aer);
+	CU_ADD_TEST(suite, test_cmb);
 	return ut_run_suites();
 }
