@@ -47,9 +47,10 @@ ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0} \
 UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	run_units build/san unit-san CONFIG_ASAN=y CONFIG_UBSAN=y
 
-echo "== daemons under ASan+UBSan: framework end-to-end, NVMe/TCP and iSCSI protocols and bad input, libiscsi conformance, vhost-user-blk (its interrupt mode, a hostile front end) and -scsi"
+echo "== daemons under ASan+UBSan: framework end-to-end, NVMe/TCP and iSCSI protocols and bad input, nvme_perf's SPDK options, libiscsi conformance, vhost-user-blk (its interrupt mode, a hostile front end) and -scsi"
 if make -s -j"$JOBS" BUILD=build/san CONFIG_ASAN=y CONFIG_UBSAN=y apps >"$LOGS/build_san_apps.log" 2>&1; then
 	for t in test/app/framework_e2e.py test/nvmf/test_nvmf_tcp_proto.py \
+		test/nvmf/test_nvme_perf_opts.py \
 		test/iscsi/proto/test_iscsi_proto.py test/iscsi/test_iscsi_hotplug.py \
 		test/iscsi/libiscsi/run_libiscsi.py test/vhost/test_vhost_blk.py \
 		test/vhost/test_vhost_scsi.py test/vhost/test_vhost_scsi_bdev.py \

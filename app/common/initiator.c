@@ -42,9 +42,12 @@ osp_tool_initiator_parse(struct osp_tool_initiator_opts *o, int ch, const char *
 				 o->max_trids, o->max_trids == 1 ? "" : "s");
 			return -EINVAL;
 		}
-		if (osp_nvme_transport_id_parse(&o->trids[o->num_trids], arg) != 0) {
-			snprintf(o->errmsg, sizeof(o->errmsg), "invalid transport id '%s' (-r 'trtype:TCP "
-				 "adrfam:IPv4 traddr:ADDR trsvcid:PORT subnqn:NQN')", arg);
+		if (osp_nvme_transport_id_parse_ext(&o->trids[o->num_trids], &o->exts[o->num_trids],
+						    arg) != 0) {
+			/* The parser logged the key and why just before. */
+			snprintf(o->errmsg, sizeof(o->errmsg), "invalid transport id '%.300s' (-r "
+				 "'trtype:TCP adrfam:IPv4 traddr:ADDR trsvcid:PORT subnqn:NQN', see "
+				 "the line above)", arg);
 			return -EINVAL;
 		}
 		o->trid_strs[o->num_trids++] = arg;
@@ -109,6 +112,32 @@ osp_tool_initiator_apply(const struct osp_tool_initiator_opts *o,
 	}
 }
 
+struct osp_nvme_ctrlr *
+osp_tool_initiator_connect(const struct osp_tool_initiator_opts *o, uint32_t i,
+			   const struct osp_nvme_ctrlr_opts *copts, struct osp_nvme_transport_id *used,
+			   struct osp_nvme_connect_error *err)
+{
+	const struct osp_nvme_trid_ext *ext = &o->exts[i];
+	struct osp_nvme_ctrlr_opts c = *copts;
+	struct osp_nvme_ctrlr *ctrlr;
+
+	if (ext->hostnqn[0] != '\0') {
+		snprintf(c.hostnqn, sizeof(c.hostnqn), "%s", ext->hostnqn);
+	}
+	snprintf(c.src_addr, sizeof(c.src_addr), "%s", ext->hostaddr);
+	snprintf(c.src_svcid, sizeof(c.src_svcid), "%s", ext->hostsvcid);
+	*used = o->trids[i];
+	ctrlr = osp_nvme_connect_ext(used, &c, sizeof(c), err);
+	if (ctrlr != NULL || ext->alt_traddr[0] == '\0') {
+		return ctrlr;
+	}
+	fprintf(stderr, "Note: cannot connect to traddr %s (%s at step '%s'): trying alt_traddr %s\n",
+		used->traddr, strerror(err->rc < 0 ? -err->rc : EIO), err->step ? err->step : "?",
+		ext->alt_traddr);
+	snprintf(used->traddr, sizeof(used->traddr), "%s", ext->alt_traddr);
+	return osp_nvme_connect_ext(used, &c, sizeof(c), err);
+}
+
 void
 osp_tool_initiator_usage(FILE *f)
 {
@@ -117,7 +146,13 @@ osp_tool_initiator_usage(FILE *f)
 		"                            or trtype:RDMA with the same keys (NVMe/RDMA: RoCE,\n"
 		"                            iWARP, InfiniBand through rdma_cm)\n"
 		"                            or 'trtype:PCIe traddr:0000:00:04.0' (a local NVMe SSD\n"
-		"                            bound to vfio-pci/uio_pci_generic by scripts/setup.sh)\n"
+		"                            bound to vfio-pci/uio_pci_generic by scripts/setup.sh);\n"
+		"                            also SPDK's keys: hostnqn:NQN (of the Connect),\n"
+		"                            hostaddr:IP hostsvcid:PORT (local address/port bound;\n"
+		"                            I/O queue n uses PORT+n), ns:NSID (only that namespace),\n"
+		"                            alt_traddr:IP (tried when traddr fails), priority:N\n"
+		"                            (SO_PRIORITY of the sockets); hostaddr, hostsvcid and\n"
+		"                            priority are TCP only\n"
 		"  -H, --enable-tcp-hdgst    NVMe/TCP header digest (also --hdgst)\n"
 		"  -I, --enable-tcp-ddgst    NVMe/TCP data digest (also --ddgst)\n"
 		"  -k, --keepalive <ms>      keep alive timeout (default 10000, 0: off; also\n"

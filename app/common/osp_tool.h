@@ -200,6 +200,8 @@ struct osp_tool_initiator_opts {
 	uint32_t max_trids;
 	uint32_t num_trids;
 	struct osp_nvme_transport_id trids[OSP_TOOL_INITIATOR_MAX_TRIDS];
+	/* The host keys of each -r (hostnqn, hostaddr, hostsvcid, ns, alt_traddr). */
+	struct osp_nvme_trid_ext exts[OSP_TOOL_INITIATOR_MAX_TRIDS];
 	/* The -r strings as given (for messages). */
 	const char *trid_strs[OSP_TOOL_INITIATOR_MAX_TRIDS];
 	bool header_digest;
@@ -252,6 +254,19 @@ int osp_tool_initiator_parse(struct osp_tool_initiator_opts *o, int ch, const ch
  */
 void osp_tool_initiator_apply(const struct osp_tool_initiator_opts *o,
 			      struct osp_nvme_ctrlr_opts *copts);
+
+/*
+ * Connect to the i-th -r controller: copts (from osp_tool_initiator_apply())
+ * plus that -r's hostnqn (over --hostnqn), hostaddr and hostsvcid; when the
+ * connection to traddr fails and the -r has alt_traddr, the same again with
+ * traddr replaced by alt_traddr (a note on stderr says so). On success
+ * *used is the transport id connected with; on failure *err describes the
+ * last attempt. Returns the controller or NULL.
+ */
+struct osp_nvme_ctrlr *osp_tool_initiator_connect(const struct osp_tool_initiator_opts *o,
+						  uint32_t i, const struct osp_nvme_ctrlr_opts *copts,
+						  struct osp_nvme_transport_id *used,
+						  struct osp_nvme_connect_error *err);
 
 /* The usage lines of the options above, for the tool's help text. */
 void osp_tool_initiator_usage(FILE *f);

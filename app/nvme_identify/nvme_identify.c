@@ -405,7 +405,6 @@ main(int argc, char **argv)
 		usage(argv[0]);
 		return 1;
 	}
-	trid = conn.trids[0];
 	if (osp_tool_initiator_env_init(&conn, "nvme_identify") < 0) {
 		fprintf(stderr, "nvme_identify: %s\n", conn.errmsg);
 		return 1;
@@ -413,7 +412,7 @@ main(int argc, char **argv)
 	osp_nvme_ctrlr_opts_init(&opts, sizeof(opts));
 	osp_tool_initiator_apply(&conn, &opts);
 
-	ctrlr = osp_nvme_connect_ext(&trid, &opts, sizeof(opts), &err);
+	ctrlr = osp_tool_initiator_connect(&conn, 0, &opts, &trid, &err);
 	if (ctrlr == NULL) {
 		fprintf(stderr, "nvme_identify: cannot connect to %s:%s (%s): %s failed: %s\n",
 			trid.traddr, trid.trsvcid, trid.subnqn, err.step ? err.step : "connect",
@@ -438,7 +437,16 @@ main(int argc, char **argv)
 		}
 		for (nsid = osp_nvme_ctrlr_get_first_active_ns(ctrlr); nsid != 0;
 		     nsid = osp_nvme_ctrlr_get_next_active_ns(ctrlr, nsid)) {
-			print_namespace(osp_nvme_ctrlr_get_ns(ctrlr, nsid));
+			/* ns: in the -r names the one namespace to show. */
+			if (conn.exts[0].nsid == 0 || conn.exts[0].nsid == nsid) {
+				print_namespace(osp_nvme_ctrlr_get_ns(ctrlr, nsid));
+			}
+		}
+		if (conn.exts[0].nsid != 0 &&
+		    osp_nvme_ctrlr_get_ns(ctrlr, conn.exts[0].nsid) == NULL) {
+			fprintf(stderr, "nvme_identify: namespace %u (ns: of -r) is not active\n",
+				conn.exts[0].nsid);
+			rc = 1;
 		}
 	}
 	osp_nvme_detach(ctrlr);

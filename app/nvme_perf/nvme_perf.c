@@ -27,6 +27,7 @@
 #include "osprey/log.h"
 #include "osprey/nvme.h"
 #include "osprey/queue.h"
+#include "osprey/sock.h"
 #include "osprey/util.h"
 
 #include "osp_tool.h"
@@ -41,6 +42,8 @@ enum pattern { PAT_READ, PAT_WRITE, PAT_RANDREAD, PAT_RANDWRITE, PAT_RW, PAT_RAN
 struct perf_ctrlr {
 	struct osp_nvme_transport_id trid;
 	struct osp_nvme_ctrlr *ctrlr;
+	/* ns: of its -r (0: every active namespace). */
+	uint32_t only_nsid;
 };
 
 struct perf_ns {
@@ -74,6 +77,11 @@ struct ns_worker {
 	struct perf_ns *pns;
 	struct worker *w;
 	struct osp_nvme_qpair *qpairs[64];
+	/* --transport-stats: each qpair's counters, read before it is freed. */
+	struct osp_nvme_qpair_stats qstats[64];
+	struct osp_nvme_qpair_transport_stats tstats[64];
+	bool has_tstats[64];
+	uint16_t qids[64];
 	uint32_t num_qpairs;
 	struct task *tasks;
 	uint32_t num_tasks;
@@ -113,6 +121,17 @@ static struct {
 	int seconds;
 	char *core_mask;
 	uint32_t qpairs_per_ns;
+	/* -a: warm-up seconds before the counted run */
+	uint32_t warmup_seconds;
+	/* -C: completions per qpair poll (0: no limit) */
+	uint32_t max_completions;
+	/* -N: no shutdown notification (see usage) */
+	bool no_shn;
+	/* --zerocopy-threshold; --zerocopy-threshold-sock-impl */
+	bool zcopy_set;
+	uint32_t zcopy_threshold;
+	const char *zcopy_impl;
+	bool transport_stats;
 	/* -L: percentiles; -LL: also the histogram's buckets */
 	uint32_t latency;
 	bool verify;
@@ -339,6 +358,15 @@ io_complete(void *arg, const struct osp_nvme_cpl *cpl)
 	task_start_new(t);
 }
 
+/* --transport-stats: keep qpair j's counters before it is freed. */
+static void
+qpair_stats_keep(struct ns_worker *nw, uint32_t j)
+{
+	osp_nvme_qpair_get_stats(nw->qpairs[j], &nw->qstats[j]);
+	nw->has_tstats[j] = osp_nvme_qpair_get_transport_stats(nw->qpairs[j],
+							      &nw->tstats[j]) == 0;
+}
+
 static int
 worker_poll_once(struct worker *w)
 {
@@ -354,7 +382,8 @@ worker_poll_once(struct worker *w)
 			if (nw->qpairs[j] == NULL) {
 				continue;
 			}
-			rc = osp_nvme_qpair_process_completions(nw->qpairs[j], 0);
+			rc = osp_nvme_qpair_process_completions(nw->qpairs[j],
+								 g_opts.max_completions);
 			if (rc < 0) {
 				if (!w->stop) {
 					fprintf(stderr, "%s from core %u: qpair %u failed: %s\n",
@@ -365,6 +394,7 @@ worker_poll_once(struct worker *w)
 					}
 				}
 				nw->dead = true;
+				qpair_stats_keep(nw, j);
 				osp_nvme_ctrlr_free_io_qpair(nw->qpairs[j]);
 				nw->qpairs[j] = NULL;
 				continue;
@@ -429,6 +459,7 @@ worker_alloc(struct worker *w)
 					pns->name, w->core, strerror(errno));
 				return -1;
 			}
+			nw->qids[j] = osp_nvme_qpair_get_id(nw->qpairs[j]);
 		}
 		nw->tasks = calloc(nw->num_tasks, sizeof(*nw->tasks));
 		if (nw->tasks == NULL) {
@@ -558,12 +589,33 @@ worker_all_dead(struct worker *w)
 	return true;
 }
 
+/*
+ * End of the warm-up (-a): the I/O and latency counters start again from
+ * zero (errors and miscompares stay: a warm-up failure still fails the run).
+ */
+static void
+worker_reset_counters(struct worker *w)
+{
+	uint32_t i;
+
+	for (i = 0; i < w->num_nws; i++) {
+		struct ns_worker *nw = &w->nws[i];
+
+		nw->io_completed = 0;
+		nw->lat_total_ns = 0;
+		nw->lat_min_ns = UINT64_MAX;
+		nw->lat_max_ns = 0;
+		memset(&nw->hist, 0, sizeof(nw->hist));
+	}
+}
+
 static void *
 worker_main(void *arg)
 {
 	struct worker *w = arg;
-	uint64_t start, end, now;
+	uint64_t start, end, now, warm_end;
 	uint32_t i, k, iter = 0;
+	bool warming;
 
 	pin_to_core(w->core);
 	if (worker_alloc(w) != 0) {
@@ -590,11 +642,21 @@ worker_main(void *arg)
 			}
 		}
 		start = now_ns();
-		end = start + (uint64_t)g_opts.seconds * 1000000000ull;
+		warm_end = start + (uint64_t)g_opts.warmup_seconds * 1000000000ull;
+		warming = g_opts.warmup_seconds > 0;
+		end = warm_end + (uint64_t)g_opts.seconds * 1000000000ull;
 		for (;;) {
 			worker_poll_once(w);
 			if ((++iter & 63) == 0) {
 				now = now_ns();
+				if (warming && now >= warm_end) {
+					/* Warm-up over: what completed so far is not counted. */
+					worker_reset_counters(w);
+					start = now;
+					/* The counted run is -t seconds from here, however late. */
+					end = now + (uint64_t)g_opts.seconds * 1000000000ull;
+					warming = false;
+				}
 				if (now >= end || g_interrupted || worker_all_dead(w)) {
 					break;
 				}
@@ -617,6 +679,7 @@ worker_main(void *arg)
 	for (i = 0; i < w->num_nws; i++) {
 		for (k = 0; k < w->nws[i].num_qpairs; k++) {
 			if (w->nws[i].qpairs[k] != NULL) {
+				qpair_stats_keep(&w->nws[i], k);
 				osp_nvme_ctrlr_free_io_qpair(w->nws[i].qpairs[k]);
 				w->nws[i].qpairs[k] = NULL;
 			}
@@ -684,9 +747,23 @@ usage(const char *prog)
 	       "  -w, --io-pattern <p>      read, write, randread, randwrite, rw, randrw\n"
 	       "  -M, --rwmixread <0-100>   read percentage of rw/randrw (default 50)\n"
 	       "  -t, --time <sec>          run time\n"
-	       "  -c, --core-mask <mask>    cores for the workers, e.g. 0x2 (default 0x1)\n"
+	       "  -c, --core-mask <mask>    cores for the workers: a hex mask (0x6) or a list\n"
+	       "                            ([1,2] or [1-2]) (default 0x1)\n"
 	       "  -P, --num-qpairs <n>      I/O qpairs per namespace per core (default 1)\n"
-	       "  -L, --latency             print latency percentiles (-LL: and the histogram)\n"
+	       "  -a, --warmup-time <sec>   warm-up before the run: I/O runs, is not counted\n"
+	       "  -C, --max-completion-per-poll <n>  completions handled per qpair poll\n"
+	       "                            (1..65536, default no limit)\n"
+	       "  -N, --no-shst-notification  at the end, disconnect without the shutdown\n"
+	       "                            notification (CC.SHN) sent by default\n"
+	       "      --zerocopy-threshold <bytes>  send with MSG_ZEROCOPY the socket flushes of\n"
+	       "                            at least that many bytes (0: all)\n"
+	       "      --zerocopy-threshold-sock-impl <impl>  socket implementation to set it on\n"
+	       "                            (default: the default one, posix)\n"
+	       "      --transport-stats     print each I/O qpair's counters at the end (polls,\n"
+	       "                            idle polls, completions, submits, queue full; PDUs\n"
+	       "                            received, socket sends and receives, bytes)\n"
+	       "  -L, --latency             print latency percentiles (-LL: and the histogram;\n"
+	       "                            also --enable-sw-latency-tracking)\n"
 	       "  -V, --verify              write a pattern (LBA + seed), read back and check\n"
 	       "      --seed <n>            verify pattern seed (default: random)\n"
 	       "      --no-prefill          verify reads against data an earlier run wrote\n"
@@ -714,12 +791,66 @@ parse_pattern(const char *s)
 	return -1;
 }
 
+/* "[0,2-3]": SPDK's core list form of -c. Returns the number of cores or -1. */
+static int
+parse_core_list(const char *list, uint32_t *cores, uint32_t max)
+{
+	bool seen[MAX_CORES] = { false };
+	const char *p = list + 1;
+	uint32_t n = 0, i;
+
+	while (*p != ']') {
+		char *end;
+		unsigned long lo, hi;
+
+		if (*p < '0' || *p > '9') {
+			return -1;
+		}
+		lo = strtoul(p, &end, 10);
+		hi = lo;
+		if (*end == '-') {
+			if (end[1] < '0' || end[1] > '9') {
+				return -1;
+			}
+			hi = strtoul(end + 1, &end, 10);
+		}
+		if (lo > hi || hi >= MAX_CORES) {
+			return -1;
+		}
+		for (i = (uint32_t)lo; i <= (uint32_t)hi; i++) {
+			seen[i] = true;
+		}
+		if (*end == ',') {
+			end++;
+			if (*end < '0' || *end > '9') {
+				return -1;
+			}
+		} else if (*end != ']') {
+			return -1;
+		}
+		p = end;
+	}
+	if (p[1] != '\0') {
+		return -1;
+	}
+	for (i = 0; i < MAX_CORES && n < max; i++) {
+		if (seen[i]) {
+			cores[n++] = i;
+		}
+	}
+	return (int)n;
+}
+
 static int
 parse_cores(const char *mask, uint32_t *cores, uint32_t max)
 {
 	uint32_t n = 0, bit = 0;
 	const char *p;
 	size_t len;
+
+	if (mask[0] == '[') {
+		return parse_core_list(mask, cores, max);
+	}
 
 	if (strncmp(mask, "0x", 2) == 0 || strncmp(mask, "0X", 2) == 0) {
 		mask += 2;
@@ -773,17 +904,19 @@ connect_all(void)
 		struct perf_ctrlr *pc = &g_ctrlrs[i];
 		struct osp_nvme_connect_error err = {};
 
-		pc->trid = conn->trids[i];
 		osp_nvme_ctrlr_opts_init(&copts, sizeof(copts));
 		/* Namespaces are not known yet: room for up to 32 per core. */
 		total_qpairs = g_num_workers * g_opts.qpairs_per_ns * 32;
 		copts.num_io_queues = total_qpairs > 1024 ? 1024 : total_qpairs;
 		osp_tool_initiator_apply(conn, &copts);
+		/* SPDK's perf notifies the shutdown at detach unless -N. */
+		copts.shutdown_notification = !g_opts.no_shn;
 		if (conn->io_queue_size == 0 &&
 		    g_opts.qd / g_opts.qpairs_per_ns + 2 > copts.io_queue_size) {
 			copts.io_queue_size = g_opts.qd / g_opts.qpairs_per_ns + 2;
 		}
-		pc->ctrlr = osp_nvme_connect_ext(&pc->trid, &copts, sizeof(copts), &err);
+		pc->only_nsid = conn->exts[i].nsid;
+		pc->ctrlr = osp_tool_initiator_connect(conn, i, &copts, &pc->trid, &err);
 		if (pc->ctrlr == NULL) {
 			fprintf(stderr, "Cannot connect to '%s': %s at step '%s'%s%s\n", conn->trid_strs[i],
 				strerror(-err.rc), err.step ? err.step : "?",
@@ -804,6 +937,12 @@ collect_namespaces(void)
 
 	for (i = 0; i < g_num_ctrlrs; i++) {
 		total += osp_nvme_ctrlr_get_num_active_ns(g_ctrlrs[i].ctrlr);
+		if (g_ctrlrs[i].only_nsid != 0 &&
+		    osp_nvme_ctrlr_get_ns(g_ctrlrs[i].ctrlr, g_ctrlrs[i].only_nsid) == NULL) {
+			fprintf(stderr, "Namespace %u (ns: of -r '%s') is not active on the controller\n",
+				g_ctrlrs[i].only_nsid, g_opts.conn.trid_strs[i]);
+			return -1;
+		}
 	}
 	g_ns = calloc(total ? total : 1, sizeof(*g_ns));
 	if (g_ns == NULL) {
@@ -818,6 +957,9 @@ collect_namespaces(void)
 			struct perf_ns *pns = &g_ns[g_num_ns];
 			uint64_t size;
 
+			if (pc->only_nsid != 0 && nsid != pc->only_nsid) {
+				continue;	/* ns: of the -r names another one */
+			}
 			pns->pc = pc;
 			pns->nsid = nsid;
 			pns->ns = osp_nvme_ctrlr_get_ns(pc->ctrlr, nsid);
@@ -903,6 +1045,66 @@ print_line(int width, const char *label, const struct result *r)
 	       r->ios ? (double)r->lat_min / 1000.0 : 0, (double)r->lat_max / 1000.0);
 }
 
+/*
+ * --transport-stats: each I/O qpair's counters (lib/nvme's, kept by the
+ * transport-independent layer), then their sums.
+ */
+static void
+print_transport_stats(void)
+{
+	struct osp_nvme_qpair_stats sum = {};
+	struct osp_nvme_qpair_transport_stats tsum = {};
+	uint32_t i, j, k;
+
+	printf("Transport statistics (per I/O qpair):\n");
+	for (i = 0; i < g_num_workers; i++) {
+		for (j = 0; j < g_workers[i].num_nws; j++) {
+			struct ns_worker *nw = &g_workers[i].nws[j];
+
+			for (k = 0; k < nw->num_qpairs; k++) {
+				const struct osp_nvme_qpair_stats *st = &nw->qstats[k];
+
+				printf("%s from core %u qpair %u: polls %" PRIu64 ", idle_polls %" PRIu64
+				       ", completions %" PRIu64 ", max_completions_per_poll %" PRIu64
+				       ", submitted %" PRIu64 ", queue_full %" PRIu64 "\n",
+				       nw->pns->name, g_workers[i].core, nw->qids[k], st->polls,
+				       st->idle_polls, st->completions, st->max_completions_per_poll,
+				       st->submitted, st->queue_full);
+				sum.polls += st->polls;
+				sum.idle_polls += st->idle_polls;
+				sum.completions += st->completions;
+				sum.max_completions_per_poll = OSP_MAX(sum.max_completions_per_poll,
+								       st->max_completions_per_poll);
+				sum.submitted += st->submitted;
+				sum.queue_full += st->queue_full;
+				if (nw->has_tstats[k]) {
+					const struct osp_nvme_qpair_transport_stats *t = &nw->tstats[k];
+
+					printf("    transport: pdus_received %" PRIu64 ", send_requests %"
+					       PRIu64 ", sends %" PRIu64 ", bytes_sent %" PRIu64
+					       ", receives %" PRIu64 ", bytes_received %" PRIu64 "\n",
+					       t->pdus_received, t->send_requests, t->sends, t->bytes_sent,
+					       t->receives, t->bytes_received);
+					tsum.pdus_received += t->pdus_received;
+					tsum.send_requests += t->send_requests;
+					tsum.sends += t->sends;
+					tsum.bytes_sent += t->bytes_sent;
+					tsum.receives += t->receives;
+					tsum.bytes_received += t->bytes_received;
+				}
+			}
+		}
+	}
+	printf("Total: polls %" PRIu64 ", idle_polls %" PRIu64 ", completions %" PRIu64
+	       ", max_completions_per_poll %" PRIu64 ", submitted %" PRIu64 ", queue_full %" PRIu64
+	       "\n", sum.polls, sum.idle_polls, sum.completions, sum.max_completions_per_poll,
+	       sum.submitted, sum.queue_full);
+	printf("    transport: pdus_received %" PRIu64 ", send_requests %" PRIu64 ", sends %"
+	       PRIu64 ", bytes_sent %" PRIu64 ", receives %" PRIu64 ", bytes_received %" PRIu64
+	       "\n\n", tsum.pdus_received, tsum.send_requests, tsum.sends, tsum.bytes_sent,
+	       tsum.receives, tsum.bytes_received);
+}
+
 static int
 report(void)
 {
@@ -971,6 +1173,9 @@ report(void)
 			}
 		}
 	}
+	if (g_opts.transport_stats) {
+		print_transport_stats();
+	}
 	if (g_opts.json) {
 		for (i = 0; i < g_num_workers; i++) {
 			for (j = 0; j < g_workers[i].num_nws; j++) {
@@ -1004,6 +1209,52 @@ report(void)
 	return rc;
 }
 
+/* A getopt value's spelling for messages: "-q" or "--zerocopy-threshold". */
+static const char *
+opt_name(int opt, const struct option *longopts)
+{
+	static char buf[64];
+
+	if (opt < 256) {
+		snprintf(buf, sizeof(buf), "-%c", opt);
+		return buf;
+	}
+	for (; longopts->name != NULL; longopts++) {
+		if (longopts->val == opt) {
+			snprintf(buf, sizeof(buf), "--%s", longopts->name);
+			return buf;
+		}
+	}
+	return "an option";
+}
+
+/*
+ * --zerocopy-threshold N: the sends of the host's sockets (connected
+ * sockets: the posix implementation's enable_zerocopy_send_client) use
+ * MSG_ZEROCOPY when a flush carries at least N bytes (0: every flush).
+ */
+static int
+set_zcopy_threshold(void)
+{
+	struct osp_sock_impl_opts so;
+	const char *impl = g_opts.zcopy_impl ? g_opts.zcopy_impl : osp_sock_get_default_impl();
+	size_t len = sizeof(so);
+	int rc;
+
+	rc = impl != NULL ? osp_sock_impl_get_opts(impl, &so, &len) : -ENODEV;
+	if (rc == 0) {
+		so.enable_zerocopy_send_client = true;
+		so.zerocopy_threshold = g_opts.zcopy_threshold;
+		rc = osp_sock_impl_set_opts(impl, &so, sizeof(so));
+	}
+	if (rc != 0) {
+		fprintf(stderr, "nvme_perf: cannot set the zero-copy threshold of socket "
+			"implementation '%s': %s\n", impl ? impl : "(none)", strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
 static void
 on_signal(int sig)
 {
@@ -1013,7 +1264,10 @@ on_signal(int sig)
 int
 main(int argc, char **argv)
 {
-	enum { OPT_SEED = 1000, OPT_JSON, OPT_NO_PREFILL };
+	enum {
+		OPT_SEED = 1000, OPT_JSON, OPT_NO_PREFILL, OPT_ZCOPY_THRESHOLD, OPT_ZCOPY_IMPL,
+		OPT_TRANSPORT_STATS
+	};
 	static const struct option longopts[] = {
 		{"io-depth", required_argument, NULL, 'q'},
 		{"io-size", required_argument, NULL, 'o'},
@@ -1023,6 +1277,13 @@ main(int argc, char **argv)
 		{"core-mask", required_argument, NULL, 'c'},
 		{"num-qpairs", required_argument, NULL, 'P'},
 		{"latency", no_argument, NULL, 'L'},
+		{"enable-sw-latency-tracking", no_argument, NULL, 'L'},
+		{"warmup-time", required_argument, NULL, 'a'},
+		{"max-completion-per-poll", required_argument, NULL, 'C'},
+		{"no-shst-notification", no_argument, NULL, 'N'},
+		{"zerocopy-threshold", required_argument, NULL, OPT_ZCOPY_THRESHOLD},
+		{"zerocopy-threshold-sock-impl", required_argument, NULL, OPT_ZCOPY_IMPL},
+		{"transport-stats", no_argument, NULL, OPT_TRANSPORT_STATS},
 		{"verify", no_argument, NULL, 'V'},
 		{"help", no_argument, NULL, 'h'},
 		{"seed", required_argument, NULL, OPT_SEED},
@@ -1037,7 +1298,7 @@ main(int argc, char **argv)
 	bool all_done;
 
 	osp_tool_initiator_opts_init(&g_opts.conn, MAX_TRIDS);
-	while ((opt = getopt_long(argc, argv, "q:o:w:M:t:c:P:LlVh" OSP_TOOL_INITIATOR_SHORTOPTS,
+	while ((opt = getopt_long(argc, argv, "q:o:w:M:t:c:P:a:C:NLlVh" OSP_TOOL_INITIATOR_SHORTOPTS,
 				  longopts, NULL)) != -1) {
 		rc = osp_tool_initiator_parse(&g_opts.conn, opt, optarg);
 		if (rc < 0) {
@@ -1053,10 +1314,14 @@ main(int argc, char **argv)
 		case 'M':
 		case 't':
 		case 'P':
+		case 'a':
+		case 'C':
+		case OPT_ZCOPY_THRESHOLD:
 		case OPT_SEED:
 			if (osp_parse_u64(optarg, 0, &v) != 0 || (opt != OPT_SEED && v > UINT32_MAX)) {
-				fprintf(stderr, "Invalid number '%s' for -%c\n", optarg,
-					opt < 256 ? opt : '-');
+				fprintf(stderr, "nvme_perf: invalid number '%s' for %s (a whole number "
+					"from 0%s)\n", optarg, opt_name(opt, longopts),
+					opt == OPT_SEED ? "" : " to 4294967295");
 				return 1;
 			}
 			if (opt == 'q') {
@@ -1069,6 +1334,23 @@ main(int argc, char **argv)
 				g_opts.seconds = (int)OSP_MIN(v, 100000);
 			} else if (opt == 'P') {
 				g_opts.qpairs_per_ns = (uint32_t)v;
+			} else if (opt == 'a') {
+				if (v > 100000) {
+					fprintf(stderr, "nvme_perf: invalid warm-up time '%s' (-a: "
+						"seconds from 0 to 100000)\n", optarg);
+					return 1;
+				}
+				g_opts.warmup_seconds = (uint32_t)v;
+			} else if (opt == 'C') {
+				if (v == 0 || v > 65536) {
+					fprintf(stderr, "nvme_perf: invalid max completions per poll "
+						"'%s' (-C: 1 to 65536)\n", optarg);
+					return 1;
+				}
+				g_opts.max_completions = (uint32_t)v;
+			} else if (opt == OPT_ZCOPY_THRESHOLD) {
+				g_opts.zcopy_set = true;
+				g_opts.zcopy_threshold = (uint32_t)v;
 			} else {
 				g_opts.seed = v;
 				g_opts.seed_set = true;
@@ -1089,6 +1371,15 @@ main(int argc, char **argv)
 			break;
 		case 'V':
 			g_opts.verify = true;
+			break;
+		case 'N':
+			g_opts.no_shn = true;
+			break;
+		case OPT_ZCOPY_IMPL:
+			g_opts.zcopy_impl = optarg;
+			break;
+		case OPT_TRANSPORT_STATS:
+			g_opts.transport_stats = true;
 			break;
 		case OPT_JSON:
 			g_opts.json = true;
@@ -1129,7 +1420,8 @@ main(int argc, char **argv)
 	}
 	n = parse_cores(g_opts.core_mask ? g_opts.core_mask : "0x1", cores, MAX_CORES);
 	if (n <= 0) {
-		fprintf(stderr, "Invalid core mask '%s'\n", g_opts.core_mask);
+		fprintf(stderr, "nvme_perf: invalid core mask '%s' (-c: a hex mask like 0x3 or a "
+			"list like [0,1] or [0-1])\n", g_opts.core_mask);
 		return 1;
 	}
 	g_num_workers = (uint32_t)n;
@@ -1139,6 +1431,13 @@ main(int argc, char **argv)
 	signal(SIGINT, on_signal);
 	signal(SIGTERM, on_signal);
 	signal(SIGPIPE, SIG_IGN);
+	if (g_opts.zcopy_impl != NULL && !g_opts.zcopy_set) {
+		fprintf(stderr, "nvme_perf: --zerocopy-threshold-sock-impl needs --zerocopy-threshold\n");
+		return 1;
+	}
+	if (g_opts.zcopy_set && set_zcopy_threshold() != 0) {
+		return 1;
+	}
 
 	if (connect_all() != 0 || collect_namespaces() != 0) {
 		if (g_num_ns == 0 && g_num_ctrlrs == g_opts.conn.num_trids) {
@@ -1181,6 +1480,10 @@ main(int argc, char **argv)
 	for (i = 0; i < g_num_ns; i++) {
 		printf("Associating %s with lcore %u%s\n", g_ns[i].name, cores[0],
 		       g_num_workers > 1 ? " (and every other core of the mask)" : "");
+	}
+	if (g_opts.warmup_seconds > 0) {
+		printf("Warming up for %u seconds (I/O not counted), then running for %d seconds\n",
+		       g_opts.warmup_seconds, g_opts.seconds);
 	}
 	printf("Initialization complete. Launching workers.\n");
 	fflush(stdout);

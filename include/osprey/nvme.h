@@ -87,6 +87,30 @@ struct osp_nvme_transport_id {
 	char traddr[OSP_NVME_TRADDR_MAX_LEN + 1];   /* numeric IP address (TCP) */
 	char trsvcid[OSP_NVME_TRSVCID_MAX_LEN + 1]; /* port number (TCP) */
 	char subnqn[OSP_NVME_NQN_MAX_LEN + 1];
+	/*
+	 * SO_PRIORITY of the connection's sockets (TCP; "priority:" key,
+	 * 0..6 without CAP_NET_ADMIN, default 0 = the kernel's default).
+	 * Not part of the controller's identity: ignored by compare.
+	 */
+	int32_t priority;
+};
+
+/*
+ * The keys of SPDK's host tools that are not the controller's address:
+ * filled by osp_nvme_transport_id_parse_ext(). Empty strings / 0 when not
+ * given.
+ */
+struct osp_nvme_trid_ext {
+	/* "hostnqn:": host NQN of the Connect (checked with osp_nqn_check). */
+	char hostnqn[OSP_NVME_NQN_MAX_LEN + 1];
+	/* "hostaddr:": local address to bind the host's sockets to (numeric IP). */
+	char hostaddr[OSP_NVME_TRADDR_MAX_LEN + 1];
+	/* "hostsvcid:": local port of the admin queue's socket (1..65535). */
+	char hostsvcid[OSP_NVME_TRSVCID_MAX_LEN + 1];
+	/* "ns:": only this namespace ID (1..0xfffffffe); 0 = every namespace. */
+	uint32_t nsid;
+	/* "alt_traddr:": another address of the same controller, tried when traddr fails. */
+	char alt_traddr[OSP_NVME_TRADDR_MAX_LEN + 1];
 };
 
 /*
@@ -103,6 +127,21 @@ struct osp_nvme_transport_id {
  * OSP_ERRLOG, naming the offending key or value). Any thread.
  */
 int osp_nvme_transport_id_parse(struct osp_nvme_transport_id *trid, const char *str);
+/*
+ * The same, also taking the keys of SPDK's host tools (-r of perf and
+ * identify) into *ext (cleared first): hostnqn, hostaddr, hostsvcid, ns,
+ * alt_traddr (see struct osp_nvme_trid_ext). priority (0..6, or up to
+ * 0x7fffffff: the kernel refuses above 6 without CAP_NET_ADMIN) is a key of
+ * both forms. With ext NULL the host keys are refused, as
+ * osp_nvme_transport_id_parse() does. An unknown key, a key given twice or
+ * an empty value is refused with a message naming the key; hostnqn must be
+ * a valid NQN, hostaddr/alt_traddr a numeric address of traddr's family,
+ * hostsvcid a port, ns a namespace ID; priority, hostaddr and hostsvcid
+ * are refused for transports other than TCP (nothing else applies them
+ * yet). Returns 0 or -EINVAL. Any thread.
+ */
+int osp_nvme_transport_id_parse_ext(struct osp_nvme_transport_id *trid,
+				    struct osp_nvme_trid_ext *ext, const char *str);
 /* "TCP" -> OSP_NVME_TRANSPORT_TCP etc. (case-insensitive). 0 or -EINVAL. */
 int osp_nvme_transport_id_parse_trtype(enum osp_nvme_transport_type *trtype, const char *str);
 /* "IPv4" -> OSP_NVMF_ADRFAM_IPV4 etc. (case-insensitive). 0 or -EINVAL. */
@@ -181,6 +220,23 @@ struct osp_nvme_ctrlr_opts {
 	 * controller that does not support it refuses the Connect.
 	 */
 	bool disable_sq_flow_control;
+	/*
+	 * Local address (numeric IP, "" = the kernel's choice) and port ("" or
+	 * "0" = any) the host's sockets are bound to before connecting (SPDK's
+	 * hostaddr/hostsvcid). One local port cannot carry two connections to
+	 * the same target port, so the queue with QID n binds src_svcid + n:
+	 * the admin queue src_svcid itself, I/O queue 1 src_svcid + 1, ...
+	 * (a port past 65535 fails that queue's connect with -EINVAL).
+	 */
+	char src_addr[OSP_NVME_TRADDR_MAX_LEN + 1];
+	char src_svcid[OSP_NVME_TRSVCID_MAX_LEN + 1];
+	/*
+	 * osp_nvme_detach() first notifies a ready fabrics controller of a
+	 * normal shutdown (CC.SHN = 01b) and waits up to admin_timeout_ms for
+	 * CSTS.SHST complete (default false: detach just disconnects; PCIe
+	 * controllers are never notified).
+	 */
+	bool shutdown_notification;
 };
 
 /*
@@ -535,6 +591,39 @@ uint32_t osp_nvme_qpair_get_num_outstanding(struct osp_nvme_qpair *qpair);
  */
 int32_t osp_nvme_qpair_process_completions(struct osp_nvme_qpair *qpair,
 					   uint32_t max_completions);
+
+/*
+ * Counters of a qpair since it was allocated (kept across reconnects),
+ * counted by the transport-independent layer: plain increments on the
+ * qpair's thread, so read them there (nvme_perf --transport-stats).
+ */
+struct osp_nvme_qpair_stats {
+	uint64_t polls;			   /* osp_nvme_qpair_process_completions() calls */
+	uint64_t idle_polls;		   /* of them, the ones that completed nothing */
+	uint64_t completions;		   /* commands completed by those calls */
+	uint64_t max_completions_per_poll; /* most completions one call returned */
+	uint64_t submitted;		   /* commands handed to the transport */
+	uint64_t queue_full;		   /* submits refused with -ENOMEM: no free slot */
+};
+/* Copy the counters into *stats. 0, or -EINVAL for NULL. */
+int osp_nvme_qpair_get_stats(struct osp_nvme_qpair *qpair, struct osp_nvme_qpair_stats *stats);
+
+/*
+ * Counters of the transport under a qpair since it was allocated, over all
+ * its connections (TCP: PDUs received and its sockets' counters, see
+ * struct osp_sock_stats). On the qpair's thread.
+ */
+struct osp_nvme_qpair_transport_stats {
+	uint64_t pdus_received;	 /* whole PDUs received */
+	uint64_t send_requests;	 /* socket write requests (a PDU, or a PDU's data part) */
+	uint64_t sends;		 /* flushes that handed bytes to the kernel */
+	uint64_t bytes_sent;
+	uint64_t receives;	 /* socket reads that returned data */
+	uint64_t bytes_received;
+};
+/* 0, -EINVAL for NULL, -ENOTSUP when the transport keeps no counters (PCIe). */
+int osp_nvme_qpair_get_transport_stats(struct osp_nvme_qpair *qpair,
+				       struct osp_nvme_qpair_transport_stats *stats);
 
 /* ------------------------------------------------------------ I/O commands */
 

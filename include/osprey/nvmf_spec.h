@@ -94,10 +94,11 @@ struct osp_nvmf_connect_rsp {
 			uint16_t authreq; /* bits of authentication requirements */
 		} success;
 		/* Connect Invalid Parameters: which field is bad (Figure 523). */
+		/* dword 0 bits 15:0 IPO, 23:16 IATTR (as the Linux host and target read it). */
 		struct {
+			uint16_t ipo; /* byte offset of the invalid parameter */
 			uint8_t iattr; /* 0 = in the command, 1 = in the Connect data */
 			uint8_t rsvd;
-			uint16_t ipo; /* byte offset of the invalid parameter */
 		} invalid;
 		uint32_t raw;
 	} status_code_specific;

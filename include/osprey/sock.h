@@ -90,6 +90,13 @@ struct osp_sock_opts {
 	 */
 	int priority;
 	/*
+	 * Connecting sockets only: the local address ("" = the kernel's
+	 * choice; numeric, of the destination's family) and port (0 = any)
+	 * bound before connect(). Default "" and 0.
+	 */
+	char src_addr[OSP_SOCK_ADDR_STRLEN + 2];
+	uint16_t src_port;
+	/*
 	 * Let small reads go through the implementation's receive pipe, if it
 	 * has one enabled (default true). A caller that reads into its own
 	 * buffer (the NVMe/TCP host) turns it off: the pipe would only copy
@@ -139,6 +146,20 @@ int osp_sock_close(struct osp_sock **sock);
  * is enough). IPv4-mapped IPv6 addresses are shown as IPv4.
  * Returns 0 or -errno.
  */
+/*
+ * Counters of a socket since it was created, kept by the generic layer:
+ * plain increments on the socket's thread, read them there.
+ */
+struct osp_sock_stats {
+	uint64_t send_requests;	 /* osp_sock_writev_async() requests queued */
+	uint64_t sends;		 /* flushes that handed bytes to the kernel */
+	uint64_t bytes_sent;
+	uint64_t receives;	 /* osp_sock_recv()/readv() calls that returned data */
+	uint64_t bytes_received;
+};
+/* Copy sock's counters into *stats. 0, or -EINVAL for NULL. */
+int osp_sock_get_stats(struct osp_sock *sock, struct osp_sock_stats *stats);
+
 int osp_sock_getaddr(struct osp_sock *sock, char *saddr, int slen, uint16_t *sport,
 		     char *caddr, int clen, uint16_t *cport);
 

@@ -40,6 +40,8 @@ struct osp_sock {
 	/* Fully sent and released: completed with 0 at the end of the flush. */
 	TAILQ_HEAD(, osp_sock_request) done_reqs;
 	uint32_t queued_iovcnt;
+	/* osp_sock_get_stats() */
+	struct osp_sock_stats stats;
 	/* On the group's flush list. */
 	bool in_flush_list;
 	bool closing;

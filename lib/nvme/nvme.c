@@ -3,8 +3,10 @@
  * lib/nvme core: transport ids, controller options, status strings, the
  * transport registry and the connect entry points.
  */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -256,20 +258,65 @@ trid_copy(char *dst, size_t cap, const char *key, const char *value, size_t vlen
 	return 0;
 }
 
+/* A numeric IPv4/IPv6 address (optionally "[v6]"); its family in *af. */
+static bool
+trid_numeric_addr(const char *s, int *af)
+{
+	char buf[INET6_ADDRSTRLEN + 2];
+	unsigned char bin[sizeof(struct in6_addr)];
+	size_t len = strlen(s);
+
+	if (len >= 2 && s[0] == '[' && s[len - 1] == ']' && len - 2 < sizeof(buf)) {
+		memcpy(buf, s + 1, len - 2);
+		buf[len - 2] = '\0';
+	} else if (len < sizeof(buf)) {
+		memcpy(buf, s, len + 1);
+	} else {
+		return false;
+	}
+	if (inet_pton(AF_INET, buf, bin) == 1) {
+		*af = AF_INET;
+		return true;
+	}
+	if (inet_pton(AF_INET6, buf, bin) == 1) {
+		*af = AF_INET6;
+		return true;
+	}
+	return false;
+}
+
 int
 osp_nvme_transport_id_parse(struct osp_nvme_transport_id *trid, const char *str)
 {
-	enum { K_TRTYPE, K_ADRFAM, K_TRADDR, K_TRSVCID, K_SUBNQN, K_NUM };
-	static const char *keys[K_NUM] = { "trtype", "adrfam", "traddr", "trsvcid", "subnqn" };
+	return osp_nvme_transport_id_parse_ext(trid, NULL, str);
+}
+
+int
+osp_nvme_transport_id_parse_ext(struct osp_nvme_transport_id *trid,
+				struct osp_nvme_trid_ext *ext, const char *str)
+{
+	enum {
+		K_TRTYPE, K_ADRFAM, K_TRADDR, K_TRSVCID, K_SUBNQN, K_PRIORITY,
+		/* host tool keys (ext) */
+		K_HOSTNQN, K_HOSTADDR, K_HOSTSVCID, K_NS, K_ALT_TRADDR, K_NUM
+	};
+	static const char *keys[K_NUM] = {
+		"trtype", "adrfam", "traddr", "trsvcid", "subnqn", "priority",
+		"hostnqn", "hostaddr", "hostsvcid", "ns", "alt_traddr"
+	};
 	bool seen[K_NUM] = { false };
 	const char *p;
 	char tmp[OSP_NVME_TRADDR_MAX_LEN + 1], err[256];
-	int rc;
+	uint64_t v = 0;
+	int rc, af, af2;
 
 	if (trid == NULL || str == NULL) {
 		return -EINVAL;
 	}
 	memset(trid, 0, sizeof(*trid));
+	if (ext != NULL) {
+		memset(ext, 0, sizeof(*ext));
+	}
 	p = str;
 	for (;;) {
 		const char *key, *colon, *value, *end;
@@ -302,7 +349,14 @@ osp_nvme_transport_id_parse(struct osp_nvme_transport_id *trid, const char *str)
 			}
 		}
 		if (k == K_NUM) {
-			OSP_ERRLOG("transport id: unknown key '%.*s'\n", (int)klen, key);
+			OSP_ERRLOG("transport id: unknown key '%.*s' (known: trtype adrfam traddr trsvcid "
+				   "subnqn priority%s)\n", (int)klen, key,
+				   ext != NULL ? " hostnqn hostaddr hostsvcid ns alt_traddr" : "");
+			return -EINVAL;
+		}
+		if (k >= K_HOSTNQN && ext == NULL) {
+			OSP_ERRLOG("transport id: key '%s' is taken by the host tools' -r only, not here\n",
+				   keys[k]);
 			return -EINVAL;
 		}
 		if (seen[k]) {
@@ -338,22 +392,61 @@ osp_nvme_transport_id_parse(struct osp_nvme_transport_id *trid, const char *str)
 			break;
 		case K_TRADDR:
 			rc = trid_copy(trid->traddr, sizeof(trid->traddr), keys[k], value, vlen);
-			if (rc != 0) {
-				return rc;
-			}
 			break;
 		case K_TRSVCID:
 			rc = trid_copy(trid->trsvcid, sizeof(trid->trsvcid), keys[k], value, vlen);
-			if (rc != 0) {
-				return rc;
-			}
 			break;
 		case K_SUBNQN:
 			rc = trid_copy(trid->subnqn, sizeof(trid->subnqn), keys[k], value, vlen);
-			if (rc != 0) {
-				return rc;
+			break;
+		case K_PRIORITY:
+			rc = trid_copy(tmp, sizeof(tmp), keys[k], value, vlen);
+			if (rc == 0 && (osp_parse_u64(tmp, 10, &v) != 0 || v > INT32_MAX)) {
+				OSP_ERRLOG("transport id: priority '%s' is not a number from 0 to %d "
+					   "(SO_PRIORITY; above 6 needs CAP_NET_ADMIN)\n", tmp, INT32_MAX);
+				rc = -EINVAL;
+			}
+			trid->priority = (int32_t)v;
+			break;
+		case K_HOSTNQN:
+			rc = trid_copy(ext->hostnqn, sizeof(ext->hostnqn), keys[k], value, vlen);
+			if (rc == 0 && osp_nqn_check(ext->hostnqn, err, sizeof(err)) != 0) {
+				OSP_ERRLOG("transport id: hostnqn '%s' is not a valid NQN: %s\n",
+					   ext->hostnqn, err);
+				rc = -EINVAL;
 			}
 			break;
+		case K_HOSTADDR:
+			rc = trid_copy(ext->hostaddr, sizeof(ext->hostaddr), keys[k], value, vlen);
+			break;
+		case K_HOSTSVCID:
+			rc = trid_copy(ext->hostsvcid, sizeof(ext->hostsvcid), keys[k], value, vlen);
+			if (rc == 0 && (osp_parse_u64(ext->hostsvcid, 10, &v) != 0 || v == 0 ||
+					v > 65535)) {
+				OSP_ERRLOG("transport id: hostsvcid '%s' is not a port number "
+					   "(1-65535)\n", ext->hostsvcid);
+				rc = -EINVAL;
+			}
+			break;
+		case K_NS:
+			rc = trid_copy(tmp, sizeof(tmp), keys[k], value, vlen);
+			if (rc == 0 && (osp_parse_u64(tmp, 0, &v) != 0 || v == 0 ||
+					v >= 0xffffffffull)) {
+				OSP_ERRLOG("transport id: ns '%s' is not a namespace ID (1 to "
+					   "0xfffffffe)\n", tmp);
+				rc = -EINVAL;
+			}
+			ext->nsid = (uint32_t)v;
+			break;
+		case K_ALT_TRADDR:
+			rc = trid_copy(ext->alt_traddr, sizeof(ext->alt_traddr), keys[k], value, vlen);
+			break;
+		default:
+			rc = -EINVAL;
+			break;
+		}
+		if (rc != 0) {
+			return rc;
 		}
 	}
 
@@ -372,8 +465,10 @@ osp_nvme_transport_id_parse(struct osp_nvme_transport_id *trid, const char *str)
 				   "(DDDD:BB:DD.F)\n", trid->traddr);
 			return -EINVAL;
 		}
-		if (seen[K_ADRFAM] || seen[K_TRSVCID]) {
-			OSP_ERRLOG("transport id: adrfam and trsvcid do not apply to PCIe\n");
+		if (seen[K_ADRFAM] || seen[K_TRSVCID] || seen[K_PRIORITY] || seen[K_HOSTADDR] ||
+		    seen[K_HOSTSVCID] || seen[K_ALT_TRADDR]) {
+			OSP_ERRLOG("transport id: adrfam, trsvcid, priority, hostaddr, hostsvcid and "
+				   "alt_traddr do not apply to PCIe\n");
 			return -EINVAL;
 		}
 		if (seen[K_SUBNQN] && osp_nqn_check(trid->subnqn, err, sizeof(err)) != 0) {
@@ -402,6 +497,25 @@ osp_nvme_transport_id_parse(struct osp_nvme_transport_id *trid, const char *str)
 				   trid->trsvcid);
 			return -EINVAL;
 		}
+		/* The host side addresses must be of the family the target is reached with. */
+		af = trid->adrfam == OSP_NVMF_ADRFAM_IPV6 ? AF_INET6 : AF_INET;
+		if (seen[K_HOSTADDR] && (!trid_numeric_addr(ext->hostaddr, &af2) || af2 != af)) {
+			OSP_ERRLOG("transport id: hostaddr '%s' is not a numeric %s address\n",
+				   ext->hostaddr, af == AF_INET ? "IPv4" : "IPv6");
+			return -EINVAL;
+		}
+		if (seen[K_ALT_TRADDR] && (!trid_numeric_addr(ext->alt_traddr, &af2) ||
+					   af2 != af)) {
+			OSP_ERRLOG("transport id: alt_traddr '%s' is not a numeric %s address\n",
+				   ext->alt_traddr, af == AF_INET ? "IPv4" : "IPv6");
+			return -EINVAL;
+		}
+	}
+	if (trid->trtype != OSP_NVME_TRANSPORT_TCP &&
+	    (seen[K_PRIORITY] || seen[K_HOSTADDR] || seen[K_HOSTSVCID])) {
+		/* Only the TCP transport applies them so far: refused, not ignored. */
+		OSP_ERRLOG("transport id: priority, hostaddr and hostsvcid apply to TCP only\n");
+		return -EINVAL;
 	}
 	if (!seen[K_SUBNQN]) {
 		snprintf(trid->subnqn, sizeof(trid->subnqn), "%s", OSP_NVMF_DISCOVERY_NQN);
@@ -455,6 +569,14 @@ osp_nvme_transport_id_fmt(const struct osp_nvme_transport_id *trid, char *buf, s
 		     tr ? tr : "?", af ? af : "?", trid->traddr, trid->trsvcid, trid->subnqn);
 	if (n < 0) {
 		return -EINVAL;
+	}
+	if ((size_t)n < size && trid->priority != 0) {
+		int m = snprintf(buf + n, size - (size_t)n, " priority:%d", trid->priority);
+
+		if (m < 0) {
+			return -EINVAL;
+		}
+		n += m;
 	}
 	if ((size_t)n >= size) {
 		return -ENOSPC;
@@ -726,6 +848,7 @@ osp_nvme_detach(struct osp_nvme_ctrlr *ctrlr)
 	if (ctrlr == NULL) {
 		return -EINVAL;
 	}
+	nvme_ctrlr_shutdown(ctrlr);
 	nvme_ctrlr_free(ctrlr);
 	return 0;
 }

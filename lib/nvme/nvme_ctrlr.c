@@ -62,6 +62,8 @@ nvme_ctrlr_alloc(const struct osp_nvme_transport_id *trid, const struct osp_nvme
 		ctrlr->opts.opts_size = sizeof(ctrlr->opts);
 	}
 	ctrlr->opts.hostnqn[sizeof(ctrlr->opts.hostnqn) - 1] = '\0';
+	ctrlr->opts.src_addr[sizeof(ctrlr->opts.src_addr) - 1] = '\0';
+	ctrlr->opts.src_svcid[sizeof(ctrlr->opts.src_svcid) - 1] = '\0';
 	if (ctrlr->opts.admin_queue_size < 2 || ctrlr->opts.admin_queue_size > 4096 ||
 	    ctrlr->opts.io_queue_size < 2 || ctrlr->opts.io_queue_size > 65536 ||
 	    ctrlr->opts.maxr2t == 0 || osp_nqn_check(ctrlr->opts.hostnqn, NULL, 0) != 0 ||
@@ -1139,6 +1141,66 @@ admin_cmd_sync(struct osp_nvme_ctrlr *ctrlr, const struct osp_nvme_cmd *cmd, voi
 	}
 	*cpl = s.cpl;
 	return osp_nvme_cpl_is_error(&s.cpl) ? -EIO : 0;
+}
+
+/*
+ * Normal shutdown notification (Base 2.0 §3.6.1): read CC, write it back
+ * with CC.SHN = 01b, then poll CSTS until SHST says complete, for up to
+ * admin_timeout_ms. Fabrics controllers that are ready only (PCIe and failed
+ * controllers just disconnect); every failure is logged and detach goes on.
+ */
+void
+nvme_ctrlr_shutdown(struct osp_nvme_ctrlr *ctrlr)
+{
+	struct osp_nvme_cmd cmd;
+	struct osp_nvmf_property_set_cmd *c = (struct osp_nvmf_property_set_cmd *)&cmd;
+	struct osp_nvme_cpl cpl;
+	union osp_nvme_cc_register cc;
+	union osp_nvme_csts_register csts;
+	uint64_t deadline;
+	int rc;
+
+	if (!ctrlr->opts.shutdown_notification || ctrlr->ops->local_bus) {
+		return;
+	}
+	nvme_ctrlr_lock(ctrlr);
+	if (ctrlr->state != NVME_CTRLR_STATE_READY ||
+	    ctrlr->adminq->state != NVME_QPAIR_CONNECTED) {
+		nvme_ctrlr_unlock(ctrlr);
+		return;
+	}
+	prop_get_cmd(&cmd, OSP_NVME_REG_CC, false);
+	rc = admin_cmd_sync(ctrlr, &cmd, NULL, 0, &cpl);
+	if (rc == 0) {
+		cc.raw = cpl.cdw0;
+		cc.bits.shn = OSP_NVME_SHN_NORMAL;
+		memset(c, 0, sizeof(*c));
+		c->opcode = OSP_NVMF_FABRIC_OPCODE;
+		c->fctype = OSP_NVMF_FCTYPE_PROPERTY_SET;
+		c->attrib = OSP_NVMF_PROP_SIZE_4;
+		c->ofst = OSP_NVME_REG_CC;
+		c->value = cc.raw;
+		rc = admin_cmd_sync(ctrlr, &cmd, NULL, 0, &cpl);
+	}
+	deadline = nvme_now_us() + (uint64_t)ctrlr->opts.admin_timeout_ms * 1000;
+	while (rc == 0) {
+		prop_get_cmd(&cmd, OSP_NVME_REG_CSTS, false);
+		rc = admin_cmd_sync(ctrlr, &cmd, NULL, 0, &cpl);
+		csts.raw = cpl.cdw0;
+		if (rc != 0 || csts.bits.shst == OSP_NVME_SHST_COMPLETE) {
+			break;
+		}
+		if (nvme_now_us() > deadline) {
+			rc = -ETIMEDOUT;
+			break;
+		}
+		nvme_poll_pause();
+	}
+	if (rc != 0) {
+		OSP_NOTICELOG("controller %s: shutdown notification not completed: %s\n",
+			      ctrlr_name(ctrlr), strerror(-rc));
+	}
+	nvme_ctrlr_unlock(ctrlr);
 }
 
 #define DISCOVERY_MAX_ENTRIES 65536u

@@ -61,6 +61,9 @@ struct nvme_transport_ops {
 	 * when commands can be sent (TCP: ICResp accepted), or -errno.
 	 */
 	int (*qpair_connect_poll)(struct nvme_qpair *qpair);
+	/* Optional: osp_nvme_qpair_get_transport_stats(). */
+	int (*qpair_get_transport_stats)(struct nvme_qpair *qpair,
+					 struct osp_nvme_qpair_transport_stats *stats);
 	/*
 	 * Close the connection. Requests are not completed here: the core
 	 * aborts the outstanding ones afterwards. The transport must be done
@@ -170,6 +173,8 @@ struct nvme_qpair {
 	/* Inside process_completions (transports flush at its end, not per submit). */
 	bool in_completions;
 	bool async_mode;
+	/* Counters of osp_nvme_qpair_get_stats() (the qpair's thread only). */
+	struct osp_nvme_qpair_stats stats;
 	TAILQ_ENTRY(nvme_qpair) link; /* ctrlr->io_qpairs */
 };
 
@@ -322,6 +327,8 @@ struct osp_nvme_ctrlr *nvme_ctrlr_alloc(const struct osp_nvme_transport_id *trid
 					const struct osp_nvme_ctrlr_opts *opts, size_t opts_size,
 					int *rc);
 void nvme_ctrlr_free(struct osp_nvme_ctrlr *ctrlr);
+/* Detach's shutdown notification when opts.shutdown_notification asks for it. */
+void nvme_ctrlr_shutdown(struct osp_nvme_ctrlr *ctrlr);
 /* Start (or restart, for a reset) the init state machine. */
 int nvme_ctrlr_start_init(struct osp_nvme_ctrlr *ctrlr);
 /* -EAGAIN in progress, 0 ready, -errno failed (ctrlr->err says why). */

@@ -26,6 +26,7 @@ nvme_qpair_init(struct nvme_qpair *qpair, struct osp_nvme_ctrlr *ctrlr,
 	}
 	qpair->ctrlr = ctrlr;
 	qpair->ops = ops;
+	memset(&qpair->stats, 0, sizeof(qpair->stats));
 	qpair->id = qid;
 	qpair->qsize = qsize;
 	qpair->state = NVME_QPAIR_DISCONNECTED;
@@ -170,6 +171,7 @@ nvme_qpair_submit(struct nvme_qpair *qpair, const struct osp_nvme_cmd *cmd,
 	}
 	req = nvme_request_get(qpair);
 	if (req == NULL) {
+		qpair->stats.queue_full++;
 		return -ENOMEM;
 	}
 	req->cmd = *cmd;
@@ -196,6 +198,7 @@ nvme_qpair_submit(struct nvme_qpair *qpair, const struct osp_nvme_cmd *cmd,
 		nvme_request_put(qpair, req);
 		return rc;
 	}
+	qpair->stats.submitted++;
 	return 0;
 }
 
@@ -592,6 +595,7 @@ int32_t
 osp_nvme_qpair_process_completions(struct osp_nvme_qpair *oq, uint32_t max)
 {
 	struct nvme_qpair *qpair = (struct nvme_qpair *)oq;
+	int32_t n;
 
 	if (qpair == NULL) {
 		return -EINVAL;
@@ -607,7 +611,43 @@ osp_nvme_qpair_process_completions(struct osp_nvme_qpair *oq, uint32_t max)
 		nvme_qpair_disconnect(qpair, NVME_QPAIR_FAILED);
 		return -ENXIO;
 	}
-	return nvme_qpair_process(qpair, max);
+	n = nvme_qpair_process(qpair, max);
+	qpair->stats.polls++;
+	if (n > 0) {
+		qpair->stats.completions += (uint64_t)n;
+		if ((uint64_t)n > qpair->stats.max_completions_per_poll) {
+			qpair->stats.max_completions_per_poll = (uint64_t)n;
+		}
+	} else if (n == 0) {
+		qpair->stats.idle_polls++;
+	}
+	return n;
+}
+
+int
+osp_nvme_qpair_get_transport_stats(struct osp_nvme_qpair *oq,
+				   struct osp_nvme_qpair_transport_stats *stats)
+{
+	struct nvme_qpair *qpair = (struct nvme_qpair *)oq;
+
+	if (qpair == NULL || stats == NULL) {
+		return -EINVAL;
+	}
+	memset(stats, 0, sizeof(*stats));
+	if (qpair->ops->qpair_get_transport_stats == NULL) {
+		return -ENOTSUP;
+	}
+	return qpair->ops->qpair_get_transport_stats(qpair, stats);
+}
+
+int
+osp_nvme_qpair_get_stats(struct osp_nvme_qpair *oq, struct osp_nvme_qpair_stats *stats)
+{
+	if (oq == NULL || stats == NULL) {
+		return -EINVAL;
+	}
+	*stats = ((struct nvme_qpair *)oq)->stats;
+	return 0;
 }
 
 /* ------------------------------------------------------------ NVM commands */
@@ -634,6 +674,7 @@ qpair_submit_rw(struct nvme_qpair *qpair, uint8_t opc, uint32_t nsid, uint64_t l
 	}
 	req = nvme_request_get(qpair);
 	if (req == NULL) {
+		qpair->stats.queue_full++;
 		return -ENOMEM;
 	}
 	memset(&req->cmd, 0, sizeof(req->cmd));
@@ -665,6 +706,7 @@ qpair_submit_rw(struct nvme_qpair *qpair, uint8_t opc, uint32_t nsid, uint64_t l
 		nvme_request_put(qpair, req);
 		return rc;
 	}
+	qpair->stats.submitted++;
 	return 0;
 }
 

@@ -85,6 +85,9 @@ struct tcp_qpair {
 	uint32_t rbuf_len;
 	uint32_t rbuf_ask;   /* bytes the last recv asked for */
 	bool last_direct;    /* the last read went straight into a data buffer */
+	/* Transport counters: PDUs received; the counters of closed sockets. */
+	uint64_t pdus_received;
+	struct osp_sock_stats closed_sock_stats;
 };
 
 static inline struct tcp_qpair *
@@ -361,6 +364,7 @@ tcp_done_pdu(struct osp_nvme_tcp_recv *r, struct tcp_qpair *tqp,
 	struct nvme_request *req;
 	struct tcp_req *treq;
 
+	tqp->pdus_received++;
 	switch (hdr->ch.pdu_type) {
 	case OSP_NVME_TCP_PDU_TYPE_IC_RESP:
 		return tcp_handle_icresp(tqp, &hdr->ic_resp);
@@ -503,6 +507,34 @@ ic_sent_cb(void *arg, int err)
 	}
 }
 
+static void tcp_sock_stats_keep(struct tcp_qpair *tqp);
+
+/*
+ * The ctrlr's priority and source address (hostaddr/hostsvcid) into the
+ * socket options: the queue with QID qid binds src_svcid + qid, as one
+ * local port carries one connection to the target's port.
+ */
+static int
+tcp_source_opts(struct osp_nvme_ctrlr *ctrlr, uint16_t qid, struct osp_sock_opts *so)
+{
+	uint64_t port = 0;
+
+	so->priority = ctrlr->trid.priority;
+	if (ctrlr->opts.src_svcid[0] != '\0' &&
+	    (osp_parse_u64(ctrlr->opts.src_svcid, 10, &port) != 0 || port + qid > 65535)) {
+		OSP_ERRLOG("qpair %u: source port %s + QID %u is not a port number\n", qid,
+			   ctrlr->opts.src_svcid, qid);
+		return -EINVAL;
+	}
+	if (strlen(ctrlr->opts.src_addr) >= sizeof(so->src_addr)) {
+		OSP_ERRLOG("source address '%.64s' is too long\n", ctrlr->opts.src_addr);
+		return -EINVAL;
+	}
+	snprintf(so->src_addr, sizeof(so->src_addr), "%s", ctrlr->opts.src_addr);
+	so->src_port = port != 0 ? (uint16_t)(port + qid) : 0;
+	return 0;
+}
+
 static int
 tcp_qpair_connect(struct nvme_qpair *q)
 {
@@ -514,6 +546,7 @@ tcp_qpair_connect(struct nvme_qpair *q)
 	int rc, port;
 
 	if (tqp->sock != NULL) {
+		tcp_sock_stats_keep(tqp);
 		osp_sock_close(&tqp->sock);
 	}
 	port = tcp_port(&ctrlr->trid);
@@ -532,6 +565,10 @@ tcp_qpair_connect(struct nvme_qpair *q)
 	osp_sock_get_default_opts(&so, sizeof(so));
 	so.connect_timeout_ms = 0; /* non-blocking: progress is polled */
 	so.recv_pipe = false;	   /* tcp_rx reads into the qpair's own buffer */
+	rc = tcp_source_opts(ctrlr, q->id, &so);
+	if (rc != 0) {
+		return rc;
+	}
 	tqp->sock = osp_sock_connect(ctrlr->trid.traddr, port, NULL, &so);
 	if (tqp->sock == NULL) {
 		return -errno;
@@ -736,12 +773,52 @@ tcp_qpair_connect_poll(struct nvme_qpair *q)
 	return tqp->tstate == TCP_QP_RUNNING ? 0 : -EAGAIN;
 }
 
+/* Add the socket's counters to the closed sockets' (before closing it). */
+static void
+tcp_sock_stats_keep(struct tcp_qpair *tqp)
+{
+	struct osp_sock_stats st;
+	struct osp_sock_stats *acc = &tqp->closed_sock_stats;
+
+	if (osp_sock_get_stats(tqp->sock, &st) == 0) {
+		acc->send_requests += st.send_requests;
+		acc->sends += st.sends;
+		acc->bytes_sent += st.bytes_sent;
+		acc->receives += st.receives;
+		acc->bytes_received += st.bytes_received;
+	}
+}
+
+static int
+tcp_qpair_get_transport_stats(struct nvme_qpair *q, struct osp_nvme_qpair_transport_stats *stats)
+{
+	struct tcp_qpair *tqp = tqp_of(q);
+	struct osp_sock_stats st = tqp->closed_sock_stats;
+	struct osp_sock_stats cur;
+
+	if (tqp->sock != NULL && osp_sock_get_stats(tqp->sock, &cur) == 0) {
+		st.send_requests += cur.send_requests;
+		st.sends += cur.sends;
+		st.bytes_sent += cur.bytes_sent;
+		st.receives += cur.receives;
+		st.bytes_received += cur.bytes_received;
+	}
+	stats->pdus_received = tqp->pdus_received;
+	stats->send_requests = st.send_requests;
+	stats->sends = st.sends;
+	stats->bytes_sent = st.bytes_sent;
+	stats->receives = st.receives;
+	stats->bytes_received = st.bytes_received;
+	return 0;
+}
+
 static void
 tcp_qpair_disconnect(struct nvme_qpair *q)
 {
 	struct tcp_qpair *tqp = tqp_of(q);
 
 	if (tqp->sock != NULL) {
+		tcp_sock_stats_keep(tqp);
 		/* Queued writes complete with -ECANCELED from here. */
 		osp_sock_close(&tqp->sock);
 	}
@@ -850,6 +927,7 @@ struct nvme_transport_ops g_nvme_tcp_ops = {
 	.qpair_connect = tcp_qpair_connect,
 	.qpair_connect_poll = tcp_qpair_connect_poll,
 	.qpair_disconnect = tcp_qpair_disconnect,
+	.qpair_get_transport_stats = tcp_qpair_get_transport_stats,
 	.qpair_submit_request = tcp_qpair_submit_request,
 	.qpair_process_completions = tcp_qpair_process_completions,
 };

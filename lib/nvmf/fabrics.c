@@ -121,7 +121,8 @@ connect_invalid_param(struct connect_ctx *c, bool in_data, uint16_t offset)
 {
 	c->sct = OSP_NVME_SCT_COMMAND_SPECIFIC;
 	c->sc = OSP_NVMF_SC_INVALID_PARAM;
-	c->cdw0 = (in_data ? 1u : 0u) | ((uint32_t)offset << 16);
+	/* Connect Invalid Parameters: IPO in bits 15:0, IATTR in bits 23:16. */
+	c->cdw0 = (uint32_t)offset | ((in_data ? 1u : 0u) << 16);
 }
 
 

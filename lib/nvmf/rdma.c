@@ -1083,7 +1083,10 @@ capsule_start(struct nvmf_rdma_qpair *rq, struct nvmf_rdma_recv *rv, uint32_t le
 		req_exec(rr);
 		return;
 	}
-	if (dir == 3) {
+	/* Fabrics carry data by SGLs only: a data command with PSDT 00b (PRPs) is
+	 * refused (commands without data, and Fabrics commands, whose byte 1 is
+	 * reserved, are not checked: harmless). */
+	if (dir == 3 || (cmd->psdt == OSP_NVME_PSDT_PRP && cmd->opc != OSP_NVMF_FABRIC_OPCODE)) {
 		req_fail(rr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INVALID_FIELD, true);
 		return;
 	}

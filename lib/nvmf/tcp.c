@@ -804,8 +804,11 @@ capsule_start(struct nvmf_tcp_qpair *tq, struct nvmf_tcp_req *tr, const struct o
 		req_exec(tr);
 		return;
 	}
-	if (dir == 3) {
-		/* Bidirectional transfers do not exist in NVMe/TCP. */
+	/* Bidirectional transfers do not exist in NVMe/TCP; fabrics carry data by
+	 * SGLs only, so a data command with PSDT 00b (PRPs) is refused too
+	 * (commands without data, and Fabrics commands, whose byte 1 is reserved,
+	 * are not checked: harmless). */
+	if (dir == 3 || (cmd->psdt == OSP_NVME_PSDT_PRP && cmd->opc != OSP_NVMF_FABRIC_OPCODE)) {
 		nvmf_tcp_req_fail(tr, OSP_NVME_SCT_GENERIC, OSP_NVME_SC_INVALID_FIELD, true);
 		return;
 	}

@@ -326,22 +326,46 @@ osp_sock_getaddr(struct osp_sock *sock, char *saddr, int slen, uint16_t *sport,
 ssize_t
 osp_sock_recv(struct osp_sock *sock, void *buf, size_t len)
 {
+	ssize_t n;
+
 	if (sock == NULL || sock->closing) {
 		return -EBADF;
 	}
-	return sock->net_impl->recv(sock, buf, len);
+	n = sock->net_impl->recv(sock, buf, len);
+	if (n > 0) {
+		sock->stats.receives++;
+		sock->stats.bytes_received += (uint64_t)n;
+	}
+	return n;
 }
 
 ssize_t
 osp_sock_readv(struct osp_sock *sock, struct iovec *iov, int iovcnt)
 {
+	ssize_t n;
+
 	if (sock == NULL || sock->closing) {
 		return -EBADF;
 	}
 	if (iov == NULL || iovcnt <= 0 || iovcnt > IOV_MAX) {
 		return -EINVAL;
 	}
-	return sock->net_impl->readv(sock, iov, iovcnt);
+	n = sock->net_impl->readv(sock, iov, iovcnt);
+	if (n > 0) {
+		sock->stats.receives++;
+		sock->stats.bytes_received += (uint64_t)n;
+	}
+	return n;
+}
+
+int
+osp_sock_get_stats(struct osp_sock *sock, struct osp_sock_stats *stats)
+{
+	if (sock == NULL || stats == NULL) {
+		return -EINVAL;
+	}
+	*stats = sock->stats;
+	return 0;
 }
 
 int
@@ -404,6 +428,7 @@ osp_sock_writev_async(struct osp_sock *sock, struct osp_sock_request *req)
 	req->internal.zcopy_seq = 0;
 	TAILQ_INSERT_TAIL(&sock->queued_reqs, req, internal.link);
 	sock->queued_iovcnt += (uint32_t)req->iovcnt;
+	sock->stats.send_requests++;
 	osp_sock_request_flush(sock);
 	return 0;
 }
@@ -491,6 +516,10 @@ sock_flush_internal(struct osp_sock *sock, int *completed)
 	*completed = 0;
 	if (!TAILQ_EMPTY(&sock->queued_reqs) || !TAILQ_EMPTY(&sock->pending_reqs)) {
 		rc = sock->net_impl->flush(sock);
+	}
+	if (rc > 0) {
+		sock->stats.sends++;
+		sock->stats.bytes_sent += (uint64_t)rc;
 	}
 	fail = rc < 0 && rc != -EAGAIN;
 	if (fail) {

@@ -213,7 +213,8 @@ def test_connect():
     c = new_ic()
     cpl = c.connect("nqn.2016-06.io.osprey:nope", HOST1)
     expect(cpl, 1, 0x82, "Connect to an unknown SUBNQN")
-    iattr, ipo = cpl.cdw0 & 0xFF, cpl.cdw0 >> 16
+    # NVMe-oF Connect response: IPO in bits 15:0, IATTR in bits 23:16.
+    iattr, ipo = (cpl.cdw0 >> 16) & 0xFF, cpl.cdw0 & 0xFFFF
     check(iattr == 1 and ipo == 256, "  IATTR 1 (Connect data) IPO 256 (SUBNQN) "
           "(got IATTR %d IPO %d)" % (iattr, ipo))
     c.close()
@@ -255,9 +256,9 @@ def test_connect():
     S["io"] = io
     bad, bcpl = open_io(ADDR, PORT, NQN1, HOST1, (a.cntlid + 100) & 0xFFFF, qid=2)
     expect(bcpl, 1, 0x82, "I/O queue Connect to a CNTLID that does not exist")
-    check((bcpl.cdw0 & 0xFF) == 1 and bcpl.cdw0 >> 16 == 16,
-          "  IATTR 1 IPO 16 (CNTLID) (got IATTR %d IPO %d)" % (bcpl.cdw0 & 0xFF,
-                                                               bcpl.cdw0 >> 16))
+    check((bcpl.cdw0 >> 16) & 0xFF == 1 and bcpl.cdw0 & 0xFFFF == 16,
+          "  IATTR 1 IPO 16 (CNTLID) (got IATTR %d IPO %d)" % ((bcpl.cdw0 >> 16) & 0xFF,
+                                                               bcpl.cdw0 & 0xFFFF))
     bad.close()
     dup, dcpl = open_io(ADDR, PORT, NQN1, HOST1, a.cntlid, qid=1)
     check(not dcpl.ok, "a second I/O queue with QID 1 is refused (%s)" % st(dcpl))
@@ -273,18 +274,18 @@ def test_connect():
     c.close()
     c = new_ic()
     cpl = c.connect(NQN1 + "x" * 230, HOST1)
-    check(cpl.is_(1, 0x82) and cpl.cdw0 == (256 << 16) | 1,
+    check(cpl.is_(1, 0x82) and cpl.cdw0 == (1 << 16) | 256,
           "Connect with a 255-byte SUBNQN (above 223) -> Connect Invalid Parameters IATTR 1 IPO 256 (%s)" %
           st(cpl))
     c.close()
     x, xcpl = open_io(ADDR, PORT, NQN1, HOST1, a.cntlid, qid=1000)
-    check(xcpl.is_(1, 0x82) and xcpl.cdw0 == (42 << 16),
+    check(xcpl.is_(1, 0x82) and xcpl.cdw0 == 42,
           "I/O queue Connect with QID 1000 (above the queues allowed) -> Connect Invalid "
           "Parameters IATTR 0 IPO 42 (%s)" % st(xcpl))
     x.close()
     x = new_ic()
     xcpl = x.connect(NQN1, HOST1, qid=5, sqsize=4096, cntlid=a.cntlid)
-    check(xcpl.is_(1, 0x82) and xcpl.cdw0 == (44 << 16),
+    check(xcpl.is_(1, 0x82) and xcpl.cdw0 == 44,
           "I/O queue Connect with SQSIZE 4096 (above CAP.MQES) -> Connect Invalid Parameters "
           "IATTR 0 IPO 44 (%s)" % st(xcpl))
     x.close()
@@ -294,7 +295,7 @@ def test_connect():
     d = bytearray(connect_data(NQN1, "x"))
     d[512:520] = b"nqn.\xff\xfe\x01:"
     cpl = c.cmd(connect_sqe(c.alloc_cid(), 0, 31), bytes(d), icd=True)
-    check(cpl.is_(1, 0x82) and cpl.cdw0 == (512 << 16) | 1,
+    check(cpl.is_(1, 0x82) and cpl.cdw0 == (1 << 16) | 512,
           "Connect with HOSTNQN 'nqn.\\xff\\xfe\\x01:' (not UTF-8, not an NQN) -> Connect "
           "Invalid Parameters IATTR 1 IPO 512 (got %s)" % st(cpl))
     try:
@@ -317,7 +318,7 @@ def test_connect():
 
     c = new_ic()
     cpl = c.connect(NQN1, HOST1, qid=0, sqsize=0)
-    check(cpl.is_(1, 0x82) and cpl.cdw0 & 0xFF == 0 and cpl.cdw0 >> 16 == 44,
+    check(cpl.is_(1, 0x82) and (cpl.cdw0 >> 16) & 0xFF == 0 and cpl.cdw0 & 0xFFFF == 44,
           "admin Connect with SQSIZE 0 -> Connect Invalid Parameters IATTR 0 IPO 44 (%s)" %
           st(cpl))
     c.close()
@@ -810,6 +811,9 @@ def test_io():
     expect(io.write_zeroes(1, NB0 - 4, 8), 0, 0x80, "Write Zeroes past the end")
     expect(io.dsm_deallocate(1, [(0, 8), (NB0 - 1, 2)]), 0, 0x80,
            "Dataset Management with a range past the end")
+    c = sqe(IO_READ, io.alloc_cid(), 1, 0, 0, 0, psdt=0, sgl_len=BLK0)
+    expect(io.cmd(c, read_len=BLK0), 0, 0x02,
+           "Read with PSDT 00b (PRPs: not a Fabrics data transfer) -> Invalid Field")
     c = sqe(IO_WRITE, io.alloc_cid(), 1, 0, 0, 1, sgl_len=1024, sgl_id=0x40)
     expect(io.cmd(c, pattern(1024, 16), icd=True), 0, 0x11,
            "Write with a Keyed SGL Data Block descriptor (SGL Descriptor Type Invalid)")

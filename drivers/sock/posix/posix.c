@@ -151,8 +151,10 @@ posix_sock_setup(struct posix_sock *ps, bool server)
 		posix_setsockopt_int(ps->fd, SOL_SOCKET, SO_SNDBUF, (int)o->send_buf_size);
 	}
 	posix_setsockopt_int(ps->fd, IPPROTO_TCP, TCP_NODELAY, 1);
-	if (ps->base.opts.priority != 0) {
-		posix_setsockopt_int(ps->fd, SOL_SOCKET, SO_PRIORITY, ps->base.opts.priority);
+	if (ps->base.opts.priority != 0 &&
+	    posix_setsockopt_int(ps->fd, SOL_SOCKET, SO_PRIORITY, ps->base.opts.priority) != 0) {
+		OSP_ERRLOG("SO_PRIORITY %d refused: %s (above 6 needs CAP_NET_ADMIN)\n",
+			   ps->base.opts.priority, strerror(errno));
 	}
 	if (o->enable_quickack) {
 		posix_setsockopt_int(ps->fd, IPPROTO_TCP, TCP_QUICKACK, 1);
@@ -254,6 +256,47 @@ posix_wait_connect(int fd, uint32_t timeout_ms)
 	return -err;
 }
 
+/* Bind a connecting socket to opts' source address/port, if any. 0 or -errno. */
+static int
+posix_bind_source(int fd, const struct sockaddr_storage *dst, const struct osp_sock_opts *opts)
+{
+	struct sockaddr_storage src;
+	socklen_t srclen;
+	int rc;
+
+	if (opts->src_addr[0] == '\0' && opts->src_port == 0) {
+		return 0;
+	}
+	if (opts->src_addr[0] != '\0') {
+		rc = osp_sock_parse_addr(opts->src_addr, opts->src_port, true, &src, &srclen);
+		if (rc != 0) {
+			return rc;
+		}
+		if (src.ss_family != dst->ss_family) {
+			OSP_ERRLOG("source address %s is not of the destination's family\n",
+				   opts->src_addr);
+			return -EINVAL;
+		}
+	} else {
+		/* A port alone: the wildcard address of the destination's family. */
+		rc = osp_sock_parse_addr(dst->ss_family == AF_INET6 ? "::" : "0.0.0.0",
+					 opts->src_port, true, &src, &srclen);
+		if (rc != 0) {
+			return rc;
+		}
+	}
+	/* A port of an earlier connection may still be in TIME_WAIT. */
+	posix_setsockopt_int(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+	if (bind(fd, (struct sockaddr *)&src, srclen) != 0) {
+		rc = -errno;
+		OSP_ERRLOG("cannot bind the source address %s port %u: %s\n",
+			   opts->src_addr[0] ? opts->src_addr : "(any)", opts->src_port,
+			   strerror(-rc));
+		return rc;
+	}
+	return 0;
+}
+
 static struct osp_sock *
 posix_connect(const char *ip, int port, const struct osp_sock_opts *opts)
 {
@@ -279,7 +322,10 @@ posix_connect(const char *ip, int port, const struct osp_sock_opts *opts)
 	}
 	/* Before connect(): buffer sizes decide the window scale in the SYN. */
 	posix_sock_setup(ps, false);
-	rc = connect(fd, (struct sockaddr *)&sa, salen) == 0 ? 0 : -errno;
+	rc = posix_bind_source(fd, &sa, &ps->base.opts);
+	if (rc == 0) {
+		rc = connect(fd, (struct sockaddr *)&sa, salen) == 0 ? 0 : -errno;
+	}
 	if (rc == -EINPROGRESS) {
 		rc = ps->base.opts.connect_timeout_ms == 0 ? 0 :
 		     posix_wait_connect(fd, ps->base.opts.connect_timeout_ms);

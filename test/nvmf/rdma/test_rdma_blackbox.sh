@@ -55,11 +55,11 @@ fi
 ki_need_tools qemu-system-x86_64 cpio gzip strip ldd
 
 # Known failures of each target (nvmf_rdma_bb -x NAME=REASON, '_' for a
-# space in the reason): measured, see doc/nvmf_rdma_blackbox.md. Osprey's
-# two are bugs of the target to fix (then drop them here: a fixed case
-# prints FAIL (XPASS) until it is taken off the list).
+# space in the reason): measured, see doc/nvmf_rdma_blackbox.md. Osprey has
+# none (its two, psdt_prp and connect_bad_cntlid, were fixed); a case listed
+# here that passes prints FAIL (XPASS), so the lists stay true.
 XFAIL_kernel="nodata_sgl_zero=nvmet-rdma_parses_SGL1_of_Property_Get_where_it_is_reserved:_all_zero_is_Invalid_Field_in_Command pd_hrqsize0=nvmet-rdma_accepts_HRQSIZE_0 pd_short=nvmet-rdma_accepts_the_zero-padded_private_data_(HRQSIZE_0_HSQSIZE_0) pd_none=nvmet-rdma_accepts_the_zero-padded_private_data_(HRQSIZE_0_HSQSIZE_0) xfer_over_mdts=nvmet-rdma_does_not_enforce_its_MDTS:_a_Read_one_block_longer_succeeds"
-XFAIL_osprey="psdt_prp=nvmf-tgt_runs_an_I/O_command_sent_with_PSDT_00b_(PRPs)_instead_of_failing_it_(Invalid_Field) connect_bad_cntlid=the_Connect_Invalid_Parameters_dword_0_carries_IATTR_in_byte_0_and_IPO_in_bytes_3:2_(the_Connect_response_layout_of_the_nvmf_spec_header_in_include/osprey);_Linux,_SPDK_and_FreeBSD_put_IPO_in_bits_15:0_and_IATTR_in_23:16"
+XFAIL_osprey=""
 # Cases not run against a target (nvmf_rdma_bb -k): they take the guest down.
 NOTRUN_kernel="pd_hrqsize_big=nvmet-rdma_sizes_its_send_queue_from_HRQSIZE:_one_connect_with_65535_takes_about_500_MB_of_the_1_GB_guest_and_stays_unanswered_for_10_s;_the_second_OOMs_the_guest"
 NOTRUN_osprey=""

@@ -162,6 +162,25 @@ test_bad_values(void)
 }
 
 static void
+test_trid_host_keys(void)
+{
+	struct osp_tool_initiator_opts o;
+
+	CU_ASSERT_EQUAL(PARSE(&o, 2, "-r", TRID " ns:3 hostnqn:nqn.2014-08.org.example:h1",
+			      "-r", TRID " hostaddr:127.0.0.2 hostsvcid:4000 alt_traddr:127.0.0.3"),
+			0);
+	CU_ASSERT_EQUAL(o.num_trids, 2);
+	CU_ASSERT_EQUAL(o.exts[0].nsid, 3);
+	CU_ASSERT_STRING_EQUAL(o.exts[0].hostnqn, "nqn.2014-08.org.example:h1");
+	CU_ASSERT_EQUAL(o.exts[1].nsid, 0);
+	CU_ASSERT_STRING_EQUAL(o.exts[1].hostaddr, "127.0.0.2");
+	CU_ASSERT_STRING_EQUAL(o.exts[1].hostsvcid, "4000");
+	CU_ASSERT_STRING_EQUAL(o.exts[1].alt_traddr, "127.0.0.3");
+	CU_ASSERT_EQUAL(PARSE(&o, 1, "-r", TRID " nsid:1"), -EINVAL);
+	CU_ASSERT(strstr(o.errmsg, "invalid transport id") != NULL);
+}
+
+static void
 test_not_mine(void)
 {
 	struct osp_tool_initiator_opts o;
@@ -186,6 +205,7 @@ main(void)
 	CU_ADD_TEST(suite, test_long_aliases);
 	CU_ADD_TEST(suite, test_several_trids);
 	CU_ADD_TEST(suite, test_bad_values);
+	CU_ADD_TEST(suite, test_trid_host_keys);
 	CU_ADD_TEST(suite, test_not_mine);
 	rc = ut_run_suites();
 	return rc;

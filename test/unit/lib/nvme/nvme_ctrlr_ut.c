@@ -808,6 +808,32 @@ test_io_qpair_and_cid_exhaustion(void)
 	CU_ASSERT(g_io_done == 7);
 	CU_ASSERT(osp_nvme_ns_cmd_read(ns, qp, buf, 0, 1, io_cb, NULL, 0) == 0);
 	CU_ASSERT(osp_nvme_qpair_process_completions(qp, 0) == 1);
+	CU_ASSERT(osp_nvme_qpair_process_completions(qp, 0) == 0);
+	/*
+	 * the qpair's counters: the Fabrics Connect and 8 I/Os submitted, 2 refused
+	 * (queue full), 3 polls, 1 idle
+	 */
+	{
+		struct osp_nvme_qpair_stats st;
+
+		CU_ASSERT(osp_nvme_qpair_get_stats(qp, &st) == 0);
+		CU_ASSERT_EQUAL(st.submitted, 9);
+		CU_ASSERT_EQUAL(st.queue_full, 2);
+		CU_ASSERT_EQUAL(st.polls, 3);
+		CU_ASSERT_EQUAL(st.idle_polls, 1);
+		CU_ASSERT_EQUAL(st.completions, 8);
+		CU_ASSERT_EQUAL(st.max_completions_per_poll, 7);
+		CU_ASSERT(osp_nvme_qpair_get_stats(NULL, &st) == -EINVAL);
+		CU_ASSERT(osp_nvme_qpair_get_stats(qp, NULL) == -EINVAL);
+	}
+	{
+		/* the fake transport keeps no counters of its own */
+		struct osp_nvme_qpair_transport_stats ts;
+
+		CU_ASSERT(osp_nvme_qpair_get_transport_stats(qp, &ts) == -ENOTSUP);
+		CU_ASSERT(ts.pdus_received == 0 && ts.bytes_sent == 0);
+		CU_ASSERT(osp_nvme_qpair_get_transport_stats(NULL, &ts) == -EINVAL);
+	}
 
 	/* argument checks */
 	CU_ASSERT(osp_nvme_ns_cmd_read(ns, qp, buf, 999, 2, io_cb, NULL, 0) == -EINVAL);

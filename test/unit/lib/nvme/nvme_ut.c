@@ -125,6 +125,88 @@ test_trid_parse_bad(void)
 }
 
 static void
+test_trid_parse_ext(void)
+{
+	struct osp_nvme_transport_id t;
+	struct osp_nvme_trid_ext e;
+	char buf[512];
+	static const char *bad[] = {
+		"trtype:tcp traddr:127.0.0.1 hostnqn:notannqn",		/* bad NQN */
+		"trtype:tcp traddr:127.0.0.1 hostnqn:",			/* empty */
+		"trtype:tcp traddr:127.0.0.1 hostaddr:",
+		"trtype:tcp traddr:127.0.0.1 hostaddr:::1",		/* other family */
+		"trtype:tcp traddr:::1 hostaddr:127.0.0.1",
+		"trtype:tcp traddr:127.0.0.1 hostaddr:localhost",	/* not numeric */
+		"trtype:tcp traddr:127.0.0.1 hostsvcid:0",		/* port range */
+		"trtype:tcp traddr:127.0.0.1 hostsvcid:65536",
+		"trtype:tcp traddr:127.0.0.1 hostsvcid:-1",
+		"trtype:tcp traddr:127.0.0.1 ns:0",			/* nsid range */
+		"trtype:tcp traddr:127.0.0.1 ns:0xffffffff",
+		"trtype:tcp traddr:127.0.0.1 ns:-1",
+		"trtype:tcp traddr:127.0.0.1 ns:x",
+		"trtype:tcp traddr:127.0.0.1 ns:1 NS:2",		/* twice */
+		"trtype:tcp traddr:127.0.0.1 alt_traddr:host",
+		"trtype:tcp traddr:127.0.0.1 priority:-1",
+		"trtype:tcp traddr:127.0.0.1 priority:2147483648",
+		"trtype:tcp traddr:127.0.0.1 priority:",
+		"trtype:PCIe traddr:0000:00:04.0 priority:1",		/* not for PCIe */
+		"trtype:PCIe traddr:0000:00:04.0 hostaddr:1.2.3.4",
+		"trtype:tcp traddr:127.0.0.1 hostid:1",			/* unknown key */
+		"trtype:rdma traddr:127.0.0.1 priority:1",		/* TCP only */
+		"trtype:rdma traddr:127.0.0.1 hostaddr:127.0.0.2",
+	};
+	size_t i;
+
+	CU_ASSERT(osp_nvme_transport_id_parse_ext(&t, &e, "trtype:TCP adrfam:IPv4 "
+						  "traddr:127.0.0.1 trsvcid:4420 subnqn:" NQN1
+						  " hostnqn:nqn.2014-08.org.example:h1 "
+						  "HostAddr:127.0.0.3 hostsvcid:5000 ns:2 "
+						  "alt_traddr:127.0.0.9 priority:5") == 0);
+	CU_ASSERT_STRING_EQUAL(t.traddr, "127.0.0.1");
+	CU_ASSERT_EQUAL(t.priority, 5);
+	CU_ASSERT_STRING_EQUAL(e.hostnqn, "nqn.2014-08.org.example:h1");
+	CU_ASSERT_STRING_EQUAL(e.hostaddr, "127.0.0.3");
+	CU_ASSERT_STRING_EQUAL(e.hostsvcid, "5000");
+	CU_ASSERT_EQUAL(e.nsid, 2);
+	CU_ASSERT_STRING_EQUAL(e.alt_traddr, "127.0.0.9");
+	/* priority is in the formatted id (and parses back); not part of compare */
+	CU_ASSERT(osp_nvme_transport_id_fmt(&t, buf, sizeof(buf)) > 0);
+	CU_ASSERT(strstr(buf, " priority:5") != NULL);
+	{
+		struct osp_nvme_transport_id t2;
+
+		CU_ASSERT(osp_nvme_transport_id_parse(&t2, buf) == 0);
+		CU_ASSERT_EQUAL(t2.priority, 5);
+		t2.priority = 0;
+		CU_ASSERT(osp_nvme_transport_id_compare(&t, &t2) == 0);
+	}
+	/* IPv6 host addresses with an IPv6 traddr, brackets allowed */
+	CU_ASSERT(osp_nvme_transport_id_parse_ext(&t, &e, "trtype:tcp traddr:::1 hostaddr:[::1] "
+						  "alt_traddr:::2") == 0);
+	CU_ASSERT_STRING_EQUAL(e.hostaddr, "[::1]");
+	/* ext is cleared: nothing given, nothing set */
+	CU_ASSERT(osp_nvme_transport_id_parse_ext(&t, &e, "trtype:tcp traddr:127.0.0.1") == 0);
+	CU_ASSERT_EQUAL(e.nsid, 0);
+	CU_ASSERT_EQUAL(e.hostnqn[0], '\0');
+	CU_ASSERT_EQUAL(t.priority, 0);
+	/* ns in hex as SPDK's strtol base 0 would */
+	CU_ASSERT(osp_nvme_transport_id_parse_ext(&t, &e, "trtype:tcp traddr:1.1.1.1 ns:0x10") == 0);
+	CU_ASSERT_EQUAL(e.nsid, 16);
+	/* the plain parser takes priority but not the host tools' keys */
+	CU_ASSERT(osp_nvme_transport_id_parse(&t, "trtype:tcp traddr:1.1.1.1 priority:3") == 0);
+	CU_ASSERT_EQUAL(t.priority, 3);
+	CU_ASSERT(osp_nvme_transport_id_parse(&t, "trtype:tcp traddr:1.1.1.1 ns:1") == -EINVAL);
+	CU_ASSERT(osp_nvme_transport_id_parse(&t, "trtype:tcp traddr:1.1.1.1 "
+					      "hostnqn:nqn.2014-08.org.example:h1") == -EINVAL);
+	for (i = 0; i < OSP_COUNTOF(bad); i++) {
+		if (osp_nvme_transport_id_parse_ext(&t, &e, bad[i]) != -EINVAL) {
+			printf("accepted bad trid '%s'\n", bad[i]);
+			CU_FAIL("bad trid accepted");
+		}
+	}
+}
+
+static void
 test_trtype_adrfam_strings(void)
 {
 	enum osp_nvme_transport_type tt;
@@ -312,6 +394,7 @@ main(void)
 	suite = CU_add_suite("nvme", NULL, NULL);
 	CU_ADD_TEST(suite, test_trid_parse_good);
 	CU_ADD_TEST(suite, test_trid_parse_bad);
+	CU_ADD_TEST(suite, test_trid_parse_ext);
 	CU_ADD_TEST(suite, test_trtype_adrfam_strings);
 	CU_ADD_TEST(suite, test_ctrlr_opts);
 	CU_ADD_TEST(suite, test_status_strings);

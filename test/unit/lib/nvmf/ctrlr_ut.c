@@ -465,20 +465,20 @@ test_connect(void)
 	/* Unknown subsystem: Invalid Parameters pointing at SUBNQN in the data. */
 	fr = connect_req(a, 0, 0, 15, 0xffff, "nqn.2016-06.io.spdk:nope", HOST1, 0);
 	CU_ASSERT_EQUAL(status(fr), ST(1, OSP_NVMF_SC_INVALID_PARAM));
-	CU_ASSERT_EQUAL(fr->req.rsp.cdw0, 1u | (256u << 16));
+	CU_ASSERT_EQUAL(fr->req.rsp.cdw0, 256u | (1u << 16));
 	/* Host not on the allow list. */
 	fr = connect_req(a, 0, 0, 15, 0xffff, SUBNQN, HOST2, 0);
 	CU_ASSERT_EQUAL(status(fr), ST(1, OSP_NVMF_SC_INVALID_HOST));
 	/* SQSIZE 0 and beyond max_aq_depth. */
 	fr = connect_req(a, 0, 0, 0, 0xffff, SUBNQN, HOST1, 0);
 	CU_ASSERT_EQUAL(status(fr), ST(1, OSP_NVMF_SC_INVALID_PARAM));
-	CU_ASSERT_EQUAL(fr->req.rsp.cdw0, 44u << 16);
+	CU_ASSERT_EQUAL(fr->req.rsp.cdw0, 44u);
 	fr = connect_req(a, 0, 0, 16, 0xffff, SUBNQN, HOST1, 0);
 	CU_ASSERT_EQUAL(status(fr), ST(1, OSP_NVMF_SC_INVALID_PARAM));
 	/* A static cntlid is refused: the model is dynamic. */
 	fr = connect_req(a, 0, 0, 15, 7, SUBNQN, HOST1, 0);
 	CU_ASSERT_EQUAL(status(fr), ST(1, OSP_NVMF_SC_INVALID_PARAM));
-	CU_ASSERT_EQUAL(fr->req.rsp.cdw0, 1u | (16u << 16));
+	CU_ASSERT_EQUAL(fr->req.rsp.cdw0, 16u | (1u << 16));
 	/* Success: the first id of the range. */
 	fr = connect_req(a, 0, 0, 15, 0xffff, SUBNQN, HOST1, 0);
 	CU_ASSERT_EQUAL(status(fr), OK);
@@ -499,7 +499,7 @@ test_connect(void)
 	/* I/O queue: unknown controller, then before CC.EN, then fine. */
 	fr = connect_req(io, 0, 1, 31, 9, SUBNQN, HOST1, 0);
 	CU_ASSERT_EQUAL(status(fr), ST(1, OSP_NVMF_SC_INVALID_PARAM));
-	CU_ASSERT_EQUAL(fr->req.rsp.cdw0, 1u | (16u << 16));
+	CU_ASSERT_EQUAL(fr->req.rsp.cdw0, 16u | (1u << 16));
 	fr = connect_req(io, 0, 1, 31, cntlid, SUBNQN, HOST1, 0);
 	CU_ASSERT_EQUAL(status(fr), ST(0, OSP_NVME_SC_COMMAND_SEQUENCE_ERROR));
 	prop_set_cc(a, 1);
@@ -507,7 +507,7 @@ test_connect(void)
 	CU_ASSERT_EQUAL(status(fr), ST(1, OSP_NVMF_SC_INVALID_PARAM));
 	fr = connect_req(io, 0, 4, 31, cntlid, SUBNQN, HOST1, 0);	/* qid >= max_qpairs */
 	CU_ASSERT_EQUAL(status(fr), ST(1, OSP_NVMF_SC_INVALID_PARAM));
-	CU_ASSERT_EQUAL(fr->req.rsp.cdw0, 42u << 16);
+	CU_ASSERT_EQUAL(fr->req.rsp.cdw0, 42u);
 	fr = connect_req(io, 0, 1, 31, cntlid, SUBNQN, HOST1, 0);
 	CU_ASSERT_EQUAL(status(fr), OK);
 	CU_ASSERT_EQUAL(io->q.qid, 1);
@@ -549,7 +549,7 @@ test_connect_empty_hostnqn(void)
 	/* A host NQN that is not an NQN is still an invalid parameter. */
 	fr = connect_req(a, 0, 0, 15, 0xffff, SUBNQN, "nqn.2016-06.io.spdk:a b", 0);
 	CU_ASSERT_EQUAL(status(fr), ST(1, OSP_NVMF_SC_INVALID_PARAM));
-	CU_ASSERT_EQUAL(fr->req.rsp.cdw0, 1u | (512u << 16));
+	CU_ASSERT_EQUAL(fr->req.rsp.cdw0, 512u | (1u << 16));
 
 	osp_nvmf_subsystem_set_allow_any_host(g_subsys, true);
 	fr = connect_req(a, 0, 0, 15, 0xffff, SUBNQN, "", 0);

@@ -760,6 +760,7 @@ cmd_init(struct osp_nvme_cmd *cmd, uint8_t opc, uint16_t cid)
 	cmd->opc = opc;
 	cmd->cid = cid;
 	cmd->nsid = 1;
+	cmd->psdt = OSP_NVME_PSDT_SGL_MPTR_CONTIG;	/* SGLs, as every Fabrics host sends */
 }
 
 static void

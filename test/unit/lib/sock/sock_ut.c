@@ -228,6 +228,106 @@ test_connect_refused(void)
 }
 
 static void
+stats_write_cb(void *arg, int err)
+{
+	CU_ASSERT_EQUAL(err, 0);
+}
+
+/* src_addr / src_port: the connection leaves from the address and port asked for. */
+static void
+test_connect_source(void)
+{
+	struct osp_sock *l, *c, *srv = NULL;
+	struct osp_sock_opts so;
+	char saddr[OSP_SOCK_ADDR_STRLEN], caddr[OSP_SOCK_ADDR_STRLEN];
+	uint16_t port, sport, cport, src_port;
+	int i;
+
+	l = osp_sock_listen("127.0.0.1", 0, NULL, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(l);
+	CU_ASSERT_EQUAL(osp_sock_getaddr(l, NULL, 0, &port, NULL, 0, NULL), 0);
+	/* A free port for the source: listen on 0, read it, close. */
+	c = osp_sock_listen("127.0.0.5", 0, NULL, NULL);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(osp_sock_getaddr(c, NULL, 0, &src_port, NULL, 0, NULL), 0);
+	osp_sock_close(&c);
+
+	osp_sock_get_default_opts(&so, sizeof(so));
+	snprintf(so.src_addr, sizeof(so.src_addr), "127.0.0.5");
+	so.src_port = src_port;
+	c = osp_sock_connect("127.0.0.1", port, NULL, &so);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(osp_sock_getaddr(c, saddr, sizeof(saddr), &sport, caddr, sizeof(caddr),
+					 &cport), 0);
+	CU_ASSERT_STRING_EQUAL(saddr, "127.0.0.5");
+	CU_ASSERT_EQUAL(sport, src_port);
+	for (i = 0; i < 1000 && srv == NULL; i++) {
+		srv = osp_sock_accept(l);
+		if (srv == NULL) {
+			usleep(1000);
+		}
+	}
+	CU_ASSERT_PTR_NOT_NULL_FATAL(srv);
+	CU_ASSERT_EQUAL(osp_sock_getaddr(srv, NULL, 0, NULL, caddr, sizeof(caddr), &cport), 0);
+	CU_ASSERT_STRING_EQUAL(caddr, "127.0.0.5");
+	CU_ASSERT_EQUAL(cport, src_port);
+	/* The counters of osp_sock_get_stats(): one request, one flush, one read. */
+	{
+		static char msg[] = "0123456789";
+		struct iovec iov = { .iov_base = msg, .iov_len = 10 };
+		struct osp_sock_request req = { .iov = &iov, .iovcnt = 1 };
+		struct osp_sock_stats st;
+		char rbuf[32];
+		ssize_t n = -EAGAIN;
+
+		req.cb_fn = stats_write_cb;
+		CU_ASSERT_EQUAL(osp_sock_writev_async(c, &req), 0);
+		CU_ASSERT_EQUAL(osp_sock_flush(c), 10);
+		for (i = 0; i < 1000 && n == -EAGAIN; i++) {
+			n = osp_sock_recv(srv, rbuf, sizeof(rbuf));
+			if (n == -EAGAIN) {
+				usleep(1000);
+			}
+		}
+		CU_ASSERT_EQUAL(n, 10);
+		CU_ASSERT_EQUAL(osp_sock_get_stats(c, &st), 0);
+		CU_ASSERT_EQUAL(st.send_requests, 1);
+		CU_ASSERT_EQUAL(st.sends, 1);
+		CU_ASSERT_EQUAL(st.bytes_sent, 10);
+		CU_ASSERT_EQUAL(st.receives, 0);
+		CU_ASSERT_EQUAL(osp_sock_get_stats(srv, &st), 0);
+		CU_ASSERT_EQUAL(st.receives, 1);
+		CU_ASSERT_EQUAL(st.bytes_received, 10);
+		CU_ASSERT_EQUAL(st.sends, 0);
+		CU_ASSERT_EQUAL(osp_sock_get_stats(NULL, &st), -EINVAL);
+	}
+	/* The same 4-tuple again cannot be: the second connect fails, cleanly. */
+	CU_ASSERT_PTR_NULL(osp_sock_connect("127.0.0.1", port, NULL, &so));
+	osp_sock_close(&srv);
+	osp_sock_close(&c);
+
+	/* An address alone: any port. Of another family, or not numeric: refused. */
+	so.src_port = 0;
+	c = osp_sock_connect("127.0.0.1", port, NULL, &so);
+	CU_ASSERT_PTR_NOT_NULL_FATAL(c);
+	CU_ASSERT_EQUAL(osp_sock_getaddr(c, saddr, sizeof(saddr), NULL, NULL, 0, NULL), 0);
+	CU_ASSERT_STRING_EQUAL(saddr, "127.0.0.5");
+	osp_sock_close(&c);
+	snprintf(so.src_addr, sizeof(so.src_addr), "::1");
+	errno = 0;
+	CU_ASSERT_PTR_NULL(osp_sock_connect("127.0.0.1", port, NULL, &so));
+	CU_ASSERT_EQUAL(errno, EINVAL);
+	snprintf(so.src_addr, sizeof(so.src_addr), "nohost");
+	CU_ASSERT_PTR_NULL(osp_sock_connect("127.0.0.1", port, NULL, &so));
+	/* An address this host does not have: bind fails with EADDRNOTAVAIL. */
+	snprintf(so.src_addr, sizeof(so.src_addr), "192.0.2.1");
+	errno = 0;
+	CU_ASSERT_PTR_NULL(osp_sock_connect("127.0.0.1", port, NULL, &so));
+	CU_ASSERT_EQUAL(errno, EADDRNOTAVAIL);
+	osp_sock_close(&l);
+}
+
+static void
 test_listen_connect_data(void)
 {
 	struct pair p;
@@ -1140,6 +1240,7 @@ main(void)
 	CU_ADD_TEST(suite, test_bad_addresses);
 	CU_ADD_TEST(suite, test_priority);
 	CU_ADD_TEST(suite, test_connect_refused);
+	CU_ADD_TEST(suite, test_connect_source);
 	CU_ADD_TEST(suite, test_listen_connect_data);
 	CU_ADD_TEST(suite, test_ipv6);
 	CU_ADD_TEST(suite, test_group_batching_and_order);
