@@ -44,7 +44,10 @@ guest_build "$ROOT/test/nvmf/rdma/guest/profile" ||
 	die "could not build the guest (test/common/guest/build.sh test/nvmf/rdma/guest/profile)"
 L=$TMP/layer
 mkdir -p "$L/ki"
-guest_add_programs "$L" osprey/bin "$BIN_DIR/nvmf_tgt" "$BIN_DIR/nvme_perf" || die "cannot copy nvmf_tgt and nvme_perf into the guest layer"
+RPC_UDS=${OSPREY_RPC_UDS:-$ROOT/build/test/nvme/rpc_uds}
+[ -x "$RPC_UDS" ] || die "no $RPC_UDS: build first (make)"
+guest_add_programs "$L" osprey/bin "$BIN_DIR/nvmf_tgt" "$BIN_DIR/nvme_perf" "$RPC_UDS" ||
+	die "cannot copy nvmf_tgt, nvme_perf and rpc_uds into the guest layer"
 install -m 0755 "$ROOT/test/nvmf/rdma/guest/tgt_test.sh" "$L/ki/test.sh"
 # shellcheck disable=SC2034 # read by ki_pattern
 SELFTEST=${SELFTEST:-}

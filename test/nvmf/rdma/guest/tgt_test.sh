@@ -21,6 +21,9 @@
 #   5. Osprey's nvme_perf over RDMA against the same nvmf_tgt: one killed
 #      with -9 mid-I/O, then -V at 4 KiB (in-capsule writes) and 128 KiB
 #      (keyed SGL) randrw with verify
+#   6. save_config round trip: dump (rpc_uds: the guest has no python),
+#      restart nvmf_tgt from the dump alone, the dump of the restarted
+#      target is identical, nvme_perf -V passes
 # Prints OSPREY-STEP lines and one OSPREY-RESULT line.
 . /ki/env
 IP=10.0.2.15
@@ -259,6 +262,31 @@ for qo in "32 4096" "16 131072"; do
 	step "nvme_perf -V over RDMA -q $1 -o $2: $(awk '/^Total/ {print $3 " IOPS, " $4 " MiB/s"; exit}' /tmp/perf.out); $(grep -m1 'Verify:' /tmp/perf.out | tr -s ' ')"
 done
 kill -0 $TPID 2>/dev/null || fail "nvmf_tgt died under nvme_perf"
+
+# ---- 6. save_config round trip: the live RDMA transport dumped, the target
+# restarted from the dump alone, the same listener back, I/O verified ------------
+rpc_uds /tmp/tgt.sock save_config > /tmp/saved.ans 2>&1 ||
+	{ show /tmp/saved.ans 5; fail "save_config failed"; }
+sed -e 's/^{"jsonrpc":"2.0","id":[0-9]*,"result"://' -e 's/}$//' /tmp/saved.ans > /tmp/saved.json
+for want in '"trtype":"RDMA"' '"no_srq":true' '"max_queue_depth":64' '"in_capsule_data_size":4096' \
+	'"method":"nvmf_subsystem_add_listener"' "\"traddr\":\"$IP\""; do
+	grep -q "$want" /tmp/saved.json || { show /tmp/saved.json 5; fail "save_config has no $want"; }
+done
+kill $TPID
+i=0
+while kill -0 $TPID 2>/dev/null && [ $i -lt 150 ]; do sleep 0.1; i=$((i + 1)); done
+kill -0 $TPID 2>/dev/null && fail "nvmf_tgt did not stop within 15 s of SIGTERM (before the restart from save_config)"
+wait $TPID
+TPID=
+start_tgt "restart from save_config" /tmp/saved.json 0x3
+rpc_uds /tmp/tgt.sock save_config > /tmp/saved2.ans 2>&1 || fail "save_config after the restart failed"
+sed -e 's/^{"jsonrpc":"2.0","id":[0-9]*,"result"://' -e 's/}$//' /tmp/saved2.ans > /tmp/saved2.json
+cmp -s /tmp/saved.json /tmp/saved2.json ||
+	{ diff /tmp/saved.json /tmp/saved2.json | head -5 | sed 's/^/  | /'; fail "save_config differs after a restart from its own output"; }
+nvme_perf -r "$TRID" -q 8 -o 4096 -w randrw -M 50 -V --seed $seed -t 2 > /tmp/perf.out 2>&1 &&
+	grep -q -E 'Verify: .* 0 miscompares' /tmp/perf.out ||
+	{ show /tmp/perf.out 20; fail "nvme_perf -V after the restart from save_config"; }
+step "save_config round trip: the RDMA transport (no_srq, depth 64, ICD 4096) and listener restored from the dump alone, the second dump identical, nvme_perf -V clean"
 
 # Stopped with the host still connected: the target tears its qpairs down
 # (disconnects them) on the way out, exits 0, no sanitizer report.
