@@ -152,4 +152,38 @@ int bdev_virtio_channel_reap(struct bdev_virtio_channel *ch, bool *dead, const c
 void bdev_virtio_channel_done(struct bdev_virtio_channel *ch, uint16_t slot,
 			      struct osp_bdev_io *bdev_io, bool ok);
 
+/* ---- virtio-scsi eventq (virtio 1.x 5.6.6.3; bdev_virtio_scsi_event.c) ---- */
+#define BDEV_VIRTIO_SCSI_EVENT_SIZE		16
+#define BDEV_VIRTIO_SCSI_T_NO_EVENT		0
+#define BDEV_VIRTIO_SCSI_T_TRANSPORT_RESET	1
+#define BDEV_VIRTIO_SCSI_T_ASYNC_NOTIFY		2
+#define BDEV_VIRTIO_SCSI_T_PARAM_CHANGE		3
+#define BDEV_VIRTIO_SCSI_T_EVENTS_MISSED	0x80000000u
+#define BDEV_VIRTIO_SCSI_EVT_RESET_HARD		0
+#define BDEV_VIRTIO_SCSI_EVT_RESET_RESCAN	1
+#define BDEV_VIRTIO_SCSI_EVT_RESET_REMOVED	2
+
+enum bdev_virtio_scsi_evt_action {
+	BDEV_VIRTIO_SCSI_EVT_NONE,		/* nothing to do */
+	BDEV_VIRTIO_SCSI_EVT_RESCAN,		/* scan evt->target again (added, resized) */
+	BDEV_VIRTIO_SCSI_EVT_REMOVE,		/* evt->target is gone */
+	BDEV_VIRTIO_SCSI_EVT_RESCAN_ALL,	/* events were lost: scan every target */
+	BDEV_VIRTIO_SCSI_EVT_BAD,		/* malformed or unknown: ignored (why says why) */
+};
+
+struct bdev_virtio_scsi_evt {
+	enum bdev_virtio_scsi_evt_action action;
+	uint8_t target;
+	uint32_t event;
+	uint32_t reason;
+};
+
+/*
+ * What the len bytes the device wrote into an event buffer ask for, for a
+ * controller whose targets 0..ntargets-1 are scanned. Never reads past len
+ * (nor past 16 bytes); why (may be NULL) gets the reason of a BAD event.
+ */
+enum bdev_virtio_scsi_evt_action bdev_virtio_scsi_event_parse(const void *buf, uint32_t len,
+		uint32_t ntargets, struct bdev_virtio_scsi_evt *evt, char *why, size_t whylen);
+
 #endif /* OSP_BDEV_VIRTIO_H */

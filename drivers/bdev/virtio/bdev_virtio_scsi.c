@@ -10,9 +10,18 @@
  * controller's shared (memfd) region, in per-queue slots as virtio-blk does
  * (bdev_virtio_blk.c).
  *
- * Not done: hot plug (the event queue is not read: a target added later is
- * not seen until the controller is attached again; one removed fails its
- * I/O with BAD_TARGET), task management from the front end, LUNs other than 0.
+ * Hot plug (VIRTIO_SCSI_F_HOTPLUG, F_CHANGE): the event queue holds buffers
+ * the device fills with transport reset (target added: RESCAN, removed:
+ * REMOVED) and parameter change (capacity) events. The app thread, which owns
+ * the controller, reaps them (with the back end's liveness check) and scans
+ * the targets named again, one command at a time through a request queue of
+ * its own (one more than vq_count when the device has it, else one borrowed
+ * from the channels' range while no channel holds it): a new disk becomes a
+ * bdev, a gone one is unregistered, a new capacity is announced with
+ * osp_bdev_notify_blockcnt_change(). Lost events (EVENTS_MISSED) rescan
+ * every target.
+ *
+ * Not done: task management from the front end, LUNs other than 0.
  */
 #include <errno.h>
 #include <inttypes.h>
@@ -21,6 +30,7 @@
 #include <time.h>
 
 #include "osprey/bdev_module.h"
+#include "osprey/env.h"
 #include "osprey/iov.h"
 #include "osprey/json.h"
 #include "osprey/log.h"
@@ -42,6 +52,8 @@
 #define SLOT_STRIDE		(SLOT_DATA_OFF + SLOT_DATA_SIZE)
 #define MAX_SLOTS_PER_QUEUE	128
 #define ALIVE_POLL_US		100000
+/* The app thread's poller while a rescan has a command in flight. */
+#define SCAN_POLL_US		200
 #define REAP_BATCH		32
 /* A UNIT ATTENTION (reset, capacity changed...) is reported once: the command is sent again. */
 #define UA_RETRIES		4
@@ -50,6 +62,11 @@
 /* SAM status codes. */
 #define STATUS_GOOD		0x00
 #define STATUS_CHECK_CONDITION	0x02
+/* Event buffers kept posted on the eventq, each EVT_BUF_SIZE bytes (>= event_info_size). */
+#define EVT_BUFS		16
+#define EVT_BUF_SIZE		256
+/* Bytes of data a scan command reads back at most. */
+#define SCAN_DATA_MAX		64
 
 struct virtio_scsi_ctrlr;
 
@@ -59,7 +76,28 @@ struct virtio_scsi_disk {
 	uint8_t target;
 	bool unmap;		/* LBPU: UNMAP is supported */
 	uint32_t max_unmap;	/* blocks per UNMAP descriptor */
-	bool registered;
+	bool registered;	/* registered, destruct not run yet */
+	bool removing;		/* being unregistered (hot removed, detach, back end gone) */
+};
+
+/* The scan of one target: a few commands, one after another. */
+enum scan_step { STEP_INQUIRY, STEP_RC16, STEP_RC10, STEP_VPD, STEP_DONE };
+enum scan_result {
+	SCAN_ABSENT,	/* no target, or no direct-access LUN 0 */
+	SCAN_DISK,	/* a disk: bs, nblocks, unmap */
+	SCAN_SKIP,	/* a command failed or the geometry is not usable: change nothing */
+};
+
+struct target_scan {
+	uint8_t target;
+	enum scan_step step;
+	uint8_t ua_retries;
+	enum scan_result result;
+	bool lbpme;
+	uint32_t bs;
+	uint64_t nblocks;
+	bool unmap;
+	uint32_t max_unmap;
 };
 
 struct virtio_scsi_ctrlr {
@@ -70,18 +108,39 @@ struct virtio_scsi_ctrlr {
 	uint64_t features;
 	uint16_t vq_count;	/* request queues asked for (saved in the config) */
 	uint16_t vq_size;
-	uint16_t num_req_queues;	/* set up */
+	uint16_t num_req_queues;	/* the channels' queues: 2 .. 2 + num_req_queues - 1 */
+	uint16_t scan_queue;	/* a request queue for rescans only, or 0: borrow one */
 	uint16_t nslots;
+	uint16_t ntargets;	/* targets 0..ntargets-1 are scanned */
 	uint32_t req_size;	/* request header bytes: 19 + cdb_size */
 	uint32_t resp_size;	/* response bytes: 12 + sense_size */
 	uint64_t queues_used;	/* bit per queue owned by a channel (atomic) */
 	bool dead;		/* atomic */
 	bool unregistering;
+	bool torn_down;
 	uint8_t io_device;
 	struct osp_poller *alive_poller;
-	int ndisks;
 	int nregistered;	/* bdevs registered and not yet destructed */
-	struct virtio_scsi_disk *disks[BDEV_VIRTIO_MAX_BDEVS];
+	struct virtio_scsi_disk *disks[BDEV_VIRTIO_MAX_BDEVS];	/* by target */
+	/* eventq: EVT_BUFS buffers kept posted */
+	struct osp_virtq *evq;
+	uint8_t *evbuf;
+	uint32_t evbuf_size;
+	bool hotplug;		/* VIRTIO_SCSI_F_HOTPLUG negotiated */
+	uint64_t stat_events;
+	uint64_t stat_events_bad;
+	/* rescans (app thread) */
+	uint64_t rescan_mask;		/* targets to scan again */
+	uint64_t rescan_after_destruct;	/* found again while its old bdev is still going */
+	struct target_scan scan;
+	bool scan_active;		/* scan holds a target */
+	bool scan_in_flight;		/* a command is posted on scan_q */
+	bool scan_broken;		/* a command never came back: no more rescans */
+	bool scan_waiting_logged;
+	uint16_t scan_q;		/* the queue the command is on */
+	uint64_t scan_deadline;
+	struct osp_poller *scan_poller;
+	uint64_t stat_rescans;
 	/* A detach in progress: its callback runs when the last bdev is gone. */
 	osp_bdev_unregister_cb detach_cb;
 	void *detach_arg;
@@ -106,6 +165,7 @@ static TAILQ_HEAD(, virtio_scsi_ctrlr) g_ctrlrs = TAILQ_HEAD_INITIALIZER(g_ctrlr
 
 static int scsi_module_init(void);
 static void scsi_module_fini(void);
+static void scsi_fini_start(void);
 static int scsi_get_ctx_size(void);
 static void scsi_config_json(cJSON *array);
 
@@ -113,6 +173,7 @@ static struct osp_bdev_module g_scsi_module = {
 	.name = "virtio_scsi",
 	.module_init = scsi_module_init,
 	.module_fini = scsi_module_fini,
+	.fini_start = scsi_fini_start,
 	.get_ctx_size = scsi_get_ctx_size,
 	.config_json = scsi_config_json,
 };
@@ -424,9 +485,11 @@ ctrlr_free_unregistered(void *arg)
 {
 	struct virtio_scsi_ctrlr *c = arg;
 
-	for (int i = 0; i < c->ndisks; i++) {
-		free(c->disks[i]->bdev.name);
-		free(c->disks[i]);
+	for (int i = 0; i < BDEV_VIRTIO_MAX_BDEVS; i++) {
+		if (c->disks[i] != NULL) {
+			free(c->disks[i]->bdev.name);
+			free(c->disks[i]);
+		}
 	}
 	osp_vu_dev_close(c->dev);
 	free(c->path);
@@ -449,17 +512,41 @@ ctrlr_free(void *io_device)
 	}
 }
 
+/* No bdev of the controller is left and it is going: stop its pollers, release the io_device. */
+static void
+ctrlr_teardown(struct virtio_scsi_ctrlr *c)
+{
+	if (c->torn_down) {
+		return;
+	}
+	c->torn_down = true;
+	TAILQ_REMOVE(&g_ctrlrs, c, link);
+	osp_poller_unregister(&c->alive_poller);
+	osp_poller_unregister(&c->scan_poller);
+	osp_io_device_unregister(&c->io_device, ctrlr_free);
+}
+
+static void scan_kick(struct virtio_scsi_ctrlr *c);
+
 static int
 scsi_destruct(void *ctx)
 {
 	struct virtio_scsi_disk *d = ctx;
 	struct virtio_scsi_ctrlr *c = d->ctrlr;
+	uint64_t bit = 1ull << d->target;
 
-	d->registered = false;
-	if (--c->nregistered == 0) {
-		TAILQ_REMOVE(&g_ctrlrs, c, link);
-		osp_poller_unregister(&c->alive_poller);
-		osp_io_device_unregister(&c->io_device, ctrlr_free);
+	/* The layer does not touch the bdev after this: the disk goes now. */
+	c->disks[d->target] = NULL;
+	free(d->bdev.name);
+	free(d);
+	if (c->rescan_after_destruct & bit) {
+		/* The target came back while its old bdev was going: add it now. */
+		c->rescan_after_destruct &= ~bit;
+		c->rescan_mask |= bit;
+		scan_kick(c);
+	}
+	if (--c->nregistered == 0 && c->unregistering) {
+		ctrlr_teardown(c);
 	}
 	return 0;
 }
@@ -476,45 +563,48 @@ unregister_done(void *arg, int rc)
 	}
 }
 
-/* Unregister every bdev of the controller; the last destruct frees it. */
+/* Start taking one disk's bdev down (its destruct frees it). */
+static int
+disk_remove(struct virtio_scsi_disk *d)
+{
+	int rc;
+
+	if (!d->registered || d->removing) {
+		return 0;
+	}
+	d->removing = true;
+	rc = osp_bdev_unregister(&d->bdev, unregister_done, d->ctrlr);
+	if (rc != 0) {
+		OSP_ERRLOG("virtio-scsi '%s': cannot unregister bdev %s: %s\n", d->ctrlr->name,
+			   d->bdev.name, strerror(-rc));
+	}
+	return rc;
+}
+
+/* Unregister every bdev of the controller; the last destruct frees it (at once if none). */
 static int
 ctrlr_unregister(struct virtio_scsi_ctrlr *c)
 {
 	int first_rc = 0;
 
 	c->unregistering = true;
-	for (int i = 0; i < c->ndisks; i++) {
+	osp_poller_unregister(&c->scan_poller);
+	for (int i = 0; i < BDEV_VIRTIO_MAX_BDEVS; i++) {
 		struct virtio_scsi_disk *d = c->disks[i];
 		int rc;
 
-		if (!d->registered) {
+		if (d == NULL || !d->registered || d->removing) {
 			continue;
 		}
-		rc = osp_bdev_unregister(&d->bdev, unregister_done, c);
+		rc = disk_remove(d);
 		if (rc != 0 && first_rc == 0) {
 			first_rc = rc;
 		}
 	}
+	if (c->nregistered == 0) {
+		ctrlr_teardown(c);
+	}
 	return first_rc;
-}
-
-/* App thread: notice a back end that went away and take the bdevs down. */
-static int
-alive_poll(void *arg)
-{
-	struct virtio_scsi_ctrlr *c = arg;
-
-	if (c->unregistering) {
-		return OSP_POLLER_IDLE;
-	}
-	if (!ctrlr_dead(c) && osp_vu_dev_check_alive(c->dev)) {
-		return OSP_POLLER_IDLE;
-	}
-	ctrlr_set_dead(c);
-	OSP_ERRLOG("virtio-scsi '%s': the vhost-user back end at %s is gone; failing its I/O and "
-		   "removing its bdevs\n", c->name, c->path);
-	ctrlr_unregister(c);
-	return OSP_POLLER_BUSY;
 }
 
 static void
@@ -547,185 +637,646 @@ static const struct osp_bdev_fn_table g_scsi_fn_table = {
 	.dump_info_json = scsi_dump_info_json,
 };
 
-/* ---- attach: scan on the attach pthread ---- */
+/* A disk from a scan's result (not registered). */
+static struct virtio_scsi_disk *
+disk_new(struct virtio_scsi_ctrlr *c, const struct target_scan *s)
+{
+	struct virtio_scsi_disk *d = calloc(1, sizeof(*d));
+
+	if (d == NULL) {
+		return NULL;
+	}
+	d->ctrlr = c;
+	d->target = s->target;
+	d->bdev.blocklen = s->bs;
+	d->bdev.blockcnt = s->nblocks;
+	d->unmap = s->unmap;
+	d->max_unmap = s->max_unmap;
+	d->bdev.name = osp_sprintf_alloc("%st%u", c->name, s->target);
+	if (d->bdev.name == NULL) {
+		free(d);
+		return NULL;
+	}
+	return d;
+}
+
+static int
+disk_register(struct virtio_scsi_ctrlr *c, struct virtio_scsi_disk *d)
+{
+	int rc;
+
+	d->bdev.product_name = "Virtio SCSI Disk";
+	d->bdev.write_unit_size = 1;
+	d->bdev.max_rw_size = SLOT_DATA_SIZE / d->bdev.blocklen;
+	d->bdev.write_cache = true;
+	d->bdev.ctxt = d;
+	d->bdev.module = &g_scsi_module;
+	d->bdev.fn_table = &g_scsi_fn_table;
+	rc = osp_bdev_register(&d->bdev);
+	if (rc != 0) {
+		return rc;
+	}
+	d->registered = true;
+	c->nregistered++;
+	OSP_NOTICELOG("virtio-scsi '%s' target %u on %s: bdev %s, %" PRIu64 " blocks of %u "
+		      "bytes%s\n", c->name, d->target, c->path, d->bdev.name,
+		      d->bdev.blockcnt, d->bdev.blocklen, d->unmap ? ", unmap" : "");
+	return 0;
+}
+
+/* ---- scanning a target: INQUIRY, READ CAPACITY (16, else 10), Block Limits VPD ---- */
+
+static void
+scan_begin(struct target_scan *s, uint8_t target)
+{
+	memset(s, 0, sizeof(*s));
+	s->target = target;
+	s->step = STEP_INQUIRY;
+	s->result = SCAN_SKIP;
+	s->max_unmap = UINT32_MAX;
+}
+
+/* The current step's command: cdb (16 bytes), its length, the data-in bytes it reads. */
+static void
+scan_cmd_of(const struct target_scan *s, uint8_t *cdb, size_t *cdb_len, uint32_t *len)
+{
+	memset(cdb, 0, 16);
+	switch (s->step) {
+	case STEP_INQUIRY:
+		cdb[0] = OSP_SCSI_INQUIRY;
+		put_be16(cdb + 3, 36);
+		*cdb_len = 6;
+		*len = 36;
+		break;
+	case STEP_RC16:
+		cdb[0] = OSP_SCSI_SERVICE_ACTION_IN_16;
+		cdb[1] = OSP_SCSI_SAI_READ_CAPACITY_16;
+		put_be32(cdb + 10, 32);
+		*cdb_len = 16;
+		*len = 32;
+		break;
+	case STEP_RC10:
+		cdb[0] = OSP_SCSI_READ_CAPACITY_10;
+		*cdb_len = 10;
+		*len = 8;
+		break;
+	default:	/* STEP_VPD: the Block Limits page, for the UNMAP limits */
+		cdb[0] = OSP_SCSI_INQUIRY;
+		cdb[1] = 0x01;
+		cdb[2] = 0xb0;
+		put_be16(cdb + 3, SCAN_DATA_MAX);
+		*cdb_len = 6;
+		*len = SCAN_DATA_MAX;
+		break;
+	}
+}
+
+/* The geometry read back: usable (go on) or not (the target is skipped). */
+static void
+scan_geometry(struct virtio_scsi_ctrlr *c, struct target_scan *s)
+{
+	if (s->bs < 512 || s->bs > SLOT_DATA_SIZE || (s->bs & (s->bs - 1)) != 0 || s->nblocks == 0) {
+		OSP_WARNLOG("virtio-scsi '%s': target %u: block size %u / %" PRIu64 " blocks not "
+			    "usable; skipped\n", c->name, s->target, s->bs, s->nblocks);
+		s->result = SCAN_SKIP;
+		s->step = STEP_DONE;
+		return;
+	}
+	if (s->lbpme) {
+		s->step = STEP_VPD;
+		return;
+	}
+	s->result = SCAN_DISK;
+	s->step = STEP_DONE;
+}
 
 /*
- * One command to target t, LUN 0, on the first request queue, waited for
- * (attach pthread only, before any channel exists). data_in: len bytes
- * back into buf. Returns 0 with *resp filled, or -errno.
+ * The current step's command came back with resp and data (SCAN_DATA_MAX
+ * bytes, copied out of the shared region): the next step, the same one
+ * again (a UNIT ATTENTION: power on, reset, capacity changed), or done.
  */
-static int
-scan_cmd(struct virtio_scsi_ctrlr *c, uint8_t target, const uint8_t *cdb, size_t cdb_len,
-	 void *buf, uint32_t len, struct osp_virtio_scsi_cmd_resp *resp)
+static void
+scan_step_done(struct virtio_scsi_ctrlr *c, struct target_scan *s,
+	       const struct osp_virtio_scsi_cmd_resp *resp, const uint8_t *data)
 {
-	struct osp_virtq *vq = osp_vu_dev_queue(c->dev, OSP_VIRTIO_SCSI_REQUESTQ);
-	uint8_t *base = osp_vu_dev_queue_data(c->dev, OSP_VIRTIO_SCSI_REQUESTQ);
-	uint64_t addrs[3] = { (uintptr_t)(base + SLOT_REQ_OFF), (uintptr_t)(base + SLOT_RESP_OFF),
-			      (uintptr_t)(base + SLOT_DATA_OFF) };
-	uint32_t lens[3] = { c->req_size, c->resp_size, len };
-	bool wr[3] = { false, true, true };
-	struct timespec ts = { 0, 100000 };
-	void *cookie;
-	uint32_t used_len;
-	int rc, waited_us = 0;
+	bool good = false;
 
-	fill_req(base + SLOT_REQ_OFF, c->req_size, target, cdb, cdb_len);
+	if (resp->response == OSP_VIRTIO_SCSI_S_BAD_TARGET) {
+		s->result = SCAN_ABSENT;
+		s->step = STEP_DONE;
+		return;
+	}
+	if (resp->response == OSP_VIRTIO_SCSI_S_OK) {
+		if (resp->status == STATUS_GOOD) {
+			good = true;
+		} else if (resp->status == STATUS_CHECK_CONDITION &&
+			   sense_key(resp) == SENSE_KEY_UNIT_ATTENTION && s->ua_retries < UA_RETRIES) {
+			s->ua_retries++;
+			return;
+		}
+	}
+	s->ua_retries = 0;
+	switch (s->step) {
+	case STEP_INQUIRY:
+		if (!good) {
+			s->result = SCAN_SKIP;
+			s->step = STEP_DONE;
+		} else if (data[0] != 0x00) {
+			/* Not a direct-access LUN 0 (peripheral qualifier 0, type 0). */
+			s->result = SCAN_ABSENT;
+			s->step = STEP_DONE;
+		} else {
+			s->step = STEP_RC16;
+		}
+		break;
+	case STEP_RC16:
+		if (!good) {
+			s->step = STEP_RC10;
+			break;
+		}
+		s->nblocks = get_be64(data) + 1;
+		s->bs = get_be32(data + 8);
+		s->lbpme = (data[14] & 0x80) != 0;
+		scan_geometry(c, s);
+		break;
+	case STEP_RC10:
+		if (!good) {
+			OSP_WARNLOG("virtio-scsi '%s': target %u: READ CAPACITY failed; skipped\n",
+				    c->name, s->target);
+			s->result = SCAN_SKIP;
+			s->step = STEP_DONE;
+			break;
+		}
+		s->nblocks = (uint64_t)get_be32(data) + 1;
+		s->bs = get_be32(data + 4);
+		s->lbpme = false;
+		scan_geometry(c, s);
+		break;
+	case STEP_VPD:
+		if (good && data[1] == 0xb0) {
+			uint32_t max_lba = get_be32(data + 20);
+			uint32_t max_desc = get_be32(data + 24);
+
+			if (max_lba > 0 && max_desc > 0) {
+				s->unmap = true;
+				s->max_unmap = max_lba;
+			}
+		}
+		s->result = SCAN_DISK;
+		s->step = STEP_DONE;
+		break;
+	case STEP_DONE:
+		break;
+	}
+}
+
+/* Post the scan's current command on request queue q (its data area's first slot). */
+static int
+scan_cmd_post(struct virtio_scsi_ctrlr *c, uint16_t q, const struct target_scan *s)
+{
+	struct osp_virtq *vq = osp_vu_dev_queue(c->dev, q);
+	uint8_t *base = osp_vu_dev_queue_data(c->dev, q);
+	uint64_t addrs[3];
+	uint32_t lens[3];
+	bool wr[3] = { false, true, true };
+	uint8_t cdb[16];
+	size_t cdb_len;
+	uint32_t len;
+	int rc;
+
+	if (vq == NULL || base == NULL) {
+		return -EINVAL;
+	}
+	scan_cmd_of(s, cdb, &cdb_len, &len);
+	addrs[0] = (uintptr_t)(base + SLOT_REQ_OFF);
+	addrs[1] = (uintptr_t)(base + SLOT_RESP_OFF);
+	addrs[2] = (uintptr_t)(base + SLOT_DATA_OFF);
+	lens[0] = c->req_size;
+	lens[1] = c->resp_size;
+	lens[2] = len;
+	fill_req(base + SLOT_REQ_OFF, c->req_size, s->target, cdb, cdb_len);
 	memset(base + SLOT_RESP_OFF, 0, c->resp_size);
-	memset(base + SLOT_DATA_OFF, 0, len);
-	rc = osp_virtq_post(vq, len > 0 ? 3 : 2, addrs, lens, wr, base);
+	memset(base + SLOT_DATA_OFF, 0, SCAN_DATA_MAX);
+	rc = osp_virtq_post(vq, 3, addrs, lens, wr, base);
 	if (rc < 0) {
 		return rc;
 	}
 	if (osp_virtq_publish(vq)) {
-		osp_vu_dev_kick(c->dev, OSP_VIRTIO_SCSI_REQUESTQ);
+		osp_vu_dev_kick(c->dev, q);
 	}
-	for (;;) {
-		rc = osp_virtq_reap(vq, &cookie, &used_len, 1);
-		if (rc != 0) {
-			break;
-		}
-		if (waited_us >= SCAN_TIMEOUT_MS * 1000 || !osp_vu_dev_check_alive(c->dev)) {
-			return -ETIMEDOUT;
-		}
-		nanosleep(&ts, NULL);
-		waited_us += 100;
+	return 0;
+}
+
+/*
+ * The command on queue q: back (0, resp and data copied out), not yet
+ * (-EAGAIN), or the device broke the ring (-EIO).
+ */
+static int
+scan_cmd_reap(struct virtio_scsi_ctrlr *c, uint16_t q, struct osp_virtio_scsi_cmd_resp *resp,
+	      uint8_t *data)
+{
+	struct osp_virtq *vq = osp_vu_dev_queue(c->dev, q);
+	uint8_t *base = osp_vu_dev_queue_data(c->dev, q);
+	void *cookie;
+	uint32_t used_len;
+	int rc = osp_virtq_reap(vq, &cookie, &used_len, 1);
+
+	if (rc == 0) {
+		return -EAGAIN;
 	}
 	if (rc < 0) {
 		return -EIO;
 	}
 	memcpy(resp, base + SLOT_RESP_OFF, sizeof(*resp));
-	if (len > 0) {
-		memcpy(buf, base + SLOT_DATA_OFF, len);
-	}
+	memcpy(data, base + SLOT_DATA_OFF, SCAN_DATA_MAX);
 	return 0;
 }
 
 /*
- * A command that may first report UNIT ATTENTION (power on, reset). 0 on
- * GOOD; 1 if the target does not exist; -EIO on another failure.
+ * Attach pthread, before any channel exists: scan target t on the first
+ * request queue, waiting for each command. 0 with s->result, or -errno and
+ * err (no answer, a broken ring).
  */
 static int
-scan_cmd_good(struct virtio_scsi_ctrlr *c, uint8_t target, const uint8_t *cdb, size_t cdb_len,
-	      void *buf, uint32_t len, int *err_rc)
+scan_target_sync(struct virtio_scsi_ctrlr *c, uint8_t t, struct target_scan *s, char *err,
+		 size_t errlen)
 {
+	struct timespec ts = { 0, 100000 };
 	struct osp_virtio_scsi_cmd_resp resp;
+	uint8_t data[SCAN_DATA_MAX];
+	int rc;
 
-	for (int tries = 0; tries <= UA_RETRIES; tries++) {
-		int rc = scan_cmd(c, target, cdb, cdb_len, buf, len, &resp);
+	scan_begin(s, t);
+	while (s->step != STEP_DONE) {
+		int waited_us = 0;
 
+		rc = scan_cmd_post(c, OSP_VIRTIO_SCSI_REQUESTQ, s);
 		if (rc != 0) {
-			*err_rc = rc;
+			snprintf(err, errlen, "scanning target %u: %s", t, strerror(-rc));
 			return rc;
 		}
-		if (resp.response == OSP_VIRTIO_SCSI_S_BAD_TARGET) {
-			return 1;
-		}
-		if (resp.response != OSP_VIRTIO_SCSI_S_OK) {
-			return -EIO;
-		}
-		if (resp.status == STATUS_GOOD) {
-			return 0;
-		}
-		if (resp.status != STATUS_CHECK_CONDITION ||
-		    sense_key(&resp) != SENSE_KEY_UNIT_ATTENTION) {
-			return -EIO;
-		}
-	}
-	return -EIO;
-}
-
-/* Probe target t: a disk (a new entry in c->disks), nothing there (0), or a transport error. */
-static int
-scan_target(struct virtio_scsi_ctrlr *c, uint8_t t, char *err, size_t errlen)
-{
-	uint8_t cdb[16], buf[64];
-	struct virtio_scsi_disk *d;
-	uint32_t bs;
-	uint64_t nblocks;
-	int rc, err_rc = 0;
-
-	memset(cdb, 0, sizeof(cdb));
-	cdb[0] = OSP_SCSI_INQUIRY;
-	put_be16(cdb + 3, 36);
-	rc = scan_cmd_good(c, t, cdb, 6, buf, 36, &err_rc);
-	if (err_rc != 0) {
-		snprintf(err, errlen, "scanning target %u: %s", t,
-			 err_rc == -ETIMEDOUT ? "no answer from the back end" : strerror(-err_rc));
-		return err_rc;
-	}
-	/* Absent, failing, or not a direct-access LUN 0 (peripheral qualifier 0, type 0). */
-	if (rc != 0 || buf[0] != 0x00) {
-		return 0;
-	}
-	memset(cdb, 0, sizeof(cdb));
-	cdb[0] = OSP_SCSI_SERVICE_ACTION_IN_16;
-	cdb[1] = OSP_SCSI_SAI_READ_CAPACITY_16;
-	put_be32(cdb + 10, 32);
-	rc = scan_cmd_good(c, t, cdb, 16, buf, 32, &err_rc);
-	if (rc == 0) {
-		nblocks = get_be64(buf) + 1;
-		bs = get_be32(buf + 8);
-	} else {
-		memset(cdb, 0, sizeof(cdb));
-		cdb[0] = OSP_SCSI_READ_CAPACITY_10;
-		rc = scan_cmd_good(c, t, cdb, 10, buf, 8, &err_rc);
-		if (rc != 0) {
-			OSP_WARNLOG("virtio-scsi '%s': target %u: READ CAPACITY failed; skipped\n",
-				    c->name, t);
-			return err_rc;
-		}
-		nblocks = (uint64_t)get_be32(buf) + 1;
-		bs = get_be32(buf + 4);
-	}
-	if (bs < 512 || bs > SLOT_DATA_SIZE || (bs & (bs - 1)) != 0 || nblocks == 0) {
-		OSP_WARNLOG("virtio-scsi '%s': target %u: block size %u / %" PRIu64 " blocks not "
-			    "usable; skipped\n", c->name, t, bs, nblocks);
-		return 0;
-	}
-	d = calloc(1, sizeof(*d));
-	if (d == NULL) {
-		return -ENOMEM;
-	}
-	d->ctrlr = c;
-	d->target = t;
-	d->bdev.blocklen = bs;
-	d->bdev.blockcnt = nblocks;
-	d->max_unmap = UINT32_MAX;
-	/* Thin provisioning: LBPME in READ CAPACITY(16), then the limits of the Block Limits VPD. */
-	if (rc == 0 && (buf[14] & 0x80) != 0) {
-		memset(cdb, 0, sizeof(cdb));
-		cdb[0] = OSP_SCSI_INQUIRY;
-		cdb[1] = 0x01;
-		cdb[2] = 0xb0;
-		put_be16(cdb + 3, 64);
-		if (scan_cmd_good(c, t, cdb, 6, buf, 64, &err_rc) == 0 && buf[1] == 0xb0) {
-			uint32_t max_lba = get_be32(buf + 20);
-			uint32_t max_desc = get_be32(buf + 24);
-
-			if (max_lba > 0 && max_desc > 0) {
-				d->unmap = true;
-				d->max_unmap = max_lba;
+		while ((rc = scan_cmd_reap(c, OSP_VIRTIO_SCSI_REQUESTQ, &resp, data)) == -EAGAIN) {
+			if (waited_us >= SCAN_TIMEOUT_MS * 1000 || !osp_vu_dev_check_alive(c->dev)) {
+				snprintf(err, errlen, "scanning target %u: no answer from the back end", t);
+				return -ETIMEDOUT;
 			}
+			nanosleep(&ts, NULL);
+			waited_us += 100;
 		}
+		if (rc != 0) {
+			snprintf(err, errlen, "scanning target %u: the back end broke the request queue", t);
+			return rc;
+		}
+		scan_step_done(c, s, &resp, data);
 	}
-	c->disks[c->ndisks++] = d;
 	return 0;
 }
+
+/* ---- hot plug: rescans on the app thread ---- */
+
+/* A scan found s: add, resize or remove the target's bdev. */
+static void
+scan_apply(struct virtio_scsi_ctrlr *c, const struct target_scan *s)
+{
+	struct virtio_scsi_disk *d = c->disks[s->target];
+	uint64_t bit = 1ull << s->target;
+	int rc;
+
+	switch (s->result) {
+	case SCAN_ABSENT:
+		c->rescan_after_destruct &= ~bit;
+		if (d != NULL && d->registered && !d->removing) {
+			OSP_NOTICELOG("virtio-scsi '%s': target %u is gone: removing bdev %s\n", c->name,
+				      s->target, d->bdev.name);
+			disk_remove(d);
+		}
+		break;
+	case SCAN_SKIP:
+		break;
+	case SCAN_DISK:
+		if (d != NULL && d->removing) {
+			c->rescan_after_destruct |= bit;
+		} else if (d != NULL) {
+			if (s->bs != d->bdev.blocklen) {
+				OSP_WARNLOG("virtio-scsi '%s': target %u: block size changed from %u to "
+					    "%u: not followed (detach and attach again)\n", c->name,
+					    s->target, d->bdev.blocklen, s->bs);
+			} else if (s->nblocks != d->bdev.blockcnt) {
+				uint64_t old = d->bdev.blockcnt;
+
+				rc = osp_bdev_notify_blockcnt_change(&d->bdev, s->nblocks);
+				if (rc != 0) {
+					OSP_ERRLOG("virtio-scsi '%s': bdev %s: cannot change its size to "
+						   "%" PRIu64 " blocks: %s\n", c->name, d->bdev.name,
+						   s->nblocks, strerror(-rc));
+				} else {
+					OSP_NOTICELOG("virtio-scsi '%s': bdev %s resized from %" PRIu64
+						      " to %" PRIu64 " blocks\n", c->name, d->bdev.name,
+						      old, s->nblocks);
+				}
+			}
+		} else {
+			d = disk_new(c, s);
+			if (d == NULL) {
+				OSP_ERRLOG("virtio-scsi '%s': target %u: out of memory\n", c->name,
+					   s->target);
+				break;
+			}
+			if (osp_bdev_get_by_name(d->bdev.name) != NULL) {
+				OSP_ERRLOG("virtio-scsi '%s': target %u: a bdev named '%s' exists "
+					   "already: not added\n", c->name, s->target, d->bdev.name);
+				free(d->bdev.name);
+				free(d);
+				break;
+			}
+			c->disks[s->target] = d;
+			rc = disk_register(c, d);
+			if (rc != 0) {
+				OSP_ERRLOG("virtio-scsi '%s': cannot register bdev %s: %s\n", c->name,
+					   d->bdev.name, strerror(-rc));
+				c->disks[s->target] = NULL;
+				free(d->bdev.name);
+				free(d);
+			}
+		}
+		break;
+	}
+}
+
+/* Post the scan's command on its own queue, or on a request queue no channel holds. */
+static int
+scan_post_async(struct virtio_scsi_ctrlr *c)
+{
+	uint16_t q = c->scan_queue;
+	int rc;
+
+	if (q == 0) {
+		rc = bdev_virtio_claim_queue(&c->queues_used, OSP_VIRTIO_SCSI_REQUESTQ,
+					     c->num_req_queues);
+		if (rc < 0) {
+			return rc;
+		}
+		q = (uint16_t)rc;
+		if (osp_virtq_in_flight(osp_vu_dev_queue(c->dev, q)) != 0) {
+			/* A queue a failed channel left with chains in flight: not usable. */
+			bdev_virtio_release_queue(&c->queues_used, q);
+			return -EBUSY;
+		}
+	}
+	rc = scan_cmd_post(c, q, &c->scan);
+	if (rc != 0) {
+		if (c->scan_queue == 0) {
+			bdev_virtio_release_queue(&c->queues_used, q);
+		}
+		return rc;
+	}
+	c->scan_q = q;
+	c->scan_in_flight = true;
+	c->scan_deadline = osp_get_ticks() + osp_get_ticks_hz() * SCAN_TIMEOUT_MS / 1000;
+	return 0;
+}
+
+static int
+scan_poll(void *arg)
+{
+	struct virtio_scsi_ctrlr *c = arg;
+	struct osp_virtio_scsi_cmd_resp resp;
+	uint8_t data[SCAN_DATA_MAX];
+	int rc;
+
+	if (c->unregistering || ctrlr_dead(c) || c->scan_broken) {
+		osp_poller_unregister(&c->scan_poller);
+		return OSP_POLLER_IDLE;
+	}
+	if (c->scan_in_flight) {
+		rc = scan_cmd_reap(c, c->scan_q, &resp, data);
+		if (rc == -EAGAIN) {
+			if (osp_get_ticks() > c->scan_deadline) {
+				/* The queue keeps the command: it stays claimed, no channel gets it. */
+				OSP_ERRLOG("virtio-scsi '%s': target %u: no answer to a scan command in "
+					   "%d ms: hot plug stops (detach and attach again)\n", c->name,
+					   c->scan.target, SCAN_TIMEOUT_MS);
+				c->scan_broken = true;
+				osp_poller_unregister(&c->scan_poller);
+			}
+			return OSP_POLLER_IDLE;
+		}
+		if (rc != 0) {
+			OSP_ERRLOG("virtio-scsi '%s' queue %u: the back end broke the used ring; failing "
+				   "the device\n", c->name, c->scan_q);
+			ctrlr_set_dead(c);
+			return OSP_POLLER_BUSY;
+		}
+		c->scan_in_flight = false;
+		if (c->scan_queue == 0) {
+			bdev_virtio_release_queue(&c->queues_used, c->scan_q);
+		}
+		scan_step_done(c, &c->scan, &resp, data);
+		if (c->scan.step == STEP_DONE) {
+			c->scan_active = false;
+			scan_apply(c, &c->scan);
+		}
+		return OSP_POLLER_BUSY;
+	}
+	if (!c->scan_active) {
+		uint8_t t;
+
+		if (c->rescan_mask == 0) {
+			osp_poller_unregister(&c->scan_poller);
+			return OSP_POLLER_IDLE;
+		}
+		t = (uint8_t)__builtin_ctzll(c->rescan_mask);
+		c->rescan_mask &= ~(1ull << t);
+		scan_begin(&c->scan, t);
+		c->scan_active = true;
+		c->stat_rescans++;
+	}
+	rc = scan_post_async(c);
+	if (rc == -EBUSY || rc == -EAGAIN) {
+		if (!c->scan_waiting_logged) {
+			OSP_WARNLOG("virtio-scsi '%s': every request queue has a channel: the rescan "
+				    "of target %u waits for a free one (attach with a vq_count below the "
+				    "device's %u queues to keep one for rescans)\n", c->name,
+				    c->scan.target, c->cfg.num_queues);
+			c->scan_waiting_logged = true;
+		}
+		return OSP_POLLER_IDLE;
+	}
+	if (rc != 0) {
+		OSP_ERRLOG("virtio-scsi '%s': target %u: cannot post a scan command: %s\n", c->name,
+			   c->scan.target, strerror(-rc));
+		c->scan_active = false;
+	}
+	return OSP_POLLER_BUSY;
+}
+
+/* Targets wait in rescan_mask: make sure the scan poller runs. */
+static void
+scan_kick(struct virtio_scsi_ctrlr *c)
+{
+	if (c->scan_poller != NULL || c->unregistering || c->scan_broken || ctrlr_dead(c) ||
+	    (c->rescan_mask == 0 && !c->scan_active)) {
+		return;
+	}
+	c->scan_poller = OSP_POLLER_REGISTER(scan_poll, c, SCAN_POLL_US);
+	if (c->scan_poller == NULL) {
+		OSP_ERRLOG("virtio-scsi '%s': out of memory: rescan postponed\n", c->name);
+	}
+}
+
+/* ---- the event queue ---- */
+
+static int
+evq_post(struct virtio_scsi_ctrlr *c, uint8_t *buf)
+{
+	uint64_t addr = (uintptr_t)buf;
+	uint32_t len = c->evbuf_size;
+	bool wr = true;
+	int rc;
+
+	memset(buf, 0, c->evbuf_size);
+	rc = osp_virtq_post(c->evq, 1, &addr, &len, &wr, buf);
+	return rc < 0 ? rc : 0;
+}
+
+/* Attach pthread: fill the event queue with buffers for the device. */
+static int
+evq_setup(struct virtio_scsi_ctrlr *c, char *err, size_t errlen)
+{
+	uint16_t n = c->vq_size < EVT_BUFS ? c->vq_size : EVT_BUFS;
+	int rc;
+
+	c->evq = osp_vu_dev_queue(c->dev, OSP_VIRTIO_SCSI_EVENTQ);
+	c->evbuf = osp_vu_dev_queue_data(c->dev, OSP_VIRTIO_SCSI_EVENTQ);
+	c->evbuf_size = EVT_BUF_SIZE;
+	if (c->evq == NULL || c->evbuf == NULL) {
+		snprintf(err, errlen, "the event queue is not set up");
+		return -EINVAL;
+	}
+	if (c->cfg.event_info_size > EVT_BUF_SIZE) {
+		OSP_WARNLOG("virtio-scsi '%s': event_info_size %u: event buffers of %d bytes are "
+			    "used (an event is %d)\n", c->name, c->cfg.event_info_size, EVT_BUF_SIZE,
+			    BDEV_VIRTIO_SCSI_EVENT_SIZE);
+	}
+	for (uint16_t i = 0; i < n; i++) {
+		rc = evq_post(c, c->evbuf + (size_t)i * EVT_BUF_SIZE);
+		if (rc != 0) {
+			snprintf(err, errlen, "posting event buffers: %s", strerror(-rc));
+			return rc;
+		}
+	}
+	if (osp_virtq_publish(c->evq)) {
+		osp_vu_dev_kick(c->dev, OSP_VIRTIO_SCSI_EVENTQ);
+	}
+	return 0;
+}
+
+/* App thread: act on the events the device reported, give their buffers back. */
+static int
+evq_poll(struct virtio_scsi_ctrlr *c)
+{
+	void *cookies[EVT_BUFS];
+	uint32_t lens[EVT_BUFS];
+	int n;
+
+	n = osp_virtq_reap(c->evq, cookies, lens, EVT_BUFS);
+	if (n < 0) {
+		OSP_ERRLOG("virtio-scsi '%s': the back end broke the event queue; failing the device\n",
+			   c->name);
+		ctrlr_set_dead(c);
+		return 0;
+	}
+	for (int i = 0; i < n; i++) {
+		uint8_t *buf = cookies[i];
+		uint8_t ev[BDEV_VIRTIO_SCSI_EVENT_SIZE];
+		struct bdev_virtio_scsi_evt evt;
+		struct virtio_scsi_disk *d;
+		char why[128];
+
+		/* Shared memory: read it once. */
+		memcpy(ev, buf, sizeof(ev));
+		c->stat_events++;
+		switch (bdev_virtio_scsi_event_parse(ev, lens[i], c->ntargets, &evt, why, sizeof(why))) {
+		case BDEV_VIRTIO_SCSI_EVT_NONE:
+			break;
+		case BDEV_VIRTIO_SCSI_EVT_RESCAN:
+			OSP_NOTICELOG("virtio-scsi '%s': target %u: %s event: rescanning it\n", c->name,
+				      evt.target, evt.event == BDEV_VIRTIO_SCSI_T_PARAM_CHANGE ?
+				      "parameter change" : "transport reset (rescan)");
+			c->rescan_mask |= 1ull << evt.target;
+			break;
+		case BDEV_VIRTIO_SCSI_EVT_REMOVE:
+			d = c->disks[evt.target];
+			c->rescan_after_destruct &= ~(1ull << evt.target);
+			OSP_NOTICELOG("virtio-scsi '%s': target %u removed by the back end%s%s\n",
+				      c->name, evt.target, d != NULL && !d->removing ?
+				      ": removing bdev " : "", d != NULL && !d->removing ?
+				      d->bdev.name : "");
+			if (d != NULL) {
+				disk_remove(d);
+			}
+			break;
+		case BDEV_VIRTIO_SCSI_EVT_RESCAN_ALL:
+			OSP_WARNLOG("virtio-scsi '%s': the back end lost events: rescanning targets 0 "
+				    "to %u\n", c->name, c->ntargets - 1u);
+			c->rescan_mask = c->ntargets >= 64 ? UINT64_MAX : (1ull << c->ntargets) - 1;
+			break;
+		case BDEV_VIRTIO_SCSI_EVT_BAD:
+			c->stat_events_bad++;
+			OSP_WARNLOG("virtio-scsi '%s': event ignored: %s\n", c->name, why);
+			break;
+		}
+		if (evq_post(c, buf) != 0) {
+			OSP_ERRLOG("virtio-scsi '%s': cannot post an event buffer again\n", c->name);
+		}
+	}
+	if (n > 0 && osp_virtq_publish(c->evq)) {
+		osp_vu_dev_kick(c->dev, OSP_VIRTIO_SCSI_EVENTQ);
+	}
+	scan_kick(c);
+	return n;
+}
+
+/* App thread: notice a back end that went away (and take the bdevs down), read events. */
+static int
+alive_poll(void *arg)
+{
+	struct virtio_scsi_ctrlr *c = arg;
+
+	if (c->unregistering) {
+		return OSP_POLLER_IDLE;
+	}
+	if (!ctrlr_dead(c) && osp_vu_dev_check_alive(c->dev)) {
+		return evq_poll(c) > 0 ? OSP_POLLER_BUSY : OSP_POLLER_IDLE;
+	}
+	ctrlr_set_dead(c);
+	OSP_ERRLOG("virtio-scsi '%s': the vhost-user back end at %s is gone; failing its I/O and "
+		   "removing its bdevs\n", c->name, c->path);
+	ctrlr_unregister(c);
+	return OSP_POLLER_BUSY;
+}
+
+/* ---- attach ---- */
 
 static int
 scsi_connect(void *arg, char *err, size_t errlen)
 {
 	struct virtio_scsi_ctrlr *c = arg;
+	/* One request queue more than vq_count, when the device has it: rescans use it. */
+	uint32_t want = (uint32_t)OSP_VIRTIO_SCSI_REQUESTQ + c->vq_count + 1;
 	struct osp_vu_dev_opts vo = {
 		.path = c->path,
-		.wanted_features = (1ull << OSP_VIRTIO_F_VERSION_1) | (1ull << OSP_VIRTIO_F_EVENT_IDX),
+		.wanted_features = (1ull << OSP_VIRTIO_F_VERSION_1) | (1ull << OSP_VIRTIO_F_EVENT_IDX) |
+				   (1ull << OSP_VIRTIO_SCSI_F_HOTPLUG) |
+				   (1ull << OSP_VIRTIO_SCSI_F_CHANGE),
 		.config_size = sizeof(struct osp_virtio_scsi_config),
-		.max_queues = (uint16_t)(OSP_VIRTIO_SCSI_REQUESTQ + c->vq_count),
+		/* A channel's queue is a bit of a 64-bit mask. */
+		.max_queues = (uint16_t)(want < 64 ? want : 64),
 		.queue_size = c->vq_size,
 		.data_size_per_queue = (size_t)c->nslots * SLOT_STRIDE,
 	};
-	uint16_t ntargets;
-	int rc;
+	uint32_t nreq;
+	int rc, ndisks = 0;
 
 	rc = osp_vu_dev_connect(&vo, &c->dev, err, errlen);
 	if (rc != 0) {
@@ -733,6 +1284,7 @@ scsi_connect(void *arg, char *err, size_t errlen)
 	}
 	memcpy(&c->cfg, osp_vu_dev_config(c->dev), sizeof(c->cfg));
 	c->features = osp_vu_dev_features(c->dev);
+	c->hotplug = (c->features & (1ull << OSP_VIRTIO_SCSI_F_HOTPLUG)) != 0;
 	if (c->cfg.num_queues == 0) {
 		snprintf(err, errlen, "the device has no request queues (num_queues 0)");
 		return -EINVAL;
@@ -755,26 +1307,50 @@ scsi_connect(void *arg, char *err, size_t errlen)
 			 "(control, event, request)", osp_vu_dev_num_queues(c->dev));
 		return -EINVAL;
 	}
-	osp_vu_dev_limit_queues(c->dev, (uint16_t)(OSP_VIRTIO_SCSI_REQUESTQ +
-				(c->cfg.num_queues < c->vq_count ? c->cfg.num_queues : c->vq_count)));
+	nreq = c->cfg.num_queues < (uint32_t)c->vq_count + 1 ? c->cfg.num_queues :
+	       (uint32_t)c->vq_count + 1;
+	osp_vu_dev_limit_queues(c->dev, (uint16_t)(OSP_VIRTIO_SCSI_REQUESTQ + nreq));
 	rc = osp_vu_dev_start(c->dev, err, errlen);
 	if (rc != 0) {
 		return rc;
 	}
-	c->num_req_queues = (uint16_t)(osp_vu_dev_num_queues(c->dev) - OSP_VIRTIO_SCSI_REQUESTQ);
-	ntargets = (uint16_t)(c->cfg.max_target + 1u);
-	if (ntargets > BDEV_VIRTIO_MAX_BDEVS) {
-		ntargets = BDEV_VIRTIO_MAX_BDEVS;
+	nreq = osp_vu_dev_num_queues(c->dev) - OSP_VIRTIO_SCSI_REQUESTQ;
+	if (nreq > c->vq_count) {
+		c->num_req_queues = c->vq_count;
+		c->scan_queue = (uint16_t)(OSP_VIRTIO_SCSI_REQUESTQ + c->vq_count);
+	} else {
+		c->num_req_queues = (uint16_t)nreq;
+		c->scan_queue = 0;
 	}
-	for (uint16_t t = 0; t < ntargets; t++) {
-		rc = scan_target(c, (uint8_t)t, err, errlen);
+	c->ntargets = (uint16_t)(c->cfg.max_target + 1u);
+	if (c->ntargets > BDEV_VIRTIO_MAX_BDEVS) {
+		c->ntargets = BDEV_VIRTIO_MAX_BDEVS;
+	}
+	/* Before the scan, so that a target added meanwhile is reported. */
+	rc = evq_setup(c, err, errlen);
+	if (rc != 0) {
+		return rc;
+	}
+	for (uint16_t t = 0; t < c->ntargets; t++) {
+		struct target_scan s;
+
+		rc = scan_target_sync(c, (uint8_t)t, &s, err, errlen);
 		if (rc != 0) {
 			return rc;
 		}
+		if (s.result != SCAN_DISK) {
+			continue;
+		}
+		c->disks[t] = disk_new(c, &s);
+		if (c->disks[t] == NULL) {
+			snprintf(err, errlen, "out of memory");
+			return -ENOMEM;
+		}
+		ndisks++;
 	}
-	if (c->ndisks == 0) {
-		snprintf(err, errlen, "no target with a disk at LUN 0 (targets 0 to %u scanned)",
-			 ntargets - 1);
+	if (ndisks == 0 && !c->hotplug) {
+		snprintf(err, errlen, "no target with a disk at LUN 0 (targets 0 to %u scanned, and "
+			 "the device offers no hot plug)", c->ntargets - 1);
 		return -ENODEV;
 	}
 	return 0;
@@ -784,18 +1360,12 @@ static int
 scsi_register(void *arg, const char **names, int *n, char *err, size_t errlen)
 {
 	struct virtio_scsi_ctrlr *c = arg;
-	int rc, i;
+	int rc = 0, cnt = 0;
 
-	for (i = 0; i < c->ndisks; i++) {
-		struct virtio_scsi_disk *d = c->disks[i];
+	for (int t = 0; t < BDEV_VIRTIO_MAX_BDEVS; t++) {
+		struct virtio_scsi_disk *d = c->disks[t];
 
-		d->bdev.name = osp_sprintf_alloc("%st%u", c->name, d->target);
-		if (d->bdev.name == NULL) {
-			snprintf(err, errlen, "out of memory");
-			ctrlr_free_unregistered(c);
-			return -ENOMEM;
-		}
-		if (osp_bdev_get_by_name(d->bdev.name) != NULL) {
+		if (d != NULL && osp_bdev_get_by_name(d->bdev.name) != NULL) {
 			snprintf(err, errlen, "a bdev named '%s' already exists", d->bdev.name);
 			ctrlr_free_unregistered(c);
 			return -EEXIST;
@@ -803,47 +1373,37 @@ scsi_register(void *arg, const char **names, int *n, char *err, size_t errlen)
 	}
 	c->alive_poller = OSP_POLLER_REGISTER(alive_poll, c, ALIVE_POLL_US);
 	if (c->alive_poller == NULL) {
+		snprintf(err, errlen, "out of memory");
 		ctrlr_free_unregistered(c);
 		return -ENOMEM;
 	}
 	osp_io_device_register(&c->io_device, channel_create, channel_destroy,
 			       sizeof(struct virtio_scsi_channel), "bdev_virtio_scsi");
 	TAILQ_INSERT_TAIL(&g_ctrlrs, c, link);
-	for (i = 0; i < c->ndisks; i++) {
-		struct virtio_scsi_disk *d = c->disks[i];
+	for (int t = 0; t < BDEV_VIRTIO_MAX_BDEVS; t++) {
+		struct virtio_scsi_disk *d = c->disks[t];
 
-		d->bdev.product_name = "Virtio SCSI Disk";
-		d->bdev.write_unit_size = 1;
-		d->bdev.max_rw_size = SLOT_DATA_SIZE / d->bdev.blocklen;
-		d->bdev.write_cache = true;
-		d->bdev.ctxt = d;
-		d->bdev.module = &g_scsi_module;
-		d->bdev.fn_table = &g_scsi_fn_table;
-		rc = osp_bdev_register(&d->bdev);
+		if (d == NULL) {
+			continue;
+		}
+		rc = disk_register(c, d);
 		if (rc != 0) {
 			snprintf(err, errlen, "cannot register bdev '%s': %s", d->bdev.name,
 				 strerror(-rc));
 			break;
 		}
-		d->registered = true;
-		c->nregistered++;
-		names[i] = d->bdev.name;
-		OSP_NOTICELOG("virtio-scsi '%s' target %u on %s: bdev %s, %" PRIu64 " blocks of %u "
-			      "bytes%s\n", c->name, d->target, c->path, d->bdev.name,
-			      d->bdev.blockcnt, d->bdev.blocklen, d->unmap ? ", unmap" : "");
+		names[cnt++] = d->bdev.name;
 	}
-	if (i < c->ndisks) {
-		/* Take down what registered; the last destruct frees the controller. */
-		if (c->nregistered == 0) {
-			TAILQ_REMOVE(&g_ctrlrs, c, link);
-			osp_poller_unregister(&c->alive_poller);
-			osp_io_device_unregister(&c->io_device, ctrlr_free);
-		} else {
-			ctrlr_unregister(c);
-		}
+	if (rc != 0) {
+		/* Take down what registered; the disks left are freed with the controller. */
+		ctrlr_unregister(c);
 		return rc;
 	}
-	*n = c->ndisks;
+	if (cnt == 0) {
+		OSP_NOTICELOG("virtio-scsi '%s' on %s: no disk yet (targets 0 to %u); hot plug "
+			      "will add them\n", c->name, c->path, c->ntargets - 1u);
+	}
+	*n = cnt;
 	return 0;
 }
 
@@ -927,6 +1487,11 @@ bdev_virtio_scsi_dump_devices(cJSON *array)
 		if (o == NULL) {
 			return;
 		}
+		if (c->unregistering) {
+			/* Being detached or its back end is gone: not part of the current set. */
+			cJSON_Delete(o);
+			continue;
+		}
 		cJSON_AddStringToObject(o, "name", c->name);
 		v = cJSON_AddObjectToObject(o, "virtio");
 		if (v != NULL) {
@@ -937,15 +1502,34 @@ bdev_virtio_scsi_dump_devices(cJSON *array)
 			cJSON_AddBoolToObject(v, "connected", !ctrlr_dead(c));
 		}
 		t = cJSON_AddArrayToObject(o, "targets");
-		for (int i = 0; t != NULL && i < c->ndisks; i++) {
-			cJSON *e = cJSON_CreateObject();
+		for (int i = 0; t != NULL && i < BDEV_VIRTIO_MAX_BDEVS; i++) {
+			struct virtio_scsi_disk *d = c->disks[i];
+			cJSON *e;
 
+			/* The current set: bdevs being removed are not listed. */
+			if (d == NULL || !d->registered || d->removing) {
+				continue;
+			}
+			e = cJSON_CreateObject();
 			if (e == NULL) {
 				break;
 			}
-			osp_json_add_uint64(e, "target", c->disks[i]->target);
-			cJSON_AddStringToObject(e, "bdev_name", c->disks[i]->bdev.name);
+			osp_json_add_uint64(e, "target", d->target);
+			cJSON_AddStringToObject(e, "bdev_name", d->bdev.name);
+			osp_json_add_uint64(e, "num_blocks", d->bdev.blockcnt);
+			osp_json_add_uint64(e, "block_size", d->bdev.blocklen);
 			cJSON_AddItemToArray(t, e);
+		}
+		v = cJSON_AddObjectToObject(o, "hotplug");
+		if (v != NULL) {
+			cJSON_AddBoolToObject(v, "negotiated", c->hotplug);
+			cJSON_AddBoolToObject(v, "capacity_change",
+					      (c->features & (1ull << OSP_VIRTIO_SCSI_F_CHANGE)) != 0);
+			osp_json_add_uint64(v, "events", c->stat_events);
+			osp_json_add_uint64(v, "events_ignored", c->stat_events_bad);
+			osp_json_add_uint64(v, "target_scans", c->stat_rescans);
+			cJSON_AddBoolToObject(v, "scan_queue_own", c->scan_queue != 0);
+			cJSON_AddBoolToObject(v, "stopped", c->scan_broken);
 		}
 		cJSON_AddItemToArray(array, o);
 	}
@@ -984,6 +1568,25 @@ static int
 scsi_module_init(void)
 {
 	return 0;
+}
+
+/*
+ * Subsystem fini, before the layer unregisters every bdev: controllers stop
+ * their events and rescans and go with their last bdev (one with no bdev
+ * goes now).
+ */
+static void
+scsi_fini_start(void)
+{
+	struct virtio_scsi_ctrlr *c, *tmp;
+
+	TAILQ_FOREACH_SAFE(c, &g_ctrlrs, link, tmp) {
+		c->unregistering = true;
+		osp_poller_unregister(&c->scan_poller);
+		if (c->nregistered == 0) {
+			ctrlr_teardown(c);
+		}
+	}
 }
 
 static void
