@@ -13,21 +13,37 @@ vhost-user-scsi target, no guest:
   controller, bad parameters;
 - a target removed on the vhost side while attached: its I/O fails, the
   other target's I/O goes on;
-- the vhost app killed (SIGKILL) under the attached front end: the bdevs go
-  away, osprey_tgt keeps serving and exits cleanly.
+- hot plug (the front end reads the eventq, VIRTIO_SCSI_F_HOTPLUG/F_CHANGE),
+  osprey_tgt as the front end: a target added on the vhost side becomes a
+  bdev, a resized one (bdev_null_resize) changes size, a removed one and one
+  whose bdev is deleted on the vhost side go away, one removed and added
+  back at once comes back, bdev_virtio_scsi_get_devices follows; a
+  controller with no target yet attaches (no bdevs) and gets its first disk
+  by hot plug; the vhost side's event counters match;
+- hot plug under I/O, bdevperf -z as the front end: targets added and one
+  resized while a verify run goes on (no failure), the added disk verified
+  in the next run, a target removed under a read run (bdevperf ends cleanly,
+  whatever it reports);
+- the vhost app killed (SIGKILL) under the attached front ends, one idle
+  (osprey_tgt: the bdevs go away, it keeps serving and exits cleanly) and
+  one under I/O (bdevperf: its I/O fails, perform_tests answers an error or
+  bdevperf exits by itself, no hang, no sanitizer report).
 Prints "N passed, N failed".
 """
 
 import os
 import signal
+import subprocess
 import sys
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from osp_e2e import TMP, check, rpc, rpc_json, run, start_tgt, stop_tgt, wait_for  # noqa: E402
-from vhost_e2e import (SOCKDIR, alive, bdevperf, call, check_rpc_error, start_vhost,  # noqa: E402
-                       total_line, write_bdev_config)
+from osp_e2e import raw_call, tgt_log  # noqa: E402
+from vhost_e2e import (BDEVPERF, SANITIZER_KEYS, SOCKDIR, alive, bdevperf, call,  # noqa: E402
+                       check_rpc_error, start_app, start_vhost, total_line, write_bdev_config)
 
 
 def attach(name, sock, vq_count=4):
@@ -137,6 +153,249 @@ def test_target_removed(v, sock):
     check(r.get("result") == 3, "target 3 added back")
 
 
+def tgt_bdevs(sock=None):
+    """{name: num_blocks} of the front end's bdevs (osprey_tgt, or the app on sock)."""
+    if sock is None:
+        b = rpc_json("bdev_get_bdevs") or []
+    else:
+        b = raw_call("bdev_get_bdevs", {}, sock=sock).get("result") or []
+    return {x["name"]: x["num_blocks"] for x in b}
+
+
+def devices(name, sock=None):
+    if sock is None:
+        d = rpc_json("bdev_virtio_scsi_get_devices") or []
+    else:
+        d = raw_call("bdev_virtio_scsi_get_devices", {}, sock=sock).get("result") or []
+    return ([x for x in d if x["name"] == name] or [None])[0]
+
+
+def targets_of(name, sock=None):
+    d = devices(name, sock)
+    return None if d is None else [t["target"] for t in d["targets"]]
+
+
+def vhost_ok(v, method, params):
+    r = call(v, method, params)
+    if "error" in r:
+        print("    %s: %s" % (method, r["error"]))
+    return "error" not in r
+
+
+def test_hotplug_rpc(v, sock):
+    print("-- hot plug, osprey_tgt as the front end")
+    check(vhost_ok(v, "bdev_null_create", {"name": "Null1", "num_blocks": 65536,
+                                           "block_size": 512}), "Null1 (32 MiB) on the vhost side")
+    r = rpc_json("bdev_virtio_attach_controller", "-t", "user", "-a", sock, "-d", "scsi",
+                 "--vq-count", "1", "VH")
+    check(r == ["VHt0", "VHt3"], "attached VH: %s" % r)
+    d = devices("VH")
+    check(d and d["hotplug"]["negotiated"] and d["hotplug"]["capacity_change"] and
+          d["hotplug"]["scan_queue_own"], "hot plug and capacity change negotiated, a rescan "
+          "queue of its own: %s" % (d and d["hotplug"]))
+    check(vhost_ok(v, "vhost_scsi_controller_add_target",
+                   {"ctrlr": "vs0", "scsi_target_num": 5, "bdev_name": "Null1"}),
+          "vhost: target 5 added (Null1)")
+    check(wait_for(lambda: tgt_bdevs().get("VHt5") == 65536, 5),
+          "VHt5 appears with 65536 blocks: %s" % tgt_bdevs())
+    check(targets_of("VH") == [0, 3, 5], "bdev_virtio_scsi_get_devices: targets %s" %
+          targets_of("VH"))
+    rd = rpc("bdev_get_bdevs", "-b", "VHt5")
+    check(rd.returncode == 0 and '"target": 5' in rd.stdout, "bdev_get_bdevs VHt5: virtio target 5")
+
+    check(vhost_ok(v, "bdev_null_resize", {"name": "Null1", "new_size": 64}),
+          "vhost: Null1 resized to 64 MiB")
+    check(wait_for(lambda: tgt_bdevs().get("VHt5") == 131072, 5),
+          "VHt5 grows to 131072 blocks (parameter change event): %s" % tgt_bdevs().get("VHt5"))
+    d = devices("VH")
+    t5 = [t for t in d["targets"] if t["target"] == 5] if d else []
+    check(t5 and t5[0]["num_blocks"] == 131072, "bdev_virtio_scsi_get_devices shows the new size")
+
+    check(vhost_ok(v, "vhost_scsi_controller_remove_target", {"ctrlr": "vs0", "scsi_target_num": 5}),
+          "vhost: target 5 removed")
+    check(wait_for(lambda: "VHt5" not in tgt_bdevs(), 5), "VHt5 unregistered")
+    check(wait_for(lambda: targets_of("VH") == [0, 3], 5), "get_devices: targets %s" % targets_of("VH"))
+
+    check(vhost_ok(v, "vhost_scsi_controller_add_target",
+                   {"ctrlr": "vs0", "scsi_target_num": 5, "bdev_name": "Null1"}),
+          "vhost: target 5 added again")
+    check(wait_for(lambda: tgt_bdevs().get("VHt5") == 131072, 5), "VHt5 back")
+    check(vhost_ok(v, "bdev_null_delete", {"name": "Null1"}), "vhost: its bdev Null1 deleted")
+    check(wait_for(lambda: "VHt5" not in tgt_bdevs(), 5), "VHt5 unregistered (bdev deleted)")
+
+    # Removed and added back at once: the old bdev may still be going when
+    # the rescan finds the disk again; it must come back all the same.
+    check(vhost_ok(v, "vhost_scsi_controller_remove_target", {"ctrlr": "vs0", "scsi_target_num": 3}) and
+          wait_for(lambda: vhost_ok(v, "vhost_scsi_controller_add_target",
+                                    {"ctrlr": "vs0", "scsi_target_num": 3, "bdev_name": "Malloc1"}),
+                   5), "vhost: target 3 removed and added back at once")
+    time.sleep(0.5)
+    check(wait_for(lambda: tgt_bdevs().get("VHt3") == 4096 and targets_of("VH") == [0, 3], 5),
+          "VHt3 there again: %s %s" % (tgt_bdevs(), targets_of("VH")))
+    d = devices("VH")
+    check(d and d["hotplug"]["events"] >= 6 and d["hotplug"]["events_ignored"] == 0,
+          "events counted, none ignored: %s" % (d and d["hotplug"]))
+
+    print("-- a controller with no target yet")
+    check(call(v, "vhost_create_scsi_controller", {"ctrlr": "vs1"}).get("result") is True,
+          "vhost: vs1 with no target")
+    sock1 = os.path.join(SOCKDIR, "vs1")
+    r = rpc_json("bdev_virtio_attach_controller", "-t", "user", "-a", sock1, "-d", "scsi", "VE")
+    check(r == [], "attach VE answers no bdev (the device offers hot plug): %s" % r)
+    check(targets_of("VE") == [], "get_devices lists VE with no target")
+    check(vhost_ok(v, "bdev_malloc_create", {"name": "Malloc3", "num_blocks": 2048,
+                                             "block_size": 512}) and
+          vhost_ok(v, "vhost_scsi_controller_add_target",
+                   {"ctrlr": "vs1", "scsi_target_num": 2, "bdev_name": "Malloc3"}),
+          "vhost: target 2 of vs1 on Malloc3")
+    check(wait_for(lambda: tgt_bdevs().get("VEt2") == 2048, 5), "VEt2 appears")
+    check(rpc("bdev_virtio_detach_controller", "VE").returncode == 0 and
+          wait_for(lambda: "VEt2" not in tgt_bdevs() and devices("VE") is None, 5), "detach VE")
+    r = rpc_json("bdev_virtio_attach_controller", "-t", "user", "-a", sock1, "-d", "scsi", "VE")
+    check(r == ["VEt2"], "VE attached again: %s" % r)
+    check(vhost_ok(v, "vhost_scsi_controller_remove_target", {"ctrlr": "vs1", "scsi_target_num": 2}) and
+          wait_for(lambda: targets_of("VE") == [], 5), "its only target removed: VE stays, empty")
+    check(rpc("bdev_virtio_detach_controller", "VE").returncode == 0 and
+          wait_for(lambda: devices("VE") is None, 5), "an empty controller detaches")
+    check(rpc("bdev_virtio_detach_controller", "VH").returncode == 0 and
+          wait_for(lambda: devices("VH") is None and not tgt_bdevs(), 5), "detach VH")
+    check(vhost_ok(v, "vhost_delete_controller", {"ctrlr": "vs1"}), "vhost: vs1 deleted")
+
+
+class Perform(threading.Thread):
+    """perform_tests on a bdevperf -z in the background: .resp when done."""
+
+    def __init__(self, bp, params):
+        threading.Thread.__init__(self, daemon=True)
+        self.bp, self.params, self.resp = bp, params, None
+
+    def run(self):
+        try:
+            self.resp = raw_call("perform_tests", self.params, sock=self.bp.sock,
+                                 timeout=self.params["time_in_sec"] + 40)
+        except OSError as e:
+            self.resp = {"oserror": str(e)}
+
+
+def jobs_of(resp):
+    res = (resp or {}).get("result")
+    return {j["job"]: j for j in res.get("results", [])} if isinstance(res, dict) else None
+
+
+def start_bdevperf_z(tag, sock, name, vq_count=4):
+    cfg = write_bdev_config(os.path.join(TMP, "bp_%s.json" % tag), [attach(name, sock, vq_count)])
+    rsock = os.path.join(TMP, "bp_%s.sock" % tag)
+    return start_app([BDEVPERF, "-m", "0x2", "-r", rsock, "--json", cfg, "-z"], rsock,
+                     "bp_%s" % tag, what="bdevperf")
+
+
+def test_hotplug_io(v, sock):
+    print("-- hot plug under I/O, bdevperf -z as the front end")
+    check(vhost_ok(v, "bdev_malloc_create", {"name": "Malloc2", "num_blocks": 16384,
+                                             "block_size": 512}) and
+          vhost_ok(v, "bdev_null_create", {"name": "Null2", "num_blocks": 65536, "block_size": 512}),
+          "Malloc2 and Null2 on the vhost side")
+    bp = start_bdevperf_z("hp", sock, "VP")
+    check(sorted(tgt_bdevs(bp.sock)) == ["VPt0", "VPt3"], "bdevperf attached VPt0, VPt3")
+    run = Perform(bp, {"workload_type": "verify", "queue_depth": 8, "io_size": 4096,
+                       "time_in_sec": 4})
+    run.start()
+    time.sleep(1.0)
+    check(vhost_ok(v, "vhost_scsi_controller_add_target",
+                   {"ctrlr": "vs0", "scsi_target_num": 5, "bdev_name": "Malloc2"}) and
+          vhost_ok(v, "vhost_scsi_controller_add_target",
+                   {"ctrlr": "vs0", "scsi_target_num": 6, "bdev_name": "Null2"}),
+          "vhost: targets 5 and 6 added under a verify run")
+    check(wait_for(lambda: tgt_bdevs(bp.sock).get("VPt5") == 16384 and
+                   tgt_bdevs(bp.sock).get("VPt6") == 65536, 5),
+          "VPt5 and VPt6 appear under I/O: %s" % tgt_bdevs(bp.sock))
+    check(vhost_ok(v, "bdev_null_resize", {"name": "Null2", "new_size": 48}) and
+          wait_for(lambda: tgt_bdevs(bp.sock).get("VPt6") == 98304, 5),
+          "Null2 resized under I/O: VPt6 has 98304 blocks")
+    check(vhost_ok(v, "vhost_scsi_controller_remove_target", {"ctrlr": "vs0", "scsi_target_num": 6}) and
+          wait_for(lambda: "VPt6" not in tgt_bdevs(bp.sock), 5),
+          "target 6 (no I/O on it) removed under I/O")
+    run.join(60)
+    jobs = jobs_of(run.resp)
+    check(jobs is not None and sorted(jobs) == ["VPt0", "VPt3"] and
+          all(j["io_failed"] == 0 and j["miscompares"] == 0 and j["io_completed"] > 0
+              for j in jobs.values()),
+          "the verify run on VPt0/VPt3 went on with no failure: %s" %
+          ({k: (j["io_completed"], j["io_failed"]) for k, j in jobs.items()} if jobs else run.resp))
+    run = Perform(bp, {"workload_type": "verify", "queue_depth": 8, "io_size": 4096,
+                       "time_in_sec": 1})
+    run.run()
+    jobs = jobs_of(run.resp)
+    check(jobs is not None and "VPt5" in jobs and jobs["VPt5"]["io_completed"] > 0 and
+          all(j["io_failed"] == 0 and j["miscompares"] == 0 for j in jobs.values()),
+          "the hot-added VPt5 verified in the next run: %s" %
+          ({k: (j["io_completed"], j["io_failed"]) for k, j in jobs.items()} if jobs else run.resp))
+
+    run = Perform(bp, {"workload_type": "randread", "queue_depth": 16, "io_size": 4096,
+                       "time_in_sec": 3})
+    run.start()
+    time.sleep(1.0)
+    check(vhost_ok(v, "vhost_scsi_controller_remove_target", {"ctrlr": "vs0", "scsi_target_num": 5}),
+          "vhost: target 5 removed under a read run")
+    run.join(60)
+    check(not run.is_alive(), "perform_tests answered (no hang): %s" %
+          str(jobs_of(run.resp) or run.resp)[:300])
+    jobs = jobs_of(run.resp)
+    if jobs is not None:
+        check(jobs.get("VPt0", {}).get("io_failed", 1) == 0 and
+              jobs.get("VPt3", {}).get("io_failed", 1) == 0,
+              "VPt0 and VPt3 had no failure (VPt5: %s)" % jobs.get("VPt5", {}).get("status"))
+    else:
+        # A failed I/O on the removed disk ends bdevperf -z (as SPDK's does).
+        try:
+            rc = bp.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            rc = None
+        check(rc is not None, "bdevperf reported the failed I/O and exited by itself (rc %s)" % rc)
+    log = tgt_log(bp)
+    check(not any(k in log for k in SANITIZER_KEYS) and "removed" in log,
+          "bdevperf saw the removal, no sanitizer report")
+    if bp.poll() is None:
+        check(wait_for(lambda: "VPt5" not in tgt_bdevs(bp.sock), 5), "VPt5 gone from bdevperf")
+        stop_tgt(bp)
+    return
+
+
+def test_killed_under_io(v, sock):
+    print("-- the vhost app killed under the attached front ends (osprey_tgt idle, bdevperf under I/O)")
+    r = rpc_json("bdev_virtio_attach_controller", "-t", "user", "-a", sock, "-d", "scsi", "VK")
+    check(r == ["VKt0", "VKt3"], "osprey_tgt attached VK")
+    # A vhost-user back end serves one front end: bdevperf gets a controller of its own.
+    check(vhost_ok(v, "bdev_malloc_create", {"name": "Malloc4", "num_blocks": 16384,
+                                             "block_size": 512}) and
+          call(v, "vhost_create_scsi_controller", {"ctrlr": "vs2"}).get("result") is True and
+          vhost_ok(v, "vhost_scsi_controller_add_target",
+                   {"ctrlr": "vs2", "scsi_target_num": 1, "bdev_name": "Malloc4"}),
+          "vhost: vs2 with target 1 on Malloc4")
+    bp = start_bdevperf_z("kill", os.path.join(SOCKDIR, "vs2"), "VQ")
+    check(sorted(tgt_bdevs(bp.sock)) == ["VQt1"], "bdevperf attached VQ")
+    run = Perform(bp, {"workload_type": "randrw", "rw_percentage": 50, "queue_depth": 16,
+                       "io_size": 4096, "time_in_sec": 10})
+    run.start()
+    time.sleep(1.5)
+    os.kill(v.pid, signal.SIGKILL)
+    v.wait()
+    run.join(40)
+    check(not run.is_alive(), "perform_tests ended (no hang)")
+    check("result" not in (run.resp or {}), "perform_tests did not report success: %s" %
+          str(run.resp)[:200])
+    try:
+        rc = bp.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        rc = None
+    log = tgt_log(bp)
+    check(rc is not None and rc != 0, "bdevperf exited by itself with an error (rc %s)" % rc)
+    check("is gone" in log and not any(k in log for k in SANITIZER_KEYS),
+          "bdevperf: the back end seen gone, no sanitizer report")
+    if rc is None:
+        print(log[-2000:])
+
+
 def body():
     v = start_vhost("vhost_scsi_fe")
     for name, nb, bs in (("Malloc0", 65536, 512), ("Malloc1", 4096, 4096)):
@@ -155,12 +414,10 @@ def body():
     tgt = start_tgt()
     test_front_end_rpcs(v, tgt, sock)
     test_target_removed(v, sock)
+    test_hotplug_rpc(v, sock)
+    test_hotplug_io(v, sock)
 
-    print("-- the vhost app killed under an attached front end")
-    r = rpc_json("bdev_virtio_attach_controller", "-t", "user", "-a", sock, "-d", "scsi", "VK")
-    check(r == ["VKt0", "VKt3"], "attached VK")
-    os.kill(v.pid, signal.SIGKILL)
-    v.wait()
+    test_killed_under_io(v, sock)
     check(wait_for(lambda: rpc_json("bdev_get_bdevs") == [], 5), "VKt0 and VKt3 unregistered")
     check(rpc_json("bdev_virtio_scsi_get_devices") == [], "the controller is gone")
     check(tgt.poll() is None and rpc("spdk_get_version").returncode == 0, "osprey_tgt still serving")

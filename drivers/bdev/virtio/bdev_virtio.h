@@ -182,6 +182,7 @@ struct bdev_virtio_scsi_evt {
  * What the len bytes the device wrote into an event buffer ask for, for a
  * controller whose targets 0..ntargets-1 are scanned. Never reads past len
  * (nor past 16 bytes); why (may be NULL) gets the reason of a BAD event.
+ * len 0 is a buffer the device gave back unused (NONE).
  */
 enum bdev_virtio_scsi_evt_action bdev_virtio_scsi_event_parse(const void *buf, uint32_t len,
 		uint32_t ntargets, struct bdev_virtio_scsi_evt *evt, char *why, size_t whylen);

@@ -68,6 +68,11 @@ bdev_virtio_scsi_event_parse(const void *buf, uint32_t len, uint32_t ntargets,
 	if (why != NULL && whylen > 0) {
 		why[0] = '\0';
 	}
+	if (len == 0) {
+		/* A buffer given back unused (a device that stops returns the ones it held). */
+		evt->action = BDEV_VIRTIO_SCSI_EVT_NONE;
+		return evt->action;
+	}
 	if (len < BDEV_VIRTIO_SCSI_EVENT_SIZE) {
 		set_why(why, whylen, "the device wrote %u bytes (an event is %d)", len,
 			BDEV_VIRTIO_SCSI_EVENT_SIZE);

@@ -102,12 +102,22 @@ test_bad_events(void)
 	struct bdev_virtio_scsi_evt e;
 	char why[128];
 
-	/* Short: every length below 16, from a buffer of exactly that many bytes. */
-	for (uint32_t len = 0; len < BDEV_VIRTIO_SCSI_EVENT_SIZE; len++) {
-		uint8_t *b = malloc(len ? len : 1);
+	/* A buffer given back unused (length 0): nothing to do, nothing read. */
+	{
+		uint8_t *b = malloc(1);
 
 		CU_ASSERT_PTR_NOT_NULL_FATAL(b);
-		memset(b, 0xff, len ? len : 1);
+		b[0] = 0xff;
+		CU_ASSERT_EQUAL(bdev_virtio_scsi_event_parse(b, 0, 8, &e, why, sizeof(why)),
+				BDEV_VIRTIO_SCSI_EVT_NONE);
+		free(b);
+	}
+	/* Short: every length from 1 to 15, from a buffer of exactly that many bytes. */
+	for (uint32_t len = 1; len < BDEV_VIRTIO_SCSI_EVENT_SIZE; len++) {
+		uint8_t *b = malloc(len);
+
+		CU_ASSERT_PTR_NOT_NULL_FATAL(b);
+		memset(b, 0xff, len);
 		CU_ASSERT_EQUAL(bdev_virtio_scsi_event_parse(b, len, 8, &e, why, sizeof(why)),
 				BDEV_VIRTIO_SCSI_EVT_BAD);
 		CU_ASSERT_PTR_NOT_NULL(strstr(why, "bytes"));
@@ -157,7 +167,7 @@ test_random(void)
 	int counts[5] = {};
 
 	for (int i = 0; i < 200000; i++) {
-		uint32_t len = (uint32_t)rand_r(&seed) % 40;
+		uint32_t len = 1 + (uint32_t)rand_r(&seed) % 40;
 		uint32_t ntargets = (uint32_t)rand_r(&seed) % 70;
 		uint8_t *b = malloc(BDEV_VIRTIO_SCSI_EVENT_SIZE);
 		enum bdev_virtio_scsi_evt_action a;
