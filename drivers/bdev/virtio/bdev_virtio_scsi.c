@@ -1322,10 +1322,9 @@ scsi_connect(void *arg, char *err, size_t errlen)
 		c->num_req_queues = (uint16_t)nreq;
 		c->scan_queue = 0;
 	}
-	c->ntargets = (uint16_t)(c->cfg.max_target + 1u);
-	if (c->ntargets > BDEV_VIRTIO_MAX_BDEVS) {
-		c->ntargets = BDEV_VIRTIO_MAX_BDEVS;
-	}
+	/* In 32 bits: max_target 65535 must not wrap to 0 targets. */
+	c->ntargets = (uint16_t)((uint32_t)c->cfg.max_target + 1u < BDEV_VIRTIO_MAX_BDEVS ?
+				 (uint32_t)c->cfg.max_target + 1u : BDEV_VIRTIO_MAX_BDEVS);
 	/* Before the scan, so that a target added meanwhile is reported. */
 	rc = evq_setup(c, err, errlen);
 	if (rc != 0) {
