@@ -315,6 +315,25 @@ def test_hotplug_io(v, sock):
     check(vhost_ok(v, "vhost_scsi_controller_remove_target", {"ctrlr": "vs0", "scsi_target_num": 6}) and
           wait_for(lambda: "VPt6" not in tgt_bdevs(bp.sock), 5),
           "target 6 (no I/O on it) removed under I/O")
+    # Target 5 removed and added back 10 times as fast as the vhost side allows
+    # (events may outrun the 16 event buffers: EVENTS_MISSED, a full rescan).
+    ev0 = (devices("VP", bp.sock) or {}).get("hotplug", {}).get("events", 0)
+    ok = True
+    for _ in range(10):
+        ok = ok and wait_for(lambda: "error" not in call(v, "vhost_scsi_controller_remove_target",
+                                                         {"ctrlr": "vs0", "scsi_target_num": 5}), 5)
+        ok = ok and wait_for(lambda: "error" not in call(v, "vhost_scsi_controller_add_target",
+                                                         {"ctrlr": "vs0", "scsi_target_num": 5,
+                                                          "bdev_name": "Malloc2"}), 5)
+    check(ok, "vhost: target 5 removed and added back 10 times under I/O")
+    # 20 events: at least the 16 buffers the device held come back (the rest
+    # may be reported as missed, which rescans every target).
+    check(wait_for(lambda: (devices("VP", bp.sock) or {}).get("hotplug", {}).get("events", 0) >=
+                   ev0 + 16, 5), "the front end got the events: %s" %
+          (devices("VP", bp.sock) or {}).get("hotplug"))
+    check(wait_for(lambda: tgt_bdevs(bp.sock).get("VPt5") == 16384 and
+                   targets_of("VP", bp.sock) == [0, 3, 5], 5),
+          "VPt5 there at the end: %s %s" % (tgt_bdevs(bp.sock), targets_of("VP", bp.sock)))
     run.join(60)
     jobs = jobs_of(run.resp)
     check(jobs is not None and sorted(jobs) == ["VPt0", "VPt3"] and
