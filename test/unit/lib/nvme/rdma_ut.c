@@ -78,7 +78,7 @@ static enum rdma_cm_event_type g_addr_event = RDMA_CM_EVENT_ADDR_RESOLVED;
 /* What rdma_connect answers: the event, its status and private data. */
 static struct rdma_cm_event g_connect_answer;
 static uint8_t g_answer_pdata[32];
-static struct nvme_rdma_cm_req g_req_pdata;
+static struct osp_nvmf_rdma_cm_req g_req_pdata;
 static int g_disconnects;
 static int g_live_mrs;
 static uint32_t g_next_key = 0x1000;

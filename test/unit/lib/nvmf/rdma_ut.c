@@ -392,7 +392,7 @@ static int g_nevents;
 static int g_rejects;
 static uint16_t g_reject_sts;
 static int g_accepts;
-static struct nvmf_rdma_cm_accept g_accept_pd;
+static struct osp_nvmf_rdma_cm_accept g_accept_pd;
 static struct rdma_conn_param g_accept_param;
 static struct sockaddr_in g_peer = { .sin_family = AF_INET, .sin_port = 0x3412 };
 
@@ -492,7 +492,7 @@ rdma_ack_cm_event(struct rdma_cm_event *ev)
 int
 rdma_reject(struct rdma_cm_id *id, const void *pd, uint8_t len)
 {
-	const struct nvmf_rdma_cm_reject *rej = pd;
+	const struct osp_nvmf_rdma_cm_reject *rej = pd;
 
 	CU_ASSERT(len == sizeof(*rej));
 	g_reject_sts = le16toh(rej->sts);
@@ -596,7 +596,7 @@ push_connect(const void *pd, uint8_t pd_len, uint8_t ird)
 static struct nvmf_rdma_qpair *
 host_connect(uint16_t qid, uint16_t hsqsize, uint16_t hrqsize)
 {
-	struct nvmf_rdma_cm_req req = {};
+	struct osp_nvmf_rdma_cm_req req = {};
 
 	req.qid = htole16(qid);
 	req.hsqsize = htole16(hsqsize);
@@ -1007,22 +1007,22 @@ test_no_device_and_options(void)
 static void
 test_connect_accept_reject(void)
 {
-	struct nvmf_rdma_cm_req req = {};
+	struct osp_nvmf_rdma_cm_req req = {};
 	struct nvmf_rdma_qpair *rq;
 	struct {
 		uint16_t recfmt, qid, hrqsize, hsqsize;
 		uint8_t len, ird;
 		uint16_t sts;
 	} bad[] = {
-		{ 0, 0, 32, 31, 16, 16, NVMF_RDMA_CM_INVALID_LEN },
-		{ 1, 0, 32, 31, 32, 16, NVMF_RDMA_CM_INVALID_RECFMT },
-		{ 0, 4, 32, 31, 32, 16, NVMF_RDMA_CM_INVALID_QID },
-		{ 0, 1, 32, 0, 32, 16, NVMF_RDMA_CM_INVALID_HSQSIZE },
-		{ 0, 1, 32, 32, 32, 16, NVMF_RDMA_CM_INVALID_HSQSIZE },
-		{ 0, 0, 32, 32, 32, 16, NVMF_RDMA_CM_INVALID_HSQSIZE },
-		{ 0, 1, 0, 31, 32, 16, NVMF_RDMA_CM_INVALID_HRQSIZE },
-		{ 0, 1, 33, 31, 32, 16, NVMF_RDMA_CM_INVALID_HRQSIZE },
-		{ 0, 1, 32, 31, 32, 0, NVMF_RDMA_CM_INVALID_IRD },
+		{ 0, 0, 32, 31, 16, 16, OSP_NVMF_RDMA_CM_INVALID_LEN },
+		{ 1, 0, 32, 31, 32, 16, OSP_NVMF_RDMA_CM_INVALID_RECFMT },
+		{ 0, 4, 32, 31, 32, 16, OSP_NVMF_RDMA_CM_INVALID_QID },
+		{ 0, 1, 32, 0, 32, 16, OSP_NVMF_RDMA_CM_INVALID_HSQSIZE },
+		{ 0, 1, 32, 32, 32, 16, OSP_NVMF_RDMA_CM_INVALID_HSQSIZE },
+		{ 0, 0, 32, 32, 32, 16, OSP_NVMF_RDMA_CM_INVALID_HSQSIZE },
+		{ 0, 1, 0, 31, 32, 16, OSP_NVMF_RDMA_CM_INVALID_HRQSIZE },
+		{ 0, 1, 33, 31, 32, 16, OSP_NVMF_RDMA_CM_INVALID_HRQSIZE },
+		{ 0, 1, 32, 31, 32, 0, OSP_NVMF_RDMA_CM_INVALID_IRD },
 	};
 	size_t i;
 
