@@ -69,7 +69,6 @@ osp_rdma_mem_translate(const struct osp_rdma_mem_map *map, const void *addr, siz
 /* ------------------------------------------------------------ fake verbs */
 
 #define MAX_SENDS 4096
-#define MAX_WCS 1024
 
 static enum rdma_cm_event_type g_addr_event = RDMA_CM_EVENT_ADDR_RESOLVED;
 /* What rdma_connect answers: the event, its status and private data. */
@@ -83,13 +82,13 @@ struct sent {
 	struct ibv_send_wr wr;
 	struct ibv_sge sge[NVME_RDMA_MAX_SGE];
 	uint8_t capsule[64 + NVME_RDMA_CAPSULE_ICD];
+	struct ibv_cq *cq; /* where its completion goes */
 };
 static struct sent g_sent[MAX_SENDS];
 static uint32_t g_num_sent;
 static struct ibv_recv_wr *g_recvs[MAX_SENDS];
+static struct ibv_cq *g_recv_cqs[MAX_SENDS];
 static uint32_t g_recv_head, g_recv_tail;
-static struct ibv_wc g_wcs[MAX_WCS];
-static uint32_t g_wc_head, g_wc_tail;
 
 int
 rdma_resolve_addr(struct rdma_cm_id *id, struct sockaddr *src_addr, struct sockaddr *dst_addr,
@@ -108,7 +107,6 @@ rdma_resolve_route(struct rdma_cm_id *id, int timeout_ms)
 
 static int fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad);
 static int fake_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad);
-static int fake_poll_cq(struct ibv_cq *cq, int num, struct ibv_wc *wc);
 
 int
 rdma_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_qp_init_attr *qp_init_attr)
@@ -118,6 +116,8 @@ rdma_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_qp_init_attr
 	id->qp = calloc(1, sizeof(*id->qp));
 	id->qp->context = &g_ut_ctx;
 	id->qp->pd = pd;
+	id->qp->send_cq = qp_init_attr->send_cq;
+	id->qp->recv_cq = qp_init_attr->recv_cq;
 	return 0;
 }
 
@@ -161,6 +161,7 @@ fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **b
 	CU_ASSERT_FATAL(g_num_sent < MAX_SENDS);
 	s = &g_sent[g_num_sent++];
 	s->wr = *wr;
+	s->cq = qp->send_cq;
 	CU_ASSERT_FATAL(wr->num_sge >= 1 && wr->num_sge <= NVME_RDMA_MAX_SGE);
 	memcpy(s->sge, wr->sg_list, sizeof(wr->sg_list[0]) * (size_t)wr->num_sge);
 	CU_ASSERT(wr->opcode == IBV_WR_SEND);
@@ -179,20 +180,10 @@ fake_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **b
 {
 	for (; wr != NULL; wr = wr->next) {
 		CU_ASSERT(wr->num_sge == 1 && wr->sg_list[0].length >= 16);
+		g_recv_cqs[g_recv_tail % MAX_SENDS] = qp->recv_cq;
 		g_recvs[g_recv_tail++ % MAX_SENDS] = wr;
 	}
 	return 0;
-}
-
-static int
-fake_poll_cq(struct ibv_cq *cq, int num, struct ibv_wc *wc)
-{
-	int n = 0;
-
-	while (n < num && g_wc_head != g_wc_tail) {
-		wc[n++] = g_wcs[g_wc_head++ % MAX_WCS];
-	}
-	return n;
 }
 
 static void
@@ -202,12 +193,10 @@ fake_reset(void)
 	g_ut_dev_attr.max_sge = 32;
 	g_ut_dev_attr.max_qp_rd_atom = 16;
 	g_ut_dev_attr.max_qp_init_rd_atom = 16;
-	g_ut_ctx.ops.poll_cq = fake_poll_cq;
 	g_ut_ctx.ops.post_send = fake_post_send;
 	g_ut_ctx.ops.post_recv = fake_post_recv;
 	g_num_sent = 0;
 	g_recv_head = g_recv_tail = 0;
-	g_wc_head = g_wc_tail = 0;
 	g_post_send_rc = 0;
 	g_addr_event = RDMA_CM_EVENT_ADDR_RESOLVED;
 	memset(&g_connect_answer, 0, sizeof(g_connect_answer));
@@ -221,18 +210,6 @@ fake_reset(void)
 
 /* ------------------------------------------------------------ helpers */
 
-static void
-push_wc(uint64_t wr_id, enum ibv_wc_status status, enum ibv_wc_opcode op, uint32_t len)
-{
-	struct ibv_wc *w = &g_wcs[g_wc_tail++ % MAX_WCS];
-
-	memset(w, 0, sizeof(*w));
-	w->wr_id = wr_id;
-	w->status = status;
-	w->opcode = op;
-	w->byte_len = len;
-}
-
 static struct osp_nvme_sgl_descriptor
 sgl_of(const struct sent *s)
 {
@@ -245,7 +222,7 @@ sgl_of(const struct sent *s)
 static void
 send_done(const struct sent *s, enum ibv_wc_status st)
 {
-	push_wc(s->wr.wr_id, st, IBV_WC_SEND, 0);
+	ut_verbs_cq_push(s->cq, s->wr.wr_id, st, IBV_WC_SEND, 0, 0);
 }
 
 /* The controller's response for cid in the next posted receive. */
@@ -253,15 +230,17 @@ static void
 respond(uint16_t cid, uint16_t sc, uint32_t len)
 {
 	struct ibv_recv_wr *r;
+	struct ibv_cq *cq;
 	struct osp_nvme_cpl cpl;
 
 	CU_ASSERT_FATAL(g_recv_head != g_recv_tail);
+	cq = g_recv_cqs[g_recv_head % MAX_SENDS];
 	r = g_recvs[g_recv_head++ % MAX_SENDS];
 	memset(&cpl, 0, sizeof(cpl));
 	cpl.cid = cid;
 	osp_nvme_cpl_set_status(&cpl, OSP_NVME_SCT_GENERIC, sc, false);
 	memcpy((void *)(uintptr_t)r->sg_list[0].addr, &cpl, sizeof(cpl));
-	push_wc(r->wr_id, IBV_WC_SUCCESS, IBV_WC_RECV, len);
+	ut_verbs_cq_push(cq, r->wr_id, IBV_WC_SUCCESS, IBV_WC_RECV, len, 0);
 }
 
 struct conn {
@@ -656,7 +635,9 @@ test_wc_errors(void)
 		fake_reset();
 		CU_ASSERT_FATAL(conn_open(&c, 1, 8) == 0);
 		CU_ASSERT(submit(&c, OSP_NVME_OPC_READ, g_dma_buf, 4096, &r) == 0);
-		push_wc(g_recvs[g_recv_head % MAX_SENDS]->wr_id, (enum ibv_wc_status)st, IBV_WC_RECV, 0);
+		ut_verbs_cq_push(g_recv_cqs[g_recv_head % MAX_SENDS],
+				 g_recvs[g_recv_head % MAX_SENDS]->wr_id, (enum ibv_wc_status)st,
+				 IBV_WC_RECV, 0, 0);
 		CU_ASSERT(process(&c) == -ENXIO);
 		CU_ASSERT(r.done == 1);
 		conn_close(&c);
