@@ -56,6 +56,7 @@ mkdir -p "$L/ki"
 guest_add_programs "$L" osprey/bin "$BIN_DIR/nvme_identify" "$BIN_DIR/nvme_perf" "$BIN_DIR/bdevperf" ||
 	die "cannot copy Osprey's programs into the guest layer"
 install -m 0755 "${RDMA_GUEST_SCRIPT:-$ROOT/test/nvmf/rdma/guest/rdma_host_test.sh}" "$L/ki/test.sh"
+install -m 0644 "$ROOT/test/nvmf/rdma/guest/rdma_lib.sh" "$L/ki/rdma_lib.sh"
 cat > "$L/ki/env" <<EOF
 PERF_SECS=${PERF_SECS:-3}
 EOF

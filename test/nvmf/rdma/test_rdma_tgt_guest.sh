@@ -49,6 +49,7 @@ RPC_UDS=${OSPREY_RPC_UDS:-$ROOT/build/test/nvme/rpc_uds}
 guest_add_programs "$L" osprey/bin "$BIN_DIR/nvmf_tgt" "$BIN_DIR/nvme_perf" "$RPC_UDS" ||
 	die "cannot copy nvmf_tgt, nvme_perf and rpc_uds into the guest layer"
 install -m 0755 "$ROOT/test/nvmf/rdma/guest/tgt_test.sh" "$L/ki/test.sh"
+install -m 0644 "$ROOT/test/nvmf/rdma/guest/rdma_lib.sh" "$L/ki/rdma_lib.sh"
 # shellcheck disable=SC2034 # read by ki_pattern
 SELFTEST=${SELFTEST:-}
 ki_pattern "$L" 4
