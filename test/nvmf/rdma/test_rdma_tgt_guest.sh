@@ -69,14 +69,7 @@ GUEST_MEM=1024M
 guest_run "$L" "$TMP/guest.log" "$t"
 qrc=$?
 phase "guest-run" "$t"
-grep -q 'OSPREY-BOOT' "$GUEST_TXT" || die "the guest never reached its init (QEMU exit $qrc)"
-[ "$qrc" -eq 124 ] && die "QEMU did not finish within ${TIMEOUT}s (timeout)"
-result=$(guest_result)
-[ -n "$result" ] || die "the guest printed no OSPREY-RESULT line (QEMU exit $qrc)"
-case "$result" in
-PASS*) log "guest: $result" ;;
-*) die "guest: $result" ;;
-esac
+ki_guest_passed "$qrc"
 grep 'OSPREY-STEP' "$GUEST_TXT" | sed 's/^.*OSPREY-STEP /  /'
 log "PASS in $(secs "$T_START" "$(ms)") (${PHASES[*]/%/;})"
 exit 0
