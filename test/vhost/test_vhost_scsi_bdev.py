@@ -257,6 +257,19 @@ def test_hotplug_rpc(v, sock):
           wait_for(lambda: targets_of("VE") == [], 5), "its only target removed: VE stays, empty")
     check(rpc("bdev_virtio_detach_controller", "VE").returncode == 0 and
           wait_for(lambda: devices("VE") is None, 5), "an empty controller detaches")
+    # vq_count = the device's 6 request queues: no spare one, rescans borrow a
+    # request queue no channel holds.
+    r = rpc_json("bdev_virtio_attach_controller", "-t", "user", "-a", sock1, "-d", "scsi",
+                 "--vq-count", "6", "VB")
+    d = devices("VB")
+    check(r == [] and d and d["virtio"]["vq_count"] == 6 and not d["hotplug"]["scan_queue_own"],
+          "VB attached with every request queue for channels: %s" % (d and d["hotplug"]))
+    check(vhost_ok(v, "vhost_scsi_controller_add_target",
+                   {"ctrlr": "vs1", "scsi_target_num": 4, "bdev_name": "Malloc3"}) and
+          wait_for(lambda: tgt_bdevs().get("VBt4") == 2048, 5),
+          "VBt4 added through a borrowed request queue")
+    check(rpc("bdev_virtio_detach_controller", "VB").returncode == 0 and
+          wait_for(lambda: devices("VB") is None and "VBt4" not in tgt_bdevs(), 5), "detach VB")
     check(rpc("bdev_virtio_detach_controller", "VH").returncode == 0 and
           wait_for(lambda: devices("VH") is None and not tgt_bdevs(), 5), "detach VH")
     check(vhost_ok(v, "vhost_delete_controller", {"ctrlr": "vs1"}), "vhost: vs1 deleted")
