@@ -135,6 +135,7 @@ struct virtio_scsi_ctrlr {
 	struct target_scan scan;
 	bool scan_active;		/* scan holds a target */
 	bool scan_in_flight;		/* a command is posted on scan_q */
+	bool scan_stale;		/* an event on its target came meanwhile: scan it again */
 	bool scan_broken;		/* a command never came back: no more rescans */
 	bool scan_waiting_logged;
 	uint16_t scan_q;		/* the queue the command is on */
@@ -1074,7 +1075,12 @@ scan_poll(void *arg)
 		scan_step_done(c, &c->scan, &resp, data);
 		if (c->scan.step == STEP_DONE) {
 			c->scan_active = false;
-			scan_apply(c, &c->scan);
+			if (c->scan_stale) {
+				/* What it read may predate the event: the event's word wins. */
+				c->rescan_mask |= 1ull << c->scan.target;
+			} else {
+				scan_apply(c, &c->scan);
+			}
 		}
 		return OSP_POLLER_BUSY;
 	}
@@ -1089,6 +1095,7 @@ scan_poll(void *arg)
 		c->rescan_mask &= ~(1ull << t);
 		scan_begin(&c->scan, t);
 		c->scan_active = true;
+		c->scan_stale = false;
 		c->stat_rescans++;
 	}
 	rc = scan_post_async(c);
@@ -1225,6 +1232,17 @@ evq_poll(struct virtio_scsi_ctrlr *c)
 			c->stat_events_bad++;
 			OSP_WARNLOG("virtio-scsi '%s': event ignored: %s\n", c->name, why);
 			break;
+		}
+		if (c->scan_active && (evt.action == BDEV_VIRTIO_SCSI_EVT_RESCAN_ALL ||
+				       ((evt.action == BDEV_VIRTIO_SCSI_EVT_RESCAN ||
+					 evt.action == BDEV_VIRTIO_SCSI_EVT_REMOVE) &&
+					evt.target == c->scan.target))) {
+			/*
+			 * A scan of that target is under way: its answers may be older
+			 * than the event (a disk seen just before its removal would
+			 * come back as a stale bdev). It is done again.
+			 */
+			c->scan_stale = true;
 		}
 		if (evq_post(c, buf) != 0) {
 			OSP_ERRLOG("virtio-scsi '%s': cannot post an event buffer again\n", c->name);
