@@ -393,6 +393,45 @@ def test_hotplug_io(v, sock):
     return
 
 
+def test_rescan_waits(v):
+    print("-- a rescan while every request queue has a channel (no queue of its own)")
+    ok = call(v, "vhost_create_scsi_controller", {"ctrlr": "vs3"}).get("result") is True
+    for i in range(4):
+        ok = ok and vhost_ok(v, "bdev_malloc_create", {"name": "MW%d" % i, "num_blocks": 2048,
+                                                       "block_size": 512})
+    for i in range(3):
+        ok = ok and vhost_ok(v, "vhost_scsi_controller_add_target",
+                             {"ctrlr": "vs3", "scsi_target_num": i, "bdev_name": "MW%d" % i})
+    check(ok, "vhost: vs3 with targets 0, 1, 2")
+    cfg = write_bdev_config(os.path.join(TMP, "bp_w.json"),
+                            [attach("VW", os.path.join(SOCKDIR, "vs3"), 6)])
+    rsock = os.path.join(TMP, "bp_w.sock")
+    bp = start_app([BDEVPERF, "-m", "0x3", "-C", "-r", rsock, "--json", cfg, "-z"], rsock,
+                   "bp_w", what="bdevperf")
+    d = devices("VW", bp.sock)
+    check(d and d["virtio"]["vq_count"] == 6 and not d["hotplug"]["scan_queue_own"],
+          "bdevperf attached VW over the device's 6 request queues")
+    run = Perform(bp, {"workload_type": "randread", "queue_depth": 4, "io_size": 4096,
+                       "time_in_sec": 3})
+    run.start()
+    time.sleep(1.0)
+    check(vhost_ok(v, "vhost_scsi_controller_add_target",
+                   {"ctrlr": "vs3", "scsi_target_num": 3, "bdev_name": "MW3"}),
+          "vhost: target 3 added while 6 jobs (3 disks x 2 cores) hold the 6 queues")
+    check(wait_for(lambda: "waits for a free one" in tgt_log(bp), 5),
+          "the rescan waits for a free request queue (logged)")
+    run.join(40)
+    res = (run.resp or {}).get("result")
+    jl = res.get("results", []) if isinstance(res, dict) else []
+    check(len(jl) == 6 and all(j["io_failed"] == 0 and j["io_completed"] > 0 for j in jl),
+          "the run of 6 jobs had no failure: %s" %
+          ([(j["job"], j["core_mask"], j["io_completed"], j["io_failed"]) for j in jl] or run.resp))
+    check(wait_for(lambda: tgt_bdevs(bp.sock).get("VWt3") == 2048, 5),
+          "VWt3 added once the run gave the queues back: %s" % tgt_bdevs(bp.sock))
+    check(stop_tgt(bp) == 0, "bdevperf exits 0")
+    check(vhost_ok(v, "vhost_delete_controller", {"ctrlr": "vs3"}), "vhost: vs3 deleted")
+
+
 def test_killed_under_io(v, sock):
     print("-- the vhost app killed under the attached front ends (osprey_tgt idle, bdevperf under I/O)")
     r = rpc_json("bdev_virtio_attach_controller", "-t", "user", "-a", sock, "-d", "scsi", "VK")
@@ -448,6 +487,7 @@ def body():
     test_target_removed(v, sock)
     test_hotplug_rpc(v, sock)
     test_hotplug_io(v, sock)
+    test_rescan_waits(v)
 
     test_killed_under_io(v, sock)
     check(wait_for(lambda: rpc_json("bdev_get_bdevs") == [], 5), "VKt0 and VKt3 unregistered")

@@ -1107,8 +1107,11 @@ scan_poll(void *arg)
 				    c->scan.target, c->cfg.num_queues);
 			c->scan_waiting_logged = true;
 		}
+		/* No busy wait: the 100 ms liveness poller tries again (scan_kick). */
+		osp_poller_unregister(&c->scan_poller);
 		return OSP_POLLER_IDLE;
 	}
+	c->scan_waiting_logged = false;
 	if (rc != 0) {
 		OSP_ERRLOG("virtio-scsi '%s': target %u: cannot post a scan command: %s\n", c->name,
 			   c->scan.target, strerror(-rc));
