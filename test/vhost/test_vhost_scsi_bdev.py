@@ -24,6 +24,13 @@ vhost-user-scsi target, no guest:
   resized while a verify run goes on (no failure), the added disk verified
   in the next run, a target removed under a read run (bdevperf ends cleanly,
   whatever it reports);
+- a rescan while bdevperf -C holds every request queue (vq_count = the
+  device's queues) waits and adds the disk when the run ends;
+- a vhost-user-scsi back end played by the test: malformed events (short,
+  unknown type or reason, bad LUN, target out of range, LUN 5, asynchronous
+  notification) are ignored and logged; good ones after them still add,
+  resize and remove; events missed rescan everything; a used entry naming
+  no event buffer fails the device (its bdevs go, osprey_tgt serves on);
 - the vhost app killed (SIGKILL) under the attached front ends, one idle
   (osprey_tgt: the bdevs go away, it keeps serving and exits cleanly) and
   one under I/O (bdevperf: its I/O fails, perform_tests answers an error or
@@ -31,8 +38,12 @@ vhost-user-scsi target, no guest:
 Prints "N passed, N failed".
 """
 
+import mmap
 import os
+import select
 import signal
+import socket
+import struct
 import subprocess
 import sys
 import threading
@@ -41,7 +52,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from osp_e2e import TMP, check, rpc, rpc_json, run, start_tgt, stop_tgt, wait_for  # noqa: E402
-from osp_e2e import raw_call, tgt_log  # noqa: E402
+from osp_e2e import alive as alive_tgt, raw_call, tgt_log  # noqa: E402
 from vhost_e2e import (BDEVPERF, SANITIZER_KEYS, SOCKDIR, alive, bdevperf, call,  # noqa: E402
                        check_rpc_error, start_app, start_vhost, total_line, write_bdev_config)
 
@@ -432,6 +443,226 @@ def test_rescan_waits(v):
     check(vhost_ok(v, "vhost_delete_controller", {"ctrlr": "vs3"}), "vhost: vs3 deleted")
 
 
+class FakeScsiBackend(threading.Thread):
+    """A vhost-user-scsi back end played by the test (one connection, no
+    EVENT_IDX, rings polled every ms): targets in .disks ({target: blocks of
+    512 bytes}) answer INQUIRY / READ CAPACITY(16), others BAD_TARGET; events
+    queued with .event(bytes, used_len) are written into the front end's
+    event buffers, raw used entries with .bad_used(id)."""
+
+    def __init__(self, path):
+        threading.Thread.__init__(self, daemon=True)
+        self.path = path
+        self.disks = {0: 2048}
+        self.lock = threading.Lock()
+        self.pending = []
+        self.events_sent = 0
+        self.lsock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.lsock.bind(path)
+        self.lsock.listen(1)
+        self.lsock.settimeout(20)
+        self.mem = self.base = None
+        self.q = {}
+        self.start()
+
+    def event(self, ev, used_len=16):
+        with self.lock:
+            self.pending.append(("ev", ev, used_len))
+
+    def bad_used(self, desc_id):
+        with self.lock:
+            self.pending.append(("bad", desc_id, 0))
+
+    def off(self, addr):
+        return addr - self.base
+
+    def pop(self, qi):
+        """The next chain the driver posted on queue qi: (head, [(addr, len, flags)]) or None."""
+        q = self.q[qi]
+        avail_idx = struct.unpack_from("<H", self.mem, q["avail"] + 2)[0]
+        if avail_idx == q["last"]:
+            return None
+        head = struct.unpack_from("<H", self.mem, q["avail"] + 4 + 2 * (q["last"] % q["num"]))[0]
+        q["last"] = (q["last"] + 1) & 0xffff
+        chain, i = [], head
+        for _ in range(q["num"]):
+            addr, ln, fl, nxt = struct.unpack_from("<QIHH", self.mem, q["desc"] + 16 * i)
+            chain.append((addr, ln, fl))
+            if not fl & 1:
+                break
+            i = nxt
+        return head, chain
+
+    def push(self, qi, desc_id, ln):
+        q = self.q[qi]
+        used_idx = struct.unpack_from("<H", self.mem, q["used"] + 2)[0]
+        struct.pack_into("<II", self.mem, q["used"] + 4 + 8 * (used_idx % q["num"]), desc_id, ln)
+        struct.pack_into("<H", self.mem, q["used"] + 2, (used_idx + 1) & 0xffff)
+
+    def serve_request(self, head, chain):
+        req = bytes(self.mem[self.off(chain[0][0]):self.off(chain[0][0]) + 51])
+        t, cdb = req[1], req[19:]
+        resp = bytearray(108)
+        data = b""
+        if t not in self.disks:
+            resp[11] = 3                        # VIRTIO_SCSI_S_BAD_TARGET
+        elif cdb[0] == 0x12:                    # INQUIRY: a direct-access LUN 0
+            data = bytes([0, 0, 5, 2, 31]).ljust(36, b"\0")
+        elif cdb[0] == 0x9e:                    # READ CAPACITY(16)
+            data = struct.pack(">QI", self.disks[t] - 1, 512).ljust(32, b"\0")
+        written, first = 0, True
+        for addr, ln, fl in chain[1:]:
+            if fl & 2:                          # device-writable: response, then data-in
+                src = bytes(resp) if first else data
+                first = False
+                n = min(ln, len(src))
+                self.mem[self.off(addr):self.off(addr) + n] = src[:n]
+                written += n
+        self.push(2, head, written)
+
+    def run(self):
+        try:
+            c, _ = self.lsock.accept()
+        except OSError:
+            return
+        c.settimeout(20)
+        num = {}
+        kicks = []
+        try:
+            while True:
+                hdr, anc, _, _ = c.recvmsg(12, socket.CMSG_SPACE(8 * 4))
+                if len(hdr) < 12:
+                    return
+                fds = []
+                for level, typ, data in anc:
+                    if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+                        fds += list(struct.unpack("<%di" % (len(data) // 4), data[:len(data) // 4 * 4]))
+                req, flags, size = struct.unpack("<III", hdr)
+                body = b""
+                while len(body) < size:
+                    chunk = c.recv(size - len(body))
+                    if not chunk:
+                        return
+                    body += chunk
+
+                def reply(payload):
+                    c.sendall(struct.pack("<III", req, 0x5, len(payload)) + payload)
+                if req == 1:        # GET_FEATURES: VERSION_1, PROTOCOL_FEATURES, HOTPLUG, CHANGE
+                    reply(struct.pack("<Q", (1 << 32) | (1 << 30) | (1 << 1) | (1 << 2)))
+                elif req == 15:     # GET_PROTOCOL_FEATURES: MQ, CONFIG
+                    reply(struct.pack("<Q", (1 << 0) | (1 << 9)))
+                elif req == 17:     # GET_QUEUE_NUM: control, event, one request queue
+                    reply(struct.pack("<Q", 3))
+                elif req == 24:     # GET_CONFIG: num_queues 1, seg_max, max_sectors, cmd_per_lun,
+                    off, sz, fl = struct.unpack_from("<III", body)  # event_info_size 16, sense 96,
+                    cfg = struct.pack("<IIIIIIIHHI", 1, 128, 0xffff, 128, 16, 96, 32, 0, 3, 0)
+                    reply(struct.pack("<III", off, sz, fl) + cfg[:sz].ljust(sz, b"\0"))  # cdb 32, max_target 3
+                elif req == 5:      # SET_MEM_TABLE
+                    gpa, msize, uaddr, moff = struct.unpack_from("<QQQQ", body, 8)
+                    self.mem = mmap.mmap(fds[0], msize + moff)
+                    self.base = uaddr
+                elif req == 8:
+                    idx, n = struct.unpack("<II", body)
+                    num[idx] = n
+                elif req == 9:      # SET_VRING_ADDR (user addresses)
+                    idx, fl, desc, used, avail, log = struct.unpack("<IIQQQQ", body)
+                    self.q[idx] = {"desc": self.off(desc), "used": self.off(used),
+                                   "avail": self.off(avail), "num": num[idx], "last": 0}
+                for fd in fds:
+                    os.close(fd)
+                if req == 18 and len(self.q) == 3 and struct.unpack("<I", body[:4])[0] == 2:
+                    break
+            while True:
+                r, _, _ = select.select([c], [], [], 0.001)
+                if r and not c.recv(4096):
+                    return              # the front end hung up
+                while True:
+                    ch = self.pop(2)
+                    if ch is None:
+                        break
+                    self.serve_request(*ch)
+                with self.lock:
+                    todo, self.pending = self.pending, []
+                for kind, a, b in todo:
+                    if kind == "bad":
+                        self.push(1, a, 0)
+                        continue
+                    ch = self.pop(1)
+                    if ch is None:
+                        with self.lock:
+                            self.pending.insert(0, (kind, a, b))
+                        break
+                    head, chain = ch
+                    addr = chain[0][0]
+                    self.mem[self.off(addr):self.off(addr) + len(a)] = a
+                    self.push(1, head, b)
+                    self.events_sent += 1
+        except (OSError, struct.error, IndexError, ValueError, KeyError) as e:
+            print("    fake back end: %r" % e)
+        finally:
+            c.close()
+
+    def close(self):
+        self.lsock.close()
+        self.join(5)
+        if os.path.exists(self.path):
+            os.unlink(self.path)
+
+
+def scsi_event(event, target=0, reason=0, lun0=1, lun=0):
+    return struct.pack("<IBBBBII", event, lun0, target, lun >> 8, lun & 0xff, 0, reason)
+
+
+def test_events_from_fake_backend(tgt):
+    print("-- events from a vhost-user-scsi back end played by the test (bad ones ignored)")
+    path = os.path.join(TMP, "fake_scsi.sock")
+    fb = FakeScsiBackend(path)
+    r = rpc_json("bdev_virtio_attach_controller", "-t", "user", "-a", path, "-d", "scsi",
+                 "--vq-count", "1", "FS")
+    check(r == ["FSt0"], "attached the fake back end: %s" % r)
+    bad = [(scsi_event(1, 1, 1), 4), (scsi_event(1, 1, 1), 15), (scsi_event(7, 1, 1), 16),
+           (scsi_event(1, 1, 1, lun0=0), 16), (scsi_event(1, 9, 1), 16),
+           (scsi_event(1, 1, 1, lun=5), 16), (scsi_event(1, 1, 9), 16), (scsi_event(2, 1), 16),
+           (scsi_event(3, 200, 0x92a), 16), (scsi_event(0x40000001, 1, 1), 16)]
+    for ev, ln in bad:
+        fb.event(ev, ln)
+    fb.event(scsi_event(0), 16)                 # NO_EVENT
+    fb.event(b"", 0)                            # a buffer given back unused
+    d = None
+    for _ in range(50):
+        d = devices("FS")
+        if d and d["hotplug"]["events"] >= len(bad) + 2:
+            break
+        time.sleep(0.1)
+    check(d and d["hotplug"]["events"] == len(bad) + 2 and
+          d["hotplug"]["events_ignored"] == len(bad) and targets_of("FS") == [0],
+          "%d malformed events ignored (short, unknown type/reason, bad LUN byte, target out "
+          "of range, LUN 5, asynchronous notification), nothing changed: %s" %
+          (len(bad), d and d["hotplug"]))
+    check(tgt_log(tgt).count("event ignored") >= len(bad), "each one logged")
+    check(alive_tgt(tgt), "osprey_tgt still serving")
+    fb.disks[1] = 4096
+    fb.event(scsi_event(1, 1, 1))
+    check(wait_for(lambda: tgt_bdevs().get("FSt1") == 4096, 5), "a good rescan event after "
+          "them: FSt1 added: %s" % tgt_bdevs())
+    fb.disks[1] = 8192
+    fb.event(scsi_event(3, 1, 0x92a))
+    check(wait_for(lambda: tgt_bdevs().get("FSt1") == 8192, 5), "parameter change: FSt1 resized")
+    fb.disks[2] = 1024
+    del fb.disks[1]
+    fb.event(scsi_event(0x80000000))
+    check(wait_for(lambda: tgt_bdevs().get("FSt2") == 1024 and "FSt1" not in tgt_bdevs(), 5),
+          "events missed: a full rescan adds FSt2 and drops FSt1: %s" % tgt_bdevs())
+    fb.event(scsi_event(1, 2, 2))
+    check(wait_for(lambda: targets_of("FS") == [0], 5), "removed event: FSt2 gone")
+    fb.bad_used(9999)
+    check(wait_for(lambda: devices("FS") is None and not any(b.startswith("FS") for b in tgt_bdevs()),
+                   5), "a used entry naming no event buffer fails the device: its bdevs go")
+    check("broke the event queue" in tgt_log(tgt), "logged: the back end broke the event queue")
+    check(alive_tgt(tgt), "osprey_tgt still serving")
+    fb.close()
+
+
 def test_killed_under_io(v, sock):
     print("-- the vhost app killed under the attached front ends (osprey_tgt idle, bdevperf under I/O)")
     r = rpc_json("bdev_virtio_attach_controller", "-t", "user", "-a", sock, "-d", "scsi", "VK")
@@ -488,6 +719,7 @@ def body():
     test_hotplug_rpc(v, sock)
     test_hotplug_io(v, sock)
     test_rescan_waits(v)
+    test_events_from_fake_backend(tgt)
 
     test_killed_under_io(v, sock)
     check(wait_for(lambda: rpc_json("bdev_get_bdevs") == [], 5), "VKt0 and VKt3 unregistered")
