@@ -31,6 +31,8 @@ vhost-user-scsi target, no guest:
   notification) are ignored and logged; good ones after them still add,
   resize and remove; events missed rescan everything; a used entry naming
   no event buffer fails the device (its bdevs go, osprey_tgt serves on);
+  without F_CHANGE, a read answered CAPACITY DATA HAS CHANGED resizes the
+  bdev (bdevperf as the front end, no failure);
 - the vhost app killed (SIGKILL) under the attached front ends, one idle
   (osprey_tgt: the bdevs go away, it keeps serving and exits cleanly) and
   one under I/O (bdevperf: its I/O fails, perform_tests answers an error or
@@ -38,6 +40,7 @@ vhost-user-scsi target, no guest:
 Prints "N passed, N failed".
 """
 
+import ctypes
 import mmap
 import os
 import select
@@ -450,10 +453,12 @@ class FakeScsiBackend(threading.Thread):
     queued with .event(bytes, used_len) are written into the front end's
     event buffers, raw used entries with .bad_used(id)."""
 
-    def __init__(self, path):
+    def __init__(self, path, change=True):
         threading.Thread.__init__(self, daemon=True)
-        self.path = path
+        self.path, self.change = path, change
         self.disks = {0: 2048}
+        self.ua = set()     # targets whose next command gets CAPACITY DATA HAS CHANGED
+        self.reads = 0
         self.lock = threading.Lock()
         self.pending = []
         self.events_sent = 0
@@ -476,10 +481,15 @@ class FakeScsiBackend(threading.Thread):
     def off(self, addr):
         return addr - self.base
 
+    def idx(self, off):
+        """The 16-bit ring index at off, as one load/store: struct.pack_into zero-fills
+        before it writes, so the driver could read a transient 0."""
+        return ctypes.c_uint16.from_buffer(self.mem, off)
+
     def pop(self, qi):
         """The next chain the driver posted on queue qi: (head, [(addr, len, flags)]) or None."""
         q = self.q[qi]
-        avail_idx = struct.unpack_from("<H", self.mem, q["avail"] + 2)[0]
+        avail_idx = self.idx(q["avail"] + 2).value
         if avail_idx == q["last"]:
             return None
         head = struct.unpack_from("<H", self.mem, q["avail"] + 4 + 2 * (q["last"] % q["num"]))[0]
@@ -495,9 +505,10 @@ class FakeScsiBackend(threading.Thread):
 
     def push(self, qi, desc_id, ln):
         q = self.q[qi]
-        used_idx = struct.unpack_from("<H", self.mem, q["used"] + 2)[0]
+        ui = self.idx(q["used"] + 2)
+        used_idx = ui.value
         struct.pack_into("<II", self.mem, q["used"] + 4 + 8 * (used_idx % q["num"]), desc_id, ln)
-        struct.pack_into("<H", self.mem, q["used"] + 2, (used_idx + 1) & 0xffff)
+        ui.value = (used_idx + 1) & 0xffff
 
     def serve_request(self, head, chain):
         req = bytes(self.mem[self.off(chain[0][0]):self.off(chain[0][0]) + 51])
@@ -506,6 +517,13 @@ class FakeScsiBackend(threading.Thread):
         data = b""
         if t not in self.disks:
             resp[11] = 3                        # VIRTIO_SCSI_S_BAD_TARGET
+        elif t in self.ua:                      # CHECK CONDITION, UNIT ATTENTION 2Ah/09h
+            self.ua.discard(t)
+            struct.pack_into("<I", resp, 0, 18)
+            resp[10] = 2
+            resp[12], resp[14], resp[19], resp[24], resp[25] = 0x70, 6, 10, 0x2a, 0x09
+        elif cdb[0] == 0x88:                    # READ(16): whatever the buffer holds
+            self.reads += 1
         elif cdb[0] == 0x12:                    # INQUIRY: a direct-access LUN 0
             data = bytes([0, 0, 5, 2, 31]).ljust(36, b"\0")
         elif cdb[0] == 0x9e:                    # READ CAPACITY(16)
@@ -548,7 +566,8 @@ class FakeScsiBackend(threading.Thread):
                 def reply(payload):
                     c.sendall(struct.pack("<III", req, 0x5, len(payload)) + payload)
                 if req == 1:        # GET_FEATURES: VERSION_1, PROTOCOL_FEATURES, HOTPLUG, CHANGE
-                    reply(struct.pack("<Q", (1 << 32) | (1 << 30) | (1 << 1) | (1 << 2)))
+                    reply(struct.pack("<Q", (1 << 32) | (1 << 30) | (1 << 1) |
+                                      ((1 << 2) if self.change else 0)))
                 elif req == 15:     # GET_PROTOCOL_FEATURES: MQ, CONFIG
                     reply(struct.pack("<Q", (1 << 0) | (1 << 9)))
                 elif req == 17:     # GET_QUEUE_NUM: control, event, one request queue
@@ -663,6 +682,33 @@ def test_events_from_fake_backend(tgt):
     fb.close()
 
 
+def test_ua_rescan_fake_backend():
+    print("-- a back end without VIRTIO_SCSI_F_CHANGE: a capacity change seen through I/O")
+    path = os.path.join(TMP, "fake_scsi_nochange.sock")
+    fb = FakeScsiBackend(path, change=False)
+    bp = start_bdevperf_z("ua", path, "FU", vq_count=1)
+    d = devices("FU", bp.sock)
+    check(d and d["hotplug"]["negotiated"] and not d["hotplug"]["capacity_change"] and
+          tgt_bdevs(bp.sock) == {"FUt0": 2048}, "bdevperf attached FUt0 (hot plug, no F_CHANGE)")
+    run = Perform(bp, {"workload_type": "randread", "queue_depth": 2, "io_size": 4096,
+                       "time_in_sec": 2})
+    run.start()
+    time.sleep(0.7)
+    reads = fb.reads
+    fb.disks[0] = 4096
+    fb.ua.add(0)
+    check(wait_for(lambda: tgt_bdevs(bp.sock).get("FUt0") == 4096, 5),
+          "a read answered CAPACITY DATA HAS CHANGED: FUt0 rescanned, 4096 blocks (%d reads "
+          "before)" % reads)
+    run.join(30)
+    jobs = jobs_of(run.resp)
+    check(jobs is not None and jobs["FUt0"]["io_failed"] == 0 and jobs["FUt0"]["io_completed"] > 0,
+          "the read run had no failure (the command was sent again): %s" %
+          str(jobs and (jobs["FUt0"]["io_completed"], jobs["FUt0"]["io_failed"]) or run.resp))
+    check(stop_tgt(bp) == 0, "bdevperf exits 0")
+    fb.close()
+
+
 def test_killed_under_io(v, sock):
     print("-- the vhost app killed under the attached front ends (osprey_tgt idle, bdevperf under I/O)")
     r = rpc_json("bdev_virtio_attach_controller", "-t", "user", "-a", sock, "-d", "scsi", "VK")
@@ -720,6 +766,7 @@ def body():
     test_hotplug_io(v, sock)
     test_rescan_waits(v)
     test_events_from_fake_backend(tgt)
+    test_ua_rescan_fake_backend()
 
     test_killed_under_io(v, sock)
     check(wait_for(lambda: rpc_json("bdev_get_bdevs") == [], 5), "VKt0 and VKt3 unregistered")

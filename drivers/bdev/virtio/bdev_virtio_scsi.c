@@ -59,6 +59,9 @@
 #define UA_RETRIES		4
 #define SCAN_TIMEOUT_MS		5000
 #define SENSE_KEY_UNIT_ATTENTION 0x6
+/* Unit attentions that ask for a rescan: CAPACITY DATA / REPORTED LUNS DATA HAS CHANGED. */
+#define ASC_CAPACITY_CHANGED	0x2a09
+#define ASC_REPORTED_LUNS_CHANGED 0x3f0e
 /* SAM status codes. */
 #define STATUS_GOOD		0x00
 #define STATUS_CHECK_CONDITION	0x02
@@ -131,6 +134,7 @@ struct virtio_scsi_ctrlr {
 	uint64_t stat_events_bad;
 	/* rescans (app thread) */
 	uint64_t rescan_mask;		/* targets to scan again */
+	uint64_t ua_rescan;		/* atomic: targets whose I/O met a "changed" unit attention */
 	uint64_t rescan_after_destruct;	/* found again while its old bdev is still going */
 	struct target_scan scan;
 	bool scan_active;		/* scan holds a target */
@@ -267,6 +271,23 @@ sense_key(const struct osp_virtio_scsi_cmd_resp *resp)
 	return -1;
 }
 
+/* ASC << 8 | ASCQ of sense data (fixed or descriptor format), or -1. */
+static int
+sense_asc_ascq(const struct osp_virtio_scsi_cmd_resp *resp)
+{
+	uint32_t len = resp->sense_len < OSP_VIRTIO_SCSI_SENSE_SIZE ? resp->sense_len :
+		       OSP_VIRTIO_SCSI_SENSE_SIZE;
+	uint8_t code = len > 0 ? resp->sense[0] & 0x7f : 0;
+
+	if ((code == 0x70 || code == 0x71) && len >= 14) {
+		return resp->sense[12] << 8 | resp->sense[13];
+	}
+	if ((code == 0x72 || code == 0x73) && len >= 4) {
+		return resp->sense[2] << 8 | resp->sense[3];
+	}
+	return -1;
+}
+
 /* ---- data path ---- */
 
 /* Build and post bdev_io's command in its slot. 0, -EAGAIN (no descriptors), -EINVAL. */
@@ -376,6 +397,14 @@ complete_one(struct virtio_scsi_channel *ch, struct osp_bdev_io *bdev_io, bool *
 	if (!*ok && resp->response == OSP_VIRTIO_SCSI_S_OK &&
 	    resp->status == STATUS_CHECK_CONDITION &&
 	    sense_key(resp) == SENSE_KEY_UNIT_ATTENTION && vio->retries < UA_RETRIES) {
+		int aa = sense_asc_ascq(resp);
+
+		if (osp_unlikely(aa == ASC_CAPACITY_CHANGED || aa == ASC_REPORTED_LUNS_CHANGED)) {
+			/* The app thread rescans the target (a back end without F_CHANGE says it so). */
+			__atomic_fetch_or(&ch->ctrlr->ua_rescan,
+					  1ull << ((struct virtio_scsi_disk *)bdev_io->bdev->ctxt)->target,
+					  __ATOMIC_RELAXED);
+		}
 		vio->retries++;
 		if (bdev_io->type == OSP_BDEV_IO_TYPE_UNMAP) {
 			/* The same part again. */
@@ -1268,7 +1297,17 @@ alive_poll(void *arg)
 		return OSP_POLLER_IDLE;
 	}
 	if (!ctrlr_dead(c) && osp_vu_dev_check_alive(c->dev)) {
-		return evq_poll(c) > 0 ? OSP_POLLER_BUSY : OSP_POLLER_IDLE;
+		uint64_t ua = __atomic_exchange_n(&c->ua_rescan, 0, __ATOMIC_RELAXED);
+
+		if (ua != 0) {
+			OSP_NOTICELOG("virtio-scsi '%s': I/O met a capacity or LUN change unit attention: "
+				      "rescanning target(s) 0x%" PRIx64 "\n", c->name, ua);
+			c->rescan_mask |= ua;
+			if (c->scan_active && (ua & (1ull << c->scan.target))) {
+				c->scan_stale = true;
+			}
+		}
+		return evq_poll(c) > 0 || ua != 0 ? OSP_POLLER_BUSY : OSP_POLLER_IDLE;
 	}
 	ctrlr_set_dead(c);
 	OSP_ERRLOG("virtio-scsi '%s': the vhost-user back end at %s is gone; failing its I/O and "
