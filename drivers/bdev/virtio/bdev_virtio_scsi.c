@@ -19,7 +19,8 @@
  * from the channels' range while no channel holds it): a new disk becomes a
  * bdev, a gone one is unregistered, a new capacity is announced with
  * osp_bdev_notify_blockcnt_change(). Lost events (EVENTS_MISSED) rescan
- * every target.
+ * every target; an I/O that meets a capacity (or LUNs) changed unit
+ * attention marks its target for a rescan too (back ends without F_CHANGE).
  *
  * Not done: task management from the front end, LUNs other than 0.
  */
