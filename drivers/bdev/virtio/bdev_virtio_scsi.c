@@ -1262,8 +1262,11 @@ evq_poll(struct virtio_scsi_ctrlr *c)
 			c->rescan_mask = c->ntargets >= 64 ? UINT64_MAX : (1ull << c->ntargets) - 1;
 			break;
 		case BDEV_VIRTIO_SCSI_EVT_BAD:
-			c->stat_events_bad++;
-			OSP_WARNLOG("virtio-scsi '%s': event ignored: %s\n", c->name, why);
+			/* A device may return every buffer at once, again and again: the log is bounded. */
+			if (++c->stat_events_bad <= 16 || c->stat_events_bad % 1000 == 0) {
+				OSP_WARNLOG("virtio-scsi '%s': event ignored: %s (%" PRIu64 " ignored "
+					    "so far)\n", c->name, why, c->stat_events_bad);
+			}
 			break;
 		}
 		if (c->scan_active && (evt.action == BDEV_VIRTIO_SCSI_EVT_RESCAN_ALL ||
