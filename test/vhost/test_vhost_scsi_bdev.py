@@ -271,6 +271,17 @@ def test_hotplug_rpc(v, sock):
           wait_for(lambda: targets_of("VE") == [], 5), "its only target removed: VE stays, empty")
     check(rpc("bdev_virtio_detach_controller", "VE").returncode == 0 and
           wait_for(lambda: devices("VE") is None, 5), "an empty controller detaches")
+    # Detached while the event of a target being added is read and rescanned.
+    r = rpc_json("bdev_virtio_attach_controller", "-t", "user", "-a", sock1, "-d", "scsi", "VE")
+    ok = r == [] and vhost_ok(v, "vhost_scsi_controller_add_target",
+                              {"ctrlr": "vs1", "scsi_target_num": 2, "bdev_name": "Malloc3"})
+    time.sleep(0.09)
+    ok = ok and rpc("bdev_virtio_detach_controller", "VE").returncode == 0
+    check(ok and wait_for(lambda: devices("VE") is None and "VEt2" not in tgt_bdevs(), 5) and
+          rpc("spdk_get_version").returncode == 0,
+          "detach while a hot-added target is being scanned: all gone")
+    check(vhost_ok(v, "vhost_scsi_controller_remove_target", {"ctrlr": "vs1", "scsi_target_num": 2}),
+          "vhost: target 2 of vs1 removed")
     # vq_count = the device's 6 request queues: no spare one, rescans borrow a
     # request queue no channel holds.
     r = rpc_json("bdev_virtio_attach_controller", "-t", "user", "-a", sock1, "-d", "scsi",
