@@ -36,7 +36,9 @@ vhost-user-scsi target, no guest:
 - the vhost app killed (SIGKILL) under the attached front ends, one idle
   (osprey_tgt: the bdevs go away, it keeps serving and exits cleanly) and
   one under I/O (bdevperf: its I/O fails, perform_tests answers an error or
-  bdevperf exits by itself, no hang, no sanitizer report).
+  bdevperf exits by itself, no hang, no sanitizer report);
+- osprey_tgt stopped with a controller with no disk and one with a disk
+  attached: exit 0.
 Prints "N passed, N failed".
 """
 
@@ -783,7 +785,17 @@ def body():
     check(wait_for(lambda: rpc_json("bdev_get_bdevs") == [], 5), "VKt0 and VKt3 unregistered")
     check(rpc_json("bdev_virtio_scsi_get_devices") == [], "the controller is gone")
     check(tgt.poll() is None and rpc("spdk_get_version").returncode == 0, "osprey_tgt still serving")
-    check(stop_tgt(tgt) == 0, "osprey_tgt exits 0")
+    # Shut down with controllers still attached: one with no disk, one with a disk.
+    fe = FakeScsiBackend(os.path.join(TMP, "fake_empty.sock"))
+    fe.disks.clear()
+    fd = FakeScsiBackend(os.path.join(TMP, "fake_disk.sock"))
+    check(rpc_json("bdev_virtio_attach_controller", "-t", "user", "-a", fe.path, "-d", "scsi",
+                   "FE") == [] and
+          rpc_json("bdev_virtio_attach_controller", "-t", "user", "-a", fd.path, "-d", "scsi",
+                   "FD") == ["FDt0"], "attached FE (no disk) and FD (one disk) to fake back ends")
+    check(stop_tgt(tgt) == 0, "osprey_tgt exits 0 with both attached (no leak under ASan)")
+    fe.close()
+    fd.close()
 
 
 if __name__ == "__main__":
