@@ -85,6 +85,12 @@ struct tcp_qpair {
 	uint32_t rbuf_len;
 	uint32_t rbuf_ask;   /* bytes the last recv asked for */
 	bool last_direct;    /* the last read went straight into a data buffer */
+	/*
+	 * Writes queued on the socket whose callback has not run yet: a poll
+	 * with none skips osp_sock_flush() (most polls: an empty flush still
+	 * walks the socket's request lists).
+	 */
+	uint32_t wr_pending;
 	/* Transport counters: PDUs received; the counters of closed sockets. */
 	uint64_t pdus_received;
 	struct osp_sock_stats closed_sock_stats;
@@ -148,6 +154,9 @@ tcp_fail(struct tcp_qpair *tqp, int rc)
 static void
 term_sent_cb(void *arg, int err)
 {
+	struct tcp_qpair *tqp = arg;
+
+	tqp->wr_pending--;
 }
 
 /* A protocol violation found by the receiver: tell the controller, then fail. */
@@ -170,6 +179,7 @@ tcp_protocol_error(struct tcp_qpair *tqp)
 			tqp->term_sreq.iov = tqp->term_pdu.iov;
 			tqp->term_sreq.iovcnt = tqp->term_pdu.iovcnt;
 			if (osp_sock_writev_async(tqp->sock, &tqp->term_sreq) == 0) {
+				tqp->wr_pending++;
 				osp_sock_flush(tqp->sock);
 			}
 		}
@@ -205,13 +215,15 @@ cmd_sent_cb(void *arg, int err)
 {
 	struct nvme_request *req = arg;
 	struct tcp_req *treq = treq_of(req);
+	struct tcp_qpair *tqp = tqp_of(req->qpair);
 
+	tqp->wr_pending--;
 	treq->sends--;
 	if (err != 0) {
-		tcp_fail(tqp_of(req->qpair), err);
+		tcp_fail(tqp, err);
 		return;
 	}
-	tcp_req_try_complete(tqp_of(req->qpair), req);
+	tcp_req_try_complete(tqp, req);
 }
 
 static void h2c_sent_cb(void *arg, int err);
@@ -243,6 +255,7 @@ send_next_h2c(struct tcp_qpair *tqp, struct nvme_request *req)
 	if (rc != 0) {
 		return rc;
 	}
+	tqp->wr_pending++;
 	treq->sends++;
 	treq->h2c_busy = true;
 	treq->h2c_chunk = chunk;
@@ -257,6 +270,7 @@ h2c_sent_cb(void *arg, int err)
 	struct tcp_req *treq = treq_of(req);
 	struct tcp_qpair *tqp = tqp_of(req->qpair);
 
+	tqp->wr_pending--;
 	treq->sends--;
 	treq->h2c_busy = false;
 	if (err != 0) {
@@ -502,6 +516,9 @@ tcp_qpair_destroy(struct nvme_qpair *q)
 static void
 ic_sent_cb(void *arg, int err)
 {
+	struct tcp_qpair *tqp = arg;
+
+	tqp->wr_pending--;
 	if (err != 0) {
 		tcp_fail(arg, err);
 	}
@@ -605,6 +622,7 @@ tcp_qpair_connect(struct nvme_qpair *q)
 		tqp->tstate = TCP_QP_IDLE;
 		return rc;
 	}
+	tqp->wr_pending++;
 	/* Usually still in the handshake: the send then happens on a later poll. */
 	fl = osp_sock_flush(tqp->sock);
 	if (fl < 0 && fl != -EAGAIN) {
@@ -718,10 +736,13 @@ tcp_poll(struct tcp_qpair *tqp, uint32_t max)
 	if (tqp->tstate == TCP_QP_FAILED || tqp->sock == NULL) {
 		return -ENXIO;
 	}
-	n = osp_sock_flush(tqp->sock);
-	if (n < 0 && n != -EAGAIN) {
-		tcp_fail(tqp, (int)n);
-		return -ENXIO;
+	/* What an earlier flush left (the socket buffer was full). */
+	if (tqp->wr_pending != 0) {
+		n = osp_sock_flush(tqp->sock);
+		if (n < 0 && n != -EAGAIN) {
+			tcp_fail(tqp, (int)n);
+			return -ENXIO;
+		}
 	}
 	if (tqp->deferred != 0) {
 		uint32_t i;
@@ -743,10 +764,12 @@ tcp_poll(struct tcp_qpair *tqp, uint32_t max)
 		return -ENXIO;
 	}
 	/* Writes queued by callbacks (R2T data, new commands) go out now. */
-	n = osp_sock_flush(tqp->sock);
-	if (n < 0 && n != -EAGAIN) {
-		tcp_fail(tqp, (int)n);
-		return -ENXIO;
+	if (tqp->wr_pending != 0) {
+		n = osp_sock_flush(tqp->sock);
+		if (n < 0 && n != -EAGAIN) {
+			tcp_fail(tqp, (int)n);
+			return -ENXIO;
+		}
 	}
 	return 0;
 }
@@ -889,6 +912,7 @@ tcp_qpair_submit_request(struct nvme_qpair *q, struct nvme_request *req)
 	if (rc != 0) {
 		return rc;
 	}
+	tqp->wr_pending++;
 	treq->sends = 1;
 	if (!q->in_completions) {
 		/* Outside a poll nobody would send it until the next one. */
