@@ -139,6 +139,22 @@ tcp_ctrlr_max_xfer_size(struct osp_nvme_ctrlr *ctrlr)
 	return OSP_NVME_MAX_XFER_SIZE;
 }
 
+/*
+ * osp_iov_slice() of a request's data: [off, off + len) of req->iov into
+ * iov (max elements). The usual single buffer takes no walk.
+ */
+static inline int
+req_data_slice(const struct nvme_request *req, struct iovec *iov, int max, uint32_t off,
+	       uint32_t len)
+{
+	if (req->iovcnt == 1 && len > 0 && (uint64_t)off + len <= req->iov[0].iov_len) {
+		iov[0].iov_base = (uint8_t *)req->iov[0].iov_base + off;
+		iov[0].iov_len = len;
+		return 1;
+	}
+	return osp_iov_slice(iov, max, req->iov, req->iovcnt, off, len);
+}
+
 /* ------------------------------------------------------------ failing */
 
 static void
@@ -237,8 +253,7 @@ send_next_h2c(struct tcp_qpair *tqp, struct nvme_request *req)
 	bool last = treq->h2c_sent + chunk == treq->r2t_end;
 	int n, rc;
 
-	n = osp_iov_slice(iov, OSP_NVME_TCP_PDU_MAX_DATA_IOV, req->iov, req->iovcnt, treq->h2c_sent,
-			  chunk);
+	n = req_data_slice(req, iov, OSP_NVME_TCP_PDU_MAX_DATA_IOV, treq->h2c_sent, chunk);
 	if (n <= 0) {
 		return -EINVAL;
 	}
@@ -319,7 +334,7 @@ tcp_hdr_fn(struct osp_nvme_tcp_recv *r, void *cb_arg, const union osp_nvme_tcp_p
 			   req->payload_size, treq->c2h_received);
 		return osp_nvme_tcp_recv_fail(r, OSP_NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, 0);
 	}
-	n = osp_iov_slice(iov, *iovcnt, req->iov, req->iovcnt, c2h->datao, data_len);
+	n = req_data_slice(req, iov, *iovcnt, c2h->datao, data_len);
 	if (n <= 0) {
 		return osp_nvme_tcp_recv_fail(r, OSP_NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, 0);
 	}
@@ -886,8 +901,7 @@ tcp_qpair_submit_request(struct nvme_qpair *q, struct nvme_request *req)
 	memset(&sgl, 0, sizeof(sgl));
 	sgl.unkeyed.length = req->payload_size;
 	if (req->host_to_ctrlr && req->payload_size > 0 && req->payload_size <= icd_max) {
-		n = osp_iov_slice(iov, OSP_NVME_TCP_PDU_MAX_DATA_IOV, req->iov, req->iovcnt, 0,
-				  req->payload_size);
+		n = req_data_slice(req, iov, OSP_NVME_TCP_PDU_MAX_DATA_IOV, 0, req->payload_size);
 	}
 	if (n > 0) {
 		treq->icd = true;
