@@ -672,7 +672,7 @@ tcp_rx(struct tcp_qpair *tqp)
 	struct iovec iov[OSP_NVME_TCP_RECV_MAX_IOV];
 	bool direct;
 	ssize_t n;
-	int cnt, rc;
+	int cnt = 0, rc;
 
 	while (tqp->tstate != TCP_QP_FAILED) {
 		if (tqp->rbuf_off < tqp->rbuf_len) {
@@ -694,15 +694,19 @@ tcp_rx(struct tcp_qpair *tqp)
 		if (tqp->max_completions != 0 && tqp->completions >= tqp->max_completions) {
 			return;
 		}
-		cnt = osp_nvme_tcp_recv_next_iov(&tqp->rx, iov, OSP_NVME_TCP_RECV_MAX_IOV);
-		if (cnt < 0) {
-			tcp_rx_error(tqp, cnt);
-			return;
+		/* Between PDUs (every idle poll): the next read goes to the buffer. */
+		direct = false;
+		if (!osp_nvme_tcp_recv_at_pdu_start(&tqp->rx)) {
+			cnt = osp_nvme_tcp_recv_next_iov(&tqp->rx, iov, OSP_NVME_TCP_RECV_MAX_IOV);
+			if (cnt < 0) {
+				tcp_rx_error(tqp, cnt);
+				return;
+			}
+			if (cnt == 0) {
+				return; /* paused */
+			}
+			direct = osp_iov_len(iov, cnt) >= NVME_TCP_ZCOPY_RECV_MIN;
 		}
-		if (cnt == 0) {
-			return; /* paused */
-		}
-		direct = osp_iov_len(iov, cnt) >= NVME_TCP_ZCOPY_RECV_MIN;
 		if (direct) {
 			n = osp_sock_readv(tqp->sock, iov, cnt);
 		} else {

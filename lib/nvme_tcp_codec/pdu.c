@@ -838,6 +838,12 @@ osp_nvme_tcp_recv_commit(struct osp_nvme_tcp_recv *r, size_t n)
 	return rc < 0 ? rc : 0;
 }
 
+bool
+osp_nvme_tcp_recv_at_pdu_start(const struct osp_nvme_tcp_recv *r)
+{
+	return r->state == RS_CH && r->got == 0;
+}
+
 /* ---------------------------------------------------------------- builders */
 
 static int
