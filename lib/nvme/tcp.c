@@ -86,6 +86,14 @@ struct tcp_qpair {
 	uint32_t rbuf_ask;   /* bytes the last recv asked for */
 	bool last_direct;    /* the last read went straight into a data buffer */
 	/*
+	 * The last C2HData carried >= NVME_TCP_ZCOPY_RECV_MIN: large reads are
+	 * streaming, so a receive into the buffer between two of them asks for
+	 * NVME_TCP_RBUF_AFTER_DIRECT only (the next PDU's header and a little
+	 * of its data), not for NVME_TCP_RBUF_SIZE (up to 64 KiB of its data,
+	 * all of it then copied out of the buffer).
+	 */
+	bool big_c2h;
+	/*
 	 * Writes queued on the socket whose callback has not run yet: a poll
 	 * with none skips osp_sock_flush() (most polls: an empty flush still
 	 * walks the socket's request lists).
@@ -339,6 +347,7 @@ tcp_hdr_fn(struct osp_nvme_tcp_recv *r, void *cb_arg, const union osp_nvme_tcp_p
 		return osp_nvme_tcp_recv_fail(r, OSP_NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, 0);
 	}
 	*iovcnt = n;
+	tqp->big_c2h = data_len >= NVME_TCP_ZCOPY_RECV_MIN;
 	return 0;
 }
 
@@ -594,6 +603,7 @@ tcp_qpair_connect(struct nvme_qpair *q)
 	}
 	tqp->rbuf_off = tqp->rbuf_len = 0;
 	tqp->last_direct = false;
+	tqp->big_c2h = false;
 	osp_sock_get_default_opts(&so, sizeof(so));
 	so.connect_timeout_ms = 0; /* non-blocking: progress is polled */
 	so.recv_pipe = false;	   /* tcp_rx reads into the qpair's own buffer */
@@ -711,8 +721,8 @@ tcp_rx(struct tcp_qpair *tqp)
 			n = osp_sock_readv(tqp->sock, iov, cnt);
 		} else {
 			tqp->rbuf_off = tqp->rbuf_len = 0;
-			tqp->rbuf_ask = tqp->last_direct ? NVME_TCP_RBUF_AFTER_DIRECT :
-					NVME_TCP_RBUF_SIZE;
+			tqp->rbuf_ask = tqp->last_direct || tqp->big_c2h ?
+					NVME_TCP_RBUF_AFTER_DIRECT : NVME_TCP_RBUF_SIZE;
 			n = osp_sock_recv(tqp->sock, tqp->rbuf, tqp->rbuf_ask);
 		}
 		if (n == -EAGAIN) {
