@@ -4,6 +4,7 @@
 
     bench/nvmf/profile_nvmf.py [-t SECONDS] [--only SUBSTRING] [--side tgt|init|both]
                                [--out DIR] [--top N]
+                               [--perf-args="NVME_PERF_OPTIONS"]
 
 For each workload (4 KiB randread qd32, randwrite qd32, randread qd128, 128 KiB
 sequential read qd16), one side runs under valgrind's callgrind while the other
@@ -159,11 +160,15 @@ def capsules(sock):
 INIT_CG = ["valgrind", "--tool=callgrind", "--toggle-collect=worker_poll_once*"]
 
 
+# --perf-args: more nvme_perf options for every run (e.g. "--disable-sq-fc -H").
+PERF_EXTRA = []
+
+
 def perf_cmd(case, port, secs):
     _, pattern, size, qd = case
     trid = "trtype:TCP adrfam:IPv4 traddr:127.0.0.1 trsvcid:%s subnqn:%s" % (port, NQN)
     return [os.path.join(BIN, "nvme_perf"), "-c", "0x2", "-q", str(qd), "-o", str(size),
-            "-w", pattern, "-t", str(secs), "-r", trid, "--json"]
+            "-w", pattern, "-t", str(secs), "-r", trid, "--json"] + PERF_EXTRA
 
 
 def total_ios(out):
@@ -341,7 +346,11 @@ def main():
     ap.add_argument("--out", help="keep the callgrind files under this directory")
     ap.add_argument("--top", type=int, default=12, help="functions listed per run")
     ap.add_argument("-j", "--json", help="append one JSON line per run to this file")
+    ap.add_argument("--perf-args", default="",
+                    help="more nvme_perf options for every run, given with =: "
+                    "--perf-args=\"--disable-sq-fc\"")
     args = ap.parse_args()
+    PERF_EXTRA.extend(args.perf_args.split())
     out_dir = args.out or tempfile.mkdtemp(prefix="osp_prof_nvmf_")
     os.makedirs(out_dir, exist_ok=True)
     sides = ["tgt", "init"] if args.side == "both" else [args.side]
