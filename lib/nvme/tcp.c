@@ -48,6 +48,7 @@ struct tcp_req {
 	struct osp_sock_request cmd_sreq;
 	struct osp_sock_request h2c_sreq;
 	struct osp_nvme_cpl cpl;
+	/* Progress of one command: from sends on, zeroed at each submit. */
 	uint32_t sends;	     /* socket writes not yet completed */
 	bool resp_done;	     /* CapsuleResp (or C2HData with SUCCESS) received */
 	bool ddgst_error;    /* a C2HData of this command failed its data digest */
@@ -61,6 +62,7 @@ struct tcp_req {
 	uint16_t ttag;
 };
 _Static_assert(sizeof(struct tcp_req) <= NVME_REQUEST_TRANSPORT_CTX, "tcp_req fits the request");
+#define TCP_REQ_PROGRESS_OFF offsetof(struct tcp_req, sends)
 
 struct tcp_qpair {
 	struct nvme_qpair q; /* first: the core casts */
@@ -70,6 +72,8 @@ struct tcp_qpair {
 	int fail_rc;
 	struct osp_nvme_tcp_send_params sp;
 	uint32_t maxh2cdata;
+	/* In-capsule data limit of this queue's commands (from IOCCSZ on I/O queues). */
+	uint32_t icd_max;
 	uint8_t dgst_requested;
 	struct osp_nvme_tcp_pdu ic_pdu;
 	struct osp_sock_request ic_sreq;
@@ -601,6 +605,15 @@ tcp_qpair_connect(struct nvme_qpair *q)
 			return -ENOMEM;
 		}
 	}
+	if (q->id == 0) {
+		tqp->icd_max = NVME_TCP_ADMIN_ICD_MAX;
+	} else {
+		/* The controller was identified before its I/O queues connect. */
+		uint32_t ioccsz = ctrlr->cdata.ioccsz;
+
+		tqp->icd_max = ioccsz >= 4 ? (uint32_t)OSP_MIN((uint64_t)ioccsz * 16 - 64,
+							       (uint64_t)OSP_NVME_MAX_XFER_SIZE) : 0;
+	}
 	tqp->rbuf_off = tqp->rbuf_len = 0;
 	tqp->last_direct = false;
 	tqp->big_c2h = false;
@@ -893,25 +906,9 @@ tcp_qpair_submit_request(struct nvme_qpair *q, struct nvme_request *req)
 		return -ENXIO;
 	}
 	/* The PDUs are rebuilt whole by the builders: only the progress is reset. */
-	treq->sends = 0;
-	treq->resp_done = false;
-	treq->ddgst_error = false;
-	treq->icd = false;
-	treq->h2c_busy = false;
-	treq->deferred = false;
-	treq->c2h_received = 0;
-	treq->h2c_sent = 0;
-	treq->h2c_chunk = 0;
-	treq->r2t_end = 0;
+	memset((uint8_t *)treq + TCP_REQ_PROGRESS_OFF, 0, sizeof(*treq) - TCP_REQ_PROGRESS_OFF);
 
-	if (q->id == 0 || req->cmd.opc == OSP_NVMF_FABRIC_OPCODE) {
-		icd_max = NVME_TCP_ADMIN_ICD_MAX;
-	} else {
-		uint32_t ioccsz = q->ctrlr->cdata.ioccsz;
-
-		icd_max = ioccsz >= 4 ? (uint32_t)OSP_MIN((uint64_t)ioccsz * 16 - 64,
-							  (uint64_t)OSP_NVME_MAX_XFER_SIZE) : 0;
-	}
+	icd_max = req->cmd.opc == OSP_NVMF_FABRIC_OPCODE ? NVME_TCP_ADMIN_ICD_MAX : tqp->icd_max;
 	memset(&sgl, 0, sizeof(sgl));
 	sgl.unkeyed.length = req->payload_size;
 	if (req->host_to_ctrlr && req->payload_size > 0 && req->payload_size <= icd_max) {
