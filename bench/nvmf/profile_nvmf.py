@@ -51,6 +51,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,6 +95,41 @@ GROUPS = [
 ]
 
 
+# The target's function areas (--side tgt), self cost, first match wins. The
+# malloc bdev's data copy is "memcpy" (the device's work, not the transport's).
+TGT_GROUPS = [
+    ("memcpy (bdev data)", r"^(__)?mem(cpy|move|set)|^__memmove|^__memcpy|^__memset"),
+    ("clock reads", r"clock_gettime|^now_ns$|osp_get_ticks|rdtsc"),
+    ("PDU parse", r"^recv_|osp_nvme_tcp_recv_|^rx_hdr$|^rx_done$|^rx_error$|osp_iov_copy|"
+     r"pdu_type_|get_le|put_le|crc32c"),
+    ("socket recv", r"^qpair_rx$|qpair_sock_cb|posix_readv|posix_recv|osp_sock_readv|"
+     r"osp_sock_recv|posix_pipe|^recv$|__libc_recv|^readv$|posix_mark_hot"),
+    ("capsule handling", r"capsule_start|^req_get|req_bufs_iov|buffers_ready|req_exec|cmd_dir|"
+     r"osp_iobuf|iobuf_|h2c_data_done|send_r2t|qpair_rx_pause|qpair_attn"),
+    ("C2H/resp build", r"nvmf_tcp_req_complete|c2h_continue|send_resp|osp_nvme_tcp_build|"
+     r"pdu_start|pdu_finish|pdu_fixed|data_len_of|osp_iov_slice|osp_iov_len|"
+     r"osp_nvme_cpl|nvmf_tcp_req_free"),
+    ("socket send", r"osp_sock_writev_async|posix_flush|sock_flush|osp_sock_flush|"
+     r"osp_sock_request|sock_complete_list|^sendmsg$|__libc_sendmsg|posix_set_epollout|"
+     r"posix_req_left|^wr_queue$|^wr_done$|req_try_release|req_put_bufs|buf_put|tq_(un)?hold|"
+     r"posix_zcopy"),
+    ("bdev submit/complete", r"nvmf|bdev|malloc_|osp_nvme_opc|ctrlr_|subsystem|ns_"),
+    ("poller/reactor", r"reactor|osp_thread|thread_|poller|msg_|osp_ring|_poll$|"
+     r"epoll|posix_group_poll|osp_sock_group|sock_group|process_completions"),
+]
+
+# Functions whose calls are counted per I/O (callgrind's call counts): the
+# system calls of the I/O path and the PDUs built.
+CALL_COUNTS = [
+    ("recv", r"^(__libc_)?recv$"),
+    ("readv", r"^(__libc_)?readv$"),
+    ("sendmsg", r"^(__libc_)?sendmsg$"),
+    ("epoll_wait", r"^(__)?epoll_(p)?wait2?$"),
+    ("C2HData PDUs", r"^osp_nvme_tcp_build_c2h_data$"),
+    ("CapsuleResp PDUs", r"^osp_nvme_tcp_build_capsule_resp$"),
+]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -108,10 +144,10 @@ def rpc(sock, *args):
     return r.stdout
 
 
-def start_target(tmp, port, under_cg):
+def start_target(tmp, port, under_cg, tgt_bin=None):
     sock = os.path.join(tmp, "tgt.sock")
     log = open(os.path.join(tmp, "tgt.log"), "w+")
-    cmd = [os.path.join(BIN, "nvmf_tgt"), "-m", "0x1", "-r", sock, "--polling"]
+    cmd = [os.path.join(tgt_bin or BIN, "nvmf_tgt"), "-m", "0x1", "-r", sock, "--polling"]
     if under_cg:
         cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                "--callgrind-out-file=" + os.path.join(tmp, "cg.tgt.%p")] + cmd
@@ -222,14 +258,14 @@ def annotate(cg_file):
     return total, funcs
 
 
-def group_of(fn):
-    for name, pat in GROUPS:
+def group_of(fn, groups=None):
+    for name, pat in groups or GROUPS:
         if re.search(pat, fn):
             return name
     return "other"
 
 
-def report(label, total, funcs, ios, top, iters, calib):
+def report(label, total, funcs, ios, top, iters, calib, groups_def=None, calls=None):
     all_total = total
     if calib is not None:
         e_total, e_funcs, _ = calib
@@ -237,25 +273,31 @@ def report(label, total, funcs, ios, top, iters, calib):
         funcs = {fn: ir - e_funcs.get(fn, 0.0) * iters for fn, ir in funcs.items()}
     groups = {}
     for fn, ir in funcs.items():
-        g = group_of(fn)
+        g = group_of(fn, groups_def)
         groups[g] = groups.get(g, 0) + ir
     print("  %s: %.0f instructions per I/O of work (%.0f in all, %.2f loop iterations per "
           "I/O, %d I/Os)" % (label, total / ios, all_total / ios, iters / ios, ios))
     for g, ir in sorted(groups.items(), key=lambda x: -x[1]):
-        print("      %-18s %8.0f  %5.1f %%" % (g, ir / ios, 100.0 * ir / total))
+        print("      %-22s %8.0f  %5.1f %%" % (g, ir / ios, 100.0 * ir / total))
+    per_io = {}
+    if calls is not None:
+        for name, pat in CALL_COUNTS:
+            per_io[name] = sum(n for fn, n in calls.items() if re.search(pat, fn)) / ios
+        print("    calls per I/O: " + ", ".join("%s %.3f" % kv for kv in per_io.items()))
     print("    top functions (self):")
     for fn, ir in sorted(funcs.items(), key=lambda x: -x[1])[:top]:
-        print("      %-40s %8.0f  [%s]" % (fn[:40], ir / ios, group_of(fn)))
+        print("      %-40s %8.0f  [%s]" % (fn[:40], ir / ios, group_of(fn, groups_def)))
     return {"ir_per_io": round(total / ios, 1), "ir_per_io_all": round(all_total / ios, 1),
             "loop_iters_per_io": round(iters / ios, 3),
+            "calls_per_io": {k: round(v, 4) for k, v in per_io.items()},
             "groups": {g: round(ir / ios, 1) for g, ir in groups.items()}}
 
 
-def calibrate(side, out_dir):
+def calibrate(side, out_dir, tgt_bin=None):
     """Instructions of one empty loop iteration of side, per function (peer stopped)."""
     tmp = tempfile.mkdtemp(prefix="osp_cal_", dir=out_dir)
     port = str(free_port())
-    tgt = start_target(tmp, port, side == "tgt")
+    tgt = start_target(tmp, port, side == "tgt", tgt_bin)
     init = None
     try:
         cmd = perf_cmd(("cal", "randread", 4096, 1), port, 60)
@@ -287,15 +329,15 @@ def calibrate(side, out_dir):
     iters = loop_calls(calls, side)
     if iters == 0:
         raise RuntimeError("calibration: no %s calls" % LOOP_FN[side])
-    print("calibration, %s: %.0f instructions per empty loop iteration (%d iterations)" % (
-        side, total / iters, iters))
+    print("calibration, %s%s: %.0f instructions per empty loop iteration (%d iterations)" % (
+        side, " (%s)" % tgt_bin if tgt_bin else "", total / iters, iters))
     return total / iters, {fn: ir / iters for fn, ir in funcs.items()}, None
 
 
-def run_side(case, side, secs, out_dir, top, calib):
+def run_side(case, side, secs, out_dir, top, calib, tgt_bin=None):
     tmp = tempfile.mkdtemp(prefix="osp_prof_", dir=out_dir)
     port = str(free_port())
-    tgt = start_target(tmp, port, side == "tgt")
+    tgt = start_target(tmp, port, side == "tgt", tgt_bin)
     try:
         if side == "tgt":
             sock = os.path.join(tmp, "tgt.sock")
@@ -328,9 +370,60 @@ def run_side(case, side, secs, out_dir, top, calib):
     total, funcs = annotate(os.path.join(tmp, cg[0]))
     calls = count_calls(os.path.join(tmp, cg[0]))
     iters = loop_calls(calls, side)
+    if side == "tgt":
+        # The I/Os are the commands completed inside the instrumented window,
+        # counted by callgrind itself (nvmf_tcp_req_complete is called through
+        # the transport's ops, never inlined). The target's own capsule count
+        # read over RPC around the window overshoots it: callgrind_control
+        # takes effect some time after it returns, and the RPC is answered by
+        # the target under valgrind.
+        rpc_ios = ios
+        ios = calls.get("nvmf_tcp_req_complete", 0)
+        if ios == 0:
+            raise RuntimeError("no nvmf_tcp_req_complete calls in the window")
+        print("  commands completed in the window: %d (the RPC capsule count around it: %d)" %
+              (ios, rpc_ios))
     label = ("target (nvmf_tgt)" if side == "tgt" else "initiator (nvme_perf)")
-    print("%s, %s under callgrind" % (case[0], label))
-    return report(label, total, funcs, ios, top, iters, calib)
+    print("%s, %s under callgrind%s" % (case[0], label, " (%s)" % tgt_bin if tgt_bin else ""))
+    return report(label, total, funcs, ios, top, iters, calib,
+                  TGT_GROUPS if side == "tgt" else None, calls)
+
+
+def summary(results, builds):
+    """Median and range over the rounds, per case, side and build."""
+    print("\nsummary: instructions per I/O of work, median [min-max] over %d round(s)" %
+          max(len(v) for v in results.values()))
+    keys = []
+    for (case, side, build) in results:
+        if (case, side) not in keys:
+            keys.append((case, side))
+    for case, side in keys:
+        base = None
+        for build in builds:
+            runs = results.get((case, side, build))
+            if not runs:
+                continue
+            irs = [r["ir_per_io"] for r in runs]
+            med = statistics.median(irs)
+            groups = {}
+            for r in runs:
+                for g in r["groups"]:
+                    groups.setdefault(g, []).append(r["groups"][g])
+            calls = {}
+            for r in runs:
+                for c, v in r["calls_per_io"].items():
+                    calls.setdefault(c, []).append(v)
+            change = ""
+            if base is None:
+                base = med
+            else:
+                change = "  (this build: %+.1f %%)" % (100.0 * (base - med) / med)
+            print("  %-20s %-4s %-12s %7.0f [%.0f-%.0f]%s" % (
+                case, side, build, med, min(irs), max(irs), change))
+            print("      " + ", ".join("%s %.0f" % (g, statistics.median(v)) for g, v in
+                                       sorted(groups.items(), key=lambda x: -statistics.median(x[1]))))
+            print("      per I/O: " + ", ".join("%s %.3f" % (c, statistics.median(v))
+                                                for c, v in calls.items()))
 
 
 def main():
@@ -341,21 +434,41 @@ def main():
     ap.add_argument("--out", help="keep the callgrind files under this directory")
     ap.add_argument("--top", type=int, default=12, help="functions listed per run")
     ap.add_argument("-j", "--json", help="append one JSON line per run to this file")
+    ap.add_argument("-r", "--repeat", type=int, default=1,
+                    help="rounds (cases interleaved); a summary gives median and range")
+    ap.add_argument("--compare", metavar="OTHER_BIN_DIR",
+                    help="target side only: also profile OTHER_BIN_DIR/nvmf_tgt (e.g. a build "
+                         "of main), in alternating order, driven by the same nvme_perf")
     args = ap.parse_args()
     out_dir = args.out or tempfile.mkdtemp(prefix="osp_prof_nvmf_")
     os.makedirs(out_dir, exist_ok=True)
     sides = ["tgt", "init"] if args.side == "both" else [args.side]
-    calib = {side: calibrate(side, out_dir) for side in sides}
-    for case in CASES:
-        if args.only and args.only not in case[0]:
-            continue
-        for side in sides:
-            res = run_side(case, side, args.time, out_dir, args.top, calib[side])
-            res.update({"bench": "nvmf_tcp_callgrind", "case": case[0], "side": side})
-            if args.json:
-                with open(args.json, "a") as f:
-                    f.write(json.dumps(res) + "\n")
-            sys.stdout.flush()
+    builds = [None]
+    if args.compare:
+        if sides != ["tgt"]:
+            ap.error("--compare needs --side tgt")
+        builds = [None, os.path.abspath(args.compare)]
+    calib = {(side, b): calibrate(side, out_dir, b) for side in sides for b in builds}
+    results = {}
+    for rnd in range(args.repeat):
+        order = builds if rnd % 2 == 0 else builds[::-1]
+        for case in CASES:
+            if args.only and args.only not in case[0]:
+                continue
+            for side in sides:
+                for b in order:
+                    res = run_side(case, side, args.time, out_dir, args.top, calib[(side, b)], b)
+                    name = "this" if b is None else "compare"
+                    res.update({"bench": "nvmf_tcp_callgrind", "case": case[0], "side": side,
+                                "build": name, "round": rnd + 1,
+                                "loadavg": os.getloadavg()[0]})
+                    results.setdefault((case[0], side, name), []).append(res)
+                    if args.json:
+                        with open(args.json, "a") as f:
+                            f.write(json.dumps(res) + "\n")
+                    sys.stdout.flush()
+    if args.repeat > 1 or args.compare:
+        summary(results, ["this", "compare"] if args.compare else ["this"])
     if not args.out:
         subprocess.run(["rm", "-rf", out_dir])
     return 0
