@@ -102,7 +102,7 @@ TGT_GROUPS = [
     ("clock reads", r"clock_gettime|^now_ns$|osp_get_ticks|rdtsc"),
     ("PDU parse", r"^recv_|osp_nvme_tcp_recv_|^rx_hdr$|^rx_done$|^rx_error$|osp_iov_copy|"
      r"pdu_type_|get_le|put_le|crc32c"),
-    ("socket recv", r"^qpair_rx$|qpair_sock_cb|posix_readv|posix_recv|osp_sock_readv|"
+    ("socket recv", r"^qpair_rx|qpair_sock_cb|posix_readv|posix_recv|osp_sock_readv|"
      r"osp_sock_recv|posix_pipe|^recv$|__libc_recv|^readv$|posix_mark_hot"),
     ("capsule handling", r"capsule_start|^req_get|req_bufs_iov|buffers_ready|req_exec|cmd_dir|"
      r"osp_iobuf|iobuf_|h2c_data_done|send_r2t|qpair_rx_pause|qpair_attn"),

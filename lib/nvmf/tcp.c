@@ -646,7 +646,7 @@ c2h_continue(struct nvmf_tcp_req *tr)
 	struct nvmf_tcp_qpair *tq = tr->tq;
 	struct iovec iov[OSP_NVME_TCP_PDU_MAX_DATA_IOV];
 	uint32_t chunk = OSP_MIN(tr->c2h_len - tr->c2h_off, NVMF_TCP_C2H_PDU_MAX);
-	bool last = tr->c2h_off + chunk == tr->c2h_len;
+	bool last = tr->c2h_off + chunk == tr->c2h_len, merged = false;
 	int n;
 
 	/* c2h_len is within the iovecs, and a PDU takes as many iovecs as a request has. */
@@ -655,15 +655,36 @@ c2h_continue(struct nvmf_tcp_req *tr)
 			  chunk);
 	if (n < 0 ||
 	    osp_nvme_tcp_build_c2h_data(&tr->data_wr.pdu, &tq->tx, tr->req.cmd.cid, tr->c2h_off,
-					iov, n, last, last && tr->c2h_success) != 0 ||
-	    wr_queue(&tr->data_wr) != 0) {
+					iov, n, last, last && tr->c2h_success) != 0) {
+		qpair_fail(tq);
+		return;
+	}
+	if (last && !tr->c2h_success) {
+		/*
+		 * The CapsuleResp rides in the same socket write as the last
+		 * C2HData (one request, one completion), when their iovecs fit
+		 * the PDU's array; it stays in rsp_wr, which lives as long as tr.
+		 */
+		struct osp_nvme_tcp_pdu *d = &tr->data_wr.pdu, *r = &tr->rsp_wr.pdu;
+
+		if (osp_nvme_tcp_build_capsule_resp(r, &tq->tx, &tr->req.rsp) != 0) {
+			qpair_fail(tq);
+			return;
+		}
+		if (d->iovcnt + r->iovcnt <= (int)OSP_COUNTOF(d->iov)) {
+			memcpy(&d->iov[d->iovcnt], r->iov, sizeof(r->iov[0]) * (size_t)r->iovcnt);
+			d->iovcnt += r->iovcnt;
+			merged = true;
+		}
+	}
+	if (wr_queue(&tr->data_wr) != 0) {
 		qpair_fail(tq);
 		return;
 	}
 	tr->c2h_off += chunk;
 	tq->pg->stat.c2h_pdus++;
-	if (last && !tr->c2h_success) {
-		send_resp(tr);
+	if (last && !tr->c2h_success && !merged && wr_queue(&tr->rsp_wr) != 0) {
+		qpair_fail(tq);
 	}
 }
 
