@@ -118,6 +118,13 @@ TGT_GROUPS = [
      r"epoll|posix_group_poll|osp_sock_group|sock_group|process_completions"),
 ]
 
+# The target's decision figure: the groups no empty loop iteration runs, so
+# that neither the machine's load (the number of empty polls subtracted)
+# nor the malloc bdev's copy (its cost follows the buffers' addresses: 410
+# to 600 instructions for 4 KiB between runs of the same build) moves it.
+IO_PATH_GROUPS = ["PDU parse", "socket recv", "capsule handling", "C2H/resp build",
+                  "socket send", "bdev submit/complete"]
+
 # Functions whose calls are counted per I/O (callgrind's call counts): the
 # system calls of the I/O path and the PDUs built.
 CALL_COUNTS = [
@@ -277,6 +284,10 @@ def report(label, total, funcs, ios, top, iters, calib, groups_def=None, calls=N
         groups[g] = groups.get(g, 0) + ir
     print("  %s: %.0f instructions per I/O of work (%.0f in all, %.2f loop iterations per "
           "I/O, %d I/Os)" % (label, total / ios, all_total / ios, iters / ios, ios))
+    path = None
+    if groups_def is TGT_GROUPS:
+        path = sum(ir for g, ir in groups.items() if g in IO_PATH_GROUPS)
+        print("  I/O path (%s): %.0f per I/O" % (", ".join(IO_PATH_GROUPS), path / ios))
     for g, ir in sorted(groups.items(), key=lambda x: -x[1]):
         print("      %-22s %8.0f  %5.1f %%" % (g, ir / ios, 100.0 * ir / total))
     per_io = {}
@@ -287,7 +298,8 @@ def report(label, total, funcs, ios, top, iters, calib, groups_def=None, calls=N
     print("    top functions (self):")
     for fn, ir in sorted(funcs.items(), key=lambda x: -x[1])[:top]:
         print("      %-40s %8.0f  [%s]" % (fn[:40], ir / ios, group_of(fn, groups_def)))
-    return {"ir_per_io": round(total / ios, 1), "ir_per_io_all": round(all_total / ios, 1),
+    return {"ir_per_io": round(total / ios, 1),
+            "io_path_per_io": None if path is None else round(path / ios, 1), "ir_per_io_all": round(all_total / ios, 1),
             "loop_iters_per_io": round(iters / ios, 3),
             "calls_per_io": {k: round(v, 4) for k, v in per_io.items()},
             "groups": {g: round(ir / ios, 1) for g, ir in groups.items()}}
@@ -391,8 +403,8 @@ def run_side(case, side, secs, out_dir, top, calib, tgt_bin=None):
 
 def summary(results, builds):
     """Median and range over the rounds, per case, side and build."""
-    print("\nsummary: instructions per I/O of work, median [min-max] over %d round(s)" %
-          max(len(v) for v in results.values()))
+    print("\nsummary: instructions per I/O (target: of the I/O path groups; initiator: of work), "
+          "median [min-max] over %d round(s)" % max(len(v) for v in results.values()))
     keys = []
     for (case, side, build) in results:
         if (case, side) not in keys:
@@ -403,7 +415,8 @@ def summary(results, builds):
             runs = results.get((case, side, build))
             if not runs:
                 continue
-            irs = [r["ir_per_io"] for r in runs]
+            key = "io_path_per_io" if runs[0].get("io_path_per_io") is not None else "ir_per_io"
+            irs = [r[key] for r in runs]
             med = statistics.median(irs)
             groups = {}
             for r in runs:
