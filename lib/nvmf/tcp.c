@@ -571,6 +571,23 @@ qpair_drop_unheld(struct nvmf_tcp_qpair *tq)
  * the core disconnected it): stop receiving and executing, push out what is
  * queued (a TermReq), and tell the core. The socket closes in qpair_fini.
  */
+/* Out of the group's socket group; its zero-copy counters stay in the group's stats. */
+static void
+qpair_sock_leave_group(struct nvmf_tcp_qpair *tq)
+{
+	struct osp_sock_stats ss;
+
+	if (!tq->in_sock_group) {
+		return;
+	}
+	if (osp_sock_get_stats(tq->sock, &ss) == 0) {
+		tq->pg->stat.zcopy_sends += ss.zcopy_sends;
+		tq->pg->stat.zcopy_copied += ss.zcopy_copied;
+	}
+	osp_sock_group_remove_sock(tq->pg->sock_group, tq->sock);
+	tq->in_sock_group = false;
+}
+
 static void
 qpair_fail(struct nvmf_tcp_qpair *tq)
 {
@@ -582,10 +599,7 @@ qpair_fail(struct nvmf_tcp_qpair *tq)
 	qpair_drop_unheld(tq);
 	if (tq->sock != NULL) {
 		osp_sock_flush(tq->sock);
-		if (tq->in_sock_group) {
-			osp_sock_group_remove_sock(tq->pg->sock_group, tq->sock);
-			tq->in_sock_group = false;
-		}
+		qpair_sock_leave_group(tq);
 	}
 	osp_nvmf_qpair_disconnect(&tq->qpair);
 	tq_unhold(tq);
@@ -1586,10 +1600,7 @@ qpair_do_fini(struct nvmf_tcp_qpair *tq)
 		}
 	}
 	if (tq->sock != NULL) {
-		if (tq->in_sock_group) {
-			osp_sock_group_remove_sock(tq->pg->sock_group, tq->sock);
-			tq->in_sock_group = false;
-		}
+		qpair_sock_leave_group(tq);
 		/* Last chance for a queued TermReq; then the rest is cancelled. */
 		osp_sock_flush(tq->sock);
 		osp_sock_close(&tq->sock);
@@ -1749,10 +1760,7 @@ nvmf_tcp_poll_group_remove(struct osp_nvmf_transport_poll_group *group,
 		return -ENOENT;
 	}
 	qpair_drop_unheld(tq);
-	if (tq->in_sock_group) {
-		osp_sock_group_remove_sock(pg->sock_group, tq->sock);
-		tq->in_sock_group = false;
-	}
+	qpair_sock_leave_group(tq);
 	qpair_attn_remove(tq);
 	if (tq->in_group_list) {
 		TAILQ_REMOVE(&pg->qpairs, tq, link);
@@ -1833,7 +1841,17 @@ static void
 nvmf_tcp_poll_group_dump_stat(struct osp_nvmf_transport_poll_group *group, cJSON *obj)
 {
 	struct nvmf_tcp_poll_group *pg = tcp_group(group);
+	struct osp_sock_stats ss;
+	struct nvmf_tcp_qpair *tq;
+	uint64_t zc_sends = pg->stat.zcopy_sends, zc_copied = pg->stat.zcopy_copied;
 
+	/* Zero-copy sends (sock_impl_set_options): connections gone, and those there now. */
+	TAILQ_FOREACH(tq, &pg->qpairs, link) {
+		if (tq->in_sock_group && osp_sock_get_stats(tq->sock, &ss) == 0) {
+			zc_sends += ss.zcopy_sends;
+			zc_copied += ss.zcopy_copied;
+		}
+	}
 	osp_json_add_uint64(obj, "pending_data_buffer", pg->stat.pending_data_buffer);
 	osp_json_add_uint64(obj, "current_qpairs", pg->stat.current_qpairs);
 	osp_json_add_uint64(obj, "total_qpairs", pg->stat.total_qpairs);
@@ -1845,6 +1863,8 @@ nvmf_tcp_poll_group_dump_stat(struct osp_nvmf_transport_poll_group *group, cJSON
 	osp_json_add_uint64(obj, "data_digest_errors", pg->stat.data_digest_errors);
 	osp_json_add_uint64(obj, "admit_timeouts", pg->stat.admit_timeouts);
 	osp_json_add_uint64(obj, "buf_cache_count", pg->iobuf.cache_count);
+	osp_json_add_uint64(obj, "zcopy_sends", zc_sends);
+	osp_json_add_uint64(obj, "zcopy_copied", zc_copied);
 }
 
 static const struct osp_nvmf_transport_ops g_nvmf_tcp_ops = {

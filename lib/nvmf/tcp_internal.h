@@ -237,6 +237,9 @@ struct nvmf_tcp_poll_group_stat {
 	uint64_t term_reqs_received;
 	uint64_t data_digest_errors;
 	uint64_t admit_timeouts;	/* connections closed before completing Connect */
+	/* MSG_ZEROCOPY sends of the connections that left the group, and how many were copied. */
+	uint64_t zcopy_sends;
+	uint64_t zcopy_copied;
 };
 
 struct nvmf_tcp_poll_group {

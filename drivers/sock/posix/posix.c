@@ -572,7 +572,14 @@ posix_zcopy_reap(struct posix_sock *ps)
 			if (serr->ee_errno != 0 || serr->ee_origin != SO_EE_ORIGIN_ZEROCOPY) {
 				continue;
 			}
-			/* ee_info..ee_data: the range of sends whose pages are released. */
+			/*
+			 * ee_info..ee_data: the range of sends whose pages are released;
+			 * SO_EE_CODE_ZEROCOPY_COPIED: the kernel copied them after all
+			 * (always on loopback, whose receiver would hold the pages).
+			 */
+			if (serr->ee_code & SO_EE_CODE_ZEROCOPY_COPIED) {
+				ps->base.stats.zcopy_copied += (uint32_t)(serr->ee_data - serr->ee_info) + 1;
+			}
 			osp_sock_zcopy_release(&ps->base, serr->ee_info, serr->ee_data);
 		}
 	}
@@ -678,6 +685,7 @@ posix_flush(struct osp_sock *sock)
 		}
 		if (zc) {
 			ps->zcopy_next++;
+			sock->stats.zcopy_sends++;
 		}
 		total += rc;
 		if ((size_t)rc < bytes) {
