@@ -430,6 +430,12 @@ req_bufs_iov(struct nvmf_tcp_req *tr, uint32_t off, uint32_t len, struct iovec *
 	uint32_t unit = tr->tq->tt->opts.io_unit_size;
 	int n = 0;
 
+	if (osp_likely(len > 0 && max > 0 && tr->nbufs > 0 && off < unit && len <= unit - off)) {
+		/* Within the first buffer (any transfer up to io_unit_size). */
+		iov[0].iov_base = (uint8_t *)tr->bufs[0] + off;
+		iov[0].iov_len = len;
+		return 1;
+	}
 	while (len > 0 && n < max) {
 		uint32_t idx = off / unit, o = off % unit, c = OSP_MIN(unit - o, len);
 
