@@ -572,11 +572,6 @@ qpair_drop_unheld(struct nvmf_tcp_qpair *tq)
 	tq->rx_paused = false;
 }
 
-/*
- * The connection is over for us (protocol error, peer gone, socket error, or
- * the core disconnected it): stop receiving and executing, push out what is
- * queued (a TermReq), and tell the core. The socket closes in qpair_fini.
- */
 /* Out of the group's socket group; its zero-copy counters stay in the group's stats. */
 static void
 qpair_sock_leave_group(struct nvmf_tcp_qpair *tq)
@@ -594,6 +589,11 @@ qpair_sock_leave_group(struct nvmf_tcp_qpair *tq)
 	tq->in_sock_group = false;
 }
 
+/*
+ * The connection is over for us (protocol error, peer gone, socket error, or
+ * the core disconnected it): stop receiving and executing, push out what is
+ * queued (a TermReq), and tell the core. The socket closes in qpair_fini.
+ */
 static void
 qpair_fail(struct nvmf_tcp_qpair *tq)
 {
