@@ -3,7 +3,15 @@
 """Instructions per I/O of the NVMe/TCP target and initiator, by function group.
 
     bench/nvmf/profile_nvmf.py [-t SECONDS] [--only SUBSTRING] [--side tgt|init|both]
-                               [--out DIR] [--top N]
+                               [--out DIR] [--top N] [-j FILE] [-r ROUNDS]
+                               [--compare OTHER_BIN_DIR]   (with --side tgt)
+
+Target side: the decision figure is the "I/O path" (PDU parse, socket recv,
+capsule handling, C2H/resp build, socket send, bdev submit/complete: groups
+no empty poll runs, without the malloc bdev's copy), repeatable to <1 % at
+4 KiB under any load. -r repeats the rounds (median and range); --compare
+profiles OTHER_BIN_DIR/nvmf_tgt too (e.g. main's build), alternating, with
+this build's nvme_perf driving both. doc/nvmf_tcp_profile.md has the method.
 
 For each workload (4 KiB randread qd32, randwrite qd32, randread qd128, 128 KiB
 sequential read qd16), one side runs under valgrind's callgrind while the other

@@ -22,6 +22,11 @@ nvme_perf's figures include its start-up and connect (a few ms) and its admin
 thread. Reports the median and the range (min-max) over the rounds; a table,
 then one JSON line per case and build (also appended to -j FILE).
 
+--zcopy-compare BYTES runs this build twice instead (B with sock_impl_set_options
+--enable-zerocopy-send-server --zerocopy-threshold BYTES) and reports B's
+MSG_ZEROCOPY sends per I/O and how many of them the kernel copied anyway
+(nvmf_get_stats: zcopy_sends, zcopy_copied).
+
 Without perf (or with --no-perf-stat), CPU time per I/O comes from
 /proc/PID/stat (target) and the child's rusage (initiator) as before.
 
