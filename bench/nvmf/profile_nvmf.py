@@ -3,7 +3,16 @@
 """Instructions per I/O of the NVMe/TCP target and initiator, by function group.
 
     bench/nvmf/profile_nvmf.py [-t SECONDS] [--only SUBSTRING] [--side tgt|init|both]
-                               [--out DIR] [--top N]
+                               [--out DIR] [--top N] [-j FILE] [-r ROUNDS]
+                               [--compare OTHER_BIN_DIR]   (with --side tgt)
+                               [--perf-args="NVME_PERF_OPTIONS"]
+
+Target side: the decision figure is the "I/O path" (PDU parse, socket recv,
+capsule handling, C2H/resp build, socket send, bdev submit/complete: groups
+no empty poll runs, without the malloc bdev's copy), repeatable to <1 % at
+4 KiB under any load. -r repeats the rounds (median and range); --compare
+profiles OTHER_BIN_DIR/nvmf_tgt too (e.g. main's build), alternating, with
+this build's nvme_perf driving both. doc/nvmf_tcp_profile.md has the method.
 
 For each workload (4 KiB randread qd32, randwrite qd32, randread qd128, 128 KiB
 sequential read qd16), one side runs under valgrind's callgrind while the other
@@ -13,9 +22,9 @@ nvme_perf -c 0x2 over 127.0.0.1, as bench/nvmf/run_nvmf.sh runs them.
 - Target: callgrind starts with instrumentation off. nvme_perf runs natively
   for SECONDS + 4 s; 2 s after its start instrumentation is switched on
   (callgrind_control -i on) for SECONDS, then off, and the profile dumped.
-  The I/Os of that window are the target's own count of command capsules
-  (nvmf_get_stats, TCP poll group "capsules", read just before and after),
-  so connection set-up and shutdown are not in the figures.
+  The I/Os of that window are the commands the target completed in it,
+  counted by callgrind (calls of nvmf_tcp_req_complete), so connection
+  set-up and shutdown are not in the figures, and no RPC runs in the window.
   The target polls (--polling): under valgrind the reactor's epoll_pwait2
   sleep is not available (valgrind 3.19 lacks the syscall); under load it
   never sleeps anyway.
@@ -51,6 +60,7 @@ import os
 import re
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -94,6 +104,52 @@ GROUPS = [
 ]
 
 
+# The target's function areas (--side tgt), self cost, first match wins. The
+# malloc bdev's data copy is "memcpy" (the device's work, not the transport's).
+TGT_GROUPS = [
+    ("memcpy (bdev data)", r"^(__)?mem(cpy|move|set)|^__memmove|^__memcpy|^__memset"),
+    ("clock reads", r"clock_gettime|^now_ns$|osp_get_ticks|rdtsc"),
+    ("PDU parse", r"^recv_|osp_nvme_tcp_recv_|^rx_hdr$|^rx_done$|^rx_error$|osp_iov_copy|"
+     r"pdu_type_|get_le|put_le|crc32c"),
+    ("socket recv", r"^qpair_rx|qpair_sock_cb|posix_readv|posix_recv|osp_sock_readv|"
+     r"osp_sock_recv|posix_pipe|^recv$|__libc_recv|^readv$|posix_mark_hot"),
+    ("capsule handling", r"capsule_start|^req_get|req_bufs_iov|buffers_ready|req_exec|cmd_dir|"
+     r"osp_iobuf|iobuf_|h2c_data_done|send_r2t|qpair_rx_pause|qpair_attn"),
+    ("C2H/resp build", r"nvmf_tcp_req_complete|c2h_continue|send_resp|osp_nvme_tcp_build|"
+     r"pdu_start|pdu_finish|pdu_fixed|data_len_of|osp_iov_slice|osp_iov_len|"
+     r"osp_nvme_cpl|nvmf_tcp_req_free"),
+    ("socket send", r"osp_sock_writev_async|posix_flush|sock_flush|osp_sock_flush|"
+     r"osp_sock_request|sock_complete_list|^sendmsg$|__libc_sendmsg|posix_set_epollout|"
+     r"posix_req_left|^wr_queue$|^wr_done$|req_try_release|req_put_bufs|buf_put|tq_(un)?hold|"
+     r"posix_zcopy"),
+    # Before the bdev/NVMe-oF group: the pollers an empty iteration runs
+    # (nvmf_tcp_poll_group_poll, bdev_cpl_list_poll, ...) are loop overhead.
+    ("poller/reactor", r"reactor|osp_thread|thread_|poller|msg_|osp_ring|_poll$|"
+     r"epoll|posix_group_poll|osp_sock_group|sock_group|process_completions"),
+    ("bdev submit/complete", r"nvmf|bdev|malloc_|osp_nvme_opc|ctrlr_|subsystem|ns_"),
+]
+
+# The target's decision figure: the groups no empty loop iteration runs, so
+# that neither the machine's load (the number of empty polls subtracted)
+# nor the malloc bdev's copy (its cost follows the buffers' addresses: 410
+# to 600 instructions for 4 KiB between runs of the same build) moves it.
+MIN_IOS = 200
+
+IO_PATH_GROUPS = ["PDU parse", "socket recv", "capsule handling", "C2H/resp build",
+                  "socket send", "bdev submit/complete"]
+
+# Functions whose calls are counted per I/O (callgrind's call counts): the
+# system calls of the I/O path and the PDUs built.
+CALL_COUNTS = [
+    ("recv", r"^(__libc_)?recv$"),
+    ("readv", r"^(__libc_)?readv$"),
+    ("sendmsg", r"^(__libc_)?sendmsg$"),
+    ("epoll_wait", r"^(__)?epoll_(p)?wait2?$"),
+    ("socket write requests", r"^osp_sock_writev_async$"),
+    ("C2HData PDUs", r"^c2h_continue$"),
+]
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -108,10 +164,10 @@ def rpc(sock, *args):
     return r.stdout
 
 
-def start_target(tmp, port, under_cg):
+def start_target(tmp, port, under_cg, tgt_bin=None):
     sock = os.path.join(tmp, "tgt.sock")
     log = open(os.path.join(tmp, "tgt.log"), "w+")
-    cmd = [os.path.join(BIN, "nvmf_tgt"), "-m", "0x1", "-r", sock, "--polling"]
+    cmd = [os.path.join(tgt_bin or BIN, "nvmf_tgt"), "-m", "0x1", "-r", sock, "--polling"]
     if under_cg:
         cmd = ["valgrind", "--tool=callgrind", "--instr-atstart=no",
                "--callgrind-out-file=" + os.path.join(tmp, "cg.tgt.%p")] + cmd
@@ -147,23 +203,18 @@ def stop(p):
             p.wait()
 
 
-def capsules(sock):
-    st = json.loads(rpc(sock, "nvmf_get_stats"))
-    n = 0
-    for g in st.get("poll_groups", []):
-        for t in g.get("transports", []):
-            n += t.get("capsules", 0)
-    return n
-
-
 INIT_CG = ["valgrind", "--tool=callgrind", "--toggle-collect=worker_poll_once*"]
+
+
+# --perf-args: more nvme_perf options for every run (e.g. "--disable-sq-fc -H").
+PERF_EXTRA = []
 
 
 def perf_cmd(case, port, secs):
     _, pattern, size, qd = case
     trid = "trtype:TCP adrfam:IPv4 traddr:127.0.0.1 trsvcid:%s subnqn:%s" % (port, NQN)
     return [os.path.join(BIN, "nvme_perf"), "-c", "0x2", "-q", str(qd), "-o", str(size),
-            "-w", pattern, "-t", str(secs), "-r", trid, "--json"]
+            "-w", pattern, "-t", str(secs), "-r", trid, "--json"] + PERF_EXTRA
 
 
 def total_ios(out):
@@ -222,14 +273,14 @@ def annotate(cg_file):
     return total, funcs
 
 
-def group_of(fn):
-    for name, pat in GROUPS:
+def group_of(fn, groups=None):
+    for name, pat in groups or GROUPS:
         if re.search(pat, fn):
             return name
     return "other"
 
 
-def report(label, total, funcs, ios, top, iters, calib):
+def report(label, total, funcs, ios, top, iters, calib, groups_def=None, calls=None):
     all_total = total
     if calib is not None:
         e_total, e_funcs, _ = calib
@@ -237,25 +288,36 @@ def report(label, total, funcs, ios, top, iters, calib):
         funcs = {fn: ir - e_funcs.get(fn, 0.0) * iters for fn, ir in funcs.items()}
     groups = {}
     for fn, ir in funcs.items():
-        g = group_of(fn)
+        g = group_of(fn, groups_def)
         groups[g] = groups.get(g, 0) + ir
     print("  %s: %.0f instructions per I/O of work (%.0f in all, %.2f loop iterations per "
           "I/O, %d I/Os)" % (label, total / ios, all_total / ios, iters / ios, ios))
+    path = None
+    if groups_def is TGT_GROUPS:
+        path = sum(ir for g, ir in groups.items() if g in IO_PATH_GROUPS)
+        print("  I/O path (%s): %.0f per I/O" % (", ".join(IO_PATH_GROUPS), path / ios))
     for g, ir in sorted(groups.items(), key=lambda x: -x[1]):
-        print("      %-18s %8.0f  %5.1f %%" % (g, ir / ios, 100.0 * ir / total))
+        print("      %-22s %8.0f  %5.1f %%" % (g, ir / ios, 100.0 * ir / total))
+    per_io = {}
+    if calls is not None:
+        for name, pat in CALL_COUNTS:
+            per_io[name] = sum(n for fn, n in calls.items() if re.search(pat, fn)) / ios
+        print("    calls per I/O: " + ", ".join("%s %.3f" % kv for kv in per_io.items()))
     print("    top functions (self):")
     for fn, ir in sorted(funcs.items(), key=lambda x: -x[1])[:top]:
-        print("      %-40s %8.0f  [%s]" % (fn[:40], ir / ios, group_of(fn)))
-    return {"ir_per_io": round(total / ios, 1), "ir_per_io_all": round(all_total / ios, 1),
+        print("      %-40s %8.0f  [%s]" % (fn[:40], ir / ios, group_of(fn, groups_def)))
+    return {"ir_per_io": round(total / ios, 1),
+            "io_path_per_io": None if path is None else round(path / ios, 1), "ir_per_io_all": round(all_total / ios, 1),
             "loop_iters_per_io": round(iters / ios, 3),
+            "calls_per_io": {k: round(v, 4) for k, v in per_io.items()},
             "groups": {g: round(ir / ios, 1) for g, ir in groups.items()}}
 
 
-def calibrate(side, out_dir):
+def calibrate(side, out_dir, tgt_bin=None):
     """Instructions of one empty loop iteration of side, per function (peer stopped)."""
     tmp = tempfile.mkdtemp(prefix="osp_cal_", dir=out_dir)
     port = str(free_port())
-    tgt = start_target(tmp, port, side == "tgt")
+    tgt = start_target(tmp, port, side == "tgt", tgt_bin)
     init = None
     try:
         cmd = perf_cmd(("cal", "randread", 4096, 1), port, 60)
@@ -287,28 +349,25 @@ def calibrate(side, out_dir):
     iters = loop_calls(calls, side)
     if iters == 0:
         raise RuntimeError("calibration: no %s calls" % LOOP_FN[side])
-    print("calibration, %s: %.0f instructions per empty loop iteration (%d iterations)" % (
-        side, total / iters, iters))
+    print("calibration, %s%s: %.0f instructions per empty loop iteration (%d iterations)" % (
+        side, " (%s)" % tgt_bin if tgt_bin else "", total / iters, iters))
     return total / iters, {fn: ir / iters for fn, ir in funcs.items()}, None
 
 
-def run_side(case, side, secs, out_dir, top, calib):
+def run_side(case, side, secs, out_dir, top, calib, tgt_bin=None):
     tmp = tempfile.mkdtemp(prefix="osp_prof_", dir=out_dir)
     port = str(free_port())
-    tgt = start_target(tmp, port, side == "tgt")
+    tgt = start_target(tmp, port, side == "tgt", tgt_bin)
     try:
         if side == "tgt":
-            sock = os.path.join(tmp, "tgt.sock")
             p = subprocess.Popen(perf_cmd(case, port, secs + 4), stdout=subprocess.PIPE,
                                  stderr=subprocess.PIPE, text=True)
             time.sleep(2)
-            c0 = capsules(sock)
             subprocess.run(["callgrind_control", "-i", "on", str(tgt.pid)], check=True,
                            capture_output=True)
             time.sleep(secs)
             subprocess.run(["callgrind_control", "-i", "off", str(tgt.pid)], check=True,
                            capture_output=True)
-            c1 = capsules(sock)
             subprocess.run(["callgrind_control", "-d", str(tgt.pid)], check=True,
                            capture_output=True)
             out, err = p.communicate(timeout=secs + 300)
@@ -319,7 +378,7 @@ def run_side(case, side, secs, out_dir, top, calib):
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=secs * 60 + 300)
         if r.returncode != 0:
             raise RuntimeError("nvme_perf failed: %s" % r.stderr[-1500:])
-        ios = c1 - c0 if side == "tgt" else total_ios(r.stdout)
+        ios = None if side == "tgt" else total_ios(r.stdout)
     finally:
         stop(tgt)
     cg = [f for f in os.listdir(tmp) if f.startswith("cg.")]
@@ -328,9 +387,62 @@ def run_side(case, side, secs, out_dir, top, calib):
     total, funcs = annotate(os.path.join(tmp, cg[0]))
     calls = count_calls(os.path.join(tmp, cg[0]))
     iters = loop_calls(calls, side)
+    if side == "tgt":
+        # The I/Os are the commands completed inside the instrumented window,
+        # counted by callgrind itself (nvmf_tcp_req_complete is called through
+        # the transport's ops, never inlined). Not the target's own capsule
+        # count read over RPC around the window: callgrind_control takes
+        # effect some time after it returns (the count overshot by 10-70 %),
+        # and the RPC's own work would land in the window.
+        ios = calls.get("nvmf_tcp_req_complete", 0)
+        if ios < MIN_IOS:
+            # The native initiator stalled (machine load): a few I/Os against
+            # seconds of empty polls say nothing. Not in the summary.
+            print("%s: only %d I/Os in the window (the initiator stalled): round ignored" %
+                  (case[0], ios))
+            return None
     label = ("target (nvmf_tgt)" if side == "tgt" else "initiator (nvme_perf)")
-    print("%s, %s under callgrind" % (case[0], label))
-    return report(label, total, funcs, ios, top, iters, calib)
+    print("%s, %s under callgrind%s" % (case[0], label, " (%s)" % tgt_bin if tgt_bin else ""))
+    return report(label, total, funcs, ios, top, iters, calib,
+                  TGT_GROUPS if side == "tgt" else None, calls)
+
+
+def summary(results, builds):
+    """Median and range over the rounds, per case, side and build."""
+    print("\nsummary: instructions per I/O (target: of the I/O path groups; initiator: of work), "
+          "median [min-max] over %d round(s)" % max(len(v) for v in results.values()))
+    keys = []
+    for (case, side, build) in results:
+        if (case, side) not in keys:
+            keys.append((case, side))
+    for case, side in keys:
+        base = None
+        for build in builds:
+            runs = results.get((case, side, build))
+            if not runs:
+                continue
+            key = "io_path_per_io" if runs[0].get("io_path_per_io") is not None else "ir_per_io"
+            irs = [r[key] for r in runs]
+            med = statistics.median(irs)
+            groups = {}
+            for r in runs:
+                for g in r["groups"]:
+                    groups.setdefault(g, []).append(r["groups"][g])
+            calls = {}
+            for r in runs:
+                for c, v in r["calls_per_io"].items():
+                    calls.setdefault(c, []).append(v)
+            change = ""
+            if base is None:
+                base = med
+            else:
+                change = "  (this build: %+.1f %%)" % (100.0 * (base - med) / med)
+            print("  %-20s %-4s %-12s %7.0f [%.0f-%.0f]%s" % (
+                case, side, build, med, min(irs), max(irs), change))
+            print("      " + ", ".join("%s %.0f" % (g, statistics.median(v)) for g, v in
+                                       sorted(groups.items(), key=lambda x: -statistics.median(x[1]))))
+            print("      per I/O: " + ", ".join("%s %.3f" % (c, statistics.median(v))
+                                                for c, v in calls.items()))
 
 
 def main():
@@ -341,21 +453,47 @@ def main():
     ap.add_argument("--out", help="keep the callgrind files under this directory")
     ap.add_argument("--top", type=int, default=12, help="functions listed per run")
     ap.add_argument("-j", "--json", help="append one JSON line per run to this file")
+    ap.add_argument("--perf-args", default="",
+                    help="more nvme_perf options for every run, given with =: "
+                    "--perf-args=\"--disable-sq-fc\"")
+    ap.add_argument("-r", "--repeat", type=int, default=1,
+                    help="rounds (cases interleaved); a summary gives median and range")
+    ap.add_argument("--compare", metavar="OTHER_BIN_DIR",
+                    help="target side only: also profile OTHER_BIN_DIR/nvmf_tgt (e.g. a build "
+                         "of main), in alternating order, driven by the same nvme_perf")
     args = ap.parse_args()
+    PERF_EXTRA.extend(args.perf_args.split())
     out_dir = args.out or tempfile.mkdtemp(prefix="osp_prof_nvmf_")
     os.makedirs(out_dir, exist_ok=True)
     sides = ["tgt", "init"] if args.side == "both" else [args.side]
-    calib = {side: calibrate(side, out_dir) for side in sides}
-    for case in CASES:
-        if args.only and args.only not in case[0]:
-            continue
-        for side in sides:
-            res = run_side(case, side, args.time, out_dir, args.top, calib[side])
-            res.update({"bench": "nvmf_tcp_callgrind", "case": case[0], "side": side})
-            if args.json:
-                with open(args.json, "a") as f:
-                    f.write(json.dumps(res) + "\n")
-            sys.stdout.flush()
+    builds = [None]
+    if args.compare:
+        if sides != ["tgt"]:
+            ap.error("--compare needs --side tgt")
+        builds = [None, os.path.abspath(args.compare)]
+    calib = {(side, b): calibrate(side, out_dir, b) for side in sides for b in builds}
+    results = {}
+    for rnd in range(args.repeat):
+        order = builds if rnd % 2 == 0 else builds[::-1]
+        for case in CASES:
+            if args.only and args.only not in case[0]:
+                continue
+            for side in sides:
+                for b in order:
+                    res = run_side(case, side, args.time, out_dir, args.top, calib[(side, b)], b)
+                    if res is None:
+                        continue
+                    name = "this" if b is None else "compare"
+                    res.update({"bench": "nvmf_tcp_callgrind", "case": case[0], "side": side,
+                                "build": name, "round": rnd + 1,
+                                "loadavg": os.getloadavg()[0]})
+                    results.setdefault((case[0], side, name), []).append(res)
+                    if args.json:
+                        with open(args.json, "a") as f:
+                            f.write(json.dumps(res) + "\n")
+                    sys.stdout.flush()
+    if args.repeat > 1 or args.compare:
+        summary(results, ["this", "compare"] if args.compare else ["this"])
     if not args.out:
         subprocess.run(["rm", "-rf", out_dir])
     return 0

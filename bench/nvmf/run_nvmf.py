@@ -22,6 +22,11 @@ nvme_perf's figures include its start-up and connect (a few ms) and its admin
 thread. Reports the median and the range (min-max) over the rounds; a table,
 then one JSON line per case and build (also appended to -j FILE).
 
+--zcopy-compare BYTES runs this build twice instead (B with sock_impl_set_options
+--enable-zerocopy-send-server --zerocopy-threshold BYTES) and reports B's
+MSG_ZEROCOPY sends per I/O and how many of them the kernel copied anyway
+(nvmf_get_stats: zcopy_sends, zcopy_copied).
+
 Without perf (or with --no-perf-stat), CPU time per I/O comes from
 /proc/PID/stat (target) and the child's rusage (initiator) as before.
 
@@ -129,7 +134,7 @@ def rpc(sock, *args):
 
 
 class Target:
-    def __init__(self, label, bin_dir, tmp, mem_mb, extra):
+    def __init__(self, label, bin_dir, tmp, mem_mb, extra, zcopy=None):
         self.label = label
         self.bin = bin_dir
         self.port = str(os.environ.get("NVMF_BENCH_PORT") if label == "A" and
@@ -154,12 +159,27 @@ class Target:
         if self.p.poll() is not None:
             self.log.seek(0)
             raise RuntimeError("nvmf_tgt (%s) did not start:\n%s" % (bin_dir, self.log.read()))
+        self.zcopy = zcopy
+        if zcopy is not None:
+            # Sockets accepted from now on send MSG_ZEROCOPY for writes of zcopy bytes or more.
+            rpc(self.sock, "sock_impl_set_options", "-i", "posix",
+                "--enable-zerocopy-send-server", "--zerocopy-threshold", str(zcopy))
         rpc(self.sock, "nvmf_create_transport", "-t", "tcp")
         rpc(self.sock, "bdev_malloc_create", "-b", "Malloc0", str(mem_mb), "4096")
         rpc(self.sock, "nvmf_create_subsystem", NQN, "-a", "-s", "OSPBENCH1")
         rpc(self.sock, "nvmf_subsystem_add_ns", NQN, "Malloc0")
         rpc(self.sock, "nvmf_subsystem_add_listener", NQN, "-t", "tcp", "-a", "127.0.0.1",
             "-s", self.port)
+
+    def zcopy_stats(self):
+        """(zero-copy sends, of which copied by the kernel) over the target's life."""
+        st = json.loads(rpc(self.sock, "nvmf_get_stats"))
+        sends = copied = 0
+        for g in st.get("poll_groups", []):
+            for t in g.get("transports", []):
+                sends += t.get("zcopy_sends", 0)
+                copied += t.get("zcopy_copied", 0)
+        return sends, copied
 
     def stop(self):
         if self.p.poll() is None:
@@ -190,6 +210,7 @@ def run_case(tgt, case, secs, events, tmp):
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(0.2)
         cmd = ["perf", "stat", "-x", ",", "-o", ist, "-e", ",".join(events), "--"] + cmd
+    z0 = tgt.zcopy_stats() if tgt.zcopy is not None else None
     t0 = cpu_ticks(tgt.p.pid)
     c0 = children_cpu()
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -209,6 +230,12 @@ def run_case(tgt, case, secs, events, tmp):
     ios = max(res["ios"], 1)
     row = {"iops": res["iops"], "mibps": res["mibps"], "avg_us": res["avg_us"],
            "p99_us": res["p99_us"]}
+    if z0 is not None:
+        # Give the target a moment to take the closed connection out of its group.
+        time.sleep(0.5)
+        z1 = tgt.zcopy_stats()
+        row["zcopy_sends_per_io"] = (z1[0] - z0[0]) / ios
+        row["zcopy_copied_per_io"] = (z1[1] - z0[1]) / ios
     if events:
         mhz = cpu_mhz()
         for side, path in (("tgt", tstat), ("init", ist)):
@@ -240,11 +267,19 @@ def main():
                     help="start nvmf_tgt with --polling (never sleep when idle)")
     ap.add_argument("--compare", metavar="BIN_DIR",
                     help="a second build's bin directory, measured in alternating rounds")
+    ap.add_argument("--zcopy-compare", type=int, metavar="THRESHOLD",
+                    help="B = this build with zero-copy sends (MSG_ZEROCOPY) for writes of "
+                         "THRESHOLD bytes or more; reports how many the kernel copied anyway")
     ap.add_argument("--no-perf-stat", action="store_true",
                     help="CPU time from /proc instead of perf stat")
     args = ap.parse_args()
 
+    if args.compare and args.zcopy_compare is not None:
+        ap.error("--compare and --zcopy-compare exclude each other")
     builds = [("A", BIN)] + ([("B", args.compare)] if args.compare else [])
+    if args.zcopy_compare is not None:
+        builds.append(("B", BIN))
+        args.compare = "%s with MSG_ZEROCOPY sends >= %d bytes" % (BIN, args.zcopy_compare)
     for _, d in builds:
         for b in ("nvmf_tgt", "nvme_perf"):
             if not os.access(os.path.join(d, b), os.X_OK):
@@ -261,7 +296,9 @@ def main():
     samples = {(b[0], c[0]): [] for b in builds for c in cases}
     try:
         for label, d in builds:
-            tgts.append(Target(label, d, tmp, args.malloc_mb, extra))
+            tgts.append(Target(label, d, tmp, args.malloc_mb, extra,
+                               args.zcopy_compare if label == "B" and
+                               args.zcopy_compare is not None else None))
         for i in range(args.runs):
             for c in cases:
                 order = tgts if i % 2 == 0 else list(reversed(tgts))
@@ -322,6 +359,10 @@ def main():
                     statistics.median(col["avg_us"]), statistics.median(col["p99_us"]),
                     statistics.median(col["tgt_cpu_us_per_io"]),
                     statistics.median(col["init_cpu_us_per_io"])))
+            if "zcopy_sends_per_io" in col:
+                print("%-20s %-2s zero-copy sends per I/O %s, copied by the kernel %s" % (
+                    "", "", fmt(col["zcopy_sends_per_io"], "%.3f"),
+                    fmt(col["zcopy_copied_per_io"], "%.3f")))
             row = {"bench": "nvmf_tcp", "case": c[0], "pattern": c[1], "io_size": c[2],
                    "queue_depth": c[3], "runs": args.runs, "seconds": args.time,
                    "build": d, "cycles_source": "cycles" if real_cycles else

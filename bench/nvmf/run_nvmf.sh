@@ -6,7 +6,8 @@
 #
 #   bench/nvmf/run_nvmf.sh [-n ROUNDS] [-t SECONDS] [-j FILE] [-m MALLOC_MB]
 #                          [--only SUBSTRING] [--all] [--polling]
-#                          [--compare OTHER_BIN_DIR] [--no-perf-stat]
+#                          [--compare OTHER_BIN_DIR] [--zcopy-compare BYTES]
+#                          [--no-perf-stat]
 #   (defaults: 3 rounds, 10 s each, 128 MiB namespace; env OSPREY_BIN_DIR
 #   picks the binaries, NVMF_BENCH_PORT the port, default a free one
 #   picked at run time)

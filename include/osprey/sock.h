@@ -156,6 +156,8 @@ struct osp_sock_stats {
 	uint64_t bytes_sent;
 	uint64_t receives;	 /* osp_sock_recv()/readv() calls that returned data */
 	uint64_t bytes_received;
+	uint64_t zcopy_sends;	 /* sendmsg() calls with MSG_ZEROCOPY */
+	uint64_t zcopy_copied;	 /* of those, completions the kernel reported as copied */
 };
 /* Copy sock's counters into *stats. 0, or -EINVAL for NULL. */
 int osp_sock_get_stats(struct osp_sock *sock, struct osp_sock_stats *stats);

@@ -37,9 +37,11 @@ void osp_vhost_ctrlr_delete(const char *name, osp_vhost_ctrlr_cb cb, void *cb_ar
 
 /*
  * vhost-user-scsi (lib/vhost/vhost_scsi.c): a controller with no targets;
- * 0 or -errno with a message in err.
+ * cpumask (NULL: the app thread) spreads its queues over threads pinned to
+ * those cores, as for blk. 0 or -errno with a message in err.
  */
-int osp_vhost_scsi_ctrlr_create(const char *name, char *err, size_t errlen);
+int osp_vhost_scsi_ctrlr_create(const char *name, const char *cpumask, char *err,
+				size_t errlen);
 /*
  * Target callbacks get the target number (>= 0) or a negative errno and a
  * message.

@@ -234,6 +234,13 @@ int osp_nvme_tcp_recv_next_iov(struct osp_nvme_tcp_recv *r, struct iovec *iov, i
 /* n bytes were written where next_iov said (n <= their total). Runs callbacks;
  * returns 0 or a negative error as feed. */
 int osp_nvme_tcp_recv_commit(struct osp_nvme_tcp_recv *r, size_t n);
+/*
+ * True when the receiver waits for the first byte of a PDU (nothing of the
+ * next one received, not paused, not failed): next_iov would ask for the
+ * 8-byte common header, so a caller that reads into its own buffer may skip
+ * asking (an idle poll's cost).
+ */
+bool osp_nvme_tcp_recv_at_pdu_start(const struct osp_nvme_tcp_recv *r);
 
 /*
  * For a callback to end the connection with a fatal error it found (unknown

@@ -189,8 +189,18 @@ int nvme_qpair_init(struct nvme_qpair *qpair, struct osp_nvme_ctrlr *ctrlr,
 void nvme_qpair_fini(struct nvme_qpair *qpair);
 struct nvme_request *nvme_request_get(struct nvme_qpair *qpair);
 void nvme_request_put(struct nvme_qpair *qpair, struct nvme_request *req);
-/* Look up an active request by cid (NULL for an unknown or idle cid). */
-struct nvme_request *nvme_qpair_get_active_request(struct nvme_qpair *qpair, uint16_t cid);
+/* Look up an active request by cid (NULL for an unknown or idle cid). Inline: per PDU. */
+static inline struct nvme_request *
+nvme_qpair_get_active_request(struct nvme_qpair *qpair, uint16_t cid)
+{
+	struct nvme_request *req;
+
+	if (cid >= qpair->num_reqs) {
+		return NULL;
+	}
+	req = &qpair->reqs[cid];
+	return req->active ? req : NULL;
+}
 /* Complete req with cpl: runs the callback and frees the request. */
 void nvme_request_complete(struct nvme_request *req, const struct osp_nvme_cpl *cpl);
 /* Complete every active request with ABORTED_SQ_DELETION. */

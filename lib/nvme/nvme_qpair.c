@@ -72,18 +72,6 @@ nvme_request_put(struct nvme_qpair *qpair, struct nvme_request *req)
 	STAILQ_INSERT_HEAD(&qpair->free_reqs, req, free_link);
 }
 
-struct nvme_request *
-nvme_qpair_get_active_request(struct nvme_qpair *qpair, uint16_t cid)
-{
-	struct nvme_request *req;
-
-	if (cid >= qpair->num_reqs) {
-		return NULL;
-	}
-	req = &qpair->reqs[cid];
-	return req->active ? req : NULL;
-}
-
 void
 nvme_cpl_set_status(struct osp_nvme_cpl *cpl, struct nvme_request *req, uint8_t sct, uint8_t sc)
 {

@@ -48,6 +48,7 @@ struct tcp_req {
 	struct osp_sock_request cmd_sreq;
 	struct osp_sock_request h2c_sreq;
 	struct osp_nvme_cpl cpl;
+	/* Progress of one command: from sends on, zeroed at each submit. */
 	uint32_t sends;	     /* socket writes not yet completed */
 	bool resp_done;	     /* CapsuleResp (or C2HData with SUCCESS) received */
 	bool ddgst_error;    /* a C2HData of this command failed its data digest */
@@ -61,6 +62,7 @@ struct tcp_req {
 	uint16_t ttag;
 };
 _Static_assert(sizeof(struct tcp_req) <= NVME_REQUEST_TRANSPORT_CTX, "tcp_req fits the request");
+#define TCP_REQ_PROGRESS_OFF offsetof(struct tcp_req, sends)
 
 struct tcp_qpair {
 	struct nvme_qpair q; /* first: the core casts */
@@ -70,6 +72,8 @@ struct tcp_qpair {
 	int fail_rc;
 	struct osp_nvme_tcp_send_params sp;
 	uint32_t maxh2cdata;
+	/* In-capsule data limit of this queue's commands (from IOCCSZ on I/O queues). */
+	uint32_t icd_max;
 	uint8_t dgst_requested;
 	struct osp_nvme_tcp_pdu ic_pdu;
 	struct osp_sock_request ic_sreq;
@@ -85,6 +89,20 @@ struct tcp_qpair {
 	uint32_t rbuf_len;
 	uint32_t rbuf_ask;   /* bytes the last recv asked for */
 	bool last_direct;    /* the last read went straight into a data buffer */
+	/*
+	 * The last C2HData carried >= NVME_TCP_ZCOPY_RECV_MIN: large reads are
+	 * streaming, so a receive into the buffer between two of them asks for
+	 * NVME_TCP_RBUF_AFTER_DIRECT only (the next PDU's header and a little
+	 * of its data), not for NVME_TCP_RBUF_SIZE (up to 64 KiB of its data,
+	 * all of it then copied out of the buffer).
+	 */
+	bool big_c2h;
+	/*
+	 * Writes queued on the socket whose callback has not run yet: a poll
+	 * with none skips osp_sock_flush() (most polls: an empty flush still
+	 * walks the socket's request lists).
+	 */
+	uint32_t wr_pending;
 	/* Transport counters: PDUs received; the counters of closed sockets. */
 	uint64_t pdus_received;
 	struct osp_sock_stats closed_sock_stats;
@@ -133,6 +151,22 @@ tcp_ctrlr_max_xfer_size(struct osp_nvme_ctrlr *ctrlr)
 	return OSP_NVME_MAX_XFER_SIZE;
 }
 
+/*
+ * osp_iov_slice() of a request's data: [off, off + len) of req->iov into
+ * iov (max elements). The usual single buffer takes no walk.
+ */
+static inline int
+req_data_slice(const struct nvme_request *req, struct iovec *iov, int max, uint32_t off,
+	       uint32_t len)
+{
+	if (req->iovcnt == 1 && len > 0 && (uint64_t)off + len <= req->iov[0].iov_len) {
+		iov[0].iov_base = (uint8_t *)req->iov[0].iov_base + off;
+		iov[0].iov_len = len;
+		return 1;
+	}
+	return osp_iov_slice(iov, max, req->iov, req->iovcnt, off, len);
+}
+
 /* ------------------------------------------------------------ failing */
 
 static void
@@ -148,6 +182,9 @@ tcp_fail(struct tcp_qpair *tqp, int rc)
 static void
 term_sent_cb(void *arg, int err)
 {
+	struct tcp_qpair *tqp = arg;
+
+	tqp->wr_pending--;
 }
 
 /* A protocol violation found by the receiver: tell the controller, then fail. */
@@ -170,6 +207,7 @@ tcp_protocol_error(struct tcp_qpair *tqp)
 			tqp->term_sreq.iov = tqp->term_pdu.iov;
 			tqp->term_sreq.iovcnt = tqp->term_pdu.iovcnt;
 			if (osp_sock_writev_async(tqp->sock, &tqp->term_sreq) == 0) {
+				tqp->wr_pending++;
 				osp_sock_flush(tqp->sock);
 			}
 		}
@@ -205,13 +243,15 @@ cmd_sent_cb(void *arg, int err)
 {
 	struct nvme_request *req = arg;
 	struct tcp_req *treq = treq_of(req);
+	struct tcp_qpair *tqp = tqp_of(req->qpair);
 
+	tqp->wr_pending--;
 	treq->sends--;
 	if (err != 0) {
-		tcp_fail(tqp_of(req->qpair), err);
+		tcp_fail(tqp, err);
 		return;
 	}
-	tcp_req_try_complete(tqp_of(req->qpair), req);
+	tcp_req_try_complete(tqp, req);
 }
 
 static void h2c_sent_cb(void *arg, int err);
@@ -225,8 +265,7 @@ send_next_h2c(struct tcp_qpair *tqp, struct nvme_request *req)
 	bool last = treq->h2c_sent + chunk == treq->r2t_end;
 	int n, rc;
 
-	n = osp_iov_slice(iov, OSP_NVME_TCP_PDU_MAX_DATA_IOV, req->iov, req->iovcnt, treq->h2c_sent,
-			  chunk);
+	n = req_data_slice(req, iov, OSP_NVME_TCP_PDU_MAX_DATA_IOV, treq->h2c_sent, chunk);
 	if (n <= 0) {
 		return -EINVAL;
 	}
@@ -243,6 +282,7 @@ send_next_h2c(struct tcp_qpair *tqp, struct nvme_request *req)
 	if (rc != 0) {
 		return rc;
 	}
+	tqp->wr_pending++;
 	treq->sends++;
 	treq->h2c_busy = true;
 	treq->h2c_chunk = chunk;
@@ -257,6 +297,7 @@ h2c_sent_cb(void *arg, int err)
 	struct tcp_req *treq = treq_of(req);
 	struct tcp_qpair *tqp = tqp_of(req->qpair);
 
+	tqp->wr_pending--;
 	treq->sends--;
 	treq->h2c_busy = false;
 	if (err != 0) {
@@ -305,11 +346,12 @@ tcp_hdr_fn(struct osp_nvme_tcp_recv *r, void *cb_arg, const union osp_nvme_tcp_p
 			   req->payload_size, treq->c2h_received);
 		return osp_nvme_tcp_recv_fail(r, OSP_NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, 0);
 	}
-	n = osp_iov_slice(iov, *iovcnt, req->iov, req->iovcnt, c2h->datao, data_len);
+	n = req_data_slice(req, iov, *iovcnt, c2h->datao, data_len);
 	if (n <= 0) {
 		return osp_nvme_tcp_recv_fail(r, OSP_NVME_TCP_FES_DATA_TRANSFER_OUT_OF_RANGE, 0);
 	}
 	*iovcnt = n;
+	tqp->big_c2h = data_len >= NVME_TCP_ZCOPY_RECV_MIN;
 	return 0;
 }
 
@@ -502,6 +544,9 @@ tcp_qpair_destroy(struct nvme_qpair *q)
 static void
 ic_sent_cb(void *arg, int err)
 {
+	struct tcp_qpair *tqp = arg;
+
+	tqp->wr_pending--;
 	if (err != 0) {
 		tcp_fail(arg, err);
 	}
@@ -560,8 +605,18 @@ tcp_qpair_connect(struct nvme_qpair *q)
 			return -ENOMEM;
 		}
 	}
+	if (q->id == 0) {
+		tqp->icd_max = NVME_TCP_ADMIN_ICD_MAX;
+	} else {
+		/* The controller was identified before its I/O queues connect. */
+		uint32_t ioccsz = ctrlr->cdata.ioccsz;
+
+		tqp->icd_max = ioccsz >= 4 ? (uint32_t)OSP_MIN((uint64_t)ioccsz * 16 - 64,
+							       (uint64_t)OSP_NVME_MAX_XFER_SIZE) : 0;
+	}
 	tqp->rbuf_off = tqp->rbuf_len = 0;
 	tqp->last_direct = false;
+	tqp->big_c2h = false;
 	osp_sock_get_default_opts(&so, sizeof(so));
 	so.connect_timeout_ms = 0; /* non-blocking: progress is polled */
 	so.recv_pipe = false;	   /* tcp_rx reads into the qpair's own buffer */
@@ -605,6 +660,7 @@ tcp_qpair_connect(struct nvme_qpair *q)
 		tqp->tstate = TCP_QP_IDLE;
 		return rc;
 	}
+	tqp->wr_pending++;
 	/* Usually still in the handshake: the send then happens on a later poll. */
 	fl = osp_sock_flush(tqp->sock);
 	if (fl < 0 && fl != -EAGAIN) {
@@ -639,7 +695,7 @@ tcp_rx(struct tcp_qpair *tqp)
 	struct iovec iov[OSP_NVME_TCP_RECV_MAX_IOV];
 	bool direct;
 	ssize_t n;
-	int cnt, rc;
+	int cnt = 0, rc;
 
 	while (tqp->tstate != TCP_QP_FAILED) {
 		if (tqp->rbuf_off < tqp->rbuf_len) {
@@ -661,21 +717,25 @@ tcp_rx(struct tcp_qpair *tqp)
 		if (tqp->max_completions != 0 && tqp->completions >= tqp->max_completions) {
 			return;
 		}
-		cnt = osp_nvme_tcp_recv_next_iov(&tqp->rx, iov, OSP_NVME_TCP_RECV_MAX_IOV);
-		if (cnt < 0) {
-			tcp_rx_error(tqp, cnt);
-			return;
+		/* Between PDUs (every idle poll): the next read goes to the buffer. */
+		direct = false;
+		if (!osp_nvme_tcp_recv_at_pdu_start(&tqp->rx)) {
+			cnt = osp_nvme_tcp_recv_next_iov(&tqp->rx, iov, OSP_NVME_TCP_RECV_MAX_IOV);
+			if (cnt < 0) {
+				tcp_rx_error(tqp, cnt);
+				return;
+			}
+			if (cnt == 0) {
+				return; /* paused */
+			}
+			direct = osp_iov_len(iov, cnt) >= NVME_TCP_ZCOPY_RECV_MIN;
 		}
-		if (cnt == 0) {
-			return; /* paused */
-		}
-		direct = osp_iov_len(iov, cnt) >= NVME_TCP_ZCOPY_RECV_MIN;
 		if (direct) {
 			n = osp_sock_readv(tqp->sock, iov, cnt);
 		} else {
 			tqp->rbuf_off = tqp->rbuf_len = 0;
-			tqp->rbuf_ask = tqp->last_direct ? NVME_TCP_RBUF_AFTER_DIRECT :
-					NVME_TCP_RBUF_SIZE;
+			tqp->rbuf_ask = tqp->last_direct || tqp->big_c2h ?
+					NVME_TCP_RBUF_AFTER_DIRECT : NVME_TCP_RBUF_SIZE;
 			n = osp_sock_recv(tqp->sock, tqp->rbuf, tqp->rbuf_ask);
 		}
 		if (n == -EAGAIN) {
@@ -718,10 +778,13 @@ tcp_poll(struct tcp_qpair *tqp, uint32_t max)
 	if (tqp->tstate == TCP_QP_FAILED || tqp->sock == NULL) {
 		return -ENXIO;
 	}
-	n = osp_sock_flush(tqp->sock);
-	if (n < 0 && n != -EAGAIN) {
-		tcp_fail(tqp, (int)n);
-		return -ENXIO;
+	/* What an earlier flush left (the socket buffer was full). */
+	if (tqp->wr_pending != 0) {
+		n = osp_sock_flush(tqp->sock);
+		if (n < 0 && n != -EAGAIN) {
+			tcp_fail(tqp, (int)n);
+			return -ENXIO;
+		}
 	}
 	if (tqp->deferred != 0) {
 		uint32_t i;
@@ -743,10 +806,12 @@ tcp_poll(struct tcp_qpair *tqp, uint32_t max)
 		return -ENXIO;
 	}
 	/* Writes queued by callbacks (R2T data, new commands) go out now. */
-	n = osp_sock_flush(tqp->sock);
-	if (n < 0 && n != -EAGAIN) {
-		tcp_fail(tqp, (int)n);
-		return -ENXIO;
+	if (tqp->wr_pending != 0) {
+		n = osp_sock_flush(tqp->sock);
+		if (n < 0 && n != -EAGAIN) {
+			tcp_fail(tqp, (int)n);
+			return -ENXIO;
+		}
 	}
 	return 0;
 }
@@ -841,30 +906,13 @@ tcp_qpair_submit_request(struct nvme_qpair *q, struct nvme_request *req)
 		return -ENXIO;
 	}
 	/* The PDUs are rebuilt whole by the builders: only the progress is reset. */
-	treq->sends = 0;
-	treq->resp_done = false;
-	treq->ddgst_error = false;
-	treq->icd = false;
-	treq->h2c_busy = false;
-	treq->deferred = false;
-	treq->c2h_received = 0;
-	treq->h2c_sent = 0;
-	treq->h2c_chunk = 0;
-	treq->r2t_end = 0;
+	memset((uint8_t *)treq + TCP_REQ_PROGRESS_OFF, 0, sizeof(*treq) - TCP_REQ_PROGRESS_OFF);
 
-	if (q->id == 0 || req->cmd.opc == OSP_NVMF_FABRIC_OPCODE) {
-		icd_max = NVME_TCP_ADMIN_ICD_MAX;
-	} else {
-		uint32_t ioccsz = q->ctrlr->cdata.ioccsz;
-
-		icd_max = ioccsz >= 4 ? (uint32_t)OSP_MIN((uint64_t)ioccsz * 16 - 64,
-							  (uint64_t)OSP_NVME_MAX_XFER_SIZE) : 0;
-	}
+	icd_max = req->cmd.opc == OSP_NVMF_FABRIC_OPCODE ? NVME_TCP_ADMIN_ICD_MAX : tqp->icd_max;
 	memset(&sgl, 0, sizeof(sgl));
 	sgl.unkeyed.length = req->payload_size;
 	if (req->host_to_ctrlr && req->payload_size > 0 && req->payload_size <= icd_max) {
-		n = osp_iov_slice(iov, OSP_NVME_TCP_PDU_MAX_DATA_IOV, req->iov, req->iovcnt, 0,
-				  req->payload_size);
+		n = req_data_slice(req, iov, OSP_NVME_TCP_PDU_MAX_DATA_IOV, 0, req->payload_size);
 	}
 	if (n > 0) {
 		treq->icd = true;
@@ -889,6 +937,7 @@ tcp_qpair_submit_request(struct nvme_qpair *q, struct nvme_request *req)
 	if (rc != 0) {
 		return rc;
 	}
+	tqp->wr_pending++;
 	treq->sends = 1;
 	if (!q->in_completions) {
 		/* Outside a poll nobody would send it until the next one. */

@@ -712,11 +712,42 @@ recv_advance(struct osp_nvme_tcp_recv *r, size_t n, const uint8_t *src)
 	r->got += n;
 }
 
+/*
+ * At a PDU boundary with at least a common header in the input (the usual
+ * case for a buffer filled by one recv: a batch of whole PDUs): take the
+ * common header, check it, and take the rest of the header in one more copy
+ * when it is there too. The same checks as the region-by-region path
+ * (recv_progress() runs recv_check_hdr() next); it only skips that path's
+ * per-region bookkeeping. Returns the bytes taken, or a negative error.
+ */
+static ssize_t
+recv_take_hdr(struct osp_nvme_tcp_recv *r, const uint8_t *p, size_t avail)
+{
+	const size_t ch_len = sizeof(struct osp_nvme_tcp_common_hdr);
+	int rc;
+
+	memcpy(r->buf.raw, p, ch_len);
+	r->got = ch_len;
+	rc = recv_check_ch(r);
+	if (rc < 0) {
+		return rc;
+	}
+	r->state = RS_HDR;
+	if (avail < r->hdr_total) {
+		return (ssize_t)ch_len;
+	}
+	/* hdr_total fits the header buffer: recv_check_ch() bounds it. */
+	memcpy(&r->buf.raw[ch_len], p + ch_len, r->hdr_total - ch_len);
+	r->got = r->hdr_total;
+	return (ssize_t)r->hdr_total;
+}
+
 ssize_t
 osp_nvme_tcp_recv_feed(struct osp_nvme_tcp_recv *r, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
 	size_t off = 0, n;
+	ssize_t took;
 	int rc;
 
 	if (len > 0 && buf == NULL) {
@@ -732,6 +763,16 @@ osp_nvme_tcp_recv_feed(struct osp_nvme_tcp_recv *r, const void *buf, size_t len)
 		}
 		if (r->state == RS_TERMINATED) {
 			return -ESHUTDOWN;
+		}
+		if (r->state == RS_CH && r->got == 0 &&
+		    len - off >= sizeof(struct osp_nvme_tcp_common_hdr)) {
+			took = recv_take_hdr(r, p + off, len - off);
+			if (took < 0) {
+				return took;
+			}
+			off += (size_t)took;
+			rc = recv_progress(r);
+			continue;
 		}
 		n = OSP_MIN(len - off, (size_t)recv_region_left(r));
 		recv_advance(r, n, p + off);
@@ -795,6 +836,12 @@ osp_nvme_tcp_recv_commit(struct osp_nvme_tcp_recv *r, size_t n)
 	recv_advance(r, n, NULL);
 	rc = recv_progress(r);
 	return rc < 0 ? rc : 0;
+}
+
+bool
+osp_nvme_tcp_recv_at_pdu_start(const struct osp_nvme_tcp_recv *r)
+{
+	return r->state == RS_CH && r->got == 0;
 }
 
 /* ---------------------------------------------------------------- builders */

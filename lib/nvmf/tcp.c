@@ -430,6 +430,12 @@ req_bufs_iov(struct nvmf_tcp_req *tr, uint32_t off, uint32_t len, struct iovec *
 	uint32_t unit = tr->tq->tt->opts.io_unit_size;
 	int n = 0;
 
+	if (osp_likely(len > 0 && max > 0 && tr->nbufs > 0 && off < unit && len <= unit - off)) {
+		/* Within the first buffer (any transfer up to io_unit_size). */
+		iov[0].iov_base = (uint8_t *)tr->bufs[0] + off;
+		iov[0].iov_len = len;
+		return 1;
+	}
 	while (len > 0 && n < max) {
 		uint32_t idx = off / unit, o = off % unit, c = OSP_MIN(unit - o, len);
 
@@ -513,6 +519,7 @@ req_get(struct nvmf_tcp_qpair *tq)
 		tr->c2h_off = 0;
 		tr->c2h_len = 0;
 		tr->c2h_success = false;
+		tr->c2h_whole = false;
 		tr->req.length = 0;
 		tr->req.iovcnt = 0;
 		tr->req.xfer = OSP_NVMF_XFER_NONE;
@@ -565,6 +572,23 @@ qpair_drop_unheld(struct nvmf_tcp_qpair *tq)
 	tq->rx_paused = false;
 }
 
+/* Out of the group's socket group; its zero-copy counters stay in the group's stats. */
+static void
+qpair_sock_leave_group(struct nvmf_tcp_qpair *tq)
+{
+	struct osp_sock_stats ss;
+
+	if (!tq->in_sock_group) {
+		return;
+	}
+	if (osp_sock_get_stats(tq->sock, &ss) == 0) {
+		tq->pg->stat.zcopy_sends += ss.zcopy_sends;
+		tq->pg->stat.zcopy_copied += ss.zcopy_copied;
+	}
+	osp_sock_group_remove_sock(tq->pg->sock_group, tq->sock);
+	tq->in_sock_group = false;
+}
+
 /*
  * The connection is over for us (protocol error, peer gone, socket error, or
  * the core disconnected it): stop receiving and executing, push out what is
@@ -581,10 +605,7 @@ qpair_fail(struct nvmf_tcp_qpair *tq)
 	qpair_drop_unheld(tq);
 	if (tq->sock != NULL) {
 		osp_sock_flush(tq->sock);
-		if (tq->in_sock_group) {
-			osp_sock_group_remove_sock(tq->pg->sock_group, tq->sock);
-			tq->in_sock_group = false;
-		}
+		qpair_sock_leave_group(tq);
 	}
 	osp_nvmf_qpair_disconnect(&tq->qpair);
 	tq_unhold(tq);
@@ -629,14 +650,77 @@ send_term_req(struct nvmf_tcp_qpair *tq, uint16_t fes, uint32_t fei, const void 
 	}
 }
 
-static void
-send_resp(struct nvmf_tcp_req *tr)
+/*
+ * The two PDUs of every command, written directly when the connection has
+ * no header digest (CapsuleResp) or no digest at all (C2HData): every byte
+ * of the header and of the padding up to PDO is set, as the codec's
+ * builders do, without their argument checks (the arguments are ours and
+ * valid) and without clearing the whole header area first. Other cases
+ * (digests, R2T, ICResp, TermReq) go through the codec.
+ */
+static inline void
+build_capsule_resp_fast(struct osp_nvme_tcp_pdu *pdu, const struct osp_nvme_cpl *cpl)
+{
+	struct osp_nvme_tcp_rsp *h = &pdu->hdr.capsule_resp;
+
+	h->ch.pdu_type = OSP_NVME_TCP_PDU_TYPE_CAPSULE_RESP;
+	h->ch.flags = 0;
+	h->ch.hlen = sizeof(*h);
+	h->ch.pdo = 0;
+	h->ch.plen = htole32(sizeof(*h));
+	h->rccqe = *cpl;
+	pdu->iov[0].iov_base = pdu->raw;
+	pdu->iov[0].iov_len = sizeof(*h);
+	pdu->iovcnt = 1;
+	pdu->plen = sizeof(*h);
+}
+
+static inline void
+build_c2h_data_fast(struct osp_nvme_tcp_pdu *pdu, uint8_t pda, uint16_t cccid, uint32_t datao,
+		    const struct iovec *iov, int iovcnt, uint32_t len, bool last, bool success)
+{
+	struct osp_nvme_tcp_c2h_data_hdr *h = &pdu->hdr.c2h_data;
+	uint32_t align = OSP_NVME_TCP_PDA_ALIGN(pda);
+	uint32_t pdo = ((uint32_t)sizeof(*h) + align - 1) / align * align;
+
+	h->ch.pdu_type = OSP_NVME_TCP_PDU_TYPE_C2H_DATA;
+	h->ch.flags = (last ? OSP_NVME_TCP_DATA_FLAGS_LAST_PDU : 0) |
+		      (success ? OSP_NVME_TCP_C2H_DATA_FLAGS_SUCCESS : 0);
+	h->ch.hlen = sizeof(*h);
+	h->ch.pdo = (uint8_t)pdo;
+	h->ch.plen = htole32(pdo + len);
+	h->cccid = htole16(cccid);
+	memset(h->rsvd10, 0, sizeof(h->rsvd10));
+	h->datao = htole32(datao);
+	h->datal = htole32(len);
+	memset(h->rsvd20, 0, sizeof(h->rsvd20));
+	if (pdo > sizeof(*h)) {
+		memset(&pdu->raw[sizeof(*h)], 0, pdo - sizeof(*h));
+	}
+	pdu->iov[0].iov_base = pdu->raw;
+	pdu->iov[0].iov_len = pdo;
+	memcpy(&pdu->iov[1], iov, sizeof(*iov) * (size_t)iovcnt);
+	pdu->iovcnt = 1 + iovcnt;
+	pdu->plen = pdo + len;
+}
+
+static int
+build_resp(struct nvmf_tcp_req *tr)
 {
 	struct nvmf_tcp_qpair *tq = tr->tq;
 
-	if (osp_nvme_tcp_build_capsule_resp(&tr->rsp_wr.pdu, &tq->tx, &tr->req.rsp) != 0 ||
-	    wr_queue(&tr->rsp_wr) != 0) {
-		qpair_fail(tq);
+	if (!tq->tx.hdgst) {
+		build_capsule_resp_fast(&tr->rsp_wr.pdu, &tr->req.rsp);
+		return 0;
+	}
+	return osp_nvme_tcp_build_capsule_resp(&tr->rsp_wr.pdu, &tq->tx, &tr->req.rsp);
+}
+
+static void
+send_resp(struct nvmf_tcp_req *tr)
+{
+	if (build_resp(tr) != 0 || wr_queue(&tr->rsp_wr) != 0) {
+		qpair_fail(tr->tq);
 	}
 }
 
@@ -644,26 +728,61 @@ static void
 c2h_continue(struct nvmf_tcp_req *tr)
 {
 	struct nvmf_tcp_qpair *tq = tr->tq;
-	struct iovec iov[OSP_NVME_TCP_PDU_MAX_DATA_IOV];
+	struct iovec slice[OSP_NVME_TCP_PDU_MAX_DATA_IOV];
+	const struct iovec *iov = slice;
 	uint32_t chunk = OSP_MIN(tr->c2h_len - tr->c2h_off, NVMF_TCP_C2H_PDU_MAX);
-	bool last = tr->c2h_off + chunk == tr->c2h_len;
+	bool last = tr->c2h_off + chunk == tr->c2h_len, merged = false;
 	int n;
 
 	/* c2h_len is within the iovecs, and a PDU takes as many iovecs as a request has. */
 	OSP_STATIC_ASSERT(OSP_NVME_TCP_PDU_MAX_DATA_IOV >= OSP_NVMF_MAX_REQ_IOVS, "C2H slice fits");
-	n = osp_iov_slice(iov, (int)OSP_COUNTOF(iov), tr->req.iov, (int)tr->req.iovcnt, tr->c2h_off,
-			  chunk);
-	if (n < 0 ||
-	    osp_nvme_tcp_build_c2h_data(&tr->data_wr.pdu, &tq->tx, tr->req.cmd.cid, tr->c2h_off,
-					iov, n, last, last && tr->c2h_success) != 0 ||
-	    wr_queue(&tr->data_wr) != 0) {
+	if (tr->c2h_off == 0 && last && tr->c2h_whole) {
+		/* All of the request's iovecs in one PDU: no slicing. */
+		iov = tr->req.iov;
+		n = (int)tr->req.iovcnt;
+	} else {
+		n = osp_iov_slice(slice, (int)OSP_COUNTOF(slice), tr->req.iov, (int)tr->req.iovcnt,
+				  tr->c2h_off, chunk);
+	}
+	if (n <= 0) {
+		qpair_fail(tq);
+		return;
+	}
+	if (!tq->tx.hdgst && !tq->tx.ddgst) {
+		build_c2h_data_fast(&tr->data_wr.pdu, tq->tx.pda, tr->req.cmd.cid, tr->c2h_off, iov, n,
+				    chunk, last, last && tr->c2h_success);
+	} else if (osp_nvme_tcp_build_c2h_data(&tr->data_wr.pdu, &tq->tx, tr->req.cmd.cid,
+					       tr->c2h_off, iov, n, last,
+					       last && tr->c2h_success) != 0) {
+		qpair_fail(tq);
+		return;
+	}
+	if (last && !tr->c2h_success) {
+		/*
+		 * The CapsuleResp rides in the same socket write as the last
+		 * C2HData (one request, one completion), when their iovecs fit
+		 * the PDU's array; it stays in rsp_wr, which lives as long as tr.
+		 */
+		struct osp_nvme_tcp_pdu *d = &tr->data_wr.pdu, *r = &tr->rsp_wr.pdu;
+
+		if (build_resp(tr) != 0) {
+			qpair_fail(tq);
+			return;
+		}
+		if (d->iovcnt + r->iovcnt <= (int)OSP_COUNTOF(d->iov)) {
+			memcpy(&d->iov[d->iovcnt], r->iov, sizeof(r->iov[0]) * (size_t)r->iovcnt);
+			d->iovcnt += r->iovcnt;
+			merged = true;
+		}
+	}
+	if (wr_queue(&tr->data_wr) != 0) {
 		qpair_fail(tq);
 		return;
 	}
 	tr->c2h_off += chunk;
 	tq->pg->stat.c2h_pdus++;
-	if (last && !tr->c2h_success) {
-		send_resp(tr);
+	if (last && !tr->c2h_success && !merged && wr_queue(&tr->rsp_wr) != 0) {
+		qpair_fail(tq);
 	}
 }
 
@@ -958,6 +1077,8 @@ nvmf_tcp_req_complete(struct osp_nvmf_request *req)
 		iov_total = osp_iov_len(req->iov, (int)OSP_MIN(req->iovcnt,
 							       (uint32_t)OSP_NVMF_MAX_REQ_IOVS));
 		tr->c2h_len = (uint32_t)OSP_MIN((uint64_t)req->length, iov_total);
+		tr->c2h_whole = iov_total == tr->c2h_len &&
+				req->iovcnt <= OSP_NVME_TCP_PDU_MAX_DATA_IOV;
 	}
 	if (tr->c2h_len > 0) {
 		/*
@@ -1485,10 +1606,7 @@ qpair_do_fini(struct nvmf_tcp_qpair *tq)
 		}
 	}
 	if (tq->sock != NULL) {
-		if (tq->in_sock_group) {
-			osp_sock_group_remove_sock(tq->pg->sock_group, tq->sock);
-			tq->in_sock_group = false;
-		}
+		qpair_sock_leave_group(tq);
 		/* Last chance for a queued TermReq; then the rest is cancelled. */
 		osp_sock_flush(tq->sock);
 		osp_sock_close(&tq->sock);
@@ -1648,10 +1766,7 @@ nvmf_tcp_poll_group_remove(struct osp_nvmf_transport_poll_group *group,
 		return -ENOENT;
 	}
 	qpair_drop_unheld(tq);
-	if (tq->in_sock_group) {
-		osp_sock_group_remove_sock(pg->sock_group, tq->sock);
-		tq->in_sock_group = false;
-	}
+	qpair_sock_leave_group(tq);
 	qpair_attn_remove(tq);
 	if (tq->in_group_list) {
 		TAILQ_REMOVE(&pg->qpairs, tq, link);
@@ -1732,7 +1847,17 @@ static void
 nvmf_tcp_poll_group_dump_stat(struct osp_nvmf_transport_poll_group *group, cJSON *obj)
 {
 	struct nvmf_tcp_poll_group *pg = tcp_group(group);
+	struct osp_sock_stats ss;
+	struct nvmf_tcp_qpair *tq;
+	uint64_t zc_sends = pg->stat.zcopy_sends, zc_copied = pg->stat.zcopy_copied;
 
+	/* Zero-copy sends (sock_impl_set_options): connections gone, and those there now. */
+	TAILQ_FOREACH(tq, &pg->qpairs, link) {
+		if (tq->in_sock_group && osp_sock_get_stats(tq->sock, &ss) == 0) {
+			zc_sends += ss.zcopy_sends;
+			zc_copied += ss.zcopy_copied;
+		}
+	}
 	osp_json_add_uint64(obj, "pending_data_buffer", pg->stat.pending_data_buffer);
 	osp_json_add_uint64(obj, "current_qpairs", pg->stat.current_qpairs);
 	osp_json_add_uint64(obj, "total_qpairs", pg->stat.total_qpairs);
@@ -1744,6 +1869,8 @@ nvmf_tcp_poll_group_dump_stat(struct osp_nvmf_transport_poll_group *group, cJSON
 	osp_json_add_uint64(obj, "data_digest_errors", pg->stat.data_digest_errors);
 	osp_json_add_uint64(obj, "admit_timeouts", pg->stat.admit_timeouts);
 	osp_json_add_uint64(obj, "buf_cache_count", pg->iobuf.cache_count);
+	osp_json_add_uint64(obj, "zcopy_sends", zc_sends);
+	osp_json_add_uint64(obj, "zcopy_copied", zc_copied);
 }
 
 static const struct osp_nvmf_transport_ops g_nvmf_tcp_ops = {

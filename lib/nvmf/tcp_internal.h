@@ -131,6 +131,7 @@ struct nvmf_tcp_req {
 	/* C2H: bytes already put into PDUs; SUCCESS on the last one. */
 	uint32_t c2h_off;
 	bool c2h_success;
+	bool c2h_whole;		/* c2h_len is all of req.iov: no slicing when it fits one PDU */
 	uint32_t c2h_len;
 	uint32_t writes;	/* socket writes not completed */
 	struct nvmf_tcp_wr data_wr;	/* R2T or C2HData */
@@ -236,6 +237,9 @@ struct nvmf_tcp_poll_group_stat {
 	uint64_t term_reqs_received;
 	uint64_t data_digest_errors;
 	uint64_t admit_timeouts;	/* connections closed before completing Connect */
+	/* MSG_ZEROCOPY sends of the connections that left the group, and how many were copied. */
+	uint64_t zcopy_sends;
+	uint64_t zcopy_copied;
 };
 
 struct nvmf_tcp_poll_group {

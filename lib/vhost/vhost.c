@@ -539,6 +539,9 @@ pg_stop_msg(void *arg)
 		queue_unwatch_kick(pg->queues[i]);
 	}
 	pg->armed = false;
+	if (pg->ctrlr->ops->pg_stopping != NULL) {
+		pg->ctrlr->ops->pg_stopping(pg->ctrlr, pg);
+	}
 	pg->stopping = true;
 	if (pg->inflight == 0) {
 		pg_stopped(pg);

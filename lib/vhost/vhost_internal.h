@@ -158,6 +158,11 @@ struct vhost_backend_ops {
 	 * there): take what the back end needs per thread (pg->be_ch).
 	 */
 	int (*pg_start)(struct vhost_ctrlr *ctrlr, struct vhost_pg *pg);
+	/*
+	 * Optional: pg is stopping (its thread, its poller gone, before it waits
+	 * for its tasks): complete the tasks the back end holds on its own.
+	 */
+	void (*pg_stopping)(struct vhost_ctrlr *ctrlr, struct vhost_pg *pg);
 	/* Optional: pg stopped (its thread, no task in flight): release what pg_start took. */
 	void (*pg_stop)(struct vhost_ctrlr *ctrlr, struct vhost_pg *pg);
 };

@@ -3,12 +3,12 @@
  * vhost-user-scsi controllers (virtio 1.x section 5.6) over lib/scsi.
  *
  * A controller holds up to VSCSI_MAX_TARGETS targets; each is a lib/scsi
- * device with LUN 0 on a bdev, one target port and one I_T nexus opened on
- * the controller thread (the guest is the one initiator). Queue 0 is the
- * controlq (task management, asynchronous notification query/subscribe),
- * queue 1 the eventq (buffers the driver lends us for hot plug and parameter
- * change events), queues 2.. the request queues. A request's data buffers
- * are the guest's own memory (the chain's iovecs become the SCSI task's).
+ * device with LUN 0 on a bdev and one target port (the guest is the one
+ * initiator). Queue 0 is the controlq (task management, asynchronous
+ * notification query/subscribe), queue 1 the eventq (buffers the driver
+ * lends us for hot plug and parameter change events), queues 2.. the request
+ * queues. A request's data buffers are the guest's own memory (the chain's
+ * iovecs become the SCSI task's).
  *
  * Everything in a chain is guest-controlled: the header, the LUN field, the
  * CDB, the lengths of the readable and writable parts. Each is checked
@@ -16,8 +16,24 @@
  * code that says why (BAD_TARGET, INCORRECT_LUN, FAILURE), and a chain
  * without room for a response is given back with nothing written.
  *
- * Threads: everything here runs on the controller thread (the app thread),
- * which also owns the SCSI devices; lib/scsi calls back on it.
+ * Threads. The controller thread (the app thread: RPCs, bdev events, the
+ * rte_vhost callbacks' messages) owns the targets, their SCSI devices and
+ * the watch descriptors. The queues are served by the controller's poll
+ * groups (vhost.c: one on the app thread, or one per core of the cpumask,
+ * queue i on poll group i % npgs). A lib/scsi nexus is used on one thread,
+ * so a target has one I_T nexus per poll group, opened on that poll group's
+ * thread, which holds that thread's bdev channels: a command runs wholly on
+ * the thread of the queue it came from. Each poll group has its own view of
+ * the targets (struct vscsi_pg), changed by messages from the controller
+ * thread when a target comes or goes; nothing on the I/O path locks.
+ * Reservations and unit attentions are kept by lib/scsi per nexus names
+ * (the same initiator and target port names on every poll group), so the
+ * guest is one initiator to them; a unit attention (a reset, a capacity
+ * change) is reported once per poll group, as it would be once per path.
+ * A TMF that lib/scsi does not spread itself (ABORT TASK, ABORT TASK SET,
+ * CLEAR TASK SET, I_T NEXUS RESET, QUERY TASK (SET)) goes to the nexus of
+ * every poll group (the request it names may be on any queue); LUN RESET
+ * goes to the controlq's nexus, and lib/scsi resets every nexus of the LUN.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -103,55 +119,98 @@
 #define VSCSI_SEG_MAX		(VHOST_IOV_MAX - 4)
 
 enum vscsi_target_state {
-	VSCSI_TARGET_OPENING,	/* the nexus is being opened */
+	VSCSI_TARGET_OPENING,	/* the poll groups' nexuses are being opened */
 	VSCSI_TARGET_READY,
-	VSCSI_TARGET_REMOVING,	/* no new commands; waiting for the ones in flight */
-	VSCSI_TARGET_CLOSING,	/* nexus closed, the device being destroyed */
+	VSCSI_TARGET_REMOVING,	/* no new commands; the poll groups drain and close their nexus */
+	VSCSI_TARGET_CLOSING,	/* every nexus closed, the device being destroyed */
 };
 
 struct vhost_scsi_ctrlr;
+struct vscsi_target;
 
 struct vscsi_remove_waiter {
 	osp_vhost_ctrlr_cb cb;
 	void *cb_arg;
 };
 
+/* A target as poll group idx sees it: that poll group's thread only. */
+struct vscsi_tpg {
+	struct vscsi_target *t;
+	uint16_t idx;
+	int rc;				/* the open's outcome, for the controller thread */
+	struct osp_scsi_itn *itn;
+	/*
+	 * A channel of the target's io_device on this thread: the thread (a
+	 * cpumask thread ends with its controller) stays until lib/scsi's last
+	 * message to the nexus ran and the target is gone.
+	 */
+	struct osp_io_channel *keep;
+	uint32_t inflight;		/* commands and TMFs of this poll group on itn */
+	bool ready;			/* new commands accepted */
+	bool closing;			/* close itn once inflight is 0, then answer */
+};
+
 struct vscsi_target {
-	struct vhost_scsi_ctrlr *vs;	/* NULL once the controller is gone */
+	struct vhost_scsi_ctrlr *vs;
+	struct osp_thread *owner;	/* the controller thread (outlives the controller) */
 	int num;
-	enum vscsi_target_state state;
-	bool hot_removed;		/* the bdev went away while the nexus was opening */
+	enum vscsi_target_state state;	/* controller thread */
+	bool hot_removed;		/* the bdev went away while the nexuses were opening */
+	bool pgs_used;			/* messages went to the poll groups (teardown goes there too) */
+	bool keep_registered;		/* the io_device of the tpg's keep channels */
 	char name[32];			/* "Target N" */
 	char *bdev_name;
 	struct osp_scsi_dev *dev;
 	struct osp_scsi_port *iport;
-	struct osp_scsi_itn *itn;
 	/* A read-only descriptor of the bdev for its remove and resize events. */
 	struct osp_bdev_desc *watch;
-	uint32_t inflight;		/* commands and TMFs handed to lib/scsi */
-	/* add_target's answer, once the nexus is open. */
+	uint16_t npgs;
+	uint16_t pending;		/* poll groups yet to answer (controller thread) */
+	int open_rc;
+	/* add_target's answer, once every nexus is open. */
 	osp_vhost_scsi_target_cb add_cb;
 	void *add_cb_arg;
 	/* remove_target callers (RPCs) waiting for the end. */
 	struct vscsi_remove_waiter waiters[4];
 	int nwaiters;
+	struct vscsi_tpg pg[VHOST_MAX_QUEUES];
 };
 
 struct vhost_scsi_task {
 	struct vhost_task base;
 	struct osp_scsi_task scsi;
-	struct vscsi_target *target;
+	struct vscsi_tpg *tp;			/* the target's nexus the task runs on */
 	TAILQ_ENTRY(vhost_scsi_task) link;	/* held eventq buffers */
 	struct iovec data[VHOST_IOV_MAX];
 };
 
-struct vhost_scsi_ctrlr {
-	struct vhost_ctrlr *ctrlr;
-	struct vscsi_target *targets[VSCSI_MAX_TARGETS];
-	TAILQ_HEAD(, vhost_scsi_task) events;	/* eventq buffers we hold */
+/* A controller's poll group as the back end sees it: that poll group's thread only. */
+struct vscsi_pg {
+	struct vhost_scsi_ctrlr *vs;
+	struct osp_thread *thread;	/* copied: outlives the controller while targets do */
+	uint16_t idx;
+	struct vscsi_target *targets[VSCSI_MAX_TARGETS];	/* ready on this poll group */
+	TAILQ_HEAD(, vhost_scsi_task) events;	/* eventq buffers held (the eventq's group) */
 	bool events_missed;
 	uint64_t stat_events;
 	uint64_t stat_events_missed;
+};
+
+struct vhost_scsi_ctrlr {
+	struct vhost_ctrlr *ctrlr;		/* NULL once the controller is gone */
+	struct vscsi_target *targets[VSCSI_MAX_TARGETS];	/* controller thread */
+	/* 1 for the controller plus 1 per target not yet freed: freed at 0. */
+	uint32_t refs;
+	uint16_t npgs;
+	struct vscsi_pg pgs[VHOST_MAX_QUEUES];
+};
+
+/* An event for the eventq's poll group (controller thread -> its thread). */
+struct vscsi_event_msg {
+	struct vscsi_pg *vp;
+	uint32_t event;
+	int target;
+	uint32_t reason;
 };
 
 /* Targets not yet freed (of live and deleted controllers): shutdown waits for them. */
@@ -159,6 +218,7 @@ static uint32_t g_targets_alive;
 static void (*g_targets_gone_fn)(void);
 
 static void vscsi_target_remove_start(struct vscsi_target *t);
+static void vscsi_tpg_close(struct vscsi_tpg *tp);
 
 static uint32_t
 get_le32(const uint8_t *p)
@@ -206,14 +266,21 @@ vscsi_fill_config(struct vhost_ctrlr *ctrlr)
 	ctrlr->config_len = VSCSI_CONFIG_LEN;
 }
 
+/* The back end's view of the poll group a task's queue belongs to (that group's thread). */
+static struct vscsi_pg *
+vscsi_task_pg(struct vhost_scsi_ctrlr *vs, struct vhost_scsi_task *task)
+{
+	return &vs->pgs[task->base.q->pg - task->base.q->ctrlr->pgs];
+}
+
 /*
  * The 8-byte LUN field (5.6.6.1): 1, target, a single-level LUN (flat space
  * 01b or peripheral 00b addressing, bus 0), four zero bytes. Returns the
- * virtio-scsi response code that refuses it, or VSCSI_S_OK with the target
- * (present and ready) and LUN.
+ * virtio-scsi response code that refuses it, or VSCSI_S_OK with the target's
+ * nexus of poll group vp (present and ready there) and the LUN.
  */
 static int
-vscsi_decode_lun(struct vhost_scsi_ctrlr *vs, const uint8_t *lun, struct vscsi_target **tp,
+vscsi_decode_lun(struct vscsi_pg *vp, const uint8_t *lun, struct vscsi_tpg **tpp,
 		 uint64_t *lun_id)
 {
 	struct vscsi_target *t;
@@ -221,8 +288,8 @@ vscsi_decode_lun(struct vhost_scsi_ctrlr *vs, const uint8_t *lun, struct vscsi_t
 	if (lun[0] != 1 || lun[1] >= VSCSI_MAX_TARGETS) {
 		return VSCSI_S_BAD_TARGET;
 	}
-	t = vs->targets[lun[1]];
-	if (t == NULL || t->state != VSCSI_TARGET_READY) {
+	t = vp->targets[lun[1]];
+	if (t == NULL || !t->pg[vp->idx].ready) {
 		return VSCSI_S_BAD_TARGET;
 	}
 	if (lun[4] != 0 || lun[5] != 0 || lun[6] != 0 || lun[7] != 0) {
@@ -241,7 +308,7 @@ vscsi_decode_lun(struct vhost_scsi_ctrlr *vs, const uint8_t *lun, struct vscsi_t
 	default:
 		return VSCSI_S_INCORRECT_LUN;
 	}
-	*tp = t;
+	*tpp = &t->pg[vp->idx];
 	return VSCSI_S_OK;
 }
 
@@ -249,7 +316,7 @@ static void
 vscsi_task_give_back(struct vhost_scsi_task *task, uint32_t used_len, bool error)
 {
 	if (error) {
-		task->base.q->ctrlr->stat_errors++;
+		task->base.q->pg->stat_errors++;
 	}
 	vhost_task_complete(&task->base, used_len);
 }
@@ -267,13 +334,13 @@ vscsi_cmd_respond(struct vhost_scsi_task *task, uint8_t response, uint32_t resid
 	vscsi_task_give_back(task, sizeof(resp), response != VSCSI_S_OK);
 }
 
-/* The target's work is over: let a removal in progress go on. */
+/* The nexus's work for a task is over (its thread): let a removal in progress go on. */
 static void
-vscsi_target_task_done(struct vscsi_target *t)
+vscsi_tpg_task_done(struct vscsi_tpg *tp)
 {
-	t->inflight--;
-	if (t->inflight == 0 && t->state == VSCSI_TARGET_REMOVING) {
-		vscsi_target_remove_start(t);
+	tp->inflight--;
+	if (tp->inflight == 0 && tp->closing) {
+		vscsi_tpg_close(tp);
 	}
 }
 
@@ -282,7 +349,7 @@ vscsi_cmd_cpl(struct osp_scsi_task *st)
 {
 	struct vhost_scsi_task *task = st->cb_arg;
 	struct osp_vring_req *req = &task->base.req;
-	struct vscsi_target *t = task->target;
+	struct vscsi_tpg *tp = task->tp;
 	uint8_t resp[VSCSI_RESP_LEN] = {};
 	uint32_t sense_len = st->sense_len < VSCSI_SENSE_SIZE ? st->sense_len : VSCSI_SENSE_SIZE;
 	uint32_t done = st->data_transferred <= st->transfer_len ? st->data_transferred :
@@ -302,17 +369,17 @@ vscsi_cmd_cpl(struct osp_scsi_task *st)
 	}
 	osp_scsi_task_put(st);
 	vscsi_task_give_back(task, used, aborted || st->status == OSP_SCSI_STATUS_BUSY);
-	vscsi_target_task_done(t);
+	vscsi_tpg_task_done(tp);
 }
 
 /* A request queue's chain: virtio_scsi_req_cmd + data-out / virtio_scsi_resp_cmd + data-in. */
 static void
-vscsi_cmd_start(struct vhost_scsi_ctrlr *vs, struct vhost_scsi_task *task)
+vscsi_cmd_start(struct vscsi_pg *vp, struct vhost_scsi_task *task)
 {
 	struct osp_vring_req *req = &task->base.req;
 	struct osp_scsi_task *st = &task->scsi;
 	uint8_t hdr[VSCSI_CMD_HDR];
-	struct vscsi_target *t = NULL;
+	struct vscsi_tpg *tp = NULL;
 	uint64_t lun_id = 0;
 	uint32_t out_data, in_data;
 	enum osp_scsi_dir dir = OSP_SCSI_DIR_NONE, cdb_dir;
@@ -329,7 +396,7 @@ vscsi_cmd_start(struct vhost_scsi_ctrlr *vs, struct vhost_scsi_task *task)
 		return;
 	}
 	osp_iov_copy_to_buf(hdr, sizeof(hdr), task->base.iov, req->out_cnt, 0);
-	rc = vscsi_decode_lun(vs, hdr, &t, &lun_id);
+	rc = vscsi_decode_lun(vp, hdr, &tp, &lun_id);
 	out_data = req->out_len - VSCSI_CMD_HDR;
 	in_data = req->in_len - VSCSI_RESP_LEN;
 	if (rc != VSCSI_S_OK) {
@@ -363,8 +430,8 @@ vscsi_cmd_start(struct vhost_scsi_ctrlr *vs, struct vhost_scsi_task *task)
 	st->transfer_len = out_data + in_data;
 	st->iovs = task->data;
 	st->iovcnt = n;
-	task->target = t;
-	t->inflight++;
+	task->tp = tp;
+	tp->inflight++;
 	cdb_dir = osp_scsi_cdb_data_dir(st->cdb);
 	if (cdb_dir == OSP_SCSI_DIR_TO_DEV && dir == OSP_SCSI_DIR_FROM_DEV) {
 		/*
@@ -377,7 +444,7 @@ vscsi_cmd_start(struct vhost_scsi_ctrlr *vs, struct vhost_scsi_task *task)
 		vscsi_cmd_cpl(st);
 		return;
 	}
-	osp_scsi_itn_execute(t->itn, st);
+	osp_scsi_itn_execute(tp->itn, st);
 }
 
 /* ---- controlq ---- */
@@ -391,42 +458,191 @@ vscsi_ctrl_respond(struct vhost_scsi_task *task, const void *resp, uint32_t len)
 	vscsi_task_give_back(task, len, false);
 }
 
+static uint8_t
+vscsi_tmf_response(enum osp_scsi_tmf_resp tr)
+{
+	switch (tr) {
+	case OSP_SCSI_TMF_RESP_COMPLETE:
+		return VSCSI_S_OK;	/* FUNCTION COMPLETE */
+	case OSP_SCSI_TMF_RESP_SUCCEEDED:
+		return VSCSI_S_FUNCTION_SUCCEEDED;
+	case OSP_SCSI_TMF_RESP_REJECTED:
+		return VSCSI_S_FUNCTION_REJECTED;
+	case OSP_SCSI_TMF_RESP_INVALID_LUN:
+	case OSP_SCSI_TMF_RESP_INCORRECT_LUN:
+		return VSCSI_S_INCORRECT_LUN;
+	default:
+		return VSCSI_S_FAILURE;
+	}
+}
+
+/* A TMF on the controlq's own nexus (LUN RESET: lib/scsi goes over every nexus itself). */
 static void
 vscsi_tmf_cpl(struct osp_scsi_task *st)
 {
 	struct vhost_scsi_task *task = st->cb_arg;
-	struct vscsi_target *t = task->target;
-	uint8_t r;
+	struct vscsi_tpg *tp = task->tp;
+	uint8_t r = vscsi_tmf_response(st->tmf_resp);
 
-	switch (st->tmf_resp) {
-	case OSP_SCSI_TMF_RESP_COMPLETE:
-		r = VSCSI_S_OK;	/* FUNCTION COMPLETE */
-		break;
-	case OSP_SCSI_TMF_RESP_SUCCEEDED:
-		r = VSCSI_S_FUNCTION_SUCCEEDED;
-		break;
-	case OSP_SCSI_TMF_RESP_REJECTED:
-		r = VSCSI_S_FUNCTION_REJECTED;
-		break;
-	case OSP_SCSI_TMF_RESP_INVALID_LUN:
-	case OSP_SCSI_TMF_RESP_INCORRECT_LUN:
-		r = VSCSI_S_INCORRECT_LUN;
-		break;
-	default:
-		r = VSCSI_S_FAILURE;
-		break;
-	}
 	osp_scsi_task_put(st);
 	vscsi_ctrl_respond(task, &r, 1);
-	vscsi_target_task_done(t);
+	vscsi_tpg_task_done(tp);
+}
+
+/*
+ * A TMF for every poll group's nexus of a target: the request it names may
+ * be on any queue. Control path, allocated per TMF. The controlq's nexus
+ * holds an inflight count meanwhile, so the target (and its other nexuses'
+ * state) stays until every part answered.
+ */
+struct vscsi_tmf_part {
+	struct vscsi_tmf *tmf;
+	uint16_t idx;
+	enum osp_scsi_tmf_resp resp;
+	struct osp_scsi_task st;
+};
+
+struct vscsi_tmf {
+	struct vhost_scsi_task *task;	/* the controlq's */
+	struct vscsi_tpg *home;		/* the controlq's nexus of the target */
+	struct osp_thread *home_thread;
+	enum osp_scsi_tmf fn;
+	uint64_t lun_id;
+	uint64_t tag;
+	uint16_t pending;
+	uint16_t nparts;
+	struct vscsi_tmf_part parts[];
+};
+
+/*
+ * The parts' answers as one: an error any nexus gave (REJECTED, INCORRECT
+ * LUN, FAILED) wins, then SUCCEEDED (QUERY TASK found it somewhere), else
+ * FUNCTION COMPLETE.
+ */
+static enum osp_scsi_tmf_resp
+vscsi_tmf_merge(const struct vscsi_tmf *tmf)
+{
+	bool succeeded = false;
+
+	for (uint16_t i = 0; i < tmf->nparts; i++) {
+		switch (tmf->parts[i].resp) {
+		case OSP_SCSI_TMF_RESP_COMPLETE:
+			break;
+		case OSP_SCSI_TMF_RESP_SUCCEEDED:
+			succeeded = true;
+			break;
+		default:
+			return tmf->parts[i].resp;
+		}
+	}
+	return succeeded ? OSP_SCSI_TMF_RESP_SUCCEEDED : OSP_SCSI_TMF_RESP_COMPLETE;
+}
+
+/* The controlq's thread: one part answered. */
+static void
+vscsi_tmf_part_done_msg(void *arg)
+{
+	struct vscsi_tmf *tmf = arg;
+	struct vscsi_tpg *home = tmf->home;
+	uint8_t r;
+
+	if (--tmf->pending > 0) {
+		return;
+	}
+	r = vscsi_tmf_response(vscsi_tmf_merge(tmf));
+	vscsi_ctrl_respond(tmf->task, &r, 1);
+	free(tmf);
+	vscsi_tpg_task_done(home);
 }
 
 static void
-vscsi_ctrl_start(struct vhost_scsi_ctrlr *vs, struct vhost_scsi_task *task)
+vscsi_tmf_part_answer(struct vscsi_tmf_part *part)
+{
+	struct vscsi_tmf *tmf = part->tmf;
+
+	if (osp_get_thread() == tmf->home_thread) {
+		vscsi_tmf_part_done_msg(tmf);
+	} else if (osp_thread_send_msg(tmf->home_thread, vscsi_tmf_part_done_msg, tmf) != 0) {
+		OSP_ERRLOG("vhost-scsi: cannot answer a task management part\n");
+	}
+}
+
+static void
+vscsi_tmf_part_cpl(struct osp_scsi_task *st)
+{
+	struct vscsi_tmf_part *part = st->cb_arg;
+	struct vscsi_tpg *tp = &part->tmf->home->t->pg[part->idx];
+
+	part->resp = st->tmf_resp;
+	osp_scsi_task_put(st);
+	vscsi_tmf_part_answer(part);
+	vscsi_tpg_task_done(tp);
+}
+
+/* Poll group part->idx's thread: run the TMF on its nexus (if it still has one). */
+static void
+vscsi_tmf_part_msg(void *arg)
+{
+	struct vscsi_tmf_part *part = arg;
+	struct vscsi_tmf *tmf = part->tmf;
+	struct vscsi_tpg *tp = &tmf->home->t->pg[part->idx];
+
+	if (tp->itn == NULL) {
+		/* Closed (or never opened) here: no request of it on this group's queues. */
+		part->resp = OSP_SCSI_TMF_RESP_COMPLETE;
+		vscsi_tmf_part_answer(part);
+		return;
+	}
+	tp->inflight++;
+	osp_scsi_task_init(&part->st, vscsi_tmf_part_cpl, part);
+	osp_scsi_itn_tmf(tp->itn, &part->st, tmf->fn, tmf->lun_id, tmf->tag);
+}
+
+static void
+vscsi_tmf_spread(struct vscsi_pg *vp, struct vhost_scsi_task *task, struct vscsi_tpg *tp,
+		 enum osp_scsi_tmf fn, uint64_t lun_id, uint64_t tag)
+{
+	struct vhost_scsi_ctrlr *vs = vp->vs;
+	uint16_t n = tp->t->npgs;
+	struct vscsi_tmf *tmf = calloc(1, sizeof(*tmf) + n * sizeof(tmf->parts[0]));
+	uint8_t r = VSCSI_S_FAILURE;
+
+	if (tmf == NULL) {
+		vscsi_ctrl_respond(task, &r, 1);
+		return;
+	}
+	tmf->task = task;
+	tmf->home = tp;
+	tmf->home_thread = osp_get_thread();
+	tmf->fn = fn;
+	tmf->lun_id = lun_id;
+	tmf->tag = tag;
+	tmf->nparts = n;
+	/* One count for ourselves: the answer waits until every part went out. */
+	tmf->pending = (uint16_t)(n + 1);
+	task->tp = tp;
+	tp->inflight++;
+	for (uint16_t i = 0; i < n; i++) {
+		struct vscsi_tmf_part *part = &tmf->parts[i];
+
+		part->tmf = tmf;
+		part->idx = i;
+		if (i == vp->idx) {
+			vscsi_tmf_part_msg(part);
+		} else if (osp_thread_send_msg(vs->pgs[i].thread, vscsi_tmf_part_msg, part) != 0) {
+			part->resp = OSP_SCSI_TMF_RESP_FAILED;
+			tmf->pending--;
+		}
+	}
+	vscsi_tmf_part_done_msg(tmf);
+}
+
+static void
+vscsi_ctrl_start(struct vscsi_pg *vp, struct vhost_scsi_task *task)
 {
 	struct osp_vring_req *req = &task->base.req;
 	uint8_t buf[VSCSI_TMF_REQ];
-	struct vscsi_target *t = NULL;
+	struct vscsi_tpg *tp = NULL;
 	enum osp_scsi_tmf fn;
 	uint64_t lun_id = 0;
 	uint32_t type;
@@ -452,7 +668,7 @@ vscsi_ctrl_start(struct vhost_scsi_ctrlr *vs, struct vhost_scsi_task *task)
 		 * (the events we would report of those requested), and the LUN
 		 * field checked as for any request.
 		 */
-		resp[4] = (uint8_t)vscsi_decode_lun(vs, buf + 4, &t, &lun_id);
+		resp[4] = (uint8_t)vscsi_decode_lun(vp, buf + 4, &tp, &lun_id);
 		vscsi_ctrl_respond(task, resp, sizeof(resp));
 		return;
 	}
@@ -462,7 +678,7 @@ vscsi_ctrl_start(struct vhost_scsi_ctrlr *vs, struct vhost_scsi_task *task)
 		return;
 	}
 	osp_iov_copy_to_buf(buf, VSCSI_TMF_REQ, task->base.iov, req->out_cnt, 0);
-	rc = vscsi_decode_lun(vs, buf + 8, &t, &lun_id);
+	rc = vscsi_decode_lun(vp, buf + 8, &tp, &lun_id);
 	if (rc != VSCSI_S_OK) {
 		r = (uint8_t)rc;
 		vscsi_ctrl_respond(task, &r, 1);
@@ -498,25 +714,29 @@ vscsi_ctrl_start(struct vhost_scsi_ctrlr *vs, struct vhost_scsi_task *task)
 		vscsi_ctrl_respond(task, &r, 1);
 		return;
 	}
+	if (fn != OSP_SCSI_TMF_LUN_RESET && fn != OSP_SCSI_TMF_CLEAR_ACA && tp->t->npgs > 1) {
+		vscsi_tmf_spread(vp, task, tp, fn, lun_id, get_le64(buf + 16));
+		return;
+	}
 	osp_scsi_task_init(&task->scsi, vscsi_tmf_cpl, task);
 	task->scsi.lun_id = lun_id;
-	task->target = t;
-	t->inflight++;
-	osp_scsi_itn_tmf(t->itn, &task->scsi, fn, lun_id, get_le64(buf + 16));
+	task->tp = tp;
+	tp->inflight++;
+	osp_scsi_itn_tmf(tp->itn, &task->scsi, fn, lun_id, get_le64(buf + 16));
 }
 
-/* ---- eventq ---- */
+/* ---- eventq (its poll group's thread) ---- */
 
 static void
-vscsi_event_write(struct vhost_scsi_ctrlr *vs, struct vhost_scsi_task *task, uint32_t event,
+vscsi_event_write(struct vscsi_pg *vp, struct vhost_scsi_task *task, uint32_t event,
 		  int target, uint32_t reason)
 {
 	struct osp_vring_req *req = &task->base.req;
 	uint8_t ev[VSCSI_EVENT_SIZE] = {};
 
-	if (vs->events_missed) {
+	if (vp->events_missed) {
 		event |= VSCSI_T_EVENTS_MISSED;
-		vs->events_missed = false;
+		vp->events_missed = false;
 	}
 	put_le32(ev, event);
 	if (target >= 0) {
@@ -530,12 +750,12 @@ vscsi_event_write(struct vhost_scsi_ctrlr *vs, struct vhost_scsi_task *task, uin
 	}
 	put_le32(ev + 12, reason);
 	osp_iov_copy_from_buf(ev, sizeof(ev), task->base.iov + req->out_cnt, req->in_cnt, 0);
-	vs->stat_events++;
+	vp->stat_events++;
 	vscsi_task_give_back(task, sizeof(ev), false);
 }
 
 static void
-vscsi_event_start(struct vhost_scsi_ctrlr *vs, struct vhost_scsi_task *task)
+vscsi_event_start(struct vscsi_pg *vp, struct vhost_scsi_task *task)
 {
 	struct osp_vring_req *req = &task->base.req;
 
@@ -543,34 +763,70 @@ vscsi_event_start(struct vhost_scsi_ctrlr *vs, struct vhost_scsi_task *task)
 		vscsi_task_give_back(task, 0, true);
 		return;
 	}
-	if (vs->events_missed) {
+	if (vp->events_missed) {
 		/* Say at once that events were lost: the driver rescans. */
-		vscsi_event_write(vs, task, VSCSI_T_NO_EVENT, -1, 0);
+		vscsi_event_write(vp, task, VSCSI_T_NO_EVENT, -1, 0);
 		return;
 	}
-	TAILQ_INSERT_TAIL(&vs->events, task, link);
+	TAILQ_INSERT_TAIL(&vp->events, task, link);
 }
 
-/* Report an event to the driver if it negotiated the feature (feature bit fbit). */
+/* The eventq's poll group's thread: report an event in a buffer the driver lent us. */
+static void
+vscsi_event_msg(void *arg)
+{
+	struct vscsi_event_msg *m = arg;
+	struct vscsi_pg *vp = m->vp;
+	struct vhost_scsi_task *task = TAILQ_FIRST(&vp->events);
+
+	if (task == NULL) {
+		vp->events_missed = true;
+		vp->stat_events_missed++;
+	} else {
+		TAILQ_REMOVE(&vp->events, task, link);
+		vscsi_event_write(vp, task, m->event, m->target, m->reason);
+	}
+	free(m);
+}
+
+/*
+ * Report an event to the driver if it negotiated the feature (feature bit
+ * fbit), through the eventq's poll group (controller thread). The message
+ * goes before any stop of the device (a later message of ours), so the
+ * group still serves the eventq when it runs.
+ */
 static void
 vscsi_send_event(struct vhost_scsi_ctrlr *vs, int fbit, uint32_t event, int target,
 		 uint32_t reason)
 {
 	struct vhost_ctrlr *ctrlr = vs->ctrlr;
-	struct vhost_scsi_task *task;
+	struct vscsi_event_msg *m;
+	struct vhost_queue *evq = NULL;
 
 	if (ctrlr == NULL || !ctrlr->started || ctrlr->stopping ||
 	    !(ctrlr->neg_features & (1ull << fbit))) {
 		return;
 	}
-	task = TAILQ_FIRST(&vs->events);
-	if (task == NULL) {
-		vs->events_missed = true;
-		vs->stat_events_missed++;
+	for (uint16_t i = 0; i < ctrlr->nqueues; i++) {
+		if (ctrlr->queues[i].idx == 1) {
+			evq = &ctrlr->queues[i];
+		}
+	}
+	if (evq == NULL) {
 		return;
 	}
-	TAILQ_REMOVE(&vs->events, task, link);
-	vscsi_event_write(vs, task, event, target, reason);
+	m = calloc(1, sizeof(*m));
+	if (m == NULL) {
+		OSP_ERRLOG("vhost %s: out of memory: event %u lost\n", ctrlr->name, event);
+		return;
+	}
+	m->vp = &vs->pgs[evq->pg - ctrlr->pgs];
+	m->event = event;
+	m->target = target;
+	m->reason = reason;
+	if (osp_thread_send_msg(m->vp->thread, vscsi_event_msg, m) != 0) {
+		free(m);
+	}
 }
 
 /* ---- the back end's hooks ---- */
@@ -580,39 +836,46 @@ vscsi_task_start(struct vhost_ctrlr *ctrlr, struct vhost_task *vtask)
 {
 	struct vhost_scsi_ctrlr *vs = ctrlr->be;
 	struct vhost_scsi_task *task = (struct vhost_scsi_task *)vtask;
+	struct vscsi_pg *vp = vscsi_task_pg(vs, task);
 
-	ctrlr->stat_requests++;
-	task->target = NULL;
+	vtask->q->pg->stat_requests++;
+	task->tp = NULL;
 	switch (vtask->q->idx) {
 	case 0:
-		vscsi_ctrl_start(vs, task);
+		vscsi_ctrl_start(vp, task);
 		break;
 	case 1:
-		vscsi_event_start(vs, task);
+		vscsi_event_start(vp, task);
 		break;
 	default:
-		vscsi_cmd_start(vs, task);
+		vscsi_cmd_start(vp, task);
 		break;
 	}
 }
 
-static void
-vscsi_dev_started(struct vhost_ctrlr *ctrlr)
+/* A poll group starts serving its queues (its thread). */
+static int
+vscsi_pg_start(struct vhost_ctrlr *ctrlr, struct vhost_pg *pg)
 {
 	struct vhost_scsi_ctrlr *vs = ctrlr->be;
 
-	vs->events_missed = false;
+	vs->pgs[pg - ctrlr->pgs].events_missed = false;
+	return 0;
 }
 
-/* The held eventq buffers go back unused: the device stops only when every chain is back. */
+/*
+ * A poll group stops (its thread, its poller gone): the eventq buffers it
+ * holds go back unused, since the device stops only when every chain is back.
+ */
 static void
-vscsi_dev_stopping(struct vhost_ctrlr *ctrlr)
+vscsi_pg_stopping(struct vhost_ctrlr *ctrlr, struct vhost_pg *pg)
 {
 	struct vhost_scsi_ctrlr *vs = ctrlr->be;
+	struct vscsi_pg *vp = &vs->pgs[pg - ctrlr->pgs];
 	struct vhost_scsi_task *task;
 
-	while ((task = TAILQ_FIRST(&vs->events)) != NULL) {
-		TAILQ_REMOVE(&vs->events, task, link);
+	while ((task = TAILQ_FIRST(&vp->events)) != NULL) {
+		TAILQ_REMOVE(&vp->events, task, link);
 		vscsi_task_give_back(task, 0, false);
 	}
 }
@@ -620,12 +883,22 @@ vscsi_dev_stopping(struct vhost_ctrlr *ctrlr)
 /* ---- targets ---- */
 
 static void
+vscsi_vs_put(struct vhost_scsi_ctrlr *vs)
+{
+	if (--vs->refs == 0) {
+		free(vs);
+	}
+}
+
+/* Controller thread: nothing of the target is left anywhere. */
+static void
 vscsi_target_free(struct vscsi_target *t)
 {
 	free(t->bdev_name);
 	if (t->iport != NULL) {
 		osp_scsi_port_free(t->iport);
 	}
+	vscsi_vs_put(t->vs);
 	free(t);
 	g_targets_alive--;
 	if (g_targets_alive == 0 && g_targets_gone_fn != NULL) {
@@ -637,25 +910,81 @@ vscsi_target_free(struct vscsi_target *t)
 }
 
 static void
+vscsi_target_unregistered(void *io_device)
+{
+	vscsi_target_free(io_device);
+}
+
+static void
+vscsi_target_release_done(struct vscsi_target *t)
+{
+	if (--t->pending > 0) {
+		return;
+	}
+	if (t->keep_registered) {
+		osp_io_device_unregister(t, vscsi_target_unregistered);
+	} else {
+		vscsi_target_free(t);
+	}
+}
+
+static void
+vscsi_tpg_released_msg(void *arg)
+{
+	vscsi_target_release_done(((struct vscsi_tpg *)arg)->t);
+}
+
+/* A poll group's thread: lib/scsi's last message to its nexus ran; the thread may go. */
+static void
+vscsi_tpg_release_msg(void *arg)
+{
+	struct vscsi_tpg *tp = arg;
+
+	if (tp->keep != NULL) {
+		osp_put_io_channel(tp->keep);
+		tp->keep = NULL;
+	}
+	if (osp_thread_send_msg(tp->t->owner, vscsi_tpg_released_msg, tp) != 0) {
+		OSP_ERRLOG("vhost-scsi: %s: cannot answer its release\n", tp->t->name);
+	}
+}
+
+static void
 vscsi_target_destroyed(void *arg)
 {
 	struct vscsi_target *t = arg;
 	struct vhost_scsi_ctrlr *vs = t->vs;
 
-	if (vs != NULL) {
+	if (vs->targets[t->num] == t) {
 		vs->targets[t->num] = NULL;
-		OSP_NOTICELOG("vhost %s: target %d removed\n", vs->ctrlr->name, t->num);
+		OSP_NOTICELOG("vhost %s: target %d removed\n",
+			      vs->ctrlr != NULL ? vs->ctrlr->name : "(deleted)", t->num);
 	}
 	for (int i = 0; i < t->nwaiters; i++) {
 		t->waiters[i].cb(t->waiters[i].cb_arg, 0, NULL);
 	}
+	t->nwaiters = 0;
 	if (t->add_cb != NULL) {
 		t->add_cb(t->add_cb_arg, -ENODEV, "The target went away while being added");
+		t->add_cb = NULL;
 	}
-	vscsi_target_free(t);
+	/*
+	 * The nexuses' frees were sent to their threads before the device
+	 * could go: a message after them lets each thread drop its hold.
+	 */
+	t->pending = 1;
+	if (t->pgs_used) {
+		for (uint16_t i = 0; i < t->npgs; i++) {
+			if (osp_thread_send_msg(vs->pgs[i].thread, vscsi_tpg_release_msg,
+						&t->pg[i]) == 0) {
+				t->pending++;
+			}
+		}
+	}
+	vscsi_target_release_done(t);
 }
 
-/* After the nexus's close reached the owner (a message later), the device goes. */
+/* Once every nexus is closed, the device goes (again later while lib/scsi says busy). */
 static void
 vscsi_target_destroy_msg(void *arg)
 {
@@ -675,15 +1004,11 @@ vscsi_target_destroy_msg(void *arg)
 	}
 }
 
-/* Nothing in flight: close the nexus and the watch descriptor, then destroy the device. */
+/* Controller thread: no nexus left: close the watch descriptor, then destroy the device. */
 static void
-vscsi_target_close(struct vscsi_target *t)
+vscsi_target_closed(struct vscsi_target *t)
 {
 	t->state = VSCSI_TARGET_CLOSING;
-	if (t->itn != NULL) {
-		osp_scsi_itn_close(t->itn);
-		t->itn = NULL;
-	}
 	if (t->watch != NULL) {
 		osp_bdev_close(t->watch);
 		t->watch = NULL;
@@ -691,20 +1016,77 @@ vscsi_target_close(struct vscsi_target *t)
 	osp_thread_send_msg(osp_get_thread(), vscsi_target_destroy_msg, t);
 }
 
-/* Start (or go on with) a removal: new commands get BAD_TARGET, the guest is told. */
+static void
+vscsi_target_close_done(struct vscsi_target *t)
+{
+	if (--t->pending == 0) {
+		vscsi_target_closed(t);
+	}
+}
+
+static void
+vscsi_tpg_closed_msg(void *arg)
+{
+	vscsi_target_close_done(((struct vscsi_tpg *)arg)->t);
+}
+
+/* A poll group's thread: nothing of the target in flight here: close the nexus, answer. */
+static void
+vscsi_tpg_close(struct vscsi_tpg *tp)
+{
+	tp->closing = false;
+	if (tp->itn != NULL) {
+		osp_scsi_itn_close(tp->itn);
+		tp->itn = NULL;
+	}
+	if (osp_thread_send_msg(tp->t->owner, vscsi_tpg_closed_msg, tp) != 0) {
+		OSP_ERRLOG("vhost-scsi: %s: cannot answer its close\n", tp->t->name);
+	}
+}
+
+/* A poll group's thread: no new command for the target; close once its work is back. */
+static void
+vscsi_tpg_close_msg(void *arg)
+{
+	struct vscsi_tpg *tp = arg;
+	struct vscsi_target *t = tp->t;
+	struct vscsi_pg *vp = &t->vs->pgs[tp->idx];
+
+	tp->ready = false;
+	if (vp->targets[t->num] == t) {
+		vp->targets[t->num] = NULL;
+	}
+	if (tp->inflight == 0) {
+		vscsi_tpg_close(tp);
+	} else {
+		tp->closing = true;
+	}
+}
+
+/* Controller thread: every poll group drains and closes its nexus. */
+static void
+vscsi_target_close_pgs(struct vscsi_target *t)
+{
+	t->state = VSCSI_TARGET_REMOVING;
+	t->pending = 1;
+	for (uint16_t i = 0; i < t->npgs; i++) {
+		if (osp_thread_send_msg(t->vs->pgs[i].thread, vscsi_tpg_close_msg, &t->pg[i]) == 0) {
+			t->pending++;
+		}
+	}
+	vscsi_target_close_done(t);
+}
+
+/* Start a removal: new commands get BAD_TARGET, the guest is told. */
 static void
 vscsi_target_remove_start(struct vscsi_target *t)
 {
-	if (t->state == VSCSI_TARGET_READY) {
-		t->state = VSCSI_TARGET_REMOVING;
-		if (t->vs != NULL) {
-			vscsi_send_event(t->vs, VSCSI_F_HOTPLUG, VSCSI_T_TRANSPORT_RESET, t->num,
-					 VSCSI_EVT_RESET_REMOVED);
-		}
+	if (t->state != VSCSI_TARGET_READY) {
+		return;	/* OPENING: the end of the open removes it; the others: on their way */
 	}
-	if (t->state == VSCSI_TARGET_REMOVING && t->inflight == 0) {
-		vscsi_target_close(t);
-	}
+	vscsi_send_event(t->vs, VSCSI_F_HOTPLUG, VSCSI_T_TRANSPORT_RESET, t->num,
+			 VSCSI_EVT_RESET_REMOVED);
+	vscsi_target_close_pgs(t);
 }
 
 static void
@@ -725,7 +1107,7 @@ vscsi_watch_event(enum osp_bdev_event_type type, struct osp_bdev *bdev, void *ct
 		break;
 	case OSP_BDEV_EVENT_RESIZE:
 		/* lib/scsi raises CAPACITY DATA HAS CHANGED; the event makes the driver look now. */
-		if (t->state == VSCSI_TARGET_READY && t->vs != NULL) {
+		if (t->state == VSCSI_TARGET_READY) {
 			vscsi_send_event(t->vs, VSCSI_F_CHANGE, VSCSI_T_PARAM_CHANGE, t->num,
 					 0x2a | 0x09 << 8);
 		}
@@ -733,25 +1115,26 @@ vscsi_watch_event(enum osp_bdev_event_type type, struct osp_bdev *bdev, void *ct
 	}
 }
 
+/* Controller thread: every poll group answered the open. */
 static void
-vscsi_itn_opened(void *arg, struct osp_scsi_itn *itn, int rc)
+vscsi_target_opened(struct vscsi_target *t)
 {
-	struct vscsi_target *t = arg;
 	osp_vhost_scsi_target_cb cb = t->add_cb;
 	void *cb_arg = t->add_cb_arg;
+	struct vhost_scsi_ctrlr *vs = t->vs;
 
 	t->add_cb = NULL;
-	t->itn = itn;
-	if (rc != 0 || t->vs == NULL) {
+	if (t->open_rc != 0 || vs->ctrlr == NULL) {
 		if (cb != NULL) {
-			cb(cb_arg, rc != 0 ? rc : -ENODEV, rc != 0 ? "Cannot open the SCSI nexus" :
-			   "The controller was deleted");
+			cb(cb_arg, t->open_rc != 0 ? t->open_rc : -ENODEV, t->open_rc != 0 ?
+			   "Cannot open the SCSI nexus" : "The controller was deleted");
 		}
-		vscsi_target_close(t);
+		vscsi_target_close_pgs(t);
 		return;
 	}
 	t->state = VSCSI_TARGET_READY;
-	OSP_NOTICELOG("vhost %s: target %d on bdev %s\n", t->vs->ctrlr->name, t->num, t->bdev_name);
+	OSP_NOTICELOG("vhost %s: target %d on bdev %s (%u poll group(s))\n", vs->ctrlr->name,
+		      t->num, t->bdev_name, t->npgs);
 	if (cb != NULL) {
 		cb(cb_arg, t->num, NULL);
 	}
@@ -759,8 +1142,63 @@ vscsi_itn_opened(void *arg, struct osp_scsi_itn *itn, int rc)
 		vscsi_target_remove_start(t);
 		return;
 	}
-	vscsi_send_event(t->vs, VSCSI_F_HOTPLUG, VSCSI_T_TRANSPORT_RESET, t->num,
+	vscsi_send_event(vs, VSCSI_F_HOTPLUG, VSCSI_T_TRANSPORT_RESET, t->num,
 			 VSCSI_EVT_RESET_RESCAN);
+}
+
+static void
+vscsi_target_open_done(struct vscsi_target *t, int rc)
+{
+	if (rc != 0 && t->open_rc == 0) {
+		t->open_rc = rc;
+	}
+	if (--t->pending == 0) {
+		vscsi_target_opened(t);
+	}
+}
+
+static void
+vscsi_tpg_open_ack(void *arg)
+{
+	struct vscsi_tpg *tp = arg;
+
+	vscsi_target_open_done(tp->t, tp->rc);
+}
+
+/* A poll group's thread: its nexus is open (or not); new commands are taken at once. */
+static void
+vscsi_tpg_opened(void *arg, struct osp_scsi_itn *itn, int rc)
+{
+	struct vscsi_tpg *tp = arg;
+	struct vscsi_target *t = tp->t;
+
+	tp->rc = rc;
+	tp->itn = rc == 0 ? itn : NULL;
+	if (rc == 0) {
+		tp->ready = true;
+		t->vs->pgs[tp->idx].targets[t->num] = t;
+	}
+	if (osp_thread_send_msg(t->owner, vscsi_tpg_open_ack, tp) != 0) {
+		OSP_ERRLOG("vhost-scsi: %s: cannot answer its open\n", t->name);
+	}
+}
+
+/* A poll group's thread: open the target's nexus for the queues polled here. */
+static void
+vscsi_tpg_open_msg(void *arg)
+{
+	struct vscsi_tpg *tp = arg;
+	struct vscsi_target *t = tp->t;
+	int rc = -ENOMEM;
+
+	tp->keep = osp_get_io_channel(t);
+	if (tp->keep != NULL) {
+		rc = osp_scsi_itn_open(t->dev, t->iport, 1, vscsi_tpg_opened, tp);
+	}
+	if (rc != 0) {
+		tp->rc = rc;
+		osp_thread_send_msg(t->owner, vscsi_tpg_open_ack, tp);
+	}
 }
 
 void
@@ -802,16 +1240,23 @@ osp_vhost_scsi_ctrlr_add_target(const char *name, int num, const char *bdev_name
 		return;
 	}
 	g_targets_alive++;
+	vs->refs++;
 	t->vs = vs;
 	t->num = num;
+	t->owner = osp_get_thread();
 	t->state = VSCSI_TARGET_OPENING;
+	t->npgs = vs->npgs;
+	for (uint16_t i = 0; i < t->npgs; i++) {
+		t->pg[i].t = t;
+		t->pg[i].idx = i;
+	}
 	snprintf(t->name, sizeof(t->name), "Target %d", num);
 	rc = osp_bdev_open_ext(bdev_name, false, vscsi_watch_event, t, &t->watch);
 	if (rc != 0) {
 		t->watch = NULL;
 		cb(cb_arg, rc, rc == -ENODEV ? "No such bdev (see bdev_get_bdevs)" :
 		   "Cannot open the bdev");
-		vscsi_target_free(t);
+		vscsi_target_closed(t);
 		return;
 	}
 	rc = osp_scsi_dev_create(t->name, &t->dev);
@@ -827,19 +1272,31 @@ osp_vhost_scsi_ctrlr_add_target(const char *name, int num, const char *bdev_name
 			rc = t->iport != NULL ? 0 : -ENOMEM;
 		}
 		if (rc == 0) {
-			t->add_cb = cb;
-			t->add_cb_arg = cb_arg;
-			rc = osp_scsi_itn_open(t->dev, t->iport, 1, vscsi_itn_opened, t);
+			osp_io_device_register(t, NULL, NULL, 0, "vhost_scsi_target");
+			t->keep_registered = osp_io_device_get_name(t) != NULL;
+			rc = t->keep_registered ? 0 : -ENOMEM;
 		}
 	}
 	if (rc != 0) {
-		t->add_cb = NULL;
 		cb(cb_arg, rc, rc == -EPERM ? "The bdev is claimed by another module" :
 		   "Cannot create the SCSI device over the bdev");
-		vscsi_target_close(t);
+		vscsi_target_closed(t);
 		return;
 	}
+	/* Each poll group opens a nexus on its thread; vscsi_target_opened() answers. */
 	vs->targets[num] = t;
+	t->add_cb = cb;
+	t->add_cb_arg = cb_arg;
+	t->pgs_used = true;
+	t->pending = 1;
+	for (uint16_t i = 0; i < t->npgs; i++) {
+		if (osp_thread_send_msg(vs->pgs[i].thread, vscsi_tpg_open_msg, &t->pg[i]) == 0) {
+			t->pending++;
+		} else {
+			t->open_rc = -EIO;
+		}
+	}
+	vscsi_target_open_done(t, 0);
 }
 
 void
@@ -884,21 +1341,22 @@ vscsi_destroy(struct vhost_ctrlr *ctrlr)
 	if (vs == NULL) {
 		return;
 	}
-	/* The device is stopped: nothing is in flight, no eventq buffer held. */
+	/*
+	 * The device is stopped: nothing is in flight, no eventq buffer held.
+	 * The targets go on their own (their poll groups' threads wait for
+	 * them); vs stays until the last one is freed.
+	 */
+	vs->ctrlr = NULL;
+	ctrlr->be = NULL;
 	for (int i = 0; i < VSCSI_MAX_TARGETS; i++) {
 		struct vscsi_target *t = vs->targets[i];
 
-		if (t == NULL) {
-			continue;
+		if (t != NULL && t->state == VSCSI_TARGET_READY) {
+			vscsi_target_remove_start(t);
 		}
-		t->vs = NULL;
-		if (t->state == VSCSI_TARGET_READY || t->state == VSCSI_TARGET_REMOVING) {
-			vscsi_target_close(t);
-		}
-		/* OPENING: vscsi_itn_opened closes it; CLOSING: on its way. */
+		/* OPENING: vscsi_target_opened closes it; the others: on their way. */
 	}
-	free(vs);
-	ctrlr->be = NULL;
+	vscsi_vs_put(vs);
 }
 
 static void
@@ -932,6 +1390,12 @@ vscsi_write_config_json(struct vhost_ctrlr *ctrlr, cJSON *config)
 
 	cJSON_AddStringToObject(o, "method", "vhost_create_scsi_controller");
 	cJSON_AddStringToObject(p, "ctrlr", ctrlr->name);
+	if (ctrlr->has_cpumask) {
+		char mask[300];
+
+		snprintf(mask, sizeof(mask), "0x%s", osp_cpuset_fmt(&ctrlr->cpumask));
+		cJSON_AddStringToObject(p, "cpumask", mask);
+	}
 	cJSON_AddItemToArray(config, o);
 	for (int i = 0; i < VSCSI_MAX_TARGETS; i++) {
 		struct vscsi_target *t = vs->targets[i];
@@ -960,15 +1424,15 @@ const struct vhost_backend_ops g_vhost_scsi_ops = {
 	 */
 	.protocol_features_off = 1ull << VHOST_USER_PROTOCOL_F_STATUS_BIT,
 	.task_start = vscsi_task_start,
-	.dev_started = vscsi_dev_started,
-	.dev_stopping = vscsi_dev_stopping,
 	.info_json = vscsi_info_json,
 	.write_config_json = vscsi_write_config_json,
 	.destroy = vscsi_destroy,
+	.pg_start = vscsi_pg_start,
+	.pg_stopping = vscsi_pg_stopping,
 };
 
 int
-osp_vhost_scsi_ctrlr_create(const char *name, char *err, size_t errlen)
+osp_vhost_scsi_ctrlr_create(const char *name, const char *cpumask, char *err, size_t errlen)
 {
 	struct vhost_ctrlr *ctrlr;
 	struct vhost_scsi_ctrlr *vs;
@@ -985,15 +1449,30 @@ osp_vhost_scsi_ctrlr_create(const char *name, char *err, size_t errlen)
 		return -ENOMEM;
 	}
 	vs->ctrlr = ctrlr;
-	TAILQ_INIT(&vs->events);
+	vs->refs = 1;
 	ctrlr->be = vs;
+	if (cpumask != NULL) {
+		rc = vhost_ctrlr_set_cpumask(ctrlr, cpumask, err, errlen);
+		if (rc != 0) {
+			vhost_ctrlr_free(ctrlr);
+			return rc;
+		}
+	}
+	vs->npgs = ctrlr->npgs;
+	for (uint16_t i = 0; i < vs->npgs; i++) {
+		vs->pgs[i].vs = vs;
+		vs->pgs[i].idx = i;
+		vs->pgs[i].thread = ctrlr->pgs[i].thread;
+		TAILQ_INIT(&vs->pgs[i].events);
+	}
 	vscsi_fill_config(ctrlr);
 	rc = vhost_ctrlr_register(ctrlr, (1ull << VSCSI_F_HOTPLUG) | (1ull << VSCSI_F_CHANGE), err,
 				  errlen);
 	if (rc != 0) {
 		return rc;
 	}
-	OSP_NOTICELOG("vhost %s: scsi controller at %s\n", name, ctrlr->path);
+	OSP_NOTICELOG("vhost %s: scsi controller at %s%s%s\n", name, ctrlr->path,
+		      cpumask != NULL ? ", cpumask " : "", cpumask != NULL ? cpumask : "");
 	return 0;
 }
 

@@ -40,18 +40,12 @@ rpc_vhost_create_scsi_controller(struct osp_jsonrpc_request *request, const cJSO
 				   OSP_COUNTOF(g_scsi_create_decoders), &req)) {
 		return;
 	}
-	/* As vhost_create_blk_controller: controllers run on the app thread for now. */
-	if (req.cpumask != NULL) {
-		osp_jsonrpc_send_error_response(request, -ENOTSUP,
-						"cpumask is not supported yet: controllers run on the app thread");
-		goto out;
-	}
 	if (req.delay) {
 		osp_jsonrpc_send_error_response(request, -ENOTSUP,
 						"delay is not supported: the controller serves its socket at once");
 		goto out;
 	}
-	rc = osp_vhost_scsi_ctrlr_create(req.ctrlr, err, sizeof(err));
+	rc = osp_vhost_scsi_ctrlr_create(req.ctrlr, req.cpumask, err, sizeof(err));
 	if (rc != 0) {
 		osp_jsonrpc_send_error_response(request, rc, err);
 	} else {

@@ -15,7 +15,7 @@ def add_parser(subparsers):
     p = add_command(subparsers, 'vhost_create_scsi_controller', 'Create a vhost-user-scsi '
                     'controller with no targets (socket <vhost -S dir>/<ctrlr>)', output=QUIET)
     p.add_argument('ctrlr', help='controller name (the socket file name)')
-    p.add_argument('--cpumask', help='cpu mask (not supported yet: refused)')
+    p.add_argument('--cpumask', help='cores whose threads poll the queues (0x3, [0-1])')
     flag(p, '--delay', help='delay starting the controller (not supported: refused)')
 
     p = add_command(subparsers, 'vhost_scsi_controller_add_target', 'Add a SCSI target (LUN 0 '

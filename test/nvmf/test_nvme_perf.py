@@ -124,6 +124,14 @@ def test_output(p):
     check(len(lines) == 3 and len(tot) == 1 and tot[0]["iops"] > 0 and
           tot[0]["p99_us"] >= tot[0]["p50_us"] > 0,
           "--json: a line per namespace and a Total line with iops, p50, p99 (%s)" % tot)
+    # Latencies are TSC ticks converted with the rate measured over the run:
+    # Little's law (32 always in flight per namespace) checks the conversion.
+    ns_lines = [l for l in lines if l.get("device") != "Total"]
+    little = [l["iops"] * l["avg_us"] / 1e6 for l in ns_lines]
+    check(len(little) == 2 and all(25.6 <= x <= 38.4 for x in little) and
+          all(l["min_us"] <= l["p50_us"] <= l["max_us"] * 1.05 for l in ns_lines),
+          "average latency x IOPS = the queue depth 32 (Little's law) within 20 %%, min <= p50 <= "
+          "max (%s)" % ["%.1f" % x for x in little])
     r = perf("-q", "8", "-o", "4096", "-w", "randread", "-t", "1", "-LL", "-r", TRID)
     check_run("randread -LL", r, nsids=2)
     check(r.stdout.count("Summary latency data for") == 2 and

@@ -38,7 +38,12 @@ vhost-user-scsi target, no guest:
   one under I/O (bdevperf: its I/O fails, perform_tests answers an error or
   bdevperf exits by itself, no hang, no sanitizer report);
 - osprey_tgt stopped with a controller with no disk and one with a disk
-  attached: exit 0.
+  attached: exit 0;
+- cpumask: a vhost app on two cores (-m 0x3) with a scsi controller on both
+  (cpumask 0x3, its request queues served by two threads): bdevperf verify
+  over 6 request queues from two cores, then a bdev hot removed and a
+  target removed on the vhost side while bdevperf verifies the other target
+  (no failure there); the vhost app exits cleanly.
 Prints "N passed, N failed".
 """
 
@@ -757,6 +762,79 @@ def test_killed_under_io(v, sock):
         print(log[-2000:])
 
 
+def bg_bdevperf(cfg, tag, *args):
+    import subprocess
+    from vhost_e2e import BDEVPERF
+    log = open(os.path.join(TMP, "bp_%s.log" % tag), "w+")
+    p = subprocess.Popen([BDEVPERF, "--json", cfg, *args], stdout=log, stderr=subprocess.STDOUT)
+    p.log = log
+    return p
+
+
+def bg_wait(p):
+    import subprocess
+    try:
+        rc = p.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        rc = -999
+    p.log.seek(0)
+    return rc, p.log.read()
+
+
+def test_cpumask():
+    print("-- cpumask: vhost on two cores, the scsi controller on both")
+    v = start_vhost("vhost_scsi_mc", core_mask="0x3")
+    for name, nb, bs in (("Malloc0", 65536, 512), ("Malloc1", 4096, 4096), ("Malloc2", 65536, 512)):
+        check("result" in call(v, "bdev_malloc_create",
+                               {"name": name, "num_blocks": nb, "block_size": bs}), name)
+    check(call(v, "vhost_create_scsi_controller", {"ctrlr": "vm0", "cpumask": "0x3"}).get("result")
+          is True, "vhost_create_scsi_controller vm0 cpumask 0x3")
+    for t, b in ((0, "Malloc0"), (3, "Malloc1"), (5, "Malloc2")):
+        check(call(v, "vhost_scsi_controller_add_target",
+                   {"ctrlr": "vm0", "scsi_target_num": t, "bdev_name": b}).get("result") == t,
+              "target %d on %s" % (t, b))
+    sock = os.path.join(SOCKDIR, "vm0")
+    cfg = write_bdev_config(os.path.join(TMP, "vm.json"), [attach("VM", sock, vq_count=6)])
+    rc, out = bdevperf(cfg, "-m", "0x3", "-C", "-q", "16", "-o", "4096", "-w", "verify", "-t", "2")
+    ok_run(rc, out, "verify on 2 cores over 6 request queues (two vhost threads), targets 0, 3, 5")
+    g = (call(v, "vhost_get_controllers", {"name": "vm0"}).get("result") or [{}])[0]
+    check(g.get("cpumask") == "0x3" and len(g.get("threads", [])) == 2 and g.get("requests", 0) > 1000,
+          "vhost_get_controllers: cpumask 0x3, two threads, %s requests" % g.get("requests"))
+    rc, out = bdevperf(cfg, "-m", "0x3", "-C", "-q", "8", "-o", "65536", "-w", "verify", "-t", "1")
+    ok_run(rc, out, "verify 64 KiB on 2 cores")
+
+    print("-- cpumask: bdev hot remove and target removal under verify")
+    cfg0 = write_bdev_config(os.path.join(TMP, "vm0.json"), [attach("VM", sock, vq_count=6)])
+    p = bg_bdevperf(cfg0, "mc_remove", "-m", "0x3", "-C", "-q", "8", "-o", "4096", "-w", "verify",
+                    "-t", "4")
+    time.sleep(1.5)
+    r = call(v, "bdev_malloc_delete", {"name": "Malloc1"})
+    check(r.get("result") is True, "bdev_malloc_delete Malloc1 (target 3) under I/O: %s" % r)
+    time.sleep(0.5)
+    r = call(v, "vhost_scsi_controller_remove_target", {"ctrlr": "vm0", "scsi_target_num": 5})
+    check(r.get("result") is True, "remove_target 5 under I/O: %s" % r)
+    rc, out = bg_wait(p)
+    check(rc != -999 and "AddressSanitizer" not in out and "runtime error" not in out,
+          "bdevperf ends by itself (rc %s)" % rc)
+    t0 = [ln for ln in out.splitlines() if ln.strip().startswith("VMt0")]
+    # Job lines: runtime, IOPS, MiB/s, Fail/s, TO/s, latencies.
+    check(len(t0) == 2 and all(float(ln.split(":")[1].split()[1]) > 0 and
+                               float(ln.split(":")[1].split()[3]) == 0 for ln in t0),
+          "target 0 verified on both cores with no failure: %s" % [ln.strip() for ln in t0])
+    check(alive(v), "vhost still serving")
+    t = (call(v, "vhost_get_controllers", {"name": "vm0"}).get("result") or [{}])[0]
+    ids = [x["id"] for x in t.get("backend_specific", {}).get("scsi", [])]
+    check(ids == [0], "only target 0 left: %s" % ids)
+    r = call(v, "vhost_scsi_controller_add_target",
+             {"ctrlr": "vm0", "scsi_target_num": 5, "bdev_name": "Malloc2"})
+    check(r.get("result") == 5, "target 5 added back")
+    rc, out = bdevperf(cfg, "-m", "0x3", "-C", "-q", "16", "-o", "4096", "-w", "verify", "-t", "1")
+    ok_run(rc, out, "verify over targets 0 and 5 again")
+    check("VMt5" in out and "VMt3" not in out, "a new attach finds targets 0 and 5")
+    check(stop_tgt(v) == 0, "vhost (2 cores) exits 0")
+
+
 def body():
     v = start_vhost("vhost_scsi_fe")
     for name, nb, bs in (("Malloc0", 65536, 512), ("Malloc1", 4096, 4096)):
@@ -796,6 +874,7 @@ def body():
     check(stop_tgt(tgt) == 0, "osprey_tgt exits 0 with both attached (no leak under ASan)")
     fe.close()
     fd.close()
+    test_cpumask()
 
 
 if __name__ == "__main__":

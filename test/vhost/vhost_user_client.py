@@ -107,19 +107,37 @@ class Memory:
         os.ftruncate(self.fd, size)
         self.buf = mmap.mmap(self.fd, size)
         self.top = 0x100000     # rings below, buffers above
+        self.low = 0x100000     # where alloc() wraps to (above what is reserve()d)
+        # 16-bit ring fields are stored through this view: one 2-byte store.
+        # struct.pack_into zero-fills its target before packing, so a back end
+        # polling the avail index could read a transient 0 (a ring "more than
+        # its size ahead": broken, by the virtio rules).
+        self.u16 = memoryview(self.buf).cast("H")
 
     def alloc(self, n, align=64):
         self.top = (self.top + align - 1) & ~(align - 1)
         addr = self.top
         self.top += n
         if self.top > self.size:
-            self.top = 0x100000
+            self.top = self.low
             addr = self.top
             self.top += n
         return addr
 
+    def reserve(self, n):
+        """n bytes that alloc() never hands out again (long-lived buffers, such as
+        eventq buffers a back end holds for minutes while alloc() wraps)."""
+        self.top = (self.top + 63) & ~63
+        if self.top != self.low:
+            raise RuntimeError("reserve() before any alloc()")
+        addr = self.top
+        self.top += n
+        self.low = self.top
+        return addr
+
     def w16(self, a, v):
-        struct.pack_into("<H", self.buf, a, v)
+        assert a % 2 == 0
+        self.u16[a // 2] = v
 
     def r16(self, a):
         return struct.unpack_from("<H", self.buf, a)[0]
@@ -212,5 +230,6 @@ class Client:
             for fd in self.fds:
                 os.close(fd)
             self.fds = []
+            self.mem.u16.release()
             self.mem.buf.close()
             os.close(self.mem.fd)

@@ -65,6 +65,8 @@
 #                         otherwise: the test never changes nr_hugepages);
 #                         test/vhost/guest/vm_host.sh
 #      VM_VHOST_ARGS      more vhost options
+#      VM_SCSI_CPUMASK    cpumask of the scsi controller (e.g. 0x3 with
+#                         VM_VHOST_ARGS="-m 0x3"): its queues on those cores
 #      VM_TARGET=qsd      run the same guest steps against qemu-storage-daemon's
 #                         vhost-user-blk export (a throttle node holds the writes
 #                         in the restart step): tells a harness problem from a
@@ -199,7 +201,7 @@ blk_pattern() { echo pattern.bin; }
 IMG_SCSI=$TMP/disk_scsi.img
 scsi_rpc() {
 	echo "bdev_aio_create $IMG_SCSI aio1 $BS --fallocate"
-	echo "vhost_create_scsi_controller vs0"
+	echo "vhost_create_scsi_controller vs0${VM_SCSI_CPUMASK:+ --cpumask $VM_SCSI_CPUMASK}"
 	echo "vhost_scsi_controller_add_target vs0 0 aio1"
 }
 scsi_qemu() {

@@ -572,7 +572,14 @@ posix_zcopy_reap(struct posix_sock *ps)
 			if (serr->ee_errno != 0 || serr->ee_origin != SO_EE_ORIGIN_ZEROCOPY) {
 				continue;
 			}
-			/* ee_info..ee_data: the range of sends whose pages are released. */
+			/*
+			 * ee_info..ee_data: the range of sends whose pages are released;
+			 * SO_EE_CODE_ZEROCOPY_COPIED: the kernel copied them after all
+			 * (always on loopback, whose receiver would hold the pages).
+			 */
+			if (serr->ee_code & SO_EE_CODE_ZEROCOPY_COPIED) {
+				ps->base.stats.zcopy_copied += (uint32_t)(serr->ee_data - serr->ee_info) + 1;
+			}
 			osp_sock_zcopy_release(&ps->base, serr->ee_info, serr->ee_data);
 		}
 	}
@@ -615,8 +622,8 @@ posix_flush(struct osp_sock *sock)
 	struct msghdr msg;
 	size_t bytes, sliced, left, rem;
 	ssize_t rc, total = 0;
-	bool zc;
-	int n, i;
+	bool zc, all_whole;
+	int n, i, nwhole;
 
 	if (ps->zcopy && !TAILQ_EMPTY(&sock->pending_reqs)) {
 		posix_zcopy_reap(ps);
@@ -625,6 +632,8 @@ posix_flush(struct osp_sock *sock)
 		/* Gather as many queued requests as fit in one sendmsg. */
 		n = 0;
 		bytes = 0;
+		nwhole = 0;
+		all_whole = true;
 		TAILQ_FOREACH(req, &sock->queued_reqs, internal.link) {
 			if (req->internal.offset == 0 && req->iovcnt <= IOV_MAX - n) {
 				/* Nothing of it sent yet and it fits whole: its iovecs as they are. */
@@ -632,7 +641,9 @@ posix_flush(struct osp_sock *sock)
 					iovs[n++] = req->iov[i];
 					bytes += req->iov[i].iov_len;
 				}
+				nwhole++;
 			} else {
+				all_whole = false;
 				/* The unsent rest of req, as much of it as fits. */
 				n += osp_iov_slice_partial(&iovs[n], IOV_MAX - n, req->iov, req->iovcnt,
 							   req->internal.offset, SIZE_MAX, &sliced);
@@ -667,6 +678,14 @@ posix_flush(struct osp_sock *sock)
 			}
 		}
 		left = (size_t)rc;
+		if (all_whole && left == bytes) {
+			/* All sent, and all of them whole: no need to measure each one. */
+			while (nwhole-- > 0) {
+				osp_sock_request_sent(sock, TAILQ_FIRST(&sock->queued_reqs), zc,
+						      ps->zcopy_next);
+			}
+			left = 0;
+		}
 		while ((req = TAILQ_FIRST(&sock->queued_reqs)) != NULL) {
 			rem = posix_req_left(req);
 			if (rem > left) {
@@ -678,6 +697,7 @@ posix_flush(struct osp_sock *sock)
 		}
 		if (zc) {
 			ps->zcopy_next++;
+			sock->stats.zcopy_sends++;
 		}
 		total += rc;
 		if ((size_t)rc < bytes) {

@@ -1138,6 +1138,57 @@ test_builders_invalid(void)
 	CU_ASSERT(pdu.plen == 72 && pdu.hdr.ch.pdo == 0 && pdu.iovcnt == 1);
 }
 
+/* osp_nvme_tcp_recv_at_pdu_start(): only between PDUs, never paused or failed. */
+static void
+test_at_pdu_start(void)
+{
+	struct osp_nvme_tcp_send_params p = {.hdgst = true, .ddgst = true};
+	struct osp_nvme_tcp_recv r;
+	struct osp_nvme_tcp_pdu pdu;
+	struct osp_nvme_cpl cpl = {.cid = 3};
+	static uint8_t data[4096], wire[8192];
+	struct iovec iov = {.iov_base = data, .iov_len = sizeof(data)};
+	struct ctx c;
+	size_t len;
+
+	/* Before the ICResp: waiting for a PDU's first byte. */
+	memset(&c, 0, sizeof(c));
+	ut_recv_init(&r, &c, OSP_NVME_TCP_ROLE_HOST);
+	CU_ASSERT(osp_nvme_tcp_recv_at_pdu_start(&r));
+	/* ICResp taken, set_params not called yet: paused, not at a PDU start. */
+	CU_ASSERT_FATAL(osp_nvme_tcp_build_ic_resp(&pdu, 0, 3, 16384) == 0);
+	len = flatten(&pdu, wire);
+	CU_ASSERT(osp_nvme_tcp_recv_feed(&r, wire, len) == (ssize_t)len);
+	CU_ASSERT(!osp_nvme_tcp_recv_at_pdu_start(&r));
+
+	ut_connect(&r, &c, OSP_NVME_TCP_ROLE_HOST, true, true, 0);
+	CU_ASSERT(osp_nvme_tcp_recv_at_pdu_start(&r));
+	/* Inside a CapsuleResp's common header, then past it, then after it. */
+	CU_ASSERT_FATAL(osp_nvme_tcp_build_capsule_resp(&pdu, &p, &cpl) == 0);
+	len = flatten(&pdu, wire);
+	CU_ASSERT(osp_nvme_tcp_recv_feed(&r, wire, 3) == 3);
+	CU_ASSERT(!osp_nvme_tcp_recv_at_pdu_start(&r));
+	CU_ASSERT(osp_nvme_tcp_recv_feed(&r, wire + 3, 9) == 9);
+	CU_ASSERT(!osp_nvme_tcp_recv_at_pdu_start(&r));
+	CU_ASSERT(osp_nvme_tcp_recv_feed(&r, wire + 12, len - 12) == (ssize_t)(len - 12));
+	CU_ASSERT(c.nrec == 1);
+	CU_ASSERT(osp_nvme_tcp_recv_at_pdu_start(&r));
+	/* A C2HData whose header is in but not its data. */
+	CU_ASSERT_FATAL(osp_nvme_tcp_build_c2h_data(&pdu, &p, 3, 0, &iov, 1, true, false) == 0);
+	len = flatten(&pdu, wire);
+	CU_ASSERT(osp_nvme_tcp_recv_feed(&r, wire, 100) == 100);
+	CU_ASSERT(!osp_nvme_tcp_recv_at_pdu_start(&r));
+	CU_ASSERT(osp_nvme_tcp_recv_feed(&r, wire + 100, len - 100) == (ssize_t)(len - 100));
+	CU_ASSERT(c.nrec == 2);
+	CU_ASSERT(osp_nvme_tcp_recv_at_pdu_start(&r));
+	/* Failed (a PDU type a host never receives): not at a PDU start. */
+	memset(wire, 0, 8);
+	wire[0] = OSP_NVME_TCP_PDU_TYPE_CAPSULE_CMD;
+	wire[2] = 72;
+	CU_ASSERT(osp_nvme_tcp_recv_feed(&r, wire, 8) == -EPROTO);
+	CU_ASSERT(!osp_nvme_tcp_recv_at_pdu_start(&r));
+}
+
 int
 main(void)
 {
@@ -1158,6 +1209,7 @@ main(void)
 	CU_ADD_TEST(suite, test_data_out_of_range);
 	CU_ADD_TEST(suite, test_wait_params_and_errors);
 	CU_ADD_TEST(suite, test_builders_invalid);
+	CU_ADD_TEST(suite, test_at_pdu_start);
 	rc = ut_run_suites();
 	return rc;
 }

@@ -1302,6 +1302,56 @@ test_sync_fini_and_pda(void)
 	g_core.finished = NULL;
 }
 
+/*
+ * The PDUs a read gets without digests are written directly (not by the
+ * codec): every header byte and the PDO padding must still be right, and
+ * the CapsuleResp goes in the same socket write as the last C2HData.
+ */
+static void
+test_read_direct_pdus(void)
+{
+	struct conn c;
+	struct osp_nvme_tcp_pdu pdu;
+	struct osp_nvme_cmd cmd;
+	struct osp_nvme_tcp_c2h_data_hdr *d = (struct osp_nvme_tcp_c2h_data_hdr *)g_rx;
+	struct osp_nvme_tcp_rsp *rsp = (struct osp_nvme_tcp_rsp *)g_rx;
+	struct osp_sock_stats before, after;
+	struct nvmf_tcp_qpair *tq;
+	int i;
+
+	/* HPDA 3 (16-byte alignment), no digests, SQ flow control on: C2HData + CapsuleResp */
+	conn_open(&c, PORT_MAIN);
+	host_ic(&c, false, false, 3);
+	host_connect(&c, 1, false);
+	tq = tcp_qpair(c.qpair);
+	for (i = 0; i < 2; i++) {
+		/* two reads of different sizes */
+		CU_ASSERT_FATAL(osp_sock_get_stats(tq->sock, &before) == 0);
+		mk_cmd(&cmd, OSP_NVME_OPC_READ, (uint16_t)(40 + i), OSP_NVME_SGL_ID_TRANSPORT,
+		       i == 0 ? 1000 : 4096);
+		cmd.cdw10 = 0x33;
+		CU_ASSERT_FATAL(osp_nvme_tcp_build_capsule_cmd(&pdu, &c.p, &cmd, NULL, 0) == 0);
+		host_send_pdu(&c, &pdu);
+		CU_ASSERT_FATAL(host_read_pdu(&c, g_rx, sizeof(g_rx)) == 32 + (i == 0 ? 1000 : 4096));
+		CU_ASSERT(d->ch.pdu_type == OSP_NVME_TCP_PDU_TYPE_C2H_DATA);
+		CU_ASSERT(d->ch.flags == OSP_NVME_TCP_DATA_FLAGS_LAST_PDU);
+		CU_ASSERT(d->ch.hlen == 24 && d->ch.pdo == 32);
+		CU_ASSERT(d->cccid == 40 + i && d->datao == 0 && d->datal == (i == 0 ? 1000u : 4096u));
+		CU_ASSERT(d->rsvd10[0] == 0 && d->rsvd10[1] == 0);
+		CU_ASSERT(memcmp(d->rsvd20, "\0\0\0\0", 4) == 0);
+		CU_ASSERT(memcmp(&g_rx[24], "\0\0\0\0\0\0\0\0", 8) == 0);
+		CU_ASSERT(g_rx[32] == pattern(0, 0x33) && g_rx[32 + 999] == pattern(999, 0x33));
+		CU_ASSERT_FATAL(host_read_pdu(&c, g_rx, sizeof(g_rx)) == 24);
+		CU_ASSERT(rsp->ch.pdu_type == OSP_NVME_TCP_PDU_TYPE_CAPSULE_RESP);
+		CU_ASSERT(rsp->ch.flags == 0 && rsp->ch.hlen == 24 && rsp->ch.pdo == 0);
+		CU_ASSERT(rsp->rccqe.cid == 40 + i && rsp->rccqe.status.sc == 0);
+		CU_ASSERT(host_nothing_more(&c));
+		CU_ASSERT_FATAL(osp_sock_get_stats(tq->sock, &after) == 0);
+		CU_ASSERT(after.send_requests - before.send_requests == 1);
+	}
+	conn_close(&c);
+}
+
 static void
 test_write_error_sync_fini(void)
 {
@@ -1464,6 +1514,7 @@ main(void)
 	CU_ADD_TEST(suite, test_queue_full_stash);
 	CU_ADD_TEST(suite, test_paused_list);
 	CU_ADD_TEST(suite, test_sync_fini_and_pda);
+	CU_ADD_TEST(suite, test_read_direct_pdus);
 	CU_ADD_TEST(suite, test_write_error_sync_fini);
 	CU_ADD_TEST(suite, test_stats);
 	rc = ut_run_suites();

@@ -4,7 +4,10 @@
  * a guest or rte_vhost: split rings built in a fake guest memory, popped the
  * way vhost.c's poller does, the chains handed to the back end; the real
  * lib/scsi and bdev layer with malloc bdevs on a hand-driven test thread.
- * vhost.c's controller functions are replaced by small fakes below.
+ * vhost.c's controller functions are replaced by small fakes below. Each
+ * test runs twice: with one poll group on the controller thread (thread 0),
+ * then with two poll groups on threads 1 and 2 (a cpumask of two cores):
+ * queue i is served by poll group i % npgs, on that group's thread.
  */
 #include <CUnit/Basic.h>
 #include <errno.h>
@@ -25,6 +28,17 @@ static struct vhost_ctrlr *g_ctrlr;
 static int g_completed;
 /* Chains popped and not yet completed (what the poll group counts in vhost.c). */
 static uint32_t g_inflight;
+/* Poll groups of the controllers made (2: created with cpumask 0x3). */
+static uint16_t g_npgs = 1;
+/* The request queue run_cmd() uses (2: poll group 0; 3: poll group 1 when there are two). */
+static int g_cmdq = 2;
+#define NQ	4
+
+static int
+pg_thread(uint16_t pg)
+{
+	return g_npgs == 1 ? 0 : pg + 1;
+}
 
 struct vhost_ctrlr *
 vhost_ctrlr_new(const char *name, const struct vhost_backend_ops *ops, int *rc, char *err,
@@ -42,7 +56,28 @@ vhost_ctrlr_new(const char *name, const struct vhost_backend_ops *ops, int *rc, 
 	c->ops = ops;
 	c->vid = -1;
 	c->thread = osp_get_thread();
+	c->npgs = 1;
+	c->pgs[0].ctrlr = c;
+	c->pgs[0].thread = c->thread;
 	return c;
+}
+
+/* vhost.c's own is e2e-tested: here 0x3 (two poll groups on threads 1 and 2) or an error. */
+int
+vhost_ctrlr_set_cpumask(struct vhost_ctrlr *ctrlr, const char *mask, char *err, size_t errlen)
+{
+	if (strcmp(mask, "0x3") != 0) {
+		snprintf(err, errlen, "Invalid cpumask '%s'", mask);
+		return -EINVAL;
+	}
+	CU_ASSERT_FATAL(osp_cpuset_parse(&ctrlr->cpumask, mask) == 0);
+	ctrlr->has_cpumask = true;
+	ctrlr->npgs = 2;
+	for (uint16_t i = 0; i < 2; i++) {
+		ctrlr->pgs[i].ctrlr = ctrlr;
+		ctrlr->pgs[i].thread = ut_thread(i + 1);
+	}
+	return 0;
 }
 
 int
@@ -116,9 +151,9 @@ vhost_write_config_json_type(cJSON *config, const char *type)
 #define QSIZE		16
 static uint8_t *g_guest;
 static struct osp_vhost_mem g_mem;
-static uint16_t g_avail_idx[3];
-static uint16_t g_used_seen[3];
-static uint16_t g_next_desc[3];
+static uint16_t g_avail_idx[NQ];
+static uint16_t g_used_seen[NQ];
+static uint16_t g_next_desc[NQ];
 static uint64_t g_top;
 
 static uint64_t
@@ -167,11 +202,11 @@ ring_add(int q, const struct buf *b, int n)
 	memcpy(avail + 2, &g_avail_idx[q], 2);
 }
 
-/* What vhost.c's poller does: pop every chain and start it (threads not run). */
+/* What vhost.c's pollers do: pop every chain and start it on its poll group's thread. */
 static void
 pop_start(void)
 {
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < NQ; i++) {
 		struct vhost_queue *q = &g_ctrlr->queues[i];
 		struct osp_vring_req req;
 		struct vhost_task *task;
@@ -186,7 +221,9 @@ pop_start(void)
 			q->nfree--;
 			g_inflight++;
 			task->req = req;
+			ut_set_thread(pg_thread((uint16_t)(q->pg - g_ctrlr->pgs)));
 			g_ctrlr->ops->task_start(g_ctrlr, task);
+			ut_set_thread(0);
 		}
 	}
 }
@@ -222,7 +259,7 @@ queues_init(void)
 	memset(g_used_seen, 0, sizeof(g_used_seen));
 	memset(g_next_desc, 0, sizeof(g_next_desc));
 	g_top = 0x100000;
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < NQ; i++) {
 		struct vhost_queue *q = &g_ctrlr->queues[i];
 		uint8_t *base = g_guest + ring_base(i);
 
@@ -230,6 +267,7 @@ queues_init(void)
 		CU_ASSERT_FATAL(osp_vring_init_split(&q->vq, &g_mem, QSIZE, base, base + 16 * QSIZE,
 						     base + 0x1000, 0, 0, 0) == 0);
 		q->ctrlr = g_ctrlr;
+		q->pg = &g_ctrlr->pgs[i % g_ctrlr->npgs];
 		q->idx = (uint16_t)i;
 		q->callfd = -1;
 		q->ntasks = QSIZE;
@@ -243,7 +281,7 @@ queues_init(void)
 		}
 		q->nfree = QSIZE;
 	}
-	g_ctrlr->nqueues = 3;
+	g_ctrlr->nqueues = NQ;
 	g_ctrlr->started = true;
 	g_ctrlr->neg_features = g_ctrlr->features;
 }
@@ -251,7 +289,7 @@ queues_init(void)
 static void
 queues_fini(void)
 {
-	for (int i = 0; i < 3; i++) {
+	for (int i = 0; i < NQ; i++) {
 		free(g_ctrlr->queues[i].tasks);
 		free(g_ctrlr->queues[i].free);
 	}
@@ -296,12 +334,15 @@ setup(void)
 {
 	char err[128];
 
-	CU_ASSERT_EQUAL_FATAL(ut_bdev_start(1), 0);
+	CU_ASSERT_EQUAL_FATAL(ut_bdev_start(3), 0);
 	malloc_bdev("M0", 512);
 	malloc_bdev("M1", 4096);
 	malloc_bdev("M2", 512);
-	CU_ASSERT_EQUAL_FATAL(osp_vhost_scsi_ctrlr_create("vs", err, sizeof(err)), 0);
-	CU_ASSERT_EQUAL(osp_vhost_scsi_ctrlr_create("vs", err, sizeof(err)), -EEXIST);
+	CU_ASSERT_EQUAL(osp_vhost_scsi_ctrlr_create("vs", "0x5", err, sizeof(err)), -EINVAL);
+	CU_ASSERT_EQUAL_FATAL(osp_vhost_scsi_ctrlr_create("vs", g_npgs == 2 ? "0x3" : NULL, err,
+							  sizeof(err)), 0);
+	CU_ASSERT_EQUAL_FATAL(g_ctrlr->npgs, g_npgs);
+	CU_ASSERT_EQUAL(osp_vhost_scsi_ctrlr_create("vs", NULL, err, sizeof(err)), -EEXIST);
 	CU_ASSERT_EQUAL(add_target(0, "M0"), 0);
 	queues_init();
 	g_completed = 0;
@@ -384,9 +425,9 @@ run_cmd(const uint8_t *lun8, int target, const uint8_t *cdb, int cdb_len, const 
 			b[n++] = (struct buf){ c.datain + off, step < in_len - off ? step : in_len - off, true };
 		}
 	}
-	ring_add(2, b, n);
+	ring_add(g_cmdq, b, n);
 	ctrlr_poll();
-	CU_ASSERT_EQUAL_FATAL(ring_used(2, lens, 4), 1);
+	CU_ASSERT_EQUAL_FATAL(ring_used(g_cmdq, lens, 4), 1);
 	c.used = lens[0];
 	if (resp_len >= 12) {
 		memcpy(&c.sense_len, g_guest + c.resp, 4);
@@ -629,6 +670,13 @@ test_controlq(void)
 	teardown();
 }
 
+/* The back end's view of the eventq's poll group. */
+static struct vscsi_pg *
+vscsi_evpg(void)
+{
+	return &((struct vhost_scsi_ctrlr *)g_ctrlr->be)->pgs[1 % g_npgs];
+}
+
 static void
 post_event(uint64_t *addr)
 {
@@ -686,22 +734,23 @@ test_events_and_removal(void)
 		memcpy(g_guest + cb[0].addr, hdr, sizeof(hdr));
 		cb[1] = (struct buf){ galloc(VSCSI_RESP_LEN), VSCSI_RESP_LEN, true };
 		cb[2] = (struct buf){ galloc(4096), 4096, true };
-		ring_add(2, cb, 3);
+		ring_add(g_cmdq, cb, 3);
 		pop_start();
 		osp_vhost_scsi_ctrlr_remove_target("vs", 1, remove_cb, &removed);
 		CU_ASSERT(removed == 0);
-		/* No event buffer posted: the removal is a missed event. */
-		CU_ASSERT(((struct vhost_scsi_ctrlr *)g_ctrlr->be)->events_missed);
-		/* A command for the target being removed: BAD_TARGET at once. */
-		hdr[19] = 0;
-		memcpy(g_guest + cb[0].addr, hdr, sizeof(hdr));
-		ring_add(2, cb, 2);
-		pop_start();
-		CU_ASSERT(ring_used(2, lens, 4) == 1 && lens[0] == VSCSI_RESP_FIXED);
-		CU_ASSERT(g_guest[cb[1].addr + 11] == VSCSI_S_BAD_TARGET);
+		/* The read in flight holds the removal until it is back. */
 		ut_poll_threads();
 		CU_ASSERT(removed == 1);
-		CU_ASSERT(ring_used(2, lens, 4) == 1 && lens[0] == VSCSI_RESP_LEN + 4096);
+		CU_ASSERT(ring_used(g_cmdq, lens, 4) == 1 && lens[0] == VSCSI_RESP_LEN + 4096);
+		/* No event buffer posted: the removal is a missed event. */
+		CU_ASSERT(vscsi_evpg()->events_missed);
+		/* A command for the removed target: BAD_TARGET at once. */
+		hdr[19] = 0;
+		memcpy(g_guest + cb[0].addr, hdr, sizeof(hdr));
+		ring_add(g_cmdq, cb, 2);
+		pop_start();
+		CU_ASSERT(ring_used(g_cmdq, lens, 4) == 1 && lens[0] == VSCSI_RESP_FIXED);
+		CU_ASSERT(g_guest[cb[1].addr + 11] == VSCSI_S_BAD_TARGET);
 	}
 	CU_ASSERT(((struct vhost_scsi_ctrlr *)g_ctrlr->be)->targets[1] == NULL);
 	post_event(&ev2);
@@ -713,7 +762,9 @@ test_events_and_removal(void)
 	CU_ASSERT(removed == -ENODEV);
 	/* The device stops with a held event buffer: it goes back unused. */
 	post_event(&ev1);
-	vscsi_dev_stopping(g_ctrlr);
+	ut_set_thread(pg_thread(1 % g_npgs));
+	vscsi_pg_stopping(g_ctrlr, g_ctrlr->queues[1].pg);
+	ut_set_thread(0);
 	CU_ASSERT(ring_used(1, lens, 4) == 1 && lens[0] == 0);
 	CU_ASSERT(g_inflight == 0);
 	teardown();
@@ -768,6 +819,7 @@ test_random_chains(void)
 				       0xa0, 0xa3, 0xff, 0x7f };
 	uint32_t seed = 12345, lens[4];
 	uint8_t junk[512];
+	uint64_t reqs = 0, errs = 0;
 
 	setup();
 	CU_ASSERT_EQUAL(add_target(1, "M1"), 1);
@@ -782,7 +834,7 @@ test_random_chains(void)
 			seed = seed * 1103515245u + 12345u;
 			junk[i] = (uint8_t)(seed >> 16);
 		}
-		q = junk[0] % 4 == 0 ? 0 : 2;
+		q = junk[0] % 4 == 0 ? 0 : 2 + junk[0] % 2;
 		/* The header is junk[28..]: a plausible LUN field and CDB most of the time. */
 		if (junk[1] % 4 != 0) {
 			uint8_t *lun = junk + 28 + (q == 0 ? 8 : 0);
@@ -829,11 +881,200 @@ test_random_chains(void)
 		CU_ASSERT_EQUAL_FATAL(ring_used(q, lens, 4), 1);
 		CU_ASSERT_EQUAL_FATAL(g_inflight, 0);
 	}
-	printf("\n  random chains: %lu requests, %lu refused or failed\n",
-	       (unsigned long)g_ctrlr->stat_requests, (unsigned long)g_ctrlr->stat_errors);
-	CU_ASSERT(g_ctrlr->stat_requests > 2500 && g_ctrlr->stat_errors > 100 &&
-		  g_ctrlr->stat_requests - g_ctrlr->stat_errors > 800);
+	for (uint16_t i = 0; i < g_ctrlr->npgs; i++) {
+		reqs += g_ctrlr->pgs[i].stat_requests;
+		errs += g_ctrlr->pgs[i].stat_errors;
+	}
+	printf("\n  random chains: %lu requests, %lu refused or failed\n", (unsigned long)reqs,
+	       (unsigned long)errs);
+	CU_ASSERT(reqs > 2500 && errs > 100 && reqs - errs > 800);
 	teardown();
+}
+
+/* A read of 8 blocks at lba on queue q with tag, popped and started (threads not run). */
+static void
+push_read(int q, int target, uint64_t tag, uint8_t lba, struct buf *cb)
+{
+	uint8_t hdr[VSCSI_CMD_HDR] = {};
+	uint8_t cdb[10] = { 0x28 };
+
+	lun_bytes(hdr, target, 0);
+	memcpy(hdr + 8, &tag, 8);
+	cdb[5] = lba;
+	cdb[8] = 8;
+	memcpy(hdr + 19, cdb, 10);
+	cb[0] = (struct buf){ galloc(sizeof(hdr)), sizeof(hdr), false };
+	memcpy(g_guest + cb[0].addr, hdr, sizeof(hdr));
+	cb[1] = (struct buf){ galloc(VSCSI_RESP_LEN), VSCSI_RESP_LEN, true };
+	memset(g_guest + cb[1].addr, 0xee, VSCSI_RESP_LEN);
+	cb[2] = (struct buf){ galloc(4096), 4096, true };
+	ring_add(q, cb, 3);
+	pop_start();
+}
+
+/* A TMF on the controlq, popped and started (threads not run). */
+static uint64_t
+push_tmf(int target, uint32_t subtype, uint64_t tag)
+{
+	uint8_t req[VSCSI_TMF_REQ] = {};
+	struct buf b[2];
+
+	put_le32(req + 4, subtype);
+	lun_bytes(req + 8, target, 0);
+	memcpy(req + 16, &tag, 8);
+	b[0] = (struct buf){ galloc(sizeof(req)), sizeof(req), false };
+	memcpy(g_guest + b[0].addr, req, sizeof(req));
+	b[1] = (struct buf){ galloc(1), 1, true };
+	g_guest[b[1].addr] = 0xee;
+	ring_add(0, b, 2);
+	pop_start();
+	return b[1].addr;
+}
+
+static void
+clear_ua_q(int q, int target)
+{
+	int saved = g_cmdq;
+
+	g_cmdq = q;
+	clear_ua(target);
+	g_cmdq = saved;
+}
+
+/*
+ * Requests on both request queues (poll groups 0 and 1 when there are two):
+ * data written on one is read on the other; ABORT TASK and QUERY TASK from
+ * the controlq find a request of the other poll group; a LUN RESET reaches
+ * every poll group's nexus; removal, add and hot remove with requests in
+ * flight on both.
+ */
+static void
+test_poll_groups(void)
+{
+	uint8_t pat[4096], cdb[16] = {};
+	struct buf r2[3], r3[3];
+	uint32_t lens[4];
+	uint64_t tr;
+	struct cmd c;
+	int removed = 0;
+	cJSON *arr;
+	char *s;
+
+	setup();
+	clear_ua_q(2, 0);
+	clear_ua_q(3, 0);
+	/* Written through queue 3, read back through queue 2. */
+	for (size_t i = 0; i < sizeof(pat); i++) {
+		pat[i] = (uint8_t)(i * 7 + 3);
+	}
+	cdb[0] = 0x2a;
+	cdb[5] = 40;
+	cdb[8] = 8;
+	g_cmdq = 3;
+	c = run_cmd(NULL, 0, cdb, 10, pat, sizeof(pat), 2, 0, 1, VSCSI_CMD_HDR, VSCSI_RESP_LEN);
+	CU_ASSERT(c.response == 0 && c.status == 0);
+	g_cmdq = 2;
+	cdb[0] = 0x28;
+	c = run_cmd(NULL, 0, cdb, 10, NULL, 0, 1, sizeof(pat), 2, VSCSI_CMD_HDR, VSCSI_RESP_LEN);
+	CU_ASSERT(c.status == 0 && memcmp(g_guest + c.datain, pat, sizeof(pat)) == 0);
+
+	/* QUERY TASK, then ABORT TASK, of a read in flight on queue 3. */
+	push_read(3, 0, 0x5151, 40, r3);
+	tr = push_tmf(0, VSCSI_T_TMF_QUERY_TASK, 0x5151);
+	ut_poll_threads();
+	CU_ASSERT(g_guest[tr] == VSCSI_S_FUNCTION_SUCCEEDED);
+	CU_ASSERT(ring_used(3, lens, 4) == 1 && g_guest[r3[1].addr + 11] == VSCSI_S_OK);
+	CU_ASSERT(memcmp(g_guest + r3[2].addr, pat, sizeof(pat)) == 0);
+	CU_ASSERT(ring_used(0, lens, 4) == 1);
+	push_read(3, 0, 0x5252, 40, r3);
+	tr = push_tmf(0, VSCSI_T_TMF_ABORT_TASK, 0x5252);
+	ut_poll_threads();
+	CU_ASSERT(g_guest[tr] == VSCSI_S_OK);
+	CU_ASSERT(ring_used(3, lens, 4) == 1 && g_guest[r3[1].addr + 11] == VSCSI_S_ABORTED);
+	CU_ASSERT(ring_used(0, lens, 4) == 1);
+	/* Nothing by that tag any more: QUERY TASK says FUNCTION COMPLETE. */
+	tr = push_tmf(0, VSCSI_T_TMF_QUERY_TASK, 0x5252);
+	ut_poll_threads();
+	CU_ASSERT(g_guest[tr] == VSCSI_S_OK);
+	CU_ASSERT(ring_used(0, lens, 4) == 1);
+
+	/* LUN RESET with reads in flight on both queues: every nexus gets the unit attention. */
+	push_read(2, 0, 1, 40, r2);
+	push_read(3, 0, 2, 40, r3);
+	tr = push_tmf(0, VSCSI_T_TMF_LUN_RESET, 0);
+	ut_poll_threads();
+	CU_ASSERT(g_guest[tr] == VSCSI_S_OK);
+	CU_ASSERT(ring_used(2, lens, 4) == 1 && ring_used(3, lens, 4) == 1);
+	CU_ASSERT(ring_used(0, lens, 4) == 1);
+	g_cmdq = 3;
+	CU_ASSERT(simple(0, TUR, 6, 0).status == 2);
+	/* One nexus per poll group: with one, queue 3's TUR took the only unit attention. */
+	g_cmdq = 2;
+	CU_ASSERT(simple(0, TUR, 6, 0).status == (g_npgs == 2 ? 2 : 0));
+	clear_ua_q(2, 0);
+	clear_ua_q(3, 0);
+	/* I_T NEXUS RESET goes to every nexus too. */
+	tr = push_tmf(0, VSCSI_T_TMF_I_T_NEXUS_RESET, 0);
+	ut_poll_threads();
+	CU_ASSERT(g_guest[tr] == VSCSI_S_OK && ring_used(0, lens, 4) == 1);
+	clear_ua_q(2, 0);
+	clear_ua_q(3, 0);
+
+	/* Removal with reads in flight on both queues: they finish, then the target goes. */
+	push_read(2, 0, 3, 40, r2);
+	push_read(3, 0, 4, 40, r3);
+	osp_vhost_scsi_ctrlr_remove_target("vs", 0, remove_cb, &removed);
+	CU_ASSERT(removed == 0);
+	ut_poll_threads();
+	CU_ASSERT(removed == 1);
+	CU_ASSERT(ring_used(2, lens, 4) == 1 && g_guest[r2[1].addr + 11] == VSCSI_S_OK);
+	CU_ASSERT(ring_used(3, lens, 4) == 1 && g_guest[r3[1].addr + 11] == VSCSI_S_OK);
+	CU_ASSERT(memcmp(g_guest + r2[2].addr, pat, sizeof(pat)) == 0);
+	CU_ASSERT(memcmp(g_guest + r3[2].addr, pat, sizeof(pat)) == 0);
+	CU_ASSERT(g_targets_alive == 0);
+	g_cmdq = 3;
+	CU_ASSERT(simple(0, TUR, 6, 0).response == VSCSI_S_BAD_TARGET);
+	g_cmdq = 2;
+	CU_ASSERT(simple(0, TUR, 6, 0).response == VSCSI_S_BAD_TARGET);
+	/* Back on the same bdev: served on both queues, the data still there. */
+	CU_ASSERT_EQUAL(add_target(0, "M0"), 0);
+	clear_ua_q(2, 0);
+	clear_ua_q(3, 0);
+	g_cmdq = 3;
+	c = run_cmd(NULL, 0, cdb, 10, NULL, 0, 1, sizeof(pat), 2, VSCSI_CMD_HDR, VSCSI_RESP_LEN);
+	CU_ASSERT(c.status == 0 && memcmp(g_guest + c.datain, pat, sizeof(pat)) == 0);
+	g_cmdq = 2;
+	arr = cJSON_CreateArray();
+	vhost_write_config_json_type(arr, "scsi");
+	s = cJSON_PrintUnformatted(arr);
+	CU_ASSERT((strstr(s, "\"cpumask\":\"0x3\"") != NULL) == (g_npgs == 2));
+	free(s);
+	cJSON_Delete(arr);
+
+	/* Hot remove with reads in flight on both queues. */
+	push_read(2, 0, 5, 40, r2);
+	push_read(3, 0, 6, 40, r3);
+	CU_ASSERT_EQUAL(bdev_malloc_delete("M0", NULL, NULL), 0);
+	ut_poll_threads();
+	CU_ASSERT(ring_used(2, lens, 4) == 1 && ring_used(3, lens, 4) == 1);
+	CU_ASSERT(((struct vhost_scsi_ctrlr *)g_ctrlr->be)->targets[0] == NULL);
+	CU_ASSERT(g_targets_alive == 0);
+	CU_ASSERT(g_inflight == 0);
+	teardown();
+}
+
+static int
+suite_one_pg(void)
+{
+	g_npgs = 1;
+	return 0;
+}
+
+static int
+suite_two_pgs(void)
+{
+	g_npgs = 2;
+	return 0;
 }
 
 int
@@ -849,14 +1090,18 @@ main(void)
 	    CU_initialize_registry() != CUE_SUCCESS) {
 		return 1;
 	}
-	suite = CU_add_suite("vhost_scsi", NULL, NULL);
-	CU_ADD_TEST(suite, test_config);
-	CU_ADD_TEST(suite, test_commands);
-	CU_ADD_TEST(suite, test_bad_requests);
-	CU_ADD_TEST(suite, test_controlq);
-	CU_ADD_TEST(suite, test_events_and_removal);
-	CU_ADD_TEST(suite, test_hot_remove_and_json);
-	CU_ADD_TEST(suite, test_random_chains);
+	for (int i = 0; i < 2; i++) {
+		suite = CU_add_suite(i == 0 ? "vhost_scsi" : "vhost_scsi_2pg",
+				     i == 0 ? suite_one_pg : suite_two_pgs, NULL);
+		CU_ADD_TEST(suite, test_config);
+		CU_ADD_TEST(suite, test_commands);
+		CU_ADD_TEST(suite, test_bad_requests);
+		CU_ADD_TEST(suite, test_controlq);
+		CU_ADD_TEST(suite, test_events_and_removal);
+		CU_ADD_TEST(suite, test_hot_remove_and_json);
+		CU_ADD_TEST(suite, test_random_chains);
+		CU_ADD_TEST(suite, test_poll_groups);
+	}
 	rc = ut_run_suites();
 	free(g_guest);
 	return rc;
