@@ -182,6 +182,16 @@ struct vhost_ctrlr {
 	int running_vid;
 	/* rte_vhost thread only: bytes per queue of the inflight region last accepted (GET/SET_INFLIGHT_FD). */
 	uint64_t inflight_area;
+	/*
+	 * Packed inflight regions (bit = queue index, atomic accesses):
+	 * inflight_resume, set by the rte_vhost thread when SET_VRING_KICK found a
+	 * region a back end used before and ran the reconnect steps on it (the
+	 * queue then resumes from the region), taken by queue_add; inflight_live,
+	 * the queues a started device tracks (controller thread), so that a kick
+	 * for one of them leaves its region alone.
+	 */
+	uint64_t inflight_resume;
+	uint64_t inflight_live;
 	/* rte_vhost thread only: the vid whose device a SET_MEM_TABLE stopped, to start again. */
 	int remap_vid;
 	bool has_cpumask;
