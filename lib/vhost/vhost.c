@@ -1721,7 +1721,13 @@ vhost_ctrlr_register(struct vhost_ctrlr *ctrlr, uint64_t features, char *err, si
 
 	features |= (1ull << OSP_VIRTIO_F_VERSION_1) | (1ull << OSP_VIRTIO_F_EVENT_IDX) |
 		    (1ull << OSP_VIRTIO_F_INDIRECT_DESC) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES_BIT);
-	if (ctrlr->packed_ring) {
+	/*
+	 * Packed rings: offered by vhost-user-blk controllers created with
+	 * packed_ring, and always by vhost-user-scsi ones (as SPDK's vhost-scsi
+	 * does; its RPC has no such parameter). The front end chooses (QEMU:
+	 * packed=on on the device, off by default).
+	 */
+	if (ctrlr->packed_ring || strcmp(ctrlr->ops->type, "scsi") == 0) {
 		features |= 1ull << OSP_VIRTIO_F_RING_PACKED;
 	}
 	ctrlr->features = features;
