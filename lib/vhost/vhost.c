@@ -40,6 +40,7 @@
 #define VHOST_USER_PROTOCOL_F_INFLIGHT_BIT	12
 #define VHOST_USER_RESET_OWNER_REQ		4
 #define VHOST_USER_SET_MEM_TABLE_REQ		5
+#define VHOST_USER_GET_VRING_BASE_REQ		11
 #define VHOST_USER_SET_VRING_KICK_REQ		12
 #define VHOST_USER_GET_CONFIG_REQ		24
 #define VHOST_USER_GET_INFLIGHT_FD_REQ		31
@@ -985,6 +986,20 @@ cb_new_device(int vid)
 	uint16_t n;
 	int rc;
 
+	/*
+	 * A device we started ourselves (vhost_self_start) that rte_vhost now
+	 * finds ready, every queue set up: it runs already, with the queues added
+	 * as they came; from now on rte_vhost stops it (destroy_device).
+	 */
+	pthread_mutex_lock(&g_lock);
+	ctrlr = ctrlr_by_vid_locked(vid);
+	if (ctrlr != NULL && ctrlr->self_vid == vid &&
+	    __atomic_load_n(&ctrlr->running_vid, __ATOMIC_ACQUIRE) == vid) {
+		ctrlr->self_vid = -1;
+		pthread_mutex_unlock(&g_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&g_lock);
 	m = calloc(1, sizeof(*m));
 	if (m == NULL) {
 		return -1;
@@ -1074,6 +1089,17 @@ cb_destroy_device(int vid)
 		}
 	}
 	sem_destroy(&m.done);
+}
+
+/* Stop a device we started ourselves (rte_vhost thread), before rte_vhost stops its rings. */
+static void
+vhost_self_stop(struct vhost_ctrlr *c, int vid)
+{
+	if (c->self_vid != vid) {
+		return;
+	}
+	c->self_vid = -1;
+	cb_destroy_device(vid);
 }
 
 /* GET_CONFIG (rte_vhost 22.11 serves it only for vDPA devices): answered here from the snapshot. */
@@ -1341,7 +1367,13 @@ pre_msg_handle(int vid, void *msg)
 			   "away (SIGBUS)\n", c->name, m->request);
 		return RTE_VHOST_MSG_RESULT_ERR;
 	}
+	if (m->request == VHOST_USER_GET_VRING_BASE_REQ && c != NULL) {
+		/* The front end stops the device: rte_vhost does that only for one it started. */
+		vhost_self_stop(c, vid);
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	}
 	if (m->request == VHOST_USER_RESET_OWNER_REQ && c != NULL) {
+		vhost_self_stop(c, vid);
 		/* rte_vhost unmaps the regions: stop the device, then unguard them. */
 		if (__atomic_load_n(&c->running_vid, __ATOMIC_ACQUIRE) == vid) {
 			cb_destroy_device(vid);
@@ -1412,6 +1444,8 @@ cb_destroy_connection(int vid)
 	c = ctrlr_by_vid_locked(vid);
 	pthread_mutex_unlock(&g_lock);
 	if (c != NULL) {
+		/* rte_vhost calls destroy_device only for a device it started. */
+		vhost_self_stop(c, vid);
 		vhost_guard_del(c, vid);
 		vhost_guard_del(VHOST_GUARD_INFLIGHT_KEY(c), vid);
 	}
@@ -1511,12 +1545,49 @@ vring_state_msg(void *arg)
 	sem_post(&m->done);
 }
 
+/*
+ * A queue became ready (it has its addresses, kick and call fds and is
+ * enabled) and the device is not running: start it with the queues ready so
+ * far. rte_vhost 22.11 starts a device only when every queue the front end
+ * ever named is ready, but a front end may use only some (vhost-user: a ring
+ * is started when it has its kick fd and is enabled; SeaBIOS's virtio-scsi
+ * driver sets up one request queue of a vhost-user-scsi-pci device, QEMU
+ * named them all at its init): the device must work with the rings it has.
+ * Queues that become ready later are added as before (vring_state_msg).
+ * rte_vhost will not stop a device it did not start: GET_VRING_BASE,
+ * RESET_OWNER and the end of the connection do (self_vid).
+ */
+static void
+vhost_self_start(int vid)
+{
+	struct vhost_ctrlr *c;
+	bool skip;
+
+	pthread_mutex_lock(&g_lock);
+	c = ctrlr_by_vid_locked(vid);
+	skip = c == NULL || c->remap_vid == vid ||
+	       __atomic_load_n(&c->running_vid, __ATOMIC_ACQUIRE) == vid;
+	pthread_mutex_unlock(&g_lock);
+	if (skip) {
+		return;
+	}
+	if (cb_new_device(vid) == 0) {
+		c->self_vid = vid;
+		OSP_NOTICELOG("vhost %s: device started with the queue(s) its front end set up so far\n",
+			      c->name);
+	}
+}
+
 static int
 cb_vring_state_changed(int vid, uint16_t qid, int enable)
 {
 	struct state_msg m = { .vid = vid, .qid = qid, .enable = enable, .callfd = -1 };
 	struct rte_vhost_vring vr;
 	int rc;
+
+	if (enable) {
+		vhost_self_start(vid);
+	}
 
 	if (enable && rte_vhost_get_vhost_vring(vid, qid, &vr) == 0) {
 		m.callfd = vr.callfd;
@@ -1684,6 +1755,7 @@ vhost_ctrlr_new(const char *name, const struct vhost_backend_ops *ops, int *rcp,
 	ctrlr->vid = -1;
 	ctrlr->running_vid = -1;
 	ctrlr->remap_vid = -1;
+	ctrlr->self_vid = -1;
 	ctrlr->thread = osp_get_thread();
 	/* Without a cpumask: one poll group, on the controller (app) thread. */
 	ctrlr->npgs = 1;

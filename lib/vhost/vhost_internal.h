@@ -194,6 +194,12 @@ struct vhost_ctrlr {
 	uint64_t inflight_live;
 	/* rte_vhost thread only: the vid whose device a SET_MEM_TABLE stopped, to start again. */
 	int remap_vid;
+	/*
+	 * rte_vhost thread only: the vid of a device we started ourselves with
+	 * the queues its front end set up (rte_vhost waits for all of them, and
+	 * then neither starts nor stops it), -1 if none: we stop it ourselves.
+	 */
+	int self_vid;
 	bool has_cpumask;
 	struct osp_cpuset cpumask;		/* the cores of its poll groups (has_cpumask) */
 	uint16_t npgs;
