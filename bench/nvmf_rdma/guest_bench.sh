@@ -17,25 +17,14 @@
 export PATH=/osprey/bin:$PATH
 IP=10.0.2.15
 NQN=nqn.2014-08.org.osprey:rdma-bench
-CFS=/sys/kernel/config
 fail() { echo "OSPREY-RESULT: FAIL: $*"; exit 1; }
 
-rdma link add rxe0 type rxe netdev eth0 || fail "rdma link add"
-sleep 1
-grep -q configfs /proc/mounts || mount -t configfs none $CFS
-mkdir $CFS/nullb/nb0 && echo 1024 > $CFS/nullb/nb0/size && echo 4096 > $CFS/nullb/nb0/blocksize &&
-	echo 1 > $CFS/nullb/nb0/power || fail "null_blk"
-S=$CFS/nvmet/subsystems/$NQN
-mkdir $S && echo 1 > $S/attr_allow_any_host && mkdir $S/namespaces/1 &&
-	echo /dev/nb0 > $S/namespaces/1/device_path && echo 1 > $S/namespaces/1/enable || fail "nvmet"
-i=1
-for tp in rdma:4420 tcp:4421; do
-	P=$CFS/nvmet/ports/$i
-	mkdir $P && echo "${tp%%:*}" > $P/addr_trtype && echo ipv4 > $P/addr_adrfam &&
-		echo $IP > $P/addr_traddr && echo "${tp##*:}" > $P/addr_trsvcid &&
-		ln -s $S $P/subsystems/$NQN || fail "nvmet port $tp"
-	i=$((i + 1))
-done
+. /ki/rdma_lib.sh
+rxe_up
+nullb_create nb0 1024 4096 0 # not memory backed: the transport is measured
+nvmet_subsystem $NQN /dev/nb0
+nvmet_port 1 rdma $IP 4420 $NQN
+nvmet_port 2 tcp $IP 4421 $NQN
 
 # Osprey's target: one reactor (core 0), a null bdev as large as the null_blk.
 cat > /tmp/tgt.json <<EOC

@@ -51,6 +51,7 @@ L=$TMP/layer
 mkdir -p "$L/ki"
 guest_add_programs "$L" osprey/bin "$BIN_DIR/nvme_perf" "$BIN_DIR/nvmf_tgt" || die "cannot copy nvme_perf and nvmf_tgt into the guest layer"
 install -m 0755 "$ROOT/bench/nvmf_rdma/guest_bench.sh" "$L/ki/test.sh"
+install -m 0644 "$ROOT/test/nvmf/rdma/guest/rdma_lib.sh" "$L/ki/rdma_lib.sh"
 printf 'BENCH_SECS=%s\nBENCH_ROUNDS=%s\n' "$SECS" "$ROUNDS" > "$L/ki/env"
 GUEST_MEM=1280M
 guest_run "$L" "$TMP/guest.log" "$(ms)" > /dev/null

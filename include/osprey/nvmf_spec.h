@@ -298,6 +298,43 @@ struct osp_nvmf_discovery_log_page {
 } __attribute__((packed));
 static_assert(sizeof(struct osp_nvmf_discovery_log_page) == 1024, "discovery log header is 1024 bytes");
 
+/* NVMe over Fabrics RDMA transport binding: the private data of RDMA_CM_REQUEST (host),
+ * RDMA_CM_ACCEPT and RDMA_CM_REJECT (controller). Little endian on the wire. */
+struct osp_nvmf_rdma_cm_req {
+	uint16_t recfmt;  /* record format: 0 */
+	uint16_t qid;
+	uint16_t hrqsize; /* host receive queue size: responses it can take (1's based) */
+	uint16_t hsqsize; /* host send queue size, 0's based (the Connect SQSIZE) */
+	uint16_t cntlid;  /* FFFFh, or the controller an I/O queue joins */
+	uint8_t rsvd10[22];
+} __attribute__((packed));
+static_assert(sizeof(struct osp_nvmf_rdma_cm_req) == 32, "RDMA_CM_REQUEST private data");
+
+struct osp_nvmf_rdma_cm_accept {
+	uint16_t recfmt;
+	uint16_t crqsize; /* controller receive queue size: capsules it can take */
+	uint8_t rsvd4[28];
+} __attribute__((packed));
+static_assert(sizeof(struct osp_nvmf_rdma_cm_accept) == 32, "RDMA_CM_ACCEPT private data");
+
+struct osp_nvmf_rdma_cm_reject {
+	uint16_t recfmt;
+	uint16_t sts; /* enum osp_nvmf_rdma_cm_status */
+} __attribute__((packed));
+static_assert(sizeof(struct osp_nvmf_rdma_cm_reject) == 4, "RDMA_CM_REJECT private data");
+
+enum osp_nvmf_rdma_cm_status {
+	OSP_NVMF_RDMA_CM_INVALID_LEN = 0x01,
+	OSP_NVMF_RDMA_CM_INVALID_RECFMT = 0x02,
+	OSP_NVMF_RDMA_CM_INVALID_QID = 0x03,
+	OSP_NVMF_RDMA_CM_INVALID_HSQSIZE = 0x04,
+	OSP_NVMF_RDMA_CM_INVALID_HRQSIZE = 0x05,
+	OSP_NVMF_RDMA_CM_NO_RSC = 0x06,
+	OSP_NVMF_RDMA_CM_INVALID_IRD = 0x07,
+	OSP_NVMF_RDMA_CM_INVALID_ORD = 0x08,
+	OSP_NVMF_RDMA_CM_INVALID_CNTLID = 0x09,
+};
+
 #ifdef __cplusplus
 }
 #endif

@@ -24,6 +24,7 @@
 #ifdef OSP_HAVE_RDMA
 #include <errno.h>
 #include <fcntl.h>
+#include <endian.h>
 #include <netdb.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #include <rdma/rdma_cma.h>
 
 #include "osprey/iov.h"
+#include "osprey/nvmf_spec.h"
 #include "osprey/rdma.h"
 #include "osprey/util.h"
 
@@ -53,28 +55,6 @@
 #define NVME_RDMA_POLL_BATCH 32
 #define NVME_RDMA_POLL_MAX_BATCHES 4
 #define NVME_RDMA_MAX_RD_ATOM 16
-
-/* Private data of RDMA_CM_REQUEST, ACCEPT and REJECT (RDMA transport binding). */
-struct nvme_rdma_cm_req {
-	uint16_t recfmt;
-	uint16_t qid;
-	uint16_t hrqsize; /* receive buffers the host posts (1's based) */
-	uint16_t hsqsize; /* the NVMe SQ size (0's based) */
-	uint8_t rsvd[24];
-} __attribute__((packed));
-_Static_assert(sizeof(struct nvme_rdma_cm_req) == 32, "RDMA_CM_REQUEST private data");
-
-struct nvme_rdma_cm_rep {
-	uint16_t recfmt;
-	uint16_t crqsize;
-	uint8_t rsvd[28];
-} __attribute__((packed));
-_Static_assert(sizeof(struct nvme_rdma_cm_rep) == 32, "RDMA_CM_ACCEPT private data");
-
-struct nvme_rdma_cm_rej {
-	uint16_t recfmt;
-	uint16_t sts;
-} __attribute__((packed));
 
 /* One per RDMA device: the protection domain every qpair on it shares. */
 struct rdma_dev {
@@ -472,16 +452,26 @@ static const char *
 rdma_reject_step(uint16_t sts)
 {
 	switch (sts) {
-	case 1: return "rdma connect rejected by the controller: invalid private data length";
-	case 2: return "rdma connect rejected by the controller: invalid record format";
-	case 3: return "rdma connect rejected by the controller: invalid queue ID";
-	case 4: return "rdma connect rejected by the controller: invalid host SQ size";
-	case 5: return "rdma connect rejected by the controller: invalid host RQ size";
-	case 6: return "rdma connect rejected by the controller: no resources";
-	case 7: return "rdma connect rejected by the controller: invalid IRD";
-	case 8: return "rdma connect rejected by the controller: invalid ORD";
-	case 9: return "rdma connect rejected by the controller: invalid controller ID";
-	default: return "rdma connect rejected by the controller: unknown status";
+	case OSP_NVMF_RDMA_CM_INVALID_LEN:
+		return "rdma connect rejected by the controller: invalid private data length";
+	case OSP_NVMF_RDMA_CM_INVALID_RECFMT:
+		return "rdma connect rejected by the controller: invalid record format";
+	case OSP_NVMF_RDMA_CM_INVALID_QID:
+		return "rdma connect rejected by the controller: invalid queue ID";
+	case OSP_NVMF_RDMA_CM_INVALID_HSQSIZE:
+		return "rdma connect rejected by the controller: invalid host SQ size";
+	case OSP_NVMF_RDMA_CM_INVALID_HRQSIZE:
+		return "rdma connect rejected by the controller: invalid host RQ size";
+	case OSP_NVMF_RDMA_CM_NO_RSC:
+		return "rdma connect rejected by the controller: no resources";
+	case OSP_NVMF_RDMA_CM_INVALID_IRD:
+		return "rdma connect rejected by the controller: invalid IRD";
+	case OSP_NVMF_RDMA_CM_INVALID_ORD:
+		return "rdma connect rejected by the controller: invalid ORD";
+	case OSP_NVMF_RDMA_CM_INVALID_CNTLID:
+		return "rdma connect rejected by the controller: invalid controller ID";
+	default:
+		return "rdma connect rejected by the controller: unknown status";
 	}
 }
 
@@ -492,7 +482,7 @@ rdma_route_resolved(struct rdma_qpair *rqp)
 	struct nvme_qpair *q = &rqp->q;
 	struct ibv_qp_init_attr qa;
 	struct rdma_conn_param cp;
-	struct nvme_rdma_cm_req priv;
+	struct osp_nvmf_rdma_cm_req priv;
 	struct ibv_recv_wr *bad = NULL;
 	uint32_t i;
 	int rc;
@@ -559,10 +549,10 @@ rdma_route_resolved(struct rdma_qpair *rqp)
 	}
 
 	memset(&priv, 0, sizeof(priv));
-	priv.recfmt = 0;
-	priv.qid = q->id;
-	priv.hrqsize = (uint16_t)rqp->num_rsps;
-	priv.hsqsize = (uint16_t)(q->qsize - 1);
+	priv.recfmt = htole16(0);
+	priv.qid = htole16(q->id);
+	priv.hrqsize = htole16((uint16_t)rqp->num_rsps);
+	priv.hsqsize = htole16((uint16_t)(q->qsize - 1));
 	memset(&cp, 0, sizeof(cp));
 	cp.private_data = &priv;
 	cp.private_data_len = sizeof(priv);
@@ -585,12 +575,14 @@ rdma_route_resolved(struct rdma_qpair *rqp)
 static void
 rdma_handle_established(struct rdma_qpair *rqp, const void *pdata, uint8_t plen)
 {
-	struct nvme_rdma_cm_rep rep;
+	struct osp_nvmf_rdma_cm_accept rep;
 	struct osp_nvme_ctrlr *ctrlr = rqp->q.ctrlr;
 
 	if (pdata != NULL && plen >= 4) {
 		memset(&rep, 0, sizeof(rep));
 		memcpy(&rep, pdata, OSP_MIN(plen, sizeof(rep)));
+		rep.recfmt = le16toh(rep.recfmt);
+		rep.crqsize = le16toh(rep.crqsize);
 		if (rep.recfmt != 0) {
 			OSP_ERRLOG("qpair %u: RDMA_CM_ACCEPT with record format %u (0 expected)\n",
 				   rqp->q.id, rep.recfmt);
@@ -674,11 +666,13 @@ rdma_cm_poll(struct rdma_qpair *rqp)
 			}
 			break;
 		case RDMA_CM_EVENT_REJECTED:
-			if (pdata != NULL && plen >= sizeof(struct nvme_rdma_cm_rej) &&
+			if (pdata != NULL && plen >= sizeof(struct osp_nvmf_rdma_cm_reject) &&
 			    status == 28 /* consumer defined: the NVMe-oF binding's reject */) {
-				struct nvme_rdma_cm_rej rej;
+				struct osp_nvmf_rdma_cm_reject rej;
 
 				memcpy(&rej, pdata, sizeof(rej));
+				rej.recfmt = le16toh(rej.recfmt);
+				rej.sts = le16toh(rej.sts);
 				OSP_ERRLOG("qpair %u: %s:%s rejected the RDMA connection: %s (status "
 					   "%u, record format %u)\n", q, rqp->q.ctrlr->trid.traddr,
 					   rqp->q.ctrlr->trid.trsvcid, rdma_reject_step(rej.sts) +

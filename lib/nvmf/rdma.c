@@ -1520,7 +1520,7 @@ nvmf_rdma_qpair_fini(struct osp_nvmf_qpair *qpair, osp_nvmf_qpair_fini_cb cb_fn,
 	rq->fini_arg = cb_arg;
 	rq->fini_requested = true;
 	if (!rq->accepted && !rq->dead && rq->cm_id != NULL) {
-		struct nvmf_rdma_cm_reject rej = { .recfmt = 0, .sts = htole16(NVMF_RDMA_CM_NO_RSC) };
+		struct osp_nvmf_rdma_cm_reject rej = { .recfmt = 0, .sts = htole16(OSP_NVMF_RDMA_CM_NO_RSC) };
 
 		rdma_reject(rq->cm_id, &rej, sizeof(rej));
 	}
@@ -1595,7 +1595,7 @@ nvmf_rdma_qpair_get_local_addr(struct osp_nvmf_qpair *qpair, struct osp_nvmf_lis
 static void
 cm_reject(struct nvmf_rdma_transport *rt, struct rdma_cm_id *id, uint16_t sts, const char *why)
 {
-	struct nvmf_rdma_cm_reject rej = { .recfmt = 0, .sts = htole16(sts) };
+	struct osp_nvmf_rdma_cm_reject rej = { .recfmt = 0, .sts = htole16(sts) };
 	struct osp_nvmf_listen_addr peer = {};
 
 	fill_addr(&peer, rdma_get_peer_addr(id));
@@ -1611,14 +1611,14 @@ cm_reject(struct nvmf_rdma_transport *rt, struct rdma_cm_id *id, uint16_t sts, c
  */
 static uint16_t
 connect_check(const struct nvmf_rdma_transport *rt, const void *pd, uint8_t pd_len,
-	      uint32_t responder_resources, struct nvmf_rdma_cm_req *out, const char **why)
+	      uint32_t responder_resources, struct osp_nvmf_rdma_cm_req *out, const char **why)
 {
-	struct nvmf_rdma_cm_req req;
+	struct osp_nvmf_rdma_cm_req req;
 	uint32_t max_depth;
 
 	if (pd == NULL || pd_len < sizeof(req)) {
 		*why = "private data shorter than RDMA_CM_REQUEST";
-		return NVMF_RDMA_CM_INVALID_LEN;
+		return OSP_NVMF_RDMA_CM_INVALID_LEN;
 	}
 	memcpy(&req, pd, sizeof(req));
 	req.recfmt = le16toh(req.recfmt);
@@ -1628,26 +1628,26 @@ connect_check(const struct nvmf_rdma_transport *rt, const void *pd, uint8_t pd_l
 	req.cntlid = le16toh(req.cntlid);
 	if (req.recfmt != 0) {
 		*why = "unknown record format";
-		return NVMF_RDMA_CM_INVALID_RECFMT;
+		return OSP_NVMF_RDMA_CM_INVALID_RECFMT;
 	}
 	if (req.qid >= rt->opts.max_qpairs_per_ctrlr) {
 		*why = "queue id above max_io_qpairs_per_ctrlr";
-		return NVMF_RDMA_CM_INVALID_QID;
+		return OSP_NVMF_RDMA_CM_INVALID_QID;
 	}
 	max_depth = req.qid == 0 ? rt->opts.max_aq_depth : rt->opts.max_queue_depth;
 	if (req.hsqsize == 0 || (uint32_t)req.hsqsize + 1 > max_depth) {
 		/* hsqsize is 0's based: a queue of hsqsize + 1 entries, at least 2. */
 		*why = req.qid == 0 ? "hsqsize above max_aq_depth" : "hsqsize above max_queue_depth";
-		return NVMF_RDMA_CM_INVALID_HSQSIZE;
+		return OSP_NVMF_RDMA_CM_INVALID_HSQSIZE;
 	}
 	if (req.hrqsize == 0 || req.hrqsize > max_depth) {
 		*why = "hrqsize 0 or above the queue depth";
-		return NVMF_RDMA_CM_INVALID_HRQSIZE;
+		return OSP_NVMF_RDMA_CM_INVALID_HRQSIZE;
 	}
 	if (responder_resources == 0) {
 		/* The host lets us read nothing: no command with data could work. */
 		*why = "no RDMA READ resources (IRD 0)";
-		return NVMF_RDMA_CM_INVALID_IRD;
+		return OSP_NVMF_RDMA_CM_INVALID_IRD;
 	}
 	*out = req;
 	return 0;
@@ -1660,7 +1660,7 @@ connect_request(struct nvmf_rdma_transport *rt, struct rdma_cm_event *ev,
 {
 	const struct rdma_conn_param *cp = &ev->param.conn;
 	struct nvmf_rdma_device *dev = device_find(rt, ev->id->verbs);
-	struct nvmf_rdma_cm_req req;
+	struct osp_nvmf_rdma_cm_req req;
 	struct nvmf_rdma_qpair *rq;
 	const char *why = NULL;
 	uint16_t sts;
@@ -1676,12 +1676,12 @@ connect_request(struct nvmf_rdma_transport *rt, struct rdma_cm_event *ev,
 		return true;
 	}
 	if (dev == NULL) {
-		cm_reject(rt, ev->id, NVMF_RDMA_CM_NO_RSC, "on a device the transport did not open");
+		cm_reject(rt, ev->id, OSP_NVMF_RDMA_CM_NO_RSC, "on a device the transport did not open");
 		return true;
 	}
 	rq = calloc(1, sizeof(*rq));
 	if (rq == NULL) {
-		cm_reject(rt, ev->id, NVMF_RDMA_CM_NO_RSC, "out of memory");
+		cm_reject(rt, ev->id, OSP_NVMF_RDMA_CM_NO_RSC, "out of memory");
 		return true;
 	}
 	rq->rt = rt;
@@ -1988,7 +1988,7 @@ qpair_setup(struct nvmf_rdma_poll_group *pg, struct nvmf_rdma_qpair *rq)
 	const struct osp_nvmf_transport_opts *o = &pg->rt->opts;
 	struct ibv_qp_init_attr qa = {};
 	struct rdma_conn_param param = {};
-	struct nvmf_rdma_cm_accept acc = {};
+	struct osp_nvmf_rdma_cm_accept acc = {};
 	struct nvmf_rdma_pg_dev *pgd;
 	const struct ibv_device_attr *da = &rq->dev->attr;
 	uint32_t i, slot, need;

@@ -17,42 +17,6 @@
 #include "osprey/queue.h"
 #include "osprey/rdma.h"
 
-/* NVMe-oF RDMA transport binding: RDMA_CM private data (Figures "RDMA_CM_REQUEST",
- * "RDMA_CM_ACCEPT", "RDMA_CM_REJECT"). Little endian on the wire. */
-struct nvmf_rdma_cm_req {
-	uint16_t recfmt;	/* 0: format 1.0 */
-	uint16_t qid;
-	uint16_t hrqsize;	/* host receive queue size: responses it can take */
-	uint16_t hsqsize;	/* host send queue size, 0's based (Connect SQSIZE) */
-	uint16_t cntlid;	/* NVMe-oF 1.1+: 0FFFFh or the controller for an I/O queue */
-	uint8_t rsvd[22];
-} __attribute__((packed));
-_Static_assert(sizeof(struct nvmf_rdma_cm_req) == 32, "RDMA_CM_REQUEST private data");
-
-struct nvmf_rdma_cm_accept {
-	uint16_t recfmt;
-	uint16_t crqsize;	/* controller receive queue size: capsules it can take */
-	uint8_t rsvd[28];
-} __attribute__((packed));
-_Static_assert(sizeof(struct nvmf_rdma_cm_accept) == 32, "RDMA_CM_ACCEPT private data");
-
-struct nvmf_rdma_cm_reject {
-	uint16_t recfmt;
-	uint16_t sts;
-} __attribute__((packed));
-_Static_assert(sizeof(struct nvmf_rdma_cm_reject) == 4, "RDMA_CM_REJECT private data");
-
-enum nvmf_rdma_cm_status {
-	NVMF_RDMA_CM_INVALID_LEN = 0x01,
-	NVMF_RDMA_CM_INVALID_RECFMT = 0x02,
-	NVMF_RDMA_CM_INVALID_QID = 0x03,
-	NVMF_RDMA_CM_INVALID_HSQSIZE = 0x04,
-	NVMF_RDMA_CM_INVALID_HRQSIZE = 0x05,
-	NVMF_RDMA_CM_NO_RSC = 0x06,
-	NVMF_RDMA_CM_INVALID_IRD = 0x07,
-	NVMF_RDMA_CM_INVALID_ORD = 0x08,
-};
-
 /* Keyed SGL data blocks one command may carry (its last-segment list in the capsule). */
 #define NVMF_RDMA_MAX_SGL_DESC	16
 /* Local pieces of one request: its buffers cut at each remote descriptor boundary. */

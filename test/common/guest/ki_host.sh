@@ -16,6 +16,9 @@
 #   ki_pick_port FIRST COUNT              PORT: the first free port on 127.0.0.1
 #   ki_start_daemon CMD...                start an Osprey daemon (output in
 #                                         TMP/tgt.log, TPID), wait for SOCK
+#   ki_guest_passed QEMU_RC               after guest_run: the guest booted, QEMU
+#                                         ended in time and the guest printed an
+#                                         OSPREY-RESULT PASS line (else die)
 #   ki_pattern LAYER MB                   LAYER/ki/pattern.bin of MB random MiB
 #                                         (+ expect.bin one byte off for
 #                                         KI_SELFTEST=guest)
@@ -91,6 +94,18 @@ die() {
 	log "FAIL: $*"
 	show_logs
 	exit 1
+}
+
+ki_guest_passed() { # qemu exit status
+	local result
+	grep -q 'OSPREY-BOOT' "$GUEST_TXT" || die "the guest never reached its init (QEMU exit $1)"
+	[ "$1" -eq 124 ] && die "QEMU did not finish within ${GUEST_TIMEOUT}s (timeout)"
+	result=$(guest_result)
+	[ -n "$result" ] || die "the guest printed no OSPREY-RESULT line (QEMU exit $1)"
+	case "$result" in
+	PASS*) log "guest: $result" ;;
+	*) die "guest: $result" ;;
+	esac
 }
 
 ki_need_tools() {

@@ -56,6 +56,7 @@ mkdir -p "$L/ki"
 guest_add_programs "$L" osprey/bin "$BIN_DIR/nvme_identify" "$BIN_DIR/nvme_perf" "$BIN_DIR/bdevperf" ||
 	die "cannot copy Osprey's programs into the guest layer"
 install -m 0755 "${RDMA_GUEST_SCRIPT:-$ROOT/test/nvmf/rdma/guest/rdma_host_test.sh}" "$L/ki/test.sh"
+install -m 0644 "$ROOT/test/nvmf/rdma/guest/rdma_lib.sh" "$L/ki/rdma_lib.sh"
 cat > "$L/ki/env" <<EOF
 PERF_SECS=${PERF_SECS:-3}
 EOF
@@ -71,14 +72,7 @@ GUEST_MEM=1280M
 guest_run "$L" "$TMP/guest.log" "$t"
 qrc=$?
 phase "guest-run" "$t"
-grep -q 'OSPREY-BOOT' "$GUEST_TXT" || die "the guest never reached its init (QEMU exit $qrc)"
-[ "$qrc" -eq 124 ] && die "QEMU did not finish within ${TIMEOUT}s (timeout)"
-result=$(guest_result)
-[ -n "$result" ] || die "the guest printed no OSPREY-RESULT line (QEMU exit $qrc)"
-case "$result" in
-PASS*) log "guest: $result" ;;
-*) die "guest: $result" ;;
-esac
+ki_guest_passed "$qrc"
 grep 'OSPREY-STEP' "$GUEST_TXT" | sed 's/^.*OSPREY-STEP /  /'
 log "PASS in $(secs "$T_START" "$(ms)") (${PHASES[*]/%/;})"
 exit 0

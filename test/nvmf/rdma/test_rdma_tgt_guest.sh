@@ -49,6 +49,7 @@ RPC_UDS=${OSPREY_RPC_UDS:-$ROOT/build/test/nvme/rpc_uds}
 guest_add_programs "$L" osprey/bin "$BIN_DIR/nvmf_tgt" "$BIN_DIR/nvme_perf" "$RPC_UDS" ||
 	die "cannot copy nvmf_tgt, nvme_perf and rpc_uds into the guest layer"
 install -m 0755 "$ROOT/test/nvmf/rdma/guest/tgt_test.sh" "$L/ki/test.sh"
+install -m 0644 "$ROOT/test/nvmf/rdma/guest/rdma_lib.sh" "$L/ki/rdma_lib.sh"
 # shellcheck disable=SC2034 # read by ki_pattern
 SELFTEST=${SELFTEST:-}
 ki_pattern "$L" 4
@@ -68,14 +69,7 @@ GUEST_MEM=1024M
 guest_run "$L" "$TMP/guest.log" "$t"
 qrc=$?
 phase "guest-run" "$t"
-grep -q 'OSPREY-BOOT' "$GUEST_TXT" || die "the guest never reached its init (QEMU exit $qrc)"
-[ "$qrc" -eq 124 ] && die "QEMU did not finish within ${TIMEOUT}s (timeout)"
-result=$(guest_result)
-[ -n "$result" ] || die "the guest printed no OSPREY-RESULT line (QEMU exit $qrc)"
-case "$result" in
-PASS*) log "guest: $result" ;;
-*) die "guest: $result" ;;
-esac
+ki_guest_passed "$qrc"
 grep 'OSPREY-STEP' "$GUEST_TXT" | sed 's/^.*OSPREY-STEP /  /'
 log "PASS in $(secs "$T_START" "$(ms)") (${PHASES[*]/%/;})"
 exit 0

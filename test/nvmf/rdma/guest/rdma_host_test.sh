@@ -23,7 +23,6 @@
 export PATH=/osprey/bin:$PATH
 IP=10.0.2.15
 NQN=nqn.2014-08.org.osprey:rdma-host-kernel-tgt
-CFS=/sys/kernel/config
 
 up() { cut -d' ' -f1 /proc/uptime; }
 step() { echo "OSPREY-STEP $* (t=$(up))"; }
@@ -35,38 +34,15 @@ fail() {
 show() { sed 's/^/  | /' "$1"; }
 
 # ---- 1. soft-RoCE ------------------------------------------------------------
-rdma link add rxe0 type rxe netdev eth0 > /tmp/rl 2>&1 || { show /tmp/rl; fail "rdma link add rxe0 failed"; }
-i=0
-while ! rdma link show 2>/dev/null | grep -q 'rxe0.*ACTIVE' && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-rdma link show > /tmp/rl 2>&1
-grep -q 'rxe0.*ACTIVE' /tmp/rl || { show /tmp/rl; fail "rxe0 is not ACTIVE"; }
+. /ki/rdma_lib.sh
+rxe_up
 step "rxe0 ACTIVE on eth0 ($IP)"
 
 # ---- 2. the kernel's target ----------------------------------------------------
-grep -q configfs /proc/mounts || mount -t configfs none $CFS || fail "cannot mount configfs"
-mkdir $CFS/nullb/nb0 || fail "no null_blk configfs (is null_blk loaded?)"
-echo 12 > $CFS/nullb/nb0/size
-echo 1 > $CFS/nullb/nb0/memory_backed
-echo 4096 > $CFS/nullb/nb0/blocksize
-echo 1 > $CFS/nullb/nb0/power || fail "null_blk nb0 power on failed"
-[ -b /dev/nb0 ] || fail "no /dev/nb0"
-S=$CFS/nvmet/subsystems/$NQN
-mkdir $S || fail "nvmet configfs missing"
-echo 1 > $S/attr_allow_any_host
-mkdir $S/namespaces/1
-echo /dev/nb0 > $S/namespaces/1/device_path
-echo 1 > $S/namespaces/1/enable || fail "nvmet namespace enable failed"
-mkport() { # id trtype port
-	P=$CFS/nvmet/ports/$1
-	mkdir $P
-	echo "$2" > $P/addr_trtype
-	echo ipv4 > $P/addr_adrfam
-	echo $IP > $P/addr_traddr
-	echo "$3" > $P/addr_trsvcid
-	ln -s $S $P/subsystems/$NQN || fail "nvmet: cannot enable the $2 port $3"
-}
-mkport 1 rdma 4420
-mkport 2 tcp 4421
+nullb_create nb0 12 4096
+nvmet_subsystem $NQN /dev/nb0
+nvmet_port 1 rdma $IP 4420 $NQN
+nvmet_port 2 tcp $IP 4421 $NQN
 step "nvmet: $NQN (12 MiB null_blk) on rdma $IP:4420 and tcp $IP:4421"
 
 RDMA_TRID="trtype:RDMA adrfam:IPv4 traddr:$IP trsvcid:4420 subnqn:$NQN"

@@ -52,10 +52,8 @@ rate() { # t0 t1 bytes
 }
 
 # ---- 1. soft-RoCE and the target ----------------------------------------------------
-rdma link add rxe0 type rxe netdev eth0 2>/tmp/rdma.err || fail "rdma link add rxe0: $(cat /tmp/rdma.err)"
-i=0
-while ! rdma link show 2>/dev/null | grep -q 'rxe0.*ACTIVE' && [ $i -lt 50 ]; do sleep 0.1; i=$((i + 1)); done
-rdma link show | grep -q 'rxe0.*ACTIVE' || fail "rxe0 is not ACTIVE: $(rdma link show 2>&1)"
+. /ki/rdma_lib.sh
+rxe_up
 step "rxe0 on eth0: $(rdma link show | grep rxe0 | tr -s ' ' | cut -d' ' -f2-6)"
 
 cat > /tmp/tgt.json <<EOC

@@ -30,6 +30,8 @@
 
 #ifdef OSP_HAVE_RDMA
 
+#include "ut_verbs.h"
+
 #define NQN1 "nqn.2016-06.io.osprey:cnode1"
 
 /* ------------------------------------------------------------ fake lib/rdma map */
@@ -66,119 +68,45 @@ osp_rdma_mem_translate(const struct osp_rdma_mem_map *map, const void *addr, siz
 
 /* ------------------------------------------------------------ fake verbs */
 
-#define MAX_EVENTS 8
 #define MAX_SENDS 4096
-#define MAX_WCS 1024
 
-static struct ibv_context g_ctx;
-static struct ibv_pd g_pd;
-static struct rdma_cm_event g_events[MAX_EVENTS];
-static uint32_t g_ev_head, g_ev_tail;
 static enum rdma_cm_event_type g_addr_event = RDMA_CM_EVENT_ADDR_RESOLVED;
 /* What rdma_connect answers: the event, its status and private data. */
 static struct rdma_cm_event g_connect_answer;
 static uint8_t g_answer_pdata[32];
-static struct nvme_rdma_cm_req g_req_pdata;
+static struct osp_nvmf_rdma_cm_req g_req_pdata;
 static int g_disconnects;
-static int g_live_mrs;
-static uint32_t g_next_key = 0x1000;
 static int g_post_send_rc;
 
 struct sent {
 	struct ibv_send_wr wr;
 	struct ibv_sge sge[NVME_RDMA_MAX_SGE];
 	uint8_t capsule[64 + NVME_RDMA_CAPSULE_ICD];
+	struct ibv_cq *cq; /* where its completion goes */
 };
 static struct sent g_sent[MAX_SENDS];
 static uint32_t g_num_sent;
 static struct ibv_recv_wr *g_recvs[MAX_SENDS];
+static struct ibv_cq *g_recv_cqs[MAX_SENDS];
 static uint32_t g_recv_head, g_recv_tail;
-static struct ibv_wc g_wcs[MAX_WCS];
-static uint32_t g_wc_head, g_wc_tail;
-
-static void
-push_event(struct rdma_cm_id *id, enum rdma_cm_event_type type, int status, const void *pdata,
-	   uint8_t plen)
-{
-	struct rdma_cm_event *e = &g_events[g_ev_tail++ % MAX_EVENTS];
-
-	memset(e, 0, sizeof(*e));
-	e->id = id;
-	e->event = type;
-	e->status = status;
-	e->param.conn.private_data = pdata;
-	e->param.conn.private_data_len = plen;
-}
-
-struct rdma_event_channel *
-rdma_create_event_channel(void)
-{
-	struct rdma_event_channel *ch = calloc(1, sizeof(*ch));
-
-	ch->fd = eventfd(0, 0);
-	return ch;
-}
-
-void
-rdma_destroy_event_channel(struct rdma_event_channel *channel)
-{
-	close(channel->fd);
-	free(channel);
-}
-
-int
-rdma_create_id(struct rdma_event_channel *channel, struct rdma_cm_id **id, void *context,
-	       enum rdma_port_space ps)
-{
-	*id = calloc(1, sizeof(**id));
-	(*id)->channel = channel;
-	(*id)->context = context;
-	(*id)->verbs = &g_ctx;
-	return 0;
-}
-
-int
-rdma_destroy_id(struct rdma_cm_id *id)
-{
-	free(id);
-	return 0;
-}
 
 int
 rdma_resolve_addr(struct rdma_cm_id *id, struct sockaddr *src_addr, struct sockaddr *dst_addr,
 		  int timeout_ms)
 {
-	push_event(id, g_addr_event, g_addr_event == RDMA_CM_EVENT_ADDR_ERROR ? -110 : 0, NULL, 0);
+	ut_cm_push(id, g_addr_event, g_addr_event == RDMA_CM_EVENT_ADDR_ERROR ? -110 : 0, NULL, 0);
 	return 0;
 }
 
 int
 rdma_resolve_route(struct rdma_cm_id *id, int timeout_ms)
 {
-	push_event(id, RDMA_CM_EVENT_ROUTE_RESOLVED, 0, NULL, 0);
-	return 0;
-}
-
-int
-rdma_get_cm_event(struct rdma_event_channel *channel, struct rdma_cm_event **event)
-{
-	if (g_ev_head == g_ev_tail) {
-		errno = EAGAIN;
-		return -1;
-	}
-	*event = &g_events[g_ev_head++ % MAX_EVENTS];
-	return 0;
-}
-
-int
-rdma_ack_cm_event(struct rdma_cm_event *event)
-{
+	ut_cm_push(id, RDMA_CM_EVENT_ROUTE_RESOLVED, 0, NULL, 0);
 	return 0;
 }
 
 static int fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **bad);
 static int fake_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **bad);
-static int fake_poll_cq(struct ibv_cq *cq, int num, struct ibv_wc *wc);
 
 int
 rdma_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_qp_init_attr *qp_init_attr)
@@ -186,8 +114,10 @@ rdma_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_qp_init_attr
 	CU_ASSERT(qp_init_attr->qp_type == IBV_QPT_RC);
 	CU_ASSERT(qp_init_attr->cap.max_recv_sge == 1);
 	id->qp = calloc(1, sizeof(*id->qp));
-	id->qp->context = &g_ctx;
+	id->qp->context = &g_ut_ctx;
 	id->qp->pd = pd;
+	id->qp->send_cq = qp_init_attr->send_cq;
+	id->qp->recv_cq = qp_init_attr->recv_cq;
 	return 0;
 }
 
@@ -205,7 +135,7 @@ rdma_connect(struct rdma_cm_id *id, struct rdma_conn_param *conn_param)
 	memcpy(&g_req_pdata, conn_param->private_data, sizeof(g_req_pdata));
 	CU_ASSERT(conn_param->responder_resources > 0);
 	CU_ASSERT(conn_param->rnr_retry_count == 7);
-	push_event(id, g_connect_answer.event, g_connect_answer.status,
+	ut_cm_push(id, g_connect_answer.event, g_connect_answer.status,
 		   g_connect_answer.param.conn.private_data,
 		   g_connect_answer.param.conn.private_data_len);
 	return 0;
@@ -216,76 +146,6 @@ rdma_disconnect(struct rdma_cm_id *id)
 {
 	g_disconnects++;
 	return 0;
-}
-
-int
-ibv_query_device(struct ibv_context *context, struct ibv_device_attr *device_attr)
-{
-	memset(device_attr, 0, sizeof(*device_attr));
-	device_attr->max_sge = 32;
-	device_attr->max_qp_rd_atom = 16;
-	device_attr->max_qp_init_rd_atom = 16;
-	return 0;
-}
-
-struct ibv_pd *
-ibv_alloc_pd(struct ibv_context *context)
-{
-	g_pd.context = context;
-	return &g_pd;
-}
-
-int
-ibv_dealloc_pd(struct ibv_pd *pd)
-{
-	return 0;
-}
-
-struct ibv_cq *
-ibv_create_cq(struct ibv_context *context, int cqe, void *cq_context,
-	      struct ibv_comp_channel *channel, int comp_vector)
-{
-	struct ibv_cq *cq = calloc(1, sizeof(*cq));
-
-	cq->context = context;
-	cq->cqe = cqe;
-	return cq;
-}
-
-int
-ibv_destroy_cq(struct ibv_cq *cq)
-{
-	free(cq);
-	return 0;
-}
-
-#undef ibv_reg_mr
-struct ibv_mr *
-ibv_reg_mr(struct ibv_pd *pd, void *addr, size_t length, int access)
-{
-	struct ibv_mr *mr = calloc(1, sizeof(*mr));
-
-	mr->pd = pd;
-	mr->addr = addr;
-	mr->length = length;
-	mr->lkey = g_next_key++;
-	mr->rkey = g_next_key++;
-	g_live_mrs++;
-	return mr;
-}
-
-int
-ibv_dereg_mr(struct ibv_mr *mr)
-{
-	g_live_mrs--;
-	free(mr);
-	return 0;
-}
-
-const char *
-ibv_get_device_name(struct ibv_device *device)
-{
-	return "fake0";
 }
 
 static int
@@ -301,12 +161,14 @@ fake_post_send(struct ibv_qp *qp, struct ibv_send_wr *wr, struct ibv_send_wr **b
 	CU_ASSERT_FATAL(g_num_sent < MAX_SENDS);
 	s = &g_sent[g_num_sent++];
 	s->wr = *wr;
+	s->cq = qp->send_cq;
 	CU_ASSERT_FATAL(wr->num_sge >= 1 && wr->num_sge <= NVME_RDMA_MAX_SGE);
 	memcpy(s->sge, wr->sg_list, sizeof(wr->sg_list[0]) * (size_t)wr->num_sge);
 	CU_ASSERT(wr->opcode == IBV_WR_SEND);
 	CU_ASSERT(wr->send_flags & IBV_SEND_SIGNALED);
 	CU_ASSERT(wr->sg_list[0].length >= 64 && wr->sg_list[0].length <= sizeof(s->capsule));
 	memcpy(s->capsule, (void *)(uintptr_t)wr->sg_list[0].addr, wr->sg_list[0].length);
+	CU_ASSERT(ut_verbs_sge_registered(&wr->sg_list[0])); /* the capsule */
 	for (i = 0; i < wr->num_sge; i++) {
 		CU_ASSERT(wr->sg_list[i].lkey != 0);
 	}
@@ -318,32 +180,23 @@ fake_post_recv(struct ibv_qp *qp, struct ibv_recv_wr *wr, struct ibv_recv_wr **b
 {
 	for (; wr != NULL; wr = wr->next) {
 		CU_ASSERT(wr->num_sge == 1 && wr->sg_list[0].length >= 16);
+		g_recv_cqs[g_recv_tail % MAX_SENDS] = qp->recv_cq;
 		g_recvs[g_recv_tail++ % MAX_SENDS] = wr;
 	}
 	return 0;
 }
 
-static int
-fake_poll_cq(struct ibv_cq *cq, int num, struct ibv_wc *wc)
-{
-	int n = 0;
-
-	while (n < num && g_wc_head != g_wc_tail) {
-		wc[n++] = g_wcs[g_wc_head++ % MAX_WCS];
-	}
-	return n;
-}
-
 static void
 fake_reset(void)
 {
-	g_ctx.ops.poll_cq = fake_poll_cq;
-	g_ctx.ops.post_send = fake_post_send;
-	g_ctx.ops.post_recv = fake_post_recv;
-	g_ev_head = g_ev_tail = 0;
+	ut_verbs_reset();
+	g_ut_dev_attr.max_sge = 32;
+	g_ut_dev_attr.max_qp_rd_atom = 16;
+	g_ut_dev_attr.max_qp_init_rd_atom = 16;
+	g_ut_ctx.ops.post_send = fake_post_send;
+	g_ut_ctx.ops.post_recv = fake_post_recv;
 	g_num_sent = 0;
 	g_recv_head = g_recv_tail = 0;
-	g_wc_head = g_wc_tail = 0;
 	g_post_send_rc = 0;
 	g_addr_event = RDMA_CM_EVENT_ADDR_RESOLVED;
 	memset(&g_connect_answer, 0, sizeof(g_connect_answer));
@@ -357,18 +210,6 @@ fake_reset(void)
 
 /* ------------------------------------------------------------ helpers */
 
-static void
-push_wc(uint64_t wr_id, enum ibv_wc_status status, enum ibv_wc_opcode op, uint32_t len)
-{
-	struct ibv_wc *w = &g_wcs[g_wc_tail++ % MAX_WCS];
-
-	memset(w, 0, sizeof(*w));
-	w->wr_id = wr_id;
-	w->status = status;
-	w->opcode = op;
-	w->byte_len = len;
-}
-
 static struct osp_nvme_sgl_descriptor
 sgl_of(const struct sent *s)
 {
@@ -381,7 +222,7 @@ sgl_of(const struct sent *s)
 static void
 send_done(const struct sent *s, enum ibv_wc_status st)
 {
-	push_wc(s->wr.wr_id, st, IBV_WC_SEND, 0);
+	ut_verbs_cq_push(s->cq, s->wr.wr_id, st, IBV_WC_SEND, 0, 0);
 }
 
 /* The controller's response for cid in the next posted receive. */
@@ -389,15 +230,17 @@ static void
 respond(uint16_t cid, uint16_t sc, uint32_t len)
 {
 	struct ibv_recv_wr *r;
+	struct ibv_cq *cq;
 	struct osp_nvme_cpl cpl;
 
 	CU_ASSERT_FATAL(g_recv_head != g_recv_tail);
+	cq = g_recv_cqs[g_recv_head % MAX_SENDS];
 	r = g_recvs[g_recv_head++ % MAX_SENDS];
 	memset(&cpl, 0, sizeof(cpl));
 	cpl.cid = cid;
 	osp_nvme_cpl_set_status(&cpl, OSP_NVME_SCT_GENERIC, sc, false);
 	memcpy((void *)(uintptr_t)r->sg_list[0].addr, &cpl, sizeof(cpl));
-	push_wc(r->wr_id, IBV_WC_SUCCESS, IBV_WC_RECV, len);
+	ut_verbs_cq_push(cq, r->wr_id, IBV_WC_SUCCESS, IBV_WC_RECV, len, 0);
 }
 
 struct conn {
@@ -461,7 +304,9 @@ conn_close(struct conn *c)
 		c->q->ops->qpair_destroy(c->q);
 	}
 	nvme_ctrlr_free(c->ctrlr);
-	CU_ASSERT(g_live_mrs == 0);
+	CU_ASSERT(g_ut_mrs_live == 0);
+	CU_ASSERT(g_ut_cqs_live == 0);
+	CU_ASSERT(g_ut_ids_live == 0);
 }
 
 struct io_result {
@@ -790,7 +635,9 @@ test_wc_errors(void)
 		fake_reset();
 		CU_ASSERT_FATAL(conn_open(&c, 1, 8) == 0);
 		CU_ASSERT(submit(&c, OSP_NVME_OPC_READ, g_dma_buf, 4096, &r) == 0);
-		push_wc(g_recvs[g_recv_head % MAX_SENDS]->wr_id, (enum ibv_wc_status)st, IBV_WC_RECV, 0);
+		ut_verbs_cq_push(g_recv_cqs[g_recv_head % MAX_SENDS],
+				 g_recvs[g_recv_head % MAX_SENDS]->wr_id, (enum ibv_wc_status)st,
+				 IBV_WC_RECV, 0, 0);
 		CU_ASSERT(process(&c) == -ENXIO);
 		CU_ASSERT(r.done == 1);
 		conn_close(&c);
@@ -839,7 +686,7 @@ test_bad_responses(void)
 	/* The controller disconnects: noticed on an idle poll. */
 	fake_reset();
 	CU_ASSERT_FATAL(conn_open(&c, 1, 8) == 0);
-	push_event(NULL, RDMA_CM_EVENT_DISCONNECTED, 0, NULL, 0);
+	ut_cm_push(NULL, RDMA_CM_EVENT_DISCONNECTED, 0, NULL, 0);
 	rqp_of(c.q)->next_cm_poll_us = 0;
 	CU_ASSERT(process(&c) == -ENXIO);
 	conn_close(&c);

@@ -19,6 +19,8 @@
 
 #include "nvmf/rdma.c"
 
+#include "ut_verbs.h"
+
 #include "ut_env.h"
 #include "ut_run.h"
 #include "ut_thread.h"
@@ -91,61 +93,9 @@ struct fake_qp {
 	bool error;
 };
 
-struct fake_cq {
-	struct ibv_cq cq;
-	struct ibv_wc wc[8192];
-	int head, tail;
-};
-
-static struct ibv_device g_dev;
-static struct ibv_context g_ctx;
-static struct ibv_context *g_ctx_list[2];
-static bool g_no_devices;
-static struct ibv_device_attr g_attr;
 static struct fake_qp *g_qps[16];
 static int g_nqps;
-static int g_ids_live;
 static int g_qps_live;
-static int g_mrs_live;
-
-/* Registered regions, to check every SGE's lkey. */
-#define MAX_FMR 64
-static struct ibv_mr g_mrs[MAX_FMR];
-static bool g_mr_used[MAX_FMR];
-static uint32_t g_next_key = 1;
-
-static void
-cq_push(struct ibv_cq *cq, uint64_t wr_id, enum ibv_wc_status st, enum ibv_wc_opcode op,
-	uint32_t len, uint32_t qp_num)
-{
-	struct fake_cq *f = (struct fake_cq *)cq;
-	struct ibv_wc *wc = &f->wc[f->tail++ % 8192];
-
-	memset(wc, 0, sizeof(*wc));
-	wc->wr_id = wr_id;
-	wc->status = st;
-	wc->opcode = op;
-	wc->byte_len = len;
-	wc->qp_num = qp_num;
-}
-
-static int
-fake_poll_cq(struct ibv_cq *cq, int n, struct ibv_wc *wc)
-{
-	struct fake_cq *f = (struct fake_cq *)cq;
-	int i = 0;
-
-	while (i < n && f->head < f->tail) {
-		wc[i++] = f->wc[f->head++ % 8192];
-	}
-	return i;
-}
-
-static int
-fake_req_notify_cq(struct ibv_cq *cq, int solicited)
-{
-	return 0;
-}
 
 /* Everything posted on fq completes as flushed; later posts too. */
 static void
@@ -155,10 +105,10 @@ fq_flush(struct fake_qp *fq)
 
 	fq->error = true;
 	for (i = 0; i < fq->nrecv; i++) {
-		cq_push(fq->cq, fq->recv[i]->wr_id, IBV_WC_WR_FLUSH_ERR, IBV_WC_RECV, 0, fq->qp.qp_num);
+		ut_verbs_cq_push(fq->cq, fq->recv[i]->wr_id, IBV_WC_WR_FLUSH_ERR, IBV_WC_RECV, 0, fq->qp.qp_num);
 	}
 	for (i = 0; i < fq->nsend; i++) {
-		cq_push(fq->cq, fq->send[i]->wr_id, IBV_WC_WR_FLUSH_ERR, IBV_WC_SEND, 0, fq->qp.qp_num);
+		ut_verbs_cq_push(fq->cq, fq->send[i]->wr_id, IBV_WC_WR_FLUSH_ERR, IBV_WC_SEND, 0, fq->qp.qp_num);
 	}
 	fq->nrecv = 0;
 	fq->nsend = 0;
@@ -222,7 +172,7 @@ ibv_create_srq(struct ibv_pd *pd, struct ibv_srq_init_attr *attr)
 	struct fake_srq *fs = calloc(1, sizeof(*fs));
 
 	CU_ASSERT(attr->attr.max_sge == 1);
-	fs->srq.context = &g_ctx;
+	fs->srq.context = &g_ut_ctx;
 	fs->srq.pd = pd;
 	g_srqs_live++;
 	return &fs->srq;
@@ -236,144 +186,7 @@ ibv_destroy_srq(struct ibv_srq *srq)
 	return 0;
 }
 
-int
-ibv_query_device(struct ibv_context *context, struct ibv_device_attr *attr)
-{
-	*attr = g_attr;
-	return 0;
-}
-
-struct ibv_pd *
-ibv_alloc_pd(struct ibv_context *context)
-{
-	struct ibv_pd *pd = calloc(1, sizeof(*pd));
-
-	pd->context = context;
-	return pd;
-}
-
-int
-ibv_dealloc_pd(struct ibv_pd *pd)
-{
-	free(pd);
-	return 0;
-}
-
-#undef ibv_reg_mr
-struct ibv_mr *
-ibv_reg_mr(struct ibv_pd *pd, void *addr, size_t length, int access)
-{
-	int i;
-
-	for (i = 0; i < MAX_FMR; i++) {
-		if (!g_mr_used[i]) {
-			g_mr_used[i] = true;
-			memset(&g_mrs[i], 0, sizeof(g_mrs[i]));
-			g_mrs[i].pd = pd;
-			g_mrs[i].addr = addr;
-			g_mrs[i].length = length;
-			g_mrs[i].lkey = g_next_key++;
-			g_mrs[i].rkey = g_next_key++;
-			g_mrs_live++;
-			return &g_mrs[i];
-		}
-	}
-	errno = ENOMEM;
-	return NULL;
-}
-
-struct ibv_mr *
-ibv_reg_mr_iova2(struct ibv_pd *pd, void *addr, size_t length, uint64_t iova, unsigned int access)
-{
-	return ibv_reg_mr(pd, addr, length, (int)access);
-}
-
-int
-ibv_dereg_mr(struct ibv_mr *mr)
-{
-	g_mr_used[mr - g_mrs] = false;
-	g_mrs_live--;
-	return 0;
-}
-
 /* The SGE's lkey names a registered region that holds it. */
-static bool
-sge_registered(const struct ibv_sge *sge)
-{
-	int i;
-
-	for (i = 0; i < MAX_FMR; i++) {
-		if (g_mr_used[i] && g_mrs[i].lkey == sge->lkey &&
-		    (uintptr_t)g_mrs[i].addr <= sge->addr &&
-		    sge->addr + sge->length <= (uintptr_t)g_mrs[i].addr + g_mrs[i].length) {
-			return true;
-		}
-	}
-	return false;
-}
-
-struct ibv_comp_channel *
-ibv_create_comp_channel(struct ibv_context *context)
-{
-	struct ibv_comp_channel *ch = calloc(1, sizeof(*ch));
-
-	ch->context = context;
-	ch->fd = eventfd(0, EFD_NONBLOCK);
-	return ch;
-}
-
-int
-ibv_destroy_comp_channel(struct ibv_comp_channel *ch)
-{
-	close(ch->fd);
-	free(ch);
-	return 0;
-}
-
-struct ibv_cq *
-ibv_create_cq(struct ibv_context *context, int cqe, void *cq_context,
-	      struct ibv_comp_channel *channel, int comp_vector)
-{
-	struct fake_cq *f = calloc(1, sizeof(*f));
-
-	f->cq.context = context;
-	f->cq.channel = channel;
-	f->cq.cq_context = cq_context;
-	f->cq.cqe = cqe;
-	return &f->cq;
-}
-
-int
-ibv_resize_cq(struct ibv_cq *cq, int cqe)
-{
-	cq->cqe = cqe;
-	return 0;
-}
-
-int
-ibv_destroy_cq(struct ibv_cq *cq)
-{
-	free(cq);
-	return 0;
-}
-
-int
-ibv_get_cq_event(struct ibv_comp_channel *channel, struct ibv_cq **cq, void **cq_context)
-{
-	errno = EAGAIN;
-	return -1;
-}
-
-void
-ibv_ack_cq_events(struct ibv_cq *cq, unsigned int nevents)
-{
-}
-
-const char *
-ibv_get_device_name(struct ibv_device *device)
-{
-	return "fake0";
-}
 
 int
 ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int attr_mask)
@@ -386,67 +199,11 @@ ibv_modify_qp(struct ibv_qp *qp, struct ibv_qp_attr *attr, int attr_mask)
 
 /* ---------------------------------------------------------------- fake rdma_cm */
 
-#define MAX_EV 16
-static struct rdma_cm_event *g_events[MAX_EV];
-static int g_nevents;
 static int g_rejects;
 static uint16_t g_reject_sts;
 static int g_accepts;
-static struct nvmf_rdma_cm_accept g_accept_pd;
+static struct osp_nvmf_rdma_cm_accept g_accept_pd;
 static struct rdma_conn_param g_accept_param;
-static struct sockaddr_in g_peer = { .sin_family = AF_INET, .sin_port = 0x3412 };
-
-struct ibv_context **
-rdma_get_devices(int *num)
-{
-	if (g_no_devices) {
-		errno = ENOSYS;
-		if (num != NULL) {
-			*num = 0;
-		}
-		return NULL;
-	}
-	g_ctx_list[0] = &g_ctx;
-	g_ctx_list[1] = NULL;
-	*num = 1;
-	return g_ctx_list;
-}
-
-void
-rdma_free_devices(struct ibv_context **list)
-{
-}
-
-struct rdma_event_channel *
-rdma_create_event_channel(void)
-{
-	struct rdma_event_channel *ch = calloc(1, sizeof(*ch));
-
-	ch->fd = eventfd(0, 0);
-	return ch;
-}
-
-void
-rdma_destroy_event_channel(struct rdma_event_channel *ch)
-{
-	close(ch->fd);
-	free(ch);
-}
-
-int
-rdma_create_id(struct rdma_event_channel *ch, struct rdma_cm_id **id, void *context,
-	       enum rdma_port_space ps)
-{
-	*id = calloc(1, sizeof(**id));
-	(*id)->channel = ch;
-	(*id)->context = context;
-	(*id)->verbs = &g_ctx;
-	(*id)->ps = ps;
-	memcpy(&(*id)->route.addr.dst_addr, &g_peer, sizeof(g_peer));
-	memcpy(&(*id)->route.addr.src_addr, &g_peer, sizeof(g_peer));
-	g_ids_live++;
-	return 0;
-}
 
 int
 rdma_bind_addr(struct rdma_cm_id *id, struct sockaddr *addr)
@@ -461,38 +218,9 @@ rdma_listen(struct rdma_cm_id *id, int backlog)
 }
 
 int
-rdma_destroy_id(struct rdma_cm_id *id)
-{
-	CU_ASSERT(id->qp == NULL);
-	free(id);
-	g_ids_live--;
-	return 0;
-}
-
-int
-rdma_get_cm_event(struct rdma_event_channel *ch, struct rdma_cm_event **ev)
-{
-	if (g_nevents == 0) {
-		errno = EAGAIN;
-		return -1;
-	}
-	*ev = g_events[0];
-	memmove(g_events, g_events + 1, (size_t)(--g_nevents) * sizeof(g_events[0]));
-	return 0;
-}
-
-int
-rdma_ack_cm_event(struct rdma_cm_event *ev)
-{
-	free((void *)ev->param.conn.private_data);
-	free(ev);
-	return 0;
-}
-
-int
 rdma_reject(struct rdma_cm_id *id, const void *pd, uint8_t len)
 {
-	const struct nvmf_rdma_cm_reject *rej = pd;
+	const struct osp_nvmf_rdma_cm_reject *rej = pd;
 
 	CU_ASSERT(len == sizeof(*rej));
 	g_reject_sts = le16toh(rej->sts);
@@ -517,8 +245,8 @@ rdma_create_qp(struct rdma_cm_id *id, struct ibv_pd *pd, struct ibv_qp_init_attr
 	struct fake_qp *fq = calloc(1, sizeof(*fq));
 
 	CU_ASSERT(attr->send_cq == attr->recv_cq);
-	CU_ASSERT(attr->cap.max_send_sge <= (uint32_t)g_attr.max_sge);
-	fq->qp.context = &g_ctx;
+	CU_ASSERT(attr->cap.max_send_sge <= (uint32_t)g_ut_dev_attr.max_sge);
+	fq->qp.context = &g_ut_ctx;
 	fq->qp.qp_num = 100 + (uint32_t)g_nqps;
 	fq->qp.pd = pd;
 	fq->cq = attr->send_cq;
@@ -555,12 +283,6 @@ rdma_disconnect(struct rdma_cm_id *id)
 	return 0;
 }
 
-const char *
-rdma_event_str(enum rdma_cm_event_type event)
-{
-	return "EVENT";
-}
-
 /* ---------------------------------------------------------------- the host */
 
 static struct osp_nvmf_transport *g_t;
@@ -577,26 +299,22 @@ new_qpair_cb(struct osp_nvmf_qpair *qpair, void *cb_arg)
 static void
 push_connect(const void *pd, uint8_t pd_len, uint8_t ird)
 {
-	struct rdma_cm_event *ev = calloc(1, sizeof(*ev));
-	void *copy = malloc(pd_len ? pd_len : 1);
+	struct rdma_cm_id *id;
+	struct rdma_cm_event *ev;
 
-	memcpy(copy, pd, pd_len);
-	rdma_create_id(NULL, &ev->id, NULL, RDMA_PS_TCP);
+	rdma_create_id(NULL, &id, NULL, RDMA_PS_TCP);
+	ev = ut_cm_push(id, RDMA_CM_EVENT_CONNECT_REQUEST, 0, pd, pd_len);
 	ev->listen_id = g_listen_id;
-	ev->event = RDMA_CM_EVENT_CONNECT_REQUEST;
-	ev->param.conn.private_data = copy;
-	ev->param.conn.private_data_len = pd_len;
 	/* Seen from the passive side: the host's responder resources come as initiator_depth. */
 	ev->param.conn.responder_resources = 0;
 	ev->param.conn.initiator_depth = ird;
-	g_events[g_nevents++] = ev;
 }
 
 /* A connection with that private data: the new qpair in the group, or NULL (rejected). */
 static struct nvmf_rdma_qpair *
 host_connect(uint16_t qid, uint16_t hsqsize, uint16_t hrqsize)
 {
-	struct nvmf_rdma_cm_req req = {};
+	struct osp_nvmf_rdma_cm_req req = {};
 
 	req.qid = htole16(qid);
 	req.hsqsize = htole16(hsqsize);
@@ -659,12 +377,12 @@ host_send(struct nvmf_rdma_qpair *rq, const struct osp_nvme_cmd *cmd, const void
 	struct ibv_recv_wr *wr = take_recv(fq);
 
 	CU_ASSERT_FATAL(wr->sg_list[0].length >= CAPSULE_CMD_SIZE + icd_len);
-	CU_ASSERT(sge_registered(&wr->sg_list[0]));
+	CU_ASSERT(ut_verbs_sge_registered(&wr->sg_list[0]));
 	memcpy((void *)(uintptr_t)wr->sg_list[0].addr, cmd, sizeof(*cmd));
 	if (icd_len > 0) {
 		memcpy((uint8_t *)(uintptr_t)wr->sg_list[0].addr + CAPSULE_CMD_SIZE, icd, icd_len);
 	}
-	cq_push(fq->cq, wr->wr_id, IBV_WC_SUCCESS, IBV_WC_RECV, CAPSULE_CMD_SIZE + icd_len,
+	ut_verbs_cq_push(fq->cq, wr->wr_id, IBV_WC_SUCCESS, IBV_WC_RECV, CAPSULE_CMD_SIZE + icd_len,
 		fq->qp.qp_num);
 }
 
@@ -694,12 +412,12 @@ host_run_sends(struct nvmf_rdma_qpair *rq, int max)
 		memmove(fq->send, fq->send + 1, (size_t)(--fq->nsend) * sizeof(fq->send[0]));
 		if (g_fail_armed) {
 			g_fail_armed = false;
-			cq_push(fq->cq, wr->wr_id, g_fail_status, op, 0, fq->qp.qp_num);
+			ut_verbs_cq_push(fq->cq, wr->wr_id, g_fail_status, op, 0, fq->qp.qp_num);
 			done++;
 			continue;
 		}
 		for (i = 0; i < wr->num_sge; i++) {
-			CU_ASSERT(sge_registered(&wr->sg_list[i]));
+			CU_ASSERT(ut_verbs_sge_registered(&wr->sg_list[i]));
 		}
 		switch (wr->opcode) {
 		case IBV_WR_RDMA_READ:
@@ -730,7 +448,7 @@ host_run_sends(struct nvmf_rdma_qpair *rq, int max)
 		default:
 			CU_FAIL("unexpected send opcode");
 		}
-		cq_push(fq->cq, wr->wr_id, IBV_WC_SUCCESS, op, 0, fq->qp.qp_num);
+		ut_verbs_cq_push(fq->cq, wr->wr_id, IBV_WC_SUCCESS, op, 0, fq->qp.qp_num);
 		done++;
 	}
 	return done;
@@ -848,21 +566,18 @@ setup_with(const char *json_opts, uint32_t max_io, uint32_t nbufs, uint32_t cach
 	char err[256] = "";
 	cJSON *ts = json_opts ? cJSON_Parse(json_opts) : NULL;
 
-	memset(&g_attr, 0, sizeof(g_attr));
-	g_attr.max_qp_wr = 1024;
-	g_attr.max_sge = 4;
-	g_attr.max_cqe = 65536;
-	g_attr.max_qp_init_rd_atom = 2;
-	g_attr.max_qp_rd_atom = 16;
-	g_attr.device_cap_flags = IBV_DEVICE_MEM_MGT_EXTENSIONS;
-	g_ctx.device = &g_dev;
-	g_ctx.ops.poll_cq = fake_poll_cq;
-	g_ctx.ops.req_notify_cq = fake_req_notify_cq;
-	g_ctx.ops.post_send = fake_post_send;
-	g_ctx.ops.post_recv = fake_post_recv;
-	g_ctx.ops.post_srq_recv = fake_post_srq_recv;
-	g_attr.max_srq = g_use_srq ? 64 : 0;
-	g_attr.max_srq_wr = 256;
+	ut_verbs_reset();
+	g_ut_dev_attr.max_qp_wr = 1024;
+	g_ut_dev_attr.max_sge = 4;
+	g_ut_dev_attr.max_cqe = 65536;
+	g_ut_dev_attr.max_qp_init_rd_atom = 2;
+	g_ut_dev_attr.max_qp_rd_atom = 16;
+	g_ut_dev_attr.device_cap_flags = IBV_DEVICE_MEM_MGT_EXTENSIONS;
+	g_ut_ctx.ops.post_send = fake_post_send;
+	g_ut_ctx.ops.post_recv = fake_post_recv;
+	g_ut_ctx.ops.post_srq_recv = fake_post_srq_recv;
+	g_ut_dev_attr.max_srq = g_use_srq ? 64 : 0;
+	g_ut_dev_attr.max_srq_wr = 256;
 	g_nexec = 0;
 	g_disconnects = 0;
 	g_rejects = 0;
@@ -931,11 +646,13 @@ teardown(void)
 		  rt->opts.num_shared_buffers);
 	g_ops->poll_group_destroy(g_pg);
 	CU_ASSERT(g_ops->destroy(g_t, NULL, NULL) == 0);
-	CU_ASSERT(g_ids_live == 0);
+	CU_ASSERT(g_ut_ids_live == 0);
 	CU_ASSERT(g_qps_live == 0);
-	CU_ASSERT(g_mrs_live == 0);
+	CU_ASSERT(g_ut_mrs_live == 0);
+	CU_ASSERT(g_ut_cqs_live == 0);
+	CU_ASSERT(g_ut_pds_live == 0);
 	CU_ASSERT(g_srqs_live == 0);
-	CU_ASSERT(g_nevents == 0);
+	CU_ASSERT(g_ut_nevents == 0);
 }
 
 /* ---------------------------------------------------------------- tests */
@@ -951,11 +668,11 @@ test_no_device_and_options(void)
 	o.opts_size = sizeof(o);
 	g_ops->opts_init(&o);
 	CU_ASSERT(o.io_unit_size == 8192 && o.num_shared_buffers == 4095);
-	g_no_devices = true;
+	g_ut_no_devices = true;
 	CU_ASSERT(g_ops->create(&o, &t, err, sizeof(err)) == -ENODEV);
 	CU_ASSERT(strstr(err, "No RDMA device found") != NULL);
-	g_no_devices = false;
-	CU_ASSERT(g_mrs_live == 0);
+	g_ut_no_devices = false;
+	CU_ASSERT(g_ut_mrs_live == 0);
 
 	ts = cJSON_Parse("{\"sock_priority\": 1}");
 	o.transport_specific = ts;
@@ -1007,22 +724,22 @@ test_no_device_and_options(void)
 static void
 test_connect_accept_reject(void)
 {
-	struct nvmf_rdma_cm_req req = {};
+	struct osp_nvmf_rdma_cm_req req = {};
 	struct nvmf_rdma_qpair *rq;
 	struct {
 		uint16_t recfmt, qid, hrqsize, hsqsize;
 		uint8_t len, ird;
 		uint16_t sts;
 	} bad[] = {
-		{ 0, 0, 32, 31, 16, 16, NVMF_RDMA_CM_INVALID_LEN },
-		{ 1, 0, 32, 31, 32, 16, NVMF_RDMA_CM_INVALID_RECFMT },
-		{ 0, 4, 32, 31, 32, 16, NVMF_RDMA_CM_INVALID_QID },
-		{ 0, 1, 32, 0, 32, 16, NVMF_RDMA_CM_INVALID_HSQSIZE },
-		{ 0, 1, 32, 32, 32, 16, NVMF_RDMA_CM_INVALID_HSQSIZE },
-		{ 0, 0, 32, 32, 32, 16, NVMF_RDMA_CM_INVALID_HSQSIZE },
-		{ 0, 1, 0, 31, 32, 16, NVMF_RDMA_CM_INVALID_HRQSIZE },
-		{ 0, 1, 33, 31, 32, 16, NVMF_RDMA_CM_INVALID_HRQSIZE },
-		{ 0, 1, 32, 31, 32, 0, NVMF_RDMA_CM_INVALID_IRD },
+		{ 0, 0, 32, 31, 16, 16, OSP_NVMF_RDMA_CM_INVALID_LEN },
+		{ 1, 0, 32, 31, 32, 16, OSP_NVMF_RDMA_CM_INVALID_RECFMT },
+		{ 0, 4, 32, 31, 32, 16, OSP_NVMF_RDMA_CM_INVALID_QID },
+		{ 0, 1, 32, 0, 32, 16, OSP_NVMF_RDMA_CM_INVALID_HSQSIZE },
+		{ 0, 1, 32, 32, 32, 16, OSP_NVMF_RDMA_CM_INVALID_HSQSIZE },
+		{ 0, 0, 32, 32, 32, 16, OSP_NVMF_RDMA_CM_INVALID_HSQSIZE },
+		{ 0, 1, 0, 31, 32, 16, OSP_NVMF_RDMA_CM_INVALID_HRQSIZE },
+		{ 0, 1, 33, 31, 32, 16, OSP_NVMF_RDMA_CM_INVALID_HRQSIZE },
+		{ 0, 1, 32, 31, 32, 0, OSP_NVMF_RDMA_CM_INVALID_IRD },
 	};
 	size_t i;
 
@@ -1041,7 +758,7 @@ test_connect_accept_reject(void)
 		CU_ASSERT(g_rejects == 1);
 		CU_ASSERT(g_reject_sts == bad[i].sts);
 		/* The rejected id is the application's to destroy, after the ack. */
-		CU_ASSERT(g_ids_live == 1);
+		CU_ASSERT(g_ut_ids_live == 1);
 	}
 	CU_ASSERT(rdma_transport(g_t)->rejects == OSP_COUNTOF(bad));
 
@@ -1169,7 +886,7 @@ test_in_capsule_write(void)
 		struct fake_qp *fq = fq_of(rq);
 		struct ibv_recv_wr *wr = take_recv(fq);
 
-		cq_push(fq->cq, wr->wr_id, IBV_WC_SUCCESS, IBV_WC_RECV, 20, fq->qp.qp_num);
+		ut_verbs_cq_push(fq->cq, wr->wr_id, IBV_WC_SUCCESS, IBV_WC_RECV, 20, fq->qp.qp_num);
 		poll();
 		CU_ASSERT(g_disconnects == 1);
 	}
@@ -1448,7 +1165,7 @@ test_completion_errors(void)
 				struct fake_qp *fq = fq_of(rq);
 				struct ibv_recv_wr *wr = take_recv(fq);
 
-				cq_push(fq->cq, wr->wr_id, st[i], IBV_WC_RECV, 0, fq->qp.qp_num);
+				ut_verbs_cq_push(fq->cq, wr->wr_id, st[i], IBV_WC_RECV, 0, fq->qp.qp_num);
 				poll();
 			} else {
 				cmd_keyed(&cmd, where == 0 ? 0x01 : 0x02, 1, host, 12000, false);
@@ -1504,11 +1221,7 @@ test_disconnect_mid_transfer(void)
 	CU_ASSERT(fq_of(rq)->nsend == 1);	/* the READ in flight */
 	/* Host gone: the rdma_cm event, and every posted WR flushed. */
 	{
-		struct rdma_cm_event *ev = calloc(1, sizeof(*ev));
-
-		ev->id = rq->cm_id;
-		ev->event = RDMA_CM_EVENT_DISCONNECTED;
-		g_events[g_nevents++] = ev;
+		ut_cm_push(rq->cm_id, RDMA_CM_EVENT_DISCONNECTED, 0, NULL, 0);
 		CU_ASSERT(g_ops->accept(g_t, new_qpair_cb, NULL) == 1);
 	}
 	fq_flush(fq_of(rq));
@@ -1623,7 +1336,7 @@ test_build_wrs_scattered(void)
 		CU_ASSERT(wr->num_sge >= 1 && (uint32_t)wr->num_sge <= rq->max_sge);
 		CU_ASSERT(wr->wr.rdma.remote_addr == expect_addr[d] + sum[d]);
 		for (k = 0; k < wr->num_sge; k++) {
-			CU_ASSERT(sge_registered(&wr->sg_list[k]));
+			CU_ASSERT(ut_verbs_sge_registered(&wr->sg_list[k]));
 			len += wr->sg_list[k].length;
 		}
 		sum[d] += len;
@@ -1644,11 +1357,7 @@ test_build_wrs_scattered(void)
 static void
 push_cm_event(struct nvmf_rdma_qpair *rq, enum rdma_cm_event_type type)
 {
-	struct rdma_cm_event *ev = calloc(1, sizeof(*ev));
-
-	ev->id = rq->cm_id;
-	ev->event = type;
-	g_events[g_nevents++] = ev;
+	ut_cm_push(rq->cm_id, type, 0, NULL, 0);
 }
 
 /* The host's DISCONNECTED (or DEVICE_REMOVAL) alone tears the qpair down. */
@@ -1685,7 +1394,7 @@ test_cm_disconnect_event(void)
 	push_cm_event(rq, RDMA_CM_EVENT_DISCONNECTED);
 	CU_ASSERT(g_ops->accept(g_t, new_qpair_cb, NULL) == 1);
 	ut_poll_threads();
-	CU_ASSERT(g_ids_live == 1);
+	CU_ASSERT(g_ut_ids_live == 1);
 	teardown();
 }
 
@@ -1778,7 +1487,7 @@ test_srq_shared(void)
 		struct fake_srq *fs = (struct fake_srq *)pgd->srq;
 
 		memmove(fs->recv, fs->recv + 1, (size_t)(--fs->nrecv) * sizeof(fs->recv[0]));
-		cq_push(fq_of(b)->cq, wr->wr_id, IBV_WC_SUCCESS, IBV_WC_RECV, 64, 9999);
+		ut_verbs_cq_push(fq_of(b)->cq, wr->wr_id, IBV_WC_SUCCESS, IBV_WC_RECV, 64, 9999);
 		poll();
 		CU_ASSERT(fs->nrecv == (int)pgd->srq_depth);
 		CU_ASSERT(g_nexec == 0);
