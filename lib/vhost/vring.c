@@ -777,7 +777,7 @@ packed_pop(struct osp_vring *vq, struct osp_vring_req *req)
 	uint32_t count = 0;
 	struct chain c;
 	int err = 0;
-	uint16_t id, first = 0, last = 0;
+	uint16_t id, first = 0, last = 0, pin_saved = vq->pin_free_head;
 
 	if (!packed_desc_avail(__atomic_load_n(&ring[slot].flags, __ATOMIC_ACQUIRE), wrap)) {
 		return 0;
@@ -791,6 +791,7 @@ packed_pop(struct osp_vring *vq, struct osp_vring_req *req)
 		struct pvirtq_desc d;
 
 		if (++count > vq->size) {
+			vq->pin_free_head = pin_saved;	/* nothing of this chain recorded */
 			return vring_broken(vq);	/* 2.8: no chain is longer than the ring */
 		}
 		read_desc16(&d, &ring[slot]);
