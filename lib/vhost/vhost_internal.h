@@ -187,7 +187,7 @@ struct vhost_ctrlr {
 	 * inflight_resume, set by the rte_vhost thread when SET_VRING_KICK found a
 	 * region a back end used before and ran the reconnect steps on it (the
 	 * queue then resumes from the region), taken by queue_add; inflight_live,
-	 * the queues a started device tracks (controller thread), so that a kick
+	 * the queues a started device serves (controller thread), so that a kick
 	 * for one of them leaves its region alone.
 	 */
 	uint64_t inflight_resume;
