@@ -1572,9 +1572,14 @@ vhost_self_start(int vid)
 		return;
 	}
 	if (cb_new_device(vid) == 0) {
+		uint16_t named = rte_vhost_get_vring_num(vid);
+		uint16_t started = __atomic_load_n(&c->nqueues, __ATOMIC_RELAXED);
+
 		c->self_vid = vid;
-		OSP_NOTICELOG("vhost %s: device started with the queue(s) its front end set up so far\n",
-			      c->name);
+		if (started < named) {
+			OSP_NOTICELOG("vhost %s: device started with the %u queue(s) its front end set up "
+				      "of the %u it named\n", c->name, started, named);
+		}
 	}
 }
 

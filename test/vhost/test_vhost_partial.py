@@ -134,7 +134,7 @@ def scsi_part(v):
     f.start([2])
     ok, data = good(f, 2, bytes([0x12, 0, 0, 0, 96, 0]), in_len=96)
     check(ok and data[8:16] == b"OSPREY  ", "INQUIRY on queue 2 completes: %r" % data[8:16])
-    check(wait_for(lambda: "started with the queue(s) its front end set up so far" in tgt_log(v), 3),
+    check(wait_for(lambda: "device started with the 1 queue(s) its front end set up of the 4 it named" in tgt_log(v), 3),
           "vhost started the device itself (logged)")
     pat = bytes(range(256)) * 16
     ok, _ = good(f, 2, struct.pack(">BBIBHB", 0x2a, 0, 16, 0, 8, 0), out=pat)
