@@ -487,17 +487,23 @@ if [ "$TARGET" = osprey ]; then
 	done
 fi
 if [ "$PACKED" = 1 ] && [ "$TARGET" = osprey ]; then
-	# Every start of each device negotiated VIRTIO_F_RING_PACKED (bit 34).
+	# The guest's own driver negotiated VIRTIO_F_RING_PACKED (bit 34): the last
+	# start of each device did (a firmware's driver, SeaBIOS's, may start it
+	# before on split rings).
 	for d in "${DISKS[@]}"; do
 		c=vb0
 		[ "$d" = scsi ] && c=vs0
 		n=0
+		np=0
+		f=
 		while read -r f; do
 			n=$((n + 1))
-			[ $(( (f >> 34) & 1 )) = 1 ] || die "VM_PACKED=1: $c started without packed rings (features $f)"
-		done < <(cat "$TMP"/tgt*.log | grep "vhost $c: device started" | sed 's/.*features \(0x[0-9a-f]*\).*/\1/')
+			[ $(( (f >> 34) & 1 )) = 1 ] && np=$((np + 1))
+		done < <(cat "$TMP"/tgt*.log | grep -o "vhost $c: device started (.* features 0x[0-9a-f]*)" |
+			 sed 's/.*features \(0x[0-9a-f]*\))$/\1/')
 		[ "$n" -gt 0 ] || die "VM_PACKED=1: no start of $c in vhost's logs"
-		log "$d: packed rings negotiated ($n device start(s))"
+		[ $(( (f >> 34) & 1 )) = 1 ] || die "VM_PACKED=1: $c's last start was without packed rings (features $f)"
+		log "$d: packed rings negotiated ($np of $n device start(s); the others: the firmware's driver)"
 	done
 fi
 phase "vhost-stop" "$t"
