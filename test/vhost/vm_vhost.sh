@@ -495,14 +495,15 @@ if [ "$PACKED" = 1 ] && [ "$TARGET" = osprey ]; then
 		[ "$d" = scsi ] && c=vs0
 		n=0
 		np=0
-		f=
+		last=
 		while read -r f; do
 			n=$((n + 1))
+			last=$f
 			[ $(( (f >> 34) & 1 )) = 1 ] && np=$((np + 1))
 		done < <(cat "$TMP"/tgt*.log | grep -o "vhost $c: device started (.* features 0x[0-9a-f]*)" |
 			 sed 's/.*features \(0x[0-9a-f]*\))$/\1/')
 		[ "$n" -gt 0 ] || die "VM_PACKED=1: no start of $c in vhost's logs"
-		[ $(( (f >> 34) & 1 )) = 1 ] || die "VM_PACKED=1: $c's last start was without packed rings (features $f)"
+		[ $(( (last >> 34) & 1 )) = 1 ] || die "VM_PACKED=1: $c's last start was without packed rings (features $last)"
 		log "$d: packed rings negotiated ($np of $n device start(s); the others: the firmware's driver)"
 	done
 fi
