@@ -55,7 +55,8 @@ if make -s -j"$JOBS" BUILD=build/san CONFIG_ASAN=y CONFIG_UBSAN=y apps >"$LOGS/b
 		test/iscsi/libiscsi/run_libiscsi.py test/vhost/test_vhost_blk.py \
 		test/vhost/test_vhost_scsi.py test/vhost/test_vhost_scsi_bdev.py \
 		test/vhost/test_vhost_idle.py test/vhost/test_vhost_hotplug.py \
-		test/vhost/test_vhost_restart.py test/vhost/test_vhost_hostile.py; do
+		test/vhost/test_vhost_restart.py test/vhost/test_vhost_hostile.py \
+		test/vhost/test_vhost_partial.py; do
 		log=$(mktemp)
 		if ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 OSPREY_BIN_DIR=build/san/bin \
 			timeout 600 python3 "$t" >"$log" 2>&1; then
@@ -115,6 +116,19 @@ if KI_CPUMASK=0x3 timeout 900 bash test/nvmf/kernel_initiator.sh >"$log" 2>&1; t
 	record "test/nvmf/kernel_initiator.sh, nvmf_tgt -m 0x3 ($(( $(date +%s) - start ))s)" 0
 else
 	record "test/nvmf/kernel_initiator.sh, nvmf_tgt -m 0x3 ($(( $(date +%s) - start ))s)" 1
+	tail -60 "$log" | sed 's/^/    | /'
+fi
+rm -f "$log"
+
+# The vhost guest test once more on packed virtqueues (its restart step then
+# goes through the packed inflight region) and with SeaBIOS, whose own
+# virtio-scsi driver sets up one queue of the vhost-user-scsi disk.
+log=$(mktemp)
+start=$(date +%s)
+if VM_PACKED=1 VM_BIOS= timeout 900 bash test/vhost/vm_vhost.sh >"$log" 2>&1; then
+	record "test/vhost/vm_vhost.sh, VM_PACKED=1, SeaBIOS ($(( $(date +%s) - start ))s)" 0
+else
+	record "test/vhost/vm_vhost.sh, VM_PACKED=1, SeaBIOS ($(( $(date +%s) - start ))s)" 1
 	tail -60 "$log" | sed 's/^/    | /'
 fi
 rm -f "$log"

@@ -111,6 +111,9 @@ struct osp_vring_req {
 	int16_t error;		/* 0 or -EFAULT, -EOVERFLOW, -ELOOP, -ENOBUFS, -EINVAL */
 	uint32_t out_len;	/* bytes in the readable part */
 	uint32_t in_len;	/* bytes in the writable part */
+	/* packed with inflight tracking: the chain's first and last region entries */
+	uint16_t slot;
+	uint16_t slot_last;
 };
 
 /*
@@ -135,6 +138,52 @@ struct osp_vring_inflight_split {
 	struct osp_vring_inflight_desc desc[];
 };
 
+/*
+ * The packed layout of the same region (vhost-user, "Inflight I/O tracking",
+ * QueueRegionPacked / DescStatePacked): entries form a free list (next); a
+ * popped chain takes one entry per ring descriptor, copies the descriptor
+ * into it (the driver's slots are overwritten by used descriptors before the
+ * request completes) and its first entry (the head) holds the flag, the
+ * counter, the entry count and the last entry. The old_* fields are the
+ * state before the update in progress, so that a crash at any point can be
+ * rolled back or committed on reconnect.
+ */
+struct osp_vring_inflight_pdesc {
+	uint8_t inflight;	/* head only: 1 while in flight */
+	uint8_t padding;
+	uint16_t next;		/* next free entry / next entry of the chain */
+	uint16_t last;		/* head only: the chain's last entry */
+	uint16_t num;		/* head only: entries (ring descriptors) of the chain */
+	uint64_t counter;	/* head only: pop order */
+	uint16_t id;		/* the descriptor as the driver wrote it */
+	uint16_t flags;
+	uint32_t len;
+	uint64_t addr;
+};
+
+struct osp_vring_inflight_packed {
+	uint64_t features;
+	uint16_t version;
+	uint16_t desc_num;
+	uint16_t free_head;
+	uint16_t old_free_head;
+	uint16_t used_idx;
+	uint16_t old_used_idx;
+	uint8_t used_wrap_counter;
+	uint8_t old_used_wrap_counter;
+	uint8_t padding[7];
+	struct osp_vring_inflight_pdesc desc[];
+};
+
+/* Bytes a packed region needs per queue for n entries (the header and n entries). */
+#define OSP_VRING_INFLIGHT_PACKED_SIZE(n)	(32ull + 32ull * (n))
+
+/* One request to resubmit (osp_vring_set_inflight_packed fills an array of them). */
+struct osp_vring_resubmit {
+	uint64_t counter;
+	uint16_t slot;
+};
+
 struct osp_vring {
 	bool packed;
 	bool event_idx;
@@ -153,7 +202,17 @@ struct osp_vring {
 	const struct osp_vhost_mem *mem;
 	/* Split only: the inflight region (NULL: not tracked) and the next pop's counter. */
 	struct osp_vring_inflight_split *inflight;
-	uint64_t inflight_counter;
+	uint64_t inflight_counter;	/* split and packed */
+	/*
+	 * Packed only: the inflight region (NULL: not tracked), its entry count and
+	 * our copy of free_head (the region is the front end's memory: what we
+	 * read back from it is bounds-checked). pinflight_lost: tracking stopped
+	 * because the region's free list was bad.
+	 */
+	struct osp_vring_inflight_packed *pinflight;
+	uint16_t pin_nent;
+	uint16_t pin_free_head;
+	bool pinflight_lost;
 	union {
 		struct {
 			void *desc;
@@ -197,11 +256,14 @@ int osp_vring_init_packed(struct osp_vring *vq, const struct osp_vhost_mem *mem,
 int osp_vring_pop(struct osp_vring *vq, struct osp_vring_req *req);
 
 /*
- * Take the chain whose head descriptor is head (split rings only), without
- * touching the avail ring: a request resubmitted from the inflight region
- * after a reconnect. Returns 1 (req filled, check req->error), -EINVAL when
- * head is not below the ring size, -ENOTSUP on a packed ring, -EIO when the
- * ring is broken. The caller must only pass heads the driver made available
+ * Take the chain whose head descriptor is head, without touching the avail
+ * ring: a request resubmitted from the inflight region after a reconnect.
+ * Split: head is the head descriptor's index. Packed (tracked with
+ * osp_vring_set_inflight_packed): head is the chain's first region entry, and
+ * the chain is rebuilt from the descriptors copied there. Returns 1 (req
+ * filled, check req->error), -EINVAL when head is not below the ring size
+ * (packed: the region's entry count, or its chain is bad), -ENOTSUP on an
+ * untracked packed ring, -EIO when the ring is broken. The caller must only pass heads the driver made available
  * and never got back (the inflight region says which).
  */
 int osp_vring_pop_head(struct osp_vring *vq, uint16_t head, struct osp_vring_req *req);
@@ -220,6 +282,42 @@ int osp_vring_pop_head(struct osp_vring *vq, uint16_t head, struct osp_vring_req
  */
 int osp_vring_set_inflight(struct osp_vring *vq, struct osp_vring_inflight_split *region,
 			   uint16_t desc_num, uint64_t counter);
+
+/*
+ * Packed inflight tracking (vhost-user, "Inflight I/O tracking", packed
+ * layout). region is the queue's area, nent its entry count (at least the
+ * ring size; the caller checks the area holds nent entries). Call after
+ * osp_vring_init_packed.
+ *
+ * resume false (a region no back end used yet, or one left clean by a
+ * stopped device): the region is (re)initialised from the ring's positions.
+ * resume true (osp_vring_inflight_packed_recover ran on it at reconnect): the
+ * ring's positions come from the region (used_idx / used_wrap_counter, and the
+ * available position after every chain still in flight: the front end cannot
+ * know it), and the chains in flight are listed into out[0..max) oldest first
+ * (counter order), their slots to pass to osp_vring_pop_head.
+ *
+ * Returns the number of chains listed (0..), -EINVAL (NULL, misaligned, nent
+ * below the ring size, not packed) or -EBADMSG (resume: the region is
+ * inconsistent: a position out of range, a chain that does not fit; nothing
+ * is tracked then and the ring keeps the positions it was given).
+ */
+int osp_vring_set_inflight_packed(struct osp_vring *vq, struct osp_vring_inflight_packed *region,
+				  uint16_t nent, bool resume, struct osp_vring_resubmit *out,
+				  uint16_t max);
+
+/*
+ * Reconnect steps of the packed layout, before the region is used again (the
+ * vhost-user specification, "When reconnecting"): an update of the used
+ * position in progress at the crash is committed if its used descriptor
+ * reached the ring (desc_ring[old_used_idx]'s flags are no longer those of an
+ * available descriptor) and rolled back otherwise, then every entry on the
+ * free list loses its in-flight flag. desc_ring may be NULL (no ring yet:
+ * rolled back). Every index read from the region is bounds-checked against
+ * nent / ring_size. Returns 0, or -EINVAL for bad arguments.
+ */
+int osp_vring_inflight_packed_recover(struct osp_vring_inflight_packed *region, uint16_t nent,
+				      const void *desc_ring, uint16_t ring_size);
 
 /*
  * Take up to n chains into reqs[0..n) (each with its iov/iov_max set).

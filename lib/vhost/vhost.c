@@ -40,6 +40,8 @@
 #define VHOST_USER_PROTOCOL_F_INFLIGHT_BIT	12
 #define VHOST_USER_RESET_OWNER_REQ		4
 #define VHOST_USER_SET_MEM_TABLE_REQ		5
+#define VHOST_USER_GET_VRING_BASE_REQ		11
+#define VHOST_USER_SET_VRING_KICK_REQ		12
 #define VHOST_USER_GET_CONFIG_REQ		24
 #define VHOST_USER_GET_INFLIGHT_FD_REQ		31
 #define VHOST_USER_SET_INFLIGHT_FD_REQ		32
@@ -458,6 +460,7 @@ ctrlr_free_queues(struct vhost_ctrlr *ctrlr)
 		ctrlr->queues[i].resubmit = NULL;
 	}
 	ctrlr->nqueues = 0;
+	__atomic_store_n(&ctrlr->inflight_live, 0, __ATOMIC_RELEASE);
 }
 
 static void dev_start_finish(struct vhost_ctrlr *ctrlr);
@@ -720,6 +723,77 @@ queue_inflight_setup(struct vhost_ctrlr *ctrlr, struct vhost_queue *q,
 	return 0;
 }
 
+/*
+ * Packed rings: track queue q's requests in the packed layout of the inflight
+ * region (vring.c). A region that SET_VRING_KICK found used by a previous back
+ * end (inflight_kick_pre ran the reconnect steps on it) gives the ring's
+ * positions, which QEMU cannot know for a packed ring after losing its back
+ * end, and the chains to resubmit, oldest first; any other is initialised
+ * from the positions the front end gave. The region's entries must cover the
+ * ring, inside the per-queue area the front end's message announced.
+ */
+static int
+queue_inflight_setup_packed(struct vhost_ctrlr *ctrlr, struct vhost_queue *q,
+			    const struct rte_vhost_ring_inflight *inf)
+{
+	struct osp_vring_inflight_packed *region = (void *)inf->inflight_packed;
+	uint64_t area = __atomic_load_n(&ctrlr->inflight_area, __ATOMIC_ACQUIRE);
+	uint64_t bit = q->idx < 64 ? 1ull << q->idx : 0;
+	bool resume = (__atomic_fetch_and(&ctrlr->inflight_resume, ~bit, __ATOMIC_ACQ_REL) & bit) != 0;
+	uint16_t size = q->vq.size, avail0 = osp_vring_last_avail(&q->vq);
+	uint16_t used0 = osp_vring_last_used(&q->vq);
+	uint64_t nent = area >= 32 ? (area - 32) / 32 : 0;
+	struct osp_vring_resubmit *rs = NULL;
+	uint16_t desc_num;
+	int n;
+
+	if (region == NULL) {
+		return 0;
+	}
+	desc_num = __atomic_load_n(&region->desc_num, __ATOMIC_RELAXED);
+	if (desc_num < nent) {
+		nent = desc_num;
+	}
+	if (nent < size) {
+		OSP_ERRLOG("vhost %s: queue %u: packed inflight region of %" PRIu64 " entries for a ring "
+			   "of %u: requests in flight are not tracked\n", ctrlr->name, q->idx, nent, size);
+		return 0;
+	}
+	if (resume) {
+		rs = calloc(size, sizeof(*rs));
+		if (rs == NULL) {
+			return -ENOMEM;
+		}
+	}
+	n = osp_vring_set_inflight_packed(&q->vq, region, (uint16_t)nent, resume, rs, size);
+	if (n < 0) {
+		OSP_ERRLOG("vhost %s: queue %u: the packed inflight region is inconsistent: requests in "
+			   "flight at the last stop are lost, not tracked\n", ctrlr->name, q->idx);
+		free(rs);
+		return 0;
+	}
+	if (resume && (osp_vring_last_avail(&q->vq) != avail0 || osp_vring_last_used(&q->vq) != used0)) {
+		OSP_NOTICELOG("vhost %s: queue %u: ring position from the inflight region: avail 0x%x "
+			      "used 0x%x (the front end gave 0x%x 0x%x)\n", ctrlr->name, q->idx,
+			      osp_vring_last_avail(&q->vq), osp_vring_last_used(&q->vq), avail0, used0);
+	}
+	if (n > 0) {
+		q->resubmit = calloc((size_t)n, sizeof(*q->resubmit));
+		if (q->resubmit == NULL) {
+			free(rs);
+			return -ENOMEM;
+		}
+		for (int i = 0; i < n; i++) {
+			q->resubmit[i] = rs[i].slot;
+		}
+		q->nresubmit = (uint16_t)n;
+		OSP_NOTICELOG("vhost %s: queue %u: %u request(s) in flight at the last stop "
+			      "to resubmit\n", ctrlr->name, q->idx, q->nresubmit);
+	}
+	free(rs);
+	return 0;
+}
+
 /* Start serving queue idx (controller thread). */
 static int
 queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring *vr,
@@ -749,7 +823,8 @@ queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring 
 	/* Queues spread over the poll groups (the cores of the cpumask). */
 	q->pg = &ctrlr->pgs[ctrlr->nqueues % ctrlr->npgs];
 	q->idx = idx;
-	if (inf != NULL && !q->vq.packed && queue_inflight_setup(ctrlr, q, inf) != 0) {
+	if (inf != NULL && (q->vq.packed ? queue_inflight_setup_packed(ctrlr, q, inf) :
+			    queue_inflight_setup(ctrlr, q, inf)) != 0) {
 		return -ENOMEM;
 	}
 	q->callfd = vr->callfd;
@@ -775,6 +850,9 @@ queue_add(struct vhost_ctrlr *ctrlr, uint16_t idx, const struct rte_vhost_vring 
 	/* We poll: the driver need not kick until the poller arms (interrupt mode). */
 	osp_vring_set_kick(&q->vq, false);
 	ctrlr->nqueues++;
+	if (idx < 64) {
+		__atomic_fetch_or(&ctrlr->inflight_live, 1ull << idx, __ATOMIC_RELEASE);
+	}
 	return 0;
 }
 
@@ -911,6 +989,20 @@ cb_new_device(int vid)
 	uint16_t n;
 	int rc;
 
+	/*
+	 * A device we started ourselves (vhost_self_start) that rte_vhost now
+	 * finds ready, every queue set up: it runs already, with the queues added
+	 * as they came; from now on rte_vhost stops it (destroy_device).
+	 */
+	pthread_mutex_lock(&g_lock);
+	ctrlr = ctrlr_by_vid_locked(vid);
+	if (ctrlr != NULL && ctrlr->self_vid == vid &&
+	    __atomic_load_n(&ctrlr->running_vid, __ATOMIC_ACQUIRE) == vid) {
+		ctrlr->self_vid = -1;
+		pthread_mutex_unlock(&g_lock);
+		return 0;
+	}
+	pthread_mutex_unlock(&g_lock);
 	m = calloc(1, sizeof(*m));
 	if (m == NULL) {
 		return -1;
@@ -1002,6 +1094,17 @@ cb_destroy_device(int vid)
 	sem_destroy(&m.done);
 }
 
+/* Stop a device we started ourselves (rte_vhost thread), before rte_vhost stops its rings. */
+static void
+vhost_self_stop(struct vhost_ctrlr *c, int vid)
+{
+	if (c->self_vid != vid) {
+		return;
+	}
+	c->self_vid = -1;
+	cb_destroy_device(vid);
+}
+
 /* GET_CONFIG (rte_vhost 22.11 serves it only for vDPA devices): answered here from the snapshot. */
 /*
  * GET_INFLIGHT_FD / SET_INFLIGHT_FD, before rte_vhost handles them: rte_vhost
@@ -1059,6 +1162,56 @@ inflight_msg_check(int vid, const struct vhu_inflight_msg *m)
 		}
 	}
 	return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+}
+
+/*
+ * SET_VRING_KICK, before rte_vhost handles it (rte_vhost runs its own
+ * reconnect check of the inflight region there, which for packed rings does
+ * not look at the ring): on a packed queue whose region a back end used
+ * before (version set), run the specification's reconnect steps
+ * (osp_vring_inflight_packed_recover: commit or roll back the update in
+ * progress, clear the free list's flags), so that rte_vhost finds a
+ * consistent region, and mark the queue to resume from it (queue_add). A
+ * queue the running device tracks is left alone.
+ */
+static void
+inflight_kick_pre(int vid, struct vhost_ctrlr *c, uint32_t qid)
+{
+	struct rte_vhost_ring_inflight inf;
+	struct osp_vring_inflight_packed *region;
+	struct rte_vhost_vring vr;
+	uint64_t features = 0, bit, area, nent;
+	uint16_t desc_num;
+	bool live;
+
+	if (qid >= 64) {
+		return;
+	}
+	bit = 1ull << qid;
+	__atomic_fetch_and(&c->inflight_resume, ~bit, __ATOMIC_ACQ_REL);
+	if (rte_vhost_get_negotiated_features(vid, &features) != 0 ||
+	    !(features & (1ull << OSP_VIRTIO_F_RING_PACKED))) {
+		return;
+	}
+	live = __atomic_load_n(&c->running_vid, __ATOMIC_ACQUIRE) == vid &&
+	       (__atomic_load_n(&c->inflight_live, __ATOMIC_ACQUIRE) & bit) != 0;
+	if (live || rte_vhost_get_vhost_ring_inflight(vid, (uint16_t)qid, &inf) != 0 ||
+	    inf.inflight_packed == NULL || rte_vhost_get_vhost_vring(vid, (uint16_t)qid, &vr) != 0) {
+		return;
+	}
+	region = (void *)inf.inflight_packed;
+	area = c->inflight_area;
+	nent = area >= 32 ? (area - 32) / 32 : 0;
+	desc_num = __atomic_load_n(&region->desc_num, __ATOMIC_RELAXED);
+	if (desc_num < nent) {
+		nent = desc_num;
+	}
+	if (nent == 0 || nent < vr.size || __atomic_load_n(&region->version, __ATOMIC_ACQUIRE) == 0) {
+		return;	/* a new region (queue_add initialises it) or one we cannot use */
+	}
+	if (osp_vring_inflight_packed_recover(region, (uint16_t)nent, vr.desc_packed, vr.size) == 0) {
+		__atomic_fetch_or(&c->inflight_resume, bit, __ATOMIC_ACQ_REL);
+	}
 }
 
 /*
@@ -1217,7 +1370,13 @@ pre_msg_handle(int vid, void *msg)
 			   "away (SIGBUS)\n", c->name, m->request);
 		return RTE_VHOST_MSG_RESULT_ERR;
 	}
+	if (m->request == VHOST_USER_GET_VRING_BASE_REQ && c != NULL) {
+		/* The front end stops the device: rte_vhost does that only for one it started. */
+		vhost_self_stop(c, vid);
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
+	}
 	if (m->request == VHOST_USER_RESET_OWNER_REQ && c != NULL) {
+		vhost_self_stop(c, vid);
 		/* rte_vhost unmaps the regions: stop the device, then unguard them. */
 		if (__atomic_load_n(&c->running_vid, __ATOMIC_ACQUIRE) == vid) {
 			cb_destroy_device(vid);
@@ -1229,6 +1388,11 @@ pre_msg_handle(int vid, void *msg)
 	if (m->request == VHOST_USER_GET_INFLIGHT_FD_REQ ||
 	    m->request == VHOST_USER_SET_INFLIGHT_FD_REQ) {
 		return inflight_msg_check(vid, msg);
+	}
+	if (m->request == VHOST_USER_SET_VRING_KICK_REQ && c != NULL && m->size >= 8) {
+		/* Payload: u64, the queue index in bits 0-7 (its low half is the "offset" field here). */
+		inflight_kick_pre(vid, c, m->offset & 0xff);
+		return RTE_VHOST_MSG_RESULT_NOT_HANDLED;
 	}
 	if (m->request == VHOST_USER_SET_MEM_TABLE_REQ) {
 		if (!mem_table_files_ok(msg)) {
@@ -1283,6 +1447,8 @@ cb_destroy_connection(int vid)
 	c = ctrlr_by_vid_locked(vid);
 	pthread_mutex_unlock(&g_lock);
 	if (c != NULL) {
+		/* rte_vhost calls destroy_device only for a device it started. */
+		vhost_self_stop(c, vid);
 		vhost_guard_del(c, vid);
 		vhost_guard_del(VHOST_GUARD_INFLIGHT_KEY(c), vid);
 	}
@@ -1382,12 +1548,54 @@ vring_state_msg(void *arg)
 	sem_post(&m->done);
 }
 
+/*
+ * A queue became ready (it has its addresses, kick and call fds and is
+ * enabled) and the device is not running: start it with the queues ready so
+ * far. rte_vhost 22.11 starts a device only when every queue the front end
+ * ever named is ready, but a front end may use only some (vhost-user: a ring
+ * is started when it has its kick fd and is enabled; SeaBIOS's virtio-scsi
+ * driver sets up one request queue of a vhost-user-scsi-pci device, QEMU
+ * named them all at its init): the device must work with the rings it has.
+ * Queues that become ready later are added as before (vring_state_msg).
+ * rte_vhost will not stop a device it did not start: GET_VRING_BASE,
+ * RESET_OWNER and the end of the connection do (self_vid).
+ */
+static void
+vhost_self_start(int vid)
+{
+	struct vhost_ctrlr *c;
+	bool skip;
+
+	pthread_mutex_lock(&g_lock);
+	c = ctrlr_by_vid_locked(vid);
+	skip = c == NULL || c->remap_vid == vid ||
+	       __atomic_load_n(&c->running_vid, __ATOMIC_ACQUIRE) == vid;
+	pthread_mutex_unlock(&g_lock);
+	if (skip) {
+		return;
+	}
+	if (cb_new_device(vid) == 0) {
+		uint16_t named = rte_vhost_get_vring_num(vid);
+		uint16_t started = __atomic_load_n(&c->nqueues, __ATOMIC_RELAXED);
+
+		c->self_vid = vid;
+		if (started < named) {
+			OSP_NOTICELOG("vhost %s: device started with the %u queue(s) its front end set up "
+				      "of the %u it named\n", c->name, started, named);
+		}
+	}
+}
+
 static int
 cb_vring_state_changed(int vid, uint16_t qid, int enable)
 {
 	struct state_msg m = { .vid = vid, .qid = qid, .enable = enable, .callfd = -1 };
 	struct rte_vhost_vring vr;
 	int rc;
+
+	if (enable) {
+		vhost_self_start(vid);
+	}
 
 	if (enable && rte_vhost_get_vhost_vring(vid, qid, &vr) == 0) {
 		m.callfd = vr.callfd;
@@ -1555,6 +1763,7 @@ vhost_ctrlr_new(const char *name, const struct vhost_backend_ops *ops, int *rcp,
 	ctrlr->vid = -1;
 	ctrlr->running_vid = -1;
 	ctrlr->remap_vid = -1;
+	ctrlr->self_vid = -1;
 	ctrlr->thread = osp_get_thread();
 	/* Without a cpumask: one poll group, on the controller (app) thread. */
 	ctrlr->npgs = 1;
@@ -1592,7 +1801,13 @@ vhost_ctrlr_register(struct vhost_ctrlr *ctrlr, uint64_t features, char *err, si
 
 	features |= (1ull << OSP_VIRTIO_F_VERSION_1) | (1ull << OSP_VIRTIO_F_EVENT_IDX) |
 		    (1ull << OSP_VIRTIO_F_INDIRECT_DESC) | (1ull << VHOST_USER_F_PROTOCOL_FEATURES_BIT);
-	if (ctrlr->packed_ring) {
+	/*
+	 * Packed rings: offered by vhost-user-blk controllers created with
+	 * packed_ring, and always by vhost-user-scsi ones (as SPDK's vhost-scsi
+	 * does; its RPC has no such parameter). The front end chooses (QEMU:
+	 * packed=on on the device, off by default).
+	 */
+	if (ctrlr->packed_ring || strcmp(ctrlr->ops->type, "scsi") == 0) {
 		features |= 1ull << OSP_VIRTIO_F_RING_PACKED;
 	}
 	ctrlr->features = features;

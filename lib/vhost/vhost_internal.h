@@ -187,8 +187,24 @@ struct vhost_ctrlr {
 	int running_vid;
 	/* rte_vhost thread only: bytes per queue of the inflight region last accepted (GET/SET_INFLIGHT_FD). */
 	uint64_t inflight_area;
+	/*
+	 * Packed inflight regions (bit = queue index, atomic accesses):
+	 * inflight_resume, set by the rte_vhost thread when SET_VRING_KICK found a
+	 * region a back end used before and ran the reconnect steps on it (the
+	 * queue then resumes from the region), taken by queue_add; inflight_live,
+	 * the queues a started device serves (controller thread), so that a kick
+	 * for one of them leaves its region alone.
+	 */
+	uint64_t inflight_resume;
+	uint64_t inflight_live;
 	/* rte_vhost thread only: the vid whose device a SET_MEM_TABLE stopped, to start again. */
 	int remap_vid;
+	/*
+	 * rte_vhost thread only: the vid of a device we started ourselves with
+	 * the queues its front end set up (rte_vhost waits for all of them, and
+	 * then neither starts nor stops it), -1 if none: we stop it ourselves.
+	 */
+	int self_vid;
 	bool has_cpumask;
 	struct osp_cpuset cpumask;		/* the cores of its poll groups (has_cpumask) */
 	uint16_t npgs;

@@ -16,6 +16,8 @@
  * look at it cannot make us check one value and use another.
  */
 #include <errno.h>
+#include <stddef.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "osprey/vhost_ring.h"
@@ -23,6 +25,8 @@
 
 static_assert(sizeof(struct osp_vring_inflight_desc) == 16, "vhost-user DescStateSplit");
 static_assert(sizeof(struct osp_vring_inflight_split) == 16, "vhost-user QueueRegionSplit");
+static_assert(sizeof(struct osp_vring_inflight_pdesc) == 32, "vhost-user DescStatePacked");
+static_assert(offsetof(struct osp_vring_inflight_packed, desc) == 32, "vhost-user QueueRegionPacked");
 
 /* An indirect table larger than this is refused (bounds the work per chain). */
 #define VRING_MAX_INDIRECT	OSP_VRING_MAX_SIZE
@@ -432,6 +436,338 @@ packed_indirect(struct osp_vring *vq, struct osp_vring_req *req, struct chain *c
 	return 0;
 }
 
+/* One descriptor of a packed chain (from the ring or the inflight region's copy). */
+static inline int
+packed_desc_add(struct osp_vring *vq, struct osp_vring_req *req, struct chain *c,
+		const struct pvirtq_desc *d)
+{
+	int err;
+
+	if (d->flags & VIRTQ_DESC_F_INDIRECT) {
+		err = packed_indirect(vq, req, c, d);
+		if (err == 0 && (d->flags & VIRTQ_DESC_F_NEXT)) {
+			err = -EINVAL;
+		}
+		return err;
+	}
+	return chain_add(vq, req, c, d->addr, d->len, d->flags);
+}
+
+/* ---- packed inflight tracking (vhost-user, "Inflight I/O tracking", packed layout) ---- */
+
+/*
+ * The region's free list is bad (an entry index out of range): stop tracking
+ * rather than write outside it. Only a front end that scribbled over its own
+ * region gets here.
+ */
+static void
+pin_lose(struct osp_vring *vq)
+{
+	vq->pinflight = NULL;
+	vq->pinflight_lost = true;
+}
+
+/* Copy descriptor d of the chain being popped into the next free entry. */
+static inline void
+pin_record(struct osp_vring *vq, const struct pvirtq_desc *d, bool is_first, uint16_t *first,
+	   uint16_t *last)
+{
+	struct osp_vring_inflight_pdesc *e;
+	uint16_t i = vq->pin_free_head;
+
+	if (i >= vq->pin_nent) {
+		pin_lose(vq);
+		return;
+	}
+	e = &vq->pinflight->desc[i];
+	__atomic_store_n(&e->addr, d->addr, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->len, d->len, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->flags, d->flags, __ATOMIC_RELAXED);
+	__atomic_store_n(&e->id, d->id, __ATOMIC_RELAXED);
+	if (is_first) {
+		*first = i;
+	}
+	*last = i;
+	vq->pin_free_head = __atomic_load_n(&e->next, __ATOMIC_RELAXED);
+}
+
+/*
+ * The whole chain is copied: its head gets its entry count, last entry,
+ * counter and flag, then free_head and (last, release) old_free_head. Until
+ * old_free_head moves, a reconnect rolls the pop back (the head is still the
+ * first free entry: its flag is cleared with the rest of the free list).
+ */
+static inline void
+pin_commit(struct osp_vring *vq, struct osp_vring_req *req, uint16_t first, uint16_t last,
+	   uint16_t count)
+{
+	struct osp_vring_inflight_packed *in = vq->pinflight;
+	struct osp_vring_inflight_pdesc *h = &in->desc[first];
+
+	__atomic_store_n(&h->num, count, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->last, last, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->counter, vq->inflight_counter++, __ATOMIC_RELAXED);
+	__atomic_store_n(&h->inflight, 1, __ATOMIC_RELEASE);
+	__atomic_store_n(&in->free_head, vq->pin_free_head, __ATOMIC_RELEASE);
+	__atomic_store_n(&in->old_free_head, vq->pin_free_head, __ATOMIC_RELEASE);
+	req->slot = first;
+	req->slot_last = last;
+}
+
+static inline uint16_t
+packed_used_flags(bool wrap)
+{
+	return wrap ? (VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED) : 0;
+}
+
+/*
+ * One used descriptor with tracking, in the specification's order: the
+ * chain's entries back on the free list (free_head), the new used position
+ * (used_idx, used_wrap_counter), the used descriptor (flags last, release),
+ * the head's flag cleared, then old_free_head, old_used_wrap_counter and
+ * old_used_idx. A reconnect that finds the used position differing from the
+ * old one looks at the ring to tell whether the descriptor was published.
+ */
+static void
+packed_push_tracked(struct osp_vring *vq, const struct osp_vring_req *req, uint32_t len)
+{
+	struct osp_vring_inflight_packed *in = vq->pinflight;
+	struct pvirtq_desc *d = &((struct pvirtq_desc *)vq->r.packed.desc)[vq->used_idx];
+	uint16_t flags = packed_used_flags(vq->used_wrap);
+	uint32_t next = (uint32_t)vq->used_idx + req->ndescs;
+	bool wrap = vq->used_wrap;
+
+	if (next >= vq->size) {
+		next -= vq->size;
+		wrap = !wrap;
+	}
+	__atomic_store_n(&in->desc[req->slot_last].next, vq->pin_free_head, __ATOMIC_RELAXED);
+	vq->pin_free_head = req->slot;
+	__atomic_store_n(&in->free_head, req->slot, __ATOMIC_RELAXED);
+	__atomic_store_n(&in->used_idx, (uint16_t)next, __ATOMIC_RELAXED);
+	__atomic_store_n(&in->used_wrap_counter, (uint8_t)wrap, __ATOMIC_RELAXED);
+	((volatile struct pvirtq_desc *)d)->id = req->id;
+	((volatile struct pvirtq_desc *)d)->len = len;
+	__atomic_store_n(&d->flags, flags, __ATOMIC_RELEASE);
+	__atomic_store_n(&in->desc[req->slot].inflight, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&in->old_free_head, req->slot, __ATOMIC_RELEASE);
+	__atomic_store_n(&in->old_used_wrap_counter, (uint8_t)wrap, __ATOMIC_RELEASE);
+	__atomic_store_n(&in->old_used_idx, (uint16_t)next, __ATOMIC_RELEASE);
+	vq->used_idx = (uint16_t)next;
+	vq->used_wrap = wrap;
+	vq->unsignalled += req->ndescs;
+}
+
+int
+osp_vring_inflight_packed_recover(struct osp_vring_inflight_packed *in, uint16_t nent,
+				  const void *desc_ring, uint16_t ring_size)
+{
+	uint16_t used, old_used, i;
+	uint8_t wrap, old_wrap;
+
+	if (in == NULL || ((uintptr_t)in & 7) != 0 || nent == 0) {
+		return -EINVAL;
+	}
+	used = __atomic_load_n(&in->used_idx, __ATOMIC_ACQUIRE);
+	wrap = __atomic_load_n(&in->used_wrap_counter, __ATOMIC_ACQUIRE) & 1;
+	old_used = __atomic_load_n(&in->old_used_idx, __ATOMIC_ACQUIRE);
+	old_wrap = __atomic_load_n(&in->old_used_wrap_counter, __ATOMIC_ACQUIRE) & 1;
+	if (used != old_used || wrap != old_wrap) {
+		/*
+		 * An update of the used position was in progress: if the descriptor
+		 * at old_used_idx no longer looks available in lap old_used_wrap_counter
+		 * (AVAIL = wrap, USED = !wrap), the used descriptor was written and
+		 * the driver saw it: commit; else roll back.
+		 */
+		bool commit = false;
+
+		if (desc_ring != NULL && old_used < ring_size) {
+			const struct pvirtq_desc *d = &((const struct pvirtq_desc *)desc_ring)[old_used];
+			uint16_t f = __atomic_load_n(&d->flags, __ATOMIC_ACQUIRE) &
+				     (VIRTQ_DESC_F_AVAIL | VIRTQ_DESC_F_USED);
+			uint16_t avail = old_wrap ? VIRTQ_DESC_F_AVAIL : VIRTQ_DESC_F_USED;
+
+			commit = f != avail;
+		}
+		if (commit) {
+			__atomic_store_n(&in->old_free_head, __atomic_load_n(&in->free_head,
+					 __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+			__atomic_store_n(&in->old_used_idx, used, __ATOMIC_RELAXED);
+			__atomic_store_n(&in->old_used_wrap_counter, wrap, __ATOMIC_RELAXED);
+		}
+	}
+	/* Roll back whatever is left in progress (a pop, or a push not published). */
+	i = __atomic_load_n(&in->old_free_head, __ATOMIC_RELAXED);
+	__atomic_store_n(&in->free_head, i, __ATOMIC_RELAXED);
+	__atomic_store_n(&in->used_idx, __atomic_load_n(&in->old_used_idx, __ATOMIC_RELAXED),
+			 __ATOMIC_RELAXED);
+	__atomic_store_n(&in->used_wrap_counter,
+			 __atomic_load_n(&in->old_used_wrap_counter, __ATOMIC_RELAXED) & 1,
+			 __ATOMIC_RELAXED);
+	/* Entries on the free list are not in flight (a pop not finished, a push finished). */
+	for (uint32_t steps = 0; i < nent && steps < nent; steps++) {
+		__atomic_store_n(&in->desc[i].inflight, 0, __ATOMIC_RELAXED);
+		i = __atomic_load_n(&in->desc[i].next, __ATOMIC_RELAXED);
+	}
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+	return 0;
+}
+
+static int
+resubmit_cmp(const void *a, const void *b)
+{
+	const struct osp_vring_resubmit *x = a, *y = b;
+
+	return x->counter < y->counter ? -1 : x->counter > y->counter;
+}
+
+int
+osp_vring_set_inflight_packed(struct osp_vring *vq, struct osp_vring_inflight_packed *in,
+			      uint16_t nent, bool resume, struct osp_vring_resubmit *out,
+			      uint16_t max)
+{
+	uint64_t counter = 0;
+	uint32_t total = 0;
+	uint16_t n = 0, used, fh;
+	bool wrap;
+
+	if (vq == NULL || !vq->packed || in == NULL || ((uintptr_t)in & 7) != 0 ||
+	    nent < vq->size) {
+		return -EINVAL;
+	}
+	if (!resume) {
+		for (uint32_t i = 0; i < nent; i++) {
+			in->desc[i].inflight = 0;
+			in->desc[i].num = 0;
+			in->desc[i].next = (uint16_t)(i + 1);
+		}
+		in->free_head = 0;
+		in->old_free_head = 0;
+		in->used_idx = vq->used_idx;
+		in->old_used_idx = vq->used_idx;
+		in->used_wrap_counter = vq->used_wrap;
+		in->old_used_wrap_counter = vq->used_wrap;
+		if (in->version == 0) {
+			in->version = 1;
+		}
+		__atomic_thread_fence(__ATOMIC_RELEASE);
+		vq->pin_free_head = 0;
+		vq->inflight_counter = 0;
+		vq->pin_nent = nent;
+		vq->pinflight = in;
+		vq->pinflight_lost = false;
+		return 0;
+	}
+	used = __atomic_load_n(&in->used_idx, __ATOMIC_ACQUIRE);
+	wrap = __atomic_load_n(&in->used_wrap_counter, __ATOMIC_ACQUIRE) & 1;
+	fh = __atomic_load_n(&in->free_head, __ATOMIC_ACQUIRE);
+	if (used >= vq->size) {
+		return -EBADMSG;
+	}
+	for (uint32_t i = 0; i < nent; i++) {
+		const struct osp_vring_inflight_pdesc *h = &in->desc[i];
+		uint16_t num, cur = (uint16_t)i;
+		uint64_t cnt;
+
+		if (__atomic_load_n(&h->inflight, __ATOMIC_ACQUIRE) != 1) {
+			continue;
+		}
+		num = __atomic_load_n(&h->num, __ATOMIC_RELAXED);
+		cnt = __atomic_load_n(&h->counter, __ATOMIC_RELAXED);
+		if (num == 0 || num > vq->size) {
+			return -EBADMSG;
+		}
+		for (uint16_t k = 1; k < num; k++) {
+			cur = __atomic_load_n(&in->desc[cur].next, __ATOMIC_RELAXED);
+			if (cur >= nent) {
+				return -EBADMSG;
+			}
+		}
+		if (cur != __atomic_load_n(&h->last, __ATOMIC_RELAXED)) {
+			return -EBADMSG;
+		}
+		/* Every chain in flight took ring slots after the used position: they fit in the ring. */
+		total += num;
+		if (total > vq->size || n == max) {
+			return -EBADMSG;
+		}
+		out[n].counter = cnt;
+		out[n].slot = (uint16_t)i;
+		n++;
+		if (cnt >= counter) {
+			counter = cnt + 1;
+		}
+	}
+	qsort(out, n, sizeof(*out), resubmit_cmp);
+	vq->used_idx = used;
+	vq->used_wrap = wrap;
+	total += used;
+	vq->avail_wrap = wrap;
+	if (total >= vq->size) {
+		total -= vq->size;
+		vq->avail_wrap = !wrap;
+	}
+	vq->last_avail = (uint16_t)total;
+	vq->pin_free_head = fh;
+	vq->inflight_counter = counter;
+	vq->pin_nent = nent;
+	vq->pinflight = in;
+	vq->pinflight_lost = false;
+	return n;
+}
+
+/* A chain rebuilt from the inflight region's copies (resubmission after a reconnect). */
+static int
+packed_pop_slot(struct osp_vring *vq, uint16_t slot, struct osp_vring_req *req)
+{
+	struct osp_vring_inflight_packed *in = vq->pinflight;
+	uint16_t num, cur = slot, id = 0;
+	struct chain c;
+	int err = 0;
+
+	if (slot >= vq->pin_nent) {
+		return -EINVAL;
+	}
+	num = __atomic_load_n(&in->desc[slot].num, __ATOMIC_RELAXED);
+	if (num == 0 || num > vq->size) {
+		return -EINVAL;
+	}
+	chain_start(req, &c);
+	for (uint16_t k = 0; k < num; k++) {
+		const struct osp_vring_inflight_pdesc *e;
+		struct pvirtq_desc d;
+
+		if (k > 0) {
+			cur = __atomic_load_n(&in->desc[cur].next, __ATOMIC_RELAXED);
+			if (cur >= vq->pin_nent) {
+				return -EINVAL;
+			}
+		}
+		e = &in->desc[cur];
+		d.addr = __atomic_load_n(&e->addr, __ATOMIC_RELAXED);
+		d.len = __atomic_load_n(&e->len, __ATOMIC_RELAXED);
+		d.id = __atomic_load_n(&e->id, __ATOMIC_RELAXED);
+		d.flags = __atomic_load_n(&e->flags, __ATOMIC_RELAXED);
+		if (err == 0) {
+			err = packed_desc_add(vq, req, &c, &d);
+		}
+		/* The copies must chain as the ring did: NEXT on all but the last. */
+		if (err == 0 && !!(d.flags & VIRTQ_DESC_F_NEXT) != (k + 1 < num)) {
+			err = -EINVAL;
+		}
+		id = d.id;
+	}
+	req->id = id;
+	req->ndescs = num;
+	req->error = (int16_t)err;
+	req->slot = slot;
+	req->slot_last = cur;
+	if (err == 0) {
+		chain_end(req, &c);
+	}
+	return 1;
+}
+
 static inline int
 packed_pop(struct osp_vring *vq, struct osp_vring_req *req)
 {
@@ -441,7 +777,7 @@ packed_pop(struct osp_vring *vq, struct osp_vring_req *req)
 	uint32_t count = 0;
 	struct chain c;
 	int err = 0;
-	uint16_t id;
+	uint16_t id, first = 0, last = 0, pin_saved = vq->pin_free_head;
 
 	if (!packed_desc_avail(__atomic_load_n(&ring[slot].flags, __ATOMIC_ACQUIRE), wrap)) {
 		return 0;
@@ -455,6 +791,7 @@ packed_pop(struct osp_vring *vq, struct osp_vring_req *req)
 		struct pvirtq_desc d;
 
 		if (++count > vq->size) {
+			vq->pin_free_head = pin_saved;	/* nothing of this chain recorded */
 			return vring_broken(vq);	/* 2.8: no chain is longer than the ring */
 		}
 		read_desc16(&d, &ring[slot]);
@@ -463,14 +800,10 @@ packed_pop(struct osp_vring *vq, struct osp_vring_req *req)
 			wrap = !wrap;
 		}
 		if (err == 0) {
-			if (d.flags & VIRTQ_DESC_F_INDIRECT) {
-				err = packed_indirect(vq, req, &c, &d);
-				if (err == 0 && (d.flags & VIRTQ_DESC_F_NEXT)) {
-					err = -EINVAL;
-				}
-			} else {
-				err = chain_add(vq, req, &c, d.addr, d.len, d.flags);
-			}
+			err = packed_desc_add(vq, req, &c, &d);
+		}
+		if (vq->pinflight != NULL) {
+			pin_record(vq, &d, count == 1, &first, &last);
 		}
 		/* 2.8, descriptor chaining: the buffer ID is in the chain's last descriptor. */
 		id = d.id;
@@ -483,6 +816,10 @@ packed_pop(struct osp_vring *vq, struct osp_vring_req *req)
 	req->id = id;
 	req->ndescs = (uint16_t)count;
 	req->error = (int16_t)err;
+	req->slot = UINT16_MAX;
+	if (vq->pinflight != NULL) {
+		pin_commit(vq, req, first, last, (uint16_t)count);
+	}
 	if (err == 0) {
 		chain_end(req, &c);
 	}
@@ -584,7 +921,7 @@ osp_vring_pop_head(struct osp_vring *vq, uint16_t head, struct osp_vring_req *re
 		return -EIO;
 	}
 	if (vq->packed) {
-		return -ENOTSUP;
+		return vq->pinflight != NULL ? packed_pop_slot(vq, head, req) : -ENOTSUP;
 	}
 	if (head >= vq->size) {
 		return -EINVAL;
@@ -617,7 +954,11 @@ void
 osp_vring_push(struct osp_vring *vq, const struct osp_vring_req *req, uint32_t len)
 {
 	if (vq->packed) {
-		packed_write_used(vq, req, len, true);
+		if (vq->pinflight != NULL && req->slot < vq->pin_nent && req->slot_last < vq->pin_nent) {
+			packed_push_tracked(vq, req, len);
+		} else {
+			packed_write_used(vq, req, len, true);
+		}
 	} else if (vq->inflight != NULL) {
 		split_push_tracked(vq, req->id, len);
 	} else {
@@ -646,6 +987,13 @@ osp_vring_push_burst(struct osp_vring *vq, const struct osp_vring_req *reqs,
 			split_write_used(vq, reqs[i].id, lens[i]);
 		}
 		split_publish(vq);
+		return;
+	}
+	if (vq->pinflight != NULL) {
+		/* Tracked: one entry at a time, each in the order a reconnect relies on. */
+		for (i = 0; i < n; i++) {
+			osp_vring_push(vq, &reqs[i], lens[i]);
+		}
 		return;
 	}
 	/*

@@ -1,9 +1,9 @@
 """A small vhost-user front end for tests (standard library only): it plays
 the part QEMU plays for a guest. Guest memory is one memfd shared with the
-back end (SET_MEM_TABLE); split virtqueues are laid out in it by hand and
-driven by polling the used rings (no EVENT_IDX, interrupts suppressed).
-Written from the vhost-user specification (QEMU docs/interop/vhost-user)
-and virtio 1.x section 2.7.
+back end (SET_MEM_TABLE); split virtqueues (Queue) or packed ones
+(PackedQueue) are laid out in it by hand and driven by polling the used
+entries (no EVENT_IDX, interrupts suppressed). Written from the vhost-user
+specification (QEMU docs/interop/vhost-user) and virtio 1.x sections 2.7, 2.8.
 """
 
 import mmap
@@ -89,6 +89,90 @@ class Queue:
             out.append((head, ln, cookie))
             self.used_seen = (self.used_seen + 1) & 0xffff
         return out
+
+    def wait(self, count=1, timeout=5.0):
+        got = []
+        deadline = time.time() + timeout
+        while len(got) < count and time.time() < deadline:
+            got += self.poll()
+            if len(got) < count:
+                time.sleep(0.001)
+        return got
+
+
+VRING_DESC_F_AVAIL = 1 << 7
+VRING_DESC_F_USED = 1 << 15
+RING_EVENT_FLAGS_DISABLE = 1
+F_RING_PACKED = 1 << 34
+
+
+class PackedQueue:
+    """A packed ring (virtio 1.x 2.8) of size n at guest address base: the
+    descriptor ring, then the driver and device event areas (4 bytes each).
+    Same interface as Queue; buffer IDs play the part of heads. The driver's
+    used-buffer notifications are disabled (we poll)."""
+
+    packed = True
+
+    def __init__(self, mem, index, base, n=64):
+        self.mem, self.index, self.n = mem, index, n
+        self.desc = base
+        self.driver_event = base + 16 * n
+        self.device_event = self.driver_event + 4
+        self.end = self.device_event + 4
+        # What SET_VRING_ADDR names: desc, "used" = device area, "avail" = driver area.
+        self.avail, self.used = self.driver_event, self.device_event
+        self.avail_pos, self.avail_wrap = 0, 1
+        self.used_pos, self.used_wrap = 0, 1
+        self.ids = list(range(n))
+        self.pending = {}   # buffer id -> (ndescs, cookie)
+        self.kickfd = None
+        mem.buf[self.desc:self.end] = bytes(self.end - self.desc)
+        mem.w16(self.driver_event + 2, RING_EVENT_FLAGS_DISABLE)
+
+    def base(self):
+        """The vring base as QEMU sends it for a packed ring (SET_VRING_BASE)."""
+        return self.avail_pos | (self.avail_wrap << 15) | \
+            ((self.used_pos | (self.used_wrap << 15)) << 16)
+
+    def add(self, bufs, cookie=None):
+        """bufs: [(guest addr, len, writable)]; returns the buffer ID."""
+        bid = self.ids.pop(0)
+        head, head_flags = self.avail_pos, 0
+        for i, (addr, ln, wr) in enumerate(bufs):
+            flags = (VRING_DESC_F_WRITE if wr else 0) | (VRING_DESC_F_NEXT if i + 1 < len(bufs) else 0)
+            flags |= VRING_DESC_F_AVAIL if self.avail_wrap else VRING_DESC_F_USED
+            slot = self.desc + 16 * self.avail_pos
+            struct.pack_into("<QIH", self.mem.buf, slot, addr, ln, bid)
+            if i == 0:
+                head_flags = flags
+            else:
+                self.mem.w16(slot + 14, flags)
+            self.avail_pos += 1
+            if self.avail_pos == self.n:
+                self.avail_pos, self.avail_wrap = 0, self.avail_wrap ^ 1
+        # The head's flags last: the device sees the whole chain at once.
+        self.mem.w16(self.desc + 16 * head + 14, head_flags)
+        self.pending[bid] = (len(bufs), cookie)
+        if self.kickfd is not None:
+            os.eventfd_write(self.kickfd, 1)
+        return bid
+
+    def poll(self):
+        out = []
+        while True:
+            slot = self.desc + 16 * self.used_pos
+            flags = self.mem.r16(slot + 14)
+            a, u = bool(flags & VRING_DESC_F_AVAIL), bool(flags & VRING_DESC_F_USED)
+            if a != u or u != bool(self.used_wrap):
+                return out
+            ln, bid = struct.unpack_from("<IH", self.mem.buf, slot + 8)
+            ndescs, cookie = self.pending.pop(bid, (1, None))
+            self.ids.append(bid)
+            out.append((bid, ln, cookie))
+            self.used_pos += ndescs
+            if self.used_pos >= self.n:
+                self.used_pos, self.used_wrap = self.used_pos - self.n, self.used_wrap ^ 1
 
     def wait(self, count=1, timeout=5.0):
         got = []

@@ -59,6 +59,11 @@
 #      VM_BOOT_TIMEOUT    seconds for the guest to reach its init (default 60)
 #      VM_DISKS           disk types: "blk scsi" (default), "blk", "scsi"
 #      VM_BIOS            firmware (default qboot; empty: QEMU's SeaBIOS)
+#      VM_PACKED=1        packed virtqueues: the controllers offer them (blk:
+#                         packed_ring) and QEMU's devices take them (packed=on);
+#                         the guest's drivers must negotiate them (vhost's
+#                         device-start log shows feature bit 34), the restart
+#                         step then exercises the packed inflight region
 #      VM_MEM             guest RAM: memfd (default), file (a file on /dev/shm:
 #                         tmpfs, cannot be sealed), hugetlbfs (a hugetlbfs mount
 #                         with enough free huge pages; skipped with the reason
@@ -98,6 +103,9 @@ GUEST_BIOS=${VM_BIOS-/usr/share/qemu/qboot.rom}
 # shellcheck source=test/vhost/guest/vm_host.sh
 . "$ROOT/test/vhost/guest/vm_host.sh"
 RESTART=${VHOST_VM_RESTART:-1}
+PACKED=${VM_PACKED:-0}
+QEMU_PACKED=
+[ "$PACKED" = 1 ] && QEMU_PACKED=",packed=on"
 TARGET=${VM_TARGET:-osprey}
 SELFTEST=${VM_SELFTEST:-}
 
@@ -179,11 +187,11 @@ mkdir -p "$SDIR"
 blk_rpc() {
 	echo "bdev_aio_create $IMG aio0 $BS --fallocate"
 	echo "bdev_delay_create -b aio0 -d delay0 -r 0 -t 0 -w 0 -n 0"
-	echo "vhost_create_blk_controller vb0 delay0"
+	echo "vhost_create_blk_controller vb0 delay0$([ "$PACKED" = 1 ] && echo " -p")"
 }
 blk_qemu() {
 	GUEST_QEMU_ARGS+=(-chardev "socket,id=vb0c,path=$SDIR/vb0,reconnect=1"
-			  -device "vhost-user-blk-pci,chardev=vb0c,num-queues=$QUEUES")
+			  -device "vhost-user-blk-pci,chardev=vb0c,num-queues=$QUEUES$QEMU_PACKED")
 }
 blk_env() {
 	# GET_ID: Osprey answers the bdev's name; qemu-storage-daemon's is not checked.
@@ -206,7 +214,7 @@ scsi_rpc() {
 }
 scsi_qemu() {
 	GUEST_QEMU_ARGS+=(-chardev "socket,id=vs0c,path=$SDIR/vs0"
-			  -device "vhost-user-scsi-pci,chardev=vs0c,num_queues=$QUEUES")
+			  -device "vhost-user-scsi-pci,chardev=vs0c,num_queues=$QUEUES$QEMU_PACKED")
 }
 scsi_env() { :; }
 scsi_sockets() { echo "$SDIR/vs0"; }
@@ -478,6 +486,27 @@ done
 if [ "$TARGET" = osprey ]; then
 	for d in "${DISKS[@]}"; do
 		[ -e "$("${d}_sockets")" ] && die "vhost left its socket $("${d}_sockets") behind"
+	done
+fi
+if [ "$PACKED" = 1 ] && [ "$TARGET" = osprey ]; then
+	# The guest's own driver negotiated VIRTIO_F_RING_PACKED (bit 34): the last
+	# start of each device did (a firmware's driver, SeaBIOS's, may start it
+	# before on split rings).
+	for d in "${DISKS[@]}"; do
+		c=vb0
+		[ "$d" = scsi ] && c=vs0
+		n=0
+		np=0
+		last=
+		while read -r f; do
+			n=$((n + 1))
+			last=$f
+			[ $(( (f >> 34) & 1 )) = 1 ] && np=$((np + 1))
+		done < <(cat "$TMP"/tgt*.log | grep -o "vhost $c: device started (.* features 0x[0-9a-f]*)" |
+			 sed 's/.*features \(0x[0-9a-f]*\))$/\1/')
+		[ "$n" -gt 0 ] || die "VM_PACKED=1: no start of $c in vhost's logs"
+		[ $(( (last >> 34) & 1 )) = 1 ] || die "VM_PACKED=1: $c's last start was without packed rings (features $last)"
+		log "$d: packed rings negotiated ($np of $n device start(s); the others: the firmware's driver)"
 	done
 fi
 phase "vhost-stop" "$t"

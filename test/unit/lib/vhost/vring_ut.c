@@ -1146,6 +1146,250 @@ test_split_inflight(void)
 	free(in);
 }
 
+/* ---- inflight tracking and resubmission (packed) ---- */
+
+static struct osp_vring_inflight_packed *
+pinflight_region(uint16_t n)
+{
+	size_t sz = (OSP_VRING_INFLIGHT_PACKED_SIZE(n) + 63) & ~(size_t)63;
+	struct osp_vring_inflight_packed *r = aligned_alloc(64, sz);
+
+	CU_ASSERT_FATAL(r != NULL);
+	memset(r, 0, sz);
+	r->desc_num = n;
+	return r;
+}
+
+static void
+packed_pop_ok(struct osp_vring *vq, struct osp_vring_req *req, uint16_t id, uint16_t ndescs)
+{
+	CU_ASSERT(osp_vring_pop(vq, req) == 1);
+	CU_ASSERT(req->error == 0 && req->id == id && req->ndescs == ndescs);
+}
+
+/* Entries on the free list, walked as the region links them. */
+static int
+pin_free_count(const struct osp_vring_inflight_packed *in, uint16_t nent)
+{
+	int n = 0;
+
+	for (uint16_t i = in->free_head; i < nent && n <= nent; i = in->desc[i].next) {
+		n++;
+	}
+	return n;
+}
+
+static void
+test_packed_inflight(void)
+{
+	struct osp_vring_inflight_packed *in = pinflight_region(8);
+	struct osp_vring_resubmit rs[8];
+	struct packed_drv d;
+	struct osp_vring vq;
+	struct iovec iov[4][NIOV];
+	struct osp_vring_req r[4];
+	struct pd c3[3] = { { GPA_BUF, 16, 0 }, { GPA_BUF + 0x1000, 4096, VIRTQ_DESC_F_WRITE },
+			    { GPA_BUF + 0x3000, 1, VIRTQ_DESC_F_WRITE } };
+	struct pd a2[2] = { { GPA_BUF + 0x100, 16, 0 }, { GPA_B + 0x100, 0x200, VIRTQ_DESC_F_WRITE } };
+	struct pd c1 = { GPA_BUF + 0x400, 16, 0 };
+	struct pd dd = { GPA_BUF + 0x500, 16, 0 };
+	uint16_t id, slot_a, slot_c, saved_ofh, saved_oui;
+	uint8_t saved_ow;
+	uint32_t len;
+	int i;
+
+	for (i = 0; i < 4; i++) {
+		r[i].iov = iov[i];
+		r[i].iov_max = NIOV;
+	}
+	packed_setup(&d, &vq, 8, F_IND);
+	CU_ASSERT(osp_vring_set_inflight_packed(&vq, in, 4, false, NULL, 0) == -EINVAL);
+	CU_ASSERT(osp_vring_set_inflight_packed(&vq, (void *)((uint8_t *)in + 4), 8, false, NULL,
+						0) == -EINVAL);
+	CU_ASSERT(osp_vring_set_inflight_packed(&vq, in, 8, false, NULL, 0) == 0);
+	CU_ASSERT(in->version == 1 && in->free_head == 0 && in->used_wrap_counter == 1 &&
+		  in->old_used_wrap_counter == 1 && pin_free_count(in, 8) == 8);
+
+	/* Two chains of 3 taken and completed: the ring is at slot 6 of its first lap. */
+	packed_post(&d, c3, 3, 0, true);
+	packed_post(&d, c3, 3, 5, true);
+	packed_pop_ok(&vq, &r[0], 0, 3);
+	CU_ASSERT(in->desc[r[0].slot].inflight == 1 && in->desc[r[0].slot].num == 3 &&
+		  in->desc[r[0].slot].counter == 0);
+	CU_ASSERT(in->desc[in->desc[r[0].slot].last].addr == GPA_BUF + 0x3000);
+	packed_pop_ok(&vq, &r[1], 5, 3);
+	CU_ASSERT(in->desc[r[1].slot].counter == 1 && pin_free_count(in, 8) == 2);
+	osp_vring_push(&vq, &r[1], 1);
+	osp_vring_push(&vq, &r[0], 1);
+	CU_ASSERT(packed_used_get(&d, &id, &len) && id == 5);
+	CU_ASSERT(packed_used_get(&d, &id, &len) && id == 0);
+	CU_ASSERT(pin_free_count(in, 8) == 8 && in->used_idx == 6 && in->old_used_idx == 6);
+
+	/* A (2 descriptors, slots 6-7), B (3, slots 0-2 of lap 2), C (1, slot 3): in flight. */
+	packed_post(&d, a2, 2, 1, true);
+	packed_post(&d, c3, 3, 2, true);
+	packed_post(&d, &c1, 1, 3, true);
+	packed_pop_ok(&vq, &r[0], 1, 2);
+	packed_pop_ok(&vq, &r[1], 2, 3);
+	packed_pop_ok(&vq, &r[2], 3, 1);
+	slot_a = r[0].slot;
+	slot_c = r[2].slot;
+	CU_ASSERT(in->desc[slot_a].inflight == 1 && in->desc[slot_a].counter == 2 &&
+		  in->desc[slot_a].num == 2 && in->desc[slot_a].id == 1 &&
+		  in->desc[slot_a].addr == GPA_BUF + 0x100 &&
+		  (in->desc[slot_a].flags & VIRTQ_DESC_F_NEXT));
+	CU_ASSERT(in->desc[in->desc[slot_a].last].addr == GPA_B + 0x100 &&
+		  in->desc[in->desc[slot_a].last].len == 0x200);
+	CU_ASSERT(in->desc[r[1].slot].counter == 3 && in->desc[slot_c].counter == 4);
+	CU_ASSERT(pin_free_count(in, 8) == 2);
+
+	/* B completes first: its used descriptor at slot 6, the used position wraps to slot 1. */
+	osp_vring_push(&vq, &r[1], 7);
+	CU_ASSERT(packed_used_get(&d, &id, &len) && id == 2 && len == 7);
+	CU_ASSERT(in->used_idx == 1 && in->used_wrap_counter == 0 && in->old_used_idx == 1 &&
+		  in->old_used_wrap_counter == 0 && in->desc[r[1].slot].inflight == 0);
+
+	/*
+	 * C completes and the back end dies after publishing its used descriptor
+	 * (slot 1) but before clearing its flag and the old_* fields: the
+	 * reconnect must commit it (the driver saw it).
+	 */
+	saved_ofh = in->old_free_head;
+	saved_oui = in->old_used_idx;
+	saved_ow = in->old_used_wrap_counter;
+	osp_vring_push(&vq, &r[2], 9);
+	in->desc[slot_c].inflight = 1;
+	in->old_free_head = saved_ofh;
+	in->old_used_idx = saved_oui;
+	in->old_used_wrap_counter = saved_ow;
+
+	/* Reconnect: the front end (QEMU) gives the stale start position 0x8000 / 0x8000. */
+	CU_ASSERT_FATAL(osp_vring_init_packed(&vq, &g_mem, 8, d.desc, d.drv_ev, d.dev_ev,
+					      F_IND | (1ull << OSP_VIRTIO_F_RING_PACKED),
+					      0x8000, 0x8000) == 0);
+	CU_ASSERT(osp_vring_inflight_packed_recover(in, 8, d.desc, 8) == 0);
+	CU_ASSERT(in->used_idx == 2 && in->used_wrap_counter == 0 && in->old_used_idx == 2);
+	CU_ASSERT(in->desc[slot_c].inflight == 0);	/* committed: on the free list, cleared */
+	CU_ASSERT(osp_vring_set_inflight_packed(&vq, in, 8, true, rs, 8) == 1);
+	CU_ASSERT(rs[0].slot == slot_a);
+	/* Resume at used slot 2 (lap 0), avail after A's two slots: slot 4. */
+	CU_ASSERT(osp_vring_last_used(&vq) == 2 && osp_vring_last_avail(&vq) == 4);
+	CU_ASSERT(osp_vring_pop_head(&vq, slot_a, &r[0]) == 1);
+	CU_ASSERT(r[0].error == 0 && r[0].id == 1 && r[0].ndescs == 2 && r[0].out_cnt == 1 &&
+		  r[0].in_cnt == 1 && r[0].in_len == 0x200);
+	CU_ASSERT(iov[0][0].iov_base == hva(GPA_BUF + 0x100) && iov[0][1].iov_base == hva(GPA_B + 0x100));
+	CU_ASSERT(osp_vring_pop_head(&vq, 8, &r[1]) == -EINVAL);
+	/* D, made available after the reconnect, comes from the ring, once; then nothing. */
+	CU_ASSERT(osp_vring_pop(&vq, &r[1]) == 0);
+	packed_post(&d, &dd, 1, 4, true);
+	packed_pop_ok(&vq, &r[3], 4, 1);
+	CU_ASSERT(in->desc[r[3].slot].counter == 3);
+	CU_ASSERT(osp_vring_pop(&vq, &r[1]) == 0);
+	/* The driver: C (written before the crash), then D and A, each once. */
+	CU_ASSERT(packed_used_get(&d, &id, &len) && id == 3 && len == 9);
+	osp_vring_push(&vq, &r[3], 1);
+	osp_vring_push(&vq, &r[0], 2);
+	CU_ASSERT(packed_used_get(&d, &id, &len) && id == 4);
+	CU_ASSERT(packed_used_get(&d, &id, &len) && id == 1 && len == 2);
+	CU_ASSERT(!packed_used_get(&d, &id, &len));
+	for (i = 0; i < 8; i++) {
+		CU_ASSERT(in->desc[i].inflight == 0);
+	}
+	CU_ASSERT(pin_free_count(in, 8) == 8);
+	CU_ASSERT(in->used_idx == 5 && in->used_wrap_counter == 0);
+
+	/*
+	 * Rolled back: E popped, its push moved used_idx but died before the used
+	 * descriptor was written: E is resubmitted and its used entry written once.
+	 */
+	packed_post(&d, &c1, 1, 6, true);
+	packed_pop_ok(&vq, &r[0], 6, 1);
+	{
+		struct pvirtq_desc before = d.desc[5];
+
+		osp_vring_push(&vq, &r[0], 3);
+		d.desc[5] = before;	/* the descriptor never reached the ring */
+		in->desc[r[0].slot].inflight = 1;
+		in->old_free_head = in->desc[r[0].slot].next;
+		in->old_used_idx = 5;
+	}
+	CU_ASSERT(osp_vring_inflight_packed_recover(in, 8, d.desc, 8) == 0);
+	CU_ASSERT(in->used_idx == 5 && in->free_head == in->old_free_head);
+	CU_ASSERT_FATAL(osp_vring_init_packed(&vq, &g_mem, 8, d.desc, d.drv_ev, d.dev_ev,
+					      1ull << OSP_VIRTIO_F_RING_PACKED, 0x8000, 0x8000) == 0);
+	CU_ASSERT(osp_vring_set_inflight_packed(&vq, in, 8, true, rs, 8) == 1);
+	CU_ASSERT(osp_vring_last_used(&vq) == 5 && osp_vring_last_avail(&vq) == 6);
+	CU_ASSERT(osp_vring_pop_head(&vq, rs[0].slot, &r[0]) == 1 && r[0].id == 6);
+	osp_vring_push(&vq, &r[0], 3);
+	CU_ASSERT(packed_used_get(&d, &id, &len) && id == 6 && len == 3);
+	CU_ASSERT(!packed_used_get(&d, &id, &len));
+
+	/*
+	 * A pop not finished at the crash (copies written, the head flagged, but
+	 * old_free_head not moved): rolled back, F comes from the ring again.
+	 */
+	saved_ofh = in->free_head;
+	packed_post(&d, &c1, 1, 10, true);
+	packed_pop_ok(&vq, &r[0], 10, 1);
+	CU_ASSERT(in->desc[r[0].slot].inflight == 1 && r[0].slot == saved_ofh);
+	in->free_head = saved_ofh;
+	in->old_free_head = saved_ofh;
+	CU_ASSERT(osp_vring_inflight_packed_recover(in, 8, d.desc, 8) == 0);
+	CU_ASSERT(in->desc[saved_ofh].inflight == 0);
+	CU_ASSERT_FATAL(osp_vring_init_packed(&vq, &g_mem, 8, d.desc, d.drv_ev, d.dev_ev,
+					      1ull << OSP_VIRTIO_F_RING_PACKED, 0x8000, 0x8000) == 0);
+	CU_ASSERT(osp_vring_set_inflight_packed(&vq, in, 8, true, rs, 8) == 0);
+	CU_ASSERT(osp_vring_last_used(&vq) == 6 && osp_vring_last_avail(&vq) == 6);
+	packed_pop_ok(&vq, &r[0], 10, 1);
+	osp_vring_push(&vq, &r[0], 0);
+	CU_ASSERT(packed_used_get(&d, &id, &len) && id == 10);
+	CU_ASSERT(pin_free_count(in, 8) == 8);
+
+	/* Wrap counters across many laps with tracking: the free list never leaks. */
+	for (i = 0; i < 300; i++) {
+		packed_post(&d, c3, 3, 7, true);
+		packed_post(&d, &c1, 1, 9, true);
+		packed_pop_ok(&vq, &r[0], 7, 3);
+		packed_pop_ok(&vq, &r[1], 9, 1);
+		osp_vring_push(&vq, &r[1], 0);
+		osp_vring_push(&vq, &r[0], 0);
+		CU_ASSERT(packed_used_get(&d, &id, &len) && id == 9);
+		CU_ASSERT(packed_used_get(&d, &id, &len) && id == 7);
+	}
+	CU_ASSERT(pin_free_count(in, 8) == 8 && in->used_idx == (osp_vring_last_used(&vq) & 0x7fff));
+
+	/* A scribbled region: inconsistent chains are refused, a bad free list stops tracking. */
+	in->desc[2].inflight = 1;
+	in->desc[2].num = 0;
+	CU_ASSERT(osp_vring_set_inflight_packed(&vq, in, 8, true, rs, 8) == -EBADMSG);
+	in->desc[2].num = 3;
+	in->desc[2].next = 200;
+	CU_ASSERT(osp_vring_set_inflight_packed(&vq, in, 8, true, rs, 8) == -EBADMSG);
+	in->desc[2].num = 9;
+	CU_ASSERT(osp_vring_set_inflight_packed(&vq, in, 8, true, rs, 8) == -EBADMSG);
+	in->desc[2].inflight = 0;
+	in->desc[2].next = 3;
+	in->free_head = 0xfff0;
+	CU_ASSERT(osp_vring_set_inflight_packed(&vq, in, 8, true, rs, 8) == 0);
+	packed_post(&d, &c1, 1, 9, true);
+	packed_pop_ok(&vq, &r[0], 9, 1);
+	CU_ASSERT(vq.pinflight == NULL && vq.pinflight_lost);
+	osp_vring_push(&vq, &r[0], 0);
+	CU_ASSERT(packed_used_get(&d, &id, &len) && id == 9);
+	/* Recovery bounds: a free list that loops, indexes out of range. */
+	for (i = 0; i < 8; i++) {
+		in->desc[i].next = (uint16_t)i;
+		in->desc[i].inflight = 1;
+	}
+	in->old_free_head = 3;
+	in->old_used_idx = 0xffff;
+	CU_ASSERT(osp_vring_inflight_packed_recover(in, 8, d.desc, 8) == 0);
+	CU_ASSERT(in->desc[3].inflight == 0 && in->used_idx == 0xffff);
+	CU_ASSERT(osp_vring_set_inflight_packed(&vq, in, 8, true, rs, 8) == -EBADMSG);
+	CU_ASSERT(osp_vring_inflight_packed_recover(NULL, 8, d.desc, 8) == -EINVAL);
+	free(in);
+}
+
 static void
 test_packed_no_head_pop(void)
 {
@@ -1289,6 +1533,36 @@ test_perf(void)
 		}
 		ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 + (double)(t1.tv_nsec - t0.tv_nsec)) / iters;
 		printf("\n  packed %d-descriptor chain: post+pop+push+need_notify %.1f ns", ndesc, ns);
+
+		/* The same with packed inflight tracking (descriptors copied into the region). */
+		{
+			struct osp_vring_inflight_packed *in = pinflight_region(256);
+			struct pd c[3] = { { GPA_BUF, 16, 0 }, { GPA_BUF + 0x1000, 4096, VIRTQ_DESC_F_WRITE },
+				{ GPA_BUF + 0x40, 1, VIRTQ_DESC_F_WRITE } };
+			uint16_t id;
+			uint32_t len;
+
+			packed_setup(&p, &vq, 256, F_IND | F_EVT);
+			CU_ASSERT_FATAL(osp_vring_set_inflight_packed(&vq, in, 256, false, NULL, 0) == 0);
+			clock_gettime(CLOCK_MONOTONIC, &t0);
+			for (i = 0; i < iters; i++) {
+				packed_post(&p, c, ndesc, 0, true);
+				osp_vring_pop(&vq, &req);
+				osp_vring_push(&vq, &req, 1);
+				(void)osp_vring_need_notify(&vq);
+				(void)packed_used_get(&p, &id, &len);
+			}
+			clock_gettime(CLOCK_MONOTONIC, &t1);
+			CU_ASSERT(req.error == 0 && in->desc[req.slot].inflight == 0 &&
+				  in->used_idx == (osp_vring_last_used(&vq) & 0x7fff) &&
+				  pin_free_count(in, 256) == 256);
+			ns = ((double)(t1.tv_sec - t0.tv_sec) * 1e9 +
+			      (double)(t1.tv_nsec - t0.tv_nsec)) / iters;
+			printf("\n  packed %d-descriptor chain, inflight tracked: post+pop+push+need_notify %.1f ns",
+			       ndesc, ns);
+			vq.pinflight = NULL;
+			free(in);
+		}
 	}
 	printf("\n");
 }
@@ -1315,6 +1589,7 @@ main(void)
 	CU_ADD_TEST(suite, test_packed_wrap);
 	CU_ADD_TEST(suite, test_packed_notify);
 	CU_ADD_TEST(suite, test_split_inflight);
+	CU_ADD_TEST(suite, test_packed_inflight);
 	CU_ADD_TEST(suite, test_packed_no_head_pop);
 	CU_ADD_TEST(suite, test_perf);
 	return ut_run_suites();
