@@ -443,14 +443,7 @@ case "$(guest_result)" in
 FAIL*) die "guest: $(guest_result)${died:+; then: $died}" ;;
 esac
 [ -z "$died" ] || die "$died"
-grep -q 'OSPREY-BOOT' "$GUEST_TXT" || die "the guest never reached its init (QEMU exit $qrc)"
-[ "$qrc" -eq 124 ] && die "QEMU did not finish within ${TIMEOUT}s (timeout)"
-result=$(guest_result)
-[ -n "$result" ] || die "the guest printed no OSPREY-RESULT line (QEMU exit $qrc)"
-case "$result" in
-PASS*) log "guest: $result" ;;
-*) die "guest: $result" ;;
-esac
+ki_guest_passed "$qrc"
 [ "$qrc" -eq 0 ] || die "QEMU exited with status $qrc after the guest passed"
 if grep -qiE 'qemu-system.*(assert|abort|segmentation)' "$GUEST_TXT"; then
 	die "QEMU reported: $(grep -iE 'qemu-system.*(assert|abort|segmentation)' "$GUEST_TXT" | head -2)"
