@@ -29,6 +29,8 @@ import sys
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "common"))
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "vhost"))
+from vhost_user_client import recv_message  # noqa: E402
 from osp_e2e import (BIN_DIR, ROOT, SOCK, TMP, alive, check, check_error,  # noqa: E402
                      rpc, rpc_json, rpc_out, run, start_tgt, stop_tgt, wait_for)
 
@@ -307,20 +309,10 @@ class FakeBackend:
         mem, region, vq, kick = None, None, {}, None
         try:
             while True:
-                hdr, anc, _, _ = c.recvmsg(12, socket.CMSG_SPACE(8 * 4))
-                if len(hdr) < 12:
+                msg = recv_message(c)
+                if msg is None:
                     break
-                fds = []
-                for level, typ, data in anc:
-                    if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-                        fds += list(struct.unpack("<%di" % (len(data) // 4), data[:len(data) // 4 * 4]))
-                req, flags, size = struct.unpack("<III", hdr)
-                body = b""
-                while len(body) < size:
-                    chunk = c.recv(size - len(body))
-                    if not chunk:
-                        return
-                    body += chunk
+                req, flags, body, fds = msg
                 if req == 1:  # GET_FEATURES
                     if self.mode == "huge_size":
                         c.sendall(struct.pack("<III", 1, 0x5, 0xffffffff))

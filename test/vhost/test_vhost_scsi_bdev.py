@@ -63,6 +63,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from osp_e2e import TMP, check, rpc, rpc_json, run, start_tgt, stop_tgt, wait_for  # noqa: E402
 from osp_e2e import alive as alive_tgt, raw_call, tgt_log  # noqa: E402
+from vhost_user_client import recv_message  # noqa: E402
 from vhost_e2e import (BDEVPERF, SANITIZER_KEYS, SOCKDIR, alive, bdevperf, call,  # noqa: E402
                        check_rpc_error, start_app, start_vhost, total_line, write_bdev_config)
 
@@ -566,20 +567,10 @@ class FakeScsiBackend(threading.Thread):
         kicks = []
         try:
             while True:
-                hdr, anc, _, _ = c.recvmsg(12, socket.CMSG_SPACE(8 * 4))
-                if len(hdr) < 12:
+                msg = recv_message(c)
+                if msg is None:
                     return
-                fds = []
-                for level, typ, data in anc:
-                    if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
-                        fds += list(struct.unpack("<%di" % (len(data) // 4), data[:len(data) // 4 * 4]))
-                req, flags, size = struct.unpack("<III", hdr)
-                body = b""
-                while len(body) < size:
-                    chunk = c.recv(size - len(body))
-                    if not chunk:
-                        return
-                    body += chunk
+                req, flags, body, fds = msg
 
                 def reply(payload):
                     c.sendall(struct.pack("<III", req, 0x5, len(payload)) + payload)

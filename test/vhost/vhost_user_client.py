@@ -42,7 +42,20 @@ VRING_AVAIL_F_NO_INTERRUPT = 1
 USER_BASE = 0x7f0000000000
 
 
-class Queue:
+class _Ring:
+    """What split and packed queues share: waiting for completions."""
+
+    def wait(self, count=1, timeout=5.0):
+        got = []
+        deadline = time.time() + timeout
+        while len(got) < count and time.time() < deadline:
+            got += self.poll()
+            if len(got) < count:
+                time.sleep(0.001)
+        return got
+
+
+class Queue(_Ring):
     """A split ring of size n at guest address base (desc, avail, used)."""
 
     def __init__(self, mem, index, base, n=64):
@@ -90,14 +103,6 @@ class Queue:
             self.used_seen = (self.used_seen + 1) & 0xffff
         return out
 
-    def wait(self, count=1, timeout=5.0):
-        got = []
-        deadline = time.time() + timeout
-        while len(got) < count and time.time() < deadline:
-            got += self.poll()
-            if len(got) < count:
-                time.sleep(0.001)
-        return got
 
 
 VRING_DESC_F_AVAIL = 1 << 7
@@ -106,7 +111,7 @@ RING_EVENT_FLAGS_DISABLE = 1
 F_RING_PACKED = 1 << 34
 
 
-class PackedQueue:
+class PackedQueue(_Ring):
     """A packed ring (virtio 1.x 2.8) of size n at guest address base: the
     descriptor ring, then the driver and device event areas (4 bytes each).
     Same interface as Queue; buffer IDs play the part of heads. The driver's
@@ -174,14 +179,26 @@ class PackedQueue:
             if self.used_pos >= self.n:
                 self.used_pos, self.used_wrap = self.used_pos - self.n, self.used_wrap ^ 1
 
-    def wait(self, count=1, timeout=5.0):
-        got = []
-        deadline = time.time() + timeout
-        while len(got) < count and time.time() < deadline:
-            got += self.poll()
-            if len(got) < count:
-                time.sleep(0.001)
-        return got
+
+
+def recv_message(sock):
+    """One vhost-user message as a back end reads it: (request, flags, payload, fds),
+    or None when the peer closed the connection (test back ends use it)."""
+    hdr, anc, _, _ = sock.recvmsg(12, socket.CMSG_SPACE(8 * 4))
+    if len(hdr) < 12:
+        return None
+    fds = []
+    for level, typ, data in anc:
+        if level == socket.SOL_SOCKET and typ == socket.SCM_RIGHTS:
+            fds += list(struct.unpack("<%di" % (len(data) // 4), data[:len(data) // 4 * 4]))
+    req, flags, size = struct.unpack("<III", hdr)
+    body = b""
+    while len(body) < size:
+        chunk = sock.recv(size - len(body))
+        if not chunk:
+            return None
+        body += chunk
+    return req, flags, body, fds
 
 
 class Memory:
